@@ -124,8 +124,8 @@ type Attrs struct {
 
 // A Node is one value of the graph and the op that computes it.
 type Node struct {
-	ID    int   // dense: index in Graph.Nodes
-	Op    Op    // what it computes
+	ID    int // dense: index in Graph.Nodes
+	Op    Op  // what it computes
 	Args  []*Node
 	Shape Shape // static shape of the result
 	DType DType
