@@ -1,0 +1,16 @@
+// Package data loads the data sets that cnnc's trainers learn from and
+// serves them in shuffled mini-batches.
+//
+// It reads the IDX files of MNIST and Fashion-MNIST, plain or gzipped, finds
+// Fashion-MNIST on the system (Debian's dataset-fashion-mnist package) or
+// falls back to a class-balanced subset embedded in the package, so a
+// trainer runs anywhere without a download. A Batcher fills the caller's
+// buffers with shuffled batches, reproducibly from a seeded runtime.RNG,
+// without allocating per batch.
+//
+// This package imports runtime and not the other way round, which is why
+// Evaluate, which walks a Dataset, lives here rather than beside
+// runtime.Accuracy.
+package data
+
+//go:generate go run ./internal/mksubset -src /usr/share/datasets/fashion-mnist -out fashionmnist

@@ -1,0 +1,108 @@
+package runtime
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSGD checks three steps of SGD against torch.optim.SGD (PyTorch 1.13,
+// lr 0.1, w = [1, -2, 0.5], the same three gradients). Worked by hand for
+// momentum 0.9 without Nesterov or decay:
+//
+//	v1 = g1 = [0.1, 0.2, -0.3]             w = [0.99, -2.02, 0.53]
+//	v2 = 0.9 v1 + g2 = [0.49, -0.32, 0.33]  w = [0.941, -1.988, 0.497]
+//	v3 = 0.9 v2 + g3 = [-0.259, 0.512, 1.197]  w = [0.9669, -2.0392, 0.3773]
+func TestSGD(t *testing.T) {
+	grads := [][]float32{{0.1, 0.2, -0.3}, {0.4, -0.5, 0.6}, {-0.7, 0.8, 0.9}}
+	tests := []struct {
+		momentum    float64
+		nesterov    bool
+		weightDecay float64
+		want, buf   []float32
+	}{
+		{0, false, 0, []float32{1.0199999809265137, -2.049999952316284, 0.3800000250339508}, nil},
+		{0, false, 0.1, []float32{0.9908980131149292, -1.9907000064849854, 0.3651524782180786}, nil},
+		{0.9, false, 0, []float32{0.9668999910354614, -2.0392000675201416, 0.3773000240325928}, []float32{-0.2590000033378601, 0.5120000243186951, 1.1970000267028809}},
+		{0.9, true, 0, []float32{0.9902099967002869, -2.085280179977417, 0.2695699632167816}, []float32{-0.2590000033378601, 0.5120000243186951, 1.1970000267028809}},
+		{0.9, true, 0.01, []float32{0.9824221730232239, -2.0691843032836914, 0.2654603123664856}, []float32{-0.23316484689712524, 0.4579930901527405, 1.2107033729553223}},
+		{0.5, false, 0.1, []float32{0.9510979652404785, -1.9556999206542969, 0.3511524796485901}, []float32{-0.3089800179004669, 0.25699999928474426, 1.210974931716919}},
+	}
+	for _, tt := range tests {
+		p := NewParam("fc.weight", []int{3}, true)
+		copy(p.Data, []float32{1, -2, 0.5})
+		buffer := NewParam("bn.running_mean", []int{2}, false)
+		copy(buffer.Data, []float32{7, 8})
+		o := NewSGD([]*Param{p, buffer}, 0.1, tt.momentum, tt.nesterov, tt.weightDecay)
+		for _, g := range grads {
+			copy(p.Grad, g)
+			o.Step()
+		}
+		assert.InDeltaSlice(t, tt.want, p.Data, 1e-6, "momentum %v nesterov %v decay %v: weights", tt.momentum, tt.nesterov, tt.weightDecay)
+		assert.Equal(t, []float32{7, 8}, buffer.Data, "SGD changed a buffer")
+		state := o.State()
+		if tt.buf == nil {
+			assert.Empty(t, state)
+			continue
+		}
+		require.Len(t, state, 1)
+		assert.Equal(t, "fc.weight.momentum_buffer", state[0].Name)
+		assert.InDeltaSlice(t, tt.buf, state[0].Data, 1e-6, "momentum buffer")
+	}
+}
+
+func TestSGDParallelMatchesSerial(t *testing.T) {
+	// A parameter big enough to be split over the pool must get the same
+	// bits as one updated in a single piece.
+	n := parallelMin*3 + 17
+	big := NewParam("w", []int{n}, true)
+	r := NewRNG(1)
+	for i := range big.Data {
+		big.Data[i] = float32(r.NormFloat64())
+		big.Grad[i] = float32(r.NormFloat64())
+	}
+	want := append([]float32(nil), big.Data...)
+	v := make([]float32, n)
+	o := NewSGD([]*Param{big}, 0.05, 0.9, true, 1e-4)
+	o.pool = NewPool(3)
+	defer o.pool.Close()
+	for step := range 2 {
+		sgdUpdate(want, big.Grad, v, 0.05, 0.9, 1e-4, true, step == 0)
+		o.Step()
+	}
+	assert.Equal(t, want, big.Data)
+	assert.Equal(t, 2, o.Steps)
+}
+
+func TestSGDSetLR(t *testing.T) {
+	p := NewParam("w", []int{1}, true)
+	p.Grad[0] = 1
+	o := NewSGD([]*Param{p}, 0.1, 0, false, 0)
+	o.SetLR(0.5)
+	o.Step()
+	assert.Equal(t, float32(-0.5), p.Data[0])
+}
+
+func TestSchedules(t *testing.T) {
+	step := StepDecay{Base: 0.1, Gamma: 0.1, StepEpochs: []int{2, 4}}
+	tests := []struct {
+		s     Schedule
+		epoch int
+		want  float64
+	}{
+		{Constant{Base: 0.05}, 0, 0.05},
+		{Constant{Base: 0.05}, 100, 0.05},
+		{step, 0, 0.1},
+		{step, 1, 0.1},
+		{step, 2, 0.01},
+		{step, 3, 0.01},
+		{step, 4, 0.001},
+		{step, 50, 0.001},
+		{StepDecay{Base: 1, Gamma: 0.5}, 10, 1},
+		{StepDecay{Base: 1, Gamma: 0.5, StepEpochs: []int{3, 3}}, 3, 0.25},
+	}
+	for _, tt := range tests {
+		assert.InDelta(t, tt.want, tt.s.LR(tt.epoch), 1e-15, "%+v epoch %d", tt.s, tt.epoch)
+	}
+}
