@@ -208,7 +208,8 @@ var opTable = [numOps]opInfo{
 	OpBiasGrad: {name: "biasgrad", minArgs: 1, maxArgs: 1},
 	// Gradient of max-pool. Arg 0: the pool's input x; arg 1: dy. Each
 	// window's gradient goes to its first maximum in row-major window order
-	// (as PyTorch), summed where windows overlap. Shape of x.
+	// (as PyTorch; a NaN beats every number and the first NaN wins), summed
+	// where windows overlap. Shape of x.
 	OpMaxPoolBackward: {name: "maxpool_backward", minArgs: 2, maxArgs: 2, attrs: poolAttrs},
 	// Gradient of avg-pool. Arg 0: dy. Each window spreads dy/(KH*KW) over
 	// its real elements. The node's shape is the pool's input shape.

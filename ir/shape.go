@@ -34,9 +34,9 @@ func (c *shapeCheck) rank(i int, what string, ranks ...int) bool {
 		}
 	}
 	if len(ranks) == 1 {
-		c.fail("%s has rank %d %v, want rank %d", what, r, c.n.Args[i].Shape, ranks[0])
+		c.fail("%s has shape %v (rank %d), want rank %d", what, c.n.Args[i].Shape, r, ranks[0])
 	} else {
-		c.fail("%s has rank %d %v, want rank %d or %d", what, r, c.n.Args[i].Shape, ranks[0], ranks[1])
+		c.fail("%s has shape %v (rank %d), want rank %d or %d", what, c.n.Args[i].Shape, r, ranks[0], ranks[1])
 	}
 	return false
 }
@@ -113,6 +113,10 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 			return nil, c.msgs
 		}
 		dy, w := n.Args[0].Shape, n.Args[1].Shape
+		if w[0]%a.Groups != 0 {
+			c.fail("%d output channels do not split into %d groups", w[0], a.Groups)
+			return nil, c.msgs
+		}
 		want := Shape{n.Shape[0], w[0], ConvOut(n.Shape[2], w[2], a.Stride[0], a.Pad[0], a.Dilation[0]), ConvOut(n.Shape[3], w[3], a.Stride[1], a.Pad[1], a.Dilation[1])}
 		if !want.Equal(dy) || n.Shape[1] != w[1]*a.Groups {
 			c.fail("input shape %v does not match output gradient %v and weight %v", n.Shape, dy, w)
@@ -128,6 +132,10 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 		}
 		x, dy := n.Args[0].Shape, n.Args[1].Shape
 		w := n.Shape
+		if w[0]%a.Groups != 0 {
+			c.fail("%d output channels do not split into %d groups", w[0], a.Groups)
+			return nil, c.msgs
+		}
 		want := Shape{x[0], w[0], ConvOut(x[2], w[2], a.Stride[0], a.Pad[0], a.Dilation[0]), ConvOut(x[3], w[3], a.Stride[1], a.Pad[1], a.Dilation[1])}
 		if !want.Equal(dy) || x[1] != w[1]*a.Groups {
 			c.fail("weight shape %v does not match input %v and output gradient %v", w, x, dy)
@@ -170,6 +178,10 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 		return x, c.msgs
 
 	case OpLinear:
+		if x := n.Args[0].Shape; len(x) == 4 {
+			c.fail("input has shape %v, want [batch, features]; flatten it first with Flatten", x)
+			return nil, c.msgs
+		}
 		if !c.rank(0, "input", 2) || !c.rank(1, "weight", 2) {
 			return nil, c.msgs
 		}
@@ -213,7 +225,7 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 
 	case OpLeakyReLU:
 		if a.Alpha < 0 {
-			c.fail("negative slope %g is below 0; use a slope in [0, 1)", a.Alpha)
+			c.fail("negative slope is %g, want at least 0 (such as 0.01)", a.Alpha)
 		}
 		return n.Args[0].Shape, c.msgs
 
@@ -256,7 +268,7 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 		if !(a.Momentum >= 0 && a.Momentum <= 1) {
 			c.fail("momentum %g is outside [0, 1]", a.Momentum)
 		}
-		if n.Op == OpRunningVar && n.Args[0].Shape.Size()/n.Args[0].Shape[1] < 2 {
+		if x := n.Args[0].Shape; n.Op == OpRunningVar && x[1] > 0 && x.Size()/x[1] < 2 {
 			c.fail("needs at least 2 values per channel to estimate a variance, got shape %v", n.Args[0].Shape)
 		}
 		return Shape{n.Args[0].Shape[1]}, c.msgs

@@ -6,6 +6,8 @@ import "github.com/cnnc/cnnc/ir"
 var Train = Pipeline{Name: "train", Passes: []Pass{
 	{Name: "verify", Fn: verifyTraining},
 	{Name: "autodiff", Fn: autodiff},
+	{Name: "fold", Fn: FoldConstants},
+	{Name: "cse", Fn: CSE},
 	{Name: "dce", Fn: DCE},
 }}
 
@@ -13,11 +15,26 @@ var Train = Pipeline{Name: "train", Passes: []Pass{
 var Infer = Pipeline{Name: "infer", Passes: []Pass{
 	{Name: "verify", Fn: verify},
 	{Name: "lower-inference", Fn: lowerInference},
+	{Name: "fold", Fn: FoldConstants},
+	{Name: "cse", Fn: CSE},
 	{Name: "dce", Fn: DCE},
 }}
 
 // Pipelines lists every pipeline by name.
 var Pipelines = []Pipeline{Train, Infer}
+
+// passOrder lists pairs of passes where the first must run before the
+// second in any pipeline that has both.
+var passOrder = []struct{ before, after, why string }{
+	{"verify", "autodiff", "autodiff assumes a valid graph with a loss"},
+	{"verify", "lower-inference", "lowering assumes a valid graph"},
+	{"autodiff", "fold", "autodiff's seed and zero gradients are constants to fold"},
+	{"lower-inference", "fold", "lowering turns dropout into scales that fold can merge"},
+	{"fold", "cse", "folding makes constants and scales that CSE can merge"},
+	{"autodiff", "cse", "backward nodes can repeat forward values"},
+	{"cse", "dce", "CSE leaves the merged nodes unused"},
+	{"fold", "dce", "folding leaves the folded nodes unused"},
+}
 
 func verify(g *ir.Graph) error         { return g.Validate() }
 func verifyTraining(g *ir.Graph) error { return g.ValidateTraining() }
@@ -27,4 +44,16 @@ func verifyTraining(g *ir.Graph) error { return g.ValidateTraining() }
 func DCE(g *ir.Graph) error {
 	g.Renumber()
 	return nil
+}
+
+// An Order says that pass Before must run before pass After, and why.
+type Order struct{ Before, After, Why string }
+
+// PassOrder returns the ordering constraints between passes.
+func PassOrder() []Order {
+	out := make([]Order, len(passOrder))
+	for i, o := range passOrder {
+		out[i] = Order{o.before, o.after, o.why}
+	}
+	return out
 }
