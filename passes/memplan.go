@@ -1,0 +1,179 @@
+package passes
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/cnnc/cnnc/ir"
+)
+
+// A MemoryPlan places every computed value of a graph in one arena of
+// float32s, so that a generated model allocates once and reuses memory
+// between values whose lifetimes do not overlap.
+//
+// Leaves (inputs, labels, parameters, buffers) are not in the arena: the
+// model owns them. Constants are not either: code generators materialise
+// them. A reshape shares its argument's storage (a reshape of a leaf is a
+// view of the leaf, outside the arena), and an element-wise op may write
+// over an argument that dies at that op (in place).
+type MemoryPlan struct {
+	// Offset[id] is where node id's value starts in the arena, or -1 for
+	// nodes outside it.
+	Offset []int
+	// Size is the arena's length in float32s: the peak activation memory.
+	Size int
+	// Unplanned is what the arena would need if no two values shared
+	// memory.
+	Unplanned int
+	// Root[id] is the node whose storage node id uses: itself, or the
+	// value it reshapes or overwrites in place.
+	Root []int
+}
+
+// InPlace reports whether node n writes its result over argument i.
+func (p *MemoryPlan) InPlace(n *ir.Node, i int) bool {
+	return n.Op != ir.OpReshape && p.Root[n.ID] == p.Root[n.Args[i].ID] && p.Offset[n.ID] >= 0
+}
+
+// inPlaceArgs lists, for element-wise ops, the arguments whose storage the
+// result may take over: same shape, read only at the same index.
+func inPlaceArgs(op ir.Op) []int {
+	switch op {
+	case ir.OpReLU, ir.OpLeakyReLU, ir.OpTanh, ir.OpSigmoid, ir.OpScale, ir.OpDropout, ir.OpDropoutBackward:
+		return []int{0}
+	case ir.OpAdd:
+		return []int{0, 1}
+	case ir.OpReLUBackward, ir.OpLeakyReLUBackward, ir.OpTanhBackward, ir.OpSigmoidBackward:
+		return []int{1, 0}
+	}
+	return nil
+}
+
+// inArena reports whether n's value is placed in the arena: it is
+// computed, and not a view of a leaf.
+func inArena(n *ir.Node) bool {
+	for n.Op == ir.OpReshape {
+		n = n.Args[0]
+	}
+	return !n.Op.IsLeaf()
+}
+
+// PlanMemory computes a memory plan for g, whose nodes run in the order
+// they are listed. Values that are outputs of the graph live to the end.
+func PlanMemory(g *ir.Graph) *MemoryPlan {
+	nodes := g.Nodes
+	p := &MemoryPlan{Offset: make([]int, len(nodes)), Root: make([]int, len(nodes))}
+
+	// Last use of every node, counting outputs as used after the last node.
+	last := make([]int, len(nodes))
+	for i, n := range nodes {
+		last[i] = i
+		for _, a := range n.Args {
+			last[a.ID] = i
+		}
+	}
+	for _, o := range g.Outputs {
+		last[o.Node.ID] = len(nodes)
+	}
+
+	// Storage groups: a root value and the values that share it. A group
+	// lives from its root's definition to the last use of any member.
+	end := make([]int, len(nodes))
+	for i, n := range nodes {
+		p.Root[i] = i
+		if n.Op == ir.OpReshape {
+			p.Root[i] = p.Root[n.Args[0].ID]
+		}
+		if !inArena(n) {
+			continue
+		}
+		if n.Op != ir.OpReshape {
+			p.Unplanned += n.Shape.Size()
+			for _, ai := range inPlaceArgs(n.Op) {
+				a := n.Args[ai]
+				// Take over the argument's storage if every value that
+				// shares it is last used here.
+				if inArena(a) && a.Shape.Size() == n.Shape.Size() && end[p.Root[a.ID]] == i {
+					p.Root[i] = p.Root[a.ID]
+					break
+				}
+			}
+		}
+		r := p.Root[i]
+		end[r] = max(end[r], last[i])
+	}
+
+	// Place groups by size, largest first, each at the lowest offset that
+	// does not overlap a placed group alive at the same time (greedy by
+	// size, as TFLite's arena planner).
+	type group struct{ root, size, start, end int }
+	var groups []group
+	for i, n := range nodes {
+		if inArena(n) && p.Root[i] == i {
+			size := n.Shape.Size()
+			groups = append(groups, group{root: i, size: size, start: i, end: end[i]})
+		}
+	}
+	sort.SliceStable(groups, func(a, b int) bool { return groups[a].size > groups[b].size })
+	type placed struct{ off, size, start, end int }
+	var done []placed
+	offset := make(map[int]int, len(groups))
+	for _, gr := range groups {
+		var live []placed
+		for _, d := range done {
+			if d.start <= gr.end && gr.start <= d.end {
+				live = append(live, d)
+			}
+		}
+		sort.Slice(live, func(a, b int) bool { return live[a].off < live[b].off })
+		off := 0
+		for _, d := range live {
+			if off+gr.size <= d.off {
+				break
+			}
+			off = max(off, d.off+d.size)
+		}
+		offset[gr.root] = off
+		done = append(done, placed{off, gr.size, gr.start, gr.end})
+		p.Size = max(p.Size, off+gr.size)
+	}
+	for i, n := range nodes {
+		p.Offset[i] = -1
+		if inArena(n) {
+			p.Offset[i] = offset[p.Root[i]]
+		}
+	}
+	return p
+}
+
+// Check verifies that no two values alive at the same time overlap in
+// the arena unless they share storage by design. Tests and the -verify
+// mode of the code generators call it.
+func (p *MemoryPlan) Check(g *ir.Graph) error {
+	last := make([]int, len(g.Nodes))
+	for i, n := range g.Nodes {
+		last[i] = i
+		for _, a := range n.Args {
+			last[a.ID] = i
+		}
+	}
+	for _, o := range g.Outputs {
+		last[o.Node.ID] = len(g.Nodes)
+	}
+	for i, a := range g.Nodes {
+		if p.Offset[i] < 0 {
+			continue
+		}
+		for j := i + 1; j < len(g.Nodes); j++ {
+			b := g.Nodes[j]
+			if p.Offset[j] < 0 || p.Root[i] == p.Root[j] || last[i] < j {
+				continue
+			}
+			if p.Offset[i] < p.Offset[j]+b.Shape.Size() && p.Offset[j] < p.Offset[i]+a.Shape.Size() {
+				return fmt.Errorf("memory plan overlaps %s [%d,%d) and %s [%d,%d), both alive at v%d",
+					a, p.Offset[i], p.Offset[i]+a.Shape.Size(), b, p.Offset[j], p.Offset[j]+b.Shape.Size(), j)
+			}
+		}
+	}
+	return nil
+}
