@@ -19,6 +19,12 @@ type Builder struct {
 	names  map[string]*Node // parameter and buffer names
 	broken map[*Node]bool   // nodes whose shape could not be worked out
 	pos    Pos              // position of the call being built
+	op     Op               // op of the call being built, named in its errors
+}
+
+// at notes the position of the user's call being built and its op.
+func (b *Builder) at(op Op) {
+	b.pos, b.op = callerPos(), op
 }
 
 // NewBuilder returns a builder for a graph called name whose calls take up
@@ -30,7 +36,7 @@ func NewBuilder(name string, batch int) *Builder {
 		names:  map[string]*Node{},
 		broken: map[*Node]bool{},
 	}
-	b.pos = callerPos()
+	b.at(OpInvalid)
 	if batch < 1 {
 		b.errorf("", "batch size is %d, want at least 1", batch)
 	}
@@ -129,6 +135,20 @@ func Momentum(m float64) Option { return Option{optMomentum, func(o *options) { 
 // inverted dropout, which scales by 1/keep in training.
 func Classic() Option { return Option{optClassic, func(o *options) { o.classic = true }} }
 
+// optList names the options in allowed: "NoBias, WeightInit or BiasInit".
+func optList(allowed optKind) string {
+	var names []string
+	for k := optKind(1); k != 0 && k <= optClassic; k <<= 1 {
+		if allowed&k != 0 {
+			names = append(names, optNames[k])
+		}
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
 func pair(v []int) [2]int {
 	switch len(v) {
 	case 1:
@@ -147,7 +167,7 @@ func (b *Builder) opts(layer string, allowed optKind, given []Option) options {
 			continue
 		}
 		if opt.kind&allowed == 0 {
-			b.errorf(layer, "option %s does not apply to this layer", optNames[opt.kind])
+			b.errorf(layer, "option %s does not apply to this layer, which takes %s", optNames[opt.kind], optList(allowed))
 			continue
 		}
 		opt.apply(&o)
@@ -158,13 +178,13 @@ func (b *Builder) opts(layer string, allowed optKind, given []Option) options {
 // Input declares a batch of samples fed by the caller, each of shape dims
 // (C, H, W for images, F for feature vectors).
 func (b *Builder) Input(name string, dims ...int) *Node {
-	b.pos = callerPos()
+	b.at(OpInput)
 	if len(dims) != 1 && len(dims) != 3 {
-		b.errorf(name, "input has %d dimensions %v, want 3 (channels, height, width) or 1 (features)", len(dims), dims)
+		b.errorf(name, "has %d dimensions %v, want 3 (channels, height, width) or 1 (features)", len(dims), Shape(dims))
 	}
 	for _, d := range dims {
 		if d < 1 {
-			b.errorf(name, "input dimensions %v must all be at least 1", dims)
+			b.errorf(name, "dimensions %v must all be at least 1", Shape(dims))
 			break
 		}
 	}
@@ -175,9 +195,9 @@ func (b *Builder) Input(name string, dims ...int) *Node {
 
 // Labels declares a batch of class indices in [0, classes).
 func (b *Builder) Labels(name string, classes int) *Node {
-	b.pos = callerPos()
+	b.at(OpLabels)
 	if classes < 2 {
-		b.errorf(name, "labels have %d classes, want at least 2", classes)
+		b.errorf(name, "number of classes is %d, want at least 2", classes)
 	}
 	n := b.add(OpLabels, name, Attrs{Name: name, Classes: classes}, Shape{b.g.Batch})
 	b.claimName(n, name)
@@ -188,7 +208,7 @@ func (b *Builder) Labels(name string, classes int) *Node {
 // PyTorch's state_dict. Layers declare their own parameters; Param is for
 // the rare model that needs a bare one.
 func (b *Builder) Param(name string, init InitSpec, dims ...int) *Node {
-	b.pos = callerPos()
+	b.at(OpParam)
 	return b.state(OpParam, "", name, init, Shape(dims))
 }
 
@@ -196,10 +216,10 @@ func (b *Builder) Param(name string, init InitSpec, dims ...int) *Node {
 func (b *Builder) state(op Op, layer, name string, init InitSpec, shape Shape) *Node {
 	n := b.add(op, layer, Attrs{Name: name, Init: init}, shape.Clone())
 	if !knownScheme(init.Scheme) {
-		b.errorf(layer, "%s: unknown initialiser %q; use one of %s", name, init.Scheme, strings.Join(InitSchemes, ", "))
+		b.errorf(layer, "unknown initialiser %q for %s; use one of %s", init.Scheme, name, strings.Join(InitSchemes, ", "))
 	}
 	if init.Mode != "" && init.Mode != "fan_in" && init.Mode != "fan_out" {
-		b.errorf(layer, "%s: initialiser mode %q must be \"fan_in\" or \"fan_out\"", name, init.Mode)
+		b.errorf(layer, "initialiser mode %q for %s must be \"fan_in\" or \"fan_out\"", init.Mode, name)
 	}
 	b.claimName(n, name)
 	return n
@@ -210,8 +230,10 @@ func (b *Builder) state(op Op, layer, name string, init InitSpec, shape Shape) *
 // WeightInit and BiasInit adjust it). Its parameters are name.weight
 // [out, in/groups, k, k] and name.bias [out].
 func (b *Builder) Conv2D(name string, x *Node, in, out, k int, opts ...Option) *Node {
-	b.pos = callerPos()
-	b.layer(name)
+	b.at(OpConv2D)
+	if !b.layer(name) {
+		return b.brokenNode(OpConv2D, name, x)
+	}
 	o := b.opts(name, optStride|optPad|optDilation|optGroups|optNoBias|optWeightInit|optBiasInit, opts)
 	if in < 1 || out < 1 || k < 1 {
 		b.errorf(name, "channels (%d in, %d out) and kernel size %d must all be at least 1", in, out, k)
@@ -233,8 +255,10 @@ func (b *Builder) Conv2D(name string, x *Node, in, out, k int, opts ...Option) *
 // Linear adds a fully connected layer from in to out features. Its
 // parameters are name.weight [out, in] and name.bias [out].
 func (b *Builder) Linear(name string, x *Node, in, out int, opts ...Option) *Node {
-	b.pos = callerPos()
-	b.layer(name)
+	b.at(OpLinear)
+	if !b.layer(name) {
+		return b.brokenNode(OpLinear, name, x)
+	}
 	o := b.opts(name, optNoBias|optWeightInit|optBiasInit, opts)
 	if in < 1 || out < 1 {
 		b.errorf(name, "features (%d in, %d out) must be at least 1", in, out)
@@ -261,14 +285,14 @@ func initFor(spec *InitSpec, fanIn, fanOut int) InitSpec {
 
 // MaxPool adds max pooling over k x k windows; the stride defaults to k.
 func (b *Builder) MaxPool(x *Node, k int, opts ...Option) *Node {
-	b.pos = callerPos()
+	b.at(OpMaxPool)
 	return b.pool(OpMaxPool, x, k, opts)
 }
 
 // AvgPool adds average pooling over k x k windows; the stride defaults to
 // k. Padding counts in the divisor, as PyTorch's default.
 func (b *Builder) AvgPool(x *Node, k int, opts ...Option) *Node {
-	b.pos = callerPos()
+	b.at(OpAvgPool)
 	return b.pool(OpAvgPool, x, k, opts)
 }
 
@@ -285,7 +309,11 @@ func (b *Builder) pool(op Op, x *Node, k int, opts []Option) *Node {
 
 // Flatten views [N, C, H, W] as [N, C*H*W].
 func (b *Builder) Flatten(x *Node) *Node {
-	b.pos = callerPos()
+	b.at(OpInvalid)
+	if !b.ours(x) {
+		b.errorf("", "flatten: the input is nil or comes from another graph")
+		return b.brokenNode(OpReshape, "")
+	}
 	if b.broken[x] {
 		return b.brokenNode(OpReshape, "", x)
 	}
@@ -298,25 +326,25 @@ func (b *Builder) Flatten(x *Node) *Node {
 
 // ReLU adds max(x, 0).
 func (b *Builder) ReLU(x *Node) *Node {
-	b.pos = callerPos()
+	b.at(OpReLU)
 	return b.compute(OpReLU, "", Attrs{}, x)
 }
 
 // LeakyReLU adds x for x > 0 and alpha*x otherwise.
 func (b *Builder) LeakyReLU(x *Node, alpha float64) *Node {
-	b.pos = callerPos()
+	b.at(OpLeakyReLU)
 	return b.compute(OpLeakyReLU, "", Attrs{Alpha: alpha}, x)
 }
 
 // Tanh adds tanh(x).
 func (b *Builder) Tanh(x *Node) *Node {
-	b.pos = callerPos()
+	b.at(OpTanh)
 	return b.compute(OpTanh, "", Attrs{}, x)
 }
 
 // Sigmoid adds 1/(1+exp(-x)).
 func (b *Builder) Sigmoid(x *Node) *Node {
-	b.pos = callerPos()
+	b.at(OpSigmoid)
 	return b.compute(OpSigmoid, "", Attrs{}, x)
 }
 
@@ -326,11 +354,13 @@ func (b *Builder) Sigmoid(x *Node) *Node {
 // running ones. Its parameters are name.weight and name.bias, its buffers
 // name.running_mean and name.running_var.
 func (b *Builder) BatchNorm(name string, x *Node, channels int, opts ...Option) *Node {
-	b.pos = callerPos()
-	b.layer(name)
+	b.at(OpBatchNorm)
+	if !b.layer(name) {
+		return b.brokenNode(OpBatchNorm, name, x)
+	}
 	o := b.opts(name, optEps|optMomentum, opts)
 	if channels < 1 {
-		b.errorf(name, "channels is %d, want at least 1", channels)
+		b.errorf(name, "number of channels is %d, want at least 1", channels)
 		return b.brokenNode(OpBatchNorm, name, x)
 	}
 	c := Shape{channels}
@@ -338,7 +368,7 @@ func (b *Builder) BatchNorm(name string, x *Node, channels int, opts ...Option) 
 	beta := b.state(OpParam, name, name+".bias", InitSpec{Scheme: "zeros"}, c)
 	mean := b.state(OpBuffer, name, name+".running_mean", InitSpec{Scheme: "zeros"}, c)
 	variance := b.state(OpBuffer, name, name+".running_var", InitSpec{Scheme: "ones"}, c)
-	if !b.broken[x] && len(x.Shape) >= 2 && x.Shape[1] != channels {
+	if b.ours(x) && !b.broken[x] && len(x.Shape) >= 2 && x.Shape[1] != channels {
 		b.errorf(name, "input has %d channels, the layer expects %d", x.Shape[1], channels)
 		return b.brokenNode(OpBatchNorm, name, x)
 	}
@@ -358,8 +388,10 @@ func (b *Builder) BatchNorm(name string, x *Node, channels int, opts ...Option) 
 // during training: inverted by default, classic with [Classic]. Each
 // dropout layer draws its own masks, seeded from its name.
 func (b *Builder) Dropout(name string, x *Node, keep float64, opts ...Option) *Node {
-	b.pos = callerPos()
-	b.layer(name)
+	b.at(OpDropout)
+	if !b.layer(name) {
+		return b.brokenNode(OpDropout, name, x)
+	}
 	o := b.opts(name, optClassic, opts)
 	return b.compute(OpDropout, name, Attrs{Keep: keep, Classic: o.classic, Seed: NameSeed(name)}, x)
 }
@@ -374,65 +406,65 @@ func NameSeed(name string) uint64 {
 
 // Add adds x + y element-wise.
 func (b *Builder) Add(x, y *Node) *Node {
-	b.pos = callerPos()
+	b.at(OpAdd)
 	return b.compute(OpAdd, "", Attrs{}, x, y)
 }
 
 // Scale adds alpha*x.
 func (b *Builder) Scale(x *Node, alpha float64) *Node {
-	b.pos = callerPos()
+	b.at(OpScale)
 	return b.compute(OpScale, "", Attrs{Alpha: alpha}, x)
 }
 
 // Softmax adds the soft-max over the classes of [N, K].
 func (b *Builder) Softmax(x *Node) *Node {
-	b.pos = callerPos()
+	b.at(OpSoftmax)
 	return b.compute(OpSoftmax, "", Attrs{}, x)
 }
 
 // SoftmaxCrossEntropy adds the mean cross-entropy of softmax(logits)
 // against the labels: a scalar loss.
 func (b *Builder) SoftmaxCrossEntropy(logits, labels *Node) *Node {
-	b.pos = callerPos()
+	b.at(OpSoftmaxCrossEntropy)
 	return b.compute(OpSoftmaxCrossEntropy, "", Attrs{}, logits, labels)
 }
 
 // SVMLoss adds the multiclass SVM (hinge) loss with margin 1, averaged
 // over the batch: a scalar loss.
 func (b *Builder) SVMLoss(scores, labels *Node) *Node {
-	b.pos = callerPos()
+	b.at(OpSVMLoss)
 	return b.compute(OpSVMLoss, "", Attrs{Margin: 1}, scores, labels)
 }
 
 // L2 adds lambda times the sum of squares of the named parameters.
 func (b *Builder) L2(lambda float64, params ...string) *Node {
-	b.pos = callerPos()
+	b.at(OpL2)
 	return b.regularise(OpL2, Attrs{Lambda: lambda}, params)
 }
 
 // L1 adds lambda times the sum of absolute values of the named parameters.
 func (b *Builder) L1(lambda float64, params ...string) *Node {
-	b.pos = callerPos()
+	b.at(OpL1)
 	return b.regularise(OpL1, Attrs{Lambda: lambda}, params)
 }
 
 // ElasticNet adds lambda times the sum of beta*w^2 + |w| over the named
 // parameters.
 func (b *Builder) ElasticNet(lambda, beta float64, params ...string) *Node {
-	b.pos = callerPos()
+	b.at(OpElasticNet)
 	return b.regularise(OpElasticNet, Attrs{Lambda: lambda, Beta: beta}, params)
 }
 
 func (b *Builder) regularise(op Op, attrs Attrs, params []string) *Node {
 	if len(params) == 0 {
-		b.errorf("", "%s: name at least one parameter to regularise, such as \"fc1.weight\"", op)
+		b.errorf("", "name at least one parameter to regularise, such as \"fc1.weight\"")
 		return b.brokenNode(op, "")
 	}
 	var sum *Node
 	for _, name := range params {
 		p := b.names[name]
 		if p == nil || p.Op != OpParam {
-			b.errorf("", "%s: unknown parameter %q; the model has %s", op, name, b.paramList())
+			b.errorf("", "unknown parameter %q; the model has %s", name, b.paramList())
 			return b.brokenNode(op, "")
 		}
 		term := b.compute(op, "", attrs, p)
@@ -461,7 +493,11 @@ func (b *Builder) paramList() string {
 
 // Output names a value the compiled model hands back, such as "logits".
 func (b *Builder) Output(name string, n *Node) {
-	b.pos = callerPos()
+	b.at(OpInvalid)
+	if !b.ours(n) {
+		b.errorf("", "output %q is nil or comes from another graph", name)
+		return
+	}
 	for _, o := range b.g.Outputs {
 		if o.Kind == OutValue && o.Name == name {
 			b.errorf("", "output %q is declared twice", name)
@@ -473,7 +509,11 @@ func (b *Builder) Output(name string, n *Node) {
 
 // Loss declares the scalar that training minimises.
 func (b *Builder) Loss(n *Node) {
-	b.pos = callerPos()
+	b.at(OpInvalid)
+	if !b.ours(n) {
+		b.errorf("", "the loss is nil or comes from another graph")
+		return
+	}
 	if b.g.Loss() != nil {
 		b.errorf("", "the loss is declared twice; add the terms together with Add and declare the sum once")
 		return
@@ -491,11 +531,11 @@ func (b *Builder) Loss(n *Node) {
 func (b *Builder) compute(op Op, layer string, attrs Attrs, args ...*Node) *Node {
 	for _, a := range args {
 		if a == nil {
-			b.errorf(layer, "%s: an argument is nil", op)
+			b.errorOp(op, layer, "an argument is nil")
 			return b.brokenNode(op, layer)
 		}
-		if a.ID >= len(b.g.Nodes) || b.g.Nodes[a.ID] != a {
-			b.errorf(layer, "%s: an argument comes from another graph", op)
+		if !b.ours(a) {
+			b.errorOp(op, layer, "an argument comes from another graph")
 			return b.brokenNode(op, layer)
 		}
 		if b.broken[a] {
@@ -534,16 +574,19 @@ func (b *Builder) brokenNode(op Op, layer string, args ...*Node) *Node {
 	return n
 }
 
-// layer records a layer name and reports one used twice.
-func (b *Builder) layer(name string) {
+// layer records a layer name and reports whether it is new: a layer
+// whose name is taken is not built, so that its parameters' names do not
+// clash as well.
+func (b *Builder) layer(name string) bool {
 	if !isIdent(name) {
 		b.errorf(name, "layer name %q must be an identifier such as \"conv1\" (letters, digits and _)", name)
 	}
 	if prev, ok := b.layers[name]; ok {
 		b.errorf(name, "layer name is used twice (first at %s)", prev)
-		return
+		return false
 	}
 	b.layers[name] = b.pos
+	return true
 }
 
 func (b *Builder) claimName(n *Node, name string) {
@@ -554,8 +597,18 @@ func (b *Builder) claimName(n *Node, name string) {
 	b.names[name] = n
 }
 
+// ours reports whether n is a node of the graph being built.
+func (b *Builder) ours(n *Node) bool {
+	return n != nil && n.ID >= 0 && n.ID < len(b.g.Nodes) && b.g.Nodes[n.ID] == n
+}
+
+// errorf records an error at the call being built.
 func (b *Builder) errorf(layer, format string, args ...any) {
-	b.g.errs = append(b.g.errs, &Error{Pos: b.pos, Layer: layer, Msg: fmt.Sprintf(format, args...)})
+	b.errorOp(b.op, layer, format, args...)
+}
+
+func (b *Builder) errorOp(op Op, layer, format string, args ...any) {
+	b.g.errs = append(b.g.errs, &Error{Pos: b.pos, Op: op, Layer: layer, Msg: fmt.Sprintf(format, args...)})
 }
 
 func knownScheme(s string) bool {

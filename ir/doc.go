@@ -27,6 +27,11 @@
 // NCHW (or NF after flattening), and the first dimension of every activation
 // is the graph's batch size, a compile-time maximum.
 //
+// A graph has a text form, one line per node like an SSA dump, which
+// [Print] writes and [Parse] reads back exactly (see text.go), and a JSON
+// form with a stable schema for tools (see json.go), which also carries
+// the builder's errors.
+//
 // The op table in op.go is the single place that says what an op is: its
 // arguments, attributes and meaning. The reference evaluator (package
 // ir/eval) implements those meanings with plain loops; every kernel that

@@ -255,8 +255,8 @@ func (g *Graph) Uses() [][]*Node {
 	return uses
 }
 
-// Renumber sorts the nodes reachable from the outputs, and every leaf,
-// into a topological order that keeps the existing relative order where it
+// Renumber sorts the nodes reachable from the outputs, and every input,
+// parameter and buffer (the model's interface, used or not), into a topological order that keeps the existing relative order where it
 // can, drops the rest, and gives them dense IDs again. Passes that add or
 // remove nodes call it when they are done.
 func (g *Graph) Renumber() {
@@ -275,7 +275,7 @@ func (g *Graph) Renumber() {
 		visit(o.Node)
 	}
 	for _, n := range g.Nodes {
-		if n.Op == OpParam || n.Op == OpBuffer || n.Op == OpInput || n.Op == OpLabels {
+		if n.Op == OpParam || n.Op == OpBuffer || n.Op == OpInput {
 			keep[n] = true
 		}
 	}
@@ -323,4 +323,20 @@ func (g *Graph) Clone() *Graph {
 		c.Outputs = append(c.Outputs, Output{Kind: o.Kind, Name: o.Name, Node: m[o.Node]})
 	}
 	return c
+}
+
+// ReplaceUses makes every node and output that uses old use new instead.
+func (g *Graph) ReplaceUses(old, new *Node) {
+	for _, n := range g.Nodes {
+		for i, a := range n.Args {
+			if a == old {
+				n.Args[i] = new
+			}
+		}
+	}
+	for i := range g.Outputs {
+		if g.Outputs[i].Node == old {
+			g.Outputs[i].Node = new
+		}
+	}
 }

@@ -40,6 +40,12 @@ const (
 	OpL1
 	OpElasticNet
 
+	// Fused and folded ops, made by the inference passes.
+	OpConv2DReLU
+	OpLinearReLU
+	OpFoldBNWeight
+	OpFoldBNBias
+
 	// Backward ops, made by the autodiff pass.
 	OpConv2DBackwardData
 	OpConv2DBackwardFilter
@@ -195,6 +201,22 @@ var opTable = [numOps]opInfo{
 	OpL1: {name: "l1", minArgs: 1, maxArgs: 1, attrs: []attribute{attrLambda}, scalar: true},
 	// Lambda * sum of (Beta * w^2 + |w|) over arg 0. Scalar.
 	OpElasticNet: {name: "elasticnet", minArgs: 1, maxArgs: 1, attrs: []attribute{attrLambda, attrBeta}, scalar: true},
+
+	// relu(conv2d(args)): a convolution with the ReLU applied in its
+	// epilogue. Args and attributes as OpConv2D.
+	OpConv2DReLU: {name: "conv2d_relu", minArgs: 2, maxArgs: 3, attrs: convAttrs},
+	// relu(linear(args)). Args as OpLinear.
+	OpLinearReLU: {name: "linear_relu", minArgs: 2, maxArgs: 3},
+	// A weight with an inference batch-norm folded in. Arg 0: the conv or
+	// linear weight [O, ...]; arg 1: gamma [O]; arg 2: running variance [O].
+	// y[o, ...] = w[o, ...] * gamma[o] / sqrt(var[o] + Eps), computed in
+	// float64 as PyTorch's fuse_conv_bn_weights.
+	OpFoldBNWeight: {name: "fold_bn_weight", minArgs: 3, maxArgs: 3, attrs: bnAttrs},
+	// A bias with an inference batch-norm folded in. Arg 0: gamma; arg 1:
+	// beta; arg 2: running mean; arg 3: running variance; optional arg 4:
+	// the layer's bias b (0 if absent), all [O].
+	// y = (b - mean) * gamma / sqrt(var + Eps) + beta.
+	OpFoldBNBias: {name: "fold_bn_bias", minArgs: 4, maxArgs: 5, attrs: bnAttrs},
 
 	// Gradient of conv2d with respect to its input. Arg 0: dy [N, O, OH, OW];
 	// arg 1: weight. The node's shape is the input's [N, C, H, W].

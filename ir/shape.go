@@ -83,7 +83,7 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 	case OpInput, OpParam, OpBuffer, OpConst, OpLabels:
 		return n.Shape, nil
 
-	case OpConv2D:
+	case OpConv2D, OpConv2DReLU:
 		if !c.rank(0, "input", 4) || !c.rank(1, "weight", 4) {
 			return nil, c.msgs
 		}
@@ -177,7 +177,7 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 		}
 		return x, c.msgs
 
-	case OpLinear:
+	case OpLinear, OpLinearReLU:
 		if x := n.Args[0].Shape; len(x) == 4 {
 			c.fail("input has shape %v, want [batch, features]; flatten it first with Flatten", x)
 			return nil, c.msgs
@@ -289,6 +289,28 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 		c.same(0, 1, "input and output gradient")
 		c.eps()
 		return Shape{n.Args[0].Shape[1]}, c.msgs
+
+	case OpFoldBNWeight:
+		w := n.Args[0].Shape
+		if len(w) != 2 && len(w) != 4 {
+			c.fail("weight has shape %v, want rank 2 or 4", w)
+			return nil, c.msgs
+		}
+		c.vector(1, "gamma", w[0])
+		c.vector(2, "running variance", w[0])
+		c.eps()
+		return w, c.msgs
+
+	case OpFoldBNBias:
+		if !c.rank(0, "gamma", 1) {
+			return nil, c.msgs
+		}
+		ch := n.Args[0].Shape[0]
+		for i := 1; i < len(n.Args); i++ {
+			c.vector(i, "batch-norm vector", ch)
+		}
+		c.eps()
+		return Shape{ch}, c.msgs
 
 	case OpBiasGrad:
 		if !c.rank(0, "gradient", 2, 4) {

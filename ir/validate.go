@@ -83,9 +83,9 @@ func (g *Graph) check() ErrorList {
 			ai, ok := index[a]
 			switch {
 			case a == nil || !ok:
-				bad(n, "argument %d is not in the graph", j)
+				bad(n, "argument %d of v%d is not in the graph", j, n.ID)
 			case ai >= i:
-				bad(n, "uses v%d, which does not come before it (the graph has a cycle or is out of order)", ai)
+				bad(n, "v%d uses v%d, which does not come before it (the graph has a cycle or is out of order)", n.ID, a.ID)
 			}
 		}
 		if len(errs) > 0 {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -88,6 +89,9 @@ type EpochStats struct {
 	TestAcc  float64
 	LR       float64
 	Images   int // images trained on in the epoch
+	// TrainSeconds is the time spent training, without evaluation and
+	// saving; the images/s figure uses it when set, else the epoch's time.
+	TrainSeconds float64
 }
 
 // EndEpoch prints the epoch's line, replacing the status line on a terminal.
@@ -110,8 +114,8 @@ func (p *Progress) EndEpoch(s EpochStats) {
 		fmt.Fprintf(&b, "  test acc %.2f%%", 100*s.TestAcc)
 	}
 	fmt.Fprintf(&b, "  lr %g", s.LR)
-	if sec > 0 {
-		fmt.Fprintf(&b, "  %.0f img/s", float64(s.Images)/sec)
+	if t := cmp.Or(s.TrainSeconds, sec); t > 0 {
+		fmt.Fprintf(&b, "  %.0f img/s", float64(s.Images)/t)
 	}
 	fmt.Fprintf(&b, "  %s", formatSeconds(sec))
 	if left := p.Epochs - (s.Epoch + 1); left > 0 {

@@ -331,7 +331,9 @@ func decodeTensor(dtype string, shape []int, b []byte) Tensor {
 // LoadInto reads the safetensors file at path into params. Every parameter
 // must be in the file, as a floating-point tensor of the same shape. Tensors
 // named "*.num_batches_tracked", which PyTorch's batch norm keeps and cnnc
-// does not, are ignored; any other tensor the model lacks is an error. On
+// does not, and those named "cnnc.*", which hold the trainer's state (such
+// as its preprocessing), are ignored; any other tensor the model lacks is
+// an error. On
 // error no parameter is changed.
 func LoadInto(path string, params []*Param) error {
 	tensors, _, err := LoadTensors(path)
@@ -363,7 +365,7 @@ func LoadInto(path string, params []*Param) error {
 	}
 	var extra []string
 	for name := range tensors {
-		if !want[name] && !strings.HasSuffix(name, ".num_batches_tracked") {
+		if !want[name] && !strings.HasSuffix(name, ".num_batches_tracked") && !strings.HasPrefix(name, "cnnc.") {
 			extra = append(extra, name)
 		}
 	}

@@ -306,6 +306,7 @@ func TestLoadInto(t *testing.T) {
 	}{
 		{"exact", file(""), model(), ""},
 		{"num_batches_tracked ignored", file(`,"bn.num_batches_tracked":{"dtype":"I64","shape":[],"data_offsets":[20,28]}`, i64le(5)...), model(), ""},
+		{"trainer state ignored", file(`,"cnnc.preprocess.mean":{"dtype":"F32","shape":[1],"data_offsets":[20,24]}`, f32le(0.5)...), model(), ""},
 		{"extra tensors", file(`,"fc2.bias":{"dtype":"F32","shape":[1],"data_offsets":[20,24]},"z":{"dtype":"F32","shape":[0],"data_offsets":[24,24]}`, f32le(0)...), model(),
 			`the file has tensors "fc2.bias" and "z" that the model does not` + other},
 		{"missing", file(""), append(model(), NewParam("fc.bias", []int{2}, true)), `the file lacks tensor "fc.bias"` + other},

@@ -104,6 +104,17 @@ func evalNode(n *ir.Node, args []*Tensor, opts Options) (*Tensor, error) {
 			return nil, err
 		}
 		return conv2D(args[0], args[1], arg(2), a, shape), nil
+	case ir.OpConv2DReLU:
+		if err := checkGroups(args[1].Shape[0], a.Groups); err != nil {
+			return nil, err
+		}
+		return relu(conv2D(args[0], args[1], arg(2), a, shape)), nil
+	case ir.OpLinearReLU:
+		return relu(linear(args[0], args[1], arg(2), shape)), nil
+	case ir.OpFoldBNWeight:
+		return foldBNWeight(args[0], args[1], args[2], a.Eps), nil
+	case ir.OpFoldBNBias:
+		return foldBNBias(args[0], args[1], args[2], args[3], arg(4), a.Eps), nil
 	case ir.OpMaxPool:
 		return maxPool(args[0], a, shape), nil
 	case ir.OpAvgPool:
@@ -113,7 +124,7 @@ func evalNode(n *ir.Node, args []*Tensor, opts Options) (*Tensor, error) {
 	case ir.OpReshape:
 		return &Tensor{Shape: shape.Clone(), Data: append([]float64(nil), args[0].Data...)}, nil
 	case ir.OpReLU:
-		return mapElems(args[0], func(x float64) float64 { return math.Max(x, 0) }), nil
+		return relu(args[0]), nil
 	case ir.OpLeakyReLU:
 		return mapElems(args[0], func(x float64) float64 {
 			if x > 0 {

@@ -356,3 +356,33 @@ func svmLossBackward(s, labels *Tensor, dloss, margin float64) (*Tensor, error) 
 	}
 	return dx, nil
 }
+
+func relu(x *Tensor) *Tensor {
+	return mapElems(x, func(v float64) float64 { return math.Max(v, 0) })
+}
+
+// foldBNWeight scales each output channel of w by gamma/sqrt(var+eps).
+func foldBNWeight(w, gamma, variance *Tensor, eps float64) *Tensor {
+	out := w.Clone()
+	per := len(w.Data) / w.Shape[0]
+	for o := range w.Shape[0] {
+		s := gamma.Data[o] / math.Sqrt(variance.Data[o]+eps)
+		for i := range per {
+			out.Data[o*per+i] *= s
+		}
+	}
+	return out
+}
+
+// foldBNBias returns (b - mean)*gamma/sqrt(var+eps) + beta; b is 0 if nil.
+func foldBNBias(gamma, beta, mean, variance, b *Tensor, eps float64) *Tensor {
+	out := NewTensor(gamma.Shape)
+	for o := range out.Data {
+		bias := 0.0
+		if b != nil {
+			bias = b.Data[o]
+		}
+		out.Data[o] = (bias-mean.Data[o])*gamma.Data[o]/math.Sqrt(variance.Data[o]+eps) + beta.Data[o]
+	}
+	return out
+}

@@ -1,0 +1,67 @@
+package gemm
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/cnnc/cnnc/runtime"
+)
+
+// benchShapes are square sizes plus the GEMMs of small CNNs: convolutions
+// as im2col products (M = output channels, N = batch x output pixels, K =
+// input channels x kernel area) and linear layers (M = batch).
+var benchShapes = []struct {
+	name           string
+	transA, transB bool
+	m, n, k        int
+}{
+	{name: "square256", m: 256, n: 256, k: 256},
+	{name: "square512", m: 512, n: 512, k: 512},
+	{name: "square1024", m: 1024, n: 1024, k: 1024},
+	{name: "square2048", m: 2048, n: 2048, k: 2048},
+	{name: "lenet_conv2_16x6400x150", m: 16, n: 6400, k: 150},
+	{name: "vgg_conv_64x16384x288", m: 64, n: 16384, k: 288},
+	{name: "linear_64x120x400_NT", transB: true, m: 64, n: 120, k: 400},
+	{name: "linear_64x256x4096_NT", transB: true, m: 64, n: 256, k: 4096},
+	{name: "linear_bwd_weight_120x400x64_TN", transA: true, m: 120, n: 400, k: 64},
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	for _, s := range benchShapes {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", s.name, threads), func(b *testing.B) {
+				var pool *runtime.Pool
+				if threads > 1 {
+					pool = runtime.NewPool(threads)
+					defer pool.Close()
+				}
+				p := &problem{m: s.m, n: s.n, k: s.k, transA: s.transA, transB: s.transB}
+				p.init(1)
+				run := func() {
+					SgemmPar(pool, p.transA, p.transB, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, p.c, p.ldc, false)
+				}
+				run()
+				b.ResetTimer()
+				for b.Loop() {
+					run()
+				}
+				flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
+				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkKernel measures the 6x16 micro-kernel alone on L1-resident
+// panels, the ceiling the driver can reach.
+func BenchmarkKernel(b *testing.B) {
+	const kc = 256
+	a := make([]float32, kc*mr)
+	bp := make([]float32, kc*nr)
+	c := make([]float32, mr*nr)
+	for b.Loop() {
+		kernel(mr, kc, a, bp, c, nr, true)
+	}
+	flops := 2 * float64(mr*nr*kc) * float64(b.N)
+	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}

@@ -1,0 +1,265 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cnnc/cnnc/runtime"
+)
+
+// kernelModes runs f once with each micro-kernel this machine can run: the
+// assembly (when the CPU and build allow it) and the pure Go one.
+func kernelModes(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	saved := useAsm
+	t.Cleanup(func() { useAsm = saved })
+	if asmSupported() {
+		t.Run("asm", func(t *testing.T) { useAsm = true; f(t) })
+	} else {
+		t.Log("assembly kernels not available in this build or on this CPU")
+	}
+	t.Run("go", func(t *testing.T) { useAsm = false; f(t) })
+}
+
+// problem is one GEMM with its operands laid out with the given padding
+// beyond each row.
+type problem struct {
+	transA, transB bool
+	m, n, k        int
+	padA, padB     int
+	padC           int
+	accumulate     bool
+
+	a, b, c []float32
+	lda     int
+	ldb     int
+	ldc     int
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.Float64()*2 - 1)
+	}
+	return x
+}
+
+func (p *problem) init(seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 7))
+	ar, ac := p.m, p.k
+	if p.transA {
+		ar, ac = p.k, p.m
+	}
+	br, bc := p.k, p.n
+	if p.transB {
+		br, bc = p.n, p.k
+	}
+	p.lda, p.ldb, p.ldc = ac+p.padA, bc+p.padB, p.n+p.padC
+	p.a = randSlice(r, max(ar*p.lda-p.padA, 0))
+	p.b = randSlice(r, max(br*p.ldb-p.padB, 0))
+	p.c = randSlice(r, max(p.m*p.ldc-p.padC, 0))
+}
+
+func (p *problem) at(x []float32, ld int, trans bool, i, j int) float64 {
+	if trans {
+		return float64(x[j*ld+i])
+	}
+	return float64(x[i*ld+j])
+}
+
+// check compares got with a float64 triple loop over p's inputs (c0 is C
+// before the call) and checks that the padding of C was not written.
+func (p *problem) check(t *testing.T, c0, got []float32) {
+	t.Helper()
+	bad := 0
+	for i := range p.m {
+		for j := range p.n {
+			var sum, abs float64
+			for q := range p.k {
+				v := p.at(p.a, p.lda, p.transA, i, q) * p.at(p.b, p.ldb, p.transB, q, j)
+				sum += v
+				abs += math.Abs(v)
+			}
+			if p.accumulate {
+				sum += float64(c0[i*p.ldc+j])
+				abs += math.Abs(float64(c0[i*p.ldc+j]))
+			}
+			g := float64(got[i*p.ldc+j])
+			tol := 2e-7*float64(p.k+2)*abs + 1e-30
+			if math.Abs(g-sum) > tol || math.IsNaN(g) {
+				if bad < 5 {
+					t.Errorf("C[%d][%d] = %v, want %v (tolerance %.3g)", i, j, g, sum, tol)
+				}
+				bad++
+			}
+		}
+		for j := p.n; j < p.ldc && i*p.ldc+j < len(got); j++ {
+			if got[i*p.ldc+j] != c0[i*p.ldc+j] {
+				t.Fatalf("padding C[%d][%d] changed from %v to %v", i, j, c0[i*p.ldc+j], got[i*p.ldc+j])
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d elements wrong", bad, p.m*p.n)
+	}
+}
+
+func (p *problem) String() string {
+	s := fmt.Sprintf("%dx%dx%d", p.m, p.n, p.k)
+	if p.transA {
+		s += "_TA"
+	}
+	if p.transB {
+		s += "_TB"
+	}
+	if p.accumulate {
+		s += "_acc"
+	}
+	if p.padA+p.padB+p.padC > 0 {
+		s += fmt.Sprintf("_pad%d.%d.%d", p.padA, p.padB, p.padC)
+	}
+	return s
+}
+
+// run calls SgemmPar on a copy of C and returns it.
+func (p *problem) run(pool *runtime.Pool) []float32 {
+	c := append([]float32(nil), p.c...)
+	SgemmPar(pool, p.transA, p.transB, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, c, p.ldc, p.accumulate)
+	return c
+}
+
+func shapes(testing.TB) [][3]int {
+	var s [][3]int
+	small := []int{1, 5, 6, 7, 15, 16, 17}
+	for _, m := range small {
+		for _, n := range small {
+			for _, k := range []int{1, 7, 25} {
+				s = append(s, [3]int{m, n, k})
+			}
+		}
+	}
+	return append(s,
+		[3]int{63, 63, 63}, [3]int{100, 100, 100}, [3]int{16, 100, 150},
+		[3]int{64, 120, 400}, [3]int{255, 257, 1}, [3]int{257, 255, 25},
+		[3]int{145, 33, 257}, [3]int{150, 4100, 3}, [3]int{300, 257, 513},
+		[3]int{7, 1000, 300},
+	)
+}
+
+func TestSgemm(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		seed := uint64(1)
+		for _, s := range shapes(t) {
+			for v := range 8 {
+				p := &problem{m: s[0], n: s[1], k: s[2],
+					transA: v&1 != 0, transB: v&2 != 0, accumulate: v&4 != 0}
+				if v == 5 || v == 2 {
+					p.padA, p.padB, p.padC = 3, 1, 5
+				}
+				seed++
+				p.init(seed)
+				t.Run(p.String(), func(t *testing.T) {
+					p.check(t, p.c, p.run(nil))
+				})
+			}
+		}
+	})
+}
+
+// TestSgemmWrappers checks that Sgemm and SgemmTrans pass their arguments
+// through.
+func TestSgemmWrappers(t *testing.T) {
+	p := &problem{m: 13, n: 35, k: 9, padA: 2, padB: 1, padC: 3, accumulate: true}
+	p.init(99)
+	c := append([]float32(nil), p.c...)
+	Sgemm(p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, c, p.ldc, true)
+	p.check(t, p.c, c)
+
+	p = &problem{m: 13, n: 35, k: 9, transA: true, transB: true}
+	p.init(98)
+	c = append([]float32(nil), p.c...)
+	SgemmTrans(true, true, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, c, p.ldc, false)
+	p.check(t, p.c, c)
+}
+
+// TestSgemmK0 checks that an empty sum clears C, or leaves it when
+// accumulating.
+func TestSgemmK0(t *testing.T) {
+	c := []float32{1, 2, 3, 4, 5, 6}
+	Sgemm(2, 2, 0, nil, 1, nil, 2, c, 3, true)
+	if c[0] != 1 || c[4] != 5 {
+		t.Fatalf("accumulate with k=0 changed C: %v", c)
+	}
+	Sgemm(2, 2, 0, nil, 1, nil, 2, c, 3, false)
+	if want := []float32{0, 0, 3, 0, 0, 6}; fmt.Sprint(c) != fmt.Sprint(want) {
+		t.Fatalf("C = %v, want %v", c, want)
+	}
+}
+
+func TestSgemmPanics(t *testing.T) {
+	for name, f := range map[string]func(){
+		"short a":   func() { Sgemm(2, 2, 2, make([]float32, 3), 2, make([]float32, 4), 2, make([]float32, 4), 2, false) },
+		"small lda": func() { Sgemm(2, 2, 2, make([]float32, 4), 1, make([]float32, 4), 2, make([]float32, 4), 2, false) },
+		"short c":   func() { Sgemm(2, 2, 2, make([]float32, 4), 2, make([]float32, 4), 2, make([]float32, 3), 2, false) },
+		"negative":  func() { Sgemm(-1, 2, 2, nil, 2, nil, 2, nil, 2, false) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			f()
+		})
+	}
+}
+
+// TestSgemmParDeterministic checks that results are correct and bit for bit
+// the same for every pool size, in both split directions.
+func TestSgemmParDeterministic(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		pools := []*runtime.Pool{runtime.NewPool(1), runtime.NewPool(2), runtime.NewPool(3), runtime.NewPool(4)}
+		defer func() {
+			for _, p := range pools {
+				p.Close()
+			}
+		}()
+		for i, s := range [][3]int{{300, 257, 600}, {16, 1000, 150}, {64, 120, 400}, {5, 17, 3}, {1030, 40, 70}} {
+			p := &problem{m: s[0], n: s[1], k: s[2], transA: i%2 == 1, transB: i%3 == 1, accumulate: i == 2, padC: 1}
+			p.init(uint64(100 + i))
+			t.Run(p.String(), func(t *testing.T) {
+				want := p.run(nil)
+				p.check(t, p.c, want)
+				for _, pool := range pools {
+					got := p.run(pool)
+					for x := range got {
+						if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
+							t.Fatalf("%d workers: C[%d] = %v, serial gives %v", pool.Workers(), x, got[x], want[x])
+						}
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestSgemmNoAllocs(t *testing.T) {
+	pool := runtime.NewPool(2)
+	defer pool.Close()
+	p := &problem{m: 200, n: 300, k: 300}
+	p.init(5)
+	c := make([]float32, len(p.c))
+	f := func() { SgemmPar(pool, false, false, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, c, p.ldc, false) }
+	f()
+	if n := testing.AllocsPerRun(20, f); n != 0 {
+		t.Errorf("SgemmPar allocates %v times per call, want 0", n)
+	}
+	q := &problem{m: 200, n: 300, k: 300, transA: true, transB: true}
+	q.init(6)
+	g := func() { SgemmTrans(true, true, q.m, q.n, q.k, q.a, q.lda, q.b, q.ldb, c, q.ldc, true) }
+	if n := testing.AllocsPerRun(20, g); n != 0 {
+		t.Errorf("SgemmTrans allocates %v times per call, want 0", n)
+	}
+}

@@ -1,0 +1,3 @@
+package gemm
+
+//go:generate go run github.com/cnnc/cnnc/codegen/asm/cmd/gengemm

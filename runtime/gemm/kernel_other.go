@@ -1,0 +1,21 @@
+//go:build !amd64 || purego
+
+package gemm
+
+func asmSupported() bool { return false }
+
+func kernelAsm(rows, kc int, a, b, c []float32, ldc int, acc bool) {
+	panic("gemm: no assembly kernels in this build")
+}
+
+// The generated vector helpers, which this build lacks; useAsm is false, so
+// they are never called.
+
+func axpy(alpha float32, x, y []float32) { panic("gemm: no assembly kernels in this build") }
+func relu(x []float32)                   { panic("gemm: no assembly kernels in this build") }
+func addScalar(x []float32, s float32)   { panic("gemm: no assembly kernels in this build") }
+func addScalarReLU(x []float32, s float32) {
+	panic("gemm: no assembly kernels in this build")
+}
+func addVec(x, v []float32)     { panic("gemm: no assembly kernels in this build") }
+func addVecReLU(x, v []float32) { panic("gemm: no assembly kernels in this build") }

@@ -1,0 +1,108 @@
+package gemm
+
+import "fmt"
+
+// Axpy sets y[i] += alpha*x[i] for i < len(x). It panics if y is shorter
+// than x.
+func Axpy(alpha float32, x, y []float32) {
+	if len(y) < len(x) {
+		panic(fmt.Sprintf("gemm: Axpy: len(y) = %d < len(x) = %d", len(y), len(x)))
+	}
+	if len(x) == 0 {
+		return
+	}
+	if useAsm {
+		axpy(alpha, x, y)
+		return
+	}
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] += alpha * v
+	}
+}
+
+// ReLU sets x[i] = max(x[i], 0). Like "if x < 0 { x = 0 }", it leaves NaN
+// and -0 as they are.
+func ReLU(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	if useAsm {
+		relu(x)
+		return
+	}
+	reluGo(x)
+}
+
+func reluGo(x []float32) {
+	for i, v := range x {
+		if v < 0 {
+			x[i] = 0
+		}
+	}
+}
+
+// BiasReLU is the epilogue of a convolution or linear layer on the m x n
+// matrix C, rows ldc apart: it adds rowBias[i] to row i when rowBias is not
+// nil (one bias per output channel, channels on rows), adds colBias[j] to
+// column j when colBias is not nil (features on columns), and then applies
+// ReLU when relu is set. Row bias is added before column bias.
+func BiasReLU(m, n int, c []float32, ldc int, rowBias, colBias []float32, relu bool) {
+	checkMatrix("C", m, n, c, ldc)
+	if rowBias != nil && len(rowBias) < m {
+		panic(fmt.Sprintf("gemm: BiasReLU: len(rowBias) = %d < m = %d", len(rowBias), m))
+	}
+	if colBias != nil && len(colBias) < n {
+		panic(fmt.Sprintf("gemm: BiasReLU: len(colBias) = %d < n = %d", len(colBias), n))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	for i := range m {
+		row := c[i*ldc : i*ldc+n]
+		switch {
+		case rowBias != nil && colBias != nil:
+			addScalarAny(row, rowBias[i], false)
+			addVecAny(row, colBias, relu)
+		case rowBias != nil:
+			addScalarAny(row, rowBias[i], relu)
+		case colBias != nil:
+			addVecAny(row, colBias, relu)
+		case relu:
+			ReLU(row)
+		}
+	}
+}
+
+func addScalarAny(x []float32, s float32, relu bool) {
+	switch {
+	case useAsm && relu:
+		addScalarReLU(x, s)
+	case useAsm:
+		addScalar(x, s)
+	default:
+		for i := range x {
+			x[i] += s
+		}
+		if relu {
+			reluGo(x)
+		}
+	}
+}
+
+func addVecAny(x, v []float32, relu bool) {
+	switch {
+	case useAsm && relu:
+		addVecReLU(x, v)
+	case useAsm:
+		addVec(x, v)
+	default:
+		v = v[:len(x)]
+		for i := range x {
+			x[i] += v[i]
+		}
+		if relu {
+			reluGo(x)
+		}
+	}
+}

@@ -1,0 +1,98 @@
+package gemm
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// vecLengths cover the 32-, 8- and 1-float loops of the helpers.
+var vecLengths = []int{0, 1, 7, 8, 9, 31, 32, 33, 40, 63, 64, 100, 1000}
+
+func TestAxpy(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, n := range vecLengths {
+			x := randSlice(r, n)
+			y := randSlice(r, n+3) // y may be longer; the tail stays
+			want := append([]float32(nil), y...)
+			for i := range n {
+				want[i] = float32(float64(y[i]) + 0.75*float64(x[i]))
+			}
+			Axpy(0.75, x, y)
+			for i := range y {
+				if math.Abs(float64(y[i]-want[i])) > 1e-6 {
+					t.Fatalf("n=%d: y[%d] = %v, want %v", n, i, y[i], want[i])
+				}
+			}
+		}
+	})
+}
+
+func TestReLU(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, n := range vecLengths {
+			x := randSlice(r, n)
+			if n > 2 {
+				x[0] = float32(math.NaN())
+				x[1] = float32(math.Copysign(0, -1))
+			}
+			want := append([]float32(nil), x...)
+			for i, v := range want {
+				if v < 0 {
+					want[i] = 0
+				}
+			}
+			ReLU(x)
+			sameBits(t, n, x, want)
+		}
+	})
+}
+
+func sameBits(t *testing.T, n int, got, want []float32) {
+	t.Helper()
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("n=%d: [%d] = %v, want %v", n, i, got[i], want[i])
+		}
+	}
+}
+
+func TestBiasReLU(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, n := range vecLengths {
+			for v := range 8 {
+				m, ldc := 3, n+2
+				c := randSlice(r, m*ldc)
+				var rowBias, colBias []float32
+				if v&1 != 0 {
+					rowBias = randSlice(r, m)
+				}
+				if v&2 != 0 {
+					colBias = randSlice(r, n)
+				}
+				relu := v&4 != 0
+				want := append([]float32(nil), c...)
+				for i := range m {
+					for j := range n {
+						x := want[i*ldc+j]
+						if rowBias != nil {
+							x += rowBias[i]
+						}
+						if colBias != nil {
+							x += colBias[j]
+						}
+						if relu && x < 0 {
+							x = 0
+						}
+						want[i*ldc+j] = x
+					}
+				}
+				BiasReLU(m, n, c, ldc, rowBias, colBias, relu)
+				sameBits(t, n, c, want)
+			}
+		}
+	})
+}
