@@ -1,0 +1,123 @@
+package passes
+
+import "github.com/cnnc/cnnc/ir"
+
+// The inference fusions. Each rewrites a producer and its single consumer
+// into one node, so the generated code makes one pass over memory instead
+// of two. Folded weights are nodes computed from the parameters and
+// running statistics at every prediction, never values frozen at compile
+// time: after a training step or a Load, the next prediction folds the
+// current weights (PyTorch served stale folded weights, pytorch#108863).
+
+// soleUse returns the only node that uses n, or nil if n has several
+// uses or is an output of the graph.
+func soleUse(g *ir.Graph, uses [][]*ir.Node, n *ir.Node) *ir.Node {
+	if len(uses[n.ID]) != 1 {
+		return nil
+	}
+	for _, o := range g.Outputs {
+		if o.Node == n {
+			return nil
+		}
+	}
+	return uses[n.ID][0]
+}
+
+// like adds a node placed and named as the node it stands for.
+func like(g *ir.Graph, at *ir.Node, op ir.Op, shape ir.Shape, attrs ir.Attrs, args ...*ir.Node) *ir.Node {
+	n := g.Add(op, shape.Clone(), attrs, args...)
+	n.Pos, n.Layer = at.Pos, at.Layer
+	return n
+}
+
+// FoldBatchNorm folds an inference batch-norm into the convolution or
+// linear layer before it: the layer's weight is scaled per output channel
+// by gamma/sqrt(var+eps) and its bias becomes (b-mean)*gamma/sqrt(var+eps)
+// + beta, also when the layer had no bias.
+func FoldBatchNorm(g *ir.Graph) error {
+	uses := g.Uses()
+	changed := false
+	for _, bn := range append([]*ir.Node(nil), g.Nodes...) {
+		if bn.Op != ir.OpBatchNormInfer {
+			continue
+		}
+		layer := bn.Args[0]
+		if (layer.Op != ir.OpConv2D && layer.Op != ir.OpLinear) || soleUse(g, uses, layer) != bn {
+			continue
+		}
+		gamma, beta, mean, variance := bn.Args[1], bn.Args[2], bn.Args[3], bn.Args[4]
+		eps := ir.Attrs{Eps: bn.Attrs.Eps}
+		w := layer.Args[1]
+		fw := like(g, bn, ir.OpFoldBNWeight, w.Shape, eps, w, gamma, variance)
+		biasArgs := []*ir.Node{gamma, beta, mean, variance}
+		if len(layer.Args) == 3 {
+			biasArgs = append(biasArgs, layer.Args[2])
+		}
+		fb := like(g, bn, ir.OpFoldBNBias, gamma.Shape, eps, biasArgs...)
+		fused := like(g, layer, layer.Op, layer.Shape, layer.Attrs, layer.Args[0], fw, fb)
+		g.ReplaceUses(bn, fused)
+		changed = true
+	}
+	if changed {
+		g.Renumber()
+	}
+	return nil
+}
+
+// FoldScaleIntoLayer moves a scale of a convolution's or linear layer's
+// input into the layer's weight: layer(alpha*x, w, b) = layer(x, alpha*w, b),
+// since zero padding stays zero. Classic dropout at inference is such a
+// scale by its keep probability.
+func FoldScaleIntoLayer(g *ir.Graph) error {
+	uses := g.Uses()
+	changed := false
+	for _, layer := range append([]*ir.Node(nil), g.Nodes...) {
+		if layer.Op != ir.OpConv2D && layer.Op != ir.OpLinear {
+			continue
+		}
+		s := layer.Args[0]
+		if s.Op != ir.OpScale || soleUse(g, uses, s) != layer {
+			continue
+		}
+		w := layer.Args[1]
+		sw := like(g, s, ir.OpScale, w.Shape, s.Attrs, w)
+		layer.Args[0], layer.Args[1] = s.Args[0], sw
+		changed = true
+	}
+	if changed {
+		g.Renumber()
+	}
+	return nil
+}
+
+// FuseReLU applies a ReLU in the epilogue of the convolution or linear
+// layer that feeds it.
+func FuseReLU(g *ir.Graph) error {
+	uses := g.Uses()
+	changed := false
+	for _, r := range append([]*ir.Node(nil), g.Nodes...) {
+		if r.Op != ir.OpReLU {
+			continue
+		}
+		layer := r.Args[0]
+		if soleUse(g, uses, layer) != r {
+			continue
+		}
+		var op ir.Op
+		switch layer.Op {
+		case ir.OpConv2D:
+			op = ir.OpConv2DReLU
+		case ir.OpLinear:
+			op = ir.OpLinearReLU
+		default:
+			continue
+		}
+		fused := like(g, layer, op, r.Shape, layer.Attrs, layer.Args...)
+		g.ReplaceUses(r, fused)
+		changed = true
+	}
+	if changed {
+		g.Renumber()
+	}
+	return nil
+}
