@@ -1,0 +1,436 @@
+package gocode
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cnnc/cnnc/ir"
+	"github.com/cnnc/cnnc/ir/eval"
+	"github.com/cnnc/cnnc/models/lenet5"
+	"github.com/cnnc/cnnc/models/linear"
+	"github.com/cnnc/cnnc/passes"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	update   = flag.Bool("update", false, "rewrite the golden files")
+	genBench = flag.Bool("genbench", false, "TestGenerated also runs the benchmarks of the generated lenet5 package")
+	keepGen  = flag.Bool("keepgen", false, "TestGenerated keeps the generated packages under testdata")
+)
+
+// modulePath is the import path of the directory this test runs in.
+const modulePath = "github.com/cnnc/cnnc/codegen/gocode"
+
+// A genCase is one model the generated code is checked on.
+type genCase struct {
+	name    string
+	graph   func() *ir.Graph
+	partial int // samples of the partial-batch check
+}
+
+var genCases = []genCase{
+	{"lenet5", lenet5.LeNet5, 37},
+	{"lenet5bn", lenet5.LeNet5BN, 9},
+	{"softmax", linear.Softmax, 5},
+	{"svm", linear.SVM, 3},
+	{"convmix", convMix, 3},
+	{"bigkernel", bigKernel, 2},
+	{"strided", strided, 3},
+}
+
+// convMix has a strided, padded convolution, a grouped and dilated one, a
+// 1x1 one, leaky ReLU, tanh, sigmoid, padded average pooling, a residual
+// add, a scale and odd channel counts.
+func convMix() *ir.Graph {
+	b := ir.NewBuilder("convmix", 6)
+	x := b.Input("x", 3, 13, 11)
+	y := b.Labels("y", 7)
+	h := b.LeakyReLU(b.Conv2D("conv1", x, 3, 6, 3, ir.Stride(2), ir.Pad(1)), 0.1) // 6x7x6
+	h2 := b.Tanh(b.Conv2D("conv2", h, 6, 6, 3, ir.Groups(3), ir.Dilation(2), ir.Pad(2)))
+	h = b.Add(h, b.Scale(h2, 0.5))
+	h = b.AvgPool(h, 3, ir.Stride(2), ir.Pad(1)) // 6x4x3
+	h = b.Sigmoid(b.Conv2D("conv3", h, 6, 5, 1))
+	h = b.Flatten(h)
+	logits := b.Linear("fc", h, 60, 7)
+	b.Output("logits", logits)
+	b.Loss(b.SoftmaxCrossEntropy(logits, y))
+	return b.Graph()
+}
+
+// bigKernel has a 7x7 convolution, overlapping padded max pooling, a
+// rectangular stride, batch-norm 1d, classic dropout, a softmax inside the
+// network, and an SVM loss with L1 and elastic-net penalties.
+func bigKernel() *ir.Graph {
+	b := ir.NewBuilder("bigkernel", 5)
+	x := b.Input("x", 2, 17, 16)
+	y := b.Labels("y", 5)
+	h := b.ReLU(b.Conv2D("conv1", x, 2, 4, 7, ir.Pad(3)))            // 4x17x16
+	h = b.MaxPool(h, 3, ir.Stride(2), ir.Pad(1))                     // 4x9x8
+	h = b.Conv2D("conv2", h, 4, 5, 3, ir.Stride(2, 1), ir.Pad(0, 1)) // 5x4x8
+	h = b.ReLU(b.BatchNorm("bn2", h, 5))
+	h = b.Flatten(h)
+	h = b.Linear("fc1", h, 160, 12)
+	h = b.ReLU(b.BatchNorm("bn3", h, 12))
+	h = b.Dropout("drop", h, 0.7, ir.Classic())
+	h = b.Softmax(b.Linear("fc2", h, 12, 9))
+	logits := b.Linear("fc3", h, 9, 5)
+	b.Output("logits", logits)
+	loss := b.Add(b.SVMLoss(logits, y), b.L1(1e-3, "fc1.weight"))
+	b.Loss(b.Add(loss, b.ElasticNet(1e-3, 0.5, "conv2.weight", "fc3.weight")))
+	return b.Graph()
+}
+
+// strided has convolutions whose backward data needs the general scatter
+// (stride 2, and padding wider than the kernel) after a first layer.
+func strided() *ir.Graph {
+	b := ir.NewBuilder("strided", 4)
+	x := b.Input("x", 1, 12, 12)
+	y := b.Labels("y", 3)
+	h := b.ReLU(b.Conv2D("conv1", x, 1, 3, 3))                              // 3x10x10
+	h = b.ReLU(b.Conv2D("conv2", h, 3, 5, 3, ir.Stride(2), ir.Pad(1)))      // 5x5x5
+	h = b.ReLU(b.Conv2D("conv3", h, 5, 4, 2, ir.Pad(2), ir.Dilation(2)))    // 4x5x5
+	h = b.Conv2D("conv4", h, 4, 3, 1, ir.Stride(2), ir.Pad(1), ir.NoBias()) // 3x5x5
+	h = b.Dropout("drop", h, 0.6)
+	h = b.Flatten(h)
+	logits := b.Linear("fc", h, 75, 3, ir.NoBias())
+	b.Output("logits", logits)
+	b.Loss(b.SoftmaxCrossEntropy(logits, y))
+	return b.Graph()
+}
+
+// graphs returns the training and inference graphs of a model, made by
+// the compiler's pipelines (fusion and folding included).
+func graphs(t testing.TB, g *ir.Graph) (train, infer *ir.Graph) {
+	t.Helper()
+	require.NoError(t, g.Validate())
+	train, err := passes.Train.Run(g, passes.Options{})
+	require.NoError(t, err)
+	infer, err = passes.Infer.Run(g, passes.Options{})
+	require.NoError(t, err)
+	return train, infer
+}
+
+// rebatch returns a copy of g for batches of n: every value with the batch
+// as axis 0 gets n there.
+func rebatch(t testing.TB, g *ir.Graph, n int) *ir.Graph {
+	t.Helper()
+	b, err := batchedNodes(g)
+	require.NoError(t, err)
+	c := g.Clone()
+	for i, node := range g.Nodes {
+		if b[node] {
+			c.Nodes[i].Shape[0] = n
+		}
+	}
+	c.Batch = n
+	require.NoError(t, c.Validate())
+	return c
+}
+
+// slice returns the first n samples of a batched feed.
+func slice(t *eval.Tensor, n int) *eval.Tensor {
+	per := t.Shape.Size() / t.Shape[0]
+	s := t.Shape.Clone()
+	s[0] = n
+	return eval.FromFloat64(s, t.Data[:n*per])
+}
+
+// reference is what the generated test file checks against: the feeds and,
+// for each batch size, the reference evaluator's results.
+type reference struct {
+	State   map[string][]float64 `json:"state"`
+	X       []float64            `json:"x"`
+	Labels  []int32              `json:"labels"`
+	Step    uint64               `json:"step"`
+	RunSeed uint64               `json:"runSeed"`
+	Checks  []refCheck           `json:"checks"`
+}
+
+type refCheck struct {
+	N       int                  `json:"n"`
+	Loss    float64              `json:"loss"`
+	Grads   map[string][]float64 `json:"grads"`
+	Updates map[string][]float64 `json:"updates"`
+	Predict []float64            `json:"predict"`
+}
+
+func makeReference(t *testing.T, g *ir.Graph, partial int) *reference {
+	train, infer := graphs(t, g)
+	feeds := eval.RandomFeeds(train, 42)
+	x := feeds[train.Inputs()[0].Attrs.Name]
+	lab := feeds[train.LabelsNode().Attrs.Name]
+	ref := &reference{State: map[string][]float64{}, X: x.Data, Step: 3, RunSeed: 0xfeed}
+	for _, v := range lab.Data {
+		ref.Labels = append(ref.Labels, int32(v))
+	}
+	for _, n := range append(train.Params(), train.Buffers()...) {
+		ref.State[n.Attrs.Name] = feeds[n.Attrs.Name].Data
+	}
+	opts := eval.Options{Step: ref.Step, RunSeed: ref.RunSeed}
+	for _, n := range []int{g.Batch, partial} {
+		fn := map[string]*eval.Tensor{}
+		for k, v := range feeds {
+			fn[k] = v
+		}
+		fn[train.Inputs()[0].Attrs.Name] = slice(x, n)
+		fn[train.LabelsNode().Attrs.Name] = slice(lab, n)
+		out, err := eval.Outputs(rebatch(t, train, n), fn, opts)
+		require.NoError(t, err)
+		c := refCheck{N: n, Loss: out["loss:loss"].Data[0], Grads: map[string][]float64{}, Updates: map[string][]float64{}}
+		for _, o := range train.Outputs {
+			switch o.Kind {
+			case ir.OutGrad:
+				c.Grads[o.Name] = out[eval.OutputKey(o)].Data
+			case ir.OutUpdate:
+				c.Updates[o.Name] = out[eval.OutputKey(o)].Data
+			}
+		}
+		pout, err := eval.Outputs(rebatch(t, infer, n), fn, opts)
+		require.NoError(t, err)
+		c.Predict = pout["value:logits"].Data
+		ref.Checks = append(ref.Checks, c)
+	}
+	return ref
+}
+
+// TestGenerated generates every case into a package inside the module,
+// writes the reference evaluator's results beside it and runs the
+// package's generated check, which trains one step and predicts at a full
+// and a partial batch and compares every result.
+func TestGenerated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated packages")
+	}
+	root, err := os.MkdirTemp("testdata", "gen-")
+	require.NoError(t, err)
+	if *keepGen {
+		t.Logf("keeping %s", root)
+	} else {
+		t.Cleanup(func() { os.RemoveAll(root) })
+	}
+	var pkgs []string
+	for _, tc := range genCases {
+		dir := filepath.Join(root, tc.name)
+		g := tc.graph()
+		train, infer := graphs(t, g)
+		files, err := Generate(train, infer, Config{
+			Package:    tc.name,
+			ImportPath: modulePath + "/" + filepath.ToSlash(dir),
+			Source:     "codegen/gocode/gen_test.go:" + tc.name,
+		})
+		require.NoError(t, err, tc.name)
+		for name, src := range files {
+			p := filepath.Join(dir, name)
+			require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+			require.NoError(t, os.WriteFile(p, src, 0o644))
+		}
+		ref := makeReference(t, g, tc.partial)
+		js, err := json.Marshal(ref)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "ref.json"), js, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "check_test.go"), []byte(strings.ReplaceAll(checkTest, "PKG", tc.name)), 0o644))
+		pkgs = append(pkgs, "./"+filepath.ToSlash(dir))
+	}
+	// One go command builds and runs every package, in parallel.
+	args := append([]string{"test", "-count=1", "-v", "-run=."}, pkgs...)
+	args = append(args, "./"+filepath.ToSlash(filepath.Join(root, "lenet5", "cmd", "train")))
+	cmd := exec.Command("go", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	t.Logf("go %s:\n%s", strings.Join(args, " "), out.String())
+	require.NoError(t, err, "generated checks failed")
+
+	if *genBench {
+		cmd := exec.Command("go", "test", "-run=^$", "-bench=.", "-benchmem", "./"+filepath.ToSlash(filepath.Join(root, "lenet5")))
+		out, err := cmd.CombinedOutput()
+		t.Logf("benchmarks of the generated lenet5:\n%s", out)
+		require.NoError(t, err)
+	}
+}
+
+// checkTest is the test file written into each generated package.
+const checkTest = `package PKG
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"testing"
+)
+
+type refCheck struct {
+	N       int                  ` + "`json:\"n\"`" + `
+	Loss    float64              ` + "`json:\"loss\"`" + `
+	Grads   map[string][]float64 ` + "`json:\"grads\"`" + `
+	Updates map[string][]float64 ` + "`json:\"updates\"`" + `
+	Predict []float64            ` + "`json:\"predict\"`" + `
+}
+
+type reference struct {
+	State   map[string][]float64 ` + "`json:\"state\"`" + `
+	X       []float64            ` + "`json:\"x\"`" + `
+	Labels  []int32              ` + "`json:\"labels\"`" + `
+	Step    uint64               ` + "`json:\"step\"`" + `
+	RunSeed uint64               ` + "`json:\"runSeed\"`" + `
+	Checks  []refCheck           ` + "`json:\"checks\"`" + `
+}
+
+func load(t testing.TB) (*reference, []float32) {
+	b, err := os.ReadFile("ref.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref reference
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, len(ref.X))
+	for i, v := range ref.X {
+		x[i] = float32(v)
+	}
+	return &ref, x
+}
+
+func (m *Model) setState(t testing.TB, ref *reference) {
+	for _, p := range m.State() {
+		v, ok := ref.State[p.Name]
+		if !ok || len(v) != len(p.Data) {
+			t.Fatalf("reference lacks %s", p.Name)
+		}
+		for i := range v {
+			p.Data[i] = float32(v[i])
+		}
+	}
+	m.SetStep(ref.Step)
+	m.SetRunSeed(ref.RunSeed)
+}
+
+// compare reports elements that differ from the reference by more than
+// rtol*(|want| + 1e-2*scale) + 1e-6, where scale is the tensor's largest
+// magnitude: a relative test that does not demand relative accuracy of
+// values that cancel to nearly zero (such as the gradient of a bias before
+// a batch-norm, exactly 0 in theory and float32 noise here). It returns
+// the worst relative error.
+func compare(t *testing.T, what string, got []float32, want []float64, rtol float64) float64 {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d values, want %d", what, len(got), len(want))
+		return 0
+	}
+	var scale float64
+	for _, w := range want {
+		scale = math.Max(scale, math.Abs(w))
+	}
+	bad, worst := 0, 0.0
+	for i, w := range want {
+		d := math.Abs(float64(got[i]) - w)
+		if r := d / (math.Abs(w) + 1e-2*scale + 1e-6/rtol); r > worst {
+			worst = r
+		}
+		if d > rtol*(math.Abs(w)+1e-2*scale)+1e-6 || math.IsNaN(float64(got[i])) {
+			if bad < 3 {
+				t.Errorf("%s[%d] = %v, want %v", what, i, got[i], w)
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d values differ (worst relative error %.2g)", what, bad, len(want), worst)
+	}
+	return worst
+}
+
+func TestAgainstReference(t *testing.T) {
+	ref, x := load(t)
+	m := New()
+	for _, c := range ref.Checks {
+		m.setState(t, ref)
+		loss := m.TrainStep(x[:c.N*SampleSize], ref.Labels[:c.N])
+		compare(t, "loss", []float32{loss}, []float64{c.Loss}, 1e-4)
+		var worstGrad, worstUpdate float64
+		for _, p := range m.Params() {
+			worstGrad = math.Max(worstGrad, compare(t, "grad:"+p.Name, p.Grad, c.Grads[p.Name], 1e-4))
+		}
+		for _, p := range m.Buffers() {
+			worstUpdate = math.Max(worstUpdate, compare(t, "update:"+p.Name, p.Data, c.Updates[p.Name], 1e-4))
+		}
+		m.setState(t, ref)
+		worstPredict := compare(t, "predict", m.Predict(x[:c.N*SampleSize]), c.Predict, 1e-4)
+		t.Logf("n=%d: loss %v (reference %v); worst relative error: grads %.2g, updates %.2g, predict %.2g",
+			c.N, loss, c.Loss, worstGrad, worstUpdate, worstPredict)
+	}
+}
+
+// TestDeterministic checks that the gradients do not depend on the number
+// of threads and that a step allocates nothing.
+func TestDeterministic(t *testing.T) {
+	ref, x := load(t)
+	var grads [][]float32
+	for _, threads := range []int{1, 2, 3} {
+		m := New()
+		m.SetThreads(threads)
+		m.setState(t, ref)
+		m.TrainStep(x, ref.Labels)
+		var g []float32
+		for _, p := range m.Params() {
+			g = append(g, p.Grad...)
+		}
+		grads = append(grads, g)
+	}
+	for i := range grads[0] {
+		if grads[0][i] != grads[1][i] || grads[0][i] != grads[2][i] {
+			t.Fatalf("gradient element %d differs with the thread count: %v %v %v", i, grads[0][i], grads[1][i], grads[2][i])
+		}
+	}
+	m := New()
+	m.setState(t, ref)
+	if a := testing.AllocsPerRun(3, func() { m.TrainStep(x, ref.Labels) }); a != 0 {
+		t.Errorf("TrainStep allocates %v times", a)
+	}
+	if a := testing.AllocsPerRun(3, func() { m.Predict(x[:SampleSize]) }); a != 0 {
+		t.Errorf("Predict allocates %v times", a)
+	}
+}
+
+func BenchmarkTrainStep(b *testing.B) {
+	ref, x := load(b)
+	m := New()
+	m.setState(b, ref)
+	b.ResetTimer()
+	for range b.N {
+		m.TrainStep(x, ref.Labels)
+	}
+	b.ReportMetric(float64(b.N*Batch)/b.Elapsed().Seconds(), "images/s")
+}
+
+func BenchmarkPredict1(b *testing.B) {
+	ref, x := load(b)
+	m := New()
+	m.setState(b, ref)
+	b.ResetTimer()
+	for range b.N {
+		m.Predict(x[:SampleSize])
+	}
+}
+
+func BenchmarkPredictBatch(b *testing.B) {
+	ref, x := load(b)
+	m := New()
+	m.setState(b, ref)
+	b.ResetTimer()
+	for range b.N {
+		m.Predict(x)
+	}
+	b.ReportMetric(float64(b.N*Batch)/b.Elapsed().Seconds(), "images/s")
+}
+`
+
+var _ = fmt.Sprint
