@@ -4,13 +4,15 @@ import "fmt"
 
 // A Dataset is a labelled image data set held in memory. Images holds N
 // images of C x H x W float32 values each, in NCHW order; Labels holds N
-// class indices in [0, Classes).
+// class indices in [0, Classes). ClassNames, when known, names each class
+// index; it is nil for data sets without names, such as MNIST's IDX files.
 type Dataset struct {
 	Name       string
 	Images     []float32
 	Labels     []int32
 	N, C, H, W int
 	Classes    int
+	ClassNames []string
 }
 
 // ImageSize returns the number of values in one image, C*H*W.
