@@ -45,6 +45,10 @@ const (
 	OpLinearReLU
 	OpFoldBNWeight
 	OpFoldBNBias
+	OpBatchNormReLU
+	OpBatchNormReLUBackward
+	OpBatchNormReLUBackwardGamma
+	OpReLUBiasGrad
 
 	// Backward ops, made by the autodiff pass.
 	OpConv2DBackwardData
@@ -104,6 +108,7 @@ type opInfo struct {
 	attrs   []attribute // attributes the op uses, in printing order
 	leaf    bool        // no arguments; a value fed or stored, not computed
 	scalar  bool        // result is a scalar (shape [])
+	perChan bool        // result is per channel or a weight's shape: the batch is reduced away
 }
 
 var (
@@ -173,11 +178,11 @@ var opTable = [numOps]opInfo{
 	OpBatchNormInfer: {name: "batchnorminfer", minArgs: 5, maxArgs: 5, attrs: bnAttrs},
 	// The running mean after one training step. Arg 0: x as for OpBatchNorm;
 	// arg 1: running mean [C]. y = (1-Momentum)*arg1 + Momentum*mean(x).
-	OpRunningMean: {name: "runningmean", minArgs: 2, maxArgs: 2, attrs: []attribute{attrMomentum}},
+	OpRunningMean: {name: "runningmean", minArgs: 2, maxArgs: 2, attrs: []attribute{attrMomentum}, perChan: true},
 	// The running variance after one training step. Arg 0: x; arg 1: running
 	// variance [C]. y = (1-Momentum)*arg1 + Momentum*var(x)*M/(M-1), where M
 	// = N*H*W is the count per channel (the unbiased variance, as PyTorch).
-	OpRunningVar: {name: "runningvar", minArgs: 2, maxArgs: 2, attrs: []attribute{attrMomentum}},
+	OpRunningVar: {name: "runningvar", minArgs: 2, maxArgs: 2, attrs: []attribute{attrMomentum}, perChan: true},
 	// Dropout in training. Element i (row-major index in arg 0) is kept iff
 	// u(i) < Keep, u(i) = Uniform01(Seed ^ runSeed, step, i) (see eval).
 	// Inverted: y = x*mask/Keep. Classic: y = x*mask (and x*Keep at inference).
@@ -217,6 +222,21 @@ var opTable = [numOps]opInfo{
 	// the layer's bias b (0 if absent), all [O].
 	// y = (b - mean) * gamma / sqrt(var + Eps) + beta.
 	OpFoldBNBias: {name: "fold_bn_bias", minArgs: 4, maxArgs: 5, attrs: bnAttrs},
+	// relu(batchnorm(args)) with batch statistics: the fused training
+	// forward of batch-norm and ReLU. Args and attributes as OpBatchNorm.
+	// Its output y is what the fused backward ops need besides x: the
+	// ReLU's mask is y > 0, and the statistics are recomputed from x.
+	OpBatchNormReLU: {name: "batchnorm_relu", minArgs: 5, maxArgs: 5, attrs: bnAttrs},
+	// Gradient of batchnorm_relu with respect to x. Arg 0: x; arg 1: gamma;
+	// arg 2: y, the fused op's output; arg 3: dy. With dz = dy where y > 0
+	// and 0 elsewhere, it is OpBatchNormBackward(x, gamma, dz).
+	OpBatchNormReLUBackward: {name: "batchnorm_relu_backward", minArgs: 4, maxArgs: 4, attrs: bnAttrs},
+	// Gradient of batchnorm_relu with respect to gamma: sum of dz*xhat per
+	// channel, dz as above. Arg 0: x; arg 1: y; arg 2: dy. [C].
+	OpBatchNormReLUBackwardGamma: {name: "batchnorm_relu_backward_gamma", minArgs: 3, maxArgs: 3, attrs: bnAttrs, perChan: true},
+	// Sum of dy where y > 0 over every axis but axis 1: the gradient of the
+	// beta (or bias) before a ReLU. Arg 0: y, the ReLU's output; arg 1: dy.
+	OpReLUBiasGrad: {name: "relu_biasgrad", minArgs: 2, maxArgs: 2, perChan: true},
 
 	// Gradient of conv2d with respect to its input. Arg 0: dy [N, O, OH, OW];
 	// arg 1: weight. The node's shape is the input's [N, C, H, W].
@@ -224,10 +244,10 @@ var opTable = [numOps]opInfo{
 	// Gradient of conv2d with respect to its weight. Arg 0: x [N, C, H, W];
 	// arg 1: dy [N, O, OH, OW]. The node's shape is the weight's
 	// [O, C/Groups, KH, KW]. The sum over the batch runs in index order.
-	OpConv2DBackwardFilter: {name: "conv2d_backward_filter", minArgs: 2, maxArgs: 2, attrs: convAttrs},
+	OpConv2DBackwardFilter: {name: "conv2d_backward_filter", minArgs: 2, maxArgs: 2, attrs: convAttrs, perChan: true},
 	// Sum of arg 0 over every axis but axis 1: the gradient of a bias or of
 	// batch-norm's beta. [N, C, ...] -> [C].
-	OpBiasGrad: {name: "biasgrad", minArgs: 1, maxArgs: 1},
+	OpBiasGrad: {name: "biasgrad", minArgs: 1, maxArgs: 1, perChan: true},
 	// Gradient of max-pool. Arg 0: the pool's input x; arg 1: dy. Each
 	// window's gradient goes to its first maximum in row-major window order
 	// (as PyTorch; a NaN beats every number and the first NaN wins), summed
@@ -241,7 +261,7 @@ var opTable = [numOps]opInfo{
 	OpLinearBackwardData: {name: "linear_backward_data", minArgs: 2, maxArgs: 2},
 	// Gradient of linear with respect to its weight. Arg 0: x [N, F];
 	// arg 1: dy [N, O]. dw = dy^T * x, [O, F].
-	OpLinearBackwardWeight: {name: "linear_backward_weight", minArgs: 2, maxArgs: 2},
+	OpLinearBackwardWeight: {name: "linear_backward_weight", minArgs: 2, maxArgs: 2, perChan: true},
 	// Arg 1 where arg 0 (the ReLU's output) > 0, else 0.
 	OpReLUBackward: {name: "relu_backward", minArgs: 2, maxArgs: 2},
 	// Arg 1 where arg 0 (the leaky ReLU's output) > 0, else Alpha*arg 1.
@@ -256,7 +276,7 @@ var opTable = [numOps]opInfo{
 	OpBatchNormBackward: {name: "batchnorm_backward", minArgs: 3, maxArgs: 3, attrs: bnAttrs},
 	// Gradient of batch-norm with respect to gamma: sum of dy*xhat per
 	// channel. Arg 0: x; arg 1: dy. [C].
-	OpBatchNormBackwardGamma: {name: "batchnorm_backward_gamma", minArgs: 2, maxArgs: 2, attrs: bnAttrs},
+	OpBatchNormBackwardGamma: {name: "batchnorm_backward_gamma", minArgs: 2, maxArgs: 2, attrs: bnAttrs, perChan: true},
 	// Gradient of dropout: dy times the same mask (and 1/Keep if inverted),
 	// recomputed from the seed. Arg 0: dy.
 	OpDropoutBackward: {name: "dropout_backward", minArgs: 1, maxArgs: 1, attrs: dropAttrs},
@@ -285,6 +305,14 @@ func (op Op) String() string {
 		return "op?"
 	}
 	return opTable[op].name
+}
+
+// ReducesBatch reports whether the op's result has no batch axis although
+// its arguments may: a loss or regulariser (a scalar), a per-channel
+// reduction such as a bias gradient or a running statistic, or a weight
+// gradient.
+func (op Op) ReducesBatch() bool {
+	return op < numOps && (opTable[op].scalar || opTable[op].perChan)
 }
 
 // IsLeaf reports whether the op takes no arguments: a value fed by the

@@ -247,7 +247,7 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 		c.rank(0, "input", 2)
 		return n.Args[0].Shape, c.msgs
 
-	case OpBatchNorm, OpBatchNormInfer:
+	case OpBatchNorm, OpBatchNormInfer, OpBatchNormReLU:
 		if !c.rank(0, "input", 2, 4) {
 			return nil, c.msgs
 		}
@@ -311,6 +311,32 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 		}
 		c.eps()
 		return Shape{ch}, c.msgs
+
+	case OpBatchNormReLUBackward:
+		if !c.rank(0, "input", 2, 4) {
+			return nil, c.msgs
+		}
+		c.vector(1, "gamma", n.Args[0].Shape[1])
+		c.same(0, 2, "input and output")
+		c.same(0, 3, "input and output gradient")
+		c.eps()
+		return n.Args[0].Shape, c.msgs
+
+	case OpBatchNormReLUBackwardGamma:
+		if !c.rank(0, "input", 2, 4) {
+			return nil, c.msgs
+		}
+		c.same(0, 1, "input and output")
+		c.same(0, 2, "input and output gradient")
+		c.eps()
+		return Shape{n.Args[0].Shape[1]}, c.msgs
+
+	case OpReLUBiasGrad:
+		if !c.rank(0, "output", 2, 4) {
+			return nil, c.msgs
+		}
+		c.same(0, 1, "output and its gradient")
+		return Shape{n.Args[0].Shape[1]}, c.msgs
 
 	case OpBiasGrad:
 		if !c.rank(0, "gradient", 2, 4) {

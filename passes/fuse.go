@@ -121,3 +121,71 @@ func FuseReLU(g *ir.Graph) error {
 	}
 	return nil
 }
+
+// FuseBatchNormReLU fuses a training batch-norm and the ReLU after it into
+// one batchnorm_relu node, and their backward nodes likewise: the ReLU's
+// backward is folded into the batch-norm's backward and beta's gradient,
+// which read the ReLU's mask from the fused output, so neither the
+// batch-norm's output nor the masked gradient is ever written to memory.
+// It runs after autodiff.
+func FuseBatchNormReLU(g *ir.Graph) error {
+	uses := g.Uses()
+	changed := false
+	for _, r := range append([]*ir.Node(nil), g.Nodes...) {
+		if r.Op != ir.OpReLU {
+			continue
+		}
+		bn := r.Args[0]
+		if bn.Op != ir.OpBatchNorm || soleUse(g, uses, bn) != r {
+			continue
+		}
+		// The ReLU's backward must feed only the batch-norm's backward
+		// nodes, which the fused ones replace.
+		var rb *ir.Node
+		ok := true
+		for _, u := range uses[r.ID] {
+			if u.Op == ir.OpReLUBackward && u.Args[0] == r {
+				if rb != nil {
+					ok = false
+				}
+				rb = u
+			}
+		}
+		if rb != nil {
+			for _, u := range uses[rb.ID] {
+				switch {
+				case u.Op == ir.OpBatchNormBackward && u.Args[2] == rb && u.Args[0] == bn.Args[0]:
+				case u.Op == ir.OpBatchNormBackwardGamma && u.Args[1] == rb && u.Args[0] == bn.Args[0]:
+				case u.Op == ir.OpBiasGrad:
+				default:
+					ok = false
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		fused := like(g, bn, ir.OpBatchNormReLU, r.Shape, bn.Attrs, bn.Args...)
+		if rb != nil {
+			x, dy := bn.Args[0], rb.Args[1]
+			for _, u := range uses[rb.ID] {
+				var n *ir.Node
+				switch u.Op {
+				case ir.OpBatchNormBackward:
+					n = like(g, u, ir.OpBatchNormReLUBackward, u.Shape, u.Attrs, x, u.Args[1], fused, dy)
+				case ir.OpBatchNormBackwardGamma:
+					n = like(g, u, ir.OpBatchNormReLUBackwardGamma, u.Shape, u.Attrs, x, fused, dy)
+				case ir.OpBiasGrad:
+					n = like(g, u, ir.OpReLUBiasGrad, u.Shape, ir.Attrs{}, fused, dy)
+				}
+				g.ReplaceUses(u, n)
+			}
+		}
+		g.ReplaceUses(r, fused)
+		changed = true
+	}
+	if changed {
+		g.Renumber()
+	}
+	return nil
+}

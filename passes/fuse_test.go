@@ -73,3 +73,23 @@ func TestFoldBatchNormOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, before, again.String())
 }
+
+// TestFuseBatchNormReLU checks that the training pipeline fuses each
+// batch-norm and its ReLU, forward and backward, leaving none of the
+// separate nodes.
+func TestFuseBatchNormReLU(t *testing.T) {
+	train, err := passes.Train.Run(lenet5.LeNet5BN(), passes.Options{})
+	require.NoError(t, err)
+	counts := map[ir.Op]int{}
+	for _, n := range train.Nodes {
+		counts[n.Op]++
+	}
+	for _, op := range []ir.Op{ir.OpBatchNorm, ir.OpBatchNormBackward, ir.OpBatchNormBackwardGamma} {
+		require.Zero(t, counts[op], "%s left in the training graph", op)
+	}
+	require.Equal(t, 2, counts[ir.OpBatchNormReLU])
+	require.Equal(t, 2, counts[ir.OpBatchNormReLUBackward])
+	require.Equal(t, 2, counts[ir.OpBatchNormReLUBackwardGamma])
+	require.Equal(t, 2, counts[ir.OpReLUBiasGrad])
+	require.Equal(t, 2, counts[ir.OpReLUBackward], "only the two fully connected ReLUs keep a separate backward")
+}

@@ -29,6 +29,9 @@ type Options struct {
 	// its text form; "all" prints after every pass.
 	DumpAfter []string
 	Dump      io.Writer
+	// After, if set, is called with the graph after every pass (after
+	// verification, unless NoVerify); an error stops the pipeline.
+	After func(pass string, g *ir.Graph) error
 }
 
 // Run applies the pipeline to a copy of g and returns the result. The
@@ -51,6 +54,11 @@ func (p Pipeline) Run(g *ir.Graph, opts Options) (*ir.Graph, error) {
 		}
 		if opts.Dump != nil && dumpAfter(opts.DumpAfter, pass.Name) {
 			fmt.Fprintf(opts.Dump, "# after %s\n%s\n", pass.Name, g)
+		}
+		if opts.After != nil {
+			if err := opts.After(pass.Name, g); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return g, nil

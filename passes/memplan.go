@@ -13,9 +13,12 @@ import (
 //
 // Leaves (inputs, labels, parameters, buffers) are not in the arena: the
 // model owns them. Constants are not either: code generators materialise
-// them. A reshape shares its argument's storage (a reshape of a leaf is a
-// view of the leaf, outside the arena), and an element-wise op may write
-// over an argument that dies at that op (in place).
+// them. Nor are the gradients that GradTargets names: they are computed
+// straight into the parameters' Grad. A reshape shares its argument's
+// storage (a reshape of a value outside the arena is a view outside it),
+// and an element-wise op may write over an argument that dies at that op
+// (in place). Outputs of the graph live to its end, so nothing overwrites
+// the loss, the buffer updates or the logits before the caller reads them.
 type MemoryPlan struct {
 	// Offset[id] is where node id's value starts in the arena, or -1 for
 	// nodes outside it.
@@ -36,7 +39,10 @@ func (p *MemoryPlan) InPlace(n *ir.Node, i int) bool {
 }
 
 // inPlaceArgs lists, for element-wise ops, the arguments whose storage the
-// result may take over: same shape, read only at the same index.
+// result may take over: same shape, read only at the same index. A kernel
+// of such an op must be correct when its output is exactly its argument:
+// it reads element i of every argument before it writes element i.
+// Every other op's output never overlaps an argument.
 func inPlaceArgs(op ir.Op) []int {
 	switch op {
 	case ir.OpReLU, ir.OpLeakyReLU, ir.OpTanh, ir.OpSigmoid, ir.OpScale, ir.OpDropout, ir.OpDropoutBackward:
@@ -49,13 +55,46 @@ func inPlaceArgs(op ir.Op) []int {
 	return nil
 }
 
-// inArena reports whether n's value is placed in the arena: it is
-// computed, and not a view of a leaf.
-func inArena(n *ir.Node) bool {
-	for n.Op == ir.OpReshape {
-		n = n.Args[0]
+// GradTargets returns, for every node ID, the name of the parameter whose
+// gradient (runtime.Param.Grad in generated code) the node's value is
+// computed straight into, or "". A grad output claims its node when the
+// node is computed by a kernel (not a leaf or a reshape) and no earlier
+// grad output claimed it; other grad outputs are copied into the
+// parameter's gradient after the graph has run. Claimed values live
+// outside the memory plan's arena.
+func GradTargets(g *ir.Graph) []string {
+	targets := make([]string, len(g.Nodes))
+	for _, o := range g.Outputs {
+		n := o.Node
+		if o.Kind == ir.OutGrad && EmitsKernel(n) && targets[n.ID] == "" {
+			targets[n.ID] = o.Name
+		}
 	}
-	return !n.Op.IsLeaf()
+	return targets
+}
+
+// EmitsKernel reports whether code generators compute n with a kernel: n
+// is not a leaf (input, labels, parameter, buffer, constant) nor a
+// reshape, which views its argument.
+func EmitsKernel(n *ir.Node) bool {
+	return !n.Op.IsLeaf() && n.Op != ir.OpReshape
+}
+
+// arenaNodes reports, for every node ID, whether the node's value is
+// placed in the arena: it is computed, not a gradient stored outside (see
+// GradTargets), and not a view of a value outside the arena.
+func arenaNodes(g *ir.Graph) []bool {
+	grads := GradTargets(g)
+	in := make([]bool, len(g.Nodes))
+	for i, n := range g.Nodes {
+		switch {
+		case n.Op == ir.OpReshape:
+			in[i] = in[n.Args[0].ID]
+		default:
+			in[i] = !n.Op.IsLeaf() && grads[i] == ""
+		}
+	}
+	return in
 }
 
 // PlanMemory computes a memory plan for g, whose nodes run in the order
@@ -63,6 +102,8 @@ func inArena(n *ir.Node) bool {
 func PlanMemory(g *ir.Graph) *MemoryPlan {
 	nodes := g.Nodes
 	p := &MemoryPlan{Offset: make([]int, len(nodes)), Root: make([]int, len(nodes))}
+	arena := arenaNodes(g)
+	inArena := func(n *ir.Node) bool { return arena[n.ID] }
 
 	// Last use of every node, counting outputs as used after the last node.
 	last := make([]int, len(nodes))

@@ -6,6 +6,7 @@ import "github.com/cnnc/cnnc/ir"
 var Train = Pipeline{Name: "train", Passes: []Pass{
 	{Name: "verify", Fn: verifyTraining},
 	{Name: "autodiff", Fn: autodiff},
+	{Name: "fuse-batchnorm-relu", Fn: FuseBatchNormReLU},
 	{Name: "fold", Fn: FoldConstants},
 	{Name: "cse", Fn: CSE},
 	{Name: "dce", Fn: DCE},
@@ -34,6 +35,7 @@ var passOrder = []struct{ before, after, why string }{
 	{"autodiff", "fold", "autodiff's seed and zero gradients are constants to fold"},
 	{"lower-inference", "fold", "lowering turns dropout into scales that fold can merge"},
 	{"fold", "cse", "folding makes constants and scales that CSE can merge"},
+	{"autodiff", "fuse-batchnorm-relu", "the fusion rewrites the backward nodes of batch-norm and ReLU together with the forward ones"},
 	{"lower-inference", "fold-batchnorm", "only inference batch-norm (running statistics) folds into weights"},
 	{"lower-inference", "fold-scale", "lowering turns classic dropout into the scale that is folded"},
 	{"fold-batchnorm", "fuse-relu", "conv, batch-norm, ReLU: the ReLU fuses once the batch-norm is folded away"},

@@ -17,29 +17,42 @@ func chw(s ir.Shape) (C, HW int) {
 	return C, HW
 }
 
+// emitBiasGrad sums the gradient per channel; for relu_biasgrad only where
+// the ReLU's output (arg 0, "out") is positive.
 func emitBiasGrad(n *ir.Node, c *Context) (*Kernel, error) {
-	C, HW := chw(n.Args[0].Shape)
+	masked := n.Op == ir.OpReLUBiasGrad
+	C, HW := chw(n.Args[len(n.Args)-1].Shape)
 	body := expand(`for ch := lo; ch < hi; ch++ {
 	var acc float64
 	for s := 0; s < n; s++ {
-{{- if eq .HW 1}}
-		acc += float64(a0[s*{{.C}}+ch])
-{{- else}}
-		row := a0[(s*{{.C}}+ch)*{{.HW}} : (s*{{.C}}+ch)*{{.HW}}+{{.HW}}]
+		off := (s*{{.C}} + ch) * {{.HW}}
+		row := a0[off : off+{{.HW}}]
+{{- if .Masked}}
+		mask := out[off : off+{{.HW}}]
+{{- end}}
 		var part float32
-		for _, v := range row {
+		for i, v := range row {
+{{- if .Masked}}
+			if mask[i] <= 0 {
+				continue
+			}
+{{- end}}
+			_ = i
 			part += v
 		}
 		acc += float64(part)
-{{- end}}
 	}
 	y[ch] = float32(acc)
 }
-`, map[string]any{"C": C, "HW": HW})
-	return &Kernel{
+`, map[string]any{"C": C, "HW": HW, "Masked": masked})
+	k := &Kernel{
 		Args:   []Arg{{"a0", 0}},
 		Phases: []Phase{{Split: PerIndex, Count: C, Body: body}},
-	}, nil
+	}
+	if masked {
+		k.Args = []Arg{{"out", 0}, {"a0", 1}}
+	}
+	return k, nil
 }
 
 // bnStats is the template that sets mean, variance (biased) and m, the
@@ -64,7 +77,9 @@ variance := sq / m
 
 func bnData(n *ir.Node) map[string]any {
 	C, HW := chw(n.Args[0].Shape)
-	return map[string]any{"C": C, "HW": HW, "Eps": n.Attrs.Eps, "Momentum": n.Attrs.Momentum}
+	return map[string]any{"C": C, "HW": HW, "Eps": n.Attrs.Eps, "Momentum": n.Attrs.Momentum,
+		"ReLU":   n.Op == ir.OpBatchNormReLU,
+		"Masked": n.Op == ir.OpBatchNormReLUBackward || n.Op == ir.OpBatchNormReLUBackwardGamma}
 }
 
 func emitBatchNorm(n *ir.Node, c *Context) (*Kernel, error) {
@@ -77,7 +92,11 @@ func emitBatchNorm(n *ir.Node, c *Context) (*Kernel, error) {
 		xr := x[off : off+{{.HW}}]
 		yr := y[off : off+{{.HW}}]
 		for i, v := range xr {
+{{- if .ReLU}}
+			yr[i] = float32(max((float64(v)-mean)*sc+beta, 0))
+{{- else}}
 			yr[i] = float32((float64(v)-mean)*sc + beta)
+{{- end}}
 		}
 	}
 	_ = variance
@@ -136,7 +155,14 @@ func emitBatchNormBackward(n *ir.Node, c *Context) (*Kernel, error) {
 		off := (s*{{.C}} + ch) * {{.HW}}
 		dr := dy[off : off+{{.HW}}]
 		for i, v := range x[off : off+{{.HW}}] {
+{{- if .Masked}}
+			g := 0.0
+			if out[off+i] > 0 {
+				g = float64(dr[i])
+			}
+{{- else}}
 			g := float64(dr[i])
+{{- end}}
 			sdy += g
 			sdyx += g * (float64(v) - mean) * istd
 		}
@@ -147,16 +173,28 @@ func emitBatchNormBackward(n *ir.Node, c *Context) (*Kernel, error) {
 		dr := dy[off : off+{{.HW}}]
 		dx := y[off : off+{{.HW}}]
 		for i, v := range x[off : off+{{.HW}}] {
+{{- if .Masked}}
+			g := 0.0
+			if out[off+i] > 0 {
+				g = float64(dr[i])
+			}
+{{- else}}
+			g := float64(dr[i])
+{{- end}}
 			xh := (float64(v) - mean) * istd
-			dx[i] = float32(k * (m*float64(dr[i]) - sdy - xh*sdyx))
+			dx[i] = float32(k * (m*g - sdy - xh*sdyx))
 		}
 	}
 }
 `, d)
-	return &Kernel{
+	k := &Kernel{
 		Args:   []Arg{{"x", 0}, {"gamma", 1}, {"dy", 2}},
 		Phases: []Phase{{Split: PerIndex, Count: d["C"].(int), Body: body}},
-	}, nil
+	}
+	if d["Masked"].(bool) {
+		k.Args = []Arg{{"x", 0}, {"gamma", 1}, {"out", 2}, {"dy", 3}}
+	}
+	return k, nil
 }
 
 func emitBatchNormBackwardGamma(n *ir.Node, c *Context) (*Kernel, error) {
@@ -168,16 +206,28 @@ func emitBatchNormBackwardGamma(n *ir.Node, c *Context) (*Kernel, error) {
 		off := (s*{{.C}} + ch) * {{.HW}}
 		dr := dy[off : off+{{.HW}}]
 		for i, v := range x[off : off+{{.HW}}] {
-			acc += float64(dr[i]) * (float64(v) - mean) * istd
+{{- if .Masked}}
+			g := 0.0
+			if out[off+i] > 0 {
+				g = float64(dr[i])
+			}
+{{- else}}
+			g := float64(dr[i])
+{{- end}}
+			acc += g * (float64(v) - mean) * istd
 		}
 	}
 	y[ch] = float32(acc)
 }
 `, d)
-	return &Kernel{
+	k := &Kernel{
 		Args:   []Arg{{"x", 0}, {"dy", 1}},
 		Phases: []Phase{{Split: PerIndex, Count: d["C"].(int), Body: body}},
-	}, nil
+	}
+	if d["Masked"].(bool) {
+		k.Args = []Arg{{"x", 0}, {"out", 1}, {"dy", 2}}
+	}
+	return k, nil
 }
 
 // poolData returns the template data of a pooling node whose input has

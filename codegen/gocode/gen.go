@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cnnc/cnnc/ir"
+	"github.com/cnnc/cnnc/passes"
 	"github.com/dave/jennifer/jen"
 )
 
@@ -129,10 +130,11 @@ func batchedNodes(g *ir.Graph) (map[*ir.Node]bool, error) {
 		switch n.Op {
 		case ir.OpInput, ir.OpLabels:
 			b[n] = true
-		case ir.OpParam, ir.OpBuffer, ir.OpConst,
-			ir.OpBiasGrad, ir.OpConv2DBackwardFilter, ir.OpLinearBackwardWeight,
-			ir.OpBatchNormBackwardGamma, ir.OpRunningMean, ir.OpRunningVar:
+		case ir.OpParam, ir.OpBuffer, ir.OpConst:
 		default:
+			if n.Op.ReducesBatch() {
+				break
+			}
 			if len(n.Shape) == 0 {
 				break
 			}
@@ -234,10 +236,19 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 	}
 	what := map[string]string{"t": "training", "i": "inference"}[prefix]
 
-	// Gradients are computed straight into the parameter's Grad when the
-	// node is a kernel's output that nothing else claimed.
+	// Every value a kernel computes lives in the graph's arena, at the
+	// offset the memory plan gives it, except the gradients that
+	// passes.GradTargets names: those are computed straight into the
+	// parameter's Grad.
 	var tail []string
-	claimed := map[*ir.Node]bool{}
+	mem := passes.PlanMemory(gr)
+	if err := mem.Check(gr); err != nil {
+		return nil, fmt.Errorf("memory plan (a bug in cnnc): %w", err)
+	}
+	grads := passes.GradTargets(gr)
+	arena := prefix + "Arena"
+	g.fields = append(g.fields, fmt.Sprintf("%s []float32 // %s graph: the arena of its values, %d floats (%d without sharing)", arena, what, mem.Size, mem.Unplanned))
+	g.news = append(g.news, fmt.Sprintf("m.%s = make([]float32, %d)", arena, max(mem.Size, 1)))
 	for _, o := range gr.Outputs {
 		switch o.Kind {
 		case ir.OutGrad:
@@ -248,10 +259,6 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 			if o.Node.Shape.Size() != s.shape.Size() || batched[o.Node] {
 				return nil, fmt.Errorf("output grad:%s has shape %v, the parameter %v", o.Name, o.Node.Shape, s.shape)
 			}
-			if !o.Node.Op.IsLeaf() && o.Node.Op != ir.OpReshape && !claimed[o.Node] {
-				claimed[o.Node] = true
-				p.expr[o.Node] = "m." + s.field + ".Grad"
-			}
 		case ir.OutUpdate:
 			s := g.state[o.Name]
 			if s == nil || s.trainable {
@@ -260,6 +267,11 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 			if o.Node.Shape.Size() != s.shape.Size() {
 				return nil, fmt.Errorf("output update:%s has shape %v, the buffer %v", o.Name, o.Node.Shape, s.shape)
 			}
+		}
+	}
+	for id, name := range grads {
+		if name != "" {
+			p.expr[gr.Nodes[id]] = "m." + g.state[name].field + ".Grad"
 		}
 	}
 
@@ -311,9 +323,20 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 			return nil, err
 		}
 		if _, ok := p.expr[n]; !ok {
+			off, size := mem.Offset[n.ID], n.Shape.Size()
+			if off < 0 {
+				return nil, fmt.Errorf("%v has no place in the memory plan (a bug in cnnc)", n)
+			}
+			where := fmt.Sprintf("%s[%d:%d]", arena, off, off+size)
+			for i := range n.Args {
+				if mem.InPlace(n, i) {
+					where += fmt.Sprintf(", in place over %s%d", prefix, n.Args[i].ID)
+					break
+				}
+			}
 			p.expr[n] = "m." + field
-			g.fields = append(g.fields, fmt.Sprintf("%s []float32 // %s graph: %s", field, what, comment))
-			g.news = append(g.news, fmt.Sprintf("m.%s = make([]float32, %d)", field, max(n.Shape.Size(), 1)))
+			g.fields = append(g.fields, fmt.Sprintf("%s []float32 // %s graph: %s at %s", field, what, comment, where))
+			g.news = append(g.news, fmt.Sprintf("m.%s = m.%s[%d:%d:%d]", field, arena, off, off+size, off+size))
 		}
 		if err := g.emitCalls(p, n, k, field, comment, steps); err != nil {
 			return nil, err
@@ -483,9 +506,11 @@ func (g *generator) modelFile() *jen.File {
 	w("// SampleSize is the number of floats in one input sample.\nconst SampleSize = %d\n\n", g.sampleSize)
 	w("// InputShape returns the shape of one input sample, without the batch.\nfunc InputShape() []int { return []int{%s} }\n\n", intList(g.inputShape))
 
-	w(`// A Model holds the parameters, buffers and every intermediate buffer of
-// the model, all allocated once by New. TrainStep and Predict allocate
-// nothing. A Model is not safe for concurrent use.
+	w(`// A Model holds the parameters, buffers and every intermediate value of
+// the model, all allocated once by New. The values of each graph share one
+// arena, laid out by cnnc's memory planner so that values whose lifetimes
+// do not overlap share memory. TrainStep and Predict allocate nothing. A
+// Model is not safe for concurrent use.
 type Model struct {
 pool *runtime.Pool
 ownPool *runtime.Pool // made by SetThreads, closed when replaced

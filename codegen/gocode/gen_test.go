@@ -236,6 +236,12 @@ func TestGenerated(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "ref.json"), js, 0o644))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "check_test.go"), []byte(strings.ReplaceAll(checkTest, "PKG", tc.name)), 0o644))
+		// The unfused inference graph, which staleTest evaluates with the
+		// model's current parameters and buffers.
+		lowered, err := passes.LowerInference(g)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "infer.txt"), []byte(lowered.String()), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "stale_test.go"), []byte(strings.ReplaceAll(staleTest, "PKG", tc.name)), 0o644))
 		pkgs = append(pkgs, "./"+filepath.ToSlash(dir))
 	}
 	// One go command builds and runs every package, in parallel.
@@ -430,6 +436,106 @@ func BenchmarkPredictBatch(b *testing.B) {
 		m.Predict(x)
 	}
 	b.ReportMetric(float64(b.N*Batch)/b.Elapsed().Seconds(), "images/s")
+}
+`
+
+// staleTest is the test file, written into each generated package beside
+// infer.txt (the model's inference graph before fusion and folding), that
+// checks that Predict never serves stale folded weights (pytorch#108863):
+// after a training step has changed the running statistics, an SGD update
+// has changed the weights, or Load has replaced both, Predict must agree
+// with the reference evaluator on the unfused graph with the model's
+// current state.
+const staleTest = `package PKG
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/cnnc/cnnc/ir"
+	"github.com/cnnc/cnnc/ir/eval"
+)
+
+// reference returns what the unfused inference graph predicts for x with
+// m's current parameters and buffers.
+func (m *Model) reference(t *testing.T, g *ir.Graph, x []float32) []float64 {
+	t.Helper()
+	f64 := func(v []float32) []float64 {
+		out := make([]float64, len(v))
+		for i, f := range v {
+			out[i] = float64(f)
+		}
+		return out
+	}
+	state := map[string][]float32{}
+	for _, p := range m.State() {
+		state[p.Name] = p.Data
+	}
+	feeds := map[string]*eval.Tensor{}
+	for _, n := range append(g.Params(), g.Buffers()...) {
+		feeds[n.Attrs.Name] = eval.FromFloat64(n.Shape, f64(state[n.Attrs.Name]))
+	}
+	in := g.Inputs()[0]
+	feeds[in.Attrs.Name] = eval.FromFloat64(in.Shape, f64(x))
+	out, err := eval.Outputs(g, feeds, eval.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out["value:logits"].Data
+}
+
+func TestFoldedWeightsNotStale(t *testing.T) {
+	ref, x := load(t)
+	src, err := os.ReadFile("infer.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ir.Parse(string(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New()
+	m.setState(t, ref)
+	before := slices.Clone(m.Predict(x)) // folds the initial weights
+	compare(t, "predict before training", before, m.reference(t, g, x), 1e-4)
+
+	// A training step moves the running statistics; an SGD step moves
+	// the weights.
+	m.TrainStep(x, ref.Labels)
+	for _, p := range m.Params() {
+		for i := range p.Data {
+			p.Data[i] -= 0.5 * p.Grad[i]
+		}
+	}
+	after := slices.Clone(m.Predict(x))
+	if slices.Equal(before, after) {
+		t.Fatal("Predict gives the same logits after the weights changed")
+	}
+	compare(t, "predict after a training step", after, m.reference(t, g, x), 1e-4)
+
+	// Load replaces every parameter and buffer.
+	other := NewSeeded(7)
+	other.TrainStep(x, ref.Labels)
+	path := filepath.Join(t.TempDir(), "other.safetensors")
+	if err := other.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	loaded := slices.Clone(m.Predict(x))
+	compare(t, "predict after Load", loaded, m.reference(t, g, x), 1e-4)
+	compare(t, "predict after Load, by the model saved", loaded, toFloat64(other.Predict(x)), 1e-6)
+}
+
+func toFloat64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, f := range v {
+		out[i] = float64(f)
+	}
+	return out
 }
 `
 

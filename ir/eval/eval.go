@@ -187,12 +187,7 @@ func evalNode(n *ir.Node, args []*Tensor, opts Options) (*Tensor, error) {
 	case ir.OpLinearBackwardWeight:
 		return linearBackwardWeight(args[0], args[1], shape), nil
 	case ir.OpReLUBackward:
-		return zipElems(args[0], args[1], func(y, dy float64) float64 {
-			if y > 0 {
-				return dy
-			}
-			return 0
-		}), nil
+		return reluMask(args[0], args[1]), nil
 	case ir.OpLeakyReLUBackward:
 		return zipElems(args[0], args[1], func(y, dy float64) float64 {
 			if y > 0 {
@@ -204,6 +199,14 @@ func evalNode(n *ir.Node, args []*Tensor, opts Options) (*Tensor, error) {
 		return zipElems(args[0], args[1], func(y, dy float64) float64 { return dy * (1 - y*y) }), nil
 	case ir.OpSigmoidBackward:
 		return zipElems(args[0], args[1], func(y, dy float64) float64 { return dy * y * (1 - y) }), nil
+	case ir.OpBatchNormReLU:
+		return relu(batchNorm(args[0], args[1], args[2], a.Eps)), nil
+	case ir.OpBatchNormReLUBackward:
+		return batchNormBackward(args[0], args[1], reluMask(args[2], args[3]), a.Eps), nil
+	case ir.OpBatchNormReLUBackwardGamma:
+		return batchNormBackwardGamma(args[0], reluMask(args[1], args[2]), a.Eps), nil
+	case ir.OpReLUBiasGrad:
+		return biasGrad(reluMask(args[0], args[1])), nil
 	case ir.OpBatchNormBackward:
 		return batchNormBackward(args[0], args[1], args[2], a.Eps), nil
 	case ir.OpBatchNormBackwardGamma:

@@ -386,3 +386,15 @@ func foldBNBias(gamma, beta, mean, variance, b *Tensor, eps float64) *Tensor {
 	}
 	return out
 }
+
+// reluMask returns dy where y > 0 and 0 elsewhere: the gradient through a
+// ReLU whose output is y.
+func reluMask(y, dy *Tensor) *Tensor {
+	out := NewTensor(dy.Shape)
+	for i, v := range y.Data {
+		if v > 0 {
+			out.Data[i] = dy.Data[i]
+		}
+	}
+	return out
+}
