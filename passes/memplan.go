@@ -51,6 +51,14 @@ func inPlaceArgs(op ir.Op) []int {
 		return []int{0, 1}
 	case ir.OpReLUBackward, ir.OpLeakyReLUBackward, ir.OpTanhBackward, ir.OpSigmoidBackward:
 		return []int{1, 0}
+	// Batch-norm's backward is not element-wise, but its kernels handle
+	// each channel whole, summing over dy and x first and then reading
+	// element i of each just before writing element i of dx: dx may take
+	// over dy or x.
+	case ir.OpBatchNormBackward:
+		return []int{2, 0}
+	case ir.OpBatchNormReLUBackward:
+		return []int{3, 0}
 	}
 	return nil
 }

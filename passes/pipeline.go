@@ -10,6 +10,7 @@ var Train = Pipeline{Name: "train", Passes: []Pass{
 	{Name: "fold", Fn: FoldConstants},
 	{Name: "cse", Fn: CSE},
 	{Name: "dce", Fn: DCE},
+	{Name: "schedule", Fn: Schedule},
 }}
 
 // Infer is the pipeline that makes an inference graph from a model.
@@ -43,6 +44,7 @@ var passOrder = []struct{ before, after, why string }{
 	{"autodiff", "cse", "backward nodes can repeat forward values"},
 	{"cse", "dce", "CSE leaves the merged nodes unused"},
 	{"fold", "dce", "folding leaves the folded nodes unused"},
+	{"dce", "schedule", "DCE renumbers the nodes in their old order, undoing the schedule"},
 }
 
 func verify(g *ir.Graph) error         { return g.Validate() }

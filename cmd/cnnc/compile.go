@@ -28,7 +28,7 @@ const runtimePath = "github.com/cnnc/cnnc/runtime"
 var compileCmd = &command{
 	name:  "compile",
 	short: "compile a model into a Go package and its trainer",
-	usage: "compile [-o dir] [-pkg name] [-func name] [-tags tags] [-v] model.go",
+	usage: "compile [-o dir] [-pkg name] [-func name] [-batch n] [-tags tags] [-v] model.go",
 	long: `Compile loads the model function of model.go, differentiates and optimises
 its graph, and writes a Go package for it into dir: model_gen.go (the Model
 type: New, TrainStep, Predict, Load, Save), kernels_gen.go, and the trainer

@@ -272,6 +272,31 @@ func TestDump(t *testing.T) {
 	require.NotEmpty(t, passes)
 	assert.Equal(t, "verify", passes[0])
 
+	code, stdout, stderr = cnnc(t, "dump", "-stats", "-func", "LeNet5BN", model)
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	assert.Regexp(t, `^pipeline +pass +nodes +kernels +arena floats +arena bytes +unplanned floats +unplanned bytes$`, lines[0])
+	assert.Len(t, lines, 1+len(passesOf("train"))+len(passesOf("infer")), stdout)
+	assert.Regexp(t, `(?m)^infer +fuse-relu +\d+ +\d+ +\d+ +[0-9.]+ MiB +\d+ +[0-9.]+ MiB$`, stdout)
+
+	code, stdout, stderr = cnnc(t, "dump", "-stats", "-json", "-pipeline", "infer", "-func", "LeNet5BN", model)
+	require.Equal(t, 0, code, stderr)
+	var rows []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var row map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &row))
+		rows = append(rows, row)
+	}
+	require.Len(t, rows, len(passesOf("infer")))
+	last := rows[len(rows)-1]
+	assert.Equal(t, "infer", last["pipeline"])
+	assert.Equal(t, 4*last["arenaFloats"].(float64), last["arenaBytes"])
+	assert.Less(t, last["kernels"], rows[1]["kernels"], "fusion removes kernels")
+
+	code, _, stderr = cnnc(t, "dump", "-stats", "-after", "dce", "-func", "LeNet5BN", model)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "-stats reports every pass; leave out -after")
+
 	code, _, stderr = cnnc(t, "dump", "-func", "Nope", model)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "cnnc: load model: package lenet5 has no function Nope")
@@ -340,4 +365,13 @@ func TestTrain(t *testing.T) {
 	assert.NotZero(t, code, stderr)
 	assert.Contains(t, stderr, "-epochs")
 	assert.NotContains(t, stderr, "cnnc: ", "cnnc adds nothing to the trainer's message")
+}
+
+// passesOf returns the names of the passes of the named pipeline.
+func passesOf(name string) []string {
+	p, err := findPipeline(name)
+	if err != nil {
+		panic(err)
+	}
+	return p.Names()
 }

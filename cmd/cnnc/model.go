@@ -15,12 +15,14 @@ import (
 type modelFlags struct {
 	fn      string
 	tags    string
+	batch   int
 	verbose bool
 }
 
 func (f *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.fn, "func", "", "model `function` to load (default: the file's only one)")
 	fs.StringVar(&f.tags, "tags", "", "comma-separated build `tags` for loading the model and building its program")
+	fs.IntVar(&f.batch, "batch", 0, "compile for batches of up to `n` samples instead of the model's own batch size")
 	fs.BoolVar(&f.verbose, "v", false, "print what cnnc does and how long each step takes")
 }
 
@@ -40,15 +42,28 @@ func (f *modelFlags) log(e *env) io.Writer {
 	return nil
 }
 
-// load loads the model in file.
+// load loads the model in file, with the batch size of -batch if it is
+// set.
 func (f *modelFlags) load(ctx context.Context, e *env, file string) (*load.Model, error) {
+	if f.batch < 0 {
+		return nil, usagef("-batch %d: want a positive batch size (or 0 for the model's own)", f.batch)
+	}
 	cfg := load.Config{
 		Func:       f.fn,
 		BuildFlags: f.buildFlags(),
 		Stderr:     e.stderr,
 		Log:        f.log(e),
 	}
-	return cfg.Load(ctx, file)
+	m, err := cfg.Load(ctx, file)
+	if err != nil || f.batch == 0 {
+		return m, err
+	}
+	g, err := m.Graph.WithBatch(f.batch)
+	if err != nil {
+		return nil, fmt.Errorf("-batch %d: %w", f.batch, err)
+	}
+	m.Graph = g
+	return m, nil
 }
 
 // A timer prints how long steps take when -v is on.

@@ -16,7 +16,7 @@ import (
 var trainCmd = &command{
 	name:  "train",
 	short: "compile a model and run its trainer",
-	usage: "train [-func name] [-tags tags] [-keep] [-v] model.go [-- trainer flags]",
+	usage: "train [-func name] [-batch n] [-tags tags] [-keep] [-v] model.go [-- trainer flags]",
 	long: `Train compiles the model function of model.go into a temporary package next
 to the model, builds the package's trainer and runs it in the current
 directory with the trainer flags that follow "--", for example

@@ -336,8 +336,27 @@ func softmaxcrossentropyBackwardT26(n, lo, hi int, a0 []float32, a1 []int32, a2 
 
 }
 
-// linearBackwardDataFc3T27 computes (linear_backward_data "fc3") [64,84] of samples [lo, hi).
-func linearBackwardDataFc3T27(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// biasgradFc3T27 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
+func biasgradFc3T27(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*10 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardDataFc3T28 computes (linear_backward_data "fc3") [64,84] of samples [lo, hi).
+func linearBackwardDataFc3T28(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		dx := (*[84]float32)(y[s*84:])
 		ds := (*[10]float32)(dy[s*10:])
@@ -361,8 +380,41 @@ func linearBackwardDataFc3T27(n, lo, hi int, dy []float32, w []float32, y []floa
 
 }
 
-// linearBackwardWeightFc3T28 computes (linear_backward_weight "fc3") [10,84] of indices [lo, hi) of 10.
-func linearBackwardWeightFc3T28(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// reluBackwardT29 computes (relu_backward) [64,84] of samples [lo, hi).
+func reluBackwardT29(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+	lo, hi = lo*84, hi*84
+	ys := y[lo:hi]
+	x0 := a0[lo:hi][:len(ys)]
+	x1 := a1[lo:hi][:len(ys)]
+	for i := range ys {
+		v := x0[i]
+		u := x1[i]
+		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+	}
+
+}
+
+// biasgradFc2T30 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
+func biasgradFc2T30(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*84 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardWeightFc3T31 computes (linear_backward_weight "fc3") [10,84] of indices [lo, hi) of 10.
+func linearBackwardWeightFc3T31(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for o := lo; o < hi; o++ {
 		dw := (*[84]float32)(y[o*84:])
 		clear(dw[:])
@@ -385,34 +437,8 @@ func linearBackwardWeightFc3T28(n, lo, hi int, x []float32, dy []float32, y []fl
 
 }
 
-// biasgradFc3T29 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
-func biasgradFc3T29(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*10+ch])
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// reluBackwardT30 computes (relu_backward) [64,84] of samples [lo, hi).
-func reluBackwardT30(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
-	lo, hi = lo*84, hi*84
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
-	}
-
-}
-
-// linearBackwardDataFc2T31 computes (linear_backward_data "fc2") [64,120] of samples [lo, hi).
-func linearBackwardDataFc2T31(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// linearBackwardDataFc2T32 computes (linear_backward_data "fc2") [64,120] of samples [lo, hi).
+func linearBackwardDataFc2T32(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		dx := (*[120]float32)(y[s*120:])
 		ds := (*[84]float32)(dy[s*84:])
@@ -428,8 +454,41 @@ func linearBackwardDataFc2T31(n, lo, hi int, dy []float32, w []float32, y []floa
 
 }
 
-// linearBackwardWeightFc2T32 computes (linear_backward_weight "fc2") [84,120] of indices [lo, hi) of 84.
-func linearBackwardWeightFc2T32(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// reluBackwardT33 computes (relu_backward) [64,120] of samples [lo, hi).
+func reluBackwardT33(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+	lo, hi = lo*120, hi*120
+	ys := y[lo:hi]
+	x0 := a0[lo:hi][:len(ys)]
+	x1 := a1[lo:hi][:len(ys)]
+	for i := range ys {
+		v := x0[i]
+		u := x1[i]
+		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+	}
+
+}
+
+// biasgradFc1T34 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
+func biasgradFc1T34(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*120 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardWeightFc2T35 computes (linear_backward_weight "fc2") [84,120] of indices [lo, hi) of 84.
+func linearBackwardWeightFc2T35(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for o := lo; o < hi; o++ {
 		dw := (*[120]float32)(y[o*120:])
 		clear(dw[:])
@@ -452,34 +511,8 @@ func linearBackwardWeightFc2T32(n, lo, hi int, x []float32, dy []float32, y []fl
 
 }
 
-// biasgradFc2T33 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
-func biasgradFc2T33(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*84+ch])
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// reluBackwardT34 computes (relu_backward) [64,120] of samples [lo, hi).
-func reluBackwardT34(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
-	lo, hi = lo*120, hi*120
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
-	}
-
-}
-
-// linearBackwardDataFc1T35 computes (linear_backward_data "fc1") [64,400] of samples [lo, hi).
-func linearBackwardDataFc1T35(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// linearBackwardDataFc1T36 computes (linear_backward_data "fc1") [64,400] of samples [lo, hi).
+func linearBackwardDataFc1T36(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		dx := (*[400]float32)(y[s*400:])
 		ds := (*[120]float32)(dy[s*120:])
@@ -495,8 +528,8 @@ func linearBackwardDataFc1T35(n, lo, hi int, dy []float32, w []float32, y []floa
 
 }
 
-// linearBackwardWeightFc1T36 computes (linear_backward_weight "fc1") [120,400] of indices [lo, hi) of 120.
-func linearBackwardWeightFc1T36(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// linearBackwardWeightFc1T37 computes (linear_backward_weight "fc1") [120,400] of indices [lo, hi) of 120.
+func linearBackwardWeightFc1T37(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for o := lo; o < hi; o++ {
 		dw := (*[400]float32)(y[o*400:])
 		clear(dw[:])
@@ -515,18 +548,6 @@ func linearBackwardWeightFc1T36(n, lo, hi int, x []float32, dy []float32, y []fl
 				dw[f] += d * xs[f]
 			}
 		}
-	}
-
-}
-
-// biasgradFc1T37 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
-func biasgradFc1T37(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*120+ch])
-		}
-		y[ch] = float32(acc)
 	}
 
 }
@@ -592,52 +613,21 @@ func reluBackwardT40(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// conv2dBackwardDataConv2T41 computes (conv2d_backward_data "conv2") [64,6,14,14] of samples [lo, hi).
-func conv2dBackwardDataConv2T41(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32) {
-	for s := lo; s < hi; s++ {
-		dys := dy[s*1600 : s*1600+1600]
-		col := cols[s*2500 : s*2500+2500]
-		dxs := y[s*1176 : s*1176+1176]
-		for c := 0; c < 6; c++ {
-			const obase = 0
-			cl := c
-			clear(col)
-			o := obase
-			for ; o+4 <= obase+16; o += 4 {
-				d0, d1, d2, d3 := (*[100]float32)(dys[(o+0)*100:]), (*[100]float32)(dys[(o+1)*100:]), (*[100]float32)(dys[(o+2)*100:]), (*[100]float32)(dys[(o+3)*100:])
-				for r := 0; r < 25; r++ {
-					w0, w1, w2, w3 := w[(o+0)*150+cl*25+r], w[(o+1)*150+cl*25+r], w[(o+2)*150+cl*25+r], w[(o+3)*150+cl*25+r]
-					colr := (*[100]float32)(col[r*100:])
-					for j := range colr {
-						colr[j] += w0*d0[j] + w1*d1[j] + w2*d2[j] + w3*d3[j]
-					}
-				}
+// biasgradConv2T41 computes (biasgrad "conv2") [16] of indices [lo, hi) of 16.
+func biasgradConv2T41(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*16 + ch) * 100
+			row := a0[off : off+100]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
 			}
-			for ; o < obase+16; o++ {
-				d0 := (*[100]float32)(dys[o*100:])
-				for r := 0; r < 25; r++ {
-					w0 := w[o*150+cl*25+r]
-					colr := (*[100]float32)(col[r*100:])
-					for j := range colr {
-						colr[j] += w0 * d0[j]
-					}
-				}
-			}
-			xc := dxs[c*196 : c*196+196]
-			clear(xc)
-			for p := 0; p < 5; p++ {
-				for q := 0; q < 5; q++ {
-					colr := col[(p*5+q)*100:][:100]
-					for i := 0; i < 10; i++ {
-						xr := xc[(i+p)*14+q:]
-						cr := colr[i*10 : i*10+10]
-						for j, v := range cr {
-							xr[j] += v
-						}
-					}
-				}
-			}
+			acc += float64(part)
 		}
+		y[ch] = float32(acc)
 	}
 
 }
@@ -682,19 +672,52 @@ func conv2dBackwardFilterConv2T42(n, lo, hi int, x []float32, dy []float32, y []
 
 }
 
-// biasgradConv2T43 computes (biasgrad "conv2") [16] of indices [lo, hi) of 16.
-func biasgradConv2T43(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			row := a0[(s*16+ch)*100 : (s*16+ch)*100+100]
-			var part float32
-			for _, v := range row {
-				part += v
+// conv2dBackwardDataConv2T43 computes (conv2d_backward_data "conv2") [64,6,14,14] of samples [lo, hi).
+func conv2dBackwardDataConv2T43(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32) {
+	for s := lo; s < hi; s++ {
+		dys := dy[s*1600 : s*1600+1600]
+		col := cols[s*2500 : s*2500+2500]
+		dxs := y[s*1176 : s*1176+1176]
+		for c := 0; c < 6; c++ {
+			const obase = 0
+			cl := c
+			clear(col)
+			o := obase
+			for ; o+4 <= obase+16; o += 4 {
+				d0, d1, d2, d3 := (*[100]float32)(dys[(o+0)*100:]), (*[100]float32)(dys[(o+1)*100:]), (*[100]float32)(dys[(o+2)*100:]), (*[100]float32)(dys[(o+3)*100:])
+				for r := 0; r < 25; r++ {
+					w0, w1, w2, w3 := w[(o+0)*150+cl*25+r], w[(o+1)*150+cl*25+r], w[(o+2)*150+cl*25+r], w[(o+3)*150+cl*25+r]
+					colr := (*[100]float32)(col[r*100:])
+					for j := range colr {
+						colr[j] += w0*d0[j] + w1*d1[j] + w2*d2[j] + w3*d3[j]
+					}
+				}
 			}
-			acc += float64(part)
+			for ; o < obase+16; o++ {
+				d0 := (*[100]float32)(dys[o*100:])
+				for r := 0; r < 25; r++ {
+					w0 := w[o*150+cl*25+r]
+					colr := (*[100]float32)(col[r*100:])
+					for j := range colr {
+						colr[j] += w0 * d0[j]
+					}
+				}
+			}
+			xc := dxs[c*196 : c*196+196]
+			clear(xc)
+			for p := 0; p < 5; p++ {
+				for q := 0; q < 5; q++ {
+					colr := col[(p*5+q)*100:][:100]
+					for i := 0; i < 10; i++ {
+						xr := xc[(i+p)*14+q:]
+						cr := colr[i*10 : i*10+10]
+						for j, v := range cr {
+							xr[j] += v
+						}
+					}
+				}
+			}
 		}
-		y[ch] = float32(acc)
 	}
 
 }
@@ -760,8 +783,27 @@ func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// conv2dBackwardFilterConv1T46Pad computes the pad phase of (conv2d_backward_filter "conv1") [6,1,5,5] of samples [lo, hi).
-func conv2dBackwardFilterConv1T46Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+// biasgradConv1T46 computes (biasgrad "conv1") [6] of indices [lo, hi) of 6.
+func biasgradConv1T46(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*6 + ch) * 784
+			row := a0[off : off+784]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// conv2dBackwardFilterConv1T47Pad computes the pad phase of (conv2d_backward_filter "conv1") [6,1,5,5] of samples [lo, hi).
+func conv2dBackwardFilterConv1T47Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
 	for s := lo; s < hi; s++ {
 		{
 			src := x[s*784 : s*784+784]
@@ -776,8 +818,8 @@ func conv2dBackwardFilterConv1T46Pad(n, lo, hi int, x []float32, dy []float32, y
 
 }
 
-// conv2dBackwardFilterConv1T46 computes (conv2d_backward_filter "conv1") [6,1,5,5] of indices [lo, hi) of 6.
-func conv2dBackwardFilterConv1T46(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+// conv2dBackwardFilterConv1T47 computes (conv2d_backward_filter "conv1") [6,1,5,5] of indices [lo, hi) of 6.
+func conv2dBackwardFilterConv1T47(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
 	for o := lo; o < hi; o++ {
 		accs := acc[o*25 : o*25+25]
 		clear(accs)
@@ -812,23 +854,6 @@ func conv2dBackwardFilterConv1T46(n, lo, hi int, x []float32, dy []float32, y []
 		for i, v := range accs {
 			dw[i] = float32(v)
 		}
-	}
-
-}
-
-// biasgradConv1T47 computes (biasgrad "conv1") [6] of indices [lo, hi) of 6.
-func biasgradConv1T47(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			row := a0[(s*6+ch)*784 : (s*6+ch)*784+784]
-			var part float32
-			for _, v := range row {
-				part += v
-			}
-			acc += float64(part)
-		}
-		y[ch] = float32(acc)
 	}
 
 }

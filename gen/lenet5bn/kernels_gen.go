@@ -49,8 +49,58 @@ func conv2dConv1T3(n, lo, hi int, x []float32, w []float32, y []float32, xp []fl
 
 }
 
-// batchnormBn1T8 computes (batchnorm "bn1") [64,6,28,28] of indices [lo, hi) of 6.
-func batchnormBn1T8(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
+// runningmeanBn1T8 computes (runningmean "bn1") [6] of indices [lo, hi) of 6.
+func runningmeanBn1T8(n, lo, hi int, x []float32, old []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 784)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		_ = variance
+		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
+	}
+
+}
+
+// runningvarBn1T9 computes (runningvar "bn1") [6] of indices [lo, hi) of 6.
+func runningvarBn1T9(n, lo, hi int, x []float32, old []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 784)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		_ = variance
+		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
+	}
+
+}
+
+// batchnormReluBn1T10 computes (batchnorm_relu "bn1") [64,6,28,28] of indices [lo, hi) of 6.
+func batchnormReluBn1T10(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		m := float64(n * 784)
 		var sum float64
@@ -75,7 +125,7 @@ func batchnormBn1T8(n, lo, hi int, x []float32, gamma []float32, bias []float32,
 			xr := x[off : off+784]
 			yr := y[off : off+784]
 			for i, v := range xr {
-				yr[i] = float32((float64(v)-mean)*sc + beta)
+				yr[i] = float32(max((float64(v)-mean)*sc+beta, 0))
 			}
 		}
 		_ = variance
@@ -83,70 +133,8 @@ func batchnormBn1T8(n, lo, hi int, x []float32, gamma []float32, bias []float32,
 
 }
 
-// runningmeanBn1T9 computes (runningmean "bn1") [6] of indices [lo, hi) of 6.
-func runningmeanBn1T9(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 784)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
-	}
-
-}
-
-// runningvarBn1T10 computes (runningvar "bn1") [6] of indices [lo, hi) of 6.
-func runningvarBn1T10(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 784)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
-	}
-
-}
-
-// reluT11 computes (relu) [64,6,28,28] of samples [lo, hi).
-func reluT11(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*4704, hi*4704
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// maxpoolT12 computes (maxpool) [64,6,14,14] of samples [lo, hi).
-func maxpoolT12(n, lo, hi int, a0 []float32, y []float32) {
+// maxpoolT11 computes (maxpool) [64,6,14,14] of samples [lo, hi).
+func maxpoolT11(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
 			xc := a0[(s*6+ch)*784 : (s*6+ch+1)*784]
@@ -188,8 +176,8 @@ func maxpoolT12(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dConv2T14 computes (conv2d "conv2") [64,16,10,10] of samples [lo, hi).
-func conv2dConv2T14(n, lo, hi int, x []float32, w []float32, y []float32) {
+// conv2dConv2T13 computes (conv2d "conv2") [64,16,10,10] of samples [lo, hi).
+func conv2dConv2T13(n, lo, hi int, x []float32, w []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		xs := x[s*1176 : s*1176+1176]
 		ys := y[s*1600 : s*1600+1600]
@@ -219,8 +207,58 @@ func conv2dConv2T14(n, lo, hi int, x []float32, w []float32, y []float32) {
 
 }
 
-// batchnormBn2T19 computes (batchnorm "bn2") [64,16,10,10] of indices [lo, hi) of 16.
-func batchnormBn2T19(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
+// runningmeanBn2T18 computes (runningmean "bn2") [16] of indices [lo, hi) of 16.
+func runningmeanBn2T18(n, lo, hi int, x []float32, old []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 100)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		_ = variance
+		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
+	}
+
+}
+
+// runningvarBn2T19 computes (runningvar "bn2") [16] of indices [lo, hi) of 16.
+func runningvarBn2T19(n, lo, hi int, x []float32, old []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 100)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		_ = variance
+		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
+	}
+
+}
+
+// batchnormReluBn2T20 computes (batchnorm_relu "bn2") [64,16,10,10] of indices [lo, hi) of 16.
+func batchnormReluBn2T20(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		m := float64(n * 100)
 		var sum float64
@@ -245,7 +283,7 @@ func batchnormBn2T19(n, lo, hi int, x []float32, gamma []float32, bias []float32
 			xr := x[off : off+100]
 			yr := y[off : off+100]
 			for i, v := range xr {
-				yr[i] = float32((float64(v)-mean)*sc + beta)
+				yr[i] = float32(max((float64(v)-mean)*sc+beta, 0))
 			}
 		}
 		_ = variance
@@ -253,70 +291,8 @@ func batchnormBn2T19(n, lo, hi int, x []float32, gamma []float32, bias []float32
 
 }
 
-// runningmeanBn2T20 computes (runningmean "bn2") [16] of indices [lo, hi) of 16.
-func runningmeanBn2T20(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 100)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
-	}
-
-}
-
-// runningvarBn2T21 computes (runningvar "bn2") [16] of indices [lo, hi) of 16.
-func runningvarBn2T21(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 100)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
-	}
-
-}
-
-// reluT22 computes (relu) [64,16,10,10] of samples [lo, hi).
-func reluT22(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*1600, hi*1600
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// maxpoolT23 computes (maxpool) [64,16,5,5] of samples [lo, hi).
-func maxpoolT23(n, lo, hi int, a0 []float32, y []float32) {
+// maxpoolT21 computes (maxpool) [64,16,5,5] of samples [lo, hi).
+func maxpoolT21(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
 			xc := a0[(s*16+ch)*100 : (s*16+ch+1)*100]
@@ -358,8 +334,8 @@ func maxpoolT23(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc1T27 computes (linear "fc1") [64,120] of samples [lo, hi).
-func linearFc1T27(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc1T25 computes (linear "fc1") [64,120] of samples [lo, hi).
+func linearFc1T25(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		xs := (*[400]float32)(x[s*400:])
 		ys := (*[120]float32)(y[s*120:])
@@ -381,8 +357,8 @@ func linearFc1T27(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// reluT28 computes (relu) [64,120] of samples [lo, hi).
-func reluT28(n, lo, hi int, a0 []float32, y []float32) {
+// reluT26 computes (relu) [64,120] of samples [lo, hi).
+func reluT26(n, lo, hi int, a0 []float32, y []float32) {
 	lo, hi = lo*120, hi*120
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -393,8 +369,8 @@ func reluT28(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc2T31 computes (linear "fc2") [64,84] of samples [lo, hi).
-func linearFc2T31(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc2T29 computes (linear "fc2") [64,84] of samples [lo, hi).
+func linearFc2T29(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		xs := (*[120]float32)(x[s*120:])
 		ys := (*[84]float32)(y[s*84:])
@@ -416,8 +392,8 @@ func linearFc2T31(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// reluT32 computes (relu) [64,84] of samples [lo, hi).
-func reluT32(n, lo, hi int, a0 []float32, y []float32) {
+// reluT30 computes (relu) [64,84] of samples [lo, hi).
+func reluT30(n, lo, hi int, a0 []float32, y []float32) {
 	lo, hi = lo*84, hi*84
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -428,8 +404,8 @@ func reluT32(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// dropoutDrop1T33 computes (dropout "drop1") [64,84] of samples [lo, hi).
-func dropoutDrop1T33(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
+// dropoutDrop1T31 computes (dropout "drop1") [64,84] of samples [lo, hi).
+func dropoutDrop1T31(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
 	lo, hi = lo*84, hi*84
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -445,8 +421,8 @@ func dropoutDrop1T33(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 
 }
 
-// linearFc3T36 computes (linear "fc3") [64,10] of samples [lo, hi).
-func linearFc3T36(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc3T34 computes (linear "fc3") [64,10] of samples [lo, hi).
+func linearFc3T34(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		xs := (*[84]float32)(x[s*84:])
 		ys := (*[10]float32)(y[s*10:])
@@ -479,8 +455,8 @@ func linearFc3T36(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// softmaxcrossentropyT37 computes (softmaxcrossentropy) [] of the first n samples.
-func softmaxcrossentropyT37(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
+// softmaxcrossentropyT35 computes (softmaxcrossentropy) [] of the first n samples.
+func softmaxcrossentropyT35(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
 	var sum float64
 	for s := 0; s < n; s++ {
 		row := a0[s*10 : s*10+10]
@@ -498,8 +474,8 @@ func softmaxcrossentropyT37(n, lo, hi int, a0 []float32, a1 []int32, y []float32
 
 }
 
-// softmaxcrossentropyBackwardT39 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
-func softmaxcrossentropyBackwardT39(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
+// softmaxcrossentropyBackwardT37 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
+func softmaxcrossentropyBackwardT37(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
 	g := float64(a2[0]) / float64(n)
 	for s := lo; s < hi; s++ {
 		row := a0[s*10 : s*10+10]
@@ -519,6 +495,49 @@ func softmaxcrossentropyBackwardT39(n, lo, hi int, a0 []float32, a1 []int32, a2 
 				p--
 			}
 			dx[k] = float32(g * p)
+		}
+	}
+
+}
+
+// biasgradFc3T38 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
+func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*10 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardWeightFc3T39 computes (linear_backward_weight "fc3") [10,84] of indices [lo, hi) of 10.
+func linearBackwardWeightFc3T39(n, lo, hi int, x []float32, dy []float32, y []float32) {
+	for o := lo; o < hi; o++ {
+		dw := (*[84]float32)(y[o*84:])
+		clear(dw[:])
+		s := 0
+		for ; s+4 <= n; s += 4 {
+			d0, d1, d2, d3 := dy[(s+0)*10+o], dy[(s+1)*10+o], dy[(s+2)*10+o], dy[(s+3)*10+o]
+			x0, x1, x2, x3 := (*[84]float32)(x[(s+0)*84:]), (*[84]float32)(x[(s+1)*84:]), (*[84]float32)(x[(s+2)*84:]), (*[84]float32)(x[(s+3)*84:])
+			for f := range dw {
+				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
+			}
+		}
+		for ; s < n; s++ {
+			d := dy[s*10+o]
+			xs := (*[84]float32)(x[s*84:])
+			for f := range dw {
+				dw[f] += d * xs[f]
+			}
 		}
 	}
 
@@ -549,44 +568,8 @@ func linearBackwardDataFc3T40(n, lo, hi int, dy []float32, w []float32, y []floa
 
 }
 
-// linearBackwardWeightFc3T41 computes (linear_backward_weight "fc3") [10,84] of indices [lo, hi) of 10.
-func linearBackwardWeightFc3T41(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[84]float32)(y[o*84:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*10+o], dy[(s+1)*10+o], dy[(s+2)*10+o], dy[(s+3)*10+o]
-			x0, x1, x2, x3 := (*[84]float32)(x[(s+0)*84:]), (*[84]float32)(x[(s+1)*84:]), (*[84]float32)(x[(s+2)*84:]), (*[84]float32)(x[(s+3)*84:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*10+o]
-			xs := (*[84]float32)(x[s*84:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
-
-}
-
-// biasgradFc3T42 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
-func biasgradFc3T42(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*10+ch])
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// reluBackwardT44 computes (relu_backward) [64,84] of samples [lo, hi).
-func reluBackwardT44(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT42 computes (relu_backward) [64,84] of samples [lo, hi).
+func reluBackwardT42(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*84, hi*84
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -599,8 +582,27 @@ func reluBackwardT44(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// linearBackwardDataFc2T45 computes (linear_backward_data "fc2") [64,120] of samples [lo, hi).
-func linearBackwardDataFc2T45(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// biasgradFc2T43 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
+func biasgradFc2T43(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*84 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardDataFc2T44 computes (linear_backward_data "fc2") [64,120] of samples [lo, hi).
+func linearBackwardDataFc2T44(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		dx := (*[120]float32)(y[s*120:])
 		ds := (*[84]float32)(dy[s*84:])
@@ -616,8 +618,41 @@ func linearBackwardDataFc2T45(n, lo, hi int, dy []float32, w []float32, y []floa
 
 }
 
-// linearBackwardWeightFc2T46 computes (linear_backward_weight "fc2") [84,120] of indices [lo, hi) of 84.
-func linearBackwardWeightFc2T46(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// reluBackwardT45 computes (relu_backward) [64,120] of samples [lo, hi).
+func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+	lo, hi = lo*120, hi*120
+	ys := y[lo:hi]
+	x0 := a0[lo:hi][:len(ys)]
+	x1 := a1[lo:hi][:len(ys)]
+	for i := range ys {
+		v := x0[i]
+		u := x1[i]
+		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+	}
+
+}
+
+// biasgradFc1T46 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
+func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*120 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardWeightFc2T47 computes (linear_backward_weight "fc2") [84,120] of indices [lo, hi) of 84.
+func linearBackwardWeightFc2T47(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for o := lo; o < hi; o++ {
 		dw := (*[120]float32)(y[o*120:])
 		clear(dw[:])
@@ -640,34 +675,8 @@ func linearBackwardWeightFc2T46(n, lo, hi int, x []float32, dy []float32, y []fl
 
 }
 
-// biasgradFc2T47 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
-func biasgradFc2T47(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*84+ch])
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// reluBackwardT48 computes (relu_backward) [64,120] of samples [lo, hi).
-func reluBackwardT48(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
-	lo, hi = lo*120, hi*120
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
-	}
-
-}
-
-// linearBackwardDataFc1T49 computes (linear_backward_data "fc1") [64,400] of samples [lo, hi).
-func linearBackwardDataFc1T49(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// linearBackwardDataFc1T48 computes (linear_backward_data "fc1") [64,400] of samples [lo, hi).
+func linearBackwardDataFc1T48(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		dx := (*[400]float32)(y[s*400:])
 		ds := (*[120]float32)(dy[s*120:])
@@ -683,8 +692,8 @@ func linearBackwardDataFc1T49(n, lo, hi int, dy []float32, w []float32, y []floa
 
 }
 
-// linearBackwardWeightFc1T50 computes (linear_backward_weight "fc1") [120,400] of indices [lo, hi) of 120.
-func linearBackwardWeightFc1T50(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// linearBackwardWeightFc1T49 computes (linear_backward_weight "fc1") [120,400] of indices [lo, hi) of 120.
+func linearBackwardWeightFc1T49(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for o := lo; o < hi; o++ {
 		dw := (*[400]float32)(y[o*400:])
 		clear(dw[:])
@@ -707,20 +716,8 @@ func linearBackwardWeightFc1T50(n, lo, hi int, x []float32, dy []float32, y []fl
 
 }
 
-// biasgradFc1T51 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
-func biasgradFc1T51(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*120+ch])
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// maxpoolBackwardT53 computes (maxpool_backward) [64,16,10,10] of samples [lo, hi).
-func maxpoolBackwardT53(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT51 computes (maxpool_backward) [64,16,10,10] of samples [lo, hi).
+func maxpoolBackwardT51(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
 			xc := x[(s*16+ch)*100 : (s*16+ch+1)*100]
@@ -766,22 +763,68 @@ func maxpoolBackwardT53(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// reluBackwardT54 computes (relu_backward) [64,16,10,10] of samples [lo, hi).
-func reluBackwardT54(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
-	lo, hi = lo*1600, hi*1600
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+// reluBiasgradBn2T52 computes (relu_biasgrad "bn2") [16] of indices [lo, hi) of 16.
+func reluBiasgradBn2T52(n, lo, hi int, out []float32, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*16 + ch) * 100
+			row := a0[off : off+100]
+			mask := out[off : off+100]
+			var part float32
+			for i, v := range row {
+				if mask[i] <= 0 {
+					continue
+				}
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
 	}
 
 }
 
-// batchnormBackwardBn2T55 computes (batchnorm_backward "bn2") [64,16,10,10] of indices [lo, hi) of 16.
-func batchnormBackwardBn2T55(n, lo, hi int, x []float32, gamma []float32, dy []float32, y []float32) {
+// batchnormReluBackwardGammaBn2T53 computes (batchnorm_relu_backward_gamma "bn2") [16] of indices [lo, hi) of 16.
+func batchnormReluBackwardGammaBn2T53(n, lo, hi int, x []float32, out []float32, dy []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 100)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		istd := 1 / math.Sqrt(variance+1e-05)
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*16 + ch) * 100
+			dr := dy[off : off+100]
+			for i, v := range x[off : off+100] {
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
+				acc += g * (float64(v) - mean) * istd
+			}
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// batchnormReluBackwardBn2T54 computes (batchnorm_relu_backward "bn2") [64,16,10,10] of indices [lo, hi) of 16.
+func batchnormReluBackwardBn2T54(n, lo, hi int, x []float32, gamma []float32, out []float32, dy []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		m := float64(n * 100)
 		var sum float64
@@ -805,7 +848,10 @@ func batchnormBackwardBn2T55(n, lo, hi int, x []float32, gamma []float32, dy []f
 			off := (s*16 + ch) * 100
 			dr := dy[off : off+100]
 			for i, v := range x[off : off+100] {
-				g := float64(dr[i])
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
 				sdy += g
 				sdyx += g * (float64(v) - mean) * istd
 			}
@@ -816,66 +862,60 @@ func batchnormBackwardBn2T55(n, lo, hi int, x []float32, gamma []float32, dy []f
 			dr := dy[off : off+100]
 			dx := y[off : off+100]
 			for i, v := range x[off : off+100] {
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
 				xh := (float64(v) - mean) * istd
-				dx[i] = float32(k * (m*float64(dr[i]) - sdy - xh*sdyx))
+				dx[i] = float32(k * (m*g - sdy - xh*sdyx))
 			}
 		}
 	}
 
 }
 
-// batchnormBackwardGammaBn2T56 computes (batchnorm_backward_gamma "bn2") [16] of indices [lo, hi) of 16.
-func batchnormBackwardGammaBn2T56(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 100)
-		var sum float64
+// conv2dBackwardFilterConv2T55 computes (conv2d_backward_filter "conv2") [16,6,5,5] of indices [lo, hi) of 16.
+func conv2dBackwardFilterConv2T55(n, lo, hi int, x []float32, dy []float32, y []float32, acc []float64) {
+	for o := lo; o < hi; o++ {
+		accs := acc[o*150 : o*150+150]
+		clear(accs)
+		const cbase = 0
 		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				sum += float64(v)
+			dyo := dy[(s*16+o)*100 : (s*16+o)*100+100]
+			for c := 0; c < 6; c++ {
+				xc := x[s*1176+(cbase+c)*196 : s*1176+(cbase+c)*196+196]
+				for p := 0; p < 5; p++ {
+					var t0, t1, t2, t3, t4 float32
+					for i := 0; i < 10; i++ {
+						xr := (*[14]float32)(xc[(i+p)*14:])
+						dr := (*[10]float32)(dyo[i*10:])
+						for j, dv := range dr {
+							t0 += dv * xr[j]
+							t1 += dv * xr[j+1]
+							t2 += dv * xr[j+2]
+							t3 += dv * xr[j+3]
+							t4 += dv * xr[j+4]
+						}
+					}
+					a := (*[5]float64)(accs[(c*5+p)*5:])
+					a[0] += float64(t0)
+					a[1] += float64(t1)
+					a[2] += float64(t2)
+					a[3] += float64(t3)
+					a[4] += float64(t4)
+				}
 			}
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				d := float64(v) - mean
-				sq += d * d
-			}
+		dw := y[o*150 : o*150+150]
+		for i, v := range accs {
+			dw[i] = float32(v)
 		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*16 + ch) * 100
-			dr := dy[off : off+100]
-			for i, v := range x[off : off+100] {
-				acc += float64(dr[i]) * (float64(v) - mean) * istd
-			}
-		}
-		y[ch] = float32(acc)
 	}
 
 }
 
-// biasgradBn2T57 computes (biasgrad "bn2") [16] of indices [lo, hi) of 16.
-func biasgradBn2T57(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			row := a0[(s*16+ch)*100 : (s*16+ch)*100+100]
-			var part float32
-			for _, v := range row {
-				part += v
-			}
-			acc += float64(part)
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// conv2dBackwardDataConv2T58 computes (conv2d_backward_data "conv2") [64,6,14,14] of samples [lo, hi).
-func conv2dBackwardDataConv2T58(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32) {
+// conv2dBackwardDataConv2T56 computes (conv2d_backward_data "conv2") [64,6,14,14] of samples [lo, hi).
+func conv2dBackwardDataConv2T56(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32) {
 	for s := lo; s < hi; s++ {
 		dys := dy[s*1600 : s*1600+1600]
 		col := cols[s*2500 : s*2500+2500]
@@ -924,48 +964,8 @@ func conv2dBackwardDataConv2T58(n, lo, hi int, dy []float32, w []float32, y []fl
 
 }
 
-// conv2dBackwardFilterConv2T59 computes (conv2d_backward_filter "conv2") [16,6,5,5] of indices [lo, hi) of 16.
-func conv2dBackwardFilterConv2T59(n, lo, hi int, x []float32, dy []float32, y []float32, acc []float64) {
-	for o := lo; o < hi; o++ {
-		accs := acc[o*150 : o*150+150]
-		clear(accs)
-		const cbase = 0
-		for s := 0; s < n; s++ {
-			dyo := dy[(s*16+o)*100 : (s*16+o)*100+100]
-			for c := 0; c < 6; c++ {
-				xc := x[s*1176+(cbase+c)*196 : s*1176+(cbase+c)*196+196]
-				for p := 0; p < 5; p++ {
-					var t0, t1, t2, t3, t4 float32
-					for i := 0; i < 10; i++ {
-						xr := (*[14]float32)(xc[(i+p)*14:])
-						dr := (*[10]float32)(dyo[i*10:])
-						for j, dv := range dr {
-							t0 += dv * xr[j]
-							t1 += dv * xr[j+1]
-							t2 += dv * xr[j+2]
-							t3 += dv * xr[j+3]
-							t4 += dv * xr[j+4]
-						}
-					}
-					a := (*[5]float64)(accs[(c*5+p)*5:])
-					a[0] += float64(t0)
-					a[1] += float64(t1)
-					a[2] += float64(t2)
-					a[3] += float64(t3)
-					a[4] += float64(t4)
-				}
-			}
-		}
-		dw := y[o*150 : o*150+150]
-		for i, v := range accs {
-			dw[i] = float32(v)
-		}
-	}
-
-}
-
-// maxpoolBackwardT60 computes (maxpool_backward) [64,6,28,28] of samples [lo, hi).
-func maxpoolBackwardT60(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT57 computes (maxpool_backward) [64,6,28,28] of samples [lo, hi).
+func maxpoolBackwardT57(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
 			xc := x[(s*6+ch)*784 : (s*6+ch+1)*784]
@@ -1011,22 +1011,68 @@ func maxpoolBackwardT60(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// reluBackwardT61 computes (relu_backward) [64,6,28,28] of samples [lo, hi).
-func reluBackwardT61(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
-	lo, hi = lo*4704, hi*4704
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+// reluBiasgradBn1T58 computes (relu_biasgrad "bn1") [6] of indices [lo, hi) of 6.
+func reluBiasgradBn1T58(n, lo, hi int, out []float32, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*6 + ch) * 784
+			row := a0[off : off+784]
+			mask := out[off : off+784]
+			var part float32
+			for i, v := range row {
+				if mask[i] <= 0 {
+					continue
+				}
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
 	}
 
 }
 
-// batchnormBackwardBn1T62 computes (batchnorm_backward "bn1") [64,6,28,28] of indices [lo, hi) of 6.
-func batchnormBackwardBn1T62(n, lo, hi int, x []float32, gamma []float32, dy []float32, y []float32) {
+// batchnormReluBackwardGammaBn1T59 computes (batchnorm_relu_backward_gamma "bn1") [6] of indices [lo, hi) of 6.
+func batchnormReluBackwardGammaBn1T59(n, lo, hi int, x []float32, out []float32, dy []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 784)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		istd := 1 / math.Sqrt(variance+1e-05)
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*6 + ch) * 784
+			dr := dy[off : off+784]
+			for i, v := range x[off : off+784] {
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
+				acc += g * (float64(v) - mean) * istd
+			}
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// batchnormReluBackwardBn1T60 computes (batchnorm_relu_backward "bn1") [64,6,28,28] of indices [lo, hi) of 6.
+func batchnormReluBackwardBn1T60(n, lo, hi int, x []float32, gamma []float32, out []float32, dy []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		m := float64(n * 784)
 		var sum float64
@@ -1050,7 +1096,10 @@ func batchnormBackwardBn1T62(n, lo, hi int, x []float32, gamma []float32, dy []f
 			off := (s*6 + ch) * 784
 			dr := dy[off : off+784]
 			for i, v := range x[off : off+784] {
-				g := float64(dr[i])
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
 				sdy += g
 				sdyx += g * (float64(v) - mean) * istd
 			}
@@ -1061,66 +1110,20 @@ func batchnormBackwardBn1T62(n, lo, hi int, x []float32, gamma []float32, dy []f
 			dr := dy[off : off+784]
 			dx := y[off : off+784]
 			for i, v := range x[off : off+784] {
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
 				xh := (float64(v) - mean) * istd
-				dx[i] = float32(k * (m*float64(dr[i]) - sdy - xh*sdyx))
+				dx[i] = float32(k * (m*g - sdy - xh*sdyx))
 			}
 		}
 	}
 
 }
 
-// batchnormBackwardGammaBn1T63 computes (batchnorm_backward_gamma "bn1") [6] of indices [lo, hi) of 6.
-func batchnormBackwardGammaBn1T63(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 784)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*6 + ch) * 784
-			dr := dy[off : off+784]
-			for i, v := range x[off : off+784] {
-				acc += float64(dr[i]) * (float64(v) - mean) * istd
-			}
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// biasgradBn1T64 computes (biasgrad "bn1") [6] of indices [lo, hi) of 6.
-func biasgradBn1T64(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			row := a0[(s*6+ch)*784 : (s*6+ch)*784+784]
-			var part float32
-			for _, v := range row {
-				part += v
-			}
-			acc += float64(part)
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// conv2dBackwardFilterConv1T65Pad computes the pad phase of (conv2d_backward_filter "conv1") [6,1,5,5] of samples [lo, hi).
-func conv2dBackwardFilterConv1T65Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+// conv2dBackwardFilterConv1T61Pad computes the pad phase of (conv2d_backward_filter "conv1") [6,1,5,5] of samples [lo, hi).
+func conv2dBackwardFilterConv1T61Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
 	for s := lo; s < hi; s++ {
 		{
 			src := x[s*784 : s*784+784]
@@ -1135,8 +1138,8 @@ func conv2dBackwardFilterConv1T65Pad(n, lo, hi int, x []float32, dy []float32, y
 
 }
 
-// conv2dBackwardFilterConv1T65 computes (conv2d_backward_filter "conv1") [6,1,5,5] of indices [lo, hi) of 6.
-func conv2dBackwardFilterConv1T65(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+// conv2dBackwardFilterConv1T61 computes (conv2d_backward_filter "conv1") [6,1,5,5] of indices [lo, hi) of 6.
+func conv2dBackwardFilterConv1T61(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
 	for o := lo; o < hi; o++ {
 		accs := acc[o*25 : o*25+25]
 		clear(accs)

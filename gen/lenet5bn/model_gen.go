@@ -26,9 +26,11 @@ const SampleSize = 784
 // InputShape returns the shape of one input sample, without the batch.
 func InputShape() []int { return []int{1, 28, 28} }
 
-// A Model holds the parameters, buffers and every intermediate buffer of
-// the model, all allocated once by New. TrainStep and Predict allocate
-// nothing. A Model is not safe for concurrent use.
+// A Model holds the parameters, buffers and every intermediate value of
+// the model, all allocated once by New. The values of each graph share one
+// arena, laid out by cnnc's memory planner so that values whose lifetimes
+// do not overlap share memory. TrainStep and Predict allocate nothing. A
+// Model is not safe for concurrent use.
 type Model struct {
 	pool            *runtime.Pool
 	ownPool         *runtime.Pool // made by SetThreads, closed when replaced
@@ -56,108 +58,102 @@ type Model struct {
 	pBn1RunningVar  *runtime.Param // bn1.running_var [6]
 	pBn2RunningMean *runtime.Param // bn2.running_mean [16]
 	pBn2RunningVar  *runtime.Param // bn2.running_var [16]
-	t3              []float32      // training graph: (conv2d "conv1") [64,6,28,28]
+	tArena          []float32      // training graph: the arena of its values, 1010861 floats (1879853 without sharing)
+	t3              []float32      // training graph: (conv2d "conv1") [64,6,28,28] at tArena[0:301056]
 	t3Xp            []float32      // scratch of t3
 	t3Fn            func(lo, hi int)
-	t8              []float32 // training graph: (batchnorm "bn1") [64,6,28,28]
+	t8              []float32 // training graph: (runningmean "bn1") [6] at tArena[1010848:1010854]
 	t8Fn            func(lo, hi int)
-	t9              []float32 // training graph: (runningmean "bn1") [6]
+	t9              []float32 // training graph: (runningvar "bn1") [6] at tArena[1010854:1010860]
 	t9Fn            func(lo, hi int)
-	t10             []float32 // training graph: (runningvar "bn1") [6]
+	t10             []float32 // training graph: (batchnorm_relu "bn1") [64,6,28,28] at tArena[301056:602112]
 	t10Fn           func(lo, hi int)
-	t11             []float32 // training graph: (relu) [64,6,28,28]
+	t11             []float32 // training graph: (maxpool) [64,6,14,14] at tArena[909312:984576]
 	t11Fn           func(lo, hi int)
-	t12             []float32 // training graph: (maxpool) [64,6,14,14]
-	t12Fn           func(lo, hi int)
-	t14             []float32 // training graph: (conv2d "conv2") [64,16,10,10]
-	t14Fn           func(lo, hi int)
-	t19             []float32 // training graph: (batchnorm "bn2") [64,16,10,10]
+	t13             []float32 // training graph: (conv2d "conv2") [64,16,10,10] at tArena[602112:704512]
+	t13Fn           func(lo, hi int)
+	t18             []float32 // training graph: (runningmean "bn2") [16] at tArena[1010816:1010832]
+	t18Fn           func(lo, hi int)
+	t19             []float32 // training graph: (runningvar "bn2") [16] at tArena[1010832:1010848]
 	t19Fn           func(lo, hi int)
-	t20             []float32 // training graph: (runningmean "bn2") [16]
+	t20             []float32 // training graph: (batchnorm_relu "bn2") [64,16,10,10] at tArena[704512:806912]
 	t20Fn           func(lo, hi int)
-	t21             []float32 // training graph: (runningvar "bn2") [16]
+	t21             []float32 // training graph: (maxpool) [64,16,5,5] at tArena[806912:832512]
 	t21Fn           func(lo, hi int)
-	t22             []float32 // training graph: (relu) [64,16,10,10]
-	t22Fn           func(lo, hi int)
-	t23             []float32 // training graph: (maxpool) [64,16,5,5]
-	t23Fn           func(lo, hi int)
-	t27             []float32 // training graph: (linear "fc1") [64,120]
-	t27Fn           func(lo, hi int)
-	t28             []float32 // training graph: (relu) [64,120]
-	t28Fn           func(lo, hi int)
-	t31             []float32 // training graph: (linear "fc2") [64,84]
+	t25             []float32 // training graph: (linear "fc1") [64,120] at tArena[832512:840192]
+	t25Fn           func(lo, hi int)
+	t26             []float32 // training graph: (relu) [64,120] at tArena[832512:840192], in place over t25
+	t26Fn           func(lo, hi int)
+	t29             []float32 // training graph: (linear "fc2") [64,84] at tArena[840192:845568]
+	t29Fn           func(lo, hi int)
+	t30             []float32 // training graph: (relu) [64,84] at tArena[840192:845568], in place over t29
+	t30Fn           func(lo, hi int)
+	t31             []float32 // training graph: (dropout "drop1") [64,84] at tArena[845568:850944]
 	t31Fn           func(lo, hi int)
-	t32             []float32 // training graph: (relu) [64,84]
-	t32Fn           func(lo, hi int)
-	t33             []float32 // training graph: (dropout "drop1") [64,84]
-	t33Fn           func(lo, hi int)
-	t36             []float32 // training graph: (linear "fc3") [64,10]
-	t36Fn           func(lo, hi int)
-	t37             []float32 // training graph: (softmaxcrossentropy) []
-	t38             []float32 // training graph: (const) []
-	t39             []float32 // training graph: (softmaxcrossentropy_backward) [64,10]
+	t34             []float32 // training graph: (linear "fc3") [64,10] at tArena[1010176:1010816]
+	t34Fn           func(lo, hi int)
+	t35             []float32 // training graph: (softmaxcrossentropy) [] at tArena[1010860:1010861]
+	t36             []float32 // training graph: (const) []
+	t37             []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[853248:853888]
+	t37Fn           func(lo, hi int)
+	t38Fn           func(lo, hi int)
 	t39Fn           func(lo, hi int)
-	t40             []float32 // training graph: (linear_backward_data "fc3") [64,84]
+	t40             []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[847872:853248]
 	t40Fn           func(lo, hi int)
+	t41             []float32 // training graph: (dropout_backward "drop1") [64,84] at tArena[847872:853248], in place over t40
 	t41Fn           func(lo, hi int)
+	t42             []float32 // training graph: (relu_backward) [64,84] at tArena[847872:853248], in place over t41
 	t42Fn           func(lo, hi int)
-	t43             []float32 // training graph: (dropout_backward "drop1") [64,84]
 	t43Fn           func(lo, hi int)
-	t44             []float32 // training graph: (relu_backward) [64,84]
+	t44             []float32 // training graph: (linear_backward_data "fc2") [64,120] at tArena[840192:847872]
 	t44Fn           func(lo, hi int)
-	t45             []float32 // training graph: (linear_backward_data "fc2") [64,120]
+	t45             []float32 // training graph: (relu_backward) [64,120] at tArena[840192:847872], in place over t44
 	t45Fn           func(lo, hi int)
 	t46Fn           func(lo, hi int)
 	t47Fn           func(lo, hi int)
-	t48             []float32 // training graph: (relu_backward) [64,120]
+	t48             []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[984576:1010176]
 	t48Fn           func(lo, hi int)
-	t49             []float32 // training graph: (linear_backward_data "fc1") [64,400]
 	t49Fn           func(lo, hi int)
-	t50Fn           func(lo, hi int)
+	t51             []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[806912:909312]
 	t51Fn           func(lo, hi int)
-	t53             []float32 // training graph: (maxpool_backward) [64,16,10,10]
+	t52Fn           func(lo, hi int)
 	t53Fn           func(lo, hi int)
-	t54             []float32 // training graph: (relu_backward) [64,16,10,10]
+	t54             []float32 // training graph: (batchnorm_relu_backward "bn2") [64,16,10,10] at tArena[806912:909312], in place over t51
 	t54Fn           func(lo, hi int)
-	t55             []float32 // training graph: (batchnorm_backward "bn2") [64,16,10,10]
+	t55Acc          []float64 // scratch of t55
 	t55Fn           func(lo, hi int)
+	t56             []float32 // training graph: (conv2d_backward_data "conv2") [64,6,14,14] at tArena[909312:984576]
+	t56Cols         []float32 // scratch of t56
 	t56Fn           func(lo, hi int)
+	t57             []float32 // training graph: (maxpool_backward) [64,6,28,28] at tArena[602112:903168]
 	t57Fn           func(lo, hi int)
-	t58             []float32 // training graph: (conv2d_backward_data "conv2") [64,6,14,14]
-	t58Cols         []float32 // scratch of t58
 	t58Fn           func(lo, hi int)
-	t59Acc          []float64 // scratch of t59
 	t59Fn           func(lo, hi int)
-	t60             []float32 // training graph: (maxpool_backward) [64,6,28,28]
+	t60             []float32 // training graph: (batchnorm_relu_backward "bn1") [64,6,28,28] at tArena[602112:903168], in place over t57
 	t60Fn           func(lo, hi int)
-	t61             []float32 // training graph: (relu_backward) [64,6,28,28]
+	t61Xp           []float32 // scratch of t61
+	t61Acc          []float64 // scratch of t61
+	t61PadFn        func(lo, hi int)
 	t61Fn           func(lo, hi int)
-	t62             []float32 // training graph: (batchnorm_backward "bn1") [64,6,28,28]
-	t62Fn           func(lo, hi int)
-	t63Fn           func(lo, hi int)
-	t64Fn           func(lo, hi int)
-	t65Xp           []float32 // scratch of t65
-	t65Acc          []float64 // scratch of t65
-	t65PadFn        func(lo, hi int)
-	t65Fn           func(lo, hi int)
-	i6              []float32 // inference graph: (fold_bn_weight "bn1") [6,1,5,5]
-	i7              []float32 // inference graph: (fold_bn_bias "bn1") [6]
-	i8              []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28]
+	iArena          []float32 // inference graph: the arena of its values, 376320 floats (520588 without sharing)
+	i6              []float32 // inference graph: (fold_bn_weight "bn1") [6,1,5,5] at iArena[301056:301206]
+	i7              []float32 // inference graph: (fold_bn_bias "bn1") [6] at iArena[301206:301212]
+	i8              []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28] at iArena[0:301056]
 	i8Xp            []float32 // scratch of i8
 	i8Fn            func(lo, hi int)
-	i9              []float32 // inference graph: (maxpool) [64,6,14,14]
+	i9              []float32 // inference graph: (maxpool) [64,6,14,14] at iArena[301056:376320]
 	i9Fn            func(lo, hi int)
-	i15             []float32 // inference graph: (fold_bn_weight "bn2") [16,6,5,5]
-	i16             []float32 // inference graph: (fold_bn_bias "bn2") [16]
-	i17             []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10]
+	i15             []float32 // inference graph: (fold_bn_weight "bn2") [16,6,5,5] at iArena[102400:104800]
+	i16             []float32 // inference graph: (fold_bn_bias "bn2") [16] at iArena[104800:104816]
+	i17             []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10] at iArena[0:102400]
 	i17Fn           func(lo, hi int)
-	i18             []float32 // inference graph: (maxpool) [64,16,5,5]
+	i18             []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i18Fn           func(lo, hi int)
-	i26             []float32 // inference graph: (linear_relu "fc1") [64,120]
+	i26             []float32 // inference graph: (linear_relu "fc1") [64,120] at iArena[0:7680]
 	i26Fn           func(lo, hi int)
-	i27             []float32 // inference graph: (linear_relu "fc2") [64,84]
+	i27             []float32 // inference graph: (linear_relu "fc2") [64,84] at iArena[7680:13056]
 	i27Fn           func(lo, hi int)
-	i28             []float32 // inference graph: (linear "fc3") [64,10]
+	i28             []float32 // inference graph: (linear "fc3") [64,10] at iArena[0:640]
 	i28Fn           func(lo, hi int)
 }
 
@@ -205,120 +201,120 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn1RunningVar.Data, rng)
 	runtime.Init{Scheme: "zeros"}.Fill(m.pBn2RunningMean.Data, rng)
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn2RunningVar.Data, rng)
-	m.t3 = make([]float32, 301056)
+	m.tArena = make([]float32, 1010861)
+	m.t3 = m.tArena[0:301056:301056]
 	m.t3Xp = make([]float32, 65536)
 	m.t3Fn = func(lo, hi int) { conv2dConv1T3(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.t3, m.t3Xp) }
-	m.t8 = make([]float32, 301056)
-	m.t8Fn = func(lo, hi int) { batchnormBn1T8(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.pBn1Bias.Data, m.t8) }
-	m.t9 = make([]float32, 6)
-	m.t9Fn = func(lo, hi int) { runningmeanBn1T9(m.n, lo, hi, m.t3, m.pBn1RunningMean.Data, m.t9) }
-	m.t10 = make([]float32, 6)
-	m.t10Fn = func(lo, hi int) { runningvarBn1T10(m.n, lo, hi, m.t3, m.pBn1RunningVar.Data, m.t10) }
-	m.t11 = make([]float32, 301056)
-	m.t11Fn = func(lo, hi int) { reluT11(m.n, lo, hi, m.t8, m.t11) }
-	m.t12 = make([]float32, 75264)
-	m.t12Fn = func(lo, hi int) { maxpoolT12(m.n, lo, hi, m.t11, m.t12) }
-	m.t14 = make([]float32, 102400)
-	m.t14Fn = func(lo, hi int) { conv2dConv2T14(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.t14) }
-	m.t19 = make([]float32, 102400)
-	m.t19Fn = func(lo, hi int) { batchnormBn2T19(m.n, lo, hi, m.t14, m.pBn2Weight.Data, m.pBn2Bias.Data, m.t19) }
-	m.t20 = make([]float32, 16)
-	m.t20Fn = func(lo, hi int) { runningmeanBn2T20(m.n, lo, hi, m.t14, m.pBn2RunningMean.Data, m.t20) }
-	m.t21 = make([]float32, 16)
-	m.t21Fn = func(lo, hi int) { runningvarBn2T21(m.n, lo, hi, m.t14, m.pBn2RunningVar.Data, m.t21) }
-	m.t22 = make([]float32, 102400)
-	m.t22Fn = func(lo, hi int) { reluT22(m.n, lo, hi, m.t19, m.t22) }
-	m.t23 = make([]float32, 25600)
-	m.t23Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.t22, m.t23) }
-	m.t27 = make([]float32, 7680)
-	m.t27Fn = func(lo, hi int) { linearFc1T27(m.n, lo, hi, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t27) }
-	m.t28 = make([]float32, 7680)
-	m.t28Fn = func(lo, hi int) { reluT28(m.n, lo, hi, m.t27, m.t28) }
-	m.t31 = make([]float32, 5376)
-	m.t31Fn = func(lo, hi int) { linearFc2T31(m.n, lo, hi, m.t28, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t31) }
-	m.t32 = make([]float32, 5376)
-	m.t32Fn = func(lo, hi int) { reluT32(m.n, lo, hi, m.t31, m.t32) }
-	m.t33 = make([]float32, 5376)
-	m.t33Fn = func(lo, hi int) { dropoutDrop1T33(m.n, lo, hi, m.t32, m.t33, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t36 = make([]float32, 640)
-	m.t36Fn = func(lo, hi int) { linearFc3T36(m.n, lo, hi, m.t33, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t36) }
-	m.t37 = make([]float32, 1)
-	m.t38 = make([]float32, 1)
-	for i := range m.t38 {
-		m.t38[i] = float32(1.0)
+	m.t8 = m.tArena[1010848:1010854:1010854]
+	m.t8Fn = func(lo, hi int) { runningmeanBn1T8(m.n, lo, hi, m.t3, m.pBn1RunningMean.Data, m.t8) }
+	m.t9 = m.tArena[1010854:1010860:1010860]
+	m.t9Fn = func(lo, hi int) { runningvarBn1T9(m.n, lo, hi, m.t3, m.pBn1RunningVar.Data, m.t9) }
+	m.t10 = m.tArena[301056:602112:602112]
+	m.t10Fn = func(lo, hi int) { batchnormReluBn1T10(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.pBn1Bias.Data, m.t10) }
+	m.t11 = m.tArena[909312:984576:984576]
+	m.t11Fn = func(lo, hi int) { maxpoolT11(m.n, lo, hi, m.t10, m.t11) }
+	m.t13 = m.tArena[602112:704512:704512]
+	m.t13Fn = func(lo, hi int) { conv2dConv2T13(m.n, lo, hi, m.t11, m.pConv2Weight.Data, m.t13) }
+	m.t18 = m.tArena[1010816:1010832:1010832]
+	m.t18Fn = func(lo, hi int) { runningmeanBn2T18(m.n, lo, hi, m.t13, m.pBn2RunningMean.Data, m.t18) }
+	m.t19 = m.tArena[1010832:1010848:1010848]
+	m.t19Fn = func(lo, hi int) { runningvarBn2T19(m.n, lo, hi, m.t13, m.pBn2RunningVar.Data, m.t19) }
+	m.t20 = m.tArena[704512:806912:806912]
+	m.t20Fn = func(lo, hi int) { batchnormReluBn2T20(m.n, lo, hi, m.t13, m.pBn2Weight.Data, m.pBn2Bias.Data, m.t20) }
+	m.t21 = m.tArena[806912:832512:832512]
+	m.t21Fn = func(lo, hi int) { maxpoolT21(m.n, lo, hi, m.t20, m.t21) }
+	m.t25 = m.tArena[832512:840192:840192]
+	m.t25Fn = func(lo, hi int) { linearFc1T25(m.n, lo, hi, m.t21, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t25) }
+	m.t26 = m.tArena[832512:840192:840192]
+	m.t26Fn = func(lo, hi int) { reluT26(m.n, lo, hi, m.t25, m.t26) }
+	m.t29 = m.tArena[840192:845568:845568]
+	m.t29Fn = func(lo, hi int) { linearFc2T29(m.n, lo, hi, m.t26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t29) }
+	m.t30 = m.tArena[840192:845568:845568]
+	m.t30Fn = func(lo, hi int) { reluT30(m.n, lo, hi, m.t29, m.t30) }
+	m.t31 = m.tArena[845568:850944:850944]
+	m.t31Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t30, m.t31, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t34 = m.tArena[1010176:1010816:1010816]
+	m.t34Fn = func(lo, hi int) { linearFc3T34(m.n, lo, hi, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34) }
+	m.t35 = m.tArena[1010860:1010861:1010861]
+	m.t36 = make([]float32, 1)
+	for i := range m.t36 {
+		m.t36[i] = float32(1.0)
 	}
-	m.t39 = make([]float32, 640)
-	m.t39Fn = func(lo, hi int) { softmaxcrossentropyBackwardT39(m.n, lo, hi, m.t36, m.labels, m.t38, m.t39) }
-	m.t40 = make([]float32, 5376)
-	m.t40Fn = func(lo, hi int) { linearBackwardDataFc3T40(m.n, lo, hi, m.t39, m.pFc3Weight.Data, m.t40) }
-	m.t41Fn = func(lo, hi int) { linearBackwardWeightFc3T41(m.n, lo, hi, m.t33, m.t39, m.pFc3Weight.Grad) }
-	m.t42Fn = func(lo, hi int) { biasgradFc3T42(m.n, lo, hi, m.t39, m.pFc3Bias.Grad) }
-	m.t43 = make([]float32, 5376)
-	m.t43Fn = func(lo, hi int) { dropoutDrop1T33(m.n, lo, hi, m.t40, m.t43, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t44 = make([]float32, 5376)
-	m.t44Fn = func(lo, hi int) { reluBackwardT44(m.n, lo, hi, m.t32, m.t43, m.t44) }
-	m.t45 = make([]float32, 7680)
-	m.t45Fn = func(lo, hi int) { linearBackwardDataFc2T45(m.n, lo, hi, m.t44, m.pFc2Weight.Data, m.t45) }
-	m.t46Fn = func(lo, hi int) { linearBackwardWeightFc2T46(m.n, lo, hi, m.t28, m.t44, m.pFc2Weight.Grad) }
-	m.t47Fn = func(lo, hi int) { biasgradFc2T47(m.n, lo, hi, m.t44, m.pFc2Bias.Grad) }
-	m.t48 = make([]float32, 7680)
-	m.t48Fn = func(lo, hi int) { reluBackwardT48(m.n, lo, hi, m.t28, m.t45, m.t48) }
-	m.t49 = make([]float32, 25600)
-	m.t49Fn = func(lo, hi int) { linearBackwardDataFc1T49(m.n, lo, hi, m.t48, m.pFc1Weight.Data, m.t49) }
-	m.t50Fn = func(lo, hi int) { linearBackwardWeightFc1T50(m.n, lo, hi, m.t23, m.t48, m.pFc1Weight.Grad) }
-	m.t51Fn = func(lo, hi int) { biasgradFc1T51(m.n, lo, hi, m.t48, m.pFc1Bias.Grad) }
-	m.t53 = make([]float32, 102400)
-	m.t53Fn = func(lo, hi int) { maxpoolBackwardT53(m.n, lo, hi, m.t22, m.t49, m.t53) }
-	m.t54 = make([]float32, 102400)
-	m.t54Fn = func(lo, hi int) { reluBackwardT54(m.n, lo, hi, m.t22, m.t53, m.t54) }
-	m.t55 = make([]float32, 102400)
-	m.t55Fn = func(lo, hi int) { batchnormBackwardBn2T55(m.n, lo, hi, m.t14, m.pBn2Weight.Data, m.t54, m.t55) }
-	m.t56Fn = func(lo, hi int) { batchnormBackwardGammaBn2T56(m.n, lo, hi, m.t14, m.t54, m.pBn2Weight.Grad) }
-	m.t57Fn = func(lo, hi int) { biasgradBn2T57(m.n, lo, hi, m.t54, m.pBn2Bias.Grad) }
-	m.t58 = make([]float32, 75264)
-	m.t58Cols = make([]float32, 160000)
-	m.t58Fn = func(lo, hi int) {
-		conv2dBackwardDataConv2T58(m.n, lo, hi, m.t55, m.pConv2Weight.Data, m.t58, m.t58Cols)
+	m.t37 = m.tArena[853248:853888:853888]
+	m.t37Fn = func(lo, hi int) { softmaxcrossentropyBackwardT37(m.n, lo, hi, m.t34, m.labels, m.t36, m.t37) }
+	m.t38Fn = func(lo, hi int) { biasgradFc3T38(m.n, lo, hi, m.t37, m.pFc3Bias.Grad) }
+	m.t39Fn = func(lo, hi int) { linearBackwardWeightFc3T39(m.n, lo, hi, m.t31, m.t37, m.pFc3Weight.Grad) }
+	m.t40 = m.tArena[847872:853248:853248]
+	m.t40Fn = func(lo, hi int) { linearBackwardDataFc3T40(m.n, lo, hi, m.t37, m.pFc3Weight.Data, m.t40) }
+	m.t41 = m.tArena[847872:853248:853248]
+	m.t41Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t40, m.t41, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t42 = m.tArena[847872:853248:853248]
+	m.t42Fn = func(lo, hi int) { reluBackwardT42(m.n, lo, hi, m.t30, m.t41, m.t42) }
+	m.t43Fn = func(lo, hi int) { biasgradFc2T43(m.n, lo, hi, m.t42, m.pFc2Bias.Grad) }
+	m.t44 = m.tArena[840192:847872:847872]
+	m.t44Fn = func(lo, hi int) { linearBackwardDataFc2T44(m.n, lo, hi, m.t42, m.pFc2Weight.Data, m.t44) }
+	m.t45 = m.tArena[840192:847872:847872]
+	m.t45Fn = func(lo, hi int) { reluBackwardT45(m.n, lo, hi, m.t26, m.t44, m.t45) }
+	m.t46Fn = func(lo, hi int) { biasgradFc1T46(m.n, lo, hi, m.t45, m.pFc1Bias.Grad) }
+	m.t47Fn = func(lo, hi int) { linearBackwardWeightFc2T47(m.n, lo, hi, m.t26, m.t42, m.pFc2Weight.Grad) }
+	m.t48 = m.tArena[984576:1010176:1010176]
+	m.t48Fn = func(lo, hi int) { linearBackwardDataFc1T48(m.n, lo, hi, m.t45, m.pFc1Weight.Data, m.t48) }
+	m.t49Fn = func(lo, hi int) { linearBackwardWeightFc1T49(m.n, lo, hi, m.t21, m.t45, m.pFc1Weight.Grad) }
+	m.t51 = m.tArena[806912:909312:909312]
+	m.t51Fn = func(lo, hi int) { maxpoolBackwardT51(m.n, lo, hi, m.t20, m.t48, m.t51) }
+	m.t52Fn = func(lo, hi int) { reluBiasgradBn2T52(m.n, lo, hi, m.t20, m.t51, m.pBn2Bias.Grad) }
+	m.t53Fn = func(lo, hi int) {
+		batchnormReluBackwardGammaBn2T53(m.n, lo, hi, m.t13, m.t20, m.t51, m.pBn2Weight.Grad)
 	}
-	m.t59Acc = make([]float64, 2400)
-	m.t59Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T59(m.n, lo, hi, m.t12, m.t55, m.pConv2Weight.Grad, m.t59Acc)
+	m.t54 = m.tArena[806912:909312:909312]
+	m.t54Fn = func(lo, hi int) {
+		batchnormReluBackwardBn2T54(m.n, lo, hi, m.t13, m.pBn2Weight.Data, m.t20, m.t51, m.t54)
 	}
-	m.t60 = make([]float32, 301056)
-	m.t60Fn = func(lo, hi int) { maxpoolBackwardT60(m.n, lo, hi, m.t11, m.t58, m.t60) }
-	m.t61 = make([]float32, 301056)
-	m.t61Fn = func(lo, hi int) { reluBackwardT61(m.n, lo, hi, m.t11, m.t60, m.t61) }
-	m.t62 = make([]float32, 301056)
-	m.t62Fn = func(lo, hi int) { batchnormBackwardBn1T62(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.t61, m.t62) }
-	m.t63Fn = func(lo, hi int) { batchnormBackwardGammaBn1T63(m.n, lo, hi, m.t3, m.t61, m.pBn1Weight.Grad) }
-	m.t64Fn = func(lo, hi int) { biasgradBn1T64(m.n, lo, hi, m.t61, m.pBn1Bias.Grad) }
-	m.t65Xp = make([]float32, 65536)
-	m.t65Acc = make([]float64, 150)
-	m.t65PadFn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T65Pad(m.n, lo, hi, m.x, m.t62, m.pConv1Weight.Grad, m.t65Xp, m.t65Acc)
+	m.t55Acc = make([]float64, 2400)
+	m.t55Fn = func(lo, hi int) {
+		conv2dBackwardFilterConv2T55(m.n, lo, hi, m.t11, m.t54, m.pConv2Weight.Grad, m.t55Acc)
 	}
-	m.t65Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T65(m.n, lo, hi, m.x, m.t62, m.pConv1Weight.Grad, m.t65Xp, m.t65Acc)
+	m.t56 = m.tArena[909312:984576:984576]
+	m.t56Cols = make([]float32, 160000)
+	m.t56Fn = func(lo, hi int) {
+		conv2dBackwardDataConv2T56(m.n, lo, hi, m.t54, m.pConv2Weight.Data, m.t56, m.t56Cols)
 	}
-	m.i6 = make([]float32, 150)
-	m.i7 = make([]float32, 6)
-	m.i8 = make([]float32, 301056)
+	m.t57 = m.tArena[602112:903168:903168]
+	m.t57Fn = func(lo, hi int) { maxpoolBackwardT57(m.n, lo, hi, m.t10, m.t56, m.t57) }
+	m.t58Fn = func(lo, hi int) { reluBiasgradBn1T58(m.n, lo, hi, m.t10, m.t57, m.pBn1Bias.Grad) }
+	m.t59Fn = func(lo, hi int) { batchnormReluBackwardGammaBn1T59(m.n, lo, hi, m.t3, m.t10, m.t57, m.pBn1Weight.Grad) }
+	m.t60 = m.tArena[602112:903168:903168]
+	m.t60Fn = func(lo, hi int) {
+		batchnormReluBackwardBn1T60(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.t10, m.t57, m.t60)
+	}
+	m.t61Xp = make([]float32, 65536)
+	m.t61Acc = make([]float64, 150)
+	m.t61PadFn = func(lo, hi int) {
+		conv2dBackwardFilterConv1T61Pad(m.n, lo, hi, m.x, m.t60, m.pConv1Weight.Grad, m.t61Xp, m.t61Acc)
+	}
+	m.t61Fn = func(lo, hi int) {
+		conv2dBackwardFilterConv1T61(m.n, lo, hi, m.x, m.t60, m.pConv1Weight.Grad, m.t61Xp, m.t61Acc)
+	}
+	m.iArena = make([]float32, 376320)
+	m.i6 = m.iArena[301056:301206:301206]
+	m.i7 = m.iArena[301206:301212:301212]
+	m.i8 = m.iArena[0:301056:301056]
 	m.i8Xp = make([]float32, 65536)
 	m.i8Fn = func(lo, hi int) { conv2dReluConv1I8(m.n, lo, hi, m.x, m.i6, m.i7, m.i8, m.i8Xp) }
-	m.i9 = make([]float32, 75264)
-	m.i9Fn = func(lo, hi int) { maxpoolT12(m.n, lo, hi, m.i8, m.i9) }
-	m.i15 = make([]float32, 2400)
-	m.i16 = make([]float32, 16)
-	m.i17 = make([]float32, 102400)
+	m.i9 = m.iArena[301056:376320:376320]
+	m.i9Fn = func(lo, hi int) { maxpoolT11(m.n, lo, hi, m.i8, m.i9) }
+	m.i15 = m.iArena[102400:104800:104800]
+	m.i16 = m.iArena[104800:104816:104816]
+	m.i17 = m.iArena[0:102400:102400]
 	m.i17Fn = func(lo, hi int) { conv2dReluConv2I17(m.n, lo, hi, m.i9, m.i15, m.i16, m.i17) }
-	m.i18 = make([]float32, 25600)
-	m.i18Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.i17, m.i18) }
-	m.i26 = make([]float32, 7680)
+	m.i18 = m.iArena[102400:128000:128000]
+	m.i18Fn = func(lo, hi int) { maxpoolT21(m.n, lo, hi, m.i17, m.i18) }
+	m.i26 = m.iArena[0:7680:7680]
 	m.i26Fn = func(lo, hi int) { linearReluFc1I26(m.n, lo, hi, m.i18, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i26) }
-	m.i27 = make([]float32, 5376)
+	m.i27 = m.iArena[7680:13056:13056]
 	m.i27Fn = func(lo, hi int) { linearReluFc2I27(m.n, lo, hi, m.i26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i27) }
-	m.i28 = make([]float32, 640)
-	m.i28Fn = func(lo, hi int) { linearFc3T36(m.n, lo, hi, m.i27, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i28) }
+	m.i28 = m.iArena[0:640:640]
+	m.i28Fn = func(lo, hi int) { linearFc3T34(m.n, lo, hi, m.i27, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i28) }
 	return m
 }
 
@@ -389,56 +385,52 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	}
 	m.n, m.x, m.labels = n, x, labels
 	m.pool.For(m.n, m.t3Fn)                                   // (conv2d "conv1") [64,6,28,28]
-	m.pool.For(6, m.t8Fn)                                     // (batchnorm "bn1") [64,6,28,28]
-	m.pool.For(6, m.t9Fn)                                     // (runningmean "bn1") [6]
-	m.pool.For(6, m.t10Fn)                                    // (runningvar "bn1") [6]
-	m.pool.For(m.n, m.t11Fn)                                  // (relu) [64,6,28,28]
-	m.pool.For(m.n, m.t12Fn)                                  // (maxpool) [64,6,14,14]
-	m.pool.For(m.n, m.t14Fn)                                  // (conv2d "conv2") [64,16,10,10]
-	m.pool.For(16, m.t19Fn)                                   // (batchnorm "bn2") [64,16,10,10]
-	m.pool.For(16, m.t20Fn)                                   // (runningmean "bn2") [16]
-	m.pool.For(16, m.t21Fn)                                   // (runningvar "bn2") [16]
-	m.pool.For(m.n, m.t22Fn)                                  // (relu) [64,16,10,10]
-	m.pool.For(m.n, m.t23Fn)                                  // (maxpool) [64,16,5,5]
-	m.pool.For(m.n, m.t27Fn)                                  // (linear "fc1") [64,120]
-	m.pool.For(m.n, m.t28Fn)                                  // (relu) [64,120]
-	m.pool.For(m.n, m.t31Fn)                                  // (linear "fc2") [64,84]
-	m.pool.For(m.n, m.t32Fn)                                  // (relu) [64,84]
-	m.pool.For(m.n, m.t33Fn)                                  // (dropout "drop1") [64,84]
-	m.pool.For(m.n, m.t36Fn)                                  // (linear "fc3") [64,10]
-	softmaxcrossentropyT37(m.n, 0, 1, m.t36, m.labels, m.t37) // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t39Fn)                                  // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(6, m.t8Fn)                                     // (runningmean "bn1") [6]
+	m.pool.For(6, m.t9Fn)                                     // (runningvar "bn1") [6]
+	m.pool.For(6, m.t10Fn)                                    // (batchnorm_relu "bn1") [64,6,28,28]
+	m.pool.For(m.n, m.t11Fn)                                  // (maxpool) [64,6,14,14]
+	m.pool.For(m.n, m.t13Fn)                                  // (conv2d "conv2") [64,16,10,10]
+	m.pool.For(16, m.t18Fn)                                   // (runningmean "bn2") [16]
+	m.pool.For(16, m.t19Fn)                                   // (runningvar "bn2") [16]
+	m.pool.For(16, m.t20Fn)                                   // (batchnorm_relu "bn2") [64,16,10,10]
+	m.pool.For(m.n, m.t21Fn)                                  // (maxpool) [64,16,5,5]
+	m.pool.For(m.n, m.t25Fn)                                  // (linear "fc1") [64,120]
+	m.pool.For(m.n, m.t26Fn)                                  // (relu) [64,120]
+	m.pool.For(m.n, m.t29Fn)                                  // (linear "fc2") [64,84]
+	m.pool.For(m.n, m.t30Fn)                                  // (relu) [64,84]
+	m.pool.For(m.n, m.t31Fn)                                  // (dropout "drop1") [64,84]
+	m.pool.For(m.n, m.t34Fn)                                  // (linear "fc3") [64,10]
+	softmaxcrossentropyT35(m.n, 0, 1, m.t34, m.labels, m.t35) // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t37Fn)                                  // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t38Fn)                                   // (biasgrad "fc3") [10]
+	m.pool.For(10, m.t39Fn)                                   // (linear_backward_weight "fc3") [10,84]
 	m.pool.For(m.n, m.t40Fn)                                  // (linear_backward_data "fc3") [64,84]
-	m.pool.For(10, m.t41Fn)                                   // (linear_backward_weight "fc3") [10,84]
-	m.pool.For(10, m.t42Fn)                                   // (biasgrad "fc3") [10]
-	m.pool.For(m.n, m.t43Fn)                                  // (dropout_backward "drop1") [64,84]
-	m.pool.For(m.n, m.t44Fn)                                  // (relu_backward) [64,84]
-	m.pool.For(m.n, m.t45Fn)                                  // (linear_backward_data "fc2") [64,120]
-	m.pool.For(84, m.t46Fn)                                   // (linear_backward_weight "fc2") [84,120]
-	m.pool.For(84, m.t47Fn)                                   // (biasgrad "fc2") [84]
-	m.pool.For(m.n, m.t48Fn)                                  // (relu_backward) [64,120]
-	m.pool.For(m.n, m.t49Fn)                                  // (linear_backward_data "fc1") [64,400]
-	m.pool.For(120, m.t50Fn)                                  // (linear_backward_weight "fc1") [120,400]
-	m.pool.For(120, m.t51Fn)                                  // (biasgrad "fc1") [120]
-	m.pool.For(m.n, m.t53Fn)                                  // (maxpool_backward) [64,16,10,10]
-	m.pool.For(m.n, m.t54Fn)                                  // (relu_backward) [64,16,10,10]
-	m.pool.For(16, m.t55Fn)                                   // (batchnorm_backward "bn2") [64,16,10,10]
-	m.pool.For(16, m.t56Fn)                                   // (batchnorm_backward_gamma "bn2") [16]
-	m.pool.For(16, m.t57Fn)                                   // (biasgrad "bn2") [16]
-	m.pool.For(m.n, m.t58Fn)                                  // (conv2d_backward_data "conv2") [64,6,14,14]
-	m.pool.For(16, m.t59Fn)                                   // (conv2d_backward_filter "conv2") [16,6,5,5]
-	m.pool.For(m.n, m.t60Fn)                                  // (maxpool_backward) [64,6,28,28]
-	m.pool.For(m.n, m.t61Fn)                                  // (relu_backward) [64,6,28,28]
-	m.pool.For(6, m.t62Fn)                                    // (batchnorm_backward "bn1") [64,6,28,28]
-	m.pool.For(6, m.t63Fn)                                    // (batchnorm_backward_gamma "bn1") [6]
-	m.pool.For(6, m.t64Fn)                                    // (biasgrad "bn1") [6]
-	m.pool.For(m.n, m.t65PadFn)                               // (conv2d_backward_filter "conv1") [6,1,5,5]
-	m.pool.For(6, m.t65Fn)                                    // (conv2d_backward_filter "conv1") [6,1,5,5]
-	copy(m.pBn1RunningMean.Data, m.t9)                        // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t10)                        // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t20)                       // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t21)                        // update:bn2.running_var
-	loss := m.t37[0]
+	m.pool.For(m.n, m.t41Fn)                                  // (dropout_backward "drop1") [64,84]
+	m.pool.For(m.n, m.t42Fn)                                  // (relu_backward) [64,84]
+	m.pool.For(84, m.t43Fn)                                   // (biasgrad "fc2") [84]
+	m.pool.For(m.n, m.t44Fn)                                  // (linear_backward_data "fc2") [64,120]
+	m.pool.For(m.n, m.t45Fn)                                  // (relu_backward) [64,120]
+	m.pool.For(120, m.t46Fn)                                  // (biasgrad "fc1") [120]
+	m.pool.For(84, m.t47Fn)                                   // (linear_backward_weight "fc2") [84,120]
+	m.pool.For(m.n, m.t48Fn)                                  // (linear_backward_data "fc1") [64,400]
+	m.pool.For(120, m.t49Fn)                                  // (linear_backward_weight "fc1") [120,400]
+	m.pool.For(m.n, m.t51Fn)                                  // (maxpool_backward) [64,16,10,10]
+	m.pool.For(16, m.t52Fn)                                   // (relu_biasgrad "bn2") [16]
+	m.pool.For(16, m.t53Fn)                                   // (batchnorm_relu_backward_gamma "bn2") [16]
+	m.pool.For(16, m.t54Fn)                                   // (batchnorm_relu_backward "bn2") [64,16,10,10]
+	m.pool.For(16, m.t55Fn)                                   // (conv2d_backward_filter "conv2") [16,6,5,5]
+	m.pool.For(m.n, m.t56Fn)                                  // (conv2d_backward_data "conv2") [64,6,14,14]
+	m.pool.For(m.n, m.t57Fn)                                  // (maxpool_backward) [64,6,28,28]
+	m.pool.For(6, m.t58Fn)                                    // (relu_biasgrad "bn1") [6]
+	m.pool.For(6, m.t59Fn)                                    // (batchnorm_relu_backward_gamma "bn1") [6]
+	m.pool.For(6, m.t60Fn)                                    // (batchnorm_relu_backward "bn1") [64,6,28,28]
+	m.pool.For(m.n, m.t61PadFn)                               // (conv2d_backward_filter "conv1") [6,1,5,5]
+	m.pool.For(6, m.t61Fn)                                    // (conv2d_backward_filter "conv1") [6,1,5,5]
+	copy(m.pBn1RunningMean.Data, m.t8)                        // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t9)                         // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t18)                       // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t19)                        // update:bn2.running_var
+	loss := m.t35[0]
 	m.x, m.labels = nil, nil
 	m.step++
 	return loss

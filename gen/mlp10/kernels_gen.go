@@ -141,8 +141,27 @@ func softmaxcrossentropyBackwardT48(n, lo, hi int, a0 []float32, a1 []int32, a2 
 
 }
 
-// linearBackwardDataFc11T49 computes (linear_backward_data "fc11") [64,500] of samples [lo, hi).
-func linearBackwardDataFc11T49(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// biasgradFc11T49 computes (biasgrad "fc11") [10] of indices [lo, hi) of 10.
+func biasgradFc11T49(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*10 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardDataFc11T50 computes (linear_backward_data "fc11") [64,500] of samples [lo, hi).
+func linearBackwardDataFc11T50(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		dx := (*[500]float32)(y[s*500:])
 		ds := (*[10]float32)(dy[s*10:])
@@ -166,8 +185,41 @@ func linearBackwardDataFc11T49(n, lo, hi int, dy []float32, w []float32, y []flo
 
 }
 
-// linearBackwardWeightFc11T50 computes (linear_backward_weight "fc11") [10,500] of indices [lo, hi) of 10.
-func linearBackwardWeightFc11T50(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// tanhBackwardT51 computes (tanh_backward) [64,500] of samples [lo, hi).
+func tanhBackwardT51(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+	lo, hi = lo*500, hi*500
+	ys := y[lo:hi]
+	x0 := a0[lo:hi][:len(ys)]
+	x1 := a1[lo:hi][:len(ys)]
+	for i := range ys {
+		v := x0[i]
+		u := x1[i]
+		ys[i] = u * (1 - v*v)
+	}
+
+}
+
+// biasgradFc10T52 computes (biasgrad "fc10") [500] of indices [lo, hi) of 500.
+func biasgradFc10T52(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*500 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardWeightFc11T53 computes (linear_backward_weight "fc11") [10,500] of indices [lo, hi) of 10.
+func linearBackwardWeightFc11T53(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for o := lo; o < hi; o++ {
 		dw := (*[500]float32)(y[o*500:])
 		clear(dw[:])
@@ -190,34 +242,8 @@ func linearBackwardWeightFc11T50(n, lo, hi int, x []float32, dy []float32, y []f
 
 }
 
-// biasgradFc11T51 computes (biasgrad "fc11") [10] of indices [lo, hi) of 10.
-func biasgradFc11T51(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*10+ch])
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// tanhBackwardT52 computes (tanh_backward) [64,500] of samples [lo, hi).
-func tanhBackwardT52(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
-	lo, hi = lo*500, hi*500
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = u * (1 - v*v)
-	}
-
-}
-
-// linearBackwardDataFc10T53 computes (linear_backward_data "fc10") [64,500] of samples [lo, hi).
-func linearBackwardDataFc10T53(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// linearBackwardDataFc10T54 computes (linear_backward_data "fc10") [64,500] of samples [lo, hi).
+func linearBackwardDataFc10T54(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		dx := (*[500]float32)(y[s*500:])
 		ds := (*[500]float32)(dy[s*500:])
@@ -233,8 +259,8 @@ func linearBackwardDataFc10T53(n, lo, hi int, dy []float32, w []float32, y []flo
 
 }
 
-// linearBackwardWeightFc10T54 computes (linear_backward_weight "fc10") [500,500] of indices [lo, hi) of 500.
-func linearBackwardWeightFc10T54(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// linearBackwardWeightFc10T57 computes (linear_backward_weight "fc10") [500,500] of indices [lo, hi) of 500.
+func linearBackwardWeightFc10T57(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for o := lo; o < hi; o++ {
 		dw := (*[500]float32)(y[o*500:])
 		clear(dw[:])
@@ -257,20 +283,8 @@ func linearBackwardWeightFc10T54(n, lo, hi int, x []float32, dy []float32, y []f
 
 }
 
-// biasgradFc10T55 computes (biasgrad "fc10") [500] of indices [lo, hi) of 500.
-func biasgradFc10T55(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*500+ch])
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// linearBackwardWeightFc1T89 computes (linear_backward_weight "fc1") [500,784] of indices [lo, hi) of 500.
-func linearBackwardWeightFc1T89(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// linearBackwardWeightFc1T90 computes (linear_backward_weight "fc1") [500,784] of indices [lo, hi) of 500.
+func linearBackwardWeightFc1T90(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for o := lo; o < hi; o++ {
 		dw := (*[784]float32)(y[o*784:])
 		clear(dw[:])

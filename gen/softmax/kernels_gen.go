@@ -119,8 +119,27 @@ func softmaxcrossentropyBackwardT11(n, lo, hi int, a0 []float32, a1 []int32, a2 
 
 }
 
-// linearBackwardWeightFcT12 computes (linear_backward_weight "fc") [10,784] of indices [lo, hi) of 10.
-func linearBackwardWeightFcT12(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// biasgradFcT12 computes (biasgrad "fc") [10] of indices [lo, hi) of 10.
+func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*10 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardWeightFcT13 computes (linear_backward_weight "fc") [10,784] of indices [lo, hi) of 10.
+func linearBackwardWeightFcT13(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for o := lo; o < hi; o++ {
 		dw := (*[784]float32)(y[o*784:])
 		clear(dw[:])
@@ -139,18 +158,6 @@ func linearBackwardWeightFcT12(n, lo, hi int, x []float32, dy []float32, y []flo
 				dw[f] += d * xs[f]
 			}
 		}
-	}
-
-}
-
-// biasgradFcT14 computes (biasgrad "fc") [10] of indices [lo, hi) of 10.
-func biasgradFcT14(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*10+ch])
-		}
-		y[ch] = float32(acc)
 	}
 
 }

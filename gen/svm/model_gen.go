@@ -26,9 +26,11 @@ const SampleSize = 784
 // InputShape returns the shape of one input sample, without the batch.
 func InputShape() []int { return []int{1, 28, 28} }
 
-// A Model holds the parameters, buffers and every intermediate buffer of
-// the model, all allocated once by New. TrainStep and Predict allocate
-// nothing. A Model is not safe for concurrent use.
+// A Model holds the parameters, buffers and every intermediate value of
+// the model, all allocated once by New. The values of each graph share one
+// arena, laid out by cnnc's memory planner so that values whose lifetimes
+// do not overlap share memory. TrainStep and Predict allocate nothing. A
+// Model is not safe for concurrent use.
 type Model struct {
 	pool      *runtime.Pool
 	ownPool   *runtime.Pool // made by SetThreads, closed when replaced
@@ -42,22 +44,24 @@ type Model struct {
 	state     []*runtime.Param
 	pFcWeight *runtime.Param // fc.weight [10,784]
 	pFcBias   *runtime.Param // fc.bias [10]
-	t5        []float32      // training graph: (linear "fc") [64,10]
+	tArena    []float32      // training graph: the arena of its values, 16961 floats (16963 without sharing)
+	t5        []float32      // training graph: (linear "fc") [64,10] at tArena[15680:16320]
 	t5Fn      func(lo, hi int)
-	t6        []float32 // training graph: (svmloss) []
-	t7        []float32 // training graph: (l2) []
-	t8        []float32 // training graph: (add) []
+	t6        []float32 // training graph: (svmloss) [] at tArena[16960:16961]
+	t7        []float32 // training graph: (l2) [] at tArena[0:1]
+	t8        []float32 // training graph: (add) [] at tArena[16960:16961], in place over t6
 	t8Fn      func(lo, hi int)
 	t9        []float32 // training graph: (const) []
-	t10       []float32 // training graph: (l2_backward) [10,784]
+	t10       []float32 // training graph: (l2_backward) [10,784] at tArena[0:7840]
 	t10Fn     func(lo, hi int)
-	t11       []float32 // training graph: (svmloss_backward) [64,10]
+	t11       []float32 // training graph: (svmloss_backward) [64,10] at tArena[16320:16960]
 	t11Fn     func(lo, hi int)
-	t12       []float32 // training graph: (linear_backward_weight "fc") [10,784]
 	t12Fn     func(lo, hi int)
+	t13       []float32 // training graph: (linear_backward_weight "fc") [10,784] at tArena[7840:15680]
 	t13Fn     func(lo, hi int)
 	t14Fn     func(lo, hi int)
-	i4        []float32 // inference graph: (linear "fc") [64,10]
+	iArena    []float32 // inference graph: the arena of its values, 640 floats (640 without sharing)
+	i4        []float32 // inference graph: (linear "fc") [64,10] at iArena[0:640]
 	i4Fn      func(lo, hi int)
 }
 
@@ -77,25 +81,27 @@ func NewSeeded(seed uint64) *Model {
 	rng := runtime.NewRNG(seed)
 	runtime.Init{Scheme: "torch_default", FanIn: 784, FanOut: 10}.Fill(m.pFcWeight.Data, rng)
 	runtime.Init{Scheme: "torch_default", FanIn: 784, FanOut: 10}.Fill(m.pFcBias.Data, rng)
-	m.t5 = make([]float32, 640)
+	m.tArena = make([]float32, 16961)
+	m.t5 = m.tArena[15680:16320:16320]
 	m.t5Fn = func(lo, hi int) { linearFcT5(m.n, lo, hi, m.x, m.pFcWeight.Data, m.pFcBias.Data, m.t5) }
-	m.t6 = make([]float32, 1)
-	m.t7 = make([]float32, 1)
-	m.t8 = make([]float32, 1)
+	m.t6 = m.tArena[16960:16961:16961]
+	m.t7 = m.tArena[0:1:1]
+	m.t8 = m.tArena[16960:16961:16961]
 	m.t8Fn = func(lo, hi int) { addT8(m.n, lo, hi, m.t6, m.t7, m.t8) }
 	m.t9 = make([]float32, 1)
 	for i := range m.t9 {
 		m.t9[i] = float32(1.0)
 	}
-	m.t10 = make([]float32, 7840)
+	m.t10 = m.tArena[0:7840:7840]
 	m.t10Fn = func(lo, hi int) { l2BackwardT10(m.n, lo, hi, m.pFcWeight.Data, m.t9, m.t10) }
-	m.t11 = make([]float32, 640)
+	m.t11 = m.tArena[16320:16960:16960]
 	m.t11Fn = func(lo, hi int) { svmlossBackwardT11(m.n, lo, hi, m.t5, m.labels, m.t9, m.t11) }
-	m.t12 = make([]float32, 7840)
-	m.t12Fn = func(lo, hi int) { linearBackwardWeightFcT12(m.n, lo, hi, m.x, m.t11, m.t12) }
-	m.t13Fn = func(lo, hi int) { addT8(m.n, lo, hi, m.t10, m.t12, m.pFcWeight.Grad) }
-	m.t14Fn = func(lo, hi int) { biasgradFcT14(m.n, lo, hi, m.t11, m.pFcBias.Grad) }
-	m.i4 = make([]float32, 640)
+	m.t12Fn = func(lo, hi int) { biasgradFcT12(m.n, lo, hi, m.t11, m.pFcBias.Grad) }
+	m.t13 = m.tArena[7840:15680:15680]
+	m.t13Fn = func(lo, hi int) { linearBackwardWeightFcT13(m.n, lo, hi, m.x, m.t11, m.t13) }
+	m.t14Fn = func(lo, hi int) { addT8(m.n, lo, hi, m.t10, m.t13, m.pFcWeight.Grad) }
+	m.iArena = make([]float32, 640)
+	m.i4 = m.iArena[0:640:640]
 	m.i4Fn = func(lo, hi int) { linearFcT5(m.n, lo, hi, m.x, m.pFcWeight.Data, m.pFcBias.Data, m.i4) }
 	return m
 }
@@ -172,9 +178,9 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(1, m.t8Fn)                      // (add) []
 	m.pool.For(7840, m.t10Fn)                  // (l2_backward) [10,784]
 	m.pool.For(m.n, m.t11Fn)                   // (svmloss_backward) [64,10]
-	m.pool.For(10, m.t12Fn)                    // (linear_backward_weight "fc") [10,784]
-	m.pool.For(7840, m.t13Fn)                  // (add "fc") [10,784]
-	m.pool.For(10, m.t14Fn)                    // (biasgrad "fc") [10]
+	m.pool.For(10, m.t12Fn)                    // (biasgrad "fc") [10]
+	m.pool.For(10, m.t13Fn)                    // (linear_backward_weight "fc") [10,784]
+	m.pool.For(7840, m.t14Fn)                  // (add "fc") [10,784]
 	loss := m.t8[0]
 	m.x, m.labels = nil, nil
 	m.step++

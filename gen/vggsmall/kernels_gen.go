@@ -49,8 +49,58 @@ func conv2dConv1T3(n, lo, hi int, x []float32, w []float32, y []float32, xp []fl
 
 }
 
-// batchnormBn1T8 computes (batchnorm "bn1") [64,32,32,32] of indices [lo, hi) of 32.
-func batchnormBn1T8(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
+// runningmeanBn1T8 computes (runningmean "bn1") [32] of indices [lo, hi) of 32.
+func runningmeanBn1T8(n, lo, hi int, x []float32, old []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 1024)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		_ = variance
+		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
+	}
+
+}
+
+// runningvarBn1T9 computes (runningvar "bn1") [32] of indices [lo, hi) of 32.
+func runningvarBn1T9(n, lo, hi int, x []float32, old []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 1024)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		_ = variance
+		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
+	}
+
+}
+
+// batchnormReluBn1T11 computes (batchnorm_relu "bn1") [64,32,32,32] of indices [lo, hi) of 32.
+func batchnormReluBn1T11(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		m := float64(n * 1024)
 		var sum float64
@@ -75,7 +125,7 @@ func batchnormBn1T8(n, lo, hi int, x []float32, gamma []float32, bias []float32,
 			xr := x[off : off+1024]
 			yr := y[off : off+1024]
 			for i, v := range xr {
-				yr[i] = float32((float64(v)-mean)*sc + beta)
+				yr[i] = float32(max((float64(v)-mean)*sc+beta, 0))
 			}
 		}
 		_ = variance
@@ -83,70 +133,8 @@ func batchnormBn1T8(n, lo, hi int, x []float32, gamma []float32, bias []float32,
 
 }
 
-// runningmeanBn1T9 computes (runningmean "bn1") [32] of indices [lo, hi) of 32.
-func runningmeanBn1T9(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 1024)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
-	}
-
-}
-
-// runningvarBn1T10 computes (runningvar "bn1") [32] of indices [lo, hi) of 32.
-func runningvarBn1T10(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 1024)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
-	}
-
-}
-
-// reluT11 computes (relu) [64,32,32,32] of samples [lo, hi).
-func reluT11(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*32768, hi*32768
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// conv2dConv2T13 computes (conv2d "conv2") [64,32,32,32] of samples [lo, hi).
-func conv2dConv2T13(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
+// conv2dConv2T12 computes (conv2d "conv2") [64,32,32,32] of samples [lo, hi).
+func conv2dConv2T12(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
 	for s := lo; s < hi; s++ {
 		{
 			src := x[s*32768 : s*32768+32768]
@@ -187,8 +175,8 @@ func conv2dConv2T13(n, lo, hi int, x []float32, w []float32, y []float32, xp []f
 
 }
 
-// maxpoolT22 computes (maxpool) [64,32,16,16] of samples [lo, hi).
-func maxpoolT22(n, lo, hi int, a0 []float32, y []float32) {
+// maxpoolT20 computes (maxpool) [64,32,16,16] of samples [lo, hi).
+func maxpoolT20(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 32; ch++ {
 			xc := a0[(s*32+ch)*1024 : (s*32+ch+1)*1024]
@@ -230,8 +218,8 @@ func maxpoolT22(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dConv3T24 computes (conv2d "conv3") [64,64,16,16] of samples [lo, hi).
-func conv2dConv3T24(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
+// conv2dConv3T22 computes (conv2d "conv3") [64,64,16,16] of samples [lo, hi).
+func conv2dConv3T22(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
 	for s := lo; s < hi; s++ {
 		{
 			src := x[s*8192 : s*8192+8192]
@@ -272,8 +260,58 @@ func conv2dConv3T24(n, lo, hi int, x []float32, w []float32, y []float32, xp []f
 
 }
 
-// batchnormBn3T29 computes (batchnorm "bn3") [64,64,16,16] of indices [lo, hi) of 64.
-func batchnormBn3T29(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
+// runningmeanBn3T27 computes (runningmean "bn3") [64] of indices [lo, hi) of 64.
+func runningmeanBn3T27(n, lo, hi int, x []float32, old []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 256)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		_ = variance
+		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
+	}
+
+}
+
+// runningvarBn3T28 computes (runningvar "bn3") [64] of indices [lo, hi) of 64.
+func runningvarBn3T28(n, lo, hi int, x []float32, old []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 256)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		_ = variance
+		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
+	}
+
+}
+
+// batchnormReluBn3T30 computes (batchnorm_relu "bn3") [64,64,16,16] of indices [lo, hi) of 64.
+func batchnormReluBn3T30(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		m := float64(n * 256)
 		var sum float64
@@ -298,7 +336,7 @@ func batchnormBn3T29(n, lo, hi int, x []float32, gamma []float32, bias []float32
 			xr := x[off : off+256]
 			yr := y[off : off+256]
 			for i, v := range xr {
-				yr[i] = float32((float64(v)-mean)*sc + beta)
+				yr[i] = float32(max((float64(v)-mean)*sc+beta, 0))
 			}
 		}
 		_ = variance
@@ -306,70 +344,8 @@ func batchnormBn3T29(n, lo, hi int, x []float32, gamma []float32, bias []float32
 
 }
 
-// runningmeanBn3T30 computes (runningmean "bn3") [64] of indices [lo, hi) of 64.
-func runningmeanBn3T30(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 256)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
-	}
-
-}
-
-// runningvarBn3T31 computes (runningvar "bn3") [64] of indices [lo, hi) of 64.
-func runningvarBn3T31(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 256)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
-	}
-
-}
-
-// reluT32 computes (relu) [64,64,16,16] of samples [lo, hi).
-func reluT32(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*16384, hi*16384
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// conv2dConv4T34 computes (conv2d "conv4") [64,64,16,16] of samples [lo, hi).
-func conv2dConv4T34(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
+// conv2dConv4T31 computes (conv2d "conv4") [64,64,16,16] of samples [lo, hi).
+func conv2dConv4T31(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
 	for s := lo; s < hi; s++ {
 		{
 			src := x[s*16384 : s*16384+16384]
@@ -410,8 +386,8 @@ func conv2dConv4T34(n, lo, hi int, x []float32, w []float32, y []float32, xp []f
 
 }
 
-// maxpoolT43 computes (maxpool) [64,64,8,8] of samples [lo, hi).
-func maxpoolT43(n, lo, hi int, a0 []float32, y []float32) {
+// maxpoolT39 computes (maxpool) [64,64,8,8] of samples [lo, hi).
+func maxpoolT39(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 64; ch++ {
 			xc := a0[(s*64+ch)*256 : (s*64+ch+1)*256]
@@ -453,8 +429,8 @@ func maxpoolT43(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc1T47 computes (linear "fc1") [64,256] of samples [lo, hi).
-func linearFc1T47(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc1T43 computes (linear "fc1") [64,256] of samples [lo, hi).
+func linearFc1T43(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		xs := (*[4096]float32)(x[s*4096:])
 		ys := (*[256]float32)(y[s*256:])
@@ -476,8 +452,8 @@ func linearFc1T47(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// reluT48 computes (relu) [64,256] of samples [lo, hi).
-func reluT48(n, lo, hi int, a0 []float32, y []float32) {
+// reluT44 computes (relu) [64,256] of samples [lo, hi).
+func reluT44(n, lo, hi int, a0 []float32, y []float32) {
 	lo, hi = lo*256, hi*256
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -488,8 +464,8 @@ func reluT48(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// dropoutDrop1T49 computes (dropout "drop1") [64,256] of samples [lo, hi).
-func dropoutDrop1T49(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
+// dropoutDrop1T45 computes (dropout "drop1") [64,256] of samples [lo, hi).
+func dropoutDrop1T45(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
 	lo, hi = lo*256, hi*256
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -505,8 +481,8 @@ func dropoutDrop1T49(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 
 }
 
-// linearFc2T52 computes (linear "fc2") [64,10] of samples [lo, hi).
-func linearFc2T52(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc2T48 computes (linear "fc2") [64,10] of samples [lo, hi).
+func linearFc2T48(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		xs := (*[256]float32)(x[s*256:])
 		ys := (*[10]float32)(y[s*10:])
@@ -539,8 +515,8 @@ func linearFc2T52(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// softmaxcrossentropyT53 computes (softmaxcrossentropy) [] of the first n samples.
-func softmaxcrossentropyT53(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
+// softmaxcrossentropyT49 computes (softmaxcrossentropy) [] of the first n samples.
+func softmaxcrossentropyT49(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
 	var sum float64
 	for s := 0; s < n; s++ {
 		row := a0[s*10 : s*10+10]
@@ -558,8 +534,8 @@ func softmaxcrossentropyT53(n, lo, hi int, a0 []float32, a1 []int32, y []float32
 
 }
 
-// softmaxcrossentropyBackwardT55 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
-func softmaxcrossentropyBackwardT55(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
+// softmaxcrossentropyBackwardT51 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
+func softmaxcrossentropyBackwardT51(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
 	g := float64(a2[0]) / float64(n)
 	for s := lo; s < hi; s++ {
 		row := a0[s*10 : s*10+10]
@@ -584,8 +560,51 @@ func softmaxcrossentropyBackwardT55(n, lo, hi int, a0 []float32, a1 []int32, a2 
 
 }
 
-// linearBackwardDataFc2T56 computes (linear_backward_data "fc2") [64,256] of samples [lo, hi).
-func linearBackwardDataFc2T56(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// biasgradFc2T52 computes (biasgrad "fc2") [10] of indices [lo, hi) of 10.
+func biasgradFc2T52(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*10 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardWeightFc2T53 computes (linear_backward_weight "fc2") [10,256] of indices [lo, hi) of 10.
+func linearBackwardWeightFc2T53(n, lo, hi int, x []float32, dy []float32, y []float32) {
+	for o := lo; o < hi; o++ {
+		dw := (*[256]float32)(y[o*256:])
+		clear(dw[:])
+		s := 0
+		for ; s+4 <= n; s += 4 {
+			d0, d1, d2, d3 := dy[(s+0)*10+o], dy[(s+1)*10+o], dy[(s+2)*10+o], dy[(s+3)*10+o]
+			x0, x1, x2, x3 := (*[256]float32)(x[(s+0)*256:]), (*[256]float32)(x[(s+1)*256:]), (*[256]float32)(x[(s+2)*256:]), (*[256]float32)(x[(s+3)*256:])
+			for f := range dw {
+				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
+			}
+		}
+		for ; s < n; s++ {
+			d := dy[s*10+o]
+			xs := (*[256]float32)(x[s*256:])
+			for f := range dw {
+				dw[f] += d * xs[f]
+			}
+		}
+	}
+
+}
+
+// linearBackwardDataFc2T54 computes (linear_backward_data "fc2") [64,256] of samples [lo, hi).
+func linearBackwardDataFc2T54(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		dx := (*[256]float32)(y[s*256:])
 		ds := (*[10]float32)(dy[s*10:])
@@ -609,44 +628,8 @@ func linearBackwardDataFc2T56(n, lo, hi int, dy []float32, w []float32, y []floa
 
 }
 
-// linearBackwardWeightFc2T57 computes (linear_backward_weight "fc2") [10,256] of indices [lo, hi) of 10.
-func linearBackwardWeightFc2T57(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[256]float32)(y[o*256:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*10+o], dy[(s+1)*10+o], dy[(s+2)*10+o], dy[(s+3)*10+o]
-			x0, x1, x2, x3 := (*[256]float32)(x[(s+0)*256:]), (*[256]float32)(x[(s+1)*256:]), (*[256]float32)(x[(s+2)*256:]), (*[256]float32)(x[(s+3)*256:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*10+o]
-			xs := (*[256]float32)(x[s*256:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
-
-}
-
-// biasgradFc2T58 computes (biasgrad "fc2") [10] of indices [lo, hi) of 10.
-func biasgradFc2T58(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*10+ch])
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// reluBackwardT60 computes (relu_backward) [64,256] of samples [lo, hi).
-func reluBackwardT60(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT56 computes (relu_backward) [64,256] of samples [lo, hi).
+func reluBackwardT56(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*256, hi*256
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -659,8 +642,27 @@ func reluBackwardT60(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// linearBackwardDataFc1T61 computes (linear_backward_data "fc1") [64,4096] of samples [lo, hi).
-func linearBackwardDataFc1T61(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// biasgradFc1T57 computes (biasgrad "fc1") [256] of indices [lo, hi) of 256.
+func biasgradFc1T57(n, lo, hi int, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*256 + ch) * 1
+			row := a0[off : off+1]
+			var part float32
+			for i, v := range row {
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// linearBackwardDataFc1T58 computes (linear_backward_data "fc1") [64,4096] of samples [lo, hi).
+func linearBackwardDataFc1T58(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		dx := (*[4096]float32)(y[s*4096:])
 		ds := (*[256]float32)(dy[s*256:])
@@ -676,8 +678,8 @@ func linearBackwardDataFc1T61(n, lo, hi int, dy []float32, w []float32, y []floa
 
 }
 
-// linearBackwardWeightFc1T62 computes (linear_backward_weight "fc1") [256,4096] of indices [lo, hi) of 256.
-func linearBackwardWeightFc1T62(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// linearBackwardWeightFc1T59 computes (linear_backward_weight "fc1") [256,4096] of indices [lo, hi) of 256.
+func linearBackwardWeightFc1T59(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for o := lo; o < hi; o++ {
 		dw := (*[4096]float32)(y[o*4096:])
 		clear(dw[:])
@@ -700,20 +702,8 @@ func linearBackwardWeightFc1T62(n, lo, hi int, x []float32, dy []float32, y []fl
 
 }
 
-// biasgradFc1T63 computes (biasgrad "fc1") [256] of indices [lo, hi) of 256.
-func biasgradFc1T63(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			acc += float64(a0[s*256+ch])
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// maxpoolBackwardT65 computes (maxpool_backward) [64,64,16,16] of samples [lo, hi).
-func maxpoolBackwardT65(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT61 computes (maxpool_backward) [64,64,16,16] of samples [lo, hi).
+func maxpoolBackwardT61(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 64; ch++ {
 			xc := x[(s*64+ch)*256 : (s*64+ch+1)*256]
@@ -759,22 +749,68 @@ func maxpoolBackwardT65(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// reluBackwardT66 computes (relu_backward) [64,64,16,16] of samples [lo, hi).
-func reluBackwardT66(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
-	lo, hi = lo*16384, hi*16384
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+// reluBiasgradBn4T62 computes (relu_biasgrad "bn4") [64] of indices [lo, hi) of 64.
+func reluBiasgradBn4T62(n, lo, hi int, out []float32, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*64 + ch) * 256
+			row := a0[off : off+256]
+			mask := out[off : off+256]
+			var part float32
+			for i, v := range row {
+				if mask[i] <= 0 {
+					continue
+				}
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
 	}
 
 }
 
-// batchnormBackwardBn4T67 computes (batchnorm_backward "bn4") [64,64,16,16] of indices [lo, hi) of 64.
-func batchnormBackwardBn4T67(n, lo, hi int, x []float32, gamma []float32, dy []float32, y []float32) {
+// batchnormReluBackwardGammaBn4T63 computes (batchnorm_relu_backward_gamma "bn4") [64] of indices [lo, hi) of 64.
+func batchnormReluBackwardGammaBn4T63(n, lo, hi int, x []float32, out []float32, dy []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 256)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		istd := 1 / math.Sqrt(variance+1e-05)
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*64 + ch) * 256
+			dr := dy[off : off+256]
+			for i, v := range x[off : off+256] {
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
+				acc += g * (float64(v) - mean) * istd
+			}
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// batchnormReluBackwardBn4T64 computes (batchnorm_relu_backward "bn4") [64,64,16,16] of indices [lo, hi) of 64.
+func batchnormReluBackwardBn4T64(n, lo, hi int, x []float32, gamma []float32, out []float32, dy []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		m := float64(n * 256)
 		var sum float64
@@ -798,7 +834,10 @@ func batchnormBackwardBn4T67(n, lo, hi int, x []float32, gamma []float32, dy []f
 			off := (s*64 + ch) * 256
 			dr := dy[off : off+256]
 			for i, v := range x[off : off+256] {
-				g := float64(dr[i])
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
 				sdy += g
 				sdyx += g * (float64(v) - mean) * istd
 			}
@@ -809,66 +848,72 @@ func batchnormBackwardBn4T67(n, lo, hi int, x []float32, gamma []float32, dy []f
 			dr := dy[off : off+256]
 			dx := y[off : off+256]
 			for i, v := range x[off : off+256] {
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
 				xh := (float64(v) - mean) * istd
-				dx[i] = float32(k * (m*float64(dr[i]) - sdy - xh*sdyx))
+				dx[i] = float32(k * (m*g - sdy - xh*sdyx))
 			}
 		}
 	}
 
 }
 
-// batchnormBackwardGammaBn4T68 computes (batchnorm_backward_gamma "bn4") [64] of indices [lo, hi) of 64.
-func batchnormBackwardGammaBn4T68(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 256)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				sum += float64(v)
+// conv2dBackwardFilterConv4T65Pad computes the pad phase of (conv2d_backward_filter "conv4") [64,64,3,3] of samples [lo, hi).
+func conv2dBackwardFilterConv4T65Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+	for s := lo; s < hi; s++ {
+		{
+			src := x[s*16384 : s*16384+16384]
+			dst := xp[s*20736 : s*20736+20736]
+			for c := 0; c < 64; c++ {
+				for h := 0; h < 16; h++ {
+					copy(dst[(c*18+h+1)*18+1:][:16], src[(c*16+h)*16:][:16])
+				}
 			}
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*64 + ch) * 256
-			dr := dy[off : off+256]
-			for i, v := range x[off : off+256] {
-				acc += float64(dr[i]) * (float64(v) - mean) * istd
-			}
-		}
-		y[ch] = float32(acc)
 	}
 
 }
 
-// biasgradBn4T69 computes (biasgrad "bn4") [64] of indices [lo, hi) of 64.
-func biasgradBn4T69(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
+// conv2dBackwardFilterConv4T65 computes (conv2d_backward_filter "conv4") [64,64,3,3] of indices [lo, hi) of 64.
+func conv2dBackwardFilterConv4T65(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+	for o := lo; o < hi; o++ {
+		accs := acc[o*576 : o*576+576]
+		clear(accs)
+		const cbase = 0
 		for s := 0; s < n; s++ {
-			row := a0[(s*64+ch)*256 : (s*64+ch)*256+256]
-			var part float32
-			for _, v := range row {
-				part += v
+			dyo := dy[(s*64+o)*256 : (s*64+o)*256+256]
+			for c := 0; c < 64; c++ {
+				xc := xp[s*20736+(cbase+c)*324 : s*20736+(cbase+c)*324+324]
+				for p := 0; p < 3; p++ {
+					var t0, t1, t2 float32
+					for i := 0; i < 16; i++ {
+						xr := (*[18]float32)(xc[(i+p)*18:])
+						dr := (*[16]float32)(dyo[i*16:])
+						for j, dv := range dr {
+							t0 += dv * xr[j]
+							t1 += dv * xr[j+1]
+							t2 += dv * xr[j+2]
+						}
+					}
+					a := (*[3]float64)(accs[(c*3+p)*3:])
+					a[0] += float64(t0)
+					a[1] += float64(t1)
+					a[2] += float64(t2)
+				}
 			}
-			acc += float64(part)
 		}
-		y[ch] = float32(acc)
+		dw := y[o*576 : o*576+576]
+		for i, v := range accs {
+			dw[i] = float32(v)
+		}
 	}
 
 }
 
-// conv2dBackwardDataConv4T70 computes (conv2d_backward_data "conv4") [64,64,16,16] of samples [lo, hi).
-func conv2dBackwardDataConv4T70(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxp []float32) {
+// conv2dBackwardDataConv4T66 computes (conv2d_backward_data "conv4") [64,64,16,16] of samples [lo, hi).
+func conv2dBackwardDataConv4T66(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxp []float32) {
 	for s := lo; s < hi; s++ {
 		dys := dy[s*16384 : s*16384+16384]
 		col := cols[s*2304 : s*2304+2304]
@@ -923,13 +968,13 @@ func conv2dBackwardDataConv4T70(n, lo, hi int, dy []float32, w []float32, y []fl
 
 }
 
-// conv2dBackwardFilterConv4T71Pad computes the pad phase of (conv2d_backward_filter "conv4") [64,64,3,3] of samples [lo, hi).
-func conv2dBackwardFilterConv4T71Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+// conv2dBackwardFilterConv3T70Pad computes the pad phase of (conv2d_backward_filter "conv3") [64,32,3,3] of samples [lo, hi).
+func conv2dBackwardFilterConv3T70Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
 	for s := lo; s < hi; s++ {
 		{
-			src := x[s*16384 : s*16384+16384]
-			dst := xp[s*20736 : s*20736+20736]
-			for c := 0; c < 64; c++ {
+			src := x[s*8192 : s*8192+8192]
+			dst := xp[s*10368 : s*10368+10368]
+			for c := 0; c < 32; c++ {
 				for h := 0; h < 16; h++ {
 					copy(dst[(c*18+h+1)*18+1:][:16], src[(c*16+h)*16:][:16])
 				}
@@ -939,16 +984,16 @@ func conv2dBackwardFilterConv4T71Pad(n, lo, hi int, x []float32, dy []float32, y
 
 }
 
-// conv2dBackwardFilterConv4T71 computes (conv2d_backward_filter "conv4") [64,64,3,3] of indices [lo, hi) of 64.
-func conv2dBackwardFilterConv4T71(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+// conv2dBackwardFilterConv3T70 computes (conv2d_backward_filter "conv3") [64,32,3,3] of indices [lo, hi) of 64.
+func conv2dBackwardFilterConv3T70(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
 	for o := lo; o < hi; o++ {
-		accs := acc[o*576 : o*576+576]
+		accs := acc[o*288 : o*288+288]
 		clear(accs)
 		const cbase = 0
 		for s := 0; s < n; s++ {
 			dyo := dy[(s*64+o)*256 : (s*64+o)*256+256]
-			for c := 0; c < 64; c++ {
-				xc := xp[s*20736+(cbase+c)*324 : s*20736+(cbase+c)*324+324]
+			for c := 0; c < 32; c++ {
+				xc := xp[s*10368+(cbase+c)*324 : s*10368+(cbase+c)*324+324]
 				for p := 0; p < 3; p++ {
 					var t0, t1, t2 float32
 					for i := 0; i < 16; i++ {
@@ -967,7 +1012,7 @@ func conv2dBackwardFilterConv4T71(n, lo, hi int, x []float32, dy []float32, y []
 				}
 			}
 		}
-		dw := y[o*576 : o*576+576]
+		dw := y[o*288 : o*288+288]
 		for i, v := range accs {
 			dw[i] = float32(v)
 		}
@@ -975,8 +1020,8 @@ func conv2dBackwardFilterConv4T71(n, lo, hi int, x []float32, dy []float32, y []
 
 }
 
-// conv2dBackwardDataConv3T76 computes (conv2d_backward_data "conv3") [64,32,16,16] of samples [lo, hi).
-func conv2dBackwardDataConv3T76(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxp []float32) {
+// conv2dBackwardDataConv3T71 computes (conv2d_backward_data "conv3") [64,32,16,16] of samples [lo, hi).
+func conv2dBackwardDataConv3T71(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxp []float32) {
 	for s := lo; s < hi; s++ {
 		dys := dy[s*16384 : s*16384+16384]
 		col := cols[s*2304 : s*2304+2304]
@@ -1031,60 +1076,8 @@ func conv2dBackwardDataConv3T76(n, lo, hi int, dy []float32, w []float32, y []fl
 
 }
 
-// conv2dBackwardFilterConv3T77Pad computes the pad phase of (conv2d_backward_filter "conv3") [64,32,3,3] of samples [lo, hi).
-func conv2dBackwardFilterConv3T77Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*8192 : s*8192+8192]
-			dst := xp[s*10368 : s*10368+10368]
-			for c := 0; c < 32; c++ {
-				for h := 0; h < 16; h++ {
-					copy(dst[(c*18+h+1)*18+1:][:16], src[(c*16+h)*16:][:16])
-				}
-			}
-		}
-	}
-
-}
-
-// conv2dBackwardFilterConv3T77 computes (conv2d_backward_filter "conv3") [64,32,3,3] of indices [lo, hi) of 64.
-func conv2dBackwardFilterConv3T77(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for o := lo; o < hi; o++ {
-		accs := acc[o*288 : o*288+288]
-		clear(accs)
-		const cbase = 0
-		for s := 0; s < n; s++ {
-			dyo := dy[(s*64+o)*256 : (s*64+o)*256+256]
-			for c := 0; c < 32; c++ {
-				xc := xp[s*10368+(cbase+c)*324 : s*10368+(cbase+c)*324+324]
-				for p := 0; p < 3; p++ {
-					var t0, t1, t2 float32
-					for i := 0; i < 16; i++ {
-						xr := (*[18]float32)(xc[(i+p)*18:])
-						dr := (*[16]float32)(dyo[i*16:])
-						for j, dv := range dr {
-							t0 += dv * xr[j]
-							t1 += dv * xr[j+1]
-							t2 += dv * xr[j+2]
-						}
-					}
-					a := (*[3]float64)(accs[(c*3+p)*3:])
-					a[0] += float64(t0)
-					a[1] += float64(t1)
-					a[2] += float64(t2)
-				}
-			}
-		}
-		dw := y[o*288 : o*288+288]
-		for i, v := range accs {
-			dw[i] = float32(v)
-		}
-	}
-
-}
-
-// maxpoolBackwardT78 computes (maxpool_backward) [64,32,32,32] of samples [lo, hi).
-func maxpoolBackwardT78(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT72 computes (maxpool_backward) [64,32,32,32] of samples [lo, hi).
+func maxpoolBackwardT72(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 32; ch++ {
 			xc := x[(s*32+ch)*1024 : (s*32+ch+1)*1024]
@@ -1130,22 +1123,68 @@ func maxpoolBackwardT78(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// reluBackwardT79 computes (relu_backward) [64,32,32,32] of samples [lo, hi).
-func reluBackwardT79(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
-	lo, hi = lo*32768, hi*32768
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+// reluBiasgradBn2T73 computes (relu_biasgrad "bn2") [32] of indices [lo, hi) of 32.
+func reluBiasgradBn2T73(n, lo, hi int, out []float32, a0 []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*32 + ch) * 1024
+			row := a0[off : off+1024]
+			mask := out[off : off+1024]
+			var part float32
+			for i, v := range row {
+				if mask[i] <= 0 {
+					continue
+				}
+				_ = i
+				part += v
+			}
+			acc += float64(part)
+		}
+		y[ch] = float32(acc)
 	}
 
 }
 
-// batchnormBackwardBn2T80 computes (batchnorm_backward "bn2") [64,32,32,32] of indices [lo, hi) of 32.
-func batchnormBackwardBn2T80(n, lo, hi int, x []float32, gamma []float32, dy []float32, y []float32) {
+// batchnormReluBackwardGammaBn2T74 computes (batchnorm_relu_backward_gamma "bn2") [32] of indices [lo, hi) of 32.
+func batchnormReluBackwardGammaBn2T74(n, lo, hi int, x []float32, out []float32, dy []float32, y []float32) {
+	for ch := lo; ch < hi; ch++ {
+		m := float64(n * 1024)
+		var sum float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
+				sum += float64(v)
+			}
+		}
+		mean := sum / m
+		var sq float64
+		for s := 0; s < n; s++ {
+			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
+				d := float64(v) - mean
+				sq += d * d
+			}
+		}
+		variance := sq / m
+		istd := 1 / math.Sqrt(variance+1e-05)
+		var acc float64
+		for s := 0; s < n; s++ {
+			off := (s*32 + ch) * 1024
+			dr := dy[off : off+1024]
+			for i, v := range x[off : off+1024] {
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
+				acc += g * (float64(v) - mean) * istd
+			}
+		}
+		y[ch] = float32(acc)
+	}
+
+}
+
+// batchnormReluBackwardBn2T75 computes (batchnorm_relu_backward "bn2") [64,32,32,32] of indices [lo, hi) of 32.
+func batchnormReluBackwardBn2T75(n, lo, hi int, x []float32, gamma []float32, out []float32, dy []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		m := float64(n * 1024)
 		var sum float64
@@ -1169,7 +1208,10 @@ func batchnormBackwardBn2T80(n, lo, hi int, x []float32, gamma []float32, dy []f
 			off := (s*32 + ch) * 1024
 			dr := dy[off : off+1024]
 			for i, v := range x[off : off+1024] {
-				g := float64(dr[i])
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
 				sdy += g
 				sdyx += g * (float64(v) - mean) * istd
 			}
@@ -1180,66 +1222,72 @@ func batchnormBackwardBn2T80(n, lo, hi int, x []float32, gamma []float32, dy []f
 			dr := dy[off : off+1024]
 			dx := y[off : off+1024]
 			for i, v := range x[off : off+1024] {
+				g := 0.0
+				if out[off+i] > 0 {
+					g = float64(dr[i])
+				}
 				xh := (float64(v) - mean) * istd
-				dx[i] = float32(k * (m*float64(dr[i]) - sdy - xh*sdyx))
+				dx[i] = float32(k * (m*g - sdy - xh*sdyx))
 			}
 		}
 	}
 
 }
 
-// batchnormBackwardGammaBn2T81 computes (batchnorm_backward_gamma "bn2") [32] of indices [lo, hi) of 32.
-func batchnormBackwardGammaBn2T81(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 1024)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				sum += float64(v)
+// conv2dBackwardFilterConv2T76Pad computes the pad phase of (conv2d_backward_filter "conv2") [32,32,3,3] of samples [lo, hi).
+func conv2dBackwardFilterConv2T76Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+	for s := lo; s < hi; s++ {
+		{
+			src := x[s*32768 : s*32768+32768]
+			dst := xp[s*36992 : s*36992+36992]
+			for c := 0; c < 32; c++ {
+				for h := 0; h < 32; h++ {
+					copy(dst[(c*34+h+1)*34+1:][:32], src[(c*32+h)*32:][:32])
+				}
 			}
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*32 + ch) * 1024
-			dr := dy[off : off+1024]
-			for i, v := range x[off : off+1024] {
-				acc += float64(dr[i]) * (float64(v) - mean) * istd
-			}
-		}
-		y[ch] = float32(acc)
 	}
 
 }
 
-// biasgradBn2T82 computes (biasgrad "bn2") [32] of indices [lo, hi) of 32.
-func biasgradBn2T82(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
+// conv2dBackwardFilterConv2T76 computes (conv2d_backward_filter "conv2") [32,32,3,3] of indices [lo, hi) of 32.
+func conv2dBackwardFilterConv2T76(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+	for o := lo; o < hi; o++ {
+		accs := acc[o*288 : o*288+288]
+		clear(accs)
+		const cbase = 0
 		for s := 0; s < n; s++ {
-			row := a0[(s*32+ch)*1024 : (s*32+ch)*1024+1024]
-			var part float32
-			for _, v := range row {
-				part += v
+			dyo := dy[(s*32+o)*1024 : (s*32+o)*1024+1024]
+			for c := 0; c < 32; c++ {
+				xc := xp[s*36992+(cbase+c)*1156 : s*36992+(cbase+c)*1156+1156]
+				for p := 0; p < 3; p++ {
+					var t0, t1, t2 float32
+					for i := 0; i < 32; i++ {
+						xr := (*[34]float32)(xc[(i+p)*34:])
+						dr := (*[32]float32)(dyo[i*32:])
+						for j, dv := range dr {
+							t0 += dv * xr[j]
+							t1 += dv * xr[j+1]
+							t2 += dv * xr[j+2]
+						}
+					}
+					a := (*[3]float64)(accs[(c*3+p)*3:])
+					a[0] += float64(t0)
+					a[1] += float64(t1)
+					a[2] += float64(t2)
+				}
 			}
-			acc += float64(part)
 		}
-		y[ch] = float32(acc)
+		dw := y[o*288 : o*288+288]
+		for i, v := range accs {
+			dw[i] = float32(v)
+		}
 	}
 
 }
 
-// conv2dBackwardDataConv2T83 computes (conv2d_backward_data "conv2") [64,32,32,32] of samples [lo, hi).
-func conv2dBackwardDataConv2T83(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxp []float32) {
+// conv2dBackwardDataConv2T77 computes (conv2d_backward_data "conv2") [64,32,32,32] of samples [lo, hi).
+func conv2dBackwardDataConv2T77(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxp []float32) {
 	for s := lo; s < hi; s++ {
 		dys := dy[s*32768 : s*32768+32768]
 		col := cols[s*9216 : s*9216+9216]
@@ -1294,60 +1342,8 @@ func conv2dBackwardDataConv2T83(n, lo, hi int, dy []float32, w []float32, y []fl
 
 }
 
-// conv2dBackwardFilterConv2T84Pad computes the pad phase of (conv2d_backward_filter "conv2") [32,32,3,3] of samples [lo, hi).
-func conv2dBackwardFilterConv2T84Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*32768 : s*32768+32768]
-			dst := xp[s*36992 : s*36992+36992]
-			for c := 0; c < 32; c++ {
-				for h := 0; h < 32; h++ {
-					copy(dst[(c*34+h+1)*34+1:][:32], src[(c*32+h)*32:][:32])
-				}
-			}
-		}
-	}
-
-}
-
-// conv2dBackwardFilterConv2T84 computes (conv2d_backward_filter "conv2") [32,32,3,3] of indices [lo, hi) of 32.
-func conv2dBackwardFilterConv2T84(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for o := lo; o < hi; o++ {
-		accs := acc[o*288 : o*288+288]
-		clear(accs)
-		const cbase = 0
-		for s := 0; s < n; s++ {
-			dyo := dy[(s*32+o)*1024 : (s*32+o)*1024+1024]
-			for c := 0; c < 32; c++ {
-				xc := xp[s*36992+(cbase+c)*1156 : s*36992+(cbase+c)*1156+1156]
-				for p := 0; p < 3; p++ {
-					var t0, t1, t2 float32
-					for i := 0; i < 32; i++ {
-						xr := (*[34]float32)(xc[(i+p)*34:])
-						dr := (*[32]float32)(dyo[i*32:])
-						for j, dv := range dr {
-							t0 += dv * xr[j]
-							t1 += dv * xr[j+1]
-							t2 += dv * xr[j+2]
-						}
-					}
-					a := (*[3]float64)(accs[(c*3+p)*3:])
-					a[0] += float64(t0)
-					a[1] += float64(t1)
-					a[2] += float64(t2)
-				}
-			}
-		}
-		dw := y[o*288 : o*288+288]
-		for i, v := range accs {
-			dw[i] = float32(v)
-		}
-	}
-
-}
-
-// conv2dBackwardFilterConv1T89Pad computes the pad phase of (conv2d_backward_filter "conv1") [32,3,3,3] of samples [lo, hi).
-func conv2dBackwardFilterConv1T89Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+// conv2dBackwardFilterConv1T81Pad computes the pad phase of (conv2d_backward_filter "conv1") [32,3,3,3] of samples [lo, hi).
+func conv2dBackwardFilterConv1T81Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
 	for s := lo; s < hi; s++ {
 		{
 			src := x[s*3072 : s*3072+3072]
@@ -1362,8 +1358,8 @@ func conv2dBackwardFilterConv1T89Pad(n, lo, hi int, x []float32, dy []float32, y
 
 }
 
-// conv2dBackwardFilterConv1T89 computes (conv2d_backward_filter "conv1") [32,3,3,3] of indices [lo, hi) of 32.
-func conv2dBackwardFilterConv1T89(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
+// conv2dBackwardFilterConv1T81 computes (conv2d_backward_filter "conv1") [32,3,3,3] of indices [lo, hi) of 32.
+func conv2dBackwardFilterConv1T81(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
 	for o := lo; o < hi; o++ {
 		accs := acc[o*27 : o*27+27]
 		clear(accs)

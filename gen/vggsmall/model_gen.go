@@ -26,9 +26,11 @@ const SampleSize = 3072
 // InputShape returns the shape of one input sample, without the batch.
 func InputShape() []int { return []int{3, 32, 32} }
 
-// A Model holds the parameters, buffers and every intermediate buffer of
-// the model, all allocated once by New. TrainStep and Predict allocate
-// nothing. A Model is not safe for concurrent use.
+// A Model holds the parameters, buffers and every intermediate value of
+// the model, all allocated once by New. The values of each graph share one
+// arena, laid out by cnnc's memory planner so that values whose lifetimes
+// do not overlap share memory. TrainStep and Predict allocate nothing. A
+// Model is not safe for concurrent use.
 type Model struct {
 	pool            *runtime.Pool
 	ownPool         *runtime.Pool // made by SetThreads, closed when replaced
@@ -64,161 +66,147 @@ type Model struct {
 	pBn3RunningVar  *runtime.Param // bn3.running_var [64]
 	pBn4RunningMean *runtime.Param // bn4.running_mean [64]
 	pBn4RunningVar  *runtime.Param // bn4.running_var [64]
-	t3              []float32      // training graph: (conv2d "conv1") [64,32,32,32]
+	tArena          []float32      // training graph: the arena of its values, 14418945 floats (26838657 without sharing)
+	t3              []float32      // training graph: (conv2d "conv1") [64,32,32,32] at tArena[0:2097152]
 	t3Xp            []float32      // scratch of t3
 	t3Fn            func(lo, hi int)
-	t8              []float32 // training graph: (batchnorm "bn1") [64,32,32,32]
+	t8              []float32 // training graph: (runningmean "bn1") [32] at tArena[14418816:14418848]
 	t8Fn            func(lo, hi int)
-	t9              []float32 // training graph: (runningmean "bn1") [32]
+	t9              []float32 // training graph: (runningvar "bn1") [32] at tArena[14418848:14418880]
 	t9Fn            func(lo, hi int)
-	t10             []float32 // training graph: (runningvar "bn1") [32]
-	t10Fn           func(lo, hi int)
-	t11             []float32 // training graph: (relu) [64,32,32,32]
+	t11             []float32 // training graph: (batchnorm_relu "bn1") [64,32,32,32] at tArena[2097152:4194304]
 	t11Fn           func(lo, hi int)
-	t13             []float32 // training graph: (conv2d "conv2") [64,32,32,32]
-	t13Xp           []float32 // scratch of t13
-	t13Fn           func(lo, hi int)
-	t18             []float32 // training graph: (batchnorm "bn2") [64,32,32,32]
+	t12             []float32 // training graph: (conv2d "conv2") [64,32,32,32] at tArena[4194304:6291456]
+	t12Xp           []float32 // scratch of t12
+	t12Fn           func(lo, hi int)
+	t17             []float32 // training graph: (runningmean "bn2") [32] at tArena[14418880:14418912]
+	t17Fn           func(lo, hi int)
+	t18             []float32 // training graph: (runningvar "bn2") [32] at tArena[14418912:14418944]
 	t18Fn           func(lo, hi int)
-	t19             []float32 // training graph: (runningmean "bn2") [32]
+	t19             []float32 // training graph: (batchnorm_relu "bn2") [64,32,32,32] at tArena[6291456:8388608]
 	t19Fn           func(lo, hi int)
-	t20             []float32 // training graph: (runningvar "bn2") [32]
+	t20             []float32 // training graph: (maxpool) [64,32,16,16] at tArena[13631488:14155776]
 	t20Fn           func(lo, hi int)
-	t21             []float32 // training graph: (relu) [64,32,32,32]
-	t21Fn           func(lo, hi int)
-	t22             []float32 // training graph: (maxpool) [64,32,16,16]
+	t22             []float32 // training graph: (conv2d "conv3") [64,64,16,16] at tArena[8388608:9437184]
+	t22Xp           []float32 // scratch of t22
 	t22Fn           func(lo, hi int)
-	t24             []float32 // training graph: (conv2d "conv3") [64,64,16,16]
-	t24Xp           []float32 // scratch of t24
-	t24Fn           func(lo, hi int)
-	t29             []float32 // training graph: (batchnorm "bn3") [64,64,16,16]
-	t29Fn           func(lo, hi int)
-	t30             []float32 // training graph: (runningmean "bn3") [64]
+	t27             []float32 // training graph: (runningmean "bn3") [64] at tArena[14418560:14418624]
+	t27Fn           func(lo, hi int)
+	t28             []float32 // training graph: (runningvar "bn3") [64] at tArena[14418624:14418688]
+	t28Fn           func(lo, hi int)
+	t30             []float32 // training graph: (batchnorm_relu "bn3") [64,64,16,16] at tArena[9437184:10485760]
 	t30Fn           func(lo, hi int)
-	t31             []float32 // training graph: (runningvar "bn3") [64]
+	t31             []float32 // training graph: (conv2d "conv4") [64,64,16,16] at tArena[10485760:11534336]
+	t31Xp           []float32 // scratch of t31
 	t31Fn           func(lo, hi int)
-	t32             []float32 // training graph: (relu) [64,64,16,16]
-	t32Fn           func(lo, hi int)
-	t34             []float32 // training graph: (conv2d "conv4") [64,64,16,16]
-	t34Xp           []float32 // scratch of t34
-	t34Fn           func(lo, hi int)
-	t39             []float32 // training graph: (batchnorm "bn4") [64,64,16,16]
+	t36             []float32 // training graph: (runningmean "bn4") [64] at tArena[14418688:14418752]
+	t36Fn           func(lo, hi int)
+	t37             []float32 // training graph: (runningvar "bn4") [64] at tArena[14418752:14418816]
+	t37Fn           func(lo, hi int)
+	t38             []float32 // training graph: (batchnorm_relu "bn4") [64,64,16,16] at tArena[11534336:12582912]
+	t38Fn           func(lo, hi int)
+	t39             []float32 // training graph: (maxpool) [64,64,8,8] at tArena[12582912:12845056]
 	t39Fn           func(lo, hi int)
-	t40             []float32 // training graph: (runningmean "bn4") [64]
-	t40Fn           func(lo, hi int)
-	t41             []float32 // training graph: (runningvar "bn4") [64]
-	t41Fn           func(lo, hi int)
-	t42             []float32 // training graph: (relu) [64,64,16,16]
-	t42Fn           func(lo, hi int)
-	t43             []float32 // training graph: (maxpool) [64,64,8,8]
+	t43             []float32 // training graph: (linear "fc1") [64,256] at tArena[12845056:12861440]
 	t43Fn           func(lo, hi int)
-	t47             []float32 // training graph: (linear "fc1") [64,256]
-	t47Fn           func(lo, hi int)
-	t48             []float32 // training graph: (relu) [64,256]
+	t44             []float32 // training graph: (relu) [64,256] at tArena[12845056:12861440], in place over t43
+	t44Fn           func(lo, hi int)
+	t45             []float32 // training graph: (dropout "drop1") [64,256] at tArena[12861440:12877824]
+	t45Fn           func(lo, hi int)
+	t48             []float32 // training graph: (linear "fc2") [64,10] at tArena[14417920:14418560]
 	t48Fn           func(lo, hi int)
-	t49             []float32 // training graph: (dropout "drop1") [64,256]
-	t49Fn           func(lo, hi int)
-	t52             []float32 // training graph: (linear "fc2") [64,10]
+	t49             []float32 // training graph: (softmaxcrossentropy) [] at tArena[14418944:14418945]
+	t50             []float32 // training graph: (const) []
+	t51             []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[12877824:12878464]
+	t51Fn           func(lo, hi int)
 	t52Fn           func(lo, hi int)
-	t53             []float32 // training graph: (softmaxcrossentropy) []
-	t54             []float32 // training graph: (const) []
-	t55             []float32 // training graph: (softmaxcrossentropy_backward) [64,10]
+	t53Fn           func(lo, hi int)
+	t54             []float32 // training graph: (linear_backward_data "fc2") [64,256] at tArena[12861440:12877824]
+	t54Fn           func(lo, hi int)
+	t55             []float32 // training graph: (dropout_backward "drop1") [64,256] at tArena[12861440:12877824], in place over t54
 	t55Fn           func(lo, hi int)
-	t56             []float32 // training graph: (linear_backward_data "fc2") [64,256]
+	t56             []float32 // training graph: (relu_backward) [64,256] at tArena[12861440:12877824], in place over t55
 	t56Fn           func(lo, hi int)
 	t57Fn           func(lo, hi int)
+	t58             []float32 // training graph: (linear_backward_data "fc1") [64,4096] at tArena[14155776:14417920]
 	t58Fn           func(lo, hi int)
-	t59             []float32 // training graph: (dropout_backward "drop1") [64,256]
 	t59Fn           func(lo, hi int)
-	t60             []float32 // training graph: (relu_backward) [64,256]
-	t60Fn           func(lo, hi int)
-	t61             []float32 // training graph: (linear_backward_data "fc1") [64,4096]
+	t61             []float32 // training graph: (maxpool_backward) [64,64,16,16] at tArena[12582912:13631488]
 	t61Fn           func(lo, hi int)
 	t62Fn           func(lo, hi int)
 	t63Fn           func(lo, hi int)
-	t65             []float32 // training graph: (maxpool_backward) [64,64,16,16]
+	t64             []float32 // training graph: (batchnorm_relu_backward "bn4") [64,64,16,16] at tArena[12582912:13631488], in place over t61
+	t64Fn           func(lo, hi int)
+	t65Xp           []float32 // scratch of t65
+	t65Acc          []float64 // scratch of t65
+	t65PadFn        func(lo, hi int)
 	t65Fn           func(lo, hi int)
-	t66             []float32 // training graph: (relu_backward) [64,64,16,16]
+	t66             []float32 // training graph: (conv2d_backward_data "conv4") [64,64,16,16] at tArena[10485760:11534336]
+	t66Cols         []float32 // scratch of t66
+	t66Dxp          []float32 // scratch of t66
 	t66Fn           func(lo, hi int)
-	t67             []float32 // training graph: (batchnorm_backward "bn4") [64,64,16,16]
 	t67Fn           func(lo, hi int)
 	t68Fn           func(lo, hi int)
+	t69             []float32 // training graph: (batchnorm_relu_backward "bn3") [64,64,16,16] at tArena[10485760:11534336], in place over t66
 	t69Fn           func(lo, hi int)
-	t70             []float32 // training graph: (conv2d_backward_data "conv4") [64,64,16,16]
-	t70Cols         []float32 // scratch of t70
-	t70Dxp          []float32 // scratch of t70
+	t70Xp           []float32 // scratch of t70
+	t70Acc          []float64 // scratch of t70
+	t70PadFn        func(lo, hi int)
 	t70Fn           func(lo, hi int)
-	t71Xp           []float32 // scratch of t71
-	t71Acc          []float64 // scratch of t71
-	t71PadFn        func(lo, hi int)
+	t71             []float32 // training graph: (conv2d_backward_data "conv3") [64,32,16,16] at tArena[11534336:12058624]
+	t71Cols         []float32 // scratch of t71
+	t71Dxp          []float32 // scratch of t71
 	t71Fn           func(lo, hi int)
-	t72             []float32 // training graph: (relu_backward) [64,64,16,16]
+	t72             []float32 // training graph: (maxpool_backward) [64,32,32,32] at tArena[8388608:10485760]
 	t72Fn           func(lo, hi int)
-	t73             []float32 // training graph: (batchnorm_backward "bn3") [64,64,16,16]
 	t73Fn           func(lo, hi int)
 	t74Fn           func(lo, hi int)
+	t75             []float32 // training graph: (batchnorm_relu_backward "bn2") [64,32,32,32] at tArena[8388608:10485760], in place over t72
 	t75Fn           func(lo, hi int)
-	t76             []float32 // training graph: (conv2d_backward_data "conv3") [64,32,16,16]
-	t76Cols         []float32 // scratch of t76
-	t76Dxp          []float32 // scratch of t76
+	t76Xp           []float32 // scratch of t76
+	t76Acc          []float64 // scratch of t76
+	t76PadFn        func(lo, hi int)
 	t76Fn           func(lo, hi int)
-	t77Xp           []float32 // scratch of t77
-	t77Acc          []float64 // scratch of t77
-	t77PadFn        func(lo, hi int)
+	t77             []float32 // training graph: (conv2d_backward_data "conv2") [64,32,32,32] at tArena[4194304:6291456]
+	t77Cols         []float32 // scratch of t77
+	t77Dxp          []float32 // scratch of t77
 	t77Fn           func(lo, hi int)
-	t78             []float32 // training graph: (maxpool_backward) [64,32,32,32]
 	t78Fn           func(lo, hi int)
-	t79             []float32 // training graph: (relu_backward) [64,32,32,32]
 	t79Fn           func(lo, hi int)
-	t80             []float32 // training graph: (batchnorm_backward "bn2") [64,32,32,32]
+	t80             []float32 // training graph: (batchnorm_relu_backward "bn1") [64,32,32,32] at tArena[4194304:6291456], in place over t77
 	t80Fn           func(lo, hi int)
+	t81Xp           []float32 // scratch of t81
+	t81Acc          []float64 // scratch of t81
+	t81PadFn        func(lo, hi int)
 	t81Fn           func(lo, hi int)
-	t82Fn           func(lo, hi int)
-	t83             []float32 // training graph: (conv2d_backward_data "conv2") [64,32,32,32]
-	t83Cols         []float32 // scratch of t83
-	t83Dxp          []float32 // scratch of t83
-	t83Fn           func(lo, hi int)
-	t84Xp           []float32 // scratch of t84
-	t84Acc          []float64 // scratch of t84
-	t84PadFn        func(lo, hi int)
-	t84Fn           func(lo, hi int)
-	t85             []float32 // training graph: (relu_backward) [64,32,32,32]
-	t85Fn           func(lo, hi int)
-	t86             []float32 // training graph: (batchnorm_backward "bn1") [64,32,32,32]
-	t86Fn           func(lo, hi int)
-	t87Fn           func(lo, hi int)
-	t88Fn           func(lo, hi int)
-	t89Xp           []float32 // scratch of t89
-	t89Acc          []float64 // scratch of t89
-	t89PadFn        func(lo, hi int)
-	t89Fn           func(lo, hi int)
-	i6              []float32 // inference graph: (fold_bn_weight "bn1") [32,3,3,3]
-	i7              []float32 // inference graph: (fold_bn_bias "bn1") [32]
-	i13             []float32 // inference graph: (fold_bn_weight "bn2") [32,32,3,3]
-	i14             []float32 // inference graph: (fold_bn_bias "bn2") [32]
-	i15             []float32 // inference graph: (conv2d_relu "conv1") [64,32,32,32]
+	iArena          []float32 // inference graph: the arena of its values, 4203552 floats (7160480 without sharing)
+	i6              []float32 // inference graph: (fold_bn_weight "bn1") [32,3,3,3] at iArena[2097152:2098016]
+	i7              []float32 // inference graph: (fold_bn_bias "bn1") [32] at iArena[2098016:2098048]
+	i13             []float32 // inference graph: (fold_bn_weight "bn2") [32,32,3,3] at iArena[4194304:4203520]
+	i14             []float32 // inference graph: (fold_bn_bias "bn2") [32] at iArena[4203520:4203552]
+	i15             []float32 // inference graph: (conv2d_relu "conv1") [64,32,32,32] at iArena[0:2097152]
 	i15Xp           []float32 // scratch of i15
 	i15Fn           func(lo, hi int)
-	i16             []float32 // inference graph: (conv2d_relu "conv2") [64,32,32,32]
+	i16             []float32 // inference graph: (conv2d_relu "conv2") [64,32,32,32] at iArena[2097152:4194304]
 	i16Xp           []float32 // scratch of i16
 	i16Fn           func(lo, hi int)
-	i17             []float32 // inference graph: (maxpool) [64,32,16,16]
+	i17             []float32 // inference graph: (maxpool) [64,32,16,16] at iArena[1048576:1572864]
 	i17Fn           func(lo, hi int)
-	i23             []float32 // inference graph: (fold_bn_weight "bn3") [64,32,3,3]
-	i24             []float32 // inference graph: (fold_bn_bias "bn3") [64]
-	i30             []float32 // inference graph: (fold_bn_weight "bn4") [64,64,3,3]
-	i31             []float32 // inference graph: (fold_bn_bias "bn4") [64]
-	i32             []float32 // inference graph: (conv2d_relu "conv3") [64,64,16,16]
+	i23             []float32 // inference graph: (fold_bn_weight "bn3") [64,32,3,3] at iArena[1572864:1591296]
+	i24             []float32 // inference graph: (fold_bn_bias "bn3") [64] at iArena[1591296:1591360]
+	i30             []float32 // inference graph: (fold_bn_weight "bn4") [64,64,3,3] at iArena[2097152:2134016]
+	i31             []float32 // inference graph: (fold_bn_bias "bn4") [64] at iArena[2134016:2134080]
+	i32             []float32 // inference graph: (conv2d_relu "conv3") [64,64,16,16] at iArena[0:1048576]
 	i32Xp           []float32 // scratch of i32
 	i32Fn           func(lo, hi int)
-	i33             []float32 // inference graph: (conv2d_relu "conv4") [64,64,16,16]
+	i33             []float32 // inference graph: (conv2d_relu "conv4") [64,64,16,16] at iArena[1048576:2097152]
 	i33Xp           []float32 // scratch of i33
 	i33Fn           func(lo, hi int)
-	i34             []float32 // inference graph: (maxpool) [64,64,8,8]
+	i34             []float32 // inference graph: (maxpool) [64,64,8,8] at iArena[0:262144]
 	i34Fn           func(lo, hi int)
-	i40             []float32 // inference graph: (linear_relu "fc1") [64,256]
+	i40             []float32 // inference graph: (linear_relu "fc1") [64,256] at iArena[262144:278528]
 	i40Fn           func(lo, hi int)
-	i41             []float32 // inference graph: (linear "fc2") [64,10]
+	i41             []float32 // inference graph: (linear "fc2") [64,10] at iArena[0:640]
 	i41Fn           func(lo, hi int)
 }
 
@@ -282,187 +270,187 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn3RunningVar.Data, rng)
 	runtime.Init{Scheme: "zeros"}.Fill(m.pBn4RunningMean.Data, rng)
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn4RunningVar.Data, rng)
-	m.t3 = make([]float32, 2097152)
+	m.tArena = make([]float32, 14418945)
+	m.t3 = m.tArena[0:2097152:2097152]
 	m.t3Xp = make([]float32, 221952)
 	m.t3Fn = func(lo, hi int) { conv2dConv1T3(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.t3, m.t3Xp) }
-	m.t8 = make([]float32, 2097152)
-	m.t8Fn = func(lo, hi int) { batchnormBn1T8(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.pBn1Bias.Data, m.t8) }
-	m.t9 = make([]float32, 32)
-	m.t9Fn = func(lo, hi int) { runningmeanBn1T9(m.n, lo, hi, m.t3, m.pBn1RunningMean.Data, m.t9) }
-	m.t10 = make([]float32, 32)
-	m.t10Fn = func(lo, hi int) { runningvarBn1T10(m.n, lo, hi, m.t3, m.pBn1RunningVar.Data, m.t10) }
-	m.t11 = make([]float32, 2097152)
-	m.t11Fn = func(lo, hi int) { reluT11(m.n, lo, hi, m.t8, m.t11) }
-	m.t13 = make([]float32, 2097152)
-	m.t13Xp = make([]float32, 2367488)
-	m.t13Fn = func(lo, hi int) { conv2dConv2T13(m.n, lo, hi, m.t11, m.pConv2Weight.Data, m.t13, m.t13Xp) }
-	m.t18 = make([]float32, 2097152)
-	m.t18Fn = func(lo, hi int) { batchnormBn1T8(m.n, lo, hi, m.t13, m.pBn2Weight.Data, m.pBn2Bias.Data, m.t18) }
-	m.t19 = make([]float32, 32)
-	m.t19Fn = func(lo, hi int) { runningmeanBn1T9(m.n, lo, hi, m.t13, m.pBn2RunningMean.Data, m.t19) }
-	m.t20 = make([]float32, 32)
-	m.t20Fn = func(lo, hi int) { runningvarBn1T10(m.n, lo, hi, m.t13, m.pBn2RunningVar.Data, m.t20) }
-	m.t21 = make([]float32, 2097152)
-	m.t21Fn = func(lo, hi int) { reluT11(m.n, lo, hi, m.t18, m.t21) }
-	m.t22 = make([]float32, 524288)
-	m.t22Fn = func(lo, hi int) { maxpoolT22(m.n, lo, hi, m.t21, m.t22) }
-	m.t24 = make([]float32, 1048576)
-	m.t24Xp = make([]float32, 663552)
-	m.t24Fn = func(lo, hi int) { conv2dConv3T24(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.t24, m.t24Xp) }
-	m.t29 = make([]float32, 1048576)
-	m.t29Fn = func(lo, hi int) { batchnormBn3T29(m.n, lo, hi, m.t24, m.pBn3Weight.Data, m.pBn3Bias.Data, m.t29) }
-	m.t30 = make([]float32, 64)
-	m.t30Fn = func(lo, hi int) { runningmeanBn3T30(m.n, lo, hi, m.t24, m.pBn3RunningMean.Data, m.t30) }
-	m.t31 = make([]float32, 64)
-	m.t31Fn = func(lo, hi int) { runningvarBn3T31(m.n, lo, hi, m.t24, m.pBn3RunningVar.Data, m.t31) }
-	m.t32 = make([]float32, 1048576)
-	m.t32Fn = func(lo, hi int) { reluT32(m.n, lo, hi, m.t29, m.t32) }
-	m.t34 = make([]float32, 1048576)
-	m.t34Xp = make([]float32, 1327104)
-	m.t34Fn = func(lo, hi int) { conv2dConv4T34(m.n, lo, hi, m.t32, m.pConv4Weight.Data, m.t34, m.t34Xp) }
-	m.t39 = make([]float32, 1048576)
-	m.t39Fn = func(lo, hi int) { batchnormBn3T29(m.n, lo, hi, m.t34, m.pBn4Weight.Data, m.pBn4Bias.Data, m.t39) }
-	m.t40 = make([]float32, 64)
-	m.t40Fn = func(lo, hi int) { runningmeanBn3T30(m.n, lo, hi, m.t34, m.pBn4RunningMean.Data, m.t40) }
-	m.t41 = make([]float32, 64)
-	m.t41Fn = func(lo, hi int) { runningvarBn3T31(m.n, lo, hi, m.t34, m.pBn4RunningVar.Data, m.t41) }
-	m.t42 = make([]float32, 1048576)
-	m.t42Fn = func(lo, hi int) { reluT32(m.n, lo, hi, m.t39, m.t42) }
-	m.t43 = make([]float32, 262144)
-	m.t43Fn = func(lo, hi int) { maxpoolT43(m.n, lo, hi, m.t42, m.t43) }
-	m.t47 = make([]float32, 16384)
-	m.t47Fn = func(lo, hi int) { linearFc1T47(m.n, lo, hi, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47) }
-	m.t48 = make([]float32, 16384)
-	m.t48Fn = func(lo, hi int) { reluT48(m.n, lo, hi, m.t47, m.t48) }
-	m.t49 = make([]float32, 16384)
-	m.t49Fn = func(lo, hi int) { dropoutDrop1T49(m.n, lo, hi, m.t48, m.t49, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t52 = make([]float32, 640)
-	m.t52Fn = func(lo, hi int) { linearFc2T52(m.n, lo, hi, m.t49, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t52) }
-	m.t53 = make([]float32, 1)
-	m.t54 = make([]float32, 1)
-	for i := range m.t54 {
-		m.t54[i] = float32(1.0)
+	m.t8 = m.tArena[14418816:14418848:14418848]
+	m.t8Fn = func(lo, hi int) { runningmeanBn1T8(m.n, lo, hi, m.t3, m.pBn1RunningMean.Data, m.t8) }
+	m.t9 = m.tArena[14418848:14418880:14418880]
+	m.t9Fn = func(lo, hi int) { runningvarBn1T9(m.n, lo, hi, m.t3, m.pBn1RunningVar.Data, m.t9) }
+	m.t11 = m.tArena[2097152:4194304:4194304]
+	m.t11Fn = func(lo, hi int) { batchnormReluBn1T11(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.pBn1Bias.Data, m.t11) }
+	m.t12 = m.tArena[4194304:6291456:6291456]
+	m.t12Xp = make([]float32, 2367488)
+	m.t12Fn = func(lo, hi int) { conv2dConv2T12(m.n, lo, hi, m.t11, m.pConv2Weight.Data, m.t12, m.t12Xp) }
+	m.t17 = m.tArena[14418880:14418912:14418912]
+	m.t17Fn = func(lo, hi int) { runningmeanBn1T8(m.n, lo, hi, m.t12, m.pBn2RunningMean.Data, m.t17) }
+	m.t18 = m.tArena[14418912:14418944:14418944]
+	m.t18Fn = func(lo, hi int) { runningvarBn1T9(m.n, lo, hi, m.t12, m.pBn2RunningVar.Data, m.t18) }
+	m.t19 = m.tArena[6291456:8388608:8388608]
+	m.t19Fn = func(lo, hi int) { batchnormReluBn1T11(m.n, lo, hi, m.t12, m.pBn2Weight.Data, m.pBn2Bias.Data, m.t19) }
+	m.t20 = m.tArena[13631488:14155776:14155776]
+	m.t20Fn = func(lo, hi int) { maxpoolT20(m.n, lo, hi, m.t19, m.t20) }
+	m.t22 = m.tArena[8388608:9437184:9437184]
+	m.t22Xp = make([]float32, 663552)
+	m.t22Fn = func(lo, hi int) { conv2dConv3T22(m.n, lo, hi, m.t20, m.pConv3Weight.Data, m.t22, m.t22Xp) }
+	m.t27 = m.tArena[14418560:14418624:14418624]
+	m.t27Fn = func(lo, hi int) { runningmeanBn3T27(m.n, lo, hi, m.t22, m.pBn3RunningMean.Data, m.t27) }
+	m.t28 = m.tArena[14418624:14418688:14418688]
+	m.t28Fn = func(lo, hi int) { runningvarBn3T28(m.n, lo, hi, m.t22, m.pBn3RunningVar.Data, m.t28) }
+	m.t30 = m.tArena[9437184:10485760:10485760]
+	m.t30Fn = func(lo, hi int) { batchnormReluBn3T30(m.n, lo, hi, m.t22, m.pBn3Weight.Data, m.pBn3Bias.Data, m.t30) }
+	m.t31 = m.tArena[10485760:11534336:11534336]
+	m.t31Xp = make([]float32, 1327104)
+	m.t31Fn = func(lo, hi int) { conv2dConv4T31(m.n, lo, hi, m.t30, m.pConv4Weight.Data, m.t31, m.t31Xp) }
+	m.t36 = m.tArena[14418688:14418752:14418752]
+	m.t36Fn = func(lo, hi int) { runningmeanBn3T27(m.n, lo, hi, m.t31, m.pBn4RunningMean.Data, m.t36) }
+	m.t37 = m.tArena[14418752:14418816:14418816]
+	m.t37Fn = func(lo, hi int) { runningvarBn3T28(m.n, lo, hi, m.t31, m.pBn4RunningVar.Data, m.t37) }
+	m.t38 = m.tArena[11534336:12582912:12582912]
+	m.t38Fn = func(lo, hi int) { batchnormReluBn3T30(m.n, lo, hi, m.t31, m.pBn4Weight.Data, m.pBn4Bias.Data, m.t38) }
+	m.t39 = m.tArena[12582912:12845056:12845056]
+	m.t39Fn = func(lo, hi int) { maxpoolT39(m.n, lo, hi, m.t38, m.t39) }
+	m.t43 = m.tArena[12845056:12861440:12861440]
+	m.t43Fn = func(lo, hi int) { linearFc1T43(m.n, lo, hi, m.t39, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t43) }
+	m.t44 = m.tArena[12845056:12861440:12861440]
+	m.t44Fn = func(lo, hi int) { reluT44(m.n, lo, hi, m.t43, m.t44) }
+	m.t45 = m.tArena[12861440:12877824:12877824]
+	m.t45Fn = func(lo, hi int) { dropoutDrop1T45(m.n, lo, hi, m.t44, m.t45, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t48 = m.tArena[14417920:14418560:14418560]
+	m.t48Fn = func(lo, hi int) { linearFc2T48(m.n, lo, hi, m.t45, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t48) }
+	m.t49 = m.tArena[14418944:14418945:14418945]
+	m.t50 = make([]float32, 1)
+	for i := range m.t50 {
+		m.t50[i] = float32(1.0)
 	}
-	m.t55 = make([]float32, 640)
-	m.t55Fn = func(lo, hi int) { softmaxcrossentropyBackwardT55(m.n, lo, hi, m.t52, m.labels, m.t54, m.t55) }
-	m.t56 = make([]float32, 16384)
-	m.t56Fn = func(lo, hi int) { linearBackwardDataFc2T56(m.n, lo, hi, m.t55, m.pFc2Weight.Data, m.t56) }
-	m.t57Fn = func(lo, hi int) { linearBackwardWeightFc2T57(m.n, lo, hi, m.t49, m.t55, m.pFc2Weight.Grad) }
-	m.t58Fn = func(lo, hi int) { biasgradFc2T58(m.n, lo, hi, m.t55, m.pFc2Bias.Grad) }
-	m.t59 = make([]float32, 16384)
-	m.t59Fn = func(lo, hi int) { dropoutDrop1T49(m.n, lo, hi, m.t56, m.t59, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t60 = make([]float32, 16384)
-	m.t60Fn = func(lo, hi int) { reluBackwardT60(m.n, lo, hi, m.t48, m.t59, m.t60) }
-	m.t61 = make([]float32, 262144)
-	m.t61Fn = func(lo, hi int) { linearBackwardDataFc1T61(m.n, lo, hi, m.t60, m.pFc1Weight.Data, m.t61) }
-	m.t62Fn = func(lo, hi int) { linearBackwardWeightFc1T62(m.n, lo, hi, m.t43, m.t60, m.pFc1Weight.Grad) }
-	m.t63Fn = func(lo, hi int) { biasgradFc1T63(m.n, lo, hi, m.t60, m.pFc1Bias.Grad) }
-	m.t65 = make([]float32, 1048576)
-	m.t65Fn = func(lo, hi int) { maxpoolBackwardT65(m.n, lo, hi, m.t42, m.t61, m.t65) }
-	m.t66 = make([]float32, 1048576)
-	m.t66Fn = func(lo, hi int) { reluBackwardT66(m.n, lo, hi, m.t42, m.t65, m.t66) }
-	m.t67 = make([]float32, 1048576)
-	m.t67Fn = func(lo, hi int) { batchnormBackwardBn4T67(m.n, lo, hi, m.t34, m.pBn4Weight.Data, m.t66, m.t67) }
-	m.t68Fn = func(lo, hi int) { batchnormBackwardGammaBn4T68(m.n, lo, hi, m.t34, m.t66, m.pBn4Weight.Grad) }
-	m.t69Fn = func(lo, hi int) { biasgradBn4T69(m.n, lo, hi, m.t66, m.pBn4Bias.Grad) }
-	m.t70 = make([]float32, 1048576)
-	m.t70Cols = make([]float32, 147456)
-	m.t70Dxp = make([]float32, 1327104)
+	m.t51 = m.tArena[12877824:12878464:12878464]
+	m.t51Fn = func(lo, hi int) { softmaxcrossentropyBackwardT51(m.n, lo, hi, m.t48, m.labels, m.t50, m.t51) }
+	m.t52Fn = func(lo, hi int) { biasgradFc2T52(m.n, lo, hi, m.t51, m.pFc2Bias.Grad) }
+	m.t53Fn = func(lo, hi int) { linearBackwardWeightFc2T53(m.n, lo, hi, m.t45, m.t51, m.pFc2Weight.Grad) }
+	m.t54 = m.tArena[12861440:12877824:12877824]
+	m.t54Fn = func(lo, hi int) { linearBackwardDataFc2T54(m.n, lo, hi, m.t51, m.pFc2Weight.Data, m.t54) }
+	m.t55 = m.tArena[12861440:12877824:12877824]
+	m.t55Fn = func(lo, hi int) { dropoutDrop1T45(m.n, lo, hi, m.t54, m.t55, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t56 = m.tArena[12861440:12877824:12877824]
+	m.t56Fn = func(lo, hi int) { reluBackwardT56(m.n, lo, hi, m.t44, m.t55, m.t56) }
+	m.t57Fn = func(lo, hi int) { biasgradFc1T57(m.n, lo, hi, m.t56, m.pFc1Bias.Grad) }
+	m.t58 = m.tArena[14155776:14417920:14417920]
+	m.t58Fn = func(lo, hi int) { linearBackwardDataFc1T58(m.n, lo, hi, m.t56, m.pFc1Weight.Data, m.t58) }
+	m.t59Fn = func(lo, hi int) { linearBackwardWeightFc1T59(m.n, lo, hi, m.t39, m.t56, m.pFc1Weight.Grad) }
+	m.t61 = m.tArena[12582912:13631488:13631488]
+	m.t61Fn = func(lo, hi int) { maxpoolBackwardT61(m.n, lo, hi, m.t38, m.t58, m.t61) }
+	m.t62Fn = func(lo, hi int) { reluBiasgradBn4T62(m.n, lo, hi, m.t38, m.t61, m.pBn4Bias.Grad) }
+	m.t63Fn = func(lo, hi int) {
+		batchnormReluBackwardGammaBn4T63(m.n, lo, hi, m.t31, m.t38, m.t61, m.pBn4Weight.Grad)
+	}
+	m.t64 = m.tArena[12582912:13631488:13631488]
+	m.t64Fn = func(lo, hi int) {
+		batchnormReluBackwardBn4T64(m.n, lo, hi, m.t31, m.pBn4Weight.Data, m.t38, m.t61, m.t64)
+	}
+	m.t65Xp = make([]float32, 1327104)
+	m.t65Acc = make([]float64, 36864)
+	m.t65PadFn = func(lo, hi int) {
+		conv2dBackwardFilterConv4T65Pad(m.n, lo, hi, m.t30, m.t64, m.pConv4Weight.Grad, m.t65Xp, m.t65Acc)
+	}
+	m.t65Fn = func(lo, hi int) {
+		conv2dBackwardFilterConv4T65(m.n, lo, hi, m.t30, m.t64, m.pConv4Weight.Grad, m.t65Xp, m.t65Acc)
+	}
+	m.t66 = m.tArena[10485760:11534336:11534336]
+	m.t66Cols = make([]float32, 147456)
+	m.t66Dxp = make([]float32, 1327104)
+	m.t66Fn = func(lo, hi int) {
+		conv2dBackwardDataConv4T66(m.n, lo, hi, m.t64, m.pConv4Weight.Data, m.t66, m.t66Cols, m.t66Dxp)
+	}
+	m.t67Fn = func(lo, hi int) { reluBiasgradBn4T62(m.n, lo, hi, m.t30, m.t66, m.pBn3Bias.Grad) }
+	m.t68Fn = func(lo, hi int) {
+		batchnormReluBackwardGammaBn4T63(m.n, lo, hi, m.t22, m.t30, m.t66, m.pBn3Weight.Grad)
+	}
+	m.t69 = m.tArena[10485760:11534336:11534336]
+	m.t69Fn = func(lo, hi int) {
+		batchnormReluBackwardBn4T64(m.n, lo, hi, m.t22, m.pBn3Weight.Data, m.t30, m.t66, m.t69)
+	}
+	m.t70Xp = make([]float32, 663552)
+	m.t70Acc = make([]float64, 18432)
+	m.t70PadFn = func(lo, hi int) {
+		conv2dBackwardFilterConv3T70Pad(m.n, lo, hi, m.t20, m.t69, m.pConv3Weight.Grad, m.t70Xp, m.t70Acc)
+	}
 	m.t70Fn = func(lo, hi int) {
-		conv2dBackwardDataConv4T70(m.n, lo, hi, m.t67, m.pConv4Weight.Data, m.t70, m.t70Cols, m.t70Dxp)
+		conv2dBackwardFilterConv3T70(m.n, lo, hi, m.t20, m.t69, m.pConv3Weight.Grad, m.t70Xp, m.t70Acc)
 	}
-	m.t71Xp = make([]float32, 1327104)
-	m.t71Acc = make([]float64, 36864)
-	m.t71PadFn = func(lo, hi int) {
-		conv2dBackwardFilterConv4T71Pad(m.n, lo, hi, m.t32, m.t67, m.pConv4Weight.Grad, m.t71Xp, m.t71Acc)
-	}
+	m.t71 = m.tArena[11534336:12058624:12058624]
+	m.t71Cols = make([]float32, 147456)
+	m.t71Dxp = make([]float32, 663552)
 	m.t71Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv4T71(m.n, lo, hi, m.t32, m.t67, m.pConv4Weight.Grad, m.t71Xp, m.t71Acc)
+		conv2dBackwardDataConv3T71(m.n, lo, hi, m.t69, m.pConv3Weight.Data, m.t71, m.t71Cols, m.t71Dxp)
 	}
-	m.t72 = make([]float32, 1048576)
-	m.t72Fn = func(lo, hi int) { reluBackwardT66(m.n, lo, hi, m.t32, m.t70, m.t72) }
-	m.t73 = make([]float32, 1048576)
-	m.t73Fn = func(lo, hi int) { batchnormBackwardBn4T67(m.n, lo, hi, m.t24, m.pBn3Weight.Data, m.t72, m.t73) }
-	m.t74Fn = func(lo, hi int) { batchnormBackwardGammaBn4T68(m.n, lo, hi, m.t24, m.t72, m.pBn3Weight.Grad) }
-	m.t75Fn = func(lo, hi int) { biasgradBn4T69(m.n, lo, hi, m.t72, m.pBn3Bias.Grad) }
-	m.t76 = make([]float32, 524288)
-	m.t76Cols = make([]float32, 147456)
-	m.t76Dxp = make([]float32, 663552)
+	m.t72 = m.tArena[8388608:10485760:10485760]
+	m.t72Fn = func(lo, hi int) { maxpoolBackwardT72(m.n, lo, hi, m.t19, m.t71, m.t72) }
+	m.t73Fn = func(lo, hi int) { reluBiasgradBn2T73(m.n, lo, hi, m.t19, m.t72, m.pBn2Bias.Grad) }
+	m.t74Fn = func(lo, hi int) {
+		batchnormReluBackwardGammaBn2T74(m.n, lo, hi, m.t12, m.t19, m.t72, m.pBn2Weight.Grad)
+	}
+	m.t75 = m.tArena[8388608:10485760:10485760]
+	m.t75Fn = func(lo, hi int) {
+		batchnormReluBackwardBn2T75(m.n, lo, hi, m.t12, m.pBn2Weight.Data, m.t19, m.t72, m.t75)
+	}
+	m.t76Xp = make([]float32, 2367488)
+	m.t76Acc = make([]float64, 9216)
+	m.t76PadFn = func(lo, hi int) {
+		conv2dBackwardFilterConv2T76Pad(m.n, lo, hi, m.t11, m.t75, m.pConv2Weight.Grad, m.t76Xp, m.t76Acc)
+	}
 	m.t76Fn = func(lo, hi int) {
-		conv2dBackwardDataConv3T76(m.n, lo, hi, m.t73, m.pConv3Weight.Data, m.t76, m.t76Cols, m.t76Dxp)
+		conv2dBackwardFilterConv2T76(m.n, lo, hi, m.t11, m.t75, m.pConv2Weight.Grad, m.t76Xp, m.t76Acc)
 	}
-	m.t77Xp = make([]float32, 663552)
-	m.t77Acc = make([]float64, 18432)
-	m.t77PadFn = func(lo, hi int) {
-		conv2dBackwardFilterConv3T77Pad(m.n, lo, hi, m.t22, m.t73, m.pConv3Weight.Grad, m.t77Xp, m.t77Acc)
-	}
+	m.t77 = m.tArena[4194304:6291456:6291456]
+	m.t77Cols = make([]float32, 589824)
+	m.t77Dxp = make([]float32, 2367488)
 	m.t77Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv3T77(m.n, lo, hi, m.t22, m.t73, m.pConv3Weight.Grad, m.t77Xp, m.t77Acc)
+		conv2dBackwardDataConv2T77(m.n, lo, hi, m.t75, m.pConv2Weight.Data, m.t77, m.t77Cols, m.t77Dxp)
 	}
-	m.t78 = make([]float32, 2097152)
-	m.t78Fn = func(lo, hi int) { maxpoolBackwardT78(m.n, lo, hi, m.t21, m.t76, m.t78) }
-	m.t79 = make([]float32, 2097152)
-	m.t79Fn = func(lo, hi int) { reluBackwardT79(m.n, lo, hi, m.t21, m.t78, m.t79) }
-	m.t80 = make([]float32, 2097152)
-	m.t80Fn = func(lo, hi int) { batchnormBackwardBn2T80(m.n, lo, hi, m.t13, m.pBn2Weight.Data, m.t79, m.t80) }
-	m.t81Fn = func(lo, hi int) { batchnormBackwardGammaBn2T81(m.n, lo, hi, m.t13, m.t79, m.pBn2Weight.Grad) }
-	m.t82Fn = func(lo, hi int) { biasgradBn2T82(m.n, lo, hi, m.t79, m.pBn2Bias.Grad) }
-	m.t83 = make([]float32, 2097152)
-	m.t83Cols = make([]float32, 589824)
-	m.t83Dxp = make([]float32, 2367488)
-	m.t83Fn = func(lo, hi int) {
-		conv2dBackwardDataConv2T83(m.n, lo, hi, m.t80, m.pConv2Weight.Data, m.t83, m.t83Cols, m.t83Dxp)
+	m.t78Fn = func(lo, hi int) { reluBiasgradBn2T73(m.n, lo, hi, m.t11, m.t77, m.pBn1Bias.Grad) }
+	m.t79Fn = func(lo, hi int) { batchnormReluBackwardGammaBn2T74(m.n, lo, hi, m.t3, m.t11, m.t77, m.pBn1Weight.Grad) }
+	m.t80 = m.tArena[4194304:6291456:6291456]
+	m.t80Fn = func(lo, hi int) {
+		batchnormReluBackwardBn2T75(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.t11, m.t77, m.t80)
 	}
-	m.t84Xp = make([]float32, 2367488)
-	m.t84Acc = make([]float64, 9216)
-	m.t84PadFn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T84Pad(m.n, lo, hi, m.t11, m.t80, m.pConv2Weight.Grad, m.t84Xp, m.t84Acc)
+	m.t81Xp = make([]float32, 221952)
+	m.t81Acc = make([]float64, 864)
+	m.t81PadFn = func(lo, hi int) {
+		conv2dBackwardFilterConv1T81Pad(m.n, lo, hi, m.x, m.t80, m.pConv1Weight.Grad, m.t81Xp, m.t81Acc)
 	}
-	m.t84Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T84(m.n, lo, hi, m.t11, m.t80, m.pConv2Weight.Grad, m.t84Xp, m.t84Acc)
+	m.t81Fn = func(lo, hi int) {
+		conv2dBackwardFilterConv1T81(m.n, lo, hi, m.x, m.t80, m.pConv1Weight.Grad, m.t81Xp, m.t81Acc)
 	}
-	m.t85 = make([]float32, 2097152)
-	m.t85Fn = func(lo, hi int) { reluBackwardT79(m.n, lo, hi, m.t11, m.t83, m.t85) }
-	m.t86 = make([]float32, 2097152)
-	m.t86Fn = func(lo, hi int) { batchnormBackwardBn2T80(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.t85, m.t86) }
-	m.t87Fn = func(lo, hi int) { batchnormBackwardGammaBn2T81(m.n, lo, hi, m.t3, m.t85, m.pBn1Weight.Grad) }
-	m.t88Fn = func(lo, hi int) { biasgradBn2T82(m.n, lo, hi, m.t85, m.pBn1Bias.Grad) }
-	m.t89Xp = make([]float32, 221952)
-	m.t89Acc = make([]float64, 864)
-	m.t89PadFn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T89Pad(m.n, lo, hi, m.x, m.t86, m.pConv1Weight.Grad, m.t89Xp, m.t89Acc)
-	}
-	m.t89Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T89(m.n, lo, hi, m.x, m.t86, m.pConv1Weight.Grad, m.t89Xp, m.t89Acc)
-	}
-	m.i6 = make([]float32, 864)
-	m.i7 = make([]float32, 32)
-	m.i13 = make([]float32, 9216)
-	m.i14 = make([]float32, 32)
-	m.i15 = make([]float32, 2097152)
+	m.iArena = make([]float32, 4203552)
+	m.i6 = m.iArena[2097152:2098016:2098016]
+	m.i7 = m.iArena[2098016:2098048:2098048]
+	m.i13 = m.iArena[4194304:4203520:4203520]
+	m.i14 = m.iArena[4203520:4203552:4203552]
+	m.i15 = m.iArena[0:2097152:2097152]
 	m.i15Xp = make([]float32, 221952)
 	m.i15Fn = func(lo, hi int) { conv2dReluConv1I15(m.n, lo, hi, m.x, m.i6, m.i7, m.i15, m.i15Xp) }
-	m.i16 = make([]float32, 2097152)
+	m.i16 = m.iArena[2097152:4194304:4194304]
 	m.i16Xp = make([]float32, 2367488)
 	m.i16Fn = func(lo, hi int) { conv2dReluConv2I16(m.n, lo, hi, m.i15, m.i13, m.i14, m.i16, m.i16Xp) }
-	m.i17 = make([]float32, 524288)
-	m.i17Fn = func(lo, hi int) { maxpoolT22(m.n, lo, hi, m.i16, m.i17) }
-	m.i23 = make([]float32, 18432)
-	m.i24 = make([]float32, 64)
-	m.i30 = make([]float32, 36864)
-	m.i31 = make([]float32, 64)
-	m.i32 = make([]float32, 1048576)
+	m.i17 = m.iArena[1048576:1572864:1572864]
+	m.i17Fn = func(lo, hi int) { maxpoolT20(m.n, lo, hi, m.i16, m.i17) }
+	m.i23 = m.iArena[1572864:1591296:1591296]
+	m.i24 = m.iArena[1591296:1591360:1591360]
+	m.i30 = m.iArena[2097152:2134016:2134016]
+	m.i31 = m.iArena[2134016:2134080:2134080]
+	m.i32 = m.iArena[0:1048576:1048576]
 	m.i32Xp = make([]float32, 663552)
 	m.i32Fn = func(lo, hi int) { conv2dReluConv3I32(m.n, lo, hi, m.i17, m.i23, m.i24, m.i32, m.i32Xp) }
-	m.i33 = make([]float32, 1048576)
+	m.i33 = m.iArena[1048576:2097152:2097152]
 	m.i33Xp = make([]float32, 1327104)
 	m.i33Fn = func(lo, hi int) { conv2dReluConv4I33(m.n, lo, hi, m.i32, m.i30, m.i31, m.i33, m.i33Xp) }
-	m.i34 = make([]float32, 262144)
-	m.i34Fn = func(lo, hi int) { maxpoolT43(m.n, lo, hi, m.i33, m.i34) }
-	m.i40 = make([]float32, 16384)
+	m.i34 = m.iArena[0:262144:262144]
+	m.i34Fn = func(lo, hi int) { maxpoolT39(m.n, lo, hi, m.i33, m.i34) }
+	m.i40 = m.iArena[262144:278528:278528]
 	m.i40Fn = func(lo, hi int) { linearReluFc1I40(m.n, lo, hi, m.i34, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i40) }
-	m.i41 = make([]float32, 640)
-	m.i41Fn = func(lo, hi int) { linearFc2T52(m.n, lo, hi, m.i40, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i41) }
+	m.i41 = m.iArena[0:640:640]
+	m.i41Fn = func(lo, hi int) { linearFc2T48(m.n, lo, hi, m.i40, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i41) }
 	return m
 }
 
@@ -533,79 +521,71 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	}
 	m.n, m.x, m.labels = n, x, labels
 	m.pool.For(m.n, m.t3Fn)                                   // (conv2d "conv1") [64,32,32,32]
-	m.pool.For(32, m.t8Fn)                                    // (batchnorm "bn1") [64,32,32,32]
-	m.pool.For(32, m.t9Fn)                                    // (runningmean "bn1") [32]
-	m.pool.For(32, m.t10Fn)                                   // (runningvar "bn1") [32]
-	m.pool.For(m.n, m.t11Fn)                                  // (relu) [64,32,32,32]
-	m.pool.For(m.n, m.t13Fn)                                  // (conv2d "conv2") [64,32,32,32]
-	m.pool.For(32, m.t18Fn)                                   // (batchnorm "bn2") [64,32,32,32]
-	m.pool.For(32, m.t19Fn)                                   // (runningmean "bn2") [32]
-	m.pool.For(32, m.t20Fn)                                   // (runningvar "bn2") [32]
-	m.pool.For(m.n, m.t21Fn)                                  // (relu) [64,32,32,32]
-	m.pool.For(m.n, m.t22Fn)                                  // (maxpool) [64,32,16,16]
-	m.pool.For(m.n, m.t24Fn)                                  // (conv2d "conv3") [64,64,16,16]
-	m.pool.For(64, m.t29Fn)                                   // (batchnorm "bn3") [64,64,16,16]
-	m.pool.For(64, m.t30Fn)                                   // (runningmean "bn3") [64]
-	m.pool.For(64, m.t31Fn)                                   // (runningvar "bn3") [64]
-	m.pool.For(m.n, m.t32Fn)                                  // (relu) [64,64,16,16]
-	m.pool.For(m.n, m.t34Fn)                                  // (conv2d "conv4") [64,64,16,16]
-	m.pool.For(64, m.t39Fn)                                   // (batchnorm "bn4") [64,64,16,16]
-	m.pool.For(64, m.t40Fn)                                   // (runningmean "bn4") [64]
-	m.pool.For(64, m.t41Fn)                                   // (runningvar "bn4") [64]
-	m.pool.For(m.n, m.t42Fn)                                  // (relu) [64,64,16,16]
-	m.pool.For(m.n, m.t43Fn)                                  // (maxpool) [64,64,8,8]
-	m.pool.For(m.n, m.t47Fn)                                  // (linear "fc1") [64,256]
-	m.pool.For(m.n, m.t48Fn)                                  // (relu) [64,256]
-	m.pool.For(m.n, m.t49Fn)                                  // (dropout "drop1") [64,256]
-	m.pool.For(m.n, m.t52Fn)                                  // (linear "fc2") [64,10]
-	softmaxcrossentropyT53(m.n, 0, 1, m.t52, m.labels, m.t53) // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t55Fn)                                  // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(m.n, m.t56Fn)                                  // (linear_backward_data "fc2") [64,256]
-	m.pool.For(10, m.t57Fn)                                   // (linear_backward_weight "fc2") [10,256]
-	m.pool.For(10, m.t58Fn)                                   // (biasgrad "fc2") [10]
-	m.pool.For(m.n, m.t59Fn)                                  // (dropout_backward "drop1") [64,256]
-	m.pool.For(m.n, m.t60Fn)                                  // (relu_backward) [64,256]
-	m.pool.For(m.n, m.t61Fn)                                  // (linear_backward_data "fc1") [64,4096]
-	m.pool.For(256, m.t62Fn)                                  // (linear_backward_weight "fc1") [256,4096]
-	m.pool.For(256, m.t63Fn)                                  // (biasgrad "fc1") [256]
-	m.pool.For(m.n, m.t65Fn)                                  // (maxpool_backward) [64,64,16,16]
-	m.pool.For(m.n, m.t66Fn)                                  // (relu_backward) [64,64,16,16]
-	m.pool.For(64, m.t67Fn)                                   // (batchnorm_backward "bn4") [64,64,16,16]
-	m.pool.For(64, m.t68Fn)                                   // (batchnorm_backward_gamma "bn4") [64]
-	m.pool.For(64, m.t69Fn)                                   // (biasgrad "bn4") [64]
-	m.pool.For(m.n, m.t70Fn)                                  // (conv2d_backward_data "conv4") [64,64,16,16]
-	m.pool.For(m.n, m.t71PadFn)                               // (conv2d_backward_filter "conv4") [64,64,3,3]
-	m.pool.For(64, m.t71Fn)                                   // (conv2d_backward_filter "conv4") [64,64,3,3]
-	m.pool.For(m.n, m.t72Fn)                                  // (relu_backward) [64,64,16,16]
-	m.pool.For(64, m.t73Fn)                                   // (batchnorm_backward "bn3") [64,64,16,16]
-	m.pool.For(64, m.t74Fn)                                   // (batchnorm_backward_gamma "bn3") [64]
-	m.pool.For(64, m.t75Fn)                                   // (biasgrad "bn3") [64]
-	m.pool.For(m.n, m.t76Fn)                                  // (conv2d_backward_data "conv3") [64,32,16,16]
-	m.pool.For(m.n, m.t77PadFn)                               // (conv2d_backward_filter "conv3") [64,32,3,3]
-	m.pool.For(64, m.t77Fn)                                   // (conv2d_backward_filter "conv3") [64,32,3,3]
-	m.pool.For(m.n, m.t78Fn)                                  // (maxpool_backward) [64,32,32,32]
-	m.pool.For(m.n, m.t79Fn)                                  // (relu_backward) [64,32,32,32]
-	m.pool.For(32, m.t80Fn)                                   // (batchnorm_backward "bn2") [64,32,32,32]
-	m.pool.For(32, m.t81Fn)                                   // (batchnorm_backward_gamma "bn2") [32]
-	m.pool.For(32, m.t82Fn)                                   // (biasgrad "bn2") [32]
-	m.pool.For(m.n, m.t83Fn)                                  // (conv2d_backward_data "conv2") [64,32,32,32]
-	m.pool.For(m.n, m.t84PadFn)                               // (conv2d_backward_filter "conv2") [32,32,3,3]
-	m.pool.For(32, m.t84Fn)                                   // (conv2d_backward_filter "conv2") [32,32,3,3]
-	m.pool.For(m.n, m.t85Fn)                                  // (relu_backward) [64,32,32,32]
-	m.pool.For(32, m.t86Fn)                                   // (batchnorm_backward "bn1") [64,32,32,32]
-	m.pool.For(32, m.t87Fn)                                   // (batchnorm_backward_gamma "bn1") [32]
-	m.pool.For(32, m.t88Fn)                                   // (biasgrad "bn1") [32]
-	m.pool.For(m.n, m.t89PadFn)                               // (conv2d_backward_filter "conv1") [32,3,3,3]
-	m.pool.For(32, m.t89Fn)                                   // (conv2d_backward_filter "conv1") [32,3,3,3]
-	copy(m.pBn1RunningMean.Data, m.t9)                        // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t10)                        // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t19)                       // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t20)                        // update:bn2.running_var
-	copy(m.pBn3RunningMean.Data, m.t30)                       // update:bn3.running_mean
-	copy(m.pBn3RunningVar.Data, m.t31)                        // update:bn3.running_var
-	copy(m.pBn4RunningMean.Data, m.t40)                       // update:bn4.running_mean
-	copy(m.pBn4RunningVar.Data, m.t41)                        // update:bn4.running_var
-	loss := m.t53[0]
+	m.pool.For(32, m.t8Fn)                                    // (runningmean "bn1") [32]
+	m.pool.For(32, m.t9Fn)                                    // (runningvar "bn1") [32]
+	m.pool.For(32, m.t11Fn)                                   // (batchnorm_relu "bn1") [64,32,32,32]
+	m.pool.For(m.n, m.t12Fn)                                  // (conv2d "conv2") [64,32,32,32]
+	m.pool.For(32, m.t17Fn)                                   // (runningmean "bn2") [32]
+	m.pool.For(32, m.t18Fn)                                   // (runningvar "bn2") [32]
+	m.pool.For(32, m.t19Fn)                                   // (batchnorm_relu "bn2") [64,32,32,32]
+	m.pool.For(m.n, m.t20Fn)                                  // (maxpool) [64,32,16,16]
+	m.pool.For(m.n, m.t22Fn)                                  // (conv2d "conv3") [64,64,16,16]
+	m.pool.For(64, m.t27Fn)                                   // (runningmean "bn3") [64]
+	m.pool.For(64, m.t28Fn)                                   // (runningvar "bn3") [64]
+	m.pool.For(64, m.t30Fn)                                   // (batchnorm_relu "bn3") [64,64,16,16]
+	m.pool.For(m.n, m.t31Fn)                                  // (conv2d "conv4") [64,64,16,16]
+	m.pool.For(64, m.t36Fn)                                   // (runningmean "bn4") [64]
+	m.pool.For(64, m.t37Fn)                                   // (runningvar "bn4") [64]
+	m.pool.For(64, m.t38Fn)                                   // (batchnorm_relu "bn4") [64,64,16,16]
+	m.pool.For(m.n, m.t39Fn)                                  // (maxpool) [64,64,8,8]
+	m.pool.For(m.n, m.t43Fn)                                  // (linear "fc1") [64,256]
+	m.pool.For(m.n, m.t44Fn)                                  // (relu) [64,256]
+	m.pool.For(m.n, m.t45Fn)                                  // (dropout "drop1") [64,256]
+	m.pool.For(m.n, m.t48Fn)                                  // (linear "fc2") [64,10]
+	softmaxcrossentropyT49(m.n, 0, 1, m.t48, m.labels, m.t49) // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t51Fn)                                  // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t52Fn)                                   // (biasgrad "fc2") [10]
+	m.pool.For(10, m.t53Fn)                                   // (linear_backward_weight "fc2") [10,256]
+	m.pool.For(m.n, m.t54Fn)                                  // (linear_backward_data "fc2") [64,256]
+	m.pool.For(m.n, m.t55Fn)                                  // (dropout_backward "drop1") [64,256]
+	m.pool.For(m.n, m.t56Fn)                                  // (relu_backward) [64,256]
+	m.pool.For(256, m.t57Fn)                                  // (biasgrad "fc1") [256]
+	m.pool.For(m.n, m.t58Fn)                                  // (linear_backward_data "fc1") [64,4096]
+	m.pool.For(256, m.t59Fn)                                  // (linear_backward_weight "fc1") [256,4096]
+	m.pool.For(m.n, m.t61Fn)                                  // (maxpool_backward) [64,64,16,16]
+	m.pool.For(64, m.t62Fn)                                   // (relu_biasgrad "bn4") [64]
+	m.pool.For(64, m.t63Fn)                                   // (batchnorm_relu_backward_gamma "bn4") [64]
+	m.pool.For(64, m.t64Fn)                                   // (batchnorm_relu_backward "bn4") [64,64,16,16]
+	m.pool.For(m.n, m.t65PadFn)                               // (conv2d_backward_filter "conv4") [64,64,3,3]
+	m.pool.For(64, m.t65Fn)                                   // (conv2d_backward_filter "conv4") [64,64,3,3]
+	m.pool.For(m.n, m.t66Fn)                                  // (conv2d_backward_data "conv4") [64,64,16,16]
+	m.pool.For(64, m.t67Fn)                                   // (relu_biasgrad "bn3") [64]
+	m.pool.For(64, m.t68Fn)                                   // (batchnorm_relu_backward_gamma "bn3") [64]
+	m.pool.For(64, m.t69Fn)                                   // (batchnorm_relu_backward "bn3") [64,64,16,16]
+	m.pool.For(m.n, m.t70PadFn)                               // (conv2d_backward_filter "conv3") [64,32,3,3]
+	m.pool.For(64, m.t70Fn)                                   // (conv2d_backward_filter "conv3") [64,32,3,3]
+	m.pool.For(m.n, m.t71Fn)                                  // (conv2d_backward_data "conv3") [64,32,16,16]
+	m.pool.For(m.n, m.t72Fn)                                  // (maxpool_backward) [64,32,32,32]
+	m.pool.For(32, m.t73Fn)                                   // (relu_biasgrad "bn2") [32]
+	m.pool.For(32, m.t74Fn)                                   // (batchnorm_relu_backward_gamma "bn2") [32]
+	m.pool.For(32, m.t75Fn)                                   // (batchnorm_relu_backward "bn2") [64,32,32,32]
+	m.pool.For(m.n, m.t76PadFn)                               // (conv2d_backward_filter "conv2") [32,32,3,3]
+	m.pool.For(32, m.t76Fn)                                   // (conv2d_backward_filter "conv2") [32,32,3,3]
+	m.pool.For(m.n, m.t77Fn)                                  // (conv2d_backward_data "conv2") [64,32,32,32]
+	m.pool.For(32, m.t78Fn)                                   // (relu_biasgrad "bn1") [32]
+	m.pool.For(32, m.t79Fn)                                   // (batchnorm_relu_backward_gamma "bn1") [32]
+	m.pool.For(32, m.t80Fn)                                   // (batchnorm_relu_backward "bn1") [64,32,32,32]
+	m.pool.For(m.n, m.t81PadFn)                               // (conv2d_backward_filter "conv1") [32,3,3,3]
+	m.pool.For(32, m.t81Fn)                                   // (conv2d_backward_filter "conv1") [32,3,3,3]
+	copy(m.pBn1RunningMean.Data, m.t8)                        // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t9)                         // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t17)                       // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t18)                        // update:bn2.running_var
+	copy(m.pBn3RunningMean.Data, m.t27)                       // update:bn3.running_mean
+	copy(m.pBn3RunningVar.Data, m.t28)                        // update:bn3.running_var
+	copy(m.pBn4RunningMean.Data, m.t36)                       // update:bn4.running_mean
+	copy(m.pBn4RunningVar.Data, m.t37)                        // update:bn4.running_var
+	loss := m.t49[0]
 	m.x, m.labels = nil, nil
 	m.step++
 	return loss
