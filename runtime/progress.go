@@ -13,8 +13,8 @@ import (
 //
 //	epoch 3/5  loss 0.3121  train acc 88.41%  test acc 87.90%  lr 0.05  12345 img/s  4.1s  eta 8.2s
 //
-// and, when W is a terminal, a status line within the epoch that Update
-// redraws in place. When W is not a terminal (a file, a pipe, a CI log)
+// and, when W is a terminal, a status line within the epoch, with a
+// progress bar, that Update redraws in place. When W is not a terminal (a file, a pipe, a CI log)
 // nothing is printed within the epoch, so logs hold one line per epoch.
 type Progress struct {
 	W      io.Writer
@@ -72,12 +72,31 @@ func (p *Progress) Update(epoch, done, total int, loss float64) {
 		return
 	}
 	p.lastDraw = now
-	line := fmt.Sprintf("epoch %d/%d  %d/%d  loss %.4f", epoch+1, p.Epochs, done, total, loss)
+	line := fmt.Sprintf("epoch %d/%d  %s %d/%d  loss %.4f", epoch+1, p.Epochs, bar(done, total), done, total, loss)
 	if sec := now.Sub(p.start).Seconds(); sec > 0 {
 		line += fmt.Sprintf("  %.0f img/s", float64(done)/sec)
 	}
 	fmt.Fprintf(p.W, "\r%s\x1b[K", line)
 	p.drawn = true
+}
+
+// barWidth is the number of cells of the status line's progress bar.
+const barWidth = 20
+
+// bar draws done of total as a bar of barWidth cells: "[=======>    ]".
+func bar(done, total int) string {
+	k := barWidth
+	if total > 0 && done < total {
+		k = max(done, 0) * barWidth / total
+	}
+	b := []byte("[" + strings.Repeat(" ", barWidth) + "]")
+	for i := range k {
+		b[1+i] = '='
+	}
+	if k < barWidth {
+		b[1+k] = '>'
+	}
+	return string(b)
 }
 
 // EpochStats is what an epoch's line reports. Accuracies are fractions in
@@ -87,8 +106,12 @@ type EpochStats struct {
 	Loss     float64
 	TrainAcc float64
 	TestAcc  float64
-	LR       float64
-	Images   int // images trained on in the epoch
+	// ValAcc is the accuracy on a held-out validation split, printed
+	// before the test accuracy when HasVal is set.
+	ValAcc float64
+	HasVal bool
+	LR     float64
+	Images int // images trained on in the epoch
 	// TrainSeconds is the time spent training, without evaluation and
 	// saving; the images/s figure uses it when set, else the epoch's time.
 	TrainSeconds float64
@@ -109,6 +132,9 @@ func (p *Progress) EndEpoch(s EpochStats) {
 	fmt.Fprintf(&b, "epoch %d/%d  loss %.4f", s.Epoch+1, p.Epochs, s.Loss)
 	if s.TrainAcc >= 0 {
 		fmt.Fprintf(&b, "  train acc %.2f%%", 100*s.TrainAcc)
+	}
+	if s.HasVal && s.ValAcc >= 0 {
+		fmt.Fprintf(&b, "  val acc %.2f%%", 100*s.ValAcc)
 	}
 	if s.TestAcc >= 0 {
 		fmt.Fprintf(&b, "  test acc %.2f%%", 100*s.TestAcc)

@@ -46,8 +46,8 @@ func TestProgressTerminal(t *testing.T) {
 	p.Update(0, 128, 256, 1.5)  // t = 150ms: too soon, skipped
 	p.Update(0, 192, 256, 1.25) // t = 200ms: 100ms since the last draw
 	p.EndEpoch(EpochStats{Epoch: 0, Loss: 1, TrainAcc: 0.5, TestAcc: -1, LR: 0.1, Images: 256})
-	want := "\repoch 1/2  64/256  loss 2.0000  1280 img/s\x1b[K" +
-		"\repoch 1/2  192/256  loss 1.2500  1280 img/s\x1b[K" +
+	want := "\repoch 1/2  [=====>              ] 64/256  loss 2.0000  1280 img/s\x1b[K" +
+		"\repoch 1/2  [===============>    ] 192/256  loss 1.2500  1280 img/s\x1b[K" +
 		"\r\x1b[Kepoch 1/2  loss 1.0000  train acc 50.00%  lr 0.1  1280 img/s  0.2s  eta 0.2s\n"
 	assert.Equal(t, want, b.String())
 }

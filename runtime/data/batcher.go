@@ -63,6 +63,17 @@ func (b *Batcher) Epoch() int {
 	return b.epoch
 }
 
+// SkipEpoch ends the current epoch without serving the rest of it, as Next
+// does when it returns false: the next call of Next starts the next epoch,
+// reshuffled. Calling it once per finished epoch brings a new Batcher with
+// the same seed to where one that served those epochs stands, which is how
+// a trainer resumes a run without storing the order.
+func (b *Batcher) SkipEpoch() {
+	b.pos = 0
+	b.epoch++
+	b.shuffle()
+}
+
 // Next copies the next batch of the current epoch into xbuf, n images of
 // ImageSize values, and ybuf, n labels, and returns n and true. The last
 // batch of an epoch may hold fewer than BatchSize samples, unless DropLast

@@ -1,50 +1,114 @@
 package trainer
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/cnnc/cnnc/runtime"
+	"github.com/cnnc/cnnc/runtime/data"
 )
 
 // Names of what a checkpoint holds besides the model's state.
 const (
-	// meanTensor is the mean image subtracted from every input, [C, H, W].
-	meanTensor = "cnnc.preprocess.mean"
 	// preprocessKey is the metadata entry that says which preprocessing
-	// the model was trained with: preprocessMean or preprocessNone.
+	// the model was trained with: "none", "pixel" or "channel" (older
+	// checkpoints say "mean" for "pixel"). The statistics are the tensors
+	// data.PreprocessMeanName and data.PreprocessStdName.
 	preprocessKey  = "cnnc.preprocess"
-	preprocessMean = "mean"
 	preprocessNone = "none"
+	preprocessOld  = "mean"
 	// Informational metadata.
 	modelKey = "cnnc.model"
-	epochKey = "cnnc.epoch"
+	epochKey = "cnnc.epoch" // epochs finished
+
+	// What -resume needs, besides the tensors.
+	argsKey     = "cnnc.run.args"     // JSON list of the run's flags
+	stepKey     = "cnnc.run.step"     // batches trained, which seeds augmentation
+	optStepsKey = "cnnc.optim.steps"  // runtime.SGD.Steps
+	dropoutKey  = "cnnc.dropout.step" // the model's Step, when it has one
+	scheduleKey = "cnnc.schedule"     // the schedule, informational
+	lrKey       = "cnnc.lr"           // the learning rate of the next step, informational
+
+	// optimPrefix names the optimiser's tensors: "cnnc.optim." plus the
+	// momentum buffer's name, "<param>.momentum_buffer".
+	optimPrefix = "cnnc.optim."
 )
 
 // reservedPrefix marks tensors that are not model state.
 const reservedPrefix = "cnnc."
 
-// preprocess is the input transform of a model: subtract Mean from every
-// image, or nothing when Mean is nil.
-type preprocess struct {
-	mean  []float32
-	shape []int // of mean: [C, H, W]
+// runState is where a run stands after an epoch: what a checkpoint holds
+// for -resume besides the tensors.
+type runState struct {
+	args        []string // the flags that define the run
+	epoch       int      // epochs finished
+	step        uint64   // batches trained
+	optSteps    int
+	dropoutStep uint64
+	hasDropout  bool // the model has a dropout step counter
+	schedule    string
+	nextLR      float64
 }
 
-// saveCheckpoint writes the model's state, the preprocessing and metadata
-// to path, atomically.
-func saveCheckpoint(path string, state []*runtime.Param, pre preprocess, model string, epoch int) error {
+// preprocessKind returns the metadata value of p: "none", "pixel" or
+// "channel".
+func preprocessKind(p *data.Preprocess) string {
+	switch {
+	case p == nil:
+		return preprocessNone
+	case p.PerChannel:
+		return "channel"
+	}
+	return "pixel"
+}
+
+// describePreprocess says in words what p does to the inputs.
+func describePreprocess(p *data.Preprocess) string {
+	if p == nil {
+		return "no preprocessing"
+	}
+	s := "mean image subtracted"
+	if p.PerChannel {
+		s = "channel means subtracted"
+	}
+	if p.Std != nil {
+		s += ", divided by the standard deviation"
+	}
+	return s
+}
+
+// saveCheckpoint writes the model's state, the preprocessing (nil for
+// none), the optimiser's momentum and the run's position to path,
+// atomically (a temporary file, synced and renamed). opt and rs may be nil
+// for a checkpoint of weights only.
+func saveCheckpoint(path string, state []*runtime.Param, pre *data.Preprocess, opt *runtime.SGD, rs *runState, model string) error {
 	tensors := slices.Clone(state)
 	meta := map[string]string{
-		preprocessKey: preprocessNone,
+		preprocessKey: preprocessKind(pre),
 		modelKey:      model,
-		epochKey:      strconv.Itoa(epoch),
 	}
-	if pre.mean != nil {
-		meta[preprocessKey] = preprocessMean
-		tensors = append(tensors, &runtime.Param{Name: meanTensor, Shape: pre.shape, Data: pre.mean})
+	if pre != nil {
+		tensors = append(tensors, pre.Params()...)
+	}
+	if opt != nil {
+		for _, v := range opt.State() {
+			tensors = append(tensors, &runtime.Param{Name: optimPrefix + v.Name, Shape: v.Shape, Data: v.Data})
+		}
+		meta[optStepsKey] = strconv.Itoa(opt.Steps)
+	}
+	if rs != nil {
+		args, _ := json.Marshal(rs.args) // a list of strings always marshals
+		meta[argsKey] = string(args)
+		meta[epochKey] = strconv.Itoa(rs.epoch)
+		meta[stepKey] = strconv.FormatUint(rs.step, 10)
+		meta[scheduleKey] = rs.schedule
+		meta[lrKey] = strconv.FormatFloat(rs.nextLR, 'g', -1, 64)
+		if rs.hasDropout {
+			meta[dropoutKey] = strconv.FormatUint(rs.dropoutStep, 10)
+		}
 	}
 	if err := runtime.SaveTensors(path, tensors, meta); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
@@ -54,21 +118,44 @@ func saveCheckpoint(path string, state []*runtime.Param, pre preprocess, model s
 
 // loadedCheckpoint is what loadCheckpoint found besides the state.
 type loadedCheckpoint struct {
-	pre      preprocess
+	path     string
+	pre      *data.Preprocess
 	hasPre   bool   // the checkpoint says what preprocessing it needs
 	model    string // name of the model that wrote it, if cnnc did
 	epochStr string
+	tensors  map[string]runtime.Tensor
+	meta     map[string]string
+}
+
+// readCheckpoint reads the checkpoint at path without applying it.
+func readCheckpoint(path string) (*loadedCheckpoint, error) {
+	tensors, meta, err := runtime.LoadTensors(path)
+	if err != nil {
+		if !strings.Contains(err.Error(), path) {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, err
+	}
+	return &loadedCheckpoint{path: path, model: meta[modelKey], epochStr: meta[epochKey], tensors: tensors, meta: meta}, nil
 }
 
 // loadCheckpoint reads the checkpoint at path into state, matching tensors
-// by name. Every tensor of state must be in the file with the same shape;
-// tensors the model lacks are an error, except cnnc.* tensors and PyTorch's
+// by name, and its preprocessing for images of shape [c, h, w]. Every
+// tensor of state must be in the file with the same shape; tensors the
+// model lacks are an error, except cnnc.* tensors and PyTorch's
 // *.num_batches_tracked. On error no tensor of state is changed.
-func loadCheckpoint(path string, state []*runtime.Param) (*loadedCheckpoint, error) {
-	tensors, meta, err := runtime.LoadTensors(path)
+func loadCheckpoint(path string, state []*runtime.Param, c, h, w int) (*loadedCheckpoint, error) {
+	ck, err := readCheckpoint(path)
 	if err != nil {
 		return nil, err
 	}
+	return ck, ck.apply(state, c, h, w)
+}
+
+// apply checks the checkpoint against state and the image shape and copies
+// it into state.
+func (ck *loadedCheckpoint) apply(state []*runtime.Param, c, h, w int) error {
+	path, tensors, meta := ck.path, ck.tensors, ck.meta
 	const other = "; the checkpoint is probably for another model"
 	var missing []string
 	want := make(map[string]bool, len(state))
@@ -80,17 +167,17 @@ func loadCheckpoint(path string, state []*runtime.Param) (*loadedCheckpoint, err
 			continue
 		}
 		if t.F32 == nil && len(t.I64) > 0 {
-			return nil, fmt.Errorf("load %s: tensor %q has dtype %s, want F32 or F64", path, p.Name, t.DType)
+			return fmt.Errorf("load %s: tensor %q has dtype %s, want F32 or F64", path, p.Name, t.DType)
 		}
 		if !slices.Equal(t.Shape, p.Shape) {
-			return nil, fmt.Errorf("load %s: tensor %q has shape %v in the checkpoint but %v in the model%s", path, p.Name, t.Shape, p.Shape, other)
+			return fmt.Errorf("load %s: tensor %q has shape %v in the checkpoint but %v in the model%s", path, p.Name, t.Shape, p.Shape, other)
 		}
 		if len(t.F32) != len(p.Data) {
-			return nil, fmt.Errorf("load %s: model tensor %q holds %d values for shape %v, want %d", path, p.Name, len(p.Data), p.Shape, len(t.F32))
+			return fmt.Errorf("load %s: model tensor %q holds %d values for shape %v, want %d", path, p.Name, len(p.Data), p.Shape, len(t.F32))
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("load %s: the checkpoint lacks %s%s", path, quoteList(missing), other)
+		return fmt.Errorf("load %s: the checkpoint lacks %s%s", path, quoteList(missing), other)
 	}
 	var extra []string
 	for name := range tensors {
@@ -100,34 +187,102 @@ func loadCheckpoint(path string, state []*runtime.Param) (*loadedCheckpoint, err
 	}
 	if len(extra) > 0 {
 		slices.Sort(extra)
-		return nil, fmt.Errorf("load %s: the checkpoint has %s that the model does not%s", path, quoteList(extra), other)
+		return fmt.Errorf("load %s: the checkpoint has %s that the model does not%s", path, quoteList(extra), other)
 	}
 
-	ck := &loadedCheckpoint{model: meta[modelKey], epochStr: meta[epochKey]}
-	mean, hasMean := tensors[meanTensor]
-	switch kind := meta[preprocessKey]; kind {
-	case preprocessMean:
-		if !hasMean {
-			return nil, fmt.Errorf("load %s: the metadata says the inputs had the mean image subtracted, but tensor %q is missing; the checkpoint is corrupt", path, meanTensor)
+	for _, name := range []string{data.PreprocessMeanName, data.PreprocessStdName} {
+		if t, ok := tensors[name]; ok && t.F32 == nil {
+			return fmt.Errorf("load %s: tensor %q has dtype %s, want F32", path, name, t.DType)
 		}
-		fallthrough
+	}
+	pre, hasStats, err := data.PreprocessFromTensors(tensors, c, h, w)
+	if err != nil {
+		return fmt.Errorf("load %s: %w; the checkpoint is probably for another data set", path, err)
+	}
+	switch kind := meta[preprocessKey]; kind {
+	case "pixel", "channel", preprocessOld:
+		if !hasStats {
+			return fmt.Errorf("load %s: the metadata says the inputs were normalised (%s), but tensor %q is missing; the checkpoint is corrupt", path, kind, data.PreprocessMeanName)
+		}
+		if pre.PerChannel != (kind == "channel") && kind != preprocessOld {
+			return fmt.Errorf("load %s: the metadata says %s normalisation but tensor %q has shape %v; the checkpoint is corrupt", path, kind, data.PreprocessMeanName, tensors[data.PreprocessMeanName].Shape)
+		}
+		ck.pre, ck.hasPre = &pre, true
 	case "":
-		if hasMean {
-			if mean.F32 == nil {
-				return nil, fmt.Errorf("load %s: tensor %q has dtype %s, want F32", path, meanTensor, mean.DType)
-			}
-			ck.pre = preprocess{mean: mean.F32, shape: mean.Shape}
-			ck.hasPre = true
+		if hasStats {
+			ck.pre, ck.hasPre = &pre, true
 		}
 	case preprocessNone:
 		ck.hasPre = true
 	default:
-		return nil, fmt.Errorf("load %s: unknown preprocessing %q in the metadata; this trainer knows %q and %q", path, kind, preprocessMean, preprocessNone)
+		return fmt.Errorf("load %s: unknown preprocessing %q in the metadata; this trainer knows none, pixel and channel", path, kind)
 	}
 	for _, p := range state {
 		copy(p.Data, tensors[p.Name].F32)
 	}
-	return ck, nil
+	return nil
+}
+
+// runState reads what -resume needs from the checkpoint's metadata.
+func (ck *loadedCheckpoint) runState() (*runState, error) {
+	meta := ck.meta
+	raw, ok := meta[argsKey]
+	if !ok {
+		return nil, fmt.Errorf("resume %s: the checkpoint does not say where its run stopped (no %q metadata); it holds weights only, which -load takes", ck.path, argsKey)
+	}
+	rs := &runState{}
+	if err := json.Unmarshal([]byte(raw), &rs.args); err != nil {
+		return nil, fmt.Errorf("resume %s: metadata %q is not a list of flags: %v; the checkpoint is corrupt", ck.path, argsKey, err)
+	}
+	num := func(key string, bits int) (uint64, error) {
+		v, err := strconv.ParseUint(meta[key], 10, bits)
+		if err != nil {
+			return 0, fmt.Errorf("resume %s: metadata %q is %q, want a whole number; the checkpoint is corrupt", ck.path, key, meta[key])
+		}
+		return v, nil
+	}
+	epoch, err := num(epochKey, 31)
+	if err != nil {
+		return nil, err
+	}
+	rs.epoch = int(epoch)
+	if rs.step, err = num(stepKey, 64); err != nil {
+		return nil, err
+	}
+	steps, err := num(optStepsKey, 62)
+	if err != nil {
+		return nil, err
+	}
+	rs.optSteps = int(steps)
+	if _, ok := meta[dropoutKey]; ok {
+		if rs.dropoutStep, err = num(dropoutKey, 64); err != nil {
+			return nil, err
+		}
+		rs.hasDropout = true
+	}
+	rs.schedule = meta[scheduleKey]
+	return rs, nil
+}
+
+// restoreOptimizer copies the checkpoint's momentum buffers into opt and
+// sets its step count.
+func (ck *loadedCheckpoint) restoreOptimizer(opt *runtime.SGD, steps int) error {
+	opt.Steps = steps
+	if steps == 0 {
+		return nil // the buffers count as empty
+	}
+	for _, v := range opt.State() {
+		name := optimPrefix + v.Name
+		t, ok := ck.tensors[name]
+		if !ok {
+			return fmt.Errorf("resume %s: the checkpoint lacks the optimiser's tensor %q; was the run trained without momentum?", ck.path, name)
+		}
+		if !slices.Equal(t.Shape, v.Shape) || len(t.F32) != len(v.Data) {
+			return fmt.Errorf("resume %s: the optimiser's tensor %q has shape %v, want %v; the checkpoint is corrupt", ck.path, name, t.Shape, v.Shape)
+		}
+		copy(v.Data, t.F32)
+	}
+	return nil
 }
 
 // quoteList returns `tensor "a"` or `tensors "a", "b" and "c"`, naming at

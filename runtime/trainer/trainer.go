@@ -1,7 +1,6 @@
 package trainer
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cnnc/cnnc/runtime"
+	"github.com/cnnc/cnnc/runtime/augment"
 	"github.com/cnnc/cnnc/runtime/data"
 )
 
@@ -68,30 +68,32 @@ func Run[M Model](newModel func(seed uint64) M, args []string, stdout io.Writer)
 	return err
 }
 
-// env is what a run takes from its surroundings; tests replace it.
-type env struct {
-	// loadData loads the training and test sets from dir, or from the
-	// default place when dir is "", and says where they came from.
-	loadData func(dir string) (train, test *data.Dataset, source string, err error)
+// A dropoutStepper is a model with a step counter that selects its dropout
+// masks, as generated models with dropout have; a checkpoint keeps it so
+// that a resumed run draws the masks an uninterrupted one would.
+type dropoutStepper interface {
+	Step() uint64
+	SetStep(step uint64)
 }
 
-var defaultEnv = env{loadData: data.FashionMNIST}
+// env is what a run takes from its surroundings; tests replace it.
+type env struct {
+	// loadData loads the training and test sets d names and says where
+	// they came from.
+	loadData func(d dataSpec) (train, test *data.Dataset, source string, err error)
+}
+
+var defaultEnv = env{loadData: loadData}
 
 // trainAccImages is the number of training images, the first ones, on which
 // the training accuracy is measured after every epoch.
 const trainAccImages = 10000
 
-// epochMetrics is one epoch's line of the -metrics file.
-type epochMetrics struct {
-	Epoch        int     `json:"epoch"` // counted from 1
-	Loss         float64 `json:"loss"`
-	TrainAcc     float64 `json:"train_acc"`
-	TestAcc      float64 `json:"test_acc"`
-	LR           float64 `json:"lr"`
-	ImagesPerSec float64 `json:"images_per_sec"`
-	Seconds      float64 `json:"seconds"`
-	TrainSeconds float64 `json:"train_seconds"`
-}
+// Domains that keep the random streams drawn from -seed apart.
+const (
+	shuffleDomain = 0x73687566666c65 // "shuffle"
+	initDomain    = 0x696e6974       // "init"
+)
 
 // result is what a run measured, for tests.
 type result struct {
@@ -104,6 +106,24 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	c, err := parseFlags(args, stdout)
 	if err != nil {
 		return nil, err
+	}
+	var resume *loadedCheckpoint
+	var rs *runState
+	if c.resume != "" {
+		path := c.resume
+		if resume, err = readCheckpoint(path); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		if rs, err = resume.runState(); err != nil {
+			return nil, err
+		}
+		// The run's flags, then today's, which override them.
+		if c, err = parseFlags(append(slices.Clone(rs.args), args...), stdout); err != nil {
+			return nil, fmt.Errorf("resume %s: %w", path, err)
+		}
+		if rs.epoch >= c.epochs {
+			return nil, fmt.Errorf("resume %s: the run has finished %s of %d already; pass -epochs N, N above %d, to train on", path, plural(rs.epoch, "epoch"), c.epochs, rs.epoch)
+		}
 	}
 	out := stdout
 	if c.quiet {
@@ -126,23 +146,53 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 		}
 		c.batch = info.Batch
 	}
+	if c.init != nil && c.resume == "" { // a resumed run loads its weights
+		n, err := initWeights(m.Params(), *c.init, c.seed)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "init: %s for %s (biases and batch-norm keep the model's)\n", c.init.Spec(), plural(n, "weight"))
+	}
 
-	train, test, source, err := e.loadData(c.data)
+	spec := dataSpec{kind: c.dataset, dir: c.data}
+	if s := info.InputShape; len(s) == 3 {
+		spec.c, spec.h, spec.w = s[0], s[1], s[2]
+	}
+	train, test, source, err := e.loadData(spec)
 	if err != nil {
 		return nil, err
 	}
 	if c.limit > 0 {
 		train, test = head(train, c.limit), head(test, c.limit)
 	}
+	var val *data.Dataset
+	if c.val > 0 && !c.evalOnly {
+		train, val = train.Split(c.val, splitSeed)
+		if val.N == 0 {
+			return nil, fmt.Errorf("-val %g holds out no image of the %d training images; give a larger fraction", c.val, train.N)
+		}
+	}
 	if err := checkData(info, train, test); err != nil {
 		return nil, err
 	}
+	ch, h, w := train.C, train.H, train.W
+	aug, err := augment.Parse(c.augment, ch, h, w)
+	if err != nil {
+		return nil, fmt.Errorf("-augment: %w", err)
+	}
 
 	state := m.State()
-	pre := preprocess{}
+	var pre *data.Preprocess
 	decided := false
-	if c.load != "" {
-		ck, err := loadCheckpoint(c.load, state)
+	switch {
+	case resume != nil:
+		if err := resume.apply(state, ch, h, w); err != nil {
+			return nil, err
+		}
+		pre, decided = resume.pre, true
+		fmt.Fprintf(out, "resumed %s: model %q after %s of %d\n", c.resume, resume.model, plural(rs.epoch, "epoch"), c.epochs)
+	case c.load != "":
+		ck, err := loadCheckpoint(c.load, state, ch, h, w)
 		if err != nil {
 			return nil, err
 		}
@@ -156,35 +206,43 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 		}
 		fmt.Fprintf(out, "loaded %s\n", desc)
 		if ck.hasPre {
-			if ck.pre.mean != nil {
-				if want := sampleShape(train); !slices.Equal(ck.pre.shape, want) {
-					return nil, fmt.Errorf("load %s: the mean image %q has shape %v but the images are %v; the checkpoint is probably for another data set", c.load, meanTensor, ck.pre.shape, want)
-				}
-			}
 			pre, decided = ck.pre, true
-			if (pre.mean != nil) != c.mean {
-				fmt.Fprintf(out, "note: -mean=%v ignored: the checkpoint's model was trained %s mean-image subtraction, and its inputs get the same\n", c.mean, map[bool]string{true: "with", false: "without"}[pre.mean != nil])
+			if want, got := c.preprocessName(), preprocessName(pre); want != got {
+				fmt.Fprintf(out, "note: preprocessing %q ignored: the checkpoint's model was trained with %q, and its inputs get the same\n", want, got)
 			}
 		}
 	}
-	if !decided && c.mean {
-		pre = preprocess{mean: train.MeanImage(), shape: sampleShape(train)}
-	}
-	if pre.mean != nil {
-		train.Subtract(pre.mean)
-		test.Subtract(pre.mean)
+	if !decided && c.pre != "none" {
+		p := data.ComputePreprocess(train, c.pre == "channel", c.std)
+		pre = &p
 	}
 
-	prep := "no preprocessing"
-	if pre.mean != nil {
-		prep = "mean image subtracted"
+	images := fmt.Sprintf("%d training and %d test images", train.N, test.N)
+	if val != nil {
+		images = fmt.Sprintf("%d training, %d validation and %d test images", train.N, val.N, test.N)
 	}
-	fmt.Fprintf(out, "data: %s: %d training and %d test images of %v, %s\n", source, train.N, test.N, sampleShape(train), prep)
+	fmt.Fprintf(out, "data: %s: %s of %v, %s\n", source, images, sampleShape(train), describePreprocess(pre))
 
-	predict := func(x []float32, n int) []float32 { return m.Predict(x[:n*train.ImageSize()]) }
+	size := train.ImageSize()
+	// Datasets stay as loaded, in [0, 1], so augmentation sees the images
+	// it expects; every batch is normalised on its way to the model, in
+	// the buffer the batcher filled.
+	predict := func(x []float32, n int) []float32 {
+		if pre != nil {
+			pre.Apply(x, n)
+		}
+		return m.Predict(x[:n*size])
+	}
+	// A model may have more classes than the data set: its rows of logits
+	// are info.Classes wide.
+	evaluate := func(ds *data.Dataset) float64 {
+		wide := *ds
+		wide.Classes = info.Classes
+		return data.Evaluate(predict, &wide, info.Batch)
+	}
 	if c.evalOnly {
 		start := time.Now()
-		acc := data.Evaluate(predict, test, info.Batch)
+		acc := evaluate(test)
 		sec := time.Since(start).Seconds()
 		fmt.Fprintf(stdout, "test accuracy %.2f%% (%d images), %s, %.0f img/s\n", 100*acc, test.N, formatSeconds(sec), float64(test.N)/sec)
 		return &result{testAcc: acc, testImages: test.N}, nil
@@ -193,36 +251,92 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	savePath := c.save
 	if !c.saveSet {
 		savePath = defaultSavePath(info.Name)
-	}
-	var metrics *os.File
-	if c.metrics != "" {
-		metrics, err = os.Create(c.metrics)
-		if err != nil {
-			return nil, fmt.Errorf("metrics file: %w", err)
+		if c.resume != "" {
+			savePath = c.resume
 		}
-		defer metrics.Close()
+	}
+	startEpoch := 0
+	if rs != nil {
+		startEpoch = rs.epoch
+	}
+	var logs []*metricsLog
+	defer func() {
+		for _, l := range logs {
+			l.close()
+		}
+	}()
+	for _, f := range []struct {
+		path, ext string
+		set, csv  bool
+	}{{c.metrics, ".metrics.jsonl", c.metricsOK, false}, {c.csv, ".metrics.csv", c.csvSet, true}} {
+		path := f.path
+		if !f.set && savePath != "" {
+			path = strings.TrimSuffix(savePath, ".safetensors") + f.ext
+		}
+		if path == "" {
+			continue
+		}
+		l, err := openMetrics(path, f.csv, startEpoch)
+		if err != nil {
+			return nil, err
+		}
+		logs = append(logs, l)
 	}
 
 	fmt.Fprintf(out, "model %s: %d parameters, batch %d (compiled for %d), %d threads\n", info.Name, countParams(m.Params()), c.batch, info.Batch, threads)
-	steps := make([]int, len(c.lrSteps))
-	for i, s := range c.lrSteps {
-		steps[i] = s - 1 // runtime.StepDecay counts epochs from 0
-	}
-	sched := runtime.StepDecay{Base: c.lr, Gamma: c.lrGamma, StepEpochs: steps}
-	wd := ""
+	sched := c.schedule
+	var reg []string
 	if c.wd != 0 {
-		wd = fmt.Sprintf(", weight decay %g", c.wd)
+		reg = append(reg, fmt.Sprintf("weight decay %g", c.wd))
 	}
-	fmt.Fprintf(out, "train: %s, SGD lr %g%s momentum %g%s%s, seed %d\n", plural(c.epochs, "epoch"), c.lr, describeSteps(c.lrSteps, c.lrGamma, c.epochs), c.momentum, map[bool]string{true: " (Nesterov)"}[c.nesterov], wd, c.seed)
+	if c.l1 != 0 {
+		reg = append(reg, fmt.Sprintf("L1 %g on the weights", c.l1))
+	}
+	if c.elastic[0] != 0 {
+		reg = append(reg, fmt.Sprintf("elastic net %g:%g on the weights", c.elastic[0], c.elastic[1]))
+	}
+	regs := ""
+	if len(reg) > 0 {
+		regs = ", " + strings.Join(reg, ", ")
+	}
+	schedDesc := describeSteps(c.lrSteps, c.lrGamma, c.epochs)
+	if _, ok := sched.(runtime.StepDecay); !ok {
+		schedDesc = fmt.Sprintf(" (schedule %v)", sched)
+	}
+	fmt.Fprintf(out, "train: %s, SGD lr %g%s momentum %g%s%s, seed %d\n", plural(c.epochs, "epoch"), c.lr, schedDesc, c.momentum, map[bool]string{true: " (Nesterov)"}[c.nesterov], regs, c.seed)
+	if len(aug) > 0 {
+		fmt.Fprintf(out, "augment: %v\n", aug)
+	}
 	if savePath != "" {
 		fmt.Fprintf(out, "checkpoint: %s, saved after every epoch\n", savePath)
 	}
 
 	opt := runtime.NewSGD(m.Params(), c.lr, c.momentum, c.nesterov, c.wd)
+	weights := runtime.Weights(m.Params())
 	// The shuffling stream is drawn from the seed but apart from the one
 	// the model's initialisation uses.
-	batcher := data.NewBatcher(train, c.batch, runtime.NewRNG(runtime.SplitMix64(c.seed^0x73687566666c65)))
-	x := make([]float32, c.batch*train.ImageSize())
+	batcher := data.NewBatcher(train, c.batch, runtime.NewRNG(runtime.SplitMix64(c.seed^shuffleDomain)))
+	perEpoch := batcher.Batches()
+	stepper, hasStepper := m.(dropoutStepper)
+	var step uint64 // batches trained: the augmentation stream
+	if rs != nil {
+		if err := resume.restoreOptimizer(opt, rs.optSteps); err != nil {
+			return nil, err
+		}
+		step = rs.step
+		if hasStepper {
+			if !rs.hasDropout {
+				return nil, fmt.Errorf("resume %s: the model has dropout but the checkpoint lacks its step counter %q", c.resume, dropoutKey)
+			}
+			stepper.SetStep(rs.dropoutStep)
+		}
+		// The order of each epoch follows from the seed and the orders
+		// before it: replay the finished epochs' shuffles.
+		for range rs.epoch {
+			batcher.SkipEpoch()
+		}
+	}
+	x := make([]float32, c.batch*size)
 	y := make([]int32, c.batch)
 	trainSub := head(train, trainAccImages)
 	progress := runtime.NewProgress(out, c.epochs)
@@ -230,11 +344,10 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	var trainImages int
 	var trainSeconds, allSeconds float64
 
-	for epoch := range c.epochs {
-		opt.SetLR(sched.LR(epoch))
+	for epoch := startEpoch; epoch < c.epochs; epoch++ {
 		// Base*Gamma^k prints as 0.005000000000000001; the optimiser
 		// rounds to float32 anyway, so report 12 significant digits.
-		lr, _ := strconv.ParseFloat(strconv.FormatFloat(sched.LR(epoch), 'g', 12, 64), 64)
+		lr, _ := strconv.ParseFloat(strconv.FormatFloat(runtime.LRAtStep(sched, epoch, 0, perEpoch), 'g', 12, 64), 64)
 		progress.StartEpoch()
 		start := time.Now()
 		var lossSum float64
@@ -244,20 +357,39 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			if !ok {
 				break
 			}
-			loss := m.TrainStep(x[:n*train.ImageSize()], y[:n])
+			xb := x[:n*size]
+			if len(aug) > 0 {
+				aug.ApplyBatch(runtime.DefaultPool(), xb, n, ch, h, w, c.seed, step)
+			}
+			if pre != nil {
+				pre.Apply(xb, n)
+			}
+			loss := m.TrainStep(xb, y[:n])
 			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
 				return nil, fmt.Errorf("epoch %d, batch %d: the loss is %v; training diverged, try a smaller -lr", epoch+1, batch+1, loss)
 			}
+			addPenalties(weights, c)
+			opt.SetLR(runtime.LRAtStep(sched, epoch, batch, perEpoch))
 			opt.Step()
+			step++
 			lossSum += float64(loss) * float64(n)
 			done += n
 			progress.Update(epoch, done, train.N, lossSum/float64(done))
 		}
 		trainSec := time.Since(start).Seconds()
-		trainAcc := data.Evaluate(predict, trainSub, info.Batch)
-		testAcc := data.Evaluate(predict, test, info.Batch)
+		trainAcc := evaluate(trainSub)
+		var valAcc *float64
+		if val != nil {
+			a := evaluate(val)
+			valAcc = &a
+		}
+		testAcc := evaluate(test)
 		if savePath != "" {
-			if err := saveCheckpoint(savePath, state, pre, info.Name, epoch+1); err != nil {
+			rs := &runState{args: c.run, epoch: epoch + 1, step: step, optSteps: opt.Steps, schedule: fmt.Sprint(sched), nextLR: runtime.LRAtStep(sched, epoch+1, 0, perEpoch)}
+			if hasStepper {
+				rs.dropoutStep, rs.hasDropout = stepper.Step(), true
+			}
+			if err := saveCheckpoint(savePath, state, pre, opt, rs, info.Name); err != nil {
 				return nil, err
 			}
 		}
@@ -269,6 +401,7 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			Epoch:        epoch + 1,
 			Loss:         lossSum / float64(max(done, 1)),
 			TrainAcc:     trainAcc,
+			ValAcc:       valAcc,
 			TestAcc:      testAcc,
 			LR:           lr,
 			ImagesPerSec: float64(done) / trainSec,
@@ -277,22 +410,72 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 		}
 		res.epochs = append(res.epochs, em)
 		res.testAcc = testAcc
-		progress.EndEpoch(runtime.EpochStats{Epoch: epoch, Loss: em.Loss, TrainAcc: trainAcc, TestAcc: testAcc, LR: lr, Images: done, TrainSeconds: trainSec})
-		if metrics != nil {
-			line, _ := json.Marshal(em) // plain numbers always marshal
-			if _, err := metrics.Write(append(line, '\n')); err != nil {
-				return nil, fmt.Errorf("metrics file: %w", err)
+		ps := runtime.EpochStats{Epoch: epoch, Loss: em.Loss, TrainAcc: trainAcc, TestAcc: testAcc, LR: lr, Images: done, TrainSeconds: trainSec}
+		if valAcc != nil {
+			ps.ValAcc, ps.HasVal = *valAcc, true
+		}
+		progress.EndEpoch(ps)
+		for _, l := range logs {
+			if err := l.write(em); err != nil {
+				return nil, err
 			}
 		}
 	}
-	if metrics != nil {
-		if err := metrics.Close(); err != nil {
-			return nil, fmt.Errorf("metrics file: %w", err)
+	for _, l := range logs {
+		if err := l.close(); err != nil {
+			return nil, err
 		}
 	}
+	epochs := plural(c.epochs, "epoch")
+	if startEpoch > 0 {
+		epochs += fmt.Sprintf(" (%d after resuming)", c.epochs-startEpoch)
+	}
 	fmt.Fprintf(stdout, "final test accuracy %.2f%% (%d images) after %s, %s, %.0f img/s\n",
-		100*res.testAcc, test.N, plural(c.epochs, "epoch"), formatSeconds(allSeconds), float64(trainImages)/trainSeconds)
+		100*res.testAcc, test.N, epochs, formatSeconds(allSeconds), float64(trainImages)/trainSeconds)
 	return res, nil
+}
+
+// addPenalties adds the gradients of the -l1 and -elastic penalties to the
+// Grad of weights, after the backward pass and before the optimiser's step:
+// l1*sign(w) and lambda*(2*beta*w + sign(w)), the backward of ir's l1 and
+// elasticnet ops. -wd is the optimiser's.
+func addPenalties(weights []*runtime.Param, c *config) {
+	runtime.AddL1Grad(weights, c.l1)
+	runtime.AddElasticNetGrad(weights, c.elastic[0], c.elastic[1])
+}
+
+// initWeights fills every weight of params (runtime.IsWeight) with in,
+// given each weight's fans, drawing from a stream of seed kept apart from
+// the model's own; it returns the number of weights filled.
+func initWeights(params []*runtime.Param, in runtime.Init, seed uint64) (int, error) {
+	rng := runtime.NewRNG(runtime.SplitMix64(seed ^ initDomain))
+	weights := runtime.Weights(params)
+	for _, p := range weights {
+		wi := in.WithFans(runtime.Fans(p.Shape))
+		if err := wi.Validate(); err != nil {
+			return 0, fmt.Errorf("-init %s: weight %q of shape %v: %w", in.Spec(), p.Name, p.Shape, err)
+		}
+		wi.Fill(p.Data, rng)
+	}
+	return len(weights), nil
+}
+
+// preprocessName names the preprocessing c asks for, as preprocessName
+// names a Preprocess.
+func (c *config) preprocessName() string {
+	if c.pre != "none" && c.std {
+		return c.pre + "+std"
+	}
+	return c.pre
+}
+
+// preprocessName names p: "none", "pixel" or "channel", with "+std" when
+// it divides by the standard deviation.
+func preprocessName(p *data.Preprocess) string {
+	if p != nil && p.Std != nil {
+		return preprocessKind(p) + "+std"
+	}
+	return preprocessKind(p)
 }
 
 // setThreads sets the size of the runtime's worker pool to n, or leaves the

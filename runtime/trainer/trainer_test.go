@@ -133,10 +133,10 @@ var (
 )
 
 // testEnv serves copies of the embedded Fashion-MNIST subset when no -data
-// is given, whatever is installed, and reads directories as Main does.
-var testEnv = env{loadData: func(dir string) (*data.Dataset, *data.Dataset, string, error) {
-	if dir != "" {
-		return data.FashionMNIST(dir)
+// is given, whatever is installed, and loads the rest as Main does.
+var testEnv = env{loadData: func(d dataSpec) (*data.Dataset, *data.Dataset, string, error) {
+	if d.kind != "fashion" || d.dir != "" {
+		return loadData(d)
 	}
 	embeddedOnce.Do(func() { embTrain, embTest, embErr = data.FashionMNISTEmbedded() })
 	if embErr != nil {
@@ -249,11 +249,11 @@ func TestSaveLoad(t *testing.T) {
 			require.Equal(t, "linear", meta[modelKey])
 			require.Equal(t, "1", meta[epochKey])
 			if tc.mean {
-				require.Equal(t, preprocessMean, meta[preprocessKey])
-				require.Equal(t, []int{1, 28, 28}, tensors[meanTensor].Shape)
+				require.Equal(t, "pixel", meta[preprocessKey])
+				require.Equal(t, []int{1, 28, 28}, tensors[data.PreprocessMeanName].Shape)
 			} else {
 				require.Equal(t, preprocessNone, meta[preprocessKey])
-				require.NotContains(t, tensors, meanTensor)
+				require.NotContains(t, tensors, data.PreprocessMeanName)
 			}
 
 			evaluated, out, err := runLinear(t, append([]string{"-eval-only", "-load", ck, "-limit", "3000"}, tc.evalArgs...)...)
@@ -324,7 +324,8 @@ func TestInputShape(t *testing.T) {
 func TestHelp(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, Run(newLinear, []string{"-h"}, &out))
-	for _, f := range []string{"-data", "-epochs", "-batch", "-lr", "-lr-steps", "-save", "-eval-only", "-metrics", "-threads"} {
+	for _, f := range []string{"-data", "-epochs", "-batch", "-lr", "-lr-steps", "-save", "-eval-only", "-metrics", "-threads",
+		"-dataset", "-val", "-schedule", "-warmup", "-l1", "-elastic", "-init", "-preprocess", "-std", "-augment", "-resume", "-metrics-csv"} {
 		require.Regexp(t, `\n  `+f+`[ \n]`, out.String())
 	}
 }
@@ -349,7 +350,7 @@ func TestErrors(t *testing.T) {
 	missing := save("missing.safetensors", m.w)
 	extra := save("extra.safetensors", m.w, m.b, runtime.NewParam("conv1.weight", []int{6, 1, 5, 5}, true))
 	badMean := filepath.Join(dir, "badmean.safetensors")
-	require.NoError(t, saveCheckpoint(badMean, m.State(), preprocess{mean: make([]float32, 3*32*32), shape: []int{3, 32, 32}}, "linear", 1))
+	require.NoError(t, saveCheckpoint(badMean, m.State(), &data.Preprocess{Mean: make([]float32, 3*32*32), C: 3, H: 32, W: 32}, nil, nil, "linear"))
 
 	for _, tc := range []struct {
 		args []string
@@ -381,7 +382,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"-load", otherShape}, `tensor "fc.bias" has shape [20] in the checkpoint but [10] in the model; the checkpoint is probably for another model`},
 		{[]string{"-load", missing}, `the checkpoint lacks tensor "fc.bias"; the checkpoint is probably for another model`},
 		{[]string{"-load", extra}, `the checkpoint has tensor "conv1.weight" that the model does not; the checkpoint is probably for another model`},
-		{[]string{"-load", badMean}, `the mean image "cnnc.preprocess.mean" has shape [3 32 32] but the images are [1 28 28]`},
+		{[]string{"-load", badMean}, `cnnc.preprocess.mean has shape [3 32 32], want [1 1 1] (per channel) or [1 28 28] (per pixel)`},
 		{[]string{"-lr", "1e30", "-momentum", "0"}, "training diverged, try a smaller -lr"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
