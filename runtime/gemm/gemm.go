@@ -13,7 +13,11 @@ import (
 const (
 	mr = 6  // rows of a micro-tile; must match codegen/asm.MR
 	nr = 16 // columns of a micro-tile; must match codegen/asm.NR
+)
 
+// The cache blocking; variables only so that tests can shrink them to reach
+// every loop.
+var (
 	// kcBlock is the depth of a packed panel: a 256 x 16 B panel is 16 KiB,
 	// half of L1, and a 6 x 256 A panel 6 KiB.
 	kcBlock = 256
@@ -116,22 +120,37 @@ type call struct {
 }
 
 // A driver holds the packing buffers and the state of one call. The pool's
-// For gets method values bound once in newDriver, so a call does not
+// For gets method values bound once in getDriver, so a call does not
 // allocate.
+//
+// A call runs in one of two modes. In row mode, for each KC x NC block of B,
+// the workers pack the block together and then split the row panels of C,
+// each packing its own rows of A. In column mode, used when A is short (it
+// then fits one MC block) or when splitting columns balances the work
+// better, each worker takes a range of C's columns and runs the whole loop
+// nest on it alone, with NC small enough that its packed B block stays in
+// L2: with few rows of A to share it, a B block larger than L2 would be
+// written to L3 and read back for little reuse.
 type driver struct {
 	call
+	workers int
+	byCols  bool // column mode
+	ncCols  int  // NC in column mode
 
-	bufB []float32   // packed B block: panels of kc x nr
-	bufA [][]float32 // per worker: packed A block, panels of kc x mr
-	tile [][mr * nr]float32
+	sharedB []float32 // row mode: the packed B block
+	w       []worker
 
-	// The block being multiplied.
+	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int
-	overwrite      bool // first K block of a call that does not accumulate
-	workers        int
-	splitRows      bool // split C's row panels between workers, else column panels
 
-	packBFn, computeFn func(lo, hi int)
+	packBFn, rowsFn, colsFn func(lo, hi int)
+}
+
+// A worker holds one worker's buffers.
+type worker struct {
+	bufA []float32 // packed A block: panels of kc x mr
+	bufB []float32 // column mode: packed B block, panels of kc x nr
+	tile [mr * nr]float32
 }
 
 var drivers struct {
@@ -151,12 +170,12 @@ func getDriver(workers int) *driver {
 	drivers.Unlock()
 	if g == nil {
 		g = &driver{}
-		g.packBFn = g.packB
-		g.computeFn = g.compute
+		g.packBFn = g.packSharedB
+		g.rowsFn = g.rows
+		g.colsFn = g.cols
 	}
-	for len(g.bufA) < workers {
-		g.bufA = append(g.bufA, nil)
-		g.tile = append(g.tile, [mr * nr]float32{})
+	if len(g.w) < workers {
+		g.w = append(g.w, make([]worker, workers-len(g.w))...)
 	}
 	return g
 }
@@ -183,94 +202,146 @@ func aligned(buf []float32, n int) []float32 {
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
+// l2Floats is how many floats of packed A and B a worker keeps in L2 in
+// column mode: 384 KiB of the 512 KiB.
+const l2Floats = 96 << 10
+
 func (g *driver) run(pool *runtime.Pool, workers int) {
+	panelsA := ceilDiv(g.m, mr)
+	panelsN := ceilDiv(g.n, nr)
+	workers = min(workers, max(panelsA, panelsN))
 	g.workers = workers
-	ncMax := min(ncBlock, ceilDiv(g.n, nr)*nr)
 	kcMax := min(kcBlock, g.k)
-	g.bufB = aligned(g.bufB, ncMax*kcMax)
+	mcMax := min(mcBlock, panelsA*mr)
+
+	// Split whichever way gives the busiest worker fewer tiles; on a tie
+	// split rows, where no worker repeats another's packing of A.
+	rowTiles := ceilDiv(panelsA, workers) * panelsN
+	colTiles := panelsA * ceilDiv(panelsN, workers)
+	g.byCols = g.m <= mcBlock || colTiles < rowTiles
 	for w := range workers {
-		g.bufA[w] = aligned(g.bufA[w], min(mcBlock, ceilDiv(g.m, mr)*mr)*kcMax)
+		g.w[w].bufA = aligned(g.w[w].bufA, mcMax*kcMax)
 	}
+	if g.byCols {
+		g.ncCols = max(nr, (l2Floats-mcMax*kcMax)/kcMax/nr*nr)
+		perWorker := ceilDiv(panelsN, workers) * nr
+		for w := range workers {
+			g.w[w].bufB = aligned(g.w[w].bufB, min(g.ncCols, perWorker)*kcMax)
+		}
+		if workers > 1 {
+			pool.For(workers, g.colsFn)
+		} else {
+			g.cols(0, 1)
+		}
+		return
+	}
+
+	g.sharedB = aligned(g.sharedB, min(ncBlock, panelsN*nr)*kcMax)
 	for jc := 0; jc < g.n; jc += ncBlock {
 		g.jc, g.nc = jc, min(ncBlock, g.n-jc)
 		panelsB := ceilDiv(g.nc, nr)
-		panelsA := ceilDiv(g.m, mr)
-		// Split whichever way gives the busiest worker fewer tiles; on a tie
-		// split rows, where no worker repeats another's packing of A.
-		rowTiles := ceilDiv(panelsA, workers) * panelsB
-		colTiles := panelsA * ceilDiv(panelsB, workers)
-		g.splitRows = rowTiles <= colTiles
 		for pc := 0; pc < g.k; pc += kcBlock {
 			g.pc, g.kc = pc, min(kcBlock, g.k-pc)
-			g.overwrite = pc == 0 && !g.accumulate
 			if workers > 1 && panelsB > 1 && g.kc*g.nc >= 16384 {
 				pool.For(panelsB, g.packBFn)
 			} else {
-				g.packB(0, panelsB)
+				g.packSharedB(0, panelsB)
 			}
 			if workers > 1 {
-				pool.For(workers, g.computeFn)
+				pool.For(workers, g.rowsFn)
 			} else {
-				g.compute(0, 1)
+				g.rows(0, 1)
 			}
 		}
 	}
 }
 
-// packB packs B panels [lo, hi) of the current block.
-func (g *driver) packB(lo, hi int) {
-	for jp := lo; jp < hi; jp++ {
-		j := jp * nr
-		cols := min(nr, g.nc-j)
-		dst := g.bufB[jp*nr*g.kc : (jp+1)*nr*g.kc]
-		if g.transB {
-			packBT(dst, g.b, g.ldb, g.pc, g.jc+j, g.kc, cols)
-		} else {
-			packBN(dst, g.b, g.ldb, g.pc, g.jc+j, g.kc, cols)
-		}
-	}
+// packSharedB packs panels [lo, hi) of the current B block in row mode.
+func (g *driver) packSharedB(lo, hi int) {
+	g.packB(g.sharedB, g.jc, g.nc, g.pc, g.kc, lo, hi)
 }
 
-// compute runs workers [lo, hi) over their share of the current block.
-func (g *driver) compute(lo, hi int) {
+// rows runs workers [lo, hi) over their row panels of the current block in
+// row mode.
+func (g *driver) rows(lo, hi int) {
 	panelsA := ceilDiv(g.m, mr)
 	panelsB := ceilDiv(g.nc, nr)
 	for w := lo; w < hi; w++ {
-		if g.splitRows {
-			r0 := w * panelsA / g.workers * mr
-			r1 := min((w+1)*panelsA/g.workers*mr, g.m)
-			g.macro(w, r0, r1, 0, panelsB)
-		} else {
-			g.macro(w, 0, g.m, w*panelsB/g.workers, (w+1)*panelsB/g.workers)
+		r0 := w * panelsA / g.workers * mr
+		r1 := min((w+1)*panelsA/g.workers*mr, g.m)
+		g.macro(&g.w[w], g.sharedB, g.jc, g.nc, g.pc, g.kc, r0, r1, 0, panelsB)
+	}
+}
+
+// cols runs workers [lo, hi) over their columns of C in column mode.
+func (g *driver) cols(lo, hi int) {
+	panelsN := ceilDiv(g.n, nr)
+	for w := lo; w < hi; w++ {
+		wk := &g.w[w]
+		c0 := w * panelsN / g.workers * nr
+		c1 := min((w+1)*panelsN/g.workers*nr, g.n)
+		for jc := c0; jc < c1; jc += g.ncCols {
+			nc := min(g.ncCols, c1-jc)
+			panelsB := ceilDiv(nc, nr)
+			for pc := 0; pc < g.k; pc += kcBlock {
+				kc := min(kcBlock, g.k-pc)
+				g.packB(wk.bufB, jc, nc, pc, kc, 0, panelsB)
+				g.macro(wk, wk.bufB, jc, nc, pc, kc, 0, g.m, 0, panelsB)
+			}
 		}
 	}
 }
 
-// macro multiplies rows [r0, r1) of the current A block by B panels
-// [jp0, jp1), using worker w's buffers. r0 is a multiple of mr.
-func (g *driver) macro(w, r0, r1, jp0, jp1 int) {
+// packB packs panels [lo, hi) of the B block at rows [pc, pc+kc) and columns
+// [jc, jc+nc) into dst.
+func (g *driver) packB(dst []float32, jc, nc, pc, kc, lo, hi int) {
+	if !g.transB && useAsm {
+		// Full panels row by row in one call, so that B streams in.
+		full := min(hi, nc/nr)
+		if full > lo {
+			base := pc*g.ldb + jc + lo*nr
+			_ = g.b[base+(kc-1)*g.ldb+(full-lo)*nr-1] // what packB16N reads
+			d := dst[lo*nr*kc : full*nr*kc]
+			packB16N(kc, full-lo, &g.b[base], g.ldb, &d[0])
+			lo = full
+		}
+	}
+	for jp := lo; jp < hi; jp++ {
+		j := jp * nr
+		cols := min(nr, nc-j)
+		d := dst[jp*nr*kc : (jp+1)*nr*kc]
+		if g.transB {
+			packBT(d, g.b, g.ldb, pc, jc+j, kc, cols)
+		} else {
+			packBN(d, g.b, g.ldb, pc, jc+j, kc, cols)
+		}
+	}
+}
+
+// macro multiplies rows [r0, r1) of A, columns [pc, pc+kc), by panels
+// [jp0, jp1) of the packed B block bufB (columns [jc, jc+nc) of B), packing
+// A into wk's buffer MC rows at a time. r0 is a multiple of mr.
+func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, jp1 int) {
 	if r0 >= r1 || jp0 >= jp1 {
 		return
 	}
-	bufA := g.bufA[w]
-	tile := g.tile[w][:]
-	acc := !g.overwrite
-	kc := g.kc
+	tile := wk.tile[:]
+	acc := pc > 0 || g.accumulate
 	for ic := r0; ic < r1; ic += mcBlock {
 		mc := min(mcBlock, r1-ic)
 		if g.transA {
-			packAT(bufA, g.a, g.lda, ic, g.pc, mc, kc)
+			packAT(wk.bufA, g.a, g.lda, ic, pc, mc, kc)
 		} else {
-			packAN(bufA, g.a, g.lda, ic, g.pc, mc, kc)
+			packAN(wk.bufA, g.a, g.lda, ic, pc, mc, kc)
 		}
 		for jp := jp0; jp < jp1; jp++ {
-			j := g.jc + jp*nr
-			cols := min(nr, g.n-j)
-			bp := g.bufB[jp*nr*kc : (jp+1)*nr*kc]
+			j := jc + jp*nr
+			cols := min(nr, jc+nc-j)
+			bp := bufB[jp*nr*kc : (jp+1)*nr*kc]
 			for ip := 0; ip < mc; ip += mr {
 				i := ic + ip
 				rows := min(mr, mc-ip)
-				ap := bufA[ip*kc : (ip+mr)*kc]
+				ap := wk.bufA[ip*kc : (ip+mr)*kc]
 				if cols == nr {
 					kernel(rows, kc, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc)
 					continue

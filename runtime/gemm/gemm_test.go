@@ -263,3 +263,37 @@ func TestSgemmNoAllocs(t *testing.T) {
 		t.Errorf("SgemmTrans allocates %v times per call, want 0", n)
 	}
 }
+
+// TestSmallBlocks shrinks the cache blocking so that small problems run
+// every loop of the driver many times, in both modes and on several pools.
+func TestSmallBlocks(t *testing.T) {
+	saved := [3]int{kcBlock, mcBlock, ncBlock}
+	defer func() { kcBlock, mcBlock, ncBlock = saved[0], saved[1], saved[2] }()
+	kcBlock, mcBlock, ncBlock = 8, 12, 32
+	pools := []*runtime.Pool{nil, runtime.NewPool(2), runtime.NewPool(3)}
+	defer func() {
+		for _, p := range pools[1:] {
+			p.Close()
+		}
+	}()
+	kernelModes(t, func(t *testing.T) {
+		for i, s := range [][3]int{{40, 70, 30}, {11, 100, 17}, {50, 20, 9}, {13, 33, 8}} {
+			for v := range 8 {
+				p := &problem{m: s[0], n: s[1], k: s[2], transA: v&1 != 0, transB: v&2 != 0, accumulate: v&4 != 0, padA: 1, padC: 2}
+				p.init(uint64(1000 + 8*i + v))
+				t.Run(p.String(), func(t *testing.T) {
+					want := p.run(nil)
+					p.check(t, p.c, want)
+					for _, pool := range pools[1:] {
+						got := p.run(pool)
+						for x := range got {
+							if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
+								t.Fatalf("%d workers: C[%d] = %v, serial gives %v", pool.Workers(), x, got[x], want[x])
+							}
+						}
+					}
+				})
+			}
+		}
+	})
+}

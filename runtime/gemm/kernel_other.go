@@ -19,3 +19,16 @@ func addScalarReLU(x []float32, s float32) {
 }
 func addVec(x, v []float32)     { panic("gemm: no assembly kernels in this build") }
 func addVecReLU(x, v []float32) { panic("gemm: no assembly kernels in this build") }
+
+func packA6N(kc int, src *float32, ld int, dst *float32) {
+	panic("gemm: no assembly kernels in this build")
+}
+func packA6T(kc int, src *float32, ld int, dst *float32) {
+	panic("gemm: no assembly kernels in this build")
+}
+func packB16N(kc, panels int, src *float32, ld int, dst *float32) {
+	panic("gemm: no assembly kernels in this build")
+}
+func packB16T(kc int, src *float32, ld int, dst *float32) {
+	panic("gemm: no assembly kernels in this build")
+}

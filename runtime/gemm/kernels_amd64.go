@@ -88,6 +88,31 @@ func sgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int)
 //go:noescape
 func sgemm1x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
 
+// packA6N packs rows 0..5 of src into an A panel: dst[6*p+r] = src[r*ld+p].
+// kc must be at least 1.
+//
+//go:noescape
+func packA6N(kc int, src *float32, ld int, dst *float32)
+
+// packA6T packs columns 0..5 of src into an A panel: dst[6*p+r] = src[p*ld+r].
+// kc must be at least 1.
+//
+//go:noescape
+func packA6T(kc int, src *float32, ld int, dst *float32)
+
+// packB16N packs columns 0..16*panels-1 of src into panels B panels, kc*16
+// floats apart: dst[q*kc*16+16*p+j] = src[p*ld+q*16+j]. It walks src row by row,
+// so the hardware prefetcher streams it. kc and panels must be at least 1.
+//
+//go:noescape
+func packB16N(kc int, panels int, src *float32, ld int, dst *float32)
+
+// packB16T packs rows 0..15 of src into a B panel: dst[16*p+j] = src[j*ld+p].
+// kc must be at least 1.
+//
+//go:noescape
+func packB16T(kc int, src *float32, ld int, dst *float32)
+
 // axpy sets y[i] += alpha*x[i] for i < len(x); y must be at least as long.
 //
 //go:noescape

@@ -11,6 +11,11 @@ func packAN(dst, a []float32, lda, i0, p0, mc, kc int) {
 		d := dst[ip*kc : (ip+mr)*kc]
 		rows := min(mr, mc-ip)
 		base := (i0+ip)*lda + p0
+		if rows == mr && useAsm {
+			_ = a[base+(mr-1)*lda+kc-1] // the rows packA6N reads
+			packA6N(kc, &a[base], lda, &d[0])
+			continue
+		}
 		if rows == mr {
 			r0 := a[base : base+kc]
 			r1 := a[base+lda : base+lda+kc]
@@ -40,6 +45,11 @@ func packAT(dst, a []float32, lda, i0, p0, mc, kc int) {
 		d := dst[ip*kc : (ip+mr)*kc]
 		rows := min(mr, mc-ip)
 		base := p0*lda + i0 + ip
+		if rows == mr && useAsm {
+			_ = a[base+(kc-1)*lda+mr-1] // the rows packA6T reads
+			packA6T(kc, &a[base], lda, &d[0])
+			continue
+		}
 		if rows == mr {
 			for p := range kc {
 				copy(d[p*mr:p*mr+mr], a[base+p*lda:base+p*lda+mr])
@@ -72,6 +82,12 @@ func packBN(dst, b []float32, ldb, p0, j0, kc, cols int) {
 
 // packBT is packBN for a transposed B: B(p, j) = b[j*ldb+p].
 func packBT(dst, b []float32, ldb, p0, j0, kc, cols int) {
+	if cols == nr && useAsm {
+		base := j0*ldb + p0
+		_ = b[base+(nr-1)*ldb+kc-1] // the rows packB16T reads
+		packB16T(kc, &b[base], ldb, &dst[:kc*nr][0])
+		return
+	}
 	if cols < nr {
 		clear(dst)
 	}

@@ -1,0 +1,200 @@
+package asm
+
+import (
+	"github.com/mmcloughlin/avo/attr"
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// Vec adds the vector helpers that CNN kernels use around GEMM to ctx:
+//
+//	axpy(alpha, x, y)        y[i] += alpha*x[i]
+//	relu(x)                  x[i] = max(x[i], 0)
+//	addScalar(x, s)          x[i] += s           (bias of one output row)
+//	addScalarReLU(x, s)      x[i] = max(x[i]+s, 0)
+//	addVec(x, v)             x[i] += v[i]        (bias along a row)
+//	addVecReLU(x, v)         x[i] = max(x[i]+v[i], 0)
+//
+// All run over i < len(x); the Go callers check the other lengths. The ReLU
+// keeps NaN and -0 as they are, as "if x < 0 { x = 0 }" does.
+func Vec(ctx *build.Context) {
+	axpy(ctx)
+	unary(ctx, "relu", false, false)
+	unary(ctx, "addScalar", true, false)
+	unary(ctx, "addScalarReLU", true, true)
+	binary(ctx, "addVec", false)
+	binary(ctx, "addVecReLU", true)
+}
+
+// Registers of the streaming loops.
+var (
+	vx  = reg.RSI // x
+	vy  = reg.RDI // second operand
+	vn  = reg.RCX // elements left
+	tmp = []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3}
+	yc  = reg.Y14 // broadcast constant (alpha, s)
+	yz  = reg.Y15 // zero
+)
+
+// stream emits a loop over n floats, 32 per trip, then 8, then one. body
+// handles the element(s) at byte offset off: a YMM of 8 floats, or the low
+// float of an XMM when scalar is set.
+func stream(ctx *build.Context, name string, ptrs []reg.GPPhysical, body func(v reg.VecPhysical, off int, scalar bool)) {
+	blocks := []struct {
+		n     int
+		label string
+	}{{32, "x32"}, {8, "x8"}, {1, "x1"}}
+	for bi, bl := range blocks {
+		loop, next := name+bl.label, name+"done"
+		if bi+1 < len(blocks) {
+			next = name + blocks[bi+1].label
+		}
+		ctx.Label(loop)
+		ctx.CMPQ(vn, operand.U8(bl.n))
+		ctx.JL(operand.LabelRef(next))
+		if bl.n == 1 {
+			body(tmp[0].AsX().(reg.VecPhysical), 0, true)
+		} else {
+			for j := 0; j < bl.n/8; j++ {
+				body(tmp[j], 32*j, false)
+			}
+		}
+		for _, p := range ptrs {
+			ctx.ADDQ(operand.U8(4*bl.n), p)
+		}
+		ctx.SUBQ(operand.U8(bl.n), vn)
+		ctx.JMP(operand.LabelRef(loop))
+	}
+	ctx.Label(name + "done")
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+func axpy(ctx *build.Context) {
+	ctx.Function("axpy")
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(alpha float32, x, y []float32)")
+	ctx.Pragma("noescape")
+	ctx.Doc("axpy sets y[i] += alpha*x[i] for i < len(x); y must be at least as long.")
+	ctx.Load(ctx.Param("x").Base(), vx)
+	ctx.Load(ctx.Param("x").Len(), vn)
+	ctx.Load(ctx.Param("y").Base(), vy)
+	ctx.VBROADCASTSS(paramAddr(ctx, "alpha"), yc)
+	stream(ctx, "axpy", []reg.GPPhysical{vx, vy}, func(v reg.VecPhysical, off int, scalar bool) {
+		x, y := operand.Mem{Base: vx, Disp: off}, operand.Mem{Base: vy, Disp: off}
+		if scalar {
+			ctx.VMOVSS(y, v)
+			ctx.VFMADD231SS(x, yc.AsX(), v)
+			ctx.VMOVSS(v, y)
+			return
+		}
+		ctx.VMOVUPS(y, v)
+		ctx.VFMADD231PS(x, yc, v)
+		ctx.VMOVUPS(v, y)
+	})
+}
+
+// maxZero emits v = max(v, 0), returning v itself when it is NaN.
+func maxZero(ctx *build.Context, v reg.VecPhysical, scalar bool) {
+	if scalar {
+		ctx.VMAXSS(v, yz.AsX(), v)
+		return
+	}
+	ctx.VMAXPS(v, yz, v)
+}
+
+// unary emits name(x []float32[, s float32]): x[i] (+ s), then ReLU if relu.
+func unary(ctx *build.Context, name string, add, relu bool) {
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	switch {
+	case add && relu:
+		ctx.SignatureExpr("func(x []float32, s float32)")
+		ctx.Doc(name + " sets x[i] = max(x[i]+s, 0).")
+	case add:
+		ctx.SignatureExpr("func(x []float32, s float32)")
+		ctx.Doc(name + " sets x[i] += s.")
+	default:
+		ctx.SignatureExpr("func(x []float32)")
+		ctx.Doc(name + " sets x[i] = max(x[i], 0).")
+	}
+	ctx.Pragma("noescape")
+	ctx.Load(ctx.Param("x").Base(), vx)
+	ctx.Load(ctx.Param("x").Len(), vn)
+	if add {
+		ctx.VBROADCASTSS(paramAddr(ctx, "s"), yc)
+	}
+	if relu {
+		ctx.VXORPS(yz, yz, yz)
+	}
+	stream(ctx, name, []reg.GPPhysical{vx}, func(v reg.VecPhysical, off int, scalar bool) {
+		x := operand.Mem{Base: vx, Disp: off}
+		switch {
+		case scalar && add:
+			ctx.VMOVSS(x, v)
+			ctx.VADDSS(yc.AsX(), v, v)
+		case scalar:
+			ctx.VMOVSS(x, v)
+		case add:
+			ctx.VADDPS(x, yc, v)
+		default:
+			ctx.VMOVUPS(x, v)
+		}
+		if relu || !add {
+			maxZero(ctx, v, scalar)
+		}
+		if scalar {
+			ctx.VMOVSS(v, x)
+		} else {
+			ctx.VMOVUPS(v, x)
+		}
+	})
+}
+
+// binary emits name(x, v []float32): x[i] += v[i], then ReLU if relu.
+func binary(ctx *build.Context, name string, relu bool) {
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(x, v []float32)")
+	if relu {
+		ctx.Doc(name + " sets x[i] = max(x[i]+v[i], 0) for i < len(x); v must be at least as long.")
+	} else {
+		ctx.Doc(name + " sets x[i] += v[i] for i < len(x); v must be at least as long.")
+	}
+	ctx.Pragma("noescape")
+	ctx.Load(ctx.Param("x").Base(), vx)
+	ctx.Load(ctx.Param("x").Len(), vn)
+	ctx.Load(ctx.Param("v").Base(), vy)
+	if relu {
+		ctx.VXORPS(yz, yz, yz)
+	}
+	stream(ctx, name, []reg.GPPhysical{vx, vy}, func(v reg.VecPhysical, off int, scalar bool) {
+		x, y := operand.Mem{Base: vx, Disp: off}, operand.Mem{Base: vy, Disp: off}
+		if scalar {
+			ctx.VMOVSS(x, v)
+			ctx.VADDSS(y, v, v)
+		} else {
+			ctx.VMOVUPS(x, v)
+			ctx.VADDPS(y, v, v)
+		}
+		if relu {
+			maxZero(ctx, v, scalar)
+		}
+		if scalar {
+			ctx.VMOVSS(v, x)
+		} else {
+			ctx.VMOVUPS(v, x)
+		}
+	})
+}
+
+// paramAddr returns the stack address of a scalar parameter, so that it can
+// be broadcast straight from memory.
+func paramAddr(ctx *build.Context, name string) operand.Mem {
+	b, err := ctx.Param(name).Resolve()
+	if err != nil {
+		panic(err) // the signatures above are fixed; a miss is a bug here
+	}
+	return b.Addr
+}
