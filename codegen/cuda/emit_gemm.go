@@ -1,0 +1,316 @@
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/cnnc/cnnc/ir"
+	cudart "github.com/cnnc/cnnc/runtime/cuda"
+)
+
+// A gemm describes one matrix product C = A * B as cnnc_gemm_tile wants it
+// (see common.cu): convolutions as implicit GEMMs whose A or B is read
+// straight from the image, linear layers as plain ones.
+type gemm struct {
+	bm, bn, tm, tn int
+	nc             int // columns of C
+	aKFast, bKFast bool
+	members        string // the struct's data members
+	a, b, store    string // bodies of a(m, k), b(k, j), store(m, j, v)
+}
+
+const bk = 16 // depth of one step through k
+
+// tileFor chooses the tile of a product with at most maxM rows and nc
+// columns: 128 or 256 threads, each holding TM x TN outputs.
+func tileFor(maxM, nc int) (bm, bn, tm, tn int) {
+	switch {
+	case nc >= 64:
+		bn, tn = 64, 4
+	case nc >= 32:
+		bn, tn = 32, 2
+	case nc >= 16:
+		bn, tn = 16, 1
+	default:
+		bn, tn = 8, 1
+	}
+	bm, tm = 64, 4
+	switch {
+	case maxM >= 16384 && nc >= 32:
+		bm, tm = 128, 8
+	case maxM <= 32:
+		bm, tm = 32, 2
+	}
+	return bm, bn, tm, tn
+}
+
+// epilogue returns the value a product stores: v, or its ReLU for the
+// fused ops.
+func epilogue(v string, relu bool) string {
+	if relu {
+		return "fmaxf(" + v + ", 0.0f)"
+	}
+	return v
+}
+
+func (q *gemm) threads() int { return (q.bm / q.tm) * (q.bn / q.tn) }
+
+// structText returns the C++ struct KNAME_gemm describing q.
+func (q *gemm) structText() string {
+	b2i := map[bool]int{false: 0, true: 1}
+	return expand(`struct KNAME_gemm {
+  static constexpr int BM = {BM}, BN = {BN}, BK = {BK}, TM = {TM}, TN = {TN}, NC = {NC}, AKFAST = {AK}, BKFAST = {BKF};
+{MEMBERS}  __device__ __forceinline__ float a(int m, int k) const {
+{A}  }
+  __device__ __forceinline__ float b(int k, int j) const {
+{B}  }
+  __device__ __forceinline__ void store(int m, int j, float v) const {
+{STORE}  }
+};
+`, "BM", q.bm, "BN", q.bn, "BK", bk, "TM", q.tm, "TN", q.tn, "NC", q.nc, "AK", b2i[q.aKFast], "BKF", b2i[q.bKFast],
+		"MEMBERS", indent(q.members), "A", indent(indent(q.a)), "B", indent(indent(q.b)), "STORE", indent(indent(q.store)))
+}
+
+// splitK chooses how to split a reduction of at most kmax terms over
+// chunks of kc, so that blocks blocks per chunk fill the GPU: nch chunks at
+// most (1: no split).
+func splitK(blocks, kmax int) (kc, nch int) {
+	chunks := 1
+	if kmax > 1024 {
+		chunks = max(1, min(ceilDiv(528, blocks), ceilDiv(kmax, 256)))
+	}
+	kc = roundUp(ceilDiv(kmax, chunks), bk)
+	return kc, ceilDiv(kmax, kc)
+}
+
+// convVals returns a convolution's shapes and attributes as template values.
+func convVals(x, w, y *ir.Node, a ir.Attrs) (vals []any, groups, og, cg, kk int) {
+	C, H, W := x.Shape[1], x.Shape[2], x.Shape[3]
+	O, CG, KH, KW := w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]
+	OH, OW := y.Shape[2], y.Shape[3]
+	G := max(a.Groups, 1)
+	vals = []any{"C", C, "H", H, "W", W, "O", O, "CG", CG, "OG", O / G, "KH", KH, "KW", KW, "KK", KH * KW,
+		"OH", OH, "OW", OW, "OHW", OH * OW, "SH", a.Stride[0], "SW", a.Stride[1], "PH", a.Pad[0], "PW", a.Pad[1],
+		"DH", a.Dilation[0], "DW", a.Dilation[1], "CGKK", CG * KH * KW}
+	return vals, G, O / G, CG, CG * KH * KW
+}
+
+func emitConv2D(g *generator, gp *graphPlan, n *ir.Node) error {
+	x, w := n.Args[0], n.Args[1]
+	vals, G, OG, _, K := convVals(x, w, n, n.Attrs)
+	OHW := n.Shape[2] * n.Shape[3]
+	q := &gemm{nc: OG, bKFast: true}
+	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0]*OHW, OG)
+	q.members = "const float* x;\nconst float* w;\nconst float* bias;\nfloat* out;\nint grp;\n"
+	q.a = expand(`const int ow = m % {OW}, t = m / {OW}, oh = t % {OH}, nn = t / {OH};
+const int q = k % {KW}, t2 = k / {KW}, p = t2 % {KH}, cg = t2 / {KH};
+const int ih = oh * {SH} - {PH} + p * {DH}, iw = ow * {SW} - {PW} + q * {DW};
+return (ih >= 0 && ih < {H} && iw >= 0 && iw < {W}) ? x[((nn * {C} + grp * {CG} + cg) * {H} + ih) * {W} + iw] : 0.0f;
+`, vals...)
+	q.b = expand("return w[(grp * {OG} + j) * {CGKK} + k];\n", vals...)
+	bias := " + bias[o]"
+	params := []kparam{in("x", gp.buf[x]), in("w", gp.buf[w])}
+	init := "x, w, bias, out"
+	if len(n.Args) > 2 {
+		params = append(params, in("bias", gp.buf[n.Args[2]]))
+	} else {
+		bias, init = "", "x, w, nullptr, out"
+	}
+	q.store = expand(`const int ow = m % {OW}, t = m / {OW}, oh = t % {OH}, nn = t / {OH};
+const int o = grp * {OG} + j;
+out[((nn * {O} + o) * {OH} + oh) * {OW} + ow] = {RESULT};
+`, append(vals, "RESULT", epilogue("v"+bias, n.Op == ir.OpConv2DReLU))...)
+	nt := ceilDiv(OG, q.bn)
+	body := expand(`const int grp = blockIdx.y / {NT};
+const KNAME_gemm g{{INIT}, grp};
+cnnc_gemm_tile(g, n * {OHW}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, 0, {K});
+`, "NT", nt, "INIT", init, "OHW", OHW, "BM", q.bm, "BN", q.bn, "K", K)
+	params = append(params, out("out", gp.buf[n]), nParam)
+	grid := [3]cudart.Dim{{PerSample: OHW, Div: q.bm}, {Fixed: G * nt}, one}
+	g.kernel(gp, n, "", fmt.Sprintf("convolution as an implicit GEMM, M = n*%d output pixels, N = %d channels per group (%d groups), K = %d", OHW, OG, G, K),
+		q.structText(), grid, q.threads(), params, body)
+	return nil
+}
+
+func emitConv2DBackwardData(g *generator, gp *graphPlan, n *ir.Node) error {
+	dy, w := n.Args[0], n.Args[1]
+	vals, G, OG, CG, _ := convVals(n, w, dy, n.Attrs)
+	HW := n.Shape[2] * n.Shape[3]
+	K := OG * w.Shape[2] * w.Shape[3]
+	q := &gemm{nc: CG, bKFast: true}
+	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0]*HW, CG)
+	q.members = "const float* dy;\nconst float* w;\nfloat* out;\nint grp;\n"
+	q.a = expand(`const int iw = m % {W}, t = m / {W}, ih = t % {H}, nn = t / {H};
+const int q = k % {KW}, t2 = k / {KW}, p = t2 % {KH}, og = t2 / {KH};
+const int hh = ih + {PH} - p * {DH}, ww = iw + {PW} - q * {DW};
+if (hh < 0 || ww < 0 || hh % {SH} != 0 || ww % {SW} != 0) return 0.0f;
+const int i = hh / {SH}, j = ww / {SW};
+return (i < {OH} && j < {OW}) ? dy[((nn * {O} + grp * {OG} + og) * {OH} + i) * {OW} + j] : 0.0f;
+`, vals...)
+	q.b = expand("return w[((grp * {OG} + k / {KK}) * {CG} + j) * {KK} + k % {KK}];\n", vals...)
+	q.store = expand(`const int iw = m % {W}, t = m / {W}, ih = t % {H}, nn = t / {H};
+out[((nn * {C} + grp * {CG} + j) * {H} + ih) * {W} + iw] = v;
+`, vals...)
+	nt := ceilDiv(CG, q.bn)
+	body := expand(`const int grp = blockIdx.y / {NT};
+const KNAME_gemm g{dy, w, out, grp};
+cnnc_gemm_tile(g, n * {HW}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, 0, {K});
+`, "NT", nt, "HW", HW, "BM", q.bm, "BN", q.bn, "K", K)
+	params := []kparam{in("dy", gp.buf[dy]), in("w", gp.buf[w]), out("out", gp.buf[n]), nParam}
+	grid := [3]cudart.Dim{{PerSample: HW, Div: q.bm}, {Fixed: G * nt}, one}
+	g.kernel(gp, n, "", fmt.Sprintf("gradient of a convolution with respect to its input as an implicit GEMM, M = n*%d input pixels, N = %d channels per group (%d groups), K = %d", HW, CG, G, K),
+		q.structText(), grid, q.threads(), params, body)
+	return nil
+}
+
+func emitConv2DBackwardFilter(g *generator, gp *graphPlan, n *ir.Node) error {
+	x, dy := n.Args[0], n.Args[1]
+	vals, G, OG, _, NC := convVals(x, n, dy, n.Attrs)
+	OHW := dy.Shape[2] * dy.Shape[3]
+	q := &gemm{nc: NC, aKFast: true, bKFast: true}
+	q.bm, q.bn, q.tm, q.tn = tileFor(OG, NC)
+	q.members = "const float* x;\nconst float* dy;\nint grp;\n"
+	q.a = expand(`const int oj = k % {OW}, t = k / {OW}, oi = t % {OH}, nn = t / {OH};
+return dy[((nn * {O} + grp * {OG} + m) * {OH} + oi) * {OW} + oj];
+`, vals...)
+	q.b = expand(`const int oj = k % {OW}, t = k / {OW}, oi = t % {OH}, nn = t / {OH};
+const int q = j % {KW}, t2 = j / {KW}, p = t2 % {KH}, cg = t2 / {KH};
+const int ih = oi * {SH} - {PH} + p * {DH}, iw = oj * {SW} - {PW} + q * {DW};
+return (ih >= 0 && ih < {H} && iw >= 0 && iw < {W}) ? x[((nn * {C} + grp * {CG} + cg) * {H} + ih) * {W} + iw] : 0.0f;
+`, vals...)
+	nt := ceilDiv(NC, q.bn)
+	mt := ceilDiv(OG, q.bm)
+	kc, nch := splitK(mt*G*nt, dy.Shape[0]*OHW)
+	total := n.Shape.Size()
+	doc := fmt.Sprintf("gradient of a convolution with respect to its weight as an implicit GEMM, M = %d channels per group (%d groups), N = %d, K = n*%d", OG, G, NC, OHW)
+	g.splitGemm(gp, n, q, doc, []kparam{in("x", gp.buf[x]), in("dy", gp.buf[dy])}, "x, dy",
+		expand("(grp * {OG} + m) * {NC} + j", "OG", OG, "NC", NC), total,
+		OG, mt, G*nt, nt, kc, nch, cudart.Dim{PerSample: OHW, Div: kc}, fmt.Sprintf("n * %d", OHW))
+	return nil
+}
+
+// splitGemm emits a product whose reduction runs over the batch, split
+// over chunks of kc terms when nch > 1: each chunk's tile goes to a
+// scratch buffer and a second kernel adds the chunks in order. index is
+// the C expression of output element (m, j) in the result of total
+// elements; kexpr is the length of the reduction.
+func (g *generator) splitGemm(gp *graphPlan, n *ir.Node, q *gemm, doc string, params []kparam, init, index string, total,
+	M, mTiles, yTiles, nt, kc, nch int, zdim cudart.Dim, kexpr string) {
+	var part int
+	if nch > 1 {
+		part = g.alloc(nch * total)
+		q.members += "float* part;\n"
+		q.store = expand("part[blockIdx.z * {TOTAL} + {INDEX}] = v;\n", "TOTAL", total, "INDEX", index)
+		params = append(params, out("part", part))
+		init += ", part"
+	} else {
+		q.members += "float* out;\n"
+		q.store = expand("out[{INDEX}] = v;\n", "INDEX", index)
+		params = append(params, out("out", gp.buf[n]))
+		init += ", out"
+		zdim = one
+	}
+	body := expand(`const int grp = blockIdx.y / {NT};
+const int k0 = blockIdx.z * {KC}, k1 = cnnc_min(k0 + {KC}, {KEXPR});
+const KNAME_gemm g{{INIT}, grp};
+cnnc_gemm_tile(g, {M}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, k0, k1);
+`, "NT", nt, "KC", kc, "KEXPR", kexpr, "INIT", init, "M", M, "BM", q.bm, "BN", q.bn)
+	params = append(params, nParam)
+	grid := [3]cudart.Dim{{Fixed: mTiles}, {Fixed: yTiles}, zdim}
+	suffix := ""
+	if nch > 1 {
+		suffix = "_chunks"
+		doc += fmt.Sprintf(", split over chunks of %d terms", kc)
+	}
+	q.members = fixMembers(q.members)
+	g.kernel(gp, n, suffix, doc, q.structText(), grid, q.threads(), params, body)
+	if nch > 1 {
+		g.elementwise(gp, n, "_sum", fmt.Sprintf("adds the chunks of %s in order", n.Op),
+			[]kparam{in("part", part)},
+			expand("const int nch = ({KEXPR} + {KC} - 1) / {KC};\nfloat s = 0.0f;\nfor (int ch = 0; ch < nch; ++ch) s += part[ch * {TOTAL} + i];\nout[i] = s;",
+				"KEXPR", kexpr, "KC", kc, "TOTAL", total))
+	}
+}
+
+// fixMembers puts the int grp member last, where the initialisers expect
+// it.
+func fixMembers(m string) string {
+	const grp = "int grp;\n"
+	for i := 0; i+len(grp) <= len(m); i++ {
+		if m[i:i+len(grp)] == grp {
+			return m[:i] + m[i+len(grp):] + grp
+		}
+	}
+	return m + grp
+}
+
+func emitLinear(g *generator, gp *graphPlan, n *ir.Node) error {
+	x, w := n.Args[0], n.Args[1]
+	F, O := x.Shape[1], w.Shape[0]
+	q := &gemm{nc: O, aKFast: true, bKFast: true}
+	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0], O)
+	q.members = "const float* x;\nconst float* w;\nconst float* bias;\nfloat* out;\n"
+	q.a = expand("return x[m * {F} + k];\n", "F", F)
+	q.b = expand("return w[j * {F} + k];\n", "F", F)
+	params := []kparam{in("x", gp.buf[x]), in("w", gp.buf[w])}
+	bias, init := " + bias[j]", "x, w, bias, out"
+	if len(n.Args) > 2 {
+		params = append(params, in("bias", gp.buf[n.Args[2]]))
+	} else {
+		bias, init = "", "x, w, nullptr, out"
+	}
+	q.store = expand("out[m * {O} + j] = {RESULT};\n", "O", O, "RESULT", epilogue("v"+bias, n.Op == ir.OpLinearReLU))
+	g.plainGemm(gp, n, q, fmt.Sprintf("linear layer as a GEMM, M = n, N = %d, K = %d", O, F), params, init, F)
+	return nil
+}
+
+func emitLinearBackwardData(g *generator, gp *graphPlan, n *ir.Node) error {
+	dy, w := n.Args[0], n.Args[1]
+	O, F := w.Shape[0], w.Shape[1]
+	q := &gemm{nc: F, aKFast: true, bKFast: false}
+	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0], F)
+	q.members = "const float* dy;\nconst float* w;\nfloat* out;\n"
+	q.a = expand("return dy[m * {O} + k];\n", "O", O)
+	q.b = expand("return w[k * {F} + j];\n", "F", F)
+	q.store = expand("out[m * {F} + j] = v;\n", "F", F)
+	g.plainGemm(gp, n, q, fmt.Sprintf("gradient of a linear layer with respect to its input, M = n, N = %d, K = %d", F, O),
+		[]kparam{in("dy", gp.buf[dy]), in("w", gp.buf[w])}, "dy, w, out", O)
+	return nil
+}
+
+// plainGemm emits a product with n rows.
+func (g *generator) plainGemm(gp *graphPlan, n *ir.Node, q *gemm, doc string, params []kparam, init string, K int) {
+	nt := ceilDiv(q.nc, q.bn)
+	body := expand(`const KNAME_gemm g{{INIT}};
+cnnc_gemm_tile(g, n, blockIdx.x * {BM}, blockIdx.y * {BN}, 0, {K});
+`, "INIT", init, "BM", q.bm, "BN", q.bn, "K", K)
+	rows := cudart.Dim{PerSample: 1, Div: q.bm}
+	if !gp.batched[n] {
+		rows = cudart.Dim{Fixed: n.Shape[0], Div: q.bm}
+		body = expand(`const KNAME_gemm g{{INIT}};
+cnnc_gemm_tile(g, {M}, blockIdx.x * {BM}, blockIdx.y * {BN}, 0, {K});
+`, "INIT", init, "M", n.Shape[0], "BM", q.bm, "BN", q.bn, "K", K)
+	}
+	params = append(params, out("out", gp.buf[n]), nParam)
+	g.kernel(gp, n, "", doc, q.structText(), [3]cudart.Dim{rows, {Fixed: nt}, one}, q.threads(), params, body)
+}
+
+func emitLinearBackwardWeight(g *generator, gp *graphPlan, n *ir.Node) error {
+	x, dy := n.Args[0], n.Args[1]
+	F, O := x.Shape[1], dy.Shape[1]
+	q := &gemm{nc: F}
+	q.bm, q.bn, q.tm, q.tn = tileFor(O, F)
+	q.members = "const float* x;\nconst float* dy;\n"
+	q.a = expand("return dy[k * {O} + m];\n", "O", O)
+	q.b = expand("return x[k * {F} + j];\n", "F", F)
+	nt, mt := ceilDiv(F, q.bn), ceilDiv(O, q.bm)
+	kmax := x.Shape[0]
+	kc, nch := splitK(mt*nt, kmax)
+	kexpr, zdim := "n", cudart.Dim{PerSample: 1, Div: kc}
+	if !gp.batched[x] {
+		kexpr, zdim = fmt.Sprint(kmax), cudart.Dim{Fixed: kmax, Div: kc}
+	}
+	g.splitGemm(gp, n, q, fmt.Sprintf("gradient of a linear layer with respect to its weight, M = %d, N = %d, K = n", O, F),
+		[]kparam{in("x", gp.buf[x]), in("dy", gp.buf[dy])}, "x, dy",
+		expand("m * {F} + j", "F", F), n.Shape.Size(), O, mt, nt, nt, kc, nch, zdim, kexpr)
+	return nil
+}

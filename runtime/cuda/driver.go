@@ -1,0 +1,137 @@
+package cuda
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// An Error is a CUDA driver or NVRTC call that failed. Its message names
+// the call and gives the library's own error string and code name:
+// "cuMemAlloc(1048576 bytes): out of memory (CUDA_ERROR_OUT_OF_MEMORY)".
+type Error struct {
+	Call string // the call and what it was asked, such as "cuMemAlloc(1048576 bytes)"
+	Code int    // the CUresult or nvrtcResult
+	Name string // the code's name, such as "CUDA_ERROR_OUT_OF_MEMORY"
+	Msg  string // the library's description
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Msg != "" && e.Name != "":
+		return fmt.Sprintf("%s: %s (%s)", e.Call, e.Msg, e.Name)
+	case e.Msg != "":
+		return fmt.Sprintf("%s: %s (error %d)", e.Call, e.Msg, e.Code)
+	}
+	return fmt.Sprintf("%s: CUDA error %d", e.Call, e.Code)
+}
+
+// CUresult codes the package looks at.
+const (
+	cudaSuccess = 0
+)
+
+// Device attributes (CUdevice_attribute).
+const (
+	attrMaxThreadsPerBlock      = 1
+	attrMaxSharedMemoryPerBlock = 8
+	attrMultiprocessorCount     = 16
+	attrComputeCapabilityMajor  = 75
+	attrComputeCapabilityMinor  = 76
+)
+
+// driver holds the entry points of libcuda.
+type driver struct {
+	lib *library
+
+	cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName uintptr
+	cuDeviceGetAttribute, cuDeviceTotalMem                                     uintptr
+	cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent       uintptr
+	cuCtxSynchronize, cuMemGetInfo                                             uintptr
+	cuMemAlloc, cuMemFree, cuMemcpyHtoD, cuMemcpyDtoH, cuMemsetD32             uintptr
+	cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuFuncGetAttribute  uintptr
+	cuLaunchKernel, cuStreamCreate, cuStreamDestroy, cuStreamSynchronize       uintptr
+	cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime       uintptr
+	cuEventDestroy, cuGetErrorString, cuGetErrorName                           uintptr
+}
+
+func newDriver(lib *library) (*driver, error) {
+	d := &driver{lib: lib}
+	// What every use needs; a driver without one of these is unusable.
+	err := lib.symbols(map[string]*uintptr{
+		"cuInit":                   &d.cuInit,
+		"cuDeviceGetCount":         &d.cuDeviceGetCount,
+		"cuDeviceGet":              &d.cuDeviceGet,
+		"cuDeviceGetAttribute":     &d.cuDeviceGetAttribute,
+		"cuDevicePrimaryCtxRetain": &d.cuDevicePrimaryCtxRetain,
+		"cuCtxSetCurrent":          &d.cuCtxSetCurrent,
+		"cuCtxSynchronize":         &d.cuCtxSynchronize,
+		"cuMemAlloc_v2":            &d.cuMemAlloc,
+		"cuMemFree_v2":             &d.cuMemFree,
+		"cuMemcpyHtoD_v2":          &d.cuMemcpyHtoD,
+		"cuMemcpyDtoH_v2":          &d.cuMemcpyDtoH,
+		"cuMemsetD32_v2":           &d.cuMemsetD32,
+		"cuModuleLoadData":         &d.cuModuleLoadData,
+		"cuModuleGetFunction":      &d.cuModuleGetFunction,
+		"cuLaunchKernel":           &d.cuLaunchKernel,
+		"cuGetErrorString":         &d.cuGetErrorString,
+		"cuGetErrorName":           &d.cuGetErrorName,
+	})
+	// The rest fail when called if the driver lacks them.
+	for name, p := range map[string]*uintptr{
+		"cuDriverGetVersion":           &d.cuDriverGetVersion,
+		"cuDeviceGetName":              &d.cuDeviceGetName,
+		"cuDeviceTotalMem_v2":          &d.cuDeviceTotalMem,
+		"cuDevicePrimaryCtxRelease_v2": &d.cuDevicePrimaryCtxRelease,
+		"cuMemGetInfo_v2":              &d.cuMemGetInfo,
+		"cuModuleUnload":               &d.cuModuleUnload,
+		"cuFuncGetAttribute":           &d.cuFuncGetAttribute,
+		"cuStreamCreate":               &d.cuStreamCreate,
+		"cuStreamDestroy_v2":           &d.cuStreamDestroy,
+		"cuStreamSynchronize":          &d.cuStreamSynchronize,
+		"cuEventCreate":                &d.cuEventCreate,
+		"cuEventRecord":                &d.cuEventRecord,
+		"cuEventSynchronize":           &d.cuEventSynchronize,
+		"cuEventElapsedTime":           &d.cuEventElapsedTime,
+		"cuEventDestroy_v2":            &d.cuEventDestroy,
+	} {
+		lib.optional(name, p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// call calls the driver function fn and turns a failure into an *Error
+// whose Call is what.
+func (d *driver) call(what string, fn uintptr, args ...uintptr) error {
+	if fn == 0 {
+		return fmt.Errorf("%s: this CUDA driver (%s) lacks the function", what, d.lib.path)
+	}
+	if code := raw(fn, args...); code != cudaSuccess {
+		return d.errorFor(what, code)
+	}
+	return nil
+}
+
+// raw calls the C function fn and returns its int result.
+func raw(fn uintptr, args ...uintptr) int {
+	r, _, _ := purego.SyscallN(fn, args...)
+	return int(int32(uint32(r)))
+}
+
+// errorFor describes a failed call with the driver's own strings.
+func (d *driver) errorFor(what string, code int) *Error {
+	e := &Error{Call: what, Code: code}
+	var p uintptr
+	if r, _, _ := purego.SyscallN(d.cuGetErrorString, uintptr(code), uintptr(unsafe.Pointer(&p))); int32(uint32(r)) == 0 {
+		e.Msg = goString(p)
+	}
+	p = 0
+	if r, _, _ := purego.SyscallN(d.cuGetErrorName, uintptr(code), uintptr(unsafe.Pointer(&p))); int32(uint32(r)) == 0 {
+		e.Name = goString(p)
+	}
+	return e
+}

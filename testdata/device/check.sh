@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# check.sh runs the CUDA target's device check on a machine with an NVIDIA
+# GPU, where Go need not be installed: the check is a program built here
+# beforehand,
+#
+#   CGO_ENABLED=0 go build -o testdata/device/bin/cudacheck ./testdata/device/cudacheck
+#
+# and carried along (testdata/device/bin is ignored by git). It runs
+# bin/cudacheck (comparison with the reference evaluator, one epoch of
+# LeNet-5 on Fashion-MNIST, timings), then torch_bench.py (PyTorch eager
+# CUDA on the same models), and prints the timings side by side. Output
+# and logs go to $OUT (or testdata/device/out). Extra arguments go to
+# cudacheck, such as -skip bench or -only lenet5,vggsmall.
+#
+# Exit status: 0 if every comparison passed and both programs ran.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${OUT:-$here/out}
+mkdir -p "$out"
+bin=$here/bin/cudacheck
+if [[ ! -x $bin ]]; then
+	echo "check.sh: $bin is missing; build it with: CGO_ENABLED=0 go build -o testdata/device/bin/cudacheck ./testdata/device/cudacheck" >&2
+	exit 2
+fi
+
+echo "== machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 || echo "nvidia-smi failed"
+ls -d /usr/local/cuda*/lib64/libnvrtc.so* 2>/dev/null | head -3
+
+echo
+echo "== cudacheck"
+timeout "${CUDACHECK_TIMEOUT:-420}" "$bin" -require-gpu -tsv "$out/cudacheck.tsv" "$@" 2>&1 | tee "$out/cudacheck.log"
+rc_check=${PIPESTATUS[0]}
+echo "cudacheck exit status: $rc_check"
+
+echo
+echo "== PyTorch eager CUDA"
+timeout "${TORCH_TIMEOUT:-180}" python3 "$here/torch_bench.py" --tsv "$out/torch.tsv" 2>&1 | tee "$out/torch.log"
+rc_torch=${PIPESTATUS[0]}
+echo "torch_bench exit status: $rc_torch"
+
+echo
+echo "== summary: images per second (higher is better)"
+python3 - "$out/cudacheck.tsv" "$out/torch.tsv" <<'EOF'
+import sys, collections
+rows = collections.defaultdict(dict)
+extra = []
+for path in sys.argv[1:]:
+    try:
+        lines = open(path).read().splitlines()[1:]
+    except OSError:
+        continue
+    for line in lines:
+        impl, model, batch, metric, value, unit = line.split('\t')
+        if metric in ('train_images_per_s', 'infer_images_per_s'):
+            rows[(model, int(batch), metric.split('_')[0])][impl] = float(value)
+        else:
+            extra.append(f'{impl} {model} batch {batch}: {metric} = {float(value):.4g} {unit}')
+impls = ['cnnc', 'torch', 'torch-async']
+print(f"{'model':10s} {'batch':>5s} {'mode':6s} " + ' '.join(f'{i:>12s}' for i in impls) + f" {'cnnc/torch':>11s}")
+for (model, batch, mode), v in sorted(rows.items()):
+    cells = ' '.join(f"{v[i]:12.0f}" if i in v else f"{'-':>12s}" for i in impls)
+    ratio = f"{v['cnnc'] / v['torch']:11.2f}" if 'cnnc' in v and v.get('torch') else f"{'-':>11s}"
+    print(f'{model:10s} {batch:5d} {mode:6s} {cells} {ratio}')
+for e in extra:
+    print(e)
+print("torch: synchronises every step on the loss (as cnnc's TrainStep returns it) and copies the logits to the host; torch-async does not")
+EOF
+echo
+echo "cudacheck: $rc_check, torch_bench: $rc_torch"
+if [[ $rc_check -ne 0 || $rc_torch -ne 0 ]]; then
+	exit 1
+fi
