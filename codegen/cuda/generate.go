@@ -200,44 +200,10 @@ func runtimeInit(s ir.InitSpec) runtime.Init {
 	return runtime.Init{Scheme: s.Scheme, Value: s.Value, FanIn: s.FanIn, FanOut: s.FanOut, Mode: s.Mode}
 }
 
-// batchedNodes works out which nodes have the batch as axis 0: the input,
-// the labels and everything computed from them, except reductions over the
-// batch (weight and bias gradients, batch statistics) and scalars.
-func batchedNodes(g *ir.Graph) (map[*ir.Node]bool, error) {
-	b := map[*ir.Node]bool{}
-	for _, n := range g.Nodes {
-		switch n.Op {
-		case ir.OpInput, ir.OpLabels:
-			b[n] = true
-		case ir.OpParam, ir.OpBuffer, ir.OpConst:
-		default:
-			if len(n.Shape) == 0 || n.Op.ReducesBatch() {
-				break
-			}
-			for _, a := range n.Args {
-				if b[a] {
-					b[n] = true
-				}
-			}
-		}
-		if b[n] {
-			if len(n.Shape) == 0 || n.Shape[0] != g.Batch {
-				return nil, fmt.Errorf("%v: shape %v does not have the batch %d as axis 0", n, n.Shape, g.Batch)
-			}
-			if n.Op == ir.OpReshape && !b[n.Args[0]] {
-				return nil, fmt.Errorf("%v: reshape of %v into a batch is not supported", n, n.Args[0].Shape)
-			}
-		} else if n.Op == ir.OpReshape && len(n.Args) == 1 && b[n.Args[0]] {
-			return nil, fmt.Errorf("%v: reshape %v -> %v mixes the batch axis with others", n, n.Args[0].Shape, n.Shape)
-		}
-	}
-	return b, nil
-}
-
 // emitGraph lays out one graph's values and emits its kernels and
 // launches.
 func (g *generator) emitGraph(gr *ir.Graph, tag string, launches *[]cudart.Launch) (*graphPlan, error) {
-	batched, err := batchedNodes(gr)
+	batched, err := gr.Batched()
 	if err != nil {
 		return nil, err
 	}

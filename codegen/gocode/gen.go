@@ -123,41 +123,6 @@ type graphPlan struct {
 	typ    map[*ir.Node]string // element type of the data
 }
 
-// batchedNodes works out which nodes have the batch as axis 0.
-func batchedNodes(g *ir.Graph) (map[*ir.Node]bool, error) {
-	b := map[*ir.Node]bool{}
-	for _, n := range g.Nodes {
-		switch n.Op {
-		case ir.OpInput, ir.OpLabels:
-			b[n] = true
-		case ir.OpParam, ir.OpBuffer, ir.OpConst:
-		default:
-			if n.Op.ReducesBatch() {
-				break
-			}
-			if len(n.Shape) == 0 {
-				break
-			}
-			for _, a := range n.Args {
-				if b[a] {
-					b[n] = true
-				}
-			}
-		}
-		if b[n] {
-			if len(n.Shape) == 0 || n.Shape[0] != g.Batch {
-				return nil, fmt.Errorf("%v: shape %v does not have the batch %d as axis 0", n, n.Shape, g.Batch)
-			}
-			if n.Op == ir.OpReshape && !b[n.Args[0]] {
-				return nil, fmt.Errorf("%v: reshape of %v into a batch is not supported", n, n.Args[0].Shape)
-			}
-		} else if n.Op == ir.OpReshape && len(n.Args) == 1 && b[n.Args[0]] {
-			return nil, fmt.Errorf("%v: reshape %v -> %v mixes the batch axis with others", n, n.Args[0].Shape, n.Shape)
-		}
-	}
-	return b, nil
-}
-
 func (g *generator) build(train, infer *ir.Graph) error {
 	if train == nil || infer == nil {
 		return fmt.Errorf("need both a training and an inference graph")
@@ -224,7 +189,7 @@ func (g *generator) addState(n *ir.Node, trainable bool) {
 // plan lays out one graph: the expression for every node's data, the
 // buffers to allocate, and the kernel calls in order.
 func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
-	batched, err := batchedNodes(gr)
+	batched, err := gr.Batched()
 	if err != nil {
 		return nil, err
 	}

@@ -121,7 +121,7 @@ func graphs(t testing.TB, g *ir.Graph) (train, infer *ir.Graph) {
 // as axis 0 gets n there.
 func rebatch(t testing.TB, g *ir.Graph, n int) *ir.Graph {
 	t.Helper()
-	b, err := batchedNodes(g)
+	b, err := g.Batched()
 	require.NoError(t, err)
 	c := g.Clone()
 	for i, node := range g.Nodes {
