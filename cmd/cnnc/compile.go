@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cnnc/cnnc/codegen/cuda"
 	"github.com/cnnc/cnnc/codegen/gocode"
 	"github.com/cnnc/cnnc/internal/load"
 	"github.com/cnnc/cnnc/ir"
@@ -28,11 +29,18 @@ const runtimePath = "github.com/cnnc/cnnc/runtime"
 var compileCmd = &command{
 	name:  "compile",
 	short: "compile a model into a Go package and its trainer",
-	usage: "compile [-o dir] [-pkg name] [-func name] [-batch n] [-tags tags] [-v] model.go",
+	usage: "compile [-o dir] [-pkg name] [-cuda=false] [-func name] [-batch n] [-tags tags] [-v] model.go",
 	long: `Compile loads the model function of model.go, differentiates and optimises
 its graph, and writes a Go package for it into dir: model_gen.go (the Model
 type: New, TrainStep, Predict, Load, Save), kernels_gen.go, and the trainer
 program cmd/train/main.go. Files that did not change are left alone.
+
+Unless -cuda=false, the package also holds the model for NVIDIA GPUs:
+model.cu, the CUDA C of its kernels, and model_cuda_gen.go, which embeds it
+and declares the CUDAModel type (NewCUDA, TrainStep, Predict, SGDStep, ...).
+The CUDA driver and NVRTC are loaded when a program asks for a GPU, so the
+package builds everywhere, without cgo or CUDA; the trainer's -device cuda
+uses it.
 
 In a model package, a generate.go file with a line such as
 
@@ -49,13 +57,15 @@ makes 'go generate ./...' rewrite the package.
 
 type compileFlags struct {
 	modelFlags
-	out string
-	pkg string
+	out  string
+	pkg  string
+	cuda bool // write the CUDA target's files too
 }
 
 func (c *compileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.out, "o", "", "output `directory` (default: ./<func> in lower case)")
 	fs.StringVar(&c.pkg, "pkg", "", "`name` of the generated package (default: the output directory's name)")
+	fs.BoolVar(&c.cuda, "cuda", true, "also write the model for NVIDIA GPUs (model.cu, model_cuda_gen.go); -cuda=false writes the CPU package only")
 	c.modelFlags.register(fs)
 }
 
@@ -126,14 +136,28 @@ func (c *compileFlags) generate(m *load.Model, dir string) (map[string][]byte, e
 	if err != nil {
 		return nil, err
 	}
+	source := m.SourceName + ":" + m.Func
 	files, err := gocode.Generate(train, infer, gocode.Config{
 		Package:    pkg,
 		ImportPath: importPath,
 		Runtime:    runtimePath,
-		Source:     m.SourceName + ":" + m.Func,
+		Source:     source,
+		CUDA:       c.cuda,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("generate code for %s: %w", m.Func, err)
+	}
+	if c.cuda {
+		cudaFiles, err := cuda.Generate(train, infer, cuda.Config{Package: pkg, Source: source})
+		if err != nil {
+			return nil, fmt.Errorf("generate CUDA code for %s: %w; pass -cuda=false to write the CPU package only", m.Func, err)
+		}
+		for name, b := range cudaFiles {
+			if files[name] != nil {
+				return nil, fmt.Errorf("the Go and CUDA targets both generate %s (a bug in cnnc)", name)
+			}
+			files[name] = b
+		}
 	}
 	return files, nil
 }

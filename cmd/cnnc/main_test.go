@@ -221,7 +221,7 @@ func TestCompileLeNet5(t *testing.T) {
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "cnnc: own work (graph to files)")
 	assert.Contains(t, stderr, "wrote "+filepath.Join(out, "model_gen.go"))
-	for _, f := range []string{"model_gen.go", "kernels_gen.go", "cmd/train/main.go"} {
+	for _, f := range []string{"model_gen.go", "kernels_gen.go", "cmd/train/main.go", "model.cu", "model_cuda_gen.go"} {
 		data, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(f)))
 		require.NoError(t, err)
 		first, _, _ := strings.Cut(string(data), "\n")
@@ -236,10 +236,32 @@ func TestCompileLeNet5(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stderr, "is up to date")
 
-	build := exec.Command("go", "build", "./...")
-	build.Dir = out
-	msg, err := build.CombinedOutput()
-	require.NoError(t, err, "go build of the generated package:\n%s", msg)
+	main, err := os.ReadFile(filepath.Join(out, "cmd", "train", "main.go"))
+	require.NoError(t, err)
+	assert.Contains(t, string(main), "trainer.Main(lenet5.NewSeeded, trainer.WithCUDA(lenet5.NewCUDASeeded))")
+
+	// Without cgo, as on a machine without CUDA.
+	goBuild := func() {
+		t.Helper()
+		build := exec.Command("go", "build", "./...")
+		build.Dir = out
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		msg, err := build.CombinedOutput()
+		require.NoError(t, err, "go build of the generated package:\n%s", msg)
+	}
+	goBuild()
+
+	// -cuda=false writes the CPU package only and removes the CUDA files.
+	code, _, stderr = cnnc(t, "compile", "-v", "-cuda=false", "-func", "LeNet5", "-o", out, model)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "model.cu (removed)")
+	assert.Contains(t, stderr, "model_cuda_gen.go (removed)")
+	assert.NoFileExists(t, filepath.Join(out, "model.cu"))
+	assert.NoFileExists(t, filepath.Join(out, "model_cuda_gen.go"))
+	main, err = os.ReadFile(filepath.Join(out, "cmd", "train", "main.go"))
+	require.NoError(t, err)
+	assert.Contains(t, string(main), "trainer.Main(lenet5.NewSeeded)\n")
+	goBuild()
 }
 
 func TestDump(t *testing.T) {

@@ -65,7 +65,7 @@ func (t *trainFlags) run(ctx context.Context, e *env) error {
 	if pkg == "" {
 		pkg = "model"
 	}
-	c := compileFlags{modelFlags: t.modelFlags, out: dir, pkg: pkg}
+	c := compileFlags{modelFlags: t.modelFlags, out: dir, pkg: pkg, cuda: true}
 	files, err := c.generate(m, dir)
 	if err != nil {
 		return err

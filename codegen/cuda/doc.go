@@ -26,7 +26,9 @@
 // declares CUDAModel (NewCUDA, TrainStep, Predict, SGDStep, Params,
 // Buffers, State, Load, Save, Info) over runtime/cuda's Model. It imports
 // only the runtime and builds everywhere; NVRTC compiles model.cu for the
-// GPU at hand when a CUDAModel is made.
+// GPU at hand when a CUDAModel is made. cnnc compile writes both files
+// into the Go target's package (unless -cuda=false), and the package's
+// cmd/train hands NewCUDASeeded to runtime/trainer for -device cuda.
 //
 // Without a GPU the output can still be checked: prelude.h lets Debian's
 // clang compile model.cu to PTX (the tests do it for every model and for

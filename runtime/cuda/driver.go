@@ -3,8 +3,6 @@ package cuda
 import (
 	"fmt"
 	"unsafe"
-
-	"github.com/ebitengine/purego"
 )
 
 // An Error is a CUDA driver or NVRTC call that failed. Its message names
@@ -118,19 +116,18 @@ func (d *driver) call(what string, fn uintptr, args ...uintptr) error {
 
 // raw calls the C function fn and returns its int result.
 func raw(fn uintptr, args ...uintptr) int {
-	r, _, _ := purego.SyscallN(fn, args...)
-	return int(int32(uint32(r)))
+	return int(int32(uint32(ccall(fn, args...))))
 }
 
 // errorFor describes a failed call with the driver's own strings.
 func (d *driver) errorFor(what string, code int) *Error {
 	e := &Error{Call: what, Code: code}
 	var p uintptr
-	if r, _, _ := purego.SyscallN(d.cuGetErrorString, uintptr(code), uintptr(unsafe.Pointer(&p))); int32(uint32(r)) == 0 {
+	if r := ccall(d.cuGetErrorString, uintptr(code), uintptr(unsafe.Pointer(&p))); int32(uint32(r)) == 0 {
 		e.Msg = goString(p)
 	}
 	p = 0
-	if r, _, _ := purego.SyscallN(d.cuGetErrorName, uintptr(code), uintptr(unsafe.Pointer(&p))); int32(uint32(r)) == 0 {
+	if r := ccall(d.cuGetErrorName, uintptr(code), uintptr(unsafe.Pointer(&p))); int32(uint32(r)) == 0 {
 		e.Name = goString(p)
 	}
 	return e

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
-
-	"github.com/ebitengine/purego"
 )
 
 // ErrNoDriver is wrapped by the error Open returns when the CUDA driver
@@ -37,7 +35,7 @@ type library struct {
 
 // sym returns the address of name, or an error that names the library.
 func (l *library) sym(name string) (uintptr, error) {
-	p, err := purego.Dlsym(l.handle, name)
+	p, err := dlsym(l.handle, name)
 	if err != nil || p == 0 {
 		return 0, fmt.Errorf("%s has no symbol %s", l.path, name)
 	}
@@ -65,7 +63,7 @@ func (l *library) symbols(fns map[string]*uintptr) error {
 // optional resolves name if the library has it, and leaves *p at 0
 // otherwise.
 func (l *library) optional(name string, p *uintptr) {
-	if q, err := purego.Dlsym(l.handle, name); err == nil {
+	if q, err := dlsym(l.handle, name); err == nil {
 		*p = q
 	}
 }
@@ -78,7 +76,7 @@ func open(candidates []string, before func(path string)) (*library, []string) {
 		if before != nil {
 			before(path)
 		}
-		h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		h, err := dlopen(path)
 		if err == nil {
 			return &library{path: path, handle: h}, nil
 		}
@@ -159,7 +157,7 @@ func preloadBuiltins(path string) {
 	}
 	m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "libnvrtc-builtins.so*"))
 	for _, b := range m {
-		purego.Dlopen(b, purego.RTLD_NOW|purego.RTLD_GLOBAL) // best effort
+		dlopen(b) // best effort
 	}
 }
 

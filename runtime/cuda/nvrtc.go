@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"unsafe"
-
-	"github.com/ebitengine/purego"
 )
 
 // nvrtc holds the entry points of libnvrtc.
@@ -58,12 +56,12 @@ func newNVRTC(lib *library) (*nvrtc, error) {
 
 // call calls the NVRTC function fn and turns a failure into an *Error.
 func (r *nvrtc) call(what string, fn uintptr, args ...uintptr) error {
-	res, _, _ := purego.SyscallN(fn, args...)
+	res := ccall(fn, args...)
 	code := int(int32(uint32(res)))
 	if code == 0 {
 		return nil
 	}
-	s, _, _ := purego.SyscallN(r.errSt, uintptr(code))
+	s := ccall(r.errSt, uintptr(code))
 	return &Error{Call: what, Code: code, Msg: goString(s)}
 }
 
@@ -119,7 +117,7 @@ func (r *nvrtc) compile(src, name string, opts []string, cubin bool) ([]byte, er
 		uintptr(unsafe.Pointer(&csrc[0])), uintptr(unsafe.Pointer(&cname[0])), 0, 0, 0); err != nil {
 		return nil, err
 	}
-	defer purego.SyscallN(r.destroy, uintptr(unsafe.Pointer(&prog)))
+	defer ccall(r.destroy, uintptr(unsafe.Pointer(&prog)))
 
 	// The option array holds pointers to Go memory; pin it all for the call.
 	var pin runtime.Pinner

@@ -31,6 +31,9 @@ const (
 	dropoutKey  = "cnnc.dropout.step" // the model's Step, when it has one
 	scheduleKey = "cnnc.schedule"     // the schedule, informational
 	lrKey       = "cnnc.lr"           // the learning rate of the next step, informational
+	// deviceKey says "cuda" when the run trained on the GPU, whose SGD
+	// momentum stays there: the checkpoint lacks the optimiser's tensors.
+	deviceKey = "cnnc.device"
 
 	// optimPrefix names the optimiser's tensors: "cnnc.optim." plus the
 	// momentum buffer's name, "<param>.momentum_buffer".
@@ -48,7 +51,8 @@ type runState struct {
 	step        uint64   // batches trained
 	optSteps    int
 	dropoutStep uint64
-	hasDropout  bool // the model has a dropout step counter
+	hasDropout  bool   // the model has a dropout step counter
+	device      string // "cuda" for a run on the GPU, "" on the CPU
 	schedule    string
 	nextLR      float64
 }
@@ -106,6 +110,10 @@ func saveCheckpoint(path string, state []*runtime.Param, pre *data.Preprocess, o
 		meta[stepKey] = strconv.FormatUint(rs.step, 10)
 		meta[scheduleKey] = rs.schedule
 		meta[lrKey] = strconv.FormatFloat(rs.nextLR, 'g', -1, 64)
+		meta[optStepsKey] = strconv.Itoa(rs.optSteps)
+		if rs.device != "" {
+			meta[deviceKey] = rs.device
+		}
 		if rs.hasDropout {
 			meta[dropoutKey] = strconv.FormatUint(rs.dropoutStep, 10)
 		}
@@ -274,6 +282,9 @@ func (ck *loadedCheckpoint) restoreOptimizer(opt *runtime.SGD, steps int) error 
 	for _, v := range opt.State() {
 		name := optimPrefix + v.Name
 		t, ok := ck.tensors[name]
+		if !ok && ck.meta[deviceKey] != "" {
+			return fmt.Errorf("resume %s: the run trained with -device %s, which keeps the SGD momentum on the GPU and not in the checkpoint; -resume needs it with -momentum %g: start from the checkpoint's weights with -load instead (a fresh optimiser)", ck.path, ck.meta[deviceKey], opt.Momentum)
+		}
 		if !ok {
 			return fmt.Errorf("resume %s: the checkpoint lacks the optimiser's tensor %q; was the run trained without momentum?", ck.path, name)
 		}

@@ -5,7 +5,7 @@
 // The logic lives here, in the runtime, so it is written and tested once and
 // the generated cmd/train/main.go stays one line:
 //
-//	func main() { trainer.Main(lenet5.NewSeeded) }
+//	func main() { trainer.Main(lenet5.NewSeeded, trainer.WithCUDA(lenet5.NewCUDASeeded)) }
 //
 // Main is generic over the model type, so a generated constructor
 // func(seed uint64) *lenet5.Model can be passed as it is (a function type
@@ -104,12 +104,34 @@
 //	-metrics-csv P  the same as CSV (default "<checkpoint>.metrics.csv")
 //	-limit N        use only the first N training and N test images (0: all)
 //	-quiet          print only the final line
+//	-device D       cpu (default), cuda (an NVIDIA GPU) or auto (cuda if a
+//	                GPU is usable, else cpu); see "The GPU"
 //
 // The learning-rate steps of -lr-steps count epochs from 1, as the anchor's
 // comments do: with -epochs 5 -lr-steps 4, epochs 1 to 3 use -lr and epochs
 // 4 and 5 use -lr times -lr-gamma, which is PyTorch's StepLR(step_size=3,
 // gamma=0.1) and -schedule step:3:0.1. -schedule counts from 0, as
 // PyTorch's schedulers do.
+//
+// # The GPU
+//
+// -device cuda trains and evaluates the model of WithCUDA, the generated
+// package's CUDAModel: TrainStep, the SGD step (DeviceModel.SGDStep, with
+// the schedule's learning rate at every step, -momentum, -nesterov and -wd)
+// and Predict all run on the GPU, and the weights come to the host only to
+// be counted, re-initialised by -init, loaded by -load or -resume (then
+// copied back with SyncToDevice) and saved in checkpoints. The data,
+// augmentation and preprocessing stay on the host. Without a usable GPU,
+// -device cuda fails with "no usable GPU: <reason>; use -device cpu";
+// -device auto trains on the CPU instead and says why in one line. So does
+// -device auto for what the GPU path cannot do, which -device cuda
+// refuses: -l1 and -elastic (their gradients are added on the host), and
+// -resume of a checkpoint that holds SGD momentum (the GPU's momentum
+// buffers cannot be restored). For the same reason a checkpoint of a run on
+// the GPU lacks the momentum: it says "cnnc.device" "cuda", -load takes its
+// weights on either device, and -resume continues it only when -momentum
+// is 0. -device is not part of the run that a checkpoint records: a
+// resumed run chooses again.
 //
 // # Regularisation
 //

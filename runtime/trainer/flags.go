@@ -64,6 +64,7 @@ type config struct {
 	csvSet    bool // -metrics-csv was given, possibly as ""
 	limit     int
 	quiet     bool
+	device    string // cpu, cuda or auto
 
 	// run holds the flags that define the run, as "-name=value", which a
 	// checkpoint keeps so that -resume continues the same run.
@@ -72,7 +73,7 @@ type config struct {
 
 // sessionFlags are the flags that say where a run's output goes rather than
 // what the run is; -resume does not take them from the checkpoint.
-var sessionFlags = []string{"save", "load", "resume", "eval-only", "metrics", "metrics-csv", "quiet", "threads"}
+var sessionFlags = []string{"save", "load", "resume", "eval-only", "metrics", "metrics-csv", "quiet", "threads", "device"}
 
 // rawFlags holds the flags whose values are checked after parsing.
 type rawFlags struct {
@@ -117,6 +118,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.StringVar(&c.csv, "metrics-csv", "", "file `path` to write the metrics to as CSV, a row per epoch (default: beside the checkpoint, <checkpoint>.metrics.csv)")
 	fs.IntVar(&c.limit, "limit", 0, "use only the first `N` training and N test images, for quick runs (0: all)")
 	fs.BoolVar(&c.quiet, "quiet", false, "print only the final line")
+	fs.StringVar(&c.device, "device", deviceCPU, "where to train and evaluate: `cpu`, cuda (an NVIDIA GPU: the model's CUDA kernels, with the SGD step on the GPU) or auto (cuda if a GPU is usable, else cpu)")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprintf(out, "usage: train [flags]\n\nTrains the model on Fashion-MNIST (or MNIST, CIFAR-10 or a folder of images),\nevaluates it on the test set after every epoch and saves a checkpoint.\n\nFlags:\n")
@@ -261,6 +263,8 @@ func (c *config) check() error {
 		return fmt.Errorf("-limit %d: give a positive number of images, or 0 for all", c.limit)
 	case !(c.val >= 0 && c.val < 1):
 		return fmt.Errorf("-val %g: give the fraction of the training set to hold out, in [0, 1)", c.val)
+	case !slices.Contains(devices, c.device):
+		return fmt.Errorf("-device %q: want cpu, cuda or auto", c.device)
 	case !slices.Contains(datasets, c.dataset):
 		return fmt.Errorf("-dataset %q: want one of %s", c.dataset, strings.Join(datasets, ", "))
 	case !slices.Contains(preprocesses, c.pre):

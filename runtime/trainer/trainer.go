@@ -43,14 +43,15 @@ type Model interface {
 
 // Main is the whole of a generated trainer program:
 //
-//	func main() { trainer.Main(lenet5.NewSeeded) }
+//	func main() { trainer.Main(lenet5.NewSeeded, trainer.WithCUDA(lenet5.NewCUDASeeded)) }
 //
 // newModel returns a model whose initialisation (and dropout) is seeded by
-// seed; -seed chooses it. Main runs Run with os.Args and os.Stdout; on
-// failure it prints "train: <error>" to standard error and exits with
-// status 1.
-func Main[M Model](newModel func(seed uint64) M) {
-	if err := Run(newModel, os.Args[1:], os.Stdout); err != nil {
+// seed; -seed chooses it. WithCUDA adds the model on the GPU, which
+// -device cuda and -device auto choose. Main runs Run with os.Args and
+// os.Stdout; on failure it prints "train: <error>" to standard error and
+// exits with status 1.
+func Main[M Model](newModel func(seed uint64) M, opts ...Option) {
+	if err := Run(newModel, os.Args[1:], os.Stdout, opts...); err != nil {
 		fmt.Fprintf(os.Stderr, "train: %v\n", err)
 		os.Exit(1)
 	}
@@ -60,8 +61,14 @@ func Main[M Model](newModel func(seed uint64) M) {
 // evaluates a model made by newModel, and writes progress to stdout. The
 // flags and the run are described in the package documentation. -h prints
 // the flags to stdout and returns nil.
-func Run[M Model](newModel func(seed uint64) M, args []string, stdout io.Writer) error {
-	_, err := run(func(seed uint64) Model { return newModel(seed) }, args, stdout, defaultEnv)
+func Run[M Model](newModel func(seed uint64) M, args []string, stdout io.Writer, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	e := defaultEnv
+	e.newCUDA = o.newCUDA
+	_, err := run(func(seed uint64) Model { return newModel(seed) }, args, stdout, e)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -81,6 +88,9 @@ type env struct {
 	// loadData loads the training and test sets d names and says where
 	// they came from.
 	loadData func(d dataSpec) (train, test *data.Dataset, source string, err error)
+	// newCUDA returns the model on the GPU (WithCUDA), or is nil when
+	// the program has none.
+	newCUDA func(seed uint64) (DeviceModel, error)
 }
 
 var defaultEnv = env{loadData: loadData}
@@ -135,7 +145,18 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 		fmt.Fprintf(out, "warning: %v\n", err)
 	}
 
-	m := newModel(c.seed)
+	// dev is the model on the GPU, nil when the run trains on the CPU.
+	dev, err := openDevice(c, rs, e.newCUDA, out)
+	if err != nil {
+		return nil, err
+	}
+	var m Model
+	if dev != nil {
+		defer dev.Close()
+		m = dev
+	} else {
+		m = newModel(c.seed)
+	}
 	info := m.Info()
 	if info.Batch < 1 || info.Classes < 1 {
 		return nil, fmt.Errorf("model %q reports batch %d and %d classes; both must be at least 1 (a bug in the generated code)", info.Name, info.Batch, info.Classes)
@@ -152,6 +173,9 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			return nil, err
 		}
 		fmt.Fprintf(out, "init: %s for %s (biases and batch-norm keep the model's)\n", c.init.Spec(), plural(n, "weight"))
+		if err := syncToDevice(dev); err != nil {
+			return nil, err
+		}
 	}
 
 	spec := dataSpec{kind: c.dataset, dir: c.data}
@@ -210,6 +234,11 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			if want, got := c.preprocessName(), preprocessName(pre); want != got {
 				fmt.Fprintf(out, "note: preprocessing %q ignored: the checkpoint's model was trained with %q, and its inputs get the same\n", want, got)
 			}
+		}
+	}
+	if resume != nil || c.load != "" {
+		if err := syncToDevice(dev); err != nil {
+			return nil, err
 		}
 	}
 	if !decided && c.pre != "none" {
@@ -283,7 +312,11 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 		logs = append(logs, l)
 	}
 
-	fmt.Fprintf(out, "model %s: %d parameters, batch %d (compiled for %d), %d threads\n", info.Name, countParams(m.Params()), c.batch, info.Batch, threads)
+	where := fmt.Sprintf("%d threads", threads)
+	if dev != nil {
+		where = "on the GPU (-device cuda)"
+	}
+	fmt.Fprintf(out, "model %s: %d parameters, batch %d (compiled for %d), %s\n", info.Name, countParams(m.Params()), c.batch, info.Batch, where)
 	sched := c.schedule
 	var reg []string
 	if c.wd != 0 {
@@ -311,8 +344,15 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 		fmt.Fprintf(out, "checkpoint: %s, saved after every epoch\n", savePath)
 	}
 
-	opt := runtime.NewSGD(m.Params(), c.lr, c.momentum, c.nesterov, c.wd)
-	weights := runtime.Weights(m.Params())
+	// On the CPU the optimiser steps the host's parameters; on the GPU
+	// the model steps its own with SGDStep, and optSteps counts the steps.
+	var opt *runtime.SGD
+	var weights []*runtime.Param
+	optSteps := 0
+	if dev == nil {
+		opt = runtime.NewSGD(m.Params(), c.lr, c.momentum, c.nesterov, c.wd)
+		weights = runtime.Weights(m.Params())
+	}
 	// The shuffling stream is drawn from the seed but apart from the one
 	// the model's initialisation uses.
 	batcher := data.NewBatcher(train, c.batch, runtime.NewRNG(runtime.SplitMix64(c.seed^shuffleDomain)))
@@ -320,11 +360,20 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	stepper, hasStepper := m.(dropoutStepper)
 	var step uint64 // batches trained: the augmentation stream
 	if rs != nil {
-		if err := resume.restoreOptimizer(opt, rs.optSteps); err != nil {
-			return nil, err
+		if opt != nil {
+			if err := resume.restoreOptimizer(opt, rs.optSteps); err != nil {
+				return nil, err
+			}
 		}
+		// On the GPU there is no momentum to restore: openDevice refused
+		// the runs that need it.
+		optSteps = rs.optSteps
 		step = rs.step
-		if hasStepper {
+		if dev != nil && !rs.hasDropout {
+			// The CPU model that wrote the checkpoint has no dropout; the
+			// GPU model's step counter counts the batches all the same.
+			dev.SetStep(rs.step)
+		} else if hasStepper {
 			if !rs.hasDropout {
 				return nil, fmt.Errorf("resume %s: the model has dropout but the checkpoint lacks its step counter %q", c.resume, dropoutKey)
 			}
@@ -368,9 +417,16 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
 				return nil, fmt.Errorf("epoch %d, batch %d: the loss is %v; training diverged, try a smaller -lr", epoch+1, batch+1, loss)
 			}
-			addPenalties(weights, c)
-			opt.SetLR(runtime.LRAtStep(sched, epoch, batch, perEpoch))
-			opt.Step()
+			if dev != nil {
+				if err := dev.SGDStep(runtime.LRAtStep(sched, epoch, batch, perEpoch), c.momentum, c.nesterov, c.wd); err != nil {
+					return nil, fmt.Errorf("epoch %d, batch %d: %w", epoch+1, batch+1, err)
+				}
+			} else {
+				addPenalties(weights, c)
+				opt.SetLR(runtime.LRAtStep(sched, epoch, batch, perEpoch))
+				opt.Step()
+			}
+			optSteps++
 			step++
 			lossSum += float64(loss) * float64(n)
 			done += n
@@ -385,9 +441,13 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 		}
 		testAcc := evaluate(test)
 		if savePath != "" {
-			rs := &runState{args: c.run, epoch: epoch + 1, step: step, optSteps: opt.Steps, schedule: fmt.Sprint(sched), nextLR: runtime.LRAtStep(sched, epoch+1, 0, perEpoch)}
+			rs := &runState{args: c.run, epoch: epoch + 1, step: step, optSteps: optSteps, schedule: fmt.Sprint(sched), nextLR: runtime.LRAtStep(sched, epoch+1, 0, perEpoch)}
 			if hasStepper {
 				rs.dropoutStep, rs.hasDropout = stepper.Step(), true
+			}
+			if dev != nil {
+				rs.device = deviceCUDA
+				state = m.State() // copies the state from the GPU
 			}
 			if err := saveCheckpoint(savePath, state, pre, opt, rs, info.Name); err != nil {
 				return nil, err
@@ -433,6 +493,18 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	fmt.Fprintf(stdout, "final test accuracy %.2f%% (%d images) after %s, %s, %.0f img/s\n",
 		100*res.testAcc, test.N, epochs, formatSeconds(allSeconds), float64(trainImages)/trainSeconds)
 	return res, nil
+}
+
+// syncToDevice copies the host's values of the model's state to dev after
+// the trainer changed them; it does nothing on the CPU (dev nil).
+func syncToDevice(dev DeviceModel) error {
+	if dev == nil {
+		return nil
+	}
+	if err := dev.SyncToDevice(); err != nil {
+		return fmt.Errorf("copy the weights to the GPU: %w", err)
+	}
+	return nil
 }
 
 // addPenalties adds the gradients of the -l1 and -elastic penalties to the

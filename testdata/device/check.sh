@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
 # check.sh runs the CUDA target's device check on a machine with an NVIDIA
-# GPU, where Go need not be installed: the check is a program built here
-# beforehand,
+# GPU, where Go need not be installed: the check is two programs built here
+# beforehand, from the repository root,
 #
 #   CGO_ENABLED=0 go build -o testdata/device/bin/cudacheck ./testdata/device/cudacheck
+#   CGO_ENABLED=0 go build -o testdata/device/bin/train-lenet5 ./gen/lenet5/cmd/train
 #
-# and carried along (testdata/device/bin is ignored by git). It runs
-# bin/cudacheck (comparison with the reference evaluator, one epoch of
-# LeNet-5 on Fashion-MNIST, timings), then torch_bench.py (PyTorch eager
-# CUDA on the same models), and prints the timings side by side. Output
-# and logs go to $OUT (or testdata/device/out). Extra arguments go to
-# cudacheck, such as -skip bench or -only lenet5,vggsmall.
+# and carried along (testdata/device/bin is ignored by git; with the device
+# tool: carry ["testdata/device/bin"], command testdata/device/check.sh).
+# It runs
 #
-# Exit status: 0 if every comparison passed and both programs ran.
+#   1. bin/train-lenet5, LeNet-5's generated trainer, if it was built: one
+#      epoch on at most 6000 images (the embedded Fashion-MNIST subset
+#      where /usr/share/datasets has none) with -device cuda, which trains
+#      and evaluates on the GPU with the SGD step on the device, saves a
+#      checkpoint to $OUT/lenet5-cuda.safetensors, and then evaluates that
+#      checkpoint with -device cpu: the two test accuracies should agree;
+#   2. bin/cudacheck (comparison with the reference evaluator, one epoch of
+#      LeNet-5 on Fashion-MNIST, timings);
+#   3. torch_bench.py (PyTorch eager CUDA on the same models);
+#
+# and prints the timings side by side. Output and logs go to $OUT (or
+# testdata/device/out). Extra arguments go to cudacheck, such as -skip bench
+# or -only lenet5,vggsmall.
+#
+# Exit status: 0 if every comparison passed and all programs ran.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$here/out}
@@ -26,6 +38,26 @@ fi
 echo "== machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 || echo "nvidia-smi failed"
 ls -d /usr/local/cuda*/lib64/libnvrtc.so* 2>/dev/null | head -3
+
+echo
+echo "== generated trainer: gen/lenet5/cmd/train -device cuda"
+rc_train=0
+train=$here/bin/train-lenet5
+if [[ -x $train ]]; then
+	ck=$out/lenet5-cuda.safetensors
+	timeout "${TRAIN_TIMEOUT:-120}" "$train" -device cuda -epochs 1 -limit 6000 -save "$ck" 2>&1 | tee "$out/train-lenet5.log"
+	rc_train=${PIPESTATUS[0]}
+	if [[ $rc_train -eq 0 ]]; then
+		timeout 120 "$train" -device cpu -eval-only -load "$ck" -limit 6000 2>&1 | tee -a "$out/train-lenet5.log"
+		rc_train=${PIPESTATUS[0]}
+	fi
+	gpu_acc=$(sed -n 's/^final test accuracy \([0-9.]*\)%.*/\1/p' "$out/train-lenet5.log")
+	cpu_acc=$(sed -n 's/^test accuracy \([0-9.]*\)%.*/\1/p' "$out/train-lenet5.log")
+	echo "test accuracy: trained and evaluated on the GPU ${gpu_acc:-?}%, its checkpoint evaluated on the CPU ${cpu_acc:-?}%"
+	echo "train-lenet5 exit status: $rc_train"
+else
+	echo "skipped: $train is missing; build it with: CGO_ENABLED=0 go build -o testdata/device/bin/train-lenet5 ./gen/lenet5/cmd/train"
+fi
 
 echo
 echo "== cudacheck"
@@ -67,7 +99,7 @@ for e in extra:
 print("torch: synchronises every step on the loss (as cnnc's TrainStep returns it) and copies the logits to the host; torch-async does not")
 EOF
 echo
-echo "cudacheck: $rc_check, torch_bench: $rc_torch"
-if [[ $rc_check -ne 0 || $rc_torch -ne 0 ]]; then
+echo "train-lenet5: $rc_train, cudacheck: $rc_check, torch_bench: $rc_torch"
+if [[ $rc_train -ne 0 || $rc_check -ne 0 || $rc_torch -ne 0 ]]; then
 	exit 1
 fi
