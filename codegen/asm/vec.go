@@ -1,6 +1,8 @@
 package asm
 
 import (
+	"fmt"
+
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
@@ -197,4 +199,109 @@ func paramAddr(ctx *build.Context, name string) operand.Mem {
 		panic(err) // the signatures above are fixed; a miss is a bug here
 	}
 	return b.Addr
+}
+
+// Gemv adds the matrix-vector kernels gemv1..gemv4 to ctx:
+//
+//	gemvR(k, a, lda, x, y)   y[r] = sum over p < k of a[r*lda+p]*x[p], r < R
+//
+// Each row keeps two YMM accumulators (eight independent FMA chains for
+// four rows), so the loop runs at the FMA units' throughput; the rows share
+// every load of x. A batch-1 linear layer is this product: a GEMM would
+// first copy the whole weight into packed panels to use one row of them.
+func Gemv(ctx *build.Context) {
+	for rows := 4; rows >= 1; rows-- {
+		gemv(ctx, rows)
+	}
+}
+
+func gemv(ctx *build.Context, rows int) {
+	name := fmt.Sprintf("gemv%d", rows)
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(k int, a *float32, lda int, x, y *float32)")
+	ctx.Pragma("noescape")
+	ctx.Doc(fmt.Sprintf("%s sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < %d.", name, rows))
+	var (
+		k   = reg.RCX
+		a   = reg.RSI
+		lda = reg.R8
+		x   = reg.RDI
+		y   = reg.RDX
+		row = []reg.GPPhysical{reg.RSI, reg.R9, reg.R10, reg.R11}
+	)
+	acc := ymms(0, 1, 2, 3, 4, 5, 6, 7) // row r: acc[2r], acc[2r+1]
+	xv := ymms(8, 9)
+	ctx.Load(ctx.Param("k"), k)
+	ctx.Load(ctx.Param("a"), a)
+	ctx.Load(ctx.Param("lda"), lda)
+	ctx.Load(ctx.Param("x"), x)
+	ctx.Load(ctx.Param("y"), y)
+	ctx.SHLQ(operand.U8(2), lda)
+	for r := 1; r < rows; r++ {
+		ctx.LEAQ(operand.Mem{Base: row[r-1], Index: lda, Scale: 1}, row[r])
+	}
+	for i := 0; i < 2*rows; i++ {
+		ctx.VXORPS(acc[i], acc[i], acc[i])
+	}
+	advance := func(n int) {
+		ctx.ADDQ(operand.U8(4*n), x)
+		for r := 0; r < rows; r++ {
+			ctx.ADDQ(operand.U8(4*n), row[r])
+		}
+		ctx.SUBQ(operand.U8(n), k)
+	}
+	l := func(s string) string { return name + s }
+
+	ctx.Label(l("x16"))
+	ctx.CMPQ(k, operand.U8(16))
+	ctx.JL(operand.LabelRef(l("x8")))
+	ctx.VMOVUPS(operand.Mem{Base: x}, xv[0])
+	ctx.VMOVUPS(operand.Mem{Base: x, Disp: 32}, xv[1])
+	for r := 0; r < rows; r++ {
+		ctx.VFMADD231PS(operand.Mem{Base: row[r]}, xv[0], acc[2*r])
+		ctx.VFMADD231PS(operand.Mem{Base: row[r], Disp: 32}, xv[1], acc[2*r+1])
+	}
+	advance(16)
+	ctx.JMP(operand.LabelRef(l("x16")))
+
+	ctx.Label(l("x8"))
+	ctx.CMPQ(k, operand.U8(8))
+	ctx.JL(operand.LabelRef(l("sum")))
+	ctx.VMOVUPS(operand.Mem{Base: x}, xv[0])
+	for r := 0; r < rows; r++ {
+		ctx.VFMADD231PS(operand.Mem{Base: row[r]}, xv[0], acc[2*r])
+	}
+	advance(8)
+
+	// Sum each row's accumulators into the low float of acc[2r] (a VEX
+	// scalar op zeroes the upper lanes, so this comes before the tail).
+	ctx.Label(l("sum"))
+	for r := 0; r < rows; r++ {
+		s, t := acc[2*r], acc[2*r+1]
+		ctx.VADDPS(t, s, s)
+		ctx.VEXTRACTF128(operand.U8(1), s, t.AsX())
+		ctx.VADDPS(t.AsX(), s.AsX(), s.AsX())
+		ctx.VMOVHLPS(s.AsX(), s.AsX(), t.AsX())
+		ctx.VADDPS(t.AsX(), s.AsX(), s.AsX())
+		ctx.VMOVSHDUP(s.AsX(), t.AsX())
+		ctx.VADDSS(t.AsX(), s.AsX(), s.AsX())
+	}
+
+	ctx.Label(l("x1"))
+	ctx.TESTQ(k, k)
+	ctx.JZ(operand.LabelRef(l("store")))
+	ctx.VMOVSS(operand.Mem{Base: x}, xv[0].AsX())
+	for r := 0; r < rows; r++ {
+		ctx.VFMADD231SS(operand.Mem{Base: row[r]}, xv[0].AsX(), acc[2*r].AsX())
+	}
+	advance(1)
+	ctx.JMP(operand.LabelRef(l("x1")))
+
+	ctx.Label(l("store"))
+	for r := 0; r < rows; r++ {
+		ctx.VMOVSS(acc[2*r].AsX(), operand.Mem{Base: y, Disp: 4 * r})
+	}
+	ctx.VZEROUPPER()
+	ctx.RET()
 }

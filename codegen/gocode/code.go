@@ -11,11 +11,11 @@ import (
 // qualified matches the package-qualified names that generated code may
 // use in raw snippets; code turns each into a jennifer Qual so that
 // jennifer writes the imports.
-var qualified = regexp.MustCompile(`\b(fmt|math|runtime)\.([A-Z][A-Za-z0-9_]*)`)
+var qualified = regexp.MustCompile(`\b(fmt|math|runtime|gemm)\.([A-Z][A-Za-z0-9_]*)`)
 
-// code returns src as jennifer code, with every fmt.X, math.X and
-// runtime.X rendered through Qual (runtime is the configured runtime
-// package).
+// code returns src as jennifer code, with every fmt.X, math.X, runtime.X
+// and gemm.X rendered through Qual (runtime is the configured runtime
+// package, gemm its sub-package gemm).
 func (g *generator) code(src string) *jen.Statement {
 	s := jen.Null()
 	last := 0
@@ -24,8 +24,11 @@ func (g *generator) code(src string) *jen.Statement {
 			s.Op(src[last:m[0]])
 		}
 		pkg := src[m[2]:m[3]]
-		if pkg == "runtime" {
+		switch pkg {
+		case "runtime":
 			pkg = g.cfg.Runtime
+		case "gemm":
+			pkg = g.cfg.Runtime + "/gemm"
 		}
 		s.Qual(pkg, src[m[4]:m[5]])
 		last = m[1]

@@ -2,14 +2,55 @@ package gocode
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/cnnc/cnnc/ir"
 )
 
-// block is how many rows of a weight matrix the linear kernels process
-// together, sharing each load of the input.
-const block = 4
+// The dense layers (convolution and linear, forward and backward) are
+// lowered to runtime/gemm's packed AVX2/FMA GEMM:
+//
+//	conv forward     y_s[g] = W[g] x col_s[g]            col = im2col(x_s), K = C/G*KH*KW
+//	conv back data   dcol = W[g]^T x dy_s[g]; dx_s = col2im(dcol)
+//	conv back filter dW[g] = sum over s of dy_s[g] x col_s[g]^T
+//	linear forward   Y = X W^T                            one GEMM over the batch
+//	linear back data dX = dY W
+//	linear back wt   dW = dY^T X                          K = n, the batch
+//
+// Bias and ReLU are applied by gemm.BiasReLU on each sample's output right
+// after its GEMM, while it is in cache. A 1x1 convolution with stride 1 and
+// no padding needs no im2col: col is the input itself.
+//
+// Parallelism is chosen by shape at generation time:
+//
+//   - Convolutions split the batch into at most maxSlots slots (Split
+//     PerSlot) and run serial GEMMs per sample inside a slot: at training
+//     batch sizes there are many samples for few workers, each GEMM is
+//     small, and a slot keeps its own im2col buffer. The weight gradient is
+//     summed per slot (samples in order) into a partial, and the partials
+//     are added in slot order; slots depend on n only, so the bits do not
+//     depend on the number of workers.
+//   - When the graph's batch is 1 (a latency build) there is one slot, and
+//     a convolution whose GEMM does at least parallelFlops uses
+//     gemm.SgemmPar over the pool; smaller ones stay serial, where waking
+//     the pool would cost more than it saves.
+//   - Linear layers are one GEMM over the whole batch, split by
+//     gemm.SgemmPar when it does at least parallelFlops at full batch, and
+//     serial otherwise. SgemmPar computes each element of C on one worker
+//     in a fixed order, so the weight gradient's sum over the batch (K = n)
+//     is deterministic too.
+
+// maxSlots is the most slots a convolution splits a batch into. More slots
+// than workers balance the load; each slot costs an im2col buffer.
+const maxSlots = 8
+
+// gemvMax is the batch from which a linear layer's forward pass is one
+// GEMM rather than a matrix-vector product per sample.
+const gemvMax = 4
+
+// parallelFlops is the smallest GEMM, in floating-point operations, worth
+// splitting over the pool: below about 1 MFLOP (some 10 us on one core) the
+// hand-off and the smaller tiles cost more than the second core saves.
+const parallelFlops = 1 << 20
 
 func linearDims(n *ir.Node) (F, O int, err error) {
 	x, w := n.Args[0].Shape, n.Args[1].Shape
@@ -19,228 +60,160 @@ func linearDims(n *ir.Node) (F, O int, err error) {
 	return w[1], w[0], nil
 }
 
-// rows returns "name0, name1, ... := expr(0), expr(1), ..." for k rows.
-func rows(k int, name string, expr func(i int) string) string {
-	var l, r []string
-	for i := range k {
-		l = append(l, fmt.Sprintf("%s%d", name, i))
-		r = append(r, expr(i))
+// gemmPool returns the kernel's pool expression for a GEMM of flops at
+// full batch, setting k.Pool when the GEMM is worth splitting.
+func gemmPool(k *Kernel, flops int) string {
+	if flops >= parallelFlops {
+		k.Pool = true
+		return "pool"
 	}
-	return strings.Join(l, ", ") + " := " + strings.Join(r, ", ")
+	return "nil"
 }
 
-// sumTerms returns "a0*b0[f] + a1*b1[f] + ..." for k terms.
-func sumTerms(k int, format string) string {
-	var t []string
-	for i := range k {
-		t = append(t, strings.ReplaceAll(format, "#", fmt.Sprint(i)))
-	}
-	return strings.Join(t, " + ")
-}
-
+// emitLinear computes y = x W^T (+ bias) (ReLU): one GEMM with M = n
+// samples, N = O outputs, K = F features; the weight [O, F] is op(B)
+// transposed.
 func emitLinear(n *ir.Node, c *Context) (*Kernel, error) {
 	F, O, err := linearDims(n)
 	if err != nil {
 		return nil, err
 	}
-	bias := len(n.Args) == 3
-	// store applies the epilogue: the bias, then the ReLU of linear_relu.
-	store := func(v string) string {
-		if n.Op == ir.OpLinearReLU {
-			return "max(" + v + ", 0)"
-		}
-		return v
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "for s := lo; s < hi; s++ {\nxs := (*[%d]float32)(x[s*%d:])\nys := (*[%d]float32)(y[s*%d:])\n", F, F, O, O)
-	emitRows := func(start, k int, loop bool) {
-		o := "o"
-		if loop {
-			fmt.Fprintf(&b, "for o := %d; o < %d; o += %d {\n", start, start+(O-start)/k*k, k)
-		} else {
-			fmt.Fprintf(&b, "{\no := %d\n", start)
-		}
-		fmt.Fprintf(&b, "%s\n", rows(k, "w", func(i int) string { return fmt.Sprintf("(*[%d]float32)(w[(%s+%d)*%d:])", F, o, i, F) }))
-		fmt.Fprintf(&b, "var %s float32\n", strings.Join(names("a", k), ", "))
-		b.WriteString("for f, v := range xs {\n")
-		for i := range k {
-			fmt.Fprintf(&b, "a%d += v * w%d[f]\n", i, i)
-		}
-		b.WriteString("}\n")
-		for i := range k {
-			if bias {
-				fmt.Fprintf(&b, "ys[o+%d] = %s\n", i, store(fmt.Sprintf("a%d + bias[o+%d]", i, i)))
-			} else {
-				fmt.Fprintf(&b, "ys[o+%d] = %s\n", i, store(fmt.Sprintf("a%d", i)))
-			}
-		}
-		b.WriteString("}\n")
-	}
-	full := O / block * block
-	if full > 0 {
-		emitRows(0, block, true)
-	}
-	if O > full {
-		emitRows(full, O-full, false)
-	}
-	b.WriteString("}\n")
-	k := &Kernel{Args: []Arg{{"x", 0}, {"w", 1}}, Phases: []Phase{{Split: PerSample, Body: b.String()}}}
-	if bias {
+	k := &Kernel{Args: []Arg{{"x", 0}, {"w", 1}}}
+	bias := "nil"
+	if len(n.Args) == 3 {
 		k.Args = append(k.Args, Arg{"bias", 2})
+		bias = "bias"
 	}
+	// A few samples are matrix-vector products, which read the weight in
+	// place; a GEMM would pack all of it first.
+	gemv := fmt.Sprintf("for s := 0; s < n; s++ {\ngemm.Gemv(%d, %d, w, %d, x[s*%d:], y[s*%d:])\n}\n", O, F, F, F, O)
+	var body string
+	if c.Batch < gemvMax {
+		body = gemv
+	} else {
+		pool := gemmPool(k, 2*c.Batch*O*F)
+		body = fmt.Sprintf("if n < %d {\n%s} else {\ngemm.SgemmPar(%s, false, true, n, %d, %d, x, %d, w, %d, y, %d, false)\n}\n",
+			gemvMax, gemv, pool, O, F, F, F, O)
+	}
+	relu := n.Op == ir.OpLinearReLU
+	if bias != "nil" || relu {
+		body += fmt.Sprintf("gemm.BiasReLU(n, %d, y, %d, nil, %s, %v)\n", O, O, bias, relu)
+	}
+	k.Phases = []Phase{{Split: Serial, Body: body}}
 	return k, nil
 }
 
-func names(prefix string, k int) []string {
-	var s []string
-	for i := range k {
-		s = append(s, fmt.Sprintf("%s%d", prefix, i))
-	}
-	return s
-}
-
+// emitLinearBackwardData computes dx = dy W: M = n, N = F, K = O.
 func emitLinearBackwardData(n *ir.Node, c *Context) (*Kernel, error) {
 	w := n.Args[1].Shape
 	O, F := w[0], w[1]
-	var b strings.Builder
-	fmt.Fprintf(&b, "for s := lo; s < hi; s++ {\ndx := (*[%d]float32)(y[s*%d:])\nds := (*[%d]float32)(dy[s*%d:])\nclear(dx[:])\n", F, F, O, O)
-	emitRows := func(start, k int, loop bool) {
-		if loop {
-			fmt.Fprintf(&b, "for o := %d; o < %d; o += %d {\n", start, start+(O-start)/k*k, k)
-		} else {
-			fmt.Fprintf(&b, "{\no := %d\n", start)
-		}
-		fmt.Fprintf(&b, "%s\n", rows(k, "d", func(i int) string { return fmt.Sprintf("ds[o+%d]", i) }))
-		fmt.Fprintf(&b, "%s\n", rows(k, "w", func(i int) string { return fmt.Sprintf("(*[%d]float32)(w[(o+%d)*%d:])", F, i, F) }))
-		fmt.Fprintf(&b, "for f := range dx {\ndx[f] += %s\n}\n}\n", sumTerms(k, "d#*w#[f]"))
-	}
-	full := O / block * block
-	if full > 0 {
-		emitRows(0, block, true)
-	}
-	if O > full {
-		emitRows(full, O-full, false)
-	}
-	b.WriteString("}\n")
-	return &Kernel{Args: []Arg{{"dy", 0}, {"w", 1}}, Phases: []Phase{{Split: PerSample, Body: b.String()}}}, nil
+	k := &Kernel{Args: []Arg{{"dy", 0}, {"w", 1}}}
+	pool := gemmPool(k, 2*c.Batch*O*F)
+	body := fmt.Sprintf("gemm.SgemmPar(%s, false, false, n, %d, %d, dy, %d, w, %d, y, %d, false)\n", pool, F, O, O, F, F)
+	k.Phases = []Phase{{Split: Serial, Body: body}}
+	return k, nil
 }
 
+// emitLinearBackwardWeight computes dW = dy^T x: M = O, N = F, K = n, the
+// reduction over the batch done inside the GEMM in sample order.
 func emitLinearBackwardWeight(n *ir.Node, c *Context) (*Kernel, error) {
 	F, O := n.Args[0].Shape[1], n.Args[1].Shape[1]
-	body := expand(`for o := lo; o < hi; o++ {
-	dw := (*[{{.F}}]float32)(y[o*{{.F}}:])
-	clear(dw[:])
-	s := 0
-	for ; s+{{.B}} <= n; s += {{.B}} {
-		{{.Ds}}
-		{{.Xs}}
-		for f := range dw {
-			dw[f] += {{.Sum}}
-		}
-	}
-	for ; s < n; s++ {
-		d := dy[s*{{.O}}+o]
-		xs := (*[{{.F}}]float32)(x[s*{{.F}}:])
-		for f := range dw {
-			dw[f] += d * xs[f]
-		}
-	}
-}
-`, map[string]any{
-		"F": F, "O": O, "B": block,
-		"Ds":  rows(block, "d", func(i int) string { return fmt.Sprintf("dy[(s+%d)*%d+o]", i, O) }),
-		"Xs":  rows(block, "x", func(i int) string { return fmt.Sprintf("(*[%d]float32)(x[(s+%d)*%d:])", F, i, F) }),
-		"Sum": sumTerms(block, "d#*x#[f]"),
-	})
-	return &Kernel{Args: []Arg{{"x", 0}, {"dy", 1}}, Phases: []Phase{{Split: PerIndex, Count: O, Body: body}}}, nil
+	k := &Kernel{Args: []Arg{{"x", 0}, {"dy", 1}}}
+	pool := gemmPool(k, 2*c.Batch*O*F)
+	body := fmt.Sprintf("gemm.SgemmPar(%s, true, false, %d, %d, n, dy, %d, x, %d, y, %d, false)\n", pool, O, F, O, F, F)
+	k.Phases = []Phase{{Split: Serial, Body: body}}
+	return k, nil
 }
 
-// convDims describes one convolution as a kernel sees it: CI input
-// channels of HP x WP (padding already applied), CO output channels of
-// OH x OW, G groups, KH x KW taps with strides SH, SW and dilations DH, DW.
-type convDims struct {
-	CI, CO, G, HP, WP, OH, OW, KH, KW, SH, SW, DH, DW int
-
-	// Rows [PT, PT+RH) of the padded input are real; the others are zero
-	// padding, which convCore skips. RH = 0 means every row is real.
-	PT, RH int
+// convGeom is one convolution as its kernels see it: C input channels of
+// H x W, O output channels of OH x OW, G groups, KH x KW taps with strides
+// SH, SW, dilations DH, DW and padding PH, PW on each side.
+type convGeom struct {
+	C, H, W, O, OH, OW, G, KH, KW, SH, SW, DH, DW, PH, PW int
 }
 
-func (d convDims) data() map[string]any {
-	span := (d.OW-1)*d.SW + (d.KW-1)*d.DW + 1
+func newConvGeom(n *ir.Node) convGeom {
+	x, w, y := convShapes(n)
+	a := n.Attrs
+	return convGeom{C: x[1], H: x[2], W: x[3], O: w[0], OH: y[2], OW: y[3], G: a.Groups,
+		KH: w[2], KW: w[3], SH: a.Stride[0], SW: a.Stride[1], DH: a.Dilation[0], DW: a.Dilation[1],
+		PH: a.Pad[0], PW: a.Pad[1]}
+}
+
+func (d convGeom) data() map[string]any {
+	CG, OG := d.C/d.G, d.O/d.G
+	KK, OHW, HW := d.KH*d.KW, d.OH*d.OW, d.H*d.W
 	return map[string]any{
-		"CI": d.CI, "CO": d.CO, "G": d.G, "CG": d.CI / d.G, "OG": d.CO / d.G,
-		"HP": d.HP, "WP": d.WP, "HPWP": d.HP * d.WP, "OH": d.OH, "OW": d.OW, "OHW": d.OH * d.OW,
-		"KH": d.KH, "KW": d.KW, "SH": d.SH, "SW": d.SW, "DH": d.DH, "DW": d.DW,
-		"Span": span, "CGKK": d.CI / d.G * d.KH * d.KW,
-		"Row": rowExpr(d),
+		"C": d.C, "H": d.H, "W": d.W, "O": d.O, "OH": d.OH, "OW": d.OW, "G": d.G,
+		"KH": d.KH, "KW": d.KW, "SH": d.SH, "SW": d.SW, "DH": d.DH, "DW": d.DW, "PH": d.PH, "PW": d.PW,
+		"CG": CG, "OG": OG, "KK": KK, "OHW": OHW, "HW": HW, "CGKK": CG * KK,
+		"CHW": d.C * HW, "OOHW": d.O * OHW, "OGOHW": OG * OHW, "CGHW": CG * HW,
+		"OCGKK": d.O * CG * KK, "OGCGKK": OG * CG * KK, "ColSize": CG * KK * OHW,
+		"Direct": d.direct(), "Grouped": d.G > 1,
 	}
 }
 
-// rowExpr returns the index of the first element of input row i*SH+p*DH.
-func rowExpr(d convDims) string {
-	r := scaled("i", d.SH)
-	if d.KH > 1 {
-		r += "+" + scaled("p", d.DH)
-	}
-	return "(" + r + ")*" + fmt.Sprint(d.WP)
+// direct reports whether the convolution is a plain matrix product of the
+// weight and the input (1x1, stride 1, no padding): col is the input.
+func (d convGeom) direct() bool {
+	return d.KH == 1 && d.KW == 1 && d.SH == 1 && d.SW == 1 && d.PH == 0 && d.PW == 0
 }
 
-// tap returns the index of tap q in a row, for output column j.
-func (d convDims) tap(q int) string {
-	j := scaled("j", d.SW)
-	if q == 0 {
-		return j
-	}
-	return fmt.Sprintf("%s+%d", j, q*d.DW)
+// flops is the work of one sample's GEMMs.
+func (d convGeom) flops() int {
+	return 2 * d.O * (d.C / d.G) * d.KH * d.KW * d.OH * d.OW
 }
 
-// convCore returns statements that compute one sample: ys [CO, OH, OW]
-// from xs [CI, HP, WP] and weights w [CO, CI/G, KH, KW], plus bias[o] when
-// bias is set. The sum over a row's taps is unrolled.
-func convCore(d convDims, xs, w, ys, bias string) string {
+// slots returns how many slots the batch is split into.
+func slots(c *Context) int { return min(c.Batch, maxSlots) }
+
+// padded reports whether the convolution reads a zero-padded copy of its
+// input (or, backward, accumulates into a padded input gradient).
+func (d convGeom) padded() bool { return d.PH != 0 || d.PW != 0 }
+
+// padData adds the padded geometry to a template's data: HP x WP planes,
+// the span of input a strided output row reads, and Pad, the statements
+// that copy the sample xs [C, H, W] into the interior of xp [C, HP, WP]
+// (whose border is zero from New and never written).
+func (d convGeom) padData(m map[string]any) {
+	HP, WP := d.H+2*d.PH, d.W+2*d.PW
+	m["HP"], m["WP"], m["HPWP"], m["CHPWP"] = HP, WP, HP*WP, d.C*HP*WP
+	m["Span"] = (d.OW-1)*d.SW + 1
+	m["RowStep"] = d.SH * WP
+	m["Base"] = fmt.Sprintf("%s + %s", scaled("p", d.DH*WP), scaled("q", d.DW))
+	m["Padded"] = d.padded()
+	m["Pad"] = expand(`for c := 0; c < {{.C}}; c++ {
+	for h := 0; h < {{.H}}; h++ {
+		*(*[{{.W}}]float32)(xp[(c*{{.HP}}+h+{{.PH}})*{{.WP}}+{{.PW}}:]) = *(*[{{.W}}]float32)(xs[(c*{{.H}}+h)*{{.W}}:])
+	}
+}
+`, m)
+}
+
+// im2col returns statements that fill col [CG*KH*KW, OH*OW] from the
+// channels of group g of src [C, HP, WP], the sample as padded:
+// col[(c*KH+p)*KW+q, i*OW+j] = src[g*CG+c, i*SH+p*DH, j*SW+q*DW]. Every
+// row is a copy of OW floats (a gather with a stride), of constant length.
+func im2col(d convGeom, src string) string {
 	m := d.data()
-	m["Xs"], m["W"], m["Ys"] = xs, w, ys
-	m["Init"] = "float32(0)"
-	if bias != "" {
-		m["Init"] = bias + "[o]"
-	}
-	m["Ws"] = rows(d.KW, "w", func(q int) string { return fmt.Sprintf("wr[%d]", q) })
-	var t []string
-	for q := range d.KW {
-		t = append(t, fmt.Sprintf("w%d*xr[%s]", q, d.tap(q)))
-	}
-	m["Taps"] = strings.Join(t, " + ")
-	m["Skip"] = d.RH > 0 && (d.PT > 0 || d.PT+d.RH < d.HP)
-	m["PT"], m["RH"] = d.PT, d.RH
-	return expand(`for o := 0; o < {{.CO}}; o++ {
-	yo := {{.Ys}}[o*{{.OHW}} : o*{{.OHW}}+{{.OHW}}]
-	bv := {{.Init}}
-	for i := range yo {
-		yo[i] = bv
-	}
-{{- if eq .G 1}}
-	const cbase = 0
-{{- else}}
-	cbase := o / {{.OG}} * {{.CG}}
-{{- end}}
-	for c := 0; c < {{.CG}}; c++ {
-		xc := {{.Xs}}[(cbase+c)*{{.HPWP}} : (cbase+c)*{{.HPWP}}+{{.HPWP}}]
-		for p := 0; p < {{.KH}}; p++ {
-			wr := (*[{{.KW}}]float32)({{.W}}[((o*{{.CG}}+c)*{{.KH}}+p)*{{.KW}}:])
-			{{.Ws}}
-{{- if .Skip}}
-			// Skip the output rows whose input row is zero padding.
-			ilo, ihi := max(0, ({{.PT}}-p*{{.DH}}+{{sub .SH 1}})/{{.SH}}), min({{.OH}}, ({{add .PT .RH}}-1-p*{{.DH}})/{{.SH}}+1)
-			for i := ilo; i < ihi; i++ {
-{{- else}}
+	d.padData(m)
+	m["Src"] = src
+	return expand(`for c := 0; c < {{.CG}}; c++ {
+	xc := {{.Src}}[(g*{{.CG}}+c)*{{.HPWP}}:][:{{.HPWP}}]
+	for p := 0; p < {{.KH}}; p++ {
+		for q := 0; q < {{.KW}}; q++ {
+			row := col[((c*{{.KH}}+p)*{{.KW}}+q)*{{.OHW}}:][:{{.OHW}}]
+			base := {{.Base}}
 			for i := 0; i < {{.OH}}; i++ {
-{{- end}}
-				xr := (*[{{.Span}}]float32)(xc[{{.Row}}:])
-				yr := (*[{{.OW}}]float32)(yo[i*{{.OW}}:])
-				for j := range yr {
-					yr[j] += {{.Taps}}
+{{- if eq .SW 1}}
+				*(*[{{.OW}}]float32)(row[i*{{.OW}}:]) = *(*[{{.OW}}]float32)(xc[base+i*{{.RowStep}}:])
+{{- else}}
+				r := (*[{{.OW}}]float32)(row[i*{{.OW}}:])
+				xr := (*[{{.Span}}]float32)(xc[base+i*{{.RowStep}}:])
+				for j := range r {
+					r[j] = xr[j*{{.SW}}]
 				}
+{{- end}}
 			}
 		}
 	}
@@ -248,22 +221,37 @@ func convCore(d convDims, xs, w, ys, bias string) string {
 `, m)
 }
 
-// padCopy returns statements that copy sample s of src [C, H, W] into the
-// interior of dst [C, H+2PH, W+2PW]. The border of dst is zero from New
-// and never written.
-func padCopy(src, dst string, C, H, W, PH, PW int) string {
-	HP, WP := H+2*PH, W+2*PW
-	return expand(`{
-	src := {{.Src}}[s*{{.CHW}} : s*{{.CHW}}+{{.CHW}}]
-	dst := {{.Dst}}[s*{{.CHPWP}} : s*{{.CHPWP}}+{{.CHPWP}}]
-	for c := 0; c < {{.C}}; c++ {
-		for h := 0; h < {{.H}}; h++ {
-			copy(dst[(c*{{.HP}}+h+{{.PH}})*{{.WP}}+{{.PW}}:][:{{.W}}], src[(c*{{.H}}+h)*{{.W}}:][:{{.W}}])
+// col2im returns statements that add col [CG*KH*KW, OH*OW] into the
+// channels of group g of dst [C, HP, WP] (the input gradient as padded),
+// the reverse of im2col, in a fixed order.
+func col2im(d convGeom, dst string) string {
+	m := d.data()
+	d.padData(m)
+	m["Dst"] = dst
+	return expand(`for c := 0; c < {{.CG}}; c++ {
+	xc := {{.Dst}}[(g*{{.CG}}+c)*{{.HPWP}}:][:{{.HPWP}}]
+	for p := 0; p < {{.KH}}; p++ {
+		for q := 0; q < {{.KW}}; q++ {
+			row := col[((c*{{.KH}}+p)*{{.KW}}+q)*{{.OHW}}:][:{{.OHW}}]
+			base := {{.Base}}
+			for i := 0; i < {{.OH}}; i++ {
+				r := (*[{{.OW}}]float32)(row[i*{{.OW}}:])
+{{- if eq .SW 1}}
+				xr := (*[{{.OW}}]float32)(xc[base+i*{{.RowStep}}:])
+				for j, v := range r {
+					xr[j] += v
+				}
+{{- else}}
+				xr := (*[{{.Span}}]float32)(xc[base+i*{{.RowStep}}:])
+				for j, v := range r {
+					xr[j*{{.SW}}] += v
+				}
+{{- end}}
+			}
 		}
 	}
 }
-`, map[string]any{"Src": src, "Dst": dst, "C": C, "H": H, "W": W, "PH": PH, "PW": PW, "HP": HP, "WP": WP,
-		"CHW": C * H * W, "CHPWP": C * HP * WP})
+`, m)
 }
 
 // convShapes returns the input and weight shapes of a convolution node and
@@ -279,37 +267,199 @@ func convShapes(n *ir.Node) (x, w, y ir.Shape) {
 	}
 }
 
+// slotLoop wraps per-sample statements in the loop over the slots [lo, hi)
+// of a PerSlot phase; the statements see s, the sample, and slot.
+func slotLoop(S int, pre, body string) string {
+	return expand(`ns := min(n, {{.S}})
+for slot := lo; slot < hi; slot++ {
+	{{.Pre}}
+	for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+		{{.Body}}
+	}
+}
+`, map[string]any{"S": S, "Pre": pre, "Body": body})
+}
+
+// groupLoop wraps statements in a loop over the groups g, or binds g = 0.
+func groupLoop(G int, body string) string {
+	if G == 1 {
+		return "{\nconst g = 0\n" + body + "}\n"
+	}
+	return fmt.Sprintf("for g := 0; g < %d; g++ {\n%s}\n", G, body)
+}
+
+// colInput sets up how a kernel that reads the input x gets each group's
+// col: it adds the scratch (per slot: the im2col buffer, and the padded
+// copy of the sample when the convolution pads) and returns the slot's
+// statements, the sample's statements (after xs is set) and the group's
+// statements (which set col).
+func (d convGeom) colInput(k *Kernel, S int, m map[string]any) (slot, sample, group string) {
+	if d.direct() {
+		return "", "", expand("col := xs[g*{{.CGHW}}:][:{{.CGHW}}]\n", m)
+	}
+	d.padData(m)
+	k.Scratch = append(k.Scratch, Scratch{Name: "cols", Size: S * m["ColSize"].(int)})
+	slot = expand("col := cols[slot*{{.ColSize}}:][:{{.ColSize}}]\n", m)
+	src := "xs"
+	if d.padded() {
+		k.Scratch = append(k.Scratch, Scratch{Name: "xps", Size: S * m["CHPWP"].(int)})
+		slot += expand("xp := xps[slot*{{.CHPWP}}:][:{{.CHPWP}}]\n", m)
+		sample = m["Pad"].(string)
+		src = "xp"
+	}
+	return slot, sample, im2col(d, src)
+}
+
+// emitConv2D computes a convolution (with the ReLU of conv2d_relu): per
+// sample and group, y[g] = W[g] [OG, CG*KH*KW] x col [CG*KH*KW, OH*OW],
+// then bias and ReLU on the sample's output.
 func emitConv2D(n *ir.Node, c *Context) (*Kernel, error) {
-	x, w, y := convShapes(n)
-	a := n.Attrs
-	C, H, W := x[1], x[2], x[3]
-	d := convDims{CI: C, CO: w[0], G: a.Groups, HP: H + 2*a.Pad[0], WP: W + 2*a.Pad[1], OH: y[2], OW: y[3],
-		KH: w[2], KW: w[3], SH: a.Stride[0], SW: a.Stride[1], DH: a.Dilation[0], DW: a.Dilation[1],
-		PT: a.Pad[0], RH: H}
+	d := newConvGeom(n)
+	m := d.data()
+	S := slots(c)
 	k := &Kernel{Args: []Arg{{"x", 0}, {"w", 1}}}
-	bias := ""
+	bias := "nil"
 	if len(n.Args) == 3 {
 		k.Args = append(k.Args, Arg{"bias", 2})
 		bias = "bias"
 	}
-	var b strings.Builder
-	b.WriteString("for s := lo; s < hi; s++ {\n")
-	in := fmt.Sprintf("x[s*%d : s*%d+%d]", C*H*W, C*H*W, C*H*W)
-	if a.Pad != [2]int{} {
-		k.Scratch = []Scratch{{Name: "xp", Size: c.Batch * C * d.HP * d.WP}}
-		b.WriteString(padCopy("x", "xp", C, H, W, a.Pad[0], a.Pad[1]))
-		in = fmt.Sprintf("xp[s*%d : s*%d+%d]", C*d.HP*d.WP, C*d.HP*d.WP, C*d.HP*d.WP)
+	m["Pool"] = "nil"
+	if S == 1 {
+		m["Pool"] = gemmPool(k, d.flops())
 	}
-	out := d.CO * d.OH * d.OW
-	fmt.Fprintf(&b, "xs := %s\nys := y[s*%d : s*%d+%d]\n", in, out, out, out)
-	b.WriteString(convCore(d, "xs", "w", "ys", bias))
-	if n.Op == ir.OpConv2DReLU {
-		// The ReLU epilogue, while the sample's output is in cache.
-		b.WriteString("for i, v := range ys {\nys[i] = max(v, 0)\n}\n")
+	relu := n.Op == ir.OpConv2DReLU
+	pre, sample, group := d.colInput(k, S, m)
+	gb := group + expand(`gemm.SgemmPar({{.Pool}}, false, false, {{.OG}}, {{.OHW}}, {{.CGKK}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, col, {{.OHW}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false)
+`, m)
+	body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
+ys := y[s*{{.OOHW}}:][:{{.OOHW}}]
+`, m) + sample + groupLoop(d.G, gb)
+	if bias != "nil" || relu {
+		body += fmt.Sprintf("gemm.BiasReLU(%d, %d, ys, %d, %s, nil, %v)\n", d.O, d.OH*d.OW, d.OH*d.OW, bias, relu)
 	}
-	b.WriteString("}\n")
-	k.Phases = []Phase{{Split: PerSample, Body: b.String()}}
+	k.Phases = []Phase{{Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
 	return k, nil
+}
+
+// emitConv2DBackwardData computes the input gradient: per sample and
+// group, dcol = W[g]^T x dy[g], added back into dx by col2im (into a
+// padded buffer when the convolution pads, whose interior is then copied
+// out); a 1x1 convolution writes W[g]^T x dy[g] straight into dx.
+func emitConv2DBackwardData(n *ir.Node, c *Context) (*Kernel, error) {
+	d := newConvGeom(n)
+	m := d.data()
+	S := slots(c)
+	k := &Kernel{Args: []Arg{{"dy", 0}, {"w", 1}}}
+	m["Pool"] = "nil"
+	if S == 1 {
+		m["Pool"] = gemmPool(k, d.flops())
+	}
+	pre, dst := "", "dxs"
+	if !d.direct() {
+		d.padData(m)
+		k.Scratch = []Scratch{{Name: "cols", Size: S * m["ColSize"].(int)}}
+		pre = expand("col := cols[slot*{{.ColSize}}:][:{{.ColSize}}]\n", m)
+		if d.padded() {
+			k.Scratch = append(k.Scratch, Scratch{Name: "dxps", Size: S * m["CHPWP"].(int)})
+			pre += expand("dxp := dxps[slot*{{.CHPWP}}:][:{{.CHPWP}}]\n", m)
+			dst = "dxp"
+		}
+		m["Col2im"] = col2im(d, dst)
+	}
+	m["Dst"] = dst
+	gb := expand(`
+{{- if .Direct}}
+gemm.SgemmPar({{.Pool}}, true, false, {{.CG}}, {{.OHW}}, {{.OG}}, w[g*{{.OGCGKK}}:], {{.CG}}, dys[g*{{.OGOHW}}:], {{.OHW}}, dxs[g*{{.CGHW}}:], {{.HW}}, false)
+{{- else}}
+gemm.SgemmPar({{.Pool}}, true, false, {{.CGKK}}, {{.OHW}}, {{.OG}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, dys[g*{{.OGOHW}}:], {{.OHW}}, col, {{.OHW}}, false)
+{{.Col2im}}
+{{- end}}
+`, m)
+	body := expand(`dys := dy[s*{{.OOHW}}:][:{{.OOHW}}]
+dxs := y[s*{{.CHW}}:][:{{.CHW}}]
+{{- if not .Direct}}
+clear({{.Dst}})
+{{- end}}
+`, m) + groupLoop(d.G, gb)
+	if !d.direct() && d.padded() {
+		body += expand(`for c := 0; c < {{.C}}; c++ {
+	for h := 0; h < {{.H}}; h++ {
+		*(*[{{.W}}]float32)(dxs[(c*{{.H}}+h)*{{.W}}:]) = *(*[{{.W}}]float32)(dxp[(c*{{.HP}}+h+{{.PH}})*{{.WP}}+{{.PW}}:])
+	}
+}
+`, m)
+	}
+	k.Phases = []Phase{{Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
+	return k, nil
+}
+
+// emitConv2DBackwardFilter computes the weight gradient: each slot sums
+// dy_s[g] x col_s[g]^T over its samples in order into a partial (the GEMM
+// accumulating), and a second phase adds the partials in slot order. With
+// one slot the GEMMs accumulate straight into the gradient.
+func emitConv2DBackwardFilter(n *ir.Node, c *Context) (*Kernel, error) {
+	d := newConvGeom(n)
+	m := d.data()
+	S := slots(c)
+	k := &Kernel{Args: []Arg{{"x", 0}, {"dy", 1}}}
+	m["Pool"] = "nil"
+	if S == 1 {
+		m["Pool"] = gemmPool(k, d.flops())
+	}
+	size := d.O * d.C / d.G * d.KH * d.KW
+	pre := "first := slot * n / ns\n"
+	if S == 1 {
+		pre += "part := y\n"
+	} else {
+		k.Scratch = append(k.Scratch, Scratch{Name: "parts", Size: S * size})
+		pre += expand("part := parts[slot*{{.OCGKK}}:][:{{.OCGKK}}]\n", m)
+	}
+	slot, sample, group := d.colInput(k, S, m)
+	pre += slot
+	gb := group + expand(`gemm.SgemmPar({{.Pool}}, false, true, {{.OG}}, {{.CGKK}}, {{.OHW}}, dys[g*{{.OGOHW}}:], {{.OHW}}, col, {{.OHW}}, part[g*{{.OGCGKK}}:], {{.CGKK}}, s > first)
+`, m)
+	body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
+dys := dy[s*{{.OOHW}}:][:{{.OOHW}}]
+`, m) + sample + groupLoop(d.G, gb)
+	k.Phases = []Phase{{Name: sumPhase(S), Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
+	if S > 1 {
+		// Add the partials in slot order; the slots past min(n, S) hold
+		// nothing of this call.
+		red := Phase{Split: Serial, Body: fmt.Sprintf(`ns := min(n, %d)
+dw := y[:%d]
+copy(dw, parts[:%d])
+for slot := 1; slot < ns; slot++ {
+	p := parts[slot*%d:][:%d]
+	for i, v := range p {
+		dw[i] += v
+	}
+}
+`, S, size, size, size, size)}
+		if S*size >= 1<<16 {
+			red.Split, red.Count = PerIndex, size
+			red.Body = fmt.Sprintf(`ns := min(n, %d)
+dw := y[lo:hi]
+copy(dw, parts[lo:hi])
+for slot := 1; slot < ns; slot++ {
+	p := parts[slot*%d+lo : slot*%d+hi]
+	for i, v := range p {
+		dw[i] += v
+	}
+}
+`, S, size, size)
+		}
+		k.Phases = append(k.Phases, red)
+	}
+	return k, nil
+}
+
+// sumPhase names the first phase of a weight gradient: "Partial" when a
+// second phase adds the partials.
+func sumPhase(S int) string {
+	if S > 1 {
+		return "Partial"
+	}
+	return ""
 }
 
 // emitFoldBNWeight scales each output channel of a weight by
@@ -341,167 +491,5 @@ y[o] = float32((%s-float64(mean[o]))*float64(gamma[o])/math.Sqrt(float64(varianc
 }
 `, n.Shape[0], b, n.Attrs.Eps)
 	k.Phases = []Phase{{Split: Serial, Body: body}}
-	return k, nil
-}
-
-func emitConv2DBackwardFilter(n *ir.Node, c *Context) (*Kernel, error) {
-	x, w, y := convShapes(n)
-	a := n.Attrs
-	C, H, W := x[1], x[2], x[3]
-	d := convDims{CI: C, CO: w[0], G: a.Groups, HP: H + 2*a.Pad[0], WP: W + 2*a.Pad[1], OH: y[2], OW: y[3],
-		KH: w[2], KW: w[3], SH: a.Stride[0], SW: a.Stride[1], DH: a.Dilation[0], DW: a.Dilation[1]}
-	k := &Kernel{Args: []Arg{{"x", 0}, {"dy", 1}}}
-	src := "x"
-	if a.Pad != [2]int{} {
-		src = "xp"
-		k.Scratch = append(k.Scratch, Scratch{Name: "xp", Size: c.Batch * C * d.HP * d.WP})
-		k.Phases = append(k.Phases, Phase{Name: "Pad", Split: PerSample,
-			Body: "for s := lo; s < hi; s++ {\n" + padCopy("x", "xp", C, H, W, a.Pad[0], a.Pad[1]) + "}\n"})
-	}
-	m := d.data()
-	k.Scratch = append(k.Scratch, Scratch{Name: "acc", Size: d.CO * m["CGKK"].(int), Float64: true})
-	m["Src"] = src
-	m["CHPWP"] = C * d.HP * d.WP
-	m["Ts"] = strings.Join(names("t", d.KW), ", ")
-	var acc, adds []string
-	for q := range d.KW {
-		acc = append(acc, fmt.Sprintf("t%d += dv * xr[%s]", q, d.tap(q)))
-		adds = append(adds, fmt.Sprintf("a[%d] += float64(t%d)", q, q))
-	}
-	m["Acc"] = strings.Join(acc, "\n")
-	m["Adds"] = strings.Join(adds, "\n")
-	body := expand(`for o := lo; o < hi; o++ {
-	accs := acc[o*{{.CGKK}} : o*{{.CGKK}}+{{.CGKK}}]
-	clear(accs)
-{{- if eq .G 1}}
-	const cbase = 0
-{{- else}}
-	cbase := o / {{.OG}} * {{.CG}}
-{{- end}}
-	for s := 0; s < n; s++ {
-		dyo := dy[(s*{{.CO}}+o)*{{.OHW}} : (s*{{.CO}}+o)*{{.OHW}}+{{.OHW}}]
-		for c := 0; c < {{.CG}}; c++ {
-			xc := {{.Src}}[s*{{.CHPWP}}+(cbase+c)*{{.HPWP}} : s*{{.CHPWP}}+(cbase+c)*{{.HPWP}}+{{.HPWP}}]
-			for p := 0; p < {{.KH}}; p++ {
-				var {{.Ts}} float32
-				for i := 0; i < {{.OH}}; i++ {
-					xr := (*[{{.Span}}]float32)(xc[{{.Row}}:])
-					dr := (*[{{.OW}}]float32)(dyo[i*{{.OW}}:])
-					for j, dv := range dr {
-						{{.Acc}}
-					}
-				}
-				a := (*[{{.KW}}]float64)(accs[(c*{{.KH}}+p)*{{.KW}}:])
-				{{.Adds}}
-			}
-		}
-	}
-	dw := y[o*{{.CGKK}} : o*{{.CGKK}}+{{.CGKK}}]
-	for i, v := range accs {
-		dw[i] = float32(v)
-	}
-}
-`, m)
-	k.Phases = append(k.Phases, Phase{Split: PerIndex, Count: d.CO, Body: body})
-	return k, nil
-}
-
-func emitConv2DBackwardData(n *ir.Node, c *Context) (*Kernel, error) {
-	x, w, y := convShapes(n)
-	a := n.Attrs
-	C, H, W := x[1], x[2], x[3]
-	O, KH, KW := w[0], w[2], w[3]
-	G := a.Groups
-	CG, OG := C/G, O/G
-	OH, OW := y[2], y[3]
-	HP, WP := H+2*a.Pad[0], W+2*a.Pad[1]
-	KK, OHW := KH*KW, OH*OW
-	// For each input channel c of a sample, col[p*KW+q, :] = sum over the
-	// group's output channels o of w[o, c, p, q] * dy[o, :] (a small GEMM
-	// with the output channels blocked by 4 and the OH*OW pixels innermost),
-	// then col is added into dx at the taps' positions (col2im).
-	k := &Kernel{Args: []Arg{{"dy", 0}, {"w", 1}}}
-	k.Scratch = append(k.Scratch, Scratch{Name: "col", Size: c.Batch * KK * OHW})
-	padded := a.Pad != [2]int{}
-	if padded {
-		k.Scratch = append(k.Scratch, Scratch{Name: "dxp", Size: c.Batch * C * HP * WP})
-	}
-	m := map[string]any{
-		"C": C, "H": H, "W": W, "CG": CG, "OG": OG, "G": G, "O": O, "KH": KH, "KW": KW, "KK": KK,
-		"OH": OH, "OW": OW, "OHW": OHW, "HP": HP, "WP": WP, "HPWP": HP * WP, "CHW": C * H * W,
-		"CHPWP": C * HP * WP, "PH": a.Pad[0], "PW": a.Pad[1], "CGKK": CG * KK, "B": block,
-		"Padded": padded, "Blocked": OG >= block,
-		"Ds":  rows(block, "d", func(i int) string { return fmt.Sprintf("(*[%d]float32)(dys[(o+%d)*%d:])", OHW, i, OHW) }),
-		"Ws":  rows(block, "w", func(i int) string { return fmt.Sprintf("w[(o+%d)*%d+cl*%d+r]", i, CG*KK, KK) }),
-		"Sum": sumTerms(block, "w#*d#[j]"),
-		"Row": rowExpr(convDims{SH: a.Stride[0], DH: a.Dilation[0], KH: KH, WP: WP}),
-		"Col": scaled("j", a.Stride[1]), "QD": scaled("q", a.Dilation[1]),
-	}
-	body := expand(`for s := lo; s < hi; s++ {
-	dys := dy[s*{{mul .O .OHW}} : s*{{mul .O .OHW}}+{{mul .O .OHW}}]
-	col := cols[s*{{mul .KK .OHW}} : s*{{mul .KK .OHW}}+{{mul .KK .OHW}}]
-{{- if .Padded}}
-	dxs := dxp[s*{{.CHPWP}} : s*{{.CHPWP}}+{{.CHPWP}}]
-{{- else}}
-	dxs := y[s*{{.CHW}} : s*{{.CHW}}+{{.CHW}}]
-{{- end}}
-	for c := 0; c < {{.C}}; c++ {
-{{- if eq .G 1}}
-		const obase = 0
-		cl := c
-{{- else}}
-		obase, cl := c/{{.CG}}*{{.OG}}, c%{{.CG}}
-{{- end}}
-		clear(col)
-		o := obase
-{{- if .Blocked}}
-		for ; o+{{.B}} <= obase+{{.OG}}; o += {{.B}} {
-			{{.Ds}}
-			for r := 0; r < {{.KK}}; r++ {
-				{{.Ws}}
-				colr := (*[{{.OHW}}]float32)(col[r*{{.OHW}}:])
-				for j := range colr {
-					colr[j] += {{.Sum}}
-				}
-			}
-		}
-{{- end}}
-		for ; o < obase+{{.OG}}; o++ {
-			d0 := (*[{{.OHW}}]float32)(dys[o*{{.OHW}}:])
-			for r := 0; r < {{.KK}}; r++ {
-				w0 := w[o*{{.CGKK}}+cl*{{.KK}}+r]
-				colr := (*[{{.OHW}}]float32)(col[r*{{.OHW}}:])
-				for j := range colr {
-					colr[j] += w0 * d0[j]
-				}
-			}
-		}
-		xc := dxs[c*{{.HPWP}} : c*{{.HPWP}}+{{.HPWP}}]
-		clear(xc)
-		for p := 0; p < {{.KH}}; p++ {
-			for q := 0; q < {{.KW}}; q++ {
-				colr := col[(p*{{.KW}}+q)*{{.OHW}}:][:{{.OHW}}]
-				for i := 0; i < {{.OH}}; i++ {
-					xr := xc[{{.Row}}+{{.QD}}:]
-					cr := colr[i*{{.OW}} : i*{{.OW}}+{{.OW}}]
-					for j, v := range cr {
-						xr[{{.Col}}] += v
-					}
-				}
-			}
-		}
-	}
-{{- if .Padded}}
-	dx := y[s*{{.CHW}} : s*{{.CHW}}+{{.CHW}}]
-	for c := 0; c < {{.C}}; c++ {
-		for h := 0; h < {{.H}}; h++ {
-			copy(dx[(c*{{.H}}+h)*{{.W}}:][:{{.W}}], dxs[(c*{{.HP}}+h+{{.PH}})*{{.WP}}+{{.PW}}:][:{{.W}}])
-		}
-	}
-{{- end}}
-}
-`, m)
-	k.Scratch[0].Name = "cols"
-	k.Phases = append(k.Phases, Phase{Split: PerSample, Body: body})
 	return k, nil
 }

@@ -26,6 +26,10 @@ type Config struct {
 	// Source names the model for the header comment, such as
 	// "models/lenet5/model.go:LeNet5".
 	Source string
+	// CUDA says that the package also holds the CUDA target's files
+	// (package codegen/cuda: model.cu and model_cuda_gen.go), so that
+	// cmd/train passes NewCUDASeeded to the trainer for -device cuda.
+	CUDA bool
 	// Emitters replaces the kernel emitters of the ops it lists; the
 	// others come from DefaultEmitters.
 	Emitters map[ir.Op]Emitter
@@ -355,6 +359,10 @@ func (g *generator) emitCalls(p *graphPlan, n *ir.Node, k *Kernel, field, commen
 		params = append(params, "seed, step uint64")
 		args = append(args, fmt.Sprintf("%#x^m.runSeed, m.step", n.Attrs.Seed))
 	}
+	if k.Pool {
+		params = append(params, "pool *runtime.Pool")
+		args = append(args, "m.pool")
+	}
 	sig := strings.Join(params, ", ")
 	call := strings.Join(append([]string{"m.n", "lo", "hi"}, args...), ", ")
 	base := ident(n.Op.String())
@@ -379,8 +387,11 @@ func (g *generator) emitCalls(p *graphPlan, n *ir.Node, k *Kernel, field, commen
 			g.fields = append(g.fields, fmt.Sprintf("%s func(lo, hi int)", fn))
 			g.news = append(g.news, fmt.Sprintf("m.%s = func(lo, hi int) { %s(%s) }", fn, f.name, call))
 			count := "m.n"
-			if ph.Split == PerIndex {
+			switch ph.Split {
+			case PerIndex:
 				count = fmt.Sprint(ph.Count)
+			case PerSlot:
+				count = fmt.Sprintf("min(m.n, %d)", ph.Count)
 			}
 			*steps = append(*steps, fmt.Sprintf("m.pool.For(%s, m.%s) // %s", count, fn, comment))
 		}
@@ -401,6 +412,8 @@ func splitDoc(ph Phase) string {
 		return "samples [lo, hi)"
 	case PerIndex:
 		return fmt.Sprintf("indices [lo, hi) of %d", ph.Count)
+	case PerSlot:
+		return fmt.Sprintf("slots [lo, hi) of min(n, %d)", ph.Count)
 	}
 	return "the first n samples"
 }
@@ -416,7 +429,7 @@ func (g *generator) kernelsFile() *jen.File {
 	f := g.newFile(g.cfg.Package)
 	for _, k := range g.funcs {
 		f.Comment(k.name + " " + k.doc)
-		f.Func().Id(k.name).Params(jen.Op(k.params)).Block(g.code(k.body))
+		f.Func().Id(k.name).Params(g.code(k.params)).Block(g.code(k.body))
 		f.Line()
 	}
 	return f
@@ -425,8 +438,12 @@ func (g *generator) kernelsFile() *jen.File {
 func (g *generator) mainFile() *jen.File {
 	f := g.newFile("main")
 	f.PackageComment(fmt.Sprintf("Command train trains the %s model; runtime/trainer parses the flags\nand runs the training.", g.name))
+	args := []jen.Code{jen.Qual(g.cfg.ImportPath, "NewSeeded")}
+	if g.cfg.CUDA {
+		args = append(args, jen.Qual(g.cfg.Runtime+"/trainer", "WithCUDA").Call(jen.Qual(g.cfg.ImportPath, "NewCUDASeeded")))
+	}
 	f.Func().Id("main").Params().Block(
-		jen.Qual(g.cfg.Runtime+"/trainer", "Main").Call(jen.Qual(g.cfg.ImportPath, "NewSeeded")),
+		jen.Qual(g.cfg.Runtime+"/trainer", "Main").Call(args...),
 	)
 	return f
 }

@@ -43,6 +43,38 @@ var genCases = []genCase{
 	{"convmix", convMix, 3},
 	{"bigkernel", bigKernel, 2},
 	{"strided", strided, 3},
+	{"lenet5b1", batch1(lenet5.LeNet5BN), 1},
+	{"convmixb1", batch1(convMix), 1},
+	{"bigconvb1", bigConv, 1},
+}
+
+// bigConv has batch 1 and convolutions big enough (over parallelFlops) for
+// their GEMMs to be split over the pool, forward and backward.
+func bigConv() *ir.Graph {
+	b := ir.NewBuilder("bigconv", 1)
+	x := b.Input("x", 8, 16, 16)
+	y := b.Labels("y", 4)
+	h := b.ReLU(b.Conv2D("conv1", x, 8, 32, 3, ir.Pad(1))) // 32x16x16: 1.2 MFLOP
+	h = b.ReLU(b.Conv2D("conv2", h, 32, 16, 3, ir.Pad(1))) // 16x16x16: 2.4 MFLOP
+	h = b.MaxPool(h, 2)                                    // 16x8x8
+	h = b.Flatten(h)
+	logits := b.Linear("fc", h, 1024, 4)
+	b.Output("logits", logits)
+	b.Loss(b.SoftmaxCrossEntropy(logits, y))
+	return b.Graph()
+}
+
+// batch1 returns the model compiled for one sample, as for latency
+// (cnnc compile -batch 1): one slot per convolution, big GEMMs split over
+// the pool inside the sample, matrix-vector products for linear layers.
+func batch1(f func() *ir.Graph) func() *ir.Graph {
+	return func() *ir.Graph {
+		g, err := f().WithBatch(1)
+		if err != nil {
+			panic(err)
+		}
+		return g
+	}
 }
 
 // convMix has a strided, padded convolution, a grouped and dilated one, a

@@ -19,13 +19,17 @@ import (
 // Args names ([]int32 for labels, []float32 otherwise), y is the node's
 // output (a scalar is a one-element slice) and seed and step are passed
 // when Step is set (seed already combines the node's seed with the model's
-// run seed). Bodies may name math.X and runtime.X; the generator imports
-// those packages through jennifer.
+// run seed), and pool, the model's *runtime.Pool, comes last when Pool is
+// set. Bodies may name math.X, runtime.X and gemm.X (runtime/gemm); the
+// generator imports those packages through jennifer.
 type Kernel struct {
 	Args    []Arg
 	Scratch []Scratch
 	Step    bool
-	Phases  []Phase
+	// Pool passes the model's pool to the phases, for a Serial phase that
+	// splits its own work, such as a GEMM through gemm.SgemmPar.
+	Pool   bool
+	Phases []Phase
 }
 
 // An Arg names one argument of the node in a kernel's signature.
@@ -55,13 +59,20 @@ const (
 	// output channels of a weight gradient. A phase that reduces over the
 	// batch uses it so that each sum is computed by one worker, in order.
 	PerIndex
+	// PerSlot splits the slots [0, k) with k = min(n, Count); slot i
+	// computes samples [i*n/k, (i+1)*n/k) and owns part i of the kernel's
+	// slot-sized scratch (an im2col buffer, a partial sum). How samples
+	// fall into slots depends on n alone, never on the number of workers,
+	// so per-slot partial sums added in slot order give the same bits on
+	// any pool.
+	PerSlot
 )
 
 // A Phase is one step of a kernel.
 type Phase struct {
 	Name  string // suffix of the phase's function name; "" for a lone phase
 	Split Split
-	Count int    // PerIndex: the range to split
+	Count int    // PerIndex: the range to split; PerSlot: the most slots
 	Body  string // Go statements
 }
 
@@ -118,9 +129,9 @@ var defaultEmitters = map[ir.Op]EmitFunc{
 	ir.OpReLUBiasGrad:                emitBiasGrad,
 	ir.OpConv2DBackwardData:          emitConv2DBackwardData,
 	ir.OpConv2DBackwardFilter:        emitConv2DBackwardFilter,
-	ir.OpMaxPool:                     emitPool,
+	ir.OpMaxPool:                     emitMaxPool,
 	ir.OpAvgPool:                     emitPool,
-	ir.OpMaxPoolBackward:             emitMaxPoolBackward,
+	ir.OpMaxPoolBackward:             emitMaxPoolBackwardFast,
 	ir.OpAvgPoolBackward:             emitAvgPoolBackward,
 	ir.OpLinear:                      emitLinear,
 	ir.OpLinearBackwardData:          emitLinearBackwardData,

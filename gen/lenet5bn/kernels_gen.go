@@ -4,46 +4,42 @@ package lenet5bn
 
 import (
 	runtime "github.com/cnnc/cnnc/runtime"
+	gemm "github.com/cnnc/cnnc/runtime/gemm"
 	"math"
 )
 
-// conv2dConv1T3 computes (conv2d "conv1") [64,6,28,28] of samples [lo, hi).
-func conv2dConv1T3(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*784 : s*784+784]
-			dst := xp[s*1024 : s*1024+1024]
+// conv2dConv1T3 computes (conv2d "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
+func conv2dConv1T3(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*19600:][:19600]
+		xp := xps[slot*1024:][:1024]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*784:][:784]
+			ys := y[s*4704:][:4704]
 			for c := 0; c < 1; c++ {
 				for h := 0; h < 28; h++ {
-					copy(dst[(c*32+h+2)*32+2:][:28], src[(c*28+h)*28:][:28])
+					*(*[28]float32)(xp[(c*32+h+2)*32+2:]) = *(*[28]float32)(xs[(c*28+h)*28:])
 				}
 			}
-		}
-		xs := xp[s*1024 : s*1024+1024]
-		ys := y[s*4704 : s*4704+4704]
-		for o := 0; o < 6; o++ {
-			yo := ys[o*784 : o*784+784]
-			bv := float32(0)
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 1; c++ {
-				xc := xs[(cbase+c)*1024 : (cbase+c)*1024+1024]
-				for p := 0; p < 5; p++ {
-					wr := (*[5]float32)(w[((o*1+c)*5+p)*5:])
-					w0, w1, w2, w3, w4 := wr[0], wr[1], wr[2], wr[3], wr[4]
-					// Skip the output rows whose input row is zero padding.
-					ilo, ihi := max(0, (2-p*1+0)/1), min(28, (30-1-p*1)/1+1)
-					for i := ilo; i < ihi; i++ {
-						xr := (*[32]float32)(xc[(i+p)*32:])
-						yr := (*[28]float32)(yo[i*28:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2] + w3*xr[j+3] + w4*xr[j+4]
+			{
+				const g = 0
+				for c := 0; c < 1; c++ {
+					xc := xp[(g*1+c)*1024:][:1024]
+					for p := 0; p < 5; p++ {
+						for q := 0; q < 5; q++ {
+							row := col[((c*5+p)*5+q)*784:][:784]
+							base := p*32 + q
+							for i := 0; i < 28; i++ {
+								*(*[28]float32)(row[i*28:]) = *(*[28]float32)(xc[base+i*32:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false)
 			}
+
 		}
 	}
 
@@ -137,38 +133,14 @@ func batchnormReluBn1T10(n, lo, hi int, x []float32, gamma []float32, bias []flo
 func maxpoolT11(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
-			xc := a0[(s*6+ch)*784 : (s*6+ch+1)*784]
-			yc := y[(s*6+ch)*196 : (s*6+ch+1)*196]
+			xc := a0[(s*6+ch)*784:][:784]
+			yc := y[(s*6+ch)*196:][:196]
 			for i := 0; i < 14; i++ {
-				for j := 0; j < 14; j++ {
-					best := float32(math.Inf(-1))
-					base := i*2*28 + j*2
-					{
-						at := base + 0
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 1
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 28
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 29
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-
-					yc[i*14+j] = best
+				r0 := (*[28]float32)(xc[2*i*28:])
+				r1 := (*[28]float32)(xc[(2*i+1)*28:])
+				yr := (*[14]float32)(yc[i*14:])
+				for j := range yr {
+					yr[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
 				}
 			}
 		}
@@ -176,32 +148,32 @@ func maxpoolT11(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dConv2T13 computes (conv2d "conv2") [64,16,10,10] of samples [lo, hi).
-func conv2dConv2T13(n, lo, hi int, x []float32, w []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := x[s*1176 : s*1176+1176]
-		ys := y[s*1600 : s*1600+1600]
-		for o := 0; o < 16; o++ {
-			yo := ys[o*100 : o*100+100]
-			bv := float32(0)
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 6; c++ {
-				xc := xs[(cbase+c)*196 : (cbase+c)*196+196]
-				for p := 0; p < 5; p++ {
-					wr := (*[5]float32)(w[((o*6+c)*5+p)*5:])
-					w0, w1, w2, w3, w4 := wr[0], wr[1], wr[2], wr[3], wr[4]
-					for i := 0; i < 10; i++ {
-						xr := (*[14]float32)(xc[(i+p)*14:])
-						yr := (*[10]float32)(yo[i*10:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2] + w3*xr[j+3] + w4*xr[j+4]
+// conv2dConv2T13 computes (conv2d "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
+func conv2dConv2T13(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*15000:][:15000]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*1176:][:1176]
+			ys := y[s*1600:][:1600]
+			{
+				const g = 0
+				for c := 0; c < 6; c++ {
+					xc := xs[(g*6+c)*196:][:196]
+					for p := 0; p < 5; p++ {
+						for q := 0; q < 5; q++ {
+							row := col[((c*5+p)*5+q)*100:][:100]
+							base := p*14 + q
+							for i := 0; i < 10; i++ {
+								*(*[10]float32)(row[i*10:]) = *(*[10]float32)(xc[base+i*14:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false)
 			}
+
 		}
 	}
 
@@ -295,38 +267,14 @@ func batchnormReluBn2T20(n, lo, hi int, x []float32, gamma []float32, bias []flo
 func maxpoolT21(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
-			xc := a0[(s*16+ch)*100 : (s*16+ch+1)*100]
-			yc := y[(s*16+ch)*25 : (s*16+ch+1)*25]
+			xc := a0[(s*16+ch)*100:][:100]
+			yc := y[(s*16+ch)*25:][:25]
 			for i := 0; i < 5; i++ {
-				for j := 0; j < 5; j++ {
-					best := float32(math.Inf(-1))
-					base := i*2*10 + j*2
-					{
-						at := base + 0
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 1
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 10
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 11
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-
-					yc[i*5+j] = best
+				r0 := (*[10]float32)(xc[2*i*10:])
+				r1 := (*[10]float32)(xc[(2*i+1)*10:])
+				yr := (*[5]float32)(yc[i*5:])
+				for j := range yr {
+					yr[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
 				}
 			}
 		}
@@ -334,26 +282,16 @@ func maxpoolT21(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc1T25 computes (linear "fc1") [64,120] of samples [lo, hi).
-func linearFc1T25(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[400]float32)(x[s*400:])
-		ys := (*[120]float32)(y[s*120:])
-		for o := 0; o < 120; o += 4 {
-			w0, w1, w2, w3 := (*[400]float32)(w[(o+0)*400:]), (*[400]float32)(w[(o+1)*400:]), (*[400]float32)(w[(o+2)*400:]), (*[400]float32)(w[(o+3)*400:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-			ys[o+2] = a2 + bias[o+2]
-			ys[o+3] = a3 + bias[o+3]
+// linearFc1T25 computes (linear "fc1") [64,120] of the first n samples.
+func linearFc1T25(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(120, 400, w, 400, x[s*400:], y[s*120:])
 		}
+	} else {
+		gemm.SgemmPar(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false)
 	}
+	gemm.BiasReLU(n, 120, y, 120, nil, bias, false)
 
 }
 
@@ -369,26 +307,16 @@ func reluT26(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc2T29 computes (linear "fc2") [64,84] of samples [lo, hi).
-func linearFc2T29(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[120]float32)(x[s*120:])
-		ys := (*[84]float32)(y[s*84:])
-		for o := 0; o < 84; o += 4 {
-			w0, w1, w2, w3 := (*[120]float32)(w[(o+0)*120:]), (*[120]float32)(w[(o+1)*120:]), (*[120]float32)(w[(o+2)*120:]), (*[120]float32)(w[(o+3)*120:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-			ys[o+2] = a2 + bias[o+2]
-			ys[o+3] = a3 + bias[o+3]
+// linearFc2T29 computes (linear "fc2") [64,84] of the first n samples.
+func linearFc2T29(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(84, 120, w, 120, x[s*120:], y[s*84:])
 		}
+	} else {
+		gemm.SgemmPar(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false)
 	}
+	gemm.BiasReLU(n, 84, y, 84, nil, bias, false)
 
 }
 
@@ -421,37 +349,16 @@ func dropoutDrop1T31(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 
 }
 
-// linearFc3T34 computes (linear "fc3") [64,10] of samples [lo, hi).
+// linearFc3T34 computes (linear "fc3") [64,10] of the first n samples.
 func linearFc3T34(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[84]float32)(x[s*84:])
-		ys := (*[10]float32)(y[s*10:])
-		for o := 0; o < 8; o += 4 {
-			w0, w1, w2, w3 := (*[84]float32)(w[(o+0)*84:]), (*[84]float32)(w[(o+1)*84:]), (*[84]float32)(w[(o+2)*84:]), (*[84]float32)(w[(o+3)*84:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-			ys[o+2] = a2 + bias[o+2]
-			ys[o+3] = a3 + bias[o+3]
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(10, 84, w, 84, x[s*84:], y[s*10:])
 		}
-		{
-			o := 8
-			w0, w1 := (*[84]float32)(w[(o+0)*84:]), (*[84]float32)(w[(o+1)*84:])
-			var a0, a1 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-		}
+	} else {
+		gemm.SgemmPar(nil, false, true, n, 10, 84, x, 84, w, 84, y, 10, false)
 	}
+	gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 
 }
 
@@ -519,52 +426,15 @@ func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc3T39 computes (linear_backward_weight "fc3") [10,84] of indices [lo, hi) of 10.
+// linearBackwardWeightFc3T39 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
 func linearBackwardWeightFc3T39(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[84]float32)(y[o*84:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*10+o], dy[(s+1)*10+o], dy[(s+2)*10+o], dy[(s+3)*10+o]
-			x0, x1, x2, x3 := (*[84]float32)(x[(s+0)*84:]), (*[84]float32)(x[(s+1)*84:]), (*[84]float32)(x[(s+2)*84:]), (*[84]float32)(x[(s+3)*84:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*10+o]
-			xs := (*[84]float32)(x[s*84:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
+	gemm.SgemmPar(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false)
 
 }
 
-// linearBackwardDataFc3T40 computes (linear_backward_data "fc3") [64,84] of samples [lo, hi).
+// linearBackwardDataFc3T40 computes (linear_backward_data "fc3") [64,84] of the first n samples.
 func linearBackwardDataFc3T40(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		dx := (*[84]float32)(y[s*84:])
-		ds := (*[10]float32)(dy[s*10:])
-		clear(dx[:])
-		for o := 0; o < 8; o += 4 {
-			d0, d1, d2, d3 := ds[o+0], ds[o+1], ds[o+2], ds[o+3]
-			w0, w1, w2, w3 := (*[84]float32)(w[(o+0)*84:]), (*[84]float32)(w[(o+1)*84:]), (*[84]float32)(w[(o+2)*84:]), (*[84]float32)(w[(o+3)*84:])
-			for f := range dx {
-				dx[f] += d0*w0[f] + d1*w1[f] + d2*w2[f] + d3*w3[f]
-			}
-		}
-		{
-			o := 8
-			d0, d1 := ds[o+0], ds[o+1]
-			w0, w1 := (*[84]float32)(w[(o+0)*84:]), (*[84]float32)(w[(o+1)*84:])
-			for f := range dx {
-				dx[f] += d0*w0[f] + d1*w1[f]
-			}
-		}
-	}
+	gemm.SgemmPar(nil, false, false, n, 84, 10, dy, 10, w, 84, y, 84, false)
 
 }
 
@@ -601,20 +471,9 @@ func biasgradFc2T43(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardDataFc2T44 computes (linear_backward_data "fc2") [64,120] of samples [lo, hi).
-func linearBackwardDataFc2T44(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		dx := (*[120]float32)(y[s*120:])
-		ds := (*[84]float32)(dy[s*84:])
-		clear(dx[:])
-		for o := 0; o < 84; o += 4 {
-			d0, d1, d2, d3 := ds[o+0], ds[o+1], ds[o+2], ds[o+3]
-			w0, w1, w2, w3 := (*[120]float32)(w[(o+0)*120:]), (*[120]float32)(w[(o+1)*120:]), (*[120]float32)(w[(o+2)*120:]), (*[120]float32)(w[(o+3)*120:])
-			for f := range dx {
-				dx[f] += d0*w0[f] + d1*w1[f] + d2*w2[f] + d3*w3[f]
-			}
-		}
-	}
+// linearBackwardDataFc2T44 computes (linear_backward_data "fc2") [64,120] of the first n samples.
+func linearBackwardDataFc2T44(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+	gemm.SgemmPar(pool, false, false, n, 120, 84, dy, 84, w, 120, y, 120, false)
 
 }
 
@@ -651,68 +510,21 @@ func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc2T47 computes (linear_backward_weight "fc2") [84,120] of indices [lo, hi) of 84.
-func linearBackwardWeightFc2T47(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[120]float32)(y[o*120:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*84+o], dy[(s+1)*84+o], dy[(s+2)*84+o], dy[(s+3)*84+o]
-			x0, x1, x2, x3 := (*[120]float32)(x[(s+0)*120:]), (*[120]float32)(x[(s+1)*120:]), (*[120]float32)(x[(s+2)*120:]), (*[120]float32)(x[(s+3)*120:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*84+o]
-			xs := (*[120]float32)(x[s*120:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
+// linearBackwardWeightFc2T47 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
+func linearBackwardWeightFc2T47(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+	gemm.SgemmPar(pool, true, false, 84, 120, n, dy, 84, x, 120, y, 120, false)
 
 }
 
-// linearBackwardDataFc1T48 computes (linear_backward_data "fc1") [64,400] of samples [lo, hi).
-func linearBackwardDataFc1T48(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		dx := (*[400]float32)(y[s*400:])
-		ds := (*[120]float32)(dy[s*120:])
-		clear(dx[:])
-		for o := 0; o < 120; o += 4 {
-			d0, d1, d2, d3 := ds[o+0], ds[o+1], ds[o+2], ds[o+3]
-			w0, w1, w2, w3 := (*[400]float32)(w[(o+0)*400:]), (*[400]float32)(w[(o+1)*400:]), (*[400]float32)(w[(o+2)*400:]), (*[400]float32)(w[(o+3)*400:])
-			for f := range dx {
-				dx[f] += d0*w0[f] + d1*w1[f] + d2*w2[f] + d3*w3[f]
-			}
-		}
-	}
+// linearBackwardDataFc1T48 computes (linear_backward_data "fc1") [64,400] of the first n samples.
+func linearBackwardDataFc1T48(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+	gemm.SgemmPar(pool, false, false, n, 400, 120, dy, 120, w, 400, y, 400, false)
 
 }
 
-// linearBackwardWeightFc1T49 computes (linear_backward_weight "fc1") [120,400] of indices [lo, hi) of 120.
-func linearBackwardWeightFc1T49(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[400]float32)(y[o*400:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*120+o], dy[(s+1)*120+o], dy[(s+2)*120+o], dy[(s+3)*120+o]
-			x0, x1, x2, x3 := (*[400]float32)(x[(s+0)*400:]), (*[400]float32)(x[(s+1)*400:]), (*[400]float32)(x[(s+2)*400:]), (*[400]float32)(x[(s+3)*400:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*120+o]
-			xs := (*[400]float32)(x[s*400:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
+// linearBackwardWeightFc1T49 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
+func linearBackwardWeightFc1T49(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+	gemm.SgemmPar(pool, true, false, 120, 400, n, dy, 120, x, 400, y, 400, false)
 
 }
 
@@ -720,42 +532,30 @@ func linearBackwardWeightFc1T49(n, lo, hi int, x []float32, dy []float32, y []fl
 func maxpoolBackwardT51(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
-			xc := x[(s*16+ch)*100 : (s*16+ch+1)*100]
-			dx := y[(s*16+ch)*100 : (s*16+ch+1)*100]
-			dc := dy[(s*16+ch)*25 : (s*16+ch+1)*25]
+			xc := x[(s*16+ch)*100:][:100]
+			dx := y[(s*16+ch)*100:][:100]
+			dc := dy[(s*16+ch)*25:][:25]
 			clear(dx)
 			for i := 0; i < 5; i++ {
-				for j := 0; j < 5; j++ {
-					best, arg := float32(math.Inf(-1)), -1
-					base := i*2*10 + j*2
-					{
-						at := base + 0
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+				r0 := (*[10]float32)(xc[2*i*10:])
+				r1 := (*[10]float32)(xc[(2*i+1)*10:])
+				dr := (*[5]float32)(dc[i*5:])
+				base := 2 * i * 10
+				for j, g := range dr {
+					a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
+					m := max(max(a, b), max(c, d))
+					// The first of a, b, c, d equal to m, as conditional moves.
+					k := 11
+					if c == m {
+						k = 10
 					}
-					{
-						at := base + 1
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+					if b == m {
+						k = 1
 					}
-					{
-						at := base + 10
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+					if a == m {
+						k = 0
 					}
-					{
-						at := base + 11
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
-					}
-
-					if arg >= 0 {
-						dx[arg] += dc[i*5+j]
-					}
+					dx[base+2*j+k] = g
 				}
 			}
 		}
@@ -874,91 +674,86 @@ func batchnormReluBackwardBn2T54(n, lo, hi int, x []float32, gamma []float32, ou
 
 }
 
-// conv2dBackwardFilterConv2T55 computes (conv2d_backward_filter "conv2") [16,6,5,5] of indices [lo, hi) of 16.
-func conv2dBackwardFilterConv2T55(n, lo, hi int, x []float32, dy []float32, y []float32, acc []float64) {
-	for o := lo; o < hi; o++ {
-		accs := acc[o*150 : o*150+150]
-		clear(accs)
-		const cbase = 0
-		for s := 0; s < n; s++ {
-			dyo := dy[(s*16+o)*100 : (s*16+o)*100+100]
-			for c := 0; c < 6; c++ {
-				xc := x[s*1176+(cbase+c)*196 : s*1176+(cbase+c)*196+196]
-				for p := 0; p < 5; p++ {
-					var t0, t1, t2, t3, t4 float32
-					for i := 0; i < 10; i++ {
-						xr := (*[14]float32)(xc[(i+p)*14:])
-						dr := (*[10]float32)(dyo[i*10:])
-						for j, dv := range dr {
-							t0 += dv * xr[j]
-							t1 += dv * xr[j+1]
-							t2 += dv * xr[j+2]
-							t3 += dv * xr[j+3]
-							t4 += dv * xr[j+4]
+// conv2dBackwardFilterConv2T55Partial computes the partial phase of (conv2d_backward_filter "conv2") [16,6,5,5] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardFilterConv2T55Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		first := slot * n / ns
+		part := parts[slot*2400:][:2400]
+		col := cols[slot*15000:][:15000]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*1176:][:1176]
+			dys := dy[s*1600:][:1600]
+			{
+				const g = 0
+				for c := 0; c < 6; c++ {
+					xc := xs[(g*6+c)*196:][:196]
+					for p := 0; p < 5; p++ {
+						for q := 0; q < 5; q++ {
+							row := col[((c*5+p)*5+q)*100:][:100]
+							base := p*14 + q
+							for i := 0; i < 10; i++ {
+								*(*[10]float32)(row[i*10:]) = *(*[10]float32)(xc[base+i*14:])
+							}
 						}
 					}
-					a := (*[5]float64)(accs[(c*5+p)*5:])
-					a[0] += float64(t0)
-					a[1] += float64(t1)
-					a[2] += float64(t2)
-					a[3] += float64(t3)
-					a[4] += float64(t4)
 				}
+				gemm.SgemmPar(nil, false, true, 16, 150, 100, dys[g*1600:], 100, col, 100, part[g*2400:], 150, s > first)
 			}
-		}
-		dw := y[o*150 : o*150+150]
-		for i, v := range accs {
-			dw[i] = float32(v)
+
 		}
 	}
 
 }
 
-// conv2dBackwardDataConv2T56 computes (conv2d_backward_data "conv2") [64,6,14,14] of samples [lo, hi).
+// conv2dBackwardFilterConv2T55 computes (conv2d_backward_filter "conv2") [16,6,5,5] of the first n samples.
+func conv2dBackwardFilterConv2T55(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
+	ns := min(n, 8)
+	dw := y[:2400]
+	copy(dw, parts[:2400])
+	for slot := 1; slot < ns; slot++ {
+		p := parts[slot*2400:][:2400]
+		for i, v := range p {
+			dw[i] += v
+		}
+	}
+
+}
+
+// conv2dBackwardDataConv2T56 computes (conv2d_backward_data "conv2") [64,6,14,14] of slots [lo, hi) of min(n, 8).
 func conv2dBackwardDataConv2T56(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32) {
-	for s := lo; s < hi; s++ {
-		dys := dy[s*1600 : s*1600+1600]
-		col := cols[s*2500 : s*2500+2500]
-		dxs := y[s*1176 : s*1176+1176]
-		for c := 0; c < 6; c++ {
-			const obase = 0
-			cl := c
-			clear(col)
-			o := obase
-			for ; o+4 <= obase+16; o += 4 {
-				d0, d1, d2, d3 := (*[100]float32)(dys[(o+0)*100:]), (*[100]float32)(dys[(o+1)*100:]), (*[100]float32)(dys[(o+2)*100:]), (*[100]float32)(dys[(o+3)*100:])
-				for r := 0; r < 25; r++ {
-					w0, w1, w2, w3 := w[(o+0)*150+cl*25+r], w[(o+1)*150+cl*25+r], w[(o+2)*150+cl*25+r], w[(o+3)*150+cl*25+r]
-					colr := (*[100]float32)(col[r*100:])
-					for j := range colr {
-						colr[j] += w0*d0[j] + w1*d1[j] + w2*d2[j] + w3*d3[j]
-					}
-				}
-			}
-			for ; o < obase+16; o++ {
-				d0 := (*[100]float32)(dys[o*100:])
-				for r := 0; r < 25; r++ {
-					w0 := w[o*150+cl*25+r]
-					colr := (*[100]float32)(col[r*100:])
-					for j := range colr {
-						colr[j] += w0 * d0[j]
-					}
-				}
-			}
-			xc := dxs[c*196 : c*196+196]
-			clear(xc)
-			for p := 0; p < 5; p++ {
-				for q := 0; q < 5; q++ {
-					colr := col[(p*5+q)*100:][:100]
-					for i := 0; i < 10; i++ {
-						xr := xc[(i+p)*14+q:]
-						cr := colr[i*10 : i*10+10]
-						for j, v := range cr {
-							xr[j] += v
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*15000:][:15000]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			dys := dy[s*1600:][:1600]
+			dxs := y[s*1176:][:1176]
+			clear(dxs)
+			{
+				const g = 0
+
+				gemm.SgemmPar(nil, true, false, 150, 100, 16, w[g*2400:], 150, dys[g*1600:], 100, col, 100, false)
+				for c := 0; c < 6; c++ {
+					xc := dxs[(g*6+c)*196:][:196]
+					for p := 0; p < 5; p++ {
+						for q := 0; q < 5; q++ {
+							row := col[((c*5+p)*5+q)*100:][:100]
+							base := p*14 + q
+							for i := 0; i < 10; i++ {
+								r := (*[10]float32)(row[i*10:])
+								xr := (*[10]float32)(xc[base+i*14:])
+								for j, v := range r {
+									xr[j] += v
+								}
+							}
 						}
 					}
 				}
+
 			}
+
 		}
 	}
 
@@ -968,42 +763,30 @@ func conv2dBackwardDataConv2T56(n, lo, hi int, dy []float32, w []float32, y []fl
 func maxpoolBackwardT57(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
-			xc := x[(s*6+ch)*784 : (s*6+ch+1)*784]
-			dx := y[(s*6+ch)*784 : (s*6+ch+1)*784]
-			dc := dy[(s*6+ch)*196 : (s*6+ch+1)*196]
+			xc := x[(s*6+ch)*784:][:784]
+			dx := y[(s*6+ch)*784:][:784]
+			dc := dy[(s*6+ch)*196:][:196]
 			clear(dx)
 			for i := 0; i < 14; i++ {
-				for j := 0; j < 14; j++ {
-					best, arg := float32(math.Inf(-1)), -1
-					base := i*2*28 + j*2
-					{
-						at := base + 0
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+				r0 := (*[28]float32)(xc[2*i*28:])
+				r1 := (*[28]float32)(xc[(2*i+1)*28:])
+				dr := (*[14]float32)(dc[i*14:])
+				base := 2 * i * 28
+				for j, g := range dr {
+					a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
+					m := max(max(a, b), max(c, d))
+					// The first of a, b, c, d equal to m, as conditional moves.
+					k := 29
+					if c == m {
+						k = 28
 					}
-					{
-						at := base + 1
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+					if b == m {
+						k = 1
 					}
-					{
-						at := base + 28
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+					if a == m {
+						k = 0
 					}
-					{
-						at := base + 29
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
-					}
-
-					if arg >= 0 {
-						dx[arg] += dc[i*14+j]
-					}
+					dx[base+2*j+k] = g
 				}
 			}
 		}
@@ -1122,57 +905,54 @@ func batchnormReluBackwardBn1T60(n, lo, hi int, x []float32, gamma []float32, ou
 
 }
 
-// conv2dBackwardFilterConv1T61Pad computes the pad phase of (conv2d_backward_filter "conv1") [6,1,5,5] of samples [lo, hi).
-func conv2dBackwardFilterConv1T61Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*784 : s*784+784]
-			dst := xp[s*1024 : s*1024+1024]
+// conv2dBackwardFilterConv1T61Partial computes the partial phase of (conv2d_backward_filter "conv1") [6,1,5,5] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardFilterConv1T61Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		first := slot * n / ns
+		part := parts[slot*150:][:150]
+		col := cols[slot*19600:][:19600]
+		xp := xps[slot*1024:][:1024]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*784:][:784]
+			dys := dy[s*4704:][:4704]
 			for c := 0; c < 1; c++ {
 				for h := 0; h < 28; h++ {
-					copy(dst[(c*32+h+2)*32+2:][:28], src[(c*28+h)*28:][:28])
+					*(*[28]float32)(xp[(c*32+h+2)*32+2:]) = *(*[28]float32)(xs[(c*28+h)*28:])
 				}
 			}
+			{
+				const g = 0
+				for c := 0; c < 1; c++ {
+					xc := xp[(g*1+c)*1024:][:1024]
+					for p := 0; p < 5; p++ {
+						for q := 0; q < 5; q++ {
+							row := col[((c*5+p)*5+q)*784:][:784]
+							base := p*32 + q
+							for i := 0; i < 28; i++ {
+								*(*[28]float32)(row[i*28:]) = *(*[28]float32)(xc[base+i*32:])
+							}
+						}
+					}
+				}
+				gemm.SgemmPar(nil, false, true, 6, 25, 784, dys[g*4704:], 784, col, 784, part[g*150:], 25, s > first)
+			}
+
 		}
 	}
 
 }
 
-// conv2dBackwardFilterConv1T61 computes (conv2d_backward_filter "conv1") [6,1,5,5] of indices [lo, hi) of 6.
-func conv2dBackwardFilterConv1T61(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for o := lo; o < hi; o++ {
-		accs := acc[o*25 : o*25+25]
-		clear(accs)
-		const cbase = 0
-		for s := 0; s < n; s++ {
-			dyo := dy[(s*6+o)*784 : (s*6+o)*784+784]
-			for c := 0; c < 1; c++ {
-				xc := xp[s*1024+(cbase+c)*1024 : s*1024+(cbase+c)*1024+1024]
-				for p := 0; p < 5; p++ {
-					var t0, t1, t2, t3, t4 float32
-					for i := 0; i < 28; i++ {
-						xr := (*[32]float32)(xc[(i+p)*32:])
-						dr := (*[28]float32)(dyo[i*28:])
-						for j, dv := range dr {
-							t0 += dv * xr[j]
-							t1 += dv * xr[j+1]
-							t2 += dv * xr[j+2]
-							t3 += dv * xr[j+3]
-							t4 += dv * xr[j+4]
-						}
-					}
-					a := (*[5]float64)(accs[(c*5+p)*5:])
-					a[0] += float64(t0)
-					a[1] += float64(t1)
-					a[2] += float64(t2)
-					a[3] += float64(t3)
-					a[4] += float64(t4)
-				}
-			}
-		}
-		dw := y[o*25 : o*25+25]
-		for i, v := range accs {
-			dw[i] = float32(v)
+// conv2dBackwardFilterConv1T61 computes (conv2d_backward_filter "conv1") [6,1,5,5] of the first n samples.
+func conv2dBackwardFilterConv1T61(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	dw := y[:150]
+	copy(dw, parts[:150])
+	for slot := 1; slot < ns; slot++ {
+		p := parts[slot*150:][:150]
+		for i, v := range p {
+			dw[i] += v
 		}
 	}
 
@@ -1197,46 +977,39 @@ func foldBnBiasBn1I7(n, lo, hi int, gamma []float32, beta []float32, mean []floa
 
 }
 
-// conv2dReluConv1I8 computes (conv2d_relu "conv1") [64,6,28,28] of samples [lo, hi).
-func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xp []float32) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*784 : s*784+784]
-			dst := xp[s*1024 : s*1024+1024]
+// conv2dReluConv1I8 computes (conv2d_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
+func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*19600:][:19600]
+		xp := xps[slot*1024:][:1024]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*784:][:784]
+			ys := y[s*4704:][:4704]
 			for c := 0; c < 1; c++ {
 				for h := 0; h < 28; h++ {
-					copy(dst[(c*32+h+2)*32+2:][:28], src[(c*28+h)*28:][:28])
+					*(*[28]float32)(xp[(c*32+h+2)*32+2:]) = *(*[28]float32)(xs[(c*28+h)*28:])
 				}
 			}
-		}
-		xs := xp[s*1024 : s*1024+1024]
-		ys := y[s*4704 : s*4704+4704]
-		for o := 0; o < 6; o++ {
-			yo := ys[o*784 : o*784+784]
-			bv := bias[o]
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 1; c++ {
-				xc := xs[(cbase+c)*1024 : (cbase+c)*1024+1024]
-				for p := 0; p < 5; p++ {
-					wr := (*[5]float32)(w[((o*1+c)*5+p)*5:])
-					w0, w1, w2, w3, w4 := wr[0], wr[1], wr[2], wr[3], wr[4]
-					// Skip the output rows whose input row is zero padding.
-					ilo, ihi := max(0, (2-p*1+0)/1), min(28, (30-1-p*1)/1+1)
-					for i := ilo; i < ihi; i++ {
-						xr := (*[32]float32)(xc[(i+p)*32:])
-						yr := (*[28]float32)(yo[i*28:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2] + w3*xr[j+3] + w4*xr[j+4]
+			{
+				const g = 0
+				for c := 0; c < 1; c++ {
+					xc := xp[(g*1+c)*1024:][:1024]
+					for p := 0; p < 5; p++ {
+						for q := 0; q < 5; q++ {
+							row := col[((c*5+p)*5+q)*784:][:784]
+							base := p*32 + q
+							for i := 0; i < 28; i++ {
+								*(*[28]float32)(row[i*28:]) = *(*[28]float32)(xc[base+i*32:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false)
 			}
-		}
-		for i, v := range ys {
-			ys[i] = max(v, 0)
+			gemm.BiasReLU(6, 784, ys, 784, bias, nil, true)
+
 		}
 	}
 
@@ -1261,82 +1034,60 @@ func foldBnBiasBn2I16(n, lo, hi int, gamma []float32, beta []float32, mean []flo
 
 }
 
-// conv2dReluConv2I17 computes (conv2d_relu "conv2") [64,16,10,10] of samples [lo, hi).
-func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := x[s*1176 : s*1176+1176]
-		ys := y[s*1600 : s*1600+1600]
-		for o := 0; o < 16; o++ {
-			yo := ys[o*100 : o*100+100]
-			bv := bias[o]
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 6; c++ {
-				xc := xs[(cbase+c)*196 : (cbase+c)*196+196]
-				for p := 0; p < 5; p++ {
-					wr := (*[5]float32)(w[((o*6+c)*5+p)*5:])
-					w0, w1, w2, w3, w4 := wr[0], wr[1], wr[2], wr[3], wr[4]
-					for i := 0; i < 10; i++ {
-						xr := (*[14]float32)(xc[(i+p)*14:])
-						yr := (*[10]float32)(yo[i*10:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2] + w3*xr[j+3] + w4*xr[j+4]
+// conv2dReluConv2I17 computes (conv2d_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
+func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*15000:][:15000]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*1176:][:1176]
+			ys := y[s*1600:][:1600]
+			{
+				const g = 0
+				for c := 0; c < 6; c++ {
+					xc := xs[(g*6+c)*196:][:196]
+					for p := 0; p < 5; p++ {
+						for q := 0; q < 5; q++ {
+							row := col[((c*5+p)*5+q)*100:][:100]
+							base := p*14 + q
+							for i := 0; i < 10; i++ {
+								*(*[10]float32)(row[i*10:]) = *(*[10]float32)(xc[base+i*14:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false)
 			}
-		}
-		for i, v := range ys {
-			ys[i] = max(v, 0)
+			gemm.BiasReLU(16, 100, ys, 100, bias, nil, true)
+
 		}
 	}
 
 }
 
-// linearReluFc1I26 computes (linear_relu "fc1") [64,120] of samples [lo, hi).
-func linearReluFc1I26(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[400]float32)(x[s*400:])
-		ys := (*[120]float32)(y[s*120:])
-		for o := 0; o < 120; o += 4 {
-			w0, w1, w2, w3 := (*[400]float32)(w[(o+0)*400:]), (*[400]float32)(w[(o+1)*400:]), (*[400]float32)(w[(o+2)*400:]), (*[400]float32)(w[(o+3)*400:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = max(a0+bias[o+0], 0)
-			ys[o+1] = max(a1+bias[o+1], 0)
-			ys[o+2] = max(a2+bias[o+2], 0)
-			ys[o+3] = max(a3+bias[o+3], 0)
+// linearReluFc1I26 computes (linear_relu "fc1") [64,120] of the first n samples.
+func linearReluFc1I26(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(120, 400, w, 400, x[s*400:], y[s*120:])
 		}
+	} else {
+		gemm.SgemmPar(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false)
 	}
+	gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
 
 }
 
-// linearReluFc2I27 computes (linear_relu "fc2") [64,84] of samples [lo, hi).
-func linearReluFc2I27(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[120]float32)(x[s*120:])
-		ys := (*[84]float32)(y[s*84:])
-		for o := 0; o < 84; o += 4 {
-			w0, w1, w2, w3 := (*[120]float32)(w[(o+0)*120:]), (*[120]float32)(w[(o+1)*120:]), (*[120]float32)(w[(o+2)*120:]), (*[120]float32)(w[(o+3)*120:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = max(a0+bias[o+0], 0)
-			ys[o+1] = max(a1+bias[o+1], 0)
-			ys[o+2] = max(a2+bias[o+2], 0)
-			ys[o+3] = max(a3+bias[o+3], 0)
+// linearReluFc2I27 computes (linear_relu "fc2") [64,84] of the first n samples.
+func linearReluFc2I27(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(84, 120, w, 120, x[s*120:], y[s*84:])
 		}
+	} else {
+		gemm.SgemmPar(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false)
 	}
+	gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 
 }

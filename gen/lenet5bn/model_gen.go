@@ -60,7 +60,8 @@ type Model struct {
 	pBn2RunningVar  *runtime.Param // bn2.running_var [16]
 	tArena          []float32      // training graph: the arena of its values, 1010861 floats (1879853 without sharing)
 	t3              []float32      // training graph: (conv2d "conv1") [64,6,28,28] at tArena[0:301056]
-	t3Xp            []float32      // scratch of t3
+	t3Cols          []float32      // scratch of t3
+	t3Xps           []float32      // scratch of t3
 	t3Fn            func(lo, hi int)
 	t8              []float32 // training graph: (runningmean "bn1") [6] at tArena[1010848:1010854]
 	t8Fn            func(lo, hi int)
@@ -71,6 +72,7 @@ type Model struct {
 	t11             []float32 // training graph: (maxpool) [64,6,14,14] at tArena[909312:984576]
 	t11Fn           func(lo, hi int)
 	t13             []float32 // training graph: (conv2d "conv2") [64,16,10,10] at tArena[602112:704512]
+	t13Cols         []float32 // scratch of t13
 	t13Fn           func(lo, hi int)
 	t18             []float32 // training graph: (runningmean "bn2") [16] at tArena[1010816:1010832]
 	t18Fn           func(lo, hi int)
@@ -81,47 +83,39 @@ type Model struct {
 	t21             []float32 // training graph: (maxpool) [64,16,5,5] at tArena[806912:832512]
 	t21Fn           func(lo, hi int)
 	t25             []float32 // training graph: (linear "fc1") [64,120] at tArena[832512:840192]
-	t25Fn           func(lo, hi int)
 	t26             []float32 // training graph: (relu) [64,120] at tArena[832512:840192], in place over t25
 	t26Fn           func(lo, hi int)
 	t29             []float32 // training graph: (linear "fc2") [64,84] at tArena[840192:845568]
-	t29Fn           func(lo, hi int)
 	t30             []float32 // training graph: (relu) [64,84] at tArena[840192:845568], in place over t29
 	t30Fn           func(lo, hi int)
 	t31             []float32 // training graph: (dropout "drop1") [64,84] at tArena[845568:850944]
 	t31Fn           func(lo, hi int)
 	t34             []float32 // training graph: (linear "fc3") [64,10] at tArena[1010176:1010816]
-	t34Fn           func(lo, hi int)
 	t35             []float32 // training graph: (softmaxcrossentropy) [] at tArena[1010860:1010861]
 	t36             []float32 // training graph: (const) []
 	t37             []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[853248:853888]
 	t37Fn           func(lo, hi int)
 	t38Fn           func(lo, hi int)
-	t39Fn           func(lo, hi int)
 	t40             []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[847872:853248]
-	t40Fn           func(lo, hi int)
 	t41             []float32 // training graph: (dropout_backward "drop1") [64,84] at tArena[847872:853248], in place over t40
 	t41Fn           func(lo, hi int)
 	t42             []float32 // training graph: (relu_backward) [64,84] at tArena[847872:853248], in place over t41
 	t42Fn           func(lo, hi int)
 	t43Fn           func(lo, hi int)
 	t44             []float32 // training graph: (linear_backward_data "fc2") [64,120] at tArena[840192:847872]
-	t44Fn           func(lo, hi int)
 	t45             []float32 // training graph: (relu_backward) [64,120] at tArena[840192:847872], in place over t44
 	t45Fn           func(lo, hi int)
 	t46Fn           func(lo, hi int)
-	t47Fn           func(lo, hi int)
 	t48             []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[984576:1010176]
-	t48Fn           func(lo, hi int)
-	t49Fn           func(lo, hi int)
 	t51             []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[806912:909312]
 	t51Fn           func(lo, hi int)
 	t52Fn           func(lo, hi int)
 	t53Fn           func(lo, hi int)
 	t54             []float32 // training graph: (batchnorm_relu_backward "bn2") [64,16,10,10] at tArena[806912:909312], in place over t51
 	t54Fn           func(lo, hi int)
-	t55Acc          []float64 // scratch of t55
-	t55Fn           func(lo, hi int)
+	t55Parts        []float32 // scratch of t55
+	t55Cols         []float32 // scratch of t55
+	t55PartialFn    func(lo, hi int)
 	t56             []float32 // training graph: (conv2d_backward_data "conv2") [64,6,14,14] at tArena[909312:984576]
 	t56Cols         []float32 // scratch of t56
 	t56Fn           func(lo, hi int)
@@ -131,30 +125,29 @@ type Model struct {
 	t59Fn           func(lo, hi int)
 	t60             []float32 // training graph: (batchnorm_relu_backward "bn1") [64,6,28,28] at tArena[602112:903168], in place over t57
 	t60Fn           func(lo, hi int)
-	t61Xp           []float32 // scratch of t61
-	t61Acc          []float64 // scratch of t61
-	t61PadFn        func(lo, hi int)
-	t61Fn           func(lo, hi int)
+	t61Parts        []float32 // scratch of t61
+	t61Cols         []float32 // scratch of t61
+	t61Xps          []float32 // scratch of t61
+	t61PartialFn    func(lo, hi int)
 	iArena          []float32 // inference graph: the arena of its values, 376320 floats (520588 without sharing)
 	i6              []float32 // inference graph: (fold_bn_weight "bn1") [6,1,5,5] at iArena[301056:301206]
 	i7              []float32 // inference graph: (fold_bn_bias "bn1") [6] at iArena[301206:301212]
 	i8              []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28] at iArena[0:301056]
-	i8Xp            []float32 // scratch of i8
+	i8Cols          []float32 // scratch of i8
+	i8Xps           []float32 // scratch of i8
 	i8Fn            func(lo, hi int)
 	i9              []float32 // inference graph: (maxpool) [64,6,14,14] at iArena[301056:376320]
 	i9Fn            func(lo, hi int)
 	i15             []float32 // inference graph: (fold_bn_weight "bn2") [16,6,5,5] at iArena[102400:104800]
 	i16             []float32 // inference graph: (fold_bn_bias "bn2") [16] at iArena[104800:104816]
 	i17             []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10] at iArena[0:102400]
+	i17Cols         []float32 // scratch of i17
 	i17Fn           func(lo, hi int)
 	i18             []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i18Fn           func(lo, hi int)
 	i26             []float32 // inference graph: (linear_relu "fc1") [64,120] at iArena[0:7680]
-	i26Fn           func(lo, hi int)
 	i27             []float32 // inference graph: (linear_relu "fc2") [64,84] at iArena[7680:13056]
-	i27Fn           func(lo, hi int)
 	i28             []float32 // inference graph: (linear "fc3") [64,10] at iArena[0:640]
-	i28Fn           func(lo, hi int)
 }
 
 // New returns a model whose parameters are initialised as the model says,
@@ -203,8 +196,9 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn2RunningVar.Data, rng)
 	m.tArena = make([]float32, 1010861)
 	m.t3 = m.tArena[0:301056:301056]
-	m.t3Xp = make([]float32, 65536)
-	m.t3Fn = func(lo, hi int) { conv2dConv1T3(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.t3, m.t3Xp) }
+	m.t3Cols = make([]float32, 156800)
+	m.t3Xps = make([]float32, 8192)
+	m.t3Fn = func(lo, hi int) { conv2dConv1T3(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.t3, m.t3Cols, m.t3Xps) }
 	m.t8 = m.tArena[1010848:1010854:1010854]
 	m.t8Fn = func(lo, hi int) { runningmeanBn1T8(m.n, lo, hi, m.t3, m.pBn1RunningMean.Data, m.t8) }
 	m.t9 = m.tArena[1010854:1010860:1010860]
@@ -214,7 +208,8 @@ func NewSeeded(seed uint64) *Model {
 	m.t11 = m.tArena[909312:984576:984576]
 	m.t11Fn = func(lo, hi int) { maxpoolT11(m.n, lo, hi, m.t10, m.t11) }
 	m.t13 = m.tArena[602112:704512:704512]
-	m.t13Fn = func(lo, hi int) { conv2dConv2T13(m.n, lo, hi, m.t11, m.pConv2Weight.Data, m.t13) }
+	m.t13Cols = make([]float32, 120000)
+	m.t13Fn = func(lo, hi int) { conv2dConv2T13(m.n, lo, hi, m.t11, m.pConv2Weight.Data, m.t13, m.t13Cols) }
 	m.t18 = m.tArena[1010816:1010832:1010832]
 	m.t18Fn = func(lo, hi int) { runningmeanBn2T18(m.n, lo, hi, m.t13, m.pBn2RunningMean.Data, m.t18) }
 	m.t19 = m.tArena[1010832:1010848:1010848]
@@ -224,17 +219,14 @@ func NewSeeded(seed uint64) *Model {
 	m.t21 = m.tArena[806912:832512:832512]
 	m.t21Fn = func(lo, hi int) { maxpoolT21(m.n, lo, hi, m.t20, m.t21) }
 	m.t25 = m.tArena[832512:840192:840192]
-	m.t25Fn = func(lo, hi int) { linearFc1T25(m.n, lo, hi, m.t21, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t25) }
 	m.t26 = m.tArena[832512:840192:840192]
 	m.t26Fn = func(lo, hi int) { reluT26(m.n, lo, hi, m.t25, m.t26) }
 	m.t29 = m.tArena[840192:845568:845568]
-	m.t29Fn = func(lo, hi int) { linearFc2T29(m.n, lo, hi, m.t26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t29) }
 	m.t30 = m.tArena[840192:845568:845568]
 	m.t30Fn = func(lo, hi int) { reluT30(m.n, lo, hi, m.t29, m.t30) }
 	m.t31 = m.tArena[845568:850944:850944]
 	m.t31Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t30, m.t31, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
 	m.t34 = m.tArena[1010176:1010816:1010816]
-	m.t34Fn = func(lo, hi int) { linearFc3T34(m.n, lo, hi, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34) }
 	m.t35 = m.tArena[1010860:1010861:1010861]
 	m.t36 = make([]float32, 1)
 	for i := range m.t36 {
@@ -243,23 +235,17 @@ func NewSeeded(seed uint64) *Model {
 	m.t37 = m.tArena[853248:853888:853888]
 	m.t37Fn = func(lo, hi int) { softmaxcrossentropyBackwardT37(m.n, lo, hi, m.t34, m.labels, m.t36, m.t37) }
 	m.t38Fn = func(lo, hi int) { biasgradFc3T38(m.n, lo, hi, m.t37, m.pFc3Bias.Grad) }
-	m.t39Fn = func(lo, hi int) { linearBackwardWeightFc3T39(m.n, lo, hi, m.t31, m.t37, m.pFc3Weight.Grad) }
 	m.t40 = m.tArena[847872:853248:853248]
-	m.t40Fn = func(lo, hi int) { linearBackwardDataFc3T40(m.n, lo, hi, m.t37, m.pFc3Weight.Data, m.t40) }
 	m.t41 = m.tArena[847872:853248:853248]
 	m.t41Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t40, m.t41, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
 	m.t42 = m.tArena[847872:853248:853248]
 	m.t42Fn = func(lo, hi int) { reluBackwardT42(m.n, lo, hi, m.t30, m.t41, m.t42) }
 	m.t43Fn = func(lo, hi int) { biasgradFc2T43(m.n, lo, hi, m.t42, m.pFc2Bias.Grad) }
 	m.t44 = m.tArena[840192:847872:847872]
-	m.t44Fn = func(lo, hi int) { linearBackwardDataFc2T44(m.n, lo, hi, m.t42, m.pFc2Weight.Data, m.t44) }
 	m.t45 = m.tArena[840192:847872:847872]
 	m.t45Fn = func(lo, hi int) { reluBackwardT45(m.n, lo, hi, m.t26, m.t44, m.t45) }
 	m.t46Fn = func(lo, hi int) { biasgradFc1T46(m.n, lo, hi, m.t45, m.pFc1Bias.Grad) }
-	m.t47Fn = func(lo, hi int) { linearBackwardWeightFc2T47(m.n, lo, hi, m.t26, m.t42, m.pFc2Weight.Grad) }
 	m.t48 = m.tArena[984576:1010176:1010176]
-	m.t48Fn = func(lo, hi int) { linearBackwardDataFc1T48(m.n, lo, hi, m.t45, m.pFc1Weight.Data, m.t48) }
-	m.t49Fn = func(lo, hi int) { linearBackwardWeightFc1T49(m.n, lo, hi, m.t21, m.t45, m.pFc1Weight.Grad) }
 	m.t51 = m.tArena[806912:909312:909312]
 	m.t51Fn = func(lo, hi int) { maxpoolBackwardT51(m.n, lo, hi, m.t20, m.t48, m.t51) }
 	m.t52Fn = func(lo, hi int) { reluBiasgradBn2T52(m.n, lo, hi, m.t20, m.t51, m.pBn2Bias.Grad) }
@@ -270,12 +256,13 @@ func NewSeeded(seed uint64) *Model {
 	m.t54Fn = func(lo, hi int) {
 		batchnormReluBackwardBn2T54(m.n, lo, hi, m.t13, m.pBn2Weight.Data, m.t20, m.t51, m.t54)
 	}
-	m.t55Acc = make([]float64, 2400)
-	m.t55Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T55(m.n, lo, hi, m.t11, m.t54, m.pConv2Weight.Grad, m.t55Acc)
+	m.t55Parts = make([]float32, 19200)
+	m.t55Cols = make([]float32, 120000)
+	m.t55PartialFn = func(lo, hi int) {
+		conv2dBackwardFilterConv2T55Partial(m.n, lo, hi, m.t11, m.t54, m.pConv2Weight.Grad, m.t55Parts, m.t55Cols)
 	}
 	m.t56 = m.tArena[909312:984576:984576]
-	m.t56Cols = make([]float32, 160000)
+	m.t56Cols = make([]float32, 120000)
 	m.t56Fn = func(lo, hi int) {
 		conv2dBackwardDataConv2T56(m.n, lo, hi, m.t54, m.pConv2Weight.Data, m.t56, m.t56Cols)
 	}
@@ -287,34 +274,31 @@ func NewSeeded(seed uint64) *Model {
 	m.t60Fn = func(lo, hi int) {
 		batchnormReluBackwardBn1T60(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.t10, m.t57, m.t60)
 	}
-	m.t61Xp = make([]float32, 65536)
-	m.t61Acc = make([]float64, 150)
-	m.t61PadFn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T61Pad(m.n, lo, hi, m.x, m.t60, m.pConv1Weight.Grad, m.t61Xp, m.t61Acc)
-	}
-	m.t61Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T61(m.n, lo, hi, m.x, m.t60, m.pConv1Weight.Grad, m.t61Xp, m.t61Acc)
+	m.t61Parts = make([]float32, 1200)
+	m.t61Cols = make([]float32, 156800)
+	m.t61Xps = make([]float32, 8192)
+	m.t61PartialFn = func(lo, hi int) {
+		conv2dBackwardFilterConv1T61Partial(m.n, lo, hi, m.x, m.t60, m.pConv1Weight.Grad, m.t61Parts, m.t61Cols, m.t61Xps)
 	}
 	m.iArena = make([]float32, 376320)
 	m.i6 = m.iArena[301056:301206:301206]
 	m.i7 = m.iArena[301206:301212:301212]
 	m.i8 = m.iArena[0:301056:301056]
-	m.i8Xp = make([]float32, 65536)
-	m.i8Fn = func(lo, hi int) { conv2dReluConv1I8(m.n, lo, hi, m.x, m.i6, m.i7, m.i8, m.i8Xp) }
+	m.i8Cols = make([]float32, 156800)
+	m.i8Xps = make([]float32, 8192)
+	m.i8Fn = func(lo, hi int) { conv2dReluConv1I8(m.n, lo, hi, m.x, m.i6, m.i7, m.i8, m.i8Cols, m.i8Xps) }
 	m.i9 = m.iArena[301056:376320:376320]
 	m.i9Fn = func(lo, hi int) { maxpoolT11(m.n, lo, hi, m.i8, m.i9) }
 	m.i15 = m.iArena[102400:104800:104800]
 	m.i16 = m.iArena[104800:104816:104816]
 	m.i17 = m.iArena[0:102400:102400]
-	m.i17Fn = func(lo, hi int) { conv2dReluConv2I17(m.n, lo, hi, m.i9, m.i15, m.i16, m.i17) }
+	m.i17Cols = make([]float32, 120000)
+	m.i17Fn = func(lo, hi int) { conv2dReluConv2I17(m.n, lo, hi, m.i9, m.i15, m.i16, m.i17, m.i17Cols) }
 	m.i18 = m.iArena[102400:128000:128000]
 	m.i18Fn = func(lo, hi int) { maxpoolT21(m.n, lo, hi, m.i17, m.i18) }
 	m.i26 = m.iArena[0:7680:7680]
-	m.i26Fn = func(lo, hi int) { linearReluFc1I26(m.n, lo, hi, m.i18, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i26) }
 	m.i27 = m.iArena[7680:13056:13056]
-	m.i27Fn = func(lo, hi int) { linearReluFc2I27(m.n, lo, hi, m.i26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i27) }
 	m.i28 = m.iArena[0:640:640]
-	m.i28Fn = func(lo, hi int) { linearFc3T34(m.n, lo, hi, m.i27, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i28) }
 	return m
 }
 
@@ -384,52 +368,53 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(m.n, m.t3Fn)                                   // (conv2d "conv1") [64,6,28,28]
-	m.pool.For(6, m.t8Fn)                                     // (runningmean "bn1") [6]
-	m.pool.For(6, m.t9Fn)                                     // (runningvar "bn1") [6]
-	m.pool.For(6, m.t10Fn)                                    // (batchnorm_relu "bn1") [64,6,28,28]
-	m.pool.For(m.n, m.t11Fn)                                  // (maxpool) [64,6,14,14]
-	m.pool.For(m.n, m.t13Fn)                                  // (conv2d "conv2") [64,16,10,10]
-	m.pool.For(16, m.t18Fn)                                   // (runningmean "bn2") [16]
-	m.pool.For(16, m.t19Fn)                                   // (runningvar "bn2") [16]
-	m.pool.For(16, m.t20Fn)                                   // (batchnorm_relu "bn2") [64,16,10,10]
-	m.pool.For(m.n, m.t21Fn)                                  // (maxpool) [64,16,5,5]
-	m.pool.For(m.n, m.t25Fn)                                  // (linear "fc1") [64,120]
-	m.pool.For(m.n, m.t26Fn)                                  // (relu) [64,120]
-	m.pool.For(m.n, m.t29Fn)                                  // (linear "fc2") [64,84]
-	m.pool.For(m.n, m.t30Fn)                                  // (relu) [64,84]
-	m.pool.For(m.n, m.t31Fn)                                  // (dropout "drop1") [64,84]
-	m.pool.For(m.n, m.t34Fn)                                  // (linear "fc3") [64,10]
-	softmaxcrossentropyT35(m.n, 0, 1, m.t34, m.labels, m.t35) // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t37Fn)                                  // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t38Fn)                                   // (biasgrad "fc3") [10]
-	m.pool.For(10, m.t39Fn)                                   // (linear_backward_weight "fc3") [10,84]
-	m.pool.For(m.n, m.t40Fn)                                  // (linear_backward_data "fc3") [64,84]
-	m.pool.For(m.n, m.t41Fn)                                  // (dropout_backward "drop1") [64,84]
-	m.pool.For(m.n, m.t42Fn)                                  // (relu_backward) [64,84]
-	m.pool.For(84, m.t43Fn)                                   // (biasgrad "fc2") [84]
-	m.pool.For(m.n, m.t44Fn)                                  // (linear_backward_data "fc2") [64,120]
-	m.pool.For(m.n, m.t45Fn)                                  // (relu_backward) [64,120]
-	m.pool.For(120, m.t46Fn)                                  // (biasgrad "fc1") [120]
-	m.pool.For(84, m.t47Fn)                                   // (linear_backward_weight "fc2") [84,120]
-	m.pool.For(m.n, m.t48Fn)                                  // (linear_backward_data "fc1") [64,400]
-	m.pool.For(120, m.t49Fn)                                  // (linear_backward_weight "fc1") [120,400]
-	m.pool.For(m.n, m.t51Fn)                                  // (maxpool_backward) [64,16,10,10]
-	m.pool.For(16, m.t52Fn)                                   // (relu_biasgrad "bn2") [16]
-	m.pool.For(16, m.t53Fn)                                   // (batchnorm_relu_backward_gamma "bn2") [16]
-	m.pool.For(16, m.t54Fn)                                   // (batchnorm_relu_backward "bn2") [64,16,10,10]
-	m.pool.For(16, m.t55Fn)                                   // (conv2d_backward_filter "conv2") [16,6,5,5]
-	m.pool.For(m.n, m.t56Fn)                                  // (conv2d_backward_data "conv2") [64,6,14,14]
-	m.pool.For(m.n, m.t57Fn)                                  // (maxpool_backward) [64,6,28,28]
-	m.pool.For(6, m.t58Fn)                                    // (relu_biasgrad "bn1") [6]
-	m.pool.For(6, m.t59Fn)                                    // (batchnorm_relu_backward_gamma "bn1") [6]
-	m.pool.For(6, m.t60Fn)                                    // (batchnorm_relu_backward "bn1") [64,6,28,28]
-	m.pool.For(m.n, m.t61PadFn)                               // (conv2d_backward_filter "conv1") [6,1,5,5]
-	m.pool.For(6, m.t61Fn)                                    // (conv2d_backward_filter "conv1") [6,1,5,5]
-	copy(m.pBn1RunningMean.Data, m.t8)                        // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t9)                         // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t18)                       // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t19)                        // update:bn2.running_var
+	m.pool.For(min(m.n, 8), m.t3Fn)                                                                           // (conv2d "conv1") [64,6,28,28]
+	m.pool.For(6, m.t8Fn)                                                                                     // (runningmean "bn1") [6]
+	m.pool.For(6, m.t9Fn)                                                                                     // (runningvar "bn1") [6]
+	m.pool.For(6, m.t10Fn)                                                                                    // (batchnorm_relu "bn1") [64,6,28,28]
+	m.pool.For(m.n, m.t11Fn)                                                                                  // (maxpool) [64,6,14,14]
+	m.pool.For(min(m.n, 8), m.t13Fn)                                                                          // (conv2d "conv2") [64,16,10,10]
+	m.pool.For(16, m.t18Fn)                                                                                   // (runningmean "bn2") [16]
+	m.pool.For(16, m.t19Fn)                                                                                   // (runningvar "bn2") [16]
+	m.pool.For(16, m.t20Fn)                                                                                   // (batchnorm_relu "bn2") [64,16,10,10]
+	m.pool.For(m.n, m.t21Fn)                                                                                  // (maxpool) [64,16,5,5]
+	linearFc1T25(m.n, 0, 1, m.t21, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t25, m.pool)                         // (linear "fc1") [64,120]
+	m.pool.For(m.n, m.t26Fn)                                                                                  // (relu) [64,120]
+	linearFc2T29(m.n, 0, 1, m.t26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t29, m.pool)                         // (linear "fc2") [64,84]
+	m.pool.For(m.n, m.t30Fn)                                                                                  // (relu) [64,84]
+	m.pool.For(m.n, m.t31Fn)                                                                                  // (dropout "drop1") [64,84]
+	linearFc3T34(m.n, 0, 1, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34)                                 // (linear "fc3") [64,10]
+	softmaxcrossentropyT35(m.n, 0, 1, m.t34, m.labels, m.t35)                                                 // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t37Fn)                                                                                  // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t38Fn)                                                                                   // (biasgrad "fc3") [10]
+	linearBackwardWeightFc3T39(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad)                                    // (linear_backward_weight "fc3") [10,84]
+	linearBackwardDataFc3T40(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t40)                                      // (linear_backward_data "fc3") [64,84]
+	m.pool.For(m.n, m.t41Fn)                                                                                  // (dropout_backward "drop1") [64,84]
+	m.pool.For(m.n, m.t42Fn)                                                                                  // (relu_backward) [64,84]
+	m.pool.For(84, m.t43Fn)                                                                                   // (biasgrad "fc2") [84]
+	linearBackwardDataFc2T44(m.n, 0, 1, m.t42, m.pFc2Weight.Data, m.t44, m.pool)                              // (linear_backward_data "fc2") [64,120]
+	m.pool.For(m.n, m.t45Fn)                                                                                  // (relu_backward) [64,120]
+	m.pool.For(120, m.t46Fn)                                                                                  // (biasgrad "fc1") [120]
+	linearBackwardWeightFc2T47(m.n, 0, 1, m.t26, m.t42, m.pFc2Weight.Grad, m.pool)                            // (linear_backward_weight "fc2") [84,120]
+	linearBackwardDataFc1T48(m.n, 0, 1, m.t45, m.pFc1Weight.Data, m.t48, m.pool)                              // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T49(m.n, 0, 1, m.t21, m.t45, m.pFc1Weight.Grad, m.pool)                            // (linear_backward_weight "fc1") [120,400]
+	m.pool.For(m.n, m.t51Fn)                                                                                  // (maxpool_backward) [64,16,10,10]
+	m.pool.For(16, m.t52Fn)                                                                                   // (relu_biasgrad "bn2") [16]
+	m.pool.For(16, m.t53Fn)                                                                                   // (batchnorm_relu_backward_gamma "bn2") [16]
+	m.pool.For(16, m.t54Fn)                                                                                   // (batchnorm_relu_backward "bn2") [64,16,10,10]
+	m.pool.For(min(m.n, 8), m.t55PartialFn)                                                                   // (conv2d_backward_filter "conv2") [16,6,5,5]
+	conv2dBackwardFilterConv2T55(m.n, 0, 1, m.t11, m.t54, m.pConv2Weight.Grad, m.t55Parts, m.t55Cols)         // (conv2d_backward_filter "conv2") [16,6,5,5]
+	m.pool.For(min(m.n, 8), m.t56Fn)                                                                          // (conv2d_backward_data "conv2") [64,6,14,14]
+	m.pool.For(m.n, m.t57Fn)                                                                                  // (maxpool_backward) [64,6,28,28]
+	m.pool.For(6, m.t58Fn)                                                                                    // (relu_biasgrad "bn1") [6]
+	m.pool.For(6, m.t59Fn)                                                                                    // (batchnorm_relu_backward_gamma "bn1") [6]
+	m.pool.For(6, m.t60Fn)                                                                                    // (batchnorm_relu_backward "bn1") [64,6,28,28]
+	m.pool.For(min(m.n, 8), m.t61PartialFn)                                                                   // (conv2d_backward_filter "conv1") [6,1,5,5]
+	conv2dBackwardFilterConv1T61(m.n, 0, 1, m.x, m.t60, m.pConv1Weight.Grad, m.t61Parts, m.t61Cols, m.t61Xps) // (conv2d_backward_filter "conv1") [6,1,5,5]
+	copy(m.pBn1RunningMean.Data, m.t8)                                                                        // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t9)                                                                         // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t18)                                                                       // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t19)                                                                        // update:bn2.running_var
 	loss := m.t35[0]
 	m.x, m.labels = nil, nil
 	m.step++
@@ -447,15 +432,15 @@ func (m *Model) Predict(x []float32) []float32 {
 	m.n, m.x = n, x
 	foldBnWeightBn1I6(m.n, 0, 1, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1RunningVar.Data, m.i6)                     // (fold_bn_weight "bn1") [6,1,5,5]
 	foldBnBiasBn1I7(m.n, 0, 1, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.i7)   // (fold_bn_bias "bn1") [6]
-	m.pool.For(m.n, m.i8Fn)                                                                                               // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(min(m.n, 8), m.i8Fn)                                                                                       // (conv2d_relu "conv1") [64,6,28,28]
 	m.pool.For(m.n, m.i9Fn)                                                                                               // (maxpool) [64,6,14,14]
 	foldBnWeightBn2I15(m.n, 0, 1, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2RunningVar.Data, m.i15)                   // (fold_bn_weight "bn2") [16,6,5,5]
 	foldBnBiasBn2I16(m.n, 0, 1, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.i16) // (fold_bn_bias "bn2") [16]
-	m.pool.For(m.n, m.i17Fn)                                                                                              // (conv2d_relu "conv2") [64,16,10,10]
+	m.pool.For(min(m.n, 8), m.i17Fn)                                                                                      // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.i18Fn)                                                                                              // (maxpool) [64,16,5,5]
-	m.pool.For(m.n, m.i26Fn)                                                                                              // (linear_relu "fc1") [64,120]
-	m.pool.For(m.n, m.i27Fn)                                                                                              // (linear_relu "fc2") [64,84]
-	m.pool.For(m.n, m.i28Fn)                                                                                              // (linear "fc3") [64,10]
+	linearReluFc1I26(m.n, 0, 1, m.i18, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i26, m.pool)                                 // (linear_relu "fc1") [64,120]
+	linearReluFc2I27(m.n, 0, 1, m.i26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i27, m.pool)                                 // (linear_relu "fc2") [64,84]
+	linearFc3T34(m.n, 0, 1, m.i27, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i28)                                             // (linear "fc3") [64,10]
 	m.x = nil
 	return m.i28[:n*Classes]
 }

@@ -2,28 +2,22 @@
 
 package mlp10
 
-import "math"
+import (
+	runtime "github.com/cnnc/cnnc/runtime"
+	gemm "github.com/cnnc/cnnc/runtime/gemm"
+	"math"
+)
 
-// linearFc1T5 computes (linear "fc1") [64,500] of samples [lo, hi).
-func linearFc1T5(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[784]float32)(x[s*784:])
-		ys := (*[500]float32)(y[s*500:])
-		for o := 0; o < 500; o += 4 {
-			w0, w1, w2, w3 := (*[784]float32)(w[(o+0)*784:]), (*[784]float32)(w[(o+1)*784:]), (*[784]float32)(w[(o+2)*784:]), (*[784]float32)(w[(o+3)*784:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-			ys[o+2] = a2 + bias[o+2]
-			ys[o+3] = a3 + bias[o+3]
+// linearFc1T5 computes (linear "fc1") [64,500] of the first n samples.
+func linearFc1T5(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(500, 784, w, 784, x[s*784:], y[s*500:])
 		}
+	} else {
+		gemm.SgemmPar(pool, false, true, n, 500, 784, x, 784, w, 784, y, 500, false)
 	}
+	gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 
 }
 
@@ -39,60 +33,29 @@ func tanhT6(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc2T9 computes (linear "fc2") [64,500] of samples [lo, hi).
-func linearFc2T9(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[500]float32)(x[s*500:])
-		ys := (*[500]float32)(y[s*500:])
-		for o := 0; o < 500; o += 4 {
-			w0, w1, w2, w3 := (*[500]float32)(w[(o+0)*500:]), (*[500]float32)(w[(o+1)*500:]), (*[500]float32)(w[(o+2)*500:]), (*[500]float32)(w[(o+3)*500:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-			ys[o+2] = a2 + bias[o+2]
-			ys[o+3] = a3 + bias[o+3]
+// linearFc2T9 computes (linear "fc2") [64,500] of the first n samples.
+func linearFc2T9(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(500, 500, w, 500, x[s*500:], y[s*500:])
 		}
+	} else {
+		gemm.SgemmPar(pool, false, true, n, 500, 500, x, 500, w, 500, y, 500, false)
 	}
+	gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 
 }
 
-// linearFc11T45 computes (linear "fc11") [64,10] of samples [lo, hi).
+// linearFc11T45 computes (linear "fc11") [64,10] of the first n samples.
 func linearFc11T45(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[500]float32)(x[s*500:])
-		ys := (*[10]float32)(y[s*10:])
-		for o := 0; o < 8; o += 4 {
-			w0, w1, w2, w3 := (*[500]float32)(w[(o+0)*500:]), (*[500]float32)(w[(o+1)*500:]), (*[500]float32)(w[(o+2)*500:]), (*[500]float32)(w[(o+3)*500:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-			ys[o+2] = a2 + bias[o+2]
-			ys[o+3] = a3 + bias[o+3]
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(10, 500, w, 500, x[s*500:], y[s*10:])
 		}
-		{
-			o := 8
-			w0, w1 := (*[500]float32)(w[(o+0)*500:]), (*[500]float32)(w[(o+1)*500:])
-			var a0, a1 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-		}
+	} else {
+		gemm.SgemmPar(nil, false, true, n, 10, 500, x, 500, w, 500, y, 10, false)
 	}
+	gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 
 }
 
@@ -160,28 +123,9 @@ func biasgradFc11T49(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardDataFc11T50 computes (linear_backward_data "fc11") [64,500] of samples [lo, hi).
+// linearBackwardDataFc11T50 computes (linear_backward_data "fc11") [64,500] of the first n samples.
 func linearBackwardDataFc11T50(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		dx := (*[500]float32)(y[s*500:])
-		ds := (*[10]float32)(dy[s*10:])
-		clear(dx[:])
-		for o := 0; o < 8; o += 4 {
-			d0, d1, d2, d3 := ds[o+0], ds[o+1], ds[o+2], ds[o+3]
-			w0, w1, w2, w3 := (*[500]float32)(w[(o+0)*500:]), (*[500]float32)(w[(o+1)*500:]), (*[500]float32)(w[(o+2)*500:]), (*[500]float32)(w[(o+3)*500:])
-			for f := range dx {
-				dx[f] += d0*w0[f] + d1*w1[f] + d2*w2[f] + d3*w3[f]
-			}
-		}
-		{
-			o := 8
-			d0, d1 := ds[o+0], ds[o+1]
-			w0, w1 := (*[500]float32)(w[(o+0)*500:]), (*[500]float32)(w[(o+1)*500:])
-			for f := range dx {
-				dx[f] += d0*w0[f] + d1*w1[f]
-			}
-		}
-	}
+	gemm.SgemmPar(nil, false, false, n, 500, 10, dy, 10, w, 500, y, 500, false)
 
 }
 
@@ -218,91 +162,26 @@ func biasgradFc10T52(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc11T53 computes (linear_backward_weight "fc11") [10,500] of indices [lo, hi) of 10.
+// linearBackwardWeightFc11T53 computes (linear_backward_weight "fc11") [10,500] of the first n samples.
 func linearBackwardWeightFc11T53(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[500]float32)(y[o*500:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*10+o], dy[(s+1)*10+o], dy[(s+2)*10+o], dy[(s+3)*10+o]
-			x0, x1, x2, x3 := (*[500]float32)(x[(s+0)*500:]), (*[500]float32)(x[(s+1)*500:]), (*[500]float32)(x[(s+2)*500:]), (*[500]float32)(x[(s+3)*500:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*10+o]
-			xs := (*[500]float32)(x[s*500:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
+	gemm.SgemmPar(nil, true, false, 10, 500, n, dy, 10, x, 500, y, 500, false)
 
 }
 
-// linearBackwardDataFc10T54 computes (linear_backward_data "fc10") [64,500] of samples [lo, hi).
-func linearBackwardDataFc10T54(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		dx := (*[500]float32)(y[s*500:])
-		ds := (*[500]float32)(dy[s*500:])
-		clear(dx[:])
-		for o := 0; o < 500; o += 4 {
-			d0, d1, d2, d3 := ds[o+0], ds[o+1], ds[o+2], ds[o+3]
-			w0, w1, w2, w3 := (*[500]float32)(w[(o+0)*500:]), (*[500]float32)(w[(o+1)*500:]), (*[500]float32)(w[(o+2)*500:]), (*[500]float32)(w[(o+3)*500:])
-			for f := range dx {
-				dx[f] += d0*w0[f] + d1*w1[f] + d2*w2[f] + d3*w3[f]
-			}
-		}
-	}
+// linearBackwardDataFc10T54 computes (linear_backward_data "fc10") [64,500] of the first n samples.
+func linearBackwardDataFc10T54(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+	gemm.SgemmPar(pool, false, false, n, 500, 500, dy, 500, w, 500, y, 500, false)
 
 }
 
-// linearBackwardWeightFc10T57 computes (linear_backward_weight "fc10") [500,500] of indices [lo, hi) of 500.
-func linearBackwardWeightFc10T57(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[500]float32)(y[o*500:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*500+o], dy[(s+1)*500+o], dy[(s+2)*500+o], dy[(s+3)*500+o]
-			x0, x1, x2, x3 := (*[500]float32)(x[(s+0)*500:]), (*[500]float32)(x[(s+1)*500:]), (*[500]float32)(x[(s+2)*500:]), (*[500]float32)(x[(s+3)*500:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*500+o]
-			xs := (*[500]float32)(x[s*500:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
+// linearBackwardWeightFc10T57 computes (linear_backward_weight "fc10") [500,500] of the first n samples.
+func linearBackwardWeightFc10T57(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+	gemm.SgemmPar(pool, true, false, 500, 500, n, dy, 500, x, 500, y, 500, false)
 
 }
 
-// linearBackwardWeightFc1T90 computes (linear_backward_weight "fc1") [500,784] of indices [lo, hi) of 500.
-func linearBackwardWeightFc1T90(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[784]float32)(y[o*784:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*500+o], dy[(s+1)*500+o], dy[(s+2)*500+o], dy[(s+3)*500+o]
-			x0, x1, x2, x3 := (*[784]float32)(x[(s+0)*784:]), (*[784]float32)(x[(s+1)*784:]), (*[784]float32)(x[(s+2)*784:]), (*[784]float32)(x[(s+3)*784:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*500+o]
-			xs := (*[784]float32)(x[s*784:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
+// linearBackwardWeightFc1T90 computes (linear_backward_weight "fc1") [500,784] of the first n samples.
+func linearBackwardWeightFc1T90(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+	gemm.SgemmPar(pool, true, false, 500, 784, n, dy, 500, x, 784, y, 784, false)
 
 }

@@ -66,156 +66,113 @@ type Model struct {
 	pFc11Bias   *runtime.Param // fc11.bias [10]
 	tArena      []float32      // training graph: the arena of its values, 353281 floats (1281281 without sharing)
 	t5          []float32      // training graph: (linear "fc1") [64,500] at tArena[0:32000]
-	t5Fn        func(lo, hi int)
-	t6          []float32 // training graph: (tanh) [64,500] at tArena[0:32000], in place over t5
+	t6          []float32      // training graph: (tanh) [64,500] at tArena[0:32000], in place over t5
 	t6Fn        func(lo, hi int)
 	t9          []float32 // training graph: (linear "fc2") [64,500] at tArena[32000:64000]
-	t9Fn        func(lo, hi int)
 	t10         []float32 // training graph: (tanh) [64,500] at tArena[32000:64000], in place over t9
 	t10Fn       func(lo, hi int)
 	t13         []float32 // training graph: (linear "fc3") [64,500] at tArena[64000:96000]
-	t13Fn       func(lo, hi int)
 	t14         []float32 // training graph: (tanh) [64,500] at tArena[64000:96000], in place over t13
 	t14Fn       func(lo, hi int)
 	t17         []float32 // training graph: (linear "fc4") [64,500] at tArena[96000:128000]
-	t17Fn       func(lo, hi int)
 	t18         []float32 // training graph: (tanh) [64,500] at tArena[96000:128000], in place over t17
 	t18Fn       func(lo, hi int)
 	t21         []float32 // training graph: (linear "fc5") [64,500] at tArena[128000:160000]
-	t21Fn       func(lo, hi int)
 	t22         []float32 // training graph: (tanh) [64,500] at tArena[128000:160000], in place over t21
 	t22Fn       func(lo, hi int)
 	t25         []float32 // training graph: (linear "fc6") [64,500] at tArena[160000:192000]
-	t25Fn       func(lo, hi int)
 	t26         []float32 // training graph: (tanh) [64,500] at tArena[160000:192000], in place over t25
 	t26Fn       func(lo, hi int)
 	t29         []float32 // training graph: (linear "fc7") [64,500] at tArena[192000:224000]
-	t29Fn       func(lo, hi int)
 	t30         []float32 // training graph: (tanh) [64,500] at tArena[192000:224000], in place over t29
 	t30Fn       func(lo, hi int)
 	t33         []float32 // training graph: (linear "fc8") [64,500] at tArena[224000:256000]
-	t33Fn       func(lo, hi int)
 	t34         []float32 // training graph: (tanh) [64,500] at tArena[224000:256000], in place over t33
 	t34Fn       func(lo, hi int)
 	t37         []float32 // training graph: (linear "fc9") [64,500] at tArena[256000:288000]
-	t37Fn       func(lo, hi int)
 	t38         []float32 // training graph: (tanh) [64,500] at tArena[256000:288000], in place over t37
 	t38Fn       func(lo, hi int)
 	t41         []float32 // training graph: (linear "fc10") [64,500] at tArena[288000:320000]
-	t41Fn       func(lo, hi int)
 	t42         []float32 // training graph: (tanh) [64,500] at tArena[288000:320000], in place over t41
 	t42Fn       func(lo, hi int)
 	t45         []float32 // training graph: (linear "fc11") [64,10] at tArena[352000:352640]
-	t45Fn       func(lo, hi int)
 	t46         []float32 // training graph: (softmaxcrossentropy) [] at tArena[353280:353281]
 	t47         []float32 // training graph: (const) []
 	t48         []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[352640:353280]
 	t48Fn       func(lo, hi int)
 	t49Fn       func(lo, hi int)
 	t50         []float32 // training graph: (linear_backward_data "fc11") [64,500] at tArena[320000:352000]
-	t50Fn       func(lo, hi int)
 	t51         []float32 // training graph: (tanh_backward) [64,500] at tArena[320000:352000], in place over t50
 	t51Fn       func(lo, hi int)
 	t52Fn       func(lo, hi int)
-	t53Fn       func(lo, hi int)
 	t54         []float32 // training graph: (linear_backward_data "fc10") [64,500] at tArena[288000:320000]
-	t54Fn       func(lo, hi int)
 	t55         []float32 // training graph: (tanh_backward) [64,500] at tArena[288000:320000], in place over t54
 	t55Fn       func(lo, hi int)
 	t56Fn       func(lo, hi int)
-	t57Fn       func(lo, hi int)
 	t58         []float32 // training graph: (linear_backward_data "fc9") [64,500] at tArena[256000:288000]
-	t58Fn       func(lo, hi int)
 	t59         []float32 // training graph: (tanh_backward) [64,500] at tArena[256000:288000], in place over t58
 	t59Fn       func(lo, hi int)
 	t60Fn       func(lo, hi int)
-	t61Fn       func(lo, hi int)
 	t62         []float32 // training graph: (linear_backward_data "fc8") [64,500] at tArena[224000:256000]
-	t62Fn       func(lo, hi int)
 	t63         []float32 // training graph: (tanh_backward) [64,500] at tArena[224000:256000], in place over t62
 	t63Fn       func(lo, hi int)
 	t64Fn       func(lo, hi int)
-	t65Fn       func(lo, hi int)
 	t66         []float32 // training graph: (linear_backward_data "fc7") [64,500] at tArena[192000:224000]
-	t66Fn       func(lo, hi int)
 	t67         []float32 // training graph: (tanh_backward) [64,500] at tArena[192000:224000], in place over t66
 	t67Fn       func(lo, hi int)
 	t68Fn       func(lo, hi int)
-	t69Fn       func(lo, hi int)
 	t70         []float32 // training graph: (linear_backward_data "fc6") [64,500] at tArena[160000:192000]
-	t70Fn       func(lo, hi int)
 	t71         []float32 // training graph: (tanh_backward) [64,500] at tArena[160000:192000], in place over t70
 	t71Fn       func(lo, hi int)
 	t72Fn       func(lo, hi int)
-	t73Fn       func(lo, hi int)
 	t74         []float32 // training graph: (linear_backward_data "fc5") [64,500] at tArena[128000:160000]
-	t74Fn       func(lo, hi int)
 	t75         []float32 // training graph: (tanh_backward) [64,500] at tArena[128000:160000], in place over t74
 	t75Fn       func(lo, hi int)
 	t76Fn       func(lo, hi int)
-	t77Fn       func(lo, hi int)
 	t78         []float32 // training graph: (linear_backward_data "fc4") [64,500] at tArena[96000:128000]
-	t78Fn       func(lo, hi int)
 	t79         []float32 // training graph: (tanh_backward) [64,500] at tArena[96000:128000], in place over t78
 	t79Fn       func(lo, hi int)
 	t80Fn       func(lo, hi int)
-	t81Fn       func(lo, hi int)
 	t82         []float32 // training graph: (linear_backward_data "fc3") [64,500] at tArena[64000:96000]
-	t82Fn       func(lo, hi int)
 	t83         []float32 // training graph: (tanh_backward) [64,500] at tArena[64000:96000], in place over t82
 	t83Fn       func(lo, hi int)
 	t84Fn       func(lo, hi int)
-	t85Fn       func(lo, hi int)
 	t86         []float32 // training graph: (linear_backward_data "fc2") [64,500] at tArena[32000:64000]
-	t86Fn       func(lo, hi int)
 	t87         []float32 // training graph: (tanh_backward) [64,500] at tArena[32000:64000], in place over t86
 	t87Fn       func(lo, hi int)
 	t88Fn       func(lo, hi int)
-	t89Fn       func(lo, hi int)
-	t90Fn       func(lo, hi int)
 	iArena      []float32 // inference graph: the arena of its values, 64000 floats (640640 without sharing)
 	i4          []float32 // inference graph: (linear "fc1") [64,500] at iArena[0:32000]
-	i4Fn        func(lo, hi int)
 	i5          []float32 // inference graph: (tanh) [64,500] at iArena[0:32000], in place over i4
 	i5Fn        func(lo, hi int)
 	i8          []float32 // inference graph: (linear "fc2") [64,500] at iArena[32000:64000]
-	i8Fn        func(lo, hi int)
 	i9          []float32 // inference graph: (tanh) [64,500] at iArena[32000:64000], in place over i8
 	i9Fn        func(lo, hi int)
 	i12         []float32 // inference graph: (linear "fc3") [64,500] at iArena[0:32000]
-	i12Fn       func(lo, hi int)
 	i13         []float32 // inference graph: (tanh) [64,500] at iArena[0:32000], in place over i12
 	i13Fn       func(lo, hi int)
 	i16         []float32 // inference graph: (linear "fc4") [64,500] at iArena[32000:64000]
-	i16Fn       func(lo, hi int)
 	i17         []float32 // inference graph: (tanh) [64,500] at iArena[32000:64000], in place over i16
 	i17Fn       func(lo, hi int)
 	i20         []float32 // inference graph: (linear "fc5") [64,500] at iArena[0:32000]
-	i20Fn       func(lo, hi int)
 	i21         []float32 // inference graph: (tanh) [64,500] at iArena[0:32000], in place over i20
 	i21Fn       func(lo, hi int)
 	i24         []float32 // inference graph: (linear "fc6") [64,500] at iArena[32000:64000]
-	i24Fn       func(lo, hi int)
 	i25         []float32 // inference graph: (tanh) [64,500] at iArena[32000:64000], in place over i24
 	i25Fn       func(lo, hi int)
 	i28         []float32 // inference graph: (linear "fc7") [64,500] at iArena[0:32000]
-	i28Fn       func(lo, hi int)
 	i29         []float32 // inference graph: (tanh) [64,500] at iArena[0:32000], in place over i28
 	i29Fn       func(lo, hi int)
 	i32         []float32 // inference graph: (linear "fc8") [64,500] at iArena[32000:64000]
-	i32Fn       func(lo, hi int)
 	i33         []float32 // inference graph: (tanh) [64,500] at iArena[32000:64000], in place over i32
 	i33Fn       func(lo, hi int)
 	i36         []float32 // inference graph: (linear "fc9") [64,500] at iArena[0:32000]
-	i36Fn       func(lo, hi int)
 	i37         []float32 // inference graph: (tanh) [64,500] at iArena[0:32000], in place over i36
 	i37Fn       func(lo, hi int)
 	i40         []float32 // inference graph: (linear "fc10") [64,500] at iArena[32000:64000]
-	i40Fn       func(lo, hi int)
 	i41         []float32 // inference graph: (tanh) [64,500] at iArena[32000:64000], in place over i40
 	i41Fn       func(lo, hi int)
 	i44         []float32 // inference graph: (linear "fc11") [64,10] at iArena[0:640]
-	i44Fn       func(lo, hi int)
 }
 
 // New returns a model whose parameters are initialised as the model says,
@@ -276,47 +233,36 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "torch_default", FanIn: 500, FanOut: 10}.Fill(m.pFc11Bias.Data, rng)
 	m.tArena = make([]float32, 353281)
 	m.t5 = m.tArena[0:32000:32000]
-	m.t5Fn = func(lo, hi int) { linearFc1T5(m.n, lo, hi, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t5) }
 	m.t6 = m.tArena[0:32000:32000]
 	m.t6Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t5, m.t6) }
 	m.t9 = m.tArena[32000:64000:64000]
-	m.t9Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.t6, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t9) }
 	m.t10 = m.tArena[32000:64000:64000]
 	m.t10Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t9, m.t10) }
 	m.t13 = m.tArena[64000:96000:96000]
-	m.t13Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.t10, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t13) }
 	m.t14 = m.tArena[64000:96000:96000]
 	m.t14Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t13, m.t14) }
 	m.t17 = m.tArena[96000:128000:128000]
-	m.t17Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.t14, m.pFc4Weight.Data, m.pFc4Bias.Data, m.t17) }
 	m.t18 = m.tArena[96000:128000:128000]
 	m.t18Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t17, m.t18) }
 	m.t21 = m.tArena[128000:160000:160000]
-	m.t21Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.t18, m.pFc5Weight.Data, m.pFc5Bias.Data, m.t21) }
 	m.t22 = m.tArena[128000:160000:160000]
 	m.t22Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t21, m.t22) }
 	m.t25 = m.tArena[160000:192000:192000]
-	m.t25Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.t22, m.pFc6Weight.Data, m.pFc6Bias.Data, m.t25) }
 	m.t26 = m.tArena[160000:192000:192000]
 	m.t26Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t25, m.t26) }
 	m.t29 = m.tArena[192000:224000:224000]
-	m.t29Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.t26, m.pFc7Weight.Data, m.pFc7Bias.Data, m.t29) }
 	m.t30 = m.tArena[192000:224000:224000]
 	m.t30Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t29, m.t30) }
 	m.t33 = m.tArena[224000:256000:256000]
-	m.t33Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.t30, m.pFc8Weight.Data, m.pFc8Bias.Data, m.t33) }
 	m.t34 = m.tArena[224000:256000:256000]
 	m.t34Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t33, m.t34) }
 	m.t37 = m.tArena[256000:288000:288000]
-	m.t37Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.t34, m.pFc9Weight.Data, m.pFc9Bias.Data, m.t37) }
 	m.t38 = m.tArena[256000:288000:288000]
 	m.t38Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t37, m.t38) }
 	m.t41 = m.tArena[288000:320000:320000]
-	m.t41Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.t38, m.pFc10Weight.Data, m.pFc10Bias.Data, m.t41) }
 	m.t42 = m.tArena[288000:320000:320000]
 	m.t42Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t41, m.t42) }
 	m.t45 = m.tArena[352000:352640:352640]
-	m.t45Fn = func(lo, hi int) { linearFc11T45(m.n, lo, hi, m.t42, m.pFc11Weight.Data, m.pFc11Bias.Data, m.t45) }
 	m.t46 = m.tArena[353280:353281:353281]
 	m.t47 = make([]float32, 1)
 	for i := range m.t47 {
@@ -326,109 +272,77 @@ func NewSeeded(seed uint64) *Model {
 	m.t48Fn = func(lo, hi int) { softmaxcrossentropyBackwardT48(m.n, lo, hi, m.t45, m.labels, m.t47, m.t48) }
 	m.t49Fn = func(lo, hi int) { biasgradFc11T49(m.n, lo, hi, m.t48, m.pFc11Bias.Grad) }
 	m.t50 = m.tArena[320000:352000:352000]
-	m.t50Fn = func(lo, hi int) { linearBackwardDataFc11T50(m.n, lo, hi, m.t48, m.pFc11Weight.Data, m.t50) }
 	m.t51 = m.tArena[320000:352000:352000]
 	m.t51Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t42, m.t50, m.t51) }
 	m.t52Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t51, m.pFc10Bias.Grad) }
-	m.t53Fn = func(lo, hi int) { linearBackwardWeightFc11T53(m.n, lo, hi, m.t42, m.t48, m.pFc11Weight.Grad) }
 	m.t54 = m.tArena[288000:320000:320000]
-	m.t54Fn = func(lo, hi int) { linearBackwardDataFc10T54(m.n, lo, hi, m.t51, m.pFc10Weight.Data, m.t54) }
 	m.t55 = m.tArena[288000:320000:320000]
 	m.t55Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t38, m.t54, m.t55) }
 	m.t56Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t55, m.pFc9Bias.Grad) }
-	m.t57Fn = func(lo, hi int) { linearBackwardWeightFc10T57(m.n, lo, hi, m.t38, m.t51, m.pFc10Weight.Grad) }
 	m.t58 = m.tArena[256000:288000:288000]
-	m.t58Fn = func(lo, hi int) { linearBackwardDataFc10T54(m.n, lo, hi, m.t55, m.pFc9Weight.Data, m.t58) }
 	m.t59 = m.tArena[256000:288000:288000]
 	m.t59Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t34, m.t58, m.t59) }
 	m.t60Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t59, m.pFc8Bias.Grad) }
-	m.t61Fn = func(lo, hi int) { linearBackwardWeightFc10T57(m.n, lo, hi, m.t34, m.t55, m.pFc9Weight.Grad) }
 	m.t62 = m.tArena[224000:256000:256000]
-	m.t62Fn = func(lo, hi int) { linearBackwardDataFc10T54(m.n, lo, hi, m.t59, m.pFc8Weight.Data, m.t62) }
 	m.t63 = m.tArena[224000:256000:256000]
 	m.t63Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t30, m.t62, m.t63) }
 	m.t64Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t63, m.pFc7Bias.Grad) }
-	m.t65Fn = func(lo, hi int) { linearBackwardWeightFc10T57(m.n, lo, hi, m.t30, m.t59, m.pFc8Weight.Grad) }
 	m.t66 = m.tArena[192000:224000:224000]
-	m.t66Fn = func(lo, hi int) { linearBackwardDataFc10T54(m.n, lo, hi, m.t63, m.pFc7Weight.Data, m.t66) }
 	m.t67 = m.tArena[192000:224000:224000]
 	m.t67Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t26, m.t66, m.t67) }
 	m.t68Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t67, m.pFc6Bias.Grad) }
-	m.t69Fn = func(lo, hi int) { linearBackwardWeightFc10T57(m.n, lo, hi, m.t26, m.t63, m.pFc7Weight.Grad) }
 	m.t70 = m.tArena[160000:192000:192000]
-	m.t70Fn = func(lo, hi int) { linearBackwardDataFc10T54(m.n, lo, hi, m.t67, m.pFc6Weight.Data, m.t70) }
 	m.t71 = m.tArena[160000:192000:192000]
 	m.t71Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t22, m.t70, m.t71) }
 	m.t72Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t71, m.pFc5Bias.Grad) }
-	m.t73Fn = func(lo, hi int) { linearBackwardWeightFc10T57(m.n, lo, hi, m.t22, m.t67, m.pFc6Weight.Grad) }
 	m.t74 = m.tArena[128000:160000:160000]
-	m.t74Fn = func(lo, hi int) { linearBackwardDataFc10T54(m.n, lo, hi, m.t71, m.pFc5Weight.Data, m.t74) }
 	m.t75 = m.tArena[128000:160000:160000]
 	m.t75Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t18, m.t74, m.t75) }
 	m.t76Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t75, m.pFc4Bias.Grad) }
-	m.t77Fn = func(lo, hi int) { linearBackwardWeightFc10T57(m.n, lo, hi, m.t18, m.t71, m.pFc5Weight.Grad) }
 	m.t78 = m.tArena[96000:128000:128000]
-	m.t78Fn = func(lo, hi int) { linearBackwardDataFc10T54(m.n, lo, hi, m.t75, m.pFc4Weight.Data, m.t78) }
 	m.t79 = m.tArena[96000:128000:128000]
 	m.t79Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t14, m.t78, m.t79) }
 	m.t80Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t79, m.pFc3Bias.Grad) }
-	m.t81Fn = func(lo, hi int) { linearBackwardWeightFc10T57(m.n, lo, hi, m.t14, m.t75, m.pFc4Weight.Grad) }
 	m.t82 = m.tArena[64000:96000:96000]
-	m.t82Fn = func(lo, hi int) { linearBackwardDataFc10T54(m.n, lo, hi, m.t79, m.pFc3Weight.Data, m.t82) }
 	m.t83 = m.tArena[64000:96000:96000]
 	m.t83Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t10, m.t82, m.t83) }
 	m.t84Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t83, m.pFc2Bias.Grad) }
-	m.t85Fn = func(lo, hi int) { linearBackwardWeightFc10T57(m.n, lo, hi, m.t10, m.t79, m.pFc3Weight.Grad) }
 	m.t86 = m.tArena[32000:64000:64000]
-	m.t86Fn = func(lo, hi int) { linearBackwardDataFc10T54(m.n, lo, hi, m.t83, m.pFc2Weight.Data, m.t86) }
 	m.t87 = m.tArena[32000:64000:64000]
 	m.t87Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t6, m.t86, m.t87) }
 	m.t88Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t87, m.pFc1Bias.Grad) }
-	m.t89Fn = func(lo, hi int) { linearBackwardWeightFc10T57(m.n, lo, hi, m.t6, m.t83, m.pFc2Weight.Grad) }
-	m.t90Fn = func(lo, hi int) { linearBackwardWeightFc1T90(m.n, lo, hi, m.x, m.t87, m.pFc1Weight.Grad) }
 	m.iArena = make([]float32, 64000)
 	m.i4 = m.iArena[0:32000:32000]
-	m.i4Fn = func(lo, hi int) { linearFc1T5(m.n, lo, hi, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i4) }
 	m.i5 = m.iArena[0:32000:32000]
 	m.i5Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i4, m.i5) }
 	m.i8 = m.iArena[32000:64000:64000]
-	m.i8Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.i5, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i8) }
 	m.i9 = m.iArena[32000:64000:64000]
 	m.i9Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i8, m.i9) }
 	m.i12 = m.iArena[0:32000:32000]
-	m.i12Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.i9, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i12) }
 	m.i13 = m.iArena[0:32000:32000]
 	m.i13Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i12, m.i13) }
 	m.i16 = m.iArena[32000:64000:64000]
-	m.i16Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.i13, m.pFc4Weight.Data, m.pFc4Bias.Data, m.i16) }
 	m.i17 = m.iArena[32000:64000:64000]
 	m.i17Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i16, m.i17) }
 	m.i20 = m.iArena[0:32000:32000]
-	m.i20Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.i17, m.pFc5Weight.Data, m.pFc5Bias.Data, m.i20) }
 	m.i21 = m.iArena[0:32000:32000]
 	m.i21Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i20, m.i21) }
 	m.i24 = m.iArena[32000:64000:64000]
-	m.i24Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.i21, m.pFc6Weight.Data, m.pFc6Bias.Data, m.i24) }
 	m.i25 = m.iArena[32000:64000:64000]
 	m.i25Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i24, m.i25) }
 	m.i28 = m.iArena[0:32000:32000]
-	m.i28Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.i25, m.pFc7Weight.Data, m.pFc7Bias.Data, m.i28) }
 	m.i29 = m.iArena[0:32000:32000]
 	m.i29Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i28, m.i29) }
 	m.i32 = m.iArena[32000:64000:64000]
-	m.i32Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.i29, m.pFc8Weight.Data, m.pFc8Bias.Data, m.i32) }
 	m.i33 = m.iArena[32000:64000:64000]
 	m.i33Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i32, m.i33) }
 	m.i36 = m.iArena[0:32000:32000]
-	m.i36Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.i33, m.pFc9Weight.Data, m.pFc9Bias.Data, m.i36) }
 	m.i37 = m.iArena[0:32000:32000]
 	m.i37Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i36, m.i37) }
 	m.i40 = m.iArena[32000:64000:64000]
-	m.i40Fn = func(lo, hi int) { linearFc2T9(m.n, lo, hi, m.i37, m.pFc10Weight.Data, m.pFc10Bias.Data, m.i40) }
 	m.i41 = m.iArena[32000:64000:64000]
 	m.i41Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i40, m.i41) }
 	m.i44 = m.iArena[0:640:640]
-	m.i44Fn = func(lo, hi int) { linearFc11T45(m.n, lo, hi, m.i41, m.pFc11Weight.Data, m.pFc11Bias.Data, m.i44) }
 	return m
 }
 
@@ -498,71 +412,71 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(m.n, m.t5Fn)                                   // (linear "fc1") [64,500]
-	m.pool.For(m.n, m.t6Fn)                                   // (tanh) [64,500]
-	m.pool.For(m.n, m.t9Fn)                                   // (linear "fc2") [64,500]
-	m.pool.For(m.n, m.t10Fn)                                  // (tanh) [64,500]
-	m.pool.For(m.n, m.t13Fn)                                  // (linear "fc3") [64,500]
-	m.pool.For(m.n, m.t14Fn)                                  // (tanh) [64,500]
-	m.pool.For(m.n, m.t17Fn)                                  // (linear "fc4") [64,500]
-	m.pool.For(m.n, m.t18Fn)                                  // (tanh) [64,500]
-	m.pool.For(m.n, m.t21Fn)                                  // (linear "fc5") [64,500]
-	m.pool.For(m.n, m.t22Fn)                                  // (tanh) [64,500]
-	m.pool.For(m.n, m.t25Fn)                                  // (linear "fc6") [64,500]
-	m.pool.For(m.n, m.t26Fn)                                  // (tanh) [64,500]
-	m.pool.For(m.n, m.t29Fn)                                  // (linear "fc7") [64,500]
-	m.pool.For(m.n, m.t30Fn)                                  // (tanh) [64,500]
-	m.pool.For(m.n, m.t33Fn)                                  // (linear "fc8") [64,500]
-	m.pool.For(m.n, m.t34Fn)                                  // (tanh) [64,500]
-	m.pool.For(m.n, m.t37Fn)                                  // (linear "fc9") [64,500]
-	m.pool.For(m.n, m.t38Fn)                                  // (tanh) [64,500]
-	m.pool.For(m.n, m.t41Fn)                                  // (linear "fc10") [64,500]
-	m.pool.For(m.n, m.t42Fn)                                  // (tanh) [64,500]
-	m.pool.For(m.n, m.t45Fn)                                  // (linear "fc11") [64,10]
-	softmaxcrossentropyT46(m.n, 0, 1, m.t45, m.labels, m.t46) // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t48Fn)                                  // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t49Fn)                                   // (biasgrad "fc11") [10]
-	m.pool.For(m.n, m.t50Fn)                                  // (linear_backward_data "fc11") [64,500]
-	m.pool.For(m.n, m.t51Fn)                                  // (tanh_backward) [64,500]
-	m.pool.For(500, m.t52Fn)                                  // (biasgrad "fc10") [500]
-	m.pool.For(10, m.t53Fn)                                   // (linear_backward_weight "fc11") [10,500]
-	m.pool.For(m.n, m.t54Fn)                                  // (linear_backward_data "fc10") [64,500]
-	m.pool.For(m.n, m.t55Fn)                                  // (tanh_backward) [64,500]
-	m.pool.For(500, m.t56Fn)                                  // (biasgrad "fc9") [500]
-	m.pool.For(500, m.t57Fn)                                  // (linear_backward_weight "fc10") [500,500]
-	m.pool.For(m.n, m.t58Fn)                                  // (linear_backward_data "fc9") [64,500]
-	m.pool.For(m.n, m.t59Fn)                                  // (tanh_backward) [64,500]
-	m.pool.For(500, m.t60Fn)                                  // (biasgrad "fc8") [500]
-	m.pool.For(500, m.t61Fn)                                  // (linear_backward_weight "fc9") [500,500]
-	m.pool.For(m.n, m.t62Fn)                                  // (linear_backward_data "fc8") [64,500]
-	m.pool.For(m.n, m.t63Fn)                                  // (tanh_backward) [64,500]
-	m.pool.For(500, m.t64Fn)                                  // (biasgrad "fc7") [500]
-	m.pool.For(500, m.t65Fn)                                  // (linear_backward_weight "fc8") [500,500]
-	m.pool.For(m.n, m.t66Fn)                                  // (linear_backward_data "fc7") [64,500]
-	m.pool.For(m.n, m.t67Fn)                                  // (tanh_backward) [64,500]
-	m.pool.For(500, m.t68Fn)                                  // (biasgrad "fc6") [500]
-	m.pool.For(500, m.t69Fn)                                  // (linear_backward_weight "fc7") [500,500]
-	m.pool.For(m.n, m.t70Fn)                                  // (linear_backward_data "fc6") [64,500]
-	m.pool.For(m.n, m.t71Fn)                                  // (tanh_backward) [64,500]
-	m.pool.For(500, m.t72Fn)                                  // (biasgrad "fc5") [500]
-	m.pool.For(500, m.t73Fn)                                  // (linear_backward_weight "fc6") [500,500]
-	m.pool.For(m.n, m.t74Fn)                                  // (linear_backward_data "fc5") [64,500]
-	m.pool.For(m.n, m.t75Fn)                                  // (tanh_backward) [64,500]
-	m.pool.For(500, m.t76Fn)                                  // (biasgrad "fc4") [500]
-	m.pool.For(500, m.t77Fn)                                  // (linear_backward_weight "fc5") [500,500]
-	m.pool.For(m.n, m.t78Fn)                                  // (linear_backward_data "fc4") [64,500]
-	m.pool.For(m.n, m.t79Fn)                                  // (tanh_backward) [64,500]
-	m.pool.For(500, m.t80Fn)                                  // (biasgrad "fc3") [500]
-	m.pool.For(500, m.t81Fn)                                  // (linear_backward_weight "fc4") [500,500]
-	m.pool.For(m.n, m.t82Fn)                                  // (linear_backward_data "fc3") [64,500]
-	m.pool.For(m.n, m.t83Fn)                                  // (tanh_backward) [64,500]
-	m.pool.For(500, m.t84Fn)                                  // (biasgrad "fc2") [500]
-	m.pool.For(500, m.t85Fn)                                  // (linear_backward_weight "fc3") [500,500]
-	m.pool.For(m.n, m.t86Fn)                                  // (linear_backward_data "fc2") [64,500]
-	m.pool.For(m.n, m.t87Fn)                                  // (tanh_backward) [64,500]
-	m.pool.For(500, m.t88Fn)                                  // (biasgrad "fc1") [500]
-	m.pool.For(500, m.t89Fn)                                  // (linear_backward_weight "fc2") [500,500]
-	m.pool.For(500, m.t90Fn)                                  // (linear_backward_weight "fc1") [500,784]
+	linearFc1T5(m.n, 0, 1, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t5, m.pool)      // (linear "fc1") [64,500]
+	m.pool.For(m.n, m.t6Fn)                                                            // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.t6, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t9, m.pool)     // (linear "fc2") [64,500]
+	m.pool.For(m.n, m.t10Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.t10, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t13, m.pool)   // (linear "fc3") [64,500]
+	m.pool.For(m.n, m.t14Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.t14, m.pFc4Weight.Data, m.pFc4Bias.Data, m.t17, m.pool)   // (linear "fc4") [64,500]
+	m.pool.For(m.n, m.t18Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.t18, m.pFc5Weight.Data, m.pFc5Bias.Data, m.t21, m.pool)   // (linear "fc5") [64,500]
+	m.pool.For(m.n, m.t22Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.t22, m.pFc6Weight.Data, m.pFc6Bias.Data, m.t25, m.pool)   // (linear "fc6") [64,500]
+	m.pool.For(m.n, m.t26Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.t26, m.pFc7Weight.Data, m.pFc7Bias.Data, m.t29, m.pool)   // (linear "fc7") [64,500]
+	m.pool.For(m.n, m.t30Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.t30, m.pFc8Weight.Data, m.pFc8Bias.Data, m.t33, m.pool)   // (linear "fc8") [64,500]
+	m.pool.For(m.n, m.t34Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.t34, m.pFc9Weight.Data, m.pFc9Bias.Data, m.t37, m.pool)   // (linear "fc9") [64,500]
+	m.pool.For(m.n, m.t38Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.t38, m.pFc10Weight.Data, m.pFc10Bias.Data, m.t41, m.pool) // (linear "fc10") [64,500]
+	m.pool.For(m.n, m.t42Fn)                                                           // (tanh) [64,500]
+	linearFc11T45(m.n, 0, 1, m.t42, m.pFc11Weight.Data, m.pFc11Bias.Data, m.t45)       // (linear "fc11") [64,10]
+	softmaxcrossentropyT46(m.n, 0, 1, m.t45, m.labels, m.t46)                          // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t48Fn)                                                           // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t49Fn)                                                            // (biasgrad "fc11") [10]
+	linearBackwardDataFc11T50(m.n, 0, 1, m.t48, m.pFc11Weight.Data, m.t50)             // (linear_backward_data "fc11") [64,500]
+	m.pool.For(m.n, m.t51Fn)                                                           // (tanh_backward) [64,500]
+	m.pool.For(500, m.t52Fn)                                                           // (biasgrad "fc10") [500]
+	linearBackwardWeightFc11T53(m.n, 0, 1, m.t42, m.t48, m.pFc11Weight.Grad)           // (linear_backward_weight "fc11") [10,500]
+	linearBackwardDataFc10T54(m.n, 0, 1, m.t51, m.pFc10Weight.Data, m.t54, m.pool)     // (linear_backward_data "fc10") [64,500]
+	m.pool.For(m.n, m.t55Fn)                                                           // (tanh_backward) [64,500]
+	m.pool.For(500, m.t56Fn)                                                           // (biasgrad "fc9") [500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t38, m.t51, m.pFc10Weight.Grad, m.pool)   // (linear_backward_weight "fc10") [500,500]
+	linearBackwardDataFc10T54(m.n, 0, 1, m.t55, m.pFc9Weight.Data, m.t58, m.pool)      // (linear_backward_data "fc9") [64,500]
+	m.pool.For(m.n, m.t59Fn)                                                           // (tanh_backward) [64,500]
+	m.pool.For(500, m.t60Fn)                                                           // (biasgrad "fc8") [500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t34, m.t55, m.pFc9Weight.Grad, m.pool)    // (linear_backward_weight "fc9") [500,500]
+	linearBackwardDataFc10T54(m.n, 0, 1, m.t59, m.pFc8Weight.Data, m.t62, m.pool)      // (linear_backward_data "fc8") [64,500]
+	m.pool.For(m.n, m.t63Fn)                                                           // (tanh_backward) [64,500]
+	m.pool.For(500, m.t64Fn)                                                           // (biasgrad "fc7") [500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t30, m.t59, m.pFc8Weight.Grad, m.pool)    // (linear_backward_weight "fc8") [500,500]
+	linearBackwardDataFc10T54(m.n, 0, 1, m.t63, m.pFc7Weight.Data, m.t66, m.pool)      // (linear_backward_data "fc7") [64,500]
+	m.pool.For(m.n, m.t67Fn)                                                           // (tanh_backward) [64,500]
+	m.pool.For(500, m.t68Fn)                                                           // (biasgrad "fc6") [500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t26, m.t63, m.pFc7Weight.Grad, m.pool)    // (linear_backward_weight "fc7") [500,500]
+	linearBackwardDataFc10T54(m.n, 0, 1, m.t67, m.pFc6Weight.Data, m.t70, m.pool)      // (linear_backward_data "fc6") [64,500]
+	m.pool.For(m.n, m.t71Fn)                                                           // (tanh_backward) [64,500]
+	m.pool.For(500, m.t72Fn)                                                           // (biasgrad "fc5") [500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t22, m.t67, m.pFc6Weight.Grad, m.pool)    // (linear_backward_weight "fc6") [500,500]
+	linearBackwardDataFc10T54(m.n, 0, 1, m.t71, m.pFc5Weight.Data, m.t74, m.pool)      // (linear_backward_data "fc5") [64,500]
+	m.pool.For(m.n, m.t75Fn)                                                           // (tanh_backward) [64,500]
+	m.pool.For(500, m.t76Fn)                                                           // (biasgrad "fc4") [500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t18, m.t71, m.pFc5Weight.Grad, m.pool)    // (linear_backward_weight "fc5") [500,500]
+	linearBackwardDataFc10T54(m.n, 0, 1, m.t75, m.pFc4Weight.Data, m.t78, m.pool)      // (linear_backward_data "fc4") [64,500]
+	m.pool.For(m.n, m.t79Fn)                                                           // (tanh_backward) [64,500]
+	m.pool.For(500, m.t80Fn)                                                           // (biasgrad "fc3") [500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t14, m.t75, m.pFc4Weight.Grad, m.pool)    // (linear_backward_weight "fc4") [500,500]
+	linearBackwardDataFc10T54(m.n, 0, 1, m.t79, m.pFc3Weight.Data, m.t82, m.pool)      // (linear_backward_data "fc3") [64,500]
+	m.pool.For(m.n, m.t83Fn)                                                           // (tanh_backward) [64,500]
+	m.pool.For(500, m.t84Fn)                                                           // (biasgrad "fc2") [500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t10, m.t79, m.pFc3Weight.Grad, m.pool)    // (linear_backward_weight "fc3") [500,500]
+	linearBackwardDataFc10T54(m.n, 0, 1, m.t83, m.pFc2Weight.Data, m.t86, m.pool)      // (linear_backward_data "fc2") [64,500]
+	m.pool.For(m.n, m.t87Fn)                                                           // (tanh_backward) [64,500]
+	m.pool.For(500, m.t88Fn)                                                           // (biasgrad "fc1") [500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t6, m.t83, m.pFc2Weight.Grad, m.pool)     // (linear_backward_weight "fc2") [500,500]
+	linearBackwardWeightFc1T90(m.n, 0, 1, m.x, m.t87, m.pFc1Weight.Grad, m.pool)       // (linear_backward_weight "fc1") [500,784]
 	loss := m.t46[0]
 	m.x, m.labels = nil, nil
 	m.step++
@@ -578,27 +492,27 @@ func (m *Model) Predict(x []float32) []float32 {
 		panic(fmt.Sprintf("mlp10: Predict with %d floats, want a multiple of %d for 1 to %d samples", len(x), SampleSize, Batch))
 	}
 	m.n, m.x = n, x
-	m.pool.For(m.n, m.i4Fn)  // (linear "fc1") [64,500]
-	m.pool.For(m.n, m.i5Fn)  // (tanh) [64,500]
-	m.pool.For(m.n, m.i8Fn)  // (linear "fc2") [64,500]
-	m.pool.For(m.n, m.i9Fn)  // (tanh) [64,500]
-	m.pool.For(m.n, m.i12Fn) // (linear "fc3") [64,500]
-	m.pool.For(m.n, m.i13Fn) // (tanh) [64,500]
-	m.pool.For(m.n, m.i16Fn) // (linear "fc4") [64,500]
-	m.pool.For(m.n, m.i17Fn) // (tanh) [64,500]
-	m.pool.For(m.n, m.i20Fn) // (linear "fc5") [64,500]
-	m.pool.For(m.n, m.i21Fn) // (tanh) [64,500]
-	m.pool.For(m.n, m.i24Fn) // (linear "fc6") [64,500]
-	m.pool.For(m.n, m.i25Fn) // (tanh) [64,500]
-	m.pool.For(m.n, m.i28Fn) // (linear "fc7") [64,500]
-	m.pool.For(m.n, m.i29Fn) // (tanh) [64,500]
-	m.pool.For(m.n, m.i32Fn) // (linear "fc8") [64,500]
-	m.pool.For(m.n, m.i33Fn) // (tanh) [64,500]
-	m.pool.For(m.n, m.i36Fn) // (linear "fc9") [64,500]
-	m.pool.For(m.n, m.i37Fn) // (tanh) [64,500]
-	m.pool.For(m.n, m.i40Fn) // (linear "fc10") [64,500]
-	m.pool.For(m.n, m.i41Fn) // (tanh) [64,500]
-	m.pool.For(m.n, m.i44Fn) // (linear "fc11") [64,10]
+	linearFc1T5(m.n, 0, 1, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i4, m.pool)      // (linear "fc1") [64,500]
+	m.pool.For(m.n, m.i5Fn)                                                            // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.i5, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i8, m.pool)     // (linear "fc2") [64,500]
+	m.pool.For(m.n, m.i9Fn)                                                            // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.i9, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i12, m.pool)    // (linear "fc3") [64,500]
+	m.pool.For(m.n, m.i13Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.i13, m.pFc4Weight.Data, m.pFc4Bias.Data, m.i16, m.pool)   // (linear "fc4") [64,500]
+	m.pool.For(m.n, m.i17Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.i17, m.pFc5Weight.Data, m.pFc5Bias.Data, m.i20, m.pool)   // (linear "fc5") [64,500]
+	m.pool.For(m.n, m.i21Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.i21, m.pFc6Weight.Data, m.pFc6Bias.Data, m.i24, m.pool)   // (linear "fc6") [64,500]
+	m.pool.For(m.n, m.i25Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.i25, m.pFc7Weight.Data, m.pFc7Bias.Data, m.i28, m.pool)   // (linear "fc7") [64,500]
+	m.pool.For(m.n, m.i29Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.i29, m.pFc8Weight.Data, m.pFc8Bias.Data, m.i32, m.pool)   // (linear "fc8") [64,500]
+	m.pool.For(m.n, m.i33Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.i33, m.pFc9Weight.Data, m.pFc9Bias.Data, m.i36, m.pool)   // (linear "fc9") [64,500]
+	m.pool.For(m.n, m.i37Fn)                                                           // (tanh) [64,500]
+	linearFc2T9(m.n, 0, 1, m.i37, m.pFc10Weight.Data, m.pFc10Bias.Data, m.i40, m.pool) // (linear "fc10") [64,500]
+	m.pool.For(m.n, m.i41Fn)                                                           // (tanh) [64,500]
+	linearFc11T45(m.n, 0, 1, m.i41, m.pFc11Weight.Data, m.pFc11Bias.Data, m.i44)       // (linear "fc11") [64,10]
 	m.x = nil
 	return m.i44[:n*Classes]
 }

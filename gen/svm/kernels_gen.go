@@ -2,37 +2,18 @@
 
 package svm
 
-// linearFcT5 computes (linear "fc") [64,10] of samples [lo, hi).
+import gemm "github.com/cnnc/cnnc/runtime/gemm"
+
+// linearFcT5 computes (linear "fc") [64,10] of the first n samples.
 func linearFcT5(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[784]float32)(x[s*784:])
-		ys := (*[10]float32)(y[s*10:])
-		for o := 0; o < 8; o += 4 {
-			w0, w1, w2, w3 := (*[784]float32)(w[(o+0)*784:]), (*[784]float32)(w[(o+1)*784:]), (*[784]float32)(w[(o+2)*784:]), (*[784]float32)(w[(o+3)*784:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-			ys[o+2] = a2 + bias[o+2]
-			ys[o+3] = a3 + bias[o+3]
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(10, 784, w, 784, x[s*784:], y[s*10:])
 		}
-		{
-			o := 8
-			w0, w1 := (*[784]float32)(w[(o+0)*784:]), (*[784]float32)(w[(o+1)*784:])
-			var a0, a1 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-		}
+	} else {
+		gemm.SgemmPar(nil, false, true, n, 10, 784, x, 784, w, 784, y, 10, false)
 	}
+	gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 
 }
 
@@ -130,26 +111,8 @@ func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFcT13 computes (linear_backward_weight "fc") [10,784] of indices [lo, hi) of 10.
+// linearBackwardWeightFcT13 computes (linear_backward_weight "fc") [10,784] of the first n samples.
 func linearBackwardWeightFcT13(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[784]float32)(y[o*784:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*10+o], dy[(s+1)*10+o], dy[(s+2)*10+o], dy[(s+3)*10+o]
-			x0, x1, x2, x3 := (*[784]float32)(x[(s+0)*784:]), (*[784]float32)(x[(s+1)*784:]), (*[784]float32)(x[(s+2)*784:]), (*[784]float32)(x[(s+3)*784:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*10+o]
-			xs := (*[784]float32)(x[s*784:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
+	gemm.SgemmPar(nil, true, false, 10, 784, n, dy, 10, x, 784, y, 784, false)
 
 }

@@ -46,10 +46,9 @@ type Model struct {
 	pFcBias   *runtime.Param // fc.bias [10]
 	tArena    []float32      // training graph: the arena of its values, 16961 floats (16963 without sharing)
 	t5        []float32      // training graph: (linear "fc") [64,10] at tArena[15680:16320]
-	t5Fn      func(lo, hi int)
-	t6        []float32 // training graph: (svmloss) [] at tArena[16960:16961]
-	t7        []float32 // training graph: (l2) [] at tArena[0:1]
-	t8        []float32 // training graph: (add) [] at tArena[16960:16961], in place over t6
+	t6        []float32      // training graph: (svmloss) [] at tArena[16960:16961]
+	t7        []float32      // training graph: (l2) [] at tArena[0:1]
+	t8        []float32      // training graph: (add) [] at tArena[16960:16961], in place over t6
 	t8Fn      func(lo, hi int)
 	t9        []float32 // training graph: (const) []
 	t10       []float32 // training graph: (l2_backward) [10,784] at tArena[0:7840]
@@ -58,11 +57,9 @@ type Model struct {
 	t11Fn     func(lo, hi int)
 	t12Fn     func(lo, hi int)
 	t13       []float32 // training graph: (linear_backward_weight "fc") [10,784] at tArena[7840:15680]
-	t13Fn     func(lo, hi int)
 	t14Fn     func(lo, hi int)
 	iArena    []float32 // inference graph: the arena of its values, 640 floats (640 without sharing)
 	i4        []float32 // inference graph: (linear "fc") [64,10] at iArena[0:640]
-	i4Fn      func(lo, hi int)
 }
 
 // New returns a model whose parameters are initialised as the model says,
@@ -83,7 +80,6 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "torch_default", FanIn: 784, FanOut: 10}.Fill(m.pFcBias.Data, rng)
 	m.tArena = make([]float32, 16961)
 	m.t5 = m.tArena[15680:16320:16320]
-	m.t5Fn = func(lo, hi int) { linearFcT5(m.n, lo, hi, m.x, m.pFcWeight.Data, m.pFcBias.Data, m.t5) }
 	m.t6 = m.tArena[16960:16961:16961]
 	m.t7 = m.tArena[0:1:1]
 	m.t8 = m.tArena[16960:16961:16961]
@@ -98,11 +94,9 @@ func NewSeeded(seed uint64) *Model {
 	m.t11Fn = func(lo, hi int) { svmlossBackwardT11(m.n, lo, hi, m.t5, m.labels, m.t9, m.t11) }
 	m.t12Fn = func(lo, hi int) { biasgradFcT12(m.n, lo, hi, m.t11, m.pFcBias.Grad) }
 	m.t13 = m.tArena[7840:15680:15680]
-	m.t13Fn = func(lo, hi int) { linearBackwardWeightFcT13(m.n, lo, hi, m.x, m.t11, m.t13) }
 	m.t14Fn = func(lo, hi int) { addT8(m.n, lo, hi, m.t10, m.t13, m.pFcWeight.Grad) }
 	m.iArena = make([]float32, 640)
 	m.i4 = m.iArena[0:640:640]
-	m.i4Fn = func(lo, hi int) { linearFcT5(m.n, lo, hi, m.x, m.pFcWeight.Data, m.pFcBias.Data, m.i4) }
 	return m
 }
 
@@ -172,15 +166,15 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(m.n, m.t5Fn)                    // (linear "fc") [64,10]
-	svmlossT6(m.n, 0, 1, m.t5, m.labels, m.t6) // (svmloss) []
-	l2T7(m.n, 0, 1, m.pFcWeight.Data, m.t7)    // (l2) []
-	m.pool.For(1, m.t8Fn)                      // (add) []
-	m.pool.For(7840, m.t10Fn)                  // (l2_backward) [10,784]
-	m.pool.For(m.n, m.t11Fn)                   // (svmloss_backward) [64,10]
-	m.pool.For(10, m.t12Fn)                    // (biasgrad "fc") [10]
-	m.pool.For(10, m.t13Fn)                    // (linear_backward_weight "fc") [10,784]
-	m.pool.For(7840, m.t14Fn)                  // (add "fc") [10,784]
+	linearFcT5(m.n, 0, 1, m.x, m.pFcWeight.Data, m.pFcBias.Data, m.t5) // (linear "fc") [64,10]
+	svmlossT6(m.n, 0, 1, m.t5, m.labels, m.t6)                         // (svmloss) []
+	l2T7(m.n, 0, 1, m.pFcWeight.Data, m.t7)                            // (l2) []
+	m.pool.For(1, m.t8Fn)                                              // (add) []
+	m.pool.For(7840, m.t10Fn)                                          // (l2_backward) [10,784]
+	m.pool.For(m.n, m.t11Fn)                                           // (svmloss_backward) [64,10]
+	m.pool.For(10, m.t12Fn)                                            // (biasgrad "fc") [10]
+	linearBackwardWeightFcT13(m.n, 0, 1, m.x, m.t11, m.t13)            // (linear_backward_weight "fc") [10,784]
+	m.pool.For(7840, m.t14Fn)                                          // (add "fc") [10,784]
 	loss := m.t8[0]
 	m.x, m.labels = nil, nil
 	m.step++
@@ -196,7 +190,7 @@ func (m *Model) Predict(x []float32) []float32 {
 		panic(fmt.Sprintf("svm: Predict with %d floats, want a multiple of %d for 1 to %d samples", len(x), SampleSize, Batch))
 	}
 	m.n, m.x = n, x
-	m.pool.For(m.n, m.i4Fn) // (linear "fc") [64,10]
+	linearFcT5(m.n, 0, 1, m.x, m.pFcWeight.Data, m.pFcBias.Data, m.i4) // (linear "fc") [64,10]
 	m.x = nil
 	return m.i4[:n*Classes]
 }

@@ -4,46 +4,42 @@ package vggsmall
 
 import (
 	runtime "github.com/cnnc/cnnc/runtime"
+	gemm "github.com/cnnc/cnnc/runtime/gemm"
 	"math"
 )
 
-// conv2dConv1T3 computes (conv2d "conv1") [64,32,32,32] of samples [lo, hi).
-func conv2dConv1T3(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*3072 : s*3072+3072]
-			dst := xp[s*3468 : s*3468+3468]
+// conv2dConv1T3 computes (conv2d "conv1") [64,32,32,32] of slots [lo, hi) of min(n, 8).
+func conv2dConv1T3(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*27648:][:27648]
+		xp := xps[slot*3468:][:3468]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*3072:][:3072]
+			ys := y[s*32768:][:32768]
 			for c := 0; c < 3; c++ {
 				for h := 0; h < 32; h++ {
-					copy(dst[(c*34+h+1)*34+1:][:32], src[(c*32+h)*32:][:32])
+					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
 				}
 			}
-		}
-		xs := xp[s*3468 : s*3468+3468]
-		ys := y[s*32768 : s*32768+32768]
-		for o := 0; o < 32; o++ {
-			yo := ys[o*1024 : o*1024+1024]
-			bv := float32(0)
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 3; c++ {
-				xc := xs[(cbase+c)*1156 : (cbase+c)*1156+1156]
-				for p := 0; p < 3; p++ {
-					wr := (*[3]float32)(w[((o*3+c)*3+p)*3:])
-					w0, w1, w2 := wr[0], wr[1], wr[2]
-					// Skip the output rows whose input row is zero padding.
-					ilo, ihi := max(0, (1-p*1+0)/1), min(32, (33-1-p*1)/1+1)
-					for i := ilo; i < ihi; i++ {
-						xr := (*[34]float32)(xc[(i+p)*34:])
-						yr := (*[32]float32)(yo[i*32:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2]
+			{
+				const g = 0
+				for c := 0; c < 3; c++ {
+					xc := xp[(g*3+c)*1156:][:1156]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*1024:][:1024]
+							base := p*34 + q
+							for i := 0; i < 32; i++ {
+								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 32, 1024, 27, w[g*864:], 27, col, 1024, ys[g*32768:], 1024, false)
 			}
+
 		}
 	}
 
@@ -133,43 +129,38 @@ func batchnormReluBn1T11(n, lo, hi int, x []float32, gamma []float32, bias []flo
 
 }
 
-// conv2dConv2T12 computes (conv2d "conv2") [64,32,32,32] of samples [lo, hi).
-func conv2dConv2T12(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*32768 : s*32768+32768]
-			dst := xp[s*36992 : s*36992+36992]
+// conv2dConv2T12 computes (conv2d "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
+func conv2dConv2T12(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*294912:][:294912]
+		xp := xps[slot*36992:][:36992]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*32768:][:32768]
+			ys := y[s*32768:][:32768]
 			for c := 0; c < 32; c++ {
 				for h := 0; h < 32; h++ {
-					copy(dst[(c*34+h+1)*34+1:][:32], src[(c*32+h)*32:][:32])
+					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
 				}
 			}
-		}
-		xs := xp[s*36992 : s*36992+36992]
-		ys := y[s*32768 : s*32768+32768]
-		for o := 0; o < 32; o++ {
-			yo := ys[o*1024 : o*1024+1024]
-			bv := float32(0)
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 32; c++ {
-				xc := xs[(cbase+c)*1156 : (cbase+c)*1156+1156]
-				for p := 0; p < 3; p++ {
-					wr := (*[3]float32)(w[((o*32+c)*3+p)*3:])
-					w0, w1, w2 := wr[0], wr[1], wr[2]
-					// Skip the output rows whose input row is zero padding.
-					ilo, ihi := max(0, (1-p*1+0)/1), min(32, (33-1-p*1)/1+1)
-					for i := ilo; i < ihi; i++ {
-						xr := (*[34]float32)(xc[(i+p)*34:])
-						yr := (*[32]float32)(yo[i*32:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2]
+			{
+				const g = 0
+				for c := 0; c < 32; c++ {
+					xc := xp[(g*32+c)*1156:][:1156]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*1024:][:1024]
+							base := p*34 + q
+							for i := 0; i < 32; i++ {
+								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 32, 1024, 288, w[g*9216:], 288, col, 1024, ys[g*32768:], 1024, false)
 			}
+
 		}
 	}
 
@@ -179,38 +170,14 @@ func conv2dConv2T12(n, lo, hi int, x []float32, w []float32, y []float32, xp []f
 func maxpoolT20(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 32; ch++ {
-			xc := a0[(s*32+ch)*1024 : (s*32+ch+1)*1024]
-			yc := y[(s*32+ch)*256 : (s*32+ch+1)*256]
+			xc := a0[(s*32+ch)*1024:][:1024]
+			yc := y[(s*32+ch)*256:][:256]
 			for i := 0; i < 16; i++ {
-				for j := 0; j < 16; j++ {
-					best := float32(math.Inf(-1))
-					base := i*2*32 + j*2
-					{
-						at := base + 0
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 1
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 32
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 33
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-
-					yc[i*16+j] = best
+				r0 := (*[32]float32)(xc[2*i*32:])
+				r1 := (*[32]float32)(xc[(2*i+1)*32:])
+				yr := (*[16]float32)(yc[i*16:])
+				for j := range yr {
+					yr[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
 				}
 			}
 		}
@@ -218,43 +185,38 @@ func maxpoolT20(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dConv3T22 computes (conv2d "conv3") [64,64,16,16] of samples [lo, hi).
-func conv2dConv3T22(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*8192 : s*8192+8192]
-			dst := xp[s*10368 : s*10368+10368]
+// conv2dConv3T22 computes (conv2d "conv3") [64,64,16,16] of slots [lo, hi) of min(n, 8).
+func conv2dConv3T22(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*73728:][:73728]
+		xp := xps[slot*10368:][:10368]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*8192:][:8192]
+			ys := y[s*16384:][:16384]
 			for c := 0; c < 32; c++ {
 				for h := 0; h < 16; h++ {
-					copy(dst[(c*18+h+1)*18+1:][:16], src[(c*16+h)*16:][:16])
+					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
 				}
 			}
-		}
-		xs := xp[s*10368 : s*10368+10368]
-		ys := y[s*16384 : s*16384+16384]
-		for o := 0; o < 64; o++ {
-			yo := ys[o*256 : o*256+256]
-			bv := float32(0)
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 32; c++ {
-				xc := xs[(cbase+c)*324 : (cbase+c)*324+324]
-				for p := 0; p < 3; p++ {
-					wr := (*[3]float32)(w[((o*32+c)*3+p)*3:])
-					w0, w1, w2 := wr[0], wr[1], wr[2]
-					// Skip the output rows whose input row is zero padding.
-					ilo, ihi := max(0, (1-p*1+0)/1), min(16, (17-1-p*1)/1+1)
-					for i := ilo; i < ihi; i++ {
-						xr := (*[18]float32)(xc[(i+p)*18:])
-						yr := (*[16]float32)(yo[i*16:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2]
+			{
+				const g = 0
+				for c := 0; c < 32; c++ {
+					xc := xp[(g*32+c)*324:][:324]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*256:][:256]
+							base := p*18 + q
+							for i := 0; i < 16; i++ {
+								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 64, 256, 288, w[g*18432:], 288, col, 256, ys[g*16384:], 256, false)
 			}
+
 		}
 	}
 
@@ -344,43 +306,38 @@ func batchnormReluBn3T30(n, lo, hi int, x []float32, gamma []float32, bias []flo
 
 }
 
-// conv2dConv4T31 computes (conv2d "conv4") [64,64,16,16] of samples [lo, hi).
-func conv2dConv4T31(n, lo, hi int, x []float32, w []float32, y []float32, xp []float32) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*16384 : s*16384+16384]
-			dst := xp[s*20736 : s*20736+20736]
+// conv2dConv4T31 computes (conv2d "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
+func conv2dConv4T31(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*147456:][:147456]
+		xp := xps[slot*20736:][:20736]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*16384:][:16384]
+			ys := y[s*16384:][:16384]
 			for c := 0; c < 64; c++ {
 				for h := 0; h < 16; h++ {
-					copy(dst[(c*18+h+1)*18+1:][:16], src[(c*16+h)*16:][:16])
+					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
 				}
 			}
-		}
-		xs := xp[s*20736 : s*20736+20736]
-		ys := y[s*16384 : s*16384+16384]
-		for o := 0; o < 64; o++ {
-			yo := ys[o*256 : o*256+256]
-			bv := float32(0)
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 64; c++ {
-				xc := xs[(cbase+c)*324 : (cbase+c)*324+324]
-				for p := 0; p < 3; p++ {
-					wr := (*[3]float32)(w[((o*64+c)*3+p)*3:])
-					w0, w1, w2 := wr[0], wr[1], wr[2]
-					// Skip the output rows whose input row is zero padding.
-					ilo, ihi := max(0, (1-p*1+0)/1), min(16, (17-1-p*1)/1+1)
-					for i := ilo; i < ihi; i++ {
-						xr := (*[18]float32)(xc[(i+p)*18:])
-						yr := (*[16]float32)(yo[i*16:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2]
+			{
+				const g = 0
+				for c := 0; c < 64; c++ {
+					xc := xp[(g*64+c)*324:][:324]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*256:][:256]
+							base := p*18 + q
+							for i := 0; i < 16; i++ {
+								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 64, 256, 576, w[g*36864:], 576, col, 256, ys[g*16384:], 256, false)
 			}
+
 		}
 	}
 
@@ -390,38 +347,14 @@ func conv2dConv4T31(n, lo, hi int, x []float32, w []float32, y []float32, xp []f
 func maxpoolT39(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 64; ch++ {
-			xc := a0[(s*64+ch)*256 : (s*64+ch+1)*256]
-			yc := y[(s*64+ch)*64 : (s*64+ch+1)*64]
+			xc := a0[(s*64+ch)*256:][:256]
+			yc := y[(s*64+ch)*64:][:64]
 			for i := 0; i < 8; i++ {
-				for j := 0; j < 8; j++ {
-					best := float32(math.Inf(-1))
-					base := i*2*16 + j*2
-					{
-						at := base + 0
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 1
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 16
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-					{
-						at := base + 17
-						if v := xc[at]; v > best {
-							best = v
-						}
-					}
-
-					yc[i*8+j] = best
+				r0 := (*[16]float32)(xc[2*i*16:])
+				r1 := (*[16]float32)(xc[(2*i+1)*16:])
+				yr := (*[8]float32)(yc[i*8:])
+				for j := range yr {
+					yr[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
 				}
 			}
 		}
@@ -429,26 +362,16 @@ func maxpoolT39(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc1T43 computes (linear "fc1") [64,256] of samples [lo, hi).
-func linearFc1T43(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[4096]float32)(x[s*4096:])
-		ys := (*[256]float32)(y[s*256:])
-		for o := 0; o < 256; o += 4 {
-			w0, w1, w2, w3 := (*[4096]float32)(w[(o+0)*4096:]), (*[4096]float32)(w[(o+1)*4096:]), (*[4096]float32)(w[(o+2)*4096:]), (*[4096]float32)(w[(o+3)*4096:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-			ys[o+2] = a2 + bias[o+2]
-			ys[o+3] = a3 + bias[o+3]
+// linearFc1T43 computes (linear "fc1") [64,256] of the first n samples.
+func linearFc1T43(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(256, 4096, w, 4096, x[s*4096:], y[s*256:])
 		}
+	} else {
+		gemm.SgemmPar(pool, false, true, n, 256, 4096, x, 4096, w, 4096, y, 256, false)
 	}
+	gemm.BiasReLU(n, 256, y, 256, nil, bias, false)
 
 }
 
@@ -481,37 +404,16 @@ func dropoutDrop1T45(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 
 }
 
-// linearFc2T48 computes (linear "fc2") [64,10] of samples [lo, hi).
+// linearFc2T48 computes (linear "fc2") [64,10] of the first n samples.
 func linearFc2T48(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[256]float32)(x[s*256:])
-		ys := (*[10]float32)(y[s*10:])
-		for o := 0; o < 8; o += 4 {
-			w0, w1, w2, w3 := (*[256]float32)(w[(o+0)*256:]), (*[256]float32)(w[(o+1)*256:]), (*[256]float32)(w[(o+2)*256:]), (*[256]float32)(w[(o+3)*256:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-			ys[o+2] = a2 + bias[o+2]
-			ys[o+3] = a3 + bias[o+3]
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(10, 256, w, 256, x[s*256:], y[s*10:])
 		}
-		{
-			o := 8
-			w0, w1 := (*[256]float32)(w[(o+0)*256:]), (*[256]float32)(w[(o+1)*256:])
-			var a0, a1 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-			}
-			ys[o+0] = a0 + bias[o+0]
-			ys[o+1] = a1 + bias[o+1]
-		}
+	} else {
+		gemm.SgemmPar(nil, false, true, n, 10, 256, x, 256, w, 256, y, 10, false)
 	}
+	gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 
 }
 
@@ -579,52 +481,15 @@ func biasgradFc2T52(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc2T53 computes (linear_backward_weight "fc2") [10,256] of indices [lo, hi) of 10.
+// linearBackwardWeightFc2T53 computes (linear_backward_weight "fc2") [10,256] of the first n samples.
 func linearBackwardWeightFc2T53(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[256]float32)(y[o*256:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*10+o], dy[(s+1)*10+o], dy[(s+2)*10+o], dy[(s+3)*10+o]
-			x0, x1, x2, x3 := (*[256]float32)(x[(s+0)*256:]), (*[256]float32)(x[(s+1)*256:]), (*[256]float32)(x[(s+2)*256:]), (*[256]float32)(x[(s+3)*256:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*10+o]
-			xs := (*[256]float32)(x[s*256:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
+	gemm.SgemmPar(nil, true, false, 10, 256, n, dy, 10, x, 256, y, 256, false)
 
 }
 
-// linearBackwardDataFc2T54 computes (linear_backward_data "fc2") [64,256] of samples [lo, hi).
+// linearBackwardDataFc2T54 computes (linear_backward_data "fc2") [64,256] of the first n samples.
 func linearBackwardDataFc2T54(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		dx := (*[256]float32)(y[s*256:])
-		ds := (*[10]float32)(dy[s*10:])
-		clear(dx[:])
-		for o := 0; o < 8; o += 4 {
-			d0, d1, d2, d3 := ds[o+0], ds[o+1], ds[o+2], ds[o+3]
-			w0, w1, w2, w3 := (*[256]float32)(w[(o+0)*256:]), (*[256]float32)(w[(o+1)*256:]), (*[256]float32)(w[(o+2)*256:]), (*[256]float32)(w[(o+3)*256:])
-			for f := range dx {
-				dx[f] += d0*w0[f] + d1*w1[f] + d2*w2[f] + d3*w3[f]
-			}
-		}
-		{
-			o := 8
-			d0, d1 := ds[o+0], ds[o+1]
-			w0, w1 := (*[256]float32)(w[(o+0)*256:]), (*[256]float32)(w[(o+1)*256:])
-			for f := range dx {
-				dx[f] += d0*w0[f] + d1*w1[f]
-			}
-		}
-	}
+	gemm.SgemmPar(nil, false, false, n, 256, 10, dy, 10, w, 256, y, 256, false)
 
 }
 
@@ -661,44 +526,15 @@ func biasgradFc1T57(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardDataFc1T58 computes (linear_backward_data "fc1") [64,4096] of samples [lo, hi).
-func linearBackwardDataFc1T58(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		dx := (*[4096]float32)(y[s*4096:])
-		ds := (*[256]float32)(dy[s*256:])
-		clear(dx[:])
-		for o := 0; o < 256; o += 4 {
-			d0, d1, d2, d3 := ds[o+0], ds[o+1], ds[o+2], ds[o+3]
-			w0, w1, w2, w3 := (*[4096]float32)(w[(o+0)*4096:]), (*[4096]float32)(w[(o+1)*4096:]), (*[4096]float32)(w[(o+2)*4096:]), (*[4096]float32)(w[(o+3)*4096:])
-			for f := range dx {
-				dx[f] += d0*w0[f] + d1*w1[f] + d2*w2[f] + d3*w3[f]
-			}
-		}
-	}
+// linearBackwardDataFc1T58 computes (linear_backward_data "fc1") [64,4096] of the first n samples.
+func linearBackwardDataFc1T58(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+	gemm.SgemmPar(pool, false, false, n, 4096, 256, dy, 256, w, 4096, y, 4096, false)
 
 }
 
-// linearBackwardWeightFc1T59 computes (linear_backward_weight "fc1") [256,4096] of indices [lo, hi) of 256.
-func linearBackwardWeightFc1T59(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for o := lo; o < hi; o++ {
-		dw := (*[4096]float32)(y[o*4096:])
-		clear(dw[:])
-		s := 0
-		for ; s+4 <= n; s += 4 {
-			d0, d1, d2, d3 := dy[(s+0)*256+o], dy[(s+1)*256+o], dy[(s+2)*256+o], dy[(s+3)*256+o]
-			x0, x1, x2, x3 := (*[4096]float32)(x[(s+0)*4096:]), (*[4096]float32)(x[(s+1)*4096:]), (*[4096]float32)(x[(s+2)*4096:]), (*[4096]float32)(x[(s+3)*4096:])
-			for f := range dw {
-				dw[f] += d0*x0[f] + d1*x1[f] + d2*x2[f] + d3*x3[f]
-			}
-		}
-		for ; s < n; s++ {
-			d := dy[s*256+o]
-			xs := (*[4096]float32)(x[s*4096:])
-			for f := range dw {
-				dw[f] += d * xs[f]
-			}
-		}
-	}
+// linearBackwardWeightFc1T59 computes (linear_backward_weight "fc1") [256,4096] of the first n samples.
+func linearBackwardWeightFc1T59(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+	gemm.SgemmPar(pool, true, false, 256, 4096, n, dy, 256, x, 4096, y, 4096, false)
 
 }
 
@@ -706,42 +542,30 @@ func linearBackwardWeightFc1T59(n, lo, hi int, x []float32, dy []float32, y []fl
 func maxpoolBackwardT61(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 64; ch++ {
-			xc := x[(s*64+ch)*256 : (s*64+ch+1)*256]
-			dx := y[(s*64+ch)*256 : (s*64+ch+1)*256]
-			dc := dy[(s*64+ch)*64 : (s*64+ch+1)*64]
+			xc := x[(s*64+ch)*256:][:256]
+			dx := y[(s*64+ch)*256:][:256]
+			dc := dy[(s*64+ch)*64:][:64]
 			clear(dx)
 			for i := 0; i < 8; i++ {
-				for j := 0; j < 8; j++ {
-					best, arg := float32(math.Inf(-1)), -1
-					base := i*2*16 + j*2
-					{
-						at := base + 0
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+				r0 := (*[16]float32)(xc[2*i*16:])
+				r1 := (*[16]float32)(xc[(2*i+1)*16:])
+				dr := (*[8]float32)(dc[i*8:])
+				base := 2 * i * 16
+				for j, g := range dr {
+					a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
+					m := max(max(a, b), max(c, d))
+					// The first of a, b, c, d equal to m, as conditional moves.
+					k := 17
+					if c == m {
+						k = 16
 					}
-					{
-						at := base + 1
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+					if b == m {
+						k = 1
 					}
-					{
-						at := base + 16
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+					if a == m {
+						k = 0
 					}
-					{
-						at := base + 17
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
-					}
-
-					if arg >= 0 {
-						dx[arg] += dc[i*8+j]
-					}
+					dx[base+2*j+k] = g
 				}
 			}
 		}
@@ -860,217 +684,195 @@ func batchnormReluBackwardBn4T64(n, lo, hi int, x []float32, gamma []float32, ou
 
 }
 
-// conv2dBackwardFilterConv4T65Pad computes the pad phase of (conv2d_backward_filter "conv4") [64,64,3,3] of samples [lo, hi).
-func conv2dBackwardFilterConv4T65Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*16384 : s*16384+16384]
-			dst := xp[s*20736 : s*20736+20736]
+// conv2dBackwardFilterConv4T65Partial computes the partial phase of (conv2d_backward_filter "conv4") [64,64,3,3] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardFilterConv4T65Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		first := slot * n / ns
+		part := parts[slot*36864:][:36864]
+		col := cols[slot*147456:][:147456]
+		xp := xps[slot*20736:][:20736]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*16384:][:16384]
+			dys := dy[s*16384:][:16384]
 			for c := 0; c < 64; c++ {
 				for h := 0; h < 16; h++ {
-					copy(dst[(c*18+h+1)*18+1:][:16], src[(c*16+h)*16:][:16])
+					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
 				}
 			}
+			{
+				const g = 0
+				for c := 0; c < 64; c++ {
+					xc := xp[(g*64+c)*324:][:324]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*256:][:256]
+							base := p*18 + q
+							for i := 0; i < 16; i++ {
+								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
+							}
+						}
+					}
+				}
+				gemm.SgemmPar(nil, false, true, 64, 576, 256, dys[g*16384:], 256, col, 256, part[g*36864:], 576, s > first)
+			}
+
 		}
 	}
 
 }
 
-// conv2dBackwardFilterConv4T65 computes (conv2d_backward_filter "conv4") [64,64,3,3] of indices [lo, hi) of 64.
-func conv2dBackwardFilterConv4T65(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for o := lo; o < hi; o++ {
-		accs := acc[o*576 : o*576+576]
-		clear(accs)
-		const cbase = 0
-		for s := 0; s < n; s++ {
-			dyo := dy[(s*64+o)*256 : (s*64+o)*256+256]
+// conv2dBackwardFilterConv4T65 computes (conv2d_backward_filter "conv4") [64,64,3,3] of indices [lo, hi) of 36864.
+func conv2dBackwardFilterConv4T65(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	dw := y[lo:hi]
+	copy(dw, parts[lo:hi])
+	for slot := 1; slot < ns; slot++ {
+		p := parts[slot*36864+lo : slot*36864+hi]
+		for i, v := range p {
+			dw[i] += v
+		}
+	}
+
+}
+
+// conv2dBackwardDataConv4T66 computes (conv2d_backward_data "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardDataConv4T66(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*147456:][:147456]
+		dxp := dxps[slot*20736:][:20736]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			dys := dy[s*16384:][:16384]
+			dxs := y[s*16384:][:16384]
+			clear(dxp)
+			{
+				const g = 0
+
+				gemm.SgemmPar(nil, true, false, 576, 256, 64, w[g*36864:], 576, dys[g*16384:], 256, col, 256, false)
+				for c := 0; c < 64; c++ {
+					xc := dxp[(g*64+c)*324:][:324]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*256:][:256]
+							base := p*18 + q
+							for i := 0; i < 16; i++ {
+								r := (*[16]float32)(row[i*16:])
+								xr := (*[16]float32)(xc[base+i*18:])
+								for j, v := range r {
+									xr[j] += v
+								}
+							}
+						}
+					}
+				}
+
+			}
 			for c := 0; c < 64; c++ {
-				xc := xp[s*20736+(cbase+c)*324 : s*20736+(cbase+c)*324+324]
-				for p := 0; p < 3; p++ {
-					var t0, t1, t2 float32
-					for i := 0; i < 16; i++ {
-						xr := (*[18]float32)(xc[(i+p)*18:])
-						dr := (*[16]float32)(dyo[i*16:])
-						for j, dv := range dr {
-							t0 += dv * xr[j]
-							t1 += dv * xr[j+1]
-							t2 += dv * xr[j+2]
-						}
-					}
-					a := (*[3]float64)(accs[(c*3+p)*3:])
-					a[0] += float64(t0)
-					a[1] += float64(t1)
-					a[2] += float64(t2)
+				for h := 0; h < 16; h++ {
+					*(*[16]float32)(dxs[(c*16+h)*16:]) = *(*[16]float32)(dxp[(c*18+h+1)*18+1:])
 				}
 			}
-		}
-		dw := y[o*576 : o*576+576]
-		for i, v := range accs {
-			dw[i] = float32(v)
+
 		}
 	}
 
 }
 
-// conv2dBackwardDataConv4T66 computes (conv2d_backward_data "conv4") [64,64,16,16] of samples [lo, hi).
-func conv2dBackwardDataConv4T66(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxp []float32) {
-	for s := lo; s < hi; s++ {
-		dys := dy[s*16384 : s*16384+16384]
-		col := cols[s*2304 : s*2304+2304]
-		dxs := dxp[s*20736 : s*20736+20736]
-		for c := 0; c < 64; c++ {
-			const obase = 0
-			cl := c
-			clear(col)
-			o := obase
-			for ; o+4 <= obase+64; o += 4 {
-				d0, d1, d2, d3 := (*[256]float32)(dys[(o+0)*256:]), (*[256]float32)(dys[(o+1)*256:]), (*[256]float32)(dys[(o+2)*256:]), (*[256]float32)(dys[(o+3)*256:])
-				for r := 0; r < 9; r++ {
-					w0, w1, w2, w3 := w[(o+0)*576+cl*9+r], w[(o+1)*576+cl*9+r], w[(o+2)*576+cl*9+r], w[(o+3)*576+cl*9+r]
-					colr := (*[256]float32)(col[r*256:])
-					for j := range colr {
-						colr[j] += w0*d0[j] + w1*d1[j] + w2*d2[j] + w3*d3[j]
-					}
-				}
-			}
-			for ; o < obase+64; o++ {
-				d0 := (*[256]float32)(dys[o*256:])
-				for r := 0; r < 9; r++ {
-					w0 := w[o*576+cl*9+r]
-					colr := (*[256]float32)(col[r*256:])
-					for j := range colr {
-						colr[j] += w0 * d0[j]
-					}
-				}
-			}
-			xc := dxs[c*324 : c*324+324]
-			clear(xc)
-			for p := 0; p < 3; p++ {
-				for q := 0; q < 3; q++ {
-					colr := col[(p*3+q)*256:][:256]
-					for i := 0; i < 16; i++ {
-						xr := xc[(i+p)*18+q:]
-						cr := colr[i*16 : i*16+16]
-						for j, v := range cr {
-							xr[j] += v
-						}
-					}
-				}
-			}
-		}
-		dx := y[s*16384 : s*16384+16384]
-		for c := 0; c < 64; c++ {
-			for h := 0; h < 16; h++ {
-				copy(dx[(c*16+h)*16:][:16], dxs[(c*18+h+1)*18+1:][:16])
-			}
-		}
-	}
+// conv2dBackwardFilterConv3T70Partial computes the partial phase of (conv2d_backward_filter "conv3") [64,32,3,3] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardFilterConv3T70Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		first := slot * n / ns
+		part := parts[slot*18432:][:18432]
+		col := cols[slot*73728:][:73728]
+		xp := xps[slot*10368:][:10368]
 
-}
-
-// conv2dBackwardFilterConv3T70Pad computes the pad phase of (conv2d_backward_filter "conv3") [64,32,3,3] of samples [lo, hi).
-func conv2dBackwardFilterConv3T70Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*8192 : s*8192+8192]
-			dst := xp[s*10368 : s*10368+10368]
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*8192:][:8192]
+			dys := dy[s*16384:][:16384]
 			for c := 0; c < 32; c++ {
 				for h := 0; h < 16; h++ {
-					copy(dst[(c*18+h+1)*18+1:][:16], src[(c*16+h)*16:][:16])
+					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
 				}
 			}
+			{
+				const g = 0
+				for c := 0; c < 32; c++ {
+					xc := xp[(g*32+c)*324:][:324]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*256:][:256]
+							base := p*18 + q
+							for i := 0; i < 16; i++ {
+								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
+							}
+						}
+					}
+				}
+				gemm.SgemmPar(nil, false, true, 64, 288, 256, dys[g*16384:], 256, col, 256, part[g*18432:], 288, s > first)
+			}
+
 		}
 	}
 
 }
 
-// conv2dBackwardFilterConv3T70 computes (conv2d_backward_filter "conv3") [64,32,3,3] of indices [lo, hi) of 64.
-func conv2dBackwardFilterConv3T70(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for o := lo; o < hi; o++ {
-		accs := acc[o*288 : o*288+288]
-		clear(accs)
-		const cbase = 0
-		for s := 0; s < n; s++ {
-			dyo := dy[(s*64+o)*256 : (s*64+o)*256+256]
+// conv2dBackwardFilterConv3T70 computes (conv2d_backward_filter "conv3") [64,32,3,3] of indices [lo, hi) of 18432.
+func conv2dBackwardFilterConv3T70(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	dw := y[lo:hi]
+	copy(dw, parts[lo:hi])
+	for slot := 1; slot < ns; slot++ {
+		p := parts[slot*18432+lo : slot*18432+hi]
+		for i, v := range p {
+			dw[i] += v
+		}
+	}
+
+}
+
+// conv2dBackwardDataConv3T71 computes (conv2d_backward_data "conv3") [64,32,16,16] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardDataConv3T71(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*73728:][:73728]
+		dxp := dxps[slot*10368:][:10368]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			dys := dy[s*16384:][:16384]
+			dxs := y[s*8192:][:8192]
+			clear(dxp)
+			{
+				const g = 0
+
+				gemm.SgemmPar(nil, true, false, 288, 256, 64, w[g*18432:], 288, dys[g*16384:], 256, col, 256, false)
+				for c := 0; c < 32; c++ {
+					xc := dxp[(g*32+c)*324:][:324]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*256:][:256]
+							base := p*18 + q
+							for i := 0; i < 16; i++ {
+								r := (*[16]float32)(row[i*16:])
+								xr := (*[16]float32)(xc[base+i*18:])
+								for j, v := range r {
+									xr[j] += v
+								}
+							}
+						}
+					}
+				}
+
+			}
 			for c := 0; c < 32; c++ {
-				xc := xp[s*10368+(cbase+c)*324 : s*10368+(cbase+c)*324+324]
-				for p := 0; p < 3; p++ {
-					var t0, t1, t2 float32
-					for i := 0; i < 16; i++ {
-						xr := (*[18]float32)(xc[(i+p)*18:])
-						dr := (*[16]float32)(dyo[i*16:])
-						for j, dv := range dr {
-							t0 += dv * xr[j]
-							t1 += dv * xr[j+1]
-							t2 += dv * xr[j+2]
-						}
-					}
-					a := (*[3]float64)(accs[(c*3+p)*3:])
-					a[0] += float64(t0)
-					a[1] += float64(t1)
-					a[2] += float64(t2)
+				for h := 0; h < 16; h++ {
+					*(*[16]float32)(dxs[(c*16+h)*16:]) = *(*[16]float32)(dxp[(c*18+h+1)*18+1:])
 				}
 			}
-		}
-		dw := y[o*288 : o*288+288]
-		for i, v := range accs {
-			dw[i] = float32(v)
-		}
-	}
 
-}
-
-// conv2dBackwardDataConv3T71 computes (conv2d_backward_data "conv3") [64,32,16,16] of samples [lo, hi).
-func conv2dBackwardDataConv3T71(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxp []float32) {
-	for s := lo; s < hi; s++ {
-		dys := dy[s*16384 : s*16384+16384]
-		col := cols[s*2304 : s*2304+2304]
-		dxs := dxp[s*10368 : s*10368+10368]
-		for c := 0; c < 32; c++ {
-			const obase = 0
-			cl := c
-			clear(col)
-			o := obase
-			for ; o+4 <= obase+64; o += 4 {
-				d0, d1, d2, d3 := (*[256]float32)(dys[(o+0)*256:]), (*[256]float32)(dys[(o+1)*256:]), (*[256]float32)(dys[(o+2)*256:]), (*[256]float32)(dys[(o+3)*256:])
-				for r := 0; r < 9; r++ {
-					w0, w1, w2, w3 := w[(o+0)*288+cl*9+r], w[(o+1)*288+cl*9+r], w[(o+2)*288+cl*9+r], w[(o+3)*288+cl*9+r]
-					colr := (*[256]float32)(col[r*256:])
-					for j := range colr {
-						colr[j] += w0*d0[j] + w1*d1[j] + w2*d2[j] + w3*d3[j]
-					}
-				}
-			}
-			for ; o < obase+64; o++ {
-				d0 := (*[256]float32)(dys[o*256:])
-				for r := 0; r < 9; r++ {
-					w0 := w[o*288+cl*9+r]
-					colr := (*[256]float32)(col[r*256:])
-					for j := range colr {
-						colr[j] += w0 * d0[j]
-					}
-				}
-			}
-			xc := dxs[c*324 : c*324+324]
-			clear(xc)
-			for p := 0; p < 3; p++ {
-				for q := 0; q < 3; q++ {
-					colr := col[(p*3+q)*256:][:256]
-					for i := 0; i < 16; i++ {
-						xr := xc[(i+p)*18+q:]
-						cr := colr[i*16 : i*16+16]
-						for j, v := range cr {
-							xr[j] += v
-						}
-					}
-				}
-			}
-		}
-		dx := y[s*8192 : s*8192+8192]
-		for c := 0; c < 32; c++ {
-			for h := 0; h < 16; h++ {
-				copy(dx[(c*16+h)*16:][:16], dxs[(c*18+h+1)*18+1:][:16])
-			}
 		}
 	}
 
@@ -1080,42 +882,30 @@ func conv2dBackwardDataConv3T71(n, lo, hi int, dy []float32, w []float32, y []fl
 func maxpoolBackwardT72(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 32; ch++ {
-			xc := x[(s*32+ch)*1024 : (s*32+ch+1)*1024]
-			dx := y[(s*32+ch)*1024 : (s*32+ch+1)*1024]
-			dc := dy[(s*32+ch)*256 : (s*32+ch+1)*256]
+			xc := x[(s*32+ch)*1024:][:1024]
+			dx := y[(s*32+ch)*1024:][:1024]
+			dc := dy[(s*32+ch)*256:][:256]
 			clear(dx)
 			for i := 0; i < 16; i++ {
-				for j := 0; j < 16; j++ {
-					best, arg := float32(math.Inf(-1)), -1
-					base := i*2*32 + j*2
-					{
-						at := base + 0
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+				r0 := (*[32]float32)(xc[2*i*32:])
+				r1 := (*[32]float32)(xc[(2*i+1)*32:])
+				dr := (*[16]float32)(dc[i*16:])
+				base := 2 * i * 32
+				for j, g := range dr {
+					a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
+					m := max(max(a, b), max(c, d))
+					// The first of a, b, c, d equal to m, as conditional moves.
+					k := 33
+					if c == m {
+						k = 32
 					}
-					{
-						at := base + 1
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+					if b == m {
+						k = 1
 					}
-					{
-						at := base + 32
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
+					if a == m {
+						k = 0
 					}
-					{
-						at := base + 33
-						if v := xc[at]; v > best {
-							best, arg = v, at
-						}
-					}
-
-					if arg >= 0 {
-						dx[arg] += dc[i*16+j]
-					}
+					dx[base+2*j+k] = g
 				}
 			}
 		}
@@ -1234,161 +1024,151 @@ func batchnormReluBackwardBn2T75(n, lo, hi int, x []float32, gamma []float32, ou
 
 }
 
-// conv2dBackwardFilterConv2T76Pad computes the pad phase of (conv2d_backward_filter "conv2") [32,32,3,3] of samples [lo, hi).
-func conv2dBackwardFilterConv2T76Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*32768 : s*32768+32768]
-			dst := xp[s*36992 : s*36992+36992]
+// conv2dBackwardFilterConv2T76Partial computes the partial phase of (conv2d_backward_filter "conv2") [32,32,3,3] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardFilterConv2T76Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		first := slot * n / ns
+		part := parts[slot*9216:][:9216]
+		col := cols[slot*294912:][:294912]
+		xp := xps[slot*36992:][:36992]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*32768:][:32768]
+			dys := dy[s*32768:][:32768]
 			for c := 0; c < 32; c++ {
 				for h := 0; h < 32; h++ {
-					copy(dst[(c*34+h+1)*34+1:][:32], src[(c*32+h)*32:][:32])
+					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
 				}
 			}
+			{
+				const g = 0
+				for c := 0; c < 32; c++ {
+					xc := xp[(g*32+c)*1156:][:1156]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*1024:][:1024]
+							base := p*34 + q
+							for i := 0; i < 32; i++ {
+								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
+							}
+						}
+					}
+				}
+				gemm.SgemmPar(nil, false, true, 32, 288, 1024, dys[g*32768:], 1024, col, 1024, part[g*9216:], 288, s > first)
+			}
+
 		}
 	}
 
 }
 
-// conv2dBackwardFilterConv2T76 computes (conv2d_backward_filter "conv2") [32,32,3,3] of indices [lo, hi) of 32.
-func conv2dBackwardFilterConv2T76(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for o := lo; o < hi; o++ {
-		accs := acc[o*288 : o*288+288]
-		clear(accs)
-		const cbase = 0
-		for s := 0; s < n; s++ {
-			dyo := dy[(s*32+o)*1024 : (s*32+o)*1024+1024]
+// conv2dBackwardFilterConv2T76 computes (conv2d_backward_filter "conv2") [32,32,3,3] of indices [lo, hi) of 9216.
+func conv2dBackwardFilterConv2T76(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	dw := y[lo:hi]
+	copy(dw, parts[lo:hi])
+	for slot := 1; slot < ns; slot++ {
+		p := parts[slot*9216+lo : slot*9216+hi]
+		for i, v := range p {
+			dw[i] += v
+		}
+	}
+
+}
+
+// conv2dBackwardDataConv2T77 computes (conv2d_backward_data "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardDataConv2T77(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*294912:][:294912]
+		dxp := dxps[slot*36992:][:36992]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			dys := dy[s*32768:][:32768]
+			dxs := y[s*32768:][:32768]
+			clear(dxp)
+			{
+				const g = 0
+
+				gemm.SgemmPar(nil, true, false, 288, 1024, 32, w[g*9216:], 288, dys[g*32768:], 1024, col, 1024, false)
+				for c := 0; c < 32; c++ {
+					xc := dxp[(g*32+c)*1156:][:1156]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*1024:][:1024]
+							base := p*34 + q
+							for i := 0; i < 32; i++ {
+								r := (*[32]float32)(row[i*32:])
+								xr := (*[32]float32)(xc[base+i*34:])
+								for j, v := range r {
+									xr[j] += v
+								}
+							}
+						}
+					}
+				}
+
+			}
 			for c := 0; c < 32; c++ {
-				xc := xp[s*36992+(cbase+c)*1156 : s*36992+(cbase+c)*1156+1156]
-				for p := 0; p < 3; p++ {
-					var t0, t1, t2 float32
-					for i := 0; i < 32; i++ {
-						xr := (*[34]float32)(xc[(i+p)*34:])
-						dr := (*[32]float32)(dyo[i*32:])
-						for j, dv := range dr {
-							t0 += dv * xr[j]
-							t1 += dv * xr[j+1]
-							t2 += dv * xr[j+2]
-						}
-					}
-					a := (*[3]float64)(accs[(c*3+p)*3:])
-					a[0] += float64(t0)
-					a[1] += float64(t1)
-					a[2] += float64(t2)
+				for h := 0; h < 32; h++ {
+					*(*[32]float32)(dxs[(c*32+h)*32:]) = *(*[32]float32)(dxp[(c*34+h+1)*34+1:])
 				}
 			}
-		}
-		dw := y[o*288 : o*288+288]
-		for i, v := range accs {
-			dw[i] = float32(v)
+
 		}
 	}
 
 }
 
-// conv2dBackwardDataConv2T77 computes (conv2d_backward_data "conv2") [64,32,32,32] of samples [lo, hi).
-func conv2dBackwardDataConv2T77(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxp []float32) {
-	for s := lo; s < hi; s++ {
-		dys := dy[s*32768 : s*32768+32768]
-		col := cols[s*9216 : s*9216+9216]
-		dxs := dxp[s*36992 : s*36992+36992]
-		for c := 0; c < 32; c++ {
-			const obase = 0
-			cl := c
-			clear(col)
-			o := obase
-			for ; o+4 <= obase+32; o += 4 {
-				d0, d1, d2, d3 := (*[1024]float32)(dys[(o+0)*1024:]), (*[1024]float32)(dys[(o+1)*1024:]), (*[1024]float32)(dys[(o+2)*1024:]), (*[1024]float32)(dys[(o+3)*1024:])
-				for r := 0; r < 9; r++ {
-					w0, w1, w2, w3 := w[(o+0)*288+cl*9+r], w[(o+1)*288+cl*9+r], w[(o+2)*288+cl*9+r], w[(o+3)*288+cl*9+r]
-					colr := (*[1024]float32)(col[r*1024:])
-					for j := range colr {
-						colr[j] += w0*d0[j] + w1*d1[j] + w2*d2[j] + w3*d3[j]
-					}
-				}
-			}
-			for ; o < obase+32; o++ {
-				d0 := (*[1024]float32)(dys[o*1024:])
-				for r := 0; r < 9; r++ {
-					w0 := w[o*288+cl*9+r]
-					colr := (*[1024]float32)(col[r*1024:])
-					for j := range colr {
-						colr[j] += w0 * d0[j]
-					}
-				}
-			}
-			xc := dxs[c*1156 : c*1156+1156]
-			clear(xc)
-			for p := 0; p < 3; p++ {
-				for q := 0; q < 3; q++ {
-					colr := col[(p*3+q)*1024:][:1024]
-					for i := 0; i < 32; i++ {
-						xr := xc[(i+p)*34+q:]
-						cr := colr[i*32 : i*32+32]
-						for j, v := range cr {
-							xr[j] += v
-						}
-					}
-				}
-			}
-		}
-		dx := y[s*32768 : s*32768+32768]
-		for c := 0; c < 32; c++ {
-			for h := 0; h < 32; h++ {
-				copy(dx[(c*32+h)*32:][:32], dxs[(c*34+h+1)*34+1:][:32])
-			}
-		}
-	}
+// conv2dBackwardFilterConv1T81Partial computes the partial phase of (conv2d_backward_filter "conv1") [32,3,3,3] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardFilterConv1T81Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		first := slot * n / ns
+		part := parts[slot*864:][:864]
+		col := cols[slot*27648:][:27648]
+		xp := xps[slot*3468:][:3468]
 
-}
-
-// conv2dBackwardFilterConv1T81Pad computes the pad phase of (conv2d_backward_filter "conv1") [32,3,3,3] of samples [lo, hi).
-func conv2dBackwardFilterConv1T81Pad(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*3072 : s*3072+3072]
-			dst := xp[s*3468 : s*3468+3468]
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*3072:][:3072]
+			dys := dy[s*32768:][:32768]
 			for c := 0; c < 3; c++ {
 				for h := 0; h < 32; h++ {
-					copy(dst[(c*34+h+1)*34+1:][:32], src[(c*32+h)*32:][:32])
+					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
 				}
 			}
+			{
+				const g = 0
+				for c := 0; c < 3; c++ {
+					xc := xp[(g*3+c)*1156:][:1156]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*1024:][:1024]
+							base := p*34 + q
+							for i := 0; i < 32; i++ {
+								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
+							}
+						}
+					}
+				}
+				gemm.SgemmPar(nil, false, true, 32, 27, 1024, dys[g*32768:], 1024, col, 1024, part[g*864:], 27, s > first)
+			}
+
 		}
 	}
 
 }
 
-// conv2dBackwardFilterConv1T81 computes (conv2d_backward_filter "conv1") [32,3,3,3] of indices [lo, hi) of 32.
-func conv2dBackwardFilterConv1T81(n, lo, hi int, x []float32, dy []float32, y []float32, xp []float32, acc []float64) {
-	for o := lo; o < hi; o++ {
-		accs := acc[o*27 : o*27+27]
-		clear(accs)
-		const cbase = 0
-		for s := 0; s < n; s++ {
-			dyo := dy[(s*32+o)*1024 : (s*32+o)*1024+1024]
-			for c := 0; c < 3; c++ {
-				xc := xp[s*3468+(cbase+c)*1156 : s*3468+(cbase+c)*1156+1156]
-				for p := 0; p < 3; p++ {
-					var t0, t1, t2 float32
-					for i := 0; i < 32; i++ {
-						xr := (*[34]float32)(xc[(i+p)*34:])
-						dr := (*[32]float32)(dyo[i*32:])
-						for j, dv := range dr {
-							t0 += dv * xr[j]
-							t1 += dv * xr[j+1]
-							t2 += dv * xr[j+2]
-						}
-					}
-					a := (*[3]float64)(accs[(c*3+p)*3:])
-					a[0] += float64(t0)
-					a[1] += float64(t1)
-					a[2] += float64(t2)
-				}
-			}
-		}
-		dw := y[o*27 : o*27+27]
-		for i, v := range accs {
-			dw[i] = float32(v)
+// conv2dBackwardFilterConv1T81 computes (conv2d_backward_filter "conv1") [32,3,3,3] of the first n samples.
+func conv2dBackwardFilterConv1T81(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	dw := y[:864]
+	copy(dw, parts[:864])
+	for slot := 1; slot < ns; slot++ {
+		p := parts[slot*864:][:864]
+		for i, v := range p {
+			dw[i] += v
 		}
 	}
 
@@ -1424,91 +1204,77 @@ func foldBnWeightBn2I13(n, lo, hi int, w []float32, gamma []float32, variance []
 
 }
 
-// conv2dReluConv1I15 computes (conv2d_relu "conv1") [64,32,32,32] of samples [lo, hi).
-func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xp []float32) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*3072 : s*3072+3072]
-			dst := xp[s*3468 : s*3468+3468]
+// conv2dReluConv1I15 computes (conv2d_relu "conv1") [64,32,32,32] of slots [lo, hi) of min(n, 8).
+func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*27648:][:27648]
+		xp := xps[slot*3468:][:3468]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*3072:][:3072]
+			ys := y[s*32768:][:32768]
 			for c := 0; c < 3; c++ {
 				for h := 0; h < 32; h++ {
-					copy(dst[(c*34+h+1)*34+1:][:32], src[(c*32+h)*32:][:32])
+					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
 				}
 			}
-		}
-		xs := xp[s*3468 : s*3468+3468]
-		ys := y[s*32768 : s*32768+32768]
-		for o := 0; o < 32; o++ {
-			yo := ys[o*1024 : o*1024+1024]
-			bv := bias[o]
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 3; c++ {
-				xc := xs[(cbase+c)*1156 : (cbase+c)*1156+1156]
-				for p := 0; p < 3; p++ {
-					wr := (*[3]float32)(w[((o*3+c)*3+p)*3:])
-					w0, w1, w2 := wr[0], wr[1], wr[2]
-					// Skip the output rows whose input row is zero padding.
-					ilo, ihi := max(0, (1-p*1+0)/1), min(32, (33-1-p*1)/1+1)
-					for i := ilo; i < ihi; i++ {
-						xr := (*[34]float32)(xc[(i+p)*34:])
-						yr := (*[32]float32)(yo[i*32:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2]
+			{
+				const g = 0
+				for c := 0; c < 3; c++ {
+					xc := xp[(g*3+c)*1156:][:1156]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*1024:][:1024]
+							base := p*34 + q
+							for i := 0; i < 32; i++ {
+								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 32, 1024, 27, w[g*864:], 27, col, 1024, ys[g*32768:], 1024, false)
 			}
-		}
-		for i, v := range ys {
-			ys[i] = max(v, 0)
+			gemm.BiasReLU(32, 1024, ys, 1024, bias, nil, true)
+
 		}
 	}
 
 }
 
-// conv2dReluConv2I16 computes (conv2d_relu "conv2") [64,32,32,32] of samples [lo, hi).
-func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xp []float32) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*32768 : s*32768+32768]
-			dst := xp[s*36992 : s*36992+36992]
+// conv2dReluConv2I16 computes (conv2d_relu "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
+func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*294912:][:294912]
+		xp := xps[slot*36992:][:36992]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*32768:][:32768]
+			ys := y[s*32768:][:32768]
 			for c := 0; c < 32; c++ {
 				for h := 0; h < 32; h++ {
-					copy(dst[(c*34+h+1)*34+1:][:32], src[(c*32+h)*32:][:32])
+					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
 				}
 			}
-		}
-		xs := xp[s*36992 : s*36992+36992]
-		ys := y[s*32768 : s*32768+32768]
-		for o := 0; o < 32; o++ {
-			yo := ys[o*1024 : o*1024+1024]
-			bv := bias[o]
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 32; c++ {
-				xc := xs[(cbase+c)*1156 : (cbase+c)*1156+1156]
-				for p := 0; p < 3; p++ {
-					wr := (*[3]float32)(w[((o*32+c)*3+p)*3:])
-					w0, w1, w2 := wr[0], wr[1], wr[2]
-					// Skip the output rows whose input row is zero padding.
-					ilo, ihi := max(0, (1-p*1+0)/1), min(32, (33-1-p*1)/1+1)
-					for i := ilo; i < ihi; i++ {
-						xr := (*[34]float32)(xc[(i+p)*34:])
-						yr := (*[32]float32)(yo[i*32:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2]
+			{
+				const g = 0
+				for c := 0; c < 32; c++ {
+					xc := xp[(g*32+c)*1156:][:1156]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*1024:][:1024]
+							base := p*34 + q
+							for i := 0; i < 32; i++ {
+								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 32, 1024, 288, w[g*9216:], 288, col, 1024, ys[g*32768:], 1024, false)
 			}
-		}
-		for i, v := range ys {
-			ys[i] = max(v, 0)
+			gemm.BiasReLU(32, 1024, ys, 1024, bias, nil, true)
+
 		}
 	}
 
@@ -1544,115 +1310,91 @@ func foldBnWeightBn4I30(n, lo, hi int, w []float32, gamma []float32, variance []
 
 }
 
-// conv2dReluConv3I32 computes (conv2d_relu "conv3") [64,64,16,16] of samples [lo, hi).
-func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xp []float32) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*8192 : s*8192+8192]
-			dst := xp[s*10368 : s*10368+10368]
+// conv2dReluConv3I32 computes (conv2d_relu "conv3") [64,64,16,16] of slots [lo, hi) of min(n, 8).
+func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*73728:][:73728]
+		xp := xps[slot*10368:][:10368]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*8192:][:8192]
+			ys := y[s*16384:][:16384]
 			for c := 0; c < 32; c++ {
 				for h := 0; h < 16; h++ {
-					copy(dst[(c*18+h+1)*18+1:][:16], src[(c*16+h)*16:][:16])
+					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
 				}
 			}
-		}
-		xs := xp[s*10368 : s*10368+10368]
-		ys := y[s*16384 : s*16384+16384]
-		for o := 0; o < 64; o++ {
-			yo := ys[o*256 : o*256+256]
-			bv := bias[o]
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 32; c++ {
-				xc := xs[(cbase+c)*324 : (cbase+c)*324+324]
-				for p := 0; p < 3; p++ {
-					wr := (*[3]float32)(w[((o*32+c)*3+p)*3:])
-					w0, w1, w2 := wr[0], wr[1], wr[2]
-					// Skip the output rows whose input row is zero padding.
-					ilo, ihi := max(0, (1-p*1+0)/1), min(16, (17-1-p*1)/1+1)
-					for i := ilo; i < ihi; i++ {
-						xr := (*[18]float32)(xc[(i+p)*18:])
-						yr := (*[16]float32)(yo[i*16:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2]
+			{
+				const g = 0
+				for c := 0; c < 32; c++ {
+					xc := xp[(g*32+c)*324:][:324]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*256:][:256]
+							base := p*18 + q
+							for i := 0; i < 16; i++ {
+								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 64, 256, 288, w[g*18432:], 288, col, 256, ys[g*16384:], 256, false)
 			}
-		}
-		for i, v := range ys {
-			ys[i] = max(v, 0)
+			gemm.BiasReLU(64, 256, ys, 256, bias, nil, true)
+
 		}
 	}
 
 }
 
-// conv2dReluConv4I33 computes (conv2d_relu "conv4") [64,64,16,16] of samples [lo, hi).
-func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xp []float32) {
-	for s := lo; s < hi; s++ {
-		{
-			src := x[s*16384 : s*16384+16384]
-			dst := xp[s*20736 : s*20736+20736]
+// conv2dReluConv4I33 computes (conv2d_relu "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
+func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	for slot := lo; slot < hi; slot++ {
+		col := cols[slot*147456:][:147456]
+		xp := xps[slot*20736:][:20736]
+
+		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
+			xs := x[s*16384:][:16384]
+			ys := y[s*16384:][:16384]
 			for c := 0; c < 64; c++ {
 				for h := 0; h < 16; h++ {
-					copy(dst[(c*18+h+1)*18+1:][:16], src[(c*16+h)*16:][:16])
+					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
 				}
 			}
-		}
-		xs := xp[s*20736 : s*20736+20736]
-		ys := y[s*16384 : s*16384+16384]
-		for o := 0; o < 64; o++ {
-			yo := ys[o*256 : o*256+256]
-			bv := bias[o]
-			for i := range yo {
-				yo[i] = bv
-			}
-			const cbase = 0
-			for c := 0; c < 64; c++ {
-				xc := xs[(cbase+c)*324 : (cbase+c)*324+324]
-				for p := 0; p < 3; p++ {
-					wr := (*[3]float32)(w[((o*64+c)*3+p)*3:])
-					w0, w1, w2 := wr[0], wr[1], wr[2]
-					// Skip the output rows whose input row is zero padding.
-					ilo, ihi := max(0, (1-p*1+0)/1), min(16, (17-1-p*1)/1+1)
-					for i := ilo; i < ihi; i++ {
-						xr := (*[18]float32)(xc[(i+p)*18:])
-						yr := (*[16]float32)(yo[i*16:])
-						for j := range yr {
-							yr[j] += w0*xr[j] + w1*xr[j+1] + w2*xr[j+2]
+			{
+				const g = 0
+				for c := 0; c < 64; c++ {
+					xc := xp[(g*64+c)*324:][:324]
+					for p := 0; p < 3; p++ {
+						for q := 0; q < 3; q++ {
+							row := col[((c*3+p)*3+q)*256:][:256]
+							base := p*18 + q
+							for i := 0; i < 16; i++ {
+								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
+							}
 						}
 					}
 				}
+				gemm.SgemmPar(nil, false, false, 64, 256, 576, w[g*36864:], 576, col, 256, ys[g*16384:], 256, false)
 			}
-		}
-		for i, v := range ys {
-			ys[i] = max(v, 0)
+			gemm.BiasReLU(64, 256, ys, 256, bias, nil, true)
+
 		}
 	}
 
 }
 
-// linearReluFc1I40 computes (linear_relu "fc1") [64,256] of samples [lo, hi).
-func linearReluFc1I40(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		xs := (*[4096]float32)(x[s*4096:])
-		ys := (*[256]float32)(y[s*256:])
-		for o := 0; o < 256; o += 4 {
-			w0, w1, w2, w3 := (*[4096]float32)(w[(o+0)*4096:]), (*[4096]float32)(w[(o+1)*4096:]), (*[4096]float32)(w[(o+2)*4096:]), (*[4096]float32)(w[(o+3)*4096:])
-			var a0, a1, a2, a3 float32
-			for f, v := range xs {
-				a0 += v * w0[f]
-				a1 += v * w1[f]
-				a2 += v * w2[f]
-				a3 += v * w3[f]
-			}
-			ys[o+0] = max(a0+bias[o+0], 0)
-			ys[o+1] = max(a1+bias[o+1], 0)
-			ys[o+2] = max(a2+bias[o+2], 0)
-			ys[o+3] = max(a3+bias[o+3], 0)
+// linearReluFc1I40 computes (linear_relu "fc1") [64,256] of the first n samples.
+func linearReluFc1I40(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+	if n < 4 {
+		for s := 0; s < n; s++ {
+			gemm.Gemv(256, 4096, w, 4096, x[s*4096:], y[s*256:])
 		}
+	} else {
+		gemm.SgemmPar(pool, false, true, n, 256, 4096, x, 4096, w, 4096, y, 256, false)
 	}
+	gemm.BiasReLU(n, 256, y, 256, nil, bias, true)
 
 }

@@ -68,7 +68,8 @@ type Model struct {
 	pBn4RunningVar  *runtime.Param // bn4.running_var [64]
 	tArena          []float32      // training graph: the arena of its values, 14418945 floats (26838657 without sharing)
 	t3              []float32      // training graph: (conv2d "conv1") [64,32,32,32] at tArena[0:2097152]
-	t3Xp            []float32      // scratch of t3
+	t3Cols          []float32      // scratch of t3
+	t3Xps           []float32      // scratch of t3
 	t3Fn            func(lo, hi int)
 	t8              []float32 // training graph: (runningmean "bn1") [32] at tArena[14418816:14418848]
 	t8Fn            func(lo, hi int)
@@ -77,7 +78,8 @@ type Model struct {
 	t11             []float32 // training graph: (batchnorm_relu "bn1") [64,32,32,32] at tArena[2097152:4194304]
 	t11Fn           func(lo, hi int)
 	t12             []float32 // training graph: (conv2d "conv2") [64,32,32,32] at tArena[4194304:6291456]
-	t12Xp           []float32 // scratch of t12
+	t12Cols         []float32 // scratch of t12
+	t12Xps          []float32 // scratch of t12
 	t12Fn           func(lo, hi int)
 	t17             []float32 // training graph: (runningmean "bn2") [32] at tArena[14418880:14418912]
 	t17Fn           func(lo, hi int)
@@ -88,7 +90,8 @@ type Model struct {
 	t20             []float32 // training graph: (maxpool) [64,32,16,16] at tArena[13631488:14155776]
 	t20Fn           func(lo, hi int)
 	t22             []float32 // training graph: (conv2d "conv3") [64,64,16,16] at tArena[8388608:9437184]
-	t22Xp           []float32 // scratch of t22
+	t22Cols         []float32 // scratch of t22
+	t22Xps          []float32 // scratch of t22
 	t22Fn           func(lo, hi int)
 	t27             []float32 // training graph: (runningmean "bn3") [64] at tArena[14418560:14418624]
 	t27Fn           func(lo, hi int)
@@ -97,7 +100,8 @@ type Model struct {
 	t30             []float32 // training graph: (batchnorm_relu "bn3") [64,64,16,16] at tArena[9437184:10485760]
 	t30Fn           func(lo, hi int)
 	t31             []float32 // training graph: (conv2d "conv4") [64,64,16,16] at tArena[10485760:11534336]
-	t31Xp           []float32 // scratch of t31
+	t31Cols         []float32 // scratch of t31
+	t31Xps          []float32 // scratch of t31
 	t31Fn           func(lo, hi int)
 	t36             []float32 // training graph: (runningmean "bn4") [64] at tArena[14418688:14418752]
 	t36Fn           func(lo, hi int)
@@ -108,54 +112,50 @@ type Model struct {
 	t39             []float32 // training graph: (maxpool) [64,64,8,8] at tArena[12582912:12845056]
 	t39Fn           func(lo, hi int)
 	t43             []float32 // training graph: (linear "fc1") [64,256] at tArena[12845056:12861440]
-	t43Fn           func(lo, hi int)
 	t44             []float32 // training graph: (relu) [64,256] at tArena[12845056:12861440], in place over t43
 	t44Fn           func(lo, hi int)
 	t45             []float32 // training graph: (dropout "drop1") [64,256] at tArena[12861440:12877824]
 	t45Fn           func(lo, hi int)
 	t48             []float32 // training graph: (linear "fc2") [64,10] at tArena[14417920:14418560]
-	t48Fn           func(lo, hi int)
 	t49             []float32 // training graph: (softmaxcrossentropy) [] at tArena[14418944:14418945]
 	t50             []float32 // training graph: (const) []
 	t51             []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[12877824:12878464]
 	t51Fn           func(lo, hi int)
 	t52Fn           func(lo, hi int)
-	t53Fn           func(lo, hi int)
 	t54             []float32 // training graph: (linear_backward_data "fc2") [64,256] at tArena[12861440:12877824]
-	t54Fn           func(lo, hi int)
 	t55             []float32 // training graph: (dropout_backward "drop1") [64,256] at tArena[12861440:12877824], in place over t54
 	t55Fn           func(lo, hi int)
 	t56             []float32 // training graph: (relu_backward) [64,256] at tArena[12861440:12877824], in place over t55
 	t56Fn           func(lo, hi int)
 	t57Fn           func(lo, hi int)
 	t58             []float32 // training graph: (linear_backward_data "fc1") [64,4096] at tArena[14155776:14417920]
-	t58Fn           func(lo, hi int)
-	t59Fn           func(lo, hi int)
 	t61             []float32 // training graph: (maxpool_backward) [64,64,16,16] at tArena[12582912:13631488]
 	t61Fn           func(lo, hi int)
 	t62Fn           func(lo, hi int)
 	t63Fn           func(lo, hi int)
 	t64             []float32 // training graph: (batchnorm_relu_backward "bn4") [64,64,16,16] at tArena[12582912:13631488], in place over t61
 	t64Fn           func(lo, hi int)
-	t65Xp           []float32 // scratch of t65
-	t65Acc          []float64 // scratch of t65
-	t65PadFn        func(lo, hi int)
+	t65Parts        []float32 // scratch of t65
+	t65Cols         []float32 // scratch of t65
+	t65Xps          []float32 // scratch of t65
+	t65PartialFn    func(lo, hi int)
 	t65Fn           func(lo, hi int)
 	t66             []float32 // training graph: (conv2d_backward_data "conv4") [64,64,16,16] at tArena[10485760:11534336]
 	t66Cols         []float32 // scratch of t66
-	t66Dxp          []float32 // scratch of t66
+	t66Dxps         []float32 // scratch of t66
 	t66Fn           func(lo, hi int)
 	t67Fn           func(lo, hi int)
 	t68Fn           func(lo, hi int)
 	t69             []float32 // training graph: (batchnorm_relu_backward "bn3") [64,64,16,16] at tArena[10485760:11534336], in place over t66
 	t69Fn           func(lo, hi int)
-	t70Xp           []float32 // scratch of t70
-	t70Acc          []float64 // scratch of t70
-	t70PadFn        func(lo, hi int)
+	t70Parts        []float32 // scratch of t70
+	t70Cols         []float32 // scratch of t70
+	t70Xps          []float32 // scratch of t70
+	t70PartialFn    func(lo, hi int)
 	t70Fn           func(lo, hi int)
 	t71             []float32 // training graph: (conv2d_backward_data "conv3") [64,32,16,16] at tArena[11534336:12058624]
 	t71Cols         []float32 // scratch of t71
-	t71Dxp          []float32 // scratch of t71
+	t71Dxps         []float32 // scratch of t71
 	t71Fn           func(lo, hi int)
 	t72             []float32 // training graph: (maxpool_backward) [64,32,32,32] at tArena[8388608:10485760]
 	t72Fn           func(lo, hi int)
@@ -163,32 +163,35 @@ type Model struct {
 	t74Fn           func(lo, hi int)
 	t75             []float32 // training graph: (batchnorm_relu_backward "bn2") [64,32,32,32] at tArena[8388608:10485760], in place over t72
 	t75Fn           func(lo, hi int)
-	t76Xp           []float32 // scratch of t76
-	t76Acc          []float64 // scratch of t76
-	t76PadFn        func(lo, hi int)
+	t76Parts        []float32 // scratch of t76
+	t76Cols         []float32 // scratch of t76
+	t76Xps          []float32 // scratch of t76
+	t76PartialFn    func(lo, hi int)
 	t76Fn           func(lo, hi int)
 	t77             []float32 // training graph: (conv2d_backward_data "conv2") [64,32,32,32] at tArena[4194304:6291456]
 	t77Cols         []float32 // scratch of t77
-	t77Dxp          []float32 // scratch of t77
+	t77Dxps         []float32 // scratch of t77
 	t77Fn           func(lo, hi int)
 	t78Fn           func(lo, hi int)
 	t79Fn           func(lo, hi int)
 	t80             []float32 // training graph: (batchnorm_relu_backward "bn1") [64,32,32,32] at tArena[4194304:6291456], in place over t77
 	t80Fn           func(lo, hi int)
-	t81Xp           []float32 // scratch of t81
-	t81Acc          []float64 // scratch of t81
-	t81PadFn        func(lo, hi int)
-	t81Fn           func(lo, hi int)
+	t81Parts        []float32 // scratch of t81
+	t81Cols         []float32 // scratch of t81
+	t81Xps          []float32 // scratch of t81
+	t81PartialFn    func(lo, hi int)
 	iArena          []float32 // inference graph: the arena of its values, 4203552 floats (7160480 without sharing)
 	i6              []float32 // inference graph: (fold_bn_weight "bn1") [32,3,3,3] at iArena[2097152:2098016]
 	i7              []float32 // inference graph: (fold_bn_bias "bn1") [32] at iArena[2098016:2098048]
 	i13             []float32 // inference graph: (fold_bn_weight "bn2") [32,32,3,3] at iArena[4194304:4203520]
 	i14             []float32 // inference graph: (fold_bn_bias "bn2") [32] at iArena[4203520:4203552]
 	i15             []float32 // inference graph: (conv2d_relu "conv1") [64,32,32,32] at iArena[0:2097152]
-	i15Xp           []float32 // scratch of i15
+	i15Cols         []float32 // scratch of i15
+	i15Xps          []float32 // scratch of i15
 	i15Fn           func(lo, hi int)
 	i16             []float32 // inference graph: (conv2d_relu "conv2") [64,32,32,32] at iArena[2097152:4194304]
-	i16Xp           []float32 // scratch of i16
+	i16Cols         []float32 // scratch of i16
+	i16Xps          []float32 // scratch of i16
 	i16Fn           func(lo, hi int)
 	i17             []float32 // inference graph: (maxpool) [64,32,16,16] at iArena[1048576:1572864]
 	i17Fn           func(lo, hi int)
@@ -197,17 +200,17 @@ type Model struct {
 	i30             []float32 // inference graph: (fold_bn_weight "bn4") [64,64,3,3] at iArena[2097152:2134016]
 	i31             []float32 // inference graph: (fold_bn_bias "bn4") [64] at iArena[2134016:2134080]
 	i32             []float32 // inference graph: (conv2d_relu "conv3") [64,64,16,16] at iArena[0:1048576]
-	i32Xp           []float32 // scratch of i32
+	i32Cols         []float32 // scratch of i32
+	i32Xps          []float32 // scratch of i32
 	i32Fn           func(lo, hi int)
 	i33             []float32 // inference graph: (conv2d_relu "conv4") [64,64,16,16] at iArena[1048576:2097152]
-	i33Xp           []float32 // scratch of i33
+	i33Cols         []float32 // scratch of i33
+	i33Xps          []float32 // scratch of i33
 	i33Fn           func(lo, hi int)
 	i34             []float32 // inference graph: (maxpool) [64,64,8,8] at iArena[0:262144]
 	i34Fn           func(lo, hi int)
 	i40             []float32 // inference graph: (linear_relu "fc1") [64,256] at iArena[262144:278528]
-	i40Fn           func(lo, hi int)
 	i41             []float32 // inference graph: (linear "fc2") [64,10] at iArena[0:640]
-	i41Fn           func(lo, hi int)
 }
 
 // New returns a model whose parameters are initialised as the model says,
@@ -272,8 +275,9 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn4RunningVar.Data, rng)
 	m.tArena = make([]float32, 14418945)
 	m.t3 = m.tArena[0:2097152:2097152]
-	m.t3Xp = make([]float32, 221952)
-	m.t3Fn = func(lo, hi int) { conv2dConv1T3(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.t3, m.t3Xp) }
+	m.t3Cols = make([]float32, 221184)
+	m.t3Xps = make([]float32, 27744)
+	m.t3Fn = func(lo, hi int) { conv2dConv1T3(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.t3, m.t3Cols, m.t3Xps) }
 	m.t8 = m.tArena[14418816:14418848:14418848]
 	m.t8Fn = func(lo, hi int) { runningmeanBn1T8(m.n, lo, hi, m.t3, m.pBn1RunningMean.Data, m.t8) }
 	m.t9 = m.tArena[14418848:14418880:14418880]
@@ -281,8 +285,9 @@ func NewSeeded(seed uint64) *Model {
 	m.t11 = m.tArena[2097152:4194304:4194304]
 	m.t11Fn = func(lo, hi int) { batchnormReluBn1T11(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.pBn1Bias.Data, m.t11) }
 	m.t12 = m.tArena[4194304:6291456:6291456]
-	m.t12Xp = make([]float32, 2367488)
-	m.t12Fn = func(lo, hi int) { conv2dConv2T12(m.n, lo, hi, m.t11, m.pConv2Weight.Data, m.t12, m.t12Xp) }
+	m.t12Cols = make([]float32, 2359296)
+	m.t12Xps = make([]float32, 295936)
+	m.t12Fn = func(lo, hi int) { conv2dConv2T12(m.n, lo, hi, m.t11, m.pConv2Weight.Data, m.t12, m.t12Cols, m.t12Xps) }
 	m.t17 = m.tArena[14418880:14418912:14418912]
 	m.t17Fn = func(lo, hi int) { runningmeanBn1T8(m.n, lo, hi, m.t12, m.pBn2RunningMean.Data, m.t17) }
 	m.t18 = m.tArena[14418912:14418944:14418944]
@@ -292,8 +297,9 @@ func NewSeeded(seed uint64) *Model {
 	m.t20 = m.tArena[13631488:14155776:14155776]
 	m.t20Fn = func(lo, hi int) { maxpoolT20(m.n, lo, hi, m.t19, m.t20) }
 	m.t22 = m.tArena[8388608:9437184:9437184]
-	m.t22Xp = make([]float32, 663552)
-	m.t22Fn = func(lo, hi int) { conv2dConv3T22(m.n, lo, hi, m.t20, m.pConv3Weight.Data, m.t22, m.t22Xp) }
+	m.t22Cols = make([]float32, 589824)
+	m.t22Xps = make([]float32, 82944)
+	m.t22Fn = func(lo, hi int) { conv2dConv3T22(m.n, lo, hi, m.t20, m.pConv3Weight.Data, m.t22, m.t22Cols, m.t22Xps) }
 	m.t27 = m.tArena[14418560:14418624:14418624]
 	m.t27Fn = func(lo, hi int) { runningmeanBn3T27(m.n, lo, hi, m.t22, m.pBn3RunningMean.Data, m.t27) }
 	m.t28 = m.tArena[14418624:14418688:14418688]
@@ -301,8 +307,9 @@ func NewSeeded(seed uint64) *Model {
 	m.t30 = m.tArena[9437184:10485760:10485760]
 	m.t30Fn = func(lo, hi int) { batchnormReluBn3T30(m.n, lo, hi, m.t22, m.pBn3Weight.Data, m.pBn3Bias.Data, m.t30) }
 	m.t31 = m.tArena[10485760:11534336:11534336]
-	m.t31Xp = make([]float32, 1327104)
-	m.t31Fn = func(lo, hi int) { conv2dConv4T31(m.n, lo, hi, m.t30, m.pConv4Weight.Data, m.t31, m.t31Xp) }
+	m.t31Cols = make([]float32, 1179648)
+	m.t31Xps = make([]float32, 165888)
+	m.t31Fn = func(lo, hi int) { conv2dConv4T31(m.n, lo, hi, m.t30, m.pConv4Weight.Data, m.t31, m.t31Cols, m.t31Xps) }
 	m.t36 = m.tArena[14418688:14418752:14418752]
 	m.t36Fn = func(lo, hi int) { runningmeanBn3T27(m.n, lo, hi, m.t31, m.pBn4RunningMean.Data, m.t36) }
 	m.t37 = m.tArena[14418752:14418816:14418816]
@@ -312,13 +319,11 @@ func NewSeeded(seed uint64) *Model {
 	m.t39 = m.tArena[12582912:12845056:12845056]
 	m.t39Fn = func(lo, hi int) { maxpoolT39(m.n, lo, hi, m.t38, m.t39) }
 	m.t43 = m.tArena[12845056:12861440:12861440]
-	m.t43Fn = func(lo, hi int) { linearFc1T43(m.n, lo, hi, m.t39, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t43) }
 	m.t44 = m.tArena[12845056:12861440:12861440]
 	m.t44Fn = func(lo, hi int) { reluT44(m.n, lo, hi, m.t43, m.t44) }
 	m.t45 = m.tArena[12861440:12877824:12877824]
 	m.t45Fn = func(lo, hi int) { dropoutDrop1T45(m.n, lo, hi, m.t44, m.t45, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
 	m.t48 = m.tArena[14417920:14418560:14418560]
-	m.t48Fn = func(lo, hi int) { linearFc2T48(m.n, lo, hi, m.t45, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t48) }
 	m.t49 = m.tArena[14418944:14418945:14418945]
 	m.t50 = make([]float32, 1)
 	for i := range m.t50 {
@@ -327,17 +332,13 @@ func NewSeeded(seed uint64) *Model {
 	m.t51 = m.tArena[12877824:12878464:12878464]
 	m.t51Fn = func(lo, hi int) { softmaxcrossentropyBackwardT51(m.n, lo, hi, m.t48, m.labels, m.t50, m.t51) }
 	m.t52Fn = func(lo, hi int) { biasgradFc2T52(m.n, lo, hi, m.t51, m.pFc2Bias.Grad) }
-	m.t53Fn = func(lo, hi int) { linearBackwardWeightFc2T53(m.n, lo, hi, m.t45, m.t51, m.pFc2Weight.Grad) }
 	m.t54 = m.tArena[12861440:12877824:12877824]
-	m.t54Fn = func(lo, hi int) { linearBackwardDataFc2T54(m.n, lo, hi, m.t51, m.pFc2Weight.Data, m.t54) }
 	m.t55 = m.tArena[12861440:12877824:12877824]
 	m.t55Fn = func(lo, hi int) { dropoutDrop1T45(m.n, lo, hi, m.t54, m.t55, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
 	m.t56 = m.tArena[12861440:12877824:12877824]
 	m.t56Fn = func(lo, hi int) { reluBackwardT56(m.n, lo, hi, m.t44, m.t55, m.t56) }
 	m.t57Fn = func(lo, hi int) { biasgradFc1T57(m.n, lo, hi, m.t56, m.pFc1Bias.Grad) }
 	m.t58 = m.tArena[14155776:14417920:14417920]
-	m.t58Fn = func(lo, hi int) { linearBackwardDataFc1T58(m.n, lo, hi, m.t56, m.pFc1Weight.Data, m.t58) }
-	m.t59Fn = func(lo, hi int) { linearBackwardWeightFc1T59(m.n, lo, hi, m.t39, m.t56, m.pFc1Weight.Grad) }
 	m.t61 = m.tArena[12582912:13631488:13631488]
 	m.t61Fn = func(lo, hi int) { maxpoolBackwardT61(m.n, lo, hi, m.t38, m.t58, m.t61) }
 	m.t62Fn = func(lo, hi int) { reluBiasgradBn4T62(m.n, lo, hi, m.t38, m.t61, m.pBn4Bias.Grad) }
@@ -348,19 +349,20 @@ func NewSeeded(seed uint64) *Model {
 	m.t64Fn = func(lo, hi int) {
 		batchnormReluBackwardBn4T64(m.n, lo, hi, m.t31, m.pBn4Weight.Data, m.t38, m.t61, m.t64)
 	}
-	m.t65Xp = make([]float32, 1327104)
-	m.t65Acc = make([]float64, 36864)
-	m.t65PadFn = func(lo, hi int) {
-		conv2dBackwardFilterConv4T65Pad(m.n, lo, hi, m.t30, m.t64, m.pConv4Weight.Grad, m.t65Xp, m.t65Acc)
+	m.t65Parts = make([]float32, 294912)
+	m.t65Cols = make([]float32, 1179648)
+	m.t65Xps = make([]float32, 165888)
+	m.t65PartialFn = func(lo, hi int) {
+		conv2dBackwardFilterConv4T65Partial(m.n, lo, hi, m.t30, m.t64, m.pConv4Weight.Grad, m.t65Parts, m.t65Cols, m.t65Xps)
 	}
 	m.t65Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv4T65(m.n, lo, hi, m.t30, m.t64, m.pConv4Weight.Grad, m.t65Xp, m.t65Acc)
+		conv2dBackwardFilterConv4T65(m.n, lo, hi, m.t30, m.t64, m.pConv4Weight.Grad, m.t65Parts, m.t65Cols, m.t65Xps)
 	}
 	m.t66 = m.tArena[10485760:11534336:11534336]
-	m.t66Cols = make([]float32, 147456)
-	m.t66Dxp = make([]float32, 1327104)
+	m.t66Cols = make([]float32, 1179648)
+	m.t66Dxps = make([]float32, 165888)
 	m.t66Fn = func(lo, hi int) {
-		conv2dBackwardDataConv4T66(m.n, lo, hi, m.t64, m.pConv4Weight.Data, m.t66, m.t66Cols, m.t66Dxp)
+		conv2dBackwardDataConv4T66(m.n, lo, hi, m.t64, m.pConv4Weight.Data, m.t66, m.t66Cols, m.t66Dxps)
 	}
 	m.t67Fn = func(lo, hi int) { reluBiasgradBn4T62(m.n, lo, hi, m.t30, m.t66, m.pBn3Bias.Grad) }
 	m.t68Fn = func(lo, hi int) {
@@ -370,19 +372,20 @@ func NewSeeded(seed uint64) *Model {
 	m.t69Fn = func(lo, hi int) {
 		batchnormReluBackwardBn4T64(m.n, lo, hi, m.t22, m.pBn3Weight.Data, m.t30, m.t66, m.t69)
 	}
-	m.t70Xp = make([]float32, 663552)
-	m.t70Acc = make([]float64, 18432)
-	m.t70PadFn = func(lo, hi int) {
-		conv2dBackwardFilterConv3T70Pad(m.n, lo, hi, m.t20, m.t69, m.pConv3Weight.Grad, m.t70Xp, m.t70Acc)
+	m.t70Parts = make([]float32, 147456)
+	m.t70Cols = make([]float32, 589824)
+	m.t70Xps = make([]float32, 82944)
+	m.t70PartialFn = func(lo, hi int) {
+		conv2dBackwardFilterConv3T70Partial(m.n, lo, hi, m.t20, m.t69, m.pConv3Weight.Grad, m.t70Parts, m.t70Cols, m.t70Xps)
 	}
 	m.t70Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv3T70(m.n, lo, hi, m.t20, m.t69, m.pConv3Weight.Grad, m.t70Xp, m.t70Acc)
+		conv2dBackwardFilterConv3T70(m.n, lo, hi, m.t20, m.t69, m.pConv3Weight.Grad, m.t70Parts, m.t70Cols, m.t70Xps)
 	}
 	m.t71 = m.tArena[11534336:12058624:12058624]
-	m.t71Cols = make([]float32, 147456)
-	m.t71Dxp = make([]float32, 663552)
+	m.t71Cols = make([]float32, 589824)
+	m.t71Dxps = make([]float32, 82944)
 	m.t71Fn = func(lo, hi int) {
-		conv2dBackwardDataConv3T71(m.n, lo, hi, m.t69, m.pConv3Weight.Data, m.t71, m.t71Cols, m.t71Dxp)
+		conv2dBackwardDataConv3T71(m.n, lo, hi, m.t69, m.pConv3Weight.Data, m.t71, m.t71Cols, m.t71Dxps)
 	}
 	m.t72 = m.tArena[8388608:10485760:10485760]
 	m.t72Fn = func(lo, hi int) { maxpoolBackwardT72(m.n, lo, hi, m.t19, m.t71, m.t72) }
@@ -394,19 +397,20 @@ func NewSeeded(seed uint64) *Model {
 	m.t75Fn = func(lo, hi int) {
 		batchnormReluBackwardBn2T75(m.n, lo, hi, m.t12, m.pBn2Weight.Data, m.t19, m.t72, m.t75)
 	}
-	m.t76Xp = make([]float32, 2367488)
-	m.t76Acc = make([]float64, 9216)
-	m.t76PadFn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T76Pad(m.n, lo, hi, m.t11, m.t75, m.pConv2Weight.Grad, m.t76Xp, m.t76Acc)
+	m.t76Parts = make([]float32, 73728)
+	m.t76Cols = make([]float32, 2359296)
+	m.t76Xps = make([]float32, 295936)
+	m.t76PartialFn = func(lo, hi int) {
+		conv2dBackwardFilterConv2T76Partial(m.n, lo, hi, m.t11, m.t75, m.pConv2Weight.Grad, m.t76Parts, m.t76Cols, m.t76Xps)
 	}
 	m.t76Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T76(m.n, lo, hi, m.t11, m.t75, m.pConv2Weight.Grad, m.t76Xp, m.t76Acc)
+		conv2dBackwardFilterConv2T76(m.n, lo, hi, m.t11, m.t75, m.pConv2Weight.Grad, m.t76Parts, m.t76Cols, m.t76Xps)
 	}
 	m.t77 = m.tArena[4194304:6291456:6291456]
-	m.t77Cols = make([]float32, 589824)
-	m.t77Dxp = make([]float32, 2367488)
+	m.t77Cols = make([]float32, 2359296)
+	m.t77Dxps = make([]float32, 295936)
 	m.t77Fn = func(lo, hi int) {
-		conv2dBackwardDataConv2T77(m.n, lo, hi, m.t75, m.pConv2Weight.Data, m.t77, m.t77Cols, m.t77Dxp)
+		conv2dBackwardDataConv2T77(m.n, lo, hi, m.t75, m.pConv2Weight.Data, m.t77, m.t77Cols, m.t77Dxps)
 	}
 	m.t78Fn = func(lo, hi int) { reluBiasgradBn2T73(m.n, lo, hi, m.t11, m.t77, m.pBn1Bias.Grad) }
 	m.t79Fn = func(lo, hi int) { batchnormReluBackwardGammaBn2T74(m.n, lo, hi, m.t3, m.t11, m.t77, m.pBn1Weight.Grad) }
@@ -414,13 +418,11 @@ func NewSeeded(seed uint64) *Model {
 	m.t80Fn = func(lo, hi int) {
 		batchnormReluBackwardBn2T75(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.t11, m.t77, m.t80)
 	}
-	m.t81Xp = make([]float32, 221952)
-	m.t81Acc = make([]float64, 864)
-	m.t81PadFn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T81Pad(m.n, lo, hi, m.x, m.t80, m.pConv1Weight.Grad, m.t81Xp, m.t81Acc)
-	}
-	m.t81Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T81(m.n, lo, hi, m.x, m.t80, m.pConv1Weight.Grad, m.t81Xp, m.t81Acc)
+	m.t81Parts = make([]float32, 6912)
+	m.t81Cols = make([]float32, 221184)
+	m.t81Xps = make([]float32, 27744)
+	m.t81PartialFn = func(lo, hi int) {
+		conv2dBackwardFilterConv1T81Partial(m.n, lo, hi, m.x, m.t80, m.pConv1Weight.Grad, m.t81Parts, m.t81Cols, m.t81Xps)
 	}
 	m.iArena = make([]float32, 4203552)
 	m.i6 = m.iArena[2097152:2098016:2098016]
@@ -428,11 +430,13 @@ func NewSeeded(seed uint64) *Model {
 	m.i13 = m.iArena[4194304:4203520:4203520]
 	m.i14 = m.iArena[4203520:4203552:4203552]
 	m.i15 = m.iArena[0:2097152:2097152]
-	m.i15Xp = make([]float32, 221952)
-	m.i15Fn = func(lo, hi int) { conv2dReluConv1I15(m.n, lo, hi, m.x, m.i6, m.i7, m.i15, m.i15Xp) }
+	m.i15Cols = make([]float32, 221184)
+	m.i15Xps = make([]float32, 27744)
+	m.i15Fn = func(lo, hi int) { conv2dReluConv1I15(m.n, lo, hi, m.x, m.i6, m.i7, m.i15, m.i15Cols, m.i15Xps) }
 	m.i16 = m.iArena[2097152:4194304:4194304]
-	m.i16Xp = make([]float32, 2367488)
-	m.i16Fn = func(lo, hi int) { conv2dReluConv2I16(m.n, lo, hi, m.i15, m.i13, m.i14, m.i16, m.i16Xp) }
+	m.i16Cols = make([]float32, 2359296)
+	m.i16Xps = make([]float32, 295936)
+	m.i16Fn = func(lo, hi int) { conv2dReluConv2I16(m.n, lo, hi, m.i15, m.i13, m.i14, m.i16, m.i16Cols, m.i16Xps) }
 	m.i17 = m.iArena[1048576:1572864:1572864]
 	m.i17Fn = func(lo, hi int) { maxpoolT20(m.n, lo, hi, m.i16, m.i17) }
 	m.i23 = m.iArena[1572864:1591296:1591296]
@@ -440,17 +444,17 @@ func NewSeeded(seed uint64) *Model {
 	m.i30 = m.iArena[2097152:2134016:2134016]
 	m.i31 = m.iArena[2134016:2134080:2134080]
 	m.i32 = m.iArena[0:1048576:1048576]
-	m.i32Xp = make([]float32, 663552)
-	m.i32Fn = func(lo, hi int) { conv2dReluConv3I32(m.n, lo, hi, m.i17, m.i23, m.i24, m.i32, m.i32Xp) }
+	m.i32Cols = make([]float32, 589824)
+	m.i32Xps = make([]float32, 82944)
+	m.i32Fn = func(lo, hi int) { conv2dReluConv3I32(m.n, lo, hi, m.i17, m.i23, m.i24, m.i32, m.i32Cols, m.i32Xps) }
 	m.i33 = m.iArena[1048576:2097152:2097152]
-	m.i33Xp = make([]float32, 1327104)
-	m.i33Fn = func(lo, hi int) { conv2dReluConv4I33(m.n, lo, hi, m.i32, m.i30, m.i31, m.i33, m.i33Xp) }
+	m.i33Cols = make([]float32, 1179648)
+	m.i33Xps = make([]float32, 165888)
+	m.i33Fn = func(lo, hi int) { conv2dReluConv4I33(m.n, lo, hi, m.i32, m.i30, m.i31, m.i33, m.i33Cols, m.i33Xps) }
 	m.i34 = m.iArena[0:262144:262144]
 	m.i34Fn = func(lo, hi int) { maxpoolT39(m.n, lo, hi, m.i33, m.i34) }
 	m.i40 = m.iArena[262144:278528:278528]
-	m.i40Fn = func(lo, hi int) { linearReluFc1I40(m.n, lo, hi, m.i34, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i40) }
 	m.i41 = m.iArena[0:640:640]
-	m.i41Fn = func(lo, hi int) { linearFc2T48(m.n, lo, hi, m.i40, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i41) }
 	return m
 }
 
@@ -520,71 +524,71 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(m.n, m.t3Fn)                                   // (conv2d "conv1") [64,32,32,32]
-	m.pool.For(32, m.t8Fn)                                    // (runningmean "bn1") [32]
-	m.pool.For(32, m.t9Fn)                                    // (runningvar "bn1") [32]
-	m.pool.For(32, m.t11Fn)                                   // (batchnorm_relu "bn1") [64,32,32,32]
-	m.pool.For(m.n, m.t12Fn)                                  // (conv2d "conv2") [64,32,32,32]
-	m.pool.For(32, m.t17Fn)                                   // (runningmean "bn2") [32]
-	m.pool.For(32, m.t18Fn)                                   // (runningvar "bn2") [32]
-	m.pool.For(32, m.t19Fn)                                   // (batchnorm_relu "bn2") [64,32,32,32]
-	m.pool.For(m.n, m.t20Fn)                                  // (maxpool) [64,32,16,16]
-	m.pool.For(m.n, m.t22Fn)                                  // (conv2d "conv3") [64,64,16,16]
-	m.pool.For(64, m.t27Fn)                                   // (runningmean "bn3") [64]
-	m.pool.For(64, m.t28Fn)                                   // (runningvar "bn3") [64]
-	m.pool.For(64, m.t30Fn)                                   // (batchnorm_relu "bn3") [64,64,16,16]
-	m.pool.For(m.n, m.t31Fn)                                  // (conv2d "conv4") [64,64,16,16]
-	m.pool.For(64, m.t36Fn)                                   // (runningmean "bn4") [64]
-	m.pool.For(64, m.t37Fn)                                   // (runningvar "bn4") [64]
-	m.pool.For(64, m.t38Fn)                                   // (batchnorm_relu "bn4") [64,64,16,16]
-	m.pool.For(m.n, m.t39Fn)                                  // (maxpool) [64,64,8,8]
-	m.pool.For(m.n, m.t43Fn)                                  // (linear "fc1") [64,256]
-	m.pool.For(m.n, m.t44Fn)                                  // (relu) [64,256]
-	m.pool.For(m.n, m.t45Fn)                                  // (dropout "drop1") [64,256]
-	m.pool.For(m.n, m.t48Fn)                                  // (linear "fc2") [64,10]
-	softmaxcrossentropyT49(m.n, 0, 1, m.t48, m.labels, m.t49) // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t51Fn)                                  // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t52Fn)                                   // (biasgrad "fc2") [10]
-	m.pool.For(10, m.t53Fn)                                   // (linear_backward_weight "fc2") [10,256]
-	m.pool.For(m.n, m.t54Fn)                                  // (linear_backward_data "fc2") [64,256]
-	m.pool.For(m.n, m.t55Fn)                                  // (dropout_backward "drop1") [64,256]
-	m.pool.For(m.n, m.t56Fn)                                  // (relu_backward) [64,256]
-	m.pool.For(256, m.t57Fn)                                  // (biasgrad "fc1") [256]
-	m.pool.For(m.n, m.t58Fn)                                  // (linear_backward_data "fc1") [64,4096]
-	m.pool.For(256, m.t59Fn)                                  // (linear_backward_weight "fc1") [256,4096]
-	m.pool.For(m.n, m.t61Fn)                                  // (maxpool_backward) [64,64,16,16]
-	m.pool.For(64, m.t62Fn)                                   // (relu_biasgrad "bn4") [64]
-	m.pool.For(64, m.t63Fn)                                   // (batchnorm_relu_backward_gamma "bn4") [64]
-	m.pool.For(64, m.t64Fn)                                   // (batchnorm_relu_backward "bn4") [64,64,16,16]
-	m.pool.For(m.n, m.t65PadFn)                               // (conv2d_backward_filter "conv4") [64,64,3,3]
-	m.pool.For(64, m.t65Fn)                                   // (conv2d_backward_filter "conv4") [64,64,3,3]
-	m.pool.For(m.n, m.t66Fn)                                  // (conv2d_backward_data "conv4") [64,64,16,16]
-	m.pool.For(64, m.t67Fn)                                   // (relu_biasgrad "bn3") [64]
-	m.pool.For(64, m.t68Fn)                                   // (batchnorm_relu_backward_gamma "bn3") [64]
-	m.pool.For(64, m.t69Fn)                                   // (batchnorm_relu_backward "bn3") [64,64,16,16]
-	m.pool.For(m.n, m.t70PadFn)                               // (conv2d_backward_filter "conv3") [64,32,3,3]
-	m.pool.For(64, m.t70Fn)                                   // (conv2d_backward_filter "conv3") [64,32,3,3]
-	m.pool.For(m.n, m.t71Fn)                                  // (conv2d_backward_data "conv3") [64,32,16,16]
-	m.pool.For(m.n, m.t72Fn)                                  // (maxpool_backward) [64,32,32,32]
-	m.pool.For(32, m.t73Fn)                                   // (relu_biasgrad "bn2") [32]
-	m.pool.For(32, m.t74Fn)                                   // (batchnorm_relu_backward_gamma "bn2") [32]
-	m.pool.For(32, m.t75Fn)                                   // (batchnorm_relu_backward "bn2") [64,32,32,32]
-	m.pool.For(m.n, m.t76PadFn)                               // (conv2d_backward_filter "conv2") [32,32,3,3]
-	m.pool.For(32, m.t76Fn)                                   // (conv2d_backward_filter "conv2") [32,32,3,3]
-	m.pool.For(m.n, m.t77Fn)                                  // (conv2d_backward_data "conv2") [64,32,32,32]
-	m.pool.For(32, m.t78Fn)                                   // (relu_biasgrad "bn1") [32]
-	m.pool.For(32, m.t79Fn)                                   // (batchnorm_relu_backward_gamma "bn1") [32]
-	m.pool.For(32, m.t80Fn)                                   // (batchnorm_relu_backward "bn1") [64,32,32,32]
-	m.pool.For(m.n, m.t81PadFn)                               // (conv2d_backward_filter "conv1") [32,3,3,3]
-	m.pool.For(32, m.t81Fn)                                   // (conv2d_backward_filter "conv1") [32,3,3,3]
-	copy(m.pBn1RunningMean.Data, m.t8)                        // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t9)                         // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t17)                       // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t18)                        // update:bn2.running_var
-	copy(m.pBn3RunningMean.Data, m.t27)                       // update:bn3.running_mean
-	copy(m.pBn3RunningVar.Data, m.t28)                        // update:bn3.running_var
-	copy(m.pBn4RunningMean.Data, m.t36)                       // update:bn4.running_mean
-	copy(m.pBn4RunningVar.Data, m.t37)                        // update:bn4.running_var
+	m.pool.For(min(m.n, 8), m.t3Fn)                                                                           // (conv2d "conv1") [64,32,32,32]
+	m.pool.For(32, m.t8Fn)                                                                                    // (runningmean "bn1") [32]
+	m.pool.For(32, m.t9Fn)                                                                                    // (runningvar "bn1") [32]
+	m.pool.For(32, m.t11Fn)                                                                                   // (batchnorm_relu "bn1") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.t12Fn)                                                                          // (conv2d "conv2") [64,32,32,32]
+	m.pool.For(32, m.t17Fn)                                                                                   // (runningmean "bn2") [32]
+	m.pool.For(32, m.t18Fn)                                                                                   // (runningvar "bn2") [32]
+	m.pool.For(32, m.t19Fn)                                                                                   // (batchnorm_relu "bn2") [64,32,32,32]
+	m.pool.For(m.n, m.t20Fn)                                                                                  // (maxpool) [64,32,16,16]
+	m.pool.For(min(m.n, 8), m.t22Fn)                                                                          // (conv2d "conv3") [64,64,16,16]
+	m.pool.For(64, m.t27Fn)                                                                                   // (runningmean "bn3") [64]
+	m.pool.For(64, m.t28Fn)                                                                                   // (runningvar "bn3") [64]
+	m.pool.For(64, m.t30Fn)                                                                                   // (batchnorm_relu "bn3") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.t31Fn)                                                                          // (conv2d "conv4") [64,64,16,16]
+	m.pool.For(64, m.t36Fn)                                                                                   // (runningmean "bn4") [64]
+	m.pool.For(64, m.t37Fn)                                                                                   // (runningvar "bn4") [64]
+	m.pool.For(64, m.t38Fn)                                                                                   // (batchnorm_relu "bn4") [64,64,16,16]
+	m.pool.For(m.n, m.t39Fn)                                                                                  // (maxpool) [64,64,8,8]
+	linearFc1T43(m.n, 0, 1, m.t39, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t43, m.pool)                         // (linear "fc1") [64,256]
+	m.pool.For(m.n, m.t44Fn)                                                                                  // (relu) [64,256]
+	m.pool.For(m.n, m.t45Fn)                                                                                  // (dropout "drop1") [64,256]
+	linearFc2T48(m.n, 0, 1, m.t45, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t48)                                 // (linear "fc2") [64,10]
+	softmaxcrossentropyT49(m.n, 0, 1, m.t48, m.labels, m.t49)                                                 // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t51Fn)                                                                                  // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t52Fn)                                                                                   // (biasgrad "fc2") [10]
+	linearBackwardWeightFc2T53(m.n, 0, 1, m.t45, m.t51, m.pFc2Weight.Grad)                                    // (linear_backward_weight "fc2") [10,256]
+	linearBackwardDataFc2T54(m.n, 0, 1, m.t51, m.pFc2Weight.Data, m.t54)                                      // (linear_backward_data "fc2") [64,256]
+	m.pool.For(m.n, m.t55Fn)                                                                                  // (dropout_backward "drop1") [64,256]
+	m.pool.For(m.n, m.t56Fn)                                                                                  // (relu_backward) [64,256]
+	m.pool.For(256, m.t57Fn)                                                                                  // (biasgrad "fc1") [256]
+	linearBackwardDataFc1T58(m.n, 0, 1, m.t56, m.pFc1Weight.Data, m.t58, m.pool)                              // (linear_backward_data "fc1") [64,4096]
+	linearBackwardWeightFc1T59(m.n, 0, 1, m.t39, m.t56, m.pFc1Weight.Grad, m.pool)                            // (linear_backward_weight "fc1") [256,4096]
+	m.pool.For(m.n, m.t61Fn)                                                                                  // (maxpool_backward) [64,64,16,16]
+	m.pool.For(64, m.t62Fn)                                                                                   // (relu_biasgrad "bn4") [64]
+	m.pool.For(64, m.t63Fn)                                                                                   // (batchnorm_relu_backward_gamma "bn4") [64]
+	m.pool.For(64, m.t64Fn)                                                                                   // (batchnorm_relu_backward "bn4") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.t65PartialFn)                                                                   // (conv2d_backward_filter "conv4") [64,64,3,3]
+	m.pool.For(36864, m.t65Fn)                                                                                // (conv2d_backward_filter "conv4") [64,64,3,3]
+	m.pool.For(min(m.n, 8), m.t66Fn)                                                                          // (conv2d_backward_data "conv4") [64,64,16,16]
+	m.pool.For(64, m.t67Fn)                                                                                   // (relu_biasgrad "bn3") [64]
+	m.pool.For(64, m.t68Fn)                                                                                   // (batchnorm_relu_backward_gamma "bn3") [64]
+	m.pool.For(64, m.t69Fn)                                                                                   // (batchnorm_relu_backward "bn3") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.t70PartialFn)                                                                   // (conv2d_backward_filter "conv3") [64,32,3,3]
+	m.pool.For(18432, m.t70Fn)                                                                                // (conv2d_backward_filter "conv3") [64,32,3,3]
+	m.pool.For(min(m.n, 8), m.t71Fn)                                                                          // (conv2d_backward_data "conv3") [64,32,16,16]
+	m.pool.For(m.n, m.t72Fn)                                                                                  // (maxpool_backward) [64,32,32,32]
+	m.pool.For(32, m.t73Fn)                                                                                   // (relu_biasgrad "bn2") [32]
+	m.pool.For(32, m.t74Fn)                                                                                   // (batchnorm_relu_backward_gamma "bn2") [32]
+	m.pool.For(32, m.t75Fn)                                                                                   // (batchnorm_relu_backward "bn2") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.t76PartialFn)                                                                   // (conv2d_backward_filter "conv2") [32,32,3,3]
+	m.pool.For(9216, m.t76Fn)                                                                                 // (conv2d_backward_filter "conv2") [32,32,3,3]
+	m.pool.For(min(m.n, 8), m.t77Fn)                                                                          // (conv2d_backward_data "conv2") [64,32,32,32]
+	m.pool.For(32, m.t78Fn)                                                                                   // (relu_biasgrad "bn1") [32]
+	m.pool.For(32, m.t79Fn)                                                                                   // (batchnorm_relu_backward_gamma "bn1") [32]
+	m.pool.For(32, m.t80Fn)                                                                                   // (batchnorm_relu_backward "bn1") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.t81PartialFn)                                                                   // (conv2d_backward_filter "conv1") [32,3,3,3]
+	conv2dBackwardFilterConv1T81(m.n, 0, 1, m.x, m.t80, m.pConv1Weight.Grad, m.t81Parts, m.t81Cols, m.t81Xps) // (conv2d_backward_filter "conv1") [32,3,3,3]
+	copy(m.pBn1RunningMean.Data, m.t8)                                                                        // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t9)                                                                         // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t17)                                                                       // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t18)                                                                        // update:bn2.running_var
+	copy(m.pBn3RunningMean.Data, m.t27)                                                                       // update:bn3.running_mean
+	copy(m.pBn3RunningVar.Data, m.t28)                                                                        // update:bn3.running_var
+	copy(m.pBn4RunningMean.Data, m.t36)                                                                       // update:bn4.running_mean
+	copy(m.pBn4RunningVar.Data, m.t37)                                                                        // update:bn4.running_var
 	loss := m.t49[0]
 	m.x, m.labels = nil, nil
 	m.step++
@@ -604,18 +608,18 @@ func (m *Model) Predict(x []float32) []float32 {
 	foldBnBiasBn1I7(m.n, 0, 1, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.i7)   // (fold_bn_bias "bn1") [32]
 	foldBnWeightBn2I13(m.n, 0, 1, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2RunningVar.Data, m.i13)                   // (fold_bn_weight "bn2") [32,32,3,3]
 	foldBnBiasBn1I7(m.n, 0, 1, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.i14)  // (fold_bn_bias "bn2") [32]
-	m.pool.For(m.n, m.i15Fn)                                                                                              // (conv2d_relu "conv1") [64,32,32,32]
-	m.pool.For(m.n, m.i16Fn)                                                                                              // (conv2d_relu "conv2") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.i15Fn)                                                                                      // (conv2d_relu "conv1") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.i16Fn)                                                                                      // (conv2d_relu "conv2") [64,32,32,32]
 	m.pool.For(m.n, m.i17Fn)                                                                                              // (maxpool) [64,32,16,16]
 	foldBnWeightBn3I23(m.n, 0, 1, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3RunningVar.Data, m.i23)                   // (fold_bn_weight "bn3") [64,32,3,3]
 	foldBnBiasBn3I24(m.n, 0, 1, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.i24) // (fold_bn_bias "bn3") [64]
 	foldBnWeightBn4I30(m.n, 0, 1, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4RunningVar.Data, m.i30)                   // (fold_bn_weight "bn4") [64,64,3,3]
 	foldBnBiasBn3I24(m.n, 0, 1, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.i31) // (fold_bn_bias "bn4") [64]
-	m.pool.For(m.n, m.i32Fn)                                                                                              // (conv2d_relu "conv3") [64,64,16,16]
-	m.pool.For(m.n, m.i33Fn)                                                                                              // (conv2d_relu "conv4") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.i32Fn)                                                                                      // (conv2d_relu "conv3") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.i33Fn)                                                                                      // (conv2d_relu "conv4") [64,64,16,16]
 	m.pool.For(m.n, m.i34Fn)                                                                                              // (maxpool) [64,64,8,8]
-	m.pool.For(m.n, m.i40Fn)                                                                                              // (linear_relu "fc1") [64,256]
-	m.pool.For(m.n, m.i41Fn)                                                                                              // (linear "fc2") [64,10]
+	linearReluFc1I40(m.n, 0, 1, m.i34, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i40, m.pool)                                 // (linear_relu "fc1") [64,256]
+	linearFc2T48(m.n, 0, 1, m.i40, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i41)                                             // (linear "fc2") [64,10]
 	m.x = nil
 	return m.i41[:n*Classes]
 }

@@ -32,3 +32,16 @@ func packB16N(kc, panels int, src *float32, ld int, dst *float32) {
 func packB16T(kc int, src *float32, ld int, dst *float32) {
 	panic("gemm: no assembly kernels in this build")
 }
+
+func gemv4(k int, a *float32, lda int, x, y *float32) {
+	panic("gemm: no assembly kernels in this build")
+}
+func gemv3(k int, a *float32, lda int, x, y *float32) {
+	panic("gemm: no assembly kernels in this build")
+}
+func gemv2(k int, a *float32, lda int, x, y *float32) {
+	panic("gemm: no assembly kernels in this build")
+}
+func gemv1(k int, a *float32, lda int, x, y *float32) {
+	panic("gemm: no assembly kernels in this build")
+}

@@ -142,3 +142,23 @@ func addVec(x []float32, v []float32)
 //
 //go:noescape
 func addVecReLU(x []float32, v []float32)
+
+// gemv4 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 4.
+//
+//go:noescape
+func gemv4(k int, a *float32, lda int, x *float32, y *float32)
+
+// gemv3 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 3.
+//
+//go:noescape
+func gemv3(k int, a *float32, lda int, x *float32, y *float32)
+
+// gemv2 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 2.
+//
+//go:noescape
+func gemv2(k int, a *float32, lda int, x *float32, y *float32)
+
+// gemv1 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 1.
+//
+//go:noescape
+func gemv1(k int, a *float32, lda int, x *float32, y *float32)

@@ -2414,3 +2414,339 @@ addVecReLUx1:
 addVecReLUdone:
 	VZEROUPPER
 	RET
+
+// func gemv4(k int, a *float32, lda int, x *float32, y *float32)
+// Requires: AVX, FMA3
+TEXT ·gemv4(SB), NOSPLIT, $0-40
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   x+24(FP), DI
+	MOVQ   y+32(FP), DX
+	SHLQ   $0x02, R8
+	LEAQ   (SI)(R8*1), R9
+	LEAQ   (R9)(R8*1), R10
+	LEAQ   (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+gemv4x16:
+	CMPQ        CX, $0x10
+	JL          gemv4x8
+	VMOVUPS     (DI), Y8
+	VMOVUPS     32(DI), Y9
+	VFMADD231PS (SI), Y8, Y0
+	VFMADD231PS 32(SI), Y9, Y1
+	VFMADD231PS (R9), Y8, Y2
+	VFMADD231PS 32(R9), Y9, Y3
+	VFMADD231PS (R10), Y8, Y4
+	VFMADD231PS 32(R10), Y9, Y5
+	VFMADD231PS (R11), Y8, Y6
+	VFMADD231PS 32(R11), Y9, Y7
+	ADDQ        $0x40, DI
+	ADDQ        $0x40, SI
+	ADDQ        $0x40, R9
+	ADDQ        $0x40, R10
+	ADDQ        $0x40, R11
+	SUBQ        $0x10, CX
+	JMP         gemv4x16
+
+gemv4x8:
+	CMPQ        CX, $0x08
+	JL          gemv4sum
+	VMOVUPS     (DI), Y8
+	VFMADD231PS (SI), Y8, Y0
+	VFMADD231PS (R9), Y8, Y2
+	VFMADD231PS (R10), Y8, Y4
+	VFMADD231PS (R11), Y8, Y6
+	ADDQ        $0x20, DI
+	ADDQ        $0x20, SI
+	ADDQ        $0x20, R9
+	ADDQ        $0x20, R10
+	ADDQ        $0x20, R11
+	SUBQ        $0x08, CX
+
+gemv4sum:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VADDPS       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VADDPS       Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X5
+	VADDPS       X5, X4, X4
+	VMOVHLPS     X4, X4, X5
+	VADDPS       X5, X4, X4
+	VMOVSHDUP    X4, X5
+	VADDSS       X5, X4, X4
+	VADDPS       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y6, X7
+	VADDPS       X7, X6, X6
+	VMOVHLPS     X6, X6, X7
+	VADDPS       X7, X6, X6
+	VMOVSHDUP    X6, X7
+	VADDSS       X7, X6, X6
+
+gemv4x1:
+	TESTQ       CX, CX
+	JZ          gemv4store
+	VMOVSS      (DI), X8
+	VFMADD231SS (SI), X8, X0
+	VFMADD231SS (R9), X8, X2
+	VFMADD231SS (R10), X8, X4
+	VFMADD231SS (R11), X8, X6
+	ADDQ        $0x04, DI
+	ADDQ        $0x04, SI
+	ADDQ        $0x04, R9
+	ADDQ        $0x04, R10
+	ADDQ        $0x04, R11
+	SUBQ        $0x01, CX
+	JMP         gemv4x1
+
+gemv4store:
+	VMOVSS X0, (DX)
+	VMOVSS X2, 4(DX)
+	VMOVSS X4, 8(DX)
+	VMOVSS X6, 12(DX)
+	VZEROUPPER
+	RET
+
+// func gemv3(k int, a *float32, lda int, x *float32, y *float32)
+// Requires: AVX, FMA3
+TEXT ·gemv3(SB), NOSPLIT, $0-40
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   x+24(FP), DI
+	MOVQ   y+32(FP), DX
+	SHLQ   $0x02, R8
+	LEAQ   (SI)(R8*1), R9
+	LEAQ   (R9)(R8*1), R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+
+gemv3x16:
+	CMPQ        CX, $0x10
+	JL          gemv3x8
+	VMOVUPS     (DI), Y8
+	VMOVUPS     32(DI), Y9
+	VFMADD231PS (SI), Y8, Y0
+	VFMADD231PS 32(SI), Y9, Y1
+	VFMADD231PS (R9), Y8, Y2
+	VFMADD231PS 32(R9), Y9, Y3
+	VFMADD231PS (R10), Y8, Y4
+	VFMADD231PS 32(R10), Y9, Y5
+	ADDQ        $0x40, DI
+	ADDQ        $0x40, SI
+	ADDQ        $0x40, R9
+	ADDQ        $0x40, R10
+	SUBQ        $0x10, CX
+	JMP         gemv3x16
+
+gemv3x8:
+	CMPQ        CX, $0x08
+	JL          gemv3sum
+	VMOVUPS     (DI), Y8
+	VFMADD231PS (SI), Y8, Y0
+	VFMADD231PS (R9), Y8, Y2
+	VFMADD231PS (R10), Y8, Y4
+	ADDQ        $0x20, DI
+	ADDQ        $0x20, SI
+	ADDQ        $0x20, R9
+	ADDQ        $0x20, R10
+	SUBQ        $0x08, CX
+
+gemv3sum:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VADDPS       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VADDPS       Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X5
+	VADDPS       X5, X4, X4
+	VMOVHLPS     X4, X4, X5
+	VADDPS       X5, X4, X4
+	VMOVSHDUP    X4, X5
+	VADDSS       X5, X4, X4
+
+gemv3x1:
+	TESTQ       CX, CX
+	JZ          gemv3store
+	VMOVSS      (DI), X8
+	VFMADD231SS (SI), X8, X0
+	VFMADD231SS (R9), X8, X2
+	VFMADD231SS (R10), X8, X4
+	ADDQ        $0x04, DI
+	ADDQ        $0x04, SI
+	ADDQ        $0x04, R9
+	ADDQ        $0x04, R10
+	SUBQ        $0x01, CX
+	JMP         gemv3x1
+
+gemv3store:
+	VMOVSS X0, (DX)
+	VMOVSS X2, 4(DX)
+	VMOVSS X4, 8(DX)
+	VZEROUPPER
+	RET
+
+// func gemv2(k int, a *float32, lda int, x *float32, y *float32)
+// Requires: AVX, FMA3
+TEXT ·gemv2(SB), NOSPLIT, $0-40
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   x+24(FP), DI
+	MOVQ   y+32(FP), DX
+	SHLQ   $0x02, R8
+	LEAQ   (SI)(R8*1), R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+gemv2x16:
+	CMPQ        CX, $0x10
+	JL          gemv2x8
+	VMOVUPS     (DI), Y8
+	VMOVUPS     32(DI), Y9
+	VFMADD231PS (SI), Y8, Y0
+	VFMADD231PS 32(SI), Y9, Y1
+	VFMADD231PS (R9), Y8, Y2
+	VFMADD231PS 32(R9), Y9, Y3
+	ADDQ        $0x40, DI
+	ADDQ        $0x40, SI
+	ADDQ        $0x40, R9
+	SUBQ        $0x10, CX
+	JMP         gemv2x16
+
+gemv2x8:
+	CMPQ        CX, $0x08
+	JL          gemv2sum
+	VMOVUPS     (DI), Y8
+	VFMADD231PS (SI), Y8, Y0
+	VFMADD231PS (R9), Y8, Y2
+	ADDQ        $0x20, DI
+	ADDQ        $0x20, SI
+	ADDQ        $0x20, R9
+	SUBQ        $0x08, CX
+
+gemv2sum:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VADDPS       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+
+gemv2x1:
+	TESTQ       CX, CX
+	JZ          gemv2store
+	VMOVSS      (DI), X8
+	VFMADD231SS (SI), X8, X0
+	VFMADD231SS (R9), X8, X2
+	ADDQ        $0x04, DI
+	ADDQ        $0x04, SI
+	ADDQ        $0x04, R9
+	SUBQ        $0x01, CX
+	JMP         gemv2x1
+
+gemv2store:
+	VMOVSS X0, (DX)
+	VMOVSS X2, 4(DX)
+	VZEROUPPER
+	RET
+
+// func gemv1(k int, a *float32, lda int, x *float32, y *float32)
+// Requires: AVX, FMA3
+TEXT ·gemv1(SB), NOSPLIT, $0-40
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   x+24(FP), DI
+	MOVQ   y+32(FP), DX
+	SHLQ   $0x02, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+gemv1x16:
+	CMPQ        CX, $0x10
+	JL          gemv1x8
+	VMOVUPS     (DI), Y8
+	VMOVUPS     32(DI), Y9
+	VFMADD231PS (SI), Y8, Y0
+	VFMADD231PS 32(SI), Y9, Y1
+	ADDQ        $0x40, DI
+	ADDQ        $0x40, SI
+	SUBQ        $0x10, CX
+	JMP         gemv1x16
+
+gemv1x8:
+	CMPQ        CX, $0x08
+	JL          gemv1sum
+	VMOVUPS     (DI), Y8
+	VFMADD231PS (SI), Y8, Y0
+	ADDQ        $0x20, DI
+	ADDQ        $0x20, SI
+	SUBQ        $0x08, CX
+
+gemv1sum:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+
+gemv1x1:
+	TESTQ       CX, CX
+	JZ          gemv1store
+	VMOVSS      (DI), X8
+	VFMADD231SS (SI), X8, X0
+	ADDQ        $0x04, DI
+	ADDQ        $0x04, SI
+	SUBQ        $0x01, CX
+	JMP         gemv1x1
+
+gemv1store:
+	VMOVSS X0, (DX)
+	VZEROUPPER
+	RET

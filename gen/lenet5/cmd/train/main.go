@@ -12,5 +12,5 @@ import (
 )
 
 func main() {
-	trainer.Main(lenet5.NewSeeded)
+	trainer.Main(lenet5.NewSeeded, trainer.WithCUDA(lenet5.NewCUDASeeded))
 }

@@ -12,5 +12,5 @@ import (
 )
 
 func main() {
-	trainer.Main(lenet5bn.NewSeeded)
+	trainer.Main(lenet5bn.NewSeeded, trainer.WithCUDA(lenet5bn.NewCUDASeeded))
 }

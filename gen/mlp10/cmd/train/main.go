@@ -12,5 +12,5 @@ import (
 )
 
 func main() {
-	trainer.Main(mlp10.NewSeeded)
+	trainer.Main(mlp10.NewSeeded, trainer.WithCUDA(mlp10.NewCUDASeeded))
 }

@@ -12,5 +12,5 @@ import (
 )
 
 func main() {
-	trainer.Main(softmax.NewSeeded)
+	trainer.Main(softmax.NewSeeded, trainer.WithCUDA(softmax.NewCUDASeeded))
 }

@@ -12,5 +12,5 @@ import (
 )
 
 func main() {
-	trainer.Main(svm.NewSeeded)
+	trainer.Main(svm.NewSeeded, trainer.WithCUDA(svm.NewCUDASeeded))
 }

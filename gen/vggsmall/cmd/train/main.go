@@ -12,5 +12,5 @@ import (
 )
 
 func main() {
-	trainer.Main(vggsmall.NewSeeded)
+	trainer.Main(vggsmall.NewSeeded, trainer.WithCUDA(vggsmall.NewCUDASeeded))
 }

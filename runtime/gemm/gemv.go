@@ -1,0 +1,64 @@
+package gemm
+
+// Gemv computes y = A*x for the row-major m x k matrix A (rows lda apart):
+// y[i] = sum over p < k of A[i, p]*x[p], for i < m, on the calling
+// goroutine. It is the product a batch-1 linear layer needs: unlike Sgemm
+// it reads A where it lies instead of packing it first. The assembly
+// kernel handles four rows at a time and sums in a different order from
+// the Go one, so the two may differ in the last bits.
+func Gemv(m, k int, a []float32, lda int, x, y []float32) {
+	checkMatrix("A", m, k, a, lda)
+	checkMatrix("X", 1, k, x, max(k, 1))
+	checkMatrix("Y", 1, m, y, max(m, 1))
+	if m == 0 {
+		return
+	}
+	if k == 0 {
+		clear(y[:m])
+		return
+	}
+	if useAsm {
+		i := 0
+		for ; i+4 <= m; i += 4 {
+			gemv4(k, &a[i*lda], lda, &x[0], &y[i])
+		}
+		switch m - i {
+		case 3:
+			gemv3(k, &a[i*lda], lda, &x[0], &y[i])
+		case 2:
+			gemv2(k, &a[i*lda], lda, &x[0], &y[i])
+		case 1:
+			gemv1(k, &a[i*lda], lda, &x[0], &y[i])
+		}
+		return
+	}
+	gemvGo(m, k, a, lda, x, y)
+}
+
+// gemvGo is the pure Go Gemv: four rows at a time, sharing each load of x.
+func gemvGo(m, k int, a []float32, lda int, x, y []float32) {
+	x = x[:k]
+	i := 0
+	for ; i+4 <= m; i += 4 {
+		r0 := a[i*lda:][:k]
+		r1 := a[(i+1)*lda:][:k]
+		r2 := a[(i+2)*lda:][:k]
+		r3 := a[(i+3)*lda:][:k]
+		var s0, s1, s2, s3 float32
+		for p, v := range x {
+			s0 += r0[p] * v
+			s1 += r1[p] * v
+			s2 += r2[p] * v
+			s3 += r3[p] * v
+		}
+		y[i], y[i+1], y[i+2], y[i+3] = s0, s1, s2, s3
+	}
+	for ; i < m; i++ {
+		r := a[i*lda:][:k]
+		var s float32
+		for p, v := range x {
+			s += r[p] * v
+		}
+		y[i] = s
+	}
+}
