@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	stdruntime "runtime"
 	"sync"
 	"unsafe"
 
@@ -175,7 +176,9 @@ func getDriver(workers int) *driver {
 		g.colsFn = g.cols
 	}
 	if len(g.w) < workers {
-		g.w = append(g.w, make([]worker, workers-len(g.w))...)
+		// Room for every worker of the pool at once, so that the slice
+		// grows once.
+		g.w = append(g.w, make([]worker, max(workers, stdruntime.GOMAXPROCS(0))-len(g.w))...)
 	}
 	return g
 }
@@ -188,16 +191,24 @@ func putDriver(g *driver) {
 
 // aligned returns a slice of n floats starting on a 64-byte boundary, reusing
 // buf when it is long enough.
-func aligned(buf []float32, n int) []float32 {
+func aligned(buf []float32, n int) []float32 { return alignedCap(buf, n, n) }
+
+// alignedCap is aligned that, when it must allocate, makes room for most
+// floats, the largest the buffer will ever need. Drivers are shared by
+// every call through a free list, so any driver may next serve the largest
+// shape; growing each buffer once to its bound keeps the steady state free
+// of allocations whatever the order of calls.
+func alignedCap(buf []float32, n, most int) []float32 {
 	if cap(buf) >= n {
 		return buf[:n]
 	}
-	raw := make([]float32, n+16)
+	most = max(most, n)
+	raw := make([]float32, most+16)
 	off := int(uintptr(unsafe.Pointer(&raw[0]))&63) / 4
 	if off != 0 {
 		off = 16 - off
 	}
-	return raw[off : off+n : off+n]
+	return raw[off : off+n : off+most]
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -220,13 +231,13 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 	colTiles := panelsA * ceilDiv(panelsN, workers)
 	g.byCols = g.m <= mcBlock || colTiles < rowTiles
 	for w := range workers {
-		g.w[w].bufA = aligned(g.w[w].bufA, mcMax*kcMax)
+		g.w[w].bufA = alignedCap(g.w[w].bufA, mcMax*kcMax, mcBlock*kcBlock)
 	}
 	if g.byCols {
 		g.ncCols = max(nr, (l2Floats-mcMax*kcMax)/kcMax/nr*nr)
 		perWorker := ceilDiv(panelsN, workers) * nr
 		for w := range workers {
-			g.w[w].bufB = aligned(g.w[w].bufB, min(g.ncCols, perWorker)*kcMax)
+			g.w[w].bufB = alignedCap(g.w[w].bufB, min(g.ncCols, perWorker)*kcMax, l2Floats)
 		}
 		if workers > 1 {
 			pool.For(workers, g.colsFn)
@@ -236,7 +247,7 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 		return
 	}
 
-	g.sharedB = aligned(g.sharedB, min(ncBlock, panelsN*nr)*kcMax)
+	g.sharedB = alignedCap(g.sharedB, min(ncBlock, panelsN*nr)*kcMax, ncBlock*kcBlock)
 	for jc := 0; jc < g.n; jc += ncBlock {
 		g.jc, g.nc = jc, min(ncBlock, g.n-jc)
 		panelsB := ceilDiv(g.nc, nr)
