@@ -2,7 +2,7 @@
 """PyTorch reference run of cnnc's LeNet5BN / Fashion-MNIST training recipe.
 
 Recipe (meant to match what cnnc's trainer runs):
-  * model: LeNet5BN from /work/shared/anchors/models.py
+  * model: LeNet5BN from ../shared/anchors/models.py (beside the checkout)
       conv1 1->6 5x5 pad 2 (no bias), BN, ReLU, maxpool 2;
       conv2 6->16 5x5 (no bias), BN, ReLU, maxpool 2;
       fc 400-120 ReLU, fc 120-84 ReLU, dropout 0.5, fc 84-10.
@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, '/work/shared/anchors')
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'shared', 'anchors'))
 from models import LeNet5BN  # noqa: E402
 
 
