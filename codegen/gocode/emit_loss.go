@@ -15,6 +15,18 @@ func classes(n *ir.Node, arg int) (int, error) {
 	return s[1], nil
 }
 
+// rowExpSum is the template that sets mx, the largest logit of row, and
+// e, the sum of exp(v - mx) over the row: the stable soft-max's parts.
+const rowExpSum = `	mx := float64(row[0])
+	for _, v := range row[1:] {
+		mx = max(mx, float64(v))
+	}
+	var e float64
+	for _, v := range row {
+		e += math.Exp(float64(v) - mx)
+	}
+`
+
 func emitSoftmaxCrossEntropy(n *ir.Node, c *Context) (*Kernel, error) {
 	K, err := classes(n, 0)
 	if err != nil {
@@ -23,15 +35,7 @@ func emitSoftmaxCrossEntropy(n *ir.Node, c *Context) (*Kernel, error) {
 	body := expand(`var sum float64
 for s := 0; s < n; s++ {
 	row := a0[s*{{.K}} : s*{{.K}}+{{.K}}]
-	mx := float64(row[0])
-	for _, v := range row[1:] {
-		mx = max(mx, float64(v))
-	}
-	var e float64
-	for _, v := range row {
-		e += math.Exp(float64(v) - mx)
-	}
-	sum += math.Log(e) + mx - float64(row[a1[s]])
+`+rowExpSum+`	sum += math.Log(e) + mx - float64(row[a1[s]])
 }
 y[0] = float32(sum / float64(n))
 `, map[string]any{"K": K})
@@ -50,15 +54,7 @@ func emitSoftmaxCrossEntropyBackward(n *ir.Node, c *Context) (*Kernel, error) {
 for s := lo; s < hi; s++ {
 	row := a0[s*{{.K}} : s*{{.K}}+{{.K}}]
 	dx := y[s*{{.K}} : s*{{.K}}+{{.K}}]
-	mx := float64(row[0])
-	for _, v := range row[1:] {
-		mx = max(mx, float64(v))
-	}
-	var e float64
-	for _, v := range row {
-		e += math.Exp(float64(v) - mx)
-	}
-	label := int(a1[s])
+`+rowExpSum+`	label := int(a1[s])
 	for k, v := range row {
 		p := math.Exp(float64(v)-mx) / e
 		if k == label {
