@@ -28,6 +28,7 @@ var attrTable = [...]attrInfo{
 	attrLambda:   {"lambda", func(a *Attrs) any { return &a.Lambda }},
 	attrBeta:     {"beta", func(a *Attrs) any { return &a.Beta }},
 	attrMargin:   {"margin", func(a *Attrs) any { return &a.Margin }},
+	attrIndex:    {"index", func(a *Attrs) any { return &a.Index }},
 }
 
 func (at attribute) String() string {

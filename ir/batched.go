@@ -15,6 +15,13 @@ func (g *Graph) Batched() (map[*Node]bool, error) {
 		case OpInput, OpLabels:
 			b[n] = true
 		case OpParam, OpBuffer, OpConst:
+		case OpResult:
+			p := n.Args[0]
+			if !ResultReducesBatch(p.Op, n.Attrs.Index) {
+				for _, a := range p.Args {
+					b[n] = b[n] || b[a]
+				}
+			}
 		default:
 			if len(n.Shape) == 0 || n.Op.ReducesBatch() {
 				break

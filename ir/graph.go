@@ -2,6 +2,7 @@ package ir
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -120,6 +121,7 @@ type Attrs struct {
 	Lambda   float64  // regularisers: weight
 	Beta     float64  // elastic net: weight of the squared term
 	Margin   float64  // SVM loss: margin (delta)
+	Index    int      // result: which value of its op (1 or more)
 }
 
 // A Node is one value of the graph and the op that computes it.
@@ -279,7 +281,18 @@ func (g *Graph) Renumber() {
 			keep[n] = true
 		}
 	}
-	// Emit in the existing order, but never before an argument.
+	// Emit in the existing order, but never before an argument, and
+	// the results of an op with several right after it, by index.
+	results := map[*Node][]*Node{}
+	for _, n := range g.Nodes {
+		if n.Op == OpResult && keep[n] {
+			p := n.Args[0]
+			results[p] = append(results[p], n)
+		}
+	}
+	for _, rs := range results {
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Attrs.Index < rs[j].Attrs.Index })
+	}
 	order := make([]*Node, 0, len(keep))
 	done := make(map[*Node]bool, len(keep))
 	var emit func(n *Node)
@@ -287,11 +300,19 @@ func (g *Graph) Renumber() {
 		if done[n] {
 			return
 		}
+		if n.Op == OpResult {
+			emit(n.Args[0])
+			return
+		}
 		done[n] = true
 		for _, a := range n.Args {
 			emit(a)
 		}
 		order = append(order, n)
+		for _, r := range results[n] {
+			done[r] = true
+			order = append(order, r)
+		}
 	}
 	for _, n := range g.Nodes {
 		if keep[n] {

@@ -49,6 +49,9 @@ const (
 	OpBatchNormReLUBackward
 	OpBatchNormReLUBackwardGamma
 	OpReLUBiasGrad
+	OpConv2DBNReLU
+	OpConv2DBNReLUBackward
+	OpResult
 
 	// Backward ops, made by the autodiff pass.
 	OpConv2DBackwardData
@@ -98,6 +101,7 @@ const (
 	attrLambda
 	attrBeta
 	attrMargin
+	attrIndex
 )
 
 // opInfo describes one op.
@@ -109,6 +113,9 @@ type opInfo struct {
 	leaf    bool        // no arguments; a value fed or stored, not computed
 	scalar  bool        // result is a scalar (shape [])
 	perChan bool        // result is per channel or a weight's shape: the batch is reduced away
+	// results lists the values of an op with several: the node's own
+	// value is result 0, and OpResult nodes stand for the others.
+	results []result
 }
 
 var (
@@ -237,6 +244,35 @@ var opTable = [numOps]opInfo{
 	// Sum of dy where y > 0 over every axis but axis 1: the gradient of the
 	// beta (or bias) before a ReLU. Arg 0: y, the ReLU's output; arg 1: dy.
 	OpReLUBiasGrad: {name: "relu_biasgrad", minArgs: 2, maxArgs: 2, perChan: true},
+	// The training forward of convolution, batch-norm (batch statistics)
+	// and ReLU as one op, which also computes the layer's running
+	// statistics and saves what its backward needs. Arg 0: x [N, C, H, W];
+	// arg 1: weight [O, C/Groups, KH, KW] (the convolution has no bias: the
+	// batch-norm's mean would cancel it); arg 2: gamma [O]; arg 3: beta
+	// [O]; arg 4: running mean [O]; arg 5: running variance [O]. With
+	// z = conv2d(x, weight):
+	//   result 0 (the node): y = relu(batchnorm(z, gamma, beta)) [N, O, OH, OW]
+	//   result 1: z, saved for the backward
+	//   result 2: [2, O], the batch mean of z and 1/sqrt(var + Eps), saved
+	//   result 3: the running mean after the step, as OpRunningMean
+	//   result 4: the running variance after the step, as OpRunningVar
+	OpConv2DBNReLU: {name: "conv2d_bn_relu", minArgs: 6, maxArgs: 6,
+		attrs:   []attribute{attrStride, attrPad, attrDilation, attrGroups, attrEps, attrMomentum},
+		results: []result{{"y", false}, {"z", false}, {"stats", true}, {"running mean", true}, {"running variance", true}}},
+	// The backward of conv2d_bn_relu. Arg 0: x; arg 1: weight; arg 2:
+	// gamma; arg 3: y, the forward's result 0 (its mask); arg 4: z and
+	// arg 5: the statistics, its results 1 and 2; arg 6: dy. With
+	// dz = the gradient of batch-norm for dy masked by y > 0:
+	//   result 0 (the node): the gradient of gamma, sum of dy*xhat [O]
+	//   result 1: the gradient of beta, sum of the masked dy [O]
+	//   result 2: the gradient of the weight, conv2d_backward_filter(x, dz)
+	//   result 3: the gradient of x, conv2d_backward_data(dz, weight)
+	OpConv2DBNReLUBackward: {name: "conv2d_bn_relu_backward", minArgs: 7, maxArgs: 7, attrs: convAttrs, perChan: true,
+		results: []result{{"gamma gradient", true}, {"beta gradient", true}, {"weight gradient", true}, {"input gradient", false}}},
+	// Result Index (at least 1) of arg 0, an op with several results. A
+	// result node comes right after its op (or a sibling result): code
+	// generators write it with the op's kernel.
+	OpResult: {name: "result", minArgs: 1, maxArgs: 1, attrs: []attribute{attrIndex}},
 
 	// Gradient of conv2d with respect to its input. Arg 0: dy [N, O, OH, OW];
 	// arg 1: weight. The node's shape is the input's [N, C, H, W].
@@ -305,6 +341,21 @@ func (op Op) String() string {
 		return "op?"
 	}
 	return opTable[op].name
+}
+
+// A result is one value of an op with several.
+type result struct {
+	what    string // what it is, for messages
+	reduced bool   // it has no batch axis although the op's arguments may
+}
+
+// Results returns how many values an op computes: 1 for most ops, more for
+// the ones whose extra values OpResult nodes take.
+func (op Op) Results() int {
+	if op < numOps && len(opTable[op].results) > 0 {
+		return len(opTable[op].results)
+	}
+	return 1
 }
 
 // ReducesBatch reports whether the op's result has no batch axis although

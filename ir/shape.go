@@ -84,26 +84,54 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 		return n.Shape, nil
 
 	case OpConv2D, OpConv2DReLU:
-		if !c.rank(0, "input", 4) || !c.rank(1, "weight", 4) {
-			return nil, c.msgs
-		}
-		x, w := n.Args[0].Shape, n.Args[1].Shape
-		if !c.convAttrs() {
-			return nil, c.msgs
-		}
-		if x[1]%a.Groups != 0 || w[0]%a.Groups != 0 {
-			c.fail("%d input and %d output channels do not split into %d groups", x[1], w[0], a.Groups)
-			return nil, c.msgs
-		}
-		if x[1]/a.Groups != w[1] {
-			c.fail("input has %d channels, the layer expects %d", x[1], w[1]*a.Groups)
-		}
-		if len(n.Args) == 3 {
-			c.vector(2, "bias", w[0])
-		}
-		out := Shape{x[0], w[0], ConvOut(x[2], w[2], a.Stride[0], a.Pad[0], a.Dilation[0]), ConvOut(x[3], w[3], a.Stride[1], a.Pad[1], a.Dilation[1])}
-		c.positive(out, x)
+		out, _ := c.convForward(len(n.Args) == 3)
 		return out, c.msgs
+
+	case OpConv2DBNReLU:
+		out, ok := c.convForward(false)
+		if !ok {
+			return nil, c.msgs
+		}
+		for i, what := range []string{"gamma", "beta", "running mean", "running variance"} {
+			c.vector(2+i, what, out[1])
+		}
+		c.eps()
+		c.momentum()
+		if out[0]*out[2]*out[3] < 2 {
+			c.fail("needs at least 2 values per channel to estimate a variance, got output shape %v", out)
+		}
+		return out, c.msgs
+
+	case OpConv2DBNReLUBackward:
+		out, ok := c.convForward(false)
+		if !ok {
+			return nil, c.msgs
+		}
+		c.vector(2, "gamma", out[1])
+		for _, arg := range []struct {
+			i    int
+			what string
+		}{{3, "output"}, {4, "saved convolution"}, {6, "output gradient"}} {
+			if s := n.Args[arg.i].Shape; !s.Equal(out) {
+				c.fail("%s has shape %v, want %v", arg.what, s, out)
+			}
+		}
+		if s := n.Args[5].Shape; !s.Equal(Shape{2, out[1]}) {
+			c.fail("saved statistics have shape %v, want [2,%d]", s, out[1])
+		}
+		return Shape{out[1]}, c.msgs
+
+	case OpResult:
+		p := n.Args[0]
+		if p.Op.Results() < 2 {
+			c.fail("takes a result of %s, which has one", p.Op)
+			return nil, c.msgs
+		}
+		if a.Index < 1 || a.Index >= p.Op.Results() {
+			c.fail("index %d is outside [1, %d) for %s", a.Index, p.Op.Results(), p.Op)
+			return nil, c.msgs
+		}
+		return ResultShapes(p)[a.Index], c.msgs
 
 	case OpConv2DBackwardData:
 		if !c.rank(0, "output gradient", 4) || !c.rank(1, "weight", 4) || !c.convAttrs() || len(n.Shape) != 4 {
@@ -265,9 +293,7 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 			return nil, c.msgs
 		}
 		c.vector(1, "running statistic", n.Args[0].Shape[1])
-		if !(a.Momentum >= 0 && a.Momentum <= 1) {
-			c.fail("momentum %g is outside [0, 1]", a.Momentum)
-		}
+		c.momentum()
 		if x := n.Args[0].Shape; n.Op == OpRunningVar && x[1] > 0 && x.Size()/x[1] < 2 {
 			c.fail("needs at least 2 values per channel to estimate a variance, got shape %v", n.Args[0].Shape)
 		}
@@ -359,6 +385,37 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 	}
 	c.fail("has no shape rule (a bug in cnnc)")
 	return nil, c.msgs
+}
+
+// convForward checks the input, weight (and with bias, arg 2) of a
+// convolution and returns its output shape, reporting whether the
+// arguments made one.
+func (c *shapeCheck) convForward(bias bool) (Shape, bool) {
+	n, a := c.n, c.n.Attrs
+	if !c.rank(0, "input", 4) || !c.rank(1, "weight", 4) || !c.convAttrs() {
+		return nil, false
+	}
+	x, w := n.Args[0].Shape, n.Args[1].Shape
+	if x[1]%a.Groups != 0 || w[0]%a.Groups != 0 {
+		c.fail("%d input and %d output channels do not split into %d groups", x[1], w[0], a.Groups)
+		return nil, false
+	}
+	if x[1]/a.Groups != w[1] {
+		c.fail("input has %d channels, the layer expects %d", x[1], w[1]*a.Groups)
+	}
+	if bias {
+		c.vector(2, "bias", w[0])
+	}
+	out := Shape{x[0], w[0], ConvOut(x[2], w[2], a.Stride[0], a.Pad[0], a.Dilation[0]), ConvOut(x[3], w[3], a.Stride[1], a.Pad[1], a.Dilation[1])}
+	c.positive(out, x)
+	return out, out[2] >= 1 && out[3] >= 1
+}
+
+// momentum checks a running statistic's momentum.
+func (c *shapeCheck) momentum() {
+	if m := c.n.Attrs.Momentum; !(m >= 0 && m <= 1) {
+		c.fail("momentum %g is outside [0, 1]", m)
+	}
 }
 
 // scalarChecks checks the arguments of the ops whose result is a scalar.

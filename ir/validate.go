@@ -91,6 +91,12 @@ func (g *Graph) check() ErrorList {
 		if len(errs) > 0 {
 			continue
 		}
+		if n.Op == OpResult && len(n.Args) == 1 {
+			prev, p := g.Nodes[i-1], n.Args[0]
+			if prev != p && (prev.Op != OpResult || prev.Args[0] != p || prev.Attrs.Index >= n.Attrs.Index) {
+				bad(n, "result %d of v%d must come right after v%d and its lower results (a bug in cnnc: call Renumber)", n.Attrs.Index, p.ID, p.ID)
+			}
+		}
 		switch n.Op {
 		case OpInput, OpLabels, OpParam, OpBuffer:
 			if prev, ok := names[n.Attrs.Name]; ok {

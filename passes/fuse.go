@@ -12,13 +12,8 @@ import "github.com/cnnc/cnnc/ir"
 // soleUse returns the only node that uses n, or nil if n has several
 // uses or is an output of the graph.
 func soleUse(g *ir.Graph, uses [][]*ir.Node, n *ir.Node) *ir.Node {
-	if len(uses[n.ID]) != 1 {
+	if len(uses[n.ID]) != 1 || isOutput(g, n) {
 		return nil
-	}
-	for _, o := range g.Outputs {
-		if o.Node == n {
-			return nil
-		}
 	}
 	return uses[n.ID][0]
 }

@@ -74,22 +74,76 @@ func TestFoldBatchNormOnce(t *testing.T) {
 	require.Equal(t, before, again.String())
 }
 
-// TestFuseBatchNormReLU checks that the training pipeline fuses each
-// batch-norm and its ReLU, forward and backward, leaving none of the
-// separate nodes.
-func TestFuseBatchNormReLU(t *testing.T) {
-	train, err := passes.Train.Run(lenet5.LeNet5BN(), passes.Options{})
-	require.NoError(t, err)
-	counts := map[ir.Op]int{}
-	for _, n := range train.Nodes {
-		counts[n.Op]++
+// TestTrainingFusion checks that the training pipeline fuses each
+// convolution, batch-norm and ReLU, forward and backward, into one node
+// each, and that without that pass each batch-norm and ReLU still fuse,
+// leaving none of the separate nodes either way.
+func TestTrainingFusion(t *testing.T) {
+	tests := []struct {
+		name     string
+		pipeline passes.Pipeline
+		want     map[ir.Op]int
+	}{
+		{"train", passes.Train, map[ir.Op]int{
+			ir.OpConv2DBNReLU: 2, ir.OpConv2DBNReLUBackward: 2,
+			// z, statistics, running mean and variance; beta's and the
+			// weight's gradients, and conv2's input gradient.
+			ir.OpResult: 2*4 + 2*2 + 1,
+			ir.OpConv2D: 0, ir.OpBatchNormReLU: 0, ir.OpRunningMean: 0, ir.OpConv2DBackwardFilter: 0, ir.OpConv2DBackwardData: 0,
+		}},
+		{"without fuse-conv-bn-relu", passes.Train.Without("fuse-conv-bn-relu"), map[ir.Op]int{
+			ir.OpConv2DBNReLU: 0, ir.OpBatchNormReLU: 2, ir.OpBatchNormReLUBackward: 2,
+			ir.OpBatchNormReLUBackwardGamma: 2, ir.OpReLUBiasGrad: 2,
+		}},
 	}
-	for _, op := range []ir.Op{ir.OpBatchNorm, ir.OpBatchNormBackward, ir.OpBatchNormBackwardGamma} {
-		require.Zero(t, counts[op], "%s left in the training graph", op)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			train, err := tt.pipeline.Run(lenet5.LeNet5BN(), passes.Options{})
+			require.NoError(t, err)
+			counts := map[ir.Op]int{}
+			for _, n := range train.Nodes {
+				counts[n.Op]++
+			}
+			for _, op := range []ir.Op{ir.OpBatchNorm, ir.OpBatchNormBackward, ir.OpBatchNormBackwardGamma} {
+				require.Zero(t, counts[op], "%s left in the training graph", op)
+			}
+			for op, n := range tt.want {
+				require.Equal(t, n, counts[op], "%s nodes:\n%s", op, train)
+			}
+			require.Equal(t, 2, counts[ir.OpReLUBackward], "only the two fully connected ReLUs keep a separate backward")
+		})
 	}
-	require.Equal(t, 2, counts[ir.OpBatchNormReLU])
-	require.Equal(t, 2, counts[ir.OpBatchNormReLUBackward])
-	require.Equal(t, 2, counts[ir.OpBatchNormReLUBackwardGamma])
-	require.Equal(t, 2, counts[ir.OpReLUBiasGrad])
-	require.Equal(t, 2, counts[ir.OpReLUBackward], "only the two fully connected ReLUs keep a separate backward")
+}
+
+// TestFuseConvBNReLUSkips checks the patterns the fusion must leave alone:
+// a convolution with a bias, and a convolution whose output something
+// else reads too.
+func TestFuseConvBNReLUSkips(t *testing.T) {
+	tests := []struct {
+		name  string
+		model func(b *ir.Builder, x *ir.Node) *ir.Node
+	}{
+		{"bias", func(b *ir.Builder, x *ir.Node) *ir.Node {
+			return b.ReLU(b.BatchNorm("bn", b.Conv2D("conv", x, 2, 3, 3), 3))
+		}},
+		{"shared convolution", func(b *ir.Builder, x *ir.Node) *ir.Node {
+			c := b.Conv2D("conv", x, 2, 3, 3, ir.NoBias())
+			return b.Add(b.ReLU(b.BatchNorm("bn", c, 3)), c)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := ir.NewBuilder("skip", 4)
+			x := b.Input("x", 2, 6, 6)
+			h := b.Flatten(tt.model(b, x))
+			logits := b.Linear("fc", h, 3*4*4, 2)
+			b.Output("logits", logits)
+			b.Loss(b.SoftmaxCrossEntropy(logits, b.Labels("y", 2)))
+			train, err := passes.Train.Run(b.Graph(), passes.Options{})
+			require.NoError(t, err)
+			for _, n := range train.Nodes {
+				require.NotEqual(t, ir.OpConv2DBNReLU, n.Op, "fused:\n%s", train)
+			}
+		})
+	}
 }

@@ -31,6 +31,8 @@ type MemoryPlan struct {
 	// Root[id] is the node whose storage node id uses: itself, or the
 	// value it reshapes or overwrites in place.
 	Root []int
+
+	end []int // per node: the last use of any value sharing its storage
 }
 
 // InPlace reports whether node n writes its result over argument i.
@@ -74,7 +76,7 @@ func GradTargets(g *ir.Graph) []string {
 	targets := make([]string, len(g.Nodes))
 	for _, o := range g.Outputs {
 		n := o.Node
-		if o.Kind == ir.OutGrad && EmitsKernel(n) && targets[n.ID] == "" {
+		if o.Kind == ir.OutGrad && (EmitsKernel(n) || n.Op == ir.OpResult) && targets[n.ID] == "" {
 			targets[n.ID] = o.Name
 		}
 	}
@@ -82,10 +84,40 @@ func GradTargets(g *ir.Graph) []string {
 }
 
 // EmitsKernel reports whether code generators compute n with a kernel: n
-// is not a leaf (input, labels, parameter, buffer, constant) nor a
-// reshape, which views its argument.
+// is not a leaf (input, labels, parameter, buffer, constant), nor a
+// reshape, which views its argument, nor a result, which its op's kernel
+// writes.
 func EmitsKernel(n *ir.Node) bool {
-	return !n.Op.IsLeaf() && n.Op != ir.OpReshape
+	return !n.Op.IsLeaf() && n.Op != ir.OpReshape && n.Op != ir.OpResult
+}
+
+// defined returns, for every node, the index of the node whose kernel
+// writes its value: its own, or its op's for a result.
+func defined(nodes []*ir.Node) []int {
+	def := make([]int, len(nodes))
+	for i, n := range nodes {
+		def[i] = i
+		if n.Op == ir.OpResult {
+			def[i] = def[n.Args[0].ID]
+		}
+	}
+	return def
+}
+
+// lastUses returns, for every node, the index of the last node that reads
+// it, counting the graph's outputs as read after the last node.
+func lastUses(g *ir.Graph) []int {
+	last := make([]int, len(g.Nodes))
+	for i, n := range g.Nodes {
+		last[i] = i
+		for _, a := range n.Args {
+			last[a.ID] = i
+		}
+	}
+	for _, o := range g.Outputs {
+		last[o.Node.ID] = len(g.Nodes)
+	}
+	return last
 }
 
 // arenaNodes reports, for every node ID, whether the node's value is
@@ -113,17 +145,7 @@ func PlanMemory(g *ir.Graph) *MemoryPlan {
 	arena := arenaNodes(g)
 	inArena := func(n *ir.Node) bool { return arena[n.ID] }
 
-	// Last use of every node, counting outputs as used after the last node.
-	last := make([]int, len(nodes))
-	for i, n := range nodes {
-		last[i] = i
-		for _, a := range n.Args {
-			last[a.ID] = i
-		}
-	}
-	for _, o := range g.Outputs {
-		last[o.Node.ID] = len(nodes)
-	}
+	last, def := lastUses(g), defined(nodes)
 
 	// Storage groups: a root value and the values that share it. A group
 	// lives from its root's definition to the last use of any member.
@@ -160,7 +182,7 @@ func PlanMemory(g *ir.Graph) *MemoryPlan {
 	for i, n := range nodes {
 		if inArena(n) && p.Root[i] == i {
 			size := n.Shape.Size()
-			groups = append(groups, group{root: i, size: size, start: i, end: end[i]})
+			groups = append(groups, group{root: i, size: size, start: def[i], end: end[i]})
 		}
 	}
 	sort.SliceStable(groups, func(a, b int) bool { return groups[a].size > groups[b].size })
@@ -192,30 +214,33 @@ func PlanMemory(g *ir.Graph) *MemoryPlan {
 			p.Offset[i] = offset[p.Root[i]]
 		}
 	}
+	p.end = make([]int, len(nodes))
+	for i := range nodes {
+		p.end[i] = end[p.Root[i]]
+	}
 	return p
+}
+
+// Dies reports whether the storage of n's argument i is in the arena and
+// read by nothing after n, so that n's kernel may use it as scratch once
+// it has read it.
+func (p *MemoryPlan) Dies(n *ir.Node, i int) bool {
+	a := n.Args[i]
+	return p.Offset[a.ID] >= 0 && p.end[a.ID] == n.ID
 }
 
 // Check verifies that no two values alive at the same time overlap in
 // the arena unless they share storage by design. Tests and the -verify
 // mode of the code generators call it.
 func (p *MemoryPlan) Check(g *ir.Graph) error {
-	last := make([]int, len(g.Nodes))
-	for i, n := range g.Nodes {
-		last[i] = i
-		for _, a := range n.Args {
-			last[a.ID] = i
-		}
-	}
-	for _, o := range g.Outputs {
-		last[o.Node.ID] = len(g.Nodes)
-	}
+	last, def := lastUses(g), defined(g.Nodes)
 	for i, a := range g.Nodes {
 		if p.Offset[i] < 0 {
 			continue
 		}
 		for j := i + 1; j < len(g.Nodes); j++ {
 			b := g.Nodes[j]
-			if p.Offset[j] < 0 || p.Root[i] == p.Root[j] || last[i] < j {
+			if p.Offset[j] < 0 || p.Root[i] == p.Root[j] || last[i] < def[j] {
 				continue
 			}
 			if p.Offset[i] < p.Offset[j]+b.Shape.Size() && p.Offset[j] < p.Offset[i]+a.Shape.Size() {

@@ -28,8 +28,8 @@ func randomGraph(seed uint64) *ir.Graph {
 	for i := range layers {
 		name := fmt.Sprintf("l%d", i)
 		hh, ww := x.Shape[2], x.Shape[3]
-		switch r.IntN(9) {
-		case 0, 1:
+		switch layer := r.IntN(10); layer {
+		case 0, 1, 9:
 			groups := 1
 			if c%2 == 0 && r.IntN(2) == 0 {
 				groups = 2
@@ -40,11 +40,15 @@ func randomGraph(seed uint64) *ir.Graph {
 			if r.IntN(3) == 0 {
 				opts = append(opts, ir.Stride(2))
 			}
-			if r.IntN(4) == 0 {
+			block := layer == 9 // conv, batch-norm, ReLU: fused in training
+			if block || r.IntN(4) == 0 {
 				opts = append(opts, ir.NoBias())
 			}
 			x = b.Conv2D(name, x, c, out, k, opts...)
 			c = out
+			if block {
+				x = b.ReLU(b.BatchNorm(name+"bn", x, c))
+			}
 		case 2:
 			if hh >= 3 && ww >= 3 {
 				x = b.MaxPool(x, 2+r.IntN(2), ir.Stride(1+r.IntN(2)), ir.Pad(r.IntN(2)))

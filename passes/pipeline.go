@@ -6,6 +6,7 @@ import "github.com/cnnc/cnnc/ir"
 var Train = Pipeline{Name: "train", Passes: []Pass{
 	{Name: "verify", Fn: verifyTraining},
 	{Name: "autodiff", Fn: autodiff},
+	{Name: "fuse-conv-bn-relu", Fn: FuseConvBNReLU},
 	{Name: "fuse-batchnorm-relu", Fn: FuseBatchNormReLU},
 	{Name: "fold", Fn: FoldConstants},
 	{Name: "cse", Fn: CSE},
@@ -37,6 +38,8 @@ var passOrder = []struct{ before, after, why string }{
 	{"lower-inference", "fold", "lowering turns dropout into scales that fold can merge"},
 	{"fold", "cse", "folding makes constants and scales that CSE can merge"},
 	{"autodiff", "fuse-batchnorm-relu", "the fusion rewrites the backward nodes of batch-norm and ReLU together with the forward ones"},
+	{"autodiff", "fuse-conv-bn-relu", "the fusion rewrites the backward nodes of the convolution, batch-norm and ReLU together with the forward ones"},
+	{"fuse-conv-bn-relu", "fuse-batchnorm-relu", "a batch-norm and ReLU fused alone no longer match the convolution, batch-norm and ReLU pattern"},
 	{"lower-inference", "fold-batchnorm", "only inference batch-norm (running statistics) folds into weights"},
 	{"lower-inference", "fold-scale", "lowering turns classic dropout into the scale that is folded"},
 	{"fold-batchnorm", "fuse-relu", "conv, batch-norm, ReLU: the ReLU fuses once the batch-norm is folded away"},

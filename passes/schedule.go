@@ -46,9 +46,30 @@ func Schedule(g *ir.Graph) error {
 			pos[order[j].ID] = j
 		}
 	}
-	for i, n := range order {
+	g.Nodes = withResults(order)
+	for i, n := range g.Nodes {
 		n.ID = i
 	}
-	g.Nodes = order
 	return nil
+}
+
+// withResults returns order with every OpResult node moved to right after
+// its op (and its lower results), where the op's kernel writes it. A
+// result's only argument is its op, so moving it up keeps the order
+// topological.
+func withResults(order []*ir.Node) []*ir.Node {
+	results := map[*ir.Node][]*ir.Node{}
+	for _, n := range order {
+		if n.Op == ir.OpResult {
+			results[n.Args[0]] = append(results[n.Args[0]], n)
+		}
+	}
+	out := make([]*ir.Node, 0, len(order))
+	for _, n := range order {
+		if n.Op != ir.OpResult {
+			out = append(out, n)
+			out = append(out, results[n]...)
+		}
+	}
+	return out
 }

@@ -61,6 +61,8 @@ func init() {
 		ir.OpBatchNormReLUBackward:      emitBatchNormBackward,
 		ir.OpBatchNormReLUBackwardGamma: emitBatchNormBackwardGamma,
 		ir.OpReLUBiasGrad:               emitBiasGrad,
+		ir.OpConv2DBNReLU:               emitConvBNReLU,
+		ir.OpConv2DBNReLUBackward:       emitConvBNReLUBackward,
 
 		ir.OpSoftmax:                     emitRows,
 		ir.OpSoftmaxBackward:             emitRows,

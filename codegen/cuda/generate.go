@@ -268,6 +268,11 @@ func (g *generator) emitGraph(gr *ir.Graph, tag string, launches *[]cudart.Launc
 		case ir.OpReshape:
 			gp.buf[n] = gp.buf[n.Args[0]]
 			continue
+		case ir.OpResult:
+			if _, ok := gp.buf[n]; !ok {
+				return nil, fmt.Errorf("%v: its op's kernels did not write it (a bug in cnnc)", n)
+			}
+			continue
 		}
 		if n.Op.IsLeaf() {
 			return nil, fmt.Errorf("%v: leaf op %s is not supported", n, n.Op)

@@ -258,8 +258,10 @@ func col2im(d convGeom, dst string) string {
 // its output-gradient shape, whatever the node's op.
 func convShapes(n *ir.Node) (x, w, y ir.Shape) {
 	switch n.Op {
-	case ir.OpConv2D, ir.OpConv2DReLU:
+	case ir.OpConv2D, ir.OpConv2DReLU, ir.OpConv2DBNReLU:
 		return n.Args[0].Shape, n.Args[1].Shape, n.Shape
+	case ir.OpConv2DBNReLUBackward:
+		return n.Args[0].Shape, n.Args[1].Shape, n.Args[3].Shape
 	case ir.OpConv2DBackwardData:
 		return n.Shape, n.Args[1].Shape, n.Args[0].Shape
 	default: // OpConv2DBackwardFilter
@@ -298,11 +300,11 @@ func (d convGeom) colInput(k *Kernel, S int, m map[string]any) (slot, sample, gr
 		return "", "", expand("col := xs[g*{{.CGHW}}:][:{{.CGHW}}]\n", m)
 	}
 	d.padData(m)
-	k.Scratch = append(k.Scratch, Scratch{Name: "cols", Size: S * m["ColSize"].(int)})
+	addScratch(k, Scratch{Name: "cols", Size: S * m["ColSize"].(int)})
 	slot = expand("col := cols[slot*{{.ColSize}}:][:{{.ColSize}}]\n", m)
 	src := "xs"
 	if d.padded() {
-		k.Scratch = append(k.Scratch, Scratch{Name: "xps", Size: S * m["CHPWP"].(int)})
+		addScratch(k, Scratch{Name: "xps", Size: S * m["CHPWP"].(int)})
 		slot += expand("xp := xps[slot*{{.CHPWP}}:][:{{.CHPWP}}]\n", m)
 		sample = m["Pad"].(string)
 		src = "xp"
@@ -315,41 +317,57 @@ func (d convGeom) colInput(k *Kernel, S int, m map[string]any) (slot, sample, gr
 // then bias and ReLU on the sample's output.
 func emitConv2D(n *ir.Node, c *Context) (*Kernel, error) {
 	d := newConvGeom(n)
-	m := d.data()
-	S := slots(c)
 	k := &Kernel{Args: []Arg{{"x", 0}, {"w", 1}}}
 	bias := "nil"
 	if len(n.Args) == 3 {
 		k.Args = append(k.Args, Arg{"bias", 2})
 		bias = "bias"
 	}
+	relu := n.Op == ir.OpConv2DReLU
+	after := ""
+	if bias != "nil" || relu {
+		after = fmt.Sprintf("gemm.BiasReLU(%d, %d, ys, %d, %s, nil, %v)\n", d.O, d.OH*d.OW, d.OH*d.OW, bias, relu)
+	}
+	k.Phases = []Phase{d.forward(k, c, "y", "", after)}
+	return k, nil
+}
+
+// forward returns the phase that computes the convolution of the
+// kernel's argument x with w into out, adding its scratch to k. Each slot
+// runs pre first; after each sample's GEMMs it runs after, which sees
+// the sample's output as ys.
+func (d convGeom) forward(k *Kernel, c *Context, out, pre, after string) Phase {
+	m := d.data()
+	S := slots(c)
 	m["Pool"] = "nil"
 	if S == 1 {
 		m["Pool"] = gemmPool(k, d.flops())
 	}
-	relu := n.Op == ir.OpConv2DReLU
-	pre, sample, group := d.colInput(k, S, m)
+	m["Out"] = out
+	slot, sample, group := d.colInput(k, S, m)
 	gb := group + expand(`gemm.SgemmPar({{.Pool}}, false, false, {{.OG}}, {{.OHW}}, {{.CGKK}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, col, {{.OHW}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false)
 `, m)
 	body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
-ys := y[s*{{.OOHW}}:][:{{.OOHW}}]
-`, m) + sample + groupLoop(d.G, gb)
-	if bias != "nil" || relu {
-		body += fmt.Sprintf("gemm.BiasReLU(%d, %d, ys, %d, %s, nil, %v)\n", d.O, d.OH*d.OW, d.OH*d.OW, bias, relu)
-	}
-	k.Phases = []Phase{{Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
+ys := {{.Out}}[s*{{.OOHW}}:][:{{.OOHW}}]
+`, m) + sample + groupLoop(d.G, gb) + after
+	return Phase{Split: PerSlot, Count: S, Body: slotLoop(S, slot+pre, body)}
+}
+
+// emitConv2DBackwardData computes the input gradient.
+func emitConv2DBackwardData(n *ir.Node, c *Context) (*Kernel, error) {
+	k := &Kernel{Args: []Arg{{"dy", 0}, {"w", 1}}}
+	k.Phases = []Phase{newConvGeom(n).backwardData(k, c, "dy", "y")}
 	return k, nil
 }
 
-// emitConv2DBackwardData computes the input gradient: per sample and
+// backwardData returns the phase that computes the input gradient out
+// from the output gradient dy and the kernel's argument w: per sample and
 // group, dcol = W[g]^T x dy[g], added back into dx by col2im (into a
 // padded buffer when the convolution pads, whose interior is then copied
 // out); a 1x1 convolution writes W[g]^T x dy[g] straight into dx.
-func emitConv2DBackwardData(n *ir.Node, c *Context) (*Kernel, error) {
-	d := newConvGeom(n)
+func (d convGeom) backwardData(k *Kernel, c *Context, dy, out string) Phase {
 	m := d.data()
 	S := slots(c)
-	k := &Kernel{Args: []Arg{{"dy", 0}, {"w", 1}}}
 	m["Pool"] = "nil"
 	if S == 1 {
 		m["Pool"] = gemmPool(k, d.flops())
@@ -357,16 +375,16 @@ func emitConv2DBackwardData(n *ir.Node, c *Context) (*Kernel, error) {
 	pre, dst := "", "dxs"
 	if !d.direct() {
 		d.padData(m)
-		k.Scratch = []Scratch{{Name: "cols", Size: S * m["ColSize"].(int)}}
+		addScratch(k, Scratch{Name: "cols", Size: S * m["ColSize"].(int)})
 		pre = expand("col := cols[slot*{{.ColSize}}:][:{{.ColSize}}]\n", m)
 		if d.padded() {
-			k.Scratch = append(k.Scratch, Scratch{Name: "dxps", Size: S * m["CHPWP"].(int)})
+			addScratch(k, Scratch{Name: "dxps", Size: S * m["CHPWP"].(int)})
 			pre += expand("dxp := dxps[slot*{{.CHPWP}}:][:{{.CHPWP}}]\n", m)
 			dst = "dxp"
 		}
 		m["Col2im"] = col2im(d, dst)
 	}
-	m["Dst"] = dst
+	m["Dst"], m["Dy"], m["Out"] = dst, dy, out
 	gb := expand(`
 {{- if .Direct}}
 gemm.SgemmPar({{.Pool}}, true, false, {{.CG}}, {{.OHW}}, {{.OG}}, w[g*{{.OGCGKK}}:], {{.CG}}, dys[g*{{.OGOHW}}:], {{.OHW}}, dxs[g*{{.CGHW}}:], {{.HW}}, false)
@@ -375,8 +393,8 @@ gemm.SgemmPar({{.Pool}}, true, false, {{.CGKK}}, {{.OHW}}, {{.OG}}, w[g*{{.OGCGK
 {{.Col2im}}
 {{- end}}
 `, m)
-	body := expand(`dys := dy[s*{{.OOHW}}:][:{{.OOHW}}]
-dxs := y[s*{{.CHW}}:][:{{.CHW}}]
+	body := expand(`dys := {{.Dy}}[s*{{.OOHW}}:][:{{.OOHW}}]
+dxs := {{.Out}}[s*{{.CHW}}:][:{{.CHW}}]
 {{- if not .Direct}}
 clear({{.Dst}})
 {{- end}}
@@ -389,29 +407,35 @@ clear({{.Dst}})
 }
 `, m)
 	}
-	k.Phases = []Phase{{Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
+	return Phase{Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}
+}
+
+// emitConv2DBackwardFilter computes the weight gradient.
+func emitConv2DBackwardFilter(n *ir.Node, c *Context) (*Kernel, error) {
+	k := &Kernel{Args: []Arg{{"x", 0}, {"dy", 1}}}
+	k.Phases = newConvGeom(n).backwardFilter(k, c, "dy", "y")
 	return k, nil
 }
 
-// emitConv2DBackwardFilter computes the weight gradient: each slot sums
+// backwardFilter returns the phases that compute the weight gradient out
+// from the kernel's argument x and the output gradient dy: each slot sums
 // dy_s[g] x col_s[g]^T over its samples in order into a partial (the GEMM
 // accumulating), and a second phase adds the partials in slot order. With
 // one slot the GEMMs accumulate straight into the gradient.
-func emitConv2DBackwardFilter(n *ir.Node, c *Context) (*Kernel, error) {
-	d := newConvGeom(n)
+func (d convGeom) backwardFilter(k *Kernel, c *Context, dy, out string) []Phase {
 	m := d.data()
 	S := slots(c)
-	k := &Kernel{Args: []Arg{{"x", 0}, {"dy", 1}}}
 	m["Pool"] = "nil"
 	if S == 1 {
 		m["Pool"] = gemmPool(k, d.flops())
 	}
+	m["Dy"] = dy
 	size := d.O * d.C / d.G * d.KH * d.KW
 	pre := "first := slot * n / ns\n"
 	if S == 1 {
-		pre += "part := y\n"
+		pre += "part := " + out + "\n"
 	} else {
-		k.Scratch = append(k.Scratch, Scratch{Name: "parts", Size: S * size})
+		addScratch(k, Scratch{Name: "parts", Size: S * size})
 		pre += expand("part := parts[slot*{{.OCGKK}}:][:{{.OCGKK}}]\n", m)
 	}
 	slot, sample, group := d.colInput(k, S, m)
@@ -419,38 +443,51 @@ func emitConv2DBackwardFilter(n *ir.Node, c *Context) (*Kernel, error) {
 	gb := group + expand(`gemm.SgemmPar({{.Pool}}, false, true, {{.OG}}, {{.CGKK}}, {{.OHW}}, dys[g*{{.OGOHW}}:], {{.OHW}}, col, {{.OHW}}, part[g*{{.OGCGKK}}:], {{.CGKK}}, s > first)
 `, m)
 	body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
-dys := dy[s*{{.OOHW}}:][:{{.OOHW}}]
+dys := {{.Dy}}[s*{{.OOHW}}:][:{{.OOHW}}]
 `, m) + sample + groupLoop(d.G, gb)
-	k.Phases = []Phase{{Name: sumPhase(S), Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
+	phases := []Phase{{Name: sumPhase(S), Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
 	if S > 1 {
 		// Add the partials in slot order; the slots past min(n, S) hold
 		// nothing of this call.
 		red := Phase{Split: Serial, Body: fmt.Sprintf(`ns := min(n, %d)
-dw := y[:%d]
-copy(dw, parts[:%d])
+dst := %s[:%d]
+copy(dst, parts[:%d])
 for slot := 1; slot < ns; slot++ {
 	p := parts[slot*%d:][:%d]
 	for i, v := range p {
-		dw[i] += v
+		dst[i] += v
 	}
 }
-`, S, size, size, size, size)}
+`, S, out, size, size, size, size)}
 		if S*size >= 1<<16 {
 			red.Split, red.Count = PerIndex, size
 			red.Body = fmt.Sprintf(`ns := min(n, %d)
-dw := y[lo:hi]
-copy(dw, parts[lo:hi])
+dst := %s[lo:hi]
+copy(dst, parts[lo:hi])
 for slot := 1; slot < ns; slot++ {
 	p := parts[slot*%d+lo : slot*%d+hi]
 	for i, v := range p {
-		dw[i] += v
+		dst[i] += v
 	}
 }
-`, S, size, size)
+`, S, out, size, size)
 		}
-		k.Phases = append(k.Phases, red)
+		phases = append(phases, red)
 	}
-	return k, nil
+	return phases
+}
+
+// addScratch adds s to k's scratch unless k has scratch of that name
+// already, which the phases then share (they run one after the other),
+// grown to the larger size.
+func addScratch(k *Kernel, s Scratch) {
+	for i, t := range k.Scratch {
+		if t.Name == s.Name {
+			k.Scratch[i].Size = max(t.Size, s.Size)
+			return
+		}
+	}
+	k.Scratch = append(k.Scratch, s)
 }
 
 // sumPhase names the first phase of a weight gradient: "Partial" when a

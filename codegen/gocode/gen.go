@@ -197,7 +197,7 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &graphPlan{g: gr, prefix: prefix, ctx: &Context{Batch: gr.Batch, batched: batched},
+	p := &graphPlan{g: gr, prefix: prefix, ctx: &Context{Batch: gr.Batch, batched: batched, graph: gr},
 		expr: map[*ir.Node]string{}, typ: map[*ir.Node]string{}}
 	steps := &g.train
 	if prefix == "i" {
@@ -214,6 +214,7 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 	if err := mem.Check(gr); err != nil {
 		return nil, fmt.Errorf("memory plan (a bug in cnnc): %w", err)
 	}
+	p.ctx.mem = mem
 	grads := passes.GradTargets(gr)
 	arena := prefix + "Arena"
 	g.fields = append(g.fields, fmt.Sprintf("%s []float32 // %s graph: the arena of its values, %d floats (%d without sharing)", arena, what, mem.Size, mem.Unplanned))
@@ -250,7 +251,7 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 			p.typ[n] = "int32"
 		}
 		field := fmt.Sprintf("%s%d", prefix, n.ID)
-		comment := fmt.Sprintf("%s %v", strings.TrimPrefix(n.String(), fmt.Sprintf("v%d ", n.ID)), n.Shape)
+		comment := describe(n)
 		switch n.Op {
 		case ir.OpInput:
 			p.expr[n] = "m.x"
@@ -279,6 +280,8 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 		case ir.OpReshape:
 			p.expr[n] = p.expr[n.Args[0]]
 			continue
+		case ir.OpResult:
+			continue // placed with its op
 		}
 		if n.Op.IsLeaf() {
 			return nil, fmt.Errorf("%v: leaf op %s is not supported", n, n.Op)
@@ -291,21 +294,30 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := p.expr[n]; !ok {
-			off, size := mem.Offset[n.ID], n.Shape.Size()
-			if off < 0 {
-				return nil, fmt.Errorf("%v has no place in the memory plan (a bug in cnnc)", n)
+		// The node's value, and those of its results, which its kernel
+		// writes too.
+		for _, r := range gr.Results(n) {
+			if r == nil {
+				continue
 			}
+			if _, ok := p.expr[r]; ok {
+				continue
+			}
+			off, size := mem.Offset[r.ID], r.Shape.Size()
+			if off < 0 {
+				return nil, fmt.Errorf("%v has no place in the memory plan (a bug in cnnc)", r)
+			}
+			rfield := fmt.Sprintf("%s%d", prefix, r.ID)
 			where := fmt.Sprintf("%s[%d:%d]", arena, off, off+size)
-			for i := range n.Args {
-				if mem.InPlace(n, i) {
-					where += fmt.Sprintf(", in place over %s%d", prefix, n.Args[i].ID)
+			for i := range r.Args {
+				if r.Op != ir.OpResult && mem.InPlace(r, i) {
+					where += fmt.Sprintf(", in place over %s%d", prefix, r.Args[i].ID)
 					break
 				}
 			}
-			p.expr[n] = "m." + field
-			g.fields = append(g.fields, fmt.Sprintf("%s []float32 // %s graph: %s at %s", field, what, comment, where))
-			g.news = append(g.news, fmt.Sprintf("m.%s = m.%s[%d:%d:%d]", field, arena, off, off+size, off+size))
+			p.expr[r] = "m." + rfield
+			g.fields = append(g.fields, fmt.Sprintf("%s []float32 // %s graph: %s at %s", rfield, what, describe(r), where))
+			g.news = append(g.news, fmt.Sprintf("m.%s = m.%s[%d:%d:%d]", rfield, arena, off, off+size, off+size))
 		}
 		if err := g.emitCalls(p, n, k, field, comment, steps); err != nil {
 			return nil, err
@@ -328,6 +340,16 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 	return p, nil
 }
 
+// describe names node n and its shape for comments: conv2d "conv1"
+// [64,6,28,28].
+func describe(n *ir.Node) string {
+	if n.Op == ir.OpResult {
+		p := n.Args[0]
+		return fmt.Sprintf("%s of %s %v", ir.ResultWhat(p.Op, n.Attrs.Index), strings.TrimPrefix(p.String(), fmt.Sprintf("v%d ", p.ID)), n.Shape)
+	}
+	return fmt.Sprintf("%s %v", strings.TrimPrefix(n.String(), fmt.Sprintf("v%d ", n.ID)), n.Shape)
+}
+
 // emitCalls adds the kernel functions of node n (sharing identical ones),
 // the closures New makes for the pool, and the calls in TrainStep or
 // Predict.
@@ -344,6 +366,22 @@ func (g *generator) emitCalls(p *graphPlan, n *ir.Node, k *Kernel, field, commen
 	}
 	params = append(params, "y []float32")
 	args = append(args, p.expr[n])
+	results := p.g.Results(n)
+	for _, r := range k.Results {
+		if r.Index < 1 || r.Index >= len(results) {
+			return fmt.Errorf("%v: kernel writes result %d of %d", n, r.Index, len(results))
+		}
+		params = append(params, r.Name+" []float32")
+		if rn := results[r.Index]; rn != nil {
+			args = append(args, p.expr[rn])
+			continue
+		}
+		// A result the graph does not use still needs a place.
+		name := field + exported(r.Name)
+		args = append(args, "m."+name)
+		g.fields = append(g.fields, fmt.Sprintf("%s []float32 // %s of %s, unused", name, ir.ResultWhat(n.Op, r.Index), field))
+		g.news = append(g.news, fmt.Sprintf("m.%s = make([]float32, %d)", name, ir.ResultShapes(n)[r.Index].Size()))
+	}
 	for _, s := range k.Scratch {
 		t := "float32"
 		if s.Float64 {

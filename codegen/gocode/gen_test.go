@@ -46,6 +46,29 @@ var genCases = []genCase{
 	{"lenet5b1", batch1(lenet5.LeNet5BN), 1},
 	{"convmixb1", batch1(convMix), 1},
 	{"bigconvb1", bigConv, 1},
+	{"convbn", convBN, 3},
+	{"convbnb1", batch1(convBN), 1},
+}
+
+// convBN has convolutions, batch-norms and ReLUs that the training
+// pipeline fuses: a strided, padded first layer (no input gradient), a
+// grouped and dilated one, and a 1x1 one.
+func convBN() *ir.Graph {
+	b := ir.NewBuilder("convbn", 5)
+	x := b.Input("x", 3, 11, 10)
+	y := b.Labels("y", 4)
+	block := func(name string, h *ir.Node, in, out, k int, opts ...ir.Option) *ir.Node {
+		h = b.Conv2D("conv"+name, h, in, out, k, append(opts, ir.NoBias())...)
+		return b.ReLU(b.BatchNorm("bn"+name, h, out))
+	}
+	h := block("1", x, 3, 6, 3, ir.Stride(2), ir.Pad(1))                // 6x6x5
+	h = block("2", h, 6, 4, 3, ir.Groups(2), ir.Dilation(2), ir.Pad(2)) // 4x6x5
+	h = block("3", h, 4, 5, 1)                                          // 5x6x5
+	h = b.Flatten(h)
+	logits := b.Linear("fc", h, 150, 4)
+	b.Output("logits", logits)
+	b.Loss(b.SoftmaxCrossEntropy(logits, y))
+	return b.Graph()
 }
 
 // bigConv has batch 1 and convolutions big enough (over parallelFlops) for

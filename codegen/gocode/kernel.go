@@ -6,6 +6,7 @@ import (
 	"text/template"
 
 	"github.com/cnnc/cnnc/ir"
+	"github.com/cnnc/cnnc/passes"
 )
 
 // A Kernel is the Go code that computes one node: the values it reads, the
@@ -23,7 +24,11 @@ import (
 // set. Bodies may name math.X, runtime.X and gemm.X (runtime/gemm); the
 // generator imports those packages through jennifer.
 type Kernel struct {
-	Args    []Arg
+	Args []Arg
+	// Results names the other values of an op with several (see
+	// ir.OpResult): each Arg's Index is a result's index, and its slice
+	// comes after y in the signature.
+	Results []Arg
 	Scratch []Scratch
 	Step    bool
 	// Pool passes the model's pool to the phases, for a Serial phase that
@@ -92,7 +97,17 @@ func (f EmitFunc) Emit(n *ir.Node, c *Context) (*Kernel, error) { return f(n, c)
 type Context struct {
 	Batch   int // the graph's batch size, the length of axis 0 of a batched value
 	batched map[*ir.Node]bool
+	graph   *ir.Graph
+	mem     *passes.MemoryPlan
 }
+
+// HasResult reports whether the graph uses result i of n, an op with
+// several; a kernel may skip computing one it does not.
+func (c *Context) HasResult(n *ir.Node, i int) bool { return c.graph.Results(n)[i] != nil }
+
+// Dies reports whether nothing reads argument i of n after n, so that
+// n's kernel may overwrite it once it has read it.
+func (c *Context) Dies(n *ir.Node, i int) bool { return c.mem.Dies(n, i) }
 
 // Batched reports whether axis 0 of n's value is the batch, so that a call
 // with n samples computes only its first n rows.
@@ -127,6 +142,8 @@ var defaultEmitters = map[ir.Op]EmitFunc{
 	ir.OpBatchNormReLUBackward:       emitBatchNormBackward,
 	ir.OpBatchNormReLUBackwardGamma:  emitBatchNormBackwardGamma,
 	ir.OpReLUBiasGrad:                emitBiasGrad,
+	ir.OpConv2DBNReLU:                emitConvBNReLU,
+	ir.OpConv2DBNReLUBackward:        emitConvBNReLUBackward,
 	ir.OpConv2DBackwardData:          emitConv2DBackwardData,
 	ir.OpConv2DBackwardFilter:        emitConv2DBackwardFilter,
 	ir.OpMaxPool:                     emitMaxPool,

@@ -473,12 +473,12 @@ func conv2dBackwardFilterConv2T42Partial(n, lo, hi int, x []float32, dy []float3
 // conv2dBackwardFilterConv2T42 computes (conv2d_backward_filter "conv2") [16,6,5,5] of the first n samples.
 func conv2dBackwardFilterConv2T42(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
 	ns := min(n, 8)
-	dw := y[:2400]
-	copy(dw, parts[:2400])
+	dst := y[:2400]
+	copy(dst, parts[:2400])
 	for slot := 1; slot < ns; slot++ {
 		p := parts[slot*2400:][:2400]
 		for i, v := range p {
-			dw[i] += v
+			dst[i] += v
 		}
 	}
 
@@ -632,12 +632,12 @@ func conv2dBackwardFilterConv1T47Partial(n, lo, hi int, x []float32, dy []float3
 // conv2dBackwardFilterConv1T47 computes (conv2d_backward_filter "conv1") [6,1,5,5] of the first n samples.
 func conv2dBackwardFilterConv1T47(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
-	dw := y[:150]
-	copy(dw, parts[:150])
+	dst := y[:150]
+	copy(dst, parts[:150])
 	for slot := 1; slot < ns; slot++ {
 		p := parts[slot*150:][:150]
 		for i, v := range p {
-			dw[i] += v
+			dst[i] += v
 		}
 	}
 

@@ -8,16 +8,18 @@ import (
 	"math"
 )
 
-// conv2dConv1T3 computes (conv2d "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
-func conv2dConv1T3(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32, xps []float32) {
+// conv2dBnReluConv1T7Conv computes the conv phase of (conv2d_bn_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*19600:][:19600]
 		xp := xps[slot*1024:][:1024]
+		sm := sums[slot*12:][:12]
+		clear(sm)
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			xs := x[s*784:][:784]
-			ys := y[s*4704:][:4704]
+			ys := z[s*4704:][:4704]
 			for c := 0; c < 1; c++ {
 				for h := 0; h < 28; h++ {
 					*(*[28]float32)(xp[(c*32+h+2)*32+2:]) = *(*[28]float32)(xs[(c*28+h)*28:])
@@ -39,98 +41,60 @@ func conv2dConv1T3(n, lo, hi int, x []float32, w []float32, y []float32, cols []
 				}
 				gemm.SgemmPar(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false)
 			}
+			for o := 0; o < 6; o++ {
+				var s1, s2 float64
+				for _, v := range ys[o*784:][:784] {
+					f := float64(v)
+					s1 += f
+					s2 += f * f
+				}
+				sm[o] += s1
+				sm[6+o] += s2
+			}
 
 		}
 	}
 
 }
 
-// runningmeanBn1T8 computes (runningmean "bn1") [6] of indices [lo, hi) of 6.
-func runningmeanBn1T8(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 784)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				sum += float64(v)
-			}
+// conv2dBnReluConv1T7Stats computes the stats phase of (conv2d_bn_relu "conv1") [64,6,28,28] of the first n samples.
+func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	cnt := float64(n * 784)
+	for o := 0; o < 6; o++ {
+		var s1, s2 float64
+		for slot := 0; slot < ns; slot++ {
+			s1 += sums[slot*12+o]
+			s2 += sums[slot*12+6+o]
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
+		mean := s1 / cnt
+		variance := max(s2/cnt-mean*mean, 0)
+		stats[o] = float32(mean)
+		stats[6+o] = float32(1 / math.Sqrt(variance+1e-05))
+		rmeanNew[o] = float32((1-0.1)*float64(rmean[o]) + 0.1*mean)
+		rvarNew[o] = float32((1-0.1)*float64(rvar[o]) + 0.1*variance*cnt/(cnt-1))
 	}
 
 }
 
-// runningvarBn1T9 computes (runningvar "bn1") [6] of indices [lo, hi) of 6.
-func runningvarBn1T9(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 784)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				sum += float64(v)
+// conv2dBnReluConv1T7Apply computes the apply phase of (conv2d_bn_relu "conv1") [64,6,28,28] of samples [lo, hi).
+func conv2dBnReluConv1T7Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+	for s := lo; s < hi; s++ {
+		for o := 0; o < 6; o++ {
+			a := float64(stats[6+o]) * float64(gamma[o])
+			b := float32(float64(beta[o]) - float64(stats[o])*a)
+			off := (s*6 + o) * 784
+			yr := y[off:][:784]
+			for i, v := range z[off:][:784] {
+				yr[i] = max(v*float32(a)+b, 0)
 			}
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
 	}
 
 }
 
-// batchnormReluBn1T10 computes (batchnorm_relu "bn1") [64,6,28,28] of indices [lo, hi) of 6.
-func batchnormReluBn1T10(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 784)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		sc := float64(gamma[ch]) / math.Sqrt(variance+1e-05)
-		beta := float64(bias[ch])
-		for s := 0; s < n; s++ {
-			off := (s*6 + ch) * 784
-			xr := x[off : off+784]
-			yr := y[off : off+784]
-			for i, v := range xr {
-				yr[i] = float32(max((float64(v)-mean)*sc+beta, 0))
-			}
-		}
-		_ = variance
-	}
-
-}
-
-// maxpoolT11 computes (maxpool) [64,6,14,14] of samples [lo, hi).
-func maxpoolT11(n, lo, hi int, a0 []float32, y []float32) {
+// maxpoolT12 computes (maxpool) [64,6,14,14] of samples [lo, hi).
+func maxpoolT12(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
 			xc := a0[(s*6+ch)*784:][:784]
@@ -148,15 +112,17 @@ func maxpoolT11(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dConv2T13 computes (conv2d "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dConv2T13(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32) {
+// conv2dBnReluConv2T18Conv computes the conv phase of (conv2d_bn_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*15000:][:15000]
+		sm := sums[slot*32:][:32]
+		clear(sm)
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			xs := x[s*1176:][:1176]
-			ys := y[s*1600:][:1600]
+			ys := z[s*1600:][:1600]
 			{
 				const g = 0
 				for c := 0; c < 6; c++ {
@@ -173,98 +139,60 @@ func conv2dConv2T13(n, lo, hi int, x []float32, w []float32, y []float32, cols [
 				}
 				gemm.SgemmPar(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false)
 			}
+			for o := 0; o < 16; o++ {
+				var s1, s2 float64
+				for _, v := range ys[o*100:][:100] {
+					f := float64(v)
+					s1 += f
+					s2 += f * f
+				}
+				sm[o] += s1
+				sm[16+o] += s2
+			}
 
 		}
 	}
 
 }
 
-// runningmeanBn2T18 computes (runningmean "bn2") [16] of indices [lo, hi) of 16.
-func runningmeanBn2T18(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 100)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				sum += float64(v)
-			}
+// conv2dBnReluConv2T18Stats computes the stats phase of (conv2d_bn_relu "conv2") [64,16,10,10] of the first n samples.
+func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32) {
+	ns := min(n, 8)
+	cnt := float64(n * 100)
+	for o := 0; o < 16; o++ {
+		var s1, s2 float64
+		for slot := 0; slot < ns; slot++ {
+			s1 += sums[slot*32+o]
+			s2 += sums[slot*32+16+o]
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
+		mean := s1 / cnt
+		variance := max(s2/cnt-mean*mean, 0)
+		stats[o] = float32(mean)
+		stats[16+o] = float32(1 / math.Sqrt(variance+1e-05))
+		rmeanNew[o] = float32((1-0.1)*float64(rmean[o]) + 0.1*mean)
+		rvarNew[o] = float32((1-0.1)*float64(rvar[o]) + 0.1*variance*cnt/(cnt-1))
 	}
 
 }
 
-// runningvarBn2T19 computes (runningvar "bn2") [16] of indices [lo, hi) of 16.
-func runningvarBn2T19(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 100)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				sum += float64(v)
+// conv2dBnReluConv2T18Apply computes the apply phase of (conv2d_bn_relu "conv2") [64,16,10,10] of samples [lo, hi).
+func conv2dBnReluConv2T18Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32) {
+	for s := lo; s < hi; s++ {
+		for o := 0; o < 16; o++ {
+			a := float64(stats[16+o]) * float64(gamma[o])
+			b := float32(float64(beta[o]) - float64(stats[o])*a)
+			off := (s*16 + o) * 100
+			yr := y[off:][:100]
+			for i, v := range z[off:][:100] {
+				yr[i] = max(v*float32(a)+b, 0)
 			}
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
 	}
 
 }
 
-// batchnormReluBn2T20 computes (batchnorm_relu "bn2") [64,16,10,10] of indices [lo, hi) of 16.
-func batchnormReluBn2T20(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 100)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		sc := float64(gamma[ch]) / math.Sqrt(variance+1e-05)
-		beta := float64(bias[ch])
-		for s := 0; s < n; s++ {
-			off := (s*16 + ch) * 100
-			xr := x[off : off+100]
-			yr := y[off : off+100]
-			for i, v := range xr {
-				yr[i] = float32(max((float64(v)-mean)*sc+beta, 0))
-			}
-		}
-		_ = variance
-	}
-
-}
-
-// maxpoolT21 computes (maxpool) [64,16,5,5] of samples [lo, hi).
-func maxpoolT21(n, lo, hi int, a0 []float32, y []float32) {
+// maxpoolT23 computes (maxpool) [64,16,5,5] of samples [lo, hi).
+func maxpoolT23(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
 			xc := a0[(s*16+ch)*100:][:100]
@@ -282,8 +210,8 @@ func maxpoolT21(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc1T25 computes (linear "fc1") [64,120] of the first n samples.
-func linearFc1T25(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+// linearFc1T27 computes (linear "fc1") [64,120] of the first n samples.
+func linearFc1T27(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(120, 400, w, 400, x[s*400:], y[s*120:])
@@ -295,8 +223,8 @@ func linearFc1T25(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// reluT26 computes (relu) [64,120] of samples [lo, hi).
-func reluT26(n, lo, hi int, a0 []float32, y []float32) {
+// reluT28 computes (relu) [64,120] of samples [lo, hi).
+func reluT28(n, lo, hi int, a0 []float32, y []float32) {
 	lo, hi = lo*120, hi*120
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -307,8 +235,8 @@ func reluT26(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc2T29 computes (linear "fc2") [64,84] of the first n samples.
-func linearFc2T29(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+// linearFc2T31 computes (linear "fc2") [64,84] of the first n samples.
+func linearFc2T31(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(84, 120, w, 120, x[s*120:], y[s*84:])
@@ -320,8 +248,8 @@ func linearFc2T29(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// reluT30 computes (relu) [64,84] of samples [lo, hi).
-func reluT30(n, lo, hi int, a0 []float32, y []float32) {
+// reluT32 computes (relu) [64,84] of samples [lo, hi).
+func reluT32(n, lo, hi int, a0 []float32, y []float32) {
 	lo, hi = lo*84, hi*84
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -332,8 +260,8 @@ func reluT30(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// dropoutDrop1T31 computes (dropout "drop1") [64,84] of samples [lo, hi).
-func dropoutDrop1T31(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
+// dropoutDrop1T33 computes (dropout "drop1") [64,84] of samples [lo, hi).
+func dropoutDrop1T33(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
 	lo, hi = lo*84, hi*84
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -349,8 +277,8 @@ func dropoutDrop1T31(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 
 }
 
-// linearFc3T34 computes (linear "fc3") [64,10] of the first n samples.
-func linearFc3T34(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc3T36 computes (linear "fc3") [64,10] of the first n samples.
+func linearFc3T36(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(10, 84, w, 84, x[s*84:], y[s*10:])
@@ -362,8 +290,8 @@ func linearFc3T34(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// softmaxcrossentropyT35 computes (softmaxcrossentropy) [] of the first n samples.
-func softmaxcrossentropyT35(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
+// softmaxcrossentropyT37 computes (softmaxcrossentropy) [] of the first n samples.
+func softmaxcrossentropyT37(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
 	var sum float64
 	for s := 0; s < n; s++ {
 		row := a0[s*10 : s*10+10]
@@ -381,8 +309,8 @@ func softmaxcrossentropyT35(n, lo, hi int, a0 []float32, a1 []int32, y []float32
 
 }
 
-// softmaxcrossentropyBackwardT37 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
-func softmaxcrossentropyBackwardT37(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
+// softmaxcrossentropyBackwardT39 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
+func softmaxcrossentropyBackwardT39(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
 	g := float64(a2[0]) / float64(n)
 	for s := lo; s < hi; s++ {
 		row := a0[s*10 : s*10+10]
@@ -407,8 +335,8 @@ func softmaxcrossentropyBackwardT37(n, lo, hi int, a0 []float32, a1 []int32, a2 
 
 }
 
-// biasgradFc3T38 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
-func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc3T40 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
+func biasgradFc3T40(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -426,20 +354,20 @@ func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc3T39 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
-func linearBackwardWeightFc3T39(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// linearBackwardWeightFc3T41 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
+func linearBackwardWeightFc3T41(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	gemm.SgemmPar(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false)
 
 }
 
-// linearBackwardDataFc3T40 computes (linear_backward_data "fc3") [64,84] of the first n samples.
-func linearBackwardDataFc3T40(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// linearBackwardDataFc3T42 computes (linear_backward_data "fc3") [64,84] of the first n samples.
+func linearBackwardDataFc3T42(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	gemm.SgemmPar(nil, false, false, n, 84, 10, dy, 10, w, 84, y, 84, false)
 
 }
 
-// reluBackwardT42 computes (relu_backward) [64,84] of samples [lo, hi).
-func reluBackwardT42(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT44 computes (relu_backward) [64,84] of samples [lo, hi).
+func reluBackwardT44(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*84, hi*84
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -452,8 +380,8 @@ func reluBackwardT42(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// biasgradFc2T43 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
-func biasgradFc2T43(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc2T45 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
+func biasgradFc2T45(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -471,14 +399,14 @@ func biasgradFc2T43(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardDataFc2T44 computes (linear_backward_data "fc2") [64,120] of the first n samples.
-func linearBackwardDataFc2T44(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardDataFc2T46 computes (linear_backward_data "fc2") [64,120] of the first n samples.
+func linearBackwardDataFc2T46(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, false, false, n, 120, 84, dy, 84, w, 120, y, 120, false)
 
 }
 
-// reluBackwardT45 computes (relu_backward) [64,120] of samples [lo, hi).
-func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT47 computes (relu_backward) [64,120] of samples [lo, hi).
+func reluBackwardT47(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*120, hi*120
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -491,8 +419,8 @@ func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// biasgradFc1T46 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
-func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc1T48 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
+func biasgradFc1T48(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -510,26 +438,26 @@ func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc2T47 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
-func linearBackwardWeightFc2T47(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardWeightFc2T49 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
+func linearBackwardWeightFc2T49(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, true, false, 84, 120, n, dy, 84, x, 120, y, 120, false)
 
 }
 
-// linearBackwardDataFc1T48 computes (linear_backward_data "fc1") [64,400] of the first n samples.
-func linearBackwardDataFc1T48(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardDataFc1T50 computes (linear_backward_data "fc1") [64,400] of the first n samples.
+func linearBackwardDataFc1T50(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, false, false, n, 400, 120, dy, 120, w, 400, y, 400, false)
 
 }
 
-// linearBackwardWeightFc1T49 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
-func linearBackwardWeightFc1T49(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardWeightFc1T51 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
+func linearBackwardWeightFc1T51(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, true, false, 120, 400, n, dy, 120, x, 400, y, 400, false)
 
 }
 
-// maxpoolBackwardT51 computes (maxpool_backward) [64,16,10,10] of samples [lo, hi).
-func maxpoolBackwardT51(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT53 computes (maxpool_backward) [64,16,10,10] of samples [lo, hi).
+func maxpoolBackwardT53(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
 			xc := x[(s*16+ch)*100:][:100]
@@ -563,119 +491,55 @@ func maxpoolBackwardT51(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// reluBiasgradBn2T52 computes (relu_biasgrad "bn2") [16] of indices [lo, hi) of 16.
-func reluBiasgradBn2T52(n, lo, hi int, out []float32, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*16 + ch) * 100
-			row := a0[off : off+100]
-			mask := out[off : off+100]
-			var part float32
-			for i, v := range row {
-				if mask[i] <= 0 {
-					continue
-				}
-				_ = i
-				part += v
-			}
-			acc += float64(part)
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// batchnormReluBackwardGammaBn2T53 computes (batchnorm_relu_backward_gamma "bn2") [16] of indices [lo, hi) of 16.
-func batchnormReluBackwardGammaBn2T53(n, lo, hi int, x []float32, out []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 100)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*16 + ch) * 100
-			dr := dy[off : off+100]
-			for i, v := range x[off : off+100] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
-				}
-				acc += g * (float64(v) - mean) * istd
-			}
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// batchnormReluBackwardBn2T54 computes (batchnorm_relu_backward "bn2") [64,16,10,10] of indices [lo, hi) of 16.
-func batchnormReluBackwardBn2T54(n, lo, hi int, x []float32, gamma []float32, out []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 100)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*16+ch)*100 : (s*16+ch)*100+100] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
+// conv2dBnReluBackwardConv2T54Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [16] of indices [lo, hi) of 16.
+func conv2dBnReluBackwardConv2T54Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+	for o := lo; o < hi; o++ {
+		mean, istd := float64(stats[o]), float64(stats[16+o])
 		var sdy, sdyx float64
 		for s := 0; s < n; s++ {
-			off := (s*16 + ch) * 100
-			dr := dy[off : off+100]
-			for i, v := range x[off : off+100] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
+			off := (s*16 + o) * 100
+			mask := out[off:][:100]
+			zr := z[off:][:100]
+			for i, g := range dy[off:][:100] {
+				if mask[i] > 0 {
+					sdy += float64(g)
+					sdyx += float64(g) * (float64(zr[i]) - mean) * istd
 				}
-				sdy += g
-				sdyx += g * (float64(v) - mean) * istd
 			}
 		}
-		k := float64(gamma[ch]) * istd / m
-		for s := 0; s < n; s++ {
-			off := (s*16 + ch) * 100
-			dr := dy[off : off+100]
-			dx := y[off : off+100]
-			for i, v := range x[off : off+100] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
+		coef[o], coef[16+o] = sdy, sdyx
+		y[o] = float32(sdyx)
+		dbeta[o] = float32(sdy)
+	}
+
+}
+
+// conv2dBnReluBackwardConv2T54Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [16] of samples [lo, hi).
+func conv2dBnReluBackwardConv2T54Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+	cnt := float64(n * 100)
+	for s := lo; s < hi; s++ {
+		for o := 0; o < 16; o++ {
+			mean, istd := float64(stats[o]), float64(stats[16+o])
+			k := float64(gamma[o]) * istd / cnt
+			sdy, sdyx := coef[o], coef[16+o]
+			off := (s*16 + o) * 100
+			mask := out[off:][:100]
+			zr := z[off:][:100]
+			dzr := dy[off:][:100]
+			for i, g := range dy[off:][:100] {
+				if mask[i] <= 0 {
+					g = 0
 				}
-				xh := (float64(v) - mean) * istd
-				dx[i] = float32(k * (m*g - sdy - xh*sdyx))
+				xh := (float64(zr[i]) - mean) * istd
+				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
 			}
 		}
 	}
 
 }
 
-// conv2dBackwardFilterConv2T55Partial computes the partial phase of (conv2d_backward_filter "conv2") [16,6,5,5] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv2T55Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
+// conv2dBnReluBackwardConv2T54FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [16] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv2T54FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -707,29 +571,29 @@ func conv2dBackwardFilterConv2T55Partial(n, lo, hi int, x []float32, dy []float3
 
 }
 
-// conv2dBackwardFilterConv2T55 computes (conv2d_backward_filter "conv2") [16,6,5,5] of the first n samples.
-func conv2dBackwardFilterConv2T55(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
+// conv2dBnReluBackwardConv2T54Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [16] of the first n samples.
+func conv2dBnReluBackwardConv2T54Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
 	ns := min(n, 8)
-	dw := y[:2400]
-	copy(dw, parts[:2400])
+	dst := dw[:2400]
+	copy(dst, parts[:2400])
 	for slot := 1; slot < ns; slot++ {
 		p := parts[slot*2400:][:2400]
 		for i, v := range p {
-			dw[i] += v
+			dst[i] += v
 		}
 	}
 
 }
 
-// conv2dBackwardDataConv2T56 computes (conv2d_backward_data "conv2") [64,6,14,14] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardDataConv2T56(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32) {
+// conv2dBnReluBackwardConv2T54Data computes the data phase of (conv2d_bn_relu_backward "conv2") [16] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv2T54Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*15000:][:15000]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*1600:][:1600]
-			dxs := y[s*1176:][:1176]
+			dxs := dx[s*1176:][:1176]
 			clear(dxs)
 			{
 				const g = 0
@@ -759,8 +623,8 @@ func conv2dBackwardDataConv2T56(n, lo, hi int, dy []float32, w []float32, y []fl
 
 }
 
-// maxpoolBackwardT57 computes (maxpool_backward) [64,6,28,28] of samples [lo, hi).
-func maxpoolBackwardT57(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT58 computes (maxpool_backward) [64,6,28,28] of samples [lo, hi).
+func maxpoolBackwardT58(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
 			xc := x[(s*6+ch)*784:][:784]
@@ -794,119 +658,55 @@ func maxpoolBackwardT57(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// reluBiasgradBn1T58 computes (relu_biasgrad "bn1") [6] of indices [lo, hi) of 6.
-func reluBiasgradBn1T58(n, lo, hi int, out []float32, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*6 + ch) * 784
-			row := a0[off : off+784]
-			mask := out[off : off+784]
-			var part float32
-			for i, v := range row {
-				if mask[i] <= 0 {
-					continue
-				}
-				_ = i
-				part += v
-			}
-			acc += float64(part)
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// batchnormReluBackwardGammaBn1T59 computes (batchnorm_relu_backward_gamma "bn1") [6] of indices [lo, hi) of 6.
-func batchnormReluBackwardGammaBn1T59(n, lo, hi int, x []float32, out []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 784)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*6 + ch) * 784
-			dr := dy[off : off+784]
-			for i, v := range x[off : off+784] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
-				}
-				acc += g * (float64(v) - mean) * istd
-			}
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// batchnormReluBackwardBn1T60 computes (batchnorm_relu_backward "bn1") [64,6,28,28] of indices [lo, hi) of 6.
-func batchnormReluBackwardBn1T60(n, lo, hi int, x []float32, gamma []float32, out []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 784)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*6+ch)*784 : (s*6+ch)*784+784] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
+// conv2dBnReluBackwardConv1T59Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [6] of indices [lo, hi) of 6.
+func conv2dBnReluBackwardConv1T59Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+	for o := lo; o < hi; o++ {
+		mean, istd := float64(stats[o]), float64(stats[6+o])
 		var sdy, sdyx float64
 		for s := 0; s < n; s++ {
-			off := (s*6 + ch) * 784
-			dr := dy[off : off+784]
-			for i, v := range x[off : off+784] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
+			off := (s*6 + o) * 784
+			mask := out[off:][:784]
+			zr := z[off:][:784]
+			for i, g := range dy[off:][:784] {
+				if mask[i] > 0 {
+					sdy += float64(g)
+					sdyx += float64(g) * (float64(zr[i]) - mean) * istd
 				}
-				sdy += g
-				sdyx += g * (float64(v) - mean) * istd
 			}
 		}
-		k := float64(gamma[ch]) * istd / m
-		for s := 0; s < n; s++ {
-			off := (s*6 + ch) * 784
-			dr := dy[off : off+784]
-			dx := y[off : off+784]
-			for i, v := range x[off : off+784] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
+		coef[o], coef[6+o] = sdy, sdyx
+		y[o] = float32(sdyx)
+		dbeta[o] = float32(sdy)
+	}
+
+}
+
+// conv2dBnReluBackwardConv1T59Dz computes the dz phase of (conv2d_bn_relu_backward "conv1") [6] of samples [lo, hi).
+func conv2dBnReluBackwardConv1T59Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+	cnt := float64(n * 784)
+	for s := lo; s < hi; s++ {
+		for o := 0; o < 6; o++ {
+			mean, istd := float64(stats[o]), float64(stats[6+o])
+			k := float64(gamma[o]) * istd / cnt
+			sdy, sdyx := coef[o], coef[6+o]
+			off := (s*6 + o) * 784
+			mask := out[off:][:784]
+			zr := z[off:][:784]
+			dzr := dy[off:][:784]
+			for i, g := range dy[off:][:784] {
+				if mask[i] <= 0 {
+					g = 0
 				}
-				xh := (float64(v) - mean) * istd
-				dx[i] = float32(k * (m*g - sdy - xh*sdyx))
+				xh := (float64(zr[i]) - mean) * istd
+				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
 			}
 		}
 	}
 
 }
 
-// conv2dBackwardFilterConv1T61Partial computes the partial phase of (conv2d_backward_filter "conv1") [6,1,5,5] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv1T61Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T59FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv1") [6] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv1T59FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -944,15 +744,15 @@ func conv2dBackwardFilterConv1T61Partial(n, lo, hi int, x []float32, dy []float3
 
 }
 
-// conv2dBackwardFilterConv1T61 computes (conv2d_backward_filter "conv1") [6,1,5,5] of the first n samples.
-func conv2dBackwardFilterConv1T61(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T59Filter computes the filter phase of (conv2d_bn_relu_backward "conv1") [6] of the first n samples.
+func conv2dBnReluBackwardConv1T59Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
-	dw := y[:150]
-	copy(dw, parts[:150])
+	dst := dw[:150]
+	copy(dst, parts[:150])
 	for slot := 1; slot < ns; slot++ {
 		p := parts[slot*150:][:150]
 		for i, v := range p {
-			dw[i] += v
+			dst[i] += v
 		}
 	}
 

@@ -151,10 +151,10 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 
 #endif  // CNNC_COMMON_CU
 
-// cnnc_lenet5bn_t3_conv2d: convolution as an implicit GEMM, M = n*784 output pixels, N = 6 channels per group (1 groups), K = 25
-// v3 (conv2d "conv1") [64,6,28,28] <- v0 [64,1,28,28], v2 [6,1,5,5]
+// cnnc_lenet5bn_t7_conv2d: convolution as an implicit GEMM, M = n*784 output pixels, N = 6 channels per group (1 groups), K = 25
+// v7 (conv2d "conv1") [64,6,28,28] <- v0 [64,1,28,28], v2 [6,1,5,5]
 // launch: grid ceil(n*784/64) x 1 x 1, block 128
-struct cnnc_lenet5bn_t3_conv2d_gemm {
+struct cnnc_lenet5bn_t7_conv2d_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 6, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
@@ -176,16 +176,16 @@ struct cnnc_lenet5bn_t3_conv2d_gemm {
     out[((nn * 6 + o) * 28 + oh) * 28 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t3_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t7_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5bn_t3_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_lenet5bn_t7_conv2d_gemm g{x, w, nullptr, out, grp};
   cnnc_gemm_tile(g, n * 784, blockIdx.x * 64, (blockIdx.y % 1) * 8, 0, 25);
 }
 
-// cnnc_lenet5bn_t3_conv2d_mean_partial: batch mean per channel: partial sums over chunks of 1024 elements
-// v3 (conv2d "conv1") [64,6,28,28] <- v0 [64,1,28,28], v2 [6,1,5,5]
+// cnnc_lenet5bn_t8_result_mean_partial: batch mean per channel: partial sums over chunks of 1024 elements
+// v8 (result "conv1") [64,6,28,28] <- v7 [64,6,28,28]
 // launch: grid ceil(n*784/1024) x 6 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t3_conv2d_mean_partial(const float* __restrict__ x, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t8_result_mean_partial(const float* __restrict__ x, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 784;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -201,10 +201,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t3_conv2d_mean_p
   }
 }
 
-// cnnc_lenet5bn_t3_conv2d_mean_final: batch mean per channel: the chunks' sums in order
-// v3 (conv2d "conv1") [64,6,28,28] <- v0 [64,1,28,28], v2 [6,1,5,5]
+// cnnc_lenet5bn_t8_result_mean_final: batch mean per channel: the chunks' sums in order
+// v8 (result "conv1") [64,6,28,28] <- v7 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t3_conv2d_mean_final(const float* __restrict__ part, float* __restrict__ mean, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t8_result_mean_final(const float* __restrict__ part, float* __restrict__ mean, int n) {
   const int count = n * 784;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 6; c += gridDim.x * 128) {
@@ -215,10 +215,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t3_conv2d_mean_f
   }
 }
 
-// cnnc_lenet5bn_t3_conv2d_var_partial: biased batch variance per channel: partial sums over chunks of 1024 elements
-// v3 (conv2d "conv1") [64,6,28,28] <- v0 [64,1,28,28], v2 [6,1,5,5]
+// cnnc_lenet5bn_t8_result_var_partial: biased batch variance per channel: partial sums over chunks of 1024 elements
+// v8 (result "conv1") [64,6,28,28] <- v7 [64,6,28,28]
 // launch: grid ceil(n*784/1024) x 6 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t3_conv2d_var_partial(const float* __restrict__ x, const float* __restrict__ mean, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t8_result_var_partial(const float* __restrict__ x, const float* __restrict__ mean, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 784;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -235,10 +235,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t3_conv2d_var_pa
   }
 }
 
-// cnnc_lenet5bn_t3_conv2d_var_final: biased batch variance per channel: the chunks' sums in order
-// v3 (conv2d "conv1") [64,6,28,28] <- v0 [64,1,28,28], v2 [6,1,5,5]
+// cnnc_lenet5bn_t8_result_var_final: biased batch variance per channel: the chunks' sums in order
+// v8 (result "conv1") [64,6,28,28] <- v7 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t3_conv2d_var_final(const float* __restrict__ part, float* __restrict__ var_, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t8_result_var_final(const float* __restrict__ part, float* __restrict__ var_, int n) {
   const int count = n * 784;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 6; c += gridDim.x * 128) {
@@ -249,33 +249,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t3_conv2d_var_fi
   }
 }
 
-// cnnc_lenet5bn_t8_runningmean: running mean after the step
-// v8 (runningmean "bn1") [6] <- v3 [64,6,28,28], v6 [6]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t8_runningmean(const float* __restrict__ old, const float* __restrict__ mean, float* __restrict__ out, int n) {
-  const int count = 6;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = 0.9f * old[i] + 0.1f * mean[i];
-
-  }
-}
-
-// cnnc_lenet5bn_t9_runningvar: running variance after the step (unbiased batch variance)
-// v9 (runningvar "bn1") [6] <- v3 [64,6,28,28], v7 [6]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t9_runningvar(const float* __restrict__ old, const float* __restrict__ var_, float* __restrict__ out, int n) {
-  const int count = 6;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float m = (float)(n * 784);
-    out[i] = 0.9f * old[i] + 0.1f * (var_[i] * m / (m - 1.0f));
-
-  }
-}
-
-// cnnc_lenet5bn_t10_batchnorm_relu: ReLU of batch normalisation with the batch statistics
-// v10 (batchnorm_relu "bn1") [64,6,28,28] <- v3 [64,6,28,28], v4 [6], v5 [6], v6 [6], v7 [6]
+// cnnc_lenet5bn_t7_batchnorm_relu: ReLU of batch normalisation with the batch statistics
+// v7 (batchnorm_relu "conv1") [64,6,28,28] <- v8 [64,6,28,28], v3 [6], v4 [6], v5 [6], v6 [6]
 // launch: grid ceil(n*4704/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t10_batchnorm_relu(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t7_batchnorm_relu(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
   const int count = n * 4704;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int c = (i / 784) % 6;
@@ -285,10 +262,44 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t10_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t11_maxpool: max pooling
-// v11 (maxpool) [64,6,14,14] <- v10 [64,6,28,28]
+// cnnc_lenet5bn_t9_result_stats: the saved batch statistics: mean and 1/sqrt(var + eps) per channel
+// v9 (result "bn1") [2,6] <- v7 [64,6,28,28]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t9_result_stats(const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
+  const int count = 12;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = i < 6 ? mean[i] : 1.0f / sqrtf(var_[i - 6] + 1e-05f);
+
+  }
+}
+
+// cnnc_lenet5bn_t7_runningmean: running mean after the step
+// v7 (runningmean "conv1") [6] <- v8 [64,6,28,28], v5 [6]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t7_runningmean(const float* __restrict__ old, const float* __restrict__ mean, float* __restrict__ out, int n) {
+  const int count = 6;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = 0.9f * old[i] + 0.1f * mean[i];
+
+  }
+}
+
+// cnnc_lenet5bn_t7_runningvar: running variance after the step (unbiased batch variance)
+// v7 (runningvar "conv1") [6] <- v8 [64,6,28,28], v6 [6]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t7_runningvar(const float* __restrict__ old, const float* __restrict__ var_, float* __restrict__ out, int n) {
+  const int count = 6;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    const float m = (float)(n * 784);
+    out[i] = 0.9f * old[i] + 0.1f * (var_[i] * m / (m - 1.0f));
+
+  }
+}
+
+// cnnc_lenet5bn_t12_maxpool: max pooling
+// v12 (maxpool) [64,6,14,14] <- v7 [64,6,28,28]
 // launch: grid ceil(n*1176/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t11_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t12_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
   const int count = n * 1176;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int oj = i % 14, t = i / 14, oi = t % 14, plane = t / 14;
@@ -313,10 +324,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t11_maxpool(cons
   }
 }
 
-// cnnc_lenet5bn_t13_conv2d: convolution as an implicit GEMM, M = n*100 output pixels, N = 16 channels per group (1 groups), K = 150
-// v13 (conv2d "conv2") [64,16,10,10] <- v11 [64,6,14,14], v12 [16,6,5,5]
+// cnnc_lenet5bn_t18_conv2d: convolution as an implicit GEMM, M = n*100 output pixels, N = 16 channels per group (1 groups), K = 150
+// v18 (conv2d "conv2") [64,16,10,10] <- v12 [64,6,14,14], v13 [16,6,5,5]
 // launch: grid ceil(n*100/64) x 1 x 1, block 256
-struct cnnc_lenet5bn_t13_conv2d_gemm {
+struct cnnc_lenet5bn_t18_conv2d_gemm {
   static constexpr int BM = 64, BN = 16, BK = 16, TM = 4, TN = 1, NC = 16, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
@@ -338,16 +349,16 @@ struct cnnc_lenet5bn_t13_conv2d_gemm {
     out[((nn * 16 + o) * 10 + oh) * 10 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t13_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t18_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5bn_t13_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_lenet5bn_t18_conv2d_gemm g{x, w, nullptr, out, grp};
   cnnc_gemm_tile(g, n * 100, blockIdx.x * 64, (blockIdx.y % 1) * 16, 0, 150);
 }
 
-// cnnc_lenet5bn_t13_conv2d_mean_partial: batch mean per channel: partial sums over chunks of 1024 elements
-// v13 (conv2d "conv2") [64,16,10,10] <- v11 [64,6,14,14], v12 [16,6,5,5]
+// cnnc_lenet5bn_t19_result_mean_partial: batch mean per channel: partial sums over chunks of 1024 elements
+// v19 (result "conv2") [64,16,10,10] <- v18 [64,16,10,10]
 // launch: grid ceil(n*100/1024) x 16 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t13_conv2d_mean_partial(const float* __restrict__ x, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t19_result_mean_partial(const float* __restrict__ x, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 100;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -363,10 +374,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t13_conv2d_mean_
   }
 }
 
-// cnnc_lenet5bn_t13_conv2d_mean_final: batch mean per channel: the chunks' sums in order
-// v13 (conv2d "conv2") [64,16,10,10] <- v11 [64,6,14,14], v12 [16,6,5,5]
+// cnnc_lenet5bn_t19_result_mean_final: batch mean per channel: the chunks' sums in order
+// v19 (result "conv2") [64,16,10,10] <- v18 [64,16,10,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t13_conv2d_mean_final(const float* __restrict__ part, float* __restrict__ mean, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t19_result_mean_final(const float* __restrict__ part, float* __restrict__ mean, int n) {
   const int count = n * 100;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 16; c += gridDim.x * 128) {
@@ -377,10 +388,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t13_conv2d_mean_
   }
 }
 
-// cnnc_lenet5bn_t13_conv2d_var_partial: biased batch variance per channel: partial sums over chunks of 1024 elements
-// v13 (conv2d "conv2") [64,16,10,10] <- v11 [64,6,14,14], v12 [16,6,5,5]
+// cnnc_lenet5bn_t19_result_var_partial: biased batch variance per channel: partial sums over chunks of 1024 elements
+// v19 (result "conv2") [64,16,10,10] <- v18 [64,16,10,10]
 // launch: grid ceil(n*100/1024) x 16 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t13_conv2d_var_partial(const float* __restrict__ x, const float* __restrict__ mean, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t19_result_var_partial(const float* __restrict__ x, const float* __restrict__ mean, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 100;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -397,10 +408,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t13_conv2d_var_p
   }
 }
 
-// cnnc_lenet5bn_t13_conv2d_var_final: biased batch variance per channel: the chunks' sums in order
-// v13 (conv2d "conv2") [64,16,10,10] <- v11 [64,6,14,14], v12 [16,6,5,5]
+// cnnc_lenet5bn_t19_result_var_final: biased batch variance per channel: the chunks' sums in order
+// v19 (result "conv2") [64,16,10,10] <- v18 [64,16,10,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t13_conv2d_var_final(const float* __restrict__ part, float* __restrict__ var_, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t19_result_var_final(const float* __restrict__ part, float* __restrict__ var_, int n) {
   const int count = n * 100;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 16; c += gridDim.x * 128) {
@@ -411,33 +422,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t13_conv2d_var_f
   }
 }
 
-// cnnc_lenet5bn_t18_runningmean: running mean after the step
-// v18 (runningmean "bn2") [16] <- v13 [64,16,10,10], v16 [16]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t18_runningmean(const float* __restrict__ old, const float* __restrict__ mean, float* __restrict__ out, int n) {
-  const int count = 16;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = 0.9f * old[i] + 0.1f * mean[i];
-
-  }
-}
-
-// cnnc_lenet5bn_t19_runningvar: running variance after the step (unbiased batch variance)
-// v19 (runningvar "bn2") [16] <- v13 [64,16,10,10], v17 [16]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t19_runningvar(const float* __restrict__ old, const float* __restrict__ var_, float* __restrict__ out, int n) {
-  const int count = 16;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float m = (float)(n * 100);
-    out[i] = 0.9f * old[i] + 0.1f * (var_[i] * m / (m - 1.0f));
-
-  }
-}
-
-// cnnc_lenet5bn_t20_batchnorm_relu: ReLU of batch normalisation with the batch statistics
-// v20 (batchnorm_relu "bn2") [64,16,10,10] <- v13 [64,16,10,10], v14 [16], v15 [16], v16 [16], v17 [16]
+// cnnc_lenet5bn_t18_batchnorm_relu: ReLU of batch normalisation with the batch statistics
+// v18 (batchnorm_relu "conv2") [64,16,10,10] <- v19 [64,16,10,10], v14 [16], v15 [16], v16 [16], v17 [16]
 // launch: grid ceil(n*1600/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t20_batchnorm_relu(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t18_batchnorm_relu(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
   const int count = n * 1600;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int c = (i / 100) % 16;
@@ -447,10 +435,44 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t20_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t21_maxpool: max pooling
-// v21 (maxpool) [64,16,5,5] <- v20 [64,16,10,10]
+// cnnc_lenet5bn_t20_result_stats: the saved batch statistics: mean and 1/sqrt(var + eps) per channel
+// v20 (result "bn2") [2,16] <- v18 [64,16,10,10]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t20_result_stats(const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
+  const int count = 32;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = i < 16 ? mean[i] : 1.0f / sqrtf(var_[i - 16] + 1e-05f);
+
+  }
+}
+
+// cnnc_lenet5bn_t18_runningmean: running mean after the step
+// v18 (runningmean "conv2") [16] <- v19 [64,16,10,10], v16 [16]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t18_runningmean(const float* __restrict__ old, const float* __restrict__ mean, float* __restrict__ out, int n) {
+  const int count = 16;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = 0.9f * old[i] + 0.1f * mean[i];
+
+  }
+}
+
+// cnnc_lenet5bn_t18_runningvar: running variance after the step (unbiased batch variance)
+// v18 (runningvar "conv2") [16] <- v19 [64,16,10,10], v17 [16]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t18_runningvar(const float* __restrict__ old, const float* __restrict__ var_, float* __restrict__ out, int n) {
+  const int count = 16;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    const float m = (float)(n * 100);
+    out[i] = 0.9f * old[i] + 0.1f * (var_[i] * m / (m - 1.0f));
+
+  }
+}
+
+// cnnc_lenet5bn_t23_maxpool: max pooling
+// v23 (maxpool) [64,16,5,5] <- v18 [64,16,10,10]
 // launch: grid ceil(n*400/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t21_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t23_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
   const int count = n * 400;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int oj = i % 5, t = i / 5, oi = t % 5, plane = t / 5;
@@ -475,10 +497,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t21_maxpool(cons
   }
 }
 
-// cnnc_lenet5bn_t25_linear: linear layer as a GEMM, M = n, N = 120, K = 400
-// v25 (linear "fc1") [64,120] <- v22 [64,400], v23 [120,400], v24 [120]
+// cnnc_lenet5bn_t27_linear: linear layer as a GEMM, M = n, N = 120, K = 400
+// v27 (linear "fc1") [64,120] <- v24 [64,400], v25 [120,400], v26 [120]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_t25_linear_gemm {
+struct cnnc_lenet5bn_t27_linear_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -494,15 +516,15 @@ struct cnnc_lenet5bn_t25_linear_gemm {
     out[m * 120 + j] = v + bias[j];
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t25_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t25_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t27_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t27_linear_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 400);
 }
 
-// cnnc_lenet5bn_t26_relu: max(x, 0)
-// v26 (relu) [64,120] <- v25 [64,120]
+// cnnc_lenet5bn_t28_relu: max(x, 0)
+// v28 (relu) [64,120] <- v27 [64,120]
 // launch: grid ceil(n*120/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t26_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t28_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
   const int count = n * 120;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float v = x[i];
@@ -511,10 +533,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t26_relu(const f
   }
 }
 
-// cnnc_lenet5bn_t29_linear: linear layer as a GEMM, M = n, N = 84, K = 120
-// v29 (linear "fc2") [64,84] <- v26 [64,120], v27 [84,120], v28 [84]
+// cnnc_lenet5bn_t31_linear: linear layer as a GEMM, M = n, N = 84, K = 120
+// v31 (linear "fc2") [64,84] <- v28 [64,120], v29 [84,120], v30 [84]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_t29_linear_gemm {
+struct cnnc_lenet5bn_t31_linear_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -530,15 +552,15 @@ struct cnnc_lenet5bn_t29_linear_gemm {
     out[m * 84 + j] = v + bias[j];
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t29_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t29_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t31_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t31_linear_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 120);
 }
 
-// cnnc_lenet5bn_t30_relu: max(x, 0)
-// v30 (relu) [64,84] <- v29 [64,84]
+// cnnc_lenet5bn_t32_relu: max(x, 0)
+// v32 (relu) [64,84] <- v31 [64,84]
 // launch: grid ceil(n*84/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t30_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t32_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
   const int count = n * 84;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float v = x[i];
@@ -547,10 +569,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t30_relu(const f
   }
 }
 
-// cnnc_lenet5bn_t31_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
-// v31 (dropout "drop1") [64,84] <- v30 [64,84]
+// cnnc_lenet5bn_t33_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
+// v33 (dropout "drop1") [64,84] <- v32 [64,84]
 // launch: grid ceil(n*84/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t31_dropout(const float* __restrict__ x, unsigned long long seed, unsigned long long step, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t33_dropout(const float* __restrict__ x, unsigned long long seed, unsigned long long step, float* __restrict__ out, int n) {
   const int count = n * 84;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float u = cnnc_uniform01(seed, step, (unsigned long long)i);
@@ -559,10 +581,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t31_dropout(cons
   }
 }
 
-// cnnc_lenet5bn_t34_linear: linear layer as a GEMM, M = n, N = 10, K = 84
-// v34 (linear "fc3") [64,10] <- v31 [64,84], v32 [10,84], v33 [10]
+// cnnc_lenet5bn_t36_linear: linear layer as a GEMM, M = n, N = 10, K = 84
+// v36 (linear "fc3") [64,10] <- v33 [64,84], v34 [10,84], v35 [10]
 // launch: grid ceil(n/64) x 2 x 1, block 128
-struct cnnc_lenet5bn_t34_linear_gemm {
+struct cnnc_lenet5bn_t36_linear_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 10, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -578,15 +600,15 @@ struct cnnc_lenet5bn_t34_linear_gemm {
     out[m * 10 + j] = v + bias[j];
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t34_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t34_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t36_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t36_linear_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 8, 0, 84);
 }
 
-// cnnc_lenet5bn_t35_softmaxcrossentropy: mean softmax cross-entropy
-// v35 (softmaxcrossentropy) [] <- v34 [64,10], v1 [64]
+// cnnc_lenet5bn_t37_softmaxcrossentropy: mean softmax cross-entropy
+// v37 (softmaxcrossentropy) [] <- v36 [64,10], v1 [64]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t35_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t37_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
   const int rows = n;
   float acc[1] = {0.0f};
   for (int r = threadIdx.x; r < rows; r += 256) {
@@ -601,10 +623,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t35_softmaxcross
   if (threadIdx.x == 0) out[0] = acc[0] / (float)rows;
 }
 
-// cnnc_lenet5bn_t37_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
-// v37 (softmaxcrossentropy_backward) [64,10] <- v34 [64,10], v1 [64], v36 []
+// cnnc_lenet5bn_t39_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
+// v39 (softmaxcrossentropy_backward) [64,10] <- v36 [64,10], v1 [64], v38 []
 // launch: grid ceil(n/128) x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t37_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t39_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
   const int rows = n;
   for (int r = blockIdx.x * 128 + threadIdx.x; r < rows; r += gridDim.x * 128) {
     const float* xr = x + r * 10;
@@ -623,10 +645,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t37_softmaxcross
   }
 }
 
-// cnnc_lenet5bn_t38_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v38 (biasgrad "fc3") [10] <- v37 [64,10]
+// cnnc_lenet5bn_t40_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v40 (biasgrad "fc3") [10] <- v39 [64,10]
 // launch: grid ceil(n/256) x 10 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t38_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t40_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -642,10 +664,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t38_biasgrad_par
   }
 }
 
-// cnnc_lenet5bn_t38_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v38 (biasgrad "fc3") [10] <- v37 [64,10]
+// cnnc_lenet5bn_t40_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v40 (biasgrad "fc3") [10] <- v39 [64,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t38_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t40_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 10; c += gridDim.x * 128) {
@@ -656,10 +678,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t38_biasgrad_fin
   }
 }
 
-// cnnc_lenet5bn_t39_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 84, K = n
-// v39 (linear_backward_weight "fc3") [10,84] <- v31 [64,84], v37 [64,10]
+// cnnc_lenet5bn_t41_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 84, K = n
+// v41 (linear_backward_weight "fc3") [10,84] <- v33 [64,84], v39 [64,10]
 // launch: grid 1 x 2 x 1, block 256
-struct cnnc_lenet5bn_t39_linear_backward_weight_gemm {
+struct cnnc_lenet5bn_t41_linear_backward_weight_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 84, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -675,17 +697,17 @@ struct cnnc_lenet5bn_t39_linear_backward_weight_gemm {
     out[m * 84 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t39_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t41_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_lenet5bn_t39_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_lenet5bn_t41_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 10, blockIdx.x * 32, (blockIdx.y % 2) * 64, k0, k1);
 }
 
-// cnnc_lenet5bn_t40_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 84, K = 10
-// v40 (linear_backward_data "fc3") [64,84] <- v37 [64,10], v32 [10,84]
+// cnnc_lenet5bn_t42_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 84, K = 10
+// v42 (linear_backward_data "fc3") [64,84] <- v39 [64,10], v34 [10,84]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_t40_linear_backward_data_gemm {
+struct cnnc_lenet5bn_t42_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -700,15 +722,15 @@ struct cnnc_lenet5bn_t40_linear_backward_data_gemm {
     out[m * 84 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t40_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t40_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t42_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t42_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
 }
 
-// cnnc_lenet5bn_t42_relu_backward: dy where y > 0
-// v42 (relu_backward) [64,84] <- v30 [64,84], v41 [64,84]
+// cnnc_lenet5bn_t44_relu_backward: dy where y > 0
+// v44 (relu_backward) [64,84] <- v32 [64,84], v43 [64,84]
 // launch: grid ceil(n*84/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t42_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t44_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 84;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -716,10 +738,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t42_relu_backwar
   }
 }
 
-// cnnc_lenet5bn_t43_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v43 (biasgrad "fc2") [84] <- v42 [64,84]
+// cnnc_lenet5bn_t45_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v45 (biasgrad "fc2") [84] <- v44 [64,84]
 // launch: grid ceil(n/256) x 84 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t43_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t45_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -735,10 +757,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t43_biasgrad_par
   }
 }
 
-// cnnc_lenet5bn_t43_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v43 (biasgrad "fc2") [84] <- v42 [64,84]
+// cnnc_lenet5bn_t45_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v45 (biasgrad "fc2") [84] <- v44 [64,84]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t43_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t45_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 84; c += gridDim.x * 128) {
@@ -749,10 +771,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t43_biasgrad_fin
   }
 }
 
-// cnnc_lenet5bn_t44_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 120, K = 84
-// v44 (linear_backward_data "fc2") [64,120] <- v42 [64,84], v27 [84,120]
+// cnnc_lenet5bn_t46_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 120, K = 84
+// v46 (linear_backward_data "fc2") [64,120] <- v44 [64,84], v29 [84,120]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_t44_linear_backward_data_gemm {
+struct cnnc_lenet5bn_t46_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -767,15 +789,15 @@ struct cnnc_lenet5bn_t44_linear_backward_data_gemm {
     out[m * 120 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t44_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t44_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t46_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t46_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 84);
 }
 
-// cnnc_lenet5bn_t45_relu_backward: dy where y > 0
-// v45 (relu_backward) [64,120] <- v26 [64,120], v44 [64,120]
+// cnnc_lenet5bn_t47_relu_backward: dy where y > 0
+// v47 (relu_backward) [64,120] <- v28 [64,120], v46 [64,120]
 // launch: grid ceil(n*120/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t45_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t47_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 120;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -783,10 +805,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t45_relu_backwar
   }
 }
 
-// cnnc_lenet5bn_t46_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v46 (biasgrad "fc1") [120] <- v45 [64,120]
+// cnnc_lenet5bn_t48_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v48 (biasgrad "fc1") [120] <- v47 [64,120]
 // launch: grid ceil(n/256) x 120 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t46_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t48_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -802,10 +824,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t46_biasgrad_par
   }
 }
 
-// cnnc_lenet5bn_t46_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v46 (biasgrad "fc1") [120] <- v45 [64,120]
+// cnnc_lenet5bn_t48_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v48 (biasgrad "fc1") [120] <- v47 [64,120]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t46_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t48_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 120; c += gridDim.x * 128) {
@@ -816,10 +838,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t46_biasgrad_fin
   }
 }
 
-// cnnc_lenet5bn_t47_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 84, N = 120, K = n
-// v47 (linear_backward_weight "fc2") [84,120] <- v26 [64,120], v42 [64,84]
+// cnnc_lenet5bn_t49_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 84, N = 120, K = n
+// v49 (linear_backward_weight "fc2") [84,120] <- v28 [64,120], v44 [64,84]
 // launch: grid 2 x 2 x 1, block 256
-struct cnnc_lenet5bn_t47_linear_backward_weight_gemm {
+struct cnnc_lenet5bn_t49_linear_backward_weight_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -835,17 +857,17 @@ struct cnnc_lenet5bn_t47_linear_backward_weight_gemm {
     out[m * 120 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t47_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t49_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_lenet5bn_t47_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_lenet5bn_t49_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 84, blockIdx.x * 64, (blockIdx.y % 2) * 64, k0, k1);
 }
 
-// cnnc_lenet5bn_t48_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 400, K = 120
-// v48 (linear_backward_data "fc1") [64,400] <- v45 [64,120], v23 [120,400]
+// cnnc_lenet5bn_t50_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 400, K = 120
+// v50 (linear_backward_data "fc1") [64,400] <- v47 [64,120], v25 [120,400]
 // launch: grid ceil(n/64) x 7 x 1, block 256
-struct cnnc_lenet5bn_t48_linear_backward_data_gemm {
+struct cnnc_lenet5bn_t50_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 400, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -860,15 +882,15 @@ struct cnnc_lenet5bn_t48_linear_backward_data_gemm {
     out[m * 400 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t48_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t48_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t50_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t50_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 120);
 }
 
-// cnnc_lenet5bn_t49_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 120, N = 400, K = n
-// v49 (linear_backward_weight "fc1") [120,400] <- v22 [64,400], v45 [64,120]
+// cnnc_lenet5bn_t51_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 120, N = 400, K = n
+// v51 (linear_backward_weight "fc1") [120,400] <- v24 [64,400], v47 [64,120]
 // launch: grid 2 x 7 x 1, block 256
-struct cnnc_lenet5bn_t49_linear_backward_weight_gemm {
+struct cnnc_lenet5bn_t51_linear_backward_weight_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 400, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -884,17 +906,17 @@ struct cnnc_lenet5bn_t49_linear_backward_weight_gemm {
     out[m * 400 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t49_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t51_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 7;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_lenet5bn_t49_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_lenet5bn_t51_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 120, blockIdx.x * 64, (blockIdx.y % 7) * 64, k0, k1);
 }
 
-// cnnc_lenet5bn_t51_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v51 (maxpool_backward) [64,16,10,10] <- v20 [64,16,10,10], v50 [64,16,5,5]
+// cnnc_lenet5bn_t53_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
+// v53 (maxpool_backward) [64,16,10,10] <- v18 [64,16,10,10], v52 [64,16,5,5]
 // launch: grid ceil(n*1600/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t51_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t53_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 1600;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (10 * 10)) * 10 * 10;
@@ -931,43 +953,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t51_maxpool_back
   }
 }
 
-// cnnc_lenet5bn_t52_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 1024 elements
-// v52 (relu_biasgrad "bn2") [16] <- v20 [64,16,10,10], v51 [64,16,10,10]
+// cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 1024 elements
+// v54 (batchnorm_relu_backward "conv2") [64,16,10,10] <- v19 [64,16,10,10], v14 [16], v18 [64,16,10,10], v53 [64,16,10,10]
 // launch: grid ceil(n*100/1024) x 16 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t52_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
-  const int c = blockIdx.y, ch = blockIdx.x;
-  const int count = n * 100;
-  const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
-  float acc[1];
-  for (int q = 0; q < 1; ++q) acc[q] = 0.0f;
-  for (int e = e0 + threadIdx.x; e < e1; e += 256) {
-    const int idx = (e / 100) * 1600 + c * 100 + e % 100;
-    acc[0] += (y[idx] > 0.0f ? dy[idx] : 0.0f);
-  }
-  cnnc_block_sum<256, 1>(acc);
-  if (threadIdx.x == 0) {
-    part[0 + c * 7 + ch] = acc[0];
-  }
-}
-
-// cnnc_lenet5bn_t52_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
-// v52 (relu_biasgrad "bn2") [16] <- v20 [64,16,10,10], v51 [64,16,10,10]
-// launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t52_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
-  const int count = n * 100;
-  const int nch = (count + 1024 - 1) / 1024;
-  for (int c = blockIdx.x * 128 + threadIdx.x; c < 16; c += gridDim.x * 128) {
-    float s[1];
-    s[0] = 0.0f;
-    for (int ch = 0; ch < nch; ++ch) s[0] += part[0 + c * 7 + ch];
-    out[c] = s[0];
-  }
-}
-
-// cnnc_lenet5bn_t53_batchnorm_relu_backward_gamma_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 1024 elements
-// v53 (batchnorm_relu_backward_gamma "bn2") [16] <- v13 [64,16,10,10], v20 [64,16,10,10], v51 [64,16,10,10]
-// launch: grid ceil(n*100/1024) x 16 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t53_batchnorm_relu_backward_gamma_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 100;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -986,10 +975,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t53_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t53_batchnorm_relu_backward_gamma_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
-// v53 (batchnorm_relu_backward_gamma "bn2") [16] <- v13 [64,16,10,10], v20 [64,16,10,10], v51 [64,16,10,10]
+// cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
+// v54 (batchnorm_relu_backward "conv2") [64,16,10,10] <- v19 [64,16,10,10], v14 [16], v18 [64,16,10,10], v53 [64,16,10,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t53_batchnorm_relu_backward_gamma_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
   const int count = n * 100;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 16; c += gridDim.x * 128) {
@@ -1003,19 +992,8 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t53_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t53_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
-// v53 (batchnorm_relu_backward_gamma "bn2") [16] <- v13 [64,16,10,10], v20 [64,16,10,10], v51 [64,16,10,10]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t53_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
-  const int count = 16;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = sums[16 + i];
-
-  }
-}
-
 // cnnc_lenet5bn_t54_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
-// v54 (batchnorm_relu_backward "bn2") [64,16,10,10] <- v13 [64,16,10,10], v14 [16], v20 [64,16,10,10], v51 [64,16,10,10]
+// v54 (batchnorm_relu_backward "conv2") [64,16,10,10] <- v19 [64,16,10,10], v14 [16], v18 [64,16,10,10], v53 [64,16,10,10]
 // launch: grid ceil(n*1600/256) x 1 x 1, block 256
 extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = n * 1600;
@@ -1029,10 +1007,54 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t55_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 16 channels per group (1 groups), N = 150, K = n*100, split over chunks of 256 terms
-// v55 (conv2d_backward_filter "conv2") [16,6,5,5] <- v11 [64,6,14,14], v54 [64,16,10,10]
+// cnnc_lenet5bn_t54_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
+// v54 (batchnorm_relu_backward_gamma "conv2") [16] <- v19 [64,16,10,10], v18 [64,16,10,10], v53 [64,16,10,10]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
+  const int count = 16;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = sums[16 + i];
+
+  }
+}
+
+// cnnc_lenet5bn_t54_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 1024 elements
+// v54 (relu_biasgrad "conv2") [16] <- v18 [64,16,10,10], v53 [64,16,10,10]
+// launch: grid ceil(n*100/1024) x 16 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
+  const int c = blockIdx.y, ch = blockIdx.x;
+  const int count = n * 100;
+  const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
+  float acc[1];
+  for (int q = 0; q < 1; ++q) acc[q] = 0.0f;
+  for (int e = e0 + threadIdx.x; e < e1; e += 256) {
+    const int idx = (e / 100) * 1600 + c * 100 + e % 100;
+    acc[0] += (y[idx] > 0.0f ? dy[idx] : 0.0f);
+  }
+  cnnc_block_sum<256, 1>(acc);
+  if (threadIdx.x == 0) {
+    part[0 + c * 7 + ch] = acc[0];
+  }
+}
+
+// cnnc_lenet5bn_t54_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
+// v54 (relu_biasgrad "conv2") [16] <- v18 [64,16,10,10], v53 [64,16,10,10]
+// launch: grid 1 x 1 x 1, block 128
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t54_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+  const int count = n * 100;
+  const int nch = (count + 1024 - 1) / 1024;
+  for (int c = blockIdx.x * 128 + threadIdx.x; c < 16; c += gridDim.x * 128) {
+    float s[1];
+    s[0] = 0.0f;
+    for (int ch = 0; ch < nch; ++ch) s[0] += part[0 + c * 7 + ch];
+    out[c] = s[0];
+  }
+}
+
+// cnnc_lenet5bn_t54_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 16 channels per group (1 groups), N = 150, K = n*100, split over chunks of 256 terms
+// v54 (conv2d_backward_filter "conv2") [16,6,5,5] <- v12 [64,6,14,14], v54 [64,16,10,10]
 // launch: grid 1 x 3 x ceil(n*100/256), block 256
-struct cnnc_lenet5bn_t55_conv2d_backward_filter_chunks_gemm {
+struct cnnc_lenet5bn_t54_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 150, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -1052,17 +1074,17 @@ struct cnnc_lenet5bn_t55_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 2400 + (grp * 16 + m) * 150 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t55_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 3;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 100);
-  const cnnc_lenet5bn_t55_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_lenet5bn_t54_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 16, blockIdx.x * 32, (blockIdx.y % 3) * 64, k0, k1);
 }
 
-// cnnc_lenet5bn_t55_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v55 (conv2d_backward_filter "conv2") [16,6,5,5] <- v11 [64,6,14,14], v54 [64,16,10,10]
+// cnnc_lenet5bn_t54_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v54 (conv2d_backward_filter "conv2") [16,6,5,5] <- v12 [64,6,14,14], v54 [64,16,10,10]
 // launch: grid 10 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t55_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 2400;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 100 + 256 - 1) / 256;
@@ -1073,10 +1095,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t55_conv2d_backw
   }
 }
 
-// cnnc_lenet5bn_t56_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*196 input pixels, N = 6 channels per group (1 groups), K = 400
-// v56 (conv2d_backward_data "conv2") [64,6,14,14] <- v54 [64,16,10,10], v12 [16,6,5,5]
+// cnnc_lenet5bn_t54_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*196 input pixels, N = 6 channels per group (1 groups), K = 400
+// v54 (conv2d_backward_data "conv2") [64,6,14,14] <- v54 [64,16,10,10], v13 [16,6,5,5]
 // launch: grid ceil(n*196/64) x 1 x 1, block 128
-struct cnnc_lenet5bn_t56_conv2d_backward_data_gemm {
+struct cnnc_lenet5bn_t54_conv2d_backward_data_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 6, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
@@ -1098,16 +1120,16 @@ struct cnnc_lenet5bn_t56_conv2d_backward_data_gemm {
     out[((nn * 6 + grp * 6 + j) * 14 + ih) * 14 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t56_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t54_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5bn_t56_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_lenet5bn_t54_conv2d_backward_data_gemm g{dy, w, out, grp};
   cnnc_gemm_tile(g, n * 196, blockIdx.x * 64, (blockIdx.y % 1) * 8, 0, 400);
 }
 
-// cnnc_lenet5bn_t57_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v57 (maxpool_backward) [64,6,28,28] <- v10 [64,6,28,28], v56 [64,6,14,14]
+// cnnc_lenet5bn_t58_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
+// v58 (maxpool_backward) [64,6,28,28] <- v7 [64,6,28,28], v57 [64,6,14,14]
 // launch: grid ceil(n*4704/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t57_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t58_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 4704;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (28 * 28)) * 28 * 28;
@@ -1144,43 +1166,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t57_maxpool_back
   }
 }
 
-// cnnc_lenet5bn_t58_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 1024 elements
-// v58 (relu_biasgrad "bn1") [6] <- v10 [64,6,28,28], v57 [64,6,28,28]
+// cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 1024 elements
+// v59 (batchnorm_relu_backward "conv1") [64,6,28,28] <- v8 [64,6,28,28], v3 [6], v7 [64,6,28,28], v58 [64,6,28,28]
 // launch: grid ceil(n*784/1024) x 6 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t58_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
-  const int c = blockIdx.y, ch = blockIdx.x;
-  const int count = n * 784;
-  const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
-  float acc[1];
-  for (int q = 0; q < 1; ++q) acc[q] = 0.0f;
-  for (int e = e0 + threadIdx.x; e < e1; e += 256) {
-    const int idx = (e / 784) * 4704 + c * 784 + e % 784;
-    acc[0] += (y[idx] > 0.0f ? dy[idx] : 0.0f);
-  }
-  cnnc_block_sum<256, 1>(acc);
-  if (threadIdx.x == 0) {
-    part[0 + c * 49 + ch] = acc[0];
-  }
-}
-
-// cnnc_lenet5bn_t58_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
-// v58 (relu_biasgrad "bn1") [6] <- v10 [64,6,28,28], v57 [64,6,28,28]
-// launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t58_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
-  const int count = n * 784;
-  const int nch = (count + 1024 - 1) / 1024;
-  for (int c = blockIdx.x * 128 + threadIdx.x; c < 6; c += gridDim.x * 128) {
-    float s[1];
-    s[0] = 0.0f;
-    for (int ch = 0; ch < nch; ++ch) s[0] += part[0 + c * 49 + ch];
-    out[c] = s[0];
-  }
-}
-
-// cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 1024 elements
-// v59 (batchnorm_relu_backward_gamma "bn1") [6] <- v3 [64,6,28,28], v10 [64,6,28,28], v57 [64,6,28,28]
-// launch: grid ceil(n*784/1024) x 6 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 784;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -1199,10 +1188,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
-// v59 (batchnorm_relu_backward_gamma "bn1") [6] <- v3 [64,6,28,28], v10 [64,6,28,28], v57 [64,6,28,28]
+// cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
+// v59 (batchnorm_relu_backward "conv1") [64,6,28,28] <- v8 [64,6,28,28], v3 [6], v7 [64,6,28,28], v58 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
   const int count = n * 784;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 6; c += gridDim.x * 128) {
@@ -1216,21 +1205,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t59_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
-// v59 (batchnorm_relu_backward_gamma "bn1") [6] <- v3 [64,6,28,28], v10 [64,6,28,28], v57 [64,6,28,28]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
-  const int count = 6;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = sums[6 + i];
-
-  }
-}
-
-// cnnc_lenet5bn_t60_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
-// v60 (batchnorm_relu_backward "bn1") [64,6,28,28] <- v3 [64,6,28,28], v4 [6], v10 [64,6,28,28], v57 [64,6,28,28]
+// cnnc_lenet5bn_t59_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
+// v59 (batchnorm_relu_backward "conv1") [64,6,28,28] <- v8 [64,6,28,28], v3 [6], v7 [64,6,28,28], v58 [64,6,28,28]
 // launch: grid ceil(n*4704/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t60_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = n * 4704;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int c = (i / 784) % 6;
@@ -1242,10 +1220,54 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t60_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t61_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 6 channels per group (1 groups), N = 25, K = n*784, split over chunks of 256 terms
-// v61 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v60 [64,6,28,28]
+// cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
+// v59 (batchnorm_relu_backward_gamma "conv1") [6] <- v8 [64,6,28,28], v7 [64,6,28,28], v58 [64,6,28,28]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
+  const int count = 6;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = sums[6 + i];
+
+  }
+}
+
+// cnnc_lenet5bn_t59_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 1024 elements
+// v59 (relu_biasgrad "conv1") [6] <- v7 [64,6,28,28], v58 [64,6,28,28]
+// launch: grid ceil(n*784/1024) x 6 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
+  const int c = blockIdx.y, ch = blockIdx.x;
+  const int count = n * 784;
+  const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
+  float acc[1];
+  for (int q = 0; q < 1; ++q) acc[q] = 0.0f;
+  for (int e = e0 + threadIdx.x; e < e1; e += 256) {
+    const int idx = (e / 784) * 4704 + c * 784 + e % 784;
+    acc[0] += (y[idx] > 0.0f ? dy[idx] : 0.0f);
+  }
+  cnnc_block_sum<256, 1>(acc);
+  if (threadIdx.x == 0) {
+    part[0 + c * 49 + ch] = acc[0];
+  }
+}
+
+// cnnc_lenet5bn_t59_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
+// v59 (relu_biasgrad "conv1") [6] <- v7 [64,6,28,28], v58 [64,6,28,28]
+// launch: grid 1 x 1 x 1, block 128
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t59_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+  const int count = n * 784;
+  const int nch = (count + 1024 - 1) / 1024;
+  for (int c = blockIdx.x * 128 + threadIdx.x; c < 6; c += gridDim.x * 128) {
+    float s[1];
+    s[0] = 0.0f;
+    for (int ch = 0; ch < nch; ++ch) s[0] += part[0 + c * 49 + ch];
+    out[c] = s[0];
+  }
+}
+
+// cnnc_lenet5bn_t59_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 6 channels per group (1 groups), N = 25, K = n*784, split over chunks of 256 terms
+// v59 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v59 [64,6,28,28]
 // launch: grid 1 x 2 x ceil(n*784/256), block 256
-struct cnnc_lenet5bn_t61_conv2d_backward_filter_chunks_gemm {
+struct cnnc_lenet5bn_t59_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 16, BK = 16, TM = 2, TN = 1, NC = 25, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -1265,17 +1287,17 @@ struct cnnc_lenet5bn_t61_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 150 + (grp * 6 + m) * 25 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t61_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 784);
-  const cnnc_lenet5bn_t61_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_lenet5bn_t59_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 6, blockIdx.x * 32, (blockIdx.y % 2) * 16, k0, k1);
 }
 
-// cnnc_lenet5bn_t61_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v61 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v60 [64,6,28,28]
+// cnnc_lenet5bn_t59_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v59 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v59 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t61_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 150;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 784 + 256 - 1) / 256;
@@ -1443,65 +1465,67 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_i27_linear_relu(
 }
 
 #ifdef CNNC_EMU
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t3_conv2d)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t3_conv2d_mean_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t3_conv2d_mean_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t3_conv2d_var_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t3_conv2d_var_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t8_runningmean)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t9_runningvar)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t10_batchnorm_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t11_maxpool)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t13_conv2d)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t13_conv2d_mean_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t13_conv2d_mean_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t13_conv2d_var_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t13_conv2d_var_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t7_conv2d)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t8_result_mean_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t8_result_mean_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t8_result_var_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t8_result_var_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t7_batchnorm_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t9_result_stats)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t7_runningmean)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t7_runningvar)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t12_maxpool)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t18_conv2d)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t19_result_mean_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t19_result_mean_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t19_result_var_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t19_result_var_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t18_batchnorm_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t20_result_stats)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t18_runningmean)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t19_runningvar)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t20_batchnorm_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t21_maxpool)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t25_linear)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t26_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t29_linear)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t30_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t31_dropout)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t34_linear)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t35_softmaxcrossentropy)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t37_softmaxcrossentropy_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t38_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t38_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t39_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t40_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t42_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t43_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t43_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t44_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t45_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t46_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t46_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t47_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t48_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t18_runningvar)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t23_maxpool)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t27_linear)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t28_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t31_linear)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t32_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t33_dropout)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t36_linear)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t37_softmaxcrossentropy)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t39_softmaxcrossentropy_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t40_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t40_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t41_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t42_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t44_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t45_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t45_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t46_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t47_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t48_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t48_biasgrad_final)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t49_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t51_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_relu_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_relu_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t53_batchnorm_relu_backward_gamma_sums_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t53_batchnorm_relu_backward_gamma_sums_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t53_batchnorm_relu_backward_gamma)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t50_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t51_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t53_maxpool_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_final)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_batchnorm_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t55_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t55_conv2d_backward_filter_sum)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t56_conv2d_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t57_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t58_relu_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t58_relu_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma_sums_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma_sums_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_batchnorm_relu_backward_gamma)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_relu_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_relu_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_conv2d_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t58_maxpool_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_batchnorm_relu_backward)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t60_batchnorm_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t61_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t61_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_relu_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_relu_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_conv2d_backward_filter_sum)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_i6_fold_bn_weight)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_i7_fold_bn_bias)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_i8_conv2d_relu)

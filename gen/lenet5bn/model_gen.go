@@ -32,122 +32,119 @@ func InputShape() []int { return []int{1, 28, 28} }
 // do not overlap share memory. TrainStep and Predict allocate nothing. A
 // Model is not safe for concurrent use.
 type Model struct {
-	pool            *runtime.Pool
-	ownPool         *runtime.Pool // made by SetThreads, closed when replaced
-	n               int           // samples in the current call
-	step            uint64        // training steps taken: the dropout mask stream
-	runSeed         uint64        // mixed into every dropout seed
-	x               []float32     // the caller's input during a call
-	labels          []int32       // the caller's labels during TrainStep
-	params          []*runtime.Param
-	buffers         []*runtime.Param
-	state           []*runtime.Param
-	pConv1Weight    *runtime.Param // conv1.weight [6,1,5,5]
-	pBn1Weight      *runtime.Param // bn1.weight [6]
-	pBn1Bias        *runtime.Param // bn1.bias [6]
-	pConv2Weight    *runtime.Param // conv2.weight [16,6,5,5]
-	pBn2Weight      *runtime.Param // bn2.weight [16]
-	pBn2Bias        *runtime.Param // bn2.bias [16]
-	pFc1Weight      *runtime.Param // fc1.weight [120,400]
-	pFc1Bias        *runtime.Param // fc1.bias [120]
-	pFc2Weight      *runtime.Param // fc2.weight [84,120]
-	pFc2Bias        *runtime.Param // fc2.bias [84]
-	pFc3Weight      *runtime.Param // fc3.weight [10,84]
-	pFc3Bias        *runtime.Param // fc3.bias [10]
-	pBn1RunningMean *runtime.Param // bn1.running_mean [6]
-	pBn1RunningVar  *runtime.Param // bn1.running_var [6]
-	pBn2RunningMean *runtime.Param // bn2.running_mean [16]
-	pBn2RunningVar  *runtime.Param // bn2.running_var [16]
-	tArena          []float32      // training graph: the arena of its values, 1010861 floats (1879853 without sharing)
-	t3              []float32      // training graph: (conv2d "conv1") [64,6,28,28] at tArena[0:301056]
-	t3Cols          []float32      // scratch of t3
-	t3Xps           []float32      // scratch of t3
-	t3Fn            func(lo, hi int)
-	t8              []float32 // training graph: (runningmean "bn1") [6] at tArena[1010848:1010854]
-	t8Fn            func(lo, hi int)
-	t9              []float32 // training graph: (runningvar "bn1") [6] at tArena[1010854:1010860]
-	t9Fn            func(lo, hi int)
-	t10             []float32 // training graph: (batchnorm_relu "bn1") [64,6,28,28] at tArena[301056:602112]
-	t10Fn           func(lo, hi int)
-	t11             []float32 // training graph: (maxpool) [64,6,14,14] at tArena[909312:984576]
-	t11Fn           func(lo, hi int)
-	t13             []float32 // training graph: (conv2d "conv2") [64,16,10,10] at tArena[602112:704512]
-	t13Cols         []float32 // scratch of t13
-	t13Fn           func(lo, hi int)
-	t18             []float32 // training graph: (runningmean "bn2") [16] at tArena[1010816:1010832]
-	t18Fn           func(lo, hi int)
-	t19             []float32 // training graph: (runningvar "bn2") [16] at tArena[1010832:1010848]
-	t19Fn           func(lo, hi int)
-	t20             []float32 // training graph: (batchnorm_relu "bn2") [64,16,10,10] at tArena[704512:806912]
-	t20Fn           func(lo, hi int)
-	t21             []float32 // training graph: (maxpool) [64,16,5,5] at tArena[806912:832512]
-	t21Fn           func(lo, hi int)
-	t25             []float32 // training graph: (linear "fc1") [64,120] at tArena[832512:840192]
-	t26             []float32 // training graph: (relu) [64,120] at tArena[832512:840192], in place over t25
-	t26Fn           func(lo, hi int)
-	t29             []float32 // training graph: (linear "fc2") [64,84] at tArena[840192:845568]
-	t30             []float32 // training graph: (relu) [64,84] at tArena[840192:845568], in place over t29
-	t30Fn           func(lo, hi int)
-	t31             []float32 // training graph: (dropout "drop1") [64,84] at tArena[845568:850944]
-	t31Fn           func(lo, hi int)
-	t34             []float32 // training graph: (linear "fc3") [64,10] at tArena[1010176:1010816]
-	t35             []float32 // training graph: (softmaxcrossentropy) [] at tArena[1010860:1010861]
-	t36             []float32 // training graph: (const) []
-	t37             []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[853248:853888]
-	t37Fn           func(lo, hi int)
-	t38Fn           func(lo, hi int)
-	t40             []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[847872:853248]
-	t41             []float32 // training graph: (dropout_backward "drop1") [64,84] at tArena[847872:853248], in place over t40
-	t41Fn           func(lo, hi int)
-	t42             []float32 // training graph: (relu_backward) [64,84] at tArena[847872:853248], in place over t41
-	t42Fn           func(lo, hi int)
-	t43Fn           func(lo, hi int)
-	t44             []float32 // training graph: (linear_backward_data "fc2") [64,120] at tArena[840192:847872]
-	t45             []float32 // training graph: (relu_backward) [64,120] at tArena[840192:847872], in place over t44
-	t45Fn           func(lo, hi int)
-	t46Fn           func(lo, hi int)
-	t48             []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[984576:1010176]
-	t51             []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[806912:909312]
-	t51Fn           func(lo, hi int)
-	t52Fn           func(lo, hi int)
-	t53Fn           func(lo, hi int)
-	t54             []float32 // training graph: (batchnorm_relu_backward "bn2") [64,16,10,10] at tArena[806912:909312], in place over t51
-	t54Fn           func(lo, hi int)
-	t55Parts        []float32 // scratch of t55
-	t55Cols         []float32 // scratch of t55
-	t55PartialFn    func(lo, hi int)
-	t56             []float32 // training graph: (conv2d_backward_data "conv2") [64,6,14,14] at tArena[909312:984576]
-	t56Cols         []float32 // scratch of t56
-	t56Fn           func(lo, hi int)
-	t57             []float32 // training graph: (maxpool_backward) [64,6,28,28] at tArena[602112:903168]
-	t57Fn           func(lo, hi int)
-	t58Fn           func(lo, hi int)
-	t59Fn           func(lo, hi int)
-	t60             []float32 // training graph: (batchnorm_relu_backward "bn1") [64,6,28,28] at tArena[602112:903168], in place over t57
-	t60Fn           func(lo, hi int)
-	t61Parts        []float32 // scratch of t61
-	t61Cols         []float32 // scratch of t61
-	t61Xps          []float32 // scratch of t61
-	t61PartialFn    func(lo, hi int)
-	iArena          []float32 // inference graph: the arena of its values, 376320 floats (520588 without sharing)
-	i6              []float32 // inference graph: (fold_bn_weight "bn1") [6,1,5,5] at iArena[301056:301206]
-	i7              []float32 // inference graph: (fold_bn_bias "bn1") [6] at iArena[301206:301212]
-	i8              []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28] at iArena[0:301056]
-	i8Cols          []float32 // scratch of i8
-	i8Xps           []float32 // scratch of i8
-	i8Fn            func(lo, hi int)
-	i9              []float32 // inference graph: (maxpool) [64,6,14,14] at iArena[301056:376320]
-	i9Fn            func(lo, hi int)
-	i15             []float32 // inference graph: (fold_bn_weight "bn2") [16,6,5,5] at iArena[102400:104800]
-	i16             []float32 // inference graph: (fold_bn_bias "bn2") [16] at iArena[104800:104816]
-	i17             []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10] at iArena[0:102400]
-	i17Cols         []float32 // scratch of i17
-	i17Fn           func(lo, hi int)
-	i18             []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
-	i18Fn           func(lo, hi int)
-	i26             []float32 // inference graph: (linear_relu "fc1") [64,120] at iArena[0:7680]
-	i27             []float32 // inference graph: (linear_relu "fc2") [64,84] at iArena[7680:13056]
-	i28             []float32 // inference graph: (linear "fc3") [64,10] at iArena[0:640]
+	pool               *runtime.Pool
+	ownPool            *runtime.Pool // made by SetThreads, closed when replaced
+	n                  int           // samples in the current call
+	step               uint64        // training steps taken: the dropout mask stream
+	runSeed            uint64        // mixed into every dropout seed
+	x                  []float32     // the caller's input during a call
+	labels             []int32       // the caller's labels during TrainStep
+	params             []*runtime.Param
+	buffers            []*runtime.Param
+	state              []*runtime.Param
+	pConv1Weight       *runtime.Param // conv1.weight [6,1,5,5]
+	pBn1Weight         *runtime.Param // bn1.weight [6]
+	pBn1Bias           *runtime.Param // bn1.bias [6]
+	pConv2Weight       *runtime.Param // conv2.weight [16,6,5,5]
+	pBn2Weight         *runtime.Param // bn2.weight [16]
+	pBn2Bias           *runtime.Param // bn2.bias [16]
+	pFc1Weight         *runtime.Param // fc1.weight [120,400]
+	pFc1Bias           *runtime.Param // fc1.bias [120]
+	pFc2Weight         *runtime.Param // fc2.weight [84,120]
+	pFc2Bias           *runtime.Param // fc2.bias [84]
+	pFc3Weight         *runtime.Param // fc3.weight [10,84]
+	pFc3Bias           *runtime.Param // fc3.bias [10]
+	pBn1RunningMean    *runtime.Param // bn1.running_mean [6]
+	pBn1RunningVar     *runtime.Param // bn1.running_var [6]
+	pBn2RunningMean    *runtime.Param // bn2.running_mean [16]
+	pBn2RunningVar     *runtime.Param // bn2.running_var [16]
+	tArena             []float32      // training graph: the arena of its values, 1060569 floats (1476441 without sharing)
+	t7                 []float32      // training graph: (conv2d_bn_relu "conv1") [64,6,28,28] at tArena[0:301056]
+	t8                 []float32      // training graph: z of (conv2d_bn_relu "conv1") [64,6,28,28] at tArena[301056:602112]
+	t9                 []float32      // training graph: stats of (conv2d_bn_relu "conv1") [2,6] at tArena[1060544:1060556]
+	t10                []float32      // training graph: running mean of (conv2d_bn_relu "conv1") [6] at tArena[1060556:1060562]
+	t11                []float32      // training graph: running variance of (conv2d_bn_relu "conv1") [6] at tArena[1060562:1060568]
+	t7Sums             []float64      // scratch of t7
+	t7Cols             []float32      // scratch of t7
+	t7Xps              []float32      // scratch of t7
+	t7ConvFn           func(lo, hi int)
+	t7ApplyFn          func(lo, hi int)
+	t12                []float32 // training graph: (maxpool) [64,6,14,14] at tArena[909312:984576]
+	t12Fn              func(lo, hi int)
+	t18                []float32 // training graph: (conv2d_bn_relu "conv2") [64,16,10,10] at tArena[602112:704512]
+	t19                []float32 // training graph: z of (conv2d_bn_relu "conv2") [64,16,10,10] at tArena[704512:806912]
+	t20                []float32 // training graph: stats of (conv2d_bn_relu "conv2") [2,16] at tArena[1060480:1060512]
+	t21                []float32 // training graph: running mean of (conv2d_bn_relu "conv2") [16] at tArena[1060512:1060528]
+	t22                []float32 // training graph: running variance of (conv2d_bn_relu "conv2") [16] at tArena[1060528:1060544]
+	t18Sums            []float64 // scratch of t18
+	t18Cols            []float32 // scratch of t18
+	t18ConvFn          func(lo, hi int)
+	t18ApplyFn         func(lo, hi int)
+	t23                []float32 // training graph: (maxpool) [64,16,5,5] at tArena[806912:832512]
+	t23Fn              func(lo, hi int)
+	t27                []float32 // training graph: (linear "fc1") [64,120] at tArena[832512:840192]
+	t28                []float32 // training graph: (relu) [64,120] at tArena[832512:840192], in place over t27
+	t28Fn              func(lo, hi int)
+	t31                []float32 // training graph: (linear "fc2") [64,84] at tArena[840192:845568]
+	t32                []float32 // training graph: (relu) [64,84] at tArena[840192:845568], in place over t31
+	t32Fn              func(lo, hi int)
+	t33                []float32 // training graph: (dropout "drop1") [64,84] at tArena[845568:850944]
+	t33Fn              func(lo, hi int)
+	t36                []float32 // training graph: (linear "fc3") [64,10] at tArena[1059840:1060480]
+	t37                []float32 // training graph: (softmaxcrossentropy) [] at tArena[1060568:1060569]
+	t38                []float32 // training graph: (const) []
+	t39                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[853248:853888]
+	t39Fn              func(lo, hi int)
+	t40Fn              func(lo, hi int)
+	t42                []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[847872:853248]
+	t43                []float32 // training graph: (dropout_backward "drop1") [64,84] at tArena[847872:853248], in place over t42
+	t43Fn              func(lo, hi int)
+	t44                []float32 // training graph: (relu_backward) [64,84] at tArena[847872:853248], in place over t43
+	t44Fn              func(lo, hi int)
+	t45Fn              func(lo, hi int)
+	t46                []float32 // training graph: (linear_backward_data "fc2") [64,120] at tArena[840192:847872]
+	t47                []float32 // training graph: (relu_backward) [64,120] at tArena[840192:847872], in place over t46
+	t47Fn              func(lo, hi int)
+	t48Fn              func(lo, hi int)
+	t50                []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[984576:1010176]
+	t53                []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[806912:909312]
+	t53Fn              func(lo, hi int)
+	t57                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv2") [64,6,14,14] at tArena[984576:1059840]
+	t54Coef            []float64 // scratch of t54
+	t54Parts           []float32 // scratch of t54
+	t54Cols            []float32 // scratch of t54
+	t54SumsFn          func(lo, hi int)
+	t54DzFn            func(lo, hi int)
+	t54FilterPartialFn func(lo, hi int)
+	t54DataFn          func(lo, hi int)
+	t58                []float32 // training graph: (maxpool_backward) [64,6,28,28] at tArena[602112:903168]
+	t58Fn              func(lo, hi int)
+	t59Coef            []float64 // scratch of t59
+	t59Parts           []float32 // scratch of t59
+	t59Cols            []float32 // scratch of t59
+	t59Xps             []float32 // scratch of t59
+	t59SumsFn          func(lo, hi int)
+	t59DzFn            func(lo, hi int)
+	t59FilterPartialFn func(lo, hi int)
+	iArena             []float32 // inference graph: the arena of its values, 376320 floats (520588 without sharing)
+	i6                 []float32 // inference graph: (fold_bn_weight "bn1") [6,1,5,5] at iArena[301056:301206]
+	i7                 []float32 // inference graph: (fold_bn_bias "bn1") [6] at iArena[301206:301212]
+	i8                 []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28] at iArena[0:301056]
+	i8Cols             []float32 // scratch of i8
+	i8Xps              []float32 // scratch of i8
+	i8Fn               func(lo, hi int)
+	i9                 []float32 // inference graph: (maxpool) [64,6,14,14] at iArena[301056:376320]
+	i9Fn               func(lo, hi int)
+	i15                []float32 // inference graph: (fold_bn_weight "bn2") [16,6,5,5] at iArena[102400:104800]
+	i16                []float32 // inference graph: (fold_bn_bias "bn2") [16] at iArena[104800:104816]
+	i17                []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10] at iArena[0:102400]
+	i17Cols            []float32 // scratch of i17
+	i17Fn              func(lo, hi int)
+	i18                []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
+	i18Fn              func(lo, hi int)
+	i26                []float32 // inference graph: (linear_relu "fc1") [64,120] at iArena[0:7680]
+	i27                []float32 // inference graph: (linear_relu "fc2") [64,84] at iArena[7680:13056]
+	i28                []float32 // inference graph: (linear "fc3") [64,10] at iArena[0:640]
 }
 
 // New returns a model whose parameters are initialised as the model says,
@@ -194,91 +191,98 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn1RunningVar.Data, rng)
 	runtime.Init{Scheme: "zeros"}.Fill(m.pBn2RunningMean.Data, rng)
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn2RunningVar.Data, rng)
-	m.tArena = make([]float32, 1010861)
-	m.t3 = m.tArena[0:301056:301056]
-	m.t3Cols = make([]float32, 156800)
-	m.t3Xps = make([]float32, 8192)
-	m.t3Fn = func(lo, hi int) { conv2dConv1T3(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.t3, m.t3Cols, m.t3Xps) }
-	m.t8 = m.tArena[1010848:1010854:1010854]
-	m.t8Fn = func(lo, hi int) { runningmeanBn1T8(m.n, lo, hi, m.t3, m.pBn1RunningMean.Data, m.t8) }
-	m.t9 = m.tArena[1010854:1010860:1010860]
-	m.t9Fn = func(lo, hi int) { runningvarBn1T9(m.n, lo, hi, m.t3, m.pBn1RunningVar.Data, m.t9) }
-	m.t10 = m.tArena[301056:602112:602112]
-	m.t10Fn = func(lo, hi int) { batchnormReluBn1T10(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.pBn1Bias.Data, m.t10) }
-	m.t11 = m.tArena[909312:984576:984576]
-	m.t11Fn = func(lo, hi int) { maxpoolT11(m.n, lo, hi, m.t10, m.t11) }
-	m.t13 = m.tArena[602112:704512:704512]
-	m.t13Cols = make([]float32, 120000)
-	m.t13Fn = func(lo, hi int) { conv2dConv2T13(m.n, lo, hi, m.t11, m.pConv2Weight.Data, m.t13, m.t13Cols) }
-	m.t18 = m.tArena[1010816:1010832:1010832]
-	m.t18Fn = func(lo, hi int) { runningmeanBn2T18(m.n, lo, hi, m.t13, m.pBn2RunningMean.Data, m.t18) }
-	m.t19 = m.tArena[1010832:1010848:1010848]
-	m.t19Fn = func(lo, hi int) { runningvarBn2T19(m.n, lo, hi, m.t13, m.pBn2RunningVar.Data, m.t19) }
-	m.t20 = m.tArena[704512:806912:806912]
-	m.t20Fn = func(lo, hi int) { batchnormReluBn2T20(m.n, lo, hi, m.t13, m.pBn2Weight.Data, m.pBn2Bias.Data, m.t20) }
-	m.t21 = m.tArena[806912:832512:832512]
-	m.t21Fn = func(lo, hi int) { maxpoolT21(m.n, lo, hi, m.t20, m.t21) }
-	m.t25 = m.tArena[832512:840192:840192]
-	m.t26 = m.tArena[832512:840192:840192]
-	m.t26Fn = func(lo, hi int) { reluT26(m.n, lo, hi, m.t25, m.t26) }
-	m.t29 = m.tArena[840192:845568:845568]
-	m.t30 = m.tArena[840192:845568:845568]
-	m.t30Fn = func(lo, hi int) { reluT30(m.n, lo, hi, m.t29, m.t30) }
-	m.t31 = m.tArena[845568:850944:850944]
-	m.t31Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t30, m.t31, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t34 = m.tArena[1010176:1010816:1010816]
-	m.t35 = m.tArena[1010860:1010861:1010861]
-	m.t36 = make([]float32, 1)
-	for i := range m.t36 {
-		m.t36[i] = float32(1.0)
+	m.tArena = make([]float32, 1060569)
+	m.t7 = m.tArena[0:301056:301056]
+	m.t8 = m.tArena[301056:602112:602112]
+	m.t9 = m.tArena[1060544:1060556:1060556]
+	m.t10 = m.tArena[1060556:1060562:1060562]
+	m.t11 = m.tArena[1060562:1060568:1060568]
+	m.t7Sums = make([]float64, 96)
+	m.t7Cols = make([]float32, 156800)
+	m.t7Xps = make([]float32, 8192)
+	m.t7ConvFn = func(lo, hi int) {
+		conv2dBnReluConv1T7Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Cols, m.t7Xps)
 	}
-	m.t37 = m.tArena[853248:853888:853888]
-	m.t37Fn = func(lo, hi int) { softmaxcrossentropyBackwardT37(m.n, lo, hi, m.t34, m.labels, m.t36, m.t37) }
-	m.t38Fn = func(lo, hi int) { biasgradFc3T38(m.n, lo, hi, m.t37, m.pFc3Bias.Grad) }
-	m.t40 = m.tArena[847872:853248:853248]
-	m.t41 = m.tArena[847872:853248:853248]
-	m.t41Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t40, m.t41, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t7ApplyFn = func(lo, hi int) {
+		conv2dBnReluConv1T7Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Cols, m.t7Xps)
+	}
+	m.t12 = m.tArena[909312:984576:984576]
+	m.t12Fn = func(lo, hi int) { maxpoolT12(m.n, lo, hi, m.t7, m.t12) }
+	m.t18 = m.tArena[602112:704512:704512]
+	m.t19 = m.tArena[704512:806912:806912]
+	m.t20 = m.tArena[1060480:1060512:1060512]
+	m.t21 = m.tArena[1060512:1060528:1060528]
+	m.t22 = m.tArena[1060528:1060544:1060544]
+	m.t18Sums = make([]float64, 256)
+	m.t18Cols = make([]float32, 120000)
+	m.t18ConvFn = func(lo, hi int) {
+		conv2dBnReluConv2T18Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Cols)
+	}
+	m.t18ApplyFn = func(lo, hi int) {
+		conv2dBnReluConv2T18Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Cols)
+	}
+	m.t23 = m.tArena[806912:832512:832512]
+	m.t23Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.t18, m.t23) }
+	m.t27 = m.tArena[832512:840192:840192]
+	m.t28 = m.tArena[832512:840192:840192]
+	m.t28Fn = func(lo, hi int) { reluT28(m.n, lo, hi, m.t27, m.t28) }
+	m.t31 = m.tArena[840192:845568:845568]
+	m.t32 = m.tArena[840192:845568:845568]
+	m.t32Fn = func(lo, hi int) { reluT32(m.n, lo, hi, m.t31, m.t32) }
+	m.t33 = m.tArena[845568:850944:850944]
+	m.t33Fn = func(lo, hi int) { dropoutDrop1T33(m.n, lo, hi, m.t32, m.t33, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t36 = m.tArena[1059840:1060480:1060480]
+	m.t37 = m.tArena[1060568:1060569:1060569]
+	m.t38 = make([]float32, 1)
+	for i := range m.t38 {
+		m.t38[i] = float32(1.0)
+	}
+	m.t39 = m.tArena[853248:853888:853888]
+	m.t39Fn = func(lo, hi int) { softmaxcrossentropyBackwardT39(m.n, lo, hi, m.t36, m.labels, m.t38, m.t39) }
+	m.t40Fn = func(lo, hi int) { biasgradFc3T40(m.n, lo, hi, m.t39, m.pFc3Bias.Grad) }
 	m.t42 = m.tArena[847872:853248:853248]
-	m.t42Fn = func(lo, hi int) { reluBackwardT42(m.n, lo, hi, m.t30, m.t41, m.t42) }
-	m.t43Fn = func(lo, hi int) { biasgradFc2T43(m.n, lo, hi, m.t42, m.pFc2Bias.Grad) }
-	m.t44 = m.tArena[840192:847872:847872]
-	m.t45 = m.tArena[840192:847872:847872]
-	m.t45Fn = func(lo, hi int) { reluBackwardT45(m.n, lo, hi, m.t26, m.t44, m.t45) }
-	m.t46Fn = func(lo, hi int) { biasgradFc1T46(m.n, lo, hi, m.t45, m.pFc1Bias.Grad) }
-	m.t48 = m.tArena[984576:1010176:1010176]
-	m.t51 = m.tArena[806912:909312:909312]
-	m.t51Fn = func(lo, hi int) { maxpoolBackwardT51(m.n, lo, hi, m.t20, m.t48, m.t51) }
-	m.t52Fn = func(lo, hi int) { reluBiasgradBn2T52(m.n, lo, hi, m.t20, m.t51, m.pBn2Bias.Grad) }
-	m.t53Fn = func(lo, hi int) {
-		batchnormReluBackwardGammaBn2T53(m.n, lo, hi, m.t13, m.t20, m.t51, m.pBn2Weight.Grad)
+	m.t43 = m.tArena[847872:853248:853248]
+	m.t43Fn = func(lo, hi int) { dropoutDrop1T33(m.n, lo, hi, m.t42, m.t43, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t44 = m.tArena[847872:853248:853248]
+	m.t44Fn = func(lo, hi int) { reluBackwardT44(m.n, lo, hi, m.t32, m.t43, m.t44) }
+	m.t45Fn = func(lo, hi int) { biasgradFc2T45(m.n, lo, hi, m.t44, m.pFc2Bias.Grad) }
+	m.t46 = m.tArena[840192:847872:847872]
+	m.t47 = m.tArena[840192:847872:847872]
+	m.t47Fn = func(lo, hi int) { reluBackwardT47(m.n, lo, hi, m.t28, m.t46, m.t47) }
+	m.t48Fn = func(lo, hi int) { biasgradFc1T48(m.n, lo, hi, m.t47, m.pFc1Bias.Grad) }
+	m.t50 = m.tArena[984576:1010176:1010176]
+	m.t53 = m.tArena[806912:909312:909312]
+	m.t53Fn = func(lo, hi int) { maxpoolBackwardT53(m.n, lo, hi, m.t18, m.t50, m.t53) }
+	m.t57 = m.tArena[984576:1059840:1059840]
+	m.t54Coef = make([]float64, 32)
+	m.t54Parts = make([]float32, 19200)
+	m.t54Cols = make([]float32, 120000)
+	m.t54SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T54Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t53, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t57, m.t54Coef, m.t54Parts, m.t54Cols)
 	}
-	m.t54 = m.tArena[806912:909312:909312]
-	m.t54Fn = func(lo, hi int) {
-		batchnormReluBackwardBn2T54(m.n, lo, hi, m.t13, m.pBn2Weight.Data, m.t20, m.t51, m.t54)
+	m.t54DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T54Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t53, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t57, m.t54Coef, m.t54Parts, m.t54Cols)
 	}
-	m.t55Parts = make([]float32, 19200)
-	m.t55Cols = make([]float32, 120000)
-	m.t55PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T55Partial(m.n, lo, hi, m.t11, m.t54, m.pConv2Weight.Grad, m.t55Parts, m.t55Cols)
+	m.t54FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T54FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t53, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t57, m.t54Coef, m.t54Parts, m.t54Cols)
 	}
-	m.t56 = m.tArena[909312:984576:984576]
-	m.t56Cols = make([]float32, 120000)
-	m.t56Fn = func(lo, hi int) {
-		conv2dBackwardDataConv2T56(m.n, lo, hi, m.t54, m.pConv2Weight.Data, m.t56, m.t56Cols)
+	m.t54DataFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T54Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t53, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t57, m.t54Coef, m.t54Parts, m.t54Cols)
 	}
-	m.t57 = m.tArena[602112:903168:903168]
-	m.t57Fn = func(lo, hi int) { maxpoolBackwardT57(m.n, lo, hi, m.t10, m.t56, m.t57) }
-	m.t58Fn = func(lo, hi int) { reluBiasgradBn1T58(m.n, lo, hi, m.t10, m.t57, m.pBn1Bias.Grad) }
-	m.t59Fn = func(lo, hi int) { batchnormReluBackwardGammaBn1T59(m.n, lo, hi, m.t3, m.t10, m.t57, m.pBn1Weight.Grad) }
-	m.t60 = m.tArena[602112:903168:903168]
-	m.t60Fn = func(lo, hi int) {
-		batchnormReluBackwardBn1T60(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.t10, m.t57, m.t60)
+	m.t58 = m.tArena[602112:903168:903168]
+	m.t58Fn = func(lo, hi int) { maxpoolBackwardT58(m.n, lo, hi, m.t7, m.t57, m.t58) }
+	m.t59Coef = make([]float64, 12)
+	m.t59Parts = make([]float32, 1200)
+	m.t59Cols = make([]float32, 156800)
+	m.t59Xps = make([]float32, 8192)
+	m.t59SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T59Sums(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t58, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t59Coef, m.t59Parts, m.t59Cols, m.t59Xps)
 	}
-	m.t61Parts = make([]float32, 1200)
-	m.t61Cols = make([]float32, 156800)
-	m.t61Xps = make([]float32, 8192)
-	m.t61PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T61Partial(m.n, lo, hi, m.x, m.t60, m.pConv1Weight.Grad, m.t61Parts, m.t61Cols, m.t61Xps)
+	m.t59DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T59Dz(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t58, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t59Coef, m.t59Parts, m.t59Cols, m.t59Xps)
+	}
+	m.t59FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T59FilterPartial(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t58, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t59Coef, m.t59Parts, m.t59Cols, m.t59Xps)
 	}
 	m.iArena = make([]float32, 376320)
 	m.i6 = m.iArena[301056:301206:301206]
@@ -288,14 +292,14 @@ func NewSeeded(seed uint64) *Model {
 	m.i8Xps = make([]float32, 8192)
 	m.i8Fn = func(lo, hi int) { conv2dReluConv1I8(m.n, lo, hi, m.x, m.i6, m.i7, m.i8, m.i8Cols, m.i8Xps) }
 	m.i9 = m.iArena[301056:376320:376320]
-	m.i9Fn = func(lo, hi int) { maxpoolT11(m.n, lo, hi, m.i8, m.i9) }
+	m.i9Fn = func(lo, hi int) { maxpoolT12(m.n, lo, hi, m.i8, m.i9) }
 	m.i15 = m.iArena[102400:104800:104800]
 	m.i16 = m.iArena[104800:104816:104816]
 	m.i17 = m.iArena[0:102400:102400]
 	m.i17Cols = make([]float32, 120000)
 	m.i17Fn = func(lo, hi int) { conv2dReluConv2I17(m.n, lo, hi, m.i9, m.i15, m.i16, m.i17, m.i17Cols) }
 	m.i18 = m.iArena[102400:128000:128000]
-	m.i18Fn = func(lo, hi int) { maxpoolT21(m.n, lo, hi, m.i17, m.i18) }
+	m.i18Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.i17, m.i18) }
 	m.i26 = m.iArena[0:7680:7680]
 	m.i27 = m.iArena[7680:13056:13056]
 	m.i28 = m.iArena[0:640:640]
@@ -368,54 +372,50 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(min(m.n, 8), m.t3Fn)                                                                           // (conv2d "conv1") [64,6,28,28]
-	m.pool.For(6, m.t8Fn)                                                                                     // (runningmean "bn1") [6]
-	m.pool.For(6, m.t9Fn)                                                                                     // (runningvar "bn1") [6]
-	m.pool.For(6, m.t10Fn)                                                                                    // (batchnorm_relu "bn1") [64,6,28,28]
-	m.pool.For(m.n, m.t11Fn)                                                                                  // (maxpool) [64,6,14,14]
-	m.pool.For(min(m.n, 8), m.t13Fn)                                                                          // (conv2d "conv2") [64,16,10,10]
-	m.pool.For(16, m.t18Fn)                                                                                   // (runningmean "bn2") [16]
-	m.pool.For(16, m.t19Fn)                                                                                   // (runningvar "bn2") [16]
-	m.pool.For(16, m.t20Fn)                                                                                   // (batchnorm_relu "bn2") [64,16,10,10]
-	m.pool.For(m.n, m.t21Fn)                                                                                  // (maxpool) [64,16,5,5]
-	linearFc1T25(m.n, 0, 1, m.t21, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t25, m.pool)                         // (linear "fc1") [64,120]
-	m.pool.For(m.n, m.t26Fn)                                                                                  // (relu) [64,120]
-	linearFc2T29(m.n, 0, 1, m.t26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t29, m.pool)                         // (linear "fc2") [64,84]
-	m.pool.For(m.n, m.t30Fn)                                                                                  // (relu) [64,84]
-	m.pool.For(m.n, m.t31Fn)                                                                                  // (dropout "drop1") [64,84]
-	linearFc3T34(m.n, 0, 1, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34)                                 // (linear "fc3") [64,10]
-	softmaxcrossentropyT35(m.n, 0, 1, m.t34, m.labels, m.t35)                                                 // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t37Fn)                                                                                  // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t38Fn)                                                                                   // (biasgrad "fc3") [10]
-	linearBackwardWeightFc3T39(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad)                                    // (linear_backward_weight "fc3") [10,84]
-	linearBackwardDataFc3T40(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t40)                                      // (linear_backward_data "fc3") [64,84]
-	m.pool.For(m.n, m.t41Fn)                                                                                  // (dropout_backward "drop1") [64,84]
-	m.pool.For(m.n, m.t42Fn)                                                                                  // (relu_backward) [64,84]
-	m.pool.For(84, m.t43Fn)                                                                                   // (biasgrad "fc2") [84]
-	linearBackwardDataFc2T44(m.n, 0, 1, m.t42, m.pFc2Weight.Data, m.t44, m.pool)                              // (linear_backward_data "fc2") [64,120]
-	m.pool.For(m.n, m.t45Fn)                                                                                  // (relu_backward) [64,120]
-	m.pool.For(120, m.t46Fn)                                                                                  // (biasgrad "fc1") [120]
-	linearBackwardWeightFc2T47(m.n, 0, 1, m.t26, m.t42, m.pFc2Weight.Grad, m.pool)                            // (linear_backward_weight "fc2") [84,120]
-	linearBackwardDataFc1T48(m.n, 0, 1, m.t45, m.pFc1Weight.Data, m.t48, m.pool)                              // (linear_backward_data "fc1") [64,400]
-	linearBackwardWeightFc1T49(m.n, 0, 1, m.t21, m.t45, m.pFc1Weight.Grad, m.pool)                            // (linear_backward_weight "fc1") [120,400]
-	m.pool.For(m.n, m.t51Fn)                                                                                  // (maxpool_backward) [64,16,10,10]
-	m.pool.For(16, m.t52Fn)                                                                                   // (relu_biasgrad "bn2") [16]
-	m.pool.For(16, m.t53Fn)                                                                                   // (batchnorm_relu_backward_gamma "bn2") [16]
-	m.pool.For(16, m.t54Fn)                                                                                   // (batchnorm_relu_backward "bn2") [64,16,10,10]
-	m.pool.For(min(m.n, 8), m.t55PartialFn)                                                                   // (conv2d_backward_filter "conv2") [16,6,5,5]
-	conv2dBackwardFilterConv2T55(m.n, 0, 1, m.t11, m.t54, m.pConv2Weight.Grad, m.t55Parts, m.t55Cols)         // (conv2d_backward_filter "conv2") [16,6,5,5]
-	m.pool.For(min(m.n, 8), m.t56Fn)                                                                          // (conv2d_backward_data "conv2") [64,6,14,14]
-	m.pool.For(m.n, m.t57Fn)                                                                                  // (maxpool_backward) [64,6,28,28]
-	m.pool.For(6, m.t58Fn)                                                                                    // (relu_biasgrad "bn1") [6]
-	m.pool.For(6, m.t59Fn)                                                                                    // (batchnorm_relu_backward_gamma "bn1") [6]
-	m.pool.For(6, m.t60Fn)                                                                                    // (batchnorm_relu_backward "bn1") [64,6,28,28]
-	m.pool.For(min(m.n, 8), m.t61PartialFn)                                                                   // (conv2d_backward_filter "conv1") [6,1,5,5]
-	conv2dBackwardFilterConv1T61(m.n, 0, 1, m.x, m.t60, m.pConv1Weight.Grad, m.t61Parts, m.t61Cols, m.t61Xps) // (conv2d_backward_filter "conv1") [6,1,5,5]
-	copy(m.pBn1RunningMean.Data, m.t8)                                                                        // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t9)                                                                         // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t18)                                                                       // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t19)                                                                        // update:bn2.running_var
-	loss := m.t35[0]
+	m.pool.For(min(m.n, 8), m.t7ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv1") [64,6,28,28]
+	conv2dBnReluConv1T7Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Cols, m.t7Xps)              // (conv2d_bn_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.t7ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.t12Fn)                                                                                                                                                                                                   // (maxpool) [64,6,14,14]
+	m.pool.For(min(m.n, 8), m.t18ConvFn)                                                                                                                                                                                       // (conv2d_bn_relu "conv2") [64,16,10,10]
+	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Cols)               // (conv2d_bn_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.t18ApplyFn)                                                                                                                                                                                              // (conv2d_bn_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.t23Fn)                                                                                                                                                                                                   // (maxpool) [64,16,5,5]
+	linearFc1T27(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t27, m.pool)                                                                                                                                          // (linear "fc1") [64,120]
+	m.pool.For(m.n, m.t28Fn)                                                                                                                                                                                                   // (relu) [64,120]
+	linearFc2T31(m.n, 0, 1, m.t28, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t31, m.pool)                                                                                                                                          // (linear "fc2") [64,84]
+	m.pool.For(m.n, m.t32Fn)                                                                                                                                                                                                   // (relu) [64,84]
+	m.pool.For(m.n, m.t33Fn)                                                                                                                                                                                                   // (dropout "drop1") [64,84]
+	linearFc3T36(m.n, 0, 1, m.t33, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t36)                                                                                                                                                  // (linear "fc3") [64,10]
+	softmaxcrossentropyT37(m.n, 0, 1, m.t36, m.labels, m.t37)                                                                                                                                                                  // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t39Fn)                                                                                                                                                                                                   // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t40Fn)                                                                                                                                                                                                    // (biasgrad "fc3") [10]
+	linearBackwardWeightFc3T41(m.n, 0, 1, m.t33, m.t39, m.pFc3Weight.Grad)                                                                                                                                                     // (linear_backward_weight "fc3") [10,84]
+	linearBackwardDataFc3T42(m.n, 0, 1, m.t39, m.pFc3Weight.Data, m.t42)                                                                                                                                                       // (linear_backward_data "fc3") [64,84]
+	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                   // (dropout_backward "drop1") [64,84]
+	m.pool.For(m.n, m.t44Fn)                                                                                                                                                                                                   // (relu_backward) [64,84]
+	m.pool.For(84, m.t45Fn)                                                                                                                                                                                                    // (biasgrad "fc2") [84]
+	linearBackwardDataFc2T46(m.n, 0, 1, m.t44, m.pFc2Weight.Data, m.t46, m.pool)                                                                                                                                               // (linear_backward_data "fc2") [64,120]
+	m.pool.For(m.n, m.t47Fn)                                                                                                                                                                                                   // (relu_backward) [64,120]
+	m.pool.For(120, m.t48Fn)                                                                                                                                                                                                   // (biasgrad "fc1") [120]
+	linearBackwardWeightFc2T49(m.n, 0, 1, m.t28, m.t44, m.pFc2Weight.Grad, m.pool)                                                                                                                                             // (linear_backward_weight "fc2") [84,120]
+	linearBackwardDataFc1T50(m.n, 0, 1, m.t47, m.pFc1Weight.Data, m.t50, m.pool)                                                                                                                                               // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T51(m.n, 0, 1, m.t23, m.t47, m.pFc1Weight.Grad, m.pool)                                                                                                                                             // (linear_backward_weight "fc1") [120,400]
+	m.pool.For(m.n, m.t53Fn)                                                                                                                                                                                                   // (maxpool_backward) [64,16,10,10]
+	m.pool.For(16, m.t54SumsFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(m.n, m.t54DzFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(min(m.n, 8), m.t54FilterPartialFn)                                                                                                                                                                              // (conv2d_bn_relu_backward "conv2") [16]
+	conv2dBnReluBackwardConv2T54Filter(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t53, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t57, m.t54Coef, m.t54Parts, m.t54Cols) // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(min(m.n, 8), m.t54DataFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(m.n, m.t58Fn)                                                                                                                                                                                                   // (maxpool_backward) [64,6,28,28]
+	m.pool.For(6, m.t59SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
+	m.pool.For(m.n, m.t59DzFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
+	m.pool.For(min(m.n, 8), m.t59FilterPartialFn)                                                                                                                                                                              // (conv2d_bn_relu_backward "conv1") [6]
+	conv2dBnReluBackwardConv1T59Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t58, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t59Coef, m.t59Parts, m.t59Cols, m.t59Xps)   // (conv2d_bn_relu_backward "conv1") [6]
+	copy(m.pBn1RunningMean.Data, m.t10)                                                                                                                                                                                        // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t11)                                                                                                                                                                                         // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t21)                                                                                                                                                                                        // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t22)                                                                                                                                                                                         // update:bn2.running_var
+	loss := m.t37[0]
 	m.x, m.labels = nil, nil
 	m.step++
 	return loss
@@ -440,7 +440,7 @@ func (m *Model) Predict(x []float32) []float32 {
 	m.pool.For(m.n, m.i18Fn)                                                                                              // (maxpool) [64,16,5,5]
 	linearReluFc1I26(m.n, 0, 1, m.i18, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i26, m.pool)                                 // (linear_relu "fc1") [64,120]
 	linearReluFc2I27(m.n, 0, 1, m.i26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i27, m.pool)                                 // (linear_relu "fc2") [64,84]
-	linearFc3T34(m.n, 0, 1, m.i27, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i28)                                             // (linear "fc3") [64,10]
+	linearFc3T36(m.n, 0, 1, m.i27, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i28)                                             // (linear "fc3") [64,10]
 	m.x = nil
 	return m.i28[:n*Classes]
 }

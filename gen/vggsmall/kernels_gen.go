@@ -8,16 +8,18 @@ import (
 	"math"
 )
 
-// conv2dConv1T3 computes (conv2d "conv1") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dConv1T3(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32, xps []float32) {
+// conv2dBnReluConv1T12Conv computes the conv phase of (conv2d_bn_relu "conv1") [64,32,32,32] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*27648:][:27648]
 		xp := xps[slot*3468:][:3468]
+		sm := sums[slot*64:][:64]
+		clear(sm)
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			xs := x[s*3072:][:3072]
-			ys := y[s*32768:][:32768]
+			ys := z[s*32768:][:32768]
 			for c := 0; c < 3; c++ {
 				for h := 0; h < 32; h++ {
 					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
@@ -39,106 +41,70 @@ func conv2dConv1T3(n, lo, hi int, x []float32, w []float32, y []float32, cols []
 				}
 				gemm.SgemmPar(nil, false, false, 32, 1024, 27, w[g*864:], 27, col, 1024, ys[g*32768:], 1024, false)
 			}
+			for o := 0; o < 32; o++ {
+				var s1, s2 float64
+				for _, v := range ys[o*1024:][:1024] {
+					f := float64(v)
+					s1 += f
+					s2 += f * f
+				}
+				sm[o] += s1
+				sm[32+o] += s2
+			}
 
 		}
 	}
 
 }
 
-// runningmeanBn1T8 computes (runningmean "bn1") [32] of indices [lo, hi) of 32.
-func runningmeanBn1T8(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 1024)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				sum += float64(v)
-			}
+// conv2dBnReluConv1T12Stats computes the stats phase of (conv2d_bn_relu "conv1") [64,32,32,32] of the first n samples.
+func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	cnt := float64(n * 1024)
+	for o := 0; o < 32; o++ {
+		var s1, s2 float64
+		for slot := 0; slot < ns; slot++ {
+			s1 += sums[slot*64+o]
+			s2 += sums[slot*64+32+o]
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
+		mean := s1 / cnt
+		variance := max(s2/cnt-mean*mean, 0)
+		stats[o] = float32(mean)
+		stats[32+o] = float32(1 / math.Sqrt(variance+1e-05))
+		rmeanNew[o] = float32((1-0.1)*float64(rmean[o]) + 0.1*mean)
+		rvarNew[o] = float32((1-0.1)*float64(rvar[o]) + 0.1*variance*cnt/(cnt-1))
 	}
 
 }
 
-// runningvarBn1T9 computes (runningvar "bn1") [32] of indices [lo, hi) of 32.
-func runningvarBn1T9(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 1024)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				sum += float64(v)
+// conv2dBnReluConv1T12Apply computes the apply phase of (conv2d_bn_relu "conv1") [64,32,32,32] of samples [lo, hi).
+func conv2dBnReluConv1T12Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+	for s := lo; s < hi; s++ {
+		for o := 0; o < 32; o++ {
+			a := float64(stats[32+o]) * float64(gamma[o])
+			b := float32(float64(beta[o]) - float64(stats[o])*a)
+			off := (s*32 + o) * 1024
+			yr := y[off:][:1024]
+			for i, v := range z[off:][:1024] {
+				yr[i] = max(v*float32(a)+b, 0)
 			}
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
 	}
 
 }
 
-// batchnormReluBn1T11 computes (batchnorm_relu "bn1") [64,32,32,32] of indices [lo, hi) of 32.
-func batchnormReluBn1T11(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 1024)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		sc := float64(gamma[ch]) / math.Sqrt(variance+1e-05)
-		beta := float64(bias[ch])
-		for s := 0; s < n; s++ {
-			off := (s*32 + ch) * 1024
-			xr := x[off : off+1024]
-			yr := y[off : off+1024]
-			for i, v := range xr {
-				yr[i] = float32(max((float64(v)-mean)*sc+beta, 0))
-			}
-		}
-		_ = variance
-	}
-
-}
-
-// conv2dConv2T12 computes (conv2d "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dConv2T12(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32, xps []float32) {
+// conv2dBnReluConv2T17Conv computes the conv phase of (conv2d_bn_relu "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*294912:][:294912]
 		xp := xps[slot*36992:][:36992]
+		sm := sums[slot*64:][:64]
+		clear(sm)
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			xs := x[s*32768:][:32768]
-			ys := y[s*32768:][:32768]
+			ys := z[s*32768:][:32768]
 			for c := 0; c < 32; c++ {
 				for h := 0; h < 32; h++ {
 					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
@@ -160,14 +126,24 @@ func conv2dConv2T12(n, lo, hi int, x []float32, w []float32, y []float32, cols [
 				}
 				gemm.SgemmPar(nil, false, false, 32, 1024, 288, w[g*9216:], 288, col, 1024, ys[g*32768:], 1024, false)
 			}
+			for o := 0; o < 32; o++ {
+				var s1, s2 float64
+				for _, v := range ys[o*1024:][:1024] {
+					f := float64(v)
+					s1 += f
+					s2 += f * f
+				}
+				sm[o] += s1
+				sm[32+o] += s2
+			}
 
 		}
 	}
 
 }
 
-// maxpoolT20 computes (maxpool) [64,32,16,16] of samples [lo, hi).
-func maxpoolT20(n, lo, hi int, a0 []float32, y []float32) {
+// maxpoolT22 computes (maxpool) [64,32,16,16] of samples [lo, hi).
+func maxpoolT22(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 32; ch++ {
 			xc := a0[(s*32+ch)*1024:][:1024]
@@ -185,16 +161,18 @@ func maxpoolT20(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dConv3T22 computes (conv2d "conv3") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dConv3T22(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32, xps []float32) {
+// conv2dBnReluConv3T33Conv computes the conv phase of (conv2d_bn_relu "conv3") [64,64,16,16] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*73728:][:73728]
 		xp := xps[slot*10368:][:10368]
+		sm := sums[slot*128:][:128]
+		clear(sm)
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			xs := x[s*8192:][:8192]
-			ys := y[s*16384:][:16384]
+			ys := z[s*16384:][:16384]
 			for c := 0; c < 32; c++ {
 				for h := 0; h < 16; h++ {
 					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
@@ -216,106 +194,70 @@ func conv2dConv3T22(n, lo, hi int, x []float32, w []float32, y []float32, cols [
 				}
 				gemm.SgemmPar(nil, false, false, 64, 256, 288, w[g*18432:], 288, col, 256, ys[g*16384:], 256, false)
 			}
+			for o := 0; o < 64; o++ {
+				var s1, s2 float64
+				for _, v := range ys[o*256:][:256] {
+					f := float64(v)
+					s1 += f
+					s2 += f * f
+				}
+				sm[o] += s1
+				sm[64+o] += s2
+			}
 
 		}
 	}
 
 }
 
-// runningmeanBn3T27 computes (runningmean "bn3") [64] of indices [lo, hi) of 64.
-func runningmeanBn3T27(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 256)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				sum += float64(v)
-			}
+// conv2dBnReluConv3T33Stats computes the stats phase of (conv2d_bn_relu "conv3") [64,64,16,16] of the first n samples.
+func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+	ns := min(n, 8)
+	cnt := float64(n * 256)
+	for o := 0; o < 64; o++ {
+		var s1, s2 float64
+		for slot := 0; slot < ns; slot++ {
+			s1 += sums[slot*128+o]
+			s2 += sums[slot*128+64+o]
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(mean))
+		mean := s1 / cnt
+		variance := max(s2/cnt-mean*mean, 0)
+		stats[o] = float32(mean)
+		stats[64+o] = float32(1 / math.Sqrt(variance+1e-05))
+		rmeanNew[o] = float32((1-0.1)*float64(rmean[o]) + 0.1*mean)
+		rvarNew[o] = float32((1-0.1)*float64(rvar[o]) + 0.1*variance*cnt/(cnt-1))
 	}
 
 }
 
-// runningvarBn3T28 computes (runningvar "bn3") [64] of indices [lo, hi) of 64.
-func runningvarBn3T28(n, lo, hi int, x []float32, old []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 256)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				sum += float64(v)
+// conv2dBnReluConv3T33Apply computes the apply phase of (conv2d_bn_relu "conv3") [64,64,16,16] of samples [lo, hi).
+func conv2dBnReluConv3T33Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+	for s := lo; s < hi; s++ {
+		for o := 0; o < 64; o++ {
+			a := float64(stats[64+o]) * float64(gamma[o])
+			b := float32(float64(beta[o]) - float64(stats[o])*a)
+			off := (s*64 + o) * 256
+			yr := y[off:][:256]
+			for i, v := range z[off:][:256] {
+				yr[i] = max(v*float32(a)+b, 0)
 			}
 		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		_ = variance
-		y[ch] = float32((1-0.1)*float64(old[ch]) + 0.1*(variance*m/(m-1)))
 	}
 
 }
 
-// batchnormReluBn3T30 computes (batchnorm_relu "bn3") [64,64,16,16] of indices [lo, hi) of 64.
-func batchnormReluBn3T30(n, lo, hi int, x []float32, gamma []float32, bias []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 256)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		sc := float64(gamma[ch]) / math.Sqrt(variance+1e-05)
-		beta := float64(bias[ch])
-		for s := 0; s < n; s++ {
-			off := (s*64 + ch) * 256
-			xr := x[off : off+256]
-			yr := y[off : off+256]
-			for i, v := range xr {
-				yr[i] = float32(max((float64(v)-mean)*sc+beta, 0))
-			}
-		}
-		_ = variance
-	}
-
-}
-
-// conv2dConv4T31 computes (conv2d "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dConv4T31(n, lo, hi int, x []float32, w []float32, y []float32, cols []float32, xps []float32) {
+// conv2dBnReluConv4T38Conv computes the conv phase of (conv2d_bn_relu "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*147456:][:147456]
 		xp := xps[slot*20736:][:20736]
+		sm := sums[slot*128:][:128]
+		clear(sm)
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			xs := x[s*16384:][:16384]
-			ys := y[s*16384:][:16384]
+			ys := z[s*16384:][:16384]
 			for c := 0; c < 64; c++ {
 				for h := 0; h < 16; h++ {
 					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
@@ -337,14 +279,24 @@ func conv2dConv4T31(n, lo, hi int, x []float32, w []float32, y []float32, cols [
 				}
 				gemm.SgemmPar(nil, false, false, 64, 256, 576, w[g*36864:], 576, col, 256, ys[g*16384:], 256, false)
 			}
+			for o := 0; o < 64; o++ {
+				var s1, s2 float64
+				for _, v := range ys[o*256:][:256] {
+					f := float64(v)
+					s1 += f
+					s2 += f * f
+				}
+				sm[o] += s1
+				sm[64+o] += s2
+			}
 
 		}
 	}
 
 }
 
-// maxpoolT39 computes (maxpool) [64,64,8,8] of samples [lo, hi).
-func maxpoolT39(n, lo, hi int, a0 []float32, y []float32) {
+// maxpoolT43 computes (maxpool) [64,64,8,8] of samples [lo, hi).
+func maxpoolT43(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 64; ch++ {
 			xc := a0[(s*64+ch)*256:][:256]
@@ -362,8 +314,8 @@ func maxpoolT39(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc1T43 computes (linear "fc1") [64,256] of the first n samples.
-func linearFc1T43(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+// linearFc1T47 computes (linear "fc1") [64,256] of the first n samples.
+func linearFc1T47(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(256, 4096, w, 4096, x[s*4096:], y[s*256:])
@@ -375,8 +327,8 @@ func linearFc1T43(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// reluT44 computes (relu) [64,256] of samples [lo, hi).
-func reluT44(n, lo, hi int, a0 []float32, y []float32) {
+// reluT48 computes (relu) [64,256] of samples [lo, hi).
+func reluT48(n, lo, hi int, a0 []float32, y []float32) {
 	lo, hi = lo*256, hi*256
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -387,8 +339,8 @@ func reluT44(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// dropoutDrop1T45 computes (dropout "drop1") [64,256] of samples [lo, hi).
-func dropoutDrop1T45(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
+// dropoutDrop1T49 computes (dropout "drop1") [64,256] of samples [lo, hi).
+func dropoutDrop1T49(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
 	lo, hi = lo*256, hi*256
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -404,8 +356,8 @@ func dropoutDrop1T45(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 
 }
 
-// linearFc2T48 computes (linear "fc2") [64,10] of the first n samples.
-func linearFc2T48(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc2T52 computes (linear "fc2") [64,10] of the first n samples.
+func linearFc2T52(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(10, 256, w, 256, x[s*256:], y[s*10:])
@@ -417,8 +369,8 @@ func linearFc2T48(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// softmaxcrossentropyT49 computes (softmaxcrossentropy) [] of the first n samples.
-func softmaxcrossentropyT49(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
+// softmaxcrossentropyT53 computes (softmaxcrossentropy) [] of the first n samples.
+func softmaxcrossentropyT53(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
 	var sum float64
 	for s := 0; s < n; s++ {
 		row := a0[s*10 : s*10+10]
@@ -436,8 +388,8 @@ func softmaxcrossentropyT49(n, lo, hi int, a0 []float32, a1 []int32, y []float32
 
 }
 
-// softmaxcrossentropyBackwardT51 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
-func softmaxcrossentropyBackwardT51(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
+// softmaxcrossentropyBackwardT55 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
+func softmaxcrossentropyBackwardT55(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
 	g := float64(a2[0]) / float64(n)
 	for s := lo; s < hi; s++ {
 		row := a0[s*10 : s*10+10]
@@ -462,8 +414,8 @@ func softmaxcrossentropyBackwardT51(n, lo, hi int, a0 []float32, a1 []int32, a2 
 
 }
 
-// biasgradFc2T52 computes (biasgrad "fc2") [10] of indices [lo, hi) of 10.
-func biasgradFc2T52(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc2T56 computes (biasgrad "fc2") [10] of indices [lo, hi) of 10.
+func biasgradFc2T56(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -481,20 +433,20 @@ func biasgradFc2T52(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc2T53 computes (linear_backward_weight "fc2") [10,256] of the first n samples.
-func linearBackwardWeightFc2T53(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// linearBackwardWeightFc2T57 computes (linear_backward_weight "fc2") [10,256] of the first n samples.
+func linearBackwardWeightFc2T57(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	gemm.SgemmPar(nil, true, false, 10, 256, n, dy, 10, x, 256, y, 256, false)
 
 }
 
-// linearBackwardDataFc2T54 computes (linear_backward_data "fc2") [64,256] of the first n samples.
-func linearBackwardDataFc2T54(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// linearBackwardDataFc2T58 computes (linear_backward_data "fc2") [64,256] of the first n samples.
+func linearBackwardDataFc2T58(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	gemm.SgemmPar(nil, false, false, n, 256, 10, dy, 10, w, 256, y, 256, false)
 
 }
 
-// reluBackwardT56 computes (relu_backward) [64,256] of samples [lo, hi).
-func reluBackwardT56(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT60 computes (relu_backward) [64,256] of samples [lo, hi).
+func reluBackwardT60(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*256, hi*256
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -507,8 +459,8 @@ func reluBackwardT56(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// biasgradFc1T57 computes (biasgrad "fc1") [256] of indices [lo, hi) of 256.
-func biasgradFc1T57(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc1T61 computes (biasgrad "fc1") [256] of indices [lo, hi) of 256.
+func biasgradFc1T61(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -526,20 +478,20 @@ func biasgradFc1T57(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardDataFc1T58 computes (linear_backward_data "fc1") [64,4096] of the first n samples.
-func linearBackwardDataFc1T58(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardDataFc1T62 computes (linear_backward_data "fc1") [64,4096] of the first n samples.
+func linearBackwardDataFc1T62(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, false, false, n, 4096, 256, dy, 256, w, 4096, y, 4096, false)
 
 }
 
-// linearBackwardWeightFc1T59 computes (linear_backward_weight "fc1") [256,4096] of the first n samples.
-func linearBackwardWeightFc1T59(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardWeightFc1T63 computes (linear_backward_weight "fc1") [256,4096] of the first n samples.
+func linearBackwardWeightFc1T63(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, true, false, 256, 4096, n, dy, 256, x, 4096, y, 4096, false)
 
 }
 
-// maxpoolBackwardT61 computes (maxpool_backward) [64,64,16,16] of samples [lo, hi).
-func maxpoolBackwardT61(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT65 computes (maxpool_backward) [64,64,16,16] of samples [lo, hi).
+func maxpoolBackwardT65(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 64; ch++ {
 			xc := x[(s*64+ch)*256:][:256]
@@ -573,119 +525,55 @@ func maxpoolBackwardT61(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// reluBiasgradBn4T62 computes (relu_biasgrad "bn4") [64] of indices [lo, hi) of 64.
-func reluBiasgradBn4T62(n, lo, hi int, out []float32, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*64 + ch) * 256
-			row := a0[off : off+256]
-			mask := out[off : off+256]
-			var part float32
-			for i, v := range row {
-				if mask[i] <= 0 {
-					continue
-				}
-				_ = i
-				part += v
-			}
-			acc += float64(part)
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// batchnormReluBackwardGammaBn4T63 computes (batchnorm_relu_backward_gamma "bn4") [64] of indices [lo, hi) of 64.
-func batchnormReluBackwardGammaBn4T63(n, lo, hi int, x []float32, out []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 256)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*64 + ch) * 256
-			dr := dy[off : off+256]
-			for i, v := range x[off : off+256] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
-				}
-				acc += g * (float64(v) - mean) * istd
-			}
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// batchnormReluBackwardBn4T64 computes (batchnorm_relu_backward "bn4") [64,64,16,16] of indices [lo, hi) of 64.
-func batchnormReluBackwardBn4T64(n, lo, hi int, x []float32, gamma []float32, out []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 256)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*64+ch)*256 : (s*64+ch)*256+256] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
+// conv2dBnReluBackwardConv4T66Sums computes the sums phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 64.
+func conv2dBnReluBackwardConv4T66Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+	for o := lo; o < hi; o++ {
+		mean, istd := float64(stats[o]), float64(stats[64+o])
 		var sdy, sdyx float64
 		for s := 0; s < n; s++ {
-			off := (s*64 + ch) * 256
-			dr := dy[off : off+256]
-			for i, v := range x[off : off+256] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
+			off := (s*64 + o) * 256
+			mask := out[off:][:256]
+			zr := z[off:][:256]
+			for i, g := range dy[off:][:256] {
+				if mask[i] > 0 {
+					sdy += float64(g)
+					sdyx += float64(g) * (float64(zr[i]) - mean) * istd
 				}
-				sdy += g
-				sdyx += g * (float64(v) - mean) * istd
 			}
 		}
-		k := float64(gamma[ch]) * istd / m
-		for s := 0; s < n; s++ {
-			off := (s*64 + ch) * 256
-			dr := dy[off : off+256]
-			dx := y[off : off+256]
-			for i, v := range x[off : off+256] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
+		coef[o], coef[64+o] = sdy, sdyx
+		y[o] = float32(sdyx)
+		dbeta[o] = float32(sdy)
+	}
+
+}
+
+// conv2dBnReluBackwardConv4T66Dz computes the dz phase of (conv2d_bn_relu_backward "conv4") [64] of samples [lo, hi).
+func conv2dBnReluBackwardConv4T66Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+	cnt := float64(n * 256)
+	for s := lo; s < hi; s++ {
+		for o := 0; o < 64; o++ {
+			mean, istd := float64(stats[o]), float64(stats[64+o])
+			k := float64(gamma[o]) * istd / cnt
+			sdy, sdyx := coef[o], coef[64+o]
+			off := (s*64 + o) * 256
+			mask := out[off:][:256]
+			zr := z[off:][:256]
+			dzr := dy[off:][:256]
+			for i, g := range dy[off:][:256] {
+				if mask[i] <= 0 {
+					g = 0
 				}
-				xh := (float64(v) - mean) * istd
-				dx[i] = float32(k * (m*g - sdy - xh*sdyx))
+				xh := (float64(zr[i]) - mean) * istd
+				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
 			}
 		}
 	}
 
 }
 
-// conv2dBackwardFilterConv4T65Partial computes the partial phase of (conv2d_backward_filter "conv4") [64,64,3,3] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv4T65Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv4T66FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv4T66FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -723,22 +611,22 @@ func conv2dBackwardFilterConv4T65Partial(n, lo, hi int, x []float32, dy []float3
 
 }
 
-// conv2dBackwardFilterConv4T65 computes (conv2d_backward_filter "conv4") [64,64,3,3] of indices [lo, hi) of 36864.
-func conv2dBackwardFilterConv4T65(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv4T66Filter computes the filter phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 36864.
+func conv2dBnReluBackwardConv4T66Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
-	dw := y[lo:hi]
-	copy(dw, parts[lo:hi])
+	dst := dw[lo:hi]
+	copy(dst, parts[lo:hi])
 	for slot := 1; slot < ns; slot++ {
 		p := parts[slot*36864+lo : slot*36864+hi]
 		for i, v := range p {
-			dw[i] += v
+			dst[i] += v
 		}
 	}
 
 }
 
-// conv2dBackwardDataConv4T66 computes (conv2d_backward_data "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardDataConv4T66(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxps []float32) {
+// conv2dBnReluBackwardConv4T66Data computes the data phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv4T66Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*147456:][:147456]
@@ -746,7 +634,7 @@ func conv2dBackwardDataConv4T66(n, lo, hi int, dy []float32, w []float32, y []fl
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*16384:][:16384]
-			dxs := y[s*16384:][:16384]
+			dxs := dx[s*16384:][:16384]
 			clear(dxp)
 			{
 				const g = 0
@@ -781,8 +669,8 @@ func conv2dBackwardDataConv4T66(n, lo, hi int, dy []float32, w []float32, y []fl
 
 }
 
-// conv2dBackwardFilterConv3T70Partial computes the partial phase of (conv2d_backward_filter "conv3") [64,32,3,3] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv3T70Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv3T70FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv3T70FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -820,22 +708,22 @@ func conv2dBackwardFilterConv3T70Partial(n, lo, hi int, x []float32, dy []float3
 
 }
 
-// conv2dBackwardFilterConv3T70 computes (conv2d_backward_filter "conv3") [64,32,3,3] of indices [lo, hi) of 18432.
-func conv2dBackwardFilterConv3T70(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv3T70Filter computes the filter phase of (conv2d_bn_relu_backward "conv3") [64] of indices [lo, hi) of 18432.
+func conv2dBnReluBackwardConv3T70Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
-	dw := y[lo:hi]
-	copy(dw, parts[lo:hi])
+	dst := dw[lo:hi]
+	copy(dst, parts[lo:hi])
 	for slot := 1; slot < ns; slot++ {
 		p := parts[slot*18432+lo : slot*18432+hi]
 		for i, v := range p {
-			dw[i] += v
+			dst[i] += v
 		}
 	}
 
 }
 
-// conv2dBackwardDataConv3T71 computes (conv2d_backward_data "conv3") [64,32,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardDataConv3T71(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxps []float32) {
+// conv2dBnReluBackwardConv3T70Data computes the data phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv3T70Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*73728:][:73728]
@@ -843,7 +731,7 @@ func conv2dBackwardDataConv3T71(n, lo, hi int, dy []float32, w []float32, y []fl
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*16384:][:16384]
-			dxs := y[s*8192:][:8192]
+			dxs := dx[s*8192:][:8192]
 			clear(dxp)
 			{
 				const g = 0
@@ -878,8 +766,8 @@ func conv2dBackwardDataConv3T71(n, lo, hi int, dy []float32, w []float32, y []fl
 
 }
 
-// maxpoolBackwardT72 computes (maxpool_backward) [64,32,32,32] of samples [lo, hi).
-func maxpoolBackwardT72(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT74 computes (maxpool_backward) [64,32,32,32] of samples [lo, hi).
+func maxpoolBackwardT74(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 32; ch++ {
 			xc := x[(s*32+ch)*1024:][:1024]
@@ -913,119 +801,55 @@ func maxpoolBackwardT72(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// reluBiasgradBn2T73 computes (relu_biasgrad "bn2") [32] of indices [lo, hi) of 32.
-func reluBiasgradBn2T73(n, lo, hi int, out []float32, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*32 + ch) * 1024
-			row := a0[off : off+1024]
-			mask := out[off : off+1024]
-			var part float32
-			for i, v := range row {
-				if mask[i] <= 0 {
-					continue
-				}
-				_ = i
-				part += v
-			}
-			acc += float64(part)
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// batchnormReluBackwardGammaBn2T74 computes (batchnorm_relu_backward_gamma "bn2") [32] of indices [lo, hi) of 32.
-func batchnormReluBackwardGammaBn2T74(n, lo, hi int, x []float32, out []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 1024)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*32 + ch) * 1024
-			dr := dy[off : off+1024]
-			for i, v := range x[off : off+1024] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
-				}
-				acc += g * (float64(v) - mean) * istd
-			}
-		}
-		y[ch] = float32(acc)
-	}
-
-}
-
-// batchnormReluBackwardBn2T75 computes (batchnorm_relu_backward "bn2") [64,32,32,32] of indices [lo, hi) of 32.
-func batchnormReluBackwardBn2T75(n, lo, hi int, x []float32, gamma []float32, out []float32, dy []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		m := float64(n * 1024)
-		var sum float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				sum += float64(v)
-			}
-		}
-		mean := sum / m
-		var sq float64
-		for s := 0; s < n; s++ {
-			for _, v := range x[(s*32+ch)*1024 : (s*32+ch)*1024+1024] {
-				d := float64(v) - mean
-				sq += d * d
-			}
-		}
-		variance := sq / m
-		istd := 1 / math.Sqrt(variance+1e-05)
+// conv2dBnReluBackwardConv2T75Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 32.
+func conv2dBnReluBackwardConv2T75Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+	for o := lo; o < hi; o++ {
+		mean, istd := float64(stats[o]), float64(stats[32+o])
 		var sdy, sdyx float64
 		for s := 0; s < n; s++ {
-			off := (s*32 + ch) * 1024
-			dr := dy[off : off+1024]
-			for i, v := range x[off : off+1024] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
+			off := (s*32 + o) * 1024
+			mask := out[off:][:1024]
+			zr := z[off:][:1024]
+			for i, g := range dy[off:][:1024] {
+				if mask[i] > 0 {
+					sdy += float64(g)
+					sdyx += float64(g) * (float64(zr[i]) - mean) * istd
 				}
-				sdy += g
-				sdyx += g * (float64(v) - mean) * istd
 			}
 		}
-		k := float64(gamma[ch]) * istd / m
-		for s := 0; s < n; s++ {
-			off := (s*32 + ch) * 1024
-			dr := dy[off : off+1024]
-			dx := y[off : off+1024]
-			for i, v := range x[off : off+1024] {
-				g := 0.0
-				if out[off+i] > 0 {
-					g = float64(dr[i])
+		coef[o], coef[32+o] = sdy, sdyx
+		y[o] = float32(sdyx)
+		dbeta[o] = float32(sdy)
+	}
+
+}
+
+// conv2dBnReluBackwardConv2T75Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [32] of samples [lo, hi).
+func conv2dBnReluBackwardConv2T75Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+	cnt := float64(n * 1024)
+	for s := lo; s < hi; s++ {
+		for o := 0; o < 32; o++ {
+			mean, istd := float64(stats[o]), float64(stats[32+o])
+			k := float64(gamma[o]) * istd / cnt
+			sdy, sdyx := coef[o], coef[32+o]
+			off := (s*32 + o) * 1024
+			mask := out[off:][:1024]
+			zr := z[off:][:1024]
+			dzr := dy[off:][:1024]
+			for i, g := range dy[off:][:1024] {
+				if mask[i] <= 0 {
+					g = 0
 				}
-				xh := (float64(v) - mean) * istd
-				dx[i] = float32(k * (m*g - sdy - xh*sdyx))
+				xh := (float64(zr[i]) - mean) * istd
+				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
 			}
 		}
 	}
 
 }
 
-// conv2dBackwardFilterConv2T76Partial computes the partial phase of (conv2d_backward_filter "conv2") [32,32,3,3] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv2T76Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv2T75FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv2T75FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -1063,22 +887,22 @@ func conv2dBackwardFilterConv2T76Partial(n, lo, hi int, x []float32, dy []float3
 
 }
 
-// conv2dBackwardFilterConv2T76 computes (conv2d_backward_filter "conv2") [32,32,3,3] of indices [lo, hi) of 9216.
-func conv2dBackwardFilterConv2T76(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv2T75Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 9216.
+func conv2dBnReluBackwardConv2T75Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
-	dw := y[lo:hi]
-	copy(dw, parts[lo:hi])
+	dst := dw[lo:hi]
+	copy(dst, parts[lo:hi])
 	for slot := 1; slot < ns; slot++ {
 		p := parts[slot*9216+lo : slot*9216+hi]
 		for i, v := range p {
-			dw[i] += v
+			dst[i] += v
 		}
 	}
 
 }
 
-// conv2dBackwardDataConv2T77 computes (conv2d_backward_data "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardDataConv2T77(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32, dxps []float32) {
+// conv2dBnReluBackwardConv2T75Data computes the data phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv2T75Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*294912:][:294912]
@@ -1086,7 +910,7 @@ func conv2dBackwardDataConv2T77(n, lo, hi int, dy []float32, w []float32, y []fl
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*32768:][:32768]
-			dxs := y[s*32768:][:32768]
+			dxs := dx[s*32768:][:32768]
 			clear(dxp)
 			{
 				const g = 0
@@ -1121,8 +945,55 @@ func conv2dBackwardDataConv2T77(n, lo, hi int, dy []float32, w []float32, y []fl
 
 }
 
-// conv2dBackwardFilterConv1T81Partial computes the partial phase of (conv2d_backward_filter "conv1") [32,3,3,3] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv1T81Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T79Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [32] of indices [lo, hi) of 32.
+func conv2dBnReluBackwardConv1T79Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+	for o := lo; o < hi; o++ {
+		mean, istd := float64(stats[o]), float64(stats[32+o])
+		var sdy, sdyx float64
+		for s := 0; s < n; s++ {
+			off := (s*32 + o) * 1024
+			mask := out[off:][:1024]
+			zr := z[off:][:1024]
+			for i, g := range dy[off:][:1024] {
+				if mask[i] > 0 {
+					sdy += float64(g)
+					sdyx += float64(g) * (float64(zr[i]) - mean) * istd
+				}
+			}
+		}
+		coef[o], coef[32+o] = sdy, sdyx
+		y[o] = float32(sdyx)
+		dbeta[o] = float32(sdy)
+	}
+
+}
+
+// conv2dBnReluBackwardConv1T79Dz computes the dz phase of (conv2d_bn_relu_backward "conv1") [32] of samples [lo, hi).
+func conv2dBnReluBackwardConv1T79Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+	cnt := float64(n * 1024)
+	for s := lo; s < hi; s++ {
+		for o := 0; o < 32; o++ {
+			mean, istd := float64(stats[o]), float64(stats[32+o])
+			k := float64(gamma[o]) * istd / cnt
+			sdy, sdyx := coef[o], coef[32+o]
+			off := (s*32 + o) * 1024
+			mask := out[off:][:1024]
+			zr := z[off:][:1024]
+			dzr := dy[off:][:1024]
+			for i, g := range dy[off:][:1024] {
+				if mask[i] <= 0 {
+					g = 0
+				}
+				xh := (float64(zr[i]) - mean) * istd
+				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
+			}
+		}
+	}
+
+}
+
+// conv2dBnReluBackwardConv1T79FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv1") [32] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv1T79FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -1160,15 +1031,15 @@ func conv2dBackwardFilterConv1T81Partial(n, lo, hi int, x []float32, dy []float3
 
 }
 
-// conv2dBackwardFilterConv1T81 computes (conv2d_backward_filter "conv1") [32,3,3,3] of the first n samples.
-func conv2dBackwardFilterConv1T81(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T79Filter computes the filter phase of (conv2d_bn_relu_backward "conv1") [32] of the first n samples.
+func conv2dBnReluBackwardConv1T79Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
-	dw := y[:864]
-	copy(dw, parts[:864])
+	dst := dw[:864]
+	copy(dst, parts[:864])
 	for slot := 1; slot < ns; slot++ {
 		p := parts[slot*864:][:864]
 		for i, v := range p {
-			dw[i] += v
+			dst[i] += v
 		}
 	}
 

@@ -151,10 +151,10 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 
 #endif  // CNNC_COMMON_CU
 
-// cnnc_vggsmall_t3_conv2d: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 27
-// v3 (conv2d "conv1") [64,32,32,32] <- v0 [64,3,32,32], v2 [32,3,3,3]
+// cnnc_vggsmall_t12_conv2d: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 27
+// v12 (conv2d "conv1") [64,32,32,32] <- v0 [64,3,32,32], v2 [32,3,3,3]
 // launch: grid ceil(n*1024/128) x 1 x 1, block 256
-struct cnnc_vggsmall_t3_conv2d_gemm {
+struct cnnc_vggsmall_t12_conv2d_gemm {
   static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
@@ -176,16 +176,16 @@ struct cnnc_vggsmall_t3_conv2d_gemm {
     out[((nn * 32 + o) * 32 + oh) * 32 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t3_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t12_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t3_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_vggsmall_t12_conv2d_gemm g{x, w, nullptr, out, grp};
   cnnc_gemm_tile(g, n * 1024, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 27);
 }
 
-// cnnc_vggsmall_t3_conv2d_mean_partial: batch mean per channel: partial sums over chunks of 4096 elements
-// v3 (conv2d "conv1") [64,32,32,32] <- v0 [64,3,32,32], v2 [32,3,3,3]
+// cnnc_vggsmall_t13_result_mean_partial: batch mean per channel: partial sums over chunks of 4096 elements
+// v13 (result "conv1") [64,32,32,32] <- v12 [64,32,32,32]
 // launch: grid ceil(n*1024/4096) x 32 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t3_conv2d_mean_partial(const float* __restrict__ x, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t13_result_mean_partial(const float* __restrict__ x, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1024;
   const int e0 = ch * 4096, e1 = cnnc_min(e0 + 4096, count);
@@ -201,10 +201,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t3_conv2d_mean_p
   }
 }
 
-// cnnc_vggsmall_t3_conv2d_mean_final: batch mean per channel: the chunks' sums in order
-// v3 (conv2d "conv1") [64,32,32,32] <- v0 [64,3,32,32], v2 [32,3,3,3]
+// cnnc_vggsmall_t13_result_mean_final: batch mean per channel: the chunks' sums in order
+// v13 (result "conv1") [64,32,32,32] <- v12 [64,32,32,32]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t3_conv2d_mean_final(const float* __restrict__ part, float* __restrict__ mean, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t13_result_mean_final(const float* __restrict__ part, float* __restrict__ mean, int n) {
   const int count = n * 1024;
   const int nch = (count + 4096 - 1) / 4096;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 32; c += gridDim.x * 128) {
@@ -215,10 +215,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t3_conv2d_mean_f
   }
 }
 
-// cnnc_vggsmall_t3_conv2d_var_partial: biased batch variance per channel: partial sums over chunks of 4096 elements
-// v3 (conv2d "conv1") [64,32,32,32] <- v0 [64,3,32,32], v2 [32,3,3,3]
+// cnnc_vggsmall_t13_result_var_partial: biased batch variance per channel: partial sums over chunks of 4096 elements
+// v13 (result "conv1") [64,32,32,32] <- v12 [64,32,32,32]
 // launch: grid ceil(n*1024/4096) x 32 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t3_conv2d_var_partial(const float* __restrict__ x, const float* __restrict__ mean, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t13_result_var_partial(const float* __restrict__ x, const float* __restrict__ mean, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1024;
   const int e0 = ch * 4096, e1 = cnnc_min(e0 + 4096, count);
@@ -235,10 +235,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t3_conv2d_var_pa
   }
 }
 
-// cnnc_vggsmall_t3_conv2d_var_final: biased batch variance per channel: the chunks' sums in order
-// v3 (conv2d "conv1") [64,32,32,32] <- v0 [64,3,32,32], v2 [32,3,3,3]
+// cnnc_vggsmall_t13_result_var_final: biased batch variance per channel: the chunks' sums in order
+// v13 (result "conv1") [64,32,32,32] <- v12 [64,32,32,32]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t3_conv2d_var_final(const float* __restrict__ part, float* __restrict__ var_, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t13_result_var_final(const float* __restrict__ part, float* __restrict__ var_, int n) {
   const int count = n * 1024;
   const int nch = (count + 4096 - 1) / 4096;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 32; c += gridDim.x * 128) {
@@ -249,33 +249,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t3_conv2d_var_fi
   }
 }
 
-// cnnc_vggsmall_t8_runningmean: running mean after the step
-// v8 (runningmean "bn1") [32] <- v3 [64,32,32,32], v6 [32]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t8_runningmean(const float* __restrict__ old, const float* __restrict__ mean, float* __restrict__ out, int n) {
-  const int count = 32;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = 0.9f * old[i] + 0.1f * mean[i];
-
-  }
-}
-
-// cnnc_vggsmall_t9_runningvar: running variance after the step (unbiased batch variance)
-// v9 (runningvar "bn1") [32] <- v3 [64,32,32,32], v7 [32]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t9_runningvar(const float* __restrict__ old, const float* __restrict__ var_, float* __restrict__ out, int n) {
-  const int count = 32;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float m = (float)(n * 1024);
-    out[i] = 0.9f * old[i] + 0.1f * (var_[i] * m / (m - 1.0f));
-
-  }
-}
-
-// cnnc_vggsmall_t11_batchnorm_relu: ReLU of batch normalisation with the batch statistics
-// v11 (batchnorm_relu "bn1") [64,32,32,32] <- v3 [64,32,32,32], v4 [32], v5 [32], v6 [32], v7 [32]
+// cnnc_vggsmall_t12_batchnorm_relu: ReLU of batch normalisation with the batch statistics
+// v12 (batchnorm_relu "conv1") [64,32,32,32] <- v13 [64,32,32,32], v3 [32], v4 [32], v5 [32], v6 [32]
 // launch: grid ceil(n*32768/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t11_batchnorm_relu(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t12_batchnorm_relu(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
   const int count = n * 32768;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int c = (i / 1024) % 32;
@@ -285,10 +262,44 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t11_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t12_conv2d: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 288
-// v12 (conv2d "conv2") [64,32,32,32] <- v11 [64,32,32,32], v10 [32,32,3,3]
+// cnnc_vggsmall_t14_result_stats: the saved batch statistics: mean and 1/sqrt(var + eps) per channel
+// v14 (result "bn1") [2,32] <- v12 [64,32,32,32]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t14_result_stats(const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
+  const int count = 64;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = i < 32 ? mean[i] : 1.0f / sqrtf(var_[i - 32] + 1e-05f);
+
+  }
+}
+
+// cnnc_vggsmall_t12_runningmean: running mean after the step
+// v12 (runningmean "conv1") [32] <- v13 [64,32,32,32], v5 [32]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t12_runningmean(const float* __restrict__ old, const float* __restrict__ mean, float* __restrict__ out, int n) {
+  const int count = 32;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = 0.9f * old[i] + 0.1f * mean[i];
+
+  }
+}
+
+// cnnc_vggsmall_t12_runningvar: running variance after the step (unbiased batch variance)
+// v12 (runningvar "conv1") [32] <- v13 [64,32,32,32], v6 [32]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t12_runningvar(const float* __restrict__ old, const float* __restrict__ var_, float* __restrict__ out, int n) {
+  const int count = 32;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    const float m = (float)(n * 1024);
+    out[i] = 0.9f * old[i] + 0.1f * (var_[i] * m / (m - 1.0f));
+
+  }
+}
+
+// cnnc_vggsmall_t17_conv2d: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 288
+// v17 (conv2d "conv2") [64,32,32,32] <- v12 [64,32,32,32], v7 [32,32,3,3]
 // launch: grid ceil(n*1024/128) x 1 x 1, block 256
-struct cnnc_vggsmall_t12_conv2d_gemm {
+struct cnnc_vggsmall_t17_conv2d_gemm {
   static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
@@ -310,16 +321,16 @@ struct cnnc_vggsmall_t12_conv2d_gemm {
     out[((nn * 32 + o) * 32 + oh) * 32 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t12_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t17_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t12_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_vggsmall_t17_conv2d_gemm g{x, w, nullptr, out, grp};
   cnnc_gemm_tile(g, n * 1024, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 288);
 }
 
-// cnnc_vggsmall_t20_maxpool: max pooling
-// v20 (maxpool) [64,32,16,16] <- v19 [64,32,32,32]
+// cnnc_vggsmall_t22_maxpool: max pooling
+// v22 (maxpool) [64,32,16,16] <- v17 [64,32,32,32]
 // launch: grid ceil(n*8192/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t20_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t22_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
   const int count = n * 8192;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int oj = i % 16, t = i / 16, oi = t % 16, plane = t / 16;
@@ -344,10 +355,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t20_maxpool(cons
   }
 }
 
-// cnnc_vggsmall_t22_conv2d: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 288
-// v22 (conv2d "conv3") [64,64,16,16] <- v20 [64,32,16,16], v21 [64,32,3,3]
+// cnnc_vggsmall_t33_conv2d: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 288
+// v33 (conv2d "conv3") [64,64,16,16] <- v22 [64,32,16,16], v23 [64,32,3,3]
 // launch: grid ceil(n*256/128) x 1 x 1, block 256
-struct cnnc_vggsmall_t22_conv2d_gemm {
+struct cnnc_vggsmall_t33_conv2d_gemm {
   static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 4, NC = 64, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
@@ -369,16 +380,16 @@ struct cnnc_vggsmall_t22_conv2d_gemm {
     out[((nn * 64 + o) * 16 + oh) * 16 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t22_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t33_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t22_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_vggsmall_t33_conv2d_gemm g{x, w, nullptr, out, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 288);
 }
 
-// cnnc_vggsmall_t22_conv2d_mean_partial: batch mean per channel: partial sums over chunks of 2048 elements
-// v22 (conv2d "conv3") [64,64,16,16] <- v20 [64,32,16,16], v21 [64,32,3,3]
+// cnnc_vggsmall_t34_result_mean_partial: batch mean per channel: partial sums over chunks of 2048 elements
+// v34 (result "conv3") [64,64,16,16] <- v33 [64,64,16,16]
 // launch: grid ceil(n*256/2048) x 64 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t22_conv2d_mean_partial(const float* __restrict__ x, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t34_result_mean_partial(const float* __restrict__ x, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 256;
   const int e0 = ch * 2048, e1 = cnnc_min(e0 + 2048, count);
@@ -394,10 +405,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t22_conv2d_mean_
   }
 }
 
-// cnnc_vggsmall_t22_conv2d_mean_final: batch mean per channel: the chunks' sums in order
-// v22 (conv2d "conv3") [64,64,16,16] <- v20 [64,32,16,16], v21 [64,32,3,3]
+// cnnc_vggsmall_t34_result_mean_final: batch mean per channel: the chunks' sums in order
+// v34 (result "conv3") [64,64,16,16] <- v33 [64,64,16,16]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t22_conv2d_mean_final(const float* __restrict__ part, float* __restrict__ mean, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t34_result_mean_final(const float* __restrict__ part, float* __restrict__ mean, int n) {
   const int count = n * 256;
   const int nch = (count + 2048 - 1) / 2048;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 64; c += gridDim.x * 128) {
@@ -408,10 +419,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t22_conv2d_mean_
   }
 }
 
-// cnnc_vggsmall_t22_conv2d_var_partial: biased batch variance per channel: partial sums over chunks of 2048 elements
-// v22 (conv2d "conv3") [64,64,16,16] <- v20 [64,32,16,16], v21 [64,32,3,3]
+// cnnc_vggsmall_t34_result_var_partial: biased batch variance per channel: partial sums over chunks of 2048 elements
+// v34 (result "conv3") [64,64,16,16] <- v33 [64,64,16,16]
 // launch: grid ceil(n*256/2048) x 64 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t22_conv2d_var_partial(const float* __restrict__ x, const float* __restrict__ mean, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t34_result_var_partial(const float* __restrict__ x, const float* __restrict__ mean, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 256;
   const int e0 = ch * 2048, e1 = cnnc_min(e0 + 2048, count);
@@ -428,10 +439,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t22_conv2d_var_p
   }
 }
 
-// cnnc_vggsmall_t22_conv2d_var_final: biased batch variance per channel: the chunks' sums in order
-// v22 (conv2d "conv3") [64,64,16,16] <- v20 [64,32,16,16], v21 [64,32,3,3]
+// cnnc_vggsmall_t34_result_var_final: biased batch variance per channel: the chunks' sums in order
+// v34 (result "conv3") [64,64,16,16] <- v33 [64,64,16,16]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t22_conv2d_var_final(const float* __restrict__ part, float* __restrict__ var_, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t34_result_var_final(const float* __restrict__ part, float* __restrict__ var_, int n) {
   const int count = n * 256;
   const int nch = (count + 2048 - 1) / 2048;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 64; c += gridDim.x * 128) {
@@ -442,33 +453,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t22_conv2d_var_f
   }
 }
 
-// cnnc_vggsmall_t27_runningmean: running mean after the step
-// v27 (runningmean "bn3") [64] <- v22 [64,64,16,16], v25 [64]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t27_runningmean(const float* __restrict__ old, const float* __restrict__ mean, float* __restrict__ out, int n) {
-  const int count = 64;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = 0.9f * old[i] + 0.1f * mean[i];
-
-  }
-}
-
-// cnnc_vggsmall_t28_runningvar: running variance after the step (unbiased batch variance)
-// v28 (runningvar "bn3") [64] <- v22 [64,64,16,16], v26 [64]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t28_runningvar(const float* __restrict__ old, const float* __restrict__ var_, float* __restrict__ out, int n) {
-  const int count = 64;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float m = (float)(n * 256);
-    out[i] = 0.9f * old[i] + 0.1f * (var_[i] * m / (m - 1.0f));
-
-  }
-}
-
-// cnnc_vggsmall_t30_batchnorm_relu: ReLU of batch normalisation with the batch statistics
-// v30 (batchnorm_relu "bn3") [64,64,16,16] <- v22 [64,64,16,16], v23 [64], v24 [64], v25 [64], v26 [64]
+// cnnc_vggsmall_t33_batchnorm_relu: ReLU of batch normalisation with the batch statistics
+// v33 (batchnorm_relu "conv3") [64,64,16,16] <- v34 [64,64,16,16], v24 [64], v25 [64], v26 [64], v27 [64]
 // launch: grid ceil(n*16384/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t30_batchnorm_relu(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t33_batchnorm_relu(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
   const int count = n * 16384;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int c = (i / 256) % 64;
@@ -478,10 +466,44 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t30_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t31_conv2d: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 576
-// v31 (conv2d "conv4") [64,64,16,16] <- v30 [64,64,16,16], v29 [64,64,3,3]
+// cnnc_vggsmall_t35_result_stats: the saved batch statistics: mean and 1/sqrt(var + eps) per channel
+// v35 (result "bn3") [2,64] <- v33 [64,64,16,16]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t35_result_stats(const float* __restrict__ mean, const float* __restrict__ var_, float* __restrict__ out, int n) {
+  const int count = 128;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = i < 64 ? mean[i] : 1.0f / sqrtf(var_[i - 64] + 1e-05f);
+
+  }
+}
+
+// cnnc_vggsmall_t33_runningmean: running mean after the step
+// v33 (runningmean "conv3") [64] <- v34 [64,64,16,16], v26 [64]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t33_runningmean(const float* __restrict__ old, const float* __restrict__ mean, float* __restrict__ out, int n) {
+  const int count = 64;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = 0.9f * old[i] + 0.1f * mean[i];
+
+  }
+}
+
+// cnnc_vggsmall_t33_runningvar: running variance after the step (unbiased batch variance)
+// v33 (runningvar "conv3") [64] <- v34 [64,64,16,16], v27 [64]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t33_runningvar(const float* __restrict__ old, const float* __restrict__ var_, float* __restrict__ out, int n) {
+  const int count = 64;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    const float m = (float)(n * 256);
+    out[i] = 0.9f * old[i] + 0.1f * (var_[i] * m / (m - 1.0f));
+
+  }
+}
+
+// cnnc_vggsmall_t38_conv2d: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 576
+// v38 (conv2d "conv4") [64,64,16,16] <- v33 [64,64,16,16], v28 [64,64,3,3]
 // launch: grid ceil(n*256/128) x 1 x 1, block 256
-struct cnnc_vggsmall_t31_conv2d_gemm {
+struct cnnc_vggsmall_t38_conv2d_gemm {
   static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 4, NC = 64, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
@@ -503,16 +525,16 @@ struct cnnc_vggsmall_t31_conv2d_gemm {
     out[((nn * 64 + o) * 16 + oh) * 16 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t31_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t38_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t31_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_vggsmall_t38_conv2d_gemm g{x, w, nullptr, out, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 576);
 }
 
-// cnnc_vggsmall_t39_maxpool: max pooling
-// v39 (maxpool) [64,64,8,8] <- v38 [64,64,16,16]
+// cnnc_vggsmall_t43_maxpool: max pooling
+// v43 (maxpool) [64,64,8,8] <- v38 [64,64,16,16]
 // launch: grid ceil(n*4096/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t39_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t43_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
   const int count = n * 4096;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int oj = i % 8, t = i / 8, oi = t % 8, plane = t / 8;
@@ -537,10 +559,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t39_maxpool(cons
   }
 }
 
-// cnnc_vggsmall_t43_linear: linear layer as a GEMM, M = n, N = 256, K = 4096
-// v43 (linear "fc1") [64,256] <- v40 [64,4096], v41 [256,4096], v42 [256]
+// cnnc_vggsmall_t47_linear: linear layer as a GEMM, M = n, N = 256, K = 4096
+// v47 (linear "fc1") [64,256] <- v44 [64,4096], v45 [256,4096], v46 [256]
 // launch: grid ceil(n/64) x 4 x 1, block 256
-struct cnnc_vggsmall_t43_linear_gemm {
+struct cnnc_vggsmall_t47_linear_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 256, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -556,15 +578,15 @@ struct cnnc_vggsmall_t43_linear_gemm {
     out[m * 256 + j] = v + bias[j];
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t43_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t43_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t47_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_vggsmall_t47_linear_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 4096);
 }
 
-// cnnc_vggsmall_t44_relu: max(x, 0)
-// v44 (relu) [64,256] <- v43 [64,256]
+// cnnc_vggsmall_t48_relu: max(x, 0)
+// v48 (relu) [64,256] <- v47 [64,256]
 // launch: grid ceil(n*256/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t44_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t48_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
   const int count = n * 256;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float v = x[i];
@@ -573,10 +595,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t44_relu(const f
   }
 }
 
-// cnnc_vggsmall_t45_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
-// v45 (dropout "drop1") [64,256] <- v44 [64,256]
+// cnnc_vggsmall_t49_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
+// v49 (dropout "drop1") [64,256] <- v48 [64,256]
 // launch: grid ceil(n*256/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t45_dropout(const float* __restrict__ x, unsigned long long seed, unsigned long long step, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t49_dropout(const float* __restrict__ x, unsigned long long seed, unsigned long long step, float* __restrict__ out, int n) {
   const int count = n * 256;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float u = cnnc_uniform01(seed, step, (unsigned long long)i);
@@ -585,10 +607,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t45_dropout(cons
   }
 }
 
-// cnnc_vggsmall_t48_linear: linear layer as a GEMM, M = n, N = 10, K = 256
-// v48 (linear "fc2") [64,10] <- v45 [64,256], v46 [10,256], v47 [10]
+// cnnc_vggsmall_t52_linear: linear layer as a GEMM, M = n, N = 10, K = 256
+// v52 (linear "fc2") [64,10] <- v49 [64,256], v50 [10,256], v51 [10]
 // launch: grid ceil(n/64) x 2 x 1, block 128
-struct cnnc_vggsmall_t48_linear_gemm {
+struct cnnc_vggsmall_t52_linear_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 10, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -604,15 +626,15 @@ struct cnnc_vggsmall_t48_linear_gemm {
     out[m * 10 + j] = v + bias[j];
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t48_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t48_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t52_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_vggsmall_t52_linear_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 8, 0, 256);
 }
 
-// cnnc_vggsmall_t49_softmaxcrossentropy: mean softmax cross-entropy
-// v49 (softmaxcrossentropy) [] <- v48 [64,10], v1 [64]
+// cnnc_vggsmall_t53_softmaxcrossentropy: mean softmax cross-entropy
+// v53 (softmaxcrossentropy) [] <- v52 [64,10], v1 [64]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t49_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t53_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
   const int rows = n;
   float acc[1] = {0.0f};
   for (int r = threadIdx.x; r < rows; r += 256) {
@@ -627,10 +649,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t49_softmaxcross
   if (threadIdx.x == 0) out[0] = acc[0] / (float)rows;
 }
 
-// cnnc_vggsmall_t51_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
-// v51 (softmaxcrossentropy_backward) [64,10] <- v48 [64,10], v1 [64], v50 []
+// cnnc_vggsmall_t55_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
+// v55 (softmaxcrossentropy_backward) [64,10] <- v52 [64,10], v1 [64], v54 []
 // launch: grid ceil(n/128) x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t51_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t55_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
   const int rows = n;
   for (int r = blockIdx.x * 128 + threadIdx.x; r < rows; r += gridDim.x * 128) {
     const float* xr = x + r * 10;
@@ -649,10 +671,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t51_softmaxcross
   }
 }
 
-// cnnc_vggsmall_t52_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v52 (biasgrad "fc2") [10] <- v51 [64,10]
+// cnnc_vggsmall_t56_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v56 (biasgrad "fc2") [10] <- v55 [64,10]
 // launch: grid ceil(n/256) x 10 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t52_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t56_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -668,10 +690,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t52_biasgrad_par
   }
 }
 
-// cnnc_vggsmall_t52_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v52 (biasgrad "fc2") [10] <- v51 [64,10]
+// cnnc_vggsmall_t56_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v56 (biasgrad "fc2") [10] <- v55 [64,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t52_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t56_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 10; c += gridDim.x * 128) {
@@ -682,10 +704,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t52_biasgrad_fin
   }
 }
 
-// cnnc_vggsmall_t53_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 256, K = n
-// v53 (linear_backward_weight "fc2") [10,256] <- v45 [64,256], v51 [64,10]
+// cnnc_vggsmall_t57_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 256, K = n
+// v57 (linear_backward_weight "fc2") [10,256] <- v49 [64,256], v55 [64,10]
 // launch: grid 1 x 4 x 1, block 256
-struct cnnc_vggsmall_t53_linear_backward_weight_gemm {
+struct cnnc_vggsmall_t57_linear_backward_weight_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 256, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -701,17 +723,17 @@ struct cnnc_vggsmall_t53_linear_backward_weight_gemm {
     out[m * 256 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t53_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t57_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 4;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_vggsmall_t53_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_vggsmall_t57_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 10, blockIdx.x * 32, (blockIdx.y % 4) * 64, k0, k1);
 }
 
-// cnnc_vggsmall_t54_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 256, K = 10
-// v54 (linear_backward_data "fc2") [64,256] <- v51 [64,10], v46 [10,256]
+// cnnc_vggsmall_t58_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 256, K = 10
+// v58 (linear_backward_data "fc2") [64,256] <- v55 [64,10], v50 [10,256]
 // launch: grid ceil(n/64) x 4 x 1, block 256
-struct cnnc_vggsmall_t54_linear_backward_data_gemm {
+struct cnnc_vggsmall_t58_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 256, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -726,15 +748,15 @@ struct cnnc_vggsmall_t54_linear_backward_data_gemm {
     out[m * 256 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t54_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t54_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t58_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_vggsmall_t58_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
 }
 
-// cnnc_vggsmall_t56_relu_backward: dy where y > 0
-// v56 (relu_backward) [64,256] <- v44 [64,256], v55 [64,256]
+// cnnc_vggsmall_t60_relu_backward: dy where y > 0
+// v60 (relu_backward) [64,256] <- v48 [64,256], v59 [64,256]
 // launch: grid ceil(n*256/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t56_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t60_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 256;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -742,10 +764,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t56_relu_backwar
   }
 }
 
-// cnnc_vggsmall_t57_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v57 (biasgrad "fc1") [256] <- v56 [64,256]
+// cnnc_vggsmall_t61_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v61 (biasgrad "fc1") [256] <- v60 [64,256]
 // launch: grid ceil(n/256) x 256 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t57_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t61_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -761,10 +783,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t57_biasgrad_par
   }
 }
 
-// cnnc_vggsmall_t57_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v57 (biasgrad "fc1") [256] <- v56 [64,256]
+// cnnc_vggsmall_t61_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v61 (biasgrad "fc1") [256] <- v60 [64,256]
 // launch: grid 2 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t57_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t61_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 256; c += gridDim.x * 128) {
@@ -775,10 +797,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t57_biasgrad_fin
   }
 }
 
-// cnnc_vggsmall_t58_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 4096, K = 256
-// v58 (linear_backward_data "fc1") [64,4096] <- v56 [64,256], v41 [256,4096]
+// cnnc_vggsmall_t62_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 4096, K = 256
+// v62 (linear_backward_data "fc1") [64,4096] <- v60 [64,256], v45 [256,4096]
 // launch: grid ceil(n/64) x 64 x 1, block 256
-struct cnnc_vggsmall_t58_linear_backward_data_gemm {
+struct cnnc_vggsmall_t62_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 4096, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -793,15 +815,15 @@ struct cnnc_vggsmall_t58_linear_backward_data_gemm {
     out[m * 4096 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t58_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t58_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t62_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_vggsmall_t62_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 256);
 }
 
-// cnnc_vggsmall_t59_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 256, N = 4096, K = n
-// v59 (linear_backward_weight "fc1") [256,4096] <- v40 [64,4096], v56 [64,256]
+// cnnc_vggsmall_t63_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 256, N = 4096, K = n
+// v63 (linear_backward_weight "fc1") [256,4096] <- v44 [64,4096], v60 [64,256]
 // launch: grid 4 x 64 x 1, block 256
-struct cnnc_vggsmall_t59_linear_backward_weight_gemm {
+struct cnnc_vggsmall_t63_linear_backward_weight_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 4096, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -817,17 +839,17 @@ struct cnnc_vggsmall_t59_linear_backward_weight_gemm {
     out[m * 4096 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t59_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t63_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 64;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_vggsmall_t59_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_vggsmall_t63_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 256, blockIdx.x * 64, (blockIdx.y % 64) * 64, k0, k1);
 }
 
-// cnnc_vggsmall_t61_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v61 (maxpool_backward) [64,64,16,16] <- v38 [64,64,16,16], v60 [64,64,8,8]
+// cnnc_vggsmall_t65_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
+// v65 (maxpool_backward) [64,64,16,16] <- v38 [64,64,16,16], v64 [64,64,8,8]
 // launch: grid ceil(n*16384/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t61_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 16384;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (16 * 16)) * 16 * 16;
@@ -864,43 +886,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t61_maxpool_back
   }
 }
 
-// cnnc_vggsmall_t62_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 2048 elements
-// v62 (relu_biasgrad "bn4") [64] <- v38 [64,64,16,16], v61 [64,64,16,16]
+// cnnc_vggsmall_t66_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 2048 elements
+// v66 (batchnorm_relu_backward "conv4") [64,64,16,16] <- v39 [64,64,16,16], v29 [64], v38 [64,64,16,16], v65 [64,64,16,16]
 // launch: grid ceil(n*256/2048) x 64 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t62_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
-  const int c = blockIdx.y, ch = blockIdx.x;
-  const int count = n * 256;
-  const int e0 = ch * 2048, e1 = cnnc_min(e0 + 2048, count);
-  float acc[1];
-  for (int q = 0; q < 1; ++q) acc[q] = 0.0f;
-  for (int e = e0 + threadIdx.x; e < e1; e += 256) {
-    const int idx = (e / 256) * 16384 + c * 256 + e % 256;
-    acc[0] += (y[idx] > 0.0f ? dy[idx] : 0.0f);
-  }
-  cnnc_block_sum<256, 1>(acc);
-  if (threadIdx.x == 0) {
-    part[0 + c * 8 + ch] = acc[0];
-  }
-}
-
-// cnnc_vggsmall_t62_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
-// v62 (relu_biasgrad "bn4") [64] <- v38 [64,64,16,16], v61 [64,64,16,16]
-// launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t62_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
-  const int count = n * 256;
-  const int nch = (count + 2048 - 1) / 2048;
-  for (int c = blockIdx.x * 128 + threadIdx.x; c < 64; c += gridDim.x * 128) {
-    float s[1];
-    s[0] = 0.0f;
-    for (int ch = 0; ch < nch; ++ch) s[0] += part[0 + c * 8 + ch];
-    out[c] = s[0];
-  }
-}
-
-// cnnc_vggsmall_t63_batchnorm_relu_backward_gamma_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 2048 elements
-// v63 (batchnorm_relu_backward_gamma "bn4") [64] <- v31 [64,64,16,16], v38 [64,64,16,16], v61 [64,64,16,16]
-// launch: grid ceil(n*256/2048) x 64 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t63_batchnorm_relu_backward_gamma_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 256;
   const int e0 = ch * 2048, e1 = cnnc_min(e0 + 2048, count);
@@ -919,10 +908,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t63_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t63_batchnorm_relu_backward_gamma_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
-// v63 (batchnorm_relu_backward_gamma "bn4") [64] <- v31 [64,64,16,16], v38 [64,64,16,16], v61 [64,64,16,16]
+// cnnc_vggsmall_t66_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
+// v66 (batchnorm_relu_backward "conv4") [64,64,16,16] <- v39 [64,64,16,16], v29 [64], v38 [64,64,16,16], v65 [64,64,16,16]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t63_batchnorm_relu_backward_gamma_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t66_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
   const int count = n * 256;
   const int nch = (count + 2048 - 1) / 2048;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 64; c += gridDim.x * 128) {
@@ -936,21 +925,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t63_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t63_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
-// v63 (batchnorm_relu_backward_gamma "bn4") [64] <- v31 [64,64,16,16], v38 [64,64,16,16], v61 [64,64,16,16]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t63_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
-  const int count = 64;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = sums[64 + i];
-
-  }
-}
-
-// cnnc_vggsmall_t64_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
-// v64 (batchnorm_relu_backward "bn4") [64,64,16,16] <- v31 [64,64,16,16], v32 [64], v38 [64,64,16,16], v61 [64,64,16,16]
+// cnnc_vggsmall_t66_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
+// v66 (batchnorm_relu_backward "conv4") [64,64,16,16] <- v39 [64,64,16,16], v29 [64], v38 [64,64,16,16], v65 [64,64,16,16]
 // launch: grid ceil(n*16384/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t64_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = n * 16384;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int c = (i / 256) % 64;
@@ -962,10 +940,54 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t64_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t65_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 64 channels per group (1 groups), N = 576, K = n*256, split over chunks of 288 terms
-// v65 (conv2d_backward_filter "conv4") [64,64,3,3] <- v30 [64,64,16,16], v64 [64,64,16,16]
+// cnnc_vggsmall_t66_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
+// v66 (batchnorm_relu_backward_gamma "conv4") [64] <- v39 [64,64,16,16], v38 [64,64,16,16], v65 [64,64,16,16]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
+  const int count = 64;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = sums[64 + i];
+
+  }
+}
+
+// cnnc_vggsmall_t66_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 2048 elements
+// v66 (relu_biasgrad "conv4") [64] <- v38 [64,64,16,16], v65 [64,64,16,16]
+// launch: grid ceil(n*256/2048) x 64 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
+  const int c = blockIdx.y, ch = blockIdx.x;
+  const int count = n * 256;
+  const int e0 = ch * 2048, e1 = cnnc_min(e0 + 2048, count);
+  float acc[1];
+  for (int q = 0; q < 1; ++q) acc[q] = 0.0f;
+  for (int e = e0 + threadIdx.x; e < e1; e += 256) {
+    const int idx = (e / 256) * 16384 + c * 256 + e % 256;
+    acc[0] += (y[idx] > 0.0f ? dy[idx] : 0.0f);
+  }
+  cnnc_block_sum<256, 1>(acc);
+  if (threadIdx.x == 0) {
+    part[0 + c * 8 + ch] = acc[0];
+  }
+}
+
+// cnnc_vggsmall_t66_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
+// v66 (relu_biasgrad "conv4") [64] <- v38 [64,64,16,16], v65 [64,64,16,16]
+// launch: grid 1 x 1 x 1, block 128
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t66_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+  const int count = n * 256;
+  const int nch = (count + 2048 - 1) / 2048;
+  for (int c = blockIdx.x * 128 + threadIdx.x; c < 64; c += gridDim.x * 128) {
+    float s[1];
+    s[0] = 0.0f;
+    for (int ch = 0; ch < nch; ++ch) s[0] += part[0 + c * 8 + ch];
+    out[c] = s[0];
+  }
+}
+
+// cnnc_vggsmall_t66_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 64 channels per group (1 groups), N = 576, K = n*256, split over chunks of 288 terms
+// v66 (conv2d_backward_filter "conv4") [64,64,3,3] <- v33 [64,64,16,16], v66 [64,64,16,16]
 // launch: grid 1 x 9 x ceil(n*256/288), block 256
-struct cnnc_vggsmall_t65_conv2d_backward_filter_chunks_gemm {
+struct cnnc_vggsmall_t66_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 576, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -985,17 +1007,17 @@ struct cnnc_vggsmall_t65_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 36864 + (grp * 64 + m) * 576 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 9;
   const int k0 = blockIdx.z * 288, k1 = cnnc_min(k0 + 288, n * 256);
-  const cnnc_vggsmall_t65_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_vggsmall_t66_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 64, blockIdx.x * 64, (blockIdx.y % 9) * 64, k0, k1);
 }
 
-// cnnc_vggsmall_t65_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v65 (conv2d_backward_filter "conv4") [64,64,3,3] <- v30 [64,64,16,16], v64 [64,64,16,16]
+// cnnc_vggsmall_t66_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v66 (conv2d_backward_filter "conv4") [64,64,3,3] <- v33 [64,64,16,16], v66 [64,64,16,16]
 // launch: grid 144 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 36864;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 256 + 288 - 1) / 288;
@@ -1007,7 +1029,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_conv2d_backw
 }
 
 // cnnc_vggsmall_t66_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 64 channels per group (1 groups), K = 576
-// v66 (conv2d_backward_data "conv4") [64,64,16,16] <- v64 [64,64,16,16], v29 [64,64,3,3]
+// v66 (conv2d_backward_data "conv4") [64,64,16,16] <- v66 [64,64,16,16], v28 [64,64,3,3]
 // launch: grid ceil(n*256/128) x 1 x 1, block 256
 struct cnnc_vggsmall_t66_conv2d_backward_data_gemm {
   static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 4, NC = 64, AKFAST = 0, BKFAST = 1;
@@ -1038,7 +1060,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_conv2d_backw
 }
 
 // cnnc_vggsmall_t70_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 64 channels per group (1 groups), N = 288, K = n*256, split over chunks of 256 terms
-// v70 (conv2d_backward_filter "conv3") [64,32,3,3] <- v20 [64,32,16,16], v69 [64,64,16,16]
+// v70 (conv2d_backward_filter "conv3") [64,32,3,3] <- v22 [64,32,16,16], v70 [64,64,16,16]
 // launch: grid 1 x 5 x ceil(n*256/256), block 256
 struct cnnc_vggsmall_t70_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 288, AKFAST = 1, BKFAST = 1;
@@ -1068,7 +1090,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t70_conv2d_backw
 }
 
 // cnnc_vggsmall_t70_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v70 (conv2d_backward_filter "conv3") [64,32,3,3] <- v20 [64,32,16,16], v69 [64,64,16,16]
+// v70 (conv2d_backward_filter "conv3") [64,32,3,3] <- v22 [64,32,16,16], v70 [64,64,16,16]
 // launch: grid 72 x 1 x 1, block 256
 extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t70_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 18432;
@@ -1081,10 +1103,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t70_conv2d_backw
   }
 }
 
-// cnnc_vggsmall_t71_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 32 channels per group (1 groups), K = 576
-// v71 (conv2d_backward_data "conv3") [64,32,16,16] <- v69 [64,64,16,16], v21 [64,32,3,3]
+// cnnc_vggsmall_t70_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 32 channels per group (1 groups), K = 576
+// v70 (conv2d_backward_data "conv3") [64,32,16,16] <- v70 [64,64,16,16], v23 [64,32,3,3]
 // launch: grid ceil(n*256/128) x 1 x 1, block 256
-struct cnnc_vggsmall_t71_conv2d_backward_data_gemm {
+struct cnnc_vggsmall_t70_conv2d_backward_data_gemm {
   static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
@@ -1106,16 +1128,16 @@ struct cnnc_vggsmall_t71_conv2d_backward_data_gemm {
     out[((nn * 32 + grp * 32 + j) * 16 + ih) * 16 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t71_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t70_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t71_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_vggsmall_t70_conv2d_backward_data_gemm g{dy, w, out, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 576);
 }
 
-// cnnc_vggsmall_t72_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v72 (maxpool_backward) [64,32,32,32] <- v19 [64,32,32,32], v71 [64,32,16,16]
+// cnnc_vggsmall_t74_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
+// v74 (maxpool_backward) [64,32,32,32] <- v17 [64,32,32,32], v73 [64,32,16,16]
 // launch: grid ceil(n*32768/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t72_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 32768;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (32 * 32)) * 32 * 32;
@@ -1152,43 +1174,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t72_maxpool_back
   }
 }
 
-// cnnc_vggsmall_t73_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 4096 elements
-// v73 (relu_biasgrad "bn2") [32] <- v19 [64,32,32,32], v72 [64,32,32,32]
+// cnnc_vggsmall_t75_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 4096 elements
+// v75 (batchnorm_relu_backward "conv2") [64,32,32,32] <- v18 [64,32,32,32], v8 [32], v17 [64,32,32,32], v74 [64,32,32,32]
 // launch: grid ceil(n*1024/4096) x 32 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t73_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
-  const int c = blockIdx.y, ch = blockIdx.x;
-  const int count = n * 1024;
-  const int e0 = ch * 4096, e1 = cnnc_min(e0 + 4096, count);
-  float acc[1];
-  for (int q = 0; q < 1; ++q) acc[q] = 0.0f;
-  for (int e = e0 + threadIdx.x; e < e1; e += 256) {
-    const int idx = (e / 1024) * 32768 + c * 1024 + e % 1024;
-    acc[0] += (y[idx] > 0.0f ? dy[idx] : 0.0f);
-  }
-  cnnc_block_sum<256, 1>(acc);
-  if (threadIdx.x == 0) {
-    part[0 + c * 16 + ch] = acc[0];
-  }
-}
-
-// cnnc_vggsmall_t73_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
-// v73 (relu_biasgrad "bn2") [32] <- v19 [64,32,32,32], v72 [64,32,32,32]
-// launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t73_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
-  const int count = n * 1024;
-  const int nch = (count + 4096 - 1) / 4096;
-  for (int c = blockIdx.x * 128 + threadIdx.x; c < 32; c += gridDim.x * 128) {
-    float s[1];
-    s[0] = 0.0f;
-    for (int ch = 0; ch < nch; ++ch) s[0] += part[0 + c * 16 + ch];
-    out[c] = s[0];
-  }
-}
-
-// cnnc_vggsmall_t74_batchnorm_relu_backward_gamma_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 4096 elements
-// v74 (batchnorm_relu_backward_gamma "bn2") [32] <- v12 [64,32,32,32], v19 [64,32,32,32], v72 [64,32,32,32]
-// launch: grid ceil(n*1024/4096) x 32 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_batchnorm_relu_backward_gamma_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1024;
   const int e0 = ch * 4096, e1 = cnnc_min(e0 + 4096, count);
@@ -1207,10 +1196,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t74_batchnorm_relu_backward_gamma_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
-// v74 (batchnorm_relu_backward_gamma "bn2") [32] <- v12 [64,32,32,32], v19 [64,32,32,32], v72 [64,32,32,32]
+// cnnc_vggsmall_t75_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
+// v75 (batchnorm_relu_backward "conv2") [64,32,32,32] <- v18 [64,32,32,32], v8 [32], v17 [64,32,32,32], v74 [64,32,32,32]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t74_batchnorm_relu_backward_gamma_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t75_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
   const int count = n * 1024;
   const int nch = (count + 4096 - 1) / 4096;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 32; c += gridDim.x * 128) {
@@ -1224,19 +1213,8 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t74_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t74_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
-// v74 (batchnorm_relu_backward_gamma "bn2") [32] <- v12 [64,32,32,32], v19 [64,32,32,32], v72 [64,32,32,32]
-// launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
-  const int count = 32;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = sums[32 + i];
-
-  }
-}
-
 // cnnc_vggsmall_t75_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
-// v75 (batchnorm_relu_backward "bn2") [64,32,32,32] <- v12 [64,32,32,32], v13 [32], v19 [64,32,32,32], v72 [64,32,32,32]
+// v75 (batchnorm_relu_backward "conv2") [64,32,32,32] <- v18 [64,32,32,32], v8 [32], v17 [64,32,32,32], v74 [64,32,32,32]
 // launch: grid ceil(n*32768/256) x 1 x 1, block 256
 extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = n * 32768;
@@ -1250,10 +1228,54 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t76_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 32 channels per group (1 groups), N = 288, K = n*1024, split over chunks of 624 terms
-// v76 (conv2d_backward_filter "conv2") [32,32,3,3] <- v11 [64,32,32,32], v75 [64,32,32,32]
+// cnnc_vggsmall_t75_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
+// v75 (batchnorm_relu_backward_gamma "conv2") [32] <- v18 [64,32,32,32], v17 [64,32,32,32], v74 [64,32,32,32]
+// launch: grid 1 x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
+  const int count = 32;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    out[i] = sums[32 + i];
+
+  }
+}
+
+// cnnc_vggsmall_t75_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 4096 elements
+// v75 (relu_biasgrad "conv2") [32] <- v17 [64,32,32,32], v74 [64,32,32,32]
+// launch: grid ceil(n*1024/4096) x 32 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
+  const int c = blockIdx.y, ch = blockIdx.x;
+  const int count = n * 1024;
+  const int e0 = ch * 4096, e1 = cnnc_min(e0 + 4096, count);
+  float acc[1];
+  for (int q = 0; q < 1; ++q) acc[q] = 0.0f;
+  for (int e = e0 + threadIdx.x; e < e1; e += 256) {
+    const int idx = (e / 1024) * 32768 + c * 1024 + e % 1024;
+    acc[0] += (y[idx] > 0.0f ? dy[idx] : 0.0f);
+  }
+  cnnc_block_sum<256, 1>(acc);
+  if (threadIdx.x == 0) {
+    part[0 + c * 16 + ch] = acc[0];
+  }
+}
+
+// cnnc_vggsmall_t75_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
+// v75 (relu_biasgrad "conv2") [32] <- v17 [64,32,32,32], v74 [64,32,32,32]
+// launch: grid 1 x 1 x 1, block 128
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t75_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+  const int count = n * 1024;
+  const int nch = (count + 4096 - 1) / 4096;
+  for (int c = blockIdx.x * 128 + threadIdx.x; c < 32; c += gridDim.x * 128) {
+    float s[1];
+    s[0] = 0.0f;
+    for (int ch = 0; ch < nch; ++ch) s[0] += part[0 + c * 16 + ch];
+    out[c] = s[0];
+  }
+}
+
+// cnnc_vggsmall_t75_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 32 channels per group (1 groups), N = 288, K = n*1024, split over chunks of 624 terms
+// v75 (conv2d_backward_filter "conv2") [32,32,3,3] <- v12 [64,32,32,32], v75 [64,32,32,32]
 // launch: grid 1 x 5 x ceil(n*1024/624), block 256
-struct cnnc_vggsmall_t76_conv2d_backward_filter_chunks_gemm {
+struct cnnc_vggsmall_t75_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 288, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -1273,17 +1295,17 @@ struct cnnc_vggsmall_t76_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 9216 + (grp * 32 + m) * 288 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t76_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 5;
   const int k0 = blockIdx.z * 624, k1 = cnnc_min(k0 + 624, n * 1024);
-  const cnnc_vggsmall_t76_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_vggsmall_t75_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 32, blockIdx.x * 32, (blockIdx.y % 5) * 64, k0, k1);
 }
 
-// cnnc_vggsmall_t76_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v76 (conv2d_backward_filter "conv2") [32,32,3,3] <- v11 [64,32,32,32], v75 [64,32,32,32]
+// cnnc_vggsmall_t75_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v75 (conv2d_backward_filter "conv2") [32,32,3,3] <- v12 [64,32,32,32], v75 [64,32,32,32]
 // launch: grid 36 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t76_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 9216;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 1024 + 624 - 1) / 624;
@@ -1294,10 +1316,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t76_conv2d_backw
   }
 }
 
-// cnnc_vggsmall_t77_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*1024 input pixels, N = 32 channels per group (1 groups), K = 288
-// v77 (conv2d_backward_data "conv2") [64,32,32,32] <- v75 [64,32,32,32], v10 [32,32,3,3]
+// cnnc_vggsmall_t75_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*1024 input pixels, N = 32 channels per group (1 groups), K = 288
+// v75 (conv2d_backward_data "conv2") [64,32,32,32] <- v75 [64,32,32,32], v7 [32,32,3,3]
 // launch: grid ceil(n*1024/128) x 1 x 1, block 256
-struct cnnc_vggsmall_t77_conv2d_backward_data_gemm {
+struct cnnc_vggsmall_t75_conv2d_backward_data_gemm {
   static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
@@ -1319,16 +1341,16 @@ struct cnnc_vggsmall_t77_conv2d_backward_data_gemm {
     out[((nn * 32 + grp * 32 + j) * 32 + ih) * 32 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t77_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t77_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_vggsmall_t75_conv2d_backward_data_gemm g{dy, w, out, grp};
   cnnc_gemm_tile(g, n * 1024, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 288);
 }
 
-// cnnc_vggsmall_t81_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 32 channels per group (1 groups), N = 27, K = n*1024, split over chunks of 256 terms
-// v81 (conv2d_backward_filter "conv1") [32,3,3,3] <- v0 [64,3,32,32], v80 [64,32,32,32]
+// cnnc_vggsmall_t79_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 32 channels per group (1 groups), N = 27, K = n*1024, split over chunks of 256 terms
+// v79 (conv2d_backward_filter "conv1") [32,3,3,3] <- v0 [64,3,32,32], v79 [64,32,32,32]
 // launch: grid 1 x 2 x ceil(n*1024/256), block 256
-struct cnnc_vggsmall_t81_conv2d_backward_filter_chunks_gemm {
+struct cnnc_vggsmall_t79_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 16, BK = 16, TM = 2, TN = 1, NC = 27, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -1348,17 +1370,17 @@ struct cnnc_vggsmall_t81_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 864 + (grp * 32 + m) * 27 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t81_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t79_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 1024);
-  const cnnc_vggsmall_t81_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_vggsmall_t79_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 32, blockIdx.x * 32, (blockIdx.y % 2) * 16, k0, k1);
 }
 
-// cnnc_vggsmall_t81_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v81 (conv2d_backward_filter "conv1") [32,3,3,3] <- v0 [64,3,32,32], v80 [64,32,32,32]
+// cnnc_vggsmall_t79_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v79 (conv2d_backward_filter "conv1") [32,3,3,3] <- v0 [64,3,32,32], v79 [64,32,32,32]
 // launch: grid 4 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t81_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t79_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 864;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 1024 + 256 - 1) / 256;
@@ -1588,66 +1610,68 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i40_linear_relu(
 }
 
 #ifdef CNNC_EMU
-CNNC_EMU_REGISTER(cnnc_vggsmall_t3_conv2d)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t3_conv2d_mean_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t3_conv2d_mean_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t3_conv2d_var_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t3_conv2d_var_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t8_runningmean)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t9_runningvar)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t11_batchnorm_relu)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t12_conv2d)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t20_maxpool)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t22_conv2d)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t22_conv2d_mean_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t22_conv2d_mean_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t22_conv2d_var_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t22_conv2d_var_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t27_runningmean)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t28_runningvar)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t30_batchnorm_relu)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t31_conv2d)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t39_maxpool)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t43_linear)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t44_relu)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t45_dropout)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t48_linear)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t49_softmaxcrossentropy)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t51_softmaxcrossentropy_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t52_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t52_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t53_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t54_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t56_relu_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t57_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t57_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t13_result_mean_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t13_result_mean_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t13_result_var_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t13_result_var_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t12_batchnorm_relu)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t14_result_stats)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t12_runningmean)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t12_runningvar)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t17_conv2d)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t22_maxpool)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t33_conv2d)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t34_result_mean_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t34_result_mean_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t34_result_var_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t34_result_var_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t33_batchnorm_relu)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t35_result_stats)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t33_runningmean)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t33_runningvar)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t38_conv2d)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t43_maxpool)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t47_linear)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t48_relu)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t49_dropout)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t52_linear)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t53_softmaxcrossentropy)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t55_softmaxcrossentropy_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t56_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t56_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t57_linear_backward_weight)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t58_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t59_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t61_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t62_relu_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t62_relu_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t63_batchnorm_relu_backward_gamma_sums_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t63_batchnorm_relu_backward_gamma_sums_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t63_batchnorm_relu_backward_gamma)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t64_batchnorm_relu_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t65_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t65_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t60_relu_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t61_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t61_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t62_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t63_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t65_maxpool_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t66_batchnorm_relu_backward_sums_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t66_batchnorm_relu_backward_sums_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t66_batchnorm_relu_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t66_batchnorm_relu_backward_gamma)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t66_relu_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t66_relu_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t66_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t66_conv2d_backward_filter_sum)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t66_conv2d_backward_data)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t70_conv2d_backward_filter_chunks)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t70_conv2d_backward_filter_sum)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t71_conv2d_backward_data)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t72_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t73_relu_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t73_relu_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t74_batchnorm_relu_backward_gamma_sums_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t74_batchnorm_relu_backward_gamma_sums_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t74_batchnorm_relu_backward_gamma)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t70_conv2d_backward_data)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t74_maxpool_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t75_batchnorm_relu_backward_sums_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t75_batchnorm_relu_backward_sums_final)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t75_batchnorm_relu_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t76_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t76_conv2d_backward_filter_sum)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t77_conv2d_backward_data)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t81_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t81_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t75_batchnorm_relu_backward_gamma)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t75_relu_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t75_relu_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t75_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t75_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t75_conv2d_backward_data)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t79_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t79_conv2d_backward_filter_sum)
 CNNC_EMU_REGISTER(cnnc_vggsmall_i6_fold_bn_weight)
 CNNC_EMU_REGISTER(cnnc_vggsmall_i7_fold_bn_bias)
 CNNC_EMU_REGISTER(cnnc_vggsmall_i13_fold_bn_weight)

@@ -32,185 +32,178 @@ func InputShape() []int { return []int{3, 32, 32} }
 // do not overlap share memory. TrainStep and Predict allocate nothing. A
 // Model is not safe for concurrent use.
 type Model struct {
-	pool            *runtime.Pool
-	ownPool         *runtime.Pool // made by SetThreads, closed when replaced
-	n               int           // samples in the current call
-	step            uint64        // training steps taken: the dropout mask stream
-	runSeed         uint64        // mixed into every dropout seed
-	x               []float32     // the caller's input during a call
-	labels          []int32       // the caller's labels during TrainStep
-	params          []*runtime.Param
-	buffers         []*runtime.Param
-	state           []*runtime.Param
-	pConv1Weight    *runtime.Param // conv1.weight [32,3,3,3]
-	pBn1Weight      *runtime.Param // bn1.weight [32]
-	pBn1Bias        *runtime.Param // bn1.bias [32]
-	pConv2Weight    *runtime.Param // conv2.weight [32,32,3,3]
-	pBn2Weight      *runtime.Param // bn2.weight [32]
-	pBn2Bias        *runtime.Param // bn2.bias [32]
-	pConv3Weight    *runtime.Param // conv3.weight [64,32,3,3]
-	pBn3Weight      *runtime.Param // bn3.weight [64]
-	pBn3Bias        *runtime.Param // bn3.bias [64]
-	pConv4Weight    *runtime.Param // conv4.weight [64,64,3,3]
-	pBn4Weight      *runtime.Param // bn4.weight [64]
-	pBn4Bias        *runtime.Param // bn4.bias [64]
-	pFc1Weight      *runtime.Param // fc1.weight [256,4096]
-	pFc1Bias        *runtime.Param // fc1.bias [256]
-	pFc2Weight      *runtime.Param // fc2.weight [10,256]
-	pFc2Bias        *runtime.Param // fc2.bias [10]
-	pBn1RunningMean *runtime.Param // bn1.running_mean [32]
-	pBn1RunningVar  *runtime.Param // bn1.running_var [32]
-	pBn2RunningMean *runtime.Param // bn2.running_mean [32]
-	pBn2RunningVar  *runtime.Param // bn2.running_var [32]
-	pBn3RunningMean *runtime.Param // bn3.running_mean [64]
-	pBn3RunningVar  *runtime.Param // bn3.running_var [64]
-	pBn4RunningMean *runtime.Param // bn4.running_mean [64]
-	pBn4RunningVar  *runtime.Param // bn4.running_var [64]
-	tArena          []float32      // training graph: the arena of its values, 14418945 floats (26838657 without sharing)
-	t3              []float32      // training graph: (conv2d "conv1") [64,32,32,32] at tArena[0:2097152]
-	t3Cols          []float32      // scratch of t3
-	t3Xps           []float32      // scratch of t3
-	t3Fn            func(lo, hi int)
-	t8              []float32 // training graph: (runningmean "bn1") [32] at tArena[14418816:14418848]
-	t8Fn            func(lo, hi int)
-	t9              []float32 // training graph: (runningvar "bn1") [32] at tArena[14418848:14418880]
-	t9Fn            func(lo, hi int)
-	t11             []float32 // training graph: (batchnorm_relu "bn1") [64,32,32,32] at tArena[2097152:4194304]
-	t11Fn           func(lo, hi int)
-	t12             []float32 // training graph: (conv2d "conv2") [64,32,32,32] at tArena[4194304:6291456]
-	t12Cols         []float32 // scratch of t12
-	t12Xps          []float32 // scratch of t12
-	t12Fn           func(lo, hi int)
-	t17             []float32 // training graph: (runningmean "bn2") [32] at tArena[14418880:14418912]
-	t17Fn           func(lo, hi int)
-	t18             []float32 // training graph: (runningvar "bn2") [32] at tArena[14418912:14418944]
-	t18Fn           func(lo, hi int)
-	t19             []float32 // training graph: (batchnorm_relu "bn2") [64,32,32,32] at tArena[6291456:8388608]
-	t19Fn           func(lo, hi int)
-	t20             []float32 // training graph: (maxpool) [64,32,16,16] at tArena[13631488:14155776]
-	t20Fn           func(lo, hi int)
-	t22             []float32 // training graph: (conv2d "conv3") [64,64,16,16] at tArena[8388608:9437184]
-	t22Cols         []float32 // scratch of t22
-	t22Xps          []float32 // scratch of t22
-	t22Fn           func(lo, hi int)
-	t27             []float32 // training graph: (runningmean "bn3") [64] at tArena[14418560:14418624]
-	t27Fn           func(lo, hi int)
-	t28             []float32 // training graph: (runningvar "bn3") [64] at tArena[14418624:14418688]
-	t28Fn           func(lo, hi int)
-	t30             []float32 // training graph: (batchnorm_relu "bn3") [64,64,16,16] at tArena[9437184:10485760]
-	t30Fn           func(lo, hi int)
-	t31             []float32 // training graph: (conv2d "conv4") [64,64,16,16] at tArena[10485760:11534336]
-	t31Cols         []float32 // scratch of t31
-	t31Xps          []float32 // scratch of t31
-	t31Fn           func(lo, hi int)
-	t36             []float32 // training graph: (runningmean "bn4") [64] at tArena[14418688:14418752]
-	t36Fn           func(lo, hi int)
-	t37             []float32 // training graph: (runningvar "bn4") [64] at tArena[14418752:14418816]
-	t37Fn           func(lo, hi int)
-	t38             []float32 // training graph: (batchnorm_relu "bn4") [64,64,16,16] at tArena[11534336:12582912]
-	t38Fn           func(lo, hi int)
-	t39             []float32 // training graph: (maxpool) [64,64,8,8] at tArena[12582912:12845056]
-	t39Fn           func(lo, hi int)
-	t43             []float32 // training graph: (linear "fc1") [64,256] at tArena[12845056:12861440]
-	t44             []float32 // training graph: (relu) [64,256] at tArena[12845056:12861440], in place over t43
-	t44Fn           func(lo, hi int)
-	t45             []float32 // training graph: (dropout "drop1") [64,256] at tArena[12861440:12877824]
-	t45Fn           func(lo, hi int)
-	t48             []float32 // training graph: (linear "fc2") [64,10] at tArena[14417920:14418560]
-	t49             []float32 // training graph: (softmaxcrossentropy) [] at tArena[14418944:14418945]
-	t50             []float32 // training graph: (const) []
-	t51             []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[12877824:12878464]
-	t51Fn           func(lo, hi int)
-	t52Fn           func(lo, hi int)
-	t54             []float32 // training graph: (linear_backward_data "fc2") [64,256] at tArena[12861440:12877824]
-	t55             []float32 // training graph: (dropout_backward "drop1") [64,256] at tArena[12861440:12877824], in place over t54
-	t55Fn           func(lo, hi int)
-	t56             []float32 // training graph: (relu_backward) [64,256] at tArena[12861440:12877824], in place over t55
-	t56Fn           func(lo, hi int)
-	t57Fn           func(lo, hi int)
-	t58             []float32 // training graph: (linear_backward_data "fc1") [64,4096] at tArena[14155776:14417920]
-	t61             []float32 // training graph: (maxpool_backward) [64,64,16,16] at tArena[12582912:13631488]
-	t61Fn           func(lo, hi int)
-	t62Fn           func(lo, hi int)
-	t63Fn           func(lo, hi int)
-	t64             []float32 // training graph: (batchnorm_relu_backward "bn4") [64,64,16,16] at tArena[12582912:13631488], in place over t61
-	t64Fn           func(lo, hi int)
-	t65Parts        []float32 // scratch of t65
-	t65Cols         []float32 // scratch of t65
-	t65Xps          []float32 // scratch of t65
-	t65PartialFn    func(lo, hi int)
-	t65Fn           func(lo, hi int)
-	t66             []float32 // training graph: (conv2d_backward_data "conv4") [64,64,16,16] at tArena[10485760:11534336]
-	t66Cols         []float32 // scratch of t66
-	t66Dxps         []float32 // scratch of t66
-	t66Fn           func(lo, hi int)
-	t67Fn           func(lo, hi int)
-	t68Fn           func(lo, hi int)
-	t69             []float32 // training graph: (batchnorm_relu_backward "bn3") [64,64,16,16] at tArena[10485760:11534336], in place over t66
-	t69Fn           func(lo, hi int)
-	t70Parts        []float32 // scratch of t70
-	t70Cols         []float32 // scratch of t70
-	t70Xps          []float32 // scratch of t70
-	t70PartialFn    func(lo, hi int)
-	t70Fn           func(lo, hi int)
-	t71             []float32 // training graph: (conv2d_backward_data "conv3") [64,32,16,16] at tArena[11534336:12058624]
-	t71Cols         []float32 // scratch of t71
-	t71Dxps         []float32 // scratch of t71
-	t71Fn           func(lo, hi int)
-	t72             []float32 // training graph: (maxpool_backward) [64,32,32,32] at tArena[8388608:10485760]
-	t72Fn           func(lo, hi int)
-	t73Fn           func(lo, hi int)
-	t74Fn           func(lo, hi int)
-	t75             []float32 // training graph: (batchnorm_relu_backward "bn2") [64,32,32,32] at tArena[8388608:10485760], in place over t72
-	t75Fn           func(lo, hi int)
-	t76Parts        []float32 // scratch of t76
-	t76Cols         []float32 // scratch of t76
-	t76Xps          []float32 // scratch of t76
-	t76PartialFn    func(lo, hi int)
-	t76Fn           func(lo, hi int)
-	t77             []float32 // training graph: (conv2d_backward_data "conv2") [64,32,32,32] at tArena[4194304:6291456]
-	t77Cols         []float32 // scratch of t77
-	t77Dxps         []float32 // scratch of t77
-	t77Fn           func(lo, hi int)
-	t78Fn           func(lo, hi int)
-	t79Fn           func(lo, hi int)
-	t80             []float32 // training graph: (batchnorm_relu_backward "bn1") [64,32,32,32] at tArena[4194304:6291456], in place over t77
-	t80Fn           func(lo, hi int)
-	t81Parts        []float32 // scratch of t81
-	t81Cols         []float32 // scratch of t81
-	t81Xps          []float32 // scratch of t81
-	t81PartialFn    func(lo, hi int)
-	iArena          []float32 // inference graph: the arena of its values, 4203552 floats (7160480 without sharing)
-	i6              []float32 // inference graph: (fold_bn_weight "bn1") [32,3,3,3] at iArena[2097152:2098016]
-	i7              []float32 // inference graph: (fold_bn_bias "bn1") [32] at iArena[2098016:2098048]
-	i13             []float32 // inference graph: (fold_bn_weight "bn2") [32,32,3,3] at iArena[4194304:4203520]
-	i14             []float32 // inference graph: (fold_bn_bias "bn2") [32] at iArena[4203520:4203552]
-	i15             []float32 // inference graph: (conv2d_relu "conv1") [64,32,32,32] at iArena[0:2097152]
-	i15Cols         []float32 // scratch of i15
-	i15Xps          []float32 // scratch of i15
-	i15Fn           func(lo, hi int)
-	i16             []float32 // inference graph: (conv2d_relu "conv2") [64,32,32,32] at iArena[2097152:4194304]
-	i16Cols         []float32 // scratch of i16
-	i16Xps          []float32 // scratch of i16
-	i16Fn           func(lo, hi int)
-	i17             []float32 // inference graph: (maxpool) [64,32,16,16] at iArena[1048576:1572864]
-	i17Fn           func(lo, hi int)
-	i23             []float32 // inference graph: (fold_bn_weight "bn3") [64,32,3,3] at iArena[1572864:1591296]
-	i24             []float32 // inference graph: (fold_bn_bias "bn3") [64] at iArena[1591296:1591360]
-	i30             []float32 // inference graph: (fold_bn_weight "bn4") [64,64,3,3] at iArena[2097152:2134016]
-	i31             []float32 // inference graph: (fold_bn_bias "bn4") [64] at iArena[2134016:2134080]
-	i32             []float32 // inference graph: (conv2d_relu "conv3") [64,64,16,16] at iArena[0:1048576]
-	i32Cols         []float32 // scratch of i32
-	i32Xps          []float32 // scratch of i32
-	i32Fn           func(lo, hi int)
-	i33             []float32 // inference graph: (conv2d_relu "conv4") [64,64,16,16] at iArena[1048576:2097152]
-	i33Cols         []float32 // scratch of i33
-	i33Xps          []float32 // scratch of i33
-	i33Fn           func(lo, hi int)
-	i34             []float32 // inference graph: (maxpool) [64,64,8,8] at iArena[0:262144]
-	i34Fn           func(lo, hi int)
-	i40             []float32 // inference graph: (linear_relu "fc1") [64,256] at iArena[262144:278528]
-	i41             []float32 // inference graph: (linear "fc2") [64,10] at iArena[0:640]
+	pool               *runtime.Pool
+	ownPool            *runtime.Pool // made by SetThreads, closed when replaced
+	n                  int           // samples in the current call
+	step               uint64        // training steps taken: the dropout mask stream
+	runSeed            uint64        // mixed into every dropout seed
+	x                  []float32     // the caller's input during a call
+	labels             []int32       // the caller's labels during TrainStep
+	params             []*runtime.Param
+	buffers            []*runtime.Param
+	state              []*runtime.Param
+	pConv1Weight       *runtime.Param // conv1.weight [32,3,3,3]
+	pBn1Weight         *runtime.Param // bn1.weight [32]
+	pBn1Bias           *runtime.Param // bn1.bias [32]
+	pConv2Weight       *runtime.Param // conv2.weight [32,32,3,3]
+	pBn2Weight         *runtime.Param // bn2.weight [32]
+	pBn2Bias           *runtime.Param // bn2.bias [32]
+	pConv3Weight       *runtime.Param // conv3.weight [64,32,3,3]
+	pBn3Weight         *runtime.Param // bn3.weight [64]
+	pBn3Bias           *runtime.Param // bn3.bias [64]
+	pConv4Weight       *runtime.Param // conv4.weight [64,64,3,3]
+	pBn4Weight         *runtime.Param // bn4.weight [64]
+	pBn4Bias           *runtime.Param // bn4.bias [64]
+	pFc1Weight         *runtime.Param // fc1.weight [256,4096]
+	pFc1Bias           *runtime.Param // fc1.bias [256]
+	pFc2Weight         *runtime.Param // fc2.weight [10,256]
+	pFc2Bias           *runtime.Param // fc2.bias [10]
+	pBn1RunningMean    *runtime.Param // bn1.running_mean [32]
+	pBn1RunningVar     *runtime.Param // bn1.running_var [32]
+	pBn2RunningMean    *runtime.Param // bn2.running_mean [32]
+	pBn2RunningVar     *runtime.Param // bn2.running_var [32]
+	pBn3RunningMean    *runtime.Param // bn3.running_mean [64]
+	pBn3RunningVar     *runtime.Param // bn3.running_var [64]
+	pBn4RunningMean    *runtime.Param // bn4.running_mean [64]
+	pBn4RunningVar     *runtime.Param // bn4.running_var [64]
+	tArena             []float32      // training graph: the arena of its values, 15205761 floats (20547585 without sharing)
+	t12                []float32      // training graph: (conv2d_bn_relu "conv1") [64,32,32,32] at tArena[0:2097152]
+	t13                []float32      // training graph: z of (conv2d_bn_relu "conv1") [64,32,32,32] at tArena[2097152:4194304]
+	t14                []float32      // training graph: stats of (conv2d_bn_relu "conv1") [2,32] at tArena[15205248:15205312]
+	t15                []float32      // training graph: running mean of (conv2d_bn_relu "conv1") [32] at tArena[15205632:15205664]
+	t16                []float32      // training graph: running variance of (conv2d_bn_relu "conv1") [32] at tArena[15205664:15205696]
+	t12Sums            []float64      // scratch of t12
+	t12Cols            []float32      // scratch of t12
+	t12Xps             []float32      // scratch of t12
+	t12ConvFn          func(lo, hi int)
+	t12ApplyFn         func(lo, hi int)
+	t17                []float32 // training graph: (conv2d_bn_relu "conv2") [64,32,32,32] at tArena[4194304:6291456]
+	t18                []float32 // training graph: z of (conv2d_bn_relu "conv2") [64,32,32,32] at tArena[6291456:8388608]
+	t19                []float32 // training graph: stats of (conv2d_bn_relu "conv2") [2,32] at tArena[15205312:15205376]
+	t20                []float32 // training graph: running mean of (conv2d_bn_relu "conv2") [32] at tArena[15205696:15205728]
+	t21                []float32 // training graph: running variance of (conv2d_bn_relu "conv2") [32] at tArena[15205728:15205760]
+	t17Sums            []float64 // scratch of t17
+	t17Cols            []float32 // scratch of t17
+	t17Xps             []float32 // scratch of t17
+	t17ConvFn          func(lo, hi int)
+	t17ApplyFn         func(lo, hi int)
+	t22                []float32 // training graph: (maxpool) [64,32,16,16] at tArena[14680064:15204352]
+	t22Fn              func(lo, hi int)
+	t33                []float32 // training graph: (conv2d_bn_relu "conv3") [64,64,16,16] at tArena[8388608:9437184]
+	t34                []float32 // training graph: z of (conv2d_bn_relu "conv3") [64,64,16,16] at tArena[9437184:10485760]
+	t35                []float32 // training graph: stats of (conv2d_bn_relu "conv3") [2,64] at tArena[15204992:15205120]
+	t36                []float32 // training graph: running mean of (conv2d_bn_relu "conv3") [64] at tArena[15205376:15205440]
+	t37                []float32 // training graph: running variance of (conv2d_bn_relu "conv3") [64] at tArena[15205440:15205504]
+	t33Sums            []float64 // scratch of t33
+	t33Cols            []float32 // scratch of t33
+	t33Xps             []float32 // scratch of t33
+	t33ConvFn          func(lo, hi int)
+	t33ApplyFn         func(lo, hi int)
+	t38                []float32 // training graph: (conv2d_bn_relu "conv4") [64,64,16,16] at tArena[10485760:11534336]
+	t39                []float32 // training graph: z of (conv2d_bn_relu "conv4") [64,64,16,16] at tArena[11534336:12582912]
+	t40                []float32 // training graph: stats of (conv2d_bn_relu "conv4") [2,64] at tArena[15205120:15205248]
+	t41                []float32 // training graph: running mean of (conv2d_bn_relu "conv4") [64] at tArena[15205504:15205568]
+	t42                []float32 // training graph: running variance of (conv2d_bn_relu "conv4") [64] at tArena[15205568:15205632]
+	t38Sums            []float64 // scratch of t38
+	t38Cols            []float32 // scratch of t38
+	t38Xps             []float32 // scratch of t38
+	t38ConvFn          func(lo, hi int)
+	t38ApplyFn         func(lo, hi int)
+	t43                []float32 // training graph: (maxpool) [64,64,8,8] at tArena[12582912:12845056]
+	t43Fn              func(lo, hi int)
+	t47                []float32 // training graph: (linear "fc1") [64,256] at tArena[12845056:12861440]
+	t48                []float32 // training graph: (relu) [64,256] at tArena[12845056:12861440], in place over t47
+	t48Fn              func(lo, hi int)
+	t49                []float32 // training graph: (dropout "drop1") [64,256] at tArena[12861440:12877824]
+	t49Fn              func(lo, hi int)
+	t52                []float32 // training graph: (linear "fc2") [64,10] at tArena[15204352:15204992]
+	t53                []float32 // training graph: (softmaxcrossentropy) [] at tArena[15205760:15205761]
+	t54                []float32 // training graph: (const) []
+	t55                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[12877824:12878464]
+	t55Fn              func(lo, hi int)
+	t56Fn              func(lo, hi int)
+	t58                []float32 // training graph: (linear_backward_data "fc2") [64,256] at tArena[12861440:12877824]
+	t59                []float32 // training graph: (dropout_backward "drop1") [64,256] at tArena[12861440:12877824], in place over t58
+	t59Fn              func(lo, hi int)
+	t60                []float32 // training graph: (relu_backward) [64,256] at tArena[12861440:12877824], in place over t59
+	t60Fn              func(lo, hi int)
+	t61Fn              func(lo, hi int)
+	t62                []float32 // training graph: (linear_backward_data "fc1") [64,4096] at tArena[13631488:13893632]
+	t65                []float32 // training graph: (maxpool_backward) [64,64,16,16] at tArena[12582912:13631488]
+	t65Fn              func(lo, hi int)
+	t69                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv4") [64,64,16,16] at tArena[13631488:14680064]
+	t66Coef            []float64 // scratch of t66
+	t66Parts           []float32 // scratch of t66
+	t66Cols            []float32 // scratch of t66
+	t66Xps             []float32 // scratch of t66
+	t66Dxps            []float32 // scratch of t66
+	t66SumsFn          func(lo, hi int)
+	t66DzFn            func(lo, hi int)
+	t66FilterPartialFn func(lo, hi int)
+	t66FilterFn        func(lo, hi int)
+	t66DataFn          func(lo, hi int)
+	t73                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv3") [64,32,16,16] at tArena[10485760:11010048]
+	t70Coef            []float64 // scratch of t70
+	t70Parts           []float32 // scratch of t70
+	t70Cols            []float32 // scratch of t70
+	t70Xps             []float32 // scratch of t70
+	t70Dxps            []float32 // scratch of t70
+	t70SumsFn          func(lo, hi int)
+	t70DzFn            func(lo, hi int)
+	t70FilterPartialFn func(lo, hi int)
+	t70FilterFn        func(lo, hi int)
+	t70DataFn          func(lo, hi int)
+	t74                []float32 // training graph: (maxpool_backward) [64,32,32,32] at tArena[8388608:10485760]
+	t74Fn              func(lo, hi int)
+	t78                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv2") [64,32,32,32] at tArena[10485760:12582912]
+	t75Coef            []float64 // scratch of t75
+	t75Parts           []float32 // scratch of t75
+	t75Cols            []float32 // scratch of t75
+	t75Xps             []float32 // scratch of t75
+	t75Dxps            []float32 // scratch of t75
+	t75SumsFn          func(lo, hi int)
+	t75DzFn            func(lo, hi int)
+	t75FilterPartialFn func(lo, hi int)
+	t75FilterFn        func(lo, hi int)
+	t75DataFn          func(lo, hi int)
+	t79Coef            []float64 // scratch of t79
+	t79Parts           []float32 // scratch of t79
+	t79Cols            []float32 // scratch of t79
+	t79Xps             []float32 // scratch of t79
+	t79SumsFn          func(lo, hi int)
+	t79DzFn            func(lo, hi int)
+	t79FilterPartialFn func(lo, hi int)
+	iArena             []float32 // inference graph: the arena of its values, 4203552 floats (7160480 without sharing)
+	i6                 []float32 // inference graph: (fold_bn_weight "bn1") [32,3,3,3] at iArena[2097152:2098016]
+	i7                 []float32 // inference graph: (fold_bn_bias "bn1") [32] at iArena[2098016:2098048]
+	i13                []float32 // inference graph: (fold_bn_weight "bn2") [32,32,3,3] at iArena[4194304:4203520]
+	i14                []float32 // inference graph: (fold_bn_bias "bn2") [32] at iArena[4203520:4203552]
+	i15                []float32 // inference graph: (conv2d_relu "conv1") [64,32,32,32] at iArena[0:2097152]
+	i15Cols            []float32 // scratch of i15
+	i15Xps             []float32 // scratch of i15
+	i15Fn              func(lo, hi int)
+	i16                []float32 // inference graph: (conv2d_relu "conv2") [64,32,32,32] at iArena[2097152:4194304]
+	i16Cols            []float32 // scratch of i16
+	i16Xps             []float32 // scratch of i16
+	i16Fn              func(lo, hi int)
+	i17                []float32 // inference graph: (maxpool) [64,32,16,16] at iArena[1048576:1572864]
+	i17Fn              func(lo, hi int)
+	i23                []float32 // inference graph: (fold_bn_weight "bn3") [64,32,3,3] at iArena[1572864:1591296]
+	i24                []float32 // inference graph: (fold_bn_bias "bn3") [64] at iArena[1591296:1591360]
+	i30                []float32 // inference graph: (fold_bn_weight "bn4") [64,64,3,3] at iArena[2097152:2134016]
+	i31                []float32 // inference graph: (fold_bn_bias "bn4") [64] at iArena[2134016:2134080]
+	i32                []float32 // inference graph: (conv2d_relu "conv3") [64,64,16,16] at iArena[0:1048576]
+	i32Cols            []float32 // scratch of i32
+	i32Xps             []float32 // scratch of i32
+	i32Fn              func(lo, hi int)
+	i33                []float32 // inference graph: (conv2d_relu "conv4") [64,64,16,16] at iArena[1048576:2097152]
+	i33Cols            []float32 // scratch of i33
+	i33Xps             []float32 // scratch of i33
+	i33Fn              func(lo, hi int)
+	i34                []float32 // inference graph: (maxpool) [64,64,8,8] at iArena[0:262144]
+	i34Fn              func(lo, hi int)
+	i40                []float32 // inference graph: (linear_relu "fc1") [64,256] at iArena[262144:278528]
+	i41                []float32 // inference graph: (linear "fc2") [64,10] at iArena[0:640]
 }
 
 // New returns a model whose parameters are initialised as the model says,
@@ -273,156 +266,167 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn3RunningVar.Data, rng)
 	runtime.Init{Scheme: "zeros"}.Fill(m.pBn4RunningMean.Data, rng)
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn4RunningVar.Data, rng)
-	m.tArena = make([]float32, 14418945)
-	m.t3 = m.tArena[0:2097152:2097152]
-	m.t3Cols = make([]float32, 221184)
-	m.t3Xps = make([]float32, 27744)
-	m.t3Fn = func(lo, hi int) { conv2dConv1T3(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.t3, m.t3Cols, m.t3Xps) }
-	m.t8 = m.tArena[14418816:14418848:14418848]
-	m.t8Fn = func(lo, hi int) { runningmeanBn1T8(m.n, lo, hi, m.t3, m.pBn1RunningMean.Data, m.t8) }
-	m.t9 = m.tArena[14418848:14418880:14418880]
-	m.t9Fn = func(lo, hi int) { runningvarBn1T9(m.n, lo, hi, m.t3, m.pBn1RunningVar.Data, m.t9) }
-	m.t11 = m.tArena[2097152:4194304:4194304]
-	m.t11Fn = func(lo, hi int) { batchnormReluBn1T11(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.pBn1Bias.Data, m.t11) }
-	m.t12 = m.tArena[4194304:6291456:6291456]
-	m.t12Cols = make([]float32, 2359296)
-	m.t12Xps = make([]float32, 295936)
-	m.t12Fn = func(lo, hi int) { conv2dConv2T12(m.n, lo, hi, m.t11, m.pConv2Weight.Data, m.t12, m.t12Cols, m.t12Xps) }
-	m.t17 = m.tArena[14418880:14418912:14418912]
-	m.t17Fn = func(lo, hi int) { runningmeanBn1T8(m.n, lo, hi, m.t12, m.pBn2RunningMean.Data, m.t17) }
-	m.t18 = m.tArena[14418912:14418944:14418944]
-	m.t18Fn = func(lo, hi int) { runningvarBn1T9(m.n, lo, hi, m.t12, m.pBn2RunningVar.Data, m.t18) }
-	m.t19 = m.tArena[6291456:8388608:8388608]
-	m.t19Fn = func(lo, hi int) { batchnormReluBn1T11(m.n, lo, hi, m.t12, m.pBn2Weight.Data, m.pBn2Bias.Data, m.t19) }
-	m.t20 = m.tArena[13631488:14155776:14155776]
-	m.t20Fn = func(lo, hi int) { maxpoolT20(m.n, lo, hi, m.t19, m.t20) }
-	m.t22 = m.tArena[8388608:9437184:9437184]
-	m.t22Cols = make([]float32, 589824)
-	m.t22Xps = make([]float32, 82944)
-	m.t22Fn = func(lo, hi int) { conv2dConv3T22(m.n, lo, hi, m.t20, m.pConv3Weight.Data, m.t22, m.t22Cols, m.t22Xps) }
-	m.t27 = m.tArena[14418560:14418624:14418624]
-	m.t27Fn = func(lo, hi int) { runningmeanBn3T27(m.n, lo, hi, m.t22, m.pBn3RunningMean.Data, m.t27) }
-	m.t28 = m.tArena[14418624:14418688:14418688]
-	m.t28Fn = func(lo, hi int) { runningvarBn3T28(m.n, lo, hi, m.t22, m.pBn3RunningVar.Data, m.t28) }
-	m.t30 = m.tArena[9437184:10485760:10485760]
-	m.t30Fn = func(lo, hi int) { batchnormReluBn3T30(m.n, lo, hi, m.t22, m.pBn3Weight.Data, m.pBn3Bias.Data, m.t30) }
-	m.t31 = m.tArena[10485760:11534336:11534336]
-	m.t31Cols = make([]float32, 1179648)
-	m.t31Xps = make([]float32, 165888)
-	m.t31Fn = func(lo, hi int) { conv2dConv4T31(m.n, lo, hi, m.t30, m.pConv4Weight.Data, m.t31, m.t31Cols, m.t31Xps) }
-	m.t36 = m.tArena[14418688:14418752:14418752]
-	m.t36Fn = func(lo, hi int) { runningmeanBn3T27(m.n, lo, hi, m.t31, m.pBn4RunningMean.Data, m.t36) }
-	m.t37 = m.tArena[14418752:14418816:14418816]
-	m.t37Fn = func(lo, hi int) { runningvarBn3T28(m.n, lo, hi, m.t31, m.pBn4RunningVar.Data, m.t37) }
-	m.t38 = m.tArena[11534336:12582912:12582912]
-	m.t38Fn = func(lo, hi int) { batchnormReluBn3T30(m.n, lo, hi, m.t31, m.pBn4Weight.Data, m.pBn4Bias.Data, m.t38) }
-	m.t39 = m.tArena[12582912:12845056:12845056]
-	m.t39Fn = func(lo, hi int) { maxpoolT39(m.n, lo, hi, m.t38, m.t39) }
-	m.t43 = m.tArena[12845056:12861440:12861440]
-	m.t44 = m.tArena[12845056:12861440:12861440]
-	m.t44Fn = func(lo, hi int) { reluT44(m.n, lo, hi, m.t43, m.t44) }
-	m.t45 = m.tArena[12861440:12877824:12877824]
-	m.t45Fn = func(lo, hi int) { dropoutDrop1T45(m.n, lo, hi, m.t44, m.t45, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t48 = m.tArena[14417920:14418560:14418560]
-	m.t49 = m.tArena[14418944:14418945:14418945]
-	m.t50 = make([]float32, 1)
-	for i := range m.t50 {
-		m.t50[i] = float32(1.0)
+	m.tArena = make([]float32, 15205761)
+	m.t12 = m.tArena[0:2097152:2097152]
+	m.t13 = m.tArena[2097152:4194304:4194304]
+	m.t14 = m.tArena[15205248:15205312:15205312]
+	m.t15 = m.tArena[15205632:15205664:15205664]
+	m.t16 = m.tArena[15205664:15205696:15205696]
+	m.t12Sums = make([]float64, 512)
+	m.t12Cols = make([]float32, 221184)
+	m.t12Xps = make([]float32, 27744)
+	m.t12ConvFn = func(lo, hi int) {
+		conv2dBnReluConv1T12Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Cols, m.t12Xps)
 	}
-	m.t51 = m.tArena[12877824:12878464:12878464]
-	m.t51Fn = func(lo, hi int) { softmaxcrossentropyBackwardT51(m.n, lo, hi, m.t48, m.labels, m.t50, m.t51) }
-	m.t52Fn = func(lo, hi int) { biasgradFc2T52(m.n, lo, hi, m.t51, m.pFc2Bias.Grad) }
-	m.t54 = m.tArena[12861440:12877824:12877824]
-	m.t55 = m.tArena[12861440:12877824:12877824]
-	m.t55Fn = func(lo, hi int) { dropoutDrop1T45(m.n, lo, hi, m.t54, m.t55, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t56 = m.tArena[12861440:12877824:12877824]
-	m.t56Fn = func(lo, hi int) { reluBackwardT56(m.n, lo, hi, m.t44, m.t55, m.t56) }
-	m.t57Fn = func(lo, hi int) { biasgradFc1T57(m.n, lo, hi, m.t56, m.pFc1Bias.Grad) }
-	m.t58 = m.tArena[14155776:14417920:14417920]
-	m.t61 = m.tArena[12582912:13631488:13631488]
-	m.t61Fn = func(lo, hi int) { maxpoolBackwardT61(m.n, lo, hi, m.t38, m.t58, m.t61) }
-	m.t62Fn = func(lo, hi int) { reluBiasgradBn4T62(m.n, lo, hi, m.t38, m.t61, m.pBn4Bias.Grad) }
-	m.t63Fn = func(lo, hi int) {
-		batchnormReluBackwardGammaBn4T63(m.n, lo, hi, m.t31, m.t38, m.t61, m.pBn4Weight.Grad)
+	m.t12ApplyFn = func(lo, hi int) {
+		conv2dBnReluConv1T12Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Cols, m.t12Xps)
 	}
-	m.t64 = m.tArena[12582912:13631488:13631488]
-	m.t64Fn = func(lo, hi int) {
-		batchnormReluBackwardBn4T64(m.n, lo, hi, m.t31, m.pBn4Weight.Data, m.t38, m.t61, m.t64)
+	m.t17 = m.tArena[4194304:6291456:6291456]
+	m.t18 = m.tArena[6291456:8388608:8388608]
+	m.t19 = m.tArena[15205312:15205376:15205376]
+	m.t20 = m.tArena[15205696:15205728:15205728]
+	m.t21 = m.tArena[15205728:15205760:15205760]
+	m.t17Sums = make([]float64, 512)
+	m.t17Cols = make([]float32, 2359296)
+	m.t17Xps = make([]float32, 295936)
+	m.t17ConvFn = func(lo, hi int) {
+		conv2dBnReluConv2T17Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Cols, m.t17Xps)
 	}
-	m.t65Parts = make([]float32, 294912)
-	m.t65Cols = make([]float32, 1179648)
-	m.t65Xps = make([]float32, 165888)
-	m.t65PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv4T65Partial(m.n, lo, hi, m.t30, m.t64, m.pConv4Weight.Grad, m.t65Parts, m.t65Cols, m.t65Xps)
+	m.t17ApplyFn = func(lo, hi int) {
+		conv2dBnReluConv1T12Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Cols, m.t17Xps)
 	}
-	m.t65Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv4T65(m.n, lo, hi, m.t30, m.t64, m.pConv4Weight.Grad, m.t65Parts, m.t65Cols, m.t65Xps)
+	m.t22 = m.tArena[14680064:15204352:15204352]
+	m.t22Fn = func(lo, hi int) { maxpoolT22(m.n, lo, hi, m.t17, m.t22) }
+	m.t33 = m.tArena[8388608:9437184:9437184]
+	m.t34 = m.tArena[9437184:10485760:10485760]
+	m.t35 = m.tArena[15204992:15205120:15205120]
+	m.t36 = m.tArena[15205376:15205440:15205440]
+	m.t37 = m.tArena[15205440:15205504:15205504]
+	m.t33Sums = make([]float64, 1024)
+	m.t33Cols = make([]float32, 589824)
+	m.t33Xps = make([]float32, 82944)
+	m.t33ConvFn = func(lo, hi int) {
+		conv2dBnReluConv3T33Conv(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Cols, m.t33Xps)
 	}
-	m.t66 = m.tArena[10485760:11534336:11534336]
+	m.t33ApplyFn = func(lo, hi int) {
+		conv2dBnReluConv3T33Apply(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Cols, m.t33Xps)
+	}
+	m.t38 = m.tArena[10485760:11534336:11534336]
+	m.t39 = m.tArena[11534336:12582912:12582912]
+	m.t40 = m.tArena[15205120:15205248:15205248]
+	m.t41 = m.tArena[15205504:15205568:15205568]
+	m.t42 = m.tArena[15205568:15205632:15205632]
+	m.t38Sums = make([]float64, 1024)
+	m.t38Cols = make([]float32, 1179648)
+	m.t38Xps = make([]float32, 165888)
+	m.t38ConvFn = func(lo, hi int) {
+		conv2dBnReluConv4T38Conv(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Cols, m.t38Xps)
+	}
+	m.t38ApplyFn = func(lo, hi int) {
+		conv2dBnReluConv3T33Apply(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Cols, m.t38Xps)
+	}
+	m.t43 = m.tArena[12582912:12845056:12845056]
+	m.t43Fn = func(lo, hi int) { maxpoolT43(m.n, lo, hi, m.t38, m.t43) }
+	m.t47 = m.tArena[12845056:12861440:12861440]
+	m.t48 = m.tArena[12845056:12861440:12861440]
+	m.t48Fn = func(lo, hi int) { reluT48(m.n, lo, hi, m.t47, m.t48) }
+	m.t49 = m.tArena[12861440:12877824:12877824]
+	m.t49Fn = func(lo, hi int) { dropoutDrop1T49(m.n, lo, hi, m.t48, m.t49, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t52 = m.tArena[15204352:15204992:15204992]
+	m.t53 = m.tArena[15205760:15205761:15205761]
+	m.t54 = make([]float32, 1)
+	for i := range m.t54 {
+		m.t54[i] = float32(1.0)
+	}
+	m.t55 = m.tArena[12877824:12878464:12878464]
+	m.t55Fn = func(lo, hi int) { softmaxcrossentropyBackwardT55(m.n, lo, hi, m.t52, m.labels, m.t54, m.t55) }
+	m.t56Fn = func(lo, hi int) { biasgradFc2T56(m.n, lo, hi, m.t55, m.pFc2Bias.Grad) }
+	m.t58 = m.tArena[12861440:12877824:12877824]
+	m.t59 = m.tArena[12861440:12877824:12877824]
+	m.t59Fn = func(lo, hi int) { dropoutDrop1T49(m.n, lo, hi, m.t58, m.t59, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t60 = m.tArena[12861440:12877824:12877824]
+	m.t60Fn = func(lo, hi int) { reluBackwardT60(m.n, lo, hi, m.t48, m.t59, m.t60) }
+	m.t61Fn = func(lo, hi int) { biasgradFc1T61(m.n, lo, hi, m.t60, m.pFc1Bias.Grad) }
+	m.t62 = m.tArena[13631488:13893632:13893632]
+	m.t65 = m.tArena[12582912:13631488:13631488]
+	m.t65Fn = func(lo, hi int) { maxpoolBackwardT65(m.n, lo, hi, m.t38, m.t62, m.t65) }
+	m.t69 = m.tArena[13631488:14680064:14680064]
+	m.t66Coef = make([]float64, 128)
+	m.t66Parts = make([]float32, 294912)
 	m.t66Cols = make([]float32, 1179648)
+	m.t66Xps = make([]float32, 165888)
 	m.t66Dxps = make([]float32, 165888)
-	m.t66Fn = func(lo, hi int) {
-		conv2dBackwardDataConv4T66(m.n, lo, hi, m.t64, m.pConv4Weight.Data, m.t66, m.t66Cols, m.t66Dxps)
+	m.t66SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T66Sums(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t65, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t69, m.t66Coef, m.t66Parts, m.t66Cols, m.t66Xps, m.t66Dxps)
 	}
-	m.t67Fn = func(lo, hi int) { reluBiasgradBn4T62(m.n, lo, hi, m.t30, m.t66, m.pBn3Bias.Grad) }
-	m.t68Fn = func(lo, hi int) {
-		batchnormReluBackwardGammaBn4T63(m.n, lo, hi, m.t22, m.t30, m.t66, m.pBn3Weight.Grad)
+	m.t66DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T66Dz(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t65, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t69, m.t66Coef, m.t66Parts, m.t66Cols, m.t66Xps, m.t66Dxps)
 	}
-	m.t69 = m.tArena[10485760:11534336:11534336]
-	m.t69Fn = func(lo, hi int) {
-		batchnormReluBackwardBn4T64(m.n, lo, hi, m.t22, m.pBn3Weight.Data, m.t30, m.t66, m.t69)
+	m.t66FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T66FilterPartial(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t65, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t69, m.t66Coef, m.t66Parts, m.t66Cols, m.t66Xps, m.t66Dxps)
 	}
+	m.t66FilterFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T66Filter(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t65, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t69, m.t66Coef, m.t66Parts, m.t66Cols, m.t66Xps, m.t66Dxps)
+	}
+	m.t66DataFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T66Data(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t65, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t69, m.t66Coef, m.t66Parts, m.t66Cols, m.t66Xps, m.t66Dxps)
+	}
+	m.t73 = m.tArena[10485760:11010048:11010048]
+	m.t70Coef = make([]float64, 128)
 	m.t70Parts = make([]float32, 147456)
 	m.t70Cols = make([]float32, 589824)
 	m.t70Xps = make([]float32, 82944)
-	m.t70PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv3T70Partial(m.n, lo, hi, m.t20, m.t69, m.pConv3Weight.Grad, m.t70Parts, m.t70Cols, m.t70Xps)
+	m.t70Dxps = make([]float32, 82944)
+	m.t70SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T66Sums(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t69, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t73, m.t70Coef, m.t70Parts, m.t70Cols, m.t70Xps, m.t70Dxps)
 	}
-	m.t70Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv3T70(m.n, lo, hi, m.t20, m.t69, m.pConv3Weight.Grad, m.t70Parts, m.t70Cols, m.t70Xps)
+	m.t70DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T66Dz(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t69, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t73, m.t70Coef, m.t70Parts, m.t70Cols, m.t70Xps, m.t70Dxps)
 	}
-	m.t71 = m.tArena[11534336:12058624:12058624]
-	m.t71Cols = make([]float32, 589824)
-	m.t71Dxps = make([]float32, 82944)
-	m.t71Fn = func(lo, hi int) {
-		conv2dBackwardDataConv3T71(m.n, lo, hi, m.t69, m.pConv3Weight.Data, m.t71, m.t71Cols, m.t71Dxps)
+	m.t70FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv3T70FilterPartial(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t69, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t73, m.t70Coef, m.t70Parts, m.t70Cols, m.t70Xps, m.t70Dxps)
 	}
-	m.t72 = m.tArena[8388608:10485760:10485760]
-	m.t72Fn = func(lo, hi int) { maxpoolBackwardT72(m.n, lo, hi, m.t19, m.t71, m.t72) }
-	m.t73Fn = func(lo, hi int) { reluBiasgradBn2T73(m.n, lo, hi, m.t19, m.t72, m.pBn2Bias.Grad) }
-	m.t74Fn = func(lo, hi int) {
-		batchnormReluBackwardGammaBn2T74(m.n, lo, hi, m.t12, m.t19, m.t72, m.pBn2Weight.Grad)
+	m.t70FilterFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv3T70Filter(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t69, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t73, m.t70Coef, m.t70Parts, m.t70Cols, m.t70Xps, m.t70Dxps)
 	}
-	m.t75 = m.tArena[8388608:10485760:10485760]
-	m.t75Fn = func(lo, hi int) {
-		batchnormReluBackwardBn2T75(m.n, lo, hi, m.t12, m.pBn2Weight.Data, m.t19, m.t72, m.t75)
+	m.t70DataFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv3T70Data(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t69, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t73, m.t70Coef, m.t70Parts, m.t70Cols, m.t70Xps, m.t70Dxps)
 	}
-	m.t76Parts = make([]float32, 73728)
-	m.t76Cols = make([]float32, 2359296)
-	m.t76Xps = make([]float32, 295936)
-	m.t76PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T76Partial(m.n, lo, hi, m.t11, m.t75, m.pConv2Weight.Grad, m.t76Parts, m.t76Cols, m.t76Xps)
+	m.t74 = m.tArena[8388608:10485760:10485760]
+	m.t74Fn = func(lo, hi int) { maxpoolBackwardT74(m.n, lo, hi, m.t17, m.t73, m.t74) }
+	m.t78 = m.tArena[10485760:12582912:12582912]
+	m.t75Coef = make([]float64, 64)
+	m.t75Parts = make([]float32, 73728)
+	m.t75Cols = make([]float32, 2359296)
+	m.t75Xps = make([]float32, 295936)
+	m.t75Dxps = make([]float32, 295936)
+	m.t75SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T75Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t74, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t78, m.t75Coef, m.t75Parts, m.t75Cols, m.t75Xps, m.t75Dxps)
 	}
-	m.t76Fn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T76(m.n, lo, hi, m.t11, m.t75, m.pConv2Weight.Grad, m.t76Parts, m.t76Cols, m.t76Xps)
+	m.t75DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T75Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t74, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t78, m.t75Coef, m.t75Parts, m.t75Cols, m.t75Xps, m.t75Dxps)
 	}
-	m.t77 = m.tArena[4194304:6291456:6291456]
-	m.t77Cols = make([]float32, 2359296)
-	m.t77Dxps = make([]float32, 295936)
-	m.t77Fn = func(lo, hi int) {
-		conv2dBackwardDataConv2T77(m.n, lo, hi, m.t75, m.pConv2Weight.Data, m.t77, m.t77Cols, m.t77Dxps)
+	m.t75FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T75FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t74, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t78, m.t75Coef, m.t75Parts, m.t75Cols, m.t75Xps, m.t75Dxps)
 	}
-	m.t78Fn = func(lo, hi int) { reluBiasgradBn2T73(m.n, lo, hi, m.t11, m.t77, m.pBn1Bias.Grad) }
-	m.t79Fn = func(lo, hi int) { batchnormReluBackwardGammaBn2T74(m.n, lo, hi, m.t3, m.t11, m.t77, m.pBn1Weight.Grad) }
-	m.t80 = m.tArena[4194304:6291456:6291456]
-	m.t80Fn = func(lo, hi int) {
-		batchnormReluBackwardBn2T75(m.n, lo, hi, m.t3, m.pBn1Weight.Data, m.t11, m.t77, m.t80)
+	m.t75FilterFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T75Filter(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t74, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t78, m.t75Coef, m.t75Parts, m.t75Cols, m.t75Xps, m.t75Dxps)
 	}
-	m.t81Parts = make([]float32, 6912)
-	m.t81Cols = make([]float32, 221184)
-	m.t81Xps = make([]float32, 27744)
-	m.t81PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T81Partial(m.n, lo, hi, m.x, m.t80, m.pConv1Weight.Grad, m.t81Parts, m.t81Cols, m.t81Xps)
+	m.t75DataFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T75Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t74, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t78, m.t75Coef, m.t75Parts, m.t75Cols, m.t75Xps, m.t75Dxps)
+	}
+	m.t79Coef = make([]float64, 64)
+	m.t79Parts = make([]float32, 6912)
+	m.t79Cols = make([]float32, 221184)
+	m.t79Xps = make([]float32, 27744)
+	m.t79SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T79Sums(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t78, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t79Coef, m.t79Parts, m.t79Cols, m.t79Xps)
+	}
+	m.t79DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T79Dz(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t78, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t79Coef, m.t79Parts, m.t79Cols, m.t79Xps)
+	}
+	m.t79FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T79FilterPartial(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t78, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t79Coef, m.t79Parts, m.t79Cols, m.t79Xps)
 	}
 	m.iArena = make([]float32, 4203552)
 	m.i6 = m.iArena[2097152:2098016:2098016]
@@ -438,7 +442,7 @@ func NewSeeded(seed uint64) *Model {
 	m.i16Xps = make([]float32, 295936)
 	m.i16Fn = func(lo, hi int) { conv2dReluConv2I16(m.n, lo, hi, m.i15, m.i13, m.i14, m.i16, m.i16Cols, m.i16Xps) }
 	m.i17 = m.iArena[1048576:1572864:1572864]
-	m.i17Fn = func(lo, hi int) { maxpoolT20(m.n, lo, hi, m.i16, m.i17) }
+	m.i17Fn = func(lo, hi int) { maxpoolT22(m.n, lo, hi, m.i16, m.i17) }
 	m.i23 = m.iArena[1572864:1591296:1591296]
 	m.i24 = m.iArena[1591296:1591360:1591360]
 	m.i30 = m.iArena[2097152:2134016:2134016]
@@ -452,7 +456,7 @@ func NewSeeded(seed uint64) *Model {
 	m.i33Xps = make([]float32, 165888)
 	m.i33Fn = func(lo, hi int) { conv2dReluConv4I33(m.n, lo, hi, m.i32, m.i30, m.i31, m.i33, m.i33Cols, m.i33Xps) }
 	m.i34 = m.iArena[0:262144:262144]
-	m.i34Fn = func(lo, hi int) { maxpoolT39(m.n, lo, hi, m.i33, m.i34) }
+	m.i34Fn = func(lo, hi int) { maxpoolT43(m.n, lo, hi, m.i33, m.i34) }
 	m.i40 = m.iArena[262144:278528:278528]
 	m.i41 = m.iArena[0:640:640]
 	return m
@@ -524,72 +528,64 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(min(m.n, 8), m.t3Fn)                                                                           // (conv2d "conv1") [64,32,32,32]
-	m.pool.For(32, m.t8Fn)                                                                                    // (runningmean "bn1") [32]
-	m.pool.For(32, m.t9Fn)                                                                                    // (runningvar "bn1") [32]
-	m.pool.For(32, m.t11Fn)                                                                                   // (batchnorm_relu "bn1") [64,32,32,32]
-	m.pool.For(min(m.n, 8), m.t12Fn)                                                                          // (conv2d "conv2") [64,32,32,32]
-	m.pool.For(32, m.t17Fn)                                                                                   // (runningmean "bn2") [32]
-	m.pool.For(32, m.t18Fn)                                                                                   // (runningvar "bn2") [32]
-	m.pool.For(32, m.t19Fn)                                                                                   // (batchnorm_relu "bn2") [64,32,32,32]
-	m.pool.For(m.n, m.t20Fn)                                                                                  // (maxpool) [64,32,16,16]
-	m.pool.For(min(m.n, 8), m.t22Fn)                                                                          // (conv2d "conv3") [64,64,16,16]
-	m.pool.For(64, m.t27Fn)                                                                                   // (runningmean "bn3") [64]
-	m.pool.For(64, m.t28Fn)                                                                                   // (runningvar "bn3") [64]
-	m.pool.For(64, m.t30Fn)                                                                                   // (batchnorm_relu "bn3") [64,64,16,16]
-	m.pool.For(min(m.n, 8), m.t31Fn)                                                                          // (conv2d "conv4") [64,64,16,16]
-	m.pool.For(64, m.t36Fn)                                                                                   // (runningmean "bn4") [64]
-	m.pool.For(64, m.t37Fn)                                                                                   // (runningvar "bn4") [64]
-	m.pool.For(64, m.t38Fn)                                                                                   // (batchnorm_relu "bn4") [64,64,16,16]
-	m.pool.For(m.n, m.t39Fn)                                                                                  // (maxpool) [64,64,8,8]
-	linearFc1T43(m.n, 0, 1, m.t39, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t43, m.pool)                         // (linear "fc1") [64,256]
-	m.pool.For(m.n, m.t44Fn)                                                                                  // (relu) [64,256]
-	m.pool.For(m.n, m.t45Fn)                                                                                  // (dropout "drop1") [64,256]
-	linearFc2T48(m.n, 0, 1, m.t45, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t48)                                 // (linear "fc2") [64,10]
-	softmaxcrossentropyT49(m.n, 0, 1, m.t48, m.labels, m.t49)                                                 // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t51Fn)                                                                                  // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t52Fn)                                                                                   // (biasgrad "fc2") [10]
-	linearBackwardWeightFc2T53(m.n, 0, 1, m.t45, m.t51, m.pFc2Weight.Grad)                                    // (linear_backward_weight "fc2") [10,256]
-	linearBackwardDataFc2T54(m.n, 0, 1, m.t51, m.pFc2Weight.Data, m.t54)                                      // (linear_backward_data "fc2") [64,256]
-	m.pool.For(m.n, m.t55Fn)                                                                                  // (dropout_backward "drop1") [64,256]
-	m.pool.For(m.n, m.t56Fn)                                                                                  // (relu_backward) [64,256]
-	m.pool.For(256, m.t57Fn)                                                                                  // (biasgrad "fc1") [256]
-	linearBackwardDataFc1T58(m.n, 0, 1, m.t56, m.pFc1Weight.Data, m.t58, m.pool)                              // (linear_backward_data "fc1") [64,4096]
-	linearBackwardWeightFc1T59(m.n, 0, 1, m.t39, m.t56, m.pFc1Weight.Grad, m.pool)                            // (linear_backward_weight "fc1") [256,4096]
-	m.pool.For(m.n, m.t61Fn)                                                                                  // (maxpool_backward) [64,64,16,16]
-	m.pool.For(64, m.t62Fn)                                                                                   // (relu_biasgrad "bn4") [64]
-	m.pool.For(64, m.t63Fn)                                                                                   // (batchnorm_relu_backward_gamma "bn4") [64]
-	m.pool.For(64, m.t64Fn)                                                                                   // (batchnorm_relu_backward "bn4") [64,64,16,16]
-	m.pool.For(min(m.n, 8), m.t65PartialFn)                                                                   // (conv2d_backward_filter "conv4") [64,64,3,3]
-	m.pool.For(36864, m.t65Fn)                                                                                // (conv2d_backward_filter "conv4") [64,64,3,3]
-	m.pool.For(min(m.n, 8), m.t66Fn)                                                                          // (conv2d_backward_data "conv4") [64,64,16,16]
-	m.pool.For(64, m.t67Fn)                                                                                   // (relu_biasgrad "bn3") [64]
-	m.pool.For(64, m.t68Fn)                                                                                   // (batchnorm_relu_backward_gamma "bn3") [64]
-	m.pool.For(64, m.t69Fn)                                                                                   // (batchnorm_relu_backward "bn3") [64,64,16,16]
-	m.pool.For(min(m.n, 8), m.t70PartialFn)                                                                   // (conv2d_backward_filter "conv3") [64,32,3,3]
-	m.pool.For(18432, m.t70Fn)                                                                                // (conv2d_backward_filter "conv3") [64,32,3,3]
-	m.pool.For(min(m.n, 8), m.t71Fn)                                                                          // (conv2d_backward_data "conv3") [64,32,16,16]
-	m.pool.For(m.n, m.t72Fn)                                                                                  // (maxpool_backward) [64,32,32,32]
-	m.pool.For(32, m.t73Fn)                                                                                   // (relu_biasgrad "bn2") [32]
-	m.pool.For(32, m.t74Fn)                                                                                   // (batchnorm_relu_backward_gamma "bn2") [32]
-	m.pool.For(32, m.t75Fn)                                                                                   // (batchnorm_relu_backward "bn2") [64,32,32,32]
-	m.pool.For(min(m.n, 8), m.t76PartialFn)                                                                   // (conv2d_backward_filter "conv2") [32,32,3,3]
-	m.pool.For(9216, m.t76Fn)                                                                                 // (conv2d_backward_filter "conv2") [32,32,3,3]
-	m.pool.For(min(m.n, 8), m.t77Fn)                                                                          // (conv2d_backward_data "conv2") [64,32,32,32]
-	m.pool.For(32, m.t78Fn)                                                                                   // (relu_biasgrad "bn1") [32]
-	m.pool.For(32, m.t79Fn)                                                                                   // (batchnorm_relu_backward_gamma "bn1") [32]
-	m.pool.For(32, m.t80Fn)                                                                                   // (batchnorm_relu_backward "bn1") [64,32,32,32]
-	m.pool.For(min(m.n, 8), m.t81PartialFn)                                                                   // (conv2d_backward_filter "conv1") [32,3,3,3]
-	conv2dBackwardFilterConv1T81(m.n, 0, 1, m.x, m.t80, m.pConv1Weight.Grad, m.t81Parts, m.t81Cols, m.t81Xps) // (conv2d_backward_filter "conv1") [32,3,3,3]
-	copy(m.pBn1RunningMean.Data, m.t8)                                                                        // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t9)                                                                         // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t17)                                                                       // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t18)                                                                        // update:bn2.running_var
-	copy(m.pBn3RunningMean.Data, m.t27)                                                                       // update:bn3.running_mean
-	copy(m.pBn3RunningVar.Data, m.t28)                                                                        // update:bn3.running_var
-	copy(m.pBn4RunningMean.Data, m.t36)                                                                       // update:bn4.running_mean
-	copy(m.pBn4RunningVar.Data, m.t37)                                                                        // update:bn4.running_var
-	loss := m.t49[0]
+	m.pool.For(min(m.n, 8), m.t12ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv1") [64,32,32,32]
+	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Cols, m.t12Xps)        // (conv2d_bn_relu "conv1") [64,32,32,32]
+	m.pool.For(m.n, m.t12ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv1") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.t17ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv2") [64,32,32,32]
+	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Cols, m.t17Xps)      // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(m.n, m.t17ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(m.n, m.t22Fn)                                                                                                                                                                                                    // (maxpool) [64,32,16,16]
+	m.pool.For(min(m.n, 8), m.t33ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv3") [64,64,16,16]
+	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Cols, m.t33Xps)      // (conv2d_bn_relu "conv3") [64,64,16,16]
+	m.pool.For(m.n, m.t33ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv3") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.t38ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv4") [64,64,16,16]
+	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Cols, m.t38Xps)      // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                    // (maxpool) [64,64,8,8]
+	linearFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                           // (linear "fc1") [64,256]
+	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                    // (relu) [64,256]
+	m.pool.For(m.n, m.t49Fn)                                                                                                                                                                                                    // (dropout "drop1") [64,256]
+	linearFc2T52(m.n, 0, 1, m.t49, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t52)                                                                                                                                                   // (linear "fc2") [64,10]
+	softmaxcrossentropyT53(m.n, 0, 1, m.t52, m.labels, m.t53)                                                                                                                                                                   // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t55Fn)                                                                                                                                                                                                    // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t56Fn)                                                                                                                                                                                                     // (biasgrad "fc2") [10]
+	linearBackwardWeightFc2T57(m.n, 0, 1, m.t49, m.t55, m.pFc2Weight.Grad)                                                                                                                                                      // (linear_backward_weight "fc2") [10,256]
+	linearBackwardDataFc2T58(m.n, 0, 1, m.t55, m.pFc2Weight.Data, m.t58)                                                                                                                                                        // (linear_backward_data "fc2") [64,256]
+	m.pool.For(m.n, m.t59Fn)                                                                                                                                                                                                    // (dropout_backward "drop1") [64,256]
+	m.pool.For(m.n, m.t60Fn)                                                                                                                                                                                                    // (relu_backward) [64,256]
+	m.pool.For(256, m.t61Fn)                                                                                                                                                                                                    // (biasgrad "fc1") [256]
+	linearBackwardDataFc1T62(m.n, 0, 1, m.t60, m.pFc1Weight.Data, m.t62, m.pool)                                                                                                                                                // (linear_backward_data "fc1") [64,4096]
+	linearBackwardWeightFc1T63(m.n, 0, 1, m.t43, m.t60, m.pFc1Weight.Grad, m.pool)                                                                                                                                              // (linear_backward_weight "fc1") [256,4096]
+	m.pool.For(m.n, m.t65Fn)                                                                                                                                                                                                    // (maxpool_backward) [64,64,16,16]
+	m.pool.For(64, m.t66SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(m.n, m.t66DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(min(m.n, 8), m.t66FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(36864, m.t66FilterFn)                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(min(m.n, 8), m.t66DataFn)                                                                                                                                                                                        // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(64, m.t70SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(m.n, m.t70DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(min(m.n, 8), m.t70FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(18432, m.t70FilterFn)                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(min(m.n, 8), m.t70DataFn)                                                                                                                                                                                        // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(m.n, m.t74Fn)                                                                                                                                                                                                    // (maxpool_backward) [64,32,32,32]
+	m.pool.For(32, m.t75SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(m.n, m.t75DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(min(m.n, 8), m.t75FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(9216, m.t75FilterFn)                                                                                                                                                                                             // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(min(m.n, 8), m.t75DataFn)                                                                                                                                                                                        // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(32, m.t79SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(m.n, m.t79DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(min(m.n, 8), m.t79FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv1") [32]
+	conv2dBnReluBackwardConv1T79Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t78, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t79Coef, m.t79Parts, m.t79Cols, m.t79Xps) // (conv2d_bn_relu_backward "conv1") [32]
+	copy(m.pBn1RunningMean.Data, m.t15)                                                                                                                                                                                         // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t16)                                                                                                                                                                                          // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t20)                                                                                                                                                                                         // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t21)                                                                                                                                                                                          // update:bn2.running_var
+	copy(m.pBn3RunningMean.Data, m.t36)                                                                                                                                                                                         // update:bn3.running_mean
+	copy(m.pBn3RunningVar.Data, m.t37)                                                                                                                                                                                          // update:bn3.running_var
+	copy(m.pBn4RunningMean.Data, m.t41)                                                                                                                                                                                         // update:bn4.running_mean
+	copy(m.pBn4RunningVar.Data, m.t42)                                                                                                                                                                                          // update:bn4.running_var
+	loss := m.t53[0]
 	m.x, m.labels = nil, nil
 	m.step++
 	return loss
@@ -619,7 +615,7 @@ func (m *Model) Predict(x []float32) []float32 {
 	m.pool.For(min(m.n, 8), m.i33Fn)                                                                                      // (conv2d_relu "conv4") [64,64,16,16]
 	m.pool.For(m.n, m.i34Fn)                                                                                              // (maxpool) [64,64,8,8]
 	linearReluFc1I40(m.n, 0, 1, m.i34, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i40, m.pool)                                 // (linear_relu "fc1") [64,256]
-	linearFc2T48(m.n, 0, 1, m.i40, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i41)                                             // (linear "fc2") [64,10]
+	linearFc2T52(m.n, 0, 1, m.i40, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i41)                                             // (linear "fc2") [64,10]
 	m.x = nil
 	return m.i41[:n*Classes]
 }

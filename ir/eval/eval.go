@@ -24,6 +24,7 @@ func Run(g *ir.Graph, feeds map[string]*Tensor, opts Options) ([]*Tensor, error)
 		return nil, fmt.Errorf("eval: graph %q is not valid: %w", g.Name, err)
 	}
 	vals := make([]*Tensor, len(g.Nodes))
+	results := map[*ir.Node][]*Tensor{} // of the ops with several
 	for _, n := range g.Nodes {
 		args := make([]*Tensor, len(n.Args))
 		for i, a := range n.Args {
@@ -33,9 +34,17 @@ func Run(g *ir.Graph, feeds map[string]*Tensor, opts Options) ([]*Tensor, error)
 			t   *Tensor
 			err error
 		)
-		if n.Op.IsLeaf() && n.Op != ir.OpConst {
+		switch {
+		case n.Op.IsLeaf() && n.Op != ir.OpConst:
 			t, err = feed(n, feeds)
-		} else {
+		case n.Op == ir.OpResult:
+			t = results[n.Args[0]][n.Attrs.Index]
+		case n.Op.Results() > 1:
+			var ts []*Tensor
+			if ts, err = evalResults(n, args); err == nil {
+				results[n], t = ts, ts[0]
+			}
+		default:
 			t, err = evalNode(n, args, opts)
 		}
 		if err != nil {
@@ -82,6 +91,20 @@ func feed(n *ir.Node, feeds map[string]*Tensor) (*Tensor, error) {
 		}
 	}
 	return t.Clone(), nil
+}
+
+// evalResults computes every result of node n, an op with several.
+func evalResults(n *ir.Node, args []*Tensor) ([]*Tensor, error) {
+	if err := checkGroups(args[1].Shape[0], n.Attrs.Groups); err != nil {
+		return nil, err
+	}
+	switch n.Op {
+	case ir.OpConv2DBNReLU:
+		return convBNReLU(args, n.Attrs, n.Shape), nil
+	case ir.OpConv2DBNReLUBackward:
+		return convBNReLUBackward(args, n.Attrs), nil
+	}
+	return nil, fmt.Errorf("op %s is not implemented", n.Op)
 }
 
 // evalNode computes node n from its arguments' values.

@@ -142,23 +142,37 @@ func runningVar(x, old *Tensor, momentum float64) *Tensor {
 	return y
 }
 
-// batchNormBackward is OpBatchNormBackward: with xhat = (x-mean)*istd,
-// istd = 1/sqrt(var+eps), recomputed from x,
+// batchNormBackward is OpBatchNormBackward, with the statistics
+// recomputed from x.
+func batchNormBackward(x, gamma, dy *Tensor, eps float64) *Tensor {
+	mean, variance, _ := batchStats(x)
+	return bnBackward(x, gamma, dy, mean, inverseStd(variance, eps))
+}
+
+// inverseStd returns 1/sqrt(variance[c] + eps) per channel.
+func inverseStd(variance []float64, eps float64) []float64 {
+	istd := make([]float64, len(variance))
+	for c, v := range variance {
+		istd[c] = 1 / math.Sqrt(v+eps)
+	}
+	return istd
+}
+
+// bnBackward is the gradient of batch-norm given its statistics: with
+// xhat = (x-mean)*istd over M elements per channel,
 // dx = gamma*istd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)), the sums per
 // channel.
-func batchNormBackward(x, gamma, dy *Tensor, eps float64) *Tensor {
-	mean, variance, m := batchStats(x)
-	sumDy, sumDyXhat := bnSums(x, dy, mean, variance, eps)
+func bnBackward(x, gamma, dy *Tensor, mean, istd []float64) *Tensor {
+	sumDy, sumDyXhat := bnSums(x, dy, mean, istd)
 	dx := NewTensor(x.Shape)
 	N, C, S := channelDims(x.Shape)
-	M := float64(m)
+	M := float64(N * S)
 	for n := range N {
 		for c := range C {
-			istd := 1 / math.Sqrt(variance[c]+eps)
 			for s := range S {
 				i := (n*C+c)*S + s
-				xhat := (x.Data[i] - mean[c]) * istd
-				dx.Data[i] = gamma.Data[c] * istd / M * (M*dy.Data[i] - sumDy[c] - xhat*sumDyXhat[c])
+				xhat := (x.Data[i] - mean[c]) * istd[c]
+				dx.Data[i] = gamma.Data[c] * istd[c] / M * (M*dy.Data[i] - sumDy[c] - xhat*sumDyXhat[c])
 			}
 		}
 	}
@@ -169,26 +183,53 @@ func batchNormBackward(x, gamma, dy *Tensor, eps float64) *Tensor {
 // per channel.
 func batchNormBackwardGamma(x, dy *Tensor, eps float64) *Tensor {
 	mean, variance, _ := batchStats(x)
-	_, sumDyXhat := bnSums(x, dy, mean, variance, eps)
+	_, sumDyXhat := bnSums(x, dy, mean, inverseStd(variance, eps))
 	return &Tensor{Shape: ir.Shape{x.Shape[1]}, Data: sumDyXhat}
 }
 
 // bnSums returns the per-channel sums of dy and of dy*xhat, in index order.
-func bnSums(x, dy *Tensor, mean, variance []float64, eps float64) (sumDy, sumDyXhat []float64) {
+func bnSums(x, dy *Tensor, mean, istd []float64) (sumDy, sumDyXhat []float64) {
 	N, C, S := channelDims(x.Shape)
 	sumDy = make([]float64, C)
 	sumDyXhat = make([]float64, C)
 	for c := range C {
-		istd := 1 / math.Sqrt(variance[c]+eps)
 		for n := range N {
 			for s := range S {
 				i := (n*C+c)*S + s
 				sumDy[c] += dy.Data[i]
-				sumDyXhat[c] += dy.Data[i] * (x.Data[i] - mean[c]) * istd
+				sumDyXhat[c] += dy.Data[i] * (x.Data[i] - mean[c]) * istd[c]
 			}
 		}
 	}
 	return sumDy, sumDyXhat
+}
+
+// convBNReLU is OpConv2DBNReLU: its five results.
+func convBNReLU(args []*Tensor, a ir.Attrs, shape ir.Shape) []*Tensor {
+	x, w, gamma, beta, runMean, runVar := args[0], args[1], args[2], args[3], args[4], args[5]
+	z := conv2D(x, w, nil, a, shape)
+	mean, variance, _ := batchStats(z)
+	istd := inverseStd(variance, a.Eps)
+	stats := &Tensor{Shape: ir.Shape{2, len(mean)}, Data: append(append([]float64(nil), mean...), istd...)}
+	y := relu(normalize(z, mean, variance, gamma, beta, a.Eps))
+	return []*Tensor{y, z, stats, runningMean(z, runMean, a.Momentum), runningVar(z, runVar, a.Momentum)}
+}
+
+// convBNReLUBackward is OpConv2DBNReLUBackward: its four results, from the
+// statistics the forward saved.
+func convBNReLUBackward(args []*Tensor, a ir.Attrs) []*Tensor {
+	x, w, gamma, y, z, stats, dy := args[0], args[1], args[2], args[3], args[4], args[5], args[6]
+	C := gamma.Shape[0]
+	mean, istd := stats.Data[:C], stats.Data[C:]
+	g := reluMask(y, dy)
+	sumG, sumGXhat := bnSums(z, g, mean, istd)
+	dz := bnBackward(z, gamma, g, mean, istd)
+	return []*Tensor{
+		{Shape: ir.Shape{C}, Data: sumGXhat},
+		{Shape: ir.Shape{C}, Data: sumG},
+		conv2DBackwardFilter(x, dz, a, w.Shape),
+		conv2DBackwardData(dz, w, a, x.Shape),
+	}
 }
 
 // dropout is OpDropout, and OpDropoutBackward applied to dy: element i is

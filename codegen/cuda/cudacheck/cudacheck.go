@@ -99,6 +99,15 @@ func Ops() []Case {
 			h = b.ReLU(b.BatchNorm("bn", h, 5, ir.Eps(1e-3)))
 			return b.Linear("fc", b.Flatten(h), 245, 3)
 		}},
+		{"conv_bn_relu", img, "", func(b *ir.Builder, x *ir.Node) *ir.Node {
+			// Two fused blocks: the first has no input gradient, the
+			// second, grouped and strided, has one.
+			h := b.Conv2D("conv1", x, 4, 6, 3, ir.Pad(1), ir.NoBias())
+			h = b.ReLU(b.BatchNorm("bn1", h, 6))
+			h = b.Conv2D("conv2", h, 6, 4, 3, ir.Stride(2), ir.Pad(1), ir.Groups(2), ir.NoBias())
+			h = b.ReLU(b.BatchNorm("bn2", h, 4, ir.Momentum(0.3)))
+			return b.Linear("fc", b.Flatten(h), 64, 3)
+		}},
 		{"batchnorm1d", vec, "", func(b *ir.Builder, x *ir.Node) *ir.Node {
 			h := b.Linear("fc1", x, 6, 5)
 			h = b.LeakyReLU(b.BatchNorm("bn", h, 5, ir.Momentum(0.2)), 0.1)

@@ -1,0 +1,153 @@
+package gocode
+
+import (
+	"github.com/cnnc/cnnc/ir"
+)
+
+// The fused training op of a convolution, batch-norm and ReLU, and its
+// backward (see ir.OpConv2DBNReLU). The forward sums each channel of a
+// sample right after the sample's GEMMs, while its output is in cache, so
+// the batch statistics cost no extra pass over memory; it saves them, and
+// the convolution's output z, for the backward. The backward reads the
+// ReLU's mask from the forward's output and the statistics it saved, and
+// writes the batch-norm's input gradient where the output gradient was
+// when nothing else reads that, before the convolution's two GEMMs.
+
+// emitConvBNReLU computes conv2d_bn_relu in three phases: the convolution
+// with per-slot channel sums (float64, samples in order), the statistics
+// and running statistics from the slots' sums in slot order, and the
+// normalisation and ReLU per sample.
+func emitConvBNReLU(n *ir.Node, c *Context) (*Kernel, error) {
+	d := newConvGeom(n)
+	S := slots(c)
+	O, OHW := d.O, d.OH*d.OW
+	k := &Kernel{
+		Args:    []Arg{{"x", 0}, {"w", 1}, {"gamma", 2}, {"beta", 3}, {"rmean", 4}, {"rvar", 5}},
+		Results: []Arg{{"z", 1}, {"stats", 2}, {"rmeanNew", 3}, {"rvarNew", 4}},
+		Scratch: []Scratch{{Name: "sums", Size: S * 2 * O, Float64: true}},
+	}
+	m := map[string]any{"O": O, "OHW": OHW, "S": S, "Eps": n.Attrs.Eps, "Momentum": n.Attrs.Momentum}
+	pre := expand("sm := sums[slot*{{mul 2 .O}}:][:{{mul 2 .O}}]\nclear(sm)\n", m)
+	after := expand(`for o := 0; o < {{.O}}; o++ {
+	var s1, s2 float64
+	for _, v := range ys[o*{{.OHW}}:][:{{.OHW}}] {
+		f := float64(v)
+		s1 += f
+		s2 += f * f
+	}
+	sm[o] += s1
+	sm[{{.O}}+o] += s2
+}
+`, m)
+	stats := expand(`ns := min(n, {{.S}})
+cnt := float64(n * {{.OHW}})
+for o := 0; o < {{.O}}; o++ {
+	var s1, s2 float64
+	for slot := 0; slot < ns; slot++ {
+		s1 += sums[slot*{{mul 2 .O}}+o]
+		s2 += sums[slot*{{mul 2 .O}}+{{.O}}+o]
+	}
+	mean := s1 / cnt
+	variance := max(s2/cnt-mean*mean, 0)
+	stats[o] = float32(mean)
+	stats[{{.O}}+o] = float32(1 / math.Sqrt(variance+{{f64 .Eps}}))
+	rmeanNew[o] = float32((1-{{f64 .Momentum}})*float64(rmean[o]) + {{f64 .Momentum}}*mean)
+	rvarNew[o] = float32((1-{{f64 .Momentum}})*float64(rvar[o]) + {{f64 .Momentum}}*variance*cnt/(cnt-1))
+}
+`, m)
+	apply := expand(`for s := lo; s < hi; s++ {
+	for o := 0; o < {{.O}}; o++ {
+		a := float64(stats[{{.O}}+o]) * float64(gamma[o])
+		b := float32(float64(beta[o]) - float64(stats[o])*a)
+		off := (s*{{.O}} + o) * {{.OHW}}
+		yr := y[off:][:{{.OHW}}]
+		for i, v := range z[off:][:{{.OHW}}] {
+			yr[i] = max(v*float32(a)+b, 0)
+		}
+	}
+}
+`, m)
+	k.Phases = []Phase{
+		withName(d.forward(k, c, "z", pre, after), "Conv"),
+		{Name: "Stats", Split: Serial, Body: stats},
+		{Name: "Apply", Split: PerSample, Body: apply},
+	}
+	return k, nil
+}
+
+// emitConvBNReLUBackward computes conv2d_bn_relu_backward: the gradients
+// of gamma and beta per channel (float64, samples in order), then dz, the
+// gradient of the convolution's output, per sample, then the convolution's
+// weight gradient and, when the graph uses it, its input gradient.
+func emitConvBNReLUBackward(n *ir.Node, c *Context) (*Kernel, error) {
+	d := newConvGeom(n)
+	O, OHW := d.O, d.OH*d.OW
+	k := &Kernel{
+		Args:    []Arg{{"x", 0}, {"w", 1}, {"gamma", 2}, {"out", 3}, {"z", 4}, {"stats", 5}, {"dy", 6}},
+		Results: []Arg{{"dbeta", 1}, {"dw", 2}},
+		Scratch: []Scratch{{Name: "coef", Size: 2 * O, Float64: true}},
+	}
+	dz := "dy" // dz overwrites dy where nothing reads dy later
+	if !c.Dies(n, 6) {
+		dz = "dzs"
+		k.Scratch = append(k.Scratch, Scratch{Name: dz, Size: c.Batch * O * OHW})
+	}
+	m := map[string]any{"O": O, "OHW": OHW, "Dz": dz}
+	sums := expand(`for o := lo; o < hi; o++ {
+	mean, istd := float64(stats[o]), float64(stats[{{.O}}+o])
+	var sdy, sdyx float64
+	for s := 0; s < n; s++ {
+		off := (s*{{.O}} + o) * {{.OHW}}
+		mask := out[off:][:{{.OHW}}]
+		zr := z[off:][:{{.OHW}}]
+		for i, g := range dy[off:][:{{.OHW}}] {
+			if mask[i] > 0 {
+				sdy += float64(g)
+				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
+			}
+		}
+	}
+	coef[o], coef[{{.O}}+o] = sdy, sdyx
+	y[o] = float32(sdyx)
+	dbeta[o] = float32(sdy)
+}
+`, m)
+	grad := expand(`cnt := float64(n * {{.OHW}})
+for s := lo; s < hi; s++ {
+	for o := 0; o < {{.O}}; o++ {
+		mean, istd := float64(stats[o]), float64(stats[{{.O}}+o])
+		k := float64(gamma[o]) * istd / cnt
+		sdy, sdyx := coef[o], coef[{{.O}}+o]
+		off := (s*{{.O}} + o) * {{.OHW}}
+		mask := out[off:][:{{.OHW}}]
+		zr := z[off:][:{{.OHW}}]
+		dzr := {{.Dz}}[off:][:{{.OHW}}]
+		for i, g := range dy[off:][:{{.OHW}}] {
+			if mask[i] <= 0 {
+				g = 0
+			}
+			xh := (float64(zr[i]) - mean) * istd
+			dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
+		}
+	}
+}
+`, m)
+	k.Phases = []Phase{
+		{Name: "Sums", Split: PerIndex, Count: O, Body: sums},
+		{Name: "Dz", Split: PerSample, Body: grad},
+	}
+	for _, ph := range d.backwardFilter(k, c, dz, "dw") {
+		k.Phases = append(k.Phases, withName(ph, "Filter"+ph.Name))
+	}
+	if c.HasResult(n, 3) {
+		k.Results = append(k.Results, Arg{"dx", 3})
+		k.Phases = append(k.Phases, withName(d.backwardData(k, c, dz, "dx"), "Data"))
+	}
+	return k, nil
+}
+
+// withName returns ph named name.
+func withName(ph Phase, name string) Phase {
+	ph.Name = name
+	return ph
+}
