@@ -9,7 +9,7 @@ import (
 )
 
 // conv2dBnReluConv1T7Conv computes the conv phase of (conv2d_bn_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*19600:][:19600]
@@ -58,7 +58,7 @@ func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []fl
 }
 
 // conv2dBnReluConv1T7Stats computes the stats phase of (conv2d_bn_relu "conv1") [64,6,28,28] of the first n samples.
-func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 784)
 	for o := 0; o < 6; o++ {
@@ -69,8 +69,13 @@ func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []f
 		}
 		mean := s1 / cnt
 		variance := max(s2/cnt-mean*mean, 0)
+		istd := 1 / math.Sqrt(variance+1e-05)
 		stats[o] = float32(mean)
-		stats[6+o] = float32(1 / math.Sqrt(variance+1e-05))
+		stats[6+o] = float32(istd)
+		// y = relu(a*z + b), a = gamma*istd, b = beta - mean*a
+		a := float64(gamma[o]) * istd
+		affine[o] = float32(a)
+		affine[6+o] = float32(float64(beta[o]) - mean*a)
 		rmeanNew[o] = float32((1-0.1)*float64(rmean[o]) + 0.1*mean)
 		rvarNew[o] = float32((1-0.1)*float64(rvar[o]) + 0.1*variance*cnt/(cnt-1))
 	}
@@ -78,17 +83,15 @@ func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv1T7Apply computes the apply phase of (conv2d_bn_relu "conv1") [64,6,28,28] of samples [lo, hi).
-func conv2dBnReluConv1T7Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv1T7Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
+		ys := y[s*4704:][:4704]
+		zs := z[s*4704:][:4704]
+		clear(ys)
 		for o := 0; o < 6; o++ {
-			a := float64(stats[6+o]) * float64(gamma[o])
-			b := float32(float64(beta[o]) - float64(stats[o])*a)
-			off := (s*6 + o) * 784
-			yr := y[off:][:784]
-			for i, v := range z[off:][:784] {
-				yr[i] = max(v*float32(a)+b, 0)
-			}
+			gemm.Axpy(affine[o], zs[o*784:][:784], ys[o*784:][:784])
 		}
+		gemm.BiasReLU(6, 784, ys, 784, affine[6:], nil, true)
 	}
 
 }
@@ -113,7 +116,7 @@ func maxpoolT12(n, lo, hi int, a0 []float32, y []float32) {
 }
 
 // conv2dBnReluConv2T18Conv computes the conv phase of (conv2d_bn_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32) {
+func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*15000:][:15000]
@@ -156,7 +159,7 @@ func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv2T18Stats computes the stats phase of (conv2d_bn_relu "conv2") [64,16,10,10] of the first n samples.
-func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32) {
+func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 100)
 	for o := 0; o < 16; o++ {
@@ -167,8 +170,13 @@ func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []
 		}
 		mean := s1 / cnt
 		variance := max(s2/cnt-mean*mean, 0)
+		istd := 1 / math.Sqrt(variance+1e-05)
 		stats[o] = float32(mean)
-		stats[16+o] = float32(1 / math.Sqrt(variance+1e-05))
+		stats[16+o] = float32(istd)
+		// y = relu(a*z + b), a = gamma*istd, b = beta - mean*a
+		a := float64(gamma[o]) * istd
+		affine[o] = float32(a)
+		affine[16+o] = float32(float64(beta[o]) - mean*a)
 		rmeanNew[o] = float32((1-0.1)*float64(rmean[o]) + 0.1*mean)
 		rvarNew[o] = float32((1-0.1)*float64(rvar[o]) + 0.1*variance*cnt/(cnt-1))
 	}
@@ -176,17 +184,15 @@ func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv2T18Apply computes the apply phase of (conv2d_bn_relu "conv2") [64,16,10,10] of samples [lo, hi).
-func conv2dBnReluConv2T18Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32) {
+func conv2dBnReluConv2T18Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32) {
 	for s := lo; s < hi; s++ {
+		ys := y[s*1600:][:1600]
+		zs := z[s*1600:][:1600]
+		clear(ys)
 		for o := 0; o < 16; o++ {
-			a := float64(stats[16+o]) * float64(gamma[o])
-			b := float32(float64(beta[o]) - float64(stats[o])*a)
-			off := (s*16 + o) * 100
-			yr := y[off:][:100]
-			for i, v := range z[off:][:100] {
-				yr[i] = max(v*float32(a)+b, 0)
-			}
+			gemm.Axpy(affine[o], zs[o*100:][:100], ys[o*100:][:100])
 		}
+		gemm.BiasReLU(16, 100, ys, 100, affine[16:], nil, true)
 	}
 
 }

@@ -65,6 +65,7 @@ type Model struct {
 	t10                []float32      // training graph: running mean of (conv2d_bn_relu "conv1") [6] at tArena[1060556:1060562]
 	t11                []float32      // training graph: running variance of (conv2d_bn_relu "conv1") [6] at tArena[1060562:1060568]
 	t7Sums             []float64      // scratch of t7
+	t7Affine           []float32      // scratch of t7
 	t7Cols             []float32      // scratch of t7
 	t7Xps              []float32      // scratch of t7
 	t7ConvFn           func(lo, hi int)
@@ -77,6 +78,7 @@ type Model struct {
 	t21                []float32 // training graph: running mean of (conv2d_bn_relu "conv2") [16] at tArena[1060512:1060528]
 	t22                []float32 // training graph: running variance of (conv2d_bn_relu "conv2") [16] at tArena[1060528:1060544]
 	t18Sums            []float64 // scratch of t18
+	t18Affine          []float32 // scratch of t18
 	t18Cols            []float32 // scratch of t18
 	t18ConvFn          func(lo, hi int)
 	t18ApplyFn         func(lo, hi int)
@@ -198,13 +200,14 @@ func NewSeeded(seed uint64) *Model {
 	m.t10 = m.tArena[1060556:1060562:1060562]
 	m.t11 = m.tArena[1060562:1060568:1060568]
 	m.t7Sums = make([]float64, 96)
+	m.t7Affine = make([]float32, 12)
 	m.t7Cols = make([]float32, 156800)
 	m.t7Xps = make([]float32, 8192)
 	m.t7ConvFn = func(lo, hi int) {
-		conv2dBnReluConv1T7Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Cols, m.t7Xps)
+		conv2dBnReluConv1T7Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Cols, m.t7Xps)
 	}
 	m.t7ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv1T7Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Cols, m.t7Xps)
+		conv2dBnReluConv1T7Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Cols, m.t7Xps)
 	}
 	m.t12 = m.tArena[909312:984576:984576]
 	m.t12Fn = func(lo, hi int) { maxpoolT12(m.n, lo, hi, m.t7, m.t12) }
@@ -214,12 +217,13 @@ func NewSeeded(seed uint64) *Model {
 	m.t21 = m.tArena[1060512:1060528:1060528]
 	m.t22 = m.tArena[1060528:1060544:1060544]
 	m.t18Sums = make([]float64, 256)
+	m.t18Affine = make([]float32, 32)
 	m.t18Cols = make([]float32, 120000)
 	m.t18ConvFn = func(lo, hi int) {
-		conv2dBnReluConv2T18Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Cols)
+		conv2dBnReluConv2T18Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Cols)
 	}
 	m.t18ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv2T18Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Cols)
+		conv2dBnReluConv2T18Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Cols)
 	}
 	m.t23 = m.tArena[806912:832512:832512]
 	m.t23Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.t18, m.t23) }
@@ -373,11 +377,11 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	}
 	m.n, m.x, m.labels = n, x, labels
 	m.pool.For(min(m.n, 8), m.t7ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv1") [64,6,28,28]
-	conv2dBnReluConv1T7Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Cols, m.t7Xps)              // (conv2d_bn_relu "conv1") [64,6,28,28]
+	conv2dBnReluConv1T7Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Cols, m.t7Xps)  // (conv2d_bn_relu "conv1") [64,6,28,28]
 	m.pool.For(m.n, m.t7ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv1") [64,6,28,28]
 	m.pool.For(m.n, m.t12Fn)                                                                                                                                                                                                   // (maxpool) [64,6,14,14]
 	m.pool.For(min(m.n, 8), m.t18ConvFn)                                                                                                                                                                                       // (conv2d_bn_relu "conv2") [64,16,10,10]
-	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Cols)               // (conv2d_bn_relu "conv2") [64,16,10,10]
+	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Cols)  // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t18ApplyFn)                                                                                                                                                                                              // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t23Fn)                                                                                                                                                                                                   // (maxpool) [64,16,5,5]
 	linearFc1T27(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t27, m.pool)                                                                                                                                          // (linear "fc1") [64,120]

@@ -9,7 +9,7 @@ import (
 )
 
 // conv2dBnReluConv1T12Conv computes the conv phase of (conv2d_bn_relu "conv1") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*27648:][:27648]
@@ -58,7 +58,7 @@ func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv1T12Stats computes the stats phase of (conv2d_bn_relu "conv1") [64,32,32,32] of the first n samples.
-func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 1024)
 	for o := 0; o < 32; o++ {
@@ -69,8 +69,13 @@ func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []
 		}
 		mean := s1 / cnt
 		variance := max(s2/cnt-mean*mean, 0)
+		istd := 1 / math.Sqrt(variance+1e-05)
 		stats[o] = float32(mean)
-		stats[32+o] = float32(1 / math.Sqrt(variance+1e-05))
+		stats[32+o] = float32(istd)
+		// y = relu(a*z + b), a = gamma*istd, b = beta - mean*a
+		a := float64(gamma[o]) * istd
+		affine[o] = float32(a)
+		affine[32+o] = float32(float64(beta[o]) - mean*a)
 		rmeanNew[o] = float32((1-0.1)*float64(rmean[o]) + 0.1*mean)
 		rvarNew[o] = float32((1-0.1)*float64(rvar[o]) + 0.1*variance*cnt/(cnt-1))
 	}
@@ -78,23 +83,21 @@ func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv1T12Apply computes the apply phase of (conv2d_bn_relu "conv1") [64,32,32,32] of samples [lo, hi).
-func conv2dBnReluConv1T12Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv1T12Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
+		ys := y[s*32768:][:32768]
+		zs := z[s*32768:][:32768]
+		clear(ys)
 		for o := 0; o < 32; o++ {
-			a := float64(stats[32+o]) * float64(gamma[o])
-			b := float32(float64(beta[o]) - float64(stats[o])*a)
-			off := (s*32 + o) * 1024
-			yr := y[off:][:1024]
-			for i, v := range z[off:][:1024] {
-				yr[i] = max(v*float32(a)+b, 0)
-			}
+			gemm.Axpy(affine[o], zs[o*1024:][:1024], ys[o*1024:][:1024])
 		}
+		gemm.BiasReLU(32, 1024, ys, 1024, affine[32:], nil, true)
 	}
 
 }
 
 // conv2dBnReluConv2T17Conv computes the conv phase of (conv2d_bn_relu "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*294912:][:294912]
@@ -162,7 +165,7 @@ func maxpoolT22(n, lo, hi int, a0 []float32, y []float32) {
 }
 
 // conv2dBnReluConv3T33Conv computes the conv phase of (conv2d_bn_relu "conv3") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*73728:][:73728]
@@ -211,7 +214,7 @@ func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv3T33Stats computes the stats phase of (conv2d_bn_relu "conv3") [64,64,16,16] of the first n samples.
-func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 256)
 	for o := 0; o < 64; o++ {
@@ -222,8 +225,13 @@ func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []
 		}
 		mean := s1 / cnt
 		variance := max(s2/cnt-mean*mean, 0)
+		istd := 1 / math.Sqrt(variance+1e-05)
 		stats[o] = float32(mean)
-		stats[64+o] = float32(1 / math.Sqrt(variance+1e-05))
+		stats[64+o] = float32(istd)
+		// y = relu(a*z + b), a = gamma*istd, b = beta - mean*a
+		a := float64(gamma[o]) * istd
+		affine[o] = float32(a)
+		affine[64+o] = float32(float64(beta[o]) - mean*a)
 		rmeanNew[o] = float32((1-0.1)*float64(rmean[o]) + 0.1*mean)
 		rvarNew[o] = float32((1-0.1)*float64(rvar[o]) + 0.1*variance*cnt/(cnt-1))
 	}
@@ -231,23 +239,21 @@ func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv3T33Apply computes the apply phase of (conv2d_bn_relu "conv3") [64,64,16,16] of samples [lo, hi).
-func conv2dBnReluConv3T33Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv3T33Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
+		ys := y[s*16384:][:16384]
+		zs := z[s*16384:][:16384]
+		clear(ys)
 		for o := 0; o < 64; o++ {
-			a := float64(stats[64+o]) * float64(gamma[o])
-			b := float32(float64(beta[o]) - float64(stats[o])*a)
-			off := (s*64 + o) * 256
-			yr := y[off:][:256]
-			for i, v := range z[off:][:256] {
-				yr[i] = max(v*float32(a)+b, 0)
-			}
+			gemm.Axpy(affine[o], zs[o*256:][:256], ys[o*256:][:256])
 		}
+		gemm.BiasReLU(64, 256, ys, 256, affine[64:], nil, true)
 	}
 
 }
 
 // conv2dBnReluConv4T38Conv computes the conv phase of (conv2d_bn_relu "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, cols []float32, xps []float32) {
+func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*147456:][:147456]

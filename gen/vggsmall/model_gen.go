@@ -73,6 +73,7 @@ type Model struct {
 	t15                []float32      // training graph: running mean of (conv2d_bn_relu "conv1") [32] at tArena[15205632:15205664]
 	t16                []float32      // training graph: running variance of (conv2d_bn_relu "conv1") [32] at tArena[15205664:15205696]
 	t12Sums            []float64      // scratch of t12
+	t12Affine          []float32      // scratch of t12
 	t12Cols            []float32      // scratch of t12
 	t12Xps             []float32      // scratch of t12
 	t12ConvFn          func(lo, hi int)
@@ -83,6 +84,7 @@ type Model struct {
 	t20                []float32 // training graph: running mean of (conv2d_bn_relu "conv2") [32] at tArena[15205696:15205728]
 	t21                []float32 // training graph: running variance of (conv2d_bn_relu "conv2") [32] at tArena[15205728:15205760]
 	t17Sums            []float64 // scratch of t17
+	t17Affine          []float32 // scratch of t17
 	t17Cols            []float32 // scratch of t17
 	t17Xps             []float32 // scratch of t17
 	t17ConvFn          func(lo, hi int)
@@ -95,6 +97,7 @@ type Model struct {
 	t36                []float32 // training graph: running mean of (conv2d_bn_relu "conv3") [64] at tArena[15205376:15205440]
 	t37                []float32 // training graph: running variance of (conv2d_bn_relu "conv3") [64] at tArena[15205440:15205504]
 	t33Sums            []float64 // scratch of t33
+	t33Affine          []float32 // scratch of t33
 	t33Cols            []float32 // scratch of t33
 	t33Xps             []float32 // scratch of t33
 	t33ConvFn          func(lo, hi int)
@@ -105,6 +108,7 @@ type Model struct {
 	t41                []float32 // training graph: running mean of (conv2d_bn_relu "conv4") [64] at tArena[15205504:15205568]
 	t42                []float32 // training graph: running variance of (conv2d_bn_relu "conv4") [64] at tArena[15205568:15205632]
 	t38Sums            []float64 // scratch of t38
+	t38Affine          []float32 // scratch of t38
 	t38Cols            []float32 // scratch of t38
 	t38Xps             []float32 // scratch of t38
 	t38ConvFn          func(lo, hi int)
@@ -273,13 +277,14 @@ func NewSeeded(seed uint64) *Model {
 	m.t15 = m.tArena[15205632:15205664:15205664]
 	m.t16 = m.tArena[15205664:15205696:15205696]
 	m.t12Sums = make([]float64, 512)
+	m.t12Affine = make([]float32, 64)
 	m.t12Cols = make([]float32, 221184)
 	m.t12Xps = make([]float32, 27744)
 	m.t12ConvFn = func(lo, hi int) {
-		conv2dBnReluConv1T12Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Cols, m.t12Xps)
+		conv2dBnReluConv1T12Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Cols, m.t12Xps)
 	}
 	m.t12ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv1T12Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Cols, m.t12Xps)
+		conv2dBnReluConv1T12Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Cols, m.t12Xps)
 	}
 	m.t17 = m.tArena[4194304:6291456:6291456]
 	m.t18 = m.tArena[6291456:8388608:8388608]
@@ -287,13 +292,14 @@ func NewSeeded(seed uint64) *Model {
 	m.t20 = m.tArena[15205696:15205728:15205728]
 	m.t21 = m.tArena[15205728:15205760:15205760]
 	m.t17Sums = make([]float64, 512)
+	m.t17Affine = make([]float32, 64)
 	m.t17Cols = make([]float32, 2359296)
 	m.t17Xps = make([]float32, 295936)
 	m.t17ConvFn = func(lo, hi int) {
-		conv2dBnReluConv2T17Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Cols, m.t17Xps)
+		conv2dBnReluConv2T17Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Cols, m.t17Xps)
 	}
 	m.t17ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv1T12Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Cols, m.t17Xps)
+		conv2dBnReluConv1T12Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Cols, m.t17Xps)
 	}
 	m.t22 = m.tArena[14680064:15204352:15204352]
 	m.t22Fn = func(lo, hi int) { maxpoolT22(m.n, lo, hi, m.t17, m.t22) }
@@ -303,13 +309,14 @@ func NewSeeded(seed uint64) *Model {
 	m.t36 = m.tArena[15205376:15205440:15205440]
 	m.t37 = m.tArena[15205440:15205504:15205504]
 	m.t33Sums = make([]float64, 1024)
+	m.t33Affine = make([]float32, 128)
 	m.t33Cols = make([]float32, 589824)
 	m.t33Xps = make([]float32, 82944)
 	m.t33ConvFn = func(lo, hi int) {
-		conv2dBnReluConv3T33Conv(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Cols, m.t33Xps)
+		conv2dBnReluConv3T33Conv(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Cols, m.t33Xps)
 	}
 	m.t33ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv3T33Apply(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Cols, m.t33Xps)
+		conv2dBnReluConv3T33Apply(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Cols, m.t33Xps)
 	}
 	m.t38 = m.tArena[10485760:11534336:11534336]
 	m.t39 = m.tArena[11534336:12582912:12582912]
@@ -317,13 +324,14 @@ func NewSeeded(seed uint64) *Model {
 	m.t41 = m.tArena[15205504:15205568:15205568]
 	m.t42 = m.tArena[15205568:15205632:15205632]
 	m.t38Sums = make([]float64, 1024)
+	m.t38Affine = make([]float32, 128)
 	m.t38Cols = make([]float32, 1179648)
 	m.t38Xps = make([]float32, 165888)
 	m.t38ConvFn = func(lo, hi int) {
-		conv2dBnReluConv4T38Conv(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Cols, m.t38Xps)
+		conv2dBnReluConv4T38Conv(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Cols, m.t38Xps)
 	}
 	m.t38ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv3T33Apply(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Cols, m.t38Xps)
+		conv2dBnReluConv3T33Apply(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Cols, m.t38Xps)
 	}
 	m.t43 = m.tArena[12582912:12845056:12845056]
 	m.t43Fn = func(lo, hi int) { maxpoolT43(m.n, lo, hi, m.t38, m.t43) }
@@ -528,63 +536,63 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(min(m.n, 8), m.t12ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv1") [64,32,32,32]
-	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Cols, m.t12Xps)        // (conv2d_bn_relu "conv1") [64,32,32,32]
-	m.pool.For(m.n, m.t12ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv1") [64,32,32,32]
-	m.pool.For(min(m.n, 8), m.t17ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv2") [64,32,32,32]
-	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Cols, m.t17Xps)      // (conv2d_bn_relu "conv2") [64,32,32,32]
-	m.pool.For(m.n, m.t17ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv2") [64,32,32,32]
-	m.pool.For(m.n, m.t22Fn)                                                                                                                                                                                                    // (maxpool) [64,32,16,16]
-	m.pool.For(min(m.n, 8), m.t33ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv3") [64,64,16,16]
-	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Cols, m.t33Xps)      // (conv2d_bn_relu "conv3") [64,64,16,16]
-	m.pool.For(m.n, m.t33ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv3") [64,64,16,16]
-	m.pool.For(min(m.n, 8), m.t38ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv4") [64,64,16,16]
-	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Cols, m.t38Xps)      // (conv2d_bn_relu "conv4") [64,64,16,16]
-	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv4") [64,64,16,16]
-	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                    // (maxpool) [64,64,8,8]
-	linearFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                           // (linear "fc1") [64,256]
-	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                    // (relu) [64,256]
-	m.pool.For(m.n, m.t49Fn)                                                                                                                                                                                                    // (dropout "drop1") [64,256]
-	linearFc2T52(m.n, 0, 1, m.t49, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t52)                                                                                                                                                   // (linear "fc2") [64,10]
-	softmaxcrossentropyT53(m.n, 0, 1, m.t52, m.labels, m.t53)                                                                                                                                                                   // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t55Fn)                                                                                                                                                                                                    // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t56Fn)                                                                                                                                                                                                     // (biasgrad "fc2") [10]
-	linearBackwardWeightFc2T57(m.n, 0, 1, m.t49, m.t55, m.pFc2Weight.Grad)                                                                                                                                                      // (linear_backward_weight "fc2") [10,256]
-	linearBackwardDataFc2T58(m.n, 0, 1, m.t55, m.pFc2Weight.Data, m.t58)                                                                                                                                                        // (linear_backward_data "fc2") [64,256]
-	m.pool.For(m.n, m.t59Fn)                                                                                                                                                                                                    // (dropout_backward "drop1") [64,256]
-	m.pool.For(m.n, m.t60Fn)                                                                                                                                                                                                    // (relu_backward) [64,256]
-	m.pool.For(256, m.t61Fn)                                                                                                                                                                                                    // (biasgrad "fc1") [256]
-	linearBackwardDataFc1T62(m.n, 0, 1, m.t60, m.pFc1Weight.Data, m.t62, m.pool)                                                                                                                                                // (linear_backward_data "fc1") [64,4096]
-	linearBackwardWeightFc1T63(m.n, 0, 1, m.t43, m.t60, m.pFc1Weight.Grad, m.pool)                                                                                                                                              // (linear_backward_weight "fc1") [256,4096]
-	m.pool.For(m.n, m.t65Fn)                                                                                                                                                                                                    // (maxpool_backward) [64,64,16,16]
-	m.pool.For(64, m.t66SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(m.n, m.t66DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(min(m.n, 8), m.t66FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(36864, m.t66FilterFn)                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(min(m.n, 8), m.t66DataFn)                                                                                                                                                                                        // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(64, m.t70SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(m.n, m.t70DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(min(m.n, 8), m.t70FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(18432, m.t70FilterFn)                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(min(m.n, 8), m.t70DataFn)                                                                                                                                                                                        // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(m.n, m.t74Fn)                                                                                                                                                                                                    // (maxpool_backward) [64,32,32,32]
-	m.pool.For(32, m.t75SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(m.n, m.t75DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(min(m.n, 8), m.t75FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(9216, m.t75FilterFn)                                                                                                                                                                                             // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(min(m.n, 8), m.t75DataFn)                                                                                                                                                                                        // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(32, m.t79SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [32]
-	m.pool.For(m.n, m.t79DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv1") [32]
-	m.pool.For(min(m.n, 8), m.t79FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv1") [32]
-	conv2dBnReluBackwardConv1T79Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t78, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t79Coef, m.t79Parts, m.t79Cols, m.t79Xps) // (conv2d_bn_relu_backward "conv1") [32]
-	copy(m.pBn1RunningMean.Data, m.t15)                                                                                                                                                                                         // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t16)                                                                                                                                                                                          // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t20)                                                                                                                                                                                         // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t21)                                                                                                                                                                                          // update:bn2.running_var
-	copy(m.pBn3RunningMean.Data, m.t36)                                                                                                                                                                                         // update:bn3.running_mean
-	copy(m.pBn3RunningVar.Data, m.t37)                                                                                                                                                                                          // update:bn3.running_var
-	copy(m.pBn4RunningMean.Data, m.t41)                                                                                                                                                                                         // update:bn4.running_mean
-	copy(m.pBn4RunningVar.Data, m.t42)                                                                                                                                                                                          // update:bn4.running_var
+	m.pool.For(min(m.n, 8), m.t12ConvFn)                                                                                                                                                                                                // (conv2d_bn_relu "conv1") [64,32,32,32]
+	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Cols, m.t12Xps)   // (conv2d_bn_relu "conv1") [64,32,32,32]
+	m.pool.For(m.n, m.t12ApplyFn)                                                                                                                                                                                                       // (conv2d_bn_relu "conv1") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.t17ConvFn)                                                                                                                                                                                                // (conv2d_bn_relu "conv2") [64,32,32,32]
+	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Cols, m.t17Xps) // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(m.n, m.t17ApplyFn)                                                                                                                                                                                                       // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(m.n, m.t22Fn)                                                                                                                                                                                                            // (maxpool) [64,32,16,16]
+	m.pool.For(min(m.n, 8), m.t33ConvFn)                                                                                                                                                                                                // (conv2d_bn_relu "conv3") [64,64,16,16]
+	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Cols, m.t33Xps) // (conv2d_bn_relu "conv3") [64,64,16,16]
+	m.pool.For(m.n, m.t33ApplyFn)                                                                                                                                                                                                       // (conv2d_bn_relu "conv3") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.t38ConvFn)                                                                                                                                                                                                // (conv2d_bn_relu "conv4") [64,64,16,16]
+	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Cols, m.t38Xps) // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                                       // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                            // (maxpool) [64,64,8,8]
+	linearFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                                   // (linear "fc1") [64,256]
+	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                            // (relu) [64,256]
+	m.pool.For(m.n, m.t49Fn)                                                                                                                                                                                                            // (dropout "drop1") [64,256]
+	linearFc2T52(m.n, 0, 1, m.t49, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t52)                                                                                                                                                           // (linear "fc2") [64,10]
+	softmaxcrossentropyT53(m.n, 0, 1, m.t52, m.labels, m.t53)                                                                                                                                                                           // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t55Fn)                                                                                                                                                                                                            // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t56Fn)                                                                                                                                                                                                             // (biasgrad "fc2") [10]
+	linearBackwardWeightFc2T57(m.n, 0, 1, m.t49, m.t55, m.pFc2Weight.Grad)                                                                                                                                                              // (linear_backward_weight "fc2") [10,256]
+	linearBackwardDataFc2T58(m.n, 0, 1, m.t55, m.pFc2Weight.Data, m.t58)                                                                                                                                                                // (linear_backward_data "fc2") [64,256]
+	m.pool.For(m.n, m.t59Fn)                                                                                                                                                                                                            // (dropout_backward "drop1") [64,256]
+	m.pool.For(m.n, m.t60Fn)                                                                                                                                                                                                            // (relu_backward) [64,256]
+	m.pool.For(256, m.t61Fn)                                                                                                                                                                                                            // (biasgrad "fc1") [256]
+	linearBackwardDataFc1T62(m.n, 0, 1, m.t60, m.pFc1Weight.Data, m.t62, m.pool)                                                                                                                                                        // (linear_backward_data "fc1") [64,4096]
+	linearBackwardWeightFc1T63(m.n, 0, 1, m.t43, m.t60, m.pFc1Weight.Grad, m.pool)                                                                                                                                                      // (linear_backward_weight "fc1") [256,4096]
+	m.pool.For(m.n, m.t65Fn)                                                                                                                                                                                                            // (maxpool_backward) [64,64,16,16]
+	m.pool.For(64, m.t66SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(m.n, m.t66DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(min(m.n, 8), m.t66FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(36864, m.t66FilterFn)                                                                                                                                                                                                    // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(min(m.n, 8), m.t66DataFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(64, m.t70SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(m.n, m.t70DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(min(m.n, 8), m.t70FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(18432, m.t70FilterFn)                                                                                                                                                                                                    // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(min(m.n, 8), m.t70DataFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(m.n, m.t74Fn)                                                                                                                                                                                                            // (maxpool_backward) [64,32,32,32]
+	m.pool.For(32, m.t75SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(m.n, m.t75DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(min(m.n, 8), m.t75FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(9216, m.t75FilterFn)                                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(min(m.n, 8), m.t75DataFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(32, m.t79SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(m.n, m.t79DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(min(m.n, 8), m.t79FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv1") [32]
+	conv2dBnReluBackwardConv1T79Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t78, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t79Coef, m.t79Parts, m.t79Cols, m.t79Xps)         // (conv2d_bn_relu_backward "conv1") [32]
+	copy(m.pBn1RunningMean.Data, m.t15)                                                                                                                                                                                                 // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t16)                                                                                                                                                                                                  // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t20)                                                                                                                                                                                                 // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t21)                                                                                                                                                                                                  // update:bn2.running_var
+	copy(m.pBn3RunningMean.Data, m.t36)                                                                                                                                                                                                 // update:bn3.running_mean
+	copy(m.pBn3RunningVar.Data, m.t37)                                                                                                                                                                                                  // update:bn3.running_var
+	copy(m.pBn4RunningMean.Data, m.t41)                                                                                                                                                                                                 // update:bn4.running_mean
+	copy(m.pBn4RunningVar.Data, m.t42)                                                                                                                                                                                                  // update:bn4.running_var
 	loss := m.t53[0]
 	m.x, m.labels = nil, nil
 	m.step++
