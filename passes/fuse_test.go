@@ -76,8 +76,9 @@ func TestFoldBatchNormOnce(t *testing.T) {
 
 // TestTrainingFusion checks that the training pipeline fuses each
 // convolution, batch-norm and ReLU, forward and backward, into one node
-// each, and that without that pass each batch-norm and ReLU still fuse,
-// leaving none of the separate nodes either way.
+// each, and each linear layer and its ReLU, and that without the first
+// fusion each batch-norm and ReLU still fuse, leaving none of the
+// separate nodes either way.
 func TestTrainingFusion(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -90,6 +91,7 @@ func TestTrainingFusion(t *testing.T) {
 			// weight's gradients, and conv2's input gradient.
 			ir.OpResult: 2*4 + 2*2 + 1,
 			ir.OpConv2D: 0, ir.OpBatchNormReLU: 0, ir.OpRunningMean: 0, ir.OpConv2DBackwardFilter: 0, ir.OpConv2DBackwardData: 0,
+			ir.OpLinearReLU: 2, ir.OpReLU: 0,
 		}},
 		{"without fuse-conv-bn-relu", passes.Train.Without("fuse-conv-bn-relu"), map[ir.Op]int{
 			ir.OpConv2DBNReLU: 0, ir.OpBatchNormReLU: 2, ir.OpBatchNormReLUBackward: 2,

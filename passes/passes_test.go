@@ -11,6 +11,8 @@ import (
 	"github.com/cnnc/cnnc/ir/eval"
 	"github.com/cnnc/cnnc/models/lenet5"
 	"github.com/cnnc/cnnc/models/linear"
+	"github.com/cnnc/cnnc/models/mlp10"
+	"github.com/cnnc/cnnc/models/vggsmall"
 	"github.com/cnnc/cnnc/passes"
 )
 
@@ -95,9 +97,16 @@ func optIf(ok bool, o ir.Option) []ir.Option {
 	return nil
 }
 
-// testModels returns the zoo's models and a set of random graphs.
+// testModels returns every model of the zoo and a set of random graphs.
+// The VGG-style net and the MLP run at batch 2, which keeps the reference
+// evaluator quick.
 func testModels(t *testing.T) []*ir.Graph {
 	gs := []*ir.Graph{lenet5.LeNet5(), lenet5.LeNet5BN(), linear.Softmax(), linear.SVM()}
+	for _, g := range []*ir.Graph{vggsmall.VGGSmall(), mlp10.MLP10()} {
+		small, err := g.WithBatch(2)
+		require.NoError(t, err, g.Name)
+		gs = append(gs, small)
+	}
 	for seed := range uint64(30) {
 		g := randomGraph(seed)
 		require.NoError(t, g.ValidateTraining(), "random graph %d", seed)

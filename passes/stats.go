@@ -95,4 +95,4 @@ var Fusions = []string{"fold-batchnorm", "fold-scale", "fuse-relu"}
 // TrainFusions lists the passes of the training pipeline that fuse
 // layers: Train.Without(TrainFusions...) computes the same graph with a
 // kernel per layer and per backward step.
-var TrainFusions = []string{"fuse-conv-bn-relu", "fuse-batchnorm-relu"}
+var TrainFusions = []string{"fuse-conv-bn-relu", "fuse-batchnorm-relu", "fuse-relu"}

@@ -71,7 +71,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"no inference graph", train, nil, Config{Package: "lenet5", ImportPath: "x/y"}, "need both"},
 		{"swapped graphs", infer, train, Config{Package: "lenet5", ImportPath: "x/y"}, "no labels or no loss"},
 		{"no emitter", train, infer, Config{Package: "lenet5", ImportPath: "x/y",
-			Emitters: map[ir.Op]Emitter{ir.OpConv2D: nil}}, "no kernel for op conv2d"},
+			Emitters: map[ir.Op]Emitter{ir.OpConv2DReLU: nil}}, "no kernel for op conv2d_relu"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,7 +100,10 @@ func TestEmitterSeam(t *testing.T) {
 		Emitters: map[ir.Op]Emitter{ir.OpLinear: custom}})
 	require.NoError(t, err)
 	k := string(files["kernels_gen.go"])
-	// Three linear layers; the inference graph shares their kernels.
-	require.Equal(t, 3, strings.Count(k, "// custom linear kernel"))
-	require.Contains(t, k, "func conv2dConv1T")
+	// Only the last linear layer is plain: the other two fuse their ReLU,
+	// which linear_relu's default emitter computes. The inference graph
+	// shares its kernel.
+	require.Equal(t, 1, strings.Count(k, "// custom linear kernel"))
+	require.Contains(t, k, "func linearReluFc1T")
+	require.Contains(t, k, "func conv2dReluConv1T")
 }

@@ -8,8 +8,8 @@ import (
 	"math"
 )
 
-// conv2dConv1T4 computes (conv2d "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
-func conv2dConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+// conv2dReluConv1T4 computes (conv2d_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
+func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*19600:][:19600]
@@ -39,27 +39,15 @@ func conv2dConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, y []
 				}
 				gemm.SgemmPar(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false)
 			}
-			gemm.BiasReLU(6, 784, ys, 784, bias, nil, false)
+			gemm.BiasReLU(6, 784, ys, 784, bias, nil, true)
 
 		}
 	}
 
 }
 
-// reluT5 computes (relu) [64,6,28,28] of samples [lo, hi).
-func reluT5(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*4704, hi*4704
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// maxpoolT6 computes (maxpool) [64,6,14,14] of samples [lo, hi).
-func maxpoolT6(n, lo, hi int, a0 []float32, y []float32) {
+// maxpoolT5 computes (maxpool) [64,6,14,14] of samples [lo, hi).
+func maxpoolT5(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
 			xc := a0[(s*6+ch)*784:][:784]
@@ -77,8 +65,8 @@ func maxpoolT6(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dConv2T9 computes (conv2d "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dConv2T9(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32) {
+// conv2dReluConv2T8 computes (conv2d_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
+func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*15000:][:15000]
@@ -102,27 +90,15 @@ func conv2dConv2T9(n, lo, hi int, x []float32, w []float32, bias []float32, y []
 				}
 				gemm.SgemmPar(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false)
 			}
-			gemm.BiasReLU(16, 100, ys, 100, bias, nil, false)
+			gemm.BiasReLU(16, 100, ys, 100, bias, nil, true)
 
 		}
 	}
 
 }
 
-// reluT10 computes (relu) [64,16,10,10] of samples [lo, hi).
-func reluT10(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*1600, hi*1600
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// maxpoolT11 computes (maxpool) [64,16,5,5] of samples [lo, hi).
-func maxpoolT11(n, lo, hi int, a0 []float32, y []float32) {
+// maxpoolT9 computes (maxpool) [64,16,5,5] of samples [lo, hi).
+func maxpoolT9(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
 			xc := a0[(s*16+ch)*100:][:100]
@@ -140,8 +116,8 @@ func maxpoolT11(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc1T15 computes (linear "fc1") [64,120] of the first n samples.
-func linearFc1T15(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+// linearReluFc1T17 computes (linear_relu "fc1") [64,120] of the first n samples.
+func linearReluFc1T17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(120, 400, w, 400, x[s*400:], y[s*120:])
@@ -149,24 +125,12 @@ func linearFc1T15(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 	} else {
 		gemm.SgemmPar(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false)
 	}
-	gemm.BiasReLU(n, 120, y, 120, nil, bias, false)
+	gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
 
 }
 
-// reluT16 computes (relu) [64,120] of samples [lo, hi).
-func reluT16(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*120, hi*120
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// linearFc2T19 computes (linear "fc2") [64,84] of the first n samples.
-func linearFc2T19(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+// linearReluFc2T18 computes (linear_relu "fc2") [64,84] of the first n samples.
+func linearReluFc2T18(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(84, 120, w, 120, x[s*120:], y[s*84:])
@@ -174,24 +138,12 @@ func linearFc2T19(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 	} else {
 		gemm.SgemmPar(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false)
 	}
-	gemm.BiasReLU(n, 84, y, 84, nil, bias, false)
+	gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 
 }
 
-// reluT20 computes (relu) [64,84] of samples [lo, hi).
-func reluT20(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*84, hi*84
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// linearFc3T23 computes (linear "fc3") [64,10] of the first n samples.
-func linearFc3T23(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc3T19 computes (linear "fc3") [64,10] of the first n samples.
+func linearFc3T19(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(10, 84, w, 84, x[s*84:], y[s*10:])
@@ -203,8 +155,8 @@ func linearFc3T23(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// softmaxcrossentropyT24 computes (softmaxcrossentropy) [] of the first n samples.
-func softmaxcrossentropyT24(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
+// softmaxcrossentropyT20 computes (softmaxcrossentropy) [] of the first n samples.
+func softmaxcrossentropyT20(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
 	var sum float64
 	for s := 0; s < n; s++ {
 		row := a0[s*10 : s*10+10]
@@ -222,8 +174,8 @@ func softmaxcrossentropyT24(n, lo, hi int, a0 []float32, a1 []int32, y []float32
 
 }
 
-// softmaxcrossentropyBackwardT26 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
-func softmaxcrossentropyBackwardT26(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
+// softmaxcrossentropyBackwardT22 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
+func softmaxcrossentropyBackwardT22(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
 	g := float64(a2[0]) / float64(n)
 	for s := lo; s < hi; s++ {
 		row := a0[s*10 : s*10+10]
@@ -248,8 +200,8 @@ func softmaxcrossentropyBackwardT26(n, lo, hi int, a0 []float32, a1 []int32, a2 
 
 }
 
-// biasgradFc3T27 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
-func biasgradFc3T27(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc3T23 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
+func biasgradFc3T23(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -267,14 +219,14 @@ func biasgradFc3T27(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardDataFc3T28 computes (linear_backward_data "fc3") [64,84] of the first n samples.
-func linearBackwardDataFc3T28(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// linearBackwardDataFc3T24 computes (linear_backward_data "fc3") [64,84] of the first n samples.
+func linearBackwardDataFc3T24(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	gemm.SgemmPar(nil, false, false, n, 84, 10, dy, 10, w, 84, y, 84, false)
 
 }
 
-// reluBackwardT29 computes (relu_backward) [64,84] of samples [lo, hi).
-func reluBackwardT29(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT25 computes (relu_backward) [64,84] of samples [lo, hi).
+func reluBackwardT25(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*84, hi*84
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -287,8 +239,8 @@ func reluBackwardT29(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// biasgradFc2T30 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
-func biasgradFc2T30(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc2T26 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
+func biasgradFc2T26(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -306,20 +258,20 @@ func biasgradFc2T30(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc3T31 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
-func linearBackwardWeightFc3T31(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// linearBackwardWeightFc3T27 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
+func linearBackwardWeightFc3T27(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	gemm.SgemmPar(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false)
 
 }
 
-// linearBackwardDataFc2T32 computes (linear_backward_data "fc2") [64,120] of the first n samples.
-func linearBackwardDataFc2T32(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardDataFc2T28 computes (linear_backward_data "fc2") [64,120] of the first n samples.
+func linearBackwardDataFc2T28(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, false, false, n, 120, 84, dy, 84, w, 120, y, 120, false)
 
 }
 
-// reluBackwardT33 computes (relu_backward) [64,120] of samples [lo, hi).
-func reluBackwardT33(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT29 computes (relu_backward) [64,120] of samples [lo, hi).
+func reluBackwardT29(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*120, hi*120
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -332,8 +284,8 @@ func reluBackwardT33(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// biasgradFc1T34 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
-func biasgradFc1T34(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc1T30 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
+func biasgradFc1T30(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -351,26 +303,26 @@ func biasgradFc1T34(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc2T35 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
-func linearBackwardWeightFc2T35(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardWeightFc2T31 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
+func linearBackwardWeightFc2T31(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, true, false, 84, 120, n, dy, 84, x, 120, y, 120, false)
 
 }
 
-// linearBackwardDataFc1T36 computes (linear_backward_data "fc1") [64,400] of the first n samples.
-func linearBackwardDataFc1T36(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardDataFc1T32 computes (linear_backward_data "fc1") [64,400] of the first n samples.
+func linearBackwardDataFc1T32(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, false, false, n, 400, 120, dy, 120, w, 400, y, 400, false)
 
 }
 
-// linearBackwardWeightFc1T37 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
-func linearBackwardWeightFc1T37(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardWeightFc1T33 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
+func linearBackwardWeightFc1T33(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, true, false, 120, 400, n, dy, 120, x, 400, y, 400, false)
 
 }
 
-// maxpoolBackwardT39 computes (maxpool_backward) [64,16,10,10] of samples [lo, hi).
-func maxpoolBackwardT39(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT35 computes (maxpool_backward) [64,16,10,10] of samples [lo, hi).
+func maxpoolBackwardT35(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
 			xc := x[(s*16+ch)*100:][:100]
@@ -404,8 +356,8 @@ func maxpoolBackwardT39(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// reluBackwardT40 computes (relu_backward) [64,16,10,10] of samples [lo, hi).
-func reluBackwardT40(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT36 computes (relu_backward) [64,16,10,10] of samples [lo, hi).
+func reluBackwardT36(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*1600, hi*1600
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -418,8 +370,8 @@ func reluBackwardT40(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// biasgradConv2T41 computes (biasgrad "conv2") [16] of indices [lo, hi) of 16.
-func biasgradConv2T41(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradConv2T37 computes (biasgrad "conv2") [16] of indices [lo, hi) of 16.
+func biasgradConv2T37(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -437,8 +389,8 @@ func biasgradConv2T41(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dBackwardFilterConv2T42Partial computes the partial phase of (conv2d_backward_filter "conv2") [16,6,5,5] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv2T42Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
+// conv2dBackwardFilterConv2T38Partial computes the partial phase of (conv2d_backward_filter "conv2") [16,6,5,5] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardFilterConv2T38Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -470,8 +422,8 @@ func conv2dBackwardFilterConv2T42Partial(n, lo, hi int, x []float32, dy []float3
 
 }
 
-// conv2dBackwardFilterConv2T42 computes (conv2d_backward_filter "conv2") [16,6,5,5] of the first n samples.
-func conv2dBackwardFilterConv2T42(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
+// conv2dBackwardFilterConv2T38 computes (conv2d_backward_filter "conv2") [16,6,5,5] of the first n samples.
+func conv2dBackwardFilterConv2T38(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := y[:2400]
 	copy(dst, parts[:2400])
@@ -484,8 +436,8 @@ func conv2dBackwardFilterConv2T42(n, lo, hi int, x []float32, dy []float32, y []
 
 }
 
-// conv2dBackwardDataConv2T43 computes (conv2d_backward_data "conv2") [64,6,14,14] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardDataConv2T43(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32) {
+// conv2dBackwardDataConv2T39 computes (conv2d_backward_data "conv2") [64,6,14,14] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardDataConv2T39(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*15000:][:15000]
@@ -522,8 +474,8 @@ func conv2dBackwardDataConv2T43(n, lo, hi int, dy []float32, w []float32, y []fl
 
 }
 
-// maxpoolBackwardT44 computes (maxpool_backward) [64,6,28,28] of samples [lo, hi).
-func maxpoolBackwardT44(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT40 computes (maxpool_backward) [64,6,28,28] of samples [lo, hi).
+func maxpoolBackwardT40(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
 			xc := x[(s*6+ch)*784:][:784]
@@ -557,8 +509,8 @@ func maxpoolBackwardT44(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// reluBackwardT45 computes (relu_backward) [64,6,28,28] of samples [lo, hi).
-func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT41 computes (relu_backward) [64,6,28,28] of samples [lo, hi).
+func reluBackwardT41(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*4704, hi*4704
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -571,8 +523,8 @@ func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// biasgradConv1T46 computes (biasgrad "conv1") [6] of indices [lo, hi) of 6.
-func biasgradConv1T46(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradConv1T42 computes (biasgrad "conv1") [6] of indices [lo, hi) of 6.
+func biasgradConv1T42(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -590,8 +542,8 @@ func biasgradConv1T46(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dBackwardFilterConv1T47Partial computes the partial phase of (conv2d_backward_filter "conv1") [6,1,5,5] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv1T47Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBackwardFilterConv1T43Partial computes the partial phase of (conv2d_backward_filter "conv1") [6,1,5,5] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardFilterConv1T43Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -629,8 +581,8 @@ func conv2dBackwardFilterConv1T47Partial(n, lo, hi int, x []float32, dy []float3
 
 }
 
-// conv2dBackwardFilterConv1T47 computes (conv2d_backward_filter "conv1") [6,1,5,5] of the first n samples.
-func conv2dBackwardFilterConv1T47(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+// conv2dBackwardFilterConv1T43 computes (conv2d_backward_filter "conv1") [6,1,5,5] of the first n samples.
+func conv2dBackwardFilterConv1T43(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	dst := y[:150]
 	copy(dst, parts[:150])
@@ -640,101 +592,5 @@ func conv2dBackwardFilterConv1T47(n, lo, hi int, x []float32, dy []float32, y []
 			dst[i] += v
 		}
 	}
-
-}
-
-// conv2dReluConv1I3 computes (conv2d_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv1I3(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
-	ns := min(n, 8)
-	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*19600:][:19600]
-		xp := xps[slot*1024:][:1024]
-
-		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
-			xs := x[s*784:][:784]
-			ys := y[s*4704:][:4704]
-			for c := 0; c < 1; c++ {
-				for h := 0; h < 28; h++ {
-					*(*[28]float32)(xp[(c*32+h+2)*32+2:]) = *(*[28]float32)(xs[(c*28+h)*28:])
-				}
-			}
-			{
-				const g = 0
-				for c := 0; c < 1; c++ {
-					xc := xp[(g*1+c)*1024:][:1024]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*784:][:784]
-							base := p*32 + q
-							for i := 0; i < 28; i++ {
-								*(*[28]float32)(row[i*28:]) = *(*[28]float32)(xc[base+i*32:])
-							}
-						}
-					}
-				}
-				gemm.SgemmPar(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false)
-			}
-			gemm.BiasReLU(6, 784, ys, 784, bias, nil, true)
-
-		}
-	}
-
-}
-
-// conv2dReluConv2I7 computes (conv2d_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv2I7(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32) {
-	ns := min(n, 8)
-	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*15000:][:15000]
-
-		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
-			xs := x[s*1176:][:1176]
-			ys := y[s*1600:][:1600]
-			{
-				const g = 0
-				for c := 0; c < 6; c++ {
-					xc := xs[(g*6+c)*196:][:196]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*100:][:100]
-							base := p*14 + q
-							for i := 0; i < 10; i++ {
-								*(*[10]float32)(row[i*10:]) = *(*[10]float32)(xc[base+i*14:])
-							}
-						}
-					}
-				}
-				gemm.SgemmPar(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false)
-			}
-			gemm.BiasReLU(16, 100, ys, 100, bias, nil, true)
-
-		}
-	}
-
-}
-
-// linearReluFc1I16 computes (linear_relu "fc1") [64,120] of the first n samples.
-func linearReluFc1I16(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
-	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(120, 400, w, 400, x[s*400:], y[s*120:])
-		}
-	} else {
-		gemm.SgemmPar(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false)
-	}
-	gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
-
-}
-
-// linearReluFc2I17 computes (linear_relu "fc2") [64,84] of the first n samples.
-func linearReluFc2I17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
-	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(84, 120, w, 120, x[s*120:], y[s*84:])
-		}
-	} else {
-		gemm.SgemmPar(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false)
-	}
-	gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 
 }

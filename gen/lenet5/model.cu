@@ -151,10 +151,10 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 
 #endif  // CNNC_COMMON_CU
 
-// cnnc_lenet5_t4_conv2d: convolution as an implicit GEMM, M = n*784 output pixels, N = 6 channels per group (1 groups), K = 25
-// v4 (conv2d "conv1") [64,6,28,28] <- v0 [64,1,28,28], v2 [6,1,5,5], v3 [6]
+// cnnc_lenet5_t4_conv2d_relu: convolution as an implicit GEMM, M = n*784 output pixels, N = 6 channels per group (1 groups), K = 25
+// v4 (conv2d_relu "conv1") [64,6,28,28] <- v0 [64,1,28,28], v2 [6,1,5,5], v3 [6]
 // launch: grid ceil(n*784/64) x 1 x 1, block 128
-struct cnnc_lenet5_t4_conv2d_gemm {
+struct cnnc_lenet5_t4_conv2d_relu_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 6, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
@@ -173,31 +173,19 @@ struct cnnc_lenet5_t4_conv2d_gemm {
   __device__ __forceinline__ void store(int m, int j, float v) const {
     const int ow = m % 28, t = m / 28, oh = t % 28, nn = t / 28;
     const int o = grp * 6 + j;
-    out[((nn * 6 + o) * 28 + oh) * 28 + ow] = v + bias[o];
+    out[((nn * 6 + o) * 28 + oh) * 28 + ow] = fmaxf(v + bias[o], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t4_conv2d(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t4_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5_t4_conv2d_gemm g{x, w, bias, out, grp};
+  const cnnc_lenet5_t4_conv2d_relu_gemm g{x, w, bias, out, grp};
   cnnc_gemm_tile(g, n * 784, blockIdx.x * 64, (blockIdx.y % 1) * 8, 0, 25);
 }
 
-// cnnc_lenet5_t5_relu: max(x, 0)
-// v5 (relu) [64,6,28,28] <- v4 [64,6,28,28]
-// launch: grid ceil(n*4704/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t5_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
-  const int count = n * 4704;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float v = x[i];
-    out[i] = v > 0.0f ? v : 0.0f;
-
-  }
-}
-
-// cnnc_lenet5_t6_maxpool: max pooling
-// v6 (maxpool) [64,6,14,14] <- v5 [64,6,28,28]
+// cnnc_lenet5_t5_maxpool: max pooling
+// v5 (maxpool) [64,6,14,14] <- v4 [64,6,28,28]
 // launch: grid ceil(n*1176/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t6_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t5_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
   const int count = n * 1176;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int oj = i % 14, t = i / 14, oi = t % 14, plane = t / 14;
@@ -222,10 +210,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t6_maxpool(const f
   }
 }
 
-// cnnc_lenet5_t9_conv2d: convolution as an implicit GEMM, M = n*100 output pixels, N = 16 channels per group (1 groups), K = 150
-// v9 (conv2d "conv2") [64,16,10,10] <- v6 [64,6,14,14], v7 [16,6,5,5], v8 [16]
+// cnnc_lenet5_t8_conv2d_relu: convolution as an implicit GEMM, M = n*100 output pixels, N = 16 channels per group (1 groups), K = 150
+// v8 (conv2d_relu "conv2") [64,16,10,10] <- v5 [64,6,14,14], v6 [16,6,5,5], v7 [16]
 // launch: grid ceil(n*100/64) x 1 x 1, block 256
-struct cnnc_lenet5_t9_conv2d_gemm {
+struct cnnc_lenet5_t8_conv2d_relu_gemm {
   static constexpr int BM = 64, BN = 16, BK = 16, TM = 4, TN = 1, NC = 16, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
@@ -244,31 +232,19 @@ struct cnnc_lenet5_t9_conv2d_gemm {
   __device__ __forceinline__ void store(int m, int j, float v) const {
     const int ow = m % 10, t = m / 10, oh = t % 10, nn = t / 10;
     const int o = grp * 16 + j;
-    out[((nn * 16 + o) * 10 + oh) * 10 + ow] = v + bias[o];
+    out[((nn * 16 + o) * 10 + oh) * 10 + ow] = fmaxf(v + bias[o], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t9_conv2d(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t8_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5_t9_conv2d_gemm g{x, w, bias, out, grp};
+  const cnnc_lenet5_t8_conv2d_relu_gemm g{x, w, bias, out, grp};
   cnnc_gemm_tile(g, n * 100, blockIdx.x * 64, (blockIdx.y % 1) * 16, 0, 150);
 }
 
-// cnnc_lenet5_t10_relu: max(x, 0)
-// v10 (relu) [64,16,10,10] <- v9 [64,16,10,10]
-// launch: grid ceil(n*1600/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t10_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
-  const int count = n * 1600;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float v = x[i];
-    out[i] = v > 0.0f ? v : 0.0f;
-
-  }
-}
-
-// cnnc_lenet5_t11_maxpool: max pooling
-// v11 (maxpool) [64,16,5,5] <- v10 [64,16,10,10]
+// cnnc_lenet5_t9_maxpool: max pooling
+// v9 (maxpool) [64,16,5,5] <- v8 [64,16,10,10]
 // launch: grid ceil(n*400/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t11_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t9_maxpool(const float* __restrict__ x, float* __restrict__ out, int n) {
   const int count = n * 400;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int oj = i % 5, t = i / 5, oi = t % 5, plane = t / 5;
@@ -293,10 +269,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t11_maxpool(const 
   }
 }
 
-// cnnc_lenet5_t15_linear: linear layer as a GEMM, M = n, N = 120, K = 400
-// v15 (linear "fc1") [64,120] <- v12 [64,400], v13 [120,400], v14 [120]
+// cnnc_lenet5_t17_linear_relu: linear layer as a GEMM, M = n, N = 120, K = 400
+// v17 (linear_relu "fc1") [64,120] <- v10 [64,400], v11 [120,400], v12 [120]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5_t15_linear_gemm {
+struct cnnc_lenet5_t17_linear_relu_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -309,30 +285,18 @@ struct cnnc_lenet5_t15_linear_gemm {
     return w[j * 400 + k];
   }
   __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 120 + j] = v + bias[j];
+    out[m * 120 + j] = fmaxf(v + bias[j], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t15_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5_t15_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t17_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_lenet5_t17_linear_relu_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 400);
 }
 
-// cnnc_lenet5_t16_relu: max(x, 0)
-// v16 (relu) [64,120] <- v15 [64,120]
-// launch: grid ceil(n*120/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t16_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
-  const int count = n * 120;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float v = x[i];
-    out[i] = v > 0.0f ? v : 0.0f;
-
-  }
-}
-
-// cnnc_lenet5_t19_linear: linear layer as a GEMM, M = n, N = 84, K = 120
-// v19 (linear "fc2") [64,84] <- v16 [64,120], v17 [84,120], v18 [84]
+// cnnc_lenet5_t18_linear_relu: linear layer as a GEMM, M = n, N = 84, K = 120
+// v18 (linear_relu "fc2") [64,84] <- v17 [64,120], v13 [84,120], v14 [84]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5_t19_linear_gemm {
+struct cnnc_lenet5_t18_linear_relu_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -345,30 +309,18 @@ struct cnnc_lenet5_t19_linear_gemm {
     return w[j * 120 + k];
   }
   __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 84 + j] = v + bias[j];
+    out[m * 84 + j] = fmaxf(v + bias[j], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t19_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5_t19_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t18_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_lenet5_t18_linear_relu_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 120);
 }
 
-// cnnc_lenet5_t20_relu: max(x, 0)
-// v20 (relu) [64,84] <- v19 [64,84]
-// launch: grid ceil(n*84/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t20_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
-  const int count = n * 84;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float v = x[i];
-    out[i] = v > 0.0f ? v : 0.0f;
-
-  }
-}
-
-// cnnc_lenet5_t23_linear: linear layer as a GEMM, M = n, N = 10, K = 84
-// v23 (linear "fc3") [64,10] <- v20 [64,84], v21 [10,84], v22 [10]
+// cnnc_lenet5_t19_linear: linear layer as a GEMM, M = n, N = 10, K = 84
+// v19 (linear "fc3") [64,10] <- v18 [64,84], v15 [10,84], v16 [10]
 // launch: grid ceil(n/64) x 2 x 1, block 128
-struct cnnc_lenet5_t23_linear_gemm {
+struct cnnc_lenet5_t19_linear_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 10, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -384,15 +336,15 @@ struct cnnc_lenet5_t23_linear_gemm {
     out[m * 10 + j] = v + bias[j];
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t23_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5_t23_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t19_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_lenet5_t19_linear_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 8, 0, 84);
 }
 
-// cnnc_lenet5_t24_softmaxcrossentropy: mean softmax cross-entropy
-// v24 (softmaxcrossentropy) [] <- v23 [64,10], v1 [64]
+// cnnc_lenet5_t20_softmaxcrossentropy: mean softmax cross-entropy
+// v20 (softmaxcrossentropy) [] <- v19 [64,10], v1 [64]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t24_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t20_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
   const int rows = n;
   float acc[1] = {0.0f};
   for (int r = threadIdx.x; r < rows; r += 256) {
@@ -407,10 +359,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t24_softmaxcrossen
   if (threadIdx.x == 0) out[0] = acc[0] / (float)rows;
 }
 
-// cnnc_lenet5_t26_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
-// v26 (softmaxcrossentropy_backward) [64,10] <- v23 [64,10], v1 [64], v25 []
+// cnnc_lenet5_t22_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
+// v22 (softmaxcrossentropy_backward) [64,10] <- v19 [64,10], v1 [64], v21 []
 // launch: grid ceil(n/128) x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t26_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t22_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
   const int rows = n;
   for (int r = blockIdx.x * 128 + threadIdx.x; r < rows; r += gridDim.x * 128) {
     const float* xr = x + r * 10;
@@ -429,10 +381,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t26_softmaxcrossen
   }
 }
 
-// cnnc_lenet5_t27_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v27 (biasgrad "fc3") [10] <- v26 [64,10]
+// cnnc_lenet5_t23_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v23 (biasgrad "fc3") [10] <- v22 [64,10]
 // launch: grid ceil(n/256) x 10 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t27_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t23_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -448,10 +400,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t27_biasgrad_parti
   }
 }
 
-// cnnc_lenet5_t27_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v27 (biasgrad "fc3") [10] <- v26 [64,10]
+// cnnc_lenet5_t23_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v23 (biasgrad "fc3") [10] <- v22 [64,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t27_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t23_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 10; c += gridDim.x * 128) {
@@ -462,10 +414,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t27_biasgrad_final
   }
 }
 
-// cnnc_lenet5_t28_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 84, K = 10
-// v28 (linear_backward_data "fc3") [64,84] <- v26 [64,10], v21 [10,84]
+// cnnc_lenet5_t24_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 84, K = 10
+// v24 (linear_backward_data "fc3") [64,84] <- v22 [64,10], v15 [10,84]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5_t28_linear_backward_data_gemm {
+struct cnnc_lenet5_t24_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -480,15 +432,15 @@ struct cnnc_lenet5_t28_linear_backward_data_gemm {
     out[m * 84 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t28_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5_t28_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t24_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_lenet5_t24_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
 }
 
-// cnnc_lenet5_t29_relu_backward: dy where y > 0
-// v29 (relu_backward) [64,84] <- v20 [64,84], v28 [64,84]
+// cnnc_lenet5_t25_relu_backward: dy where y > 0
+// v25 (relu_backward) [64,84] <- v18 [64,84], v24 [64,84]
 // launch: grid ceil(n*84/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t29_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t25_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 84;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -496,10 +448,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t29_relu_backward(
   }
 }
 
-// cnnc_lenet5_t30_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v30 (biasgrad "fc2") [84] <- v29 [64,84]
+// cnnc_lenet5_t26_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v26 (biasgrad "fc2") [84] <- v25 [64,84]
 // launch: grid ceil(n/256) x 84 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t30_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t26_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -515,10 +467,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t30_biasgrad_parti
   }
 }
 
-// cnnc_lenet5_t30_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v30 (biasgrad "fc2") [84] <- v29 [64,84]
+// cnnc_lenet5_t26_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v26 (biasgrad "fc2") [84] <- v25 [64,84]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t30_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t26_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 84; c += gridDim.x * 128) {
@@ -529,10 +481,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t30_biasgrad_final
   }
 }
 
-// cnnc_lenet5_t31_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 84, K = n
-// v31 (linear_backward_weight "fc3") [10,84] <- v20 [64,84], v26 [64,10]
+// cnnc_lenet5_t27_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 84, K = n
+// v27 (linear_backward_weight "fc3") [10,84] <- v18 [64,84], v22 [64,10]
 // launch: grid 1 x 2 x 1, block 256
-struct cnnc_lenet5_t31_linear_backward_weight_gemm {
+struct cnnc_lenet5_t27_linear_backward_weight_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 84, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -548,17 +500,17 @@ struct cnnc_lenet5_t31_linear_backward_weight_gemm {
     out[m * 84 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t31_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t27_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_lenet5_t31_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_lenet5_t27_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 10, blockIdx.x * 32, (blockIdx.y % 2) * 64, k0, k1);
 }
 
-// cnnc_lenet5_t32_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 120, K = 84
-// v32 (linear_backward_data "fc2") [64,120] <- v29 [64,84], v17 [84,120]
+// cnnc_lenet5_t28_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 120, K = 84
+// v28 (linear_backward_data "fc2") [64,120] <- v25 [64,84], v13 [84,120]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5_t32_linear_backward_data_gemm {
+struct cnnc_lenet5_t28_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -573,15 +525,15 @@ struct cnnc_lenet5_t32_linear_backward_data_gemm {
     out[m * 120 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t32_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5_t32_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t28_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_lenet5_t28_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 84);
 }
 
-// cnnc_lenet5_t33_relu_backward: dy where y > 0
-// v33 (relu_backward) [64,120] <- v16 [64,120], v32 [64,120]
+// cnnc_lenet5_t29_relu_backward: dy where y > 0
+// v29 (relu_backward) [64,120] <- v17 [64,120], v28 [64,120]
 // launch: grid ceil(n*120/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t33_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t29_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 120;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -589,10 +541,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t33_relu_backward(
   }
 }
 
-// cnnc_lenet5_t34_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v34 (biasgrad "fc1") [120] <- v33 [64,120]
+// cnnc_lenet5_t30_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v30 (biasgrad "fc1") [120] <- v29 [64,120]
 // launch: grid ceil(n/256) x 120 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t34_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t30_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -608,10 +560,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t34_biasgrad_parti
   }
 }
 
-// cnnc_lenet5_t34_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v34 (biasgrad "fc1") [120] <- v33 [64,120]
+// cnnc_lenet5_t30_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v30 (biasgrad "fc1") [120] <- v29 [64,120]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t34_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t30_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 120; c += gridDim.x * 128) {
@@ -622,10 +574,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t34_biasgrad_final
   }
 }
 
-// cnnc_lenet5_t35_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 84, N = 120, K = n
-// v35 (linear_backward_weight "fc2") [84,120] <- v16 [64,120], v29 [64,84]
+// cnnc_lenet5_t31_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 84, N = 120, K = n
+// v31 (linear_backward_weight "fc2") [84,120] <- v17 [64,120], v25 [64,84]
 // launch: grid 2 x 2 x 1, block 256
-struct cnnc_lenet5_t35_linear_backward_weight_gemm {
+struct cnnc_lenet5_t31_linear_backward_weight_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -641,17 +593,17 @@ struct cnnc_lenet5_t35_linear_backward_weight_gemm {
     out[m * 120 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t35_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t31_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_lenet5_t35_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_lenet5_t31_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 84, blockIdx.x * 64, (blockIdx.y % 2) * 64, k0, k1);
 }
 
-// cnnc_lenet5_t36_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 400, K = 120
-// v36 (linear_backward_data "fc1") [64,400] <- v33 [64,120], v13 [120,400]
+// cnnc_lenet5_t32_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 400, K = 120
+// v32 (linear_backward_data "fc1") [64,400] <- v29 [64,120], v11 [120,400]
 // launch: grid ceil(n/64) x 7 x 1, block 256
-struct cnnc_lenet5_t36_linear_backward_data_gemm {
+struct cnnc_lenet5_t32_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 400, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -666,15 +618,15 @@ struct cnnc_lenet5_t36_linear_backward_data_gemm {
     out[m * 400 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t36_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5_t36_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t32_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_lenet5_t32_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 120);
 }
 
-// cnnc_lenet5_t37_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 120, N = 400, K = n
-// v37 (linear_backward_weight "fc1") [120,400] <- v12 [64,400], v33 [64,120]
+// cnnc_lenet5_t33_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 120, N = 400, K = n
+// v33 (linear_backward_weight "fc1") [120,400] <- v10 [64,400], v29 [64,120]
 // launch: grid 2 x 7 x 1, block 256
-struct cnnc_lenet5_t37_linear_backward_weight_gemm {
+struct cnnc_lenet5_t33_linear_backward_weight_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 400, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -690,17 +642,17 @@ struct cnnc_lenet5_t37_linear_backward_weight_gemm {
     out[m * 400 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t37_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t33_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 7;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_lenet5_t37_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_lenet5_t33_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 120, blockIdx.x * 64, (blockIdx.y % 7) * 64, k0, k1);
 }
 
-// cnnc_lenet5_t39_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v39 (maxpool_backward) [64,16,10,10] <- v10 [64,16,10,10], v38 [64,16,5,5]
+// cnnc_lenet5_t35_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
+// v35 (maxpool_backward) [64,16,10,10] <- v8 [64,16,10,10], v34 [64,16,5,5]
 // launch: grid ceil(n*1600/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t39_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t35_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 1600;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (10 * 10)) * 10 * 10;
@@ -737,10 +689,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t39_maxpool_backwa
   }
 }
 
-// cnnc_lenet5_t40_relu_backward: dy where y > 0
-// v40 (relu_backward) [64,16,10,10] <- v10 [64,16,10,10], v39 [64,16,10,10]
+// cnnc_lenet5_t36_relu_backward: dy where y > 0
+// v36 (relu_backward) [64,16,10,10] <- v8 [64,16,10,10], v35 [64,16,10,10]
 // launch: grid ceil(n*1600/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t40_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t36_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 1600;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -748,10 +700,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t40_relu_backward(
   }
 }
 
-// cnnc_lenet5_t41_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 1024 elements
-// v41 (biasgrad "conv2") [16] <- v40 [64,16,10,10]
+// cnnc_lenet5_t37_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 1024 elements
+// v37 (biasgrad "conv2") [16] <- v36 [64,16,10,10]
 // launch: grid ceil(n*100/1024) x 16 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t41_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t37_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 100;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -767,10 +719,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t41_biasgrad_parti
   }
 }
 
-// cnnc_lenet5_t41_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v41 (biasgrad "conv2") [16] <- v40 [64,16,10,10]
+// cnnc_lenet5_t37_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v37 (biasgrad "conv2") [16] <- v36 [64,16,10,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t41_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t37_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 100;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 16; c += gridDim.x * 128) {
@@ -781,10 +733,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t41_biasgrad_final
   }
 }
 
-// cnnc_lenet5_t42_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 16 channels per group (1 groups), N = 150, K = n*100, split over chunks of 256 terms
-// v42 (conv2d_backward_filter "conv2") [16,6,5,5] <- v6 [64,6,14,14], v40 [64,16,10,10]
+// cnnc_lenet5_t38_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 16 channels per group (1 groups), N = 150, K = n*100, split over chunks of 256 terms
+// v38 (conv2d_backward_filter "conv2") [16,6,5,5] <- v5 [64,6,14,14], v36 [64,16,10,10]
 // launch: grid 1 x 3 x ceil(n*100/256), block 256
-struct cnnc_lenet5_t42_conv2d_backward_filter_chunks_gemm {
+struct cnnc_lenet5_t38_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 150, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -804,17 +756,17 @@ struct cnnc_lenet5_t42_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 2400 + (grp * 16 + m) * 150 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t42_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t38_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 3;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 100);
-  const cnnc_lenet5_t42_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_lenet5_t38_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 16, blockIdx.x * 32, (blockIdx.y % 3) * 64, k0, k1);
 }
 
-// cnnc_lenet5_t42_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v42 (conv2d_backward_filter "conv2") [16,6,5,5] <- v6 [64,6,14,14], v40 [64,16,10,10]
+// cnnc_lenet5_t38_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v38 (conv2d_backward_filter "conv2") [16,6,5,5] <- v5 [64,6,14,14], v36 [64,16,10,10]
 // launch: grid 10 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t42_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t38_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 2400;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 100 + 256 - 1) / 256;
@@ -825,10 +777,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t42_conv2d_backwar
   }
 }
 
-// cnnc_lenet5_t43_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*196 input pixels, N = 6 channels per group (1 groups), K = 400
-// v43 (conv2d_backward_data "conv2") [64,6,14,14] <- v40 [64,16,10,10], v7 [16,6,5,5]
+// cnnc_lenet5_t39_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*196 input pixels, N = 6 channels per group (1 groups), K = 400
+// v39 (conv2d_backward_data "conv2") [64,6,14,14] <- v36 [64,16,10,10], v6 [16,6,5,5]
 // launch: grid ceil(n*196/64) x 1 x 1, block 128
-struct cnnc_lenet5_t43_conv2d_backward_data_gemm {
+struct cnnc_lenet5_t39_conv2d_backward_data_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 6, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
@@ -850,16 +802,16 @@ struct cnnc_lenet5_t43_conv2d_backward_data_gemm {
     out[((nn * 6 + grp * 6 + j) * 14 + ih) * 14 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t43_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t39_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5_t43_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_lenet5_t39_conv2d_backward_data_gemm g{dy, w, out, grp};
   cnnc_gemm_tile(g, n * 196, blockIdx.x * 64, (blockIdx.y % 1) * 8, 0, 400);
 }
 
-// cnnc_lenet5_t44_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v44 (maxpool_backward) [64,6,28,28] <- v5 [64,6,28,28], v43 [64,6,14,14]
+// cnnc_lenet5_t40_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
+// v40 (maxpool_backward) [64,6,28,28] <- v4 [64,6,28,28], v39 [64,6,14,14]
 // launch: grid ceil(n*4704/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t44_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t40_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 4704;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (28 * 28)) * 28 * 28;
@@ -896,10 +848,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t44_maxpool_backwa
   }
 }
 
-// cnnc_lenet5_t45_relu_backward: dy where y > 0
-// v45 (relu_backward) [64,6,28,28] <- v5 [64,6,28,28], v44 [64,6,28,28]
+// cnnc_lenet5_t41_relu_backward: dy where y > 0
+// v41 (relu_backward) [64,6,28,28] <- v4 [64,6,28,28], v40 [64,6,28,28]
 // launch: grid ceil(n*4704/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t45_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t41_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 4704;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -907,10 +859,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t45_relu_backward(
   }
 }
 
-// cnnc_lenet5_t46_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 1024 elements
-// v46 (biasgrad "conv1") [6] <- v45 [64,6,28,28]
+// cnnc_lenet5_t42_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 1024 elements
+// v42 (biasgrad "conv1") [6] <- v41 [64,6,28,28]
 // launch: grid ceil(n*784/1024) x 6 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t46_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t42_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 784;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -926,10 +878,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t46_biasgrad_parti
   }
 }
 
-// cnnc_lenet5_t46_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v46 (biasgrad "conv1") [6] <- v45 [64,6,28,28]
+// cnnc_lenet5_t42_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v42 (biasgrad "conv1") [6] <- v41 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t46_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t42_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 784;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 6; c += gridDim.x * 128) {
@@ -940,10 +892,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t46_biasgrad_final
   }
 }
 
-// cnnc_lenet5_t47_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 6 channels per group (1 groups), N = 25, K = n*784, split over chunks of 256 terms
-// v47 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v45 [64,6,28,28]
+// cnnc_lenet5_t43_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 6 channels per group (1 groups), N = 25, K = n*784, split over chunks of 256 terms
+// v43 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v41 [64,6,28,28]
 // launch: grid 1 x 2 x ceil(n*784/256), block 256
-struct cnnc_lenet5_t47_conv2d_backward_filter_chunks_gemm {
+struct cnnc_lenet5_t43_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 16, BK = 16, TM = 2, TN = 1, NC = 25, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -963,17 +915,17 @@ struct cnnc_lenet5_t47_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 150 + (grp * 6 + m) * 25 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t47_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t43_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 784);
-  const cnnc_lenet5_t47_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_lenet5_t43_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 6, blockIdx.x * 32, (blockIdx.y % 2) * 16, k0, k1);
 }
 
-// cnnc_lenet5_t47_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v47 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v45 [64,6,28,28]
+// cnnc_lenet5_t43_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v43 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v41 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t47_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t43_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 150;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 784 + 256 - 1) / 256;
@@ -984,159 +936,41 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t47_conv2d_backwar
   }
 }
 
-// cnnc_lenet5_i3_conv2d_relu: convolution as an implicit GEMM, M = n*784 output pixels, N = 6 channels per group (1 groups), K = 25
-// v3 (conv2d_relu "conv1") [64,6,28,28] <- v0 [64,1,28,28], v1 [6,1,5,5], v2 [6]
-// launch: grid ceil(n*784/64) x 1 x 1, block 128
-struct cnnc_lenet5_i3_conv2d_relu_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 6, AKFAST = 0, BKFAST = 1;
-  const float* x;
-  const float* w;
-  const float* bias;
-  float* out;
-  int grp;
-  __device__ __forceinline__ float a(int m, int k) const {
-    const int ow = m % 28, t = m / 28, oh = t % 28, nn = t / 28;
-    const int q = k % 5, t2 = k / 5, p = t2 % 5, cg = t2 / 5;
-    const int ih = oh * 1 - 2 + p * 1, iw = ow * 1 - 2 + q * 1;
-    return (ih >= 0 && ih < 28 && iw >= 0 && iw < 28) ? x[((nn * 1 + grp * 1 + cg) * 28 + ih) * 28 + iw] : 0.0f;
-  }
-  __device__ __forceinline__ float b(int k, int j) const {
-    return w[(grp * 6 + j) * 25 + k];
-  }
-  __device__ __forceinline__ void store(int m, int j, float v) const {
-    const int ow = m % 28, t = m / 28, oh = t % 28, nn = t / 28;
-    const int o = grp * 6 + j;
-    out[((nn * 6 + o) * 28 + oh) * 28 + ow] = fmaxf(v + bias[o], 0.0f);
-  }
-};
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_i3_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const int grp = blockIdx.y / 1;
-  const cnnc_lenet5_i3_conv2d_relu_gemm g{x, w, bias, out, grp};
-  cnnc_gemm_tile(g, n * 784, blockIdx.x * 64, (blockIdx.y % 1) * 8, 0, 25);
-}
-
-// cnnc_lenet5_i7_conv2d_relu: convolution as an implicit GEMM, M = n*100 output pixels, N = 16 channels per group (1 groups), K = 150
-// v7 (conv2d_relu "conv2") [64,16,10,10] <- v4 [64,6,14,14], v5 [16,6,5,5], v6 [16]
-// launch: grid ceil(n*100/64) x 1 x 1, block 256
-struct cnnc_lenet5_i7_conv2d_relu_gemm {
-  static constexpr int BM = 64, BN = 16, BK = 16, TM = 4, TN = 1, NC = 16, AKFAST = 0, BKFAST = 1;
-  const float* x;
-  const float* w;
-  const float* bias;
-  float* out;
-  int grp;
-  __device__ __forceinline__ float a(int m, int k) const {
-    const int ow = m % 10, t = m / 10, oh = t % 10, nn = t / 10;
-    const int q = k % 5, t2 = k / 5, p = t2 % 5, cg = t2 / 5;
-    const int ih = oh * 1 - 0 + p * 1, iw = ow * 1 - 0 + q * 1;
-    return (ih >= 0 && ih < 14 && iw >= 0 && iw < 14) ? x[((nn * 6 + grp * 6 + cg) * 14 + ih) * 14 + iw] : 0.0f;
-  }
-  __device__ __forceinline__ float b(int k, int j) const {
-    return w[(grp * 16 + j) * 150 + k];
-  }
-  __device__ __forceinline__ void store(int m, int j, float v) const {
-    const int ow = m % 10, t = m / 10, oh = t % 10, nn = t / 10;
-    const int o = grp * 16 + j;
-    out[((nn * 16 + o) * 10 + oh) * 10 + ow] = fmaxf(v + bias[o], 0.0f);
-  }
-};
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_i7_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const int grp = blockIdx.y / 1;
-  const cnnc_lenet5_i7_conv2d_relu_gemm g{x, w, bias, out, grp};
-  cnnc_gemm_tile(g, n * 100, blockIdx.x * 64, (blockIdx.y % 1) * 16, 0, 150);
-}
-
-// cnnc_lenet5_i16_linear_relu: linear layer as a GEMM, M = n, N = 120, K = 400
-// v16 (linear_relu "fc1") [64,120] <- v9 [64,400], v10 [120,400], v11 [120]
-// launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5_i16_linear_relu_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 1, BKFAST = 1;
-  const float* x;
-  const float* w;
-  const float* bias;
-  float* out;
-  __device__ __forceinline__ float a(int m, int k) const {
-    return x[m * 400 + k];
-  }
-  __device__ __forceinline__ float b(int k, int j) const {
-    return w[j * 400 + k];
-  }
-  __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 120 + j] = fmaxf(v + bias[j], 0.0f);
-  }
-};
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_i16_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5_i16_linear_relu_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 400);
-}
-
-// cnnc_lenet5_i17_linear_relu: linear layer as a GEMM, M = n, N = 84, K = 120
-// v17 (linear_relu "fc2") [64,84] <- v16 [64,120], v12 [84,120], v13 [84]
-// launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5_i17_linear_relu_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 1;
-  const float* x;
-  const float* w;
-  const float* bias;
-  float* out;
-  __device__ __forceinline__ float a(int m, int k) const {
-    return x[m * 120 + k];
-  }
-  __device__ __forceinline__ float b(int k, int j) const {
-    return w[j * 120 + k];
-  }
-  __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 84 + j] = fmaxf(v + bias[j], 0.0f);
-  }
-};
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_i17_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5_i17_linear_relu_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 120);
-}
-
 #ifdef CNNC_EMU
-CNNC_EMU_REGISTER(cnnc_lenet5_t4_conv2d)
-CNNC_EMU_REGISTER(cnnc_lenet5_t5_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5_t6_maxpool)
-CNNC_EMU_REGISTER(cnnc_lenet5_t9_conv2d)
-CNNC_EMU_REGISTER(cnnc_lenet5_t10_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5_t11_maxpool)
-CNNC_EMU_REGISTER(cnnc_lenet5_t15_linear)
-CNNC_EMU_REGISTER(cnnc_lenet5_t16_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5_t4_conv2d_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5_t5_maxpool)
+CNNC_EMU_REGISTER(cnnc_lenet5_t8_conv2d_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5_t9_maxpool)
+CNNC_EMU_REGISTER(cnnc_lenet5_t17_linear_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5_t18_linear_relu)
 CNNC_EMU_REGISTER(cnnc_lenet5_t19_linear)
-CNNC_EMU_REGISTER(cnnc_lenet5_t20_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5_t23_linear)
-CNNC_EMU_REGISTER(cnnc_lenet5_t24_softmaxcrossentropy)
-CNNC_EMU_REGISTER(cnnc_lenet5_t26_softmaxcrossentropy_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5_t27_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5_t27_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5_t20_softmaxcrossentropy)
+CNNC_EMU_REGISTER(cnnc_lenet5_t22_softmaxcrossentropy_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5_t23_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5_t23_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5_t24_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5_t25_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5_t26_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5_t26_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5_t27_linear_backward_weight)
 CNNC_EMU_REGISTER(cnnc_lenet5_t28_linear_backward_data)
 CNNC_EMU_REGISTER(cnnc_lenet5_t29_relu_backward)
 CNNC_EMU_REGISTER(cnnc_lenet5_t30_biasgrad_partial)
 CNNC_EMU_REGISTER(cnnc_lenet5_t30_biasgrad_final)
 CNNC_EMU_REGISTER(cnnc_lenet5_t31_linear_backward_weight)
 CNNC_EMU_REGISTER(cnnc_lenet5_t32_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5_t33_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5_t34_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5_t34_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5_t35_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_lenet5_t36_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5_t37_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_lenet5_t39_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5_t40_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5_t41_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5_t41_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5_t42_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_lenet5_t42_conv2d_backward_filter_sum)
-CNNC_EMU_REGISTER(cnnc_lenet5_t43_conv2d_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5_t44_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5_t45_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5_t46_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5_t46_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5_t47_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_lenet5_t47_conv2d_backward_filter_sum)
-CNNC_EMU_REGISTER(cnnc_lenet5_i3_conv2d_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5_i7_conv2d_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5_i16_linear_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5_i17_linear_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5_t33_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_lenet5_t35_maxpool_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5_t36_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5_t37_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5_t37_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5_t38_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_lenet5_t38_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_lenet5_t39_conv2d_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5_t40_maxpool_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5_t41_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5_t42_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5_t42_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5_t43_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_lenet5_t43_conv2d_backward_filter_sum)
 #endif

@@ -52,63 +52,55 @@ type Model struct {
 	pFc2Bias     *runtime.Param // fc2.bias [84]
 	pFc3Weight   *runtime.Param // fc3.weight [10,84]
 	pFc3Bias     *runtime.Param // fc3.bias [10]
-	tArena       []float32      // training graph: the arena of its values, 678017 floats (1869057 without sharing)
-	t4           []float32      // training graph: (conv2d "conv1") [64,6,28,28] at tArena[0:301056]
+	tArena       []float32      // training graph: the arena of its values, 678017 floats (1452545 without sharing)
+	t4           []float32      // training graph: (conv2d_relu "conv1") [64,6,28,28] at tArena[0:301056]
 	t4Cols       []float32      // scratch of t4
 	t4Xps        []float32      // scratch of t4
 	t4Fn         func(lo, hi int)
-	t5           []float32 // training graph: (relu) [64,6,28,28] at tArena[0:301056], in place over t4
+	t5           []float32 // training graph: (maxpool) [64,6,14,14] at tArena[505856:581120]
 	t5Fn         func(lo, hi int)
-	t6           []float32 // training graph: (maxpool) [64,6,14,14] at tArena[505856:581120]
-	t6Fn         func(lo, hi int)
-	t9           []float32 // training graph: (conv2d "conv2") [64,16,10,10] at tArena[301056:403456]
-	t9Cols       []float32 // scratch of t9
+	t8           []float32 // training graph: (conv2d_relu "conv2") [64,16,10,10] at tArena[301056:403456]
+	t8Cols       []float32 // scratch of t8
+	t8Fn         func(lo, hi int)
+	t9           []float32 // training graph: (maxpool) [64,16,5,5] at tArena[403456:429056]
 	t9Fn         func(lo, hi int)
-	t10          []float32 // training graph: (relu) [64,16,10,10] at tArena[301056:403456], in place over t9
-	t10Fn        func(lo, hi int)
-	t11          []float32 // training graph: (maxpool) [64,16,5,5] at tArena[403456:429056]
-	t11Fn        func(lo, hi int)
-	t15          []float32 // training graph: (linear "fc1") [64,120] at tArena[429056:436736]
-	t16          []float32 // training graph: (relu) [64,120] at tArena[429056:436736], in place over t15
-	t16Fn        func(lo, hi int)
-	t19          []float32 // training graph: (linear "fc2") [64,84] at tArena[436736:442112]
-	t20          []float32 // training graph: (relu) [64,84] at tArena[436736:442112], in place over t19
-	t20Fn        func(lo, hi int)
-	t23          []float32 // training graph: (linear "fc3") [64,10] at tArena[677376:678016]
-	t24          []float32 // training graph: (softmaxcrossentropy) [] at tArena[678016:678017]
-	t25          []float32 // training graph: (const) []
-	t26          []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[442112:442752]
+	t17          []float32 // training graph: (linear_relu "fc1") [64,120] at tArena[429056:436736]
+	t18          []float32 // training graph: (linear_relu "fc2") [64,84] at tArena[436736:442112]
+	t19          []float32 // training graph: (linear "fc3") [64,10] at tArena[677376:678016]
+	t20          []float32 // training graph: (softmaxcrossentropy) [] at tArena[678016:678017]
+	t21          []float32 // training graph: (const) []
+	t22          []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[442112:442752]
+	t22Fn        func(lo, hi int)
+	t23Fn        func(lo, hi int)
+	t24          []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[444416:449792]
+	t25          []float32 // training graph: (relu_backward) [64,84] at tArena[444416:449792], in place over t24
+	t25Fn        func(lo, hi int)
 	t26Fn        func(lo, hi int)
-	t27Fn        func(lo, hi int)
-	t28          []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[444416:449792]
-	t29          []float32 // training graph: (relu_backward) [64,84] at tArena[444416:449792], in place over t28
+	t28          []float32 // training graph: (linear_backward_data "fc2") [64,120] at tArena[436736:444416]
+	t29          []float32 // training graph: (relu_backward) [64,120] at tArena[436736:444416], in place over t28
 	t29Fn        func(lo, hi int)
 	t30Fn        func(lo, hi int)
-	t32          []float32 // training graph: (linear_backward_data "fc2") [64,120] at tArena[436736:444416]
-	t33          []float32 // training graph: (relu_backward) [64,120] at tArena[436736:444416], in place over t32
-	t33Fn        func(lo, hi int)
-	t34Fn        func(lo, hi int)
-	t36          []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[581120:606720]
-	t39          []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[403456:505856]
+	t32          []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[581120:606720]
+	t35          []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[403456:505856]
+	t35Fn        func(lo, hi int)
+	t36          []float32 // training graph: (relu_backward) [64,16,10,10] at tArena[403456:505856], in place over t35
+	t36Fn        func(lo, hi int)
+	t37Fn        func(lo, hi int)
+	t38Parts     []float32 // scratch of t38
+	t38Cols      []float32 // scratch of t38
+	t38PartialFn func(lo, hi int)
+	t39          []float32 // training graph: (conv2d_backward_data "conv2") [64,6,14,14] at tArena[602112:677376]
+	t39Cols      []float32 // scratch of t39
 	t39Fn        func(lo, hi int)
-	t40          []float32 // training graph: (relu_backward) [64,16,10,10] at tArena[403456:505856], in place over t39
+	t40          []float32 // training graph: (maxpool_backward) [64,6,28,28] at tArena[301056:602112]
 	t40Fn        func(lo, hi int)
+	t41          []float32 // training graph: (relu_backward) [64,6,28,28] at tArena[301056:602112], in place over t40
 	t41Fn        func(lo, hi int)
-	t42Parts     []float32 // scratch of t42
-	t42Cols      []float32 // scratch of t42
-	t42PartialFn func(lo, hi int)
-	t43          []float32 // training graph: (conv2d_backward_data "conv2") [64,6,14,14] at tArena[602112:677376]
+	t42Fn        func(lo, hi int)
+	t43Parts     []float32 // scratch of t43
 	t43Cols      []float32 // scratch of t43
-	t43Fn        func(lo, hi int)
-	t44          []float32 // training graph: (maxpool_backward) [64,6,28,28] at tArena[301056:602112]
-	t44Fn        func(lo, hi int)
-	t45          []float32 // training graph: (relu_backward) [64,6,28,28] at tArena[301056:602112], in place over t44
-	t45Fn        func(lo, hi int)
-	t46Fn        func(lo, hi int)
-	t47Parts     []float32 // scratch of t47
-	t47Cols      []float32 // scratch of t47
-	t47Xps       []float32 // scratch of t47
-	t47PartialFn func(lo, hi int)
+	t43Xps       []float32 // scratch of t43
+	t43PartialFn func(lo, hi int)
 	iArena       []float32 // inference graph: the arena of its values, 376320 floats (518016 without sharing)
 	i3           []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28] at iArena[0:301056]
 	i3Cols       []float32 // scratch of i3
@@ -163,87 +155,79 @@ func NewSeeded(seed uint64) *Model {
 	m.t4Cols = make([]float32, 156800)
 	m.t4Xps = make([]float32, 8192)
 	m.t4Fn = func(lo, hi int) {
-		conv2dConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.t4, m.t4Cols, m.t4Xps)
+		conv2dReluConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.t4, m.t4Cols, m.t4Xps)
 	}
-	m.t5 = m.tArena[0:301056:301056]
-	m.t5Fn = func(lo, hi int) { reluT5(m.n, lo, hi, m.t4, m.t5) }
-	m.t6 = m.tArena[505856:581120:581120]
-	m.t6Fn = func(lo, hi int) { maxpoolT6(m.n, lo, hi, m.t5, m.t6) }
-	m.t9 = m.tArena[301056:403456:403456]
-	m.t9Cols = make([]float32, 120000)
-	m.t9Fn = func(lo, hi int) {
-		conv2dConv2T9(m.n, lo, hi, m.t6, m.pConv2Weight.Data, m.pConv2Bias.Data, m.t9, m.t9Cols)
+	m.t5 = m.tArena[505856:581120:581120]
+	m.t5Fn = func(lo, hi int) { maxpoolT5(m.n, lo, hi, m.t4, m.t5) }
+	m.t8 = m.tArena[301056:403456:403456]
+	m.t8Cols = make([]float32, 120000)
+	m.t8Fn = func(lo, hi int) {
+		conv2dReluConv2T8(m.n, lo, hi, m.t5, m.pConv2Weight.Data, m.pConv2Bias.Data, m.t8, m.t8Cols)
 	}
-	m.t10 = m.tArena[301056:403456:403456]
-	m.t10Fn = func(lo, hi int) { reluT10(m.n, lo, hi, m.t9, m.t10) }
-	m.t11 = m.tArena[403456:429056:429056]
-	m.t11Fn = func(lo, hi int) { maxpoolT11(m.n, lo, hi, m.t10, m.t11) }
-	m.t15 = m.tArena[429056:436736:436736]
-	m.t16 = m.tArena[429056:436736:436736]
-	m.t16Fn = func(lo, hi int) { reluT16(m.n, lo, hi, m.t15, m.t16) }
-	m.t19 = m.tArena[436736:442112:442112]
-	m.t20 = m.tArena[436736:442112:442112]
-	m.t20Fn = func(lo, hi int) { reluT20(m.n, lo, hi, m.t19, m.t20) }
-	m.t23 = m.tArena[677376:678016:678016]
-	m.t24 = m.tArena[678016:678017:678017]
-	m.t25 = make([]float32, 1)
-	for i := range m.t25 {
-		m.t25[i] = float32(1.0)
+	m.t9 = m.tArena[403456:429056:429056]
+	m.t9Fn = func(lo, hi int) { maxpoolT9(m.n, lo, hi, m.t8, m.t9) }
+	m.t17 = m.tArena[429056:436736:436736]
+	m.t18 = m.tArena[436736:442112:442112]
+	m.t19 = m.tArena[677376:678016:678016]
+	m.t20 = m.tArena[678016:678017:678017]
+	m.t21 = make([]float32, 1)
+	for i := range m.t21 {
+		m.t21[i] = float32(1.0)
 	}
-	m.t26 = m.tArena[442112:442752:442752]
-	m.t26Fn = func(lo, hi int) { softmaxcrossentropyBackwardT26(m.n, lo, hi, m.t23, m.labels, m.t25, m.t26) }
-	m.t27Fn = func(lo, hi int) { biasgradFc3T27(m.n, lo, hi, m.t26, m.pFc3Bias.Grad) }
-	m.t28 = m.tArena[444416:449792:449792]
-	m.t29 = m.tArena[444416:449792:449792]
-	m.t29Fn = func(lo, hi int) { reluBackwardT29(m.n, lo, hi, m.t20, m.t28, m.t29) }
-	m.t30Fn = func(lo, hi int) { biasgradFc2T30(m.n, lo, hi, m.t29, m.pFc2Bias.Grad) }
-	m.t32 = m.tArena[436736:444416:444416]
-	m.t33 = m.tArena[436736:444416:444416]
-	m.t33Fn = func(lo, hi int) { reluBackwardT33(m.n, lo, hi, m.t16, m.t32, m.t33) }
-	m.t34Fn = func(lo, hi int) { biasgradFc1T34(m.n, lo, hi, m.t33, m.pFc1Bias.Grad) }
-	m.t36 = m.tArena[581120:606720:606720]
-	m.t39 = m.tArena[403456:505856:505856]
-	m.t39Fn = func(lo, hi int) { maxpoolBackwardT39(m.n, lo, hi, m.t10, m.t36, m.t39) }
-	m.t40 = m.tArena[403456:505856:505856]
-	m.t40Fn = func(lo, hi int) { reluBackwardT40(m.n, lo, hi, m.t10, m.t39, m.t40) }
-	m.t41Fn = func(lo, hi int) { biasgradConv2T41(m.n, lo, hi, m.t40, m.pConv2Bias.Grad) }
-	m.t42Parts = make([]float32, 19200)
-	m.t42Cols = make([]float32, 120000)
-	m.t42PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T42Partial(m.n, lo, hi, m.t6, m.t40, m.pConv2Weight.Grad, m.t42Parts, m.t42Cols)
+	m.t22 = m.tArena[442112:442752:442752]
+	m.t22Fn = func(lo, hi int) { softmaxcrossentropyBackwardT22(m.n, lo, hi, m.t19, m.labels, m.t21, m.t22) }
+	m.t23Fn = func(lo, hi int) { biasgradFc3T23(m.n, lo, hi, m.t22, m.pFc3Bias.Grad) }
+	m.t24 = m.tArena[444416:449792:449792]
+	m.t25 = m.tArena[444416:449792:449792]
+	m.t25Fn = func(lo, hi int) { reluBackwardT25(m.n, lo, hi, m.t18, m.t24, m.t25) }
+	m.t26Fn = func(lo, hi int) { biasgradFc2T26(m.n, lo, hi, m.t25, m.pFc2Bias.Grad) }
+	m.t28 = m.tArena[436736:444416:444416]
+	m.t29 = m.tArena[436736:444416:444416]
+	m.t29Fn = func(lo, hi int) { reluBackwardT29(m.n, lo, hi, m.t17, m.t28, m.t29) }
+	m.t30Fn = func(lo, hi int) { biasgradFc1T30(m.n, lo, hi, m.t29, m.pFc1Bias.Grad) }
+	m.t32 = m.tArena[581120:606720:606720]
+	m.t35 = m.tArena[403456:505856:505856]
+	m.t35Fn = func(lo, hi int) { maxpoolBackwardT35(m.n, lo, hi, m.t8, m.t32, m.t35) }
+	m.t36 = m.tArena[403456:505856:505856]
+	m.t36Fn = func(lo, hi int) { reluBackwardT36(m.n, lo, hi, m.t8, m.t35, m.t36) }
+	m.t37Fn = func(lo, hi int) { biasgradConv2T37(m.n, lo, hi, m.t36, m.pConv2Bias.Grad) }
+	m.t38Parts = make([]float32, 19200)
+	m.t38Cols = make([]float32, 120000)
+	m.t38PartialFn = func(lo, hi int) {
+		conv2dBackwardFilterConv2T38Partial(m.n, lo, hi, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts, m.t38Cols)
 	}
-	m.t43 = m.tArena[602112:677376:677376]
-	m.t43Cols = make([]float32, 120000)
-	m.t43Fn = func(lo, hi int) {
-		conv2dBackwardDataConv2T43(m.n, lo, hi, m.t40, m.pConv2Weight.Data, m.t43, m.t43Cols)
+	m.t39 = m.tArena[602112:677376:677376]
+	m.t39Cols = make([]float32, 120000)
+	m.t39Fn = func(lo, hi int) {
+		conv2dBackwardDataConv2T39(m.n, lo, hi, m.t36, m.pConv2Weight.Data, m.t39, m.t39Cols)
 	}
-	m.t44 = m.tArena[301056:602112:602112]
-	m.t44Fn = func(lo, hi int) { maxpoolBackwardT44(m.n, lo, hi, m.t5, m.t43, m.t44) }
-	m.t45 = m.tArena[301056:602112:602112]
-	m.t45Fn = func(lo, hi int) { reluBackwardT45(m.n, lo, hi, m.t5, m.t44, m.t45) }
-	m.t46Fn = func(lo, hi int) { biasgradConv1T46(m.n, lo, hi, m.t45, m.pConv1Bias.Grad) }
-	m.t47Parts = make([]float32, 1200)
-	m.t47Cols = make([]float32, 156800)
-	m.t47Xps = make([]float32, 8192)
-	m.t47PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T47Partial(m.n, lo, hi, m.x, m.t45, m.pConv1Weight.Grad, m.t47Parts, m.t47Cols, m.t47Xps)
+	m.t40 = m.tArena[301056:602112:602112]
+	m.t40Fn = func(lo, hi int) { maxpoolBackwardT40(m.n, lo, hi, m.t4, m.t39, m.t40) }
+	m.t41 = m.tArena[301056:602112:602112]
+	m.t41Fn = func(lo, hi int) { reluBackwardT41(m.n, lo, hi, m.t4, m.t40, m.t41) }
+	m.t42Fn = func(lo, hi int) { biasgradConv1T42(m.n, lo, hi, m.t41, m.pConv1Bias.Grad) }
+	m.t43Parts = make([]float32, 1200)
+	m.t43Cols = make([]float32, 156800)
+	m.t43Xps = make([]float32, 8192)
+	m.t43PartialFn = func(lo, hi int) {
+		conv2dBackwardFilterConv1T43Partial(m.n, lo, hi, m.x, m.t41, m.pConv1Weight.Grad, m.t43Parts, m.t43Cols, m.t43Xps)
 	}
 	m.iArena = make([]float32, 376320)
 	m.i3 = m.iArena[0:301056:301056]
 	m.i3Cols = make([]float32, 156800)
 	m.i3Xps = make([]float32, 8192)
 	m.i3Fn = func(lo, hi int) {
-		conv2dReluConv1I3(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.i3, m.i3Cols, m.i3Xps)
+		conv2dReluConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.i3, m.i3Cols, m.i3Xps)
 	}
 	m.i4 = m.iArena[301056:376320:376320]
-	m.i4Fn = func(lo, hi int) { maxpoolT6(m.n, lo, hi, m.i3, m.i4) }
+	m.i4Fn = func(lo, hi int) { maxpoolT5(m.n, lo, hi, m.i3, m.i4) }
 	m.i7 = m.iArena[0:102400:102400]
 	m.i7Cols = make([]float32, 120000)
 	m.i7Fn = func(lo, hi int) {
-		conv2dReluConv2I7(m.n, lo, hi, m.i4, m.pConv2Weight.Data, m.pConv2Bias.Data, m.i7, m.i7Cols)
+		conv2dReluConv2T8(m.n, lo, hi, m.i4, m.pConv2Weight.Data, m.pConv2Bias.Data, m.i7, m.i7Cols)
 	}
 	m.i8 = m.iArena[102400:128000:128000]
-	m.i8Fn = func(lo, hi int) { maxpoolT11(m.n, lo, hi, m.i7, m.i8) }
+	m.i8Fn = func(lo, hi int) { maxpoolT9(m.n, lo, hi, m.i7, m.i8) }
 	m.i16 = m.iArena[0:7680:7680]
 	m.i17 = m.iArena[7680:13056:13056]
 	m.i18 = m.iArena[0:640:640]
@@ -316,42 +300,38 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(min(m.n, 8), m.t4Fn)                                                                           // (conv2d "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.t5Fn)                                                                                   // (relu) [64,6,28,28]
-	m.pool.For(m.n, m.t6Fn)                                                                                   // (maxpool) [64,6,14,14]
-	m.pool.For(min(m.n, 8), m.t9Fn)                                                                           // (conv2d "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.t10Fn)                                                                                  // (relu) [64,16,10,10]
-	m.pool.For(m.n, m.t11Fn)                                                                                  // (maxpool) [64,16,5,5]
-	linearFc1T15(m.n, 0, 1, m.t11, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t15, m.pool)                         // (linear "fc1") [64,120]
-	m.pool.For(m.n, m.t16Fn)                                                                                  // (relu) [64,120]
-	linearFc2T19(m.n, 0, 1, m.t16, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t19, m.pool)                         // (linear "fc2") [64,84]
-	m.pool.For(m.n, m.t20Fn)                                                                                  // (relu) [64,84]
-	linearFc3T23(m.n, 0, 1, m.t20, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t23)                                 // (linear "fc3") [64,10]
-	softmaxcrossentropyT24(m.n, 0, 1, m.t23, m.labels, m.t24)                                                 // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t26Fn)                                                                                  // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t27Fn)                                                                                   // (biasgrad "fc3") [10]
-	linearBackwardDataFc3T28(m.n, 0, 1, m.t26, m.pFc3Weight.Data, m.t28)                                      // (linear_backward_data "fc3") [64,84]
-	m.pool.For(m.n, m.t29Fn)                                                                                  // (relu_backward) [64,84]
-	m.pool.For(84, m.t30Fn)                                                                                   // (biasgrad "fc2") [84]
-	linearBackwardWeightFc3T31(m.n, 0, 1, m.t20, m.t26, m.pFc3Weight.Grad)                                    // (linear_backward_weight "fc3") [10,84]
-	linearBackwardDataFc2T32(m.n, 0, 1, m.t29, m.pFc2Weight.Data, m.t32, m.pool)                              // (linear_backward_data "fc2") [64,120]
-	m.pool.For(m.n, m.t33Fn)                                                                                  // (relu_backward) [64,120]
-	m.pool.For(120, m.t34Fn)                                                                                  // (biasgrad "fc1") [120]
-	linearBackwardWeightFc2T35(m.n, 0, 1, m.t16, m.t29, m.pFc2Weight.Grad, m.pool)                            // (linear_backward_weight "fc2") [84,120]
-	linearBackwardDataFc1T36(m.n, 0, 1, m.t33, m.pFc1Weight.Data, m.t36, m.pool)                              // (linear_backward_data "fc1") [64,400]
-	linearBackwardWeightFc1T37(m.n, 0, 1, m.t11, m.t33, m.pFc1Weight.Grad, m.pool)                            // (linear_backward_weight "fc1") [120,400]
-	m.pool.For(m.n, m.t39Fn)                                                                                  // (maxpool_backward) [64,16,10,10]
-	m.pool.For(m.n, m.t40Fn)                                                                                  // (relu_backward) [64,16,10,10]
-	m.pool.For(16, m.t41Fn)                                                                                   // (biasgrad "conv2") [16]
-	m.pool.For(min(m.n, 8), m.t42PartialFn)                                                                   // (conv2d_backward_filter "conv2") [16,6,5,5]
-	conv2dBackwardFilterConv2T42(m.n, 0, 1, m.t6, m.t40, m.pConv2Weight.Grad, m.t42Parts, m.t42Cols)          // (conv2d_backward_filter "conv2") [16,6,5,5]
-	m.pool.For(min(m.n, 8), m.t43Fn)                                                                          // (conv2d_backward_data "conv2") [64,6,14,14]
-	m.pool.For(m.n, m.t44Fn)                                                                                  // (maxpool_backward) [64,6,28,28]
-	m.pool.For(m.n, m.t45Fn)                                                                                  // (relu_backward) [64,6,28,28]
-	m.pool.For(6, m.t46Fn)                                                                                    // (biasgrad "conv1") [6]
-	m.pool.For(min(m.n, 8), m.t47PartialFn)                                                                   // (conv2d_backward_filter "conv1") [6,1,5,5]
-	conv2dBackwardFilterConv1T47(m.n, 0, 1, m.x, m.t45, m.pConv1Weight.Grad, m.t47Parts, m.t47Cols, m.t47Xps) // (conv2d_backward_filter "conv1") [6,1,5,5]
-	loss := m.t24[0]
+	m.pool.For(min(m.n, 8), m.t4Fn)                                                                           // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.t5Fn)                                                                                   // (maxpool) [64,6,14,14]
+	m.pool.For(min(m.n, 8), m.t8Fn)                                                                           // (conv2d_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.t9Fn)                                                                                   // (maxpool) [64,16,5,5]
+	linearReluFc1T17(m.n, 0, 1, m.t9, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t17, m.pool)                      // (linear_relu "fc1") [64,120]
+	linearReluFc2T18(m.n, 0, 1, m.t17, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t18, m.pool)                     // (linear_relu "fc2") [64,84]
+	linearFc3T19(m.n, 0, 1, m.t18, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t19)                                 // (linear "fc3") [64,10]
+	softmaxcrossentropyT20(m.n, 0, 1, m.t19, m.labels, m.t20)                                                 // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t22Fn)                                                                                  // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t23Fn)                                                                                   // (biasgrad "fc3") [10]
+	linearBackwardDataFc3T24(m.n, 0, 1, m.t22, m.pFc3Weight.Data, m.t24)                                      // (linear_backward_data "fc3") [64,84]
+	m.pool.For(m.n, m.t25Fn)                                                                                  // (relu_backward) [64,84]
+	m.pool.For(84, m.t26Fn)                                                                                   // (biasgrad "fc2") [84]
+	linearBackwardWeightFc3T27(m.n, 0, 1, m.t18, m.t22, m.pFc3Weight.Grad)                                    // (linear_backward_weight "fc3") [10,84]
+	linearBackwardDataFc2T28(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.t28, m.pool)                              // (linear_backward_data "fc2") [64,120]
+	m.pool.For(m.n, m.t29Fn)                                                                                  // (relu_backward) [64,120]
+	m.pool.For(120, m.t30Fn)                                                                                  // (biasgrad "fc1") [120]
+	linearBackwardWeightFc2T31(m.n, 0, 1, m.t17, m.t25, m.pFc2Weight.Grad, m.pool)                            // (linear_backward_weight "fc2") [84,120]
+	linearBackwardDataFc1T32(m.n, 0, 1, m.t29, m.pFc1Weight.Data, m.t32, m.pool)                              // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T33(m.n, 0, 1, m.t9, m.t29, m.pFc1Weight.Grad, m.pool)                             // (linear_backward_weight "fc1") [120,400]
+	m.pool.For(m.n, m.t35Fn)                                                                                  // (maxpool_backward) [64,16,10,10]
+	m.pool.For(m.n, m.t36Fn)                                                                                  // (relu_backward) [64,16,10,10]
+	m.pool.For(16, m.t37Fn)                                                                                   // (biasgrad "conv2") [16]
+	m.pool.For(min(m.n, 8), m.t38PartialFn)                                                                   // (conv2d_backward_filter "conv2") [16,6,5,5]
+	conv2dBackwardFilterConv2T38(m.n, 0, 1, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts, m.t38Cols)          // (conv2d_backward_filter "conv2") [16,6,5,5]
+	m.pool.For(min(m.n, 8), m.t39Fn)                                                                          // (conv2d_backward_data "conv2") [64,6,14,14]
+	m.pool.For(m.n, m.t40Fn)                                                                                  // (maxpool_backward) [64,6,28,28]
+	m.pool.For(m.n, m.t41Fn)                                                                                  // (relu_backward) [64,6,28,28]
+	m.pool.For(6, m.t42Fn)                                                                                    // (biasgrad "conv1") [6]
+	m.pool.For(min(m.n, 8), m.t43PartialFn)                                                                   // (conv2d_backward_filter "conv1") [6,1,5,5]
+	conv2dBackwardFilterConv1T43(m.n, 0, 1, m.x, m.t41, m.pConv1Weight.Grad, m.t43Parts, m.t43Cols, m.t43Xps) // (conv2d_backward_filter "conv1") [6,1,5,5]
+	loss := m.t20[0]
 	m.x, m.labels = nil, nil
 	m.step++
 	return loss
@@ -370,9 +350,9 @@ func (m *Model) Predict(x []float32) []float32 {
 	m.pool.For(m.n, m.i4Fn)                                                               // (maxpool) [64,6,14,14]
 	m.pool.For(min(m.n, 8), m.i7Fn)                                                       // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.i8Fn)                                                               // (maxpool) [64,16,5,5]
-	linearReluFc1I16(m.n, 0, 1, m.i8, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i16, m.pool)  // (linear_relu "fc1") [64,120]
-	linearReluFc2I17(m.n, 0, 1, m.i16, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i17, m.pool) // (linear_relu "fc2") [64,84]
-	linearFc3T23(m.n, 0, 1, m.i17, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i18)             // (linear "fc3") [64,10]
+	linearReluFc1T17(m.n, 0, 1, m.i8, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i16, m.pool)  // (linear_relu "fc1") [64,120]
+	linearReluFc2T18(m.n, 0, 1, m.i16, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i17, m.pool) // (linear_relu "fc2") [64,84]
+	linearFc3T19(m.n, 0, 1, m.i17, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i18)             // (linear "fc3") [64,10]
 	m.x = nil
 	return m.i18[:n*Classes]
 }

@@ -216,8 +216,8 @@ func maxpoolT23(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc1T27 computes (linear "fc1") [64,120] of the first n samples.
-func linearFc1T27(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+// linearReluFc1T29 computes (linear_relu "fc1") [64,120] of the first n samples.
+func linearReluFc1T29(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(120, 400, w, 400, x[s*400:], y[s*120:])
@@ -225,24 +225,12 @@ func linearFc1T27(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 	} else {
 		gemm.SgemmPar(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false)
 	}
-	gemm.BiasReLU(n, 120, y, 120, nil, bias, false)
+	gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
 
 }
 
-// reluT28 computes (relu) [64,120] of samples [lo, hi).
-func reluT28(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*120, hi*120
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// linearFc2T31 computes (linear "fc2") [64,84] of the first n samples.
-func linearFc2T31(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+// linearReluFc2T30 computes (linear_relu "fc2") [64,84] of the first n samples.
+func linearReluFc2T30(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(84, 120, w, 120, x[s*120:], y[s*84:])
@@ -250,24 +238,12 @@ func linearFc2T31(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 	} else {
 		gemm.SgemmPar(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false)
 	}
-	gemm.BiasReLU(n, 84, y, 84, nil, bias, false)
+	gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 
 }
 
-// reluT32 computes (relu) [64,84] of samples [lo, hi).
-func reluT32(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*84, hi*84
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// dropoutDrop1T33 computes (dropout "drop1") [64,84] of samples [lo, hi).
-func dropoutDrop1T33(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
+// dropoutDrop1T31 computes (dropout "drop1") [64,84] of samples [lo, hi).
+func dropoutDrop1T31(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
 	lo, hi = lo*84, hi*84
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -283,8 +259,8 @@ func dropoutDrop1T33(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 
 }
 
-// linearFc3T36 computes (linear "fc3") [64,10] of the first n samples.
-func linearFc3T36(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc3T34 computes (linear "fc3") [64,10] of the first n samples.
+func linearFc3T34(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(10, 84, w, 84, x[s*84:], y[s*10:])
@@ -296,8 +272,8 @@ func linearFc3T36(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// softmaxcrossentropyT37 computes (softmaxcrossentropy) [] of the first n samples.
-func softmaxcrossentropyT37(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
+// softmaxcrossentropyT35 computes (softmaxcrossentropy) [] of the first n samples.
+func softmaxcrossentropyT35(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
 	var sum float64
 	for s := 0; s < n; s++ {
 		row := a0[s*10 : s*10+10]
@@ -315,8 +291,8 @@ func softmaxcrossentropyT37(n, lo, hi int, a0 []float32, a1 []int32, y []float32
 
 }
 
-// softmaxcrossentropyBackwardT39 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
-func softmaxcrossentropyBackwardT39(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
+// softmaxcrossentropyBackwardT37 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
+func softmaxcrossentropyBackwardT37(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
 	g := float64(a2[0]) / float64(n)
 	for s := lo; s < hi; s++ {
 		row := a0[s*10 : s*10+10]
@@ -341,8 +317,8 @@ func softmaxcrossentropyBackwardT39(n, lo, hi int, a0 []float32, a1 []int32, a2 
 
 }
 
-// biasgradFc3T40 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
-func biasgradFc3T40(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc3T38 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
+func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -360,20 +336,20 @@ func biasgradFc3T40(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc3T41 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
-func linearBackwardWeightFc3T41(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// linearBackwardWeightFc3T39 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
+func linearBackwardWeightFc3T39(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	gemm.SgemmPar(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false)
 
 }
 
-// linearBackwardDataFc3T42 computes (linear_backward_data "fc3") [64,84] of the first n samples.
-func linearBackwardDataFc3T42(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// linearBackwardDataFc3T40 computes (linear_backward_data "fc3") [64,84] of the first n samples.
+func linearBackwardDataFc3T40(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	gemm.SgemmPar(nil, false, false, n, 84, 10, dy, 10, w, 84, y, 84, false)
 
 }
 
-// reluBackwardT44 computes (relu_backward) [64,84] of samples [lo, hi).
-func reluBackwardT44(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT42 computes (relu_backward) [64,84] of samples [lo, hi).
+func reluBackwardT42(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*84, hi*84
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -386,8 +362,8 @@ func reluBackwardT44(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// biasgradFc2T45 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
-func biasgradFc2T45(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc2T43 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
+func biasgradFc2T43(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -405,14 +381,14 @@ func biasgradFc2T45(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardDataFc2T46 computes (linear_backward_data "fc2") [64,120] of the first n samples.
-func linearBackwardDataFc2T46(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardDataFc2T44 computes (linear_backward_data "fc2") [64,120] of the first n samples.
+func linearBackwardDataFc2T44(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, false, false, n, 120, 84, dy, 84, w, 120, y, 120, false)
 
 }
 
-// reluBackwardT47 computes (relu_backward) [64,120] of samples [lo, hi).
-func reluBackwardT47(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT45 computes (relu_backward) [64,120] of samples [lo, hi).
+func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*120, hi*120
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -425,8 +401,8 @@ func reluBackwardT47(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// biasgradFc1T48 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
-func biasgradFc1T48(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc1T46 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
+func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -444,26 +420,26 @@ func biasgradFc1T48(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc2T49 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
-func linearBackwardWeightFc2T49(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardWeightFc2T47 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
+func linearBackwardWeightFc2T47(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, true, false, 84, 120, n, dy, 84, x, 120, y, 120, false)
 
 }
 
-// linearBackwardDataFc1T50 computes (linear_backward_data "fc1") [64,400] of the first n samples.
-func linearBackwardDataFc1T50(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardDataFc1T48 computes (linear_backward_data "fc1") [64,400] of the first n samples.
+func linearBackwardDataFc1T48(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, false, false, n, 400, 120, dy, 120, w, 400, y, 400, false)
 
 }
 
-// linearBackwardWeightFc1T51 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
-func linearBackwardWeightFc1T51(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardWeightFc1T49 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
+func linearBackwardWeightFc1T49(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, true, false, 120, 400, n, dy, 120, x, 400, y, 400, false)
 
 }
 
-// maxpoolBackwardT53 computes (maxpool_backward) [64,16,10,10] of samples [lo, hi).
-func maxpoolBackwardT53(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT51 computes (maxpool_backward) [64,16,10,10] of samples [lo, hi).
+func maxpoolBackwardT51(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
 			xc := x[(s*16+ch)*100:][:100]
@@ -497,8 +473,8 @@ func maxpoolBackwardT53(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// conv2dBnReluBackwardConv2T54Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [16] of indices [lo, hi) of 16.
-func conv2dBnReluBackwardConv2T54Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+// conv2dBnReluBackwardConv2T52Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [16] of indices [lo, hi) of 16.
+func conv2dBnReluBackwardConv2T52Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[16+o])
 		var sdy, sdyx float64
@@ -520,8 +496,8 @@ func conv2dBnReluBackwardConv2T54Sums(n, lo, hi int, x []float32, w []float32, g
 
 }
 
-// conv2dBnReluBackwardConv2T54Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [16] of samples [lo, hi).
-func conv2dBnReluBackwardConv2T54Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+// conv2dBnReluBackwardConv2T52Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [16] of samples [lo, hi).
+func conv2dBnReluBackwardConv2T52Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
 	cnt := float64(n * 100)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 16; o++ {
@@ -544,8 +520,8 @@ func conv2dBnReluBackwardConv2T54Dz(n, lo, hi int, x []float32, w []float32, gam
 
 }
 
-// conv2dBnReluBackwardConv2T54FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T54FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+// conv2dBnReluBackwardConv2T52FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [16] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -577,8 +553,8 @@ func conv2dBnReluBackwardConv2T54FilterPartial(n, lo, hi int, x []float32, w []f
 
 }
 
-// conv2dBnReluBackwardConv2T54Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [16] of the first n samples.
-func conv2dBnReluBackwardConv2T54Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+// conv2dBnReluBackwardConv2T52Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [16] of the first n samples.
+func conv2dBnReluBackwardConv2T52Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[:2400]
 	copy(dst, parts[:2400])
@@ -591,8 +567,8 @@ func conv2dBnReluBackwardConv2T54Filter(n, lo, hi int, x []float32, w []float32,
 
 }
 
-// conv2dBnReluBackwardConv2T54Data computes the data phase of (conv2d_bn_relu_backward "conv2") [16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T54Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+// conv2dBnReluBackwardConv2T52Data computes the data phase of (conv2d_bn_relu_backward "conv2") [16] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv2T52Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*15000:][:15000]
@@ -629,8 +605,8 @@ func conv2dBnReluBackwardConv2T54Data(n, lo, hi int, x []float32, w []float32, g
 
 }
 
-// maxpoolBackwardT58 computes (maxpool_backward) [64,6,28,28] of samples [lo, hi).
-func maxpoolBackwardT58(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT56 computes (maxpool_backward) [64,6,28,28] of samples [lo, hi).
+func maxpoolBackwardT56(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
 			xc := x[(s*6+ch)*784:][:784]
@@ -664,8 +640,8 @@ func maxpoolBackwardT58(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// conv2dBnReluBackwardConv1T59Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [6] of indices [lo, hi) of 6.
-func conv2dBnReluBackwardConv1T59Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T57Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [6] of indices [lo, hi) of 6.
+func conv2dBnReluBackwardConv1T57Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[6+o])
 		var sdy, sdyx float64
@@ -687,8 +663,8 @@ func conv2dBnReluBackwardConv1T59Sums(n, lo, hi int, x []float32, w []float32, g
 
 }
 
-// conv2dBnReluBackwardConv1T59Dz computes the dz phase of (conv2d_bn_relu_backward "conv1") [6] of samples [lo, hi).
-func conv2dBnReluBackwardConv1T59Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T57Dz computes the dz phase of (conv2d_bn_relu_backward "conv1") [6] of samples [lo, hi).
+func conv2dBnReluBackwardConv1T57Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	cnt := float64(n * 784)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 6; o++ {
@@ -711,8 +687,8 @@ func conv2dBnReluBackwardConv1T59Dz(n, lo, hi int, x []float32, w []float32, gam
 
 }
 
-// conv2dBnReluBackwardConv1T59FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv1") [6] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv1T59FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T57FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv1") [6] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -750,8 +726,8 @@ func conv2dBnReluBackwardConv1T59FilterPartial(n, lo, hi int, x []float32, w []f
 
 }
 
-// conv2dBnReluBackwardConv1T59Filter computes the filter phase of (conv2d_bn_relu_backward "conv1") [6] of the first n samples.
-func conv2dBnReluBackwardConv1T59Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T57Filter computes the filter phase of (conv2d_bn_relu_backward "conv1") [6] of the first n samples.
+func conv2dBnReluBackwardConv1T57Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	dst := dw[:150]
 	copy(dst, parts[:150])
@@ -869,31 +845,5 @@ func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32,
 
 		}
 	}
-
-}
-
-// linearReluFc1I26 computes (linear_relu "fc1") [64,120] of the first n samples.
-func linearReluFc1I26(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
-	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(120, 400, w, 400, x[s*400:], y[s*120:])
-		}
-	} else {
-		gemm.SgemmPar(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false)
-	}
-	gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
-
-}
-
-// linearReluFc2I27 computes (linear_relu "fc2") [64,84] of the first n samples.
-func linearReluFc2I27(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
-	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(84, 120, w, 120, x[s*120:], y[s*84:])
-		}
-	} else {
-		gemm.SgemmPar(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false)
-	}
-	gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 
 }

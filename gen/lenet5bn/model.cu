@@ -497,10 +497,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t23_maxpool(cons
   }
 }
 
-// cnnc_lenet5bn_t27_linear: linear layer as a GEMM, M = n, N = 120, K = 400
-// v27 (linear "fc1") [64,120] <- v24 [64,400], v25 [120,400], v26 [120]
+// cnnc_lenet5bn_t29_linear_relu: linear layer as a GEMM, M = n, N = 120, K = 400
+// v29 (linear_relu "fc1") [64,120] <- v24 [64,400], v25 [120,400], v26 [120]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_t27_linear_gemm {
+struct cnnc_lenet5bn_t29_linear_relu_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -513,30 +513,18 @@ struct cnnc_lenet5bn_t27_linear_gemm {
     return w[j * 400 + k];
   }
   __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 120 + j] = v + bias[j];
+    out[m * 120 + j] = fmaxf(v + bias[j], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t27_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t27_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t29_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t29_linear_relu_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 400);
 }
 
-// cnnc_lenet5bn_t28_relu: max(x, 0)
-// v28 (relu) [64,120] <- v27 [64,120]
-// launch: grid ceil(n*120/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t28_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
-  const int count = n * 120;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float v = x[i];
-    out[i] = v > 0.0f ? v : 0.0f;
-
-  }
-}
-
-// cnnc_lenet5bn_t31_linear: linear layer as a GEMM, M = n, N = 84, K = 120
-// v31 (linear "fc2") [64,84] <- v28 [64,120], v29 [84,120], v30 [84]
+// cnnc_lenet5bn_t30_linear_relu: linear layer as a GEMM, M = n, N = 84, K = 120
+// v30 (linear_relu "fc2") [64,84] <- v29 [64,120], v27 [84,120], v28 [84]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_t31_linear_gemm {
+struct cnnc_lenet5bn_t30_linear_relu_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -549,30 +537,18 @@ struct cnnc_lenet5bn_t31_linear_gemm {
     return w[j * 120 + k];
   }
   __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 84 + j] = v + bias[j];
+    out[m * 84 + j] = fmaxf(v + bias[j], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t31_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t31_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t30_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t30_linear_relu_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 120);
 }
 
-// cnnc_lenet5bn_t32_relu: max(x, 0)
-// v32 (relu) [64,84] <- v31 [64,84]
+// cnnc_lenet5bn_t31_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
+// v31 (dropout "drop1") [64,84] <- v30 [64,84]
 // launch: grid ceil(n*84/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t32_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
-  const int count = n * 84;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float v = x[i];
-    out[i] = v > 0.0f ? v : 0.0f;
-
-  }
-}
-
-// cnnc_lenet5bn_t33_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
-// v33 (dropout "drop1") [64,84] <- v32 [64,84]
-// launch: grid ceil(n*84/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t33_dropout(const float* __restrict__ x, unsigned long long seed, unsigned long long step, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t31_dropout(const float* __restrict__ x, unsigned long long seed, unsigned long long step, float* __restrict__ out, int n) {
   const int count = n * 84;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float u = cnnc_uniform01(seed, step, (unsigned long long)i);
@@ -581,10 +557,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t33_dropout(cons
   }
 }
 
-// cnnc_lenet5bn_t36_linear: linear layer as a GEMM, M = n, N = 10, K = 84
-// v36 (linear "fc3") [64,10] <- v33 [64,84], v34 [10,84], v35 [10]
+// cnnc_lenet5bn_t34_linear: linear layer as a GEMM, M = n, N = 10, K = 84
+// v34 (linear "fc3") [64,10] <- v31 [64,84], v32 [10,84], v33 [10]
 // launch: grid ceil(n/64) x 2 x 1, block 128
-struct cnnc_lenet5bn_t36_linear_gemm {
+struct cnnc_lenet5bn_t34_linear_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 10, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -600,15 +576,15 @@ struct cnnc_lenet5bn_t36_linear_gemm {
     out[m * 10 + j] = v + bias[j];
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t36_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t36_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t34_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t34_linear_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 8, 0, 84);
 }
 
-// cnnc_lenet5bn_t37_softmaxcrossentropy: mean softmax cross-entropy
-// v37 (softmaxcrossentropy) [] <- v36 [64,10], v1 [64]
+// cnnc_lenet5bn_t35_softmaxcrossentropy: mean softmax cross-entropy
+// v35 (softmaxcrossentropy) [] <- v34 [64,10], v1 [64]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t37_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t35_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
   const int rows = n;
   float acc[1] = {0.0f};
   for (int r = threadIdx.x; r < rows; r += 256) {
@@ -623,10 +599,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t37_softmaxcross
   if (threadIdx.x == 0) out[0] = acc[0] / (float)rows;
 }
 
-// cnnc_lenet5bn_t39_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
-// v39 (softmaxcrossentropy_backward) [64,10] <- v36 [64,10], v1 [64], v38 []
+// cnnc_lenet5bn_t37_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
+// v37 (softmaxcrossentropy_backward) [64,10] <- v34 [64,10], v1 [64], v36 []
 // launch: grid ceil(n/128) x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t39_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t37_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
   const int rows = n;
   for (int r = blockIdx.x * 128 + threadIdx.x; r < rows; r += gridDim.x * 128) {
     const float* xr = x + r * 10;
@@ -645,10 +621,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t39_softmaxcross
   }
 }
 
-// cnnc_lenet5bn_t40_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v40 (biasgrad "fc3") [10] <- v39 [64,10]
+// cnnc_lenet5bn_t38_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v38 (biasgrad "fc3") [10] <- v37 [64,10]
 // launch: grid ceil(n/256) x 10 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t40_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t38_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -664,10 +640,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t40_biasgrad_par
   }
 }
 
-// cnnc_lenet5bn_t40_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v40 (biasgrad "fc3") [10] <- v39 [64,10]
+// cnnc_lenet5bn_t38_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v38 (biasgrad "fc3") [10] <- v37 [64,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t40_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t38_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 10; c += gridDim.x * 128) {
@@ -678,10 +654,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t40_biasgrad_fin
   }
 }
 
-// cnnc_lenet5bn_t41_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 84, K = n
-// v41 (linear_backward_weight "fc3") [10,84] <- v33 [64,84], v39 [64,10]
+// cnnc_lenet5bn_t39_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 84, K = n
+// v39 (linear_backward_weight "fc3") [10,84] <- v31 [64,84], v37 [64,10]
 // launch: grid 1 x 2 x 1, block 256
-struct cnnc_lenet5bn_t41_linear_backward_weight_gemm {
+struct cnnc_lenet5bn_t39_linear_backward_weight_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 84, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -697,17 +673,17 @@ struct cnnc_lenet5bn_t41_linear_backward_weight_gemm {
     out[m * 84 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t41_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t39_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_lenet5bn_t41_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_lenet5bn_t39_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 10, blockIdx.x * 32, (blockIdx.y % 2) * 64, k0, k1);
 }
 
-// cnnc_lenet5bn_t42_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 84, K = 10
-// v42 (linear_backward_data "fc3") [64,84] <- v39 [64,10], v34 [10,84]
+// cnnc_lenet5bn_t40_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 84, K = 10
+// v40 (linear_backward_data "fc3") [64,84] <- v37 [64,10], v32 [10,84]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_t42_linear_backward_data_gemm {
+struct cnnc_lenet5bn_t40_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -722,15 +698,15 @@ struct cnnc_lenet5bn_t42_linear_backward_data_gemm {
     out[m * 84 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t42_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t42_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t40_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t40_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
 }
 
-// cnnc_lenet5bn_t44_relu_backward: dy where y > 0
-// v44 (relu_backward) [64,84] <- v32 [64,84], v43 [64,84]
+// cnnc_lenet5bn_t42_relu_backward: dy where y > 0
+// v42 (relu_backward) [64,84] <- v30 [64,84], v41 [64,84]
 // launch: grid ceil(n*84/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t44_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t42_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 84;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -738,10 +714,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t44_relu_backwar
   }
 }
 
-// cnnc_lenet5bn_t45_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v45 (biasgrad "fc2") [84] <- v44 [64,84]
+// cnnc_lenet5bn_t43_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v43 (biasgrad "fc2") [84] <- v42 [64,84]
 // launch: grid ceil(n/256) x 84 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t45_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t43_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -757,10 +733,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t45_biasgrad_par
   }
 }
 
-// cnnc_lenet5bn_t45_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v45 (biasgrad "fc2") [84] <- v44 [64,84]
+// cnnc_lenet5bn_t43_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v43 (biasgrad "fc2") [84] <- v42 [64,84]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t45_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t43_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 84; c += gridDim.x * 128) {
@@ -771,10 +747,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t45_biasgrad_fin
   }
 }
 
-// cnnc_lenet5bn_t46_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 120, K = 84
-// v46 (linear_backward_data "fc2") [64,120] <- v44 [64,84], v29 [84,120]
+// cnnc_lenet5bn_t44_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 120, K = 84
+// v44 (linear_backward_data "fc2") [64,120] <- v42 [64,84], v27 [84,120]
 // launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_t46_linear_backward_data_gemm {
+struct cnnc_lenet5bn_t44_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -789,15 +765,15 @@ struct cnnc_lenet5bn_t46_linear_backward_data_gemm {
     out[m * 120 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t46_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t46_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t44_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t44_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 84);
 }
 
-// cnnc_lenet5bn_t47_relu_backward: dy where y > 0
-// v47 (relu_backward) [64,120] <- v28 [64,120], v46 [64,120]
+// cnnc_lenet5bn_t45_relu_backward: dy where y > 0
+// v45 (relu_backward) [64,120] <- v29 [64,120], v44 [64,120]
 // launch: grid ceil(n*120/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t47_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t45_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 120;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -805,10 +781,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t47_relu_backwar
   }
 }
 
-// cnnc_lenet5bn_t48_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v48 (biasgrad "fc1") [120] <- v47 [64,120]
+// cnnc_lenet5bn_t46_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v46 (biasgrad "fc1") [120] <- v45 [64,120]
 // launch: grid ceil(n/256) x 120 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t48_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t46_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -824,10 +800,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t48_biasgrad_par
   }
 }
 
-// cnnc_lenet5bn_t48_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v48 (biasgrad "fc1") [120] <- v47 [64,120]
+// cnnc_lenet5bn_t46_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v46 (biasgrad "fc1") [120] <- v45 [64,120]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t48_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t46_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 120; c += gridDim.x * 128) {
@@ -838,10 +814,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t48_biasgrad_fin
   }
 }
 
-// cnnc_lenet5bn_t49_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 84, N = 120, K = n
-// v49 (linear_backward_weight "fc2") [84,120] <- v28 [64,120], v44 [64,84]
+// cnnc_lenet5bn_t47_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 84, N = 120, K = n
+// v47 (linear_backward_weight "fc2") [84,120] <- v29 [64,120], v42 [64,84]
 // launch: grid 2 x 2 x 1, block 256
-struct cnnc_lenet5bn_t49_linear_backward_weight_gemm {
+struct cnnc_lenet5bn_t47_linear_backward_weight_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -857,17 +833,17 @@ struct cnnc_lenet5bn_t49_linear_backward_weight_gemm {
     out[m * 120 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t49_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t47_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_lenet5bn_t49_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_lenet5bn_t47_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 84, blockIdx.x * 64, (blockIdx.y % 2) * 64, k0, k1);
 }
 
-// cnnc_lenet5bn_t50_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 400, K = 120
-// v50 (linear_backward_data "fc1") [64,400] <- v47 [64,120], v25 [120,400]
+// cnnc_lenet5bn_t48_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 400, K = 120
+// v48 (linear_backward_data "fc1") [64,400] <- v45 [64,120], v25 [120,400]
 // launch: grid ceil(n/64) x 7 x 1, block 256
-struct cnnc_lenet5bn_t50_linear_backward_data_gemm {
+struct cnnc_lenet5bn_t48_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 400, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -882,15 +858,15 @@ struct cnnc_lenet5bn_t50_linear_backward_data_gemm {
     out[m * 400 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t50_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t50_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t48_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t48_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 120);
 }
 
-// cnnc_lenet5bn_t51_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 120, N = 400, K = n
-// v51 (linear_backward_weight "fc1") [120,400] <- v24 [64,400], v47 [64,120]
+// cnnc_lenet5bn_t49_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 120, N = 400, K = n
+// v49 (linear_backward_weight "fc1") [120,400] <- v24 [64,400], v45 [64,120]
 // launch: grid 2 x 7 x 1, block 256
-struct cnnc_lenet5bn_t51_linear_backward_weight_gemm {
+struct cnnc_lenet5bn_t49_linear_backward_weight_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 400, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -906,17 +882,17 @@ struct cnnc_lenet5bn_t51_linear_backward_weight_gemm {
     out[m * 400 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t51_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t49_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 7;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_lenet5bn_t51_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_lenet5bn_t49_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 120, blockIdx.x * 64, (blockIdx.y % 7) * 64, k0, k1);
 }
 
-// cnnc_lenet5bn_t53_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v53 (maxpool_backward) [64,16,10,10] <- v18 [64,16,10,10], v52 [64,16,5,5]
+// cnnc_lenet5bn_t51_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
+// v51 (maxpool_backward) [64,16,10,10] <- v18 [64,16,10,10], v50 [64,16,5,5]
 // launch: grid ceil(n*1600/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t53_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t51_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 1600;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (10 * 10)) * 10 * 10;
@@ -953,10 +929,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t53_maxpool_back
   }
 }
 
-// cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 1024 elements
-// v54 (batchnorm_relu_backward "conv2") [64,16,10,10] <- v19 [64,16,10,10], v14 [16], v18 [64,16,10,10], v53 [64,16,10,10]
+// cnnc_lenet5bn_t52_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 1024 elements
+// v52 (batchnorm_relu_backward "conv2") [64,16,10,10] <- v19 [64,16,10,10], v14 [16], v18 [64,16,10,10], v51 [64,16,10,10]
 // launch: grid ceil(n*100/1024) x 16 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t52_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 100;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -975,10 +951,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
-// v54 (batchnorm_relu_backward "conv2") [64,16,10,10] <- v19 [64,16,10,10], v14 [16], v18 [64,16,10,10], v53 [64,16,10,10]
+// cnnc_lenet5bn_t52_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
+// v52 (batchnorm_relu_backward "conv2") [64,16,10,10] <- v19 [64,16,10,10], v14 [16], v18 [64,16,10,10], v51 [64,16,10,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t52_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
   const int count = n * 100;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 16; c += gridDim.x * 128) {
@@ -992,10 +968,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t54_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t54_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
-// v54 (batchnorm_relu_backward "conv2") [64,16,10,10] <- v19 [64,16,10,10], v14 [16], v18 [64,16,10,10], v53 [64,16,10,10]
+// cnnc_lenet5bn_t52_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
+// v52 (batchnorm_relu_backward "conv2") [64,16,10,10] <- v19 [64,16,10,10], v14 [16], v18 [64,16,10,10], v51 [64,16,10,10]
 // launch: grid ceil(n*1600/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t52_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = n * 1600;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int c = (i / 100) % 16;
@@ -1007,10 +983,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t54_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
-// v54 (batchnorm_relu_backward_gamma "conv2") [16] <- v19 [64,16,10,10], v18 [64,16,10,10], v53 [64,16,10,10]
+// cnnc_lenet5bn_t52_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
+// v52 (batchnorm_relu_backward_gamma "conv2") [16] <- v19 [64,16,10,10], v18 [64,16,10,10], v51 [64,16,10,10]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t52_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = 16;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = sums[16 + i];
@@ -1018,10 +994,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t54_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 1024 elements
-// v54 (relu_biasgrad "conv2") [16] <- v18 [64,16,10,10], v53 [64,16,10,10]
+// cnnc_lenet5bn_t52_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 1024 elements
+// v52 (relu_biasgrad "conv2") [16] <- v18 [64,16,10,10], v51 [64,16,10,10]
 // launch: grid ceil(n*100/1024) x 16 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t52_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 100;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -1037,10 +1013,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_relu_biasgra
   }
 }
 
-// cnnc_lenet5bn_t54_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
-// v54 (relu_biasgrad "conv2") [16] <- v18 [64,16,10,10], v53 [64,16,10,10]
+// cnnc_lenet5bn_t52_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
+// v52 (relu_biasgrad "conv2") [16] <- v18 [64,16,10,10], v51 [64,16,10,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t54_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t52_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 100;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 16; c += gridDim.x * 128) {
@@ -1051,10 +1027,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t54_relu_biasgra
   }
 }
 
-// cnnc_lenet5bn_t54_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 16 channels per group (1 groups), N = 150, K = n*100, split over chunks of 256 terms
-// v54 (conv2d_backward_filter "conv2") [16,6,5,5] <- v12 [64,6,14,14], v54 [64,16,10,10]
+// cnnc_lenet5bn_t52_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 16 channels per group (1 groups), N = 150, K = n*100, split over chunks of 256 terms
+// v52 (conv2d_backward_filter "conv2") [16,6,5,5] <- v12 [64,6,14,14], v52 [64,16,10,10]
 // launch: grid 1 x 3 x ceil(n*100/256), block 256
-struct cnnc_lenet5bn_t54_conv2d_backward_filter_chunks_gemm {
+struct cnnc_lenet5bn_t52_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 150, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -1074,17 +1050,17 @@ struct cnnc_lenet5bn_t54_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 2400 + (grp * 16 + m) * 150 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t52_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 3;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 100);
-  const cnnc_lenet5bn_t54_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_lenet5bn_t52_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 16, blockIdx.x * 32, (blockIdx.y % 3) * 64, k0, k1);
 }
 
-// cnnc_lenet5bn_t54_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v54 (conv2d_backward_filter "conv2") [16,6,5,5] <- v12 [64,6,14,14], v54 [64,16,10,10]
+// cnnc_lenet5bn_t52_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v52 (conv2d_backward_filter "conv2") [16,6,5,5] <- v12 [64,6,14,14], v52 [64,16,10,10]
 // launch: grid 10 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t52_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 2400;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 100 + 256 - 1) / 256;
@@ -1095,10 +1071,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t54_conv2d_backw
   }
 }
 
-// cnnc_lenet5bn_t54_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*196 input pixels, N = 6 channels per group (1 groups), K = 400
-// v54 (conv2d_backward_data "conv2") [64,6,14,14] <- v54 [64,16,10,10], v13 [16,6,5,5]
+// cnnc_lenet5bn_t52_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*196 input pixels, N = 6 channels per group (1 groups), K = 400
+// v52 (conv2d_backward_data "conv2") [64,6,14,14] <- v52 [64,16,10,10], v13 [16,6,5,5]
 // launch: grid ceil(n*196/64) x 1 x 1, block 128
-struct cnnc_lenet5bn_t54_conv2d_backward_data_gemm {
+struct cnnc_lenet5bn_t52_conv2d_backward_data_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 6, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
@@ -1120,16 +1096,16 @@ struct cnnc_lenet5bn_t54_conv2d_backward_data_gemm {
     out[((nn * 6 + grp * 6 + j) * 14 + ih) * 14 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t54_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t52_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5bn_t54_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_lenet5bn_t52_conv2d_backward_data_gemm g{dy, w, out, grp};
   cnnc_gemm_tile(g, n * 196, blockIdx.x * 64, (blockIdx.y % 1) * 8, 0, 400);
 }
 
-// cnnc_lenet5bn_t58_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v58 (maxpool_backward) [64,6,28,28] <- v7 [64,6,28,28], v57 [64,6,14,14]
+// cnnc_lenet5bn_t56_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
+// v56 (maxpool_backward) [64,6,28,28] <- v7 [64,6,28,28], v55 [64,6,14,14]
 // launch: grid ceil(n*4704/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t58_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t56_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 4704;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (28 * 28)) * 28 * 28;
@@ -1166,10 +1142,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t58_maxpool_back
   }
 }
 
-// cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 1024 elements
-// v59 (batchnorm_relu_backward "conv1") [64,6,28,28] <- v8 [64,6,28,28], v3 [6], v7 [64,6,28,28], v58 [64,6,28,28]
+// cnnc_lenet5bn_t57_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 1024 elements
+// v57 (batchnorm_relu_backward "conv1") [64,6,28,28] <- v8 [64,6,28,28], v3 [6], v7 [64,6,28,28], v56 [64,6,28,28]
 // launch: grid ceil(n*784/1024) x 6 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t57_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 784;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -1188,10 +1164,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
-// v59 (batchnorm_relu_backward "conv1") [64,6,28,28] <- v8 [64,6,28,28], v3 [6], v7 [64,6,28,28], v58 [64,6,28,28]
+// cnnc_lenet5bn_t57_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
+// v57 (batchnorm_relu_backward "conv1") [64,6,28,28] <- v8 [64,6,28,28], v3 [6], v7 [64,6,28,28], v56 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t57_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
   const int count = n * 784;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 6; c += gridDim.x * 128) {
@@ -1205,10 +1181,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t59_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t59_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
-// v59 (batchnorm_relu_backward "conv1") [64,6,28,28] <- v8 [64,6,28,28], v3 [6], v7 [64,6,28,28], v58 [64,6,28,28]
+// cnnc_lenet5bn_t57_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
+// v57 (batchnorm_relu_backward "conv1") [64,6,28,28] <- v8 [64,6,28,28], v3 [6], v7 [64,6,28,28], v56 [64,6,28,28]
 // launch: grid ceil(n*4704/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t57_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = n * 4704;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int c = (i / 784) % 6;
@@ -1220,10 +1196,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
-// v59 (batchnorm_relu_backward_gamma "conv1") [6] <- v8 [64,6,28,28], v7 [64,6,28,28], v58 [64,6,28,28]
+// cnnc_lenet5bn_t57_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
+// v57 (batchnorm_relu_backward_gamma "conv1") [6] <- v8 [64,6,28,28], v7 [64,6,28,28], v56 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t57_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = 6;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = sums[6 + i];
@@ -1231,10 +1207,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_batchnorm_re
   }
 }
 
-// cnnc_lenet5bn_t59_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 1024 elements
-// v59 (relu_biasgrad "conv1") [6] <- v7 [64,6,28,28], v58 [64,6,28,28]
+// cnnc_lenet5bn_t57_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 1024 elements
+// v57 (relu_biasgrad "conv1") [6] <- v7 [64,6,28,28], v56 [64,6,28,28]
 // launch: grid ceil(n*784/1024) x 6 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t57_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 784;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -1250,10 +1226,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_relu_biasgra
   }
 }
 
-// cnnc_lenet5bn_t59_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
-// v59 (relu_biasgrad "conv1") [6] <- v7 [64,6,28,28], v58 [64,6,28,28]
+// cnnc_lenet5bn_t57_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
+// v57 (relu_biasgrad "conv1") [6] <- v7 [64,6,28,28], v56 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t59_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t57_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 784;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 6; c += gridDim.x * 128) {
@@ -1264,10 +1240,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t59_relu_biasgra
   }
 }
 
-// cnnc_lenet5bn_t59_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 6 channels per group (1 groups), N = 25, K = n*784, split over chunks of 256 terms
-// v59 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v59 [64,6,28,28]
+// cnnc_lenet5bn_t57_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 6 channels per group (1 groups), N = 25, K = n*784, split over chunks of 256 terms
+// v57 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v57 [64,6,28,28]
 // launch: grid 1 x 2 x ceil(n*784/256), block 256
-struct cnnc_lenet5bn_t59_conv2d_backward_filter_chunks_gemm {
+struct cnnc_lenet5bn_t57_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 16, BK = 16, TM = 2, TN = 1, NC = 25, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -1287,17 +1263,17 @@ struct cnnc_lenet5bn_t59_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 150 + (grp * 6 + m) * 25 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t57_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 784);
-  const cnnc_lenet5bn_t59_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_lenet5bn_t57_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 6, blockIdx.x * 32, (blockIdx.y % 2) * 16, k0, k1);
 }
 
-// cnnc_lenet5bn_t59_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v59 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v59 [64,6,28,28]
+// cnnc_lenet5bn_t57_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v57 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v57 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t59_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t57_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 150;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 784 + 256 - 1) / 256;
@@ -1416,54 +1392,6 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_i17_conv2d_relu(
   cnnc_gemm_tile(g, n * 100, blockIdx.x * 64, (blockIdx.y % 1) * 16, 0, 150);
 }
 
-// cnnc_lenet5bn_i26_linear_relu: linear layer as a GEMM, M = n, N = 120, K = 400
-// v26 (linear_relu "fc1") [64,120] <- v19 [64,400], v20 [120,400], v21 [120]
-// launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_i26_linear_relu_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 1, BKFAST = 1;
-  const float* x;
-  const float* w;
-  const float* bias;
-  float* out;
-  __device__ __forceinline__ float a(int m, int k) const {
-    return x[m * 400 + k];
-  }
-  __device__ __forceinline__ float b(int k, int j) const {
-    return w[j * 400 + k];
-  }
-  __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 120 + j] = fmaxf(v + bias[j], 0.0f);
-  }
-};
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_i26_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_i26_linear_relu_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 400);
-}
-
-// cnnc_lenet5bn_i27_linear_relu: linear layer as a GEMM, M = n, N = 84, K = 120
-// v27 (linear_relu "fc2") [64,84] <- v26 [64,120], v22 [84,120], v23 [84]
-// launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_i27_linear_relu_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 1;
-  const float* x;
-  const float* w;
-  const float* bias;
-  float* out;
-  __device__ __forceinline__ float a(int m, int k) const {
-    return x[m * 120 + k];
-  }
-  __device__ __forceinline__ float b(int k, int j) const {
-    return w[j * 120 + k];
-  }
-  __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 84 + j] = fmaxf(v + bias[j], 0.0f);
-  }
-};
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_i27_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_i27_linear_relu_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 120);
-}
-
 #ifdef CNNC_EMU
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t7_conv2d)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t8_result_mean_partial)
@@ -1485,53 +1413,49 @@ CNNC_EMU_REGISTER(cnnc_lenet5bn_t20_result_stats)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t18_runningmean)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t18_runningvar)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t23_maxpool)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t27_linear)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t28_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t31_linear)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t32_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t33_dropout)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t36_linear)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t37_softmaxcrossentropy)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t39_softmaxcrossentropy_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t40_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t40_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t41_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t42_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t44_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t45_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t45_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t46_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t47_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t48_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t48_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t29_linear_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t30_linear_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t31_dropout)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t34_linear)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t35_softmaxcrossentropy)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t37_softmaxcrossentropy_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t38_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t38_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t39_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t40_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t42_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t43_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t43_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t44_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t45_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t46_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t46_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t47_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t48_linear_backward_data)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t49_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t50_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t51_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t53_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_batchnorm_relu_backward_sums_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_batchnorm_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_batchnorm_relu_backward_gamma)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_relu_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_relu_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_conv2d_backward_filter_sum)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t54_conv2d_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t58_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_batchnorm_relu_backward_sums_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_batchnorm_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_batchnorm_relu_backward_gamma)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_relu_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_relu_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t59_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t51_maxpool_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_batchnorm_relu_backward_sums_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_batchnorm_relu_backward_sums_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_batchnorm_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_batchnorm_relu_backward_gamma)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_relu_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_relu_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t52_conv2d_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t56_maxpool_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t57_batchnorm_relu_backward_sums_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t57_batchnorm_relu_backward_sums_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t57_batchnorm_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t57_batchnorm_relu_backward_gamma)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t57_relu_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t57_relu_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t57_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t57_conv2d_backward_filter_sum)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_i6_fold_bn_weight)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_i7_fold_bn_bias)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_i8_conv2d_relu)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_i15_fold_bn_weight)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_i16_fold_bn_bias)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_i17_conv2d_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_i26_linear_relu)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_i27_linear_relu)
 #endif

@@ -58,7 +58,7 @@ type Model struct {
 	pBn1RunningVar     *runtime.Param // bn1.running_var [6]
 	pBn2RunningMean    *runtime.Param // bn2.running_mean [16]
 	pBn2RunningVar     *runtime.Param // bn2.running_var [16]
-	tArena             []float32      // training graph: the arena of its values, 1060569 floats (1476441 without sharing)
+	tArena             []float32      // training graph: the arena of its values, 1060569 floats (1463385 without sharing)
 	t7                 []float32      // training graph: (conv2d_bn_relu "conv1") [64,6,28,28] at tArena[0:301056]
 	t8                 []float32      // training graph: z of (conv2d_bn_relu "conv1") [64,6,28,28] at tArena[301056:602112]
 	t9                 []float32      // training graph: stats of (conv2d_bn_relu "conv1") [2,6] at tArena[1060544:1060556]
@@ -84,50 +84,46 @@ type Model struct {
 	t18ApplyFn         func(lo, hi int)
 	t23                []float32 // training graph: (maxpool) [64,16,5,5] at tArena[806912:832512]
 	t23Fn              func(lo, hi int)
-	t27                []float32 // training graph: (linear "fc1") [64,120] at tArena[832512:840192]
-	t28                []float32 // training graph: (relu) [64,120] at tArena[832512:840192], in place over t27
-	t28Fn              func(lo, hi int)
-	t31                []float32 // training graph: (linear "fc2") [64,84] at tArena[840192:845568]
-	t32                []float32 // training graph: (relu) [64,84] at tArena[840192:845568], in place over t31
-	t32Fn              func(lo, hi int)
-	t33                []float32 // training graph: (dropout "drop1") [64,84] at tArena[845568:850944]
-	t33Fn              func(lo, hi int)
-	t36                []float32 // training graph: (linear "fc3") [64,10] at tArena[1059840:1060480]
-	t37                []float32 // training graph: (softmaxcrossentropy) [] at tArena[1060568:1060569]
-	t38                []float32 // training graph: (const) []
-	t39                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[853248:853888]
-	t39Fn              func(lo, hi int)
-	t40Fn              func(lo, hi int)
-	t42                []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[847872:853248]
-	t43                []float32 // training graph: (dropout_backward "drop1") [64,84] at tArena[847872:853248], in place over t42
+	t29                []float32 // training graph: (linear_relu "fc1") [64,120] at tArena[832512:840192]
+	t30                []float32 // training graph: (linear_relu "fc2") [64,84] at tArena[840192:845568]
+	t31                []float32 // training graph: (dropout "drop1") [64,84] at tArena[845568:850944]
+	t31Fn              func(lo, hi int)
+	t34                []float32 // training graph: (linear "fc3") [64,10] at tArena[1059840:1060480]
+	t35                []float32 // training graph: (softmaxcrossentropy) [] at tArena[1060568:1060569]
+	t36                []float32 // training graph: (const) []
+	t37                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[853248:853888]
+	t37Fn              func(lo, hi int)
+	t38Fn              func(lo, hi int)
+	t40                []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[847872:853248]
+	t41                []float32 // training graph: (dropout_backward "drop1") [64,84] at tArena[847872:853248], in place over t40
+	t41Fn              func(lo, hi int)
+	t42                []float32 // training graph: (relu_backward) [64,84] at tArena[847872:853248], in place over t41
+	t42Fn              func(lo, hi int)
 	t43Fn              func(lo, hi int)
-	t44                []float32 // training graph: (relu_backward) [64,84] at tArena[847872:853248], in place over t43
-	t44Fn              func(lo, hi int)
+	t44                []float32 // training graph: (linear_backward_data "fc2") [64,120] at tArena[840192:847872]
+	t45                []float32 // training graph: (relu_backward) [64,120] at tArena[840192:847872], in place over t44
 	t45Fn              func(lo, hi int)
-	t46                []float32 // training graph: (linear_backward_data "fc2") [64,120] at tArena[840192:847872]
-	t47                []float32 // training graph: (relu_backward) [64,120] at tArena[840192:847872], in place over t46
-	t47Fn              func(lo, hi int)
-	t48Fn              func(lo, hi int)
-	t50                []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[984576:1010176]
-	t53                []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[806912:909312]
-	t53Fn              func(lo, hi int)
-	t57                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv2") [64,6,14,14] at tArena[984576:1059840]
-	t54Coef            []float64 // scratch of t54
-	t54Parts           []float32 // scratch of t54
-	t54Cols            []float32 // scratch of t54
-	t54SumsFn          func(lo, hi int)
-	t54DzFn            func(lo, hi int)
-	t54FilterPartialFn func(lo, hi int)
-	t54DataFn          func(lo, hi int)
-	t58                []float32 // training graph: (maxpool_backward) [64,6,28,28] at tArena[602112:903168]
-	t58Fn              func(lo, hi int)
-	t59Coef            []float64 // scratch of t59
-	t59Parts           []float32 // scratch of t59
-	t59Cols            []float32 // scratch of t59
-	t59Xps             []float32 // scratch of t59
-	t59SumsFn          func(lo, hi int)
-	t59DzFn            func(lo, hi int)
-	t59FilterPartialFn func(lo, hi int)
+	t46Fn              func(lo, hi int)
+	t48                []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[984576:1010176]
+	t51                []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[806912:909312]
+	t51Fn              func(lo, hi int)
+	t55                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv2") [64,6,14,14] at tArena[984576:1059840]
+	t52Coef            []float64 // scratch of t52
+	t52Parts           []float32 // scratch of t52
+	t52Cols            []float32 // scratch of t52
+	t52SumsFn          func(lo, hi int)
+	t52DzFn            func(lo, hi int)
+	t52FilterPartialFn func(lo, hi int)
+	t52DataFn          func(lo, hi int)
+	t56                []float32 // training graph: (maxpool_backward) [64,6,28,28] at tArena[602112:903168]
+	t56Fn              func(lo, hi int)
+	t57Coef            []float64 // scratch of t57
+	t57Parts           []float32 // scratch of t57
+	t57Cols            []float32 // scratch of t57
+	t57Xps             []float32 // scratch of t57
+	t57SumsFn          func(lo, hi int)
+	t57DzFn            func(lo, hi int)
+	t57FilterPartialFn func(lo, hi int)
 	iArena             []float32 // inference graph: the arena of its values, 376320 floats (520588 without sharing)
 	i6                 []float32 // inference graph: (fold_bn_weight "bn1") [6,1,5,5] at iArena[301056:301206]
 	i7                 []float32 // inference graph: (fold_bn_bias "bn1") [6] at iArena[301206:301212]
@@ -227,66 +223,62 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.t23 = m.tArena[806912:832512:832512]
 	m.t23Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.t18, m.t23) }
-	m.t27 = m.tArena[832512:840192:840192]
-	m.t28 = m.tArena[832512:840192:840192]
-	m.t28Fn = func(lo, hi int) { reluT28(m.n, lo, hi, m.t27, m.t28) }
-	m.t31 = m.tArena[840192:845568:845568]
-	m.t32 = m.tArena[840192:845568:845568]
-	m.t32Fn = func(lo, hi int) { reluT32(m.n, lo, hi, m.t31, m.t32) }
-	m.t33 = m.tArena[845568:850944:850944]
-	m.t33Fn = func(lo, hi int) { dropoutDrop1T33(m.n, lo, hi, m.t32, m.t33, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t36 = m.tArena[1059840:1060480:1060480]
-	m.t37 = m.tArena[1060568:1060569:1060569]
-	m.t38 = make([]float32, 1)
-	for i := range m.t38 {
-		m.t38[i] = float32(1.0)
+	m.t29 = m.tArena[832512:840192:840192]
+	m.t30 = m.tArena[840192:845568:845568]
+	m.t31 = m.tArena[845568:850944:850944]
+	m.t31Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t30, m.t31, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t34 = m.tArena[1059840:1060480:1060480]
+	m.t35 = m.tArena[1060568:1060569:1060569]
+	m.t36 = make([]float32, 1)
+	for i := range m.t36 {
+		m.t36[i] = float32(1.0)
 	}
-	m.t39 = m.tArena[853248:853888:853888]
-	m.t39Fn = func(lo, hi int) { softmaxcrossentropyBackwardT39(m.n, lo, hi, m.t36, m.labels, m.t38, m.t39) }
-	m.t40Fn = func(lo, hi int) { biasgradFc3T40(m.n, lo, hi, m.t39, m.pFc3Bias.Grad) }
+	m.t37 = m.tArena[853248:853888:853888]
+	m.t37Fn = func(lo, hi int) { softmaxcrossentropyBackwardT37(m.n, lo, hi, m.t34, m.labels, m.t36, m.t37) }
+	m.t38Fn = func(lo, hi int) { biasgradFc3T38(m.n, lo, hi, m.t37, m.pFc3Bias.Grad) }
+	m.t40 = m.tArena[847872:853248:853248]
+	m.t41 = m.tArena[847872:853248:853248]
+	m.t41Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t40, m.t41, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
 	m.t42 = m.tArena[847872:853248:853248]
-	m.t43 = m.tArena[847872:853248:853248]
-	m.t43Fn = func(lo, hi int) { dropoutDrop1T33(m.n, lo, hi, m.t42, m.t43, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t44 = m.tArena[847872:853248:853248]
-	m.t44Fn = func(lo, hi int) { reluBackwardT44(m.n, lo, hi, m.t32, m.t43, m.t44) }
-	m.t45Fn = func(lo, hi int) { biasgradFc2T45(m.n, lo, hi, m.t44, m.pFc2Bias.Grad) }
-	m.t46 = m.tArena[840192:847872:847872]
-	m.t47 = m.tArena[840192:847872:847872]
-	m.t47Fn = func(lo, hi int) { reluBackwardT47(m.n, lo, hi, m.t28, m.t46, m.t47) }
-	m.t48Fn = func(lo, hi int) { biasgradFc1T48(m.n, lo, hi, m.t47, m.pFc1Bias.Grad) }
-	m.t50 = m.tArena[984576:1010176:1010176]
-	m.t53 = m.tArena[806912:909312:909312]
-	m.t53Fn = func(lo, hi int) { maxpoolBackwardT53(m.n, lo, hi, m.t18, m.t50, m.t53) }
-	m.t57 = m.tArena[984576:1059840:1059840]
-	m.t54Coef = make([]float64, 32)
-	m.t54Parts = make([]float32, 19200)
-	m.t54Cols = make([]float32, 120000)
-	m.t54SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T54Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t53, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t57, m.t54Coef, m.t54Parts, m.t54Cols)
+	m.t42Fn = func(lo, hi int) { reluBackwardT42(m.n, lo, hi, m.t30, m.t41, m.t42) }
+	m.t43Fn = func(lo, hi int) { biasgradFc2T43(m.n, lo, hi, m.t42, m.pFc2Bias.Grad) }
+	m.t44 = m.tArena[840192:847872:847872]
+	m.t45 = m.tArena[840192:847872:847872]
+	m.t45Fn = func(lo, hi int) { reluBackwardT45(m.n, lo, hi, m.t29, m.t44, m.t45) }
+	m.t46Fn = func(lo, hi int) { biasgradFc1T46(m.n, lo, hi, m.t45, m.pFc1Bias.Grad) }
+	m.t48 = m.tArena[984576:1010176:1010176]
+	m.t51 = m.tArena[806912:909312:909312]
+	m.t51Fn = func(lo, hi int) { maxpoolBackwardT51(m.n, lo, hi, m.t18, m.t48, m.t51) }
+	m.t55 = m.tArena[984576:1059840:1059840]
+	m.t52Coef = make([]float64, 32)
+	m.t52Parts = make([]float32, 19200)
+	m.t52Cols = make([]float32, 120000)
+	m.t52SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T52Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Cols)
 	}
-	m.t54DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T54Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t53, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t57, m.t54Coef, m.t54Parts, m.t54Cols)
+	m.t52DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T52Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Cols)
 	}
-	m.t54FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T54FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t53, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t57, m.t54Coef, m.t54Parts, m.t54Cols)
+	m.t52FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T52FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Cols)
 	}
-	m.t54DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T54Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t53, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t57, m.t54Coef, m.t54Parts, m.t54Cols)
+	m.t52DataFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T52Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Cols)
 	}
-	m.t58 = m.tArena[602112:903168:903168]
-	m.t58Fn = func(lo, hi int) { maxpoolBackwardT58(m.n, lo, hi, m.t7, m.t57, m.t58) }
-	m.t59Coef = make([]float64, 12)
-	m.t59Parts = make([]float32, 1200)
-	m.t59Cols = make([]float32, 156800)
-	m.t59Xps = make([]float32, 8192)
-	m.t59SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T59Sums(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t58, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t59Coef, m.t59Parts, m.t59Cols, m.t59Xps)
+	m.t56 = m.tArena[602112:903168:903168]
+	m.t56Fn = func(lo, hi int) { maxpoolBackwardT56(m.n, lo, hi, m.t7, m.t55, m.t56) }
+	m.t57Coef = make([]float64, 12)
+	m.t57Parts = make([]float32, 1200)
+	m.t57Cols = make([]float32, 156800)
+	m.t57Xps = make([]float32, 8192)
+	m.t57SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T57Sums(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Cols, m.t57Xps)
 	}
-	m.t59DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T59Dz(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t58, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t59Coef, m.t59Parts, m.t59Cols, m.t59Xps)
+	m.t57DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T57Dz(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Cols, m.t57Xps)
 	}
-	m.t59FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T59FilterPartial(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t58, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t59Coef, m.t59Parts, m.t59Cols, m.t59Xps)
+	m.t57FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T57FilterPartial(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Cols, m.t57Xps)
 	}
 	m.iArena = make([]float32, 376320)
 	m.i6 = m.iArena[301056:301206:301206]
@@ -384,42 +376,40 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Cols)  // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t18ApplyFn)                                                                                                                                                                                              // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t23Fn)                                                                                                                                                                                                   // (maxpool) [64,16,5,5]
-	linearFc1T27(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t27, m.pool)                                                                                                                                          // (linear "fc1") [64,120]
-	m.pool.For(m.n, m.t28Fn)                                                                                                                                                                                                   // (relu) [64,120]
-	linearFc2T31(m.n, 0, 1, m.t28, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t31, m.pool)                                                                                                                                          // (linear "fc2") [64,84]
-	m.pool.For(m.n, m.t32Fn)                                                                                                                                                                                                   // (relu) [64,84]
-	m.pool.For(m.n, m.t33Fn)                                                                                                                                                                                                   // (dropout "drop1") [64,84]
-	linearFc3T36(m.n, 0, 1, m.t33, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t36)                                                                                                                                                  // (linear "fc3") [64,10]
-	softmaxcrossentropyT37(m.n, 0, 1, m.t36, m.labels, m.t37)                                                                                                                                                                  // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t39Fn)                                                                                                                                                                                                   // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t40Fn)                                                                                                                                                                                                    // (biasgrad "fc3") [10]
-	linearBackwardWeightFc3T41(m.n, 0, 1, m.t33, m.t39, m.pFc3Weight.Grad)                                                                                                                                                     // (linear_backward_weight "fc3") [10,84]
-	linearBackwardDataFc3T42(m.n, 0, 1, m.t39, m.pFc3Weight.Data, m.t42)                                                                                                                                                       // (linear_backward_data "fc3") [64,84]
-	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                   // (dropout_backward "drop1") [64,84]
-	m.pool.For(m.n, m.t44Fn)                                                                                                                                                                                                   // (relu_backward) [64,84]
-	m.pool.For(84, m.t45Fn)                                                                                                                                                                                                    // (biasgrad "fc2") [84]
-	linearBackwardDataFc2T46(m.n, 0, 1, m.t44, m.pFc2Weight.Data, m.t46, m.pool)                                                                                                                                               // (linear_backward_data "fc2") [64,120]
-	m.pool.For(m.n, m.t47Fn)                                                                                                                                                                                                   // (relu_backward) [64,120]
-	m.pool.For(120, m.t48Fn)                                                                                                                                                                                                   // (biasgrad "fc1") [120]
-	linearBackwardWeightFc2T49(m.n, 0, 1, m.t28, m.t44, m.pFc2Weight.Grad, m.pool)                                                                                                                                             // (linear_backward_weight "fc2") [84,120]
-	linearBackwardDataFc1T50(m.n, 0, 1, m.t47, m.pFc1Weight.Data, m.t50, m.pool)                                                                                                                                               // (linear_backward_data "fc1") [64,400]
-	linearBackwardWeightFc1T51(m.n, 0, 1, m.t23, m.t47, m.pFc1Weight.Grad, m.pool)                                                                                                                                             // (linear_backward_weight "fc1") [120,400]
-	m.pool.For(m.n, m.t53Fn)                                                                                                                                                                                                   // (maxpool_backward) [64,16,10,10]
-	m.pool.For(16, m.t54SumsFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv2") [16]
-	m.pool.For(m.n, m.t54DzFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv2") [16]
-	m.pool.For(min(m.n, 8), m.t54FilterPartialFn)                                                                                                                                                                              // (conv2d_bn_relu_backward "conv2") [16]
-	conv2dBnReluBackwardConv2T54Filter(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t53, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t57, m.t54Coef, m.t54Parts, m.t54Cols) // (conv2d_bn_relu_backward "conv2") [16]
-	m.pool.For(min(m.n, 8), m.t54DataFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv2") [16]
-	m.pool.For(m.n, m.t58Fn)                                                                                                                                                                                                   // (maxpool_backward) [64,6,28,28]
-	m.pool.For(6, m.t59SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
-	m.pool.For(m.n, m.t59DzFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
-	m.pool.For(min(m.n, 8), m.t59FilterPartialFn)                                                                                                                                                                              // (conv2d_bn_relu_backward "conv1") [6]
-	conv2dBnReluBackwardConv1T59Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t58, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t59Coef, m.t59Parts, m.t59Cols, m.t59Xps)   // (conv2d_bn_relu_backward "conv1") [6]
+	linearReluFc1T29(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t29, m.pool)                                                                                                                                      // (linear_relu "fc1") [64,120]
+	linearReluFc2T30(m.n, 0, 1, m.t29, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t30, m.pool)                                                                                                                                      // (linear_relu "fc2") [64,84]
+	m.pool.For(m.n, m.t31Fn)                                                                                                                                                                                                   // (dropout "drop1") [64,84]
+	linearFc3T34(m.n, 0, 1, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34)                                                                                                                                                  // (linear "fc3") [64,10]
+	softmaxcrossentropyT35(m.n, 0, 1, m.t34, m.labels, m.t35)                                                                                                                                                                  // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t37Fn)                                                                                                                                                                                                   // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t38Fn)                                                                                                                                                                                                    // (biasgrad "fc3") [10]
+	linearBackwardWeightFc3T39(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad)                                                                                                                                                     // (linear_backward_weight "fc3") [10,84]
+	linearBackwardDataFc3T40(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t40)                                                                                                                                                       // (linear_backward_data "fc3") [64,84]
+	m.pool.For(m.n, m.t41Fn)                                                                                                                                                                                                   // (dropout_backward "drop1") [64,84]
+	m.pool.For(m.n, m.t42Fn)                                                                                                                                                                                                   // (relu_backward) [64,84]
+	m.pool.For(84, m.t43Fn)                                                                                                                                                                                                    // (biasgrad "fc2") [84]
+	linearBackwardDataFc2T44(m.n, 0, 1, m.t42, m.pFc2Weight.Data, m.t44, m.pool)                                                                                                                                               // (linear_backward_data "fc2") [64,120]
+	m.pool.For(m.n, m.t45Fn)                                                                                                                                                                                                   // (relu_backward) [64,120]
+	m.pool.For(120, m.t46Fn)                                                                                                                                                                                                   // (biasgrad "fc1") [120]
+	linearBackwardWeightFc2T47(m.n, 0, 1, m.t29, m.t42, m.pFc2Weight.Grad, m.pool)                                                                                                                                             // (linear_backward_weight "fc2") [84,120]
+	linearBackwardDataFc1T48(m.n, 0, 1, m.t45, m.pFc1Weight.Data, m.t48, m.pool)                                                                                                                                               // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T49(m.n, 0, 1, m.t23, m.t45, m.pFc1Weight.Grad, m.pool)                                                                                                                                             // (linear_backward_weight "fc1") [120,400]
+	m.pool.For(m.n, m.t51Fn)                                                                                                                                                                                                   // (maxpool_backward) [64,16,10,10]
+	m.pool.For(16, m.t52SumsFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(m.n, m.t52DzFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(min(m.n, 8), m.t52FilterPartialFn)                                                                                                                                                                              // (conv2d_bn_relu_backward "conv2") [16]
+	conv2dBnReluBackwardConv2T52Filter(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Cols) // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(min(m.n, 8), m.t52DataFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(m.n, m.t56Fn)                                                                                                                                                                                                   // (maxpool_backward) [64,6,28,28]
+	m.pool.For(6, m.t57SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
+	m.pool.For(m.n, m.t57DzFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
+	m.pool.For(min(m.n, 8), m.t57FilterPartialFn)                                                                                                                                                                              // (conv2d_bn_relu_backward "conv1") [6]
+	conv2dBnReluBackwardConv1T57Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Cols, m.t57Xps)   // (conv2d_bn_relu_backward "conv1") [6]
 	copy(m.pBn1RunningMean.Data, m.t10)                                                                                                                                                                                        // update:bn1.running_mean
 	copy(m.pBn1RunningVar.Data, m.t11)                                                                                                                                                                                         // update:bn1.running_var
 	copy(m.pBn2RunningMean.Data, m.t21)                                                                                                                                                                                        // update:bn2.running_mean
 	copy(m.pBn2RunningVar.Data, m.t22)                                                                                                                                                                                         // update:bn2.running_var
-	loss := m.t37[0]
+	loss := m.t35[0]
 	m.x, m.labels = nil, nil
 	m.step++
 	return loss
@@ -442,9 +432,9 @@ func (m *Model) Predict(x []float32) []float32 {
 	foldBnBiasBn2I16(m.n, 0, 1, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.i16) // (fold_bn_bias "bn2") [16]
 	m.pool.For(min(m.n, 8), m.i17Fn)                                                                                      // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.i18Fn)                                                                                              // (maxpool) [64,16,5,5]
-	linearReluFc1I26(m.n, 0, 1, m.i18, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i26, m.pool)                                 // (linear_relu "fc1") [64,120]
-	linearReluFc2I27(m.n, 0, 1, m.i26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i27, m.pool)                                 // (linear_relu "fc2") [64,84]
-	linearFc3T36(m.n, 0, 1, m.i27, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i28)                                             // (linear "fc3") [64,10]
+	linearReluFc1T29(m.n, 0, 1, m.i18, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i26, m.pool)                                 // (linear_relu "fc1") [64,120]
+	linearReluFc2T30(m.n, 0, 1, m.i26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i27, m.pool)                                 // (linear_relu "fc2") [64,84]
+	linearFc3T34(m.n, 0, 1, m.i27, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i28)                                             // (linear "fc3") [64,10]
 	m.x = nil
 	return m.i28[:n*Classes]
 }

@@ -320,8 +320,8 @@ func maxpoolT43(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearFc1T47 computes (linear "fc1") [64,256] of the first n samples.
-func linearFc1T47(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+// linearReluFc1T47 computes (linear_relu "fc1") [64,256] of the first n samples.
+func linearReluFc1T47(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(256, 4096, w, 4096, x[s*4096:], y[s*256:])
@@ -329,24 +329,12 @@ func linearFc1T47(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 	} else {
 		gemm.SgemmPar(pool, false, true, n, 256, 4096, x, 4096, w, 4096, y, 256, false)
 	}
-	gemm.BiasReLU(n, 256, y, 256, nil, bias, false)
+	gemm.BiasReLU(n, 256, y, 256, nil, bias, true)
 
 }
 
-// reluT48 computes (relu) [64,256] of samples [lo, hi).
-func reluT48(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*256, hi*256
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = max(v, 0)
-	}
-
-}
-
-// dropoutDrop1T49 computes (dropout "drop1") [64,256] of samples [lo, hi).
-func dropoutDrop1T49(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
+// dropoutDrop1T48 computes (dropout "drop1") [64,256] of samples [lo, hi).
+func dropoutDrop1T48(n, lo, hi int, a0 []float32, y []float32, seed, step uint64) {
 	lo, hi = lo*256, hi*256
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -362,8 +350,8 @@ func dropoutDrop1T49(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 
 }
 
-// linearFc2T52 computes (linear "fc2") [64,10] of the first n samples.
-func linearFc2T52(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc2T51 computes (linear "fc2") [64,10] of the first n samples.
+func linearFc2T51(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	if n < 4 {
 		for s := 0; s < n; s++ {
 			gemm.Gemv(10, 256, w, 256, x[s*256:], y[s*10:])
@@ -375,8 +363,8 @@ func linearFc2T52(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 
 }
 
-// softmaxcrossentropyT53 computes (softmaxcrossentropy) [] of the first n samples.
-func softmaxcrossentropyT53(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
+// softmaxcrossentropyT52 computes (softmaxcrossentropy) [] of the first n samples.
+func softmaxcrossentropyT52(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
 	var sum float64
 	for s := 0; s < n; s++ {
 		row := a0[s*10 : s*10+10]
@@ -394,8 +382,8 @@ func softmaxcrossentropyT53(n, lo, hi int, a0 []float32, a1 []int32, y []float32
 
 }
 
-// softmaxcrossentropyBackwardT55 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
-func softmaxcrossentropyBackwardT55(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
+// softmaxcrossentropyBackwardT54 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
+func softmaxcrossentropyBackwardT54(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
 	g := float64(a2[0]) / float64(n)
 	for s := lo; s < hi; s++ {
 		row := a0[s*10 : s*10+10]
@@ -420,8 +408,8 @@ func softmaxcrossentropyBackwardT55(n, lo, hi int, a0 []float32, a1 []int32, a2 
 
 }
 
-// biasgradFc2T56 computes (biasgrad "fc2") [10] of indices [lo, hi) of 10.
-func biasgradFc2T56(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc2T55 computes (biasgrad "fc2") [10] of indices [lo, hi) of 10.
+func biasgradFc2T55(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -439,20 +427,20 @@ func biasgradFc2T56(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardWeightFc2T57 computes (linear_backward_weight "fc2") [10,256] of the first n samples.
-func linearBackwardWeightFc2T57(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// linearBackwardWeightFc2T56 computes (linear_backward_weight "fc2") [10,256] of the first n samples.
+func linearBackwardWeightFc2T56(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	gemm.SgemmPar(nil, true, false, 10, 256, n, dy, 10, x, 256, y, 256, false)
 
 }
 
-// linearBackwardDataFc2T58 computes (linear_backward_data "fc2") [64,256] of the first n samples.
-func linearBackwardDataFc2T58(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// linearBackwardDataFc2T57 computes (linear_backward_data "fc2") [64,256] of the first n samples.
+func linearBackwardDataFc2T57(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	gemm.SgemmPar(nil, false, false, n, 256, 10, dy, 10, w, 256, y, 256, false)
 
 }
 
-// reluBackwardT60 computes (relu_backward) [64,256] of samples [lo, hi).
-func reluBackwardT60(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// reluBackwardT59 computes (relu_backward) [64,256] of samples [lo, hi).
+func reluBackwardT59(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*256, hi*256
 	ys := y[lo:hi]
 	x0 := a0[lo:hi][:len(ys)]
@@ -465,8 +453,8 @@ func reluBackwardT60(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 
 }
 
-// biasgradFc1T61 computes (biasgrad "fc1") [256] of indices [lo, hi) of 256.
-func biasgradFc1T61(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradFc1T60 computes (biasgrad "fc1") [256] of indices [lo, hi) of 256.
+func biasgradFc1T60(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -484,20 +472,20 @@ func biasgradFc1T61(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// linearBackwardDataFc1T62 computes (linear_backward_data "fc1") [64,4096] of the first n samples.
-func linearBackwardDataFc1T62(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardDataFc1T61 computes (linear_backward_data "fc1") [64,4096] of the first n samples.
+func linearBackwardDataFc1T61(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, false, false, n, 4096, 256, dy, 256, w, 4096, y, 4096, false)
 
 }
 
-// linearBackwardWeightFc1T63 computes (linear_backward_weight "fc1") [256,4096] of the first n samples.
-func linearBackwardWeightFc1T63(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardWeightFc1T62 computes (linear_backward_weight "fc1") [256,4096] of the first n samples.
+func linearBackwardWeightFc1T62(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, true, false, 256, 4096, n, dy, 256, x, 4096, y, 4096, false)
 
 }
 
-// maxpoolBackwardT65 computes (maxpool_backward) [64,64,16,16] of samples [lo, hi).
-func maxpoolBackwardT65(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT64 computes (maxpool_backward) [64,64,16,16] of samples [lo, hi).
+func maxpoolBackwardT64(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 64; ch++ {
 			xc := x[(s*64+ch)*256:][:256]
@@ -531,8 +519,8 @@ func maxpoolBackwardT65(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// conv2dBnReluBackwardConv4T66Sums computes the sums phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 64.
-func conv2dBnReluBackwardConv4T66Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv4T65Sums computes the sums phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 64.
+func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[64+o])
 		var sdy, sdyx float64
@@ -554,8 +542,8 @@ func conv2dBnReluBackwardConv4T66Sums(n, lo, hi int, x []float32, w []float32, g
 
 }
 
-// conv2dBnReluBackwardConv4T66Dz computes the dz phase of (conv2d_bn_relu_backward "conv4") [64] of samples [lo, hi).
-func conv2dBnReluBackwardConv4T66Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv4T65Dz computes the dz phase of (conv2d_bn_relu_backward "conv4") [64] of samples [lo, hi).
+func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	cnt := float64(n * 256)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 64; o++ {
@@ -578,8 +566,8 @@ func conv2dBnReluBackwardConv4T66Dz(n, lo, hi int, x []float32, w []float32, gam
 
 }
 
-// conv2dBnReluBackwardConv4T66FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T66FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv4T65FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -617,8 +605,8 @@ func conv2dBnReluBackwardConv4T66FilterPartial(n, lo, hi int, x []float32, w []f
 
 }
 
-// conv2dBnReluBackwardConv4T66Filter computes the filter phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 36864.
-func conv2dBnReluBackwardConv4T66Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv4T65Filter computes the filter phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 36864.
+func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -631,8 +619,8 @@ func conv2dBnReluBackwardConv4T66Filter(n, lo, hi int, x []float32, w []float32,
 
 }
 
-// conv2dBnReluBackwardConv4T66Data computes the data phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T66Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv4T65Data computes the data phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*147456:][:147456]
@@ -675,8 +663,8 @@ func conv2dBnReluBackwardConv4T66Data(n, lo, hi int, x []float32, w []float32, g
 
 }
 
-// conv2dBnReluBackwardConv3T70FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T70FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv3T69FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -714,8 +702,8 @@ func conv2dBnReluBackwardConv3T70FilterPartial(n, lo, hi int, x []float32, w []f
 
 }
 
-// conv2dBnReluBackwardConv3T70Filter computes the filter phase of (conv2d_bn_relu_backward "conv3") [64] of indices [lo, hi) of 18432.
-func conv2dBnReluBackwardConv3T70Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv3T69Filter computes the filter phase of (conv2d_bn_relu_backward "conv3") [64] of indices [lo, hi) of 18432.
+func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -728,8 +716,8 @@ func conv2dBnReluBackwardConv3T70Filter(n, lo, hi int, x []float32, w []float32,
 
 }
 
-// conv2dBnReluBackwardConv3T70Data computes the data phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T70Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv3T69Data computes the data phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*73728:][:73728]
@@ -772,8 +760,8 @@ func conv2dBnReluBackwardConv3T70Data(n, lo, hi int, x []float32, w []float32, g
 
 }
 
-// maxpoolBackwardT74 computes (maxpool_backward) [64,32,32,32] of samples [lo, hi).
-func maxpoolBackwardT74(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolBackwardT73 computes (maxpool_backward) [64,32,32,32] of samples [lo, hi).
+func maxpoolBackwardT73(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 32; ch++ {
 			xc := x[(s*32+ch)*1024:][:1024]
@@ -807,8 +795,8 @@ func maxpoolBackwardT74(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 }
 
-// conv2dBnReluBackwardConv2T75Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 32.
-func conv2dBnReluBackwardConv2T75Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv2T74Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 32.
+func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[32+o])
 		var sdy, sdyx float64
@@ -830,8 +818,8 @@ func conv2dBnReluBackwardConv2T75Sums(n, lo, hi int, x []float32, w []float32, g
 
 }
 
-// conv2dBnReluBackwardConv2T75Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [32] of samples [lo, hi).
-func conv2dBnReluBackwardConv2T75Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv2T74Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [32] of samples [lo, hi).
+func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	cnt := float64(n * 1024)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
@@ -854,8 +842,8 @@ func conv2dBnReluBackwardConv2T75Dz(n, lo, hi int, x []float32, w []float32, gam
 
 }
 
-// conv2dBnReluBackwardConv2T75FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T75FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv2T74FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -893,8 +881,8 @@ func conv2dBnReluBackwardConv2T75FilterPartial(n, lo, hi int, x []float32, w []f
 
 }
 
-// conv2dBnReluBackwardConv2T75Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 9216.
-func conv2dBnReluBackwardConv2T75Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv2T74Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 9216.
+func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -907,8 +895,8 @@ func conv2dBnReluBackwardConv2T75Filter(n, lo, hi int, x []float32, w []float32,
 
 }
 
-// conv2dBnReluBackwardConv2T75Data computes the data phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T75Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+// conv2dBnReluBackwardConv2T74Data computes the data phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*294912:][:294912]
@@ -951,8 +939,8 @@ func conv2dBnReluBackwardConv2T75Data(n, lo, hi int, x []float32, w []float32, g
 
 }
 
-// conv2dBnReluBackwardConv1T79Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [32] of indices [lo, hi) of 32.
-func conv2dBnReluBackwardConv1T79Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T78Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [32] of indices [lo, hi) of 32.
+func conv2dBnReluBackwardConv1T78Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[32+o])
 		var sdy, sdyx float64
@@ -974,8 +962,8 @@ func conv2dBnReluBackwardConv1T79Sums(n, lo, hi int, x []float32, w []float32, g
 
 }
 
-// conv2dBnReluBackwardConv1T79Dz computes the dz phase of (conv2d_bn_relu_backward "conv1") [32] of samples [lo, hi).
-func conv2dBnReluBackwardConv1T79Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T78Dz computes the dz phase of (conv2d_bn_relu_backward "conv1") [32] of samples [lo, hi).
+func conv2dBnReluBackwardConv1T78Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	cnt := float64(n * 1024)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
@@ -998,8 +986,8 @@ func conv2dBnReluBackwardConv1T79Dz(n, lo, hi int, x []float32, w []float32, gam
 
 }
 
-// conv2dBnReluBackwardConv1T79FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv1") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv1T79FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T78FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv1") [32] of slots [lo, hi) of min(n, 8).
+func conv2dBnReluBackwardConv1T78FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -1037,8 +1025,8 @@ func conv2dBnReluBackwardConv1T79FilterPartial(n, lo, hi int, x []float32, w []f
 
 }
 
-// conv2dBnReluBackwardConv1T79Filter computes the filter phase of (conv2d_bn_relu_backward "conv1") [32] of the first n samples.
-func conv2dBnReluBackwardConv1T79Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+// conv2dBnReluBackwardConv1T78Filter computes the filter phase of (conv2d_bn_relu_backward "conv1") [32] of the first n samples.
+func conv2dBnReluBackwardConv1T78Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
 	ns := min(n, 8)
 	dst := dw[:864]
 	copy(dst, parts[:864])
@@ -1260,18 +1248,5 @@ func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32,
 
 		}
 	}
-
-}
-
-// linearReluFc1I40 computes (linear_relu "fc1") [64,256] of the first n samples.
-func linearReluFc1I40(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
-	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(256, 4096, w, 4096, x[s*4096:], y[s*256:])
-		}
-	} else {
-		gemm.SgemmPar(pool, false, true, n, 256, 4096, x, 4096, w, 4096, y, 256, false)
-	}
-	gemm.BiasReLU(n, 256, y, 256, nil, bias, true)
 
 }

@@ -559,10 +559,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t43_maxpool(cons
   }
 }
 
-// cnnc_vggsmall_t47_linear: linear layer as a GEMM, M = n, N = 256, K = 4096
-// v47 (linear "fc1") [64,256] <- v44 [64,4096], v45 [256,4096], v46 [256]
+// cnnc_vggsmall_t47_linear_relu: linear layer as a GEMM, M = n, N = 256, K = 4096
+// v47 (linear_relu "fc1") [64,256] <- v44 [64,4096], v45 [256,4096], v46 [256]
 // launch: grid ceil(n/64) x 4 x 1, block 256
-struct cnnc_vggsmall_t47_linear_gemm {
+struct cnnc_vggsmall_t47_linear_relu_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 256, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -575,30 +575,18 @@ struct cnnc_vggsmall_t47_linear_gemm {
     return w[j * 4096 + k];
   }
   __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 256 + j] = v + bias[j];
+    out[m * 256 + j] = fmaxf(v + bias[j], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t47_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t47_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t47_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_vggsmall_t47_linear_relu_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 4096);
 }
 
-// cnnc_vggsmall_t48_relu: max(x, 0)
-// v48 (relu) [64,256] <- v47 [64,256]
+// cnnc_vggsmall_t48_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
+// v48 (dropout "drop1") [64,256] <- v47 [64,256]
 // launch: grid ceil(n*256/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t48_relu(const float* __restrict__ x, float* __restrict__ out, int n) {
-  const int count = n * 256;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float v = x[i];
-    out[i] = v > 0.0f ? v : 0.0f;
-
-  }
-}
-
-// cnnc_vggsmall_t49_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
-// v49 (dropout "drop1") [64,256] <- v48 [64,256]
-// launch: grid ceil(n*256/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t49_dropout(const float* __restrict__ x, unsigned long long seed, unsigned long long step, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t48_dropout(const float* __restrict__ x, unsigned long long seed, unsigned long long step, float* __restrict__ out, int n) {
   const int count = n * 256;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float u = cnnc_uniform01(seed, step, (unsigned long long)i);
@@ -607,10 +595,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t49_dropout(cons
   }
 }
 
-// cnnc_vggsmall_t52_linear: linear layer as a GEMM, M = n, N = 10, K = 256
-// v52 (linear "fc2") [64,10] <- v49 [64,256], v50 [10,256], v51 [10]
+// cnnc_vggsmall_t51_linear: linear layer as a GEMM, M = n, N = 10, K = 256
+// v51 (linear "fc2") [64,10] <- v48 [64,256], v49 [10,256], v50 [10]
 // launch: grid ceil(n/64) x 2 x 1, block 128
-struct cnnc_vggsmall_t52_linear_gemm {
+struct cnnc_vggsmall_t51_linear_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 10, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
@@ -626,15 +614,15 @@ struct cnnc_vggsmall_t52_linear_gemm {
     out[m * 10 + j] = v + bias[j];
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t52_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t52_linear_gemm g{x, w, bias, out};
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t51_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const cnnc_vggsmall_t51_linear_gemm g{x, w, bias, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 8, 0, 256);
 }
 
-// cnnc_vggsmall_t53_softmaxcrossentropy: mean softmax cross-entropy
-// v53 (softmaxcrossentropy) [] <- v52 [64,10], v1 [64]
+// cnnc_vggsmall_t52_softmaxcrossentropy: mean softmax cross-entropy
+// v52 (softmaxcrossentropy) [] <- v51 [64,10], v1 [64]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t53_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t52_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
   const int rows = n;
   float acc[1] = {0.0f};
   for (int r = threadIdx.x; r < rows; r += 256) {
@@ -649,10 +637,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t53_softmaxcross
   if (threadIdx.x == 0) out[0] = acc[0] / (float)rows;
 }
 
-// cnnc_vggsmall_t55_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
-// v55 (softmaxcrossentropy_backward) [64,10] <- v52 [64,10], v1 [64], v54 []
+// cnnc_vggsmall_t54_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
+// v54 (softmaxcrossentropy_backward) [64,10] <- v51 [64,10], v1 [64], v53 []
 // launch: grid ceil(n/128) x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t55_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t54_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
   const int rows = n;
   for (int r = blockIdx.x * 128 + threadIdx.x; r < rows; r += gridDim.x * 128) {
     const float* xr = x + r * 10;
@@ -671,10 +659,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t55_softmaxcross
   }
 }
 
-// cnnc_vggsmall_t56_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v56 (biasgrad "fc2") [10] <- v55 [64,10]
+// cnnc_vggsmall_t55_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v55 (biasgrad "fc2") [10] <- v54 [64,10]
 // launch: grid ceil(n/256) x 10 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t56_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t55_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -690,10 +678,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t56_biasgrad_par
   }
 }
 
-// cnnc_vggsmall_t56_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v56 (biasgrad "fc2") [10] <- v55 [64,10]
+// cnnc_vggsmall_t55_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v55 (biasgrad "fc2") [10] <- v54 [64,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t56_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t55_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 10; c += gridDim.x * 128) {
@@ -704,10 +692,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t56_biasgrad_fin
   }
 }
 
-// cnnc_vggsmall_t57_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 256, K = n
-// v57 (linear_backward_weight "fc2") [10,256] <- v49 [64,256], v55 [64,10]
+// cnnc_vggsmall_t56_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 256, K = n
+// v56 (linear_backward_weight "fc2") [10,256] <- v48 [64,256], v54 [64,10]
 // launch: grid 1 x 4 x 1, block 256
-struct cnnc_vggsmall_t57_linear_backward_weight_gemm {
+struct cnnc_vggsmall_t56_linear_backward_weight_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 256, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -723,17 +711,17 @@ struct cnnc_vggsmall_t57_linear_backward_weight_gemm {
     out[m * 256 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t57_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t56_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 4;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_vggsmall_t57_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_vggsmall_t56_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 10, blockIdx.x * 32, (blockIdx.y % 4) * 64, k0, k1);
 }
 
-// cnnc_vggsmall_t58_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 256, K = 10
-// v58 (linear_backward_data "fc2") [64,256] <- v55 [64,10], v50 [10,256]
+// cnnc_vggsmall_t57_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 256, K = 10
+// v57 (linear_backward_data "fc2") [64,256] <- v54 [64,10], v49 [10,256]
 // launch: grid ceil(n/64) x 4 x 1, block 256
-struct cnnc_vggsmall_t58_linear_backward_data_gemm {
+struct cnnc_vggsmall_t57_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 256, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -748,15 +736,15 @@ struct cnnc_vggsmall_t58_linear_backward_data_gemm {
     out[m * 256 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t58_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t58_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t57_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_vggsmall_t57_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
 }
 
-// cnnc_vggsmall_t60_relu_backward: dy where y > 0
-// v60 (relu_backward) [64,256] <- v48 [64,256], v59 [64,256]
+// cnnc_vggsmall_t59_relu_backward: dy where y > 0
+// v59 (relu_backward) [64,256] <- v47 [64,256], v58 [64,256]
 // launch: grid ceil(n*256/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t60_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t59_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 256;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -764,10 +752,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t60_relu_backwar
   }
 }
 
-// cnnc_vggsmall_t61_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v61 (biasgrad "fc1") [256] <- v60 [64,256]
+// cnnc_vggsmall_t60_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v60 (biasgrad "fc1") [256] <- v59 [64,256]
 // launch: grid ceil(n/256) x 256 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t61_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t60_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -783,10 +771,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t61_biasgrad_par
   }
 }
 
-// cnnc_vggsmall_t61_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v61 (biasgrad "fc1") [256] <- v60 [64,256]
+// cnnc_vggsmall_t60_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v60 (biasgrad "fc1") [256] <- v59 [64,256]
 // launch: grid 2 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t61_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t60_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 256; c += gridDim.x * 128) {
@@ -797,10 +785,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t61_biasgrad_fin
   }
 }
 
-// cnnc_vggsmall_t62_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 4096, K = 256
-// v62 (linear_backward_data "fc1") [64,4096] <- v60 [64,256], v45 [256,4096]
+// cnnc_vggsmall_t61_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 4096, K = 256
+// v61 (linear_backward_data "fc1") [64,4096] <- v59 [64,256], v45 [256,4096]
 // launch: grid ceil(n/64) x 64 x 1, block 256
-struct cnnc_vggsmall_t62_linear_backward_data_gemm {
+struct cnnc_vggsmall_t61_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 4096, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
@@ -815,15 +803,15 @@ struct cnnc_vggsmall_t62_linear_backward_data_gemm {
     out[m * 4096 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t62_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t62_linear_backward_data_gemm g{dy, w, out};
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t61_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_vggsmall_t61_linear_backward_data_gemm g{dy, w, out};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 256);
 }
 
-// cnnc_vggsmall_t63_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 256, N = 4096, K = n
-// v63 (linear_backward_weight "fc1") [256,4096] <- v44 [64,4096], v60 [64,256]
+// cnnc_vggsmall_t62_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 256, N = 4096, K = n
+// v62 (linear_backward_weight "fc1") [256,4096] <- v44 [64,4096], v59 [64,256]
 // launch: grid 4 x 64 x 1, block 256
-struct cnnc_vggsmall_t63_linear_backward_weight_gemm {
+struct cnnc_vggsmall_t62_linear_backward_weight_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 4096, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -839,17 +827,17 @@ struct cnnc_vggsmall_t63_linear_backward_weight_gemm {
     out[m * 4096 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t63_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t62_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 64;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_vggsmall_t63_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_vggsmall_t62_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 256, blockIdx.x * 64, (blockIdx.y % 64) * 64, k0, k1);
 }
 
-// cnnc_vggsmall_t65_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v65 (maxpool_backward) [64,64,16,16] <- v38 [64,64,16,16], v64 [64,64,8,8]
+// cnnc_vggsmall_t64_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
+// v64 (maxpool_backward) [64,64,16,16] <- v38 [64,64,16,16], v63 [64,64,8,8]
 // launch: grid ceil(n*16384/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t64_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 16384;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (16 * 16)) * 16 * 16;
@@ -886,10 +874,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_maxpool_back
   }
 }
 
-// cnnc_vggsmall_t66_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 2048 elements
-// v66 (batchnorm_relu_backward "conv4") [64,64,16,16] <- v39 [64,64,16,16], v29 [64], v38 [64,64,16,16], v65 [64,64,16,16]
+// cnnc_vggsmall_t65_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 2048 elements
+// v65 (batchnorm_relu_backward "conv4") [64,64,16,16] <- v39 [64,64,16,16], v29 [64], v38 [64,64,16,16], v64 [64,64,16,16]
 // launch: grid ceil(n*256/2048) x 64 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 256;
   const int e0 = ch * 2048, e1 = cnnc_min(e0 + 2048, count);
@@ -908,10 +896,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t66_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
-// v66 (batchnorm_relu_backward "conv4") [64,64,16,16] <- v39 [64,64,16,16], v29 [64], v38 [64,64,16,16], v65 [64,64,16,16]
+// cnnc_vggsmall_t65_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
+// v65 (batchnorm_relu_backward "conv4") [64,64,16,16] <- v39 [64,64,16,16], v29 [64], v38 [64,64,16,16], v64 [64,64,16,16]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t66_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t65_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
   const int count = n * 256;
   const int nch = (count + 2048 - 1) / 2048;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 64; c += gridDim.x * 128) {
@@ -925,10 +913,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t66_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t66_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
-// v66 (batchnorm_relu_backward "conv4") [64,64,16,16] <- v39 [64,64,16,16], v29 [64], v38 [64,64,16,16], v65 [64,64,16,16]
+// cnnc_vggsmall_t65_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
+// v65 (batchnorm_relu_backward "conv4") [64,64,16,16] <- v39 [64,64,16,16], v29 [64], v38 [64,64,16,16], v64 [64,64,16,16]
 // launch: grid ceil(n*16384/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = n * 16384;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int c = (i / 256) % 64;
@@ -940,10 +928,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t66_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
-// v66 (batchnorm_relu_backward_gamma "conv4") [64] <- v39 [64,64,16,16], v38 [64,64,16,16], v65 [64,64,16,16]
+// cnnc_vggsmall_t65_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
+// v65 (batchnorm_relu_backward_gamma "conv4") [64] <- v39 [64,64,16,16], v38 [64,64,16,16], v64 [64,64,16,16]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = 64;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = sums[64 + i];
@@ -951,10 +939,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t66_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 2048 elements
-// v66 (relu_biasgrad "conv4") [64] <- v38 [64,64,16,16], v65 [64,64,16,16]
+// cnnc_vggsmall_t65_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 2048 elements
+// v65 (relu_biasgrad "conv4") [64] <- v38 [64,64,16,16], v64 [64,64,16,16]
 // launch: grid ceil(n*256/2048) x 64 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 256;
   const int e0 = ch * 2048, e1 = cnnc_min(e0 + 2048, count);
@@ -970,10 +958,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_relu_biasgra
   }
 }
 
-// cnnc_vggsmall_t66_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
-// v66 (relu_biasgrad "conv4") [64] <- v38 [64,64,16,16], v65 [64,64,16,16]
+// cnnc_vggsmall_t65_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
+// v65 (relu_biasgrad "conv4") [64] <- v38 [64,64,16,16], v64 [64,64,16,16]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t66_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t65_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 256;
   const int nch = (count + 2048 - 1) / 2048;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 64; c += gridDim.x * 128) {
@@ -984,10 +972,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t66_relu_biasgra
   }
 }
 
-// cnnc_vggsmall_t66_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 64 channels per group (1 groups), N = 576, K = n*256, split over chunks of 288 terms
-// v66 (conv2d_backward_filter "conv4") [64,64,3,3] <- v33 [64,64,16,16], v66 [64,64,16,16]
+// cnnc_vggsmall_t65_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 64 channels per group (1 groups), N = 576, K = n*256, split over chunks of 288 terms
+// v65 (conv2d_backward_filter "conv4") [64,64,3,3] <- v33 [64,64,16,16], v65 [64,64,16,16]
 // launch: grid 1 x 9 x ceil(n*256/288), block 256
-struct cnnc_vggsmall_t66_conv2d_backward_filter_chunks_gemm {
+struct cnnc_vggsmall_t65_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 576, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -1007,17 +995,17 @@ struct cnnc_vggsmall_t66_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 36864 + (grp * 64 + m) * 576 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 9;
   const int k0 = blockIdx.z * 288, k1 = cnnc_min(k0 + 288, n * 256);
-  const cnnc_vggsmall_t66_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_vggsmall_t65_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 64, blockIdx.x * 64, (blockIdx.y % 9) * 64, k0, k1);
 }
 
-// cnnc_vggsmall_t66_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v66 (conv2d_backward_filter "conv4") [64,64,3,3] <- v33 [64,64,16,16], v66 [64,64,16,16]
+// cnnc_vggsmall_t65_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v65 (conv2d_backward_filter "conv4") [64,64,3,3] <- v33 [64,64,16,16], v65 [64,64,16,16]
 // launch: grid 144 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 36864;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 256 + 288 - 1) / 288;
@@ -1028,10 +1016,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_conv2d_backw
   }
 }
 
-// cnnc_vggsmall_t66_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 64 channels per group (1 groups), K = 576
-// v66 (conv2d_backward_data "conv4") [64,64,16,16] <- v66 [64,64,16,16], v28 [64,64,3,3]
+// cnnc_vggsmall_t65_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 64 channels per group (1 groups), K = 576
+// v65 (conv2d_backward_data "conv4") [64,64,16,16] <- v65 [64,64,16,16], v28 [64,64,3,3]
 // launch: grid ceil(n*256/128) x 1 x 1, block 256
-struct cnnc_vggsmall_t66_conv2d_backward_data_gemm {
+struct cnnc_vggsmall_t65_conv2d_backward_data_gemm {
   static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 4, NC = 64, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
@@ -1053,16 +1041,16 @@ struct cnnc_vggsmall_t66_conv2d_backward_data_gemm {
     out[((nn * 64 + grp * 64 + j) * 16 + ih) * 16 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t66_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t66_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_vggsmall_t65_conv2d_backward_data_gemm g{dy, w, out, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 576);
 }
 
-// cnnc_vggsmall_t70_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 64 channels per group (1 groups), N = 288, K = n*256, split over chunks of 256 terms
-// v70 (conv2d_backward_filter "conv3") [64,32,3,3] <- v22 [64,32,16,16], v70 [64,64,16,16]
+// cnnc_vggsmall_t69_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 64 channels per group (1 groups), N = 288, K = n*256, split over chunks of 256 terms
+// v69 (conv2d_backward_filter "conv3") [64,32,3,3] <- v22 [64,32,16,16], v69 [64,64,16,16]
 // launch: grid 1 x 5 x ceil(n*256/256), block 256
-struct cnnc_vggsmall_t70_conv2d_backward_filter_chunks_gemm {
+struct cnnc_vggsmall_t69_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 288, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -1082,17 +1070,17 @@ struct cnnc_vggsmall_t70_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 18432 + (grp * 64 + m) * 288 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t70_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t69_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 5;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 256);
-  const cnnc_vggsmall_t70_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_vggsmall_t69_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 64, blockIdx.x * 64, (blockIdx.y % 5) * 64, k0, k1);
 }
 
-// cnnc_vggsmall_t70_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v70 (conv2d_backward_filter "conv3") [64,32,3,3] <- v22 [64,32,16,16], v70 [64,64,16,16]
+// cnnc_vggsmall_t69_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v69 (conv2d_backward_filter "conv3") [64,32,3,3] <- v22 [64,32,16,16], v69 [64,64,16,16]
 // launch: grid 72 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t70_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t69_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 18432;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 256 + 256 - 1) / 256;
@@ -1103,10 +1091,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t70_conv2d_backw
   }
 }
 
-// cnnc_vggsmall_t70_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 32 channels per group (1 groups), K = 576
-// v70 (conv2d_backward_data "conv3") [64,32,16,16] <- v70 [64,64,16,16], v23 [64,32,3,3]
+// cnnc_vggsmall_t69_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 32 channels per group (1 groups), K = 576
+// v69 (conv2d_backward_data "conv3") [64,32,16,16] <- v69 [64,64,16,16], v23 [64,32,3,3]
 // launch: grid ceil(n*256/128) x 1 x 1, block 256
-struct cnnc_vggsmall_t70_conv2d_backward_data_gemm {
+struct cnnc_vggsmall_t69_conv2d_backward_data_gemm {
   static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
@@ -1128,16 +1116,16 @@ struct cnnc_vggsmall_t70_conv2d_backward_data_gemm {
     out[((nn * 32 + grp * 32 + j) * 16 + ih) * 16 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t70_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t69_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t70_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_vggsmall_t69_conv2d_backward_data_gemm g{dy, w, out, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 576);
 }
 
-// cnnc_vggsmall_t74_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v74 (maxpool_backward) [64,32,32,32] <- v17 [64,32,32,32], v73 [64,32,16,16]
+// cnnc_vggsmall_t73_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
+// v73 (maxpool_backward) [64,32,32,32] <- v17 [64,32,32,32], v72 [64,32,16,16]
 // launch: grid ceil(n*32768/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t73_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 32768;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (32 * 32)) * 32 * 32;
@@ -1174,10 +1162,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_maxpool_back
   }
 }
 
-// cnnc_vggsmall_t75_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 4096 elements
-// v75 (batchnorm_relu_backward "conv2") [64,32,32,32] <- v18 [64,32,32,32], v8 [32], v17 [64,32,32,32], v74 [64,32,32,32]
+// cnnc_vggsmall_t74_batchnorm_relu_backward_sums_partial: sums of dy and dy * xhat per channel: partial sums over chunks of 4096 elements
+// v74 (batchnorm_relu_backward "conv2") [64,32,32,32] <- v18 [64,32,32,32], v8 [32], v17 [64,32,32,32], v73 [64,32,32,32]
 // launch: grid ceil(n*1024/4096) x 32 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_batchnorm_relu_backward_sums_partial(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ y, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1024;
   const int e0 = ch * 4096, e1 = cnnc_min(e0 + 4096, count);
@@ -1196,10 +1184,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t75_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
-// v75 (batchnorm_relu_backward "conv2") [64,32,32,32] <- v18 [64,32,32,32], v8 [32], v17 [64,32,32,32], v74 [64,32,32,32]
+// cnnc_vggsmall_t74_batchnorm_relu_backward_sums_final: sums of dy and dy * xhat per channel: the chunks' sums in order
+// v74 (batchnorm_relu_backward "conv2") [64,32,32,32] <- v18 [64,32,32,32], v8 [32], v17 [64,32,32,32], v73 [64,32,32,32]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t75_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t74_batchnorm_relu_backward_sums_final(const float* __restrict__ part, float* __restrict__ sums, int n) {
   const int count = n * 1024;
   const int nch = (count + 4096 - 1) / 4096;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 32; c += gridDim.x * 128) {
@@ -1213,10 +1201,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t75_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t75_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
-// v75 (batchnorm_relu_backward "conv2") [64,32,32,32] <- v18 [64,32,32,32], v8 [32], v17 [64,32,32,32], v74 [64,32,32,32]
+// cnnc_vggsmall_t74_batchnorm_relu_backward: gradient of ReLU of batch normalisation with respect to x
+// v74 (batchnorm_relu_backward "conv2") [64,32,32,32] <- v18 [64,32,32,32], v8 [32], v17 [64,32,32,32], v73 [64,32,32,32]
 // launch: grid ceil(n*32768/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_batchnorm_relu_backward(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ y, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ var_, const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = n * 32768;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int c = (i / 1024) % 32;
@@ -1228,10 +1216,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t75_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
-// v75 (batchnorm_relu_backward_gamma "conv2") [32] <- v18 [64,32,32,32], v17 [64,32,32,32], v74 [64,32,32,32]
+// cnnc_vggsmall_t74_batchnorm_relu_backward_gamma: gradient of batch normalisation with respect to gamma: sum of dy * xhat
+// v74 (batchnorm_relu_backward_gamma "conv2") [32] <- v18 [64,32,32,32], v17 [64,32,32,32], v73 [64,32,32,32]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_batchnorm_relu_backward_gamma(const float* __restrict__ sums, float* __restrict__ out, int n) {
   const int count = 32;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     out[i] = sums[32 + i];
@@ -1239,10 +1227,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_batchnorm_re
   }
 }
 
-// cnnc_vggsmall_t75_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 4096 elements
-// v75 (relu_biasgrad "conv2") [32] <- v17 [64,32,32,32], v74 [64,32,32,32]
+// cnnc_vggsmall_t74_relu_biasgrad_partial: sum of dy where y > 0 over all axes but 1: partial sums over chunks of 4096 elements
+// v74 (relu_biasgrad "conv2") [32] <- v17 [64,32,32,32], v73 [64,32,32,32]
 // launch: grid ceil(n*1024/4096) x 32 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_relu_biasgrad_partial(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1024;
   const int e0 = ch * 4096, e1 = cnnc_min(e0 + 4096, count);
@@ -1258,10 +1246,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_relu_biasgra
   }
 }
 
-// cnnc_vggsmall_t75_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
-// v75 (relu_biasgrad "conv2") [32] <- v17 [64,32,32,32], v74 [64,32,32,32]
+// cnnc_vggsmall_t74_relu_biasgrad_final: sum of dy where y > 0 over all axes but 1: the chunks' sums in order
+// v74 (relu_biasgrad "conv2") [32] <- v17 [64,32,32,32], v73 [64,32,32,32]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t75_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t74_relu_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1024;
   const int nch = (count + 4096 - 1) / 4096;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 32; c += gridDim.x * 128) {
@@ -1272,10 +1260,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t75_relu_biasgra
   }
 }
 
-// cnnc_vggsmall_t75_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 32 channels per group (1 groups), N = 288, K = n*1024, split over chunks of 624 terms
-// v75 (conv2d_backward_filter "conv2") [32,32,3,3] <- v12 [64,32,32,32], v75 [64,32,32,32]
+// cnnc_vggsmall_t74_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 32 channels per group (1 groups), N = 288, K = n*1024, split over chunks of 624 terms
+// v74 (conv2d_backward_filter "conv2") [32,32,3,3] <- v12 [64,32,32,32], v74 [64,32,32,32]
 // launch: grid 1 x 5 x ceil(n*1024/624), block 256
-struct cnnc_vggsmall_t75_conv2d_backward_filter_chunks_gemm {
+struct cnnc_vggsmall_t74_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 288, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -1295,17 +1283,17 @@ struct cnnc_vggsmall_t75_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 9216 + (grp * 32 + m) * 288 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 5;
   const int k0 = blockIdx.z * 624, k1 = cnnc_min(k0 + 624, n * 1024);
-  const cnnc_vggsmall_t75_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_vggsmall_t74_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 32, blockIdx.x * 32, (blockIdx.y % 5) * 64, k0, k1);
 }
 
-// cnnc_vggsmall_t75_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v75 (conv2d_backward_filter "conv2") [32,32,3,3] <- v12 [64,32,32,32], v75 [64,32,32,32]
+// cnnc_vggsmall_t74_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v74 (conv2d_backward_filter "conv2") [32,32,3,3] <- v12 [64,32,32,32], v74 [64,32,32,32]
 // launch: grid 36 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 9216;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 1024 + 624 - 1) / 624;
@@ -1316,10 +1304,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_conv2d_backw
   }
 }
 
-// cnnc_vggsmall_t75_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*1024 input pixels, N = 32 channels per group (1 groups), K = 288
-// v75 (conv2d_backward_data "conv2") [64,32,32,32] <- v75 [64,32,32,32], v7 [32,32,3,3]
+// cnnc_vggsmall_t74_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*1024 input pixels, N = 32 channels per group (1 groups), K = 288
+// v74 (conv2d_backward_data "conv2") [64,32,32,32] <- v74 [64,32,32,32], v7 [32,32,3,3]
 // launch: grid ceil(n*1024/128) x 1 x 1, block 256
-struct cnnc_vggsmall_t75_conv2d_backward_data_gemm {
+struct cnnc_vggsmall_t74_conv2d_backward_data_gemm {
   static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
@@ -1341,16 +1329,16 @@ struct cnnc_vggsmall_t75_conv2d_backward_data_gemm {
     out[((nn * 32 + grp * 32 + j) * 32 + ih) * 32 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t75_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t75_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_vggsmall_t74_conv2d_backward_data_gemm g{dy, w, out, grp};
   cnnc_gemm_tile(g, n * 1024, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 288);
 }
 
-// cnnc_vggsmall_t79_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 32 channels per group (1 groups), N = 27, K = n*1024, split over chunks of 256 terms
-// v79 (conv2d_backward_filter "conv1") [32,3,3,3] <- v0 [64,3,32,32], v79 [64,32,32,32]
+// cnnc_vggsmall_t78_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 32 channels per group (1 groups), N = 27, K = n*1024, split over chunks of 256 terms
+// v78 (conv2d_backward_filter "conv1") [32,3,3,3] <- v0 [64,3,32,32], v78 [64,32,32,32]
 // launch: grid 1 x 2 x ceil(n*1024/256), block 256
-struct cnnc_vggsmall_t79_conv2d_backward_filter_chunks_gemm {
+struct cnnc_vggsmall_t78_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 16, BK = 16, TM = 2, TN = 1, NC = 27, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -1370,17 +1358,17 @@ struct cnnc_vggsmall_t79_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 864 + (grp * 32 + m) * 27 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t79_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t78_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 1024);
-  const cnnc_vggsmall_t79_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_vggsmall_t78_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 32, blockIdx.x * 32, (blockIdx.y % 2) * 16, k0, k1);
 }
 
-// cnnc_vggsmall_t79_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v79 (conv2d_backward_filter "conv1") [32,3,3,3] <- v0 [64,3,32,32], v79 [64,32,32,32]
+// cnnc_vggsmall_t78_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v78 (conv2d_backward_filter "conv1") [32,3,3,3] <- v0 [64,3,32,32], v78 [64,32,32,32]
 // launch: grid 4 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t79_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t78_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 864;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 1024 + 256 - 1) / 256;
@@ -1585,30 +1573,6 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i33_conv2d_relu(
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 576);
 }
 
-// cnnc_vggsmall_i40_linear_relu: linear layer as a GEMM, M = n, N = 256, K = 4096
-// v40 (linear_relu "fc1") [64,256] <- v35 [64,4096], v36 [256,4096], v37 [256]
-// launch: grid ceil(n/64) x 4 x 1, block 256
-struct cnnc_vggsmall_i40_linear_relu_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 256, AKFAST = 1, BKFAST = 1;
-  const float* x;
-  const float* w;
-  const float* bias;
-  float* out;
-  __device__ __forceinline__ float a(int m, int k) const {
-    return x[m * 4096 + k];
-  }
-  __device__ __forceinline__ float b(int k, int j) const {
-    return w[j * 4096 + k];
-  }
-  __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 256 + j] = fmaxf(v + bias[j], 0.0f);
-  }
-};
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i40_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_i40_linear_relu_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 4096);
-}
-
 #ifdef CNNC_EMU
 CNNC_EMU_REGISTER(cnnc_vggsmall_t12_conv2d)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t13_result_mean_partial)
@@ -1632,46 +1596,45 @@ CNNC_EMU_REGISTER(cnnc_vggsmall_t33_runningmean)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t33_runningvar)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t38_conv2d)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t43_maxpool)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t47_linear)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t48_relu)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t49_dropout)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t52_linear)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t53_softmaxcrossentropy)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t55_softmaxcrossentropy_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t56_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t56_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t57_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t58_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t60_relu_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t61_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t61_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t62_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t63_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t65_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t66_batchnorm_relu_backward_sums_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t66_batchnorm_relu_backward_sums_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t66_batchnorm_relu_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t66_batchnorm_relu_backward_gamma)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t66_relu_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t66_relu_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t66_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t66_conv2d_backward_filter_sum)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t66_conv2d_backward_data)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t70_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t70_conv2d_backward_filter_sum)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t70_conv2d_backward_data)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t74_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t75_batchnorm_relu_backward_sums_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t75_batchnorm_relu_backward_sums_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t75_batchnorm_relu_backward)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t75_batchnorm_relu_backward_gamma)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t75_relu_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t75_relu_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t75_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t75_conv2d_backward_filter_sum)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t75_conv2d_backward_data)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t79_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t79_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t47_linear_relu)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t48_dropout)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t51_linear)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t52_softmaxcrossentropy)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t54_softmaxcrossentropy_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t55_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t55_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t56_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t57_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t59_relu_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t60_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t60_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t61_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t62_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t64_maxpool_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t65_batchnorm_relu_backward_sums_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t65_batchnorm_relu_backward_sums_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t65_batchnorm_relu_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t65_batchnorm_relu_backward_gamma)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t65_relu_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t65_relu_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t65_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t65_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t65_conv2d_backward_data)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t69_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t69_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t69_conv2d_backward_data)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t73_maxpool_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t74_batchnorm_relu_backward_sums_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t74_batchnorm_relu_backward_sums_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t74_batchnorm_relu_backward)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t74_batchnorm_relu_backward_gamma)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t74_relu_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t74_relu_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t74_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t74_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t74_conv2d_backward_data)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t78_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t78_conv2d_backward_filter_sum)
 CNNC_EMU_REGISTER(cnnc_vggsmall_i6_fold_bn_weight)
 CNNC_EMU_REGISTER(cnnc_vggsmall_i7_fold_bn_bias)
 CNNC_EMU_REGISTER(cnnc_vggsmall_i13_fold_bn_weight)
@@ -1682,5 +1645,4 @@ CNNC_EMU_REGISTER(cnnc_vggsmall_i24_fold_bn_bias)
 CNNC_EMU_REGISTER(cnnc_vggsmall_i30_fold_bn_weight)
 CNNC_EMU_REGISTER(cnnc_vggsmall_i32_conv2d_relu)
 CNNC_EMU_REGISTER(cnnc_vggsmall_i33_conv2d_relu)
-CNNC_EMU_REGISTER(cnnc_vggsmall_i40_linear_relu)
 #endif

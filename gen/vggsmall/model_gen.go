@@ -66,7 +66,7 @@ type Model struct {
 	pBn3RunningVar     *runtime.Param // bn3.running_var [64]
 	pBn4RunningMean    *runtime.Param // bn4.running_mean [64]
 	pBn4RunningVar     *runtime.Param // bn4.running_var [64]
-	tArena             []float32      // training graph: the arena of its values, 15205761 floats (20547585 without sharing)
+	tArena             []float32      // training graph: the arena of its values, 15205761 floats (20531201 without sharing)
 	t12                []float32      // training graph: (conv2d_bn_relu "conv1") [64,32,32,32] at tArena[0:2097152]
 	t13                []float32      // training graph: z of (conv2d_bn_relu "conv1") [64,32,32,32] at tArena[2097152:4194304]
 	t14                []float32      // training graph: stats of (conv2d_bn_relu "conv1") [2,32] at tArena[15205248:15205312]
@@ -115,68 +115,66 @@ type Model struct {
 	t38ApplyFn         func(lo, hi int)
 	t43                []float32 // training graph: (maxpool) [64,64,8,8] at tArena[12582912:12845056]
 	t43Fn              func(lo, hi int)
-	t47                []float32 // training graph: (linear "fc1") [64,256] at tArena[12845056:12861440]
-	t48                []float32 // training graph: (relu) [64,256] at tArena[12845056:12861440], in place over t47
+	t47                []float32 // training graph: (linear_relu "fc1") [64,256] at tArena[12845056:12861440]
+	t48                []float32 // training graph: (dropout "drop1") [64,256] at tArena[12861440:12877824]
 	t48Fn              func(lo, hi int)
-	t49                []float32 // training graph: (dropout "drop1") [64,256] at tArena[12861440:12877824]
-	t49Fn              func(lo, hi int)
-	t52                []float32 // training graph: (linear "fc2") [64,10] at tArena[15204352:15204992]
-	t53                []float32 // training graph: (softmaxcrossentropy) [] at tArena[15205760:15205761]
-	t54                []float32 // training graph: (const) []
-	t55                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[12877824:12878464]
+	t51                []float32 // training graph: (linear "fc2") [64,10] at tArena[15204352:15204992]
+	t52                []float32 // training graph: (softmaxcrossentropy) [] at tArena[15205760:15205761]
+	t53                []float32 // training graph: (const) []
+	t54                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[12877824:12878464]
+	t54Fn              func(lo, hi int)
 	t55Fn              func(lo, hi int)
-	t56Fn              func(lo, hi int)
-	t58                []float32 // training graph: (linear_backward_data "fc2") [64,256] at tArena[12861440:12877824]
-	t59                []float32 // training graph: (dropout_backward "drop1") [64,256] at tArena[12861440:12877824], in place over t58
+	t57                []float32 // training graph: (linear_backward_data "fc2") [64,256] at tArena[12861440:12877824]
+	t58                []float32 // training graph: (dropout_backward "drop1") [64,256] at tArena[12861440:12877824], in place over t57
+	t58Fn              func(lo, hi int)
+	t59                []float32 // training graph: (relu_backward) [64,256] at tArena[12861440:12877824], in place over t58
 	t59Fn              func(lo, hi int)
-	t60                []float32 // training graph: (relu_backward) [64,256] at tArena[12861440:12877824], in place over t59
 	t60Fn              func(lo, hi int)
-	t61Fn              func(lo, hi int)
-	t62                []float32 // training graph: (linear_backward_data "fc1") [64,4096] at tArena[13631488:13893632]
-	t65                []float32 // training graph: (maxpool_backward) [64,64,16,16] at tArena[12582912:13631488]
-	t65Fn              func(lo, hi int)
-	t69                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv4") [64,64,16,16] at tArena[13631488:14680064]
-	t66Coef            []float64 // scratch of t66
-	t66Parts           []float32 // scratch of t66
-	t66Cols            []float32 // scratch of t66
-	t66Xps             []float32 // scratch of t66
-	t66Dxps            []float32 // scratch of t66
-	t66SumsFn          func(lo, hi int)
-	t66DzFn            func(lo, hi int)
-	t66FilterPartialFn func(lo, hi int)
-	t66FilterFn        func(lo, hi int)
-	t66DataFn          func(lo, hi int)
-	t73                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv3") [64,32,16,16] at tArena[10485760:11010048]
-	t70Coef            []float64 // scratch of t70
-	t70Parts           []float32 // scratch of t70
-	t70Cols            []float32 // scratch of t70
-	t70Xps             []float32 // scratch of t70
-	t70Dxps            []float32 // scratch of t70
-	t70SumsFn          func(lo, hi int)
-	t70DzFn            func(lo, hi int)
-	t70FilterPartialFn func(lo, hi int)
-	t70FilterFn        func(lo, hi int)
-	t70DataFn          func(lo, hi int)
-	t74                []float32 // training graph: (maxpool_backward) [64,32,32,32] at tArena[8388608:10485760]
-	t74Fn              func(lo, hi int)
-	t78                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv2") [64,32,32,32] at tArena[10485760:12582912]
-	t75Coef            []float64 // scratch of t75
-	t75Parts           []float32 // scratch of t75
-	t75Cols            []float32 // scratch of t75
-	t75Xps             []float32 // scratch of t75
-	t75Dxps            []float32 // scratch of t75
-	t75SumsFn          func(lo, hi int)
-	t75DzFn            func(lo, hi int)
-	t75FilterPartialFn func(lo, hi int)
-	t75FilterFn        func(lo, hi int)
-	t75DataFn          func(lo, hi int)
-	t79Coef            []float64 // scratch of t79
-	t79Parts           []float32 // scratch of t79
-	t79Cols            []float32 // scratch of t79
-	t79Xps             []float32 // scratch of t79
-	t79SumsFn          func(lo, hi int)
-	t79DzFn            func(lo, hi int)
-	t79FilterPartialFn func(lo, hi int)
+	t61                []float32 // training graph: (linear_backward_data "fc1") [64,4096] at tArena[13631488:13893632]
+	t64                []float32 // training graph: (maxpool_backward) [64,64,16,16] at tArena[12582912:13631488]
+	t64Fn              func(lo, hi int)
+	t68                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv4") [64,64,16,16] at tArena[13631488:14680064]
+	t65Coef            []float64 // scratch of t65
+	t65Parts           []float32 // scratch of t65
+	t65Cols            []float32 // scratch of t65
+	t65Xps             []float32 // scratch of t65
+	t65Dxps            []float32 // scratch of t65
+	t65SumsFn          func(lo, hi int)
+	t65DzFn            func(lo, hi int)
+	t65FilterPartialFn func(lo, hi int)
+	t65FilterFn        func(lo, hi int)
+	t65DataFn          func(lo, hi int)
+	t72                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv3") [64,32,16,16] at tArena[10485760:11010048]
+	t69Coef            []float64 // scratch of t69
+	t69Parts           []float32 // scratch of t69
+	t69Cols            []float32 // scratch of t69
+	t69Xps             []float32 // scratch of t69
+	t69Dxps            []float32 // scratch of t69
+	t69SumsFn          func(lo, hi int)
+	t69DzFn            func(lo, hi int)
+	t69FilterPartialFn func(lo, hi int)
+	t69FilterFn        func(lo, hi int)
+	t69DataFn          func(lo, hi int)
+	t73                []float32 // training graph: (maxpool_backward) [64,32,32,32] at tArena[8388608:10485760]
+	t73Fn              func(lo, hi int)
+	t77                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv2") [64,32,32,32] at tArena[10485760:12582912]
+	t74Coef            []float64 // scratch of t74
+	t74Parts           []float32 // scratch of t74
+	t74Cols            []float32 // scratch of t74
+	t74Xps             []float32 // scratch of t74
+	t74Dxps            []float32 // scratch of t74
+	t74SumsFn          func(lo, hi int)
+	t74DzFn            func(lo, hi int)
+	t74FilterPartialFn func(lo, hi int)
+	t74FilterFn        func(lo, hi int)
+	t74DataFn          func(lo, hi int)
+	t78Coef            []float64 // scratch of t78
+	t78Parts           []float32 // scratch of t78
+	t78Cols            []float32 // scratch of t78
+	t78Xps             []float32 // scratch of t78
+	t78SumsFn          func(lo, hi int)
+	t78DzFn            func(lo, hi int)
+	t78FilterPartialFn func(lo, hi int)
 	iArena             []float32 // inference graph: the arena of its values, 4203552 floats (7160480 without sharing)
 	i6                 []float32 // inference graph: (fold_bn_weight "bn1") [32,3,3,3] at iArena[2097152:2098016]
 	i7                 []float32 // inference graph: (fold_bn_bias "bn1") [32] at iArena[2098016:2098048]
@@ -336,105 +334,103 @@ func NewSeeded(seed uint64) *Model {
 	m.t43 = m.tArena[12582912:12845056:12845056]
 	m.t43Fn = func(lo, hi int) { maxpoolT43(m.n, lo, hi, m.t38, m.t43) }
 	m.t47 = m.tArena[12845056:12861440:12861440]
-	m.t48 = m.tArena[12845056:12861440:12861440]
-	m.t48Fn = func(lo, hi int) { reluT48(m.n, lo, hi, m.t47, m.t48) }
-	m.t49 = m.tArena[12861440:12877824:12877824]
-	m.t49Fn = func(lo, hi int) { dropoutDrop1T49(m.n, lo, hi, m.t48, m.t49, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t52 = m.tArena[15204352:15204992:15204992]
-	m.t53 = m.tArena[15205760:15205761:15205761]
-	m.t54 = make([]float32, 1)
-	for i := range m.t54 {
-		m.t54[i] = float32(1.0)
+	m.t48 = m.tArena[12861440:12877824:12877824]
+	m.t48Fn = func(lo, hi int) { dropoutDrop1T48(m.n, lo, hi, m.t47, m.t48, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t51 = m.tArena[15204352:15204992:15204992]
+	m.t52 = m.tArena[15205760:15205761:15205761]
+	m.t53 = make([]float32, 1)
+	for i := range m.t53 {
+		m.t53[i] = float32(1.0)
 	}
-	m.t55 = m.tArena[12877824:12878464:12878464]
-	m.t55Fn = func(lo, hi int) { softmaxcrossentropyBackwardT55(m.n, lo, hi, m.t52, m.labels, m.t54, m.t55) }
-	m.t56Fn = func(lo, hi int) { biasgradFc2T56(m.n, lo, hi, m.t55, m.pFc2Bias.Grad) }
+	m.t54 = m.tArena[12877824:12878464:12878464]
+	m.t54Fn = func(lo, hi int) { softmaxcrossentropyBackwardT54(m.n, lo, hi, m.t51, m.labels, m.t53, m.t54) }
+	m.t55Fn = func(lo, hi int) { biasgradFc2T55(m.n, lo, hi, m.t54, m.pFc2Bias.Grad) }
+	m.t57 = m.tArena[12861440:12877824:12877824]
 	m.t58 = m.tArena[12861440:12877824:12877824]
+	m.t58Fn = func(lo, hi int) { dropoutDrop1T48(m.n, lo, hi, m.t57, m.t58, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
 	m.t59 = m.tArena[12861440:12877824:12877824]
-	m.t59Fn = func(lo, hi int) { dropoutDrop1T49(m.n, lo, hi, m.t58, m.t59, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t60 = m.tArena[12861440:12877824:12877824]
-	m.t60Fn = func(lo, hi int) { reluBackwardT60(m.n, lo, hi, m.t48, m.t59, m.t60) }
-	m.t61Fn = func(lo, hi int) { biasgradFc1T61(m.n, lo, hi, m.t60, m.pFc1Bias.Grad) }
-	m.t62 = m.tArena[13631488:13893632:13893632]
-	m.t65 = m.tArena[12582912:13631488:13631488]
-	m.t65Fn = func(lo, hi int) { maxpoolBackwardT65(m.n, lo, hi, m.t38, m.t62, m.t65) }
-	m.t69 = m.tArena[13631488:14680064:14680064]
-	m.t66Coef = make([]float64, 128)
-	m.t66Parts = make([]float32, 294912)
-	m.t66Cols = make([]float32, 1179648)
-	m.t66Xps = make([]float32, 165888)
-	m.t66Dxps = make([]float32, 165888)
-	m.t66SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T66Sums(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t65, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t69, m.t66Coef, m.t66Parts, m.t66Cols, m.t66Xps, m.t66Dxps)
+	m.t59Fn = func(lo, hi int) { reluBackwardT59(m.n, lo, hi, m.t47, m.t58, m.t59) }
+	m.t60Fn = func(lo, hi int) { biasgradFc1T60(m.n, lo, hi, m.t59, m.pFc1Bias.Grad) }
+	m.t61 = m.tArena[13631488:13893632:13893632]
+	m.t64 = m.tArena[12582912:13631488:13631488]
+	m.t64Fn = func(lo, hi int) { maxpoolBackwardT64(m.n, lo, hi, m.t38, m.t61, m.t64) }
+	m.t68 = m.tArena[13631488:14680064:14680064]
+	m.t65Coef = make([]float64, 128)
+	m.t65Parts = make([]float32, 294912)
+	m.t65Cols = make([]float32, 1179648)
+	m.t65Xps = make([]float32, 165888)
+	m.t65Dxps = make([]float32, 165888)
+	m.t65SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Cols, m.t65Xps, m.t65Dxps)
 	}
-	m.t66DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T66Dz(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t65, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t69, m.t66Coef, m.t66Parts, m.t66Cols, m.t66Xps, m.t66Dxps)
+	m.t65DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Cols, m.t65Xps, m.t65Dxps)
 	}
-	m.t66FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T66FilterPartial(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t65, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t69, m.t66Coef, m.t66Parts, m.t66Cols, m.t66Xps, m.t66Dxps)
+	m.t65FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T65FilterPartial(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Cols, m.t65Xps, m.t65Dxps)
 	}
-	m.t66FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T66Filter(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t65, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t69, m.t66Coef, m.t66Parts, m.t66Cols, m.t66Xps, m.t66Dxps)
+	m.t65FilterFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T65Filter(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Cols, m.t65Xps, m.t65Dxps)
 	}
-	m.t66DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T66Data(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t65, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t69, m.t66Coef, m.t66Parts, m.t66Cols, m.t66Xps, m.t66Dxps)
+	m.t65DataFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T65Data(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Cols, m.t65Xps, m.t65Dxps)
 	}
-	m.t73 = m.tArena[10485760:11010048:11010048]
-	m.t70Coef = make([]float64, 128)
-	m.t70Parts = make([]float32, 147456)
-	m.t70Cols = make([]float32, 589824)
-	m.t70Xps = make([]float32, 82944)
-	m.t70Dxps = make([]float32, 82944)
-	m.t70SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T66Sums(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t69, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t73, m.t70Coef, m.t70Parts, m.t70Cols, m.t70Xps, m.t70Dxps)
+	m.t72 = m.tArena[10485760:11010048:11010048]
+	m.t69Coef = make([]float64, 128)
+	m.t69Parts = make([]float32, 147456)
+	m.t69Cols = make([]float32, 589824)
+	m.t69Xps = make([]float32, 82944)
+	m.t69Dxps = make([]float32, 82944)
+	m.t69SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Cols, m.t69Xps, m.t69Dxps)
 	}
-	m.t70DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T66Dz(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t69, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t73, m.t70Coef, m.t70Parts, m.t70Cols, m.t70Xps, m.t70Dxps)
+	m.t69DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Cols, m.t69Xps, m.t69Dxps)
 	}
-	m.t70FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T70FilterPartial(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t69, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t73, m.t70Coef, m.t70Parts, m.t70Cols, m.t70Xps, m.t70Dxps)
+	m.t69FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv3T69FilterPartial(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Cols, m.t69Xps, m.t69Dxps)
 	}
-	m.t70FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T70Filter(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t69, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t73, m.t70Coef, m.t70Parts, m.t70Cols, m.t70Xps, m.t70Dxps)
+	m.t69FilterFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv3T69Filter(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Cols, m.t69Xps, m.t69Dxps)
 	}
-	m.t70DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T70Data(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t69, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t73, m.t70Coef, m.t70Parts, m.t70Cols, m.t70Xps, m.t70Dxps)
+	m.t69DataFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv3T69Data(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Cols, m.t69Xps, m.t69Dxps)
 	}
-	m.t74 = m.tArena[8388608:10485760:10485760]
-	m.t74Fn = func(lo, hi int) { maxpoolBackwardT74(m.n, lo, hi, m.t17, m.t73, m.t74) }
-	m.t78 = m.tArena[10485760:12582912:12582912]
-	m.t75Coef = make([]float64, 64)
-	m.t75Parts = make([]float32, 73728)
-	m.t75Cols = make([]float32, 2359296)
-	m.t75Xps = make([]float32, 295936)
-	m.t75Dxps = make([]float32, 295936)
-	m.t75SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T75Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t74, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t78, m.t75Coef, m.t75Parts, m.t75Cols, m.t75Xps, m.t75Dxps)
+	m.t73 = m.tArena[8388608:10485760:10485760]
+	m.t73Fn = func(lo, hi int) { maxpoolBackwardT73(m.n, lo, hi, m.t17, m.t72, m.t73) }
+	m.t77 = m.tArena[10485760:12582912:12582912]
+	m.t74Coef = make([]float64, 64)
+	m.t74Parts = make([]float32, 73728)
+	m.t74Cols = make([]float32, 2359296)
+	m.t74Xps = make([]float32, 295936)
+	m.t74Dxps = make([]float32, 295936)
+	m.t74SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T74Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Cols, m.t74Xps, m.t74Dxps)
 	}
-	m.t75DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T75Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t74, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t78, m.t75Coef, m.t75Parts, m.t75Cols, m.t75Xps, m.t75Dxps)
+	m.t74DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T74Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Cols, m.t74Xps, m.t74Dxps)
 	}
-	m.t75FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T75FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t74, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t78, m.t75Coef, m.t75Parts, m.t75Cols, m.t75Xps, m.t75Dxps)
+	m.t74FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T74FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Cols, m.t74Xps, m.t74Dxps)
 	}
-	m.t75FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T75Filter(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t74, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t78, m.t75Coef, m.t75Parts, m.t75Cols, m.t75Xps, m.t75Dxps)
+	m.t74FilterFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T74Filter(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Cols, m.t74Xps, m.t74Dxps)
 	}
-	m.t75DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T75Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t74, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t78, m.t75Coef, m.t75Parts, m.t75Cols, m.t75Xps, m.t75Dxps)
+	m.t74DataFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv2T74Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Cols, m.t74Xps, m.t74Dxps)
 	}
-	m.t79Coef = make([]float64, 64)
-	m.t79Parts = make([]float32, 6912)
-	m.t79Cols = make([]float32, 221184)
-	m.t79Xps = make([]float32, 27744)
-	m.t79SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T79Sums(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t78, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t79Coef, m.t79Parts, m.t79Cols, m.t79Xps)
+	m.t78Coef = make([]float64, 64)
+	m.t78Parts = make([]float32, 6912)
+	m.t78Cols = make([]float32, 221184)
+	m.t78Xps = make([]float32, 27744)
+	m.t78SumsFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T78Sums(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Cols, m.t78Xps)
 	}
-	m.t79DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T79Dz(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t78, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t79Coef, m.t79Parts, m.t79Cols, m.t79Xps)
+	m.t78DzFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T78Dz(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Cols, m.t78Xps)
 	}
-	m.t79FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T79FilterPartial(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t78, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t79Coef, m.t79Parts, m.t79Cols, m.t79Xps)
+	m.t78FilterPartialFn = func(lo, hi int) {
+		conv2dBnReluBackwardConv1T78FilterPartial(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Cols, m.t78Xps)
 	}
 	m.iArena = make([]float32, 4203552)
 	m.i6 = m.iArena[2097152:2098016:2098016]
@@ -550,41 +546,40 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Cols, m.t38Xps) // (conv2d_bn_relu "conv4") [64,64,16,16]
 	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                                       // (conv2d_bn_relu "conv4") [64,64,16,16]
 	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                            // (maxpool) [64,64,8,8]
-	linearFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                                   // (linear "fc1") [64,256]
-	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                            // (relu) [64,256]
-	m.pool.For(m.n, m.t49Fn)                                                                                                                                                                                                            // (dropout "drop1") [64,256]
-	linearFc2T52(m.n, 0, 1, m.t49, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t52)                                                                                                                                                           // (linear "fc2") [64,10]
-	softmaxcrossentropyT53(m.n, 0, 1, m.t52, m.labels, m.t53)                                                                                                                                                                           // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t55Fn)                                                                                                                                                                                                            // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t56Fn)                                                                                                                                                                                                             // (biasgrad "fc2") [10]
-	linearBackwardWeightFc2T57(m.n, 0, 1, m.t49, m.t55, m.pFc2Weight.Grad)                                                                                                                                                              // (linear_backward_weight "fc2") [10,256]
-	linearBackwardDataFc2T58(m.n, 0, 1, m.t55, m.pFc2Weight.Data, m.t58)                                                                                                                                                                // (linear_backward_data "fc2") [64,256]
-	m.pool.For(m.n, m.t59Fn)                                                                                                                                                                                                            // (dropout_backward "drop1") [64,256]
-	m.pool.For(m.n, m.t60Fn)                                                                                                                                                                                                            // (relu_backward) [64,256]
-	m.pool.For(256, m.t61Fn)                                                                                                                                                                                                            // (biasgrad "fc1") [256]
-	linearBackwardDataFc1T62(m.n, 0, 1, m.t60, m.pFc1Weight.Data, m.t62, m.pool)                                                                                                                                                        // (linear_backward_data "fc1") [64,4096]
-	linearBackwardWeightFc1T63(m.n, 0, 1, m.t43, m.t60, m.pFc1Weight.Grad, m.pool)                                                                                                                                                      // (linear_backward_weight "fc1") [256,4096]
-	m.pool.For(m.n, m.t65Fn)                                                                                                                                                                                                            // (maxpool_backward) [64,64,16,16]
-	m.pool.For(64, m.t66SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(m.n, m.t66DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(min(m.n, 8), m.t66FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(36864, m.t66FilterFn)                                                                                                                                                                                                    // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(min(m.n, 8), m.t66DataFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(64, m.t70SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(m.n, m.t70DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(min(m.n, 8), m.t70FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(18432, m.t70FilterFn)                                                                                                                                                                                                    // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(min(m.n, 8), m.t70DataFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(m.n, m.t74Fn)                                                                                                                                                                                                            // (maxpool_backward) [64,32,32,32]
-	m.pool.For(32, m.t75SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(m.n, m.t75DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(min(m.n, 8), m.t75FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(9216, m.t75FilterFn)                                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(min(m.n, 8), m.t75DataFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(32, m.t79SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv1") [32]
-	m.pool.For(m.n, m.t79DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv1") [32]
-	m.pool.For(min(m.n, 8), m.t79FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv1") [32]
-	conv2dBnReluBackwardConv1T79Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t78, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t79Coef, m.t79Parts, m.t79Cols, m.t79Xps)         // (conv2d_bn_relu_backward "conv1") [32]
+	linearReluFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                               // (linear_relu "fc1") [64,256]
+	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                            // (dropout "drop1") [64,256]
+	linearFc2T51(m.n, 0, 1, m.t48, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t51)                                                                                                                                                           // (linear "fc2") [64,10]
+	softmaxcrossentropyT52(m.n, 0, 1, m.t51, m.labels, m.t52)                                                                                                                                                                           // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t54Fn)                                                                                                                                                                                                            // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t55Fn)                                                                                                                                                                                                             // (biasgrad "fc2") [10]
+	linearBackwardWeightFc2T56(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad)                                                                                                                                                              // (linear_backward_weight "fc2") [10,256]
+	linearBackwardDataFc2T57(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t57)                                                                                                                                                                // (linear_backward_data "fc2") [64,256]
+	m.pool.For(m.n, m.t58Fn)                                                                                                                                                                                                            // (dropout_backward "drop1") [64,256]
+	m.pool.For(m.n, m.t59Fn)                                                                                                                                                                                                            // (relu_backward) [64,256]
+	m.pool.For(256, m.t60Fn)                                                                                                                                                                                                            // (biasgrad "fc1") [256]
+	linearBackwardDataFc1T61(m.n, 0, 1, m.t59, m.pFc1Weight.Data, m.t61, m.pool)                                                                                                                                                        // (linear_backward_data "fc1") [64,4096]
+	linearBackwardWeightFc1T62(m.n, 0, 1, m.t43, m.t59, m.pFc1Weight.Grad, m.pool)                                                                                                                                                      // (linear_backward_weight "fc1") [256,4096]
+	m.pool.For(m.n, m.t64Fn)                                                                                                                                                                                                            // (maxpool_backward) [64,64,16,16]
+	m.pool.For(64, m.t65SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(m.n, m.t65DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(min(m.n, 8), m.t65FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(36864, m.t65FilterFn)                                                                                                                                                                                                    // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(min(m.n, 8), m.t65DataFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(64, m.t69SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(m.n, m.t69DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(min(m.n, 8), m.t69FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(18432, m.t69FilterFn)                                                                                                                                                                                                    // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(min(m.n, 8), m.t69DataFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(m.n, m.t73Fn)                                                                                                                                                                                                            // (maxpool_backward) [64,32,32,32]
+	m.pool.For(32, m.t74SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(m.n, m.t74DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(min(m.n, 8), m.t74FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(9216, m.t74FilterFn)                                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(min(m.n, 8), m.t74DataFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(32, m.t78SumsFn)                                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(m.n, m.t78DzFn)                                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(min(m.n, 8), m.t78FilterPartialFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv1") [32]
+	conv2dBnReluBackwardConv1T78Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Cols, m.t78Xps)         // (conv2d_bn_relu_backward "conv1") [32]
 	copy(m.pBn1RunningMean.Data, m.t15)                                                                                                                                                                                                 // update:bn1.running_mean
 	copy(m.pBn1RunningVar.Data, m.t16)                                                                                                                                                                                                  // update:bn1.running_var
 	copy(m.pBn2RunningMean.Data, m.t20)                                                                                                                                                                                                 // update:bn2.running_mean
@@ -593,7 +588,7 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	copy(m.pBn3RunningVar.Data, m.t37)                                                                                                                                                                                                  // update:bn3.running_var
 	copy(m.pBn4RunningMean.Data, m.t41)                                                                                                                                                                                                 // update:bn4.running_mean
 	copy(m.pBn4RunningVar.Data, m.t42)                                                                                                                                                                                                  // update:bn4.running_var
-	loss := m.t53[0]
+	loss := m.t52[0]
 	m.x, m.labels = nil, nil
 	m.step++
 	return loss
@@ -622,8 +617,8 @@ func (m *Model) Predict(x []float32) []float32 {
 	m.pool.For(min(m.n, 8), m.i32Fn)                                                                                      // (conv2d_relu "conv3") [64,64,16,16]
 	m.pool.For(min(m.n, 8), m.i33Fn)                                                                                      // (conv2d_relu "conv4") [64,64,16,16]
 	m.pool.For(m.n, m.i34Fn)                                                                                              // (maxpool) [64,64,8,8]
-	linearReluFc1I40(m.n, 0, 1, m.i34, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i40, m.pool)                                 // (linear_relu "fc1") [64,256]
-	linearFc2T52(m.n, 0, 1, m.i40, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i41)                                             // (linear "fc2") [64,10]
+	linearReluFc1T47(m.n, 0, 1, m.i34, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i40, m.pool)                                 // (linear_relu "fc1") [64,256]
+	linearFc2T51(m.n, 0, 1, m.i40, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i41)                                             // (linear "fc2") [64,10]
 	m.x = nil
 	return m.i41[:n*Classes]
 }
