@@ -65,6 +65,15 @@ func SGDKernelName(momentum, first, nesterov, wd bool) string {
 	return name
 }
 
+// leaf starts a function that calls nothing, whose slices do not escape.
+func leaf(ctx *build.Context, name, signature, doc string) {
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr(signature)
+	ctx.Pragma("noescape")
+	ctx.Doc(doc)
+}
+
 // ymm returns the YMM register n, or its XMM half when scalar is set.
 func ymm(n int, scalar bool) reg.VecPhysical {
 	return half(ymms(n)[0], scalar)
@@ -97,11 +106,8 @@ func lanes(ctx *build.Context, scalar bool) func(src, dst operand.Op) {
 // reads past the slices; it then runs the packed XMM instructions.
 func sgd(ctx *build.Context, mom, first, nesterov, wd bool) {
 	name := SGDKernelName(mom, first, nesterov, wd)
-	ctx.Function(name)
-	ctx.Attributes(attr.NOSPLIT)
-	ctx.SignatureExpr("func(w, g, v []float32, lr, mu, wd float32)")
-	ctx.Pragma("noescape")
-	ctx.Doc(name + " applies one SGD step to w[i] for i < len(w); g (and v with momentum) must be at least as long.")
+	leaf(ctx, name, "func(w, g, v []float32, lr, mu, wd float32)",
+		name+" applies one SGD step to w[i] for i < len(w); g (and v with momentum) must be at least as long.")
 	vv := reg.RDX
 	clr, cmu, cwd := reg.Y13, reg.Y14, reg.Y15
 	ctx.Load(ctx.Param("w").Base(), vx)
@@ -184,11 +190,7 @@ func tanhConsts(ctx *build.Context) operand.Mem {
 func tanh(ctx *build.Context) {
 	k := tanhConsts(ctx)
 	slot := func(i int) operand.Mem { return k.Offset(32 * i) }
-	ctx.Function("tanh")
-	ctx.Attributes(attr.NOSPLIT)
-	ctx.SignatureExpr("func(x, y []float32)")
-	ctx.Pragma("noescape")
-	ctx.Doc("tanh sets y[i] = tanh(x[i]) for i < len(x); y must be at least as long.")
+	leaf(ctx, "tanh", "func(x, y []float32)", "tanh sets y[i] = tanh(x[i]) for i < len(x); y must be at least as long.")
 	ctx.Load(ctx.Param("x").Base(), vx)
 	ctx.Load(ctx.Param("x").Len(), vn)
 	ctx.Load(ctx.Param("y").Base(), vy)
@@ -203,23 +205,9 @@ func tanh(ctx *build.Context) {
 		ctx.VMOVUPS(slot(slotClamp), a)
 		ctx.VMINPS(x, a, x)
 		ctx.VMULPS(x, x, a) // a = x*x
-		ctx.VMULPS(slot(slotP+len(tanhcoef.P)-1), a, p)
-		for i := len(tanhcoef.P) - 2; ; i-- {
-			ctx.VADDPS(slot(slotP+i), p, p)
-			if i == 0 {
-				break
-			}
-			ctx.VMULPS(p, a, p)
-		}
+		horner(ctx, slot, slotP, len(tanhcoef.P), a, p)
 		ctx.VMULPS(p, x, p)
-		ctx.VMULPS(slot(slotQ+len(tanhcoef.Q)-1), a, q)
-		for i := len(tanhcoef.Q) - 2; ; i-- {
-			ctx.VADDPS(slot(slotQ+i), q, q)
-			if i == 0 {
-				break
-			}
-			ctx.VMULPS(q, a, q)
-		}
+		horner(ctx, slot, slotQ, len(tanhcoef.Q), a, q)
 		ctx.VDIVPS(q, p, p) // p = p/q
 		ctx.VANDPS(slot(slotAbs), x, a)
 		ctx.VCMPPS(operand.U8(1), slot(slotTiny), a, a) // a = |x| < Tiny
@@ -228,13 +216,22 @@ func tanh(ctx *build.Context) {
 	})
 }
 
+// horner emits dst = c[0] + a*(c[1] + a*(... + a*c[n-1])) for the n
+// constants in the slots from first on, as float32(a*dst) + c[i] in Go.
+func horner(ctx *build.Context, slot func(int) operand.Mem, first, n int, a, dst reg.VecPhysical) {
+	ctx.VMULPS(slot(first+n-1), a, dst)
+	for i := n - 2; i >= 0; i-- {
+		if i < n-2 {
+			ctx.VMULPS(dst, a, dst)
+		}
+		ctx.VADDPS(slot(first+i), dst, dst)
+	}
+}
+
 // tanhBackward emits tanhBackward(y, dy, dx): dx[i] = dy[i]*(1 - y[i]*y[i]).
 func tanhBackward(ctx *build.Context) {
-	ctx.Function("tanhBackward")
-	ctx.Attributes(attr.NOSPLIT)
-	ctx.SignatureExpr("func(y, dy, dx []float32)")
-	ctx.Pragma("noescape")
-	ctx.Doc("tanhBackward sets dx[i] = dy[i]*(1 - y[i]*y[i]) for i < len(y); dy and dx must be at least as long.")
+	leaf(ctx, "tanhBackward", "func(y, dy, dx []float32)",
+		"tanhBackward sets dx[i] = dy[i]*(1 - y[i]*y[i]) for i < len(y); dy and dx must be at least as long.")
 	vdx := reg.RDX
 	one := reg.Y15
 	ctx.Load(ctx.Param("y").Base(), vx)
