@@ -1,5 +1,7 @@
 package runtime
 
+import "github.com/cnnc/cnnc/runtime/elem"
+
 // parallelMin is the size from which an optimiser splits a parameter's
 // update over the pool; below it the hand-off costs more than it saves.
 const parallelMin = 1 << 15
@@ -16,7 +18,8 @@ const parallelMin = 1 << 15
 //	p = p - LR*g
 //
 // Arithmetic is float32, one rounding per operation, as PyTorch's CPU
-// kernels do up to their use of fused multiply-add. Buffers (parameters with
+// kernels do up to their use of fused multiply-add; elem.SGD does the
+// update, in assembly where the CPU allows, with the same bits as in Go. Buffers (parameters with
 // a nil Grad) are skipped. Step does not zero the gradients.
 type SGD struct {
 	LR, Momentum, WeightDecay float64
@@ -79,7 +82,7 @@ func (o *SGD) Step() {
 			v = o.velocity[i].Data
 		}
 		update := func(lo, hi int) {
-			sgdUpdate(p.Data[lo:hi], p.Grad[lo:hi], sub(v, lo, hi), lr, mu, wd, o.Nesterov, first)
+			elem.SGD(p.Data[lo:hi], p.Grad[lo:hi], sub(v, lo, hi), lr, mu, wd, o.Nesterov, first)
 		}
 		if n := len(p.Data); n >= parallelMin && o.pool != nil {
 			o.pool.For(n, update)
@@ -95,39 +98,4 @@ func sub(s []float32, lo, hi int) []float32 {
 		return nil
 	}
 	return s[lo:hi]
-}
-
-// sgdUpdate applies one SGD step to w with gradient g and momentum buffer v
-// (nil when there is no momentum). The float32 conversions keep the compiler
-// from fusing a multiply and an add, so results do not depend on GOAMD64.
-func sgdUpdate(w, g, v []float32, lr, mu, wd float32, nesterov, first bool) {
-	g = g[:len(w)]
-	if v == nil {
-		for j := range w {
-			d := g[j]
-			if wd != 0 {
-				d += float32(wd * w[j])
-			}
-			w[j] -= float32(lr * d)
-		}
-		return
-	}
-	v = v[:len(w)]
-	for j := range w {
-		d := g[j]
-		if wd != 0 {
-			d += float32(wd * w[j])
-		}
-		if first {
-			v[j] = d
-		} else {
-			v[j] = float32(mu*v[j]) + d
-		}
-		if nesterov {
-			d += float32(mu * v[j])
-		} else {
-			d = v[j]
-		}
-		w[j] -= float32(lr * d)
-	}
 }

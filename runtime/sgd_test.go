@@ -3,6 +3,8 @@ package runtime
 import (
 	"testing"
 
+	"github.com/cnnc/cnnc/runtime/elem"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -68,7 +70,7 @@ func TestSGDParallelMatchesSerial(t *testing.T) {
 	o.pool = NewPool(3)
 	defer o.pool.Close()
 	for step := range 2 {
-		sgdUpdate(want, big.Grad, v, 0.05, 0.9, 1e-4, true, step == 0)
+		elem.SGD(want, big.Grad, v, 0.05, 0.9, 1e-4, true, step == 0)
 		o.Step()
 	}
 	assert.Equal(t, want, big.Data)

@@ -12,6 +12,11 @@
 //
 //	go generate ./runtime/gemm
 //
-// GEMMFiles renders the same files in memory, so a test can check that the
-// files in the tree are not stale.
+// The SGD update and tanh kernels are written to runtime/elem the same way
+// by the genelem command (codegen/asm/cmd/genelem):
+//
+//	go generate ./runtime/elem
+//
+// GEMMFiles and ElemFiles render the same files in memory, so a test can
+// check that the files in the tree are not stale.
 package asm

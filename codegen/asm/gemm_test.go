@@ -9,23 +9,34 @@ import (
 	"testing"
 )
 
-// TestGeneratedUpToDate fails when runtime/gemm's generated files differ
-// from what the generator writes now.
+// TestGeneratedUpToDate fails when the generated files in runtime/gemm and
+// runtime/elem differ from what the generators write now.
 func TestGeneratedUpToDate(t *testing.T) {
-	files, err := GEMMFiles()
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		pkg   string
+		files func() ([]File, error)
+	}{
+		{"gemm", GEMMFiles},
+		{"elem", ElemFiles},
 	}
-	dir := filepath.Join("..", "..", "runtime", "gemm")
-	for _, f := range files {
-		got, err := os.ReadFile(filepath.Join(dir, f.Name))
-		if err != nil {
-			t.Errorf("%v; run go generate ./runtime/gemm", err)
-			continue
-		}
-		if !bytes.Equal(got, f.Data) {
-			t.Errorf("runtime/gemm/%s is stale; run go generate ./runtime/gemm", f.Name)
-		}
+	for _, tt := range tests {
+		t.Run(tt.pkg, func(t *testing.T) {
+			files, err := tt.files()
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join("..", "..", "runtime", tt.pkg)
+			for _, f := range files {
+				got, err := os.ReadFile(filepath.Join(dir, f.Name))
+				if err != nil {
+					t.Errorf("%v; run go generate ./runtime/%s", err, tt.pkg)
+					continue
+				}
+				if !bytes.Equal(got, f.Data) {
+					t.Errorf("runtime/%s/%s is stale; run go generate ./runtime/%s", tt.pkg, f.Name, tt.pkg)
+				}
+			}
+		})
 	}
 }
 

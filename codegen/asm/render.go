@@ -3,6 +3,8 @@ package asm
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/pass"
@@ -49,4 +51,19 @@ func dropPlusBuild(src []byte) []byte {
 		}
 	}
 	return bytes.Join(out, nil)
+}
+
+// WriteFiles writes files into dir, leaving alone those whose contents have
+// not changed.
+func WriteFiles(dir string, files []File) error {
+	for _, f := range files {
+		path := filepath.Join(dir, f.Name)
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, f.Data) {
+			continue
+		}
+		if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

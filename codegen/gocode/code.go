@@ -11,11 +11,11 @@ import (
 // qualified matches the package-qualified names that generated code may
 // use in raw snippets; code turns each into a jennifer Qual so that
 // jennifer writes the imports.
-var qualified = regexp.MustCompile(`\b(fmt|math|runtime|gemm)\.([A-Z][A-Za-z0-9_]*)`)
+var qualified = regexp.MustCompile(`\b(fmt|math|runtime|gemm|elem)\.([A-Z][A-Za-z0-9_]*)`)
 
-// code returns src as jennifer code, with every fmt.X, math.X, runtime.X
-// and gemm.X rendered through Qual (runtime is the configured runtime
-// package, gemm its sub-package gemm).
+// code returns src as jennifer code, with every fmt.X, math.X, runtime.X,
+// gemm.X and elem.X rendered through Qual (runtime is the configured
+// runtime package, gemm and elem its sub-packages).
 func (g *generator) code(src string) *jen.Statement {
 	s := jen.Null()
 	last := 0
@@ -27,8 +27,8 @@ func (g *generator) code(src string) *jen.Statement {
 		switch pkg {
 		case "runtime":
 			pkg = g.cfg.Runtime
-		case "gemm":
-			pkg = g.cfg.Runtime + "/gemm"
+		case "gemm", "elem":
+			pkg = g.cfg.Runtime + "/" + pkg
 		}
 		s.Qual(pkg, src[m[4]:m[5]])
 		last = m[1]

@@ -19,20 +19,9 @@ func span(n *ir.Node, c *Context) Phase {
 // where the arguments' elements are named v (arg 0) and u (arg 1) and idx is
 // the element's row-major index in the whole tensor.
 func elementwise(n *ir.Node, c *Context, nargs int, expr string, needIdx, step bool) *Kernel {
-	p := span(n, c)
-	unit := 1
-	if p.Split == PerSample {
-		unit = c.PerSample(n)
-	}
 	names := []string{"v", "u"}
-	k := &Kernel{Step: step}
-	body := ""
-	if unit != 1 {
-		body = fmt.Sprintf("lo, hi = %s, %s\n", scaled("lo", unit), scaled("hi", unit))
-	}
-	body += "ys := y[lo:hi]\n"
+	body := "ys := y[lo:hi]\n"
 	for i := 0; i < nargs; i++ {
-		k.Args = append(k.Args, Arg{Name: fmt.Sprintf("a%d", i), Index: i})
 		body += fmt.Sprintf("x%d := a%d[lo:hi][:len(ys)]\n", i, i)
 	}
 	body += "for i := range ys {\n"
@@ -43,6 +32,32 @@ func elementwise(n *ir.Node, c *Context, nargs int, expr string, needIdx, step b
 		body += "idx := uint64(lo + i)\n"
 	}
 	body += expr + "\n}\n"
+	return elementKernel(n, c, nargs, body, step)
+}
+
+// elementCall builds a kernel that calls fn(y, a0[, a1]) on the elements
+// of its span, for an element-wise op that package elem implements.
+func elementCall(n *ir.Node, c *Context, nargs int, fn string) *Kernel {
+	body := fn + "(y[lo:hi]"
+	for i := 0; i < nargs; i++ {
+		body += fmt.Sprintf(", a%d[lo:hi]", i)
+	}
+	return elementKernel(n, c, nargs, body+")\n", false)
+}
+
+// elementKernel returns the kernel of an element-wise op over n's value
+// whose body works on the elements [lo, hi) of y and the arguments a0...
+func elementKernel(n *ir.Node, c *Context, nargs int, body string, step bool) *Kernel {
+	p := span(n, c)
+	if p.Split == PerSample {
+		if unit := c.PerSample(n); unit != 1 {
+			body = fmt.Sprintf("lo, hi = %s, %s\n", scaled("lo", unit), scaled("hi", unit)) + body
+		}
+	}
+	k := &Kernel{Step: step}
+	for i := 0; i < nargs; i++ {
+		k.Args = append(k.Args, Arg{Name: fmt.Sprintf("a%d", i), Index: i})
+	}
 	p.Body = body
 	k.Phases = []Phase{p}
 	return k
@@ -56,7 +71,7 @@ func emitUnary(n *ir.Node, c *Context) (*Kernel, error) {
 	case ir.OpLeakyReLU:
 		return elementwise(n, c, 1, fmt.Sprintf("if v > 0 { ys[i] = v } else { ys[i] = %s * v }", f32lit(a.Alpha)), false, false), nil
 	case ir.OpTanh:
-		return elementwise(n, c, 1, "ys[i] = float32(math.Tanh(float64(v)))", false, false), nil
+		return elementCall(n, c, 1, "elem.Tanh"), nil
 	case ir.OpSigmoid:
 		return elementwise(n, c, 1, "ys[i] = float32(1 / (1 + math.Exp(-float64(v))))", false, false), nil
 	case ir.OpScale:
@@ -89,7 +104,7 @@ func emitBinary(n *ir.Node, c *Context) (*Kernel, error) {
 	case ir.OpLeakyReLUBackward:
 		return elementwise(n, c, 2, fmt.Sprintf("if v > 0 { ys[i] = u } else { ys[i] = %s * u }", f32lit(n.Attrs.Alpha)), false, false), nil
 	case ir.OpTanhBackward:
-		return elementwise(n, c, 2, "ys[i] = u * (1 - v*v)", false, false), nil
+		return elementCall(n, c, 2, "elem.TanhBackward"), nil
 	case ir.OpSigmoidBackward:
 		return elementwise(n, c, 2, "ys[i] = u * v * (1 - v)", false, false), nil
 	}

@@ -21,8 +21,8 @@ import (
 // output (a scalar is a one-element slice) and seed and step are passed
 // when Step is set (seed already combines the node's seed with the model's
 // run seed), and pool, the model's *runtime.Pool, comes last when Pool is
-// set. Bodies may name math.X, runtime.X and gemm.X (runtime/gemm); the
-// generator imports those packages through jennifer.
+// set. Bodies may name math.X, runtime.X, gemm.X (runtime/gemm) and elem.X
+// (runtime/elem); the generator imports those packages through jennifer.
 type Kernel struct {
 	Args []Arg
 	// Results names the other values of an op with several (see

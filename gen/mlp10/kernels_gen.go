@@ -4,6 +4,7 @@ package mlp10
 
 import (
 	runtime "github.com/cnnc/cnnc/runtime"
+	elem "github.com/cnnc/cnnc/runtime/elem"
 	gemm "github.com/cnnc/cnnc/runtime/gemm"
 	"math"
 )
@@ -24,12 +25,7 @@ func linearFc1T5(n, lo, hi int, x []float32, w []float32, bias []float32, y []fl
 // tanhT6 computes (tanh) [64,500] of samples [lo, hi).
 func tanhT6(n, lo, hi int, a0 []float32, y []float32) {
 	lo, hi = lo*500, hi*500
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		ys[i] = float32(math.Tanh(float64(v)))
-	}
+	elem.Tanh(y[lo:hi], a0[lo:hi])
 
 }
 
@@ -132,14 +128,7 @@ func linearBackwardDataFc11T50(n, lo, hi int, dy []float32, w []float32, y []flo
 // tanhBackwardT51 computes (tanh_backward) [64,500] of samples [lo, hi).
 func tanhBackwardT51(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*500, hi*500
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = u * (1 - v*v)
-	}
+	elem.TanhBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
 
 }
 

@@ -9,11 +9,9 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/cnnc/cnnc/codegen/asm"
@@ -45,14 +43,5 @@ func run(dir string, opt asm.GEMMOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range files {
-		path := filepath.Join(dir, f.Name)
-		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, f.Data) {
-			continue
-		}
-		if err := os.WriteFile(path, f.Data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return asm.WriteFiles(dir, files)
 }

@@ -1,0 +1,3 @@
+package elem
+
+//go:generate go run github.com/cnnc/cnnc/codegen/asm/cmd/genelem
