@@ -17,6 +17,7 @@ import (
 //	addScalarReLU(x, s)      x[i] = max(x[i]+s, 0)
 //	addVec(x, v)             x[i] += v[i]        (bias along a row)
 //	addVecReLU(x, v)         x[i] = max(x[i]+v[i], 0)
+//	copyRows(dst, src, ...)  rows of width floats, strided (im2col, padding)
 //
 // All run over i < len(x); the Go callers check the other lengths. The ReLU
 // keeps NaN and -0 as they are, as "if x < 0 { x = 0 }" does.
@@ -27,6 +28,7 @@ func Vec(ctx *build.Context) {
 	unary(ctx, "addScalarReLU", true, true)
 	binary(ctx, "addVec", false)
 	binary(ctx, "addVecReLU", true)
+	copyRows(ctx)
 }
 
 // Registers of the streaming loops.
@@ -189,6 +191,71 @@ func binary(ctx *build.Context, name string, relu bool) {
 			ctx.VMOVUPS(v, x)
 		}
 	})
+}
+
+// copyRows emits copyRows(dst, src *float32, rows, width, dstStride,
+// srcStride int): row r of width floats at src + r*srcStride goes to
+// dst + r*dstStride. A row of at least 8 floats moves in YMMs, the last
+// one overlapping the one before; a shorter row moves float by float.
+// The rows must not overlap.
+func copyRows(ctx *build.Context) {
+	ctx.Function("copyRows")
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(dst, src *float32, rows, width, dstStride, srcStride int)")
+	ctx.Pragma("noescape")
+	ctx.Doc("copyRows copies rows rows of width floats from src, srcStride floats apart,",
+		"to dst, dstStride floats apart.")
+	dst, src, rows, width := reg.RDI, reg.RSI, reg.RCX, reg.RDX
+	ds, ss, last, full, off := reg.R8, reg.R9, reg.R10, reg.R11, reg.R12
+	ctx.Load(ctx.Param("dst"), dst)
+	ctx.Load(ctx.Param("src"), src)
+	ctx.Load(ctx.Param("rows"), rows)
+	ctx.Load(ctx.Param("width"), width)
+	ctx.Load(ctx.Param("dstStride"), ds)
+	ctx.Load(ctx.Param("srcStride"), ss)
+	ctx.SHLQ(operand.U8(2), ds)
+	ctx.SHLQ(operand.U8(2), ss)
+	// full: the bytes of the whole 8-float chunks; last: the offset of
+	// the final, overlapping chunk.
+	ctx.MOVQ(width, full)
+	ctx.ANDQ(operand.I32(-8), full)
+	ctx.SHLQ(operand.U8(2), full)
+	ctx.LEAQ(operand.Mem{Base: width, Scale: 1, Disp: -8}, last)
+	ctx.SHLQ(operand.U8(2), last)
+	ctx.SHLQ(operand.U8(2), width) // now bytes
+	v := reg.Y0
+	ctx.Label("copyrow")
+	ctx.TESTQ(rows, rows)
+	ctx.JZ(operand.LabelRef("copydone"))
+	ctx.XORQ(off, off)
+	ctx.CMPQ(width, operand.U8(32))
+	ctx.JL(operand.LabelRef("copyx1"))
+	ctx.Label("copyx8")
+	ctx.CMPQ(off, full)
+	ctx.JGE(operand.LabelRef("copytail"))
+	ctx.VMOVUPS(operand.Mem{Base: src, Index: off, Scale: 1}, v)
+	ctx.VMOVUPS(v, operand.Mem{Base: dst, Index: off, Scale: 1})
+	ctx.ADDQ(operand.U8(32), off)
+	ctx.JMP(operand.LabelRef("copyx8"))
+	ctx.Label("copytail")
+	ctx.VMOVUPS(operand.Mem{Base: src, Index: last, Scale: 1}, v)
+	ctx.VMOVUPS(v, operand.Mem{Base: dst, Index: last, Scale: 1})
+	ctx.JMP(operand.LabelRef("copynext"))
+	ctx.Label("copyx1")
+	ctx.CMPQ(off, width)
+	ctx.JGE(operand.LabelRef("copynext"))
+	ctx.VMOVSS(operand.Mem{Base: src, Index: off, Scale: 1}, v.AsX())
+	ctx.VMOVSS(v.AsX(), operand.Mem{Base: dst, Index: off, Scale: 1})
+	ctx.ADDQ(operand.U8(4), off)
+	ctx.JMP(operand.LabelRef("copyx1"))
+	ctx.Label("copynext")
+	ctx.ADDQ(ds, dst)
+	ctx.ADDQ(ss, src)
+	ctx.DECQ(rows)
+	ctx.JMP(operand.LabelRef("copyrow"))
+	ctx.Label("copydone")
+	ctx.VZEROUPPER()
+	ctx.RET()
 }
 
 // paramAddr returns the stack address of a scalar parameter, so that it can

@@ -183,17 +183,16 @@ func (d convGeom) padData(m map[string]any) {
 	m["Base"] = fmt.Sprintf("%s + %s", scaled("p", d.DH*WP), scaled("q", d.DW))
 	m["Padded"] = d.padded()
 	m["Pad"] = expand(`for c := 0; c < {{.C}}; c++ {
-	for h := 0; h < {{.H}}; h++ {
-		*(*[{{.W}}]float32)(xp[(c*{{.HP}}+h+{{.PH}})*{{.WP}}+{{.PW}}:]) = *(*[{{.W}}]float32)(xs[(c*{{.H}}+h)*{{.W}}:])
-	}
+	gemm.CopyRows(xp[(c*{{.HP}}+{{.PH}})*{{.WP}}+{{.PW}}:], xs[c*{{.H}}*{{.W}}:], {{.H}}, {{.W}}, {{.WP}}, {{.W}})
 }
 `, m)
 }
 
 // im2col returns statements that fill col [CG*KH*KW, OH*OW] from the
 // channels of group g of src [C, HP, WP], the sample as padded:
-// col[(c*KH+p)*KW+q, i*OW+j] = src[g*CG+c, i*SH+p*DH, j*SW+q*DW]. Every
-// row is a copy of OW floats (a gather with a stride), of constant length.
+// col[(c*KH+p)*KW+q, i*OW+j] = src[g*CG+c, i*SH+p*DH, j*SW+q*DW]. With
+// stride 1 each tap copies OH rows of OW floats with gemm.CopyRows;
+// otherwise each row is a gather with a stride.
 func im2col(d convGeom, src string) string {
 	m := d.data()
 	d.padData(m)
@@ -204,17 +203,17 @@ func im2col(d convGeom, src string) string {
 		for q := 0; q < {{.KW}}; q++ {
 			row := col[((c*{{.KH}}+p)*{{.KW}}+q)*{{.OHW}}:][:{{.OHW}}]
 			base := {{.Base}}
-			for i := 0; i < {{.OH}}; i++ {
 {{- if eq .SW 1}}
-				*(*[{{.OW}}]float32)(row[i*{{.OW}}:]) = *(*[{{.OW}}]float32)(xc[base+i*{{.RowStep}}:])
+			gemm.CopyRows(row, xc[base:], {{.OH}}, {{.OW}}, {{.OW}}, {{.RowStep}})
 {{- else}}
+			for i := 0; i < {{.OH}}; i++ {
 				r := (*[{{.OW}}]float32)(row[i*{{.OW}}:])
 				xr := (*[{{.Span}}]float32)(xc[base+i*{{.RowStep}}:])
 				for j := range r {
 					r[j] = xr[j*{{.SW}}]
 				}
-{{- end}}
 			}
+{{- end}}
 		}
 	}
 }
@@ -401,9 +400,7 @@ clear({{.Dst}})
 `, m) + groupLoop(d.G, gb)
 	if !d.direct() && d.padded() {
 		body += expand(`for c := 0; c < {{.C}}; c++ {
-	for h := 0; h < {{.H}}; h++ {
-		*(*[{{.W}}]float32)(dxs[(c*{{.H}}+h)*{{.W}}:]) = *(*[{{.W}}]float32)(dxp[(c*{{.HP}}+h+{{.PH}})*{{.WP}}+{{.PW}}:])
-	}
+	gemm.CopyRows(dxs[c*{{.H}}*{{.W}}:], dxp[(c*{{.HP}}+{{.PH}})*{{.WP}}+{{.PW}}:], {{.H}}, {{.W}}, {{.W}}, {{.WP}})
 }
 `, m)
 	}

@@ -19,9 +19,7 @@ func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, 
 			xs := x[s*784:][:784]
 			ys := y[s*4704:][:4704]
 			for c := 0; c < 1; c++ {
-				for h := 0; h < 28; h++ {
-					*(*[28]float32)(xp[(c*32+h+2)*32+2:]) = *(*[28]float32)(xs[(c*28+h)*28:])
-				}
+				gemm.CopyRows(xp[(c*32+2)*32+2:], xs[c*28*28:], 28, 28, 32, 28)
 			}
 			{
 				const g = 0
@@ -31,9 +29,7 @@ func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, 
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*784:][:784]
 							base := p*32 + q
-							for i := 0; i < 28; i++ {
-								*(*[28]float32)(row[i*28:]) = *(*[28]float32)(xc[base+i*32:])
-							}
+							gemm.CopyRows(row, xc[base:], 28, 28, 28, 32)
 						}
 					}
 				}
@@ -82,9 +78,7 @@ func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, 
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*100:][:100]
 							base := p*14 + q
-							for i := 0; i < 10; i++ {
-								*(*[10]float32)(row[i*10:]) = *(*[10]float32)(xc[base+i*14:])
-							}
+							gemm.CopyRows(row, xc[base:], 10, 10, 10, 14)
 						}
 					}
 				}
@@ -408,9 +402,7 @@ func conv2dBackwardFilterConv2T38Partial(n, lo, hi int, x []float32, dy []float3
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*100:][:100]
 							base := p*14 + q
-							for i := 0; i < 10; i++ {
-								*(*[10]float32)(row[i*10:]) = *(*[10]float32)(xc[base+i*14:])
-							}
+							gemm.CopyRows(row, xc[base:], 10, 10, 10, 14)
 						}
 					}
 				}
@@ -555,9 +547,7 @@ func conv2dBackwardFilterConv1T43Partial(n, lo, hi int, x []float32, dy []float3
 			xs := x[s*784:][:784]
 			dys := dy[s*4704:][:4704]
 			for c := 0; c < 1; c++ {
-				for h := 0; h < 28; h++ {
-					*(*[28]float32)(xp[(c*32+h+2)*32+2:]) = *(*[28]float32)(xs[(c*28+h)*28:])
-				}
+				gemm.CopyRows(xp[(c*32+2)*32+2:], xs[c*28*28:], 28, 28, 32, 28)
 			}
 			{
 				const g = 0
@@ -567,9 +557,7 @@ func conv2dBackwardFilterConv1T43Partial(n, lo, hi int, x []float32, dy []float3
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*784:][:784]
 							base := p*32 + q
-							for i := 0; i < 28; i++ {
-								*(*[28]float32)(row[i*28:]) = *(*[28]float32)(xc[base+i*32:])
-							}
+							gemm.CopyRows(row, xc[base:], 28, 28, 28, 32)
 						}
 					}
 				}

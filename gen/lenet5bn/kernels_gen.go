@@ -21,9 +21,7 @@ func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []fl
 			xs := x[s*784:][:784]
 			ys := z[s*4704:][:4704]
 			for c := 0; c < 1; c++ {
-				for h := 0; h < 28; h++ {
-					*(*[28]float32)(xp[(c*32+h+2)*32+2:]) = *(*[28]float32)(xs[(c*28+h)*28:])
-				}
+				gemm.CopyRows(xp[(c*32+2)*32+2:], xs[c*28*28:], 28, 28, 32, 28)
 			}
 			{
 				const g = 0
@@ -33,9 +31,7 @@ func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []fl
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*784:][:784]
 							base := p*32 + q
-							for i := 0; i < 28; i++ {
-								*(*[28]float32)(row[i*28:]) = *(*[28]float32)(xc[base+i*32:])
-							}
+							gemm.CopyRows(row, xc[base:], 28, 28, 28, 32)
 						}
 					}
 				}
@@ -134,9 +130,7 @@ func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*100:][:100]
 							base := p*14 + q
-							for i := 0; i < 10; i++ {
-								*(*[10]float32)(row[i*10:]) = *(*[10]float32)(xc[base+i*14:])
-							}
+							gemm.CopyRows(row, xc[base:], 10, 10, 10, 14)
 						}
 					}
 				}
@@ -539,9 +533,7 @@ func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []f
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*100:][:100]
 							base := p*14 + q
-							for i := 0; i < 10; i++ {
-								*(*[10]float32)(row[i*10:]) = *(*[10]float32)(xc[base+i*14:])
-							}
+							gemm.CopyRows(row, xc[base:], 10, 10, 10, 14)
 						}
 					}
 				}
@@ -700,9 +692,7 @@ func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []f
 			xs := x[s*784:][:784]
 			dys := dy[s*4704:][:4704]
 			for c := 0; c < 1; c++ {
-				for h := 0; h < 28; h++ {
-					*(*[28]float32)(xp[(c*32+h+2)*32+2:]) = *(*[28]float32)(xs[(c*28+h)*28:])
-				}
+				gemm.CopyRows(xp[(c*32+2)*32+2:], xs[c*28*28:], 28, 28, 32, 28)
 			}
 			{
 				const g = 0
@@ -712,9 +702,7 @@ func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []f
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*784:][:784]
 							base := p*32 + q
-							for i := 0; i < 28; i++ {
-								*(*[28]float32)(row[i*28:]) = *(*[28]float32)(xc[base+i*32:])
-							}
+							gemm.CopyRows(row, xc[base:], 28, 28, 28, 32)
 						}
 					}
 				}
@@ -770,9 +758,7 @@ func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, 
 			xs := x[s*784:][:784]
 			ys := y[s*4704:][:4704]
 			for c := 0; c < 1; c++ {
-				for h := 0; h < 28; h++ {
-					*(*[28]float32)(xp[(c*32+h+2)*32+2:]) = *(*[28]float32)(xs[(c*28+h)*28:])
-				}
+				gemm.CopyRows(xp[(c*32+2)*32+2:], xs[c*28*28:], 28, 28, 32, 28)
 			}
 			{
 				const g = 0
@@ -782,9 +768,7 @@ func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, 
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*784:][:784]
 							base := p*32 + q
-							for i := 0; i < 28; i++ {
-								*(*[28]float32)(row[i*28:]) = *(*[28]float32)(xc[base+i*32:])
-							}
+							gemm.CopyRows(row, xc[base:], 28, 28, 28, 32)
 						}
 					}
 				}
@@ -833,9 +817,7 @@ func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32,
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*100:][:100]
 							base := p*14 + q
-							for i := 0; i < 10; i++ {
-								*(*[10]float32)(row[i*10:]) = *(*[10]float32)(xc[base+i*14:])
-							}
+							gemm.CopyRows(row, xc[base:], 10, 10, 10, 14)
 						}
 					}
 				}

@@ -21,9 +21,7 @@ func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			xs := x[s*3072:][:3072]
 			ys := z[s*32768:][:32768]
 			for c := 0; c < 3; c++ {
-				for h := 0; h < 32; h++ {
-					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
-				}
+				gemm.CopyRows(xp[(c*34+1)*34+1:], xs[c*32*32:], 32, 32, 34, 32)
 			}
 			{
 				const g = 0
@@ -33,9 +31,7 @@ func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*1024:][:1024]
 							base := p*34 + q
-							for i := 0; i < 32; i++ {
-								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
-							}
+							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
 						}
 					}
 				}
@@ -109,9 +105,7 @@ func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			xs := x[s*32768:][:32768]
 			ys := z[s*32768:][:32768]
 			for c := 0; c < 32; c++ {
-				for h := 0; h < 32; h++ {
-					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
-				}
+				gemm.CopyRows(xp[(c*34+1)*34+1:], xs[c*32*32:], 32, 32, 34, 32)
 			}
 			{
 				const g = 0
@@ -121,9 +115,7 @@ func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*1024:][:1024]
 							base := p*34 + q
-							for i := 0; i < 32; i++ {
-								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
-							}
+							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
 						}
 					}
 				}
@@ -177,9 +169,7 @@ func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			xs := x[s*8192:][:8192]
 			ys := z[s*16384:][:16384]
 			for c := 0; c < 32; c++ {
-				for h := 0; h < 16; h++ {
-					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
-				}
+				gemm.CopyRows(xp[(c*18+1)*18+1:], xs[c*16*16:], 16, 16, 18, 16)
 			}
 			{
 				const g = 0
@@ -189,9 +179,7 @@ func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*256:][:256]
 							base := p*18 + q
-							for i := 0; i < 16; i++ {
-								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
-							}
+							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
 						}
 					}
 				}
@@ -265,9 +253,7 @@ func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			xs := x[s*16384:][:16384]
 			ys := z[s*16384:][:16384]
 			for c := 0; c < 64; c++ {
-				for h := 0; h < 16; h++ {
-					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
-				}
+				gemm.CopyRows(xp[(c*18+1)*18+1:], xs[c*16*16:], 16, 16, 18, 16)
 			}
 			{
 				const g = 0
@@ -277,9 +263,7 @@ func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*256:][:256]
 							base := p*18 + q
-							for i := 0; i < 16; i++ {
-								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
-							}
+							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
 						}
 					}
 				}
@@ -579,9 +563,7 @@ func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []f
 			xs := x[s*16384:][:16384]
 			dys := dy[s*16384:][:16384]
 			for c := 0; c < 64; c++ {
-				for h := 0; h < 16; h++ {
-					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
-				}
+				gemm.CopyRows(xp[(c*18+1)*18+1:], xs[c*16*16:], 16, 16, 18, 16)
 			}
 			{
 				const g = 0
@@ -591,9 +573,7 @@ func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []f
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*256:][:256]
 							base := p*18 + q
-							for i := 0; i < 16; i++ {
-								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
-							}
+							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
 						}
 					}
 				}
@@ -653,9 +633,7 @@ func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, g
 
 			}
 			for c := 0; c < 64; c++ {
-				for h := 0; h < 16; h++ {
-					*(*[16]float32)(dxs[(c*16+h)*16:]) = *(*[16]float32)(dxp[(c*18+h+1)*18+1:])
-				}
+				gemm.CopyRows(dxs[c*16*16:], dxp[(c*18+1)*18+1:], 16, 16, 16, 18)
 			}
 
 		}
@@ -676,9 +654,7 @@ func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []f
 			xs := x[s*8192:][:8192]
 			dys := dy[s*16384:][:16384]
 			for c := 0; c < 32; c++ {
-				for h := 0; h < 16; h++ {
-					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
-				}
+				gemm.CopyRows(xp[(c*18+1)*18+1:], xs[c*16*16:], 16, 16, 18, 16)
 			}
 			{
 				const g = 0
@@ -688,9 +664,7 @@ func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []f
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*256:][:256]
 							base := p*18 + q
-							for i := 0; i < 16; i++ {
-								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
-							}
+							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
 						}
 					}
 				}
@@ -750,9 +724,7 @@ func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, g
 
 			}
 			for c := 0; c < 32; c++ {
-				for h := 0; h < 16; h++ {
-					*(*[16]float32)(dxs[(c*16+h)*16:]) = *(*[16]float32)(dxp[(c*18+h+1)*18+1:])
-				}
+				gemm.CopyRows(dxs[c*16*16:], dxp[(c*18+1)*18+1:], 16, 16, 16, 18)
 			}
 
 		}
@@ -855,9 +827,7 @@ func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []f
 			xs := x[s*32768:][:32768]
 			dys := dy[s*32768:][:32768]
 			for c := 0; c < 32; c++ {
-				for h := 0; h < 32; h++ {
-					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
-				}
+				gemm.CopyRows(xp[(c*34+1)*34+1:], xs[c*32*32:], 32, 32, 34, 32)
 			}
 			{
 				const g = 0
@@ -867,9 +837,7 @@ func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []f
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*1024:][:1024]
 							base := p*34 + q
-							for i := 0; i < 32; i++ {
-								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
-							}
+							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
 						}
 					}
 				}
@@ -929,9 +897,7 @@ func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, g
 
 			}
 			for c := 0; c < 32; c++ {
-				for h := 0; h < 32; h++ {
-					*(*[32]float32)(dxs[(c*32+h)*32:]) = *(*[32]float32)(dxp[(c*34+h+1)*34+1:])
-				}
+				gemm.CopyRows(dxs[c*32*32:], dxp[(c*34+1)*34+1:], 32, 32, 32, 34)
 			}
 
 		}
@@ -999,9 +965,7 @@ func conv2dBnReluBackwardConv1T78FilterPartial(n, lo, hi int, x []float32, w []f
 			xs := x[s*3072:][:3072]
 			dys := dy[s*32768:][:32768]
 			for c := 0; c < 3; c++ {
-				for h := 0; h < 32; h++ {
-					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
-				}
+				gemm.CopyRows(xp[(c*34+1)*34+1:], xs[c*32*32:], 32, 32, 34, 32)
 			}
 			{
 				const g = 0
@@ -1011,9 +975,7 @@ func conv2dBnReluBackwardConv1T78FilterPartial(n, lo, hi int, x []float32, w []f
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*1024:][:1024]
 							base := p*34 + q
-							for i := 0; i < 32; i++ {
-								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
-							}
+							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
 						}
 					}
 				}
@@ -1080,9 +1042,7 @@ func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32,
 			xs := x[s*3072:][:3072]
 			ys := y[s*32768:][:32768]
 			for c := 0; c < 3; c++ {
-				for h := 0; h < 32; h++ {
-					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
-				}
+				gemm.CopyRows(xp[(c*34+1)*34+1:], xs[c*32*32:], 32, 32, 34, 32)
 			}
 			{
 				const g = 0
@@ -1092,9 +1052,7 @@ func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32,
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*1024:][:1024]
 							base := p*34 + q
-							for i := 0; i < 32; i++ {
-								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
-							}
+							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
 						}
 					}
 				}
@@ -1118,9 +1076,7 @@ func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32,
 			xs := x[s*32768:][:32768]
 			ys := y[s*32768:][:32768]
 			for c := 0; c < 32; c++ {
-				for h := 0; h < 32; h++ {
-					*(*[32]float32)(xp[(c*34+h+1)*34+1:]) = *(*[32]float32)(xs[(c*32+h)*32:])
-				}
+				gemm.CopyRows(xp[(c*34+1)*34+1:], xs[c*32*32:], 32, 32, 34, 32)
 			}
 			{
 				const g = 0
@@ -1130,9 +1086,7 @@ func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32,
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*1024:][:1024]
 							base := p*34 + q
-							for i := 0; i < 32; i++ {
-								*(*[32]float32)(row[i*32:]) = *(*[32]float32)(xc[base+i*34:])
-							}
+							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
 						}
 					}
 				}
@@ -1186,9 +1140,7 @@ func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32,
 			xs := x[s*8192:][:8192]
 			ys := y[s*16384:][:16384]
 			for c := 0; c < 32; c++ {
-				for h := 0; h < 16; h++ {
-					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
-				}
+				gemm.CopyRows(xp[(c*18+1)*18+1:], xs[c*16*16:], 16, 16, 18, 16)
 			}
 			{
 				const g = 0
@@ -1198,9 +1150,7 @@ func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32,
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*256:][:256]
 							base := p*18 + q
-							for i := 0; i < 16; i++ {
-								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
-							}
+							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
 						}
 					}
 				}
@@ -1224,9 +1174,7 @@ func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32,
 			xs := x[s*16384:][:16384]
 			ys := y[s*16384:][:16384]
 			for c := 0; c < 64; c++ {
-				for h := 0; h < 16; h++ {
-					*(*[16]float32)(xp[(c*18+h+1)*18+1:]) = *(*[16]float32)(xs[(c*16+h)*16:])
-				}
+				gemm.CopyRows(xp[(c*18+1)*18+1:], xs[c*16*16:], 16, 16, 18, 16)
 			}
 			{
 				const g = 0
@@ -1236,9 +1184,7 @@ func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32,
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*256:][:256]
 							base := p*18 + q
-							for i := 0; i < 16; i++ {
-								*(*[16]float32)(row[i*16:]) = *(*[16]float32)(xc[base+i*18:])
-							}
+							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
 						}
 					}
 				}

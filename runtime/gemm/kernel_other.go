@@ -45,3 +45,7 @@ func gemv2(k int, a *float32, lda int, x, y *float32) {
 func gemv1(k int, a *float32, lda int, x, y *float32) {
 	panic("gemm: no assembly kernels in this build")
 }
+
+func copyRows(dst, src *float32, rows, width, dstStride, srcStride int) {
+	panic("gemm: no assembly kernels in this build")
+}

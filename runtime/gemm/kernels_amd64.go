@@ -143,6 +143,12 @@ func addVec(x []float32, v []float32)
 //go:noescape
 func addVecReLU(x []float32, v []float32)
 
+// copyRows copies rows rows of width floats from src, srcStride floats apart,
+// to dst, dstStride floats apart.
+//
+//go:noescape
+func copyRows(dst *float32, src *float32, rows int, width int, dstStride int, srcStride int)
+
 // gemv4 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 4.
 //
 //go:noescape

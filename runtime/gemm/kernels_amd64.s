@@ -2415,6 +2415,62 @@ addVecReLUdone:
 	VZEROUPPER
 	RET
 
+// func copyRows(dst *float32, src *float32, rows int, width int, dstStride int, srcStride int)
+// Requires: AVX
+TEXT ·copyRows(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ width+24(FP), DX
+	MOVQ dstStride+32(FP), R8
+	MOVQ srcStride+40(FP), R9
+	SHLQ $0x02, R8
+	SHLQ $0x02, R9
+	MOVQ DX, R11
+	ANDQ $-8, R11
+	SHLQ $0x02, R11
+	LEAQ -8(DX), R10
+	SHLQ $0x02, R10
+	SHLQ $0x02, DX
+
+copyrow:
+	TESTQ CX, CX
+	JZ    copydone
+	XORQ  R12, R12
+	CMPQ  DX, $0x20
+	JL    copyx1
+
+copyx8:
+	CMPQ    R12, R11
+	JGE     copytail
+	VMOVUPS (SI)(R12*1), Y0
+	VMOVUPS Y0, (DI)(R12*1)
+	ADDQ    $0x20, R12
+	JMP     copyx8
+
+copytail:
+	VMOVUPS (SI)(R10*1), Y0
+	VMOVUPS Y0, (DI)(R10*1)
+	JMP     copynext
+
+copyx1:
+	CMPQ   R12, DX
+	JGE    copynext
+	VMOVSS (SI)(R12*1), X0
+	VMOVSS X0, (DI)(R12*1)
+	ADDQ   $0x04, R12
+	JMP    copyx1
+
+copynext:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ CX
+	JMP  copyrow
+
+copydone:
+	VZEROUPPER
+	RET
+
 // func gemv4(k int, a *float32, lda int, x *float32, y *float32)
 // Requires: AVX, FMA3
 TEXT ·gemv4(SB), NOSPLIT, $0-40

@@ -106,3 +106,27 @@ func addVecAny(x, v []float32, relu bool) {
 		}
 	}
 }
+
+// CopyRows copies rows rows of width floats: row r of src, which starts at
+// r*srcStride, to r*dstStride in dst. It is im2col's and padding's copy of
+// image rows, a few dozen floats each, for which a copy per row costs a
+// call of runtime.memmove. The rows must not overlap. It panics if a slice
+// is too short.
+func CopyRows(dst, src []float32, rows, width, dstStride, srcStride int) {
+	if rows <= 0 || width <= 0 {
+		return
+	}
+	if need := (rows-1)*dstStride + width; len(dst) < need {
+		panic(fmt.Sprintf("gemm: CopyRows: len(dst) = %d < %d", len(dst), need))
+	}
+	if need := (rows-1)*srcStride + width; len(src) < need {
+		panic(fmt.Sprintf("gemm: CopyRows: len(src) = %d < %d", len(src), need))
+	}
+	if useAsm {
+		copyRows(&dst[0], &src[0], rows, width, dstStride, srcStride)
+		return
+	}
+	for r := range rows {
+		copy(dst[r*dstStride:r*dstStride+width], src[r*srcStride:r*srcStride+width])
+	}
+}
