@@ -30,3 +30,16 @@ func TestAccuracy(t *testing.T) {
 		assert.Equal(t, tt.want, Accuracy(tt.logits, tt.labels, tt.classes), tt.name)
 	}
 }
+
+func TestSoftmax(t *testing.T) {
+	logits := []float32{0, 0, 1000, 1001, float32(math.NaN()), 1}
+	got := make([]float32, len(logits))
+	Softmax(got, logits, 3, 2)
+	e := float32(1 / (1 + math.E))
+	assert.Equal(t, []float32{0.5, 0.5, e, 1 - e}, got[:4], "rows sum to 1; large logits do not overflow")
+	assert.True(t, math.IsNaN(float64(got[4])) && math.IsNaN(float64(got[5])), "a NaN row gives NaNs: %v", got[4:])
+	// The probabilities classify as the logits do, where they have no NaN.
+	for _, labels := range [][]int32{{0, 1}, {1, 1}, {0, 0}} {
+		assert.Equal(t, Accuracy(logits, labels, 2), Accuracy(got, labels, 2), "labels %v", labels)
+	}
+}

@@ -429,3 +429,34 @@ func parseNum(what, s string) (float64, error) {
 	}
 	return x, nil
 }
+
+// CycleEnd reports whether a period of a cosine schedule with warm
+// restarts (behind a warm-up or not) ends after epochs epochs: where the
+// learning rate is at its lowest and a snapshot ensemble saves the model
+// (Huang et al., "Snapshot ensembles", 2017). Other schedules have no
+// periods.
+func CycleEnd(s Schedule, epochs int) bool {
+	switch s := s.(type) {
+	case Warmup:
+		return CycleEnd(s.Inner, epochs)
+	case Cosine:
+		if epochs <= 0 || s.T0 <= 0 {
+			return false
+		}
+		tcur, ti := s.period(float64(epochs))
+		return tcur < 1e-9*ti || ti-tcur < 1e-9*ti
+	}
+	return false
+}
+
+// HasCycles reports whether s is a cosine schedule with warm restarts,
+// behind a warm-up or not: one whose CycleEnd can be true.
+func HasCycles(s Schedule) bool {
+	switch s := s.(type) {
+	case Warmup:
+		return HasCycles(s.Inner)
+	case Cosine:
+		return s.T0 > 0
+	}
+	return false
+}

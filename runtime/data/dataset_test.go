@@ -156,4 +156,27 @@ func TestEvaluate(t *testing.T) {
 	assert.InDelta(t, 0.7, Evaluate(predict, ds, 4), 1e-12)
 	assert.Equal(t, 3, calls)
 	assert.Equal(t, 0.0, Evaluate(predict, tiny(0, 3), 4))
+
+	// AddScores adds the rows in sample order: twice predict's, and a
+	// constant 1.5 for class 2.
+	sum := make([]float64, 10*3)
+	AddScores(predict, ds, 4, sum)
+	AddScores(predict, ds, 4, sum)
+	AddScores(func(x []float32, n int) []float32 {
+		s := make([]float32, n*3)
+		for k := range n {
+			s[3*k+2] = 1.5
+		}
+		return s
+	}, ds, 5, sum)
+	for i := range 10 {
+		want := []float64{0, 0, 1.5}
+		c := i % 3
+		if i%4 == 0 {
+			c = (c + 1) % 3
+		}
+		want[c] += 2
+		assert.Equal(t, want, sum[3*i:3*i+3], "sample %d", i)
+	}
+	assert.Panics(t, func() { AddScores(predict, ds, 4, sum[:29]) })
 }

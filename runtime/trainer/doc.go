@@ -97,7 +97,15 @@
 //	                -resume checkpoint; "" for none)
 //	-load PATH      start from a checkpoint's weights and preprocessing
 //	-resume PATH    continue the run that wrote the checkpoint
-//	-eval-only      evaluate the -load checkpoint on the test set and exit
+//	-eval-only      evaluate the -load checkpoint (or -ensemble) on the
+//	                test set and exit
+//	-ensemble P,P   with -eval-only: checkpoints of the model evaluated
+//	                together, by the mean of their soft-max probabilities
+//	-tta flip       score each evaluated image by the mean probabilities of
+//	                it and its mirror image ("": none)
+//	-snapshots K    with a cosine schedule: save the model at the end of
+//	                every period as "<checkpoint>.cycle<E>.safetensors" and
+//	                evaluate the last K together after training (0: none)
 //	-metrics PATH   one JSON object per epoch, one per line (default
 //	                "<checkpoint>.metrics.jsonl" beside the checkpoint; ""
 //	                for none)

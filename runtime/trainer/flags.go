@@ -65,6 +65,9 @@ type config struct {
 	limit     int
 	quiet     bool
 	device    string // cpu, cuda or auto
+	tta       string // test-time augmentation: "" or flip
+	snapshots int    // snapshot ensemble of the last K cosine cycles; 0: none
+	ensemble  []string
 
 	// run holds the flags that define the run, as "-name=value", which a
 	// checkpoint keeps so that -resume continues the same run.
@@ -73,13 +76,13 @@ type config struct {
 
 // sessionFlags are the flags that say where a run's output goes rather than
 // what the run is; -resume does not take them from the checkpoint.
-var sessionFlags = []string{"save", "load", "resume", "eval-only", "metrics", "metrics-csv", "quiet", "threads", "device"}
+var sessionFlags = []string{"save", "load", "resume", "eval-only", "ensemble", "metrics", "metrics-csv", "quiet", "threads", "device"}
 
 // rawFlags holds the flags whose values are checked after parsing.
 type rawFlags struct {
-	lrSteps, schedule, elastic, init string
-	warmup                           float64
-	mean                             bool
+	lrSteps, schedule, elastic, init, ensemble string
+	warmup                                     float64
+	mean                                       bool
 }
 
 // parseFlags parses args into a config and checks the values. It returns
@@ -113,7 +116,10 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.StringVar(&c.save, "save", "", "checkpoint `path` written after every epoch (default <model>.safetensors in the current directory, or the -resume checkpoint; -save \"\" saves nothing)")
 	fs.StringVar(&c.load, "load", "", "checkpoint `path` whose weights and preprocessing to start from, with a fresh optimiser and schedule")
 	fs.StringVar(&c.resume, "resume", "", "checkpoint `path` of a run to continue where it stopped: its flags, weights, optimiser, schedule, data order and random streams; flags given with it override the run's, such as -epochs")
-	fs.BoolVar(&c.evalOnly, "eval-only", false, "evaluate the -load checkpoint on the test set and exit")
+	fs.BoolVar(&c.evalOnly, "eval-only", false, "evaluate the -load checkpoint (or the -ensemble) on the test set and exit")
+	fs.StringVar(&r.ensemble, "ensemble", "", "with -eval-only: comma-separated checkpoint `paths` of the same model, evaluated together as a model ensemble (the mean of their soft-max probabilities)")
+	fs.StringVar(&c.tta, "tta", "", "test-time augmentation of every evaluation: `flip` scores an image by the mean of the soft-max probabilities of it and its mirror image (\"\": none)")
+	fs.IntVar(&c.snapshots, "snapshots", 0, "snapshot ensemble: with a cosine schedule, save the model at the end of every period as <checkpoint>.cycle<N>.safetensors and, after training, evaluate the last `K` together (0: none)")
 	fs.StringVar(&c.metrics, "metrics", "", "file `path` to write one JSON object per epoch to, one per line (default: beside the checkpoint, <checkpoint>.metrics.jsonl)")
 	fs.StringVar(&c.csv, "metrics-csv", "", "file `path` to write the metrics to as CSV, a row per epoch (default: beside the checkpoint, <checkpoint>.metrics.csv)")
 	fs.IntVar(&c.limit, "limit", 0, "use only the first `N` training and N test images, for quick runs (0: all)")
@@ -155,6 +161,12 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 			return nil, fmt.Errorf("-mean=false and -preprocess %s disagree; give one of them", c.pre)
 		}
 		c.pre = "none"
+	}
+	if r.ensemble != "" {
+		c.ensemble = strings.Split(r.ensemble, ",")
+		if slices.Contains(c.ensemble, "") {
+			return nil, fmt.Errorf("-ensemble %q: give checkpoint paths separated by single commas", r.ensemble)
+		}
 	}
 	if err := c.check(); err != nil {
 		return nil, err
@@ -271,8 +283,16 @@ func (c *config) check() error {
 		return fmt.Errorf("-preprocess %q: want none, pixel (mean image) or channel (mean of each channel)", c.pre)
 	case c.std && c.pre == "none":
 		return errors.New("-std divides by the standard deviation after subtracting the mean; give -preprocess pixel or channel with it")
-	case c.evalOnly && c.load == "":
-		return errors.New("-eval-only needs a checkpoint to evaluate: add -load PATH")
+	case c.evalOnly && c.load == "" && len(c.ensemble) == 0:
+		return errors.New("-eval-only needs a checkpoint to evaluate: add -load PATH, or -ensemble PATH,PATH,...")
+	case len(c.ensemble) > 0 && !c.evalOnly:
+		return errors.New("-ensemble evaluates checkpoints together; give -eval-only with it")
+	case len(c.ensemble) > 0 && c.load != "":
+		return errors.New("-ensemble and -load both name checkpoints to evaluate: give one")
+	case c.tta != "" && c.tta != "flip":
+		return fmt.Errorf("-tta %q: the test-time augmentation this trainer knows is flip", c.tta)
+	case c.snapshots < 0:
+		return fmt.Errorf("-snapshots %d: give how many of the last cosine periods to evaluate together, or 0 for none", c.snapshots)
 	case c.resume != "" && c.load != "":
 		return errors.New("-resume and -load both give a checkpoint to start from; -resume continues a run, -load only takes its weights: give one")
 	case c.resume != "" && c.evalOnly:

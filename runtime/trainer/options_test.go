@@ -681,6 +681,15 @@ func TestOptionErrors(t *testing.T) {
 		{[]string{"-val", "1"}, "-val 1: give the fraction of the training set to hold out, in [0, 1)"},
 		{[]string{"-val", "0.0001"}, "-val 0.0001 holds out no image"},
 		{[]string{"-resume", "a", "-load", "b"}, "-resume and -load both give a checkpoint"},
+		{[]string{"-tta", "rotate"}, `-tta "rotate": the test-time augmentation this trainer knows is flip`},
+		{[]string{"-snapshots", "2", "-save", "x.safetensors"}, "-snapshots 2: a snapshot ensemble saves the model at the end of each period of a cosine schedule"},
+		{[]string{"-snapshots", "2", "-schedule", "cosine:1"}, "-snapshots 2: the snapshots are checkpoints beside the run's; give -save PATH"},
+		{[]string{"-snapshots", "-1"}, "-snapshots -1: give how many"},
+		{[]string{"-ensemble", "a,b"}, "-ensemble evaluates checkpoints together; give -eval-only with it"},
+		{[]string{"-ensemble", "a,,b", "-eval-only"}, `-ensemble "a,,b": give checkpoint paths separated by single commas`},
+		{[]string{"-ensemble", "a", "-eval-only", "-load", "b"}, "-ensemble and -load both name checkpoints"},
+		{[]string{"-eval-only"}, "-eval-only needs a checkpoint to evaluate: add -load PATH, or -ensemble PATH,PATH,..."},
+		{[]string{"-ensemble", "nothere.safetensors", "-eval-only"}, "nothere.safetensors"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, _, err := runLinear(t, append([]string{"-epochs", "1", "-limit", "300"}, tc.args...)...)

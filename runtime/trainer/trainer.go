@@ -107,9 +107,10 @@ const (
 
 // result is what a run measured, for tests.
 type result struct {
-	epochs     []epochMetrics
-	testAcc    float64
-	testImages int
+	epochs      []epochMetrics
+	testAcc     float64
+	testImages  int
+	ensembleAcc float64 // of the snapshot ensemble, with -snapshots
 }
 
 func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e env) (*result, error) {
@@ -256,24 +257,44 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	// Datasets stay as loaded, in [0, 1], so augmentation sees the images
 	// it expects; every batch is normalised on its way to the model, in
 	// the buffer the batcher filled.
-	predict := func(x []float32, n int) []float32 {
-		if pre != nil {
-			pre.Apply(x, n)
+	predictWith := func(pre *data.Preprocess) func(x []float32, n int) []float32 {
+		return func(x []float32, n int) []float32 {
+			if pre != nil {
+				pre.Apply(x, n)
+			}
+			return m.Predict(x[:n*size])
 		}
-		return m.Predict(x[:n*size])
 	}
+	// Evaluation scores soft-max probabilities, of the image and its
+	// mirror with -tta flip.
+	scorerFor := func(p *data.Preprocess) *scorer {
+		return newScorer(predictWith(p), info.Classes, info.Batch, ch, h, w, c.tta == "flip")
+	}
+	score := scorerFor(pre)
 	// A model may have more classes than the data set: its rows of logits
 	// are info.Classes wide.
-	evaluate := func(ds *data.Dataset) float64 {
+	widen := func(ds *data.Dataset) *data.Dataset {
 		wide := *ds
 		wide.Classes = info.Classes
-		return data.Evaluate(predict, &wide, info.Batch)
+		return &wide
 	}
+	evaluate := func(ds *data.Dataset) float64 {
+		return data.Evaluate(score.scores, widen(ds), info.Batch)
+	}
+	ens := &ensembleEval{state: state, dev: dev, c: ch, h: h, w: w, pre: pre, scorerFor: scorerFor, batch: info.Batch}
 	if c.evalOnly {
 		start := time.Now()
-		acc := evaluate(test)
+		acc, what := 0.0, "test accuracy"
+		if len(c.ensemble) > 0 {
+			if acc, err = ens.accuracy(c.ensemble, widen(test)); err != nil {
+				return nil, err
+			}
+			what = fmt.Sprintf("ensemble of %d models: test accuracy", len(c.ensemble))
+		} else {
+			acc = evaluate(test)
+		}
 		sec := time.Since(start).Seconds()
-		fmt.Fprintf(stdout, "test accuracy %.2f%% (%d images), %s, %.0f img/s\n", 100*acc, test.N, formatSeconds(sec), float64(test.N)/sec)
+		fmt.Fprintf(stdout, "%s %.2f%% (%d images), %s, %.0f img/s\n", what, 100*acc, test.N, formatSeconds(sec), float64(test.N)/sec)
 		return &result{testAcc: acc, testImages: test.N}, nil
 	}
 
@@ -318,6 +339,12 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	}
 	fmt.Fprintf(out, "model %s: %d parameters, batch %d (compiled for %d), %s\n", info.Name, countParams(m.Params()), c.batch, info.Batch, where)
 	sched := c.schedule
+	if c.snapshots > 0 && !runtime.HasCycles(sched) {
+		return nil, fmt.Errorf("-snapshots %d: a snapshot ensemble saves the model at the end of each period of a cosine schedule; give -schedule cosine:T0[:TMULT]", c.snapshots)
+	}
+	if c.snapshots > 0 && savePath == "" {
+		return nil, fmt.Errorf("-snapshots %d: the snapshots are checkpoints beside the run's; give -save PATH", c.snapshots)
+	}
 	var reg []string
 	if c.wd != 0 {
 		reg = append(reg, fmt.Sprintf("weight decay %g", c.wd))
@@ -452,6 +479,11 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			if err := saveCheckpoint(savePath, state, pre, opt, rs, info.Name); err != nil {
 				return nil, err
 			}
+			if c.snapshots > 0 && runtime.CycleEnd(sched, epoch+1) {
+				if err := saveCheckpoint(snapshotPath(savePath, epoch+1), state, pre, opt, rs, info.Name); err != nil {
+					return nil, err
+				}
+			}
 		}
 		sec := time.Since(start).Seconds()
 		trainImages += done
@@ -492,6 +524,11 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	}
 	fmt.Fprintf(stdout, "final test accuracy %.2f%% (%d images) after %s, %s, %.0f img/s\n",
 		100*res.testAcc, test.N, epochs, formatSeconds(allSeconds), float64(trainImages)/trainSeconds)
+	if c.snapshots > 0 {
+		if res.ensembleAcc, err = snapshotEnsemble(ens, savePath, sched, c.epochs, c.snapshots, widen(test), stdout); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 
