@@ -104,6 +104,16 @@ func newDriver(lib *library) (*driver, error) {
 
 // call calls the driver function fn and turns a failure into an *Error
 // whose Call is what.
+//
+// Like purego.SyscallN, it is marked uintptrescapes: an argument written
+// uintptr(unsafe.Pointer(p)) in a call of it, or in a call of a function
+// that passes its unsafe.Pointer on that way, moves *p to the heap, where
+// it stays put during the C call. Without it a Go variable on the stack,
+// such as the loss Model.Train reads back, could move when the stack
+// grows between the conversion and the call, and the C function would
+// write to where it was.
+//
+//go:uintptrescapes
 func (d *driver) call(what string, fn uintptr, args ...uintptr) error {
 	if fn == 0 {
 		return fmt.Errorf("%s: this CUDA driver (%s) lacks the function", what, d.lib.path)
@@ -114,7 +124,10 @@ func (d *driver) call(what string, fn uintptr, args ...uintptr) error {
 	return nil
 }
 
-// raw calls the C function fn and returns its int result.
+// raw calls the C function fn and returns its int result. It is marked
+// uintptrescapes, as call is.
+//
+//go:uintptrescapes
 func raw(fn uintptr, args ...uintptr) int {
 	return int(int32(uint32(ccall(fn, args...))))
 }
