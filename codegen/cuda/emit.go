@@ -156,13 +156,13 @@ func emitElementwise(g *generator, gp *graphPlan, n *ir.Node) error {
 		params, doc = []kparam{in("x", buf(0)), in("z", buf(1))}, "x + z"
 		stmt = "out[i] = x[i] + z[i];"
 	case ir.OpDropout, ir.OpDropoutBackward:
-		params = []kparam{in("x", buf(0)), seedParam(a.Seed), stepParam}
+		params = []kparam{in("x", buf(0)), seedParam(a.Seed), g.stepParam()}
 		doc = fmt.Sprintf("dropout mask (keep %g, classic %v) recomputed from the seed", a.Keep, a.Classic)
 		kept := expand("x[i] / {K}", "K", f32(a.Keep))
 		if a.Classic {
 			kept = "x[i]"
 		}
-		stmt = expand("const float u = cnnc_uniform01(seed, step, (unsigned long long)i);\nout[i] = (double)u < {K} ? {KEPT} : 0.0f;",
+		stmt = expand("const float u = cnnc_uniform01(seed, *step, (unsigned long long)i);\nout[i] = (double)u < {K} ? {KEPT} : 0.0f;",
 			"K", f64(a.Keep), "KEPT", kept)
 	case ir.OpReLUBackward:
 		params, doc = []kparam{in("y", buf(0)), in("dy", buf(1))}, "dy where y > 0"

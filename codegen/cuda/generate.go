@@ -169,6 +169,7 @@ func (g *generator) build(train, infer *ir.Graph) error {
 	}
 	p.Input = g.alloc(in[0].Shape.Size())
 	p.Labels = g.alloc(train.Batch)
+	p.Step = g.alloc(2)
 
 	tp, err := g.emitGraph(train, "t", &p.Train)
 	if err != nil {
@@ -362,10 +363,14 @@ func out(name string, off int) kparam {
 	return kparam{"float* __restrict__ " + name, cudart.Ptr(off)}
 }
 
-var (
-	nParam    = kparam{"int n", cudart.N}
-	stepParam = kparam{"unsigned long long step", cudart.Step}
-)
+var nParam = kparam{"int n", cudart.N}
+
+// stepParam is the training step, read from the arena's step word, which
+// the runtime writes before each training call, so that a captured CUDA
+// graph of the step stays valid from one step to the next.
+func (g *generator) stepParam() kparam {
+	return kparam{"const unsigned long long* __restrict__ step", cudart.Ptr(g.plan.Step)}
+}
 
 func seedParam(seed uint64) kparam { return kparam{"unsigned long long seed", cudart.Seed(seed)} }
 

@@ -105,6 +105,16 @@ func (m *CUDAModel) State() []*runtime.Param { return cudaMust(m.m.State()) }
 // after the caller changed them.
 func (m *CUDAModel) SyncToDevice() error { return m.m.SyncToDevice() }
 
+// SGDState copies the SGD momentum buffers from the device and returns
+// them, named "<param>.momentum_buffer" as runtime.SGD.State names them,
+// with the number of SGD steps taken: while it is 0 the buffers count as
+// empty.
+func (m *CUDAModel) SGDState() ([]*runtime.Param, int, error) { return m.m.SGDState() }
+
+// SetSGDState copies the host values of SGDState's tensors to the device
+// and sets the number of SGD steps taken, as when training resumes.
+func (m *CUDAModel) SetSGDState(steps int) error { return m.m.SetSGDState(steps) }
+
 // Save writes the parameters and buffers to a safetensors file.
 func (m *CUDAModel) Save(path string) error { return m.m.Save(path) }
 
@@ -164,7 +174,7 @@ func planLiteral(p *cudart.Plan) string {
 	}
 	w("},\n")
 	w("ParamBase: %d, ParamWords: %d, GradBase: %d, VelocityBase: %d,\n", p.ParamBase, p.ParamWords, p.GradBase, p.VelocityBase)
-	w("Input: %d, Labels: %d, Loss: %d, Logits: %d,\n", p.Input, p.Labels, p.Loss, p.Logits)
+	w("Input: %d, Labels: %d, Step: %d, Loss: %d, Logits: %d,\n", p.Input, p.Labels, p.Step, p.Loss, p.Logits)
 	if len(p.Fills) > 0 {
 		w("Fills: []cudart.Fill{\n")
 		for _, f := range p.Fills {
@@ -240,8 +250,6 @@ func argsLit(args []cudart.Arg) string {
 			parts[i] = "cudart.N"
 		case cudart.ArgSeed:
 			parts[i] = fmt.Sprintf("cudart.Seed(%#x)", a.Value)
-		case cudart.ArgStep:
-			parts[i] = "cudart.Step"
 		case cudart.ArgInt:
 			parts[i] = fmt.Sprintf("cudart.Int(%d)", int(int32(a.Value)))
 		}

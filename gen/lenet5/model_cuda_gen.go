@@ -18,7 +18,7 @@ var cudaSource string
 // cudaPlan lays the model out in one device arena and lists the kernel
 // launches of a training step and of an inference pass, in order.
 var cudaPlan = cudart.Plan{
-	Name: "lenet5", Batch: 64, InputShape: []int{1, 28, 28}, Classes: 10, Words: 2297408,
+	Name: "lenet5", Batch: 64, InputShape: []int{1, 28, 28}, Classes: 10, Words: 2297472,
 	State: []cudart.Tensor{
 		{Name: "conv1.weight", Shape: []int{6, 1, 5, 5}, Offset: 0, Trainable: true, Init: runtime.Init{Scheme: "torch_default", FanIn: 25, FanOut: 150}},
 		{Name: "conv1.bias", Shape: []int{6}, Offset: 192, Trainable: true, Init: runtime.Init{Scheme: "torch_default", FanIn: 25, FanOut: 150}},
@@ -32,60 +32,60 @@ var cudaPlan = cudart.Plan{
 		{Name: "fc3.bias", Shape: []int{10}, Offset: 62016, Trainable: true, Init: runtime.Init{Scheme: "torch_default", FanIn: 84, FanOut: 10}},
 	},
 	ParamBase: 0, ParamWords: 62080, GradBase: 62080, VelocityBase: 124160,
-	Input: 186240, Labels: 236416, Loss: 754496, Logits: 2296768,
+	Input: 186240, Labels: 236416, Step: 236480, Loss: 754560, Logits: 2296832,
 	Fills: []cudart.Fill{
-		{Offset: 754560, Count: 1, Value: 1},
+		{Offset: 754624, Count: 1, Value: 1},
 	},
 	Train: []cudart.Launch{
-		{Kernel: "cnnc_lenet5_t4_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 784, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(186240), cudart.Ptr(0), cudart.Ptr(192), cudart.Ptr(236480), cudart.N}},
-		{Kernel: "cnnc_lenet5_t5_maxpool", Grid: [3]cudart.Dim{{PerSample: 1176, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(236480), cudart.Ptr(537536), cudart.N}},
-		{Kernel: "cnnc_lenet5_t8_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 100, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(537536), cudart.Ptr(256), cudart.Ptr(2688), cudart.Ptr(612800), cudart.N}},
-		{Kernel: "cnnc_lenet5_t9_maxpool", Grid: [3]cudart.Dim{{PerSample: 400, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(612800), cudart.Ptr(715200), cudart.N}},
-		{Kernel: "cnnc_lenet5_t17_linear_relu", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(715200), cudart.Ptr(2752), cudart.Ptr(50752), cudart.Ptr(740800), cudart.N}},
-		{Kernel: "cnnc_lenet5_t18_linear_relu", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(740800), cudart.Ptr(50880), cudart.Ptr(60992), cudart.Ptr(748480), cudart.N}},
-		{Kernel: "cnnc_lenet5_t19_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(748480), cudart.Ptr(61120), cudart.Ptr(62016), cudart.Ptr(753856), cudart.N}},
-		{Kernel: "cnnc_lenet5_t20_softmaxcrossentropy", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(753856), cudart.Ptr(236416), cudart.Ptr(754496), cudart.N}},
-		{Kernel: "cnnc_lenet5_t22_softmaxcrossentropy_backward", Grid: [3]cudart.Dim{{PerSample: 1, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(753856), cudart.Ptr(236416), cudart.Ptr(754560), cudart.Ptr(754624), cudart.N}},
-		{Kernel: "cnnc_lenet5_t23_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 1, Div: 256}, {Fixed: 10}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(754624), cudart.Ptr(755264), cudart.N}},
-		{Kernel: "cnnc_lenet5_t23_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 10, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(755264), cudart.Ptr(124096), cudart.N}},
-		{Kernel: "cnnc_lenet5_t24_linear_backward_data", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(754624), cudart.Ptr(61120), cudart.Ptr(755328), cudart.N}},
-		{Kernel: "cnnc_lenet5_t25_relu_backward", Grid: [3]cudart.Dim{{PerSample: 84, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(748480), cudart.Ptr(755328), cudart.Ptr(760704), cudart.N}},
-		{Kernel: "cnnc_lenet5_t26_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 1, Div: 256}, {Fixed: 84}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(760704), cudart.Ptr(766080), cudart.N}},
-		{Kernel: "cnnc_lenet5_t26_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 84, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(766080), cudart.Ptr(123072), cudart.N}},
-		{Kernel: "cnnc_lenet5_t27_linear_backward_weight", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(748480), cudart.Ptr(754624), cudart.Ptr(123200), cudart.N}},
-		{Kernel: "cnnc_lenet5_t28_linear_backward_data", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(760704), cudart.Ptr(50880), cudart.Ptr(766208), cudart.N}},
-		{Kernel: "cnnc_lenet5_t29_relu_backward", Grid: [3]cudart.Dim{{PerSample: 120, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(740800), cudart.Ptr(766208), cudart.Ptr(773888), cudart.N}},
-		{Kernel: "cnnc_lenet5_t30_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 1, Div: 256}, {Fixed: 120}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(773888), cudart.Ptr(781568), cudart.N}},
-		{Kernel: "cnnc_lenet5_t30_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 120, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(781568), cudart.Ptr(112832), cudart.N}},
-		{Kernel: "cnnc_lenet5_t31_linear_backward_weight", Grid: [3]cudart.Dim{{Fixed: 2}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(740800), cudart.Ptr(760704), cudart.Ptr(112960), cudart.N}},
-		{Kernel: "cnnc_lenet5_t32_linear_backward_data", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 7}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(773888), cudart.Ptr(2752), cudart.Ptr(781696), cudart.N}},
-		{Kernel: "cnnc_lenet5_t33_linear_backward_weight", Grid: [3]cudart.Dim{{Fixed: 2}, {Fixed: 7}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(715200), cudart.Ptr(773888), cudart.Ptr(64832), cudart.N}},
-		{Kernel: "cnnc_lenet5_t35_maxpool_backward", Grid: [3]cudart.Dim{{PerSample: 1600, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(612800), cudart.Ptr(781696), cudart.Ptr(807296), cudart.N}},
-		{Kernel: "cnnc_lenet5_t36_relu_backward", Grid: [3]cudart.Dim{{PerSample: 1600, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(612800), cudart.Ptr(807296), cudart.Ptr(909696), cudart.N}},
-		{Kernel: "cnnc_lenet5_t37_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 100, Div: 1024}, {Fixed: 16}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(909696), cudart.Ptr(1012096), cudart.N}},
-		{Kernel: "cnnc_lenet5_t37_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 16, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1012096), cudart.Ptr(64768), cudart.N}},
-		{Kernel: "cnnc_lenet5_t38_conv2d_backward_filter_chunks", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 3}, {PerSample: 100, Div: 256}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(537536), cudart.Ptr(909696), cudart.Ptr(1012224), cudart.N}},
-		{Kernel: "cnnc_lenet5_t38_conv2d_backward_filter_sum", Grid: [3]cudart.Dim{{Fixed: 2400, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1012224), cudart.Ptr(62336), cudart.N}},
-		{Kernel: "cnnc_lenet5_t39_conv2d_backward_data", Grid: [3]cudart.Dim{{PerSample: 196, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(909696), cudart.Ptr(256), cudart.Ptr(1072256), cudart.N}},
-		{Kernel: "cnnc_lenet5_t40_maxpool_backward", Grid: [3]cudart.Dim{{PerSample: 4704, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(236480), cudart.Ptr(1072256), cudart.Ptr(1147520), cudart.N}},
-		{Kernel: "cnnc_lenet5_t41_relu_backward", Grid: [3]cudart.Dim{{PerSample: 4704, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(236480), cudart.Ptr(1147520), cudart.Ptr(1448576), cudart.N}},
-		{Kernel: "cnnc_lenet5_t42_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 784, Div: 1024}, {Fixed: 6}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1448576), cudart.Ptr(1749632), cudart.N}},
-		{Kernel: "cnnc_lenet5_t42_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 6, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1749632), cudart.Ptr(62272), cudart.N}},
-		{Kernel: "cnnc_lenet5_t43_conv2d_backward_filter_chunks", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 2}, {PerSample: 784, Div: 256}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(186240), cudart.Ptr(1448576), cudart.Ptr(1749952), cudart.N}},
-		{Kernel: "cnnc_lenet5_t43_conv2d_backward_filter_sum", Grid: [3]cudart.Dim{{Fixed: 150, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1749952), cudart.Ptr(62080), cudart.N}},
+		{Kernel: "cnnc_lenet5_t4_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 784, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(186240), cudart.Ptr(0), cudart.Ptr(192), cudart.Ptr(236544), cudart.N}},
+		{Kernel: "cnnc_lenet5_t5_maxpool", Grid: [3]cudart.Dim{{PerSample: 1176, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(236544), cudart.Ptr(537600), cudart.N}},
+		{Kernel: "cnnc_lenet5_t8_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 100, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(537600), cudart.Ptr(256), cudart.Ptr(2688), cudart.Ptr(612864), cudart.N}},
+		{Kernel: "cnnc_lenet5_t9_maxpool", Grid: [3]cudart.Dim{{PerSample: 400, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(612864), cudart.Ptr(715264), cudart.N}},
+		{Kernel: "cnnc_lenet5_t17_linear_relu", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(715264), cudart.Ptr(2752), cudart.Ptr(50752), cudart.Ptr(740864), cudart.N}},
+		{Kernel: "cnnc_lenet5_t18_linear_relu", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(740864), cudart.Ptr(50880), cudart.Ptr(60992), cudart.Ptr(748544), cudart.N}},
+		{Kernel: "cnnc_lenet5_t19_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(748544), cudart.Ptr(61120), cudart.Ptr(62016), cudart.Ptr(753920), cudart.N}},
+		{Kernel: "cnnc_lenet5_t20_softmaxcrossentropy", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(753920), cudart.Ptr(236416), cudart.Ptr(754560), cudart.N}},
+		{Kernel: "cnnc_lenet5_t22_softmaxcrossentropy_backward", Grid: [3]cudart.Dim{{PerSample: 1, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(753920), cudart.Ptr(236416), cudart.Ptr(754624), cudart.Ptr(754688), cudart.N}},
+		{Kernel: "cnnc_lenet5_t23_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 1, Div: 256}, {Fixed: 10}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(754688), cudart.Ptr(755328), cudart.N}},
+		{Kernel: "cnnc_lenet5_t23_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 10, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(755328), cudart.Ptr(124096), cudart.N}},
+		{Kernel: "cnnc_lenet5_t24_linear_backward_data", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(754688), cudart.Ptr(61120), cudart.Ptr(755392), cudart.N}},
+		{Kernel: "cnnc_lenet5_t25_relu_backward", Grid: [3]cudart.Dim{{PerSample: 84, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(748544), cudart.Ptr(755392), cudart.Ptr(760768), cudart.N}},
+		{Kernel: "cnnc_lenet5_t26_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 1, Div: 256}, {Fixed: 84}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(760768), cudart.Ptr(766144), cudart.N}},
+		{Kernel: "cnnc_lenet5_t26_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 84, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(766144), cudart.Ptr(123072), cudart.N}},
+		{Kernel: "cnnc_lenet5_t27_linear_backward_weight", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(748544), cudart.Ptr(754688), cudart.Ptr(123200), cudart.N}},
+		{Kernel: "cnnc_lenet5_t28_linear_backward_data", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(760768), cudart.Ptr(50880), cudart.Ptr(766272), cudart.N}},
+		{Kernel: "cnnc_lenet5_t29_relu_backward", Grid: [3]cudart.Dim{{PerSample: 120, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(740864), cudart.Ptr(766272), cudart.Ptr(773952), cudart.N}},
+		{Kernel: "cnnc_lenet5_t30_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 1, Div: 256}, {Fixed: 120}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(773952), cudart.Ptr(781632), cudart.N}},
+		{Kernel: "cnnc_lenet5_t30_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 120, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(781632), cudart.Ptr(112832), cudart.N}},
+		{Kernel: "cnnc_lenet5_t31_linear_backward_weight", Grid: [3]cudart.Dim{{Fixed: 2}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(740864), cudart.Ptr(760768), cudart.Ptr(112960), cudart.N}},
+		{Kernel: "cnnc_lenet5_t32_linear_backward_data", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 7}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(773952), cudart.Ptr(2752), cudart.Ptr(781760), cudart.N}},
+		{Kernel: "cnnc_lenet5_t33_linear_backward_weight", Grid: [3]cudart.Dim{{Fixed: 2}, {Fixed: 7}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(715264), cudart.Ptr(773952), cudart.Ptr(64832), cudart.N}},
+		{Kernel: "cnnc_lenet5_t35_maxpool_backward", Grid: [3]cudart.Dim{{PerSample: 1600, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(612864), cudart.Ptr(781760), cudart.Ptr(807360), cudart.N}},
+		{Kernel: "cnnc_lenet5_t36_relu_backward", Grid: [3]cudart.Dim{{PerSample: 1600, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(612864), cudart.Ptr(807360), cudart.Ptr(909760), cudart.N}},
+		{Kernel: "cnnc_lenet5_t37_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 100, Div: 1024}, {Fixed: 16}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(909760), cudart.Ptr(1012160), cudart.N}},
+		{Kernel: "cnnc_lenet5_t37_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 16, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1012160), cudart.Ptr(64768), cudart.N}},
+		{Kernel: "cnnc_lenet5_t38_conv2d_backward_filter_chunks", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 3}, {PerSample: 100, Div: 256}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(537600), cudart.Ptr(909760), cudart.Ptr(1012288), cudart.N}},
+		{Kernel: "cnnc_lenet5_t38_conv2d_backward_filter_sum", Grid: [3]cudart.Dim{{Fixed: 2400, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1012288), cudart.Ptr(62336), cudart.N}},
+		{Kernel: "cnnc_lenet5_t39_conv2d_backward_data", Grid: [3]cudart.Dim{{PerSample: 196, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(909760), cudart.Ptr(256), cudart.Ptr(1072320), cudart.N}},
+		{Kernel: "cnnc_lenet5_t40_maxpool_backward", Grid: [3]cudart.Dim{{PerSample: 4704, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(236544), cudart.Ptr(1072320), cudart.Ptr(1147584), cudart.N}},
+		{Kernel: "cnnc_lenet5_t41_relu_backward", Grid: [3]cudart.Dim{{PerSample: 4704, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(236544), cudart.Ptr(1147584), cudart.Ptr(1448640), cudart.N}},
+		{Kernel: "cnnc_lenet5_t42_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 784, Div: 1024}, {Fixed: 6}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1448640), cudart.Ptr(1749696), cudart.N}},
+		{Kernel: "cnnc_lenet5_t42_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 6, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1749696), cudart.Ptr(62272), cudart.N}},
+		{Kernel: "cnnc_lenet5_t43_conv2d_backward_filter_chunks", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 2}, {PerSample: 784, Div: 256}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(186240), cudart.Ptr(1448640), cudart.Ptr(1750016), cudart.N}},
+		{Kernel: "cnnc_lenet5_t43_conv2d_backward_filter_sum", Grid: [3]cudart.Dim{{Fixed: 150, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1750016), cudart.Ptr(62080), cudart.N}},
 	},
 	Infer: []cudart.Launch{
-		{Kernel: "cnnc_lenet5_t4_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 784, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(186240), cudart.Ptr(0), cudart.Ptr(192), cudart.Ptr(1779392), cudart.N}},
-		{Kernel: "cnnc_lenet5_t5_maxpool", Grid: [3]cudart.Dim{{PerSample: 1176, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1779392), cudart.Ptr(2080448), cudart.N}},
-		{Kernel: "cnnc_lenet5_t8_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 100, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2080448), cudart.Ptr(256), cudart.Ptr(2688), cudart.Ptr(2155712), cudart.N}},
-		{Kernel: "cnnc_lenet5_t9_maxpool", Grid: [3]cudart.Dim{{PerSample: 400, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2155712), cudart.Ptr(2258112), cudart.N}},
-		{Kernel: "cnnc_lenet5_t17_linear_relu", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2258112), cudart.Ptr(2752), cudart.Ptr(50752), cudart.Ptr(2283712), cudart.N}},
-		{Kernel: "cnnc_lenet5_t18_linear_relu", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2283712), cudart.Ptr(50880), cudart.Ptr(60992), cudart.Ptr(2291392), cudart.N}},
-		{Kernel: "cnnc_lenet5_t19_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2291392), cudart.Ptr(61120), cudart.Ptr(62016), cudart.Ptr(2296768), cudart.N}},
+		{Kernel: "cnnc_lenet5_t4_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 784, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(186240), cudart.Ptr(0), cudart.Ptr(192), cudart.Ptr(1779456), cudart.N}},
+		{Kernel: "cnnc_lenet5_t5_maxpool", Grid: [3]cudart.Dim{{PerSample: 1176, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1779456), cudart.Ptr(2080512), cudart.N}},
+		{Kernel: "cnnc_lenet5_t8_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 100, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2080512), cudart.Ptr(256), cudart.Ptr(2688), cudart.Ptr(2155776), cudart.N}},
+		{Kernel: "cnnc_lenet5_t9_maxpool", Grid: [3]cudart.Dim{{PerSample: 400, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2155776), cudart.Ptr(2258176), cudart.N}},
+		{Kernel: "cnnc_lenet5_t17_linear_relu", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2258176), cudart.Ptr(2752), cudart.Ptr(50752), cudart.Ptr(2283776), cudart.N}},
+		{Kernel: "cnnc_lenet5_t18_linear_relu", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2283776), cudart.Ptr(50880), cudart.Ptr(60992), cudart.Ptr(2291456), cudart.N}},
+		{Kernel: "cnnc_lenet5_t19_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2291456), cudart.Ptr(61120), cudart.Ptr(62016), cudart.Ptr(2296832), cudart.N}},
 	},
 	Outputs: []cudart.Output{
-		{Key: "value:logits", Infer: false, Offset: 753856, Shape: []int{64, 10}, Batched: true},
-		{Key: "loss:loss", Infer: false, Offset: 754496, Shape: []int{}, Batched: false},
+		{Key: "value:logits", Infer: false, Offset: 753920, Shape: []int{64, 10}, Batched: true},
+		{Key: "loss:loss", Infer: false, Offset: 754560, Shape: []int{}, Batched: false},
 		{Key: "grad:conv1.weight", Infer: false, Offset: 62080, Shape: []int{6, 1, 5, 5}, Batched: false},
 		{Key: "grad:conv1.bias", Infer: false, Offset: 62272, Shape: []int{6}, Batched: false},
 		{Key: "grad:conv2.weight", Infer: false, Offset: 62336, Shape: []int{16, 6, 5, 5}, Batched: false},
@@ -96,7 +96,7 @@ var cudaPlan = cudart.Plan{
 		{Key: "grad:fc2.bias", Infer: false, Offset: 123072, Shape: []int{84}, Batched: false},
 		{Key: "grad:fc3.weight", Infer: false, Offset: 123200, Shape: []int{10, 84}, Batched: false},
 		{Key: "grad:fc3.bias", Infer: false, Offset: 124096, Shape: []int{10}, Batched: false},
-		{Key: "value:logits", Infer: true, Offset: 2296768, Shape: []int{64, 10}, Batched: true},
+		{Key: "value:logits", Infer: true, Offset: 2296832, Shape: []int{64, 10}, Batched: true},
 	},
 }
 
@@ -180,6 +180,16 @@ func (m *CUDAModel) State() []*runtime.Param { return cudaMust(m.m.State()) }
 // SyncToDevice copies the host values of State's tensors to the device,
 // after the caller changed them.
 func (m *CUDAModel) SyncToDevice() error { return m.m.SyncToDevice() }
+
+// SGDState copies the SGD momentum buffers from the device and returns
+// them, named "<param>.momentum_buffer" as runtime.SGD.State names them,
+// with the number of SGD steps taken: while it is 0 the buffers count as
+// empty.
+func (m *CUDAModel) SGDState() ([]*runtime.Param, int, error) { return m.m.SGDState() }
+
+// SetSGDState copies the host values of SGDState's tensors to the device
+// and sets the number of SGD steps taken, as when training resumes.
+func (m *CUDAModel) SetSGDState(steps int) error { return m.m.SetSGDState(steps) }
 
 // Save writes the parameters and buffers to a safetensors file.
 func (m *CUDAModel) Save(path string) error { return m.m.Save(path) }

@@ -548,10 +548,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t30_linear_relu(
 // cnnc_lenet5bn_t31_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
 // v31 (dropout "drop1") [64,84] <- v30 [64,84]
 // launch: grid ceil(n*84/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t31_dropout(const float* __restrict__ x, unsigned long long seed, unsigned long long step, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t31_dropout(const float* __restrict__ x, unsigned long long seed, const unsigned long long* __restrict__ step, float* __restrict__ out, int n) {
   const int count = n * 84;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float u = cnnc_uniform01(seed, step, (unsigned long long)i);
+    const float u = cnnc_uniform01(seed, *step, (unsigned long long)i);
     out[i] = (double)u < 0.5 ? x[i] / 0.5f : 0.0f;
 
   }

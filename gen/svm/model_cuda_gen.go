@@ -18,38 +18,38 @@ var cudaSource string
 // cudaPlan lays the model out in one device arena and lists the kernel
 // launches of a training step and of an inference pass, in order.
 var cudaPlan = cudart.Plan{
-	Name: "svm", Batch: 64, InputShape: []int{1, 28, 28}, Classes: 10, Words: 92096,
+	Name: "svm", Batch: 64, InputShape: []int{1, 28, 28}, Classes: 10, Words: 92160,
 	State: []cudart.Tensor{
 		{Name: "fc.weight", Shape: []int{10, 784}, Offset: 0, Trainable: true, Init: runtime.Init{Scheme: "torch_default", FanIn: 784, FanOut: 10}},
 		{Name: "fc.bias", Shape: []int{10}, Offset: 7872, Trainable: true, Init: runtime.Init{Scheme: "torch_default", FanIn: 784, FanOut: 10}},
 	},
 	ParamBase: 0, ParamWords: 7936, GradBase: 7936, VelocityBase: 15872,
-	Input: 23808, Labels: 73984, Loss: 74880, Logits: 91456,
+	Input: 23808, Labels: 73984, Step: 74048, Loss: 74944, Logits: 91520,
 	Fills: []cudart.Fill{
-		{Offset: 74944, Count: 1, Value: 1},
+		{Offset: 75008, Count: 1, Value: 1},
 	},
 	Train: []cudart.Launch{
-		{Kernel: "cnnc_svm_t5_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(0), cudart.Ptr(7872), cudart.Ptr(74048), cudart.N}},
-		{Kernel: "cnnc_svm_t6_svmloss", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74048), cudart.Ptr(73984), cudart.Ptr(74688), cudart.N}},
-		{Kernel: "cnnc_svm_t7_l2_partial", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 1024}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(74816), cudart.N}},
-		{Kernel: "cnnc_svm_t7_l2_final", Grid: [3]cudart.Dim{{Fixed: 1, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74816), cudart.Ptr(74752), cudart.N}},
-		{Kernel: "cnnc_svm_t8_add", Grid: [3]cudart.Dim{{Fixed: 1, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74688), cudart.Ptr(74752), cudart.Ptr(74880), cudart.N}},
-		{Kernel: "cnnc_svm_t10_l2_backward", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(74944), cudart.Ptr(75008), cudart.N}},
-		{Kernel: "cnnc_svm_t11_svmloss_backward", Grid: [3]cudart.Dim{{PerSample: 1, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74048), cudart.Ptr(73984), cudart.Ptr(74944), cudart.Ptr(82880), cudart.N}},
-		{Kernel: "cnnc_svm_t12_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 1, Div: 256}, {Fixed: 10}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(82880), cudart.Ptr(83520), cudart.N}},
-		{Kernel: "cnnc_svm_t12_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 10, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(83520), cudart.Ptr(15808), cudart.N}},
-		{Kernel: "cnnc_svm_t13_linear_backward_weight", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 13}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(82880), cudart.Ptr(83584), cudart.N}},
-		{Kernel: "cnnc_svm_t14_add", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(75008), cudart.Ptr(83584), cudart.Ptr(7936), cudart.N}},
+		{Kernel: "cnnc_svm_t5_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(0), cudart.Ptr(7872), cudart.Ptr(74112), cudart.N}},
+		{Kernel: "cnnc_svm_t6_svmloss", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74112), cudart.Ptr(73984), cudart.Ptr(74752), cudart.N}},
+		{Kernel: "cnnc_svm_t7_l2_partial", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 1024}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(74880), cudart.N}},
+		{Kernel: "cnnc_svm_t7_l2_final", Grid: [3]cudart.Dim{{Fixed: 1, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74880), cudart.Ptr(74816), cudart.N}},
+		{Kernel: "cnnc_svm_t8_add", Grid: [3]cudart.Dim{{Fixed: 1, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74752), cudart.Ptr(74816), cudart.Ptr(74944), cudart.N}},
+		{Kernel: "cnnc_svm_t10_l2_backward", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(75008), cudart.Ptr(75072), cudart.N}},
+		{Kernel: "cnnc_svm_t11_svmloss_backward", Grid: [3]cudart.Dim{{PerSample: 1, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74112), cudart.Ptr(73984), cudart.Ptr(75008), cudart.Ptr(82944), cudart.N}},
+		{Kernel: "cnnc_svm_t12_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 1, Div: 256}, {Fixed: 10}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(82944), cudart.Ptr(83584), cudart.N}},
+		{Kernel: "cnnc_svm_t12_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 10, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(83584), cudart.Ptr(15808), cudart.N}},
+		{Kernel: "cnnc_svm_t13_linear_backward_weight", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 13}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(82944), cudart.Ptr(83648), cudart.N}},
+		{Kernel: "cnnc_svm_t14_add", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(75072), cudart.Ptr(83648), cudart.Ptr(7936), cudart.N}},
 	},
 	Infer: []cudart.Launch{
-		{Kernel: "cnnc_svm_t5_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(0), cudart.Ptr(7872), cudart.Ptr(91456), cudart.N}},
+		{Kernel: "cnnc_svm_t5_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(0), cudart.Ptr(7872), cudart.Ptr(91520), cudart.N}},
 	},
 	Outputs: []cudart.Output{
-		{Key: "value:logits", Infer: false, Offset: 74048, Shape: []int{64, 10}, Batched: true},
-		{Key: "loss:loss", Infer: false, Offset: 74880, Shape: []int{}, Batched: false},
+		{Key: "value:logits", Infer: false, Offset: 74112, Shape: []int{64, 10}, Batched: true},
+		{Key: "loss:loss", Infer: false, Offset: 74944, Shape: []int{}, Batched: false},
 		{Key: "grad:fc.weight", Infer: false, Offset: 7936, Shape: []int{10, 784}, Batched: false},
 		{Key: "grad:fc.bias", Infer: false, Offset: 15808, Shape: []int{10}, Batched: false},
-		{Key: "value:logits", Infer: true, Offset: 91456, Shape: []int{64, 10}, Batched: true},
+		{Key: "value:logits", Infer: true, Offset: 91520, Shape: []int{64, 10}, Batched: true},
 	},
 }
 
@@ -133,6 +133,16 @@ func (m *CUDAModel) State() []*runtime.Param { return cudaMust(m.m.State()) }
 // SyncToDevice copies the host values of State's tensors to the device,
 // after the caller changed them.
 func (m *CUDAModel) SyncToDevice() error { return m.m.SyncToDevice() }
+
+// SGDState copies the SGD momentum buffers from the device and returns
+// them, named "<param>.momentum_buffer" as runtime.SGD.State names them,
+// with the number of SGD steps taken: while it is 0 the buffers count as
+// empty.
+func (m *CUDAModel) SGDState() ([]*runtime.Param, int, error) { return m.m.SGDState() }
+
+// SetSGDState copies the host values of SGDState's tensors to the device
+// and sets the number of SGD steps taken, as when training resumes.
+func (m *CUDAModel) SetSGDState(steps int) error { return m.m.SetSGDState(steps) }
 
 // Save writes the parameters and buffers to a safetensors file.
 func (m *CUDAModel) Save(path string) error { return m.m.Save(path) }

@@ -586,10 +586,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t47_linear_relu(
 // cnnc_vggsmall_t48_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
 // v48 (dropout "drop1") [64,256] <- v47 [64,256]
 // launch: grid ceil(n*256/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t48_dropout(const float* __restrict__ x, unsigned long long seed, unsigned long long step, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t48_dropout(const float* __restrict__ x, unsigned long long seed, const unsigned long long* __restrict__ step, float* __restrict__ out, int n) {
   const int count = n * 256;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    const float u = cnnc_uniform01(seed, step, (unsigned long long)i);
+    const float u = cnnc_uniform01(seed, *step, (unsigned long long)i);
     out[i] = (double)u < 0.5 ? x[i] / 0.5f : 0.0f;
 
   }

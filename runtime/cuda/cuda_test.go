@@ -88,8 +88,8 @@ func validPlan() *Plan {
 			{Name: "fc.weight", Shape: []int{2, 3}, Offset: 0, Trainable: true, Init: cnnc.Init{Scheme: "zeros"}},
 		},
 		ParamWords: 64, GradBase: 64, VelocityBase: 128,
-		Input: 192, Labels: 256, Loss: 320, Logits: 384,
-		Train: []Launch{{Kernel: "k", Block: [3]int{256, 1, 1}, Args: []Arg{Ptr(0), N, Seed(3), Step, Int(5)}}},
+		Input: 192, Labels: 256, Step: 288, Loss: 320, Logits: 384,
+		Train: []Launch{{Kernel: "k", Block: [3]int{256, 1, 1}, Args: []Arg{Ptr(0), N, Seed(3), Ptr(288), Int(5)}}},
 	}
 }
 
@@ -106,6 +106,8 @@ func TestPlanValidate(t *testing.T) {
 		{"bad init", func(p *Plan) { p.State[0].Init.Scheme = "fancy" }, `fc.weight: unknown init scheme "fancy"`},
 		{"param outside region", func(p *Plan) { p.State[0].Offset = 100 }, "parameter fc.weight lies outside the parameter region"},
 		{"no batch", func(p *Plan) { p.Batch = 0 }, "batch 0, classes 2 and arena size 1024 must be positive"},
+		{"step outside", func(p *Plan) { p.Step = 1023 }, "step [1023, 1025) lies outside the arena of 1024 words"},
+		{"step misaligned", func(p *Plan) { p.Step = 289 }, "the step word at 289 is not 8-byte aligned"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -424,12 +424,13 @@ func (f *Function) Launch(grid, block Dim3, shared int, args ...any) error {
 			return fmt.Errorf("cuLaunchKernel(%s): argument %d has type %T; want DevicePtr, int32, uint32, uint64 or float32", f.Name, i, a)
 		}
 	}
-	return f.launch(grid, block, shared, vals)
+	return f.launch(grid, block, shared, 0, vals)
 }
 
-// launch runs on a bound thread. Each argument is stored in 8 bytes of
-// vals, little-endian, so a 4-byte parameter reads the low half.
-func (f *Function) launch(grid, block Dim3, shared int, vals []uint64) error {
+// launch runs on a bound thread and queues the kernel on stream (0 for
+// the default stream). Each argument is stored in 8 bytes of vals,
+// little-endian, so a 4-byte parameter reads the low half.
+func (f *Function) launch(grid, block Dim3, shared int, stream uintptr, vals []uint64) error {
 	if grid.X < 1 || grid.Y < 1 || grid.Z < 1 || block.X < 1 || block.Y < 1 || block.Z < 1 {
 		return fmt.Errorf("cuLaunchKernel(%s): grid %v and block %v must be positive", f.Name, grid, block)
 	}
@@ -449,7 +450,7 @@ func (f *Function) launch(grid, block Dim3, shared int, vals []uint64) error {
 	return drv.call(f.launchDesc(grid, block), drv.cuLaunchKernel, f.handle,
 		uintptr(grid.X), uintptr(grid.Y), uintptr(grid.Z),
 		uintptr(block.X), uintptr(block.Y), uintptr(block.Z),
-		uintptr(shared), 0, params, 0)
+		uintptr(shared), stream, params, 0)
 }
 
 func (f *Function) launchDesc(grid, block Dim3) string {
@@ -512,8 +513,9 @@ func (e *Event) Destroy() error {
 	return e.dev.drv.call("cuEventDestroy", e.dev.drv.cuEventDestroy, e.handle)
 }
 
-// A Stream is a queue of device work. The package's own calls use the
-// default stream; NewStream exists for callers that overlap work.
+// A Stream is a queue of device work. A Model launches on a stream of its
+// own; the copies and Function.Launch use the default stream, with which
+// streams made by NewStream synchronise.
 type Stream struct {
 	dev    *Device
 	handle uintptr

@@ -23,7 +23,19 @@
 // out the arena, initialises the parameters exactly as the Go target does
 // (same initialisers, same random stream), and gives the generated
 // package's CUDAModel its API: TrainStep, Predict, SGDStep, Params,
-// Buffers, State, Load and Save.
+// Buffers, State, SGDState (the momentum buffers, for checkpoints), Load
+// and Save.
+//
+// A model launches its kernels on a stream of its own. The first call with
+// a full batch (the plan's Batch) captures the launches of the training
+// step, or of the inference pass, as a CUDA graph, and later full batches
+// replay it with one cuGraphLaunch; partial batches launch kernel by
+// kernel. What changes from step to step without changing the launches, the
+// training step that selects the dropout masks, is a word of the arena that
+// Model.Train writes before each step. Where the driver lacks graphs
+// (before CUDA 11.4) or a capture fails, the model launches kernel by
+// kernel for the rest of its life; Model.Graphs says which. Setting the
+// environment variable CNNC_CUDA_GRAPHS=0 turns graphs off, to compare.
 //
 // The libraries are found as follows. libcuda.so.1 is opened by name (the
 // dynamic linker's search) and then in the usual driver folders; the

@@ -30,6 +30,18 @@ const (
 	cudaSuccess = 0
 )
 
+// streamCaptureThreadLocal is CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: while a
+// stream captures, calls that are unsafe during capture (a synchronous
+// copy, say) fail on the capturing thread only.
+const streamCaptureThreadLocal = 1
+
+// hasGraphs reports whether the driver has every function of graph capture
+// and replay.
+func (d *driver) hasGraphs() bool {
+	return d.cuStreamBeginCapture != 0 && d.cuStreamEndCapture != 0 && d.cuGraphInstantiateWithFlags != 0 &&
+		d.cuGraphLaunch != 0 && d.cuGraphExecDestroy != 0 && d.cuGraphDestroy != 0
+}
+
 // Device attributes (CUdevice_attribute).
 const (
 	attrMaxThreadsPerBlock      = 1
@@ -52,6 +64,10 @@ type driver struct {
 	cuLaunchKernel, cuStreamCreate, cuStreamDestroy, cuStreamSynchronize       uintptr
 	cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime       uintptr
 	cuEventDestroy, cuGetErrorString, cuGetErrorName                           uintptr
+
+	// CUDA graphs, for replaying a captured step (CUDA 11.4 and later).
+	cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiateWithFlags uintptr
+	cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy                     uintptr
 }
 
 func newDriver(lib *library) (*driver, error) {
@@ -93,6 +109,12 @@ func newDriver(lib *library) (*driver, error) {
 		"cuEventSynchronize":           &d.cuEventSynchronize,
 		"cuEventElapsedTime":           &d.cuEventElapsedTime,
 		"cuEventDestroy_v2":            &d.cuEventDestroy,
+		"cuStreamBeginCapture_v2":      &d.cuStreamBeginCapture,
+		"cuStreamEndCapture":           &d.cuStreamEndCapture,
+		"cuGraphInstantiateWithFlags":  &d.cuGraphInstantiateWithFlags,
+		"cuGraphLaunch":                &d.cuGraphLaunch,
+		"cuGraphExecDestroy":           &d.cuGraphExecDestroy,
+		"cuGraphDestroy":               &d.cuGraphDestroy,
 	} {
 		lib.optional(name, p)
 	}
@@ -104,6 +126,16 @@ func newDriver(lib *library) (*driver, error) {
 
 // call calls the driver function fn and turns a failure into an *Error
 // whose Call is what.
+//
+// Like purego.SyscallN, it is marked uintptrescapes: an argument written
+// uintptr(unsafe.Pointer(p)) in a call of it, or in a call of a function
+// that passes its unsafe.Pointer on that way, moves *p to the heap, where
+// it stays put during the C call. Without it a Go variable on the stack,
+// such as the loss Model.Train reads back, could move when the stack
+// grows between the conversion and the call, and the C function would
+// write to where it was.
+//
+//go:uintptrescapes
 func (d *driver) call(what string, fn uintptr, args ...uintptr) error {
 	if fn == 0 {
 		return fmt.Errorf("%s: this CUDA driver (%s) lacks the function", what, d.lib.path)
@@ -114,7 +146,10 @@ func (d *driver) call(what string, fn uintptr, args ...uintptr) error {
 	return nil
 }
 
-// raw calls the C function fn and returns its int result.
+// raw calls the C function fn and returns its int result. It is marked
+// uintptrescapes, as call is.
+//
+//go:uintptrescapes
 func raw(fn uintptr, args ...uintptr) int {
 	return int(int32(uint32(ccall(fn, args...))))
 }

@@ -3,6 +3,7 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"unsafe"
 
@@ -14,17 +15,32 @@ import (
 // kernels of its plan. Parameters live on the device; Params, Buffers and
 // State copy them to host tensors on demand, and Load and SyncToDevice copy
 // host values back. A Model is not safe for concurrent use.
+//
+// A model launches its kernels on a stream of its own. A call with a full
+// batch replays a CUDA graph of its launches, captured by the first such
+// call (one graph for training, one for inference), which saves the cost of
+// launching every kernel; other calls launch the kernels one by one. See
+// [Model.Graphs].
 type Model struct {
-	plan  *Plan
-	dev   *Device
-	mod   *Module
-	arena DevicePtr
+	plan   *Plan
+	dev    *Device
+	mod    *Module
+	arena  DevicePtr
+	stream *Stream
 
 	train, infer []boundLaunch
 	sgd          *Function
 	pin          runtime.Pinner // keeps the launches' argument blocks in place
 
+	// graphs says whether full batches replay graphs; trainExec and
+	// inferExec are the instantiated graphs (CUgraphExec), 0 until
+	// captured; recapture says that the captured arguments are stale.
+	graphs               bool
+	trainExec, inferExec uintptr
+	recapture            bool
+
 	params, buffers, state []*cnnc.Param
+	velocity               []*cnnc.Param // host copies of the momentum buffers, one per parameter
 	logits                 []float32
 	n                      int    // samples in the last call
 	step                   uint64 // training steps taken: the dropout mask stream
@@ -41,14 +57,14 @@ type boundLaunch struct {
 	vals []uint64
 	ptrs []unsafe.Pointer
 	n    []int // indices of the ArgN arguments
-	step []int // indices of the ArgStep arguments
 }
 
 // NewModel compiles source (CUDA C made by codegen/cuda with plan) for
 // dev, allocates the arena and initialises the parameters and buffers
 // from seed exactly as the Go target's NewSeeded(seed) does: the same
 // initialisers drawing from one runtime.RNG in the plan's State order.
-// seed also seeds the dropout masks.
+// seed also seeds the dropout masks. Full batches replay CUDA graphs
+// unless the environment variable CNNC_CUDA_GRAPHS is 0.
 func NewModel(dev *Device, source string, plan *Plan, seed uint64) (*Model, error) {
 	if err := plan.Validate(); err != nil {
 		return nil, err
@@ -93,6 +109,10 @@ func NewModel(dev *Device, source string, plan *Plan, seed uint64) (*Model, erro
 	if err := dev.Memset32(m.arena, 0, plan.Words); err != nil {
 		return fail(err)
 	}
+	if m.stream, err = dev.NewStream(); err != nil {
+		return fail(err)
+	}
+	m.graphs = dev.drv.hasGraphs() && os.Getenv("CNNC_CUDA_GRAPHS") != "0"
 	for _, seq := range [][]boundLaunch{m.train, m.infer} {
 		for i := range seq {
 			m.prepare(&seq[i])
@@ -108,6 +128,7 @@ func NewModel(dev *Device, source string, plan *Plan, seed uint64) (*Model, erro
 		t.Init.Fill(p.Data, rng)
 		if t.Trainable {
 			m.params = append(m.params, p)
+			m.velocity = append(m.velocity, cnnc.NewParam(t.Name+".momentum_buffer", t.Shape, false))
 		} else {
 			m.buffers = append(m.buffers, p)
 		}
@@ -138,8 +159,6 @@ func (m *Model) prepare(b *boundLaunch) {
 			b.n = append(b.n, i)
 		case ArgSeed:
 			b.vals[i] = a.Value ^ m.runSeed
-		case ArgStep:
-			b.step = append(b.step, i)
 		case ArgInt:
 			b.vals[i] = uint64(uint32(int32(a.Value)))
 		}
@@ -179,6 +198,7 @@ func (m *Model) SetStep(step uint64) { m.step = step }
 // to NewModel by default).
 func (m *Model) SetRunSeed(seed uint64) {
 	m.runSeed = seed
+	m.recapture = true // the graphs hold the old seeds
 	for _, seq := range [][]boundLaunch{m.train, m.infer} {
 		for i := range seq {
 			for j, a := range seq[i].l.Args {
@@ -227,8 +247,11 @@ func (m *Model) Train(x []float32, labels []int32) (float32, error) {
 	if err := m.dev.copyIn(m.word(p.Labels), unsafe.Pointer(&labels[0]), 4*n); err != nil {
 		return 0, err
 	}
+	if err := m.dev.copyIn(m.word(p.Step), unsafe.Pointer(&m.step), 8); err != nil {
+		return 0, err
+	}
 	m.n = n
-	if err := m.run(m.train, n); err != nil {
+	if err := m.run(m.train, n, &m.trainExec); err != nil {
 		return 0, err
 	}
 	var loss [1]float32
@@ -258,7 +281,7 @@ func (m *Model) Infer(x []float32) ([]float32, error) {
 		return nil, err
 	}
 	m.n = n
-	if err := m.run(m.infer, n); err != nil {
+	if err := m.run(m.infer, n, &m.inferExec); err != nil {
 		return nil, err
 	}
 	out := m.logits[:n*p.Classes]
@@ -268,15 +291,91 @@ func (m *Model) Infer(x []float32) ([]float32, error) {
 	return out, nil
 }
 
-// run launches seq for n samples on a bound thread.
-func (m *Model) run(seq []boundLaunch, n int) error {
+// run runs seq for n samples on a bound thread. A full batch replays the
+// graph *exec, which the first full batch captures; other calls, and every
+// call once graphs are off, launch the kernels one by one.
+func (m *Model) run(seq []boundLaunch, n int, exec *uintptr) error {
+	if m.recapture {
+		m.recapture = false
+		if err := m.destroyGraphs(); err != nil {
+			return fmt.Errorf("model %s: %w", m.plan.Name, err)
+		}
+	}
+	if !m.graphs || n != m.plan.Batch {
+		return m.launch(seq, n)
+	}
+	if *exec == 0 {
+		e, ok := m.capture(seq, n)
+		if !ok {
+			// The driver cannot capture this sequence: launch directly
+			// from now on.
+			m.graphs = false
+			if err := m.destroyGraphs(); err != nil {
+				return fmt.Errorf("model %s: %w", m.plan.Name, err)
+			}
+			return m.launch(seq, n)
+		}
+		*exec = e
+	}
+	drv := m.dev.drv
+	if err := drv.call("cuGraphLaunch", drv.cuGraphLaunch, *exec, m.stream.handle); err != nil {
+		return fmt.Errorf("model %s: %w", m.plan.Name, err)
+	}
+	return nil
+}
+
+// capture records the launches of seq for n samples on the model's stream
+// as a graph and instantiates it. It reports false, with the stream out of
+// capture, if the driver refuses any step. The graph holds the arguments'
+// values as they were at capture; the step counter is read from the arena.
+func (m *Model) capture(seq []boundLaunch, n int) (exec uintptr, ok bool) {
+	drv := m.dev.drv
+	s := m.stream.handle
+	if raw(drv.cuStreamBeginCapture, s, streamCaptureThreadLocal) != cudaSuccess {
+		return 0, false
+	}
+	launchErr := m.launch(seq, n)
+	var g uintptr
+	if raw(drv.cuStreamEndCapture, s, uintptr(unsafe.Pointer(&g))) != cudaSuccess || launchErr != nil {
+		if g != 0 {
+			raw(drv.cuGraphDestroy, g)
+		}
+		return 0, false
+	}
+	code := raw(drv.cuGraphInstantiateWithFlags, uintptr(unsafe.Pointer(&exec)), g, 0)
+	raw(drv.cuGraphDestroy, g)
+	return exec, code == cudaSuccess
+}
+
+// destroyGraphs destroys the instantiated graphs on a bound thread, so
+// that the next full batches capture afresh.
+func (m *Model) destroyGraphs() error {
+	var first error
+	for _, e := range []*uintptr{&m.trainExec, &m.inferExec} {
+		if *e == 0 {
+			continue
+		}
+		if err := m.dev.drv.call("cuGraphExecDestroy", m.dev.drv.cuGraphExecDestroy, *e); err != nil && first == nil {
+			first = err
+		}
+		*e = 0
+	}
+	return first
+}
+
+// Graphs reports whether calls with a full batch replay CUDA graphs. It is
+// false when the environment variable CNNC_CUDA_GRAPHS is 0, when the
+// driver lacks graphs (before CUDA 11.4), and after a capture failed; the
+// model then launches every kernel of every call itself.
+func (m *Model) Graphs() bool { return m.graphs }
+
+// launch launches the kernels of seq for n samples one by one on the
+// model's stream, on a bound thread.
+func (m *Model) launch(seq []boundLaunch, n int) error {
 	for i := range seq {
 		b := &seq[i]
 		for _, j := range b.n {
 			b.vals[j] = uint64(uint32(n))
-		}
-		for _, j := range b.step {
-			b.vals[j] = m.step
 		}
 		l := b.l
 		grid := Dim3{l.Grid[0].Eval(n), l.Grid[1].Eval(n), l.Grid[2].Eval(n)}
@@ -285,7 +384,7 @@ func (m *Model) run(seq []boundLaunch, n int) error {
 		if code := raw(drv.cuLaunchKernel, b.fn.handle,
 			uintptr(grid.X), uintptr(grid.Y), uintptr(grid.Z),
 			uintptr(block.X), uintptr(block.Y), uintptr(block.Z),
-			0, 0, uintptr(unsafe.Pointer(&b.ptrs[0])), 0); code != cudaSuccess {
+			0, m.stream.handle, uintptr(unsafe.Pointer(&b.ptrs[0])), 0); code != cudaSuccess {
 			return fmt.Errorf("model %s: %w", m.plan.Name, drv.errorFor(b.fn.launchDesc(grid, block), code))
 		}
 	}
@@ -324,7 +423,7 @@ func (m *Model) SGDStep(lr, momentum float64, nesterov bool, weightDecay float64
 		uint64(math.Float32bits(float32(weightDecay))),
 		uint64(uint32(nest)), uint64(uint32(first)),
 	}
-	if err := m.sgd.launch(Dim3{grid, 1, 1}, Dim3{block, 1, 1}, 0, vals); err != nil {
+	if err := m.sgd.launch(Dim3{grid, 1, 1}, Dim3{block, 1, 1}, 0, m.stream.handle, vals); err != nil {
 		return fmt.Errorf("model %s: SGD step: %w", p.Name, err)
 	}
 	m.sgdSteps++
@@ -333,6 +432,62 @@ func (m *Model) SGDStep(lr, momentum float64, nesterov bool, weightDecay float64
 
 // ResetSGD makes the next SGDStep start the momentum buffers afresh.
 func (m *Model) ResetSGD() { m.sgdSteps = 0 }
+
+// SGDState copies the momentum buffers from the device and returns them,
+// one per trainable parameter in graph order, named
+// "<param>.momentum_buffer" as runtime.SGD.State names them, with the
+// number of SGD steps taken since NewModel or ResetSGD: while it is 0 the
+// buffers count as empty. Changes to the returned Data reach the device
+// only through SetSGDState.
+func (m *Model) SGDState() ([]*cnnc.Param, int, error) {
+	unbind, err := m.dev.bind()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer unbind()
+	for i, t := range m.trainable() {
+		if err := m.copyOut(m.velocity[i].Data, t.Offset-m.plan.ParamBase+m.plan.VelocityBase); err != nil {
+			return nil, 0, err
+		}
+	}
+	return m.velocity, m.sgdSteps, nil
+}
+
+// SetSGDState copies the host values of the momentum buffers (the Data of
+// the tensors SGDState returns) to the device and sets the number of SGD
+// steps taken, as when training resumes from a checkpoint.
+func (m *Model) SetSGDState(steps int) error {
+	if steps < 0 {
+		return fmt.Errorf("model %s: SetSGDState(%d): the number of steps must not be negative", m.plan.Name, steps)
+	}
+	unbind, err := m.dev.bind()
+	if err != nil {
+		return err
+	}
+	defer unbind()
+	for i, t := range m.trainable() {
+		d := m.velocity[i].Data
+		if len(d) == 0 {
+			continue
+		}
+		if err := m.dev.copyIn(m.word(t.Offset-m.plan.ParamBase+m.plan.VelocityBase), unsafe.Pointer(&d[0]), 4*len(d)); err != nil {
+			return fmt.Errorf("model %s: upload %s: %w", m.plan.Name, m.velocity[i].Name, err)
+		}
+	}
+	m.sgdSteps = steps
+	return nil
+}
+
+// trainable returns the plan's trainable tensors, in order.
+func (m *Model) trainable() []*Tensor {
+	var ts []*Tensor
+	for i := range m.plan.State {
+		if m.plan.State[i].Trainable {
+			ts = append(ts, &m.plan.State[i])
+		}
+	}
+	return ts
+}
 
 // Params copies the trainable parameters and their gradients from the
 // device and returns them, in graph order, named as PyTorch's state_dict
@@ -482,18 +637,33 @@ func (m *Model) Read(key string) ([]float32, error) {
 // Synchronize waits for the model's queued work.
 func (m *Model) Synchronize() error { return m.dev.Synchronize() }
 
-// Close frees the arena and unloads the module. The model must not be used
-// afterwards.
+// Close destroys the model's graphs and stream, frees the arena and
+// unloads the module. The model must not be used afterwards.
 func (m *Model) Close() error {
 	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if m.trainExec != 0 || m.inferExec != 0 {
+		if unbind, err := m.dev.bind(); err != nil {
+			keep(err)
+		} else {
+			keep(m.destroyGraphs())
+			unbind()
+		}
+	}
+	if m.stream != nil {
+		keep(m.stream.Destroy())
+		m.stream = nil
+	}
 	if m.arena != 0 {
-		first = m.dev.Free(m.arena)
+		keep(m.dev.Free(m.arena))
 		m.arena = 0
 	}
 	if m.mod != nil {
-		if err := m.mod.Unload(); err != nil && first == nil {
-			first = err
-		}
+		keep(m.mod.Unload())
 		m.mod = nil
 	}
 	m.pin.Unpin()

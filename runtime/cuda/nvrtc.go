@@ -54,7 +54,10 @@ func newNVRTC(lib *library) (*nvrtc, error) {
 	return r, nil
 }
 
-// call calls the NVRTC function fn and turns a failure into an *Error.
+// call calls the NVRTC function fn and turns a failure into an *Error. It
+// is marked uintptrescapes, as driver.call is.
+//
+//go:uintptrescapes
 func (r *nvrtc) call(what string, fn uintptr, args ...uintptr) error {
 	res := ccall(fn, args...)
 	code := int(int32(uint32(res)))

@@ -31,6 +31,7 @@ type Plan struct {
 
 	Input  int // Batch samples of the input, float32
 	Labels int // Batch labels, int32
+	Step   int // the training step, an unsigned long long (two words) that Model.Train writes before each step; dropout kernels read it
 	Loss   int // the training loss, one float32
 	Logits int // the inference graph's logits, Batch rows of Classes
 
@@ -94,7 +95,6 @@ const (
 	ArgPtr  ArgKind = iota // a pointer into the arena: Value is the offset in words
 	ArgN                   // the number of samples of the call, an int
 	ArgSeed                // a dropout seed: Value is the layer's seed, xored with the run's seed, an unsigned long long
-	ArgStep                // the training step, an unsigned long long
 	ArgInt                 // Value as an int
 )
 
@@ -112,9 +112,6 @@ var N = Arg{Kind: ArgN}
 
 // Seed returns the dropout seed argument of a layer with the given seed.
 func Seed(layer uint64) Arg { return Arg{Kind: ArgSeed, Value: layer} }
-
-// Step is the argument that passes the training step.
-var Step = Arg{Kind: ArgStep}
 
 // Int returns a constant int argument.
 func Int(v int) Arg { return Arg{Kind: ArgInt, Value: uint64(v)} }
@@ -158,6 +155,7 @@ func (p *Plan) Validate() error {
 	checks := []error{
 		in("input", p.Input, p.Batch*sample),
 		in("labels", p.Labels, p.Batch),
+		in("step", p.Step, 2),
 		in("loss", p.Loss, 1),
 		in("logits", p.Logits, p.Batch*p.Classes),
 		in("parameters", p.ParamBase, p.ParamWords),
@@ -182,6 +180,9 @@ func (p *Plan) Validate() error {
 			n *= d
 		}
 		checks = append(checks, in(o.Key, o.Offset, n))
+	}
+	if p.Step%2 != 0 {
+		checks = append(checks, fmt.Errorf("plan %q: the step word at %d is not 8-byte aligned", p.Name, p.Step))
 	}
 	for _, err := range checks {
 		if err != nil {

@@ -31,8 +31,10 @@ const (
 	dropoutKey  = "cnnc.dropout.step" // the model's Step, when it has one
 	scheduleKey = "cnnc.schedule"     // the schedule, informational
 	lrKey       = "cnnc.lr"           // the learning rate of the next step, informational
-	// deviceKey says "cuda" when the run trained on the GPU, whose SGD
-	// momentum stays there: the checkpoint lacks the optimiser's tensors.
+	// deviceKey says "cuda" when the run trained on the GPU. Checkpoints
+	// of GPU runs hold the optimiser's tensors as those of CPU runs do,
+	// except those written before the trainer could copy them from the
+	// GPU.
 	deviceKey = "cnnc.device"
 
 	// optimPrefix names the optimiser's tensors: "cnnc.optim." plus the
@@ -85,10 +87,11 @@ func describePreprocess(p *data.Preprocess) string {
 }
 
 // saveCheckpoint writes the model's state, the preprocessing (nil for
-// none), the optimiser's momentum and the run's position to path,
-// atomically (a temporary file, synced and renamed). opt and rs may be nil
-// for a checkpoint of weights only.
-func saveCheckpoint(path string, state []*runtime.Param, pre *data.Preprocess, opt *runtime.SGD, rs *runState, model string) error {
+// none), the optimiser's momentum buffers (runtime.SGD.State, or the GPU's
+// copy of them) and the run's position to path, atomically (a temporary
+// file, synced and renamed). momentum and rs may be nil for a checkpoint
+// of weights only.
+func saveCheckpoint(path string, state []*runtime.Param, pre *data.Preprocess, momentum []*runtime.Param, rs *runState, model string) error {
 	tensors := slices.Clone(state)
 	meta := map[string]string{
 		preprocessKey: preprocessKind(pre),
@@ -97,11 +100,8 @@ func saveCheckpoint(path string, state []*runtime.Param, pre *data.Preprocess, o
 	if pre != nil {
 		tensors = append(tensors, pre.Params()...)
 	}
-	if opt != nil {
-		for _, v := range opt.State() {
-			tensors = append(tensors, &runtime.Param{Name: optimPrefix + v.Name, Shape: v.Shape, Data: v.Data})
-		}
-		meta[optStepsKey] = strconv.Itoa(opt.Steps)
+	for _, v := range momentum {
+		tensors = append(tensors, &runtime.Param{Name: optimPrefix + v.Name, Shape: v.Shape, Data: v.Data})
 	}
 	if rs != nil {
 		args, _ := json.Marshal(rs.args) // a list of strings always marshals
@@ -272,18 +272,45 @@ func (ck *loadedCheckpoint) runState() (*runState, error) {
 	return rs, nil
 }
 
-// restoreOptimizer copies the checkpoint's momentum buffers into opt and
-// sets its step count.
-func (ck *loadedCheckpoint) restoreOptimizer(opt *runtime.SGD, steps int) error {
-	opt.Steps = steps
-	if steps == 0 {
-		return nil // the buffers count as empty
+// restoreOptimizer restores the optimiser of a resumed run from the
+// checkpoint: the momentum buffers and the step count of opt on the CPU,
+// or of the model on the GPU (dev, with opt nil).
+func restoreOptimizer(ck *loadedCheckpoint, opt *runtime.SGD, dev DeviceModel, momentum float64, steps int) error {
+	if opt != nil {
+		opt.Steps = steps
+		return ck.restoreMomentum(opt.State(), momentum, steps)
 	}
-	for _, v := range opt.State() {
+	buffers, err := deviceMomentum(dev, momentum)
+	if err != nil {
+		return err
+	}
+	if err := ck.restoreMomentum(buffers, momentum, steps); err != nil {
+		return err
+	}
+	return dev.SetSGDState(steps)
+}
+
+// deviceMomentum copies the model's momentum buffers from the GPU, or
+// returns nil without momentum, as runtime.SGD.State does.
+func deviceMomentum(dev DeviceModel, momentum float64) ([]*runtime.Param, error) {
+	if momentum == 0 {
+		return nil, nil
+	}
+	buffers, _, err := dev.SGDState()
+	return buffers, err
+}
+
+// restoreMomentum copies the checkpoint's momentum buffers into buffers,
+// unless steps is 0, when the buffers count as empty.
+func (ck *loadedCheckpoint) restoreMomentum(buffers []*runtime.Param, momentum float64, steps int) error {
+	if steps == 0 {
+		return nil
+	}
+	for _, v := range buffers {
 		name := optimPrefix + v.Name
 		t, ok := ck.tensors[name]
 		if !ok && ck.meta[deviceKey] != "" {
-			return fmt.Errorf("resume %s: the run trained with -device %s, which keeps the SGD momentum on the GPU and not in the checkpoint; -resume needs it with -momentum %g: start from the checkpoint's weights with -load instead (a fresh optimiser)", ck.path, ck.meta[deviceKey], opt.Momentum)
+			return fmt.Errorf("resume %s: the run trained with -device %s by a trainer that kept the SGD momentum on the GPU and not in the checkpoint; -resume needs it with -momentum %g: start from the checkpoint's weights with -load instead (a fresh optimiser)", ck.path, ck.meta[deviceKey], momentum)
 		}
 		if !ok {
 			return fmt.Errorf("resume %s: the checkpoint lacks the optimiser's tensor %q; was the run trained without momentum?", ck.path, name)

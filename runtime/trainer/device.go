@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/cnnc/cnnc/runtime"
 )
 
 // The values of -device.
@@ -29,6 +31,13 @@ type DeviceModel interface {
 	// SyncToDevice copies the host values of State's tensors to the
 	// device.
 	SyncToDevice() error
+	// SGDState copies the SGD momentum buffers from the device and
+	// returns them, named "<param>.momentum_buffer" as runtime.SGD.State
+	// names them, with the number of SGD steps taken (while 0 the buffers
+	// count as empty). SetSGDState copies the host values of those
+	// tensors back and sets the number of steps, as when a run resumes.
+	SGDState() ([]*runtime.Param, int, error)
+	SetSGDState(steps int) error
 	// Step and SetStep are the step counter that selects the dropout
 	// masks.
 	Step() uint64
@@ -64,9 +73,9 @@ func WithCUDA[D DeviceModel](newCUDA func(seed uint64) (D, error)) Option {
 	}
 }
 
-// gpuUnsupported returns why the run that c and rs describe cannot train
-// on the GPU, or "" if it can. rs is the resumed run's state, or nil.
-func gpuUnsupported(c *config, rs *runState, hasCUDA bool) string {
+// gpuUnsupported returns why the run that c describes cannot train on the
+// GPU, or "" if it can.
+func gpuUnsupported(c *config, hasCUDA bool) string {
 	switch {
 	case !hasCUDA:
 		return "this trainer was built without the model's CUDA code (compile the model with cnnc compile without -cuda=false)"
@@ -74,8 +83,6 @@ func gpuUnsupported(c *config, rs *runState, hasCUDA bool) string {
 		return "-l1 is not supported on the GPU (its gradient is added on the host)"
 	case c.elastic[0] != 0:
 		return "-elastic is not supported on the GPU (its gradient is added on the host)"
-	case rs != nil && c.momentum != 0 && rs.optSteps > 0:
-		return "-resume cannot restore the checkpoint's SGD momentum into the GPU's optimiser (-load takes its weights with a fresh optimiser)"
 	}
 	return ""
 }
@@ -83,11 +90,11 @@ func gpuUnsupported(c *config, rs *runState, hasCUDA bool) string {
 // openDevice returns the model on the accelerator that -device asks for, or
 // nil to train on the CPU. With -device auto it falls back to the CPU,
 // saying why in one line to out; with -device cuda it fails instead.
-func openDevice(c *config, rs *runState, newCUDA func(seed uint64) (DeviceModel, error), out io.Writer) (DeviceModel, error) {
+func openDevice(c *config, newCUDA func(seed uint64) (DeviceModel, error), out io.Writer) (DeviceModel, error) {
 	if c.device == deviceCPU {
 		return nil, nil
 	}
-	if why := gpuUnsupported(c, rs, newCUDA != nil); why != "" {
+	if why := gpuUnsupported(c, newCUDA != nil); why != "" {
 		if c.device == deviceCUDA {
 			return nil, fmt.Errorf("-device cuda: %s; use -device cpu", why)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,10 +21,12 @@ import (
 // "device" (dev, opt), while the host holds copies that only downloads
 // (Params, Buffers, State) and uploads (SyncToDevice) move, as on a GPU.
 type fakeGPU struct {
-	dev  *linear          // the device's memory
-	host []*runtime.Param // the host's copies
-	opt  *runtime.SGD     // the device's optimiser, made by the first SGDStep
-	step uint64
+	dev     *linear          // the device's memory
+	host    []*runtime.Param // the host's copies
+	opt     *runtime.SGD     // the device's optimiser, with momentum buffers whatever the momentum
+	hostVel []*runtime.Param // the host's copies of the momentum buffers
+	first   *sgdCall         // the first SGDStep's settings
+	step    uint64
 
 	sgd                []sgdCall
 	downloads, uploads int
@@ -40,6 +43,11 @@ func newFakeGPU(seed uint64) *fakeGPU {
 	for _, p := range m.dev.Params() {
 		m.host = append(m.host, runtime.NewParam(p.Name, p.Shape, true))
 	}
+	// Momentum 1 only allocates the buffers; SGDStep sets the settings.
+	m.opt = runtime.NewSGD(m.dev.Params(), 0, 1, false, 0)
+	for _, v := range m.opt.State() {
+		m.hostVel = append(m.hostVel, runtime.NewParam(v.Name, v.Shape, false))
+	}
 	return m
 }
 
@@ -51,13 +59,15 @@ func (m *fakeGPU) TrainStep(x []float32, labels []int32) float32 {
 func (m *fakeGPU) Predict(x []float32) []float32 { return m.dev.Predict(x) }
 
 func (m *fakeGPU) SGDStep(lr, momentum float64, nesterov bool, wd float64) error {
-	m.sgd = append(m.sgd, sgdCall{lr, momentum, wd, nesterov})
-	if m.opt == nil {
-		m.opt = runtime.NewSGD(m.dev.Params(), lr, momentum, nesterov, wd)
+	call := sgdCall{lr, momentum, wd, nesterov}
+	m.sgd = append(m.sgd, call)
+	if m.first == nil {
+		m.first = &call
 	}
-	if m.opt.Momentum != momentum || m.opt.Nesterov != nesterov || m.opt.WeightDecay != wd {
+	if m.first.momentum != momentum || m.first.nesterov != nesterov || m.first.wd != wd {
 		return errors.New("fake: SGDStep's momentum, Nesterov or weight decay changed during the run")
 	}
+	m.opt.Momentum, m.opt.Nesterov, m.opt.WeightDecay = momentum, nesterov, wd
 	m.opt.SetLR(lr)
 	m.opt.Step()
 	return nil
@@ -81,6 +91,23 @@ func (m *fakeGPU) SyncToDevice() error {
 	for i, p := range m.dev.Params() {
 		copy(p.Data, m.host[i].Data)
 	}
+	return nil
+}
+
+func (m *fakeGPU) SGDState() ([]*runtime.Param, int, error) {
+	m.downloads++
+	for i, v := range m.opt.State() {
+		copy(m.hostVel[i].Data, v.Data)
+	}
+	return m.hostVel, m.opt.Steps, nil
+}
+
+func (m *fakeGPU) SetSGDState(steps int) error {
+	m.uploads++
+	for i, v := range m.opt.State() {
+		copy(v.Data, m.hostVel[i].Data)
+	}
+	m.opt.Steps = steps
 	return nil
 }
 
@@ -185,20 +212,18 @@ func TestDeviceMatchesCPU(t *testing.T) {
 				epoch, batch := i/(batches/2), i%(batches/2)
 				require.Equal(t, sgdCall{runtime.LRAtStep(c.schedule, epoch, batch, batches/2), c.momentum, c.wd, c.nesterov}, call, "SGDStep %d", i)
 			}
-			require.LessOrEqual(t, m.downloads, 5, "downloads: the count of parameters, -init, the state, a checkpoint per epoch")
+			require.LessOrEqual(t, m.downloads, 7, "downloads: the count of parameters, -init, the state, a checkpoint (state and momentum) per epoch")
 			require.LessOrEqual(t, m.uploads, 1, "uploads: after -init only")
 
-			// The checkpoints hold the same weights; the GPU's lacks the
-			// momentum, and says so.
+			// The checkpoints hold the same tensors, the momentum too, and
+			// the GPU's says where it was made.
 			ct, cm, err := runtime.LoadTensors(cpuCk)
 			require.NoError(t, err)
 			gt, gm, err := runtime.LoadTensors(gpuCk)
 			require.NoError(t, err)
-			for _, name := range []string{"fc.weight", "fc.bias"} {
-				require.Equal(t, ct[name].F32, gt[name].F32, name)
-			}
-			for name := range gt {
-				require.False(t, strings.HasPrefix(name, optimPrefix), "the GPU's checkpoint has %q", name)
+			require.Equal(t, len(ct), len(gt))
+			for name, x := range ct {
+				require.Equal(t, x.F32, gt[name].F32, name)
 			}
 			require.Equal(t, "cuda", gm[deviceKey])
 			require.NotContains(t, cm, deviceKey)
@@ -290,14 +315,14 @@ func TestDeviceUnsupported(t *testing.T) {
 }
 
 // TestDeviceCheckpoints checks how checkpoints cross between the CPU and
-// the GPU: weights both ways, and runs resumed where the momentum allows.
+// the GPU: weights both ways, and runs resumed on either side, with their
+// momentum, end where the uninterrupted run ends.
 func TestDeviceCheckpoints(t *testing.T) {
 	dir := t.TempDir()
 	var g gpus
 	args := []string{"-limit", "600", "-seed", "2"}
 
-	// A GPU run with momentum: -load takes its weights anywhere; -resume
-	// cannot, since the momentum stayed on the GPU.
+	// A GPU run with momentum: -load takes its weights anywhere.
 	ck := filepath.Join(dir, "gpu.safetensors")
 	trained, _, err := runDevice(t, g.new, append(args, "-epochs", "1", "-device", "cuda", "-save", ck)...)
 	require.NoError(t, err)
@@ -307,45 +332,47 @@ func TestDeviceCheckpoints(t *testing.T) {
 		require.Equal(t, trained.testAcc, res.testAcc, "-eval-only -device %s", d)
 		require.Contains(t, out, "loaded checkpoint "+ck)
 	}
-	_, _, err = runDevice(t, g.new, "-resume", ck, "-epochs", "2", "-device", "cuda")
-	require.ErrorContains(t, err, "-device cuda: -resume cannot restore the checkpoint's SGD momentum into the GPU's optimiser (-load takes its weights with a fresh optimiser); use -device cpu")
-	_, _, err = runDevice(t, g.new, "-resume", ck, "-epochs", "2")
-	require.ErrorContains(t, err, "the run trained with -device cuda, which keeps the SGD momentum on the GPU and not in the checkpoint; -resume needs it with -momentum 0.9: start from the checkpoint's weights with -load instead")
 	_, _, err = runDevice(t, g.new, append(args, "-load", ck, "-epochs", "1", "-device", "cuda", "-lr", "0.01")...)
 	require.NoError(t, err)
 
-	// A CPU run with momentum resumes on the CPU, also with -device auto.
-	cpuCk := filepath.Join(dir, "cpu.safetensors")
-	whole, _, err := runDevice(t, g.new, append(args, "-epochs", "2")...)
+	// A checkpoint of a GPU run made before the trainer saved the GPU's
+	// momentum cannot resume with momentum.
+	old := filepath.Join(dir, "old.safetensors")
+	tensors, meta, err := runtime.LoadTensors(ck)
 	require.NoError(t, err)
-	_, _, err = runDevice(t, g.new, append(args, "-epochs", "1", "-save", cpuCk)...)
-	require.NoError(t, err)
-	rest, out, err := runDevice(t, g.new, "-resume", cpuCk, "-epochs", "2", "-device", "auto", "-save", "")
-	require.NoError(t, err)
-	require.Contains(t, out, "note: -device auto: -resume cannot restore the checkpoint's SGD momentum")
-	require.Equal(t, noTimes(whole.epochs[1:]), noTimes(rest.epochs))
+	var state []*runtime.Param
+	for name, x := range tensors {
+		if !strings.HasPrefix(name, optimPrefix) {
+			state = append(state, &runtime.Param{Name: name, Shape: x.Shape, Data: x.F32})
+		}
+	}
+	require.NoError(t, runtime.SaveTensors(old, state, meta))
+	_, _, err = runDevice(t, g.new, "-resume", old, "-epochs", "2")
+	require.ErrorContains(t, err, "the run trained with -device cuda by a trainer that kept the SGD momentum on the GPU and not in the checkpoint; -resume needs it with -momentum 0.9: start from the checkpoint's weights with -load instead")
 
-	// Without momentum there is nothing to restore: runs resume on either
-	// side and end where the uninterrupted run ends.
-	args = append(args, "-momentum", "0", "-lr", "0.02")
-	whole, _, err = runDevice(t, g.new, append(args, "-epochs", "3")...)
-	require.NoError(t, err)
-	for _, tc := range []struct{ first, then string }{{"cuda", "cuda"}, {"cuda", "cpu"}, {"cpu", "cuda"}} {
-		t.Run(tc.first+" then "+tc.then, func(t *testing.T) {
-			part := filepath.Join(dir, tc.first+tc.then+".safetensors")
-			_, _, err := runDevice(t, g.new, append(args, "-epochs", "1", "-device", tc.first, "-save", part)...)
-			require.NoError(t, err)
-			rest, out, err := runDevice(t, g.new, "-resume", part, "-epochs", "3", "-device", tc.then, "-save", part)
-			require.NoError(t, err)
-			require.Contains(t, out, "resumed "+part)
-			require.Equal(t, noTimes(whole.epochs[1:]), noTimes(rest.epochs))
-			_, meta, err := runtime.LoadTensors(part)
-			require.NoError(t, err)
-			require.Equal(t, "3", meta[epochKey])
-			if tc.then == "cuda" {
-				require.Equal(t, "cuda", meta[deviceKey])
-				require.Equal(t, meta[stepKey], meta[dropoutKey], "the GPU model's step counter after resuming")
-			}
-		})
+	// With momentum and without, runs resume on either side and end where
+	// the uninterrupted run ends.
+	for _, extra := range [][]string{nil, {"-momentum", "0", "-lr", "0.02"}} {
+		args := append(slices.Clone(args), extra...)
+		whole, _, err := runDevice(t, g.new, append(args, "-epochs", "3")...)
+		require.NoError(t, err)
+		for _, tc := range []struct{ first, then string }{{"cuda", "cuda"}, {"cuda", "cpu"}, {"cpu", "cuda"}, {"cpu", "auto"}} {
+			t.Run(fmt.Sprintf("%s then %s %v", tc.first, tc.then, extra), func(t *testing.T) {
+				part := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.safetensors", tc.first, tc.then, len(extra)))
+				_, _, err := runDevice(t, g.new, append(args, "-epochs", "1", "-device", tc.first, "-save", part)...)
+				require.NoError(t, err)
+				rest, out, err := runDevice(t, g.new, "-resume", part, "-epochs", "3", "-device", tc.then, "-save", part)
+				require.NoError(t, err)
+				require.Contains(t, out, "resumed "+part)
+				require.Equal(t, noTimes(whole.epochs[1:]), noTimes(rest.epochs))
+				_, meta, err := runtime.LoadTensors(part)
+				require.NoError(t, err)
+				require.Equal(t, "3", meta[epochKey])
+				if tc.then != "cpu" {
+					require.Equal(t, "cuda", meta[deviceKey])
+					require.Equal(t, meta[stepKey], meta[dropoutKey], "the GPU model's step counter after resuming")
+				}
+			})
+		}
 	}
 }

@@ -133,13 +133,12 @@
 // -device cuda fails with "no usable GPU: <reason>; use -device cpu";
 // -device auto trains on the CPU instead and says why in one line. So does
 // -device auto for what the GPU path cannot do, which -device cuda
-// refuses: -l1 and -elastic (their gradients are added on the host), and
-// -resume of a checkpoint that holds SGD momentum (the GPU's momentum
-// buffers cannot be restored). For the same reason a checkpoint of a run on
-// the GPU lacks the momentum: it says "cnnc.device" "cuda", -load takes its
-// weights on either device, and -resume continues it only when -momentum
-// is 0. -device is not part of the run that a checkpoint records: a
-// resumed run chooses again.
+// refuses: -l1 and -elastic (their gradients are added on the host). A
+// checkpoint of a run on the GPU holds what one of a run on the CPU holds,
+// the SGD momentum buffers too (copied from the GPU), and says
+// "cnnc.device" "cuda": -load takes its weights and -resume continues its
+// run on either device. -device is not part of the run that a checkpoint
+// records: a resumed run chooses again.
 //
 // # Regularisation
 //

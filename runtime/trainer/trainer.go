@@ -147,7 +147,7 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	}
 
 	// dev is the model on the GPU, nil when the run trains on the CPU.
-	dev, err := openDevice(c, rs, e.newCUDA, out)
+	dev, err := openDevice(c, e.newCUDA, out)
 	if err != nil {
 		return nil, err
 	}
@@ -387,13 +387,9 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	stepper, hasStepper := m.(dropoutStepper)
 	var step uint64 // batches trained: the augmentation stream
 	if rs != nil {
-		if opt != nil {
-			if err := resume.restoreOptimizer(opt, rs.optSteps); err != nil {
-				return nil, err
-			}
+		if err := restoreOptimizer(resume, opt, dev, c.momentum, rs.optSteps); err != nil {
+			return nil, err
 		}
-		// On the GPU there is no momentum to restore: openDevice refused
-		// the runs that need it.
 		optSteps = rs.optSteps
 		step = rs.step
 		if dev != nil && !rs.hasDropout {
@@ -472,15 +468,22 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			if hasStepper {
 				rs.dropoutStep, rs.hasDropout = stepper.Step(), true
 			}
+			var momentum []*runtime.Param
+			if opt != nil {
+				momentum = opt.State()
+			}
 			if dev != nil {
 				rs.device = deviceCUDA
 				state = m.State() // copies the state from the GPU
+				if momentum, err = deviceMomentum(dev, c.momentum); err != nil {
+					return nil, err
+				}
 			}
-			if err := saveCheckpoint(savePath, state, pre, opt, rs, info.Name); err != nil {
+			if err := saveCheckpoint(savePath, state, pre, momentum, rs, info.Name); err != nil {
 				return nil, err
 			}
 			if c.snapshots > 0 && runtime.CycleEnd(sched, epoch+1) {
-				if err := saveCheckpoint(snapshotPath(savePath, epoch+1), state, pre, opt, rs, info.Name); err != nil {
+				if err := saveCheckpoint(snapshotPath(savePath, epoch+1), state, pre, momentum, rs, info.Name); err != nil {
 					return nil, err
 				}
 			}

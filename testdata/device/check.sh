@@ -17,7 +17,8 @@
 #      checkpoint to $OUT/lenet5-cuda.safetensors, and then evaluates that
 #      checkpoint with -device cpu: the two test accuracies should agree;
 #   2. bin/cudacheck (comparison with the reference evaluator, one epoch of
-#      LeNet-5 on Fashion-MNIST, timings);
+#      LeNet-5 on Fashion-MNIST, timings with CUDA graphs and without,
+#      CNNC_CUDA_GRAPHS=0, as columns cnnc and cnnc-nograph);
 #   3. torch_bench.py (PyTorch eager CUDA on the same models);
 #
 # and prints the timings side by side. Output and logs go to $OUT (or
@@ -88,7 +89,7 @@ for path in sys.argv[1:]:
             rows[(model, int(batch), metric.split('_')[0])][impl] = float(value)
         else:
             extra.append(f'{impl} {model} batch {batch}: {metric} = {float(value):.4g} {unit}')
-impls = ['cnnc', 'torch', 'torch-async']
+impls = ['cnnc', 'cnnc-nograph', 'torch', 'torch-async']
 print(f"{'model':10s} {'batch':>5s} {'mode':6s} " + ' '.join(f'{i:>12s}' for i in impls) + f" {'cnnc/torch':>11s}")
 for (model, batch, mode), v in sorted(rows.items()):
     cells = ' '.join(f"{v[i]:12.0f}" if i in v else f"{'-':>12s}" for i in impls)
@@ -96,6 +97,7 @@ for (model, batch, mode), v in sorted(rows.items()):
     print(f'{model:10s} {batch:5d} {mode:6s} {cells} {ratio}')
 for e in extra:
     print(e)
+print("cnnc replays a CUDA graph per full-batch step; cnnc-nograph launches kernel by kernel (CNNC_CUDA_GRAPHS=0)")
 print("torch: synchronises every step on the loss (as cnnc's TrainStep returns it) and copies the logits to the host; torch-async does not")
 EOF
 echo

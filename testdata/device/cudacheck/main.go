@@ -10,7 +10,9 @@
 // evaluator (float64) for a full and a partial batch; trains LeNet-5 on
 // Fashion-MNIST for one epoch with SGD on the device and prints the test
 // accuracy; and times training steps and inference for LeNet-5 and
-// VGG-small at batches 64 and 256. On a machine without a GPU it prints
+// VGG-small at batches 64 and 256, with CUDA graphs (impl "cnnc" in the
+// TSV file) and without (CNNC_CUDA_GRAPHS=0, impl "cnnc-nograph"). On a
+// machine without a GPU it prints
 // "cudacheck: no GPU: ..." and exits with status 0, or 1 with -require-gpu.
 package main
 
@@ -76,8 +78,13 @@ type report struct {
 }
 
 func (r *report) measure(model string, batch int, metric string, value float64, unit string) {
+	r.measureImpl("cnnc", model, batch, metric, value, unit)
+}
+
+// measureImpl is measure for another implementation than "cnnc".
+func (r *report) measureImpl(impl, model string, batch int, metric string, value float64, unit string) {
 	if r.tsv != nil {
-		fmt.Fprintf(r.tsv, "cnnc\t%s\t%d\t%s\t%.6g\t%s\n", model, batch, metric, value, unit)
+		fmt.Fprintf(r.tsv, "%s\t%s\t%d\t%s\t%.6g\t%s\n", impl, model, batch, metric, value, unit)
 	}
 }
 
@@ -402,46 +409,70 @@ func bench(dev *cudart.Device, rep *report, budget time.Duration, cases []cudach
 	}
 	warm(dev, progs)
 	for i, j := range jobs {
-		m, err := cudart.NewModel(dev, progs[i].Source, progs[i].Plan, 1)
-		if err != nil {
-			return err
-		}
-		size := 1
-		for _, d := range progs[i].Plan.InputShape {
-			size *= d
-		}
-		rng := cnnc.NewRNG(3)
-		x := make([]float32, j.batch*size)
-		for k := range x {
-			x[k] = float32(rng.NormFloat64())
-		}
-		y := make([]int32, j.batch)
-		for k := range y {
-			y[k] = int32(rng.Intn(progs[i].Plan.Classes))
-		}
-		step := func() error {
-			if _, err := m.Train(x, y); err != nil {
+		for _, graphs := range []bool{true, false} {
+			if err := benchModel(dev, rep, budget, progs[i], j.c.Name, j.batch, graphs); err != nil {
 				return err
 			}
-			return m.SGDStep(0.01, 0.9, false, 0)
 		}
-		infer := func() error { _, err := m.Infer(x); return err }
-		trainRate, err := rate(step, m, budget)
-		if err != nil {
-			return err
-		}
-		inferRate, err := rate(infer, m, budget)
-		if err != nil {
-			return err
-		}
-		m.Close()
-		fmt.Printf("%-9s batch %3d: train %8.1f steps/s = %9.0f images/s; inference %9.0f images/s\n",
-			j.c.Name, j.batch, trainRate, trainRate*float64(j.batch), inferRate*float64(j.batch))
-		rep.measure(j.c.Name, j.batch, "train_images_per_s", trainRate*float64(j.batch), "img/s")
-		rep.measure(j.c.Name, j.batch, "infer_images_per_s", inferRate*float64(j.batch), "img/s")
-		rep.summary = append(rep.summary, fmt.Sprintf("%s batch %d: train %.0f img/s (%.1f steps/s), inference %.0f img/s",
-			j.c.Name, j.batch, trainRate*float64(j.batch), trainRate, inferRate*float64(j.batch)))
 	}
+	return nil
+}
+
+// benchModel times training steps and inference of one program with CUDA
+// graphs or without (CNNC_CUDA_GRAPHS=0).
+func benchModel(dev *cudart.Device, rep *report, budget time.Duration, prog *cuda.Program, name string, batch int, graphs bool) error {
+	impl := "cnnc"
+	if !graphs {
+		impl = "cnnc-nograph"
+		os.Setenv("CNNC_CUDA_GRAPHS", "0")
+		defer os.Unsetenv("CNNC_CUDA_GRAPHS")
+	}
+	m, err := cudart.NewModel(dev, prog.Source, prog.Plan, 1)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	size := 1
+	for _, d := range prog.Plan.InputShape {
+		size *= d
+	}
+	rng := cnnc.NewRNG(3)
+	x := make([]float32, batch*size)
+	for k := range x {
+		x[k] = float32(rng.NormFloat64())
+	}
+	y := make([]int32, batch)
+	for k := range y {
+		y[k] = int32(rng.Intn(prog.Plan.Classes))
+	}
+	step := func() error {
+		if _, err := m.Train(x, y); err != nil {
+			return err
+		}
+		return m.SGDStep(0.01, 0.9, false, 0)
+	}
+	infer := func() error { _, err := m.Infer(x); return err }
+	trainRate, err := rate(step, m, budget)
+	if err != nil {
+		return err
+	}
+	inferRate, err := rate(infer, m, budget)
+	if err != nil {
+		return err
+	}
+	mode := "graphs"
+	switch {
+	case !graphs:
+		mode = "no graphs (CNNC_CUDA_GRAPHS=0)"
+	case !m.Graphs():
+		mode = "graphs refused by the driver, kernel by kernel"
+	}
+	fmt.Printf("%-9s batch %3d: train %8.1f steps/s = %9.0f images/s; inference %9.0f images/s; %s\n",
+		name, batch, trainRate, trainRate*float64(batch), inferRate*float64(batch), mode)
+	rep.measureImpl(impl, name, batch, "train_images_per_s", trainRate*float64(batch), "img/s")
+	rep.measureImpl(impl, name, batch, "infer_images_per_s", inferRate*float64(batch), "img/s")
+	rep.summary = append(rep.summary, fmt.Sprintf("%s batch %d, %s: train %.0f img/s (%.1f steps/s), inference %.0f img/s",
+		name, batch, mode, trainRate*float64(batch), trainRate, inferRate*float64(batch)))
 	return nil
 }
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <functional>
 #include <utility>
+#include <vector>
 
 #define CNNC_EMU 1
 
@@ -20,7 +21,10 @@ struct cnnc_uint3 {
 namespace cnnc_emu {
 extern cnnc_uint3 thread_idx, block_idx, block_dim, grid_dim;
 void syncthreads();
-void register_kernel(const char* name, std::function<void(void**)> fn);
+// register_kernel makes a kernel known by name: fn calls it with the
+// parameter block of cuLaunchKernel, whose parameters have the given sizes
+// (which stream capture needs to copy their values).
+void register_kernel(const char* name, std::function<void(void**)> fn, std::vector<std::size_t> sizes);
 
 template <class... A, std::size_t... I>
 void call_with(void (*f)(A...), void** p, std::index_sequence<I...>) {
@@ -30,7 +34,7 @@ void call_with(void (*f)(A...), void** p, std::index_sequence<I...>) {
 struct Registrar {
   template <class... A>
   Registrar(const char* name, void (*f)(A...)) {
-    register_kernel(name, [f](void** p) { call_with(f, p, std::index_sequence_for<A...>{}); });
+    register_kernel(name, [f](void** p) { call_with(f, p, std::index_sequence_for<A...>{}); }, {sizeof(A)...});
   }
 };
 }  // namespace cnnc_emu

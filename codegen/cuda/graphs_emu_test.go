@@ -1,0 +1,131 @@
+//go:build linux && (amd64 || arm64)
+
+package cuda_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/ebitengine/purego"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cnnc/cnnc/codegen/cuda"
+	"github.com/cnnc/cnnc/codegen/cuda/cudacheck"
+	cnnc "github.com/cnnc/cnnc/runtime"
+	cudart "github.com/cnnc/cnnc/runtime/cuda"
+)
+
+// TestEmulatorGraphs trains LeNet-5 with batch-norm and dropout on the
+// emulator with CUDA graphs on, off (CNNC_CUDA_GRAPHS=0) and refused by the
+// driver (the emulator's CNNC_EMU_NO_GRAPHS=1), over full and partial
+// batches with SGD steps in between, and checks that the three give the
+// same losses, logits, parameters, buffers and momentum bit for bit, and
+// that with graphs on every full batch, and only those, replayed a graph.
+func TestEmulatorGraphs(t *testing.T) {
+	var c cudacheck.Case
+	for _, m := range emulatedModels() {
+		if m.Name == "lenet5bn" {
+			c = m
+		}
+	}
+	prog, err := cudacheck.Compile(c, c.Batch)
+	require.NoError(t, err)
+	lib := emulator(t, []*cuda.Program{prog})
+	h, err := purego.Dlopen(lib, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	require.NoError(t, err)
+	sym, err := purego.Dlsym(h, "cnnc_emu_graph_launches")
+	require.NoError(t, err)
+	graphLaunches := func() int {
+		r, _, _ := purego.SyscallN(sym)
+		return int(r)
+	}
+	dev, err := cudart.Open()
+	require.NoError(t, err)
+
+	// Batches of 6 (full) and 4 (partial): the first full batch captures.
+	sizes := []int{6, 4, 6, 6, 4, 6}
+	full := 0
+	for _, n := range sizes {
+		if n == c.Batch {
+			full++
+		}
+	}
+	type run struct {
+		bits   []uint32 // of every loss, logit, tensor and momentum buffer, in order
+		graphs bool
+		replay int // graphs launched
+	}
+	train := func(t *testing.T) run {
+		m, err := cudart.NewModel(dev, prog.Source, prog.Plan, 5)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, m.Close()) }()
+		before := graphLaunches()
+		var r run
+		add := func(v ...float32) {
+			for _, x := range v {
+				r.bits = append(r.bits, math.Float32bits(x))
+			}
+		}
+		rng := cnnc.NewRNG(9)
+		sample := 1
+		for _, d := range prog.Plan.InputShape {
+			sample *= d
+		}
+		for _, n := range sizes {
+			x := make([]float32, n*sample)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			y := make([]int32, n)
+			for i := range y {
+				y[i] = int32(rng.Intn(prog.Plan.Classes))
+			}
+			loss, err := m.Train(x, y)
+			require.NoError(t, err)
+			add(loss)
+			require.NoError(t, m.SGDStep(0.05, 0.9, false, 1e-3))
+			logits, err := m.Infer(x)
+			require.NoError(t, err)
+			add(logits...)
+		}
+		state, err := m.State()
+		require.NoError(t, err)
+		velocity, steps, err := m.SGDState()
+		require.NoError(t, err)
+		require.Equal(t, len(sizes), steps)
+		for _, p := range append(state, velocity...) {
+			add(p.Data...)
+		}
+		r.graphs = m.Graphs()
+		r.replay = graphLaunches() - before
+		return r
+	}
+
+	t.Setenv("CNNC_CUDA_GRAPHS", "0")
+	off := train(t)
+	require.False(t, off.graphs)
+	require.Zero(t, off.replay)
+	for _, tc := range []struct {
+		name, graphs, noGraphs string
+		want                   bool
+		replay                 int
+	}{
+		{"on", "1", "0", true, 2 * full}, // training and inference
+		{"refused by the driver", "1", "1", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("CNNC_CUDA_GRAPHS", tc.graphs)
+			t.Setenv("CNNC_EMU_NO_GRAPHS", tc.noGraphs)
+			r := train(t)
+			require.Equal(t, tc.want, r.graphs, "Model.Graphs")
+			require.Equal(t, tc.replay, r.replay, "graphs launched")
+			require.Equal(t, len(off.bits), len(r.bits))
+			for i := range off.bits {
+				if off.bits[i] != r.bits[i] {
+					t.Fatalf("value %d of the run: %v with graphs off, %v with graphs %s", i,
+						math.Float32frombits(off.bits[i]), math.Float32frombits(r.bits[i]), tc.name)
+				}
+			}
+		})
+	}
+}
