@@ -20,6 +20,9 @@ Recipe (meant to match what cnnc's trainer runs):
       T = number of epochs (min lr 0).
   * reports test accuracy (eval mode: BN running stats, no dropout) after
     every epoch plus the training time of that epoch; torch.set_num_threads(threads).
+  * --tta also reports, after every epoch, the accuracy of the mean soft-max
+    probabilities of each test image and its mirror image (the mirror taken
+    of the [0,1] pixels, then normalised), as cnnc's -tta flip.
 
 Usage: /usr/bin/python3 bench/accuracy/torch_recipe.py --epochs 20 --seed 0 --threads 2
 """
@@ -66,6 +69,7 @@ def main():
     ap.add_argument('--data', default='/usr/share/datasets/fashion-mnist')
     ap.add_argument('--lr', type=float, default=0.05)
     ap.add_argument('--batch', type=int, default=64)
+    ap.add_argument('--tta', action='store_true', help='also report the flip test-time augmentation accuracy')
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -81,7 +85,9 @@ def main():
 
     xtr_t = torch.from_numpy(xtr).view(-1, 1, 28, 28)  # [0,1], normalised per batch after flip
     ytr_t = torch.from_numpy(ytr)
-    xte_t = ((torch.from_numpy(xte).view(-1, 1, 28, 28) - mean_t) / std_t).contiguous()
+    xte_raw = torch.from_numpy(xte).view(-1, 1, 28, 28)
+    xte_t = ((xte_raw - mean_t) / std_t).contiguous()
+    xte_m = ((xte_raw.flip(-1) - mean_t) / std_t).contiguous()
     yte_t = torch.from_numpy(yte)
 
     model = LeNet5BN()
@@ -94,12 +100,14 @@ def main():
     print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, seed {args.seed}, '
           f'epochs {T}, batch {bs}, {nb} batches/epoch', flush=True)
 
-    def evaluate():
+    def evaluate(tta=False):
         model.eval()
         correct = 0
         with torch.no_grad():
             for i in range(0, xte_t.shape[0], 1000):
-                out = model(xte_t[i:i + 1000])
+                out = F.softmax(model(xte_t[i:i + 1000]), dim=1)
+                if tta:
+                    out = (out + F.softmax(model(xte_m[i:i + 1000]), dim=1)) / 2
                 correct += (out.argmax(1) == yte_t[i:i + 1000]).sum().item()
         return correct / xte_t.shape[0]
 
@@ -132,9 +140,11 @@ def main():
         dt = time.time() - t0
         total_train += dt
         acc = evaluate()
-        print(f'epoch {epoch + 1:2d}  loss {loss_sum / n:.4f}  test_acc {acc * 100:.2f}%  '
+        tta = f'  tta_flip_acc {evaluate(True) * 100:.2f}%' if args.tta else ''
+        print(f'epoch {epoch + 1:2d}  loss {loss_sum / n:.4f}  test_acc {acc * 100:.2f}%{tta}  '
               f'lr_end {lr:.5f}  epoch_time {dt:.1f}s', flush=True)
-    print(f'final test_acc {acc * 100:.2f}%  train_time {total_train:.1f}s  '
+    tta = f'  tta_flip_acc {evaluate(True) * 100:.2f}%' if args.tta else ''
+    print(f'final test_acc {acc * 100:.2f}%{tta}  train_time {total_train:.1f}s  '
           f'total_time {time.time() - t_run:.1f}s  ({total_train / T:.1f}s/epoch)', flush=True)
 
 
