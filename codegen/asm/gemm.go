@@ -54,7 +54,7 @@ func GEMMFilesWith(opt GEMMOptions) ([]File, error) {
 		return nil, err
 	}
 	for _, sh := range opt.DevShapes {
-		tileKernel(ctx, opt, fmt.Sprintf("dev%dx%d", sh[0], sh[1]), sh[0], sh[1], sh[0], true)
+		tileKernel(ctx, opt, fmt.Sprintf("dev%dx%d", sh[0], sh[1]), sh[0], sh[1], sh[0], storeAcc)
 	}
 	Pack(ctx)
 	Vec(ctx)
@@ -66,6 +66,26 @@ func GEMMFilesWith(opt GEMMOptions) ([]File, error) {
 	return []File{{Name: "kernels_amd64.s", Data: s}, {Name: "kernels_amd64.go", Data: g}}, nil
 }
 
+// A store says what a micro-kernel does with the product when it stores
+// the tile.
+type store uint8
+
+const (
+	storeSet store = iota // C = A*B
+	storeAcc              // C += A*B
+	// storeEpi takes (rowBias, colBias *float32, flags int) after ldc:
+	// C = A*B (+ C when flags&EpiAccumulate), then + rowBias[i] on row i
+	// and + colBias[j] on column j where the pointer is not nil, then
+	// max(x, 0) when flags&EpiReLU, all while the tile is in registers.
+	storeEpi
+)
+
+// The flags of an epilogue kernel.
+const (
+	EpiAccumulate = 1
+	EpiReLU       = 2
+)
+
 // KernelName returns the name of the micro-kernel for mr rows (1 <= mr <= MR);
 // accumulate selects the C += A*B variant.
 func KernelName(mr int, accumulate bool) string {
@@ -76,48 +96,56 @@ func KernelName(mr int, accumulate bool) string {
 	return name
 }
 
-// GEMM adds the micro-kernels for every row count 1..MR, in an overwriting
-// and an accumulating variant, to ctx.
+// GEMM adds the micro-kernels for every row count 1..MR, in an overwriting,
+// an accumulating and an epilogue variant, to ctx.
 func GEMM(ctx *build.Context, opt GEMMOptions) error {
 	if opt.Unroll < 1 || opt.Unroll&(opt.Unroll-1) != 0 {
 		return fmt.Errorf("gemm: unroll %d, want a power of two", opt.Unroll)
 	}
 	for mr := MR; mr >= 1; mr-- {
-		for _, acc := range []bool{false, true} {
-			kernel(ctx, opt, mr, acc)
-		}
+		tileKernel(ctx, opt, KernelName(mr, false), MR, NR, mr, storeSet)
+		tileKernel(ctx, opt, KernelName(mr, true), MR, NR, mr, storeAcc)
+		tileKernel(ctx, opt, fmt.Sprintf("sgemm%dx%dEpi", mr, NR), MR, NR, mr, storeEpi)
 	}
 	return nil
-}
-
-// kernel emits C[0:mr, 0:NR] (+)= A * B for the 6x16 panels.
-func kernel(ctx *build.Context, opt GEMMOptions, mr int, acc bool) {
-	tileKernel(ctx, opt, KernelName(mr, acc), MR, NR, mr, acc)
 }
 
 // tileKernel emits name(kc, a, b, c, ldc): C[0:mr, 0:nr] (+)= A * B for
 // packed panels, where a holds kc steps of pmr floats (mr <= pmr) and b kc
 // steps of nr floats (a multiple of 8); rows of C are ldc floats apart.
+// With storeEpi it takes the epilogue's arguments too (see store).
 //
 // Registers: the mr*nr/8 accumulators are Y0.. in row order, the B row
 // follows, and the last register holds the broadcast A element. SI walks A,
 // DI walks B, DX is C, R8 is ldc in bytes, BX counts unrolled trips and CX
-// the remaining k steps.
-func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr int, acc bool) {
+// the remaining k steps. The epilogue keeps zero in the register before the
+// last, and its arguments in R9 to R11.
+func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr int, st store) {
 	nv := nr / 8
 	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
-	ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int)")
-	ctx.Pragma("noescape")
-	op := "="
-	if acc {
-		op = "+="
+	if st == storeEpi {
+		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int, rowBias, colBias *float32, flags int)")
+	} else {
+		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int)")
 	}
-	ctx.Doc(
-		fmt.Sprintf("%s computes C[0:%d, 0:%d] %s A*B for packed panels:", name, mr, nr, op),
-		fmt.Sprintf("a holds kc steps of %d floats, b kc steps of %d floats, and", pmr, nr),
-		"rows of C are ldc floats apart. kc must be at least 1.",
-	)
+	ctx.Pragma("noescape")
+	switch st {
+	case storeSet, storeAcc:
+		op := map[store]string{storeSet: "=", storeAcc: "+="}[st]
+		ctx.Doc(
+			fmt.Sprintf("%s computes C[0:%d, 0:%d] %s A*B for packed panels:", name, mr, nr, op),
+			fmt.Sprintf("a holds kc steps of %d floats, b kc steps of %d floats, and", pmr, nr),
+			"rows of C are ldc floats apart. kc must be at least 1.",
+		)
+	case storeEpi:
+		ctx.Doc(
+			fmt.Sprintf("%s computes C[0:%d, 0:%d] = A*B (+ C if flags&1) for packed", name, mr, nr),
+			fmt.Sprintf("panels as %s does, then adds rowBias[i] to row i and", KernelName(mr, false)),
+			fmt.Sprintf("colBias[0:%d] to each row where they are not nil, then applies", nr),
+			"ReLU if flags&2, before it stores the tile.",
+		)
+	}
 
 	var (
 		kc  = reg.RCX
@@ -213,14 +241,51 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr in
 	ctx.JNZ(operand.LabelRef(lbl("tailloop")))
 
 	ctx.Label(lbl("store"))
-	for i := 0; i < mr; i++ {
-		for h := range yb {
-			m := operand.Mem{Base: c, Disp: 32 * h}
-			if acc {
-				ctx.VADDPS(m, accAt(i, h), accAt(i, h))
-			}
-			ctx.VMOVUPS(accAt(i, h), m)
+	rowBias, colBias, flags := reg.R9, reg.R10, reg.R11
+	zero := y[len(y)-2]
+	if st == storeEpi {
+		if mr*nv+nv+2 > len(y) {
+			panic(fmt.Sprintf("%s: %d x %d tile leaves no register for the epilogue's zero", name, mr, nr))
 		}
+		ctx.Load(ctx.Param("rowBias"), rowBias)
+		ctx.Load(ctx.Param("colBias"), colBias)
+		ctx.Load(ctx.Param("flags"), flags)
+		ctx.VXORPS(zero, zero, zero)
+	}
+	// skip emits a jump past the code body emits when test finds nothing.
+	skip := func(label string, test func(), body func()) {
+		test()
+		ctx.JZ(operand.LabelRef(lbl(label)))
+		body()
+		ctx.Label(lbl(label))
+	}
+	for i := 0; i < mr; i++ {
+		row := func(f func(v reg.VecPhysical, h int)) {
+			for h := range yb {
+				f(accAt(i, h), h)
+			}
+		}
+		addC := func() {
+			row(func(v reg.VecPhysical, h int) { ctx.VADDPS(operand.Mem{Base: c, Disp: 32 * h}, v, v) })
+		}
+		switch st {
+		case storeAcc:
+			addC()
+		case storeEpi:
+			skip(fmt.Sprintf("noacc%d", i), func() { ctx.TESTQ(operand.U32(EpiAccumulate), flags) }, addC)
+			skip(fmt.Sprintf("norow%d", i), func() { ctx.TESTQ(rowBias, rowBias) }, func() {
+				ctx.VBROADCASTSS(operand.Mem{Base: rowBias, Disp: 4 * i}, ya)
+				row(func(v reg.VecPhysical, _ int) { ctx.VADDPS(ya, v, v) })
+			})
+			skip(fmt.Sprintf("nocol%d", i), func() { ctx.TESTQ(colBias, colBias) }, func() {
+				row(func(v reg.VecPhysical, h int) { ctx.VADDPS(operand.Mem{Base: colBias, Disp: 32 * h}, v, v) })
+			})
+			skip(fmt.Sprintf("norelu%d", i), func() { ctx.TESTQ(operand.U32(EpiReLU), flags) }, func() {
+				// max(v, 0) that keeps a NaN, as the ReLU helpers do.
+				row(func(v reg.VecPhysical, _ int) { ctx.VMAXPS(v, zero, v) })
+			})
+		}
+		row(func(v reg.VecPhysical, h int) { ctx.VMOVUPS(v, operand.Mem{Base: c, Disp: 32 * h}) })
 		if i < mr-1 {
 			ctx.ADDQ(ldc, c)
 		}

@@ -74,7 +74,7 @@ for o := 0; o < {{.O}}; o++ {
 }
 `, m)
 	k.Phases = []Phase{
-		withName(d.forward(k, c, "z", pre, after), "Conv"),
+		withName(d.forward(k, c, "z", pre, after, ""), "Conv"),
 		{Name: "Stats", Split: Serial, Body: stats},
 		{Name: "Apply", Split: PerSample, Body: apply},
 	}

@@ -2,6 +2,7 @@ package gocode
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cnnc/cnnc/ir"
 )
@@ -16,8 +17,9 @@ import (
 //	linear back data dX = dY W
 //	linear back wt   dW = dY^T X                          K = n, the batch
 //
-// Bias and ReLU are applied by gemm.BiasReLU on each sample's output right
-// after its GEMM, while it is in cache. A 1x1 convolution with stride 1 and
+// Bias and ReLU are the GEMM's epilogue (gemm.SgemmEpi), applied to each
+// micro-tile while it is in registers; after the matrix-vector products
+// of a small batch, gemm.BiasReLU applies them. A 1x1 convolution with stride 1 and
 // no padding needs no im2col: col is the input itself.
 //
 // Parallelism is chosen by shape at generation time:
@@ -87,17 +89,18 @@ func emitLinear(n *ir.Node, c *Context) (*Kernel, error) {
 	// A few samples are matrix-vector products, which read the weight in
 	// place; a GEMM would pack all of it first.
 	gemv := fmt.Sprintf("for s := 0; s < n; s++ {\ngemm.Gemv(%d, %d, w, %d, x[s*%d:], y[s*%d:])\n}\n", O, F, F, F, O)
+	relu := n.Op == ir.OpLinearReLU
+	if bias != "nil" || relu {
+		gemv += fmt.Sprintf("gemm.BiasReLU(n, %d, y, %d, nil, %s, %v)\n", O, O, bias, relu)
+	}
 	var body string
 	if c.Batch < gemvMax {
 		body = gemv
 	} else {
+		// The GEMM applies the bias and ReLU to each tile in registers.
 		pool := gemmPool(k, 2*c.Batch*O*F)
-		body = fmt.Sprintf("if n < %d {\n%s} else {\ngemm.SgemmPar(%s, false, true, n, %d, %d, x, %d, w, %d, y, %d, false)\n}\n",
-			gemvMax, gemv, pool, O, F, F, F, O)
-	}
-	relu := n.Op == ir.OpLinearReLU
-	if bias != "nil" || relu {
-		body += fmt.Sprintf("gemm.BiasReLU(n, %d, y, %d, nil, %s, %v)\n", O, O, bias, relu)
+		body = fmt.Sprintf("if n < %d {\n%s} else {\ngemm.SgemmEpi(%s, false, true, n, %d, %d, x, %d, w, %d, y, %d, false, gemm.Epilogue{ColBias: %s, ReLU: %v})\n}\n",
+			gemvMax, gemv, pool, O, F, F, F, O, bias, relu)
 	}
 	k.Phases = []Phase{{Split: Serial, Body: body}}
 	return k, nil
@@ -317,34 +320,38 @@ func (d convGeom) colInput(k *Kernel, S int, m map[string]any) (slot, sample, gr
 func emitConv2D(n *ir.Node, c *Context) (*Kernel, error) {
 	d := newConvGeom(n)
 	k := &Kernel{Args: []Arg{{"x", 0}, {"w", 1}}}
-	bias := "nil"
+	var ep []string
 	if len(n.Args) == 3 {
 		k.Args = append(k.Args, Arg{"bias", 2})
-		bias = "bias"
+		ep = append(ep, fmt.Sprintf("RowBias: bias[g*%d:]", d.O/d.G))
 	}
-	relu := n.Op == ir.OpConv2DReLU
-	after := ""
-	if bias != "nil" || relu {
-		after = fmt.Sprintf("gemm.BiasReLU(%d, %d, ys, %d, %s, nil, %v)\n", d.O, d.OH*d.OW, d.OH*d.OW, bias, relu)
+	if n.Op == ir.OpConv2DReLU {
+		ep = append(ep, "ReLU: true")
 	}
-	k.Phases = []Phase{d.forward(k, c, "y", "", after)}
+	k.Phases = []Phase{d.forward(k, c, "y", "", "", strings.Join(ep, ", "))}
 	return k, nil
 }
 
 // forward returns the phase that computes the convolution of the
 // kernel's argument x with w into out, adding its scratch to k. Each slot
 // runs pre first; after each sample's GEMMs it runs after, which sees
-// the sample's output as ys.
-func (d convGeom) forward(k *Kernel, c *Context, out, pre, after string) Phase {
+// the sample's output as ys. A non-empty epilogue is the fields of the
+// gemm.Epilogue that each group's GEMM applies, which may name g.
+func (d convGeom) forward(k *Kernel, c *Context, out, pre, after, epilogue string) Phase {
 	m := d.data()
 	S := slots(c)
 	m["Pool"] = "nil"
 	if S == 1 {
 		m["Pool"] = gemmPool(k, d.flops())
 	}
-	m["Out"] = out
+	m["Out"], m["Epilogue"] = out, epilogue
 	slot, sample, group := d.colInput(k, S, m)
-	gb := group + expand(`gemm.SgemmPar({{.Pool}}, false, false, {{.OG}}, {{.OHW}}, {{.CGKK}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, col, {{.OHW}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false)
+	gb := group + expand(`
+{{- if .Epilogue}}
+gemm.SgemmEpi({{.Pool}}, false, false, {{.OG}}, {{.OHW}}, {{.CGKK}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, col, {{.OHW}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
+{{- else}}
+gemm.SgemmPar({{.Pool}}, false, false, {{.OG}}, {{.OHW}}, {{.CGKK}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, col, {{.OHW}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false)
+{{- end}}
 `, m)
 	body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
 ys := {{.Out}}[s*{{.OOHW}}:][:{{.OOHW}}]

@@ -35,6 +35,7 @@ func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []fl
 						}
 					}
 				}
+
 				gemm.SgemmPar(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false)
 			}
 			for o := 0; o < 6; o++ {
@@ -134,6 +135,7 @@ func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 						}
 					}
 				}
+
 				gemm.SgemmPar(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false)
 			}
 			for o := 0; o < 16; o++ {
@@ -216,10 +218,10 @@ func linearReluFc1T29(n, lo, hi int, x []float32, w []float32, bias []float32, y
 		for s := 0; s < n; s++ {
 			gemm.Gemv(120, 400, w, 400, x[s*400:], y[s*120:])
 		}
+		gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
 	} else {
-		gemm.SgemmPar(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false)
+		gemm.SgemmEpi(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false, gemm.Epilogue{ColBias: bias, ReLU: true})
 	}
-	gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
 
 }
 
@@ -229,10 +231,10 @@ func linearReluFc2T30(n, lo, hi int, x []float32, w []float32, bias []float32, y
 		for s := 0; s < n; s++ {
 			gemm.Gemv(84, 120, w, 120, x[s*120:], y[s*84:])
 		}
+		gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 	} else {
-		gemm.SgemmPar(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false)
+		gemm.SgemmEpi(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false, gemm.Epilogue{ColBias: bias, ReLU: true})
 	}
-	gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 
 }
 
@@ -259,10 +261,10 @@ func linearFc3T34(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 		for s := 0; s < n; s++ {
 			gemm.Gemv(10, 84, w, 84, x[s*84:], y[s*10:])
 		}
+		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmPar(nil, false, true, n, 10, 84, x, 84, w, 84, y, 10, false)
+		gemm.SgemmEpi(nil, false, true, n, 10, 84, x, 84, w, 84, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})
 	}
-	gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 
 }
 
@@ -772,9 +774,9 @@ func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, 
 						}
 					}
 				}
-				gemm.SgemmPar(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false)
+
+				gemm.SgemmEpi(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false, gemm.Epilogue{RowBias: bias[g*6:], ReLU: true})
 			}
-			gemm.BiasReLU(6, 784, ys, 784, bias, nil, true)
 
 		}
 	}
@@ -821,9 +823,9 @@ func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32,
 						}
 					}
 				}
-				gemm.SgemmPar(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false)
+
+				gemm.SgemmEpi(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
 			}
-			gemm.BiasReLU(16, 100, ys, 100, bias, nil, true)
 
 		}
 	}

@@ -15,10 +15,10 @@ func linearFc1T5(n, lo, hi int, x []float32, w []float32, bias []float32, y []fl
 		for s := 0; s < n; s++ {
 			gemm.Gemv(500, 784, w, 784, x[s*784:], y[s*500:])
 		}
+		gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 	} else {
-		gemm.SgemmPar(pool, false, true, n, 500, 784, x, 784, w, 784, y, 500, false)
+		gemm.SgemmEpi(pool, false, true, n, 500, 784, x, 784, w, 784, y, 500, false, gemm.Epilogue{ColBias: bias, ReLU: false})
 	}
-	gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 
 }
 
@@ -35,10 +35,10 @@ func linearFc2T9(n, lo, hi int, x []float32, w []float32, bias []float32, y []fl
 		for s := 0; s < n; s++ {
 			gemm.Gemv(500, 500, w, 500, x[s*500:], y[s*500:])
 		}
+		gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 	} else {
-		gemm.SgemmPar(pool, false, true, n, 500, 500, x, 500, w, 500, y, 500, false)
+		gemm.SgemmEpi(pool, false, true, n, 500, 500, x, 500, w, 500, y, 500, false, gemm.Epilogue{ColBias: bias, ReLU: false})
 	}
-	gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 
 }
 
@@ -48,10 +48,10 @@ func linearFc11T45(n, lo, hi int, x []float32, w []float32, bias []float32, y []
 		for s := 0; s < n; s++ {
 			gemm.Gemv(10, 500, w, 500, x[s*500:], y[s*10:])
 		}
+		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmPar(nil, false, true, n, 10, 500, x, 500, w, 500, y, 10, false)
+		gemm.SgemmEpi(nil, false, true, n, 10, 500, x, 500, w, 500, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})
 	}
-	gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 
 }
 

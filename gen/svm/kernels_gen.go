@@ -10,10 +10,10 @@ func linearFcT5(n, lo, hi int, x []float32, w []float32, bias []float32, y []flo
 		for s := 0; s < n; s++ {
 			gemm.Gemv(10, 784, w, 784, x[s*784:], y[s*10:])
 		}
+		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmPar(nil, false, true, n, 10, 784, x, 784, w, 784, y, 10, false)
+		gemm.SgemmEpi(nil, false, true, n, 10, 784, x, 784, w, 784, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})
 	}
-	gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 
 }
 

@@ -35,6 +35,7 @@ func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 						}
 					}
 				}
+
 				gemm.SgemmPar(nil, false, false, 32, 1024, 27, w[g*864:], 27, col, 1024, ys[g*32768:], 1024, false)
 			}
 			for o := 0; o < 32; o++ {
@@ -119,6 +120,7 @@ func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 						}
 					}
 				}
+
 				gemm.SgemmPar(nil, false, false, 32, 1024, 288, w[g*9216:], 288, col, 1024, ys[g*32768:], 1024, false)
 			}
 			for o := 0; o < 32; o++ {
@@ -183,6 +185,7 @@ func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 						}
 					}
 				}
+
 				gemm.SgemmPar(nil, false, false, 64, 256, 288, w[g*18432:], 288, col, 256, ys[g*16384:], 256, false)
 			}
 			for o := 0; o < 64; o++ {
@@ -267,6 +270,7 @@ func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 						}
 					}
 				}
+
 				gemm.SgemmPar(nil, false, false, 64, 256, 576, w[g*36864:], 576, col, 256, ys[g*16384:], 256, false)
 			}
 			for o := 0; o < 64; o++ {
@@ -310,10 +314,10 @@ func linearReluFc1T47(n, lo, hi int, x []float32, w []float32, bias []float32, y
 		for s := 0; s < n; s++ {
 			gemm.Gemv(256, 4096, w, 4096, x[s*4096:], y[s*256:])
 		}
+		gemm.BiasReLU(n, 256, y, 256, nil, bias, true)
 	} else {
-		gemm.SgemmPar(pool, false, true, n, 256, 4096, x, 4096, w, 4096, y, 256, false)
+		gemm.SgemmEpi(pool, false, true, n, 256, 4096, x, 4096, w, 4096, y, 256, false, gemm.Epilogue{ColBias: bias, ReLU: true})
 	}
-	gemm.BiasReLU(n, 256, y, 256, nil, bias, true)
 
 }
 
@@ -340,10 +344,10 @@ func linearFc2T51(n, lo, hi int, x []float32, w []float32, bias []float32, y []f
 		for s := 0; s < n; s++ {
 			gemm.Gemv(10, 256, w, 256, x[s*256:], y[s*10:])
 		}
+		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmPar(nil, false, true, n, 10, 256, x, 256, w, 256, y, 10, false)
+		gemm.SgemmEpi(nil, false, true, n, 10, 256, x, 256, w, 256, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})
 	}
-	gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 
 }
 
@@ -1056,9 +1060,9 @@ func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32,
 						}
 					}
 				}
-				gemm.SgemmPar(nil, false, false, 32, 1024, 27, w[g*864:], 27, col, 1024, ys[g*32768:], 1024, false)
+
+				gemm.SgemmEpi(nil, false, false, 32, 1024, 27, w[g*864:], 27, col, 1024, ys[g*32768:], 1024, false, gemm.Epilogue{RowBias: bias[g*32:], ReLU: true})
 			}
-			gemm.BiasReLU(32, 1024, ys, 1024, bias, nil, true)
 
 		}
 	}
@@ -1090,9 +1094,9 @@ func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32,
 						}
 					}
 				}
-				gemm.SgemmPar(nil, false, false, 32, 1024, 288, w[g*9216:], 288, col, 1024, ys[g*32768:], 1024, false)
+
+				gemm.SgemmEpi(nil, false, false, 32, 1024, 288, w[g*9216:], 288, col, 1024, ys[g*32768:], 1024, false, gemm.Epilogue{RowBias: bias[g*32:], ReLU: true})
 			}
-			gemm.BiasReLU(32, 1024, ys, 1024, bias, nil, true)
 
 		}
 	}
@@ -1154,9 +1158,9 @@ func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32,
 						}
 					}
 				}
-				gemm.SgemmPar(nil, false, false, 64, 256, 288, w[g*18432:], 288, col, 256, ys[g*16384:], 256, false)
+
+				gemm.SgemmEpi(nil, false, false, 64, 256, 288, w[g*18432:], 288, col, 256, ys[g*16384:], 256, false, gemm.Epilogue{RowBias: bias[g*64:], ReLU: true})
 			}
-			gemm.BiasReLU(64, 256, ys, 256, bias, nil, true)
 
 		}
 	}
@@ -1188,9 +1192,9 @@ func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32,
 						}
 					}
 				}
-				gemm.SgemmPar(nil, false, false, 64, 256, 576, w[g*36864:], 576, col, 256, ys[g*16384:], 256, false)
+
+				gemm.SgemmEpi(nil, false, false, 64, 256, 576, w[g*36864:], 576, col, 256, ys[g*16384:], 256, false, gemm.Epilogue{RowBias: bias[g*64:], ReLU: true})
 			}
-			gemm.BiasReLU(64, 256, ys, 256, bias, nil, true)
 
 		}
 	}

@@ -50,7 +50,21 @@ func SgemmTrans(transA, transB bool, m, n, k int, a []float32, lda int, b []floa
 // same order whatever the number of workers, so the result does not depend
 // on pool's size.
 func SgemmPar(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	SgemmEpi(pool, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, Epilogue{})
+}
+
+// SgemmEpi is SgemmPar followed by the epilogue ep on every element of C,
+// applied by the micro-kernel while the tile is in registers, after the
+// last block of k: a convolution's or linear layer's bias and ReLU cost no
+// pass over C. It panics if a bias is shorter than C's side.
+func SgemmEpi(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, ep Epilogue) {
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if ep.RowBias != nil && len(ep.RowBias) < m {
+		panic(fmt.Sprintf("gemm: SgemmEpi: len(RowBias) = %d < m = %d", len(ep.RowBias), m))
+	}
+	if ep.ColBias != nil && len(ep.ColBias) < n {
+		panic(fmt.Sprintf("gemm: SgemmEpi: len(ColBias) = %d < n = %d", len(ep.ColBias), n))
+	}
 	if m == 0 || n == 0 {
 		return
 	}
@@ -60,6 +74,7 @@ func SgemmPar(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32,
 				clear(c[i*ldc : i*ldc+n])
 			}
 		}
+		ep.apply(c, ldc, m, n, 0, 0)
 		return
 	}
 	workers := 1
@@ -67,7 +82,7 @@ func SgemmPar(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32,
 		workers = pool.Workers()
 	}
 	g := getDriver(workers)
-	g.call = call{transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate}
+	g.call = call{transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, ep}
 	g.run(pool, workers)
 	g.call = call{}
 	putDriver(g)
@@ -118,6 +133,7 @@ type call struct {
 	c              []float32
 	ldc            int
 	accumulate     bool
+	ep             Epilogue
 }
 
 // A driver holds the packing buffers and the state of one call. The pool's
@@ -338,6 +354,12 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 	}
 	tile := wk.tile[:]
 	acc := pc > 0 || g.accumulate
+	// The epilogue runs once C holds the whole product: after the last
+	// block of k.
+	var ep *Epilogue
+	if pc+kc == g.k && !g.ep.none() {
+		ep = &g.ep
+	}
 	for ic := r0; ic < r1; ic += mcBlock {
 		mc := min(mcBlock, r1-ic)
 		if g.transA {
@@ -354,7 +376,11 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 				rows := min(mr, mc-ip)
 				ap := wk.bufA[ip*kc : (ip+mr)*kc]
 				if cols == nr {
-					kernel(rows, kc, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc)
+					if ep != nil {
+						kernelEpi(rows, kc, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
+					} else {
+						kernel(rows, kc, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc)
+					}
 					continue
 				}
 				kernel(rows, kc, ap, bp, tile, nr, false)
@@ -368,6 +394,9 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 					} else {
 						copy(dst, src)
 					}
+				}
+				if ep != nil {
+					ep.apply(g.c[i*g.ldc+j:], g.ldc, rows, cols, i, j)
 				}
 			}
 		}

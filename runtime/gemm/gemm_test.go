@@ -297,3 +297,67 @@ func TestSmallBlocks(t *testing.T) {
 		}
 	})
 }
+
+// TestSgemmEpi checks each epilogue against the product that SgemmPar
+// computes, biased and rectified afterwards in the same order: row bias,
+// column bias, ReLU. The bits must agree, with partial tiles, several
+// blocks of k (the epilogue runs after the last one only), accumulation
+// and pools of every size.
+func TestSgemmEpi(t *testing.T) {
+	saved := [3]int{kcBlock, mcBlock, ncBlock}
+	defer func() { kcBlock, mcBlock, ncBlock = saved[0], saved[1], saved[2] }()
+	pools := []*runtime.Pool{nil, runtime.NewPool(2), runtime.NewPool(3)}
+	defer func() {
+		for _, p := range pools[1:] {
+			p.Close()
+		}
+	}()
+	r := rand.New(rand.NewPCG(7, 8))
+	kernelModes(t, func(t *testing.T) {
+		for _, blocks := range [][3]int{saved, {8, 12, 32}} {
+			kcBlock, mcBlock, ncBlock = blocks[0], blocks[1], blocks[2]
+			for i, s := range [][3]int{{6, 16, 5}, {16, 100, 150}, {13, 35, 9}, {40, 70, 30}, {1, 17, 3}} {
+				for v := range 8 {
+					p := &problem{m: s[0], n: s[1], k: s[2], transB: i%2 == 1, accumulate: v&4 != 0, padC: 3}
+					p.init(uint64(2000 + 8*i + v))
+					var ep Epilogue
+					if v&1 != 0 {
+						ep.RowBias = randSlice(r, p.m)
+					}
+					if v&2 != 0 {
+						ep.ColBias = randSlice(r, p.n)
+					}
+					ep.ReLU = v != 4
+					want := p.run(nil)
+					for i := range p.m {
+						row := want[i*p.ldc:][:p.n]
+						for j := range row {
+							if ep.RowBias != nil {
+								row[j] += ep.RowBias[i]
+							}
+							if ep.ColBias != nil {
+								row[j] += ep.ColBias[j]
+							}
+							if ep.ReLU && row[j] < 0 {
+								row[j] = 0
+							}
+						}
+					}
+					t.Run(fmt.Sprintf("kc%d/%s/v%d", kcBlock, p, v), func(t *testing.T) {
+						for _, pool := range pools {
+							got := append([]float32(nil), p.c...)
+							SgemmEpi(pool, p.transA, p.transB, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, got, p.ldc, p.accumulate, ep)
+							sameBits(t, p.m*p.n, got, want)
+						}
+					})
+				}
+			}
+		}
+	})
+	defer func() {
+		if recover() == nil {
+			t.Error("SgemmEpi with a row bias shorter than m did not panic")
+		}
+	}()
+	SgemmEpi(nil, false, false, 2, 2, 1, make([]float32, 2), 1, make([]float32, 2), 2, make([]float32, 4), 2, false, Epilogue{RowBias: []float32{1}})
+}

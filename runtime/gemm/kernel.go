@@ -47,3 +47,59 @@ func kernelGo(rows, kc int, a, b, c []float32, ldc int, acc bool) {
 		}
 	}
 }
+
+// An Epilogue is what a GEMM does to each element of C once it holds the
+// whole product, while the micro-tile is in registers: the epilogue of a
+// convolution or linear layer. The zero Epilogue does nothing.
+type Epilogue struct {
+	// RowBias, when not nil, holds m values: RowBias[i] is added to row i
+	// of C (one bias per output channel of a convolution).
+	RowBias []float32
+	// ColBias, when not nil, holds n values: ColBias[j] is added to
+	// column j (one bias per output feature of a linear layer), after
+	// RowBias.
+	ColBias []float32
+	// ReLU sets each element to max(x, 0), last; as BiasReLU, it keeps
+	// NaN and -0.
+	ReLU bool
+}
+
+// none reports whether ep does nothing.
+func (ep *Epilogue) none() bool { return ep.RowBias == nil && ep.ColBias == nil && !ep.ReLU }
+
+// kernelEpi is kernel followed by ep on the tile at row i, column j of
+// the whole C.
+func kernelEpi(rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	if useAsm {
+		kernelEpiAsm(rows, kc, a, b, c, ldc, acc, ep, i, j)
+		return
+	}
+	kernelGo(rows, kc, a, b, c, ldc, acc)
+	ep.apply(c, ldc, rows, nr, i, j)
+}
+
+// apply runs ep on the rows x cols block of C at c (rows ldc apart),
+// which is the block at row i, column j of the whole C.
+func (ep *Epilogue) apply(c []float32, ldc, rows, cols, i, j int) {
+	for r := range rows {
+		row := c[r*ldc:][:cols]
+		if ep.RowBias != nil {
+			s := ep.RowBias[i+r]
+			for x := range row {
+				row[x] += s
+			}
+		}
+		if ep.ColBias != nil {
+			for x, s := range ep.ColBias[j:][:cols] {
+				row[x] += s
+			}
+		}
+		if ep.ReLU {
+			for x, v := range row {
+				if v < 0 {
+					row[x] = 0
+				}
+			}
+		}
+	}
+}

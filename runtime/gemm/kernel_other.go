@@ -8,6 +8,10 @@ func kernelAsm(rows, kc int, a, b, c []float32, ldc int, acc bool) {
 	panic("gemm: no assembly kernels in this build")
 }
 
+func kernelEpiAsm(rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	panic("gemm: no assembly kernels in this build")
+}
+
 // The generated vector helpers, which this build lacks; useAsm is false, so
 // they are never called.
 

@@ -18,6 +18,14 @@ func sgemm6x16(kc int, a *float32, b *float32, c *float32, ldc int)
 //go:noescape
 func sgemm6x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
 
+// sgemm6x16Epi computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed
+// panels as sgemm6x16 does, then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile.
+//
+//go:noescape
+func sgemm6x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
 // sgemm5x16 computes C[0:5, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -31,6 +39,14 @@ func sgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int)
 //
 //go:noescape
 func sgemm5x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+
+// sgemm5x16Epi computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed
+// panels as sgemm5x16 does, then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile.
+//
+//go:noescape
+func sgemm5x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
 // sgemm4x16 computes C[0:4, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -46,6 +62,14 @@ func sgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int)
 //go:noescape
 func sgemm4x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
 
+// sgemm4x16Epi computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed
+// panels as sgemm4x16 does, then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile.
+//
+//go:noescape
+func sgemm4x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
 // sgemm3x16 computes C[0:3, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -59,6 +83,14 @@ func sgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int)
 //
 //go:noescape
 func sgemm3x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+
+// sgemm3x16Epi computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed
+// panels as sgemm3x16 does, then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile.
+//
+//go:noescape
+func sgemm3x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
 // sgemm2x16 computes C[0:2, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -74,6 +106,14 @@ func sgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int)
 //go:noescape
 func sgemm2x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
 
+// sgemm2x16Epi computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed
+// panels as sgemm2x16 does, then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile.
+//
+//go:noescape
+func sgemm2x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
 // sgemm1x16 computes C[0:1, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -87,6 +127,14 @@ func sgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int)
 //
 //go:noescape
 func sgemm1x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+
+// sgemm1x16Epi computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed
+// panels as sgemm1x16 does, then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile.
+//
+//go:noescape
+func sgemm1x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
 // packA6N packs rows 0..5 of src into an A panel: dst[6*p+r] = src[r*ld+p].
 // kc must be at least 1.
