@@ -18,6 +18,7 @@ import (
 //	addVec(x, v)             x[i] += v[i]        (bias along a row)
 //	addVecReLU(x, v)         x[i] = max(x[i]+v[i], 0)
 //	copyRows(dst, src, ...)  rows of width floats, strided (im2col, padding)
+//	maxPool2x2(dst, src, ...) 2x2 max pooling with stride 2 of a plane
 //
 // All run over i < len(x); the Go callers check the other lengths. The ReLU
 // keeps NaN and -0 as they are, as "if x < 0 { x = 0 }" does.
@@ -29,6 +30,7 @@ func Vec(ctx *build.Context) {
 	binary(ctx, "addVec", false)
 	binary(ctx, "addVecReLU", true)
 	copyRows(ctx)
+	maxPool2x2(ctx)
 }
 
 // Registers of the streaming loops.
@@ -254,6 +256,78 @@ func copyRows(ctx *build.Context) {
 	ctx.DECQ(rows)
 	ctx.JMP(operand.LabelRef("copyrow"))
 	ctx.Label("copydone")
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+// maxPool2x2 emits maxPool2x2(dst, src *float32, oh, ow, w int): dst[i*ow
+// + j] is the largest of src[2i*w + 2j], src[2i*w + 2j+1] and the two
+// below them, a NaN if any of them is one, for i < oh and j < ow; ow must
+// be at least 8. Eight outputs are computed at a time, the last eight of a
+// row overlapping the ones before.
+func maxPool2x2(ctx *build.Context) {
+	ctx.Function("maxPool2x2")
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(dst, src *float32, oh, ow, w int)")
+	ctx.Pragma("noescape")
+	ctx.Doc("maxPool2x2 pools each 2x2 window of the oh x 2ow top-left part of the",
+		"plane src (rows w floats apart) into dst (rows ow floats apart);",
+		"a window with a NaN gives a NaN. ow must be at least 8.")
+	dst, src, oh, ow, w := reg.RDI, reg.RSI, reg.RCX, reg.RDX, reg.R8
+	r1, j, last := reg.R9, reg.R10, reg.R11
+	ctx.Load(ctx.Param("dst"), dst)
+	ctx.Load(ctx.Param("src"), src)
+	ctx.Load(ctx.Param("oh"), oh)
+	ctx.Load(ctx.Param("ow"), ow)
+	ctx.Load(ctx.Param("w"), w)
+	ctx.SHLQ(operand.U8(2), w) // bytes
+	// last: the output offset, in floats, of a row's final eight.
+	ctx.LEAQ(operand.Mem{Base: ow, Disp: -8}, last)
+	y := ymms(0, 1, 2, 3, 4, 5, 6, 7)
+	// maxNaN sets a = max(a, b), all ones (a NaN) where either is a NaN.
+	maxNaN := func(a, b, t reg.VecPhysical) {
+		ctx.VCMPPS(operand.U8(3), b, a, t) // unordered
+		ctx.VMAXPS(b, a, a)
+		ctx.VORPS(t, a, a)
+	}
+	// eight pools outputs j..j+7 of the row (j in floats).
+	eight := func() {
+		ctx.VMOVUPS(operand.Mem{Base: src, Index: j, Scale: 8}, y[0])
+		ctx.VMOVUPS(operand.Mem{Base: src, Index: j, Scale: 8, Disp: 32}, y[1])
+		ctx.VMOVUPS(operand.Mem{Base: r1, Index: j, Scale: 8}, y[2])
+		ctx.VMOVUPS(operand.Mem{Base: r1, Index: j, Scale: 8, Disp: 32}, y[3])
+		maxNaN(y[0], y[2], y[6]) // the two rows
+		maxNaN(y[1], y[3], y[7])
+		ctx.VPERMILPS(operand.U8(0xB1), y[0], y[4]) // neighbours swapped
+		ctx.VPERMILPS(operand.U8(0xB1), y[1], y[5])
+		maxNaN(y[0], y[4], y[6]) // each pair's maximum, twice
+		maxNaN(y[1], y[5], y[7])
+		// Even elements of y0 then y1, per 128-bit lane, then the lanes
+		// in order.
+		ctx.VSHUFPS(operand.U8(0x88), y[1], y[0], y[2])
+		ctx.VPERMPD(operand.U8(0xD8), y[2], y[2])
+		ctx.VMOVUPS(y[2], operand.Mem{Base: dst, Index: j, Scale: 4})
+	}
+	ctx.Label("poolrow")
+	ctx.TESTQ(oh, oh)
+	ctx.JZ(operand.LabelRef("pooldone"))
+	ctx.LEAQ(operand.Mem{Base: src, Index: w, Scale: 1}, r1)
+	ctx.XORQ(j, j)
+	ctx.Label("poolx8")
+	ctx.CMPQ(j, last)
+	ctx.JGE(operand.LabelRef("pooltail"))
+	eight()
+	ctx.ADDQ(operand.U8(8), j)
+	ctx.JMP(operand.LabelRef("poolx8"))
+	ctx.Label("pooltail")
+	ctx.MOVQ(last, j)
+	eight()
+	// Next output row: two input rows down.
+	ctx.LEAQ(operand.Mem{Base: dst, Index: ow, Scale: 4}, dst)
+	ctx.LEAQ(operand.Mem{Base: r1, Index: w, Scale: 1}, src)
+	ctx.DECQ(oh)
+	ctx.JMP(operand.LabelRef("poolrow"))
+	ctx.Label("pooldone")
 	ctx.VZEROUPPER()
 	ctx.RET()
 }

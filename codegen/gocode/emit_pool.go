@@ -8,11 +8,11 @@ import (
 // branch-free kernels: the general ones keep a running maximum with
 // "if v > best", a branch that random data mispredicts half the time, and
 // that made max pooling a quarter of LeNet-5's training step. Here the
-// maximum is Go's max (MAXSS and a fix-up, no branch), and the backward
-// pass finds the first window element equal to it with conditional moves:
-// the same element the reference evaluator picks (the first maximum in
-// row-major window order), NaN aside. Other pools use emitPool and
-// emitMaxPoolBackward.
+// forward pass is gemm.MaxPool2x2 (AVX2 for rows of 8 outputs or more, Go's
+// max otherwise), and the backward pass finds the first window element
+// equal to the maximum with conditional moves: the same element the
+// reference evaluator picks (the first maximum in row-major window order),
+// NaN aside. Other pools use emitPool and emitMaxPoolBackward.
 
 // pool2x2 reports whether n pools 2x2 windows with stride 2 and no padding.
 func pool2x2(n *ir.Node) bool {
@@ -30,16 +30,7 @@ func emitMaxPool(n *ir.Node, c *Context) (*Kernel, error) {
 	}
 	body := expand(`for s := lo; s < hi; s++ {
 	for ch := 0; ch < {{.C}}; ch++ {
-		xc := a0[(s*{{.C}}+ch)*{{mul .H .W}}:][:{{mul .H .W}}]
-		yc := y[(s*{{.C}}+ch)*{{mul .OH .OW}}:][:{{mul .OH .OW}}]
-		for i := 0; i < {{.OH}}; i++ {
-			r0 := (*[{{mul 2 .OW}}]float32)(xc[2*i*{{.W}}:])
-			r1 := (*[{{mul 2 .OW}}]float32)(xc[(2*i+1)*{{.W}}:])
-			yr := (*[{{.OW}}]float32)(yc[i*{{.OW}}:])
-			for j := range yr {
-				yr[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
-			}
-		}
+		gemm.MaxPool2x2(y[(s*{{.C}}+ch)*{{mul .OH .OW}}:][:{{mul .OH .OW}}], a0[(s*{{.C}}+ch)*{{mul .H .W}}:][:{{mul .H .W}}], {{.OH}}, {{.OW}}, {{.W}})
 	}
 }
 `, d)

@@ -46,16 +46,7 @@ func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, 
 func maxpoolT5(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
-			xc := a0[(s*6+ch)*784:][:784]
-			yc := y[(s*6+ch)*196:][:196]
-			for i := 0; i < 14; i++ {
-				r0 := (*[28]float32)(xc[2*i*28:])
-				r1 := (*[28]float32)(xc[(2*i+1)*28:])
-				yr := (*[14]float32)(yc[i*14:])
-				for j := range yr {
-					yr[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
-				}
-			}
+			gemm.MaxPool2x2(y[(s*6+ch)*196:][:196], a0[(s*6+ch)*784:][:784], 14, 14, 28)
 		}
 	}
 
@@ -95,16 +86,7 @@ func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, 
 func maxpoolT9(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
-			xc := a0[(s*16+ch)*100:][:100]
-			yc := y[(s*16+ch)*25:][:25]
-			for i := 0; i < 5; i++ {
-				r0 := (*[10]float32)(xc[2*i*10:])
-				r1 := (*[10]float32)(xc[(2*i+1)*10:])
-				yr := (*[5]float32)(yc[i*5:])
-				for j := range yr {
-					yr[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
-				}
-			}
+			gemm.MaxPool2x2(y[(s*16+ch)*25:][:25], a0[(s*16+ch)*100:][:100], 5, 5, 10)
 		}
 	}
 

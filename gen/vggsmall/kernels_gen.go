@@ -143,16 +143,7 @@ func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 func maxpoolT22(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 32; ch++ {
-			xc := a0[(s*32+ch)*1024:][:1024]
-			yc := y[(s*32+ch)*256:][:256]
-			for i := 0; i < 16; i++ {
-				r0 := (*[32]float32)(xc[2*i*32:])
-				r1 := (*[32]float32)(xc[(2*i+1)*32:])
-				yr := (*[16]float32)(yc[i*16:])
-				for j := range yr {
-					yr[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
-				}
-			}
+			gemm.MaxPool2x2(y[(s*32+ch)*256:][:256], a0[(s*32+ch)*1024:][:1024], 16, 16, 32)
 		}
 	}
 
@@ -293,16 +284,7 @@ func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 func maxpoolT43(n, lo, hi int, a0 []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 64; ch++ {
-			xc := a0[(s*64+ch)*256:][:256]
-			yc := y[(s*64+ch)*64:][:64]
-			for i := 0; i < 8; i++ {
-				r0 := (*[16]float32)(xc[2*i*16:])
-				r1 := (*[16]float32)(xc[(2*i+1)*16:])
-				yr := (*[8]float32)(yc[i*8:])
-				for j := range yr {
-					yr[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
-				}
-			}
+			gemm.MaxPool2x2(y[(s*64+ch)*64:][:64], a0[(s*64+ch)*256:][:256], 8, 8, 16)
 		}
 	}
 

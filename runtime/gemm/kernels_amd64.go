@@ -197,6 +197,13 @@ func addVecReLU(x []float32, v []float32)
 //go:noescape
 func copyRows(dst *float32, src *float32, rows int, width int, dstStride int, srcStride int)
 
+// maxPool2x2 pools each 2x2 window of the oh x 2ow top-left part of the
+// plane src (rows w floats apart) into dst (rows ow floats apart);
+// a window with a NaN gives a NaN. ow must be at least 8.
+//
+//go:noescape
+func maxPool2x2(dst *float32, src *float32, oh int, ow int, w int)
+
 // gemv4 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 4.
 //
 //go:noescape

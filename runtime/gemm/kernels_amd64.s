@@ -3866,6 +3866,82 @@ copydone:
 	VZEROUPPER
 	RET
 
+// func maxPool2x2(dst *float32, src *float32, oh int, ow int, w int)
+// Requires: AVX, AVX2
+TEXT ·maxPool2x2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ oh+16(FP), CX
+	MOVQ ow+24(FP), DX
+	MOVQ w+32(FP), R8
+	SHLQ $0x02, R8
+	LEAQ -8(DX), R11
+
+poolrow:
+	TESTQ CX, CX
+	JZ    pooldone
+	LEAQ  (SI)(R8*1), R9
+	XORQ  R10, R10
+
+poolx8:
+	CMPQ      R10, R11
+	JGE       pooltail
+	VMOVUPS   (SI)(R10*8), Y0
+	VMOVUPS   32(SI)(R10*8), Y1
+	VMOVUPS   (R9)(R10*8), Y2
+	VMOVUPS   32(R9)(R10*8), Y3
+	VCMPPS    $0x03, Y2, Y0, Y6
+	VMAXPS    Y2, Y0, Y0
+	VORPS     Y6, Y0, Y0
+	VCMPPS    $0x03, Y3, Y1, Y7
+	VMAXPS    Y3, Y1, Y1
+	VORPS     Y7, Y1, Y1
+	VPERMILPS $0xb1, Y0, Y4
+	VPERMILPS $0xb1, Y1, Y5
+	VCMPPS    $0x03, Y4, Y0, Y6
+	VMAXPS    Y4, Y0, Y0
+	VORPS     Y6, Y0, Y0
+	VCMPPS    $0x03, Y5, Y1, Y7
+	VMAXPS    Y5, Y1, Y1
+	VORPS     Y7, Y1, Y1
+	VSHUFPS   $0x88, Y1, Y0, Y2
+	VPERMPD   $0xd8, Y2, Y2
+	VMOVUPS   Y2, (DI)(R10*4)
+	ADDQ      $0x08, R10
+	JMP       poolx8
+
+pooltail:
+	MOVQ      R11, R10
+	VMOVUPS   (SI)(R10*8), Y0
+	VMOVUPS   32(SI)(R10*8), Y1
+	VMOVUPS   (R9)(R10*8), Y2
+	VMOVUPS   32(R9)(R10*8), Y3
+	VCMPPS    $0x03, Y2, Y0, Y6
+	VMAXPS    Y2, Y0, Y0
+	VORPS     Y6, Y0, Y0
+	VCMPPS    $0x03, Y3, Y1, Y7
+	VMAXPS    Y3, Y1, Y1
+	VORPS     Y7, Y1, Y1
+	VPERMILPS $0xb1, Y0, Y4
+	VPERMILPS $0xb1, Y1, Y5
+	VCMPPS    $0x03, Y4, Y0, Y6
+	VMAXPS    Y4, Y0, Y0
+	VORPS     Y6, Y0, Y0
+	VCMPPS    $0x03, Y5, Y1, Y7
+	VMAXPS    Y5, Y1, Y1
+	VORPS     Y7, Y1, Y1
+	VSHUFPS   $0x88, Y1, Y0, Y2
+	VPERMPD   $0xd8, Y2, Y2
+	VMOVUPS   Y2, (DI)(R10*4)
+	LEAQ      (DI)(DX*4), DI
+	LEAQ      (R9)(R8*1), SI
+	DECQ      CX
+	JMP       poolrow
+
+pooldone:
+	VZEROUPPER
+	RET
+
 // func gemv4(k int, a *float32, lda int, x *float32, y *float32)
 // Requires: AVX, FMA3
 TEXT ·gemv4(SB), NOSPLIT, $0-40

@@ -130,3 +130,30 @@ func CopyRows(dst, src []float32, rows, width, dstStride, srcStride int) {
 		copy(dst[r*dstStride:r*dstStride+width], src[r*srcStride:r*srcStride+width])
 	}
 }
+
+// MaxPool2x2 pools a plane with 2x2 windows and stride 2: dst[i*ow+j] is
+// the largest of src[2i*w+2j], src[2i*w+2j+1] and the two below them, for
+// i < oh and j < ow, rows of src w floats apart. A window holding a NaN
+// gives a NaN. It panics if a slice is too short.
+func MaxPool2x2(dst, src []float32, oh, ow, w int) {
+	if oh <= 0 || ow <= 0 {
+		return
+	}
+	if len(dst) < oh*ow {
+		panic(fmt.Sprintf("gemm: MaxPool2x2: len(dst) = %d < %d", len(dst), oh*ow))
+	}
+	if need := (2*oh-1)*w + 2*ow; 2*ow > w || len(src) < need {
+		panic(fmt.Sprintf("gemm: MaxPool2x2: %d x %d outputs need %d floats of src in rows of %d >= %d, have %d", oh, ow, need, w, 2*ow, len(src)))
+	}
+	if useAsm && ow >= 8 {
+		maxPool2x2(&dst[0], &src[0], oh, ow, w)
+		return
+	}
+	for i := range oh {
+		r0, r1 := src[2*i*w:][:2*ow], src[(2*i+1)*w:][:2*ow]
+		row := dst[i*ow:][:ow]
+		for j := range row {
+			row[j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
+		}
+	}
+}

@@ -118,3 +118,38 @@ func TestCopyRows(t *testing.T) {
 		}
 	})
 }
+
+// TestMaxPool2x2 pools planes of output widths on both sides of the
+// 8-float blocks, with the rows of src wider than the windows, and with
+// NaNs, each of which must make its window's output a NaN.
+func TestMaxPool2x2(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for _, tc := range []struct{ oh, ow, w int }{{1, 1, 2}, {3, 5, 10}, {2, 8, 16}, {14, 14, 28}, {5, 9, 19}, {4, 17, 35}, {16, 16, 32}} {
+			src := randSlice(r, (2*tc.oh-1)*tc.w+2*tc.ow)
+			nan := float32(math.NaN())
+			src[1], src[len(src)-1] = nan, nan
+			dst := randSlice(r, tc.oh*tc.ow+2)
+			tail := dst[tc.oh*tc.ow:]
+			tail0 := append([]float32(nil), tail...)
+			MaxPool2x2(dst, src, tc.oh, tc.ow, tc.w)
+			for i := range tc.oh {
+				for j := range tc.ow {
+					var best float32
+					isNaN := false
+					for k, v := range []float32{src[2*i*tc.w+2*j], src[2*i*tc.w+2*j+1], src[(2*i+1)*tc.w+2*j], src[(2*i+1)*tc.w+2*j+1]} {
+						isNaN = isNaN || v != v
+						if k == 0 || v > best {
+							best = v
+						}
+					}
+					got := dst[i*tc.ow+j]
+					if isNaN != (got != got) || !isNaN && got != best {
+						t.Fatalf("%v: dst[%d,%d] = %v, want %v (NaN %v)", tc, i, j, got, best, isNaN)
+					}
+				}
+			}
+			sameBits(t, 2, tail, tail0)
+		}
+	})
+}
