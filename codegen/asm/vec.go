@@ -19,6 +19,7 @@ import (
 //	addVecReLU(x, v)         x[i] = max(x[i]+v[i], 0)
 //	copyRows(dst, src, ...)  rows of width floats, strided (im2col, padding)
 //	maxPool2x2(dst, src, ...) 2x2 max pooling with stride 2 of a plane
+//	addRows(dst, src, ...)   strided rows added into strided rows (col2im)
 //
 // All run over i < len(x); the Go callers check the other lengths. The ReLU
 // keeps NaN and -0 as they are, as "if x < 0 { x = 0 }" does.
@@ -30,6 +31,7 @@ func Vec(ctx *build.Context) {
 	binary(ctx, "addVec", false)
 	binary(ctx, "addVecReLU", true)
 	copyRows(ctx)
+	addRows(ctx)
 	maxPool2x2(ctx)
 }
 
@@ -201,12 +203,26 @@ func binary(ctx *build.Context, name string, relu bool) {
 // one overlapping the one before; a shorter row moves float by float.
 // The rows must not overlap.
 func copyRows(ctx *build.Context) {
-	ctx.Function("copyRows")
+	rowKernel(ctx, "copyRows", false, "copyRows copies rows rows of width floats from src, srcStride floats apart,",
+		"to dst, dstStride floats apart.")
+}
+
+// addRows emits addRows(dst, src *float32, rows, width, dstStride,
+// srcStride int): row r of width floats at src + r*srcStride is added to
+// the one at dst + r*dstStride, eight floats at a time and the rest one
+// by one. The rows must not overlap.
+func addRows(ctx *build.Context) {
+	rowKernel(ctx, "addRows", true, "addRows adds rows rows of width floats from src, srcStride floats apart,",
+		"to those of dst, dstStride floats apart.")
+}
+
+// rowKernel emits copyRows or, with add, addRows.
+func rowKernel(ctx *build.Context, name string, add bool, doc ...string) {
+	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
 	ctx.SignatureExpr("func(dst, src *float32, rows, width, dstStride, srcStride int)")
 	ctx.Pragma("noescape")
-	ctx.Doc("copyRows copies rows rows of width floats from src, srcStride floats apart,",
-		"to dst, dstStride floats apart.")
+	ctx.Doc(doc...)
 	dst, src, rows, width := reg.RDI, reg.RSI, reg.RCX, reg.RDX
 	ds, ss, last, full, off := reg.R8, reg.R9, reg.R10, reg.R11, reg.R12
 	ctx.Load(ctx.Param("dst"), dst)
@@ -218,7 +234,7 @@ func copyRows(ctx *build.Context) {
 	ctx.SHLQ(operand.U8(2), ds)
 	ctx.SHLQ(operand.U8(2), ss)
 	// full: the bytes of the whole 8-float chunks; last: the offset of
-	// the final, overlapping chunk.
+	// a copy's final, overlapping chunk.
 	ctx.MOVQ(width, full)
 	ctx.ANDQ(operand.I32(-8), full)
 	ctx.SHLQ(operand.U8(2), full)
@@ -226,36 +242,67 @@ func copyRows(ctx *build.Context) {
 	ctx.SHLQ(operand.U8(2), last)
 	ctx.SHLQ(operand.U8(2), width) // now bytes
 	v := reg.Y0
-	ctx.Label("copyrow")
+	lbl := func(s string) operand.LabelRef { return operand.LabelRef(name + s) }
+	at := func(base reg.Register, i reg.Register) operand.Mem {
+		return operand.Mem{Base: base, Index: i, Scale: 1}
+	}
+	// move moves (or adds) the chunk at byte offset i, a YMM or, with
+	// scalar, one float.
+	move := func(i reg.Register, scalar bool) {
+		x := reg.VecPhysical(v)
+		if scalar {
+			x = v.AsX().(reg.VecPhysical)
+		}
+		switch {
+		case scalar && add:
+			ctx.VMOVSS(at(dst, i), x)
+			ctx.VADDSS(at(src, i), x, x)
+		case scalar:
+			ctx.VMOVSS(at(src, i), x)
+		case add:
+			ctx.VMOVUPS(at(dst, i), x)
+			ctx.VADDPS(at(src, i), x, x)
+		default:
+			ctx.VMOVUPS(at(src, i), x)
+		}
+		if scalar {
+			ctx.VMOVSS(x, at(dst, i))
+		} else {
+			ctx.VMOVUPS(x, at(dst, i))
+		}
+	}
+	ctx.Label(name + "row")
 	ctx.TESTQ(rows, rows)
-	ctx.JZ(operand.LabelRef("copydone"))
+	ctx.JZ(lbl("done"))
 	ctx.XORQ(off, off)
-	ctx.CMPQ(width, operand.U8(32))
-	ctx.JL(operand.LabelRef("copyx1"))
-	ctx.Label("copyx8")
+	if !add {
+		ctx.CMPQ(width, operand.U8(32))
+		ctx.JL(lbl("x1"))
+	}
+	ctx.Label(name + "x8")
 	ctx.CMPQ(off, full)
-	ctx.JGE(operand.LabelRef("copytail"))
-	ctx.VMOVUPS(operand.Mem{Base: src, Index: off, Scale: 1}, v)
-	ctx.VMOVUPS(v, operand.Mem{Base: dst, Index: off, Scale: 1})
+	ctx.JGE(lbl("tail"))
+	move(off, false)
 	ctx.ADDQ(operand.U8(32), off)
-	ctx.JMP(operand.LabelRef("copyx8"))
-	ctx.Label("copytail")
-	ctx.VMOVUPS(operand.Mem{Base: src, Index: last, Scale: 1}, v)
-	ctx.VMOVUPS(v, operand.Mem{Base: dst, Index: last, Scale: 1})
-	ctx.JMP(operand.LabelRef("copynext"))
-	ctx.Label("copyx1")
+	ctx.JMP(lbl("x8"))
+	ctx.Label(name + "tail")
+	if !add {
+		// The last eight floats again: a copy may overlap itself.
+		move(last, false)
+		ctx.JMP(lbl("next"))
+	}
+	ctx.Label(name + "x1")
 	ctx.CMPQ(off, width)
-	ctx.JGE(operand.LabelRef("copynext"))
-	ctx.VMOVSS(operand.Mem{Base: src, Index: off, Scale: 1}, v.AsX())
-	ctx.VMOVSS(v.AsX(), operand.Mem{Base: dst, Index: off, Scale: 1})
+	ctx.JGE(lbl("next"))
+	move(off, true)
 	ctx.ADDQ(operand.U8(4), off)
-	ctx.JMP(operand.LabelRef("copyx1"))
-	ctx.Label("copynext")
+	ctx.JMP(lbl("x1"))
+	ctx.Label(name + "next")
 	ctx.ADDQ(ds, dst)
 	ctx.ADDQ(ss, src)
 	ctx.DECQ(rows)
-	ctx.JMP(operand.LabelRef("copyrow"))
-	ctx.Label("copydone")
+	ctx.JMP(lbl("row"))
+	ctx.Label(name + "done")
 	ctx.VZEROUPPER()
 	ctx.RET()
 }

@@ -225,7 +225,8 @@ func im2col(d convGeom, src string) string {
 
 // col2im returns statements that add col [CG*KH*KW, OH*OW] into the
 // channels of group g of dst [C, HP, WP] (the input gradient as padded),
-// the reverse of im2col, in a fixed order.
+// the reverse of im2col, in a fixed order: with stride 1 each tap adds its
+// OH rows of OW floats with gemm.AddRows.
 func col2im(d convGeom, dst string) string {
 	m := d.data()
 	d.padData(m)
@@ -236,20 +237,17 @@ func col2im(d convGeom, dst string) string {
 		for q := 0; q < {{.KW}}; q++ {
 			row := col[((c*{{.KH}}+p)*{{.KW}}+q)*{{.OHW}}:][:{{.OHW}}]
 			base := {{.Base}}
+{{- if eq .SW 1}}
+			gemm.AddRows(xc[base:], row, {{.OH}}, {{.OW}}, {{.RowStep}}, {{.OW}})
+{{- else}}
 			for i := 0; i < {{.OH}}; i++ {
 				r := (*[{{.OW}}]float32)(row[i*{{.OW}}:])
-{{- if eq .SW 1}}
-				xr := (*[{{.OW}}]float32)(xc[base+i*{{.RowStep}}:])
-				for j, v := range r {
-					xr[j] += v
-				}
-{{- else}}
 				xr := (*[{{.Span}}]float32)(xc[base+i*{{.RowStep}}:])
 				for j, v := range r {
 					xr[j*{{.SW}}] += v
 				}
-{{- end}}
 			}
+{{- end}}
 		}
 	}
 }

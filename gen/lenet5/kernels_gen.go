@@ -430,13 +430,7 @@ func conv2dBackwardDataConv2T39(n, lo, hi int, dy []float32, w []float32, y []fl
 						for q := 0; q < 5; q++ {
 							row := col[((c*5+p)*5+q)*100:][:100]
 							base := p*14 + q
-							for i := 0; i < 10; i++ {
-								r := (*[10]float32)(row[i*10:])
-								xr := (*[10]float32)(xc[base+i*14:])
-								for j, v := range r {
-									xr[j] += v
-								}
-							}
+							gemm.AddRows(xc[base:], row, 10, 10, 14, 10)
 						}
 					}
 				}

@@ -606,13 +606,7 @@ func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, g
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*256:][:256]
 							base := p*18 + q
-							for i := 0; i < 16; i++ {
-								r := (*[16]float32)(row[i*16:])
-								xr := (*[16]float32)(xc[base+i*18:])
-								for j, v := range r {
-									xr[j] += v
-								}
-							}
+							gemm.AddRows(xc[base:], row, 16, 16, 18, 16)
 						}
 					}
 				}
@@ -697,13 +691,7 @@ func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, g
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*256:][:256]
 							base := p*18 + q
-							for i := 0; i < 16; i++ {
-								r := (*[16]float32)(row[i*16:])
-								xr := (*[16]float32)(xc[base+i*18:])
-								for j, v := range r {
-									xr[j] += v
-								}
-							}
+							gemm.AddRows(xc[base:], row, 16, 16, 18, 16)
 						}
 					}
 				}
@@ -870,13 +858,7 @@ func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, g
 						for q := 0; q < 3; q++ {
 							row := col[((c*3+p)*3+q)*1024:][:1024]
 							base := p*34 + q
-							for i := 0; i < 32; i++ {
-								r := (*[32]float32)(row[i*32:])
-								xr := (*[32]float32)(xc[base+i*34:])
-								for j, v := range r {
-									xr[j] += v
-								}
-							}
+							gemm.AddRows(xc[base:], row, 32, 32, 34, 32)
 						}
 					}
 				}

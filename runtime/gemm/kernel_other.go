@@ -57,3 +57,7 @@ func copyRows(dst, src *float32, rows, width, dstStride, srcStride int) {
 func maxPool2x2(dst, src *float32, oh, ow, w int) {
 	panic("gemm: no assembly kernels in this build")
 }
+
+func addRows(dst, src *float32, rows, width, dstStride, srcStride int) {
+	panic("gemm: no assembly kernels in this build")
+}

@@ -197,6 +197,12 @@ func addVecReLU(x []float32, v []float32)
 //go:noescape
 func copyRows(dst *float32, src *float32, rows int, width int, dstStride int, srcStride int)
 
+// addRows adds rows rows of width floats from src, srcStride floats apart,
+// to those of dst, dstStride floats apart.
+//
+//go:noescape
+func addRows(dst *float32, src *float32, rows int, width int, dstStride int, srcStride int)
+
 // maxPool2x2 pools each 2x2 window of the oh x 2ow top-left part of the
 // plane src (rows w floats apart) into dst (rows ow floats apart);
 // a window with a NaN gives a NaN. ow must be at least 8.

@@ -3828,41 +3828,93 @@ TEXT ·copyRows(SB), NOSPLIT, $0-48
 	SHLQ $0x02, R10
 	SHLQ $0x02, DX
 
-copyrow:
+copyRowsrow:
 	TESTQ CX, CX
-	JZ    copydone
+	JZ    copyRowsdone
 	XORQ  R12, R12
 	CMPQ  DX, $0x20
-	JL    copyx1
+	JL    copyRowsx1
 
-copyx8:
+copyRowsx8:
 	CMPQ    R12, R11
-	JGE     copytail
+	JGE     copyRowstail
 	VMOVUPS (SI)(R12*1), Y0
 	VMOVUPS Y0, (DI)(R12*1)
 	ADDQ    $0x20, R12
-	JMP     copyx8
+	JMP     copyRowsx8
 
-copytail:
+copyRowstail:
 	VMOVUPS (SI)(R10*1), Y0
 	VMOVUPS Y0, (DI)(R10*1)
-	JMP     copynext
+	JMP     copyRowsnext
 
-copyx1:
+copyRowsx1:
 	CMPQ   R12, DX
-	JGE    copynext
+	JGE    copyRowsnext
 	VMOVSS (SI)(R12*1), X0
 	VMOVSS X0, (DI)(R12*1)
 	ADDQ   $0x04, R12
-	JMP    copyx1
+	JMP    copyRowsx1
 
-copynext:
+copyRowsnext:
 	ADDQ R8, DI
 	ADDQ R9, SI
 	DECQ CX
-	JMP  copyrow
+	JMP  copyRowsrow
 
-copydone:
+copyRowsdone:
+	VZEROUPPER
+	RET
+
+// func addRows(dst *float32, src *float32, rows int, width int, dstStride int, srcStride int)
+// Requires: AVX
+TEXT ·addRows(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ width+24(FP), DX
+	MOVQ dstStride+32(FP), R8
+	MOVQ srcStride+40(FP), R9
+	SHLQ $0x02, R8
+	SHLQ $0x02, R9
+	MOVQ DX, R11
+	ANDQ $-8, R11
+	SHLQ $0x02, R11
+	LEAQ -8(DX), R10
+	SHLQ $0x02, R10
+	SHLQ $0x02, DX
+
+addRowsrow:
+	TESTQ CX, CX
+	JZ    addRowsdone
+	XORQ  R12, R12
+
+addRowsx8:
+	CMPQ    R12, R11
+	JGE     addRowstail
+	VMOVUPS (DI)(R12*1), Y0
+	VADDPS  (SI)(R12*1), Y0, Y0
+	VMOVUPS Y0, (DI)(R12*1)
+	ADDQ    $0x20, R12
+	JMP     addRowsx8
+
+addRowstail:
+addRowsx1:
+	CMPQ   R12, DX
+	JGE    addRowsnext
+	VMOVSS (DI)(R12*1), X0
+	VADDSS (SI)(R12*1), X0, X0
+	VMOVSS X0, (DI)(R12*1)
+	ADDQ   $0x04, R12
+	JMP    addRowsx1
+
+addRowsnext:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ CX
+	JMP  addRowsrow
+
+addRowsdone:
 	VZEROUPPER
 	RET
 

@@ -116,12 +116,7 @@ func CopyRows(dst, src []float32, rows, width, dstStride, srcStride int) {
 	if rows <= 0 || width <= 0 {
 		return
 	}
-	if need := (rows-1)*dstStride + width; len(dst) < need {
-		panic(fmt.Sprintf("gemm: CopyRows: len(dst) = %d < %d", len(dst), need))
-	}
-	if need := (rows-1)*srcStride + width; len(src) < need {
-		panic(fmt.Sprintf("gemm: CopyRows: len(src) = %d < %d", len(src), need))
-	}
+	checkRows("CopyRows", dst, src, rows, width, dstStride, srcStride)
 	if useAsm {
 		copyRows(&dst[0], &src[0], rows, width, dstStride, srcStride)
 		return
@@ -155,5 +150,37 @@ func MaxPool2x2(dst, src []float32, oh, ow, w int) {
 		for j := range row {
 			row[j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
 		}
+	}
+}
+
+// AddRows adds rows rows of width floats: row r of src, which starts at
+// r*srcStride, to the one at r*dstStride in dst. It is col2im's sum of a
+// kernel tap's rows into the input gradient. The rows must not overlap.
+// It panics if a slice is too short.
+func AddRows(dst, src []float32, rows, width, dstStride, srcStride int) {
+	if rows <= 0 || width <= 0 {
+		return
+	}
+	checkRows("AddRows", dst, src, rows, width, dstStride, srcStride)
+	if useAsm {
+		addRows(&dst[0], &src[0], rows, width, dstStride, srcStride)
+		return
+	}
+	for r := range rows {
+		d := dst[r*dstStride:][:width]
+		for i, v := range src[r*srcStride:][:width] {
+			d[i] += v
+		}
+	}
+}
+
+// checkRows panics if dst or src is too short for rows rows of width
+// floats, stride floats apart.
+func checkRows(fn string, dst, src []float32, rows, width, dstStride, srcStride int) {
+	if need := (rows-1)*dstStride + width; len(dst) < need {
+		panic(fmt.Sprintf("gemm: %s: len(dst) = %d < %d", fn, len(dst), need))
+	}
+	if need := (rows-1)*srcStride + width; len(src) < need {
+		panic(fmt.Sprintf("gemm: %s: len(src) = %d < %d", fn, len(src), need))
 	}
 }

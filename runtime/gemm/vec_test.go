@@ -97,24 +97,37 @@ func TestBiasReLU(t *testing.T) {
 	})
 }
 
-// TestCopyRows copies strided rows of every width class (float by float,
-// one YMM, YMMs with an overlapping last one) and checks that every float
-// outside the rows stays as it was.
-func TestCopyRows(t *testing.T) {
+// TestRows copies and adds strided rows of every width class (float by
+// float, one YMM, YMMs and a rest) and checks that every float outside the
+// rows stays as it was.
+func TestRows(t *testing.T) {
 	kernelModes(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
-		for _, tc := range []struct{ rows, width, dstStride, srcStride int }{
-			{0, 5, 5, 5}, {1, 1, 1, 1}, {3, 7, 7, 9}, {4, 8, 8, 8}, {5, 9, 12, 14},
-			{10, 10, 10, 14}, {28, 28, 28, 32}, {3, 33, 40, 35}, {2, 100, 100, 101},
-		} {
-			src := randSlice(r, max(tc.rows-1, 0)*tc.srcStride+tc.width+3)
-			dst := randSlice(r, max(tc.rows-1, 0)*tc.dstStride+tc.width+3)
-			want := append([]float32(nil), dst...)
-			for row := range tc.rows {
-				copy(want[row*tc.dstStride:][:tc.width], src[row*tc.srcStride:][:tc.width])
+		for _, add := range []bool{false, true} {
+			for _, tc := range []struct{ rows, width, dstStride, srcStride int }{
+				{0, 5, 5, 5}, {1, 1, 1, 1}, {3, 7, 7, 9}, {4, 8, 8, 8}, {5, 9, 12, 14},
+				{10, 10, 10, 14}, {28, 28, 28, 32}, {3, 33, 40, 35}, {2, 100, 100, 101},
+			} {
+				src := randSlice(r, max(tc.rows-1, 0)*tc.srcStride+tc.width+3)
+				dst := randSlice(r, max(tc.rows-1, 0)*tc.dstStride+tc.width+3)
+				want := append([]float32(nil), dst...)
+				for row := range tc.rows {
+					w, s := want[row*tc.dstStride:][:tc.width], src[row*tc.srcStride:][:tc.width]
+					for i, v := range s {
+						if add {
+							w[i] += v
+						} else {
+							w[i] = v
+						}
+					}
+				}
+				if add {
+					AddRows(dst, src, tc.rows, tc.width, tc.dstStride, tc.srcStride)
+				} else {
+					CopyRows(dst, src, tc.rows, tc.width, tc.dstStride, tc.srcStride)
+				}
+				sameBits(t, tc.width, dst, want)
 			}
-			CopyRows(dst, src, tc.rows, tc.width, tc.dstStride, tc.srcStride)
-			sameBits(t, tc.width, dst, want)
 		}
 	})
 }
