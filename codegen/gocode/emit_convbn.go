@@ -107,10 +107,9 @@ func emitConvBNReLUBackward(n *ir.Node, c *Context) (*Kernel, error) {
 		mask := out[off:][:{{.OHW}}]
 		zr := z[off:][:{{.OHW}}]
 		for i, g := range dy[off:][:{{.OHW}}] {
-			if mask[i] > 0 {
-				sdy += float64(g)
-				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-			}
+			g = runtime.ReLUGrad(g, mask[i])
+			sdy += float64(g)
+			sdyx += float64(g) * (float64(zr[i]) - mean) * istd
 		}
 	}
 	coef[o], coef[{{.O}}+o] = sdy, sdyx
@@ -129,9 +128,7 @@ for s := lo; s < hi; s++ {
 		zr := z[off:][:{{.OHW}}]
 		dzr := {{.Dz}}[off:][:{{.OHW}}]
 		for i, g := range dy[off:][:{{.OHW}}] {
-			if mask[i] <= 0 {
-				g = 0
-			}
+			g = runtime.ReLUGrad(g, mask[i])
 			xh := (float64(zr[i]) - mean) * istd
 			dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
 		}

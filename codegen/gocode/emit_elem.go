@@ -96,11 +96,7 @@ func emitBinary(n *ir.Node, c *Context) (*Kernel, error) {
 	case ir.OpAdd:
 		return elementwise(n, c, 2, "ys[i] = v + u", false, false), nil
 	case ir.OpReLUBackward:
-		// Branch-free "u if v > 0 else 0": half the outputs of a ReLU are
-		// zero, in no pattern a branch predictor can learn. The mask is all
-		// ones exactly when v's bits, as an int32, are positive: v > 0 (or
-		// a positive NaN, which a ReLU does not output).
-		return elementwise(n, c, 2, "ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))", false, false), nil
+		return elementwise(n, c, 2, "ys[i] = runtime.ReLUGrad(u, v)", false, false), nil
 	case ir.OpLeakyReLUBackward:
 		return elementwise(n, c, 2, fmt.Sprintf("if v > 0 { ys[i] = u } else { ys[i] = %s * u }", f32lit(n.Attrs.Alpha)), false, false), nil
 	case ir.OpTanhBackward:

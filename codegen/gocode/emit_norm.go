@@ -33,9 +33,7 @@ func emitBiasGrad(n *ir.Node, c *Context) (*Kernel, error) {
 		var part float32
 		for i, v := range row {
 {{- if .Masked}}
-			if mask[i] <= 0 {
-				continue
-			}
+			v = runtime.ReLUGrad(v, mask[i])
 {{- end}}
 			_ = i
 			part += v
@@ -156,10 +154,7 @@ func emitBatchNormBackward(n *ir.Node, c *Context) (*Kernel, error) {
 		dr := dy[off : off+{{.HW}}]
 		for i, v := range x[off : off+{{.HW}}] {
 {{- if .Masked}}
-			g := 0.0
-			if out[off+i] > 0 {
-				g = float64(dr[i])
-			}
+			g := float64(runtime.ReLUGrad(dr[i], out[off+i]))
 {{- else}}
 			g := float64(dr[i])
 {{- end}}
@@ -174,10 +169,7 @@ func emitBatchNormBackward(n *ir.Node, c *Context) (*Kernel, error) {
 		dx := y[off : off+{{.HW}}]
 		for i, v := range x[off : off+{{.HW}}] {
 {{- if .Masked}}
-			g := 0.0
-			if out[off+i] > 0 {
-				g = float64(dr[i])
-			}
+			g := float64(runtime.ReLUGrad(dr[i], out[off+i]))
 {{- else}}
 			g := float64(dr[i])
 {{- end}}
@@ -207,10 +199,7 @@ func emitBatchNormBackwardGamma(n *ir.Node, c *Context) (*Kernel, error) {
 		dr := dy[off : off+{{.HW}}]
 		for i, v := range x[off : off+{{.HW}}] {
 {{- if .Masked}}
-			g := 0.0
-			if out[off+i] > 0 {
-				g = float64(dr[i])
-			}
+			g := float64(runtime.ReLUGrad(dr[i], out[off+i]))
 {{- else}}
 			g := float64(dr[i])
 {{- end}}

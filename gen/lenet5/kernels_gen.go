@@ -210,7 +210,7 @@ func reluBackwardT25(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	for i := range ys {
 		v := x0[i]
 		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+		ys[i] = runtime.ReLUGrad(u, v)
 	}
 
 }
@@ -255,7 +255,7 @@ func reluBackwardT29(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	for i := range ys {
 		v := x0[i]
 		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+		ys[i] = runtime.ReLUGrad(u, v)
 	}
 
 }
@@ -341,7 +341,7 @@ func reluBackwardT36(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	for i := range ys {
 		v := x0[i]
 		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+		ys[i] = runtime.ReLUGrad(u, v)
 	}
 
 }
@@ -486,7 +486,7 @@ func reluBackwardT41(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	for i := range ys {
 		v := x0[i]
 		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+		ys[i] = runtime.ReLUGrad(u, v)
 	}
 
 }

@@ -335,7 +335,7 @@ func reluBackwardT42(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	for i := range ys {
 		v := x0[i]
 		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+		ys[i] = runtime.ReLUGrad(u, v)
 	}
 
 }
@@ -374,7 +374,7 @@ func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	for i := range ys {
 		v := x0[i]
 		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+		ys[i] = runtime.ReLUGrad(u, v)
 	}
 
 }
@@ -461,10 +461,9 @@ func conv2dBnReluBackwardConv2T52Sums(n, lo, hi int, x []float32, w []float32, g
 			mask := out[off:][:100]
 			zr := z[off:][:100]
 			for i, g := range dy[off:][:100] {
-				if mask[i] > 0 {
-					sdy += float64(g)
-					sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-				}
+				g = runtime.ReLUGrad(g, mask[i])
+				sdy += float64(g)
+				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
 			}
 		}
 		coef[o], coef[16+o] = sdy, sdyx
@@ -487,9 +486,7 @@ func conv2dBnReluBackwardConv2T52Dz(n, lo, hi int, x []float32, w []float32, gam
 			zr := z[off:][:100]
 			dzr := dy[off:][:100]
 			for i, g := range dy[off:][:100] {
-				if mask[i] <= 0 {
-					g = 0
-				}
+				g = runtime.ReLUGrad(g, mask[i])
 				xh := (float64(zr[i]) - mean) * istd
 				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
 			}
@@ -620,10 +617,9 @@ func conv2dBnReluBackwardConv1T57Sums(n, lo, hi int, x []float32, w []float32, g
 			mask := out[off:][:784]
 			zr := z[off:][:784]
 			for i, g := range dy[off:][:784] {
-				if mask[i] > 0 {
-					sdy += float64(g)
-					sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-				}
+				g = runtime.ReLUGrad(g, mask[i])
+				sdy += float64(g)
+				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
 			}
 		}
 		coef[o], coef[6+o] = sdy, sdyx
@@ -646,9 +642,7 @@ func conv2dBnReluBackwardConv1T57Dz(n, lo, hi int, x []float32, w []float32, gam
 			zr := z[off:][:784]
 			dzr := dy[off:][:784]
 			for i, g := range dy[off:][:784] {
-				if mask[i] <= 0 {
-					g = 0
-				}
+				g = runtime.ReLUGrad(g, mask[i])
 				xh := (float64(zr[i]) - mean) * istd
 				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
 			}

@@ -418,7 +418,7 @@ func reluBackwardT59(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	for i := range ys {
 		v := x0[i]
 		u := x1[i]
-		ys[i] = math.Float32frombits(math.Float32bits(u) & uint32(-int64(int32(math.Float32bits(v)))>>63))
+		ys[i] = runtime.ReLUGrad(u, v)
 	}
 
 }
@@ -499,10 +499,9 @@ func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, g
 			mask := out[off:][:256]
 			zr := z[off:][:256]
 			for i, g := range dy[off:][:256] {
-				if mask[i] > 0 {
-					sdy += float64(g)
-					sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-				}
+				g = runtime.ReLUGrad(g, mask[i])
+				sdy += float64(g)
+				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
 			}
 		}
 		coef[o], coef[64+o] = sdy, sdyx
@@ -525,9 +524,7 @@ func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gam
 			zr := z[off:][:256]
 			dzr := dy[off:][:256]
 			for i, g := range dy[off:][:256] {
-				if mask[i] <= 0 {
-					g = 0
-				}
+				g = runtime.ReLUGrad(g, mask[i])
 				xh := (float64(zr[i]) - mean) * istd
 				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
 			}
@@ -751,10 +748,9 @@ func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, g
 			mask := out[off:][:1024]
 			zr := z[off:][:1024]
 			for i, g := range dy[off:][:1024] {
-				if mask[i] > 0 {
-					sdy += float64(g)
-					sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-				}
+				g = runtime.ReLUGrad(g, mask[i])
+				sdy += float64(g)
+				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
 			}
 		}
 		coef[o], coef[32+o] = sdy, sdyx
@@ -777,9 +773,7 @@ func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gam
 			zr := z[off:][:1024]
 			dzr := dy[off:][:1024]
 			for i, g := range dy[off:][:1024] {
-				if mask[i] <= 0 {
-					g = 0
-				}
+				g = runtime.ReLUGrad(g, mask[i])
 				xh := (float64(zr[i]) - mean) * istd
 				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
 			}
@@ -883,10 +877,9 @@ func conv2dBnReluBackwardConv1T78Sums(n, lo, hi int, x []float32, w []float32, g
 			mask := out[off:][:1024]
 			zr := z[off:][:1024]
 			for i, g := range dy[off:][:1024] {
-				if mask[i] > 0 {
-					sdy += float64(g)
-					sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-				}
+				g = runtime.ReLUGrad(g, mask[i])
+				sdy += float64(g)
+				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
 			}
 		}
 		coef[o], coef[32+o] = sdy, sdyx
@@ -909,9 +902,7 @@ func conv2dBnReluBackwardConv1T78Dz(n, lo, hi int, x []float32, w []float32, gam
 			zr := z[off:][:1024]
 			dzr := dy[off:][:1024]
 			for i, g := range dy[off:][:1024] {
-				if mask[i] <= 0 {
-					g = 0
-				}
+				g = runtime.ReLUGrad(g, mask[i])
 				xh := (float64(zr[i]) - mean) * istd
 				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
 			}
