@@ -2,7 +2,6 @@ package ir
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -281,18 +280,8 @@ func (g *Graph) Renumber() {
 			keep[n] = true
 		}
 	}
-	// Emit in the existing order, but never before an argument, and
-	// the results of an op with several right after it, by index.
-	results := map[*Node][]*Node{}
-	for _, n := range g.Nodes {
-		if n.Op == OpResult && keep[n] {
-			p := n.Args[0]
-			results[p] = append(results[p], n)
-		}
-	}
-	for _, rs := range results {
-		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Attrs.Index < rs[j].Attrs.Index })
-	}
+	// Emit in the existing order, but never before an argument; then put
+	// the results of an op with several right after it.
 	order := make([]*Node, 0, len(keep))
 	done := make(map[*Node]bool, len(keep))
 	var emit func(n *Node)
@@ -300,25 +289,18 @@ func (g *Graph) Renumber() {
 		if done[n] {
 			return
 		}
-		if n.Op == OpResult {
-			emit(n.Args[0])
-			return
-		}
 		done[n] = true
 		for _, a := range n.Args {
 			emit(a)
 		}
 		order = append(order, n)
-		for _, r := range results[n] {
-			done[r] = true
-			order = append(order, r)
-		}
 	}
 	for _, n := range g.Nodes {
 		if keep[n] {
 			emit(n)
 		}
 	}
+	order = PlaceResults(order)
 	for i, n := range order {
 		n.ID = i
 	}

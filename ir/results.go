@@ -1,5 +1,7 @@
 package ir
 
+import "sort"
+
 // Some ops compute several values: the fused training op of a
 // convolution, batch-norm and ReLU computes its output, the values its
 // backward needs and the new running statistics in one kernel. The node
@@ -51,4 +53,28 @@ func (g *Graph) Results(n *Node) []*Node {
 		}
 	}
 	return rs
+}
+
+// PlaceResults returns order with every OpResult node moved to right after
+// its op, by index, where the op's kernel writes it. A result's only
+// argument is its op, so moving it up keeps a topological order
+// topological. Passes that reorder nodes call it.
+func PlaceResults(order []*Node) []*Node {
+	results := map[*Node][]*Node{}
+	for _, n := range order {
+		if n.Op == OpResult {
+			results[n.Args[0]] = append(results[n.Args[0]], n)
+		}
+	}
+	out := make([]*Node, 0, len(order))
+	for _, n := range order {
+		if n.Op == OpResult {
+			continue
+		}
+		out = append(out, n)
+		rs := results[n]
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Attrs.Index < rs[j].Attrs.Index })
+		out = append(out, rs...)
+	}
+	return out
 }

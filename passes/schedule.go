@@ -11,15 +11,7 @@ import "github.com/cnnc/cnnc/ir"
 // like the fusions, leave such nodes at the end of the graph, which keeps
 // every activation they read alive through the whole backward pass.
 func Schedule(g *ir.Graph) error {
-	last := make([]int, len(g.Nodes))
-	for i, n := range g.Nodes {
-		for _, a := range n.Args {
-			last[a.ID] = i
-		}
-	}
-	for _, o := range g.Outputs {
-		last[o.Node.ID] = len(g.Nodes)
-	}
+	last := lastUses(g)
 	arena := arenaNodes(g)
 	// pos[id] is the node's index in order, which grows as nodes move.
 	order := make([]*ir.Node, 0, len(g.Nodes))
@@ -46,30 +38,9 @@ func Schedule(g *ir.Graph) error {
 			pos[order[j].ID] = j
 		}
 	}
-	g.Nodes = withResults(order)
+	g.Nodes = ir.PlaceResults(order)
 	for i, n := range g.Nodes {
 		n.ID = i
 	}
 	return nil
-}
-
-// withResults returns order with every OpResult node moved to right after
-// its op (and its lower results), where the op's kernel writes it. A
-// result's only argument is its op, so moving it up keeps the order
-// topological.
-func withResults(order []*ir.Node) []*ir.Node {
-	results := map[*ir.Node][]*ir.Node{}
-	for _, n := range order {
-		if n.Op == ir.OpResult {
-			results[n.Args[0]] = append(results[n.Args[0]], n)
-		}
-	}
-	out := make([]*ir.Node, 0, len(order))
-	for _, n := range order {
-		if n.Op != ir.OpResult {
-			out = append(out, n)
-			out = append(out, results[n]...)
-		}
-	}
-	return out
 }
