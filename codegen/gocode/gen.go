@@ -310,7 +310,7 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 			rfield := fmt.Sprintf("%s%d", prefix, r.ID)
 			where := fmt.Sprintf("%s[%d:%d]", arena, off, off+size)
 			for i := range r.Args {
-				if r.Op != ir.OpResult && mem.InPlace(r, i) {
+				if mem.InPlace(r, i) {
 					where += fmt.Sprintf(", in place over %s%d", prefix, r.Args[i].ID)
 					break
 				}
