@@ -54,7 +54,7 @@ func GEMMFilesWith(opt GEMMOptions) ([]File, error) {
 		return nil, err
 	}
 	for _, sh := range opt.DevShapes {
-		tileKernel(ctx, opt, fmt.Sprintf("dev%dx%d", sh[0], sh[1]), sh[0], sh[1], sh[0], storeAcc)
+		tileKernel(ctx, opt, fmt.Sprintf("dev%dx%d", sh[0], sh[1]), tile{pmr: sh[0], mr: sh[0], nr: sh[1], panels: 1}, storeAcc)
 	}
 	Pack(ctx)
 	Vec(ctx)
@@ -103,25 +103,78 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 		return fmt.Errorf("gemm: unroll %d, want a power of two", opt.Unroll)
 	}
 	for mr := MR; mr >= 1; mr-- {
-		tileKernel(ctx, opt, KernelName(mr, false), MR, NR, mr, storeSet)
-		tileKernel(ctx, opt, KernelName(mr, true), MR, NR, mr, storeAcc)
-		tileKernel(ctx, opt, fmt.Sprintf("sgemm%dx%dEpi", mr, NR), MR, NR, mr, storeEpi)
+		t := tile{pmr: MR, mr: mr, nr: NR, panels: 1}
+		tileKernel(ctx, opt, KernelName(mr, false), t, storeSet)
+		tileKernel(ctx, opt, KernelName(mr, true), t, storeAcc)
+		tileKernel(ctx, opt, fmt.Sprintf("sgemm%dx%dEpi", mr, NR), t, storeEpi)
+	}
+	for panels := 1; panels <= ZPanels; panels++ {
+		for mr := MR; mr >= 1; mr-- {
+			t := tile{pmr: MR, mr: mr, nr: NR, panels: panels, zmm: true}
+			tileKernel(ctx, opt, ZKernelName(mr, panels), t, storeEpi)
+		}
 	}
 	return nil
 }
 
-// tileKernel emits name(kc, a, b, c, ldc): C[0:mr, 0:nr] (+)= A * B for
-// packed panels, where a holds kc steps of pmr floats (mr <= pmr) and b kc
-// steps of nr floats (a multiple of 8); rows of C are ldc floats apart.
-// With storeEpi it takes the epilogue's arguments too (see store).
+// ZPanels is the most B panels an AVX-512 micro-kernel reads: its tile is
+// MR x ZPanels*NR, 6 x 64 floats in 24 of the 32 ZMM registers.
+const ZPanels = 4
+
+// ZKernelName returns the name of the AVX-512 micro-kernel for mr rows and
+// panels B panels. It takes the epilogue's arguments, as the Epi kernels
+// do.
+func ZKernelName(mr, panels int) string {
+	return fmt.Sprintf("zgemm%dx%d", mr, panels*NR)
+}
+
+// A tile is the shape of a micro-kernel: C[0:mr, 0:panels*nr] from
+// packed panels of A (pmr floats per k step, mr <= pmr of them used) and
+// panels packed panels of B (nr floats per k step each), the B panels kc*nr
+// floats apart.
+type tile struct {
+	pmr, mr, nr, panels int
+	// zmm selects 512-bit AVX-512 registers, of which there are 32, over
+	// 256-bit AVX2 ones.
+	zmm bool
+}
+
+// vecBytes is the size of one vector register.
+func (t tile) vecBytes() int {
+	if t.zmm {
+		return 64
+	}
+	return 32
+}
+
+// regs returns the vector registers the tile can use.
+func (t tile) regs() []reg.VecPhysical {
+	if !t.zmm {
+		return ymms(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+	}
+	return []reg.VecPhysical{reg.Z0, reg.Z1, reg.Z2, reg.Z3, reg.Z4, reg.Z5, reg.Z6, reg.Z7,
+		reg.Z8, reg.Z9, reg.Z10, reg.Z11, reg.Z12, reg.Z13, reg.Z14, reg.Z15,
+		reg.Z16, reg.Z17, reg.Z18, reg.Z19, reg.Z20, reg.Z21, reg.Z22, reg.Z23,
+		reg.Z24, reg.Z25, reg.Z26, reg.Z27, reg.Z28, reg.Z29, reg.Z30, reg.Z31}
+}
+
+// tileKernel emits name(kc, a, b, c, ldc): C[0:mr, 0:panels*nr] (+)= A * B
+// for packed panels, where a holds kc steps of pmr floats and each B panel
+// kc steps of nr floats (a multiple of the vector width); rows of C are ldc
+// floats apart. With storeEpi it takes the epilogue's arguments too (see
+// store).
 //
-// Registers: the mr*nr/8 accumulators are Y0.. in row order, the B row
-// follows, and the last register holds the broadcast A element. SI walks A,
-// DI walks B, DX is C, R8 is ldc in bytes, BX counts unrolled trips and CX
-// the remaining k steps. The epilogue keeps zero in the register before the
-// last, and its arguments in R9 to R11.
-func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr int, st store) {
-	nv := nr / 8
+// Registers: the accumulators come first, in row order, the B row follows,
+// and the last register holds the broadcast A element. SI walks A, DI walks
+// the first B panel, DX is C, R8 is ldc in bytes, BX counts unrolled trips
+// and CX the remaining k steps. With several B panels, R12 is the distance
+// between two and R13 walks the third. The epilogue keeps zero in the
+// register before the last, and its arguments in R9 to R11.
+func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st store) {
+	vb := t.vecBytes()
+	nv := t.nr * 4 / vb * t.panels // vectors per row of the tile
+	cols := t.nr * t.panels
+	mr, pmr, nr := t.mr, t.pmr, t.nr
 	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
 	if st == storeEpi {
@@ -130,20 +183,25 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr in
 		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int)")
 	}
 	ctx.Pragma("noescape")
+	bDoc := fmt.Sprintf("a holds kc steps of %d floats, b kc steps of %d floats, and", pmr, nr)
+	if t.panels > 1 {
+		bDoc = fmt.Sprintf("a holds kc steps of %d floats, b %d panels of kc steps of %d floats, and", pmr, t.panels, nr)
+	}
 	switch st {
 	case storeSet, storeAcc:
 		op := map[store]string{storeSet: "=", storeAcc: "+="}[st]
 		ctx.Doc(
-			fmt.Sprintf("%s computes C[0:%d, 0:%d] %s A*B for packed panels:", name, mr, nr, op),
-			fmt.Sprintf("a holds kc steps of %d floats, b kc steps of %d floats, and", pmr, nr),
+			fmt.Sprintf("%s computes C[0:%d, 0:%d] %s A*B for packed panels:", name, mr, cols, op),
+			bDoc,
 			"rows of C are ldc floats apart. kc must be at least 1.",
 		)
 	case storeEpi:
 		ctx.Doc(
-			fmt.Sprintf("%s computes C[0:%d, 0:%d] = A*B (+ C if flags&1) for packed", name, mr, nr),
-			fmt.Sprintf("panels as %s does, then adds rowBias[i] to row i and", KernelName(mr, false)),
-			fmt.Sprintf("colBias[0:%d] to each row where they are not nil, then applies", nr),
-			"ReLU if flags&2, before it stores the tile.",
+			fmt.Sprintf("%s computes C[0:%d, 0:%d] = A*B (+ C if flags&1) for packed panels:", name, mr, cols),
+			bDoc,
+			"rows of C are ldc floats apart. It then adds rowBias[i] to row i and",
+			fmt.Sprintf("colBias[0:%d] to each row where they are not nil, then applies", cols),
+			"ReLU if flags&2, before it stores the tile. kc must be at least 1.",
 		)
 	}
 
@@ -154,15 +212,37 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr in
 		c   = reg.RDX
 		ldc = reg.R8
 		n   = reg.RBX
+		// With several B panels: the distance between two, and a pointer
+		// to the third.
+		stride = reg.R12
+		b2     = reg.R13
 	)
-	y := ymms(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+	y := t.regs()
 	if mr*nv+nv+1 > len(y) {
-		panic(fmt.Sprintf("%s: %d x %d tile needs more than 16 YMM registers", name, mr, nr))
+		panic(fmt.Sprintf("%s: %d x %d tile needs more than %d vector registers", name, mr, cols, len(y)))
+	}
+	if t.panels > 4 {
+		panic(fmt.Sprintf("%s: %d B panels, want at most 4", name, t.panels))
 	}
 	accs := y[:mr*nv]
 	yb := y[mr*nv : mr*nv+nv]
 	ya := y[len(y)-1]
 	accAt := func(i, h int) reg.VecPhysical { return accs[nv*i+h] }
+	// bAt is where the tile's h'th vector of B lies in k step u.
+	perPanel := nv / t.panels
+	bAt := func(u, h int) operand.Mem {
+		p, v := h/perPanel, h%perPanel
+		m := operand.Mem{Base: b, Disp: 4*nr*u + vb*v}
+		switch p {
+		case 1:
+			m.Index, m.Scale = stride, 1
+		case 2:
+			m.Index, m.Scale = stride, 2
+		case 3:
+			m.Base, m.Index, m.Scale = b2, stride, 1
+		}
+		return m
+	}
 
 	ctx.Load(ctx.Param("kc"), kc)
 	ctx.Load(ctx.Param("a"), a)
@@ -170,15 +250,22 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr in
 	ctx.Load(ctx.Param("c"), c)
 	ctx.Load(ctx.Param("ldc"), ldc)
 	ctx.SHLQ(operand.U8(2), ldc)
+	if t.panels > 1 {
+		ctx.MOVQ(kc, stride)
+		ctx.SHLQ(operand.U8(uint8(log2(4*nr))), stride)
+	}
+	if t.panels > 3 {
+		ctx.LEAQ(operand.Mem{Base: b, Index: stride, Scale: 2}, b2)
+	}
 
 	prefetchC := func() {
 		r := reg.R9
 		ctx.MOVQ(c, r)
 		for i := 0; i < mr; i++ {
-			for off := 0; off < 4*nr; off += 64 {
+			for off := 0; off < 4*cols; off += 64 {
 				ctx.PREFETCHT0(operand.Mem{Base: r, Disp: off})
 			}
-			ctx.PREFETCHT0(operand.Mem{Base: r, Disp: 4*nr - 1})
+			ctx.PREFETCHT0(operand.Mem{Base: r, Disp: 4*cols - 1})
 			if i < mr-1 {
 				ctx.ADDQ(ldc, r)
 			}
@@ -192,13 +279,23 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr in
 
 	step := func(u int) {
 		for h := range yb {
-			ctx.VMOVUPS(operand.Mem{Base: b, Disp: 4*nr*u + 32*h}, yb[h])
+			ctx.VMOVUPS(bAt(u, h), yb[h])
 		}
 		for i := 0; i < mr; i++ {
 			ctx.VBROADCASTSS(operand.Mem{Base: a, Disp: 4 * (pmr*u + i)}, ya)
 			for h := range yb {
 				ctx.VFMADD231PS(yb[h], ya, accAt(i, h))
 			}
+		}
+	}
+	advanceB := func(steps int) {
+		imm := operand.Op(operand.U32(4 * nr * steps))
+		if 4*nr*steps < 128 {
+			imm = operand.U8(4 * nr * steps)
+		}
+		ctx.ADDQ(imm, b)
+		if t.panels > 3 {
+			ctx.ADDQ(imm, b2)
 		}
 	}
 
@@ -226,7 +323,11 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr in
 			step(s)
 		}
 		ctx.ADDQ(operand.U32(4*pmr*u), a)
-		ctx.ADDQ(operand.U32(4*nr*u), b)
+		if t.panels > 1 {
+			advanceB(u)
+		} else {
+			ctx.ADDQ(operand.U32(4*nr*u), b)
+		}
 		ctx.DECQ(n)
 		ctx.JNZ(operand.LabelRef(lbl("loop")))
 		ctx.Label(lbl("tail"))
@@ -236,7 +337,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr in
 	ctx.Label(lbl("tailloop"))
 	step(0)
 	ctx.ADDQ(operand.U8(4*pmr), a)
-	ctx.ADDQ(operand.U8(4*nr), b)
+	advanceB(1)
 	ctx.DECQ(kc)
 	ctx.JNZ(operand.LabelRef(lbl("tailloop")))
 
@@ -245,7 +346,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr in
 	zero := y[len(y)-2]
 	if st == storeEpi {
 		if mr*nv+nv+2 > len(y) {
-			panic(fmt.Sprintf("%s: %d x %d tile leaves no register for the epilogue's zero", name, mr, nr))
+			panic(fmt.Sprintf("%s: %d x %d tile leaves no register for the epilogue's zero", name, mr, cols))
 		}
 		ctx.Load(ctx.Param("rowBias"), rowBias)
 		ctx.Load(ctx.Param("colBias"), colBias)
@@ -266,7 +367,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr in
 			}
 		}
 		addC := func() {
-			row(func(v reg.VecPhysical, h int) { ctx.VADDPS(operand.Mem{Base: c, Disp: 32 * h}, v, v) })
+			row(func(v reg.VecPhysical, h int) { ctx.VADDPS(operand.Mem{Base: c, Disp: vb * h}, v, v) })
 		}
 		switch st {
 		case storeAcc:
@@ -278,14 +379,14 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, pmr, nr, mr in
 				row(func(v reg.VecPhysical, _ int) { ctx.VADDPS(ya, v, v) })
 			})
 			skip(fmt.Sprintf("nocol%d", i), func() { ctx.TESTQ(colBias, colBias) }, func() {
-				row(func(v reg.VecPhysical, h int) { ctx.VADDPS(operand.Mem{Base: colBias, Disp: 32 * h}, v, v) })
+				row(func(v reg.VecPhysical, h int) { ctx.VADDPS(operand.Mem{Base: colBias, Disp: vb * h}, v, v) })
 			})
 			skip(fmt.Sprintf("norelu%d", i), func() { ctx.TESTQ(operand.U32(EpiReLU), flags) }, func() {
 				// max(v, 0) that keeps a NaN, as the ReLU helpers do.
 				row(func(v reg.VecPhysical, _ int) { ctx.VMAXPS(v, zero, v) })
 			})
 		}
-		row(func(v reg.VecPhysical, h int) { ctx.VMOVUPS(v, operand.Mem{Base: c, Disp: 32 * h}) })
+		row(func(v reg.VecPhysical, h int) { ctx.VMOVUPS(v, operand.Mem{Base: c, Disp: vb * h}) })
 		if i < mr-1 {
 			ctx.ADDQ(ldc, c)
 		}

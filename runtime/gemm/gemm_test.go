@@ -10,17 +10,23 @@ import (
 )
 
 // kernelModes runs f once with each micro-kernel this machine can run: the
-// assembly (when the CPU and build allow it) and the pure Go one.
+// AVX-512 and the AVX2 assembly (when the CPU and build allow them) and the
+// pure Go one.
 func kernelModes(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	saved := useAsm
-	t.Cleanup(func() { useAsm = saved })
+	savedAsm, savedZ := useAsm, zPanels
+	t.Cleanup(func() { useAsm, zPanels = savedAsm, savedZ })
+	if avx512Supported() {
+		t.Run("avx512", func(t *testing.T) { useAsm, zPanels = true, zPanelsMax; f(t) })
+	} else {
+		t.Log("AVX-512 kernels not available in this build or on this CPU")
+	}
 	if asmSupported() {
-		t.Run("asm", func(t *testing.T) { useAsm = true; f(t) })
+		t.Run("avx2", func(t *testing.T) { useAsm, zPanels = true, 0; f(t) })
 	} else {
 		t.Log("assembly kernels not available in this build or on this CPU")
 	}
-	t.Run("go", func(t *testing.T) { useAsm = false; f(t) })
+	t.Run("go", func(t *testing.T) { useAsm, zPanels = false, 0; f(t) })
 }
 
 // problem is one GEMM with its operands laid out with the given padding
@@ -243,6 +249,42 @@ func TestSgemmParDeterministic(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestAVX512MatchesAVX2 checks that the AVX-512 kernels give the AVX2
+// kernels' bits, with and without an epilogue: each element is the same
+// chain of FMAs in k order, however wide the tile, so a model computes the
+// same on either CPU.
+func TestAVX512MatchesAVX2(t *testing.T) {
+	if !avx512Supported() {
+		t.Skip("AVX-512 kernels not available in this build or on this CPU")
+	}
+	savedAsm, savedZ := useAsm, zPanels
+	t.Cleanup(func() { useAsm, zPanels = savedAsm, savedZ })
+	useAsm = true
+	for i, s := range [][3]int{{300, 257, 600}, {16, 1000, 150}, {64, 120, 400}, {6, 48, 9}, {13, 80, 700}} {
+		p := &problem{m: s[0], n: s[1], k: s[2], transA: i%2 == 1, transB: i%3 == 1, accumulate: i == 2, padC: 3}
+		p.init(uint64(200 + i))
+		ep := Epilogue{RowBias: randSlice(rand.New(rand.NewPCG(1, 2)), p.m), ReLU: i%2 == 0}
+		run := func() []float32 {
+			c := append([]float32(nil), p.c...)
+			SgemmEpi(nil, p.transA, p.transB, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, c, p.ldc, p.accumulate, ep)
+			return c
+		}
+		t.Run(p.String(), func(t *testing.T) {
+			zPanels = 0
+			want := run()
+			for panels := 1; panels <= zPanelsMax; panels++ {
+				zPanels = panels
+				got := run()
+				for x := range got {
+					if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
+						t.Fatalf("%d panels: C[%d] = %v, AVX2 gives %v", panels, x, got[x], want[x])
+					}
+				}
+			}
+		})
+	}
 }
 
 func TestSgemmNoAllocs(t *testing.T) {

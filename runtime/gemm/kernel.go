@@ -4,6 +4,22 @@ package gemm
 // start-up (see kernel_amd64.go) and switched only by tests.
 var useAsm = asmSupported()
 
+// zPanels is how many B panels side by side one AVX-512 micro-kernel
+// multiplies, up to zPanelsMax; 0 where the CPU lacks AVX-512 and the
+// driver runs the AVX2 or Go kernels. Like useAsm it is set once at
+// start-up and switched only by tests.
+var zPanels = initZPanels()
+
+// zPanelsMax is codegen/asm.ZPanels.
+const zPanelsMax = 4
+
+func initZPanels() int {
+	if avx512Supported() {
+		return zPanelsMax
+	}
+	return 0
+}
+
 // UsesAssembly reports whether this process runs the AVX2/FMA assembly
 // kernels rather than the pure Go ones.
 func UsesAssembly() bool { return useAsm }

@@ -14,6 +14,46 @@ func asmSupported() bool {
 	return cpu.X86.HasAVX2 && cpu.X86.HasFMA && os.Getenv("CNNC_PUREGO") != "1"
 }
 
+// avx512Supported reports whether the CPU runs the AVX-512 micro-kernels
+// and the user has not turned them off with CNNC_AVX512=0, which leaves the
+// AVX2 ones.
+func avx512Supported() bool {
+	return asmSupported() && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && os.Getenv("CNNC_AVX512") != "0"
+}
+
+// zKernels[panels][rows] is the AVX-512 micro-kernel for rows rows and
+// panels B panels.
+var zKernels = [zPanelsMax + 1][mr + 1]func(kc int, a, b, c *float32, ldc int, rowBias, colBias *float32, flags int){
+	1: {nil, zgemm1x16, zgemm2x16, zgemm3x16, zgemm4x16, zgemm5x16, zgemm6x16},
+	2: {nil, zgemm1x32, zgemm2x32, zgemm3x32, zgemm4x32, zgemm5x32, zgemm6x32},
+	3: {nil, zgemm1x48, zgemm2x48, zgemm3x48, zgemm4x48, zgemm5x48, zgemm6x48},
+	4: {nil, zgemm1x64, zgemm2x64, zgemm3x64, zgemm4x64, zgemm5x64, zgemm6x64},
+}
+
+// kernelZ is kernelEpi for panels full B panels side by side (bufB holds
+// them one after another), with the AVX-512 kernels.
+func kernelZ(panels, rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	cols := panels * nr
+	a = a[:kc*mr]
+	b = b[:kc*cols]
+	c = c[:(rows-1)*ldc+cols]
+	var rowBias, colBias *float32
+	if ep != nil && ep.RowBias != nil {
+		rowBias = &ep.RowBias[i:][:rows][0]
+	}
+	if ep != nil && ep.ColBias != nil {
+		colBias = &ep.ColBias[j:][:cols][0]
+	}
+	flags := 0
+	if acc {
+		flags |= epiAccumulate
+	}
+	if ep != nil && ep.ReLU {
+		flags |= epiReLU
+	}
+	zKernels[panels][rows](kc, &a[0], &b[0], &c[0], ldc, rowBias, colBias, flags)
+}
+
 // asmKernels[acc][rows] is the generated micro-kernel for rows rows.
 var asmKernels = [2][mr + 1]func(kc int, a, b, c *float32, ldc int){
 	{nil, sgemm1x16, sgemm2x16, sgemm3x16, sgemm4x16, sgemm5x16, sgemm6x16},

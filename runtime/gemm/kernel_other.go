@@ -2,7 +2,12 @@
 
 package gemm
 
-func asmSupported() bool { return false }
+func asmSupported() bool    { return false }
+func avx512Supported() bool { return false }
+
+func kernelZ(panels, rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	panic("gemm: no assembly kernels in this build")
+}
 
 func kernelAsm(rows, kc int, a, b, c []float32, ldc int, acc bool) {
 	panic("gemm: no assembly kernels in this build")

@@ -3133,6 +3133,6414 @@ sgemm1x16Epinorelu0:
 	VZEROUPPER
 	RET
 
+// func zgemm6x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm6x16(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm6x16tail
+
+zgemm6x16loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm6x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+zgemm6x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	VMOVUPS      64(DI), Z6
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 44(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	VMOVUPS      128(DI), Z6
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 68(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z6
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 92(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm6x16loop
+
+zgemm6x16tail:
+	ANDQ $0x03, CX
+	JZ   zgemm6x16store
+
+zgemm6x16tailloop:
+	VMOVUPS      (DI), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm6x16tailloop
+
+zgemm6x16store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm6x16noacc0
+	VADDPS (DX), Z0, Z0
+
+zgemm6x16noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm6x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+zgemm6x16norow0:
+	TESTQ  R10, R10
+	JZ     zgemm6x16nocol0
+	VADDPS (R10), Z0, Z0
+
+zgemm6x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+zgemm6x16norelu0:
+	VMOVUPS Z0, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x16noacc1
+	VADDPS  (DX), Z1, Z1
+
+zgemm6x16noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm6x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+zgemm6x16norow1:
+	TESTQ  R10, R10
+	JZ     zgemm6x16nocol1
+	VADDPS (R10), Z1, Z1
+
+zgemm6x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+zgemm6x16norelu1:
+	VMOVUPS Z1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x16noacc2
+	VADDPS  (DX), Z2, Z2
+
+zgemm6x16noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm6x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+zgemm6x16norow2:
+	TESTQ  R10, R10
+	JZ     zgemm6x16nocol2
+	VADDPS (R10), Z2, Z2
+
+zgemm6x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+zgemm6x16norelu2:
+	VMOVUPS Z2, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x16noacc3
+	VADDPS  (DX), Z3, Z3
+
+zgemm6x16noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm6x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+zgemm6x16norow3:
+	TESTQ  R10, R10
+	JZ     zgemm6x16nocol3
+	VADDPS (R10), Z3, Z3
+
+zgemm6x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+zgemm6x16norelu3:
+	VMOVUPS Z3, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x16noacc4
+	VADDPS  (DX), Z4, Z4
+
+zgemm6x16noacc4:
+	TESTQ        R9, R9
+	JZ           zgemm6x16norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z4, Z4
+
+zgemm6x16norow4:
+	TESTQ  R10, R10
+	JZ     zgemm6x16nocol4
+	VADDPS (R10), Z4, Z4
+
+zgemm6x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x16norelu4
+	VMAXPS Z4, Z30, Z4
+
+zgemm6x16norelu4:
+	VMOVUPS Z4, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x16noacc5
+	VADDPS  (DX), Z5, Z5
+
+zgemm6x16noacc5:
+	TESTQ        R9, R9
+	JZ           zgemm6x16norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z5, Z5
+
+zgemm6x16norow5:
+	TESTQ  R10, R10
+	JZ     zgemm6x16nocol5
+	VADDPS (R10), Z5, Z5
+
+zgemm6x16nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x16norelu5
+	VMAXPS Z5, Z30, Z5
+
+zgemm6x16norelu5:
+	VMOVUPS Z5, (DX)
+	VZEROUPPER
+	RET
+
+// func zgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm5x16(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm5x16tail
+
+zgemm5x16loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm5x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+zgemm5x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	VMOVUPS      64(DI), Z5
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	VMOVUPS      128(DI), Z5
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z5
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm5x16loop
+
+zgemm5x16tail:
+	ANDQ $0x03, CX
+	JZ   zgemm5x16store
+
+zgemm5x16tailloop:
+	VMOVUPS      (DI), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm5x16tailloop
+
+zgemm5x16store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm5x16noacc0
+	VADDPS (DX), Z0, Z0
+
+zgemm5x16noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm5x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+zgemm5x16norow0:
+	TESTQ  R10, R10
+	JZ     zgemm5x16nocol0
+	VADDPS (R10), Z0, Z0
+
+zgemm5x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+zgemm5x16norelu0:
+	VMOVUPS Z0, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x16noacc1
+	VADDPS  (DX), Z1, Z1
+
+zgemm5x16noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm5x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+zgemm5x16norow1:
+	TESTQ  R10, R10
+	JZ     zgemm5x16nocol1
+	VADDPS (R10), Z1, Z1
+
+zgemm5x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+zgemm5x16norelu1:
+	VMOVUPS Z1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x16noacc2
+	VADDPS  (DX), Z2, Z2
+
+zgemm5x16noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm5x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+zgemm5x16norow2:
+	TESTQ  R10, R10
+	JZ     zgemm5x16nocol2
+	VADDPS (R10), Z2, Z2
+
+zgemm5x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+zgemm5x16norelu2:
+	VMOVUPS Z2, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x16noacc3
+	VADDPS  (DX), Z3, Z3
+
+zgemm5x16noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm5x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+zgemm5x16norow3:
+	TESTQ  R10, R10
+	JZ     zgemm5x16nocol3
+	VADDPS (R10), Z3, Z3
+
+zgemm5x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+zgemm5x16norelu3:
+	VMOVUPS Z3, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x16noacc4
+	VADDPS  (DX), Z4, Z4
+
+zgemm5x16noacc4:
+	TESTQ        R9, R9
+	JZ           zgemm5x16norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z4, Z4
+
+zgemm5x16norow4:
+	TESTQ  R10, R10
+	JZ     zgemm5x16nocol4
+	VADDPS (R10), Z4, Z4
+
+zgemm5x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x16norelu4
+	VMAXPS Z4, Z30, Z4
+
+zgemm5x16norelu4:
+	VMOVUPS Z4, (DX)
+	VZEROUPPER
+	RET
+
+// func zgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm4x16(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm4x16tail
+
+zgemm4x16loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm4x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+zgemm4x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	VMOVUPS      64(DI), Z4
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	VMOVUPS      128(DI), Z4
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z4
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm4x16loop
+
+zgemm4x16tail:
+	ANDQ $0x03, CX
+	JZ   zgemm4x16store
+
+zgemm4x16tailloop:
+	VMOVUPS      (DI), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm4x16tailloop
+
+zgemm4x16store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm4x16noacc0
+	VADDPS (DX), Z0, Z0
+
+zgemm4x16noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm4x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+zgemm4x16norow0:
+	TESTQ  R10, R10
+	JZ     zgemm4x16nocol0
+	VADDPS (R10), Z0, Z0
+
+zgemm4x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+zgemm4x16norelu0:
+	VMOVUPS Z0, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x16noacc1
+	VADDPS  (DX), Z1, Z1
+
+zgemm4x16noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm4x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+zgemm4x16norow1:
+	TESTQ  R10, R10
+	JZ     zgemm4x16nocol1
+	VADDPS (R10), Z1, Z1
+
+zgemm4x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+zgemm4x16norelu1:
+	VMOVUPS Z1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x16noacc2
+	VADDPS  (DX), Z2, Z2
+
+zgemm4x16noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm4x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+zgemm4x16norow2:
+	TESTQ  R10, R10
+	JZ     zgemm4x16nocol2
+	VADDPS (R10), Z2, Z2
+
+zgemm4x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+zgemm4x16norelu2:
+	VMOVUPS Z2, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x16noacc3
+	VADDPS  (DX), Z3, Z3
+
+zgemm4x16noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm4x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+zgemm4x16norow3:
+	TESTQ  R10, R10
+	JZ     zgemm4x16nocol3
+	VADDPS (R10), Z3, Z3
+
+zgemm4x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+zgemm4x16norelu3:
+	VMOVUPS Z3, (DX)
+	VZEROUPPER
+	RET
+
+// func zgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm3x16(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm3x16tail
+
+zgemm3x16loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm3x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+zgemm3x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	VMOVUPS      64(DI), Z3
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	VMOVUPS      128(DI), Z3
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z3
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm3x16loop
+
+zgemm3x16tail:
+	ANDQ $0x03, CX
+	JZ   zgemm3x16store
+
+zgemm3x16tailloop:
+	VMOVUPS      (DI), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm3x16tailloop
+
+zgemm3x16store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm3x16noacc0
+	VADDPS (DX), Z0, Z0
+
+zgemm3x16noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm3x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+zgemm3x16norow0:
+	TESTQ  R10, R10
+	JZ     zgemm3x16nocol0
+	VADDPS (R10), Z0, Z0
+
+zgemm3x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+zgemm3x16norelu0:
+	VMOVUPS Z0, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm3x16noacc1
+	VADDPS  (DX), Z1, Z1
+
+zgemm3x16noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm3x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+zgemm3x16norow1:
+	TESTQ  R10, R10
+	JZ     zgemm3x16nocol1
+	VADDPS (R10), Z1, Z1
+
+zgemm3x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+zgemm3x16norelu1:
+	VMOVUPS Z1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm3x16noacc2
+	VADDPS  (DX), Z2, Z2
+
+zgemm3x16noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm3x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+zgemm3x16norow2:
+	TESTQ  R10, R10
+	JZ     zgemm3x16nocol2
+	VADDPS (R10), Z2, Z2
+
+zgemm3x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+zgemm3x16norelu2:
+	VMOVUPS Z2, (DX)
+	VZEROUPPER
+	RET
+
+// func zgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm2x16(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm2x16tail
+
+zgemm2x16loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm2x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+zgemm2x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	VMOVUPS      64(DI), Z2
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	VMOVUPS      128(DI), Z2
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z2
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm2x16loop
+
+zgemm2x16tail:
+	ANDQ $0x03, CX
+	JZ   zgemm2x16store
+
+zgemm2x16tailloop:
+	VMOVUPS      (DI), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm2x16tailloop
+
+zgemm2x16store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm2x16noacc0
+	VADDPS (DX), Z0, Z0
+
+zgemm2x16noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm2x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+zgemm2x16norow0:
+	TESTQ  R10, R10
+	JZ     zgemm2x16nocol0
+	VADDPS (R10), Z0, Z0
+
+zgemm2x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm2x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+zgemm2x16norelu0:
+	VMOVUPS Z0, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm2x16noacc1
+	VADDPS  (DX), Z1, Z1
+
+zgemm2x16noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm2x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+zgemm2x16norow1:
+	TESTQ  R10, R10
+	JZ     zgemm2x16nocol1
+	VADDPS (R10), Z1, Z1
+
+zgemm2x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm2x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+zgemm2x16norelu1:
+	VMOVUPS Z1, (DX)
+	VZEROUPPER
+	RET
+
+// func zgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm1x16(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm1x16tail
+
+zgemm1x16loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm1x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+zgemm1x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	VMOVUPS      64(DI), Z1
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	VMOVUPS      128(DI), Z1
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z1
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm1x16loop
+
+zgemm1x16tail:
+	ANDQ $0x03, CX
+	JZ   zgemm1x16store
+
+zgemm1x16tailloop:
+	VMOVUPS      (DI), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm1x16tailloop
+
+zgemm1x16store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm1x16noacc0
+	VADDPS (DX), Z0, Z0
+
+zgemm1x16noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm1x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+zgemm1x16norow0:
+	TESTQ  R10, R10
+	JZ     zgemm1x16nocol0
+	VADDPS (R10), Z0, Z0
+
+zgemm1x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm1x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+zgemm1x16norelu0:
+	VMOVUPS Z0, (DX)
+	VZEROUPPER
+	RET
+
+// func zgemm6x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm6x32(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm6x32tail
+
+zgemm6x32loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm6x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+zgemm6x32body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 44(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 68(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 92(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm6x32loop
+
+zgemm6x32tail:
+	ANDQ $0x03, CX
+	JZ   zgemm6x32store
+
+zgemm6x32tailloop:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm6x32tailloop
+
+zgemm6x32store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm6x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+
+zgemm6x32noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm6x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+zgemm6x32norow0:
+	TESTQ  R10, R10
+	JZ     zgemm6x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+
+zgemm6x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+zgemm6x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, Z3
+
+zgemm6x32noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm6x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm6x32norow1:
+	TESTQ  R10, R10
+	JZ     zgemm6x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, Z3
+
+zgemm6x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm6x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+
+zgemm6x32noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm6x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+zgemm6x32norow2:
+	TESTQ  R10, R10
+	JZ     zgemm6x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+
+zgemm6x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+zgemm6x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+
+zgemm6x32noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm6x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+zgemm6x32norow3:
+	TESTQ  R10, R10
+	JZ     zgemm6x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+
+zgemm6x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+zgemm6x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x32noacc4
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+
+zgemm6x32noacc4:
+	TESTQ        R9, R9
+	JZ           zgemm6x32norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+
+zgemm6x32norow4:
+	TESTQ  R10, R10
+	JZ     zgemm6x32nocol4
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+
+zgemm6x32nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x32norelu4
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+
+zgemm6x32norelu4:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x32noacc5
+	VADDPS  (DX), Z10, Z10
+	VADDPS  64(DX), Z11, Z11
+
+zgemm6x32noacc5:
+	TESTQ        R9, R9
+	JZ           zgemm6x32norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+zgemm6x32norow5:
+	TESTQ  R10, R10
+	JZ     zgemm6x32nocol5
+	VADDPS (R10), Z10, Z10
+	VADDPS 64(R10), Z11, Z11
+
+zgemm6x32nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x32norelu5
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+zgemm6x32norelu5:
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, 64(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm5x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm5x32(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm5x32tail
+
+zgemm5x32loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm5x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+zgemm5x32body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z10
+	VMOVUPS      (DI)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	VMOVUPS      64(DI), Z10
+	VMOVUPS      64(DI)(R12*1), Z11
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	VMOVUPS      128(DI), Z10
+	VMOVUPS      128(DI)(R12*1), Z11
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z10
+	VMOVUPS      192(DI)(R12*1), Z11
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm5x32loop
+
+zgemm5x32tail:
+	ANDQ $0x03, CX
+	JZ   zgemm5x32store
+
+zgemm5x32tailloop:
+	VMOVUPS      (DI), Z10
+	VMOVUPS      (DI)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm5x32tailloop
+
+zgemm5x32store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm5x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+
+zgemm5x32noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm5x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+zgemm5x32norow0:
+	TESTQ  R10, R10
+	JZ     zgemm5x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+
+zgemm5x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+zgemm5x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, Z3
+
+zgemm5x32noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm5x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm5x32norow1:
+	TESTQ  R10, R10
+	JZ     zgemm5x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, Z3
+
+zgemm5x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm5x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+
+zgemm5x32noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm5x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+zgemm5x32norow2:
+	TESTQ  R10, R10
+	JZ     zgemm5x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+
+zgemm5x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+zgemm5x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+
+zgemm5x32noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm5x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+zgemm5x32norow3:
+	TESTQ  R10, R10
+	JZ     zgemm5x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+
+zgemm5x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+zgemm5x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x32noacc4
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+
+zgemm5x32noacc4:
+	TESTQ        R9, R9
+	JZ           zgemm5x32norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+
+zgemm5x32norow4:
+	TESTQ  R10, R10
+	JZ     zgemm5x32nocol4
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+
+zgemm5x32nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x32norelu4
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+
+zgemm5x32norelu4:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm4x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm4x32(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm4x32tail
+
+zgemm4x32loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm4x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+zgemm4x32body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	VMOVUPS      64(DI), Z8
+	VMOVUPS      64(DI)(R12*1), Z9
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	VMOVUPS      128(DI), Z8
+	VMOVUPS      128(DI)(R12*1), Z9
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z8
+	VMOVUPS      192(DI)(R12*1), Z9
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm4x32loop
+
+zgemm4x32tail:
+	ANDQ $0x03, CX
+	JZ   zgemm4x32store
+
+zgemm4x32tailloop:
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm4x32tailloop
+
+zgemm4x32store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm4x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+
+zgemm4x32noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm4x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+zgemm4x32norow0:
+	TESTQ  R10, R10
+	JZ     zgemm4x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+
+zgemm4x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+zgemm4x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, Z3
+
+zgemm4x32noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm4x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm4x32norow1:
+	TESTQ  R10, R10
+	JZ     zgemm4x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, Z3
+
+zgemm4x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm4x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+
+zgemm4x32noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm4x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+zgemm4x32norow2:
+	TESTQ  R10, R10
+	JZ     zgemm4x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+
+zgemm4x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+zgemm4x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+
+zgemm4x32noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm4x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+zgemm4x32norow3:
+	TESTQ  R10, R10
+	JZ     zgemm4x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+
+zgemm4x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+zgemm4x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm3x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm3x32(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm3x32tail
+
+zgemm3x32loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm3x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+zgemm3x32body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	VMOVUPS      64(DI), Z6
+	VMOVUPS      64(DI)(R12*1), Z7
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	VMOVUPS      128(DI), Z6
+	VMOVUPS      128(DI)(R12*1), Z7
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z6
+	VMOVUPS      192(DI)(R12*1), Z7
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm3x32loop
+
+zgemm3x32tail:
+	ANDQ $0x03, CX
+	JZ   zgemm3x32store
+
+zgemm3x32tailloop:
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm3x32tailloop
+
+zgemm3x32store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm3x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+
+zgemm3x32noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm3x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+zgemm3x32norow0:
+	TESTQ  R10, R10
+	JZ     zgemm3x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+
+zgemm3x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+zgemm3x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm3x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, Z3
+
+zgemm3x32noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm3x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm3x32norow1:
+	TESTQ  R10, R10
+	JZ     zgemm3x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, Z3
+
+zgemm3x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm3x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm3x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+
+zgemm3x32noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm3x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+zgemm3x32norow2:
+	TESTQ  R10, R10
+	JZ     zgemm3x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+
+zgemm3x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+zgemm3x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm2x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm2x32(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm2x32tail
+
+zgemm2x32loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm2x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+zgemm2x32body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	VMOVUPS      64(DI), Z4
+	VMOVUPS      64(DI)(R12*1), Z5
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	VMOVUPS      128(DI), Z4
+	VMOVUPS      128(DI)(R12*1), Z5
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z4
+	VMOVUPS      192(DI)(R12*1), Z5
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm2x32loop
+
+zgemm2x32tail:
+	ANDQ $0x03, CX
+	JZ   zgemm2x32store
+
+zgemm2x32tailloop:
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm2x32tailloop
+
+zgemm2x32store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm2x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+
+zgemm2x32noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm2x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+zgemm2x32norow0:
+	TESTQ  R10, R10
+	JZ     zgemm2x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+
+zgemm2x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm2x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+zgemm2x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm2x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, Z3
+
+zgemm2x32noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm2x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm2x32norow1:
+	TESTQ  R10, R10
+	JZ     zgemm2x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, Z3
+
+zgemm2x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm2x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm2x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, 64(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm1x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm1x32(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm1x32tail
+
+zgemm1x32loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm1x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+zgemm1x32body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z2
+	VMOVUPS      (DI)(R12*1), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	VMOVUPS      64(DI), Z2
+	VMOVUPS      64(DI)(R12*1), Z3
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	VMOVUPS      128(DI), Z2
+	VMOVUPS      128(DI)(R12*1), Z3
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z2
+	VMOVUPS      192(DI)(R12*1), Z3
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm1x32loop
+
+zgemm1x32tail:
+	ANDQ $0x03, CX
+	JZ   zgemm1x32store
+
+zgemm1x32tailloop:
+	VMOVUPS      (DI), Z2
+	VMOVUPS      (DI)(R12*1), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm1x32tailloop
+
+zgemm1x32store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm1x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+
+zgemm1x32noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm1x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+zgemm1x32norow0:
+	TESTQ  R10, R10
+	JZ     zgemm1x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+
+zgemm1x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm1x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+zgemm1x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm6x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm6x48(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm6x48tail
+
+zgemm6x48loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm6x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+zgemm6x48body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z18
+	VMOVUPS      (DI)(R12*1), Z19
+	VMOVUPS      (DI)(R12*2), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	VMOVUPS      64(DI), Z18
+	VMOVUPS      64(DI)(R12*1), Z19
+	VMOVUPS      64(DI)(R12*2), Z20
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 44(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	VMOVUPS      128(DI), Z18
+	VMOVUPS      128(DI)(R12*1), Z19
+	VMOVUPS      128(DI)(R12*2), Z20
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 68(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z18
+	VMOVUPS      192(DI)(R12*1), Z19
+	VMOVUPS      192(DI)(R12*2), Z20
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 92(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm6x48loop
+
+zgemm6x48tail:
+	ANDQ $0x03, CX
+	JZ   zgemm6x48store
+
+zgemm6x48tailloop:
+	VMOVUPS      (DI), Z18
+	VMOVUPS      (DI)(R12*1), Z19
+	VMOVUPS      (DI)(R12*2), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm6x48tailloop
+
+zgemm6x48store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm6x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+
+zgemm6x48noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm6x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+zgemm6x48norow0:
+	TESTQ  R10, R10
+	JZ     zgemm6x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+
+zgemm6x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+zgemm6x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, Z5
+
+zgemm6x48noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm6x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+zgemm6x48norow1:
+	TESTQ  R10, R10
+	JZ     zgemm6x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, Z5
+
+zgemm6x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+zgemm6x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, Z8
+
+zgemm6x48noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm6x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+zgemm6x48norow2:
+	TESTQ  R10, R10
+	JZ     zgemm6x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, Z8
+
+zgemm6x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+zgemm6x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, Z11
+
+zgemm6x48noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm6x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+zgemm6x48norow3:
+	TESTQ  R10, R10
+	JZ     zgemm6x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, Z11
+
+zgemm6x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+zgemm6x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x48noacc4
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+
+zgemm6x48noacc4:
+	TESTQ        R9, R9
+	JZ           zgemm6x48norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+
+zgemm6x48norow4:
+	TESTQ  R10, R10
+	JZ     zgemm6x48nocol4
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+
+zgemm6x48nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x48norelu4
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+
+zgemm6x48norelu4:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x48noacc5
+	VADDPS  (DX), Z15, Z15
+	VADDPS  64(DX), Z16, Z16
+	VADDPS  128(DX), Z17, Z17
+
+zgemm6x48noacc5:
+	TESTQ        R9, R9
+	JZ           zgemm6x48norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z15, Z15
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+
+zgemm6x48norow5:
+	TESTQ  R10, R10
+	JZ     zgemm6x48nocol5
+	VADDPS (R10), Z15, Z15
+	VADDPS 64(R10), Z16, Z16
+	VADDPS 128(R10), Z17, Z17
+
+zgemm6x48nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x48norelu5
+	VMAXPS Z15, Z30, Z15
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+
+zgemm6x48norelu5:
+	VMOVUPS Z15, (DX)
+	VMOVUPS Z16, 64(DX)
+	VMOVUPS Z17, 128(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm5x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm5x48(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm5x48tail
+
+zgemm5x48loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm5x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+zgemm5x48body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z15
+	VMOVUPS      (DI)(R12*1), Z16
+	VMOVUPS      (DI)(R12*2), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	VMOVUPS      64(DI), Z15
+	VMOVUPS      64(DI)(R12*1), Z16
+	VMOVUPS      64(DI)(R12*2), Z17
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	VMOVUPS      128(DI), Z15
+	VMOVUPS      128(DI)(R12*1), Z16
+	VMOVUPS      128(DI)(R12*2), Z17
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z15
+	VMOVUPS      192(DI)(R12*1), Z16
+	VMOVUPS      192(DI)(R12*2), Z17
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm5x48loop
+
+zgemm5x48tail:
+	ANDQ $0x03, CX
+	JZ   zgemm5x48store
+
+zgemm5x48tailloop:
+	VMOVUPS      (DI), Z15
+	VMOVUPS      (DI)(R12*1), Z16
+	VMOVUPS      (DI)(R12*2), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm5x48tailloop
+
+zgemm5x48store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm5x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+
+zgemm5x48noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm5x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+zgemm5x48norow0:
+	TESTQ  R10, R10
+	JZ     zgemm5x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+
+zgemm5x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+zgemm5x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, Z5
+
+zgemm5x48noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm5x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+zgemm5x48norow1:
+	TESTQ  R10, R10
+	JZ     zgemm5x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, Z5
+
+zgemm5x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+zgemm5x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, Z8
+
+zgemm5x48noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm5x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+zgemm5x48norow2:
+	TESTQ  R10, R10
+	JZ     zgemm5x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, Z8
+
+zgemm5x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+zgemm5x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, Z11
+
+zgemm5x48noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm5x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+zgemm5x48norow3:
+	TESTQ  R10, R10
+	JZ     zgemm5x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, Z11
+
+zgemm5x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+zgemm5x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x48noacc4
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+
+zgemm5x48noacc4:
+	TESTQ        R9, R9
+	JZ           zgemm5x48norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+
+zgemm5x48norow4:
+	TESTQ  R10, R10
+	JZ     zgemm5x48nocol4
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+
+zgemm5x48nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x48norelu4
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+
+zgemm5x48norelu4:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm4x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm4x48(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm4x48tail
+
+zgemm4x48loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm4x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+zgemm4x48body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VMOVUPS      64(DI)(R12*2), Z14
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VMOVUPS      128(DI)(R12*2), Z14
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VMOVUPS      192(DI)(R12*2), Z14
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm4x48loop
+
+zgemm4x48tail:
+	ANDQ $0x03, CX
+	JZ   zgemm4x48store
+
+zgemm4x48tailloop:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm4x48tailloop
+
+zgemm4x48store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm4x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+
+zgemm4x48noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm4x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+zgemm4x48norow0:
+	TESTQ  R10, R10
+	JZ     zgemm4x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+
+zgemm4x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+zgemm4x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, Z5
+
+zgemm4x48noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm4x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+zgemm4x48norow1:
+	TESTQ  R10, R10
+	JZ     zgemm4x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, Z5
+
+zgemm4x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+zgemm4x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, Z8
+
+zgemm4x48noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm4x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+zgemm4x48norow2:
+	TESTQ  R10, R10
+	JZ     zgemm4x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, Z8
+
+zgemm4x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+zgemm4x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, Z11
+
+zgemm4x48noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm4x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+zgemm4x48norow3:
+	TESTQ  R10, R10
+	JZ     zgemm4x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, Z11
+
+zgemm4x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+zgemm4x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, 128(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm3x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm3x48(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm3x48tail
+
+zgemm3x48loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm3x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+zgemm3x48body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z9
+	VMOVUPS      (DI)(R12*1), Z10
+	VMOVUPS      (DI)(R12*2), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	VMOVUPS      64(DI), Z9
+	VMOVUPS      64(DI)(R12*1), Z10
+	VMOVUPS      64(DI)(R12*2), Z11
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	VMOVUPS      128(DI), Z9
+	VMOVUPS      128(DI)(R12*1), Z10
+	VMOVUPS      128(DI)(R12*2), Z11
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z9
+	VMOVUPS      192(DI)(R12*1), Z10
+	VMOVUPS      192(DI)(R12*2), Z11
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm3x48loop
+
+zgemm3x48tail:
+	ANDQ $0x03, CX
+	JZ   zgemm3x48store
+
+zgemm3x48tailloop:
+	VMOVUPS      (DI), Z9
+	VMOVUPS      (DI)(R12*1), Z10
+	VMOVUPS      (DI)(R12*2), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm3x48tailloop
+
+zgemm3x48store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm3x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+
+zgemm3x48noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm3x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+zgemm3x48norow0:
+	TESTQ  R10, R10
+	JZ     zgemm3x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+
+zgemm3x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+zgemm3x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm3x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, Z5
+
+zgemm3x48noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm3x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+zgemm3x48norow1:
+	TESTQ  R10, R10
+	JZ     zgemm3x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, Z5
+
+zgemm3x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+zgemm3x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm3x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, Z8
+
+zgemm3x48noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm3x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+zgemm3x48norow2:
+	TESTQ  R10, R10
+	JZ     zgemm3x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, Z8
+
+zgemm3x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+zgemm3x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, 128(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm2x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm2x48(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm2x48tail
+
+zgemm2x48loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm2x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+zgemm2x48body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VMOVUPS      (DI)(R12*2), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	VMOVUPS      64(DI), Z6
+	VMOVUPS      64(DI)(R12*1), Z7
+	VMOVUPS      64(DI)(R12*2), Z8
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	VMOVUPS      128(DI), Z6
+	VMOVUPS      128(DI)(R12*1), Z7
+	VMOVUPS      128(DI)(R12*2), Z8
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z6
+	VMOVUPS      192(DI)(R12*1), Z7
+	VMOVUPS      192(DI)(R12*2), Z8
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm2x48loop
+
+zgemm2x48tail:
+	ANDQ $0x03, CX
+	JZ   zgemm2x48store
+
+zgemm2x48tailloop:
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VMOVUPS      (DI)(R12*2), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm2x48tailloop
+
+zgemm2x48store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm2x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+
+zgemm2x48noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm2x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+zgemm2x48norow0:
+	TESTQ  R10, R10
+	JZ     zgemm2x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+
+zgemm2x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm2x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+zgemm2x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm2x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, Z5
+
+zgemm2x48noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm2x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+zgemm2x48norow1:
+	TESTQ  R10, R10
+	JZ     zgemm2x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, Z5
+
+zgemm2x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm2x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+zgemm2x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, 128(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm1x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm1x48(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm1x48tail
+
+zgemm1x48loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm1x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+zgemm1x48body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z3
+	VMOVUPS      (DI)(R12*1), Z4
+	VMOVUPS      (DI)(R12*2), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	VMOVUPS      64(DI), Z3
+	VMOVUPS      64(DI)(R12*1), Z4
+	VMOVUPS      64(DI)(R12*2), Z5
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	VMOVUPS      128(DI), Z3
+	VMOVUPS      128(DI)(R12*1), Z4
+	VMOVUPS      128(DI)(R12*2), Z5
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z3
+	VMOVUPS      192(DI)(R12*1), Z4
+	VMOVUPS      192(DI)(R12*2), Z5
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          zgemm1x48loop
+
+zgemm1x48tail:
+	ANDQ $0x03, CX
+	JZ   zgemm1x48store
+
+zgemm1x48tailloop:
+	VMOVUPS      (DI), Z3
+	VMOVUPS      (DI)(R12*1), Z4
+	VMOVUPS      (DI)(R12*2), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          zgemm1x48tailloop
+
+zgemm1x48store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm1x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+
+zgemm1x48noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm1x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+zgemm1x48norow0:
+	TESTQ  R10, R10
+	JZ     zgemm1x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+
+zgemm1x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm1x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+zgemm1x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm6x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm6x64(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm6x64tail
+
+zgemm6x64loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm6x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+zgemm6x64body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z24
+	VMOVUPS      (DI)(R12*1), Z25
+	VMOVUPS      (DI)(R12*2), Z26
+	VMOVUPS      (R13)(R12*1), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	VMOVUPS      64(DI), Z24
+	VMOVUPS      64(DI)(R12*1), Z25
+	VMOVUPS      64(DI)(R12*2), Z26
+	VMOVUPS      64(R13)(R12*1), Z27
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 44(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	VMOVUPS      128(DI), Z24
+	VMOVUPS      128(DI)(R12*1), Z25
+	VMOVUPS      128(DI)(R12*2), Z26
+	VMOVUPS      128(R13)(R12*1), Z27
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 68(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z24
+	VMOVUPS      192(DI)(R12*1), Z25
+	VMOVUPS      192(DI)(R12*2), Z26
+	VMOVUPS      192(R13)(R12*1), Z27
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 92(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          zgemm6x64loop
+
+zgemm6x64tail:
+	ANDQ $0x03, CX
+	JZ   zgemm6x64store
+
+zgemm6x64tailloop:
+	VMOVUPS      (DI), Z24
+	VMOVUPS      (DI)(R12*1), Z25
+	VMOVUPS      (DI)(R12*2), Z26
+	VMOVUPS      (R13)(R12*1), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          zgemm6x64tailloop
+
+zgemm6x64store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm6x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, Z3
+
+zgemm6x64noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm6x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm6x64norow0:
+	TESTQ  R10, R10
+	JZ     zgemm6x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, Z3
+
+zgemm6x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm6x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, Z7
+
+zgemm6x64noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm6x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+zgemm6x64norow1:
+	TESTQ  R10, R10
+	JZ     zgemm6x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, Z7
+
+zgemm6x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+zgemm6x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, Z11
+
+zgemm6x64noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm6x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+zgemm6x64norow2:
+	TESTQ  R10, R10
+	JZ     zgemm6x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, Z11
+
+zgemm6x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+zgemm6x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, Z15
+
+zgemm6x64noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm6x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+zgemm6x64norow3:
+	TESTQ  R10, R10
+	JZ     zgemm6x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, Z15
+
+zgemm6x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+zgemm6x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x64noacc4
+	VADDPS  (DX), Z16, Z16
+	VADDPS  64(DX), Z17, Z17
+	VADDPS  128(DX), Z18, Z18
+	VADDPS  192(DX), Z19, Z19
+
+zgemm6x64noacc4:
+	TESTQ        R9, R9
+	JZ           zgemm6x64norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+	VADDPS       Z31, Z18, Z18
+	VADDPS       Z31, Z19, Z19
+
+zgemm6x64norow4:
+	TESTQ  R10, R10
+	JZ     zgemm6x64nocol4
+	VADDPS (R10), Z16, Z16
+	VADDPS 64(R10), Z17, Z17
+	VADDPS 128(R10), Z18, Z18
+	VADDPS 192(R10), Z19, Z19
+
+zgemm6x64nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x64norelu4
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+
+zgemm6x64norelu4:
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm6x64noacc5
+	VADDPS  (DX), Z20, Z20
+	VADDPS  64(DX), Z21, Z21
+	VADDPS  128(DX), Z22, Z22
+	VADDPS  192(DX), Z23, Z23
+
+zgemm6x64noacc5:
+	TESTQ        R9, R9
+	JZ           zgemm6x64norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z20, Z20
+	VADDPS       Z31, Z21, Z21
+	VADDPS       Z31, Z22, Z22
+	VADDPS       Z31, Z23, Z23
+
+zgemm6x64norow5:
+	TESTQ  R10, R10
+	JZ     zgemm6x64nocol5
+	VADDPS (R10), Z20, Z20
+	VADDPS 64(R10), Z21, Z21
+	VADDPS 128(R10), Z22, Z22
+	VADDPS 192(R10), Z23, Z23
+
+zgemm6x64nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm6x64norelu5
+	VMAXPS Z20, Z30, Z20
+	VMAXPS Z21, Z30, Z21
+	VMAXPS Z22, Z30, Z22
+	VMAXPS Z23, Z30, Z23
+
+zgemm6x64norelu5:
+	VMOVUPS Z20, (DX)
+	VMOVUPS Z21, 64(DX)
+	VMOVUPS Z22, 128(DX)
+	VMOVUPS Z23, 192(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm5x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm5x64(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm5x64tail
+
+zgemm5x64loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm5x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+zgemm5x64body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z20
+	VMOVUPS      (DI)(R12*1), Z21
+	VMOVUPS      (DI)(R12*2), Z22
+	VMOVUPS      (R13)(R12*1), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	VMOVUPS      64(DI), Z20
+	VMOVUPS      64(DI)(R12*1), Z21
+	VMOVUPS      64(DI)(R12*2), Z22
+	VMOVUPS      64(R13)(R12*1), Z23
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	VMOVUPS      128(DI), Z20
+	VMOVUPS      128(DI)(R12*1), Z21
+	VMOVUPS      128(DI)(R12*2), Z22
+	VMOVUPS      128(R13)(R12*1), Z23
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z20
+	VMOVUPS      192(DI)(R12*1), Z21
+	VMOVUPS      192(DI)(R12*2), Z22
+	VMOVUPS      192(R13)(R12*1), Z23
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          zgemm5x64loop
+
+zgemm5x64tail:
+	ANDQ $0x03, CX
+	JZ   zgemm5x64store
+
+zgemm5x64tailloop:
+	VMOVUPS      (DI), Z20
+	VMOVUPS      (DI)(R12*1), Z21
+	VMOVUPS      (DI)(R12*2), Z22
+	VMOVUPS      (R13)(R12*1), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          zgemm5x64tailloop
+
+zgemm5x64store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm5x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, Z3
+
+zgemm5x64noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm5x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm5x64norow0:
+	TESTQ  R10, R10
+	JZ     zgemm5x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, Z3
+
+zgemm5x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm5x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, Z7
+
+zgemm5x64noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm5x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+zgemm5x64norow1:
+	TESTQ  R10, R10
+	JZ     zgemm5x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, Z7
+
+zgemm5x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+zgemm5x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, Z11
+
+zgemm5x64noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm5x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+zgemm5x64norow2:
+	TESTQ  R10, R10
+	JZ     zgemm5x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, Z11
+
+zgemm5x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+zgemm5x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, Z15
+
+zgemm5x64noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm5x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+zgemm5x64norow3:
+	TESTQ  R10, R10
+	JZ     zgemm5x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, Z15
+
+zgemm5x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+zgemm5x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm5x64noacc4
+	VADDPS  (DX), Z16, Z16
+	VADDPS  64(DX), Z17, Z17
+	VADDPS  128(DX), Z18, Z18
+	VADDPS  192(DX), Z19, Z19
+
+zgemm5x64noacc4:
+	TESTQ        R9, R9
+	JZ           zgemm5x64norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+	VADDPS       Z31, Z18, Z18
+	VADDPS       Z31, Z19, Z19
+
+zgemm5x64norow4:
+	TESTQ  R10, R10
+	JZ     zgemm5x64nocol4
+	VADDPS (R10), Z16, Z16
+	VADDPS 64(R10), Z17, Z17
+	VADDPS 128(R10), Z18, Z18
+	VADDPS 192(R10), Z19, Z19
+
+zgemm5x64nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm5x64norelu4
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+
+zgemm5x64norelu4:
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, 192(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm4x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm4x64(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm4x64tail
+
+zgemm4x64loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm4x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+zgemm4x64body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z16
+	VMOVUPS      (DI)(R12*1), Z17
+	VMOVUPS      (DI)(R12*2), Z18
+	VMOVUPS      (R13)(R12*1), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	VMOVUPS      64(DI), Z16
+	VMOVUPS      64(DI)(R12*1), Z17
+	VMOVUPS      64(DI)(R12*2), Z18
+	VMOVUPS      64(R13)(R12*1), Z19
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	VMOVUPS      128(DI), Z16
+	VMOVUPS      128(DI)(R12*1), Z17
+	VMOVUPS      128(DI)(R12*2), Z18
+	VMOVUPS      128(R13)(R12*1), Z19
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z16
+	VMOVUPS      192(DI)(R12*1), Z17
+	VMOVUPS      192(DI)(R12*2), Z18
+	VMOVUPS      192(R13)(R12*1), Z19
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          zgemm4x64loop
+
+zgemm4x64tail:
+	ANDQ $0x03, CX
+	JZ   zgemm4x64store
+
+zgemm4x64tailloop:
+	VMOVUPS      (DI), Z16
+	VMOVUPS      (DI)(R12*1), Z17
+	VMOVUPS      (DI)(R12*2), Z18
+	VMOVUPS      (R13)(R12*1), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          zgemm4x64tailloop
+
+zgemm4x64store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm4x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, Z3
+
+zgemm4x64noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm4x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm4x64norow0:
+	TESTQ  R10, R10
+	JZ     zgemm4x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, Z3
+
+zgemm4x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm4x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, Z7
+
+zgemm4x64noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm4x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+zgemm4x64norow1:
+	TESTQ  R10, R10
+	JZ     zgemm4x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, Z7
+
+zgemm4x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+zgemm4x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, Z11
+
+zgemm4x64noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm4x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+zgemm4x64norow2:
+	TESTQ  R10, R10
+	JZ     zgemm4x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, Z11
+
+zgemm4x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+zgemm4x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm4x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, Z15
+
+zgemm4x64noacc3:
+	TESTQ        R9, R9
+	JZ           zgemm4x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+zgemm4x64norow3:
+	TESTQ  R10, R10
+	JZ     zgemm4x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, Z15
+
+zgemm4x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm4x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+zgemm4x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, 192(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm3x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm3x64(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm3x64tail
+
+zgemm3x64loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm3x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+zgemm3x64body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VMOVUPS      (R13)(R12*1), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VMOVUPS      64(DI)(R12*2), Z14
+	VMOVUPS      64(R13)(R12*1), Z15
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VMOVUPS      128(DI)(R12*2), Z14
+	VMOVUPS      128(R13)(R12*1), Z15
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VMOVUPS      192(DI)(R12*2), Z14
+	VMOVUPS      192(R13)(R12*1), Z15
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          zgemm3x64loop
+
+zgemm3x64tail:
+	ANDQ $0x03, CX
+	JZ   zgemm3x64store
+
+zgemm3x64tailloop:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VMOVUPS      (R13)(R12*1), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          zgemm3x64tailloop
+
+zgemm3x64store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm3x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, Z3
+
+zgemm3x64noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm3x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm3x64norow0:
+	TESTQ  R10, R10
+	JZ     zgemm3x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, Z3
+
+zgemm3x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm3x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm3x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, Z7
+
+zgemm3x64noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm3x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+zgemm3x64norow1:
+	TESTQ  R10, R10
+	JZ     zgemm3x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, Z7
+
+zgemm3x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+zgemm3x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm3x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, Z11
+
+zgemm3x64noacc2:
+	TESTQ        R9, R9
+	JZ           zgemm3x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+zgemm3x64norow2:
+	TESTQ  R10, R10
+	JZ     zgemm3x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, Z11
+
+zgemm3x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm3x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+zgemm3x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, 192(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm2x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm2x64(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm2x64tail
+
+zgemm2x64loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm2x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+zgemm2x64body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VMOVUPS      (DI)(R12*2), Z10
+	VMOVUPS      (R13)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VMOVUPS      64(DI), Z8
+	VMOVUPS      64(DI)(R12*1), Z9
+	VMOVUPS      64(DI)(R12*2), Z10
+	VMOVUPS      64(R13)(R12*1), Z11
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VMOVUPS      128(DI), Z8
+	VMOVUPS      128(DI)(R12*1), Z9
+	VMOVUPS      128(DI)(R12*2), Z10
+	VMOVUPS      128(R13)(R12*1), Z11
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z8
+	VMOVUPS      192(DI)(R12*1), Z9
+	VMOVUPS      192(DI)(R12*2), Z10
+	VMOVUPS      192(R13)(R12*1), Z11
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          zgemm2x64loop
+
+zgemm2x64tail:
+	ANDQ $0x03, CX
+	JZ   zgemm2x64store
+
+zgemm2x64tailloop:
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VMOVUPS      (DI)(R12*2), Z10
+	VMOVUPS      (R13)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          zgemm2x64tailloop
+
+zgemm2x64store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm2x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, Z3
+
+zgemm2x64noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm2x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm2x64norow0:
+	TESTQ  R10, R10
+	JZ     zgemm2x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, Z3
+
+zgemm2x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm2x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm2x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      zgemm2x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, Z7
+
+zgemm2x64noacc1:
+	TESTQ        R9, R9
+	JZ           zgemm2x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+zgemm2x64norow1:
+	TESTQ  R10, R10
+	JZ     zgemm2x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, Z7
+
+zgemm2x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm2x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+zgemm2x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, 192(DX)
+	VZEROUPPER
+	RET
+
+// func zgemm1x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·zgemm1x64(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         zgemm1x64tail
+
+zgemm1x64loop:
+	CMPQ       BX, $0x08
+	JNE        zgemm1x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+zgemm1x64body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VMOVUPS      (DI)(R12*2), Z6
+	VMOVUPS      (R13)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VMOVUPS      64(DI), Z4
+	VMOVUPS      64(DI)(R12*1), Z5
+	VMOVUPS      64(DI)(R12*2), Z6
+	VMOVUPS      64(R13)(R12*1), Z7
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VMOVUPS      128(DI), Z4
+	VMOVUPS      128(DI)(R12*1), Z5
+	VMOVUPS      128(DI)(R12*2), Z6
+	VMOVUPS      128(R13)(R12*1), Z7
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	PREFETCHT0   328(SI)
+	VMOVUPS      192(DI), Z4
+	VMOVUPS      192(DI)(R12*1), Z5
+	VMOVUPS      192(DI)(R12*2), Z6
+	VMOVUPS      192(R13)(R12*1), Z7
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          zgemm1x64loop
+
+zgemm1x64tail:
+	ANDQ $0x03, CX
+	JZ   zgemm1x64store
+
+zgemm1x64tailloop:
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VMOVUPS      (DI)(R12*2), Z6
+	VMOVUPS      (R13)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         $0x18, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          zgemm1x64tailloop
+
+zgemm1x64store:
+	MOVQ   rowBias+40(FP), R9
+	MOVQ   colBias+48(FP), R10
+	MOVQ   flags+56(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     zgemm1x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, Z3
+
+zgemm1x64noacc0:
+	TESTQ        R9, R9
+	JZ           zgemm1x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+zgemm1x64norow0:
+	TESTQ  R10, R10
+	JZ     zgemm1x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, Z3
+
+zgemm1x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     zgemm1x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+zgemm1x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, 192(DX)
+	VZEROUPPER
+	RET
+
 // func packA6N(kc int, src *float32, ld int, dst *float32)
 // Requires: AVX, MMX+
 TEXT ·packA6N(SB), NOSPLIT, $0-32
