@@ -7,12 +7,19 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// A Pool is a fixed set of worker goroutines, started once and parked
-// between calls, that kernels use to split loops. For does not start
-// goroutines or allocate, so kernels can call it for every layer of every
-// step.
+// A Pool is a fixed set of worker goroutines, started once, that kernels
+// use to split loops. For does not start goroutines or allocate, so kernels
+// can call it for every layer of every step.
+//
+// Between calls a worker spins for a while (spinTime) watching for the next
+// one, yielding the processor now and then, before it parks on a channel. A
+// training step calls For for every kernel, often with only a few
+// microseconds of serial work between calls; waking a parked goroutine
+// takes the Go scheduler tens of microseconds, as long as the work of a
+// small kernel (BenchmarkPoolForGap).
 //
 // A Pool runs one For at a time. A For that finds the pool busy, because it
 // is nested inside another For's fn or races with a For on another
@@ -21,37 +28,95 @@ import (
 // code that reduces per chunk.
 type Pool struct {
 	workers int
-	start   []chan struct{} // start[i] wakes worker i (1 <= i < workers)
-	done    sync.WaitGroup
+	w       []poolWorker // w[i] for worker i, 1 <= i < workers
 	busy    atomic.Bool
 	closed  atomic.Bool
 
-	// Set by For before it wakes the workers, read by them after.
+	// calls counts the calls handed to the workers; a worker runs its
+	// chunk of a call when it sees calls change.
+	calls atomic.Uint64
+	// pending counts the workers that have not yet finished the current
+	// call: all of them acknowledge every call, so that none can mistake
+	// the fields below for those of the next one.
+	pending atomic.Int64
+
+	// Set by For before it bumps calls, read by the workers after.
 	fn     func(lo, hi int)
 	n      int
 	chunks int
 }
+
+// A poolWorker is how For wakes a parked worker.
+type poolWorker struct {
+	parked atomic.Bool   // the worker waits, or is about to wait, on wake
+	wake   chan struct{} // buffered: For sends one token to a parked worker
+	_      [48]byte      // keep workers' flags on separate cache lines
+}
+
+// spinTime is how long an idle worker watches for the next call before it
+// parks.
+const spinTime = 100 * time.Microsecond
 
 // NewPool starts a pool of workers goroutines, counting the caller's: it
 // starts workers-1 goroutines, and For runs one chunk on the goroutine that
 // calls it. A pool of fewer than one worker has one.
 func NewPool(workers int) *Pool {
 	workers = max(workers, 1)
-	p := &Pool{workers: workers, start: make([]chan struct{}, workers)}
+	p := &Pool{workers: workers, w: make([]poolWorker, workers)}
 	for i := 1; i < workers; i++ {
-		p.start[i] = make(chan struct{})
+		p.w[i].wake = make(chan struct{}, 1)
 		go p.work(i)
 	}
 	return p
 }
 
 func (p *Pool) work(i int) {
-	for range p.start[i] {
+	var seen uint64
+	for {
+		seen = p.await(&p.w[i], seen)
+		if p.closed.Load() {
+			return
+		}
 		if i < p.chunks {
 			lo, hi := chunk(p.n, p.chunks, i)
 			p.fn(lo, hi)
 		}
-		p.done.Done()
+		p.pending.Add(-1)
+	}
+}
+
+// await returns the number of calls once it differs from seen: it spins
+// for spinTime, then parks on w.wake. It returns at once when the pool is
+// closed.
+func (p *Pool) await(w *poolWorker, seen uint64) uint64 {
+	t0 := time.Now()
+	for spin := 1; ; spin++ {
+		if c := p.calls.Load(); c != seen {
+			return c
+		}
+		if spin%64 == 0 {
+			if time.Since(t0) > spinTime {
+				break
+			}
+			stdruntime.Gosched()
+		}
+	}
+	for {
+		w.parked.Store(true)
+		if c := p.calls.Load(); c != seen {
+			// A call came after all. Unless For saw the flag and sent a
+			// token, take the flag back; otherwise take the token.
+			if !w.parked.CompareAndSwap(true, false) {
+				<-w.wake
+			}
+			return c
+		}
+		if _, ok := <-w.wake; !ok {
+			return seen
+		}
+		if c := p.calls.Load(); c != seen {
+			return c
+		}
 	}
 }
 
@@ -88,13 +153,22 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 		return
 	}
 	p.fn, p.n, p.chunks = fn, n, k
-	p.done.Add(k - 1)
-	for i := 1; i < k; i++ {
-		p.start[i] <- struct{}{}
+	p.pending.Store(int64(p.workers - 1))
+	p.calls.Add(1)
+	for i := 1; i < p.workers; i++ {
+		if w := &p.w[i]; w.parked.CompareAndSwap(true, false) {
+			w.wake <- struct{}{}
+		}
 	}
 	lo, hi := chunk(n, k, 0)
 	fn(lo, hi)
-	p.done.Wait()
+	// Wait for the workers, yielding now and then: a worker may need this
+	// goroutine's processor when there are more workers than processors.
+	for spin := 1; p.pending.Load() != 0; spin++ {
+		if spin%64 == 0 {
+			stdruntime.Gosched()
+		}
+	}
 	p.fn = nil
 	p.busy.Store(false)
 }
@@ -105,8 +179,9 @@ func (p *Pool) Close() {
 	if p.closed.Swap(true) {
 		return
 	}
+	p.calls.Add(1)
 	for i := 1; i < p.workers; i++ {
-		close(p.start[i])
+		close(p.w[i].wake)
 	}
 }
 

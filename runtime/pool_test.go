@@ -209,3 +209,25 @@ func BenchmarkPoolFor(b *testing.B) {
 		p.For(1024, fn)
 	}
 }
+
+// BenchmarkPoolForGap times For of 20 us chunks after 20 us of serial work,
+// as a training step calls it between small kernels: ns/For is what For
+// takes beyond its chunk.
+func BenchmarkPoolForGap(b *testing.B) {
+	const work = 20 * time.Microsecond
+	busy := func() {
+		for t := time.Now(); time.Since(t) < work; {
+		}
+	}
+	p := NewPool(2)
+	defer p.Close()
+	fn := func(lo, hi int) { busy() }
+	var par time.Duration
+	for b.Loop() {
+		busy()
+		t := time.Now()
+		p.For(2, fn)
+		par += time.Since(t)
+	}
+	b.ReportMetric(float64((par-time.Duration(b.N)*work).Nanoseconds())/float64(b.N), "ns/For")
+}
