@@ -27,6 +27,7 @@ import (
 	"math"
 	"os"
 	stdruntime "runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -323,8 +324,20 @@ func mainErr(models []Model, args []string, stderr io.Writer) error {
 	skip := fs.String("skip", "", "comma list of what not to time: train, infer, latency")
 	seed := fs.Uint64("seed", 0, "`seed` of the random data")
 	out := fs.String("out", "", "write the JSON result to `file` (default: standard output)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed runs to `file`, for go tool pprof")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if *threads > 0 {
 		// Before any model exists: the default pool reads it once.

@@ -155,7 +155,11 @@ type driver struct {
 	ncCols  int  // NC in column mode
 
 	sharedB []float32 // row mode: the packed B block
-	w       []worker
+	// edgeB holds the rows of a transposed B's last, partial panel while
+	// it is packed; only one panel of a call is partial, so one buffer
+	// serves every worker.
+	edgeB []float32
+	w     []worker
 
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int
@@ -249,6 +253,9 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 	for w := range workers {
 		g.w[w].bufA = alignedCap(g.w[w].bufA, mcMax*kcMax, mcBlock*kcBlock)
 	}
+	if g.transB && g.n%nr != 0 {
+		g.edgeB = alignedCap(g.edgeB, nr*kcMax, nr*kcBlock)
+	}
 	if g.byCols {
 		g.ncCols = max(nr, (l2Floats-mcMax*kcMax)/kcMax/nr*nr)
 		perWorker := ceilDiv(panelsN, workers) * nr
@@ -338,7 +345,7 @@ func (g *driver) packB(dst []float32, jc, nc, pc, kc, lo, hi int) {
 		cols := min(nr, nc-j)
 		d := dst[jp*nr*kc : (jp+1)*nr*kc]
 		if g.transB {
-			packBT(d, g.b, g.ldb, pc, jc+j, kc, cols)
+			packBT(d, g.b, g.ldb, pc, jc+j, kc, cols, g.edgeB)
 		} else {
 			packBN(d, g.b, g.ldb, pc, jc+j, kc, cols)
 		}

@@ -80,12 +80,23 @@ func packBN(dst, b []float32, ldb, p0, j0, kc, cols int) {
 	}
 }
 
-// packBT is packBN for a transposed B: B(p, j) = b[j*ldb+p].
-func packBT(dst, b []float32, ldb, p0, j0, kc, cols int) {
-	if cols == nr && useAsm {
-		base := j0*ldb + p0
-		_ = b[base+(nr-1)*ldb+kc-1] // the rows packB16T reads
-		packB16T(kc, &b[base], ldb, &dst[:kc*nr][0])
+// packBT is packBN for a transposed B: B(p, j) = b[j*ldb+p]. A partial
+// panel is copied, row by row, into scratch (at least nr*kc floats), whose
+// missing rows are zero, and transposed from there: the assembly transposes
+// whole panels only, and a scattered store per element costs more than the
+// copy.
+func packBT(dst, b []float32, ldb, p0, j0, kc, cols int, scratch []float32) {
+	if useAsm {
+		src, ld := b[j0*ldb+p0:], ldb
+		if cols < nr {
+			for j := range cols {
+				copy(scratch[j*kc:(j+1)*kc], b[(j0+j)*ldb+p0:])
+			}
+			clear(scratch[cols*kc : nr*kc])
+			src, ld = scratch, kc
+		}
+		_ = src[(nr-1)*ld+kc-1] // the rows packB16T reads
+		packB16T(kc, &src[0], ld, &dst[:kc*nr][0])
 		return
 	}
 	if cols < nr {
