@@ -18,6 +18,9 @@ import (
 //	packB16N  B panels from 16*panels columns of B: dst[q*16kc+16p+j] = src[p*ld+16q+j]
 //	packB16T  B panel from 16 rows of stored Bᵀ:   dst[16p+j] = src[j*ld+p]
 //
+// and packB16Offs packs B panels whose rows lie anywhere in src, as those
+// of a convolution's implicit im2col matrix do.
+//
 // The transposing ones move 4 x 4 blocks through registers with the usual
 // unpack-and-shuffle sequence.
 func Pack(ctx *build.Context) {
@@ -25,6 +28,7 @@ func Pack(ctx *build.Context) {
 	packA6T(ctx)
 	packB16N(ctx)
 	packB16T(ctx)
+	packB16Offs(ctx)
 }
 
 var (
@@ -248,6 +252,57 @@ func packB16N(ctx *build.Context) {
 	ctx.DECQ(np)
 	ctx.JNZ(operand.LabelRef(name + "panel"))
 	ctx.ADDQ(pld, psrc)
+	ctx.ADDQ(operand.U8(4*NR), pdst)
+	ctx.DECQ(pkc)
+	ctx.JNZ(operand.LabelRef(name + "row"))
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+func packB16Offs(ctx *build.Context) {
+	const name = "packB16Offs"
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(kc, panels int, src *float32, koffs, poffs *int32, dst *float32)")
+	ctx.Pragma("noescape")
+	ctx.Doc(
+		fmt.Sprintf("%s packs panels B panels, kc*%d floats apart, whose rows are the %d", name, NR, NR),
+		"floats of src at the sum of a row offset and a panel offset:",
+		fmt.Sprintf("dst[q*kc*%d+%d*p+j] = src[koffs[p]+poffs[q]+j]. kc and panels must be at least 1.", NR, NR),
+	)
+	var (
+		np     = reg.RBX // panels left in this row
+		stride = reg.R9  // panel stride in bytes
+		ko     = reg.R10 // walks koffs
+		po     = reg.R11 // walks poffs
+		d      = reg.R12 // walks the panels at one p
+		row    = reg.R13 // src + 4*koffs[p]
+		off    = reg.RAX
+	)
+	ctx.Load(ctx.Param("kc"), pkc)
+	ctx.Load(ctx.Param("src"), psrc)
+	ctx.Load(ctx.Param("koffs"), ko)
+	ctx.Load(ctx.Param("dst"), pdst)
+	ctx.MOVQ(pkc, stride)
+	ctx.SHLQ(operand.U8(log2(4*NR)), stride)
+	y := ymms(0, 1)
+	ctx.Label(name + "row")
+	ctx.Load(ctx.Param("panels"), np)
+	ctx.Load(ctx.Param("poffs"), po)
+	ctx.MOVLQSX(operand.Mem{Base: ko}, row)
+	ctx.LEAQ(operand.Mem{Base: psrc, Index: row, Scale: 4}, row)
+	ctx.MOVQ(pdst, d)
+	ctx.Label(name + "panel")
+	ctx.MOVLQSX(operand.Mem{Base: po}, off)
+	ctx.VMOVUPS(operand.Mem{Base: row, Index: off, Scale: 4}, y[0])
+	ctx.VMOVUPS(operand.Mem{Base: row, Index: off, Scale: 4, Disp: 32}, y[1])
+	ctx.VMOVUPS(y[0], operand.Mem{Base: d})
+	ctx.VMOVUPS(y[1], operand.Mem{Base: d, Disp: 32})
+	ctx.ADDQ(operand.U8(4), po)
+	ctx.ADDQ(stride, d)
+	ctx.DECQ(np)
+	ctx.JNZ(operand.LabelRef(name + "panel"))
+	ctx.ADDQ(operand.U8(4), ko)
 	ctx.ADDQ(operand.U8(4*NR), pdst)
 	ctx.DECQ(pkc)
 	ctx.JNZ(operand.LabelRef(name + "row"))

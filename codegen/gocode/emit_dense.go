@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cnnc/cnnc/codegen/asm"
 	"github.com/cnnc/cnnc/ir"
 )
 
@@ -160,6 +161,14 @@ func (d convGeom) data() map[string]any {
 // weight and the input (1x1, stride 1, no padding): col is the input.
 func (d convGeom) direct() bool {
 	return d.KH == 1 && d.KW == 1 && d.SH == 1 && d.SW == 1 && d.PH == 0 && d.PW == 0
+}
+
+// implicit reports whether the forward GEMM reads the sample through
+// gemm.SgemmIm2col rather than an im2col buffer: at stride 1 with rows of
+// whole panels, every panel of B is a run of floats of the sample, which
+// the GEMM packs directly, saving im2col's copy of KH*KW times the input.
+func (d convGeom) implicit() bool {
+	return !d.direct() && d.SW == 1 && d.OW%asm.NR == 0
 }
 
 // flops is the work of one sample's GEMMs.
@@ -343,6 +352,23 @@ func (d convGeom) forward(k *Kernel, c *Context, out, pre, after, epilogue strin
 		m["Pool"] = gemmPool(k, d.flops())
 	}
 	m["Out"], m["Epilogue"] = out, epilogue
+	if d.implicit() {
+		// The GEMM packs its B panels straight from the (padded) sample.
+		slot, sample, src := "", "", "xs"
+		d.padData(m)
+		if d.padded() {
+			addScratch(k, Scratch{Name: "xps", Size: S * m["CHPWP"].(int)})
+			slot = expand("xp := xps[slot*{{.CHPWP}}:][:{{.CHPWP}}]\n", m)
+			sample, src = m["Pad"].(string), "xp"
+		}
+		m["Src"], m["CGHPWP"] = src, d.C/d.G*m["HPWP"].(int)
+		gb := expand(`gemm.SgemmIm2col({{.Pool}}, {{.OG}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, gemm.Im2col{X: {{.Src}}[g*{{.CGHPWP}}:][:{{.CGHPWP}}], C: {{.CG}}, H: {{.HP}}, W: {{.WP}}, KH: {{.KH}}, KW: {{.KW}}, SH: {{.SH}}, SW: {{.SW}}, DH: {{.DH}}, DW: {{.DW}}, OH: {{.OH}}, OW: {{.OW}}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
+`, m)
+		body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
+ys := {{.Out}}[s*{{.OOHW}}:][:{{.OOHW}}]
+`, m) + sample + groupLoop(d.G, gb) + after
+		return Phase{Split: PerSlot, Count: S, Body: slotLoop(S, slot+pre, body)}
+	}
 	slot, sample, group := d.colInput(k, S, m)
 	gb := group + expand(`
 {{- if .Epilogue}}

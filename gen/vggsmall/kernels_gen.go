@@ -9,10 +9,9 @@ import (
 )
 
 // conv2dBnReluConv1T12Conv computes the conv phase of (conv2d_bn_relu "conv1") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*27648:][:27648]
 		xp := xps[slot*3468:][:3468]
 		sm := sums[slot*64:][:64]
 		clear(sm)
@@ -25,18 +24,7 @@ func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			}
 			{
 				const g = 0
-				for c := 0; c < 3; c++ {
-					xc := xp[(g*3+c)*1156:][:1156]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*1024:][:1024]
-							base := p*34 + q
-							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
-						}
-					}
-				}
-
-				gemm.SgemmPar(nil, false, false, 32, 1024, 27, w[g*864:], 27, col, 1024, ys[g*32768:], 1024, false)
+				gemm.SgemmIm2col(nil, 32, w[g*864:], 27, gemm.Im2col{X: xp[g*3468:][:3468], C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 32; o++ {
 				var s1, s2 float64
@@ -55,7 +43,7 @@ func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv1T12Stats computes the stats phase of (conv2d_bn_relu "conv1") [64,32,32,32] of the first n samples.
-func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 1024)
 	for o := 0; o < 32; o++ {
@@ -80,7 +68,7 @@ func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv1T12Apply computes the apply phase of (conv2d_bn_relu "conv1") [64,32,32,32] of samples [lo, hi).
-func conv2dBnReluConv1T12Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv1T12Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
 		ys := y[s*32768:][:32768]
 		zs := z[s*32768:][:32768]
@@ -94,10 +82,9 @@ func conv2dBnReluConv1T12Apply(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv2T17Conv computes the conv phase of (conv2d_bn_relu "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*294912:][:294912]
 		xp := xps[slot*36992:][:36992]
 		sm := sums[slot*64:][:64]
 		clear(sm)
@@ -110,18 +97,7 @@ func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			}
 			{
 				const g = 0
-				for c := 0; c < 32; c++ {
-					xc := xp[(g*32+c)*1156:][:1156]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*1024:][:1024]
-							base := p*34 + q
-							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
-						}
-					}
-				}
-
-				gemm.SgemmPar(nil, false, false, 32, 1024, 288, w[g*9216:], 288, col, 1024, ys[g*32768:], 1024, false)
+				gemm.SgemmIm2col(nil, 32, w[g*9216:], 288, gemm.Im2col{X: xp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 32; o++ {
 				var s1, s2 float64
@@ -150,10 +126,9 @@ func maxpoolT22(n, lo, hi int, a0 []float32, y []float32) {
 }
 
 // conv2dBnReluConv3T33Conv computes the conv phase of (conv2d_bn_relu "conv3") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*73728:][:73728]
 		xp := xps[slot*10368:][:10368]
 		sm := sums[slot*128:][:128]
 		clear(sm)
@@ -166,18 +141,7 @@ func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			}
 			{
 				const g = 0
-				for c := 0; c < 32; c++ {
-					xc := xp[(g*32+c)*324:][:324]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*256:][:256]
-							base := p*18 + q
-							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
-						}
-					}
-				}
-
-				gemm.SgemmPar(nil, false, false, 64, 256, 288, w[g*18432:], 288, col, 256, ys[g*16384:], 256, false)
+				gemm.SgemmIm2col(nil, 64, w[g*18432:], 288, gemm.Im2col{X: xp[g*10368:][:10368], C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 64; o++ {
 				var s1, s2 float64
@@ -196,7 +160,7 @@ func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv3T33Stats computes the stats phase of (conv2d_bn_relu "conv3") [64,64,16,16] of the first n samples.
-func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 256)
 	for o := 0; o < 64; o++ {
@@ -221,7 +185,7 @@ func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv3T33Apply computes the apply phase of (conv2d_bn_relu "conv3") [64,64,16,16] of samples [lo, hi).
-func conv2dBnReluConv3T33Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv3T33Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
 		ys := y[s*16384:][:16384]
 		zs := z[s*16384:][:16384]
@@ -235,10 +199,9 @@ func conv2dBnReluConv3T33Apply(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv4T38Conv computes the conv phase of (conv2d_bn_relu "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*147456:][:147456]
 		xp := xps[slot*20736:][:20736]
 		sm := sums[slot*128:][:128]
 		clear(sm)
@@ -251,18 +214,7 @@ func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			}
 			{
 				const g = 0
-				for c := 0; c < 64; c++ {
-					xc := xp[(g*64+c)*324:][:324]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*256:][:256]
-							base := p*18 + q
-							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
-						}
-					}
-				}
-
-				gemm.SgemmPar(nil, false, false, 64, 256, 576, w[g*36864:], 576, col, 256, ys[g*16384:], 256, false)
+				gemm.SgemmIm2col(nil, 64, w[g*36864:], 576, gemm.Im2col{X: xp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 64; o++ {
 				var s1, s2 float64
@@ -991,10 +943,9 @@ func foldBnWeightBn2I13(n, lo, hi int, w []float32, gamma []float32, variance []
 }
 
 // conv2dReluConv1I15 computes (conv2d_relu "conv1") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*27648:][:27648]
 		xp := xps[slot*3468:][:3468]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -1005,18 +956,7 @@ func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32,
 			}
 			{
 				const g = 0
-				for c := 0; c < 3; c++ {
-					xc := xp[(g*3+c)*1156:][:1156]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*1024:][:1024]
-							base := p*34 + q
-							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
-						}
-					}
-				}
-
-				gemm.SgemmEpi(nil, false, false, 32, 1024, 27, w[g*864:], 27, col, 1024, ys[g*32768:], 1024, false, gemm.Epilogue{RowBias: bias[g*32:], ReLU: true})
+				gemm.SgemmIm2col(nil, 32, w[g*864:], 27, gemm.Im2col{X: xp[g*3468:][:3468], C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{RowBias: bias[g*32:], ReLU: true})
 			}
 
 		}
@@ -1025,10 +965,9 @@ func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32,
 }
 
 // conv2dReluConv2I16 computes (conv2d_relu "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*294912:][:294912]
 		xp := xps[slot*36992:][:36992]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -1039,18 +978,7 @@ func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32,
 			}
 			{
 				const g = 0
-				for c := 0; c < 32; c++ {
-					xc := xp[(g*32+c)*1156:][:1156]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*1024:][:1024]
-							base := p*34 + q
-							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
-						}
-					}
-				}
-
-				gemm.SgemmEpi(nil, false, false, 32, 1024, 288, w[g*9216:], 288, col, 1024, ys[g*32768:], 1024, false, gemm.Epilogue{RowBias: bias[g*32:], ReLU: true})
+				gemm.SgemmIm2col(nil, 32, w[g*9216:], 288, gemm.Im2col{X: xp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{RowBias: bias[g*32:], ReLU: true})
 			}
 
 		}
@@ -1089,10 +1017,9 @@ func foldBnWeightBn4I30(n, lo, hi int, w []float32, gamma []float32, variance []
 }
 
 // conv2dReluConv3I32 computes (conv2d_relu "conv3") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*73728:][:73728]
 		xp := xps[slot*10368:][:10368]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -1103,18 +1030,7 @@ func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32,
 			}
 			{
 				const g = 0
-				for c := 0; c < 32; c++ {
-					xc := xp[(g*32+c)*324:][:324]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*256:][:256]
-							base := p*18 + q
-							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
-						}
-					}
-				}
-
-				gemm.SgemmEpi(nil, false, false, 64, 256, 288, w[g*18432:], 288, col, 256, ys[g*16384:], 256, false, gemm.Epilogue{RowBias: bias[g*64:], ReLU: true})
+				gemm.SgemmIm2col(nil, 64, w[g*18432:], 288, gemm.Im2col{X: xp[g*10368:][:10368], C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{RowBias: bias[g*64:], ReLU: true})
 			}
 
 		}
@@ -1123,10 +1039,9 @@ func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32,
 }
 
 // conv2dReluConv4I33 computes (conv2d_relu "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*147456:][:147456]
 		xp := xps[slot*20736:][:20736]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -1137,18 +1052,7 @@ func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32,
 			}
 			{
 				const g = 0
-				for c := 0; c < 64; c++ {
-					xc := xp[(g*64+c)*324:][:324]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*256:][:256]
-							base := p*18 + q
-							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
-						}
-					}
-				}
-
-				gemm.SgemmEpi(nil, false, false, 64, 256, 576, w[g*36864:], 576, col, 256, ys[g*16384:], 256, false, gemm.Epilogue{RowBias: bias[g*64:], ReLU: true})
+				gemm.SgemmIm2col(nil, 64, w[g*36864:], 576, gemm.Im2col{X: xp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{RowBias: bias[g*64:], ReLU: true})
 			}
 
 		}

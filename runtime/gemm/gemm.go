@@ -59,12 +59,7 @@ func SgemmPar(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32,
 // pass over C. It panics if a bias is shorter than C's side.
 func SgemmEpi(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, ep Epilogue) {
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if ep.RowBias != nil && len(ep.RowBias) < m {
-		panic(fmt.Sprintf("gemm: SgemmEpi: len(RowBias) = %d < m = %d", len(ep.RowBias), m))
-	}
-	if ep.ColBias != nil && len(ep.ColBias) < n {
-		panic(fmt.Sprintf("gemm: SgemmEpi: len(ColBias) = %d < n = %d", len(ep.ColBias), n))
-	}
+	checkEpilogue(m, n, ep)
 	if m == 0 || n == 0 {
 		return
 	}
@@ -82,10 +77,20 @@ func SgemmEpi(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32,
 		workers = pool.Workers()
 	}
 	g := getDriver(workers)
-	g.call = call{transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, ep}
+	g.call = call{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, ep: ep}
 	g.run(pool, workers)
 	g.call = call{}
 	putDriver(g)
+}
+
+// checkEpilogue panics if a bias of ep is shorter than C's side.
+func checkEpilogue(m, n int, ep Epilogue) {
+	if ep.RowBias != nil && len(ep.RowBias) < m {
+		panic(fmt.Sprintf("gemm: len(RowBias) = %d < m = %d", len(ep.RowBias), m))
+	}
+	if ep.ColBias != nil && len(ep.ColBias) < n {
+		panic(fmt.Sprintf("gemm: len(ColBias) = %d < n = %d", len(ep.ColBias), n))
+	}
 }
 
 // checkArgs panics if a slice is too short for the shapes and strides.
@@ -134,6 +139,7 @@ type call struct {
 	ldc            int
 	accumulate     bool
 	ep             Epilogue
+	im             *Im2col // B, when not nil: see SgemmIm2col
 }
 
 // A driver holds the packing buffers and the state of one call. The pool's
@@ -159,7 +165,11 @@ type driver struct {
 	// it is packed; only one panel of a call is partial, so one buffer
 	// serves every worker.
 	edgeB []float32
-	w     []worker
+	imB   Im2col // an im2col call's B, which call.im points to
+	// An im2col call's offsets into the sample (see offsets).
+	kOff, pOff []int32
+	whole      []bool
+	w          []worker
 
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int
@@ -329,6 +339,10 @@ func (g *driver) cols(lo, hi int) {
 // packB packs panels [lo, hi) of the B block at rows [pc, pc+kc) and columns
 // [jc, jc+nc) into dst.
 func (g *driver) packB(dst []float32, jc, nc, pc, kc, lo, hi int) {
+	if g.im != nil {
+		g.packBIm2col(dst, jc, nc, pc, kc, lo, hi)
+		return
+	}
 	if !g.transB && useAsm {
 		// Full panels row by row in one call, so that B streams in.
 		full := min(hi, nc/nr)

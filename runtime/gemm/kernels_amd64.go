@@ -383,6 +383,13 @@ func packB16N(kc int, panels int, src *float32, ld int, dst *float32)
 //go:noescape
 func packB16T(kc int, src *float32, ld int, dst *float32)
 
+// packB16Offs packs panels B panels, kc*16 floats apart, whose rows are the 16
+// floats of src at the sum of a row offset and a panel offset:
+// dst[q*kc*16+16*p+j] = src[koffs[p]+poffs[q]+j]. kc and panels must be at least 1.
+//
+//go:noescape
+func packB16Offs(kc int, panels int, src *float32, koffs *int32, poffs *int32, dst *float32)
+
 // axpy sets y[i] += alpha*x[i] for i < len(x); y must be at least as long.
 //
 //go:noescape

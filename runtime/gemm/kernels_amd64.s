@@ -9905,6 +9905,40 @@ packB16Tdone:
 	VZEROUPPER
 	RET
 
+// func packB16Offs(kc int, panels int, src *float32, koffs *int32, poffs *int32, dst *float32)
+// Requires: AVX
+TEXT ·packB16Offs(SB), NOSPLIT, $0-48
+	MOVQ kc+0(FP), CX
+	MOVQ src+16(FP), SI
+	MOVQ koffs+24(FP), R10
+	MOVQ dst+40(FP), DI
+	MOVQ CX, R9
+	SHLQ $0x06, R9
+
+packB16Offsrow:
+	MOVQ    panels+8(FP), BX
+	MOVQ    poffs+32(FP), R11
+	MOVLQSX (R10), R13
+	LEAQ    (SI)(R13*4), R13
+	MOVQ    DI, R12
+
+packB16Offspanel:
+	MOVLQSX (R11), AX
+	VMOVUPS (R13)(AX*4), Y0
+	VMOVUPS 32(R13)(AX*4), Y1
+	VMOVUPS Y0, (R12)
+	VMOVUPS Y1, 32(R12)
+	ADDQ    $0x04, R11
+	ADDQ    R9, R12
+	DECQ    BX
+	JNZ     packB16Offspanel
+	ADDQ    $0x04, R10
+	ADDQ    $0x40, DI
+	DECQ    CX
+	JNZ     packB16Offsrow
+	VZEROUPPER
+	RET
+
 // func axpy(alpha float32, x []float32, y []float32)
 // Requires: AVX, FMA3
 TEXT ·axpy(SB), NOSPLIT, $0-56

@@ -1,0 +1,146 @@
+package gemm
+
+import (
+	"fmt"
+
+	"github.com/cnnc/cnnc/runtime"
+)
+
+// Im2col is the im2col matrix of one sample of a convolution, which
+// SgemmIm2col multiplies without building it: row k = (c*KH+p)*KW+q and
+// column j = oy*OW+ox hold
+//
+//	X[c*H*W + (oy*SH+p*DH)*W + ox*SW + q*DW]
+//
+// for a sample X of C channels of H x W (padded already, if the
+// convolution pads), a KH x KW kernel, strides SH, SW and dilations DH, DW,
+// and an output of OH x OW.
+type Im2col struct {
+	X                      []float32
+	C, H, W                int
+	KH, KW, SH, SW, DH, DW int
+	OH, OW                 int
+}
+
+// Rows returns the rows of the matrix, C*KH*KW.
+func (im *Im2col) Rows() int { return im.C * im.KH * im.KW }
+
+// Cols returns the columns of the matrix, OH*OW.
+func (im *Im2col) Cols() int { return im.OH * im.OW }
+
+// check panics unless the geometry is consistent and X holds the sample.
+func (im *Im2col) check() {
+	if im.C < 1 || im.H < 1 || im.W < 1 || im.KH < 1 || im.KW < 1 || im.SH < 1 || im.SW < 1 ||
+		im.DH < 1 || im.DW < 1 || im.OH < 1 || im.OW < 1 {
+		panic(fmt.Sprintf("gemm: Im2col %+v: every size, stride and dilation must be at least 1", *im))
+	}
+	if (im.OH-1)*im.SH+(im.KH-1)*im.DH >= im.H || (im.OW-1)*im.SW+(im.KW-1)*im.DW >= im.W {
+		panic(fmt.Sprintf("gemm: Im2col: a %dx%d output of a %dx%d kernel (stride %dx%d, dilation %dx%d) reads past the %dx%d input",
+			im.OH, im.OW, im.KH, im.KW, im.SH, im.SW, im.DH, im.DW, im.H, im.W))
+	}
+	if len(im.X) < im.C*im.H*im.W {
+		panic(fmt.Sprintf("gemm: Im2col: len(X) = %d, want >= %d for %d x %d x %d", len(im.X), im.C*im.H*im.W, im.C, im.H, im.W))
+	}
+}
+
+// SgemmIm2col computes C = A*B, or C += A*B when accumulate is set, followed
+// by the epilogue ep, where A is m x b.Rows() (row-major, rows lda apart),
+// B is the im2col matrix b describes and C is m x b.Cols() (rows ldc
+// apart): a convolution's forward GEMM, whose B panels are packed straight
+// from the sample. A panel of 16 columns packs fastest when its columns lie
+// side by side in the sample: at stride 1 when the output's width is a
+// multiple of 16 (codegen/asm.NR). It splits the work over pool as SgemmPar does, and gives
+// the bits SgemmEpi gives on the matrix built.
+func SgemmIm2col(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c []float32, ldc int, accumulate bool, ep Epilogue) {
+	b.check()
+	n, k := b.Cols(), b.Rows()
+	checkMatrix("A", m, k, a, lda)
+	checkMatrix("C", m, n, c, ldc)
+	checkEpilogue(m, n, ep)
+	if m == 0 {
+		return
+	}
+	workers := 1
+	if pool != nil {
+		workers = pool.Workers()
+	}
+	g := getDriver(workers)
+	g.imB = b
+	g.call = call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, ep: ep, im: &g.imB}
+	g.offsets()
+	g.run(pool, workers)
+	g.call, g.imB = call{}, Im2col{}
+	putDriver(g)
+}
+
+// offsets fills kOff and pOff for an im2col call: kOff[k] is where row k
+// starts in X, pOff[q] where panel q's first column does, and whole[q]
+// whether the panel's 16 columns lie side by side in X.
+func (g *driver) offsets() {
+	im := g.im
+	g.kOff = g.kOff[:0]
+	for c := range im.C {
+		for p := range im.KH {
+			for q := range im.KW {
+				g.kOff = append(g.kOff, int32(c*im.H*im.W+p*im.DH*im.W+q*im.DW))
+			}
+		}
+	}
+	g.pOff, g.whole = g.pOff[:0], g.whole[:0]
+	for j := 0; j < g.n; j += nr {
+		oy, ox := j/im.OW, j%im.OW
+		g.pOff = append(g.pOff, int32(oy*im.SH*im.W+ox*im.SW))
+		g.whole = append(g.whole, im.SW == 1 && j+nr <= g.n && ox+nr <= im.OW)
+	}
+}
+
+// packBIm2col packs panels [lo, hi) of the B block at rows [pc, pc+kc) and
+// columns [jc, jc+nc) of an im2col matrix into dst.
+func (g *driver) packBIm2col(dst []float32, jc, nc, pc, kc, lo, hi int) {
+	im := g.im
+	x := im.X[:im.C*im.H*im.W]
+	koffs := g.kOff[pc : pc+kc]
+	for jp := lo; jp < hi; {
+		q := jc/nr + jp
+		d := dst[jp*nr*kc:]
+		if g.whole[q] {
+			// A run of panels whose rows are 16 floats side by side.
+			run := 1
+			for jp+run < hi && g.whole[q+run] {
+				run++
+			}
+			if useAsm {
+				packB16Offs(kc, run, &x[0], &koffs[0], &g.pOff[q], &d[0])
+			} else {
+				for i := range run {
+					dq := d[i*nr*kc:]
+					for r, ko := range koffs {
+						o := int(ko) + int(g.pOff[q+i])
+						copy(dq[r*nr:r*nr+nr], x[o:o+nr])
+					}
+				}
+			}
+			jp += run
+			continue
+		}
+		// Columns that cross output rows or stride: gather them.
+		j0 := jc + jp*nr
+		cols := min(nr, jc+nc-j0)
+		var joffs [nr]int
+		for jj := range cols {
+			j := j0 + jj
+			joffs[jj] = (j/im.OW)*im.SH*im.W + (j%im.OW)*im.SW
+		}
+		d = d[:nr*kc]
+		if cols < nr {
+			clear(d)
+		}
+		for r, ko := range koffs {
+			row := d[r*nr : r*nr+cols]
+			for jj := range row {
+				row[jj] = x[int(ko)+joffs[jj]]
+			}
+		}
+		jp++
+	}
+}

@@ -1,0 +1,109 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cnnc/cnnc/runtime"
+)
+
+// build returns the im2col matrix im describes, Rows() x Cols().
+func (im *Im2col) build() []float32 {
+	out := make([]float32, 0, im.Rows()*im.Cols())
+	for c := range im.C {
+		for p := range im.KH {
+			for q := range im.KW {
+				for oy := range im.OH {
+					for ox := range im.OW {
+						out = append(out, im.X[c*im.H*im.W+(oy*im.SH+p*im.DH)*im.W+ox*im.SW+q*im.DW])
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestSgemmIm2col checks that SgemmIm2col gives the bits of SgemmEpi on
+// the matrix built, for convolutions whose panels lie side by side in the
+// sample (widths that are multiples of 16 at stride 1), cross output rows,
+// stride or dilate, with and without a pool, accumulating or not.
+func TestSgemmIm2col(t *testing.T) {
+	geoms := []Im2col{
+		{C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32},  // VGG, padded
+		{C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, // VGG, deeper
+		{C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28},  // LeNet conv1
+		{C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10},  // LeNet conv2
+		{C: 5, H: 37, W: 37, KH: 7, KW: 7, SH: 2, SW: 2, DH: 1, DW: 1, OH: 16, OW: 16},  // stride 2, 7x7
+		{C: 3, H: 21, W: 40, KH: 3, KW: 3, SH: 1, SW: 1, DH: 2, DW: 2, OH: 17, OW: 36},  // dilated
+		{C: 7, H: 16, W: 33, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 33},  // 1x1, odd width
+		{C: 2, H: 20, W: 20, KH: 2, KW: 3, SH: 3, SW: 1, DH: 1, DW: 1, OH: 7, OW: 18},   // row stride only
+	}
+	pool := runtime.NewPool(2)
+	defer pool.Close()
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for i, im := range geoms {
+			im.X = randSlice(r, im.C*im.H*im.W+5)
+			for _, m := range []int{1, 6, 16, 33} {
+				t.Run(fmt.Sprintf("%d/m=%d", i, m), func(t *testing.T) {
+					k, n := im.Rows(), im.Cols()
+					a := randSlice(r, m*k)
+					c0 := randSlice(r, m*(n+3))
+					ep := Epilogue{RowBias: randSlice(r, m), ReLU: m%2 == 0}
+					acc := m == 6
+					want := append([]float32(nil), c0...)
+					SgemmEpi(nil, false, false, m, n, k, a, k, im.build(), n, want, n+3, acc, ep)
+					for _, p := range []*runtime.Pool{nil, pool} {
+						got := append([]float32(nil), c0...)
+						SgemmIm2col(p, m, a, k, im, got, n+3, acc, ep)
+						for x := range got {
+							if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
+								t.Fatalf("pool %v: C[%d] = %v, want %v", p != nil, x, got[x], want[x])
+							}
+						}
+					}
+				})
+			}
+		}
+	})
+}
+
+func TestSgemmIm2colPanics(t *testing.T) {
+	ok := Im2col{X: make([]float32, 3*10*10), C: 3, H: 10, W: 10, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 8, OW: 8}
+	tests := []struct {
+		name string
+		edit func(im *Im2col)
+	}{
+		{"zero stride", func(im *Im2col) { im.SW = 0 }},
+		{"output too tall", func(im *Im2col) { im.OH = 9 }},
+		{"output too wide for the dilation", func(im *Im2col) { im.DW = 2 }},
+		{"short sample", func(im *Im2col) { im.X = im.X[:299] }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			im := ok
+			tt.edit(&im)
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			SgemmIm2col(nil, 4, make([]float32, 4*27), 27, im, make([]float32, 4*64), 64, false, Epilogue{})
+		})
+	}
+}
+
+func TestSgemmIm2colNoAllocs(t *testing.T) {
+	pool := runtime.NewPool(2)
+	defer pool.Close()
+	im := Im2col{X: make([]float32, 8*18*18), C: 8, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}
+	a, c := make([]float32, 16*72), make([]float32, 16*256)
+	f := func() { SgemmIm2col(pool, 16, a, 72, im, c, 256, false, Epilogue{ReLU: true}) }
+	f()
+	if n := testing.AllocsPerRun(20, f); n != 0 {
+		t.Errorf("SgemmIm2col allocates %v times per call", n)
+	}
+}
