@@ -43,6 +43,8 @@ func Elem(ctx *build.Context) {
 	}
 	tanh(ctx)
 	tanhBackward(ctx)
+	bnReLUSums(ctx)
+	bnReLUDz(ctx)
 }
 
 // SGDKernelName returns the name of the SGD update kernel with momentum or

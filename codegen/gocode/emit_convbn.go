@@ -104,13 +104,9 @@ func emitConvBNReLUBackward(n *ir.Node, c *Context) (*Kernel, error) {
 	var sdy, sdyx float64
 	for s := 0; s < n; s++ {
 		off := (s*{{.O}} + o) * {{.OHW}}
-		mask := out[off:][:{{.OHW}}]
-		zr := z[off:][:{{.OHW}}]
-		for i, g := range dy[off:][:{{.OHW}}] {
-			g = runtime.ReLUGrad(g, mask[i])
-			sdy += float64(g)
-			sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-		}
+		a, b := elem.BNReLUSums(dy[off:][:{{.OHW}}], out[off:][:{{.OHW}}], z[off:][:{{.OHW}}], mean, istd)
+		sdy += a
+		sdyx += b
 	}
 	coef[o], coef[{{.O}}+o] = sdy, sdyx
 	y[o] = float32(sdyx)
@@ -122,16 +118,8 @@ for s := lo; s < hi; s++ {
 	for o := 0; o < {{.O}}; o++ {
 		mean, istd := float64(stats[o]), float64(stats[{{.O}}+o])
 		k := float64(gamma[o]) * istd / cnt
-		sdy, sdyx := coef[o], coef[{{.O}}+o]
 		off := (s*{{.O}} + o) * {{.OHW}}
-		mask := out[off:][:{{.OHW}}]
-		zr := z[off:][:{{.OHW}}]
-		dzr := {{.Dz}}[off:][:{{.OHW}}]
-		for i, g := range dy[off:][:{{.OHW}}] {
-			g = runtime.ReLUGrad(g, mask[i])
-			xh := (float64(zr[i]) - mean) * istd
-			dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
-		}
+		elem.BNReLUDz({{.Dz}}[off:][:{{.OHW}}], dy[off:][:{{.OHW}}], out[off:][:{{.OHW}}], z[off:][:{{.OHW}}], mean, istd, k, cnt, coef[o], coef[{{.O}}+o])
 	}
 }
 `, m)

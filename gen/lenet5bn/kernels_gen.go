@@ -4,6 +4,7 @@ package lenet5bn
 
 import (
 	runtime "github.com/cnnc/cnnc/runtime"
+	elem "github.com/cnnc/cnnc/runtime/elem"
 	gemm "github.com/cnnc/cnnc/runtime/gemm"
 	"math"
 )
@@ -458,13 +459,9 @@ func conv2dBnReluBackwardConv2T52Sums(n, lo, hi int, x []float32, w []float32, g
 		var sdy, sdyx float64
 		for s := 0; s < n; s++ {
 			off := (s*16 + o) * 100
-			mask := out[off:][:100]
-			zr := z[off:][:100]
-			for i, g := range dy[off:][:100] {
-				g = runtime.ReLUGrad(g, mask[i])
-				sdy += float64(g)
-				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-			}
+			a, b := elem.BNReLUSums(dy[off:][:100], out[off:][:100], z[off:][:100], mean, istd)
+			sdy += a
+			sdyx += b
 		}
 		coef[o], coef[16+o] = sdy, sdyx
 		y[o] = float32(sdyx)
@@ -480,16 +477,8 @@ func conv2dBnReluBackwardConv2T52Dz(n, lo, hi int, x []float32, w []float32, gam
 		for o := 0; o < 16; o++ {
 			mean, istd := float64(stats[o]), float64(stats[16+o])
 			k := float64(gamma[o]) * istd / cnt
-			sdy, sdyx := coef[o], coef[16+o]
 			off := (s*16 + o) * 100
-			mask := out[off:][:100]
-			zr := z[off:][:100]
-			dzr := dy[off:][:100]
-			for i, g := range dy[off:][:100] {
-				g = runtime.ReLUGrad(g, mask[i])
-				xh := (float64(zr[i]) - mean) * istd
-				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
-			}
+			elem.BNReLUDz(dy[off:][:100], dy[off:][:100], out[off:][:100], z[off:][:100], mean, istd, k, cnt, coef[o], coef[16+o])
 		}
 	}
 
@@ -614,13 +603,9 @@ func conv2dBnReluBackwardConv1T57Sums(n, lo, hi int, x []float32, w []float32, g
 		var sdy, sdyx float64
 		for s := 0; s < n; s++ {
 			off := (s*6 + o) * 784
-			mask := out[off:][:784]
-			zr := z[off:][:784]
-			for i, g := range dy[off:][:784] {
-				g = runtime.ReLUGrad(g, mask[i])
-				sdy += float64(g)
-				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-			}
+			a, b := elem.BNReLUSums(dy[off:][:784], out[off:][:784], z[off:][:784], mean, istd)
+			sdy += a
+			sdyx += b
 		}
 		coef[o], coef[6+o] = sdy, sdyx
 		y[o] = float32(sdyx)
@@ -636,16 +621,8 @@ func conv2dBnReluBackwardConv1T57Dz(n, lo, hi int, x []float32, w []float32, gam
 		for o := 0; o < 6; o++ {
 			mean, istd := float64(stats[o]), float64(stats[6+o])
 			k := float64(gamma[o]) * istd / cnt
-			sdy, sdyx := coef[o], coef[6+o]
 			off := (s*6 + o) * 784
-			mask := out[off:][:784]
-			zr := z[off:][:784]
-			dzr := dy[off:][:784]
-			for i, g := range dy[off:][:784] {
-				g = runtime.ReLUGrad(g, mask[i])
-				xh := (float64(zr[i]) - mean) * istd
-				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
-			}
+			elem.BNReLUDz(dy[off:][:784], dy[off:][:784], out[off:][:784], z[off:][:784], mean, istd, k, cnt, coef[o], coef[6+o])
 		}
 	}
 

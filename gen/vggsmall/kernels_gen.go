@@ -4,6 +4,7 @@ package vggsmall
 
 import (
 	runtime "github.com/cnnc/cnnc/runtime"
+	elem "github.com/cnnc/cnnc/runtime/elem"
 	gemm "github.com/cnnc/cnnc/runtime/gemm"
 	"math"
 )
@@ -448,13 +449,9 @@ func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, g
 		var sdy, sdyx float64
 		for s := 0; s < n; s++ {
 			off := (s*64 + o) * 256
-			mask := out[off:][:256]
-			zr := z[off:][:256]
-			for i, g := range dy[off:][:256] {
-				g = runtime.ReLUGrad(g, mask[i])
-				sdy += float64(g)
-				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-			}
+			a, b := elem.BNReLUSums(dy[off:][:256], out[off:][:256], z[off:][:256], mean, istd)
+			sdy += a
+			sdyx += b
 		}
 		coef[o], coef[64+o] = sdy, sdyx
 		y[o] = float32(sdyx)
@@ -470,16 +467,8 @@ func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gam
 		for o := 0; o < 64; o++ {
 			mean, istd := float64(stats[o]), float64(stats[64+o])
 			k := float64(gamma[o]) * istd / cnt
-			sdy, sdyx := coef[o], coef[64+o]
 			off := (s*64 + o) * 256
-			mask := out[off:][:256]
-			zr := z[off:][:256]
-			dzr := dy[off:][:256]
-			for i, g := range dy[off:][:256] {
-				g = runtime.ReLUGrad(g, mask[i])
-				xh := (float64(zr[i]) - mean) * istd
-				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
-			}
+			elem.BNReLUDz(dy[off:][:256], dy[off:][:256], out[off:][:256], z[off:][:256], mean, istd, k, cnt, coef[o], coef[64+o])
 		}
 	}
 
@@ -697,13 +686,9 @@ func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, g
 		var sdy, sdyx float64
 		for s := 0; s < n; s++ {
 			off := (s*32 + o) * 1024
-			mask := out[off:][:1024]
-			zr := z[off:][:1024]
-			for i, g := range dy[off:][:1024] {
-				g = runtime.ReLUGrad(g, mask[i])
-				sdy += float64(g)
-				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-			}
+			a, b := elem.BNReLUSums(dy[off:][:1024], out[off:][:1024], z[off:][:1024], mean, istd)
+			sdy += a
+			sdyx += b
 		}
 		coef[o], coef[32+o] = sdy, sdyx
 		y[o] = float32(sdyx)
@@ -719,16 +704,8 @@ func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gam
 		for o := 0; o < 32; o++ {
 			mean, istd := float64(stats[o]), float64(stats[32+o])
 			k := float64(gamma[o]) * istd / cnt
-			sdy, sdyx := coef[o], coef[32+o]
 			off := (s*32 + o) * 1024
-			mask := out[off:][:1024]
-			zr := z[off:][:1024]
-			dzr := dy[off:][:1024]
-			for i, g := range dy[off:][:1024] {
-				g = runtime.ReLUGrad(g, mask[i])
-				xh := (float64(zr[i]) - mean) * istd
-				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
-			}
+			elem.BNReLUDz(dy[off:][:1024], dy[off:][:1024], out[off:][:1024], z[off:][:1024], mean, istd, k, cnt, coef[o], coef[32+o])
 		}
 	}
 
@@ -826,13 +803,9 @@ func conv2dBnReluBackwardConv1T78Sums(n, lo, hi int, x []float32, w []float32, g
 		var sdy, sdyx float64
 		for s := 0; s < n; s++ {
 			off := (s*32 + o) * 1024
-			mask := out[off:][:1024]
-			zr := z[off:][:1024]
-			for i, g := range dy[off:][:1024] {
-				g = runtime.ReLUGrad(g, mask[i])
-				sdy += float64(g)
-				sdyx += float64(g) * (float64(zr[i]) - mean) * istd
-			}
+			a, b := elem.BNReLUSums(dy[off:][:1024], out[off:][:1024], z[off:][:1024], mean, istd)
+			sdy += a
+			sdyx += b
 		}
 		coef[o], coef[32+o] = sdy, sdyx
 		y[o] = float32(sdyx)
@@ -848,16 +821,8 @@ func conv2dBnReluBackwardConv1T78Dz(n, lo, hi int, x []float32, w []float32, gam
 		for o := 0; o < 32; o++ {
 			mean, istd := float64(stats[o]), float64(stats[32+o])
 			k := float64(gamma[o]) * istd / cnt
-			sdy, sdyx := coef[o], coef[32+o]
 			off := (s*32 + o) * 1024
-			mask := out[off:][:1024]
-			zr := z[off:][:1024]
-			dzr := dy[off:][:1024]
-			for i, g := range dy[off:][:1024] {
-				g = runtime.ReLUGrad(g, mask[i])
-				xh := (float64(zr[i]) - mean) * istd
-				dzr[i] = float32(k * (cnt*float64(g) - sdy - xh*sdyx))
-			}
+			elem.BNReLUDz(dy[off:][:1024], dy[off:][:1024], out[off:][:1024], z[off:][:1024], mean, istd, k, cnt, coef[o], coef[32+o])
 		}
 	}
 

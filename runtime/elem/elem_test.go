@@ -217,6 +217,10 @@ func TestLengthPanics(t *testing.T) {
 		{"SGD short v", func() { SGD(make([]float32, 3), make([]float32, 3), make([]float32, 2), 1, 0.9, 0, false, false) }},
 		{"Tanh", func() { Tanh(make([]float32, 3), make([]float32, 2)) }},
 		{"TanhBackward", func() { TanhBackward(make([]float32, 3), make([]float32, 3), make([]float32, 2)) }},
+		{"BNReLUSums", func() { BNReLUSums(make([]float32, 3), make([]float32, 3), make([]float32, 2), 0, 1) }},
+		{"BNReLUDz", func() {
+			BNReLUDz(make([]float32, 3), make([]float32, 3), make([]float32, 2), make([]float32, 3), 0, 1, 1, 1, 0, 0)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,4 +25,6 @@ var (
 	}
 	tanhAsm         = tanh
 	tanhBackwardAsm = tanhBackward
+	bnReLUSumsAsm   = bnReLUSums
+	bnReLUDzAsm     = bnReLUDz
 )

@@ -11,4 +11,6 @@ var (
 	sgdMomentum     [2][2][2]sgdKernel
 	tanhAsm         func(x, y []float32)
 	tanhBackwardAsm func(y, dy, dx []float32)
+	bnReLUSumsAsm   func(dy, out, z []float32, mean, istd float64) (sdy, sdyx float64)
+	bnReLUDzAsm     func(dz, dy, out, z []float32, mean, istd, k, cnt, sdy, sdyx float64)
 )

@@ -63,3 +63,13 @@ func tanh(x []float32, y []float32)
 //
 //go:noescape
 func tanhBackward(y []float32, dy []float32, dx []float32)
+
+// bnReLUSums returns the sums of g and g*(z-mean)*istd over i < len(dy), g = dy[i] where out[i] > 0 and 0 elsewhere, in BNReLUSums's order; out and z must be at least as long.
+//
+//go:noescape
+func bnReLUSums(dy []float32, out []float32, z []float32, mean float64, istd float64) (sdy float64, sdyx float64)
+
+// bnReLUDz sets dz[i] = k*((cnt*g - sdy) - (z[i]-mean)*istd*sdyx) for i < len(dz), g = dy[i] where out[i] > 0 and 0 elsewhere; dy, out and z must be at least as long.
+//
+//go:noescape
+func bnReLUDz(dz []float32, dy []float32, out []float32, z []float32, mean float64, istd float64, k float64, cnt float64, sdy float64, sdyx float64)

@@ -1351,3 +1351,179 @@ tanhBackwardx1:
 tanhBackwarddone:
 	VZEROUPPER
 	RET
+
+// func bnReLUSums(dy []float32, out []float32, z []float32, mean float64, istd float64) (sdy float64, sdyx float64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·bnReLUSums(SB), NOSPLIT, $0-104
+	MOVQ         dy_base+0(FP), SI
+	MOVQ         dy_len+8(FP), CX
+	MOVQ         out_base+24(FP), DI
+	MOVQ         z_base+48(FP), DX
+	MOVSD        mean+72(FP), X4
+	VBROADCASTSD X4, Y4
+	MOVSD        istd+80(FP), X5
+	VBROADCASTSD X5, Y5
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	VPXOR        Y6, Y6, Y6
+
+bnReLUSums8:
+	CMPQ         CX, $0x08
+	JL           bnReLUSums8done
+	VMOVUPS      (SI), Y7
+	VMOVUPS      (DI), Y8
+	VPCMPGTD     Y6, Y8, Y9
+	VANDPS       Y9, Y7, Y7
+	VMOVUPS      (DX), Y12
+	VCVTPS2PD    X7, Y10
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y11
+	VCVTPS2PD    X12, Y13
+	VEXTRACTF128 $0x01, Y12, X12
+	VCVTPS2PD    X12, Y14
+	VADDPD       Y10, Y0, Y0
+	VADDPD       Y11, Y1, Y1
+	VSUBPD       Y4, Y13, Y13
+	VMULPD       Y13, Y10, Y13
+	VMULPD       Y5, Y13, Y13
+	VSUBPD       Y4, Y14, Y14
+	VMULPD       Y14, Y11, Y14
+	VMULPD       Y5, Y14, Y14
+	VADDPD       Y13, Y2, Y2
+	VADDPD       Y14, Y3, Y3
+	ADDQ         $0x20, SI
+	ADDQ         $0x20, DI
+	ADDQ         $0x20, DX
+	SUBQ         $0x08, CX
+	JMP          bnReLUSums8
+
+bnReLUSums8done:
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X0
+	VHADDPD      X0, X0, X0
+	VADDPD       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPD       X3, X2, X2
+	VHADDPD      X2, X2, X2
+
+bnReLUSums1:
+	CMPQ      CX, $0x01
+	JL        bnReLUSums1done
+	VMOVSS    (SI), X7
+	VMOVSS    (DI), X8
+	VPCMPGTD  X6, X8, X9
+	VANDPS    X9, X7, X7
+	VMOVSS    (DX), X12
+	VCVTSS2SD X7, X7, X10
+	VCVTSS2SD X12, X12, X13
+	VADDSD    X10, X0, X0
+	VSUBSD    X4, X13, X13
+	VMULSD    X13, X10, X13
+	VMULSD    X5, X13, X13
+	VADDSD    X13, X2, X2
+	ADDQ      $0x04, SI
+	ADDQ      $0x04, DI
+	ADDQ      $0x04, DX
+	SUBQ      $0x01, CX
+	JMP       bnReLUSums1
+
+bnReLUSums1done:
+	VZEROUPPER
+	MOVSD X0, sdy+88(FP)
+	MOVSD X2, sdyx+96(FP)
+	RET
+
+// func bnReLUDz(dz []float32, dy []float32, out []float32, z []float32, mean float64, istd float64, k float64, cnt float64, sdy float64, sdyx float64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·bnReLUDz(SB), NOSPLIT, $0-144
+	MOVQ         dz_base+0(FP), R8
+	MOVQ         dz_len+8(FP), CX
+	MOVQ         dy_base+24(FP), SI
+	MOVQ         out_base+48(FP), DI
+	MOVQ         z_base+72(FP), DX
+	MOVSD        mean+96(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        istd+104(FP), X1
+	VBROADCASTSD X1, Y1
+	MOVSD        k+112(FP), X2
+	VBROADCASTSD X2, Y2
+	MOVSD        cnt+120(FP), X3
+	VBROADCASTSD X3, Y3
+	MOVSD        sdy+128(FP), X4
+	VBROADCASTSD X4, Y4
+	MOVSD        sdyx+136(FP), X5
+	VBROADCASTSD X5, Y5
+	VPXOR        Y6, Y6, Y6
+
+bnReLUDz8:
+	CMPQ         CX, $0x08
+	JL           bnReLUDz8done
+	VMOVUPS      (SI), Y7
+	VMOVUPS      (DI), Y8
+	VPCMPGTD     Y6, Y8, Y9
+	VANDPS       Y9, Y7, Y7
+	VMOVUPS      (DX), Y12
+	VCVTPS2PD    X7, Y10
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y11
+	VCVTPS2PD    X12, Y13
+	VEXTRACTF128 $0x01, Y12, X12
+	VCVTPS2PD    X12, Y14
+	VSUBPD       Y0, Y13, Y13
+	VMULPD       Y1, Y13, Y13
+	VMULPD       Y3, Y10, Y10
+	VSUBPD       Y4, Y10, Y10
+	VMULPD       Y5, Y13, Y13
+	VSUBPD       Y13, Y10, Y10
+	VMULPD       Y2, Y10, Y10
+	VSUBPD       Y0, Y14, Y14
+	VMULPD       Y1, Y14, Y14
+	VMULPD       Y3, Y11, Y11
+	VSUBPD       Y4, Y11, Y11
+	VMULPD       Y5, Y14, Y14
+	VSUBPD       Y14, Y11, Y11
+	VMULPD       Y2, Y11, Y11
+	VCVTPD2PSY   Y10, X10
+	VCVTPD2PSY   Y11, X11
+	VINSERTF128  $0x01, X11, Y10, Y10
+	VMOVUPS      Y10, (R8)
+	ADDQ         $0x20, R8
+	ADDQ         $0x20, SI
+	ADDQ         $0x20, DI
+	ADDQ         $0x20, DX
+	SUBQ         $0x08, CX
+	JMP          bnReLUDz8
+
+bnReLUDz8done:
+bnReLUDz1:
+	CMPQ      CX, $0x01
+	JL        bnReLUDz1done
+	VMOVSS    (SI), X7
+	VMOVSS    (DI), X8
+	VPCMPGTD  X6, X8, X9
+	VANDPS    X9, X7, X7
+	VMOVSS    (DX), X12
+	VCVTSS2SD X7, X7, X10
+	VCVTSS2SD X12, X12, X13
+	VSUBSD    X0, X13, X13
+	VMULSD    X1, X13, X13
+	VMULSD    X3, X10, X10
+	VSUBSD    X4, X10, X10
+	VMULSD    X5, X13, X13
+	VSUBSD    X13, X10, X10
+	VMULSD    X2, X10, X10
+	VCVTSD2SS X10, X10, X10
+	VMOVSS    X10, (R8)
+	ADDQ      $0x04, R8
+	ADDQ      $0x04, SI
+	ADDQ      $0x04, DI
+	ADDQ      $0x04, DX
+	SUBQ      $0x01, CX
+	JMP       bnReLUDz1
+
+bnReLUDz1done:
+	VZEROUPPER
+	RET
