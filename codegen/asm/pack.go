@@ -18,8 +18,9 @@ import (
 //	packB16N  B panels from 16*panels columns of B: dst[q*16kc+16p+j] = src[p*ld+16q+j]
 //	packB16T  B panel from 16 rows of stored Bᵀ:   dst[16p+j] = src[j*ld+p]
 //
-// and packB16Offs packs B panels whose rows lie anywhere in src, as those
-// of a convolution's implicit im2col matrix do.
+// and packB16Offs and packB16TOffs pack B panels whose rows lie anywhere in
+// src, as those of a convolution's implicit im2col matrix and its
+// transpose do.
 //
 // The transposing ones move 4 x 4 blocks through registers with the usual
 // unpack-and-shuffle sequence.
@@ -29,6 +30,7 @@ func Pack(ctx *build.Context) {
 	packB16N(ctx)
 	packB16T(ctx)
 	packB16Offs(ctx)
+	packB16TOffs(ctx)
 }
 
 var (
@@ -308,6 +310,56 @@ func packB16Offs(ctx *build.Context) {
 	ctx.JNZ(operand.LabelRef(name + "row"))
 	ctx.VZEROUPPER()
 	ctx.RET()
+}
+
+func packB16TOffs(ctx *build.Context) {
+	const name = "packB16TOffs"
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(kc int, src *float32, koffs *int32, dst *float32)")
+	ctx.Pragma("noescape")
+	ctx.Doc(
+		fmt.Sprintf("%s packs the rows of src at koffs[0..%d] into a B panel:", name, NR-1),
+		fmt.Sprintf("dst[%d*p+j] = src[koffs[j]+p]. kc must be at least 1.", NR),
+	)
+	ko := reg.R8
+	off := []reg.GPPhysical{reg.R9, reg.R10}
+	ctx.Load(ctx.Param("kc"), pkc)
+	ctx.Load(ctx.Param("src"), psrc)
+	ctx.Load(ctx.Param("koffs"), ko)
+	ctx.Load(ctx.Param("dst"), pdst)
+	// row returns row j's floats at psrc, its offset loaded into a
+	// register first.
+	row := func(j int) operand.Mem {
+		r := off[j%2]
+		ctx.MOVLQSX(operand.Mem{Base: ko, Disp: 4 * j}, r)
+		return operand.Mem{Base: psrc, Index: r, Scale: 4}
+	}
+	y := ymms(0, 1, 2, 3)
+	t := ymms(4, 5, 6, 7)
+	blockLoop(ctx, name, 4, func() {
+		// Rows h*8+i (low lane) and h*8+i+4 (high lane), 4 steps of p.
+		for h := 0; h < 2; h++ {
+			for i := 0; i < 4; i++ {
+				ctx.VMOVUPS(row(8*h+i), y[i].AsX())
+				ctx.VINSERTF128(operand.U8(1), row(8*h+i+4), y[i], y[i])
+			}
+			transpose4(ctx, y, t, y)
+			for q := 0; q < 4; q++ {
+				ctx.VMOVUPS(y[q], operand.Mem{Base: pdst, Disp: 4*NR*q + 32*h})
+			}
+		}
+		ctx.ADDQ(operand.U8(16), psrc)
+		ctx.ADDQ(operand.U32(16*NR), pdst)
+	}, func() {
+		x := xmms(0)[0]
+		for j := 0; j < NR; j++ {
+			ctx.VMOVSS(row(j), x)
+			ctx.VMOVSS(x, operand.Mem{Base: pdst, Disp: 4 * j})
+		}
+		ctx.ADDQ(operand.U8(4), psrc)
+		ctx.ADDQ(operand.U8(4*NR), pdst)
+	})
 }
 
 func packB16T(ctx *build.Context) {

@@ -171,6 +171,14 @@ func (d convGeom) implicit() bool {
 	return !d.direct() && d.SW == 1 && d.OW%asm.NR == 0
 }
 
+// implicitT reports whether the weight gradient's GEMM reads the sample
+// through gemm.SgemmIm2colT rather than an im2col buffer: at stride 1 the
+// GEMM transposes the runs of each output row straight from the sample,
+// saving im2col's copy of KH*KW times the input.
+func (d convGeom) implicitT() bool {
+	return !d.direct() && d.SW == 1
+}
+
 // flops is the work of one sample's GEMMs.
 func (d convGeom) flops() int {
 	return 2 * d.O * (d.C / d.G) * d.KH * d.KW * d.OH * d.OW
@@ -321,6 +329,24 @@ func (d convGeom) colInput(k *Kernel, S int, m map[string]any) (slot, sample, gr
 	return slot, sample, im2col(d, src)
 }
 
+// implicitInput sets up how a kernel whose GEMMs read the input x through
+// gemm.Im2col gets each group's matrix: it adds the scratch (per slot, the
+// padded copy of the sample when the convolution pads), sets m's "Im2col"
+// to the expression of group g's gemm.Im2col, and returns the slot's
+// statements and the sample's statements (after xs is set).
+func (d convGeom) implicitInput(k *Kernel, S int, m map[string]any) (slot, sample string) {
+	src := "xs"
+	d.padData(m)
+	if d.padded() {
+		addScratch(k, Scratch{Name: "xps", Size: S * m["CHPWP"].(int)})
+		slot = expand("xp := xps[slot*{{.CHPWP}}:][:{{.CHPWP}}]\n", m)
+		sample, src = m["Pad"].(string), "xp"
+	}
+	m["Src"], m["CGHPWP"] = src, d.C/d.G*m["HPWP"].(int)
+	m["Im2col"] = expand("gemm.Im2col{X: {{.Src}}[g*{{.CGHPWP}}:][:{{.CGHPWP}}], C: {{.CG}}, H: {{.HP}}, W: {{.WP}}, KH: {{.KH}}, KW: {{.KW}}, SH: {{.SH}}, SW: {{.SW}}, DH: {{.DH}}, DW: {{.DW}}, OH: {{.OH}}, OW: {{.OW}}}", m)
+	return slot, sample
+}
+
 // emitConv2D computes a convolution (with the ReLU of conv2d_relu): per
 // sample and group, y[g] = W[g] [OG, CG*KH*KW] x col [CG*KH*KW, OH*OW],
 // then bias and ReLU on the sample's output.
@@ -354,15 +380,8 @@ func (d convGeom) forward(k *Kernel, c *Context, out, pre, after, epilogue strin
 	m["Out"], m["Epilogue"] = out, epilogue
 	if d.implicit() {
 		// The GEMM packs its B panels straight from the (padded) sample.
-		slot, sample, src := "", "", "xs"
-		d.padData(m)
-		if d.padded() {
-			addScratch(k, Scratch{Name: "xps", Size: S * m["CHPWP"].(int)})
-			slot = expand("xp := xps[slot*{{.CHPWP}}:][:{{.CHPWP}}]\n", m)
-			sample, src = m["Pad"].(string), "xp"
-		}
-		m["Src"], m["CGHPWP"] = src, d.C/d.G*m["HPWP"].(int)
-		gb := expand(`gemm.SgemmIm2col({{.Pool}}, {{.OG}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, gemm.Im2col{X: {{.Src}}[g*{{.CGHPWP}}:][:{{.CGHPWP}}], C: {{.CG}}, H: {{.HP}}, W: {{.WP}}, KH: {{.KH}}, KW: {{.KW}}, SH: {{.SH}}, SW: {{.SW}}, DH: {{.DH}}, DW: {{.DW}}, OH: {{.OH}}, OW: {{.OW}}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
+		slot, sample := d.implicitInput(k, S, m)
+		gb := expand(`gemm.SgemmIm2col({{.Pool}}, {{.OG}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, {{.Im2col}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
 `, m)
 		body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
 ys := {{.Out}}[s*{{.OOHW}}:][:{{.OOHW}}]
@@ -466,10 +485,21 @@ func (d convGeom) backwardFilter(k *Kernel, c *Context, dy, out string) []Phase 
 		addScratch(k, Scratch{Name: "parts", Size: S * size})
 		pre += expand("part := parts[slot*{{.OCGKK}}:][:{{.OCGKK}}]\n", m)
 	}
-	slot, sample, group := d.colInput(k, S, m)
-	pre += slot
-	gb := group + expand(`gemm.SgemmPar({{.Pool}}, false, true, {{.OG}}, {{.CGKK}}, {{.OHW}}, dys[g*{{.OGOHW}}:], {{.OHW}}, col, {{.OHW}}, part[g*{{.OGCGKK}}:], {{.CGKK}}, s > first)
+	var gb, sample string
+	if d.implicitT() {
+		// The GEMM packs its B panels straight from the (padded) sample.
+		var slot string
+		slot, sample = d.implicitInput(k, S, m)
+		pre += slot
+		gb = expand(`gemm.SgemmIm2colT({{.Pool}}, {{.OG}}, dys[g*{{.OGOHW}}:], {{.OHW}}, {{.Im2col}}, part[g*{{.OGCGKK}}:], {{.CGKK}}, s > first)
 `, m)
+	} else {
+		var slot, group string
+		slot, sample, group = d.colInput(k, S, m)
+		pre += slot
+		gb = group + expand(`gemm.SgemmPar({{.Pool}}, false, true, {{.OG}}, {{.CGKK}}, {{.OHW}}, dys[g*{{.OGOHW}}:], {{.OHW}}, col, {{.OHW}}, part[g*{{.OGCGKK}}:], {{.CGKK}}, s > first)
+`, m)
+	}
 	body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
 dys := {{.Dy}}[s*{{.OOHW}}:][:{{.OOHW}}]
 `, m) + sample + groupLoop(d.G, gb)

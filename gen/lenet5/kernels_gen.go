@@ -366,29 +366,18 @@ func biasgradConv2T37(n, lo, hi int, a0 []float32, y []float32) {
 }
 
 // conv2dBackwardFilterConv2T38Partial computes the partial phase of (conv2d_backward_filter "conv2") [16,6,5,5] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv2T38Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
+func conv2dBackwardFilterConv2T38Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
 		part := parts[slot*2400:][:2400]
-		col := cols[slot*15000:][:15000]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			xs := x[s*1176:][:1176]
 			dys := dy[s*1600:][:1600]
 			{
 				const g = 0
-				for c := 0; c < 6; c++ {
-					xc := xs[(g*6+c)*196:][:196]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*100:][:100]
-							base := p*14 + q
-							gemm.CopyRows(row, xc[base:], 10, 10, 10, 14)
-						}
-					}
-				}
-				gemm.SgemmPar(nil, false, true, 16, 150, 100, dys[g*1600:], 100, col, 100, part[g*2400:], 150, s > first)
+				gemm.SgemmIm2colT(nil, 16, dys[g*1600:], 100, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, part[g*2400:], 150, s > first)
 			}
 
 		}
@@ -397,7 +386,7 @@ func conv2dBackwardFilterConv2T38Partial(n, lo, hi int, x []float32, dy []float3
 }
 
 // conv2dBackwardFilterConv2T38 computes (conv2d_backward_filter "conv2") [16,6,5,5] of the first n samples.
-func conv2dBackwardFilterConv2T38(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32) {
+func conv2dBackwardFilterConv2T38(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32) {
 	ns := min(n, 8)
 	dst := y[:2400]
 	copy(dst, parts[:2400])
@@ -511,12 +500,11 @@ func biasgradConv1T42(n, lo, hi int, a0 []float32, y []float32) {
 }
 
 // conv2dBackwardFilterConv1T43Partial computes the partial phase of (conv2d_backward_filter "conv1") [6,1,5,5] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv1T43Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+func conv2dBackwardFilterConv1T43Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
 		part := parts[slot*150:][:150]
-		col := cols[slot*19600:][:19600]
 		xp := xps[slot*1024:][:1024]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -527,17 +515,7 @@ func conv2dBackwardFilterConv1T43Partial(n, lo, hi int, x []float32, dy []float3
 			}
 			{
 				const g = 0
-				for c := 0; c < 1; c++ {
-					xc := xp[(g*1+c)*1024:][:1024]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*784:][:784]
-							base := p*32 + q
-							gemm.CopyRows(row, xc[base:], 28, 28, 28, 32)
-						}
-					}
-				}
-				gemm.SgemmPar(nil, false, true, 6, 25, 784, dys[g*4704:], 784, col, 784, part[g*150:], 25, s > first)
+				gemm.SgemmIm2colT(nil, 6, dys[g*4704:], 784, gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, part[g*150:], 25, s > first)
 			}
 
 		}
@@ -546,7 +524,7 @@ func conv2dBackwardFilterConv1T43Partial(n, lo, hi int, x []float32, dy []float3
 }
 
 // conv2dBackwardFilterConv1T43 computes (conv2d_backward_filter "conv1") [6,1,5,5] of the first n samples.
-func conv2dBackwardFilterConv1T43(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, cols []float32, xps []float32) {
+func conv2dBackwardFilterConv1T43(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	dst := y[:150]
 	copy(dst, parts[:150])

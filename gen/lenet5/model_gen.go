@@ -87,7 +87,6 @@ type Model struct {
 	t36Fn        func(lo, hi int)
 	t37Fn        func(lo, hi int)
 	t38Parts     []float32 // scratch of t38
-	t38Cols      []float32 // scratch of t38
 	t38PartialFn func(lo, hi int)
 	t39          []float32 // training graph: (conv2d_backward_data "conv2") [64,6,14,14] at tArena[602112:677376]
 	t39Cols      []float32 // scratch of t39
@@ -98,7 +97,6 @@ type Model struct {
 	t41Fn        func(lo, hi int)
 	t42Fn        func(lo, hi int)
 	t43Parts     []float32 // scratch of t43
-	t43Cols      []float32 // scratch of t43
 	t43Xps       []float32 // scratch of t43
 	t43PartialFn func(lo, hi int)
 	iArena       []float32 // inference graph: the arena of its values, 376320 floats (518016 without sharing)
@@ -192,9 +190,8 @@ func NewSeeded(seed uint64) *Model {
 	m.t36Fn = func(lo, hi int) { reluBackwardT36(m.n, lo, hi, m.t8, m.t35, m.t36) }
 	m.t37Fn = func(lo, hi int) { biasgradConv2T37(m.n, lo, hi, m.t36, m.pConv2Bias.Grad) }
 	m.t38Parts = make([]float32, 19200)
-	m.t38Cols = make([]float32, 120000)
 	m.t38PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T38Partial(m.n, lo, hi, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts, m.t38Cols)
+		conv2dBackwardFilterConv2T38Partial(m.n, lo, hi, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts)
 	}
 	m.t39 = m.tArena[602112:677376:677376]
 	m.t39Cols = make([]float32, 120000)
@@ -207,10 +204,9 @@ func NewSeeded(seed uint64) *Model {
 	m.t41Fn = func(lo, hi int) { reluBackwardT41(m.n, lo, hi, m.t4, m.t40, m.t41) }
 	m.t42Fn = func(lo, hi int) { biasgradConv1T42(m.n, lo, hi, m.t41, m.pConv1Bias.Grad) }
 	m.t43Parts = make([]float32, 1200)
-	m.t43Cols = make([]float32, 156800)
 	m.t43Xps = make([]float32, 8192)
 	m.t43PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T43Partial(m.n, lo, hi, m.x, m.t41, m.pConv1Weight.Grad, m.t43Parts, m.t43Cols, m.t43Xps)
+		conv2dBackwardFilterConv1T43Partial(m.n, lo, hi, m.x, m.t41, m.pConv1Weight.Grad, m.t43Parts, m.t43Xps)
 	}
 	m.iArena = make([]float32, 376320)
 	m.i3 = m.iArena[0:301056:301056]
@@ -300,37 +296,37 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(min(m.n, 8), m.t4Fn)                                                                           // (conv2d_relu "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.t5Fn)                                                                                   // (maxpool) [64,6,14,14]
-	m.pool.For(min(m.n, 8), m.t8Fn)                                                                           // (conv2d_relu "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.t9Fn)                                                                                   // (maxpool) [64,16,5,5]
-	linearReluFc1T17(m.n, 0, 1, m.t9, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t17, m.pool)                      // (linear_relu "fc1") [64,120]
-	linearReluFc2T18(m.n, 0, 1, m.t17, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t18, m.pool)                     // (linear_relu "fc2") [64,84]
-	linearFc3T19(m.n, 0, 1, m.t18, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t19)                                 // (linear "fc3") [64,10]
-	softmaxcrossentropyT20(m.n, 0, 1, m.t19, m.labels, m.t20)                                                 // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t22Fn)                                                                                  // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t23Fn)                                                                                   // (biasgrad "fc3") [10]
-	linearBackwardDataFc3T24(m.n, 0, 1, m.t22, m.pFc3Weight.Data, m.t24)                                      // (linear_backward_data "fc3") [64,84]
-	m.pool.For(m.n, m.t25Fn)                                                                                  // (relu_backward) [64,84]
-	m.pool.For(84, m.t26Fn)                                                                                   // (biasgrad "fc2") [84]
-	linearBackwardWeightFc3T27(m.n, 0, 1, m.t18, m.t22, m.pFc3Weight.Grad)                                    // (linear_backward_weight "fc3") [10,84]
-	linearBackwardDataFc2T28(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.t28, m.pool)                              // (linear_backward_data "fc2") [64,120]
-	m.pool.For(m.n, m.t29Fn)                                                                                  // (relu_backward) [64,120]
-	m.pool.For(120, m.t30Fn)                                                                                  // (biasgrad "fc1") [120]
-	linearBackwardWeightFc2T31(m.n, 0, 1, m.t17, m.t25, m.pFc2Weight.Grad, m.pool)                            // (linear_backward_weight "fc2") [84,120]
-	linearBackwardDataFc1T32(m.n, 0, 1, m.t29, m.pFc1Weight.Data, m.t32, m.pool)                              // (linear_backward_data "fc1") [64,400]
-	linearBackwardWeightFc1T33(m.n, 0, 1, m.t9, m.t29, m.pFc1Weight.Grad, m.pool)                             // (linear_backward_weight "fc1") [120,400]
-	m.pool.For(m.n, m.t35Fn)                                                                                  // (maxpool_backward) [64,16,10,10]
-	m.pool.For(m.n, m.t36Fn)                                                                                  // (relu_backward) [64,16,10,10]
-	m.pool.For(16, m.t37Fn)                                                                                   // (biasgrad "conv2") [16]
-	m.pool.For(min(m.n, 8), m.t38PartialFn)                                                                   // (conv2d_backward_filter "conv2") [16,6,5,5]
-	conv2dBackwardFilterConv2T38(m.n, 0, 1, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts, m.t38Cols)          // (conv2d_backward_filter "conv2") [16,6,5,5]
-	m.pool.For(min(m.n, 8), m.t39Fn)                                                                          // (conv2d_backward_data "conv2") [64,6,14,14]
-	m.pool.For(m.n, m.t40Fn)                                                                                  // (maxpool_backward) [64,6,28,28]
-	m.pool.For(m.n, m.t41Fn)                                                                                  // (relu_backward) [64,6,28,28]
-	m.pool.For(6, m.t42Fn)                                                                                    // (biasgrad "conv1") [6]
-	m.pool.For(min(m.n, 8), m.t43PartialFn)                                                                   // (conv2d_backward_filter "conv1") [6,1,5,5]
-	conv2dBackwardFilterConv1T43(m.n, 0, 1, m.x, m.t41, m.pConv1Weight.Grad, m.t43Parts, m.t43Cols, m.t43Xps) // (conv2d_backward_filter "conv1") [6,1,5,5]
+	m.pool.For(min(m.n, 8), m.t4Fn)                                                                // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.t5Fn)                                                                        // (maxpool) [64,6,14,14]
+	m.pool.For(min(m.n, 8), m.t8Fn)                                                                // (conv2d_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.t9Fn)                                                                        // (maxpool) [64,16,5,5]
+	linearReluFc1T17(m.n, 0, 1, m.t9, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t17, m.pool)           // (linear_relu "fc1") [64,120]
+	linearReluFc2T18(m.n, 0, 1, m.t17, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t18, m.pool)          // (linear_relu "fc2") [64,84]
+	linearFc3T19(m.n, 0, 1, m.t18, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t19)                      // (linear "fc3") [64,10]
+	softmaxcrossentropyT20(m.n, 0, 1, m.t19, m.labels, m.t20)                                      // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t22Fn)                                                                       // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t23Fn)                                                                        // (biasgrad "fc3") [10]
+	linearBackwardDataFc3T24(m.n, 0, 1, m.t22, m.pFc3Weight.Data, m.t24)                           // (linear_backward_data "fc3") [64,84]
+	m.pool.For(m.n, m.t25Fn)                                                                       // (relu_backward) [64,84]
+	m.pool.For(84, m.t26Fn)                                                                        // (biasgrad "fc2") [84]
+	linearBackwardWeightFc3T27(m.n, 0, 1, m.t18, m.t22, m.pFc3Weight.Grad)                         // (linear_backward_weight "fc3") [10,84]
+	linearBackwardDataFc2T28(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.t28, m.pool)                   // (linear_backward_data "fc2") [64,120]
+	m.pool.For(m.n, m.t29Fn)                                                                       // (relu_backward) [64,120]
+	m.pool.For(120, m.t30Fn)                                                                       // (biasgrad "fc1") [120]
+	linearBackwardWeightFc2T31(m.n, 0, 1, m.t17, m.t25, m.pFc2Weight.Grad, m.pool)                 // (linear_backward_weight "fc2") [84,120]
+	linearBackwardDataFc1T32(m.n, 0, 1, m.t29, m.pFc1Weight.Data, m.t32, m.pool)                   // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T33(m.n, 0, 1, m.t9, m.t29, m.pFc1Weight.Grad, m.pool)                  // (linear_backward_weight "fc1") [120,400]
+	m.pool.For(m.n, m.t35Fn)                                                                       // (maxpool_backward) [64,16,10,10]
+	m.pool.For(m.n, m.t36Fn)                                                                       // (relu_backward) [64,16,10,10]
+	m.pool.For(16, m.t37Fn)                                                                        // (biasgrad "conv2") [16]
+	m.pool.For(min(m.n, 8), m.t38PartialFn)                                                        // (conv2d_backward_filter "conv2") [16,6,5,5]
+	conv2dBackwardFilterConv2T38(m.n, 0, 1, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts)          // (conv2d_backward_filter "conv2") [16,6,5,5]
+	m.pool.For(min(m.n, 8), m.t39Fn)                                                               // (conv2d_backward_data "conv2") [64,6,14,14]
+	m.pool.For(m.n, m.t40Fn)                                                                       // (maxpool_backward) [64,6,28,28]
+	m.pool.For(m.n, m.t41Fn)                                                                       // (relu_backward) [64,6,28,28]
+	m.pool.For(6, m.t42Fn)                                                                         // (biasgrad "conv1") [6]
+	m.pool.For(min(m.n, 8), m.t43PartialFn)                                                        // (conv2d_backward_filter "conv1") [6,1,5,5]
+	conv2dBackwardFilterConv1T43(m.n, 0, 1, m.x, m.t41, m.pConv1Weight.Grad, m.t43Parts, m.t43Xps) // (conv2d_backward_filter "conv1") [6,1,5,5]
 	loss := m.t20[0]
 	m.x, m.labels = nil, nil
 	m.step++

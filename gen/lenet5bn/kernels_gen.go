@@ -490,24 +490,13 @@ func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []f
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
 		part := parts[slot*2400:][:2400]
-		col := cols[slot*15000:][:15000]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			xs := x[s*1176:][:1176]
 			dys := dy[s*1600:][:1600]
 			{
 				const g = 0
-				for c := 0; c < 6; c++ {
-					xc := xs[(g*6+c)*196:][:196]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*100:][:100]
-							base := p*14 + q
-							gemm.CopyRows(row, xc[base:], 10, 10, 10, 14)
-						}
-					}
-				}
-				gemm.SgemmPar(nil, false, true, 16, 150, 100, dys[g*1600:], 100, col, 100, part[g*2400:], 150, s > first)
+				gemm.SgemmIm2colT(nil, 16, dys[g*1600:], 100, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, part[g*2400:], 150, s > first)
 			}
 
 		}
@@ -597,7 +586,7 @@ func maxpoolBackwardT56(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv1T57Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [6] of indices [lo, hi) of 6.
-func conv2dBnReluBackwardConv1T57Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T57Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[6+o])
 		var sdy, sdyx float64
@@ -615,7 +604,7 @@ func conv2dBnReluBackwardConv1T57Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv1T57Dz computes the dz phase of (conv2d_bn_relu_backward "conv1") [6] of samples [lo, hi).
-func conv2dBnReluBackwardConv1T57Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T57Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
 	cnt := float64(n * 784)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 6; o++ {
@@ -629,12 +618,11 @@ func conv2dBnReluBackwardConv1T57Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv1T57FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv1") [6] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
 		part := parts[slot*150:][:150]
-		col := cols[slot*19600:][:19600]
 		xp := xps[slot*1024:][:1024]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -645,17 +633,7 @@ func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []f
 			}
 			{
 				const g = 0
-				for c := 0; c < 1; c++ {
-					xc := xp[(g*1+c)*1024:][:1024]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*784:][:784]
-							base := p*32 + q
-							gemm.CopyRows(row, xc[base:], 28, 28, 28, 32)
-						}
-					}
-				}
-				gemm.SgemmPar(nil, false, true, 6, 25, 784, dys[g*4704:], 784, col, 784, part[g*150:], 25, s > first)
+				gemm.SgemmIm2colT(nil, 6, dys[g*4704:], 784, gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, part[g*150:], 25, s > first)
 			}
 
 		}
@@ -664,7 +642,7 @@ func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv1T57Filter computes the filter phase of (conv2d_bn_relu_backward "conv1") [6] of the first n samples.
-func conv2dBnReluBackwardConv1T57Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T57Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	dst := dw[:150]
 	copy(dst, parts[:150])

@@ -119,7 +119,6 @@ type Model struct {
 	t56Fn              func(lo, hi int)
 	t57Coef            []float64 // scratch of t57
 	t57Parts           []float32 // scratch of t57
-	t57Cols            []float32 // scratch of t57
 	t57Xps             []float32 // scratch of t57
 	t57SumsFn          func(lo, hi int)
 	t57DzFn            func(lo, hi int)
@@ -269,16 +268,15 @@ func NewSeeded(seed uint64) *Model {
 	m.t56Fn = func(lo, hi int) { maxpoolBackwardT56(m.n, lo, hi, m.t7, m.t55, m.t56) }
 	m.t57Coef = make([]float64, 12)
 	m.t57Parts = make([]float32, 1200)
-	m.t57Cols = make([]float32, 156800)
 	m.t57Xps = make([]float32, 8192)
 	m.t57SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T57Sums(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Cols, m.t57Xps)
+		conv2dBnReluBackwardConv1T57Sums(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Xps)
 	}
 	m.t57DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T57Dz(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Cols, m.t57Xps)
+		conv2dBnReluBackwardConv1T57Dz(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Xps)
 	}
 	m.t57FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T57FilterPartial(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Cols, m.t57Xps)
+		conv2dBnReluBackwardConv1T57FilterPartial(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Xps)
 	}
 	m.iArena = make([]float32, 376320)
 	m.i6 = m.iArena[301056:301206:301206]
@@ -404,7 +402,7 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(6, m.t57SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
 	m.pool.For(m.n, m.t57DzFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
 	m.pool.For(min(m.n, 8), m.t57FilterPartialFn)                                                                                                                                                                              // (conv2d_bn_relu_backward "conv1") [6]
-	conv2dBnReluBackwardConv1T57Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Cols, m.t57Xps)   // (conv2d_bn_relu_backward "conv1") [6]
+	conv2dBnReluBackwardConv1T57Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Xps)              // (conv2d_bn_relu_backward "conv1") [6]
 	copy(m.pBn1RunningMean.Data, m.t10)                                                                                                                                                                                        // update:bn1.running_mean
 	copy(m.pBn1RunningVar.Data, m.t11)                                                                                                                                                                                         // update:bn1.running_var
 	copy(m.pBn2RunningMean.Data, m.t21)                                                                                                                                                                                        // update:bn2.running_mean

@@ -443,7 +443,7 @@ func maxpoolBackwardT64(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv4T65Sums computes the sums phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 64.
-func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[64+o])
 		var sdy, sdyx float64
@@ -461,7 +461,7 @@ func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv4T65Dz computes the dz phase of (conv2d_bn_relu_backward "conv4") [64] of samples [lo, hi).
-func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	cnt := float64(n * 256)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 64; o++ {
@@ -475,12 +475,11 @@ func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv4T65FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
 		part := parts[slot*36864:][:36864]
-		col := cols[slot*147456:][:147456]
 		xp := xps[slot*20736:][:20736]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -491,17 +490,7 @@ func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []f
 			}
 			{
 				const g = 0
-				for c := 0; c < 64; c++ {
-					xc := xp[(g*64+c)*324:][:324]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*256:][:256]
-							base := p*18 + q
-							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
-						}
-					}
-				}
-				gemm.SgemmPar(nil, false, true, 64, 576, 256, dys[g*16384:], 256, col, 256, part[g*36864:], 576, s > first)
+				gemm.SgemmIm2colT(nil, 64, dys[g*16384:], 256, gemm.Im2col{X: xp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, part[g*36864:], 576, s > first)
 			}
 
 		}
@@ -510,7 +499,7 @@ func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv4T65Filter computes the filter phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 36864.
-func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -524,7 +513,7 @@ func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv4T65Data computes the data phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*147456:][:147456]
@@ -560,12 +549,11 @@ func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv3T69FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
 		part := parts[slot*18432:][:18432]
-		col := cols[slot*73728:][:73728]
 		xp := xps[slot*10368:][:10368]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -576,17 +564,7 @@ func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []f
 			}
 			{
 				const g = 0
-				for c := 0; c < 32; c++ {
-					xc := xp[(g*32+c)*324:][:324]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*256:][:256]
-							base := p*18 + q
-							gemm.CopyRows(row, xc[base:], 16, 16, 16, 18)
-						}
-					}
-				}
-				gemm.SgemmPar(nil, false, true, 64, 288, 256, dys[g*16384:], 256, col, 256, part[g*18432:], 288, s > first)
+				gemm.SgemmIm2colT(nil, 64, dys[g*16384:], 256, gemm.Im2col{X: xp[g*10368:][:10368], C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, part[g*18432:], 288, s > first)
 			}
 
 		}
@@ -595,7 +573,7 @@ func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv3T69Filter computes the filter phase of (conv2d_bn_relu_backward "conv3") [64] of indices [lo, hi) of 18432.
-func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -609,7 +587,7 @@ func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv3T69Data computes the data phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*73728:][:73728]
@@ -680,7 +658,7 @@ func maxpoolBackwardT73(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv2T74Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 32.
-func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[32+o])
 		var sdy, sdyx float64
@@ -698,7 +676,7 @@ func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv2T74Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [32] of samples [lo, hi).
-func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	cnt := float64(n * 1024)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
@@ -712,12 +690,11 @@ func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv2T74FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
 		part := parts[slot*9216:][:9216]
-		col := cols[slot*294912:][:294912]
 		xp := xps[slot*36992:][:36992]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -728,17 +705,7 @@ func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []f
 			}
 			{
 				const g = 0
-				for c := 0; c < 32; c++ {
-					xc := xp[(g*32+c)*1156:][:1156]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*1024:][:1024]
-							base := p*34 + q
-							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
-						}
-					}
-				}
-				gemm.SgemmPar(nil, false, true, 32, 288, 1024, dys[g*32768:], 1024, col, 1024, part[g*9216:], 288, s > first)
+				gemm.SgemmIm2colT(nil, 32, dys[g*32768:], 1024, gemm.Im2col{X: xp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, part[g*9216:], 288, s > first)
 			}
 
 		}
@@ -747,7 +714,7 @@ func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv2T74Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 9216.
-func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -761,7 +728,7 @@ func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv2T74Data computes the data phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32, xps []float32, dxps []float32) {
+func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*294912:][:294912]
@@ -797,7 +764,7 @@ func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv1T78Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [32] of indices [lo, hi) of 32.
-func conv2dBnReluBackwardConv1T78Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T78Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[32+o])
 		var sdy, sdyx float64
@@ -815,7 +782,7 @@ func conv2dBnReluBackwardConv1T78Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv1T78Dz computes the dz phase of (conv2d_bn_relu_backward "conv1") [32] of samples [lo, hi).
-func conv2dBnReluBackwardConv1T78Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T78Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
 	cnt := float64(n * 1024)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
@@ -829,12 +796,11 @@ func conv2dBnReluBackwardConv1T78Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv1T78FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv1") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv1T78FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T78FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
 		part := parts[slot*864:][:864]
-		col := cols[slot*27648:][:27648]
 		xp := xps[slot*3468:][:3468]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -845,17 +811,7 @@ func conv2dBnReluBackwardConv1T78FilterPartial(n, lo, hi int, x []float32, w []f
 			}
 			{
 				const g = 0
-				for c := 0; c < 3; c++ {
-					xc := xp[(g*3+c)*1156:][:1156]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*1024:][:1024]
-							base := p*34 + q
-							gemm.CopyRows(row, xc[base:], 32, 32, 32, 34)
-						}
-					}
-				}
-				gemm.SgemmPar(nil, false, true, 32, 27, 1024, dys[g*32768:], 1024, col, 1024, part[g*864:], 27, s > first)
+				gemm.SgemmIm2colT(nil, 32, dys[g*32768:], 1024, gemm.Im2col{X: xp[g*3468:][:3468], C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, part[g*864:], 27, s > first)
 			}
 
 		}
@@ -864,7 +820,7 @@ func conv2dBnReluBackwardConv1T78FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv1T78Filter computes the filter phase of (conv2d_bn_relu_backward "conv1") [32] of the first n samples.
-func conv2dBnReluBackwardConv1T78Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, cols []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T78Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	dst := dw[:864]
 	copy(dst, parts[:864])

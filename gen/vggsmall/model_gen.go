@@ -132,8 +132,8 @@ type Model struct {
 	t68                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv4") [64,64,16,16] at tArena[13631488:14680064]
 	t65Coef            []float64 // scratch of t65
 	t65Parts           []float32 // scratch of t65
-	t65Cols            []float32 // scratch of t65
 	t65Xps             []float32 // scratch of t65
+	t65Cols            []float32 // scratch of t65
 	t65Dxps            []float32 // scratch of t65
 	t65SumsFn          func(lo, hi int)
 	t65DzFn            func(lo, hi int)
@@ -143,8 +143,8 @@ type Model struct {
 	t72                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv3") [64,32,16,16] at tArena[10485760:11010048]
 	t69Coef            []float64 // scratch of t69
 	t69Parts           []float32 // scratch of t69
-	t69Cols            []float32 // scratch of t69
 	t69Xps             []float32 // scratch of t69
+	t69Cols            []float32 // scratch of t69
 	t69Dxps            []float32 // scratch of t69
 	t69SumsFn          func(lo, hi int)
 	t69DzFn            func(lo, hi int)
@@ -156,8 +156,8 @@ type Model struct {
 	t77                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv2") [64,32,32,32] at tArena[10485760:12582912]
 	t74Coef            []float64 // scratch of t74
 	t74Parts           []float32 // scratch of t74
-	t74Cols            []float32 // scratch of t74
 	t74Xps             []float32 // scratch of t74
+	t74Cols            []float32 // scratch of t74
 	t74Dxps            []float32 // scratch of t74
 	t74SumsFn          func(lo, hi int)
 	t74DzFn            func(lo, hi int)
@@ -166,7 +166,6 @@ type Model struct {
 	t74DataFn          func(lo, hi int)
 	t78Coef            []float64 // scratch of t78
 	t78Parts           []float32 // scratch of t78
-	t78Cols            []float32 // scratch of t78
 	t78Xps             []float32 // scratch of t78
 	t78SumsFn          func(lo, hi int)
 	t78DzFn            func(lo, hi int)
@@ -345,80 +344,79 @@ func NewSeeded(seed uint64) *Model {
 	m.t68 = m.tArena[13631488:14680064:14680064]
 	m.t65Coef = make([]float64, 128)
 	m.t65Parts = make([]float32, 294912)
-	m.t65Cols = make([]float32, 1179648)
 	m.t65Xps = make([]float32, 165888)
+	m.t65Cols = make([]float32, 1179648)
 	m.t65Dxps = make([]float32, 165888)
 	m.t65SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Cols, m.t65Xps, m.t65Dxps)
+		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols, m.t65Dxps)
 	}
 	m.t65DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Cols, m.t65Xps, m.t65Dxps)
+		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols, m.t65Dxps)
 	}
 	m.t65FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65FilterPartial(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Cols, m.t65Xps, m.t65Dxps)
+		conv2dBnReluBackwardConv4T65FilterPartial(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols, m.t65Dxps)
 	}
 	m.t65FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Filter(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Cols, m.t65Xps, m.t65Dxps)
+		conv2dBnReluBackwardConv4T65Filter(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols, m.t65Dxps)
 	}
 	m.t65DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Data(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Cols, m.t65Xps, m.t65Dxps)
+		conv2dBnReluBackwardConv4T65Data(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols, m.t65Dxps)
 	}
 	m.t72 = m.tArena[10485760:11010048:11010048]
 	m.t69Coef = make([]float64, 128)
 	m.t69Parts = make([]float32, 147456)
-	m.t69Cols = make([]float32, 589824)
 	m.t69Xps = make([]float32, 82944)
+	m.t69Cols = make([]float32, 589824)
 	m.t69Dxps = make([]float32, 82944)
 	m.t69SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Cols, m.t69Xps, m.t69Dxps)
+		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols, m.t69Dxps)
 	}
 	m.t69DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Cols, m.t69Xps, m.t69Dxps)
+		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols, m.t69Dxps)
 	}
 	m.t69FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T69FilterPartial(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Cols, m.t69Xps, m.t69Dxps)
+		conv2dBnReluBackwardConv3T69FilterPartial(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols, m.t69Dxps)
 	}
 	m.t69FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T69Filter(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Cols, m.t69Xps, m.t69Dxps)
+		conv2dBnReluBackwardConv3T69Filter(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols, m.t69Dxps)
 	}
 	m.t69DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T69Data(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Cols, m.t69Xps, m.t69Dxps)
+		conv2dBnReluBackwardConv3T69Data(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols, m.t69Dxps)
 	}
 	m.t73 = m.tArena[8388608:10485760:10485760]
 	m.t73Fn = func(lo, hi int) { maxpoolBackwardT73(m.n, lo, hi, m.t17, m.t72, m.t73) }
 	m.t77 = m.tArena[10485760:12582912:12582912]
 	m.t74Coef = make([]float64, 64)
 	m.t74Parts = make([]float32, 73728)
-	m.t74Cols = make([]float32, 2359296)
 	m.t74Xps = make([]float32, 295936)
+	m.t74Cols = make([]float32, 2359296)
 	m.t74Dxps = make([]float32, 295936)
 	m.t74SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Cols, m.t74Xps, m.t74Dxps)
+		conv2dBnReluBackwardConv2T74Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols, m.t74Dxps)
 	}
 	m.t74DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Cols, m.t74Xps, m.t74Dxps)
+		conv2dBnReluBackwardConv2T74Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols, m.t74Dxps)
 	}
 	m.t74FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Cols, m.t74Xps, m.t74Dxps)
+		conv2dBnReluBackwardConv2T74FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols, m.t74Dxps)
 	}
 	m.t74FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Filter(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Cols, m.t74Xps, m.t74Dxps)
+		conv2dBnReluBackwardConv2T74Filter(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols, m.t74Dxps)
 	}
 	m.t74DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Cols, m.t74Xps, m.t74Dxps)
+		conv2dBnReluBackwardConv2T74Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols, m.t74Dxps)
 	}
 	m.t78Coef = make([]float64, 64)
 	m.t78Parts = make([]float32, 6912)
-	m.t78Cols = make([]float32, 221184)
 	m.t78Xps = make([]float32, 27744)
 	m.t78SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T78Sums(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Cols, m.t78Xps)
+		conv2dBnReluBackwardConv1T78Sums(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Xps)
 	}
 	m.t78DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T78Dz(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Cols, m.t78Xps)
+		conv2dBnReluBackwardConv1T78Dz(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Xps)
 	}
 	m.t78FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv1T78FilterPartial(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Cols, m.t78Xps)
+		conv2dBnReluBackwardConv1T78FilterPartial(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Xps)
 	}
 	m.iArena = make([]float32, 4203552)
 	m.i6 = m.iArena[2097152:2098016:2098016]
@@ -516,62 +514,62 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(min(m.n, 8), m.t12ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv1") [64,32,32,32]
-	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Xps)      // (conv2d_bn_relu "conv1") [64,32,32,32]
-	m.pool.For(m.n, m.t12ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv1") [64,32,32,32]
-	m.pool.For(min(m.n, 8), m.t17ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv2") [64,32,32,32]
-	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Xps)    // (conv2d_bn_relu "conv2") [64,32,32,32]
-	m.pool.For(m.n, m.t17ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv2") [64,32,32,32]
-	m.pool.For(m.n, m.t22Fn)                                                                                                                                                                                                    // (maxpool) [64,32,16,16]
-	m.pool.For(min(m.n, 8), m.t33ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv3") [64,64,16,16]
-	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Xps)    // (conv2d_bn_relu "conv3") [64,64,16,16]
-	m.pool.For(m.n, m.t33ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv3") [64,64,16,16]
-	m.pool.For(min(m.n, 8), m.t38ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv4") [64,64,16,16]
-	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Xps)    // (conv2d_bn_relu "conv4") [64,64,16,16]
-	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv4") [64,64,16,16]
-	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                    // (maxpool) [64,64,8,8]
-	linearReluFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                       // (linear_relu "fc1") [64,256]
-	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                    // (dropout "drop1") [64,256]
-	linearFc2T51(m.n, 0, 1, m.t48, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t51)                                                                                                                                                   // (linear "fc2") [64,10]
-	softmaxcrossentropyT52(m.n, 0, 1, m.t51, m.labels, m.t52)                                                                                                                                                                   // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t54Fn)                                                                                                                                                                                                    // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t55Fn)                                                                                                                                                                                                     // (biasgrad "fc2") [10]
-	linearBackwardWeightFc2T56(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad)                                                                                                                                                      // (linear_backward_weight "fc2") [10,256]
-	linearBackwardDataFc2T57(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t57)                                                                                                                                                        // (linear_backward_data "fc2") [64,256]
-	m.pool.For(m.n, m.t58Fn)                                                                                                                                                                                                    // (dropout_backward "drop1") [64,256]
-	m.pool.For(m.n, m.t59Fn)                                                                                                                                                                                                    // (relu_backward) [64,256]
-	m.pool.For(256, m.t60Fn)                                                                                                                                                                                                    // (biasgrad "fc1") [256]
-	linearBackwardDataFc1T61(m.n, 0, 1, m.t59, m.pFc1Weight.Data, m.t61, m.pool)                                                                                                                                                // (linear_backward_data "fc1") [64,4096]
-	linearBackwardWeightFc1T62(m.n, 0, 1, m.t43, m.t59, m.pFc1Weight.Grad, m.pool)                                                                                                                                              // (linear_backward_weight "fc1") [256,4096]
-	m.pool.For(m.n, m.t64Fn)                                                                                                                                                                                                    // (maxpool_backward) [64,64,16,16]
-	m.pool.For(64, m.t65SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(m.n, m.t65DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(min(m.n, 8), m.t65FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(36864, m.t65FilterFn)                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(min(m.n, 8), m.t65DataFn)                                                                                                                                                                                        // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(64, m.t69SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(m.n, m.t69DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(min(m.n, 8), m.t69FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(18432, m.t69FilterFn)                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(min(m.n, 8), m.t69DataFn)                                                                                                                                                                                        // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(m.n, m.t73Fn)                                                                                                                                                                                                    // (maxpool_backward) [64,32,32,32]
-	m.pool.For(32, m.t74SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(m.n, m.t74DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(min(m.n, 8), m.t74FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(9216, m.t74FilterFn)                                                                                                                                                                                             // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(min(m.n, 8), m.t74DataFn)                                                                                                                                                                                        // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(32, m.t78SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [32]
-	m.pool.For(m.n, m.t78DzFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv1") [32]
-	m.pool.For(min(m.n, 8), m.t78FilterPartialFn)                                                                                                                                                                               // (conv2d_bn_relu_backward "conv1") [32]
-	conv2dBnReluBackwardConv1T78Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Cols, m.t78Xps) // (conv2d_bn_relu_backward "conv1") [32]
-	copy(m.pBn1RunningMean.Data, m.t15)                                                                                                                                                                                         // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t16)                                                                                                                                                                                          // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t20)                                                                                                                                                                                         // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t21)                                                                                                                                                                                          // update:bn2.running_var
-	copy(m.pBn3RunningMean.Data, m.t36)                                                                                                                                                                                         // update:bn3.running_mean
-	copy(m.pBn3RunningVar.Data, m.t37)                                                                                                                                                                                          // update:bn3.running_var
-	copy(m.pBn4RunningMean.Data, m.t41)                                                                                                                                                                                         // update:bn4.running_mean
-	copy(m.pBn4RunningVar.Data, m.t42)                                                                                                                                                                                          // update:bn4.running_var
+	m.pool.For(min(m.n, 8), m.t12ConvFn)                                                                                                                                                                                     // (conv2d_bn_relu "conv1") [64,32,32,32]
+	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Xps)   // (conv2d_bn_relu "conv1") [64,32,32,32]
+	m.pool.For(m.n, m.t12ApplyFn)                                                                                                                                                                                            // (conv2d_bn_relu "conv1") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.t17ConvFn)                                                                                                                                                                                     // (conv2d_bn_relu "conv2") [64,32,32,32]
+	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Xps) // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(m.n, m.t17ApplyFn)                                                                                                                                                                                            // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(m.n, m.t22Fn)                                                                                                                                                                                                 // (maxpool) [64,32,16,16]
+	m.pool.For(min(m.n, 8), m.t33ConvFn)                                                                                                                                                                                     // (conv2d_bn_relu "conv3") [64,64,16,16]
+	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Xps) // (conv2d_bn_relu "conv3") [64,64,16,16]
+	m.pool.For(m.n, m.t33ApplyFn)                                                                                                                                                                                            // (conv2d_bn_relu "conv3") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.t38ConvFn)                                                                                                                                                                                     // (conv2d_bn_relu "conv4") [64,64,16,16]
+	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Xps) // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                            // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                 // (maxpool) [64,64,8,8]
+	linearReluFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                    // (linear_relu "fc1") [64,256]
+	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                 // (dropout "drop1") [64,256]
+	linearFc2T51(m.n, 0, 1, m.t48, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t51)                                                                                                                                                // (linear "fc2") [64,10]
+	softmaxcrossentropyT52(m.n, 0, 1, m.t51, m.labels, m.t52)                                                                                                                                                                // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t54Fn)                                                                                                                                                                                                 // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t55Fn)                                                                                                                                                                                                  // (biasgrad "fc2") [10]
+	linearBackwardWeightFc2T56(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad)                                                                                                                                                   // (linear_backward_weight "fc2") [10,256]
+	linearBackwardDataFc2T57(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t57)                                                                                                                                                     // (linear_backward_data "fc2") [64,256]
+	m.pool.For(m.n, m.t58Fn)                                                                                                                                                                                                 // (dropout_backward "drop1") [64,256]
+	m.pool.For(m.n, m.t59Fn)                                                                                                                                                                                                 // (relu_backward) [64,256]
+	m.pool.For(256, m.t60Fn)                                                                                                                                                                                                 // (biasgrad "fc1") [256]
+	linearBackwardDataFc1T61(m.n, 0, 1, m.t59, m.pFc1Weight.Data, m.t61, m.pool)                                                                                                                                             // (linear_backward_data "fc1") [64,4096]
+	linearBackwardWeightFc1T62(m.n, 0, 1, m.t43, m.t59, m.pFc1Weight.Grad, m.pool)                                                                                                                                           // (linear_backward_weight "fc1") [256,4096]
+	m.pool.For(m.n, m.t64Fn)                                                                                                                                                                                                 // (maxpool_backward) [64,64,16,16]
+	m.pool.For(64, m.t65SumsFn)                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(m.n, m.t65DzFn)                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(min(m.n, 8), m.t65FilterPartialFn)                                                                                                                                                                            // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(36864, m.t65FilterFn)                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(min(m.n, 8), m.t65DataFn)                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(64, m.t69SumsFn)                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(m.n, m.t69DzFn)                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(min(m.n, 8), m.t69FilterPartialFn)                                                                                                                                                                            // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(18432, m.t69FilterFn)                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(min(m.n, 8), m.t69DataFn)                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(m.n, m.t73Fn)                                                                                                                                                                                                 // (maxpool_backward) [64,32,32,32]
+	m.pool.For(32, m.t74SumsFn)                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(m.n, m.t74DzFn)                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(min(m.n, 8), m.t74FilterPartialFn)                                                                                                                                                                            // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(9216, m.t74FilterFn)                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(min(m.n, 8), m.t74DataFn)                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(32, m.t78SumsFn)                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(m.n, m.t78DzFn)                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(min(m.n, 8), m.t78FilterPartialFn)                                                                                                                                                                            // (conv2d_bn_relu_backward "conv1") [32]
+	conv2dBnReluBackwardConv1T78Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Xps)         // (conv2d_bn_relu_backward "conv1") [32]
+	copy(m.pBn1RunningMean.Data, m.t15)                                                                                                                                                                                      // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t16)                                                                                                                                                                                       // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t20)                                                                                                                                                                                      // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t21)                                                                                                                                                                                       // update:bn2.running_var
+	copy(m.pBn3RunningMean.Data, m.t36)                                                                                                                                                                                      // update:bn3.running_mean
+	copy(m.pBn3RunningVar.Data, m.t37)                                                                                                                                                                                       // update:bn3.running_var
+	copy(m.pBn4RunningMean.Data, m.t41)                                                                                                                                                                                      // update:bn4.running_mean
+	copy(m.pBn4RunningVar.Data, m.t42)                                                                                                                                                                                       // update:bn4.running_var
 	loss := m.t52[0]
 	m.x, m.labels = nil, nil
 	m.step++

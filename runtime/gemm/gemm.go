@@ -140,6 +140,7 @@ type call struct {
 	accumulate     bool
 	ep             Epilogue
 	im             *Im2col // B, when not nil: see SgemmIm2col
+	imT            bool    // B is im's transpose: see SgemmIm2colT
 }
 
 // A driver holds the packing buffers and the state of one call. The pool's
@@ -339,6 +340,10 @@ func (g *driver) cols(lo, hi int) {
 // packB packs panels [lo, hi) of the B block at rows [pc, pc+kc) and columns
 // [jc, jc+nc) into dst.
 func (g *driver) packB(dst []float32, jc, nc, pc, kc, lo, hi int) {
+	if g.imT {
+		g.packBIm2colT(dst, jc, nc, pc, kc, lo, hi)
+		return
+	}
 	if g.im != nil {
 		g.packBIm2col(dst, jc, nc, pc, kc, lo, hi)
 		return

@@ -73,6 +73,35 @@ func SgemmIm2col(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c []
 	putDriver(g)
 }
 
+// SgemmIm2colT computes C = A*Bᵀ, or C += A*Bᵀ when accumulate is set,
+// where A is m x b.Cols() (row-major, rows lda apart), B is the im2col
+// matrix b describes and C is m x b.Rows() (rows ldc apart): a
+// convolution's weight gradient, the output gradient times the transposed
+// im2col matrix, whose panels are packed straight from the sample. At
+// stride 1 the assembly transposes runs of a row of the output, 4 floats of
+// 16 rows at a time. It splits the work over pool as SgemmPar does, and
+// gives the bits SgemmPar gives on the matrix built.
+func SgemmIm2colT(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c []float32, ldc int, accumulate bool) {
+	b.check()
+	n, k := b.Rows(), b.Cols()
+	checkMatrix("A", m, k, a, lda)
+	checkMatrix("C", m, n, c, ldc)
+	if m == 0 {
+		return
+	}
+	workers := 1
+	if pool != nil {
+		workers = pool.Workers()
+	}
+	g := getDriver(workers)
+	g.imB = b
+	g.call = call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, im: &g.imB, imT: true}
+	g.offsets()
+	g.run(pool, workers)
+	g.call, g.imB = call{}, Im2col{}
+	putDriver(g)
+}
+
 // offsets fills kOff and pOff for an im2col call: kOff[k] is where row k
 // starts in X, pOff[q] where panel q's first column does, and whole[q]
 // whether the panel's 16 columns lie side by side in X.
@@ -87,6 +116,9 @@ func (g *driver) offsets() {
 		}
 	}
 	g.pOff, g.whole = g.pOff[:0], g.whole[:0]
+	if g.imT {
+		return
+	}
 	for j := 0; j < g.n; j += nr {
 		oy, ox := j/im.OW, j%im.OW
 		g.pOff = append(g.pOff, int32(oy*im.SH*im.W+ox*im.SW))
@@ -142,5 +174,39 @@ func (g *driver) packBIm2col(dst []float32, jc, nc, pc, kc, lo, hi int) {
 			}
 		}
 		jp++
+	}
+}
+
+// packBIm2colT packs panels [lo, hi) of the B block at rows [pc, pc+kc) and
+// columns [jc, jc+nc) of a transposed im2col matrix into dst: panel jp holds
+// im2col rows jc+16*jp.. at the output pixels pc..pc+kc-1.
+func (g *driver) packBIm2colT(dst []float32, jc, nc, pc, kc, lo, hi int) {
+	im := g.im
+	x := im.X[:im.C*im.H*im.W]
+	for jp := lo; jp < hi; jp++ {
+		j0 := jc + jp*nr
+		cols := min(nr, jc+nc-j0)
+		d := dst[jp*nr*kc : (jp+1)*nr*kc]
+		koffs := g.kOff[j0 : j0+cols]
+		if cols == nr && im.SW == 1 && useAsm {
+			// The pixels of each output row lie side by side.
+			for k := pc; k < pc+kc; {
+				oy, ox := k/im.OW, k%im.OW
+				run := min(im.OW-ox, pc+kc-k)
+				packB16TOffs(run, &x[oy*im.SH*im.W+ox], &koffs[0], &d[(k-pc)*nr])
+				k += run
+			}
+			continue
+		}
+		if cols < nr {
+			clear(d)
+		}
+		for k := pc; k < pc+kc; k++ {
+			po := (k/im.OW)*im.SH*im.W + (k%im.OW)*im.SW
+			row := d[(k-pc)*nr : (k-pc)*nr+cols]
+			for jj, ko := range koffs {
+				row[jj] = x[int(ko)+po]
+			}
+		}
 	}
 }

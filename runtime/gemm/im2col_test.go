@@ -26,26 +26,29 @@ func (im *Im2col) build() []float32 {
 	return out
 }
 
-// TestSgemmIm2col checks that SgemmIm2col gives the bits of SgemmEpi on
-// the matrix built, for convolutions whose panels lie side by side in the
+// im2colGeoms are convolutions whose panels lie side by side in the
 // sample (widths that are multiples of 16 at stride 1), cross output rows,
-// stride or dilate, with and without a pool, accumulating or not.
+// stride or dilate.
+var im2colGeoms = []Im2col{
+	{C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32},  // VGG, padded
+	{C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, // VGG, deeper
+	{C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28},  // LeNet conv1
+	{C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10},  // LeNet conv2
+	{C: 5, H: 37, W: 37, KH: 7, KW: 7, SH: 2, SW: 2, DH: 1, DW: 1, OH: 16, OW: 16},  // stride 2, 7x7
+	{C: 3, H: 21, W: 40, KH: 3, KW: 3, SH: 1, SW: 1, DH: 2, DW: 2, OH: 17, OW: 36},  // dilated
+	{C: 7, H: 16, W: 33, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 33},  // 1x1, odd width
+	{C: 2, H: 20, W: 20, KH: 2, KW: 3, SH: 3, SW: 1, DH: 1, DW: 1, OH: 7, OW: 18},   // row stride only
+}
+
+// TestSgemmIm2col checks that SgemmIm2col gives the bits of SgemmEpi on
+// the matrix built, for each of im2colGeoms, with and without a pool,
+// accumulating or not.
 func TestSgemmIm2col(t *testing.T) {
-	geoms := []Im2col{
-		{C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32},  // VGG, padded
-		{C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, // VGG, deeper
-		{C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28},  // LeNet conv1
-		{C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10},  // LeNet conv2
-		{C: 5, H: 37, W: 37, KH: 7, KW: 7, SH: 2, SW: 2, DH: 1, DW: 1, OH: 16, OW: 16},  // stride 2, 7x7
-		{C: 3, H: 21, W: 40, KH: 3, KW: 3, SH: 1, SW: 1, DH: 2, DW: 2, OH: 17, OW: 36},  // dilated
-		{C: 7, H: 16, W: 33, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 33},  // 1x1, odd width
-		{C: 2, H: 20, W: 20, KH: 2, KW: 3, SH: 3, SW: 1, DH: 1, DW: 1, OH: 7, OW: 18},   // row stride only
-	}
 	pool := runtime.NewPool(2)
 	defer pool.Close()
 	kernelModes(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
-		for i, im := range geoms {
+		for i, im := range im2colGeoms {
 			im.X = randSlice(r, im.C*im.H*im.W+5)
 			for _, m := range []int{1, 6, 16, 33} {
 				t.Run(fmt.Sprintf("%d/m=%d", i, m), func(t *testing.T) {
@@ -59,6 +62,38 @@ func TestSgemmIm2col(t *testing.T) {
 					for _, p := range []*runtime.Pool{nil, pool} {
 						got := append([]float32(nil), c0...)
 						SgemmIm2col(p, m, a, k, im, got, n+3, acc, ep)
+						for x := range got {
+							if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
+								t.Fatalf("pool %v: C[%d] = %v, want %v", p != nil, x, got[x], want[x])
+							}
+						}
+					}
+				})
+			}
+		}
+	})
+}
+
+// TestSgemmIm2colT checks that SgemmIm2colT gives the bits of SgemmPar on
+// the transpose of the matrix built, for each of im2colGeoms.
+func TestSgemmIm2colT(t *testing.T) {
+	pool := runtime.NewPool(2)
+	defer pool.Close()
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for i, im := range im2colGeoms {
+			im.X = randSlice(r, im.C*im.H*im.W+5)
+			for _, m := range []int{1, 6, 16, 33} {
+				t.Run(fmt.Sprintf("%d/m=%d", i, m), func(t *testing.T) {
+					n, k := im.Rows(), im.Cols()
+					a := randSlice(r, m*k)
+					c0 := randSlice(r, m*(n+3))
+					acc := m == 6
+					want := append([]float32(nil), c0...)
+					SgemmPar(nil, false, true, m, n, k, a, k, im.build(), k, want, n+3, acc)
+					for _, p := range []*runtime.Pool{nil, pool} {
+						got := append([]float32(nil), c0...)
+						SgemmIm2colT(p, m, a, k, im, got, n+3, acc)
 						for x := range got {
 							if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
 								t.Fatalf("pool %v: C[%d] = %v, want %v", p != nil, x, got[x], want[x])

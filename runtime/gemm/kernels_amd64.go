@@ -390,6 +390,12 @@ func packB16T(kc int, src *float32, ld int, dst *float32)
 //go:noescape
 func packB16Offs(kc int, panels int, src *float32, koffs *int32, poffs *int32, dst *float32)
 
+// packB16TOffs packs the rows of src at koffs[0..15] into a B panel:
+// dst[16*p+j] = src[koffs[j]+p]. kc must be at least 1.
+//
+//go:noescape
+func packB16TOffs(kc int, src *float32, koffs *int32, dst *float32)
+
 // axpy sets y[i] += alpha*x[i] for i < len(x); y must be at least as long.
 //
 //go:noescape
