@@ -53,14 +53,15 @@ var genCases = []genCase{
 
 // convBN16 has convolutions whose outputs are 16 wide at stride 1, whose
 // forward GEMMs pack their panels straight from the input
-// (gemm.SgemmIm2col): a padded one fused with batch-norm and ReLU, and a
-// grouped, dilated one.
+// (gemm.SgemmIm2col), as do their filter gradients (gemm.SgemmIm2colT): a
+// padded one and a grouped, dilated one, both fused with batch-norm and
+// ReLU.
 func convBN16() *ir.Graph {
 	b := ir.NewBuilder("convbn16", 3)
 	x := b.Input("x", 4, 6, 16)
 	y := b.Labels("y", 3)
-	h := b.ReLU(b.BatchNorm("bn1", b.Conv2D("conv1", x, 4, 6, 3, ir.Pad(1), ir.NoBias()), 6)) // 6x6x16
-	h = b.ReLU(b.Conv2D("conv2", h, 6, 4, 3, ir.Groups(2), ir.Dilation(2), ir.Pad(2)))        // 4x6x16
+	h := b.ReLU(b.BatchNorm("bn1", b.Conv2D("conv1", x, 4, 6, 3, ir.Pad(1), ir.NoBias()), 6))                              // 6x6x16
+	h = b.ReLU(b.BatchNorm("bn2", b.Conv2D("conv2", h, 6, 4, 3, ir.Groups(2), ir.Dilation(2), ir.Pad(2), ir.NoBias()), 4)) // 4x6x16
 	h = b.Flatten(h)
 	logits := b.Linear("fc", h, 384, 3)
 	b.Output("logits", logits)
