@@ -188,12 +188,19 @@ func (g *driver) packBIm2colT(dst []float32, jc, nc, pc, kc, lo, hi int) {
 		cols := min(nr, jc+nc-j0)
 		d := dst[jp*nr*kc : (jp+1)*nr*kc]
 		koffs := g.kOff[j0 : j0+cols]
-		if cols == nr && im.SW == 1 && useAsm {
-			// The pixels of each output row lie side by side.
+		if im.SW == 1 && useAsm {
+			// The pixels of each output row lie side by side. A partial
+			// panel repeats its last row: the micro-kernel's columns past
+			// C's edge are computed but never stored.
+			var ko [nr]int32
+			copy(ko[:], koffs)
+			for jj := cols; jj < nr; jj++ {
+				ko[jj] = koffs[cols-1]
+			}
 			for k := pc; k < pc+kc; {
 				oy, ox := k/im.OW, k%im.OW
 				run := min(im.OW-ox, pc+kc-k)
-				packB16TOffs(run, &x[oy*im.SH*im.W+ox], &koffs[0], &d[(k-pc)*nr])
+				packB16TOffs(run, &x[oy*im.SH*im.W+ox], &ko[0], &d[(k-pc)*nr])
 				k += run
 			}
 			continue
