@@ -31,6 +31,7 @@ func Pack(ctx *build.Context) {
 	packB16T(ctx)
 	packB16Offs(ctx)
 	packB16TOffs(ctx)
+	packB16Segs(ctx)
 }
 
 var (
@@ -304,6 +305,65 @@ func packB16Offs(ctx *build.Context) {
 	ctx.ADDQ(stride, d)
 	ctx.DECQ(np)
 	ctx.JNZ(operand.LabelRef(name + "panel"))
+	ctx.ADDQ(operand.U8(4), ko)
+	ctx.ADDQ(operand.U8(4*NR), pdst)
+	ctx.DECQ(pkc)
+	ctx.JNZ(operand.LabelRef(name + "row"))
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+// SegsMax is the most runs of side-by-side floats a panel row of
+// packB16Segs may gather.
+const SegsMax = 4
+
+func packB16Segs(ctx *build.Context) {
+	const name = "packB16Segs"
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(kc, nseg int, src *float32, koffs, shifts, masks *int32, dst *float32)")
+	ctx.Pragma("noescape")
+	ctx.Doc(
+		fmt.Sprintf("%s packs a B panel whose rows gather nseg (1..%d) runs of src:", name, SegsMax),
+		fmt.Sprintf("dst[%d*p+j] = src[koffs[p]+shifts[s]+j] for the run s whose mask lane", NR),
+		fmt.Sprintf("masks[%d*s+j] is set (all bits), 0 where none is. The masked loads read only", NR),
+		"the lanes set, so a shift may point before src. kc must be at least 1.",
+	)
+	var (
+		ko   = reg.R8  // walks koffs
+		sh   = reg.R9  // walks shifts
+		mk   = reg.R10 // walks masks
+		ns   = reg.R11 // runs left in this row
+		base = reg.R12 // src + 4*koffs[p]
+		off  = reg.RAX
+	)
+	ctx.Load(ctx.Param("kc"), pkc)
+	ctx.Load(ctx.Param("src"), psrc)
+	ctx.Load(ctx.Param("koffs"), ko)
+	ctx.Load(ctx.Param("dst"), pdst)
+	y := ymms(0, 1, 2, 3, 4, 5)
+	ctx.Label(name + "row")
+	ctx.Load(ctx.Param("nseg"), ns)
+	ctx.Load(ctx.Param("shifts"), sh)
+	ctx.Load(ctx.Param("masks"), mk)
+	ctx.MOVLQSX(operand.Mem{Base: ko}, base)
+	ctx.LEAQ(operand.Mem{Base: psrc, Index: base, Scale: 4}, base)
+	ctx.VXORPS(y[0], y[0], y[0])
+	ctx.VXORPS(y[1], y[1], y[1])
+	ctx.Label(name + "seg")
+	ctx.MOVLQSX(operand.Mem{Base: sh}, off)
+	ctx.VMOVDQU(operand.Mem{Base: mk}, y[2])
+	ctx.VMOVDQU(operand.Mem{Base: mk, Disp: 32}, y[3])
+	ctx.VMASKMOVPS(operand.Mem{Base: base, Index: off, Scale: 4}, y[2], y[4])
+	ctx.VMASKMOVPS(operand.Mem{Base: base, Index: off, Scale: 4, Disp: 32}, y[3], y[5])
+	ctx.VORPS(y[4], y[0], y[0])
+	ctx.VORPS(y[5], y[1], y[1])
+	ctx.ADDQ(operand.U8(4), sh)
+	ctx.ADDQ(operand.U8(4*NR), mk)
+	ctx.DECQ(ns)
+	ctx.JNZ(operand.LabelRef(name + "seg"))
+	ctx.VMOVUPS(y[0], operand.Mem{Base: pdst})
+	ctx.VMOVUPS(y[1], operand.Mem{Base: pdst, Disp: 32})
 	ctx.ADDQ(operand.U8(4), ko)
 	ctx.ADDQ(operand.U8(4*NR), pdst)
 	ctx.DECQ(pkc)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cnnc/cnnc/codegen/asm"
 	"github.com/cnnc/cnnc/ir"
 )
 
@@ -164,11 +163,11 @@ func (d convGeom) direct() bool {
 }
 
 // implicit reports whether the forward GEMM reads the sample through
-// gemm.SgemmIm2col rather than an im2col buffer: at stride 1 with rows of
-// whole panels, every panel of B is a run of floats of the sample, which
-// the GEMM packs directly, saving im2col's copy of KH*KW times the input.
+// gemm.SgemmIm2col rather than an im2col buffer: at stride 1 each panel of
+// B is a few runs of floats of the sample, which the GEMM packs directly,
+// saving im2col's copy of KH*KW times the input.
 func (d convGeom) implicit() bool {
-	return !d.direct() && d.SW == 1 && d.OW%asm.NR == 0
+	return !d.direct() && d.SW == 1
 }
 
 // implicitT reports whether the weight gradient's GEMM reads the sample

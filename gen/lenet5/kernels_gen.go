@@ -9,10 +9,9 @@ import (
 )
 
 // conv2dReluConv1T4 computes (conv2d_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*19600:][:19600]
 		xp := xps[slot*1024:][:1024]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -23,18 +22,7 @@ func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, 
 			}
 			{
 				const g = 0
-				for c := 0; c < 1; c++ {
-					xc := xp[(g*1+c)*1024:][:1024]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*784:][:784]
-							base := p*32 + q
-							gemm.CopyRows(row, xc[base:], 28, 28, 28, 32)
-						}
-					}
-				}
-
-				gemm.SgemmEpi(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false, gemm.Epilogue{RowBias: bias[g*6:], ReLU: true})
+				gemm.SgemmIm2col(nil, 6, w[g*150:], 25, gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, ys[g*4704:], 784, false, gemm.Epilogue{RowBias: bias[g*6:], ReLU: true})
 			}
 
 		}
@@ -53,28 +41,16 @@ func maxpoolT5(n, lo, hi int, a0 []float32, y []float32) {
 }
 
 // conv2dReluConv2T8 computes (conv2d_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32) {
+func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*15000:][:15000]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			xs := x[s*1176:][:1176]
 			ys := y[s*1600:][:1600]
 			{
 				const g = 0
-				for c := 0; c < 6; c++ {
-					xc := xs[(g*6+c)*196:][:196]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*100:][:100]
-							base := p*14 + q
-							gemm.CopyRows(row, xc[base:], 10, 10, 10, 14)
-						}
-					}
-				}
-
-				gemm.SgemmEpi(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
+				gemm.SgemmIm2col(nil, 16, w[g*2400:], 150, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
 			}
 
 		}

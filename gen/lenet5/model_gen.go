@@ -54,13 +54,11 @@ type Model struct {
 	pFc3Bias     *runtime.Param // fc3.bias [10]
 	tArena       []float32      // training graph: the arena of its values, 678017 floats (1452545 without sharing)
 	t4           []float32      // training graph: (conv2d_relu "conv1") [64,6,28,28] at tArena[0:301056]
-	t4Cols       []float32      // scratch of t4
 	t4Xps        []float32      // scratch of t4
 	t4Fn         func(lo, hi int)
 	t5           []float32 // training graph: (maxpool) [64,6,14,14] at tArena[505856:581120]
 	t5Fn         func(lo, hi int)
 	t8           []float32 // training graph: (conv2d_relu "conv2") [64,16,10,10] at tArena[301056:403456]
-	t8Cols       []float32 // scratch of t8
 	t8Fn         func(lo, hi int)
 	t9           []float32 // training graph: (maxpool) [64,16,5,5] at tArena[403456:429056]
 	t9Fn         func(lo, hi int)
@@ -101,13 +99,11 @@ type Model struct {
 	t43PartialFn func(lo, hi int)
 	iArena       []float32 // inference graph: the arena of its values, 376320 floats (518016 without sharing)
 	i3           []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28] at iArena[0:301056]
-	i3Cols       []float32 // scratch of i3
 	i3Xps        []float32 // scratch of i3
 	i3Fn         func(lo, hi int)
 	i4           []float32 // inference graph: (maxpool) [64,6,14,14] at iArena[301056:376320]
 	i4Fn         func(lo, hi int)
 	i7           []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10] at iArena[0:102400]
-	i7Cols       []float32 // scratch of i7
 	i7Fn         func(lo, hi int)
 	i8           []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i8Fn         func(lo, hi int)
@@ -150,18 +146,14 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "torch_default", FanIn: 84, FanOut: 10}.Fill(m.pFc3Bias.Data, rng)
 	m.tArena = make([]float32, 678017)
 	m.t4 = m.tArena[0:301056:301056]
-	m.t4Cols = make([]float32, 156800)
 	m.t4Xps = make([]float32, 8192)
 	m.t4Fn = func(lo, hi int) {
-		conv2dReluConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.t4, m.t4Cols, m.t4Xps)
+		conv2dReluConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.t4, m.t4Xps)
 	}
 	m.t5 = m.tArena[505856:581120:581120]
 	m.t5Fn = func(lo, hi int) { maxpoolT5(m.n, lo, hi, m.t4, m.t5) }
 	m.t8 = m.tArena[301056:403456:403456]
-	m.t8Cols = make([]float32, 120000)
-	m.t8Fn = func(lo, hi int) {
-		conv2dReluConv2T8(m.n, lo, hi, m.t5, m.pConv2Weight.Data, m.pConv2Bias.Data, m.t8, m.t8Cols)
-	}
+	m.t8Fn = func(lo, hi int) { conv2dReluConv2T8(m.n, lo, hi, m.t5, m.pConv2Weight.Data, m.pConv2Bias.Data, m.t8) }
 	m.t9 = m.tArena[403456:429056:429056]
 	m.t9Fn = func(lo, hi int) { maxpoolT9(m.n, lo, hi, m.t8, m.t9) }
 	m.t17 = m.tArena[429056:436736:436736]
@@ -210,18 +202,14 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.iArena = make([]float32, 376320)
 	m.i3 = m.iArena[0:301056:301056]
-	m.i3Cols = make([]float32, 156800)
 	m.i3Xps = make([]float32, 8192)
 	m.i3Fn = func(lo, hi int) {
-		conv2dReluConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.i3, m.i3Cols, m.i3Xps)
+		conv2dReluConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.i3, m.i3Xps)
 	}
 	m.i4 = m.iArena[301056:376320:376320]
 	m.i4Fn = func(lo, hi int) { maxpoolT5(m.n, lo, hi, m.i3, m.i4) }
 	m.i7 = m.iArena[0:102400:102400]
-	m.i7Cols = make([]float32, 120000)
-	m.i7Fn = func(lo, hi int) {
-		conv2dReluConv2T8(m.n, lo, hi, m.i4, m.pConv2Weight.Data, m.pConv2Bias.Data, m.i7, m.i7Cols)
-	}
+	m.i7Fn = func(lo, hi int) { conv2dReluConv2T8(m.n, lo, hi, m.i4, m.pConv2Weight.Data, m.pConv2Bias.Data, m.i7) }
 	m.i8 = m.iArena[102400:128000:128000]
 	m.i8Fn = func(lo, hi int) { maxpoolT9(m.n, lo, hi, m.i7, m.i8) }
 	m.i16 = m.iArena[0:7680:7680]

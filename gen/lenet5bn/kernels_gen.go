@@ -10,10 +10,9 @@ import (
 )
 
 // conv2dBnReluConv1T7Conv computes the conv phase of (conv2d_bn_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*19600:][:19600]
 		xp := xps[slot*1024:][:1024]
 		sm := sums[slot*12:][:12]
 		clear(sm)
@@ -26,18 +25,7 @@ func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []fl
 			}
 			{
 				const g = 0
-				for c := 0; c < 1; c++ {
-					xc := xp[(g*1+c)*1024:][:1024]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*784:][:784]
-							base := p*32 + q
-							gemm.CopyRows(row, xc[base:], 28, 28, 28, 32)
-						}
-					}
-				}
-
-				gemm.SgemmPar(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false)
+				gemm.SgemmIm2col(nil, 6, w[g*150:], 25, gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, ys[g*4704:], 784, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 6; o++ {
 				var s1, s2 float64
@@ -56,7 +44,7 @@ func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []fl
 }
 
 // conv2dBnReluConv1T7Stats computes the stats phase of (conv2d_bn_relu "conv1") [64,6,28,28] of the first n samples.
-func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 784)
 	for o := 0; o < 6; o++ {
@@ -81,7 +69,7 @@ func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv1T7Apply computes the apply phase of (conv2d_bn_relu "conv1") [64,6,28,28] of samples [lo, hi).
-func conv2dBnReluConv1T7Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32, xps []float32) {
+func conv2dBnReluConv1T7Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
 		ys := y[s*4704:][:4704]
 		zs := z[s*4704:][:4704]
@@ -105,10 +93,9 @@ func maxpoolT12(n, lo, hi int, a0 []float32, y []float32) {
 }
 
 // conv2dBnReluConv2T18Conv computes the conv phase of (conv2d_bn_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32) {
+func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*15000:][:15000]
 		sm := sums[slot*32:][:32]
 		clear(sm)
 
@@ -117,18 +104,7 @@ func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			ys := z[s*1600:][:1600]
 			{
 				const g = 0
-				for c := 0; c < 6; c++ {
-					xc := xs[(g*6+c)*196:][:196]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*100:][:100]
-							base := p*14 + q
-							gemm.CopyRows(row, xc[base:], 10, 10, 10, 14)
-						}
-					}
-				}
-
-				gemm.SgemmPar(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false)
+				gemm.SgemmIm2col(nil, 16, w[g*2400:], 150, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 16; o++ {
 				var s1, s2 float64
@@ -147,7 +123,7 @@ func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv2T18Stats computes the stats phase of (conv2d_bn_relu "conv2") [64,16,10,10] of the first n samples.
-func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32) {
+func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 100)
 	for o := 0; o < 16; o++ {
@@ -172,7 +148,7 @@ func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv2T18Apply computes the apply phase of (conv2d_bn_relu "conv2") [64,16,10,10] of samples [lo, hi).
-func conv2dBnReluConv2T18Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, cols []float32) {
+func conv2dBnReluConv2T18Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32) {
 	for s := lo; s < hi; s++ {
 		ys := y[s*1600:][:1600]
 		zs := z[s*1600:][:1600]
@@ -675,10 +651,9 @@ func foldBnBiasBn1I7(n, lo, hi int, gamma []float32, beta []float32, mean []floa
 }
 
 // conv2dReluConv1I8 computes (conv2d_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32, xps []float32) {
+func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*19600:][:19600]
 		xp := xps[slot*1024:][:1024]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
@@ -689,18 +664,7 @@ func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, 
 			}
 			{
 				const g = 0
-				for c := 0; c < 1; c++ {
-					xc := xp[(g*1+c)*1024:][:1024]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*784:][:784]
-							base := p*32 + q
-							gemm.CopyRows(row, xc[base:], 28, 28, 28, 32)
-						}
-					}
-				}
-
-				gemm.SgemmEpi(nil, false, false, 6, 784, 25, w[g*150:], 25, col, 784, ys[g*4704:], 784, false, gemm.Epilogue{RowBias: bias[g*6:], ReLU: true})
+				gemm.SgemmIm2col(nil, 6, w[g*150:], 25, gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, ys[g*4704:], 784, false, gemm.Epilogue{RowBias: bias[g*6:], ReLU: true})
 			}
 
 		}
@@ -728,28 +692,16 @@ func foldBnBiasBn2I16(n, lo, hi int, gamma []float32, beta []float32, mean []flo
 }
 
 // conv2dReluConv2I17 computes (conv2d_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, cols []float32) {
+func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*15000:][:15000]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			xs := x[s*1176:][:1176]
 			ys := y[s*1600:][:1600]
 			{
 				const g = 0
-				for c := 0; c < 6; c++ {
-					xc := xs[(g*6+c)*196:][:196]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*100:][:100]
-							base := p*14 + q
-							gemm.CopyRows(row, xc[base:], 10, 10, 10, 14)
-						}
-					}
-				}
-
-				gemm.SgemmEpi(nil, false, false, 16, 100, 150, w[g*2400:], 150, col, 100, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
+				gemm.SgemmIm2col(nil, 16, w[g*2400:], 150, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
 			}
 
 		}

@@ -66,7 +66,6 @@ type Model struct {
 	t11                []float32      // training graph: running variance of (conv2d_bn_relu "conv1") [6] at tArena[1060562:1060568]
 	t7Sums             []float64      // scratch of t7
 	t7Affine           []float32      // scratch of t7
-	t7Cols             []float32      // scratch of t7
 	t7Xps              []float32      // scratch of t7
 	t7ConvFn           func(lo, hi int)
 	t7ApplyFn          func(lo, hi int)
@@ -79,7 +78,6 @@ type Model struct {
 	t22                []float32 // training graph: running variance of (conv2d_bn_relu "conv2") [16] at tArena[1060528:1060544]
 	t18Sums            []float64 // scratch of t18
 	t18Affine          []float32 // scratch of t18
-	t18Cols            []float32 // scratch of t18
 	t18ConvFn          func(lo, hi int)
 	t18ApplyFn         func(lo, hi int)
 	t23                []float32 // training graph: (maxpool) [64,16,5,5] at tArena[806912:832512]
@@ -127,7 +125,6 @@ type Model struct {
 	i6                 []float32 // inference graph: (fold_bn_weight "bn1") [6,1,5,5] at iArena[301056:301206]
 	i7                 []float32 // inference graph: (fold_bn_bias "bn1") [6] at iArena[301206:301212]
 	i8                 []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28] at iArena[0:301056]
-	i8Cols             []float32 // scratch of i8
 	i8Xps              []float32 // scratch of i8
 	i8Fn               func(lo, hi int)
 	i9                 []float32 // inference graph: (maxpool) [64,6,14,14] at iArena[301056:376320]
@@ -135,7 +132,6 @@ type Model struct {
 	i15                []float32 // inference graph: (fold_bn_weight "bn2") [16,6,5,5] at iArena[102400:104800]
 	i16                []float32 // inference graph: (fold_bn_bias "bn2") [16] at iArena[104800:104816]
 	i17                []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10] at iArena[0:102400]
-	i17Cols            []float32 // scratch of i17
 	i17Fn              func(lo, hi int)
 	i18                []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i18Fn              func(lo, hi int)
@@ -196,13 +192,12 @@ func NewSeeded(seed uint64) *Model {
 	m.t11 = m.tArena[1060562:1060568:1060568]
 	m.t7Sums = make([]float64, 96)
 	m.t7Affine = make([]float32, 12)
-	m.t7Cols = make([]float32, 156800)
 	m.t7Xps = make([]float32, 8192)
 	m.t7ConvFn = func(lo, hi int) {
-		conv2dBnReluConv1T7Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Cols, m.t7Xps)
+		conv2dBnReluConv1T7Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Xps)
 	}
 	m.t7ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv1T7Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Cols, m.t7Xps)
+		conv2dBnReluConv1T7Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Xps)
 	}
 	m.t12 = m.tArena[909312:984576:984576]
 	m.t12Fn = func(lo, hi int) { maxpoolT12(m.n, lo, hi, m.t7, m.t12) }
@@ -213,12 +208,11 @@ func NewSeeded(seed uint64) *Model {
 	m.t22 = m.tArena[1060528:1060544:1060544]
 	m.t18Sums = make([]float64, 256)
 	m.t18Affine = make([]float32, 32)
-	m.t18Cols = make([]float32, 120000)
 	m.t18ConvFn = func(lo, hi int) {
-		conv2dBnReluConv2T18Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Cols)
+		conv2dBnReluConv2T18Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine)
 	}
 	m.t18ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv2T18Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Cols)
+		conv2dBnReluConv2T18Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine)
 	}
 	m.t23 = m.tArena[806912:832512:832512]
 	m.t23Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.t18, m.t23) }
@@ -282,16 +276,14 @@ func NewSeeded(seed uint64) *Model {
 	m.i6 = m.iArena[301056:301206:301206]
 	m.i7 = m.iArena[301206:301212:301212]
 	m.i8 = m.iArena[0:301056:301056]
-	m.i8Cols = make([]float32, 156800)
 	m.i8Xps = make([]float32, 8192)
-	m.i8Fn = func(lo, hi int) { conv2dReluConv1I8(m.n, lo, hi, m.x, m.i6, m.i7, m.i8, m.i8Cols, m.i8Xps) }
+	m.i8Fn = func(lo, hi int) { conv2dReluConv1I8(m.n, lo, hi, m.x, m.i6, m.i7, m.i8, m.i8Xps) }
 	m.i9 = m.iArena[301056:376320:376320]
 	m.i9Fn = func(lo, hi int) { maxpoolT12(m.n, lo, hi, m.i8, m.i9) }
 	m.i15 = m.iArena[102400:104800:104800]
 	m.i16 = m.iArena[104800:104816:104816]
 	m.i17 = m.iArena[0:102400:102400]
-	m.i17Cols = make([]float32, 120000)
-	m.i17Fn = func(lo, hi int) { conv2dReluConv2I17(m.n, lo, hi, m.i9, m.i15, m.i16, m.i17, m.i17Cols) }
+	m.i17Fn = func(lo, hi int) { conv2dReluConv2I17(m.n, lo, hi, m.i9, m.i15, m.i16, m.i17) }
 	m.i18 = m.iArena[102400:128000:128000]
 	m.i18Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.i17, m.i18) }
 	m.i26 = m.iArena[0:7680:7680]
@@ -367,11 +359,11 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	}
 	m.n, m.x, m.labels = n, x, labels
 	m.pool.For(min(m.n, 8), m.t7ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv1") [64,6,28,28]
-	conv2dBnReluConv1T7Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Cols, m.t7Xps)  // (conv2d_bn_relu "conv1") [64,6,28,28]
+	conv2dBnReluConv1T7Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Xps)            // (conv2d_bn_relu "conv1") [64,6,28,28]
 	m.pool.For(m.n, m.t7ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv1") [64,6,28,28]
 	m.pool.For(m.n, m.t12Fn)                                                                                                                                                                                                   // (maxpool) [64,6,14,14]
 	m.pool.For(min(m.n, 8), m.t18ConvFn)                                                                                                                                                                                       // (conv2d_bn_relu "conv2") [64,16,10,10]
-	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Cols)  // (conv2d_bn_relu "conv2") [64,16,10,10]
+	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine)             // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t18ApplyFn)                                                                                                                                                                                              // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t23Fn)                                                                                                                                                                                                   // (maxpool) [64,16,5,5]
 	linearReluFc1T29(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t29, m.pool)                                                                                                                                      // (linear_relu "fc1") [64,120]

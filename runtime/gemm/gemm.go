@@ -14,6 +14,8 @@ import (
 const (
 	mr = 6  // rows of a micro-tile; must match codegen/asm.MR
 	nr = 16 // columns of a micro-tile; must match codegen/asm.NR
+
+	segsMax = 4 // the most runs packB16Segs gathers; codegen/asm.SegsMax
 )
 
 // The cache blocking; variables only so that tests can shrink them to reach
@@ -170,7 +172,10 @@ type driver struct {
 	// An im2col call's offsets into the sample (see offsets).
 	kOff, pOff []int32
 	whole      []bool
-	w          []worker
+	// The runs of each panel that is not whole (see segments).
+	segN              []uint8
+	segShift, segMask []int32
+	w                 []worker
 
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int

@@ -119,11 +119,46 @@ func (g *driver) offsets() {
 	if g.imT {
 		return
 	}
+	g.segN, g.segShift, g.segMask = g.segN[:0], g.segShift[:0], g.segMask[:0]
 	for j := 0; j < g.n; j += nr {
 		oy, ox := j/im.OW, j%im.OW
+		whole := im.SW == 1 && j+nr <= g.n && ox+nr <= im.OW
 		g.pOff = append(g.pOff, int32(oy*im.SH*im.W+ox*im.SW))
-		g.whole = append(g.whole, im.SW == 1 && j+nr <= g.n && ox+nr <= im.OW)
+		g.whole = append(g.whole, whole)
+		g.segments(j, whole)
 	}
+}
+
+// segments appends the runs of the panel at column j to segN, segShift and
+// segMask (see packB16Segs): at stride 1, its columns lie side by side in
+// the sample within each output row. segN is 0 when the panel is whole or
+// has more runs than packB16Segs takes.
+func (g *driver) segments(j int, whole bool) {
+	im := g.im
+	cols := min(nr, g.n-j)
+	var shift [segsMax]int32
+	var mask [segsMax * nr]int32
+	n := 0
+	if !whole && im.SW == 1 {
+		prev := -2
+		for jj := range cols {
+			oy, ox := (j+jj)/im.OW, (j+jj)%im.OW
+			off := oy*im.SH*im.W + ox
+			if off != prev+1 {
+				if n == segsMax {
+					n = 0
+					break
+				}
+				shift[n] = int32(off - jj)
+				n++
+			}
+			mask[(n-1)*nr+jj] = -1
+			prev = off
+		}
+	}
+	g.segN = append(g.segN, uint8(n))
+	g.segShift = append(g.segShift, shift[:]...)
+	g.segMask = append(g.segMask, mask[:]...)
 }
 
 // packBIm2col packs panels [lo, hi) of the B block at rows [pc, pc+kc) and
@@ -155,7 +190,13 @@ func (g *driver) packBIm2col(dst []float32, jc, nc, pc, kc, lo, hi int) {
 			jp += run
 			continue
 		}
-		// Columns that cross output rows or stride: gather them.
+		if n := int(g.segN[q]); n > 0 && useAsm {
+			// Columns that cross output rows: a few runs of the sample.
+			packB16Segs(kc, n, &x[0], &koffs[0], &g.segShift[q*segsMax], &g.segMask[q*segsMax*nr], &d[0])
+			jp++
+			continue
+		}
+		// Columns that stride, or cross many output rows: gather them.
 		j0 := jc + jp*nr
 		cols := min(nr, jc+nc-j0)
 		var joffs [nr]int

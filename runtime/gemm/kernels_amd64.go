@@ -396,6 +396,14 @@ func packB16Offs(kc int, panels int, src *float32, koffs *int32, poffs *int32, d
 //go:noescape
 func packB16TOffs(kc int, src *float32, koffs *int32, dst *float32)
 
+// packB16Segs packs a B panel whose rows gather nseg (1..4) runs of src:
+// dst[16*p+j] = src[koffs[p]+shifts[s]+j] for the run s whose mask lane
+// masks[16*s+j] is set (all bits), 0 where none is. The masked loads read only
+// the lanes set, so a shift may point before src. kc must be at least 1.
+//
+//go:noescape
+func packB16Segs(kc int, nseg int, src *float32, koffs *int32, shifts *int32, masks *int32, dst *float32)
+
 // axpy sets y[i] += alpha*x[i] for i < len(x); y must be at least as long.
 //
 //go:noescape

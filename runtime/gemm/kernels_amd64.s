@@ -10071,6 +10071,44 @@ packB16TOffsdone:
 	VZEROUPPER
 	RET
 
+// func packB16Segs(kc int, nseg int, src *float32, koffs *int32, shifts *int32, masks *int32, dst *float32)
+// Requires: AVX
+TEXT ·packB16Segs(SB), NOSPLIT, $0-56
+	MOVQ kc+0(FP), CX
+	MOVQ src+16(FP), SI
+	MOVQ koffs+24(FP), R8
+	MOVQ dst+48(FP), DI
+
+packB16Segsrow:
+	MOVQ    nseg+8(FP), R11
+	MOVQ    shifts+32(FP), R9
+	MOVQ    masks+40(FP), R10
+	MOVLQSX (R8), R12
+	LEAQ    (SI)(R12*4), R12
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+
+packB16Segsseg:
+	MOVLQSX    (R9), AX
+	VMOVDQU    (R10), Y2
+	VMOVDQU    32(R10), Y3
+	VMASKMOVPS (R12)(AX*4), Y2, Y4
+	VMASKMOVPS 32(R12)(AX*4), Y3, Y5
+	VORPS      Y4, Y0, Y0
+	VORPS      Y5, Y1, Y1
+	ADDQ       $0x04, R9
+	ADDQ       $0x40, R10
+	DECQ       R11
+	JNZ        packB16Segsseg
+	VMOVUPS    Y0, (DI)
+	VMOVUPS    Y1, 32(DI)
+	ADDQ       $0x04, R8
+	ADDQ       $0x40, DI
+	DECQ       CX
+	JNZ        packB16Segsrow
+	VZEROUPPER
+	RET
+
 // func axpy(alpha float32, x []float32, y []float32)
 // Requires: AVX, FMA3
 TEXT ·axpy(SB), NOSPLIT, $0-56
