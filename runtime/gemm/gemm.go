@@ -168,14 +168,9 @@ type driver struct {
 	// it is packed; only one panel of a call is partial, so one buffer
 	// serves every worker.
 	edgeB []float32
-	imB   Im2col // an im2col call's B, which call.im points to
-	// An im2col call's offsets into the sample (see offsets).
-	kOff, pOff []int32
-	whole      []bool
-	// The runs of each panel that is not whole (see segments).
-	segN              []uint8
-	segShift, segMask []int32
-	w                 []worker
+	imB   Im2col        // an im2col call's B, which call.im points to
+	tab   *im2colTables // and its offsets
+	w     []worker
 
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int

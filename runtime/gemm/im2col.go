@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/cnnc/cnnc/runtime"
 )
@@ -67,9 +68,9 @@ func SgemmIm2col(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c []
 	g := getDriver(workers)
 	g.imB = b
 	g.call = call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, ep: ep, im: &g.imB}
-	g.offsets()
+	g.tab = tablesFor(&g.imB)
 	g.run(pool, workers)
-	g.call, g.imB = call{}, Im2col{}
+	g.call, g.imB, g.tab = call{}, Im2col{}, nil
 	putDriver(g)
 }
 
@@ -96,46 +97,81 @@ func SgemmIm2colT(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c [
 	g := getDriver(workers)
 	g.imB = b
 	g.call = call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, im: &g.imB, imT: true}
-	g.offsets()
+	g.tab = tablesFor(&g.imB)
 	g.run(pool, workers)
-	g.call, g.imB = call{}, Im2col{}
+	g.call, g.imB, g.tab = call{}, Im2col{}, nil
 	putDriver(g)
 }
 
-// offsets fills kOff and pOff for an im2col call: kOff[k] is where row k
-// starts in X, pOff[q] where panel q's first column does, and whole[q]
-// whether the panel's 16 columns lie side by side in X.
-func (g *driver) offsets() {
-	im := g.im
-	g.kOff = g.kOff[:0]
+// An im2colGeom is an Im2col without its sample: what its offsets depend
+// on.
+type im2colGeom struct {
+	C, H, W, KH, KW, SH, SW, DH, DW, OH, OW int
+}
+
+// im2colTables are the offsets into the sample of an im2col matrix of one
+// geometry, which every GEMM on it packs from.
+type im2colTables struct {
+	kOff []int32 // where row k starts in X
+	pOff []int32 // where panel q's first column does
+	// whole[q] reports whether panel q's 16 columns lie side by side.
+	whole []bool
+	// The runs of each panel that is not whole (see segments).
+	segN              []uint8
+	segShift, segMask []int32
+}
+
+// tablesCache holds the tables of every geometry seen; a model has a few.
+// Computing them costs as much as packing a small convolution's panels,
+// and a GEMM runs per sample.
+var tablesCache struct {
+	sync.Mutex
+	m map[im2colGeom]*im2colTables
+}
+
+// tablesFor returns the tables of im's geometry, computing them on first
+// use.
+func tablesFor(im *Im2col) *im2colTables {
+	key := im2colGeom{im.C, im.H, im.W, im.KH, im.KW, im.SH, im.SW, im.DH, im.DW, im.OH, im.OW}
+	tablesCache.Lock()
+	defer tablesCache.Unlock()
+	if t := tablesCache.m[key]; t != nil {
+		return t
+	}
+	if tablesCache.m == nil {
+		tablesCache.m = make(map[im2colGeom]*im2colTables)
+	}
+	t := newTables(im)
+	tablesCache.m[key] = t
+	return t
+}
+
+func newTables(im *Im2col) *im2colTables {
+	t := &im2colTables{}
 	for c := range im.C {
 		for p := range im.KH {
 			for q := range im.KW {
-				g.kOff = append(g.kOff, int32(c*im.H*im.W+p*im.DH*im.W+q*im.DW))
+				t.kOff = append(t.kOff, int32(c*im.H*im.W+p*im.DH*im.W+q*im.DW))
 			}
 		}
 	}
-	g.pOff, g.whole = g.pOff[:0], g.whole[:0]
-	if g.imT {
-		return
-	}
-	g.segN, g.segShift, g.segMask = g.segN[:0], g.segShift[:0], g.segMask[:0]
-	for j := 0; j < g.n; j += nr {
+	n := im.Cols()
+	for j := 0; j < n; j += nr {
 		oy, ox := j/im.OW, j%im.OW
-		whole := im.SW == 1 && j+nr <= g.n && ox+nr <= im.OW
-		g.pOff = append(g.pOff, int32(oy*im.SH*im.W+ox*im.SW))
-		g.whole = append(g.whole, whole)
-		g.segments(j, whole)
+		whole := im.SW == 1 && j+nr <= n && ox+nr <= im.OW
+		t.pOff = append(t.pOff, int32(oy*im.SH*im.W+ox*im.SW))
+		t.whole = append(t.whole, whole)
+		t.segments(im, j, whole)
 	}
+	return t
 }
 
 // segments appends the runs of the panel at column j to segN, segShift and
 // segMask (see packB16Segs): at stride 1, its columns lie side by side in
 // the sample within each output row. segN is 0 when the panel is whole or
 // has more runs than packB16Segs takes.
-func (g *driver) segments(j int, whole bool) {
-	im := g.im
-	cols := min(nr, g.n-j)
+func (t *im2colTables) segments(im *Im2col, j int, whole bool) {
+	cols := min(nr, im.Cols()-j)
 	var shift [segsMax]int32
 	var mask [segsMax * nr]int32
 	n := 0
@@ -156,9 +192,9 @@ func (g *driver) segments(j int, whole bool) {
 			prev = off
 		}
 	}
-	g.segN = append(g.segN, uint8(n))
-	g.segShift = append(g.segShift, shift[:]...)
-	g.segMask = append(g.segMask, mask[:]...)
+	t.segN = append(t.segN, uint8(n))
+	t.segShift = append(t.segShift, shift[:]...)
+	t.segMask = append(t.segMask, mask[:]...)
 }
 
 // packBIm2col packs panels [lo, hi) of the B block at rows [pc, pc+kc) and
@@ -166,23 +202,24 @@ func (g *driver) segments(j int, whole bool) {
 func (g *driver) packBIm2col(dst []float32, jc, nc, pc, kc, lo, hi int) {
 	im := g.im
 	x := im.X[:im.C*im.H*im.W]
-	koffs := g.kOff[pc : pc+kc]
+	t := g.tab
+	koffs := t.kOff[pc : pc+kc]
 	for jp := lo; jp < hi; {
 		q := jc/nr + jp
 		d := dst[jp*nr*kc:]
-		if g.whole[q] {
+		if t.whole[q] {
 			// A run of panels whose rows are 16 floats side by side.
 			run := 1
-			for jp+run < hi && g.whole[q+run] {
+			for jp+run < hi && t.whole[q+run] {
 				run++
 			}
 			if useAsm {
-				packB16Offs(kc, run, &x[0], &koffs[0], &g.pOff[q], &d[0])
+				packB16Offs(kc, run, &x[0], &koffs[0], &t.pOff[q], &d[0])
 			} else {
 				for i := range run {
 					dq := d[i*nr*kc:]
 					for r, ko := range koffs {
-						o := int(ko) + int(g.pOff[q+i])
+						o := int(ko) + int(t.pOff[q+i])
 						copy(dq[r*nr:r*nr+nr], x[o:o+nr])
 					}
 				}
@@ -190,9 +227,9 @@ func (g *driver) packBIm2col(dst []float32, jc, nc, pc, kc, lo, hi int) {
 			jp += run
 			continue
 		}
-		if n := int(g.segN[q]); n > 0 && useAsm {
+		if n := int(t.segN[q]); n > 0 && useAsm {
 			// Columns that cross output rows: a few runs of the sample.
-			packB16Segs(kc, n, &x[0], &koffs[0], &g.segShift[q*segsMax], &g.segMask[q*segsMax*nr], &d[0])
+			packB16Segs(kc, n, &x[0], &koffs[0], &t.segShift[q*segsMax], &t.segMask[q*segsMax*nr], &d[0])
 			jp++
 			continue
 		}
@@ -228,7 +265,7 @@ func (g *driver) packBIm2colT(dst []float32, jc, nc, pc, kc, lo, hi int) {
 		j0 := jc + jp*nr
 		cols := min(nr, jc+nc-j0)
 		d := dst[jp*nr*kc : (jp+1)*nr*kc]
-		koffs := g.kOff[j0 : j0+cols]
+		koffs := g.tab.kOff[j0 : j0+cols]
 		if im.SW == 1 && useAsm {
 			// The pixels of each output row lie side by side. A partial
 			// panel repeats its last row: the micro-kernel's columns past
