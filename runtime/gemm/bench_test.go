@@ -58,16 +58,26 @@ func BenchmarkSgemm(b *testing.B) {
 	}
 }
 
-// BenchmarkKernel measures the 6x16 micro-kernel alone on L1-resident
-// panels, the ceiling the driver can reach.
+// BenchmarkKernel measures the micro-kernels alone on L1-resident panels,
+// the ceiling the driver can reach: the AVX2 6x16 one and, where the CPU
+// has AVX-512, the 6x64 one.
 func BenchmarkKernel(b *testing.B) {
 	const kc = 256
 	a := aligned(nil, kc*mr)
-	bp := aligned(nil, kc*nr)
-	c := aligned(nil, mr*nr)
-	for b.Loop() {
-		kernel(mr, kc, a, bp, c, nr, true)
+	bp := aligned(nil, kc*nr*zPanelsMax)
+	c := aligned(nil, mr*nr*zPanelsMax)
+	run := func(name string, cols int, f func()) {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				f()
+			}
+			flops := 2 * float64(mr*cols*kc) * float64(b.N)
+			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
-	flops := 2 * float64(mr*nr*kc) * float64(b.N)
-	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	run("6x16", nr, func() { kernel(mr, kc, a, bp, c, nr, true) })
+	if avx512Supported() {
+		cols := nr * zPanelsMax
+		run(fmt.Sprintf("6x%d", cols), cols, func() { kernelZ(zPanelsMax, mr, kc, a, bp, c, cols, true, nil, 0, 0) })
+	}
 }

@@ -9,8 +9,10 @@ import (
 	"github.com/cnnc/cnnc/runtime"
 )
 
-// Blocking for the AMD Zen 3 cores cnnc is tuned on (32 KiB L1d, 512 KiB
-// L2 per core, 32 MiB L3); see doc.go for the loop nest.
+// Blocking sized for the smallest caches cnnc runs on, the AMD Zen 3 cores
+// of its anchors (32 KiB L1d, 512 KiB L2 per core, 32 MiB L3); the Intel
+// cores with AVX-512 it also runs on have more (48 KiB L1d, 2 MiB L2). See
+// doc.go for the loop nest.
 const (
 	mr = 6  // rows of a micro-tile; must match codegen/asm.MR
 	nr = 16 // columns of a micro-tile; must match codegen/asm.NR
