@@ -182,28 +182,38 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	} else {
 		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int)")
 	}
+	if t.zmm {
+		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
+	}
 	ctx.Pragma("noescape")
 	bDoc := fmt.Sprintf("a holds kc steps of %d floats, b kc steps of %d floats, and", pmr, nr)
 	if t.panels > 1 {
 		bDoc = fmt.Sprintf("a holds kc steps of %d floats, b %d panels of kc steps of %d floats, and", pmr, t.panels, nr)
 	}
+	var doc []string
 	switch st {
 	case storeSet, storeAcc:
 		op := map[store]string{storeSet: "=", storeAcc: "+="}[st]
-		ctx.Doc(
+		doc = []string{
 			fmt.Sprintf("%s computes C[0:%d, 0:%d] %s A*B for packed panels:", name, mr, cols, op),
 			bDoc,
 			"rows of C are ldc floats apart. kc must be at least 1.",
-		)
+		}
 	case storeEpi:
-		ctx.Doc(
+		doc = []string{
 			fmt.Sprintf("%s computes C[0:%d, 0:%d] = A*B (+ C if flags&1) for packed panels:", name, mr, cols),
 			bDoc,
 			"rows of C are ldc floats apart. It then adds rowBias[i] to row i and",
 			fmt.Sprintf("colBias[0:%d] to each row where they are not nil, then applies", cols),
 			"ReLU if flags&2, before it stores the tile. kc must be at least 1.",
-		)
+		}
 	}
+	if t.zmm {
+		doc = append(doc,
+			"Of the last 16 columns, only those whose bits are set in mask are read",
+			"and written in C and colBias, so the tile may end at C's edge.")
+	}
+	ctx.Doc(doc...)
 
 	var (
 		kc  = reg.RCX
@@ -344,6 +354,18 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	ctx.Label(lbl("store"))
 	rowBias, colBias, flags := reg.R9, reg.R10, reg.R11
 	zero := y[len(y)-2]
+	// edge returns the operands of an access of C or colBias at vector h:
+	// the last vector of an AVX-512 tile goes through the mask in K1.
+	edge := func(h int, ops ...operand.Op) []operand.Op {
+		if !t.zmm || h != nv-1 {
+			return ops
+		}
+		return append(ops[:len(ops)-1:len(ops)-1], reg.K1, ops[len(ops)-1])
+	}
+	if t.zmm {
+		ctx.Load(ctx.Param("mask"), reg.RAX)
+		ctx.KMOVW(reg.EAX, reg.K1)
+	}
 	if st == storeEpi {
 		if mr*nv+nv+2 > len(y) {
 			panic(fmt.Sprintf("%s: %d x %d tile leaves no register for the epilogue's zero", name, mr, cols))
@@ -367,7 +389,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			}
 		}
 		addC := func() {
-			row(func(v reg.VecPhysical, h int) { ctx.VADDPS(operand.Mem{Base: c, Disp: vb * h}, v, v) })
+			row(func(v reg.VecPhysical, h int) { ctx.VADDPS(edge(h, operand.Mem{Base: c, Disp: vb * h}, v, v)...) })
 		}
 		switch st {
 		case storeAcc:
@@ -379,14 +401,14 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 				row(func(v reg.VecPhysical, _ int) { ctx.VADDPS(ya, v, v) })
 			})
 			skip(fmt.Sprintf("nocol%d", i), func() { ctx.TESTQ(colBias, colBias) }, func() {
-				row(func(v reg.VecPhysical, h int) { ctx.VADDPS(operand.Mem{Base: colBias, Disp: vb * h}, v, v) })
+				row(func(v reg.VecPhysical, h int) { ctx.VADDPS(edge(h, operand.Mem{Base: colBias, Disp: vb * h}, v, v)...) })
 			})
 			skip(fmt.Sprintf("norelu%d", i), func() { ctx.TESTQ(operand.U32(EpiReLU), flags) }, func() {
 				// max(v, 0) that keeps a NaN, as the ReLU helpers do.
 				row(func(v reg.VecPhysical, _ int) { ctx.VMAXPS(v, zero, v) })
 			})
 		}
-		row(func(v reg.VecPhysical, h int) { ctx.VMOVUPS(v, operand.Mem{Base: c, Disp: vb * h}) })
+		row(func(v reg.VecPhysical, h int) { ctx.VMOVUPS(edge(h, v, operand.Mem{Base: c, Disp: vb * h})...) })
 		if i < mr-1 {
 			ctx.ADDQ(ldc, c)
 		}

@@ -78,6 +78,6 @@ func BenchmarkKernel(b *testing.B) {
 	run("6x16", nr, func() { kernel(mr, kc, a, bp, c, nr, true) })
 	if avx512Supported() {
 		cols := nr * zPanelsMax
-		run(fmt.Sprintf("6x%d", cols), cols, func() { kernelZ(zPanelsMax, mr, kc, a, bp, c, cols, true, nil, 0, 0) })
+		run(fmt.Sprintf("6x%d", cols), cols, func() { kernelZ(zPanelsMax, mr, kc, a, bp, c, cols, cols, true, nil, 0, 0) })
 	}
 }

@@ -398,13 +398,15 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 		for jp := jp0; jp < jp1; jp++ {
 			j := jc + jp*nr
 			cols := min(nr, jc+nc-j)
-			if full := min(jp1-jp, (jc+nc-j)/nr); zPanels > 0 && full > 0 && useAsm {
-				// AVX-512: up to zPanels full panels at a time.
-				q := min(zPanels, full)
+			if zPanels > 0 && useAsm {
+				// AVX-512: up to zPanels panels at a time, the last of C's
+				// columns masked.
+				q := min(zPanels, jp1-jp)
+				w := min(q*nr, jc+nc-j)
 				bp := bufB[jp*nr*kc : (jp+q)*nr*kc]
 				for ip := 0; ip < mc; ip += mr {
 					i := ic + ip
-					kernelZ(q, min(mr, mc-ip), kc, wk.bufA[ip*kc:(ip+mr)*kc], bp, g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
+					kernelZ(q, min(mr, mc-ip), kc, wk.bufA[ip*kc:(ip+mr)*kc], bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
 				}
 				jp += q - 1
 				continue

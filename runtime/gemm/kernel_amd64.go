@@ -23,19 +23,19 @@ func avx512Supported() bool {
 
 // zKernels[panels][rows] is the AVX-512 micro-kernel for rows rows and
 // panels B panels.
-var zKernels = [zPanelsMax + 1][mr + 1]func(kc int, a, b, c *float32, ldc int, rowBias, colBias *float32, flags int){
+var zKernels = [zPanelsMax + 1][mr + 1]func(kc int, a, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
 	1: {nil, zgemm1x16, zgemm2x16, zgemm3x16, zgemm4x16, zgemm5x16, zgemm6x16},
 	2: {nil, zgemm1x32, zgemm2x32, zgemm3x32, zgemm4x32, zgemm5x32, zgemm6x32},
 	3: {nil, zgemm1x48, zgemm2x48, zgemm3x48, zgemm4x48, zgemm5x48, zgemm6x48},
 	4: {nil, zgemm1x64, zgemm2x64, zgemm3x64, zgemm4x64, zgemm5x64, zgemm6x64},
 }
 
-// kernelZ is kernelEpi for panels full B panels side by side (bufB holds
-// them one after another), with the AVX-512 kernels.
-func kernelZ(panels, rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
-	cols := panels * nr
+// kernelZ is kernelEpi for the first cols columns of panels B panels side
+// by side (bufB holds them one after another), with the AVX-512 kernels;
+// cols ends in the last panel, which may be partial.
+func kernelZ(panels, rows, kc int, a, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
 	a = a[:kc*mr]
-	b = b[:kc*cols]
+	b = b[:kc*panels*nr]
 	c = c[:(rows-1)*ldc+cols]
 	var rowBias, colBias *float32
 	if ep != nil && ep.RowBias != nil {
@@ -51,7 +51,8 @@ func kernelZ(panels, rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epi
 	if ep != nil && ep.ReLU {
 		flags |= epiReLU
 	}
-	zKernels[panels][rows](kc, &a[0], &b[0], &c[0], ldc, rowBias, colBias, flags)
+	mask := 1<<(cols-(panels-1)*nr) - 1
+	zKernels[panels][rows](kc, &a[0], &b[0], &c[0], ldc, rowBias, colBias, flags, mask)
 }
 
 // asmKernels[acc][rows] is the generated micro-kernel for rows rows.

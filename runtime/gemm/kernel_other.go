@@ -5,7 +5,7 @@ package gemm
 func asmSupported() bool    { return false }
 func avx512Supported() bool { return false }
 
-func kernelZ(panels, rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+func kernelZ(panels, rows, kc int, a, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
 	panic("gemm: no assembly kernels in this build")
 }
 

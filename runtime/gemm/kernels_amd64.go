@@ -147,216 +147,264 @@ func sgemm1x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm6x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm6x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm6x32 computes C[0:6, 0:32] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm6x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm6x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm5x32 computes C[0:5, 0:32] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm5x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm5x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm4x32 computes C[0:4, 0:32] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm4x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm4x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm3x32 computes C[0:3, 0:32] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm3x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm3x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm2x32 computes C[0:2, 0:32] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm2x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm2x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm1x32 computes C[0:1, 0:32] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm1x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm1x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm6x48 computes C[0:6, 0:48] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm6x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm6x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm5x48 computes C[0:5, 0:48] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm5x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm5x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm4x48 computes C[0:4, 0:48] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm4x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm4x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm3x48 computes C[0:3, 0:48] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm3x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm3x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm2x48 computes C[0:2, 0:48] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm2x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm2x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm1x48 computes C[0:1, 0:48] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm1x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm1x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm6x64 computes C[0:6, 0:64] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm6x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm6x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm5x64 computes C[0:5, 0:64] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm5x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm5x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm4x64 computes C[0:4, 0:64] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm4x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm4x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm3x64 computes C[0:3, 0:64] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm3x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm3x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm2x64 computes C[0:2, 0:64] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm2x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm2x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm1x64 computes C[0:1, 0:64] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func zgemm1x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+func zgemm1x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // packA6N packs rows 0..5 of src into an A panel: dst[6*p+r] = src[r*ld+p].
 // kc must be at least 1.

@@ -3133,9 +3133,9 @@ sgemm1x16Epinorelu0:
 	VZEROUPPER
 	RET
 
-// func zgemm6x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm6x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm6x16(SB), NOSPLIT, $0-64
+TEXT ·zgemm6x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -3278,13 +3278,15 @@ zgemm6x16tailloop:
 	JNZ          zgemm6x16tailloop
 
 zgemm6x16store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
 	VXORPS Z30, Z30, Z30
 	TESTQ  $0x00000001, R11
 	JZ     zgemm6x16noacc0
-	VADDPS (DX), Z0, Z0
+	VADDPS (DX), Z0, K1, Z0
 
 zgemm6x16noacc0:
 	TESTQ        R9, R9
@@ -3295,7 +3297,7 @@ zgemm6x16noacc0:
 zgemm6x16norow0:
 	TESTQ  R10, R10
 	JZ     zgemm6x16nocol0
-	VADDPS (R10), Z0, Z0
+	VADDPS (R10), Z0, K1, Z0
 
 zgemm6x16nocol0:
 	TESTQ  $0x00000002, R11
@@ -3303,11 +3305,11 @@ zgemm6x16nocol0:
 	VMAXPS Z0, Z30, Z0
 
 zgemm6x16norelu0:
-	VMOVUPS Z0, (DX)
+	VMOVUPS Z0, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x16noacc1
-	VADDPS  (DX), Z1, Z1
+	VADDPS  (DX), Z1, K1, Z1
 
 zgemm6x16noacc1:
 	TESTQ        R9, R9
@@ -3318,7 +3320,7 @@ zgemm6x16noacc1:
 zgemm6x16norow1:
 	TESTQ  R10, R10
 	JZ     zgemm6x16nocol1
-	VADDPS (R10), Z1, Z1
+	VADDPS (R10), Z1, K1, Z1
 
 zgemm6x16nocol1:
 	TESTQ  $0x00000002, R11
@@ -3326,11 +3328,11 @@ zgemm6x16nocol1:
 	VMAXPS Z1, Z30, Z1
 
 zgemm6x16norelu1:
-	VMOVUPS Z1, (DX)
+	VMOVUPS Z1, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x16noacc2
-	VADDPS  (DX), Z2, Z2
+	VADDPS  (DX), Z2, K1, Z2
 
 zgemm6x16noacc2:
 	TESTQ        R9, R9
@@ -3341,7 +3343,7 @@ zgemm6x16noacc2:
 zgemm6x16norow2:
 	TESTQ  R10, R10
 	JZ     zgemm6x16nocol2
-	VADDPS (R10), Z2, Z2
+	VADDPS (R10), Z2, K1, Z2
 
 zgemm6x16nocol2:
 	TESTQ  $0x00000002, R11
@@ -3349,11 +3351,11 @@ zgemm6x16nocol2:
 	VMAXPS Z2, Z30, Z2
 
 zgemm6x16norelu2:
-	VMOVUPS Z2, (DX)
+	VMOVUPS Z2, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x16noacc3
-	VADDPS  (DX), Z3, Z3
+	VADDPS  (DX), Z3, K1, Z3
 
 zgemm6x16noacc3:
 	TESTQ        R9, R9
@@ -3364,7 +3366,7 @@ zgemm6x16noacc3:
 zgemm6x16norow3:
 	TESTQ  R10, R10
 	JZ     zgemm6x16nocol3
-	VADDPS (R10), Z3, Z3
+	VADDPS (R10), Z3, K1, Z3
 
 zgemm6x16nocol3:
 	TESTQ  $0x00000002, R11
@@ -3372,11 +3374,11 @@ zgemm6x16nocol3:
 	VMAXPS Z3, Z30, Z3
 
 zgemm6x16norelu3:
-	VMOVUPS Z3, (DX)
+	VMOVUPS Z3, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x16noacc4
-	VADDPS  (DX), Z4, Z4
+	VADDPS  (DX), Z4, K1, Z4
 
 zgemm6x16noacc4:
 	TESTQ        R9, R9
@@ -3387,7 +3389,7 @@ zgemm6x16noacc4:
 zgemm6x16norow4:
 	TESTQ  R10, R10
 	JZ     zgemm6x16nocol4
-	VADDPS (R10), Z4, Z4
+	VADDPS (R10), Z4, K1, Z4
 
 zgemm6x16nocol4:
 	TESTQ  $0x00000002, R11
@@ -3395,11 +3397,11 @@ zgemm6x16nocol4:
 	VMAXPS Z4, Z30, Z4
 
 zgemm6x16norelu4:
-	VMOVUPS Z4, (DX)
+	VMOVUPS Z4, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x16noacc5
-	VADDPS  (DX), Z5, Z5
+	VADDPS  (DX), Z5, K1, Z5
 
 zgemm6x16noacc5:
 	TESTQ        R9, R9
@@ -3410,7 +3412,7 @@ zgemm6x16noacc5:
 zgemm6x16norow5:
 	TESTQ  R10, R10
 	JZ     zgemm6x16nocol5
-	VADDPS (R10), Z5, Z5
+	VADDPS (R10), Z5, K1, Z5
 
 zgemm6x16nocol5:
 	TESTQ  $0x00000002, R11
@@ -3418,13 +3420,13 @@ zgemm6x16nocol5:
 	VMAXPS Z5, Z30, Z5
 
 zgemm6x16norelu5:
-	VMOVUPS Z5, (DX)
+	VMOVUPS Z5, K1, (DX)
 	VZEROUPPER
 	RET
 
-// func zgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm5x16(SB), NOSPLIT, $0-64
+TEXT ·zgemm5x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -3550,13 +3552,15 @@ zgemm5x16tailloop:
 	JNZ          zgemm5x16tailloop
 
 zgemm5x16store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
 	VXORPS Z30, Z30, Z30
 	TESTQ  $0x00000001, R11
 	JZ     zgemm5x16noacc0
-	VADDPS (DX), Z0, Z0
+	VADDPS (DX), Z0, K1, Z0
 
 zgemm5x16noacc0:
 	TESTQ        R9, R9
@@ -3567,7 +3571,7 @@ zgemm5x16noacc0:
 zgemm5x16norow0:
 	TESTQ  R10, R10
 	JZ     zgemm5x16nocol0
-	VADDPS (R10), Z0, Z0
+	VADDPS (R10), Z0, K1, Z0
 
 zgemm5x16nocol0:
 	TESTQ  $0x00000002, R11
@@ -3575,11 +3579,11 @@ zgemm5x16nocol0:
 	VMAXPS Z0, Z30, Z0
 
 zgemm5x16norelu0:
-	VMOVUPS Z0, (DX)
+	VMOVUPS Z0, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x16noacc1
-	VADDPS  (DX), Z1, Z1
+	VADDPS  (DX), Z1, K1, Z1
 
 zgemm5x16noacc1:
 	TESTQ        R9, R9
@@ -3590,7 +3594,7 @@ zgemm5x16noacc1:
 zgemm5x16norow1:
 	TESTQ  R10, R10
 	JZ     zgemm5x16nocol1
-	VADDPS (R10), Z1, Z1
+	VADDPS (R10), Z1, K1, Z1
 
 zgemm5x16nocol1:
 	TESTQ  $0x00000002, R11
@@ -3598,11 +3602,11 @@ zgemm5x16nocol1:
 	VMAXPS Z1, Z30, Z1
 
 zgemm5x16norelu1:
-	VMOVUPS Z1, (DX)
+	VMOVUPS Z1, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x16noacc2
-	VADDPS  (DX), Z2, Z2
+	VADDPS  (DX), Z2, K1, Z2
 
 zgemm5x16noacc2:
 	TESTQ        R9, R9
@@ -3613,7 +3617,7 @@ zgemm5x16noacc2:
 zgemm5x16norow2:
 	TESTQ  R10, R10
 	JZ     zgemm5x16nocol2
-	VADDPS (R10), Z2, Z2
+	VADDPS (R10), Z2, K1, Z2
 
 zgemm5x16nocol2:
 	TESTQ  $0x00000002, R11
@@ -3621,11 +3625,11 @@ zgemm5x16nocol2:
 	VMAXPS Z2, Z30, Z2
 
 zgemm5x16norelu2:
-	VMOVUPS Z2, (DX)
+	VMOVUPS Z2, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x16noacc3
-	VADDPS  (DX), Z3, Z3
+	VADDPS  (DX), Z3, K1, Z3
 
 zgemm5x16noacc3:
 	TESTQ        R9, R9
@@ -3636,7 +3640,7 @@ zgemm5x16noacc3:
 zgemm5x16norow3:
 	TESTQ  R10, R10
 	JZ     zgemm5x16nocol3
-	VADDPS (R10), Z3, Z3
+	VADDPS (R10), Z3, K1, Z3
 
 zgemm5x16nocol3:
 	TESTQ  $0x00000002, R11
@@ -3644,11 +3648,11 @@ zgemm5x16nocol3:
 	VMAXPS Z3, Z30, Z3
 
 zgemm5x16norelu3:
-	VMOVUPS Z3, (DX)
+	VMOVUPS Z3, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x16noacc4
-	VADDPS  (DX), Z4, Z4
+	VADDPS  (DX), Z4, K1, Z4
 
 zgemm5x16noacc4:
 	TESTQ        R9, R9
@@ -3659,7 +3663,7 @@ zgemm5x16noacc4:
 zgemm5x16norow4:
 	TESTQ  R10, R10
 	JZ     zgemm5x16nocol4
-	VADDPS (R10), Z4, Z4
+	VADDPS (R10), Z4, K1, Z4
 
 zgemm5x16nocol4:
 	TESTQ  $0x00000002, R11
@@ -3667,13 +3671,13 @@ zgemm5x16nocol4:
 	VMAXPS Z4, Z30, Z4
 
 zgemm5x16norelu4:
-	VMOVUPS Z4, (DX)
+	VMOVUPS Z4, K1, (DX)
 	VZEROUPPER
 	RET
 
-// func zgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm4x16(SB), NOSPLIT, $0-64
+TEXT ·zgemm4x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -3782,13 +3786,15 @@ zgemm4x16tailloop:
 	JNZ          zgemm4x16tailloop
 
 zgemm4x16store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
 	VXORPS Z30, Z30, Z30
 	TESTQ  $0x00000001, R11
 	JZ     zgemm4x16noacc0
-	VADDPS (DX), Z0, Z0
+	VADDPS (DX), Z0, K1, Z0
 
 zgemm4x16noacc0:
 	TESTQ        R9, R9
@@ -3799,7 +3805,7 @@ zgemm4x16noacc0:
 zgemm4x16norow0:
 	TESTQ  R10, R10
 	JZ     zgemm4x16nocol0
-	VADDPS (R10), Z0, Z0
+	VADDPS (R10), Z0, K1, Z0
 
 zgemm4x16nocol0:
 	TESTQ  $0x00000002, R11
@@ -3807,11 +3813,11 @@ zgemm4x16nocol0:
 	VMAXPS Z0, Z30, Z0
 
 zgemm4x16norelu0:
-	VMOVUPS Z0, (DX)
+	VMOVUPS Z0, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x16noacc1
-	VADDPS  (DX), Z1, Z1
+	VADDPS  (DX), Z1, K1, Z1
 
 zgemm4x16noacc1:
 	TESTQ        R9, R9
@@ -3822,7 +3828,7 @@ zgemm4x16noacc1:
 zgemm4x16norow1:
 	TESTQ  R10, R10
 	JZ     zgemm4x16nocol1
-	VADDPS (R10), Z1, Z1
+	VADDPS (R10), Z1, K1, Z1
 
 zgemm4x16nocol1:
 	TESTQ  $0x00000002, R11
@@ -3830,11 +3836,11 @@ zgemm4x16nocol1:
 	VMAXPS Z1, Z30, Z1
 
 zgemm4x16norelu1:
-	VMOVUPS Z1, (DX)
+	VMOVUPS Z1, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x16noacc2
-	VADDPS  (DX), Z2, Z2
+	VADDPS  (DX), Z2, K1, Z2
 
 zgemm4x16noacc2:
 	TESTQ        R9, R9
@@ -3845,7 +3851,7 @@ zgemm4x16noacc2:
 zgemm4x16norow2:
 	TESTQ  R10, R10
 	JZ     zgemm4x16nocol2
-	VADDPS (R10), Z2, Z2
+	VADDPS (R10), Z2, K1, Z2
 
 zgemm4x16nocol2:
 	TESTQ  $0x00000002, R11
@@ -3853,11 +3859,11 @@ zgemm4x16nocol2:
 	VMAXPS Z2, Z30, Z2
 
 zgemm4x16norelu2:
-	VMOVUPS Z2, (DX)
+	VMOVUPS Z2, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x16noacc3
-	VADDPS  (DX), Z3, Z3
+	VADDPS  (DX), Z3, K1, Z3
 
 zgemm4x16noacc3:
 	TESTQ        R9, R9
@@ -3868,7 +3874,7 @@ zgemm4x16noacc3:
 zgemm4x16norow3:
 	TESTQ  R10, R10
 	JZ     zgemm4x16nocol3
-	VADDPS (R10), Z3, Z3
+	VADDPS (R10), Z3, K1, Z3
 
 zgemm4x16nocol3:
 	TESTQ  $0x00000002, R11
@@ -3876,13 +3882,13 @@ zgemm4x16nocol3:
 	VMAXPS Z3, Z30, Z3
 
 zgemm4x16norelu3:
-	VMOVUPS Z3, (DX)
+	VMOVUPS Z3, K1, (DX)
 	VZEROUPPER
 	RET
 
-// func zgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm3x16(SB), NOSPLIT, $0-64
+TEXT ·zgemm3x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -3974,13 +3980,15 @@ zgemm3x16tailloop:
 	JNZ          zgemm3x16tailloop
 
 zgemm3x16store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
 	VXORPS Z30, Z30, Z30
 	TESTQ  $0x00000001, R11
 	JZ     zgemm3x16noacc0
-	VADDPS (DX), Z0, Z0
+	VADDPS (DX), Z0, K1, Z0
 
 zgemm3x16noacc0:
 	TESTQ        R9, R9
@@ -3991,7 +3999,7 @@ zgemm3x16noacc0:
 zgemm3x16norow0:
 	TESTQ  R10, R10
 	JZ     zgemm3x16nocol0
-	VADDPS (R10), Z0, Z0
+	VADDPS (R10), Z0, K1, Z0
 
 zgemm3x16nocol0:
 	TESTQ  $0x00000002, R11
@@ -3999,11 +4007,11 @@ zgemm3x16nocol0:
 	VMAXPS Z0, Z30, Z0
 
 zgemm3x16norelu0:
-	VMOVUPS Z0, (DX)
+	VMOVUPS Z0, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm3x16noacc1
-	VADDPS  (DX), Z1, Z1
+	VADDPS  (DX), Z1, K1, Z1
 
 zgemm3x16noacc1:
 	TESTQ        R9, R9
@@ -4014,7 +4022,7 @@ zgemm3x16noacc1:
 zgemm3x16norow1:
 	TESTQ  R10, R10
 	JZ     zgemm3x16nocol1
-	VADDPS (R10), Z1, Z1
+	VADDPS (R10), Z1, K1, Z1
 
 zgemm3x16nocol1:
 	TESTQ  $0x00000002, R11
@@ -4022,11 +4030,11 @@ zgemm3x16nocol1:
 	VMAXPS Z1, Z30, Z1
 
 zgemm3x16norelu1:
-	VMOVUPS Z1, (DX)
+	VMOVUPS Z1, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm3x16noacc2
-	VADDPS  (DX), Z2, Z2
+	VADDPS  (DX), Z2, K1, Z2
 
 zgemm3x16noacc2:
 	TESTQ        R9, R9
@@ -4037,7 +4045,7 @@ zgemm3x16noacc2:
 zgemm3x16norow2:
 	TESTQ  R10, R10
 	JZ     zgemm3x16nocol2
-	VADDPS (R10), Z2, Z2
+	VADDPS (R10), Z2, K1, Z2
 
 zgemm3x16nocol2:
 	TESTQ  $0x00000002, R11
@@ -4045,13 +4053,13 @@ zgemm3x16nocol2:
 	VMAXPS Z2, Z30, Z2
 
 zgemm3x16norelu2:
-	VMOVUPS Z2, (DX)
+	VMOVUPS Z2, K1, (DX)
 	VZEROUPPER
 	RET
 
-// func zgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm2x16(SB), NOSPLIT, $0-64
+TEXT ·zgemm2x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -4126,13 +4134,15 @@ zgemm2x16tailloop:
 	JNZ          zgemm2x16tailloop
 
 zgemm2x16store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
 	VXORPS Z30, Z30, Z30
 	TESTQ  $0x00000001, R11
 	JZ     zgemm2x16noacc0
-	VADDPS (DX), Z0, Z0
+	VADDPS (DX), Z0, K1, Z0
 
 zgemm2x16noacc0:
 	TESTQ        R9, R9
@@ -4143,7 +4153,7 @@ zgemm2x16noacc0:
 zgemm2x16norow0:
 	TESTQ  R10, R10
 	JZ     zgemm2x16nocol0
-	VADDPS (R10), Z0, Z0
+	VADDPS (R10), Z0, K1, Z0
 
 zgemm2x16nocol0:
 	TESTQ  $0x00000002, R11
@@ -4151,11 +4161,11 @@ zgemm2x16nocol0:
 	VMAXPS Z0, Z30, Z0
 
 zgemm2x16norelu0:
-	VMOVUPS Z0, (DX)
+	VMOVUPS Z0, K1, (DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm2x16noacc1
-	VADDPS  (DX), Z1, Z1
+	VADDPS  (DX), Z1, K1, Z1
 
 zgemm2x16noacc1:
 	TESTQ        R9, R9
@@ -4166,7 +4176,7 @@ zgemm2x16noacc1:
 zgemm2x16norow1:
 	TESTQ  R10, R10
 	JZ     zgemm2x16nocol1
-	VADDPS (R10), Z1, Z1
+	VADDPS (R10), Z1, K1, Z1
 
 zgemm2x16nocol1:
 	TESTQ  $0x00000002, R11
@@ -4174,13 +4184,13 @@ zgemm2x16nocol1:
 	VMAXPS Z1, Z30, Z1
 
 zgemm2x16norelu1:
-	VMOVUPS Z1, (DX)
+	VMOVUPS Z1, K1, (DX)
 	VZEROUPPER
 	RET
 
-// func zgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm1x16(SB), NOSPLIT, $0-64
+TEXT ·zgemm1x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -4238,13 +4248,15 @@ zgemm1x16tailloop:
 	JNZ          zgemm1x16tailloop
 
 zgemm1x16store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
 	VXORPS Z30, Z30, Z30
 	TESTQ  $0x00000001, R11
 	JZ     zgemm1x16noacc0
-	VADDPS (DX), Z0, Z0
+	VADDPS (DX), Z0, K1, Z0
 
 zgemm1x16noacc0:
 	TESTQ        R9, R9
@@ -4255,7 +4267,7 @@ zgemm1x16noacc0:
 zgemm1x16norow0:
 	TESTQ  R10, R10
 	JZ     zgemm1x16nocol0
-	VADDPS (R10), Z0, Z0
+	VADDPS (R10), Z0, K1, Z0
 
 zgemm1x16nocol0:
 	TESTQ  $0x00000002, R11
@@ -4263,13 +4275,13 @@ zgemm1x16nocol0:
 	VMAXPS Z0, Z30, Z0
 
 zgemm1x16norelu0:
-	VMOVUPS Z0, (DX)
+	VMOVUPS Z0, K1, (DX)
 	VZEROUPPER
 	RET
 
-// func zgemm6x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm6x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm6x32(SB), NOSPLIT, $0-64
+TEXT ·zgemm6x32(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -4467,6 +4479,8 @@ zgemm6x32tailloop:
 	JNZ          zgemm6x32tailloop
 
 zgemm6x32store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -4474,7 +4488,7 @@ zgemm6x32store:
 	TESTQ  $0x00000001, R11
 	JZ     zgemm6x32noacc0
 	VADDPS (DX), Z0, Z0
-	VADDPS 64(DX), Z1, Z1
+	VADDPS 64(DX), Z1, K1, Z1
 
 zgemm6x32noacc0:
 	TESTQ        R9, R9
@@ -4487,7 +4501,7 @@ zgemm6x32norow0:
 	TESTQ  R10, R10
 	JZ     zgemm6x32nocol0
 	VADDPS (R10), Z0, Z0
-	VADDPS 64(R10), Z1, Z1
+	VADDPS 64(R10), Z1, K1, Z1
 
 zgemm6x32nocol0:
 	TESTQ  $0x00000002, R11
@@ -4497,12 +4511,12 @@ zgemm6x32nocol0:
 
 zgemm6x32norelu0:
 	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z1, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x32noacc1
 	VADDPS  (DX), Z2, Z2
-	VADDPS  64(DX), Z3, Z3
+	VADDPS  64(DX), Z3, K1, Z3
 
 zgemm6x32noacc1:
 	TESTQ        R9, R9
@@ -4515,7 +4529,7 @@ zgemm6x32norow1:
 	TESTQ  R10, R10
 	JZ     zgemm6x32nocol1
 	VADDPS (R10), Z2, Z2
-	VADDPS 64(R10), Z3, Z3
+	VADDPS 64(R10), Z3, K1, Z3
 
 zgemm6x32nocol1:
 	TESTQ  $0x00000002, R11
@@ -4525,12 +4539,12 @@ zgemm6x32nocol1:
 
 zgemm6x32norelu1:
 	VMOVUPS Z2, (DX)
-	VMOVUPS Z3, 64(DX)
+	VMOVUPS Z3, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x32noacc2
 	VADDPS  (DX), Z4, Z4
-	VADDPS  64(DX), Z5, Z5
+	VADDPS  64(DX), Z5, K1, Z5
 
 zgemm6x32noacc2:
 	TESTQ        R9, R9
@@ -4543,7 +4557,7 @@ zgemm6x32norow2:
 	TESTQ  R10, R10
 	JZ     zgemm6x32nocol2
 	VADDPS (R10), Z4, Z4
-	VADDPS 64(R10), Z5, Z5
+	VADDPS 64(R10), Z5, K1, Z5
 
 zgemm6x32nocol2:
 	TESTQ  $0x00000002, R11
@@ -4553,12 +4567,12 @@ zgemm6x32nocol2:
 
 zgemm6x32norelu2:
 	VMOVUPS Z4, (DX)
-	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z5, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x32noacc3
 	VADDPS  (DX), Z6, Z6
-	VADDPS  64(DX), Z7, Z7
+	VADDPS  64(DX), Z7, K1, Z7
 
 zgemm6x32noacc3:
 	TESTQ        R9, R9
@@ -4571,7 +4585,7 @@ zgemm6x32norow3:
 	TESTQ  R10, R10
 	JZ     zgemm6x32nocol3
 	VADDPS (R10), Z6, Z6
-	VADDPS 64(R10), Z7, Z7
+	VADDPS 64(R10), Z7, K1, Z7
 
 zgemm6x32nocol3:
 	TESTQ  $0x00000002, R11
@@ -4581,12 +4595,12 @@ zgemm6x32nocol3:
 
 zgemm6x32norelu3:
 	VMOVUPS Z6, (DX)
-	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z7, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x32noacc4
 	VADDPS  (DX), Z8, Z8
-	VADDPS  64(DX), Z9, Z9
+	VADDPS  64(DX), Z9, K1, Z9
 
 zgemm6x32noacc4:
 	TESTQ        R9, R9
@@ -4599,7 +4613,7 @@ zgemm6x32norow4:
 	TESTQ  R10, R10
 	JZ     zgemm6x32nocol4
 	VADDPS (R10), Z8, Z8
-	VADDPS 64(R10), Z9, Z9
+	VADDPS 64(R10), Z9, K1, Z9
 
 zgemm6x32nocol4:
 	TESTQ  $0x00000002, R11
@@ -4609,12 +4623,12 @@ zgemm6x32nocol4:
 
 zgemm6x32norelu4:
 	VMOVUPS Z8, (DX)
-	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z9, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x32noacc5
 	VADDPS  (DX), Z10, Z10
-	VADDPS  64(DX), Z11, Z11
+	VADDPS  64(DX), Z11, K1, Z11
 
 zgemm6x32noacc5:
 	TESTQ        R9, R9
@@ -4627,7 +4641,7 @@ zgemm6x32norow5:
 	TESTQ  R10, R10
 	JZ     zgemm6x32nocol5
 	VADDPS (R10), Z10, Z10
-	VADDPS 64(R10), Z11, Z11
+	VADDPS 64(R10), Z11, K1, Z11
 
 zgemm6x32nocol5:
 	TESTQ  $0x00000002, R11
@@ -4637,13 +4651,13 @@ zgemm6x32nocol5:
 
 zgemm6x32norelu5:
 	VMOVUPS Z10, (DX)
-	VMOVUPS Z11, 64(DX)
+	VMOVUPS Z11, K1, 64(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm5x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm5x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm5x32(SB), NOSPLIT, $0-64
+TEXT ·zgemm5x32(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -4816,6 +4830,8 @@ zgemm5x32tailloop:
 	JNZ          zgemm5x32tailloop
 
 zgemm5x32store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -4823,7 +4839,7 @@ zgemm5x32store:
 	TESTQ  $0x00000001, R11
 	JZ     zgemm5x32noacc0
 	VADDPS (DX), Z0, Z0
-	VADDPS 64(DX), Z1, Z1
+	VADDPS 64(DX), Z1, K1, Z1
 
 zgemm5x32noacc0:
 	TESTQ        R9, R9
@@ -4836,7 +4852,7 @@ zgemm5x32norow0:
 	TESTQ  R10, R10
 	JZ     zgemm5x32nocol0
 	VADDPS (R10), Z0, Z0
-	VADDPS 64(R10), Z1, Z1
+	VADDPS 64(R10), Z1, K1, Z1
 
 zgemm5x32nocol0:
 	TESTQ  $0x00000002, R11
@@ -4846,12 +4862,12 @@ zgemm5x32nocol0:
 
 zgemm5x32norelu0:
 	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z1, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x32noacc1
 	VADDPS  (DX), Z2, Z2
-	VADDPS  64(DX), Z3, Z3
+	VADDPS  64(DX), Z3, K1, Z3
 
 zgemm5x32noacc1:
 	TESTQ        R9, R9
@@ -4864,7 +4880,7 @@ zgemm5x32norow1:
 	TESTQ  R10, R10
 	JZ     zgemm5x32nocol1
 	VADDPS (R10), Z2, Z2
-	VADDPS 64(R10), Z3, Z3
+	VADDPS 64(R10), Z3, K1, Z3
 
 zgemm5x32nocol1:
 	TESTQ  $0x00000002, R11
@@ -4874,12 +4890,12 @@ zgemm5x32nocol1:
 
 zgemm5x32norelu1:
 	VMOVUPS Z2, (DX)
-	VMOVUPS Z3, 64(DX)
+	VMOVUPS Z3, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x32noacc2
 	VADDPS  (DX), Z4, Z4
-	VADDPS  64(DX), Z5, Z5
+	VADDPS  64(DX), Z5, K1, Z5
 
 zgemm5x32noacc2:
 	TESTQ        R9, R9
@@ -4892,7 +4908,7 @@ zgemm5x32norow2:
 	TESTQ  R10, R10
 	JZ     zgemm5x32nocol2
 	VADDPS (R10), Z4, Z4
-	VADDPS 64(R10), Z5, Z5
+	VADDPS 64(R10), Z5, K1, Z5
 
 zgemm5x32nocol2:
 	TESTQ  $0x00000002, R11
@@ -4902,12 +4918,12 @@ zgemm5x32nocol2:
 
 zgemm5x32norelu2:
 	VMOVUPS Z4, (DX)
-	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z5, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x32noacc3
 	VADDPS  (DX), Z6, Z6
-	VADDPS  64(DX), Z7, Z7
+	VADDPS  64(DX), Z7, K1, Z7
 
 zgemm5x32noacc3:
 	TESTQ        R9, R9
@@ -4920,7 +4936,7 @@ zgemm5x32norow3:
 	TESTQ  R10, R10
 	JZ     zgemm5x32nocol3
 	VADDPS (R10), Z6, Z6
-	VADDPS 64(R10), Z7, Z7
+	VADDPS 64(R10), Z7, K1, Z7
 
 zgemm5x32nocol3:
 	TESTQ  $0x00000002, R11
@@ -4930,12 +4946,12 @@ zgemm5x32nocol3:
 
 zgemm5x32norelu3:
 	VMOVUPS Z6, (DX)
-	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z7, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x32noacc4
 	VADDPS  (DX), Z8, Z8
-	VADDPS  64(DX), Z9, Z9
+	VADDPS  64(DX), Z9, K1, Z9
 
 zgemm5x32noacc4:
 	TESTQ        R9, R9
@@ -4948,7 +4964,7 @@ zgemm5x32norow4:
 	TESTQ  R10, R10
 	JZ     zgemm5x32nocol4
 	VADDPS (R10), Z8, Z8
-	VADDPS 64(R10), Z9, Z9
+	VADDPS 64(R10), Z9, K1, Z9
 
 zgemm5x32nocol4:
 	TESTQ  $0x00000002, R11
@@ -4958,13 +4974,13 @@ zgemm5x32nocol4:
 
 zgemm5x32norelu4:
 	VMOVUPS Z8, (DX)
-	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z9, K1, 64(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm4x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm4x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm4x32(SB), NOSPLIT, $0-64
+TEXT ·zgemm4x32(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -5112,6 +5128,8 @@ zgemm4x32tailloop:
 	JNZ          zgemm4x32tailloop
 
 zgemm4x32store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -5119,7 +5137,7 @@ zgemm4x32store:
 	TESTQ  $0x00000001, R11
 	JZ     zgemm4x32noacc0
 	VADDPS (DX), Z0, Z0
-	VADDPS 64(DX), Z1, Z1
+	VADDPS 64(DX), Z1, K1, Z1
 
 zgemm4x32noacc0:
 	TESTQ        R9, R9
@@ -5132,7 +5150,7 @@ zgemm4x32norow0:
 	TESTQ  R10, R10
 	JZ     zgemm4x32nocol0
 	VADDPS (R10), Z0, Z0
-	VADDPS 64(R10), Z1, Z1
+	VADDPS 64(R10), Z1, K1, Z1
 
 zgemm4x32nocol0:
 	TESTQ  $0x00000002, R11
@@ -5142,12 +5160,12 @@ zgemm4x32nocol0:
 
 zgemm4x32norelu0:
 	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z1, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x32noacc1
 	VADDPS  (DX), Z2, Z2
-	VADDPS  64(DX), Z3, Z3
+	VADDPS  64(DX), Z3, K1, Z3
 
 zgemm4x32noacc1:
 	TESTQ        R9, R9
@@ -5160,7 +5178,7 @@ zgemm4x32norow1:
 	TESTQ  R10, R10
 	JZ     zgemm4x32nocol1
 	VADDPS (R10), Z2, Z2
-	VADDPS 64(R10), Z3, Z3
+	VADDPS 64(R10), Z3, K1, Z3
 
 zgemm4x32nocol1:
 	TESTQ  $0x00000002, R11
@@ -5170,12 +5188,12 @@ zgemm4x32nocol1:
 
 zgemm4x32norelu1:
 	VMOVUPS Z2, (DX)
-	VMOVUPS Z3, 64(DX)
+	VMOVUPS Z3, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x32noacc2
 	VADDPS  (DX), Z4, Z4
-	VADDPS  64(DX), Z5, Z5
+	VADDPS  64(DX), Z5, K1, Z5
 
 zgemm4x32noacc2:
 	TESTQ        R9, R9
@@ -5188,7 +5206,7 @@ zgemm4x32norow2:
 	TESTQ  R10, R10
 	JZ     zgemm4x32nocol2
 	VADDPS (R10), Z4, Z4
-	VADDPS 64(R10), Z5, Z5
+	VADDPS 64(R10), Z5, K1, Z5
 
 zgemm4x32nocol2:
 	TESTQ  $0x00000002, R11
@@ -5198,12 +5216,12 @@ zgemm4x32nocol2:
 
 zgemm4x32norelu2:
 	VMOVUPS Z4, (DX)
-	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z5, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x32noacc3
 	VADDPS  (DX), Z6, Z6
-	VADDPS  64(DX), Z7, Z7
+	VADDPS  64(DX), Z7, K1, Z7
 
 zgemm4x32noacc3:
 	TESTQ        R9, R9
@@ -5216,7 +5234,7 @@ zgemm4x32norow3:
 	TESTQ  R10, R10
 	JZ     zgemm4x32nocol3
 	VADDPS (R10), Z6, Z6
-	VADDPS 64(R10), Z7, Z7
+	VADDPS 64(R10), Z7, K1, Z7
 
 zgemm4x32nocol3:
 	TESTQ  $0x00000002, R11
@@ -5226,13 +5244,13 @@ zgemm4x32nocol3:
 
 zgemm4x32norelu3:
 	VMOVUPS Z6, (DX)
-	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z7, K1, 64(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm3x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm3x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm3x32(SB), NOSPLIT, $0-64
+TEXT ·zgemm3x32(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -5355,6 +5373,8 @@ zgemm3x32tailloop:
 	JNZ          zgemm3x32tailloop
 
 zgemm3x32store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -5362,7 +5382,7 @@ zgemm3x32store:
 	TESTQ  $0x00000001, R11
 	JZ     zgemm3x32noacc0
 	VADDPS (DX), Z0, Z0
-	VADDPS 64(DX), Z1, Z1
+	VADDPS 64(DX), Z1, K1, Z1
 
 zgemm3x32noacc0:
 	TESTQ        R9, R9
@@ -5375,7 +5395,7 @@ zgemm3x32norow0:
 	TESTQ  R10, R10
 	JZ     zgemm3x32nocol0
 	VADDPS (R10), Z0, Z0
-	VADDPS 64(R10), Z1, Z1
+	VADDPS 64(R10), Z1, K1, Z1
 
 zgemm3x32nocol0:
 	TESTQ  $0x00000002, R11
@@ -5385,12 +5405,12 @@ zgemm3x32nocol0:
 
 zgemm3x32norelu0:
 	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z1, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm3x32noacc1
 	VADDPS  (DX), Z2, Z2
-	VADDPS  64(DX), Z3, Z3
+	VADDPS  64(DX), Z3, K1, Z3
 
 zgemm3x32noacc1:
 	TESTQ        R9, R9
@@ -5403,7 +5423,7 @@ zgemm3x32norow1:
 	TESTQ  R10, R10
 	JZ     zgemm3x32nocol1
 	VADDPS (R10), Z2, Z2
-	VADDPS 64(R10), Z3, Z3
+	VADDPS 64(R10), Z3, K1, Z3
 
 zgemm3x32nocol1:
 	TESTQ  $0x00000002, R11
@@ -5413,12 +5433,12 @@ zgemm3x32nocol1:
 
 zgemm3x32norelu1:
 	VMOVUPS Z2, (DX)
-	VMOVUPS Z3, 64(DX)
+	VMOVUPS Z3, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm3x32noacc2
 	VADDPS  (DX), Z4, Z4
-	VADDPS  64(DX), Z5, Z5
+	VADDPS  64(DX), Z5, K1, Z5
 
 zgemm3x32noacc2:
 	TESTQ        R9, R9
@@ -5431,7 +5451,7 @@ zgemm3x32norow2:
 	TESTQ  R10, R10
 	JZ     zgemm3x32nocol2
 	VADDPS (R10), Z4, Z4
-	VADDPS 64(R10), Z5, Z5
+	VADDPS 64(R10), Z5, K1, Z5
 
 zgemm3x32nocol2:
 	TESTQ  $0x00000002, R11
@@ -5441,13 +5461,13 @@ zgemm3x32nocol2:
 
 zgemm3x32norelu2:
 	VMOVUPS Z4, (DX)
-	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z5, K1, 64(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm2x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm2x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm2x32(SB), NOSPLIT, $0-64
+TEXT ·zgemm2x32(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -5545,6 +5565,8 @@ zgemm2x32tailloop:
 	JNZ          zgemm2x32tailloop
 
 zgemm2x32store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -5552,7 +5574,7 @@ zgemm2x32store:
 	TESTQ  $0x00000001, R11
 	JZ     zgemm2x32noacc0
 	VADDPS (DX), Z0, Z0
-	VADDPS 64(DX), Z1, Z1
+	VADDPS 64(DX), Z1, K1, Z1
 
 zgemm2x32noacc0:
 	TESTQ        R9, R9
@@ -5565,7 +5587,7 @@ zgemm2x32norow0:
 	TESTQ  R10, R10
 	JZ     zgemm2x32nocol0
 	VADDPS (R10), Z0, Z0
-	VADDPS 64(R10), Z1, Z1
+	VADDPS 64(R10), Z1, K1, Z1
 
 zgemm2x32nocol0:
 	TESTQ  $0x00000002, R11
@@ -5575,12 +5597,12 @@ zgemm2x32nocol0:
 
 zgemm2x32norelu0:
 	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z1, K1, 64(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm2x32noacc1
 	VADDPS  (DX), Z2, Z2
-	VADDPS  64(DX), Z3, Z3
+	VADDPS  64(DX), Z3, K1, Z3
 
 zgemm2x32noacc1:
 	TESTQ        R9, R9
@@ -5593,7 +5615,7 @@ zgemm2x32norow1:
 	TESTQ  R10, R10
 	JZ     zgemm2x32nocol1
 	VADDPS (R10), Z2, Z2
-	VADDPS 64(R10), Z3, Z3
+	VADDPS 64(R10), Z3, K1, Z3
 
 zgemm2x32nocol1:
 	TESTQ  $0x00000002, R11
@@ -5603,13 +5625,13 @@ zgemm2x32nocol1:
 
 zgemm2x32norelu1:
 	VMOVUPS Z2, (DX)
-	VMOVUPS Z3, 64(DX)
+	VMOVUPS Z3, K1, 64(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm1x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm1x32(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm1x32(SB), NOSPLIT, $0-64
+TEXT ·zgemm1x32(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -5682,6 +5704,8 @@ zgemm1x32tailloop:
 	JNZ          zgemm1x32tailloop
 
 zgemm1x32store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -5689,7 +5713,7 @@ zgemm1x32store:
 	TESTQ  $0x00000001, R11
 	JZ     zgemm1x32noacc0
 	VADDPS (DX), Z0, Z0
-	VADDPS 64(DX), Z1, Z1
+	VADDPS 64(DX), Z1, K1, Z1
 
 zgemm1x32noacc0:
 	TESTQ        R9, R9
@@ -5702,7 +5726,7 @@ zgemm1x32norow0:
 	TESTQ  R10, R10
 	JZ     zgemm1x32nocol0
 	VADDPS (R10), Z0, Z0
-	VADDPS 64(R10), Z1, Z1
+	VADDPS 64(R10), Z1, K1, Z1
 
 zgemm1x32nocol0:
 	TESTQ  $0x00000002, R11
@@ -5712,13 +5736,13 @@ zgemm1x32nocol0:
 
 zgemm1x32norelu0:
 	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z1, K1, 64(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm6x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm6x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm6x48(SB), NOSPLIT, $0-64
+TEXT ·zgemm6x48(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -5969,6 +5993,8 @@ zgemm6x48tailloop:
 	JNZ          zgemm6x48tailloop
 
 zgemm6x48store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -5977,7 +6003,7 @@ zgemm6x48store:
 	JZ     zgemm6x48noacc0
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
-	VADDPS 128(DX), Z2, Z2
+	VADDPS 128(DX), Z2, K1, Z2
 
 zgemm6x48noacc0:
 	TESTQ        R9, R9
@@ -5992,7 +6018,7 @@ zgemm6x48norow0:
 	JZ     zgemm6x48nocol0
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
-	VADDPS 128(R10), Z2, Z2
+	VADDPS 128(R10), Z2, K1, Z2
 
 zgemm6x48nocol0:
 	TESTQ  $0x00000002, R11
@@ -6004,13 +6030,13 @@ zgemm6x48nocol0:
 zgemm6x48norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z2, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x48noacc1
 	VADDPS  (DX), Z3, Z3
 	VADDPS  64(DX), Z4, Z4
-	VADDPS  128(DX), Z5, Z5
+	VADDPS  128(DX), Z5, K1, Z5
 
 zgemm6x48noacc1:
 	TESTQ        R9, R9
@@ -6025,7 +6051,7 @@ zgemm6x48norow1:
 	JZ     zgemm6x48nocol1
 	VADDPS (R10), Z3, Z3
 	VADDPS 64(R10), Z4, Z4
-	VADDPS 128(R10), Z5, Z5
+	VADDPS 128(R10), Z5, K1, Z5
 
 zgemm6x48nocol1:
 	TESTQ  $0x00000002, R11
@@ -6037,13 +6063,13 @@ zgemm6x48nocol1:
 zgemm6x48norelu1:
 	VMOVUPS Z3, (DX)
 	VMOVUPS Z4, 64(DX)
-	VMOVUPS Z5, 128(DX)
+	VMOVUPS Z5, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x48noacc2
 	VADDPS  (DX), Z6, Z6
 	VADDPS  64(DX), Z7, Z7
-	VADDPS  128(DX), Z8, Z8
+	VADDPS  128(DX), Z8, K1, Z8
 
 zgemm6x48noacc2:
 	TESTQ        R9, R9
@@ -6058,7 +6084,7 @@ zgemm6x48norow2:
 	JZ     zgemm6x48nocol2
 	VADDPS (R10), Z6, Z6
 	VADDPS 64(R10), Z7, Z7
-	VADDPS 128(R10), Z8, Z8
+	VADDPS 128(R10), Z8, K1, Z8
 
 zgemm6x48nocol2:
 	TESTQ  $0x00000002, R11
@@ -6070,13 +6096,13 @@ zgemm6x48nocol2:
 zgemm6x48norelu2:
 	VMOVUPS Z6, (DX)
 	VMOVUPS Z7, 64(DX)
-	VMOVUPS Z8, 128(DX)
+	VMOVUPS Z8, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x48noacc3
 	VADDPS  (DX), Z9, Z9
 	VADDPS  64(DX), Z10, Z10
-	VADDPS  128(DX), Z11, Z11
+	VADDPS  128(DX), Z11, K1, Z11
 
 zgemm6x48noacc3:
 	TESTQ        R9, R9
@@ -6091,7 +6117,7 @@ zgemm6x48norow3:
 	JZ     zgemm6x48nocol3
 	VADDPS (R10), Z9, Z9
 	VADDPS 64(R10), Z10, Z10
-	VADDPS 128(R10), Z11, Z11
+	VADDPS 128(R10), Z11, K1, Z11
 
 zgemm6x48nocol3:
 	TESTQ  $0x00000002, R11
@@ -6103,13 +6129,13 @@ zgemm6x48nocol3:
 zgemm6x48norelu3:
 	VMOVUPS Z9, (DX)
 	VMOVUPS Z10, 64(DX)
-	VMOVUPS Z11, 128(DX)
+	VMOVUPS Z11, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x48noacc4
 	VADDPS  (DX), Z12, Z12
 	VADDPS  64(DX), Z13, Z13
-	VADDPS  128(DX), Z14, Z14
+	VADDPS  128(DX), Z14, K1, Z14
 
 zgemm6x48noacc4:
 	TESTQ        R9, R9
@@ -6124,7 +6150,7 @@ zgemm6x48norow4:
 	JZ     zgemm6x48nocol4
 	VADDPS (R10), Z12, Z12
 	VADDPS 64(R10), Z13, Z13
-	VADDPS 128(R10), Z14, Z14
+	VADDPS 128(R10), Z14, K1, Z14
 
 zgemm6x48nocol4:
 	TESTQ  $0x00000002, R11
@@ -6136,13 +6162,13 @@ zgemm6x48nocol4:
 zgemm6x48norelu4:
 	VMOVUPS Z12, (DX)
 	VMOVUPS Z13, 64(DX)
-	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z14, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x48noacc5
 	VADDPS  (DX), Z15, Z15
 	VADDPS  64(DX), Z16, Z16
-	VADDPS  128(DX), Z17, Z17
+	VADDPS  128(DX), Z17, K1, Z17
 
 zgemm6x48noacc5:
 	TESTQ        R9, R9
@@ -6157,7 +6183,7 @@ zgemm6x48norow5:
 	JZ     zgemm6x48nocol5
 	VADDPS (R10), Z15, Z15
 	VADDPS 64(R10), Z16, Z16
-	VADDPS 128(R10), Z17, Z17
+	VADDPS 128(R10), Z17, K1, Z17
 
 zgemm6x48nocol5:
 	TESTQ  $0x00000002, R11
@@ -6169,13 +6195,13 @@ zgemm6x48nocol5:
 zgemm6x48norelu5:
 	VMOVUPS Z15, (DX)
 	VMOVUPS Z16, 64(DX)
-	VMOVUPS Z17, 128(DX)
+	VMOVUPS Z17, K1, 128(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm5x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm5x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm5x48(SB), NOSPLIT, $0-64
+TEXT ·zgemm5x48(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -6393,6 +6419,8 @@ zgemm5x48tailloop:
 	JNZ          zgemm5x48tailloop
 
 zgemm5x48store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -6401,7 +6429,7 @@ zgemm5x48store:
 	JZ     zgemm5x48noacc0
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
-	VADDPS 128(DX), Z2, Z2
+	VADDPS 128(DX), Z2, K1, Z2
 
 zgemm5x48noacc0:
 	TESTQ        R9, R9
@@ -6416,7 +6444,7 @@ zgemm5x48norow0:
 	JZ     zgemm5x48nocol0
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
-	VADDPS 128(R10), Z2, Z2
+	VADDPS 128(R10), Z2, K1, Z2
 
 zgemm5x48nocol0:
 	TESTQ  $0x00000002, R11
@@ -6428,13 +6456,13 @@ zgemm5x48nocol0:
 zgemm5x48norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z2, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x48noacc1
 	VADDPS  (DX), Z3, Z3
 	VADDPS  64(DX), Z4, Z4
-	VADDPS  128(DX), Z5, Z5
+	VADDPS  128(DX), Z5, K1, Z5
 
 zgemm5x48noacc1:
 	TESTQ        R9, R9
@@ -6449,7 +6477,7 @@ zgemm5x48norow1:
 	JZ     zgemm5x48nocol1
 	VADDPS (R10), Z3, Z3
 	VADDPS 64(R10), Z4, Z4
-	VADDPS 128(R10), Z5, Z5
+	VADDPS 128(R10), Z5, K1, Z5
 
 zgemm5x48nocol1:
 	TESTQ  $0x00000002, R11
@@ -6461,13 +6489,13 @@ zgemm5x48nocol1:
 zgemm5x48norelu1:
 	VMOVUPS Z3, (DX)
 	VMOVUPS Z4, 64(DX)
-	VMOVUPS Z5, 128(DX)
+	VMOVUPS Z5, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x48noacc2
 	VADDPS  (DX), Z6, Z6
 	VADDPS  64(DX), Z7, Z7
-	VADDPS  128(DX), Z8, Z8
+	VADDPS  128(DX), Z8, K1, Z8
 
 zgemm5x48noacc2:
 	TESTQ        R9, R9
@@ -6482,7 +6510,7 @@ zgemm5x48norow2:
 	JZ     zgemm5x48nocol2
 	VADDPS (R10), Z6, Z6
 	VADDPS 64(R10), Z7, Z7
-	VADDPS 128(R10), Z8, Z8
+	VADDPS 128(R10), Z8, K1, Z8
 
 zgemm5x48nocol2:
 	TESTQ  $0x00000002, R11
@@ -6494,13 +6522,13 @@ zgemm5x48nocol2:
 zgemm5x48norelu2:
 	VMOVUPS Z6, (DX)
 	VMOVUPS Z7, 64(DX)
-	VMOVUPS Z8, 128(DX)
+	VMOVUPS Z8, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x48noacc3
 	VADDPS  (DX), Z9, Z9
 	VADDPS  64(DX), Z10, Z10
-	VADDPS  128(DX), Z11, Z11
+	VADDPS  128(DX), Z11, K1, Z11
 
 zgemm5x48noacc3:
 	TESTQ        R9, R9
@@ -6515,7 +6543,7 @@ zgemm5x48norow3:
 	JZ     zgemm5x48nocol3
 	VADDPS (R10), Z9, Z9
 	VADDPS 64(R10), Z10, Z10
-	VADDPS 128(R10), Z11, Z11
+	VADDPS 128(R10), Z11, K1, Z11
 
 zgemm5x48nocol3:
 	TESTQ  $0x00000002, R11
@@ -6527,13 +6555,13 @@ zgemm5x48nocol3:
 zgemm5x48norelu3:
 	VMOVUPS Z9, (DX)
 	VMOVUPS Z10, 64(DX)
-	VMOVUPS Z11, 128(DX)
+	VMOVUPS Z11, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x48noacc4
 	VADDPS  (DX), Z12, Z12
 	VADDPS  64(DX), Z13, Z13
-	VADDPS  128(DX), Z14, Z14
+	VADDPS  128(DX), Z14, K1, Z14
 
 zgemm5x48noacc4:
 	TESTQ        R9, R9
@@ -6548,7 +6576,7 @@ zgemm5x48norow4:
 	JZ     zgemm5x48nocol4
 	VADDPS (R10), Z12, Z12
 	VADDPS 64(R10), Z13, Z13
-	VADDPS 128(R10), Z14, Z14
+	VADDPS 128(R10), Z14, K1, Z14
 
 zgemm5x48nocol4:
 	TESTQ  $0x00000002, R11
@@ -6560,13 +6588,13 @@ zgemm5x48nocol4:
 zgemm5x48norelu4:
 	VMOVUPS Z12, (DX)
 	VMOVUPS Z13, 64(DX)
-	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z14, K1, 128(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm4x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm4x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm4x48(SB), NOSPLIT, $0-64
+TEXT ·zgemm4x48(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -6751,6 +6779,8 @@ zgemm4x48tailloop:
 	JNZ          zgemm4x48tailloop
 
 zgemm4x48store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -6759,7 +6789,7 @@ zgemm4x48store:
 	JZ     zgemm4x48noacc0
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
-	VADDPS 128(DX), Z2, Z2
+	VADDPS 128(DX), Z2, K1, Z2
 
 zgemm4x48noacc0:
 	TESTQ        R9, R9
@@ -6774,7 +6804,7 @@ zgemm4x48norow0:
 	JZ     zgemm4x48nocol0
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
-	VADDPS 128(R10), Z2, Z2
+	VADDPS 128(R10), Z2, K1, Z2
 
 zgemm4x48nocol0:
 	TESTQ  $0x00000002, R11
@@ -6786,13 +6816,13 @@ zgemm4x48nocol0:
 zgemm4x48norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z2, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x48noacc1
 	VADDPS  (DX), Z3, Z3
 	VADDPS  64(DX), Z4, Z4
-	VADDPS  128(DX), Z5, Z5
+	VADDPS  128(DX), Z5, K1, Z5
 
 zgemm4x48noacc1:
 	TESTQ        R9, R9
@@ -6807,7 +6837,7 @@ zgemm4x48norow1:
 	JZ     zgemm4x48nocol1
 	VADDPS (R10), Z3, Z3
 	VADDPS 64(R10), Z4, Z4
-	VADDPS 128(R10), Z5, Z5
+	VADDPS 128(R10), Z5, K1, Z5
 
 zgemm4x48nocol1:
 	TESTQ  $0x00000002, R11
@@ -6819,13 +6849,13 @@ zgemm4x48nocol1:
 zgemm4x48norelu1:
 	VMOVUPS Z3, (DX)
 	VMOVUPS Z4, 64(DX)
-	VMOVUPS Z5, 128(DX)
+	VMOVUPS Z5, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x48noacc2
 	VADDPS  (DX), Z6, Z6
 	VADDPS  64(DX), Z7, Z7
-	VADDPS  128(DX), Z8, Z8
+	VADDPS  128(DX), Z8, K1, Z8
 
 zgemm4x48noacc2:
 	TESTQ        R9, R9
@@ -6840,7 +6870,7 @@ zgemm4x48norow2:
 	JZ     zgemm4x48nocol2
 	VADDPS (R10), Z6, Z6
 	VADDPS 64(R10), Z7, Z7
-	VADDPS 128(R10), Z8, Z8
+	VADDPS 128(R10), Z8, K1, Z8
 
 zgemm4x48nocol2:
 	TESTQ  $0x00000002, R11
@@ -6852,13 +6882,13 @@ zgemm4x48nocol2:
 zgemm4x48norelu2:
 	VMOVUPS Z6, (DX)
 	VMOVUPS Z7, 64(DX)
-	VMOVUPS Z8, 128(DX)
+	VMOVUPS Z8, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x48noacc3
 	VADDPS  (DX), Z9, Z9
 	VADDPS  64(DX), Z10, Z10
-	VADDPS  128(DX), Z11, Z11
+	VADDPS  128(DX), Z11, K1, Z11
 
 zgemm4x48noacc3:
 	TESTQ        R9, R9
@@ -6873,7 +6903,7 @@ zgemm4x48norow3:
 	JZ     zgemm4x48nocol3
 	VADDPS (R10), Z9, Z9
 	VADDPS 64(R10), Z10, Z10
-	VADDPS 128(R10), Z11, Z11
+	VADDPS 128(R10), Z11, K1, Z11
 
 zgemm4x48nocol3:
 	TESTQ  $0x00000002, R11
@@ -6885,13 +6915,13 @@ zgemm4x48nocol3:
 zgemm4x48norelu3:
 	VMOVUPS Z9, (DX)
 	VMOVUPS Z10, 64(DX)
-	VMOVUPS Z11, 128(DX)
+	VMOVUPS Z11, K1, 128(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm3x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm3x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm3x48(SB), NOSPLIT, $0-64
+TEXT ·zgemm3x48(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -7043,6 +7073,8 @@ zgemm3x48tailloop:
 	JNZ          zgemm3x48tailloop
 
 zgemm3x48store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -7051,7 +7083,7 @@ zgemm3x48store:
 	JZ     zgemm3x48noacc0
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
-	VADDPS 128(DX), Z2, Z2
+	VADDPS 128(DX), Z2, K1, Z2
 
 zgemm3x48noacc0:
 	TESTQ        R9, R9
@@ -7066,7 +7098,7 @@ zgemm3x48norow0:
 	JZ     zgemm3x48nocol0
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
-	VADDPS 128(R10), Z2, Z2
+	VADDPS 128(R10), Z2, K1, Z2
 
 zgemm3x48nocol0:
 	TESTQ  $0x00000002, R11
@@ -7078,13 +7110,13 @@ zgemm3x48nocol0:
 zgemm3x48norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z2, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm3x48noacc1
 	VADDPS  (DX), Z3, Z3
 	VADDPS  64(DX), Z4, Z4
-	VADDPS  128(DX), Z5, Z5
+	VADDPS  128(DX), Z5, K1, Z5
 
 zgemm3x48noacc1:
 	TESTQ        R9, R9
@@ -7099,7 +7131,7 @@ zgemm3x48norow1:
 	JZ     zgemm3x48nocol1
 	VADDPS (R10), Z3, Z3
 	VADDPS 64(R10), Z4, Z4
-	VADDPS 128(R10), Z5, Z5
+	VADDPS 128(R10), Z5, K1, Z5
 
 zgemm3x48nocol1:
 	TESTQ  $0x00000002, R11
@@ -7111,13 +7143,13 @@ zgemm3x48nocol1:
 zgemm3x48norelu1:
 	VMOVUPS Z3, (DX)
 	VMOVUPS Z4, 64(DX)
-	VMOVUPS Z5, 128(DX)
+	VMOVUPS Z5, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm3x48noacc2
 	VADDPS  (DX), Z6, Z6
 	VADDPS  64(DX), Z7, Z7
-	VADDPS  128(DX), Z8, Z8
+	VADDPS  128(DX), Z8, K1, Z8
 
 zgemm3x48noacc2:
 	TESTQ        R9, R9
@@ -7132,7 +7164,7 @@ zgemm3x48norow2:
 	JZ     zgemm3x48nocol2
 	VADDPS (R10), Z6, Z6
 	VADDPS 64(R10), Z7, Z7
-	VADDPS 128(R10), Z8, Z8
+	VADDPS 128(R10), Z8, K1, Z8
 
 zgemm3x48nocol2:
 	TESTQ  $0x00000002, R11
@@ -7144,13 +7176,13 @@ zgemm3x48nocol2:
 zgemm3x48norelu2:
 	VMOVUPS Z6, (DX)
 	VMOVUPS Z7, 64(DX)
-	VMOVUPS Z8, 128(DX)
+	VMOVUPS Z8, K1, 128(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm2x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm2x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm2x48(SB), NOSPLIT, $0-64
+TEXT ·zgemm2x48(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -7269,6 +7301,8 @@ zgemm2x48tailloop:
 	JNZ          zgemm2x48tailloop
 
 zgemm2x48store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -7277,7 +7311,7 @@ zgemm2x48store:
 	JZ     zgemm2x48noacc0
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
-	VADDPS 128(DX), Z2, Z2
+	VADDPS 128(DX), Z2, K1, Z2
 
 zgemm2x48noacc0:
 	TESTQ        R9, R9
@@ -7292,7 +7326,7 @@ zgemm2x48norow0:
 	JZ     zgemm2x48nocol0
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
-	VADDPS 128(R10), Z2, Z2
+	VADDPS 128(R10), Z2, K1, Z2
 
 zgemm2x48nocol0:
 	TESTQ  $0x00000002, R11
@@ -7304,13 +7338,13 @@ zgemm2x48nocol0:
 zgemm2x48norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z2, K1, 128(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm2x48noacc1
 	VADDPS  (DX), Z3, Z3
 	VADDPS  64(DX), Z4, Z4
-	VADDPS  128(DX), Z5, Z5
+	VADDPS  128(DX), Z5, K1, Z5
 
 zgemm2x48noacc1:
 	TESTQ        R9, R9
@@ -7325,7 +7359,7 @@ zgemm2x48norow1:
 	JZ     zgemm2x48nocol1
 	VADDPS (R10), Z3, Z3
 	VADDPS 64(R10), Z4, Z4
-	VADDPS 128(R10), Z5, Z5
+	VADDPS 128(R10), Z5, K1, Z5
 
 zgemm2x48nocol1:
 	TESTQ  $0x00000002, R11
@@ -7337,13 +7371,13 @@ zgemm2x48nocol1:
 zgemm2x48norelu1:
 	VMOVUPS Z3, (DX)
 	VMOVUPS Z4, 64(DX)
-	VMOVUPS Z5, 128(DX)
+	VMOVUPS Z5, K1, 128(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm1x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm1x48(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm1x48(SB), NOSPLIT, $0-64
+TEXT ·zgemm1x48(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -7429,6 +7463,8 @@ zgemm1x48tailloop:
 	JNZ          zgemm1x48tailloop
 
 zgemm1x48store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -7437,7 +7473,7 @@ zgemm1x48store:
 	JZ     zgemm1x48noacc0
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
-	VADDPS 128(DX), Z2, Z2
+	VADDPS 128(DX), Z2, K1, Z2
 
 zgemm1x48noacc0:
 	TESTQ        R9, R9
@@ -7452,7 +7488,7 @@ zgemm1x48norow0:
 	JZ     zgemm1x48nocol0
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
-	VADDPS 128(R10), Z2, Z2
+	VADDPS 128(R10), Z2, K1, Z2
 
 zgemm1x48nocol0:
 	TESTQ  $0x00000002, R11
@@ -7464,13 +7500,13 @@ zgemm1x48nocol0:
 zgemm1x48norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z2, K1, 128(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm6x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm6x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm6x64(SB), NOSPLIT, $0-64
+TEXT ·zgemm6x64(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -7777,6 +7813,8 @@ zgemm6x64tailloop:
 	JNZ          zgemm6x64tailloop
 
 zgemm6x64store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -7786,7 +7824,7 @@ zgemm6x64store:
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
 	VADDPS 128(DX), Z2, Z2
-	VADDPS 192(DX), Z3, Z3
+	VADDPS 192(DX), Z3, K1, Z3
 
 zgemm6x64noacc0:
 	TESTQ        R9, R9
@@ -7803,7 +7841,7 @@ zgemm6x64norow0:
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
 	VADDPS 128(R10), Z2, Z2
-	VADDPS 192(R10), Z3, Z3
+	VADDPS 192(R10), Z3, K1, Z3
 
 zgemm6x64nocol0:
 	TESTQ  $0x00000002, R11
@@ -7817,14 +7855,14 @@ zgemm6x64norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
 	VMOVUPS Z2, 128(DX)
-	VMOVUPS Z3, 192(DX)
+	VMOVUPS Z3, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x64noacc1
 	VADDPS  (DX), Z4, Z4
 	VADDPS  64(DX), Z5, Z5
 	VADDPS  128(DX), Z6, Z6
-	VADDPS  192(DX), Z7, Z7
+	VADDPS  192(DX), Z7, K1, Z7
 
 zgemm6x64noacc1:
 	TESTQ        R9, R9
@@ -7841,7 +7879,7 @@ zgemm6x64norow1:
 	VADDPS (R10), Z4, Z4
 	VADDPS 64(R10), Z5, Z5
 	VADDPS 128(R10), Z6, Z6
-	VADDPS 192(R10), Z7, Z7
+	VADDPS 192(R10), Z7, K1, Z7
 
 zgemm6x64nocol1:
 	TESTQ  $0x00000002, R11
@@ -7855,14 +7893,14 @@ zgemm6x64norelu1:
 	VMOVUPS Z4, (DX)
 	VMOVUPS Z5, 64(DX)
 	VMOVUPS Z6, 128(DX)
-	VMOVUPS Z7, 192(DX)
+	VMOVUPS Z7, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x64noacc2
 	VADDPS  (DX), Z8, Z8
 	VADDPS  64(DX), Z9, Z9
 	VADDPS  128(DX), Z10, Z10
-	VADDPS  192(DX), Z11, Z11
+	VADDPS  192(DX), Z11, K1, Z11
 
 zgemm6x64noacc2:
 	TESTQ        R9, R9
@@ -7879,7 +7917,7 @@ zgemm6x64norow2:
 	VADDPS (R10), Z8, Z8
 	VADDPS 64(R10), Z9, Z9
 	VADDPS 128(R10), Z10, Z10
-	VADDPS 192(R10), Z11, Z11
+	VADDPS 192(R10), Z11, K1, Z11
 
 zgemm6x64nocol2:
 	TESTQ  $0x00000002, R11
@@ -7893,14 +7931,14 @@ zgemm6x64norelu2:
 	VMOVUPS Z8, (DX)
 	VMOVUPS Z9, 64(DX)
 	VMOVUPS Z10, 128(DX)
-	VMOVUPS Z11, 192(DX)
+	VMOVUPS Z11, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x64noacc3
 	VADDPS  (DX), Z12, Z12
 	VADDPS  64(DX), Z13, Z13
 	VADDPS  128(DX), Z14, Z14
-	VADDPS  192(DX), Z15, Z15
+	VADDPS  192(DX), Z15, K1, Z15
 
 zgemm6x64noacc3:
 	TESTQ        R9, R9
@@ -7917,7 +7955,7 @@ zgemm6x64norow3:
 	VADDPS (R10), Z12, Z12
 	VADDPS 64(R10), Z13, Z13
 	VADDPS 128(R10), Z14, Z14
-	VADDPS 192(R10), Z15, Z15
+	VADDPS 192(R10), Z15, K1, Z15
 
 zgemm6x64nocol3:
 	TESTQ  $0x00000002, R11
@@ -7931,14 +7969,14 @@ zgemm6x64norelu3:
 	VMOVUPS Z12, (DX)
 	VMOVUPS Z13, 64(DX)
 	VMOVUPS Z14, 128(DX)
-	VMOVUPS Z15, 192(DX)
+	VMOVUPS Z15, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x64noacc4
 	VADDPS  (DX), Z16, Z16
 	VADDPS  64(DX), Z17, Z17
 	VADDPS  128(DX), Z18, Z18
-	VADDPS  192(DX), Z19, Z19
+	VADDPS  192(DX), Z19, K1, Z19
 
 zgemm6x64noacc4:
 	TESTQ        R9, R9
@@ -7955,7 +7993,7 @@ zgemm6x64norow4:
 	VADDPS (R10), Z16, Z16
 	VADDPS 64(R10), Z17, Z17
 	VADDPS 128(R10), Z18, Z18
-	VADDPS 192(R10), Z19, Z19
+	VADDPS 192(R10), Z19, K1, Z19
 
 zgemm6x64nocol4:
 	TESTQ  $0x00000002, R11
@@ -7969,14 +8007,14 @@ zgemm6x64norelu4:
 	VMOVUPS Z16, (DX)
 	VMOVUPS Z17, 64(DX)
 	VMOVUPS Z18, 128(DX)
-	VMOVUPS Z19, 192(DX)
+	VMOVUPS Z19, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm6x64noacc5
 	VADDPS  (DX), Z20, Z20
 	VADDPS  64(DX), Z21, Z21
 	VADDPS  128(DX), Z22, Z22
-	VADDPS  192(DX), Z23, Z23
+	VADDPS  192(DX), Z23, K1, Z23
 
 zgemm6x64noacc5:
 	TESTQ        R9, R9
@@ -7993,7 +8031,7 @@ zgemm6x64norow5:
 	VADDPS (R10), Z20, Z20
 	VADDPS 64(R10), Z21, Z21
 	VADDPS 128(R10), Z22, Z22
-	VADDPS 192(R10), Z23, Z23
+	VADDPS 192(R10), Z23, K1, Z23
 
 zgemm6x64nocol5:
 	TESTQ  $0x00000002, R11
@@ -8007,13 +8045,13 @@ zgemm6x64norelu5:
 	VMOVUPS Z20, (DX)
 	VMOVUPS Z21, 64(DX)
 	VMOVUPS Z22, 128(DX)
-	VMOVUPS Z23, 192(DX)
+	VMOVUPS Z23, K1, 192(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm5x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm5x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm5x64(SB), NOSPLIT, $0-64
+TEXT ·zgemm5x64(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -8279,6 +8317,8 @@ zgemm5x64tailloop:
 	JNZ          zgemm5x64tailloop
 
 zgemm5x64store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -8288,7 +8328,7 @@ zgemm5x64store:
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
 	VADDPS 128(DX), Z2, Z2
-	VADDPS 192(DX), Z3, Z3
+	VADDPS 192(DX), Z3, K1, Z3
 
 zgemm5x64noacc0:
 	TESTQ        R9, R9
@@ -8305,7 +8345,7 @@ zgemm5x64norow0:
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
 	VADDPS 128(R10), Z2, Z2
-	VADDPS 192(R10), Z3, Z3
+	VADDPS 192(R10), Z3, K1, Z3
 
 zgemm5x64nocol0:
 	TESTQ  $0x00000002, R11
@@ -8319,14 +8359,14 @@ zgemm5x64norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
 	VMOVUPS Z2, 128(DX)
-	VMOVUPS Z3, 192(DX)
+	VMOVUPS Z3, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x64noacc1
 	VADDPS  (DX), Z4, Z4
 	VADDPS  64(DX), Z5, Z5
 	VADDPS  128(DX), Z6, Z6
-	VADDPS  192(DX), Z7, Z7
+	VADDPS  192(DX), Z7, K1, Z7
 
 zgemm5x64noacc1:
 	TESTQ        R9, R9
@@ -8343,7 +8383,7 @@ zgemm5x64norow1:
 	VADDPS (R10), Z4, Z4
 	VADDPS 64(R10), Z5, Z5
 	VADDPS 128(R10), Z6, Z6
-	VADDPS 192(R10), Z7, Z7
+	VADDPS 192(R10), Z7, K1, Z7
 
 zgemm5x64nocol1:
 	TESTQ  $0x00000002, R11
@@ -8357,14 +8397,14 @@ zgemm5x64norelu1:
 	VMOVUPS Z4, (DX)
 	VMOVUPS Z5, 64(DX)
 	VMOVUPS Z6, 128(DX)
-	VMOVUPS Z7, 192(DX)
+	VMOVUPS Z7, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x64noacc2
 	VADDPS  (DX), Z8, Z8
 	VADDPS  64(DX), Z9, Z9
 	VADDPS  128(DX), Z10, Z10
-	VADDPS  192(DX), Z11, Z11
+	VADDPS  192(DX), Z11, K1, Z11
 
 zgemm5x64noacc2:
 	TESTQ        R9, R9
@@ -8381,7 +8421,7 @@ zgemm5x64norow2:
 	VADDPS (R10), Z8, Z8
 	VADDPS 64(R10), Z9, Z9
 	VADDPS 128(R10), Z10, Z10
-	VADDPS 192(R10), Z11, Z11
+	VADDPS 192(R10), Z11, K1, Z11
 
 zgemm5x64nocol2:
 	TESTQ  $0x00000002, R11
@@ -8395,14 +8435,14 @@ zgemm5x64norelu2:
 	VMOVUPS Z8, (DX)
 	VMOVUPS Z9, 64(DX)
 	VMOVUPS Z10, 128(DX)
-	VMOVUPS Z11, 192(DX)
+	VMOVUPS Z11, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x64noacc3
 	VADDPS  (DX), Z12, Z12
 	VADDPS  64(DX), Z13, Z13
 	VADDPS  128(DX), Z14, Z14
-	VADDPS  192(DX), Z15, Z15
+	VADDPS  192(DX), Z15, K1, Z15
 
 zgemm5x64noacc3:
 	TESTQ        R9, R9
@@ -8419,7 +8459,7 @@ zgemm5x64norow3:
 	VADDPS (R10), Z12, Z12
 	VADDPS 64(R10), Z13, Z13
 	VADDPS 128(R10), Z14, Z14
-	VADDPS 192(R10), Z15, Z15
+	VADDPS 192(R10), Z15, K1, Z15
 
 zgemm5x64nocol3:
 	TESTQ  $0x00000002, R11
@@ -8433,14 +8473,14 @@ zgemm5x64norelu3:
 	VMOVUPS Z12, (DX)
 	VMOVUPS Z13, 64(DX)
 	VMOVUPS Z14, 128(DX)
-	VMOVUPS Z15, 192(DX)
+	VMOVUPS Z15, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm5x64noacc4
 	VADDPS  (DX), Z16, Z16
 	VADDPS  64(DX), Z17, Z17
 	VADDPS  128(DX), Z18, Z18
-	VADDPS  192(DX), Z19, Z19
+	VADDPS  192(DX), Z19, K1, Z19
 
 zgemm5x64noacc4:
 	TESTQ        R9, R9
@@ -8457,7 +8497,7 @@ zgemm5x64norow4:
 	VADDPS (R10), Z16, Z16
 	VADDPS 64(R10), Z17, Z17
 	VADDPS 128(R10), Z18, Z18
-	VADDPS 192(R10), Z19, Z19
+	VADDPS 192(R10), Z19, K1, Z19
 
 zgemm5x64nocol4:
 	TESTQ  $0x00000002, R11
@@ -8471,13 +8511,13 @@ zgemm5x64norelu4:
 	VMOVUPS Z16, (DX)
 	VMOVUPS Z17, 64(DX)
 	VMOVUPS Z18, 128(DX)
-	VMOVUPS Z19, 192(DX)
+	VMOVUPS Z19, K1, 192(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm4x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm4x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm4x64(SB), NOSPLIT, $0-64
+TEXT ·zgemm4x64(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -8702,6 +8742,8 @@ zgemm4x64tailloop:
 	JNZ          zgemm4x64tailloop
 
 zgemm4x64store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -8711,7 +8753,7 @@ zgemm4x64store:
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
 	VADDPS 128(DX), Z2, Z2
-	VADDPS 192(DX), Z3, Z3
+	VADDPS 192(DX), Z3, K1, Z3
 
 zgemm4x64noacc0:
 	TESTQ        R9, R9
@@ -8728,7 +8770,7 @@ zgemm4x64norow0:
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
 	VADDPS 128(R10), Z2, Z2
-	VADDPS 192(R10), Z3, Z3
+	VADDPS 192(R10), Z3, K1, Z3
 
 zgemm4x64nocol0:
 	TESTQ  $0x00000002, R11
@@ -8742,14 +8784,14 @@ zgemm4x64norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
 	VMOVUPS Z2, 128(DX)
-	VMOVUPS Z3, 192(DX)
+	VMOVUPS Z3, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x64noacc1
 	VADDPS  (DX), Z4, Z4
 	VADDPS  64(DX), Z5, Z5
 	VADDPS  128(DX), Z6, Z6
-	VADDPS  192(DX), Z7, Z7
+	VADDPS  192(DX), Z7, K1, Z7
 
 zgemm4x64noacc1:
 	TESTQ        R9, R9
@@ -8766,7 +8808,7 @@ zgemm4x64norow1:
 	VADDPS (R10), Z4, Z4
 	VADDPS 64(R10), Z5, Z5
 	VADDPS 128(R10), Z6, Z6
-	VADDPS 192(R10), Z7, Z7
+	VADDPS 192(R10), Z7, K1, Z7
 
 zgemm4x64nocol1:
 	TESTQ  $0x00000002, R11
@@ -8780,14 +8822,14 @@ zgemm4x64norelu1:
 	VMOVUPS Z4, (DX)
 	VMOVUPS Z5, 64(DX)
 	VMOVUPS Z6, 128(DX)
-	VMOVUPS Z7, 192(DX)
+	VMOVUPS Z7, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x64noacc2
 	VADDPS  (DX), Z8, Z8
 	VADDPS  64(DX), Z9, Z9
 	VADDPS  128(DX), Z10, Z10
-	VADDPS  192(DX), Z11, Z11
+	VADDPS  192(DX), Z11, K1, Z11
 
 zgemm4x64noacc2:
 	TESTQ        R9, R9
@@ -8804,7 +8846,7 @@ zgemm4x64norow2:
 	VADDPS (R10), Z8, Z8
 	VADDPS 64(R10), Z9, Z9
 	VADDPS 128(R10), Z10, Z10
-	VADDPS 192(R10), Z11, Z11
+	VADDPS 192(R10), Z11, K1, Z11
 
 zgemm4x64nocol2:
 	TESTQ  $0x00000002, R11
@@ -8818,14 +8860,14 @@ zgemm4x64norelu2:
 	VMOVUPS Z8, (DX)
 	VMOVUPS Z9, 64(DX)
 	VMOVUPS Z10, 128(DX)
-	VMOVUPS Z11, 192(DX)
+	VMOVUPS Z11, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm4x64noacc3
 	VADDPS  (DX), Z12, Z12
 	VADDPS  64(DX), Z13, Z13
 	VADDPS  128(DX), Z14, Z14
-	VADDPS  192(DX), Z15, Z15
+	VADDPS  192(DX), Z15, K1, Z15
 
 zgemm4x64noacc3:
 	TESTQ        R9, R9
@@ -8842,7 +8884,7 @@ zgemm4x64norow3:
 	VADDPS (R10), Z12, Z12
 	VADDPS 64(R10), Z13, Z13
 	VADDPS 128(R10), Z14, Z14
-	VADDPS 192(R10), Z15, Z15
+	VADDPS 192(R10), Z15, K1, Z15
 
 zgemm4x64nocol3:
 	TESTQ  $0x00000002, R11
@@ -8856,13 +8898,13 @@ zgemm4x64norelu3:
 	VMOVUPS Z12, (DX)
 	VMOVUPS Z13, 64(DX)
 	VMOVUPS Z14, 128(DX)
-	VMOVUPS Z15, 192(DX)
+	VMOVUPS Z15, K1, 192(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm3x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm3x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm3x64(SB), NOSPLIT, $0-64
+TEXT ·zgemm3x64(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -9046,6 +9088,8 @@ zgemm3x64tailloop:
 	JNZ          zgemm3x64tailloop
 
 zgemm3x64store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -9055,7 +9099,7 @@ zgemm3x64store:
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
 	VADDPS 128(DX), Z2, Z2
-	VADDPS 192(DX), Z3, Z3
+	VADDPS 192(DX), Z3, K1, Z3
 
 zgemm3x64noacc0:
 	TESTQ        R9, R9
@@ -9072,7 +9116,7 @@ zgemm3x64norow0:
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
 	VADDPS 128(R10), Z2, Z2
-	VADDPS 192(R10), Z3, Z3
+	VADDPS 192(R10), Z3, K1, Z3
 
 zgemm3x64nocol0:
 	TESTQ  $0x00000002, R11
@@ -9086,14 +9130,14 @@ zgemm3x64norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
 	VMOVUPS Z2, 128(DX)
-	VMOVUPS Z3, 192(DX)
+	VMOVUPS Z3, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm3x64noacc1
 	VADDPS  (DX), Z4, Z4
 	VADDPS  64(DX), Z5, Z5
 	VADDPS  128(DX), Z6, Z6
-	VADDPS  192(DX), Z7, Z7
+	VADDPS  192(DX), Z7, K1, Z7
 
 zgemm3x64noacc1:
 	TESTQ        R9, R9
@@ -9110,7 +9154,7 @@ zgemm3x64norow1:
 	VADDPS (R10), Z4, Z4
 	VADDPS 64(R10), Z5, Z5
 	VADDPS 128(R10), Z6, Z6
-	VADDPS 192(R10), Z7, Z7
+	VADDPS 192(R10), Z7, K1, Z7
 
 zgemm3x64nocol1:
 	TESTQ  $0x00000002, R11
@@ -9124,14 +9168,14 @@ zgemm3x64norelu1:
 	VMOVUPS Z4, (DX)
 	VMOVUPS Z5, 64(DX)
 	VMOVUPS Z6, 128(DX)
-	VMOVUPS Z7, 192(DX)
+	VMOVUPS Z7, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm3x64noacc2
 	VADDPS  (DX), Z8, Z8
 	VADDPS  64(DX), Z9, Z9
 	VADDPS  128(DX), Z10, Z10
-	VADDPS  192(DX), Z11, Z11
+	VADDPS  192(DX), Z11, K1, Z11
 
 zgemm3x64noacc2:
 	TESTQ        R9, R9
@@ -9148,7 +9192,7 @@ zgemm3x64norow2:
 	VADDPS (R10), Z8, Z8
 	VADDPS 64(R10), Z9, Z9
 	VADDPS 128(R10), Z10, Z10
-	VADDPS 192(R10), Z11, Z11
+	VADDPS 192(R10), Z11, K1, Z11
 
 zgemm3x64nocol2:
 	TESTQ  $0x00000002, R11
@@ -9162,13 +9206,13 @@ zgemm3x64norelu2:
 	VMOVUPS Z8, (DX)
 	VMOVUPS Z9, 64(DX)
 	VMOVUPS Z10, 128(DX)
-	VMOVUPS Z11, 192(DX)
+	VMOVUPS Z11, K1, 192(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm2x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm2x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm2x64(SB), NOSPLIT, $0-64
+TEXT ·zgemm2x64(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -9311,6 +9355,8 @@ zgemm2x64tailloop:
 	JNZ          zgemm2x64tailloop
 
 zgemm2x64store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -9320,7 +9366,7 @@ zgemm2x64store:
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
 	VADDPS 128(DX), Z2, Z2
-	VADDPS 192(DX), Z3, Z3
+	VADDPS 192(DX), Z3, K1, Z3
 
 zgemm2x64noacc0:
 	TESTQ        R9, R9
@@ -9337,7 +9383,7 @@ zgemm2x64norow0:
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
 	VADDPS 128(R10), Z2, Z2
-	VADDPS 192(R10), Z3, Z3
+	VADDPS 192(R10), Z3, K1, Z3
 
 zgemm2x64nocol0:
 	TESTQ  $0x00000002, R11
@@ -9351,14 +9397,14 @@ zgemm2x64norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
 	VMOVUPS Z2, 128(DX)
-	VMOVUPS Z3, 192(DX)
+	VMOVUPS Z3, K1, 192(DX)
 	ADDQ    R8, DX
 	TESTQ   $0x00000001, R11
 	JZ      zgemm2x64noacc1
 	VADDPS  (DX), Z4, Z4
 	VADDPS  64(DX), Z5, Z5
 	VADDPS  128(DX), Z6, Z6
-	VADDPS  192(DX), Z7, Z7
+	VADDPS  192(DX), Z7, K1, Z7
 
 zgemm2x64noacc1:
 	TESTQ        R9, R9
@@ -9375,7 +9421,7 @@ zgemm2x64norow1:
 	VADDPS (R10), Z4, Z4
 	VADDPS 64(R10), Z5, Z5
 	VADDPS 128(R10), Z6, Z6
-	VADDPS 192(R10), Z7, Z7
+	VADDPS 192(R10), Z7, K1, Z7
 
 zgemm2x64nocol1:
 	TESTQ  $0x00000002, R11
@@ -9389,13 +9435,13 @@ zgemm2x64norelu1:
 	VMOVUPS Z4, (DX)
 	VMOVUPS Z5, 64(DX)
 	VMOVUPS Z6, 128(DX)
-	VMOVUPS Z7, 192(DX)
+	VMOVUPS Z7, K1, 192(DX)
 	VZEROUPPER
 	RET
 
-// func zgemm1x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// func zgemm1x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·zgemm1x64(SB), NOSPLIT, $0-64
+TEXT ·zgemm1x64(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -9497,6 +9543,8 @@ zgemm1x64tailloop:
 	JNZ          zgemm1x64tailloop
 
 zgemm1x64store:
+	MOVQ   mask+64(FP), AX
+	KMOVW  AX, K1
 	MOVQ   rowBias+40(FP), R9
 	MOVQ   colBias+48(FP), R10
 	MOVQ   flags+56(FP), R11
@@ -9506,7 +9554,7 @@ zgemm1x64store:
 	VADDPS (DX), Z0, Z0
 	VADDPS 64(DX), Z1, Z1
 	VADDPS 128(DX), Z2, Z2
-	VADDPS 192(DX), Z3, Z3
+	VADDPS 192(DX), Z3, K1, Z3
 
 zgemm1x64noacc0:
 	TESTQ        R9, R9
@@ -9523,7 +9571,7 @@ zgemm1x64norow0:
 	VADDPS (R10), Z0, Z0
 	VADDPS 64(R10), Z1, Z1
 	VADDPS 128(R10), Z2, Z2
-	VADDPS 192(R10), Z3, Z3
+	VADDPS 192(R10), Z3, K1, Z3
 
 zgemm1x64nocol0:
 	TESTQ  $0x00000002, R11
@@ -9537,7 +9585,7 @@ zgemm1x64norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
 	VMOVUPS Z2, 128(DX)
-	VMOVUPS Z3, 192(DX)
+	VMOVUPS Z3, K1, 192(DX)
 	VZEROUPPER
 	RET
 
