@@ -45,6 +45,9 @@ func Elem(ctx *build.Context) {
 	tanhBackward(ctx)
 	bnReLUSums(ctx)
 	bnReLUDz(ctx)
+	sumKernel(ctx, "sum", false)
+	sumKernel(ctx, "sumReLU", true)
+	reluBackward(ctx)
 }
 
 // SGDKernelName returns the name of the SGD update kernel with momentum or

@@ -96,7 +96,7 @@ func emitBinary(n *ir.Node, c *Context) (*Kernel, error) {
 	case ir.OpAdd:
 		return elementwise(n, c, 2, "ys[i] = v + u", false, false), nil
 	case ir.OpReLUBackward:
-		return elementwise(n, c, 2, "ys[i] = runtime.ReLUGrad(u, v)", false, false), nil
+		return elementCall(n, c, 2, "elem.ReLUBackward"), nil
 	case ir.OpLeakyReLUBackward:
 		return elementwise(n, c, 2, fmt.Sprintf("if v > 0 { ys[i] = u } else { ys[i] = %s * u }", f32lit(n.Attrs.Alpha)), false, false), nil
 	case ir.OpTanhBackward:

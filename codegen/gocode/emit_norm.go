@@ -28,17 +28,10 @@ func emitBiasGrad(n *ir.Node, c *Context) (*Kernel, error) {
 		off := (s*{{.C}} + ch) * {{.HW}}
 		row := a0[off : off+{{.HW}}]
 {{- if .Masked}}
-		mask := out[off : off+{{.HW}}]
+		acc += float64(elem.SumReLU(row, out[off:off+{{.HW}}]))
+{{- else}}
+		acc += float64(elem.Sum(row))
 {{- end}}
-		var part float32
-		for i, v := range row {
-{{- if .Masked}}
-			v = runtime.ReLUGrad(v, mask[i])
-{{- end}}
-			_ = i
-			part += v
-		}
-		acc += float64(part)
 	}
 	y[ch] = float32(acc)
 }

@@ -4,6 +4,7 @@ package lenet5
 
 import (
 	runtime "github.com/cnnc/cnnc/runtime"
+	elem "github.com/cnnc/cnnc/runtime/elem"
 	gemm "github.com/cnnc/cnnc/runtime/gemm"
 	"math"
 )
@@ -159,12 +160,7 @@ func biasgradFc3T23(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*10 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}
@@ -180,14 +176,7 @@ func linearBackwardDataFc3T24(n, lo, hi int, dy []float32, w []float32, y []floa
 // reluBackwardT25 computes (relu_backward) [64,84] of samples [lo, hi).
 func reluBackwardT25(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*84, hi*84
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = runtime.ReLUGrad(u, v)
-	}
+	elem.ReLUBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
 
 }
 
@@ -198,12 +187,7 @@ func biasgradFc2T26(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*84 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}
@@ -225,14 +209,7 @@ func linearBackwardDataFc2T28(n, lo, hi int, dy []float32, w []float32, y []floa
 // reluBackwardT29 computes (relu_backward) [64,120] of samples [lo, hi).
 func reluBackwardT29(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*120, hi*120
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = runtime.ReLUGrad(u, v)
-	}
+	elem.ReLUBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
 
 }
 
@@ -243,12 +220,7 @@ func biasgradFc1T30(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*120 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}
@@ -311,14 +283,7 @@ func maxpoolBackwardT35(n, lo, hi int, x []float32, dy []float32, y []float32) {
 // reluBackwardT36 computes (relu_backward) [64,16,10,10] of samples [lo, hi).
 func reluBackwardT36(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*1600, hi*1600
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = runtime.ReLUGrad(u, v)
-	}
+	elem.ReLUBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
 
 }
 
@@ -329,12 +294,7 @@ func biasgradConv2T37(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*16 + ch) * 100
 			row := a0[off : off+100]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}
@@ -445,14 +405,7 @@ func maxpoolBackwardT40(n, lo, hi int, x []float32, dy []float32, y []float32) {
 // reluBackwardT41 computes (relu_backward) [64,6,28,28] of samples [lo, hi).
 func reluBackwardT41(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*4704, hi*4704
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = runtime.ReLUGrad(u, v)
-	}
+	elem.ReLUBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
 
 }
 
@@ -463,12 +416,7 @@ func biasgradConv1T42(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*6 + ch) * 784
 			row := a0[off : off+784]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}

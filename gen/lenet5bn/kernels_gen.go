@@ -279,12 +279,7 @@ func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*10 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}
@@ -306,14 +301,7 @@ func linearBackwardDataFc3T40(n, lo, hi int, dy []float32, w []float32, y []floa
 // reluBackwardT42 computes (relu_backward) [64,84] of samples [lo, hi).
 func reluBackwardT42(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*84, hi*84
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = runtime.ReLUGrad(u, v)
-	}
+	elem.ReLUBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
 
 }
 
@@ -324,12 +312,7 @@ func biasgradFc2T43(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*84 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}
@@ -345,14 +328,7 @@ func linearBackwardDataFc2T44(n, lo, hi int, dy []float32, w []float32, y []floa
 // reluBackwardT45 computes (relu_backward) [64,120] of samples [lo, hi).
 func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*120, hi*120
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = runtime.ReLUGrad(u, v)
-	}
+	elem.ReLUBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
 
 }
 
@@ -363,12 +339,7 @@ func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*120 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}

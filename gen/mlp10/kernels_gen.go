@@ -107,12 +107,7 @@ func biasgradFc11T49(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*10 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}
@@ -139,12 +134,7 @@ func biasgradFc10T52(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*500 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}

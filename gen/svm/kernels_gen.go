@@ -2,7 +2,10 @@
 
 package svm
 
-import gemm "github.com/cnnc/cnnc/runtime/gemm"
+import (
+	elem "github.com/cnnc/cnnc/runtime/elem"
+	gemm "github.com/cnnc/cnnc/runtime/gemm"
+)
 
 // linearFcT5 computes (linear "fc") [64,10] of the first n samples.
 func linearFcT5(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
@@ -99,12 +102,7 @@ func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*10 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}

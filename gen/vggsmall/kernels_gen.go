@@ -338,12 +338,7 @@ func biasgradFc2T55(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*10 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}
@@ -365,14 +360,7 @@ func linearBackwardDataFc2T57(n, lo, hi int, dy []float32, w []float32, y []floa
 // reluBackwardT59 computes (relu_backward) [64,256] of samples [lo, hi).
 func reluBackwardT59(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*256, hi*256
-	ys := y[lo:hi]
-	x0 := a0[lo:hi][:len(ys)]
-	x1 := a1[lo:hi][:len(ys)]
-	for i := range ys {
-		v := x0[i]
-		u := x1[i]
-		ys[i] = runtime.ReLUGrad(u, v)
-	}
+	elem.ReLUBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
 
 }
 
@@ -383,12 +371,7 @@ func biasgradFc1T60(n, lo, hi int, a0 []float32, y []float32) {
 		for s := 0; s < n; s++ {
 			off := (s*256 + ch) * 1
 			row := a0[off : off+1]
-			var part float32
-			for i, v := range row {
-				_ = i
-				part += v
-			}
-			acc += float64(part)
+			acc += float64(elem.Sum(row))
 		}
 		y[ch] = float32(acc)
 	}

@@ -217,6 +217,8 @@ func TestLengthPanics(t *testing.T) {
 		{"SGD short v", func() { SGD(make([]float32, 3), make([]float32, 3), make([]float32, 2), 1, 0.9, 0, false, false) }},
 		{"Tanh", func() { Tanh(make([]float32, 3), make([]float32, 2)) }},
 		{"TanhBackward", func() { TanhBackward(make([]float32, 3), make([]float32, 3), make([]float32, 2)) }},
+		{"SumReLU", func() { SumReLU(make([]float32, 3), make([]float32, 2)) }},
+		{"ReLUBackward", func() { ReLUBackward(make([]float32, 3), make([]float32, 3), make([]float32, 2)) }},
 		{"BNReLUSums", func() { BNReLUSums(make([]float32, 3), make([]float32, 3), make([]float32, 2), 0, 1) }},
 		{"BNReLUDz", func() {
 			BNReLUDz(make([]float32, 3), make([]float32, 3), make([]float32, 2), make([]float32, 3), 0, 1, 1, 1, 0, 0)

@@ -27,4 +27,7 @@ var (
 	tanhBackwardAsm = tanhBackward
 	bnReLUSumsAsm   = bnReLUSums
 	bnReLUDzAsm     = bnReLUDz
+	sumAsm          = sum
+	sumReLUAsm      = sumReLU
+	reluBackwardAsm = reluBackward
 )

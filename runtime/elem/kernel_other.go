@@ -13,4 +13,7 @@ var (
 	tanhBackwardAsm func(y, dy, dx []float32)
 	bnReLUSumsAsm   func(dy, out, z []float32, mean, istd float64) (sdy, sdyx float64)
 	bnReLUDzAsm     func(dz, dy, out, z []float32, mean, istd, k, cnt, sdy, sdyx float64)
+	sumAsm          func(x []float32) float32
+	sumReLUAsm      func(x, mask []float32) float32
+	reluBackwardAsm func(dx, y, dy []float32)
 )

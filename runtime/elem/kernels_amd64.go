@@ -73,3 +73,18 @@ func bnReLUSums(dy []float32, out []float32, z []float32, mean float64, istd flo
 //
 //go:noescape
 func bnReLUDz(dz []float32, dy []float32, out []float32, z []float32, mean float64, istd float64, k float64, cnt float64, sdy float64, sdyx float64)
+
+// sum returns the sum of x in Sum's order.
+//
+//go:noescape
+func sum(x []float32) float32
+
+// sumReLU returns the sum of x where mask's bits are above 0, in SumReLU's order; mask must be at least as long as x.
+//
+//go:noescape
+func sumReLU(x []float32, mask []float32) float32
+
+// reluBackward sets dx[i] = dy[i] where y[i]'s bits are above 0 as an int32, and 0 elsewhere, for i < len(dx); y and dy must be at least as long.
+//
+//go:noescape
+func reluBackward(dx []float32, y []float32, dy []float32)

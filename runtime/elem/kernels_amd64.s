@@ -1527,3 +1527,193 @@ bnReLUDz1:
 bnReLUDz1done:
 	VZEROUPPER
 	RET
+
+// func sum(x []float32) float32
+// Requires: AVX, AVX2, SSE
+TEXT ·sum(SB), NOSPLIT, $0-28
+	MOVQ   x_base+0(FP), SI
+	MOVQ   x_len+8(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VPXOR  Y4, Y4, Y4
+
+sum32:
+	CMPQ    CX, $0x20
+	JL      sumfold
+	VMOVUPS (SI), Y5
+	VADDPS  Y5, Y0, Y0
+	VMOVUPS 32(SI), Y6
+	VADDPS  Y6, Y1, Y1
+	VMOVUPS 64(SI), Y7
+	VADDPS  Y7, Y2, Y2
+	VMOVUPS 96(SI), Y8
+	VADDPS  Y8, Y3, Y3
+	ADDQ    $0x80, SI
+	SUBQ    $0x20, CX
+	JMP     sum32
+
+sumfold:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+
+sum1:
+	TESTQ  CX, CX
+	JZ     sumdone
+	VMOVSS (SI), X5
+	VADDSS X5, X0, X0
+	ADDQ   $0x04, SI
+	SUBQ   $0x01, CX
+	JMP    sum1
+
+sumdone:
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func sumReLU(x []float32, mask []float32) float32
+// Requires: AVX, AVX2, SSE
+TEXT ·sumReLU(SB), NOSPLIT, $0-52
+	MOVQ   x_base+0(FP), SI
+	MOVQ   x_len+8(FP), CX
+	MOVQ   mask_base+24(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VPXOR  Y4, Y4, Y4
+
+sumReLU32:
+	CMPQ     CX, $0x20
+	JL       sumReLUfold
+	VMOVUPS  (SI), Y5
+	VMOVUPS  (DI), Y9
+	VPCMPGTD Y4, Y9, Y9
+	VANDPS   Y9, Y5, Y5
+	VADDPS   Y5, Y0, Y0
+	VMOVUPS  32(SI), Y6
+	VMOVUPS  32(DI), Y10
+	VPCMPGTD Y4, Y10, Y10
+	VANDPS   Y10, Y6, Y6
+	VADDPS   Y6, Y1, Y1
+	VMOVUPS  64(SI), Y7
+	VMOVUPS  64(DI), Y11
+	VPCMPGTD Y4, Y11, Y11
+	VANDPS   Y11, Y7, Y7
+	VADDPS   Y7, Y2, Y2
+	VMOVUPS  96(SI), Y8
+	VMOVUPS  96(DI), Y12
+	VPCMPGTD Y4, Y12, Y12
+	VANDPS   Y12, Y8, Y8
+	VADDPS   Y8, Y3, Y3
+	ADDQ     $0x80, SI
+	ADDQ     $0x80, DI
+	SUBQ     $0x20, CX
+	JMP      sumReLU32
+
+sumReLUfold:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+
+sumReLU1:
+	TESTQ    CX, CX
+	JZ       sumReLUdone
+	VMOVSS   (SI), X5
+	VMOVSS   (DI), X9
+	VPCMPGTD X4, X9, X9
+	VANDPS   X9, X5, X5
+	VADDSS   X5, X0, X0
+	ADDQ     $0x04, SI
+	ADDQ     $0x04, DI
+	SUBQ     $0x01, CX
+	JMP      sumReLU1
+
+sumReLUdone:
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// func reluBackward(dx []float32, y []float32, dy []float32)
+// Requires: AVX, AVX2
+TEXT ·reluBackward(SB), NOSPLIT, $0-72
+	MOVQ  dx_base+0(FP), DX
+	MOVQ  dx_len+8(FP), CX
+	MOVQ  y_base+24(FP), SI
+	MOVQ  dy_base+48(FP), DI
+	VPXOR Y15, Y15, Y15
+
+reluBackwardx32:
+	CMPQ     CX, $0x20
+	JL       reluBackwardx8
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DI), Y4
+	VPCMPGTD Y15, Y0, Y0
+	VANDPS   Y0, Y4, Y4
+	VMOVUPS  Y4, (DX)
+	VMOVUPS  32(SI), Y1
+	VMOVUPS  32(DI), Y5
+	VPCMPGTD Y15, Y1, Y1
+	VANDPS   Y1, Y5, Y5
+	VMOVUPS  Y5, 32(DX)
+	VMOVUPS  64(SI), Y2
+	VMOVUPS  64(DI), Y6
+	VPCMPGTD Y15, Y2, Y2
+	VANDPS   Y2, Y6, Y6
+	VMOVUPS  Y6, 64(DX)
+	VMOVUPS  96(SI), Y3
+	VMOVUPS  96(DI), Y7
+	VPCMPGTD Y15, Y3, Y3
+	VANDPS   Y3, Y7, Y7
+	VMOVUPS  Y7, 96(DX)
+	ADDQ     $0x80, DX
+	ADDQ     $0x80, SI
+	ADDQ     $0x80, DI
+	SUBQ     $0x20, CX
+	JMP      reluBackwardx32
+
+reluBackwardx8:
+	CMPQ     CX, $0x08
+	JL       reluBackwardx1
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DI), Y4
+	VPCMPGTD Y15, Y0, Y0
+	VANDPS   Y0, Y4, Y4
+	VMOVUPS  Y4, (DX)
+	ADDQ     $0x20, DX
+	ADDQ     $0x20, SI
+	ADDQ     $0x20, DI
+	SUBQ     $0x08, CX
+	JMP      reluBackwardx8
+
+reluBackwardx1:
+	CMPQ     CX, $0x01
+	JL       reluBackwarddone
+	VMOVSS   (SI), X0
+	VMOVSS   (DI), X4
+	VPCMPGTD X15, X0, X0
+	VANDPS   X0, X4, X4
+	VMOVSS   X4, (DX)
+	ADDQ     $0x04, DX
+	ADDQ     $0x04, SI
+	ADDQ     $0x04, DI
+	SUBQ     $0x01, CX
+	JMP      reluBackwardx1
+
+reluBackwarddone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,78 @@
+package elem
+
+import "fmt"
+
+// Sum returns the sum of x in float32: 32 lanes, element i into lane i%32,
+// the lanes folded pairwise (lane l with l+8, l+16 and l+24, then lane l
+// with l+4, l+2 and l+1), then the elements past the last multiple of 32
+// in order. The assembly and the Go code add in this order and give the
+// same bits; with 32 independent sums instead of one chain, the assembly
+// is not held up by the latency of each addition.
+func Sum(x []float32) float32 {
+	if useAsm && len(x) > 0 {
+		return sumAsm(x)
+	}
+	return sumGo(x, nil)
+}
+
+// SumReLU is Sum of x[i] where a ReLU passed the gradient: where mask[i]'s
+// bits are above 0 as an int32 (runtime.ReLUGrad), 0 elsewhere. It panics
+// if mask is shorter than x.
+func SumReLU(x, mask []float32) float32 {
+	if len(mask) < len(x) {
+		panic(fmt.Sprintf("elem: SumReLU: len(x) = %d, len(mask) = %d", len(x), len(mask)))
+	}
+	if useAsm && len(x) > 0 {
+		return sumReLUAsm(x, mask)
+	}
+	return sumGo(x, mask[:len(x)])
+}
+
+// sumGo is Sum, or SumReLU when mask is not nil, in Go.
+func sumGo(x, mask []float32) float32 {
+	at := func(i int) float32 {
+		if mask == nil {
+			return x[i]
+		}
+		return reluGrad(x[i], mask[i])
+	}
+	var acc [32]float32
+	i := 0
+	for ; i+32 <= len(x); i += 32 {
+		for l := range acc {
+			acc[l] += at(i + l)
+		}
+	}
+	var v [8]float32
+	for l := range v {
+		v[l] = (acc[l] + acc[l+8]) + (acc[l+16] + acc[l+24])
+	}
+	for l := range 4 {
+		v[l] += v[l+4]
+	}
+	for l := range 2 {
+		v[l] += v[l+2]
+	}
+	s := v[0] + v[1]
+	for ; i < len(x); i++ {
+		s += at(i)
+	}
+	return s
+}
+
+// ReLUBackward sets dx[i] = dy[i] where the ReLU's output y[i] has bits
+// above 0 as an int32 (it passed the gradient; runtime.ReLUGrad), and 0
+// elsewhere. It panics if y or dy is shorter than dx.
+func ReLUBackward(dx, y, dy []float32) {
+	if len(y) < len(dx) || len(dy) < len(dx) {
+		panic(fmt.Sprintf("elem: ReLUBackward: len(dx) = %d, len(y) = %d, len(dy) = %d", len(dx), len(y), len(dy)))
+	}
+	if useAsm && len(dx) > 0 {
+		reluBackwardAsm(dx, y, dy)
+		return
+	}
+	y, dy = y[:len(dx)], dy[:len(dx)]
+	for i := range dx {
+		dx[i] = reluGrad(dy[i], y[i])
+	}
+}

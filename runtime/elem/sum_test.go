@@ -1,0 +1,64 @@
+package elem
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestSum checks Sum and SumReLU against a float64 sum and that the
+// assembly gives the Go code's bits.
+func TestSum(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, n := range append(lengths, 784, 4704) {
+		x, mask, _ := bnInputs(r, n)
+		for _, masked := range []bool{false, true} {
+			var want float64
+			for i, v := range x {
+				if !masked || passed(mask[i]) {
+					want += float64(v)
+				}
+			}
+			res := paths(t, func() []float32 {
+				got := Sum(x)
+				if masked {
+					got = SumReLU(x, mask)
+				}
+				if math.Abs(float64(got)-want) > 1e-5*float64(n+1) {
+					t.Errorf("n=%d masked=%v (asm %v): %v, want %v", n, masked, useAsm, got, want)
+				}
+				return []float32{got}
+			})
+			for _, got := range res[1:] {
+				sameBits(t, fmt.Sprintf("n=%d masked=%v", n, masked), got, res[0])
+			}
+		}
+	}
+}
+
+// TestReLUBackward checks the mask, NaN and -0 included, and that neither
+// path writes past len(dx).
+func TestReLUBackward(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range lengths {
+		dy, y, _ := bnInputs(r, n)
+		res := paths(t, func() []float32 {
+			dx := make([]float32, n+3)
+			ReLUBackward(dx[:n], y, dy)
+			for i := range n {
+				want := float32(0)
+				if passed(y[i]) {
+					want = dy[i]
+				}
+				if math.Float32bits(dx[i]) != math.Float32bits(want) {
+					t.Fatalf("n=%d (asm %v): dx[%d] = %v for y %v, dy %v", n, useAsm, i, dx[i], y[i], dy[i])
+				}
+			}
+			return dx
+		})
+		for _, got := range res[1:] {
+			sameBits(t, fmt.Sprintf("n=%d", n), got, res[0])
+		}
+	}
+}
