@@ -33,6 +33,7 @@ func Vec(ctx *build.Context) {
 	copyRows(ctx)
 	addRows(ctx)
 	maxPool2x2(ctx)
+	maxPool2x2Backward(ctx)
 }
 
 // Registers of the streaming loops.
@@ -375,6 +376,103 @@ func maxPool2x2(ctx *build.Context) {
 	ctx.DECQ(oh)
 	ctx.JMP(operand.LabelRef("poolrow"))
 	ctx.Label("pooldone")
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+func maxPool2x2Backward(ctx *build.Context) {
+	ctx.Function("maxPool2x2Backward")
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(dx, x, dy *float32, oh, ow, w int)")
+	ctx.Pragma("noescape")
+	ctx.Doc("maxPool2x2Backward sets the gradient of each 2x2 window of the oh x 2ow",
+		"top-left part of the plane x (rows w floats apart, as dx) from dy (rows",
+		"ow floats apart): dy on the first of the window's four elements, in",
+		"row-major order, equal to its maximum, on the last where a NaN makes",
+		"none equal, and 0 on the others. ow must be at least 8.")
+	dx, x, dy, oh, ow, w := reg.RDI, reg.RSI, reg.RBX, reg.RCX, reg.RDX, reg.R8
+	x1, d1, j, last := reg.R9, reg.R12, reg.R10, reg.R11
+	ctx.Load(ctx.Param("dx"), dx)
+	ctx.Load(ctx.Param("x"), x)
+	ctx.Load(ctx.Param("dy"), dy)
+	ctx.Load(ctx.Param("oh"), oh)
+	ctx.Load(ctx.Param("ow"), ow)
+	ctx.Load(ctx.Param("w"), w)
+	ctx.SHLQ(operand.U8(2), w) // bytes
+	ctx.LEAQ(operand.Mem{Base: ow, Disp: -8}, last)
+	y := ymms(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
+	odd, even := reg.Y14, reg.Y15
+	// odd: all ones in the odd lanes; even: in the even ones.
+	ctx.VPCMPEQD(even, even, even)
+	ctx.VXORPS(odd, odd, odd)
+	ctx.VBLENDPS(operand.U8(0xAA), even, odd, odd)
+	ctx.VXORPS(odd, even, even)
+	maxNaN := func(a, b, t reg.VecPhysical) {
+		ctx.VCMPPS(operand.U8(3), b, a, t) // unordered
+		ctx.VMAXPS(b, a, a)
+		ctx.VORPS(t, a, a)
+	}
+	// half does the windows of 16 floats of each row at byte offset off;
+	// g holds their gradients, each twice.
+	half := func(off int, g reg.VecPhysical) {
+		r0, r1, m, e0, e1, p, t := y[0], y[1], y[2], y[3], y[4], y[5], y[6]
+		ctx.VMOVUPS(operand.Mem{Base: x, Index: j, Scale: 8, Disp: off}, r0)
+		ctx.VMOVUPS(operand.Mem{Base: x1, Index: j, Scale: 8, Disp: off}, r1)
+		ctx.VMOVAPS(r0, m)
+		maxNaN(m, r1, t)                       // each column's maximum
+		ctx.VPERMILPS(operand.U8(0xB1), m, p) // its neighbour's
+		maxNaN(m, p, t)                        // each window's, twice
+		ctx.VCMPPS(operand.U8(0), m, r0, e0)   // r0 == m: a (even), b (odd)
+		ctx.VCMPPS(operand.U8(0), m, r1, e1)   // r1 == m: c, d
+		// Row 0: a where a is the maximum; b where b is and a is not.
+		ctx.VPERMILPS(operand.U8(0xB1), e0, p) // a's test in b's lane and b's in a's
+		ctx.VORPS(p, e0, t)                    // a or b, in both lanes
+		ctx.VANDPS(odd, p, p)
+		ctx.VANDNPS(e0, p, p) // e0 &^ (odd & swapped)
+		ctx.VANDPS(g, p, p)
+		ctx.VMOVUPS(p, operand.Mem{Base: dx, Index: j, Scale: 8, Disp: off})
+		// Row 1: c where c is and neither a nor b; d where none of a, b, c.
+		ctx.VPERMILPS(operand.U8(0xB1), e1, p) // c's test in d's lane
+		ctx.VANDNPS(e1, t, e1)                 // c and not (a or b)
+		ctx.VANDPS(even, e1, e1)
+		ctx.VORPS(t, p, p)
+		ctx.VANDNPS(odd, p, p) // odd &^ (a or b or c)
+		ctx.VORPS(p, e1, e1)
+		ctx.VANDPS(g, e1, e1)
+		ctx.VMOVUPS(e1, operand.Mem{Base: d1, Index: j, Scale: 8, Disp: off})
+	}
+	eight := func() {
+		g, lo, hi := y[7], y[8], y[9]
+		ctx.VMOVUPS(operand.Mem{Base: dy, Index: j, Scale: 4}, g)
+		ctx.VUNPCKLPS(g, g, lo) // g0 g0 g1 g1 | g4 g4 g5 g5
+		ctx.VUNPCKHPS(g, g, hi) // g2 g2 g3 g3 | g6 g6 g7 g7
+		ctx.VPERM2F128(operand.U8(0x20), hi, lo, g)
+		ctx.VPERM2F128(operand.U8(0x31), hi, lo, hi)
+		half(0, g)
+		half(32, hi)
+	}
+	ctx.Label("poolbwdrow")
+	ctx.TESTQ(oh, oh)
+	ctx.JZ(operand.LabelRef("poolbwddone"))
+	ctx.LEAQ(operand.Mem{Base: x, Index: w, Scale: 1}, x1)
+	ctx.LEAQ(operand.Mem{Base: dx, Index: w, Scale: 1}, d1)
+	ctx.XORQ(j, j)
+	ctx.Label("poolbwdx8")
+	ctx.CMPQ(j, last)
+	ctx.JGE(operand.LabelRef("poolbwdtail"))
+	eight()
+	ctx.ADDQ(operand.U8(8), j)
+	ctx.JMP(operand.LabelRef("poolbwdx8"))
+	ctx.Label("poolbwdtail")
+	ctx.MOVQ(last, j)
+	eight()
+	// Next output row: two input rows down.
+	ctx.LEAQ(operand.Mem{Base: dy, Index: ow, Scale: 4}, dy)
+	ctx.LEAQ(operand.Mem{Base: x1, Index: w, Scale: 1}, x)
+	ctx.LEAQ(operand.Mem{Base: d1, Index: w, Scale: 1}, dx)
+	ctx.DECQ(oh)
+	ctx.JMP(operand.LabelRef("poolbwdrow"))
+	ctx.Label("poolbwddone")
 	ctx.VZEROUPPER()
 	ctx.RET()
 }

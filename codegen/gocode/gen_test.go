@@ -55,15 +55,16 @@ var genCases = []genCase{
 // forward GEMMs pack their panels straight from the input
 // (gemm.SgemmIm2col), as do their filter gradients (gemm.SgemmIm2colT): a
 // padded one and a grouped, dilated one, both fused with batch-norm and
-// ReLU.
+// ReLU; then 2x2 max pooling of an odd number of rows, whose last row gets
+// no gradient.
 func convBN16() *ir.Graph {
 	b := ir.NewBuilder("convbn16", 3)
-	x := b.Input("x", 4, 6, 16)
+	x := b.Input("x", 4, 7, 16)
 	y := b.Labels("y", 3)
-	h := b.ReLU(b.BatchNorm("bn1", b.Conv2D("conv1", x, 4, 6, 3, ir.Pad(1), ir.NoBias()), 6))                              // 6x6x16
-	h = b.ReLU(b.BatchNorm("bn2", b.Conv2D("conv2", h, 6, 4, 3, ir.Groups(2), ir.Dilation(2), ir.Pad(2), ir.NoBias()), 4)) // 4x6x16
-	h = b.Flatten(h)
-	logits := b.Linear("fc", h, 384, 3)
+	h := b.ReLU(b.BatchNorm("bn1", b.Conv2D("conv1", x, 4, 6, 3, ir.Pad(1), ir.NoBias()), 6))                              // 6x7x16
+	h = b.ReLU(b.BatchNorm("bn2", b.Conv2D("conv2", h, 6, 4, 3, ir.Groups(2), ir.Dilation(2), ir.Pad(2), ir.NoBias()), 4)) // 4x7x16
+	h = b.Flatten(b.MaxPool(h, 2))                                                                                         // 4x3x8
+	logits := b.Linear("fc", h, 96, 3)
 	b.Output("logits", logits)
 	b.Loss(b.SoftmaxCrossEntropy(logits, y))
 	return b.Graph()

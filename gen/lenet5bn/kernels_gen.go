@@ -368,32 +368,8 @@ func linearBackwardWeightFc1T49(n, lo, hi int, x []float32, dy []float32, y []fl
 func maxpoolBackwardT51(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 16; ch++ {
-			xc := x[(s*16+ch)*100:][:100]
 			dx := y[(s*16+ch)*100:][:100]
-			dc := dy[(s*16+ch)*25:][:25]
-			clear(dx)
-			for i := 0; i < 5; i++ {
-				r0 := (*[10]float32)(xc[2*i*10:])
-				r1 := (*[10]float32)(xc[(2*i+1)*10:])
-				dr := (*[5]float32)(dc[i*5:])
-				base := 2 * i * 10
-				for j, g := range dr {
-					a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
-					m := max(max(a, b), max(c, d))
-					// The first of a, b, c, d equal to m, as conditional moves.
-					k := 11
-					if c == m {
-						k = 10
-					}
-					if b == m {
-						k = 1
-					}
-					if a == m {
-						k = 0
-					}
-					dx[base+2*j+k] = g
-				}
-			}
+			gemm.MaxPool2x2Backward(dx, x[(s*16+ch)*100:][:100], dy[(s*16+ch)*25:][:25], 5, 5, 10)
 		}
 	}
 
@@ -501,32 +477,8 @@ func conv2dBnReluBackwardConv2T52Data(n, lo, hi int, x []float32, w []float32, g
 func maxpoolBackwardT56(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 6; ch++ {
-			xc := x[(s*6+ch)*784:][:784]
 			dx := y[(s*6+ch)*784:][:784]
-			dc := dy[(s*6+ch)*196:][:196]
-			clear(dx)
-			for i := 0; i < 14; i++ {
-				r0 := (*[28]float32)(xc[2*i*28:])
-				r1 := (*[28]float32)(xc[(2*i+1)*28:])
-				dr := (*[14]float32)(dc[i*14:])
-				base := 2 * i * 28
-				for j, g := range dr {
-					a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
-					m := max(max(a, b), max(c, d))
-					// The first of a, b, c, d equal to m, as conditional moves.
-					k := 29
-					if c == m {
-						k = 28
-					}
-					if b == m {
-						k = 1
-					}
-					if a == m {
-						k = 0
-					}
-					dx[base+2*j+k] = g
-				}
-			}
+			gemm.MaxPool2x2Backward(dx, x[(s*6+ch)*784:][:784], dy[(s*6+ch)*196:][:196], 14, 14, 28)
 		}
 	}
 

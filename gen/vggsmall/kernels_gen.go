@@ -394,32 +394,8 @@ func linearBackwardWeightFc1T62(n, lo, hi int, x []float32, dy []float32, y []fl
 func maxpoolBackwardT64(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 64; ch++ {
-			xc := x[(s*64+ch)*256:][:256]
 			dx := y[(s*64+ch)*256:][:256]
-			dc := dy[(s*64+ch)*64:][:64]
-			clear(dx)
-			for i := 0; i < 8; i++ {
-				r0 := (*[16]float32)(xc[2*i*16:])
-				r1 := (*[16]float32)(xc[(2*i+1)*16:])
-				dr := (*[8]float32)(dc[i*8:])
-				base := 2 * i * 16
-				for j, g := range dr {
-					a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
-					m := max(max(a, b), max(c, d))
-					// The first of a, b, c, d equal to m, as conditional moves.
-					k := 17
-					if c == m {
-						k = 16
-					}
-					if b == m {
-						k = 1
-					}
-					if a == m {
-						k = 0
-					}
-					dx[base+2*j+k] = g
-				}
-			}
+			gemm.MaxPool2x2Backward(dx, x[(s*64+ch)*256:][:256], dy[(s*64+ch)*64:][:64], 8, 8, 16)
 		}
 	}
 
@@ -609,32 +585,8 @@ func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, g
 func maxpoolBackwardT73(n, lo, hi int, x []float32, dy []float32, y []float32) {
 	for s := lo; s < hi; s++ {
 		for ch := 0; ch < 32; ch++ {
-			xc := x[(s*32+ch)*1024:][:1024]
 			dx := y[(s*32+ch)*1024:][:1024]
-			dc := dy[(s*32+ch)*256:][:256]
-			clear(dx)
-			for i := 0; i < 16; i++ {
-				r0 := (*[32]float32)(xc[2*i*32:])
-				r1 := (*[32]float32)(xc[(2*i+1)*32:])
-				dr := (*[16]float32)(dc[i*16:])
-				base := 2 * i * 32
-				for j, g := range dr {
-					a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
-					m := max(max(a, b), max(c, d))
-					// The first of a, b, c, d equal to m, as conditional moves.
-					k := 33
-					if c == m {
-						k = 32
-					}
-					if b == m {
-						k = 1
-					}
-					if a == m {
-						k = 0
-					}
-					dx[base+2*j+k] = g
-				}
-			}
+			gemm.MaxPool2x2Backward(dx, x[(s*32+ch)*1024:][:1024], dy[(s*32+ch)*256:][:256], 16, 16, 32)
 		}
 	}
 

@@ -41,6 +41,9 @@ func packB16N(kc, panels int, src *float32, ld int, dst *float32) {
 func packB16Offs(kc, panels int, src *float32, koffs, poffs *int32, dst *float32) {
 	panic("gemm: no assembly kernels in this build")
 }
+func maxPool2x2Backward(dx, x, dy *float32, oh, ow, w int) {
+	panic("gemm: no assembly kernels in this build")
+}
 func packB16Segs(kc, nseg int, src *float32, koffs, shifts, masks *int32, dst *float32) {
 	panic("gemm: no assembly kernels in this build")
 }

@@ -501,6 +501,15 @@ func addRows(dst *float32, src *float32, rows int, width int, dstStride int, src
 //go:noescape
 func maxPool2x2(dst *float32, src *float32, oh int, ow int, w int)
 
+// maxPool2x2Backward sets the gradient of each 2x2 window of the oh x 2ow
+// top-left part of the plane x (rows w floats apart, as dx) from dy (rows
+// ow floats apart): dy on the first of the window's four elements, in
+// row-major order, equal to its maximum, on the last where a NaN makes
+// none equal, and 0 on the others. ow must be at least 8.
+//
+//go:noescape
+func maxPool2x2Backward(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
+
 // gemv4 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 4.
 //
 //go:noescape

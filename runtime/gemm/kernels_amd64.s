@@ -10654,6 +10654,161 @@ pooldone:
 	VZEROUPPER
 	RET
 
+// func maxPool2x2Backward(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
+// Requires: AVX, AVX2
+TEXT ·maxPool2x2Backward(SB), NOSPLIT, $0-48
+	MOVQ     dx+0(FP), DI
+	MOVQ     x+8(FP), SI
+	MOVQ     dy+16(FP), BX
+	MOVQ     oh+24(FP), CX
+	MOVQ     ow+32(FP), DX
+	MOVQ     w+40(FP), R8
+	SHLQ     $0x02, R8
+	LEAQ     -8(DX), R11
+	VPCMPEQD Y15, Y15, Y15
+	VXORPS   Y14, Y14, Y14
+	VBLENDPS $0xaa, Y15, Y14, Y14
+	VXORPS   Y14, Y15, Y15
+
+poolbwdrow:
+	TESTQ CX, CX
+	JZ    poolbwddone
+	LEAQ  (SI)(R8*1), R9
+	LEAQ  (DI)(R8*1), R12
+	XORQ  R10, R10
+
+poolbwdx8:
+	CMPQ       R10, R11
+	JGE        poolbwdtail
+	VMOVUPS    (BX)(R10*4), Y7
+	VUNPCKLPS  Y7, Y7, Y8
+	VUNPCKHPS  Y7, Y7, Y9
+	VPERM2F128 $0x20, Y9, Y8, Y7
+	VPERM2F128 $0x31, Y9, Y8, Y9
+	VMOVUPS    (SI)(R10*8), Y0
+	VMOVUPS    (R9)(R10*8), Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y7, Y5, Y5
+	VMOVUPS    Y5, (DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y7, Y4, Y4
+	VMOVUPS    Y4, (R12)(R10*8)
+	VMOVUPS    32(SI)(R10*8), Y0
+	VMOVUPS    32(R9)(R10*8), Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y9, Y5, Y5
+	VMOVUPS    Y5, 32(DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y9, Y4, Y4
+	VMOVUPS    Y4, 32(R12)(R10*8)
+	ADDQ       $0x08, R10
+	JMP        poolbwdx8
+
+poolbwdtail:
+	MOVQ       R11, R10
+	VMOVUPS    (BX)(R10*4), Y7
+	VUNPCKLPS  Y7, Y7, Y8
+	VUNPCKHPS  Y7, Y7, Y9
+	VPERM2F128 $0x20, Y9, Y8, Y7
+	VPERM2F128 $0x31, Y9, Y8, Y9
+	VMOVUPS    (SI)(R10*8), Y0
+	VMOVUPS    (R9)(R10*8), Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y7, Y5, Y5
+	VMOVUPS    Y5, (DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y7, Y4, Y4
+	VMOVUPS    Y4, (R12)(R10*8)
+	VMOVUPS    32(SI)(R10*8), Y0
+	VMOVUPS    32(R9)(R10*8), Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y9, Y5, Y5
+	VMOVUPS    Y5, 32(DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y9, Y4, Y4
+	VMOVUPS    Y4, 32(R12)(R10*8)
+	LEAQ       (BX)(DX*4), BX
+	LEAQ       (R9)(R8*1), SI
+	LEAQ       (R12)(R8*1), DI
+	DECQ       CX
+	JMP        poolbwdrow
+
+poolbwddone:
+	VZEROUPPER
+	RET
+
 // func gemv4(k int, a *float32, lda int, x *float32, y *float32)
 // Requires: AVX, FMA3
 TEXT ·gemv4(SB), NOSPLIT, $0-40

@@ -153,6 +153,49 @@ func MaxPool2x2(dst, src []float32, oh, ow, w int) {
 	}
 }
 
+// MaxPool2x2Backward is MaxPool2x2's backward: for each window i, j it
+// sets the window's four elements of dx (laid out as src) to 0 but one,
+// which gets dy[i*ow+j]: the first in row-major order equal to the
+// window's maximum, or the last where a NaN makes none equal. It writes
+// only the windows' elements, so a row or column past 2*oh or 2*ow keeps
+// what dx held. It panics if a slice is too short.
+func MaxPool2x2Backward(dx, x, dy []float32, oh, ow, w int) {
+	if oh <= 0 || ow <= 0 {
+		return
+	}
+	if len(dy) < oh*ow {
+		panic(fmt.Sprintf("gemm: MaxPool2x2Backward: len(dy) = %d < %d", len(dy), oh*ow))
+	}
+	if need := (2*oh-1)*w + 2*ow; 2*ow > w || len(x) < need || len(dx) < need {
+		panic(fmt.Sprintf("gemm: MaxPool2x2Backward: %d x %d windows need %d floats of x and dx in rows of %d >= %d, have %d and %d",
+			oh, ow, need, w, 2*ow, len(x), len(dx)))
+	}
+	if useAsm && ow >= 8 {
+		maxPool2x2Backward(&dx[0], &x[0], &dy[0], oh, ow, w)
+		return
+	}
+	for i := range oh {
+		r0, r1 := x[2*i*w:][:2*ow], x[(2*i+1)*w:][:2*ow]
+		d0, d1 := dx[2*i*w:][:2*ow], dx[(2*i+1)*w:][:2*ow]
+		for j, g := range dy[i*ow:][:ow] {
+			a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
+			m := max(a, b, c, d)
+			var ga, gb, gc, gd float32
+			switch {
+			case a == m:
+				ga = g
+			case b == m:
+				gb = g
+			case c == m:
+				gc = g
+			default:
+				gd = g
+			}
+			d0[2*j], d0[2*j+1], d1[2*j], d1[2*j+1] = ga, gb, gc, gd
+		}
+	}
+}
+
 // AddRows adds rows rows of width floats: row r of src, which starts at
 // r*srcStride, to the one at r*dstStride in dst. It is col2im's sum of a
 // kernel tap's rows into the input gradient. The rows must not overlap.
