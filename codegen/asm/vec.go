@@ -419,11 +419,11 @@ func maxPool2x2Backward(ctx *build.Context) {
 		ctx.VMOVUPS(operand.Mem{Base: x, Index: j, Scale: 8, Disp: off}, r0)
 		ctx.VMOVUPS(operand.Mem{Base: x1, Index: j, Scale: 8, Disp: off}, r1)
 		ctx.VMOVAPS(r0, m)
-		maxNaN(m, r1, t)                       // each column's maximum
+		maxNaN(m, r1, t)                      // each column's maximum
 		ctx.VPERMILPS(operand.U8(0xB1), m, p) // its neighbour's
-		maxNaN(m, p, t)                        // each window's, twice
-		ctx.VCMPPS(operand.U8(0), m, r0, e0)   // r0 == m: a (even), b (odd)
-		ctx.VCMPPS(operand.U8(0), m, r1, e1)   // r1 == m: c, d
+		maxNaN(m, p, t)                       // each window's, twice
+		ctx.VCMPPS(operand.U8(0), m, r0, e0)  // r0 == m: a (even), b (odd)
+		ctx.VCMPPS(operand.U8(0), m, r1, e1)  // r1 == m: c, d
 		// Row 0: a where a is the maximum; b where b is and a is not.
 		ctx.VPERMILPS(operand.U8(0xB1), e0, p) // a's test in b's lane and b's in a's
 		ctx.VORPS(p, e0, t)                    // a or b, in both lanes
