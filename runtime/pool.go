@@ -94,7 +94,7 @@ func (p *Pool) await(w *poolWorker, seen uint64) uint64 {
 		if c := p.calls.Load(); c != seen {
 			return c
 		}
-		if spin%64 == 0 {
+		if spin%1024 == 0 {
 			if time.Since(t0) > spinTime {
 				break
 			}
@@ -165,7 +165,7 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 	// Wait for the workers, yielding now and then: a worker may need this
 	// goroutine's processor when there are more workers than processors.
 	for spin := 1; p.pending.Load() != 0; spin++ {
-		if spin%64 == 0 {
+		if spin%1024 == 0 {
 			stdruntime.Gosched()
 		}
 	}

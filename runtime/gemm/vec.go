@@ -180,18 +180,21 @@ func MaxPool2x2Backward(dx, x, dy []float32, oh, ow, w int) {
 		for j, g := range dy[i*ow:][:ow] {
 			a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
 			m := max(a, b, c, d)
-			var ga, gb, gc, gd float32
-			switch {
-			case a == m:
-				ga = g
-			case b == m:
-				gb = g
-			case c == m:
-				gc = g
-			default:
-				gd = g
+			// The first equal to m, as conditional moves: random data
+			// would mispredict branches.
+			k := 3
+			if c == m {
+				k = 2
 			}
-			d0[2*j], d0[2*j+1], d1[2*j], d1[2*j+1] = ga, gb, gc, gd
+			if b == m {
+				k = 1
+			}
+			if a == m {
+				k = 0
+			}
+			var v [4]float32
+			v[k] = g
+			d0[2*j], d0[2*j+1], d1[2*j], d1[2*j+1] = v[0], v[1], v[2], v[3]
 		}
 	}
 }
