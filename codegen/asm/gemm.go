@@ -108,10 +108,16 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 		tileKernel(ctx, opt, KernelName(mr, true), t, storeAcc)
 		tileKernel(ctx, opt, fmt.Sprintf("sgemm%dx%dEpi", mr, NR), t, storeEpi)
 	}
-	for panels := 1; panels <= ZPanels; panels++ {
-		for mr := MR; mr >= 1; mr-- {
-			t := tile{pmr: MR, mr: mr, nr: NR, panels: panels, zmm: true}
-			tileKernel(ctx, opt, ZKernelName(mr, panels), t, storeEpi)
+	for _, direct := range []bool{false, true} {
+		for panels := 1; panels <= ZPanels; panels++ {
+			for mr := MR; mr >= 1; mr-- {
+				t := tile{pmr: MR, mr: mr, nr: NR, panels: panels, zmm: true, direct: direct}
+				name := ZKernelName(mr, panels)
+				if direct {
+					name = "d" + name
+				}
+				tileKernel(ctx, opt, name, t, storeEpi)
+			}
 		}
 	}
 	return nil
@@ -137,6 +143,10 @@ type tile struct {
 	// zmm selects 512-bit AVX-512 registers, of which there are 32, over
 	// 256-bit AVX2 ones.
 	zmm bool
+	// direct reads B from a convolution's sample instead of packed panels:
+	// row k of panel p is the 16 floats at x[koffs[k]+poffs[p]] (see
+	// gemm.SgemmIm2col). Only with zmm.
+	direct bool
 }
 
 // vecBytes is the size of one vector register.
@@ -185,10 +195,16 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	if t.zmm {
 		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
 	}
+	if t.direct {
+		ctx.SignatureExpr("func(kc int, a, x *float32, koffs, poffs *int32, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
+	}
 	ctx.Pragma("noescape")
 	bDoc := fmt.Sprintf("a holds kc steps of %d floats, b kc steps of %d floats, and", pmr, nr)
 	if t.panels > 1 {
 		bDoc = fmt.Sprintf("a holds kc steps of %d floats, b %d panels of kc steps of %d floats, and", pmr, t.panels, nr)
+	}
+	if t.direct {
+		bDoc = fmt.Sprintf("a holds kc steps of %d floats, row k of B panel p is x[koffs[k]+poffs[p]:][:%d], and", pmr, nr)
 	}
 	var doc []string
 	switch st {
@@ -238,10 +254,17 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	yb := y[mr*nv : mr*nv+nv]
 	ya := y[len(y)-1]
 	accAt := func(i, h int) reg.VecPhysical { return accs[nv*i+h] }
+	// With direct: the B panels' bases, a pointer walking koffs, and the
+	// current step's offset.
+	bases := []reg.GPPhysical{reg.R10, reg.R11, reg.R12, reg.R13}
+	ko, koff := reg.RDI, reg.RAX
 	// bAt is where the tile's h'th vector of B lies in k step u.
 	perPanel := nv / t.panels
 	bAt := func(u, h int) operand.Mem {
 		p, v := h/perPanel, h%perPanel
+		if t.direct {
+			return operand.Mem{Base: bases[p], Index: koff, Scale: 4, Disp: vb * v}
+		}
 		m := operand.Mem{Base: b, Disp: 4*nr*u + vb*v}
 		switch p {
 		case 1:
@@ -256,15 +279,25 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 
 	ctx.Load(ctx.Param("kc"), kc)
 	ctx.Load(ctx.Param("a"), a)
-	ctx.Load(ctx.Param("b"), b)
+	if t.direct {
+		ctx.Load(ctx.Param("x"), reg.RAX)
+		ctx.Load(ctx.Param("poffs"), reg.RBX)
+		for p := 0; p < t.panels; p++ {
+			ctx.MOVLQSX(operand.Mem{Base: reg.RBX, Disp: 4 * p}, bases[p])
+			ctx.LEAQ(operand.Mem{Base: reg.RAX, Index: bases[p], Scale: 4}, bases[p])
+		}
+		ctx.Load(ctx.Param("koffs"), ko)
+	} else {
+		ctx.Load(ctx.Param("b"), b)
+	}
 	ctx.Load(ctx.Param("c"), c)
 	ctx.Load(ctx.Param("ldc"), ldc)
 	ctx.SHLQ(operand.U8(2), ldc)
-	if t.panels > 1 {
+	if t.panels > 1 && !t.direct {
 		ctx.MOVQ(kc, stride)
 		ctx.SHLQ(operand.U8(uint8(log2(4*nr))), stride)
 	}
-	if t.panels > 3 {
+	if t.panels > 3 && !t.direct {
 		ctx.LEAQ(operand.Mem{Base: b, Index: stride, Scale: 2}, b2)
 	}
 
@@ -288,6 +321,9 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	}
 
 	step := func(u int) {
+		if t.direct {
+			ctx.MOVLQSX(operand.Mem{Base: ko, Disp: 4 * u}, koff)
+		}
 		for h := range yb {
 			ctx.VMOVUPS(bAt(u, h), yb[h])
 		}
@@ -299,6 +335,10 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		}
 	}
 	advanceB := func(steps int) {
+		if t.direct {
+			ctx.ADDQ(operand.U8(4*steps), ko)
+			return
+		}
 		imm := operand.Op(operand.U32(4 * nr * steps))
 		if 4*nr*steps < 128 {
 			imm = operand.U8(4 * nr * steps)
@@ -327,13 +367,13 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			if opt.PrefetchA > 0 && (4*pmr*s)%64 < 4*pmr {
 				ctx.PREFETCHT0(operand.Mem{Base: a, Disp: opt.PrefetchA + 4*pmr*s})
 			}
-			if opt.PrefetchB > 0 {
+			if opt.PrefetchB > 0 && !t.direct {
 				ctx.PREFETCHT0(operand.Mem{Base: b, Disp: opt.PrefetchB + 4*nr*s})
 			}
 			step(s)
 		}
 		ctx.ADDQ(operand.U32(4*pmr*u), a)
-		if t.panels > 1 {
+		if t.panels > 1 || t.direct {
 			advanceB(u)
 		} else {
 			ctx.ADDQ(operand.U32(4*nr*u), b)

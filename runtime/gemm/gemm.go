@@ -303,6 +303,14 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 	}
 }
 
+// direct reports whether the micro-kernels read the panels of the call's
+// im2col matrix from the sample, which then are not packed: with AVX-512,
+// where the kernels have the registers for four panels' bases, and when
+// every panel is whole, so that the kernels always take four.
+func (g *driver) direct() bool {
+	return g.im != nil && !g.imT && zPanels > 0 && useAsm && g.tab.allWhole
+}
+
 // packSharedB packs panels [lo, hi) of the current B block in row mode.
 func (g *driver) packSharedB(lo, hi int) {
 	g.packB(g.sharedB, g.jc, g.nc, g.pc, g.kc, lo, hi)
@@ -398,6 +406,17 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 		for jp := jp0; jp < jp1; jp++ {
 			j := jc + jp*nr
 			cols := min(nr, jc+nc-j)
+			if g.direct() {
+				// Whole panels of an im2col matrix, read from the sample.
+				q, q0 := min(zPanels, jp1-jp), jc/nr+jp
+				x := g.im.X[:g.im.C*g.im.H*g.im.W]
+				for ip := 0; ip < mc; ip += mr {
+					i := ic + ip
+					kernelZD(q, min(mr, mc-ip), kc, wk.bufA[ip*kc:(ip+mr)*kc], x, g.tab.kOff[pc:pc+kc], g.tab.pOff[q0:q0+q], g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
+				}
+				jp += q - 1
+				continue
+			}
 			if zPanels > 0 && useAsm {
 				// AVX-512: up to zPanels panels at a time, the last of C's
 				// columns masked.

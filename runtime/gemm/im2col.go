@@ -114,8 +114,10 @@ type im2colGeom struct {
 type im2colTables struct {
 	kOff []int32 // where row k starts in X
 	pOff []int32 // where panel q's first column does
-	// whole[q] reports whether panel q's 16 columns lie side by side.
-	whole []bool
+	// whole[q] reports whether panel q's 16 columns lie side by side;
+	// allWhole whether every panel's do.
+	whole    []bool
+	allWhole bool
 	// The runs of each panel that is not whole (see segments).
 	segN              []uint8
 	segShift, segMask []int32
@@ -156,11 +158,13 @@ func newTables(im *Im2col) *im2colTables {
 		}
 	}
 	n := im.Cols()
+	t.allWhole = true
 	for j := 0; j < n; j += nr {
 		oy, ox := j/im.OW, j%im.OW
 		whole := im.SW == 1 && j+nr <= n && ox+nr <= im.OW
 		t.pOff = append(t.pOff, int32(oy*im.SH*im.W+ox*im.SW))
 		t.whole = append(t.whole, whole)
+		t.allWhole = t.allWhole && whole
 		t.segments(im, j, whole)
 	}
 	return t
@@ -200,6 +204,9 @@ func (t *im2colTables) segments(im *Im2col, j int, whole bool) {
 // packBIm2col packs panels [lo, hi) of the B block at rows [pc, pc+kc) and
 // columns [jc, jc+nc) of an im2col matrix into dst.
 func (g *driver) packBIm2col(dst []float32, jc, nc, pc, kc, lo, hi int) {
+	if g.direct() {
+		return // the kernels read the panels from the sample
+	}
 	im := g.im
 	x := im.X[:im.C*im.H*im.W]
 	t := g.tab

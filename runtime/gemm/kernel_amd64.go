@@ -30,6 +30,41 @@ var zKernels = [zPanelsMax + 1][mr + 1]func(kc int, a, b, c *float32, ldc int, r
 	4: {nil, zgemm1x64, zgemm2x64, zgemm3x64, zgemm4x64, zgemm5x64, zgemm6x64},
 }
 
+// dzKernels[panels][rows] is the AVX-512 micro-kernel that reads its B
+// panels straight from a convolution's sample (see kernelZD).
+var dzKernels = [zPanelsMax + 1][mr + 1]func(kc int, a, x *float32, koffs, poffs *int32, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
+	1: {nil, dzgemm1x16, dzgemm2x16, dzgemm3x16, dzgemm4x16, dzgemm5x16, dzgemm6x16},
+	2: {nil, dzgemm1x32, dzgemm2x32, dzgemm3x32, dzgemm4x32, dzgemm5x32, dzgemm6x32},
+	3: {nil, dzgemm1x48, dzgemm2x48, dzgemm3x48, dzgemm4x48, dzgemm5x48, dzgemm6x48},
+	4: {nil, dzgemm1x64, dzgemm2x64, dzgemm3x64, dzgemm4x64, dzgemm5x64, dzgemm6x64},
+}
+
+// kernelZD is kernelZ for panels whole panels of an im2col matrix, read
+// from the sample x: row k of panel p is x[koffs[k]+poffs[p]:][:16]. The
+// caller has checked that every row lies in x.
+func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	cols := panels * nr
+	a = a[:kc*mr]
+	koffs = koffs[:kc]
+	poffs = poffs[:panels]
+	c = c[:(rows-1)*ldc+cols]
+	var rowBias, colBias *float32
+	if ep != nil && ep.RowBias != nil {
+		rowBias = &ep.RowBias[i:][:rows][0]
+	}
+	if ep != nil && ep.ColBias != nil {
+		colBias = &ep.ColBias[j:][:cols][0]
+	}
+	flags := 0
+	if acc {
+		flags |= epiAccumulate
+	}
+	if ep != nil && ep.ReLU {
+		flags |= epiReLU
+	}
+	dzKernels[panels][rows](kc, &a[0], &x[0], &koffs[0], &poffs[0], &c[0], ldc, rowBias, colBias, flags, 1<<nr-1)
+}
+
 // kernelZ is kernelEpi for the first cols columns of panels B panels side
 // by side (bufB holds them one after another), with the AVX-512 kernels;
 // cols ends in the last panel, which may be partial.

@@ -5,6 +5,10 @@ package gemm
 func asmSupported() bool    { return false }
 func avx512Supported() bool { return false }
 
+func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	panic("gemm: no assembly kernels in this build")
+}
+
 func kernelZ(panels, rows, kc int, a, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
 	panic("gemm: no assembly kernels in this build")
 }

@@ -406,6 +406,270 @@ func zgemm2x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *flo
 //go:noescape
 func zgemm1x64(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
+// dzgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm6x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm5x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm4x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm3x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm2x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm1x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm6x32 computes C[0:6, 0:32] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm6x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm5x32 computes C[0:5, 0:32] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm5x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm4x32 computes C[0:4, 0:32] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm4x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm3x32 computes C[0:3, 0:32] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm3x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm2x32 computes C[0:2, 0:32] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm2x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm1x32 computes C[0:1, 0:32] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm1x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm6x48 computes C[0:6, 0:48] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm6x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm5x48 computes C[0:5, 0:48] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm5x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm4x48 computes C[0:4, 0:48] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm4x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm3x48 computes C[0:3, 0:48] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm3x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm2x48 computes C[0:2, 0:48] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm2x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm1x48 computes C[0:1, 0:48] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm1x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm6x64 computes C[0:6, 0:64] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm6x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm5x64 computes C[0:5, 0:64] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm5x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm4x64 computes C[0:4, 0:64] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm4x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm3x64 computes C[0:3, 0:64] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm3x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm2x64 computes C[0:2, 0:64] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm2x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// dzgemm1x64 computes C[0:1, 0:64] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func dzgemm1x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
 // packA6N packs rows 0..5 of src into an A panel: dst[6*p+r] = src[r*ld+p].
 // kc must be at least 1.
 //

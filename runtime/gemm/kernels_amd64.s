@@ -9589,6 +9589,6696 @@ zgemm1x64norelu0:
 	VZEROUPPER
 	RET
 
+// func dzgemm6x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm6x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm6x16tail
+
+dzgemm6x16loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm6x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dzgemm6x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 44(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 68(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 92(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm6x16loop
+
+dzgemm6x16tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm6x16store
+
+dzgemm6x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm6x16tailloop
+
+dzgemm6x16store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm6x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+dzgemm6x16noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm6x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+dzgemm6x16norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm6x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+dzgemm6x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+dzgemm6x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+dzgemm6x16noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm6x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+dzgemm6x16norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm6x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+dzgemm6x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+dzgemm6x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+dzgemm6x16noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm6x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+dzgemm6x16norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm6x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+dzgemm6x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+dzgemm6x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+dzgemm6x16noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm6x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+dzgemm6x16norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm6x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+dzgemm6x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+dzgemm6x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x16noacc4
+	VADDPS  (DX), Z4, K1, Z4
+
+dzgemm6x16noacc4:
+	TESTQ        R9, R9
+	JZ           dzgemm6x16norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z4, Z4
+
+dzgemm6x16norow4:
+	TESTQ  R10, R10
+	JZ     dzgemm6x16nocol4
+	VADDPS (R10), Z4, K1, Z4
+
+dzgemm6x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x16norelu4
+	VMAXPS Z4, Z30, Z4
+
+dzgemm6x16norelu4:
+	VMOVUPS Z4, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x16noacc5
+	VADDPS  (DX), Z5, K1, Z5
+
+dzgemm6x16noacc5:
+	TESTQ        R9, R9
+	JZ           dzgemm6x16norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z5, Z5
+
+dzgemm6x16norow5:
+	TESTQ  R10, R10
+	JZ     dzgemm6x16nocol5
+	VADDPS (R10), Z5, K1, Z5
+
+dzgemm6x16nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x16norelu5
+	VMAXPS Z5, Z30, Z5
+
+dzgemm6x16norelu5:
+	VMOVUPS Z5, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm5x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm5x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm5x16tail
+
+dzgemm5x16loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm5x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dzgemm5x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z5
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z5
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z5
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm5x16loop
+
+dzgemm5x16tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm5x16store
+
+dzgemm5x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm5x16tailloop
+
+dzgemm5x16store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm5x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+dzgemm5x16noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm5x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+dzgemm5x16norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm5x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+dzgemm5x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+dzgemm5x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+dzgemm5x16noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm5x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+dzgemm5x16norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm5x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+dzgemm5x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+dzgemm5x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+dzgemm5x16noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm5x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+dzgemm5x16norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm5x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+dzgemm5x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+dzgemm5x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+dzgemm5x16noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm5x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+dzgemm5x16norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm5x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+dzgemm5x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+dzgemm5x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x16noacc4
+	VADDPS  (DX), Z4, K1, Z4
+
+dzgemm5x16noacc4:
+	TESTQ        R9, R9
+	JZ           dzgemm5x16norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z4, Z4
+
+dzgemm5x16norow4:
+	TESTQ  R10, R10
+	JZ     dzgemm5x16nocol4
+	VADDPS (R10), Z4, K1, Z4
+
+dzgemm5x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x16norelu4
+	VMAXPS Z4, Z30, Z4
+
+dzgemm5x16norelu4:
+	VMOVUPS Z4, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm4x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm4x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm4x16tail
+
+dzgemm4x16loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm4x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dzgemm4x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm4x16loop
+
+dzgemm4x16tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm4x16store
+
+dzgemm4x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm4x16tailloop
+
+dzgemm4x16store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm4x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+dzgemm4x16noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm4x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+dzgemm4x16norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm4x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+dzgemm4x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+dzgemm4x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+dzgemm4x16noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm4x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+dzgemm4x16norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm4x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+dzgemm4x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+dzgemm4x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+dzgemm4x16noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm4x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+dzgemm4x16norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm4x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+dzgemm4x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+dzgemm4x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+dzgemm4x16noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm4x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+dzgemm4x16norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm4x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+dzgemm4x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+dzgemm4x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm3x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm3x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm3x16tail
+
+dzgemm3x16loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm3x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dzgemm3x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z3
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z3
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z3
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm3x16loop
+
+dzgemm3x16tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm3x16store
+
+dzgemm3x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm3x16tailloop
+
+dzgemm3x16store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm3x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+dzgemm3x16noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm3x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+dzgemm3x16norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm3x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+dzgemm3x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+dzgemm3x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm3x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+dzgemm3x16noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm3x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+dzgemm3x16norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm3x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+dzgemm3x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+dzgemm3x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm3x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+dzgemm3x16noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm3x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+dzgemm3x16norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm3x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+dzgemm3x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+dzgemm3x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm2x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm2x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm2x16tail
+
+dzgemm2x16loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm2x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dzgemm2x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z2
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z2
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z2
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm2x16loop
+
+dzgemm2x16tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm2x16store
+
+dzgemm2x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm2x16tailloop
+
+dzgemm2x16store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm2x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+dzgemm2x16noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm2x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+dzgemm2x16norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm2x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+dzgemm2x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm2x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+dzgemm2x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm2x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+dzgemm2x16noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm2x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+dzgemm2x16norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm2x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+dzgemm2x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm2x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+dzgemm2x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm1x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm1x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm1x16tail
+
+dzgemm1x16loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm1x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dzgemm1x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z1
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z1
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z1
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm1x16loop
+
+dzgemm1x16tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm1x16store
+
+dzgemm1x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm1x16tailloop
+
+dzgemm1x16store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm1x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+dzgemm1x16noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm1x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+dzgemm1x16norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm1x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+dzgemm1x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm1x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+dzgemm1x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm6x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm6x32(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm6x32tail
+
+dzgemm6x32loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm6x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+dzgemm6x32body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 44(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 68(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 92(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm6x32loop
+
+dzgemm6x32tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm6x32store
+
+dzgemm6x32tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm6x32tailloop
+
+dzgemm6x32store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm6x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+dzgemm6x32noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm6x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+dzgemm6x32norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm6x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+dzgemm6x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+dzgemm6x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+dzgemm6x32noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm6x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm6x32norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm6x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+dzgemm6x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm6x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+dzgemm6x32noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm6x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+dzgemm6x32norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm6x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+dzgemm6x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+dzgemm6x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+dzgemm6x32noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm6x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+dzgemm6x32norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm6x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+dzgemm6x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+dzgemm6x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x32noacc4
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, K1, Z9
+
+dzgemm6x32noacc4:
+	TESTQ        R9, R9
+	JZ           dzgemm6x32norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+
+dzgemm6x32norow4:
+	TESTQ  R10, R10
+	JZ     dzgemm6x32nocol4
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, K1, Z9
+
+dzgemm6x32nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x32norelu4
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+
+dzgemm6x32norelu4:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x32noacc5
+	VADDPS  (DX), Z10, Z10
+	VADDPS  64(DX), Z11, K1, Z11
+
+dzgemm6x32noacc5:
+	TESTQ        R9, R9
+	JZ           dzgemm6x32norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+dzgemm6x32norow5:
+	TESTQ  R10, R10
+	JZ     dzgemm6x32nocol5
+	VADDPS (R10), Z10, Z10
+	VADDPS 64(R10), Z11, K1, Z11
+
+dzgemm6x32nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x32norelu5
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+dzgemm6x32norelu5:
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm5x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm5x32(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm5x32tail
+
+dzgemm5x32loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm5x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+dzgemm5x32body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z10
+	VMOVUPS      (R11)(AX*4), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z10
+	VMOVUPS      (R11)(AX*4), Z11
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z10
+	VMOVUPS      (R11)(AX*4), Z11
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z10
+	VMOVUPS      (R11)(AX*4), Z11
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm5x32loop
+
+dzgemm5x32tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm5x32store
+
+dzgemm5x32tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z10
+	VMOVUPS      (R11)(AX*4), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm5x32tailloop
+
+dzgemm5x32store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm5x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+dzgemm5x32noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm5x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+dzgemm5x32norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm5x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+dzgemm5x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+dzgemm5x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+dzgemm5x32noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm5x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm5x32norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm5x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+dzgemm5x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm5x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+dzgemm5x32noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm5x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+dzgemm5x32norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm5x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+dzgemm5x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+dzgemm5x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+dzgemm5x32noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm5x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+dzgemm5x32norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm5x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+dzgemm5x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+dzgemm5x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x32noacc4
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, K1, Z9
+
+dzgemm5x32noacc4:
+	TESTQ        R9, R9
+	JZ           dzgemm5x32norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+
+dzgemm5x32norow4:
+	TESTQ  R10, R10
+	JZ     dzgemm5x32nocol4
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, K1, Z9
+
+dzgemm5x32nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x32norelu4
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+
+dzgemm5x32norelu4:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm4x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm4x32(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm4x32tail
+
+dzgemm4x32loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm4x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+dzgemm4x32body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z8
+	VMOVUPS      (R11)(AX*4), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z8
+	VMOVUPS      (R11)(AX*4), Z9
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z8
+	VMOVUPS      (R11)(AX*4), Z9
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z8
+	VMOVUPS      (R11)(AX*4), Z9
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm4x32loop
+
+dzgemm4x32tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm4x32store
+
+dzgemm4x32tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z8
+	VMOVUPS      (R11)(AX*4), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm4x32tailloop
+
+dzgemm4x32store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm4x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+dzgemm4x32noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm4x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+dzgemm4x32norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm4x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+dzgemm4x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+dzgemm4x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+dzgemm4x32noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm4x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm4x32norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm4x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+dzgemm4x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm4x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+dzgemm4x32noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm4x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+dzgemm4x32norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm4x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+dzgemm4x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+dzgemm4x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+dzgemm4x32noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm4x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+dzgemm4x32norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm4x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+dzgemm4x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+dzgemm4x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm3x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm3x32(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm3x32tail
+
+dzgemm3x32loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm3x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+dzgemm3x32body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VMOVUPS      (R11)(AX*4), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VMOVUPS      (R11)(AX*4), Z7
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VMOVUPS      (R11)(AX*4), Z7
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VMOVUPS      (R11)(AX*4), Z7
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm3x32loop
+
+dzgemm3x32tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm3x32store
+
+dzgemm3x32tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VMOVUPS      (R11)(AX*4), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm3x32tailloop
+
+dzgemm3x32store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm3x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+dzgemm3x32noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm3x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+dzgemm3x32norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm3x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+dzgemm3x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+dzgemm3x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm3x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+dzgemm3x32noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm3x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm3x32norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm3x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+dzgemm3x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm3x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm3x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+dzgemm3x32noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm3x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+dzgemm3x32norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm3x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+dzgemm3x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+dzgemm3x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm2x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm2x32(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm2x32tail
+
+dzgemm2x32loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm2x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+dzgemm2x32body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VMOVUPS      (R11)(AX*4), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VMOVUPS      (R11)(AX*4), Z5
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VMOVUPS      (R11)(AX*4), Z5
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VMOVUPS      (R11)(AX*4), Z5
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm2x32loop
+
+dzgemm2x32tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm2x32store
+
+dzgemm2x32tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VMOVUPS      (R11)(AX*4), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm2x32tailloop
+
+dzgemm2x32store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm2x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+dzgemm2x32noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm2x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+dzgemm2x32norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm2x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+dzgemm2x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm2x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+dzgemm2x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm2x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+dzgemm2x32noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm2x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm2x32norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm2x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+dzgemm2x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm2x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm2x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm1x32(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm1x32(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm1x32tail
+
+dzgemm1x32loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm1x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+dzgemm1x32body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z2
+	VMOVUPS      (R11)(AX*4), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z2
+	VMOVUPS      (R11)(AX*4), Z3
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z2
+	VMOVUPS      (R11)(AX*4), Z3
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z2
+	VMOVUPS      (R11)(AX*4), Z3
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm1x32loop
+
+dzgemm1x32tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm1x32store
+
+dzgemm1x32tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z2
+	VMOVUPS      (R11)(AX*4), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm1x32tailloop
+
+dzgemm1x32store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm1x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+dzgemm1x32noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm1x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+dzgemm1x32norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm1x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+dzgemm1x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm1x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+dzgemm1x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm6x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm6x48(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm6x48tail
+
+dzgemm6x48loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm6x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+dzgemm6x48body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z18
+	VMOVUPS      (R11)(AX*4), Z19
+	VMOVUPS      (R12)(AX*4), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z18
+	VMOVUPS      (R11)(AX*4), Z19
+	VMOVUPS      (R12)(AX*4), Z20
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 44(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z18
+	VMOVUPS      (R11)(AX*4), Z19
+	VMOVUPS      (R12)(AX*4), Z20
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 68(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z18
+	VMOVUPS      (R11)(AX*4), Z19
+	VMOVUPS      (R12)(AX*4), Z20
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 92(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm6x48loop
+
+dzgemm6x48tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm6x48store
+
+dzgemm6x48tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z18
+	VMOVUPS      (R11)(AX*4), Z19
+	VMOVUPS      (R12)(AX*4), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm6x48tailloop
+
+dzgemm6x48store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm6x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+dzgemm6x48noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm6x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+dzgemm6x48norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm6x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+dzgemm6x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+dzgemm6x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+dzgemm6x48noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm6x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+dzgemm6x48norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm6x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+dzgemm6x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+dzgemm6x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+dzgemm6x48noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm6x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+dzgemm6x48norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm6x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+dzgemm6x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+dzgemm6x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+dzgemm6x48noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm6x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+dzgemm6x48norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm6x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+dzgemm6x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+dzgemm6x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x48noacc4
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, K1, Z14
+
+dzgemm6x48noacc4:
+	TESTQ        R9, R9
+	JZ           dzgemm6x48norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+
+dzgemm6x48norow4:
+	TESTQ  R10, R10
+	JZ     dzgemm6x48nocol4
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, K1, Z14
+
+dzgemm6x48nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x48norelu4
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+
+dzgemm6x48norelu4:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x48noacc5
+	VADDPS  (DX), Z15, Z15
+	VADDPS  64(DX), Z16, Z16
+	VADDPS  128(DX), Z17, K1, Z17
+
+dzgemm6x48noacc5:
+	TESTQ        R9, R9
+	JZ           dzgemm6x48norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z15, Z15
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+
+dzgemm6x48norow5:
+	TESTQ  R10, R10
+	JZ     dzgemm6x48nocol5
+	VADDPS (R10), Z15, Z15
+	VADDPS 64(R10), Z16, Z16
+	VADDPS 128(R10), Z17, K1, Z17
+
+dzgemm6x48nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x48norelu5
+	VMAXPS Z15, Z30, Z15
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+
+dzgemm6x48norelu5:
+	VMOVUPS Z15, (DX)
+	VMOVUPS Z16, 64(DX)
+	VMOVUPS Z17, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm5x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm5x48(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm5x48tail
+
+dzgemm5x48loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm5x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+dzgemm5x48body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z15
+	VMOVUPS      (R11)(AX*4), Z16
+	VMOVUPS      (R12)(AX*4), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z15
+	VMOVUPS      (R11)(AX*4), Z16
+	VMOVUPS      (R12)(AX*4), Z17
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z15
+	VMOVUPS      (R11)(AX*4), Z16
+	VMOVUPS      (R12)(AX*4), Z17
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z15
+	VMOVUPS      (R11)(AX*4), Z16
+	VMOVUPS      (R12)(AX*4), Z17
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm5x48loop
+
+dzgemm5x48tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm5x48store
+
+dzgemm5x48tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z15
+	VMOVUPS      (R11)(AX*4), Z16
+	VMOVUPS      (R12)(AX*4), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm5x48tailloop
+
+dzgemm5x48store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm5x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+dzgemm5x48noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm5x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+dzgemm5x48norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm5x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+dzgemm5x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+dzgemm5x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+dzgemm5x48noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm5x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+dzgemm5x48norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm5x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+dzgemm5x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+dzgemm5x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+dzgemm5x48noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm5x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+dzgemm5x48norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm5x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+dzgemm5x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+dzgemm5x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+dzgemm5x48noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm5x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+dzgemm5x48norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm5x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+dzgemm5x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+dzgemm5x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x48noacc4
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, K1, Z14
+
+dzgemm5x48noacc4:
+	TESTQ        R9, R9
+	JZ           dzgemm5x48norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+
+dzgemm5x48norow4:
+	TESTQ  R10, R10
+	JZ     dzgemm5x48nocol4
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, K1, Z14
+
+dzgemm5x48nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x48norelu4
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+
+dzgemm5x48norelu4:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm4x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm4x48(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm4x48tail
+
+dzgemm4x48loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm4x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+dzgemm4x48body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VMOVUPS      (R12)(AX*4), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VMOVUPS      (R12)(AX*4), Z14
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VMOVUPS      (R12)(AX*4), Z14
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VMOVUPS      (R12)(AX*4), Z14
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm4x48loop
+
+dzgemm4x48tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm4x48store
+
+dzgemm4x48tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VMOVUPS      (R12)(AX*4), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm4x48tailloop
+
+dzgemm4x48store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm4x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+dzgemm4x48noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm4x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+dzgemm4x48norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm4x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+dzgemm4x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+dzgemm4x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+dzgemm4x48noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm4x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+dzgemm4x48norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm4x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+dzgemm4x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+dzgemm4x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+dzgemm4x48noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm4x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+dzgemm4x48norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm4x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+dzgemm4x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+dzgemm4x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+dzgemm4x48noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm4x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+dzgemm4x48norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm4x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+dzgemm4x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+dzgemm4x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm3x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm3x48(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm3x48tail
+
+dzgemm3x48loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm3x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+dzgemm3x48body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z9
+	VMOVUPS      (R11)(AX*4), Z10
+	VMOVUPS      (R12)(AX*4), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z9
+	VMOVUPS      (R11)(AX*4), Z10
+	VMOVUPS      (R12)(AX*4), Z11
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z9
+	VMOVUPS      (R11)(AX*4), Z10
+	VMOVUPS      (R12)(AX*4), Z11
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z9
+	VMOVUPS      (R11)(AX*4), Z10
+	VMOVUPS      (R12)(AX*4), Z11
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm3x48loop
+
+dzgemm3x48tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm3x48store
+
+dzgemm3x48tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z9
+	VMOVUPS      (R11)(AX*4), Z10
+	VMOVUPS      (R12)(AX*4), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm3x48tailloop
+
+dzgemm3x48store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm3x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+dzgemm3x48noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm3x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+dzgemm3x48norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm3x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+dzgemm3x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+dzgemm3x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm3x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+dzgemm3x48noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm3x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+dzgemm3x48norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm3x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+dzgemm3x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+dzgemm3x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm3x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+dzgemm3x48noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm3x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+dzgemm3x48norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm3x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+dzgemm3x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+dzgemm3x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm2x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm2x48(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm2x48tail
+
+dzgemm2x48loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm2x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+dzgemm2x48body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VMOVUPS      (R11)(AX*4), Z7
+	VMOVUPS      (R12)(AX*4), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VMOVUPS      (R11)(AX*4), Z7
+	VMOVUPS      (R12)(AX*4), Z8
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VMOVUPS      (R11)(AX*4), Z7
+	VMOVUPS      (R12)(AX*4), Z8
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VMOVUPS      (R11)(AX*4), Z7
+	VMOVUPS      (R12)(AX*4), Z8
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm2x48loop
+
+dzgemm2x48tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm2x48store
+
+dzgemm2x48tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z6
+	VMOVUPS      (R11)(AX*4), Z7
+	VMOVUPS      (R12)(AX*4), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm2x48tailloop
+
+dzgemm2x48store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm2x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+dzgemm2x48noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm2x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+dzgemm2x48norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm2x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+dzgemm2x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm2x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+dzgemm2x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm2x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+dzgemm2x48noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm2x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+dzgemm2x48norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm2x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+dzgemm2x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm2x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+dzgemm2x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm1x48(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm1x48(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm1x48tail
+
+dzgemm1x48loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm1x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+dzgemm1x48body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z3
+	VMOVUPS      (R11)(AX*4), Z4
+	VMOVUPS      (R12)(AX*4), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z3
+	VMOVUPS      (R11)(AX*4), Z4
+	VMOVUPS      (R12)(AX*4), Z5
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z3
+	VMOVUPS      (R11)(AX*4), Z4
+	VMOVUPS      (R12)(AX*4), Z5
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z3
+	VMOVUPS      (R11)(AX*4), Z4
+	VMOVUPS      (R12)(AX*4), Z5
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm1x48loop
+
+dzgemm1x48tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm1x48store
+
+dzgemm1x48tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z3
+	VMOVUPS      (R11)(AX*4), Z4
+	VMOVUPS      (R12)(AX*4), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm1x48tailloop
+
+dzgemm1x48store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm1x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+dzgemm1x48noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm1x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+dzgemm1x48norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm1x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+dzgemm1x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm1x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+dzgemm1x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm6x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm6x64(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVLQSX 12(BX), R13
+	LEAQ    (AX)(R13*4), R13
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm6x64tail
+
+dzgemm6x64loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm6x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+dzgemm6x64body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z24
+	VMOVUPS      (R11)(AX*4), Z25
+	VMOVUPS      (R12)(AX*4), Z26
+	VMOVUPS      (R13)(AX*4), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z24
+	VMOVUPS      (R11)(AX*4), Z25
+	VMOVUPS      (R12)(AX*4), Z26
+	VMOVUPS      (R13)(AX*4), Z27
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 44(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z24
+	VMOVUPS      (R11)(AX*4), Z25
+	VMOVUPS      (R12)(AX*4), Z26
+	VMOVUPS      (R13)(AX*4), Z27
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 68(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z24
+	VMOVUPS      (R11)(AX*4), Z25
+	VMOVUPS      (R12)(AX*4), Z26
+	VMOVUPS      (R13)(AX*4), Z27
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 92(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm6x64loop
+
+dzgemm6x64tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm6x64store
+
+dzgemm6x64tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z24
+	VMOVUPS      (R11)(AX*4), Z25
+	VMOVUPS      (R12)(AX*4), Z26
+	VMOVUPS      (R13)(AX*4), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm6x64tailloop
+
+dzgemm6x64store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm6x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+dzgemm6x64noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm6x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm6x64norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm6x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+dzgemm6x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm6x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+dzgemm6x64noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm6x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+dzgemm6x64norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm6x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+dzgemm6x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+dzgemm6x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+dzgemm6x64noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm6x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+dzgemm6x64norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm6x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+dzgemm6x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+dzgemm6x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+dzgemm6x64noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm6x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+dzgemm6x64norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm6x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+dzgemm6x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+dzgemm6x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x64noacc4
+	VADDPS  (DX), Z16, Z16
+	VADDPS  64(DX), Z17, Z17
+	VADDPS  128(DX), Z18, Z18
+	VADDPS  192(DX), Z19, K1, Z19
+
+dzgemm6x64noacc4:
+	TESTQ        R9, R9
+	JZ           dzgemm6x64norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+	VADDPS       Z31, Z18, Z18
+	VADDPS       Z31, Z19, Z19
+
+dzgemm6x64norow4:
+	TESTQ  R10, R10
+	JZ     dzgemm6x64nocol4
+	VADDPS (R10), Z16, Z16
+	VADDPS 64(R10), Z17, Z17
+	VADDPS 128(R10), Z18, Z18
+	VADDPS 192(R10), Z19, K1, Z19
+
+dzgemm6x64nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x64norelu4
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+
+dzgemm6x64norelu4:
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm6x64noacc5
+	VADDPS  (DX), Z20, Z20
+	VADDPS  64(DX), Z21, Z21
+	VADDPS  128(DX), Z22, Z22
+	VADDPS  192(DX), Z23, K1, Z23
+
+dzgemm6x64noacc5:
+	TESTQ        R9, R9
+	JZ           dzgemm6x64norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z20, Z20
+	VADDPS       Z31, Z21, Z21
+	VADDPS       Z31, Z22, Z22
+	VADDPS       Z31, Z23, Z23
+
+dzgemm6x64norow5:
+	TESTQ  R10, R10
+	JZ     dzgemm6x64nocol5
+	VADDPS (R10), Z20, Z20
+	VADDPS 64(R10), Z21, Z21
+	VADDPS 128(R10), Z22, Z22
+	VADDPS 192(R10), Z23, K1, Z23
+
+dzgemm6x64nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm6x64norelu5
+	VMAXPS Z20, Z30, Z20
+	VMAXPS Z21, Z30, Z21
+	VMAXPS Z22, Z30, Z22
+	VMAXPS Z23, Z30, Z23
+
+dzgemm6x64norelu5:
+	VMOVUPS Z20, (DX)
+	VMOVUPS Z21, 64(DX)
+	VMOVUPS Z22, 128(DX)
+	VMOVUPS Z23, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm5x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm5x64(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVLQSX 12(BX), R13
+	LEAQ    (AX)(R13*4), R13
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm5x64tail
+
+dzgemm5x64loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm5x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+dzgemm5x64body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z20
+	VMOVUPS      (R11)(AX*4), Z21
+	VMOVUPS      (R12)(AX*4), Z22
+	VMOVUPS      (R13)(AX*4), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z20
+	VMOVUPS      (R11)(AX*4), Z21
+	VMOVUPS      (R12)(AX*4), Z22
+	VMOVUPS      (R13)(AX*4), Z23
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 40(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z20
+	VMOVUPS      (R11)(AX*4), Z21
+	VMOVUPS      (R12)(AX*4), Z22
+	VMOVUPS      (R13)(AX*4), Z23
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 64(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z20
+	VMOVUPS      (R11)(AX*4), Z21
+	VMOVUPS      (R12)(AX*4), Z22
+	VMOVUPS      (R13)(AX*4), Z23
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 88(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm5x64loop
+
+dzgemm5x64tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm5x64store
+
+dzgemm5x64tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z20
+	VMOVUPS      (R11)(AX*4), Z21
+	VMOVUPS      (R12)(AX*4), Z22
+	VMOVUPS      (R13)(AX*4), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm5x64tailloop
+
+dzgemm5x64store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm5x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+dzgemm5x64noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm5x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm5x64norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm5x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+dzgemm5x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm5x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+dzgemm5x64noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm5x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+dzgemm5x64norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm5x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+dzgemm5x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+dzgemm5x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+dzgemm5x64noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm5x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+dzgemm5x64norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm5x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+dzgemm5x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+dzgemm5x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+dzgemm5x64noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm5x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+dzgemm5x64norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm5x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+dzgemm5x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+dzgemm5x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm5x64noacc4
+	VADDPS  (DX), Z16, Z16
+	VADDPS  64(DX), Z17, Z17
+	VADDPS  128(DX), Z18, Z18
+	VADDPS  192(DX), Z19, K1, Z19
+
+dzgemm5x64noacc4:
+	TESTQ        R9, R9
+	JZ           dzgemm5x64norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+	VADDPS       Z31, Z18, Z18
+	VADDPS       Z31, Z19, Z19
+
+dzgemm5x64norow4:
+	TESTQ  R10, R10
+	JZ     dzgemm5x64nocol4
+	VADDPS (R10), Z16, Z16
+	VADDPS 64(R10), Z17, Z17
+	VADDPS 128(R10), Z18, Z18
+	VADDPS 192(R10), Z19, K1, Z19
+
+dzgemm5x64nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm5x64norelu4
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+
+dzgemm5x64norelu4:
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm4x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm4x64(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVLQSX 12(BX), R13
+	LEAQ    (AX)(R13*4), R13
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm4x64tail
+
+dzgemm4x64loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm4x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+dzgemm4x64body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z16
+	VMOVUPS      (R11)(AX*4), Z17
+	VMOVUPS      (R12)(AX*4), Z18
+	VMOVUPS      (R13)(AX*4), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z16
+	VMOVUPS      (R11)(AX*4), Z17
+	VMOVUPS      (R12)(AX*4), Z18
+	VMOVUPS      (R13)(AX*4), Z19
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 36(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z16
+	VMOVUPS      (R11)(AX*4), Z17
+	VMOVUPS      (R12)(AX*4), Z18
+	VMOVUPS      (R13)(AX*4), Z19
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 60(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z16
+	VMOVUPS      (R11)(AX*4), Z17
+	VMOVUPS      (R12)(AX*4), Z18
+	VMOVUPS      (R13)(AX*4), Z19
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 84(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm4x64loop
+
+dzgemm4x64tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm4x64store
+
+dzgemm4x64tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z16
+	VMOVUPS      (R11)(AX*4), Z17
+	VMOVUPS      (R12)(AX*4), Z18
+	VMOVUPS      (R13)(AX*4), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm4x64tailloop
+
+dzgemm4x64store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm4x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+dzgemm4x64noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm4x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm4x64norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm4x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+dzgemm4x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm4x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+dzgemm4x64noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm4x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+dzgemm4x64norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm4x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+dzgemm4x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+dzgemm4x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+dzgemm4x64noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm4x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+dzgemm4x64norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm4x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+dzgemm4x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+dzgemm4x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm4x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+dzgemm4x64noacc3:
+	TESTQ        R9, R9
+	JZ           dzgemm4x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+dzgemm4x64norow3:
+	TESTQ  R10, R10
+	JZ     dzgemm4x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+dzgemm4x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm4x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+dzgemm4x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm3x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm3x64(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVLQSX 12(BX), R13
+	LEAQ    (AX)(R13*4), R13
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm3x64tail
+
+dzgemm3x64loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm3x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+dzgemm3x64body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VMOVUPS      (R12)(AX*4), Z14
+	VMOVUPS      (R13)(AX*4), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VMOVUPS      (R12)(AX*4), Z14
+	VMOVUPS      (R13)(AX*4), Z15
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 32(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VMOVUPS      (R12)(AX*4), Z14
+	VMOVUPS      (R13)(AX*4), Z15
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 56(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VMOVUPS      (R12)(AX*4), Z14
+	VMOVUPS      (R13)(AX*4), Z15
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 80(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm3x64loop
+
+dzgemm3x64tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm3x64store
+
+dzgemm3x64tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z12
+	VMOVUPS      (R11)(AX*4), Z13
+	VMOVUPS      (R12)(AX*4), Z14
+	VMOVUPS      (R13)(AX*4), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm3x64tailloop
+
+dzgemm3x64store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm3x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+dzgemm3x64noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm3x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm3x64norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm3x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+dzgemm3x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm3x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm3x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+dzgemm3x64noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm3x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+dzgemm3x64norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm3x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+dzgemm3x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+dzgemm3x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm3x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+dzgemm3x64noacc2:
+	TESTQ        R9, R9
+	JZ           dzgemm3x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+dzgemm3x64norow2:
+	TESTQ  R10, R10
+	JZ     dzgemm3x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+dzgemm3x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm3x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+dzgemm3x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm2x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm2x64(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVLQSX 12(BX), R13
+	LEAQ    (AX)(R13*4), R13
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm2x64tail
+
+dzgemm2x64loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm2x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+dzgemm2x64body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z8
+	VMOVUPS      (R11)(AX*4), Z9
+	VMOVUPS      (R12)(AX*4), Z10
+	VMOVUPS      (R13)(AX*4), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z8
+	VMOVUPS      (R11)(AX*4), Z9
+	VMOVUPS      (R12)(AX*4), Z10
+	VMOVUPS      (R13)(AX*4), Z11
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 28(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z8
+	VMOVUPS      (R11)(AX*4), Z9
+	VMOVUPS      (R12)(AX*4), Z10
+	VMOVUPS      (R13)(AX*4), Z11
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 52(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z8
+	VMOVUPS      (R11)(AX*4), Z9
+	VMOVUPS      (R12)(AX*4), Z10
+	VMOVUPS      (R13)(AX*4), Z11
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 76(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm2x64loop
+
+dzgemm2x64tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm2x64store
+
+dzgemm2x64tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z8
+	VMOVUPS      (R11)(AX*4), Z9
+	VMOVUPS      (R12)(AX*4), Z10
+	VMOVUPS      (R13)(AX*4), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm2x64tailloop
+
+dzgemm2x64store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm2x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+dzgemm2x64noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm2x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm2x64norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm2x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+dzgemm2x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm2x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm2x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dzgemm2x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+dzgemm2x64noacc1:
+	TESTQ        R9, R9
+	JZ           dzgemm2x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+dzgemm2x64norow1:
+	TESTQ  R10, R10
+	JZ     dzgemm2x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+dzgemm2x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm2x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+dzgemm2x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func dzgemm1x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·dzgemm1x64(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVLQSX 4(BX), R11
+	LEAQ    (AX)(R11*4), R11
+	MOVLQSX 8(BX), R12
+	LEAQ    (AX)(R12*4), R12
+	MOVLQSX 12(BX), R13
+	LEAQ    (AX)(R13*4), R13
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dzgemm1x64tail
+
+dzgemm1x64loop:
+	CMPQ       BX, $0x08
+	JNE        dzgemm1x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+dzgemm1x64body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VMOVUPS      (R11)(AX*4), Z5
+	VMOVUPS      (R12)(AX*4), Z6
+	VMOVUPS      (R13)(AX*4), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VMOVUPS      (R11)(AX*4), Z5
+	VMOVUPS      (R12)(AX*4), Z6
+	VMOVUPS      (R13)(AX*4), Z7
+	VBROADCASTSS 24(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VMOVUPS      (R11)(AX*4), Z5
+	VMOVUPS      (R12)(AX*4), Z6
+	VMOVUPS      (R13)(AX*4), Z7
+	VBROADCASTSS 48(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VMOVUPS      (R11)(AX*4), Z5
+	VMOVUPS      (R12)(AX*4), Z6
+	VMOVUPS      (R13)(AX*4), Z7
+	VBROADCASTSS 72(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dzgemm1x64loop
+
+dzgemm1x64tail:
+	ANDQ $0x03, CX
+	JZ   dzgemm1x64store
+
+dzgemm1x64tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Z4
+	VMOVUPS      (R11)(AX*4), Z5
+	VMOVUPS      (R12)(AX*4), Z6
+	VMOVUPS      (R13)(AX*4), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dzgemm1x64tailloop
+
+dzgemm1x64store:
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     dzgemm1x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+dzgemm1x64noacc0:
+	TESTQ        R9, R9
+	JZ           dzgemm1x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+dzgemm1x64norow0:
+	TESTQ  R10, R10
+	JZ     dzgemm1x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+dzgemm1x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dzgemm1x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+dzgemm1x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	VZEROUPPER
+	RET
+
 // func packA6N(kc int, src *float32, ld int, dst *float32)
 // Requires: AVX, MMX+
 TEXT ·packA6N(SB), NOSPLIT, $0-32
