@@ -19,9 +19,43 @@ func chw(s ir.Shape) (C, HW int) {
 
 // emitBiasGrad sums the gradient per channel; for relu_biasgrad only where
 // the ReLU's output (arg 0, "out") is positive.
+//
+// A linear layer's (one value per channel) sums each split's channels over
+// the samples in float64 side by side, row by row, rather than channel by
+// channel down a column: the same additions in the same order, without a
+// call or a strided load per value.
 func emitBiasGrad(n *ir.Node, c *Context) (*Kernel, error) {
 	masked := n.Op == ir.OpReLUBiasGrad
 	C, HW := chw(n.Args[len(n.Args)-1].Shape)
+	if HW == 1 {
+		body := expand(`acc := accs[lo:hi]
+clear(acc)
+for s := 0; s < n; s++ {
+	row := a0[s*{{.C}}+lo : s*{{.C}}+hi]
+{{- if .Masked}}
+	mask := out[s*{{.C}}+lo : s*{{.C}}+hi][:len(row)]
+{{- end}}
+	for i, v := range row {
+{{- if .Masked}}
+		v = runtime.ReLUGrad(v, mask[i])
+{{- end}}
+		acc[i] += float64(v)
+	}
+}
+for i, v := range acc {
+	y[lo+i] = float32(v)
+}
+`, map[string]any{"C": C, "Masked": masked})
+		k := &Kernel{
+			Args:    []Arg{{"a0", 0}},
+			Scratch: []Scratch{{Name: "accs", Size: C, Float64: true}},
+			Phases:  []Phase{{Split: PerIndex, Count: C, Body: body}},
+		}
+		if masked {
+			k.Args = []Arg{{"out", 0}, {"a0", 1}}
+		}
+		return k, nil
+	}
 	body := expand(`for ch := lo; ch < hi; ch++ {
 	var acc float64
 	for s := 0; s < n; s++ {

@@ -69,14 +69,17 @@ type Model struct {
 	t21          []float32 // training graph: (const) []
 	t22          []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[442112:442752]
 	t22Fn        func(lo, hi int)
+	t23Accs      []float64 // scratch of t23
 	t23Fn        func(lo, hi int)
 	t24          []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[444416:449792]
 	t25          []float32 // training graph: (relu_backward) [64,84] at tArena[444416:449792], in place over t24
 	t25Fn        func(lo, hi int)
+	t26Accs      []float64 // scratch of t26
 	t26Fn        func(lo, hi int)
 	t28          []float32 // training graph: (linear_backward_data "fc2") [64,120] at tArena[436736:444416]
 	t29          []float32 // training graph: (relu_backward) [64,120] at tArena[436736:444416], in place over t28
 	t29Fn        func(lo, hi int)
+	t30Accs      []float64 // scratch of t30
 	t30Fn        func(lo, hi int)
 	t32          []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[581120:606720]
 	t35          []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[403456:505856]
@@ -166,15 +169,18 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.t22 = m.tArena[442112:442752:442752]
 	m.t22Fn = func(lo, hi int) { softmaxcrossentropyBackwardT22(m.n, lo, hi, m.t19, m.labels, m.t21, m.t22) }
-	m.t23Fn = func(lo, hi int) { biasgradFc3T23(m.n, lo, hi, m.t22, m.pFc3Bias.Grad) }
+	m.t23Accs = make([]float64, 10)
+	m.t23Fn = func(lo, hi int) { biasgradFc3T23(m.n, lo, hi, m.t22, m.pFc3Bias.Grad, m.t23Accs) }
 	m.t24 = m.tArena[444416:449792:449792]
 	m.t25 = m.tArena[444416:449792:449792]
 	m.t25Fn = func(lo, hi int) { reluBackwardT25(m.n, lo, hi, m.t18, m.t24, m.t25) }
-	m.t26Fn = func(lo, hi int) { biasgradFc2T26(m.n, lo, hi, m.t25, m.pFc2Bias.Grad) }
+	m.t26Accs = make([]float64, 84)
+	m.t26Fn = func(lo, hi int) { biasgradFc2T26(m.n, lo, hi, m.t25, m.pFc2Bias.Grad, m.t26Accs) }
 	m.t28 = m.tArena[436736:444416:444416]
 	m.t29 = m.tArena[436736:444416:444416]
 	m.t29Fn = func(lo, hi int) { reluBackwardT29(m.n, lo, hi, m.t17, m.t28, m.t29) }
-	m.t30Fn = func(lo, hi int) { biasgradFc1T30(m.n, lo, hi, m.t29, m.pFc1Bias.Grad) }
+	m.t30Accs = make([]float64, 120)
+	m.t30Fn = func(lo, hi int) { biasgradFc1T30(m.n, lo, hi, m.t29, m.pFc1Bias.Grad, m.t30Accs) }
 	m.t32 = m.tArena[581120:606720:606720]
 	m.t35 = m.tArena[403456:505856:505856]
 	m.t35Fn = func(lo, hi int) { maxpoolBackwardT35(m.n, lo, hi, m.t8, m.t32, m.t35) }

@@ -273,15 +273,17 @@ func softmaxcrossentropyBackwardT37(n, lo, hi int, a0 []float32, a1 []int32, a2 
 }
 
 // biasgradFc3T38 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
-func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*10 + ch) * 1
-			row := a0[off : off+1]
-			acc += float64(elem.Sum(row))
+func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+	acc := accs[lo:hi]
+	clear(acc)
+	for s := 0; s < n; s++ {
+		row := a0[s*10+lo : s*10+hi]
+		for i, v := range row {
+			acc[i] += float64(v)
 		}
-		y[ch] = float32(acc)
+	}
+	for i, v := range acc {
+		y[lo+i] = float32(v)
 	}
 
 }
@@ -306,15 +308,17 @@ func reluBackwardT42(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 }
 
 // biasgradFc2T43 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
-func biasgradFc2T43(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*84 + ch) * 1
-			row := a0[off : off+1]
-			acc += float64(elem.Sum(row))
+func biasgradFc2T43(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+	acc := accs[lo:hi]
+	clear(acc)
+	for s := 0; s < n; s++ {
+		row := a0[s*84+lo : s*84+hi]
+		for i, v := range row {
+			acc[i] += float64(v)
 		}
-		y[ch] = float32(acc)
+	}
+	for i, v := range acc {
+		y[lo+i] = float32(v)
 	}
 
 }
@@ -333,15 +337,17 @@ func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 }
 
 // biasgradFc1T46 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
-func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*120 + ch) * 1
-			row := a0[off : off+1]
-			acc += float64(elem.Sum(row))
+func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+	acc := accs[lo:hi]
+	clear(acc)
+	for s := 0; s < n; s++ {
+		row := a0[s*120+lo : s*120+hi]
+		for i, v := range row {
+			acc[i] += float64(v)
 		}
-		y[ch] = float32(acc)
+	}
+	for i, v := range acc {
+		y[lo+i] = float32(v)
 	}
 
 }

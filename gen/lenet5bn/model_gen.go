@@ -91,16 +91,19 @@ type Model struct {
 	t36                []float32 // training graph: (const) []
 	t37                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[853248:853888]
 	t37Fn              func(lo, hi int)
+	t38Accs            []float64 // scratch of t38
 	t38Fn              func(lo, hi int)
 	t40                []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[847872:853248]
 	t41                []float32 // training graph: (dropout_backward "drop1") [64,84] at tArena[847872:853248], in place over t40
 	t41Fn              func(lo, hi int)
 	t42                []float32 // training graph: (relu_backward) [64,84] at tArena[847872:853248], in place over t41
 	t42Fn              func(lo, hi int)
+	t43Accs            []float64 // scratch of t43
 	t43Fn              func(lo, hi int)
 	t44                []float32 // training graph: (linear_backward_data "fc2") [64,120] at tArena[840192:847872]
 	t45                []float32 // training graph: (relu_backward) [64,120] at tArena[840192:847872], in place over t44
 	t45Fn              func(lo, hi int)
+	t46Accs            []float64 // scratch of t46
 	t46Fn              func(lo, hi int)
 	t48                []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[984576:1010176]
 	t51                []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[806912:909312]
@@ -228,17 +231,20 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.t37 = m.tArena[853248:853888:853888]
 	m.t37Fn = func(lo, hi int) { softmaxcrossentropyBackwardT37(m.n, lo, hi, m.t34, m.labels, m.t36, m.t37) }
-	m.t38Fn = func(lo, hi int) { biasgradFc3T38(m.n, lo, hi, m.t37, m.pFc3Bias.Grad) }
+	m.t38Accs = make([]float64, 10)
+	m.t38Fn = func(lo, hi int) { biasgradFc3T38(m.n, lo, hi, m.t37, m.pFc3Bias.Grad, m.t38Accs) }
 	m.t40 = m.tArena[847872:853248:853248]
 	m.t41 = m.tArena[847872:853248:853248]
 	m.t41Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t40, m.t41, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
 	m.t42 = m.tArena[847872:853248:853248]
 	m.t42Fn = func(lo, hi int) { reluBackwardT42(m.n, lo, hi, m.t30, m.t41, m.t42) }
-	m.t43Fn = func(lo, hi int) { biasgradFc2T43(m.n, lo, hi, m.t42, m.pFc2Bias.Grad) }
+	m.t43Accs = make([]float64, 84)
+	m.t43Fn = func(lo, hi int) { biasgradFc2T43(m.n, lo, hi, m.t42, m.pFc2Bias.Grad, m.t43Accs) }
 	m.t44 = m.tArena[840192:847872:847872]
 	m.t45 = m.tArena[840192:847872:847872]
 	m.t45Fn = func(lo, hi int) { reluBackwardT45(m.n, lo, hi, m.t29, m.t44, m.t45) }
-	m.t46Fn = func(lo, hi int) { biasgradFc1T46(m.n, lo, hi, m.t45, m.pFc1Bias.Grad) }
+	m.t46Accs = make([]float64, 120)
+	m.t46Fn = func(lo, hi int) { biasgradFc1T46(m.n, lo, hi, m.t45, m.pFc1Bias.Grad, m.t46Accs) }
 	m.t48 = m.tArena[984576:1010176:1010176]
 	m.t51 = m.tArena[806912:909312:909312]
 	m.t51Fn = func(lo, hi int) { maxpoolBackwardT51(m.n, lo, hi, m.t18, m.t48, m.t51) }

@@ -101,15 +101,17 @@ func softmaxcrossentropyBackwardT48(n, lo, hi int, a0 []float32, a1 []int32, a2 
 }
 
 // biasgradFc11T49 computes (biasgrad "fc11") [10] of indices [lo, hi) of 10.
-func biasgradFc11T49(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*10 + ch) * 1
-			row := a0[off : off+1]
-			acc += float64(elem.Sum(row))
+func biasgradFc11T49(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+	acc := accs[lo:hi]
+	clear(acc)
+	for s := 0; s < n; s++ {
+		row := a0[s*10+lo : s*10+hi]
+		for i, v := range row {
+			acc[i] += float64(v)
 		}
-		y[ch] = float32(acc)
+	}
+	for i, v := range acc {
+		y[lo+i] = float32(v)
 	}
 
 }
@@ -128,15 +130,17 @@ func tanhBackwardT51(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 }
 
 // biasgradFc10T52 computes (biasgrad "fc10") [500] of indices [lo, hi) of 500.
-func biasgradFc10T52(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*500 + ch) * 1
-			row := a0[off : off+1]
-			acc += float64(elem.Sum(row))
+func biasgradFc10T52(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+	acc := accs[lo:hi]
+	clear(acc)
+	for s := 0; s < n; s++ {
+		row := a0[s*500+lo : s*500+hi]
+		for i, v := range row {
+			acc[i] += float64(v)
 		}
-		y[ch] = float32(acc)
+	}
+	for i, v := range acc {
+		y[lo+i] = float32(v)
 	}
 
 }

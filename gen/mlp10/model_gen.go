@@ -100,46 +100,57 @@ type Model struct {
 	t47         []float32 // training graph: (const) []
 	t48         []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[352640:353280]
 	t48Fn       func(lo, hi int)
+	t49Accs     []float64 // scratch of t49
 	t49Fn       func(lo, hi int)
 	t50         []float32 // training graph: (linear_backward_data "fc11") [64,500] at tArena[320000:352000]
 	t51         []float32 // training graph: (tanh_backward) [64,500] at tArena[320000:352000], in place over t50
 	t51Fn       func(lo, hi int)
+	t52Accs     []float64 // scratch of t52
 	t52Fn       func(lo, hi int)
 	t54         []float32 // training graph: (linear_backward_data "fc10") [64,500] at tArena[288000:320000]
 	t55         []float32 // training graph: (tanh_backward) [64,500] at tArena[288000:320000], in place over t54
 	t55Fn       func(lo, hi int)
+	t56Accs     []float64 // scratch of t56
 	t56Fn       func(lo, hi int)
 	t58         []float32 // training graph: (linear_backward_data "fc9") [64,500] at tArena[256000:288000]
 	t59         []float32 // training graph: (tanh_backward) [64,500] at tArena[256000:288000], in place over t58
 	t59Fn       func(lo, hi int)
+	t60Accs     []float64 // scratch of t60
 	t60Fn       func(lo, hi int)
 	t62         []float32 // training graph: (linear_backward_data "fc8") [64,500] at tArena[224000:256000]
 	t63         []float32 // training graph: (tanh_backward) [64,500] at tArena[224000:256000], in place over t62
 	t63Fn       func(lo, hi int)
+	t64Accs     []float64 // scratch of t64
 	t64Fn       func(lo, hi int)
 	t66         []float32 // training graph: (linear_backward_data "fc7") [64,500] at tArena[192000:224000]
 	t67         []float32 // training graph: (tanh_backward) [64,500] at tArena[192000:224000], in place over t66
 	t67Fn       func(lo, hi int)
+	t68Accs     []float64 // scratch of t68
 	t68Fn       func(lo, hi int)
 	t70         []float32 // training graph: (linear_backward_data "fc6") [64,500] at tArena[160000:192000]
 	t71         []float32 // training graph: (tanh_backward) [64,500] at tArena[160000:192000], in place over t70
 	t71Fn       func(lo, hi int)
+	t72Accs     []float64 // scratch of t72
 	t72Fn       func(lo, hi int)
 	t74         []float32 // training graph: (linear_backward_data "fc5") [64,500] at tArena[128000:160000]
 	t75         []float32 // training graph: (tanh_backward) [64,500] at tArena[128000:160000], in place over t74
 	t75Fn       func(lo, hi int)
+	t76Accs     []float64 // scratch of t76
 	t76Fn       func(lo, hi int)
 	t78         []float32 // training graph: (linear_backward_data "fc4") [64,500] at tArena[96000:128000]
 	t79         []float32 // training graph: (tanh_backward) [64,500] at tArena[96000:128000], in place over t78
 	t79Fn       func(lo, hi int)
+	t80Accs     []float64 // scratch of t80
 	t80Fn       func(lo, hi int)
 	t82         []float32 // training graph: (linear_backward_data "fc3") [64,500] at tArena[64000:96000]
 	t83         []float32 // training graph: (tanh_backward) [64,500] at tArena[64000:96000], in place over t82
 	t83Fn       func(lo, hi int)
+	t84Accs     []float64 // scratch of t84
 	t84Fn       func(lo, hi int)
 	t86         []float32 // training graph: (linear_backward_data "fc2") [64,500] at tArena[32000:64000]
 	t87         []float32 // training graph: (tanh_backward) [64,500] at tArena[32000:64000], in place over t86
 	t87Fn       func(lo, hi int)
+	t88Accs     []float64 // scratch of t88
 	t88Fn       func(lo, hi int)
 	iArena      []float32 // inference graph: the arena of its values, 64000 floats (640640 without sharing)
 	i4          []float32 // inference graph: (linear "fc1") [64,500] at iArena[0:32000]
@@ -270,47 +281,58 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.t48 = m.tArena[352640:353280:353280]
 	m.t48Fn = func(lo, hi int) { softmaxcrossentropyBackwardT48(m.n, lo, hi, m.t45, m.labels, m.t47, m.t48) }
-	m.t49Fn = func(lo, hi int) { biasgradFc11T49(m.n, lo, hi, m.t48, m.pFc11Bias.Grad) }
+	m.t49Accs = make([]float64, 10)
+	m.t49Fn = func(lo, hi int) { biasgradFc11T49(m.n, lo, hi, m.t48, m.pFc11Bias.Grad, m.t49Accs) }
 	m.t50 = m.tArena[320000:352000:352000]
 	m.t51 = m.tArena[320000:352000:352000]
 	m.t51Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t42, m.t50, m.t51) }
-	m.t52Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t51, m.pFc10Bias.Grad) }
+	m.t52Accs = make([]float64, 500)
+	m.t52Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t51, m.pFc10Bias.Grad, m.t52Accs) }
 	m.t54 = m.tArena[288000:320000:320000]
 	m.t55 = m.tArena[288000:320000:320000]
 	m.t55Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t38, m.t54, m.t55) }
-	m.t56Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t55, m.pFc9Bias.Grad) }
+	m.t56Accs = make([]float64, 500)
+	m.t56Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t55, m.pFc9Bias.Grad, m.t56Accs) }
 	m.t58 = m.tArena[256000:288000:288000]
 	m.t59 = m.tArena[256000:288000:288000]
 	m.t59Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t34, m.t58, m.t59) }
-	m.t60Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t59, m.pFc8Bias.Grad) }
+	m.t60Accs = make([]float64, 500)
+	m.t60Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t59, m.pFc8Bias.Grad, m.t60Accs) }
 	m.t62 = m.tArena[224000:256000:256000]
 	m.t63 = m.tArena[224000:256000:256000]
 	m.t63Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t30, m.t62, m.t63) }
-	m.t64Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t63, m.pFc7Bias.Grad) }
+	m.t64Accs = make([]float64, 500)
+	m.t64Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t63, m.pFc7Bias.Grad, m.t64Accs) }
 	m.t66 = m.tArena[192000:224000:224000]
 	m.t67 = m.tArena[192000:224000:224000]
 	m.t67Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t26, m.t66, m.t67) }
-	m.t68Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t67, m.pFc6Bias.Grad) }
+	m.t68Accs = make([]float64, 500)
+	m.t68Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t67, m.pFc6Bias.Grad, m.t68Accs) }
 	m.t70 = m.tArena[160000:192000:192000]
 	m.t71 = m.tArena[160000:192000:192000]
 	m.t71Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t22, m.t70, m.t71) }
-	m.t72Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t71, m.pFc5Bias.Grad) }
+	m.t72Accs = make([]float64, 500)
+	m.t72Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t71, m.pFc5Bias.Grad, m.t72Accs) }
 	m.t74 = m.tArena[128000:160000:160000]
 	m.t75 = m.tArena[128000:160000:160000]
 	m.t75Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t18, m.t74, m.t75) }
-	m.t76Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t75, m.pFc4Bias.Grad) }
+	m.t76Accs = make([]float64, 500)
+	m.t76Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t75, m.pFc4Bias.Grad, m.t76Accs) }
 	m.t78 = m.tArena[96000:128000:128000]
 	m.t79 = m.tArena[96000:128000:128000]
 	m.t79Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t14, m.t78, m.t79) }
-	m.t80Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t79, m.pFc3Bias.Grad) }
+	m.t80Accs = make([]float64, 500)
+	m.t80Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t79, m.pFc3Bias.Grad, m.t80Accs) }
 	m.t82 = m.tArena[64000:96000:96000]
 	m.t83 = m.tArena[64000:96000:96000]
 	m.t83Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t10, m.t82, m.t83) }
-	m.t84Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t83, m.pFc2Bias.Grad) }
+	m.t84Accs = make([]float64, 500)
+	m.t84Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t83, m.pFc2Bias.Grad, m.t84Accs) }
 	m.t86 = m.tArena[32000:64000:64000]
 	m.t87 = m.tArena[32000:64000:64000]
 	m.t87Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t6, m.t86, m.t87) }
-	m.t88Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t87, m.pFc1Bias.Grad) }
+	m.t88Accs = make([]float64, 500)
+	m.t88Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t87, m.pFc1Bias.Grad, m.t88Accs) }
 	m.iArena = make([]float32, 64000)
 	m.i4 = m.iArena[0:32000:32000]
 	m.i5 = m.iArena[0:32000:32000]

@@ -3,7 +3,6 @@
 package softmax
 
 import (
-	elem "github.com/cnnc/cnnc/runtime/elem"
 	gemm "github.com/cnnc/cnnc/runtime/gemm"
 	"math"
 )
@@ -103,15 +102,17 @@ func softmaxcrossentropyBackwardT11(n, lo, hi int, a0 []float32, a1 []int32, a2 
 }
 
 // biasgradFcT12 computes (biasgrad "fc") [10] of indices [lo, hi) of 10.
-func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*10 + ch) * 1
-			row := a0[off : off+1]
-			acc += float64(elem.Sum(row))
+func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+	acc := accs[lo:hi]
+	clear(acc)
+	for s := 0; s < n; s++ {
+		row := a0[s*10+lo : s*10+hi]
+		for i, v := range row {
+			acc[i] += float64(v)
 		}
-		y[ch] = float32(acc)
+	}
+	for i, v := range acc {
+		y[lo+i] = float32(v)
 	}
 
 }

@@ -2,10 +2,7 @@
 
 package svm
 
-import (
-	elem "github.com/cnnc/cnnc/runtime/elem"
-	gemm "github.com/cnnc/cnnc/runtime/gemm"
-)
+import gemm "github.com/cnnc/cnnc/runtime/gemm"
 
 // linearFcT5 computes (linear "fc") [64,10] of the first n samples.
 func linearFcT5(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
@@ -96,15 +93,17 @@ func svmlossBackwardT11(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y
 }
 
 // biasgradFcT12 computes (biasgrad "fc") [10] of indices [lo, hi) of 10.
-func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*10 + ch) * 1
-			row := a0[off : off+1]
-			acc += float64(elem.Sum(row))
+func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+	acc := accs[lo:hi]
+	clear(acc)
+	for s := 0; s < n; s++ {
+		row := a0[s*10+lo : s*10+hi]
+		for i, v := range row {
+			acc[i] += float64(v)
 		}
-		y[ch] = float32(acc)
+	}
+	for i, v := range acc {
+		y[lo+i] = float32(v)
 	}
 
 }

@@ -55,6 +55,7 @@ type Model struct {
 	t10Fn     func(lo, hi int)
 	t11       []float32 // training graph: (svmloss_backward) [64,10] at tArena[16320:16960]
 	t11Fn     func(lo, hi int)
+	t12Accs   []float64 // scratch of t12
 	t12Fn     func(lo, hi int)
 	t13       []float32 // training graph: (linear_backward_weight "fc") [10,784] at tArena[7840:15680]
 	t14Fn     func(lo, hi int)
@@ -92,7 +93,8 @@ func NewSeeded(seed uint64) *Model {
 	m.t10Fn = func(lo, hi int) { l2BackwardT10(m.n, lo, hi, m.pFcWeight.Data, m.t9, m.t10) }
 	m.t11 = m.tArena[16320:16960:16960]
 	m.t11Fn = func(lo, hi int) { svmlossBackwardT11(m.n, lo, hi, m.t5, m.labels, m.t9, m.t11) }
-	m.t12Fn = func(lo, hi int) { biasgradFcT12(m.n, lo, hi, m.t11, m.pFcBias.Grad) }
+	m.t12Accs = make([]float64, 10)
+	m.t12Fn = func(lo, hi int) { biasgradFcT12(m.n, lo, hi, m.t11, m.pFcBias.Grad, m.t12Accs) }
 	m.t13 = m.tArena[7840:15680:15680]
 	m.t14Fn = func(lo, hi int) { addT8(m.n, lo, hi, m.t10, m.t13, m.pFcWeight.Grad) }
 	m.iArena = make([]float32, 640)

@@ -332,15 +332,17 @@ func softmaxcrossentropyBackwardT54(n, lo, hi int, a0 []float32, a1 []int32, a2 
 }
 
 // biasgradFc2T55 computes (biasgrad "fc2") [10] of indices [lo, hi) of 10.
-func biasgradFc2T55(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*10 + ch) * 1
-			row := a0[off : off+1]
-			acc += float64(elem.Sum(row))
+func biasgradFc2T55(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+	acc := accs[lo:hi]
+	clear(acc)
+	for s := 0; s < n; s++ {
+		row := a0[s*10+lo : s*10+hi]
+		for i, v := range row {
+			acc[i] += float64(v)
 		}
-		y[ch] = float32(acc)
+	}
+	for i, v := range acc {
+		y[lo+i] = float32(v)
 	}
 
 }
@@ -365,15 +367,17 @@ func reluBackwardT59(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 }
 
 // biasgradFc1T60 computes (biasgrad "fc1") [256] of indices [lo, hi) of 256.
-func biasgradFc1T60(n, lo, hi int, a0 []float32, y []float32) {
-	for ch := lo; ch < hi; ch++ {
-		var acc float64
-		for s := 0; s < n; s++ {
-			off := (s*256 + ch) * 1
-			row := a0[off : off+1]
-			acc += float64(elem.Sum(row))
+func biasgradFc1T60(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+	acc := accs[lo:hi]
+	clear(acc)
+	for s := 0; s < n; s++ {
+		row := a0[s*256+lo : s*256+hi]
+		for i, v := range row {
+			acc[i] += float64(v)
 		}
-		y[ch] = float32(acc)
+	}
+	for i, v := range acc {
+		y[lo+i] = float32(v)
 	}
 
 }

@@ -119,12 +119,14 @@ type Model struct {
 	t53                []float32 // training graph: (const) []
 	t54                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[12877824:12878464]
 	t54Fn              func(lo, hi int)
+	t55Accs            []float64 // scratch of t55
 	t55Fn              func(lo, hi int)
 	t57                []float32 // training graph: (linear_backward_data "fc2") [64,256] at tArena[12861440:12877824]
 	t58                []float32 // training graph: (dropout_backward "drop1") [64,256] at tArena[12861440:12877824], in place over t57
 	t58Fn              func(lo, hi int)
 	t59                []float32 // training graph: (relu_backward) [64,256] at tArena[12861440:12877824], in place over t58
 	t59Fn              func(lo, hi int)
+	t60Accs            []float64 // scratch of t60
 	t60Fn              func(lo, hi int)
 	t61                []float32 // training graph: (linear_backward_data "fc1") [64,4096] at tArena[13631488:13893632]
 	t64                []float32 // training graph: (maxpool_backward) [64,64,16,16] at tArena[12582912:13631488]
@@ -331,13 +333,15 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.t54 = m.tArena[12877824:12878464:12878464]
 	m.t54Fn = func(lo, hi int) { softmaxcrossentropyBackwardT54(m.n, lo, hi, m.t51, m.labels, m.t53, m.t54) }
-	m.t55Fn = func(lo, hi int) { biasgradFc2T55(m.n, lo, hi, m.t54, m.pFc2Bias.Grad) }
+	m.t55Accs = make([]float64, 10)
+	m.t55Fn = func(lo, hi int) { biasgradFc2T55(m.n, lo, hi, m.t54, m.pFc2Bias.Grad, m.t55Accs) }
 	m.t57 = m.tArena[12861440:12877824:12877824]
 	m.t58 = m.tArena[12861440:12877824:12877824]
 	m.t58Fn = func(lo, hi int) { dropoutDrop1T48(m.n, lo, hi, m.t57, m.t58, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
 	m.t59 = m.tArena[12861440:12877824:12877824]
 	m.t59Fn = func(lo, hi int) { reluBackwardT59(m.n, lo, hi, m.t47, m.t58, m.t59) }
-	m.t60Fn = func(lo, hi int) { biasgradFc1T60(m.n, lo, hi, m.t59, m.pFc1Bias.Grad) }
+	m.t60Accs = make([]float64, 256)
+	m.t60Fn = func(lo, hi int) { biasgradFc1T60(m.n, lo, hi, m.t59, m.pFc1Bias.Grad, m.t60Accs) }
 	m.t61 = m.tArena[13631488:13893632:13893632]
 	m.t64 = m.tArena[12582912:13631488:13631488]
 	m.t64Fn = func(lo, hi int) { maxpoolBackwardT64(m.n, lo, hi, m.t38, m.t61, m.t64) }
