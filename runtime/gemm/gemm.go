@@ -76,14 +76,25 @@ func SgemmEpi(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32,
 		ep.apply(c, ldc, m, n, 0, 0)
 		return
 	}
+	launch(pool, call{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, ep: ep}, nil)
+}
+
+// launch runs cl on a driver from the free list, split over pool's workers
+// (on the caller when pool is nil). With im, B is that im2col matrix: the
+// driver keeps a copy, which cl.im then points to, and its offset tables.
+func launch(pool *runtime.Pool, cl call, im *Im2col) {
 	workers := 1
 	if pool != nil {
 		workers = pool.Workers()
 	}
 	g := getDriver(workers)
-	g.call = call{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, ep: ep}
+	g.call = cl
+	if im != nil {
+		g.imB = *im
+		g.im, g.tab = &g.imB, tablesFor(&g.imB)
+	}
 	g.run(pool, workers)
-	g.call = call{}
+	g.call, g.imB, g.tab = call{}, Im2col{}, nil
 	putDriver(g)
 }
 

@@ -50,8 +50,8 @@ func (im *Im2col) check() {
 // apart): a convolution's forward GEMM, whose B panels are packed straight
 // from the sample. A panel of 16 columns packs fastest when its columns lie
 // side by side in the sample: at stride 1 when the output's width is a
-// multiple of 16 (codegen/asm.NR). It splits the work over pool as SgemmPar does, and gives
-// the bits SgemmEpi gives on the matrix built.
+// multiple of 16 (codegen/asm.NR). It splits the work over pool as SgemmPar
+// does, and gives the bits SgemmEpi gives on the matrix built.
 func SgemmIm2col(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c []float32, ldc int, accumulate bool, ep Epilogue) {
 	b.check()
 	n, k := b.Cols(), b.Rows()
@@ -61,17 +61,7 @@ func SgemmIm2col(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c []
 	if m == 0 {
 		return
 	}
-	workers := 1
-	if pool != nil {
-		workers = pool.Workers()
-	}
-	g := getDriver(workers)
-	g.imB = b
-	g.call = call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, ep: ep, im: &g.imB}
-	g.tab = tablesFor(&g.imB)
-	g.run(pool, workers)
-	g.call, g.imB, g.tab = call{}, Im2col{}, nil
-	putDriver(g)
+	launch(pool, call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, ep: ep}, &b)
 }
 
 // SgemmIm2colT computes C = A*Bᵀ, or C += A*Bᵀ when accumulate is set,
@@ -90,17 +80,7 @@ func SgemmIm2colT(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c [
 	if m == 0 {
 		return
 	}
-	workers := 1
-	if pool != nil {
-		workers = pool.Workers()
-	}
-	g := getDriver(workers)
-	g.imB = b
-	g.call = call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, im: &g.imB, imT: true}
-	g.tab = tablesFor(&g.imB)
-	g.run(pool, workers)
-	g.call, g.imB, g.tab = call{}, Im2col{}, nil
-	putDriver(g)
+	launch(pool, call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, imT: true}, &b)
 }
 
 // An im2colGeom is an Im2col without its sample: what its offsets depend

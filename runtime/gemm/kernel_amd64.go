@@ -48,20 +48,7 @@ func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []fl
 	koffs = koffs[:kc]
 	poffs = poffs[:panels]
 	c = c[:(rows-1)*ldc+cols]
-	var rowBias, colBias *float32
-	if ep != nil && ep.RowBias != nil {
-		rowBias = &ep.RowBias[i:][:rows][0]
-	}
-	if ep != nil && ep.ColBias != nil {
-		colBias = &ep.ColBias[j:][:cols][0]
-	}
-	flags := 0
-	if acc {
-		flags |= epiAccumulate
-	}
-	if ep != nil && ep.ReLU {
-		flags |= epiReLU
-	}
+	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, cols)
 	dzKernels[panels][rows](kc, &a[0], &x[0], &koffs[0], &poffs[0], &c[0], ldc, rowBias, colBias, flags, 1<<nr-1)
 }
 
@@ -72,20 +59,7 @@ func kernelZ(panels, rows, kc int, a, b, c []float32, ldc, cols int, acc bool, e
 	a = a[:kc*mr]
 	b = b[:kc*panels*nr]
 	c = c[:(rows-1)*ldc+cols]
-	var rowBias, colBias *float32
-	if ep != nil && ep.RowBias != nil {
-		rowBias = &ep.RowBias[i:][:rows][0]
-	}
-	if ep != nil && ep.ColBias != nil {
-		colBias = &ep.ColBias[j:][:cols][0]
-	}
-	flags := 0
-	if acc {
-		flags |= epiAccumulate
-	}
-	if ep != nil && ep.ReLU {
-		flags |= epiReLU
-	}
+	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, cols)
 	mask := 1<<(cols-(panels-1)*nr) - 1
 	zKernels[panels][rows](kc, &a[0], &b[0], &c[0], ldc, rowBias, colBias, flags, mask)
 }
@@ -118,21 +92,30 @@ func kernelEpiAsm(rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epilog
 	a = a[:kc*mr]
 	b = b[:kc*nr]
 	c = c[:(rows-1)*ldc+nr]
-	var rowBias, colBias *float32
+	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, nr)
+	asmEpiKernels[rows](kc, &a[0], &b[0], &c[0], ldc, rowBias, colBias, flags)
+}
+
+// epiArgs returns the epilogue arguments of a kernel call on the rows x cols
+// tile at row i, column j of C: the biases where it starts (nil where ep
+// has none, or ep is nil) and the flags.
+func epiArgs(ep *Epilogue, acc bool, i, j, rows, cols int) (rowBias, colBias *float32, flags int) {
+	if acc {
+		flags |= epiAccumulate
+	}
+	if ep == nil {
+		return nil, nil, flags
+	}
 	if ep.RowBias != nil {
 		rowBias = &ep.RowBias[i:][:rows][0]
 	}
 	if ep.ColBias != nil {
-		colBias = &ep.ColBias[j:][:nr][0]
-	}
-	flags := 0
-	if acc {
-		flags |= epiAccumulate
+		colBias = &ep.ColBias[j:][:cols][0]
 	}
 	if ep.ReLU {
 		flags |= epiReLU
 	}
-	asmEpiKernels[rows](kc, &a[0], &b[0], &c[0], ldc, rowBias, colBias, flags)
+	return rowBias, colBias, flags
 }
 
 // The flags of the epilogue kernels (codegen/asm.EpiAccumulate, EpiReLU).
