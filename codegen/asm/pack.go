@@ -395,6 +395,13 @@ func packB16TOffs(ctx *build.Context) {
 		ctx.MOVLQSX(operand.Mem{Base: ko, Disp: 4 * j}, r)
 		return operand.Mem{Base: psrc, Index: r, Scale: 4}
 	}
+	transposeB16(ctx, name, row, []reg.Register{psrc})
+}
+
+// transposeB16 emits the loop of packB16T and packB16TOffs, which differ
+// only in where row j (0..15) of src lies: row(j) returns its address at
+// the current step, and advancing the registers in ptrs moves every row on.
+func transposeB16(ctx *build.Context, name string, row func(j int) operand.Mem, ptrs []reg.Register) {
 	y := ymms(0, 1, 2, 3)
 	t := ymms(4, 5, 6, 7)
 	blockLoop(ctx, name, 4, func() {
@@ -409,7 +416,9 @@ func packB16TOffs(ctx *build.Context) {
 				ctx.VMOVUPS(y[q], operand.Mem{Base: pdst, Disp: 4*NR*q + 32*h})
 			}
 		}
-		ctx.ADDQ(operand.U8(16), psrc)
+		for _, r := range ptrs {
+			ctx.ADDQ(operand.U8(16), r)
+		}
 		ctx.ADDQ(operand.U32(16*NR), pdst)
 	}, func() {
 		x := xmms(0)[0]
@@ -417,7 +426,9 @@ func packB16TOffs(ctx *build.Context) {
 			ctx.VMOVSS(row(j), x)
 			ctx.VMOVSS(x, operand.Mem{Base: pdst, Disp: 4 * j})
 		}
-		ctx.ADDQ(operand.U8(4), psrc)
+		for _, r := range ptrs {
+			ctx.ADDQ(operand.U8(4), r)
+		}
 		ctx.ADDQ(operand.U8(4*NR), pdst)
 	})
 }
@@ -428,33 +439,5 @@ func packB16T(ctx *build.Context) {
 	ctx.LEAQ(operand.Mem{Base: psrc, Index: pld, Scale: 4}, pb1)
 	ctx.LEAQ(operand.Mem{Base: pb1, Index: pld, Scale: 4}, pb2)
 	ctx.LEAQ(operand.Mem{Base: pb2, Index: pld, Scale: 4}, pb3)
-	y := ymms(0, 1, 2, 3)
-	t := ymms(4, 5, 6, 7)
-	blockLoop(ctx, name, 4, func() {
-		// Rows h*8+i (low lane) and h*8+i+4 (high lane), 4 steps of p.
-		for h := 0; h < 2; h++ {
-			for i := 0; i < 4; i++ {
-				ctx.VMOVUPS(rowMem(8*h+i, 0), y[i].AsX())
-				ctx.VINSERTF128(operand.U8(1), rowMem(8*h+i+4, 0), y[i], y[i])
-			}
-			transpose4(ctx, y, t, y)
-			for q := 0; q < 4; q++ {
-				ctx.VMOVUPS(y[q], operand.Mem{Base: pdst, Disp: 4*NR*q + 32*h})
-			}
-		}
-		for _, r := range []reg.Register{psrc, pb1, pb2, pb3} {
-			ctx.ADDQ(operand.U8(16), r)
-		}
-		ctx.ADDQ(operand.U32(16*NR), pdst)
-	}, func() {
-		x := xmms(0)[0]
-		for j := 0; j < NR; j++ {
-			ctx.VMOVSS(rowMem(j, 0), x)
-			ctx.VMOVSS(x, operand.Mem{Base: pdst, Disp: 4 * j})
-		}
-		for _, r := range []reg.Register{psrc, pb1, pb2, pb3} {
-			ctx.ADDQ(operand.U8(4), r)
-		}
-		ctx.ADDQ(operand.U8(4*NR), pdst)
-	})
+	transposeB16(ctx, name, func(j int) operand.Mem { return rowMem(j, 0) }, []reg.Register{psrc, pb1, pb2, pb3})
 }
