@@ -356,26 +356,38 @@ func maxPool2x2(ctx *build.Context) {
 		ctx.VPERMPD(operand.U8(0xD8), y[2], y[2])
 		ctx.VMOVUPS(y[2], operand.Mem{Base: dst, Index: j, Scale: 4})
 	}
-	ctx.Label("poolrow")
+	poolRows(ctx, "pool", oh, j, last, eight, func() {
+		ctx.LEAQ(operand.Mem{Base: src, Index: w, Scale: 1}, r1)
+	}, func() {
+		ctx.LEAQ(operand.Mem{Base: dst, Index: ow, Scale: 4}, dst)
+		ctx.LEAQ(operand.Mem{Base: r1, Index: w, Scale: 1}, src)
+	})
+}
+
+// poolRows emits the row loop of the 2x2 pooling kernels: for each of oh
+// output rows, start, then eight at j = 0, 8, ... below last and once more
+// at j = last (the row's final eight, overlapping the ones before), then
+// next, which moves the pointers two input rows down; then VZEROUPPER and
+// RET.
+func poolRows(ctx *build.Context, prefix string, oh, j, last reg.GPPhysical, eight, start, next func()) {
+	ctx.Label(prefix + "row")
 	ctx.TESTQ(oh, oh)
-	ctx.JZ(operand.LabelRef("pooldone"))
-	ctx.LEAQ(operand.Mem{Base: src, Index: w, Scale: 1}, r1)
+	ctx.JZ(operand.LabelRef(prefix + "done"))
+	start()
 	ctx.XORQ(j, j)
-	ctx.Label("poolx8")
+	ctx.Label(prefix + "x8")
 	ctx.CMPQ(j, last)
-	ctx.JGE(operand.LabelRef("pooltail"))
+	ctx.JGE(operand.LabelRef(prefix + "tail"))
 	eight()
 	ctx.ADDQ(operand.U8(8), j)
-	ctx.JMP(operand.LabelRef("poolx8"))
-	ctx.Label("pooltail")
+	ctx.JMP(operand.LabelRef(prefix + "x8"))
+	ctx.Label(prefix + "tail")
 	ctx.MOVQ(last, j)
 	eight()
-	// Next output row: two input rows down.
-	ctx.LEAQ(operand.Mem{Base: dst, Index: ow, Scale: 4}, dst)
-	ctx.LEAQ(operand.Mem{Base: r1, Index: w, Scale: 1}, src)
+	next()
 	ctx.DECQ(oh)
-	ctx.JMP(operand.LabelRef("poolrow"))
-	ctx.Label("pooldone")
+	ctx.JMP(operand.LabelRef(prefix + "row"))
+	ctx.Label(prefix + "done")
 	ctx.VZEROUPPER()
 	ctx.RET()
 }
@@ -451,30 +463,14 @@ func maxPool2x2Backward(ctx *build.Context) {
 		half(0, g)
 		half(32, hi)
 	}
-	ctx.Label("poolbwdrow")
-	ctx.TESTQ(oh, oh)
-	ctx.JZ(operand.LabelRef("poolbwddone"))
-	ctx.LEAQ(operand.Mem{Base: x, Index: w, Scale: 1}, x1)
-	ctx.LEAQ(operand.Mem{Base: dx, Index: w, Scale: 1}, d1)
-	ctx.XORQ(j, j)
-	ctx.Label("poolbwdx8")
-	ctx.CMPQ(j, last)
-	ctx.JGE(operand.LabelRef("poolbwdtail"))
-	eight()
-	ctx.ADDQ(operand.U8(8), j)
-	ctx.JMP(operand.LabelRef("poolbwdx8"))
-	ctx.Label("poolbwdtail")
-	ctx.MOVQ(last, j)
-	eight()
-	// Next output row: two input rows down.
-	ctx.LEAQ(operand.Mem{Base: dy, Index: ow, Scale: 4}, dy)
-	ctx.LEAQ(operand.Mem{Base: x1, Index: w, Scale: 1}, x)
-	ctx.LEAQ(operand.Mem{Base: d1, Index: w, Scale: 1}, dx)
-	ctx.DECQ(oh)
-	ctx.JMP(operand.LabelRef("poolbwdrow"))
-	ctx.Label("poolbwddone")
-	ctx.VZEROUPPER()
-	ctx.RET()
+	poolRows(ctx, "poolbwd", oh, j, last, eight, func() {
+		ctx.LEAQ(operand.Mem{Base: x, Index: w, Scale: 1}, x1)
+		ctx.LEAQ(operand.Mem{Base: dx, Index: w, Scale: 1}, d1)
+	}, func() {
+		ctx.LEAQ(operand.Mem{Base: dy, Index: ow, Scale: 4}, dy)
+		ctx.LEAQ(operand.Mem{Base: x1, Index: w, Scale: 1}, x)
+		ctx.LEAQ(operand.Mem{Base: d1, Index: w, Scale: 1}, dx)
+	})
 }
 
 // paramAddr returns the stack address of a scalar parameter, so that it can
