@@ -58,6 +58,7 @@ func GEMMFilesWith(opt GEMMOptions) ([]File, error) {
 	}
 	Pack(ctx)
 	Vec(ctx)
+	Col2im(ctx)
 	Gemv(ctx)
 	s, g, err := Render(ctx, "gemm", Generator)
 	if err != nil {

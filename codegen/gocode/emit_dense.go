@@ -239,34 +239,14 @@ func im2col(d convGeom, src string) string {
 `, m)
 }
 
-// col2im returns statements that add col [CG*KH*KW, OH*OW] into the
-// channels of group g of dst [C, HP, WP] (the input gradient as padded),
-// the reverse of im2col, in a fixed order: with stride 1 each tap adds its
-// OH rows of OW floats with gemm.AddRows.
+// col2im returns the statement that writes the channels of group g of
+// dst [C, H, W] (the input gradient) from col [CG*KH*KW, OH*OW], the
+// reverse of im2col: gemm.Col2im, which sums each element's entries in
+// tap order and clips the padding away.
 func col2im(d convGeom, dst string) string {
 	m := d.data()
-	d.padData(m)
 	m["Dst"] = dst
-	return expand(`for c := 0; c < {{.CG}}; c++ {
-	xc := {{.Dst}}[(g*{{.CG}}+c)*{{.HPWP}}:][:{{.HPWP}}]
-	for p := 0; p < {{.KH}}; p++ {
-		for q := 0; q < {{.KW}}; q++ {
-			row := col[((c*{{.KH}}+p)*{{.KW}}+q)*{{.OHW}}:][:{{.OHW}}]
-			base := {{.Base}}
-{{- if eq .SW 1}}
-			gemm.AddRows(xc[base:], row, {{.OH}}, {{.OW}}, {{.RowStep}}, {{.OW}})
-{{- else}}
-			for i := 0; i < {{.OH}}; i++ {
-				r := (*[{{.OW}}]float32)(row[i*{{.OW}}:])
-				xr := (*[{{.Span}}]float32)(xc[base+i*{{.RowStep}}:])
-				for j, v := range r {
-					xr[j*{{.SW}}] += v
-				}
-			}
-{{- end}}
-		}
-	}
-}
+	return expand(`gemm.Col2im({{.Dst}}[g*{{.CGHW}}:][:{{.CGHW}}], col, gemm.Col2imShape{C: {{.CG}}, H: {{.H}}, W: {{.W}}, KH: {{.KH}}, KW: {{.KW}}, SH: {{.SH}}, SW: {{.SW}}, DH: {{.DH}}, DW: {{.DW}}, PH: {{.PH}}, PW: {{.PW}}, OH: {{.OH}}, OW: {{.OW}}})
 `, m)
 }
 
@@ -410,9 +390,8 @@ func emitConv2DBackwardData(n *ir.Node, c *Context) (*Kernel, error) {
 
 // backwardData returns the phase that computes the input gradient out
 // from the output gradient dy and the kernel's argument w: per sample and
-// group, dcol = W[g]^T x dy[g], added back into dx by col2im (into a
-// padded buffer when the convolution pads, whose interior is then copied
-// out); a 1x1 convolution writes W[g]^T x dy[g] straight into dx.
+// group, dcol = W[g]^T x dy[g], summed into dx by col2im; a 1x1
+// convolution writes W[g]^T x dy[g] straight into dx.
 func (d convGeom) backwardData(k *Kernel, c *Context, dy, out string) Phase {
 	m := d.data()
 	S := slots(c)
@@ -420,19 +399,13 @@ func (d convGeom) backwardData(k *Kernel, c *Context, dy, out string) Phase {
 	if S == 1 {
 		m["Pool"] = gemmPool(k, d.flops())
 	}
-	pre, dst := "", "dxs"
+	pre := ""
 	if !d.direct() {
-		d.padData(m)
 		addScratch(k, Scratch{Name: "cols", Size: S * m["ColSize"].(int)})
 		pre = expand("col := cols[slot*{{.ColSize}}:][:{{.ColSize}}]\n", m)
-		if d.padded() {
-			addScratch(k, Scratch{Name: "dxps", Size: S * m["CHPWP"].(int)})
-			pre += expand("dxp := dxps[slot*{{.CHPWP}}:][:{{.CHPWP}}]\n", m)
-			dst = "dxp"
-		}
-		m["Col2im"] = col2im(d, dst)
+		m["Col2im"] = col2im(d, "dxs")
 	}
-	m["Dst"], m["Dy"], m["Out"] = dst, dy, out
+	m["Dy"], m["Out"] = dy, out
 	gb := expand(`
 {{- if .Direct}}
 gemm.SgemmPar({{.Pool}}, true, false, {{.CG}}, {{.OHW}}, {{.OG}}, w[g*{{.OGCGKK}}:], {{.CG}}, dys[g*{{.OGOHW}}:], {{.OHW}}, dxs[g*{{.CGHW}}:], {{.HW}}, false)
@@ -443,16 +416,7 @@ gemm.SgemmPar({{.Pool}}, true, false, {{.CGKK}}, {{.OHW}}, {{.OG}}, w[g*{{.OGCGK
 `, m)
 	body := expand(`dys := {{.Dy}}[s*{{.OOHW}}:][:{{.OOHW}}]
 dxs := {{.Out}}[s*{{.CHW}}:][:{{.CHW}}]
-{{- if not .Direct}}
-clear({{.Dst}})
-{{- end}}
 `, m) + groupLoop(d.G, gb)
-	if !d.direct() && d.padded() {
-		body += expand(`for c := 0; c < {{.C}}; c++ {
-	gemm.CopyRows(dxs[c*{{.H}}*{{.W}}:], dxp[(c*{{.HP}}+{{.PH}})*{{.WP}}+{{.PW}}:], {{.H}}, {{.W}}, {{.W}}, {{.WP}})
-}
-`, m)
-	}
 	return Phase{Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}
 }
 

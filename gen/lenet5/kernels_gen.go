@@ -326,21 +326,11 @@ func conv2dBackwardDataConv2T39(n, lo, hi int, dy []float32, w []float32, y []fl
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*1600:][:1600]
 			dxs := y[s*1176:][:1176]
-			clear(dxs)
 			{
 				const g = 0
 
 				gemm.SgemmPar(nil, true, false, 150, 100, 16, w[g*2400:], 150, dys[g*1600:], 100, col, 100, false)
-				for c := 0; c < 6; c++ {
-					xc := dxs[(g*6+c)*196:][:196]
-					for p := 0; p < 5; p++ {
-						for q := 0; q < 5; q++ {
-							row := col[((c*5+p)*5+q)*100:][:100]
-							base := p*14 + q
-							gemm.AddRows(xc[base:], row, 10, 10, 14, 10)
-						}
-					}
-				}
+				gemm.Col2im(dxs[g*1176:][:1176], col, gemm.Col2imShape{C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, PH: 0, PW: 0, OH: 10, OW: 10})
 
 			}
 

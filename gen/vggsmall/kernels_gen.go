@@ -406,7 +406,7 @@ func maxpoolBackwardT64(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv4T65Sums computes the sums phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 64.
-func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[64+o])
 		var sdy, sdyx float64
@@ -424,7 +424,7 @@ func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv4T65Dz computes the dz phase of (conv2d_bn_relu_backward "conv4") [64] of samples [lo, hi).
-func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	cnt := float64(n * 256)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 64; o++ {
@@ -438,7 +438,7 @@ func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv4T65FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -462,7 +462,7 @@ func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv4T65Filter computes the filter phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 36864.
-func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -476,34 +476,20 @@ func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv4T65Data computes the data phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*147456:][:147456]
-		dxp := dxps[slot*20736:][:20736]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*16384:][:16384]
 			dxs := dx[s*16384:][:16384]
-			clear(dxp)
 			{
 				const g = 0
 
 				gemm.SgemmPar(nil, true, false, 576, 256, 64, w[g*36864:], 576, dys[g*16384:], 256, col, 256, false)
-				for c := 0; c < 64; c++ {
-					xc := dxp[(g*64+c)*324:][:324]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*256:][:256]
-							base := p*18 + q
-							gemm.AddRows(xc[base:], row, 16, 16, 18, 16)
-						}
-					}
-				}
+				gemm.Col2im(dxs[g*16384:][:16384], col, gemm.Col2imShape{C: 64, H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1, OH: 16, OW: 16})
 
-			}
-			for c := 0; c < 64; c++ {
-				gemm.CopyRows(dxs[c*16*16:], dxp[(c*18+1)*18+1:], 16, 16, 16, 18)
 			}
 
 		}
@@ -512,7 +498,7 @@ func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv3T69FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -536,7 +522,7 @@ func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv3T69Filter computes the filter phase of (conv2d_bn_relu_backward "conv3") [64] of indices [lo, hi) of 18432.
-func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -550,34 +536,20 @@ func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv3T69Data computes the data phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*73728:][:73728]
-		dxp := dxps[slot*10368:][:10368]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*16384:][:16384]
 			dxs := dx[s*8192:][:8192]
-			clear(dxp)
 			{
 				const g = 0
 
 				gemm.SgemmPar(nil, true, false, 288, 256, 64, w[g*18432:], 288, dys[g*16384:], 256, col, 256, false)
-				for c := 0; c < 32; c++ {
-					xc := dxp[(g*32+c)*324:][:324]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*256:][:256]
-							base := p*18 + q
-							gemm.AddRows(xc[base:], row, 16, 16, 18, 16)
-						}
-					}
-				}
+				gemm.Col2im(dxs[g*8192:][:8192], col, gemm.Col2imShape{C: 32, H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1, OH: 16, OW: 16})
 
-			}
-			for c := 0; c < 32; c++ {
-				gemm.CopyRows(dxs[c*16*16:], dxp[(c*18+1)*18+1:], 16, 16, 16, 18)
 			}
 
 		}
@@ -597,7 +569,7 @@ func maxpoolBackwardT73(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv2T74Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 32.
-func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[32+o])
 		var sdy, sdyx float64
@@ -615,7 +587,7 @@ func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv2T74Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [32] of samples [lo, hi).
-func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	cnt := float64(n * 1024)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
@@ -629,7 +601,7 @@ func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv2T74FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -653,7 +625,7 @@ func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv2T74Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 9216.
-func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -667,34 +639,20 @@ func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv2T74Data computes the data phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32, dxps []float32) {
+func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*294912:][:294912]
-		dxp := dxps[slot*36992:][:36992]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*32768:][:32768]
 			dxs := dx[s*32768:][:32768]
-			clear(dxp)
 			{
 				const g = 0
 
 				gemm.SgemmPar(nil, true, false, 288, 1024, 32, w[g*9216:], 288, dys[g*32768:], 1024, col, 1024, false)
-				for c := 0; c < 32; c++ {
-					xc := dxp[(g*32+c)*1156:][:1156]
-					for p := 0; p < 3; p++ {
-						for q := 0; q < 3; q++ {
-							row := col[((c*3+p)*3+q)*1024:][:1024]
-							base := p*34 + q
-							gemm.AddRows(xc[base:], row, 32, 32, 34, 32)
-						}
-					}
-				}
+				gemm.Col2im(dxs[g*32768:][:32768], col, gemm.Col2imShape{C: 32, H: 32, W: 32, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1, OH: 32, OW: 32})
 
-			}
-			for c := 0; c < 32; c++ {
-				gemm.CopyRows(dxs[c*32*32:], dxp[(c*34+1)*34+1:], 32, 32, 32, 34)
 			}
 
 		}

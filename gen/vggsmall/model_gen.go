@@ -136,7 +136,6 @@ type Model struct {
 	t65Parts           []float32 // scratch of t65
 	t65Xps             []float32 // scratch of t65
 	t65Cols            []float32 // scratch of t65
-	t65Dxps            []float32 // scratch of t65
 	t65SumsFn          func(lo, hi int)
 	t65DzFn            func(lo, hi int)
 	t65FilterPartialFn func(lo, hi int)
@@ -147,7 +146,6 @@ type Model struct {
 	t69Parts           []float32 // scratch of t69
 	t69Xps             []float32 // scratch of t69
 	t69Cols            []float32 // scratch of t69
-	t69Dxps            []float32 // scratch of t69
 	t69SumsFn          func(lo, hi int)
 	t69DzFn            func(lo, hi int)
 	t69FilterPartialFn func(lo, hi int)
@@ -160,7 +158,6 @@ type Model struct {
 	t74Parts           []float32 // scratch of t74
 	t74Xps             []float32 // scratch of t74
 	t74Cols            []float32 // scratch of t74
-	t74Dxps            []float32 // scratch of t74
 	t74SumsFn          func(lo, hi int)
 	t74DzFn            func(lo, hi int)
 	t74FilterPartialFn func(lo, hi int)
@@ -350,42 +347,40 @@ func NewSeeded(seed uint64) *Model {
 	m.t65Parts = make([]float32, 294912)
 	m.t65Xps = make([]float32, 165888)
 	m.t65Cols = make([]float32, 1179648)
-	m.t65Dxps = make([]float32, 165888)
 	m.t65SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols, m.t65Dxps)
+		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols)
 	}
 	m.t65DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols, m.t65Dxps)
+		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols)
 	}
 	m.t65FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65FilterPartial(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols, m.t65Dxps)
+		conv2dBnReluBackwardConv4T65FilterPartial(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols)
 	}
 	m.t65FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Filter(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols, m.t65Dxps)
+		conv2dBnReluBackwardConv4T65Filter(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols)
 	}
 	m.t65DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Data(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols, m.t65Dxps)
+		conv2dBnReluBackwardConv4T65Data(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols)
 	}
 	m.t72 = m.tArena[10485760:11010048:11010048]
 	m.t69Coef = make([]float64, 128)
 	m.t69Parts = make([]float32, 147456)
 	m.t69Xps = make([]float32, 82944)
 	m.t69Cols = make([]float32, 589824)
-	m.t69Dxps = make([]float32, 82944)
 	m.t69SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols, m.t69Dxps)
+		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols)
 	}
 	m.t69DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols, m.t69Dxps)
+		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols)
 	}
 	m.t69FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T69FilterPartial(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols, m.t69Dxps)
+		conv2dBnReluBackwardConv3T69FilterPartial(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols)
 	}
 	m.t69FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T69Filter(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols, m.t69Dxps)
+		conv2dBnReluBackwardConv3T69Filter(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols)
 	}
 	m.t69DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T69Data(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols, m.t69Dxps)
+		conv2dBnReluBackwardConv3T69Data(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols)
 	}
 	m.t73 = m.tArena[8388608:10485760:10485760]
 	m.t73Fn = func(lo, hi int) { maxpoolBackwardT73(m.n, lo, hi, m.t17, m.t72, m.t73) }
@@ -394,21 +389,20 @@ func NewSeeded(seed uint64) *Model {
 	m.t74Parts = make([]float32, 73728)
 	m.t74Xps = make([]float32, 295936)
 	m.t74Cols = make([]float32, 2359296)
-	m.t74Dxps = make([]float32, 295936)
 	m.t74SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols, m.t74Dxps)
+		conv2dBnReluBackwardConv2T74Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols)
 	}
 	m.t74DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols, m.t74Dxps)
+		conv2dBnReluBackwardConv2T74Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols)
 	}
 	m.t74FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols, m.t74Dxps)
+		conv2dBnReluBackwardConv2T74FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols)
 	}
 	m.t74FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Filter(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols, m.t74Dxps)
+		conv2dBnReluBackwardConv2T74Filter(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols)
 	}
 	m.t74DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols, m.t74Dxps)
+		conv2dBnReluBackwardConv2T74Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols)
 	}
 	m.t78Coef = make([]float64, 64)
 	m.t78Parts = make([]float32, 6912)

@@ -82,3 +82,7 @@ func maxPool2x2(dst, src *float32, oh, ow, w int) {
 func addRows(dst, src *float32, rows, width, dstStride, srcStride int) {
 	panic("gemm: no assembly kernels in this build")
 }
+
+func col2imZ(dst, col *float32, tab *int32, vecs, chans, dstStride, colStride int) {
+	panic("gemm: no assembly kernels in this build")
+}

@@ -774,6 +774,13 @@ func maxPool2x2(dst *float32, src *float32, oh int, ow int, w int)
 //go:noescape
 func maxPool2x2Backward(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
 
+// col2imZ sums the column matrix col of chans channels, colStride floats apart,
+// into the input gradient dst, dstStride floats apart, through the vecs
+// vectors of tab (see codegen/asm.Col2im). It needs AVX-512F and vecs >= 1.
+//
+//go:noescape
+func col2imZ(dst *float32, col *float32, tab *int32, vecs int, chans int, dstStride int, colStride int)
+
 // gemv4 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 4.
 //
 //go:noescape

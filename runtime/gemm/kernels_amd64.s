@@ -17499,6 +17499,145 @@ poolbwddone:
 	VZEROUPPER
 	RET
 
+// func col2imZ(dst *float32, col *float32, tab *int32, vecs int, chans int, dstStride int, colStride int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·col2imZ(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ col+8(FP), SI
+	MOVQ tab+16(FP), R8
+	MOVQ chans+32(FP), CX
+	MOVQ dstStride+40(FP), R10
+	MOVQ colStride+48(FP), R11
+	SHLQ $0x02, R10
+	SHLQ $0x02, R11
+
+col2imZpass4:
+	CMPQ CX, $0x04
+	JL   col2imZpass2
+	LEAQ (SI)(R11*1), DX
+	LEAQ (DX)(R11*1), R15
+	LEAQ (R15)(R11*1), R9
+	MOVQ R8, R12
+	MOVQ vecs+24(FP), R13
+
+col2imZvec4:
+	MOVLQSX (R12), BX
+	KMOVW   4(R12), K2
+	MOVL    8(R12), R14
+	ADDQ    $0x0c, R12
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	TESTQ   R14, R14
+	JZ      col2imZstore4
+
+col2imZsrc4:
+	MOVLQSX (R12), AX
+	KMOVW   4(R12), K1
+	VADDPS  (SI)(AX*4), Z0, K1, Z0
+	VADDPS  (DX)(AX*4), Z1, K1, Z1
+	VADDPS  (R15)(AX*4), Z2, K1, Z2
+	VADDPS  (R9)(AX*4), Z3, K1, Z3
+	ADDQ    $0x08, R12
+	DECQ    R14
+	JNZ     col2imZsrc4
+
+col2imZstore4:
+	LEAQ    (DI)(BX*4), BX
+	VMOVUPS Z0, K2, (BX)
+	ADDQ    R10, BX
+	VMOVUPS Z1, K2, (BX)
+	ADDQ    R10, BX
+	VMOVUPS Z2, K2, (BX)
+	ADDQ    R10, BX
+	VMOVUPS Z3, K2, (BX)
+	DECQ    R13
+	JNZ     col2imZvec4
+	ADDQ    R10, DI
+	ADDQ    R10, DI
+	ADDQ    R10, DI
+	ADDQ    R10, DI
+	LEAQ    (R9)(R11*1), SI
+	SUBQ    $0x04, CX
+	JMP     col2imZpass4
+
+col2imZpass2:
+	CMPQ CX, $0x02
+	JL   col2imZpass1
+	LEAQ (SI)(R11*1), DX
+	MOVQ R8, R12
+	MOVQ vecs+24(FP), R13
+
+col2imZvec2:
+	MOVLQSX (R12), BX
+	KMOVW   4(R12), K2
+	MOVL    8(R12), R14
+	ADDQ    $0x0c, R12
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	TESTQ   R14, R14
+	JZ      col2imZstore2
+
+col2imZsrc2:
+	MOVLQSX (R12), AX
+	KMOVW   4(R12), K1
+	VADDPS  (SI)(AX*4), Z0, K1, Z0
+	VADDPS  (DX)(AX*4), Z1, K1, Z1
+	ADDQ    $0x08, R12
+	DECQ    R14
+	JNZ     col2imZsrc2
+
+col2imZstore2:
+	LEAQ    (DI)(BX*4), BX
+	VMOVUPS Z0, K2, (BX)
+	ADDQ    R10, BX
+	VMOVUPS Z1, K2, (BX)
+	DECQ    R13
+	JNZ     col2imZvec2
+	ADDQ    R10, DI
+	ADDQ    R10, DI
+	LEAQ    (DX)(R11*1), SI
+	SUBQ    $0x02, CX
+	JMP     col2imZpass2
+
+col2imZpass1:
+	CMPQ CX, $0x01
+	JL   col2imZdone
+	MOVQ R8, R12
+	MOVQ vecs+24(FP), R13
+
+col2imZvec1:
+	MOVLQSX (R12), BX
+	KMOVW   4(R12), K2
+	MOVL    8(R12), R14
+	ADDQ    $0x0c, R12
+	VXORPS  Z0, Z0, Z0
+	TESTQ   R14, R14
+	JZ      col2imZstore1
+
+col2imZsrc1:
+	MOVLQSX (R12), AX
+	KMOVW   4(R12), K1
+	VADDPS  (SI)(AX*4), Z0, K1, Z0
+	ADDQ    $0x08, R12
+	DECQ    R14
+	JNZ     col2imZsrc1
+
+col2imZstore1:
+	LEAQ    (DI)(BX*4), BX
+	VMOVUPS Z0, K2, (BX)
+	DECQ    R13
+	JNZ     col2imZvec1
+	ADDQ    R10, DI
+	LEAQ    (SI)(R11*1), SI
+	SUBQ    $0x01, CX
+	JMP     col2imZpass1
+
+col2imZdone:
+	VZEROUPPER
+	RET
+
 // func gemv4(k int, a *float32, lda int, x *float32, y *float32)
 // Requires: AVX, FMA3
 TEXT ·gemv4(SB), NOSPLIT, $0-40
