@@ -59,6 +59,7 @@ func GEMMFilesWith(opt GEMMOptions) ([]File, error) {
 	Pack(ctx)
 	Vec(ctx)
 	Col2im(ctx)
+	PoolZ(ctx)
 	Gemv(ctx)
 	s, g, err := Render(ctx, "gemm", Generator)
 	if err != nil {

@@ -190,7 +190,12 @@ var defaultEmitters = map[ir.Op]EmitFunc{
 // the helpers below.
 func expand(text string, data any) string {
 	t := template.Must(template.New("").Funcs(template.FuncMap{
-		"mul": func(a, b int) int { return a * b },
+		"mul": func(a int, b ...int) int {
+			for _, x := range b {
+				a *= x
+			}
+			return a
+		},
 		"add": func(a, b int) int { return a + b },
 		"sub": func(a, b int) int { return a - b },
 		"seq": func(n int) []int {

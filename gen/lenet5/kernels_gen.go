@@ -33,11 +33,8 @@ func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, 
 
 // maxpoolT5 computes (maxpool) [64,6,14,14] of samples [lo, hi).
 func maxpoolT5(n, lo, hi int, a0 []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		for ch := 0; ch < 6; ch++ {
-			gemm.MaxPool2x2(y[(s*6+ch)*196:][:196], a0[(s*6+ch)*784:][:784], 14, 14, 28)
-		}
-	}
+
+	gemm.MaxPool2x2(y[lo*1176:hi*1176], a0[lo*4704:hi*4704], (hi-lo)*84, 14, 28)
 
 }
 
@@ -61,11 +58,8 @@ func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, 
 
 // maxpoolT9 computes (maxpool) [64,16,5,5] of samples [lo, hi).
 func maxpoolT9(n, lo, hi int, a0 []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		for ch := 0; ch < 16; ch++ {
-			gemm.MaxPool2x2(y[(s*16+ch)*25:][:25], a0[(s*16+ch)*100:][:100], 5, 5, 10)
-		}
-	}
+
+	gemm.MaxPool2x2(y[lo*400:hi*400], a0[lo*1600:hi*1600], (hi-lo)*80, 5, 10)
 
 }
 
@@ -253,12 +247,9 @@ func linearBackwardWeightFc1T33(n, lo, hi int, x []float32, dy []float32, y []fl
 
 // maxpoolBackwardT35 computes (maxpool_backward) [64,16,10,10] of samples [lo, hi).
 func maxpoolBackwardT35(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		for ch := 0; ch < 16; ch++ {
-			dx := y[(s*16+ch)*100:][:100]
-			gemm.MaxPool2x2Backward(dx, x[(s*16+ch)*100:][:100], dy[(s*16+ch)*25:][:25], 5, 5, 10)
-		}
-	}
+
+	dx := y[lo*1600 : hi*1600]
+	gemm.MaxPool2x2Backward(dx, x[lo*1600:hi*1600], dy[lo*400:hi*400], (hi-lo)*80, 5, 10)
 
 }
 
@@ -341,12 +332,9 @@ func conv2dBackwardDataConv2T39(n, lo, hi int, dy []float32, w []float32, y []fl
 
 // maxpoolBackwardT40 computes (maxpool_backward) [64,6,28,28] of samples [lo, hi).
 func maxpoolBackwardT40(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		for ch := 0; ch < 6; ch++ {
-			dx := y[(s*6+ch)*784:][:784]
-			gemm.MaxPool2x2Backward(dx, x[(s*6+ch)*784:][:784], dy[(s*6+ch)*196:][:196], 14, 14, 28)
-		}
-	}
+
+	dx := y[lo*4704 : hi*4704]
+	gemm.MaxPool2x2Backward(dx, x[lo*4704:hi*4704], dy[lo*1176:hi*1176], (hi-lo)*84, 14, 28)
 
 }
 

@@ -118,11 +118,8 @@ func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 
 // maxpoolT22 computes (maxpool) [64,32,16,16] of samples [lo, hi).
 func maxpoolT22(n, lo, hi int, a0 []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		for ch := 0; ch < 32; ch++ {
-			gemm.MaxPool2x2(y[(s*32+ch)*256:][:256], a0[(s*32+ch)*1024:][:1024], 16, 16, 32)
-		}
-	}
+
+	gemm.MaxPool2x2(y[lo*8192:hi*8192], a0[lo*32768:hi*32768], (hi-lo)*512, 16, 32)
 
 }
 
@@ -235,11 +232,8 @@ func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 
 // maxpoolT43 computes (maxpool) [64,64,8,8] of samples [lo, hi).
 func maxpoolT43(n, lo, hi int, a0 []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		for ch := 0; ch < 64; ch++ {
-			gemm.MaxPool2x2(y[(s*64+ch)*64:][:64], a0[(s*64+ch)*256:][:256], 8, 8, 16)
-		}
-	}
+
+	gemm.MaxPool2x2(y[lo*4096:hi*4096], a0[lo*16384:hi*16384], (hi-lo)*512, 8, 16)
 
 }
 
@@ -396,12 +390,9 @@ func linearBackwardWeightFc1T62(n, lo, hi int, x []float32, dy []float32, y []fl
 
 // maxpoolBackwardT64 computes (maxpool_backward) [64,64,16,16] of samples [lo, hi).
 func maxpoolBackwardT64(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		for ch := 0; ch < 64; ch++ {
-			dx := y[(s*64+ch)*256:][:256]
-			gemm.MaxPool2x2Backward(dx, x[(s*64+ch)*256:][:256], dy[(s*64+ch)*64:][:64], 8, 8, 16)
-		}
-	}
+
+	dx := y[lo*16384 : hi*16384]
+	gemm.MaxPool2x2Backward(dx, x[lo*16384:hi*16384], dy[lo*4096:hi*4096], (hi-lo)*512, 8, 16)
 
 }
 
@@ -559,12 +550,9 @@ func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, g
 
 // maxpoolBackwardT73 computes (maxpool_backward) [64,32,32,32] of samples [lo, hi).
 func maxpoolBackwardT73(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	for s := lo; s < hi; s++ {
-		for ch := 0; ch < 32; ch++ {
-			dx := y[(s*32+ch)*1024:][:1024]
-			gemm.MaxPool2x2Backward(dx, x[(s*32+ch)*1024:][:1024], dy[(s*32+ch)*256:][:256], 16, 16, 32)
-		}
-	}
+
+	dx := y[lo*32768 : hi*32768]
+	gemm.MaxPool2x2Backward(dx, x[lo*32768:hi*32768], dy[lo*8192:hi*8192], (hi-lo)*512, 16, 32)
 
 }
 

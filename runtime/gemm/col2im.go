@@ -43,7 +43,7 @@ func Col2im(dst, col []float32, s Col2imShape) {
 	if need := s.Rows() * s.Cols(); len(col) < need {
 		panic(fmt.Sprintf("gemm: Col2im: len(col) = %d < %d", len(col), need))
 	}
-	if s.SW == 1 && zPanels > 0 && useAsm {
+	if s.SW == 1 && avx512() {
 		t := col2imTableFor(s)
 		col2imZ(&dst[0], &col[0], &t.tab[0], t.vecs, s.C, s.H*s.W, s.KH*s.KW*s.Cols())
 		return

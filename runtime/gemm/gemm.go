@@ -319,8 +319,12 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 // where the kernels have the registers for four panels' bases, and when
 // every panel is whole, so that the kernels always take four.
 func (g *driver) direct() bool {
-	return g.im != nil && !g.imT && zPanels > 0 && useAsm && g.tab.allWhole
+	return g.im != nil && !g.imT && avx512() && g.tab.allWhole
 }
+
+// avx512 reports whether the AVX-512 kernels run: the CPU has them, the
+// build has assembly and neither CNNC_AVX512=0 nor a test turned them off.
+func avx512() bool { return zPanels > 0 && useAsm }
 
 // packSharedB packs panels [lo, hi) of the current B block in row mode.
 func (g *driver) packSharedB(lo, hi int) {
@@ -428,7 +432,7 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 				jp += q - 1
 				continue
 			}
-			if zPanels > 0 && useAsm {
+			if avx512() {
 				// AVX-512: up to zPanels panels at a time, the last of C's
 				// columns masked.
 				q := min(zPanels, jp1-jp)

@@ -86,3 +86,11 @@ func addRows(dst, src *float32, rows, width, dstStride, srcStride int) {
 func col2imZ(dst, col *float32, tab *int32, vecs, chans, dstStride, colStride int) {
 	panic("gemm: no assembly kernels in this build")
 }
+
+func maxPool2x2Z(dst, src *float32, oh, ow, w int) {
+	panic("gemm: no assembly kernels in this build")
+}
+
+func maxPool2x2BackwardZ(dx, x, dy *float32, oh, ow, w int) {
+	panic("gemm: no assembly kernels in this build")
+}

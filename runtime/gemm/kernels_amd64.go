@@ -781,6 +781,16 @@ func maxPool2x2Backward(dx *float32, x *float32, dy *float32, oh int, ow int, w 
 //go:noescape
 func col2imZ(dst *float32, col *float32, tab *int32, vecs int, chans int, dstStride int, colStride int)
 
+// maxPool2x2Z is maxPool2x2 for any ow >= 1 (AVX-512F).
+//
+//go:noescape
+func maxPool2x2Z(dst *float32, src *float32, oh int, ow int, w int)
+
+// maxPool2x2BackwardZ is maxPool2x2Backward for any ow >= 1 (AVX-512F).
+//
+//go:noescape
+func maxPool2x2BackwardZ(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
+
 // gemv4 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 4.
 //
 //go:noescape

@@ -17638,6 +17638,195 @@ col2imZdone:
 	VZEROUPPER
 	RET
 
+// func maxPool2x2Z(dst *float32, src *float32, oh int, ow int, w int)
+// Requires: AVX, AVX512F
+TEXT ·maxPool2x2Z(SB), NOSPLIT, $0-40
+	MOVQ       dst+0(FP), DI
+	MOVQ       src+8(FP), SI
+	MOVQ       ow+24(FP), DX
+	MOVQ       w+32(FP), R8
+	SHLQ       $0x02, R8
+	MOVQ       DX, R11
+	ANDQ       $-8, R11
+	MOVQ       DX, CX
+	SUBQ       R11, CX
+	MOVL       $0x00000001, BX
+	SHLL       CL, BX
+	DECL       BX
+	ADDQ       CX, CX
+	MOVL       $0x00000001, AX
+	SHLL       CL, AX
+	DECL       AX
+	KMOVW      AX, K2
+	MOVQ       oh+16(FP), CX
+	VPTERNLOGD $0xff, Z31, Z31, Z31
+	MOVL       $0x0000aaaa, AX
+	KMOVW      AX, K1
+	KMOVW      BX, K3
+	KNOTW      K1, K4
+
+maxPool2x2Zrow:
+	TESTQ CX, CX
+	JZ    maxPool2x2Zdone
+	LEAQ  (SI)(R8*1), R9
+	XORQ  R10, R10
+
+maxPool2x2Zx8:
+	CMPQ        R10, R11
+	JGE         maxPool2x2Ztail
+	VMOVUPS     (SI)(R10*8), Z0
+	VMOVUPS     (R9)(R10*8), Z1
+	VCMPPS      $0x03, Z1, Z0, K5
+	VMAXPS      Z1, Z0, Z2
+	VMOVAPS     Z31, K5, Z2
+	VPERMILPS   $0xb1, Z2, Z3
+	VCMPPS      $0x03, Z3, Z2, K5
+	VMAXPS      Z3, Z2, Z2
+	VMOVAPS     Z31, K5, Z2
+	VCOMPRESSPS Z2, K4, Z3
+	VMOVUPS     Y3, (DI)(R10*4)
+	ADDQ        $0x08, R10
+	JMP         maxPool2x2Zx8
+
+maxPool2x2Ztail:
+	CMPQ        R10, DX
+	JGE         maxPool2x2Znext
+	VMOVUPS.Z   (SI)(R10*8), K2, Z0
+	VMOVUPS.Z   (R9)(R10*8), K2, Z1
+	VCMPPS      $0x03, Z1, Z0, K5
+	VMAXPS      Z1, Z0, Z2
+	VMOVAPS     Z31, K5, Z2
+	VPERMILPS   $0xb1, Z2, Z3
+	VCMPPS      $0x03, Z3, Z2, K5
+	VMAXPS      Z3, Z2, Z2
+	VMOVAPS     Z31, K5, Z2
+	VCOMPRESSPS Z2, K4, Z3
+	VMOVUPS     Z3, K3, (DI)(R10*4)
+
+maxPool2x2Znext:
+	LEAQ (DI)(DX*4), DI
+	LEAQ (R9)(R8*1), SI
+	DECQ CX
+	JMP  maxPool2x2Zrow
+
+maxPool2x2Zdone:
+	VZEROUPPER
+	RET
+
+// func maxPool2x2BackwardZ(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
+// Requires: AVX, AVX512F
+TEXT ·maxPool2x2BackwardZ(SB), NOSPLIT, $0-48
+	MOVQ       dx+0(FP), DI
+	MOVQ       x+8(FP), SI
+	MOVQ       dy+16(FP), BX
+	MOVQ       ow+32(FP), DX
+	MOVQ       w+40(FP), R8
+	SHLQ       $0x02, R8
+	MOVQ       DX, R11
+	ANDQ       $-8, R11
+	MOVQ       DX, CX
+	SUBQ       R11, CX
+	MOVL       $0x00000001, R15
+	SHLL       CL, R15
+	DECL       R15
+	ADDQ       CX, CX
+	MOVL       $0x00000001, AX
+	SHLL       CL, AX
+	DECL       AX
+	KMOVW      AX, K2
+	MOVQ       oh+24(FP), CX
+	VPTERNLOGD $0xff, Z31, Z31, Z31
+	MOVL       $0x0000aaaa, AX
+	KMOVW      AX, K1
+
+maxPool2x2BackwardZrow:
+	TESTQ CX, CX
+	JZ    maxPool2x2BackwardZdone
+	LEAQ  (SI)(R8*1), R9
+	LEAQ  (DI)(R8*1), R12
+	XORQ  R10, R10
+
+maxPool2x2BackwardZx8:
+	CMPQ      R10, R11
+	JGE       maxPool2x2BackwardZtail
+	VMOVUPS   (SI)(R10*8), Z0
+	VMOVUPS   (R9)(R10*8), Z1
+	VPMOVZXDQ (BX)(R10*4), Z4
+	VMOVSLDUP Z4, Z4
+	VCMPPS    $0x03, Z1, Z0, K3
+	VMAXPS    Z1, Z0, Z2
+	VMOVAPS   Z31, K3, Z2
+	VPERMILPS $0xb1, Z2, Z3
+	VCMPPS    $0x03, Z3, Z2, K3
+	VMAXPS    Z3, Z2, Z2
+	VMOVAPS   Z31, K3, Z2
+	VCMPPS    $0x00, Z2, Z0, K4
+	VCMPPS    $0x00, Z2, Z1, K5
+	KSHIFTLW  $0x01, K4, K6
+	KANDW     K1, K6, K6
+	KANDNW    K4, K6, K7
+	VMOVAPS.Z Z4, K7, Z5
+	VMOVUPS   Z5, (DI)(R10*8)
+	KANDW     K1, K4, K3
+	KORW      K3, K6, K6
+	KSHIFTRW  $0x01, K6, K3
+	KANDNW    K5, K3, K4
+	KANDNW    K4, K1, K4
+	KSHIFTLW  $0x01, K5, K3
+	KORW      K6, K3, K3
+	KANDNW    K1, K3, K3
+	KORW      K3, K4, K4
+	VMOVAPS.Z Z4, K4, Z5
+	VMOVUPS   Z5, (R12)(R10*8)
+	ADDQ      $0x08, R10
+	JMP       maxPool2x2BackwardZx8
+
+maxPool2x2BackwardZtail:
+	CMPQ      R10, DX
+	JGE       maxPool2x2BackwardZnext
+	VMOVUPS.Z (SI)(R10*8), K2, Z0
+	VMOVUPS.Z (R9)(R10*8), K2, Z1
+	KMOVW     R15, K3
+	VMOVUPS.Z (BX)(R10*4), K3, Z4
+	VPMOVZXDQ Y4, Z4
+	VMOVSLDUP Z4, Z4
+	VCMPPS    $0x03, Z1, Z0, K3
+	VMAXPS    Z1, Z0, Z2
+	VMOVAPS   Z31, K3, Z2
+	VPERMILPS $0xb1, Z2, Z3
+	VCMPPS    $0x03, Z3, Z2, K3
+	VMAXPS    Z3, Z2, Z2
+	VMOVAPS   Z31, K3, Z2
+	VCMPPS    $0x00, Z2, Z0, K4
+	VCMPPS    $0x00, Z2, Z1, K5
+	KSHIFTLW  $0x01, K4, K6
+	KANDW     K1, K6, K6
+	KANDNW    K4, K6, K7
+	VMOVAPS.Z Z4, K7, Z5
+	VMOVUPS   Z5, K2, (DI)(R10*8)
+	KANDW     K1, K4, K3
+	KORW      K3, K6, K6
+	KSHIFTRW  $0x01, K6, K3
+	KANDNW    K5, K3, K4
+	KANDNW    K4, K1, K4
+	KSHIFTLW  $0x01, K5, K3
+	KORW      K6, K3, K3
+	KANDNW    K1, K3, K3
+	KORW      K3, K4, K4
+	VMOVAPS.Z Z4, K4, Z5
+	VMOVUPS   Z5, K2, (R12)(R10*8)
+
+maxPool2x2BackwardZnext:
+	LEAQ (BX)(DX*4), BX
+	LEAQ (R12)(R8*1), DI
+	LEAQ (R9)(R8*1), SI
+	DECQ CX
+	JMP  maxPool2x2BackwardZrow
+
+maxPool2x2BackwardZdone:
+	VZEROUPPER
+	RET
+
 // func gemv4(k int, a *float32, lda int, x *float32, y *float32)
 // Requires: AVX, FMA3
 TEXT ·gemv4(SB), NOSPLIT, $0-40

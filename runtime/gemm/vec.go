@@ -140,6 +140,10 @@ func MaxPool2x2(dst, src []float32, oh, ow, w int) {
 	if need := (2*oh-1)*w + 2*ow; 2*ow > w || len(src) < need {
 		panic(fmt.Sprintf("gemm: MaxPool2x2: %d x %d outputs need %d floats of src in rows of %d >= %d, have %d", oh, ow, need, w, 2*ow, len(src)))
 	}
+	if avx512() {
+		maxPool2x2Z(&dst[0], &src[0], oh, ow, w)
+		return
+	}
 	if useAsm && ow >= 8 {
 		maxPool2x2(&dst[0], &src[0], oh, ow, w)
 		return
@@ -169,6 +173,10 @@ func MaxPool2x2Backward(dx, x, dy []float32, oh, ow, w int) {
 	if need := (2*oh-1)*w + 2*ow; 2*ow > w || len(x) < need || len(dx) < need {
 		panic(fmt.Sprintf("gemm: MaxPool2x2Backward: %d x %d windows need %d floats of x and dx in rows of %d >= %d, have %d and %d",
 			oh, ow, need, w, 2*ow, len(x), len(dx)))
+	}
+	if avx512() {
+		maxPool2x2BackwardZ(&dx[0], &x[0], &dy[0], oh, ow, w)
+		return
 	}
 	if useAsm && ow >= 8 {
 		maxPool2x2Backward(&dx[0], &x[0], &dy[0], oh, ow, w)
