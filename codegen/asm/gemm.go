@@ -57,6 +57,7 @@ func GEMMFilesWith(opt GEMMOptions) ([]File, error) {
 		tileKernel(ctx, opt, fmt.Sprintf("dev%dx%d", sh[0], sh[1]), tile{pmr: sh[0], mr: sh[0], nr: sh[1], panels: 1}, storeAcc)
 	}
 	Pack(ctx)
+	PackZ(ctx)
 	Vec(ctx)
 	Col2im(ctx)
 	PoolZ(ctx)

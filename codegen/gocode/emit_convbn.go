@@ -73,11 +73,13 @@ for o := 0; o < {{.O}}; o++ {
 	gemm.BiasReLU({{.O}}, {{.OHW}}, ys, {{.OHW}}, affine[{{.O}}:], nil, true)
 }
 `, m)
-	k.Phases = []Phase{
-		withName(d.forward(k, c, "z", pre, after, ""), "Conv"),
-		{Name: "Stats", Split: Serial, Body: stats},
-		{Name: "Apply", Split: PerSample, Body: apply},
+	for _, ph := range d.forward(k, c, "z", pre, after, "") {
+		k.Phases = append(k.Phases, withName(ph, "Conv"+ph.Name))
 	}
+	k.Phases = append(k.Phases,
+		Phase{Name: "Stats", Split: Serial, Body: stats},
+		Phase{Name: "Apply", Split: PerSample, Body: apply},
+	)
 	return k, nil
 }
 
@@ -132,7 +134,9 @@ for s := lo; s < hi; s++ {
 	}
 	if c.HasResult(n, 3) {
 		k.Results = append(k.Results, Arg{"dx", 3})
-		k.Phases = append(k.Phases, withName(d.backwardData(k, c, dz, "dx"), "Data"))
+		for _, ph := range d.backwardData(k, c, dz, "dx") {
+			k.Phases = append(k.Phases, withName(ph, "Data"+ph.Name))
+		}
 	}
 	return k, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cnnc/cnnc/codegen/asm"
 	"github.com/cnnc/cnnc/ir"
 )
 
@@ -340,16 +341,18 @@ func emitConv2D(n *ir.Node, c *Context) (*Kernel, error) {
 	if n.Op == ir.OpConv2DReLU {
 		ep = append(ep, "ReLU: true")
 	}
-	k.Phases = []Phase{d.forward(k, c, "y", "", "", strings.Join(ep, ", "))}
+	k.Phases = d.forward(k, c, "y", "", "", strings.Join(ep, ", "))
 	return k, nil
 }
 
-// forward returns the phase that computes the convolution of the
-// kernel's argument x with w into out, adding its scratch to k. Each slot
-// runs pre first; after each sample's GEMMs it runs after, which sees
-// the sample's output as ys. A non-empty epilogue is the fields of the
-// gemm.Epilogue that each group's GEMM applies, which may name g.
-func (d convGeom) forward(k *Kernel, c *Context, out, pre, after, epilogue string) Phase {
+// forward returns the phases that compute the convolution of the
+// kernel's argument x with w into out, adding its scratch to k: the first
+// packs each group's weight once for the batch (packWeight), the second
+// multiplies it by each sample. Each slot runs pre first; after each
+// sample's GEMMs it runs after, which sees the sample's output as ys. A
+// non-empty epilogue is the fields of the gemm.Epilogue that each group's
+// GEMM applies, which may name g.
+func (d convGeom) forward(k *Kernel, c *Context, out, pre, after, epilogue string) []Phase {
 	m := d.data()
 	S := slots(c)
 	m["Pool"] = "nil"
@@ -357,48 +360,63 @@ func (d convGeom) forward(k *Kernel, c *Context, out, pre, after, epilogue strin
 		m["Pool"] = gemmPool(k, d.flops())
 	}
 	m["Out"], m["Epilogue"] = out, epilogue
+	pack := d.packWeight(k, m, false, d.O/d.G, d.C/d.G*d.KH*d.KW)
+	var slot, sample, gb string
 	if d.implicit() {
 		// The GEMM packs its B panels straight from the (padded) sample.
-		slot, sample := d.implicitInput(k, S, m)
-		gb := expand(`gemm.SgemmIm2col({{.Pool}}, {{.OG}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, {{.Im2col}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
+		slot, sample = d.implicitInput(k, S, m)
+		gb = expand(`gemm.SgemmIm2colPacked({{.Pool}}, {{.OG}}, {{.PackedW}}, {{.Im2col}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
 `, m)
-		body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
-ys := {{.Out}}[s*{{.OOHW}}:][:{{.OOHW}}]
-`, m) + sample + groupLoop(d.G, gb) + after
-		return Phase{Split: PerSlot, Count: S, Body: slotLoop(S, slot+pre, body)}
+	} else {
+		var group string
+		slot, sample, group = d.colInput(k, S, m)
+		gb = group + expand(`gemm.SgemmPacked({{.Pool}}, {{.OG}}, {{.OHW}}, {{.CGKK}}, {{.PackedW}}, col, {{.OHW}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
+`, m)
 	}
-	slot, sample, group := d.colInput(k, S, m)
-	gb := group + expand(`
-{{- if .Epilogue}}
-gemm.SgemmEpi({{.Pool}}, false, false, {{.OG}}, {{.OHW}}, {{.CGKK}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, col, {{.OHW}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
-{{- else}}
-gemm.SgemmPar({{.Pool}}, false, false, {{.OG}}, {{.OHW}}, {{.CGKK}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, col, {{.OHW}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false)
-{{- end}}
-`, m)
 	body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
 ys := {{.Out}}[s*{{.OOHW}}:][:{{.OOHW}}]
 `, m) + sample + groupLoop(d.G, gb) + after
-	return Phase{Split: PerSlot, Count: S, Body: slotLoop(S, slot+pre, body)}
+	return []Phase{pack, {Split: PerSlot, Count: S, Body: slotLoop(S, slot+pre, body)}}
 }
+
+// packWeight returns the phase that packs each group's rows x cols matrix
+// of the weight w (its transpose, stored cols x rows, when trans) with
+// gemm.PackA into the scratch wp, once for every sample's GEMM, and sets
+// m's "PackedW" to group g's packed matrix.
+func (d convGeom) packWeight(k *Kernel, m map[string]any, trans bool, rows, cols int) Phase {
+	size := ceilDiv(rows, asm.MR) * asm.MR * cols
+	addScratch(k, Scratch{Name: "wp", Size: d.G * size})
+	m["PackedW"] = fmt.Sprintf("wp[g*%d:][:%d]", size, size)
+	ld := cols
+	if trans {
+		ld = rows
+	}
+	body := groupLoop(d.G, fmt.Sprintf("gemm.PackA(%s, %v, %d, %d, w[g*%d:], %d)\n", m["PackedW"], trans, rows, cols, rows*cols, ld))
+	return Phase{Name: "Pack", Split: Serial, Body: body}
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // emitConv2DBackwardData computes the input gradient.
 func emitConv2DBackwardData(n *ir.Node, c *Context) (*Kernel, error) {
 	k := &Kernel{Args: []Arg{{"dy", 0}, {"w", 1}}}
-	k.Phases = []Phase{newConvGeom(n).backwardData(k, c, "dy", "y")}
+	k.Phases = newConvGeom(n).backwardData(k, c, "dy", "y")
 	return k, nil
 }
 
-// backwardData returns the phase that computes the input gradient out
-// from the output gradient dy and the kernel's argument w: per sample and
-// group, dcol = W[g]^T x dy[g], summed into dx by col2im; a 1x1
+// backwardData returns the phases that compute the input gradient out
+// from the output gradient dy and the kernel's argument w: the first packs
+// each group's W[g]^T once for the batch, the second computes, per sample
+// and group, dcol = W[g]^T x dy[g], summed into dx by col2im; a 1x1
 // convolution writes W[g]^T x dy[g] straight into dx.
-func (d convGeom) backwardData(k *Kernel, c *Context, dy, out string) Phase {
+func (d convGeom) backwardData(k *Kernel, c *Context, dy, out string) []Phase {
 	m := d.data()
 	S := slots(c)
 	m["Pool"] = "nil"
 	if S == 1 {
 		m["Pool"] = gemmPool(k, d.flops())
 	}
+	pack := d.packWeight(k, m, true, d.C/d.G*d.KH*d.KW, d.O/d.G)
 	pre := ""
 	if !d.direct() {
 		addScratch(k, Scratch{Name: "cols", Size: S * m["ColSize"].(int)})
@@ -408,16 +426,16 @@ func (d convGeom) backwardData(k *Kernel, c *Context, dy, out string) Phase {
 	m["Dy"], m["Out"] = dy, out
 	gb := expand(`
 {{- if .Direct}}
-gemm.SgemmPar({{.Pool}}, true, false, {{.CG}}, {{.OHW}}, {{.OG}}, w[g*{{.OGCGKK}}:], {{.CG}}, dys[g*{{.OGOHW}}:], {{.OHW}}, dxs[g*{{.CGHW}}:], {{.HW}}, false)
+gemm.SgemmPacked({{.Pool}}, {{.CG}}, {{.OHW}}, {{.OG}}, {{.PackedW}}, dys[g*{{.OGOHW}}:], {{.OHW}}, dxs[g*{{.CGHW}}:], {{.HW}}, false, gemm.Epilogue{})
 {{- else}}
-gemm.SgemmPar({{.Pool}}, true, false, {{.CGKK}}, {{.OHW}}, {{.OG}}, w[g*{{.OGCGKK}}:], {{.CGKK}}, dys[g*{{.OGOHW}}:], {{.OHW}}, col, {{.OHW}}, false)
+gemm.SgemmPacked({{.Pool}}, {{.CGKK}}, {{.OHW}}, {{.OG}}, {{.PackedW}}, dys[g*{{.OGOHW}}:], {{.OHW}}, col, {{.OHW}}, false, gemm.Epilogue{})
 {{.Col2im}}
 {{- end}}
 `, m)
 	body := expand(`dys := {{.Dy}}[s*{{.OOHW}}:][:{{.OOHW}}]
 dxs := {{.Out}}[s*{{.CHW}}:][:{{.CHW}}]
 `, m) + groupLoop(d.G, gb)
-	return Phase{Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}
+	return []Phase{pack, {Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
 }
 
 // emitConv2DBackwardFilter computes the weight gradient.

@@ -9,8 +9,17 @@ import (
 	"math"
 )
 
+// conv2dReluConv1T4Pack computes the pack phase of (conv2d_relu "conv1") [64,6,28,28] of the first n samples.
+func conv2dReluConv1T4Pack(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*150:][:150], false, 6, 25, w[g*150:], 25)
+	}
+
+}
+
 // conv2dReluConv1T4 computes (conv2d_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
+func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*1024:][:1024]
@@ -23,7 +32,7 @@ func conv2dReluConv1T4(n, lo, hi int, x []float32, w []float32, bias []float32, 
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 6, w[g*150:], 25, gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, ys[g*4704:], 784, false, gemm.Epilogue{RowBias: bias[g*6:], ReLU: true})
+				gemm.SgemmIm2colPacked(nil, 6, wp[g*150:][:150], gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, ys[g*4704:], 784, false, gemm.Epilogue{RowBias: bias[g*6:], ReLU: true})
 			}
 
 		}
@@ -38,8 +47,17 @@ func maxpoolT5(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
+// conv2dReluConv2T8Pack computes the pack phase of (conv2d_relu "conv2") [64,16,10,10] of the first n samples.
+func conv2dReluConv2T8Pack(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*2700:][:2700], false, 16, 150, w[g*2400:], 150)
+	}
+
+}
+
 // conv2dReluConv2T8 computes (conv2d_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 
@@ -48,7 +66,7 @@ func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, 
 			ys := y[s*1600:][:1600]
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 16, w[g*2400:], 150, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
+				gemm.SgemmIm2colPacked(nil, 16, wp[g*2700:][:2700], gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
 			}
 
 		}
@@ -308,8 +326,17 @@ func conv2dBackwardFilterConv2T38(n, lo, hi int, x []float32, dy []float32, y []
 
 }
 
+// conv2dBackwardDataConv2T39Pack computes the pack phase of (conv2d_backward_data "conv2") [64,6,14,14] of the first n samples.
+func conv2dBackwardDataConv2T39Pack(n, lo, hi int, dy []float32, w []float32, y []float32, wp []float32, cols []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*2400:][:2400], true, 150, 16, w[g*2400:], 150)
+	}
+
+}
+
 // conv2dBackwardDataConv2T39 computes (conv2d_backward_data "conv2") [64,6,14,14] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardDataConv2T39(n, lo, hi int, dy []float32, w []float32, y []float32, cols []float32) {
+func conv2dBackwardDataConv2T39(n, lo, hi int, dy []float32, w []float32, y []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*15000:][:15000]
@@ -320,7 +347,7 @@ func conv2dBackwardDataConv2T39(n, lo, hi int, dy []float32, w []float32, y []fl
 			{
 				const g = 0
 
-				gemm.SgemmPar(nil, true, false, 150, 100, 16, w[g*2400:], 150, dys[g*1600:], 100, col, 100, false)
+				gemm.SgemmPacked(nil, 150, 100, 16, wp[g*2400:][:2400], dys[g*1600:], 100, col, 100, false, gemm.Epilogue{})
 				gemm.Col2im(dxs[g*1176:][:1176], col, gemm.Col2imShape{C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, PH: 0, PW: 0, OH: 10, OW: 10})
 
 			}

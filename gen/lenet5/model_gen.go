@@ -54,11 +54,13 @@ type Model struct {
 	pFc3Bias     *runtime.Param // fc3.bias [10]
 	tArena       []float32      // training graph: the arena of its values, 678017 floats (1452545 without sharing)
 	t4           []float32      // training graph: (conv2d_relu "conv1") [64,6,28,28] at tArena[0:301056]
+	t4Wp         []float32      // scratch of t4
 	t4Xps        []float32      // scratch of t4
 	t4Fn         func(lo, hi int)
 	t5           []float32 // training graph: (maxpool) [64,6,14,14] at tArena[505856:581120]
 	t5Fn         func(lo, hi int)
 	t8           []float32 // training graph: (conv2d_relu "conv2") [64,16,10,10] at tArena[301056:403456]
+	t8Wp         []float32 // scratch of t8
 	t8Fn         func(lo, hi int)
 	t9           []float32 // training graph: (maxpool) [64,16,5,5] at tArena[403456:429056]
 	t9Fn         func(lo, hi int)
@@ -90,6 +92,7 @@ type Model struct {
 	t38Parts     []float32 // scratch of t38
 	t38PartialFn func(lo, hi int)
 	t39          []float32 // training graph: (conv2d_backward_data "conv2") [64,6,14,14] at tArena[602112:677376]
+	t39Wp        []float32 // scratch of t39
 	t39Cols      []float32 // scratch of t39
 	t39Fn        func(lo, hi int)
 	t40          []float32 // training graph: (maxpool_backward) [64,6,28,28] at tArena[301056:602112]
@@ -102,11 +105,13 @@ type Model struct {
 	t43PartialFn func(lo, hi int)
 	iArena       []float32 // inference graph: the arena of its values, 376320 floats (518016 without sharing)
 	i3           []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28] at iArena[0:301056]
+	i3Wp         []float32 // scratch of i3
 	i3Xps        []float32 // scratch of i3
 	i3Fn         func(lo, hi int)
 	i4           []float32 // inference graph: (maxpool) [64,6,14,14] at iArena[301056:376320]
 	i4Fn         func(lo, hi int)
 	i7           []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10] at iArena[0:102400]
+	i7Wp         []float32 // scratch of i7
 	i7Fn         func(lo, hi int)
 	i8           []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i8Fn         func(lo, hi int)
@@ -149,14 +154,18 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "torch_default", FanIn: 84, FanOut: 10}.Fill(m.pFc3Bias.Data, rng)
 	m.tArena = make([]float32, 678017)
 	m.t4 = m.tArena[0:301056:301056]
+	m.t4Wp = make([]float32, 150)
 	m.t4Xps = make([]float32, 8192)
 	m.t4Fn = func(lo, hi int) {
-		conv2dReluConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.t4, m.t4Xps)
+		conv2dReluConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.t4, m.t4Wp, m.t4Xps)
 	}
 	m.t5 = m.tArena[505856:581120:581120]
 	m.t5Fn = func(lo, hi int) { maxpoolT5(m.n, lo, hi, m.t4, m.t5) }
 	m.t8 = m.tArena[301056:403456:403456]
-	m.t8Fn = func(lo, hi int) { conv2dReluConv2T8(m.n, lo, hi, m.t5, m.pConv2Weight.Data, m.pConv2Bias.Data, m.t8) }
+	m.t8Wp = make([]float32, 2700)
+	m.t8Fn = func(lo, hi int) {
+		conv2dReluConv2T8(m.n, lo, hi, m.t5, m.pConv2Weight.Data, m.pConv2Bias.Data, m.t8, m.t8Wp)
+	}
 	m.t9 = m.tArena[403456:429056:429056]
 	m.t9Fn = func(lo, hi int) { maxpoolT9(m.n, lo, hi, m.t8, m.t9) }
 	m.t17 = m.tArena[429056:436736:436736]
@@ -192,9 +201,10 @@ func NewSeeded(seed uint64) *Model {
 		conv2dBackwardFilterConv2T38Partial(m.n, lo, hi, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts)
 	}
 	m.t39 = m.tArena[602112:677376:677376]
+	m.t39Wp = make([]float32, 2400)
 	m.t39Cols = make([]float32, 120000)
 	m.t39Fn = func(lo, hi int) {
-		conv2dBackwardDataConv2T39(m.n, lo, hi, m.t36, m.pConv2Weight.Data, m.t39, m.t39Cols)
+		conv2dBackwardDataConv2T39(m.n, lo, hi, m.t36, m.pConv2Weight.Data, m.t39, m.t39Wp, m.t39Cols)
 	}
 	m.t40 = m.tArena[301056:602112:602112]
 	m.t40Fn = func(lo, hi int) { maxpoolBackwardT40(m.n, lo, hi, m.t4, m.t39, m.t40) }
@@ -208,14 +218,18 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.iArena = make([]float32, 376320)
 	m.i3 = m.iArena[0:301056:301056]
+	m.i3Wp = make([]float32, 150)
 	m.i3Xps = make([]float32, 8192)
 	m.i3Fn = func(lo, hi int) {
-		conv2dReluConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.i3, m.i3Xps)
+		conv2dReluConv1T4(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.i3, m.i3Wp, m.i3Xps)
 	}
 	m.i4 = m.iArena[301056:376320:376320]
 	m.i4Fn = func(lo, hi int) { maxpoolT5(m.n, lo, hi, m.i3, m.i4) }
 	m.i7 = m.iArena[0:102400:102400]
-	m.i7Fn = func(lo, hi int) { conv2dReluConv2T8(m.n, lo, hi, m.i4, m.pConv2Weight.Data, m.pConv2Bias.Data, m.i7) }
+	m.i7Wp = make([]float32, 2700)
+	m.i7Fn = func(lo, hi int) {
+		conv2dReluConv2T8(m.n, lo, hi, m.i4, m.pConv2Weight.Data, m.pConv2Bias.Data, m.i7, m.i7Wp)
+	}
 	m.i8 = m.iArena[102400:128000:128000]
 	m.i8Fn = func(lo, hi int) { maxpoolT9(m.n, lo, hi, m.i7, m.i8) }
 	m.i16 = m.iArena[0:7680:7680]
@@ -290,37 +304,40 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(min(m.n, 8), m.t4Fn)                                                                // (conv2d_relu "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.t5Fn)                                                                        // (maxpool) [64,6,14,14]
-	m.pool.For(min(m.n, 8), m.t8Fn)                                                                // (conv2d_relu "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.t9Fn)                                                                        // (maxpool) [64,16,5,5]
-	linearReluFc1T17(m.n, 0, 1, m.t9, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t17, m.pool)           // (linear_relu "fc1") [64,120]
-	linearReluFc2T18(m.n, 0, 1, m.t17, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t18, m.pool)          // (linear_relu "fc2") [64,84]
-	linearFc3T19(m.n, 0, 1, m.t18, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t19)                      // (linear "fc3") [64,10]
-	softmaxcrossentropyT20(m.n, 0, 1, m.t19, m.labels, m.t20)                                      // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t22Fn)                                                                       // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t23Fn)                                                                        // (biasgrad "fc3") [10]
-	linearBackwardDataFc3T24(m.n, 0, 1, m.t22, m.pFc3Weight.Data, m.t24)                           // (linear_backward_data "fc3") [64,84]
-	m.pool.For(m.n, m.t25Fn)                                                                       // (relu_backward) [64,84]
-	m.pool.For(84, m.t26Fn)                                                                        // (biasgrad "fc2") [84]
-	linearBackwardWeightFc3T27(m.n, 0, 1, m.t18, m.t22, m.pFc3Weight.Grad)                         // (linear_backward_weight "fc3") [10,84]
-	linearBackwardDataFc2T28(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.t28, m.pool)                   // (linear_backward_data "fc2") [64,120]
-	m.pool.For(m.n, m.t29Fn)                                                                       // (relu_backward) [64,120]
-	m.pool.For(120, m.t30Fn)                                                                       // (biasgrad "fc1") [120]
-	linearBackwardWeightFc2T31(m.n, 0, 1, m.t17, m.t25, m.pFc2Weight.Grad, m.pool)                 // (linear_backward_weight "fc2") [84,120]
-	linearBackwardDataFc1T32(m.n, 0, 1, m.t29, m.pFc1Weight.Data, m.t32, m.pool)                   // (linear_backward_data "fc1") [64,400]
-	linearBackwardWeightFc1T33(m.n, 0, 1, m.t9, m.t29, m.pFc1Weight.Grad, m.pool)                  // (linear_backward_weight "fc1") [120,400]
-	m.pool.For(m.n, m.t35Fn)                                                                       // (maxpool_backward) [64,16,10,10]
-	m.pool.For(m.n, m.t36Fn)                                                                       // (relu_backward) [64,16,10,10]
-	m.pool.For(16, m.t37Fn)                                                                        // (biasgrad "conv2") [16]
-	m.pool.For(min(m.n, 8), m.t38PartialFn)                                                        // (conv2d_backward_filter "conv2") [16,6,5,5]
-	conv2dBackwardFilterConv2T38(m.n, 0, 1, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts)          // (conv2d_backward_filter "conv2") [16,6,5,5]
-	m.pool.For(min(m.n, 8), m.t39Fn)                                                               // (conv2d_backward_data "conv2") [64,6,14,14]
-	m.pool.For(m.n, m.t40Fn)                                                                       // (maxpool_backward) [64,6,28,28]
-	m.pool.For(m.n, m.t41Fn)                                                                       // (relu_backward) [64,6,28,28]
-	m.pool.For(6, m.t42Fn)                                                                         // (biasgrad "conv1") [6]
-	m.pool.For(min(m.n, 8), m.t43PartialFn)                                                        // (conv2d_backward_filter "conv1") [6,1,5,5]
-	conv2dBackwardFilterConv1T43(m.n, 0, 1, m.x, m.t41, m.pConv1Weight.Grad, m.t43Parts, m.t43Xps) // (conv2d_backward_filter "conv1") [6,1,5,5]
+	conv2dReluConv1T4Pack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.t4, m.t4Wp, m.t4Xps) // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(min(m.n, 8), m.t4Fn)                                                                      // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.t5Fn)                                                                              // (maxpool) [64,6,14,14]
+	conv2dReluConv2T8Pack(m.n, 0, 1, m.t5, m.pConv2Weight.Data, m.pConv2Bias.Data, m.t8, m.t8Wp)         // (conv2d_relu "conv2") [64,16,10,10]
+	m.pool.For(min(m.n, 8), m.t8Fn)                                                                      // (conv2d_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.t9Fn)                                                                              // (maxpool) [64,16,5,5]
+	linearReluFc1T17(m.n, 0, 1, m.t9, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t17, m.pool)                 // (linear_relu "fc1") [64,120]
+	linearReluFc2T18(m.n, 0, 1, m.t17, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t18, m.pool)                // (linear_relu "fc2") [64,84]
+	linearFc3T19(m.n, 0, 1, m.t18, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t19)                            // (linear "fc3") [64,10]
+	softmaxcrossentropyT20(m.n, 0, 1, m.t19, m.labels, m.t20)                                            // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t22Fn)                                                                             // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t23Fn)                                                                              // (biasgrad "fc3") [10]
+	linearBackwardDataFc3T24(m.n, 0, 1, m.t22, m.pFc3Weight.Data, m.t24)                                 // (linear_backward_data "fc3") [64,84]
+	m.pool.For(m.n, m.t25Fn)                                                                             // (relu_backward) [64,84]
+	m.pool.For(84, m.t26Fn)                                                                              // (biasgrad "fc2") [84]
+	linearBackwardWeightFc3T27(m.n, 0, 1, m.t18, m.t22, m.pFc3Weight.Grad)                               // (linear_backward_weight "fc3") [10,84]
+	linearBackwardDataFc2T28(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.t28, m.pool)                         // (linear_backward_data "fc2") [64,120]
+	m.pool.For(m.n, m.t29Fn)                                                                             // (relu_backward) [64,120]
+	m.pool.For(120, m.t30Fn)                                                                             // (biasgrad "fc1") [120]
+	linearBackwardWeightFc2T31(m.n, 0, 1, m.t17, m.t25, m.pFc2Weight.Grad, m.pool)                       // (linear_backward_weight "fc2") [84,120]
+	linearBackwardDataFc1T32(m.n, 0, 1, m.t29, m.pFc1Weight.Data, m.t32, m.pool)                         // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T33(m.n, 0, 1, m.t9, m.t29, m.pFc1Weight.Grad, m.pool)                        // (linear_backward_weight "fc1") [120,400]
+	m.pool.For(m.n, m.t35Fn)                                                                             // (maxpool_backward) [64,16,10,10]
+	m.pool.For(m.n, m.t36Fn)                                                                             // (relu_backward) [64,16,10,10]
+	m.pool.For(16, m.t37Fn)                                                                              // (biasgrad "conv2") [16]
+	m.pool.For(min(m.n, 8), m.t38PartialFn)                                                              // (conv2d_backward_filter "conv2") [16,6,5,5]
+	conv2dBackwardFilterConv2T38(m.n, 0, 1, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts)                // (conv2d_backward_filter "conv2") [16,6,5,5]
+	conv2dBackwardDataConv2T39Pack(m.n, 0, 1, m.t36, m.pConv2Weight.Data, m.t39, m.t39Wp, m.t39Cols)     // (conv2d_backward_data "conv2") [64,6,14,14]
+	m.pool.For(min(m.n, 8), m.t39Fn)                                                                     // (conv2d_backward_data "conv2") [64,6,14,14]
+	m.pool.For(m.n, m.t40Fn)                                                                             // (maxpool_backward) [64,6,28,28]
+	m.pool.For(m.n, m.t41Fn)                                                                             // (relu_backward) [64,6,28,28]
+	m.pool.For(6, m.t42Fn)                                                                               // (biasgrad "conv1") [6]
+	m.pool.For(min(m.n, 8), m.t43PartialFn)                                                              // (conv2d_backward_filter "conv1") [6,1,5,5]
+	conv2dBackwardFilterConv1T43(m.n, 0, 1, m.x, m.t41, m.pConv1Weight.Grad, m.t43Parts, m.t43Xps)       // (conv2d_backward_filter "conv1") [6,1,5,5]
 	loss := m.t20[0]
 	m.x, m.labels = nil, nil
 	m.step++
@@ -336,13 +353,15 @@ func (m *Model) Predict(x []float32) []float32 {
 		panic(fmt.Sprintf("lenet5: Predict with %d floats, want a multiple of %d for 1 to %d samples", len(x), SampleSize, Batch))
 	}
 	m.n, m.x = n, x
-	m.pool.For(min(m.n, 8), m.i3Fn)                                                       // (conv2d_relu "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.i4Fn)                                                               // (maxpool) [64,6,14,14]
-	m.pool.For(min(m.n, 8), m.i7Fn)                                                       // (conv2d_relu "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.i8Fn)                                                               // (maxpool) [64,16,5,5]
-	linearReluFc1T17(m.n, 0, 1, m.i8, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i16, m.pool)  // (linear_relu "fc1") [64,120]
-	linearReluFc2T18(m.n, 0, 1, m.i16, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i17, m.pool) // (linear_relu "fc2") [64,84]
-	linearFc3T19(m.n, 0, 1, m.i17, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i18)             // (linear "fc3") [64,10]
+	conv2dReluConv1T4Pack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.i3, m.i3Wp, m.i3Xps) // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(min(m.n, 8), m.i3Fn)                                                                      // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.i4Fn)                                                                              // (maxpool) [64,6,14,14]
+	conv2dReluConv2T8Pack(m.n, 0, 1, m.i4, m.pConv2Weight.Data, m.pConv2Bias.Data, m.i7, m.i7Wp)         // (conv2d_relu "conv2") [64,16,10,10]
+	m.pool.For(min(m.n, 8), m.i7Fn)                                                                      // (conv2d_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.i8Fn)                                                                              // (maxpool) [64,16,5,5]
+	linearReluFc1T17(m.n, 0, 1, m.i8, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i16, m.pool)                 // (linear_relu "fc1") [64,120]
+	linearReluFc2T18(m.n, 0, 1, m.i16, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i17, m.pool)                // (linear_relu "fc2") [64,84]
+	linearFc3T19(m.n, 0, 1, m.i17, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i18)                            // (linear "fc3") [64,10]
 	m.x = nil
 	return m.i18[:n*Classes]
 }

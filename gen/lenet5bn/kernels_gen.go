@@ -9,8 +9,17 @@ import (
 	"math"
 )
 
+// conv2dBnReluConv1T7ConvPack computes the convpack phase of (conv2d_bn_relu "conv1") [64,6,28,28] of the first n samples.
+func conv2dBnReluConv1T7ConvPack(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*150:][:150], false, 6, 25, w[g*150:], 25)
+	}
+
+}
+
 // conv2dBnReluConv1T7Conv computes the conv phase of (conv2d_bn_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*1024:][:1024]
@@ -25,7 +34,7 @@ func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []fl
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 6, w[g*150:], 25, gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, ys[g*4704:], 784, false, gemm.Epilogue{})
+				gemm.SgemmIm2colPacked(nil, 6, wp[g*150:][:150], gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, ys[g*4704:], 784, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 6; o++ {
 				var s1, s2 float64
@@ -44,7 +53,7 @@ func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []fl
 }
 
 // conv2dBnReluConv1T7Stats computes the stats phase of (conv2d_bn_relu "conv1") [64,6,28,28] of the first n samples.
-func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 784)
 	for o := 0; o < 6; o++ {
@@ -69,7 +78,7 @@ func conv2dBnReluConv1T7Stats(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv1T7Apply computes the apply phase of (conv2d_bn_relu "conv1") [64,6,28,28] of samples [lo, hi).
-func conv2dBnReluConv1T7Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv1T7Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
 		ys := y[s*4704:][:4704]
 		zs := z[s*4704:][:4704]
@@ -89,8 +98,17 @@ func maxpoolT12(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
+// conv2dBnReluConv2T18ConvPack computes the convpack phase of (conv2d_bn_relu "conv2") [64,16,10,10] of the first n samples.
+func conv2dBnReluConv2T18ConvPack(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*2700:][:2700], false, 16, 150, w[g*2400:], 150)
+	}
+
+}
+
 // conv2dBnReluConv2T18Conv computes the conv phase of (conv2d_bn_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32) {
+func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		sm := sums[slot*32:][:32]
@@ -101,7 +119,7 @@ func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			ys := z[s*1600:][:1600]
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 16, w[g*2400:], 150, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{})
+				gemm.SgemmIm2colPacked(nil, 16, wp[g*2700:][:2700], gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 16; o++ {
 				var s1, s2 float64
@@ -120,7 +138,7 @@ func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv2T18Stats computes the stats phase of (conv2d_bn_relu "conv2") [64,16,10,10] of the first n samples.
-func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32) {
+func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 100)
 	for o := 0; o < 16; o++ {
@@ -145,7 +163,7 @@ func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv2T18Apply computes the apply phase of (conv2d_bn_relu "conv2") [64,16,10,10] of samples [lo, hi).
-func conv2dBnReluConv2T18Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32) {
+func conv2dBnReluConv2T18Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32) {
 	for s := lo; s < hi; s++ {
 		ys := y[s*1600:][:1600]
 		zs := z[s*1600:][:1600]
@@ -373,7 +391,7 @@ func maxpoolBackwardT51(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv2T52Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [16] of indices [lo, hi) of 16.
-func conv2dBnReluBackwardConv2T52Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T52Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[16+o])
 		var sdy, sdyx float64
@@ -391,7 +409,7 @@ func conv2dBnReluBackwardConv2T52Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv2T52Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [16] of samples [lo, hi).
-func conv2dBnReluBackwardConv2T52Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T52Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
 	cnt := float64(n * 100)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 16; o++ {
@@ -405,7 +423,7 @@ func conv2dBnReluBackwardConv2T52Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv2T52FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -425,7 +443,7 @@ func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv2T52Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [16] of the first n samples.
-func conv2dBnReluBackwardConv2T52Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T52Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[:2400]
 	copy(dst, parts[:2400])
@@ -438,8 +456,17 @@ func conv2dBnReluBackwardConv2T52Filter(n, lo, hi int, x []float32, w []float32,
 
 }
 
+// conv2dBnReluBackwardConv2T52DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv2") [16] of the first n samples.
+func conv2dBnReluBackwardConv2T52DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*2400:][:2400], true, 150, 16, w[g*2400:], 150)
+	}
+
+}
+
 // conv2dBnReluBackwardConv2T52Data computes the data phase of (conv2d_bn_relu_backward "conv2") [16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T52Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T52Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*15000:][:15000]
@@ -450,7 +477,7 @@ func conv2dBnReluBackwardConv2T52Data(n, lo, hi int, x []float32, w []float32, g
 			{
 				const g = 0
 
-				gemm.SgemmPar(nil, true, false, 150, 100, 16, w[g*2400:], 150, dys[g*1600:], 100, col, 100, false)
+				gemm.SgemmPacked(nil, 150, 100, 16, wp[g*2400:][:2400], dys[g*1600:], 100, col, 100, false, gemm.Epilogue{})
 				gemm.Col2im(dxs[g*1176:][:1176], col, gemm.Col2imShape{C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, PH: 0, PW: 0, OH: 10, OW: 10})
 
 			}
@@ -557,8 +584,17 @@ func foldBnBiasBn1I7(n, lo, hi int, gamma []float32, beta []float32, mean []floa
 
 }
 
+// conv2dReluConv1I8Pack computes the pack phase of (conv2d_relu "conv1") [64,6,28,28] of the first n samples.
+func conv2dReluConv1I8Pack(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*150:][:150], false, 6, 25, w[g*150:], 25)
+	}
+
+}
+
 // conv2dReluConv1I8 computes (conv2d_relu "conv1") [64,6,28,28] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
+func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*1024:][:1024]
@@ -571,7 +607,7 @@ func conv2dReluConv1I8(n, lo, hi int, x []float32, w []float32, bias []float32, 
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 6, w[g*150:], 25, gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, ys[g*4704:], 784, false, gemm.Epilogue{RowBias: bias[g*6:], ReLU: true})
+				gemm.SgemmIm2colPacked(nil, 6, wp[g*150:][:150], gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, ys[g*4704:], 784, false, gemm.Epilogue{RowBias: bias[g*6:], ReLU: true})
 			}
 
 		}
@@ -598,8 +634,17 @@ func foldBnBiasBn2I16(n, lo, hi int, gamma []float32, beta []float32, mean []flo
 
 }
 
+// conv2dReluConv2I17Pack computes the pack phase of (conv2d_relu "conv2") [64,16,10,10] of the first n samples.
+func conv2dReluConv2I17Pack(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*2700:][:2700], false, 16, 150, w[g*2400:], 150)
+	}
+
+}
+
 // conv2dReluConv2I17 computes (conv2d_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 
@@ -608,7 +653,7 @@ func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32,
 			ys := y[s*1600:][:1600]
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 16, w[g*2400:], 150, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
+				gemm.SgemmIm2colPacked(nil, 16, wp[g*2700:][:2700], gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
 			}
 
 		}

@@ -66,6 +66,7 @@ type Model struct {
 	t11                []float32      // training graph: running variance of (conv2d_bn_relu "conv1") [6] at tArena[1060562:1060568]
 	t7Sums             []float64      // scratch of t7
 	t7Affine           []float32      // scratch of t7
+	t7Wp               []float32      // scratch of t7
 	t7Xps              []float32      // scratch of t7
 	t7ConvFn           func(lo, hi int)
 	t7ApplyFn          func(lo, hi int)
@@ -78,6 +79,7 @@ type Model struct {
 	t22                []float32 // training graph: running variance of (conv2d_bn_relu "conv2") [16] at tArena[1060528:1060544]
 	t18Sums            []float64 // scratch of t18
 	t18Affine          []float32 // scratch of t18
+	t18Wp              []float32 // scratch of t18
 	t18ConvFn          func(lo, hi int)
 	t18ApplyFn         func(lo, hi int)
 	t23                []float32 // training graph: (maxpool) [64,16,5,5] at tArena[806912:832512]
@@ -111,6 +113,7 @@ type Model struct {
 	t55                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv2") [64,6,14,14] at tArena[984576:1059840]
 	t52Coef            []float64 // scratch of t52
 	t52Parts           []float32 // scratch of t52
+	t52Wp              []float32 // scratch of t52
 	t52Cols            []float32 // scratch of t52
 	t52SumsFn          func(lo, hi int)
 	t52DzFn            func(lo, hi int)
@@ -128,6 +131,7 @@ type Model struct {
 	i6                 []float32 // inference graph: (fold_bn_weight "bn1") [6,1,5,5] at iArena[301056:301206]
 	i7                 []float32 // inference graph: (fold_bn_bias "bn1") [6] at iArena[301206:301212]
 	i8                 []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28] at iArena[0:301056]
+	i8Wp               []float32 // scratch of i8
 	i8Xps              []float32 // scratch of i8
 	i8Fn               func(lo, hi int)
 	i9                 []float32 // inference graph: (maxpool) [64,6,14,14] at iArena[301056:376320]
@@ -135,6 +139,7 @@ type Model struct {
 	i15                []float32 // inference graph: (fold_bn_weight "bn2") [16,6,5,5] at iArena[102400:104800]
 	i16                []float32 // inference graph: (fold_bn_bias "bn2") [16] at iArena[104800:104816]
 	i17                []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10] at iArena[0:102400]
+	i17Wp              []float32 // scratch of i17
 	i17Fn              func(lo, hi int)
 	i18                []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i18Fn              func(lo, hi int)
@@ -195,12 +200,13 @@ func NewSeeded(seed uint64) *Model {
 	m.t11 = m.tArena[1060562:1060568:1060568]
 	m.t7Sums = make([]float64, 96)
 	m.t7Affine = make([]float32, 12)
+	m.t7Wp = make([]float32, 150)
 	m.t7Xps = make([]float32, 8192)
 	m.t7ConvFn = func(lo, hi int) {
-		conv2dBnReluConv1T7Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Xps)
+		conv2dBnReluConv1T7Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Wp, m.t7Xps)
 	}
 	m.t7ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv1T7Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Xps)
+		conv2dBnReluConv1T7Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Wp, m.t7Xps)
 	}
 	m.t12 = m.tArena[909312:984576:984576]
 	m.t12Fn = func(lo, hi int) { maxpoolT12(m.n, lo, hi, m.t7, m.t12) }
@@ -211,11 +217,12 @@ func NewSeeded(seed uint64) *Model {
 	m.t22 = m.tArena[1060528:1060544:1060544]
 	m.t18Sums = make([]float64, 256)
 	m.t18Affine = make([]float32, 32)
+	m.t18Wp = make([]float32, 2700)
 	m.t18ConvFn = func(lo, hi int) {
-		conv2dBnReluConv2T18Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine)
+		conv2dBnReluConv2T18Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp)
 	}
 	m.t18ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv2T18Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine)
+		conv2dBnReluConv2T18Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp)
 	}
 	m.t23 = m.tArena[806912:832512:832512]
 	m.t23Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.t18, m.t23) }
@@ -251,18 +258,19 @@ func NewSeeded(seed uint64) *Model {
 	m.t55 = m.tArena[984576:1059840:1059840]
 	m.t52Coef = make([]float64, 32)
 	m.t52Parts = make([]float32, 19200)
+	m.t52Wp = make([]float32, 2400)
 	m.t52Cols = make([]float32, 120000)
 	m.t52SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T52Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Cols)
+		conv2dBnReluBackwardConv2T52Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Wp, m.t52Cols)
 	}
 	m.t52DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T52Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Cols)
+		conv2dBnReluBackwardConv2T52Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Wp, m.t52Cols)
 	}
 	m.t52FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T52FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Cols)
+		conv2dBnReluBackwardConv2T52FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Wp, m.t52Cols)
 	}
 	m.t52DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T52Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Cols)
+		conv2dBnReluBackwardConv2T52Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Wp, m.t52Cols)
 	}
 	m.t56 = m.tArena[602112:903168:903168]
 	m.t56Fn = func(lo, hi int) { maxpoolBackwardT56(m.n, lo, hi, m.t7, m.t55, m.t56) }
@@ -282,14 +290,16 @@ func NewSeeded(seed uint64) *Model {
 	m.i6 = m.iArena[301056:301206:301206]
 	m.i7 = m.iArena[301206:301212:301212]
 	m.i8 = m.iArena[0:301056:301056]
+	m.i8Wp = make([]float32, 150)
 	m.i8Xps = make([]float32, 8192)
-	m.i8Fn = func(lo, hi int) { conv2dReluConv1I8(m.n, lo, hi, m.x, m.i6, m.i7, m.i8, m.i8Xps) }
+	m.i8Fn = func(lo, hi int) { conv2dReluConv1I8(m.n, lo, hi, m.x, m.i6, m.i7, m.i8, m.i8Wp, m.i8Xps) }
 	m.i9 = m.iArena[301056:376320:376320]
 	m.i9Fn = func(lo, hi int) { maxpoolT12(m.n, lo, hi, m.i8, m.i9) }
 	m.i15 = m.iArena[102400:104800:104800]
 	m.i16 = m.iArena[104800:104816:104816]
 	m.i17 = m.iArena[0:102400:102400]
-	m.i17Fn = func(lo, hi int) { conv2dReluConv2I17(m.n, lo, hi, m.i9, m.i15, m.i16, m.i17) }
+	m.i17Wp = make([]float32, 2700)
+	m.i17Fn = func(lo, hi int) { conv2dReluConv2I17(m.n, lo, hi, m.i9, m.i15, m.i16, m.i17, m.i17Wp) }
 	m.i18 = m.iArena[102400:128000:128000]
 	m.i18Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.i17, m.i18) }
 	m.i26 = m.iArena[0:7680:7680]
@@ -364,47 +374,50 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(min(m.n, 8), m.t7ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv1") [64,6,28,28]
-	conv2dBnReluConv1T7Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Xps)            // (conv2d_bn_relu "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.t7ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.t12Fn)                                                                                                                                                                                                   // (maxpool) [64,6,14,14]
-	m.pool.For(min(m.n, 8), m.t18ConvFn)                                                                                                                                                                                       // (conv2d_bn_relu "conv2") [64,16,10,10]
-	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine)             // (conv2d_bn_relu "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.t18ApplyFn)                                                                                                                                                                                              // (conv2d_bn_relu "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.t23Fn)                                                                                                                                                                                                   // (maxpool) [64,16,5,5]
-	linearReluFc1T29(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t29, m.pool)                                                                                                                                      // (linear_relu "fc1") [64,120]
-	linearReluFc2T30(m.n, 0, 1, m.t29, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t30, m.pool)                                                                                                                                      // (linear_relu "fc2") [64,84]
-	m.pool.For(m.n, m.t31Fn)                                                                                                                                                                                                   // (dropout "drop1") [64,84]
-	linearFc3T34(m.n, 0, 1, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34)                                                                                                                                                  // (linear "fc3") [64,10]
-	softmaxcrossentropyT35(m.n, 0, 1, m.t34, m.labels, m.t35)                                                                                                                                                                  // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t37Fn)                                                                                                                                                                                                   // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t38Fn)                                                                                                                                                                                                    // (biasgrad "fc3") [10]
-	linearBackwardWeightFc3T39(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad)                                                                                                                                                     // (linear_backward_weight "fc3") [10,84]
-	linearBackwardDataFc3T40(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t40)                                                                                                                                                       // (linear_backward_data "fc3") [64,84]
-	m.pool.For(m.n, m.t41Fn)                                                                                                                                                                                                   // (dropout_backward "drop1") [64,84]
-	m.pool.For(m.n, m.t42Fn)                                                                                                                                                                                                   // (relu_backward) [64,84]
-	m.pool.For(84, m.t43Fn)                                                                                                                                                                                                    // (biasgrad "fc2") [84]
-	linearBackwardDataFc2T44(m.n, 0, 1, m.t42, m.pFc2Weight.Data, m.t44, m.pool)                                                                                                                                               // (linear_backward_data "fc2") [64,120]
-	m.pool.For(m.n, m.t45Fn)                                                                                                                                                                                                   // (relu_backward) [64,120]
-	m.pool.For(120, m.t46Fn)                                                                                                                                                                                                   // (biasgrad "fc1") [120]
-	linearBackwardWeightFc2T47(m.n, 0, 1, m.t29, m.t42, m.pFc2Weight.Grad, m.pool)                                                                                                                                             // (linear_backward_weight "fc2") [84,120]
-	linearBackwardDataFc1T48(m.n, 0, 1, m.t45, m.pFc1Weight.Data, m.t48, m.pool)                                                                                                                                               // (linear_backward_data "fc1") [64,400]
-	linearBackwardWeightFc1T49(m.n, 0, 1, m.t23, m.t45, m.pFc1Weight.Grad, m.pool)                                                                                                                                             // (linear_backward_weight "fc1") [120,400]
-	m.pool.For(m.n, m.t51Fn)                                                                                                                                                                                                   // (maxpool_backward) [64,16,10,10]
-	m.pool.For(16, m.t52SumsFn)                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv2") [16]
-	m.pool.For(m.n, m.t52DzFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv2") [16]
-	m.pool.For(min(m.n, 8), m.t52FilterPartialFn)                                                                                                                                                                              // (conv2d_bn_relu_backward "conv2") [16]
-	conv2dBnReluBackwardConv2T52Filter(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Cols) // (conv2d_bn_relu_backward "conv2") [16]
-	m.pool.For(min(m.n, 8), m.t52DataFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv2") [16]
-	m.pool.For(m.n, m.t56Fn)                                                                                                                                                                                                   // (maxpool_backward) [64,6,28,28]
-	m.pool.For(6, m.t57SumsFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
-	m.pool.For(m.n, m.t57DzFn)                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
-	m.pool.For(min(m.n, 8), m.t57FilterPartialFn)                                                                                                                                                                              // (conv2d_bn_relu_backward "conv1") [6]
-	conv2dBnReluBackwardConv1T57Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Xps)              // (conv2d_bn_relu_backward "conv1") [6]
-	copy(m.pBn1RunningMean.Data, m.t10)                                                                                                                                                                                        // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t11)                                                                                                                                                                                         // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t21)                                                                                                                                                                                        // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t22)                                                                                                                                                                                         // update:bn2.running_var
+	conv2dBnReluConv1T7ConvPack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Wp, m.t7Xps)            // (conv2d_bn_relu "conv1") [64,6,28,28]
+	m.pool.For(min(m.n, 8), m.t7ConvFn)                                                                                                                                                                                                   // (conv2d_bn_relu "conv1") [64,6,28,28]
+	conv2dBnReluConv1T7Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Wp, m.t7Xps)               // (conv2d_bn_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.t7ApplyFn)                                                                                                                                                                                                          // (conv2d_bn_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.t12Fn)                                                                                                                                                                                                              // (maxpool) [64,6,14,14]
+	conv2dBnReluConv2T18ConvPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp)            // (conv2d_bn_relu "conv2") [64,16,10,10]
+	m.pool.For(min(m.n, 8), m.t18ConvFn)                                                                                                                                                                                                  // (conv2d_bn_relu "conv2") [64,16,10,10]
+	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp)               // (conv2d_bn_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.t18ApplyFn)                                                                                                                                                                                                         // (conv2d_bn_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.t23Fn)                                                                                                                                                                                                              // (maxpool) [64,16,5,5]
+	linearReluFc1T29(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t29, m.pool)                                                                                                                                                 // (linear_relu "fc1") [64,120]
+	linearReluFc2T30(m.n, 0, 1, m.t29, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t30, m.pool)                                                                                                                                                 // (linear_relu "fc2") [64,84]
+	m.pool.For(m.n, m.t31Fn)                                                                                                                                                                                                              // (dropout "drop1") [64,84]
+	linearFc3T34(m.n, 0, 1, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34)                                                                                                                                                             // (linear "fc3") [64,10]
+	softmaxcrossentropyT35(m.n, 0, 1, m.t34, m.labels, m.t35)                                                                                                                                                                             // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t37Fn)                                                                                                                                                                                                              // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t38Fn)                                                                                                                                                                                                               // (biasgrad "fc3") [10]
+	linearBackwardWeightFc3T39(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad)                                                                                                                                                                // (linear_backward_weight "fc3") [10,84]
+	linearBackwardDataFc3T40(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t40)                                                                                                                                                                  // (linear_backward_data "fc3") [64,84]
+	m.pool.For(m.n, m.t41Fn)                                                                                                                                                                                                              // (dropout_backward "drop1") [64,84]
+	m.pool.For(m.n, m.t42Fn)                                                                                                                                                                                                              // (relu_backward) [64,84]
+	m.pool.For(84, m.t43Fn)                                                                                                                                                                                                               // (biasgrad "fc2") [84]
+	linearBackwardDataFc2T44(m.n, 0, 1, m.t42, m.pFc2Weight.Data, m.t44, m.pool)                                                                                                                                                          // (linear_backward_data "fc2") [64,120]
+	m.pool.For(m.n, m.t45Fn)                                                                                                                                                                                                              // (relu_backward) [64,120]
+	m.pool.For(120, m.t46Fn)                                                                                                                                                                                                              // (biasgrad "fc1") [120]
+	linearBackwardWeightFc2T47(m.n, 0, 1, m.t29, m.t42, m.pFc2Weight.Grad, m.pool)                                                                                                                                                        // (linear_backward_weight "fc2") [84,120]
+	linearBackwardDataFc1T48(m.n, 0, 1, m.t45, m.pFc1Weight.Data, m.t48, m.pool)                                                                                                                                                          // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T49(m.n, 0, 1, m.t23, m.t45, m.pFc1Weight.Grad, m.pool)                                                                                                                                                        // (linear_backward_weight "fc1") [120,400]
+	m.pool.For(m.n, m.t51Fn)                                                                                                                                                                                                              // (maxpool_backward) [64,16,10,10]
+	m.pool.For(16, m.t52SumsFn)                                                                                                                                                                                                           // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(m.n, m.t52DzFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(min(m.n, 8), m.t52FilterPartialFn)                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv2") [16]
+	conv2dBnReluBackwardConv2T52Filter(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Wp, m.t52Cols)   // (conv2d_bn_relu_backward "conv2") [16]
+	conv2dBnReluBackwardConv2T52DataPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Wp, m.t52Cols) // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(min(m.n, 8), m.t52DataFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv2") [16]
+	m.pool.For(m.n, m.t56Fn)                                                                                                                                                                                                              // (maxpool_backward) [64,6,28,28]
+	m.pool.For(6, m.t57SumsFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv1") [6]
+	m.pool.For(m.n, m.t57DzFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv1") [6]
+	m.pool.For(min(m.n, 8), m.t57FilterPartialFn)                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv1") [6]
+	conv2dBnReluBackwardConv1T57Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Xps)                         // (conv2d_bn_relu_backward "conv1") [6]
+	copy(m.pBn1RunningMean.Data, m.t10)                                                                                                                                                                                                   // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t11)                                                                                                                                                                                                    // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t21)                                                                                                                                                                                                   // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t22)                                                                                                                                                                                                    // update:bn2.running_var
 	loss := m.t35[0]
 	m.x, m.labels = nil, nil
 	m.step++
@@ -422,10 +435,12 @@ func (m *Model) Predict(x []float32) []float32 {
 	m.n, m.x = n, x
 	foldBnWeightBn1I6(m.n, 0, 1, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1RunningVar.Data, m.i6)                     // (fold_bn_weight "bn1") [6,1,5,5]
 	foldBnBiasBn1I7(m.n, 0, 1, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.i7)   // (fold_bn_bias "bn1") [6]
+	conv2dReluConv1I8Pack(m.n, 0, 1, m.x, m.i6, m.i7, m.i8, m.i8Wp, m.i8Xps)                                              // (conv2d_relu "conv1") [64,6,28,28]
 	m.pool.For(min(m.n, 8), m.i8Fn)                                                                                       // (conv2d_relu "conv1") [64,6,28,28]
 	m.pool.For(m.n, m.i9Fn)                                                                                               // (maxpool) [64,6,14,14]
 	foldBnWeightBn2I15(m.n, 0, 1, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2RunningVar.Data, m.i15)                   // (fold_bn_weight "bn2") [16,6,5,5]
 	foldBnBiasBn2I16(m.n, 0, 1, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.i16) // (fold_bn_bias "bn2") [16]
+	conv2dReluConv2I17Pack(m.n, 0, 1, m.i9, m.i15, m.i16, m.i17, m.i17Wp)                                                 // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(min(m.n, 8), m.i17Fn)                                                                                      // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.i18Fn)                                                                                              // (maxpool) [64,16,5,5]
 	linearReluFc1T29(m.n, 0, 1, m.i18, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i26, m.pool)                                 // (linear_relu "fc1") [64,120]

@@ -9,8 +9,17 @@ import (
 	"math"
 )
 
+// conv2dBnReluConv1T12ConvPack computes the convpack phase of (conv2d_bn_relu "conv1") [64,32,32,32] of the first n samples.
+func conv2dBnReluConv1T12ConvPack(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*972:][:972], false, 32, 27, w[g*864:], 27)
+	}
+
+}
+
 // conv2dBnReluConv1T12Conv computes the conv phase of (conv2d_bn_relu "conv1") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*3468:][:3468]
@@ -25,7 +34,7 @@ func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 32, w[g*864:], 27, gemm.Im2col{X: xp[g*3468:][:3468], C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{})
+				gemm.SgemmIm2colPacked(nil, 32, wp[g*972:][:972], gemm.Im2col{X: xp[g*3468:][:3468], C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 32; o++ {
 				var s1, s2 float64
@@ -44,7 +53,7 @@ func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv1T12Stats computes the stats phase of (conv2d_bn_relu "conv1") [64,32,32,32] of the first n samples.
-func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 1024)
 	for o := 0; o < 32; o++ {
@@ -69,7 +78,7 @@ func conv2dBnReluConv1T12Stats(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv1T12Apply computes the apply phase of (conv2d_bn_relu "conv1") [64,32,32,32] of samples [lo, hi).
-func conv2dBnReluConv1T12Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv1T12Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
 		ys := y[s*32768:][:32768]
 		zs := z[s*32768:][:32768]
@@ -82,8 +91,17 @@ func conv2dBnReluConv1T12Apply(n, lo, hi int, x []float32, w []float32, gamma []
 
 }
 
+// conv2dBnReluConv2T17ConvPack computes the convpack phase of (conv2d_bn_relu "conv2") [64,32,32,32] of the first n samples.
+func conv2dBnReluConv2T17ConvPack(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*10368:][:10368], false, 32, 288, w[g*9216:], 288)
+	}
+
+}
+
 // conv2dBnReluConv2T17Conv computes the conv phase of (conv2d_bn_relu "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*36992:][:36992]
@@ -98,7 +116,7 @@ func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 32, w[g*9216:], 288, gemm.Im2col{X: xp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{})
+				gemm.SgemmIm2colPacked(nil, 32, wp[g*10368:][:10368], gemm.Im2col{X: xp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 32; o++ {
 				var s1, s2 float64
@@ -123,8 +141,17 @@ func maxpoolT22(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
+// conv2dBnReluConv3T33ConvPack computes the convpack phase of (conv2d_bn_relu "conv3") [64,64,16,16] of the first n samples.
+func conv2dBnReluConv3T33ConvPack(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*19008:][:19008], false, 64, 288, w[g*18432:], 288)
+	}
+
+}
+
 // conv2dBnReluConv3T33Conv computes the conv phase of (conv2d_bn_relu "conv3") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*10368:][:10368]
@@ -139,7 +166,7 @@ func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 64, w[g*18432:], 288, gemm.Im2col{X: xp[g*10368:][:10368], C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{})
+				gemm.SgemmIm2colPacked(nil, 64, wp[g*19008:][:19008], gemm.Im2col{X: xp[g*10368:][:10368], C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 64; o++ {
 				var s1, s2 float64
@@ -158,7 +185,7 @@ func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv3T33Stats computes the stats phase of (conv2d_bn_relu "conv3") [64,64,16,16] of the first n samples.
-func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 256)
 	for o := 0; o < 64; o++ {
@@ -183,7 +210,7 @@ func conv2dBnReluConv3T33Stats(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv3T33Apply computes the apply phase of (conv2d_bn_relu "conv3") [64,64,16,16] of samples [lo, hi).
-func conv2dBnReluConv3T33Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv3T33Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
 		ys := y[s*16384:][:16384]
 		zs := z[s*16384:][:16384]
@@ -196,8 +223,17 @@ func conv2dBnReluConv3T33Apply(n, lo, hi int, x []float32, w []float32, gamma []
 
 }
 
+// conv2dBnReluConv4T38ConvPack computes the convpack phase of (conv2d_bn_relu "conv4") [64,64,16,16] of the first n samples.
+func conv2dBnReluConv4T38ConvPack(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*38016:][:38016], false, 64, 576, w[g*36864:], 576)
+	}
+
+}
+
 // conv2dBnReluConv4T38Conv computes the conv phase of (conv2d_bn_relu "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, xps []float32) {
+func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*20736:][:20736]
@@ -212,7 +248,7 @@ func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 64, w[g*36864:], 576, gemm.Im2col{X: xp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{})
+				gemm.SgemmIm2colPacked(nil, 64, wp[g*38016:][:38016], gemm.Im2col{X: xp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 64; o++ {
 				var s1, s2 float64
@@ -397,7 +433,7 @@ func maxpoolBackwardT64(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv4T65Sums computes the sums phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 64.
-func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[64+o])
 		var sdy, sdyx float64
@@ -415,7 +451,7 @@ func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv4T65Dz computes the dz phase of (conv2d_bn_relu_backward "conv4") [64] of samples [lo, hi).
-func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	cnt := float64(n * 256)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 64; o++ {
@@ -429,7 +465,7 @@ func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv4T65FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -453,7 +489,7 @@ func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv4T65Filter computes the filter phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 36864.
-func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -466,8 +502,17 @@ func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32,
 
 }
 
+// conv2dBnReluBackwardConv4T65DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv4") [64] of the first n samples.
+func conv2dBnReluBackwardConv4T65DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*36864:][:36864], true, 576, 64, w[g*36864:], 576)
+	}
+
+}
+
 // conv2dBnReluBackwardConv4T65Data computes the data phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*147456:][:147456]
@@ -478,7 +523,7 @@ func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, g
 			{
 				const g = 0
 
-				gemm.SgemmPar(nil, true, false, 576, 256, 64, w[g*36864:], 576, dys[g*16384:], 256, col, 256, false)
+				gemm.SgemmPacked(nil, 576, 256, 64, wp[g*36864:][:36864], dys[g*16384:], 256, col, 256, false, gemm.Epilogue{})
 				gemm.Col2im(dxs[g*16384:][:16384], col, gemm.Col2imShape{C: 64, H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1, OH: 16, OW: 16})
 
 			}
@@ -489,7 +534,7 @@ func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv3T69FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -513,7 +558,7 @@ func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv3T69Filter computes the filter phase of (conv2d_bn_relu_backward "conv3") [64] of indices [lo, hi) of 18432.
-func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -526,8 +571,17 @@ func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32,
 
 }
 
+// conv2dBnReluBackwardConv3T69DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv3") [64] of the first n samples.
+func conv2dBnReluBackwardConv3T69DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*18432:][:18432], true, 288, 64, w[g*18432:], 288)
+	}
+
+}
+
 // conv2dBnReluBackwardConv3T69Data computes the data phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*73728:][:73728]
@@ -538,7 +592,7 @@ func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, g
 			{
 				const g = 0
 
-				gemm.SgemmPar(nil, true, false, 288, 256, 64, w[g*18432:], 288, dys[g*16384:], 256, col, 256, false)
+				gemm.SgemmPacked(nil, 288, 256, 64, wp[g*18432:][:18432], dys[g*16384:], 256, col, 256, false, gemm.Epilogue{})
 				gemm.Col2im(dxs[g*8192:][:8192], col, gemm.Col2imShape{C: 32, H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1, OH: 16, OW: 16})
 
 			}
@@ -557,7 +611,7 @@ func maxpoolBackwardT73(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv2T74Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 32.
-func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
 		mean, istd := float64(stats[o]), float64(stats[32+o])
 		var sdy, sdyx float64
@@ -575,7 +629,7 @@ func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv2T74Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [32] of samples [lo, hi).
-func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	cnt := float64(n * 1024)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
@@ -589,7 +643,7 @@ func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv2T74FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -613,7 +667,7 @@ func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv2T74Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 9216.
-func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -626,8 +680,17 @@ func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32,
 
 }
 
+// conv2dBnReluBackwardConv2T74DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv2") [32] of the first n samples.
+func conv2dBnReluBackwardConv2T74DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*9216:][:9216], true, 288, 32, w[g*9216:], 288)
+	}
+
+}
+
 // conv2dBnReluBackwardConv2T74Data computes the data phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*294912:][:294912]
@@ -638,7 +701,7 @@ func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, g
 			{
 				const g = 0
 
-				gemm.SgemmPar(nil, true, false, 288, 1024, 32, w[g*9216:], 288, dys[g*32768:], 1024, col, 1024, false)
+				gemm.SgemmPacked(nil, 288, 1024, 32, wp[g*9216:][:9216], dys[g*32768:], 1024, col, 1024, false, gemm.Epilogue{})
 				gemm.Col2im(dxs[g*32768:][:32768], col, gemm.Col2imShape{C: 32, H: 32, W: 32, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1, OH: 32, OW: 32})
 
 			}
@@ -748,8 +811,17 @@ func foldBnWeightBn2I13(n, lo, hi int, w []float32, gamma []float32, variance []
 
 }
 
+// conv2dReluConv1I15Pack computes the pack phase of (conv2d_relu "conv1") [64,32,32,32] of the first n samples.
+func conv2dReluConv1I15Pack(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*972:][:972], false, 32, 27, w[g*864:], 27)
+	}
+
+}
+
 // conv2dReluConv1I15 computes (conv2d_relu "conv1") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
+func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*3468:][:3468]
@@ -762,7 +834,7 @@ func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32,
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 32, w[g*864:], 27, gemm.Im2col{X: xp[g*3468:][:3468], C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{RowBias: bias[g*32:], ReLU: true})
+				gemm.SgemmIm2colPacked(nil, 32, wp[g*972:][:972], gemm.Im2col{X: xp[g*3468:][:3468], C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{RowBias: bias[g*32:], ReLU: true})
 			}
 
 		}
@@ -770,8 +842,17 @@ func conv2dReluConv1I15(n, lo, hi int, x []float32, w []float32, bias []float32,
 
 }
 
+// conv2dReluConv2I16Pack computes the pack phase of (conv2d_relu "conv2") [64,32,32,32] of the first n samples.
+func conv2dReluConv2I16Pack(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*10368:][:10368], false, 32, 288, w[g*9216:], 288)
+	}
+
+}
+
 // conv2dReluConv2I16 computes (conv2d_relu "conv2") [64,32,32,32] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
+func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*36992:][:36992]
@@ -784,7 +865,7 @@ func conv2dReluConv2I16(n, lo, hi int, x []float32, w []float32, bias []float32,
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 32, w[g*9216:], 288, gemm.Im2col{X: xp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{RowBias: bias[g*32:], ReLU: true})
+				gemm.SgemmIm2colPacked(nil, 32, wp[g*10368:][:10368], gemm.Im2col{X: xp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{RowBias: bias[g*32:], ReLU: true})
 			}
 
 		}
@@ -822,8 +903,17 @@ func foldBnWeightBn4I30(n, lo, hi int, w []float32, gamma []float32, variance []
 
 }
 
+// conv2dReluConv3I32Pack computes the pack phase of (conv2d_relu "conv3") [64,64,16,16] of the first n samples.
+func conv2dReluConv3I32Pack(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*19008:][:19008], false, 64, 288, w[g*18432:], 288)
+	}
+
+}
+
 // conv2dReluConv3I32 computes (conv2d_relu "conv3") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
+func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*10368:][:10368]
@@ -836,7 +926,7 @@ func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32,
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 64, w[g*18432:], 288, gemm.Im2col{X: xp[g*10368:][:10368], C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{RowBias: bias[g*64:], ReLU: true})
+				gemm.SgemmIm2colPacked(nil, 64, wp[g*19008:][:19008], gemm.Im2col{X: xp[g*10368:][:10368], C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{RowBias: bias[g*64:], ReLU: true})
 			}
 
 		}
@@ -844,8 +934,17 @@ func conv2dReluConv3I32(n, lo, hi int, x []float32, w []float32, bias []float32,
 
 }
 
+// conv2dReluConv4I33Pack computes the pack phase of (conv2d_relu "conv4") [64,64,16,16] of the first n samples.
+func conv2dReluConv4I33Pack(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
+	{
+		const g = 0
+		gemm.PackA(wp[g*38016:][:38016], false, 64, 576, w[g*36864:], 576)
+	}
+
+}
+
 // conv2dReluConv4I33 computes (conv2d_relu "conv4") [64,64,16,16] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, xps []float32) {
+func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		xp := xps[slot*20736:][:20736]
@@ -858,7 +957,7 @@ func conv2dReluConv4I33(n, lo, hi int, x []float32, w []float32, bias []float32,
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2col(nil, 64, w[g*36864:], 576, gemm.Im2col{X: xp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{RowBias: bias[g*64:], ReLU: true})
+				gemm.SgemmIm2colPacked(nil, 64, wp[g*38016:][:38016], gemm.Im2col{X: xp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{RowBias: bias[g*64:], ReLU: true})
 			}
 
 		}

@@ -74,6 +74,7 @@ type Model struct {
 	t16                []float32      // training graph: running variance of (conv2d_bn_relu "conv1") [32] at tArena[15205664:15205696]
 	t12Sums            []float64      // scratch of t12
 	t12Affine          []float32      // scratch of t12
+	t12Wp              []float32      // scratch of t12
 	t12Xps             []float32      // scratch of t12
 	t12ConvFn          func(lo, hi int)
 	t12ApplyFn         func(lo, hi int)
@@ -84,6 +85,7 @@ type Model struct {
 	t21                []float32 // training graph: running variance of (conv2d_bn_relu "conv2") [32] at tArena[15205728:15205760]
 	t17Sums            []float64 // scratch of t17
 	t17Affine          []float32 // scratch of t17
+	t17Wp              []float32 // scratch of t17
 	t17Xps             []float32 // scratch of t17
 	t17ConvFn          func(lo, hi int)
 	t17ApplyFn         func(lo, hi int)
@@ -96,6 +98,7 @@ type Model struct {
 	t37                []float32 // training graph: running variance of (conv2d_bn_relu "conv3") [64] at tArena[15205440:15205504]
 	t33Sums            []float64 // scratch of t33
 	t33Affine          []float32 // scratch of t33
+	t33Wp              []float32 // scratch of t33
 	t33Xps             []float32 // scratch of t33
 	t33ConvFn          func(lo, hi int)
 	t33ApplyFn         func(lo, hi int)
@@ -106,6 +109,7 @@ type Model struct {
 	t42                []float32 // training graph: running variance of (conv2d_bn_relu "conv4") [64] at tArena[15205568:15205632]
 	t38Sums            []float64 // scratch of t38
 	t38Affine          []float32 // scratch of t38
+	t38Wp              []float32 // scratch of t38
 	t38Xps             []float32 // scratch of t38
 	t38ConvFn          func(lo, hi int)
 	t38ApplyFn         func(lo, hi int)
@@ -135,6 +139,7 @@ type Model struct {
 	t65Coef            []float64 // scratch of t65
 	t65Parts           []float32 // scratch of t65
 	t65Xps             []float32 // scratch of t65
+	t65Wp              []float32 // scratch of t65
 	t65Cols            []float32 // scratch of t65
 	t65SumsFn          func(lo, hi int)
 	t65DzFn            func(lo, hi int)
@@ -145,6 +150,7 @@ type Model struct {
 	t69Coef            []float64 // scratch of t69
 	t69Parts           []float32 // scratch of t69
 	t69Xps             []float32 // scratch of t69
+	t69Wp              []float32 // scratch of t69
 	t69Cols            []float32 // scratch of t69
 	t69SumsFn          func(lo, hi int)
 	t69DzFn            func(lo, hi int)
@@ -157,6 +163,7 @@ type Model struct {
 	t74Coef            []float64 // scratch of t74
 	t74Parts           []float32 // scratch of t74
 	t74Xps             []float32 // scratch of t74
+	t74Wp              []float32 // scratch of t74
 	t74Cols            []float32 // scratch of t74
 	t74SumsFn          func(lo, hi int)
 	t74DzFn            func(lo, hi int)
@@ -175,9 +182,11 @@ type Model struct {
 	i13                []float32 // inference graph: (fold_bn_weight "bn2") [32,32,3,3] at iArena[4194304:4203520]
 	i14                []float32 // inference graph: (fold_bn_bias "bn2") [32] at iArena[4203520:4203552]
 	i15                []float32 // inference graph: (conv2d_relu "conv1") [64,32,32,32] at iArena[0:2097152]
+	i15Wp              []float32 // scratch of i15
 	i15Xps             []float32 // scratch of i15
 	i15Fn              func(lo, hi int)
 	i16                []float32 // inference graph: (conv2d_relu "conv2") [64,32,32,32] at iArena[2097152:4194304]
+	i16Wp              []float32 // scratch of i16
 	i16Xps             []float32 // scratch of i16
 	i16Fn              func(lo, hi int)
 	i17                []float32 // inference graph: (maxpool) [64,32,16,16] at iArena[1048576:1572864]
@@ -187,9 +196,11 @@ type Model struct {
 	i30                []float32 // inference graph: (fold_bn_weight "bn4") [64,64,3,3] at iArena[2097152:2134016]
 	i31                []float32 // inference graph: (fold_bn_bias "bn4") [64] at iArena[2134016:2134080]
 	i32                []float32 // inference graph: (conv2d_relu "conv3") [64,64,16,16] at iArena[0:1048576]
+	i32Wp              []float32 // scratch of i32
 	i32Xps             []float32 // scratch of i32
 	i32Fn              func(lo, hi int)
 	i33                []float32 // inference graph: (conv2d_relu "conv4") [64,64,16,16] at iArena[1048576:2097152]
+	i33Wp              []float32 // scratch of i33
 	i33Xps             []float32 // scratch of i33
 	i33Fn              func(lo, hi int)
 	i34                []float32 // inference graph: (maxpool) [64,64,8,8] at iArena[0:262144]
@@ -266,12 +277,13 @@ func NewSeeded(seed uint64) *Model {
 	m.t16 = m.tArena[15205664:15205696:15205696]
 	m.t12Sums = make([]float64, 512)
 	m.t12Affine = make([]float32, 64)
+	m.t12Wp = make([]float32, 972)
 	m.t12Xps = make([]float32, 27744)
 	m.t12ConvFn = func(lo, hi int) {
-		conv2dBnReluConv1T12Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Xps)
+		conv2dBnReluConv1T12Conv(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Wp, m.t12Xps)
 	}
 	m.t12ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv1T12Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Xps)
+		conv2dBnReluConv1T12Apply(m.n, lo, hi, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Wp, m.t12Xps)
 	}
 	m.t17 = m.tArena[4194304:6291456:6291456]
 	m.t18 = m.tArena[6291456:8388608:8388608]
@@ -280,12 +292,13 @@ func NewSeeded(seed uint64) *Model {
 	m.t21 = m.tArena[15205728:15205760:15205760]
 	m.t17Sums = make([]float64, 512)
 	m.t17Affine = make([]float32, 64)
+	m.t17Wp = make([]float32, 10368)
 	m.t17Xps = make([]float32, 295936)
 	m.t17ConvFn = func(lo, hi int) {
-		conv2dBnReluConv2T17Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Xps)
+		conv2dBnReluConv2T17Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Wp, m.t17Xps)
 	}
 	m.t17ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv1T12Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Xps)
+		conv2dBnReluConv1T12Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Wp, m.t17Xps)
 	}
 	m.t22 = m.tArena[14680064:15204352:15204352]
 	m.t22Fn = func(lo, hi int) { maxpoolT22(m.n, lo, hi, m.t17, m.t22) }
@@ -296,12 +309,13 @@ func NewSeeded(seed uint64) *Model {
 	m.t37 = m.tArena[15205440:15205504:15205504]
 	m.t33Sums = make([]float64, 1024)
 	m.t33Affine = make([]float32, 128)
+	m.t33Wp = make([]float32, 19008)
 	m.t33Xps = make([]float32, 82944)
 	m.t33ConvFn = func(lo, hi int) {
-		conv2dBnReluConv3T33Conv(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Xps)
+		conv2dBnReluConv3T33Conv(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Wp, m.t33Xps)
 	}
 	m.t33ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv3T33Apply(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Xps)
+		conv2dBnReluConv3T33Apply(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Wp, m.t33Xps)
 	}
 	m.t38 = m.tArena[10485760:11534336:11534336]
 	m.t39 = m.tArena[11534336:12582912:12582912]
@@ -310,12 +324,13 @@ func NewSeeded(seed uint64) *Model {
 	m.t42 = m.tArena[15205568:15205632:15205632]
 	m.t38Sums = make([]float64, 1024)
 	m.t38Affine = make([]float32, 128)
+	m.t38Wp = make([]float32, 38016)
 	m.t38Xps = make([]float32, 165888)
 	m.t38ConvFn = func(lo, hi int) {
-		conv2dBnReluConv4T38Conv(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Xps)
+		conv2dBnReluConv4T38Conv(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Wp, m.t38Xps)
 	}
 	m.t38ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv3T33Apply(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Xps)
+		conv2dBnReluConv3T33Apply(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Wp, m.t38Xps)
 	}
 	m.t43 = m.tArena[12582912:12845056:12845056]
 	m.t43Fn = func(lo, hi int) { maxpoolT43(m.n, lo, hi, m.t38, m.t43) }
@@ -346,41 +361,43 @@ func NewSeeded(seed uint64) *Model {
 	m.t65Coef = make([]float64, 128)
 	m.t65Parts = make([]float32, 294912)
 	m.t65Xps = make([]float32, 165888)
+	m.t65Wp = make([]float32, 36864)
 	m.t65Cols = make([]float32, 1179648)
 	m.t65SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols)
+		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Wp, m.t65Cols)
 	}
 	m.t65DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols)
+		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Wp, m.t65Cols)
 	}
 	m.t65FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65FilterPartial(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols)
+		conv2dBnReluBackwardConv4T65FilterPartial(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Wp, m.t65Cols)
 	}
 	m.t65FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Filter(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols)
+		conv2dBnReluBackwardConv4T65Filter(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Wp, m.t65Cols)
 	}
 	m.t65DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Data(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Cols)
+		conv2dBnReluBackwardConv4T65Data(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Wp, m.t65Cols)
 	}
 	m.t72 = m.tArena[10485760:11010048:11010048]
 	m.t69Coef = make([]float64, 128)
 	m.t69Parts = make([]float32, 147456)
 	m.t69Xps = make([]float32, 82944)
+	m.t69Wp = make([]float32, 18432)
 	m.t69Cols = make([]float32, 589824)
 	m.t69SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols)
+		conv2dBnReluBackwardConv4T65Sums(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Wp, m.t69Cols)
 	}
 	m.t69DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols)
+		conv2dBnReluBackwardConv4T65Dz(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Wp, m.t69Cols)
 	}
 	m.t69FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T69FilterPartial(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols)
+		conv2dBnReluBackwardConv3T69FilterPartial(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Wp, m.t69Cols)
 	}
 	m.t69FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T69Filter(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols)
+		conv2dBnReluBackwardConv3T69Filter(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Wp, m.t69Cols)
 	}
 	m.t69DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv3T69Data(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Cols)
+		conv2dBnReluBackwardConv3T69Data(m.n, lo, hi, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Wp, m.t69Cols)
 	}
 	m.t73 = m.tArena[8388608:10485760:10485760]
 	m.t73Fn = func(lo, hi int) { maxpoolBackwardT73(m.n, lo, hi, m.t17, m.t72, m.t73) }
@@ -388,21 +405,22 @@ func NewSeeded(seed uint64) *Model {
 	m.t74Coef = make([]float64, 64)
 	m.t74Parts = make([]float32, 73728)
 	m.t74Xps = make([]float32, 295936)
+	m.t74Wp = make([]float32, 9216)
 	m.t74Cols = make([]float32, 2359296)
 	m.t74SumsFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols)
+		conv2dBnReluBackwardConv2T74Sums(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Wp, m.t74Cols)
 	}
 	m.t74DzFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols)
+		conv2dBnReluBackwardConv2T74Dz(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Wp, m.t74Cols)
 	}
 	m.t74FilterPartialFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols)
+		conv2dBnReluBackwardConv2T74FilterPartial(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Wp, m.t74Cols)
 	}
 	m.t74FilterFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Filter(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols)
+		conv2dBnReluBackwardConv2T74Filter(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Wp, m.t74Cols)
 	}
 	m.t74DataFn = func(lo, hi int) {
-		conv2dBnReluBackwardConv2T74Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Cols)
+		conv2dBnReluBackwardConv2T74Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Wp, m.t74Cols)
 	}
 	m.t78Coef = make([]float64, 64)
 	m.t78Parts = make([]float32, 6912)
@@ -422,11 +440,13 @@ func NewSeeded(seed uint64) *Model {
 	m.i13 = m.iArena[4194304:4203520:4203520]
 	m.i14 = m.iArena[4203520:4203552:4203552]
 	m.i15 = m.iArena[0:2097152:2097152]
+	m.i15Wp = make([]float32, 972)
 	m.i15Xps = make([]float32, 27744)
-	m.i15Fn = func(lo, hi int) { conv2dReluConv1I15(m.n, lo, hi, m.x, m.i6, m.i7, m.i15, m.i15Xps) }
+	m.i15Fn = func(lo, hi int) { conv2dReluConv1I15(m.n, lo, hi, m.x, m.i6, m.i7, m.i15, m.i15Wp, m.i15Xps) }
 	m.i16 = m.iArena[2097152:4194304:4194304]
+	m.i16Wp = make([]float32, 10368)
 	m.i16Xps = make([]float32, 295936)
-	m.i16Fn = func(lo, hi int) { conv2dReluConv2I16(m.n, lo, hi, m.i15, m.i13, m.i14, m.i16, m.i16Xps) }
+	m.i16Fn = func(lo, hi int) { conv2dReluConv2I16(m.n, lo, hi, m.i15, m.i13, m.i14, m.i16, m.i16Wp, m.i16Xps) }
 	m.i17 = m.iArena[1048576:1572864:1572864]
 	m.i17Fn = func(lo, hi int) { maxpoolT22(m.n, lo, hi, m.i16, m.i17) }
 	m.i23 = m.iArena[1572864:1591296:1591296]
@@ -434,11 +454,13 @@ func NewSeeded(seed uint64) *Model {
 	m.i30 = m.iArena[2097152:2134016:2134016]
 	m.i31 = m.iArena[2134016:2134080:2134080]
 	m.i32 = m.iArena[0:1048576:1048576]
+	m.i32Wp = make([]float32, 19008)
 	m.i32Xps = make([]float32, 82944)
-	m.i32Fn = func(lo, hi int) { conv2dReluConv3I32(m.n, lo, hi, m.i17, m.i23, m.i24, m.i32, m.i32Xps) }
+	m.i32Fn = func(lo, hi int) { conv2dReluConv3I32(m.n, lo, hi, m.i17, m.i23, m.i24, m.i32, m.i32Wp, m.i32Xps) }
 	m.i33 = m.iArena[1048576:2097152:2097152]
+	m.i33Wp = make([]float32, 38016)
 	m.i33Xps = make([]float32, 165888)
-	m.i33Fn = func(lo, hi int) { conv2dReluConv4I33(m.n, lo, hi, m.i32, m.i30, m.i31, m.i33, m.i33Xps) }
+	m.i33Fn = func(lo, hi int) { conv2dReluConv4I33(m.n, lo, hi, m.i32, m.i30, m.i31, m.i33, m.i33Wp, m.i33Xps) }
 	m.i34 = m.iArena[0:262144:262144]
 	m.i34Fn = func(lo, hi int) { maxpoolT43(m.n, lo, hi, m.i33, m.i34) }
 	m.i40 = m.iArena[262144:278528:278528]
@@ -512,62 +534,69 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	m.pool.For(min(m.n, 8), m.t12ConvFn)                                                                                                                                                                                     // (conv2d_bn_relu "conv1") [64,32,32,32]
-	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Xps)   // (conv2d_bn_relu "conv1") [64,32,32,32]
-	m.pool.For(m.n, m.t12ApplyFn)                                                                                                                                                                                            // (conv2d_bn_relu "conv1") [64,32,32,32]
-	m.pool.For(min(m.n, 8), m.t17ConvFn)                                                                                                                                                                                     // (conv2d_bn_relu "conv2") [64,32,32,32]
-	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Xps) // (conv2d_bn_relu "conv2") [64,32,32,32]
-	m.pool.For(m.n, m.t17ApplyFn)                                                                                                                                                                                            // (conv2d_bn_relu "conv2") [64,32,32,32]
-	m.pool.For(m.n, m.t22Fn)                                                                                                                                                                                                 // (maxpool) [64,32,16,16]
-	m.pool.For(min(m.n, 8), m.t33ConvFn)                                                                                                                                                                                     // (conv2d_bn_relu "conv3") [64,64,16,16]
-	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Xps) // (conv2d_bn_relu "conv3") [64,64,16,16]
-	m.pool.For(m.n, m.t33ApplyFn)                                                                                                                                                                                            // (conv2d_bn_relu "conv3") [64,64,16,16]
-	m.pool.For(min(m.n, 8), m.t38ConvFn)                                                                                                                                                                                     // (conv2d_bn_relu "conv4") [64,64,16,16]
-	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Xps) // (conv2d_bn_relu "conv4") [64,64,16,16]
-	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                            // (conv2d_bn_relu "conv4") [64,64,16,16]
-	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                 // (maxpool) [64,64,8,8]
-	linearReluFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                    // (linear_relu "fc1") [64,256]
-	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                 // (dropout "drop1") [64,256]
-	linearFc2T51(m.n, 0, 1, m.t48, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t51)                                                                                                                                                // (linear "fc2") [64,10]
-	softmaxcrossentropyT52(m.n, 0, 1, m.t51, m.labels, m.t52)                                                                                                                                                                // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t54Fn)                                                                                                                                                                                                 // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t55Fn)                                                                                                                                                                                                  // (biasgrad "fc2") [10]
-	linearBackwardWeightFc2T56(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad)                                                                                                                                                   // (linear_backward_weight "fc2") [10,256]
-	linearBackwardDataFc2T57(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t57)                                                                                                                                                     // (linear_backward_data "fc2") [64,256]
-	m.pool.For(m.n, m.t58Fn)                                                                                                                                                                                                 // (dropout_backward "drop1") [64,256]
-	m.pool.For(m.n, m.t59Fn)                                                                                                                                                                                                 // (relu_backward) [64,256]
-	m.pool.For(256, m.t60Fn)                                                                                                                                                                                                 // (biasgrad "fc1") [256]
-	linearBackwardDataFc1T61(m.n, 0, 1, m.t59, m.pFc1Weight.Data, m.t61, m.pool)                                                                                                                                             // (linear_backward_data "fc1") [64,4096]
-	linearBackwardWeightFc1T62(m.n, 0, 1, m.t43, m.t59, m.pFc1Weight.Grad, m.pool)                                                                                                                                           // (linear_backward_weight "fc1") [256,4096]
-	m.pool.For(m.n, m.t64Fn)                                                                                                                                                                                                 // (maxpool_backward) [64,64,16,16]
-	m.pool.For(64, m.t65SumsFn)                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(m.n, m.t65DzFn)                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(min(m.n, 8), m.t65FilterPartialFn)                                                                                                                                                                            // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(36864, m.t65FilterFn)                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(min(m.n, 8), m.t65DataFn)                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv4") [64]
-	m.pool.For(64, m.t69SumsFn)                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(m.n, m.t69DzFn)                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(min(m.n, 8), m.t69FilterPartialFn)                                                                                                                                                                            // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(18432, m.t69FilterFn)                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(min(m.n, 8), m.t69DataFn)                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv3") [64]
-	m.pool.For(m.n, m.t73Fn)                                                                                                                                                                                                 // (maxpool_backward) [64,32,32,32]
-	m.pool.For(32, m.t74SumsFn)                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(m.n, m.t74DzFn)                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(min(m.n, 8), m.t74FilterPartialFn)                                                                                                                                                                            // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(9216, m.t74FilterFn)                                                                                                                                                                                          // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(min(m.n, 8), m.t74DataFn)                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(32, m.t78SumsFn)                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv1") [32]
-	m.pool.For(m.n, m.t78DzFn)                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv1") [32]
-	m.pool.For(min(m.n, 8), m.t78FilterPartialFn)                                                                                                                                                                            // (conv2d_bn_relu_backward "conv1") [32]
-	conv2dBnReluBackwardConv1T78Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Xps)         // (conv2d_bn_relu_backward "conv1") [32]
-	copy(m.pBn1RunningMean.Data, m.t15)                                                                                                                                                                                      // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t16)                                                                                                                                                                                       // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t20)                                                                                                                                                                                      // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t21)                                                                                                                                                                                       // update:bn2.running_var
-	copy(m.pBn3RunningMean.Data, m.t36)                                                                                                                                                                                      // update:bn3.running_mean
-	copy(m.pBn3RunningVar.Data, m.t37)                                                                                                                                                                                       // update:bn3.running_var
-	copy(m.pBn4RunningMean.Data, m.t41)                                                                                                                                                                                      // update:bn4.running_mean
-	copy(m.pBn4RunningVar.Data, m.t42)                                                                                                                                                                                       // update:bn4.running_var
+	conv2dBnReluConv1T12ConvPack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Wp, m.t12Xps)              // (conv2d_bn_relu "conv1") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.t12ConvFn)                                                                                                                                                                                                            // (conv2d_bn_relu "conv1") [64,32,32,32]
+	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Wp, m.t12Xps)                 // (conv2d_bn_relu "conv1") [64,32,32,32]
+	m.pool.For(m.n, m.t12ApplyFn)                                                                                                                                                                                                                   // (conv2d_bn_relu "conv1") [64,32,32,32]
+	conv2dBnReluConv2T17ConvPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Wp, m.t17Xps)            // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.t17ConvFn)                                                                                                                                                                                                            // (conv2d_bn_relu "conv2") [64,32,32,32]
+	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Wp, m.t17Xps)               // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(m.n, m.t17ApplyFn)                                                                                                                                                                                                                   // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(m.n, m.t22Fn)                                                                                                                                                                                                                        // (maxpool) [64,32,16,16]
+	conv2dBnReluConv3T33ConvPack(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Wp, m.t33Xps)            // (conv2d_bn_relu "conv3") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.t33ConvFn)                                                                                                                                                                                                            // (conv2d_bn_relu "conv3") [64,64,16,16]
+	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Wp, m.t33Xps)               // (conv2d_bn_relu "conv3") [64,64,16,16]
+	m.pool.For(m.n, m.t33ApplyFn)                                                                                                                                                                                                                   // (conv2d_bn_relu "conv3") [64,64,16,16]
+	conv2dBnReluConv4T38ConvPack(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Wp, m.t38Xps)            // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.t38ConvFn)                                                                                                                                                                                                            // (conv2d_bn_relu "conv4") [64,64,16,16]
+	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Wp, m.t38Xps)               // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                                                   // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                                        // (maxpool) [64,64,8,8]
+	linearReluFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                                           // (linear_relu "fc1") [64,256]
+	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                                        // (dropout "drop1") [64,256]
+	linearFc2T51(m.n, 0, 1, m.t48, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t51)                                                                                                                                                                       // (linear "fc2") [64,10]
+	softmaxcrossentropyT52(m.n, 0, 1, m.t51, m.labels, m.t52)                                                                                                                                                                                       // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t54Fn)                                                                                                                                                                                                                        // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t55Fn)                                                                                                                                                                                                                         // (biasgrad "fc2") [10]
+	linearBackwardWeightFc2T56(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad)                                                                                                                                                                          // (linear_backward_weight "fc2") [10,256]
+	linearBackwardDataFc2T57(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t57)                                                                                                                                                                            // (linear_backward_data "fc2") [64,256]
+	m.pool.For(m.n, m.t58Fn)                                                                                                                                                                                                                        // (dropout_backward "drop1") [64,256]
+	m.pool.For(m.n, m.t59Fn)                                                                                                                                                                                                                        // (relu_backward) [64,256]
+	m.pool.For(256, m.t60Fn)                                                                                                                                                                                                                        // (biasgrad "fc1") [256]
+	linearBackwardDataFc1T61(m.n, 0, 1, m.t59, m.pFc1Weight.Data, m.t61, m.pool)                                                                                                                                                                    // (linear_backward_data "fc1") [64,4096]
+	linearBackwardWeightFc1T62(m.n, 0, 1, m.t43, m.t59, m.pFc1Weight.Grad, m.pool)                                                                                                                                                                  // (linear_backward_weight "fc1") [256,4096]
+	m.pool.For(m.n, m.t64Fn)                                                                                                                                                                                                                        // (maxpool_backward) [64,64,16,16]
+	m.pool.For(64, m.t65SumsFn)                                                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(m.n, m.t65DzFn)                                                                                                                                                                                                                      // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(min(m.n, 8), m.t65FilterPartialFn)                                                                                                                                                                                                   // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(36864, m.t65FilterFn)                                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv4") [64]
+	conv2dBnReluBackwardConv4T65DataPack(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Wp, m.t65Cols) // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(min(m.n, 8), m.t65DataFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv4") [64]
+	m.pool.For(64, m.t69SumsFn)                                                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(m.n, m.t69DzFn)                                                                                                                                                                                                                      // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(min(m.n, 8), m.t69FilterPartialFn)                                                                                                                                                                                                   // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(18432, m.t69FilterFn)                                                                                                                                                                                                                // (conv2d_bn_relu_backward "conv3") [64]
+	conv2dBnReluBackwardConv3T69DataPack(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Wp, m.t69Cols) // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(min(m.n, 8), m.t69DataFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv3") [64]
+	m.pool.For(m.n, m.t73Fn)                                                                                                                                                                                                                        // (maxpool_backward) [64,32,32,32]
+	m.pool.For(32, m.t74SumsFn)                                                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(m.n, m.t74DzFn)                                                                                                                                                                                                                      // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(min(m.n, 8), m.t74FilterPartialFn)                                                                                                                                                                                                   // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(9216, m.t74FilterFn)                                                                                                                                                                                                                 // (conv2d_bn_relu_backward "conv2") [32]
+	conv2dBnReluBackwardConv2T74DataPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Wp, m.t74Cols) // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(min(m.n, 8), m.t74DataFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv2") [32]
+	m.pool.For(32, m.t78SumsFn)                                                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(m.n, m.t78DzFn)                                                                                                                                                                                                                      // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(min(m.n, 8), m.t78FilterPartialFn)                                                                                                                                                                                                   // (conv2d_bn_relu_backward "conv1") [32]
+	conv2dBnReluBackwardConv1T78Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Xps)                                // (conv2d_bn_relu_backward "conv1") [32]
+	copy(m.pBn1RunningMean.Data, m.t15)                                                                                                                                                                                                             // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t16)                                                                                                                                                                                                              // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t20)                                                                                                                                                                                                             // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t21)                                                                                                                                                                                                              // update:bn2.running_var
+	copy(m.pBn3RunningMean.Data, m.t36)                                                                                                                                                                                                             // update:bn3.running_mean
+	copy(m.pBn3RunningVar.Data, m.t37)                                                                                                                                                                                                              // update:bn3.running_var
+	copy(m.pBn4RunningMean.Data, m.t41)                                                                                                                                                                                                             // update:bn4.running_mean
+	copy(m.pBn4RunningVar.Data, m.t42)                                                                                                                                                                                                              // update:bn4.running_var
 	loss := m.t52[0]
 	m.x, m.labels = nil, nil
 	m.step++
@@ -587,14 +616,18 @@ func (m *Model) Predict(x []float32) []float32 {
 	foldBnBiasBn1I7(m.n, 0, 1, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.i7)   // (fold_bn_bias "bn1") [32]
 	foldBnWeightBn2I13(m.n, 0, 1, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2RunningVar.Data, m.i13)                   // (fold_bn_weight "bn2") [32,32,3,3]
 	foldBnBiasBn1I7(m.n, 0, 1, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.i14)  // (fold_bn_bias "bn2") [32]
+	conv2dReluConv1I15Pack(m.n, 0, 1, m.x, m.i6, m.i7, m.i15, m.i15Wp, m.i15Xps)                                          // (conv2d_relu "conv1") [64,32,32,32]
 	m.pool.For(min(m.n, 8), m.i15Fn)                                                                                      // (conv2d_relu "conv1") [64,32,32,32]
+	conv2dReluConv2I16Pack(m.n, 0, 1, m.i15, m.i13, m.i14, m.i16, m.i16Wp, m.i16Xps)                                      // (conv2d_relu "conv2") [64,32,32,32]
 	m.pool.For(min(m.n, 8), m.i16Fn)                                                                                      // (conv2d_relu "conv2") [64,32,32,32]
 	m.pool.For(m.n, m.i17Fn)                                                                                              // (maxpool) [64,32,16,16]
 	foldBnWeightBn3I23(m.n, 0, 1, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3RunningVar.Data, m.i23)                   // (fold_bn_weight "bn3") [64,32,3,3]
 	foldBnBiasBn3I24(m.n, 0, 1, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.i24) // (fold_bn_bias "bn3") [64]
 	foldBnWeightBn4I30(m.n, 0, 1, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4RunningVar.Data, m.i30)                   // (fold_bn_weight "bn4") [64,64,3,3]
 	foldBnBiasBn3I24(m.n, 0, 1, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.i31) // (fold_bn_bias "bn4") [64]
+	conv2dReluConv3I32Pack(m.n, 0, 1, m.i17, m.i23, m.i24, m.i32, m.i32Wp, m.i32Xps)                                      // (conv2d_relu "conv3") [64,64,16,16]
 	m.pool.For(min(m.n, 8), m.i32Fn)                                                                                      // (conv2d_relu "conv3") [64,64,16,16]
+	conv2dReluConv4I33Pack(m.n, 0, 1, m.i32, m.i30, m.i31, m.i33, m.i33Wp, m.i33Xps)                                      // (conv2d_relu "conv4") [64,64,16,16]
 	m.pool.For(min(m.n, 8), m.i33Fn)                                                                                      // (conv2d_relu "conv4") [64,64,16,16]
 	m.pool.For(m.n, m.i34Fn)                                                                                              // (maxpool) [64,64,8,8]
 	linearReluFc1T47(m.n, 0, 1, m.i34, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i40, m.pool)                                 // (linear_relu "fc1") [64,256]

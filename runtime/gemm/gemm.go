@@ -148,6 +148,7 @@ type call struct {
 	m, n, k        int
 	a              []float32
 	lda            int
+	ap             []float32 // A packed by PackA, when a is nil
 	b              []float32
 	ldb            int
 	c              []float32
@@ -274,8 +275,10 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 	rowTiles := ceilDiv(panelsA, workers) * panelsN
 	colTiles := panelsA * ceilDiv(panelsN, workers)
 	g.byCols = g.m <= mcBlock || colTiles < rowTiles
-	for w := range workers {
-		g.w[w].bufA = alignedCap(g.w[w].bufA, mcMax*kcMax, mcBlock*kcBlock)
+	if g.ap == nil {
+		for w := range workers {
+			g.w[w].bufA = alignedCap(g.w[w].bufA, mcMax*kcMax, mcBlock*kcBlock)
+		}
 	}
 	if g.transB && g.n%nr != 0 {
 		g.edgeB = alignedCap(g.edgeB, nr*kcMax, nr*kcBlock)
@@ -413,10 +416,15 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 	}
 	for ic := r0; ic < r1; ic += mcBlock {
 		mc := min(mcBlock, r1-ic)
-		if g.transA {
-			packAT(wk.bufA, g.a, g.lda, ic, pc, mc, kc)
-		} else {
-			packAN(wk.bufA, g.a, g.lda, ic, pc, mc, kc)
+		bufA := wk.bufA
+		switch {
+		case g.ap != nil:
+			// Packed by PackA: the rows' panels of this block of k.
+			bufA = g.ap[pc*ceilDiv(g.m, mr)*mr+ic*kc:]
+		case g.transA:
+			packAT(bufA, g.a, g.lda, ic, pc, mc, kc)
+		default:
+			packAN(bufA, g.a, g.lda, ic, pc, mc, kc)
 		}
 		for jp := jp0; jp < jp1; jp++ {
 			j := jc + jp*nr
@@ -427,7 +435,7 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 				x := g.im.X[:g.im.C*g.im.H*g.im.W]
 				for ip := 0; ip < mc; ip += mr {
 					i := ic + ip
-					kernelZD(q, min(mr, mc-ip), kc, wk.bufA[ip*kc:(ip+mr)*kc], x, g.tab.kOff[pc:pc+kc], g.tab.pOff[q0:q0+q], g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
+					kernelZD(q, min(mr, mc-ip), kc, bufA[ip*kc:(ip+mr)*kc], x, g.tab.kOff[pc:pc+kc], g.tab.pOff[q0:q0+q], g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
 				}
 				jp += q - 1
 				continue
@@ -440,7 +448,7 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 				bp := bufB[jp*nr*kc : (jp+q)*nr*kc]
 				for ip := 0; ip < mc; ip += mr {
 					i := ic + ip
-					kernelZ(q, min(mr, mc-ip), kc, wk.bufA[ip*kc:(ip+mr)*kc], bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
+					kernelZ(q, min(mr, mc-ip), kc, bufA[ip*kc:(ip+mr)*kc], bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
 				}
 				jp += q - 1
 				continue
@@ -449,7 +457,7 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 			for ip := 0; ip < mc; ip += mr {
 				i := ic + ip
 				rows := min(mr, mc-ip)
-				ap := wk.bufA[ip*kc : (ip+mr)*kc]
+				ap := bufA[ip*kc : (ip+mr)*kc]
 				if cols == nr {
 					if ep != nil {
 						kernelEpi(rows, kc, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)

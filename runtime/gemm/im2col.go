@@ -200,7 +200,9 @@ func (g *driver) packBIm2col(dst []float32, jc, nc, pc, kc, lo, hi int) {
 			for jp+run < hi && t.whole[q+run] {
 				run++
 			}
-			if useAsm {
+			if avx512() {
+				packB16OffsZ(kc, run, &x[0], &koffs[0], &t.pOff[q], &d[0])
+			} else if useAsm {
 				packB16Offs(kc, run, &x[0], &koffs[0], &t.pOff[q], &d[0])
 			} else {
 				for i := range run {
@@ -216,7 +218,11 @@ func (g *driver) packBIm2col(dst []float32, jc, nc, pc, kc, lo, hi int) {
 		}
 		if n := int(t.segN[q]); n > 0 && useAsm {
 			// Columns that cross output rows: a few runs of the sample.
-			packB16Segs(kc, n, &x[0], &koffs[0], &t.segShift[q*segsMax], &t.segMask[q*segsMax*nr], &d[0])
+			pack := packB16Segs
+			if avx512() {
+				pack = packB16SegsZ
+			}
+			pack(kc, n, &x[0], &koffs[0], &t.segShift[q*segsMax], &t.segMask[q*segsMax*nr], &d[0])
 			jp++
 			continue
 		}

@@ -94,3 +94,11 @@ func maxPool2x2Z(dst, src *float32, oh, ow, w int) {
 func maxPool2x2BackwardZ(dx, x, dy *float32, oh, ow, w int) {
 	panic("gemm: no assembly kernels in this build")
 }
+
+func packB16OffsZ(kc, panels int, src *float32, koffs, poffs *int32, dst *float32) {
+	panic("gemm: no assembly kernels in this build")
+}
+
+func packB16SegsZ(kc, nseg int, src *float32, koffs, shifts, masks *int32, dst *float32) {
+	panic("gemm: no assembly kernels in this build")
+}

@@ -716,6 +716,17 @@ func packB16TOffs(kc int, src *float32, koffs *int32, dst *float32)
 //go:noescape
 func packB16Segs(kc int, nseg int, src *float32, koffs *int32, shifts *int32, masks *int32, dst *float32)
 
+// packB16OffsZ is packB16Offs in ZMM registers (AVX-512F).
+//
+//go:noescape
+func packB16OffsZ(kc int, panels int, src *float32, koffs *int32, poffs *int32, dst *float32)
+
+// packB16SegsZ is packB16Segs in ZMM registers (AVX-512F and DQ); shifts and masks
+// must hold 4 runs even where nseg is smaller.
+//
+//go:noescape
+func packB16SegsZ(kc int, nseg int, src *float32, koffs *int32, shifts *int32, masks *int32, dst *float32)
+
 // axpy sets y[i] += alpha*x[i] for i < len(x); y must be at least as long.
 //
 //go:noescape

@@ -16847,6 +16847,120 @@ packB16Segsseg:
 	VZEROUPPER
 	RET
 
+// func packB16OffsZ(kc int, panels int, src *float32, koffs *int32, poffs *int32, dst *float32)
+// Requires: AVX, AVX512F
+TEXT ·packB16OffsZ(SB), NOSPLIT, $0-48
+	MOVQ kc+0(FP), CX
+	MOVQ src+16(FP), SI
+	MOVQ koffs+24(FP), R10
+	MOVQ dst+40(FP), DI
+	MOVQ CX, R9
+	SHLQ $0x06, R9
+
+packB16OffsZrow:
+	MOVQ    panels+8(FP), BX
+	MOVQ    poffs+32(FP), R11
+	MOVLQSX (R10), R13
+	LEAQ    (SI)(R13*4), R13
+	MOVQ    DI, R12
+
+packB16OffsZpanel:
+	MOVLQSX (R11), AX
+	VMOVUPS (R13)(AX*4), Z0
+	VMOVUPS Z0, (R12)
+	ADDQ    $0x04, R11
+	ADDQ    R9, R12
+	DECQ    BX
+	JNZ     packB16OffsZpanel
+	ADDQ    $0x04, R10
+	ADDQ    $0x40, DI
+	DECQ    CX
+	JNZ     packB16OffsZrow
+	VZEROUPPER
+	RET
+
+// func packB16SegsZ(kc int, nseg int, src *float32, koffs *int32, shifts *int32, masks *int32, dst *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·packB16SegsZ(SB), NOSPLIT, $0-56
+	MOVQ      kc+0(FP), CX
+	MOVQ      src+16(FP), SI
+	MOVQ      koffs+24(FP), R8
+	MOVQ      dst+48(FP), DI
+	MOVQ      nseg+8(FP), R11
+	MOVQ      shifts+32(FP), R9
+	MOVQ      masks+40(FP), R10
+	MOVLQSX   (R9), R12
+	VMOVDQU32 (R10), Z1
+	VPMOVD2M  Z1, K1
+	MOVLQSX   4(R9), R13
+	VMOVDQU32 64(R10), Z1
+	VPMOVD2M  Z1, K2
+	MOVLQSX   8(R9), R14
+	VMOVDQU32 128(R10), Z1
+	VPMOVD2M  Z1, K3
+	MOVLQSX   12(R9), R15
+	VMOVDQU32 192(R10), Z1
+	VPMOVD2M  Z1, K4
+	CMPQ      R11, $0x01
+	JE        packB16SegsZ1
+	CMPQ      R11, $0x02
+	JE        packB16SegsZ2
+	CMPQ      R11, $0x03
+	JE        packB16SegsZ3
+
+packB16SegsZ4:
+	MOVLQSX   (R8), AX
+	LEAQ      (SI)(AX*4), BX
+	VMOVUPS.Z (BX)(R12*4), K1, Z0
+	VMOVUPS   (BX)(R13*4), K2, Z0
+	VMOVUPS   (BX)(R14*4), K3, Z0
+	VMOVUPS   (BX)(R15*4), K4, Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $0x04, R8
+	ADDQ      $0x40, DI
+	DECQ      CX
+	JNZ       packB16SegsZ4
+	JMP       packB16SegsZdone
+
+packB16SegsZ3:
+	MOVLQSX   (R8), AX
+	LEAQ      (SI)(AX*4), BX
+	VMOVUPS.Z (BX)(R12*4), K1, Z0
+	VMOVUPS   (BX)(R13*4), K2, Z0
+	VMOVUPS   (BX)(R14*4), K3, Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $0x04, R8
+	ADDQ      $0x40, DI
+	DECQ      CX
+	JNZ       packB16SegsZ3
+	JMP       packB16SegsZdone
+
+packB16SegsZ2:
+	MOVLQSX   (R8), AX
+	LEAQ      (SI)(AX*4), BX
+	VMOVUPS.Z (BX)(R12*4), K1, Z0
+	VMOVUPS   (BX)(R13*4), K2, Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $0x04, R8
+	ADDQ      $0x40, DI
+	DECQ      CX
+	JNZ       packB16SegsZ2
+	JMP       packB16SegsZdone
+
+packB16SegsZ1:
+	MOVLQSX   (R8), AX
+	LEAQ      (SI)(AX*4), BX
+	VMOVUPS.Z (BX)(R12*4), K1, Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $0x04, R8
+	ADDQ      $0x40, DI
+	DECQ      CX
+	JNZ       packB16SegsZ1
+
+packB16SegsZdone:
+	VZEROUPPER
+	RET
+
 // func axpy(alpha float32, x []float32, y []float32)
 // Requires: AVX, FMA3
 TEXT ·axpy(SB), NOSPLIT, $0-56
