@@ -21,6 +21,13 @@ import (
 // takes the Go scheduler tens of microseconds, as long as the work of a
 // small kernel (BenchmarkPoolForGap).
 //
+// For splits its range into a few chunks per worker. Each worker runs the
+// chunks of its own share from the front and then takes what is left of the
+// others' shares from their ends, so a worker that starts late, or whose
+// processor the machine gives to another program for a while, does not keep
+// the others waiting: with static shares, the busiest worker set the pace
+// of every kernel of a training step.
+//
 // A Pool runs one For at a time. A For that finds the pool busy, because it
 // is nested inside another For's fn or races with a For on another
 // goroutine, runs its chunks one after another on the calling goroutine, with
@@ -46,11 +53,15 @@ type Pool struct {
 	chunks int
 }
 
-// A poolWorker is how For wakes a parked worker.
+// A poolWorker is how For wakes a parked worker, and the chunks of the
+// current call that are still its own.
 type poolWorker struct {
 	parked atomic.Bool   // the worker waits, or is about to wait, on wake
 	wake   chan struct{} // buffered: For sends one token to a parked worker
-	_      [48]byte      // keep workers' flags on separate cache lines
+	// share holds the chunks [front, back) not yet taken, front in the
+	// low 32 bits: the worker takes from the front, others from the back.
+	share atomic.Uint64
+	_     [40]byte // keep workers' flags on separate cache lines
 }
 
 // spinTime is how long an idle worker watches for the next call before it
@@ -77,10 +88,7 @@ func (p *Pool) work(i int) {
 		if p.closed.Load() {
 			return
 		}
-		if i < p.chunks {
-			lo, hi := chunk(p.n, p.chunks, i)
-			p.fn(lo, hi)
-		}
+		p.run(i)
 		p.pending.Add(-1)
 	}
 }
@@ -131,11 +139,61 @@ func chunk(n, k, i int) (lo, hi int) {
 	return i * n / k, (i + 1) * n / k
 }
 
+// chunksPerWorker is how many chunks For makes per worker: enough that a
+// worker that falls behind leaves work for the others to take.
+const chunksPerWorker = 4
+
+// run runs the chunks of worker i's share, then takes chunks from the
+// ends of the other workers' shares until none is left.
+func (p *Pool) run(i int) {
+	for {
+		c, ok := take(&p.w[i].share, false)
+		if !ok {
+			break
+		}
+		lo, hi := chunk(p.n, p.chunks, c)
+		p.fn(lo, hi)
+	}
+	for j := 1; j < p.workers; j++ {
+		other := &p.w[(i+j)%p.workers].share
+		for {
+			c, ok := take(other, true)
+			if !ok {
+				break
+			}
+			lo, hi := chunk(p.n, p.chunks, c)
+			p.fn(lo, hi)
+		}
+	}
+}
+
+// take removes a chunk from share, its last one when back is set and its
+// first otherwise, and reports false when share is empty.
+func take(share *atomic.Uint64, back bool) (int, bool) {
+	for {
+		v := share.Load()
+		f, b := uint32(v), uint32(v>>32)
+		if f >= b {
+			return 0, false
+		}
+		c, w := f, uint64(b)<<32|uint64(f+1)
+		if back {
+			c, w = b-1, uint64(b-1)<<32|uint64(f)
+		}
+		if share.CompareAndSwap(v, w) {
+			return int(c), true
+		}
+	}
+}
+
 // For calls fn(lo, hi) on contiguous chunks that cover [0, n) exactly once
-// and returns when all calls have returned. It makes min(n, Workers()) chunks
-// whose bounds depend only on n and Workers(): chunk i is
-// [i*n/k, (i+1)*n/k) for k chunks. The calling goroutine runs chunk 0. For
-// with n <= 0 does nothing. fn must not panic: a panic in a worker ends the
+// and returns when all calls have returned. It makes min(n, 4*Workers())
+// chunks, one with a single worker, whose bounds depend only on n and
+// Workers(): chunk i is [i*n/k, (i+1)*n/k) for k chunks. Which goroutine
+// runs which chunk depends on timing, so fn must give the same results
+// whatever goroutine runs a chunk and in whatever order the chunks run.
+// The calling goroutine starts with the first chunks. For with n <= 0
+// does nothing. fn must not panic: a panic in a worker ends the
 // program.
 //
 // For does not allocate; a closure passed as fn may, at the call site, if it
@@ -144,7 +202,10 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	k := min(n, p.workers)
+	k := min(n, chunksPerWorker*p.workers)
+	if p.workers == 1 {
+		k = 1
+	}
 	if k == 1 || p.closed.Load() || !p.busy.CompareAndSwap(false, true) {
 		for i := range k {
 			lo, hi := chunk(n, k, i)
@@ -153,6 +214,10 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 		return
 	}
 	p.fn, p.n, p.chunks = fn, n, k
+	for i := range p.workers {
+		f, b := chunk(k, p.workers, i)
+		p.w[i].share.Store(uint64(b)<<32 | uint64(f))
+	}
 	p.pending.Store(int64(p.workers - 1))
 	p.calls.Add(1)
 	for i := 1; i < p.workers; i++ {
@@ -160,8 +225,7 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 			w.wake <- struct{}{}
 		}
 	}
-	lo, hi := chunk(n, k, 0)
-	fn(lo, hi)
+	p.run(0)
 	// Wait for the workers, yielding now and then: a worker may need this
 	// goroutine's processor when there are more workers than processors.
 	for spin := 1; p.pending.Load() != 0; spin++ {

@@ -42,8 +42,9 @@ func TestPoolChunks(t *testing.T) {
 		{4, -3, [][2]int{}},
 		{4, 1, [][2]int{{0, 1}}},
 		{4, 3, [][2]int{{0, 1}, {1, 2}, {2, 3}}},
-		{4, 10, [][2]int{{0, 2}, {2, 5}, {5, 7}, {7, 10}}},
-		{3, 100, [][2]int{{0, 33}, {33, 66}, {66, 100}}},
+		{2, 10, [][2]int{{0, 1}, {1, 2}, {2, 3}, {3, 5}, {5, 6}, {6, 7}, {7, 8}, {8, 10}}},
+		{2, 64, [][2]int{{0, 8}, {8, 16}, {16, 24}, {24, 32}, {32, 40}, {40, 48}, {48, 56}, {56, 64}}},
+		{3, 100, [][2]int{{0, 8}, {8, 16}, {16, 25}, {25, 33}, {33, 41}, {41, 50}, {50, 58}, {58, 66}, {66, 75}, {75, 83}, {83, 91}, {91, 100}}},
 		{0, 5, [][2]int{{0, 5}}}, // fewer than one worker means one
 	}
 	for _, tt := range tests {
@@ -84,19 +85,23 @@ func TestPoolDeterministicSums(t *testing.T) {
 		x[i] = float32(r.NormFloat64())
 	}
 	sum := func() float32 {
-		var partial [4]float32
+		var partial [4 * chunksPerWorker]float32
 		p.For(len(x), func(lo, hi int) {
 			var s float32
 			for _, v := range x[lo:hi] {
 				s += v
 			}
 			for i := range partial {
-				if i*len(x)/4 == lo {
+				if i*len(x)/len(partial) == lo {
 					partial[i] = s
 				}
 			}
 		})
-		return partial[0] + partial[1] + partial[2] + partial[3]
+		var total float32
+		for _, s := range partial {
+			total += s
+		}
+		return total
 	}
 	first := sum()
 	for range 50 {
