@@ -111,20 +111,33 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 		tileKernel(ctx, opt, KernelName(mr, true), t, storeAcc)
 		tileKernel(ctx, opt, fmt.Sprintf("sgemm%dx%dEpi", mr, NR), t, storeEpi)
 	}
-	for _, direct := range []bool{false, true} {
+	for _, v := range []struct {
+		prefix string
+		direct bool
+		a      aLayout
+	}{{"", false, aPacked}, {"d", true, aPacked}, {"n", false, aRows}, {"t", false, aCols}} {
 		for panels := 1; panels <= ZPanels; panels++ {
 			for mr := MR; mr >= 1; mr-- {
-				t := tile{pmr: MR, mr: mr, nr: NR, panels: panels, zmm: true, direct: direct}
-				name := ZKernelName(mr, panels)
-				if direct {
-					name = "d" + name
-				}
-				tileKernel(ctx, opt, name, t, storeEpi)
+				t := tile{pmr: MR, mr: mr, nr: NR, panels: panels, zmm: true, direct: v.direct, a: v.a}
+				tileKernel(ctx, opt, v.prefix+ZKernelName(mr, panels), t, storeEpi)
 			}
 		}
 	}
 	return nil
 }
+
+// An aLayout says where a micro-kernel reads A from.
+type aLayout uint8
+
+const (
+	aPacked aLayout = iota // a panel packed by packA: pmr floats per k step
+	// aRows reads A where it is stored, rows lda floats apart:
+	// A(i, k) = a[i*lda+k]. nzgemm kernels.
+	aRows
+	// aCols reads a stored transpose: A(i, k) = a[k*lda+i]. tzgemm
+	// kernels.
+	aCols
+)
 
 // ZPanels is the most B panels an AVX-512 micro-kernel reads: its tile is
 // MR x ZPanels*NR, 6 x 64 floats in 24 of the 32 ZMM registers.
@@ -150,6 +163,8 @@ type tile struct {
 	// row k of panel p is the 16 floats at x[koffs[k]+poffs[p]] (see
 	// gemm.SgemmIm2col). Only with zmm.
 	direct bool
+	// a is where A comes from; not packed only with zmm and without direct.
+	a aLayout
 }
 
 // vecBytes is the size of one vector register.
@@ -201,6 +216,9 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	if t.direct {
 		ctx.SignatureExpr("func(kc int, a, x *float32, koffs, poffs *int32, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
 	}
+	if t.a != aPacked {
+		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
+	}
 	ctx.Pragma("noescape")
 	bDoc := fmt.Sprintf("a holds kc steps of %d floats, b kc steps of %d floats, and", pmr, nr)
 	if t.panels > 1 {
@@ -208,6 +226,12 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	}
 	if t.direct {
 		bDoc = fmt.Sprintf("a holds kc steps of %d floats, row k of B panel p is x[koffs[k]+poffs[p]:][:%d], and", pmr, nr)
+	}
+	switch t.a {
+	case aRows:
+		bDoc = fmt.Sprintf("A(i, k) is a[i*lda+k], b holds %d panels of kc steps of %d floats, and", t.panels, nr)
+	case aCols:
+		bDoc = fmt.Sprintf("A(i, k) is a[k*lda+i], b holds %d panels of kc steps of %d floats, and", t.panels, nr)
 	}
 	var doc []string
 	switch st {
@@ -245,6 +269,10 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		// to the third.
 		stride = reg.R12
 		b2     = reg.R13
+		// Without packed A: lda in bytes, and with aRows a pointer to
+		// row 3.
+		lda = reg.R15
+		a3  = reg.R14
 	)
 	y := t.regs()
 	if mr*nv+nv+1 > len(y) {
@@ -282,6 +310,14 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 
 	ctx.Load(ctx.Param("kc"), kc)
 	ctx.Load(ctx.Param("a"), a)
+	if t.a != aPacked {
+		ctx.Load(ctx.Param("lda"), lda)
+		ctx.SHLQ(operand.U8(2), lda)
+	}
+	if t.a == aRows {
+		ctx.LEAQ(operand.Mem{Base: a, Index: lda, Scale: 2}, a3)
+		ctx.ADDQ(lda, a3)
+	}
 	if t.direct {
 		ctx.Load(ctx.Param("x"), reg.RAX)
 		ctx.Load(ctx.Param("poffs"), reg.RBX)
@@ -323,6 +359,23 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		ctx.VXORPS(v, v, v)
 	}
 
+	// aAt is where A(i, k) lies for the u'th k step of an unrolled trip.
+	aAt := func(u, i int) operand.Mem {
+		switch t.a {
+		case aRows:
+			m := operand.Mem{Base: a, Disp: 4 * u}
+			if i >= 3 {
+				m.Base, i = a3, i-3
+			}
+			if i > 0 {
+				m.Index, m.Scale = lda, uint8(i)
+			}
+			return m
+		case aCols:
+			return operand.Mem{Base: a, Disp: 4 * i}
+		}
+		return operand.Mem{Base: a, Disp: 4 * (pmr*u + i)}
+	}
 	step := func(u int) {
 		if t.direct {
 			ctx.MOVLQSX(operand.Mem{Base: ko, Disp: 4 * u}, koff)
@@ -331,10 +384,27 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			ctx.VMOVUPS(bAt(u, h), yb[h])
 		}
 		for i := 0; i < mr; i++ {
-			ctx.VBROADCASTSS(operand.Mem{Base: a, Disp: 4 * (pmr*u + i)}, ya)
+			ctx.VBROADCASTSS(aAt(u, i), ya)
 			for h := range yb {
 				ctx.VFMADD231PS(yb[h], ya, accAt(i, h))
 			}
+		}
+		if t.a == aCols {
+			ctx.ADDQ(lda, a) // the next step's row
+		}
+	}
+	// advanceA moves A on by steps k steps (aCols moves in step).
+	advanceA := func(steps int) {
+		switch t.a {
+		case aPacked:
+			imm := operand.Op(operand.U32(4 * pmr * steps))
+			if 4*pmr*steps < 128 {
+				imm = operand.U8(4 * pmr * steps)
+			}
+			ctx.ADDQ(imm, a)
+		case aRows:
+			ctx.ADDQ(operand.U8(4*steps), a)
+			ctx.ADDQ(operand.U8(4*steps), a3)
 		}
 	}
 	advanceB := func(steps int) {
@@ -367,7 +437,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			ctx.Label(lbl("body"))
 		}
 		for s := 0; s < u; s++ {
-			if opt.PrefetchA > 0 && (4*pmr*s)%64 < 4*pmr {
+			if opt.PrefetchA > 0 && t.a == aPacked && (4*pmr*s)%64 < 4*pmr {
 				ctx.PREFETCHT0(operand.Mem{Base: a, Disp: opt.PrefetchA + 4*pmr*s})
 			}
 			if opt.PrefetchB > 0 && !t.direct {
@@ -375,7 +445,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			}
 			step(s)
 		}
-		ctx.ADDQ(operand.U32(4*pmr*u), a)
+		advanceA(u)
 		if t.panels > 1 || t.direct {
 			advanceB(u)
 		} else {
@@ -389,7 +459,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	}
 	ctx.Label(lbl("tailloop"))
 	step(0)
-	ctx.ADDQ(operand.U8(4*pmr), a)
+	advanceA(1)
 	advanceB(1)
 	ctx.DECQ(kc)
 	ctx.JNZ(operand.LabelRef(lbl("tailloop")))

@@ -408,6 +408,11 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 	}
 	tile := wk.tile[:]
 	acc := pc > 0 || g.accumulate
+	// With AVX-512 the kernels read an A that is not packed where it is
+	// stored, unless the product reads B from a sample directly (whose
+	// kernels take packed A): packing cost as much as a few of the tile
+	// rows it fed.
+	unpackedA := g.ap == nil && avx512() && !g.direct()
 	// The epilogue runs once C holds the whole product: after the last
 	// block of k.
 	var ep *Epilogue
@@ -421,6 +426,8 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 		case g.ap != nil:
 			// Packed by PackA: the rows' panels of this block of k.
 			bufA = g.ap[pc*ceilDiv(g.m, mr)*mr+ic*kc:]
+		case unpackedA:
+			// The kernels read A where it lies.
 		case g.transA:
 			packAT(bufA, g.a, g.lda, ic, pc, mc, kc)
 		default:
@@ -448,6 +455,14 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 				bp := bufB[jp*nr*kc : (jp+q)*nr*kc]
 				for ip := 0; ip < mc; ip += mr {
 					i := ic + ip
+					if unpackedA {
+						aOff := i*g.lda + pc
+						if g.transA {
+							aOff = pc*g.lda + i
+						}
+						kernelZA(q, min(mr, mc-ip), kc, g.a[aOff:], g.lda, g.transA, bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
+						continue
+					}
 					kernelZ(q, min(mr, mc-ip), kc, bufA[ip*kc:(ip+mr)*kc], bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
 				}
 				jp += q - 1

@@ -52,6 +52,42 @@ func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []fl
 	dzKernels[panels][rows](kc, &a[0], &x[0], &koffs[0], &poffs[0], &c[0], ldc, rowBias, colBias, flags, 1<<nr-1)
 }
 
+// azKernels[transA][panels][rows] is the AVX-512 micro-kernel that reads A
+// where it is stored: rows lda apart (nzgemm) or, transposed, columns lda
+// apart (tzgemm).
+var azKernels = [2][zPanelsMax + 1][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
+	{
+		1: {nil, nzgemm1x16, nzgemm2x16, nzgemm3x16, nzgemm4x16, nzgemm5x16, nzgemm6x16},
+		2: {nil, nzgemm1x32, nzgemm2x32, nzgemm3x32, nzgemm4x32, nzgemm5x32, nzgemm6x32},
+		3: {nil, nzgemm1x48, nzgemm2x48, nzgemm3x48, nzgemm4x48, nzgemm5x48, nzgemm6x48},
+		4: {nil, nzgemm1x64, nzgemm2x64, nzgemm3x64, nzgemm4x64, nzgemm5x64, nzgemm6x64},
+	},
+	{
+		1: {nil, tzgemm1x16, tzgemm2x16, tzgemm3x16, tzgemm4x16, tzgemm5x16, tzgemm6x16},
+		2: {nil, tzgemm1x32, tzgemm2x32, tzgemm3x32, tzgemm4x32, tzgemm5x32, tzgemm6x32},
+		3: {nil, tzgemm1x48, tzgemm2x48, tzgemm3x48, tzgemm4x48, tzgemm5x48, tzgemm6x48},
+		4: {nil, tzgemm1x64, tzgemm2x64, tzgemm3x64, tzgemm4x64, tzgemm5x64, tzgemm6x64},
+	},
+}
+
+// kernelZA is kernelZ with A read where it is stored: A(r, k) is
+// a[r*lda+k], or a[k*lda+r] when transA, for the tile's rows r and kc
+// steps k.
+func kernelZA(panels, rows, kc int, a []float32, lda int, transA bool, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
+	t := 0
+	if transA {
+		a = a[:(kc-1)*lda+rows]
+		t = 1
+	} else {
+		a = a[:(rows-1)*lda+kc]
+	}
+	b = b[:kc*panels*nr]
+	c = c[:(rows-1)*ldc+cols]
+	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, cols)
+	mask := 1<<(cols-(panels-1)*nr) - 1
+	azKernels[t][panels][rows](kc, &a[0], lda, &b[0], &c[0], ldc, rowBias, colBias, flags, mask)
+}
+
 // kernelZ is kernelEpi for the first cols columns of panels B panels side
 // by side (bufB holds them one after another), with the AVX-512 kernels;
 // cols ends in the last panel, which may be partial.

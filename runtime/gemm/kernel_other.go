@@ -9,6 +9,10 @@ func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []fl
 	panic("gemm: no assembly kernels in this build")
 }
 
+func kernelZA(panels, rows, kc int, a []float32, lda int, transA bool, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
+	panic("gemm: no assembly kernels in this build")
+}
+
 func kernelZ(panels, rows, kc int, a, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
 	panic("gemm: no assembly kernels in this build")
 }

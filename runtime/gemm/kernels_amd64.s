@@ -154,7 +154,7 @@ sgemm6x16body:
 	VBROADCASTSS 92(SI), Y15
 	VFMADD231PS  Y12, Y15, Y10
 	VFMADD231PS  Y13, Y15, Y11
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm6x16loop
@@ -360,7 +360,7 @@ sgemm6x16Accbody:
 	VBROADCASTSS 92(SI), Y15
 	VFMADD231PS  Y12, Y15, Y10
 	VFMADD231PS  Y13, Y15, Y11
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm6x16Accloop
@@ -578,7 +578,7 @@ sgemm6x16Epibody:
 	VBROADCASTSS 92(SI), Y15
 	VFMADD231PS  Y12, Y15, Y10
 	VFMADD231PS  Y13, Y15, Y11
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm6x16Epiloop
@@ -918,7 +918,7 @@ sgemm5x16body:
 	VBROADCASTSS 88(SI), Y15
 	VFMADD231PS  Y10, Y15, Y8
 	VFMADD231PS  Y11, Y15, Y9
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm5x16loop
@@ -1098,7 +1098,7 @@ sgemm5x16Accbody:
 	VBROADCASTSS 88(SI), Y15
 	VFMADD231PS  Y10, Y15, Y8
 	VFMADD231PS  Y11, Y15, Y9
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm5x16Accloop
@@ -1288,7 +1288,7 @@ sgemm5x16Epibody:
 	VBROADCASTSS 88(SI), Y15
 	VFMADD231PS  Y10, Y15, Y8
 	VFMADD231PS  Y11, Y15, Y9
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm5x16Epiloop
@@ -1577,7 +1577,7 @@ sgemm4x16body:
 	VBROADCASTSS 84(SI), Y15
 	VFMADD231PS  Y8, Y15, Y6
 	VFMADD231PS  Y9, Y15, Y7
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm4x16loop
@@ -1731,7 +1731,7 @@ sgemm4x16Accbody:
 	VBROADCASTSS 84(SI), Y15
 	VFMADD231PS  Y8, Y15, Y6
 	VFMADD231PS  Y9, Y15, Y7
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm4x16Accloop
@@ -1893,7 +1893,7 @@ sgemm4x16Epibody:
 	VBROADCASTSS 84(SI), Y15
 	VFMADD231PS  Y8, Y15, Y6
 	VFMADD231PS  Y9, Y15, Y7
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm4x16Epiloop
@@ -2131,7 +2131,7 @@ sgemm3x16body:
 	VBROADCASTSS 80(SI), Y15
 	VFMADD231PS  Y6, Y15, Y4
 	VFMADD231PS  Y7, Y15, Y5
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm3x16loop
@@ -2259,7 +2259,7 @@ sgemm3x16Accbody:
 	VBROADCASTSS 80(SI), Y15
 	VFMADD231PS  Y6, Y15, Y4
 	VFMADD231PS  Y7, Y15, Y5
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm3x16Accloop
@@ -2393,7 +2393,7 @@ sgemm3x16Epibody:
 	VBROADCASTSS 80(SI), Y15
 	VFMADD231PS  Y6, Y15, Y4
 	VFMADD231PS  Y7, Y15, Y5
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm3x16Epiloop
@@ -2580,7 +2580,7 @@ sgemm2x16body:
 	VBROADCASTSS 76(SI), Y15
 	VFMADD231PS  Y4, Y15, Y2
 	VFMADD231PS  Y5, Y15, Y3
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm2x16loop
@@ -2682,7 +2682,7 @@ sgemm2x16Accbody:
 	VBROADCASTSS 76(SI), Y15
 	VFMADD231PS  Y4, Y15, Y2
 	VFMADD231PS  Y5, Y15, Y3
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm2x16Accloop
@@ -2788,7 +2788,7 @@ sgemm2x16Epibody:
 	VBROADCASTSS 76(SI), Y15
 	VFMADD231PS  Y4, Y15, Y2
 	VFMADD231PS  Y5, Y15, Y3
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm2x16Epiloop
@@ -2924,7 +2924,7 @@ sgemm1x16body:
 	VBROADCASTSS 72(SI), Y15
 	VFMADD231PS  Y2, Y15, Y0
 	VFMADD231PS  Y3, Y15, Y1
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm1x16loop
@@ -3000,7 +3000,7 @@ sgemm1x16Accbody:
 	VBROADCASTSS 72(SI), Y15
 	VFMADD231PS  Y2, Y15, Y0
 	VFMADD231PS  Y3, Y15, Y1
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm1x16Accloop
@@ -3078,7 +3078,7 @@ sgemm1x16Epibody:
 	VBROADCASTSS 72(SI), Y15
 	VFMADD231PS  Y2, Y15, Y0
 	VFMADD231PS  Y3, Y15, Y1
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          sgemm1x16Epiloop
@@ -3249,7 +3249,7 @@ zgemm6x16body:
 	VFMADD231PS  Z6, Z31, Z4
 	VBROADCASTSS 92(SI), Z31
 	VFMADD231PS  Z6, Z31, Z5
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm6x16loop
@@ -3525,7 +3525,7 @@ zgemm5x16body:
 	VFMADD231PS  Z5, Z31, Z3
 	VBROADCASTSS 88(SI), Z31
 	VFMADD231PS  Z5, Z31, Z4
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm5x16loop
@@ -3761,7 +3761,7 @@ zgemm4x16body:
 	VFMADD231PS  Z4, Z31, Z2
 	VBROADCASTSS 84(SI), Z31
 	VFMADD231PS  Z4, Z31, Z3
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm4x16loop
@@ -3957,7 +3957,7 @@ zgemm3x16body:
 	VFMADD231PS  Z3, Z31, Z1
 	VBROADCASTSS 80(SI), Z31
 	VFMADD231PS  Z3, Z31, Z2
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm3x16loop
@@ -4113,7 +4113,7 @@ zgemm2x16body:
 	VFMADD231PS  Z2, Z31, Z0
 	VBROADCASTSS 76(SI), Z31
 	VFMADD231PS  Z2, Z31, Z1
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm2x16loop
@@ -4229,7 +4229,7 @@ zgemm1x16body:
 	VMOVUPS      192(DI), Z1
 	VBROADCASTSS 72(SI), Z31
 	VFMADD231PS  Z1, Z31, Z0
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm1x16loop
@@ -4443,7 +4443,7 @@ zgemm6x32body:
 	VBROADCASTSS 92(SI), Z31
 	VFMADD231PS  Z12, Z31, Z10
 	VFMADD231PS  Z13, Z31, Z11
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm6x32loop
@@ -4797,7 +4797,7 @@ zgemm5x32body:
 	VBROADCASTSS 88(SI), Z31
 	VFMADD231PS  Z10, Z31, Z8
 	VFMADD231PS  Z11, Z31, Z9
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm5x32loop
@@ -5098,7 +5098,7 @@ zgemm4x32body:
 	VBROADCASTSS 84(SI), Z31
 	VFMADD231PS  Z8, Z31, Z6
 	VFMADD231PS  Z9, Z31, Z7
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm4x32loop
@@ -5346,7 +5346,7 @@ zgemm3x32body:
 	VBROADCASTSS 80(SI), Z31
 	VFMADD231PS  Z6, Z31, Z4
 	VFMADD231PS  Z7, Z31, Z5
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm3x32loop
@@ -5541,7 +5541,7 @@ zgemm2x32body:
 	VBROADCASTSS 76(SI), Z31
 	VFMADD231PS  Z4, Z31, Z2
 	VFMADD231PS  Z5, Z31, Z3
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm2x32loop
@@ -5683,7 +5683,7 @@ zgemm1x32body:
 	VBROADCASTSS 72(SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VFMADD231PS  Z3, Z31, Z1
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm1x32loop
@@ -5950,7 +5950,7 @@ zgemm6x48body:
 	VFMADD231PS  Z18, Z31, Z15
 	VFMADD231PS  Z19, Z31, Z16
 	VFMADD231PS  Z20, Z31, Z17
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm6x48loop
@@ -6380,7 +6380,7 @@ zgemm5x48body:
 	VFMADD231PS  Z15, Z31, Z12
 	VFMADD231PS  Z16, Z31, Z13
 	VFMADD231PS  Z17, Z31, Z14
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm5x48loop
@@ -6744,7 +6744,7 @@ zgemm4x48body:
 	VFMADD231PS  Z12, Z31, Z9
 	VFMADD231PS  Z13, Z31, Z10
 	VFMADD231PS  Z14, Z31, Z11
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm4x48loop
@@ -7042,7 +7042,7 @@ zgemm3x48body:
 	VFMADD231PS  Z9, Z31, Z6
 	VFMADD231PS  Z10, Z31, Z7
 	VFMADD231PS  Z11, Z31, Z8
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm3x48loop
@@ -7274,7 +7274,7 @@ zgemm2x48body:
 	VFMADD231PS  Z6, Z31, Z3
 	VFMADD231PS  Z7, Z31, Z4
 	VFMADD231PS  Z8, Z31, Z5
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm2x48loop
@@ -7440,7 +7440,7 @@ zgemm1x48body:
 	VFMADD231PS  Z3, Z31, Z0
 	VFMADD231PS  Z4, Z31, Z1
 	VFMADD231PS  Z5, Z31, Z2
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	DECQ         BX
 	JNZ          zgemm1x48loop
@@ -7761,7 +7761,7 @@ zgemm6x64body:
 	VFMADD231PS  Z25, Z31, Z21
 	VFMADD231PS  Z26, Z31, Z22
 	VFMADD231PS  Z27, Z31, Z23
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	ADDQ         $0x00000100, R13
 	DECQ         BX
@@ -8270,7 +8270,7 @@ zgemm5x64body:
 	VFMADD231PS  Z21, Z31, Z17
 	VFMADD231PS  Z22, Z31, Z18
 	VFMADD231PS  Z23, Z31, Z19
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	ADDQ         $0x00000100, R13
 	DECQ         BX
@@ -8700,7 +8700,7 @@ zgemm4x64body:
 	VFMADD231PS  Z17, Z31, Z13
 	VFMADD231PS  Z18, Z31, Z14
 	VFMADD231PS  Z19, Z31, Z15
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	ADDQ         $0x00000100, R13
 	DECQ         BX
@@ -9051,7 +9051,7 @@ zgemm3x64body:
 	VFMADD231PS  Z13, Z31, Z9
 	VFMADD231PS  Z14, Z31, Z10
 	VFMADD231PS  Z15, Z31, Z11
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	ADDQ         $0x00000100, R13
 	DECQ         BX
@@ -9323,7 +9323,7 @@ zgemm2x64body:
 	VFMADD231PS  Z9, Z31, Z5
 	VFMADD231PS  Z10, Z31, Z6
 	VFMADD231PS  Z11, Z31, Z7
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	ADDQ         $0x00000100, R13
 	DECQ         BX
@@ -9516,7 +9516,7 @@ zgemm1x64body:
 	VFMADD231PS  Z5, Z31, Z1
 	VFMADD231PS  Z6, Z31, Z2
 	VFMADD231PS  Z7, Z31, Z3
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x00000100, DI
 	ADDQ         $0x00000100, R13
 	DECQ         BX
@@ -9713,7 +9713,7 @@ dzgemm6x16body:
 	VFMADD231PS  Z6, Z31, Z4
 	VBROADCASTSS 92(SI), Z31
 	VFMADD231PS  Z6, Z31, Z5
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm6x16loop
@@ -9998,7 +9998,7 @@ dzgemm5x16body:
 	VFMADD231PS  Z5, Z31, Z3
 	VBROADCASTSS 88(SI), Z31
 	VFMADD231PS  Z5, Z31, Z4
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm5x16loop
@@ -10243,7 +10243,7 @@ dzgemm4x16body:
 	VFMADD231PS  Z4, Z31, Z2
 	VBROADCASTSS 84(SI), Z31
 	VFMADD231PS  Z4, Z31, Z3
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm4x16loop
@@ -10448,7 +10448,7 @@ dzgemm3x16body:
 	VFMADD231PS  Z3, Z31, Z1
 	VBROADCASTSS 80(SI), Z31
 	VFMADD231PS  Z3, Z31, Z2
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm3x16loop
@@ -10613,7 +10613,7 @@ dzgemm2x16body:
 	VFMADD231PS  Z2, Z31, Z0
 	VBROADCASTSS 76(SI), Z31
 	VFMADD231PS  Z2, Z31, Z1
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm2x16loop
@@ -10738,7 +10738,7 @@ dzgemm1x16body:
 	VMOVUPS      (R10)(AX*4), Z1
 	VBROADCASTSS 72(SI), Z31
 	VFMADD231PS  Z1, Z31, Z0
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm1x16loop
@@ -10961,7 +10961,7 @@ dzgemm6x32body:
 	VBROADCASTSS 92(SI), Z31
 	VFMADD231PS  Z12, Z31, Z10
 	VFMADD231PS  Z13, Z31, Z11
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm6x32loop
@@ -11324,7 +11324,7 @@ dzgemm5x32body:
 	VBROADCASTSS 88(SI), Z31
 	VFMADD231PS  Z10, Z31, Z8
 	VFMADD231PS  Z11, Z31, Z9
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm5x32loop
@@ -11634,7 +11634,7 @@ dzgemm4x32body:
 	VBROADCASTSS 84(SI), Z31
 	VFMADD231PS  Z8, Z31, Z6
 	VFMADD231PS  Z9, Z31, Z7
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm4x32loop
@@ -11891,7 +11891,7 @@ dzgemm3x32body:
 	VBROADCASTSS 80(SI), Z31
 	VFMADD231PS  Z6, Z31, Z4
 	VFMADD231PS  Z7, Z31, Z5
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm3x32loop
@@ -12095,7 +12095,7 @@ dzgemm2x32body:
 	VBROADCASTSS 76(SI), Z31
 	VFMADD231PS  Z4, Z31, Z2
 	VFMADD231PS  Z5, Z31, Z3
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm2x32loop
@@ -12246,7 +12246,7 @@ dzgemm1x32body:
 	VBROADCASTSS 72(SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VFMADD231PS  Z3, Z31, Z1
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm1x32loop
@@ -12524,7 +12524,7 @@ dzgemm6x48body:
 	VFMADD231PS  Z18, Z31, Z15
 	VFMADD231PS  Z19, Z31, Z16
 	VFMADD231PS  Z20, Z31, Z17
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm6x48loop
@@ -12965,7 +12965,7 @@ dzgemm5x48body:
 	VFMADD231PS  Z15, Z31, Z12
 	VFMADD231PS  Z16, Z31, Z13
 	VFMADD231PS  Z17, Z31, Z14
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm5x48loop
@@ -13340,7 +13340,7 @@ dzgemm4x48body:
 	VFMADD231PS  Z12, Z31, Z9
 	VFMADD231PS  Z13, Z31, Z10
 	VFMADD231PS  Z14, Z31, Z11
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm4x48loop
@@ -13649,7 +13649,7 @@ dzgemm3x48body:
 	VFMADD231PS  Z9, Z31, Z6
 	VFMADD231PS  Z10, Z31, Z7
 	VFMADD231PS  Z11, Z31, Z8
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm3x48loop
@@ -13892,7 +13892,7 @@ dzgemm2x48body:
 	VFMADD231PS  Z6, Z31, Z3
 	VFMADD231PS  Z7, Z31, Z4
 	VFMADD231PS  Z8, Z31, Z5
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm2x48loop
@@ -14069,7 +14069,7 @@ dzgemm1x48body:
 	VFMADD231PS  Z3, Z31, Z0
 	VFMADD231PS  Z4, Z31, Z1
 	VFMADD231PS  Z5, Z31, Z2
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm1x48loop
@@ -14402,7 +14402,7 @@ dzgemm6x64body:
 	VFMADD231PS  Z25, Z31, Z21
 	VFMADD231PS  Z26, Z31, Z22
 	VFMADD231PS  Z27, Z31, Z23
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm6x64loop
@@ -14921,7 +14921,7 @@ dzgemm5x64body:
 	VFMADD231PS  Z21, Z31, Z17
 	VFMADD231PS  Z22, Z31, Z18
 	VFMADD231PS  Z23, Z31, Z19
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm5x64loop
@@ -15361,7 +15361,7 @@ dzgemm4x64body:
 	VFMADD231PS  Z17, Z31, Z13
 	VFMADD231PS  Z18, Z31, Z14
 	VFMADD231PS  Z19, Z31, Z15
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm4x64loop
@@ -15722,7 +15722,7 @@ dzgemm3x64body:
 	VFMADD231PS  Z13, Z31, Z9
 	VFMADD231PS  Z14, Z31, Z10
 	VFMADD231PS  Z15, Z31, Z11
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm3x64loop
@@ -16004,7 +16004,7 @@ dzgemm2x64body:
 	VFMADD231PS  Z9, Z31, Z5
 	VFMADD231PS  Z10, Z31, Z6
 	VFMADD231PS  Z11, Z31, Z7
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm2x64loop
@@ -16207,7 +16207,7 @@ dzgemm1x64body:
 	VFMADD231PS  Z5, Z31, Z1
 	VFMADD231PS  Z6, Z31, Z2
 	VFMADD231PS  Z7, Z31, Z3
-	ADDQ         $0x00000060, SI
+	ADDQ         $0x60, SI
 	ADDQ         $0x10, DI
 	DECQ         BX
 	JNZ          dzgemm1x64loop
@@ -16272,6 +16272,13086 @@ dzgemm1x64nocol0:
 	VMAXPS Z3, Z30, Z3
 
 dzgemm1x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm6x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm6x16tail
+
+nzgemm6x16loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm6x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+nzgemm6x16body:
+	VMOVUPS      (DI), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS (R14)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	VMOVUPS      64(DI), Z6
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 4(R14)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 4(R14)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	VMOVUPS      128(DI), Z6
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 8(R14)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 8(R14)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	VMOVUPS      192(DI), Z6
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 12(R14)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 12(R14)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm6x16loop
+
+nzgemm6x16tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm6x16store
+
+nzgemm6x16tailloop:
+	VMOVUPS      (DI), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS (R14)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm6x16tailloop
+
+nzgemm6x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm6x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+nzgemm6x16noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm6x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+nzgemm6x16norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm6x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+nzgemm6x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+nzgemm6x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+nzgemm6x16noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm6x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+nzgemm6x16norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm6x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+nzgemm6x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+nzgemm6x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+nzgemm6x16noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm6x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+nzgemm6x16norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm6x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+nzgemm6x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+nzgemm6x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+nzgemm6x16noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm6x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+nzgemm6x16norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm6x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+nzgemm6x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+nzgemm6x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x16noacc4
+	VADDPS  (DX), Z4, K1, Z4
+
+nzgemm6x16noacc4:
+	TESTQ        R9, R9
+	JZ           nzgemm6x16norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z4, Z4
+
+nzgemm6x16norow4:
+	TESTQ  R10, R10
+	JZ     nzgemm6x16nocol4
+	VADDPS (R10), Z4, K1, Z4
+
+nzgemm6x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x16norelu4
+	VMAXPS Z4, Z30, Z4
+
+nzgemm6x16norelu4:
+	VMOVUPS Z4, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x16noacc5
+	VADDPS  (DX), Z5, K1, Z5
+
+nzgemm6x16noacc5:
+	TESTQ        R9, R9
+	JZ           nzgemm6x16norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z5, Z5
+
+nzgemm6x16norow5:
+	TESTQ  R10, R10
+	JZ     nzgemm6x16nocol5
+	VADDPS (R10), Z5, K1, Z5
+
+nzgemm6x16nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x16norelu5
+	VMAXPS Z5, Z30, Z5
+
+nzgemm6x16norelu5:
+	VMOVUPS Z5, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm5x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm5x16tail
+
+nzgemm5x16loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm5x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+nzgemm5x16body:
+	VMOVUPS      (DI), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	VMOVUPS      64(DI), Z5
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 4(R14)(R15*1), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	VMOVUPS      128(DI), Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 8(R14)(R15*1), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	VMOVUPS      192(DI), Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 12(R14)(R15*1), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm5x16loop
+
+nzgemm5x16tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm5x16store
+
+nzgemm5x16tailloop:
+	VMOVUPS      (DI), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm5x16tailloop
+
+nzgemm5x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm5x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+nzgemm5x16noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm5x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+nzgemm5x16norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm5x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+nzgemm5x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+nzgemm5x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+nzgemm5x16noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm5x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+nzgemm5x16norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm5x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+nzgemm5x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+nzgemm5x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+nzgemm5x16noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm5x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+nzgemm5x16norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm5x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+nzgemm5x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+nzgemm5x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+nzgemm5x16noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm5x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+nzgemm5x16norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm5x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+nzgemm5x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+nzgemm5x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x16noacc4
+	VADDPS  (DX), Z4, K1, Z4
+
+nzgemm5x16noacc4:
+	TESTQ        R9, R9
+	JZ           nzgemm5x16norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z4, Z4
+
+nzgemm5x16norow4:
+	TESTQ  R10, R10
+	JZ     nzgemm5x16nocol4
+	VADDPS (R10), Z4, K1, Z4
+
+nzgemm5x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x16norelu4
+	VMAXPS Z4, Z30, Z4
+
+nzgemm5x16norelu4:
+	VMOVUPS Z4, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm4x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm4x16tail
+
+nzgemm4x16loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm4x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+nzgemm4x16body:
+	VMOVUPS      (DI), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	VMOVUPS      64(DI), Z4
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	VMOVUPS      128(DI), Z4
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	VMOVUPS      192(DI), Z4
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm4x16loop
+
+nzgemm4x16tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm4x16store
+
+nzgemm4x16tailloop:
+	VMOVUPS      (DI), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm4x16tailloop
+
+nzgemm4x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm4x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+nzgemm4x16noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm4x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+nzgemm4x16norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm4x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+nzgemm4x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+nzgemm4x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+nzgemm4x16noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm4x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+nzgemm4x16norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm4x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+nzgemm4x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+nzgemm4x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+nzgemm4x16noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm4x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+nzgemm4x16norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm4x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+nzgemm4x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+nzgemm4x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+nzgemm4x16noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm4x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+nzgemm4x16norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm4x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+nzgemm4x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+nzgemm4x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm3x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm3x16tail
+
+nzgemm3x16loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm3x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+nzgemm3x16body:
+	VMOVUPS      (DI), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	VMOVUPS      64(DI), Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	VMOVUPS      128(DI), Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	VMOVUPS      192(DI), Z3
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm3x16loop
+
+nzgemm3x16tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm3x16store
+
+nzgemm3x16tailloop:
+	VMOVUPS      (DI), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm3x16tailloop
+
+nzgemm3x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm3x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+nzgemm3x16noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm3x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+nzgemm3x16norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm3x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+nzgemm3x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+nzgemm3x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm3x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+nzgemm3x16noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm3x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+nzgemm3x16norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm3x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+nzgemm3x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+nzgemm3x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm3x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+nzgemm3x16noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm3x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+nzgemm3x16norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm3x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+nzgemm3x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+nzgemm3x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm2x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm2x16tail
+
+nzgemm2x16loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm2x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+nzgemm2x16body:
+	VMOVUPS      (DI), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	VMOVUPS      64(DI), Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	VMOVUPS      128(DI), Z2
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	VMOVUPS      192(DI), Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm2x16loop
+
+nzgemm2x16tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm2x16store
+
+nzgemm2x16tailloop:
+	VMOVUPS      (DI), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm2x16tailloop
+
+nzgemm2x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm2x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+nzgemm2x16noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm2x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+nzgemm2x16norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm2x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+nzgemm2x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm2x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+nzgemm2x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm2x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+nzgemm2x16noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm2x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+nzgemm2x16norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm2x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+nzgemm2x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm2x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+nzgemm2x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm1x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm1x16tail
+
+nzgemm1x16loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm1x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+nzgemm1x16body:
+	VMOVUPS      (DI), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	VMOVUPS      64(DI), Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	VMOVUPS      128(DI), Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	VMOVUPS      192(DI), Z1
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm1x16loop
+
+nzgemm1x16tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm1x16store
+
+nzgemm1x16tailloop:
+	VMOVUPS      (DI), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm1x16tailloop
+
+nzgemm1x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm1x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+nzgemm1x16noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm1x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+nzgemm1x16norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm1x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+nzgemm1x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm1x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+nzgemm1x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm6x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm6x32tail
+
+nzgemm6x32loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm6x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+nzgemm6x32body:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS (R14)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 4(R14)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 4(R14)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 8(R14)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 8(R14)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 12(R14)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 12(R14)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm6x32loop
+
+nzgemm6x32tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm6x32store
+
+nzgemm6x32tailloop:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS (R14)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm6x32tailloop
+
+nzgemm6x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm6x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+nzgemm6x32noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm6x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+nzgemm6x32norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm6x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+nzgemm6x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+nzgemm6x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+nzgemm6x32noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm6x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm6x32norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm6x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+nzgemm6x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm6x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+nzgemm6x32noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm6x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+nzgemm6x32norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm6x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+nzgemm6x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+nzgemm6x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+nzgemm6x32noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm6x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+nzgemm6x32norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm6x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+nzgemm6x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+nzgemm6x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x32noacc4
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, K1, Z9
+
+nzgemm6x32noacc4:
+	TESTQ        R9, R9
+	JZ           nzgemm6x32norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+
+nzgemm6x32norow4:
+	TESTQ  R10, R10
+	JZ     nzgemm6x32nocol4
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, K1, Z9
+
+nzgemm6x32nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x32norelu4
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+
+nzgemm6x32norelu4:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x32noacc5
+	VADDPS  (DX), Z10, Z10
+	VADDPS  64(DX), Z11, K1, Z11
+
+nzgemm6x32noacc5:
+	TESTQ        R9, R9
+	JZ           nzgemm6x32norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+nzgemm6x32norow5:
+	TESTQ  R10, R10
+	JZ     nzgemm6x32nocol5
+	VADDPS (R10), Z10, Z10
+	VADDPS 64(R10), Z11, K1, Z11
+
+nzgemm6x32nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x32norelu5
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+nzgemm6x32norelu5:
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm5x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm5x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm5x32tail
+
+nzgemm5x32loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm5x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+nzgemm5x32body:
+	VMOVUPS      (DI), Z10
+	VMOVUPS      (DI)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	VMOVUPS      64(DI), Z10
+	VMOVUPS      64(DI)(R12*1), Z11
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 4(R14)(R15*1), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	VMOVUPS      128(DI), Z10
+	VMOVUPS      128(DI)(R12*1), Z11
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 8(R14)(R15*1), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	VMOVUPS      192(DI), Z10
+	VMOVUPS      192(DI)(R12*1), Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 12(R14)(R15*1), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm5x32loop
+
+nzgemm5x32tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm5x32store
+
+nzgemm5x32tailloop:
+	VMOVUPS      (DI), Z10
+	VMOVUPS      (DI)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm5x32tailloop
+
+nzgemm5x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm5x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+nzgemm5x32noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm5x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+nzgemm5x32norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm5x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+nzgemm5x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+nzgemm5x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+nzgemm5x32noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm5x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm5x32norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm5x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+nzgemm5x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm5x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+nzgemm5x32noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm5x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+nzgemm5x32norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm5x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+nzgemm5x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+nzgemm5x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+nzgemm5x32noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm5x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+nzgemm5x32norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm5x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+nzgemm5x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+nzgemm5x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x32noacc4
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, K1, Z9
+
+nzgemm5x32noacc4:
+	TESTQ        R9, R9
+	JZ           nzgemm5x32norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+
+nzgemm5x32norow4:
+	TESTQ  R10, R10
+	JZ     nzgemm5x32nocol4
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, K1, Z9
+
+nzgemm5x32nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x32norelu4
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+
+nzgemm5x32norelu4:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm4x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm4x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm4x32tail
+
+nzgemm4x32loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm4x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+nzgemm4x32body:
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	VMOVUPS      64(DI), Z8
+	VMOVUPS      64(DI)(R12*1), Z9
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	VMOVUPS      128(DI), Z8
+	VMOVUPS      128(DI)(R12*1), Z9
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	VMOVUPS      192(DI), Z8
+	VMOVUPS      192(DI)(R12*1), Z9
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm4x32loop
+
+nzgemm4x32tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm4x32store
+
+nzgemm4x32tailloop:
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm4x32tailloop
+
+nzgemm4x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm4x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+nzgemm4x32noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm4x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+nzgemm4x32norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm4x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+nzgemm4x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+nzgemm4x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+nzgemm4x32noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm4x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm4x32norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm4x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+nzgemm4x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm4x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+nzgemm4x32noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm4x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+nzgemm4x32norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm4x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+nzgemm4x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+nzgemm4x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+nzgemm4x32noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm4x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+nzgemm4x32norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm4x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+nzgemm4x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+nzgemm4x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm3x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm3x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm3x32tail
+
+nzgemm3x32loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm3x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+nzgemm3x32body:
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	VMOVUPS      64(DI), Z6
+	VMOVUPS      64(DI)(R12*1), Z7
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	VMOVUPS      128(DI), Z6
+	VMOVUPS      128(DI)(R12*1), Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	VMOVUPS      192(DI), Z6
+	VMOVUPS      192(DI)(R12*1), Z7
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm3x32loop
+
+nzgemm3x32tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm3x32store
+
+nzgemm3x32tailloop:
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm3x32tailloop
+
+nzgemm3x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm3x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+nzgemm3x32noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm3x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+nzgemm3x32norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm3x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+nzgemm3x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+nzgemm3x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm3x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+nzgemm3x32noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm3x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm3x32norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm3x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+nzgemm3x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm3x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm3x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+nzgemm3x32noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm3x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+nzgemm3x32norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm3x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+nzgemm3x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+nzgemm3x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm2x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm2x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm2x32tail
+
+nzgemm2x32loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm2x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+nzgemm2x32body:
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	VMOVUPS      64(DI), Z4
+	VMOVUPS      64(DI)(R12*1), Z5
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	VMOVUPS      128(DI), Z4
+	VMOVUPS      128(DI)(R12*1), Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	VMOVUPS      192(DI), Z4
+	VMOVUPS      192(DI)(R12*1), Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm2x32loop
+
+nzgemm2x32tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm2x32store
+
+nzgemm2x32tailloop:
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm2x32tailloop
+
+nzgemm2x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm2x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+nzgemm2x32noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm2x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+nzgemm2x32norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm2x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+nzgemm2x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm2x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+nzgemm2x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm2x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+nzgemm2x32noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm2x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm2x32norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm2x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+nzgemm2x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm2x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm2x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm1x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm1x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm1x32tail
+
+nzgemm1x32loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm1x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+nzgemm1x32body:
+	VMOVUPS      (DI), Z2
+	VMOVUPS      (DI)(R12*1), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	VMOVUPS      64(DI), Z2
+	VMOVUPS      64(DI)(R12*1), Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	VMOVUPS      128(DI), Z2
+	VMOVUPS      128(DI)(R12*1), Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	VMOVUPS      192(DI), Z2
+	VMOVUPS      192(DI)(R12*1), Z3
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm1x32loop
+
+nzgemm1x32tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm1x32store
+
+nzgemm1x32tailloop:
+	VMOVUPS      (DI), Z2
+	VMOVUPS      (DI)(R12*1), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm1x32tailloop
+
+nzgemm1x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm1x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+nzgemm1x32noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm1x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+nzgemm1x32norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm1x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+nzgemm1x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm1x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+nzgemm1x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm6x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm6x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm6x48tail
+
+nzgemm6x48loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm6x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+nzgemm6x48body:
+	VMOVUPS      (DI), Z18
+	VMOVUPS      (DI)(R12*1), Z19
+	VMOVUPS      (DI)(R12*2), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS (R14)(R15*2), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	VMOVUPS      64(DI), Z18
+	VMOVUPS      64(DI)(R12*1), Z19
+	VMOVUPS      64(DI)(R12*2), Z20
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 4(R14)(R15*1), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 4(R14)(R15*2), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	VMOVUPS      128(DI), Z18
+	VMOVUPS      128(DI)(R12*1), Z19
+	VMOVUPS      128(DI)(R12*2), Z20
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 8(R14)(R15*1), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 8(R14)(R15*2), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	VMOVUPS      192(DI), Z18
+	VMOVUPS      192(DI)(R12*1), Z19
+	VMOVUPS      192(DI)(R12*2), Z20
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 12(R14)(R15*1), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 12(R14)(R15*2), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm6x48loop
+
+nzgemm6x48tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm6x48store
+
+nzgemm6x48tailloop:
+	VMOVUPS      (DI), Z18
+	VMOVUPS      (DI)(R12*1), Z19
+	VMOVUPS      (DI)(R12*2), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS (R14)(R15*2), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm6x48tailloop
+
+nzgemm6x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm6x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+nzgemm6x48noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm6x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+nzgemm6x48norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm6x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+nzgemm6x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+nzgemm6x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+nzgemm6x48noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm6x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+nzgemm6x48norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm6x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+nzgemm6x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+nzgemm6x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+nzgemm6x48noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm6x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+nzgemm6x48norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm6x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+nzgemm6x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+nzgemm6x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+nzgemm6x48noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm6x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+nzgemm6x48norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm6x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+nzgemm6x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+nzgemm6x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x48noacc4
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, K1, Z14
+
+nzgemm6x48noacc4:
+	TESTQ        R9, R9
+	JZ           nzgemm6x48norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+
+nzgemm6x48norow4:
+	TESTQ  R10, R10
+	JZ     nzgemm6x48nocol4
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, K1, Z14
+
+nzgemm6x48nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x48norelu4
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+
+nzgemm6x48norelu4:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x48noacc5
+	VADDPS  (DX), Z15, Z15
+	VADDPS  64(DX), Z16, Z16
+	VADDPS  128(DX), Z17, K1, Z17
+
+nzgemm6x48noacc5:
+	TESTQ        R9, R9
+	JZ           nzgemm6x48norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z15, Z15
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+
+nzgemm6x48norow5:
+	TESTQ  R10, R10
+	JZ     nzgemm6x48nocol5
+	VADDPS (R10), Z15, Z15
+	VADDPS 64(R10), Z16, Z16
+	VADDPS 128(R10), Z17, K1, Z17
+
+nzgemm6x48nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x48norelu5
+	VMAXPS Z15, Z30, Z15
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+
+nzgemm6x48norelu5:
+	VMOVUPS Z15, (DX)
+	VMOVUPS Z16, 64(DX)
+	VMOVUPS Z17, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm5x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm5x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm5x48tail
+
+nzgemm5x48loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm5x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+nzgemm5x48body:
+	VMOVUPS      (DI), Z15
+	VMOVUPS      (DI)(R12*1), Z16
+	VMOVUPS      (DI)(R12*2), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	VMOVUPS      64(DI), Z15
+	VMOVUPS      64(DI)(R12*1), Z16
+	VMOVUPS      64(DI)(R12*2), Z17
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 4(R14)(R15*1), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	VMOVUPS      128(DI), Z15
+	VMOVUPS      128(DI)(R12*1), Z16
+	VMOVUPS      128(DI)(R12*2), Z17
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 8(R14)(R15*1), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	VMOVUPS      192(DI), Z15
+	VMOVUPS      192(DI)(R12*1), Z16
+	VMOVUPS      192(DI)(R12*2), Z17
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 12(R14)(R15*1), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm5x48loop
+
+nzgemm5x48tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm5x48store
+
+nzgemm5x48tailloop:
+	VMOVUPS      (DI), Z15
+	VMOVUPS      (DI)(R12*1), Z16
+	VMOVUPS      (DI)(R12*2), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm5x48tailloop
+
+nzgemm5x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm5x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+nzgemm5x48noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm5x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+nzgemm5x48norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm5x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+nzgemm5x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+nzgemm5x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+nzgemm5x48noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm5x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+nzgemm5x48norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm5x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+nzgemm5x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+nzgemm5x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+nzgemm5x48noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm5x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+nzgemm5x48norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm5x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+nzgemm5x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+nzgemm5x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+nzgemm5x48noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm5x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+nzgemm5x48norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm5x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+nzgemm5x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+nzgemm5x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x48noacc4
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, K1, Z14
+
+nzgemm5x48noacc4:
+	TESTQ        R9, R9
+	JZ           nzgemm5x48norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+
+nzgemm5x48norow4:
+	TESTQ  R10, R10
+	JZ     nzgemm5x48nocol4
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, K1, Z14
+
+nzgemm5x48nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x48norelu4
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+
+nzgemm5x48norelu4:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm4x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm4x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm4x48tail
+
+nzgemm4x48loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm4x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+nzgemm4x48body:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VMOVUPS      64(DI)(R12*2), Z14
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VMOVUPS      128(DI)(R12*2), Z14
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VMOVUPS      192(DI)(R12*2), Z14
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm4x48loop
+
+nzgemm4x48tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm4x48store
+
+nzgemm4x48tailloop:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm4x48tailloop
+
+nzgemm4x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm4x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+nzgemm4x48noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm4x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+nzgemm4x48norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm4x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+nzgemm4x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+nzgemm4x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+nzgemm4x48noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm4x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+nzgemm4x48norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm4x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+nzgemm4x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+nzgemm4x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+nzgemm4x48noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm4x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+nzgemm4x48norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm4x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+nzgemm4x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+nzgemm4x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+nzgemm4x48noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm4x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+nzgemm4x48norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm4x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+nzgemm4x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+nzgemm4x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm3x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm3x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm3x48tail
+
+nzgemm3x48loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm3x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+nzgemm3x48body:
+	VMOVUPS      (DI), Z9
+	VMOVUPS      (DI)(R12*1), Z10
+	VMOVUPS      (DI)(R12*2), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	VMOVUPS      64(DI), Z9
+	VMOVUPS      64(DI)(R12*1), Z10
+	VMOVUPS      64(DI)(R12*2), Z11
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	VMOVUPS      128(DI), Z9
+	VMOVUPS      128(DI)(R12*1), Z10
+	VMOVUPS      128(DI)(R12*2), Z11
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	VMOVUPS      192(DI), Z9
+	VMOVUPS      192(DI)(R12*1), Z10
+	VMOVUPS      192(DI)(R12*2), Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm3x48loop
+
+nzgemm3x48tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm3x48store
+
+nzgemm3x48tailloop:
+	VMOVUPS      (DI), Z9
+	VMOVUPS      (DI)(R12*1), Z10
+	VMOVUPS      (DI)(R12*2), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm3x48tailloop
+
+nzgemm3x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm3x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+nzgemm3x48noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm3x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+nzgemm3x48norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm3x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+nzgemm3x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+nzgemm3x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm3x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+nzgemm3x48noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm3x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+nzgemm3x48norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm3x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+nzgemm3x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+nzgemm3x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm3x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+nzgemm3x48noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm3x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+nzgemm3x48norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm3x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+nzgemm3x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+nzgemm3x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm2x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm2x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm2x48tail
+
+nzgemm2x48loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm2x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+nzgemm2x48body:
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VMOVUPS      (DI)(R12*2), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	VMOVUPS      64(DI), Z6
+	VMOVUPS      64(DI)(R12*1), Z7
+	VMOVUPS      64(DI)(R12*2), Z8
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	VMOVUPS      128(DI), Z6
+	VMOVUPS      128(DI)(R12*1), Z7
+	VMOVUPS      128(DI)(R12*2), Z8
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	VMOVUPS      192(DI), Z6
+	VMOVUPS      192(DI)(R12*1), Z7
+	VMOVUPS      192(DI)(R12*2), Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm2x48loop
+
+nzgemm2x48tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm2x48store
+
+nzgemm2x48tailloop:
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VMOVUPS      (DI)(R12*2), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm2x48tailloop
+
+nzgemm2x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm2x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+nzgemm2x48noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm2x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+nzgemm2x48norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm2x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+nzgemm2x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm2x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+nzgemm2x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm2x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+nzgemm2x48noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm2x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+nzgemm2x48norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm2x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+nzgemm2x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm2x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+nzgemm2x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm1x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm1x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm1x48tail
+
+nzgemm1x48loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm1x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+nzgemm1x48body:
+	VMOVUPS      (DI), Z3
+	VMOVUPS      (DI)(R12*1), Z4
+	VMOVUPS      (DI)(R12*2), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	VMOVUPS      64(DI), Z3
+	VMOVUPS      64(DI)(R12*1), Z4
+	VMOVUPS      64(DI)(R12*2), Z5
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	VMOVUPS      128(DI), Z3
+	VMOVUPS      128(DI)(R12*1), Z4
+	VMOVUPS      128(DI)(R12*2), Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	VMOVUPS      192(DI), Z3
+	VMOVUPS      192(DI)(R12*1), Z4
+	VMOVUPS      192(DI)(R12*2), Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          nzgemm1x48loop
+
+nzgemm1x48tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm1x48store
+
+nzgemm1x48tailloop:
+	VMOVUPS      (DI), Z3
+	VMOVUPS      (DI)(R12*1), Z4
+	VMOVUPS      (DI)(R12*2), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          nzgemm1x48tailloop
+
+nzgemm1x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm1x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+nzgemm1x48noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm1x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+nzgemm1x48norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm1x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+nzgemm1x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm1x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+nzgemm1x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm6x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm6x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm6x64tail
+
+nzgemm6x64loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm6x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+nzgemm6x64body:
+	VMOVUPS      (DI), Z24
+	VMOVUPS      (DI)(R12*1), Z25
+	VMOVUPS      (DI)(R12*2), Z26
+	VMOVUPS      (R13)(R12*1), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS (R14)(R15*2), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	VMOVUPS      64(DI), Z24
+	VMOVUPS      64(DI)(R12*1), Z25
+	VMOVUPS      64(DI)(R12*2), Z26
+	VMOVUPS      64(R13)(R12*1), Z27
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 4(R14)(R15*1), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 4(R14)(R15*2), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	VMOVUPS      128(DI), Z24
+	VMOVUPS      128(DI)(R12*1), Z25
+	VMOVUPS      128(DI)(R12*2), Z26
+	VMOVUPS      128(R13)(R12*1), Z27
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 8(R14)(R15*1), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 8(R14)(R15*2), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	VMOVUPS      192(DI), Z24
+	VMOVUPS      192(DI)(R12*1), Z25
+	VMOVUPS      192(DI)(R12*2), Z26
+	VMOVUPS      192(R13)(R12*1), Z27
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 12(R14)(R15*1), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 12(R14)(R15*2), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          nzgemm6x64loop
+
+nzgemm6x64tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm6x64store
+
+nzgemm6x64tailloop:
+	VMOVUPS      (DI), Z24
+	VMOVUPS      (DI)(R12*1), Z25
+	VMOVUPS      (DI)(R12*2), Z26
+	VMOVUPS      (R13)(R12*1), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS (R14)(R15*2), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          nzgemm6x64tailloop
+
+nzgemm6x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm6x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+nzgemm6x64noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm6x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm6x64norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm6x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+nzgemm6x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm6x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+nzgemm6x64noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm6x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+nzgemm6x64norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm6x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+nzgemm6x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+nzgemm6x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+nzgemm6x64noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm6x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+nzgemm6x64norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm6x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+nzgemm6x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+nzgemm6x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+nzgemm6x64noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm6x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+nzgemm6x64norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm6x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+nzgemm6x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+nzgemm6x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x64noacc4
+	VADDPS  (DX), Z16, Z16
+	VADDPS  64(DX), Z17, Z17
+	VADDPS  128(DX), Z18, Z18
+	VADDPS  192(DX), Z19, K1, Z19
+
+nzgemm6x64noacc4:
+	TESTQ        R9, R9
+	JZ           nzgemm6x64norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+	VADDPS       Z31, Z18, Z18
+	VADDPS       Z31, Z19, Z19
+
+nzgemm6x64norow4:
+	TESTQ  R10, R10
+	JZ     nzgemm6x64nocol4
+	VADDPS (R10), Z16, Z16
+	VADDPS 64(R10), Z17, Z17
+	VADDPS 128(R10), Z18, Z18
+	VADDPS 192(R10), Z19, K1, Z19
+
+nzgemm6x64nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x64norelu4
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+
+nzgemm6x64norelu4:
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm6x64noacc5
+	VADDPS  (DX), Z20, Z20
+	VADDPS  64(DX), Z21, Z21
+	VADDPS  128(DX), Z22, Z22
+	VADDPS  192(DX), Z23, K1, Z23
+
+nzgemm6x64noacc5:
+	TESTQ        R9, R9
+	JZ           nzgemm6x64norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z20, Z20
+	VADDPS       Z31, Z21, Z21
+	VADDPS       Z31, Z22, Z22
+	VADDPS       Z31, Z23, Z23
+
+nzgemm6x64norow5:
+	TESTQ  R10, R10
+	JZ     nzgemm6x64nocol5
+	VADDPS (R10), Z20, Z20
+	VADDPS 64(R10), Z21, Z21
+	VADDPS 128(R10), Z22, Z22
+	VADDPS 192(R10), Z23, K1, Z23
+
+nzgemm6x64nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm6x64norelu5
+	VMAXPS Z20, Z30, Z20
+	VMAXPS Z21, Z30, Z21
+	VMAXPS Z22, Z30, Z22
+	VMAXPS Z23, Z30, Z23
+
+nzgemm6x64norelu5:
+	VMOVUPS Z20, (DX)
+	VMOVUPS Z21, 64(DX)
+	VMOVUPS Z22, 128(DX)
+	VMOVUPS Z23, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm5x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm5x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm5x64tail
+
+nzgemm5x64loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm5x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+nzgemm5x64body:
+	VMOVUPS      (DI), Z20
+	VMOVUPS      (DI)(R12*1), Z21
+	VMOVUPS      (DI)(R12*2), Z22
+	VMOVUPS      (R13)(R12*1), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	VMOVUPS      64(DI), Z20
+	VMOVUPS      64(DI)(R12*1), Z21
+	VMOVUPS      64(DI)(R12*2), Z22
+	VMOVUPS      64(R13)(R12*1), Z23
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 4(R14)(R15*1), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	VMOVUPS      128(DI), Z20
+	VMOVUPS      128(DI)(R12*1), Z21
+	VMOVUPS      128(DI)(R12*2), Z22
+	VMOVUPS      128(R13)(R12*1), Z23
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 8(R14)(R15*1), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	VMOVUPS      192(DI), Z20
+	VMOVUPS      192(DI)(R12*1), Z21
+	VMOVUPS      192(DI)(R12*2), Z22
+	VMOVUPS      192(R13)(R12*1), Z23
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 12(R14)(R15*1), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          nzgemm5x64loop
+
+nzgemm5x64tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm5x64store
+
+nzgemm5x64tailloop:
+	VMOVUPS      (DI), Z20
+	VMOVUPS      (DI)(R12*1), Z21
+	VMOVUPS      (DI)(R12*2), Z22
+	VMOVUPS      (R13)(R12*1), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS (R14)(R15*1), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          nzgemm5x64tailloop
+
+nzgemm5x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm5x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+nzgemm5x64noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm5x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm5x64norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm5x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+nzgemm5x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm5x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+nzgemm5x64noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm5x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+nzgemm5x64norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm5x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+nzgemm5x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+nzgemm5x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+nzgemm5x64noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm5x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+nzgemm5x64norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm5x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+nzgemm5x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+nzgemm5x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+nzgemm5x64noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm5x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+nzgemm5x64norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm5x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+nzgemm5x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+nzgemm5x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm5x64noacc4
+	VADDPS  (DX), Z16, Z16
+	VADDPS  64(DX), Z17, Z17
+	VADDPS  128(DX), Z18, Z18
+	VADDPS  192(DX), Z19, K1, Z19
+
+nzgemm5x64noacc4:
+	TESTQ        R9, R9
+	JZ           nzgemm5x64norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+	VADDPS       Z31, Z18, Z18
+	VADDPS       Z31, Z19, Z19
+
+nzgemm5x64norow4:
+	TESTQ  R10, R10
+	JZ     nzgemm5x64nocol4
+	VADDPS (R10), Z16, Z16
+	VADDPS 64(R10), Z17, Z17
+	VADDPS 128(R10), Z18, Z18
+	VADDPS 192(R10), Z19, K1, Z19
+
+nzgemm5x64nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm5x64norelu4
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+
+nzgemm5x64norelu4:
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm4x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm4x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm4x64tail
+
+nzgemm4x64loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm4x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+nzgemm4x64body:
+	VMOVUPS      (DI), Z16
+	VMOVUPS      (DI)(R12*1), Z17
+	VMOVUPS      (DI)(R12*2), Z18
+	VMOVUPS      (R13)(R12*1), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	VMOVUPS      64(DI), Z16
+	VMOVUPS      64(DI)(R12*1), Z17
+	VMOVUPS      64(DI)(R12*2), Z18
+	VMOVUPS      64(R13)(R12*1), Z19
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 4(R14), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	VMOVUPS      128(DI), Z16
+	VMOVUPS      128(DI)(R12*1), Z17
+	VMOVUPS      128(DI)(R12*2), Z18
+	VMOVUPS      128(R13)(R12*1), Z19
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 8(R14), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	VMOVUPS      192(DI), Z16
+	VMOVUPS      192(DI)(R12*1), Z17
+	VMOVUPS      192(DI)(R12*2), Z18
+	VMOVUPS      192(R13)(R12*1), Z19
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 12(R14), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          nzgemm4x64loop
+
+nzgemm4x64tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm4x64store
+
+nzgemm4x64tailloop:
+	VMOVUPS      (DI), Z16
+	VMOVUPS      (DI)(R12*1), Z17
+	VMOVUPS      (DI)(R12*2), Z18
+	VMOVUPS      (R13)(R12*1), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS (R14), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          nzgemm4x64tailloop
+
+nzgemm4x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm4x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+nzgemm4x64noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm4x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm4x64norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm4x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+nzgemm4x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm4x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+nzgemm4x64noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm4x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+nzgemm4x64norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm4x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+nzgemm4x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+nzgemm4x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+nzgemm4x64noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm4x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+nzgemm4x64norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm4x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+nzgemm4x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+nzgemm4x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm4x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+nzgemm4x64noacc3:
+	TESTQ        R9, R9
+	JZ           nzgemm4x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+nzgemm4x64norow3:
+	TESTQ  R10, R10
+	JZ     nzgemm4x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+nzgemm4x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm4x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+nzgemm4x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm3x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm3x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm3x64tail
+
+nzgemm3x64loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm3x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+nzgemm3x64body:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VMOVUPS      (R13)(R12*1), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VMOVUPS      64(DI)(R12*2), Z14
+	VMOVUPS      64(R13)(R12*1), Z15
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 4(SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VMOVUPS      128(DI)(R12*2), Z14
+	VMOVUPS      128(R13)(R12*1), Z15
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 8(SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VMOVUPS      192(DI)(R12*2), Z14
+	VMOVUPS      192(R13)(R12*1), Z15
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 12(SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          nzgemm3x64loop
+
+nzgemm3x64tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm3x64store
+
+nzgemm3x64tailloop:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VMOVUPS      (R13)(R12*1), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS (SI)(R15*2), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          nzgemm3x64tailloop
+
+nzgemm3x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm3x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+nzgemm3x64noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm3x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm3x64norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm3x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+nzgemm3x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm3x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm3x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+nzgemm3x64noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm3x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+nzgemm3x64norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm3x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+nzgemm3x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+nzgemm3x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm3x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+nzgemm3x64noacc2:
+	TESTQ        R9, R9
+	JZ           nzgemm3x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+nzgemm3x64norow2:
+	TESTQ  R10, R10
+	JZ     nzgemm3x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+nzgemm3x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm3x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+nzgemm3x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm2x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm2x64tail
+
+nzgemm2x64loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm2x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+nzgemm2x64body:
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VMOVUPS      (DI)(R12*2), Z10
+	VMOVUPS      (R13)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VMOVUPS      64(DI), Z8
+	VMOVUPS      64(DI)(R12*1), Z9
+	VMOVUPS      64(DI)(R12*2), Z10
+	VMOVUPS      64(R13)(R12*1), Z11
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI)(R15*1), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VMOVUPS      128(DI), Z8
+	VMOVUPS      128(DI)(R12*1), Z9
+	VMOVUPS      128(DI)(R12*2), Z10
+	VMOVUPS      128(R13)(R12*1), Z11
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI)(R15*1), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VMOVUPS      192(DI), Z8
+	VMOVUPS      192(DI)(R12*1), Z9
+	VMOVUPS      192(DI)(R12*2), Z10
+	VMOVUPS      192(R13)(R12*1), Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 12(SI)(R15*1), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          nzgemm2x64loop
+
+nzgemm2x64tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm2x64store
+
+nzgemm2x64tailloop:
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VMOVUPS      (DI)(R12*2), Z10
+	VMOVUPS      (R13)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (SI)(R15*1), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          nzgemm2x64tailloop
+
+nzgemm2x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm2x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+nzgemm2x64noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm2x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm2x64norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm2x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+nzgemm2x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm2x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm2x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      nzgemm2x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+nzgemm2x64noacc1:
+	TESTQ        R9, R9
+	JZ           nzgemm2x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+nzgemm2x64norow1:
+	TESTQ  R10, R10
+	JZ     nzgemm2x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+nzgemm2x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm2x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+nzgemm2x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func nzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·nzgemm1x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	LEAQ (SI)(R15*2), R14
+	ADDQ R15, R14
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         nzgemm1x64tail
+
+nzgemm1x64loop:
+	CMPQ       BX, $0x08
+	JNE        nzgemm1x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+nzgemm1x64body:
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VMOVUPS      (DI)(R12*2), Z6
+	VMOVUPS      (R13)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VMOVUPS      64(DI), Z4
+	VMOVUPS      64(DI)(R12*1), Z5
+	VMOVUPS      64(DI)(R12*2), Z6
+	VMOVUPS      64(R13)(R12*1), Z7
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VMOVUPS      128(DI), Z4
+	VMOVUPS      128(DI)(R12*1), Z5
+	VMOVUPS      128(DI)(R12*2), Z6
+	VMOVUPS      128(R13)(R12*1), Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VMOVUPS      192(DI), Z4
+	VMOVUPS      192(DI)(R12*1), Z5
+	VMOVUPS      192(DI)(R12*2), Z6
+	VMOVUPS      192(R13)(R12*1), Z7
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R14
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          nzgemm1x64loop
+
+nzgemm1x64tail:
+	ANDQ $0x03, CX
+	JZ   nzgemm1x64store
+
+nzgemm1x64tailloop:
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VMOVUPS      (DI)(R12*2), Z6
+	VMOVUPS      (R13)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R14
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          nzgemm1x64tailloop
+
+nzgemm1x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     nzgemm1x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+nzgemm1x64noacc0:
+	TESTQ        R9, R9
+	JZ           nzgemm1x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+nzgemm1x64norow0:
+	TESTQ  R10, R10
+	JZ     nzgemm1x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+nzgemm1x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     nzgemm1x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+nzgemm1x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm6x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm6x16tail
+
+tzgemm6x16loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm6x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+tzgemm6x16body:
+	VMOVUPS      (DI), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm6x16loop
+
+tzgemm6x16tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm6x16store
+
+tzgemm6x16tailloop:
+	VMOVUPS      (DI), Z6
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm6x16tailloop
+
+tzgemm6x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm6x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+tzgemm6x16noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm6x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+tzgemm6x16norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm6x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+tzgemm6x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+tzgemm6x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+tzgemm6x16noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm6x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+tzgemm6x16norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm6x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+tzgemm6x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+tzgemm6x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+tzgemm6x16noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm6x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+tzgemm6x16norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm6x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+tzgemm6x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+tzgemm6x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+tzgemm6x16noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm6x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+tzgemm6x16norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm6x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+tzgemm6x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+tzgemm6x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x16noacc4
+	VADDPS  (DX), Z4, K1, Z4
+
+tzgemm6x16noacc4:
+	TESTQ        R9, R9
+	JZ           tzgemm6x16norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z4, Z4
+
+tzgemm6x16norow4:
+	TESTQ  R10, R10
+	JZ     tzgemm6x16nocol4
+	VADDPS (R10), Z4, K1, Z4
+
+tzgemm6x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x16norelu4
+	VMAXPS Z4, Z30, Z4
+
+tzgemm6x16norelu4:
+	VMOVUPS Z4, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x16noacc5
+	VADDPS  (DX), Z5, K1, Z5
+
+tzgemm6x16noacc5:
+	TESTQ        R9, R9
+	JZ           tzgemm6x16norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z5, Z5
+
+tzgemm6x16norow5:
+	TESTQ  R10, R10
+	JZ     tzgemm6x16nocol5
+	VADDPS (R10), Z5, K1, Z5
+
+tzgemm6x16nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x16norelu5
+	VMAXPS Z5, Z30, Z5
+
+tzgemm6x16norelu5:
+	VMOVUPS Z5, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm5x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm5x16tail
+
+tzgemm5x16loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm5x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+tzgemm5x16body:
+	VMOVUPS      (DI), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm5x16loop
+
+tzgemm5x16tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm5x16store
+
+tzgemm5x16tailloop:
+	VMOVUPS      (DI), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm5x16tailloop
+
+tzgemm5x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm5x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+tzgemm5x16noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm5x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+tzgemm5x16norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm5x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+tzgemm5x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+tzgemm5x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+tzgemm5x16noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm5x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+tzgemm5x16norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm5x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+tzgemm5x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+tzgemm5x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+tzgemm5x16noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm5x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+tzgemm5x16norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm5x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+tzgemm5x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+tzgemm5x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+tzgemm5x16noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm5x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+tzgemm5x16norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm5x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+tzgemm5x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+tzgemm5x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x16noacc4
+	VADDPS  (DX), Z4, K1, Z4
+
+tzgemm5x16noacc4:
+	TESTQ        R9, R9
+	JZ           tzgemm5x16norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z4, Z4
+
+tzgemm5x16norow4:
+	TESTQ  R10, R10
+	JZ     tzgemm5x16nocol4
+	VADDPS (R10), Z4, K1, Z4
+
+tzgemm5x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x16norelu4
+	VMAXPS Z4, Z30, Z4
+
+tzgemm5x16norelu4:
+	VMOVUPS Z4, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm4x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm4x16tail
+
+tzgemm4x16loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm4x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+tzgemm4x16body:
+	VMOVUPS      (DI), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm4x16loop
+
+tzgemm4x16tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm4x16store
+
+tzgemm4x16tailloop:
+	VMOVUPS      (DI), Z4
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm4x16tailloop
+
+tzgemm4x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm4x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+tzgemm4x16noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm4x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+tzgemm4x16norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm4x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+tzgemm4x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+tzgemm4x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+tzgemm4x16noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm4x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+tzgemm4x16norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm4x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+tzgemm4x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+tzgemm4x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+tzgemm4x16noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm4x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+tzgemm4x16norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm4x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+tzgemm4x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+tzgemm4x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+tzgemm4x16noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm4x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+tzgemm4x16norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm4x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+tzgemm4x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+tzgemm4x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm3x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm3x16tail
+
+tzgemm3x16loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm3x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+tzgemm3x16body:
+	VMOVUPS      (DI), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm3x16loop
+
+tzgemm3x16tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm3x16store
+
+tzgemm3x16tailloop:
+	VMOVUPS      (DI), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm3x16tailloop
+
+tzgemm3x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm3x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+tzgemm3x16noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm3x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+tzgemm3x16norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm3x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+tzgemm3x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+tzgemm3x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm3x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+tzgemm3x16noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm3x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+tzgemm3x16norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm3x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+tzgemm3x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+tzgemm3x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm3x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+tzgemm3x16noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm3x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+tzgemm3x16norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm3x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+tzgemm3x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+tzgemm3x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm2x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm2x16tail
+
+tzgemm2x16loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm2x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+tzgemm2x16body:
+	VMOVUPS      (DI), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm2x16loop
+
+tzgemm2x16tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm2x16store
+
+tzgemm2x16tailloop:
+	VMOVUPS      (DI), Z2
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm2x16tailloop
+
+tzgemm2x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm2x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+tzgemm2x16noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm2x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+tzgemm2x16norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm2x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+tzgemm2x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm2x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+tzgemm2x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm2x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+tzgemm2x16noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm2x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+tzgemm2x16norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm2x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+tzgemm2x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm2x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+tzgemm2x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm1x16(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Z0, Z0, Z0
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm1x16tail
+
+tzgemm1x16loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm1x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+tzgemm1x16body:
+	VMOVUPS      (DI), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm1x16loop
+
+tzgemm1x16tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm1x16store
+
+tzgemm1x16tailloop:
+	VMOVUPS      (DI), Z1
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm1x16tailloop
+
+tzgemm1x16store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm1x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+tzgemm1x16noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm1x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+tzgemm1x16norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm1x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+tzgemm1x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm1x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+tzgemm1x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm6x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm6x32tail
+
+tzgemm6x32loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm6x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+tzgemm6x32body:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm6x32loop
+
+tzgemm6x32tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm6x32store
+
+tzgemm6x32tailloop:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm6x32tailloop
+
+tzgemm6x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm6x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+tzgemm6x32noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm6x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+tzgemm6x32norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm6x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+tzgemm6x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+tzgemm6x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+tzgemm6x32noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm6x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm6x32norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm6x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+tzgemm6x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm6x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+tzgemm6x32noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm6x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+tzgemm6x32norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm6x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+tzgemm6x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+tzgemm6x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+tzgemm6x32noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm6x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+tzgemm6x32norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm6x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+tzgemm6x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+tzgemm6x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x32noacc4
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, K1, Z9
+
+tzgemm6x32noacc4:
+	TESTQ        R9, R9
+	JZ           tzgemm6x32norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+
+tzgemm6x32norow4:
+	TESTQ  R10, R10
+	JZ     tzgemm6x32nocol4
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, K1, Z9
+
+tzgemm6x32nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x32norelu4
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+
+tzgemm6x32norelu4:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x32noacc5
+	VADDPS  (DX), Z10, Z10
+	VADDPS  64(DX), Z11, K1, Z11
+
+tzgemm6x32noacc5:
+	TESTQ        R9, R9
+	JZ           tzgemm6x32norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+tzgemm6x32norow5:
+	TESTQ  R10, R10
+	JZ     tzgemm6x32nocol5
+	VADDPS (R10), Z10, Z10
+	VADDPS 64(R10), Z11, K1, Z11
+
+tzgemm6x32nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x32norelu5
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+tzgemm6x32norelu5:
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm5x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm5x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm5x32tail
+
+tzgemm5x32loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm5x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+tzgemm5x32body:
+	VMOVUPS      (DI), Z10
+	VMOVUPS      (DI)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z10
+	VMOVUPS      64(DI)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z10
+	VMOVUPS      128(DI)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z10
+	VMOVUPS      192(DI)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm5x32loop
+
+tzgemm5x32tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm5x32store
+
+tzgemm5x32tailloop:
+	VMOVUPS      (DI), Z10
+	VMOVUPS      (DI)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm5x32tailloop
+
+tzgemm5x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm5x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+tzgemm5x32noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm5x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+tzgemm5x32norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm5x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+tzgemm5x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+tzgemm5x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+tzgemm5x32noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm5x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm5x32norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm5x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+tzgemm5x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm5x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+tzgemm5x32noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm5x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+tzgemm5x32norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm5x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+tzgemm5x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+tzgemm5x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+tzgemm5x32noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm5x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+tzgemm5x32norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm5x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+tzgemm5x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+tzgemm5x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x32noacc4
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, K1, Z9
+
+tzgemm5x32noacc4:
+	TESTQ        R9, R9
+	JZ           tzgemm5x32norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+
+tzgemm5x32norow4:
+	TESTQ  R10, R10
+	JZ     tzgemm5x32nocol4
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, K1, Z9
+
+tzgemm5x32nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x32norelu4
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+
+tzgemm5x32norelu4:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm4x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm4x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm4x32tail
+
+tzgemm4x32loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm4x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+tzgemm4x32body:
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z8
+	VMOVUPS      64(DI)(R12*1), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z8
+	VMOVUPS      128(DI)(R12*1), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z8
+	VMOVUPS      192(DI)(R12*1), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm4x32loop
+
+tzgemm4x32tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm4x32store
+
+tzgemm4x32tailloop:
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm4x32tailloop
+
+tzgemm4x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm4x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+tzgemm4x32noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm4x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+tzgemm4x32norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm4x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+tzgemm4x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+tzgemm4x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+tzgemm4x32noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm4x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm4x32norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm4x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+tzgemm4x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm4x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+tzgemm4x32noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm4x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+tzgemm4x32norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm4x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+tzgemm4x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+tzgemm4x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+tzgemm4x32noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm4x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+tzgemm4x32norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm4x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+tzgemm4x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+tzgemm4x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm3x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm3x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm3x32tail
+
+tzgemm3x32loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm3x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+tzgemm3x32body:
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z6
+	VMOVUPS      64(DI)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z6
+	VMOVUPS      128(DI)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z6
+	VMOVUPS      192(DI)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm3x32loop
+
+tzgemm3x32tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm3x32store
+
+tzgemm3x32tailloop:
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm3x32tailloop
+
+tzgemm3x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm3x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+tzgemm3x32noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm3x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+tzgemm3x32norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm3x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+tzgemm3x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+tzgemm3x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm3x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+tzgemm3x32noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm3x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm3x32norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm3x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+tzgemm3x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm3x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm3x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+tzgemm3x32noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm3x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+tzgemm3x32norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm3x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+tzgemm3x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+tzgemm3x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm2x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm2x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm2x32tail
+
+tzgemm2x32loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm2x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+tzgemm2x32body:
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z4
+	VMOVUPS      64(DI)(R12*1), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z4
+	VMOVUPS      128(DI)(R12*1), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z4
+	VMOVUPS      192(DI)(R12*1), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm2x32loop
+
+tzgemm2x32tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm2x32store
+
+tzgemm2x32tailloop:
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm2x32tailloop
+
+tzgemm2x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm2x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+tzgemm2x32noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm2x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+tzgemm2x32norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm2x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+tzgemm2x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm2x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+tzgemm2x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm2x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+tzgemm2x32noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm2x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm2x32norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm2x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+tzgemm2x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm2x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm2x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm1x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm1x32(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm1x32tail
+
+tzgemm1x32loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm1x32body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+
+tzgemm1x32body:
+	VMOVUPS      (DI), Z2
+	VMOVUPS      (DI)(R12*1), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z2
+	VMOVUPS      64(DI)(R12*1), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z2
+	VMOVUPS      128(DI)(R12*1), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z2
+	VMOVUPS      192(DI)(R12*1), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm1x32loop
+
+tzgemm1x32tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm1x32store
+
+tzgemm1x32tailloop:
+	VMOVUPS      (DI), Z2
+	VMOVUPS      (DI)(R12*1), Z3
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm1x32tailloop
+
+tzgemm1x32store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm1x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+tzgemm1x32noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm1x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+tzgemm1x32norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm1x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+tzgemm1x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm1x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+tzgemm1x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm6x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm6x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm6x48tail
+
+tzgemm6x48loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm6x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+tzgemm6x48body:
+	VMOVUPS      (DI), Z18
+	VMOVUPS      (DI)(R12*1), Z19
+	VMOVUPS      (DI)(R12*2), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z18
+	VMOVUPS      64(DI)(R12*1), Z19
+	VMOVUPS      64(DI)(R12*2), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z18
+	VMOVUPS      128(DI)(R12*1), Z19
+	VMOVUPS      128(DI)(R12*2), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z18
+	VMOVUPS      192(DI)(R12*1), Z19
+	VMOVUPS      192(DI)(R12*2), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm6x48loop
+
+tzgemm6x48tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm6x48store
+
+tzgemm6x48tailloop:
+	VMOVUPS      (DI), Z18
+	VMOVUPS      (DI)(R12*1), Z19
+	VMOVUPS      (DI)(R12*2), Z20
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm6x48tailloop
+
+tzgemm6x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm6x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+tzgemm6x48noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm6x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+tzgemm6x48norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm6x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+tzgemm6x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+tzgemm6x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+tzgemm6x48noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm6x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+tzgemm6x48norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm6x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+tzgemm6x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+tzgemm6x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+tzgemm6x48noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm6x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+tzgemm6x48norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm6x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+tzgemm6x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+tzgemm6x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+tzgemm6x48noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm6x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+tzgemm6x48norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm6x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+tzgemm6x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+tzgemm6x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x48noacc4
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, K1, Z14
+
+tzgemm6x48noacc4:
+	TESTQ        R9, R9
+	JZ           tzgemm6x48norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+
+tzgemm6x48norow4:
+	TESTQ  R10, R10
+	JZ     tzgemm6x48nocol4
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, K1, Z14
+
+tzgemm6x48nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x48norelu4
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+
+tzgemm6x48norelu4:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x48noacc5
+	VADDPS  (DX), Z15, Z15
+	VADDPS  64(DX), Z16, Z16
+	VADDPS  128(DX), Z17, K1, Z17
+
+tzgemm6x48noacc5:
+	TESTQ        R9, R9
+	JZ           tzgemm6x48norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z15, Z15
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+
+tzgemm6x48norow5:
+	TESTQ  R10, R10
+	JZ     tzgemm6x48nocol5
+	VADDPS (R10), Z15, Z15
+	VADDPS 64(R10), Z16, Z16
+	VADDPS 128(R10), Z17, K1, Z17
+
+tzgemm6x48nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x48norelu5
+	VMAXPS Z15, Z30, Z15
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+
+tzgemm6x48norelu5:
+	VMOVUPS Z15, (DX)
+	VMOVUPS Z16, 64(DX)
+	VMOVUPS Z17, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm5x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm5x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm5x48tail
+
+tzgemm5x48loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm5x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+tzgemm5x48body:
+	VMOVUPS      (DI), Z15
+	VMOVUPS      (DI)(R12*1), Z16
+	VMOVUPS      (DI)(R12*2), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z15
+	VMOVUPS      64(DI)(R12*1), Z16
+	VMOVUPS      64(DI)(R12*2), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z15
+	VMOVUPS      128(DI)(R12*1), Z16
+	VMOVUPS      128(DI)(R12*2), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z15
+	VMOVUPS      192(DI)(R12*1), Z16
+	VMOVUPS      192(DI)(R12*2), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm5x48loop
+
+tzgemm5x48tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm5x48store
+
+tzgemm5x48tailloop:
+	VMOVUPS      (DI), Z15
+	VMOVUPS      (DI)(R12*1), Z16
+	VMOVUPS      (DI)(R12*2), Z17
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm5x48tailloop
+
+tzgemm5x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm5x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+tzgemm5x48noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm5x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+tzgemm5x48norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm5x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+tzgemm5x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+tzgemm5x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+tzgemm5x48noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm5x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+tzgemm5x48norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm5x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+tzgemm5x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+tzgemm5x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+tzgemm5x48noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm5x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+tzgemm5x48norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm5x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+tzgemm5x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+tzgemm5x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+tzgemm5x48noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm5x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+tzgemm5x48norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm5x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+tzgemm5x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+tzgemm5x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x48noacc4
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, K1, Z14
+
+tzgemm5x48noacc4:
+	TESTQ        R9, R9
+	JZ           tzgemm5x48norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+
+tzgemm5x48norow4:
+	TESTQ  R10, R10
+	JZ     tzgemm5x48nocol4
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, K1, Z14
+
+tzgemm5x48nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x48norelu4
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+
+tzgemm5x48norelu4:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm4x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm4x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm4x48tail
+
+tzgemm4x48loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm4x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+tzgemm4x48body:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VMOVUPS      64(DI)(R12*2), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VMOVUPS      128(DI)(R12*2), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VMOVUPS      192(DI)(R12*2), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm4x48loop
+
+tzgemm4x48tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm4x48store
+
+tzgemm4x48tailloop:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm4x48tailloop
+
+tzgemm4x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm4x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+tzgemm4x48noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm4x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+tzgemm4x48norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm4x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+tzgemm4x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+tzgemm4x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+tzgemm4x48noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm4x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+tzgemm4x48norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm4x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+tzgemm4x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+tzgemm4x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+tzgemm4x48noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm4x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+tzgemm4x48norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm4x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+tzgemm4x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+tzgemm4x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+tzgemm4x48noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm4x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+tzgemm4x48norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm4x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+tzgemm4x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+tzgemm4x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm3x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm3x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm3x48tail
+
+tzgemm3x48loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm3x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+tzgemm3x48body:
+	VMOVUPS      (DI), Z9
+	VMOVUPS      (DI)(R12*1), Z10
+	VMOVUPS      (DI)(R12*2), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z9
+	VMOVUPS      64(DI)(R12*1), Z10
+	VMOVUPS      64(DI)(R12*2), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z9
+	VMOVUPS      128(DI)(R12*1), Z10
+	VMOVUPS      128(DI)(R12*2), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z9
+	VMOVUPS      192(DI)(R12*1), Z10
+	VMOVUPS      192(DI)(R12*2), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm3x48loop
+
+tzgemm3x48tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm3x48store
+
+tzgemm3x48tailloop:
+	VMOVUPS      (DI), Z9
+	VMOVUPS      (DI)(R12*1), Z10
+	VMOVUPS      (DI)(R12*2), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm3x48tailloop
+
+tzgemm3x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm3x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+tzgemm3x48noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm3x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+tzgemm3x48norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm3x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+tzgemm3x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+tzgemm3x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm3x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+tzgemm3x48noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm3x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+tzgemm3x48norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm3x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+tzgemm3x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+tzgemm3x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm3x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+tzgemm3x48noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm3x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+tzgemm3x48norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm3x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+tzgemm3x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+tzgemm3x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm2x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm2x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm2x48tail
+
+tzgemm2x48loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm2x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+tzgemm2x48body:
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VMOVUPS      (DI)(R12*2), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z6
+	VMOVUPS      64(DI)(R12*1), Z7
+	VMOVUPS      64(DI)(R12*2), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z6
+	VMOVUPS      128(DI)(R12*1), Z7
+	VMOVUPS      128(DI)(R12*2), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z6
+	VMOVUPS      192(DI)(R12*1), Z7
+	VMOVUPS      192(DI)(R12*2), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm2x48loop
+
+tzgemm2x48tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm2x48store
+
+tzgemm2x48tailloop:
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VMOVUPS      (DI)(R12*2), Z8
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm2x48tailloop
+
+tzgemm2x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm2x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+tzgemm2x48noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm2x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+tzgemm2x48norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm2x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+tzgemm2x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm2x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+tzgemm2x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm2x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+tzgemm2x48noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm2x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+tzgemm2x48norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm2x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+tzgemm2x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm2x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+tzgemm2x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm1x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm1x48(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm1x48tail
+
+tzgemm1x48loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm1x48body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+
+tzgemm1x48body:
+	VMOVUPS      (DI), Z3
+	VMOVUPS      (DI)(R12*1), Z4
+	VMOVUPS      (DI)(R12*2), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z3
+	VMOVUPS      64(DI)(R12*1), Z4
+	VMOVUPS      64(DI)(R12*2), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z3
+	VMOVUPS      128(DI)(R12*1), Z4
+	VMOVUPS      128(DI)(R12*2), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z3
+	VMOVUPS      192(DI)(R12*1), Z4
+	VMOVUPS      192(DI)(R12*2), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          tzgemm1x48loop
+
+tzgemm1x48tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm1x48store
+
+tzgemm1x48tailloop:
+	VMOVUPS      (DI), Z3
+	VMOVUPS      (DI)(R12*1), Z4
+	VMOVUPS      (DI)(R12*2), Z5
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          tzgemm1x48tailloop
+
+tzgemm1x48store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm1x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+tzgemm1x48noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm1x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+tzgemm1x48norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm1x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+tzgemm1x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm1x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+tzgemm1x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm6x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm6x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm6x64tail
+
+tzgemm6x64loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm6x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+tzgemm6x64body:
+	VMOVUPS      (DI), Z24
+	VMOVUPS      (DI)(R12*1), Z25
+	VMOVUPS      (DI)(R12*2), Z26
+	VMOVUPS      (R13)(R12*1), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z24
+	VMOVUPS      64(DI)(R12*1), Z25
+	VMOVUPS      64(DI)(R12*2), Z26
+	VMOVUPS      64(R13)(R12*1), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z24
+	VMOVUPS      128(DI)(R12*1), Z25
+	VMOVUPS      128(DI)(R12*2), Z26
+	VMOVUPS      128(R13)(R12*1), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z24
+	VMOVUPS      192(DI)(R12*1), Z25
+	VMOVUPS      192(DI)(R12*2), Z26
+	VMOVUPS      192(R13)(R12*1), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          tzgemm6x64loop
+
+tzgemm6x64tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm6x64store
+
+tzgemm6x64tailloop:
+	VMOVUPS      (DI), Z24
+	VMOVUPS      (DI)(R12*1), Z25
+	VMOVUPS      (DI)(R12*2), Z26
+	VMOVUPS      (R13)(R12*1), Z27
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS 20(SI), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          tzgemm6x64tailloop
+
+tzgemm6x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm6x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+tzgemm6x64noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm6x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm6x64norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm6x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+tzgemm6x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm6x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+tzgemm6x64noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm6x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+tzgemm6x64norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm6x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+tzgemm6x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+tzgemm6x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+tzgemm6x64noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm6x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+tzgemm6x64norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm6x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+tzgemm6x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+tzgemm6x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+tzgemm6x64noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm6x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+tzgemm6x64norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm6x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+tzgemm6x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+tzgemm6x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x64noacc4
+	VADDPS  (DX), Z16, Z16
+	VADDPS  64(DX), Z17, Z17
+	VADDPS  128(DX), Z18, Z18
+	VADDPS  192(DX), Z19, K1, Z19
+
+tzgemm6x64noacc4:
+	TESTQ        R9, R9
+	JZ           tzgemm6x64norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+	VADDPS       Z31, Z18, Z18
+	VADDPS       Z31, Z19, Z19
+
+tzgemm6x64norow4:
+	TESTQ  R10, R10
+	JZ     tzgemm6x64nocol4
+	VADDPS (R10), Z16, Z16
+	VADDPS 64(R10), Z17, Z17
+	VADDPS 128(R10), Z18, Z18
+	VADDPS 192(R10), Z19, K1, Z19
+
+tzgemm6x64nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x64norelu4
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+
+tzgemm6x64norelu4:
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm6x64noacc5
+	VADDPS  (DX), Z20, Z20
+	VADDPS  64(DX), Z21, Z21
+	VADDPS  128(DX), Z22, Z22
+	VADDPS  192(DX), Z23, K1, Z23
+
+tzgemm6x64noacc5:
+	TESTQ        R9, R9
+	JZ           tzgemm6x64norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z20, Z20
+	VADDPS       Z31, Z21, Z21
+	VADDPS       Z31, Z22, Z22
+	VADDPS       Z31, Z23, Z23
+
+tzgemm6x64norow5:
+	TESTQ  R10, R10
+	JZ     tzgemm6x64nocol5
+	VADDPS (R10), Z20, Z20
+	VADDPS 64(R10), Z21, Z21
+	VADDPS 128(R10), Z22, Z22
+	VADDPS 192(R10), Z23, K1, Z23
+
+tzgemm6x64nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm6x64norelu5
+	VMAXPS Z20, Z30, Z20
+	VMAXPS Z21, Z30, Z21
+	VMAXPS Z22, Z30, Z22
+	VMAXPS Z23, Z30, Z23
+
+tzgemm6x64norelu5:
+	VMOVUPS Z20, (DX)
+	VMOVUPS Z21, 64(DX)
+	VMOVUPS Z22, 128(DX)
+	VMOVUPS Z23, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm5x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm5x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm5x64tail
+
+tzgemm5x64loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm5x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+tzgemm5x64body:
+	VMOVUPS      (DI), Z20
+	VMOVUPS      (DI)(R12*1), Z21
+	VMOVUPS      (DI)(R12*2), Z22
+	VMOVUPS      (R13)(R12*1), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z20
+	VMOVUPS      64(DI)(R12*1), Z21
+	VMOVUPS      64(DI)(R12*2), Z22
+	VMOVUPS      64(R13)(R12*1), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z20
+	VMOVUPS      128(DI)(R12*1), Z21
+	VMOVUPS      128(DI)(R12*2), Z22
+	VMOVUPS      128(R13)(R12*1), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z20
+	VMOVUPS      192(DI)(R12*1), Z21
+	VMOVUPS      192(DI)(R12*2), Z22
+	VMOVUPS      192(R13)(R12*1), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          tzgemm5x64loop
+
+tzgemm5x64tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm5x64store
+
+tzgemm5x64tailloop:
+	VMOVUPS      (DI), Z20
+	VMOVUPS      (DI)(R12*1), Z21
+	VMOVUPS      (DI)(R12*2), Z22
+	VMOVUPS      (R13)(R12*1), Z23
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS 16(SI), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          tzgemm5x64tailloop
+
+tzgemm5x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm5x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+tzgemm5x64noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm5x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm5x64norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm5x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+tzgemm5x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm5x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+tzgemm5x64noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm5x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+tzgemm5x64norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm5x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+tzgemm5x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+tzgemm5x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+tzgemm5x64noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm5x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+tzgemm5x64norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm5x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+tzgemm5x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+tzgemm5x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+tzgemm5x64noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm5x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+tzgemm5x64norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm5x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+tzgemm5x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+tzgemm5x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm5x64noacc4
+	VADDPS  (DX), Z16, Z16
+	VADDPS  64(DX), Z17, Z17
+	VADDPS  128(DX), Z18, Z18
+	VADDPS  192(DX), Z19, K1, Z19
+
+tzgemm5x64noacc4:
+	TESTQ        R9, R9
+	JZ           tzgemm5x64norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+	VADDPS       Z31, Z18, Z18
+	VADDPS       Z31, Z19, Z19
+
+tzgemm5x64norow4:
+	TESTQ  R10, R10
+	JZ     tzgemm5x64nocol4
+	VADDPS (R10), Z16, Z16
+	VADDPS 64(R10), Z17, Z17
+	VADDPS 128(R10), Z18, Z18
+	VADDPS 192(R10), Z19, K1, Z19
+
+tzgemm5x64nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm5x64norelu4
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+
+tzgemm5x64norelu4:
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm4x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm4x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm4x64tail
+
+tzgemm4x64loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm4x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+tzgemm4x64body:
+	VMOVUPS      (DI), Z16
+	VMOVUPS      (DI)(R12*1), Z17
+	VMOVUPS      (DI)(R12*2), Z18
+	VMOVUPS      (R13)(R12*1), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z16
+	VMOVUPS      64(DI)(R12*1), Z17
+	VMOVUPS      64(DI)(R12*2), Z18
+	VMOVUPS      64(R13)(R12*1), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z16
+	VMOVUPS      128(DI)(R12*1), Z17
+	VMOVUPS      128(DI)(R12*2), Z18
+	VMOVUPS      128(R13)(R12*1), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z16
+	VMOVUPS      192(DI)(R12*1), Z17
+	VMOVUPS      192(DI)(R12*2), Z18
+	VMOVUPS      192(R13)(R12*1), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          tzgemm4x64loop
+
+tzgemm4x64tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm4x64store
+
+tzgemm4x64tailloop:
+	VMOVUPS      (DI), Z16
+	VMOVUPS      (DI)(R12*1), Z17
+	VMOVUPS      (DI)(R12*2), Z18
+	VMOVUPS      (R13)(R12*1), Z19
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS 12(SI), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          tzgemm4x64tailloop
+
+tzgemm4x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm4x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+tzgemm4x64noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm4x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm4x64norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm4x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+tzgemm4x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm4x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+tzgemm4x64noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm4x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+tzgemm4x64norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm4x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+tzgemm4x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+tzgemm4x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+tzgemm4x64noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm4x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+tzgemm4x64norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm4x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+tzgemm4x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+tzgemm4x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm4x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+tzgemm4x64noacc3:
+	TESTQ        R9, R9
+	JZ           tzgemm4x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+tzgemm4x64norow3:
+	TESTQ  R10, R10
+	JZ     tzgemm4x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+tzgemm4x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm4x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+tzgemm4x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm3x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm3x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm3x64tail
+
+tzgemm3x64loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm3x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+tzgemm3x64body:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VMOVUPS      (R13)(R12*1), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VMOVUPS      64(DI)(R12*2), Z14
+	VMOVUPS      64(R13)(R12*1), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VMOVUPS      128(DI)(R12*2), Z14
+	VMOVUPS      128(R13)(R12*1), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VMOVUPS      192(DI)(R12*2), Z14
+	VMOVUPS      192(R13)(R12*1), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          tzgemm3x64loop
+
+tzgemm3x64tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm3x64store
+
+tzgemm3x64tailloop:
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VMOVUPS      (R13)(R12*1), Z15
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS 8(SI), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          tzgemm3x64tailloop
+
+tzgemm3x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm3x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+tzgemm3x64noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm3x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm3x64norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm3x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+tzgemm3x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm3x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm3x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+tzgemm3x64noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm3x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+tzgemm3x64norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm3x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+tzgemm3x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+tzgemm3x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm3x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+tzgemm3x64noacc2:
+	TESTQ        R9, R9
+	JZ           tzgemm3x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+tzgemm3x64norow2:
+	TESTQ  R10, R10
+	JZ     tzgemm3x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+tzgemm3x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm3x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+tzgemm3x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm2x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm2x64tail
+
+tzgemm2x64loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm2x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+tzgemm2x64body:
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VMOVUPS      (DI)(R12*2), Z10
+	VMOVUPS      (R13)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z8
+	VMOVUPS      64(DI)(R12*1), Z9
+	VMOVUPS      64(DI)(R12*2), Z10
+	VMOVUPS      64(R13)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z8
+	VMOVUPS      128(DI)(R12*1), Z9
+	VMOVUPS      128(DI)(R12*2), Z10
+	VMOVUPS      128(R13)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z8
+	VMOVUPS      192(DI)(R12*1), Z9
+	VMOVUPS      192(DI)(R12*2), Z10
+	VMOVUPS      192(R13)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          tzgemm2x64loop
+
+tzgemm2x64tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm2x64store
+
+tzgemm2x64tailloop:
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VMOVUPS      (DI)(R12*2), Z10
+	VMOVUPS      (R13)(R12*1), Z11
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS 4(SI), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          tzgemm2x64tailloop
+
+tzgemm2x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm2x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+tzgemm2x64noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm2x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm2x64norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm2x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+tzgemm2x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm2x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm2x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      tzgemm2x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+tzgemm2x64noacc1:
+	TESTQ        R9, R9
+	JZ           tzgemm2x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+tzgemm2x64norow1:
+	TESTQ  R10, R10
+	JZ     tzgemm2x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+tzgemm2x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm2x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+tzgemm2x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func tzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·tzgemm1x64(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R15
+	SHLQ $0x02, R15
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         tzgemm1x64tail
+
+tzgemm1x64loop:
+	CMPQ       BX, $0x08
+	JNE        tzgemm1x64body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+
+tzgemm1x64body:
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VMOVUPS      (DI)(R12*2), Z6
+	VMOVUPS      (R13)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         R15, SI
+	VMOVUPS      64(DI), Z4
+	VMOVUPS      64(DI)(R12*1), Z5
+	VMOVUPS      64(DI)(R12*2), Z6
+	VMOVUPS      64(R13)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         R15, SI
+	VMOVUPS      128(DI), Z4
+	VMOVUPS      128(DI)(R12*1), Z5
+	VMOVUPS      128(DI)(R12*2), Z6
+	VMOVUPS      128(R13)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         R15, SI
+	VMOVUPS      192(DI), Z4
+	VMOVUPS      192(DI)(R12*1), Z5
+	VMOVUPS      192(DI)(R12*2), Z6
+	VMOVUPS      192(R13)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         R15, SI
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          tzgemm1x64loop
+
+tzgemm1x64tail:
+	ANDQ $0x03, CX
+	JZ   tzgemm1x64store
+
+tzgemm1x64tailloop:
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VMOVUPS      (DI)(R12*2), Z6
+	VMOVUPS      (R13)(R12*1), Z7
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         R15, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          tzgemm1x64tailloop
+
+tzgemm1x64store:
+	MOVQ   mask+72(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     tzgemm1x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+tzgemm1x64noacc0:
+	TESTQ        R9, R9
+	JZ           tzgemm1x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+tzgemm1x64norow0:
+	TESTQ  R10, R10
+	JZ     tzgemm1x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+tzgemm1x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     tzgemm1x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+tzgemm1x64norelu0:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
 	VMOVUPS Z2, 128(DX)
