@@ -47,8 +47,10 @@ type Pool struct {
 	// the fields below for those of the next one.
 	pending atomic.Int64
 
-	// Set by For before it bumps calls, read by the workers after.
+	// Set by For before it bumps calls, read by the workers after; one
+	// of fn and fnw is nil.
 	fn     func(lo, hi int)
+	fnw    func(w, lo, hi int)
 	n      int
 	chunks int
 }
@@ -151,8 +153,7 @@ func (p *Pool) run(i int) {
 		if !ok {
 			break
 		}
-		lo, hi := chunk(p.n, p.chunks, c)
-		p.fn(lo, hi)
+		p.call(i, c)
 	}
 	for j := 1; j < p.workers; j++ {
 		other := &p.w[(i+j)%p.workers].share
@@ -161,10 +162,19 @@ func (p *Pool) run(i int) {
 			if !ok {
 				break
 			}
-			lo, hi := chunk(p.n, p.chunks, c)
-			p.fn(lo, hi)
+			p.call(i, c)
 		}
 	}
+}
+
+// call runs chunk c of the current call on worker i.
+func (p *Pool) call(i, c int) {
+	lo, hi := chunk(p.n, p.chunks, c)
+	if p.fnw != nil {
+		p.fnw(i, lo, hi)
+		return
+	}
+	p.fn(lo, hi)
 }
 
 // take removes a chunk from share, its last one when back is set and its
@@ -199,6 +209,17 @@ func take(share *atomic.Uint64, back bool) (int, bool) {
 // For does not allocate; a closure passed as fn may, at the call site, if it
 // captures variables and is built anew for each call.
 func (p *Pool) For(n int, fn func(lo, hi int)) {
+	p.forEach(n, fn, nil)
+}
+
+// ForWorker is For for fn that keeps scratch space per worker: it also
+// passes fn the index, below Workers(), of the worker that runs the chunk,
+// and no two chunks that run at the same time get the same index.
+func (p *Pool) ForWorker(n int, fn func(w, lo, hi int)) {
+	p.forEach(n, nil, fn)
+}
+
+func (p *Pool) forEach(n int, fn func(lo, hi int), fnw func(w, lo, hi int)) {
 	if n <= 0 {
 		return
 	}
@@ -209,11 +230,15 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 	if k == 1 || p.closed.Load() || !p.busy.CompareAndSwap(false, true) {
 		for i := range k {
 			lo, hi := chunk(n, k, i)
-			fn(lo, hi)
+			if fnw != nil {
+				fnw(0, lo, hi)
+			} else {
+				fn(lo, hi)
+			}
 		}
 		return
 	}
-	p.fn, p.n, p.chunks = fn, n, k
+	p.fn, p.fnw, p.n, p.chunks = fn, fnw, n, k
 	for i := range p.workers {
 		f, b := chunk(k, p.workers, i)
 		p.w[i].share.Store(uint64(b)<<32 | uint64(f))
@@ -233,7 +258,7 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 			stdruntime.Gosched()
 		}
 	}
-	p.fn = nil
+	p.fn, p.fnw = nil, nil
 	p.busy.Store(false)
 }
 

@@ -164,18 +164,18 @@ type call struct {
 // allocate.
 //
 // A call runs in one of two modes. In row mode, for each KC x NC block of B,
-// the workers pack the block together and then split the row panels of C,
-// each packing its own rows of A. In column mode, used when A is short (it
-// then fits one MC block) or when splitting columns balances the work
-// better, each worker takes a range of C's columns and runs the whole loop
-// nest on it alone, with NC small enough that its packed B block stays in
-// L2: with few rows of A to share it, a B block larger than L2 would be
-// written to L3 and read back for little reuse.
+// the workers pack the block together and then share chunks of the row
+// panels of C, each packing its own rows of A. In column mode, used when A
+// is short (it then fits one MC block) or when splitting columns balances
+// the work better, the workers share chunks of C's columns, each running
+// the whole loop nest on a chunk alone, with NC small enough that its
+// packed B block stays in L2: with few rows of A to share it, a B block
+// larger than L2 would be written to L3 and read back for little reuse.
 type driver struct {
 	call
-	workers int
-	byCols  bool // column mode
-	ncCols  int  // NC in column mode
+	chunks int  // the chunks of C's rows or columns the workers share
+	byCols bool // column mode
+	ncCols int  // NC in column mode
 
 	sharedB []float32 // row mode: the packed B block
 	// edgeB holds the rows of a transposed B's last, partial panel while
@@ -189,7 +189,8 @@ type driver struct {
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int
 
-	packBFn, rowsFn, colsFn func(lo, hi int)
+	packBFn        func(lo, hi int)
+	rowsFn, colsFn func(w, lo, hi int)
 }
 
 // A worker holds one worker's buffers.
@@ -265,16 +266,20 @@ const l2Floats = 96 << 10
 func (g *driver) run(pool *runtime.Pool, workers int) {
 	panelsA := ceilDiv(g.m, mr)
 	panelsN := ceilDiv(g.n, nr)
-	workers = min(workers, max(panelsA, panelsN))
-	g.workers = workers
+	split := min(workers, max(panelsA, panelsN))
 	kcMax := min(kcBlock, g.k)
 	mcMax := min(mcBlock, panelsA*mr)
 
 	// Split whichever way gives the busiest worker fewer tiles; on a tie
 	// split rows, where no worker repeats another's packing of A.
-	rowTiles := ceilDiv(panelsA, workers) * panelsN
-	colTiles := panelsA * ceilDiv(panelsN, workers)
+	rowTiles := ceilDiv(panelsA, split) * panelsN
+	colTiles := panelsA * ceilDiv(panelsN, split)
 	g.byCols = g.m <= mcBlock || colTiles < rowTiles
+	if split == 1 {
+		workers = 1
+	}
+	// Buffers for every worker of the pool: ForWorker may give a chunk to
+	// any of them.
 	if g.ap == nil {
 		for w := range workers {
 			g.w[w].bufA = alignedCap(g.w[w].bufA, mcMax*kcMax, mcBlock*kcBlock)
@@ -285,18 +290,21 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 	}
 	if g.byCols {
 		g.ncCols = max(nr, (l2Floats-mcMax*kcMax)/kcMax/nr*nr)
-		perWorker := ceilDiv(panelsN, workers) * nr
+		// Chunks as wide as the AVX-512 kernels' four panels where C has
+		// the columns: narrower tiles load more per FMA.
+		g.chunks = max(split, min(ceilDiv(panelsN, max(zPanels, 1)), chunksPerSplit*split))
 		for w := range workers {
-			g.w[w].bufB = alignedCap(g.w[w].bufB, min(g.ncCols, perWorker)*kcMax, l2Floats)
+			g.w[w].bufB = alignedCap(g.w[w].bufB, min(g.ncCols, ceilDiv(panelsN, g.chunks)*nr)*kcMax, l2Floats)
 		}
 		if workers > 1 {
-			pool.For(workers, g.colsFn)
+			pool.ForWorker(g.chunks, g.colsFn)
 		} else {
-			g.cols(0, 1)
+			g.cols(0, 0, g.chunks)
 		}
 		return
 	}
 
+	g.chunks = min(panelsA, chunksPerSplit*split)
 	g.sharedB = alignedCap(g.sharedB, min(ncBlock, panelsN*nr)*kcMax, ncBlock*kcBlock)
 	for jc := 0; jc < g.n; jc += ncBlock {
 		g.jc, g.nc = jc, min(ncBlock, g.n-jc)
@@ -309,13 +317,19 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 				g.packSharedB(0, panelsB)
 			}
 			if workers > 1 {
-				pool.For(workers, g.rowsFn)
+				pool.ForWorker(g.chunks, g.rowsFn)
 			} else {
-				g.rows(0, 1)
+				g.rows(0, 0, g.chunks)
 			}
 		}
 	}
 }
+
+// chunksPerSplit is how many chunks of C's rows or columns a product makes
+// per worker, so that the pool can even out a worker that falls behind
+// (see runtime.Pool.For). Each element of C is still computed by one chunk
+// in the same order, so the bits do not depend on the split.
+const chunksPerSplit = 4
 
 // direct reports whether the micro-kernels read the panels of the call's
 // im2col matrix from the sample, which then are not packed: with AVX-512,
@@ -334,25 +348,25 @@ func (g *driver) packSharedB(lo, hi int) {
 	g.packB(g.sharedB, g.jc, g.nc, g.pc, g.kc, lo, hi)
 }
 
-// rows runs workers [lo, hi) over their row panels of the current block in
-// row mode.
-func (g *driver) rows(lo, hi int) {
+// rows runs chunks [lo, hi) of the row panels of the current block in row
+// mode on worker w.
+func (g *driver) rows(w, lo, hi int) {
 	panelsA := ceilDiv(g.m, mr)
 	panelsB := ceilDiv(g.nc, nr)
-	for w := lo; w < hi; w++ {
-		r0 := w * panelsA / g.workers * mr
-		r1 := min((w+1)*panelsA/g.workers*mr, g.m)
+	for c := lo; c < hi; c++ {
+		r0 := c * panelsA / g.chunks * mr
+		r1 := min((c+1)*panelsA/g.chunks*mr, g.m)
 		g.macro(&g.w[w], g.sharedB, g.jc, g.nc, g.pc, g.kc, r0, r1, 0, panelsB)
 	}
 }
 
-// cols runs workers [lo, hi) over their columns of C in column mode.
-func (g *driver) cols(lo, hi int) {
+// cols runs chunks [lo, hi) of C's columns in column mode on worker w.
+func (g *driver) cols(w, lo, hi int) {
 	panelsN := ceilDiv(g.n, nr)
-	for w := lo; w < hi; w++ {
-		wk := &g.w[w]
-		c0 := w * panelsN / g.workers * nr
-		c1 := min((w+1)*panelsN/g.workers*nr, g.n)
+	wk := &g.w[w]
+	for c := lo; c < hi; c++ {
+		c0 := c * panelsN / g.chunks * nr
+		c1 := min((c+1)*panelsN/g.chunks*nr, g.n)
 		for jc := c0; jc < c1; jc += g.ncCols {
 			nc := min(g.ncCols, c1-jc)
 			panelsB := ceilDiv(nc, nr)
