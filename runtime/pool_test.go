@@ -3,6 +3,7 @@ package runtime
 import (
 	stdruntime "runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,4 +236,36 @@ func BenchmarkPoolForGap(b *testing.B) {
 		par += time.Since(t)
 	}
 	b.ReportMetric(float64((par-time.Duration(b.N)*work).Nanoseconds())/float64(b.N), "ns/For")
+}
+
+// TestPoolForWorker checks that ForWorker covers the range once, passes
+// worker indices below Workers() and never runs two chunks on one index at
+// the same time, on a live pool and on a closed one.
+func TestPoolForWorker(t *testing.T) {
+	p := NewPool(3)
+	for _, closed := range []bool{false, true} {
+		if closed {
+			p.Close()
+		}
+		for _, n := range []int{1, 2, 7, 64} {
+			hits := make([]int32, n)
+			var inUse [3]atomic.Bool
+			var bad atomic.Int32
+			p.ForWorker(n, func(w, lo, hi int) {
+				if w < 0 || w >= p.Workers() || !inUse[w].CompareAndSwap(false, true) {
+					bad.Add(1)
+					return
+				}
+				for i := lo; i < hi; i++ {
+					hits[i]++
+				}
+				time.Sleep(50 * time.Microsecond)
+				inUse[w].Store(false)
+			})
+			require.Zero(t, bad.Load(), "closed %v, n %d: a chunk got a worker index out of range or in use", closed, n)
+			for i, h := range hits {
+				require.Equal(t, int32(1), h, "closed %v, n %d: index %d visited %d times", closed, n, i, h)
+			}
+		}
+	}
 }
