@@ -3,7 +3,7 @@ package gemm
 import (
 	"fmt"
 	stdruntime "runtime"
-	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cnnc/cnnc/runtime"
@@ -200,21 +200,22 @@ type worker struct {
 	tile [mr * nr]float32
 }
 
-var drivers struct {
-	sync.Mutex
-	free []*driver
-}
+// drivers keeps idle drivers, with their buffers, for later calls: a few
+// slots taken and returned with atomic swaps, where a mutex cost a few
+// percent of a small model's training step. Calls run at once from as many
+// goroutines as the pools have workers; a driver returned when every slot
+// is full is left to the garbage collector.
+var drivers [16]atomic.Pointer[driver]
 
 // getDriver returns a driver with buffers for workers workers, reusing one
 // from an earlier call when it can.
 func getDriver(workers int) *driver {
-	drivers.Lock()
 	var g *driver
-	if n := len(drivers.free); n > 0 {
-		g = drivers.free[n-1]
-		drivers.free = drivers.free[:n-1]
+	for i := range drivers {
+		if g = drivers[i].Swap(nil); g != nil {
+			break
+		}
 	}
-	drivers.Unlock()
 	if g == nil {
 		g = &driver{}
 		g.packBFn = g.packSharedB
@@ -230,9 +231,11 @@ func getDriver(workers int) *driver {
 }
 
 func putDriver(g *driver) {
-	drivers.Lock()
-	drivers.free = append(drivers.free, g)
-	drivers.Unlock()
+	for i := range drivers {
+		if drivers[i].CompareAndSwap(nil, g) {
+			return
+		}
+	}
 }
 
 // aligned returns a slice of n floats starting on a 64-byte boundary, reusing

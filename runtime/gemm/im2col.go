@@ -103,29 +103,20 @@ type im2colTables struct {
 	segShift, segMask []int32
 }
 
-// tablesCache holds the tables of every geometry seen; a model has a few.
-// Computing them costs as much as packing a small convolution's panels,
-// and a GEMM runs per sample.
-var tablesCache struct {
-	sync.Mutex
-	m map[im2colGeom]*im2colTables
-}
+// tablesCache holds the tables of every geometry seen, by im2colGeom; a
+// model has a few. Computing them costs as much as packing a small
+// convolution's panels, and a GEMM runs per sample.
+var tablesCache sync.Map
 
 // tablesFor returns the tables of im's geometry, computing them on first
 // use.
 func tablesFor(im *Im2col) *im2colTables {
 	key := im2colGeom{im.C, im.H, im.W, im.KH, im.KW, im.SH, im.SW, im.DH, im.DW, im.OH, im.OW}
-	tablesCache.Lock()
-	defer tablesCache.Unlock()
-	if t := tablesCache.m[key]; t != nil {
-		return t
+	if t, ok := tablesCache.Load(key); ok {
+		return t.(*im2colTables)
 	}
-	if tablesCache.m == nil {
-		tablesCache.m = make(map[im2colGeom]*im2colTables)
-	}
-	t := newTables(im)
-	tablesCache.m[key] = t
-	return t
+	t, _ := tablesCache.LoadOrStore(key, newTables(im))
+	return t.(*im2colTables)
 }
 
 func newTables(im *Im2col) *im2colTables {
