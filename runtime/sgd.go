@@ -2,8 +2,8 @@ package runtime
 
 import "github.com/cnnc/cnnc/runtime/elem"
 
-// parallelMin is the size from which an optimiser splits a parameter's
-// update over the pool; below it the hand-off costs more than it saves.
+// parallelMin is the size from which an optimiser splits its update over
+// the pool; below it the hand-off costs more than it saves.
 const parallelMin = 1 << 15
 
 // SGD is stochastic gradient descent with momentum, Nesterov momentum and
@@ -33,6 +33,19 @@ type SGD struct {
 	params   []*Param
 	velocity []*Param // nil when Momentum is 0; nil entries for buffers
 	pool     *Pool
+
+	// The current Step's update, which update reads: Step splits the
+	// elements of all parameters, one after another, over the pool in one
+	// call of updateFn, a method value bound once so that a step does not
+	// allocate.
+	step     sgdStep
+	ends     []int // ends[i]: where parameter i's elements end; buffers have none
+	updateFn func(lo, hi int)
+}
+
+type sgdStep struct {
+	lr, mu, wd float32
+	first      bool
 }
 
 // NewSGD returns an SGD optimiser for params that splits large updates over
@@ -40,6 +53,7 @@ type SGD struct {
 // momentum is not 0.
 func NewSGD(params []*Param, lr, momentum float64, nesterov bool, weightDecay float64) *SGD {
 	o := &SGD{LR: lr, Momentum: momentum, WeightDecay: weightDecay, Nesterov: nesterov, params: params, pool: DefaultPool()}
+	o.updateFn = o.update
 	if momentum != 0 {
 		o.velocity = make([]*Param, len(params))
 		for i, p := range params {
@@ -69,28 +83,48 @@ func (o *SGD) State() []*Param {
 	return s
 }
 
-// Step updates every trainable parameter from its gradient.
+// Step updates every trainable parameter from its gradient. It splits the
+// elements of all the parameters over the pool at once, small ones
+// included, so that a model of many small layers updates in parallel too;
+// each element's update is the same whichever worker does it.
 func (o *SGD) Step() {
-	lr, mu, wd := float32(o.LR), float32(o.Momentum), float32(o.WeightDecay)
-	first := o.Steps == 0
-	for i, p := range o.params {
-		if p.Grad == nil {
-			continue
+	o.step = sgdStep{float32(o.LR), float32(o.Momentum), float32(o.WeightDecay), o.Steps == 0}
+	o.ends = o.ends[:0]
+	total := 0
+	for _, p := range o.params {
+		if p.Grad != nil {
+			total += len(p.Data)
 		}
-		var v []float32
-		if o.velocity != nil {
-			v = o.velocity[i].Data
-		}
-		update := func(lo, hi int) {
-			elem.SGD(p.Data[lo:hi], p.Grad[lo:hi], sub(v, lo, hi), lr, mu, wd, o.Nesterov, first)
-		}
-		if n := len(p.Data); n >= parallelMin && o.pool != nil {
-			o.pool.For(n, update)
-		} else {
-			update(0, n)
-		}
+		o.ends = append(o.ends, total)
+	}
+	if total >= parallelMin && o.pool != nil {
+		o.pool.For(total, o.updateFn)
+	} else {
+		o.update(0, total)
 	}
 	o.Steps++
+}
+
+// update updates elements [lo, hi) of the parameters taken one after
+// another.
+func (o *SGD) update(lo, hi int) {
+	s := o.step
+	start := 0
+	for i, end := range o.ends {
+		if end > lo && start < hi && end > start {
+			p := o.params[i]
+			a, b := max(lo, start)-start, min(hi, end)-start
+			var v []float32
+			if o.velocity != nil {
+				v = o.velocity[i].Data
+			}
+			elem.SGD(p.Data[a:b], p.Grad[a:b], sub(v, a, b), s.lr, s.mu, s.wd, o.Nesterov, s.first)
+		}
+		if end >= hi {
+			return
+		}
+		start = end
+	}
 }
 
 func sub(s []float32, lo, hi int) []float32 {

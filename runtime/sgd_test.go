@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/cnnc/cnnc/runtime/elem"
@@ -55,25 +57,45 @@ func TestSGD(t *testing.T) {
 }
 
 func TestSGDParallelMatchesSerial(t *testing.T) {
-	// A parameter big enough to be split over the pool must get the same
-	// bits as one updated in a single piece.
-	n := parallelMin*3 + 17
-	big := NewParam("w", []int{n}, true)
+	// Parameters split over the pool, in chunks that straddle them, must
+	// get the same bits as each updated in a single piece; a buffer (no
+	// gradient) between them must be left alone.
+	sizes := []int{parallelMin*3 + 17, 5, 0, 1000, parallelMin / 3}
+	var params []*Param
 	r := NewRNG(1)
-	for i := range big.Data {
-		big.Data[i] = float32(r.NormFloat64())
-		big.Grad[i] = float32(r.NormFloat64())
+	for i, n := range sizes {
+		p := NewParam(fmt.Sprintf("p%d", i), []int{n}, i != 2)
+		for j := range p.Data {
+			p.Data[j] = float32(r.NormFloat64())
+			if p.Grad != nil {
+				p.Grad[j] = float32(r.NormFloat64())
+			}
+		}
+		params = append(params, p)
 	}
-	want := append([]float32(nil), big.Data...)
-	v := make([]float32, n)
-	o := NewSGD([]*Param{big}, 0.05, 0.9, true, 1e-4)
+	buf := NewParam("running_mean", []int{7}, false)
+	buf.Data[3] = 2
+	params = append(params[:2], append([]*Param{buf}, params[2:]...)...)
+	want := make([][]float32, len(params))
+	vs := make([][]float32, len(params))
+	for i, p := range params {
+		want[i] = slices.Clone(p.Data)
+		vs[i] = make([]float32, len(p.Data))
+	}
+	o := NewSGD(params, 0.05, 0.9, true, 1e-4)
 	o.pool = NewPool(3)
 	defer o.pool.Close()
 	for step := range 2 {
-		elem.SGD(want, big.Grad, v, 0.05, 0.9, 1e-4, true, step == 0)
+		for i, p := range params {
+			if p.Grad != nil {
+				elem.SGD(want[i], p.Grad, vs[i], 0.05, 0.9, 1e-4, true, step == 0)
+			}
+		}
 		o.Step()
 	}
-	assert.Equal(t, want, big.Data)
+	for i, p := range params {
+		assert.Equal(t, want[i], p.Data, "parameter %s", p.Name)
+	}
 	assert.Equal(t, 2, o.Steps)
 }
 
