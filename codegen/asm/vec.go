@@ -17,6 +17,7 @@ import (
 //	addScalarReLU(x, s)      x[i] = max(x[i]+s, 0)
 //	addVec(x, v)             x[i] += v[i]        (bias along a row)
 //	addVecReLU(x, v)         x[i] = max(x[i]+v[i], 0)
+//	scaleShiftReLU(y, x, a, b) y[i] = max(x[i]*a + 0 + b, 0)  (batch-norm's affine map)
 //	copyRows(dst, src, ...)  rows of width floats, strided (im2col, padding)
 //	maxPool2x2(dst, src, ...) 2x2 max pooling with stride 2 of a plane
 //	addRows(dst, src, ...)   strided rows added into strided rows (col2im)
@@ -30,6 +31,7 @@ func Vec(ctx *build.Context) {
 	unary(ctx, "addScalarReLU", true, true)
 	binary(ctx, "addVec", false)
 	binary(ctx, "addVecReLU", true)
+	scaleShiftReLU(ctx)
 	copyRows(ctx)
 	addRows(ctx)
 	maxPool2x2(ctx)
@@ -157,6 +159,45 @@ func unary(ctx *build.Context, name string, add, relu bool) {
 			ctx.VMOVSS(v, x)
 		} else {
 			ctx.VMOVUPS(v, x)
+		}
+	})
+}
+
+// scaleShiftReLU emits scaleShiftReLU(y, x []float32, a, b float32):
+// y[i] = max((x[i]*a + 0) + b, 0), one rounding per operation. The + 0
+// turns a product of -0 into +0, so the result has the bits of Axpy into a
+// cleared y followed by AddScalarReLU, the passes it replaces.
+func scaleShiftReLU(ctx *build.Context) {
+	const name = "scaleShiftReLU"
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(y, x []float32, a, b float32)")
+	ctx.Pragma("noescape")
+	ctx.Doc(name + " sets y[i] = max((x[i]*a + 0) + b, 0) for i < len(y); x must be at least as long.")
+	yb := reg.Y13
+	ctx.Load(ctx.Param("y").Base(), vy)
+	ctx.Load(ctx.Param("y").Len(), vn)
+	ctx.Load(ctx.Param("x").Base(), vx)
+	ctx.VBROADCASTSS(paramAddr(ctx, "a"), yc)
+	ctx.VBROADCASTSS(paramAddr(ctx, "b"), yb)
+	ctx.VXORPS(yz, yz, yz)
+	stream(ctx, name, []reg.GPPhysical{vx, vy}, func(v reg.VecPhysical, off int, scalar bool) {
+		x, y := operand.Mem{Base: vx, Disp: off}, operand.Mem{Base: vy, Disp: off}
+		if scalar {
+			ctx.VMOVSS(x, v)
+			ctx.VMULSS(yc.AsX(), v, v)
+			ctx.VADDSS(yz.AsX(), v, v)
+			ctx.VADDSS(yb.AsX(), v, v)
+		} else {
+			ctx.VMULPS(x, yc, v)
+			ctx.VADDPS(yz, v, v)
+			ctx.VADDPS(yb, v, v)
+		}
+		maxZero(ctx, v, scalar)
+		if scalar {
+			ctx.VMOVSS(v, y)
+		} else {
+			ctx.VMOVUPS(v, y)
 		}
 	})
 }

@@ -82,11 +82,9 @@ func conv2dBnReluConv1T7Apply(n, lo, hi int, x []float32, w []float32, gamma []f
 	for s := lo; s < hi; s++ {
 		ys := y[s*4704:][:4704]
 		zs := z[s*4704:][:4704]
-		clear(ys)
 		for o := 0; o < 6; o++ {
-			gemm.Axpy(affine[o], zs[o*784:][:784], ys[o*784:][:784])
+			gemm.ScaleShiftReLU(ys[o*784:][:784], zs[o*784:][:784], affine[o], affine[6+o])
 		}
-		gemm.BiasReLU(6, 784, ys, 784, affine[6:], nil, true)
 	}
 
 }
@@ -167,11 +165,9 @@ func conv2dBnReluConv2T18Apply(n, lo, hi int, x []float32, w []float32, gamma []
 	for s := lo; s < hi; s++ {
 		ys := y[s*1600:][:1600]
 		zs := z[s*1600:][:1600]
-		clear(ys)
 		for o := 0; o < 16; o++ {
-			gemm.Axpy(affine[o], zs[o*100:][:100], ys[o*100:][:100])
+			gemm.ScaleShiftReLU(ys[o*100:][:100], zs[o*100:][:100], affine[o], affine[16+o])
 		}
-		gemm.BiasReLU(16, 100, ys, 100, affine[16:], nil, true)
 	}
 
 }

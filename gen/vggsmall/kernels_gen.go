@@ -82,11 +82,9 @@ func conv2dBnReluConv1T12Apply(n, lo, hi int, x []float32, w []float32, gamma []
 	for s := lo; s < hi; s++ {
 		ys := y[s*32768:][:32768]
 		zs := z[s*32768:][:32768]
-		clear(ys)
 		for o := 0; o < 32; o++ {
-			gemm.Axpy(affine[o], zs[o*1024:][:1024], ys[o*1024:][:1024])
+			gemm.ScaleShiftReLU(ys[o*1024:][:1024], zs[o*1024:][:1024], affine[o], affine[32+o])
 		}
-		gemm.BiasReLU(32, 1024, ys, 1024, affine[32:], nil, true)
 	}
 
 }
@@ -214,11 +212,9 @@ func conv2dBnReluConv3T33Apply(n, lo, hi int, x []float32, w []float32, gamma []
 	for s := lo; s < hi; s++ {
 		ys := y[s*16384:][:16384]
 		zs := z[s*16384:][:16384]
-		clear(ys)
 		for o := 0; o < 64; o++ {
-			gemm.Axpy(affine[o], zs[o*256:][:256], ys[o*256:][:256])
+			gemm.ScaleShiftReLU(ys[o*256:][:256], zs[o*256:][:256], affine[o], affine[64+o])
 		}
-		gemm.BiasReLU(64, 256, ys, 256, affine[64:], nil, true)
 	}
 
 }

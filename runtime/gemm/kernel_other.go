@@ -106,3 +106,7 @@ func packB16OffsZ(kc, panels int, src *float32, koffs, poffs *int32, dst *float3
 func packB16SegsZ(kc, nseg int, src *float32, koffs, shifts, masks *int32, dst *float32) {
 	panic("gemm: no assembly kernels in this build")
 }
+
+func scaleShiftReLU(y, x []float32, a, b float32) {
+	panic("gemm: no assembly kernels in this build")
+}

@@ -1285,6 +1285,11 @@ func addVec(x []float32, v []float32)
 //go:noescape
 func addVecReLU(x []float32, v []float32)
 
+// scaleShiftReLU sets y[i] = max((x[i]*a + 0) + b, 0) for i < len(y); x must be at least as long.
+//
+//go:noescape
+func scaleShiftReLU(y []float32, x []float32, a float32, b float32)
+
 // copyRows copies rows rows of width floats from src, srcStride floats apart,
 // to dst, dstStride floats apart.
 //

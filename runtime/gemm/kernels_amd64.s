@@ -30354,6 +30354,75 @@ addVecReLUdone:
 	VZEROUPPER
 	RET
 
+// func scaleShiftReLU(y []float32, x []float32, a float32, b float32)
+// Requires: AVX
+TEXT ·scaleShiftReLU(SB), NOSPLIT, $0-56
+	MOVQ         y_base+0(FP), DI
+	MOVQ         y_len+8(FP), CX
+	MOVQ         x_base+24(FP), SI
+	VBROADCASTSS a+48(FP), Y14
+	VBROADCASTSS b+52(FP), Y13
+	VXORPS       Y15, Y15, Y15
+
+scaleShiftReLUx32:
+	CMPQ    CX, $0x20
+	JL      scaleShiftReLUx8
+	VMULPS  (SI), Y14, Y0
+	VADDPS  Y15, Y0, Y0
+	VADDPS  Y13, Y0, Y0
+	VMAXPS  Y0, Y15, Y0
+	VMOVUPS Y0, (DI)
+	VMULPS  32(SI), Y14, Y1
+	VADDPS  Y15, Y1, Y1
+	VADDPS  Y13, Y1, Y1
+	VMAXPS  Y1, Y15, Y1
+	VMOVUPS Y1, 32(DI)
+	VMULPS  64(SI), Y14, Y2
+	VADDPS  Y15, Y2, Y2
+	VADDPS  Y13, Y2, Y2
+	VMAXPS  Y2, Y15, Y2
+	VMOVUPS Y2, 64(DI)
+	VMULPS  96(SI), Y14, Y3
+	VADDPS  Y15, Y3, Y3
+	VADDPS  Y13, Y3, Y3
+	VMAXPS  Y3, Y15, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $0x80, SI
+	ADDQ    $0x80, DI
+	SUBQ    $0x20, CX
+	JMP     scaleShiftReLUx32
+
+scaleShiftReLUx8:
+	CMPQ    CX, $0x08
+	JL      scaleShiftReLUx1
+	VMULPS  (SI), Y14, Y0
+	VADDPS  Y15, Y0, Y0
+	VADDPS  Y13, Y0, Y0
+	VMAXPS  Y0, Y15, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x20, SI
+	ADDQ    $0x20, DI
+	SUBQ    $0x08, CX
+	JMP     scaleShiftReLUx8
+
+scaleShiftReLUx1:
+	CMPQ   CX, $0x01
+	JL     scaleShiftReLUdone
+	VMOVSS (SI), X0
+	VMULSS X14, X0, X0
+	VADDSS X15, X0, X0
+	VADDSS X13, X0, X0
+	VMAXSS X0, X15, X0
+	VMOVSS X0, (DI)
+	ADDQ   $0x04, SI
+	ADDQ   $0x04, DI
+	SUBQ   $0x01, CX
+	JMP    scaleShiftReLUx1
+
+scaleShiftReLUdone:
+	VZEROUPPER
+	RET
+
 // func copyRows(dst *float32, src *float32, rows int, width int, dstStride int, srcStride int)
 // Requires: AVX
 TEXT ·copyRows(SB), NOSPLIT, $0-48

@@ -21,6 +21,33 @@ func Axpy(alpha float32, x, y []float32) {
 	}
 }
 
+// ScaleShiftReLU sets y[i] = max(x[i]*a + b, 0) for i < len(y), the affine
+// map and ReLU that follow a batch norm, in one pass: the bits of Axpy(a,
+// x, y) into a cleared y followed by BiasReLU's bias b and ReLU (so a
+// product of -0 counts as +0). Like ReLU it leaves NaN and -0 as they are.
+// It panics if x is shorter than y.
+func ScaleShiftReLU(y, x []float32, a, b float32) {
+	if len(x) < len(y) {
+		panic(fmt.Sprintf("gemm: ScaleShiftReLU: len(x) = %d < len(y) = %d", len(x), len(y)))
+	}
+	if len(y) == 0 {
+		return
+	}
+	if useAsm {
+		scaleShiftReLU(y, x, a, b)
+		return
+	}
+	x = x[:len(y)]
+	for i, v := range x {
+		t := v*a + 0
+		t += b
+		if t < 0 {
+			t = 0
+		}
+		y[i] = t
+	}
+}
+
 // ReLU sets x[i] = max(x[i], 0). Like "if x < 0 { x = 0 }", it leaves NaN
 // and -0 as they are.
 func ReLU(x []float32) {

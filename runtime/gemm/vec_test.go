@@ -132,6 +132,44 @@ func TestRows(t *testing.T) {
 	})
 }
 
+// TestScaleShiftReLU checks that ScaleShiftReLU gives the bits of Axpy into
+// a cleared row followed by BiasReLU, on every length class of the
+// kernels and on NaN, infinities, -0 and subnormal inputs and shifts.
+func TestScaleShiftReLU(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		nan, inf := float32(math.NaN()), float32(math.Inf(1))
+		negZero := float32(math.Copysign(0, -1))
+		for _, ab := range [][2]float32{{1.5, -0.25}, {-2, 0}, {0.5, negZero}, {negZero, 0}, {1e-30, 1e-40}, {3, nan}, {inf, -1}} {
+			for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 100} {
+				x := randSlice(r, n+2)
+				for i := range x {
+					switch i % 9 {
+					case 2:
+						x[i] = negZero
+					case 4:
+						x[i] = nan
+					case 6:
+						x[i] = -inf
+					case 8:
+						x[i] = 1e-39
+					}
+				}
+				want := make([]float32, n)
+				Axpy(ab[0], x[:n], want)
+				BiasReLU(1, n, want, max(n, 1), []float32{ab[1]}, nil, true)
+				got := randSlice(r, n+1)
+				tail := got[n]
+				ScaleShiftReLU(got[:n], x, ab[0], ab[1])
+				sameBits(t, n, got[:n], want)
+				if math.Float32bits(got[n]) != math.Float32bits(tail) {
+					t.Fatalf("a, b = %v: wrote past y", ab)
+				}
+			}
+		}
+	})
+}
+
 // TestMaxPool2x2 pools planes of output widths on both sides of the
 // 8-float blocks, with the rows of src wider than the windows, and with
 // NaNs, each of which must make its window's output a NaN.
