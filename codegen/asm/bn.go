@@ -7,15 +7,17 @@ import (
 )
 
 // The batch-norm backward kernels of a fused conv + batch-norm + ReLU
-// (runtime/elem's BNReLUSums and BNReLUDz). They compute in float64, eight
-// elements at a time, with the ReLU's mask taken from the forward output's
-// bits, and do exactly the operations of their Go fallbacks, in the same
-// order, so both give the same bits.
+// (runtime/elem's BNReLUSums and BNReLUDz). The sums add in float64, eight
+// elements at a time; the gradient is float32, 32 at a time, from
+// coefficients the caller computes once per channel in float64. Both take
+// the ReLU's mask from the forward output's bits and do exactly the
+// operations of their Go fallbacks, in the same order, so both give the
+// same bits.
 
 // Registers of the BN kernels.
 var (
 	bnDy, bnOut, bnZ, bnDz = reg.RSI, reg.RDI, reg.RDX, reg.R8
-	bnN                    = reg.RCX
+	bnN                    = vn
 	bnZero                 = reg.Y6
 )
 
@@ -125,55 +127,50 @@ func bnReLUSums(ctx *build.Context) {
 }
 
 func bnReLUDz(ctx *build.Context) {
-	leaf(ctx, "bnReLUDz", "func(dz, dy, out, z []float32, mean, istd, k, cnt, sdy, sdyx float64)",
-		"bnReLUDz sets dz[i] = k*((cnt*g - sdy) - (z[i]-mean)*istd*sdyx) for i < len(dz), g = dy[i] where out[i] > 0 and 0 elsewhere; dy, out and z must be at least as long.")
+	leaf(ctx, "bnReLUDz", "func(dz, dy, out, z []float32, mean, istd, a, b, c float32)",
+		"bnReLUDz sets dz[i] = (a*g - b*((z[i]-mean)*istd)) - c for i < len(dz), g = dy[i] where out[i] > 0 and 0 elsewhere; dy, out and z must be at least as long.")
 	ctx.Load(ctx.Param("dz").Base(), bnDz)
-	ctx.Load(ctx.Param("dz").Len(), bnN)
+	ctx.Load(ctx.Param("dz").Len(), vn)
 	ctx.Load(ctx.Param("dy").Base(), bnDy)
 	ctx.Load(ctx.Param("out").Base(), bnOut)
 	ctx.Load(ctx.Param("z").Base(), bnZ)
-	mean, istd, k, cnt, sdy, sdyx := reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5
+	mean, istd, a, b, c := reg.Y8, reg.Y9, reg.Y10, reg.Y11, reg.Y12
 	for _, p := range []struct {
 		name string
 		y    reg.VecPhysical
-	}{{"mean", mean}, {"istd", istd}, {"k", k}, {"cnt", cnt}, {"sdy", sdy}, {"sdyx", sdyx}} {
-		broadcastSD(ctx, p.name, p.y)
+	}{{"mean", mean}, {"istd", istd}, {"a", a}, {"b", b}, {"c", c}} {
+		ctx.VBROADCASTSS(paramAddr(ctx, p.name), p.y)
 	}
-	ctx.VPXOR(bnZero, bnZero, bnZero)
-	bnLoop(ctx, "bnReLUDz", []reg.GPPhysical{bnDz, bnDy, bnOut, bnZ}, func(scalar bool) {
-		lo, hi, zlo, zhi := ymm(10, scalar), ymm(11, scalar), ymm(13, scalar), ymm(14, scalar)
-		bnGrad(ctx, scalar, lo, hi, zlo, zhi)
-		op := func(vec, sd func(...operand.Op), a, b, c reg.VecPhysical) {
+	ctx.VXORPS(yz, yz, yz)
+	stream(ctx, "bnReLUDz", []reg.GPPhysical{bnDz, bnDy, bnOut, bnZ}, func(v reg.VecPhysical, off int, scalar bool) {
+		t := ymm(4+off/32, scalar) // the mask, then z's term
+		mem := func(base reg.GPPhysical) operand.Mem { return operand.Mem{Base: base, Disp: off} }
+		mov := lanes(ctx, scalar)
+		op := func(vec, ss func(...operand.Op), x, y, z operand.Op) {
 			if scalar {
-				sd(a.AsX(), b, c)
+				if r, ok := x.(reg.VecPhysical); ok {
+					x = r.AsX()
+				}
+				ss(x, y, z)
 				return
 			}
-			vec(a, b, c)
+			vec(x, y, z)
 		}
-		pairs := [][2]reg.VecPhysical{{lo, zlo}, {hi, zhi}}
+		mov(mem(bnOut), t)
+		ctx.VPCMPGTD(half(yz, scalar), t, t) // out's bits > 0: ReLU passed it
 		if scalar {
-			pairs = pairs[:1]
+			mov(mem(bnDy), v)
+			ctx.VANDPS(t, v, v)
+		} else {
+			ctx.VANDPS(mem(bnDy), t, v)
 		}
-		for _, p := range pairs {
-			g, x := p[0], p[1]
-			op(ctx.VSUBPD, ctx.VSUBSD, mean, x, x) // z - mean
-			op(ctx.VMULPD, ctx.VMULSD, istd, x, x) // xh
-			op(ctx.VMULPD, ctx.VMULSD, cnt, g, g)  // cnt*g
-			op(ctx.VSUBPD, ctx.VSUBSD, sdy, g, g)  // - sdy
-			op(ctx.VMULPD, ctx.VMULSD, sdyx, x, x) // xh*sdyx
-			op(ctx.VSUBPD, ctx.VSUBSD, x, g, g)
-			op(ctx.VMULPD, ctx.VMULSD, k, g, g)
-		}
-		if scalar {
-			ctx.VCVTSD2SS(lo, lo, lo)
-			ctx.VMOVSS(lo, operand.Mem{Base: bnDz})
-			return
-		}
-		ctx.VCVTPD2PSY(lo, lo.AsX())
-		ctx.VCVTPD2PSY(hi, hi.AsX())
-		ctx.VINSERTF128(operand.U8(1), hi.AsX(), lo, lo)
-		ctx.VMOVUPS(lo, operand.Mem{Base: bnDz})
-	}, nil)
-	ctx.VZEROUPPER()
-	ctx.RET()
+		mov(mem(bnZ), t)
+		op(ctx.VSUBPS, ctx.VSUBSS, mean, t, t) // z - mean
+		op(ctx.VMULPS, ctx.VMULSS, istd, t, t) // xh
+		op(ctx.VMULPS, ctx.VMULSS, b, t, t)    // b*xh
+		op(ctx.VMULPS, ctx.VMULSS, a, v, v)    // a*g
+		op(ctx.VSUBPS, ctx.VSUBSS, t, v, v)
+		op(ctx.VSUBPS, ctx.VSUBSS, c, v, v)
+		mov(v, mem(bnDz))
+	})
 }

@@ -83,8 +83,9 @@ for o := 0; o < {{.O}}; o++ {
 
 // emitConvBNReLUBackward computes conv2d_bn_relu_backward: the gradients
 // of gamma and beta per channel (float64, samples in order), then dz, the
-// gradient of the convolution's output, per sample, then the convolution's
-// weight gradient and, when the graph uses it, its input gradient.
+// gradient of the convolution's output, per sample (float32, from float64
+// coefficients per channel), then the convolution's weight gradient and,
+// when the graph uses it, its input gradient.
 func emitConvBNReLUBackward(n *ir.Node, c *Context) (*Kernel, error) {
 	d := newConvGeom(n)
 	O, OHW := d.O, d.OH*d.OW
@@ -116,10 +117,10 @@ func emitConvBNReLUBackward(n *ir.Node, c *Context) (*Kernel, error) {
 	grad := expand(`cnt := float64(n * {{.OHW}})
 for s := lo; s < hi; s++ {
 	for o := 0; o < {{.O}}; o++ {
-		mean, istd := float64(stats[o]), float64(stats[{{.O}}+o])
-		k := float64(gamma[o]) * istd / cnt
+		a := float64(gamma[o]) * float64(stats[{{.O}}+o])
+		b, c := float32(a*coef[{{.O}}+o]/cnt), float32(a*coef[o]/cnt)
 		off := (s*{{.O}} + o) * {{.OHW}}
-		elem.BNReLUDz({{.Dz}}[off:][:{{.OHW}}], dy[off:][:{{.OHW}}], out[off:][:{{.OHW}}], z[off:][:{{.OHW}}], mean, istd, k, cnt, coef[o], coef[{{.O}}+o])
+		elem.BNReLUDz({{.Dz}}[off:][:{{.OHW}}], dy[off:][:{{.OHW}}], out[off:][:{{.OHW}}], z[off:][:{{.OHW}}], stats[o], stats[{{.O}}+o], float32(a), b, c)
 	}
 }
 `, m)

@@ -409,10 +409,10 @@ func conv2dBnReluBackwardConv2T52Dz(n, lo, hi int, x []float32, w []float32, gam
 	cnt := float64(n * 100)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 16; o++ {
-			mean, istd := float64(stats[o]), float64(stats[16+o])
-			k := float64(gamma[o]) * istd / cnt
+			a := float64(gamma[o]) * float64(stats[16+o])
+			b, c := float32(a*coef[16+o]/cnt), float32(a*coef[o]/cnt)
 			off := (s*16 + o) * 100
-			elem.BNReLUDz(dy[off:][:100], dy[off:][:100], out[off:][:100], z[off:][:100], mean, istd, k, cnt, coef[o], coef[16+o])
+			elem.BNReLUDz(dy[off:][:100], dy[off:][:100], out[off:][:100], z[off:][:100], stats[o], stats[16+o], float32(a), b, c)
 		}
 	}
 
@@ -514,10 +514,10 @@ func conv2dBnReluBackwardConv1T57Dz(n, lo, hi int, x []float32, w []float32, gam
 	cnt := float64(n * 784)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 6; o++ {
-			mean, istd := float64(stats[o]), float64(stats[6+o])
-			k := float64(gamma[o]) * istd / cnt
+			a := float64(gamma[o]) * float64(stats[6+o])
+			b, c := float32(a*coef[6+o]/cnt), float32(a*coef[o]/cnt)
 			off := (s*6 + o) * 784
-			elem.BNReLUDz(dy[off:][:784], dy[off:][:784], out[off:][:784], z[off:][:784], mean, istd, k, cnt, coef[o], coef[6+o])
+			elem.BNReLUDz(dy[off:][:784], dy[off:][:784], out[off:][:784], z[off:][:784], stats[o], stats[6+o], float32(a), b, c)
 		}
 	}
 

@@ -451,10 +451,10 @@ func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gam
 	cnt := float64(n * 256)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 64; o++ {
-			mean, istd := float64(stats[o]), float64(stats[64+o])
-			k := float64(gamma[o]) * istd / cnt
+			a := float64(gamma[o]) * float64(stats[64+o])
+			b, c := float32(a*coef[64+o]/cnt), float32(a*coef[o]/cnt)
 			off := (s*64 + o) * 256
-			elem.BNReLUDz(dy[off:][:256], dy[off:][:256], out[off:][:256], z[off:][:256], mean, istd, k, cnt, coef[o], coef[64+o])
+			elem.BNReLUDz(dy[off:][:256], dy[off:][:256], out[off:][:256], z[off:][:256], stats[o], stats[64+o], float32(a), b, c)
 		}
 	}
 
@@ -629,10 +629,10 @@ func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gam
 	cnt := float64(n * 1024)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
-			mean, istd := float64(stats[o]), float64(stats[32+o])
-			k := float64(gamma[o]) * istd / cnt
+			a := float64(gamma[o]) * float64(stats[32+o])
+			b, c := float32(a*coef[32+o]/cnt), float32(a*coef[o]/cnt)
 			off := (s*32 + o) * 1024
-			elem.BNReLUDz(dy[off:][:1024], dy[off:][:1024], out[off:][:1024], z[off:][:1024], mean, istd, k, cnt, coef[o], coef[32+o])
+			elem.BNReLUDz(dy[off:][:1024], dy[off:][:1024], out[off:][:1024], z[off:][:1024], stats[o], stats[32+o], float32(a), b, c)
 		}
 	}
 
@@ -730,10 +730,10 @@ func conv2dBnReluBackwardConv1T78Dz(n, lo, hi int, x []float32, w []float32, gam
 	cnt := float64(n * 1024)
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
-			mean, istd := float64(stats[o]), float64(stats[32+o])
-			k := float64(gamma[o]) * istd / cnt
+			a := float64(gamma[o]) * float64(stats[32+o])
+			b, c := float32(a*coef[32+o]/cnt), float32(a*coef[o]/cnt)
 			off := (s*32 + o) * 1024
-			elem.BNReLUDz(dy[off:][:1024], dy[off:][:1024], out[off:][:1024], z[off:][:1024], mean, istd, k, cnt, coef[o], coef[32+o])
+			elem.BNReLUDz(dy[off:][:1024], dy[off:][:1024], out[off:][:1024], z[off:][:1024], stats[o], stats[32+o], float32(a), b, c)
 		}
 	}
 

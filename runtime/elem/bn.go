@@ -47,25 +47,27 @@ func BNReLUSums(dy, out, z []float32, mean, istd float64) (sdy, sdyx float64) {
 // BNReLUDz sets the gradient of the convolution's output of one channel of
 // one sample, from BNReLUSums's sums over the batch:
 //
-//	dz[i] = k*((cnt*g - sdy) - (z[i]-mean)*istd*sdyx)
+//	dz[i] = (a*g - b*xh) - c,  xh = (z[i]-mean)*istd
 //
-// with g as in BNReLUSums and k = gamma*istd/cnt, in float64, one rounding
-// per operation. dz may be dy. It panics if dy, out or z is shorter than
+// with g as in BNReLUSums and, for cnt elements per channel in the batch,
+// a = gamma*istd, b = a*sdyx/cnt and c = a*sdy/cnt, which the caller
+// computes once per channel in float64. The elements are float32, one
+// rounding per operation, so the assembly (which does 32 at a time) gives
+// the same bits. dz may be dy. It panics if dy, out or z is shorter than
 // dz.
-func BNReLUDz(dz, dy, out, z []float32, mean, istd, k, cnt, sdy, sdyx float64) {
+func BNReLUDz(dz, dy, out, z []float32, mean, istd, a, b, c float32) {
 	if len(dy) < len(dz) || len(out) < len(dz) || len(z) < len(dz) {
 		panic(fmt.Sprintf("elem: BNReLUDz: len(dz) = %d, len(dy) = %d, len(out) = %d, len(z) = %d", len(dz), len(dy), len(out), len(z)))
 	}
 	if useAsm && len(dz) > 0 {
-		bnReLUDzAsm(dz, dy, out, z, mean, istd, k, cnt, sdy, sdyx)
+		bnReLUDzAsm(dz, dy, out, z, mean, istd, a, b, c)
 		return
 	}
 	dy, out, z = dy[:len(dz)], out[:len(dz)], z[:len(dz)]
 	for i := range dz {
-		g := float64(reluGrad(dy[i], out[i]))
-		xh := float64((float64(z[i]) - mean) * istd)
-		a := float64(cnt*g) - sdy
-		dz[i] = float32(k * (a - float64(xh*sdyx)))
+		g := reluGrad(dy[i], out[i])
+		xh := float32(float32(z[i]-mean) * istd)
+		dz[i] = float32(float32(a*g)-float32(b*xh)) - c
 	}
 }
 

@@ -221,7 +221,7 @@ func TestLengthPanics(t *testing.T) {
 		{"ReLUBackward", func() { ReLUBackward(make([]float32, 3), make([]float32, 3), make([]float32, 2)) }},
 		{"BNReLUSums", func() { BNReLUSums(make([]float32, 3), make([]float32, 3), make([]float32, 2), 0, 1) }},
 		{"BNReLUDz", func() {
-			BNReLUDz(make([]float32, 3), make([]float32, 3), make([]float32, 2), make([]float32, 3), 0, 1, 1, 1, 0, 0)
+			BNReLUDz(make([]float32, 3), make([]float32, 3), make([]float32, 2), make([]float32, 3), 0, 1, 1, 0, 0)
 		}},
 	}
 	for _, tt := range tests {

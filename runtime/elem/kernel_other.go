@@ -12,7 +12,7 @@ var (
 	tanhAsm         func(x, y []float32)
 	tanhBackwardAsm func(y, dy, dx []float32)
 	bnReLUSumsAsm   func(dy, out, z []float32, mean, istd float64) (sdy, sdyx float64)
-	bnReLUDzAsm     func(dz, dy, out, z []float32, mean, istd, k, cnt, sdy, sdyx float64)
+	bnReLUDzAsm     func(dz, dy, out, z []float32, mean, istd, a, b, c float32)
 	sumAsm          func(x []float32) float32
 	sumReLUAsm      func(x, mask []float32) float32
 	reluBackwardAsm func(dx, y, dy []float32)

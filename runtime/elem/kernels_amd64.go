@@ -69,10 +69,10 @@ func tanhBackward(y []float32, dy []float32, dx []float32)
 //go:noescape
 func bnReLUSums(dy []float32, out []float32, z []float32, mean float64, istd float64) (sdy float64, sdyx float64)
 
-// bnReLUDz sets dz[i] = k*((cnt*g - sdy) - (z[i]-mean)*istd*sdyx) for i < len(dz), g = dy[i] where out[i] > 0 and 0 elsewhere; dy, out and z must be at least as long.
+// bnReLUDz sets dz[i] = (a*g - b*((z[i]-mean)*istd)) - c for i < len(dz), g = dy[i] where out[i] > 0 and 0 elsewhere; dy, out and z must be at least as long.
 //
 //go:noescape
-func bnReLUDz(dz []float32, dy []float32, out []float32, z []float32, mean float64, istd float64, k float64, cnt float64, sdy float64, sdyx float64)
+func bnReLUDz(dz []float32, dy []float32, out []float32, z []float32, mean float32, istd float32, a float32, b float32, c float32)
 
 // sum returns the sum of x in Sum's order.
 //

@@ -1436,95 +1436,119 @@ bnReLUSums1done:
 	MOVSD X2, sdyx+96(FP)
 	RET
 
-// func bnReLUDz(dz []float32, dy []float32, out []float32, z []float32, mean float64, istd float64, k float64, cnt float64, sdy float64, sdyx float64)
-// Requires: AVX, AVX2, SSE2
-TEXT ·bnReLUDz(SB), NOSPLIT, $0-144
+// func bnReLUDz(dz []float32, dy []float32, out []float32, z []float32, mean float32, istd float32, a float32, b float32, c float32)
+// Requires: AVX, AVX2
+TEXT ·bnReLUDz(SB), NOSPLIT, $0-116
 	MOVQ         dz_base+0(FP), R8
 	MOVQ         dz_len+8(FP), CX
 	MOVQ         dy_base+24(FP), SI
 	MOVQ         out_base+48(FP), DI
 	MOVQ         z_base+72(FP), DX
-	MOVSD        mean+96(FP), X0
-	VBROADCASTSD X0, Y0
-	MOVSD        istd+104(FP), X1
-	VBROADCASTSD X1, Y1
-	MOVSD        k+112(FP), X2
-	VBROADCASTSD X2, Y2
-	MOVSD        cnt+120(FP), X3
-	VBROADCASTSD X3, Y3
-	MOVSD        sdy+128(FP), X4
-	VBROADCASTSD X4, Y4
-	MOVSD        sdyx+136(FP), X5
-	VBROADCASTSD X5, Y5
-	VPXOR        Y6, Y6, Y6
+	VBROADCASTSS mean+96(FP), Y8
+	VBROADCASTSS istd+100(FP), Y9
+	VBROADCASTSS a+104(FP), Y10
+	VBROADCASTSS b+108(FP), Y11
+	VBROADCASTSS c+112(FP), Y12
+	VXORPS       Y15, Y15, Y15
 
-bnReLUDz8:
-	CMPQ         CX, $0x08
-	JL           bnReLUDz8done
-	VMOVUPS      (SI), Y7
-	VMOVUPS      (DI), Y8
-	VPCMPGTD     Y6, Y8, Y9
-	VANDPS       Y9, Y7, Y7
-	VMOVUPS      (DX), Y12
-	VCVTPS2PD    X7, Y10
-	VEXTRACTF128 $0x01, Y7, X7
-	VCVTPS2PD    X7, Y11
-	VCVTPS2PD    X12, Y13
-	VEXTRACTF128 $0x01, Y12, X12
-	VCVTPS2PD    X12, Y14
-	VSUBPD       Y0, Y13, Y13
-	VMULPD       Y1, Y13, Y13
-	VMULPD       Y3, Y10, Y10
-	VSUBPD       Y4, Y10, Y10
-	VMULPD       Y5, Y13, Y13
-	VSUBPD       Y13, Y10, Y10
-	VMULPD       Y2, Y10, Y10
-	VSUBPD       Y0, Y14, Y14
-	VMULPD       Y1, Y14, Y14
-	VMULPD       Y3, Y11, Y11
-	VSUBPD       Y4, Y11, Y11
-	VMULPD       Y5, Y14, Y14
-	VSUBPD       Y14, Y11, Y11
-	VMULPD       Y2, Y11, Y11
-	VCVTPD2PSY   Y10, X10
-	VCVTPD2PSY   Y11, X11
-	VINSERTF128  $0x01, X11, Y10, Y10
-	VMOVUPS      Y10, (R8)
-	ADDQ         $0x20, R8
-	ADDQ         $0x20, SI
-	ADDQ         $0x20, DI
-	ADDQ         $0x20, DX
-	SUBQ         $0x08, CX
-	JMP          bnReLUDz8
+bnReLUDzx32:
+	CMPQ     CX, $0x20
+	JL       bnReLUDzx8
+	VMOVUPS  (DI), Y4
+	VPCMPGTD Y15, Y4, Y4
+	VANDPS   (SI), Y4, Y0
+	VMOVUPS  (DX), Y4
+	VSUBPS   Y8, Y4, Y4
+	VMULPS   Y9, Y4, Y4
+	VMULPS   Y11, Y4, Y4
+	VMULPS   Y10, Y0, Y0
+	VSUBPS   Y4, Y0, Y0
+	VSUBPS   Y12, Y0, Y0
+	VMOVUPS  Y0, (R8)
+	VMOVUPS  32(DI), Y5
+	VPCMPGTD Y15, Y5, Y5
+	VANDPS   32(SI), Y5, Y1
+	VMOVUPS  32(DX), Y5
+	VSUBPS   Y8, Y5, Y5
+	VMULPS   Y9, Y5, Y5
+	VMULPS   Y11, Y5, Y5
+	VMULPS   Y10, Y1, Y1
+	VSUBPS   Y5, Y1, Y1
+	VSUBPS   Y12, Y1, Y1
+	VMOVUPS  Y1, 32(R8)
+	VMOVUPS  64(DI), Y6
+	VPCMPGTD Y15, Y6, Y6
+	VANDPS   64(SI), Y6, Y2
+	VMOVUPS  64(DX), Y6
+	VSUBPS   Y8, Y6, Y6
+	VMULPS   Y9, Y6, Y6
+	VMULPS   Y11, Y6, Y6
+	VMULPS   Y10, Y2, Y2
+	VSUBPS   Y6, Y2, Y2
+	VSUBPS   Y12, Y2, Y2
+	VMOVUPS  Y2, 64(R8)
+	VMOVUPS  96(DI), Y7
+	VPCMPGTD Y15, Y7, Y7
+	VANDPS   96(SI), Y7, Y3
+	VMOVUPS  96(DX), Y7
+	VSUBPS   Y8, Y7, Y7
+	VMULPS   Y9, Y7, Y7
+	VMULPS   Y11, Y7, Y7
+	VMULPS   Y10, Y3, Y3
+	VSUBPS   Y7, Y3, Y3
+	VSUBPS   Y12, Y3, Y3
+	VMOVUPS  Y3, 96(R8)
+	ADDQ     $0x80, R8
+	ADDQ     $0x80, SI
+	ADDQ     $0x80, DI
+	ADDQ     $0x80, DX
+	SUBQ     $0x20, CX
+	JMP      bnReLUDzx32
 
-bnReLUDz8done:
-bnReLUDz1:
-	CMPQ      CX, $0x01
-	JL        bnReLUDz1done
-	VMOVSS    (SI), X7
-	VMOVSS    (DI), X8
-	VPCMPGTD  X6, X8, X9
-	VANDPS    X9, X7, X7
-	VMOVSS    (DX), X12
-	VCVTSS2SD X7, X7, X10
-	VCVTSS2SD X12, X12, X13
-	VSUBSD    X0, X13, X13
-	VMULSD    X1, X13, X13
-	VMULSD    X3, X10, X10
-	VSUBSD    X4, X10, X10
-	VMULSD    X5, X13, X13
-	VSUBSD    X13, X10, X10
-	VMULSD    X2, X10, X10
-	VCVTSD2SS X10, X10, X10
-	VMOVSS    X10, (R8)
-	ADDQ      $0x04, R8
-	ADDQ      $0x04, SI
-	ADDQ      $0x04, DI
-	ADDQ      $0x04, DX
-	SUBQ      $0x01, CX
-	JMP       bnReLUDz1
+bnReLUDzx8:
+	CMPQ     CX, $0x08
+	JL       bnReLUDzx1
+	VMOVUPS  (DI), Y4
+	VPCMPGTD Y15, Y4, Y4
+	VANDPS   (SI), Y4, Y0
+	VMOVUPS  (DX), Y4
+	VSUBPS   Y8, Y4, Y4
+	VMULPS   Y9, Y4, Y4
+	VMULPS   Y11, Y4, Y4
+	VMULPS   Y10, Y0, Y0
+	VSUBPS   Y4, Y0, Y0
+	VSUBPS   Y12, Y0, Y0
+	VMOVUPS  Y0, (R8)
+	ADDQ     $0x20, R8
+	ADDQ     $0x20, SI
+	ADDQ     $0x20, DI
+	ADDQ     $0x20, DX
+	SUBQ     $0x08, CX
+	JMP      bnReLUDzx8
 
-bnReLUDz1done:
+bnReLUDzx1:
+	CMPQ     CX, $0x01
+	JL       bnReLUDzdone
+	VMOVSS   (DI), X4
+	VPCMPGTD X15, X4, X4
+	VMOVSS   (SI), X0
+	VANDPS   X4, X0, X0
+	VMOVSS   (DX), X4
+	VSUBSS   X8, X4, X4
+	VMULSS   X9, X4, X4
+	VMULSS   X11, X4, X4
+	VMULSS   X10, X0, X0
+	VSUBSS   X4, X0, X0
+	VSUBSS   X12, X0, X0
+	VMOVSS   X0, (R8)
+	ADDQ     $0x04, R8
+	ADDQ     $0x04, SI
+	ADDQ     $0x04, DI
+	ADDQ     $0x04, DX
+	SUBQ     $0x01, CX
+	JMP      bnReLUDzx1
+
+bnReLUDzdone:
 	VZEROUPPER
 	RET
 
