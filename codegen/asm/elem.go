@@ -43,10 +43,10 @@ func Elem(ctx *build.Context) {
 	}
 	tanh(ctx)
 	tanhBackward(ctx)
-	bnReLUSums(ctx)
+	sumKernel(ctx, "bnReLUSums", sumBNMasked)
 	bnReLUDz(ctx)
-	sumKernel(ctx, "sum", false)
-	sumKernel(ctx, "sumReLU", true)
+	sumKernel(ctx, "sum", sumPlain)
+	sumKernel(ctx, "sumReLU", sumMasked)
 	reluBackward(ctx)
 }
 

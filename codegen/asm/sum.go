@@ -12,30 +12,58 @@ import (
 // the elements past the last multiple of 32 in order: the Go fallbacks do
 // the same additions, so both give the same bits.
 
-// sumKernel emits name(x[, mask] []float32) float32; with masked, element
-// i counts only where mask[i]'s bits are above 0 as an int32 (where a ReLU
-// passed its gradient).
-func sumKernel(ctx *build.Context, name string, masked bool) {
-	sig, doc := "func(x []float32) float32", name+" returns the sum of x in Sum's order."
-	if masked {
-		sig, doc = "func(x, mask []float32) float32", name+" returns the sum of x where mask's bits are above 0, in SumReLU's order; mask must be at least as long as x."
+// A sumKind is what sumKernel sums.
+type sumKind int
+
+const (
+	sumPlain    sumKind = iota // x
+	sumMasked                  // x where a ReLU passed it
+	sumBNMasked                // dy where a ReLU passed it, and its products with z - mean
+)
+
+// sumKernel emits name(x[, mask] []float32) float32 or, for sumBNMasked,
+// name(dy, out, z []float32, mean float32) (sdy, sdyz float32). Masked,
+// element i counts only where mask[i]'s (out[i]'s) bits are above 0 as an
+// int32 (where a ReLU passed its gradient).
+func sumKernel(ctx *build.Context, name string, kind sumKind) {
+	xName, mName := "x", "mask"
+	switch kind {
+	case sumPlain:
+		leaf(ctx, name, "func(x []float32) float32", name+" returns the sum of x in Sum's order.")
+	case sumMasked:
+		leaf(ctx, name, "func(x, mask []float32) float32", name+" returns the sum of x where mask's bits are above 0, in SumReLU's order; mask must be at least as long as x.")
+	case sumBNMasked:
+		xName, mName = "dy", "out"
+		leaf(ctx, name, "func(dy, out, z []float32, mean float32) (sdy, sdyz float32)",
+			name+" returns the sums of g and g*(z[i]-mean), g = dy[i] where out[i]'s bits are above 0 and 0 elsewhere, in BNReLUSums's order; out and z must be at least as long as dy.")
 	}
-	leaf(ctx, name, sig, doc)
-	px, pm, n := reg.RSI, reg.RDI, reg.RCX
-	ctx.Load(ctx.Param("x").Base(), px)
-	ctx.Load(ctx.Param("x").Len(), n)
+	masked, bn := kind != sumPlain, kind == sumBNMasked
+	px, pm, pz, n := reg.RSI, reg.RDI, reg.RDX, reg.RCX
+	ctx.Load(ctx.Param(xName).Base(), px)
+	ctx.Load(ctx.Param(xName).Len(), n)
 	if masked {
-		ctx.Load(ctx.Param("mask").Base(), pm)
+		ctx.Load(ctx.Param(mName).Base(), pm)
 	}
-	acc := ymms(0, 1, 2, 3)
-	zero, t, m := reg.Y4, ymms(5, 6, 7, 8), ymms(9, 10, 11, 12)
-	for _, a := range acc {
-		ctx.VXORPS(a, a, a)
+	// acc sums x (g), accZ the products; t holds elements, m masks and
+	// products.
+	acc, accZ := ymms(0, 1, 2, 3), ymms(4, 5, 6, 7)
+	t, m := ymms(8, 9, 10, 11), ymms(12, 13, 12, 13)
+	mean, zero := reg.Y14, reg.Y15
+	sums := [][]reg.VecPhysical{acc}
+	if bn {
+		ctx.Load(ctx.Param("z").Base(), pz)
+		ctx.VBROADCASTSS(paramAddr(ctx, "mean"), mean)
+		sums = append(sums, accZ)
+	}
+	for _, s := range sums {
+		for _, a := range s {
+			ctx.VXORPS(a, a, a)
+		}
 	}
 	ctx.VPXOR(zero, zero, zero)
-	// load puts 8 elements (or one, scalar) of x at byte offset off, masked,
-	// into v.
-	load := func(off int, v, mv reg.VecPhysical, scalar bool) {
+	// add adds 8 elements (or one, scalar) at byte offset off, masked, to
+	// a and their products to az.
+	add := func(off int, a, az, v, mv reg.VecPhysical, scalar bool) {
 		mov := lanes(ctx, scalar)
 		mov(operand.Mem{Base: px, Disp: off}, v)
 		if masked {
@@ -43,11 +71,32 @@ func sumKernel(ctx *build.Context, name string, masked bool) {
 			ctx.VPCMPGTD(half(zero, scalar), mv, mv)
 			ctx.VANDPS(mv, v, v)
 		}
+		if scalar {
+			ctx.VADDSS(v, a, a)
+		} else {
+			ctx.VADDPS(v, a, a)
+		}
+		if !bn {
+			return
+		}
+		mov(operand.Mem{Base: pz, Disp: off}, mv)
+		if scalar {
+			ctx.VSUBSS(mean.AsX(), mv, mv)
+			ctx.VMULSS(mv, v, mv)
+			ctx.VADDSS(mv, az, az)
+			return
+		}
+		ctx.VSUBPS(mean, mv, mv)
+		ctx.VMULPS(mv, v, mv)
+		ctx.VADDPS(mv, az, az)
 	}
 	advance := func(step int) {
 		ctx.ADDQ(operand.U8(4*step), px)
 		if masked {
 			ctx.ADDQ(operand.U8(4*step), pm)
+		}
+		if bn {
+			ctx.ADDQ(operand.U8(4*step), pz)
 		}
 		ctx.SUBQ(operand.U8(step), n)
 	}
@@ -55,34 +104,36 @@ func sumKernel(ctx *build.Context, name string, masked bool) {
 	ctx.CMPQ(n, operand.U8(32))
 	ctx.JL(operand.LabelRef(name + "fold"))
 	for h := range acc {
-		load(32*h, t[h], m[h], false)
-		ctx.VADDPS(t[h], acc[h], acc[h])
+		add(32*h, acc[h], accZ[h], t[h], m[h], false)
 	}
 	advance(32)
 	ctx.JMP(operand.LabelRef(name + "32"))
 
 	ctx.Label(name + "fold")
-	ctx.VADDPS(acc[1], acc[0], acc[0])
-	ctx.VADDPS(acc[3], acc[2], acc[2])
-	ctx.VADDPS(acc[2], acc[0], acc[0])
-	x0, x1 := acc[0].AsX(), acc[1].AsX()
-	ctx.VEXTRACTF128(operand.U8(1), acc[0], x1)
-	ctx.VADDPS(x1, x0, x0)
-	ctx.VMOVHLPS(x0, x0, x1)
-	ctx.VADDPS(x1, x0, x0)
-	ctx.VMOVSHDUP(x0, x1)
-	ctx.VADDSS(x1, x0, x0)
+	for _, s := range sums {
+		ctx.VADDPS(s[1], s[0], s[0])
+		ctx.VADDPS(s[3], s[2], s[2])
+		ctx.VADDPS(s[2], s[0], s[0])
+		x0, x1 := s[0].AsX(), s[1].AsX()
+		ctx.VEXTRACTF128(operand.U8(1), s[0], x1)
+		ctx.VADDPS(x1, x0, x0)
+		ctx.VMOVHLPS(x0, x0, x1)
+		ctx.VADDPS(x1, x0, x0)
+		ctx.VMOVSHDUP(x0, x1)
+		ctx.VADDSS(x1, x0, x0)
+	}
 
 	ctx.Label(name + "1")
 	ctx.TESTQ(n, n)
 	ctx.JZ(operand.LabelRef(name + "done"))
-	load(0, half(t[0], true), half(m[0], true), true)
-	ctx.VADDSS(t[0].AsX(), x0, x0)
+	add(0, half(acc[0], true), half(accZ[0], true), half(t[0], true), half(m[0], true), true)
 	advance(1)
 	ctx.JMP(operand.LabelRef(name + "1"))
 	ctx.Label(name + "done")
 	ctx.VZEROUPPER()
-	ctx.Store(x0, ctx.ReturnIndex(0))
+	for i, s := range sums {
+		ctx.Store(s[0].AsX(), ctx.ReturnIndex(i))
+	}
 	ctx.RET()
 }
 

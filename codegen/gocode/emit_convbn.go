@@ -82,10 +82,11 @@ for o := 0; o < {{.O}}; o++ {
 }
 
 // emitConvBNReLUBackward computes conv2d_bn_relu_backward: the gradients
-// of gamma and beta per channel (float64, samples in order), then dz, the
-// gradient of the convolution's output, per sample (float32, from float64
-// coefficients per channel), then the convolution's weight gradient and,
-// when the graph uses it, its input gradient.
+// of gamma and beta per channel (float32 sums per sample, added in float64
+// in sample order), then dz, the gradient of the convolution's output, per
+// sample (float32, from float64 coefficients per channel), then the
+// convolution's weight gradient and, when the graph uses it, its input
+// gradient.
 func emitConvBNReLUBackward(n *ir.Node, c *Context) (*Kernel, error) {
 	d := newConvGeom(n)
 	O, OHW := d.O, d.OH*d.OW
@@ -101,14 +102,14 @@ func emitConvBNReLUBackward(n *ir.Node, c *Context) (*Kernel, error) {
 	}
 	m := map[string]any{"O": O, "OHW": OHW, "Dz": dz}
 	sums := expand(`for o := lo; o < hi; o++ {
-	mean, istd := float64(stats[o]), float64(stats[{{.O}}+o])
-	var sdy, sdyx float64
+	var sdy, sdyz float64
 	for s := 0; s < n; s++ {
 		off := (s*{{.O}} + o) * {{.OHW}}
-		a, b := elem.BNReLUSums(dy[off:][:{{.OHW}}], out[off:][:{{.OHW}}], z[off:][:{{.OHW}}], mean, istd)
-		sdy += a
-		sdyx += b
+		a, b := elem.BNReLUSums(dy[off:][:{{.OHW}}], out[off:][:{{.OHW}}], z[off:][:{{.OHW}}], stats[o])
+		sdy += float64(a)
+		sdyz += float64(b)
 	}
+	sdyx := sdyz * float64(stats[{{.O}}+o])
 	coef[o], coef[{{.O}}+o] = sdy, sdyx
 	y[o] = float32(sdyx)
 	dbeta[o] = float32(sdy)

@@ -389,14 +389,14 @@ func maxpoolBackwardT51(n, lo, hi int, x []float32, dy []float32, y []float32) {
 // conv2dBnReluBackwardConv2T52Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [16] of indices [lo, hi) of 16.
 func conv2dBnReluBackwardConv2T52Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
-		mean, istd := float64(stats[o]), float64(stats[16+o])
-		var sdy, sdyx float64
+		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
 			off := (s*16 + o) * 100
-			a, b := elem.BNReLUSums(dy[off:][:100], out[off:][:100], z[off:][:100], mean, istd)
-			sdy += a
-			sdyx += b
+			a, b := elem.BNReLUSums(dy[off:][:100], out[off:][:100], z[off:][:100], stats[o])
+			sdy += float64(a)
+			sdyz += float64(b)
 		}
+		sdyx := sdyz * float64(stats[16+o])
 		coef[o], coef[16+o] = sdy, sdyx
 		y[o] = float32(sdyx)
 		dbeta[o] = float32(sdy)
@@ -494,14 +494,14 @@ func maxpoolBackwardT56(n, lo, hi int, x []float32, dy []float32, y []float32) {
 // conv2dBnReluBackwardConv1T57Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [6] of indices [lo, hi) of 6.
 func conv2dBnReluBackwardConv1T57Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
 	for o := lo; o < hi; o++ {
-		mean, istd := float64(stats[o]), float64(stats[6+o])
-		var sdy, sdyx float64
+		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
 			off := (s*6 + o) * 784
-			a, b := elem.BNReLUSums(dy[off:][:784], out[off:][:784], z[off:][:784], mean, istd)
-			sdy += a
-			sdyx += b
+			a, b := elem.BNReLUSums(dy[off:][:784], out[off:][:784], z[off:][:784], stats[o])
+			sdy += float64(a)
+			sdyz += float64(b)
 		}
+		sdyx := sdyz * float64(stats[6+o])
 		coef[o], coef[6+o] = sdy, sdyx
 		y[o] = float32(sdyx)
 		dbeta[o] = float32(sdy)

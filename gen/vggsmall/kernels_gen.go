@@ -431,14 +431,14 @@ func maxpoolBackwardT64(n, lo, hi int, x []float32, dy []float32, y []float32) {
 // conv2dBnReluBackwardConv4T65Sums computes the sums phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 64.
 func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
-		mean, istd := float64(stats[o]), float64(stats[64+o])
-		var sdy, sdyx float64
+		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
 			off := (s*64 + o) * 256
-			a, b := elem.BNReLUSums(dy[off:][:256], out[off:][:256], z[off:][:256], mean, istd)
-			sdy += a
-			sdyx += b
+			a, b := elem.BNReLUSums(dy[off:][:256], out[off:][:256], z[off:][:256], stats[o])
+			sdy += float64(a)
+			sdyz += float64(b)
 		}
+		sdyx := sdyz * float64(stats[64+o])
 		coef[o], coef[64+o] = sdy, sdyx
 		y[o] = float32(sdyx)
 		dbeta[o] = float32(sdy)
@@ -609,14 +609,14 @@ func maxpoolBackwardT73(n, lo, hi int, x []float32, dy []float32, y []float32) {
 // conv2dBnReluBackwardConv2T74Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 32.
 func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
-		mean, istd := float64(stats[o]), float64(stats[32+o])
-		var sdy, sdyx float64
+		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
 			off := (s*32 + o) * 1024
-			a, b := elem.BNReLUSums(dy[off:][:1024], out[off:][:1024], z[off:][:1024], mean, istd)
-			sdy += a
-			sdyx += b
+			a, b := elem.BNReLUSums(dy[off:][:1024], out[off:][:1024], z[off:][:1024], stats[o])
+			sdy += float64(a)
+			sdyz += float64(b)
 		}
+		sdyx := sdyz * float64(stats[32+o])
 		coef[o], coef[32+o] = sdy, sdyx
 		y[o] = float32(sdyx)
 		dbeta[o] = float32(sdy)
@@ -710,14 +710,14 @@ func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, g
 // conv2dBnReluBackwardConv1T78Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [32] of indices [lo, hi) of 32.
 func conv2dBnReluBackwardConv1T78Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
 	for o := lo; o < hi; o++ {
-		mean, istd := float64(stats[o]), float64(stats[32+o])
-		var sdy, sdyx float64
+		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
 			off := (s*32 + o) * 1024
-			a, b := elem.BNReLUSums(dy[off:][:1024], out[off:][:1024], z[off:][:1024], mean, istd)
-			sdy += a
-			sdyx += b
+			a, b := elem.BNReLUSums(dy[off:][:1024], out[off:][:1024], z[off:][:1024], stats[o])
+			sdy += float64(a)
+			sdyz += float64(b)
 		}
+		sdyx := sdyz * float64(stats[32+o])
 		coef[o], coef[32+o] = sdy, sdyx
 		y[o] = float32(sdyx)
 		dbeta[o] = float32(sdy)

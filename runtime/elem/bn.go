@@ -9,39 +9,38 @@ import (
 // batch-norm + ReLU needs over one channel of one sample:
 //
 //	sdy  = sum of g
-//	sdyx = sum of g*(z[i]-mean)*istd
+//	sdyz = sum of g*(z[i]-mean)
 //
 // where g = dy[i] where the ReLU's output out[i] is above 0, and 0
-// elsewhere, and z is the convolution's output. The sums are float64, over
-// eight lanes (element i into lane i%8, the lanes added pairwise at the
-// end), then the elements past the last multiple of eight in order: the
-// assembly and the Go code add in this order and give the same bits. It
-// panics if out or z is shorter than dy.
-func BNReLUSums(dy, out, z []float32, mean, istd float64) (sdy, sdyx float64) {
+// elsewhere, and z is the convolution's output. The sums are float32, in
+// Sum's order (32 lanes, folded pairwise, then the elements past the last
+// multiple of 32); the caller adds them over the batch in float64. The
+// assembly and the Go code give the same bits. It panics if out or z is
+// shorter than dy.
+func BNReLUSums(dy, out, z []float32, mean float32) (sdy, sdyz float32) {
 	if len(out) < len(dy) || len(z) < len(dy) {
 		panic(fmt.Sprintf("elem: BNReLUSums: len(dy) = %d, len(out) = %d, len(z) = %d", len(dy), len(out), len(z)))
 	}
 	if useAsm && len(dy) > 0 {
-		return bnReLUSumsAsm(dy, out, z, mean, istd)
+		return bnReLUSumsAsm(dy, out, z, mean)
 	}
 	out, z = out[:len(dy)], z[:len(dy)]
-	var s, x [8]float64
+	var s, x [32]float32
 	i := 0
-	for ; i+8 <= len(dy); i += 8 {
-		for l := range 8 {
-			g := float64(reluGrad(dy[i+l], out[i+l]))
+	for ; i+32 <= len(dy); i += 32 {
+		for l := range s {
+			g := reluGrad(dy[i+l], out[i+l])
 			s[l] += g
-			x[l] += float64(float64(g*(float64(z[i+l])-mean)) * istd)
+			x[l] += float32(g * (z[i+l] - mean))
 		}
 	}
-	sdy = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
-	sdyx = ((x[0] + x[4]) + (x[2] + x[6])) + ((x[1] + x[5]) + (x[3] + x[7]))
+	sdy, sdyz = fold32(&s), fold32(&x)
 	for ; i < len(dy); i++ {
-		g := float64(reluGrad(dy[i], out[i]))
+		g := reluGrad(dy[i], out[i])
 		sdy += g
-		sdyx += float64(float64(g*(float64(z[i])-mean)) * istd)
+		sdyz += float32(g * (z[i] - mean))
 	}
-	return sdy, sdyx
+	return sdy, sdyz
 }
 
 // BNReLUDz sets the gradient of the convolution's output of one channel of

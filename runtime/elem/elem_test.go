@@ -219,7 +219,7 @@ func TestLengthPanics(t *testing.T) {
 		{"TanhBackward", func() { TanhBackward(make([]float32, 3), make([]float32, 3), make([]float32, 2)) }},
 		{"SumReLU", func() { SumReLU(make([]float32, 3), make([]float32, 2)) }},
 		{"ReLUBackward", func() { ReLUBackward(make([]float32, 3), make([]float32, 3), make([]float32, 2)) }},
-		{"BNReLUSums", func() { BNReLUSums(make([]float32, 3), make([]float32, 3), make([]float32, 2), 0, 1) }},
+		{"BNReLUSums", func() { BNReLUSums(make([]float32, 3), make([]float32, 3), make([]float32, 2), 0) }},
 		{"BNReLUDz", func() {
 			BNReLUDz(make([]float32, 3), make([]float32, 3), make([]float32, 2), make([]float32, 3), 0, 1, 1, 0, 0)
 		}},

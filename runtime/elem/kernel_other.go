@@ -11,7 +11,7 @@ var (
 	sgdMomentum     [2][2][2]sgdKernel
 	tanhAsm         func(x, y []float32)
 	tanhBackwardAsm func(y, dy, dx []float32)
-	bnReLUSumsAsm   func(dy, out, z []float32, mean, istd float64) (sdy, sdyx float64)
+	bnReLUSumsAsm   func(dy, out, z []float32, mean float32) (sdy, sdyz float32)
 	bnReLUDzAsm     func(dz, dy, out, z []float32, mean, istd, a, b, c float32)
 	sumAsm          func(x []float32) float32
 	sumReLUAsm      func(x, mask []float32) float32

@@ -64,10 +64,10 @@ func tanh(x []float32, y []float32)
 //go:noescape
 func tanhBackward(y []float32, dy []float32, dx []float32)
 
-// bnReLUSums returns the sums of g and g*(z-mean)*istd over i < len(dy), g = dy[i] where out[i] > 0 and 0 elsewhere, in BNReLUSums's order; out and z must be at least as long.
+// bnReLUSums returns the sums of g and g*(z[i]-mean), g = dy[i] where out[i]'s bits are above 0 and 0 elsewhere, in BNReLUSums's order; out and z must be at least as long as dy.
 //
 //go:noescape
-func bnReLUSums(dy []float32, out []float32, z []float32, mean float64, istd float64) (sdy float64, sdyx float64)
+func bnReLUSums(dy []float32, out []float32, z []float32, mean float32) (sdy float32, sdyz float32)
 
 // bnReLUDz sets dz[i] = (a*g - b*((z[i]-mean)*istd)) - c for i < len(dz), g = dy[i] where out[i] > 0 and 0 elsewhere; dy, out and z must be at least as long.
 //

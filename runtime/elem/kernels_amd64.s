@@ -1352,88 +1352,111 @@ tanhBackwarddone:
 	VZEROUPPER
 	RET
 
-// func bnReLUSums(dy []float32, out []float32, z []float32, mean float64, istd float64) (sdy float64, sdyx float64)
-// Requires: AVX, AVX2, SSE2
-TEXT ·bnReLUSums(SB), NOSPLIT, $0-104
+// func bnReLUSums(dy []float32, out []float32, z []float32, mean float32) (sdy float32, sdyz float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·bnReLUSums(SB), NOSPLIT, $0-88
 	MOVQ         dy_base+0(FP), SI
 	MOVQ         dy_len+8(FP), CX
 	MOVQ         out_base+24(FP), DI
 	MOVQ         z_base+48(FP), DX
-	MOVSD        mean+72(FP), X4
-	VBROADCASTSD X4, Y4
-	MOVSD        istd+80(FP), X5
-	VBROADCASTSD X5, Y5
-	VXORPD       Y0, Y0, Y0
-	VXORPD       Y1, Y1, Y1
-	VXORPD       Y2, Y2, Y2
-	VXORPD       Y3, Y3, Y3
-	VPXOR        Y6, Y6, Y6
+	VBROADCASTSS mean+72(FP), Y14
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VPXOR        Y15, Y15, Y15
 
-bnReLUSums8:
-	CMPQ         CX, $0x08
-	JL           bnReLUSums8done
-	VMOVUPS      (SI), Y7
-	VMOVUPS      (DI), Y8
-	VPCMPGTD     Y6, Y8, Y9
-	VANDPS       Y9, Y7, Y7
-	VMOVUPS      (DX), Y12
-	VCVTPS2PD    X7, Y10
-	VEXTRACTF128 $0x01, Y7, X7
-	VCVTPS2PD    X7, Y11
-	VCVTPS2PD    X12, Y13
-	VEXTRACTF128 $0x01, Y12, X12
-	VCVTPS2PD    X12, Y14
-	VADDPD       Y10, Y0, Y0
-	VADDPD       Y11, Y1, Y1
-	VSUBPD       Y4, Y13, Y13
-	VMULPD       Y13, Y10, Y13
-	VMULPD       Y5, Y13, Y13
-	VSUBPD       Y4, Y14, Y14
-	VMULPD       Y14, Y11, Y14
-	VMULPD       Y5, Y14, Y14
-	VADDPD       Y13, Y2, Y2
-	VADDPD       Y14, Y3, Y3
-	ADDQ         $0x20, SI
-	ADDQ         $0x20, DI
-	ADDQ         $0x20, DX
-	SUBQ         $0x08, CX
-	JMP          bnReLUSums8
+bnReLUSums32:
+	CMPQ     CX, $0x20
+	JL       bnReLUSumsfold
+	VMOVUPS  (SI), Y8
+	VMOVUPS  (DI), Y12
+	VPCMPGTD Y15, Y12, Y12
+	VANDPS   Y12, Y8, Y8
+	VADDPS   Y8, Y0, Y0
+	VMOVUPS  (DX), Y12
+	VSUBPS   Y14, Y12, Y12
+	VMULPS   Y12, Y8, Y12
+	VADDPS   Y12, Y4, Y4
+	VMOVUPS  32(SI), Y9
+	VMOVUPS  32(DI), Y13
+	VPCMPGTD Y15, Y13, Y13
+	VANDPS   Y13, Y9, Y9
+	VADDPS   Y9, Y1, Y1
+	VMOVUPS  32(DX), Y13
+	VSUBPS   Y14, Y13, Y13
+	VMULPS   Y13, Y9, Y13
+	VADDPS   Y13, Y5, Y5
+	VMOVUPS  64(SI), Y10
+	VMOVUPS  64(DI), Y12
+	VPCMPGTD Y15, Y12, Y12
+	VANDPS   Y12, Y10, Y10
+	VADDPS   Y10, Y2, Y2
+	VMOVUPS  64(DX), Y12
+	VSUBPS   Y14, Y12, Y12
+	VMULPS   Y12, Y10, Y12
+	VADDPS   Y12, Y6, Y6
+	VMOVUPS  96(SI), Y11
+	VMOVUPS  96(DI), Y13
+	VPCMPGTD Y15, Y13, Y13
+	VANDPS   Y13, Y11, Y11
+	VADDPS   Y11, Y3, Y3
+	VMOVUPS  96(DX), Y13
+	VSUBPS   Y14, Y13, Y13
+	VMULPS   Y13, Y11, Y13
+	VADDPS   Y13, Y7, Y7
+	ADDQ     $0x80, SI
+	ADDQ     $0x80, DI
+	ADDQ     $0x80, DX
+	SUBQ     $0x20, CX
+	JMP      bnReLUSums32
 
-bnReLUSums8done:
-	VADDPD       Y1, Y0, Y0
+bnReLUSumsfold:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
 	VEXTRACTF128 $0x01, Y0, X1
-	VADDPD       X1, X0, X0
-	VHADDPD      X0, X0, X0
-	VADDPD       Y3, Y2, Y2
-	VEXTRACTF128 $0x01, Y2, X3
-	VADDPD       X3, X2, X2
-	VHADDPD      X2, X2, X2
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y7, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X5
+	VADDPS       X5, X4, X4
+	VMOVHLPS     X4, X4, X5
+	VADDPS       X5, X4, X4
+	VMOVSHDUP    X4, X5
+	VADDSS       X5, X4, X4
 
 bnReLUSums1:
-	CMPQ      CX, $0x01
-	JL        bnReLUSums1done
-	VMOVSS    (SI), X7
-	VMOVSS    (DI), X8
-	VPCMPGTD  X6, X8, X9
-	VANDPS    X9, X7, X7
-	VMOVSS    (DX), X12
-	VCVTSS2SD X7, X7, X10
-	VCVTSS2SD X12, X12, X13
-	VADDSD    X10, X0, X0
-	VSUBSD    X4, X13, X13
-	VMULSD    X13, X10, X13
-	VMULSD    X5, X13, X13
-	VADDSD    X13, X2, X2
-	ADDQ      $0x04, SI
-	ADDQ      $0x04, DI
-	ADDQ      $0x04, DX
-	SUBQ      $0x01, CX
-	JMP       bnReLUSums1
+	TESTQ    CX, CX
+	JZ       bnReLUSumsdone
+	VMOVSS   (SI), X8
+	VMOVSS   (DI), X12
+	VPCMPGTD X15, X12, X12
+	VANDPS   X12, X8, X8
+	VADDSS   X8, X0, X0
+	VMOVSS   (DX), X12
+	VSUBSS   X14, X12, X12
+	VMULSS   X12, X8, X12
+	VADDSS   X12, X4, X4
+	ADDQ     $0x04, SI
+	ADDQ     $0x04, DI
+	ADDQ     $0x04, DX
+	SUBQ     $0x01, CX
+	JMP      bnReLUSums1
 
-bnReLUSums1done:
+bnReLUSumsdone:
 	VZEROUPPER
-	MOVSD X0, sdy+88(FP)
-	MOVSD X2, sdyx+96(FP)
+	MOVSS X0, sdy+80(FP)
+	MOVSS X4, sdyz+84(FP)
 	RET
 
 // func bnReLUDz(dz []float32, dy []float32, out []float32, z []float32, mean float32, istd float32, a float32, b float32, c float32)
@@ -1561,19 +1584,19 @@ TEXT ·sum(SB), NOSPLIT, $0-28
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	VPXOR  Y4, Y4, Y4
+	VPXOR  Y15, Y15, Y15
 
 sum32:
 	CMPQ    CX, $0x20
 	JL      sumfold
-	VMOVUPS (SI), Y5
-	VADDPS  Y5, Y0, Y0
-	VMOVUPS 32(SI), Y6
-	VADDPS  Y6, Y1, Y1
-	VMOVUPS 64(SI), Y7
-	VADDPS  Y7, Y2, Y2
-	VMOVUPS 96(SI), Y8
-	VADDPS  Y8, Y3, Y3
+	VMOVUPS (SI), Y8
+	VADDPS  Y8, Y0, Y0
+	VMOVUPS 32(SI), Y9
+	VADDPS  Y9, Y1, Y1
+	VMOVUPS 64(SI), Y10
+	VADDPS  Y10, Y2, Y2
+	VMOVUPS 96(SI), Y11
+	VADDPS  Y11, Y3, Y3
 	ADDQ    $0x80, SI
 	SUBQ    $0x20, CX
 	JMP     sum32
@@ -1592,8 +1615,8 @@ sumfold:
 sum1:
 	TESTQ  CX, CX
 	JZ     sumdone
-	VMOVSS (SI), X5
-	VADDSS X5, X0, X0
+	VMOVSS (SI), X8
+	VADDSS X8, X0, X0
 	ADDQ   $0x04, SI
 	SUBQ   $0x01, CX
 	JMP    sum1
@@ -1613,31 +1636,31 @@ TEXT ·sumReLU(SB), NOSPLIT, $0-52
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	VPXOR  Y4, Y4, Y4
+	VPXOR  Y15, Y15, Y15
 
 sumReLU32:
 	CMPQ     CX, $0x20
 	JL       sumReLUfold
-	VMOVUPS  (SI), Y5
-	VMOVUPS  (DI), Y9
-	VPCMPGTD Y4, Y9, Y9
-	VANDPS   Y9, Y5, Y5
-	VADDPS   Y5, Y0, Y0
-	VMOVUPS  32(SI), Y6
-	VMOVUPS  32(DI), Y10
-	VPCMPGTD Y4, Y10, Y10
-	VANDPS   Y10, Y6, Y6
-	VADDPS   Y6, Y1, Y1
-	VMOVUPS  64(SI), Y7
-	VMOVUPS  64(DI), Y11
-	VPCMPGTD Y4, Y11, Y11
-	VANDPS   Y11, Y7, Y7
-	VADDPS   Y7, Y2, Y2
-	VMOVUPS  96(SI), Y8
-	VMOVUPS  96(DI), Y12
-	VPCMPGTD Y4, Y12, Y12
+	VMOVUPS  (SI), Y8
+	VMOVUPS  (DI), Y12
+	VPCMPGTD Y15, Y12, Y12
 	VANDPS   Y12, Y8, Y8
-	VADDPS   Y8, Y3, Y3
+	VADDPS   Y8, Y0, Y0
+	VMOVUPS  32(SI), Y9
+	VMOVUPS  32(DI), Y13
+	VPCMPGTD Y15, Y13, Y13
+	VANDPS   Y13, Y9, Y9
+	VADDPS   Y9, Y1, Y1
+	VMOVUPS  64(SI), Y10
+	VMOVUPS  64(DI), Y12
+	VPCMPGTD Y15, Y12, Y12
+	VANDPS   Y12, Y10, Y10
+	VADDPS   Y10, Y2, Y2
+	VMOVUPS  96(SI), Y11
+	VMOVUPS  96(DI), Y13
+	VPCMPGTD Y15, Y13, Y13
+	VANDPS   Y13, Y11, Y11
+	VADDPS   Y11, Y3, Y3
 	ADDQ     $0x80, SI
 	ADDQ     $0x80, DI
 	SUBQ     $0x20, CX
@@ -1657,11 +1680,11 @@ sumReLUfold:
 sumReLU1:
 	TESTQ    CX, CX
 	JZ       sumReLUdone
-	VMOVSS   (SI), X5
-	VMOVSS   (DI), X9
-	VPCMPGTD X4, X9, X9
-	VANDPS   X9, X5, X5
-	VADDSS   X5, X0, X0
+	VMOVSS   (SI), X8
+	VMOVSS   (DI), X12
+	VPCMPGTD X15, X12, X12
+	VANDPS   X12, X8, X8
+	VADDSS   X8, X0, X0
 	ADDQ     $0x04, SI
 	ADDQ     $0x04, DI
 	SUBQ     $0x01, CX

@@ -43,6 +43,16 @@ func sumGo(x, mask []float32) float32 {
 			acc[l] += at(i + l)
 		}
 	}
+	s := fold32(&acc)
+	for ; i < len(x); i++ {
+		s += at(i)
+	}
+	return s
+}
+
+// fold32 adds Sum's 32 lanes in Sum's order: lane l with l+8, l+16 and
+// l+24, then lane l with l+4, l+2 and l+1.
+func fold32(acc *[32]float32) float32 {
 	var v [8]float32
 	for l := range v {
 		v[l] = (acc[l] + acc[l+8]) + (acc[l+16] + acc[l+24])
@@ -53,11 +63,7 @@ func sumGo(x, mask []float32) float32 {
 	for l := range 2 {
 		v[l] += v[l+2]
 	}
-	s := v[0] + v[1]
-	for ; i < len(x); i++ {
-		s += at(i)
-	}
-	return s
+	return v[0] + v[1]
 }
 
 // ReLUBackward sets dx[i] = dy[i] where the ReLU's output y[i] has bits
