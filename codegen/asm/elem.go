@@ -48,6 +48,8 @@ func Elem(ctx *build.Context) {
 	sumKernel(ctx, "sum", sumPlain)
 	sumKernel(ctx, "sumReLU", sumMasked)
 	reluBackward(ctx)
+	addF64(ctx, "addF64", false)
+	addF64(ctx, "addReLUF64", true)
 }
 
 // SGDKernelName returns the name of the SGD update kernel with momentum or

@@ -6,11 +6,12 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// The reductions and the ReLU backward of runtime/elem. A sum adds 32
-// floats at a time into 32 float32 lanes (element i into lane i%32), folds
-// the lanes pairwise (lane l with l+8, l+16 and l+24, then halves), and adds
-// the elements past the last multiple of 32 in order: the Go fallbacks do
-// the same additions, so both give the same bits.
+// The reductions, the ReLU backward and the float64 row sums of bias
+// gradients of runtime/elem. A sum adds 32 floats at a time into 32 float32
+// lanes (element i into lane i%32), folds the lanes pairwise (lane l with
+// l+8, l+16 and l+24, then halves), and adds the elements past the last
+// multiple of 32 in order: the Go fallbacks do the same additions, so both
+// give the same bits.
 
 // A sumKind is what sumKernel sums.
 type sumKind int
@@ -156,4 +157,64 @@ func reluBackward(ctx *build.Context) {
 		ctx.VANDPS(m, g, g)
 		mov(g, operand.Mem{Base: pdx, Disp: off})
 	})
+}
+
+// addF64 emits name(acc []float64, x[, mask] []float32): acc[i] +=
+// float64(x[i]), with masked only where mask[i]'s bits are above 0 as an
+// int32 (a linear layer's bias gradient, one sample's row at a time).
+func addF64(ctx *build.Context, name string, masked bool) {
+	sig, doc := "func(acc []float64, x []float32)", name+" sets acc[i] += float64(x[i]) for i < len(acc); x must be at least as long."
+	if masked {
+		sig, doc = "func(acc []float64, x, mask []float32)", name+" sets acc[i] += float64(x[i]) where mask[i]'s bits are above 0, for i < len(acc); x and mask must be at least as long."
+	}
+	leaf(ctx, name, sig, doc)
+	pa, px, pm, n := reg.RDX, reg.RSI, reg.RDI, reg.RCX
+	ctx.Load(ctx.Param("acc").Base(), pa)
+	ctx.Load(ctx.Param("acc").Len(), n)
+	ctx.Load(ctx.Param("x").Base(), px)
+	zero := reg.Y15
+	if masked {
+		ctx.Load(ctx.Param("mask").Base(), pm)
+		ctx.VPXOR(zero, zero, zero)
+	}
+	for _, scalar := range []bool{false, true} {
+		step, label := 8, name+"8"
+		if scalar {
+			step, label = 1, name+"1"
+		}
+		v, m, lo, hi := ymm(0, scalar), ymm(1, scalar), ymm(2, scalar), ymm(3, scalar)
+		mov := lanes(ctx, scalar)
+		ctx.Label(label)
+		ctx.CMPQ(n, operand.U8(step))
+		ctx.JL(operand.LabelRef(label + "done"))
+		mov(operand.Mem{Base: px}, v)
+		if masked {
+			mov(operand.Mem{Base: pm}, m)
+			ctx.VPCMPGTD(half(zero, scalar), m, m)
+			ctx.VANDPS(m, v, v)
+		}
+		if scalar {
+			ctx.VCVTSS2SD(v, v, lo)
+			ctx.VADDSD(operand.Mem{Base: pa}, lo, lo)
+			ctx.VMOVSD(lo, operand.Mem{Base: pa})
+		} else {
+			ctx.VCVTPS2PD(v.AsX(), lo)
+			ctx.VEXTRACTF128(operand.U8(1), v, v.AsX())
+			ctx.VCVTPS2PD(v.AsX(), hi)
+			ctx.VADDPD(operand.Mem{Base: pa}, lo, lo)
+			ctx.VADDPD(operand.Mem{Base: pa, Disp: 32}, hi, hi)
+			ctx.VMOVUPD(lo, operand.Mem{Base: pa})
+			ctx.VMOVUPD(hi, operand.Mem{Base: pa, Disp: 32})
+		}
+		ctx.ADDQ(operand.U8(8*step), pa)
+		ctx.ADDQ(operand.U8(4*step), px)
+		if masked {
+			ctx.ADDQ(operand.U8(4*step), pm)
+		}
+		ctx.SUBQ(operand.U8(step), n)
+		ctx.JMP(operand.LabelRef(label))
+		ctx.Label(label + "done")
+	}
+	ctx.VZEROUPPER()
+	ctx.RET()
 }

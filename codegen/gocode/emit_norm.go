@@ -21,9 +21,9 @@ func chw(s ir.Shape) (C, HW int) {
 // the ReLU's output (arg 0, "out") is positive.
 //
 // A linear layer's (one value per channel) sums each split's channels over
-// the samples in float64 side by side, row by row, rather than channel by
-// channel down a column: the same additions in the same order, without a
-// call or a strided load per value.
+// the samples in float64 side by side, a sample's row per call
+// (elem.AddF64), rather than channel by channel down a column: the same
+// additions in the same order, without a call or a strided load per value.
 func emitBiasGrad(n *ir.Node, c *Context) (*Kernel, error) {
 	masked := n.Op == ir.OpReLUBiasGrad
 	C, HW := chw(n.Args[len(n.Args)-1].Shape)
@@ -31,16 +31,11 @@ func emitBiasGrad(n *ir.Node, c *Context) (*Kernel, error) {
 		body := expand(`acc := accs[lo:hi]
 clear(acc)
 for s := 0; s < n; s++ {
-	row := a0[s*{{.C}}+lo : s*{{.C}}+hi]
 {{- if .Masked}}
-	mask := out[s*{{.C}}+lo : s*{{.C}}+hi][:len(row)]
+	elem.AddReLUF64(acc, a0[s*{{.C}}+lo:s*{{.C}}+hi], out[s*{{.C}}+lo:s*{{.C}}+hi])
+{{- else}}
+	elem.AddF64(acc, a0[s*{{.C}}+lo:s*{{.C}}+hi])
 {{- end}}
-	for i, v := range row {
-{{- if .Masked}}
-		v = runtime.ReLUGrad(v, mask[i])
-{{- end}}
-		acc[i] += float64(v)
-	}
 }
 for i, v := range acc {
 	y[lo+i] = float32(v)

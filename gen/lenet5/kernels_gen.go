@@ -170,10 +170,7 @@ func biasgradFc3T23(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	clear(acc)
 	for s := 0; s < n; s++ {
-		row := a0[s*10+lo : s*10+hi]
-		for i, v := range row {
-			acc[i] += float64(v)
-		}
+		elem.AddF64(acc, a0[s*10+lo:s*10+hi])
 	}
 	for i, v := range acc {
 		y[lo+i] = float32(v)
@@ -199,10 +196,7 @@ func biasgradFc2T26(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	clear(acc)
 	for s := 0; s < n; s++ {
-		row := a0[s*84+lo : s*84+hi]
-		for i, v := range row {
-			acc[i] += float64(v)
-		}
+		elem.AddF64(acc, a0[s*84+lo:s*84+hi])
 	}
 	for i, v := range acc {
 		y[lo+i] = float32(v)
@@ -234,10 +228,7 @@ func biasgradFc1T30(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	clear(acc)
 	for s := 0; s < n; s++ {
-		row := a0[s*120+lo : s*120+hi]
-		for i, v := range row {
-			acc[i] += float64(v)
-		}
+		elem.AddF64(acc, a0[s*120+lo:s*120+hi])
 	}
 	for i, v := range acc {
 		y[lo+i] = float32(v)

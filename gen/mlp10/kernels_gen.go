@@ -105,10 +105,7 @@ func biasgradFc11T49(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	clear(acc)
 	for s := 0; s < n; s++ {
-		row := a0[s*10+lo : s*10+hi]
-		for i, v := range row {
-			acc[i] += float64(v)
-		}
+		elem.AddF64(acc, a0[s*10+lo:s*10+hi])
 	}
 	for i, v := range acc {
 		y[lo+i] = float32(v)
@@ -134,10 +131,7 @@ func biasgradFc10T52(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	clear(acc)
 	for s := 0; s < n; s++ {
-		row := a0[s*500+lo : s*500+hi]
-		for i, v := range row {
-			acc[i] += float64(v)
-		}
+		elem.AddF64(acc, a0[s*500+lo:s*500+hi])
 	}
 	for i, v := range acc {
 		y[lo+i] = float32(v)

@@ -3,6 +3,7 @@
 package softmax
 
 import (
+	elem "github.com/cnnc/cnnc/runtime/elem"
 	gemm "github.com/cnnc/cnnc/runtime/gemm"
 	"math"
 )
@@ -106,10 +107,7 @@ func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	clear(acc)
 	for s := 0; s < n; s++ {
-		row := a0[s*10+lo : s*10+hi]
-		for i, v := range row {
-			acc[i] += float64(v)
-		}
+		elem.AddF64(acc, a0[s*10+lo:s*10+hi])
 	}
 	for i, v := range acc {
 		y[lo+i] = float32(v)

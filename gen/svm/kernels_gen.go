@@ -2,7 +2,10 @@
 
 package svm
 
-import gemm "github.com/cnnc/cnnc/runtime/gemm"
+import (
+	elem "github.com/cnnc/cnnc/runtime/elem"
+	gemm "github.com/cnnc/cnnc/runtime/gemm"
+)
 
 // linearFcT5 computes (linear "fc") [64,10] of the first n samples.
 func linearFcT5(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
@@ -97,10 +100,7 @@ func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	clear(acc)
 	for s := 0; s < n; s++ {
-		row := a0[s*10+lo : s*10+hi]
-		for i, v := range row {
-			acc[i] += float64(v)
-		}
+		elem.AddF64(acc, a0[s*10+lo:s*10+hi])
 	}
 	for i, v := range acc {
 		y[lo+i] = float32(v)

@@ -362,10 +362,7 @@ func biasgradFc2T55(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	clear(acc)
 	for s := 0; s < n; s++ {
-		row := a0[s*10+lo : s*10+hi]
-		for i, v := range row {
-			acc[i] += float64(v)
-		}
+		elem.AddF64(acc, a0[s*10+lo:s*10+hi])
 	}
 	for i, v := range acc {
 		y[lo+i] = float32(v)
@@ -397,10 +394,7 @@ func biasgradFc1T60(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	clear(acc)
 	for s := 0; s < n; s++ {
-		row := a0[s*256+lo : s*256+hi]
-		for i, v := range row {
-			acc[i] += float64(v)
-		}
+		elem.AddF64(acc, a0[s*256+lo:s*256+hi])
 	}
 	for i, v := range acc {
 		y[lo+i] = float32(v)

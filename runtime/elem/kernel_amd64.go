@@ -30,4 +30,6 @@ var (
 	sumAsm          = sum
 	sumReLUAsm      = sumReLU
 	reluBackwardAsm = reluBackward
+	addF64Asm       = addF64
+	addReLUF64Asm   = addReLUF64
 )

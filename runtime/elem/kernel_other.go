@@ -16,4 +16,6 @@ var (
 	sumAsm          func(x []float32) float32
 	sumReLUAsm      func(x, mask []float32) float32
 	reluBackwardAsm func(dx, y, dy []float32)
+	addF64Asm       func(acc []float64, x []float32)
+	addReLUF64Asm   func(acc []float64, x, mask []float32)
 )

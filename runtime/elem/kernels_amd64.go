@@ -88,3 +88,13 @@ func sumReLU(x []float32, mask []float32) float32
 //
 //go:noescape
 func reluBackward(dx []float32, y []float32, dy []float32)
+
+// addF64 sets acc[i] += float64(x[i]) for i < len(acc); x must be at least as long.
+//
+//go:noescape
+func addF64(acc []float64, x []float32)
+
+// addReLUF64 sets acc[i] += float64(x[i]) where mask[i]'s bits are above 0, for i < len(acc); x and mask must be at least as long.
+//
+//go:noescape
+func addReLUF64(acc []float64, x []float32, mask []float32)

@@ -1764,3 +1764,93 @@ reluBackwardx1:
 reluBackwarddone:
 	VZEROUPPER
 	RET
+
+// func addF64(acc []float64, x []float32)
+// Requires: AVX
+TEXT ·addF64(SB), NOSPLIT, $0-48
+	MOVQ acc_base+0(FP), DX
+	MOVQ acc_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+
+addF648:
+	CMPQ         CX, $0x08
+	JL           addF648done
+	VMOVUPS      (SI), Y0
+	VCVTPS2PD    X0, Y2
+	VEXTRACTF128 $0x01, Y0, X0
+	VCVTPS2PD    X0, Y3
+	VADDPD       (DX), Y2, Y2
+	VADDPD       32(DX), Y3, Y3
+	VMOVUPD      Y2, (DX)
+	VMOVUPD      Y3, 32(DX)
+	ADDQ         $0x40, DX
+	ADDQ         $0x20, SI
+	SUBQ         $0x08, CX
+	JMP          addF648
+
+addF648done:
+addF641:
+	CMPQ      CX, $0x01
+	JL        addF641done
+	VMOVSS    (SI), X0
+	VCVTSS2SD X0, X0, X2
+	VADDSD    (DX), X2, X2
+	VMOVSD    X2, (DX)
+	ADDQ      $0x08, DX
+	ADDQ      $0x04, SI
+	SUBQ      $0x01, CX
+	JMP       addF641
+
+addF641done:
+	VZEROUPPER
+	RET
+
+// func addReLUF64(acc []float64, x []float32, mask []float32)
+// Requires: AVX, AVX2
+TEXT ·addReLUF64(SB), NOSPLIT, $0-72
+	MOVQ  acc_base+0(FP), DX
+	MOVQ  acc_len+8(FP), CX
+	MOVQ  x_base+24(FP), SI
+	MOVQ  mask_base+48(FP), DI
+	VPXOR Y15, Y15, Y15
+
+addReLUF648:
+	CMPQ         CX, $0x08
+	JL           addReLUF648done
+	VMOVUPS      (SI), Y0
+	VMOVUPS      (DI), Y1
+	VPCMPGTD     Y15, Y1, Y1
+	VANDPS       Y1, Y0, Y0
+	VCVTPS2PD    X0, Y2
+	VEXTRACTF128 $0x01, Y0, X0
+	VCVTPS2PD    X0, Y3
+	VADDPD       (DX), Y2, Y2
+	VADDPD       32(DX), Y3, Y3
+	VMOVUPD      Y2, (DX)
+	VMOVUPD      Y3, 32(DX)
+	ADDQ         $0x40, DX
+	ADDQ         $0x20, SI
+	ADDQ         $0x20, DI
+	SUBQ         $0x08, CX
+	JMP          addReLUF648
+
+addReLUF648done:
+addReLUF641:
+	CMPQ      CX, $0x01
+	JL        addReLUF641done
+	VMOVSS    (SI), X0
+	VMOVSS    (DI), X1
+	VPCMPGTD  X15, X1, X1
+	VANDPS    X1, X0, X0
+	VCVTSS2SD X0, X0, X2
+	VADDSD    (DX), X2, X2
+	VMOVSD    X2, (DX)
+	ADDQ      $0x08, DX
+	ADDQ      $0x04, SI
+	ADDQ      $0x04, DI
+	SUBQ      $0x01, CX
+	JMP       addReLUF641
+
+addReLUF641done:
+	VZEROUPPER
+	RET

@@ -82,3 +82,37 @@ func ReLUBackward(dx, y, dy []float32) {
 		dx[i] = reluGrad(dy[i], y[i])
 	}
 }
+
+// AddF64 sets acc[i] += float64(x[i]) for i < len(acc): one sample's row of
+// a linear layer's bias gradient, the channels side by side. It panics if
+// x is shorter than acc.
+func AddF64(acc []float64, x []float32) {
+	if len(x) < len(acc) {
+		panic(fmt.Sprintf("elem: AddF64: len(acc) = %d, len(x) = %d", len(acc), len(x)))
+	}
+	if useAsm && len(acc) > 0 {
+		addF64Asm(acc, x)
+		return
+	}
+	x = x[:len(acc)]
+	for i, v := range x {
+		acc[i] += float64(v)
+	}
+}
+
+// AddReLUF64 is AddF64 of x[i] where a ReLU passed the gradient: where
+// mask[i]'s bits are above 0 as an int32 (runtime.ReLUGrad), 0 elsewhere.
+// It panics if x or mask is shorter than acc.
+func AddReLUF64(acc []float64, x, mask []float32) {
+	if len(x) < len(acc) || len(mask) < len(acc) {
+		panic(fmt.Sprintf("elem: AddReLUF64: len(acc) = %d, len(x) = %d, len(mask) = %d", len(acc), len(x), len(mask)))
+	}
+	if useAsm && len(acc) > 0 {
+		addReLUF64Asm(acc, x, mask)
+		return
+	}
+	x, mask = x[:len(acc)], mask[:len(acc)]
+	for i, v := range x {
+		acc[i] += float64(reluGrad(v, mask[i]))
+	}
+}

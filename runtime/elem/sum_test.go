@@ -62,3 +62,43 @@ func TestReLUBackward(t *testing.T) {
 		}
 	}
 }
+
+// TestAddF64 checks both row sums, masked or not, against float64
+// additions, that the assembly gives the Go code's bits and that neither
+// path writes past len(acc).
+func TestAddF64(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, masked := range []bool{false, true} {
+		for _, n := range lengths {
+			x, mask, _ := bnInputs(r, n)
+			start := randSlice(r, n+1, 3)
+			res := paths(t, func() []float32 {
+				acc := make([]float64, n+1)
+				for i, v := range start {
+					acc[i] = float64(v)
+				}
+				if masked {
+					AddReLUF64(acc[:n], x, mask)
+				} else {
+					AddF64(acc[:n], x)
+				}
+				var bits []float32
+				for i, got := range acc {
+					want := float64(start[i])
+					if i < n && (!masked || passed(mask[i])) {
+						want += float64(x[i])
+					}
+					if got != want {
+						t.Fatalf("masked %v, n=%d (asm %v): acc[%d] = %v, want %v", masked, n, useAsm, i, got, want)
+					}
+					b := math.Float64bits(got)
+					bits = append(bits, math.Float32frombits(uint32(b)), math.Float32frombits(uint32(b>>32)))
+				}
+				return bits
+			})
+			for _, got := range res[1:] {
+				sameBits(t, fmt.Sprintf("masked %v, n=%d", masked, n), got, res[0])
+			}
+		}
+	}
+}

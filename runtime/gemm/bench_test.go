@@ -25,6 +25,9 @@ var benchShapes = []struct {
 	{name: "linear_64x120x400_NT", transB: true, m: 64, n: 120, k: 400},
 	{name: "linear_64x256x4096_NT", transB: true, m: 64, n: 256, k: 4096},
 	{name: "linear_bwd_weight_120x400x64_TN", transA: true, m: 120, n: 400, k: 64},
+	{name: "mlp_64x500x500_NT", transB: true, m: 64, n: 500, k: 500},
+	{name: "mlp_bwd_data_64x500x500_NN", m: 64, n: 500, k: 500},
+	{name: "mlp_bwd_weight_500x500x64_TN", transA: true, m: 500, n: 500, k: 64},
 }
 
 func BenchmarkSgemm(b *testing.B) {
