@@ -83,24 +83,24 @@ for o := 0; o < {{.O}}; o++ {
 
 // emitConvBNReLUBackward computes conv2d_bn_relu_backward: the gradients
 // of gamma and beta per channel (float32 sums per sample, added in float64
-// in sample order), then dz, the gradient of the convolution's output, per
-// sample (float32, from float64 coefficients per channel), then the
-// convolution's weight gradient and, when the graph uses it, its input
-// gradient.
+// in sample order) and dz's three coefficients per channel (computed in
+// float64), then dz, the gradient of the convolution's output, per sample
+// (float32), then the convolution's weight gradient and, when the graph
+// uses it, its input gradient.
 func emitConvBNReLUBackward(n *ir.Node, c *Context) (*Kernel, error) {
 	d := newConvGeom(n)
 	O, OHW := d.O, d.OH*d.OW
 	k := &Kernel{
 		Args:    []Arg{{"x", 0}, {"w", 1}, {"gamma", 2}, {"out", 3}, {"z", 4}, {"stats", 5}, {"dy", 6}},
 		Results: []Arg{{"dbeta", 1}, {"dw", 2}},
-		Scratch: []Scratch{{Name: "coef", Size: 2 * O, Float64: true}},
+		Scratch: []Scratch{{Name: "coef", Size: 3 * O}},
 	}
 	dz := "dy" // dz overwrites dy where nothing reads dy later
 	if !c.Dies(n, 6) {
 		dz = "dzs"
 		k.Scratch = append(k.Scratch, Scratch{Name: dz, Size: c.Batch * O * OHW})
 	}
-	m := map[string]any{"O": O, "OHW": OHW, "Dz": dz}
+	m := map[string]any{"O": O, "O2": 2 * O, "OHW": OHW, "Dz": dz}
 	sums := expand(`for o := lo; o < hi; o++ {
 	var sdy, sdyz float64
 	for s := 0; s < n; s++ {
@@ -110,18 +110,16 @@ func emitConvBNReLUBackward(n *ir.Node, c *Context) (*Kernel, error) {
 		sdyz += float64(b)
 	}
 	sdyx := sdyz * float64(stats[{{.O}}+o])
-	coef[o], coef[{{.O}}+o] = sdy, sdyx
 	y[o] = float32(sdyx)
 	dbeta[o] = float32(sdy)
+	a, cnt := float64(gamma[o])*float64(stats[{{.O}}+o]), float64(n*{{.OHW}})
+	coef[o], coef[{{.O}}+o], coef[{{.O2}}+o] = float32(a), float32(a*sdyx/cnt), float32(a*sdy/cnt)
 }
 `, m)
-	grad := expand(`cnt := float64(n * {{.OHW}})
-for s := lo; s < hi; s++ {
+	grad := expand(`for s := lo; s < hi; s++ {
 	for o := 0; o < {{.O}}; o++ {
-		a := float64(gamma[o]) * float64(stats[{{.O}}+o])
-		b, c := float32(a*coef[{{.O}}+o]/cnt), float32(a*coef[o]/cnt)
 		off := (s*{{.O}} + o) * {{.OHW}}
-		elem.BNReLUDz({{.Dz}}[off:][:{{.OHW}}], dy[off:][:{{.OHW}}], out[off:][:{{.OHW}}], z[off:][:{{.OHW}}], stats[o], stats[{{.O}}+o], float32(a), b, c)
+		elem.BNReLUDz({{.Dz}}[off:][:{{.OHW}}], dy[off:][:{{.OHW}}], out[off:][:{{.OHW}}], z[off:][:{{.OHW}}], stats[o], stats[{{.O}}+o], coef[o], coef[{{.O}}+o], coef[{{.O2}}+o])
 	}
 }
 `, m)

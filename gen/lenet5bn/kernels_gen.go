@@ -378,7 +378,7 @@ func maxpoolBackwardT51(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv2T52Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [16] of indices [lo, hi) of 16.
-func conv2dBnReluBackwardConv2T52Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T52Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, wp []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
 		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
@@ -388,29 +388,27 @@ func conv2dBnReluBackwardConv2T52Sums(n, lo, hi int, x []float32, w []float32, g
 			sdyz += float64(b)
 		}
 		sdyx := sdyz * float64(stats[16+o])
-		coef[o], coef[16+o] = sdy, sdyx
 		y[o] = float32(sdyx)
 		dbeta[o] = float32(sdy)
+		a, cnt := float64(gamma[o])*float64(stats[16+o]), float64(n*100)
+		coef[o], coef[16+o], coef[32+o] = float32(a), float32(a*sdyx/cnt), float32(a*sdy/cnt)
 	}
 
 }
 
 // conv2dBnReluBackwardConv2T52Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [16] of samples [lo, hi).
-func conv2dBnReluBackwardConv2T52Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
-	cnt := float64(n * 100)
+func conv2dBnReluBackwardConv2T52Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, wp []float32, cols []float32) {
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 16; o++ {
-			a := float64(gamma[o]) * float64(stats[16+o])
-			b, c := float32(a*coef[16+o]/cnt), float32(a*coef[o]/cnt)
 			off := (s*16 + o) * 100
-			elem.BNReLUDz(dy[off:][:100], dy[off:][:100], out[off:][:100], z[off:][:100], stats[o], stats[16+o], float32(a), b, c)
+			elem.BNReLUDz(dy[off:][:100], dy[off:][:100], out[off:][:100], z[off:][:100], stats[o], stats[16+o], coef[o], coef[16+o], coef[32+o])
 		}
 	}
 
 }
 
 // conv2dBnReluBackwardConv2T52FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -430,7 +428,7 @@ func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv2T52Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [16] of the first n samples.
-func conv2dBnReluBackwardConv2T52Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T52Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[:2400]
 	copy(dst, parts[:2400])
@@ -444,7 +442,7 @@ func conv2dBnReluBackwardConv2T52Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv2T52DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv2") [16] of the first n samples.
-func conv2dBnReluBackwardConv2T52DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T52DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, wp []float32, cols []float32) {
 	{
 		const g = 0
 		gemm.PackA(wp[g*2400:][:2400], true, 150, 16, w[g*2400:], 150)
@@ -453,7 +451,7 @@ func conv2dBnReluBackwardConv2T52DataPack(n, lo, hi int, x []float32, w []float3
 }
 
 // conv2dBnReluBackwardConv2T52Data computes the data phase of (conv2d_bn_relu_backward "conv2") [16] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T52Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T52Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*15000:][:15000]
@@ -483,7 +481,7 @@ func maxpoolBackwardT56(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv1T57Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [6] of indices [lo, hi) of 6.
-func conv2dBnReluBackwardConv1T57Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T57Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float32, parts []float32, xps []float32) {
 	for o := lo; o < hi; o++ {
 		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
@@ -493,29 +491,27 @@ func conv2dBnReluBackwardConv1T57Sums(n, lo, hi int, x []float32, w []float32, g
 			sdyz += float64(b)
 		}
 		sdyx := sdyz * float64(stats[6+o])
-		coef[o], coef[6+o] = sdy, sdyx
 		y[o] = float32(sdyx)
 		dbeta[o] = float32(sdy)
+		a, cnt := float64(gamma[o])*float64(stats[6+o]), float64(n*784)
+		coef[o], coef[6+o], coef[12+o] = float32(a), float32(a*sdyx/cnt), float32(a*sdy/cnt)
 	}
 
 }
 
 // conv2dBnReluBackwardConv1T57Dz computes the dz phase of (conv2d_bn_relu_backward "conv1") [6] of samples [lo, hi).
-func conv2dBnReluBackwardConv1T57Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
-	cnt := float64(n * 784)
+func conv2dBnReluBackwardConv1T57Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float32, parts []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 6; o++ {
-			a := float64(gamma[o]) * float64(stats[6+o])
-			b, c := float32(a*coef[6+o]/cnt), float32(a*coef[o]/cnt)
 			off := (s*6 + o) * 784
-			elem.BNReLUDz(dy[off:][:784], dy[off:][:784], out[off:][:784], z[off:][:784], stats[o], stats[6+o], float32(a), b, c)
+			elem.BNReLUDz(dy[off:][:784], dy[off:][:784], out[off:][:784], z[off:][:784], stats[o], stats[6+o], coef[o], coef[6+o], coef[12+o])
 		}
 	}
 
 }
 
 // conv2dBnReluBackwardConv1T57FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv1") [6] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float32, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -539,7 +535,7 @@ func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv1T57Filter computes the filter phase of (conv2d_bn_relu_backward "conv1") [6] of the first n samples.
-func conv2dBnReluBackwardConv1T57Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T57Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float32, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	dst := dw[:150]
 	copy(dst, parts[:150])

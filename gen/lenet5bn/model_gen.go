@@ -111,7 +111,7 @@ type Model struct {
 	t51                []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[806912:909312]
 	t51Fn              func(lo, hi int)
 	t55                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv2") [64,6,14,14] at tArena[984576:1059840]
-	t52Coef            []float64 // scratch of t52
+	t52Coef            []float32 // scratch of t52
 	t52Parts           []float32 // scratch of t52
 	t52Wp              []float32 // scratch of t52
 	t52Cols            []float32 // scratch of t52
@@ -121,7 +121,7 @@ type Model struct {
 	t52DataFn          func(lo, hi int)
 	t56                []float32 // training graph: (maxpool_backward) [64,6,28,28] at tArena[602112:903168]
 	t56Fn              func(lo, hi int)
-	t57Coef            []float64 // scratch of t57
+	t57Coef            []float32 // scratch of t57
 	t57Parts           []float32 // scratch of t57
 	t57Xps             []float32 // scratch of t57
 	t57SumsFn          func(lo, hi int)
@@ -256,7 +256,7 @@ func NewSeeded(seed uint64) *Model {
 	m.t51 = m.tArena[806912:909312:909312]
 	m.t51Fn = func(lo, hi int) { maxpoolBackwardT51(m.n, lo, hi, m.t18, m.t48, m.t51) }
 	m.t55 = m.tArena[984576:1059840:1059840]
-	m.t52Coef = make([]float64, 32)
+	m.t52Coef = make([]float32, 48)
 	m.t52Parts = make([]float32, 19200)
 	m.t52Wp = make([]float32, 2400)
 	m.t52Cols = make([]float32, 120000)
@@ -274,7 +274,7 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.t56 = m.tArena[602112:903168:903168]
 	m.t56Fn = func(lo, hi int) { maxpoolBackwardT56(m.n, lo, hi, m.t7, m.t55, m.t56) }
-	m.t57Coef = make([]float64, 12)
+	m.t57Coef = make([]float32, 18)
 	m.t57Parts = make([]float32, 1200)
 	m.t57Xps = make([]float32, 8192)
 	m.t57SumsFn = func(lo, hi int) {

@@ -423,7 +423,7 @@ func maxpoolBackwardT64(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv4T65Sums computes the sums phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 64.
-func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
 		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
@@ -433,29 +433,27 @@ func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, g
 			sdyz += float64(b)
 		}
 		sdyx := sdyz * float64(stats[64+o])
-		coef[o], coef[64+o] = sdy, sdyx
 		y[o] = float32(sdyx)
 		dbeta[o] = float32(sdy)
+		a, cnt := float64(gamma[o])*float64(stats[64+o]), float64(n*256)
+		coef[o], coef[64+o], coef[128+o] = float32(a), float32(a*sdyx/cnt), float32(a*sdy/cnt)
 	}
 
 }
 
 // conv2dBnReluBackwardConv4T65Dz computes the dz phase of (conv2d_bn_relu_backward "conv4") [64] of samples [lo, hi).
-func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
-	cnt := float64(n * 256)
+func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 64; o++ {
-			a := float64(gamma[o]) * float64(stats[64+o])
-			b, c := float32(a*coef[64+o]/cnt), float32(a*coef[o]/cnt)
 			off := (s*64 + o) * 256
-			elem.BNReLUDz(dy[off:][:256], dy[off:][:256], out[off:][:256], z[off:][:256], stats[o], stats[64+o], float32(a), b, c)
+			elem.BNReLUDz(dy[off:][:256], dy[off:][:256], out[off:][:256], z[off:][:256], stats[o], stats[64+o], coef[o], coef[64+o], coef[128+o])
 		}
 	}
 
 }
 
 // conv2dBnReluBackwardConv4T65FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -479,7 +477,7 @@ func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv4T65Filter computes the filter phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 36864.
-func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -493,7 +491,7 @@ func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv4T65DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv4") [64] of the first n samples.
-func conv2dBnReluBackwardConv4T65DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	{
 		const g = 0
 		gemm.PackA(wp[g*36864:][:36864], true, 576, 64, w[g*36864:], 576)
@@ -502,7 +500,7 @@ func conv2dBnReluBackwardConv4T65DataPack(n, lo, hi int, x []float32, w []float3
 }
 
 // conv2dBnReluBackwardConv4T65Data computes the data phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*147456:][:147456]
@@ -524,7 +522,7 @@ func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv3T69FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -548,7 +546,7 @@ func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv3T69Filter computes the filter phase of (conv2d_bn_relu_backward "conv3") [64] of indices [lo, hi) of 18432.
-func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -562,7 +560,7 @@ func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv3T69DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv3") [64] of the first n samples.
-func conv2dBnReluBackwardConv3T69DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	{
 		const g = 0
 		gemm.PackA(wp[g*18432:][:18432], true, 288, 64, w[g*18432:], 288)
@@ -571,7 +569,7 @@ func conv2dBnReluBackwardConv3T69DataPack(n, lo, hi int, x []float32, w []float3
 }
 
 // conv2dBnReluBackwardConv3T69Data computes the data phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*73728:][:73728]
@@ -601,7 +599,7 @@ func maxpoolBackwardT73(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv2T74Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 32.
-func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	for o := lo; o < hi; o++ {
 		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
@@ -611,29 +609,27 @@ func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, g
 			sdyz += float64(b)
 		}
 		sdyx := sdyz * float64(stats[32+o])
-		coef[o], coef[32+o] = sdy, sdyx
 		y[o] = float32(sdyx)
 		dbeta[o] = float32(sdy)
+		a, cnt := float64(gamma[o])*float64(stats[32+o]), float64(n*1024)
+		coef[o], coef[32+o], coef[64+o] = float32(a), float32(a*sdyx/cnt), float32(a*sdy/cnt)
 	}
 
 }
 
 // conv2dBnReluBackwardConv2T74Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [32] of samples [lo, hi).
-func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
-	cnt := float64(n * 1024)
+func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
-			a := float64(gamma[o]) * float64(stats[32+o])
-			b, c := float32(a*coef[32+o]/cnt), float32(a*coef[o]/cnt)
 			off := (s*32 + o) * 1024
-			elem.BNReLUDz(dy[off:][:1024], dy[off:][:1024], out[off:][:1024], z[off:][:1024], stats[o], stats[32+o], float32(a), b, c)
+			elem.BNReLUDz(dy[off:][:1024], dy[off:][:1024], out[off:][:1024], z[off:][:1024], stats[o], stats[32+o], coef[o], coef[32+o], coef[64+o])
 		}
 	}
 
 }
 
 // conv2dBnReluBackwardConv2T74FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -657,7 +653,7 @@ func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv2T74Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 9216.
-func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	dst := dw[lo:hi]
 	copy(dst, parts[lo:hi])
@@ -671,7 +667,7 @@ func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv2T74DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv2") [32] of the first n samples.
-func conv2dBnReluBackwardConv2T74DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	{
 		const g = 0
 		gemm.PackA(wp[g*9216:][:9216], true, 288, 32, w[g*9216:], 288)
@@ -680,7 +676,7 @@ func conv2dBnReluBackwardConv2T74DataPack(n, lo, hi int, x []float32, w []float3
 }
 
 // conv2dBnReluBackwardConv2T74Data computes the data phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float64, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*294912:][:294912]
@@ -702,7 +698,7 @@ func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv1T78Sums computes the sums phase of (conv2d_bn_relu_backward "conv1") [32] of indices [lo, hi) of 32.
-func conv2dBnReluBackwardConv1T78Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T78Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float32, parts []float32, xps []float32) {
 	for o := lo; o < hi; o++ {
 		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
@@ -712,29 +708,27 @@ func conv2dBnReluBackwardConv1T78Sums(n, lo, hi int, x []float32, w []float32, g
 			sdyz += float64(b)
 		}
 		sdyx := sdyz * float64(stats[32+o])
-		coef[o], coef[32+o] = sdy, sdyx
 		y[o] = float32(sdyx)
 		dbeta[o] = float32(sdy)
+		a, cnt := float64(gamma[o])*float64(stats[32+o]), float64(n*1024)
+		coef[o], coef[32+o], coef[64+o] = float32(a), float32(a*sdyx/cnt), float32(a*sdy/cnt)
 	}
 
 }
 
 // conv2dBnReluBackwardConv1T78Dz computes the dz phase of (conv2d_bn_relu_backward "conv1") [32] of samples [lo, hi).
-func conv2dBnReluBackwardConv1T78Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
-	cnt := float64(n * 1024)
+func conv2dBnReluBackwardConv1T78Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float32, parts []float32, xps []float32) {
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
-			a := float64(gamma[o]) * float64(stats[32+o])
-			b, c := float32(a*coef[32+o]/cnt), float32(a*coef[o]/cnt)
 			off := (s*32 + o) * 1024
-			elem.BNReLUDz(dy[off:][:1024], dy[off:][:1024], out[off:][:1024], z[off:][:1024], stats[o], stats[32+o], float32(a), b, c)
+			elem.BNReLUDz(dy[off:][:1024], dy[off:][:1024], out[off:][:1024], z[off:][:1024], stats[o], stats[32+o], coef[o], coef[32+o], coef[64+o])
 		}
 	}
 
 }
 
 // conv2dBnReluBackwardConv1T78FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv1") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv1T78FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T78FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float32, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -758,7 +752,7 @@ func conv2dBnReluBackwardConv1T78FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv1T78Filter computes the filter phase of (conv2d_bn_relu_backward "conv1") [32] of the first n samples.
-func conv2dBnReluBackwardConv1T78Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float64, parts []float32, xps []float32) {
+func conv2dBnReluBackwardConv1T78Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, coef []float32, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	dst := dw[:864]
 	copy(dst, parts[:864])

@@ -136,7 +136,7 @@ type Model struct {
 	t64                []float32 // training graph: (maxpool_backward) [64,64,16,16] at tArena[12582912:13631488]
 	t64Fn              func(lo, hi int)
 	t68                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv4") [64,64,16,16] at tArena[13631488:14680064]
-	t65Coef            []float64 // scratch of t65
+	t65Coef            []float32 // scratch of t65
 	t65Parts           []float32 // scratch of t65
 	t65Xps             []float32 // scratch of t65
 	t65Wp              []float32 // scratch of t65
@@ -147,7 +147,7 @@ type Model struct {
 	t65FilterFn        func(lo, hi int)
 	t65DataFn          func(lo, hi int)
 	t72                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv3") [64,32,16,16] at tArena[10485760:11010048]
-	t69Coef            []float64 // scratch of t69
+	t69Coef            []float32 // scratch of t69
 	t69Parts           []float32 // scratch of t69
 	t69Xps             []float32 // scratch of t69
 	t69Wp              []float32 // scratch of t69
@@ -160,7 +160,7 @@ type Model struct {
 	t73                []float32 // training graph: (maxpool_backward) [64,32,32,32] at tArena[8388608:10485760]
 	t73Fn              func(lo, hi int)
 	t77                []float32 // training graph: input gradient of (conv2d_bn_relu_backward "conv2") [64,32,32,32] at tArena[10485760:12582912]
-	t74Coef            []float64 // scratch of t74
+	t74Coef            []float32 // scratch of t74
 	t74Parts           []float32 // scratch of t74
 	t74Xps             []float32 // scratch of t74
 	t74Wp              []float32 // scratch of t74
@@ -170,7 +170,7 @@ type Model struct {
 	t74FilterPartialFn func(lo, hi int)
 	t74FilterFn        func(lo, hi int)
 	t74DataFn          func(lo, hi int)
-	t78Coef            []float64 // scratch of t78
+	t78Coef            []float32 // scratch of t78
 	t78Parts           []float32 // scratch of t78
 	t78Xps             []float32 // scratch of t78
 	t78SumsFn          func(lo, hi int)
@@ -358,7 +358,7 @@ func NewSeeded(seed uint64) *Model {
 	m.t64 = m.tArena[12582912:13631488:13631488]
 	m.t64Fn = func(lo, hi int) { maxpoolBackwardT64(m.n, lo, hi, m.t38, m.t61, m.t64) }
 	m.t68 = m.tArena[13631488:14680064:14680064]
-	m.t65Coef = make([]float64, 128)
+	m.t65Coef = make([]float32, 192)
 	m.t65Parts = make([]float32, 294912)
 	m.t65Xps = make([]float32, 165888)
 	m.t65Wp = make([]float32, 36864)
@@ -379,7 +379,7 @@ func NewSeeded(seed uint64) *Model {
 		conv2dBnReluBackwardConv4T65Data(m.n, lo, hi, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Wp, m.t65Cols)
 	}
 	m.t72 = m.tArena[10485760:11010048:11010048]
-	m.t69Coef = make([]float64, 128)
+	m.t69Coef = make([]float32, 192)
 	m.t69Parts = make([]float32, 147456)
 	m.t69Xps = make([]float32, 82944)
 	m.t69Wp = make([]float32, 18432)
@@ -402,7 +402,7 @@ func NewSeeded(seed uint64) *Model {
 	m.t73 = m.tArena[8388608:10485760:10485760]
 	m.t73Fn = func(lo, hi int) { maxpoolBackwardT73(m.n, lo, hi, m.t17, m.t72, m.t73) }
 	m.t77 = m.tArena[10485760:12582912:12582912]
-	m.t74Coef = make([]float64, 64)
+	m.t74Coef = make([]float32, 96)
 	m.t74Parts = make([]float32, 73728)
 	m.t74Xps = make([]float32, 295936)
 	m.t74Wp = make([]float32, 9216)
@@ -422,7 +422,7 @@ func NewSeeded(seed uint64) *Model {
 	m.t74DataFn = func(lo, hi int) {
 		conv2dBnReluBackwardConv2T74Data(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Wp, m.t74Cols)
 	}
-	m.t78Coef = make([]float64, 64)
+	m.t78Coef = make([]float32, 96)
 	m.t78Parts = make([]float32, 6912)
 	m.t78Xps = make([]float32, 27744)
 	m.t78SumsFn = func(lo, hi int) {
