@@ -1,6 +1,6 @@
 // Package asm emits Go assembly, and the Go declarations that go with it, for
 // the AVX2/FMA and AVX-512 kernels that cnnc's runtime calls: GEMM
-// micro-kernels (packed A, A read where it is stored, B read from a
+// micro-kernels (packed A, A read where it is stored, B or A read from a
 // convolution's sample), packing, col2im, pooling and vector helpers.
 //
 // It drives avo (github.com/mmcloughlin/avo) as a library: each generator

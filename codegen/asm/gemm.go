@@ -115,7 +115,7 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 		prefix string
 		direct bool
 		a      aLayout
-	}{{"", false, aPacked}, {"d", true, aPacked}, {"n", false, aRows}, {"t", false, aCols}} {
+	}{{"", false, aPacked}, {"d", true, aPacked}, {"n", false, aRows}, {"t", false, aCols}, {"i", false, aIm2col}} {
 		for panels := 1; panels <= ZPanels; panels++ {
 			for mr := MR; mr >= 1; mr-- {
 				t := tile{pmr: MR, mr: mr, nr: NR, panels: panels, zmm: true, direct: v.direct, a: v.a}
@@ -137,6 +137,10 @@ const (
 	// aCols reads a stored transpose: A(i, k) = a[k*lda+i]. tzgemm
 	// kernels.
 	aCols
+	// aIm2col reads rows of an im2col matrix from a convolution's
+	// sample: A(i, k) = x[koffs[i]+poffs[k]], row i's tap at output
+	// pixel k (see gemm.SgemmIm2colBT). izgemm kernels.
+	aIm2col
 )
 
 // ZPanels is the most B panels an AVX-512 micro-kernel reads: its tile is
@@ -216,8 +220,11 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	if t.direct {
 		ctx.SignatureExpr("func(kc int, a, x *float32, koffs, poffs *int32, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
 	}
-	if t.a != aPacked {
+	switch t.a {
+	case aRows, aCols:
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
+	case aIm2col:
+		ctx.SignatureExpr("func(kc int, x *float32, koffs, poffs *int32, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
 	}
 	ctx.Pragma("noescape")
 	bDoc := fmt.Sprintf("a holds kc steps of %d floats, b kc steps of %d floats, and", pmr, nr)
@@ -232,6 +239,8 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		bDoc = fmt.Sprintf("A(i, k) is a[i*lda+k], b holds %d panels of kc steps of %d floats, and", t.panels, nr)
 	case aCols:
 		bDoc = fmt.Sprintf("A(i, k) is a[k*lda+i], b holds %d panels of kc steps of %d floats, and", t.panels, nr)
+	case aIm2col:
+		bDoc = fmt.Sprintf("A(i, k) is x[koffs[i]+poffs[k]], b holds %d panels of kc steps of %d floats, and", t.panels, nr)
 	}
 	var doc []string
 	switch st {
@@ -273,6 +282,12 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		// row 3.
 		lda = reg.R15
 		a3  = reg.R14
+		// With aIm2col: the rows' bases in x, the pixel offsets' walker
+		// (in ldc's register until the tile is stored) and the current
+		// step's pixel offset.
+		rowBase = []reg.GPPhysical{reg.R9, reg.R10, reg.R11, reg.R14, reg.R15, reg.RSI}
+		pix     = reg.R8
+		pixOff  = reg.RAX
 	)
 	y := t.regs()
 	if mr*nv+nv+1 > len(y) {
@@ -309,8 +324,10 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	}
 
 	ctx.Load(ctx.Param("kc"), kc)
-	ctx.Load(ctx.Param("a"), a)
-	if t.a != aPacked {
+	if t.a != aIm2col {
+		ctx.Load(ctx.Param("a"), a)
+	}
+	if t.a == aRows || t.a == aCols {
 		ctx.Load(ctx.Param("lda"), lda)
 		ctx.SHLQ(operand.U8(2), lda)
 	}
@@ -355,6 +372,15 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	}
 	ctx.Comment("Prefetch the C tile while the products are computed.")
 	prefetchC()
+	if t.a == aIm2col {
+		ctx.Load(ctx.Param("x"), reg.RAX)
+		ctx.Load(ctx.Param("koffs"), pix)
+		for i := 0; i < mr; i++ {
+			ctx.MOVLQSX(operand.Mem{Base: pix, Disp: 4 * i}, rowBase[i])
+			ctx.LEAQ(operand.Mem{Base: reg.RAX, Index: rowBase[i], Scale: 4}, rowBase[i])
+		}
+		ctx.Load(ctx.Param("poffs"), pix)
+	}
 	for _, v := range accs {
 		ctx.VXORPS(v, v, v)
 	}
@@ -373,12 +399,17 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			return m
 		case aCols:
 			return operand.Mem{Base: a, Disp: 4 * i}
+		case aIm2col:
+			return operand.Mem{Base: rowBase[i], Index: pixOff, Scale: 4}
 		}
 		return operand.Mem{Base: a, Disp: 4 * (pmr*u + i)}
 	}
 	step := func(u int) {
 		if t.direct {
 			ctx.MOVLQSX(operand.Mem{Base: ko, Disp: 4 * u}, koff)
+		}
+		if t.a == aIm2col {
+			ctx.MOVLQSX(operand.Mem{Base: pix, Disp: 4 * u}, pixOff)
 		}
 		for h := range yb {
 			ctx.VMOVUPS(bAt(u, h), yb[h])
@@ -405,6 +436,8 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		case aRows:
 			ctx.ADDQ(operand.U8(4*steps), a)
 			ctx.ADDQ(operand.U8(4*steps), a3)
+		case aIm2col:
+			ctx.ADDQ(operand.U8(4*steps), pix)
 		}
 	}
 	advanceB := func(steps int) {
@@ -429,7 +462,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		ctx.SHRQ(operand.U8(log2(u)), n)
 		ctx.JZ(operand.LabelRef(lbl("tail")))
 		ctx.Label(lbl("loop"))
-		if opt.PrefetchCLate > 0 {
+		if opt.PrefetchCLate > 0 && t.a != aIm2col {
 			late := (opt.PrefetchCLate + u - 1) / u
 			ctx.CMPQ(n, operand.U8(late))
 			ctx.JNE(operand.LabelRef(lbl("body")))
@@ -465,6 +498,10 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	ctx.JNZ(operand.LabelRef(lbl("tailloop")))
 
 	ctx.Label(lbl("store"))
+	if t.a == aIm2col {
+		ctx.Load(ctx.Param("ldc"), ldc)
+		ctx.SHLQ(operand.U8(2), ldc)
+	}
 	rowBias, colBias, flags := reg.R9, reg.R10, reg.R11
 	zero := y[len(y)-2]
 	// edge returns the operands of an access of C or colBias at vector h:

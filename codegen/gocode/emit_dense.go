@@ -179,6 +179,16 @@ func (d convGeom) implicitT() bool {
 	return !d.direct() && d.SW == 1
 }
 
+// implicitBT reports whether the weight gradient's GEMM is the transposed
+// product of gemm.SgemmIm2colBT, which packs the output gradient (OG rows
+// a group) where SgemmIm2colT packs the im2col matrix (CG*KH*KW rows): at
+// stride 1, when the first has fewer rows and fills the micro-kernels'
+// 16 lanes.
+func (d convGeom) implicitBT() bool {
+	OG := d.O / d.G
+	return d.implicitT() && OG >= asm.NR && OG < d.C/d.G*d.KH*d.KW
+}
+
 // flops is the work of one sample's GEMMs.
 func (d convGeom) flops() int {
 	return 2 * d.O * (d.C / d.G) * d.KH * d.KW * d.OH * d.OW
@@ -450,6 +460,11 @@ func emitConv2DBackwardFilter(n *ir.Node, c *Context) (*Kernel, error) {
 // dy_s[g] x col_s[g]^T over its samples in order into a partial (the GEMM
 // accumulating), and a second phase adds the partials in slot order. With
 // one slot the GEMMs accumulate straight into the gradient.
+//
+// With implicitBT the partial is the transpose, col_s[g] x dy_s[g]^T
+// through gemm.SgemmIm2colBT, whose kernels read the im2col matrix's rows
+// straight from the sample and pack only dy, and the second phase, which
+// then runs with one slot too, transposes as it adds.
 func (d convGeom) backwardFilter(k *Kernel, c *Context, dy, out string) []Phase {
 	m := d.data()
 	S := slots(c)
@@ -460,21 +475,28 @@ func (d convGeom) backwardFilter(k *Kernel, c *Context, dy, out string) []Phase 
 	m["Dy"] = dy
 	size := d.O * d.C / d.G * d.KH * d.KW
 	pre := "first := slot * n / ns\n"
-	if S == 1 {
+	trans := d.implicitBT()
+	if S == 1 && !trans {
 		pre += "part := " + out + "\n"
 	} else {
 		addScratch(k, Scratch{Name: "parts", Size: S * size})
 		pre += expand("part := parts[slot*{{.OCGKK}}:][:{{.OCGKK}}]\n", m)
 	}
 	var gb, sample string
-	if d.implicitT() {
-		// The GEMM packs its B panels straight from the (padded) sample.
+	switch {
+	case d.implicitT():
+		// The GEMM reads the im2col matrix straight from the (padded)
+		// sample.
 		var slot string
 		slot, sample = d.implicitInput(k, S, m)
 		pre += slot
 		gb = expand(`gemm.SgemmIm2colT({{.Pool}}, {{.OG}}, dys[g*{{.OGOHW}}:], {{.OHW}}, {{.Im2col}}, part[g*{{.OGCGKK}}:], {{.CGKK}}, s > first)
 `, m)
-	} else {
+		if trans {
+			gb = expand(`gemm.SgemmIm2colBT({{.Pool}}, {{.OG}}, {{.Im2col}}, dys[g*{{.OGOHW}}:], {{.OHW}}, part[g*{{.OGCGKK}}:], {{.OG}}, s > first)
+`, m)
+		}
+	default:
 		var slot, group string
 		slot, sample, group = d.colInput(k, S, m)
 		pre += slot
@@ -484,11 +506,21 @@ func (d convGeom) backwardFilter(k *Kernel, c *Context, dy, out string) []Phase 
 	body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
 dys := {{.Dy}}[s*{{.OOHW}}:][:{{.OOHW}}]
 `, m) + sample + groupLoop(d.G, gb)
-	phases := []Phase{{Name: sumPhase(S), Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
+	phases := []Phase{{Name: sumPhase(S > 1 || trans), Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
+	if trans {
+		return append(phases, d.sumPartsT(S, out))
+	}
 	if S > 1 {
-		// Add the partials in slot order; the slots past min(n, S) hold
-		// nothing of this call.
-		red := Phase{Split: Serial, Body: fmt.Sprintf(`ns := min(n, %d)
+		phases = append(phases, sumParts(S, size, out))
+	}
+	return phases
+}
+
+// sumParts returns the phase that adds the S partials of a weight
+// gradient of size floats into out, in slot order; the slots past
+// min(n, S) hold nothing of this call.
+func sumParts(S, size int, out string) Phase {
+	red := Phase{Split: Serial, Body: fmt.Sprintf(`ns := min(n, %d)
 dst := %s[:%d]
 copy(dst, parts[:%d])
 for slot := 1; slot < ns; slot++ {
@@ -498,9 +530,9 @@ for slot := 1; slot < ns; slot++ {
 	}
 }
 `, S, out, size, size, size, size)}
-		if S*size >= 1<<16 {
-			red.Split, red.Count = PerIndex, size
-			red.Body = fmt.Sprintf(`ns := min(n, %d)
+	if S*size >= 1<<16 {
+		red.Split, red.Count = PerIndex, size
+		red.Body = fmt.Sprintf(`ns := min(n, %d)
 dst := %s[lo:hi]
 copy(dst, parts[lo:hi])
 for slot := 1; slot < ns; slot++ {
@@ -510,10 +542,39 @@ for slot := 1; slot < ns; slot++ {
 	}
 }
 `, S, out, size, size)
-		}
-		phases = append(phases, red)
 	}
-	return phases
+	return red
+}
+
+// sumPartsT is sumParts for partials that hold each group's gradient
+// transposed, [CG*KH*KW, OG]: it adds row r of every group's partials in
+// slot order and stores the sums in column r of the group's gradient.
+func (d convGeom) sumPartsT(S int, out string) Phase {
+	m := d.data()
+	m["S"], m["Out"] = S, out
+	rows := d.G * d.C / d.G * d.KH * d.KW
+	red := Phase{Split: PerIndex, Count: rows}
+	if S*d.O*d.C/d.G*d.KH*d.KW < 1<<16 {
+		red = Phase{Split: Serial}
+		m["Rows"] = rows
+	}
+	red.Body = expand(`ns := min(n, {{.S}})
+{{- if .Rows}}
+lo, hi = 0, {{.Rows}}
+{{- end}}
+for r := lo; r < hi; r++ {
+	g, kk := r/{{.CGKK}}, r%{{.CGKK}}
+	dst := {{.Out}}[g*{{.OGCGKK}}+kk:]
+	for o := 0; o < {{.OG}}; o++ {
+		v := parts[r*{{.OG}}+o]
+		for slot := 1; slot < ns; slot++ {
+			v += parts[slot*{{.OCGKK}}+r*{{.OG}}+o]
+		}
+		dst[o*{{.CGKK}}] = v
+	}
+}
+`, m)
+	return red
 }
 
 // addScratch adds s to k's scratch unless k has scratch of that name
@@ -530,9 +591,9 @@ func addScratch(k *Kernel, s Scratch) {
 }
 
 // sumPhase names the first phase of a weight gradient: "Partial" when a
-// second phase adds the partials.
-func sumPhase(S int) string {
-	if S > 1 {
+// second phase adds the partials it leaves.
+func sumPhase(reduced bool) string {
+	if reduced {
 		return "Partial"
 	}
 	return ""

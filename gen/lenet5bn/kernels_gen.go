@@ -419,7 +419,7 @@ func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []f
 			dys := dy[s*1600:][:1600]
 			{
 				const g = 0
-				gemm.SgemmIm2colT(nil, 16, dys[g*1600:], 100, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, part[g*2400:], 150, s > first)
+				gemm.SgemmIm2colBT(nil, 16, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, dys[g*1600:], 100, part[g*2400:], 16, s > first)
 			}
 
 		}
@@ -430,12 +430,16 @@ func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []f
 // conv2dBnReluBackwardConv2T52Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [16] of the first n samples.
 func conv2dBnReluBackwardConv2T52Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
-	dst := dw[:2400]
-	copy(dst, parts[:2400])
-	for slot := 1; slot < ns; slot++ {
-		p := parts[slot*2400:][:2400]
-		for i, v := range p {
-			dst[i] += v
+	lo, hi = 0, 150
+	for r := lo; r < hi; r++ {
+		g, kk := r/150, r%150
+		dst := dw[g*2400+kk:]
+		for o := 0; o < 16; o++ {
+			v := parts[r*16+o]
+			for slot := 1; slot < ns; slot++ {
+				v += parts[slot*2400+r*16+o]
+			}
+			dst[o*150] = v
 		}
 	}
 

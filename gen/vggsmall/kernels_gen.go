@@ -468,7 +468,7 @@ func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []f
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2colT(nil, 64, dys[g*16384:], 256, gemm.Im2col{X: xp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, part[g*36864:], 576, s > first)
+				gemm.SgemmIm2colBT(nil, 64, gemm.Im2col{X: xp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, dys[g*16384:], 256, part[g*36864:], 64, s > first)
 			}
 
 		}
@@ -476,15 +476,18 @@ func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []f
 
 }
 
-// conv2dBnReluBackwardConv4T65Filter computes the filter phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 36864.
+// conv2dBnReluBackwardConv4T65Filter computes the filter phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 576.
 func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
-	dst := dw[lo:hi]
-	copy(dst, parts[lo:hi])
-	for slot := 1; slot < ns; slot++ {
-		p := parts[slot*36864+lo : slot*36864+hi]
-		for i, v := range p {
-			dst[i] += v
+	for r := lo; r < hi; r++ {
+		g, kk := r/576, r%576
+		dst := dw[g*36864+kk:]
+		for o := 0; o < 64; o++ {
+			v := parts[r*64+o]
+			for slot := 1; slot < ns; slot++ {
+				v += parts[slot*36864+r*64+o]
+			}
+			dst[o*576] = v
 		}
 	}
 
@@ -537,7 +540,7 @@ func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []f
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2colT(nil, 64, dys[g*16384:], 256, gemm.Im2col{X: xp[g*10368:][:10368], C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, part[g*18432:], 288, s > first)
+				gemm.SgemmIm2colBT(nil, 64, gemm.Im2col{X: xp[g*10368:][:10368], C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, dys[g*16384:], 256, part[g*18432:], 64, s > first)
 			}
 
 		}
@@ -545,15 +548,18 @@ func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []f
 
 }
 
-// conv2dBnReluBackwardConv3T69Filter computes the filter phase of (conv2d_bn_relu_backward "conv3") [64] of indices [lo, hi) of 18432.
+// conv2dBnReluBackwardConv3T69Filter computes the filter phase of (conv2d_bn_relu_backward "conv3") [64] of indices [lo, hi) of 288.
 func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
-	dst := dw[lo:hi]
-	copy(dst, parts[lo:hi])
-	for slot := 1; slot < ns; slot++ {
-		p := parts[slot*18432+lo : slot*18432+hi]
-		for i, v := range p {
-			dst[i] += v
+	for r := lo; r < hi; r++ {
+		g, kk := r/288, r%288
+		dst := dw[g*18432+kk:]
+		for o := 0; o < 64; o++ {
+			v := parts[r*64+o]
+			for slot := 1; slot < ns; slot++ {
+				v += parts[slot*18432+r*64+o]
+			}
+			dst[o*288] = v
 		}
 	}
 
@@ -644,7 +650,7 @@ func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []f
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2colT(nil, 32, dys[g*32768:], 1024, gemm.Im2col{X: xp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, part[g*9216:], 288, s > first)
+				gemm.SgemmIm2colBT(nil, 32, gemm.Im2col{X: xp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, dys[g*32768:], 1024, part[g*9216:], 32, s > first)
 			}
 
 		}
@@ -652,15 +658,18 @@ func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []f
 
 }
 
-// conv2dBnReluBackwardConv2T74Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 9216.
+// conv2dBnReluBackwardConv2T74Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 288.
 func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
-	dst := dw[lo:hi]
-	copy(dst, parts[lo:hi])
-	for slot := 1; slot < ns; slot++ {
-		p := parts[slot*9216+lo : slot*9216+hi]
-		for i, v := range p {
-			dst[i] += v
+	for r := lo; r < hi; r++ {
+		g, kk := r/288, r%288
+		dst := dw[g*9216+kk:]
+		for o := 0; o < 32; o++ {
+			v := parts[r*32+o]
+			for slot := 1; slot < ns; slot++ {
+				v += parts[slot*9216+r*32+o]
+			}
+			dst[o*288] = v
 		}
 	}
 

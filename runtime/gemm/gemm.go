@@ -89,12 +89,23 @@ func launch(pool *runtime.Pool, cl call, im *Im2col) {
 	}
 	g := getDriver(workers)
 	g.call = cl
+	wide := false
 	if im != nil {
 		g.imB = *im
 		g.im, g.tab = &g.imB, tablesFor(&g.imB)
+		wide = g.widen()
+	}
+	if g.transC {
+		g.transposeC()
 	}
 	g.run(pool, workers)
-	g.call, g.imB, g.tab = call{}, Im2col{}, nil
+	switch {
+	case wide:
+		g.narrow()
+	case g.transC:
+		g.untransposeC()
+	}
+	g.call, g.imB, g.tab, g.out = call{}, Im2col{}, nil, wideOut{}
 	putDriver(g)
 }
 
@@ -157,6 +168,10 @@ type call struct {
 	ep             Epilogue
 	im             *Im2col // B, when not nil: see SgemmIm2col
 	imT            bool    // B is im's transpose: see SgemmIm2colT
+	imA            bool    // A is im and B is transposed: see SgemmIm2colBT
+	// transC: the driver computes Cᵀ, stored transposed in the caller's
+	// C, in a buffer of its own (SgemmIm2colBT without AVX-512).
+	transC bool
 }
 
 // A driver holds the packing buffers and the state of one call. The pool's
@@ -184,7 +199,11 @@ type driver struct {
 	edgeB []float32
 	imB   Im2col        // an im2col call's B, which call.im points to
 	tab   *im2colTables // and its offsets
-	w     []worker
+	// A widened call's sample with room to read past its end, its
+	// product, and the caller's C (see widen).
+	wideX, wideC []float32
+	out          wideOut
+	w            []worker
 
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int
@@ -337,9 +356,10 @@ const chunksPerSplit = 4
 // direct reports whether the micro-kernels read the panels of the call's
 // im2col matrix from the sample, which then are not packed: with AVX-512,
 // where the kernels have the registers for four panels' bases, and when
-// every panel is whole, so that the kernels always take four.
+// every panel is whole (but a flat matrix's last), so that the kernels
+// always take four, and X holds every float they read.
 func (g *driver) direct() bool {
-	return g.im != nil && !g.imT && avx512() && g.tab.allWhole
+	return g.im != nil && !g.imT && !g.imA && avx512() && g.tab.direct && len(g.im.X) >= g.tab.end
 }
 
 // avx512 reports whether the AVX-512 kernels run: the CPU has them, the
@@ -389,7 +409,7 @@ func (g *driver) packB(dst []float32, jc, nc, pc, kc, lo, hi int) {
 		g.packBIm2colT(dst, jc, nc, pc, kc, lo, hi)
 		return
 	}
-	if g.im != nil {
+	if g.im != nil && !g.imA {
 		g.packBIm2col(dst, jc, nc, pc, kc, lo, hi)
 		return
 	}
@@ -429,7 +449,7 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 	// stored, unless the product reads B from a sample directly (whose
 	// kernels take packed A): packing cost as much as a few of the tile
 	// rows it fed.
-	unpackedA := g.ap == nil && avx512() && !g.direct()
+	unpackedA := g.ap == nil && avx512() && !g.direct() && !g.imA
 	// The epilogue runs once C holds the whole product: after the last
 	// block of k.
 	var ep *Epilogue
@@ -443,8 +463,8 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 		case g.ap != nil:
 			// Packed by PackA: the rows' panels of this block of k.
 			bufA = g.ap[pc*ceilDiv(g.m, mr)*mr+ic*kc:]
-		case unpackedA:
-			// The kernels read A where it lies.
+		case unpackedA, g.imA:
+			// The kernels read A where it lies, or from the sample.
 		case g.transA:
 			packAT(bufA, g.a, g.lda, ic, pc, mc, kc)
 		default:
@@ -456,10 +476,11 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 			if g.direct() {
 				// Whole panels of an im2col matrix, read from the sample.
 				q, q0 := min(zPanels, jp1-jp), jc/nr+jp
-				x := g.im.X[:g.im.C*g.im.H*g.im.W]
+				w := min(q*nr, jc+nc-j)
+				x := g.im.X[:g.tab.end]
 				for ip := 0; ip < mc; ip += mr {
 					i := ic + ip
-					kernelZD(q, min(mr, mc-ip), kc, bufA[ip*kc:(ip+mr)*kc], x, g.tab.kOff[pc:pc+kc], g.tab.pOff[q0:q0+q], g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
+					kernelZD(q, min(mr, mc-ip), kc, bufA[ip*kc:(ip+mr)*kc], x, g.tab.kOff[pc:pc+kc], g.tab.pOff[q0:q0+q], g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
 				}
 				jp += q - 1
 				continue
@@ -472,6 +493,11 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 				bp := bufB[jp*nr*kc : (jp+q)*nr*kc]
 				for ip := 0; ip < mc; ip += mr {
 					i := ic + ip
+					if g.imA {
+						x := g.im.X[:g.im.C*g.im.H*g.im.W]
+						kernelZI(q, min(mr, mc-ip), kc, x, g.tab.kOff[i:], g.tab.pix[pc:pc+kc], bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
+						continue
+					}
 					if unpackedA {
 						aOff := i*g.lda + pc
 						if g.transA {

@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/cnnc/cnnc/runtime"
@@ -22,6 +23,13 @@ type Im2col struct {
 	KH, KW, SH, SW, DH, DW int
 	OH, OW                 int
 }
+
+// flat reports whether column j of the matrix lies at X[j] in each row's
+// run (stride 1 and an output as wide as the input), so that the columns
+// of every row of the matrix lie side by side in X, across output rows: a
+// convolution computed over the input's whole width, whose last KW-1
+// columns of each output row are not part of its output (see widen).
+func (im *Im2col) flat() bool { return im.SW == 1 && im.SH == 1 && im.OW == im.W }
 
 // Rows returns the rows of the matrix, C*KH*KW.
 func (im *Im2col) Rows() int { return im.C * im.KH * im.KW }
@@ -83,6 +91,30 @@ func SgemmIm2colT(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c [
 	launch(pool, call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, imT: true}, &b)
 }
 
+// SgemmIm2colBT computes C = A*Bᵀ, or C += A*Bᵀ when accumulate is set,
+// where A is the im2col matrix a describes, B is n x a.Cols() (row-major,
+// rows ldb apart) and C is a.Rows() x n (rows ldc apart): a convolution's
+// weight gradient, transposed, as the im2col matrix times the transposed
+// output gradient. With AVX-512 the micro-kernels read A's rows straight
+// from the sample, an output pixel's taps at a time, and only B is packed,
+// KH*KW times smaller than the matrix that SgemmIm2colT packs; elsewhere it
+// runs SgemmIm2colT on Cᵀ. Either way it gives the bits of SgemmIm2colT's
+// product, transposed.
+func SgemmIm2colBT(pool *runtime.Pool, n int, a Im2col, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	a.check()
+	m, k := a.Rows(), a.Cols()
+	checkMatrix("B", n, k, b, ldb)
+	checkMatrix("C", m, n, c, ldc)
+	if n == 0 {
+		return
+	}
+	if avx512() {
+		launch(pool, call{m: m, n: n, k: k, b: b, ldb: ldb, transB: true, c: c, ldc: ldc, accumulate: accumulate, imA: true}, &a)
+		return
+	}
+	launch(pool, call{m: n, n: m, k: k, a: b, lda: ldb, c: c, ldc: ldc, accumulate: accumulate, imT: true, transC: true}, &a)
+}
+
 // An im2colGeom is an Im2col without its sample: what its offsets depend
 // on.
 type im2colGeom struct {
@@ -94,10 +126,15 @@ type im2colGeom struct {
 type im2colTables struct {
 	kOff []int32 // where row k starts in X
 	pOff []int32 // where panel q's first column does
-	// whole[q] reports whether panel q's 16 columns lie side by side;
-	// allWhole whether every panel's do.
-	whole    []bool
-	allWhole bool
+	pix  []int32 // where column j does
+	// whole[q] reports whether panel q's 16 columns lie side by side.
+	whole []bool
+	// direct reports whether the AVX-512 kernels can read every panel
+	// from the sample: every panel is whole, but for a last, partial
+	// panel of a flat matrix (see flat), whose 16 floats they read
+	// though it has fewer columns. They then read X up to end.
+	direct bool
+	end    int
 	// The runs of each panel that is not whole (see segments).
 	segN              []uint8
 	segShift, segMask []int32
@@ -129,15 +166,20 @@ func newTables(im *Im2col) *im2colTables {
 		}
 	}
 	n := im.Cols()
-	t.allWhole = true
+	flat := im.flat()
+	t.direct = n%nr == 0 || flat
+	for j := range n {
+		t.pix = append(t.pix, int32((j/im.OW)*im.SH*im.W+(j%im.OW)*im.SW))
+	}
 	for j := 0; j < n; j += nr {
 		oy, ox := j/im.OW, j%im.OW
-		whole := im.SW == 1 && j+nr <= n && ox+nr <= im.OW
+		whole := im.SW == 1 && j+nr <= n && (ox+nr <= im.OW || flat)
 		t.pOff = append(t.pOff, int32(oy*im.SH*im.W+ox*im.SW))
 		t.whole = append(t.whole, whole)
-		t.allWhole = t.allWhole && whole
+		t.direct = t.direct && (whole || j+nr > n)
 		t.segments(im, j, whole)
 	}
+	t.end = int(slices.Max(t.kOff)) + int(t.pOff[len(t.pOff)-1]) + nr
 	return t
 }
 
@@ -170,6 +212,89 @@ func (t *im2colTables) segments(im *Im2col, j int, whole bool) {
 	t.segN = append(t.segN, uint8(n))
 	t.segShift = append(t.segShift, shift[:]...)
 	t.segMask = append(t.segMask, mask[:]...)
+}
+
+// wideMax bounds the work widen takes on: the panels of the flat matrix
+// over those of the convolution's own, in eighths. Packing a panel cost
+// about half of multiplying it by six rows (LeNet-5's convolutions: 28 and
+// 10 wide outputs of 32 and 14 wide inputs).
+const wideMax = 12
+
+// A wideOut is where the product of a call that computes into the driver's
+// wideC goes: C, its row stride, and for a widened call the output width
+// the flat matrix widened.
+type wideOut struct {
+	c       []float32
+	ldc, ow int
+}
+
+// widen switches the driver's im2col product to its flat form (see
+// Im2col.flat) when the AVX-512 kernels can then read every panel from
+// the sample rather than packing it: at stride 1, an output whose width is
+// not a multiple of 16 has panels that cross output rows, and packing
+// them cost more than computing the columns past each output row of the
+// flat matrix. The driver computes the product into wideC from a copy of
+// the sample in wideX with zeros past its end, where the kernels read the
+// last panel's 16 floats; narrow then copies the output's columns to C.
+// Each column's sum runs over the same terms in the same order, so the
+// bits are those of the product packed. It reports whether it switched.
+func (g *driver) widen() bool {
+	im := g.im
+	if g.imT || g.imA || !avx512() || g.accumulate || g.ep.ColBias != nil || g.direct() ||
+		im.SW != 1 || im.SH != 1 || im.OW >= im.W || ceilDiv(im.OH*im.W, nr)*8 > ceilDiv(im.OH*im.OW, nr)*wideMax {
+		return false
+	}
+	g.out = wideOut{c: g.c, ldc: g.ldc, ow: im.OW}
+	flat := *im
+	flat.OW = im.W
+	tab := tablesFor(&flat)
+	size := im.C * im.H * im.W
+	g.wideX = aligned(g.wideX, max(size, tab.end))
+	copy(g.wideX, im.X[:size])
+	clear(g.wideX[size:])
+	flat.X = g.wideX
+	g.imB, g.tab = flat, tab
+	n := im.OH * im.W
+	g.wideC = aligned(g.wideC, g.m*n)
+	g.c, g.ldc, g.n = g.wideC, n, n
+	return true
+}
+
+// transposeC points the driver's C at a buffer of its own, holding the
+// transpose of the caller's C when the call accumulates, for a call with
+// transC; untransposeC writes the product back.
+func (g *driver) transposeC() {
+	g.out = wideOut{c: g.c, ldc: g.ldc}
+	g.wideC = aligned(g.wideC, g.m*g.n)
+	if g.accumulate {
+		for i := range g.m {
+			for j := range g.n {
+				g.wideC[i*g.n+j] = g.c[j*g.ldc+i]
+			}
+		}
+	}
+	g.c, g.ldc = g.wideC, g.n
+}
+
+func (g *driver) untransposeC() {
+	for i := range g.m {
+		for j, v := range g.wideC[i*g.n : (i+1)*g.n] {
+			g.out.c[j*g.out.ldc+i] = v
+		}
+	}
+}
+
+// narrow copies a widened call's output columns from wideC to the
+// caller's C.
+func (g *driver) narrow() {
+	im, o := g.im, g.out
+	if o.ldc == im.OH*o.ow {
+		CopyRows(o.c, g.wideC, g.m*im.OH, o.ow, o.ow, im.W)
+		return
+	}
+	for i := range g.m {
+		CopyRows(o.c[i*o.ldc:], g.wideC[i*g.ldc:], im.OH, o.ow, o.ow, im.W)
+	}
 }
 
 // packBIm2col packs panels [lo, hi) of the B block at rows [pc, pc+kc) and

@@ -106,6 +106,50 @@ func TestSgemmIm2colT(t *testing.T) {
 	})
 }
 
+// TestSgemmIm2colBT checks that SgemmIm2colBT gives the bits of
+// SgemmIm2colT, transposed, for each of im2colGeoms.
+func TestSgemmIm2colBT(t *testing.T) {
+	pool := runtime.NewPool(2)
+	defer pool.Close()
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		for i, im := range im2colGeoms {
+			im.X = randSlice(r, im.C*im.H*im.W)
+			for _, n := range []int{1, 6, 16, 33, 64} {
+				t.Run(fmt.Sprintf("%d/n=%d", i, n), func(t *testing.T) {
+					m, k := im.Rows(), im.Cols()
+					b := randSlice(r, n*(k+2))
+					c0 := randSlice(r, m*(n+3))
+					acc := n%2 == 0
+					want := make([]float32, n*m)
+					for j := range n {
+						for i := range m {
+							want[j*m+i] = c0[i*(n+3)+j]
+						}
+					}
+					SgemmIm2colT(nil, n, b, k+2, im, want, m, acc)
+					for _, p := range []*runtime.Pool{nil, pool} {
+						got := append([]float32(nil), c0...)
+						SgemmIm2colBT(p, n, im, b, k+2, got, n+3, acc)
+						for i := range m {
+							for j := range n {
+								if g, w := got[i*(n+3)+j], want[j*m+i]; math.Float32bits(g) != math.Float32bits(w) {
+									t.Fatalf("pool %v: C[%d, %d] = %v, want %v", p != nil, i, j, g, w)
+								}
+							}
+							for j := n; j < n+3 && i < m-1; j++ {
+								if got[i*(n+3)+j] != c0[i*(n+3)+j] {
+									t.Fatalf("pool %v: C[%d, %d] past the product written", p != nil, i, j)
+								}
+							}
+						}
+					}
+				})
+			}
+		}
+	})
+}
+
 func TestSgemmIm2colPanics(t *testing.T) {
 	ok := Im2col{X: make([]float32, 3*10*10), C: 3, H: 10, W: 10, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 8, OW: 8}
 	tests := []struct {

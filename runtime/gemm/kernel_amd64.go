@@ -39,17 +39,18 @@ var dzKernels = [zPanelsMax + 1][mr + 1]func(kc int, a, x *float32, koffs, poffs
 	4: {nil, dzgemm1x64, dzgemm2x64, dzgemm3x64, dzgemm4x64, dzgemm5x64, dzgemm6x64},
 }
 
-// kernelZD is kernelZ for panels whole panels of an im2col matrix, read
-// from the sample x: row k of panel p is x[koffs[k]+poffs[p]:][:16]. The
-// caller has checked that every row lies in x.
-func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
-	cols := panels * nr
+// kernelZD is kernelZ for panels panels of an im2col matrix, read from
+// the sample x: row k of panel p is x[koffs[k]+poffs[p]:][:16], whole
+// even where cols ends the last panel early. The caller has checked that
+// every row lies in x.
+func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
 	a = a[:kc*mr]
 	koffs = koffs[:kc]
 	poffs = poffs[:panels]
 	c = c[:(rows-1)*ldc+cols]
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, cols)
-	dzKernels[panels][rows](kc, &a[0], &x[0], &koffs[0], &poffs[0], &c[0], ldc, rowBias, colBias, flags, 1<<nr-1)
+	mask := 1<<(cols-(panels-1)*nr) - 1
+	dzKernels[panels][rows](kc, &a[0], &x[0], &koffs[0], &poffs[0], &c[0], ldc, rowBias, colBias, flags, mask)
 }
 
 // azKernels[transA][panels][rows] is the AVX-512 micro-kernel that reads A
@@ -86,6 +87,29 @@ func kernelZA(panels, rows, kc int, a []float32, lda int, transA bool, b, c []fl
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, cols)
 	mask := 1<<(cols-(panels-1)*nr) - 1
 	azKernels[t][panels][rows](kc, &a[0], lda, &b[0], &c[0], ldc, rowBias, colBias, flags, mask)
+}
+
+// izKernels[panels][rows] is the AVX-512 micro-kernel that reads A's rows
+// from a convolution's sample (see kernelZI).
+var izKernels = [zPanelsMax + 1][mr + 1]func(kc int, x *float32, koffs, poffs *int32, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
+	1: {nil, izgemm1x16, izgemm2x16, izgemm3x16, izgemm4x16, izgemm5x16, izgemm6x16},
+	2: {nil, izgemm1x32, izgemm2x32, izgemm3x32, izgemm4x32, izgemm5x32, izgemm6x32},
+	3: {nil, izgemm1x48, izgemm2x48, izgemm3x48, izgemm4x48, izgemm5x48, izgemm6x48},
+	4: {nil, izgemm1x64, izgemm2x64, izgemm3x64, izgemm4x64, izgemm5x64, izgemm6x64},
+}
+
+// kernelZI is kernelZ for an A whose rows are those of an im2col matrix,
+// read from the sample x: A(r, k) is x[koffs[r]+poffs[k]] for the tile's
+// rows r and kc steps k. The caller has checked that every offset lies in
+// x.
+func kernelZI(panels, rows, kc int, x []float32, koffs, poffs []int32, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
+	koffs = koffs[:rows]
+	poffs = poffs[:kc]
+	b = b[:kc*panels*nr]
+	c = c[:(rows-1)*ldc+cols]
+	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, cols)
+	mask := 1<<(cols-(panels-1)*nr) - 1
+	izKernels[panels][rows](kc, &x[0], &koffs[0], &poffs[0], &b[0], &c[0], ldc, rowBias, colBias, flags, mask)
 }
 
 // kernelZ is kernelEpi for the first cols columns of panels B panels side

@@ -5,7 +5,11 @@ package gemm
 func asmSupported() bool    { return false }
 func avx512Supported() bool { return false }
 
-func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
+	panic("gemm: no assembly kernels in this build")
+}
+
+func kernelZI(panels, rows, kc int, x []float32, koffs, poffs []int32, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
 	panic("gemm: no assembly kernels in this build")
 }
 

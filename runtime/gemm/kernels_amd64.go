@@ -1198,6 +1198,270 @@ func tzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //go:noescape
 func tzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
+// izgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm6x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm5x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm4x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm3x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm2x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm1x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm6x32 computes C[0:6, 0:32] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 2 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm6x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm5x32 computes C[0:5, 0:32] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 2 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm5x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm4x32 computes C[0:4, 0:32] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 2 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm4x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm3x32 computes C[0:3, 0:32] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 2 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm3x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm2x32 computes C[0:2, 0:32] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 2 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm2x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm1x32 computes C[0:1, 0:32] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 2 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:32] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm1x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm6x48 computes C[0:6, 0:48] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 3 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm6x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm5x48 computes C[0:5, 0:48] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 3 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm5x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm4x48 computes C[0:4, 0:48] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 3 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm4x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm3x48 computes C[0:3, 0:48] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 3 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm3x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm2x48 computes C[0:2, 0:48] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 3 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm2x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm1x48 computes C[0:1, 0:48] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 3 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:48] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm1x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm6x64 computes C[0:6, 0:64] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 4 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm6x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm5x64 computes C[0:5, 0:64] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 4 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm5x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm4x64 computes C[0:4, 0:64] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 4 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm4x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm3x64 computes C[0:3, 0:64] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 4 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm3x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm2x64 computes C[0:2, 0:64] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 4 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm2x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// izgemm1x64 computes C[0:1, 0:64] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 4 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:64] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Of the last 16 columns, only those whose bits are set in mask are read
+// and written in C and colBias, so the tile may end at C's edge.
+//
+//go:noescape
+func izgemm1x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
 // packA6N packs rows 0..5 of src into an A panel: dst[6*p+r] = src[r*ld+p].
 // kc must be at least 1.
 //

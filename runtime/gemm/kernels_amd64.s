@@ -29359,6 +29359,6324 @@ tzgemm1x64norelu0:
 	VZEROUPPER
 	RET
 
+// func izgemm6x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm6x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVLQSX    16(R8), R15
+	LEAQ       (AX)(R15*4), R15
+	MOVLQSX    20(R8), SI
+	LEAQ       (AX)(SI*4), SI
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm6x16tail
+
+izgemm6x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z6
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z6
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z6
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z6
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm6x16loop
+
+izgemm6x16tail:
+	ANDQ $0x03, CX
+	JZ   izgemm6x16store
+
+izgemm6x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z6
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z5
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm6x16tailloop
+
+izgemm6x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm6x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+izgemm6x16noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm6x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+izgemm6x16norow0:
+	TESTQ  R10, R10
+	JZ     izgemm6x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+izgemm6x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+izgemm6x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+izgemm6x16noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm6x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+izgemm6x16norow1:
+	TESTQ  R10, R10
+	JZ     izgemm6x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+izgemm6x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+izgemm6x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+izgemm6x16noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm6x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+izgemm6x16norow2:
+	TESTQ  R10, R10
+	JZ     izgemm6x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+izgemm6x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+izgemm6x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+izgemm6x16noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm6x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+izgemm6x16norow3:
+	TESTQ  R10, R10
+	JZ     izgemm6x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+izgemm6x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+izgemm6x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x16noacc4
+	VADDPS  (DX), Z4, K1, Z4
+
+izgemm6x16noacc4:
+	TESTQ        R9, R9
+	JZ           izgemm6x16norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z4, Z4
+
+izgemm6x16norow4:
+	TESTQ  R10, R10
+	JZ     izgemm6x16nocol4
+	VADDPS (R10), Z4, K1, Z4
+
+izgemm6x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x16norelu4
+	VMAXPS Z4, Z30, Z4
+
+izgemm6x16norelu4:
+	VMOVUPS Z4, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x16noacc5
+	VADDPS  (DX), Z5, K1, Z5
+
+izgemm6x16noacc5:
+	TESTQ        R9, R9
+	JZ           izgemm6x16norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z5, Z5
+
+izgemm6x16norow5:
+	TESTQ  R10, R10
+	JZ     izgemm6x16nocol5
+	VADDPS (R10), Z5, K1, Z5
+
+izgemm6x16nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x16norelu5
+	VMAXPS Z5, Z30, Z5
+
+izgemm6x16norelu5:
+	VMOVUPS Z5, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func izgemm5x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm5x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVLQSX    16(R8), R15
+	LEAQ       (AX)(R15*4), R15
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm5x16tail
+
+izgemm5x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm5x16loop
+
+izgemm5x16tail:
+	ANDQ $0x03, CX
+	JZ   izgemm5x16store
+
+izgemm5x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z3
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z5, Z31, Z4
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm5x16tailloop
+
+izgemm5x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm5x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+izgemm5x16noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm5x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+izgemm5x16norow0:
+	TESTQ  R10, R10
+	JZ     izgemm5x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+izgemm5x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+izgemm5x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+izgemm5x16noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm5x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+izgemm5x16norow1:
+	TESTQ  R10, R10
+	JZ     izgemm5x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+izgemm5x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+izgemm5x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+izgemm5x16noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm5x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+izgemm5x16norow2:
+	TESTQ  R10, R10
+	JZ     izgemm5x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+izgemm5x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+izgemm5x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+izgemm5x16noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm5x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+izgemm5x16norow3:
+	TESTQ  R10, R10
+	JZ     izgemm5x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+izgemm5x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+izgemm5x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x16noacc4
+	VADDPS  (DX), Z4, K1, Z4
+
+izgemm5x16noacc4:
+	TESTQ        R9, R9
+	JZ           izgemm5x16norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z4, Z4
+
+izgemm5x16norow4:
+	TESTQ  R10, R10
+	JZ     izgemm5x16nocol4
+	VADDPS (R10), Z4, K1, Z4
+
+izgemm5x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x16norelu4
+	VMAXPS Z4, Z30, Z4
+
+izgemm5x16norelu4:
+	VMOVUPS Z4, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func izgemm4x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm4x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm4x16tail
+
+izgemm4x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z4
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z4
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z4
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z4
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm4x16loop
+
+izgemm4x16tail:
+	ANDQ $0x03, CX
+	JZ   izgemm4x16store
+
+izgemm4x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z4
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z3
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm4x16tailloop
+
+izgemm4x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm4x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+izgemm4x16noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm4x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+izgemm4x16norow0:
+	TESTQ  R10, R10
+	JZ     izgemm4x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+izgemm4x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+izgemm4x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+izgemm4x16noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm4x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+izgemm4x16norow1:
+	TESTQ  R10, R10
+	JZ     izgemm4x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+izgemm4x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+izgemm4x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+izgemm4x16noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm4x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+izgemm4x16norow2:
+	TESTQ  R10, R10
+	JZ     izgemm4x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+izgemm4x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+izgemm4x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x16noacc3
+	VADDPS  (DX), Z3, K1, Z3
+
+izgemm4x16noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm4x16norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z3, Z3
+
+izgemm4x16norow3:
+	TESTQ  R10, R10
+	JZ     izgemm4x16nocol3
+	VADDPS (R10), Z3, K1, Z3
+
+izgemm4x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x16norelu3
+	VMAXPS Z3, Z30, Z3
+
+izgemm4x16norelu3:
+	VMOVUPS Z3, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func izgemm3x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm3x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm3x16tail
+
+izgemm3x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z3
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z3
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z3
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z3
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm3x16loop
+
+izgemm3x16tail:
+	ANDQ $0x03, CX
+	JZ   izgemm3x16store
+
+izgemm3x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z3
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z1
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z2
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm3x16tailloop
+
+izgemm3x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm3x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+izgemm3x16noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm3x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+izgemm3x16norow0:
+	TESTQ  R10, R10
+	JZ     izgemm3x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+izgemm3x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+izgemm3x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm3x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+izgemm3x16noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm3x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+izgemm3x16norow1:
+	TESTQ  R10, R10
+	JZ     izgemm3x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+izgemm3x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+izgemm3x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm3x16noacc2
+	VADDPS  (DX), Z2, K1, Z2
+
+izgemm3x16noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm3x16norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z2, Z2
+
+izgemm3x16norow2:
+	TESTQ  R10, R10
+	JZ     izgemm3x16nocol2
+	VADDPS (R10), Z2, K1, Z2
+
+izgemm3x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x16norelu2
+	VMAXPS Z2, Z30, Z2
+
+izgemm3x16norelu2:
+	VMOVUPS Z2, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func izgemm2x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm2x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm2x16tail
+
+izgemm2x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z2
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z2
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z2
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z2
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm2x16loop
+
+izgemm2x16tail:
+	ANDQ $0x03, CX
+	JZ   izgemm2x16store
+
+izgemm2x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z2
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z1
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm2x16tailloop
+
+izgemm2x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm2x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+izgemm2x16noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm2x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+izgemm2x16norow0:
+	TESTQ  R10, R10
+	JZ     izgemm2x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+izgemm2x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm2x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+izgemm2x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm2x16noacc1
+	VADDPS  (DX), Z1, K1, Z1
+
+izgemm2x16noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm2x16norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z1, Z1
+
+izgemm2x16norow1:
+	TESTQ  R10, R10
+	JZ     izgemm2x16nocol1
+	VADDPS (R10), Z1, K1, Z1
+
+izgemm2x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm2x16norelu1
+	VMAXPS Z1, Z30, Z1
+
+izgemm2x16norelu1:
+	VMOVUPS Z1, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func izgemm1x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm1x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm1x16tail
+
+izgemm1x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z1
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z1
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z1
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z1
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm1x16loop
+
+izgemm1x16tail:
+	ANDQ $0x03, CX
+	JZ   izgemm1x16store
+
+izgemm1x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z1
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z1, Z31, Z0
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm1x16tailloop
+
+izgemm1x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm1x16noacc0
+	VADDPS (DX), Z0, K1, Z0
+
+izgemm1x16noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm1x16norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+
+izgemm1x16norow0:
+	TESTQ  R10, R10
+	JZ     izgemm1x16nocol0
+	VADDPS (R10), Z0, K1, Z0
+
+izgemm1x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm1x16norelu0
+	VMAXPS Z0, Z30, Z0
+
+izgemm1x16norelu0:
+	VMOVUPS Z0, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func izgemm6x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm6x32(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVLQSX    16(R8), R15
+	LEAQ       (AX)(R15*4), R15
+	MOVLQSX    20(R8), SI
+	LEAQ       (AX)(SI*4), SI
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm6x32tail
+
+izgemm6x32loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm6x32loop
+
+izgemm6x32tail:
+	ANDQ $0x03, CX
+	JZ   izgemm6x32store
+
+izgemm6x32tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z2
+	VFMADD231PS  Z13, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z10
+	VFMADD231PS  Z13, Z31, Z11
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm6x32tailloop
+
+izgemm6x32store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm6x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+izgemm6x32noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm6x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+izgemm6x32norow0:
+	TESTQ  R10, R10
+	JZ     izgemm6x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+izgemm6x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+izgemm6x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+izgemm6x32noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm6x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm6x32norow1:
+	TESTQ  R10, R10
+	JZ     izgemm6x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+izgemm6x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm6x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+izgemm6x32noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm6x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+izgemm6x32norow2:
+	TESTQ  R10, R10
+	JZ     izgemm6x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+izgemm6x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+izgemm6x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+izgemm6x32noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm6x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+izgemm6x32norow3:
+	TESTQ  R10, R10
+	JZ     izgemm6x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+izgemm6x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+izgemm6x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x32noacc4
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, K1, Z9
+
+izgemm6x32noacc4:
+	TESTQ        R9, R9
+	JZ           izgemm6x32norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+
+izgemm6x32norow4:
+	TESTQ  R10, R10
+	JZ     izgemm6x32nocol4
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, K1, Z9
+
+izgemm6x32nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x32norelu4
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+
+izgemm6x32norelu4:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x32noacc5
+	VADDPS  (DX), Z10, Z10
+	VADDPS  64(DX), Z11, K1, Z11
+
+izgemm6x32noacc5:
+	TESTQ        R9, R9
+	JZ           izgemm6x32norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+izgemm6x32norow5:
+	TESTQ  R10, R10
+	JZ     izgemm6x32nocol5
+	VADDPS (R10), Z10, Z10
+	VADDPS 64(R10), Z11, K1, Z11
+
+izgemm6x32nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x32norelu5
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+izgemm6x32norelu5:
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm5x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm5x32(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVLQSX    16(R8), R15
+	LEAQ       (AX)(R15*4), R15
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm5x32tail
+
+izgemm5x32loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z10
+	VMOVUPS      (DI)(R12*1), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z10
+	VMOVUPS      64(DI)(R12*1), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z10
+	VMOVUPS      128(DI)(R12*1), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z10
+	VMOVUPS      192(DI)(R12*1), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm5x32loop
+
+izgemm5x32tail:
+	ANDQ $0x03, CX
+	JZ   izgemm5x32store
+
+izgemm5x32tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z10
+	VMOVUPS      (DI)(R12*1), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z0
+	VFMADD231PS  Z11, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z10, Z31, Z8
+	VFMADD231PS  Z11, Z31, Z9
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm5x32tailloop
+
+izgemm5x32store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm5x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+izgemm5x32noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm5x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+izgemm5x32norow0:
+	TESTQ  R10, R10
+	JZ     izgemm5x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+izgemm5x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+izgemm5x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+izgemm5x32noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm5x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm5x32norow1:
+	TESTQ  R10, R10
+	JZ     izgemm5x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+izgemm5x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm5x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+izgemm5x32noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm5x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+izgemm5x32norow2:
+	TESTQ  R10, R10
+	JZ     izgemm5x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+izgemm5x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+izgemm5x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+izgemm5x32noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm5x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+izgemm5x32norow3:
+	TESTQ  R10, R10
+	JZ     izgemm5x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+izgemm5x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+izgemm5x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x32noacc4
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, K1, Z9
+
+izgemm5x32noacc4:
+	TESTQ        R9, R9
+	JZ           izgemm5x32norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+
+izgemm5x32norow4:
+	TESTQ  R10, R10
+	JZ     izgemm5x32nocol4
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, K1, Z9
+
+izgemm5x32nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x32norelu4
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+
+izgemm5x32norelu4:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm4x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm4x32(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm4x32tail
+
+izgemm4x32loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z8
+	VMOVUPS      64(DI)(R12*1), Z9
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z8
+	VMOVUPS      128(DI)(R12*1), Z9
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z8
+	VMOVUPS      192(DI)(R12*1), Z9
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm4x32loop
+
+izgemm4x32tail:
+	ANDQ $0x03, CX
+	JZ   izgemm4x32store
+
+izgemm4x32tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z2
+	VFMADD231PS  Z9, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z6
+	VFMADD231PS  Z9, Z31, Z7
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm4x32tailloop
+
+izgemm4x32store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm4x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+izgemm4x32noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm4x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+izgemm4x32norow0:
+	TESTQ  R10, R10
+	JZ     izgemm4x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+izgemm4x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+izgemm4x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+izgemm4x32noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm4x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm4x32norow1:
+	TESTQ  R10, R10
+	JZ     izgemm4x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+izgemm4x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm4x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+izgemm4x32noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm4x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+izgemm4x32norow2:
+	TESTQ  R10, R10
+	JZ     izgemm4x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+izgemm4x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+izgemm4x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x32noacc3
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, K1, Z7
+
+izgemm4x32noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm4x32norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+izgemm4x32norow3:
+	TESTQ  R10, R10
+	JZ     izgemm4x32nocol3
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, K1, Z7
+
+izgemm4x32nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x32norelu3
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+izgemm4x32norelu3:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm3x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm3x32(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm3x32tail
+
+izgemm3x32loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z6
+	VMOVUPS      64(DI)(R12*1), Z7
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z6
+	VMOVUPS      128(DI)(R12*1), Z7
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z6
+	VMOVUPS      192(DI)(R12*1), Z7
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm3x32loop
+
+izgemm3x32tail:
+	ANDQ $0x03, CX
+	JZ   izgemm3x32store
+
+izgemm3x32tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z4
+	VFMADD231PS  Z7, Z31, Z5
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm3x32tailloop
+
+izgemm3x32store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm3x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+izgemm3x32noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm3x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+izgemm3x32norow0:
+	TESTQ  R10, R10
+	JZ     izgemm3x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+izgemm3x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+izgemm3x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm3x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+izgemm3x32noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm3x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm3x32norow1:
+	TESTQ  R10, R10
+	JZ     izgemm3x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+izgemm3x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm3x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm3x32noacc2
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, K1, Z5
+
+izgemm3x32noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm3x32norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+izgemm3x32norow2:
+	TESTQ  R10, R10
+	JZ     izgemm3x32nocol2
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, K1, Z5
+
+izgemm3x32nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x32norelu2
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+izgemm3x32norelu2:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm2x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm2x32(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm2x32tail
+
+izgemm2x32loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z4
+	VMOVUPS      64(DI)(R12*1), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z4
+	VMOVUPS      128(DI)(R12*1), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z4
+	VMOVUPS      192(DI)(R12*1), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm2x32loop
+
+izgemm2x32tail:
+	ANDQ $0x03, CX
+	JZ   izgemm2x32store
+
+izgemm2x32tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z2
+	VFMADD231PS  Z5, Z31, Z3
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm2x32tailloop
+
+izgemm2x32store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm2x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+izgemm2x32noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm2x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+izgemm2x32norow0:
+	TESTQ  R10, R10
+	JZ     izgemm2x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+izgemm2x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm2x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+izgemm2x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm2x32noacc1
+	VADDPS  (DX), Z2, Z2
+	VADDPS  64(DX), Z3, K1, Z3
+
+izgemm2x32noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm2x32norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm2x32norow1:
+	TESTQ  R10, R10
+	JZ     izgemm2x32nocol1
+	VADDPS (R10), Z2, Z2
+	VADDPS 64(R10), Z3, K1, Z3
+
+izgemm2x32nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm2x32norelu1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm2x32norelu1:
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm1x32(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm1x32(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 127(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm1x32tail
+
+izgemm1x32loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z2
+	VMOVUPS      (DI)(R12*1), Z3
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z2
+	VMOVUPS      64(DI)(R12*1), Z3
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z2
+	VMOVUPS      128(DI)(R12*1), Z3
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z2
+	VMOVUPS      192(DI)(R12*1), Z3
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm1x32loop
+
+izgemm1x32tail:
+	ANDQ $0x03, CX
+	JZ   izgemm1x32store
+
+izgemm1x32tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z2
+	VMOVUPS      (DI)(R12*1), Z3
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z2, Z31, Z0
+	VFMADD231PS  Z3, Z31, Z1
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm1x32tailloop
+
+izgemm1x32store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm1x32noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, K1, Z1
+
+izgemm1x32noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm1x32norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+
+izgemm1x32norow0:
+	TESTQ  R10, R10
+	JZ     izgemm1x32nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, K1, Z1
+
+izgemm1x32nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm1x32norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+
+izgemm1x32norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, K1, 64(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm6x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm6x48(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVLQSX    16(R8), R15
+	LEAQ       (AX)(R15*4), R15
+	MOVLQSX    20(R8), SI
+	LEAQ       (AX)(SI*4), SI
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm6x48tail
+
+izgemm6x48loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z18
+	VMOVUPS      (DI)(R12*1), Z19
+	VMOVUPS      (DI)(R12*2), Z20
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z18
+	VMOVUPS      64(DI)(R12*1), Z19
+	VMOVUPS      64(DI)(R12*2), Z20
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z18
+	VMOVUPS      128(DI)(R12*1), Z19
+	VMOVUPS      128(DI)(R12*2), Z20
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z18
+	VMOVUPS      192(DI)(R12*1), Z19
+	VMOVUPS      192(DI)(R12*2), Z20
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm6x48loop
+
+izgemm6x48tail:
+	ANDQ $0x03, CX
+	JZ   izgemm6x48store
+
+izgemm6x48tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z18
+	VMOVUPS      (DI)(R12*1), Z19
+	VMOVUPS      (DI)(R12*2), Z20
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z0
+	VFMADD231PS  Z19, Z31, Z1
+	VFMADD231PS  Z20, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z3
+	VFMADD231PS  Z19, Z31, Z4
+	VFMADD231PS  Z20, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VFMADD231PS  Z20, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z9
+	VFMADD231PS  Z19, Z31, Z10
+	VFMADD231PS  Z20, Z31, Z11
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z12
+	VFMADD231PS  Z19, Z31, Z13
+	VFMADD231PS  Z20, Z31, Z14
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z18, Z31, Z15
+	VFMADD231PS  Z19, Z31, Z16
+	VFMADD231PS  Z20, Z31, Z17
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm6x48tailloop
+
+izgemm6x48store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm6x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+izgemm6x48noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm6x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+izgemm6x48norow0:
+	TESTQ  R10, R10
+	JZ     izgemm6x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+izgemm6x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+izgemm6x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+izgemm6x48noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm6x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+izgemm6x48norow1:
+	TESTQ  R10, R10
+	JZ     izgemm6x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+izgemm6x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+izgemm6x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+izgemm6x48noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm6x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+izgemm6x48norow2:
+	TESTQ  R10, R10
+	JZ     izgemm6x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+izgemm6x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+izgemm6x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+izgemm6x48noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm6x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+izgemm6x48norow3:
+	TESTQ  R10, R10
+	JZ     izgemm6x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+izgemm6x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+izgemm6x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x48noacc4
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, K1, Z14
+
+izgemm6x48noacc4:
+	TESTQ        R9, R9
+	JZ           izgemm6x48norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+
+izgemm6x48norow4:
+	TESTQ  R10, R10
+	JZ     izgemm6x48nocol4
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, K1, Z14
+
+izgemm6x48nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x48norelu4
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+
+izgemm6x48norelu4:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x48noacc5
+	VADDPS  (DX), Z15, Z15
+	VADDPS  64(DX), Z16, Z16
+	VADDPS  128(DX), Z17, K1, Z17
+
+izgemm6x48noacc5:
+	TESTQ        R9, R9
+	JZ           izgemm6x48norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z15, Z15
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+
+izgemm6x48norow5:
+	TESTQ  R10, R10
+	JZ     izgemm6x48nocol5
+	VADDPS (R10), Z15, Z15
+	VADDPS 64(R10), Z16, Z16
+	VADDPS 128(R10), Z17, K1, Z17
+
+izgemm6x48nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x48norelu5
+	VMAXPS Z15, Z30, Z15
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+
+izgemm6x48norelu5:
+	VMOVUPS Z15, (DX)
+	VMOVUPS Z16, 64(DX)
+	VMOVUPS Z17, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm5x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm5x48(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVLQSX    16(R8), R15
+	LEAQ       (AX)(R15*4), R15
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm5x48tail
+
+izgemm5x48loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z15
+	VMOVUPS      (DI)(R12*1), Z16
+	VMOVUPS      (DI)(R12*2), Z17
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z15
+	VMOVUPS      64(DI)(R12*1), Z16
+	VMOVUPS      64(DI)(R12*2), Z17
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z15
+	VMOVUPS      128(DI)(R12*1), Z16
+	VMOVUPS      128(DI)(R12*2), Z17
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z15
+	VMOVUPS      192(DI)(R12*1), Z16
+	VMOVUPS      192(DI)(R12*2), Z17
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm5x48loop
+
+izgemm5x48tail:
+	ANDQ $0x03, CX
+	JZ   izgemm5x48store
+
+izgemm5x48tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z15
+	VMOVUPS      (DI)(R12*1), Z16
+	VMOVUPS      (DI)(R12*2), Z17
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z0
+	VFMADD231PS  Z16, Z31, Z1
+	VFMADD231PS  Z17, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z3
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z6
+	VFMADD231PS  Z16, Z31, Z7
+	VFMADD231PS  Z17, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z9
+	VFMADD231PS  Z16, Z31, Z10
+	VFMADD231PS  Z17, Z31, Z11
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z15, Z31, Z12
+	VFMADD231PS  Z16, Z31, Z13
+	VFMADD231PS  Z17, Z31, Z14
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm5x48tailloop
+
+izgemm5x48store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm5x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+izgemm5x48noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm5x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+izgemm5x48norow0:
+	TESTQ  R10, R10
+	JZ     izgemm5x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+izgemm5x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+izgemm5x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+izgemm5x48noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm5x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+izgemm5x48norow1:
+	TESTQ  R10, R10
+	JZ     izgemm5x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+izgemm5x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+izgemm5x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+izgemm5x48noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm5x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+izgemm5x48norow2:
+	TESTQ  R10, R10
+	JZ     izgemm5x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+izgemm5x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+izgemm5x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+izgemm5x48noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm5x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+izgemm5x48norow3:
+	TESTQ  R10, R10
+	JZ     izgemm5x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+izgemm5x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+izgemm5x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x48noacc4
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, K1, Z14
+
+izgemm5x48noacc4:
+	TESTQ        R9, R9
+	JZ           izgemm5x48norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+
+izgemm5x48norow4:
+	TESTQ  R10, R10
+	JZ     izgemm5x48nocol4
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, K1, Z14
+
+izgemm5x48nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x48norelu4
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+
+izgemm5x48norelu4:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm4x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm4x48(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm4x48tail
+
+izgemm4x48loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VMOVUPS      64(DI)(R12*2), Z14
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VMOVUPS      128(DI)(R12*2), Z14
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VMOVUPS      192(DI)(R12*2), Z14
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm4x48loop
+
+izgemm4x48tail:
+	ANDQ $0x03, CX
+	JZ   izgemm4x48store
+
+izgemm4x48tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z3
+	VFMADD231PS  Z13, Z31, Z4
+	VFMADD231PS  Z14, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z6
+	VFMADD231PS  Z13, Z31, Z7
+	VFMADD231PS  Z14, Z31, Z8
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z9
+	VFMADD231PS  Z13, Z31, Z10
+	VFMADD231PS  Z14, Z31, Z11
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm4x48tailloop
+
+izgemm4x48store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm4x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+izgemm4x48noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm4x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+izgemm4x48norow0:
+	TESTQ  R10, R10
+	JZ     izgemm4x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+izgemm4x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+izgemm4x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+izgemm4x48noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm4x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+izgemm4x48norow1:
+	TESTQ  R10, R10
+	JZ     izgemm4x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+izgemm4x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+izgemm4x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+izgemm4x48noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm4x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+izgemm4x48norow2:
+	TESTQ  R10, R10
+	JZ     izgemm4x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+izgemm4x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+izgemm4x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x48noacc3
+	VADDPS  (DX), Z9, Z9
+	VADDPS  64(DX), Z10, Z10
+	VADDPS  128(DX), Z11, K1, Z11
+
+izgemm4x48noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm4x48norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+izgemm4x48norow3:
+	TESTQ  R10, R10
+	JZ     izgemm4x48nocol3
+	VADDPS (R10), Z9, Z9
+	VADDPS 64(R10), Z10, Z10
+	VADDPS 128(R10), Z11, K1, Z11
+
+izgemm4x48nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x48norelu3
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+izgemm4x48norelu3:
+	VMOVUPS Z9, (DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm3x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm3x48(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm3x48tail
+
+izgemm3x48loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z9
+	VMOVUPS      (DI)(R12*1), Z10
+	VMOVUPS      (DI)(R12*2), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z9
+	VMOVUPS      64(DI)(R12*1), Z10
+	VMOVUPS      64(DI)(R12*2), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z9
+	VMOVUPS      128(DI)(R12*1), Z10
+	VMOVUPS      128(DI)(R12*2), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z9
+	VMOVUPS      192(DI)(R12*1), Z10
+	VMOVUPS      192(DI)(R12*2), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm3x48loop
+
+izgemm3x48tail:
+	ANDQ $0x03, CX
+	JZ   izgemm3x48store
+
+izgemm3x48tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z9
+	VMOVUPS      (DI)(R12*1), Z10
+	VMOVUPS      (DI)(R12*2), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z0
+	VFMADD231PS  Z10, Z31, Z1
+	VFMADD231PS  Z11, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z3
+	VFMADD231PS  Z10, Z31, Z4
+	VFMADD231PS  Z11, Z31, Z5
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z9, Z31, Z6
+	VFMADD231PS  Z10, Z31, Z7
+	VFMADD231PS  Z11, Z31, Z8
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm3x48tailloop
+
+izgemm3x48store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm3x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+izgemm3x48noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm3x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+izgemm3x48norow0:
+	TESTQ  R10, R10
+	JZ     izgemm3x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+izgemm3x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+izgemm3x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm3x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+izgemm3x48noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm3x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+izgemm3x48norow1:
+	TESTQ  R10, R10
+	JZ     izgemm3x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+izgemm3x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+izgemm3x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm3x48noacc2
+	VADDPS  (DX), Z6, Z6
+	VADDPS  64(DX), Z7, Z7
+	VADDPS  128(DX), Z8, K1, Z8
+
+izgemm3x48noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm3x48norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+	VADDPS       Z31, Z8, Z8
+
+izgemm3x48norow2:
+	TESTQ  R10, R10
+	JZ     izgemm3x48nocol2
+	VADDPS (R10), Z6, Z6
+	VADDPS 64(R10), Z7, Z7
+	VADDPS 128(R10), Z8, K1, Z8
+
+izgemm3x48nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x48norelu2
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+
+izgemm3x48norelu2:
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm2x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm2x48(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm2x48tail
+
+izgemm2x48loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VMOVUPS      (DI)(R12*2), Z8
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z6
+	VMOVUPS      64(DI)(R12*1), Z7
+	VMOVUPS      64(DI)(R12*2), Z8
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z6
+	VMOVUPS      128(DI)(R12*1), Z7
+	VMOVUPS      128(DI)(R12*2), Z8
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z6
+	VMOVUPS      192(DI)(R12*1), Z7
+	VMOVUPS      192(DI)(R12*2), Z8
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm2x48loop
+
+izgemm2x48tail:
+	ANDQ $0x03, CX
+	JZ   izgemm2x48store
+
+izgemm2x48tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z6
+	VMOVUPS      (DI)(R12*1), Z7
+	VMOVUPS      (DI)(R12*2), Z8
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z0
+	VFMADD231PS  Z7, Z31, Z1
+	VFMADD231PS  Z8, Z31, Z2
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z6, Z31, Z3
+	VFMADD231PS  Z7, Z31, Z4
+	VFMADD231PS  Z8, Z31, Z5
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm2x48tailloop
+
+izgemm2x48store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm2x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+izgemm2x48noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm2x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+izgemm2x48norow0:
+	TESTQ  R10, R10
+	JZ     izgemm2x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+izgemm2x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm2x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+izgemm2x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm2x48noacc1
+	VADDPS  (DX), Z3, Z3
+	VADDPS  64(DX), Z4, Z4
+	VADDPS  128(DX), Z5, K1, Z5
+
+izgemm2x48noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm2x48norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z3, Z3
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+
+izgemm2x48norow1:
+	TESTQ  R10, R10
+	JZ     izgemm2x48nocol1
+	VADDPS (R10), Z3, Z3
+	VADDPS 64(R10), Z4, Z4
+	VADDPS 128(R10), Z5, K1, Z5
+
+izgemm2x48nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm2x48norelu1
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+
+izgemm2x48norelu1:
+	VMOVUPS Z3, (DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm1x48(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm1x48(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 191(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm1x48tail
+
+izgemm1x48loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z3
+	VMOVUPS      (DI)(R12*1), Z4
+	VMOVUPS      (DI)(R12*2), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z3
+	VMOVUPS      64(DI)(R12*1), Z4
+	VMOVUPS      64(DI)(R12*2), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z3
+	VMOVUPS      128(DI)(R12*1), Z4
+	VMOVUPS      128(DI)(R12*2), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z3
+	VMOVUPS      192(DI)(R12*1), Z4
+	VMOVUPS      192(DI)(R12*2), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          izgemm1x48loop
+
+izgemm1x48tail:
+	ANDQ $0x03, CX
+	JZ   izgemm1x48store
+
+izgemm1x48tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z3
+	VMOVUPS      (DI)(R12*1), Z4
+	VMOVUPS      (DI)(R12*2), Z5
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z3, Z31, Z0
+	VFMADD231PS  Z4, Z31, Z1
+	VFMADD231PS  Z5, Z31, Z2
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          izgemm1x48tailloop
+
+izgemm1x48store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm1x48noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, K1, Z2
+
+izgemm1x48noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm1x48norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+
+izgemm1x48norow0:
+	TESTQ  R10, R10
+	JZ     izgemm1x48nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, K1, Z2
+
+izgemm1x48nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm1x48norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+
+izgemm1x48norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, K1, 128(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm6x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm6x64(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVLQSX    16(R8), R15
+	LEAQ       (AX)(R15*4), R15
+	MOVLQSX    20(R8), SI
+	LEAQ       (AX)(SI*4), SI
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm6x64tail
+
+izgemm6x64loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z24
+	VMOVUPS      (DI)(R12*1), Z25
+	VMOVUPS      (DI)(R12*2), Z26
+	VMOVUPS      (R13)(R12*1), Z27
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z24
+	VMOVUPS      64(DI)(R12*1), Z25
+	VMOVUPS      64(DI)(R12*2), Z26
+	VMOVUPS      64(R13)(R12*1), Z27
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z24
+	VMOVUPS      128(DI)(R12*1), Z25
+	VMOVUPS      128(DI)(R12*2), Z26
+	VMOVUPS      128(R13)(R12*1), Z27
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z24
+	VMOVUPS      192(DI)(R12*1), Z25
+	VMOVUPS      192(DI)(R12*2), Z26
+	VMOVUPS      192(R13)(R12*1), Z27
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          izgemm6x64loop
+
+izgemm6x64tail:
+	ANDQ $0x03, CX
+	JZ   izgemm6x64store
+
+izgemm6x64tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z24
+	VMOVUPS      (DI)(R12*1), Z25
+	VMOVUPS      (DI)(R12*2), Z26
+	VMOVUPS      (R13)(R12*1), Z27
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z0
+	VFMADD231PS  Z25, Z31, Z1
+	VFMADD231PS  Z26, Z31, Z2
+	VFMADD231PS  Z27, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z4
+	VFMADD231PS  Z25, Z31, Z5
+	VFMADD231PS  Z26, Z31, Z6
+	VFMADD231PS  Z27, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z8
+	VFMADD231PS  Z25, Z31, Z9
+	VFMADD231PS  Z26, Z31, Z10
+	VFMADD231PS  Z27, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z12
+	VFMADD231PS  Z25, Z31, Z13
+	VFMADD231PS  Z26, Z31, Z14
+	VFMADD231PS  Z27, Z31, Z15
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z16
+	VFMADD231PS  Z25, Z31, Z17
+	VFMADD231PS  Z26, Z31, Z18
+	VFMADD231PS  Z27, Z31, Z19
+	VBROADCASTSS (SI)(AX*4), Z31
+	VFMADD231PS  Z24, Z31, Z20
+	VFMADD231PS  Z25, Z31, Z21
+	VFMADD231PS  Z26, Z31, Z22
+	VFMADD231PS  Z27, Z31, Z23
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          izgemm6x64tailloop
+
+izgemm6x64store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm6x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+izgemm6x64noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm6x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm6x64norow0:
+	TESTQ  R10, R10
+	JZ     izgemm6x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+izgemm6x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm6x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+izgemm6x64noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm6x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+izgemm6x64norow1:
+	TESTQ  R10, R10
+	JZ     izgemm6x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+izgemm6x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+izgemm6x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+izgemm6x64noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm6x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+izgemm6x64norow2:
+	TESTQ  R10, R10
+	JZ     izgemm6x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+izgemm6x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+izgemm6x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+izgemm6x64noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm6x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+izgemm6x64norow3:
+	TESTQ  R10, R10
+	JZ     izgemm6x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+izgemm6x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+izgemm6x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x64noacc4
+	VADDPS  (DX), Z16, Z16
+	VADDPS  64(DX), Z17, Z17
+	VADDPS  128(DX), Z18, Z18
+	VADDPS  192(DX), Z19, K1, Z19
+
+izgemm6x64noacc4:
+	TESTQ        R9, R9
+	JZ           izgemm6x64norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+	VADDPS       Z31, Z18, Z18
+	VADDPS       Z31, Z19, Z19
+
+izgemm6x64norow4:
+	TESTQ  R10, R10
+	JZ     izgemm6x64nocol4
+	VADDPS (R10), Z16, Z16
+	VADDPS 64(R10), Z17, Z17
+	VADDPS 128(R10), Z18, Z18
+	VADDPS 192(R10), Z19, K1, Z19
+
+izgemm6x64nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x64norelu4
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+
+izgemm6x64norelu4:
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm6x64noacc5
+	VADDPS  (DX), Z20, Z20
+	VADDPS  64(DX), Z21, Z21
+	VADDPS  128(DX), Z22, Z22
+	VADDPS  192(DX), Z23, K1, Z23
+
+izgemm6x64noacc5:
+	TESTQ        R9, R9
+	JZ           izgemm6x64norow5
+	VBROADCASTSS 20(R9), Z31
+	VADDPS       Z31, Z20, Z20
+	VADDPS       Z31, Z21, Z21
+	VADDPS       Z31, Z22, Z22
+	VADDPS       Z31, Z23, Z23
+
+izgemm6x64norow5:
+	TESTQ  R10, R10
+	JZ     izgemm6x64nocol5
+	VADDPS (R10), Z20, Z20
+	VADDPS 64(R10), Z21, Z21
+	VADDPS 128(R10), Z22, Z22
+	VADDPS 192(R10), Z23, K1, Z23
+
+izgemm6x64nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm6x64norelu5
+	VMAXPS Z20, Z30, Z20
+	VMAXPS Z21, Z30, Z21
+	VMAXPS Z22, Z30, Z22
+	VMAXPS Z23, Z30, Z23
+
+izgemm6x64norelu5:
+	VMOVUPS Z20, (DX)
+	VMOVUPS Z21, 64(DX)
+	VMOVUPS Z22, 128(DX)
+	VMOVUPS Z23, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm5x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm5x64(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVLQSX    16(R8), R15
+	LEAQ       (AX)(R15*4), R15
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm5x64tail
+
+izgemm5x64loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z20
+	VMOVUPS      (DI)(R12*1), Z21
+	VMOVUPS      (DI)(R12*2), Z22
+	VMOVUPS      (R13)(R12*1), Z23
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z20
+	VMOVUPS      64(DI)(R12*1), Z21
+	VMOVUPS      64(DI)(R12*2), Z22
+	VMOVUPS      64(R13)(R12*1), Z23
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z20
+	VMOVUPS      128(DI)(R12*1), Z21
+	VMOVUPS      128(DI)(R12*2), Z22
+	VMOVUPS      128(R13)(R12*1), Z23
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z20
+	VMOVUPS      192(DI)(R12*1), Z21
+	VMOVUPS      192(DI)(R12*2), Z22
+	VMOVUPS      192(R13)(R12*1), Z23
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          izgemm5x64loop
+
+izgemm5x64tail:
+	ANDQ $0x03, CX
+	JZ   izgemm5x64store
+
+izgemm5x64tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z20
+	VMOVUPS      (DI)(R12*1), Z21
+	VMOVUPS      (DI)(R12*2), Z22
+	VMOVUPS      (R13)(R12*1), Z23
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z0
+	VFMADD231PS  Z21, Z31, Z1
+	VFMADD231PS  Z22, Z31, Z2
+	VFMADD231PS  Z23, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z4
+	VFMADD231PS  Z21, Z31, Z5
+	VFMADD231PS  Z22, Z31, Z6
+	VFMADD231PS  Z23, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z8
+	VFMADD231PS  Z21, Z31, Z9
+	VFMADD231PS  Z22, Z31, Z10
+	VFMADD231PS  Z23, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z12
+	VFMADD231PS  Z21, Z31, Z13
+	VFMADD231PS  Z22, Z31, Z14
+	VFMADD231PS  Z23, Z31, Z15
+	VBROADCASTSS (R15)(AX*4), Z31
+	VFMADD231PS  Z20, Z31, Z16
+	VFMADD231PS  Z21, Z31, Z17
+	VFMADD231PS  Z22, Z31, Z18
+	VFMADD231PS  Z23, Z31, Z19
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          izgemm5x64tailloop
+
+izgemm5x64store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm5x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+izgemm5x64noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm5x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm5x64norow0:
+	TESTQ  R10, R10
+	JZ     izgemm5x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+izgemm5x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm5x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+izgemm5x64noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm5x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+izgemm5x64norow1:
+	TESTQ  R10, R10
+	JZ     izgemm5x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+izgemm5x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+izgemm5x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+izgemm5x64noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm5x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+izgemm5x64norow2:
+	TESTQ  R10, R10
+	JZ     izgemm5x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+izgemm5x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+izgemm5x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+izgemm5x64noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm5x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+izgemm5x64norow3:
+	TESTQ  R10, R10
+	JZ     izgemm5x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+izgemm5x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+izgemm5x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm5x64noacc4
+	VADDPS  (DX), Z16, Z16
+	VADDPS  64(DX), Z17, Z17
+	VADDPS  128(DX), Z18, Z18
+	VADDPS  192(DX), Z19, K1, Z19
+
+izgemm5x64noacc4:
+	TESTQ        R9, R9
+	JZ           izgemm5x64norow4
+	VBROADCASTSS 16(R9), Z31
+	VADDPS       Z31, Z16, Z16
+	VADDPS       Z31, Z17, Z17
+	VADDPS       Z31, Z18, Z18
+	VADDPS       Z31, Z19, Z19
+
+izgemm5x64norow4:
+	TESTQ  R10, R10
+	JZ     izgemm5x64nocol4
+	VADDPS (R10), Z16, Z16
+	VADDPS 64(R10), Z17, Z17
+	VADDPS 128(R10), Z18, Z18
+	VADDPS 192(R10), Z19, K1, Z19
+
+izgemm5x64nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm5x64norelu4
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+
+izgemm5x64norelu4:
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm4x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm4x64(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm4x64tail
+
+izgemm4x64loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z16
+	VMOVUPS      (DI)(R12*1), Z17
+	VMOVUPS      (DI)(R12*2), Z18
+	VMOVUPS      (R13)(R12*1), Z19
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z16
+	VMOVUPS      64(DI)(R12*1), Z17
+	VMOVUPS      64(DI)(R12*2), Z18
+	VMOVUPS      64(R13)(R12*1), Z19
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z16
+	VMOVUPS      128(DI)(R12*1), Z17
+	VMOVUPS      128(DI)(R12*2), Z18
+	VMOVUPS      128(R13)(R12*1), Z19
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z16
+	VMOVUPS      192(DI)(R12*1), Z17
+	VMOVUPS      192(DI)(R12*2), Z18
+	VMOVUPS      192(R13)(R12*1), Z19
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          izgemm4x64loop
+
+izgemm4x64tail:
+	ANDQ $0x03, CX
+	JZ   izgemm4x64store
+
+izgemm4x64tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z16
+	VMOVUPS      (DI)(R12*1), Z17
+	VMOVUPS      (DI)(R12*2), Z18
+	VMOVUPS      (R13)(R12*1), Z19
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z0
+	VFMADD231PS  Z17, Z31, Z1
+	VFMADD231PS  Z18, Z31, Z2
+	VFMADD231PS  Z19, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z4
+	VFMADD231PS  Z17, Z31, Z5
+	VFMADD231PS  Z18, Z31, Z6
+	VFMADD231PS  Z19, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z8
+	VFMADD231PS  Z17, Z31, Z9
+	VFMADD231PS  Z18, Z31, Z10
+	VFMADD231PS  Z19, Z31, Z11
+	VBROADCASTSS (R14)(AX*4), Z31
+	VFMADD231PS  Z16, Z31, Z12
+	VFMADD231PS  Z17, Z31, Z13
+	VFMADD231PS  Z18, Z31, Z14
+	VFMADD231PS  Z19, Z31, Z15
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          izgemm4x64tailloop
+
+izgemm4x64store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm4x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+izgemm4x64noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm4x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm4x64norow0:
+	TESTQ  R10, R10
+	JZ     izgemm4x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+izgemm4x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm4x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+izgemm4x64noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm4x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+izgemm4x64norow1:
+	TESTQ  R10, R10
+	JZ     izgemm4x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+izgemm4x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+izgemm4x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+izgemm4x64noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm4x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+izgemm4x64norow2:
+	TESTQ  R10, R10
+	JZ     izgemm4x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+izgemm4x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+izgemm4x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm4x64noacc3
+	VADDPS  (DX), Z12, Z12
+	VADDPS  64(DX), Z13, Z13
+	VADDPS  128(DX), Z14, Z14
+	VADDPS  192(DX), Z15, K1, Z15
+
+izgemm4x64noacc3:
+	TESTQ        R9, R9
+	JZ           izgemm4x64norow3
+	VBROADCASTSS 12(R9), Z31
+	VADDPS       Z31, Z12, Z12
+	VADDPS       Z31, Z13, Z13
+	VADDPS       Z31, Z14, Z14
+	VADDPS       Z31, Z15, Z15
+
+izgemm4x64norow3:
+	TESTQ  R10, R10
+	JZ     izgemm4x64nocol3
+	VADDPS (R10), Z12, Z12
+	VADDPS 64(R10), Z13, Z13
+	VADDPS 128(R10), Z14, Z14
+	VADDPS 192(R10), Z15, K1, Z15
+
+izgemm4x64nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm4x64norelu3
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+
+izgemm4x64norelu3:
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	VMOVUPS Z15, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm3x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm3x64(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm3x64tail
+
+izgemm3x64loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VMOVUPS      (R13)(R12*1), Z15
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z12
+	VMOVUPS      64(DI)(R12*1), Z13
+	VMOVUPS      64(DI)(R12*2), Z14
+	VMOVUPS      64(R13)(R12*1), Z15
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z12
+	VMOVUPS      128(DI)(R12*1), Z13
+	VMOVUPS      128(DI)(R12*2), Z14
+	VMOVUPS      128(R13)(R12*1), Z15
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z12
+	VMOVUPS      192(DI)(R12*1), Z13
+	VMOVUPS      192(DI)(R12*2), Z14
+	VMOVUPS      192(R13)(R12*1), Z15
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          izgemm3x64loop
+
+izgemm3x64tail:
+	ANDQ $0x03, CX
+	JZ   izgemm3x64store
+
+izgemm3x64tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z12
+	VMOVUPS      (DI)(R12*1), Z13
+	VMOVUPS      (DI)(R12*2), Z14
+	VMOVUPS      (R13)(R12*1), Z15
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z0
+	VFMADD231PS  Z13, Z31, Z1
+	VFMADD231PS  Z14, Z31, Z2
+	VFMADD231PS  Z15, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z4
+	VFMADD231PS  Z13, Z31, Z5
+	VFMADD231PS  Z14, Z31, Z6
+	VFMADD231PS  Z15, Z31, Z7
+	VBROADCASTSS (R11)(AX*4), Z31
+	VFMADD231PS  Z12, Z31, Z8
+	VFMADD231PS  Z13, Z31, Z9
+	VFMADD231PS  Z14, Z31, Z10
+	VFMADD231PS  Z15, Z31, Z11
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          izgemm3x64tailloop
+
+izgemm3x64store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm3x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+izgemm3x64noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm3x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm3x64norow0:
+	TESTQ  R10, R10
+	JZ     izgemm3x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+izgemm3x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm3x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm3x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+izgemm3x64noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm3x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+izgemm3x64norow1:
+	TESTQ  R10, R10
+	JZ     izgemm3x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+izgemm3x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+izgemm3x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm3x64noacc2
+	VADDPS  (DX), Z8, Z8
+	VADDPS  64(DX), Z9, Z9
+	VADDPS  128(DX), Z10, Z10
+	VADDPS  192(DX), Z11, K1, Z11
+
+izgemm3x64noacc2:
+	TESTQ        R9, R9
+	JZ           izgemm3x64norow2
+	VBROADCASTSS 8(R9), Z31
+	VADDPS       Z31, Z8, Z8
+	VADDPS       Z31, Z9, Z9
+	VADDPS       Z31, Z10, Z10
+	VADDPS       Z31, Z11, Z11
+
+izgemm3x64norow2:
+	TESTQ  R10, R10
+	JZ     izgemm3x64nocol2
+	VADDPS (R10), Z8, Z8
+	VADDPS 64(R10), Z9, Z9
+	VADDPS 128(R10), Z10, Z10
+	VADDPS 192(R10), Z11, K1, Z11
+
+izgemm3x64nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm3x64norelu2
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+
+izgemm3x64norelu2:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm2x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm2x64(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm2x64tail
+
+izgemm2x64loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VMOVUPS      (DI)(R12*2), Z10
+	VMOVUPS      (R13)(R12*1), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z8
+	VMOVUPS      64(DI)(R12*1), Z9
+	VMOVUPS      64(DI)(R12*2), Z10
+	VMOVUPS      64(R13)(R12*1), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z8
+	VMOVUPS      128(DI)(R12*1), Z9
+	VMOVUPS      128(DI)(R12*2), Z10
+	VMOVUPS      128(R13)(R12*1), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z8
+	VMOVUPS      192(DI)(R12*1), Z9
+	VMOVUPS      192(DI)(R12*2), Z10
+	VMOVUPS      192(R13)(R12*1), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          izgemm2x64loop
+
+izgemm2x64tail:
+	ANDQ $0x03, CX
+	JZ   izgemm2x64store
+
+izgemm2x64tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z8
+	VMOVUPS      (DI)(R12*1), Z9
+	VMOVUPS      (DI)(R12*2), Z10
+	VMOVUPS      (R13)(R12*1), Z11
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z0
+	VFMADD231PS  Z9, Z31, Z1
+	VFMADD231PS  Z10, Z31, Z2
+	VFMADD231PS  Z11, Z31, Z3
+	VBROADCASTSS (R10)(AX*4), Z31
+	VFMADD231PS  Z8, Z31, Z4
+	VFMADD231PS  Z9, Z31, Z5
+	VFMADD231PS  Z10, Z31, Z6
+	VFMADD231PS  Z11, Z31, Z7
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          izgemm2x64tailloop
+
+izgemm2x64store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm2x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+izgemm2x64noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm2x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm2x64norow0:
+	TESTQ  R10, R10
+	JZ     izgemm2x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+izgemm2x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm2x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm2x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      izgemm2x64noacc1
+	VADDPS  (DX), Z4, Z4
+	VADDPS  64(DX), Z5, Z5
+	VADDPS  128(DX), Z6, Z6
+	VADDPS  192(DX), Z7, K1, Z7
+
+izgemm2x64noacc1:
+	TESTQ        R9, R9
+	JZ           izgemm2x64norow1
+	VBROADCASTSS 4(R9), Z31
+	VADDPS       Z31, Z4, Z4
+	VADDPS       Z31, Z5, Z5
+	VADDPS       Z31, Z6, Z6
+	VADDPS       Z31, Z7, Z7
+
+izgemm2x64norow1:
+	TESTQ  R10, R10
+	JZ     izgemm2x64nocol1
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS 128(R10), Z6, Z6
+	VADDPS 192(R10), Z7, K1, Z7
+
+izgemm2x64nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm2x64norelu1
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+
+izgemm2x64norelu1:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, K1, 192(DX)
+	VZEROUPPER
+	RET
+
+// func izgemm1x64(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·izgemm1x64(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ CX, R12
+	SHLQ $0x06, R12
+	LEAQ (DI)(R12*2), R13
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 255(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         izgemm1x64tail
+
+izgemm1x64loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VMOVUPS      (DI)(R12*2), Z6
+	VMOVUPS      (R13)(R12*1), Z7
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Z4
+	VMOVUPS      64(DI)(R12*1), Z5
+	VMOVUPS      64(DI)(R12*2), Z6
+	VMOVUPS      64(R13)(R12*1), Z7
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Z4
+	VMOVUPS      128(DI)(R12*1), Z5
+	VMOVUPS      128(DI)(R12*2), Z6
+	VMOVUPS      128(R13)(R12*1), Z7
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Z4
+	VMOVUPS      192(DI)(R12*1), Z5
+	VMOVUPS      192(DI)(R12*2), Z6
+	VMOVUPS      192(R13)(R12*1), Z7
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, R13
+	DECQ         BX
+	JNZ          izgemm1x64loop
+
+izgemm1x64tail:
+	ANDQ $0x03, CX
+	JZ   izgemm1x64store
+
+izgemm1x64tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Z4
+	VMOVUPS      (DI)(R12*1), Z5
+	VMOVUPS      (DI)(R12*2), Z6
+	VMOVUPS      (R13)(R12*1), Z7
+	VBROADCASTSS (R9)(AX*4), Z31
+	VFMADD231PS  Z4, Z31, Z0
+	VFMADD231PS  Z5, Z31, Z1
+	VFMADD231PS  Z6, Z31, Z2
+	VFMADD231PS  Z7, Z31, Z3
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R13
+	DECQ         CX
+	JNZ          izgemm1x64tailloop
+
+izgemm1x64store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   mask+80(FP), AX
+	KMOVW  AX, K1
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Z30, Z30, Z30
+	TESTQ  $0x00000001, R11
+	JZ     izgemm1x64noacc0
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, K1, Z3
+
+izgemm1x64noacc0:
+	TESTQ        R9, R9
+	JZ           izgemm1x64norow0
+	VBROADCASTSS (R9), Z31
+	VADDPS       Z31, Z0, Z0
+	VADDPS       Z31, Z1, Z1
+	VADDPS       Z31, Z2, Z2
+	VADDPS       Z31, Z3, Z3
+
+izgemm1x64norow0:
+	TESTQ  R10, R10
+	JZ     izgemm1x64nocol0
+	VADDPS (R10), Z0, Z0
+	VADDPS 64(R10), Z1, Z1
+	VADDPS 128(R10), Z2, Z2
+	VADDPS 192(R10), Z3, K1, Z3
+
+izgemm1x64nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     izgemm1x64norelu0
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+
+izgemm1x64norelu0:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	VMOVUPS Z3, K1, 192(DX)
+	VZEROUPPER
+	RET
+
 // func packA6N(kc int, src *float32, ld int, dst *float32)
 // Requires: AVX, MMX+
 TEXT ·packA6N(SB), NOSPLIT, $0-32
