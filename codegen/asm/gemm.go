@@ -60,6 +60,7 @@ func GEMMFilesWith(opt GEMMOptions) ([]File, error) {
 	PackZ(ctx)
 	Vec(ctx)
 	Col2im(ctx)
+	DotTile(ctx)
 	PoolZ(ctx)
 	Gemv(ctx)
 	s, g, err := Render(ctx, "gemm", Generator)

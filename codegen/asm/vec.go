@@ -19,6 +19,7 @@ import (
 //	addVecReLU(x, v)         x[i] = max(x[i]+v[i], 0)
 //	scaleShiftReLU(y, x, a, b) y[i] = max(x[i]*a + 0 + b, 0)  (batch-norm's affine map)
 //	copyRows(dst, src, ...)  rows of width floats, strided (im2col, padding)
+//	copyRowsZ(dst, src, ...) copyRows with AVX-512 and masks
 //	maxPool2x2(dst, src, ...) 2x2 max pooling with stride 2 of a plane
 //	addRows(dst, src, ...)   strided rows added into strided rows (col2im)
 //
@@ -33,6 +34,7 @@ func Vec(ctx *build.Context) {
 	binary(ctx, "addVecReLU", true)
 	scaleShiftReLU(ctx)
 	copyRows(ctx)
+	copyRowsZ(ctx)
 	addRows(ctx)
 	maxPool2x2(ctx)
 	maxPool2x2Backward(ctx)
@@ -247,6 +249,64 @@ func binary(ctx *build.Context, name string, relu bool) {
 func copyRows(ctx *build.Context) {
 	rowKernel(ctx, "copyRows", false, "copyRows copies rows rows of width floats from src, srcStride floats apart,",
 		"to dst, dstStride floats apart.")
+}
+
+// copyRowsZ emits copyRowsZ, copyRows with AVX-512: a row moves 16 floats
+// at a time and its last width%16 through a mask, with no branch on the
+// width inside the row; short rows, such as a small convolution's output
+// rows, cost a few instructions each.
+func copyRowsZ(ctx *build.Context) {
+	const name = "copyRowsZ"
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(dst, src *float32, rows, width, dstStride, srcStride int)")
+	ctx.Pragma("noescape")
+	ctx.Doc(name+" copies rows rows of width floats from src, srcStride floats apart,",
+		"to dst, dstStride floats apart, with AVX-512F.")
+	dst, src, rows, full := reg.RDI, reg.RSI, reg.RCX, reg.RDX
+	ds, ss, n, off := reg.R8, reg.R9, reg.R10, reg.R11
+	ctx.Load(ctx.Param("dst"), dst)
+	ctx.Load(ctx.Param("src"), src)
+	ctx.Load(ctx.Param("rows"), rows)
+	ctx.Load(ctx.Param("width"), full)
+	ctx.Load(ctx.Param("dstStride"), ds)
+	ctx.Load(ctx.Param("srcStride"), ss)
+	ctx.SHLQ(operand.U8(2), ds)
+	ctx.SHLQ(operand.U8(2), ss)
+	// K1 selects the last width%16 floats; full counts the 16-float chunks.
+	ctx.MOVQ(full, reg.RAX)
+	ctx.ANDQ(operand.U8(15), reg.RAX)
+	ctx.MOVQ(reg.RAX, reg.RBX)
+	ctx.MOVL(operand.U32(1), reg.EAX)
+	ctx.SHLXL(reg.EBX, reg.EAX, reg.EAX)
+	ctx.DECL(reg.EAX)
+	ctx.KMOVW(reg.EAX, reg.K1)
+	ctx.SHRQ(operand.U8(4), full)
+	lbl := func(s string) operand.LabelRef { return operand.LabelRef(name + s) }
+	at := func(base reg.Register) operand.Mem { return operand.Mem{Base: base, Index: off, Scale: 1} }
+	ctx.TESTQ(rows, rows)
+	ctx.JZ(lbl("done"))
+	ctx.Label(name + "row")
+	ctx.XORQ(off, off)
+	ctx.MOVQ(full, n)
+	ctx.TESTQ(n, n)
+	ctx.JZ(lbl("tail"))
+	ctx.Label(name + "x16")
+	ctx.VMOVUPS(at(src), reg.Z0)
+	ctx.VMOVUPS(reg.Z0, at(dst))
+	ctx.ADDQ(operand.U8(64), off)
+	ctx.DECQ(n)
+	ctx.JNZ(lbl("x16"))
+	ctx.Label(name + "tail")
+	ctx.VMOVUPS_Z(at(src), reg.K1, reg.Z0)
+	ctx.VMOVUPS(reg.Z0, reg.K1, at(dst))
+	ctx.ADDQ(ds, dst)
+	ctx.ADDQ(ss, src)
+	ctx.DECQ(rows)
+	ctx.JNZ(lbl("row"))
+	ctx.Label(name + "done")
+	ctx.VZEROUPPER()
+	ctx.RET()
 }
 
 // addRows emits addRows(dst, src *float32, rows, width, dstStride,

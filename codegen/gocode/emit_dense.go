@@ -189,6 +189,15 @@ func (d convGeom) implicitBT() bool {
 	return d.implicitT() && OG >= asm.NR && OG < d.C/d.G*d.KH*d.KW
 }
 
+// implicitTDot reports whether the weight gradient's products are
+// gemm.SgemmIm2colTDot's dot products, for fewer output channels than a
+// micro-kernel's 16 lanes at stride 1, where SgemmIm2colBT would waste
+// lanes and SgemmIm2colT packs a matrix KH*KW times the input for a few
+// rows of products; with S slots, each slot's products run on one worker.
+func (d convGeom) implicitTDot(S int) bool {
+	return d.implicitT() && d.SH == 1 && d.O/d.G < asm.NR && S > 1
+}
+
 // flops is the work of one sample's GEMMs.
 func (d convGeom) flops() int {
 	return 2 * d.O * (d.C / d.G) * d.KH * d.KW * d.OH * d.OW
@@ -492,6 +501,10 @@ func (d convGeom) backwardFilter(k *Kernel, c *Context, dy, out string) []Phase 
 		pre += slot
 		gb = expand(`gemm.SgemmIm2colT({{.Pool}}, {{.OG}}, dys[g*{{.OGOHW}}:], {{.OHW}}, {{.Im2col}}, part[g*{{.OGCGKK}}:], {{.CGKK}}, s > first)
 `, m)
+		if d.implicitTDot(S) {
+			gb = expand(`gemm.SgemmIm2colTDot({{.OG}}, dys[g*{{.OGOHW}}:], {{.OHW}}, {{.Im2col}}, part[g*{{.OGCGKK}}:], {{.CGKK}}, s > first)
+`, m)
+		}
 		if trans {
 			gb = expand(`gemm.SgemmIm2colBT({{.Pool}}, {{.OG}}, {{.Im2col}}, dys[g*{{.OGOHW}}:], {{.OHW}}, part[g*{{.OGCGKK}}:], {{.OG}}, s > first)
 `, m)

@@ -530,7 +530,7 @@ func conv2dBnReluBackwardConv1T57FilterPartial(n, lo, hi int, x []float32, w []f
 			}
 			{
 				const g = 0
-				gemm.SgemmIm2colT(nil, 6, dys[g*4704:], 784, gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, part[g*150:], 25, s > first)
+				gemm.SgemmIm2colTDot(6, dys[g*4704:], 784, gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, part[g*150:], 25, s > first)
 			}
 
 		}

@@ -18,6 +18,8 @@ const (
 	nr = 16 // columns of a micro-tile; must match codegen/asm.NR
 
 	segsMax = 4 // the most runs packB16Segs gathers; codegen/asm.SegsMax
+
+	dotRows, dotCols = 6, 4 // the tile of dotTile6x4; codegen/asm.DotRows, DotCols
 )
 
 // The cache blocking; variables only so that tests can shrink them to reach

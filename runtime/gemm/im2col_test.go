@@ -186,3 +186,45 @@ func TestSgemmIm2colNoAllocs(t *testing.T) {
 		t.Errorf("SgemmIm2col allocates %v times per call", n)
 	}
 }
+
+// TestSgemmIm2colTDot checks SgemmIm2colTDot against SgemmIm2colT for each
+// of im2colGeoms: the sums run in another order, so each element may
+// differ by a few roundings of the sum of its products' magnitudes.
+func TestSgemmIm2colTDot(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for i, im := range im2colGeoms {
+			im.X = randSlice(r, im.C*im.H*im.W)
+			for _, m := range []int{1, 6, 7, 16} {
+				t.Run(fmt.Sprintf("%d/m=%d", i, m), func(t *testing.T) {
+					n, k := im.Rows(), im.Cols()
+					a := randSlice(r, m*(k+1))
+					c0 := randSlice(r, m*(n+3))
+					acc := m%2 == 0
+					want := append([]float32(nil), c0...)
+					SgemmIm2colT(nil, m, a, k+1, im, want, n+3, acc)
+					abs := make([]float32, m*(n+3))
+					for x := range abs {
+						abs[x] = float32(math.Abs(float64(c0[x])))
+					}
+					absA, absIm := make([]float32, len(a)), Im2col(im)
+					for x, v := range a {
+						absA[x] = float32(math.Abs(float64(v)))
+					}
+					absIm.X = make([]float32, len(im.X))
+					for x, v := range im.X {
+						absIm.X[x] = float32(math.Abs(float64(v)))
+					}
+					SgemmIm2colT(nil, m, absA, k+1, absIm, abs, n+3, acc)
+					got := append([]float32(nil), c0...)
+					SgemmIm2colTDot(m, a, k+1, im, got, n+3, acc)
+					for x := range got {
+						if d := math.Abs(float64(got[x] - want[x])); d > 1e-5*float64(abs[x]) {
+							t.Fatalf("C[%d] = %v, want %v (off by %.2g of %v)", x, got[x], want[x], d, abs[x])
+						}
+					}
+				})
+			}
+		}
+	})
+}

@@ -114,3 +114,7 @@ func packB16SegsZ(kc, nseg int, src *float32, koffs, shifts, masks *int32, dst *
 func scaleShiftReLU(y, x []float32, a, b float32) {
 	panic("gemm: no assembly kernels in this build")
 }
+
+func dotTile6x4(n int, a *float32, lda int, x *float32, koffs *int32, c *float32) {
+	panic("gemm: no assembly kernels in this build")
+}

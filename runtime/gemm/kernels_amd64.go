@@ -1560,6 +1560,12 @@ func scaleShiftReLU(y []float32, x []float32, a float32, b float32)
 //go:noescape
 func copyRows(dst *float32, src *float32, rows int, width int, dstStride int, srcStride int)
 
+// copyRowsZ copies rows rows of width floats from src, srcStride floats apart,
+// to dst, dstStride floats apart, with AVX-512F.
+//
+//go:noescape
+func copyRowsZ(dst *float32, src *float32, rows int, width int, dstStride int, srcStride int)
+
 // addRows adds rows rows of width floats from src, srcStride floats apart,
 // to those of dst, dstStride floats apart.
 //
@@ -1588,6 +1594,13 @@ func maxPool2x2Backward(dx *float32, x *float32, dy *float32, oh int, ow int, w 
 //
 //go:noescape
 func col2imZ(dst *float32, col *float32, tab *int32, vecs int, chans int, dstStride int, colStride int)
+
+// dotTile6x4 sets c[i*4+j], for i < 6 and j < 4, to the sum over the oh rows
+// of ow floats of the products of a+i*lda's rows and x+koffs[j]'s, xs floats
+// apart (see codegen/asm.DotTile). It needs AVX-512F and oh, ow >= 1.
+//
+//go:noescape
+func dotTile6x4(oh int, ow int, a *float32, lda int, x *float32, koffs *int32, xs int, c *float32)
 
 // maxPool2x2Z is maxPool2x2 for any ow >= 1 (AVX-512F).
 //

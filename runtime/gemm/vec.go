@@ -144,6 +144,10 @@ func CopyRows(dst, src []float32, rows, width, dstStride, srcStride int) {
 		return
 	}
 	checkRows("CopyRows", dst, src, rows, width, dstStride, srcStride)
+	if avx512() {
+		copyRowsZ(&dst[0], &src[0], rows, width, dstStride, srcStride)
+		return
+	}
 	if useAsm {
 		copyRows(&dst[0], &src[0], rows, width, dstStride, srcStride)
 		return

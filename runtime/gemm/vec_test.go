@@ -98,7 +98,8 @@ func TestBiasReLU(t *testing.T) {
 }
 
 // TestRows copies and adds strided rows of every width class (float by
-// float, one YMM, YMMs and a rest) and checks that every float outside the
+// float, one YMM, YMMs and a rest; whole ZMMs, with and without a masked
+// rest) and checks that every float outside the
 // rows stays as it was.
 func TestRows(t *testing.T) {
 	kernelModes(t, func(t *testing.T) {
@@ -107,6 +108,7 @@ func TestRows(t *testing.T) {
 			for _, tc := range []struct{ rows, width, dstStride, srcStride int }{
 				{0, 5, 5, 5}, {1, 1, 1, 1}, {3, 7, 7, 9}, {4, 8, 8, 8}, {5, 9, 12, 14},
 				{10, 10, 10, 14}, {28, 28, 28, 32}, {3, 33, 40, 35}, {2, 100, 100, 101},
+				{2, 16, 20, 16}, {3, 32, 32, 40},
 			} {
 				src := randSlice(r, max(tc.rows-1, 0)*tc.srcStride+tc.width+3)
 				dst := randSlice(r, max(tc.rows-1, 0)*tc.dstStride+tc.width+3)
