@@ -83,6 +83,10 @@ func copyRows(dst, src *float32, rows, width, dstStride, srcStride int) {
 	panic("gemm: no assembly kernels in this build")
 }
 
+func copyRowsZ(dst, src *float32, rows, width, dstStride, srcStride int) {
+	panic("gemm: no assembly kernels in this build")
+}
+
 func maxPool2x2(dst, src *float32, oh, ow, w int) {
 	panic("gemm: no assembly kernels in this build")
 }
@@ -115,6 +119,6 @@ func scaleShiftReLU(y, x []float32, a, b float32) {
 	panic("gemm: no assembly kernels in this build")
 }
 
-func dotTile6x4(n int, a *float32, lda int, x *float32, koffs *int32, c *float32) {
+func dotTile6x4(oh, ow int, a *float32, lda int, x *float32, koffs *int32, xs int, c *float32) {
 	panic("gemm: no assembly kernels in this build")
 }
