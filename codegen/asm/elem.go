@@ -50,6 +50,7 @@ func Elem(ctx *build.Context) {
 	reluBackward(ctx)
 	addF64(ctx, "addF64", false)
 	addF64(ctx, "addReLUF64", true)
+	sumSqF64(ctx)
 }
 
 // SGDKernelName returns the name of the SGD update kernel with momentum or

@@ -218,3 +218,58 @@ func addF64(ctx *build.Context, name string, masked bool) {
 	ctx.VZEROUPPER()
 	ctx.RET()
 }
+
+// sumSqF64 emits sumSqF64(x []float32) (s1, s2 float64): the sum of x and
+// of its squares in float64, as SumSqF64 orders them: 16 lanes, element i
+// into lane i%16 (the square by a fused multiply-add), the lanes folded
+// (lane l with l+4, l+8 and l+12, then l with l+2, then 0 with 1), then
+// the elements past the last multiple of 16 in order.
+func sumSqF64(ctx *build.Context) {
+	const name = "sumSqF64"
+	leaf(ctx, name, "func(x []float32) (s1, s2 float64)", name+" returns the sums of x and of its squares in float64, in SumSqF64's order.")
+	px, n := reg.RSI, reg.RCX
+	ctx.Load(ctx.Param("x").Base(), px)
+	ctx.Load(ctx.Param("x").Len(), n)
+	acc, acc2, t := ymms(0, 1, 2, 3), ymms(4, 5, 6, 7), ymms(8, 9, 10, 11)
+	for _, a := range append(append([]reg.VecPhysical{}, acc...), acc2...) {
+		ctx.VXORPD(a, a, a)
+	}
+	ctx.Label(name + "16")
+	ctx.CMPQ(n, operand.U8(16))
+	ctx.JL(operand.LabelRef(name + "fold"))
+	for h := range acc {
+		ctx.VCVTPS2PD(operand.Mem{Base: px, Disp: 16 * h}, t[h])
+		ctx.VADDPD(t[h], acc[h], acc[h])
+		ctx.VFMADD231PD(t[h], t[h], acc2[h])
+	}
+	ctx.ADDQ(operand.U8(64), px)
+	ctx.SUBQ(operand.U8(16), n)
+	ctx.JMP(operand.LabelRef(name + "16"))
+
+	ctx.Label(name + "fold")
+	for _, s := range [][]reg.VecPhysical{acc, acc2} {
+		ctx.VADDPD(s[1], s[0], s[0])
+		ctx.VADDPD(s[3], s[2], s[2])
+		ctx.VADDPD(s[2], s[0], s[0])
+		x0, x1 := s[0].AsX(), s[1].AsX()
+		ctx.VEXTRACTF128(operand.U8(1), s[0], x1)
+		ctx.VADDPD(x1, x0, x0)
+		ctx.VUNPCKHPD(x0, x0, x1)
+		ctx.VADDSD(x1, x0, x0)
+	}
+	v := t[0].AsX()
+	ctx.Label(name + "1")
+	ctx.TESTQ(n, n)
+	ctx.JZ(operand.LabelRef(name + "done"))
+	ctx.VCVTSS2SD(operand.Mem{Base: px}, v, v)
+	ctx.VADDSD(v, acc[0].AsX(), acc[0].AsX())
+	ctx.VFMADD231SD(v, v, acc2[0].AsX())
+	ctx.ADDQ(operand.U8(4), px)
+	ctx.DECQ(n)
+	ctx.JMP(operand.LabelRef(name + "1"))
+	ctx.Label(name + "done")
+	ctx.VZEROUPPER()
+	ctx.Store(acc[0].AsX(), ctx.ReturnIndex(0))
+	ctx.Store(acc2[0].AsX(), ctx.ReturnIndex(1))
+	ctx.RET()
+}

@@ -14,7 +14,8 @@ import (
 // when nothing else reads that, before the convolution's two GEMMs.
 
 // emitConvBNReLU computes conv2d_bn_relu in three phases: the convolution
-// with per-slot channel sums (float64, samples in order), the statistics
+// with per-slot channel sums (float64: elem.SumSqF64's lanes per sample,
+// the samples in order), the statistics
 // and running statistics from the slots' sums in slot order, and the
 // normalisation and ReLU per sample.
 func emitConvBNReLU(n *ir.Node, c *Context) (*Kernel, error) {
@@ -29,12 +30,7 @@ func emitConvBNReLU(n *ir.Node, c *Context) (*Kernel, error) {
 	m := map[string]any{"O": O, "OHW": OHW, "S": S, "Eps": n.Attrs.Eps, "Momentum": n.Attrs.Momentum}
 	pre := expand("sm := sums[slot*{{mul 2 .O}}:][:{{mul 2 .O}}]\nclear(sm)\n", m)
 	after := expand(`for o := 0; o < {{.O}}; o++ {
-	var s1, s2 float64
-	for _, v := range ys[o*{{.OHW}}:][:{{.OHW}}] {
-		f := float64(v)
-		s1 += f
-		s2 += f * f
-	}
+	s1, s2 := elem.SumSqF64(ys[o*{{.OHW}}:][:{{.OHW}}])
 	sm[o] += s1
 	sm[{{.O}}+o] += s2
 }

@@ -37,12 +37,7 @@ func conv2dBnReluConv1T7Conv(n, lo, hi int, x []float32, w []float32, gamma []fl
 				gemm.SgemmIm2colPacked(nil, 6, wp[g*150:][:150], gemm.Im2col{X: xp[g*1024:][:1024], C: 1, H: 32, W: 32, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 28, OW: 28}, ys[g*4704:], 784, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 6; o++ {
-				var s1, s2 float64
-				for _, v := range ys[o*784:][:784] {
-					f := float64(v)
-					s1 += f
-					s2 += f * f
-				}
+				s1, s2 := elem.SumSqF64(ys[o*784:][:784])
 				sm[o] += s1
 				sm[6+o] += s2
 			}
@@ -120,12 +115,7 @@ func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 				gemm.SgemmIm2colPacked(nil, 16, wp[g*2700:][:2700], gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 16; o++ {
-				var s1, s2 float64
-				for _, v := range ys[o*100:][:100] {
-					f := float64(v)
-					s1 += f
-					s2 += f * f
-				}
+				s1, s2 := elem.SumSqF64(ys[o*100:][:100])
 				sm[o] += s1
 				sm[16+o] += s2
 			}

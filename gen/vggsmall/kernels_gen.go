@@ -37,12 +37,7 @@ func conv2dBnReluConv1T12Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 				gemm.SgemmIm2colPacked(nil, 32, wp[g*972:][:972], gemm.Im2col{X: xp[g*3468:][:3468], C: 3, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 32; o++ {
-				var s1, s2 float64
-				for _, v := range ys[o*1024:][:1024] {
-					f := float64(v)
-					s1 += f
-					s2 += f * f
-				}
+				s1, s2 := elem.SumSqF64(ys[o*1024:][:1024])
 				sm[o] += s1
 				sm[32+o] += s2
 			}
@@ -117,12 +112,7 @@ func conv2dBnReluConv2T17Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 				gemm.SgemmIm2colPacked(nil, 32, wp[g*10368:][:10368], gemm.Im2col{X: xp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, ys[g*32768:], 1024, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 32; o++ {
-				var s1, s2 float64
-				for _, v := range ys[o*1024:][:1024] {
-					f := float64(v)
-					s1 += f
-					s2 += f * f
-				}
+				s1, s2 := elem.SumSqF64(ys[o*1024:][:1024])
 				sm[o] += s1
 				sm[32+o] += s2
 			}
@@ -167,12 +157,7 @@ func conv2dBnReluConv3T33Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 				gemm.SgemmIm2colPacked(nil, 64, wp[g*19008:][:19008], gemm.Im2col{X: xp[g*10368:][:10368], C: 32, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 64; o++ {
-				var s1, s2 float64
-				for _, v := range ys[o*256:][:256] {
-					f := float64(v)
-					s1 += f
-					s2 += f * f
-				}
+				s1, s2 := elem.SumSqF64(ys[o*256:][:256])
 				sm[o] += s1
 				sm[64+o] += s2
 			}
@@ -247,12 +232,7 @@ func conv2dBnReluConv4T38Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 				gemm.SgemmIm2colPacked(nil, 64, wp[g*38016:][:38016], gemm.Im2col{X: xp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, ys[g*16384:], 256, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 64; o++ {
-				var s1, s2 float64
-				for _, v := range ys[o*256:][:256] {
-					f := float64(v)
-					s1 += f
-					s2 += f * f
-				}
+				s1, s2 := elem.SumSqF64(ys[o*256:][:256])
 				sm[o] += s1
 				sm[64+o] += s2
 			}

@@ -32,4 +32,5 @@ var (
 	reluBackwardAsm = reluBackward
 	addF64Asm       = addF64
 	addReLUF64Asm   = addReLUF64
+	sumSqF64Asm     = sumSqF64
 )

@@ -18,4 +18,5 @@ var (
 	reluBackwardAsm func(dx, y, dy []float32)
 	addF64Asm       func(acc []float64, x []float32)
 	addReLUF64Asm   func(acc []float64, x, mask []float32)
+	sumSqF64Asm     func(x []float32) (s1, s2 float64)
 )

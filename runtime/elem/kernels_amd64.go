@@ -98,3 +98,8 @@ func addF64(acc []float64, x []float32)
 //
 //go:noescape
 func addReLUF64(acc []float64, x []float32, mask []float32)
+
+// sumSqF64 returns the sums of x and of its squares in float64, in SumSqF64's order.
+//
+//go:noescape
+func sumSqF64(x []float32) (s1 float64, s2 float64)

@@ -1854,3 +1854,68 @@ addReLUF641:
 addReLUF641done:
 	VZEROUPPER
 	RET
+
+// func sumSqF64(x []float32) (s1 float64, s2 float64)
+// Requires: AVX, FMA3, SSE2
+TEXT ·sumSqF64(SB), NOSPLIT, $0-40
+	MOVQ   x_base+0(FP), SI
+	MOVQ   x_len+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+
+sumSqF6416:
+	CMPQ        CX, $0x10
+	JL          sumSqF64fold
+	VCVTPS2PD   (SI), Y8
+	VADDPD      Y8, Y0, Y0
+	VFMADD231PD Y8, Y8, Y4
+	VCVTPS2PD   16(SI), Y9
+	VADDPD      Y9, Y1, Y1
+	VFMADD231PD Y9, Y9, Y5
+	VCVTPS2PD   32(SI), Y10
+	VADDPD      Y10, Y2, Y2
+	VFMADD231PD Y10, Y10, Y6
+	VCVTPS2PD   48(SI), Y11
+	VADDPD      Y11, Y3, Y3
+	VFMADD231PD Y11, Y11, Y7
+	ADDQ        $0x40, SI
+	SUBQ        $0x10, CX
+	JMP         sumSqF6416
+
+sumSqF64fold:
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
+	VADDPD       Y5, Y4, Y4
+	VADDPD       Y7, Y6, Y6
+	VADDPD       Y6, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X5
+	VADDPD       X5, X4, X4
+	VUNPCKHPD    X4, X4, X5
+	VADDSD       X5, X4, X4
+
+sumSqF641:
+	TESTQ       CX, CX
+	JZ          sumSqF64done
+	VCVTSS2SD   (SI), X8, X8
+	VADDSD      X8, X0, X0
+	VFMADD231SD X8, X8, X4
+	ADDQ        $0x04, SI
+	DECQ        CX
+	JMP         sumSqF641
+
+sumSqF64done:
+	VZEROUPPER
+	MOVSD X0, s1+24(FP)
+	MOVSD X4, s2+32(FP)
+	RET

@@ -1,6 +1,9 @@
 package elem
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Sum returns the sum of x in float32: 32 lanes, element i into lane i%32,
 // the lanes folded pairwise (lane l with l+8, l+16 and l+24, then lane l
@@ -115,4 +118,42 @@ func AddReLUF64(acc []float64, x, mask []float32) {
 	for i, v := range x {
 		acc[i] += float64(reluGrad(v, mask[i]))
 	}
+}
+
+// SumSqF64 returns the sums of x and of its squares in float64, as the
+// batch statistics of a convolution's output channel add them: 16 lanes,
+// element i into lane i%16 (its square by a fused multiply-add), the lanes
+// folded (lane l with l+4, l+8 and l+12, then lane l with l+2, then lane 0
+// with lane 1), then the elements past the last multiple of 16 in order.
+// The assembly and the Go code give the same bits; the lanes keep the
+// additions of one element from waiting on the last.
+func SumSqF64(x []float32) (s1, s2 float64) {
+	if useAsm && len(x) > 0 {
+		return sumSqF64Asm(x)
+	}
+	var a, b [16]float64
+	i := 0
+	for ; i+16 <= len(x); i += 16 {
+		for l := range a {
+			v := float64(x[i+l])
+			a[l] += v
+			b[l] = math.FMA(v, v, b[l])
+		}
+	}
+	s1, s2 = fold16(&a), fold16(&b)
+	for _, f := range x[i:] {
+		v := float64(f)
+		s1 += v
+		s2 = math.FMA(v, v, s2)
+	}
+	return s1, s2
+}
+
+// fold16 adds SumSqF64's 16 lanes in its order.
+func fold16(acc *[16]float64) float64 {
+	var t [4]float64
+	for l := range t {
+		t[l] = (acc[l] + acc[l+4]) + (acc[l+8] + acc[l+12])
+	}
+	return (t[0] + t[2]) + (t[1] + t[3])
 }

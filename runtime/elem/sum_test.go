@@ -37,6 +37,34 @@ func TestSum(t *testing.T) {
 	}
 }
 
+// TestSumSqF64 checks SumSqF64 against sums in order, and that the Go and
+// assembly paths give the same bits.
+func TestSumSqF64(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range append(lengths, 15, 16, 17, 1024) {
+		x, _, _ := bnInputs(r, n)
+		var w1, w2 float64
+		for _, v := range x {
+			w1 += float64(v)
+			w2 += float64(v) * float64(v)
+		}
+		var got [][2]float64
+		paths(t, func() []float32 {
+			s1, s2 := SumSqF64(x)
+			if math.Abs(s1-w1) > 1e-12*float64(n+1)*(1+math.Abs(w1)) || math.Abs(s2-w2) > 1e-12*float64(n+1)*(1+w2) {
+				t.Errorf("n=%d (asm %v): %v, %v, want %v, %v", n, useAsm, s1, s2, w1, w2)
+			}
+			got = append(got, [2]float64{s1, s2})
+			return nil
+		})
+		for _, g := range got[1:] {
+			if math.Float64bits(g[0]) != math.Float64bits(got[0][0]) || math.Float64bits(g[1]) != math.Float64bits(got[0][1]) {
+				t.Errorf("n=%d: assembly %v, Go %v", n, g, got[0])
+			}
+		}
+	}
+}
+
 // TestReLUBackward checks the mask, NaN and -0 included, and that neither
 // path writes past len(dx).
 func TestReLUBackward(t *testing.T) {
