@@ -51,6 +51,7 @@ const (
 	OpReLUBiasGrad
 	OpConv2DBNReLU
 	OpConv2DBNReLUBackward
+	OpMaxPoolReLUBackward
 	OpResult
 
 	// Backward ops, made by the autodiff pass.
@@ -289,6 +290,11 @@ var opTable = [numOps]opInfo{
 	// (as PyTorch; a NaN beats every number and the first NaN wins), summed
 	// where windows overlap. Shape of x.
 	OpMaxPoolBackward: {name: "maxpool_backward", minArgs: 2, maxArgs: 2, attrs: poolAttrs},
+	// Gradient of max-pool through the ReLU before it: arg 1 where arg 0
+	// > 0, else 0, of maxpool_backward(arg 0, arg 1), made by
+	// FuseMaxPoolReLUBackward. Arg 0: the pool's input x, the ReLU's
+	// output; arg 1: dy. Shape of x.
+	OpMaxPoolReLUBackward: {name: "maxpool_relu_backward", minArgs: 2, maxArgs: 2, attrs: poolAttrs},
 	// Gradient of avg-pool. Arg 0: dy. Each window spreads dy/(KH*KW) over
 	// its real elements. The node's shape is the pool's input shape.
 	OpAvgPoolBackward: {name: "avgpool_backward", minArgs: 1, maxArgs: 1, attrs: poolAttrs},

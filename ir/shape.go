@@ -179,7 +179,7 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 		c.positive(out, x)
 		return out, c.msgs
 
-	case OpMaxPoolBackward:
+	case OpMaxPoolBackward, OpMaxPoolReLUBackward:
 		if !c.rank(0, "input", 4) || !c.rank(1, "output gradient", 4) || !c.poolAttrs() {
 			return nil, c.msgs
 		}

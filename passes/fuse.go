@@ -184,3 +184,32 @@ func FuseBatchNormReLU(g *ir.Graph) error {
 	}
 	return nil
 }
+
+// FuseMaxPoolReLUBackward rewrites a ReLU's backward whose gradient is
+// the backward of a max-pool over the ReLU's output, relu_backward(r,
+// maxpool_backward(r, dy)), into one maxpool_relu_backward(r, dy): the
+// pool's backward masks each window's gradient as it writes it, so the
+// pool's input gradient is not written and read back, and a training
+// step has one pass and one wait for the workers fewer (LeNet-5 has two).
+// It runs after autodiff and after the fusions that fold a ReLU's
+// backward into a batch-norm's.
+func FuseMaxPoolReLUBackward(g *ir.Graph) error {
+	uses := g.Uses()
+	changed := false
+	for _, rb := range append([]*ir.Node(nil), g.Nodes...) {
+		if rb.Op != ir.OpReLUBackward {
+			continue
+		}
+		r, p := rb.Args[0], rb.Args[1]
+		if p.Op != ir.OpMaxPoolBackward || p.Args[0] != r || soleUse(g, uses, p) != rb {
+			continue
+		}
+		fused := like(g, p, ir.OpMaxPoolReLUBackward, rb.Shape, p.Attrs, r, p.Args[1])
+		g.ReplaceUses(rb, fused)
+		changed = true
+	}
+	if changed {
+		g.Renumber()
+	}
+	return nil
+}

@@ -155,3 +155,39 @@ func TestFuseConvBNReLUSkips(t *testing.T) {
 		})
 	}
 }
+
+// TestFuseMaxPoolReLUBackward checks that LeNet-5's two max-pool backward
+// nodes take in the backward of the ReLU before them, leaving the fully
+// connected layers' ReLU backward nodes, and that every output of the
+// training graph, the gradients included, is what it is without the
+// fusion.
+func TestFuseMaxPoolReLUBackward(t *testing.T) {
+	fused, err := passes.Train.Run(lenet5.LeNet5(), passes.Options{})
+	require.NoError(t, err)
+	plain, err := passes.Train.Without("fuse-maxpool-relu-backward").Run(lenet5.LeNet5(), passes.Options{})
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		g    *ir.Graph
+		want map[ir.Op]int
+	}{
+		{fused, map[ir.Op]int{ir.OpMaxPoolReLUBackward: 2, ir.OpMaxPoolBackward: 0, ir.OpReLUBackward: 2}},
+		{plain, map[ir.Op]int{ir.OpMaxPoolReLUBackward: 0, ir.OpMaxPoolBackward: 2, ir.OpReLUBackward: 4}},
+	} {
+		counts := map[ir.Op]int{}
+		for _, n := range tt.g.Nodes {
+			counts[n.Op]++
+		}
+		for op, n := range tt.want {
+			require.Equal(t, n, counts[op], "%s nodes:\n%s", op, tt.g)
+		}
+	}
+	feeds := eval.RandomFeeds(lenet5.LeNet5(), 5)
+	want, err := eval.Outputs(plain, feeds, eval.Options{})
+	require.NoError(t, err)
+	got, err := eval.Outputs(fused, feeds, eval.Options{})
+	require.NoError(t, err)
+	require.Equal(t, len(want), len(got))
+	for name, w := range want {
+		require.NoError(t, eval.Close(got[name], w, 0, 0), name)
+	}
+}

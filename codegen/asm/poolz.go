@@ -14,7 +14,8 @@ import (
 // a row and leave narrower planes, as LeNet-5's 10x10 maps, to Go.
 func PoolZ(ctx *build.Context) {
 	maxPool2x2Z(ctx)
-	maxPool2x2BackwardZ(ctx)
+	maxPool2x2BackwardZ(ctx, false)
+	maxPool2x2BackwardZ(ctx, true)
 }
 
 // Registers of the pooling kernels.
@@ -146,20 +147,36 @@ func maxPool2x2Z(ctx *build.Context) {
 	})
 }
 
-func maxPool2x2BackwardZ(ctx *build.Context) {
-	const name = "maxPool2x2BackwardZ"
+func maxPool2x2BackwardZ(ctx *build.Context, relu bool) {
+	name := "maxPool2x2BackwardZ"
+	doc := name + " is maxPool2x2Backward for any ow >= 1 (AVX-512F)."
+	if relu {
+		name = "maxPool2x2ReLUBackwardZ"
+		doc = name + " is maxPool2x2ReLUBackward for any ow >= 1 (AVX-512F)."
+	}
 	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
 	ctx.SignatureExpr("func(dx, x, dy *float32, oh, ow, w int)")
 	ctx.Pragma("noescape")
-	ctx.Doc(name + " is maxPool2x2Backward for any ow >= 1 (AVX-512F).")
+	ctx.Doc(doc)
 	dx, dx1, dy, tailDy := reg.RDI, reg.R12, reg.RBX, reg.R15
 	ctx.Load(ctx.Param("dx"), dx)
 	ctx.Load(ctx.Param("x"), zx)
 	ctx.Load(ctx.Param("dy"), dy)
 	poolZHeader(ctx, tailDy)
-	r0, r1, m, p, g, out := reg.Z0, reg.Z1, reg.Z2, reg.Z3, reg.Z4, reg.Z5
+	r0, r1, m, p, g, out, zero := reg.Z0, reg.Z1, reg.Z2, reg.Z3, reg.Z4, reg.Z5, reg.Z6
 	k3, k4, k5, k6, k7 := reg.K3, reg.K4, reg.K5, reg.K6, reg.K7
+	// passed keeps the lanes of k where a ReLU passed the gradient, where
+	// r's bits are above 0 as an int32 (as elem.ReLUBackward tests).
+	passed := func(r reg.VecPhysical, k reg.OpmaskPhysical) {
+		if relu {
+			ctx.VPCMPGTD(zero, r, k3)
+			ctx.KANDW(k3, k, k)
+		}
+	}
+	if relu {
+		ctx.VPXORD(zero, zero, zero)
+	}
 	poolZRows(ctx, name, func() {
 		ctx.LEAQ(operand.Mem{Base: dx, Index: zw, Scale: 1}, dx1)
 	}, func(tail bool) {
@@ -181,6 +198,7 @@ func maxPool2x2BackwardZ(ctx *build.Context) {
 		ctx.KSHIFTLW(operand.U8(1), k4, k6)
 		ctx.KANDW(zodd, k6, k6) // a's test in b's lane
 		ctx.KANDNW(k4, k6, k7)  // k4 &^ k6
+		passed(r0, k7)
 		ctx.VMOVAPS_Z(g, k7, out)
 		store := func(base reg.GPPhysical) {
 			mem := operand.Mem{Base: base, Index: zj, Scale: 8}
@@ -201,6 +219,7 @@ func maxPool2x2BackwardZ(ctx *build.Context) {
 		ctx.KORW(k6, k3, k3)                // a, b or c
 		ctx.KANDNW(zodd, k3, k3)            // odd lanes where none is
 		ctx.KORW(k3, k4, k4)
+		passed(r1, k4)
 		ctx.VMOVAPS_Z(g, k4, out)
 		store(dx1)
 	}, func() {

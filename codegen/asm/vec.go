@@ -37,7 +37,8 @@ func Vec(ctx *build.Context) {
 	copyRowsZ(ctx)
 	addRows(ctx)
 	maxPool2x2(ctx)
-	maxPool2x2Backward(ctx)
+	maxPool2x2Backward(ctx, false)
+	maxPool2x2Backward(ctx, true)
 }
 
 // Registers of the streaming loops.
@@ -493,16 +494,20 @@ func poolRows(ctx *build.Context, prefix string, oh, j, last reg.GPPhysical, eig
 	ctx.RET()
 }
 
-func maxPool2x2Backward(ctx *build.Context) {
-	ctx.Function("maxPool2x2Backward")
+func maxPool2x2Backward(ctx *build.Context, relu bool) {
+	name, also := "maxPool2x2Backward", ""
+	if relu {
+		name, also = "maxPool2x2ReLUBackward", " Then 0 where x's bits are not above 0 as an int32."
+	}
+	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
 	ctx.SignatureExpr("func(dx, x, dy *float32, oh, ow, w int)")
 	ctx.Pragma("noescape")
-	ctx.Doc("maxPool2x2Backward sets the gradient of each 2x2 window of the oh x 2ow",
+	ctx.Doc(name+" sets the gradient of each 2x2 window of the oh x 2ow",
 		"top-left part of the plane x (rows w floats apart, as dx) from dy (rows",
 		"ow floats apart): dy on the first of the window's four elements, in",
 		"row-major order, equal to its maximum, on the last where a NaN makes",
-		"none equal, and 0 on the others. ow must be at least 8.")
+		"none equal, and 0 on the others."+also+" ow must be at least 8.")
 	dx, x, dy, oh, ow, w := reg.RDI, reg.RSI, reg.RBX, reg.RCX, reg.RDX, reg.R8
 	x1, d1, j, last := reg.R9, reg.R12, reg.R10, reg.R11
 	ctx.Load(ctx.Param("dx"), dx)
@@ -520,6 +525,18 @@ func maxPool2x2Backward(ctx *build.Context) {
 	ctx.VXORPS(odd, odd, odd)
 	ctx.VBLENDPS(operand.U8(0xAA), even, odd, odd)
 	ctx.VXORPS(odd, even, even)
+	zero := y[10]
+	// passed keeps the lanes of v where a ReLU passed the gradient, where
+	// r's bits are above 0 as an int32 (as elem.ReLUBackward tests).
+	passed := func(r, v, t reg.VecPhysical) {
+		if relu {
+			ctx.VPCMPGTD(zero, r, t)
+			ctx.VANDPS(t, v, v)
+		}
+	}
+	if relu {
+		ctx.VPXOR(zero, zero, zero)
+	}
 	maxNaN := func(a, b, t reg.VecPhysical) {
 		ctx.VCMPPS(operand.U8(3), b, a, t) // unordered
 		ctx.VMAXPS(b, a, a)
@@ -543,6 +560,7 @@ func maxPool2x2Backward(ctx *build.Context) {
 		ctx.VANDPS(odd, p, p)
 		ctx.VANDNPS(e0, p, p) // e0 &^ (odd & swapped)
 		ctx.VANDPS(g, p, p)
+		passed(r0, p, m)
 		ctx.VMOVUPS(p, operand.Mem{Base: dx, Index: j, Scale: 8, Disp: off})
 		// Row 1: c where c is and neither a nor b; d where none of a, b, c.
 		ctx.VPERMILPS(operand.U8(0xB1), e1, p) // c's test in d's lane
@@ -552,6 +570,7 @@ func maxPool2x2Backward(ctx *build.Context) {
 		ctx.VANDNPS(odd, p, p) // odd &^ (a or b or c)
 		ctx.VORPS(p, e1, e1)
 		ctx.VANDPS(g, e1, e1)
+		passed(r1, e1, m)
 		ctx.VMOVUPS(e1, operand.Mem{Base: d1, Index: j, Scale: 8, Disp: off})
 	}
 	eight := func() {

@@ -30,6 +30,7 @@ func init() {
 		ir.OpMaxPool:              emitPool,
 		ir.OpAvgPool:              emitPool,
 		ir.OpMaxPoolBackward:      emitMaxPoolBackward,
+		ir.OpMaxPoolReLUBackward:  emitMaxPoolBackward,
 		ir.OpAvgPoolBackward:      emitAvgPoolBackward,
 
 		ir.OpReLU:                       emitElementwise,
@@ -663,8 +664,12 @@ func emitMaxPoolBackward(g *generator, gp *graphPlan, n *ir.Node) error {
 	body := indent(indent(expand(maxWindow+"\nif (arg == h0 * {W} + w0) acc += dyp[oi * {OW} + oj];", vals...)))
 	stmt := expand(windows, append(vals, "BODY", body)...)
 	stmt = expand("const float* xp = x + (i / ({H} * {W})) * {H} * {W};\nconst float* dyp = dy + (i / ({H} * {W})) * {OH} * {OW};\n", vals...) + stmt
-	g.elementwise(gp, n, "", "gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is",
-		[]kparam{in("x", gp.buf[x]), in("dy", gp.buf[dy])}, stmt)
+	doc := "gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is"
+	if n.Op == ir.OpMaxPoolReLUBackward {
+		stmt += "\nif (!(x[i] > 0.0f)) out[i] = 0.0f; // through the ReLU whose output x is"
+		doc += ", where x > 0"
+	}
+	g.elementwise(gp, n, "", doc, []kparam{in("x", gp.buf[x]), in("dy", gp.buf[dy])}, stmt)
 	return nil
 }
 

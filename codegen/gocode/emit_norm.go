@@ -342,6 +342,7 @@ func emitMaxPoolBackward(n *ir.Node, c *Context) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	d["ReLU"] = n.Op == ir.OpMaxPoolReLUBackward
 	window := window(d, "if v := xc[at]; v > best {\n best, arg = v, at\n}")
 	body := expand(`for s := lo; s < hi; s++ {
 	for ch := 0; ch < {{.C}}; ch++ {
@@ -358,6 +359,9 @@ func emitMaxPoolBackward(n *ir.Node, c *Context) (*Kernel, error) {
 				}
 			}
 		}
+{{- if .ReLU}}
+		elem.ReLUBackward(dx, xc, dx) // through the ReLU whose output x is
+{{- end}}
 	}
 }
 `, d)

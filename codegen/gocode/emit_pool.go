@@ -14,7 +14,9 @@ import (
 // a phase's samples where their heights are even. The backward gives the
 // gradient to the first window element equal to the maximum: the same
 // element the reference evaluator picks (the first maximum in row-major
-// window order), NaN aside. Other pools use emitPool and
+// window order), NaN aside. The backward through the ReLU before the pool
+// (maxpool_relu_backward) is gemm.MaxPool2x2ReLUBackward, which masks each
+// window's gradient as it stores it. Other pools use emitPool and
 // emitMaxPoolBackward.
 
 // pool2x2 reports whether n pools 2x2 windows with stride 2 and no padding.
@@ -55,6 +57,10 @@ func emitMaxPoolBackwardFast(n *ir.Node, c *Context) (*Kernel, error) {
 		return nil, err
 	}
 	d["Edge"] = d["H"].(int) != 2*d["OH"].(int) || d["W"].(int) != 2*d["OW"].(int)
+	d["Backward"] = "MaxPool2x2Backward"
+	if n.Op == ir.OpMaxPoolReLUBackward {
+		d["Backward"] = "MaxPool2x2ReLUBackward"
+	}
 	stack(d)
 	body := expand(`
 {{- if .Stack}}
@@ -62,7 +68,7 @@ dx := y[lo*{{mul .C .H .W}}:hi*{{mul .C .H .W}}]
 {{- if .Edge}}
 clear(dx) // the column past the windows
 {{- end}}
-gemm.MaxPool2x2Backward(dx, x[lo*{{mul .C .H .W}}:hi*{{mul .C .H .W}}], dy[lo*{{mul .C .OH .OW}}:hi*{{mul .C .OH .OW}}], (hi-lo)*{{mul .C .OH}}, {{.OW}}, {{.W}})
+gemm.{{.Backward}}(dx, x[lo*{{mul .C .H .W}}:hi*{{mul .C .H .W}}], dy[lo*{{mul .C .OH .OW}}:hi*{{mul .C .OH .OW}}], (hi-lo)*{{mul .C .OH}}, {{.OW}}, {{.W}})
 {{- else}}
 for s := lo; s < hi; s++ {
 	for ch := 0; ch < {{.C}}; ch++ {
@@ -70,7 +76,7 @@ for s := lo; s < hi; s++ {
 {{- if .Edge}}
 		clear(dx) // the row or column past the windows
 {{- end}}
-		gemm.MaxPool2x2Backward(dx, x[(s*{{.C}}+ch)*{{mul .H .W}}:][:{{mul .H .W}}], dy[(s*{{.C}}+ch)*{{mul .OH .OW}}:][:{{mul .OH .OW}}], {{.OH}}, {{.OW}}, {{.W}})
+		gemm.{{.Backward}}(dx, x[(s*{{.C}}+ch)*{{mul .H .W}}:][:{{mul .H .W}}], dy[(s*{{.C}}+ch)*{{mul .OH .OW}}:][:{{mul .OH .OW}}], {{.OH}}, {{.OW}}, {{.W}})
 	}
 }
 {{- end}}

@@ -149,6 +149,7 @@ var defaultEmitters = map[ir.Op]EmitFunc{
 	ir.OpMaxPool:                     emitMaxPool,
 	ir.OpAvgPool:                     emitPool,
 	ir.OpMaxPoolBackward:             emitMaxPoolBackwardFast,
+	ir.OpMaxPoolReLUBackward:         emitMaxPoolBackwardFast,
 	ir.OpAvgPoolBackward:             emitAvgPoolBackward,
 	ir.OpLinear:                      emitLinear,
 	ir.OpLinearBackwardData:          emitLinearBackwardData,

@@ -254,23 +254,16 @@ func linearBackwardWeightFc1T33(n, lo, hi int, x []float32, dy []float32, y []fl
 
 }
 
-// maxpoolBackwardT35 computes (maxpool_backward) [64,16,10,10] of samples [lo, hi).
-func maxpoolBackwardT35(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolReluBackwardT35 computes (maxpool_relu_backward) [64,16,10,10] of samples [lo, hi).
+func maxpoolReluBackwardT35(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 	dx := y[lo*1600 : hi*1600]
-	gemm.MaxPool2x2Backward(dx, x[lo*1600:hi*1600], dy[lo*400:hi*400], (hi-lo)*80, 5, 10)
+	gemm.MaxPool2x2ReLUBackward(dx, x[lo*1600:hi*1600], dy[lo*400:hi*400], (hi-lo)*80, 5, 10)
 
 }
 
-// reluBackwardT36 computes (relu_backward) [64,16,10,10] of samples [lo, hi).
-func reluBackwardT36(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
-	lo, hi = lo*1600, hi*1600
-	elem.ReLUBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
-
-}
-
-// biasgradConv2T37 computes (biasgrad "conv2") [16] of indices [lo, hi) of 16.
-func biasgradConv2T37(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradConv2T36 computes (biasgrad "conv2") [16] of indices [lo, hi) of 16.
+func biasgradConv2T36(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -283,8 +276,8 @@ func biasgradConv2T37(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dBackwardFilterConv2T38Partial computes the partial phase of (conv2d_backward_filter "conv2") [16,6,5,5] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv2T38Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32) {
+// conv2dBackwardFilterConv2T37Partial computes the partial phase of (conv2d_backward_filter "conv2") [16,6,5,5] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardFilterConv2T37Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -303,8 +296,8 @@ func conv2dBackwardFilterConv2T38Partial(n, lo, hi int, x []float32, dy []float3
 
 }
 
-// conv2dBackwardFilterConv2T38 computes (conv2d_backward_filter "conv2") [16,6,5,5] of the first n samples.
-func conv2dBackwardFilterConv2T38(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32) {
+// conv2dBackwardFilterConv2T37 computes (conv2d_backward_filter "conv2") [16,6,5,5] of the first n samples.
+func conv2dBackwardFilterConv2T37(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32) {
 	ns := min(n, 8)
 	lo, hi = 0, 150
 	for r := lo; r < hi; r++ {
@@ -321,8 +314,8 @@ func conv2dBackwardFilterConv2T38(n, lo, hi int, x []float32, dy []float32, y []
 
 }
 
-// conv2dBackwardDataConv2T39Pack computes the pack phase of (conv2d_backward_data "conv2") [64,6,14,14] of the first n samples.
-func conv2dBackwardDataConv2T39Pack(n, lo, hi int, dy []float32, w []float32, y []float32, wp []float32, cols []float32) {
+// conv2dBackwardDataConv2T38Pack computes the pack phase of (conv2d_backward_data "conv2") [64,6,14,14] of the first n samples.
+func conv2dBackwardDataConv2T38Pack(n, lo, hi int, dy []float32, w []float32, y []float32, wp []float32, cols []float32) {
 	{
 		const g = 0
 		gemm.PackA(wp[g*2400:][:2400], true, 150, 16, w[g*2400:], 150)
@@ -330,8 +323,8 @@ func conv2dBackwardDataConv2T39Pack(n, lo, hi int, dy []float32, w []float32, y 
 
 }
 
-// conv2dBackwardDataConv2T39 computes (conv2d_backward_data "conv2") [64,6,14,14] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardDataConv2T39(n, lo, hi int, dy []float32, w []float32, y []float32, wp []float32, cols []float32) {
+// conv2dBackwardDataConv2T38 computes (conv2d_backward_data "conv2") [64,6,14,14] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardDataConv2T38(n, lo, hi int, dy []float32, w []float32, y []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		col := cols[slot*15000:][:15000]
@@ -352,23 +345,16 @@ func conv2dBackwardDataConv2T39(n, lo, hi int, dy []float32, w []float32, y []fl
 
 }
 
-// maxpoolBackwardT40 computes (maxpool_backward) [64,6,28,28] of samples [lo, hi).
-func maxpoolBackwardT40(n, lo, hi int, x []float32, dy []float32, y []float32) {
+// maxpoolReluBackwardT39 computes (maxpool_relu_backward) [64,6,28,28] of samples [lo, hi).
+func maxpoolReluBackwardT39(n, lo, hi int, x []float32, dy []float32, y []float32) {
 
 	dx := y[lo*4704 : hi*4704]
-	gemm.MaxPool2x2Backward(dx, x[lo*4704:hi*4704], dy[lo*1176:hi*1176], (hi-lo)*84, 14, 28)
+	gemm.MaxPool2x2ReLUBackward(dx, x[lo*4704:hi*4704], dy[lo*1176:hi*1176], (hi-lo)*84, 14, 28)
 
 }
 
-// reluBackwardT41 computes (relu_backward) [64,6,28,28] of samples [lo, hi).
-func reluBackwardT41(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
-	lo, hi = lo*4704, hi*4704
-	elem.ReLUBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
-
-}
-
-// biasgradConv1T42 computes (biasgrad "conv1") [6] of indices [lo, hi) of 6.
-func biasgradConv1T42(n, lo, hi int, a0 []float32, y []float32) {
+// biasgradConv1T40 computes (biasgrad "conv1") [6] of indices [lo, hi) of 6.
+func biasgradConv1T40(n, lo, hi int, a0 []float32, y []float32) {
 	for ch := lo; ch < hi; ch++ {
 		var acc float64
 		for s := 0; s < n; s++ {
@@ -381,8 +367,8 @@ func biasgradConv1T42(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dBackwardFilterConv1T43Partial computes the partial phase of (conv2d_backward_filter "conv1") [6,1,5,5] of slots [lo, hi) of min(n, 8).
-func conv2dBackwardFilterConv1T43Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, xps []float32) {
+// conv2dBackwardFilterConv1T41Partial computes the partial phase of (conv2d_backward_filter "conv1") [6,1,5,5] of slots [lo, hi) of min(n, 8).
+func conv2dBackwardFilterConv1T41Partial(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -405,8 +391,8 @@ func conv2dBackwardFilterConv1T43Partial(n, lo, hi int, x []float32, dy []float3
 
 }
 
-// conv2dBackwardFilterConv1T43 computes (conv2d_backward_filter "conv1") [6,1,5,5] of the first n samples.
-func conv2dBackwardFilterConv1T43(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, xps []float32) {
+// conv2dBackwardFilterConv1T41 computes (conv2d_backward_filter "conv1") [6,1,5,5] of the first n samples.
+func conv2dBackwardFilterConv1T41(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32, xps []float32) {
 	ns := min(n, 8)
 	dst := y[:150]
 	copy(dst, parts[:150])

@@ -649,10 +649,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t33_linear_backwar
   cnnc_gemm_tile(g, 120, blockIdx.x * 64, (blockIdx.y % 7) * 64, k0, k1);
 }
 
-// cnnc_lenet5_t35_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v35 (maxpool_backward) [64,16,10,10] <- v8 [64,16,10,10], v34 [64,16,5,5]
+// cnnc_lenet5_t35_maxpool_relu_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is, where x > 0
+// v35 (maxpool_relu_backward) [64,16,10,10] <- v8 [64,16,10,10], v34 [64,16,5,5]
 // launch: grid ceil(n*1600/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t35_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t35_maxpool_relu_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 1600;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (10 * 10)) * 10 * 10;
@@ -685,25 +685,15 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t35_maxpool_backwa
       }
     }
     out[i] = acc;
+    if (!(x[i] > 0.0f)) out[i] = 0.0f; // through the ReLU whose output x is
 
   }
 }
 
-// cnnc_lenet5_t36_relu_backward: dy where y > 0
-// v36 (relu_backward) [64,16,10,10] <- v8 [64,16,10,10], v35 [64,16,10,10]
-// launch: grid ceil(n*1600/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t36_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
-  const int count = n * 1600;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-
-  }
-}
-
-// cnnc_lenet5_t37_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 1024 elements
-// v37 (biasgrad "conv2") [16] <- v36 [64,16,10,10]
+// cnnc_lenet5_t36_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 1024 elements
+// v36 (biasgrad "conv2") [16] <- v35 [64,16,10,10]
 // launch: grid ceil(n*100/1024) x 16 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t37_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t36_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 100;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -719,10 +709,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t37_biasgrad_parti
   }
 }
 
-// cnnc_lenet5_t37_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v37 (biasgrad "conv2") [16] <- v36 [64,16,10,10]
+// cnnc_lenet5_t36_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v36 (biasgrad "conv2") [16] <- v35 [64,16,10,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t37_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t36_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 100;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 16; c += gridDim.x * 128) {
@@ -733,10 +723,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t37_biasgrad_final
   }
 }
 
-// cnnc_lenet5_t38_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 16 channels per group (1 groups), N = 150, K = n*100, split over chunks of 256 terms
-// v38 (conv2d_backward_filter "conv2") [16,6,5,5] <- v5 [64,6,14,14], v36 [64,16,10,10]
+// cnnc_lenet5_t37_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 16 channels per group (1 groups), N = 150, K = n*100, split over chunks of 256 terms
+// v37 (conv2d_backward_filter "conv2") [16,6,5,5] <- v5 [64,6,14,14], v35 [64,16,10,10]
 // launch: grid 1 x 3 x ceil(n*100/256), block 256
-struct cnnc_lenet5_t38_conv2d_backward_filter_chunks_gemm {
+struct cnnc_lenet5_t37_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 150, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -756,17 +746,17 @@ struct cnnc_lenet5_t38_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 2400 + (grp * 16 + m) * 150 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t38_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t37_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 3;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 100);
-  const cnnc_lenet5_t38_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_lenet5_t37_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 16, blockIdx.x * 32, (blockIdx.y % 3) * 64, k0, k1);
 }
 
-// cnnc_lenet5_t38_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v38 (conv2d_backward_filter "conv2") [16,6,5,5] <- v5 [64,6,14,14], v36 [64,16,10,10]
+// cnnc_lenet5_t37_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v37 (conv2d_backward_filter "conv2") [16,6,5,5] <- v5 [64,6,14,14], v35 [64,16,10,10]
 // launch: grid 10 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t38_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t37_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 2400;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 100 + 256 - 1) / 256;
@@ -777,10 +767,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t38_conv2d_backwar
   }
 }
 
-// cnnc_lenet5_t39_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*196 input pixels, N = 6 channels per group (1 groups), K = 400
-// v39 (conv2d_backward_data "conv2") [64,6,14,14] <- v36 [64,16,10,10], v6 [16,6,5,5]
+// cnnc_lenet5_t38_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*196 input pixels, N = 6 channels per group (1 groups), K = 400
+// v38 (conv2d_backward_data "conv2") [64,6,14,14] <- v35 [64,16,10,10], v6 [16,6,5,5]
 // launch: grid ceil(n*196/64) x 1 x 1, block 128
-struct cnnc_lenet5_t39_conv2d_backward_data_gemm {
+struct cnnc_lenet5_t38_conv2d_backward_data_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 6, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
@@ -802,16 +792,16 @@ struct cnnc_lenet5_t39_conv2d_backward_data_gemm {
     out[((nn * 6 + grp * 6 + j) * 14 + ih) * 14 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t39_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t38_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5_t39_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_lenet5_t38_conv2d_backward_data_gemm g{dy, w, out, grp};
   cnnc_gemm_tile(g, n * 196, blockIdx.x * 64, (blockIdx.y % 1) * 8, 0, 400);
 }
 
-// cnnc_lenet5_t40_maxpool_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is
-// v40 (maxpool_backward) [64,6,28,28] <- v4 [64,6,28,28], v39 [64,6,14,14]
+// cnnc_lenet5_t39_maxpool_relu_backward: gradient of max pooling, gathered: each input element sums the dy of the windows whose first maximum it is, where x > 0
+// v39 (maxpool_relu_backward) [64,6,28,28] <- v4 [64,6,28,28], v38 [64,6,14,14]
 // launch: grid ceil(n*4704/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t40_maxpool_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t39_maxpool_relu_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 4704;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float* xp = x + (i / (28 * 28)) * 28 * 28;
@@ -844,25 +834,15 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t40_maxpool_backwa
       }
     }
     out[i] = acc;
+    if (!(x[i] > 0.0f)) out[i] = 0.0f; // through the ReLU whose output x is
 
   }
 }
 
-// cnnc_lenet5_t41_relu_backward: dy where y > 0
-// v41 (relu_backward) [64,6,28,28] <- v4 [64,6,28,28], v40 [64,6,28,28]
-// launch: grid ceil(n*4704/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t41_relu_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
-  const int count = n * 4704;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-
-  }
-}
-
-// cnnc_lenet5_t42_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 1024 elements
-// v42 (biasgrad "conv1") [6] <- v41 [64,6,28,28]
+// cnnc_lenet5_t40_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 1024 elements
+// v40 (biasgrad "conv1") [6] <- v39 [64,6,28,28]
 // launch: grid ceil(n*784/1024) x 6 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t42_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t40_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 784;
   const int e0 = ch * 1024, e1 = cnnc_min(e0 + 1024, count);
@@ -878,10 +858,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t42_biasgrad_parti
   }
 }
 
-// cnnc_lenet5_t42_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v42 (biasgrad "conv1") [6] <- v41 [64,6,28,28]
+// cnnc_lenet5_t40_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v40 (biasgrad "conv1") [6] <- v39 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t42_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t40_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 784;
   const int nch = (count + 1024 - 1) / 1024;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 6; c += gridDim.x * 128) {
@@ -892,10 +872,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t42_biasgrad_final
   }
 }
 
-// cnnc_lenet5_t43_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 6 channels per group (1 groups), N = 25, K = n*784, split over chunks of 256 terms
-// v43 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v41 [64,6,28,28]
+// cnnc_lenet5_t41_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 6 channels per group (1 groups), N = 25, K = n*784, split over chunks of 256 terms
+// v41 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v39 [64,6,28,28]
 // launch: grid 1 x 2 x ceil(n*784/256), block 256
-struct cnnc_lenet5_t43_conv2d_backward_filter_chunks_gemm {
+struct cnnc_lenet5_t41_conv2d_backward_filter_chunks_gemm {
   static constexpr int BM = 32, BN = 16, BK = 16, TM = 2, TN = 1, NC = 25, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
@@ -915,17 +895,17 @@ struct cnnc_lenet5_t43_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 150 + (grp * 6 + m) * 25 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t43_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t41_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 784);
-  const cnnc_lenet5_t43_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
+  const cnnc_lenet5_t41_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
   cnnc_gemm_tile(g, 6, blockIdx.x * 32, (blockIdx.y % 2) * 16, k0, k1);
 }
 
-// cnnc_lenet5_t43_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
-// v43 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v41 [64,6,28,28]
+// cnnc_lenet5_t41_conv2d_backward_filter_sum: adds the chunks of conv2d_backward_filter in order
+// v41 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v39 [64,6,28,28]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t43_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t41_conv2d_backward_filter_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = 150;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (n * 784 + 256 - 1) / 256;
@@ -960,17 +940,15 @@ CNNC_EMU_REGISTER(cnnc_lenet5_t30_biasgrad_final)
 CNNC_EMU_REGISTER(cnnc_lenet5_t31_linear_backward_weight)
 CNNC_EMU_REGISTER(cnnc_lenet5_t32_linear_backward_data)
 CNNC_EMU_REGISTER(cnnc_lenet5_t33_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_lenet5_t35_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5_t36_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5_t37_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5_t37_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5_t38_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_lenet5_t38_conv2d_backward_filter_sum)
-CNNC_EMU_REGISTER(cnnc_lenet5_t39_conv2d_backward_data)
-CNNC_EMU_REGISTER(cnnc_lenet5_t40_maxpool_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5_t41_relu_backward)
-CNNC_EMU_REGISTER(cnnc_lenet5_t42_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_lenet5_t42_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5_t43_conv2d_backward_filter_chunks)
-CNNC_EMU_REGISTER(cnnc_lenet5_t43_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_lenet5_t35_maxpool_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5_t36_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5_t36_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5_t37_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_lenet5_t37_conv2d_backward_filter_sum)
+CNNC_EMU_REGISTER(cnnc_lenet5_t38_conv2d_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5_t39_maxpool_relu_backward)
+CNNC_EMU_REGISTER(cnnc_lenet5_t40_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_lenet5_t40_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_lenet5_t41_conv2d_backward_filter_chunks)
+CNNC_EMU_REGISTER(cnnc_lenet5_t41_conv2d_backward_filter_sum)
 #endif

@@ -52,7 +52,7 @@ type Model struct {
 	pFc2Bias     *runtime.Param // fc2.bias [84]
 	pFc3Weight   *runtime.Param // fc3.weight [10,84]
 	pFc3Bias     *runtime.Param // fc3.bias [10]
-	tArena       []float32      // training graph: the arena of its values, 678017 floats (1452545 without sharing)
+	tArena       []float32      // training graph: the arena of its values, 678017 floats (1049089 without sharing)
 	t4           []float32      // training graph: (conv2d_relu "conv1") [64,6,28,28] at tArena[0:301056]
 	t4Wp         []float32      // scratch of t4
 	t4Xps        []float32      // scratch of t4
@@ -84,25 +84,21 @@ type Model struct {
 	t30Accs      []float64 // scratch of t30
 	t30Fn        func(lo, hi int)
 	t32          []float32 // training graph: (linear_backward_data "fc1") [64,400] at tArena[581120:606720]
-	t35          []float32 // training graph: (maxpool_backward) [64,16,10,10] at tArena[403456:505856]
+	t35          []float32 // training graph: (maxpool_relu_backward) [64,16,10,10] at tArena[403456:505856]
 	t35Fn        func(lo, hi int)
-	t36          []float32 // training graph: (relu_backward) [64,16,10,10] at tArena[403456:505856], in place over t35
 	t36Fn        func(lo, hi int)
-	t37Fn        func(lo, hi int)
-	t38Parts     []float32 // scratch of t38
-	t38PartialFn func(lo, hi int)
-	t39          []float32 // training graph: (conv2d_backward_data "conv2") [64,6,14,14] at tArena[602112:677376]
-	t39Wp        []float32 // scratch of t39
-	t39Cols      []float32 // scratch of t39
+	t37Parts     []float32 // scratch of t37
+	t37PartialFn func(lo, hi int)
+	t38          []float32 // training graph: (conv2d_backward_data "conv2") [64,6,14,14] at tArena[602112:677376]
+	t38Wp        []float32 // scratch of t38
+	t38Cols      []float32 // scratch of t38
+	t38Fn        func(lo, hi int)
+	t39          []float32 // training graph: (maxpool_relu_backward) [64,6,28,28] at tArena[301056:602112]
 	t39Fn        func(lo, hi int)
-	t40          []float32 // training graph: (maxpool_backward) [64,6,28,28] at tArena[301056:602112]
 	t40Fn        func(lo, hi int)
-	t41          []float32 // training graph: (relu_backward) [64,6,28,28] at tArena[301056:602112], in place over t40
-	t41Fn        func(lo, hi int)
-	t42Fn        func(lo, hi int)
-	t43Parts     []float32 // scratch of t43
-	t43Xps       []float32 // scratch of t43
-	t43PartialFn func(lo, hi int)
+	t41Parts     []float32 // scratch of t41
+	t41Xps       []float32 // scratch of t41
+	t41PartialFn func(lo, hi int)
 	iArena       []float32 // inference graph: the arena of its values, 376320 floats (518016 without sharing)
 	i3           []float32 // inference graph: (conv2d_relu "conv1") [64,6,28,28] at iArena[0:301056]
 	i3Wp         []float32 // scratch of i3
@@ -192,29 +188,25 @@ func NewSeeded(seed uint64) *Model {
 	m.t30Fn = func(lo, hi int) { biasgradFc1T30(m.n, lo, hi, m.t29, m.pFc1Bias.Grad, m.t30Accs) }
 	m.t32 = m.tArena[581120:606720:606720]
 	m.t35 = m.tArena[403456:505856:505856]
-	m.t35Fn = func(lo, hi int) { maxpoolBackwardT35(m.n, lo, hi, m.t8, m.t32, m.t35) }
-	m.t36 = m.tArena[403456:505856:505856]
-	m.t36Fn = func(lo, hi int) { reluBackwardT36(m.n, lo, hi, m.t8, m.t35, m.t36) }
-	m.t37Fn = func(lo, hi int) { biasgradConv2T37(m.n, lo, hi, m.t36, m.pConv2Bias.Grad) }
-	m.t38Parts = make([]float32, 19200)
-	m.t38PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv2T38Partial(m.n, lo, hi, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts)
+	m.t35Fn = func(lo, hi int) { maxpoolReluBackwardT35(m.n, lo, hi, m.t8, m.t32, m.t35) }
+	m.t36Fn = func(lo, hi int) { biasgradConv2T36(m.n, lo, hi, m.t35, m.pConv2Bias.Grad) }
+	m.t37Parts = make([]float32, 19200)
+	m.t37PartialFn = func(lo, hi int) {
+		conv2dBackwardFilterConv2T37Partial(m.n, lo, hi, m.t5, m.t35, m.pConv2Weight.Grad, m.t37Parts)
 	}
-	m.t39 = m.tArena[602112:677376:677376]
-	m.t39Wp = make([]float32, 2400)
-	m.t39Cols = make([]float32, 120000)
-	m.t39Fn = func(lo, hi int) {
-		conv2dBackwardDataConv2T39(m.n, lo, hi, m.t36, m.pConv2Weight.Data, m.t39, m.t39Wp, m.t39Cols)
+	m.t38 = m.tArena[602112:677376:677376]
+	m.t38Wp = make([]float32, 2400)
+	m.t38Cols = make([]float32, 120000)
+	m.t38Fn = func(lo, hi int) {
+		conv2dBackwardDataConv2T38(m.n, lo, hi, m.t35, m.pConv2Weight.Data, m.t38, m.t38Wp, m.t38Cols)
 	}
-	m.t40 = m.tArena[301056:602112:602112]
-	m.t40Fn = func(lo, hi int) { maxpoolBackwardT40(m.n, lo, hi, m.t4, m.t39, m.t40) }
-	m.t41 = m.tArena[301056:602112:602112]
-	m.t41Fn = func(lo, hi int) { reluBackwardT41(m.n, lo, hi, m.t4, m.t40, m.t41) }
-	m.t42Fn = func(lo, hi int) { biasgradConv1T42(m.n, lo, hi, m.t41, m.pConv1Bias.Grad) }
-	m.t43Parts = make([]float32, 1200)
-	m.t43Xps = make([]float32, 8192)
-	m.t43PartialFn = func(lo, hi int) {
-		conv2dBackwardFilterConv1T43Partial(m.n, lo, hi, m.x, m.t41, m.pConv1Weight.Grad, m.t43Parts, m.t43Xps)
+	m.t39 = m.tArena[301056:602112:602112]
+	m.t39Fn = func(lo, hi int) { maxpoolReluBackwardT39(m.n, lo, hi, m.t4, m.t38, m.t39) }
+	m.t40Fn = func(lo, hi int) { biasgradConv1T40(m.n, lo, hi, m.t39, m.pConv1Bias.Grad) }
+	m.t41Parts = make([]float32, 1200)
+	m.t41Xps = make([]float32, 8192)
+	m.t41PartialFn = func(lo, hi int) {
+		conv2dBackwardFilterConv1T41Partial(m.n, lo, hi, m.x, m.t39, m.pConv1Weight.Grad, m.t41Parts, m.t41Xps)
 	}
 	m.iArena = make([]float32, 376320)
 	m.i3 = m.iArena[0:301056:301056]
@@ -326,18 +318,16 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	linearBackwardWeightFc2T31(m.n, 0, 1, m.t17, m.t25, m.pFc2Weight.Grad, m.pool)                       // (linear_backward_weight "fc2") [84,120]
 	linearBackwardDataFc1T32(m.n, 0, 1, m.t29, m.pFc1Weight.Data, m.t32, m.pool)                         // (linear_backward_data "fc1") [64,400]
 	linearBackwardWeightFc1T33(m.n, 0, 1, m.t9, m.t29, m.pFc1Weight.Grad, m.pool)                        // (linear_backward_weight "fc1") [120,400]
-	m.pool.For(m.n, m.t35Fn)                                                                             // (maxpool_backward) [64,16,10,10]
-	m.pool.For(m.n, m.t36Fn)                                                                             // (relu_backward) [64,16,10,10]
-	m.pool.For(16, m.t37Fn)                                                                              // (biasgrad "conv2") [16]
-	m.pool.For(min(m.n, 8), m.t38PartialFn)                                                              // (conv2d_backward_filter "conv2") [16,6,5,5]
-	conv2dBackwardFilterConv2T38(m.n, 0, 1, m.t5, m.t36, m.pConv2Weight.Grad, m.t38Parts)                // (conv2d_backward_filter "conv2") [16,6,5,5]
-	conv2dBackwardDataConv2T39Pack(m.n, 0, 1, m.t36, m.pConv2Weight.Data, m.t39, m.t39Wp, m.t39Cols)     // (conv2d_backward_data "conv2") [64,6,14,14]
-	m.pool.For(min(m.n, 8), m.t39Fn)                                                                     // (conv2d_backward_data "conv2") [64,6,14,14]
-	m.pool.For(m.n, m.t40Fn)                                                                             // (maxpool_backward) [64,6,28,28]
-	m.pool.For(m.n, m.t41Fn)                                                                             // (relu_backward) [64,6,28,28]
-	m.pool.For(6, m.t42Fn)                                                                               // (biasgrad "conv1") [6]
-	m.pool.For(min(m.n, 8), m.t43PartialFn)                                                              // (conv2d_backward_filter "conv1") [6,1,5,5]
-	conv2dBackwardFilterConv1T43(m.n, 0, 1, m.x, m.t41, m.pConv1Weight.Grad, m.t43Parts, m.t43Xps)       // (conv2d_backward_filter "conv1") [6,1,5,5]
+	m.pool.For(m.n, m.t35Fn)                                                                             // (maxpool_relu_backward) [64,16,10,10]
+	m.pool.For(16, m.t36Fn)                                                                              // (biasgrad "conv2") [16]
+	m.pool.For(min(m.n, 8), m.t37PartialFn)                                                              // (conv2d_backward_filter "conv2") [16,6,5,5]
+	conv2dBackwardFilterConv2T37(m.n, 0, 1, m.t5, m.t35, m.pConv2Weight.Grad, m.t37Parts)                // (conv2d_backward_filter "conv2") [16,6,5,5]
+	conv2dBackwardDataConv2T38Pack(m.n, 0, 1, m.t35, m.pConv2Weight.Data, m.t38, m.t38Wp, m.t38Cols)     // (conv2d_backward_data "conv2") [64,6,14,14]
+	m.pool.For(min(m.n, 8), m.t38Fn)                                                                     // (conv2d_backward_data "conv2") [64,6,14,14]
+	m.pool.For(m.n, m.t39Fn)                                                                             // (maxpool_relu_backward) [64,6,28,28]
+	m.pool.For(6, m.t40Fn)                                                                               // (biasgrad "conv1") [6]
+	m.pool.For(min(m.n, 8), m.t41PartialFn)                                                              // (conv2d_backward_filter "conv1") [6,1,5,5]
+	conv2dBackwardFilterConv1T41(m.n, 0, 1, m.x, m.t39, m.pConv1Weight.Grad, m.t41Parts, m.t41Xps)       // (conv2d_backward_filter "conv1") [6,1,5,5]
 	loss := m.t20[0]
 	m.x, m.labels = nil, nil
 	m.step++

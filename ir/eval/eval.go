@@ -203,6 +203,8 @@ func evalNode(n *ir.Node, args []*Tensor, opts Options) (*Tensor, error) {
 		return biasGrad(args[0]), nil
 	case ir.OpMaxPoolBackward:
 		return maxPoolBackward(args[0], args[1], a), nil
+	case ir.OpMaxPoolReLUBackward:
+		return reluMask(args[0], maxPoolBackward(args[0], args[1], a)), nil
 	case ir.OpAvgPoolBackward:
 		return avgPoolBackward(args[0], a, shape), nil
 	case ir.OpLinearBackwardData:

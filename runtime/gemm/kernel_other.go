@@ -122,3 +122,11 @@ func scaleShiftReLU(y, x []float32, a, b float32) {
 func dotTile6x4(oh, ow int, a *float32, lda int, x *float32, koffs *int32, xs int, c *float32) {
 	panic("gemm: no assembly kernels in this build")
 }
+
+func maxPool2x2ReLUBackward(dx, x, dy *float32, oh, ow, w int) {
+	panic("gemm: no assembly kernels in this build")
+}
+
+func maxPool2x2ReLUBackwardZ(dx, x, dy *float32, oh, ow, w int) {
+	panic("gemm: no assembly kernels in this build")
+}

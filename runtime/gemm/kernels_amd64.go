@@ -1588,6 +1588,15 @@ func maxPool2x2(dst *float32, src *float32, oh int, ow int, w int)
 //go:noescape
 func maxPool2x2Backward(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
 
+// maxPool2x2ReLUBackward sets the gradient of each 2x2 window of the oh x 2ow
+// top-left part of the plane x (rows w floats apart, as dx) from dy (rows
+// ow floats apart): dy on the first of the window's four elements, in
+// row-major order, equal to its maximum, on the last where a NaN makes
+// none equal, and 0 on the others. Then 0 where x's bits are not above 0 as an int32. ow must be at least 8.
+//
+//go:noescape
+func maxPool2x2ReLUBackward(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
+
 // col2imZ sums the column matrix col of chans channels, colStride floats apart,
 // into the input gradient dst, dstStride floats apart, through the vecs
 // vectors of tab (see codegen/asm.Col2im). It needs AVX-512F and vecs >= 1.
@@ -1611,6 +1620,11 @@ func maxPool2x2Z(dst *float32, src *float32, oh int, ow int, w int)
 //
 //go:noescape
 func maxPool2x2BackwardZ(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
+
+// maxPool2x2ReLUBackwardZ is maxPool2x2ReLUBackward for any ow >= 1 (AVX-512F).
+//
+//go:noescape
+func maxPool2x2ReLUBackwardZ(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
 
 // gemv4 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 4.
 //

@@ -37127,6 +37127,178 @@ poolbwddone:
 	VZEROUPPER
 	RET
 
+// func maxPool2x2ReLUBackward(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
+// Requires: AVX, AVX2
+TEXT ·maxPool2x2ReLUBackward(SB), NOSPLIT, $0-48
+	MOVQ     dx+0(FP), DI
+	MOVQ     x+8(FP), SI
+	MOVQ     dy+16(FP), BX
+	MOVQ     oh+24(FP), CX
+	MOVQ     ow+32(FP), DX
+	MOVQ     w+40(FP), R8
+	SHLQ     $0x02, R8
+	LEAQ     -8(DX), R11
+	VPCMPEQD Y15, Y15, Y15
+	VXORPS   Y14, Y14, Y14
+	VBLENDPS $0xaa, Y15, Y14, Y14
+	VXORPS   Y14, Y15, Y15
+	VPXOR    Y10, Y10, Y10
+
+poolbwdrow:
+	TESTQ CX, CX
+	JZ    poolbwddone
+	LEAQ  (SI)(R8*1), R9
+	LEAQ  (DI)(R8*1), R12
+	XORQ  R10, R10
+
+poolbwdx8:
+	CMPQ       R10, R11
+	JGE        poolbwdtail
+	VMOVUPS    (BX)(R10*4), Y7
+	VUNPCKLPS  Y7, Y7, Y8
+	VUNPCKHPS  Y7, Y7, Y9
+	VPERM2F128 $0x20, Y9, Y8, Y7
+	VPERM2F128 $0x31, Y9, Y8, Y9
+	VMOVUPS    (SI)(R10*8), Y0
+	VMOVUPS    (R9)(R10*8), Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y7, Y5, Y5
+	VPCMPGTD   Y10, Y0, Y2
+	VANDPS     Y2, Y5, Y5
+	VMOVUPS    Y5, (DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y7, Y4, Y4
+	VPCMPGTD   Y10, Y1, Y2
+	VANDPS     Y2, Y4, Y4
+	VMOVUPS    Y4, (R12)(R10*8)
+	VMOVUPS    32(SI)(R10*8), Y0
+	VMOVUPS    32(R9)(R10*8), Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y9, Y5, Y5
+	VPCMPGTD   Y10, Y0, Y2
+	VANDPS     Y2, Y5, Y5
+	VMOVUPS    Y5, 32(DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y9, Y4, Y4
+	VPCMPGTD   Y10, Y1, Y2
+	VANDPS     Y2, Y4, Y4
+	VMOVUPS    Y4, 32(R12)(R10*8)
+	ADDQ       $0x08, R10
+	JMP        poolbwdx8
+
+poolbwdtail:
+	MOVQ       R11, R10
+	VMOVUPS    (BX)(R10*4), Y7
+	VUNPCKLPS  Y7, Y7, Y8
+	VUNPCKHPS  Y7, Y7, Y9
+	VPERM2F128 $0x20, Y9, Y8, Y7
+	VPERM2F128 $0x31, Y9, Y8, Y9
+	VMOVUPS    (SI)(R10*8), Y0
+	VMOVUPS    (R9)(R10*8), Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y7, Y5, Y5
+	VPCMPGTD   Y10, Y0, Y2
+	VANDPS     Y2, Y5, Y5
+	VMOVUPS    Y5, (DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y7, Y4, Y4
+	VPCMPGTD   Y10, Y1, Y2
+	VANDPS     Y2, Y4, Y4
+	VMOVUPS    Y4, (R12)(R10*8)
+	VMOVUPS    32(SI)(R10*8), Y0
+	VMOVUPS    32(R9)(R10*8), Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y9, Y5, Y5
+	VPCMPGTD   Y10, Y0, Y2
+	VANDPS     Y2, Y5, Y5
+	VMOVUPS    Y5, 32(DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y9, Y4, Y4
+	VPCMPGTD   Y10, Y1, Y2
+	VANDPS     Y2, Y4, Y4
+	VMOVUPS    Y4, 32(R12)(R10*8)
+	LEAQ       (BX)(DX*4), BX
+	LEAQ       (R9)(R8*1), SI
+	LEAQ       (R12)(R8*1), DI
+	DECQ       CX
+	JMP        poolbwdrow
+
+poolbwddone:
+	VZEROUPPER
+	RET
+
 // func col2imZ(dst *float32, col *float32, tab *int32, vecs int, chans int, dstStride int, colStride int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·col2imZ(SB), NOSPLIT, $0-56
@@ -37825,6 +37997,129 @@ maxPool2x2BackwardZnext:
 	JMP  maxPool2x2BackwardZrow
 
 maxPool2x2BackwardZdone:
+	VZEROUPPER
+	RET
+
+// func maxPool2x2ReLUBackwardZ(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
+// Requires: AVX, AVX512F
+TEXT ·maxPool2x2ReLUBackwardZ(SB), NOSPLIT, $0-48
+	MOVQ       dx+0(FP), DI
+	MOVQ       x+8(FP), SI
+	MOVQ       dy+16(FP), BX
+	MOVQ       ow+32(FP), DX
+	MOVQ       w+40(FP), R8
+	SHLQ       $0x02, R8
+	MOVQ       DX, R11
+	ANDQ       $-8, R11
+	MOVQ       DX, CX
+	SUBQ       R11, CX
+	MOVL       $0x00000001, R15
+	SHLL       CL, R15
+	DECL       R15
+	ADDQ       CX, CX
+	MOVL       $0x00000001, AX
+	SHLL       CL, AX
+	DECL       AX
+	KMOVW      AX, K2
+	MOVQ       oh+24(FP), CX
+	VPTERNLOGD $0xff, Z31, Z31, Z31
+	MOVL       $0x0000aaaa, AX
+	KMOVW      AX, K1
+	VPXORD     Z6, Z6, Z6
+
+maxPool2x2ReLUBackwardZrow:
+	TESTQ CX, CX
+	JZ    maxPool2x2ReLUBackwardZdone
+	LEAQ  (SI)(R8*1), R9
+	LEAQ  (DI)(R8*1), R12
+	XORQ  R10, R10
+
+maxPool2x2ReLUBackwardZx8:
+	CMPQ      R10, R11
+	JGE       maxPool2x2ReLUBackwardZtail
+	VMOVUPS   (SI)(R10*8), Z0
+	VMOVUPS   (R9)(R10*8), Z1
+	VPMOVZXDQ (BX)(R10*4), Z4
+	VMOVSLDUP Z4, Z4
+	VCMPPS    $0x03, Z1, Z0, K3
+	VMAXPS    Z1, Z0, Z2
+	VMOVAPS   Z31, K3, Z2
+	VPERMILPS $0xb1, Z2, Z3
+	VCMPPS    $0x03, Z3, Z2, K3
+	VMAXPS    Z3, Z2, Z2
+	VMOVAPS   Z31, K3, Z2
+	VCMPPS    $0x00, Z2, Z0, K4
+	VCMPPS    $0x00, Z2, Z1, K5
+	KSHIFTLW  $0x01, K4, K6
+	KANDW     K1, K6, K6
+	KANDNW    K4, K6, K7
+	VPCMPGTD  Z6, Z0, K3
+	KANDW     K3, K7, K7
+	VMOVAPS.Z Z4, K7, Z5
+	VMOVUPS   Z5, (DI)(R10*8)
+	KANDW     K1, K4, K3
+	KORW      K3, K6, K6
+	KSHIFTRW  $0x01, K6, K3
+	KANDNW    K5, K3, K4
+	KANDNW    K4, K1, K4
+	KSHIFTLW  $0x01, K5, K3
+	KORW      K6, K3, K3
+	KANDNW    K1, K3, K3
+	KORW      K3, K4, K4
+	VPCMPGTD  Z6, Z1, K3
+	KANDW     K3, K4, K4
+	VMOVAPS.Z Z4, K4, Z5
+	VMOVUPS   Z5, (R12)(R10*8)
+	ADDQ      $0x08, R10
+	JMP       maxPool2x2ReLUBackwardZx8
+
+maxPool2x2ReLUBackwardZtail:
+	CMPQ      R10, DX
+	JGE       maxPool2x2ReLUBackwardZnext
+	VMOVUPS.Z (SI)(R10*8), K2, Z0
+	VMOVUPS.Z (R9)(R10*8), K2, Z1
+	KMOVW     R15, K3
+	VMOVUPS.Z (BX)(R10*4), K3, Z4
+	VPMOVZXDQ Y4, Z4
+	VMOVSLDUP Z4, Z4
+	VCMPPS    $0x03, Z1, Z0, K3
+	VMAXPS    Z1, Z0, Z2
+	VMOVAPS   Z31, K3, Z2
+	VPERMILPS $0xb1, Z2, Z3
+	VCMPPS    $0x03, Z3, Z2, K3
+	VMAXPS    Z3, Z2, Z2
+	VMOVAPS   Z31, K3, Z2
+	VCMPPS    $0x00, Z2, Z0, K4
+	VCMPPS    $0x00, Z2, Z1, K5
+	KSHIFTLW  $0x01, K4, K6
+	KANDW     K1, K6, K6
+	KANDNW    K4, K6, K7
+	VPCMPGTD  Z6, Z0, K3
+	KANDW     K3, K7, K7
+	VMOVAPS.Z Z4, K7, Z5
+	VMOVUPS   Z5, K2, (DI)(R10*8)
+	KANDW     K1, K4, K3
+	KORW      K3, K6, K6
+	KSHIFTRW  $0x01, K6, K3
+	KANDNW    K5, K3, K4
+	KANDNW    K4, K1, K4
+	KSHIFTLW  $0x01, K5, K3
+	KORW      K6, K3, K3
+	KANDNW    K1, K3, K3
+	KORW      K3, K4, K4
+	VPCMPGTD  Z6, Z1, K3
+	KANDW     K3, K4, K4
+	VMOVAPS.Z Z4, K4, Z5
+	VMOVUPS   Z5, K2, (R12)(R10*8)
+
+maxPool2x2ReLUBackwardZnext:
+	LEAQ (BX)(DX*4), BX
+	LEAQ (R12)(R8*1), DI
+	LEAQ (R9)(R8*1), SI
+	DECQ CX
+	JMP  maxPool2x2ReLUBackwardZrow
+
+maxPool2x2ReLUBackwardZdone:
 	VZEROUPPER
 	RET
 

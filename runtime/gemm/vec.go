@@ -1,6 +1,9 @@
 package gemm
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Axpy sets y[i] += alpha*x[i] for i < len(x). It panics if y is shorter
 // than x.
@@ -195,6 +198,17 @@ func MaxPool2x2(dst, src []float32, oh, ow, w int) {
 // only the windows' elements, so a row or column past 2*oh or 2*ow keeps
 // what dx held. It panics if a slice is too short.
 func MaxPool2x2Backward(dx, x, dy []float32, oh, ow, w int) {
+	maxPool2x2Back(dx, x, dy, oh, ow, w, false)
+}
+
+// MaxPool2x2ReLUBackward is MaxPool2x2Backward through the ReLU whose
+// output x is: it then sets to 0 each element of dx where x's bits are
+// not above 0 as an int32, as ReLUBackward would on dx.
+func MaxPool2x2ReLUBackward(dx, x, dy []float32, oh, ow, w int) {
+	maxPool2x2Back(dx, x, dy, oh, ow, w, true)
+}
+
+func maxPool2x2Back(dx, x, dy []float32, oh, ow, w int, relu bool) {
 	if oh <= 0 || ow <= 0 {
 		return
 	}
@@ -205,11 +219,17 @@ func MaxPool2x2Backward(dx, x, dy []float32, oh, ow, w int) {
 		panic(fmt.Sprintf("gemm: MaxPool2x2Backward: %d x %d windows need %d floats of x and dx in rows of %d >= %d, have %d and %d",
 			oh, ow, need, w, 2*ow, len(x), len(dx)))
 	}
-	if avx512() {
+	switch {
+	case avx512() && relu:
+		maxPool2x2ReLUBackwardZ(&dx[0], &x[0], &dy[0], oh, ow, w)
+		return
+	case avx512():
 		maxPool2x2BackwardZ(&dx[0], &x[0], &dy[0], oh, ow, w)
 		return
-	}
-	if useAsm && ow >= 8 {
+	case useAsm && ow >= 8 && relu:
+		maxPool2x2ReLUBackward(&dx[0], &x[0], &dy[0], oh, ow, w)
+		return
+	case useAsm && ow >= 8:
 		maxPool2x2Backward(&dx[0], &x[0], &dy[0], oh, ow, w)
 		return
 	}
@@ -233,6 +253,13 @@ func MaxPool2x2Backward(dx, x, dy []float32, oh, ow, w int) {
 			}
 			var v [4]float32
 			v[k] = g
+			if relu {
+				for q, e := range [4]float32{a, b, c, d} {
+					if int32(math.Float32bits(e)) <= 0 {
+						v[q] = 0
+					}
+				}
+			}
 			d0[2*j], d0[2*j+1], d1[2*j], d1[2*j+1] = v[0], v[1], v[2], v[3]
 		}
 	}

@@ -210,54 +210,64 @@ func TestMaxPool2x2(t *testing.T) {
 // TestMaxPool2x2Backward checks, against a loop over each window, that the
 // gradient goes to the first maximum (ties included, by rounding the
 // inputs), to the last element of a window with a NaN, that the other
-// elements get 0 and that a column past the windows keeps its value; and
-// that the assembly gives the Go code's bits.
+// elements get 0 and that a column past the windows keeps its value; with
+// the ReLU, that the elements whose bits are not above 0 get 0 (-0
+// included); and that the assembly gives the Go code's bits.
 func TestMaxPool2x2Backward(t *testing.T) {
-	for _, tc := range []struct{ oh, ow, w int }{{1, 1, 2}, {3, 5, 11}, {2, 8, 16}, {14, 14, 28}, {5, 9, 19}, {4, 17, 35}, {16, 16, 32}} {
-		r := rand.New(rand.NewPCG(11, uint64(tc.w)))
-		n := (2*tc.oh-1)*tc.w + 2*tc.ow
-		x := randSlice(r, n)
-		for i := range x {
-			x[i] = float32(math.Round(float64(x[i]) * 2)) // ties
-		}
-		nan := float32(math.NaN())
-		x[1], x[len(x)-1] = nan, nan
-		dy := randSlice(r, tc.oh*tc.ow)
-		var res [][]float32
-		kernelModes(t, func(t *testing.T) {
-			dx := make([]float32, n+1)
-			for i := range dx {
-				dx[i] = 7
+	for _, relu := range []bool{false, true} {
+		for _, tc := range []struct{ oh, ow, w int }{{1, 1, 2}, {3, 5, 11}, {2, 8, 16}, {14, 14, 28}, {5, 9, 19}, {4, 17, 35}, {16, 16, 32}} {
+			r := rand.New(rand.NewPCG(11, uint64(tc.w)))
+			n := (2*tc.oh-1)*tc.w + 2*tc.ow
+			x := randSlice(r, n)
+			for i := range x {
+				x[i] = float32(math.Round(float64(x[i]) * 2)) // ties
 			}
-			MaxPool2x2Backward(dx, x, dy, tc.oh, tc.ow, tc.w)
-			for i := range tc.oh {
-				for j := range tc.ow {
-					at := []int{2*i*tc.w + 2*j, 2*i*tc.w + 2*j + 1, (2*i+1)*tc.w + 2*j, (2*i+1)*tc.w + 2*j + 1}
-					win := 3
-					m := max(x[at[0]], x[at[1]], x[at[2]], x[at[3]])
-					for k := 2; k >= 0; k-- {
-						if x[at[k]] == m {
-							win = k
+			nan := float32(math.NaN())
+			x[1], x[len(x)-1] = nan, nan
+			if n > 4 {
+				x[2], x[3] = float32(math.Copysign(0, -1)), -0.5 // -0 and a window of no positive element
+			}
+			dy := randSlice(r, tc.oh*tc.ow)
+			var res [][]float32
+			kernelModes(t, func(t *testing.T) {
+				dx := make([]float32, n+1)
+				for i := range dx {
+					dx[i] = 7
+				}
+				if relu {
+					MaxPool2x2ReLUBackward(dx, x, dy, tc.oh, tc.ow, tc.w)
+				} else {
+					MaxPool2x2Backward(dx, x, dy, tc.oh, tc.ow, tc.w)
+				}
+				for i := range tc.oh {
+					for j := range tc.ow {
+						at := []int{2*i*tc.w + 2*j, 2*i*tc.w + 2*j + 1, (2*i+1)*tc.w + 2*j, (2*i+1)*tc.w + 2*j + 1}
+						win := 3
+						m := max(x[at[0]], x[at[1]], x[at[2]], x[at[3]])
+						for k := 2; k >= 0; k-- {
+							if x[at[k]] == m {
+								win = k
+							}
 						}
-					}
-					for k, p := range at {
-						want := float32(0)
-						if k == win {
-							want = dy[i*tc.ow+j]
-						}
-						if dx[p] != want {
-							t.Fatalf("%v: window %d,%d element %d: dx = %v, want %v", tc, i, j, k, dx[p], want)
+						for k, p := range at {
+							want := float32(0)
+							if k == win && (!relu || int32(math.Float32bits(x[p])) > 0) {
+								want = dy[i*tc.ow+j]
+							}
+							if math.Float32bits(dx[p]) != math.Float32bits(want) {
+								t.Fatalf("%v relu %v: window %d,%d element %d: dx = %v, want %v", tc, relu, i, j, k, dx[p], want)
+							}
 						}
 					}
 				}
+				if tc.w > 2*tc.ow && dx[2*tc.ow] != 7 || dx[n] != 7 {
+					t.Fatalf("%v: wrote past the windows", tc)
+				}
+				res = append(res, dx)
+			})
+			for _, got := range res[1:] {
+				sameBits(t, 2, got, res[0])
 			}
-			if tc.w > 2*tc.ow && dx[2*tc.ow] != 7 || dx[n] != 7 {
-				t.Fatalf("%v: wrote past the windows", tc)
-			}
-			res = append(res, dx)
-		})
-		for _, got := range res[1:] {
-			sameBits(t, 2, got, res[0])
 		}
 	}
 }
