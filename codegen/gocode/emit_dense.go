@@ -435,6 +435,9 @@ func (d convGeom) backwardData(k *Kernel, c *Context, dy, out string) []Phase {
 	if S == 1 {
 		m["Pool"] = gemmPool(k, d.flops())
 	}
+	if d.implicitData() {
+		return d.backwardDataConv(k, S, m, dy, out)
+	}
 	pack := d.packWeight(k, m, true, d.C/d.G*d.KH*d.KW, d.O/d.G)
 	pre := ""
 	if !d.direct() {
@@ -454,6 +457,59 @@ gemm.SgemmPacked({{.Pool}}, {{.CGKK}}, {{.OHW}}, {{.OG}}, {{.PackedW}}, dys[g*{{
 	body := expand(`dys := {{.Dy}}[s*{{.OOHW}}:][:{{.OOHW}}]
 dxs := {{.Out}}[s*{{.CHW}}:][:{{.CHW}}]
 `, m) + groupLoop(d.G, gb)
+	return []Phase{pack, {Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
+}
+
+// implicitData reports whether the input gradient is the convolution of
+// the output gradient, padded by KH-1-PH and KW-1-PW, with the weight
+// flipped and transposed (backwardDataConv), rather than W^T x dy summed by
+// col2im: at stride 1 without dilation, where the input's rows are whole
+// panels of 16, so that the GEMM's kernels read the padded gradient in
+// place. The product is as large either way; this one has the convolution's
+// long inner dimension, O*KH*KW rather than O, and writes no column matrix
+// KH*KW times the input for col2im to read back.
+func (d convGeom) implicitData() bool {
+	return !d.direct() && d.SH == 1 && d.SW == 1 && d.DH == 1 && d.DW == 1 &&
+		d.PH < d.KH && d.PW < d.KW && d.W%asm.NR == 0
+}
+
+// backwardDataConv returns the phases of backwardData with implicitData:
+// the first flips each group's weight, wf[c, o, p, q] = W[o, c, KH-1-p,
+// KW-1-q], and packs it; the second copies each sample's output gradient
+// into the interior of a padded copy (whose border is zero from New and
+// never written) and convolves it with the flipped weight.
+func (d convGeom) backwardDataConv(k *Kernel, S int, m map[string]any, dy, out string) []Phase {
+	CG, OG, KK := d.C/d.G, d.O/d.G, d.KH*d.KW
+	QH, QW := d.KH-1-d.PH, d.KW-1-d.PW
+	HQ, WQ := d.OH+2*QH, d.OW+2*QW
+	m["QH"], m["QW"], m["HQ"], m["WQ"], m["OHQWQ"] = QH, QW, HQ, WQ, d.O*HQ*WQ
+	m["OGHQWQ"], m["OGKK"] = OG*HQ*WQ, OG*KK
+	m["Dy"], m["Out"] = dy, out
+	addScratch(k, Scratch{Name: "wf", Size: d.G * CG * OG * KK})
+	size := ceilDiv(CG, asm.MR) * asm.MR * OG * KK
+	addScratch(k, Scratch{Name: "wp", Size: d.G * size})
+	m["PackedW"] = fmt.Sprintf("wp[g*%d:][:%d]", size, size)
+	pack := Phase{Name: "Pack", Split: Serial, Body: expand(`for g := 0; g < {{.G}}; g++ {
+	for c := 0; c < {{.CG}}; c++ {
+		for o := 0; o < {{.OG}}; o++ {
+			src := w[((g*{{.OG}}+o)*{{.CG}}+c)*{{.KK}}:][:{{.KK}}]
+			dst := wf[((g*{{.CG}}+c)*{{.OG}}+o)*{{.KK}}:][:{{.KK}}]
+			for i, v := range src {
+				dst[{{.KK}}-1-i] = v
+			}
+		}
+	}
+}
+`, m) + groupLoop(d.G, expand("gemm.PackA({{.PackedW}}, false, {{.CG}}, {{.OGKK}}, wf[g*{{.CG}}*{{.OGKK}}:], {{.OGKK}})\n", m))}
+	addScratch(k, Scratch{Name: "dyps", Size: S * d.O * HQ * WQ})
+	pre := expand("dyp := dyps[slot*{{.OHQWQ}}:][:{{.OHQWQ}}]\n", m)
+	body := expand(`dys := {{.Dy}}[s*{{.OOHW}}:][:{{.OOHW}}]
+dxs := {{.Out}}[s*{{.CHW}}:][:{{.CHW}}]
+for o := 0; o < {{.O}}; o++ {
+	gemm.CopyRows(dyp[(o*{{.HQ}}+{{.QH}})*{{.WQ}}+{{.QW}}:], dys[o*{{.OHW}}:], {{.OH}}, {{.OW}}, {{.WQ}}, {{.OW}})
+}
+`, m) + groupLoop(d.G, expand(`gemm.SgemmIm2colPacked({{.Pool}}, {{.CG}}, {{.PackedW}}, gemm.Im2col{X: dyp[g*{{.OGHQWQ}}:][:{{.OGHQWQ}}], C: {{.OG}}, H: {{.HQ}}, W: {{.WQ}}, KH: {{.KH}}, KW: {{.KW}}, SH: 1, SW: 1, DH: 1, DW: 1, OH: {{.H}}, OW: {{.W}}}, dxs[g*{{.CGHW}}:], {{.HW}}, false, gemm.Epilogue{})
+`, m))
 	return []Phase{pack, {Split: PerSlot, Count: S, Body: slotLoop(S, pre, body)}}
 }
 

@@ -49,6 +49,26 @@ var genCases = []genCase{
 	{"convbn", convBN, 3},
 	{"convbnb1", batch1(convBN), 1},
 	{"convbn16", convBN16, 2},
+	{"convdata16", convData16, 2},
+	{"convdata16b1", batch1(convData16), 1},
+}
+
+// convData16 has stride-1 convolutions of inputs 16 wide, whose input
+// gradients are convolutions of the padded output gradient with the
+// flipped weight (implicitData): padded and not, grouped, with a bias and
+// fused with batch-norm.
+func convData16() *ir.Graph {
+	b := ir.NewBuilder("convdata16", 3)
+	x := b.Input("x", 3, 5, 16)
+	y := b.Labels("y", 4)
+	h := b.ReLU(b.Conv2D("conv1", x, 3, 4, 3, ir.Pad(1)))                                    // 4x5x16
+	h = b.ReLU(b.Conv2D("conv2", h, 4, 6, 3, ir.Pad(1), ir.Groups(2)))                       // 6x5x16
+	h = b.ReLU(b.BatchNorm("bn3", b.Conv2D("conv3", h, 6, 5, 5, ir.Pad(2), ir.NoBias()), 5)) // 5x5x16
+	h = b.Tanh(b.Conv2D("conv4", h, 5, 3, 3))                                                // 3x3x14
+	logits := b.Linear("fc", b.Flatten(h), 126, 4)
+	b.Output("logits", logits)
+	b.Loss(b.SoftmaxCrossEntropy(logits, y))
+	return b.Graph()
 }
 
 // convBN16 has convolutions whose outputs are 16 wide at stride 1, whose

@@ -403,7 +403,7 @@ func maxpoolBackwardT64(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv4T65Sums computes the sums phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 64.
-func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	for o := lo; o < hi; o++ {
 		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
@@ -422,7 +422,7 @@ func conv2dBnReluBackwardConv4T65Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv4T65Dz computes the dz phase of (conv2d_bn_relu_backward "conv4") [64] of samples [lo, hi).
-func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 64; o++ {
 			off := (s*64 + o) * 256
@@ -433,7 +433,7 @@ func conv2dBnReluBackwardConv4T65Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv4T65FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -457,7 +457,7 @@ func conv2dBnReluBackwardConv4T65FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv4T65Filter computes the filter phase of (conv2d_bn_relu_backward "conv4") [64] of indices [lo, hi) of 576.
-func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	ns := min(n, 8)
 	for r := lo; r < hi; r++ {
 		g, kk := r/576, r%576
@@ -474,29 +474,40 @@ func conv2dBnReluBackwardConv4T65Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv4T65DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv4") [64] of the first n samples.
-func conv2dBnReluBackwardConv4T65DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
+	for g := 0; g < 1; g++ {
+		for c := 0; c < 64; c++ {
+			for o := 0; o < 64; o++ {
+				src := w[((g*64+o)*64+c)*9:][:9]
+				dst := wf[((g*64+c)*64+o)*9:][:9]
+				for i, v := range src {
+					dst[9-1-i] = v
+				}
+			}
+		}
+	}
 	{
 		const g = 0
-		gemm.PackA(wp[g*36864:][:36864], true, 576, 64, w[g*36864:], 576)
+		gemm.PackA(wp[g*38016:][:38016], false, 64, 576, wf[g*64*576:], 576)
 	}
 
 }
 
 // conv2dBnReluBackwardConv4T65Data computes the data phase of (conv2d_bn_relu_backward "conv4") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*147456:][:147456]
+		dyp := dyps[slot*20736:][:20736]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*16384:][:16384]
 			dxs := dx[s*16384:][:16384]
+			for o := 0; o < 64; o++ {
+				gemm.CopyRows(dyp[(o*18+1)*18+1:], dys[o*256:], 16, 16, 18, 16)
+			}
 			{
 				const g = 0
-
-				gemm.SgemmPacked(nil, 576, 256, 64, wp[g*36864:][:36864], dys[g*16384:], 256, col, 256, false, gemm.Epilogue{})
-				gemm.Col2im(dxs[g*16384:][:16384], col, gemm.Col2imShape{C: 64, H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1, OH: 16, OW: 16})
-
+				gemm.SgemmIm2colPacked(nil, 64, wp[g*38016:][:38016], gemm.Im2col{X: dyp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, dxs[g*16384:], 256, false, gemm.Epilogue{})
 			}
 
 		}
@@ -505,7 +516,7 @@ func conv2dBnReluBackwardConv4T65Data(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv3T69FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -529,7 +540,7 @@ func conv2dBnReluBackwardConv3T69FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv3T69Filter computes the filter phase of (conv2d_bn_relu_backward "conv3") [64] of indices [lo, hi) of 288.
-func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	ns := min(n, 8)
 	for r := lo; r < hi; r++ {
 		g, kk := r/288, r%288
@@ -546,29 +557,40 @@ func conv2dBnReluBackwardConv3T69Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv3T69DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv3") [64] of the first n samples.
-func conv2dBnReluBackwardConv3T69DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
+	for g := 0; g < 1; g++ {
+		for c := 0; c < 32; c++ {
+			for o := 0; o < 64; o++ {
+				src := w[((g*64+o)*32+c)*9:][:9]
+				dst := wf[((g*32+c)*64+o)*9:][:9]
+				for i, v := range src {
+					dst[9-1-i] = v
+				}
+			}
+		}
+	}
 	{
 		const g = 0
-		gemm.PackA(wp[g*18432:][:18432], true, 288, 64, w[g*18432:], 288)
+		gemm.PackA(wp[g*20736:][:20736], false, 32, 576, wf[g*32*576:], 576)
 	}
 
 }
 
 // conv2dBnReluBackwardConv3T69Data computes the data phase of (conv2d_bn_relu_backward "conv3") [64] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv3T69Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*73728:][:73728]
+		dyp := dyps[slot*20736:][:20736]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*16384:][:16384]
 			dxs := dx[s*8192:][:8192]
+			for o := 0; o < 64; o++ {
+				gemm.CopyRows(dyp[(o*18+1)*18+1:], dys[o*256:], 16, 16, 18, 16)
+			}
 			{
 				const g = 0
-
-				gemm.SgemmPacked(nil, 288, 256, 64, wp[g*18432:][:18432], dys[g*16384:], 256, col, 256, false, gemm.Epilogue{})
-				gemm.Col2im(dxs[g*8192:][:8192], col, gemm.Col2imShape{C: 32, H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1, OH: 16, OW: 16})
-
+				gemm.SgemmIm2colPacked(nil, 32, wp[g*20736:][:20736], gemm.Im2col{X: dyp[g*20736:][:20736], C: 64, H: 18, W: 18, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 16, OW: 16}, dxs[g*8192:], 256, false, gemm.Epilogue{})
 			}
 
 		}
@@ -585,7 +607,7 @@ func maxpoolBackwardT73(n, lo, hi int, x []float32, dy []float32, y []float32) {
 }
 
 // conv2dBnReluBackwardConv2T74Sums computes the sums phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 32.
-func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	for o := lo; o < hi; o++ {
 		var sdy, sdyz float64
 		for s := 0; s < n; s++ {
@@ -604,7 +626,7 @@ func conv2dBnReluBackwardConv2T74Sums(n, lo, hi int, x []float32, w []float32, g
 }
 
 // conv2dBnReluBackwardConv2T74Dz computes the dz phase of (conv2d_bn_relu_backward "conv2") [32] of samples [lo, hi).
-func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	for s := lo; s < hi; s++ {
 		for o := 0; o < 32; o++ {
 			off := (s*32 + o) * 1024
@@ -615,7 +637,7 @@ func conv2dBnReluBackwardConv2T74Dz(n, lo, hi int, x []float32, w []float32, gam
 }
 
 // conv2dBnReluBackwardConv2T74FilterPartial computes the filterpartial phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		first := slot * n / ns
@@ -639,7 +661,7 @@ func conv2dBnReluBackwardConv2T74FilterPartial(n, lo, hi int, x []float32, w []f
 }
 
 // conv2dBnReluBackwardConv2T74Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [32] of indices [lo, hi) of 288.
-func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	ns := min(n, 8)
 	for r := lo; r < hi; r++ {
 		g, kk := r/288, r%288
@@ -656,29 +678,40 @@ func conv2dBnReluBackwardConv2T74Filter(n, lo, hi int, x []float32, w []float32,
 }
 
 // conv2dBnReluBackwardConv2T74DataPack computes the datapack phase of (conv2d_bn_relu_backward "conv2") [32] of the first n samples.
-func conv2dBnReluBackwardConv2T74DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74DataPack(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
+	for g := 0; g < 1; g++ {
+		for c := 0; c < 32; c++ {
+			for o := 0; o < 32; o++ {
+				src := w[((g*32+o)*32+c)*9:][:9]
+				dst := wf[((g*32+c)*32+o)*9:][:9]
+				for i, v := range src {
+					dst[9-1-i] = v
+				}
+			}
+		}
+	}
 	{
 		const g = 0
-		gemm.PackA(wp[g*9216:][:9216], true, 288, 32, w[g*9216:], 288)
+		gemm.PackA(wp[g*10368:][:10368], false, 32, 288, wf[g*32*288:], 288)
 	}
 
 }
 
 // conv2dBnReluBackwardConv2T74Data computes the data phase of (conv2d_bn_relu_backward "conv2") [32] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wp []float32, cols []float32) {
+func conv2dBnReluBackwardConv2T74Data(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, xps []float32, wf []float32, wp []float32, dyps []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
-		col := cols[slot*294912:][:294912]
+		dyp := dyps[slot*36992:][:36992]
 
 		for s := slot * n / ns; s < (slot+1)*n/ns; s++ {
 			dys := dy[s*32768:][:32768]
 			dxs := dx[s*32768:][:32768]
+			for o := 0; o < 32; o++ {
+				gemm.CopyRows(dyp[(o*34+1)*34+1:], dys[o*1024:], 32, 32, 34, 32)
+			}
 			{
 				const g = 0
-
-				gemm.SgemmPacked(nil, 288, 1024, 32, wp[g*9216:][:9216], dys[g*32768:], 1024, col, 1024, false, gemm.Epilogue{})
-				gemm.Col2im(dxs[g*32768:][:32768], col, gemm.Col2imShape{C: 32, H: 32, W: 32, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1, OH: 32, OW: 32})
-
+				gemm.SgemmIm2colPacked(nil, 32, wp[g*10368:][:10368], gemm.Im2col{X: dyp[g*36992:][:36992], C: 32, H: 34, W: 34, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 32, OW: 32}, dxs[g*32768:], 1024, false, gemm.Epilogue{})
 			}
 
 		}
