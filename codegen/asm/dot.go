@@ -57,14 +57,7 @@ func DotTile(ctx *build.Context) {
 	ctx.Load(ctx.Param("ow"), full)
 	// K1 selects a row's last ow%16 floats; aAdv and xAdv step from where
 	// the tail starts to the next row.
-	ctx.MOVQ(full, reg.RAX)
-	ctx.ANDQ(operand.U8(15), reg.RAX)
-	ctx.MOVQ(reg.RAX, reg.RBX)
-	ctx.MOVL(operand.U32(1), reg.EAX)
-	ctx.SHLXL(reg.EBX, reg.EAX, reg.EAX)
-	ctx.DECL(reg.EAX)
-	ctx.KMOVW(reg.EAX, reg.K1)
-	ctx.SHRQ(operand.U8(4), full)
+	tailMask(ctx, full)
 	ctx.MOVQ(full, reg.RAX)
 	ctx.SHLQ(operand.U8(6), reg.RAX) // bytes of a row's chunks
 	ctx.Load(ctx.Param("ow"), aAdv)

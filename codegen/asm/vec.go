@@ -275,14 +275,7 @@ func copyRowsZ(ctx *build.Context) {
 	ctx.SHLQ(operand.U8(2), ds)
 	ctx.SHLQ(operand.U8(2), ss)
 	// K1 selects the last width%16 floats; full counts the 16-float chunks.
-	ctx.MOVQ(full, reg.RAX)
-	ctx.ANDQ(operand.U8(15), reg.RAX)
-	ctx.MOVQ(reg.RAX, reg.RBX)
-	ctx.MOVL(operand.U32(1), reg.EAX)
-	ctx.SHLXL(reg.EBX, reg.EAX, reg.EAX)
-	ctx.DECL(reg.EAX)
-	ctx.KMOVW(reg.EAX, reg.K1)
-	ctx.SHRQ(operand.U8(4), full)
+	tailMask(ctx, full)
 	lbl := func(s string) operand.LabelRef { return operand.LabelRef(name + s) }
 	at := func(base reg.Register) operand.Mem { return operand.Mem{Base: base, Index: off, Scale: 1} }
 	ctx.TESTQ(rows, rows)
@@ -308,6 +301,19 @@ func copyRowsZ(ctx *build.Context) {
 	ctx.Label(name + "done")
 	ctx.VZEROUPPER()
 	ctx.RET()
+}
+
+// tailMask sets K1 to the last n%16 lanes of a row of n floats and n to
+// its whole 16-float chunks, n/16, clobbering AX and BX.
+func tailMask(ctx *build.Context, n reg.GPPhysical) {
+	ctx.MOVQ(n, reg.RAX)
+	ctx.ANDQ(operand.U8(15), reg.RAX)
+	ctx.MOVQ(reg.RAX, reg.RBX)
+	ctx.MOVL(operand.U32(1), reg.EAX)
+	ctx.SHLXL(reg.EBX, reg.EAX, reg.EAX)
+	ctx.DECL(reg.EAX)
+	ctx.KMOVW(reg.EAX, reg.K1)
+	ctx.SHRQ(operand.U8(4), n)
 }
 
 // addRows emits addRows(dst, src *float32, rows, width, dstStride,
