@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # compare.sh times cnnc's generated models and PyTorch (shared/anchors/torch_anchor.py)
-# on this machine, interleaved round by round (cnnc, PyTorch as installed, PyTorch
-# with the dnnl sgemm shim; then again), and prints one table with the paired ratios.
+# on this machine, interleaved model by model and round by round (cnnc and PyTorch
+# with the dnnl sgemm shim back to back, then PyTorch as installed; then the next
+# model; then again), and prints one table with the paired ratios.
 # See bench/README.md for what is measured and how to read it.
 #
 #   bench/compare.sh --models lenet5,mlp10   # ~7 min on a quiet machine (estimate)
@@ -49,17 +50,20 @@ OUT=${OUT:-$(mktemp -d /tmp/cnnc-compare.XXXXXX)}
 mkdir -p "$OUT"
 log() { echo "compare.sh: $(date +%T) $*" >&2; }
 
-# cnnc's model names -> torch_anchor.py's.
-TORCH_MODELS=
-for m in ${MODELS//,/ }; do
-	case $m in
-	lenet5) t=lenet ;;
-	lenet5bn) t=lenet_bn ;;
-	vggsmall) t=vgg_small ;;
-	mlp10) t=mlp ;;
-	*) echo "compare.sh: unknown model $m; the models are lenet5, lenet5bn, vggsmall, mlp10" >&2; exit 2 ;;
+# torch_model prints torch_anchor.py's name for cnnc's model $1.
+torch_model() {
+	case $1 in
+	lenet5) echo lenet ;;
+	lenet5bn) echo lenet_bn ;;
+	vggsmall) echo vgg_small ;;
+	mlp10) echo mlp ;;
 	esac
-	TORCH_MODELS=${TORCH_MODELS:+$TORCH_MODELS,}$t
+}
+for m in ${MODELS//,/ }; do
+	if [ -z "$(torch_model "$m")" ]; then
+		echo "compare.sh: unknown model $m; the models are lenet5, lenet5bn, vggsmall, mlp10" >&2
+		exit 2
+	fi
 done
 
 # The anchors run from a copy, never from shared/.
@@ -79,26 +83,49 @@ log "build cnncbench, compile $MODELS for batch 256 and 1, build the timing prog
 go build -o "$OUT/cnncbench" ./bench/cmd/cnncbench
 "$OUT/cnncbench" prepare -models "$MODELS" >/dev/null
 
-torch() { # torch() OUTFILE [LD_PRELOAD]
-	(cd "$OUT/anchors" && env LD_PRELOAD="${2:-}" "$PYTHON" torch_anchor.py --threads "$THREADS" \
-		--models "$TORCH_MODELS" --train-bs 64 --infer-bs 256 --reps "$REPS" --min-time "$MIN_TIME" \
-		--out "$1") 2>&1 | tee "${1%.json}.log" >&2
+torch() { # torch MODEL OUTFILE [LD_PRELOAD]
+	(cd "$OUT/anchors" && env LD_PRELOAD="${3:-}" "$PYTHON" torch_anchor.py --threads "$THREADS" \
+		--models "$1" --train-bs 64 --infer-bs 256 --reps "$REPS" --min-time "$MIN_TIME" \
+		--out "$2") 2>&1 | tee "${2%.json}.log" >&2
+}
+
+# A round runs each model on its own: cnnc and PyTorch with the shim, the
+# pair whose ratio the goals are stated in, one right after the other (cnnc
+# first in odd rounds, PyTorch first in even ones, so that drift over a pair
+# favours neither), then PyTorch as installed. Each ratio then compares
+# figures taken about a minute apart rather than a whole round apart.
+cnnc() { # cnnc MODEL ROUND
+	log "round $2/$ROUNDS, $1: cnnc"
+	"$OUT/cnncbench" run -no-prepare -models "$1" -threads "$THREADS" -reps "$REPS" \
+		-min-time "$MIN_TIME" -out "$OUT/cnnc_r$2_$1.json" >"$OUT/cnnc_r$2_$1.txt"
+}
+shim() { # shim MODEL ROUND
+	if [ -n "$SHIM" ]; then
+		log "round $2/$ROUNDS, $1: PyTorch with the dnnl shim"
+		torch "$(torch_model "$1")" "$OUT/torchshim_r$2_$1.json" "$SHIM"
+	fi
 }
 
 CNNC_FILES= TORCH_FILES= SHIM_FILES=
 for r in $(seq 1 "$ROUNDS"); do
-	log "round $r/$ROUNDS: cnnc"
-	"$OUT/cnncbench" run -no-prepare -models "$MODELS" -threads "$THREADS" -reps "$REPS" \
-		-min-time "$MIN_TIME" -out "$OUT/cnnc_r$r.json" >"$OUT/cnnc_r$r.txt"
-	CNNC_FILES=${CNNC_FILES:+$CNNC_FILES,}$OUT/cnnc_r$r.json
-	log "round $r/$ROUNDS: PyTorch as installed"
-	torch "$OUT/torch_r$r.json"
-	TORCH_FILES=${TORCH_FILES:+$TORCH_FILES,}$OUT/torch_r$r.json
-	if [ -n "$SHIM" ]; then
-		log "round $r/$ROUNDS: PyTorch with the dnnl shim"
-		torch "$OUT/torchshim_r$r.json" "$SHIM"
-		SHIM_FILES=${SHIM_FILES:+$SHIM_FILES,}$OUT/torchshim_r$r.json
-	fi
+	c= t= s=
+	for m in ${MODELS//,/ }; do
+		if [ $((r % 2)) = 1 ]; then
+			cnnc "$m" "$r"
+			shim "$m" "$r"
+		else
+			shim "$m" "$r"
+			cnnc "$m" "$r"
+		fi
+		log "round $r/$ROUNDS, $m: PyTorch as installed"
+		torch "$(torch_model "$m")" "$OUT/torch_r${r}_$m.json"
+		c=${c:+$c+}$OUT/cnnc_r${r}_$m.json
+		t=${t:+$t+}$OUT/torch_r${r}_$m.json
+		s=${s:+$s+}$OUT/torchshim_r${r}_$m.json
+	done
+	CNNC_FILES=${CNNC_FILES:+$CNNC_FILES,}$c
+	TORCH_FILES=${TORCH_FILES:+$TORCH_FILES,}$t
+	SHIM_FILES=${SHIM_FILES:+$SHIM_FILES,}$s
 done
 
 "$OUT/cnncbench" compare -cnnc "$CNNC_FILES" -torch "$TORCH_FILES" ${SHIM:+-shim "$SHIM_FILES"} | tee "$OUT/table.md"

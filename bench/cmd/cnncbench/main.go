@@ -176,9 +176,9 @@ func runCmd(ctx context.Context, cmd string, args []string, stdout, stderr io.Wr
 func compareCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cnncbench compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cnncFiles := fs.String("cnnc", "", "comma-separated `files` written by 'cnncbench run -out', one per round")
-	torchFiles := fs.String("torch", "", "comma-separated `files` written by torch_anchor.py as installed, one per round")
-	shimFiles := fs.String("shim", "", "comma-separated `files` written by torch_anchor.py with the dnnl shim, one per round (optional)")
+	cnncFiles := fs.String("cnnc", "", "comma-separated `files` written by 'cnncbench run -out', one per round (a+b for a round's models run apart)")
+	torchFiles := fs.String("torch", "", "comma-separated `files` written by torch_anchor.py as installed, one per round (a+b as for -cnnc)")
+	shimFiles := fs.String("shim", "", "comma-separated `files` written by torch_anchor.py with the dnnl shim, one per round (a+b as for -cnnc; optional)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -203,30 +203,54 @@ func compareCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// readRounds reads one result per file: for cnncbench's files, the only
-// run in it.
+// readRounds reads one result per round from a comma-separated list of
+// rounds. A round is a file, or files joined by "+" that hold different
+// models of the round (compare.sh runs each model on its own, so that its
+// cnnc and PyTorch figures are measured next to each other): their models
+// are merged. For cnncbench's files, the result is the only run in it.
 func readRounds(list string, cnnc bool) ([]*benchDoc, error) {
 	var docs []*benchDoc
-	for _, file := range strings.Split(list, ",") {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		if cnnc {
-			var rd runDoc
-			if err := json.Unmarshal(data, &rd); err != nil {
-				return nil, fmt.Errorf("%s: %w", file, err)
+	for _, round := range strings.Split(list, ",") {
+		var doc *benchDoc
+		for _, file := range strings.Split(round, "+") {
+			d, err := readDoc(file, cnnc)
+			if err != nil {
+				return nil, err
 			}
-			if len(rd.Runs) != 1 {
-				return nil, fmt.Errorf("%s holds %d runs, want one (run cnncbench with one -threads count per round)", file, len(rd.Runs))
+			if doc == nil {
+				doc = d
+				continue
 			}
-			data = rd.Runs[0]
+			for name, m := range d.Models {
+				if _, dup := doc.Models[name]; dup {
+					return nil, fmt.Errorf("%s: model %s is also in %s, another file of the same round", file, name, doc.file)
+				}
+				if doc.Models == nil {
+					doc.Models = map[string]map[string]json.RawMessage{}
+				}
+				doc.Models[name] = m
+			}
 		}
-		d, err := parseDoc(data, file)
-		if err != nil {
-			return nil, err
-		}
-		docs = append(docs, d)
+		docs = append(docs, doc)
 	}
 	return docs, nil
+}
+
+// readDoc reads one result file.
+func readDoc(file string, cnnc bool) (*benchDoc, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if cnnc {
+		var rd runDoc
+		if err := json.Unmarshal(data, &rd); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		if len(rd.Runs) != 1 {
+			return nil, fmt.Errorf("%s holds %d runs, want one (run cnncbench with one -threads count per round)", file, len(rd.Runs))
+		}
+		data = rd.Runs[0]
+	}
+	return parseDoc(data, file)
 }

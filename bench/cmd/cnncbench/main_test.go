@@ -75,41 +75,15 @@ func fig(values ...float64) map[string]any {
 // programs' formats.
 func TestCompare(t *testing.T) {
 	dir := t.TempDir()
-	cnncRound := func(name string, train, infer, lat float64) string {
-		doc := map[string]any{"tool": "cnncbench", "threads": 2, "reps": 2, "min_time_s": 1.0, "quiet_max": 0.05,
-			"env": map[string]any{"go": "go1.26"},
-			"models": map[string]any{"lenet5": map[string]any{
-				"anchor": "lenet", "train_bs64": fig(train, train),
-				"infer_bs256": map[string]any{"cnnc": fig(infer, infer)},
-				"latency_bs1": map[string]any{"cnnc": fig(lat, lat)},
-			}}}
-		return writeJSON(t, dir, name, map[string]any{"runs": []any{doc}})
-	}
-	torchRound := func(name string, train, eager, ofi, lat float64) string {
-		noisy := fig(ofi, ofi)
-		noisy["contaminated_reps"] = 1
-		return writeJSON(t, dir, name, map[string]any{"threads": 2, "reps": 2, "blas": "netlib",
-			"env": map[string]any{"torch": "1.13"},
-			"models": map[string]any{"lenet": map[string]any{
-				"train_bs64":  fig(train, train),
-				"infer_bs256": map[string]any{"eager": fig(eager, eager), "ofi": noisy},
-				"latency_bs1": map[string]any{"eager": fig(lat, lat), "ofi": fig(lat, lat)},
-			}}})
-	}
-	c1, c2 := cnncRound("c1.json", 2000, 10000, 100), cnncRound("c2.json", 3000, 10000, 100)
-	t1, t2 := torchRound("t1.json", 1000, 5000, 20000, 400), torchRound("t2.json", 1000, 5000, 20000, 200)
+	c1, c2 := cnncRound(t, dir, "c1.json", "lenet5", 2000, 10000, 100), cnncRound(t, dir, "c2.json", "lenet5", 3000, 10000, 100)
+	t1, t2 := torchRound(t, dir, "t1.json", "lenet", 1000, 5000, 20000, 400), torchRound(t, dir, "t2.json", "lenet", 1000, 5000, 20000, 200)
 	var out, errb strings.Builder
 	err := run(context.Background(), []string{"compare", "-cnnc", c1 + "," + c2, "-torch", t1 + "," + t2}, &out, &errb)
 	require.NoError(t, err, errb.String())
 	s := out.String()
 	assert.Contains(t, s, "threads=2, 2 rounds")
 	assert.NotContains(t, s, "dnnl shim)")
-	lines := map[string]string{}
-	for _, l := range strings.Split(s, "\n") {
-		if f := strings.Split(l, "|"); len(f) > 3 {
-			lines[strings.TrimSpace(f[2])] = l
-		}
-	}
+	lines := tableLines(s, "lenet5")
 	assert.Regexp(t, `\| 2,500 +\| 1,000 +\| 2.50 \(2.00, 3.00\) +\|`, lines["train bs64 img/s"])
 	assert.Regexp(t, `\| 10,000 +\| 5,000 +\| 2.00 \(2.00, 2.00\) +\|`, lines["infer bs256 img/s vs eager"])
 	assert.Regexp(t, `\| 10,000 +\| 20,000 ! +\| 0.50 \(0.50, 0.50\) +\|`, lines["infer bs256 img/s vs ofi"])
@@ -117,4 +91,63 @@ func TestCompare(t *testing.T) {
 
 	err = run(context.Background(), []string{"compare", "-cnnc", c1}, &out, &errb)
 	assert.ErrorContains(t, err, "compare needs -cnnc and -torch")
+}
+
+// TestCompareSplitRounds compares rounds whose models were run one at a
+// time, each in its own file, joined by "+".
+func TestCompareSplitRounds(t *testing.T) {
+	dir := t.TempDir()
+	cl1, cm1 := cnncRound(t, dir, "cl1.json", "lenet5", 2000, 10000, 100), cnncRound(t, dir, "cm1.json", "mlp10", 800, 4000, 50)
+	cl2, cm2 := cnncRound(t, dir, "cl2.json", "lenet5", 3000, 10000, 100), cnncRound(t, dir, "cm2.json", "mlp10", 600, 4000, 50)
+	tl1, tm1 := torchRound(t, dir, "tl1.json", "lenet", 1000, 5000, 20000, 400), torchRound(t, dir, "tm1.json", "mlp", 400, 1000, 1000, 100)
+	tl2, tm2 := torchRound(t, dir, "tl2.json", "lenet", 1000, 5000, 20000, 200), torchRound(t, dir, "tm2.json", "mlp", 200, 1000, 1000, 100)
+	var out, errb strings.Builder
+	err := run(context.Background(), []string{"compare", "-cnnc", cl1 + "+" + cm1 + "," + cm2 + "+" + cl2,
+		"-torch", tl1 + "+" + tm1 + "," + tl2 + "+" + tm2}, &out, &errb)
+	require.NoError(t, err, errb.String())
+	s := out.String()
+	assert.Contains(t, s, "threads=2, 2 rounds")
+	assert.Regexp(t, `\| 2,500 +\| 1,000 +\| 2.50 \(2.00, 3.00\) +\|`, tableLines(s, "lenet5")["train bs64 img/s"])
+	assert.Regexp(t, `\| 700 +\| 300 +\| 2.50 \(2.00, 3.00\) +\|`, tableLines(s, "mlp10")["train bs64 img/s"])
+
+	err = run(context.Background(), []string{"compare", "-cnnc", cl1 + "+" + cl2, "-torch", tl1}, &out, &errb)
+	assert.ErrorContains(t, err, "model lenet5 is also in "+cl1+", another file of the same round")
+}
+
+// tableLines returns the compare table's rows of model, by metric.
+func tableLines(s, model string) map[string]string {
+	lines := map[string]string{}
+	for _, l := range strings.Split(s, "\n") {
+		if f := strings.Split(l, "|"); len(f) > 3 && strings.TrimSpace(f[1]) == model {
+			lines[strings.TrimSpace(f[2])] = l
+		}
+	}
+	return lines
+}
+
+// cnncRound writes a made-up cnncbench result for model into dir/name.
+func cnncRound(t *testing.T, dir, name, model string, train, infer, lat float64) string {
+	doc := map[string]any{"tool": "cnncbench", "threads": 2, "reps": 2, "min_time_s": 1.0, "quiet_max": 0.05,
+		"env": map[string]any{"go": "go1.26"},
+		"models": map[string]any{model: map[string]any{
+			"anchor":      map[string]string{"lenet5": "lenet", "mlp10": "mlp"}[model],
+			"train_bs64":  fig(train, train),
+			"infer_bs256": map[string]any{"cnnc": fig(infer, infer)},
+			"latency_bs1": map[string]any{"cnnc": fig(lat, lat)},
+		}}}
+	return writeJSON(t, dir, name, map[string]any{"runs": []any{doc}})
+}
+
+// torchRound writes a made-up torch_anchor.py result for model (its name
+// there) into dir/name, its ofi inference marked noisy.
+func torchRound(t *testing.T, dir, name, model string, train, eager, ofi, lat float64) string {
+	noisy := fig(ofi, ofi)
+	noisy["contaminated_reps"] = 1
+	return writeJSON(t, dir, name, map[string]any{"threads": 2, "reps": 2, "blas": "netlib",
+		"env": map[string]any{"torch": "1.13"},
+		"models": map[string]any{model: map[string]any{
+			"train_bs64":  fig(train, train),
+			"infer_bs256": map[string]any{"eager": fig(eager, eager), "ofi": noisy},
+			"latency_bs1": map[string]any{"eager": fig(lat, lat), "ofi": fig(lat, lat)},
+		}}})
 }
