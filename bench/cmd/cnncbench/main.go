@@ -219,21 +219,27 @@ func readRounds(list string, cnnc bool) ([]*benchDoc, error) {
 			}
 			if doc == nil {
 				doc = d
-				continue
-			}
-			for name, m := range d.Models {
-				if _, dup := doc.Models[name]; dup {
-					return nil, fmt.Errorf("%s: model %s is also in %s, another file of the same round", file, name, doc.file)
-				}
-				if doc.Models == nil {
-					doc.Models = map[string]map[string]json.RawMessage{}
-				}
-				doc.Models[name] = m
+			} else if err := doc.merge(d); err != nil {
+				return nil, err
 			}
 		}
 		docs = append(docs, doc)
 	}
 	return docs, nil
+}
+
+// merge adds o's models, from another file of the same round, to d's.
+func (d *benchDoc) merge(o *benchDoc) error {
+	if d.Models == nil {
+		d.Models = map[string]map[string]json.RawMessage{}
+	}
+	for name, m := range o.Models {
+		if _, dup := d.Models[name]; dup {
+			return fmt.Errorf("%s: model %s is also in %s, another file of the same round", o.file, name, d.file)
+		}
+		d.Models[name] = m
+	}
+	return nil
 }
 
 // readDoc reads one result file.

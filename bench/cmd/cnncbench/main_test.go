@@ -127,10 +127,13 @@ func tableLines(s, model string) map[string]string {
 
 // cnncRound writes a made-up cnncbench result for model into dir/name.
 func cnncRound(t *testing.T, dir, name, model string, train, infer, lat float64) string {
+	t.Helper()
+	ms, err := chooseModels(model)
+	require.NoError(t, err)
 	doc := map[string]any{"tool": "cnncbench", "threads": 2, "reps": 2, "min_time_s": 1.0, "quiet_max": 0.05,
 		"env": map[string]any{"go": "go1.26"},
 		"models": map[string]any{model: map[string]any{
-			"anchor":      map[string]string{"lenet5": "lenet", "mlp10": "mlp"}[model],
+			"anchor":      ms[0].anchor,
 			"train_bs64":  fig(train, train),
 			"infer_bs256": map[string]any{"cnnc": fig(infer, infer)},
 			"latency_bs1": map[string]any{"cnnc": fig(lat, lat)},
@@ -141,6 +144,7 @@ func cnncRound(t *testing.T, dir, name, model string, train, infer, lat float64)
 // torchRound writes a made-up torch_anchor.py result for model (its name
 // there) into dir/name, its ofi inference marked noisy.
 func torchRound(t *testing.T, dir, name, model string, train, eager, ofi, lat float64) string {
+	t.Helper()
 	noisy := fig(ofi, ofi)
 	noisy["contaminated_reps"] = 1
 	return writeJSON(t, dir, name, map[string]any{"threads": 2, "reps": 2, "blas": "netlib",
