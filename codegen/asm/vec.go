@@ -36,9 +36,10 @@ func Vec(ctx *build.Context) {
 	copyRows(ctx)
 	copyRowsZ(ctx)
 	addRows(ctx)
-	maxPool2x2(ctx)
-	maxPool2x2Backward(ctx, false)
-	maxPool2x2Backward(ctx, true)
+	table := poolMaskTable(ctx)
+	maxPool2x2(ctx, table)
+	maxPool2x2Backward(ctx, table, false)
+	maxPool2x2Backward(ctx, table, true)
 }
 
 // Registers of the streaming loops.
@@ -418,17 +419,17 @@ func rowKernel(ctx *build.Context, name string, add bool, doc ...string) {
 
 // maxPool2x2 emits maxPool2x2(dst, src *float32, oh, ow, w int): dst[i*ow
 // + j] is the largest of src[2i*w + 2j], src[2i*w + 2j+1] and the two
-// below them, a NaN if any of them is one, for i < oh and j < ow; ow must
-// be at least 8. Eight outputs are computed at a time, the last eight of a
-// row overlapping the ones before.
-func maxPool2x2(ctx *build.Context) {
+// below them, a NaN if any of them is one, for i < oh and j < ow. Eight
+// outputs are computed at a time, the last eight of a row overlapping the
+// ones before; a row narrower than eight is one masked chunk.
+func maxPool2x2(ctx *build.Context, table operand.Mem) {
 	ctx.Function("maxPool2x2")
 	ctx.Attributes(attr.NOSPLIT)
 	ctx.SignatureExpr("func(dst, src *float32, oh, ow, w int)")
 	ctx.Pragma("noescape")
 	ctx.Doc("maxPool2x2 pools each 2x2 window of the oh x 2ow top-left part of the",
 		"plane src (rows w floats apart) into dst (rows ow floats apart);",
-		"a window with a NaN gives a NaN. ow must be at least 8.")
+		"a window with a NaN gives a NaN. ow must be at least 1.")
 	dst, src, oh, ow, w := reg.RDI, reg.RSI, reg.RCX, reg.RDX, reg.R8
 	r1, j, last := reg.R9, reg.R10, reg.R11
 	ctx.Load(ctx.Param("dst"), dst)
@@ -446,12 +447,14 @@ func maxPool2x2(ctx *build.Context) {
 		ctx.VMAXPS(b, a, a)
 		ctx.VORPS(t, a, a)
 	}
-	// eight pools outputs j..j+7 of the row (j in floats).
-	eight := func() {
-		ctx.VMOVUPS(operand.Mem{Base: src, Index: j, Scale: 8}, y[0])
-		ctx.VMOVUPS(operand.Mem{Base: src, Index: j, Scale: 8, Disp: 32}, y[1])
-		ctx.VMOVUPS(operand.Mem{Base: r1, Index: j, Scale: 8}, y[2])
-		ctx.VMOVUPS(operand.Mem{Base: r1, Index: j, Scale: 8, Disp: 32}, y[3])
+	m := poolMasks{table: table, out: reg.Y8, lo: reg.Y9, hi: reg.Y10}
+	// eight pools outputs j..j+7 of the row (j in floats); masked, the
+	// first ow of them.
+	eight := func(masked bool) {
+		m.load(ctx, masked, operand.Mem{Base: src, Index: j, Scale: 8}, y[0], m.lo)
+		m.load(ctx, masked, operand.Mem{Base: src, Index: j, Scale: 8, Disp: 32}, y[1], m.hi)
+		m.load(ctx, masked, operand.Mem{Base: r1, Index: j, Scale: 8}, y[2], m.lo)
+		m.load(ctx, masked, operand.Mem{Base: r1, Index: j, Scale: 8, Disp: 32}, y[3], m.hi)
 		maxNaN(y[0], y[2], y[6]) // the two rows
 		maxNaN(y[1], y[3], y[7])
 		ctx.VPERMILPS(operand.U8(0xB1), y[0], y[4]) // neighbours swapped
@@ -462,9 +465,9 @@ func maxPool2x2(ctx *build.Context) {
 		// in order.
 		ctx.VSHUFPS(operand.U8(0x88), y[1], y[0], y[2])
 		ctx.VPERMPD(operand.U8(0xD8), y[2], y[2])
-		ctx.VMOVUPS(y[2], operand.Mem{Base: dst, Index: j, Scale: 4})
+		m.store(ctx, masked, y[2], operand.Mem{Base: dst, Index: j, Scale: 4}, m.out)
 	}
-	poolRows(ctx, "pool", oh, j, last, eight, func() {
+	poolRows(ctx, "pool", oh, ow, j, last, m, eight, func() {
 		ctx.LEAQ(operand.Mem{Base: src, Index: w, Scale: 1}, r1)
 	}, func() {
 		ctx.LEAQ(operand.Mem{Base: dst, Index: ow, Scale: 4}, dst)
@@ -476,8 +479,11 @@ func maxPool2x2(ctx *build.Context) {
 // output rows, start, then eight at j = 0, 8, ... below last and once more
 // at j = last (the row's final eight, overlapping the ones before), then
 // next, which moves the pointers two input rows down; then VZEROUPPER and
-// RET.
-func poolRows(ctx *build.Context, prefix string, oh, j, last reg.GPPhysical, eight, start, next func()) {
+// RET. Where ow is under 8, each row is instead one eight at j = 0, masked
+// by m to the row's floats.
+func poolRows(ctx *build.Context, prefix string, oh, ow, j, last reg.GPPhysical, m poolMasks, eight func(masked bool), start, next func()) {
+	ctx.CMPQ(ow, operand.U8(8))
+	ctx.JL(operand.LabelRef(prefix + "small"))
 	ctx.Label(prefix + "row")
 	ctx.TESTQ(oh, oh)
 	ctx.JZ(operand.LabelRef(prefix + "done"))
@@ -486,21 +492,92 @@ func poolRows(ctx *build.Context, prefix string, oh, j, last reg.GPPhysical, eig
 	ctx.Label(prefix + "x8")
 	ctx.CMPQ(j, last)
 	ctx.JGE(operand.LabelRef(prefix + "tail"))
-	eight()
+	eight(false)
 	ctx.ADDQ(operand.U8(8), j)
 	ctx.JMP(operand.LabelRef(prefix + "x8"))
 	ctx.Label(prefix + "tail")
 	ctx.MOVQ(last, j)
-	eight()
+	eight(false)
 	next()
 	ctx.DECQ(oh)
 	ctx.JMP(operand.LabelRef(prefix + "row"))
+	ctx.Label(prefix + "small")
+	m.set(ctx, ow)
+	ctx.XORQ(j, j)
+	ctx.Label(prefix + "smallrow")
+	ctx.TESTQ(oh, oh)
+	ctx.JZ(operand.LabelRef(prefix + "done"))
+	start()
+	eight(true)
+	next()
+	ctx.DECQ(oh)
+	ctx.JMP(operand.LabelRef(prefix + "smallrow"))
 	ctx.Label(prefix + "done")
 	ctx.VZEROUPPER()
 	ctx.RET()
 }
 
-func maxPool2x2Backward(ctx *build.Context, relu bool) {
+// poolMasks are the lane masks of a pooling row narrower than eight
+// outputs, read from table (see poolMaskTable): out holds its ow outputs,
+// lo and hi the first and second eight of the 2*ow floats of each of its
+// two input rows.
+type poolMasks struct {
+	table       operand.Mem
+	out, lo, hi reg.VecPhysical
+}
+
+// poolMaskTable adds poolmask, the static data of poolMasks: sixteen
+// lanes set, then sixteen clear, so that the 8 floats at lane 16-n have
+// their first n lanes set, all eight for n >= 8, none for n <= 0.
+func poolMaskTable(ctx *build.Context) operand.Mem {
+	table := ctx.StaticGlobal("poolmask")
+	ctx.DataAttributes(attr.RODATA | attr.NOPTR)
+	for i := range 32 {
+		v := uint32(0)
+		if i < 16 {
+			v = 0xffffffff
+		}
+		ctx.AppendDatum(operand.U32(v))
+	}
+	return table
+}
+
+// set loads the masks for ow (1 to 7) outputs, clobbering AX and R13.
+func (m poolMasks) set(ctx *build.Context, ow reg.GPPhysical) {
+	base, at := reg.R13, reg.RAX
+	lanes := func(dst reg.VecPhysical) {
+		ctx.VMOVDQU(operand.Mem{Base: base, Index: at, Scale: 4}, dst)
+	}
+	ctx.LEAQ(m.table, base)
+	ctx.MOVQ(operand.U32(16), at) // n = ow
+	ctx.SUBQ(ow, at)
+	lanes(m.out)
+	ctx.SUBQ(ow, at) // n = 2ow
+	lanes(m.lo)
+	ctx.ADDQ(operand.U8(8), at) // n = 2ow-8
+	lanes(m.hi)
+}
+
+// load loads 8 floats at src into dst, only the lanes of mask when masked
+// (the others 0).
+func (poolMasks) load(ctx *build.Context, masked bool, src operand.Mem, dst, mask reg.VecPhysical) {
+	if masked {
+		ctx.VMASKMOVPS(src, mask, dst)
+	} else {
+		ctx.VMOVUPS(src, dst)
+	}
+}
+
+// store stores src's 8 floats at dst, only the lanes of mask when masked.
+func (poolMasks) store(ctx *build.Context, masked bool, src reg.VecPhysical, dst operand.Mem, mask reg.VecPhysical) {
+	if masked {
+		ctx.VMASKMOVPS(src, mask, dst)
+	} else {
+		ctx.VMOVUPS(src, dst)
+	}
+}
+
+func maxPool2x2Backward(ctx *build.Context, table operand.Mem, relu bool) {
 	name, also := "maxPool2x2Backward", ""
 	if relu {
 		name, also = "maxPool2x2ReLUBackward", " Then 0 where x's bits are not above 0 as an int32."
@@ -513,7 +590,7 @@ func maxPool2x2Backward(ctx *build.Context, relu bool) {
 		"top-left part of the plane x (rows w floats apart, as dx) from dy (rows",
 		"ow floats apart): dy on the first of the window's four elements, in",
 		"row-major order, equal to its maximum, on the last where a NaN makes",
-		"none equal, and 0 on the others."+also+" ow must be at least 8.")
+		"none equal, and 0 on the others."+also+" ow must be at least 1.")
 	dx, x, dy, oh, ow, w := reg.RDI, reg.RSI, reg.RBX, reg.RCX, reg.RDX, reg.R8
 	x1, d1, j, last := reg.R9, reg.R12, reg.R10, reg.R11
 	ctx.Load(ctx.Param("dx"), dx)
@@ -548,12 +625,14 @@ func maxPool2x2Backward(ctx *build.Context, relu bool) {
 		ctx.VMAXPS(b, a, a)
 		ctx.VORPS(t, a, a)
 	}
-	// half does the windows of 16 floats of each row at byte offset off;
-	// g holds their gradients, each twice.
-	half := func(off int, g reg.VecPhysical) {
+	pm := poolMasks{table: table, out: y[11], lo: y[12], hi: y[13]}
+	// half does the windows of 8 floats of each row at byte offset off;
+	// g holds their gradients, each twice. Masked, it reads and writes
+	// only the lanes of mask.
+	half := func(off int, g reg.VecPhysical, masked bool, mask reg.VecPhysical) {
 		r0, r1, m, e0, e1, p, t := y[0], y[1], y[2], y[3], y[4], y[5], y[6]
-		ctx.VMOVUPS(operand.Mem{Base: x, Index: j, Scale: 8, Disp: off}, r0)
-		ctx.VMOVUPS(operand.Mem{Base: x1, Index: j, Scale: 8, Disp: off}, r1)
+		pm.load(ctx, masked, operand.Mem{Base: x, Index: j, Scale: 8, Disp: off}, r0, mask)
+		pm.load(ctx, masked, operand.Mem{Base: x1, Index: j, Scale: 8, Disp: off}, r1, mask)
 		ctx.VMOVAPS(r0, m)
 		maxNaN(m, r1, t)                      // each column's maximum
 		ctx.VPERMILPS(operand.U8(0xB1), m, p) // its neighbour's
@@ -567,7 +646,7 @@ func maxPool2x2Backward(ctx *build.Context, relu bool) {
 		ctx.VANDNPS(e0, p, p) // e0 &^ (odd & swapped)
 		ctx.VANDPS(g, p, p)
 		passed(r0, p, m)
-		ctx.VMOVUPS(p, operand.Mem{Base: dx, Index: j, Scale: 8, Disp: off})
+		pm.store(ctx, masked, p, operand.Mem{Base: dx, Index: j, Scale: 8, Disp: off}, mask)
 		// Row 1: c where c is and neither a nor b; d where none of a, b, c.
 		ctx.VPERMILPS(operand.U8(0xB1), e1, p) // c's test in d's lane
 		ctx.VANDNPS(e1, t, e1)                 // c and not (a or b)
@@ -577,19 +656,19 @@ func maxPool2x2Backward(ctx *build.Context, relu bool) {
 		ctx.VORPS(p, e1, e1)
 		ctx.VANDPS(g, e1, e1)
 		passed(r1, e1, m)
-		ctx.VMOVUPS(e1, operand.Mem{Base: d1, Index: j, Scale: 8, Disp: off})
+		pm.store(ctx, masked, e1, operand.Mem{Base: d1, Index: j, Scale: 8, Disp: off}, mask)
 	}
-	eight := func() {
+	eight := func(masked bool) {
 		g, lo, hi := y[7], y[8], y[9]
-		ctx.VMOVUPS(operand.Mem{Base: dy, Index: j, Scale: 4}, g)
+		pm.load(ctx, masked, operand.Mem{Base: dy, Index: j, Scale: 4}, g, pm.out)
 		ctx.VUNPCKLPS(g, g, lo) // g0 g0 g1 g1 | g4 g4 g5 g5
 		ctx.VUNPCKHPS(g, g, hi) // g2 g2 g3 g3 | g6 g6 g7 g7
 		ctx.VPERM2F128(operand.U8(0x20), hi, lo, g)
 		ctx.VPERM2F128(operand.U8(0x31), hi, lo, hi)
-		half(0, g)
-		half(32, hi)
+		half(0, g, masked, pm.lo)
+		half(32, hi, masked, pm.hi)
 	}
-	poolRows(ctx, "poolbwd", oh, j, last, eight, func() {
+	poolRows(ctx, "poolbwd", oh, ow, j, last, pm, eight, func() {
 		ctx.LEAQ(operand.Mem{Base: x, Index: w, Scale: 1}, x1)
 		ctx.LEAQ(operand.Mem{Base: dx, Index: w, Scale: 1}, d1)
 	}, func() {

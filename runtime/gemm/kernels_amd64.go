@@ -1574,7 +1574,7 @@ func addRows(dst *float32, src *float32, rows int, width int, dstStride int, src
 
 // maxPool2x2 pools each 2x2 window of the oh x 2ow top-left part of the
 // plane src (rows w floats apart) into dst (rows ow floats apart);
-// a window with a NaN gives a NaN. ow must be at least 8.
+// a window with a NaN gives a NaN. ow must be at least 1.
 //
 //go:noescape
 func maxPool2x2(dst *float32, src *float32, oh int, ow int, w int)
@@ -1583,7 +1583,7 @@ func maxPool2x2(dst *float32, src *float32, oh int, ow int, w int)
 // top-left part of the plane x (rows w floats apart, as dx) from dy (rows
 // ow floats apart): dy on the first of the window's four elements, in
 // row-major order, equal to its maximum, on the last where a NaN makes
-// none equal, and 0 on the others. ow must be at least 8.
+// none equal, and 0 on the others. ow must be at least 1.
 //
 //go:noescape
 func maxPool2x2Backward(dx *float32, x *float32, dy *float32, oh int, ow int, w int)
@@ -1592,7 +1592,7 @@ func maxPool2x2Backward(dx *float32, x *float32, dy *float32, oh int, ow int, w 
 // top-left part of the plane x (rows w floats apart, as dx) from dy (rows
 // ow floats apart): dy on the first of the window's four elements, in
 // row-major order, equal to its maximum, on the last where a NaN makes
-// none equal, and 0 on the others. Then 0 where x's bits are not above 0 as an int32. ow must be at least 8.
+// none equal, and 0 on the others. Then 0 where x's bits are not above 0 as an int32. ow must be at least 1.
 //
 //go:noescape
 func maxPool2x2ReLUBackward(dx *float32, x *float32, dy *float32, oh int, ow int, w int)

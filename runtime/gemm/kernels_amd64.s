@@ -36896,6 +36896,40 @@ addRowsdone:
 	VZEROUPPER
 	RET
 
+DATA poolmask<>+0(SB)/4, $0xffffffff
+DATA poolmask<>+4(SB)/4, $0xffffffff
+DATA poolmask<>+8(SB)/4, $0xffffffff
+DATA poolmask<>+12(SB)/4, $0xffffffff
+DATA poolmask<>+16(SB)/4, $0xffffffff
+DATA poolmask<>+20(SB)/4, $0xffffffff
+DATA poolmask<>+24(SB)/4, $0xffffffff
+DATA poolmask<>+28(SB)/4, $0xffffffff
+DATA poolmask<>+32(SB)/4, $0xffffffff
+DATA poolmask<>+36(SB)/4, $0xffffffff
+DATA poolmask<>+40(SB)/4, $0xffffffff
+DATA poolmask<>+44(SB)/4, $0xffffffff
+DATA poolmask<>+48(SB)/4, $0xffffffff
+DATA poolmask<>+52(SB)/4, $0xffffffff
+DATA poolmask<>+56(SB)/4, $0xffffffff
+DATA poolmask<>+60(SB)/4, $0xffffffff
+DATA poolmask<>+64(SB)/4, $0x00000000
+DATA poolmask<>+68(SB)/4, $0x00000000
+DATA poolmask<>+72(SB)/4, $0x00000000
+DATA poolmask<>+76(SB)/4, $0x00000000
+DATA poolmask<>+80(SB)/4, $0x00000000
+DATA poolmask<>+84(SB)/4, $0x00000000
+DATA poolmask<>+88(SB)/4, $0x00000000
+DATA poolmask<>+92(SB)/4, $0x00000000
+DATA poolmask<>+96(SB)/4, $0x00000000
+DATA poolmask<>+100(SB)/4, $0x00000000
+DATA poolmask<>+104(SB)/4, $0x00000000
+DATA poolmask<>+108(SB)/4, $0x00000000
+DATA poolmask<>+112(SB)/4, $0x00000000
+DATA poolmask<>+116(SB)/4, $0x00000000
+DATA poolmask<>+120(SB)/4, $0x00000000
+DATA poolmask<>+124(SB)/4, $0x00000000
+GLOBL poolmask<>(SB), RODATA|NOPTR, $128
+
 // func maxPool2x2(dst *float32, src *float32, oh int, ow int, w int)
 // Requires: AVX, AVX2
 TEXT ·maxPool2x2(SB), NOSPLIT, $0-40
@@ -36906,6 +36940,8 @@ TEXT ·maxPool2x2(SB), NOSPLIT, $0-40
 	MOVQ w+32(FP), R8
 	SHLQ $0x02, R8
 	LEAQ -8(DX), R11
+	CMPQ DX, $0x08
+	JL   poolsmall
 
 poolrow:
 	TESTQ CX, CX
@@ -36968,6 +37004,47 @@ pooltail:
 	DECQ      CX
 	JMP       poolrow
 
+poolsmall:
+	LEAQ    poolmask<>+0(SB), R13
+	MOVQ    $0x00000010, AX
+	SUBQ    DX, AX
+	VMOVDQU (R13)(AX*4), Y8
+	SUBQ    DX, AX
+	VMOVDQU (R13)(AX*4), Y9
+	ADDQ    $0x08, AX
+	VMOVDQU (R13)(AX*4), Y10
+	XORQ    R10, R10
+
+poolsmallrow:
+	TESTQ      CX, CX
+	JZ         pooldone
+	LEAQ       (SI)(R8*1), R9
+	VMASKMOVPS (SI)(R10*8), Y9, Y0
+	VMASKMOVPS 32(SI)(R10*8), Y10, Y1
+	VMASKMOVPS (R9)(R10*8), Y9, Y2
+	VMASKMOVPS 32(R9)(R10*8), Y10, Y3
+	VCMPPS     $0x03, Y2, Y0, Y6
+	VMAXPS     Y2, Y0, Y0
+	VORPS      Y6, Y0, Y0
+	VCMPPS     $0x03, Y3, Y1, Y7
+	VMAXPS     Y3, Y1, Y1
+	VORPS      Y7, Y1, Y1
+	VPERMILPS  $0xb1, Y0, Y4
+	VPERMILPS  $0xb1, Y1, Y5
+	VCMPPS     $0x03, Y4, Y0, Y6
+	VMAXPS     Y4, Y0, Y0
+	VORPS      Y6, Y0, Y0
+	VCMPPS     $0x03, Y5, Y1, Y7
+	VMAXPS     Y5, Y1, Y1
+	VORPS      Y7, Y1, Y1
+	VSHUFPS    $0x88, Y1, Y0, Y2
+	VPERMPD    $0xd8, Y2, Y2
+	VMASKMOVPS Y2, Y8, (DI)(R10*4)
+	LEAQ       (DI)(DX*4), DI
+	LEAQ       (R9)(R8*1), SI
+	DECQ       CX
+	JMP        poolsmallrow
+
 pooldone:
 	VZEROUPPER
 	RET
@@ -36987,6 +37064,8 @@ TEXT ·maxPool2x2Backward(SB), NOSPLIT, $0-48
 	VXORPS   Y14, Y14, Y14
 	VBLENDPS $0xaa, Y15, Y14, Y14
 	VXORPS   Y14, Y15, Y15
+	CMPQ     DX, $0x08
+	JL       poolbwdsmall
 
 poolbwdrow:
 	TESTQ CX, CX
@@ -37122,6 +37201,85 @@ poolbwdtail:
 	LEAQ       (R12)(R8*1), DI
 	DECQ       CX
 	JMP        poolbwdrow
+
+poolbwdsmall:
+	LEAQ    poolmask<>+0(SB), R13
+	MOVQ    $0x00000010, AX
+	SUBQ    DX, AX
+	VMOVDQU (R13)(AX*4), Y11
+	SUBQ    DX, AX
+	VMOVDQU (R13)(AX*4), Y12
+	ADDQ    $0x08, AX
+	VMOVDQU (R13)(AX*4), Y13
+	XORQ    R10, R10
+
+poolbwdsmallrow:
+	TESTQ      CX, CX
+	JZ         poolbwddone
+	LEAQ       (SI)(R8*1), R9
+	LEAQ       (DI)(R8*1), R12
+	VMASKMOVPS (BX)(R10*4), Y11, Y7
+	VUNPCKLPS  Y7, Y7, Y8
+	VUNPCKHPS  Y7, Y7, Y9
+	VPERM2F128 $0x20, Y9, Y8, Y7
+	VPERM2F128 $0x31, Y9, Y8, Y9
+	VMASKMOVPS (SI)(R10*8), Y12, Y0
+	VMASKMOVPS (R9)(R10*8), Y12, Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y7, Y5, Y5
+	VMASKMOVPS Y5, Y12, (DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y7, Y4, Y4
+	VMASKMOVPS Y4, Y12, (R12)(R10*8)
+	VMASKMOVPS 32(SI)(R10*8), Y13, Y0
+	VMASKMOVPS 32(R9)(R10*8), Y13, Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y9, Y5, Y5
+	VMASKMOVPS Y5, Y13, 32(DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y9, Y4, Y4
+	VMASKMOVPS Y4, Y13, 32(R12)(R10*8)
+	LEAQ       (BX)(DX*4), BX
+	LEAQ       (R9)(R8*1), SI
+	LEAQ       (R12)(R8*1), DI
+	DECQ       CX
+	JMP        poolbwdsmallrow
 
 poolbwddone:
 	VZEROUPPER
@@ -37143,6 +37301,8 @@ TEXT ·maxPool2x2ReLUBackward(SB), NOSPLIT, $0-48
 	VBLENDPS $0xaa, Y15, Y14, Y14
 	VXORPS   Y14, Y15, Y15
 	VPXOR    Y10, Y10, Y10
+	CMPQ     DX, $0x08
+	JL       poolbwdsmall
 
 poolbwdrow:
 	TESTQ CX, CX
@@ -37294,6 +37454,93 @@ poolbwdtail:
 	LEAQ       (R12)(R8*1), DI
 	DECQ       CX
 	JMP        poolbwdrow
+
+poolbwdsmall:
+	LEAQ    poolmask<>+0(SB), R13
+	MOVQ    $0x00000010, AX
+	SUBQ    DX, AX
+	VMOVDQU (R13)(AX*4), Y11
+	SUBQ    DX, AX
+	VMOVDQU (R13)(AX*4), Y12
+	ADDQ    $0x08, AX
+	VMOVDQU (R13)(AX*4), Y13
+	XORQ    R10, R10
+
+poolbwdsmallrow:
+	TESTQ      CX, CX
+	JZ         poolbwddone
+	LEAQ       (SI)(R8*1), R9
+	LEAQ       (DI)(R8*1), R12
+	VMASKMOVPS (BX)(R10*4), Y11, Y7
+	VUNPCKLPS  Y7, Y7, Y8
+	VUNPCKHPS  Y7, Y7, Y9
+	VPERM2F128 $0x20, Y9, Y8, Y7
+	VPERM2F128 $0x31, Y9, Y8, Y9
+	VMASKMOVPS (SI)(R10*8), Y12, Y0
+	VMASKMOVPS (R9)(R10*8), Y12, Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y7, Y5, Y5
+	VPCMPGTD   Y10, Y0, Y2
+	VANDPS     Y2, Y5, Y5
+	VMASKMOVPS Y5, Y12, (DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y7, Y4, Y4
+	VPCMPGTD   Y10, Y1, Y2
+	VANDPS     Y2, Y4, Y4
+	VMASKMOVPS Y4, Y12, (R12)(R10*8)
+	VMASKMOVPS 32(SI)(R10*8), Y13, Y0
+	VMASKMOVPS 32(R9)(R10*8), Y13, Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y9, Y5, Y5
+	VPCMPGTD   Y10, Y0, Y2
+	VANDPS     Y2, Y5, Y5
+	VMASKMOVPS Y5, Y13, 32(DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y9, Y4, Y4
+	VPCMPGTD   Y10, Y1, Y2
+	VANDPS     Y2, Y4, Y4
+	VMASKMOVPS Y4, Y13, 32(R12)(R10*8)
+	LEAQ       (BX)(DX*4), BX
+	LEAQ       (R9)(R8*1), SI
+	LEAQ       (R12)(R8*1), DI
+	DECQ       CX
+	JMP        poolbwdsmallrow
 
 poolbwddone:
 	VZEROUPPER

@@ -178,7 +178,7 @@ func MaxPool2x2(dst, src []float32, oh, ow, w int) {
 		maxPool2x2Z(&dst[0], &src[0], oh, ow, w)
 		return
 	}
-	if useAsm && ow >= 8 {
+	if useAsm {
 		maxPool2x2(&dst[0], &src[0], oh, ow, w)
 		return
 	}
@@ -226,10 +226,10 @@ func maxPool2x2Back(dx, x, dy []float32, oh, ow, w int, relu bool) {
 	case avx512():
 		maxPool2x2BackwardZ(&dx[0], &x[0], &dy[0], oh, ow, w)
 		return
-	case useAsm && ow >= 8 && relu:
+	case useAsm && relu:
 		maxPool2x2ReLUBackward(&dx[0], &x[0], &dy[0], oh, ow, w)
 		return
-	case useAsm && ow >= 8:
+	case useAsm:
 		maxPool2x2Backward(&dx[0], &x[0], &dy[0], oh, ow, w)
 		return
 	}

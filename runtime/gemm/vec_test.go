@@ -178,7 +178,7 @@ func TestScaleShiftReLU(t *testing.T) {
 func TestMaxPool2x2(t *testing.T) {
 	kernelModes(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(9, 10))
-		for _, tc := range []struct{ oh, ow, w int }{{1, 1, 2}, {3, 5, 10}, {2, 8, 16}, {14, 14, 28}, {5, 9, 19}, {4, 17, 35}, {16, 16, 32}} {
+		for _, tc := range []struct{ oh, ow, w int }{{1, 1, 2}, {2, 3, 7}, {3, 4, 8}, {3, 5, 10}, {2, 7, 15}, {2, 8, 16}, {14, 14, 28}, {5, 9, 19}, {4, 17, 35}, {16, 16, 32}} {
 			src := randSlice(r, (2*tc.oh-1)*tc.w+2*tc.ow)
 			nan := float32(math.NaN())
 			src[1], src[len(src)-1] = nan, nan
@@ -215,7 +215,7 @@ func TestMaxPool2x2(t *testing.T) {
 // included); and that the assembly gives the Go code's bits.
 func TestMaxPool2x2Backward(t *testing.T) {
 	for _, relu := range []bool{false, true} {
-		for _, tc := range []struct{ oh, ow, w int }{{1, 1, 2}, {3, 5, 11}, {2, 8, 16}, {14, 14, 28}, {5, 9, 19}, {4, 17, 35}, {16, 16, 32}} {
+		for _, tc := range []struct{ oh, ow, w int }{{1, 1, 2}, {2, 3, 7}, {3, 4, 8}, {3, 5, 11}, {2, 7, 15}, {2, 8, 16}, {14, 14, 28}, {5, 9, 19}, {4, 17, 35}, {16, 16, 32}} {
 			r := rand.New(rand.NewPCG(11, uint64(tc.w)))
 			n := (2*tc.oh-1)*tc.w + 2*tc.ow
 			x := randSlice(r, n)
