@@ -267,21 +267,13 @@ func (g *driver) transposeC() {
 	g.out = wideOut{c: g.c, ldc: g.ldc}
 	g.wideC = aligned(g.wideC, g.m*g.n)
 	if g.accumulate {
-		for i := range g.m {
-			for j := range g.n {
-				g.wideC[i*g.n+j] = g.c[j*g.ldc+i]
-			}
-		}
+		transpose(g.wideC, g.n, g.c, g.ldc, g.n, g.m)
 	}
 	g.c, g.ldc = g.wideC, g.n
 }
 
 func (g *driver) untransposeC() {
-	for i := range g.m {
-		for j, v := range g.wideC[i*g.n : (i+1)*g.n] {
-			g.out.c[j*g.out.ldc+i] = v
-		}
-	}
+	transpose(g.out.c, g.out.ldc, g.wideC, g.n, g.m, g.n)
 }
 
 // narrow copies a widened call's output columns from wideC to the

@@ -130,3 +130,7 @@ func maxPool2x2ReLUBackward(dx, x, dy *float32, oh, ow, w int) {
 func maxPool2x2ReLUBackwardZ(dx, x, dy *float32, oh, ow, w int) {
 	panic("gemm: no assembly kernels in this build")
 }
+
+func transpose8(dst, src *float32, rows, cols, ldd, lds int) {
+	panic("gemm: no assembly kernels in this build")
+}

@@ -38705,3 +38705,84 @@ gemv1store:
 	VMOVSS X0, (DX)
 	VZEROUPPER
 	RET
+
+// func transpose8(dst *float32, src *float32, rows int, cols int, ldd int, lds int)
+// Requires: AVX
+TEXT ·transpose8(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ cols+24(FP), DX
+	MOVQ ldd+32(FP), R8
+	MOVQ lds+40(FP), R9
+	SHLQ $0x02, R8
+	SHLQ $0x02, R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (R8)(R8*2), R11
+
+transposerow:
+	TESTQ CX, CX
+	JZ    transposedone
+	MOVQ  DX, R12
+	MOVQ  SI, R13
+	MOVQ  DI, BX
+
+transposeblock:
+	TESTQ      R12, R12
+	JZ         transposenext
+	LEAQ       (R13)(R9*4), AX
+	VMOVUPS    (R13), Y0
+	VMOVUPS    (AX), Y4
+	VMOVUPS    (R13)(R9*1), Y1
+	VMOVUPS    (AX)(R9*1), Y5
+	VMOVUPS    (R13)(R9*2), Y2
+	VMOVUPS    (AX)(R9*2), Y6
+	VMOVUPS    (R13)(R10*1), Y3
+	VMOVUPS    (AX)(R10*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VUNPCKLPS  Y7, Y6, Y14
+	VUNPCKHPS  Y7, Y6, Y15
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xee, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xee, Y11, Y9, Y3
+	VSHUFPS    $0x44, Y14, Y12, Y4
+	VSHUFPS    $0xee, Y14, Y12, Y5
+	VSHUFPS    $0x44, Y15, Y13, Y6
+	VSHUFPS    $0xee, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	LEAQ       (BX)(R8*4), AX
+	VMOVUPS    Y8, (BX)
+	VMOVUPS    Y12, (AX)
+	VMOVUPS    Y9, (BX)(R8*1)
+	VMOVUPS    Y13, (AX)(R8*1)
+	VMOVUPS    Y10, (BX)(R8*2)
+	VMOVUPS    Y14, (AX)(R8*2)
+	VMOVUPS    Y11, (BX)(R11*1)
+	VMOVUPS    Y15, (AX)(R11*1)
+	ADDQ       $0x20, R13
+	LEAQ       (BX)(R8*8), BX
+	DECQ       R12
+	JMP        transposeblock
+
+transposenext:
+	LEAQ (SI)(R9*8), SI
+	ADDQ $0x20, DI
+	DECQ CX
+	JMP  transposerow
+
+transposedone:
+	VZEROUPPER
+	RET
