@@ -15,7 +15,8 @@ import (
 var Col2imGroups = []int{4, 2, 1}
 
 // Col2im adds col2imZ to ctx, the AVX-512 col2im of a stride-1
-// convolution (see runtime/gemm.Col2im). It walks a table that lists, for
+// convolution (see runtime/gemm.Col2im), and col2imY, its AVX2 twin. Both
+// walk a table that lists, for
 // each 16-float vector of a channel of the input gradient, the vectors of
 // the column matrix that add into it:
 //
@@ -25,8 +26,16 @@ var Col2imGroups = []int{4, 2, 1}
 // col, masks of 16 lanes. A vector starts at zero, adds each source vector
 // through its mask (a zero-masked lane reads nothing, so srcOff may point
 // before col) in table order, and is stored through dstMask. Every lane of
-// dst is written, so dst need not be cleared first.
+// dst is written, so dst need not be cleared first. col2imY does each
+// 16-float vector as two halves of 8, with VMASKMOVPS and each byte of a
+// mask expanded to lanes through a table; a lane masked off adds +0, which
+// changes no sum that starts from +0.
 func Col2im(ctx *build.Context) {
+	col2imZ(ctx)
+	col2imY(ctx)
+}
+
+func col2imZ(ctx *build.Context) {
 	const name = "col2imZ"
 	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
@@ -100,6 +109,135 @@ func Col2im(ctx *build.Context) {
 				ctx.ADDQ(ds, dOff)
 			}
 			ctx.VMOVUPS(z, reg.K2, operand.Mem{Base: dOff})
+		}
+		ctx.DECQ(vecs)
+		ctx.JNZ(lbl("vec", g))
+		// On to the next g channels.
+		for range g {
+			ctx.ADDQ(ds, dst)
+		}
+		ctx.LEAQ(operand.Mem{Base: bases[g-1], Index: cs, Scale: 1}, bases[0])
+		ctx.SUBQ(operand.U8(g), chans)
+		ctx.JMP(lbl("pass", g))
+	}
+	ctx.Label(name + "done")
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+// col2imY is col2imZ with AVX2 (see Col2im): the g channels' two halves
+// are 2g accumulators, and the 16-bit masks turn into lane masks through
+// bytemask, 256 entries of 8 lanes.
+func col2imY(ctx *build.Context) {
+	const name = "col2imY"
+	table := ctx.StaticGlobal("bytemask")
+	ctx.DataAttributes(attr.RODATA | attr.NOPTR)
+	for m := range 256 {
+		for l := range 8 {
+			v := uint32(0)
+			if m>>l&1 != 0 {
+				v = 0xffffffff
+			}
+			ctx.AppendDatum(operand.U32(v))
+		}
+	}
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(dst, col *float32, tab *int32, vecs, chans, dstStride, colStride int)")
+	ctx.Pragma("noescape")
+	ctx.Doc(
+		name+" is col2imZ with AVX2: it sums the column matrix col of chans channels,",
+		"colStride floats apart, into the input gradient dst, dstStride floats apart,",
+		"through the vecs vectors of tab (see codegen/asm.Col2im). vecs must be at least 1.",
+	)
+	var (
+		off   = reg.RAX // a source vector's offset
+		dOff  = reg.RBX // the vector's offset in dst, then its address
+		masks = reg.RCX // bytemask
+		dst   = reg.RDI
+		tab   = reg.R8
+		ds    = reg.R10 // dst stride in bytes
+		cs    = reg.R11 // col stride in bytes
+		t     = reg.R12 // walks tab
+		m     = reg.R13 // a mask byte's entry in bytemask
+		n     = reg.R14 // source vectors left
+		bases = []reg.GPPhysical{reg.RSI, reg.RDX, reg.R15, reg.R9}
+		lo    = ymms(0, 1, 2, 3) // accumulators of the first 8 lanes
+		hi    = ymms(4, 5, 6, 7) // and of the last 8
+		mLo   = reg.Y8           // a source's lane masks
+		mHi   = reg.Y9
+		tmp   = reg.Y10
+		dLo   = reg.Y11 // the vector's
+		dHi   = reg.Y12
+		chans = paramAddr(ctx, "chans") // channels left, kept in memory
+		vecs  = ctx.AllocLocal(8)       // vectors left
+		lbl   = func(s string, g int) operand.LabelRef { return operand.LabelRef(fmt.Sprintf("%s%s%d", name, s, g)) }
+		label = func(s string, g int) { ctx.Label(fmt.Sprintf("%s%s%d", name, s, g)) }
+	)
+	// expand loads the lane masks of the 16-bit mask at mem into vlo and
+	// vhi.
+	expand := func(mem operand.Mem, vlo, vhi reg.VecPhysical) {
+		for h, v := range []reg.VecPhysical{vlo, vhi} {
+			mem.Disp += h
+			ctx.MOVBQZX(mem, m)
+			ctx.SHLQ(operand.U8(5), m)
+			ctx.VMOVDQU(operand.Mem{Base: masks, Index: m, Scale: 1}, v)
+		}
+	}
+	ctx.Load(ctx.Param("dst"), dst)
+	ctx.Load(ctx.Param("col"), bases[0])
+	ctx.Load(ctx.Param("tab"), tab)
+	ctx.Load(ctx.Param("dstStride"), ds)
+	ctx.Load(ctx.Param("colStride"), cs)
+	ctx.LEAQ(table, masks)
+	ctx.SHLQ(operand.U8(2), ds)
+	ctx.SHLQ(operand.U8(2), cs)
+	for gi, g := range Col2imGroups {
+		next := "done"
+		if gi+1 < len(Col2imGroups) {
+			next = fmt.Sprintf("pass%d", Col2imGroups[gi+1])
+		}
+		label("pass", g)
+		ctx.CMPQ(chans, operand.U8(g))
+		ctx.JL(operand.LabelRef(name + next))
+		for i := 1; i < g; i++ {
+			ctx.LEAQ(operand.Mem{Base: bases[i-1], Index: cs, Scale: 1}, bases[i])
+		}
+		ctx.MOVQ(tab, t)
+		ctx.Load(ctx.Param("vecs"), off)
+		ctx.MOVQ(off, vecs)
+		label("vec", g)
+		ctx.MOVLQSX(operand.Mem{Base: t}, dOff)
+		expand(operand.Mem{Base: t, Disp: 4}, dLo, dHi)
+		ctx.MOVL(operand.Mem{Base: t, Disp: 8}, n.As32())
+		ctx.ADDQ(operand.U8(12), t)
+		for i := range g {
+			ctx.VXORPS(lo[i], lo[i], lo[i])
+			ctx.VXORPS(hi[i], hi[i], hi[i])
+		}
+		ctx.TESTQ(n, n)
+		ctx.JZ(lbl("store", g))
+		label("src", g)
+		ctx.MOVLQSX(operand.Mem{Base: t}, off)
+		expand(operand.Mem{Base: t, Disp: 4}, mLo, mHi)
+		for i := range g {
+			for h, acc := range []reg.VecPhysical{lo[i], hi[i]} {
+				mask := []reg.VecPhysical{mLo, mHi}[h]
+				ctx.VMASKMOVPS(operand.Mem{Base: bases[i], Index: off, Scale: 4, Disp: 32 * h}, mask, tmp)
+				ctx.VADDPS(tmp, acc, acc)
+			}
+		}
+		ctx.ADDQ(operand.U8(8), t)
+		ctx.DECQ(n)
+		ctx.JNZ(lbl("src", g))
+		label("store", g)
+		ctx.LEAQ(operand.Mem{Base: dst, Index: dOff, Scale: 4}, dOff)
+		for i := range g {
+			if i > 0 {
+				ctx.ADDQ(ds, dOff)
+			}
+			ctx.VMASKMOVPS(lo[i], dLo, operand.Mem{Base: dOff})
+			ctx.VMASKMOVPS(hi[i], dHi, operand.Mem{Base: dOff, Disp: 32})
 		}
 		ctx.DECQ(vecs)
 		ctx.JNZ(lbl("vec", g))

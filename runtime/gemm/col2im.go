@@ -30,10 +30,10 @@ func (s Col2imShape) Cols() int { return s.OH * s.OW }
 // Col2im writes the input gradient dst (C x H x W) of the column matrix
 // col (s.Rows() x s.Cols()): each element is the sum of the entries that
 // land on it, added in the order of their taps (p, q) starting from zero,
-// and zero where none does. Every path gives the same bits. With AVX-512
-// and stride 1 across, each 16-float vector of dst is summed in registers
-// through a table of masked loads and stored once; otherwise each tap adds
-// its rows into the cleared dst. It panics if a slice is too short or the
+// and zero where none does. Every path gives the same bits. With the
+// assembly kernels (AVX-512 or AVX2) and stride 1 across, each 16-float
+// vector of dst is summed in registers through a table of masked loads and
+// stored once; otherwise each tap adds its rows into the cleared dst. It panics if a slice is too short or the
 // geometry is inconsistent.
 func Col2im(dst, col []float32, s Col2imShape) {
 	s.check()
@@ -43,9 +43,13 @@ func Col2im(dst, col []float32, s Col2imShape) {
 	if need := s.Rows() * s.Cols(); len(col) < need {
 		panic(fmt.Sprintf("gemm: Col2im: len(col) = %d < %d", len(col), need))
 	}
-	if s.SW == 1 && avx512() {
+	if s.SW == 1 && useAsm {
 		t := col2imTableFor(s)
-		col2imZ(&dst[0], &col[0], &t.tab[0], t.vecs, s.C, s.H*s.W, s.KH*s.KW*s.Cols())
+		if avx512() {
+			col2imZ(&dst[0], &col[0], &t.tab[0], t.vecs, s.C, s.H*s.W, s.KH*s.KW*s.Cols())
+		} else {
+			col2imY(&dst[0], &col[0], &t.tab[0], t.vecs, s.C, s.H*s.W, s.KH*s.KW*s.Cols())
+		}
 		return
 	}
 	dst = dst[:s.C*s.H*s.W]

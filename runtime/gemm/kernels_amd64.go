@@ -1604,6 +1604,13 @@ func maxPool2x2ReLUBackward(dx *float32, x *float32, dy *float32, oh int, ow int
 //go:noescape
 func col2imZ(dst *float32, col *float32, tab *int32, vecs int, chans int, dstStride int, colStride int)
 
+// col2imY is col2imZ with AVX2: it sums the column matrix col of chans channels,
+// colStride floats apart, into the input gradient dst, dstStride floats apart,
+// through the vecs vectors of tab (see codegen/asm.Col2im). vecs must be at least 1.
+//
+//go:noescape
+func col2imY(dst *float32, col *float32, tab *int32, vecs int, chans int, dstStride int, colStride int)
+
 // dotTile6x4 sets c[i*4+j], for i < 6 and j < 4, to the sum over the oh rows
 // of ow floats of the products of a+i*lda's rows and x+koffs[j]'s, xs floats
 // apart (see codegen/asm.DotTile). It needs AVX-512F and oh, ow >= 1.
