@@ -448,13 +448,13 @@ func maxPool2x2(ctx *build.Context, table operand.Mem) {
 		ctx.VORPS(t, a, a)
 	}
 	m := poolMasks{table: table, out: reg.Y8, lo: reg.Y9, hi: reg.Y10}
-	// eight pools outputs j..j+7 of the row (j in floats); masked, the
-	// first ow of them.
-	eight := func(masked bool) {
-		m.load(ctx, masked, operand.Mem{Base: src, Index: j, Scale: 8}, y[0], m.lo)
-		m.load(ctx, masked, operand.Mem{Base: src, Index: j, Scale: 8, Disp: 32}, y[1], m.hi)
-		m.load(ctx, masked, operand.Mem{Base: r1, Index: j, Scale: 8}, y[2], m.lo)
-		m.load(ctx, masked, operand.Mem{Base: r1, Index: j, Scale: 8, Disp: 32}, y[3], m.hi)
+	// eight pools outputs j..j+7 of the row (j in floats), or as mode
+	// says the first ow of them.
+	eight := func(mode poolChunk) {
+		m.load(ctx, mode, operand.Mem{Base: src, Index: j, Scale: 8}, y[0], m.lo)
+		m.load(ctx, mode, operand.Mem{Base: src, Index: j, Scale: 8, Disp: 32}, y[1], m.hi)
+		m.load(ctx, mode, operand.Mem{Base: r1, Index: j, Scale: 8}, y[2], m.lo)
+		m.load(ctx, mode, operand.Mem{Base: r1, Index: j, Scale: 8, Disp: 32}, y[3], m.hi)
 		maxNaN(y[0], y[2], y[6]) // the two rows
 		maxNaN(y[1], y[3], y[7])
 		ctx.VPERMILPS(operand.U8(0xB1), y[0], y[4]) // neighbours swapped
@@ -465,9 +465,9 @@ func maxPool2x2(ctx *build.Context, table operand.Mem) {
 		// in order.
 		ctx.VSHUFPS(operand.U8(0x88), y[1], y[0], y[2])
 		ctx.VPERMPD(operand.U8(0xD8), y[2], y[2])
-		m.store(ctx, masked, y[2], operand.Mem{Base: dst, Index: j, Scale: 4}, m.out)
+		m.store(ctx, mode, y[2], operand.Mem{Base: dst, Index: j, Scale: 4}, m.out)
 	}
-	poolRows(ctx, "pool", oh, ow, j, last, m, eight, func() {
+	poolRows(ctx, "pool", oh, ow, w, j, last, m, eight, func() {
 		ctx.LEAQ(operand.Mem{Base: src, Index: w, Scale: 1}, r1)
 	}, func() {
 		ctx.LEAQ(operand.Mem{Base: dst, Index: ow, Scale: 4}, dst)
@@ -479,43 +479,71 @@ func maxPool2x2(ctx *build.Context, table operand.Mem) {
 // output rows, start, then eight at j = 0, 8, ... below last and once more
 // at j = last (the row's final eight, overlapping the ones before), then
 // next, which moves the pointers two input rows down; then VZEROUPPER and
-// RET. Where ow is under 8, each row is instead one eight at j = 0, masked
-// by m to the row's floats.
-func poolRows(ctx *build.Context, prefix string, oh, ow, j, last reg.GPPhysical, m poolMasks, eight func(masked bool), start, next func()) {
+// RET. Where ow is under 8, each row is instead one chunk at j = 0: a
+// chunkSpill where ow is at least 4 and the input rows are 2*ow floats (w
+// bytes) long, so that what a row writes past its end lands on the next
+// row, which is written after; a chunkMasked for the last row and
+// elsewhere.
+func poolRows(ctx *build.Context, prefix string, oh, ow, w, j, last reg.GPPhysical, m poolMasks, eight func(poolChunk), start, next func()) {
+	lbl := func(s string) operand.LabelRef { return operand.LabelRef(prefix + s) }
 	ctx.CMPQ(ow, operand.U8(8))
-	ctx.JL(operand.LabelRef(prefix + "small"))
+	ctx.JL(lbl("small"))
 	ctx.Label(prefix + "row")
 	ctx.TESTQ(oh, oh)
-	ctx.JZ(operand.LabelRef(prefix + "done"))
+	ctx.JZ(lbl("done"))
 	start()
 	ctx.XORQ(j, j)
 	ctx.Label(prefix + "x8")
 	ctx.CMPQ(j, last)
-	ctx.JGE(operand.LabelRef(prefix + "tail"))
-	eight(false)
+	ctx.JGE(lbl("tail"))
+	eight(chunkWhole)
 	ctx.ADDQ(operand.U8(8), j)
-	ctx.JMP(operand.LabelRef(prefix + "x8"))
+	ctx.JMP(lbl("x8"))
 	ctx.Label(prefix + "tail")
 	ctx.MOVQ(last, j)
-	eight(false)
+	eight(chunkWhole)
 	next()
 	ctx.DECQ(oh)
-	ctx.JMP(operand.LabelRef(prefix + "row"))
+	ctx.JMP(lbl("row"))
 	ctx.Label(prefix + "small")
 	m.set(ctx, ow)
 	ctx.XORQ(j, j)
-	ctx.Label(prefix + "smallrow")
-	ctx.TESTQ(oh, oh)
-	ctx.JZ(operand.LabelRef(prefix + "done"))
+	ctx.CMPQ(ow, operand.U8(4)) // a narrower row's spill reaches past the next
+	ctx.JL(lbl("smallrow"))
+	ctx.MOVQ(ow, reg.RAX) // 2*ow floats in bytes
+	ctx.SHLQ(operand.U8(3), reg.RAX)
+	ctx.CMPQ(reg.RAX, w)
+	ctx.JNE(lbl("smallrow"))
+	ctx.Label(prefix + "spillrow")
+	ctx.CMPQ(oh, operand.U8(1))
+	ctx.JLE(lbl("smallrow"))
 	start()
-	eight(true)
+	eight(chunkSpill)
 	next()
 	ctx.DECQ(oh)
-	ctx.JMP(operand.LabelRef(prefix + "smallrow"))
+	ctx.JMP(lbl("spillrow"))
+	ctx.Label(prefix + "smallrow")
+	ctx.TESTQ(oh, oh)
+	ctx.JZ(lbl("done"))
+	start()
+	eight(chunkMasked)
+	next()
+	ctx.DECQ(oh)
+	ctx.JMP(lbl("smallrow"))
 	ctx.Label(prefix + "done")
 	ctx.VZEROUPPER()
 	ctx.RET()
 }
+
+// A poolChunk says how a pooling kernel reads and writes a chunk of eight
+// outputs.
+type poolChunk uint8
+
+const (
+	chunkWhole  poolChunk = iota // every lane
+	chunkMasked                  // the lanes of the row, through poolMasks
+	chunkSpill                   // masked reads; whole writes, past the row's end
+)
 
 // poolMasks are the lane masks of a pooling row narrower than eight
 // outputs, read from table (see poolMaskTable): out holds its ow outputs,
@@ -558,19 +586,21 @@ func (m poolMasks) set(ctx *build.Context, ow reg.GPPhysical) {
 	lanes(m.hi)
 }
 
-// load loads 8 floats at src into dst, only the lanes of mask when masked
-// (the others 0).
-func (poolMasks) load(ctx *build.Context, masked bool, src operand.Mem, dst, mask reg.VecPhysical) {
-	if masked {
-		ctx.VMASKMOVPS(src, mask, dst)
-	} else {
+// load loads 8 floats at src into dst: only the lanes of mask (the
+// others 0) unless mode is chunkWhole.
+func (poolMasks) load(ctx *build.Context, mode poolChunk, src operand.Mem, dst, mask reg.VecPhysical) {
+	if mode == chunkWhole {
 		ctx.VMOVUPS(src, dst)
+	} else {
+		ctx.VMASKMOVPS(src, mask, dst)
 	}
 }
 
-// store stores src's 8 floats at dst, only the lanes of mask when masked.
-func (poolMasks) store(ctx *build.Context, masked bool, src reg.VecPhysical, dst operand.Mem, mask reg.VecPhysical) {
-	if masked {
+// store stores src's 8 floats at dst: only the lanes of mask when mode
+// is chunkMasked. A masked store is several times slower than a whole one
+// on Zen 3.
+func (poolMasks) store(ctx *build.Context, mode poolChunk, src reg.VecPhysical, dst operand.Mem, mask reg.VecPhysical) {
+	if mode == chunkMasked {
 		ctx.VMASKMOVPS(src, mask, dst)
 	} else {
 		ctx.VMOVUPS(src, dst)
@@ -627,12 +657,14 @@ func maxPool2x2Backward(ctx *build.Context, table operand.Mem, relu bool) {
 	}
 	pm := poolMasks{table: table, out: y[11], lo: y[12], hi: y[13]}
 	// half does the windows of 8 floats of each row at byte offset off;
-	// g holds their gradients, each twice. Masked, it reads and writes
-	// only the lanes of mask.
-	half := func(off int, g reg.VecPhysical, masked bool, mask reg.VecPhysical) {
+	// g holds their gradients, each twice. It stores row 0's and leaves
+	// row 1's in y4, which row1 stores, so that a chunkSpill writes the
+	// rows in order. The chunk's mode says how it reads and writes, mask
+	// what it masks.
+	half := func(off int, g reg.VecPhysical, mode poolChunk, mask reg.VecPhysical) {
 		r0, r1, m, e0, e1, p, t := y[0], y[1], y[2], y[3], y[4], y[5], y[6]
-		pm.load(ctx, masked, operand.Mem{Base: x, Index: j, Scale: 8, Disp: off}, r0, mask)
-		pm.load(ctx, masked, operand.Mem{Base: x1, Index: j, Scale: 8, Disp: off}, r1, mask)
+		pm.load(ctx, mode, operand.Mem{Base: x, Index: j, Scale: 8, Disp: off}, r0, mask)
+		pm.load(ctx, mode, operand.Mem{Base: x1, Index: j, Scale: 8, Disp: off}, r1, mask)
 		ctx.VMOVAPS(r0, m)
 		maxNaN(m, r1, t)                      // each column's maximum
 		ctx.VPERMILPS(operand.U8(0xB1), m, p) // its neighbour's
@@ -646,7 +678,7 @@ func maxPool2x2Backward(ctx *build.Context, table operand.Mem, relu bool) {
 		ctx.VANDNPS(e0, p, p) // e0 &^ (odd & swapped)
 		ctx.VANDPS(g, p, p)
 		passed(r0, p, m)
-		pm.store(ctx, masked, p, operand.Mem{Base: dx, Index: j, Scale: 8, Disp: off}, mask)
+		pm.store(ctx, mode, p, operand.Mem{Base: dx, Index: j, Scale: 8, Disp: off}, mask)
 		// Row 1: c where c is and neither a nor b; d where none of a, b, c.
 		ctx.VPERMILPS(operand.U8(0xB1), e1, p) // c's test in d's lane
 		ctx.VANDNPS(e1, t, e1)                 // c and not (a or b)
@@ -656,19 +688,24 @@ func maxPool2x2Backward(ctx *build.Context, table operand.Mem, relu bool) {
 		ctx.VORPS(p, e1, e1)
 		ctx.VANDPS(g, e1, e1)
 		passed(r1, e1, m)
-		pm.store(ctx, masked, e1, operand.Mem{Base: d1, Index: j, Scale: 8, Disp: off}, mask)
 	}
-	eight := func(masked bool) {
+	row1 := func(v reg.VecPhysical, off int, mode poolChunk, mask reg.VecPhysical) {
+		pm.store(ctx, mode, v, operand.Mem{Base: d1, Index: j, Scale: 8, Disp: off}, mask)
+	}
+	eight := func(mode poolChunk) {
 		g, lo, hi := y[7], y[8], y[9]
-		pm.load(ctx, masked, operand.Mem{Base: dy, Index: j, Scale: 4}, g, pm.out)
+		pm.load(ctx, mode, operand.Mem{Base: dy, Index: j, Scale: 4}, g, pm.out)
 		ctx.VUNPCKLPS(g, g, lo) // g0 g0 g1 g1 | g4 g4 g5 g5
 		ctx.VUNPCKHPS(g, g, hi) // g2 g2 g3 g3 | g6 g6 g7 g7
 		ctx.VPERM2F128(operand.U8(0x20), hi, lo, g)
 		ctx.VPERM2F128(operand.U8(0x31), hi, lo, hi)
-		half(0, g, masked, pm.lo)
-		half(32, hi, masked, pm.hi)
+		half(0, g, mode, pm.lo)
+		ctx.VMOVAPS(y[4], lo) // row 1's first half, stored after row 0's second
+		half(32, hi, mode, pm.hi)
+		row1(lo, 0, mode, pm.lo)
+		row1(y[4], 32, mode, pm.hi)
 	}
-	poolRows(ctx, "poolbwd", oh, ow, j, last, pm, eight, func() {
+	poolRows(ctx, "poolbwd", oh, ow, w, j, last, pm, eight, func() {
 		ctx.LEAQ(operand.Mem{Base: x, Index: w, Scale: 1}, x1)
 		ctx.LEAQ(operand.Mem{Base: dx, Index: w, Scale: 1}, d1)
 	}, func() {

@@ -37014,6 +37014,42 @@ poolsmall:
 	ADDQ    $0x08, AX
 	VMOVDQU (R13)(AX*4), Y10
 	XORQ    R10, R10
+	CMPQ    DX, $0x04
+	JL      poolsmallrow
+	MOVQ    DX, AX
+	SHLQ    $0x03, AX
+	CMPQ    AX, R8
+	JNE     poolsmallrow
+
+poolspillrow:
+	CMPQ       CX, $0x01
+	JLE        poolsmallrow
+	LEAQ       (SI)(R8*1), R9
+	VMASKMOVPS (SI)(R10*8), Y9, Y0
+	VMASKMOVPS 32(SI)(R10*8), Y10, Y1
+	VMASKMOVPS (R9)(R10*8), Y9, Y2
+	VMASKMOVPS 32(R9)(R10*8), Y10, Y3
+	VCMPPS     $0x03, Y2, Y0, Y6
+	VMAXPS     Y2, Y0, Y0
+	VORPS      Y6, Y0, Y0
+	VCMPPS     $0x03, Y3, Y1, Y7
+	VMAXPS     Y3, Y1, Y1
+	VORPS      Y7, Y1, Y1
+	VPERMILPS  $0xb1, Y0, Y4
+	VPERMILPS  $0xb1, Y1, Y5
+	VCMPPS     $0x03, Y4, Y0, Y6
+	VMAXPS     Y4, Y0, Y0
+	VORPS      Y6, Y0, Y0
+	VCMPPS     $0x03, Y5, Y1, Y7
+	VMAXPS     Y5, Y1, Y1
+	VORPS      Y7, Y1, Y1
+	VSHUFPS    $0x88, Y1, Y0, Y2
+	VPERMPD    $0xd8, Y2, Y2
+	VMOVUPS    Y2, (DI)(R10*4)
+	LEAQ       (DI)(DX*4), DI
+	LEAQ       (R9)(R8*1), SI
+	DECQ       CX
+	JMP        poolspillrow
 
 poolsmallrow:
 	TESTQ      CX, CX
@@ -37107,7 +37143,7 @@ poolbwdx8:
 	VANDNPS    Y14, Y5, Y5
 	VORPS      Y5, Y4, Y4
 	VANDPS     Y7, Y4, Y4
-	VMOVUPS    Y4, (R12)(R10*8)
+	VMOVAPS    Y4, Y8
 	VMOVUPS    32(SI)(R10*8), Y0
 	VMOVUPS    32(R9)(R10*8), Y1
 	VMOVAPS    Y0, Y2
@@ -37133,6 +37169,7 @@ poolbwdx8:
 	VANDNPS    Y14, Y5, Y5
 	VORPS      Y5, Y4, Y4
 	VANDPS     Y9, Y4, Y4
+	VMOVUPS    Y8, (R12)(R10*8)
 	VMOVUPS    Y4, 32(R12)(R10*8)
 	ADDQ       $0x08, R10
 	JMP        poolbwdx8
@@ -37169,7 +37206,7 @@ poolbwdtail:
 	VANDNPS    Y14, Y5, Y5
 	VORPS      Y5, Y4, Y4
 	VANDPS     Y7, Y4, Y4
-	VMOVUPS    Y4, (R12)(R10*8)
+	VMOVAPS    Y4, Y8
 	VMOVUPS    32(SI)(R10*8), Y0
 	VMOVUPS    32(R9)(R10*8), Y1
 	VMOVAPS    Y0, Y2
@@ -37195,6 +37232,7 @@ poolbwdtail:
 	VANDNPS    Y14, Y5, Y5
 	VORPS      Y5, Y4, Y4
 	VANDPS     Y9, Y4, Y4
+	VMOVUPS    Y8, (R12)(R10*8)
 	VMOVUPS    Y4, 32(R12)(R10*8)
 	LEAQ       (BX)(DX*4), BX
 	LEAQ       (R9)(R8*1), SI
@@ -37212,6 +37250,81 @@ poolbwdsmall:
 	ADDQ    $0x08, AX
 	VMOVDQU (R13)(AX*4), Y13
 	XORQ    R10, R10
+	CMPQ    DX, $0x04
+	JL      poolbwdsmallrow
+	MOVQ    DX, AX
+	SHLQ    $0x03, AX
+	CMPQ    AX, R8
+	JNE     poolbwdsmallrow
+
+poolbwdspillrow:
+	CMPQ       CX, $0x01
+	JLE        poolbwdsmallrow
+	LEAQ       (SI)(R8*1), R9
+	LEAQ       (DI)(R8*1), R12
+	VMASKMOVPS (BX)(R10*4), Y11, Y7
+	VUNPCKLPS  Y7, Y7, Y8
+	VUNPCKHPS  Y7, Y7, Y9
+	VPERM2F128 $0x20, Y9, Y8, Y7
+	VPERM2F128 $0x31, Y9, Y8, Y9
+	VMASKMOVPS (SI)(R10*8), Y12, Y0
+	VMASKMOVPS (R9)(R10*8), Y12, Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y7, Y5, Y5
+	VMOVUPS    Y5, (DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y7, Y4, Y4
+	VMOVAPS    Y4, Y8
+	VMASKMOVPS 32(SI)(R10*8), Y13, Y0
+	VMASKMOVPS 32(R9)(R10*8), Y13, Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y9, Y5, Y5
+	VMOVUPS    Y5, 32(DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y9, Y4, Y4
+	VMOVUPS    Y8, (R12)(R10*8)
+	VMOVUPS    Y4, 32(R12)(R10*8)
+	LEAQ       (BX)(DX*4), BX
+	LEAQ       (R9)(R8*1), SI
+	LEAQ       (R12)(R8*1), DI
+	DECQ       CX
+	JMP        poolbwdspillrow
 
 poolbwdsmallrow:
 	TESTQ      CX, CX
@@ -37248,7 +37361,7 @@ poolbwdsmallrow:
 	VANDNPS    Y14, Y5, Y5
 	VORPS      Y5, Y4, Y4
 	VANDPS     Y7, Y4, Y4
-	VMASKMOVPS Y4, Y12, (R12)(R10*8)
+	VMOVAPS    Y4, Y8
 	VMASKMOVPS 32(SI)(R10*8), Y13, Y0
 	VMASKMOVPS 32(R9)(R10*8), Y13, Y1
 	VMOVAPS    Y0, Y2
@@ -37274,6 +37387,7 @@ poolbwdsmallrow:
 	VANDNPS    Y14, Y5, Y5
 	VORPS      Y5, Y4, Y4
 	VANDPS     Y9, Y4, Y4
+	VMASKMOVPS Y8, Y12, (R12)(R10*8)
 	VMASKMOVPS Y4, Y13, 32(R12)(R10*8)
 	LEAQ       (BX)(DX*4), BX
 	LEAQ       (R9)(R8*1), SI
@@ -37348,7 +37462,7 @@ poolbwdx8:
 	VANDPS     Y7, Y4, Y4
 	VPCMPGTD   Y10, Y1, Y2
 	VANDPS     Y2, Y4, Y4
-	VMOVUPS    Y4, (R12)(R10*8)
+	VMOVAPS    Y4, Y8
 	VMOVUPS    32(SI)(R10*8), Y0
 	VMOVUPS    32(R9)(R10*8), Y1
 	VMOVAPS    Y0, Y2
@@ -37378,6 +37492,7 @@ poolbwdx8:
 	VANDPS     Y9, Y4, Y4
 	VPCMPGTD   Y10, Y1, Y2
 	VANDPS     Y2, Y4, Y4
+	VMOVUPS    Y8, (R12)(R10*8)
 	VMOVUPS    Y4, 32(R12)(R10*8)
 	ADDQ       $0x08, R10
 	JMP        poolbwdx8
@@ -37418,7 +37533,7 @@ poolbwdtail:
 	VANDPS     Y7, Y4, Y4
 	VPCMPGTD   Y10, Y1, Y2
 	VANDPS     Y2, Y4, Y4
-	VMOVUPS    Y4, (R12)(R10*8)
+	VMOVAPS    Y4, Y8
 	VMOVUPS    32(SI)(R10*8), Y0
 	VMOVUPS    32(R9)(R10*8), Y1
 	VMOVAPS    Y0, Y2
@@ -37448,6 +37563,7 @@ poolbwdtail:
 	VANDPS     Y9, Y4, Y4
 	VPCMPGTD   Y10, Y1, Y2
 	VANDPS     Y2, Y4, Y4
+	VMOVUPS    Y8, (R12)(R10*8)
 	VMOVUPS    Y4, 32(R12)(R10*8)
 	LEAQ       (BX)(DX*4), BX
 	LEAQ       (R9)(R8*1), SI
@@ -37465,6 +37581,89 @@ poolbwdsmall:
 	ADDQ    $0x08, AX
 	VMOVDQU (R13)(AX*4), Y13
 	XORQ    R10, R10
+	CMPQ    DX, $0x04
+	JL      poolbwdsmallrow
+	MOVQ    DX, AX
+	SHLQ    $0x03, AX
+	CMPQ    AX, R8
+	JNE     poolbwdsmallrow
+
+poolbwdspillrow:
+	CMPQ       CX, $0x01
+	JLE        poolbwdsmallrow
+	LEAQ       (SI)(R8*1), R9
+	LEAQ       (DI)(R8*1), R12
+	VMASKMOVPS (BX)(R10*4), Y11, Y7
+	VUNPCKLPS  Y7, Y7, Y8
+	VUNPCKHPS  Y7, Y7, Y9
+	VPERM2F128 $0x20, Y9, Y8, Y7
+	VPERM2F128 $0x31, Y9, Y8, Y9
+	VMASKMOVPS (SI)(R10*8), Y12, Y0
+	VMASKMOVPS (R9)(R10*8), Y12, Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y7, Y5, Y5
+	VPCMPGTD   Y10, Y0, Y2
+	VANDPS     Y2, Y5, Y5
+	VMOVUPS    Y5, (DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y7, Y4, Y4
+	VPCMPGTD   Y10, Y1, Y2
+	VANDPS     Y2, Y4, Y4
+	VMOVAPS    Y4, Y8
+	VMASKMOVPS 32(SI)(R10*8), Y13, Y0
+	VMASKMOVPS 32(R9)(R10*8), Y13, Y1
+	VMOVAPS    Y0, Y2
+	VCMPPS     $0x03, Y1, Y2, Y6
+	VMAXPS     Y1, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VPERMILPS  $0xb1, Y2, Y5
+	VCMPPS     $0x03, Y5, Y2, Y6
+	VMAXPS     Y5, Y2, Y2
+	VORPS      Y6, Y2, Y2
+	VCMPPS     $0x00, Y2, Y0, Y3
+	VCMPPS     $0x00, Y2, Y1, Y4
+	VPERMILPS  $0xb1, Y3, Y5
+	VORPS      Y5, Y3, Y6
+	VANDPS     Y14, Y5, Y5
+	VANDNPS    Y3, Y5, Y5
+	VANDPS     Y9, Y5, Y5
+	VPCMPGTD   Y10, Y0, Y2
+	VANDPS     Y2, Y5, Y5
+	VMOVUPS    Y5, 32(DI)(R10*8)
+	VPERMILPS  $0xb1, Y4, Y5
+	VANDNPS    Y4, Y6, Y4
+	VANDPS     Y15, Y4, Y4
+	VORPS      Y6, Y5, Y5
+	VANDNPS    Y14, Y5, Y5
+	VORPS      Y5, Y4, Y4
+	VANDPS     Y9, Y4, Y4
+	VPCMPGTD   Y10, Y1, Y2
+	VANDPS     Y2, Y4, Y4
+	VMOVUPS    Y8, (R12)(R10*8)
+	VMOVUPS    Y4, 32(R12)(R10*8)
+	LEAQ       (BX)(DX*4), BX
+	LEAQ       (R9)(R8*1), SI
+	LEAQ       (R12)(R8*1), DI
+	DECQ       CX
+	JMP        poolbwdspillrow
 
 poolbwdsmallrow:
 	TESTQ      CX, CX
@@ -37505,7 +37704,7 @@ poolbwdsmallrow:
 	VANDPS     Y7, Y4, Y4
 	VPCMPGTD   Y10, Y1, Y2
 	VANDPS     Y2, Y4, Y4
-	VMASKMOVPS Y4, Y12, (R12)(R10*8)
+	VMOVAPS    Y4, Y8
 	VMASKMOVPS 32(SI)(R10*8), Y13, Y0
 	VMASKMOVPS 32(R9)(R10*8), Y13, Y1
 	VMOVAPS    Y0, Y2
@@ -37535,6 +37734,7 @@ poolbwdsmallrow:
 	VANDPS     Y9, Y4, Y4
 	VPCMPGTD   Y10, Y1, Y2
 	VANDPS     Y2, Y4, Y4
+	VMASKMOVPS Y8, Y12, (R12)(R10*8)
 	VMASKMOVPS Y4, Y13, 32(R12)(R10*8)
 	LEAQ       (BX)(DX*4), BX
 	LEAQ       (R9)(R8*1), SI
