@@ -169,6 +169,7 @@ func col2imY(ctx *build.Context) {
 		tmp   = reg.Y10
 		dLo   = reg.Y11 // the vector's
 		dHi   = reg.Y12
+		ones  = reg.Y13
 		chans = paramAddr(ctx, "chans") // channels left, kept in memory
 		vecs  = ctx.AllocLocal(8)       // vectors left
 		lbl   = func(s string, g int) operand.LabelRef { return operand.LabelRef(fmt.Sprintf("%s%s%d", name, s, g)) }
@@ -190,6 +191,7 @@ func col2imY(ctx *build.Context) {
 	ctx.Load(ctx.Param("dstStride"), ds)
 	ctx.Load(ctx.Param("colStride"), cs)
 	ctx.LEAQ(table, masks)
+	ctx.VPCMPEQD(ones, ones, ones)
 	ctx.SHLQ(operand.U8(2), ds)
 	ctx.SHLQ(operand.U8(2), cs)
 	for gi, g := range Col2imGroups {
@@ -231,13 +233,36 @@ func col2imY(ctx *build.Context) {
 		ctx.DECQ(n)
 		ctx.JNZ(lbl("src", g))
 		label("store", g)
+		// A masked store costs several whole ones on Zen 3: each half
+		// whose lanes are all set is stored whole.
 		ctx.LEAQ(operand.Mem{Base: dst, Index: dOff, Scale: 4}, dOff)
-		for i := range g {
-			if i > 0 {
-				ctx.ADDQ(ds, dOff)
+		for h, mask := range []reg.VecPhysical{dLo, dHi} {
+			accs := [][]reg.VecPhysical{lo, hi}[h]
+			part := fmt.Sprintf("part%d", h)
+			stored := fmt.Sprintf("stored%d", h)
+			ctx.VPTEST(ones, mask) // CF: every lane of mask set
+			ctx.JCC(lbl(part, g))
+			for _, whole := range []bool{true, false} {
+				if !whole {
+					label(part, g)
+				}
+				ctx.MOVQ(dOff, off)
+				for i := range g {
+					if i > 0 {
+						ctx.ADDQ(ds, off)
+					}
+					at := operand.Mem{Base: off, Disp: 32 * h}
+					if whole {
+						ctx.VMOVUPS(accs[i], at)
+					} else {
+						ctx.VMASKMOVPS(accs[i], mask, at)
+					}
+				}
+				if whole {
+					ctx.JMP(lbl(stored, g))
+				}
 			}
-			ctx.VMASKMOVPS(lo[i], dLo, operand.Mem{Base: dOff})
-			ctx.VMASKMOVPS(hi[i], dHi, operand.Mem{Base: dOff, Disp: 32})
+			label(stored, g)
 		}
 		ctx.DECQ(vecs)
 		ctx.JNZ(lbl("vec", g))

@@ -39936,16 +39936,17 @@ DATA bytemask<>+8188(SB)/4, $0xffffffff
 GLOBL bytemask<>(SB), RODATA|NOPTR, $8192
 
 // func col2imY(dst *float32, col *float32, tab *int32, vecs int, chans int, dstStride int, colStride int)
-// Requires: AVX
+// Requires: AVX, AVX2
 TEXT ·col2imY(SB), NOSPLIT, $8-56
-	MOVQ dst+0(FP), DI
-	MOVQ col+8(FP), SI
-	MOVQ tab+16(FP), R8
-	MOVQ dstStride+40(FP), R10
-	MOVQ colStride+48(FP), R11
-	LEAQ bytemask<>+0(SB), CX
-	SHLQ $0x02, R10
-	SHLQ $0x02, R11
+	MOVQ     dst+0(FP), DI
+	MOVQ     col+8(FP), SI
+	MOVQ     tab+16(FP), R8
+	MOVQ     dstStride+40(FP), R10
+	MOVQ     colStride+48(FP), R11
+	LEAQ     bytemask<>+0(SB), CX
+	VPCMPEQD Y13, Y13, Y13
+	SHLQ     $0x02, R10
+	SHLQ     $0x02, R11
 
 col2imYpass4:
 	CMPQ chans+32(FP), $0x04
@@ -40007,27 +40008,62 @@ col2imYsrc4:
 	JNZ        col2imYsrc4
 
 col2imYstore4:
-	LEAQ       (DI)(BX*4), BX
-	VMASKMOVPS Y0, Y11, (BX)
-	VMASKMOVPS Y4, Y12, 32(BX)
-	ADDQ       R10, BX
-	VMASKMOVPS Y1, Y11, (BX)
-	VMASKMOVPS Y5, Y12, 32(BX)
-	ADDQ       R10, BX
-	VMASKMOVPS Y2, Y11, (BX)
-	VMASKMOVPS Y6, Y12, 32(BX)
-	ADDQ       R10, BX
-	VMASKMOVPS Y3, Y11, (BX)
-	VMASKMOVPS Y7, Y12, 32(BX)
-	DECQ       (SP)
-	JNZ        col2imYvec4
-	ADDQ       R10, DI
-	ADDQ       R10, DI
-	ADDQ       R10, DI
-	ADDQ       R10, DI
-	LEAQ       (R9)(R11*1), SI
-	SUBQ       $0x04, chans+32(FP)
-	JMP        col2imYpass4
+	LEAQ    (DI)(BX*4), BX
+	VPTEST  Y13, Y11
+	JCC     col2imYpart04
+	MOVQ    BX, AX
+	VMOVUPS Y0, (AX)
+	ADDQ    R10, AX
+	VMOVUPS Y1, (AX)
+	ADDQ    R10, AX
+	VMOVUPS Y2, (AX)
+	ADDQ    R10, AX
+	VMOVUPS Y3, (AX)
+	JMP     col2imYstored04
+
+col2imYpart04:
+	MOVQ       BX, AX
+	VMASKMOVPS Y0, Y11, (AX)
+	ADDQ       R10, AX
+	VMASKMOVPS Y1, Y11, (AX)
+	ADDQ       R10, AX
+	VMASKMOVPS Y2, Y11, (AX)
+	ADDQ       R10, AX
+	VMASKMOVPS Y3, Y11, (AX)
+
+col2imYstored04:
+	VPTEST  Y13, Y12
+	JCC     col2imYpart14
+	MOVQ    BX, AX
+	VMOVUPS Y4, 32(AX)
+	ADDQ    R10, AX
+	VMOVUPS Y5, 32(AX)
+	ADDQ    R10, AX
+	VMOVUPS Y6, 32(AX)
+	ADDQ    R10, AX
+	VMOVUPS Y7, 32(AX)
+	JMP     col2imYstored14
+
+col2imYpart14:
+	MOVQ       BX, AX
+	VMASKMOVPS Y4, Y12, 32(AX)
+	ADDQ       R10, AX
+	VMASKMOVPS Y5, Y12, 32(AX)
+	ADDQ       R10, AX
+	VMASKMOVPS Y6, Y12, 32(AX)
+	ADDQ       R10, AX
+	VMASKMOVPS Y7, Y12, 32(AX)
+
+col2imYstored14:
+	DECQ (SP)
+	JNZ  col2imYvec4
+	ADDQ R10, DI
+	ADDQ R10, DI
+	ADDQ R10, DI
+	ADDQ R10, DI
+	LEAQ (R9)(R11*1), SI
+	SUBQ $0x04, chans+32(FP)
+	JMP  col2imYpass4
 
 col2imYpass2:
 	CMPQ chans+32(FP), $0x02
@@ -40075,19 +40111,44 @@ col2imYsrc2:
 	JNZ        col2imYsrc2
 
 col2imYstore2:
-	LEAQ       (DI)(BX*4), BX
-	VMASKMOVPS Y0, Y11, (BX)
-	VMASKMOVPS Y4, Y12, 32(BX)
-	ADDQ       R10, BX
-	VMASKMOVPS Y1, Y11, (BX)
-	VMASKMOVPS Y5, Y12, 32(BX)
-	DECQ       (SP)
-	JNZ        col2imYvec2
-	ADDQ       R10, DI
-	ADDQ       R10, DI
-	LEAQ       (DX)(R11*1), SI
-	SUBQ       $0x02, chans+32(FP)
-	JMP        col2imYpass2
+	LEAQ    (DI)(BX*4), BX
+	VPTEST  Y13, Y11
+	JCC     col2imYpart02
+	MOVQ    BX, AX
+	VMOVUPS Y0, (AX)
+	ADDQ    R10, AX
+	VMOVUPS Y1, (AX)
+	JMP     col2imYstored02
+
+col2imYpart02:
+	MOVQ       BX, AX
+	VMASKMOVPS Y0, Y11, (AX)
+	ADDQ       R10, AX
+	VMASKMOVPS Y1, Y11, (AX)
+
+col2imYstored02:
+	VPTEST  Y13, Y12
+	JCC     col2imYpart12
+	MOVQ    BX, AX
+	VMOVUPS Y4, 32(AX)
+	ADDQ    R10, AX
+	VMOVUPS Y5, 32(AX)
+	JMP     col2imYstored12
+
+col2imYpart12:
+	MOVQ       BX, AX
+	VMASKMOVPS Y4, Y12, 32(AX)
+	ADDQ       R10, AX
+	VMASKMOVPS Y5, Y12, 32(AX)
+
+col2imYstored12:
+	DECQ (SP)
+	JNZ  col2imYvec2
+	ADDQ R10, DI
+	ADDQ R10, DI
+	LEAQ (DX)(R11*1), SI
+	SUBQ $0x02, chans+32(FP)
+	JMP  col2imYpass2
 
 col2imYpass1:
 	CMPQ chans+32(FP), $0x01
@@ -40128,15 +40189,35 @@ col2imYsrc1:
 	JNZ        col2imYsrc1
 
 col2imYstore1:
-	LEAQ       (DI)(BX*4), BX
-	VMASKMOVPS Y0, Y11, (BX)
-	VMASKMOVPS Y4, Y12, 32(BX)
-	DECQ       (SP)
-	JNZ        col2imYvec1
-	ADDQ       R10, DI
-	LEAQ       (SI)(R11*1), SI
-	SUBQ       $0x01, chans+32(FP)
-	JMP        col2imYpass1
+	LEAQ    (DI)(BX*4), BX
+	VPTEST  Y13, Y11
+	JCC     col2imYpart01
+	MOVQ    BX, AX
+	VMOVUPS Y0, (AX)
+	JMP     col2imYstored01
+
+col2imYpart01:
+	MOVQ       BX, AX
+	VMASKMOVPS Y0, Y11, (AX)
+
+col2imYstored01:
+	VPTEST  Y13, Y12
+	JCC     col2imYpart11
+	MOVQ    BX, AX
+	VMOVUPS Y4, 32(AX)
+	JMP     col2imYstored11
+
+col2imYpart11:
+	MOVQ       BX, AX
+	VMASKMOVPS Y4, Y12, 32(AX)
+
+col2imYstored11:
+	DECQ (SP)
+	JNZ  col2imYvec1
+	ADDQ R10, DI
+	LEAQ (SI)(R11*1), SI
+	SUBQ $0x01, chans+32(FP)
+	JMP  col2imYpass1
 
 col2imYdone:
 	VZEROUPPER
