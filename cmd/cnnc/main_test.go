@@ -332,6 +332,13 @@ func TestUserProject(t *testing.T) {
 		t.Skip("builds cnnc and a generated package: skipped with -short")
 	}
 	root := moduleRoot(t)
+	// The offline commands below need every module of cnnc's build list
+	// in the module cache, which building cnnc's packages does not fetch
+	// on a fresh machine (the go.mod files of avo's requirements).
+	download := exec.Command("go", "mod", "download", "all")
+	download.Dir = root
+	downloaded, err := download.CombinedOutput()
+	require.NoError(t, err, "go mod download all:\n%s", downloaded)
 	dir := t.TempDir()
 	require.NoError(t, os.CopyFS(dir, os.DirFS(filepath.Join(root, "testdata", "userproject"))))
 	os.RemoveAll(filepath.Join(dir, "net"))
