@@ -112,6 +112,8 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 		tileKernel(ctx, opt, KernelName(mr, false), t, storeSet)
 		tileKernel(ctx, opt, KernelName(mr, true), t, storeAcc)
 		tileKernel(ctx, opt, fmt.Sprintf("sgemm%dx%dEpi", mr, NR), t, storeEpi)
+		t.direct = true
+		tileKernel(ctx, opt, fmt.Sprintf("dsgemm%dx%d", mr, NR), t, storeEpi)
 	}
 	for _, v := range []struct {
 		prefix string
@@ -167,7 +169,8 @@ type tile struct {
 	zmm bool
 	// direct reads B from a convolution's sample instead of packed panels:
 	// row k of panel p is the 16 floats at x[koffs[k]+poffs[p]] (see
-	// gemm.SgemmIm2col). Only with zmm.
+	// gemm.SgemmIm2col). It takes the epilogue's arguments; without zmm,
+	// one panel, and mask is not read.
 	direct bool
 	// a is where A comes from; not packed only with zmm and without direct.
 	a aLayout

@@ -356,12 +356,12 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 const chunksPerSplit = 4
 
 // direct reports whether the micro-kernels read the panels of the call's
-// im2col matrix from the sample, which then are not packed: with AVX-512,
-// where the kernels have the registers for four panels' bases, and when
-// every panel is whole (but a flat matrix's last), so that the kernels
-// always take four, and X holds every float they read.
+// im2col matrix from the sample, which then are not packed: with the
+// assembly kernels (AVX-512 ones take up to four panels, AVX2 ones one),
+// when every panel is whole (but a flat matrix's last) and X holds every
+// float they read.
 func (g *driver) direct() bool {
-	return g.im != nil && !g.imT && !g.imA && avx512() && g.tab.direct && len(g.im.X) >= g.tab.end
+	return g.im != nil && !g.imT && !g.imA && useAsm && g.tab.direct && len(g.im.X) >= g.tab.end
 }
 
 // avx512 reports whether the AVX-512 kernels run: the CPU has them, the
@@ -475,6 +475,23 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 		for jp := jp0; jp < jp1; jp++ {
 			j := jc + jp*nr
 			cols := min(nr, jc+nc-j)
+			if g.direct() && !avx512() {
+				// A whole panel of an im2col matrix, read from the sample;
+				// a last, partial one through the tile.
+				x, koffs, poff := g.im.X[:g.tab.end], g.tab.kOff[pc:pc+kc], g.tab.pOff[jc/nr+jp:][:1]
+				for ip := 0; ip < mc; ip += mr {
+					i := ic + ip
+					rows := min(mr, mc-ip)
+					ap := bufA[ip*kc : (ip+mr)*kc]
+					if cols == nr {
+						kernelD(rows, kc, ap, x, koffs, poff, g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
+						continue
+					}
+					kernelD(rows, kc, ap, x, koffs, poff, tile, nr, false, nil, i, j)
+					g.storeTile(tile, rows, cols, i, j, acc, ep)
+				}
+				continue
+			}
 			if g.direct() {
 				// Whole panels of an im2col matrix, read from the sample.
 				q, q0 := min(zPanels, jp1-jp), jc/nr+jp
@@ -527,21 +544,28 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 					continue
 				}
 				kernel(rows, kc, ap, bp, tile, nr, false)
-				for r := range rows {
-					src := tile[r*nr : r*nr+cols]
-					dst := g.c[(i+r)*g.ldc+j:][:cols]
-					if acc {
-						for x, v := range src {
-							dst[x] += v
-						}
-					} else {
-						copy(dst, src)
-					}
-				}
-				if ep != nil {
-					ep.apply(g.c[i*g.ldc+j:], g.ldc, rows, cols, i, j)
-				}
+				g.storeTile(tile, rows, cols, i, j, acc, ep)
 			}
 		}
+	}
+}
+
+// storeTile stores (adds, with acc) the first cols columns of the rows x
+// 16 tile, the product of a partial panel, into C at row i, column j, and
+// runs the epilogue ep on them where it is not nil.
+func (g *driver) storeTile(tile []float32, rows, cols, i, j int, acc bool, ep *Epilogue) {
+	for r := range rows {
+		src := tile[r*nr : r*nr+cols]
+		dst := g.c[(i+r)*g.ldc+j:][:cols]
+		if acc {
+			for x, v := range src {
+				dst[x] += v
+			}
+		} else {
+			copy(dst, src)
+		}
+	}
+	if ep != nil {
+		ep.apply(g.c[i*g.ldc+j:], g.ldc, rows, cols, i, j)
 	}
 }

@@ -129,7 +129,7 @@ type im2colTables struct {
 	pix  []int32 // where column j does
 	// whole[q] reports whether panel q's 16 columns lie side by side.
 	whole []bool
-	// direct reports whether the AVX-512 kernels can read every panel
+	// direct reports whether the assembly kernels can read every panel
 	// from the sample: every panel is whole, but for a last, partial
 	// panel of a flat matrix (see flat), whose 16 floats they read
 	// though it has fewer columns. They then read X up to end.
@@ -229,7 +229,7 @@ type wideOut struct {
 }
 
 // widen switches the driver's im2col product to its flat form (see
-// Im2col.flat) when the AVX-512 kernels can then read every panel from
+// Im2col.flat) when the assembly kernels can then read every panel from
 // the sample rather than packing it: at stride 1, an output whose width is
 // not a multiple of 16 has panels that cross output rows, and packing
 // them cost more than computing the columns past each output row of the
@@ -240,7 +240,7 @@ type wideOut struct {
 // bits are those of the product packed. It reports whether it switched.
 func (g *driver) widen() bool {
 	im := g.im
-	if g.imT || g.imA || !avx512() || g.accumulate || g.ep.ColBias != nil || g.direct() ||
+	if g.imT || g.imA || !useAsm || g.accumulate || g.ep.ColBias != nil || g.direct() ||
 		im.SW != 1 || im.SH != 1 || im.OW >= im.W || ceilDiv(im.OH*im.W, nr)*8 > ceilDiv(im.OH*im.OW, nr)*wideMax {
 		return false
 	}

@@ -124,6 +124,23 @@ func kernelZ(panels, rows, kc int, a, b, c []float32, ldc, cols int, acc bool, e
 	zKernels[panels][rows](kc, &a[0], &b[0], &c[0], ldc, rowBias, colBias, flags, mask)
 }
 
+// dKernels[rows] is the AVX2 micro-kernel, with the epilogue, that reads
+// its B panel straight from a convolution's sample (see kernelD).
+var dKernels = [mr + 1]func(kc int, a, x *float32, koffs, poffs *int32, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
+	nil, dsgemm1x16, dsgemm2x16, dsgemm3x16, dsgemm4x16, dsgemm5x16, dsgemm6x16,
+}
+
+// kernelD is kernelEpiAsm for a panel of an im2col matrix read from the
+// sample x: row k of the panel is x[koffs[k]+poff[0]:][:16]. The caller
+// has checked that every row lies in x.
+func kernelD(rows, kc int, a, x []float32, koffs, poff []int32, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	a = a[:kc*mr]
+	koffs = koffs[:kc]
+	c = c[:(rows-1)*ldc+nr]
+	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, nr)
+	dKernels[rows](kc, &a[0], &x[0], &koffs[0], &poff[0], &c[0], ldc, rowBias, colBias, flags, 0)
+}
+
 // asmKernels[acc][rows] is the generated micro-kernel for rows rows.
 var asmKernels = [2][mr + 1]func(kc int, a, b, c *float32, ldc int){
 	{nil, sgemm1x16, sgemm2x16, sgemm3x16, sgemm4x16, sgemm5x16, sgemm6x16},

@@ -9,6 +9,10 @@ func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []fl
 	panic("gemm: no assembly kernels in this build")
 }
 
+func kernelD(rows, kc int, a, x []float32, koffs, poff []int32, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	panic("gemm: no assembly kernels in this build")
+}
+
 func kernelZI(panels, rows, kc int, x []float32, koffs, poffs []int32, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
 	panic("gemm: no assembly kernels in this build")
 }

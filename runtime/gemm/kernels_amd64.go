@@ -27,6 +27,15 @@ func sgemm6x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
 //go:noescape
 func sgemm6x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
+// dsgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func dsgemm6x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
 // sgemm5x16 computes C[0:5, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -49,6 +58,15 @@ func sgemm5x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
 //
 //go:noescape
 func sgemm5x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
+// dsgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func dsgemm5x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // sgemm4x16 computes C[0:4, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -73,6 +91,15 @@ func sgemm4x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
 //go:noescape
 func sgemm4x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
+// dsgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func dsgemm4x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
 // sgemm3x16 computes C[0:3, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -95,6 +122,15 @@ func sgemm3x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
 //
 //go:noescape
 func sgemm3x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
+// dsgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func dsgemm3x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // sgemm2x16 computes C[0:2, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -119,6 +155,15 @@ func sgemm2x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
 //go:noescape
 func sgemm2x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
+// dsgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func dsgemm2x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
 // sgemm1x16 computes C[0:1, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -141,6 +186,15 @@ func sgemm1x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
 //
 //go:noescape
 func sgemm1x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
+// dsgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B panel p is x[koffs[k]+poffs[p]:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func dsgemm1x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and

@@ -788,6 +788,375 @@ sgemm6x16Epinorelu5:
 	VZEROUPPER
 	RET
 
+// func dsgemm6x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dsgemm6x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	VXORPS     Y10, Y10, Y10
+	VXORPS     Y11, Y11, Y11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dsgemm6x16tail
+
+dsgemm6x16loop:
+	CMPQ       BX, $0x08
+	JNE        dsgemm6x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dsgemm6x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y12
+	VMOVUPS      32(R10)(AX*4), Y13
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(SI), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Y12
+	VMOVUPS      32(R10)(AX*4), Y13
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 32(SI), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS 36(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 40(SI), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS 44(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Y12
+	VMOVUPS      32(R10)(AX*4), Y13
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 56(SI), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS 60(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 64(SI), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS 68(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Y12
+	VMOVUPS      32(R10)(AX*4), Y13
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 80(SI), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS 84(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 88(SI), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS 92(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x60, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dsgemm6x16loop
+
+dsgemm6x16tail:
+	ANDQ $0x03, CX
+	JZ   dsgemm6x16store
+
+dsgemm6x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y12
+	VMOVUPS      32(R10)(AX*4), Y13
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(SI), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dsgemm6x16tailloop
+
+dsgemm6x16store:
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     dsgemm6x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+dsgemm6x16noacc0:
+	TESTQ        R9, R9
+	JZ           dsgemm6x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+dsgemm6x16norow0:
+	TESTQ  R10, R10
+	JZ     dsgemm6x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+dsgemm6x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm6x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+dsgemm6x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm6x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+dsgemm6x16noacc1:
+	TESTQ        R9, R9
+	JZ           dsgemm6x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+dsgemm6x16norow1:
+	TESTQ  R10, R10
+	JZ     dsgemm6x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+dsgemm6x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm6x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+dsgemm6x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm6x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+dsgemm6x16noacc2:
+	TESTQ        R9, R9
+	JZ           dsgemm6x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+dsgemm6x16norow2:
+	TESTQ  R10, R10
+	JZ     dsgemm6x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+dsgemm6x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm6x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+dsgemm6x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm6x16noacc3
+	VADDPS  (DX), Y6, Y6
+	VADDPS  32(DX), Y7, Y7
+
+dsgemm6x16noacc3:
+	TESTQ        R9, R9
+	JZ           dsgemm6x16norow3
+	VBROADCASTSS 12(R9), Y15
+	VADDPS       Y15, Y6, Y6
+	VADDPS       Y15, Y7, Y7
+
+dsgemm6x16norow3:
+	TESTQ  R10, R10
+	JZ     dsgemm6x16nocol3
+	VADDPS (R10), Y6, Y6
+	VADDPS 32(R10), Y7, Y7
+
+dsgemm6x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm6x16norelu3
+	VMAXPS Y6, Y14, Y6
+	VMAXPS Y7, Y14, Y7
+
+dsgemm6x16norelu3:
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm6x16noacc4
+	VADDPS  (DX), Y8, Y8
+	VADDPS  32(DX), Y9, Y9
+
+dsgemm6x16noacc4:
+	TESTQ        R9, R9
+	JZ           dsgemm6x16norow4
+	VBROADCASTSS 16(R9), Y15
+	VADDPS       Y15, Y8, Y8
+	VADDPS       Y15, Y9, Y9
+
+dsgemm6x16norow4:
+	TESTQ  R10, R10
+	JZ     dsgemm6x16nocol4
+	VADDPS (R10), Y8, Y8
+	VADDPS 32(R10), Y9, Y9
+
+dsgemm6x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm6x16norelu4
+	VMAXPS Y8, Y14, Y8
+	VMAXPS Y9, Y14, Y9
+
+dsgemm6x16norelu4:
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm6x16noacc5
+	VADDPS  (DX), Y10, Y10
+	VADDPS  32(DX), Y11, Y11
+
+dsgemm6x16noacc5:
+	TESTQ        R9, R9
+	JZ           dsgemm6x16norow5
+	VBROADCASTSS 20(R9), Y15
+	VADDPS       Y15, Y10, Y10
+	VADDPS       Y15, Y11, Y11
+
+dsgemm6x16norow5:
+	TESTQ  R10, R10
+	JZ     dsgemm6x16nocol5
+	VADDPS (R10), Y10, Y10
+	VADDPS 32(R10), Y11, Y11
+
+dsgemm6x16nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm6x16norelu5
+	VMAXPS Y10, Y14, Y10
+	VMAXPS Y11, Y14, Y11
+
+dsgemm6x16norelu5:
+	VMOVUPS Y10, (DX)
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm5x16(SB), NOSPLIT, $0-40
@@ -1467,6 +1836,324 @@ sgemm5x16Epinorelu4:
 	VZEROUPPER
 	RET
 
+// func dsgemm5x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dsgemm5x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dsgemm5x16tail
+
+dsgemm5x16loop:
+	CMPQ       BX, $0x08
+	JNE        dsgemm5x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dsgemm5x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y10
+	VMOVUPS      32(R10)(AX*4), Y11
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS 16(SI), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Y10
+	VMOVUPS      32(R10)(AX*4), Y11
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS 32(SI), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS 36(SI), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS 40(SI), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Y10
+	VMOVUPS      32(R10)(AX*4), Y11
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS 56(SI), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS 60(SI), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS 64(SI), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Y10
+	VMOVUPS      32(R10)(AX*4), Y11
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS 80(SI), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS 84(SI), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS 88(SI), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	ADDQ         $0x60, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dsgemm5x16loop
+
+dsgemm5x16tail:
+	ANDQ $0x03, CX
+	JZ   dsgemm5x16store
+
+dsgemm5x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y10
+	VMOVUPS      32(R10)(AX*4), Y11
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS 16(SI), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dsgemm5x16tailloop
+
+dsgemm5x16store:
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     dsgemm5x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+dsgemm5x16noacc0:
+	TESTQ        R9, R9
+	JZ           dsgemm5x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+dsgemm5x16norow0:
+	TESTQ  R10, R10
+	JZ     dsgemm5x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+dsgemm5x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm5x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+dsgemm5x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm5x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+dsgemm5x16noacc1:
+	TESTQ        R9, R9
+	JZ           dsgemm5x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+dsgemm5x16norow1:
+	TESTQ  R10, R10
+	JZ     dsgemm5x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+dsgemm5x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm5x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+dsgemm5x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm5x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+dsgemm5x16noacc2:
+	TESTQ        R9, R9
+	JZ           dsgemm5x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+dsgemm5x16norow2:
+	TESTQ  R10, R10
+	JZ     dsgemm5x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+dsgemm5x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm5x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+dsgemm5x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm5x16noacc3
+	VADDPS  (DX), Y6, Y6
+	VADDPS  32(DX), Y7, Y7
+
+dsgemm5x16noacc3:
+	TESTQ        R9, R9
+	JZ           dsgemm5x16norow3
+	VBROADCASTSS 12(R9), Y15
+	VADDPS       Y15, Y6, Y6
+	VADDPS       Y15, Y7, Y7
+
+dsgemm5x16norow3:
+	TESTQ  R10, R10
+	JZ     dsgemm5x16nocol3
+	VADDPS (R10), Y6, Y6
+	VADDPS 32(R10), Y7, Y7
+
+dsgemm5x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm5x16norelu3
+	VMAXPS Y6, Y14, Y6
+	VMAXPS Y7, Y14, Y7
+
+dsgemm5x16norelu3:
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm5x16noacc4
+	VADDPS  (DX), Y8, Y8
+	VADDPS  32(DX), Y9, Y9
+
+dsgemm5x16noacc4:
+	TESTQ        R9, R9
+	JZ           dsgemm5x16norow4
+	VBROADCASTSS 16(R9), Y15
+	VADDPS       Y15, Y8, Y8
+	VADDPS       Y15, Y9, Y9
+
+dsgemm5x16norow4:
+	TESTQ  R10, R10
+	JZ     dsgemm5x16nocol4
+	VADDPS (R10), Y8, Y8
+	VADDPS 32(R10), Y9, Y9
+
+dsgemm5x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm5x16norelu4
+	VMAXPS Y8, Y14, Y8
+	VMAXPS Y9, Y14, Y9
+
+dsgemm5x16norelu4:
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm4x16(SB), NOSPLIT, $0-40
@@ -2041,6 +2728,273 @@ sgemm4x16Epinorelu3:
 	VZEROUPPER
 	RET
 
+// func dsgemm4x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dsgemm4x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dsgemm4x16tail
+
+dsgemm4x16loop:
+	CMPQ       BX, $0x08
+	JNE        dsgemm4x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dsgemm4x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y8
+	VMOVUPS      32(R10)(AX*4), Y9
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Y8
+	VMOVUPS      32(R10)(AX*4), Y9
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS 32(SI), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS 36(SI), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Y8
+	VMOVUPS      32(R10)(AX*4), Y9
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS 56(SI), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS 60(SI), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Y8
+	VMOVUPS      32(R10)(AX*4), Y9
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS 80(SI), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS 84(SI), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	ADDQ         $0x60, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dsgemm4x16loop
+
+dsgemm4x16tail:
+	ANDQ $0x03, CX
+	JZ   dsgemm4x16store
+
+dsgemm4x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y8
+	VMOVUPS      32(R10)(AX*4), Y9
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dsgemm4x16tailloop
+
+dsgemm4x16store:
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     dsgemm4x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+dsgemm4x16noacc0:
+	TESTQ        R9, R9
+	JZ           dsgemm4x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+dsgemm4x16norow0:
+	TESTQ  R10, R10
+	JZ     dsgemm4x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+dsgemm4x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm4x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+dsgemm4x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm4x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+dsgemm4x16noacc1:
+	TESTQ        R9, R9
+	JZ           dsgemm4x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+dsgemm4x16norow1:
+	TESTQ  R10, R10
+	JZ     dsgemm4x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+dsgemm4x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm4x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+dsgemm4x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm4x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+dsgemm4x16noacc2:
+	TESTQ        R9, R9
+	JZ           dsgemm4x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+dsgemm4x16norow2:
+	TESTQ  R10, R10
+	JZ     dsgemm4x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+dsgemm4x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm4x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+dsgemm4x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm4x16noacc3
+	VADDPS  (DX), Y6, Y6
+	VADDPS  32(DX), Y7, Y7
+
+dsgemm4x16noacc3:
+	TESTQ        R9, R9
+	JZ           dsgemm4x16norow3
+	VBROADCASTSS 12(R9), Y15
+	VADDPS       Y15, Y6, Y6
+	VADDPS       Y15, Y7, Y7
+
+dsgemm4x16norow3:
+	TESTQ  R10, R10
+	JZ     dsgemm4x16nocol3
+	VADDPS (R10), Y6, Y6
+	VADDPS 32(R10), Y7, Y7
+
+dsgemm4x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm4x16norelu3
+	VMAXPS Y6, Y14, Y6
+	VMAXPS Y7, Y14, Y7
+
+dsgemm4x16norelu3:
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm3x16(SB), NOSPLIT, $0-40
@@ -2510,6 +3464,222 @@ sgemm3x16Epinorelu2:
 	VZEROUPPER
 	RET
 
+// func dsgemm3x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dsgemm3x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dsgemm3x16tail
+
+dsgemm3x16loop:
+	CMPQ       BX, $0x08
+	JNE        dsgemm3x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dsgemm3x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y6
+	VMOVUPS      32(R10)(AX*4), Y7
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Y6
+	VMOVUPS      32(R10)(AX*4), Y7
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS 32(SI), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Y6
+	VMOVUPS      32(R10)(AX*4), Y7
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS 56(SI), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Y6
+	VMOVUPS      32(R10)(AX*4), Y7
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS 80(SI), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	ADDQ         $0x60, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dsgemm3x16loop
+
+dsgemm3x16tail:
+	ANDQ $0x03, CX
+	JZ   dsgemm3x16store
+
+dsgemm3x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y6
+	VMOVUPS      32(R10)(AX*4), Y7
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dsgemm3x16tailloop
+
+dsgemm3x16store:
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     dsgemm3x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+dsgemm3x16noacc0:
+	TESTQ        R9, R9
+	JZ           dsgemm3x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+dsgemm3x16norow0:
+	TESTQ  R10, R10
+	JZ     dsgemm3x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+dsgemm3x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm3x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+dsgemm3x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm3x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+dsgemm3x16noacc1:
+	TESTQ        R9, R9
+	JZ           dsgemm3x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+dsgemm3x16norow1:
+	TESTQ  R10, R10
+	JZ     dsgemm3x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+dsgemm3x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm3x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+dsgemm3x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm3x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+dsgemm3x16noacc2:
+	TESTQ        R9, R9
+	JZ           dsgemm3x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+dsgemm3x16norow2:
+	TESTQ  R10, R10
+	JZ     dsgemm3x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+dsgemm3x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm3x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+dsgemm3x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm2x16(SB), NOSPLIT, $0-40
@@ -2874,6 +4044,171 @@ sgemm2x16Epinorelu1:
 	VZEROUPPER
 	RET
 
+// func dsgemm2x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dsgemm2x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dsgemm2x16tail
+
+dsgemm2x16loop:
+	CMPQ       BX, $0x08
+	JNE        dsgemm2x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dsgemm2x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y4
+	VMOVUPS      32(R10)(AX*4), Y5
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Y4
+	VMOVUPS      32(R10)(AX*4), Y5
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Y4
+	VMOVUPS      32(R10)(AX*4), Y5
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Y4
+	VMOVUPS      32(R10)(AX*4), Y5
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	ADDQ         $0x60, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dsgemm2x16loop
+
+dsgemm2x16tail:
+	ANDQ $0x03, CX
+	JZ   dsgemm2x16store
+
+dsgemm2x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y4
+	VMOVUPS      32(R10)(AX*4), Y5
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dsgemm2x16tailloop
+
+dsgemm2x16store:
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     dsgemm2x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+dsgemm2x16noacc0:
+	TESTQ        R9, R9
+	JZ           dsgemm2x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+dsgemm2x16norow0:
+	TESTQ  R10, R10
+	JZ     dsgemm2x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+dsgemm2x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm2x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+dsgemm2x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      dsgemm2x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+dsgemm2x16noacc1:
+	TESTQ        R9, R9
+	JZ           dsgemm2x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+dsgemm2x16norow1:
+	TESTQ  R10, R10
+	JZ     dsgemm2x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+dsgemm2x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm2x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+dsgemm2x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm1x16(SB), NOSPLIT, $0-40
@@ -3128,6 +4463,120 @@ sgemm1x16Epinocol0:
 	VMAXPS Y1, Y14, Y1
 
 sgemm1x16Epinorelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VZEROUPPER
+	RET
+
+// func dsgemm1x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dsgemm1x16(SB), NOSPLIT, $0-88
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    x+16(FP), AX
+	MOVQ    poffs+32(FP), BX
+	MOVLQSX (BX), R10
+	LEAQ    (AX)(R10*4), R10
+	MOVQ    koffs+24(FP), DI
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         dsgemm1x16tail
+
+dsgemm1x16loop:
+	CMPQ       BX, $0x08
+	JNE        dsgemm1x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+dsgemm1x16body:
+	PREFETCHT0   256(SI)
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y2
+	VMOVUPS      32(R10)(AX*4), Y3
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	MOVLQSX      4(DI), AX
+	VMOVUPS      (R10)(AX*4), Y2
+	VMOVUPS      32(R10)(AX*4), Y3
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	MOVLQSX      8(DI), AX
+	VMOVUPS      (R10)(AX*4), Y2
+	VMOVUPS      32(R10)(AX*4), Y3
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	PREFETCHT0   328(SI)
+	MOVLQSX      12(DI), AX
+	VMOVUPS      (R10)(AX*4), Y2
+	VMOVUPS      32(R10)(AX*4), Y3
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	ADDQ         $0x60, SI
+	ADDQ         $0x10, DI
+	DECQ         BX
+	JNZ          dsgemm1x16loop
+
+dsgemm1x16tail:
+	ANDQ $0x03, CX
+	JZ   dsgemm1x16store
+
+dsgemm1x16tailloop:
+	MOVLQSX      (DI), AX
+	VMOVUPS      (R10)(AX*4), Y2
+	VMOVUPS      32(R10)(AX*4), Y3
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	ADDQ         $0x18, SI
+	ADDQ         $0x04, DI
+	DECQ         CX
+	JNZ          dsgemm1x16tailloop
+
+dsgemm1x16store:
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     dsgemm1x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+dsgemm1x16noacc0:
+	TESTQ        R9, R9
+	JZ           dsgemm1x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+dsgemm1x16norow0:
+	TESTQ  R10, R10
+	JZ     dsgemm1x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+dsgemm1x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     dsgemm1x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+dsgemm1x16norelu0:
 	VMOVUPS Y0, (DX)
 	VMOVUPS Y1, 32(DX)
 	VZEROUPPER
