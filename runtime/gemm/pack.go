@@ -16,6 +16,16 @@ func packAN(dst, a []float32, lda, i0, p0, mc, kc int) {
 			packA6N(kc, &a[base], lda, &d[0])
 			continue
 		}
+		if useAsm && kc <= partKMax {
+			// The tile's rows, then zeros, for packA6N: the loop below
+			// costs as much as the whole tiles of a small product.
+			var part [mr * partKMax]float32
+			for r := range rows {
+				copy(part[r*kc:(r+1)*kc], a[base+r*lda:])
+			}
+			packA6N(kc, &part[0], kc, &d[0])
+			continue
+		}
 		if rows == mr {
 			r0 := a[base : base+kc]
 			r1 := a[base+lda : base+lda+kc]
@@ -40,6 +50,10 @@ func packAN(dst, a []float32, lda, i0, p0, mc, kc int) {
 }
 
 // packAT is packAN for a transposed A: A(i, p) = a[p*lda+i].
+// partKMax bounds the k steps packAN takes a partial tile of through
+// packA6N: kcBlock's default.
+const partKMax = 256
+
 func packAT(dst, a []float32, lda, i0, p0, mc, kc int) {
 	for ip := 0; ip < mc; ip += mr {
 		d := dst[ip*kc : (ip+mr)*kc]
