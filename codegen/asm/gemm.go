@@ -114,6 +114,8 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 		tileKernel(ctx, opt, fmt.Sprintf("sgemm%dx%dEpi", mr, NR), t, storeEpi)
 		t.direct = true
 		tileKernel(ctx, opt, fmt.Sprintf("dsgemm%dx%d", mr, NR), t, storeEpi)
+		t.direct, t.a = false, aIm2col
+		tileKernel(ctx, opt, fmt.Sprintf("isgemm%dx%d", mr, NR), t, storeEpi)
 	}
 	for _, v := range []struct {
 		prefix string
@@ -172,7 +174,8 @@ type tile struct {
 	// gemm.SgemmIm2col). It takes the epilogue's arguments; without zmm,
 	// one panel, and mask is not read.
 	direct bool
-	// a is where A comes from; not packed only with zmm and without direct.
+	// a is where A comes from; not packed only without direct, and but
+	// for aIm2col only with zmm.
 	a aLayout
 }
 

@@ -534,6 +534,17 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 			for ip := 0; ip < mc; ip += mr {
 				i := ic + ip
 				rows := min(mr, mc-ip)
+				if g.imA {
+					// AVX2: A's rows read from the sample.
+					x, koffs, pix := g.im.X[:g.im.C*g.im.H*g.im.W], g.tab.kOff[i:], g.tab.pix[pc:pc+kc]
+					if cols == nr {
+						kernelI(rows, kc, x, koffs, pix, bp, g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
+						continue
+					}
+					kernelI(rows, kc, x, koffs, pix, bp, tile, nr, false, nil, i, j)
+					g.storeTile(tile, rows, cols, i, j, acc, ep)
+					continue
+				}
 				ap := bufA[ip*kc : (ip+mr)*kc]
 				if cols == nr {
 					if ep != nil {

@@ -95,10 +95,10 @@ func SgemmIm2colT(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c [
 // where A is the im2col matrix a describes, B is n x a.Cols() (row-major,
 // rows ldb apart) and C is a.Rows() x n (rows ldc apart): a convolution's
 // weight gradient, transposed, as the im2col matrix times the transposed
-// output gradient. With AVX-512 the micro-kernels read A's rows straight
-// from the sample, an output pixel's taps at a time, and only B is packed,
-// KH*KW times smaller than the matrix that SgemmIm2colT packs; elsewhere it
-// runs SgemmIm2colT on Cᵀ. Either way it gives the bits of SgemmIm2colT's
+// output gradient. With the assembly kernels (AVX-512 or AVX2) they read
+// A's rows straight from the sample, an output pixel's taps at a time, and
+// only B is packed, KH*KW times smaller than the matrix that SgemmIm2colT
+// packs; in pure Go it runs SgemmIm2colT on Cᵀ. Either way it gives the bits of SgemmIm2colT's
 // product, transposed.
 func SgemmIm2colBT(pool *runtime.Pool, n int, a Im2col, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
 	a.check()
@@ -108,7 +108,7 @@ func SgemmIm2colBT(pool *runtime.Pool, n int, a Im2col, b []float32, ldb int, c 
 	if n == 0 {
 		return
 	}
-	if avx512() {
+	if useAsm {
 		launch(pool, call{m: m, n: n, k: k, b: b, ldb: ldb, transB: true, c: c, ldc: ldc, accumulate: accumulate, imA: true}, &a)
 		return
 	}

@@ -141,6 +141,25 @@ func kernelD(rows, kc int, a, x []float32, koffs, poff []int32, c []float32, ldc
 	dKernels[rows](kc, &a[0], &x[0], &koffs[0], &poff[0], &c[0], ldc, rowBias, colBias, flags, 0)
 }
 
+// iKernels[rows] is the AVX2 micro-kernel, with the epilogue, that reads
+// A's rows from a convolution's sample (see kernelI).
+var iKernels = [mr + 1]func(kc int, x *float32, koffs, poffs *int32, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
+	nil, isgemm1x16, isgemm2x16, isgemm3x16, isgemm4x16, isgemm5x16, isgemm6x16,
+}
+
+// kernelI is kernelEpiAsm for an A whose rows are those of an im2col
+// matrix, read from the sample x: A(r, k) is x[koffs[r]+poffs[k]] for the
+// tile's rows r and kc steps k. The caller has checked that every offset
+// lies in x.
+func kernelI(rows, kc int, x []float32, koffs, poffs []int32, b, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	koffs = koffs[:rows]
+	poffs = poffs[:kc]
+	b = b[:kc*nr]
+	c = c[:(rows-1)*ldc+nr]
+	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, nr)
+	iKernels[rows](kc, &x[0], &koffs[0], &poffs[0], &b[0], &c[0], ldc, rowBias, colBias, flags, 0)
+}
+
 // asmKernels[acc][rows] is the generated micro-kernel for rows rows.
 var asmKernels = [2][mr + 1]func(kc int, a, b, c *float32, ldc int){
 	{nil, sgemm1x16, sgemm2x16, sgemm3x16, sgemm4x16, sgemm5x16, sgemm6x16},

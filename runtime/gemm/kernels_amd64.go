@@ -36,6 +36,15 @@ func sgemm6x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *
 //go:noescape
 func dsgemm6x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
+// isgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func isgemm6x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
 // sgemm5x16 computes C[0:5, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -67,6 +76,15 @@ func sgemm5x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *
 //
 //go:noescape
 func dsgemm5x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// isgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func isgemm5x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // sgemm4x16 computes C[0:4, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -100,6 +118,15 @@ func sgemm4x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *
 //go:noescape
 func dsgemm4x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
+// isgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func isgemm4x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
 // sgemm3x16 computes C[0:3, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -131,6 +158,15 @@ func sgemm3x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *
 //
 //go:noescape
 func dsgemm3x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// isgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func isgemm3x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // sgemm2x16 computes C[0:2, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -164,6 +200,15 @@ func sgemm2x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *
 //go:noescape
 func dsgemm2x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
+// isgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func isgemm2x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
 // sgemm1x16 computes C[0:1, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -195,6 +240,15 @@ func sgemm1x16Epi(kc int, a *float32, b *float32, c *float32, ldc int, rowBias *
 //
 //go:noescape
 func dsgemm1x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// isgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func isgemm1x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
 // zgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and

@@ -1157,6 +1157,363 @@ dsgemm6x16norelu5:
 	VZEROUPPER
 	RET
 
+// func isgemm6x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·isgemm6x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVLQSX    16(R8), R15
+	LEAQ       (AX)(R15*4), R15
+	MOVLQSX    20(R8), SI
+	LEAQ       (AX)(SI*4), SI
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	VXORPS     Y10, Y10, Y10
+	VXORPS     Y11, Y11, Y11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         isgemm6x16tail
+
+isgemm6x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS (R15)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS (SI)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Y12
+	VMOVUPS      96(DI), Y13
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS (R15)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS (SI)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Y12
+	VMOVUPS      160(DI), Y13
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS (R15)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS (SI)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Y12
+	VMOVUPS      224(DI), Y13
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS (R15)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS (SI)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          isgemm6x16loop
+
+isgemm6x16tail:
+	ANDQ $0x03, CX
+	JZ   isgemm6x16store
+
+isgemm6x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS (R15)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS (SI)(AX*4), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          isgemm6x16tailloop
+
+isgemm6x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     isgemm6x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+isgemm6x16noacc0:
+	TESTQ        R9, R9
+	JZ           isgemm6x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+isgemm6x16norow0:
+	TESTQ  R10, R10
+	JZ     isgemm6x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+isgemm6x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm6x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+isgemm6x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm6x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+isgemm6x16noacc1:
+	TESTQ        R9, R9
+	JZ           isgemm6x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+isgemm6x16norow1:
+	TESTQ  R10, R10
+	JZ     isgemm6x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+isgemm6x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm6x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+isgemm6x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm6x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+isgemm6x16noacc2:
+	TESTQ        R9, R9
+	JZ           isgemm6x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+isgemm6x16norow2:
+	TESTQ  R10, R10
+	JZ     isgemm6x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+isgemm6x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm6x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+isgemm6x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm6x16noacc3
+	VADDPS  (DX), Y6, Y6
+	VADDPS  32(DX), Y7, Y7
+
+isgemm6x16noacc3:
+	TESTQ        R9, R9
+	JZ           isgemm6x16norow3
+	VBROADCASTSS 12(R9), Y15
+	VADDPS       Y15, Y6, Y6
+	VADDPS       Y15, Y7, Y7
+
+isgemm6x16norow3:
+	TESTQ  R10, R10
+	JZ     isgemm6x16nocol3
+	VADDPS (R10), Y6, Y6
+	VADDPS 32(R10), Y7, Y7
+
+isgemm6x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm6x16norelu3
+	VMAXPS Y6, Y14, Y6
+	VMAXPS Y7, Y14, Y7
+
+isgemm6x16norelu3:
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm6x16noacc4
+	VADDPS  (DX), Y8, Y8
+	VADDPS  32(DX), Y9, Y9
+
+isgemm6x16noacc4:
+	TESTQ        R9, R9
+	JZ           isgemm6x16norow4
+	VBROADCASTSS 16(R9), Y15
+	VADDPS       Y15, Y8, Y8
+	VADDPS       Y15, Y9, Y9
+
+isgemm6x16norow4:
+	TESTQ  R10, R10
+	JZ     isgemm6x16nocol4
+	VADDPS (R10), Y8, Y8
+	VADDPS 32(R10), Y9, Y9
+
+isgemm6x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm6x16norelu4
+	VMAXPS Y8, Y14, Y8
+	VMAXPS Y9, Y14, Y9
+
+isgemm6x16norelu4:
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm6x16noacc5
+	VADDPS  (DX), Y10, Y10
+	VADDPS  32(DX), Y11, Y11
+
+isgemm6x16noacc5:
+	TESTQ        R9, R9
+	JZ           isgemm6x16norow5
+	VBROADCASTSS 20(R9), Y15
+	VADDPS       Y15, Y10, Y10
+	VADDPS       Y15, Y11, Y11
+
+isgemm6x16norow5:
+	TESTQ  R10, R10
+	JZ     isgemm6x16nocol5
+	VADDPS (R10), Y10, Y10
+	VADDPS 32(R10), Y11, Y11
+
+isgemm6x16nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm6x16norelu5
+	VMAXPS Y10, Y14, Y10
+	VMAXPS Y11, Y14, Y11
+
+isgemm6x16norelu5:
+	VMOVUPS Y10, (DX)
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm5x16(SB), NOSPLIT, $0-40
@@ -2154,6 +2511,313 @@ dsgemm5x16norelu4:
 	VZEROUPPER
 	RET
 
+// func isgemm5x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·isgemm5x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVLQSX    16(R8), R15
+	LEAQ       (AX)(R15*4), R15
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         isgemm5x16tail
+
+isgemm5x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y10
+	VMOVUPS      32(DI), Y11
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS (R15)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Y10
+	VMOVUPS      96(DI), Y11
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS (R15)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Y10
+	VMOVUPS      160(DI), Y11
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS (R15)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Y10
+	VMOVUPS      224(DI), Y11
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS (R15)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          isgemm5x16loop
+
+isgemm5x16tail:
+	ANDQ $0x03, CX
+	JZ   isgemm5x16store
+
+isgemm5x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y10
+	VMOVUPS      32(DI), Y11
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS (R15)(AX*4), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          isgemm5x16tailloop
+
+isgemm5x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     isgemm5x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+isgemm5x16noacc0:
+	TESTQ        R9, R9
+	JZ           isgemm5x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+isgemm5x16norow0:
+	TESTQ  R10, R10
+	JZ     isgemm5x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+isgemm5x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm5x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+isgemm5x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm5x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+isgemm5x16noacc1:
+	TESTQ        R9, R9
+	JZ           isgemm5x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+isgemm5x16norow1:
+	TESTQ  R10, R10
+	JZ     isgemm5x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+isgemm5x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm5x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+isgemm5x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm5x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+isgemm5x16noacc2:
+	TESTQ        R9, R9
+	JZ           isgemm5x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+isgemm5x16norow2:
+	TESTQ  R10, R10
+	JZ     isgemm5x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+isgemm5x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm5x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+isgemm5x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm5x16noacc3
+	VADDPS  (DX), Y6, Y6
+	VADDPS  32(DX), Y7, Y7
+
+isgemm5x16noacc3:
+	TESTQ        R9, R9
+	JZ           isgemm5x16norow3
+	VBROADCASTSS 12(R9), Y15
+	VADDPS       Y15, Y6, Y6
+	VADDPS       Y15, Y7, Y7
+
+isgemm5x16norow3:
+	TESTQ  R10, R10
+	JZ     isgemm5x16nocol3
+	VADDPS (R10), Y6, Y6
+	VADDPS 32(R10), Y7, Y7
+
+isgemm5x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm5x16norelu3
+	VMAXPS Y6, Y14, Y6
+	VMAXPS Y7, Y14, Y7
+
+isgemm5x16norelu3:
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm5x16noacc4
+	VADDPS  (DX), Y8, Y8
+	VADDPS  32(DX), Y9, Y9
+
+isgemm5x16noacc4:
+	TESTQ        R9, R9
+	JZ           isgemm5x16norow4
+	VBROADCASTSS 16(R9), Y15
+	VADDPS       Y15, Y8, Y8
+	VADDPS       Y15, Y9, Y9
+
+isgemm5x16norow4:
+	TESTQ  R10, R10
+	JZ     isgemm5x16nocol4
+	VADDPS (R10), Y8, Y8
+	VADDPS 32(R10), Y9, Y9
+
+isgemm5x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm5x16norelu4
+	VMAXPS Y8, Y14, Y8
+	VMAXPS Y9, Y14, Y9
+
+isgemm5x16norelu4:
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm4x16(SB), NOSPLIT, $0-40
@@ -2995,6 +3659,263 @@ dsgemm4x16norelu3:
 	VZEROUPPER
 	RET
 
+// func isgemm4x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·isgemm4x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVLQSX    12(R8), R14
+	LEAQ       (AX)(R14*4), R14
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         isgemm4x16tail
+
+isgemm4x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y8
+	VMOVUPS      32(DI), Y9
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Y8
+	VMOVUPS      96(DI), Y9
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Y8
+	VMOVUPS      160(DI), Y9
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Y8
+	VMOVUPS      224(DI), Y9
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          isgemm4x16loop
+
+isgemm4x16tail:
+	ANDQ $0x03, CX
+	JZ   isgemm4x16store
+
+isgemm4x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y8
+	VMOVUPS      32(DI), Y9
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS (R14)(AX*4), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          isgemm4x16tailloop
+
+isgemm4x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     isgemm4x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+isgemm4x16noacc0:
+	TESTQ        R9, R9
+	JZ           isgemm4x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+isgemm4x16norow0:
+	TESTQ  R10, R10
+	JZ     isgemm4x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+isgemm4x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm4x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+isgemm4x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm4x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+isgemm4x16noacc1:
+	TESTQ        R9, R9
+	JZ           isgemm4x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+isgemm4x16norow1:
+	TESTQ  R10, R10
+	JZ     isgemm4x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+isgemm4x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm4x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+isgemm4x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm4x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+isgemm4x16noacc2:
+	TESTQ        R9, R9
+	JZ           isgemm4x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+isgemm4x16norow2:
+	TESTQ  R10, R10
+	JZ     isgemm4x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+isgemm4x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm4x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+isgemm4x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm4x16noacc3
+	VADDPS  (DX), Y6, Y6
+	VADDPS  32(DX), Y7, Y7
+
+isgemm4x16noacc3:
+	TESTQ        R9, R9
+	JZ           isgemm4x16norow3
+	VBROADCASTSS 12(R9), Y15
+	VADDPS       Y15, Y6, Y6
+	VADDPS       Y15, Y7, Y7
+
+isgemm4x16norow3:
+	TESTQ  R10, R10
+	JZ     isgemm4x16nocol3
+	VADDPS (R10), Y6, Y6
+	VADDPS 32(R10), Y7, Y7
+
+isgemm4x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm4x16norelu3
+	VMAXPS Y6, Y14, Y6
+	VMAXPS Y7, Y14, Y7
+
+isgemm4x16norelu3:
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm3x16(SB), NOSPLIT, $0-40
@@ -3680,6 +4601,213 @@ dsgemm3x16norelu2:
 	VZEROUPPER
 	RET
 
+// func isgemm3x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·isgemm3x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVLQSX    8(R8), R11
+	LEAQ       (AX)(R11*4), R11
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         isgemm3x16tail
+
+isgemm3x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y6
+	VMOVUPS      32(DI), Y7
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Y6
+	VMOVUPS      96(DI), Y7
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Y6
+	VMOVUPS      160(DI), Y7
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Y6
+	VMOVUPS      224(DI), Y7
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          isgemm3x16loop
+
+isgemm3x16tail:
+	ANDQ $0x03, CX
+	JZ   isgemm3x16store
+
+isgemm3x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y6
+	VMOVUPS      32(DI), Y7
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS (R11)(AX*4), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          isgemm3x16tailloop
+
+isgemm3x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     isgemm3x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+isgemm3x16noacc0:
+	TESTQ        R9, R9
+	JZ           isgemm3x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+isgemm3x16norow0:
+	TESTQ  R10, R10
+	JZ     isgemm3x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+isgemm3x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm3x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+isgemm3x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm3x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+isgemm3x16noacc1:
+	TESTQ        R9, R9
+	JZ           isgemm3x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+isgemm3x16norow1:
+	TESTQ  R10, R10
+	JZ     isgemm3x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+isgemm3x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm3x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+isgemm3x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm3x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+isgemm3x16noacc2:
+	TESTQ        R9, R9
+	JZ           isgemm3x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+isgemm3x16norow2:
+	TESTQ  R10, R10
+	JZ     isgemm3x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+isgemm3x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm3x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+isgemm3x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm2x16(SB), NOSPLIT, $0-40
@@ -4209,6 +5337,163 @@ dsgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
+// func isgemm2x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·isgemm2x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVLQSX    4(R8), R10
+	LEAQ       (AX)(R10*4), R10
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         isgemm2x16tail
+
+isgemm2x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y4
+	VMOVUPS      32(DI), Y5
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Y4
+	VMOVUPS      96(DI), Y5
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Y4
+	VMOVUPS      160(DI), Y5
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Y4
+	VMOVUPS      224(DI), Y5
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          isgemm2x16loop
+
+isgemm2x16tail:
+	ANDQ $0x03, CX
+	JZ   isgemm2x16store
+
+isgemm2x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y4
+	VMOVUPS      32(DI), Y5
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS (R10)(AX*4), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          isgemm2x16tailloop
+
+isgemm2x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     isgemm2x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+isgemm2x16noacc0:
+	TESTQ        R9, R9
+	JZ           isgemm2x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+isgemm2x16norow0:
+	TESTQ  R10, R10
+	JZ     isgemm2x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+isgemm2x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm2x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+isgemm2x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      isgemm2x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+isgemm2x16noacc1:
+	TESTQ        R9, R9
+	JZ           isgemm2x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+isgemm2x16norow1:
+	TESTQ  R10, R10
+	JZ     isgemm2x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+isgemm2x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm2x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+isgemm2x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm1x16(SB), NOSPLIT, $0-40
@@ -4577,6 +5862,113 @@ dsgemm1x16nocol0:
 	VMAXPS Y1, Y14, Y1
 
 dsgemm1x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VZEROUPPER
+	RET
+
+// func isgemm1x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·isgemm1x16(SB), NOSPLIT, $0-88
+	MOVQ kc+0(FP), CX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	MOVQ       x+8(FP), AX
+	MOVQ       koffs+16(FP), R8
+	MOVLQSX    (R8), R9
+	LEAQ       (AX)(R9*4), R9
+	MOVQ       poffs+24(FP), R8
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         isgemm1x16tail
+
+isgemm1x16loop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y2
+	VMOVUPS      32(DI), Y3
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	MOVLQSX      4(R8), AX
+	VMOVUPS      64(DI), Y2
+	VMOVUPS      96(DI), Y3
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	MOVLQSX      8(R8), AX
+	VMOVUPS      128(DI), Y2
+	VMOVUPS      160(DI), Y3
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	MOVLQSX      12(R8), AX
+	VMOVUPS      192(DI), Y2
+	VMOVUPS      224(DI), Y3
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	ADDQ         $0x10, R8
+	ADDQ         $0x00000100, DI
+	DECQ         BX
+	JNZ          isgemm1x16loop
+
+isgemm1x16tail:
+	ANDQ $0x03, CX
+	JZ   isgemm1x16store
+
+isgemm1x16tailloop:
+	MOVLQSX      (R8), AX
+	VMOVUPS      (DI), Y2
+	VMOVUPS      32(DI), Y3
+	VBROADCASTSS (R9)(AX*4), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	ADDQ         $0x04, R8
+	ADDQ         $0x40, DI
+	DECQ         CX
+	JNZ          isgemm1x16tailloop
+
+isgemm1x16store:
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   rowBias+56(FP), R9
+	MOVQ   colBias+64(FP), R10
+	MOVQ   flags+72(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     isgemm1x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+isgemm1x16noacc0:
+	TESTQ        R9, R9
+	JZ           isgemm1x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+isgemm1x16norow0:
+	TESTQ  R10, R10
+	JZ     isgemm1x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+isgemm1x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     isgemm1x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+isgemm1x16norelu0:
 	VMOVUPS Y0, (DX)
 	VMOVUPS Y1, 32(DX)
 	VZEROUPPER
