@@ -195,6 +195,9 @@ type driver struct {
 	ncCols int  // NC in column mode
 
 	sharedB []float32 // row mode: the packed B block
+	// sharedA is column mode's packed A, in PackA's layout, when the
+	// workers would each pack it for every chunk (see shareA).
+	sharedA []float32
 	// edgeB holds the rows of a transposed B's last, partial panel while
 	// it is packed; only one panel of a call is partial, so one buffer
 	// serves every worker.
@@ -210,8 +213,8 @@ type driver struct {
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int
 
-	packBFn        func(lo, hi int)
-	rowsFn, colsFn func(w, lo, hi int)
+	packAFn, packBFn func(lo, hi int)
+	rowsFn, colsFn   func(w, lo, hi int)
 }
 
 // A worker holds one worker's buffers.
@@ -239,6 +242,7 @@ func getDriver(workers int) *driver {
 	}
 	if g == nil {
 		g = &driver{}
+		g.packAFn = g.packSharedA
 		g.packBFn = g.packSharedB
 		g.rowsFn = g.rows
 		g.colsFn = g.cols
@@ -320,6 +324,7 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 		for w := range workers {
 			g.w[w].bufB = alignedCap(g.w[w].bufB, min(g.ncCols, ceilDiv(panelsN, g.chunks)*nr)*kcMax, l2Floats)
 		}
+		g.shareA(pool, workers, panelsA)
 		if workers > 1 {
 			pool.ForWorker(g.chunks, g.colsFn)
 		} else {
@@ -367,6 +372,40 @@ func (g *driver) direct() bool {
 // avx512 reports whether the AVX-512 kernels run: the CPU has them, the
 // build has assembly and neither CNNC_AVX512=0 nor a test turned them off.
 func avx512() bool { return zPanels > 0 && useAsm }
+
+// shareA packs A once for a column-mode call whose chunks would each pack
+// all of it, into sharedA in PackA's layout, which the chunks then read as
+// a call's prepacked A: a product of 64 rows split into 8 chunks packed A
+// as often as it packed B. It leaves A alone where the kernels read it
+// unpacked, and for one chunk.
+func (g *driver) shareA(pool *runtime.Pool, workers, panelsA int) {
+	if g.ap != nil || g.imA || avx512() && !g.direct() || g.chunks == 1 {
+		return
+	}
+	g.sharedA = alignedCap(g.sharedA, panelsA*mr*g.k, panelsA*mr*g.k)
+	if workers > 1 {
+		pool.For(panelsA, g.packAFn)
+	} else {
+		g.packSharedA(0, panelsA)
+	}
+	g.ap = g.sharedA
+}
+
+// packSharedA packs A's row panels [lo, hi) into sharedA, each block of
+// k after the one before, as PackA lays them out.
+func (g *driver) packSharedA(lo, hi int) {
+	i0, rows := lo*mr, min(hi*mr, g.m)-lo*mr
+	stride := ceilDiv(g.m, mr) * mr
+	for pc := 0; pc < g.k; pc += kcBlock {
+		kc := min(kcBlock, g.k-pc)
+		dst := g.sharedA[pc*stride+i0*kc:]
+		if g.transA {
+			packAT(dst, g.a, g.lda, i0, pc, rows, kc)
+		} else {
+			packAN(dst, g.a, g.lda, i0, pc, rows, kc)
+		}
+	}
+}
 
 // packSharedB packs panels [lo, hi) of the current B block in row mode.
 func (g *driver) packSharedB(lo, hi int) {
