@@ -20,12 +20,13 @@
 // A convolution's GEMMs need not build the im2col matrix: SgemmIm2col and
 // SgemmIm2colT pack their B panels straight from the sample, which saves
 // writing and reading back a matrix KH*KW times the size of the input.
-// With AVX-512 the kernels read the matrix from the sample without packing
-// it at all: SgemmIm2col's B panels at stride 1 (dzgemm), over the input's
-// whole width when the output's rows are not multiples of 16 wide, and
-// SgemmIm2colBT's A rows, a pixel's taps at a time (izgemm), for a weight
-// gradient that then packs only the output gradient. Col2im sums a column
-// matrix back into an input gradient.
+// The assembly kernels read the matrix from the sample without packing it
+// at all: SgemmIm2col's B panels at stride 1 (dsgemm with AVX2, dzgemm with
+// AVX-512), over the input's whole width when the output's rows are not
+// multiples of 16 wide, and SgemmIm2colBT's A rows, a pixel's taps at a
+// time (isgemm, izgemm), for a weight gradient that then packs only the
+// output gradient. Col2im sums a column matrix back into an input
+// gradient, each vector in registers (col2imY, col2imZ).
 //
 // The micro-kernels, the packing routines and the vector helpers (Axpy,
 // ReLU, AddBias, CopyRows, AddRows, Col2im, MaxPool2x2) are AVX2/FMA and AVX-512
