@@ -63,7 +63,6 @@ func GEMMFilesWith(opt GEMMOptions) ([]File, error) {
 	DotTile(ctx)
 	PoolZ(ctx)
 	Gemv(ctx)
-	Transpose(ctx)
 	s, g, err := Render(ctx, "gemm", Generator)
 	if err != nil {
 		return nil, fmt.Errorf("gemm kernels: %w", err)

@@ -139,10 +139,6 @@ func maxPool2x2ReLUBackwardZ(dx, x, dy *float32, oh, ow, w int) {
 	panic("gemm: no assembly kernels in this build")
 }
 
-func transpose8(dst, src *float32, rows, cols, ldd, lds int) {
-	panic("gemm: no assembly kernels in this build")
-}
-
 func col2imY(dst, col *float32, tab *int32, vecs, chans, dstStride, colStride int) {
 	panic("gemm: no assembly kernels in this build")
 }

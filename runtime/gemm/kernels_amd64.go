@@ -1760,9 +1760,3 @@ func gemv2(k int, a *float32, lda int, x *float32, y *float32)
 //
 //go:noescape
 func gemv1(k int, a *float32, lda int, x *float32, y *float32)
-
-// transpose8 sets dst[j*ldd+i] = src[i*lds+j] for the 8*rows x 8*cols
-// top-left part of src, an 8 x 8 block at a time.
-//
-//go:noescape
-func transpose8(dst *float32, src *float32, rows int, cols int, ldd int, lds int)

@@ -297,25 +297,12 @@ func checkRows(fn string, dst, src []float32, rows, width, dstStride, srcStride 
 	}
 }
 
-// transpose sets dst[j*ldd+i] = src[i*lds+j] for i < rows and j < cols,
-// the 8 x 8 blocks in assembly where it runs.
+// transpose sets dst[j*ldd+i] = src[i*lds+j] for i < rows and j < cols.
+// Only the pure Go build runs it (see SgemmIm2colBT).
 func transpose(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-	if rows <= 0 || cols <= 0 {
-		return
-	}
-	_, _ = dst[(cols-1)*ldd+rows-1], src[(rows-1)*lds+cols-1]
-	r8, c8 := 0, 0
-	if useAsm && rows >= 8 && cols >= 8 {
-		r8, c8 = rows&^7, cols&^7
-		transpose8(&dst[0], &src[0], r8/8, c8/8, ldd, lds)
-	}
 	for i := range rows {
-		j0 := 0
-		if i < r8 {
-			j0 = c8
-		}
-		for j := j0; j < cols; j++ {
-			dst[j*ldd+i] = src[i*lds+j]
+		for j, v := range src[i*lds:][:cols] {
+			dst[j*ldd+i] = v
 		}
 	}
 }
