@@ -33,8 +33,8 @@ func (s Col2imShape) Cols() int { return s.OH * s.OW }
 // and zero where none does. Every path gives the same bits. With the
 // assembly kernels (AVX-512 or AVX2) and stride 1 across, each 16-float
 // vector of dst is summed in registers through a table of masked loads and
-// stored once; otherwise each tap adds its rows into the cleared dst. It panics if a slice is too short or the
-// geometry is inconsistent.
+// stored once; otherwise each tap adds its rows into the cleared dst. It
+// panics if a slice is too short or the geometry is inconsistent.
 func Col2im(dst, col []float32, s Col2imShape) {
 	s.check()
 	if need := s.C * s.H * s.W; len(dst) < need {

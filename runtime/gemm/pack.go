@@ -49,11 +49,11 @@ func packAN(dst, a []float32, lda, i0, p0, mc, kc int) {
 	}
 }
 
-// packAT is packAN for a transposed A: A(i, p) = a[p*lda+i].
 // partKMax bounds the k steps packAN takes a partial tile of through
 // packA6N: kcBlock's default.
 const partKMax = 256
 
+// packAT is packAN for a transposed A: A(i, p) = a[p*lda+i].
 func packAT(dst, a []float32, lda, i0, p0, mc, kc int) {
 	for ip := 0; ip < mc; ip += mr {
 		d := dst[ip*kc : (ip+mr)*kc]
