@@ -62,25 +62,8 @@ func col2imZ(ctx *build.Context) {
 		lbl    = func(s string, g int) operand.LabelRef { return operand.LabelRef(fmt.Sprintf("%s%s%d", name, s, g)) }
 		labelf = func(s string, g int) { ctx.Label(fmt.Sprintf("%s%s%d", name, s, g)) }
 	)
-	ctx.Load(ctx.Param("dst"), dst)
-	ctx.Load(ctx.Param("col"), bases[0])
-	ctx.Load(ctx.Param("tab"), tab)
 	ctx.Load(ctx.Param("chans"), chans)
-	ctx.Load(ctx.Param("dstStride"), ds)
-	ctx.Load(ctx.Param("colStride"), cs)
-	ctx.SHLQ(operand.U8(2), ds)
-	ctx.SHLQ(operand.U8(2), cs)
-	for gi, g := range Col2imGroups {
-		next := "done"
-		if gi+1 < len(Col2imGroups) {
-			next = fmt.Sprintf("pass%d", Col2imGroups[gi+1])
-		}
-		labelf("pass", g)
-		ctx.CMPQ(chans, operand.U8(g))
-		ctx.JL(operand.LabelRef(name + next))
-		for i := 1; i < g; i++ {
-			ctx.LEAQ(operand.Mem{Base: bases[i-1], Index: cs, Scale: 1}, bases[i])
-		}
+	col2imFrame{dst: dst, tab: tab, ds: ds, cs: cs, bases: bases}.passes(ctx, name, chans, func(g int) {
 		ctx.MOVQ(tab, t)
 		ctx.Load(ctx.Param("vecs"), vecs)
 		labelf("vec", g)
@@ -112,17 +95,7 @@ func col2imZ(ctx *build.Context) {
 		}
 		ctx.DECQ(vecs)
 		ctx.JNZ(lbl("vec", g))
-		// On to the next g channels.
-		for range g {
-			ctx.ADDQ(ds, dst)
-		}
-		ctx.LEAQ(operand.Mem{Base: bases[g-1], Index: cs, Scale: 1}, bases[0])
-		ctx.SUBQ(operand.U8(g), chans)
-		ctx.JMP(lbl("pass", g))
-	}
-	ctx.Label(name + "done")
-	ctx.VZEROUPPER()
-	ctx.RET()
+	})
 }
 
 // col2imY is col2imZ with AVX2 (see Col2im): the g channels' two halves
@@ -185,26 +158,9 @@ func col2imY(ctx *build.Context) {
 			ctx.VMOVDQU(operand.Mem{Base: masks, Index: m, Scale: 1}, v)
 		}
 	}
-	ctx.Load(ctx.Param("dst"), dst)
-	ctx.Load(ctx.Param("col"), bases[0])
-	ctx.Load(ctx.Param("tab"), tab)
-	ctx.Load(ctx.Param("dstStride"), ds)
-	ctx.Load(ctx.Param("colStride"), cs)
 	ctx.LEAQ(table, masks)
 	ctx.VPCMPEQD(ones, ones, ones)
-	ctx.SHLQ(operand.U8(2), ds)
-	ctx.SHLQ(operand.U8(2), cs)
-	for gi, g := range Col2imGroups {
-		next := "done"
-		if gi+1 < len(Col2imGroups) {
-			next = fmt.Sprintf("pass%d", Col2imGroups[gi+1])
-		}
-		label("pass", g)
-		ctx.CMPQ(chans, operand.U8(g))
-		ctx.JL(operand.LabelRef(name + next))
-		for i := 1; i < g; i++ {
-			ctx.LEAQ(operand.Mem{Base: bases[i-1], Index: cs, Scale: 1}, bases[i])
-		}
+	col2imFrame{dst: dst, tab: tab, ds: ds, cs: cs, bases: bases}.passes(ctx, name, chans, func(g int) {
 		ctx.MOVQ(tab, t)
 		ctx.Load(ctx.Param("vecs"), off)
 		ctx.MOVQ(off, vecs)
@@ -266,13 +222,49 @@ func col2imY(ctx *build.Context) {
 		}
 		ctx.DECQ(vecs)
 		ctx.JNZ(lbl("vec", g))
+	})
+}
+
+// A col2imFrame is what the col2im kernels share: dst, the table, the
+// strides of dst and col in bytes, and the bases of the channels summed
+// side by side, col's first in bases[0].
+type col2imFrame struct {
+	dst, tab, ds, cs reg.GPPhysical
+	bases            []reg.GPPhysical
+}
+
+// passes loads the frame's arguments and emits, for each g of
+// Col2imGroups, the passes over g channels at a time while chans (a
+// register or memory) counts at least g: pass(g) sums them, from
+// bases[:g], then dst and the bases move on g channels. Then VZEROUPPER
+// and RET.
+func (f col2imFrame) passes(ctx *build.Context, name string, chans operand.Op, pass func(g int)) {
+	ctx.Load(ctx.Param("dst"), f.dst)
+	ctx.Load(ctx.Param("col"), f.bases[0])
+	ctx.Load(ctx.Param("tab"), f.tab)
+	ctx.Load(ctx.Param("dstStride"), f.ds)
+	ctx.Load(ctx.Param("colStride"), f.cs)
+	ctx.SHLQ(operand.U8(2), f.ds)
+	ctx.SHLQ(operand.U8(2), f.cs)
+	for gi, g := range Col2imGroups {
+		next := "done"
+		if gi+1 < len(Col2imGroups) {
+			next = fmt.Sprintf("pass%d", Col2imGroups[gi+1])
+		}
+		ctx.Label(fmt.Sprintf("%spass%d", name, g))
+		ctx.CMPQ(chans, operand.U8(g))
+		ctx.JL(operand.LabelRef(name + next))
+		for i := 1; i < g; i++ {
+			ctx.LEAQ(operand.Mem{Base: f.bases[i-1], Index: f.cs, Scale: 1}, f.bases[i])
+		}
+		pass(g)
 		// On to the next g channels.
 		for range g {
-			ctx.ADDQ(ds, dst)
+			ctx.ADDQ(f.ds, f.dst)
 		}
-		ctx.LEAQ(operand.Mem{Base: bases[g-1], Index: cs, Scale: 1}, bases[0])
+		ctx.LEAQ(operand.Mem{Base: f.bases[g-1], Index: f.cs, Scale: 1}, f.bases[0])
 		ctx.SUBQ(operand.U8(g), chans)
-		ctx.JMP(lbl("pass", g))
+		ctx.JMP(operand.LabelRef(fmt.Sprintf("%spass%d", name, g)))
 	}
 	ctx.Label(name + "done")
 	ctx.VZEROUPPER()

@@ -490,7 +490,8 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 	// stored, unless the product reads B from a sample directly (whose
 	// kernels take packed A): packing cost as much as a few of the tile
 	// rows it fed.
-	unpackedA := g.ap == nil && avx512() && !g.direct() && !g.imA
+	direct := g.direct()
+	unpackedA := g.ap == nil && avx512() && !direct && !g.imA
 	// The epilogue runs once C holds the whole product: after the last
 	// block of k.
 	var ep *Epilogue
@@ -514,7 +515,7 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 		for jp := jp0; jp < jp1; jp++ {
 			j := jc + jp*nr
 			cols := min(nr, jc+nc-j)
-			if g.direct() && !avx512() {
+			if direct && !avx512() {
 				// A whole panel of an im2col matrix, read from the sample;
 				// a last, partial one through the tile.
 				x, koffs, poff := g.im.X[:g.tab.end], g.tab.kOff[pc:pc+kc], g.tab.pOff[jc/nr+jp:][:1]
@@ -522,16 +523,13 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 					i := ic + ip
 					rows := min(mr, mc-ip)
 					ap := bufA[ip*kc : (ip+mr)*kc]
-					if cols == nr {
-						kernelD(rows, kc, ap, x, koffs, poff, g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
-						continue
-					}
-					kernelD(rows, kc, ap, x, koffs, poff, tile, nr, false, nil, i, j)
-					g.storeTile(tile, rows, cols, i, j, acc, ep)
+					g.tileProduct(tile, rows, cols, i, j, acc, ep, func(c []float32, ldc int, acc bool, ep *Epilogue) {
+						kernelD(rows, kc, ap, x, koffs, poff, c, ldc, acc, ep, i, j)
+					})
 				}
 				continue
 			}
-			if g.direct() {
+			if direct {
 				// Whole panels of an im2col matrix, read from the sample.
 				q, q0 := min(zPanels, jp1-jp), jc/nr+jp
 				w := min(q*nr, jc+nc-j)
@@ -576,12 +574,9 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 				if g.imA {
 					// AVX2: A's rows read from the sample.
 					x, koffs, pix := g.im.X[:g.im.C*g.im.H*g.im.W], g.tab.kOff[i:], g.tab.pix[pc:pc+kc]
-					if cols == nr {
-						kernelI(rows, kc, x, koffs, pix, bp, g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
-						continue
-					}
-					kernelI(rows, kc, x, koffs, pix, bp, tile, nr, false, nil, i, j)
-					g.storeTile(tile, rows, cols, i, j, acc, ep)
+					g.tileProduct(tile, rows, cols, i, j, acc, ep, func(c []float32, ldc int, acc bool, ep *Epilogue) {
+						kernelI(rows, kc, x, koffs, pix, bp, c, ldc, acc, ep, i, j)
+					})
 					continue
 				}
 				ap := bufA[ip*kc : (ip+mr)*kc]
@@ -598,6 +593,19 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 			}
 		}
 	}
+}
+
+// tileProduct runs kernel, a micro-kernel call with the epilogue for the
+// rows x 16 tile of C at row i, column j: into C where the panel is whole,
+// and for a partial panel (cols < 16) into tile, which storeTile then
+// stores.
+func (g *driver) tileProduct(tile []float32, rows, cols, i, j int, acc bool, ep *Epilogue, kernel func(c []float32, ldc int, acc bool, ep *Epilogue)) {
+	if cols == nr {
+		kernel(g.c[i*g.ldc+j:], g.ldc, acc, ep)
+		return
+	}
+	kernel(tile, nr, false, nil)
+	g.storeTile(tile, rows, cols, i, j, acc, ep)
 }
 
 // storeTile stores (adds, with acc) the first cols columns of the rows x

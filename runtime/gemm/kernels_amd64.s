@@ -39893,8 +39893,8 @@ poolspillrow:
 	JMP        poolspillrow
 
 poolsmallrow:
-	TESTQ      CX, CX
-	JZ         pooldone
+	CMPQ       CX, $0x00
+	JLE        pooldone
 	LEAQ       (SI)(R8*1), R9
 	VMASKMOVPS (SI)(R10*8), Y9, Y0
 	VMASKMOVPS 32(SI)(R10*8), Y10, Y1
@@ -40168,8 +40168,8 @@ poolbwdspillrow:
 	JMP        poolbwdspillrow
 
 poolbwdsmallrow:
-	TESTQ      CX, CX
-	JZ         poolbwddone
+	CMPQ       CX, $0x00
+	JLE        poolbwddone
 	LEAQ       (SI)(R8*1), R9
 	LEAQ       (DI)(R8*1), R12
 	VMASKMOVPS (BX)(R10*4), Y11, Y7
@@ -40507,8 +40507,8 @@ poolbwdspillrow:
 	JMP        poolbwdspillrow
 
 poolbwdsmallrow:
-	TESTQ      CX, CX
-	JZ         poolbwddone
+	CMPQ       CX, $0x00
+	JLE        poolbwddone
 	LEAQ       (SI)(R8*1), R9
 	LEAQ       (DI)(R8*1), R12
 	VMASKMOVPS (BX)(R10*4), Y11, Y7
@@ -40590,10 +40590,10 @@ poolbwddone:
 // func col2imZ(dst *float32, col *float32, tab *int32, vecs int, chans int, dstStride int, colStride int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·col2imZ(SB), NOSPLIT, $0-56
+	MOVQ chans+32(FP), CX
 	MOVQ dst+0(FP), DI
 	MOVQ col+8(FP), SI
 	MOVQ tab+16(FP), R8
-	MOVQ chans+32(FP), CX
 	MOVQ dstStride+40(FP), R10
 	MOVQ colStride+48(FP), R11
 	SHLQ $0x02, R10
@@ -42779,13 +42779,13 @@ GLOBL bytemask<>(SB), RODATA|NOPTR, $8192
 // func col2imY(dst *float32, col *float32, tab *int32, vecs int, chans int, dstStride int, colStride int)
 // Requires: AVX, AVX2
 TEXT ·col2imY(SB), NOSPLIT, $8-56
+	LEAQ     bytemask<>+0(SB), CX
+	VPCMPEQD Y13, Y13, Y13
 	MOVQ     dst+0(FP), DI
 	MOVQ     col+8(FP), SI
 	MOVQ     tab+16(FP), R8
 	MOVQ     dstStride+40(FP), R10
 	MOVQ     colStride+48(FP), R11
-	LEAQ     bytemask<>+0(SB), CX
-	VPCMPEQD Y13, Y13, Y13
 	SHLQ     $0x02, R10
 	SHLQ     $0x02, R11
 
