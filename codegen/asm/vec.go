@@ -421,7 +421,7 @@ func rowKernel(ctx *build.Context, name string, add bool, doc ...string) {
 // + j] is the largest of src[2i*w + 2j], src[2i*w + 2j+1] and the two
 // below them, a NaN if any of them is one, for i < oh and j < ow. Eight
 // outputs are computed at a time, the last eight of a row overlapping the
-// ones before; a row narrower than eight is one masked chunk.
+// ones before; a row narrower than eight is one chunk (see poolRows).
 func maxPool2x2(ctx *build.Context, table operand.Mem) {
 	ctx.Function("maxPool2x2")
 	ctx.Attributes(attr.NOSPLIT)
