@@ -37,23 +37,26 @@ func AddL1Grad(params []*Param, lambda float64) {
 // WeightDecay = 2*lambda*beta. Arithmetic is float64, rounded once to
 // float32 when added. Buffers (a nil Grad) are skipped.
 func AddElasticNetGrad(params []*Param, lambda, beta float64) {
-	if lambda == 0 {
+	for _, p := range params {
+		AddElasticNetGradOf(p, lambda, beta)
+	}
+}
+
+// AddElasticNetGradOf is AddElasticNetGrad for the one parameter p, for a
+// model's gradient hook, which sees the parameters one at a time.
+func AddElasticNetGradOf(p *Param, lambda, beta float64) {
+	if lambda == 0 || p.Grad == nil { // nothing to add, or a buffer
 		return
 	}
-	for _, p := range params {
-		if p.Grad == nil {
-			continue // a buffer
+	g := p.Grad[:len(p.Data)]
+	for i, w := range p.Data {
+		var s float64
+		switch {
+		case w > 0:
+			s = 1
+		case w < 0:
+			s = -1
 		}
-		g := p.Grad[:len(p.Data)]
-		for i, w := range p.Data {
-			var s float64
-			switch {
-			case w > 0:
-				s = 1
-			case w < 0:
-				s = -1
-			}
-			g[i] += float32(lambda * (2*beta*float64(w) + s))
-		}
+		g[i] += float32(lambda * (2*beta*float64(w) + s))
 	}
 }

@@ -1,6 +1,10 @@
 package runtime
 
-import "github.com/cnnc/cnnc/runtime/elem"
+import (
+	"fmt"
+
+	"github.com/cnnc/cnnc/runtime/elem"
+)
 
 // parallelMin is the size from which an optimiser splits its update over
 // the pool; below it the hand-off costs more than it saves.
@@ -41,6 +45,12 @@ type SGD struct {
 	step     sgdStep
 	ends     []int // ends[i]: where parameter i's elements end; buffers have none
 	updateFn func(lo, hi int)
+
+	// Update's parameter, which updateOne reads; index maps a parameter
+	// to its place in params.
+	index       map[*Param]int
+	one         int
+	updateOneFn func(lo, hi int)
 }
 
 type sgdStep struct {
@@ -54,6 +64,11 @@ type sgdStep struct {
 func NewSGD(params []*Param, lr, momentum float64, nesterov bool, weightDecay float64) *SGD {
 	o := &SGD{LR: lr, Momentum: momentum, WeightDecay: weightDecay, Nesterov: nesterov, params: params, pool: DefaultPool()}
 	o.updateFn = o.update
+	o.updateOneFn = o.updateOne
+	o.index = make(map[*Param]int, len(params))
+	for i, p := range params {
+		o.index[p] = i
+	}
 	if momentum != 0 {
 		o.velocity = make([]*Param, len(params))
 		for i, p := range params {
@@ -103,6 +118,47 @@ func (o *SGD) Step() {
 		o.update(0, total)
 	}
 	o.Steps++
+}
+
+// Update applies Step's update to p alone, which must be one of the
+// optimiser's parameters, with the current LR; Done then ends the step. A
+// model's gradient hook (SetGradHook in generated code) calls it for each
+// parameter as soon as the backward pass has its gradient, so that the
+// update reads the gradient while it is still in cache, and the gradients
+// of all the layers can share memory. Update and Done give the bits of
+// Step, the update of each element being the same.
+func (o *SGD) Update(p *Param) {
+	i, ok := o.index[p]
+	if !ok {
+		panic(fmt.Sprintf("runtime: SGD.Update of %q, which is not one of the optimiser's parameters", p.Name))
+	}
+	if p.Grad == nil {
+		return
+	}
+	o.step = sgdStep{float32(o.LR), float32(o.Momentum), float32(o.WeightDecay), o.Steps == 0}
+	o.one = i
+	if n := len(p.Data); n >= parallelMin && o.pool != nil {
+		o.pool.For(n, o.updateOneFn)
+	} else {
+		o.updateOne(0, n)
+	}
+}
+
+// Done ends a step taken with Update, as Step ends its own: it counts the
+// step, so that the next one's momentum is no longer the first.
+func (o *SGD) Done() {
+	o.Steps++
+}
+
+// updateOne updates elements [lo, hi) of Update's parameter.
+func (o *SGD) updateOne(lo, hi int) {
+	p := o.params[o.one]
+	var v []float32
+	if o.velocity != nil {
+		v = o.velocity[o.one].Data
+	}
+	s := o.step
+	elem.SGD(p.Data[lo:hi], p.Grad[lo:hi], sub(v, lo, hi), s.lr, s.mu, s.wd, o.Nesterov, s.first)
 }
 
 // update updates elements [lo, hi) of the parameters taken one after

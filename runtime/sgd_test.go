@@ -130,3 +130,54 @@ func TestSchedules(t *testing.T) {
 		assert.InDelta(t, tt.want, tt.s.LR(tt.epoch), 1e-15, "%+v epoch %d", tt.s, tt.epoch)
 	}
 }
+
+func TestSGDUpdateMatchesStep(t *testing.T) {
+	// Update on each parameter, in any order, then Done, is Step: same
+	// parameters and momentum buffers, bit for bit, over steps whose
+	// gradients change, with momentum, Nesterov and weight decay.
+	sizes := []int{parallelMin*2 + 9, 3, 0, 700}
+	for _, nesterov := range []bool{false, true} {
+		mk := func() []*Param {
+			r := NewRNG(7)
+			var ps []*Param
+			for i, n := range sizes {
+				p := NewParam(fmt.Sprintf("p%d", i), []int{n}, i != 2)
+				for j := range p.Data {
+					p.Data[j] = float32(r.NormFloat64())
+				}
+				ps = append(ps, p)
+			}
+			return ps
+		}
+		a, b := mk(), mk()
+		oa := NewSGD(a, 0.05, 0.9, nesterov, 1e-3)
+		ob := NewSGD(b, 0.05, 0.9, nesterov, 1e-3)
+		r := NewRNG(3)
+		for step := range 3 {
+			for i, p := range a {
+				for j := range p.Grad {
+					g := float32(r.NormFloat64())
+					p.Grad[j], b[i].Grad[j] = g, g
+				}
+			}
+			oa.SetLR(0.05 / float64(step+1))
+			ob.SetLR(0.05 / float64(step+1))
+			oa.Step()
+			for i := len(b) - 1; i >= 0; i-- {
+				ob.Update(b[i])
+			}
+			ob.Done()
+		}
+		for i := range a {
+			assert.Equal(t, a[i].Data, b[i].Data, "nesterov %v: parameter %s", nesterov, a[i].Name)
+		}
+		for i, v := range oa.State() {
+			assert.Equal(t, v.Data, ob.State()[i].Data, "nesterov %v: %s", nesterov, v.Name)
+		}
+		assert.Equal(t, oa.Steps, ob.Steps)
+	}
+	o := NewSGD([]*Param{NewParam("w", []int{1}, true)}, 0.1, 0, false, 0)
+	assert.PanicsWithValue(t, `runtime: SGD.Update of "v", which is not one of the optimiser's parameters`, func() {
+		o.Update(NewParam("v", []int{1}, true))
+	})
+}

@@ -41,6 +41,7 @@ type Net interface {
 	TrainStep(x []float32, labels []int32) float32
 	Predict(x []float32) []float32
 	Params() []*runtime.Param
+	SetGradHook(h func(p *runtime.Param))
 }
 
 // A Variant is one generated package of a model: its constants and its
@@ -205,17 +206,19 @@ func data(v Variant, batch, k int, seed uint64) (xs [][]float32, ys [][]int32) {
 	return xs, ys
 }
 
-// Train times training steps: TrainStep then an SGD step with momentum
-// 0.9, on four batches of random data in turn.
+// Train times training steps: TrainStep and an SGD step with momentum
+// 0.9, on four batches of random data in turn. As in the trainer, the SGD
+// step runs inside TrainStep, through the model's gradient hook.
 func Train(v Variant, o Options) (*Result, error) {
 	net := v.New()
 	opt := runtime.NewSGD(net.Params(), 0.01, 0.9, false, 0)
+	net.SetGradHook(opt.Update)
 	xs, ys := data(v, v.Batch, 4, o.Seed)
 	var loss float32
 	step := func(i int) {
 		j := i % len(xs)
 		loss = net.TrainStep(xs[j], ys[j])
-		opt.Step()
+		opt.Done()
 	}
 	k := calibrate(step, o.MinTime, 3)
 	r := o.Quiet.reps(o.Reps, func() float64 {

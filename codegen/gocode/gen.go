@@ -98,6 +98,7 @@ type generator struct {
 	infer  []string // body of Predict after the checks
 	loss   string   // expression of the loss
 	logits string   // expression of Predict's logits buffer
+	grads  *gradPlan
 }
 
 // A stateVar is a parameter or buffer of the model.
@@ -215,6 +216,11 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 		return nil, fmt.Errorf("memory plan (a bug in cnnc): %w", err)
 	}
 	p.ctx.mem = mem
+	var gp *gradPlan
+	if prefix == "t" {
+		gp = newGradPlan(g.stateList)
+		g.grads = gp
+	}
 	grads := passes.GradTargets(gr)
 	arena := prefix + "Arena"
 	g.fields = append(g.fields, fmt.Sprintf("%s []float32 // %s graph: the arena of its values, %d floats (%d without sharing)", arena, what, mem.Size, mem.Unplanned))
@@ -319,8 +325,13 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 			g.fields = append(g.fields, fmt.Sprintf("%s []float32 // %s graph: %s at %s", rfield, what, describe(r), where))
 			g.news = append(g.news, fmt.Sprintf("m.%s = m.%s[%d:%d:%d]", rfield, arena, off, off+size, off+size))
 		}
+		start := len(*steps)
 		if err := g.emitCalls(p, n, k, field, comment, steps); err != nil {
 			return nil, err
+		}
+		if gp != nil {
+			reads, writes := nodeExprs(p, n)
+			gp.note(start, len(*steps), reads, writes)
 		}
 	}
 
@@ -329,6 +340,10 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 		case ir.OutGrad:
 			s := g.state[o.Name]
 			if dst := "m." + s.field + ".Grad"; p.expr[o.Node] != dst {
+				if gp != nil {
+					at := len(*steps) + len(tail)
+					gp.note(at, at+1, []string{p.expr[o.Node]}, []string{dst})
+				}
 				tail = append(tail, fmt.Sprintf("copy(%s, %s) // grad:%s", dst, p.expr[o.Node], o.Name))
 			}
 		case ir.OutUpdate:
@@ -337,6 +352,10 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 		}
 	}
 	*steps = append(*steps, tail...)
+	if gp != nil {
+		gp.layout()
+		*steps = gp.withHooks(*steps)
+	}
 	return p, nil
 }
 
@@ -549,7 +568,8 @@ state []*runtime.Param
 	for _, fl := range g.fields {
 		w("%s\n", fl)
 	}
-	w("}\n\n")
+	hookFields, hookMethods := g.grads.hookSource()
+	w("%s}\n\n", hookFields)
 
 	w("// New returns a model whose parameters are initialised as the model says,\n// from seed 1.\nfunc New() *Model { return NewSeeded(1) }\n\n")
 	w(`// NewSeeded returns a model whose parameters are initialised from seed,
@@ -626,6 +646,7 @@ return runtime.SaveTensors(path, m.state, map[string]string{"model": %q})
 func (m *Model) Load(path string) error { return runtime.LoadInto(path, m.state) }
 
 `, g.name, g.name)
+	w("%s", hookMethods)
 
 	w(`// TrainStep runs the training graph on n = len(labels) <= Batch samples:
 // x holds n*SampleSize floats. It writes the gradient of the loss into each

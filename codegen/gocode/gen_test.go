@@ -365,6 +365,8 @@ import (
 	"math"
 	"os"
 	"testing"
+
+	"github.com/cnnc/cnnc/runtime"
 )
 
 type refCheck struct {
@@ -505,6 +507,64 @@ func TestDeterministic(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(3, func() { m.Predict(x[:SampleSize]) }); a != 0 {
 		t.Errorf("Predict allocates %v times", a)
+	}
+}
+
+// TestGradHook checks that an SGD step fused into TrainStep through the
+// gradient hook gives the bits of TrainStep followed by SGD.Step, over
+// steps whose momentum matters, that the hook sees every parameter once a
+// step, and that a hooked step allocates nothing.
+func TestGradHook(t *testing.T) {
+	ref, x := load(t)
+	plain, fused := New(), New()
+	plain.setState(t, ref)
+	fused.setState(t, ref)
+	optP := runtime.NewSGD(plain.Params(), 0.05, 0.9, true, 1e-3)
+	optF := runtime.NewSGD(fused.Params(), 0.05, 0.9, true, 1e-3)
+	seen := map[*runtime.Param]int{}
+	fused.SetGradHook(func(p *runtime.Param) {
+		seen[p]++
+		optF.Update(p)
+	})
+	for step := range 3 {
+		lp := plain.TrainStep(x, ref.Labels)
+		optP.Step()
+		lf := fused.TrainStep(x, ref.Labels)
+		optF.Done()
+		if lp != lf {
+			t.Fatalf("step %d: loss %v with the hook, %v without", step, lf, lp)
+		}
+		for i, p := range plain.State() {
+			q := fused.State()[i]
+			for j := range p.Data {
+				if p.Data[j] != q.Data[j] {
+					t.Fatalf("step %d: %s[%d] = %v with the hook, %v without", step, p.Name, j, q.Data[j], p.Data[j])
+				}
+			}
+		}
+	}
+	for _, p := range fused.Params() {
+		if seen[p] != 3 {
+			t.Errorf("the hook saw %s %d times in 3 steps", p.Name, seen[p])
+		}
+	}
+	fused.SetGradHook(optF.Update)
+	if a := testing.AllocsPerRun(3, func() { fused.TrainStep(x, ref.Labels) }); a != 0 {
+		t.Errorf("TrainStep with a hook allocates %v times", a)
+	}
+	// Without the hook again, each parameter has its own gradient.
+	fused.SetGradHook(nil)
+	fused.TrainStep(x, ref.Labels)
+	plain.setState(t, ref)
+	fused.setState(t, ref)
+	plain.TrainStep(x, ref.Labels)
+	fused.TrainStep(x, ref.Labels)
+	for i, p := range plain.Params() {
+		for j, g := range p.Grad {
+			if q := fused.Params()[i]; q.Grad[j] != g {
+				t.Fatalf("after SetGradHook(nil): grad of %s[%d] = %v, want %v", p.Name, j, q.Grad[j], g)
+			}
+		}
 	}
 }
 

@@ -111,9 +111,10 @@ type Model struct {
 	i7Fn         func(lo, hi int)
 	i8           []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i8Fn         func(lo, hi int)
-	i16          []float32 // inference graph: (linear_relu "fc1") [64,120] at iArena[0:7680]
-	i17          []float32 // inference graph: (linear_relu "fc2") [64,84] at iArena[7680:13056]
-	i18          []float32 // inference graph: (linear "fc3") [64,10] at iArena[0:640]
+	i16          []float32        // inference graph: (linear_relu "fc1") [64,120] at iArena[0:7680]
+	i17          []float32        // inference graph: (linear_relu "fc2") [64,84] at iArena[7680:13056]
+	i18          []float32        // inference graph: (linear "fc3") [64,10] at iArena[0:640]
+	grads        runtime.GradHook // see SetGradHook
 }
 
 // New returns a model whose parameters are initialised as the model says,
@@ -277,6 +278,24 @@ func (m *Model) Save(path string) error {
 // Save or by PyTorch.
 func (m *Model) Load(path string) error { return runtime.LoadInto(path, m.state) }
 
+// gradOffsets places each parameter's gradient, in the order of Params,
+// in the buffer the gradients share while a gradient hook is set (-1: its
+// own): 48000 floats instead of 61706, laid out so that gradients alive at the
+// same time in TrainStep do not overlap.
+var gradOffsets = [...]int{0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+// SetGradHook makes TrainStep call h(p) for each trainable parameter p
+// as soon as the backward pass has p's gradient and reads p no more, so
+// that h may update p in place: an optimiser's step fused into the
+// backward pass (SGD.Update of package runtime, then SGD.Done after
+// TrainStep), which reads each gradient while it is still in cache. While
+// a hook is set the gradients share memory (see gradOffsets), so p.Grad
+// holds p's gradient only during h(p). SetGradHook(nil) gives the
+// parameters their own gradients back.
+func (m *Model) SetGradHook(h func(p *runtime.Param)) {
+	m.grads.Set(m.params, h, gradOffsets[:], 48000)
+}
+
 // TrainStep runs the training graph on n = len(labels) <= Batch samples:
 // x holds n*SampleSize floats. It writes the gradient of the loss into each
 // parameter's Grad (overwriting it), updates the buffers (running
@@ -308,26 +327,36 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	softmaxcrossentropyT20(m.n, 0, 1, m.t19, m.labels, m.t20)                                            // (softmaxcrossentropy) []
 	m.pool.For(m.n, m.t22Fn)                                                                             // (softmaxcrossentropy_backward) [64,10]
 	m.pool.For(10, m.t23Fn)                                                                              // (biasgrad "fc3") [10]
-	linearBackwardDataFc3T24(m.n, 0, 1, m.t22, m.pFc3Weight.Data, m.t24)                                 // (linear_backward_data "fc3") [64,84]
-	m.pool.For(m.n, m.t25Fn)                                                                             // (relu_backward) [64,84]
-	m.pool.For(84, m.t26Fn)                                                                              // (biasgrad "fc2") [84]
-	linearBackwardWeightFc3T27(m.n, 0, 1, m.t18, m.t22, m.pFc3Weight.Grad)                               // (linear_backward_weight "fc3") [10,84]
-	linearBackwardDataFc2T28(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.t28, m.pool)                         // (linear_backward_data "fc2") [64,120]
-	m.pool.For(m.n, m.t29Fn)                                                                             // (relu_backward) [64,120]
-	m.pool.For(120, m.t30Fn)                                                                             // (biasgrad "fc1") [120]
-	linearBackwardWeightFc2T31(m.n, 0, 1, m.t17, m.t25, m.pFc2Weight.Grad, m.pool)                       // (linear_backward_weight "fc2") [84,120]
-	linearBackwardDataFc1T32(m.n, 0, 1, m.t29, m.pFc1Weight.Data, m.t32, m.pool)                         // (linear_backward_data "fc1") [64,400]
-	linearBackwardWeightFc1T33(m.n, 0, 1, m.t9, m.t29, m.pFc1Weight.Grad, m.pool)                        // (linear_backward_weight "fc1") [120,400]
-	m.pool.For(m.n, m.t35Fn)                                                                             // (maxpool_relu_backward) [64,16,10,10]
-	m.pool.For(16, m.t36Fn)                                                                              // (biasgrad "conv2") [16]
-	m.pool.For(min(m.n, 8), m.t37PartialFn)                                                              // (conv2d_backward_filter "conv2") [16,6,5,5]
-	conv2dBackwardFilterConv2T37(m.n, 0, 1, m.t5, m.t35, m.pConv2Weight.Grad, m.t37Parts)                // (conv2d_backward_filter "conv2") [16,6,5,5]
-	conv2dBackwardDataConv2T38Pack(m.n, 0, 1, m.t35, m.pConv2Weight.Data, m.t38, m.t38Wp, m.t38Cols)     // (conv2d_backward_data "conv2") [64,6,14,14]
-	m.pool.For(min(m.n, 8), m.t38Fn)                                                                     // (conv2d_backward_data "conv2") [64,6,14,14]
-	m.pool.For(m.n, m.t39Fn)                                                                             // (maxpool_relu_backward) [64,6,28,28]
-	m.pool.For(6, m.t40Fn)                                                                               // (biasgrad "conv1") [6]
-	m.pool.For(min(m.n, 8), m.t41PartialFn)                                                              // (conv2d_backward_filter "conv1") [6,1,5,5]
-	conv2dBackwardFilterConv1T41(m.n, 0, 1, m.x, m.t39, m.pConv1Weight.Grad, m.t41Parts, m.t41Xps)       // (conv2d_backward_filter "conv1") [6,1,5,5]
+	m.grads.Done(m.pFc3Bias)
+	linearBackwardDataFc3T24(m.n, 0, 1, m.t22, m.pFc3Weight.Data, m.t24) // (linear_backward_data "fc3") [64,84]
+	m.pool.For(m.n, m.t25Fn)                                             // (relu_backward) [64,84]
+	m.pool.For(84, m.t26Fn)                                              // (biasgrad "fc2") [84]
+	m.grads.Done(m.pFc2Bias)
+	linearBackwardWeightFc3T27(m.n, 0, 1, m.t18, m.t22, m.pFc3Weight.Grad) // (linear_backward_weight "fc3") [10,84]
+	m.grads.Done(m.pFc3Weight)
+	linearBackwardDataFc2T28(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.t28, m.pool) // (linear_backward_data "fc2") [64,120]
+	m.pool.For(m.n, m.t29Fn)                                                     // (relu_backward) [64,120]
+	m.pool.For(120, m.t30Fn)                                                     // (biasgrad "fc1") [120]
+	m.grads.Done(m.pFc1Bias)
+	linearBackwardWeightFc2T31(m.n, 0, 1, m.t17, m.t25, m.pFc2Weight.Grad, m.pool) // (linear_backward_weight "fc2") [84,120]
+	m.grads.Done(m.pFc2Weight)
+	linearBackwardDataFc1T32(m.n, 0, 1, m.t29, m.pFc1Weight.Data, m.t32, m.pool)  // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T33(m.n, 0, 1, m.t9, m.t29, m.pFc1Weight.Grad, m.pool) // (linear_backward_weight "fc1") [120,400]
+	m.grads.Done(m.pFc1Weight)
+	m.pool.For(m.n, m.t35Fn) // (maxpool_relu_backward) [64,16,10,10]
+	m.pool.For(16, m.t36Fn)  // (biasgrad "conv2") [16]
+	m.grads.Done(m.pConv2Bias)
+	m.pool.For(min(m.n, 8), m.t37PartialFn)                                                          // (conv2d_backward_filter "conv2") [16,6,5,5]
+	conv2dBackwardFilterConv2T37(m.n, 0, 1, m.t5, m.t35, m.pConv2Weight.Grad, m.t37Parts)            // (conv2d_backward_filter "conv2") [16,6,5,5]
+	conv2dBackwardDataConv2T38Pack(m.n, 0, 1, m.t35, m.pConv2Weight.Data, m.t38, m.t38Wp, m.t38Cols) // (conv2d_backward_data "conv2") [64,6,14,14]
+	m.pool.For(min(m.n, 8), m.t38Fn)                                                                 // (conv2d_backward_data "conv2") [64,6,14,14]
+	m.grads.Done(m.pConv2Weight)
+	m.pool.For(m.n, m.t39Fn) // (maxpool_relu_backward) [64,6,28,28]
+	m.pool.For(6, m.t40Fn)   // (biasgrad "conv1") [6]
+	m.grads.Done(m.pConv1Bias)
+	m.pool.For(min(m.n, 8), m.t41PartialFn)                                                        // (conv2d_backward_filter "conv1") [6,1,5,5]
+	conv2dBackwardFilterConv1T41(m.n, 0, 1, m.x, m.t39, m.pConv1Weight.Grad, m.t41Parts, m.t41Xps) // (conv2d_backward_filter "conv1") [6,1,5,5]
+	m.grads.Done(m.pConv1Weight)
 	loss := m.t20[0]
 	m.x, m.labels = nil, nil
 	m.step++

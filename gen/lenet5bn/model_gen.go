@@ -143,9 +143,10 @@ type Model struct {
 	i17Fn              func(lo, hi int)
 	i18                []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i18Fn              func(lo, hi int)
-	i26                []float32 // inference graph: (linear_relu "fc1") [64,120] at iArena[0:7680]
-	i27                []float32 // inference graph: (linear_relu "fc2") [64,84] at iArena[7680:13056]
-	i28                []float32 // inference graph: (linear "fc3") [64,10] at iArena[0:640]
+	i26                []float32        // inference graph: (linear_relu "fc1") [64,120] at iArena[0:7680]
+	i27                []float32        // inference graph: (linear_relu "fc2") [64,84] at iArena[7680:13056]
+	i28                []float32        // inference graph: (linear "fc3") [64,10] at iArena[0:640]
+	grads              runtime.GradHook // see SetGradHook
 }
 
 // New returns a model whose parameters are initialised as the model says,
@@ -355,6 +356,24 @@ func (m *Model) Save(path string) error {
 // Save or by PyTorch.
 func (m *Model) Load(path string) error { return runtime.LoadInto(path, m.state) }
 
+// gradOffsets places each parameter's gradient, in the order of Params,
+// in the buffer the gradients share while a gradient hook is set (-1: its
+// own): 48000 floats instead of 61728, laid out so that gradients alive at the
+// same time in TrainStep do not overlap.
+var gradOffsets = [...]int{0, 150, 156, 0, 2400, 2416, 0, 0, 0, 0, 0, 0}
+
+// SetGradHook makes TrainStep call h(p) for each trainable parameter p
+// as soon as the backward pass has p's gradient and reads p no more, so
+// that h may update p in place: an optimiser's step fused into the
+// backward pass (SGD.Update of package runtime, then SGD.Done after
+// TrainStep), which reads each gradient while it is still in cache. While
+// a hook is set the gradients share memory (see gradOffsets), so p.Grad
+// holds p's gradient only during h(p). SetGradHook(nil) gives the
+// parameters their own gradients back.
+func (m *Model) SetGradHook(h func(p *runtime.Param)) {
+	m.grads.Set(m.params, h, gradOffsets[:], 48000)
+}
+
 // TrainStep runs the training graph on n = len(labels) <= Batch samples:
 // x holds n*SampleSize floats. It writes the gradient of the loss into each
 // parameter's Grad (overwriting it), updates the buffers (running
@@ -374,34 +393,40 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	conv2dBnReluConv1T7ConvPack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Wp, m.t7Xps)            // (conv2d_bn_relu "conv1") [64,6,28,28]
-	m.pool.For(min(m.n, 8), m.t7ConvFn)                                                                                                                                                                                                   // (conv2d_bn_relu "conv1") [64,6,28,28]
-	conv2dBnReluConv1T7Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Wp, m.t7Xps)               // (conv2d_bn_relu "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.t7ApplyFn)                                                                                                                                                                                                          // (conv2d_bn_relu "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.t12Fn)                                                                                                                                                                                                              // (maxpool) [64,6,14,14]
-	conv2dBnReluConv2T18ConvPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp)            // (conv2d_bn_relu "conv2") [64,16,10,10]
-	m.pool.For(min(m.n, 8), m.t18ConvFn)                                                                                                                                                                                                  // (conv2d_bn_relu "conv2") [64,16,10,10]
-	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp)               // (conv2d_bn_relu "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.t18ApplyFn)                                                                                                                                                                                                         // (conv2d_bn_relu "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.t23Fn)                                                                                                                                                                                                              // (maxpool) [64,16,5,5]
-	linearReluFc1T29(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t29, m.pool)                                                                                                                                                 // (linear_relu "fc1") [64,120]
-	linearReluFc2T30(m.n, 0, 1, m.t29, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t30, m.pool)                                                                                                                                                 // (linear_relu "fc2") [64,84]
-	m.pool.For(m.n, m.t31Fn)                                                                                                                                                                                                              // (dropout "drop1") [64,84]
-	linearFc3T34(m.n, 0, 1, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34)                                                                                                                                                             // (linear "fc3") [64,10]
-	softmaxcrossentropyT35(m.n, 0, 1, m.t34, m.labels, m.t35)                                                                                                                                                                             // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t37Fn)                                                                                                                                                                                                              // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t38Fn)                                                                                                                                                                                                               // (biasgrad "fc3") [10]
-	linearBackwardWeightFc3T39(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad)                                                                                                                                                                // (linear_backward_weight "fc3") [10,84]
-	linearBackwardDataFc3T40(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t40)                                                                                                                                                                  // (linear_backward_data "fc3") [64,84]
-	m.pool.For(m.n, m.t41Fn)                                                                                                                                                                                                              // (dropout_backward "drop1") [64,84]
-	m.pool.For(m.n, m.t42Fn)                                                                                                                                                                                                              // (relu_backward) [64,84]
-	m.pool.For(84, m.t43Fn)                                                                                                                                                                                                               // (biasgrad "fc2") [84]
-	linearBackwardDataFc2T44(m.n, 0, 1, m.t42, m.pFc2Weight.Data, m.t44, m.pool)                                                                                                                                                          // (linear_backward_data "fc2") [64,120]
-	m.pool.For(m.n, m.t45Fn)                                                                                                                                                                                                              // (relu_backward) [64,120]
-	m.pool.For(120, m.t46Fn)                                                                                                                                                                                                              // (biasgrad "fc1") [120]
-	linearBackwardWeightFc2T47(m.n, 0, 1, m.t29, m.t42, m.pFc2Weight.Grad, m.pool)                                                                                                                                                        // (linear_backward_weight "fc2") [84,120]
-	linearBackwardDataFc1T48(m.n, 0, 1, m.t45, m.pFc1Weight.Data, m.t48, m.pool)                                                                                                                                                          // (linear_backward_data "fc1") [64,400]
-	linearBackwardWeightFc1T49(m.n, 0, 1, m.t23, m.t45, m.pFc1Weight.Grad, m.pool)                                                                                                                                                        // (linear_backward_weight "fc1") [120,400]
+	conv2dBnReluConv1T7ConvPack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Wp, m.t7Xps) // (conv2d_bn_relu "conv1") [64,6,28,28]
+	m.pool.For(min(m.n, 8), m.t7ConvFn)                                                                                                                                                                                        // (conv2d_bn_relu "conv1") [64,6,28,28]
+	conv2dBnReluConv1T7Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Wp, m.t7Xps)    // (conv2d_bn_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.t7ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.t12Fn)                                                                                                                                                                                                   // (maxpool) [64,6,14,14]
+	conv2dBnReluConv2T18ConvPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp) // (conv2d_bn_relu "conv2") [64,16,10,10]
+	m.pool.For(min(m.n, 8), m.t18ConvFn)                                                                                                                                                                                       // (conv2d_bn_relu "conv2") [64,16,10,10]
+	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp)    // (conv2d_bn_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.t18ApplyFn)                                                                                                                                                                                              // (conv2d_bn_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.t23Fn)                                                                                                                                                                                                   // (maxpool) [64,16,5,5]
+	linearReluFc1T29(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t29, m.pool)                                                                                                                                      // (linear_relu "fc1") [64,120]
+	linearReluFc2T30(m.n, 0, 1, m.t29, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t30, m.pool)                                                                                                                                      // (linear_relu "fc2") [64,84]
+	m.pool.For(m.n, m.t31Fn)                                                                                                                                                                                                   // (dropout "drop1") [64,84]
+	linearFc3T34(m.n, 0, 1, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34)                                                                                                                                                  // (linear "fc3") [64,10]
+	softmaxcrossentropyT35(m.n, 0, 1, m.t34, m.labels, m.t35)                                                                                                                                                                  // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t37Fn)                                                                                                                                                                                                   // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t38Fn)                                                                                                                                                                                                    // (biasgrad "fc3") [10]
+	m.grads.Done(m.pFc3Bias)
+	linearBackwardWeightFc3T39(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad) // (linear_backward_weight "fc3") [10,84]
+	linearBackwardDataFc3T40(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t40)   // (linear_backward_data "fc3") [64,84]
+	m.grads.Done(m.pFc3Weight)
+	m.pool.For(m.n, m.t41Fn) // (dropout_backward "drop1") [64,84]
+	m.pool.For(m.n, m.t42Fn) // (relu_backward) [64,84]
+	m.pool.For(84, m.t43Fn)  // (biasgrad "fc2") [84]
+	m.grads.Done(m.pFc2Bias)
+	linearBackwardDataFc2T44(m.n, 0, 1, m.t42, m.pFc2Weight.Data, m.t44, m.pool) // (linear_backward_data "fc2") [64,120]
+	m.pool.For(m.n, m.t45Fn)                                                     // (relu_backward) [64,120]
+	m.pool.For(120, m.t46Fn)                                                     // (biasgrad "fc1") [120]
+	m.grads.Done(m.pFc1Bias)
+	linearBackwardWeightFc2T47(m.n, 0, 1, m.t29, m.t42, m.pFc2Weight.Grad, m.pool) // (linear_backward_weight "fc2") [84,120]
+	m.grads.Done(m.pFc2Weight)
+	linearBackwardDataFc1T48(m.n, 0, 1, m.t45, m.pFc1Weight.Data, m.t48, m.pool)   // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T49(m.n, 0, 1, m.t23, m.t45, m.pFc1Weight.Grad, m.pool) // (linear_backward_weight "fc1") [120,400]
+	m.grads.Done(m.pFc1Weight)
 	m.pool.For(m.n, m.t51Fn)                                                                                                                                                                                                              // (maxpool_backward) [64,16,10,10]
 	m.pool.For(16, m.t52SumsFn)                                                                                                                                                                                                           // (conv2d_bn_relu_backward "conv2") [16]
 	m.pool.For(m.n, m.t52DzFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv2") [16]
@@ -409,15 +434,21 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	conv2dBnReluBackwardConv2T52Filter(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Wp, m.t52Cols)   // (conv2d_bn_relu_backward "conv2") [16]
 	conv2dBnReluBackwardConv2T52DataPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t18, m.t19, m.t20, m.t51, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t55, m.t52Coef, m.t52Parts, m.t52Wp, m.t52Cols) // (conv2d_bn_relu_backward "conv2") [16]
 	m.pool.For(min(m.n, 8), m.t52DataFn)                                                                                                                                                                                                  // (conv2d_bn_relu_backward "conv2") [16]
-	m.pool.For(m.n, m.t56Fn)                                                                                                                                                                                                              // (maxpool_backward) [64,6,28,28]
-	m.pool.For(6, m.t57SumsFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv1") [6]
-	m.pool.For(m.n, m.t57DzFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv1") [6]
-	m.pool.For(min(m.n, 8), m.t57FilterPartialFn)                                                                                                                                                                                         // (conv2d_bn_relu_backward "conv1") [6]
-	conv2dBnReluBackwardConv1T57Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Xps)                         // (conv2d_bn_relu_backward "conv1") [6]
-	copy(m.pBn1RunningMean.Data, m.t10)                                                                                                                                                                                                   // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t11)                                                                                                                                                                                                    // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t21)                                                                                                                                                                                                   // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t22)                                                                                                                                                                                                    // update:bn2.running_var
+	m.grads.Done(m.pConv2Weight)
+	m.grads.Done(m.pBn2Weight)
+	m.grads.Done(m.pBn2Bias)
+	m.pool.For(m.n, m.t56Fn)                                                                                                                                                                                      // (maxpool_backward) [64,6,28,28]
+	m.pool.For(6, m.t57SumsFn)                                                                                                                                                                                    // (conv2d_bn_relu_backward "conv1") [6]
+	m.pool.For(m.n, m.t57DzFn)                                                                                                                                                                                    // (conv2d_bn_relu_backward "conv1") [6]
+	m.pool.For(min(m.n, 8), m.t57FilterPartialFn)                                                                                                                                                                 // (conv2d_bn_relu_backward "conv1") [6]
+	conv2dBnReluBackwardConv1T57Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t7, m.t8, m.t9, m.t56, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t57Coef, m.t57Parts, m.t57Xps) // (conv2d_bn_relu_backward "conv1") [6]
+	m.grads.Done(m.pConv1Weight)
+	m.grads.Done(m.pBn1Weight)
+	m.grads.Done(m.pBn1Bias)
+	copy(m.pBn1RunningMean.Data, m.t10) // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t11)  // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t21) // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t22)  // update:bn2.running_var
 	loss := m.t35[0]
 	m.x, m.labels = nil, nil
 	m.step++

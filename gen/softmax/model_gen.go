@@ -59,8 +59,9 @@ type Model struct {
 	t12Fn     func(lo, hi int)
 	t13       []float32 // training graph: (linear_backward_weight "fc") [10,784] at tArena[7840:15680]
 	t14Fn     func(lo, hi int)
-	iArena    []float32 // inference graph: the arena of its values, 640 floats (640 without sharing)
-	i4        []float32 // inference graph: (linear "fc") [64,10] at iArena[0:640]
+	iArena    []float32        // inference graph: the arena of its values, 640 floats (640 without sharing)
+	i4        []float32        // inference graph: (linear "fc") [64,10] at iArena[0:640]
+	grads     runtime.GradHook // see SetGradHook
 }
 
 // New returns a model whose parameters are initialised as the model says,
@@ -149,6 +150,24 @@ func (m *Model) Save(path string) error {
 // Save or by PyTorch.
 func (m *Model) Load(path string) error { return runtime.LoadInto(path, m.state) }
 
+// gradOffsets places each parameter's gradient, in the order of Params,
+// in the buffer the gradients share while a gradient hook is set (-1: its
+// own): 7840 floats instead of 7850, laid out so that gradients alive at the
+// same time in TrainStep do not overlap.
+var gradOffsets = [...]int{0, 0}
+
+// SetGradHook makes TrainStep call h(p) for each trainable parameter p
+// as soon as the backward pass has p's gradient and reads p no more, so
+// that h may update p in place: an optimiser's step fused into the
+// backward pass (SGD.Update of package runtime, then SGD.Done after
+// TrainStep), which reads each gradient while it is still in cache. While
+// a hook is set the gradients share memory (see gradOffsets), so p.Grad
+// holds p's gradient only during h(p). SetGradHook(nil) gives the
+// parameters their own gradients back.
+func (m *Model) SetGradHook(h func(p *runtime.Param)) {
+	m.grads.Set(m.params, h, gradOffsets[:], 7840)
+}
+
 // TrainStep runs the training graph on n = len(labels) <= Batch samples:
 // x holds n*SampleSize floats. It writes the gradient of the loss into each
 // parameter's Grad (overwriting it), updates the buffers (running
@@ -175,8 +194,10 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(7840, m.t10Fn)                                          // (l2_backward) [10,784]
 	m.pool.For(m.n, m.t11Fn)                                           // (softmaxcrossentropy_backward) [64,10]
 	m.pool.For(10, m.t12Fn)                                            // (biasgrad "fc") [10]
-	linearBackwardWeightFcT13(m.n, 0, 1, m.x, m.t11, m.t13)            // (linear_backward_weight "fc") [10,784]
-	m.pool.For(7840, m.t14Fn)                                          // (add "fc") [10,784]
+	m.grads.Done(m.pFcBias)
+	linearBackwardWeightFcT13(m.n, 0, 1, m.x, m.t11, m.t13) // (linear_backward_weight "fc") [10,784]
+	m.pool.For(7840, m.t14Fn)                               // (add "fc") [10,784]
+	m.grads.Done(m.pFcWeight)
 	loss := m.t8[0]
 	m.x, m.labels = nil, nil
 	m.step++

@@ -208,8 +208,9 @@ type Model struct {
 	i33Fn              func(lo, hi int)
 	i34                []float32 // inference graph: (maxpool) [64,64,8,8] at iArena[0:262144]
 	i34Fn              func(lo, hi int)
-	i40                []float32 // inference graph: (linear_relu "fc1") [64,256] at iArena[262144:278528]
-	i41                []float32 // inference graph: (linear "fc2") [64,10] at iArena[0:640]
+	i40                []float32        // inference graph: (linear_relu "fc1") [64,256] at iArena[262144:278528]
+	i41                []float32        // inference graph: (linear "fc2") [64,10] at iArena[0:640]
+	grads              runtime.GradHook // see SetGradHook
 }
 
 // New returns a model whose parameters are initialised as the model says,
@@ -521,6 +522,24 @@ func (m *Model) Save(path string) error {
 // Save or by PyTorch.
 func (m *Model) Load(path string) error { return runtime.LoadInto(path, m.state) }
 
+// gradOffsets places each parameter's gradient, in the order of Params,
+// in the buffer the gradients share while a gradient hook is set (-1: its
+// own): 1048576 floats instead of 1117162, laid out so that gradients alive at the
+// same time in TrainStep do not overlap.
+var gradOffsets = [...]int{0, 864, 896, 0, 9216, 9248, 0, 18432, 18496, 0, 36864, 36928, 0, 0, 0, 0}
+
+// SetGradHook makes TrainStep call h(p) for each trainable parameter p
+// as soon as the backward pass has p's gradient and reads p no more, so
+// that h may update p in place: an optimiser's step fused into the
+// backward pass (SGD.Update of package runtime, then SGD.Done after
+// TrainStep), which reads each gradient while it is still in cache. While
+// a hook is set the gradients share memory (see gradOffsets), so p.Grad
+// holds p's gradient only during h(p). SetGradHook(nil) gives the
+// parameters their own gradients back.
+func (m *Model) SetGradHook(h func(p *runtime.Param)) {
+	m.grads.Set(m.params, h, gradOffsets[:], 1048576)
+}
+
 // TrainStep runs the training graph on n = len(labels) <= Batch samples:
 // x holds n*SampleSize floats. It writes the gradient of the loss into each
 // parameter's Grad (overwriting it), updates the buffers (running
@@ -540,37 +559,41 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	conv2dBnReluConv1T12ConvPack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Wp, m.t12Xps)                       // (conv2d_bn_relu "conv1") [64,32,32,32]
-	m.pool.For(min(m.n, 8), m.t12ConvFn)                                                                                                                                                                                                                     // (conv2d_bn_relu "conv1") [64,32,32,32]
-	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Wp, m.t12Xps)                          // (conv2d_bn_relu "conv1") [64,32,32,32]
-	m.pool.For(m.n, m.t12ApplyFn)                                                                                                                                                                                                                            // (conv2d_bn_relu "conv1") [64,32,32,32]
-	conv2dBnReluConv2T17ConvPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Wp, m.t17Xps)                     // (conv2d_bn_relu "conv2") [64,32,32,32]
-	m.pool.For(min(m.n, 8), m.t17ConvFn)                                                                                                                                                                                                                     // (conv2d_bn_relu "conv2") [64,32,32,32]
-	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Wp, m.t17Xps)                        // (conv2d_bn_relu "conv2") [64,32,32,32]
-	m.pool.For(m.n, m.t17ApplyFn)                                                                                                                                                                                                                            // (conv2d_bn_relu "conv2") [64,32,32,32]
-	m.pool.For(m.n, m.t22Fn)                                                                                                                                                                                                                                 // (maxpool) [64,32,16,16]
-	conv2dBnReluConv3T33ConvPack(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Wp, m.t33Xps)                     // (conv2d_bn_relu "conv3") [64,64,16,16]
-	m.pool.For(min(m.n, 8), m.t33ConvFn)                                                                                                                                                                                                                     // (conv2d_bn_relu "conv3") [64,64,16,16]
-	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Wp, m.t33Xps)                        // (conv2d_bn_relu "conv3") [64,64,16,16]
-	m.pool.For(m.n, m.t33ApplyFn)                                                                                                                                                                                                                            // (conv2d_bn_relu "conv3") [64,64,16,16]
-	conv2dBnReluConv4T38ConvPack(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Wp, m.t38Xps)                     // (conv2d_bn_relu "conv4") [64,64,16,16]
-	m.pool.For(min(m.n, 8), m.t38ConvFn)                                                                                                                                                                                                                     // (conv2d_bn_relu "conv4") [64,64,16,16]
-	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Wp, m.t38Xps)                        // (conv2d_bn_relu "conv4") [64,64,16,16]
-	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                                                            // (conv2d_bn_relu "conv4") [64,64,16,16]
-	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                                                 // (maxpool) [64,64,8,8]
-	linearReluFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                                                    // (linear_relu "fc1") [64,256]
-	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                                                 // (dropout "drop1") [64,256]
-	linearFc2T51(m.n, 0, 1, m.t48, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t51)                                                                                                                                                                                // (linear "fc2") [64,10]
-	softmaxcrossentropyT52(m.n, 0, 1, m.t51, m.labels, m.t52)                                                                                                                                                                                                // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t54Fn)                                                                                                                                                                                                                                 // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t55Fn)                                                                                                                                                                                                                                  // (biasgrad "fc2") [10]
-	linearBackwardWeightFc2T56(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad)                                                                                                                                                                                   // (linear_backward_weight "fc2") [10,256]
-	linearBackwardDataFc2T57(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t57)                                                                                                                                                                                     // (linear_backward_data "fc2") [64,256]
-	m.pool.For(m.n, m.t58Fn)                                                                                                                                                                                                                                 // (dropout_backward "drop1") [64,256]
-	m.pool.For(m.n, m.t59Fn)                                                                                                                                                                                                                                 // (relu_backward) [64,256]
-	m.pool.For(256, m.t60Fn)                                                                                                                                                                                                                                 // (biasgrad "fc1") [256]
-	linearBackwardDataFc1T61(m.n, 0, 1, m.t59, m.pFc1Weight.Data, m.t61, m.pool)                                                                                                                                                                             // (linear_backward_data "fc1") [64,4096]
-	linearBackwardWeightFc1T62(m.n, 0, 1, m.t43, m.t59, m.pFc1Weight.Grad, m.pool)                                                                                                                                                                           // (linear_backward_weight "fc1") [256,4096]
+	conv2dBnReluConv1T12ConvPack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Wp, m.t12Xps)   // (conv2d_bn_relu "conv1") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.t12ConvFn)                                                                                                                                                                                                 // (conv2d_bn_relu "conv1") [64,32,32,32]
+	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t12, m.t13, m.t14, m.t15, m.t16, m.t12Sums, m.t12Affine, m.t12Wp, m.t12Xps)      // (conv2d_bn_relu "conv1") [64,32,32,32]
+	m.pool.For(m.n, m.t12ApplyFn)                                                                                                                                                                                                        // (conv2d_bn_relu "conv1") [64,32,32,32]
+	conv2dBnReluConv2T17ConvPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Wp, m.t17Xps) // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(min(m.n, 8), m.t17ConvFn)                                                                                                                                                                                                 // (conv2d_bn_relu "conv2") [64,32,32,32]
+	conv2dBnReluConv1T12Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t17, m.t18, m.t19, m.t20, m.t21, m.t17Sums, m.t17Affine, m.t17Wp, m.t17Xps)    // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(m.n, m.t17ApplyFn)                                                                                                                                                                                                        // (conv2d_bn_relu "conv2") [64,32,32,32]
+	m.pool.For(m.n, m.t22Fn)                                                                                                                                                                                                             // (maxpool) [64,32,16,16]
+	conv2dBnReluConv3T33ConvPack(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Wp, m.t33Xps) // (conv2d_bn_relu "conv3") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.t33ConvFn)                                                                                                                                                                                                 // (conv2d_bn_relu "conv3") [64,64,16,16]
+	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.pBn3Bias.Data, m.pBn3RunningMean.Data, m.pBn3RunningVar.Data, m.t33, m.t34, m.t35, m.t36, m.t37, m.t33Sums, m.t33Affine, m.t33Wp, m.t33Xps)    // (conv2d_bn_relu "conv3") [64,64,16,16]
+	m.pool.For(m.n, m.t33ApplyFn)                                                                                                                                                                                                        // (conv2d_bn_relu "conv3") [64,64,16,16]
+	conv2dBnReluConv4T38ConvPack(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Wp, m.t38Xps) // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(min(m.n, 8), m.t38ConvFn)                                                                                                                                                                                                 // (conv2d_bn_relu "conv4") [64,64,16,16]
+	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Wp, m.t38Xps)    // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                                        // (conv2d_bn_relu "conv4") [64,64,16,16]
+	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                             // (maxpool) [64,64,8,8]
+	linearReluFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                                // (linear_relu "fc1") [64,256]
+	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                             // (dropout "drop1") [64,256]
+	linearFc2T51(m.n, 0, 1, m.t48, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t51)                                                                                                                                                            // (linear "fc2") [64,10]
+	softmaxcrossentropyT52(m.n, 0, 1, m.t51, m.labels, m.t52)                                                                                                                                                                            // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t54Fn)                                                                                                                                                                                                             // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t55Fn)                                                                                                                                                                                                              // (biasgrad "fc2") [10]
+	m.grads.Done(m.pFc2Bias)
+	linearBackwardWeightFc2T56(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad) // (linear_backward_weight "fc2") [10,256]
+	linearBackwardDataFc2T57(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t57)   // (linear_backward_data "fc2") [64,256]
+	m.grads.Done(m.pFc2Weight)
+	m.pool.For(m.n, m.t58Fn) // (dropout_backward "drop1") [64,256]
+	m.pool.For(m.n, m.t59Fn) // (relu_backward) [64,256]
+	m.pool.For(256, m.t60Fn) // (biasgrad "fc1") [256]
+	m.grads.Done(m.pFc1Bias)
+	linearBackwardDataFc1T61(m.n, 0, 1, m.t59, m.pFc1Weight.Data, m.t61, m.pool)   // (linear_backward_data "fc1") [64,4096]
+	linearBackwardWeightFc1T62(m.n, 0, 1, m.t43, m.t59, m.pFc1Weight.Grad, m.pool) // (linear_backward_weight "fc1") [256,4096]
+	m.grads.Done(m.pFc1Weight)
 	m.pool.For(m.n, m.t64Fn)                                                                                                                                                                                                                                 // (maxpool_backward) [64,64,16,16]
 	m.pool.For(64, m.t65SumsFn)                                                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv4") [64]
 	m.pool.For(m.n, m.t65DzFn)                                                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv4") [64]
@@ -578,12 +601,18 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(576, m.t65FilterFn)                                                                                                                                                                                                                           // (conv2d_bn_relu_backward "conv4") [64]
 	conv2dBnReluBackwardConv4T65DataPack(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.t38, m.t39, m.t40, m.t64, m.pBn4Weight.Grad, m.pBn4Bias.Grad, m.pConv4Weight.Grad, m.t68, m.t65Coef, m.t65Parts, m.t65Xps, m.t65Wf, m.t65Wp, m.t65Dyps) // (conv2d_bn_relu_backward "conv4") [64]
 	m.pool.For(min(m.n, 8), m.t65DataFn)                                                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv4") [64]
+	m.grads.Done(m.pConv4Weight)
+	m.grads.Done(m.pBn4Weight)
+	m.grads.Done(m.pBn4Bias)
 	m.pool.For(64, m.t69SumsFn)                                                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv3") [64]
 	m.pool.For(m.n, m.t69DzFn)                                                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv3") [64]
 	m.pool.For(min(m.n, 8), m.t69FilterPartialFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv3") [64]
 	m.pool.For(288, m.t69FilterFn)                                                                                                                                                                                                                           // (conv2d_bn_relu_backward "conv3") [64]
 	conv2dBnReluBackwardConv3T69DataPack(m.n, 0, 1, m.t22, m.pConv3Weight.Data, m.pBn3Weight.Data, m.t33, m.t34, m.t35, m.t68, m.pBn3Weight.Grad, m.pBn3Bias.Grad, m.pConv3Weight.Grad, m.t72, m.t69Coef, m.t69Parts, m.t69Xps, m.t69Wf, m.t69Wp, m.t69Dyps) // (conv2d_bn_relu_backward "conv3") [64]
 	m.pool.For(min(m.n, 8), m.t69DataFn)                                                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv3") [64]
+	m.grads.Done(m.pConv3Weight)
+	m.grads.Done(m.pBn3Weight)
+	m.grads.Done(m.pBn3Bias)
 	m.pool.For(m.n, m.t73Fn)                                                                                                                                                                                                                                 // (maxpool_backward) [64,32,32,32]
 	m.pool.For(32, m.t74SumsFn)                                                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv2") [32]
 	m.pool.For(m.n, m.t74DzFn)                                                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv2") [32]
@@ -591,18 +620,24 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(288, m.t74FilterFn)                                                                                                                                                                                                                           // (conv2d_bn_relu_backward "conv2") [32]
 	conv2dBnReluBackwardConv2T74DataPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.t17, m.t18, m.t19, m.t73, m.pBn2Weight.Grad, m.pBn2Bias.Grad, m.pConv2Weight.Grad, m.t77, m.t74Coef, m.t74Parts, m.t74Xps, m.t74Wf, m.t74Wp, m.t74Dyps) // (conv2d_bn_relu_backward "conv2") [32]
 	m.pool.For(min(m.n, 8), m.t74DataFn)                                                                                                                                                                                                                     // (conv2d_bn_relu_backward "conv2") [32]
-	m.pool.For(32, m.t78SumsFn)                                                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv1") [32]
-	m.pool.For(m.n, m.t78DzFn)                                                                                                                                                                                                                               // (conv2d_bn_relu_backward "conv1") [32]
-	m.pool.For(min(m.n, 8), m.t78FilterPartialFn)                                                                                                                                                                                                            // (conv2d_bn_relu_backward "conv1") [32]
-	conv2dBnReluBackwardConv1T78Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Xps)                                         // (conv2d_bn_relu_backward "conv1") [32]
-	copy(m.pBn1RunningMean.Data, m.t15)                                                                                                                                                                                                                      // update:bn1.running_mean
-	copy(m.pBn1RunningVar.Data, m.t16)                                                                                                                                                                                                                       // update:bn1.running_var
-	copy(m.pBn2RunningMean.Data, m.t20)                                                                                                                                                                                                                      // update:bn2.running_mean
-	copy(m.pBn2RunningVar.Data, m.t21)                                                                                                                                                                                                                       // update:bn2.running_var
-	copy(m.pBn3RunningMean.Data, m.t36)                                                                                                                                                                                                                      // update:bn3.running_mean
-	copy(m.pBn3RunningVar.Data, m.t37)                                                                                                                                                                                                                       // update:bn3.running_var
-	copy(m.pBn4RunningMean.Data, m.t41)                                                                                                                                                                                                                      // update:bn4.running_mean
-	copy(m.pBn4RunningVar.Data, m.t42)                                                                                                                                                                                                                       // update:bn4.running_var
+	m.grads.Done(m.pConv2Weight)
+	m.grads.Done(m.pBn2Weight)
+	m.grads.Done(m.pBn2Bias)
+	m.pool.For(32, m.t78SumsFn)                                                                                                                                                                                      // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(m.n, m.t78DzFn)                                                                                                                                                                                       // (conv2d_bn_relu_backward "conv1") [32]
+	m.pool.For(min(m.n, 8), m.t78FilterPartialFn)                                                                                                                                                                    // (conv2d_bn_relu_backward "conv1") [32]
+	conv2dBnReluBackwardConv1T78Filter(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.t12, m.t13, m.t14, m.t77, m.pBn1Weight.Grad, m.pBn1Bias.Grad, m.pConv1Weight.Grad, m.t78Coef, m.t78Parts, m.t78Xps) // (conv2d_bn_relu_backward "conv1") [32]
+	m.grads.Done(m.pConv1Weight)
+	m.grads.Done(m.pBn1Weight)
+	m.grads.Done(m.pBn1Bias)
+	copy(m.pBn1RunningMean.Data, m.t15) // update:bn1.running_mean
+	copy(m.pBn1RunningVar.Data, m.t16)  // update:bn1.running_var
+	copy(m.pBn2RunningMean.Data, m.t20) // update:bn2.running_mean
+	copy(m.pBn2RunningVar.Data, m.t21)  // update:bn2.running_var
+	copy(m.pBn3RunningMean.Data, m.t36) // update:bn3.running_mean
+	copy(m.pBn3RunningVar.Data, m.t37)  // update:bn3.running_var
+	copy(m.pBn4RunningMean.Data, m.t41) // update:bn4.running_mean
+	copy(m.pBn4RunningVar.Data, m.t42)  // update:bn4.running_var
 	loss := m.t52[0]
 	m.x, m.labels = nil, nil
 	m.step++

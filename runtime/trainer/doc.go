@@ -41,7 +41,10 @@
 // number of batches trained so far, so the same on any number of threads),
 // the input normalisation of -preprocess, the model's TrainStep, the
 // gradients of -l1 and -elastic, and an SGD step at the learning rate the
-// schedule gives at that step. Data sets stay in memory as loaded, in
+// schedule gives at that step. With a model that has a gradient hook
+// (SetGradHook: every generated one) the last two run inside TrainStep,
+// for each parameter as soon as the backward pass has its gradient, with
+// the same results. Data sets stay in memory as loaded, in
 // [0, 1]; evaluation normalises each batch the same way, without
 // augmentation.
 //

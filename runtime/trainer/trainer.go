@@ -41,6 +41,12 @@ type Model interface {
 	Info() runtime.ModelInfo
 }
 
+// gradHooker is a Model that can fuse an optimiser's step into TrainStep:
+// SetGradHook of generated models.
+type gradHooker interface {
+	SetGradHook(h func(p *runtime.Param))
+}
+
 // Main is the whole of a generated trainer program:
 //
 //	func main() { trainer.Main(lenet5.NewSeeded, trainer.WithCUDA(lenet5.NewCUDASeeded)) }
@@ -380,6 +386,25 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 		opt = runtime.NewSGD(m.Params(), c.lr, c.momentum, c.nesterov, c.wd)
 		weights = runtime.Weights(m.Params())
 	}
+	// A model with a gradient hook (generated ones have it) takes the
+	// optimiser's step inside TrainStep, each parameter as soon as the
+	// backward pass has its gradient: the bits of a step after TrainStep,
+	// with less memory traffic, the gradients of all layers sharing memory.
+	hooked, fused := m.(gradHooker)
+	fused = fused && opt != nil
+	if fused {
+		isWeight := map[*runtime.Param]bool{}
+		for _, w := range weights {
+			isWeight[w] = true
+		}
+		hooked.SetGradHook(func(p *runtime.Param) {
+			if isWeight[p] {
+				addPenaltiesOf(p, c)
+			}
+			opt.Update(p)
+		})
+		defer hooked.SetGradHook(nil)
+	}
 	// The shuffling stream is drawn from the seed but apart from the one
 	// the model's initialisation uses.
 	batcher := data.NewBatcher(train, c.batch, runtime.NewRNG(runtime.SplitMix64(c.seed^shuffleDomain)))
@@ -436,17 +461,23 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			if pre != nil {
 				pre.Apply(xb, n)
 			}
+			if opt != nil {
+				// Before TrainStep, which steps a hooked model.
+				opt.SetLR(runtime.LRAtStep(sched, epoch, batch, perEpoch))
+			}
 			loss := m.TrainStep(xb, y[:n])
 			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
 				return nil, fmt.Errorf("epoch %d, batch %d: the loss is %v; training diverged, try a smaller -lr", epoch+1, batch+1, loss)
 			}
-			if dev != nil {
+			switch {
+			case dev != nil:
 				if err := dev.SGDStep(runtime.LRAtStep(sched, epoch, batch, perEpoch), c.momentum, c.nesterov, c.wd); err != nil {
 					return nil, fmt.Errorf("epoch %d, batch %d: %w", epoch+1, batch+1, err)
 				}
-			} else {
+			case fused:
+				opt.Done()
+			default:
 				addPenalties(weights, c)
-				opt.SetLR(runtime.LRAtStep(sched, epoch, batch, perEpoch))
 				opt.Step()
 			}
 			optSteps++
@@ -552,8 +583,15 @@ func syncToDevice(dev DeviceModel) error {
 // l1*sign(w) and lambda*(2*beta*w + sign(w)), the backward of ir's l1 and
 // elasticnet ops. -wd is the optimiser's.
 func addPenalties(weights []*runtime.Param, c *config) {
-	runtime.AddL1Grad(weights, c.l1)
-	runtime.AddElasticNetGrad(weights, c.elastic[0], c.elastic[1])
+	for _, w := range weights {
+		addPenaltiesOf(w, c)
+	}
+}
+
+// addPenaltiesOf is addPenalties for the one weight w, for a gradient hook.
+func addPenaltiesOf(w *runtime.Param, c *config) {
+	runtime.AddElasticNetGradOf(w, c.l1, 0)
+	runtime.AddElasticNetGradOf(w, c.elastic[0], c.elastic[1])
 }
 
 // initWeights fills every weight of params (runtime.IsWeight) with in,

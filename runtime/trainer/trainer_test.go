@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -391,4 +392,44 @@ func TestErrors(t *testing.T) {
 			require.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// hookedLinear is linear with a gradient hook, called at the end of
+// TrainStep for the bias and then the weight, as a generated model calls
+// it when the backward pass is done with each.
+type hookedLinear struct {
+	*linear
+	hook  func(p *runtime.Param)
+	calls int
+}
+
+func (m *hookedLinear) SetGradHook(h func(p *runtime.Param)) { m.hook = h }
+
+func (m *hookedLinear) TrainStep(x []float32, labels []int32) float32 {
+	loss := m.linear.TrainStep(x, labels)
+	if m.hook != nil {
+		m.hook(m.b)
+		m.hook(m.w)
+		m.calls++
+	}
+	return loss
+}
+
+func TestGradHookMatchesStep(t *testing.T) {
+	// A model with a gradient hook trains with the optimiser's step
+	// inside TrainStep: with momentum, Nesterov, weight decay, L1 and
+	// elastic-net penalties and a schedule, the weights come out with the
+	// bits of training the same model without the hook.
+	args := []string{"-epochs", "2", "-limit", "500", "-momentum", "0.8", "-nesterov", "-wd", "1e-3",
+		"-l1", "1e-4", "-elastic", "1e-4:0.5", "-schedule", "cosine:1", "-quiet"}
+	var plain *linear
+	var hooked *hookedLinear
+	_, err := run(func(seed uint64) Model { plain = newLinear(seed); return plain }, append([]string{"-save", ""}, args...), io.Discard, testEnv)
+	require.NoError(t, err)
+	_, err = run(func(seed uint64) Model { hooked = &hookedLinear{linear: newLinear(seed)}; return hooked }, append([]string{"-save", ""}, args...), io.Discard, testEnv)
+	require.NoError(t, err)
+	require.Equal(t, 16, hooked.calls, "hooked steps: 2 epochs of 500 images in batches of 64")
+	require.Nil(t, hooked.hook, "the trainer takes its hook back")
+	require.Equal(t, plain.w.Data, hooked.w.Data)
+	require.Equal(t, plain.b.Data, hooked.b.Data)
 }
