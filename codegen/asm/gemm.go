@@ -34,13 +34,16 @@ type GEMMOptions struct {
 	// often share L1 sets, so the copies fetched at the start can be gone
 	// by the time the tile is stored.
 	PrefetchCLate int
+	// PrefetchBRows, when not 0, has the kernels that read B's rows where
+	// B is stored prefetch the row this many k steps ahead.
+	PrefetchBRows int
 	// DevShapes adds accumulating kernels named dev<mr>x<nr> for these
 	// {mr, nr} tiles, for trying other shapes.
 	DevShapes [][2]int
 }
 
 // DefaultGEMMOptions are the options runtime/gemm is generated with.
-var DefaultGEMMOptions = GEMMOptions{Unroll: 4, PrefetchA: 256, PrefetchB: 0, PrefetchCLate: 32}
+var DefaultGEMMOptions = GEMMOptions{Unroll: 4, PrefetchA: 256, PrefetchB: 0, PrefetchBRows: 4, PrefetchCLate: 32}
 
 // GEMMFiles renders runtime/gemm's kernels_amd64.s and kernels_amd64.go.
 func GEMMFiles() ([]File, error) {
@@ -115,6 +118,8 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 		tileKernel(ctx, opt, fmt.Sprintf("dsgemm%dx%d", mr, NR), t, storeEpi)
 		t.direct, t.a = false, aIm2col
 		tileKernel(ctx, opt, fmt.Sprintf("isgemm%dx%d", mr, NR), t, storeEpi)
+		t.a, t.bRows = aPacked, true
+		tileKernel(ctx, opt, fmt.Sprintf("bsgemm%dx%d", mr, NR), t, storeEpi)
 	}
 	for _, v := range []struct {
 		prefix string
@@ -176,6 +181,10 @@ type tile struct {
 	// a is where A comes from; not packed only without direct, and but
 	// for aIm2col only with zmm.
 	a aLayout
+	// bRows reads B where it is stored, rows ldb floats apart: row k of
+	// the panel is the 16 floats at b[k*ldb]. Only one panel, without zmm,
+	// direct or an unpacked A; it takes the epilogue's arguments.
+	bRows bool
 }
 
 // vecBytes is the size of one vector register.
@@ -227,6 +236,12 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	if t.direct {
 		ctx.SignatureExpr("func(kc int, a, x *float32, koffs, poffs *int32, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
 	}
+	if t.bRows {
+		if t.zmm || t.direct || t.panels != 1 || t.a != aPacked || st != storeEpi {
+			panic(fmt.Sprintf("%s: B read in place takes one panel, packed A and the epilogue", name))
+		}
+		ctx.SignatureExpr("func(kc int, a, b *float32, ldb int, c *float32, ldc int, rowBias, colBias *float32, flags int)")
+	}
 	switch t.a {
 	case aRows, aCols:
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
@@ -240,6 +255,9 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	}
 	if t.direct {
 		bDoc = fmt.Sprintf("a holds kc steps of %d floats, row k of B panel p is x[koffs[k]+poffs[p]:][:%d], and", pmr, nr)
+	}
+	if t.bRows {
+		bDoc = fmt.Sprintf("a holds kc steps of %d floats, row k of B is b[k*ldb:][:%d], and", pmr, nr)
 	}
 	switch t.a {
 	case aRows:
@@ -289,6 +307,12 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		// row 3.
 		lda = reg.R15
 		a3  = reg.R14
+		// With bRows: ldb in bytes, and a pointer to B's row 3 of the
+		// unrolled trip.
+		ldb = reg.R12
+		b3  = reg.R13
+		// and with PrefetchBRows, b and b3 that many rows on.
+		pf, pf3 = reg.R14, reg.R15
 		// With aIm2col: the rows' bases in x, the pixel offsets' walker
 		// (in ldc's register until the tile is stored) and the current
 		// step's pixel offset.
@@ -317,6 +341,18 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		p, v := h/perPanel, h%perPanel
 		if t.direct {
 			return operand.Mem{Base: bases[p], Index: koff, Scale: 4, Disp: vb * v}
+		}
+		if t.bRows {
+			// Steps are addressed four at a time from b and b3 = b +
+			// 3*ldb; the loop moves both on after every fourth.
+			m := operand.Mem{Base: b, Disp: vb * v}
+			switch u % 4 {
+			case 1, 2:
+				m.Index, m.Scale = ldb, uint8(u%4)
+			case 3:
+				m.Base = b3
+			}
+			return m
 		}
 		m := operand.Mem{Base: b, Disp: 4*nr*u + vb*v}
 		switch p {
@@ -352,6 +388,17 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		ctx.Load(ctx.Param("koffs"), ko)
 	} else {
 		ctx.Load(ctx.Param("b"), b)
+	}
+	if t.bRows {
+		ctx.Load(ctx.Param("ldb"), ldb)
+		ctx.SHLQ(operand.U8(2), ldb)
+		ctx.LEAQ(operand.Mem{Base: b, Index: ldb, Scale: 2}, b3)
+		ctx.ADDQ(ldb, b3)
+		if opt.PrefetchBRows > 0 {
+			ctx.IMUL3Q(operand.Imm(uint64(opt.PrefetchBRows)), ldb, pf)
+			ctx.LEAQ(operand.Mem{Base: b3, Index: pf, Scale: 1}, pf3)
+			ctx.ADDQ(b, pf)
+		}
 	}
 	ctx.Load(ctx.Param("c"), c)
 	ctx.Load(ctx.Param("ldc"), ldc)
@@ -411,6 +458,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		}
 		return operand.Mem{Base: a, Disp: 4 * (pmr*u + i)}
 	}
+	prefetchRows := true // off in the tail loop, which advances pf not
 	step := func(u int) {
 		if t.direct {
 			ctx.MOVLQSX(operand.Mem{Base: ko, Disp: 4 * u}, koff)
@@ -420,6 +468,13 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		}
 		for h := range yb {
 			ctx.VMOVUPS(bAt(u, h), yb[h])
+		}
+		if t.bRows && opt.PrefetchBRows > 0 && prefetchRows {
+			m := bAt(u, 0)
+			m.Base = map[reg.Register]reg.Register{b: pf, b3: pf3}[m.Base]
+			ctx.PREFETCHT0(m)
+			m.Disp = 4*nr - 1
+			ctx.PREFETCHT0(m)
 		}
 		for i := 0; i < mr; i++ {
 			ctx.VBROADCASTSS(aAt(u, i), ya)
@@ -452,6 +507,15 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			ctx.ADDQ(operand.U8(4*steps), ko)
 			return
 		}
+		if t.bRows {
+			ctx.LEAQ(operand.Mem{Base: b, Index: ldb, Scale: uint8(steps)}, b)
+			ctx.LEAQ(operand.Mem{Base: b3, Index: ldb, Scale: uint8(steps)}, b3)
+			if opt.PrefetchBRows > 0 && prefetchRows {
+				ctx.LEAQ(operand.Mem{Base: pf, Index: ldb, Scale: uint8(steps)}, pf)
+				ctx.LEAQ(operand.Mem{Base: pf3, Index: ldb, Scale: uint8(steps)}, pf3)
+			}
+			return
+		}
 		imm := operand.Op(operand.U32(4 * nr * steps))
 		if 4*nr*steps < 128 {
 			imm = operand.U8(4 * nr * steps)
@@ -480,15 +544,23 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			if opt.PrefetchA > 0 && t.a == aPacked && (4*pmr*s)%64 < 4*pmr {
 				ctx.PREFETCHT0(operand.Mem{Base: a, Disp: opt.PrefetchA + 4*pmr*s})
 			}
-			if opt.PrefetchB > 0 && !t.direct {
+			if opt.PrefetchB > 0 && !t.direct && !t.bRows {
 				ctx.PREFETCHT0(operand.Mem{Base: b, Disp: opt.PrefetchB + 4*nr*s})
 			}
 			step(s)
+			if t.bRows && s%4 == 3 {
+				advanceB(4) // B's rows are addressed four at a time
+			}
 		}
 		advanceA(u)
-		if t.panels > 1 || t.direct {
+		switch {
+		case t.bRows:
+			if u%4 != 0 {
+				advanceB(u % 4)
+			}
+		case t.panels > 1 || t.direct:
 			advanceB(u)
-		} else {
+		default:
 			ctx.ADDQ(operand.U32(4*nr*u), b)
 		}
 		ctx.DECQ(n)
@@ -498,6 +570,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		ctx.JZ(operand.LabelRef(lbl("store")))
 	}
 	ctx.Label(lbl("tailloop"))
+	prefetchRows = false
 	step(0)
 	advanceA(1)
 	advanceB(1)

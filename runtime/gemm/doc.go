@@ -14,8 +14,12 @@
 // stored, either way round (nzgemm, tzgemm), so that A is not packed at
 // all: at the shapes of a CNN's layers, few rows of C reuse each packed A
 // panel, and packing it cost as much as a sizeable part of the product.
-// PackA packs an A once for many products (a convolution's weight, for
-// each sample of a batch: SgemmPacked, SgemmIm2colPacked).
+// The AVX2 kernels read B where it is stored in the same case, a short A
+// (a linear layer's backward-data product: dX = dY*W, 64 rows), whose
+// whole panels of B then are not packed either (bsgemm): packing the
+// weight read and wrote it once more for a few tile rows. PackA packs an A
+// once for many products (a convolution's weight, for each sample of a
+// batch: SgemmPacked, SgemmIm2colPacked).
 //
 // A convolution's GEMMs need not build the im2col matrix: SgemmIm2col and
 // SgemmIm2colT pack their B panels straight from the sample, which saves

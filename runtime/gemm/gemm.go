@@ -193,6 +193,9 @@ type driver struct {
 	chunks int  // the chunks of C's rows or columns the workers share
 	byCols bool // column mode
 	ncCols int  // NC in column mode
+	// bInPlace: the AVX2 kernels read B's whole panels where B is stored
+	// (column mode, B not transposed): see run.
+	bInPlace bool
 
 	sharedB []float32 // row mode: the packed B block
 	// sharedA is column mode's packed A, in PackA's layout, when the
@@ -316,6 +319,14 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 	if g.transB && g.n%nr != 0 {
 		g.edgeB = alignedCap(g.edgeB, nr*kcMax, nr*kcBlock)
 	}
+	// In column mode a packed B panel feeds only the few row panels of a
+	// short A, which the AVX2 kernels can as well read from B where it
+	// lies: a linear layer's backward-data product then does not copy the
+	// weight (packB16N took 7.7% of the 10-layer MLP's training profile).
+	// Not where B's rows are a multiple of 256 bytes apart: their panels
+	// then fall into a quarter or less of L1's sets and evict each other
+	// (a 6x16 tile at ldb 512 runs at 41 GFLOP/s, at ldb 500 at 70).
+	g.bInPlace = g.byCols && !g.transB && g.im == nil && useAsm && !avx512() && g.ldb%64 != 0
 	if g.byCols {
 		g.ncCols = max(nr, (l2Floats-mcMax*kcMax)/kcMax/nr*nr)
 		// Chunks as wide as the AVX-512 kernels' four panels where C has
@@ -436,7 +447,11 @@ func (g *driver) cols(w, lo, hi int) {
 			panelsB := ceilDiv(nc, nr)
 			for pc := 0; pc < g.k; pc += kcBlock {
 				kc := min(kcBlock, g.k-pc)
-				g.packB(wk.bufB, jc, nc, pc, kc, 0, panelsB)
+				packed := 0
+				if g.bInPlace {
+					packed = nc / nr // a last, partial panel is packed
+				}
+				g.packB(wk.bufB, jc, nc, pc, kc, packed, panelsB)
 				g.macro(wk, wk.bufB, jc, nc, pc, kc, 0, g.m, 0, panelsB)
 			}
 		}
@@ -565,6 +580,15 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 					kernelZ(q, min(mr, mc-ip), kc, bufA[ip*kc:(ip+mr)*kc], bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
 				}
 				jp += q - 1
+				continue
+			}
+			if g.bInPlace && cols == nr {
+				// A whole panel, read where B lies.
+				b := g.b[pc*g.ldb+j:]
+				for ip := 0; ip < mc; ip += mr {
+					i := ic + ip
+					kernelB(min(mr, mc-ip), kc, bufA[ip*kc:(ip+mr)*kc], b, g.ldb, g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
+				}
 				continue
 			}
 			bp := bufB[jp*nr*kc : (jp+1)*nr*kc]

@@ -141,6 +141,22 @@ func kernelD(rows, kc int, a, x []float32, koffs, poff []int32, c []float32, ldc
 	dKernels[rows](kc, &a[0], &x[0], &koffs[0], &poff[0], &c[0], ldc, rowBias, colBias, flags, 0)
 }
 
+// bKernels[rows] is the AVX2 micro-kernel, with the epilogue, that reads
+// its B panel where B is stored (see kernelB).
+var bKernels = [mr + 1]func(kc int, a, b *float32, ldb int, c *float32, ldc int, rowBias, colBias *float32, flags int){
+	nil, bsgemm1x16, bsgemm2x16, bsgemm3x16, bsgemm4x16, bsgemm5x16, bsgemm6x16,
+}
+
+// kernelB is kernelEpiAsm for a whole panel of B read where it is stored:
+// row k of the panel is b[k*ldb:][:16].
+func kernelB(rows, kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	a = a[:kc*mr]
+	b = b[:(kc-1)*ldb+nr]
+	c = c[:(rows-1)*ldc+nr]
+	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, nr)
+	bKernels[rows](kc, &a[0], &b[0], ldb, &c[0], ldc, rowBias, colBias, flags)
+}
+
 // iKernels[rows] is the AVX2 micro-kernel, with the epilogue, that reads
 // A's rows from a convolution's sample (see kernelI).
 var iKernels = [mr + 1]func(kc int, x *float32, koffs, poffs *int32, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){

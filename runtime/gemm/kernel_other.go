@@ -13,6 +13,10 @@ func kernelD(rows, kc int, a, x []float32, koffs, poff []int32, c []float32, ldc
 	panic("gemm: no assembly kernels in this build")
 }
 
+func kernelB(rows, kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
+	panic("gemm: no assembly kernels in this build")
+}
+
 func kernelI(rows, kc int, x []float32, koffs, poffs []int32, b, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
 	panic("gemm: no assembly kernels in this build")
 }

@@ -45,6 +45,15 @@ func dsgemm6x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *f
 //go:noescape
 func isgemm6x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
+// bsgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B is b[k*ldb:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func bsgemm6x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
 // sgemm5x16 computes C[0:5, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -85,6 +94,15 @@ func dsgemm5x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *f
 //
 //go:noescape
 func isgemm5x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// bsgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B is b[k*ldb:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func bsgemm5x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
 // sgemm4x16 computes C[0:4, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -127,6 +145,15 @@ func dsgemm4x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *f
 //go:noescape
 func isgemm4x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
+// bsgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B is b[k*ldb:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func bsgemm4x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
 // sgemm3x16 computes C[0:3, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -167,6 +194,15 @@ func dsgemm3x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *f
 //
 //go:noescape
 func isgemm3x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// bsgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B is b[k*ldb:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func bsgemm3x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
 // sgemm2x16 computes C[0:2, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -209,6 +245,15 @@ func dsgemm2x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *f
 //go:noescape
 func isgemm2x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
 
+// bsgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B is b[k*ldb:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func bsgemm2x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
 // sgemm1x16 computes C[0:1, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -249,6 +294,15 @@ func dsgemm1x16(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *f
 //
 //go:noescape
 func isgemm1x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// bsgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
+// a holds kc steps of 6 floats, row k of B is b[k*ldb:][:16], and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func bsgemm1x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
 // zgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and

@@ -1514,6 +1514,385 @@ isgemm6x16norelu5:
 	VZEROUPPER
 	RET
 
+// func bsgemm6x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·bsgemm6x16(SB), NOSPLIT, $0-72
+	MOVQ   kc+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   b+16(FP), DI
+	MOVQ   ldb+24(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (DI)(R12*2), R13
+	ADDQ   R12, R13
+	IMUL3Q $0x04, R12, R14
+	LEAQ   (R13)(R14*1), R15
+	ADDQ   DI, R14
+	MOVQ   c+32(FP), DX
+	MOVQ   ldc+40(FP), R8
+	SHLQ   $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	VXORPS     Y10, Y10, Y10
+	VXORPS     Y11, Y11, Y11
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         bsgemm6x16tail
+
+bsgemm6x16loop:
+	CMPQ       BX, $0x08
+	JNE        bsgemm6x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+bsgemm6x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	PREFETCHT0   (R14)
+	PREFETCHT0   63(R14)
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(SI), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      (DI)(R12*1), Y12
+	VMOVUPS      32(DI)(R12*1), Y13
+	PREFETCHT0   (R14)(R12*1)
+	PREFETCHT0   63(R14)(R12*1)
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 32(SI), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS 36(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 40(SI), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS 44(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      (DI)(R12*2), Y12
+	VMOVUPS      32(DI)(R12*2), Y13
+	PREFETCHT0   (R14)(R12*2)
+	PREFETCHT0   63(R14)(R12*2)
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 56(SI), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS 60(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 64(SI), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS 68(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	PREFETCHT0   328(SI)
+	VMOVUPS      (R13), Y12
+	VMOVUPS      32(R13), Y13
+	PREFETCHT0   (R15)
+	PREFETCHT0   63(R15)
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 80(SI), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS 84(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 88(SI), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS 92(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	LEAQ         (DI)(R12*4), DI
+	LEAQ         (R13)(R12*4), R13
+	LEAQ         (R14)(R12*4), R14
+	LEAQ         (R15)(R12*4), R15
+	ADDQ         $0x60, SI
+	DECQ         BX
+	JNZ          bsgemm6x16loop
+
+bsgemm6x16tail:
+	ANDQ $0x03, CX
+	JZ   bsgemm6x16store
+
+bsgemm6x16tailloop:
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(SI), Y15
+	VFMADD231PS  Y12, Y15, Y8
+	VFMADD231PS  Y13, Y15, Y9
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x18, SI
+	LEAQ         (DI)(R12*1), DI
+	LEAQ         (R13)(R12*1), R13
+	DECQ         CX
+	JNZ          bsgemm6x16tailloop
+
+bsgemm6x16store:
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     bsgemm6x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+bsgemm6x16noacc0:
+	TESTQ        R9, R9
+	JZ           bsgemm6x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+bsgemm6x16norow0:
+	TESTQ  R10, R10
+	JZ     bsgemm6x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+bsgemm6x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm6x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+bsgemm6x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm6x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+bsgemm6x16noacc1:
+	TESTQ        R9, R9
+	JZ           bsgemm6x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+bsgemm6x16norow1:
+	TESTQ  R10, R10
+	JZ     bsgemm6x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+bsgemm6x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm6x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+bsgemm6x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm6x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+bsgemm6x16noacc2:
+	TESTQ        R9, R9
+	JZ           bsgemm6x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+bsgemm6x16norow2:
+	TESTQ  R10, R10
+	JZ     bsgemm6x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+bsgemm6x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm6x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+bsgemm6x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm6x16noacc3
+	VADDPS  (DX), Y6, Y6
+	VADDPS  32(DX), Y7, Y7
+
+bsgemm6x16noacc3:
+	TESTQ        R9, R9
+	JZ           bsgemm6x16norow3
+	VBROADCASTSS 12(R9), Y15
+	VADDPS       Y15, Y6, Y6
+	VADDPS       Y15, Y7, Y7
+
+bsgemm6x16norow3:
+	TESTQ  R10, R10
+	JZ     bsgemm6x16nocol3
+	VADDPS (R10), Y6, Y6
+	VADDPS 32(R10), Y7, Y7
+
+bsgemm6x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm6x16norelu3
+	VMAXPS Y6, Y14, Y6
+	VMAXPS Y7, Y14, Y7
+
+bsgemm6x16norelu3:
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm6x16noacc4
+	VADDPS  (DX), Y8, Y8
+	VADDPS  32(DX), Y9, Y9
+
+bsgemm6x16noacc4:
+	TESTQ        R9, R9
+	JZ           bsgemm6x16norow4
+	VBROADCASTSS 16(R9), Y15
+	VADDPS       Y15, Y8, Y8
+	VADDPS       Y15, Y9, Y9
+
+bsgemm6x16norow4:
+	TESTQ  R10, R10
+	JZ     bsgemm6x16nocol4
+	VADDPS (R10), Y8, Y8
+	VADDPS 32(R10), Y9, Y9
+
+bsgemm6x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm6x16norelu4
+	VMAXPS Y8, Y14, Y8
+	VMAXPS Y9, Y14, Y9
+
+bsgemm6x16norelu4:
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm6x16noacc5
+	VADDPS  (DX), Y10, Y10
+	VADDPS  32(DX), Y11, Y11
+
+bsgemm6x16noacc5:
+	TESTQ        R9, R9
+	JZ           bsgemm6x16norow5
+	VBROADCASTSS 20(R9), Y15
+	VADDPS       Y15, Y10, Y10
+	VADDPS       Y15, Y11, Y11
+
+bsgemm6x16norow5:
+	TESTQ  R10, R10
+	JZ     bsgemm6x16nocol5
+	VADDPS (R10), Y10, Y10
+	VADDPS 32(R10), Y11, Y11
+
+bsgemm6x16nocol5:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm6x16norelu5
+	VMAXPS Y10, Y14, Y10
+	VMAXPS Y11, Y14, Y11
+
+bsgemm6x16norelu5:
+	VMOVUPS Y10, (DX)
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm5x16(SB), NOSPLIT, $0-40
@@ -2818,6 +3197,334 @@ isgemm5x16norelu4:
 	VZEROUPPER
 	RET
 
+// func bsgemm5x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·bsgemm5x16(SB), NOSPLIT, $0-72
+	MOVQ   kc+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   b+16(FP), DI
+	MOVQ   ldb+24(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (DI)(R12*2), R13
+	ADDQ   R12, R13
+	IMUL3Q $0x04, R12, R14
+	LEAQ   (R13)(R14*1), R15
+	ADDQ   DI, R14
+	MOVQ   c+32(FP), DX
+	MOVQ   ldc+40(FP), R8
+	SHLQ   $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         bsgemm5x16tail
+
+bsgemm5x16loop:
+	CMPQ       BX, $0x08
+	JNE        bsgemm5x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+bsgemm5x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Y10
+	VMOVUPS      32(DI), Y11
+	PREFETCHT0   (R14)
+	PREFETCHT0   63(R14)
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS 16(SI), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	VMOVUPS      (DI)(R12*1), Y10
+	VMOVUPS      32(DI)(R12*1), Y11
+	PREFETCHT0   (R14)(R12*1)
+	PREFETCHT0   63(R14)(R12*1)
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS 32(SI), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS 36(SI), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS 40(SI), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	VMOVUPS      (DI)(R12*2), Y10
+	VMOVUPS      32(DI)(R12*2), Y11
+	PREFETCHT0   (R14)(R12*2)
+	PREFETCHT0   63(R14)(R12*2)
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS 56(SI), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS 60(SI), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS 64(SI), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	PREFETCHT0   328(SI)
+	VMOVUPS      (R13), Y10
+	VMOVUPS      32(R13), Y11
+	PREFETCHT0   (R15)
+	PREFETCHT0   63(R15)
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS 80(SI), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS 84(SI), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS 88(SI), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	LEAQ         (DI)(R12*4), DI
+	LEAQ         (R13)(R12*4), R13
+	LEAQ         (R14)(R12*4), R14
+	LEAQ         (R15)(R12*4), R15
+	ADDQ         $0x60, SI
+	DECQ         BX
+	JNZ          bsgemm5x16loop
+
+bsgemm5x16tail:
+	ANDQ $0x03, CX
+	JZ   bsgemm5x16store
+
+bsgemm5x16tailloop:
+	VMOVUPS      (DI), Y10
+	VMOVUPS      32(DI), Y11
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y10, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y10, Y15, Y4
+	VFMADD231PS  Y11, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y7
+	VBROADCASTSS 16(SI), Y15
+	VFMADD231PS  Y10, Y15, Y8
+	VFMADD231PS  Y11, Y15, Y9
+	ADDQ         $0x18, SI
+	LEAQ         (DI)(R12*1), DI
+	LEAQ         (R13)(R12*1), R13
+	DECQ         CX
+	JNZ          bsgemm5x16tailloop
+
+bsgemm5x16store:
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     bsgemm5x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+bsgemm5x16noacc0:
+	TESTQ        R9, R9
+	JZ           bsgemm5x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+bsgemm5x16norow0:
+	TESTQ  R10, R10
+	JZ     bsgemm5x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+bsgemm5x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm5x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+bsgemm5x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm5x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+bsgemm5x16noacc1:
+	TESTQ        R9, R9
+	JZ           bsgemm5x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+bsgemm5x16norow1:
+	TESTQ  R10, R10
+	JZ     bsgemm5x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+bsgemm5x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm5x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+bsgemm5x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm5x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+bsgemm5x16noacc2:
+	TESTQ        R9, R9
+	JZ           bsgemm5x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+bsgemm5x16norow2:
+	TESTQ  R10, R10
+	JZ     bsgemm5x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+bsgemm5x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm5x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+bsgemm5x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm5x16noacc3
+	VADDPS  (DX), Y6, Y6
+	VADDPS  32(DX), Y7, Y7
+
+bsgemm5x16noacc3:
+	TESTQ        R9, R9
+	JZ           bsgemm5x16norow3
+	VBROADCASTSS 12(R9), Y15
+	VADDPS       Y15, Y6, Y6
+	VADDPS       Y15, Y7, Y7
+
+bsgemm5x16norow3:
+	TESTQ  R10, R10
+	JZ     bsgemm5x16nocol3
+	VADDPS (R10), Y6, Y6
+	VADDPS 32(R10), Y7, Y7
+
+bsgemm5x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm5x16norelu3
+	VMAXPS Y6, Y14, Y6
+	VMAXPS Y7, Y14, Y7
+
+bsgemm5x16norelu3:
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm5x16noacc4
+	VADDPS  (DX), Y8, Y8
+	VADDPS  32(DX), Y9, Y9
+
+bsgemm5x16noacc4:
+	TESTQ        R9, R9
+	JZ           bsgemm5x16norow4
+	VBROADCASTSS 16(R9), Y15
+	VADDPS       Y15, Y8, Y8
+	VADDPS       Y15, Y9, Y9
+
+bsgemm5x16norow4:
+	TESTQ  R10, R10
+	JZ     bsgemm5x16nocol4
+	VADDPS (R10), Y8, Y8
+	VADDPS 32(R10), Y9, Y9
+
+bsgemm5x16nocol4:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm5x16norelu4
+	VMAXPS Y8, Y14, Y8
+	VMAXPS Y9, Y14, Y9
+
+bsgemm5x16norelu4:
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm4x16(SB), NOSPLIT, $0-40
@@ -3916,6 +4623,283 @@ isgemm4x16norelu3:
 	VZEROUPPER
 	RET
 
+// func bsgemm4x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·bsgemm4x16(SB), NOSPLIT, $0-72
+	MOVQ   kc+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   b+16(FP), DI
+	MOVQ   ldb+24(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (DI)(R12*2), R13
+	ADDQ   R12, R13
+	IMUL3Q $0x04, R12, R14
+	LEAQ   (R13)(R14*1), R15
+	ADDQ   DI, R14
+	MOVQ   c+32(FP), DX
+	MOVQ   ldc+40(FP), R8
+	SHLQ   $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         bsgemm4x16tail
+
+bsgemm4x16loop:
+	CMPQ       BX, $0x08
+	JNE        bsgemm4x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+bsgemm4x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Y8
+	VMOVUPS      32(DI), Y9
+	PREFETCHT0   (R14)
+	PREFETCHT0   63(R14)
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	VMOVUPS      (DI)(R12*1), Y8
+	VMOVUPS      32(DI)(R12*1), Y9
+	PREFETCHT0   (R14)(R12*1)
+	PREFETCHT0   63(R14)(R12*1)
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS 32(SI), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS 36(SI), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	VMOVUPS      (DI)(R12*2), Y8
+	VMOVUPS      32(DI)(R12*2), Y9
+	PREFETCHT0   (R14)(R12*2)
+	PREFETCHT0   63(R14)(R12*2)
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS 56(SI), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS 60(SI), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	PREFETCHT0   328(SI)
+	VMOVUPS      (R13), Y8
+	VMOVUPS      32(R13), Y9
+	PREFETCHT0   (R15)
+	PREFETCHT0   63(R15)
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS 80(SI), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS 84(SI), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	LEAQ         (DI)(R12*4), DI
+	LEAQ         (R13)(R12*4), R13
+	LEAQ         (R14)(R12*4), R14
+	LEAQ         (R15)(R12*4), R15
+	ADDQ         $0x60, SI
+	DECQ         BX
+	JNZ          bsgemm4x16loop
+
+bsgemm4x16tail:
+	ANDQ $0x03, CX
+	JZ   bsgemm4x16store
+
+bsgemm4x16tailloop:
+	VMOVUPS      (DI), Y8
+	VMOVUPS      32(DI), Y9
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y8, Y15, Y0
+	VFMADD231PS  Y9, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y8, Y15, Y2
+	VFMADD231PS  Y9, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y8, Y15, Y4
+	VFMADD231PS  Y9, Y15, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y8, Y15, Y6
+	VFMADD231PS  Y9, Y15, Y7
+	ADDQ         $0x18, SI
+	LEAQ         (DI)(R12*1), DI
+	LEAQ         (R13)(R12*1), R13
+	DECQ         CX
+	JNZ          bsgemm4x16tailloop
+
+bsgemm4x16store:
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     bsgemm4x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+bsgemm4x16noacc0:
+	TESTQ        R9, R9
+	JZ           bsgemm4x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+bsgemm4x16norow0:
+	TESTQ  R10, R10
+	JZ     bsgemm4x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+bsgemm4x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm4x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+bsgemm4x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm4x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+bsgemm4x16noacc1:
+	TESTQ        R9, R9
+	JZ           bsgemm4x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+bsgemm4x16norow1:
+	TESTQ  R10, R10
+	JZ     bsgemm4x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+bsgemm4x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm4x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+bsgemm4x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm4x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+bsgemm4x16noacc2:
+	TESTQ        R9, R9
+	JZ           bsgemm4x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+bsgemm4x16norow2:
+	TESTQ  R10, R10
+	JZ     bsgemm4x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+bsgemm4x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm4x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+bsgemm4x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm4x16noacc3
+	VADDPS  (DX), Y6, Y6
+	VADDPS  32(DX), Y7, Y7
+
+bsgemm4x16noacc3:
+	TESTQ        R9, R9
+	JZ           bsgemm4x16norow3
+	VBROADCASTSS 12(R9), Y15
+	VADDPS       Y15, Y6, Y6
+	VADDPS       Y15, Y7, Y7
+
+bsgemm4x16norow3:
+	TESTQ  R10, R10
+	JZ     bsgemm4x16nocol3
+	VADDPS (R10), Y6, Y6
+	VADDPS 32(R10), Y7, Y7
+
+bsgemm4x16nocol3:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm4x16norelu3
+	VMAXPS Y6, Y14, Y6
+	VMAXPS Y7, Y14, Y7
+
+bsgemm4x16norelu3:
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm3x16(SB), NOSPLIT, $0-40
@@ -4808,6 +5792,232 @@ isgemm3x16norelu2:
 	VZEROUPPER
 	RET
 
+// func bsgemm3x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·bsgemm3x16(SB), NOSPLIT, $0-72
+	MOVQ   kc+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   b+16(FP), DI
+	MOVQ   ldb+24(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (DI)(R12*2), R13
+	ADDQ   R12, R13
+	IMUL3Q $0x04, R12, R14
+	LEAQ   (R13)(R14*1), R15
+	ADDQ   DI, R14
+	MOVQ   c+32(FP), DX
+	MOVQ   ldc+40(FP), R8
+	SHLQ   $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         bsgemm3x16tail
+
+bsgemm3x16loop:
+	CMPQ       BX, $0x08
+	JNE        bsgemm3x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+bsgemm3x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Y6
+	VMOVUPS      32(DI), Y7
+	PREFETCHT0   (R14)
+	PREFETCHT0   63(R14)
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	VMOVUPS      (DI)(R12*1), Y6
+	VMOVUPS      32(DI)(R12*1), Y7
+	PREFETCHT0   (R14)(R12*1)
+	PREFETCHT0   63(R14)(R12*1)
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS 32(SI), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	VMOVUPS      (DI)(R12*2), Y6
+	VMOVUPS      32(DI)(R12*2), Y7
+	PREFETCHT0   (R14)(R12*2)
+	PREFETCHT0   63(R14)(R12*2)
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS 56(SI), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	PREFETCHT0   328(SI)
+	VMOVUPS      (R13), Y6
+	VMOVUPS      32(R13), Y7
+	PREFETCHT0   (R15)
+	PREFETCHT0   63(R15)
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS 80(SI), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	LEAQ         (DI)(R12*4), DI
+	LEAQ         (R13)(R12*4), R13
+	LEAQ         (R14)(R12*4), R14
+	LEAQ         (R15)(R12*4), R15
+	ADDQ         $0x60, SI
+	DECQ         BX
+	JNZ          bsgemm3x16loop
+
+bsgemm3x16tail:
+	ANDQ $0x03, CX
+	JZ   bsgemm3x16store
+
+bsgemm3x16tailloop:
+	VMOVUPS      (DI), Y6
+	VMOVUPS      32(DI), Y7
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y6, Y15, Y0
+	VFMADD231PS  Y7, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y6, Y15, Y2
+	VFMADD231PS  Y7, Y15, Y3
+	VBROADCASTSS 8(SI), Y15
+	VFMADD231PS  Y6, Y15, Y4
+	VFMADD231PS  Y7, Y15, Y5
+	ADDQ         $0x18, SI
+	LEAQ         (DI)(R12*1), DI
+	LEAQ         (R13)(R12*1), R13
+	DECQ         CX
+	JNZ          bsgemm3x16tailloop
+
+bsgemm3x16store:
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     bsgemm3x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+bsgemm3x16noacc0:
+	TESTQ        R9, R9
+	JZ           bsgemm3x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+bsgemm3x16norow0:
+	TESTQ  R10, R10
+	JZ     bsgemm3x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+bsgemm3x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm3x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+bsgemm3x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm3x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+bsgemm3x16noacc1:
+	TESTQ        R9, R9
+	JZ           bsgemm3x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+bsgemm3x16norow1:
+	TESTQ  R10, R10
+	JZ     bsgemm3x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+bsgemm3x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm3x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+bsgemm3x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm3x16noacc2
+	VADDPS  (DX), Y4, Y4
+	VADDPS  32(DX), Y5, Y5
+
+bsgemm3x16noacc2:
+	TESTQ        R9, R9
+	JZ           bsgemm3x16norow2
+	VBROADCASTSS 8(R9), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+
+bsgemm3x16norow2:
+	TESTQ  R10, R10
+	JZ     bsgemm3x16nocol2
+	VADDPS (R10), Y4, Y4
+	VADDPS 32(R10), Y5, Y5
+
+bsgemm3x16nocol2:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm3x16norelu2
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+
+bsgemm3x16norelu2:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm2x16(SB), NOSPLIT, $0-40
@@ -5494,6 +6704,181 @@ isgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
+// func bsgemm2x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·bsgemm2x16(SB), NOSPLIT, $0-72
+	MOVQ   kc+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   b+16(FP), DI
+	MOVQ   ldb+24(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (DI)(R12*2), R13
+	ADDQ   R12, R13
+	IMUL3Q $0x04, R12, R14
+	LEAQ   (R13)(R14*1), R15
+	ADDQ   DI, R14
+	MOVQ   c+32(FP), DX
+	MOVQ   ldc+40(FP), R8
+	SHLQ   $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         bsgemm2x16tail
+
+bsgemm2x16loop:
+	CMPQ       BX, $0x08
+	JNE        bsgemm2x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+bsgemm2x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Y4
+	VMOVUPS      32(DI), Y5
+	PREFETCHT0   (R14)
+	PREFETCHT0   63(R14)
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	VMOVUPS      (DI)(R12*1), Y4
+	VMOVUPS      32(DI)(R12*1), Y5
+	PREFETCHT0   (R14)(R12*1)
+	PREFETCHT0   63(R14)(R12*1)
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	VMOVUPS      (DI)(R12*2), Y4
+	VMOVUPS      32(DI)(R12*2), Y5
+	PREFETCHT0   (R14)(R12*2)
+	PREFETCHT0   63(R14)(R12*2)
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	PREFETCHT0   328(SI)
+	VMOVUPS      (R13), Y4
+	VMOVUPS      32(R13), Y5
+	PREFETCHT0   (R15)
+	PREFETCHT0   63(R15)
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	LEAQ         (DI)(R12*4), DI
+	LEAQ         (R13)(R12*4), R13
+	LEAQ         (R14)(R12*4), R14
+	LEAQ         (R15)(R12*4), R15
+	ADDQ         $0x60, SI
+	DECQ         BX
+	JNZ          bsgemm2x16loop
+
+bsgemm2x16tail:
+	ANDQ $0x03, CX
+	JZ   bsgemm2x16store
+
+bsgemm2x16tailloop:
+	VMOVUPS      (DI), Y4
+	VMOVUPS      32(DI), Y5
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y4, Y15, Y0
+	VFMADD231PS  Y5, Y15, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y4, Y15, Y2
+	VFMADD231PS  Y5, Y15, Y3
+	ADDQ         $0x18, SI
+	LEAQ         (DI)(R12*1), DI
+	LEAQ         (R13)(R12*1), R13
+	DECQ         CX
+	JNZ          bsgemm2x16tailloop
+
+bsgemm2x16store:
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     bsgemm2x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+bsgemm2x16noacc0:
+	TESTQ        R9, R9
+	JZ           bsgemm2x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+bsgemm2x16norow0:
+	TESTQ  R10, R10
+	JZ     bsgemm2x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+bsgemm2x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm2x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+bsgemm2x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	TESTQ   $0x00000001, R11
+	JZ      bsgemm2x16noacc1
+	VADDPS  (DX), Y2, Y2
+	VADDPS  32(DX), Y3, Y3
+
+bsgemm2x16noacc1:
+	TESTQ        R9, R9
+	JZ           bsgemm2x16norow1
+	VBROADCASTSS 4(R9), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+
+bsgemm2x16norow1:
+	TESTQ  R10, R10
+	JZ     bsgemm2x16nocol1
+	VADDPS (R10), Y2, Y2
+	VADDPS 32(R10), Y3, Y3
+
+bsgemm2x16nocol1:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm2x16norelu1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+
+bsgemm2x16norelu1:
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	VZEROUPPER
+	RET
+
 // func sgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemm1x16(SB), NOSPLIT, $0-40
@@ -5969,6 +7354,130 @@ isgemm1x16nocol0:
 	VMAXPS Y1, Y14, Y1
 
 isgemm1x16norelu0:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VZEROUPPER
+	RET
+
+// func bsgemm1x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·bsgemm1x16(SB), NOSPLIT, $0-72
+	MOVQ   kc+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   b+16(FP), DI
+	MOVQ   ldb+24(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (DI)(R12*2), R13
+	ADDQ   R12, R13
+	IMUL3Q $0x04, R12, R14
+	LEAQ   (R13)(R14*1), R15
+	ADDQ   DI, R14
+	MOVQ   c+32(FP), DX
+	MOVQ   ldc+40(FP), R8
+	SHLQ   $0x02, R8
+
+	// Prefetch the C tile while the products are computed.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	MOVQ       CX, BX
+	SHRQ       $0x02, BX
+	JZ         bsgemm1x16tail
+
+bsgemm1x16loop:
+	CMPQ       BX, $0x08
+	JNE        bsgemm1x16body
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 63(R9)
+
+bsgemm1x16body:
+	PREFETCHT0   256(SI)
+	VMOVUPS      (DI), Y2
+	VMOVUPS      32(DI), Y3
+	PREFETCHT0   (R14)
+	PREFETCHT0   63(R14)
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	VMOVUPS      (DI)(R12*1), Y2
+	VMOVUPS      32(DI)(R12*1), Y3
+	PREFETCHT0   (R14)(R12*1)
+	PREFETCHT0   63(R14)(R12*1)
+	VBROADCASTSS 24(SI), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	VMOVUPS      (DI)(R12*2), Y2
+	VMOVUPS      32(DI)(R12*2), Y3
+	PREFETCHT0   (R14)(R12*2)
+	PREFETCHT0   63(R14)(R12*2)
+	VBROADCASTSS 48(SI), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	PREFETCHT0   328(SI)
+	VMOVUPS      (R13), Y2
+	VMOVUPS      32(R13), Y3
+	PREFETCHT0   (R15)
+	PREFETCHT0   63(R15)
+	VBROADCASTSS 72(SI), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	LEAQ         (DI)(R12*4), DI
+	LEAQ         (R13)(R12*4), R13
+	LEAQ         (R14)(R12*4), R14
+	LEAQ         (R15)(R12*4), R15
+	ADDQ         $0x60, SI
+	DECQ         BX
+	JNZ          bsgemm1x16loop
+
+bsgemm1x16tail:
+	ANDQ $0x03, CX
+	JZ   bsgemm1x16store
+
+bsgemm1x16tailloop:
+	VMOVUPS      (DI), Y2
+	VMOVUPS      32(DI), Y3
+	VBROADCASTSS (SI), Y15
+	VFMADD231PS  Y2, Y15, Y0
+	VFMADD231PS  Y3, Y15, Y1
+	ADDQ         $0x18, SI
+	LEAQ         (DI)(R12*1), DI
+	LEAQ         (R13)(R12*1), R13
+	DECQ         CX
+	JNZ          bsgemm1x16tailloop
+
+bsgemm1x16store:
+	MOVQ   rowBias+48(FP), R9
+	MOVQ   colBias+56(FP), R10
+	MOVQ   flags+64(FP), R11
+	VXORPS Y14, Y14, Y14
+	TESTQ  $0x00000001, R11
+	JZ     bsgemm1x16noacc0
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+
+bsgemm1x16noacc0:
+	TESTQ        R9, R9
+	JZ           bsgemm1x16norow0
+	VBROADCASTSS (R9), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+
+bsgemm1x16norow0:
+	TESTQ  R10, R10
+	JZ     bsgemm1x16nocol0
+	VADDPS (R10), Y0, Y0
+	VADDPS 32(R10), Y1, Y1
+
+bsgemm1x16nocol0:
+	TESTQ  $0x00000002, R11
+	JZ     bsgemm1x16norelu0
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+
+bsgemm1x16norelu0:
 	VMOVUPS Y0, (DX)
 	VMOVUPS Y1, 32(DX)
 	VZEROUPPER

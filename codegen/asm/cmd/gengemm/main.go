@@ -23,6 +23,7 @@ func main() {
 	flag.IntVar(&opt.Unroll, "unroll", opt.Unroll, "k steps per trip of the micro-kernel loop (tuning; the checked-in files use the default)")
 	flag.IntVar(&opt.PrefetchA, "prefetcha", opt.PrefetchA, "prefetch distance for packed A in bytes, 0 for none (tuning)")
 	flag.IntVar(&opt.PrefetchB, "prefetchb", opt.PrefetchB, "prefetch distance for packed B in bytes, 0 for none (tuning)")
+	flag.IntVar(&opt.PrefetchBRows, "prefetchbrows", opt.PrefetchBRows, "k steps ahead to prefetch B rows read in place, 0 for none (tuning)")
 	flag.IntVar(&opt.PrefetchCLate, "prefetchclate", opt.PrefetchCLate, "k steps before the end to prefetch C again, 0 for never (tuning)")
 	dev := flag.String("dev", "", "comma-separated MRxNR tiles to add as dev<MR>x<NR> kernels (tuning)")
 	flag.Parse()
