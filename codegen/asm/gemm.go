@@ -85,6 +85,15 @@ const (
 	// and + colBias[j] on column j where the pointer is not nil, then
 	// max(x, 0) when flags&EpiReLU, all while the tile is in registers.
 	storeEpi
+	// storeTrans takes (prev, rowBias, colBias *float32, flags int)
+	// after ldc and stores the tile transposed, row i of the product into
+	// column i of C: C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) +
+	// colBias[j] + rowBias[i], in that order, each term where its pointer
+	// is not nil, then max(x, 0) when flags&EpiReLU; C is not read. prev
+	// is the product of the earlier blocks of k, which the caller keeps
+	// untransposed; the biases come in layouts that add as whole vectors
+	// (see transStore). Only 16 columns, AVX2.
+	storeTrans
 )
 
 // The flags of an epilogue kernel.
@@ -101,6 +110,16 @@ func KernelName(mr int, accumulate bool) string {
 		name += "Acc"
 	}
 	return name
+}
+
+// TransKernelName returns the name of the AVX2 micro-kernel for mr rows
+// that reads A where it is stored, rows lda apart or, with transA, its
+// transpose's, and stores the tile transposed (see storeTrans).
+func TransKernelName(mr int, transA bool) string {
+	if transA {
+		return fmt.Sprintf("ttsgemm%dx%d", mr, NR)
+	}
+	return fmt.Sprintf("ntsgemm%dx%d", mr, NR)
 }
 
 // GEMM adds the micro-kernels for every row count 1..MR, in an overwriting,
@@ -120,6 +139,12 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 		tileKernel(ctx, opt, fmt.Sprintf("isgemm%dx%d", mr, NR), t, storeEpi)
 		t.a, t.bRows = aPacked, true
 		tileKernel(ctx, opt, fmt.Sprintf("bsgemm%dx%d", mr, NR), t, storeEpi)
+		t.bRows = false
+		for _, a := range []aLayout{aRows, aCols} {
+			t.a = a
+			tileKernel(ctx, opt, fmt.Sprintf("%ssgemm%dx%d", map[aLayout]string{aRows: "n", aCols: "t"}[a], mr, NR), t, storeEpi)
+			tileKernel(ctx, opt, TransKernelName(mr, a == aCols), t, storeTrans)
+		}
 	}
 	for _, v := range []struct {
 		prefix string
@@ -242,10 +267,15 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		}
 		ctx.SignatureExpr("func(kc int, a, b *float32, ldb int, c *float32, ldc int, rowBias, colBias *float32, flags int)")
 	}
-	switch t.a {
-	case aRows, aCols:
+	switch {
+	case st == storeTrans:
+		if t.zmm || (t.a != aRows && t.a != aCols) || t.panels != 1 || t.direct || t.bRows {
+			panic(fmt.Sprintf("%s: a transposed store takes A in place and one B panel, AVX2", name))
+		}
+		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias *float32, flags int)")
+	case t.a == aRows, t.a == aCols:
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
-	case aIm2col:
+	case t.a == aIm2col:
 		ctx.SignatureExpr("func(kc int, x *float32, koffs, poffs *int32, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
 	}
 	ctx.Pragma("noescape")
@@ -275,6 +305,15 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			fmt.Sprintf("%s computes C[0:%d, 0:%d] %s A*B for packed panels:", name, mr, cols, op),
 			bDoc,
 			"rows of C are ldc floats apart. kc must be at least 1.",
+		}
+	case storeTrans:
+		doc = []string{
+			fmt.Sprintf("%s computes the %d x %d tile A*B and stores it transposed:", name, mr, cols),
+			bDoc,
+			fmt.Sprintf("C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < %d,", cols),
+			fmt.Sprintf("i < %d, each term where its pointer is not nil, then ReLU if flags&2.", mr),
+			"The biases are laid out as the driver's transRowBias and transColBias",
+			"lay them out. kc must be at least 1.",
 		}
 	case storeEpi:
 		doc = []string{
@@ -424,8 +463,10 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			}
 		}
 	}
-	ctx.Comment("Prefetch the C tile while the products are computed.")
-	prefetchC()
+	if st != storeTrans {
+		ctx.Comment("Prefetch the C tile while the products are computed.")
+		prefetchC()
+	}
 	if t.a == aIm2col {
 		ctx.Load(ctx.Param("x"), reg.RAX)
 		ctx.Load(ctx.Param("koffs"), pix)
@@ -533,7 +574,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		ctx.SHRQ(operand.U8(log2(u)), n)
 		ctx.JZ(operand.LabelRef(lbl("tail")))
 		ctx.Label(lbl("loop"))
-		if opt.PrefetchCLate > 0 && t.a != aIm2col {
+		if opt.PrefetchCLate > 0 && t.a != aIm2col && st != storeTrans {
 			late := (opt.PrefetchCLate + u - 1) / u
 			ctx.CMPQ(n, operand.U8(late))
 			ctx.JNE(operand.LabelRef(lbl("body")))
@@ -578,6 +619,12 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	ctx.JNZ(operand.LabelRef(lbl("tailloop")))
 
 	ctx.Label(lbl("store"))
+	if st == storeTrans {
+		transStore(ctx, name, mr, accs, y[12], y[13], y[14], y[15])
+		ctx.VZEROUPPER()
+		ctx.RET()
+		return
+	}
 	if t.a == aIm2col {
 		ctx.Load(ctx.Param("ldc"), ldc)
 		ctx.SHLQ(operand.U8(2), ldc)
@@ -645,6 +692,170 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	}
 	ctx.VZEROUPPER()
 	ctx.RET()
+}
+
+// transStore emits the store of storeTrans: the mr x 16 tile in accs (row
+// i's columns 8h..8h+7 in accs[2*i+h]), plus prev, goes to C transposed,
+// column j of the tile to row j of C (DX, rows R8 bytes apart), with the
+// biases and ReLU. temps are the four vector registers the loop no longer
+// needs.
+//
+// Each half of the tile's columns is transposed with unpacks and
+// shuffles: rows 0-3 of column j end in one 128-bit lane of u[j%4]
+// (columns j and j+4 in its two lanes), rows 4-5 in a 64-bit half of t4
+// (columns 0, 1, 4, 5) or t5 (2, 3, 6, 7). The biases come in those
+// layouts, so they add as whole vectors: rowBias points at the tile's 16
+// floats [r0 r1 r2 r3 r0 r1 r2 r3, r4 r5 r4 r5 r4 r5 r4 r5] and colBias at
+// its 96: for each half, the four u layouts [c(j) x4, c(j+4) x4], then
+// t4's [c0 c0 c1 c1 c4 c4 c5 c5] and t5's. Rows past mr hold whatever the
+// unpacks leave and are not stored.
+func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical, temps ...reg.VecPhysical) {
+	rowBias, colBias, flags, prev := reg.R9, reg.R10, reg.R11, reg.RAX
+	c, ldc := reg.RDX, reg.R8
+	ctx.Load(ctx.Param("rowBias"), rowBias)
+	ctx.Load(ctx.Param("colBias"), colBias)
+	ctx.Load(ctx.Param("flags"), flags)
+	ctx.Load(ctx.Param("prev"), prev)
+	lbl := func(s string) string { return name + s }
+	skip := func(label string, test func(), body func()) {
+		test()
+		ctx.JZ(operand.LabelRef(lbl(label)))
+		body()
+		ctx.Label(lbl(label))
+	}
+	skip("noprev", func() { ctx.TESTQ(prev, prev) }, func() {
+		for i := 0; i < mr; i++ {
+			for h := 0; h < 2; h++ {
+				ctx.VADDPS(operand.Mem{Base: prev, Disp: 64*i + 32*h}, accs[2*i+h], accs[2*i+h])
+			}
+		}
+	})
+	for h := 0; h < 2; h++ {
+		free := append([]reg.VecPhysical(nil), temps...)
+		alloc := func() reg.VecPhysical {
+			r := free[len(free)-1]
+			free = free[:len(free)-1]
+			return r
+		}
+		release := func(rs ...reg.VecPhysical) { free = append(free, rs...) }
+		row := func(i int) reg.VecPhysical { return accs[2*min(i, mr-1)+h] }
+		// rowsAt returns rows i and i+1, the second standing in for the
+		// first past mr; the registers of the real ones.
+		rowsAt := func(i int) (a, b reg.VecPhysical, real []reg.VecPhysical) {
+			a, b = row(i), row(i)
+			real = []reg.VecPhysical{a}
+			if i+1 < mr {
+				b = row(i + 1)
+				real = append(real, b)
+			}
+			return a, b, real
+		}
+		unpack := func(i int) (lo, hi reg.VecPhysical) {
+			a, b, real := rowsAt(i)
+			lo, hi = alloc(), alloc()
+			ctx.VUNPCKLPS(b, a, lo)
+			ctx.VUNPCKHPS(b, a, hi)
+			release(real...)
+			return lo, hi
+		}
+		t0, t1 := unpack(0)
+		t2, t3 := t0, t1
+		if mr > 2 {
+			t2, t3 = unpack(2)
+		}
+		var t4, t5 reg.VecPhysical
+		if mr > 4 {
+			t4, t5 = unpack(4)
+		}
+		var u [4]reg.VecPhysical
+		for k, pair := range [][2]reg.VecPhysical{{t0, t2}, {t1, t3}} {
+			u[2*k], u[2*k+1] = alloc(), alloc()
+			ctx.VSHUFPS(operand.U8(0x44), pair[1], pair[0], u[2*k])
+			ctx.VSHUFPS(operand.U8(0xEE), pair[1], pair[0], u[2*k+1])
+			release(pair[0])
+			if pair[1] != pair[0] {
+				release(pair[1])
+			}
+		}
+		vecs := u[:]
+		if mr > 4 {
+			vecs = append(vecs, t4, t5)
+		}
+		skip(fmt.Sprintf("nocol%d", h), func() { ctx.TESTQ(colBias, colBias) }, func() {
+			for k, v := range vecs {
+				ctx.VADDPS(operand.Mem{Base: colBias, Disp: 192*h + 32*k}, v, v)
+			}
+		})
+		skip(fmt.Sprintf("norow%d", h), func() { ctx.TESTQ(rowBias, rowBias) }, func() {
+			for k, v := range vecs {
+				ctx.VADDPS(operand.Mem{Base: rowBias, Disp: 32 * (k / 4)}, v, v)
+			}
+		})
+		skip(fmt.Sprintf("norelu%d", h), func() { ctx.TESTQ(operand.U32(EpiReLU), flags) }, func() {
+			zero := alloc()
+			ctx.VXORPS(zero, zero, zero)
+			for _, v := range vecs {
+				// max(v, 0) that keeps a NaN, as the other kernels do.
+				ctx.VMAXPS(v, zero, v)
+			}
+			release(zero)
+		})
+		// The columns in order: lane 0 of each vector, then lane 1.
+		for lane := 0; lane < 2; lane++ {
+			var q45 [2]reg.VecPhysical // t4's and t5's lane
+			if mr > 4 {
+				for k, t := range []reg.VecPhysical{t4, t5} {
+					q45[k] = t
+					if lane == 1 {
+						q45[k] = alloc()
+						ctx.VEXTRACTF128(operand.U8(1), t, q45[k].AsX())
+					}
+				}
+			}
+			for j := 0; j < 4; j++ {
+				x := u[j]
+				if lane == 1 {
+					x = alloc()
+					ctx.VEXTRACTF128(operand.U8(1), u[j], x.AsX())
+				}
+				xx := x.AsX()
+				switch {
+				case mr >= 4:
+					ctx.VMOVUPS(xx, operand.Mem{Base: c})
+				case mr == 3:
+					ctx.VMOVLPS(xx, operand.Mem{Base: c})
+					ctx.VEXTRACTPS(operand.U8(2), xx, operand.Mem{Base: c, Disp: 8})
+				case mr == 2:
+					ctx.VMOVLPS(xx, operand.Mem{Base: c})
+				default:
+					ctx.VMOVSS(xx, operand.Mem{Base: c})
+				}
+				if mr > 4 {
+					q := q45[j/2].AsX()
+					at := operand.Mem{Base: c, Disp: 16}
+					switch {
+					case mr == 6 && j%2 == 0:
+						ctx.VMOVLPS(q, at)
+					case mr == 6:
+						ctx.VMOVHPS(q, at)
+					case j%2 == 0:
+						ctx.VMOVSS(q, at)
+					default:
+						ctx.VEXTRACTPS(operand.U8(2), q, at)
+					}
+				}
+				if lane == 1 {
+					release(x)
+				}
+				if h < 1 || lane < 1 || j < 3 {
+					ctx.ADDQ(ldc, c)
+				}
+			}
+			if lane == 1 && mr > 4 {
+				release(q45[0], q45[1])
+			}
+		}
+	}
 }
 
 func log2(u int) int {

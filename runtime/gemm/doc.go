@@ -14,10 +14,13 @@
 // stored, either way round (nzgemm, tzgemm), so that A is not packed at
 // all: at the shapes of a CNN's layers, few rows of C reuse each packed A
 // panel, and packing it cost as much as a sizeable part of the product.
-// The AVX2 kernels read B where it is stored in the same case, a short A
-// (a linear layer's backward-data product: dX = dY*W, 64 rows), whose
-// whole panels of B then are not packed either (bsgemm): packing the
-// weight read and wrote it once more for a few tile rows. PackA packs an A
+// With AVX2, a short A (a linear layer's batch: Y = X*Wᵀ, dX = dY*W, a
+// few dozen rows) is multiplied as the transpose of the product, Cᵀ =
+// op(B)ᵀ*Aᵀ: the kernels read the weight where it lies, its rows (ntsgemm)
+// or columns (ttsgemm), pack only the short A, and store their tiles
+// transposed (trans.go); packing the weight read and wrote it once more
+// for a few tile rows. Where that does not apply (C accumulated, k long)
+// they can still read B's whole panels in place (bsgemm). PackA packs an A
 // once for many products (a convolution's weight, for each sample of a
 // batch: SgemmPacked, SgemmIm2colPacked).
 //

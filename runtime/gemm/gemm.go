@@ -196,6 +196,10 @@ type driver struct {
 	// bInPlace: the AVX2 kernels read B's whole panels where B is stored
 	// (column mode, B not transposed): see run.
 	bInPlace bool
+	// A transposed product's bias tables (see runTrans), nil for none,
+	// and the buffers they live in.
+	rowTab, colTab       []float32
+	rowTabBuf, colTabBuf []float32
 
 	sharedB []float32 // row mode: the packed B block
 	// sharedA is column mode's packed A, in PackA's layout, when the
@@ -216,8 +220,8 @@ type driver struct {
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int
 
-	packAFn, packBFn func(lo, hi int)
-	rowsFn, colsFn   func(w, lo, hi int)
+	packAFn, packBFn, packTFn func(lo, hi int)
+	rowsFn, colsFn, transFn   func(w, lo, hi int)
 }
 
 // A worker holds one worker's buffers.
@@ -225,6 +229,9 @@ type worker struct {
 	bufA []float32 // packed A block: panels of kc x mr
 	bufB []float32 // column mode: packed B block, panels of kc x nr
 	tile [mr * nr]float32
+	// tileT holds a transposed product's partial tile (see trans), while
+	// tile holds its earlier blocks of k.
+	tileT [mr * nr]float32
 }
 
 // drivers keeps idle drivers, with their buffers, for later calls: a few
@@ -249,6 +256,8 @@ func getDriver(workers int) *driver {
 		g.packBFn = g.packSharedB
 		g.rowsFn = g.rows
 		g.colsFn = g.cols
+		g.packTFn = g.packTrans
+		g.transFn = g.trans
 	}
 	if len(g.w) < workers {
 		// Room for every worker of the pool at once, so that the slice
@@ -295,6 +304,10 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 const l2Floats = 96 << 10
 
 func (g *driver) run(pool *runtime.Pool, workers int) {
+	if g.transposed() {
+		g.runTrans(pool, workers)
+		return
+	}
 	panelsA := ceilDiv(g.m, mr)
 	panelsN := ceilDiv(g.n, nr)
 	split := min(workers, max(panelsA, panelsN))

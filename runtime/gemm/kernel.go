@@ -119,3 +119,9 @@ func (ep *Epilogue) apply(c []float32, ldc, rows, cols, i, j int) {
 		}
 	}
 }
+
+// The flags of the epilogue kernels (codegen/asm.EpiAccumulate, EpiReLU).
+const (
+	epiAccumulate = 1
+	epiReLU       = 2
+)

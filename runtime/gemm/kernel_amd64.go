@@ -157,6 +157,74 @@ func kernelB(rows, kc int, a, b []float32, ldb int, c []float32, ldc int, acc bo
 	bKernels[rows](kc, &a[0], &b[0], ldb, &c[0], ldc, rowBias, colBias, flags)
 }
 
+// tKernels[transA][rows] is the AVX2 micro-kernel that reads A where it
+// is stored, its rows (ntsgemm) or its transpose's (ttsgemm), and stores
+// its tile transposed (see kernelT).
+var tKernels = [2][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias *float32, flags int){
+	{nil, ntsgemm1x16, ntsgemm2x16, ntsgemm3x16, ntsgemm4x16, ntsgemm5x16, ntsgemm6x16},
+	{nil, ttsgemm1x16, ttsgemm2x16, ttsgemm3x16, ttsgemm4x16, ttsgemm5x16, ttsgemm6x16},
+}
+
+// kernelT computes the rows x 16 tile A*B, A(r, k) = a[r*lda+k] (or
+// a[k*lda+r] with transA) and b a packed panel, adds prev (the product of
+// earlier blocks of k, 16 floats a row) unless it is nil, and stores the
+// tile transposed: C[j*ldc+r] for the 16 columns j. rowTab and colTab are
+// the biases laid out as transRowBias and transColBias do, or nil.
+func kernelT(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, prev, rowTab, colTab []float32, flags int) {
+	a = a[:inPlaceA(transA, rows, kc, lda)]
+	b = b[:kc*nr]
+	c = c[:(nr-1)*ldc+rows]
+	var p, rowBias, colBias *float32
+	if prev != nil {
+		p = &prev[:rows*nr][0]
+	}
+	if rowTab != nil {
+		rowBias = &rowTab[:transRowTab][0]
+	}
+	if colTab != nil {
+		colBias = &colTab[:transColTab][0]
+	}
+	tKernels[b2i(transA)][rows](kc, &a[0], lda, &b[0], &c[0], ldc, p, rowBias, colBias, flags)
+}
+
+// inPlaceA returns how many floats a kernel reads of an A read in place
+// for rows rows and kc steps, rows lda apart or, with transA, steps.
+func inPlaceA(transA bool, rows, kc, lda int) int {
+	if transA {
+		return (kc-1)*lda + rows
+	}
+	return (rows-1)*lda + kc
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// nKernels[transA][rows] is the AVX2 micro-kernel, with the epilogue, that
+// reads A where it is stored, its rows (nsgemm) or its transpose's
+// (tsgemm).
+var nKernels = [2][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
+	{nil, nsgemm1x16, nsgemm2x16, nsgemm3x16, nsgemm4x16, nsgemm5x16, nsgemm6x16},
+	{nil, tsgemm1x16, tsgemm2x16, tsgemm3x16, tsgemm4x16, tsgemm5x16, tsgemm6x16},
+}
+
+// kernelN is kernelEpiAsm with A read in place as kernelT reads it, with
+// neither bias nor ReLU: C (+)= A*B, for a transposed product's blocks of
+// k before its last.
+func kernelN(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
+	a = a[:inPlaceA(transA, rows, kc, lda)]
+	b = b[:kc*nr]
+	c = c[:(rows-1)*ldc+nr]
+	flags := 0
+	if acc {
+		flags = epiAccumulate
+	}
+	nKernels[b2i(transA)][rows](kc, &a[0], lda, &b[0], &c[0], ldc, nil, nil, flags, 0)
+}
+
 // iKernels[rows] is the AVX2 micro-kernel, with the epilogue, that reads
 // A's rows from a convolution's sample (see kernelI).
 var iKernels = [mr + 1]func(kc int, x *float32, koffs, poffs *int32, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
@@ -229,9 +297,3 @@ func epiArgs(ep *Epilogue, acc bool, i, j, rows, cols int) (rowBias, colBias *fl
 	}
 	return rowBias, colBias, flags
 }
-
-// The flags of the epilogue kernels (codegen/asm.EpiAccumulate, EpiReLU).
-const (
-	epiAccumulate = 1
-	epiReLU       = 2
-)

@@ -17,6 +17,14 @@ func kernelB(rows, kc int, a, b []float32, ldb int, c []float32, ldc int, acc bo
 	panic("gemm: no assembly kernels in this build")
 }
 
+func kernelT(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, prev, rowTab, colTab []float32, flags int) {
+	panic("gemm: no assembly kernels in this build")
+}
+
+func kernelN(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
+	panic("gemm: no assembly kernels in this build")
+}
+
 func kernelI(rows, kc int, x []float32, koffs, poffs []int32, b, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
 	panic("gemm: no assembly kernels in this build")
 }

@@ -54,6 +54,44 @@ func isgemm6x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *f
 //go:noescape
 func bsgemm6x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
+// nsgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func nsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ntsgemm6x16 computes the 6 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 6, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ntsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+
+// tsgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func tsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ttsgemm6x16 computes the 6 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 6, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+
 // sgemm5x16 computes C[0:5, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -103,6 +141,44 @@ func isgemm5x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *f
 //
 //go:noescape
 func bsgemm5x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
+// nsgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func nsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ntsgemm5x16 computes the 5 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 5, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ntsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+
+// tsgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func tsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ttsgemm5x16 computes the 5 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 5, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
 
 // sgemm4x16 computes C[0:4, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -154,6 +230,44 @@ func isgemm4x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *f
 //go:noescape
 func bsgemm4x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
+// nsgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func nsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ntsgemm4x16 computes the 4 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 4, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ntsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+
+// tsgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func tsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ttsgemm4x16 computes the 4 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 4, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+
 // sgemm3x16 computes C[0:3, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -203,6 +317,44 @@ func isgemm3x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *f
 //
 //go:noescape
 func bsgemm3x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
+// nsgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func nsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ntsgemm3x16 computes the 3 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 3, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ntsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+
+// tsgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func tsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ttsgemm3x16 computes the 3 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 3, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
 
 // sgemm2x16 computes C[0:2, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -254,6 +406,44 @@ func isgemm2x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *f
 //go:noescape
 func bsgemm2x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
 
+// nsgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func nsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ntsgemm2x16 computes the 2 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 2, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ntsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+
+// tsgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func tsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ttsgemm2x16 computes the 2 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 2, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+
 // sgemm1x16 computes C[0:1, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
 // rows of C are ldc floats apart. kc must be at least 1.
@@ -303,6 +493,44 @@ func isgemm1x16(kc int, x *float32, koffs *int32, poffs *int32, b *float32, c *f
 //
 //go:noescape
 func bsgemm1x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, rowBias *float32, colBias *float32, flags int)
+
+// nsgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func nsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ntsgemm1x16 computes the 1 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 1, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ntsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+
+// tsgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func tsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// ttsgemm1x16 computes the 1 x 16 tile A*B and stores it transposed:
+// A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
+// C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
+// i < 1, each term where its pointer is not nil, then ReLU if flags&2.
+// The biases are laid out as the driver's transRowBias and transColBias
+// lay them out. kc must be at least 1.
+//
+//go:noescape
+func ttsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
 
 // zgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and

@@ -1,0 +1,176 @@
+package gemm
+
+import "github.com/cnnc/cnnc/runtime"
+
+// A linear layer's forward product, Y = X*Wᵀ + bias with X a batch of a
+// few dozen rows, would pack all of W for a few row tiles of X: W is read
+// and written once more, a megabyte a layer for the MLP. The AVX2 driver
+// computes such a product as its transpose instead, Yᵀ = W*Xᵀ: the
+// kernels read W's rows where they lie (A in place), take X packed as the
+// B panels (a batch of rows: small), and store each tile transposed into
+// Y (ntsgemm). The backward-data product dX = dY*W likewise runs as
+// dXᵀ = Wᵀ*dYᵀ, reading W's columns in place (ttsgemm). The bias of Y's columns becomes the bias of the tile's
+// rows. The blocks of k are those of the packed path, each block's sum
+// added to the earlier ones' in the same order, so the bits are the same
+// either way.
+
+// transKMax is the longest k a transposed product takes: its B panels,
+// all of k, 16 floats a step, stay in L2 (64 KiB each).
+const transKMax = 1024
+
+// transposed reports whether the call runs as its transpose (see above):
+// AVX2, C = A*op(B) not accumulated, A short enough for column mode and k
+// short enough that its panels stay in L2. Not where the kernels would
+// read B's columns from rows a multiple of 256 bytes apart, which fall
+// into a quarter or less of L1's sets (see bInPlace in run).
+func (g *driver) transposed() bool {
+	return useAsm && !avx512() && !g.transA && !g.accumulate && g.im == nil && g.ap == nil &&
+		g.m <= mcBlock && g.k <= transKMax && (g.transB || g.ldb%64 != 0)
+}
+
+// Sizes of the bias tables of a transposed product: per tile of 6 rows of
+// Cᵀ and per panel of 16 of its columns, in the layouts ntsgemm reads.
+const (
+	transRowTab = 16
+	transColTab = 96
+)
+
+// runTrans computes Cᵀ = B*Aᵀ: it packs A's rows as B panels, lays out
+// the biases, and shares the tiles of B's rows among the workers.
+func (g *driver) runTrans(pool *runtime.Pool, workers int) {
+	panels := ceilDiv(g.m, nr)
+	tiles := ceilDiv(g.n, mr)
+	g.sharedB = alignedCap(g.sharedB, panels*nr*g.k, ncBlock*kcBlock)
+	if g.m%nr != 0 {
+		g.edgeB = alignedCap(g.edgeB, nr*g.k, nr*transKMax)
+	}
+	g.rowTab, g.colTab = nil, nil
+	if g.ep.ColBias != nil {
+		g.rowTabBuf = alignedCap(g.rowTabBuf, tiles*transRowTab, tiles*transRowTab)
+		g.rowTab = g.rowTabBuf
+		transRowBias(g.rowTab, g.ep.ColBias[:g.n])
+	}
+	if g.ep.RowBias != nil {
+		g.colTabBuf = alignedCap(g.colTabBuf, panels*transColTab, panels*transColTab)
+		g.colTab = g.colTabBuf
+		transColBias(g.colTab, g.ep.RowBias[:g.m])
+	}
+	if workers > 1 && panels > 1 {
+		pool.For(panels, g.packTFn)
+	} else {
+		g.packTrans(0, panels)
+	}
+	if workers > 1 && tiles > 1 {
+		pool.ForWorker(tiles, g.transFn)
+	} else {
+		g.trans(0, 0, tiles)
+	}
+}
+
+// packTrans packs panels [lo, hi) of A's rows, all of k, as B panels.
+func (g *driver) packTrans(lo, hi int) {
+	for q := lo; q < hi; q++ {
+		d := g.sharedB[q*nr*g.k : (q+1)*nr*g.k]
+		packBT(d, g.a, g.lda, 0, q*nr, g.k, min(nr, g.m-q*nr), g.edgeB)
+	}
+}
+
+// trans runs the tiles [lo, hi) of B's rows on worker w: each against
+// every panel of A's rows, stored transposed into C.
+func (g *driver) trans(w, lo, hi int) {
+	flags := 0
+	if g.ep.ReLU {
+		flags = epiReLU
+	}
+	wk := &g.w[w]
+	// The kernels' A is B, read in place: its rows, or with B not
+	// transposed its columns, kStep floats apart from one step to the next.
+	transA, kStep, rowStep := !g.transB, 1, g.ldb
+	if transA {
+		kStep, rowStep = g.ldb, 1
+	}
+	for t := lo; t < hi; t++ {
+		i := t * mr
+		rows := min(mr, g.n-i)
+		a := g.b[i*rowStep:]
+		var rowTab []float32
+		if g.rowTab != nil {
+			rowTab = g.rowTab[t*transRowTab:]
+		}
+		for q := 0; q*nr < g.m; q++ {
+			s := q * nr
+			bp := g.sharedB[s*g.k : (s+nr)*g.k]
+			var colTab []float32
+			if g.colTab != nil {
+				colTab = g.colTab[q*transColTab:]
+			}
+			cols := min(nr, g.m-s)
+			// The blocks of k before the last into the worker's tile,
+			// untransposed, which the last one adds.
+			var prev []float32
+			last := (g.k - 1) / kcBlock * kcBlock
+			for pc := 0; pc < last; pc += kcBlock {
+				kernelN(transA, rows, kcBlock, a[pc*kStep:], g.ldb, bp[pc*nr:], wk.tile[:], nr, pc > 0)
+				prev = wk.tile[:]
+			}
+			aLast, bLast := a[last*kStep:], bp[last*nr:]
+			if cols == nr {
+				kernelT(transA, rows, g.k-last, aLast, g.ldb, bLast, g.c[s*g.ldc+i:], g.ldc, prev, rowTab, colTab, flags)
+				continue
+			}
+			// A partial panel: the transposed tile, 16 rows of mr
+			// floats, through the worker's other tile.
+			kernelT(transA, rows, g.k-last, aLast, g.ldb, bLast, wk.tileT[:], mr, prev, rowTab, colTab, flags)
+			for j := range cols {
+				copy(g.c[(s+j)*g.ldc+i:][:rows], wk.tileT[j*mr:])
+			}
+		}
+	}
+}
+
+// transRowBias lays out the biases of Cᵀ's rows (C's columns) for
+// ntsgemm, 16 floats per tile of 6 rows: rows 0-3 twice, then rows 4-5
+// four times, zeros past the end.
+func transRowBias(tab, bias []float32) {
+	clear(tab)
+	for t := 0; t*mr < len(bias); t++ {
+		r := bias[t*mr:]
+		d := tab[t*transRowTab:]
+		for k := range min(4, len(r)) {
+			d[k], d[4+k] = r[k], r[k]
+		}
+		for k := 4; k < min(mr, len(r)); k++ {
+			for x := range 4 {
+				d[8+2*x+k-4] = r[k]
+			}
+		}
+	}
+}
+
+// transColBias lays out the biases of Cᵀ's columns (C's rows) for
+// ntsgemm, 96 floats per panel of 16: for each half of 8 columns c0..c7,
+// [cj x4, cj+4 x4] for j < 4, then [c0 c0 c1 c1 c4 c4 c5 c5] and
+// [c2 c2 c3 c3 c6 c6 c7 c7]; zeros past the end.
+func transColBias(tab, bias []float32) {
+	clear(tab)
+	at := func(s int) float32 {
+		if s < len(bias) {
+			return bias[s]
+		}
+		return 0
+	}
+	for q := 0; q*nr < len(bias); q++ {
+		for h := range 2 {
+			d := tab[q*transColTab+h*transColTab/2:]
+			c := func(j int) float32 { return at(q*nr + 8*h + j) }
+			for j := range 4 {
+				for x := range 4 {
+					d[8*j+x], d[8*j+4+x] = c(j), c(j+4)
+				}
+			}
+			for k, j := range [8]int{0, 0, 1, 1, 4, 4, 5, 5} {
+				d[32+k], d[40+k] = c(j), c(j+2)
+			}
+		}
+	}
+}
