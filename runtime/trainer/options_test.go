@@ -692,9 +692,15 @@ func TestOptionErrors(t *testing.T) {
 		{[]string{"-ensemble", "nothere.safetensors", "-eval-only"}, "nothere.safetensors"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			// In a directory of its own, which a rejected run leaves empty.
+			dir := t.TempDir()
+			t.Chdir(dir)
 			_, _, err := runLinear(t, append([]string{"-epochs", "1", "-limit", "300"}, tc.args...)...)
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tc.want)
+			left, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			require.Empty(t, left, "files a rejected run wrote")
 		})
 	}
 }

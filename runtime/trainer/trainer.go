@@ -311,6 +311,15 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			savePath = c.resume
 		}
 	}
+	// Checked before the metrics files are created, which a failed run
+	// would leave behind.
+	sched := c.schedule
+	if c.snapshots > 0 && !runtime.HasCycles(sched) {
+		return nil, fmt.Errorf("-snapshots %d: a snapshot ensemble saves the model at the end of each period of a cosine schedule; give -schedule cosine:T0[:TMULT]", c.snapshots)
+	}
+	if c.snapshots > 0 && savePath == "" {
+		return nil, fmt.Errorf("-snapshots %d: the snapshots are checkpoints beside the run's; give -save PATH", c.snapshots)
+	}
 	startEpoch := 0
 	if rs != nil {
 		startEpoch = rs.epoch
@@ -344,13 +353,6 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 		where = "on the GPU (-device cuda)"
 	}
 	fmt.Fprintf(out, "model %s: %d parameters, batch %d (compiled for %d), %s\n", info.Name, countParams(m.Params()), c.batch, info.Batch, where)
-	sched := c.schedule
-	if c.snapshots > 0 && !runtime.HasCycles(sched) {
-		return nil, fmt.Errorf("-snapshots %d: a snapshot ensemble saves the model at the end of each period of a cosine schedule; give -schedule cosine:T0[:TMULT]", c.snapshots)
-	}
-	if c.snapshots > 0 && savePath == "" {
-		return nil, fmt.Errorf("-snapshots %d: the snapshots are checkpoints beside the run's; give -save PATH", c.snapshots)
-	}
 	var reg []string
 	if c.wd != 0 {
 		reg = append(reg, fmt.Sprintf("weight decay %g", c.wd))
