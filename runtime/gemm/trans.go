@@ -9,10 +9,10 @@ import "github.com/cnnc/cnnc/runtime"
 // kernels read W's rows where they lie (A in place), take X packed as the
 // B panels (a batch of rows: small), and store each tile transposed into
 // Y (ntsgemm). The backward-data product dX = dY*W likewise runs as
-// dXᵀ = Wᵀ*dYᵀ, reading W's columns in place (ttsgemm). The bias of Y's columns becomes the bias of the tile's
-// rows. The blocks of k are those of the packed path, each block's sum
-// added to the earlier ones' in the same order, so the bits are the same
-// either way.
+// dXᵀ = Wᵀ*dYᵀ, reading W's columns in place (ttsgemm). The bias of Y's
+// columns becomes the bias of the tile's rows. The blocks of k are those
+// of the packed path, each block's sum added to the earlier ones' in the
+// same order, so the bits are the same either way.
 
 // transKMax is the longest k a transposed product takes: its B panels,
 // all of k, 16 floats a step, stay in L2 (64 KiB each).
