@@ -535,7 +535,8 @@ func (g *generator) modelFile() *jen.File {
 	f.PackageComment(fmt.Sprintf("Package %s is the model %q compiled by cnnc from %s.\n\n"+
 		"New returns a model with freshly initialised parameters; TrainStep runs one\n"+
 		"forward and backward pass and leaves the gradients in Params, for an\n"+
-		"optimiser of package runtime to apply; Predict runs the inference graph.",
+		"optimiser of package runtime to apply, or hands each to SetGradHook's\n"+
+		"hook as soon as it is complete; Predict runs the inference graph.",
 		g.cfg.Package, g.name, g.cfg.Source))
 	var src strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&src, format, args...) }

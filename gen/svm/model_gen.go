@@ -5,7 +5,8 @@ Package svm is the model "svm" compiled by cnnc from models/linear/model.go:SVM.
 
 New returns a model with freshly initialised parameters; TrainStep runs one
 forward and backward pass and leaves the gradients in Params, for an
-optimiser of package runtime to apply; Predict runs the inference graph.
+optimiser of package runtime to apply, or hands each to SetGradHook's
+hook as soon as it is complete; Predict runs the inference graph.
 */
 package svm
 
