@@ -151,6 +151,9 @@ func shapes(testing.TB) [][3]int {
 		[3]int{64, 120, 400}, [3]int{255, 257, 1}, [3]int{257, 255, 25},
 		[3]int{145, 33, 257}, [3]int{150, 4100, 3}, [3]int{300, 257, 513},
 		[3]int{7, 1000, 300},
+		// The transposed path's edges: 2-row tiles (n%6 == 2), several
+		// blocks of k, the longest k it takes and one past it.
+		[3]int{20, 8, 300}, [3]int{33, 26, 1024}, [3]int{9, 14, 1025},
 	)
 }
 
