@@ -58,6 +58,12 @@ type sgdStep struct {
 	first      bool
 }
 
+// current returns the update the next step applies: the hyperparameters
+// as float32, and whether the momentum buffers still count as empty.
+func (o *SGD) current() sgdStep {
+	return sgdStep{float32(o.LR), float32(o.Momentum), float32(o.WeightDecay), o.Steps == 0}
+}
+
 // NewSGD returns an SGD optimiser for params that splits large updates over
 // DefaultPool. It allocates a momentum buffer per trainable parameter when
 // momentum is not 0.
@@ -103,7 +109,7 @@ func (o *SGD) State() []*Param {
 // included, so that a model of many small layers updates in parallel too;
 // each element's update is the same whichever worker does it.
 func (o *SGD) Step() {
-	o.step = sgdStep{float32(o.LR), float32(o.Momentum), float32(o.WeightDecay), o.Steps == 0}
+	o.step = o.current()
 	o.ends = o.ends[:0]
 	total := 0
 	for _, p := range o.params {
@@ -135,7 +141,7 @@ func (o *SGD) Update(p *Param) {
 	if p.Grad == nil {
 		return
 	}
-	o.step = sgdStep{float32(o.LR), float32(o.Momentum), float32(o.WeightDecay), o.Steps == 0}
+	o.step = o.current()
 	o.one = i
 	if n := len(p.Data); n >= parallelMin && o.pool != nil {
 		o.pool.For(n, o.updateOneFn)

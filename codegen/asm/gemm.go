@@ -652,13 +652,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		ctx.Load(ctx.Param("flags"), flags)
 		ctx.VXORPS(zero, zero, zero)
 	}
-	// skip emits a jump past the code body emits when test finds nothing.
-	skip := func(label string, test func(), body func()) {
-		test()
-		ctx.JZ(operand.LabelRef(lbl(label)))
-		body()
-		ctx.Label(lbl(label))
-	}
+	skip := func(label string, test func(), body func()) { skipIfZero(ctx, lbl(label), test, body) }
 	for i := 0; i < mr; i++ {
 		row := func(f func(v reg.VecPhysical, h int)) {
 			for h := range yb {
@@ -716,13 +710,7 @@ func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical,
 	ctx.Load(ctx.Param("colBias"), colBias)
 	ctx.Load(ctx.Param("flags"), flags)
 	ctx.Load(ctx.Param("prev"), prev)
-	lbl := func(s string) string { return name + s }
-	skip := func(label string, test func(), body func()) {
-		test()
-		ctx.JZ(operand.LabelRef(lbl(label)))
-		body()
-		ctx.Label(lbl(label))
-	}
+	skip := func(label string, test func(), body func()) { skipIfZero(ctx, name+label, test, body) }
 	skip("noprev", func() { ctx.TESTQ(prev, prev) }, func() {
 		for i := 0; i < mr; i++ {
 			for h := 0; h < 2; h++ {
@@ -856,6 +844,15 @@ func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical,
 			}
 		}
 	}
+}
+
+// skipIfZero emits test, then body, with a jump to label past body when
+// test leaves the zero flag set (it found nothing to do).
+func skipIfZero(ctx *build.Context, label string, test, body func()) {
+	test()
+	ctx.JZ(operand.LabelRef(label))
+	body()
+	ctx.Label(label)
 }
 
 func log2(u int) int {

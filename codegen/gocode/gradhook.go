@@ -54,9 +54,11 @@ func newGradPlan(states []*stateVar) *gradPlan {
 // writes.
 func (gp *gradPlan) note(start, end int, reads, writes []string) {
 	touch := func(e string, write bool) {
-		field, part, ok := strings.Cut(strings.TrimPrefix(e, "m."), ".")
+		// A parameter's expressions are m.<field>.Data and m.<field>.Grad.
+		rest, ok := strings.CutPrefix(e, "m.")
+		field, part, _ := strings.Cut(rest, ".")
 		u := gp.field[field]
-		if !ok || u == nil || !strings.HasPrefix(e, "m.") || (part != "Data" && part != "Grad") {
+		if !ok || u == nil || (part != "Data" && part != "Grad") {
 			return
 		}
 		u.last = max(u.last, end)

@@ -196,10 +196,9 @@ type driver struct {
 	// bInPlace: the AVX2 kernels read B's whole panels where B is stored
 	// (column mode, B not transposed): see run.
 	bInPlace bool
-	// A transposed product's bias tables (see runTrans), nil for none,
-	// and the buffers they live in.
-	rowTab, colTab       []float32
-	rowTabBuf, colTabBuf []float32
+	// A transposed product's bias tables (see runTrans), read where its
+	// epilogue has the bias.
+	rowTab, colTab []float32
 
 	sharedB []float32 // row mode: the packed B block
 	// sharedA is column mode's packed A, in PackA's layout, when the

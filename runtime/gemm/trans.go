@@ -44,15 +44,12 @@ func (g *driver) runTrans(pool *runtime.Pool, workers int) {
 	if g.m%nr != 0 {
 		g.edgeB = alignedCap(g.edgeB, nr*g.k, nr*transKMax)
 	}
-	g.rowTab, g.colTab = nil, nil
 	if g.ep.ColBias != nil {
-		g.rowTabBuf = alignedCap(g.rowTabBuf, tiles*transRowTab, tiles*transRowTab)
-		g.rowTab = g.rowTabBuf
+		g.rowTab = alignedCap(g.rowTab, tiles*transRowTab, tiles*transRowTab)
 		transRowBias(g.rowTab, g.ep.ColBias[:g.n])
 	}
 	if g.ep.RowBias != nil {
-		g.colTabBuf = alignedCap(g.colTabBuf, panels*transColTab, panels*transColTab)
-		g.colTab = g.colTabBuf
+		g.colTab = alignedCap(g.colTab, panels*transColTab, panels*transColTab)
 		transColBias(g.colTab, g.ep.RowBias[:g.m])
 	}
 	if workers > 1 && panels > 1 {
@@ -94,14 +91,14 @@ func (g *driver) trans(w, lo, hi int) {
 		rows := min(mr, g.n-i)
 		a := g.b[i*rowStep:]
 		var rowTab []float32
-		if g.rowTab != nil {
+		if g.ep.ColBias != nil {
 			rowTab = g.rowTab[t*transRowTab:]
 		}
 		for q := 0; q*nr < g.m; q++ {
 			s := q * nr
 			bp := g.sharedB[s*g.k : (s+nr)*g.k]
 			var colTab []float32
-			if g.colTab != nil {
+			if g.ep.RowBias != nil {
 				colTab = g.colTab[q*transColTab:]
 			}
 			cols := min(nr, g.m-s)

@@ -395,12 +395,8 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 	hooked, fused := m.(gradHooker)
 	fused = fused && opt != nil
 	if fused {
-		isWeight := map[*runtime.Param]bool{}
-		for _, w := range weights {
-			isWeight[w] = true
-		}
 		hooked.SetGradHook(func(p *runtime.Param) {
-			if isWeight[p] {
+			if runtime.IsWeight(p) { // as runtime.Weights chose weights
 				addPenaltiesOf(p, c)
 			}
 			opt.Update(p)
