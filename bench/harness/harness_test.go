@@ -90,6 +90,9 @@ func TestQuietReps(t *testing.T) {
 	assert.Equal(t, 2.5, r.Median)
 	assert.Equal(t, 1.0, r.Min)
 	assert.Equal(t, 4.0, r.Max)
-	assert.Len(t, r.ForeignLoad, 4)
+	// Repetitions of microseconds are too short to measure a load: none
+	// is retried or counted as contaminated, whatever else the machine
+	// does meanwhile.
+	assert.Equal(t, []float64{-1, -1, -1, -1}, r.ForeignLoad)
 	assert.Zero(t, r.ContaminatedReps)
 }

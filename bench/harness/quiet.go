@@ -61,6 +61,10 @@ func (q Quiet) waitQuiet() {
 	}
 }
 
+// minLoadWall is the shortest repetition whose foreign load reps measures:
+// ten ticks of /proc/stat's clock.
+const minLoadWall = 0.1
+
 // reps runs runOnce reps times behind the gate and summarises its values.
 func (q Quiet) reps(reps int, runOnce func() float64) *Result {
 	r := &Result{}
@@ -74,7 +78,10 @@ func (q Quiet) reps(reps int, runOnce func() float64) *Result {
 			v = runOnce()
 			wall := time.Since(w0).Seconds()
 			load = -1
-			if b1, _, ok1 := machineCPU(); ok && ok1 {
+			// /proc/stat counts in ticks of 10 ms: over a shorter
+			// repetition one tick of another program reads as a load of
+			// several machines, so such a load is left unknown.
+			if b1, _, ok1 := machineCPU(); ok && ok1 && wall >= minLoadWall {
 				foreign := math.Max(0, (b1-b0)-(ownCPU()-o0))
 				load = math.Round(foreign/math.Max(wall*float64(numCPU), 1e-9)*1000) / 1000
 			}
