@@ -209,21 +209,33 @@ func take(share *atomic.Uint64, back bool) (int, bool) {
 // For does not allocate; a closure passed as fn may, at the call site, if it
 // captures variables and is built anew for each call.
 func (p *Pool) For(n int, fn func(lo, hi int)) {
-	p.forEach(n, fn, nil)
+	p.forEach(n, chunksPerWorker*p.workers, fn, nil)
 }
 
 // ForWorker is For for fn that keeps scratch space per worker: it also
 // passes fn the index, below Workers(), of the worker that runs the chunk,
 // and no two chunks that run at the same time get the same index.
 func (p *Pool) ForWorker(n int, fn func(w, lo, hi int)) {
-	p.forEach(n, nil, fn)
+	p.forEach(n, chunksPerWorker*p.workers, nil, fn)
 }
 
-func (p *Pool) forEach(n int, fn func(lo, hi int), fnw func(w, lo, hi int)) {
+// ForWorkerEach is ForWorker with a chunk for each index, fn(w, i, i+1)
+// for i in [0, n), where the pool has several workers (with one, a single
+// chunk, as For). Taking a chunk costs an atomic operation; for loops
+// whose iterations each take microseconds, such as the tiles of a GEMM,
+// that is little, and the workers then finish within one iteration of
+// each other, where with 4 chunks each the last chunk could keep the
+// others waiting for an eighth of the loop.
+func (p *Pool) ForWorkerEach(n int, fn func(w, lo, hi int)) {
+	p.forEach(n, n, nil, fn)
+}
+
+// forEach runs fn or fnw on min(n, most) chunks of [0, n).
+func (p *Pool) forEach(n, most int, fn func(lo, hi int), fnw func(w, lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	k := min(n, chunksPerWorker*p.workers)
+	k := min(n, most)
 	if p.workers == 1 {
 		k = 1
 	}

@@ -238,33 +238,47 @@ func BenchmarkPoolForGap(b *testing.B) {
 	b.ReportMetric(float64((par-time.Duration(b.N)*work).Nanoseconds())/float64(b.N), "ns/For")
 }
 
-// TestPoolForWorker checks that ForWorker covers the range once, passes
-// worker indices below Workers() and never runs two chunks on one index at
-// the same time, on a live pool and on a closed one.
+// TestPoolForWorker checks that ForWorker and ForWorkerEach cover the
+// range once, pass worker indices below Workers() and never run two chunks
+// on one index at the same time, on a live pool and on a closed one, and
+// that ForWorkerEach's chunks are single indices.
 func TestPoolForWorker(t *testing.T) {
 	p := NewPool(3)
 	for _, closed := range []bool{false, true} {
 		if closed {
 			p.Close()
 		}
-		for _, n := range []int{1, 2, 7, 64} {
-			hits := make([]int32, n)
-			var inUse [3]atomic.Bool
-			var bad atomic.Int32
-			p.ForWorker(n, func(w, lo, hi int) {
-				if w < 0 || w >= p.Workers() || !inUse[w].CompareAndSwap(false, true) {
-					bad.Add(1)
-					return
+		for _, each := range []bool{false, true} {
+			for _, n := range []int{1, 2, 7, 64} {
+				hits := make([]int32, n)
+				var inUse [3]atomic.Bool
+				var bad, wide atomic.Int32
+				fn := func(w, lo, hi int) {
+					if w < 0 || w >= p.Workers() || !inUse[w].CompareAndSwap(false, true) {
+						bad.Add(1)
+						return
+					}
+					if hi-lo != 1 {
+						wide.Add(1)
+					}
+					for i := lo; i < hi; i++ {
+						hits[i]++
+					}
+					time.Sleep(50 * time.Microsecond)
+					inUse[w].Store(false)
 				}
-				for i := lo; i < hi; i++ {
-					hits[i]++
+				if each {
+					p.ForWorkerEach(n, fn)
+				} else {
+					p.ForWorker(n, fn)
 				}
-				time.Sleep(50 * time.Microsecond)
-				inUse[w].Store(false)
-			})
-			require.Zero(t, bad.Load(), "closed %v, n %d: a chunk got a worker index out of range or in use", closed, n)
-			for i, h := range hits {
-				require.Equal(t, int32(1), h, "closed %v, n %d: index %d visited %d times", closed, n, i, h)
+				require.Zero(t, bad.Load(), "closed %v, each %v, n %d: a chunk got a worker index out of range or in use", closed, each, n)
+				for i, h := range hits {
+					require.Equal(t, int32(1), h, "closed %v, each %v, n %d: index %d visited %d times", closed, each, n, i, h)
+				}
+				if each && !closed {
+					require.Zero(t, wide.Load(), "n %d: ForWorkerEach ran a chunk of several indices", n)
+				}
 			}
 		}
 	}

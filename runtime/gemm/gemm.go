@@ -356,7 +356,16 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 		return
 	}
 
+	// Where all of B, packed, stays in L2 (a weight gradient, whose k is
+	// the batch), a chunk per row panel: the workers then finish within a
+	// row panel of each other, where with four chunks each one could wait
+	// for up to an eighth of the product. Otherwise each chunk reuses each
+	// B panel over many rows, as the B block comes from L3.
+	fine := workers > 1 && g.k <= kcBlock && g.n <= ncBlock && g.k*g.n <= l2Floats
 	g.chunks = min(panelsA, chunksPerSplit*split)
+	if fine {
+		g.chunks = panelsA
+	}
 	g.sharedB = alignedCap(g.sharedB, min(ncBlock, panelsN*nr)*kcMax, ncBlock*kcBlock)
 	for jc := 0; jc < g.n; jc += ncBlock {
 		g.jc, g.nc = jc, min(ncBlock, g.n-jc)
@@ -368,7 +377,9 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 			} else {
 				g.packSharedB(0, panelsB)
 			}
-			if workers > 1 {
+			if fine {
+				pool.ForWorkerEach(g.chunks, g.rowsFn)
+			} else if workers > 1 {
 				pool.ForWorker(g.chunks, g.rowsFn)
 			} else {
 				g.rows(0, 0, g.chunks)

@@ -58,7 +58,9 @@ func (g *driver) runTrans(pool *runtime.Pool, workers int) {
 		g.packTrans(0, panels)
 	}
 	if workers > 1 && tiles > 1 {
-		pool.ForWorker(tiles, g.transFn)
+		// A tile is microseconds of work: one chunk each, so that the
+		// workers finish within a tile of each other.
+		pool.ForWorkerEach(tiles, g.transFn)
 	} else {
 		g.trans(0, 0, tiles)
 	}
