@@ -53,6 +53,11 @@
 //	go test ./runtime/gemm              # each assembly the CPU has, and the Go kernels, by switching in the test
 //	go test -tags purego ./runtime/gemm # the Go kernels only, as on other CPUs
 //
+// The workers share a product by chunks of C's row panels, column panels
+// or, on the transposed path, tiles, a few per worker, so that one that
+// falls behind leaves work for the others; where each row panel or tile is
+// only microseconds of work (a linear layer's products), one at a time,
+// so that the workers finish within one of each other (Pool.ForWorkerEach).
 // Results are deterministic: every element of C is computed by exactly one
 // worker, with the same sequence of operations whatever the number of
 // workers, so SgemmPar gives the same bits on one worker or many. The
