@@ -276,8 +276,8 @@ func TestPoolForWorker(t *testing.T) {
 				for i, h := range hits {
 					require.Equal(t, int32(1), h, "closed %v, each %v, n %d: index %d visited %d times", closed, each, n, i, h)
 				}
-				if each && !closed {
-					require.Zero(t, wide.Load(), "n %d: ForWorkerEach ran a chunk of several indices", n)
+				if each {
+					require.Zero(t, wide.Load(), "closed %v, n %d: ForWorkerEach ran a chunk of several indices", closed, n)
 				}
 			}
 		}
