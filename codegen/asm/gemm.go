@@ -140,6 +140,7 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 		t.a, t.bRows = aPacked, true
 		tileKernel(ctx, opt, fmt.Sprintf("bsgemm%dx%d", mr, NR), t, storeEpi)
 		t.bRows = false
+		t.hint = true
 		for _, a := range []aLayout{aRows, aCols} {
 			t.a = a
 			tileKernel(ctx, opt, fmt.Sprintf("%ssgemm%dx%d", map[aLayout]string{aRows: "n", aCols: "t"}[a], mr, NR), t, storeEpi)
@@ -210,6 +211,12 @@ type tile struct {
 	// the panel is the 16 floats at b[k*ldb]. Only one panel, without zmm,
 	// direct or an unpacked A; it takes the epilogue's arguments.
 	bRows bool
+	// hint takes (hint uintptr, hintStride int) after the other
+	// arguments and issues a PREFETCHT1 at hint once a trip of the main
+	// loop, hint moving on hintStride floats a trip: the caller's next
+	// tile on its way to L2 (see runtime/gemm's ahead). Only with A in
+	// place, one panel, AVX2.
+	hint bool
 }
 
 // vecBytes is the size of one vector register.
@@ -269,10 +276,15 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	}
 	switch {
 	case st == storeTrans:
-		if t.zmm || (t.a != aRows && t.a != aCols) || t.panels != 1 || t.direct || t.bRows {
-			panic(fmt.Sprintf("%s: a transposed store takes A in place and one B panel, AVX2", name))
+		if t.zmm || (t.a != aRows && t.a != aCols) || t.panels != 1 || t.direct || t.bRows || !t.hint {
+			panic(fmt.Sprintf("%s: a transposed store takes A in place, one B panel and hints, AVX2", name))
 		}
-		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias *float32, flags int)")
+		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias *float32, flags int, hint uintptr, hintStride int)")
+	case t.hint:
+		if t.zmm || (t.a != aRows && t.a != aCols) || t.panels != 1 || t.direct || t.bRows {
+			panic(fmt.Sprintf("%s: prefetch hints take A in place and one B panel, AVX2", name))
+		}
+		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int, hint uintptr, hintStride int)")
 	case t.a == aRows, t.a == aCols:
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
 	case t.a == aIm2col:
@@ -324,6 +336,11 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			"ReLU if flags&2, before it stores the tile. kc must be at least 1.",
 		}
 	}
+	if t.hint {
+		doc = append(doc,
+			"Once every trip of its main loop, it hints that the float at hint be",
+			"fetched into L2 and moves hint on hintStride floats.")
+	}
 	if t.zmm {
 		doc = append(doc,
 			"Of the last 16 columns, only those whose bits are set in mask are read",
@@ -358,6 +375,8 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		rowBase = []reg.GPPhysical{reg.R9, reg.R10, reg.R11, reg.R14, reg.R15, reg.RSI}
 		pix     = reg.R8
 		pixOff  = reg.RAX
+		// With hint: the next hint and hintStride in bytes.
+		hint, hintStride = reg.R12, reg.R13
 	)
 	y := t.regs()
 	if mr*nv+nv+1 > len(y) {
@@ -416,6 +435,11 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	if t.a == aRows {
 		ctx.LEAQ(operand.Mem{Base: a, Index: lda, Scale: 2}, a3)
 		ctx.ADDQ(lda, a3)
+	}
+	if t.hint {
+		ctx.Load(ctx.Param("hint"), hint)
+		ctx.Load(ctx.Param("hintStride"), hintStride)
+		ctx.SHLQ(operand.U8(2), hintStride)
 	}
 	if t.direct {
 		ctx.Load(ctx.Param("x"), reg.RAX)
@@ -580,6 +604,10 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			ctx.JNE(operand.LabelRef(lbl("body")))
 			prefetchC()
 			ctx.Label(lbl("body"))
+		}
+		if t.hint {
+			ctx.PREFETCHT1(operand.Mem{Base: hint})
+			ctx.ADDQ(hintStride, hint)
 		}
 		for s := 0; s < u; s++ {
 			if opt.PrefetchA > 0 && t.a == aPacked && (4*pmr*s)%64 < 4*pmr {

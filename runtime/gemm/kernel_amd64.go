@@ -160,7 +160,7 @@ func kernelB(rows, kc int, a, b []float32, ldb int, c []float32, ldc int, acc bo
 // tKernels[transA][rows] is the AVX2 micro-kernel that reads A where it
 // is stored, its rows (ntsgemm) or its transpose's (ttsgemm), and stores
 // its tile transposed (see kernelT).
-var tKernels = [2][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias *float32, flags int){
+var tKernels = [2][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias *float32, flags int, hint uintptr, hintStride int){
 	{nil, ntsgemm1x16, ntsgemm2x16, ntsgemm3x16, ntsgemm4x16, ntsgemm5x16, ntsgemm6x16},
 	{nil, ttsgemm1x16, ttsgemm2x16, ttsgemm3x16, ttsgemm4x16, ttsgemm5x16, ttsgemm6x16},
 }
@@ -169,8 +169,10 @@ var tKernels = [2][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc i
 // a[k*lda+r] with transA) and b a packed panel, adds prev (the product of
 // earlier blocks of k, 16 floats a row) unless it is nil, and stores the
 // tile transposed: C[j*ldc+r] for the 16 columns j. rowTab and colTab are
-// the biases laid out as transRowBias and transColBias do, or nil.
-func kernelT(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, prev, rowTab, colTab []float32, flags int) {
+// the biases laid out as transRowBias and transColBias do, or nil. Once
+// every 4 steps of k it hints the next of h's addresses into L2 (see
+// ahead).
+func kernelT(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, prev, rowTab, colTab []float32, flags int, h *ahead) {
 	a = a[:inPlaceA(transA, rows, kc, lda)]
 	b = b[:kc*nr]
 	c = c[:(nr-1)*ldc+rows]
@@ -184,7 +186,8 @@ func kernelT(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ld
 	if colTab != nil {
 		colBias = &colTab[:transColTab][0]
 	}
-	tKernels[b2i(transA)][rows](kc, &a[0], lda, &b[0], &c[0], ldc, p, rowBias, colBias, flags)
+	at, stride := h.call(kc)
+	tKernels[b2i(transA)][rows](kc, &a[0], lda, &b[0], &c[0], ldc, p, rowBias, colBias, flags, at, stride)
 }
 
 // inPlaceA returns how many floats a kernel reads of an A read in place
@@ -206,15 +209,15 @@ func b2i(b bool) int {
 // nKernels[transA][rows] is the AVX2 micro-kernel, with the epilogue, that
 // reads A where it is stored, its rows (nsgemm) or its transpose's
 // (tsgemm).
-var nKernels = [2][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
+var nKernels = [2][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int, hint uintptr, hintStride int){
 	{nil, nsgemm1x16, nsgemm2x16, nsgemm3x16, nsgemm4x16, nsgemm5x16, nsgemm6x16},
 	{nil, tsgemm1x16, tsgemm2x16, tsgemm3x16, tsgemm4x16, tsgemm5x16, tsgemm6x16},
 }
 
 // kernelN is kernelEpiAsm with A read in place as kernelT reads it, with
 // neither bias nor ReLU: C (+)= A*B, for a transposed product's blocks of
-// k before its last.
-func kernelN(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
+// k before its last. It hints h's addresses as kernelT does.
+func kernelN(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, acc bool, h *ahead) {
 	a = a[:inPlaceA(transA, rows, kc, lda)]
 	b = b[:kc*nr]
 	c = c[:(rows-1)*ldc+nr]
@@ -222,7 +225,8 @@ func kernelN(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ld
 	if acc {
 		flags = epiAccumulate
 	}
-	nKernels[b2i(transA)][rows](kc, &a[0], lda, &b[0], &c[0], ldc, nil, nil, flags, 0)
+	at, stride := h.call(kc)
+	nKernels[b2i(transA)][rows](kc, &a[0], lda, &b[0], &c[0], ldc, nil, nil, flags, 0, at, stride)
 }
 
 // iKernels[rows] is the AVX2 micro-kernel, with the epilogue, that reads

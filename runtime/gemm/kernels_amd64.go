@@ -59,9 +59,11 @@ func bsgemm6x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, ro
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func nsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ntsgemm6x16 computes the 6 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
@@ -69,18 +71,22 @@ func nsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 6, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ntsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func tsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ttsgemm6x16 computes the 6 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -88,9 +94,11 @@ func tsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 6, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // sgemm5x16 computes C[0:5, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -147,9 +155,11 @@ func bsgemm5x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, ro
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func nsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ntsgemm5x16 computes the 5 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
@@ -157,18 +167,22 @@ func nsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 5, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ntsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func tsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ttsgemm5x16 computes the 5 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -176,9 +190,11 @@ func tsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 5, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // sgemm4x16 computes C[0:4, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -235,9 +251,11 @@ func bsgemm4x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, ro
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func nsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ntsgemm4x16 computes the 4 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
@@ -245,18 +263,22 @@ func nsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 4, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ntsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func tsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ttsgemm4x16 computes the 4 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -264,9 +286,11 @@ func tsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 4, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // sgemm3x16 computes C[0:3, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -323,9 +347,11 @@ func bsgemm3x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, ro
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func nsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ntsgemm3x16 computes the 3 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
@@ -333,18 +359,22 @@ func nsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 3, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ntsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func tsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ttsgemm3x16 computes the 3 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -352,9 +382,11 @@ func tsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 3, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // sgemm2x16 computes C[0:2, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -411,9 +443,11 @@ func bsgemm2x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, ro
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func nsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ntsgemm2x16 computes the 2 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
@@ -421,18 +455,22 @@ func nsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 2, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ntsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func tsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ttsgemm2x16 computes the 2 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -440,9 +478,11 @@ func tsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 2, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // sgemm1x16 computes C[0:1, 0:16] = A*B for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -499,9 +539,11 @@ func bsgemm1x16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, ro
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func nsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ntsgemm1x16 computes the 1 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
@@ -509,18 +551,22 @@ func nsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 1, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ntsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func tsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // ttsgemm1x16 computes the 1 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -528,9 +574,11 @@ func tsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // i < 1, each term where its pointer is not nil, then ReLU if flags&2.
 // The biases are laid out as the driver's transRowBias and transColBias
 // lay them out. kc must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
+func ttsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
 // zgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and

@@ -1893,15 +1893,18 @@ bsgemm6x16norelu5:
 	VZEROUPPER
 	RET
 
-// func nsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·nsgemm6x16(SB), NOSPLIT, $0-80
+TEXT ·nsgemm6x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -1965,6 +1968,8 @@ nsgemm6x16loop:
 	PREFETCHT0 63(R9)
 
 nsgemm6x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
 	VBROADCASTSS (SI), Y15
@@ -2257,15 +2262,18 @@ nsgemm6x16norelu5:
 	VZEROUPPER
 	RET
 
-// func ntsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ntsgemm6x16(SB), NOSPLIT, $0-80
+// func ntsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ntsgemm6x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -2287,6 +2295,8 @@ TEXT ·ntsgemm6x16(SB), NOSPLIT, $0-80
 	JZ     ntsgemm6x16tail
 
 ntsgemm6x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
 	VBROADCASTSS (SI), Y15
@@ -2569,13 +2579,16 @@ ntsgemm6x16norelu1:
 	VZEROUPPER
 	RET
 
-// func tsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·tsgemm6x16(SB), NOSPLIT, $0-80
+TEXT ·tsgemm6x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -2639,6 +2652,8 @@ tsgemm6x16loop:
 	PREFETCHT0 63(R9)
 
 tsgemm6x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
 	VBROADCASTSS (SI), Y15
@@ -2932,13 +2947,16 @@ tsgemm6x16norelu5:
 	VZEROUPPER
 	RET
 
-// func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ttsgemm6x16(SB), NOSPLIT, $0-80
+// func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ttsgemm6x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -2960,6 +2978,8 @@ TEXT ·ttsgemm6x16(SB), NOSPLIT, $0-80
 	JZ     ttsgemm6x16tail
 
 ttsgemm6x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
 	VBROADCASTSS (SI), Y15
@@ -4875,15 +4895,18 @@ bsgemm5x16norelu4:
 	VZEROUPPER
 	RET
 
-// func nsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·nsgemm5x16(SB), NOSPLIT, $0-80
+TEXT ·nsgemm5x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -4939,6 +4962,8 @@ nsgemm5x16loop:
 	PREFETCHT0 63(R9)
 
 nsgemm5x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y10
 	VMOVUPS      32(DI), Y11
 	VBROADCASTSS (SI), Y15
@@ -5188,15 +5213,18 @@ nsgemm5x16norelu4:
 	VZEROUPPER
 	RET
 
-// func ntsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ntsgemm5x16(SB), NOSPLIT, $0-80
+// func ntsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ntsgemm5x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -5216,6 +5244,8 @@ TEXT ·ntsgemm5x16(SB), NOSPLIT, $0-80
 	JZ     ntsgemm5x16tail
 
 ntsgemm5x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y10
 	VMOVUPS      32(DI), Y11
 	VBROADCASTSS (SI), Y15
@@ -5481,13 +5511,16 @@ ntsgemm5x16norelu1:
 	VZEROUPPER
 	RET
 
-// func tsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·tsgemm5x16(SB), NOSPLIT, $0-80
+TEXT ·tsgemm5x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -5543,6 +5576,8 @@ tsgemm5x16loop:
 	PREFETCHT0 63(R9)
 
 tsgemm5x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y10
 	VMOVUPS      32(DI), Y11
 	VBROADCASTSS (SI), Y15
@@ -5793,13 +5828,16 @@ tsgemm5x16norelu4:
 	VZEROUPPER
 	RET
 
-// func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ttsgemm5x16(SB), NOSPLIT, $0-80
+// func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ttsgemm5x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -5819,6 +5857,8 @@ TEXT ·ttsgemm5x16(SB), NOSPLIT, $0-80
 	JZ     ttsgemm5x16tail
 
 ttsgemm5x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y10
 	VMOVUPS      32(DI), Y11
 	VBROADCASTSS (SI), Y15
@@ -7460,15 +7500,18 @@ bsgemm4x16norelu3:
 	VZEROUPPER
 	RET
 
-// func nsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·nsgemm4x16(SB), NOSPLIT, $0-80
+TEXT ·nsgemm4x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -7516,6 +7559,8 @@ nsgemm4x16loop:
 	PREFETCHT0 63(R9)
 
 nsgemm4x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y8
 	VMOVUPS      32(DI), Y9
 	VBROADCASTSS (SI), Y15
@@ -7722,15 +7767,18 @@ nsgemm4x16norelu3:
 	VZEROUPPER
 	RET
 
-// func ntsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ntsgemm4x16(SB), NOSPLIT, $0-80
+// func ntsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ntsgemm4x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -7748,6 +7796,8 @@ TEXT ·ntsgemm4x16(SB), NOSPLIT, $0-80
 	JZ     ntsgemm4x16tail
 
 ntsgemm4x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y8
 	VMOVUPS      32(DI), Y9
 	VBROADCASTSS (SI), Y15
@@ -7960,13 +8010,16 @@ ntsgemm4x16norelu1:
 	VZEROUPPER
 	RET
 
-// func tsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·tsgemm4x16(SB), NOSPLIT, $0-80
+TEXT ·tsgemm4x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -8014,6 +8067,8 @@ tsgemm4x16loop:
 	PREFETCHT0 63(R9)
 
 tsgemm4x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y8
 	VMOVUPS      32(DI), Y9
 	VBROADCASTSS (SI), Y15
@@ -8221,13 +8276,16 @@ tsgemm4x16norelu3:
 	VZEROUPPER
 	RET
 
-// func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ttsgemm4x16(SB), NOSPLIT, $0-80
+// func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ttsgemm4x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -8245,6 +8303,8 @@ TEXT ·ttsgemm4x16(SB), NOSPLIT, $0-80
 	JZ     ttsgemm4x16tail
 
 ttsgemm4x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y8
 	VMOVUPS      32(DI), Y9
 	VBROADCASTSS (SI), Y15
@@ -9576,15 +9636,18 @@ bsgemm3x16norelu2:
 	VZEROUPPER
 	RET
 
-// func nsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·nsgemm3x16(SB), NOSPLIT, $0-80
+TEXT ·nsgemm3x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -9624,6 +9687,8 @@ nsgemm3x16loop:
 	PREFETCHT0 63(R9)
 
 nsgemm3x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y6
 	VMOVUPS      32(DI), Y7
 	VBROADCASTSS (SI), Y15
@@ -9787,15 +9852,18 @@ nsgemm3x16norelu2:
 	VZEROUPPER
 	RET
 
-// func ntsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ntsgemm3x16(SB), NOSPLIT, $0-80
+// func ntsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ntsgemm3x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -9811,6 +9879,8 @@ TEXT ·ntsgemm3x16(SB), NOSPLIT, $0-80
 	JZ     ntsgemm3x16tail
 
 ntsgemm3x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y6
 	VMOVUPS      32(DI), Y7
 	VBROADCASTSS (SI), Y15
@@ -10022,13 +10092,16 @@ ntsgemm3x16norelu1:
 	VZEROUPPER
 	RET
 
-// func tsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·tsgemm3x16(SB), NOSPLIT, $0-80
+TEXT ·tsgemm3x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -10068,6 +10141,8 @@ tsgemm3x16loop:
 	PREFETCHT0 63(R9)
 
 tsgemm3x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y6
 	VMOVUPS      32(DI), Y7
 	VBROADCASTSS (SI), Y15
@@ -10232,13 +10307,16 @@ tsgemm3x16norelu2:
 	VZEROUPPER
 	RET
 
-// func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ttsgemm3x16(SB), NOSPLIT, $0-80
+// func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ttsgemm3x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -10254,6 +10332,8 @@ TEXT ·ttsgemm3x16(SB), NOSPLIT, $0-80
 	JZ     ttsgemm3x16tail
 
 ttsgemm3x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y6
 	VMOVUPS      32(DI), Y7
 	VBROADCASTSS (SI), Y15
@@ -11327,15 +11407,18 @@ bsgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
-// func nsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·nsgemm2x16(SB), NOSPLIT, $0-80
+TEXT ·nsgemm2x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -11367,6 +11450,8 @@ nsgemm2x16loop:
 	PREFETCHT0 63(R9)
 
 nsgemm2x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y4
 	VMOVUPS      32(DI), Y5
 	VBROADCASTSS (SI), Y15
@@ -11487,15 +11572,18 @@ nsgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
-// func ntsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ntsgemm2x16(SB), NOSPLIT, $0-80
+// func ntsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ntsgemm2x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -11509,6 +11597,8 @@ TEXT ·ntsgemm2x16(SB), NOSPLIT, $0-80
 	JZ     ntsgemm2x16tail
 
 ntsgemm2x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y4
 	VMOVUPS      32(DI), Y5
 	VBROADCASTSS (SI), Y15
@@ -11683,13 +11773,16 @@ ntsgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
-// func tsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·tsgemm2x16(SB), NOSPLIT, $0-80
+TEXT ·tsgemm2x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -11721,6 +11814,8 @@ tsgemm2x16loop:
 	PREFETCHT0 63(R9)
 
 tsgemm2x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y4
 	VMOVUPS      32(DI), Y5
 	VBROADCASTSS (SI), Y15
@@ -11842,13 +11937,16 @@ tsgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
-// func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ttsgemm2x16(SB), NOSPLIT, $0-80
+// func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ttsgemm2x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -11862,6 +11960,8 @@ TEXT ·ttsgemm2x16(SB), NOSPLIT, $0-80
 	JZ     ttsgemm2x16tail
 
 ttsgemm2x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y4
 	VMOVUPS      32(DI), Y5
 	VBROADCASTSS (SI), Y15
@@ -12641,15 +12741,18 @@ bsgemm1x16norelu0:
 	VZEROUPPER
 	RET
 
-// func nsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·nsgemm1x16(SB), NOSPLIT, $0-80
+TEXT ·nsgemm1x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -12673,6 +12776,8 @@ nsgemm1x16loop:
 	PREFETCHT0 63(R9)
 
 nsgemm1x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y2
 	VMOVUPS      32(DI), Y3
 	VBROADCASTSS (SI), Y15
@@ -12750,15 +12855,18 @@ nsgemm1x16norelu0:
 	VZEROUPPER
 	RET
 
-// func ntsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ntsgemm1x16(SB), NOSPLIT, $0-80
+// func ntsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ntsgemm1x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -12770,6 +12878,8 @@ TEXT ·ntsgemm1x16(SB), NOSPLIT, $0-80
 	JZ     ntsgemm1x16tail
 
 ntsgemm1x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y2
 	VMOVUPS      32(DI), Y3
 	VBROADCASTSS (SI), Y15
@@ -12927,13 +13037,16 @@ ntsgemm1x16norelu1:
 	VZEROUPPER
 	RET
 
-// func tsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·tsgemm1x16(SB), NOSPLIT, $0-80
+TEXT ·tsgemm1x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R12
+	MOVQ hintStride+88(FP), R13
+	SHLQ $0x02, R13
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -12957,6 +13070,8 @@ tsgemm1x16loop:
 	PREFETCHT0 63(R9)
 
 tsgemm1x16body:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y2
 	VMOVUPS      32(DI), Y3
 	VBROADCASTSS (SI), Y15
@@ -13035,13 +13150,16 @@ tsgemm1x16norelu0:
 	VZEROUPPER
 	RET
 
-// func ttsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int)
-// Requires: AVX, FMA3
-TEXT ·ttsgemm1x16(SB), NOSPLIT, $0-80
+// func ttsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·ttsgemm1x16(SB), NOSPLIT, $0-96
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
+	MOVQ   hint+80(FP), R12
+	MOVQ   hintStride+88(FP), R13
+	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
 	MOVQ   ldc+40(FP), R8
@@ -13053,6 +13171,8 @@ TEXT ·ttsgemm1x16(SB), NOSPLIT, $0-80
 	JZ     ttsgemm1x16tail
 
 ttsgemm1x16loop:
+	PREFETCHT1   (R12)
+	ADDQ         R13, R12
 	VMOVUPS      (DI), Y2
 	VMOVUPS      32(DI), Y3
 	VBROADCASTSS (SI), Y15

@@ -1,0 +1,111 @@
+package gemm
+
+import (
+	"fmt"
+	"testing"
+	"unsafe"
+
+	"github.com/cnnc/cnnc/codegen/asm"
+)
+
+// TestAheadCoversNextTile checks the hints that the transposed path's
+// kernel calls give for the next tile: over the calls of a tile they hint
+// every cache line of the next tile that the tile before does not hold
+// (all of them without transA), and nothing outside that tile but, without
+// transA, up to 15 floats just before it.
+func TestAheadCoversNextTile(t *testing.T) {
+	if hintTrip != asm.DefaultGEMMOptions.Unroll {
+		t.Fatalf("hintTrip is %d, but the kernels hint once every %d steps", hintTrip, asm.DefaultGEMMOptions.Unroll)
+	}
+	shapes := []struct {
+		transA       bool
+		m, n, k, ldb int
+	}{
+		{false, 64, 500, 500, 500}, // the MLP's forward: W's rows
+		{false, 64, 500, 784, 784}, // its first layer: four blocks of k, the last short
+		{false, 32, 20, 70, 75},
+		{false, 144, 7, 33, 40},   // a last tile of one row
+		{true, 64, 500, 500, 500}, // the MLP's backward-data: W's columns
+		{true, 80, 13, 40, 16},    // more trips than hints
+		{true, 64, 8, 12, 8},
+	}
+	for _, s := range shapes {
+		size := (s.n-1)*s.ldb + s.k
+		if s.transA {
+			size = (s.k-1)*s.ldb + s.n
+		}
+		// at(r, c) is the index of A(r, c), row r of the tile's rows.
+		at := func(r, c int) int {
+			if s.transA {
+				return c*s.ldb + r
+			}
+			return r*s.ldb + c
+		}
+		// The tile's calls, as trans makes them: per panel of A's rows,
+		// one per block of k.
+		var calls []int
+		for range ceilDiv(s.m, nr) {
+			for pc := 0; pc < s.k; pc += kcBlock {
+				calls = append(calls, min(kcBlock, s.k-pc))
+			}
+		}
+		trips := 0
+		for _, kc := range calls {
+			trips += kc / hintTrip
+		}
+		big := make([]float32, size+16)
+		for shift := range 4 { // where b starts within a cache line
+			b := big[shift : shift+size : shift+size]
+			base := uintptr(unsafe.Pointer(&b[0]))
+			line := func(i int) uintptr { return (base + uintptr(4*i)) / 64 }
+			// Tile 0 is no tile's next one.
+			for tile := 1; tile <= ceilDiv(s.n, mr); tile++ {
+				name := fmt.Sprintf("transA=%v m=%d n=%d k=%d ldb=%d shift=%d tile=%d", s.transA, s.m, s.n, s.k, s.ldb, shift, tile)
+				h := newAhead(b, s.ldb, s.k, s.n, tile, s.transA, trips)
+				i := tile * mr
+				rows := min(mr, s.n-i)
+				lo, hi := -1, -1 // the tile's span of b
+				if i < s.n {
+					lo, hi = at(i, 0), at(i+rows-1, s.k-1)
+				}
+				hinted := map[uintptr]bool{}
+				for _, kc := range calls {
+					p, stride := h.call(kc)
+					for j := range kc / hintTrip {
+						idx := (int(p-base) + 4*j*stride) / 4
+						if lo < 0 {
+							if idx != 0 {
+								t.Fatalf("%s: hint at b[%d] for a tile past the end", name, idx)
+							}
+							continue
+						}
+						// Without transA the first hint may lie up to 15
+						// floats before the tile.
+						before := 15
+						if s.transA {
+							before = 0
+						}
+						if idx < lo-before || idx > hi {
+							t.Fatalf("%s: hint at b[%d], outside the tile's span [%d, %d]", name, idx, lo, hi)
+						}
+						hinted[line(idx)] = true
+					}
+				}
+				if lo < 0 {
+					continue
+				}
+				for r := i; r < i+rows; r++ {
+					for c := range s.k {
+						l := line(at(r, c))
+						// With transA, the tile before, columns i-6 to
+						// i-1, holds the lines it shares with this one.
+						held := s.transA && line(at(i-1, c)) == l
+						if !hinted[l] && !held {
+							t.Fatalf("%s: the line of A(%d, %d) is not hinted", name, r, c)
+						}
+					}
+				}
+			}
+		}
+	}
+}
