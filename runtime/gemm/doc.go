@@ -20,8 +20,9 @@
 // or columns (ttsgemm), pack only the short A, and store their tiles
 // transposed (trans.go); packing the weight read and wrote it once more
 // for a few tile rows. As they go, they hint the next tile's part of the
-// weight into L2, which otherwise comes from memory at each tile's start. Where that does not apply (C accumulated, k long)
-// they can still read B's whole panels in place (bsgemm). PackA packs an A
+// weight into L2, which otherwise comes from memory at each tile's start.
+// Where that does not apply (C accumulated, k long) they can still read
+// B's whole panels in place (bsgemm). PackA packs an A
 // once for many products (a convolution's weight, for each sample of a
 // batch: SgemmPacked, SgemmIm2colPacked).
 //

@@ -199,6 +199,9 @@ type driver struct {
 	// A transposed product's bias tables (see runTrans), read where its
 	// epilogue has the bias.
 	rowTab, colTab []float32
+	// The trips of a tile's kernel calls, over which they spread the
+	// next tile's hints (see ahead).
+	trips int
 
 	sharedB []float32 // row mode: the packed B block
 	// sharedA is column mode's packed A, in PackA's layout, when the

@@ -57,6 +57,7 @@ func (g *driver) runTrans(pool *runtime.Pool, workers int) {
 	if g.m%nr != 0 {
 		g.edgeB = alignedCap(g.edgeB, nr*g.k, nr*transKMax)
 	}
+	g.trips = tileTrips(g.m, g.k)
 	if g.ep.ColBias != nil {
 		g.rowTab = alignedCap(g.rowTab, tiles*transRowTab, tiles*transRowTab)
 		transRowBias(g.rowTab, g.ep.ColBias[:g.n])
@@ -101,13 +102,6 @@ func (g *driver) trans(w, lo, hi int) {
 	if transA {
 		kStep, rowStep = g.ldb, 1
 	}
-	// A tile's trips: its calls', for each panel of A's rows, one per
-	// block of k.
-	trips := 0
-	for pc := 0; pc < g.k; pc += kcBlock {
-		trips += min(kcBlock, g.k-pc) / hintTrip
-	}
-	trips *= ceilDiv(g.m, nr)
 	for t := lo; t < hi; t++ {
 		i := t * mr
 		rows := min(mr, g.n-i)
@@ -118,7 +112,7 @@ func (g *driver) trans(w, lo, hi int) {
 		}
 		// The worker's next tile is most often t+1: its A is fetched
 		// while this one is multiplied.
-		next := newAhead(g.b, g.ldb, g.k, g.n, t+1, transA, trips)
+		next := newAhead(g.b, g.ldb, g.k, g.n, t+1, transA, g.trips)
 		for q := 0; q*nr < g.m; q++ {
 			s := q * nr
 			bp := g.sharedB[s*g.k : (s+nr)*g.k]
@@ -153,6 +147,17 @@ func (g *driver) trans(w, lo, hi int) {
 // hintTrip is how many steps of k the kernels that read A in place take
 // per hint: one trip of their main loop (codegen/asm's Unroll).
 const hintTrip = 4
+
+// tileTrips returns the trips of the main loop that a tile's kernel calls
+// make in a transposed product, for C's m rows and k: a call per panel of
+// 16 rows and block of k, kc/hintTrip trips a call.
+func tileTrips(m, k int) int {
+	trips := 0
+	for pc := 0; pc < k; pc += kcBlock {
+		trips += min(kcBlock, k-pc) / hintTrip
+	}
+	return trips * ceilDiv(m, nr)
+}
 
 // An ahead plans the hints that a tile's kernel calls give for the next
 // tile's A, B's rows or columns read in place: count addresses, stride

@@ -49,9 +49,13 @@ func TestAheadCoversNextTile(t *testing.T) {
 				calls = append(calls, min(kcBlock, s.k-pc))
 			}
 		}
-		trips := 0
+		trips := tileTrips(s.m, s.k)
+		sum := 0
 		for _, kc := range calls {
-			trips += kc / hintTrip
+			sum += kc / hintTrip
+		}
+		if sum != trips {
+			t.Fatalf("m=%d k=%d: tileTrips gives %d trips, the tile's calls make %d", s.m, s.k, trips, sum)
 		}
 		big := make([]float32, size+16)
 		for shift := range 4 { // where b starts within a cache line
