@@ -242,14 +242,18 @@ func (t tile) regs() []reg.VecPhysical {
 // for packed panels, where a holds kc steps of pmr floats and each B panel
 // kc steps of nr floats (a multiple of the vector width); rows of C are ldc
 // floats apart. With storeEpi it takes the epilogue's arguments too (see
-// store).
+// store). With storeSet and storeAcc it is name(kc, panels, a, b, c, ldc)
+// instead, and multiplies the A panel by panels B panels one after the
+// other, a tile each, in one call.
 //
 // Registers: the accumulators come first, in row order, the B row follows,
 // and the last register holds the broadcast A element. SI walks A, DI walks
 // the first B panel, DX is C, R8 is ldc in bytes, BX counts unrolled trips
 // and CX the remaining k steps. With several B panels, R12 is the distance
 // between two and R13 walks the third. The epilogue keeps zero in the
-// register before the last, and its arguments in R9 to R11.
+// register before the last, and its arguments in R9 to R11. A call over
+// several panels counts them in AX and keeps A, kc and the tile's C in
+// R10 to R12.
 func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st store) {
 	vb := t.vecBytes()
 	nv := t.nr * 4 / vb * t.panels // vectors per row of the tile
@@ -257,10 +261,17 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	mr, pmr, nr := t.mr, t.pmr, t.nr
 	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
-	if st == storeEpi {
-		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int, rowBias, colBias *float32, flags int)")
+	// The kernels without an epilogue run along a row of tiles: panels
+	// B panels, one after another in b, into C's columns 0 to
+	// panels*nr, each tile from zero with the same A panel.
+	run := st == storeSet || st == storeAcc
+	if run {
+		if t.zmm || t.direct || t.bRows || t.hint || t.panels != 1 || t.a != aPacked {
+			panic(fmt.Sprintf("%s: a kernel without an epilogue takes packed panels, one at a time, AVX2", name))
+		}
+		ctx.SignatureExpr("func(kc, panels int, a, b, c *float32, ldc int)")
 	} else {
-		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int)")
+		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int, rowBias, colBias *float32, flags int)")
 	}
 	if t.zmm {
 		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
@@ -314,9 +325,10 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	case storeSet, storeAcc:
 		op := map[store]string{storeSet: "=", storeAcc: "+="}[st]
 		doc = []string{
-			fmt.Sprintf("%s computes C[0:%d, 0:%d] %s A*B for packed panels:", name, mr, cols, op),
-			bDoc,
-			"rows of C are ldc floats apart. kc must be at least 1.",
+			fmt.Sprintf("%s computes C[0:%d, 0:%d*panels] %s A*B for packed panels:", name, mr, cols, op),
+			fmt.Sprintf("a holds kc steps of %d floats, b panels B panels of kc steps of %d floats", pmr, nr),
+			"one after another, and rows of C are ldc floats apart. Panel p's tile is",
+			fmt.Sprintf("C[0:%d, %d*p:%d*p+%d]. kc and panels must be at least 1.", mr, cols, cols, cols),
 		}
 	case storeTrans:
 		doc = []string{
@@ -487,6 +499,16 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			}
 		}
 	}
+	lbl := func(s string) string { return name + s }
+	// With run: the panels left, and A, kc and C as at the first tile.
+	left, a0, kc0, c0 := reg.RAX, reg.R10, reg.R11, reg.R12
+	if run {
+		ctx.Load(ctx.Param("panels"), left)
+		ctx.MOVQ(a, a0)
+		ctx.MOVQ(kc, kc0)
+		ctx.MOVQ(c, c0)
+		ctx.Label(lbl("panel"))
+	}
 	if st != storeTrans {
 		ctx.Comment("Prefetch the C tile while the products are computed.")
 		prefetchC()
@@ -592,7 +614,6 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	}
 
 	u := opt.Unroll
-	lbl := func(s string) string { return name + s }
 	if u > 1 {
 		ctx.MOVQ(kc, n)
 		ctx.SHRQ(operand.U8(log2(u)), n)
@@ -711,6 +732,16 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		if i < mr-1 {
 			ctx.ADDQ(ldc, c)
 		}
+	}
+	if run {
+		// The next tile: B has walked on to the next panel.
+		ctx.Comment("The next panel's tile.")
+		ctx.ADDQ(operand.U8(4*nr), c0)
+		ctx.MOVQ(c0, c)
+		ctx.MOVQ(a0, a)
+		ctx.MOVQ(kc0, kc)
+		ctx.DECQ(left)
+		ctx.JNZ(operand.LabelRef(lbl("panel")))
 	}
 	ctx.VZEROUPPER()
 	ctx.RET()

@@ -553,7 +553,14 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 		default:
 			packAN(bufA, g.a, g.lda, ic, pc, mc, kc)
 		}
-		for jp := jp0; jp < jp1; jp++ {
+		first := jp0
+		if whole := min(jp1, nc/nr) - jp0; whole > 0 && mc <= mr && g.runs(ep, direct) {
+			// One row panel (a chunk of a weight gradient): its whole
+			// tiles in one call.
+			kernel(mc, kc, whole, bufA[:mr*kc], bufB[jp0*nr*kc:], g.c[ic*g.ldc+jc+jp0*nr:], g.ldc, acc)
+			first += whole
+		}
+		for jp := first; jp < jp1; jp++ {
 			j := jc + jp*nr
 			cols := min(nr, jc+nc-j)
 			if direct && !avx512() {
@@ -634,15 +641,22 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 					if ep != nil {
 						kernelEpi(rows, kc, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
 					} else {
-						kernel(rows, kc, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc)
+						kernel(rows, kc, 1, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc)
 					}
 					continue
 				}
-				kernel(rows, kc, ap, bp, tile, nr, false)
+				kernel(rows, kc, 1, ap, bp, tile, nr, false)
 				g.storeTile(tile, rows, cols, i, j, acc, ep)
 			}
 		}
 	}
+}
+
+// runs reports whether macro's plain path multiplies a row panel by
+// its block's whole B panels with one kernel call (see kernel): packed
+// panels, no epilogue, the AVX2 or Go kernels.
+func (g *driver) runs(ep *Epilogue, direct bool) bool {
+	return ep == nil && !direct && !avx512() && !g.imA && !g.bInPlace
 }
 
 // tileProduct runs kernel, a micro-kernel call with the epilogue for the

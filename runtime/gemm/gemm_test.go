@@ -309,6 +309,31 @@ func TestSgemmNoAllocs(t *testing.T) {
 	}
 }
 
+// TestKernelRun checks that one kernel call over several B panels gives
+// the bits of a call per panel, for every row count, with and without
+// accumulation, and leaves C alone past the tiles' rows and columns.
+func TestKernelRun(t *testing.T) {
+	const kc, panels, ldc = 13, 3, 3*nr + 5
+	r := rand.New(rand.NewPCG(3, 9))
+	a, b, c0 := randSlice(r, kc*mr), randSlice(r, panels*kc*nr), randSlice(r, mr*ldc)
+	kernelModes(t, func(t *testing.T) {
+		for rows := 1; rows <= mr; rows++ {
+			for _, acc := range []bool{false, true} {
+				want, got := append([]float32(nil), c0...), append([]float32(nil), c0...)
+				for p := range panels {
+					kernel(rows, kc, 1, a, b[p*kc*nr:], want[p*nr:], ldc, acc)
+				}
+				kernel(rows, kc, panels, a, b, got, ldc, acc)
+				for x := range got {
+					if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
+						t.Fatalf("rows=%d acc=%v: C[%d] (row %d, column %d) = %v, a call per panel gives %v", rows, acc, x, x/ldc, x%ldc, got[x], want[x])
+					}
+				}
+			}
+		}
+	})
+}
+
 // TestSmallBlocks shrinks the cache blocking so that small problems run
 // every loop of the driver many times, in both modes and on several pools.
 func TestSmallBlocks(t *testing.T) {

@@ -249,21 +249,21 @@ func kernelI(rows, kc int, x []float32, koffs, poffs []int32, b, c []float32, ld
 }
 
 // asmKernels[acc][rows] is the generated micro-kernel for rows rows.
-var asmKernels = [2][mr + 1]func(kc int, a, b, c *float32, ldc int){
+var asmKernels = [2][mr + 1]func(kc, panels int, a, b, c *float32, ldc int){
 	{nil, sgemm1x16, sgemm2x16, sgemm3x16, sgemm4x16, sgemm5x16, sgemm6x16},
 	{nil, sgemm1x16Acc, sgemm2x16Acc, sgemm3x16Acc, sgemm4x16Acc, sgemm5x16Acc, sgemm6x16Acc},
 }
 
-func kernelAsm(rows, kc int, a, b, c []float32, ldc int, acc bool) {
+func kernelAsm(rows, kc, panels int, a, b, c []float32, ldc int, acc bool) {
 	// The slice expressions check the bounds the assembly relies on.
 	a = a[:kc*mr]
-	b = b[:kc*nr]
-	c = c[:(rows-1)*ldc+nr]
+	b = b[:panels*kc*nr]
+	c = c[:(rows-1)*ldc+panels*nr]
 	i := 0
 	if acc {
 		i = 1
 	}
-	asmKernels[i][rows](kc, &a[0], &b[0], &c[0], ldc)
+	asmKernels[i][rows](kc, panels, &a[0], &b[0], &c[0], ldc)
 }
 
 // asmEpiKernels[rows] is the generated micro-kernel with the epilogue for

@@ -4,19 +4,21 @@
 
 package gemm
 
-// sgemm6x16 computes C[0:6, 0:16] = A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm6x16 computes C[0:6, 0:16*panels] = A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:6, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm6x16(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm6x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
-// sgemm6x16Acc computes C[0:6, 0:16] += A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm6x16Acc computes C[0:6, 0:16*panels] += A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:6, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm6x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm6x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
 // sgemm6x16Epi computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -100,19 +102,21 @@ func tsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //go:noescape
 func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
-// sgemm5x16 computes C[0:5, 0:16] = A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm5x16 computes C[0:5, 0:16*panels] = A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:5, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm5x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
-// sgemm5x16Acc computes C[0:5, 0:16] += A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm5x16Acc computes C[0:5, 0:16*panels] += A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:5, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm5x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm5x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
 // sgemm5x16Epi computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -196,19 +200,21 @@ func tsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //go:noescape
 func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
-// sgemm4x16 computes C[0:4, 0:16] = A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm4x16 computes C[0:4, 0:16*panels] = A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:4, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm4x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
-// sgemm4x16Acc computes C[0:4, 0:16] += A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm4x16Acc computes C[0:4, 0:16*panels] += A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:4, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm4x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm4x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
 // sgemm4x16Epi computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -292,19 +298,21 @@ func tsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //go:noescape
 func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
-// sgemm3x16 computes C[0:3, 0:16] = A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm3x16 computes C[0:3, 0:16*panels] = A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:3, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm3x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
-// sgemm3x16Acc computes C[0:3, 0:16] += A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm3x16Acc computes C[0:3, 0:16*panels] += A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:3, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm3x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm3x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
 // sgemm3x16Epi computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -388,19 +396,21 @@ func tsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //go:noescape
 func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
-// sgemm2x16 computes C[0:2, 0:16] = A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm2x16 computes C[0:2, 0:16*panels] = A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:2, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm2x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
-// sgemm2x16Acc computes C[0:2, 0:16] += A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm2x16Acc computes C[0:2, 0:16*panels] += A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:2, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm2x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm2x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
 // sgemm2x16Epi computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -484,19 +494,21 @@ func tsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //go:noescape
 func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
 
-// sgemm1x16 computes C[0:1, 0:16] = A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm1x16 computes C[0:1, 0:16*panels] = A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:1, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm1x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
-// sgemm1x16Acc computes C[0:1, 0:16] += A*B for packed panels:
-// a holds kc steps of 6 floats, b kc steps of 16 floats, and
-// rows of C are ldc floats apart. kc must be at least 1.
+// sgemm1x16Acc computes C[0:1, 0:16*panels] += A*B for packed panels:
+// a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
+// one after another, and rows of C are ldc floats apart. Panel p's tile is
+// C[0:1, 16*p:16*p+16]. kc and panels must be at least 1.
 //
 //go:noescape
-func sgemm1x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+func sgemm1x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 
 // sgemm1x16Epi computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and

@@ -4,16 +4,21 @@
 
 #include "textflag.h"
 
-// func sgemm6x16(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm6x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm6x16(SB), NOSPLIT, $0-40
+TEXT ·sgemm6x16(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm6x16panel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -207,19 +212,32 @@ sgemm6x16store:
 	ADDQ    R8, DX
 	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm6x16panel
 	VZEROUPPER
 	RET
 
-// func sgemm6x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm6x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm6x16Acc(SB), NOSPLIT, $0-40
+TEXT ·sgemm6x16Acc(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm6x16Accpanel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -425,6 +443,14 @@ sgemm6x16Accstore:
 	VADDPS  32(DX), Y11, Y11
 	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm6x16Accpanel
 	VZEROUPPER
 	RET
 
@@ -3263,16 +3289,21 @@ ttsgemm6x16norelu1:
 	VZEROUPPER
 	RET
 
-// func sgemm5x16(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm5x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm5x16(SB), NOSPLIT, $0-40
+TEXT ·sgemm5x16(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm5x16panel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -3440,19 +3471,32 @@ sgemm5x16store:
 	ADDQ    R8, DX
 	VMOVUPS Y8, (DX)
 	VMOVUPS Y9, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm5x16panel
 	VZEROUPPER
 	RET
 
-// func sgemm5x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm5x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm5x16Acc(SB), NOSPLIT, $0-40
+TEXT ·sgemm5x16Acc(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm5x16Accpanel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -3630,6 +3674,14 @@ sgemm5x16Accstore:
 	VADDPS  32(DX), Y9, Y9
 	VMOVUPS Y8, (DX)
 	VMOVUPS Y9, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm5x16Accpanel
 	VZEROUPPER
 	RET
 
@@ -6125,16 +6177,21 @@ ttsgemm5x16norelu1:
 	VZEROUPPER
 	RET
 
-// func sgemm4x16(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm4x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm4x16(SB), NOSPLIT, $0-40
+TEXT ·sgemm4x16(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm4x16panel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -6276,19 +6333,32 @@ sgemm4x16store:
 	ADDQ    R8, DX
 	VMOVUPS Y6, (DX)
 	VMOVUPS Y7, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm4x16panel
 	VZEROUPPER
 	RET
 
-// func sgemm4x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm4x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm4x16Acc(SB), NOSPLIT, $0-40
+TEXT ·sgemm4x16Acc(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm4x16Accpanel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -6438,6 +6508,14 @@ sgemm4x16Accstore:
 	VADDPS  32(DX), Y7, Y7
 	VMOVUPS Y6, (DX)
 	VMOVUPS Y7, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm4x16Accpanel
 	VZEROUPPER
 	RET
 
@@ -8518,16 +8596,21 @@ ttsgemm4x16norelu1:
 	VZEROUPPER
 	RET
 
-// func sgemm3x16(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm3x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm3x16(SB), NOSPLIT, $0-40
+TEXT ·sgemm3x16(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm3x16panel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -8643,19 +8726,32 @@ sgemm3x16store:
 	ADDQ    R8, DX
 	VMOVUPS Y4, (DX)
 	VMOVUPS Y5, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm3x16panel
 	VZEROUPPER
 	RET
 
-// func sgemm3x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm3x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm3x16Acc(SB), NOSPLIT, $0-40
+TEXT ·sgemm3x16Acc(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm3x16Accpanel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -8777,6 +8873,14 @@ sgemm3x16Accstore:
 	VADDPS  32(DX), Y5, Y5
 	VMOVUPS Y4, (DX)
 	VMOVUPS Y5, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm3x16Accpanel
 	VZEROUPPER
 	RET
 
@@ -10546,16 +10650,21 @@ ttsgemm3x16norelu1:
 	VZEROUPPER
 	RET
 
-// func sgemm2x16(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm2x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm2x16(SB), NOSPLIT, $0-40
+TEXT ·sgemm2x16(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm2x16panel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -10645,19 +10754,32 @@ sgemm2x16store:
 	ADDQ    R8, DX
 	VMOVUPS Y2, (DX)
 	VMOVUPS Y3, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm2x16panel
 	VZEROUPPER
 	RET
 
-// func sgemm2x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm2x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm2x16Acc(SB), NOSPLIT, $0-40
+TEXT ·sgemm2x16Acc(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm2x16Accpanel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -10751,6 +10873,14 @@ sgemm2x16Accstore:
 	VADDPS  32(DX), Y3, Y3
 	VMOVUPS Y2, (DX)
 	VMOVUPS Y3, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm2x16Accpanel
 	VZEROUPPER
 	RET
 
@@ -12137,16 +12267,21 @@ ttsgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
-// func sgemm1x16(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm1x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm1x16(SB), NOSPLIT, $0-40
+TEXT ·sgemm1x16(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm1x16panel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -12210,19 +12345,32 @@ sgemm1x16tailloop:
 sgemm1x16store:
 	VMOVUPS Y0, (DX)
 	VMOVUPS Y1, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm1x16panel
 	VZEROUPPER
 	RET
 
-// func sgemm1x16Acc(kc int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm1x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm1x16Acc(SB), NOSPLIT, $0-40
+TEXT ·sgemm1x16Acc(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
 	SHLQ $0x02, R8
+	MOVQ panels+8(FP), AX
+	MOVQ SI, R10
+	MOVQ CX, R11
+	MOVQ DX, R12
 
+sgemm1x16Accpanel:
 	// Prefetch the C tile while the products are computed.
 	MOVQ       DX, R9
 	PREFETCHT0 (R9)
@@ -12288,6 +12436,14 @@ sgemm1x16Accstore:
 	VADDPS  32(DX), Y1, Y1
 	VMOVUPS Y0, (DX)
 	VMOVUPS Y1, 32(DX)
+
+	// The next panel's tile.
+	ADDQ $0x40, R12
+	MOVQ R12, DX
+	MOVQ R10, SI
+	MOVQ R11, CX
+	DECQ AX
+	JNZ  sgemm1x16Accpanel
 	VZEROUPPER
 	RET
 
