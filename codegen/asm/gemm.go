@@ -261,9 +261,9 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	mr, pmr, nr := t.mr, t.pmr, t.nr
 	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
-	// The kernels without an epilogue run along a row of tiles: panels
-	// B panels, one after another in b, into C's columns 0 to
-	// panels*nr, each tile from zero with the same A panel.
+	// The kernels without an epilogue run along a row of tiles: the
+	// same A panel times each of panels B panels, one after another in
+	// b, into C's next nr columns.
 	run := st == storeSet || st == storeAcc
 	if run {
 		if t.zmm || t.direct || t.bRows || t.hint || t.panels != 1 || t.a != aPacked {
