@@ -48,8 +48,8 @@ func Elem(ctx *build.Context) {
 	sumKernel(ctx, "sum", sumPlain)
 	sumKernel(ctx, "sumReLU", sumMasked)
 	reluBackward(ctx)
-	addF64(ctx, "addF64", false)
-	addF64(ctx, "addReLUF64", true)
+	colSumF64(ctx, "colSumF64", false)
+	colSumF64(ctx, "colSumReLUF64", true)
 	sumSqF64(ctx)
 }
 

@@ -1,12 +1,14 @@
 package asm
 
 import (
+	"fmt"
+
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// The reductions, the ReLU backward and the float64 row sums of bias
+// The reductions, the ReLU backward and the float64 column sums of bias
 // gradients of runtime/elem. A sum adds 32 floats at a time into 32 float32
 // lanes (element i into lane i%32), folds the lanes pairwise (lane l with
 // l+8, l+16 and l+24, then halves), and adds the elements past the last
@@ -159,59 +161,116 @@ func reluBackward(ctx *build.Context) {
 	})
 }
 
-// addF64 emits name(acc []float64, x[, mask] []float32): acc[i] +=
-// float64(x[i]), with masked only where mask[i]'s bits are above 0 as an
-// int32 (a linear layer's bias gradient, one sample's row at a time).
-func addF64(ctx *build.Context, name string, masked bool) {
-	sig, doc := "func(acc []float64, x []float32)", name+" sets acc[i] += float64(x[i]) for i < len(acc); x must be at least as long."
+// colSumF64 emits name(acc []float64, x[, mask] []float32, rows, ld int):
+// acc[j] = the sum of float64(x[s*ld+j]) over s < rows, in order from zero,
+// with masked only where mask[s*ld+j]'s bits are above 0 as an int32: a
+// linear layer's bias gradient, the column sums of its output gradient.
+// It runs down 16 columns at a time in four YMM registers of float64, then
+// 4, then 1, so that a column's sum stays in a register over the rows.
+func colSumF64(ctx *build.Context, name string, masked bool) {
+	sig := "func(acc []float64, x []float32, rows, ld int)"
+	doc := name + " sets acc[j] to the sum over s < rows of float64(x[s*ld+j]), for j < len(acc)."
 	if masked {
-		sig, doc = "func(acc []float64, x, mask []float32)", name+" sets acc[i] += float64(x[i]) where mask[i]'s bits are above 0, for i < len(acc); x and mask must be at least as long."
+		sig = "func(acc []float64, x, mask []float32, rows, ld int)"
+		doc = name + " sets acc[j] to the sum over s < rows of float64(x[s*ld+j]) where mask[s*ld+j]'s bits are above 0, for j < len(acc)."
 	}
 	leaf(ctx, name, sig, doc)
 	pa, px, pm, n := reg.RDX, reg.RSI, reg.RDI, reg.RCX
+	rows, ld := reg.R8, reg.R9
+	r, p, q := reg.R10, reg.R11, reg.R12 // rows left, walkers down x and mask
 	ctx.Load(ctx.Param("acc").Base(), pa)
 	ctx.Load(ctx.Param("acc").Len(), n)
 	ctx.Load(ctx.Param("x").Base(), px)
+	ctx.Load(ctx.Param("rows"), rows)
+	ctx.Load(ctx.Param("ld"), ld)
+	ctx.SHLQ(operand.U8(2), ld)
 	zero := reg.Y15
 	if masked {
 		ctx.Load(ctx.Param("mask").Base(), pm)
 		ctx.VPXOR(zero, zero, zero)
 	}
-	for _, scalar := range []bool{false, true} {
-		step, label := 8, name+"8"
-		if scalar {
-			step, label = 1, name+"1"
-		}
-		v, m, lo, hi := ymm(0, scalar), ymm(1, scalar), ymm(2, scalar), ymm(3, scalar)
-		mov := lanes(ctx, scalar)
+	for _, w := range []int{16, 4, 1} {
+		label := fmt.Sprintf("%s%d", name, w)
+		scalar := w == 1
+		accs := ymms(0, 1, 2, 3)[:max(w/4, 1)]
 		ctx.Label(label)
-		ctx.CMPQ(n, operand.U8(step))
+		ctx.CMPQ(n, operand.U8(w))
 		ctx.JL(operand.LabelRef(label + "done"))
-		mov(operand.Mem{Base: px}, v)
+		for _, a := range accs {
+			ctx.VXORPD(a, a, a)
+		}
+		ctx.MOVQ(rows, r)
+		ctx.MOVQ(px, p)
 		if masked {
-			mov(operand.Mem{Base: pm}, m)
-			ctx.VPCMPGTD(half(zero, scalar), m, m)
-			ctx.VANDPS(m, v, v)
+			ctx.MOVQ(pm, q)
 		}
-		if scalar {
-			ctx.VCVTSS2SD(v, v, lo)
-			ctx.VADDSD(operand.Mem{Base: pa}, lo, lo)
-			ctx.VMOVSD(lo, operand.Mem{Base: pa})
-		} else {
-			ctx.VCVTPS2PD(v.AsX(), lo)
-			ctx.VEXTRACTF128(operand.U8(1), v, v.AsX())
-			ctx.VCVTPS2PD(v.AsX(), hi)
-			ctx.VADDPD(operand.Mem{Base: pa}, lo, lo)
-			ctx.VADDPD(operand.Mem{Base: pa, Disp: 32}, hi, hi)
-			ctx.VMOVUPD(lo, operand.Mem{Base: pa})
-			ctx.VMOVUPD(hi, operand.Mem{Base: pa, Disp: 32})
+		ctx.Label(label + "row")
+		ctx.TESTQ(r, r)
+		ctx.JZ(operand.LabelRef(label + "store"))
+		// add adds the floats in v (4, or 1 with scalar) to accs[h].
+		add := func(v reg.VecPhysical, h int) {
+			t := ymm(6, scalar)
+			if scalar {
+				ctx.VCVTSS2SD(v, t, t)
+				ctx.VADDSD(t, half(accs[h], true), half(accs[h], true))
+				return
+			}
+			ctx.VCVTPS2PD(v.AsX(), t)
+			ctx.VADDPD(t, accs[h], accs[h])
 		}
-		ctx.ADDQ(operand.U8(8*step), pa)
-		ctx.ADDQ(operand.U8(4*step), px)
+		switch {
+		case !masked && !scalar:
+			for h := range accs {
+				t := ymm(6, false)
+				ctx.VCVTPS2PD(operand.Mem{Base: p, Disp: 16 * h}, t)
+				ctx.VADDPD(t, accs[h], accs[h])
+			}
+		case !masked:
+			v := ymm(4, true)
+			ctx.VMOVSS(operand.Mem{Base: p}, v)
+			add(v, 0)
+		default:
+			// Eight floats (or four, or one) at a time, the mask's
+			// comparison clearing those a ReLU stopped.
+			step := min(w, 8)
+			small := w < 8
+			for g := 0; g < w; g += step {
+				v, m := ymm(4, small), ymm(5, small)
+				mov := func(src, dst operand.Op) { ctx.VMOVUPS(src, dst) }
+				if scalar {
+					mov = func(src, dst operand.Op) { ctx.VMOVSS(src, dst) }
+				}
+				mov(operand.Mem{Base: p, Disp: 4 * g}, v)
+				mov(operand.Mem{Base: q, Disp: 4 * g}, m)
+				ctx.VPCMPGTD(half(zero, small), m, m)
+				ctx.VANDPS(m, v, v)
+				add(v, g/4)
+				if w >= 8 {
+					ctx.VEXTRACTF128(operand.U8(1), v, v.AsX())
+					add(v, g/4+1)
+				}
+			}
+		}
+		ctx.ADDQ(ld, p)
 		if masked {
-			ctx.ADDQ(operand.U8(4*step), pm)
+			ctx.ADDQ(ld, q)
 		}
-		ctx.SUBQ(operand.U8(step), n)
+		ctx.DECQ(r)
+		ctx.JMP(operand.LabelRef(label + "row"))
+		ctx.Label(label + "store")
+		for h, a := range accs {
+			if scalar {
+				ctx.VMOVSD(half(a, true), operand.Mem{Base: pa})
+			} else {
+				ctx.VMOVUPD(a, operand.Mem{Base: pa, Disp: 32 * h})
+			}
+		}
+		ctx.ADDQ(operand.U8(8*w), pa)
+		ctx.ADDQ(operand.U8(4*w), px)
+		if masked {
+			ctx.ADDQ(operand.U8(4*w), pm)
+		}
+		ctx.SUBQ(operand.U8(w), n)
 		ctx.JMP(operand.LabelRef(label))
 		ctx.Label(label + "done")
 	}

@@ -21,22 +21,18 @@ func chw(s ir.Shape) (C, HW int) {
 // the ReLU's output (arg 0, "out") is positive.
 //
 // A linear layer's (one value per channel) sums each split's channels over
-// the samples in float64 side by side, a sample's row per call
-// (elem.AddF64), rather than channel by channel down a column: the same
-// additions in the same order, without a call or a strided load per value.
+// the samples in float64 with one call (elem.ColSumF64), which keeps 16
+// channels' sums in registers down the samples' rows.
 func emitBiasGrad(n *ir.Node, c *Context) (*Kernel, error) {
 	masked := n.Op == ir.OpReLUBiasGrad
 	C, HW := chw(n.Args[len(n.Args)-1].Shape)
 	if HW == 1 {
 		body := expand(`acc := accs[lo:hi]
-clear(acc)
-for s := 0; s < n; s++ {
 {{- if .Masked}}
-	elem.AddReLUF64(acc, a0[s*{{.C}}+lo:s*{{.C}}+hi], out[s*{{.C}}+lo:s*{{.C}}+hi])
+elem.ColSumReLUF64(acc, a0[lo:], out[lo:], n, {{.C}})
 {{- else}}
-	elem.AddF64(acc, a0[s*{{.C}}+lo:s*{{.C}}+hi])
+elem.ColSumF64(acc, a0[lo:], n, {{.C}})
 {{- end}}
-}
 for i, v := range acc {
 	y[lo+i] = float32(v)
 }

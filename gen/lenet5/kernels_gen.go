@@ -168,10 +168,7 @@ func softmaxcrossentropyBackwardT22(n, lo, hi int, a0 []float32, a1 []int32, a2 
 // biasgradFc3T23 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
 func biasgradFc3T23(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*10+lo:s*10+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 10)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}
@@ -194,10 +191,7 @@ func reluBackwardT25(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 // biasgradFc2T26 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
 func biasgradFc2T26(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*84+lo:s*84+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 84)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}
@@ -226,10 +220,7 @@ func reluBackwardT29(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 // biasgradFc1T30 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
 func biasgradFc1T30(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*120+lo:s*120+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 120)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}

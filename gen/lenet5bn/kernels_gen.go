@@ -273,10 +273,7 @@ func softmaxcrossentropyBackwardT37(n, lo, hi int, a0 []float32, a1 []int32, a2 
 // biasgradFc3T38 computes (biasgrad "fc3") [10] of indices [lo, hi) of 10.
 func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*10+lo:s*10+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 10)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}
@@ -305,10 +302,7 @@ func reluBackwardT42(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 // biasgradFc2T43 computes (biasgrad "fc2") [84] of indices [lo, hi) of 84.
 func biasgradFc2T43(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*84+lo:s*84+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 84)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}
@@ -331,10 +325,7 @@ func reluBackwardT45(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 // biasgradFc1T46 computes (biasgrad "fc1") [120] of indices [lo, hi) of 120.
 func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*120+lo:s*120+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 120)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}

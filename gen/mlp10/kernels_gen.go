@@ -103,10 +103,7 @@ func softmaxcrossentropyBackwardT48(n, lo, hi int, a0 []float32, a1 []int32, a2 
 // biasgradFc11T49 computes (biasgrad "fc11") [10] of indices [lo, hi) of 10.
 func biasgradFc11T49(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*10+lo:s*10+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 10)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}
@@ -129,10 +126,7 @@ func tanhBackwardT51(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 // biasgradFc10T52 computes (biasgrad "fc10") [500] of indices [lo, hi) of 500.
 func biasgradFc10T52(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*500+lo:s*500+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 500)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}

@@ -105,10 +105,7 @@ func softmaxcrossentropyBackwardT11(n, lo, hi int, a0 []float32, a1 []int32, a2 
 // biasgradFcT12 computes (biasgrad "fc") [10] of indices [lo, hi) of 10.
 func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*10+lo:s*10+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 10)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}

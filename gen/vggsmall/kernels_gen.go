@@ -340,10 +340,7 @@ func softmaxcrossentropyBackwardT54(n, lo, hi int, a0 []float32, a1 []int32, a2 
 // biasgradFc2T55 computes (biasgrad "fc2") [10] of indices [lo, hi) of 10.
 func biasgradFc2T55(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*10+lo:s*10+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 10)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}
@@ -372,10 +369,7 @@ func reluBackwardT59(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 // biasgradFc1T60 computes (biasgrad "fc1") [256] of indices [lo, hi) of 256.
 func biasgradFc1T60(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
-	clear(acc)
-	for s := 0; s < n; s++ {
-		elem.AddF64(acc, a0[s*256+lo:s*256+hi])
-	}
+	elem.ColSumF64(acc, a0[lo:], n, 256)
 	for i, v := range acc {
 		y[lo+i] = float32(v)
 	}

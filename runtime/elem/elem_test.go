@@ -219,8 +219,9 @@ func TestLengthPanics(t *testing.T) {
 		{"TanhBackward", func() { TanhBackward(make([]float32, 3), make([]float32, 3), make([]float32, 2)) }},
 		{"SumReLU", func() { SumReLU(make([]float32, 3), make([]float32, 2)) }},
 		{"ReLUBackward", func() { ReLUBackward(make([]float32, 3), make([]float32, 3), make([]float32, 2)) }},
-		{"AddF64", func() { AddF64(make([]float64, 3), make([]float32, 2)) }},
-		{"AddReLUF64", func() { AddReLUF64(make([]float64, 3), make([]float32, 3), make([]float32, 2)) }},
+		{"ColSumF64", func() { ColSumF64(make([]float64, 3), make([]float32, 7), 2, 5) }},
+		{"ColSumF64 negative rows", func() { ColSumF64(make([]float64, 3), make([]float32, 7), -1, 5) }},
+		{"ColSumReLUF64", func() { ColSumReLUF64(make([]float64, 3), make([]float32, 8), make([]float32, 7), 2, 5) }},
 		{"BNReLUSums", func() { BNReLUSums(make([]float32, 3), make([]float32, 3), make([]float32, 2), 0) }},
 		{"BNReLUDz", func() {
 			BNReLUDz(make([]float32, 3), make([]float32, 3), make([]float32, 2), make([]float32, 3), 0, 1, 1, 0, 0)

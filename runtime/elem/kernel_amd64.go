@@ -23,14 +23,14 @@ var (
 		{{sgdMom, sgdMomWD}, {sgdMomNesterov, sgdMomNesterovWD}},
 		{{sgdMomFirst, sgdMomFirstWD}, {sgdMomFirstNesterov, sgdMomFirstNesterovWD}},
 	}
-	tanhAsm         = tanh
-	tanhBackwardAsm = tanhBackward
-	bnReLUSumsAsm   = bnReLUSums
-	bnReLUDzAsm     = bnReLUDz
-	sumAsm          = sum
-	sumReLUAsm      = sumReLU
-	reluBackwardAsm = reluBackward
-	addF64Asm       = addF64
-	addReLUF64Asm   = addReLUF64
-	sumSqF64Asm     = sumSqF64
+	tanhAsm          = tanh
+	tanhBackwardAsm  = tanhBackward
+	bnReLUSumsAsm    = bnReLUSums
+	bnReLUDzAsm      = bnReLUDz
+	sumAsm           = sum
+	sumReLUAsm       = sumReLU
+	reluBackwardAsm  = reluBackward
+	colSumF64Asm     = colSumF64
+	colSumReLUF64Asm = colSumReLUF64
+	sumSqF64Asm      = sumSqF64
 )

@@ -89,15 +89,15 @@ func sumReLU(x []float32, mask []float32) float32
 //go:noescape
 func reluBackward(dx []float32, y []float32, dy []float32)
 
-// addF64 sets acc[i] += float64(x[i]) for i < len(acc); x must be at least as long.
+// colSumF64 sets acc[j] to the sum over s < rows of float64(x[s*ld+j]), for j < len(acc).
 //
 //go:noescape
-func addF64(acc []float64, x []float32)
+func colSumF64(acc []float64, x []float32, rows int, ld int)
 
-// addReLUF64 sets acc[i] += float64(x[i]) where mask[i]'s bits are above 0, for i < len(acc); x and mask must be at least as long.
+// colSumReLUF64 sets acc[j] to the sum over s < rows of float64(x[s*ld+j]) where mask[s*ld+j]'s bits are above 0, for j < len(acc).
 //
 //go:noescape
-func addReLUF64(acc []float64, x []float32, mask []float32)
+func colSumReLUF64(acc []float64, x []float32, mask []float32, rows int, ld int)
 
 // sumSqF64 returns the sums of x and of its squares in float64, in SumSqF64's order.
 //

@@ -1765,93 +1765,227 @@ reluBackwarddone:
 	VZEROUPPER
 	RET
 
-// func addF64(acc []float64, x []float32)
+// func colSumF64(acc []float64, x []float32, rows int, ld int)
 // Requires: AVX
-TEXT ·addF64(SB), NOSPLIT, $0-48
+TEXT ·colSumF64(SB), NOSPLIT, $0-64
 	MOVQ acc_base+0(FP), DX
 	MOVQ acc_len+8(FP), CX
 	MOVQ x_base+24(FP), SI
+	MOVQ rows+48(FP), R8
+	MOVQ ld+56(FP), R9
+	SHLQ $0x02, R9
 
-addF648:
-	CMPQ         CX, $0x08
-	JL           addF648done
-	VMOVUPS      (SI), Y0
-	VCVTPS2PD    X0, Y2
-	VEXTRACTF128 $0x01, Y0, X0
-	VCVTPS2PD    X0, Y3
-	VADDPD       (DX), Y2, Y2
-	VADDPD       32(DX), Y3, Y3
-	VMOVUPD      Y2, (DX)
-	VMOVUPD      Y3, 32(DX)
-	ADDQ         $0x40, DX
-	ADDQ         $0x20, SI
-	SUBQ         $0x08, CX
-	JMP          addF648
+colSumF6416:
+	CMPQ   CX, $0x10
+	JL     colSumF6416done
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	MOVQ   R8, R10
+	MOVQ   SI, R11
 
-addF648done:
-addF641:
-	CMPQ      CX, $0x01
-	JL        addF641done
-	VMOVSS    (SI), X0
-	VCVTSS2SD X0, X0, X2
-	VADDSD    (DX), X2, X2
-	VMOVSD    X2, (DX)
-	ADDQ      $0x08, DX
-	ADDQ      $0x04, SI
-	SUBQ      $0x01, CX
-	JMP       addF641
+colSumF6416row:
+	TESTQ     R10, R10
+	JZ        colSumF6416store
+	VCVTPS2PD (R11), Y6
+	VADDPD    Y6, Y0, Y0
+	VCVTPS2PD 16(R11), Y6
+	VADDPD    Y6, Y1, Y1
+	VCVTPS2PD 32(R11), Y6
+	VADDPD    Y6, Y2, Y2
+	VCVTPS2PD 48(R11), Y6
+	VADDPD    Y6, Y3, Y3
+	ADDQ      R9, R11
+	DECQ      R10
+	JMP       colSumF6416row
 
-addF641done:
+colSumF6416store:
+	VMOVUPD Y0, (DX)
+	VMOVUPD Y1, 32(DX)
+	VMOVUPD Y2, 64(DX)
+	VMOVUPD Y3, 96(DX)
+	ADDQ    $0x80, DX
+	ADDQ    $0x40, SI
+	SUBQ    $0x10, CX
+	JMP     colSumF6416
+
+colSumF6416done:
+colSumF644:
+	CMPQ   CX, $0x04
+	JL     colSumF644done
+	VXORPD Y0, Y0, Y0
+	MOVQ   R8, R10
+	MOVQ   SI, R11
+
+colSumF644row:
+	TESTQ     R10, R10
+	JZ        colSumF644store
+	VCVTPS2PD (R11), Y6
+	VADDPD    Y6, Y0, Y0
+	ADDQ      R9, R11
+	DECQ      R10
+	JMP       colSumF644row
+
+colSumF644store:
+	VMOVUPD Y0, (DX)
+	ADDQ    $0x20, DX
+	ADDQ    $0x10, SI
+	SUBQ    $0x04, CX
+	JMP     colSumF644
+
+colSumF644done:
+colSumF641:
+	CMPQ   CX, $0x01
+	JL     colSumF641done
+	VXORPD Y0, Y0, Y0
+	MOVQ   R8, R10
+	MOVQ   SI, R11
+
+colSumF641row:
+	TESTQ     R10, R10
+	JZ        colSumF641store
+	VMOVSS    (R11), X4
+	VCVTSS2SD X4, X6, X6
+	VADDSD    X6, X0, X0
+	ADDQ      R9, R11
+	DECQ      R10
+	JMP       colSumF641row
+
+colSumF641store:
+	VMOVSD X0, (DX)
+	ADDQ   $0x08, DX
+	ADDQ   $0x04, SI
+	SUBQ   $0x01, CX
+	JMP    colSumF641
+
+colSumF641done:
 	VZEROUPPER
 	RET
 
-// func addReLUF64(acc []float64, x []float32, mask []float32)
+// func colSumReLUF64(acc []float64, x []float32, mask []float32, rows int, ld int)
 // Requires: AVX, AVX2
-TEXT ·addReLUF64(SB), NOSPLIT, $0-72
+TEXT ·colSumReLUF64(SB), NOSPLIT, $0-88
 	MOVQ  acc_base+0(FP), DX
 	MOVQ  acc_len+8(FP), CX
 	MOVQ  x_base+24(FP), SI
+	MOVQ  rows+72(FP), R8
+	MOVQ  ld+80(FP), R9
+	SHLQ  $0x02, R9
 	MOVQ  mask_base+48(FP), DI
 	VPXOR Y15, Y15, Y15
 
-addReLUF648:
-	CMPQ         CX, $0x08
-	JL           addReLUF648done
-	VMOVUPS      (SI), Y0
-	VMOVUPS      (DI), Y1
-	VPCMPGTD     Y15, Y1, Y1
-	VANDPS       Y1, Y0, Y0
-	VCVTPS2PD    X0, Y2
-	VEXTRACTF128 $0x01, Y0, X0
-	VCVTPS2PD    X0, Y3
-	VADDPD       (DX), Y2, Y2
-	VADDPD       32(DX), Y3, Y3
-	VMOVUPD      Y2, (DX)
-	VMOVUPD      Y3, 32(DX)
-	ADDQ         $0x40, DX
-	ADDQ         $0x20, SI
-	ADDQ         $0x20, DI
-	SUBQ         $0x08, CX
-	JMP          addReLUF648
+colSumReLUF6416:
+	CMPQ   CX, $0x10
+	JL     colSumReLUF6416done
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	MOVQ   R8, R10
+	MOVQ   SI, R11
+	MOVQ   DI, R12
 
-addReLUF648done:
-addReLUF641:
-	CMPQ      CX, $0x01
-	JL        addReLUF641done
-	VMOVSS    (SI), X0
-	VMOVSS    (DI), X1
-	VPCMPGTD  X15, X1, X1
-	VANDPS    X1, X0, X0
-	VCVTSS2SD X0, X0, X2
-	VADDSD    (DX), X2, X2
-	VMOVSD    X2, (DX)
-	ADDQ      $0x08, DX
-	ADDQ      $0x04, SI
-	ADDQ      $0x04, DI
-	SUBQ      $0x01, CX
-	JMP       addReLUF641
+colSumReLUF6416row:
+	TESTQ        R10, R10
+	JZ           colSumReLUF6416store
+	VMOVUPS      (R11), Y4
+	VMOVUPS      (R12), Y5
+	VPCMPGTD     Y15, Y5, Y5
+	VANDPS       Y5, Y4, Y4
+	VCVTPS2PD    X4, Y6
+	VADDPD       Y6, Y0, Y0
+	VEXTRACTF128 $0x01, Y4, X4
+	VCVTPS2PD    X4, Y6
+	VADDPD       Y6, Y1, Y1
+	VMOVUPS      32(R11), Y4
+	VMOVUPS      32(R12), Y5
+	VPCMPGTD     Y15, Y5, Y5
+	VANDPS       Y5, Y4, Y4
+	VCVTPS2PD    X4, Y6
+	VADDPD       Y6, Y2, Y2
+	VEXTRACTF128 $0x01, Y4, X4
+	VCVTPS2PD    X4, Y6
+	VADDPD       Y6, Y3, Y3
+	ADDQ         R9, R11
+	ADDQ         R9, R12
+	DECQ         R10
+	JMP          colSumReLUF6416row
 
-addReLUF641done:
+colSumReLUF6416store:
+	VMOVUPD Y0, (DX)
+	VMOVUPD Y1, 32(DX)
+	VMOVUPD Y2, 64(DX)
+	VMOVUPD Y3, 96(DX)
+	ADDQ    $0x80, DX
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DI
+	SUBQ    $0x10, CX
+	JMP     colSumReLUF6416
+
+colSumReLUF6416done:
+colSumReLUF644:
+	CMPQ   CX, $0x04
+	JL     colSumReLUF644done
+	VXORPD Y0, Y0, Y0
+	MOVQ   R8, R10
+	MOVQ   SI, R11
+	MOVQ   DI, R12
+
+colSumReLUF644row:
+	TESTQ     R10, R10
+	JZ        colSumReLUF644store
+	VMOVUPS   (R11), X4
+	VMOVUPS   (R12), X5
+	VPCMPGTD  X15, X5, X5
+	VANDPS    X5, X4, X4
+	VCVTPS2PD X4, Y6
+	VADDPD    Y6, Y0, Y0
+	ADDQ      R9, R11
+	ADDQ      R9, R12
+	DECQ      R10
+	JMP       colSumReLUF644row
+
+colSumReLUF644store:
+	VMOVUPD Y0, (DX)
+	ADDQ    $0x20, DX
+	ADDQ    $0x10, SI
+	ADDQ    $0x10, DI
+	SUBQ    $0x04, CX
+	JMP     colSumReLUF644
+
+colSumReLUF644done:
+colSumReLUF641:
+	CMPQ   CX, $0x01
+	JL     colSumReLUF641done
+	VXORPD Y0, Y0, Y0
+	MOVQ   R8, R10
+	MOVQ   SI, R11
+	MOVQ   DI, R12
+
+colSumReLUF641row:
+	TESTQ     R10, R10
+	JZ        colSumReLUF641store
+	VMOVSS    (R11), X4
+	VMOVSS    (R12), X5
+	VPCMPGTD  X15, X5, X5
+	VANDPS    X5, X4, X4
+	VCVTSS2SD X4, X6, X6
+	VADDSD    X6, X0, X0
+	ADDQ      R9, R11
+	ADDQ      R9, R12
+	DECQ      R10
+	JMP       colSumReLUF641row
+
+colSumReLUF641store:
+	VMOVSD X0, (DX)
+	ADDQ   $0x08, DX
+	ADDQ   $0x04, SI
+	ADDQ   $0x04, DI
+	SUBQ   $0x01, CX
+	JMP    colSumReLUF641
+
+colSumReLUF641done:
 	VZEROUPPER
 	RET
 

@@ -86,37 +86,55 @@ func ReLUBackward(dx, y, dy []float32) {
 	}
 }
 
-// AddF64 sets acc[i] += float64(x[i]) for i < len(acc): one sample's row of
-// a linear layer's bias gradient, the channels side by side. It panics if
-// x is shorter than acc.
-func AddF64(acc []float64, x []float32) {
-	if len(x) < len(acc) {
-		panic(fmt.Sprintf("elem: AddF64: len(acc) = %d, len(x) = %d", len(acc), len(x)))
-	}
+// ColSumF64 sets acc[j] to the sum of float64(x[s*ld+j]) over the rows s <
+// rows, for j < len(acc), adding the rows in order to zero: a linear
+// layer's bias gradient, the column sums of its output gradient's rows
+// lo to lo+len(acc) (x starting at column lo). The assembly keeps 16
+// columns' sums in registers down the rows, and gives the Go code's bits.
+// It panics if x is too short.
+func ColSumF64(acc []float64, x []float32, rows, ld int) {
+	checkColSum("ColSumF64", acc, rows, ld, x)
 	if useAsm && len(acc) > 0 {
-		addF64Asm(acc, x)
+		colSumF64Asm(acc, x, rows, ld)
 		return
 	}
-	x = x[:len(acc)]
-	for i, v := range x {
-		acc[i] += float64(v)
+	clear(acc)
+	for s := range rows {
+		for j, v := range x[s*ld : s*ld+len(acc)] {
+			acc[j] += float64(v)
+		}
 	}
 }
 
-// AddReLUF64 is AddF64 of x[i] where a ReLU passed the gradient: where
-// mask[i]'s bits are above 0 as an int32 (runtime.ReLUGrad), 0 elsewhere.
-// It panics if x or mask is shorter than acc.
-func AddReLUF64(acc []float64, x, mask []float32) {
-	if len(x) < len(acc) || len(mask) < len(acc) {
-		panic(fmt.Sprintf("elem: AddReLUF64: len(acc) = %d, len(x) = %d, len(mask) = %d", len(acc), len(x), len(mask)))
-	}
+// ColSumReLUF64 is ColSumF64 of x[s*ld+j] where a ReLU passed the
+// gradient: where mask[s*ld+j]'s bits are above 0 as an int32
+// (runtime.ReLUGrad), 0 elsewhere. It panics if x or mask is too short.
+func ColSumReLUF64(acc []float64, x, mask []float32, rows, ld int) {
+	checkColSum("ColSumReLUF64", acc, rows, ld, x, mask)
 	if useAsm && len(acc) > 0 {
-		addReLUF64Asm(acc, x, mask)
+		colSumReLUF64Asm(acc, x, mask, rows, ld)
 		return
 	}
-	x, mask = x[:len(acc)], mask[:len(acc)]
-	for i, v := range x {
-		acc[i] += float64(reluGrad(v, mask[i]))
+	clear(acc)
+	for s := range rows {
+		m := mask[s*ld : s*ld+len(acc)]
+		for j, v := range x[s*ld : s*ld+len(acc)] {
+			acc[j] += float64(reluGrad(v, m[j]))
+		}
+	}
+}
+
+// checkColSum panics unless rows and ld are not negative and each of xs
+// holds rows rows of len(acc) floats, ld apart.
+func checkColSum(name string, acc []float64, rows, ld int, xs ...[]float32) {
+	need := 0
+	if rows > 0 && len(acc) > 0 {
+		need = (rows-1)*ld + len(acc)
+	}
+	for _, x := range xs {
+		if rows < 0 || ld < 0 || len(x) < need {
+			panic(fmt.Sprintf("elem: %s: %d rows of %d floats, %d apart, from %d floats", name, rows, len(acc), ld, len(x)))
+		}
 	}
 }
 

@@ -91,41 +91,50 @@ func TestReLUBackward(t *testing.T) {
 	}
 }
 
-// TestAddF64 checks both row sums, masked or not, against float64
-// additions, that the assembly gives the Go code's bits and that neither
-// path writes past len(acc).
-func TestAddF64(t *testing.T) {
+// TestColSumF64 checks both column sums, masked or not, against float64
+// additions down each column, that the assembly gives the Go code's bits,
+// that neither path writes past len(acc), and that rows = 0 gives zeros.
+func TestColSumF64(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, masked := range []bool{false, true} {
-		for _, n := range lengths {
-			x, mask, _ := bnInputs(r, n)
-			start := randSlice(r, n+1, 3)
-			res := paths(t, func() []float32 {
-				acc := make([]float64, n+1)
-				for i, v := range start {
-					acc[i] = float64(v)
-				}
-				if masked {
-					AddReLUF64(acc[:n], x, mask)
-				} else {
-					AddF64(acc[:n], x)
-				}
-				var bits []float32
-				for i, got := range acc {
-					want := float64(start[i])
-					if i < n && (!masked || passed(mask[i])) {
-						want += float64(x[i])
+		for _, cols := range lengths {
+			for _, rows := range []int{0, 1, 3, 64} {
+				ld := cols + 5
+				x, mask, _ := bnInputs(r, max(rows*ld, 1))
+				what := fmt.Sprintf("masked %v, %d rows of %d", masked, rows, cols)
+				res := paths(t, func() []float32 {
+					acc := make([]float64, cols+1)
+					acc[cols] = 7 // past the end: left alone
+					for j := range cols {
+						acc[j] = 3 // overwritten, not added to
 					}
-					if got != want {
-						t.Fatalf("masked %v, n=%d (asm %v): acc[%d] = %v, want %v", masked, n, useAsm, i, got, want)
+					if masked {
+						ColSumReLUF64(acc[:cols], x, mask, rows, ld)
+					} else {
+						ColSumF64(acc[:cols], x, rows, ld)
 					}
-					b := math.Float64bits(got)
-					bits = append(bits, math.Float32frombits(uint32(b)), math.Float32frombits(uint32(b>>32)))
+					var bits []float32
+					for j, got := range acc {
+						want := 7.0
+						if j < cols {
+							want = 0
+							for s := range rows {
+								if i := s*ld + j; !masked || passed(mask[i]) {
+									want += float64(x[i])
+								}
+							}
+						}
+						if got != want {
+							t.Fatalf("%s (asm %v): acc[%d] = %v, want %v", what, useAsm, j, got, want)
+						}
+						b := math.Float64bits(got)
+						bits = append(bits, math.Float32frombits(uint32(b)), math.Float32frombits(uint32(b>>32)))
+					}
+					return bits
+				})
+				for _, got := range res[1:] {
+					sameBits(t, what, got, res[0])
 				}
-				return bits
-			})
-			for _, got := range res[1:] {
-				sameBits(t, fmt.Sprintf("masked %v, n=%d", masked, n), got, res[0])
 			}
 		}
 	}
