@@ -87,9 +87,9 @@ func ReLUBackward(dx, y, dy []float32) {
 }
 
 // ColSumF64 sets acc[j] to the sum of float64(x[s*ld+j]) over the rows s <
-// rows, for j < len(acc), adding the rows in order to zero: a linear
-// layer's bias gradient, the column sums of its output gradient's rows
-// lo to lo+len(acc) (x starting at column lo). The assembly keeps 16
+// rows, for j < len(acc), adding the rows in order, from zero: a linear
+// layer's bias gradient, the sums of its output gradient's columns lo to
+// lo+len(acc)-1 when x starts at column lo. The assembly keeps 16
 // columns' sums in registers down the rows, and gives the Go code's bits.
 // It panics if x is too short.
 func ColSumF64(acc []float64, x []float32, rows, ld int) {
