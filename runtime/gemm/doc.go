@@ -62,9 +62,12 @@
 // falls behind leaves work for the others; where each row panel or tile is
 // only microseconds of work (a linear layer's products), one at a time,
 // so that the workers finish within one of each other (Pool.ForWorkerEach).
-// Results are deterministic: every element of C is computed by exactly one
-// worker, with the same sequence of operations whatever the number of
-// workers, so SgemmPar gives the same bits on one worker or many. The
+// A linear layer's backward-data product also splits its k, the weight's
+// rows, in blocks, so that each worker reads the rows it updates (see
+// splitK). Results are deterministic: each block of k of an element of C
+// is computed by one worker, and the blocks' sums are added in the same
+// order whatever the number of workers, so SgemmPar gives the same bits on
+// one worker or many. The
 // assembly and Go kernels may differ in the last bits (the assembly fuses
 // multiply and add).
 //

@@ -202,6 +202,10 @@ type driver struct {
 	// The trips of a tile's kernel calls, over which they spread the
 	// next tile's hints (see ahead).
 	trips int
+	// parts: the blocks of k a transposed product's tiles are split
+	// into; partial holds the sums of all but the last.
+	parts   int
+	partial []float32
 
 	sharedB []float32 // row mode: the packed B block
 	// sharedA is column mode's packed A, in PackA's layout, when the
@@ -222,8 +226,8 @@ type driver struct {
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int
 
-	packAFn, packBFn, packTFn func(lo, hi int)
-	rowsFn, colsFn, transFn   func(w, lo, hi int)
+	packAFn, packBFn, packTFn, foldFn func(lo, hi int)
+	rowsFn, colsFn, transFn           func(w, lo, hi int)
 }
 
 // A worker holds one worker's buffers.
@@ -260,6 +264,7 @@ func getDriver(workers int) *driver {
 		g.colsFn = g.cols
 		g.packTFn = g.packTrans
 		g.transFn = g.trans
+		g.foldFn = g.fold
 	}
 	if len(g.w) < workers {
 		// Room for every worker of the pool at once, so that the slice

@@ -254,6 +254,39 @@ func TestSgemmParDeterministic(t *testing.T) {
 	})
 }
 
+// TestSplitK checks the products whose workers share the blocks of k
+// (splitK): a linear layer's backward-data, two blocks and a short last
+// one, four blocks, a last tile of two rows and a partial panel of A's
+// rows. Each must give the bits of one worker on every pool, its padding
+// untouched.
+func TestSplitK(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		pools := []*runtime.Pool{runtime.NewPool(2), runtime.NewPool(3), runtime.NewPool(4)}
+		defer func() {
+			for _, p := range pools {
+				p.Close()
+			}
+		}()
+		for i, s := range [][3]int{{64, 500, 500}, {48, 300, 1000}, {20, 8, 300}, {9, 62, 700}} {
+			p := &problem{m: s[0], n: s[1], k: s[2], padB: i, padC: 3}
+			p.init(uint64(300 + i))
+			t.Run(p.String(), func(t *testing.T) {
+				g := &driver{call: call{m: p.m, n: p.n, k: p.k, ldb: p.ldb}}
+				if useAsm && !avx512() && !(g.transposed() && g.splitK()) {
+					t.Fatalf("the product does not split its blocks of k")
+				}
+				want := p.run(nil)
+				p.check(t, p.c, want)
+				for _, pool := range pools {
+					got := p.run(pool)
+					p.check(t, p.c, got)
+					sameBits(t, len(got), got, want)
+				}
+			})
+		}
+	})
+}
+
 // TestAVX512MatchesAVX2 checks that the AVX-512 kernels give the AVX2
 // kernels' bits, with and without an epilogue: each element is the same
 // chain of FMAs in k order, however wide the tile, so a model computes the

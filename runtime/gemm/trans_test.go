@@ -26,6 +26,7 @@ func TestAheadCoversNextTile(t *testing.T) {
 		{false, 32, 20, 70, 75},
 		{false, 144, 7, 33, 40},   // a last tile of one row
 		{true, 64, 500, 500, 500}, // the MLP's backward-data: W's columns
+		{true, 64, 500, 244, 500}, // and its last block of k (splitK)
 		{true, 80, 13, 40, 16},    // more trips than hints
 		{true, 64, 8, 12, 8},
 	}
