@@ -35,3 +35,47 @@ func TestGradHook(t *testing.T) {
 		h.Set(params, func(*Param) {}, []int{0, 0, 4}, 8)
 	})
 }
+
+// rangeLog is a RangeHook that records its calls.
+type rangeLog struct {
+	calls [][3]any
+	reads [][]float32
+}
+
+func (r *rangeLog) UpdateRange(p *Param, lo, hi int) {
+	r.calls = append(r.calls, [3]any{p.Name, lo, hi})
+}
+func (r *rangeLog) Reads(*Param) [][]float32 { return r.reads }
+
+func TestGradHookRows(t *testing.T) {
+	w, b := NewParam("w", []int{3, 4}, true), NewParam("b", []int{3}, true)
+	params := []*Param{w, b}
+	var seen []string
+	var h GradHook
+	r := &rangeLog{reads: [][]float32{w.Data}}
+	h.SetRanges(r)
+	assert.Nil(t, h.Rows(w, 4), "no hook: no rows")
+	h.Set(params, func(p *Param) { seen = append(seen, p.Name) }, []int{0, -1}, 12)
+	h.SetRanges(nil)
+	assert.Nil(t, h.Rows(w, 4), "no range hook: no rows")
+
+	h.SetRanges(r)
+	u := h.Rows(w, 4)
+	require.NotNil(t, u)
+	assert.Equal(t, r.reads, u.Reads)
+	u.Done(1, 3)
+	u.Done(0, 1)
+	assert.Equal(t, [][3]any{{"w", 4, 12}, {"w", 0, 4}}, r.calls, "rows of 4 elements")
+	h.Done(w) // went by rows
+	h.Done(b)
+	assert.Equal(t, []string{"b"}, seen)
+	h.Done(w) // a step that did not take w's rows
+	assert.Equal(t, []string{"b", "w"}, seen)
+	assert.Same(t, u, h.Rows(w, 4), "one update per parameter, made once")
+	h.Done(w)
+	assert.Equal(t, []string{"b", "w"}, seen)
+
+	h.Set(params, nil, nil, 0)
+	h.Set(params, func(p *Param) { seen = append(seen, p.Name) }, []int{0, -1}, 12)
+	assert.Nil(t, h.Rows(w, 4), "Set with a nil hook drops the range hook")
+}

@@ -156,14 +156,43 @@ func (o *SGD) Done() {
 	o.Steps++
 }
 
+// UpdateRange applies Update's step to elements [lo, hi) of p alone, which
+// must be one of the optimiser's parameters, so that a model's gradient
+// hook can update a weight by rows as its gradient comes (see
+// RangeHook): the bits of Update, each element's update being the same.
+// Calls for disjoint ranges of a parameter may run at once.
+func (o *SGD) UpdateRange(p *Param, lo, hi int) {
+	i, ok := o.index[p]
+	if !ok {
+		panic(fmt.Sprintf("runtime: SGD.UpdateRange of %q, which is not one of the optimiser's parameters", p.Name))
+	}
+	if p.Grad != nil {
+		o.apply(i, lo, hi, o.current())
+	}
+}
+
+// Reads returns what UpdateRange reads of p besides its gradient: its
+// data and its momentum buffer, if it has one.
+func (o *SGD) Reads(p *Param) [][]float32 {
+	r := [][]float32{p.Data}
+	if i, ok := o.index[p]; ok && o.velocity != nil && o.velocity[i] != nil {
+		r = append(r, o.velocity[i].Data)
+	}
+	return r
+}
+
 // updateOne updates elements [lo, hi) of Update's parameter.
 func (o *SGD) updateOne(lo, hi int) {
-	p := o.params[o.one]
+	o.apply(o.one, lo, hi, o.step)
+}
+
+// apply applies step s to elements [lo, hi) of parameter i.
+func (o *SGD) apply(i, lo, hi int, s sgdStep) {
+	p := o.params[i]
 	var v []float32
 	if o.velocity != nil {
-		v = o.velocity[o.one].Data
+		v = o.velocity[i].Data
 	}
-	s := o.step
 	elem.SGD(p.Data[lo:hi], p.Grad[lo:hi], sub(v, lo, hi), s.lr, s.mu, s.wd, o.Nesterov, s.first)
 }
 
@@ -174,13 +203,7 @@ func (o *SGD) update(lo, hi int) {
 	start := 0
 	for i, end := range o.ends {
 		if end > lo && start < hi && end > start {
-			p := o.params[i]
-			a, b := max(lo, start)-start, min(hi, end)-start
-			var v []float32
-			if o.velocity != nil {
-				v = o.velocity[i].Data
-			}
-			elem.SGD(p.Data[a:b], p.Grad[a:b], sub(v, a, b), s.lr, s.mu, s.wd, o.Nesterov, s.first)
+			o.apply(i, max(lo, start)-start, min(hi, end)-start, s)
 		}
 		if end >= hi {
 			return

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/cnnc/cnnc/runtime/elem"
@@ -134,7 +135,8 @@ func TestSchedules(t *testing.T) {
 func TestSGDUpdateMatchesStep(t *testing.T) {
 	// Update on each parameter, in any order, then Done, is Step: same
 	// parameters and momentum buffers, bit for bit, over steps whose
-	// gradients change, with momentum, Nesterov and weight decay.
+	// gradients change, with momentum, Nesterov and weight decay. So is
+	// UpdateRange over ranges that cover each parameter, run at once.
 	sizes := []int{parallelMin*2 + 9, 3, 0, 700}
 	for _, nesterov := range []bool{false, true} {
 		mk := func() []*Param {
@@ -149,35 +151,69 @@ func TestSGDUpdateMatchesStep(t *testing.T) {
 			}
 			return ps
 		}
-		a, b := mk(), mk()
+		a, b, c := mk(), mk(), mk()
 		oa := NewSGD(a, 0.05, 0.9, nesterov, 1e-3)
 		ob := NewSGD(b, 0.05, 0.9, nesterov, 1e-3)
+		oc := NewSGD(c, 0.05, 0.9, nesterov, 1e-3)
 		r := NewRNG(3)
 		for step := range 3 {
 			for i, p := range a {
 				for j := range p.Grad {
 					g := float32(r.NormFloat64())
 					p.Grad[j], b[i].Grad[j] = g, g
+					if c[i].Grad != nil {
+						c[i].Grad[j] = g
+					}
 				}
 			}
 			oa.SetLR(0.05 / float64(step+1))
 			ob.SetLR(0.05 / float64(step+1))
+			oc.SetLR(0.05 / float64(step+1))
 			oa.Step()
 			for i := len(b) - 1; i >= 0; i-- {
 				ob.Update(b[i])
 			}
 			ob.Done()
+			var wg sync.WaitGroup
+			for _, p := range c {
+				for k := range 3 {
+					wg.Go(func() { oc.UpdateRange(p, k*len(p.Data)/3, (k+1)*len(p.Data)/3) })
+				}
+			}
+			wg.Wait()
+			oc.Done()
 		}
 		for i := range a {
 			assert.Equal(t, a[i].Data, b[i].Data, "nesterov %v: parameter %s", nesterov, a[i].Name)
+			assert.Equal(t, a[i].Data, c[i].Data, "nesterov %v: parameter %s by ranges", nesterov, a[i].Name)
 		}
 		for i, v := range oa.State() {
 			assert.Equal(t, v.Data, ob.State()[i].Data, "nesterov %v: %s", nesterov, v.Name)
+			assert.Equal(t, v.Data, oc.State()[i].Data, "nesterov %v: %s by ranges", nesterov, v.Name)
 		}
 		assert.Equal(t, oa.Steps, ob.Steps)
+		// UpdateRange reads each parameter's data and momentum.
+		for i, p := range c {
+			if len(p.Data) == 0 {
+				continue
+			}
+			want := [][]float32{p.Data}
+			if p.Grad != nil {
+				want = append(want, oc.velocity[i].Data)
+			}
+			if assert.Len(t, oc.Reads(p), len(want)) {
+				for k, r := range oc.Reads(p) {
+					assert.Same(t, &want[k][:1][0], &r[:1][0], "Reads(%s)[%d]", p.Name, k)
+				}
+			}
+		}
 	}
 	o := NewSGD([]*Param{NewParam("w", []int{1}, true)}, 0.1, 0, false, 0)
 	assert.PanicsWithValue(t, `runtime: SGD.Update of "v", which is not one of the optimiser's parameters`, func() {
 		o.Update(NewParam("v", []int{1}, true))
 	})
+	assert.PanicsWithValue(t, `runtime: SGD.UpdateRange of "v", which is not one of the optimiser's parameters`, func() {
+		o.UpdateRange(NewParam("v", []int{1}, true), 0, 1)
+	})
+	assert.Len(t, o.Reads(o.params[0]), 1, "no momentum: Reads is the data alone")
 }

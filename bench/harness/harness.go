@@ -213,6 +213,9 @@ func Train(v Variant, o Options) (*Result, error) {
 	net := v.New()
 	opt := runtime.NewSGD(net.Params(), 0.01, 0.9, false, 0)
 	net.SetGradHook(opt.Update)
+	if r, ok := net.(interface{ SetRangeHook(runtime.RangeHook) }); ok {
+		r.SetRangeHook(opt) // weights updated by rows as their gradients come
+	}
 	xs, ys := data(v, v.Batch, 4, o.Seed)
 	var loss float32
 	step := func(i int) {

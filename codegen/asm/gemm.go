@@ -129,9 +129,10 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 		return fmt.Errorf("gemm: unroll %d, want a power of two", opt.Unroll)
 	}
 	for mr := MR; mr >= 1; mr-- {
-		t := tile{pmr: MR, mr: mr, nr: NR, panels: 1}
+		t := tile{pmr: MR, mr: mr, nr: NR, panels: 1, hint: true}
 		tileKernel(ctx, opt, KernelName(mr, false), t, storeSet)
 		tileKernel(ctx, opt, KernelName(mr, true), t, storeAcc)
+		t.hint = false
 		tileKernel(ctx, opt, fmt.Sprintf("sgemm%dx%dEpi", mr, NR), t, storeEpi)
 		t.direct = true
 		tileKernel(ctx, opt, fmt.Sprintf("dsgemm%dx%d", mr, NR), t, storeEpi)
@@ -214,8 +215,9 @@ type tile struct {
 	// hint takes (hint uintptr, hintStride int) after the other
 	// arguments and issues a PREFETCHT1 at hint once a trip of the main
 	// loop, hint moving on hintStride floats a trip: the caller's next
-	// tile on its way to L2 (see runtime/gemm's ahead). Only with A in
-	// place, one panel, AVX2.
+	// tile on its way to L2 (see runtime/gemm's ahead), or the operands
+	// of a weight gradient's update. Only with A in place or along a row
+	// of tiles (run), one panel, AVX2.
 	hint bool
 }
 
@@ -263,13 +265,15 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	ctx.Attributes(attr.NOSPLIT)
 	// The kernels without an epilogue run along a row of tiles: the
 	// same A panel times each of panels B panels, one after another in
-	// b, into C's next nr columns.
+	// b, into C's next nr columns, and take hints: a weight gradient's
+	// rows are updated as soon as they are done (see runtime/gemm's
+	// RowUpdate), and the update's operands are hinted meanwhile.
 	run := st == storeSet || st == storeAcc
 	if run {
-		if t.zmm || t.direct || t.bRows || t.hint || t.panels != 1 || t.a != aPacked {
-			panic(fmt.Sprintf("%s: a kernel without an epilogue takes packed panels, one at a time, AVX2", name))
+		if t.zmm || t.direct || t.bRows || !t.hint || t.panels != 1 || t.a != aPacked {
+			panic(fmt.Sprintf("%s: a kernel without an epilogue takes packed panels, one at a time, and hints, AVX2", name))
 		}
-		ctx.SignatureExpr("func(kc, panels int, a, b, c *float32, ldc int)")
+		ctx.SignatureExpr("func(kc, panels int, a, b, c *float32, ldc int, hint uintptr, hintStride int)")
 	} else {
 		ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc int, rowBias, colBias *float32, flags int)")
 	}
@@ -286,6 +290,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		ctx.SignatureExpr("func(kc int, a, b *float32, ldb int, c *float32, ldc int, rowBias, colBias *float32, flags int)")
 	}
 	switch {
+	case run:
 	case st == storeTrans:
 		if t.zmm || (t.a != aRows && t.a != aCols) || t.panels != 1 || t.direct || t.bRows || !t.hint {
 			panic(fmt.Sprintf("%s: a transposed store takes A in place, one B panel and hints, AVX2", name))
@@ -387,9 +392,13 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		rowBase = []reg.GPPhysical{reg.R9, reg.R10, reg.R11, reg.R14, reg.R15, reg.RSI}
 		pix     = reg.R8
 		pixOff  = reg.RAX
-		// With hint: the next hint and hintStride in bytes.
+		// With hint: the next hint and hintStride in bytes; with run,
+		// whose loop over the panels takes R12, R13 and R14.
 		hint, hintStride = reg.R12, reg.R13
 	)
+	if run {
+		hint, hintStride = reg.R13, reg.R14
+	}
 	y := t.regs()
 	if mr*nv+nv+1 > len(y) {
 		panic(fmt.Sprintf("%s: %d x %d tile needs more than %d vector registers", name, mr, cols, len(y)))

@@ -119,12 +119,14 @@ func emitLinearBackwardData(n *ir.Node, c *Context) (*Kernel, error) {
 }
 
 // emitLinearBackwardWeight computes dW = dy^T x: M = O, N = F, K = n, the
-// reduction over the batch done inside the GEMM in sample order.
+// reduction over the batch done inside the GEMM in sample order. It hands
+// the rows of dW to the optimiser as they are done, where the model's
+// gradient hook takes them (see Kernel.RowCols).
 func emitLinearBackwardWeight(n *ir.Node, c *Context) (*Kernel, error) {
 	F, O := n.Args[0].Shape[1], n.Args[1].Shape[1]
-	k := &Kernel{Args: []Arg{{"x", 0}, {"dy", 1}}}
+	k := &Kernel{Args: []Arg{{"x", 0}, {"dy", 1}}, RowCols: F}
 	pool := gemmPool(k, 2*c.Batch*O*F)
-	body := fmt.Sprintf("gemm.SgemmPar(%s, true, false, %d, %d, n, dy, %d, x, %d, y, %d, false)\n", pool, O, F, O, F, F)
+	body := fmt.Sprintf("gemm.SgemmRows(%s, true, false, %d, %d, n, dy, %d, x, %d, y, %d, false, rows)\n", pool, O, F, O, F, F)
 	k.Phases = []Phase{{Split: Serial, Body: body}}
 	return k, nil
 }

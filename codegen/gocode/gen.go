@@ -420,6 +420,10 @@ func (g *generator) emitCalls(p *graphPlan, n *ir.Node, k *Kernel, field, commen
 		params = append(params, "pool *runtime.Pool")
 		args = append(args, "m.pool")
 	}
+	if k.RowCols > 0 {
+		params = append(params, "rows *runtime.RowUpdate")
+		args = append(args, rowsArg(p.expr[n], k.RowCols))
+	}
 	sig := strings.Join(params, ", ")
 	call := strings.Join(append([]string{"m.n", "lo", "hi"}, args...), ", ")
 	base := ident(n.Op.String())

@@ -33,24 +33,29 @@ type genCase struct {
 	name    string
 	graph   func() *ir.Graph
 	partial int // samples of the partial-batch check
+	// noRows: no weight's gradient goes to an optimiser by rows: the
+	// linear layer's weight is read after its gradient's product (its
+	// backward-data comes later in the schedule), or more than one call
+	// writes the gradient (a penalty in the graph).
+	noRows bool
 }
 
 var genCases = []genCase{
-	{"lenet5", lenet5.LeNet5, 37},
-	{"lenet5bn", lenet5.LeNet5BN, 9},
-	{"softmax", linear.Softmax, 5},
-	{"svm", linear.SVM, 3},
-	{"convmix", convMix, 3},
-	{"bigkernel", bigKernel, 2},
-	{"strided", strided, 3},
-	{"lenet5b1", batch1(lenet5.LeNet5BN), 1},
-	{"convmixb1", batch1(convMix), 1},
-	{"bigconvb1", bigConv, 1},
-	{"convbn", convBN, 3},
-	{"convbnb1", batch1(convBN), 1},
-	{"convbn16", convBN16, 2},
-	{"convdata16", convData16, 2},
-	{"convdata16b1", batch1(convData16), 1},
+	{"lenet5", lenet5.LeNet5, 37, false},
+	{"lenet5bn", lenet5.LeNet5BN, 9, false},
+	{"softmax", linear.Softmax, 5, true},
+	{"svm", linear.SVM, 3, true},
+	{"convmix", convMix, 3, false},
+	{"bigkernel", bigKernel, 2, false},
+	{"strided", strided, 3, true},
+	{"lenet5b1", batch1(lenet5.LeNet5BN), 1, false},
+	{"convmixb1", batch1(convMix), 1, false},
+	{"bigconvb1", bigConv, 1, false},
+	{"convbn", convBN, 3, true},
+	{"convbnb1", batch1(convBN), 1, false},
+	{"convbn16", convBN16, 2, false},
+	{"convdata16", convData16, 2, false},
+	{"convdata16b1", batch1(convData16), 1, false},
 }
 
 // convData16 has stride-1 convolutions of inputs 16 wide, whose input
@@ -330,7 +335,7 @@ func TestGenerated(t *testing.T) {
 		js, err := json.Marshal(ref)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "ref.json"), js, 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "check_test.go"), []byte(strings.ReplaceAll(checkTest, "PKG", tc.name)), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "check_test.go"), []byte(strings.NewReplacer("PKG", tc.name, "NOROWS", fmt.Sprint(tc.noRows)).Replace(checkTest)), 0o644))
 		// The unfused inference graph, which staleTest evaluates with the
 		// model's current parameters and buffers.
 		lowered, err := passes.LowerInference(g)
@@ -364,6 +369,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/cnnc/cnnc/runtime"
@@ -510,59 +516,96 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// countedRanges is an SGD's range hook that counts the elements it
+// updates per parameter.
+type countedRanges struct {
+	*runtime.SGD
+	mu    sync.Mutex
+	elems map[*runtime.Param]int
+}
+
+func (c *countedRanges) UpdateRange(p *runtime.Param, lo, hi int) {
+	c.mu.Lock()
+	c.elems[p] += hi - lo
+	c.mu.Unlock()
+	c.SGD.UpdateRange(p, lo, hi)
+}
+
 // TestGradHook checks that an SGD step fused into TrainStep through the
 // gradient hook gives the bits of TrainStep followed by SGD.Step, over
-// steps whose momentum matters, that the hook sees every parameter once a
-// step, and that a hooked step allocates nothing.
+// steps whose momentum matters, without and with a range hook (the
+// weights whose gradients go to it by rows), that every parameter is
+// updated once a step, some by rows with the range hook, and that a
+// hooked step allocates nothing.
 func TestGradHook(t *testing.T) {
 	ref, x := load(t)
-	plain, fused := New(), New()
-	plain.setState(t, ref)
-	fused.setState(t, ref)
-	optP := runtime.NewSGD(plain.Params(), 0.05, 0.9, true, 1e-3)
-	optF := runtime.NewSGD(fused.Params(), 0.05, 0.9, true, 1e-3)
-	seen := map[*runtime.Param]int{}
-	fused.SetGradHook(func(p *runtime.Param) {
-		seen[p]++
-		optF.Update(p)
-	})
-	for step := range 3 {
-		lp := plain.TrainStep(x, ref.Labels)
-		optP.Step()
-		lf := fused.TrainStep(x, ref.Labels)
-		optF.Done()
-		if lp != lf {
-			t.Fatalf("step %d: loss %v with the hook, %v without", step, lf, lp)
+	for _, byRows := range []bool{false, true} {
+		plain, fused := New(), New()
+		plain.setState(t, ref)
+		fused.setState(t, ref)
+		optP := runtime.NewSGD(plain.Params(), 0.05, 0.9, true, 1e-3)
+		optF := runtime.NewSGD(fused.Params(), 0.05, 0.9, true, 1e-3)
+		seen := map[*runtime.Param]int{}
+		fused.SetGradHook(func(p *runtime.Param) {
+			seen[p]++
+			optF.Update(p)
+		})
+		ranges := &countedRanges{SGD: optF, elems: map[*runtime.Param]int{}}
+		if byRows {
+			fused.SetRangeHook(ranges)
 		}
-		for i, p := range plain.State() {
-			q := fused.State()[i]
-			for j := range p.Data {
-				if p.Data[j] != q.Data[j] {
-					t.Fatalf("step %d: %s[%d] = %v with the hook, %v without", step, p.Name, j, q.Data[j], p.Data[j])
+		for step := range 3 {
+			lp := plain.TrainStep(x, ref.Labels)
+			optP.Step()
+			lf := fused.TrainStep(x, ref.Labels)
+			optF.Done()
+			if lp != lf {
+				t.Fatalf("rows %v, step %d: loss %v with the hook, %v without", byRows, step, lf, lp)
+			}
+			for i, p := range plain.State() {
+				q := fused.State()[i]
+				for j := range p.Data {
+					if p.Data[j] != q.Data[j] {
+						t.Fatalf("rows %v, step %d: %s[%d] = %v with the hook, %v without", byRows, step, p.Name, j, q.Data[j], p.Data[j])
+					}
 				}
 			}
 		}
-	}
-	for _, p := range fused.Params() {
-		if seen[p] != 3 {
-			t.Errorf("the hook saw %s %d times in 3 steps", p.Name, seen[p])
+		rowWise := 0
+		for _, p := range fused.Params() {
+			e := ranges.elems[p]
+			if e%len(p.Data) != 0 || seen[p]+e/len(p.Data) != 3 {
+				t.Errorf("rows %v: in 3 steps the hook saw %s %d times and the range hook %d of its %d elements", byRows, p.Name, seen[p], e, len(p.Data))
+			}
+			if e > 0 {
+				rowWise++
+			}
 		}
-	}
-	fused.SetGradHook(optF.Update)
-	if a := testing.AllocsPerRun(3, func() { fused.TrainStep(x, ref.Labels) }); a != 0 {
-		t.Errorf("TrainStep with a hook allocates %v times", a)
-	}
-	// Without the hook again, each parameter has its own gradient.
-	fused.SetGradHook(nil)
-	fused.TrainStep(x, ref.Labels)
-	plain.setState(t, ref)
-	fused.setState(t, ref)
-	plain.TrainStep(x, ref.Labels)
-	fused.TrainStep(x, ref.Labels)
-	for i, p := range plain.Params() {
-		for j, g := range p.Grad {
-			if q := fused.Params()[i]; q.Grad[j] != g {
-				t.Fatalf("after SetGradHook(nil): grad of %s[%d] = %v, want %v", p.Name, j, q.Grad[j], g)
+		if byRows != (rowWise > 0) && !NOROWS {
+			t.Errorf("rows %v: %d weights updated by rows", byRows, rowWise)
+		}
+		fused.SetGradHook(optF.Update)
+		if byRows {
+			fused.SetRangeHook(optF)
+		}
+		if a := testing.AllocsPerRun(3, func() { fused.TrainStep(x, ref.Labels) }); a != 0 {
+			t.Errorf("rows %v: TrainStep with a hook allocates %v times", byRows, a)
+		}
+		if !byRows {
+			continue
+		}
+		// Without the hook again, each parameter has its own gradient.
+		fused.SetGradHook(nil)
+		fused.TrainStep(x, ref.Labels)
+		plain.setState(t, ref)
+		fused.setState(t, ref)
+		plain.TrainStep(x, ref.Labels)
+		fused.TrainStep(x, ref.Labels)
+		for i, p := range plain.Params() {
+			for j, g := range p.Grad {
+				if q := fused.Params()[i]; q.Grad[j] != g {
+					t.Fatalf("after SetGradHook(nil): grad of %s[%d] = %v, want %v", p.Name, j, q.Grad[j], g)
+				}
 			}
 		}
 	}

@@ -110,9 +110,38 @@ func (gp *gradPlan) layout() {
 	}
 }
 
+// rowsArg returns the row update argument (see Kernel.RowCols) of a
+// kernel that writes the value expr, whose rows are cols floats: the
+// model's GradHook.Rows where expr is a parameter's gradient, which
+// withHooks keeps where the gradient may go by rows, and nil otherwise.
+func rowsArg(expr string, cols int) string {
+	field, ok := strings.CutSuffix(strings.TrimPrefix(expr, "m."), ".Grad")
+	if !ok || !strings.HasPrefix(expr, "m.") {
+		return "nil"
+	}
+	return fmt.Sprintf("m.grads.Rows(m.%s, %d)", field, cols)
+}
+
 // withHooks returns the calls with a hook call after the last use of each
-// parameter; a parameter no call touches is handed over at the end.
+// parameter; a parameter no call touches is handed over at the end. A call
+// that would hand a parameter's gradient over by rows (rowsArg) keeps that
+// only where it writes the whole gradient and is the parameter's last use,
+// so that its hook comes right after it; it passes nil otherwise.
 func (gp *gradPlan) withHooks(calls []string) []string {
+	calls = append([]string(nil), calls...)
+	for i, c := range calls {
+		for _, u := range gp.uses {
+			arg := fmt.Sprintf("m.grads.Rows(m.%s, ", u.field)
+			j := strings.Index(c, arg)
+			if j < 0 {
+				continue
+			}
+			end := j + strings.Index(c[j:], ")") + 1
+			if u.first != i || u.last != i+1 {
+				calls[i] = c[:j] + "nil" + c[end:]
+			}
+		}
+	}
 	at := map[int][]string{}
 	for _, u := range gp.uses {
 		last := u.last
@@ -172,6 +201,17 @@ var gradOffsets = [...]int{%s}
 // parameters their own gradients back.
 func (m *Model) SetGradHook(h func(p *runtime.Param)) {
 m.grads.Set(m.params, h, gradOffsets[:], %d)
+}
+
+// SetRangeHook makes TrainStep hand the gradients of the weights whose
+// products can to r by rows, while a gradient hook is set: each worker
+// updates the rows of the weight it has just computed the gradient of,
+// while they are in cache (see GradHook.Rows of package runtime). r must
+// do for a range of elements what the gradient hook does for a parameter,
+// as SGD.UpdateRange of package runtime does for SGD.Update.
+// SetRangeHook(nil) hands every gradient to the hook whole.
+func (m *Model) SetRangeHook(r runtime.RangeHook) {
+m.grads.SetRanges(r)
 }
 
 `, max(gp.size, 1), own, strings.Join(offs, ", "), max(gp.size, 1))

@@ -33,8 +33,14 @@ type Kernel struct {
 	Step    bool
 	// Pool passes the model's pool to the phases, for a Serial phase that
 	// splits its own work, such as a GEMM through gemm.SgemmPar.
-	Pool   bool
-	Phases []Phase
+	Pool bool
+	// RowCols, when not 0, is the row length of a weight gradient that
+	// the kernel computes whole and can hand to an optimiser by rows
+	// (gemm.SgemmRows): its phases then take rows *runtime.RowUpdate
+	// last, the model's GradHook.Rows for the weight where the weight's
+	// gradient hook comes right after the kernel, and nil otherwise.
+	RowCols int
+	Phases  []Phase
 }
 
 // An Arg names one argument of the node in a kernel's signature.

@@ -199,8 +199,8 @@ func biasgradFc2T26(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 }
 
 // linearBackwardWeightFc3T27 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
-func linearBackwardWeightFc3T27(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	gemm.SgemmPar(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false)
+func linearBackwardWeightFc3T27(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false, rows)
 
 }
 
@@ -228,8 +228,8 @@ func biasgradFc1T30(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 }
 
 // linearBackwardWeightFc2T31 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
-func linearBackwardWeightFc2T31(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, true, false, 84, 120, n, dy, 84, x, 120, y, 120, false)
+func linearBackwardWeightFc2T31(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(pool, true, false, 84, 120, n, dy, 84, x, 120, y, 120, false, rows)
 
 }
 
@@ -240,8 +240,8 @@ func linearBackwardDataFc1T32(n, lo, hi int, dy []float32, w []float32, y []floa
 }
 
 // linearBackwardWeightFc1T33 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
-func linearBackwardWeightFc1T33(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, true, false, 120, 400, n, dy, 120, x, 400, y, 400, false)
+func linearBackwardWeightFc1T33(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(pool, true, false, 120, 400, n, dy, 120, x, 400, y, 400, false, rows)
 
 }
 

@@ -297,6 +297,17 @@ func (m *Model) SetGradHook(h func(p *runtime.Param)) {
 	m.grads.Set(m.params, h, gradOffsets[:], 48000)
 }
 
+// SetRangeHook makes TrainStep hand the gradients of the weights whose
+// products can to r by rows, while a gradient hook is set: each worker
+// updates the rows of the weight it has just computed the gradient of,
+// while they are in cache (see GradHook.Rows of package runtime). r must
+// do for a range of elements what the gradient hook does for a parameter,
+// as SGD.UpdateRange of package runtime does for SGD.Update.
+// SetRangeHook(nil) hands every gradient to the hook whole.
+func (m *Model) SetRangeHook(r runtime.RangeHook) {
+	m.grads.SetRanges(r)
+}
+
 // TrainStep runs the training graph on n = len(labels) <= Batch samples:
 // x holds n*SampleSize floats. It writes the gradient of the loss into each
 // parameter's Grad (overwriting it), updates the buffers (running
@@ -333,16 +344,16 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(m.n, m.t25Fn)                                             // (relu_backward) [64,84]
 	m.pool.For(84, m.t26Fn)                                              // (biasgrad "fc2") [84]
 	m.grads.Done(m.pFc2Bias)
-	linearBackwardWeightFc3T27(m.n, 0, 1, m.t18, m.t22, m.pFc3Weight.Grad) // (linear_backward_weight "fc3") [10,84]
+	linearBackwardWeightFc3T27(m.n, 0, 1, m.t18, m.t22, m.pFc3Weight.Grad, m.grads.Rows(m.pFc3Weight, 84)) // (linear_backward_weight "fc3") [10,84]
 	m.grads.Done(m.pFc3Weight)
 	linearBackwardDataFc2T28(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.t28, m.pool) // (linear_backward_data "fc2") [64,120]
 	m.pool.For(m.n, m.t29Fn)                                                     // (relu_backward) [64,120]
 	m.pool.For(120, m.t30Fn)                                                     // (biasgrad "fc1") [120]
 	m.grads.Done(m.pFc1Bias)
-	linearBackwardWeightFc2T31(m.n, 0, 1, m.t17, m.t25, m.pFc2Weight.Grad, m.pool) // (linear_backward_weight "fc2") [84,120]
+	linearBackwardWeightFc2T31(m.n, 0, 1, m.t17, m.t25, m.pFc2Weight.Grad, m.pool, m.grads.Rows(m.pFc2Weight, 120)) // (linear_backward_weight "fc2") [84,120]
 	m.grads.Done(m.pFc2Weight)
-	linearBackwardDataFc1T32(m.n, 0, 1, m.t29, m.pFc1Weight.Data, m.t32, m.pool)  // (linear_backward_data "fc1") [64,400]
-	linearBackwardWeightFc1T33(m.n, 0, 1, m.t9, m.t29, m.pFc1Weight.Grad, m.pool) // (linear_backward_weight "fc1") [120,400]
+	linearBackwardDataFc1T32(m.n, 0, 1, m.t29, m.pFc1Weight.Data, m.t32, m.pool)                                   // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T33(m.n, 0, 1, m.t9, m.t29, m.pFc1Weight.Grad, m.pool, m.grads.Rows(m.pFc1Weight, 400)) // (linear_backward_weight "fc1") [120,400]
 	m.grads.Done(m.pFc1Weight)
 	m.pool.For(m.n, m.t35Fn) // (maxpool_relu_backward) [64,16,10,10]
 	m.pool.For(16, m.t36Fn)  // (biasgrad "conv2") [16]

@@ -281,8 +281,8 @@ func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 }
 
 // linearBackwardWeightFc3T39 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
-func linearBackwardWeightFc3T39(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	gemm.SgemmPar(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false)
+func linearBackwardWeightFc3T39(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false, rows)
 
 }
 
@@ -333,8 +333,8 @@ func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 }
 
 // linearBackwardWeightFc2T47 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
-func linearBackwardWeightFc2T47(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, true, false, 84, 120, n, dy, 84, x, 120, y, 120, false)
+func linearBackwardWeightFc2T47(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(pool, true, false, 84, 120, n, dy, 84, x, 120, y, 120, false, rows)
 
 }
 
@@ -345,8 +345,8 @@ func linearBackwardDataFc1T48(n, lo, hi int, dy []float32, w []float32, y []floa
 }
 
 // linearBackwardWeightFc1T49 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
-func linearBackwardWeightFc1T49(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, true, false, 120, 400, n, dy, 120, x, 400, y, 400, false)
+func linearBackwardWeightFc1T49(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(pool, true, false, 120, 400, n, dy, 120, x, 400, y, 400, false, rows)
 
 }
 

@@ -375,6 +375,17 @@ func (m *Model) SetGradHook(h func(p *runtime.Param)) {
 	m.grads.Set(m.params, h, gradOffsets[:], 48000)
 }
 
+// SetRangeHook makes TrainStep hand the gradients of the weights whose
+// products can to r by rows, while a gradient hook is set: each worker
+// updates the rows of the weight it has just computed the gradient of,
+// while they are in cache (see GradHook.Rows of package runtime). r must
+// do for a range of elements what the gradient hook does for a parameter,
+// as SGD.UpdateRange of package runtime does for SGD.Update.
+// SetRangeHook(nil) hands every gradient to the hook whole.
+func (m *Model) SetRangeHook(r runtime.RangeHook) {
+	m.grads.SetRanges(r)
+}
+
 // TrainStep runs the training graph on n = len(labels) <= Batch samples:
 // x holds n*SampleSize floats. It writes the gradient of the loss into each
 // parameter's Grad (overwriting it), updates the buffers (running
@@ -412,8 +423,8 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(m.n, m.t37Fn)                                                                                                                                                                                                   // (softmaxcrossentropy_backward) [64,10]
 	m.pool.For(10, m.t38Fn)                                                                                                                                                                                                    // (biasgrad "fc3") [10]
 	m.grads.Done(m.pFc3Bias)
-	linearBackwardWeightFc3T39(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad) // (linear_backward_weight "fc3") [10,84]
-	linearBackwardDataFc3T40(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t40)   // (linear_backward_data "fc3") [64,84]
+	linearBackwardWeightFc3T39(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad, nil) // (linear_backward_weight "fc3") [10,84]
+	linearBackwardDataFc3T40(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t40)        // (linear_backward_data "fc3") [64,84]
 	m.grads.Done(m.pFc3Weight)
 	m.pool.For(m.n, m.t41Fn) // (dropout_backward "drop1") [64,84]
 	m.pool.For(m.n, m.t42Fn) // (relu_backward) [64,84]
@@ -423,10 +434,10 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(m.n, m.t45Fn)                                                     // (relu_backward) [64,120]
 	m.pool.For(120, m.t46Fn)                                                     // (biasgrad "fc1") [120]
 	m.grads.Done(m.pFc1Bias)
-	linearBackwardWeightFc2T47(m.n, 0, 1, m.t29, m.t42, m.pFc2Weight.Grad, m.pool) // (linear_backward_weight "fc2") [84,120]
+	linearBackwardWeightFc2T47(m.n, 0, 1, m.t29, m.t42, m.pFc2Weight.Grad, m.pool, m.grads.Rows(m.pFc2Weight, 120)) // (linear_backward_weight "fc2") [84,120]
 	m.grads.Done(m.pFc2Weight)
-	linearBackwardDataFc1T48(m.n, 0, 1, m.t45, m.pFc1Weight.Data, m.t48, m.pool)   // (linear_backward_data "fc1") [64,400]
-	linearBackwardWeightFc1T49(m.n, 0, 1, m.t23, m.t45, m.pFc1Weight.Grad, m.pool) // (linear_backward_weight "fc1") [120,400]
+	linearBackwardDataFc1T48(m.n, 0, 1, m.t45, m.pFc1Weight.Data, m.t48, m.pool)                                    // (linear_backward_data "fc1") [64,400]
+	linearBackwardWeightFc1T49(m.n, 0, 1, m.t23, m.t45, m.pFc1Weight.Grad, m.pool, m.grads.Rows(m.pFc1Weight, 400)) // (linear_backward_weight "fc1") [120,400]
 	m.grads.Done(m.pFc1Weight)
 	m.pool.For(m.n, m.t51Fn)                                                                                                                                                                                                              // (maxpool_backward) [64,16,10,10]
 	m.pool.For(16, m.t52SumsFn)                                                                                                                                                                                                           // (conv2d_bn_relu_backward "conv2") [16]

@@ -134,8 +134,8 @@ func biasgradFc10T52(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 }
 
 // linearBackwardWeightFc11T53 computes (linear_backward_weight "fc11") [10,500] of the first n samples.
-func linearBackwardWeightFc11T53(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	gemm.SgemmPar(nil, true, false, 10, 500, n, dy, 10, x, 500, y, 500, false)
+func linearBackwardWeightFc11T53(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(nil, true, false, 10, 500, n, dy, 10, x, 500, y, 500, false, rows)
 
 }
 
@@ -146,13 +146,13 @@ func linearBackwardDataFc10T54(n, lo, hi int, dy []float32, w []float32, y []flo
 }
 
 // linearBackwardWeightFc10T57 computes (linear_backward_weight "fc10") [500,500] of the first n samples.
-func linearBackwardWeightFc10T57(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, true, false, 500, 500, n, dy, 500, x, 500, y, 500, false)
+func linearBackwardWeightFc10T57(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(pool, true, false, 500, 500, n, dy, 500, x, 500, y, 500, false, rows)
 
 }
 
 // linearBackwardWeightFc1T90 computes (linear_backward_weight "fc1") [500,784] of the first n samples.
-func linearBackwardWeightFc1T90(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, true, false, 500, 784, n, dy, 500, x, 784, y, 784, false)
+func linearBackwardWeightFc1T90(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(pool, true, false, 500, 784, n, dy, 500, x, 784, y, 784, false, rows)
 
 }

@@ -435,6 +435,17 @@ func (m *Model) SetGradHook(h func(p *runtime.Param)) {
 	m.grads.Set(m.params, h, gradOffsets[:], 392000)
 }
 
+// SetRangeHook makes TrainStep hand the gradients of the weights whose
+// products can to r by rows, while a gradient hook is set: each worker
+// updates the rows of the weight it has just computed the gradient of,
+// while they are in cache (see GradHook.Rows of package runtime). r must
+// do for a range of elements what the gradient hook does for a parameter,
+// as SGD.UpdateRange of package runtime does for SGD.Update.
+// SetRangeHook(nil) hands every gradient to the hook whole.
+func (m *Model) SetRangeHook(r runtime.RangeHook) {
+	m.grads.SetRanges(r)
+}
+
 // TrainStep runs the training graph on n = len(labels) <= Batch samples:
 // x holds n*SampleSize floats. It writes the gradient of the loss into each
 // parameter's Grad (overwriting it), updates the buffers (running
@@ -483,63 +494,63 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(m.n, m.t51Fn)                                               // (tanh_backward) [64,500]
 	m.pool.For(500, m.t52Fn)                                               // (biasgrad "fc10") [500]
 	m.grads.Done(m.pFc10Bias)
-	linearBackwardWeightFc11T53(m.n, 0, 1, m.t42, m.t48, m.pFc11Weight.Grad) // (linear_backward_weight "fc11") [10,500]
+	linearBackwardWeightFc11T53(m.n, 0, 1, m.t42, m.t48, m.pFc11Weight.Grad, m.grads.Rows(m.pFc11Weight, 500)) // (linear_backward_weight "fc11") [10,500]
 	m.grads.Done(m.pFc11Weight)
 	linearBackwardDataFc10T54(m.n, 0, 1, m.t51, m.pFc10Weight.Data, m.t54, m.pool) // (linear_backward_data "fc10") [64,500]
 	m.pool.For(m.n, m.t55Fn)                                                       // (tanh_backward) [64,500]
 	m.pool.For(500, m.t56Fn)                                                       // (biasgrad "fc9") [500]
 	m.grads.Done(m.pFc9Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t38, m.t51, m.pFc10Weight.Grad, m.pool) // (linear_backward_weight "fc10") [500,500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t38, m.t51, m.pFc10Weight.Grad, m.pool, m.grads.Rows(m.pFc10Weight, 500)) // (linear_backward_weight "fc10") [500,500]
 	m.grads.Done(m.pFc10Weight)
 	linearBackwardDataFc10T54(m.n, 0, 1, m.t55, m.pFc9Weight.Data, m.t58, m.pool) // (linear_backward_data "fc9") [64,500]
 	m.pool.For(m.n, m.t59Fn)                                                      // (tanh_backward) [64,500]
 	m.pool.For(500, m.t60Fn)                                                      // (biasgrad "fc8") [500]
 	m.grads.Done(m.pFc8Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t34, m.t55, m.pFc9Weight.Grad, m.pool) // (linear_backward_weight "fc9") [500,500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t34, m.t55, m.pFc9Weight.Grad, m.pool, m.grads.Rows(m.pFc9Weight, 500)) // (linear_backward_weight "fc9") [500,500]
 	m.grads.Done(m.pFc9Weight)
 	linearBackwardDataFc10T54(m.n, 0, 1, m.t59, m.pFc8Weight.Data, m.t62, m.pool) // (linear_backward_data "fc8") [64,500]
 	m.pool.For(m.n, m.t63Fn)                                                      // (tanh_backward) [64,500]
 	m.pool.For(500, m.t64Fn)                                                      // (biasgrad "fc7") [500]
 	m.grads.Done(m.pFc7Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t30, m.t59, m.pFc8Weight.Grad, m.pool) // (linear_backward_weight "fc8") [500,500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t30, m.t59, m.pFc8Weight.Grad, m.pool, m.grads.Rows(m.pFc8Weight, 500)) // (linear_backward_weight "fc8") [500,500]
 	m.grads.Done(m.pFc8Weight)
 	linearBackwardDataFc10T54(m.n, 0, 1, m.t63, m.pFc7Weight.Data, m.t66, m.pool) // (linear_backward_data "fc7") [64,500]
 	m.pool.For(m.n, m.t67Fn)                                                      // (tanh_backward) [64,500]
 	m.pool.For(500, m.t68Fn)                                                      // (biasgrad "fc6") [500]
 	m.grads.Done(m.pFc6Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t26, m.t63, m.pFc7Weight.Grad, m.pool) // (linear_backward_weight "fc7") [500,500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t26, m.t63, m.pFc7Weight.Grad, m.pool, m.grads.Rows(m.pFc7Weight, 500)) // (linear_backward_weight "fc7") [500,500]
 	m.grads.Done(m.pFc7Weight)
 	linearBackwardDataFc10T54(m.n, 0, 1, m.t67, m.pFc6Weight.Data, m.t70, m.pool) // (linear_backward_data "fc6") [64,500]
 	m.pool.For(m.n, m.t71Fn)                                                      // (tanh_backward) [64,500]
 	m.pool.For(500, m.t72Fn)                                                      // (biasgrad "fc5") [500]
 	m.grads.Done(m.pFc5Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t22, m.t67, m.pFc6Weight.Grad, m.pool) // (linear_backward_weight "fc6") [500,500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t22, m.t67, m.pFc6Weight.Grad, m.pool, m.grads.Rows(m.pFc6Weight, 500)) // (linear_backward_weight "fc6") [500,500]
 	m.grads.Done(m.pFc6Weight)
 	linearBackwardDataFc10T54(m.n, 0, 1, m.t71, m.pFc5Weight.Data, m.t74, m.pool) // (linear_backward_data "fc5") [64,500]
 	m.pool.For(m.n, m.t75Fn)                                                      // (tanh_backward) [64,500]
 	m.pool.For(500, m.t76Fn)                                                      // (biasgrad "fc4") [500]
 	m.grads.Done(m.pFc4Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t18, m.t71, m.pFc5Weight.Grad, m.pool) // (linear_backward_weight "fc5") [500,500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t18, m.t71, m.pFc5Weight.Grad, m.pool, m.grads.Rows(m.pFc5Weight, 500)) // (linear_backward_weight "fc5") [500,500]
 	m.grads.Done(m.pFc5Weight)
 	linearBackwardDataFc10T54(m.n, 0, 1, m.t75, m.pFc4Weight.Data, m.t78, m.pool) // (linear_backward_data "fc4") [64,500]
 	m.pool.For(m.n, m.t79Fn)                                                      // (tanh_backward) [64,500]
 	m.pool.For(500, m.t80Fn)                                                      // (biasgrad "fc3") [500]
 	m.grads.Done(m.pFc3Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t14, m.t75, m.pFc4Weight.Grad, m.pool) // (linear_backward_weight "fc4") [500,500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t14, m.t75, m.pFc4Weight.Grad, m.pool, m.grads.Rows(m.pFc4Weight, 500)) // (linear_backward_weight "fc4") [500,500]
 	m.grads.Done(m.pFc4Weight)
 	linearBackwardDataFc10T54(m.n, 0, 1, m.t79, m.pFc3Weight.Data, m.t82, m.pool) // (linear_backward_data "fc3") [64,500]
 	m.pool.For(m.n, m.t83Fn)                                                      // (tanh_backward) [64,500]
 	m.pool.For(500, m.t84Fn)                                                      // (biasgrad "fc2") [500]
 	m.grads.Done(m.pFc2Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t10, m.t79, m.pFc3Weight.Grad, m.pool) // (linear_backward_weight "fc3") [500,500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t10, m.t79, m.pFc3Weight.Grad, m.pool, m.grads.Rows(m.pFc3Weight, 500)) // (linear_backward_weight "fc3") [500,500]
 	m.grads.Done(m.pFc3Weight)
 	linearBackwardDataFc10T54(m.n, 0, 1, m.t83, m.pFc2Weight.Data, m.t86, m.pool) // (linear_backward_data "fc2") [64,500]
 	m.pool.For(m.n, m.t87Fn)                                                      // (tanh_backward) [64,500]
 	m.pool.For(500, m.t88Fn)                                                      // (biasgrad "fc1") [500]
 	m.grads.Done(m.pFc1Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t6, m.t83, m.pFc2Weight.Grad, m.pool) // (linear_backward_weight "fc2") [500,500]
+	linearBackwardWeightFc10T57(m.n, 0, 1, m.t6, m.t83, m.pFc2Weight.Grad, m.pool, m.grads.Rows(m.pFc2Weight, 500)) // (linear_backward_weight "fc2") [500,500]
 	m.grads.Done(m.pFc2Weight)
-	linearBackwardWeightFc1T90(m.n, 0, 1, m.x, m.t87, m.pFc1Weight.Grad, m.pool) // (linear_backward_weight "fc1") [500,784]
+	linearBackwardWeightFc1T90(m.n, 0, 1, m.x, m.t87, m.pFc1Weight.Grad, m.pool, m.grads.Rows(m.pFc1Weight, 784)) // (linear_backward_weight "fc1") [500,784]
 	m.grads.Done(m.pFc1Weight)
 	loss := m.t46[0]
 	m.x, m.labels = nil, nil

@@ -169,6 +169,17 @@ func (m *Model) SetGradHook(h func(p *runtime.Param)) {
 	m.grads.Set(m.params, h, gradOffsets[:], 7840)
 }
 
+// SetRangeHook makes TrainStep hand the gradients of the weights whose
+// products can to r by rows, while a gradient hook is set: each worker
+// updates the rows of the weight it has just computed the gradient of,
+// while they are in cache (see GradHook.Rows of package runtime). r must
+// do for a range of elements what the gradient hook does for a parameter,
+// as SGD.UpdateRange of package runtime does for SGD.Update.
+// SetRangeHook(nil) hands every gradient to the hook whole.
+func (m *Model) SetRangeHook(r runtime.RangeHook) {
+	m.grads.SetRanges(r)
+}
+
 // TrainStep runs the training graph on n = len(labels) <= Batch samples:
 // x holds n*SampleSize floats. It writes the gradient of the loss into each
 // parameter's Grad (overwriting it), updates the buffers (running
@@ -196,8 +207,8 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(m.n, m.t11Fn)                                           // (softmaxcrossentropy_backward) [64,10]
 	m.pool.For(10, m.t12Fn)                                            // (biasgrad "fc") [10]
 	m.grads.Done(m.pFcBias)
-	linearBackwardWeightFcT13(m.n, 0, 1, m.x, m.t11, m.t13) // (linear_backward_weight "fc") [10,784]
-	m.pool.For(7840, m.t14Fn)                               // (add "fc") [10,784]
+	linearBackwardWeightFcT13(m.n, 0, 1, m.x, m.t11, m.t13, nil) // (linear_backward_weight "fc") [10,784]
+	m.pool.For(7840, m.t14Fn)                                    // (add "fc") [10,784]
 	m.grads.Done(m.pFcWeight)
 	loss := m.t8[0]
 	m.x, m.labels = nil, nil

@@ -3,6 +3,7 @@
 package svm
 
 import (
+	runtime "github.com/cnnc/cnnc/runtime"
 	elem "github.com/cnnc/cnnc/runtime/elem"
 	gemm "github.com/cnnc/cnnc/runtime/gemm"
 )
@@ -106,7 +107,7 @@ func biasgradFcT12(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 }
 
 // linearBackwardWeightFcT13 computes (linear_backward_weight "fc") [10,784] of the first n samples.
-func linearBackwardWeightFcT13(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	gemm.SgemmPar(nil, true, false, 10, 784, n, dy, 10, x, 784, y, 784, false)
+func linearBackwardWeightFcT13(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(nil, true, false, 10, 784, n, dy, 10, x, 784, y, 784, false, rows)
 
 }

@@ -348,8 +348,8 @@ func biasgradFc2T55(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 }
 
 // linearBackwardWeightFc2T56 computes (linear_backward_weight "fc2") [10,256] of the first n samples.
-func linearBackwardWeightFc2T56(n, lo, hi int, x []float32, dy []float32, y []float32) {
-	gemm.SgemmPar(nil, true, false, 10, 256, n, dy, 10, x, 256, y, 256, false)
+func linearBackwardWeightFc2T56(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(nil, true, false, 10, 256, n, dy, 10, x, 256, y, 256, false, rows)
 
 }
 
@@ -383,8 +383,8 @@ func linearBackwardDataFc1T61(n, lo, hi int, dy []float32, w []float32, y []floa
 }
 
 // linearBackwardWeightFc1T62 computes (linear_backward_weight "fc1") [256,4096] of the first n samples.
-func linearBackwardWeightFc1T62(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, true, false, 256, 4096, n, dy, 256, x, 4096, y, 4096, false)
+func linearBackwardWeightFc1T62(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(pool, true, false, 256, 4096, n, dy, 256, x, 4096, y, 4096, false, rows)
 
 }
 

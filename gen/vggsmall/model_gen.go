@@ -541,6 +541,17 @@ func (m *Model) SetGradHook(h func(p *runtime.Param)) {
 	m.grads.Set(m.params, h, gradOffsets[:], 1048576)
 }
 
+// SetRangeHook makes TrainStep hand the gradients of the weights whose
+// products can to r by rows, while a gradient hook is set: each worker
+// updates the rows of the weight it has just computed the gradient of,
+// while they are in cache (see GradHook.Rows of package runtime). r must
+// do for a range of elements what the gradient hook does for a parameter,
+// as SGD.UpdateRange of package runtime does for SGD.Update.
+// SetRangeHook(nil) hands every gradient to the hook whole.
+func (m *Model) SetRangeHook(r runtime.RangeHook) {
+	m.grads.SetRanges(r)
+}
+
 // TrainStep runs the training graph on n = len(labels) <= Batch samples:
 // x holds n*SampleSize floats. It writes the gradient of the loss into each
 // parameter's Grad (overwriting it), updates the buffers (running
@@ -585,15 +596,15 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(m.n, m.t54Fn)                                                                                                                                                                                                             // (softmaxcrossentropy_backward) [64,10]
 	m.pool.For(10, m.t55Fn)                                                                                                                                                                                                              // (biasgrad "fc2") [10]
 	m.grads.Done(m.pFc2Bias)
-	linearBackwardWeightFc2T56(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad) // (linear_backward_weight "fc2") [10,256]
-	linearBackwardDataFc2T57(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t57)   // (linear_backward_data "fc2") [64,256]
+	linearBackwardWeightFc2T56(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad, nil) // (linear_backward_weight "fc2") [10,256]
+	linearBackwardDataFc2T57(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t57)        // (linear_backward_data "fc2") [64,256]
 	m.grads.Done(m.pFc2Weight)
 	m.pool.For(m.n, m.t58Fn) // (dropout_backward "drop1") [64,256]
 	m.pool.For(m.n, m.t59Fn) // (relu_backward) [64,256]
 	m.pool.For(256, m.t60Fn) // (biasgrad "fc1") [256]
 	m.grads.Done(m.pFc1Bias)
-	linearBackwardDataFc1T61(m.n, 0, 1, m.t59, m.pFc1Weight.Data, m.t61, m.pool)   // (linear_backward_data "fc1") [64,4096]
-	linearBackwardWeightFc1T62(m.n, 0, 1, m.t43, m.t59, m.pFc1Weight.Grad, m.pool) // (linear_backward_weight "fc1") [256,4096]
+	linearBackwardDataFc1T61(m.n, 0, 1, m.t59, m.pFc1Weight.Data, m.t61, m.pool)                                     // (linear_backward_data "fc1") [64,4096]
+	linearBackwardWeightFc1T62(m.n, 0, 1, m.t43, m.t59, m.pFc1Weight.Grad, m.pool, m.grads.Rows(m.pFc1Weight, 4096)) // (linear_backward_weight "fc1") [256,4096]
 	m.grads.Done(m.pFc1Weight)
 	m.pool.For(m.n, m.t64Fn)                                                                                                                                                                                                                                 // (maxpool_backward) [64,64,16,16]
 	m.pool.For(64, m.t65SumsFn)                                                                                                                                                                                                                              // (conv2d_bn_relu_backward "conv4") [64]

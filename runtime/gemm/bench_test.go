@@ -78,7 +78,7 @@ func BenchmarkKernel(b *testing.B) {
 			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
-	run("6x16", nr, func() { kernel(mr, kc, 1, a, bp, c, nr, true) })
+	run("6x16", nr, func() { kernel(mr, kc, 1, a, bp, c, nr, true, hint{}) })
 	if avx512Supported() {
 		cols := nr * zPanelsMax
 		run(fmt.Sprintf("6x%d", cols), cols, func() { kernelZ(zPanelsMax, mr, kc, a, bp, c, cols, cols, true, nil, 0, 0) })

@@ -8,7 +8,9 @@
 // A panel by B panels. With AVX2 it keeps a 6x16 tile of C in twelve YMM
 // registers, one B panel at a time (without an epilogue, a whole row of
 // them in one call, where a worker's chunk is one row panel: a weight
-// gradient's, whose k is only the batch); with AVX-512 it takes up to four B
+// gradient's, whose k is only the batch, which SgemmRows then hands to the
+// optimiser, the update's operands hinted into L2 during the call); with
+// AVX-512 it takes up to four B
 // panels side by side and keeps a 6x64 tile in 24 of the 32 ZMM registers,
 // twice the FMAs per instruction and per load of A. The B panels stay in L1
 // or L2 while the kernel walks the MC x KC block of A in L2; the KC x NC

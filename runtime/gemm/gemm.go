@@ -64,21 +64,43 @@ func SgemmPar(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32,
 // last block of k: a convolution's or linear layer's bias and ReLU cost no
 // pass over C. It panics if a bias is shorter than C's side.
 func SgemmEpi(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, ep Epilogue) {
-	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	checkEpilogue(m, n, ep)
+	sgemm(pool, call{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, ep: ep})
+}
+
+// SgemmRows is SgemmPar for a weight gradient whose optimiser updates the
+// weight by rows (see runtime.RowUpdate): it calls u.Done(r0, r1) for row
+// ranges that cover [0, m) once each, as soon as those rows of C hold the
+// whole product. Where the workers share the product by row panels (a
+// weight gradient, whose k is a batch), each calls Done for its panels
+// right after computing them, while they are in cache, and its kernels
+// hint the panels' rows of u.Reads into L2 meanwhile; otherwise Done
+// runs over the pool after the product. A nil u makes it SgemmPar.
+func SgemmRows(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, u *runtime.RowUpdate) {
+	sgemm(pool, call{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, update: u})
+}
+
+// sgemm checks and runs a plain product, with its epilogue and row
+// updates.
+func sgemm(pool *runtime.Pool, cl call) {
+	checkArgs(cl.transA, cl.transB, cl.m, cl.n, cl.k, cl.a, cl.lda, cl.b, cl.ldb, cl.c, cl.ldc)
+	m, n, c, ldc := cl.m, cl.n, cl.c, cl.ldc
 	if m == 0 || n == 0 {
 		return
 	}
-	if k == 0 {
-		if !accumulate {
+	if cl.k == 0 {
+		if !cl.accumulate {
 			for i := range m {
 				clear(c[i*ldc : i*ldc+n])
 			}
 		}
-		ep.apply(c, ldc, m, n, 0, 0)
+		cl.ep.apply(c, ldc, m, n, 0, 0)
+		if cl.update != nil {
+			cl.update.Done(0, m)
+		}
 		return
 	}
-	launch(pool, call{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, ep: ep}, nil)
+	launch(pool, cl, nil)
 }
 
 // launch runs cl on a driver from the free list, split over pool's workers
@@ -100,7 +122,15 @@ func launch(pool *runtime.Pool, cl call, im *Im2col) {
 	if g.transC {
 		g.transposeC()
 	}
+	g.rowsDone = false
 	g.run(pool, workers)
+	if g.update != nil && !g.rowsDone {
+		if workers > 1 {
+			pool.For(g.m, g.update.Done)
+		} else {
+			g.update.Done(0, g.m)
+		}
+	}
 	switch {
 	case wide:
 		g.narrow()
@@ -174,6 +204,7 @@ type call struct {
 	// transC: the driver computes Cᵀ, stored transposed in the caller's
 	// C, in a buffer of its own (SgemmIm2colBT without AVX-512).
 	transC bool
+	update *runtime.RowUpdate // see SgemmRows
 }
 
 // A driver holds the packing buffers and the state of one call. The pool's
@@ -202,6 +233,8 @@ type driver struct {
 	// The trips of a tile's kernel calls, over which they spread the
 	// next tile's hints (see ahead).
 	trips int
+	// rowsDone: row mode has handed every row to call.update.
+	rowsDone bool
 	// parts: the blocks of k a transposed product's tiles are split
 	// into; partial holds the sums of all but the last.
 	parts   int
@@ -394,6 +427,7 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 			}
 		}
 	}
+	g.rowsDone = true
 }
 
 // chunksPerSplit is how many chunks of C's rows or columns a product makes
@@ -459,12 +493,37 @@ func (g *driver) packSharedB(lo, hi int) {
 func (g *driver) rows(w, lo, hi int) {
 	panelsA := ceilDiv(g.m, mr)
 	panelsB := ceilDiv(g.nc, nr)
+	last := g.lastBlock()
 	for c := lo; c < hi; c++ {
 		r0 := c * panelsA / g.chunks * mr
 		r1 := min((c+1)*panelsA/g.chunks*mr, g.m)
 		g.macro(&g.w[w], g.sharedB, g.jc, g.nc, g.pc, g.kc, r0, r1, 0, panelsB)
+		if last && g.update != nil {
+			// The rows hold the whole product: the last block of B.
+			g.update.Done(r0, r1)
+		}
 	}
 }
+
+// rowHint returns the hint that spreads trips hints over rows [i, i+rows)
+// of x, laid out as C: a cache line a trip from the first row's start, or
+// where the trips outnumber the lines, closer together to the last row's
+// end. None where x is too short.
+func (g *driver) rowHint(x []float32, i, rows, trips int) hint {
+	start, span := i*g.ldc, (rows-1)*g.ldc+g.n
+	if trips < 1 || len(x) < start+span {
+		return hint{}
+	}
+	stride := nr
+	if trips > 1 {
+		stride = min(nr, max(1, (span-1)/(trips-1)))
+	}
+	return hint{at: uintptr(unsafe.Pointer(&x[start])), stride: stride}
+}
+
+// lastBlock reports whether row mode's current block of B is the last, after
+// which C's rows are done.
+func (g *driver) lastBlock() bool { return g.jc+g.nc == g.n && g.pc+g.kc == g.k }
 
 // cols runs chunks [lo, hi) of C's columns in column mode on worker w.
 func (g *driver) cols(w, lo, hi int) {
@@ -561,8 +620,21 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 		first := jp0
 		if whole := min(jp1, nc/nr) - jp0; whole > 0 && mc <= mr && g.runs(ep, direct) {
 			// One row panel (a chunk of a weight gradient): its whole
-			// tiles in one call.
-			kernel(mc, kc, whole, bufA[:mr*kc], bufB[jp0*nr*kc:], g.c[ic*g.ldc+jc+jp0*nr:], g.ldc, acc)
+			// tiles in one call, or where the rows go to an update as
+			// they are done, in a call for each of its operands, which
+			// the call hints into L2.
+			reads := 0
+			if g.update != nil && !g.byCols && jc+nc == g.n && pc+kc == g.k {
+				reads = min(len(g.update.Reads), whole)
+			}
+			for q := range max(reads, 1) {
+				p0, p1 := jp0+q*whole/max(reads, 1), jp0+(q+1)*whole/max(reads, 1)
+				var h hint
+				if reads > 0 {
+					h = g.rowHint(g.update.Reads[q], ic, mc, (p1-p0)*(kc/hintTrip))
+				}
+				kernel(mc, kc, p1-p0, bufA[:mr*kc], bufB[p0*nr*kc:], g.c[ic*g.ldc+jc+p0*nr:], g.ldc, acc, h)
+			}
 			first += whole
 		}
 		for jp := first; jp < jp1; jp++ {
@@ -646,11 +718,11 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 					if ep != nil {
 						kernelEpi(rows, kc, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc, ep, i, j)
 					} else {
-						kernel(rows, kc, 1, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc)
+						kernel(rows, kc, 1, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc, hint{})
 					}
 					continue
 				}
-				kernel(rows, kc, 1, ap, bp, tile, nr, false)
+				kernel(rows, kc, 1, ap, bp, tile, nr, false, hint{})
 				g.storeTile(tile, rows, cols, i, j, acc, ep)
 			}
 		}

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/cnnc/cnnc/runtime"
 )
@@ -354,9 +356,9 @@ func TestKernelRun(t *testing.T) {
 			for _, acc := range []bool{false, true} {
 				want, got := append([]float32(nil), c0...), append([]float32(nil), c0...)
 				for p := range panels {
-					kernel(rows, kc, 1, a, b[p*kc*nr:], want[p*nr:], ldc, acc)
+					kernel(rows, kc, 1, a, b[p*kc*nr:], want[p*nr:], ldc, acc, hint{})
 				}
-				kernel(rows, kc, panels, a, b, got, ldc, acc)
+				kernel(rows, kc, panels, a, b, got, ldc, acc, hint{})
 				for x := range got {
 					if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
 						t.Fatalf("rows=%d acc=%v: C[%d] (row %d, column %d) = %v, a call per panel gives %v", rows, acc, x, x/ldc, x%ldc, got[x], want[x])
@@ -463,4 +465,105 @@ func TestSgemmEpi(t *testing.T) {
 		}
 	}()
 	SgemmEpi(nil, false, false, 2, 2, 1, make([]float32, 2), 1, make([]float32, 2), 2, make([]float32, 4), 2, false, Epilogue{RowBias: []float32{1}})
+}
+
+// TestSgemmRows checks that SgemmRows gives SgemmPar's bits and calls
+// Done once for every row, each time with the rows' final values in C:
+// a weight gradient's products split by row panels (several blocks of B
+// with the small blocks), products split by columns, the transposed path
+// and k = 0, serially and on pools of every size, with Reads to hint and
+// too short to.
+func TestSgemmRows(t *testing.T) {
+	saved := [3]int{kcBlock, mcBlock, ncBlock}
+	defer func() { kcBlock, mcBlock, ncBlock = saved[0], saved[1], saved[2] }()
+	pools := []*runtime.Pool{nil, runtime.NewPool(2), runtime.NewPool(3)}
+	defer func() {
+		for _, p := range pools[1:] {
+			p.Close()
+		}
+	}()
+	kernelModes(t, func(t *testing.T) {
+		for _, blocks := range [][3]int{saved, {8, 12, 32}} {
+			kcBlock, mcBlock, ncBlock = blocks[0], blocks[1], blocks[2]
+			for i, s := range [][3]int{{120, 400, 64}, {300, 70, 600}, {10, 500, 64}, {64, 500, 300}, {7, 9, 0}, {37, 45, 13}} {
+				p := &problem{m: s[0], n: s[1], k: s[2], transA: i != 3, accumulate: i == 5, padC: 2}
+				p.init(uint64(400 + i))
+				want := p.run(nil)
+				for _, pool := range pools {
+					for _, short := range []bool{false, true} {
+						workers := 1
+						if pool != nil {
+							workers = pool.Workers()
+						}
+						name := fmt.Sprintf("kc%d/%s/%d workers/short %v", kcBlock, p, workers, short)
+						got := append([]float32(nil), p.c...)
+						done := make([]atomic.Int32, p.m)
+						reads := [][]float32{make([]float32, len(p.c)), randSlice(rand.New(rand.NewPCG(1, 1)), len(p.c))}
+						if short {
+							reads = [][]float32{reads[0][:p.ldc]}
+						}
+						var bad atomic.Value
+						u := &runtime.RowUpdate{Reads: reads, Done: func(r0, r1 int) {
+							for r := r0; r < r1; r++ {
+								done[r].Add(1)
+								for j := range p.n {
+									if x := r*p.ldc + j; got[x] != want[x] {
+										bad.CompareAndSwap(nil, fmt.Sprintf("row %d handed over with C[%d] = %v, final %v", r, x, got[x], want[x]))
+									}
+								}
+							}
+						}}
+						SgemmRows(pool, p.transA, p.transB, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, got, p.ldc, p.accumulate, u)
+						if b := bad.Load(); b != nil {
+							t.Fatalf("%s: %s", name, b)
+						}
+						for r := range done {
+							if n := done[r].Load(); n != 1 {
+								t.Fatalf("%s: row %d handed over %d times", name, r, n)
+							}
+						}
+						sameBits(t, len(got), got, want)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestRowHint checks that a row update's hints stay within the rows they
+// are for and cover their cache lines where the trips are enough.
+func TestRowHint(t *testing.T) {
+	x := make([]float32, 40*500+16)
+	for _, c := range []struct{ ldc, n, i, rows, trips int }{
+		{500, 500, 6, 6, 8 * 16}, // a weight gradient's row panel: half its tiles
+		{500, 500, 0, 6, 1000},   // more trips than lines
+		{500, 490, 30, 4, 3},     // few trips
+		{500, 500, 36, 4, 1},
+		{500, 500, 0, 1, 0}, // no trip: no hint
+	} {
+		g := &driver{call: call{n: c.n, ldc: c.ldc}}
+		h := g.rowHint(x, c.i, c.rows, c.trips)
+		if c.trips == 0 {
+			if h != (hint{}) {
+				t.Errorf("%+v: %+v, want no hint", c, h)
+			}
+			continue
+		}
+		base := uintptr(unsafe.Pointer(&x[0]))
+		start, span := c.i*c.ldc, (c.rows-1)*c.ldc+c.n
+		lines := map[uintptr]bool{}
+		for j := range c.trips {
+			at := (int(h.at-base) + 4*j*h.stride) / 4
+			if at < start || at >= start+span {
+				t.Fatalf("%+v: hint %d at x[%d], outside [%d, %d)", c, j, at, start, start+span)
+			}
+			lines[(base+uintptr(4*at))/64] = true
+		}
+		if need := ceilDiv(span, nr); c.trips >= need && len(lines) < need {
+			t.Errorf("%+v: %d lines hinted of %d", c, len(lines), need)
+		}
+	}
+	if h := (&driver{call: call{n: 10, ldc: 10}}).rowHint(x[:50], 4, 2, 8); h != (hint{}) {
+		t.Errorf("a slice shorter than the rows: %+v, want no hint", h)
+	}
 }

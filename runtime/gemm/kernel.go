@@ -20,6 +20,16 @@ func initZPanels() int {
 	return 0
 }
 
+// A hint is where a kernel along a row of tiles hints a float into L2
+// once every trip of its main loop (4 steps of k), moving on stride floats
+// a trip: the operands of a weight gradient's update by rows, fetched
+// while the rows are computed (see RowUpdate). The zero hint fetches
+// nothing new: the kernel then hints its own A, already in L1.
+type hint struct {
+	at     uintptr
+	stride int
+}
+
 // UsesAssembly reports whether this process runs the AVX2/FMA assembly
 // kernels rather than the pure Go ones.
 func UsesAssembly() bool { return useAsm }
@@ -29,10 +39,11 @@ func UsesAssembly() bool { return useAsm }
 // kc steps of nr floats, one after another), a tile per B panel; rows of C
 // are ldc floats apart. 1 <= rows <= mr, kc >= 1 and panels >= 1. One call
 // for a row of tiles saves the calls per tile, which at a weight
-// gradient's short k (the batch) cost a tenth of the product.
-func kernel(rows, kc, panels int, a, b, c []float32, ldc int, acc bool) {
+// gradient's short k (the batch) cost a tenth of the product. The
+// assembly hints h's floats into L2 as it goes.
+func kernel(rows, kc, panels int, a, b, c []float32, ldc int, acc bool, h hint) {
 	if useAsm {
-		kernelAsm(rows, kc, panels, a, b, c, ldc, acc)
+		kernelAsm(rows, kc, panels, a, b, c, ldc, acc, h)
 		return
 	}
 	for p := range panels {

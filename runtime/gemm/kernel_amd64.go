@@ -4,6 +4,7 @@ package gemm
 
 import (
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
@@ -249,12 +250,12 @@ func kernelI(rows, kc int, x []float32, koffs, poffs []int32, b, c []float32, ld
 }
 
 // asmKernels[acc][rows] is the generated micro-kernel for rows rows.
-var asmKernels = [2][mr + 1]func(kc, panels int, a, b, c *float32, ldc int){
+var asmKernels = [2][mr + 1]func(kc, panels int, a, b, c *float32, ldc int, hint uintptr, hintStride int){
 	{nil, sgemm1x16, sgemm2x16, sgemm3x16, sgemm4x16, sgemm5x16, sgemm6x16},
 	{nil, sgemm1x16Acc, sgemm2x16Acc, sgemm3x16Acc, sgemm4x16Acc, sgemm5x16Acc, sgemm6x16Acc},
 }
 
-func kernelAsm(rows, kc, panels int, a, b, c []float32, ldc int, acc bool) {
+func kernelAsm(rows, kc, panels int, a, b, c []float32, ldc int, acc bool, h hint) {
 	// The slice expressions check the bounds the assembly relies on.
 	a = a[:kc*mr]
 	b = b[:panels*kc*nr]
@@ -263,7 +264,10 @@ func kernelAsm(rows, kc, panels int, a, b, c []float32, ldc int, acc bool) {
 	if acc {
 		i = 1
 	}
-	asmKernels[i][rows](kc, panels, &a[0], &b[0], &c[0], ldc)
+	if h.at == 0 {
+		h = hint{at: uintptr(unsafe.Pointer(&a[0]))}
+	}
+	asmKernels[i][rows](kc, panels, &a[0], &b[0], &c[0], ldc, h.at, h.stride)
 }
 
 // asmEpiKernels[rows] is the generated micro-kernel with the epilogue for

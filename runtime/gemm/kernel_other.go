@@ -41,7 +41,7 @@ func kernelZ(panels, rows, kc int, a, b, c []float32, ldc, cols int, acc bool, e
 	panic("gemm: no assembly kernels in this build")
 }
 
-func kernelAsm(rows, kc, panels int, a, b, c []float32, ldc int, acc bool) {
+func kernelAsm(rows, kc, panels int, a, b, c []float32, ldc int, acc bool, h hint) {
 	panic("gemm: no assembly kernels in this build")
 }
 

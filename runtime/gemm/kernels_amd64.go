@@ -8,17 +8,21 @@ package gemm
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:6, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm6x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm6x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm6x16Acc computes C[0:6, 0:16*panels] += A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:6, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm6x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm6x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm6x16Epi computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -106,17 +110,21 @@ func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, p
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:5, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm5x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm5x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm5x16Acc computes C[0:5, 0:16*panels] += A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:5, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm5x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm5x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm5x16Epi computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -204,17 +212,21 @@ func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, p
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:4, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm4x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm4x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm4x16Acc computes C[0:4, 0:16*panels] += A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:4, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm4x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm4x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm4x16Epi computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -302,17 +314,21 @@ func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, p
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:3, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm3x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm3x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm3x16Acc computes C[0:3, 0:16*panels] += A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:3, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm3x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm3x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm3x16Epi computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -400,17 +416,21 @@ func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, p
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:2, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm2x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm2x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm2x16Acc computes C[0:2, 0:16*panels] += A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:2, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm2x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm2x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm2x16Epi computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -498,17 +518,21 @@ func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, p
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:1, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm1x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm1x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm1x16Acc computes C[0:1, 0:16*panels] += A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
 // C[0:1, 16*p:16*p+16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func sgemm1x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+func sgemm1x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm1x16Epi computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and

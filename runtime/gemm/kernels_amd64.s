@@ -4,11 +4,14 @@
 
 #include "textflag.h"
 
-// func sgemm6x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm6x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm6x16(SB), NOSPLIT, $0-48
+TEXT ·sgemm6x16(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -77,6 +80,8 @@ sgemm6x16loop:
 	PREFETCHT0 63(R9)
 
 sgemm6x16body:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
@@ -223,11 +228,14 @@ sgemm6x16store:
 	VZEROUPPER
 	RET
 
-// func sgemm6x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm6x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm6x16Acc(SB), NOSPLIT, $0-48
+TEXT ·sgemm6x16Acc(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -296,6 +304,8 @@ sgemm6x16Accloop:
 	PREFETCHT0 63(R9)
 
 sgemm6x16Accbody:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
@@ -3289,11 +3299,14 @@ ttsgemm6x16norelu1:
 	VZEROUPPER
 	RET
 
-// func sgemm5x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm5x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm5x16(SB), NOSPLIT, $0-48
+TEXT ·sgemm5x16(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -3354,6 +3367,8 @@ sgemm5x16loop:
 	PREFETCHT0 63(R9)
 
 sgemm5x16body:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y10
 	VMOVUPS      32(DI), Y11
@@ -3482,11 +3497,14 @@ sgemm5x16store:
 	VZEROUPPER
 	RET
 
-// func sgemm5x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm5x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm5x16Acc(SB), NOSPLIT, $0-48
+TEXT ·sgemm5x16Acc(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -3547,6 +3565,8 @@ sgemm5x16Accloop:
 	PREFETCHT0 63(R9)
 
 sgemm5x16Accbody:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y10
 	VMOVUPS      32(DI), Y11
@@ -6177,11 +6197,14 @@ ttsgemm5x16norelu1:
 	VZEROUPPER
 	RET
 
-// func sgemm4x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm4x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm4x16(SB), NOSPLIT, $0-48
+TEXT ·sgemm4x16(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -6234,6 +6257,8 @@ sgemm4x16loop:
 	PREFETCHT0 63(R9)
 
 sgemm4x16body:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y8
 	VMOVUPS      32(DI), Y9
@@ -6344,11 +6369,14 @@ sgemm4x16store:
 	VZEROUPPER
 	RET
 
-// func sgemm4x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm4x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm4x16Acc(SB), NOSPLIT, $0-48
+TEXT ·sgemm4x16Acc(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -6401,6 +6429,8 @@ sgemm4x16Accloop:
 	PREFETCHT0 63(R9)
 
 sgemm4x16Accbody:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y8
 	VMOVUPS      32(DI), Y9
@@ -8596,11 +8626,14 @@ ttsgemm4x16norelu1:
 	VZEROUPPER
 	RET
 
-// func sgemm3x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm3x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm3x16(SB), NOSPLIT, $0-48
+TEXT ·sgemm3x16(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -8645,6 +8678,8 @@ sgemm3x16loop:
 	PREFETCHT0 63(R9)
 
 sgemm3x16body:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y6
 	VMOVUPS      32(DI), Y7
@@ -8737,11 +8772,14 @@ sgemm3x16store:
 	VZEROUPPER
 	RET
 
-// func sgemm3x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm3x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm3x16Acc(SB), NOSPLIT, $0-48
+TEXT ·sgemm3x16Acc(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -8786,6 +8824,8 @@ sgemm3x16Accloop:
 	PREFETCHT0 63(R9)
 
 sgemm3x16Accbody:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y6
 	VMOVUPS      32(DI), Y7
@@ -10650,11 +10690,14 @@ ttsgemm3x16norelu1:
 	VZEROUPPER
 	RET
 
-// func sgemm2x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm2x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm2x16(SB), NOSPLIT, $0-48
+TEXT ·sgemm2x16(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -10691,6 +10734,8 @@ sgemm2x16loop:
 	PREFETCHT0 63(R9)
 
 sgemm2x16body:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y4
 	VMOVUPS      32(DI), Y5
@@ -10765,11 +10810,14 @@ sgemm2x16store:
 	VZEROUPPER
 	RET
 
-// func sgemm2x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm2x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm2x16Acc(SB), NOSPLIT, $0-48
+TEXT ·sgemm2x16Acc(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -10806,6 +10854,8 @@ sgemm2x16Accloop:
 	PREFETCHT0 63(R9)
 
 sgemm2x16Accbody:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y4
 	VMOVUPS      32(DI), Y5
@@ -12267,11 +12317,14 @@ ttsgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
-// func sgemm1x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm1x16(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm1x16(SB), NOSPLIT, $0-48
+TEXT ·sgemm1x16(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -12300,6 +12353,8 @@ sgemm1x16loop:
 	PREFETCHT0 63(R9)
 
 sgemm1x16body:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y2
 	VMOVUPS      32(DI), Y3
@@ -12356,11 +12411,14 @@ sgemm1x16store:
 	VZEROUPPER
 	RET
 
-// func sgemm1x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int)
+// func sgemm1x16Acc(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemm1x16Acc(SB), NOSPLIT, $0-48
+TEXT ·sgemm1x16Acc(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+16(FP), SI
+	MOVQ hint+48(FP), R13
+	MOVQ hintStride+56(FP), R14
+	SHLQ $0x02, R14
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -12389,6 +12447,8 @@ sgemm1x16Accloop:
 	PREFETCHT0 63(R9)
 
 sgemm1x16Accbody:
+	PREFETCHT1   (R13)
+	ADDQ         R14, R13
 	PREFETCHT0   256(SI)
 	VMOVUPS      (DI), Y2
 	VMOVUPS      32(DI), Y3

@@ -47,6 +47,12 @@ type gradHooker interface {
 	SetGradHook(h func(p *runtime.Param))
 }
 
+// rangeHooker is a Model whose weight gradients can go to the optimiser by
+// rows as they are computed: SetRangeHook of generated models.
+type rangeHooker interface {
+	SetRangeHook(r runtime.RangeHook)
+}
+
 // Main is the whole of a generated trainer program:
 //
 //	func main() { trainer.Main(lenet5.NewSeeded, trainer.WithCUDA(lenet5.NewCUDASeeded)) }
@@ -402,6 +408,13 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			opt.Update(p)
 		})
 		defer hooked.SetGradHook(nil)
+		// Without penalties, which the hook adds to a whole weight's
+		// gradient, each weight can take its update by rows as the
+		// weight gradient's product finishes them: the bits of Update.
+		if rh, ok := m.(rangeHooker); ok && c.l1 == 0 && c.elastic[0] == 0 {
+			rh.SetRangeHook(opt)
+			defer rh.SetRangeHook(nil)
+		}
 	}
 	// The shuffling stream is drawn from the seed but apart from the one
 	// the model's initialisation uses.

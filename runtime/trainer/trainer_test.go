@@ -433,3 +433,60 @@ func TestGradHookMatchesStep(t *testing.T) {
 	require.Equal(t, plain.w.Data, hooked.w.Data)
 	require.Equal(t, plain.b.Data, hooked.b.Data)
 }
+
+// rangedLinear is hookedLinear with a range hook: while one is set, it
+// hands the weight over by rows of its gradient, two at a time, as a
+// generated model's weight-gradient product does.
+type rangedLinear struct {
+	hookedLinear
+	ranges runtime.RangeHook
+	rows   int // rows handed over
+}
+
+func (m *rangedLinear) SetRangeHook(r runtime.RangeHook) { m.ranges = r }
+
+func (m *rangedLinear) TrainStep(x []float32, labels []int32) float32 {
+	if m.ranges == nil {
+		return m.hookedLinear.TrainStep(x, labels)
+	}
+	loss := m.linear.TrainStep(x, labels)
+	m.hook(m.b)
+	cols := m.w.Shape[1]
+	for r := 0; r < m.w.Shape[0]; r += 2 {
+		m.ranges.UpdateRange(m.w, r*cols, min(r+2, m.w.Shape[0])*cols)
+		m.rows += min(2, m.w.Shape[0]-r)
+	}
+	m.calls++
+	return loss
+}
+
+func TestRangeHookMatchesStep(t *testing.T) {
+	// A model that can take its weight's update by rows gets the
+	// optimiser as its range hook where no penalty is added to the whole
+	// gradient, and trains to the bits of the model without hooks;
+	// with a penalty, it gets none.
+	for _, penalty := range []bool{false, true} {
+		args := []string{"-epochs", "1", "-limit", "500", "-momentum", "0.8", "-nesterov", "-wd", "1e-3", "-quiet", "-save", ""}
+		if penalty {
+			args = append(args, "-l1", "1e-4")
+		}
+		var plain *linear
+		var ranged *rangedLinear
+		_, err := run(func(seed uint64) Model { plain = newLinear(seed); return plain }, args, io.Discard, testEnv)
+		require.NoError(t, err)
+		_, err = run(func(seed uint64) Model {
+			ranged = &rangedLinear{hookedLinear: hookedLinear{linear: newLinear(seed)}}
+			return ranged
+		}, args, io.Discard, testEnv)
+		require.NoError(t, err)
+		require.Equal(t, 8, ranged.calls, "penalty %v: hooked steps", penalty)
+		if penalty {
+			require.Zero(t, ranged.rows, "with a penalty the weight goes to the hook whole")
+		} else {
+			require.Equal(t, 8*ranged.w.Shape[0], ranged.rows, "every row of every step by rows")
+		}
+		require.Nil(t, ranged.ranges, "penalty %v: the trainer takes its range hook back", penalty)
+		require.Equal(t, plain.w.Data, ranged.w.Data, "penalty %v", penalty)
+		require.Equal(t, plain.b.Data, ranged.b.Data, "penalty %v", penalty)
+	}
+}
