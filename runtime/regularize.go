@@ -45,11 +45,18 @@ func AddElasticNetGrad(params []*Param, lambda, beta float64) {
 // AddElasticNetGradOf is AddElasticNetGrad for the one parameter p, for a
 // model's gradient hook, which sees the parameters one at a time.
 func AddElasticNetGradOf(p *Param, lambda, beta float64) {
+	AddElasticNetGradRange(p, lambda, beta, 0, len(p.Data))
+}
+
+// AddElasticNetGradRange is AddElasticNetGradOf for elements [lo, hi) of
+// p, for a range hook (see GradHook.Rows), which sees a weight's gradient
+// rows at a time.
+func AddElasticNetGradRange(p *Param, lambda, beta float64, lo, hi int) {
 	if lambda == 0 || p.Grad == nil { // nothing to add, or a buffer
 		return
 	}
-	g := p.Grad[:len(p.Data)]
-	for i, w := range p.Data {
+	g := p.Grad[lo:hi]
+	for i, w := range p.Data[lo:hi] {
 		var s float64
 		switch {
 		case w > 0:

@@ -17,6 +17,14 @@ func TestPenaltyGrads(t *testing.T) {
 	AddElasticNetGrad([]*Param{w}, 0.1, 0.5) // 0.1*(w + sign w)
 	require.InDeltaSlice(t, []float64{0.15, -0.125, 0, 0.3}, f64(w.Grad), 1e-7)
 
+	// By ranges, as a range hook adds them: elements [1, 3) alone.
+	copy(w.Grad, []float32{0, 0, 0, 0})
+	AddElasticNetGradRange(w, 0.1, 0.5, 1, 3)
+	require.InDeltaSlice(t, []float64{0, -0.125, 0, 0}, f64(w.Grad), 1e-7)
+	AddElasticNetGradRange(w, 0.1, 0.5, 3, 4)
+	AddElasticNetGradRange(w, 0.1, 0.5, 0, 1)
+	require.InDeltaSlice(t, []float64{0.15, -0.125, 0, 0.3}, f64(w.Grad), 1e-7)
+
 	buf := NewParam("bn.running_mean", []int{2, 2}, false)
 	AddElasticNetGrad([]*Param{buf}, 1, 1) // skipped: no Grad
 

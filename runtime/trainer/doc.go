@@ -44,11 +44,10 @@
 // schedule gives at that step. With a model that has a gradient hook
 // (SetGradHook: every generated one) the last two run inside TrainStep,
 // for each parameter as soon as the backward pass has its gradient, with
-// the same results; without -l1 and -elastic, a linear layer's weight
-// takes its SGD step by rows as the workers compute its gradient
-// (SetRangeHook). Data sets stay in memory as loaded, in
-// [0, 1]; evaluation normalises each batch the same way, without
-// augmentation.
+// the same results; a linear layer's weight takes them by rows, as the
+// workers compute its gradient (SetRangeHook). Data sets stay in memory
+// as loaded, in [0, 1]; evaluation normalises each batch the same way,
+// without augmentation.
 //
 // # Flags
 //

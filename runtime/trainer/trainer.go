@@ -408,11 +408,11 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 			opt.Update(p)
 		})
 		defer hooked.SetGradHook(nil)
-		// Without penalties, which the hook adds to a whole weight's
-		// gradient, each weight can take its update by rows as the
-		// weight gradient's product finishes them: the bits of Update.
-		if rh, ok := m.(rangeHooker); ok && c.l1 == 0 && c.elastic[0] == 0 {
-			rh.SetRangeHook(opt)
+		// A linear layer's weight can take its penalties and update by
+		// rows as the weight gradient's product finishes them: the bits
+		// of the hook, each element's being the same.
+		if rh, ok := m.(rangeHooker); ok {
+			rh.SetRangeHook(penalisedRanges{opt, c})
 			defer rh.SetRangeHook(nil)
 		}
 	}
@@ -601,9 +601,30 @@ func addPenalties(weights []*runtime.Param, c *config) {
 
 // addPenaltiesOf is addPenalties for the one weight w, for a gradient hook.
 func addPenaltiesOf(w *runtime.Param, c *config) {
-	runtime.AddElasticNetGradOf(w, c.l1, 0)
-	runtime.AddElasticNetGradOf(w, c.elastic[0], c.elastic[1])
+	addPenaltiesRange(w, c, 0, len(w.Data))
 }
+
+// addPenaltiesRange is addPenaltiesOf for elements [lo, hi) of w.
+func addPenaltiesRange(w *runtime.Param, c *config, lo, hi int) {
+	runtime.AddElasticNetGradRange(w, c.l1, 0, lo, hi)
+	runtime.AddElasticNetGradRange(w, c.elastic[0], c.elastic[1], lo, hi)
+}
+
+// penalisedRanges is the trainer's gradient hook by ranges: the penalties
+// of a weight's elements, then the optimiser's step.
+type penalisedRanges struct {
+	opt *runtime.SGD
+	c   *config
+}
+
+func (r penalisedRanges) UpdateRange(p *runtime.Param, lo, hi int) {
+	if runtime.IsWeight(p) { // as runtime.Weights chose weights
+		addPenaltiesRange(p, r.c, lo, hi)
+	}
+	r.opt.UpdateRange(p, lo, hi)
+}
+
+func (r penalisedRanges) Reads(p *runtime.Param) [][]float32 { return r.opt.Reads(p) }
 
 // initWeights fills every weight of params (runtime.IsWeight) with in,
 // given each weight's fans, drawing from a stream of seed kept apart from
