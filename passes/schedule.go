@@ -9,7 +9,9 @@ import "github.com/cnnc/cnnc/ir"
 // argument, so that those arguments die there instead of living on to
 // where the node happened to be listed. Rewrites that append new nodes,
 // like the fusions, leave such nodes at the end of the graph, which keeps
-// every activation they read alive through the whole backward pass.
+// every activation they read alive through the whole backward pass. A
+// linear layer's backward-data then goes before its weight gradient (see
+// dataBeforeWeight).
 func Schedule(g *ir.Graph) error {
 	last := lastUses(g)
 	arena := arenaNodes(g)
@@ -38,9 +40,42 @@ func Schedule(g *ir.Graph) error {
 			pos[order[j].ID] = j
 		}
 	}
+	order = dataBeforeWeight(order)
 	g.Nodes = ir.PlaceResults(order)
 	for i, n := range g.Nodes {
 		n.ID = i
 	}
 	return nil
+}
+
+// dataBeforeWeight moves each linear layer's backward-data product that
+// comes after the layer's weight gradient to just before it. Both read
+// only the output gradient and, for the data, the weight, so the move
+// changes nothing they compute; but then the weight gradient is the
+// weight's last use in the step, and an optimiser can update the weight by
+// rows as the gradient's product computes them (codegen/gocode's
+// Kernel.RowCols). The weight gradient, which reduces, was moved up to
+// its arguments' last use; the backward-data's value now lives from there
+// on, which it did anyway.
+func dataBeforeWeight(order []*ir.Node) []*ir.Node {
+	at := map[*ir.Node]int{} // a weight gradient's output gradient -> its index
+	for i, n := range order {
+		switch {
+		case n.Op == ir.OpLinearBackwardWeight:
+			at[n.Args[1]] = i
+		case n.Op == ir.OpLinearBackwardData:
+			w, ok := at[n.Args[0]]
+			if !ok {
+				continue
+			}
+			copy(order[w+1:i+1], order[w:i])
+			order[w] = n
+			for dy, j := range at {
+				if j >= w {
+					at[dy] = j + 1
+				}
+			}
+		}
+	}
+	return order
 }

@@ -280,15 +280,15 @@ func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 }
 
-// linearBackwardWeightFc3T39 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
-func linearBackwardWeightFc3T39(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false, rows)
+// linearBackwardDataFc3T39 computes (linear_backward_data "fc3") [64,84] of the first n samples.
+func linearBackwardDataFc3T39(n, lo, hi int, dy []float32, w []float32, y []float32) {
+	gemm.SgemmPar(nil, false, false, n, 84, 10, dy, 10, w, 84, y, 84, false)
 
 }
 
-// linearBackwardDataFc3T40 computes (linear_backward_data "fc3") [64,84] of the first n samples.
-func linearBackwardDataFc3T40(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	gemm.SgemmPar(nil, false, false, n, 84, 10, dy, 10, w, 84, y, 84, false)
+// linearBackwardWeightFc3T40 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
+func linearBackwardWeightFc3T40(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false, rows)
 
 }
 

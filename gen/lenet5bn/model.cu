@@ -654,10 +654,33 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t38_biasgrad_fin
   }
 }
 
-// cnnc_lenet5bn_t39_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 84, K = n
-// v39 (linear_backward_weight "fc3") [10,84] <- v31 [64,84], v37 [64,10]
+// cnnc_lenet5bn_t39_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 84, K = 10
+// v39 (linear_backward_data "fc3") [64,84] <- v37 [64,10], v32 [10,84]
+// launch: grid ceil(n/64) x 2 x 1, block 256
+struct cnnc_lenet5bn_t39_linear_backward_data_gemm {
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 0;
+  const float* dy;
+  const float* w;
+  float* out;
+  __device__ __forceinline__ float a(int m, int k) const {
+    return dy[m * 10 + k];
+  }
+  __device__ __forceinline__ float b(int k, int j) const {
+    return w[k * 84 + j];
+  }
+  __device__ __forceinline__ void store(int m, int j, float v) const {
+    out[m * 84 + j] = v;
+  }
+};
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t39_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_lenet5bn_t39_linear_backward_data_gemm g{dy, w, out};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
+}
+
+// cnnc_lenet5bn_t40_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 84, K = n
+// v40 (linear_backward_weight "fc3") [10,84] <- v31 [64,84], v37 [64,10]
 // launch: grid 1 x 2 x 1, block 256
-struct cnnc_lenet5bn_t39_linear_backward_weight_gemm {
+struct cnnc_lenet5bn_t40_linear_backward_weight_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 84, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -673,34 +696,11 @@ struct cnnc_lenet5bn_t39_linear_backward_weight_gemm {
     out[m * 84 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t39_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t40_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_lenet5bn_t39_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_lenet5bn_t40_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 10, blockIdx.x * 32, (blockIdx.y % 2) * 64, k0, k1);
-}
-
-// cnnc_lenet5bn_t40_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 84, K = 10
-// v40 (linear_backward_data "fc3") [64,84] <- v37 [64,10], v32 [10,84]
-// launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_t40_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 0;
-  const float* dy;
-  const float* w;
-  float* out;
-  __device__ __forceinline__ float a(int m, int k) const {
-    return dy[m * 10 + k];
-  }
-  __device__ __forceinline__ float b(int k, int j) const {
-    return w[k * 84 + j];
-  }
-  __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 84 + j] = v;
-  }
-};
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t40_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t40_linear_backward_data_gemm g{dy, w, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
 }
 
 // cnnc_lenet5bn_t42_relu_backward: dy where y > 0
@@ -1421,8 +1421,8 @@ CNNC_EMU_REGISTER(cnnc_lenet5bn_t35_softmaxcrossentropy)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t37_softmaxcrossentropy_backward)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t38_biasgrad_partial)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t38_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t39_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t40_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t39_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t40_linear_backward_weight)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t42_relu_backward)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t43_biasgrad_partial)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t43_biasgrad_final)

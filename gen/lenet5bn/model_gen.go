@@ -92,14 +92,14 @@ type Model struct {
 	t34                []float32 // training graph: (linear "fc3") [64,10] at tArena[1059840:1060480]
 	t35                []float32 // training graph: (softmaxcrossentropy) [] at tArena[1060568:1060569]
 	t36                []float32 // training graph: (const) []
-	t37                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[853248:853888]
+	t37                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[856320:856960]
 	t37Fn              func(lo, hi int)
 	t38Accs            []float64 // scratch of t38
 	t38Fn              func(lo, hi int)
-	t40                []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[847872:853248]
-	t41                []float32 // training graph: (dropout_backward "drop1") [64,84] at tArena[847872:853248], in place over t40
+	t39                []float32 // training graph: (linear_backward_data "fc3") [64,84] at tArena[850944:856320]
+	t41                []float32 // training graph: (dropout_backward "drop1") [64,84] at tArena[850944:856320], in place over t39
 	t41Fn              func(lo, hi int)
-	t42                []float32 // training graph: (relu_backward) [64,84] at tArena[847872:853248], in place over t41
+	t42                []float32 // training graph: (relu_backward) [64,84] at tArena[850944:856320], in place over t41
 	t42Fn              func(lo, hi int)
 	t43Accs            []float64 // scratch of t43
 	t43Fn              func(lo, hi int)
@@ -238,14 +238,14 @@ func NewSeeded(seed uint64) *Model {
 	for i := range m.t36 {
 		m.t36[i] = float32(1.0)
 	}
-	m.t37 = m.tArena[853248:853888:853888]
+	m.t37 = m.tArena[856320:856960:856960]
 	m.t37Fn = func(lo, hi int) { softmaxcrossentropyBackwardT37(m.n, lo, hi, m.t34, m.labels, m.t36, m.t37) }
 	m.t38Accs = make([]float64, 10)
 	m.t38Fn = func(lo, hi int) { biasgradFc3T38(m.n, lo, hi, m.t37, m.pFc3Bias.Grad, m.t38Accs) }
-	m.t40 = m.tArena[847872:853248:853248]
-	m.t41 = m.tArena[847872:853248:853248]
-	m.t41Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t40, m.t41, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t42 = m.tArena[847872:853248:853248]
+	m.t39 = m.tArena[850944:856320:856320]
+	m.t41 = m.tArena[850944:856320:856320]
+	m.t41Fn = func(lo, hi int) { dropoutDrop1T31(m.n, lo, hi, m.t39, m.t41, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t42 = m.tArena[850944:856320:856320]
 	m.t42Fn = func(lo, hi int) { reluBackwardT42(m.n, lo, hi, m.t30, m.t41, m.t42) }
 	m.t43Accs = make([]float64, 84)
 	m.t43Fn = func(lo, hi int) { biasgradFc2T43(m.n, lo, hi, m.t42, m.pFc2Bias.Grad, m.t43Accs) }
@@ -423,8 +423,8 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(m.n, m.t37Fn)                                                                                                                                                                                                   // (softmaxcrossentropy_backward) [64,10]
 	m.pool.For(10, m.t38Fn)                                                                                                                                                                                                    // (biasgrad "fc3") [10]
 	m.grads.Done(m.pFc3Bias)
-	linearBackwardWeightFc3T39(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad, nil) // (linear_backward_weight "fc3") [10,84]
-	linearBackwardDataFc3T40(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t40)        // (linear_backward_data "fc3") [64,84]
+	linearBackwardDataFc3T39(m.n, 0, 1, m.t37, m.pFc3Weight.Data, m.t39)                                   // (linear_backward_data "fc3") [64,84]
+	linearBackwardWeightFc3T40(m.n, 0, 1, m.t31, m.t37, m.pFc3Weight.Grad, m.grads.Rows(m.pFc3Weight, 84)) // (linear_backward_weight "fc3") [10,84]
 	m.grads.Done(m.pFc3Weight)
 	m.pool.For(m.n, m.t41Fn) // (dropout_backward "drop1") [64,84]
 	m.pool.For(m.n, m.t42Fn) // (relu_backward) [64,84]

@@ -347,15 +347,15 @@ func biasgradFc2T55(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 }
 
-// linearBackwardWeightFc2T56 computes (linear_backward_weight "fc2") [10,256] of the first n samples.
-func linearBackwardWeightFc2T56(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(nil, true, false, 10, 256, n, dy, 10, x, 256, y, 256, false, rows)
+// linearBackwardDataFc2T56 computes (linear_backward_data "fc2") [64,256] of the first n samples.
+func linearBackwardDataFc2T56(n, lo, hi int, dy []float32, w []float32, y []float32) {
+	gemm.SgemmPar(nil, false, false, n, 256, 10, dy, 10, w, 256, y, 256, false)
 
 }
 
-// linearBackwardDataFc2T57 computes (linear_backward_data "fc2") [64,256] of the first n samples.
-func linearBackwardDataFc2T57(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	gemm.SgemmPar(nil, false, false, n, 256, 10, dy, 10, w, 256, y, 256, false)
+// linearBackwardWeightFc2T57 computes (linear_backward_weight "fc2") [10,256] of the first n samples.
+func linearBackwardWeightFc2T57(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
+	gemm.SgemmRows(nil, true, false, 10, 256, n, dy, 10, x, 256, y, 256, false, rows)
 
 }
 

@@ -692,10 +692,33 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t55_biasgrad_fin
   }
 }
 
-// cnnc_vggsmall_t56_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 256, K = n
-// v56 (linear_backward_weight "fc2") [10,256] <- v48 [64,256], v54 [64,10]
+// cnnc_vggsmall_t56_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 256, K = 10
+// v56 (linear_backward_data "fc2") [64,256] <- v54 [64,10], v49 [10,256]
+// launch: grid ceil(n/64) x 4 x 1, block 256
+struct cnnc_vggsmall_t56_linear_backward_data_gemm {
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 256, AKFAST = 1, BKFAST = 0;
+  const float* dy;
+  const float* w;
+  float* out;
+  __device__ __forceinline__ float a(int m, int k) const {
+    return dy[m * 10 + k];
+  }
+  __device__ __forceinline__ float b(int k, int j) const {
+    return w[k * 256 + j];
+  }
+  __device__ __forceinline__ void store(int m, int j, float v) const {
+    out[m * 256 + j] = v;
+  }
+};
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t56_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const cnnc_vggsmall_t56_linear_backward_data_gemm g{dy, w, out};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
+}
+
+// cnnc_vggsmall_t57_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 256, K = n
+// v57 (linear_backward_weight "fc2") [10,256] <- v48 [64,256], v54 [64,10]
 // launch: grid 1 x 4 x 1, block 256
-struct cnnc_vggsmall_t56_linear_backward_weight_gemm {
+struct cnnc_vggsmall_t57_linear_backward_weight_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 256, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
@@ -711,34 +734,11 @@ struct cnnc_vggsmall_t56_linear_backward_weight_gemm {
     out[m * 256 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t56_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t57_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 4;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_vggsmall_t56_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_vggsmall_t57_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 10, blockIdx.x * 32, (blockIdx.y % 4) * 64, k0, k1);
-}
-
-// cnnc_vggsmall_t57_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 256, K = 10
-// v57 (linear_backward_data "fc2") [64,256] <- v54 [64,10], v49 [10,256]
-// launch: grid ceil(n/64) x 4 x 1, block 256
-struct cnnc_vggsmall_t57_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 256, AKFAST = 1, BKFAST = 0;
-  const float* dy;
-  const float* w;
-  float* out;
-  __device__ __forceinline__ float a(int m, int k) const {
-    return dy[m * 10 + k];
-  }
-  __device__ __forceinline__ float b(int k, int j) const {
-    return w[k * 256 + j];
-  }
-  __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 256 + j] = v;
-  }
-};
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t57_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t57_linear_backward_data_gemm g{dy, w, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
 }
 
 // cnnc_vggsmall_t59_relu_backward: dy where y > 0
@@ -1603,8 +1603,8 @@ CNNC_EMU_REGISTER(cnnc_vggsmall_t52_softmaxcrossentropy)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t54_softmaxcrossentropy_backward)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t55_biasgrad_partial)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t55_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t56_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t57_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t56_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t57_linear_backward_weight)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t59_relu_backward)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t60_biasgrad_partial)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t60_biasgrad_final)

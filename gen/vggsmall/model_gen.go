@@ -122,14 +122,14 @@ type Model struct {
 	t51                []float32 // training graph: (linear "fc2") [64,10] at tArena[15204352:15204992]
 	t52                []float32 // training graph: (softmaxcrossentropy) [] at tArena[15205760:15205761]
 	t53                []float32 // training graph: (const) []
-	t54                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[12877824:12878464]
+	t54                []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[12894208:12894848]
 	t54Fn              func(lo, hi int)
 	t55Accs            []float64 // scratch of t55
 	t55Fn              func(lo, hi int)
-	t57                []float32 // training graph: (linear_backward_data "fc2") [64,256] at tArena[12861440:12877824]
-	t58                []float32 // training graph: (dropout_backward "drop1") [64,256] at tArena[12861440:12877824], in place over t57
+	t56                []float32 // training graph: (linear_backward_data "fc2") [64,256] at tArena[12877824:12894208]
+	t58                []float32 // training graph: (dropout_backward "drop1") [64,256] at tArena[12877824:12894208], in place over t56
 	t58Fn              func(lo, hi int)
-	t59                []float32 // training graph: (relu_backward) [64,256] at tArena[12861440:12877824], in place over t58
+	t59                []float32 // training graph: (relu_backward) [64,256] at tArena[12877824:12894208], in place over t58
 	t59Fn              func(lo, hi int)
 	t60Accs            []float64 // scratch of t60
 	t60Fn              func(lo, hi int)
@@ -348,14 +348,14 @@ func NewSeeded(seed uint64) *Model {
 	for i := range m.t53 {
 		m.t53[i] = float32(1.0)
 	}
-	m.t54 = m.tArena[12877824:12878464:12878464]
+	m.t54 = m.tArena[12894208:12894848:12894848]
 	m.t54Fn = func(lo, hi int) { softmaxcrossentropyBackwardT54(m.n, lo, hi, m.t51, m.labels, m.t53, m.t54) }
 	m.t55Accs = make([]float64, 10)
 	m.t55Fn = func(lo, hi int) { biasgradFc2T55(m.n, lo, hi, m.t54, m.pFc2Bias.Grad, m.t55Accs) }
-	m.t57 = m.tArena[12861440:12877824:12877824]
-	m.t58 = m.tArena[12861440:12877824:12877824]
-	m.t58Fn = func(lo, hi int) { dropoutDrop1T48(m.n, lo, hi, m.t57, m.t58, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
-	m.t59 = m.tArena[12861440:12877824:12877824]
+	m.t56 = m.tArena[12877824:12894208:12894208]
+	m.t58 = m.tArena[12877824:12894208:12894208]
+	m.t58Fn = func(lo, hi int) { dropoutDrop1T48(m.n, lo, hi, m.t56, m.t58, 0x6cbe10c93e8aabc7^m.runSeed, m.step) }
+	m.t59 = m.tArena[12877824:12894208:12894208]
 	m.t59Fn = func(lo, hi int) { reluBackwardT59(m.n, lo, hi, m.t47, m.t58, m.t59) }
 	m.t60Accs = make([]float64, 256)
 	m.t60Fn = func(lo, hi int) { biasgradFc1T60(m.n, lo, hi, m.t59, m.pFc1Bias.Grad, m.t60Accs) }
@@ -596,8 +596,8 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	m.pool.For(m.n, m.t54Fn)                                                                                                                                                                                                             // (softmaxcrossentropy_backward) [64,10]
 	m.pool.For(10, m.t55Fn)                                                                                                                                                                                                              // (biasgrad "fc2") [10]
 	m.grads.Done(m.pFc2Bias)
-	linearBackwardWeightFc2T56(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad, nil) // (linear_backward_weight "fc2") [10,256]
-	linearBackwardDataFc2T57(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t57)        // (linear_backward_data "fc2") [64,256]
+	linearBackwardDataFc2T56(m.n, 0, 1, m.t54, m.pFc2Weight.Data, m.t56)                                    // (linear_backward_data "fc2") [64,256]
+	linearBackwardWeightFc2T57(m.n, 0, 1, m.t48, m.t54, m.pFc2Weight.Grad, m.grads.Rows(m.pFc2Weight, 256)) // (linear_backward_weight "fc2") [10,256]
 	m.grads.Done(m.pFc2Weight)
 	m.pool.For(m.n, m.t58Fn) // (dropout_backward "drop1") [64,256]
 	m.pool.For(m.n, m.t59Fn) // (relu_backward) [64,256]
