@@ -393,7 +393,8 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		pix     = reg.R8
 		pixOff  = reg.RAX
 		// With hint: the next hint and hintStride in bytes; with run,
-		// whose loop over the panels takes R12, R13 and R14.
+		// whose loop over the panels takes RAX and R10 to R12, in R13
+		// and R14.
 		hint, hintStride = reg.R12, reg.R13
 	)
 	if run {
