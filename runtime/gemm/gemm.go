@@ -627,8 +627,9 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 			if g.update != nil && !g.byCols && jc+nc == g.n && pc+kc == g.k {
 				reads = min(len(g.update.Reads), whole)
 			}
-			for q := range max(reads, 1) {
-				p0, p1 := jp0+q*whole/max(reads, 1), jp0+(q+1)*whole/max(reads, 1)
+			calls := max(reads, 1)
+			for q := range calls {
+				p0, p1 := jp0+q*whole/calls, jp0+(q+1)*whole/calls
 				var h hint
 				if reads > 0 {
 					h = g.rowHint(g.update.Reads[q], ic, mc, (p1-p0)*(kc/hintTrip))

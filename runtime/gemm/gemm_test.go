@@ -31,6 +31,28 @@ func kernelModes(t *testing.T, f func(t *testing.T)) {
 	t.Run("go", func(t *testing.T) { useAsm, zPanels = false, 0; f(t) })
 }
 
+// testPools returns pools of the given numbers of workers, closed when t
+// ends; 0 gives nil, the calling goroutine alone.
+func testPools(t testing.TB, workers ...int) []*runtime.Pool {
+	pools := make([]*runtime.Pool, len(workers))
+	for i, w := range workers {
+		if w > 0 {
+			p := runtime.NewPool(w)
+			t.Cleanup(p.Close)
+			pools[i] = p
+		}
+	}
+	return pools
+}
+
+// keepBlocks returns the cache blocking, kcBlock, mcBlock and ncBlock,
+// and restores it when t ends, for a test that shrinks it.
+func keepBlocks(t testing.TB) [3]int {
+	saved := [3]int{kcBlock, mcBlock, ncBlock}
+	t.Cleanup(func() { kcBlock, mcBlock, ncBlock = saved[0], saved[1], saved[2] })
+	return saved
+}
+
 // problem is one GEMM with its operands laid out with the given padding
 // beyond each row.
 type problem struct {
@@ -231,12 +253,7 @@ func TestSgemmPanics(t *testing.T) {
 // the same for every pool size, in both split directions.
 func TestSgemmParDeterministic(t *testing.T) {
 	kernelModes(t, func(t *testing.T) {
-		pools := []*runtime.Pool{runtime.NewPool(1), runtime.NewPool(2), runtime.NewPool(3), runtime.NewPool(4)}
-		defer func() {
-			for _, p := range pools {
-				p.Close()
-			}
-		}()
+		pools := testPools(t, 1, 2, 3, 4)
 		for i, s := range [][3]int{{300, 257, 600}, {16, 1000, 150}, {64, 120, 400}, {5, 17, 3}, {1030, 40, 70}} {
 			p := &problem{m: s[0], n: s[1], k: s[2], transA: i%2 == 1, transB: i%3 == 1, accumulate: i == 2, padC: 1}
 			p.init(uint64(100 + i))
@@ -263,12 +280,7 @@ func TestSgemmParDeterministic(t *testing.T) {
 // untouched.
 func TestSplitK(t *testing.T) {
 	kernelModes(t, func(t *testing.T) {
-		pools := []*runtime.Pool{runtime.NewPool(2), runtime.NewPool(3), runtime.NewPool(4)}
-		defer func() {
-			for _, p := range pools {
-				p.Close()
-			}
-		}()
+		pools := testPools(t, 2, 3, 4)
 		for i, s := range [][3]int{{64, 500, 500}, {48, 300, 1000}, {20, 8, 300}, {9, 62, 700}} {
 			p := &problem{m: s[0], n: s[1], k: s[2], padB: i, padC: 3}
 			p.init(uint64(300 + i))
@@ -372,15 +384,9 @@ func TestKernelRun(t *testing.T) {
 // TestSmallBlocks shrinks the cache blocking so that small problems run
 // every loop of the driver many times, in both modes and on several pools.
 func TestSmallBlocks(t *testing.T) {
-	saved := [3]int{kcBlock, mcBlock, ncBlock}
-	defer func() { kcBlock, mcBlock, ncBlock = saved[0], saved[1], saved[2] }()
+	keepBlocks(t)
 	kcBlock, mcBlock, ncBlock = 8, 12, 32
-	pools := []*runtime.Pool{nil, runtime.NewPool(2), runtime.NewPool(3)}
-	defer func() {
-		for _, p := range pools[1:] {
-			p.Close()
-		}
-	}()
+	pools := testPools(t, 0, 2, 3)
 	kernelModes(t, func(t *testing.T) {
 		for i, s := range [][3]int{{40, 70, 30}, {11, 100, 17}, {50, 20, 9}, {13, 33, 8}} {
 			for v := range 8 {
@@ -409,14 +415,8 @@ func TestSmallBlocks(t *testing.T) {
 // blocks of k (the epilogue runs after the last one only), accumulation
 // and pools of every size.
 func TestSgemmEpi(t *testing.T) {
-	saved := [3]int{kcBlock, mcBlock, ncBlock}
-	defer func() { kcBlock, mcBlock, ncBlock = saved[0], saved[1], saved[2] }()
-	pools := []*runtime.Pool{nil, runtime.NewPool(2), runtime.NewPool(3)}
-	defer func() {
-		for _, p := range pools[1:] {
-			p.Close()
-		}
-	}()
+	saved := keepBlocks(t)
+	pools := testPools(t, 0, 2, 3)
 	r := rand.New(rand.NewPCG(7, 8))
 	kernelModes(t, func(t *testing.T) {
 		for _, blocks := range [][3]int{saved, {8, 12, 32}} {
@@ -474,14 +474,8 @@ func TestSgemmEpi(t *testing.T) {
 // and k = 0, serially and on pools of every size, with Reads to hint and
 // too short to.
 func TestSgemmRows(t *testing.T) {
-	saved := [3]int{kcBlock, mcBlock, ncBlock}
-	defer func() { kcBlock, mcBlock, ncBlock = saved[0], saved[1], saved[2] }()
-	pools := []*runtime.Pool{nil, runtime.NewPool(2), runtime.NewPool(3)}
-	defer func() {
-		for _, p := range pools[1:] {
-			p.Close()
-		}
-	}()
+	saved := keepBlocks(t)
+	pools := testPools(t, 0, 2, 3)
 	kernelModes(t, func(t *testing.T) {
 		for _, blocks := range [][3]int{saved, {8, 12, 32}} {
 			kcBlock, mcBlock, ncBlock = blocks[0], blocks[1], blocks[2]
@@ -531,7 +525,8 @@ func TestSgemmRows(t *testing.T) {
 }
 
 // TestRowHint checks that a row update's hints stay within the rows they
-// are for and cover their cache lines where the trips are enough.
+// are for, cover their cache lines where the trips are enough, and
+// otherwise go a line at a time from the first row's start.
 func TestRowHint(t *testing.T) {
 	x := make([]float32, 40*500+16)
 	for _, c := range []struct{ ldc, n, i, rows, trips int }{
@@ -559,8 +554,12 @@ func TestRowHint(t *testing.T) {
 			}
 			lines[(base+uintptr(4*at))/64] = true
 		}
-		if need := ceilDiv(span, nr); c.trips >= need && len(lines) < need {
+		need := ceilDiv(span, nr)
+		if c.trips >= need && len(lines) < need {
 			t.Errorf("%+v: %d lines hinted of %d", c, len(lines), need)
+		}
+		if c.trips < need && h.stride != nr {
+			t.Errorf("%+v: hints %d floats apart with too few trips for the lines, want a line apart from the start", c, h.stride)
 		}
 	}
 	if h := (&driver{call: call{n: 10, ldc: 10}}).rowHint(x[:50], 4, 2, 8); h != (hint{}) {

@@ -14,11 +14,9 @@ import (
 // blocks and with blocks small enough that A spans several blocks of k
 // and of rows, with and without a pool.
 func TestSgemmPacked(t *testing.T) {
-	pool := runtime.NewPool(2)
-	defer pool.Close()
-	saved := [2]int{kcBlock, mcBlock}
-	defer func() { kcBlock, mcBlock = saved[0], saved[1] }()
-	for _, blocks := range [][2]int{saved, {8, 12}} {
+	pool := testPools(t, 2)[0]
+	saved := keepBlocks(t)
+	for _, blocks := range [][2]int{{saved[0], saved[1]}, {8, 12}} {
 		kcBlock, mcBlock = blocks[0], blocks[1]
 		kernelModes(t, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 8))
