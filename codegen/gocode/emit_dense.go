@@ -40,7 +40,9 @@ import (
 //     gemm.SgemmPar when it does at least parallelFlops at full batch, and
 //     serial otherwise. SgemmPar computes each element of C on one worker
 //     in a fixed order, so the weight gradient's sum over the batch (K = n)
-//     is deterministic too.
+//     is deterministic too. Below gemvMax samples the forward product is
+//     one matrix-vector product per sample (gemm.GemvPar), split by the
+//     weight's rows where the weight has at least gemvParallelFloats.
 
 // maxSlots is the most slots a convolution splits a batch into. More slots
 // than workers balance the load; each slot costs an im2col buffer.
@@ -49,6 +51,14 @@ const maxSlots = 8
 // gemvMax is the batch from which a linear layer's forward pass is one
 // GEMM rather than a matrix-vector product per sample.
 const gemvMax = 4
+
+// gemvParallelFloats is the smallest weight, in floats, whose
+// matrix-vector products gemm.GemvPar shares among the workers: 512 KiB,
+// a core's L2. A smaller weight stays in L2 from one call to the next and
+// one core multiplies it in a few microseconds; a larger one comes from
+// L3, at the rate a core fetches it, and two cores fetch it about twice as
+// fast.
+const gemvParallelFloats = 1 << 17
 
 // parallelFlops is the smallest GEMM, in floating-point operations, worth
 // splitting over the pool: below about 1 MFLOP (some 10 us on one core) the
@@ -89,7 +99,12 @@ func emitLinear(n *ir.Node, c *Context) (*Kernel, error) {
 	}
 	// A few samples are matrix-vector products, which read the weight in
 	// place; a GEMM would pack all of it first.
-	gemv := fmt.Sprintf("for s := 0; s < n; s++ {\ngemm.Gemv(%d, %d, w, %d, x[s*%d:], y[s*%d:])\n}\n", O, F, F, F, O)
+	gemvPool := "nil"
+	if O*F >= gemvParallelFloats {
+		k.Pool = true
+		gemvPool = "pool"
+	}
+	gemv := fmt.Sprintf("gemm.GemvPar(%s, n, %d, %d, w, %d, x, %d, y, %d)\n", gemvPool, O, F, F, F, O)
 	relu := n.Op == ir.OpLinearReLU
 	if bias != "nil" || relu {
 		gemv += fmt.Sprintf("gemm.BiasReLU(n, %d, y, %d, nil, %s, %v)\n", O, O, bias, relu)

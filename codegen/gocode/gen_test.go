@@ -55,6 +55,7 @@ var genCases = []genCase{
 	{"convbn16", convBN16, 2, false},
 	{"convdata16", convData16, 2, false},
 	{"convdata16b1", batch1(convData16), 1, false},
+	{"widefc", wideFC, 3, false},
 }
 
 // convData16 has stride-1 convolutions of inputs 16 wide, whose input
@@ -183,6 +184,20 @@ func bigKernel() *ir.Graph {
 	b.Output("logits", logits)
 	loss := b.Add(b.SVMLoss(logits, y), b.L1(1e-3, "fc1.weight"))
 	b.Loss(b.Add(loss, b.ElasticNet(1e-3, 0.5, "conv2.weight", "fc3.weight")))
+	return b.Graph()
+}
+
+// wideFC has a linear layer whose weight (512x256) is as large as
+// gemm.GemvPar splits among the workers, which the partial batch of three
+// multiplies one sample at a time.
+func wideFC() *ir.Graph {
+	b := ir.NewBuilder("widefc", 5)
+	x := b.Input("x", 1, 16, 16)
+	y := b.Labels("y", 4)
+	h := b.Tanh(b.Linear("fc1", b.Flatten(x), 256, 512))
+	logits := b.Linear("fc2", h, 512, 4)
+	b.Output("logits", logits)
+	b.Loss(b.SoftmaxCrossEntropy(logits, y))
 	return b.Graph()
 }
 

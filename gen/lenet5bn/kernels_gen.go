@@ -172,9 +172,7 @@ func maxpoolT23(n, lo, hi int, a0 []float32, y []float32) {
 // linearReluFc1T29 computes (linear_relu "fc1") [64,120] of the first n samples.
 func linearReluFc1T29(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(120, 400, w, 400, x[s*400:], y[s*120:])
-		}
+		gemm.GemvPar(nil, n, 120, 400, w, 400, x, 400, y, 120)
 		gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
 	} else {
 		gemm.SgemmEpi(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false, gemm.Epilogue{ColBias: bias, ReLU: true})
@@ -185,9 +183,7 @@ func linearReluFc1T29(n, lo, hi int, x []float32, w []float32, bias []float32, y
 // linearReluFc2T30 computes (linear_relu "fc2") [64,84] of the first n samples.
 func linearReluFc2T30(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(84, 120, w, 120, x[s*120:], y[s*84:])
-		}
+		gemm.GemvPar(nil, n, 84, 120, w, 120, x, 120, y, 84)
 		gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 	} else {
 		gemm.SgemmEpi(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false, gemm.Epilogue{ColBias: bias, ReLU: true})
@@ -215,9 +211,7 @@ func dropoutDrop1T31(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 // linearFc3T34 computes (linear "fc3") [64,10] of the first n samples.
 func linearFc3T34(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(10, 84, w, 84, x[s*84:], y[s*10:])
-		}
+		gemm.GemvPar(nil, n, 10, 84, w, 84, x, 84, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
 		gemm.SgemmEpi(nil, false, true, n, 10, 84, x, 84, w, 84, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})

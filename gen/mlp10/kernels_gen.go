@@ -12,9 +12,7 @@ import (
 // linearFc1T5 computes (linear "fc1") [64,500] of the first n samples.
 func linearFc1T5(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(500, 784, w, 784, x[s*784:], y[s*500:])
-		}
+		gemm.GemvPar(pool, n, 500, 784, w, 784, x, 784, y, 500)
 		gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 	} else {
 		gemm.SgemmEpi(pool, false, true, n, 500, 784, x, 784, w, 784, y, 500, false, gemm.Epilogue{ColBias: bias, ReLU: false})
@@ -32,9 +30,7 @@ func tanhT6(n, lo, hi int, a0 []float32, y []float32) {
 // linearFc2T9 computes (linear "fc2") [64,500] of the first n samples.
 func linearFc2T9(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(500, 500, w, 500, x[s*500:], y[s*500:])
-		}
+		gemm.GemvPar(pool, n, 500, 500, w, 500, x, 500, y, 500)
 		gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 	} else {
 		gemm.SgemmEpi(pool, false, true, n, 500, 500, x, 500, w, 500, y, 500, false, gemm.Epilogue{ColBias: bias, ReLU: false})
@@ -45,9 +41,7 @@ func linearFc2T9(n, lo, hi int, x []float32, w []float32, bias []float32, y []fl
 // linearFc11T45 computes (linear "fc11") [64,10] of the first n samples.
 func linearFc11T45(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	if n < 4 {
-		for s := 0; s < n; s++ {
-			gemm.Gemv(10, 500, w, 500, x[s*500:], y[s*10:])
-		}
+		gemm.GemvPar(nil, n, 10, 500, w, 500, x, 500, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
 		gemm.SgemmEpi(nil, false, true, n, 10, 500, x, 500, w, 500, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})

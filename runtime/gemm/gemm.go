@@ -259,8 +259,8 @@ type driver struct {
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int
 
-	packAFn, packBFn, packTFn, foldFn func(lo, hi int)
-	rowsFn, colsFn, transFn           func(w, lo, hi int)
+	packAFn, packBFn, packTFn, foldFn, gemvFn func(lo, hi int)
+	rowsFn, colsFn, transFn                   func(w, lo, hi int)
 }
 
 // A worker holds one worker's buffers.
@@ -298,6 +298,7 @@ func getDriver(workers int) *driver {
 		g.packTFn = g.packTrans
 		g.transFn = g.trans
 		g.foldFn = g.fold
+		g.gemvFn = g.gemvRows
 	}
 	if len(g.w) < workers {
 		// Room for every worker of the pool at once, so that the slice

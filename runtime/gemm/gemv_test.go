@@ -43,3 +43,45 @@ func TestGemvNoAllocs(t *testing.T) {
 		t.Errorf("Gemv allocates %v times", n)
 	}
 }
+
+// TestGemvPar checks that GemvPar gives each vector Gemv's bits on any
+// number of workers, including rows past the last block of four and
+// padded rows of x and y, which it must leave alone.
+func TestGemvPar(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		pools := testPools(t, 0, 1, 2, 3, 4)
+		for _, sh := range []struct{ n, m, k int }{
+			{1, 500, 784}, {3, 500, 500}, {2, 10, 33}, {1, 7, 9}, {2, 9, 16}, {1, 8, 1}, {3, 131, 17}, {2, 4, 0},
+		} {
+			lda, ldx, ldy := sh.k+3, sh.k+5, sh.m+2
+			a := randSlice(r, sh.m*lda)
+			x := randSlice(r, sh.n*ldx)
+			want := randSlice(r, sh.n*ldy)
+			for s := range sh.n {
+				Gemv(sh.m, sh.k, a, lda, x[s*ldx:], want[s*ldy:])
+			}
+			for i, pool := range pools {
+				y := append([]float32(nil), want...)
+				for s := range sh.n {
+					clear(y[s*ldy : s*ldy+sh.m]) // the padding keeps want's values
+				}
+				GemvPar(pool, sh.n, sh.m, sh.k, a, lda, x, ldx, y, ldy)
+				for j := range y {
+					if math.Float32bits(y[j]) != math.Float32bits(want[j]) {
+						t.Fatalf("%+v, pool %d: y[%d] = %v, want %v", sh, i, j, y[j], want[j])
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestGemvParNoAllocs(t *testing.T) {
+	pool := testPools(t, 2)[0]
+	a, x, y := make([]float32, 500*500), make([]float32, 500), make([]float32, 500)
+	GemvPar(pool, 1, 500, 500, a, 500, x, 500, y, 500)
+	if n := testing.AllocsPerRun(10, func() { GemvPar(pool, 1, 500, 500, a, 500, x, 500, y, 500) }); n != 0 {
+		t.Errorf("GemvPar allocates %v times", n)
+	}
+}
