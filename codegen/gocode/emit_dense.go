@@ -57,7 +57,9 @@ const gemvMax = 4
 // a core's L2. A smaller weight stays in L2 from one call to the next and
 // one core multiplies it in a few microseconds; a larger one comes from
 // L3, at the rate a core fetches it, and two cores fetch it about twice as
-// fast.
+// fast. Measured (runtime/gemm's BenchmarkGemvPar): LeNet-5's 120x400
+// took 2.6 us on one worker and 3.1 us on two; the MLP's ten 500x500, one
+// after another, 232 us and 109 us.
 const gemvParallelFloats = 1 << 17
 
 // parallelFlops is the smallest GEMM, in floating-point operations, worth

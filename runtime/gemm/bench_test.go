@@ -84,3 +84,37 @@ func BenchmarkKernel(b *testing.B) {
 		run(fmt.Sprintf("6x%d", cols), cols, func() { kernelZ(zPanelsMax, mr, kc, a, bp, c, cols, cols, true, nil, 0, 0) })
 	}
 }
+
+// BenchmarkGemvPar measures batch-1 linear layers' matrix-vector
+// products on one and two workers: LeNet-5's first, whose weight stays in
+// L2 from one call to the next, and the MLP's ten, each larger than L2,
+// multiplied in turn as the network does, so that each comes from L3.
+func BenchmarkGemvPar(b *testing.B) {
+	for _, s := range []struct {
+		name         string
+		layers, m, k int
+	}{{"lenet_fc1_120x400", 1, 120, 400}, {"mlp_10x500x500", 10, 500, 500}} {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", s.name, threads), func(b *testing.B) {
+				var pool *runtime.Pool
+				if threads > 1 {
+					pool = runtime.NewPool(threads)
+					defer pool.Close()
+				}
+				size := s.m * s.k
+				a := make([]float32, s.layers*size)
+				for i := range a {
+					a[i] = float32(i%7) * 0.01
+				}
+				x, y := make([]float32, s.k), make([]float32, s.m)
+				for b.Loop() {
+					for l := range s.layers {
+						GemvPar(pool, 1, s.m, s.k, a[l*size:], s.k, x, s.k, y, s.m)
+					}
+				}
+				flops := 2 * float64(s.layers*size) * float64(b.N)
+				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
