@@ -45,8 +45,9 @@ func TestGemvNoAllocs(t *testing.T) {
 }
 
 // TestGemvPar checks that GemvPar gives each vector Gemv's bits on any
-// number of workers, including rows past the last block of four and
-// padded rows of x and y, which it must leave alone.
+// number of workers, with rows past the last block of four, k = 0, and
+// rows of x and y longer than the product, whose padding in y it must
+// leave alone.
 func TestGemvPar(t *testing.T) {
 	kernelModes(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
