@@ -81,7 +81,8 @@ func SgemmRows(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32
 }
 
 // sgemm checks and runs a plain product, with its epilogue and row
-// updates.
+// updates; one with too many rows to run transposed runs as a few
+// transposed products where it could otherwise (see transRows).
 func sgemm(pool *runtime.Pool, cl call) {
 	checkArgs(cl.transA, cl.transB, cl.m, cl.n, cl.k, cl.a, cl.lda, cl.b, cl.ldb, cl.c, cl.ldc)
 	m, n, c, ldc := cl.m, cl.n, cl.c, cl.ldc
@@ -97,6 +98,18 @@ func sgemm(pool *runtime.Pool, cl call) {
 		cl.ep.apply(c, ldc, m, n, 0, 0)
 		if cl.update != nil {
 			cl.update.Done(0, m)
+		}
+		return
+	}
+	if rows := cl.transRows(); rows > 0 {
+		for i := 0; i < m; i += rows {
+			part := cl
+			part.m = min(rows, m-i)
+			part.a, part.c = cl.a[i*cl.lda:], c[i*ldc:]
+			if cl.ep.RowBias != nil {
+				part.ep.RowBias = cl.ep.RowBias[i:]
+			}
+			launch(pool, part, nil)
 		}
 		return
 	}

@@ -2,6 +2,8 @@ package gemm
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 	"unsafe"
 
@@ -107,6 +109,48 @@ func TestAheadCoversNextTile(t *testing.T) {
 						held := s.transA && line(at(i-1, c)) == l
 						if !hinted[l] && !held {
 							t.Fatalf("%s: the line of A(%d, %d) is not hinted", name, r, c)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestTransRows checks that a product with more rows than mcBlock that
+// could run transposed gives, split into transposed products of a few
+// panels of rows (transRows), the bits of the packed path, reached here
+// by accumulating into zeros: with the biases (the row bias sliced for
+// each product) and ReLU, B transposed or not, on pools of every size.
+func TestTransRows(t *testing.T) {
+	if !asmSupported() || avx512() {
+		t.Skip("the transposed products take the AVX2 kernels")
+	}
+	keepBlocks(t)
+	pools := testPools(t, 0, 2, 3)
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, tc := range []struct{ mc, m, n, k int }{
+		{32, 40, 50, 30}, {32, 100, 33, 300}, {mcBlock, 300, 120, 400}, {mcBlock, 256, 500, 500},
+	} {
+		mcBlock = tc.mc
+		for _, transB := range []bool{false, true} {
+			p := &problem{m: tc.m, n: tc.n, k: tc.k, transB: transB, padB: 3, padC: 3}
+			p.init(uint64(tc.m + tc.k))
+			ep := Epilogue{RowBias: randSlice(r, p.m), ColBias: randSlice(r, p.n), ReLU: true}
+			cl := call{m: p.m, k: p.k, transB: transB, ldb: p.ldb}
+			if rows := cl.transRows(); rows == 0 || rows > mcBlock || rows%nr != 0 {
+				t.Fatalf("%v: transRows = %d, want whole panels up to mcBlock %d", p, rows, mcBlock)
+			}
+			want := make([]float32, len(p.c))
+			SgemmEpi(nil, false, transB, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, want, p.ldc, true, ep)
+			for _, pool := range pools {
+				got := append([]float32(nil), p.c...)
+				SgemmEpi(pool, false, transB, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, got, p.ldc, false, ep)
+				for i := range p.m {
+					for j := range p.n {
+						x := i*p.ldc + j
+						if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
+							t.Fatalf("%v, mcBlock %d: C[%d, %d] = %v, the packed path gives %v", p, mcBlock, i, j, got[x], want[x])
 						}
 					}
 				}
