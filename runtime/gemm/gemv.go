@@ -58,6 +58,9 @@ func GemvPar(pool *runtime.Pool, n, m, k int, a []float32, lda int, x []float32,
 		}
 		return
 	}
+	// A driver from the free list carries the call, so that it does not
+	// allocate: A as a, the n vectors as b (ldb apart) and their products
+	// as c (ldc apart).
 	g := getDriver(pool.Workers())
 	g.call = call{m: m, n: n, k: k, a: a, lda: lda, b: x, ldb: ldx, c: y, ldc: ldy}
 	pool.For(m/4, g.gemvFn)
