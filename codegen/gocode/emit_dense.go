@@ -217,6 +217,31 @@ func (d convGeom) implicitTDot(S int) bool {
 	return d.implicitT() && d.SH == 1 && d.O/d.G < asm.NR && S > 1
 }
 
+// pixelMajor reports whether the forward GEMM runs as its transpose,
+// gemm.SgemmIm2colPix, whose micro-kernel tiles are 6 output pixels by 16
+// output channels, rather than 6 channels by 16 pixels: where that takes
+// fewer tile rows of k steps, counting its transposed store as a row per
+// 72 outputs (measured: 1.1 us of the 7.3 us of LeNet-5's second
+// convolution, whose 17 tiles of 6 of its 100 pixels replace 3 row panels
+// of its 16 channels by 9 panels of 16 of the 140 columns that the
+// runtime's SgemmIm2col computes for an output 10 wide, one of 14 input
+// columns a row; 10.3 us with the weight packed). The first convolution,
+// 6 channels of 28x28, keeps its channels as rows: 16 lanes of 6
+// channels would waste most of each tile.
+func (d convGeom) pixelMajor() bool {
+	if !d.implicit() {
+		return false
+	}
+	OG, OHW := d.O/d.G, d.OH*d.OW
+	cols := OHW
+	if WP := d.W + 2*d.PW; d.OW%asm.NR != 0 && d.OW < WP {
+		cols = d.OH * WP // computed across the input's width (gemm's widen)
+	}
+	rows := ceilDiv(OG, asm.MR) * asm.MR * ceilDiv(cols, asm.NR)
+	pix := ceilDiv(OHW, asm.MR)*asm.MR*ceilDiv(OG, asm.NR) + OG*OHW/72
+	return pix < rows
+}
+
 // flops is the work of one sample's GEMMs.
 func (d convGeom) flops() int {
 	return 2 * d.O * (d.C / d.G) * d.KH * d.KW * d.OH * d.OW
@@ -386,7 +411,8 @@ func emitConv2D(n *ir.Node, c *Context) (*Kernel, error) {
 // forward returns the phases that compute the convolution of the
 // kernel's argument x with w into out, adding its scratch to k: the first
 // packs each group's weight once for the batch (packWeight), the second
-// multiplies it by each sample. Each slot runs pre first; after each
+// multiplies it by each sample; a product that runs pixel-major packs the
+// weight itself, and has only the second (see pixelMajor). Each slot runs pre first; after each
 // sample's GEMMs it runs after, which sees the sample's output as ys. A
 // non-empty epilogue is the fields of the gemm.Epilogue that each group's
 // GEMM applies, which may name g.
@@ -398,14 +424,25 @@ func (d convGeom) forward(k *Kernel, c *Context, out, pre, after, epilogue strin
 		m["Pool"] = gemmPool(k, d.flops())
 	}
 	m["Out"], m["Epilogue"] = out, epilogue
-	pack := d.packWeight(k, m, false, d.O/d.G, d.C/d.G*d.KH*d.KW)
+	var phases []Phase
+	pix := d.pixelMajor()
+	if !pix {
+		phases = append(phases, d.packWeight(k, m, false, d.O/d.G, d.C/d.G*d.KH*d.KW))
+	}
 	var slot, sample, gb string
-	if d.implicit() {
+	switch {
+	case pix:
+		// The GEMM reads the taps of its tiles' pixels from the sample
+		// and packs the weight itself, as the B panels of the transpose.
+		slot, sample = d.implicitInput(k, S, m)
+		gb = expand(`gemm.SgemmIm2colPix({{.Pool}}, {{.OG}}, w[g*{{.OGCGKK}}:][:{{.OGCGKK}}], {{.CGKK}}, {{.Im2col}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
+`, m)
+	case d.implicit():
 		// The GEMM packs its B panels straight from the (padded) sample.
 		slot, sample = d.implicitInput(k, S, m)
 		gb = expand(`gemm.SgemmIm2colPacked({{.Pool}}, {{.OG}}, {{.PackedW}}, {{.Im2col}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
 `, m)
-	} else {
+	default:
 		var group string
 		slot, sample, group = d.colInput(k, S, m)
 		gb = group + expand(`gemm.SgemmPacked({{.Pool}}, {{.OG}}, {{.OHW}}, {{.CGKK}}, {{.PackedW}}, col, {{.OHW}}, ys[g*{{.OGOHW}}:], {{.OHW}}, false, gemm.Epilogue{ {{- .Epilogue -}} })
@@ -414,7 +451,7 @@ func (d convGeom) forward(k *Kernel, c *Context, out, pre, after, epilogue strin
 	body := expand(`xs := x[s*{{.CHW}}:][:{{.CHW}}]
 ys := {{.Out}}[s*{{.OOHW}}:][:{{.OOHW}}]
 `, m) + sample + groupLoop(d.G, gb) + after
-	return []Phase{pack, {Split: PerSlot, Count: S, Body: slotLoop(S, slot+pre, body)}}
+	return append(phases, Phase{Split: PerSlot, Count: S, Body: slotLoop(S, slot+pre, body)})
 }
 
 // packWeight returns the phase that packs each group's rows x cols matrix

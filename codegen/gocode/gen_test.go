@@ -56,6 +56,7 @@ var genCases = []genCase{
 	{"convdata16", convData16, 2, false},
 	{"convdata16b1", batch1(convData16), 1, false},
 	{"widefc", wideFC, 3, false},
+	{"pixconv", pixConv, 2, false},
 }
 
 // convData16 has stride-1 convolutions of inputs 16 wide, whose input
@@ -196,6 +197,22 @@ func wideFC() *ir.Graph {
 	y := b.Labels("y", 4)
 	h := b.Tanh(b.Linear("fc1", b.Flatten(x), 256, 512))
 	logits := b.Linear("fc2", h, 512, 4)
+	b.Output("logits", logits)
+	b.Loss(b.SoftmaxCrossEntropy(logits, y))
+	return b.Graph()
+}
+
+// pixConv has convolutions whose forward products run pixel-major
+// (gemm.SgemmIm2colPix, see pixelMajor): 16 output channels a group over
+// 6x6 outputs, grouped with a bias and ReLU, and padded and fused with
+// batch-norm.
+func pixConv() *ir.Graph {
+	b := ir.NewBuilder("pixconv", 3)
+	x := b.Input("x", 8, 8, 8)
+	y := b.Labels("y", 4)
+	h := b.ReLU(b.Conv2D("conv1", x, 8, 32, 3, ir.Groups(2)))                                   // 32x6x6
+	h = b.ReLU(b.BatchNorm("bn2", b.Conv2D("conv2", h, 32, 16, 3, ir.Pad(1), ir.NoBias()), 16)) // 16x6x6
+	logits := b.Linear("fc", b.Flatten(h), 576, 4)
 	b.Output("logits", logits)
 	b.Loss(b.SoftmaxCrossEntropy(logits, y))
 	return b.Graph()

@@ -47,17 +47,8 @@ func maxpoolT5(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dReluConv2T8Pack computes the pack phase of (conv2d_relu "conv2") [64,16,10,10] of the first n samples.
-func conv2dReluConv2T8Pack(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32) {
-	{
-		const g = 0
-		gemm.PackA(wp[g*2700:][:2700], false, 16, 150, w[g*2400:], 150)
-	}
-
-}
-
 // conv2dReluConv2T8 computes (conv2d_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32) {
+func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 
@@ -66,7 +57,7 @@ func conv2dReluConv2T8(n, lo, hi int, x []float32, w []float32, bias []float32, 
 			ys := y[s*1600:][:1600]
 			{
 				const g = 0
-				gemm.SgemmIm2colPacked(nil, 16, wp[g*2700:][:2700], gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
+				gemm.SgemmIm2colPix(nil, 16, w[g*2400:][:2400], 150, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
 			}
 
 		}

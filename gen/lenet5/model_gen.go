@@ -61,7 +61,6 @@ type Model struct {
 	t5           []float32 // training graph: (maxpool) [64,6,14,14] at tArena[505856:581120]
 	t5Fn         func(lo, hi int)
 	t8           []float32 // training graph: (conv2d_relu "conv2") [64,16,10,10] at tArena[301056:403456]
-	t8Wp         []float32 // scratch of t8
 	t8Fn         func(lo, hi int)
 	t9           []float32 // training graph: (maxpool) [64,16,5,5] at tArena[403456:429056]
 	t9Fn         func(lo, hi int)
@@ -108,7 +107,6 @@ type Model struct {
 	i4           []float32 // inference graph: (maxpool) [64,6,14,14] at iArena[301056:376320]
 	i4Fn         func(lo, hi int)
 	i7           []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10] at iArena[0:102400]
-	i7Wp         []float32 // scratch of i7
 	i7Fn         func(lo, hi int)
 	i8           []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i8Fn         func(lo, hi int)
@@ -160,10 +158,7 @@ func NewSeeded(seed uint64) *Model {
 	m.t5 = m.tArena[505856:581120:581120]
 	m.t5Fn = func(lo, hi int) { maxpoolT5(m.n, lo, hi, m.t4, m.t5) }
 	m.t8 = m.tArena[301056:403456:403456]
-	m.t8Wp = make([]float32, 2700)
-	m.t8Fn = func(lo, hi int) {
-		conv2dReluConv2T8(m.n, lo, hi, m.t5, m.pConv2Weight.Data, m.pConv2Bias.Data, m.t8, m.t8Wp)
-	}
+	m.t8Fn = func(lo, hi int) { conv2dReluConv2T8(m.n, lo, hi, m.t5, m.pConv2Weight.Data, m.pConv2Bias.Data, m.t8) }
 	m.t9 = m.tArena[403456:429056:429056]
 	m.t9Fn = func(lo, hi int) { maxpoolT9(m.n, lo, hi, m.t8, m.t9) }
 	m.t17 = m.tArena[429056:436736:436736]
@@ -220,10 +215,7 @@ func NewSeeded(seed uint64) *Model {
 	m.i4 = m.iArena[301056:376320:376320]
 	m.i4Fn = func(lo, hi int) { maxpoolT5(m.n, lo, hi, m.i3, m.i4) }
 	m.i7 = m.iArena[0:102400:102400]
-	m.i7Wp = make([]float32, 2700)
-	m.i7Fn = func(lo, hi int) {
-		conv2dReluConv2T8(m.n, lo, hi, m.i4, m.pConv2Weight.Data, m.pConv2Bias.Data, m.i7, m.i7Wp)
-	}
+	m.i7Fn = func(lo, hi int) { conv2dReluConv2T8(m.n, lo, hi, m.i4, m.pConv2Weight.Data, m.pConv2Bias.Data, m.i7) }
 	m.i8 = m.iArena[102400:128000:128000]
 	m.i8Fn = func(lo, hi int) { maxpoolT9(m.n, lo, hi, m.i7, m.i8) }
 	m.i16 = m.iArena[0:7680:7680]
@@ -330,7 +322,6 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	conv2dReluConv1T4Pack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.t4, m.t4Wp, m.t4Xps) // (conv2d_relu "conv1") [64,6,28,28]
 	m.pool.For(min(m.n, 8), m.t4Fn)                                                                      // (conv2d_relu "conv1") [64,6,28,28]
 	m.pool.For(m.n, m.t5Fn)                                                                              // (maxpool) [64,6,14,14]
-	conv2dReluConv2T8Pack(m.n, 0, 1, m.t5, m.pConv2Weight.Data, m.pConv2Bias.Data, m.t8, m.t8Wp)         // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(min(m.n, 8), m.t8Fn)                                                                      // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t9Fn)                                                                              // (maxpool) [64,16,5,5]
 	linearReluFc1T17(m.n, 0, 1, m.t9, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t17, m.pool)                 // (linear_relu "fc1") [64,120]
@@ -387,7 +378,6 @@ func (m *Model) Predict(x []float32) []float32 {
 	conv2dReluConv1T4Pack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.i3, m.i3Wp, m.i3Xps) // (conv2d_relu "conv1") [64,6,28,28]
 	m.pool.For(min(m.n, 8), m.i3Fn)                                                                      // (conv2d_relu "conv1") [64,6,28,28]
 	m.pool.For(m.n, m.i4Fn)                                                                              // (maxpool) [64,6,14,14]
-	conv2dReluConv2T8Pack(m.n, 0, 1, m.i4, m.pConv2Weight.Data, m.pConv2Bias.Data, m.i7, m.i7Wp)         // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(min(m.n, 8), m.i7Fn)                                                                      // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.i8Fn)                                                                              // (maxpool) [64,16,5,5]
 	linearReluFc1T17(m.n, 0, 1, m.i8, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i16, m.pool)                 // (linear_relu "fc1") [64,120]

@@ -91,17 +91,8 @@ func maxpoolT12(n, lo, hi int, a0 []float32, y []float32) {
 
 }
 
-// conv2dBnReluConv2T18ConvPack computes the convpack phase of (conv2d_bn_relu "conv2") [64,16,10,10] of the first n samples.
-func conv2dBnReluConv2T18ConvPack(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32) {
-	{
-		const g = 0
-		gemm.PackA(wp[g*2700:][:2700], false, 16, 150, w[g*2400:], 150)
-	}
-
-}
-
 // conv2dBnReluConv2T18Conv computes the conv phase of (conv2d_bn_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32) {
+func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 		sm := sums[slot*32:][:32]
@@ -112,7 +103,7 @@ func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 			ys := z[s*1600:][:1600]
 			{
 				const g = 0
-				gemm.SgemmIm2colPacked(nil, 16, wp[g*2700:][:2700], gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{})
+				gemm.SgemmIm2colPix(nil, 16, w[g*2400:][:2400], 150, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{})
 			}
 			for o := 0; o < 16; o++ {
 				s1, s2 := elem.SumSqF64(ys[o*100:][:100])
@@ -126,7 +117,7 @@ func conv2dBnReluConv2T18Conv(n, lo, hi int, x []float32, w []float32, gamma []f
 }
 
 // conv2dBnReluConv2T18Stats computes the stats phase of (conv2d_bn_relu "conv2") [64,16,10,10] of the first n samples.
-func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32) {
+func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32) {
 	ns := min(n, 8)
 	cnt := float64(n * 100)
 	for o := 0; o < 16; o++ {
@@ -151,7 +142,7 @@ func conv2dBnReluConv2T18Stats(n, lo, hi int, x []float32, w []float32, gamma []
 }
 
 // conv2dBnReluConv2T18Apply computes the apply phase of (conv2d_bn_relu "conv2") [64,16,10,10] of samples [lo, hi).
-func conv2dBnReluConv2T18Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32, wp []float32) {
+func conv2dBnReluConv2T18Apply(n, lo, hi int, x []float32, w []float32, gamma []float32, beta []float32, rmean []float32, rvar []float32, y []float32, z []float32, stats []float32, rmeanNew []float32, rvarNew []float32, sums []float64, affine []float32) {
 	for s := lo; s < hi; s++ {
 		ys := y[s*1600:][:1600]
 		zs := z[s*1600:][:1600]
@@ -596,17 +587,8 @@ func foldBnBiasBn2I16(n, lo, hi int, gamma []float32, beta []float32, mean []flo
 
 }
 
-// conv2dReluConv2I17Pack computes the pack phase of (conv2d_relu "conv2") [64,16,10,10] of the first n samples.
-func conv2dReluConv2I17Pack(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32) {
-	{
-		const g = 0
-		gemm.PackA(wp[g*2700:][:2700], false, 16, 150, w[g*2400:], 150)
-	}
-
-}
-
 // conv2dReluConv2I17 computes (conv2d_relu "conv2") [64,16,10,10] of slots [lo, hi) of min(n, 8).
-func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, wp []float32) {
+func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	ns := min(n, 8)
 	for slot := lo; slot < hi; slot++ {
 
@@ -615,7 +597,7 @@ func conv2dReluConv2I17(n, lo, hi int, x []float32, w []float32, bias []float32,
 			ys := y[s*1600:][:1600]
 			{
 				const g = 0
-				gemm.SgemmIm2colPacked(nil, 16, wp[g*2700:][:2700], gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
+				gemm.SgemmIm2colPix(nil, 16, w[g*2400:][:2400], 150, gemm.Im2col{X: xs[g*1176:][:1176], C: 6, H: 14, W: 14, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, OH: 10, OW: 10}, ys[g*1600:], 100, false, gemm.Epilogue{RowBias: bias[g*16:], ReLU: true})
 			}
 
 		}

@@ -80,7 +80,6 @@ type Model struct {
 	t22                []float32 // training graph: running variance of (conv2d_bn_relu "conv2") [16] at tArena[1060528:1060544]
 	t18Sums            []float64 // scratch of t18
 	t18Affine          []float32 // scratch of t18
-	t18Wp              []float32 // scratch of t18
 	t18ConvFn          func(lo, hi int)
 	t18ApplyFn         func(lo, hi int)
 	t23                []float32 // training graph: (maxpool) [64,16,5,5] at tArena[806912:832512]
@@ -140,7 +139,6 @@ type Model struct {
 	i15                []float32 // inference graph: (fold_bn_weight "bn2") [16,6,5,5] at iArena[102400:104800]
 	i16                []float32 // inference graph: (fold_bn_bias "bn2") [16] at iArena[104800:104816]
 	i17                []float32 // inference graph: (conv2d_relu "conv2") [64,16,10,10] at iArena[0:102400]
-	i17Wp              []float32 // scratch of i17
 	i17Fn              func(lo, hi int)
 	i18                []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i18Fn              func(lo, hi int)
@@ -219,12 +217,11 @@ func NewSeeded(seed uint64) *Model {
 	m.t22 = m.tArena[1060528:1060544:1060544]
 	m.t18Sums = make([]float64, 256)
 	m.t18Affine = make([]float32, 32)
-	m.t18Wp = make([]float32, 2700)
 	m.t18ConvFn = func(lo, hi int) {
-		conv2dBnReluConv2T18Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp)
+		conv2dBnReluConv2T18Conv(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine)
 	}
 	m.t18ApplyFn = func(lo, hi int) {
-		conv2dBnReluConv2T18Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp)
+		conv2dBnReluConv2T18Apply(m.n, lo, hi, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine)
 	}
 	m.t23 = m.tArena[806912:832512:832512]
 	m.t23Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.t18, m.t23) }
@@ -300,8 +297,7 @@ func NewSeeded(seed uint64) *Model {
 	m.i15 = m.iArena[102400:104800:104800]
 	m.i16 = m.iArena[104800:104816:104816]
 	m.i17 = m.iArena[0:102400:102400]
-	m.i17Wp = make([]float32, 2700)
-	m.i17Fn = func(lo, hi int) { conv2dReluConv2I17(m.n, lo, hi, m.i9, m.i15, m.i16, m.i17, m.i17Wp) }
+	m.i17Fn = func(lo, hi int) { conv2dReluConv2I17(m.n, lo, hi, m.i9, m.i15, m.i16, m.i17) }
 	m.i18 = m.iArena[102400:128000:128000]
 	m.i18Fn = func(lo, hi int) { maxpoolT23(m.n, lo, hi, m.i17, m.i18) }
 	m.i26 = m.iArena[0:7680:7680]
@@ -410,9 +406,8 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	conv2dBnReluConv1T7Stats(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.t7, m.t8, m.t9, m.t10, m.t11, m.t7Sums, m.t7Affine, m.t7Wp, m.t7Xps)    // (conv2d_bn_relu "conv1") [64,6,28,28]
 	m.pool.For(m.n, m.t7ApplyFn)                                                                                                                                                                                               // (conv2d_bn_relu "conv1") [64,6,28,28]
 	m.pool.For(m.n, m.t12Fn)                                                                                                                                                                                                   // (maxpool) [64,6,14,14]
-	conv2dBnReluConv2T18ConvPack(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp) // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(min(m.n, 8), m.t18ConvFn)                                                                                                                                                                                       // (conv2d_bn_relu "conv2") [64,16,10,10]
-	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine, m.t18Wp)    // (conv2d_bn_relu "conv2") [64,16,10,10]
+	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine)             // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t18ApplyFn)                                                                                                                                                                                              // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t23Fn)                                                                                                                                                                                                   // (maxpool) [64,16,5,5]
 	linearReluFc1T29(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t29, m.pool)                                                                                                                                      // (linear_relu "fc1") [64,120]
@@ -483,7 +478,6 @@ func (m *Model) Predict(x []float32) []float32 {
 	m.pool.For(m.n, m.i9Fn)                                                                                               // (maxpool) [64,6,14,14]
 	foldBnWeightBn2I15(m.n, 0, 1, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2RunningVar.Data, m.i15)                   // (fold_bn_weight "bn2") [16,6,5,5]
 	foldBnBiasBn2I16(m.n, 0, 1, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.i16) // (fold_bn_bias "bn2") [16]
-	conv2dReluConv2I17Pack(m.n, 0, 1, m.i9, m.i15, m.i16, m.i17, m.i17Wp)                                                 // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(min(m.n, 8), m.i17Fn)                                                                                      // (conv2d_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.i18Fn)                                                                                              // (maxpool) [64,16,5,5]
 	linearReluFc1T29(m.n, 0, 1, m.i18, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i26, m.pool)                                 // (linear_relu "fc1") [64,120]

@@ -38,7 +38,9 @@
 // AVX-512), over the input's whole width when the output's rows are not
 // multiples of 16 wide, and SgemmIm2colBT's A rows, a pixel's taps at a
 // time (isgemm, izgemm), for a weight gradient that then packs only the
-// output gradient. Col2im sums a column matrix back into an input
+// output gradient; the same kernels read an output pixel's taps as a row
+// of A in SgemmIm2colPix, a forward product of few output channels over a
+// small output computed as its transpose, pixels by channels. Col2im sums a column matrix back into an input
 // gradient, each vector in registers (col2imY, col2imZ).
 //
 // The micro-kernels, the packing routines and the vector helpers (Axpy,

@@ -214,6 +214,7 @@ type call struct {
 	im             *Im2col // B, when not nil: see SgemmIm2col
 	imT            bool    // B is im's transpose: see SgemmIm2colT
 	imA            bool    // A is im and B is transposed: see SgemmIm2colBT
+	imP            bool    // with imA, A is im's transpose: see SgemmIm2colPix
 	// transC: the driver computes Cᵀ, stored transposed in the caller's
 	// C, in a buffer of its own (SgemmIm2colBT without AVX-512).
 	transC bool
@@ -691,7 +692,8 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 					i := ic + ip
 					if g.imA {
 						x := g.im.X[:g.im.C*g.im.H*g.im.W]
-						kernelZI(q, min(mr, mc-ip), kc, x, g.tab.kOff[i:], g.tab.pix[pc:pc+kc], bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
+						rowOffs, stepOffs := g.imOffsets(i, pc, kc)
+						kernelZI(q, min(mr, mc-ip), kc, x, rowOffs, stepOffs, bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
 						continue
 					}
 					if unpackedA {
@@ -722,9 +724,10 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 				rows := min(mr, mc-ip)
 				if g.imA {
 					// AVX2: A's rows read from the sample.
-					x, koffs, pix := g.im.X[:g.im.C*g.im.H*g.im.W], g.tab.kOff[i:], g.tab.pix[pc:pc+kc]
+					x := g.im.X[:g.im.C*g.im.H*g.im.W]
+					rowOffs, stepOffs := g.imOffsets(i, pc, kc)
 					g.tileProduct(tile, rows, cols, i, j, acc, ep, func(c []float32, ldc int, acc bool, ep *Epilogue) {
-						kernelI(rows, kc, x, koffs, pix, bp, c, ldc, acc, ep, i, j)
+						kernelI(rows, kc, x, rowOffs, stepOffs, bp, c, ldc, acc, ep, i, j)
 					})
 					continue
 				}
@@ -742,6 +745,17 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 			}
 		}
 	}
+}
+
+// imOffsets returns, for a call whose A the kernels read from the sample
+// (imA), where A's rows from row i start in the sample and how far its
+// steps [pc, pc+kc) of k lie from a row's start: an im2col row's taps and
+// its output pixels, or with imP an output pixel's and its taps.
+func (g *driver) imOffsets(i, pc, kc int) (rows, steps []int32) {
+	if g.imP {
+		return g.tab.pix[i:], g.tab.kOff[pc : pc+kc]
+	}
+	return g.tab.kOff[i:], g.tab.pix[pc : pc+kc]
 }
 
 // runs reports whether macro's plain path multiplies a row panel by

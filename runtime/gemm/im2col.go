@@ -115,6 +115,40 @@ func SgemmIm2colBT(pool *runtime.Pool, n int, a Im2col, b []float32, ldb int, c 
 	launch(pool, call{m: n, n: m, k: k, a: b, lda: ldb, c: c, ldc: ldc, accumulate: accumulate, imT: true, transC: true}, &a)
 }
 
+// SgemmIm2colPix computes what SgemmIm2col does, C = A*B or C += A*B
+// followed by the epilogue ep, B the im2col matrix b describes, as its
+// transpose Cᵀ = Bᵀ*Aᵀ: with the assembly kernels a tile's rows are
+// output pixels, whose taps the kernels read straight from the sample,
+// and its 16 columns are rows of A, packed as B panels. Where A has few
+// rows (a convolution's output channels: 16) and B few columns (its
+// output pixels, such as 10x10), the micro-kernels' tiles then fit the
+// product better: LeNet-5's second convolution, 16 x 100, runs as 17
+// tiles of 6 pixels by 16 channels instead of 3 of 6, 6 and 4 channels by 9
+// panels of 16 of the 140 columns of its flat product (see widen). Each
+// element's sum runs over the same terms in the same order, so the bits
+// are SgemmIm2col's; in pure Go it runs SgemmIm2col. The epilogue's bias
+// is a convolution's, RowBias: a ColBias would be added before it in the
+// transposed product, and SgemmIm2colPix panics.
+func SgemmIm2colPix(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c []float32, ldc int, accumulate bool, ep Epilogue) {
+	if ep.ColBias != nil {
+		panic("gemm: SgemmIm2colPix with a column bias: use SgemmIm2col")
+	}
+	if !useAsm {
+		SgemmIm2col(pool, m, a, lda, b, c, ldc, accumulate, ep)
+		return
+	}
+	b.check()
+	n, k := b.Cols(), b.Rows()
+	checkMatrix("A", m, k, a, lda)
+	checkMatrix("C", m, n, c, ldc)
+	checkEpilogue(m, n, ep)
+	if m == 0 {
+		return
+	}
+	epT := Epilogue{RowBias: ep.ColBias, ColBias: ep.RowBias, ReLU: ep.ReLU}
+	launch(pool, call{m: n, n: m, k: k, b: a, ldb: lda, transB: true, c: c, ldc: ldc, accumulate: accumulate, ep: epT, imA: true, imP: true, transC: true}, &b)
+}
+
 // An im2colGeom is an Im2col without its sample: what its offsets depend
 // on.
 type im2colGeom struct {

@@ -150,6 +150,43 @@ func TestSgemmIm2colBT(t *testing.T) {
 	})
 }
 
+// TestSgemmIm2colPix checks that SgemmIm2colPix gives the bits of
+// SgemmEpi on the matrix built, for each of im2colGeoms, with and without
+// a pool, accumulating or not, leaving C's columns past the product alone.
+func TestSgemmIm2colPix(t *testing.T) {
+	pool := runtime.NewPool(3)
+	defer pool.Close()
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for i, im := range im2colGeoms {
+			im.X = randSlice(r, im.C*im.H*im.W)
+			for _, m := range []int{1, 6, 16, 33} {
+				t.Run(fmt.Sprintf("%d/m=%d", i, m), func(t *testing.T) {
+					k, n := im.Rows(), im.Cols()
+					a := randSlice(r, m*(k+1))
+					c0 := randSlice(r, m*(n+3))
+					ep := Epilogue{ReLU: m%2 == 0}
+					if m != 16 {
+						ep.RowBias = randSlice(r, m)
+					}
+					acc := m == 6 || m == 33
+					want := append([]float32(nil), c0...)
+					SgemmEpi(nil, false, false, m, n, k, a, k+1, im.build(), n, want, n+3, acc, ep)
+					for _, p := range []*runtime.Pool{nil, pool} {
+						got := append([]float32(nil), c0...)
+						SgemmIm2colPix(p, m, a, k+1, im, got, n+3, acc, ep)
+						for x := range got {
+							if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
+								t.Fatalf("pool %v: C[%d, %d] = %v, want %v", p != nil, x/(n+3), x%(n+3), got[x], want[x])
+							}
+						}
+					}
+				})
+			}
+		}
+	})
+}
+
 func TestSgemmIm2colPanics(t *testing.T) {
 	ok := Im2col{X: make([]float32, 3*10*10), C: 3, H: 10, W: 10, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, OH: 8, OW: 8}
 	tests := []struct {
@@ -184,6 +221,11 @@ func TestSgemmIm2colNoAllocs(t *testing.T) {
 	f()
 	if n := testing.AllocsPerRun(20, f); n != 0 {
 		t.Errorf("SgemmIm2col allocates %v times per call", n)
+	}
+	pix := func() { SgemmIm2colPix(pool, 16, a, 72, im, c, 256, false, Epilogue{ReLU: true}) }
+	pix()
+	if n := testing.AllocsPerRun(20, pix); n != 0 {
+		t.Errorf("SgemmIm2colPix allocates %v times per call", n)
 	}
 }
 

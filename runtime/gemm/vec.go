@@ -297,10 +297,24 @@ func checkRows(fn string, dst, src []float32, rows, width, dstStride, srcStride 
 	}
 }
 
-// transpose sets dst[j*ldd+i] = src[i*lds+j] for i < rows and j < cols.
-// Only the pure Go build runs it (see SgemmIm2colBT).
+// transpose sets dst[j*ldd+i] = src[i*lds+j] for i < rows and j < cols,
+// four rows of src at a time, so that each cache line of dst takes four
+// floats a visit.
 func transpose(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-	for i := range rows {
+	if rows == 0 || cols == 0 {
+		return
+	}
+	_ = src[(rows-1)*lds+cols-1]
+	_ = dst[(cols-1)*ldd+rows-1]
+	i := 0
+	for ; i+4 <= rows; i += 4 {
+		s0, s1, s2, s3 := src[i*lds:][:cols], src[(i+1)*lds:][:cols], src[(i+2)*lds:][:cols], src[(i+3)*lds:][:cols]
+		for j := range cols {
+			d := dst[j*ldd+i:][:4]
+			d[0], d[1], d[2], d[3] = s0[j], s1[j], s2[j], s3[j]
+		}
+	}
+	for ; i < rows; i++ {
 		for j, v := range src[i*lds:][:cols] {
 			dst[j*ldd+i] = v
 		}
