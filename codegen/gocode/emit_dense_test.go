@@ -18,6 +18,8 @@ func TestPixelMajor(t *testing.T) {
 		{"vggsmall conv2: rows of 32", convGeom{C: 32, H: 32, W: 32, O: 32, OH: 32, OW: 32, G: 1, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1}, false},
 		{"vggsmall conv4: rows of 16", convGeom{C: 64, H: 16, W: 16, O: 64, OH: 16, OW: 16, G: 1, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1}, false},
 		{"64 channels, 7x7", convGeom{C: 64, H: 7, W: 7, O: 64, OH: 7, OW: 7, G: 1, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1}, true},
+		{"128 channels, 8x8", convGeom{C: 64, H: 8, W: 8, O: 128, OH: 8, OW: 8, G: 1, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1}, true},
+		{"16 channels, 16x16", convGeom{C: 16, H: 16, W: 16, O: 16, OH: 16, OW: 16, G: 1, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1}, false},
 		{"stride 2", convGeom{C: 6, H: 14, W: 14, O: 16, OH: 5, OW: 5, G: 1, KH: 5, KW: 5, SH: 2, SW: 2, DH: 1, DW: 1}, false},
 		{"1x1", convGeom{C: 6, H: 10, W: 10, O: 16, OH: 10, OW: 10, G: 1, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1}, false},
 	}

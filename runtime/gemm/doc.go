@@ -40,8 +40,9 @@
 // time (isgemm, izgemm), for a weight gradient that then packs only the
 // output gradient; the same kernels read an output pixel's taps as a row
 // of A in SgemmIm2colPix, a forward product of few output channels over a
-// small output computed as its transpose, pixels by channels. Col2im sums a column matrix back into an input
-// gradient, each vector in registers (col2imY, col2imZ).
+// small output computed as its transpose, pixels by channels. Col2im sums
+// a column matrix back into an input gradient, each vector in registers
+// (col2imY, col2imZ).
 //
 // The micro-kernels, the packing routines and the vector helpers (Axpy,
 // ReLU, AddBias, CopyRows, AddRows, Col2im, MaxPool2x2) are AVX2/FMA and AVX-512
