@@ -61,15 +61,20 @@ func (im *Im2col) check() {
 // multiple of 16 (codegen/asm.NR). It splits the work over pool as SgemmPar
 // does, and gives the bits SgemmEpi gives on the matrix built.
 func SgemmIm2col(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c []float32, ldc int, accumulate bool, ep Epilogue) {
+	if cl := forwardCall(m, a, lda, &b, c, ldc, accumulate, ep); cl.m > 0 {
+		launch(pool, cl, &b)
+	}
+}
+
+// forwardCall checks the arguments of SgemmIm2col and returns its call,
+// one with no rows where there is nothing to compute.
+func forwardCall(m int, a []float32, lda int, b *Im2col, c []float32, ldc int, accumulate bool, ep Epilogue) call {
 	b.check()
 	n, k := b.Cols(), b.Rows()
 	checkMatrix("A", m, k, a, lda)
 	checkMatrix("C", m, n, c, ldc)
 	checkEpilogue(m, n, ep)
-	if m == 0 {
-		return
-	}
-	launch(pool, call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, ep: ep}, &b)
+	return call{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: accumulate, ep: ep}
 }
 
 // SgemmIm2colT computes C = A*Bᵀ, or C += A*Bᵀ when accumulate is set,
@@ -133,20 +138,17 @@ func SgemmIm2colPix(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c
 	if ep.ColBias != nil {
 		panic("gemm: SgemmIm2colPix with a column bias: use SgemmIm2col")
 	}
-	if !useAsm {
-		SgemmIm2col(pool, m, a, lda, b, c, ldc, accumulate, ep)
+	cl := forwardCall(m, a, lda, &b, c, ldc, accumulate, ep)
+	if cl.m == 0 {
 		return
 	}
-	b.check()
-	n, k := b.Cols(), b.Rows()
-	checkMatrix("A", m, k, a, lda)
-	checkMatrix("C", m, n, c, ldc)
-	checkEpilogue(m, n, ep)
-	if m == 0 {
-		return
+	if useAsm {
+		// Cᵀ = Bᵀ*Aᵀ: the call's A is the im2col matrix's transpose, its
+		// B the caller's A, transposed.
+		cl = call{m: cl.n, n: cl.m, k: cl.k, b: a, ldb: lda, transB: true, c: c, ldc: ldc, accumulate: accumulate,
+			ep: Epilogue{ColBias: ep.RowBias, ReLU: ep.ReLU}, imA: true, imP: true, transC: true}
 	}
-	epT := Epilogue{RowBias: ep.ColBias, ColBias: ep.RowBias, ReLU: ep.ReLU}
-	launch(pool, call{m: n, n: m, k: k, b: a, ldb: lda, transB: true, c: c, ldc: ldc, accumulate: accumulate, ep: epT, imA: true, imP: true, transC: true}, &b)
+	launch(pool, cl, &b)
 }
 
 // An im2colGeom is an Im2col without its sample: what its offsets depend

@@ -40,38 +40,49 @@ var im2colGeoms = []Im2col{
 	{C: 2, H: 20, W: 20, KH: 2, KW: 3, SH: 3, SW: 1, DH: 1, DW: 1, OH: 7, OW: 18},   // row stride only
 }
 
-// TestSgemmIm2col checks that SgemmIm2col gives the bits of SgemmEpi on
-// the matrix built, for each of im2colGeoms, with and without a pool,
-// accumulating or not.
+// TestSgemmIm2col checks that SgemmIm2col and SgemmIm2colPix give the
+// bits of SgemmEpi on the matrix built, for each of im2colGeoms, with and
+// without a pool, accumulating or not, with and without a bias, leaving
+// C's columns past the product alone.
 func TestSgemmIm2col(t *testing.T) {
-	pool := runtime.NewPool(2)
+	pool := runtime.NewPool(3)
 	defer pool.Close()
-	kernelModes(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(3, 4))
-		for i, im := range im2colGeoms {
-			im.X = randSlice(r, im.C*im.H*im.W+5)
-			for _, m := range []int{1, 6, 16, 33} {
-				t.Run(fmt.Sprintf("%d/m=%d", i, m), func(t *testing.T) {
-					k, n := im.Rows(), im.Cols()
-					a := randSlice(r, m*k)
-					c0 := randSlice(r, m*(n+3))
-					ep := Epilogue{RowBias: randSlice(r, m), ReLU: m%2 == 0}
-					acc := m == 6
-					want := append([]float32(nil), c0...)
-					SgemmEpi(nil, false, false, m, n, k, a, k, im.build(), n, want, n+3, acc, ep)
-					for _, p := range []*runtime.Pool{nil, pool} {
-						got := append([]float32(nil), c0...)
-						SgemmIm2col(p, m, a, k, im, got, n+3, acc, ep)
-						for x := range got {
-							if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
-								t.Fatalf("pool %v: C[%d] = %v, want %v", p != nil, x, got[x], want[x])
+	for _, f := range []struct {
+		name string
+		fn   func(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c []float32, ldc int, accumulate bool, ep Epilogue)
+	}{{"SgemmIm2col", SgemmIm2col}, {"SgemmIm2colPix", SgemmIm2colPix}} {
+		t.Run(f.name, func(t *testing.T) {
+			kernelModes(t, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(3, 4))
+				for i, im := range im2colGeoms {
+					im.X = randSlice(r, im.C*im.H*im.W+5)
+					for _, m := range []int{1, 6, 16, 33} {
+						t.Run(fmt.Sprintf("%d/m=%d", i, m), func(t *testing.T) {
+							k, n := im.Rows(), im.Cols()
+							a := randSlice(r, m*(k+1))
+							c0 := randSlice(r, m*(n+3))
+							ep := Epilogue{ReLU: m%2 == 0}
+							if m != 16 {
+								ep.RowBias = randSlice(r, m)
 							}
-						}
+							acc := m == 6 || m == 33
+							want := append([]float32(nil), c0...)
+							SgemmEpi(nil, false, false, m, n, k, a, k+1, im.build(), n, want, n+3, acc, ep)
+							for _, p := range []*runtime.Pool{nil, pool} {
+								got := append([]float32(nil), c0...)
+								f.fn(p, m, a, k+1, im, got, n+3, acc, ep)
+								for x := range got {
+									if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
+										t.Fatalf("pool %v: C[%d, %d] = %v, want %v", p != nil, x/(n+3), x%(n+3), got[x], want[x])
+									}
+								}
+							}
+						})
 					}
-				})
-			}
-		}
-	})
+				}
+			})
+		})
+	}
 }
 
 // TestSgemmIm2colT checks that SgemmIm2colT gives the bits of SgemmPar on
@@ -141,43 +152,6 @@ func TestSgemmIm2colBT(t *testing.T) {
 								if got[i*(n+3)+j] != c0[i*(n+3)+j] {
 									t.Fatalf("pool %v: C[%d, %d] past the product written", p != nil, i, j)
 								}
-							}
-						}
-					}
-				})
-			}
-		}
-	})
-}
-
-// TestSgemmIm2colPix checks that SgemmIm2colPix gives the bits of
-// SgemmEpi on the matrix built, for each of im2colGeoms, with and without
-// a pool, accumulating or not, leaving C's columns past the product alone.
-func TestSgemmIm2colPix(t *testing.T) {
-	pool := runtime.NewPool(3)
-	defer pool.Close()
-	kernelModes(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(11, 12))
-		for i, im := range im2colGeoms {
-			im.X = randSlice(r, im.C*im.H*im.W)
-			for _, m := range []int{1, 6, 16, 33} {
-				t.Run(fmt.Sprintf("%d/m=%d", i, m), func(t *testing.T) {
-					k, n := im.Rows(), im.Cols()
-					a := randSlice(r, m*(k+1))
-					c0 := randSlice(r, m*(n+3))
-					ep := Epilogue{ReLU: m%2 == 0}
-					if m != 16 {
-						ep.RowBias = randSlice(r, m)
-					}
-					acc := m == 6 || m == 33
-					want := append([]float32(nil), c0...)
-					SgemmEpi(nil, false, false, m, n, k, a, k+1, im.build(), n, want, n+3, acc, ep)
-					for _, p := range []*runtime.Pool{nil, pool} {
-						got := append([]float32(nil), c0...)
-						SgemmIm2colPix(p, m, a, k+1, im, got, n+3, acc, ep)
-						for x := range got {
-							if math.Float32bits(got[x]) != math.Float32bits(want[x]) {
-								t.Fatalf("pool %v: C[%d, %d] = %v, want %v", p != nil, x/(n+3), x%(n+3), got[x], want[x])
 							}
 						}
 					}
