@@ -165,7 +165,7 @@ func TestClangPTX(t *testing.T) {
 			src := filepath.Join(dir, "model.cu")
 			require.NoError(t, os.WriteFile(src, []byte(concatSources(progs)), 0o644))
 			ptx := filepath.Join(dir, "model.ptx")
-			cmd := exec.Command(clang, "-x", "cuda", "--cuda-device-only", "-nocudainc", "-nocudalib",
+			cmd := exec.Command(clang, "-x", "cuda", "-std=c++17", "--cuda-device-only", "-nocudainc", "-nocudalib",
 				"--cuda-gpu-arch=sm_80", "-O2", "-Werror", "-Wno-unused-function", "-Wno-unknown-cuda-version",
 				"-include", filepath.Join(dir, "prelude.h"), "-S", "-o", ptx, src)
 			out, err := cmd.CombinedOutput()

@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cnnc/cnnc/ir"
 	cudart "github.com/cnnc/cnnc/runtime/cuda"
@@ -21,24 +22,27 @@ type gemm struct {
 const bk = 16 // depth of one step through k
 
 // tileFor chooses the tile of a product with at most maxM rows and nc
-// columns: 128 or 256 threads, each holding TM x TN outputs.
+// columns, and the outputs each thread holds: 32 to 128 threads, each with
+// runs of 4 rows and columns where it can, which it reads from shared
+// memory 4 at a time (see cnnc_gemm_tile).
 func tileFor(maxM, nc int) (bm, bn, tm, tn int) {
 	switch {
 	case nc >= 64:
-		bn, tn = 64, 4
+		bn, tn = 64, 8
 	case nc >= 32:
-		bn, tn = 32, 2
+		bn, tn = 32, 4
 	case nc >= 16:
-		bn, tn = 16, 1
+		bn, tn = 16, 4
 	default:
-		bn, tn = 8, 1
+		bn, tn = 8, 2
 	}
-	bm, tm = 64, 4
 	switch {
-	case maxM >= 16384 && nc >= 32:
+	case maxM >= 16384:
 		bm, tm = 128, 8
 	case maxM <= 32:
-		bm, tm = 32, 2
+		bm, tm = 32, 4
+	default:
+		bm, tm = 64, 4
 	}
 	return bm, bn, tm, tn
 }
@@ -70,13 +74,43 @@ func (q *gemm) structText() string {
 		"MEMBERS", indent(q.members), "A", indent(indent(q.a)), "B", indent(indent(q.b)), "STORE", indent(indent(q.store)))
 }
 
+// maxTaps is the most terms of a convolution's product (input channels
+// times kernel taps) whose offsets a block keeps in a table in shared
+// memory (8 bytes each).
+const maxTaps = 1024
+
+// tapTable returns the kernel code that fills the shared tables toff and
+// tpos for the K terms of a convolution's product, term k = (c*KH + p)*KW
+// + q for channel c (named ch in off) and tap (p, q), with T threads:
+// toff[k] is off, the term's offset in the operand, and tpos[k] packs the
+// tap's row and column displacements p*DH and q*DW as (p*DH)<<16 | q*DW
+// (see hasTapTable).
+func tapTable(T, K int, ch, off string, vals []any) string {
+	return expand(`__shared__ int toff[{K}], tpos[{K}];
+for (int k = threadIdx.x; k < {K}; k += {T}) {
+  const int q = k % {KW}, t2 = k / {KW}, p = t2 % {KH}, {CH} = t2 / {KH};
+  toff[k] = {OFF};
+  tpos[k] = (p * {DH}) << 16 | q * {DW};
+}
+__syncthreads();
+`, append(vals, "K", K, "T", T, "CH", ch, "OFF", expand(off, vals...))...)
+}
+
+// hasTapTable reports whether a convolution's product of K terms reads
+// its taps' offsets from a table (tapTable): one that fits in shared
+// memory beside the tiles, with displacements that fit in 16 bits.
+func hasTapTable(K int, w *ir.Node, a ir.Attrs) bool {
+	return K <= maxTaps && (w.Shape[2]-1)*a.Dilation[0] < 1<<15 && (w.Shape[3]-1)*a.Dilation[1] < 1<<16
+}
+
 // splitK chooses how to split a reduction of at most kmax terms over
 // chunks of kc, so that blocks blocks per chunk fill the GPU: nch chunks at
-// most (1: no split).
-func splitK(blocks, kmax int) (kc, nch int) {
+// most (1: no split). A reduction of at most 4*minChunk terms is not split,
+// and a chunk has at least minChunk terms.
+func splitK(blocks, kmax, minChunk int) (kc, nch int) {
 	chunks := 1
-	if kmax > 1024 {
-		chunks = max(1, min(ceilDiv(528, blocks), ceilDiv(kmax, 256)))
+	if kmax > 4*minChunk {
+		chunks = max(1, min(ceilDiv(528, blocks), ceilDiv(kmax, minChunk)))
 	}
 	kc = roundUp(ceilDiv(kmax, chunks), bk)
 	return kc, ceilDiv(kmax, kc)
@@ -101,11 +135,22 @@ func emitConv2D(g *generator, gp *graphPlan, n *ir.Node) error {
 	q := &gemm{nc: OG, bKFast: true}
 	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0]*OHW, OG)
 	q.members = "const float* x;\nconst float* w;\nconst float* bias;\nfloat* out;\nint grp;\n"
-	q.a = expand(`const int ow = m % {OW}, t = m / {OW}, oh = t % {OH}, nn = t / {OH};
+	table := hasTapTable(K, w, n.Attrs)
+	if table {
+		// The taps' offsets from a table in shared memory: only the
+		// output pixel's part of the address is left to compute, once.
+		q.a = expand(`const int ow = m % {OW}, t = m / {OW}, oh = t % {OH}, nn = t / {OH};
+const int ih0 = oh * {SH} - {PH}, iw0 = ow * {SW} - {PW}, tp = tpos[k];
+const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+return ((unsigned)ih < {H}u && (unsigned)iw < {W}u) ? x[(nn * {C} + grp * {CG}) * {H} * {W} + ih0 * {W} + iw0 + toff[k]] : 0.0f;
+`, vals...)
+	} else {
+		q.a = expand(`const int ow = m % {OW}, t = m / {OW}, oh = t % {OH}, nn = t / {OH};
 const int q = k % {KW}, t2 = k / {KW}, p = t2 % {KH}, cg = t2 / {KH};
 const int ih = oh * {SH} - {PH} + p * {DH}, iw = ow * {SW} - {PW} + q * {DW};
 return (ih >= 0 && ih < {H} && iw >= 0 && iw < {W}) ? x[((nn * {C} + grp * {CG} + cg) * {H} + ih) * {W} + iw] : 0.0f;
 `, vals...)
+	}
 	q.b = expand("return w[(grp * {OG} + j) * {CGKK} + k];\n", vals...)
 	bias := " + bias[o]"
 	params := []kparam{in("x", gp.buf[x]), in("w", gp.buf[w])}
@@ -124,6 +169,11 @@ out[((nn * {O} + o) * {OH} + oh) * {OW} + ow] = {RESULT};
 const KNAME_gemm g{{INIT}, grp};
 cnnc_gemm_tile(g, n * {OHW}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, 0, {K});
 `, "NT", nt, "INIT", init, "OHW", OHW, "BM", q.bm, "BN", q.bn, "K", K)
+	if table {
+		q.members = fixMembers(q.members + "const int* toff;\nconst int* tpos;\n")
+		body = tapTable(q.threads(), K, "cg", "(cg * {H} + p * {DH}) * {W} + q * {DW}", vals) +
+			strings.Replace(body, "{"+init, "{"+init+", toff, tpos", 1)
+	}
 	params = append(params, out("out", gp.buf[n]), nParam)
 	grid := [3]cudart.Dim{{PerSample: OHW, Div: q.bm}, {Fixed: G * nt}, one}
 	g.kernel(gp, n, "", fmt.Sprintf("convolution as an implicit GEMM, M = n*%d output pixels, N = %d channels per group (%d groups), K = %d", OHW, OG, G, K),
@@ -139,6 +189,7 @@ func emitConv2DBackwardData(g *generator, gp *graphPlan, n *ir.Node) error {
 	q := &gemm{nc: CG, bKFast: true}
 	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0]*HW, CG)
 	q.members = "const float* dy;\nconst float* w;\nfloat* out;\nint grp;\n"
+	table := hasTapTable(K, w, n.Attrs) && n.Attrs.Stride[0] == 1 && n.Attrs.Stride[1] == 1
 	q.a = expand(`const int iw = m % {W}, t = m / {W}, ih = t % {H}, nn = t / {H};
 const int q = k % {KW}, t2 = k / {KW}, p = t2 % {KH}, og = t2 / {KH};
 const int hh = ih + {PH} - p * {DH}, ww = iw + {PW} - q * {DW};
@@ -146,6 +197,14 @@ if (hh < 0 || ww < 0 || hh % {SH} != 0 || ww % {SW} != 0) return 0.0f;
 const int i = hh / {SH}, j = ww / {SW};
 return (i < {OH} && j < {OW}) ? dy[((nn * {O} + grp * {OG} + og) * {OH} + i) * {OW} + j] : 0.0f;
 `, vals...)
+	if table {
+		// Stride 1: the taps' offsets from a table in shared memory.
+		q.a = expand(`const int iw = m % {W}, t = m / {W}, ih = t % {H}, nn = t / {H};
+const int i0 = ih + {PH}, j0 = iw + {PW}, tp = tpos[k];
+const int i = i0 - (tp >> 16), j = j0 - (tp & 0xffff);
+return ((unsigned)i < {OH}u && (unsigned)j < {OW}u) ? dy[(nn * {O} + grp * {OG}) * {OHW} + i0 * {OW} + j0 + toff[k]] : 0.0f;
+`, vals...)
+	}
 	q.b = expand("return w[((grp * {OG} + k / {KK}) * {CG} + j) * {KK} + k % {KK}];\n", vals...)
 	q.store = expand(`const int iw = m % {W}, t = m / {W}, ih = t % {H}, nn = t / {H};
 out[((nn * {C} + grp * {CG} + j) * {H} + ih) * {W} + iw] = v;
@@ -155,6 +214,11 @@ out[((nn * {C} + grp * {CG} + j) * {H} + ih) * {W} + iw] = v;
 const KNAME_gemm g{dy, w, out, grp};
 cnnc_gemm_tile(g, n * {HW}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, 0, {K});
 `, "NT", nt, "HW", HW, "BM", q.bm, "BN", q.bn, "K", K)
+	if table {
+		q.members = "const float* dy;\nconst float* w;\nfloat* out;\nconst int* toff;\nconst int* tpos;\nint grp;\n"
+		body = tapTable(q.threads(), K, "og", "og * {OHW} - p * {DH} * {OW} - q * {DW}", vals) +
+			strings.Replace(body, "{dy, w, out,", "{dy, w, out, toff, tpos,", 1)
+	}
 	params := []kparam{in("dy", gp.buf[dy]), in("w", gp.buf[w]), out("out", gp.buf[n]), nParam}
 	grid := [3]cudart.Dim{{PerSample: HW, Div: q.bm}, {Fixed: G * nt}, one}
 	g.kernel(gp, n, "", fmt.Sprintf("gradient of a convolution with respect to its input as an implicit GEMM, M = n*%d input pixels, N = %d channels per group (%d groups), K = %d", HW, CG, G, K),
@@ -179,32 +243,54 @@ return (ih >= 0 && ih < {H} && iw >= 0 && iw < {W}) ? x[((nn * {C} + grp * {CG} 
 `, vals...)
 	nt := ceilDiv(NC, q.bn)
 	mt := ceilDiv(OG, q.bm)
-	kc, nch := splitK(mt*G*nt, dy.Shape[0]*OHW)
+	kc, nch := splitK(mt*G*nt, dy.Shape[0]*OHW, 256)
 	total := n.Shape.Size()
 	doc := fmt.Sprintf("gradient of a convolution with respect to its weight as an implicit GEMM, M = %d channels per group (%d groups), N = %d, K = n*%d", OG, G, NC, OHW)
-	g.splitGemm(gp, n, q, doc, []kparam{in("x", gp.buf[x]), in("dy", gp.buf[dy])}, "x, dy",
-		expand("(grp * {OG} + m) * {NC} + j", "OG", OG, "NC", NC), total,
-		OG, mt, G*nt, nt, kc, nch, cudart.Dim{PerSample: OHW, Div: kc}, fmt.Sprintf("n * %d", OHW))
+	g.splitGemm(gp, n, q, doc, []kparam{in("x", gp.buf[x]), in("dy", gp.buf[dy])}, "x, dy", split{
+		rows: fmt.Sprint(OG), rowTiles: cudart.Dim{Fixed: mt}, yTiles: G * nt, nt: nt, kc: kc, nch: nch,
+		zdim: cudart.Dim{PerSample: OHW, Div: kc}, kexpr: fmt.Sprintf("n * %d", OHW),
+		index: expand("(grp * {OG} + m) * {NC} + j", "OG", OG, "NC", NC), total: total,
+	})
 	return nil
 }
 
-// splitGemm emits a product whose reduction runs over the batch, split
-// over chunks of kc terms when nch > 1: each chunk's tile goes to a
-// scratch buffer and a second kernel adds the chunks in order. index is
-// the C expression of output element (m, j) in the result of total
-// elements; kexpr is the length of the reduction.
-func (g *generator) splitGemm(gp *graphPlan, n *ir.Node, q *gemm, doc string, params []kparam, init, index string, total,
-	M, mTiles, yTiles, nt, kc, nch int, zdim cudart.Dim, kexpr string) {
+// A split describes where a product's reduction may be split into chunks
+// and what it stores.
+type split struct {
+	rows     string     // C expression of the number of rows of C
+	rowTiles cudart.Dim // blocks along the rows
+	yTiles   int        // blocks along the columns, groups included
+	nt       int        // column tiles per group
+	kc, nch  int        // the chunks of the reduction: nch chunks of kc terms
+	zdim     cudart.Dim // blocks along the reduction when nch > 1
+	kexpr    string     // C expression of the length of the reduction
+	index    string     // C expression of element (m, j) in the result
+	total    int        // elements of the result at full batch
+	// result is the C expression of the value stored from the sum v for
+	// column j; nil stores v.
+	result    func(v, j string) string
+	sumParams []kparam // the arguments result reads, for the kernel that adds the chunks
+}
+
+// splitGemm emits a product whose reduction is split over chunks of kc
+// terms when nch > 1: each chunk's tile goes to a scratch buffer and a
+// second kernel adds the chunks in order and stores the result.
+func (g *generator) splitGemm(gp *graphPlan, n *ir.Node, q *gemm, doc string, params []kparam, init string, sp split) {
+	result := sp.result
+	if result == nil {
+		result = func(v, _ string) string { return v }
+	}
 	var part int
-	if nch > 1 {
-		part = g.alloc(nch * total)
+	zdim := sp.zdim
+	if sp.nch > 1 {
+		part = g.alloc(sp.nch * sp.total)
 		q.members += "float* part;\n"
-		q.store = expand("part[blockIdx.z * {TOTAL} + {INDEX}] = v;\n", "TOTAL", total, "INDEX", index)
+		q.store = expand("part[blockIdx.z * {TOTAL} + {INDEX}] = v;\n", "TOTAL", sp.total, "INDEX", sp.index)
 		params = append(params, out("part", part))
 		init += ", part"
 	} else {
 		q.members += "float* out;\n"
-		q.store = expand("out[{INDEX}] = v;\n", "INDEX", index)
+		q.store = expand("out[{INDEX}] = {RESULT};\n", "INDEX", sp.index, "RESULT", result("v", "j"))
 		params = append(params, out("out", gp.buf[n]))
 		init += ", out"
 		zdim = one
@@ -213,21 +299,21 @@ func (g *generator) splitGemm(gp *graphPlan, n *ir.Node, q *gemm, doc string, pa
 const int k0 = blockIdx.z * {KC}, k1 = cnnc_min(k0 + {KC}, {KEXPR});
 const KNAME_gemm g{{INIT}, grp};
 cnnc_gemm_tile(g, {M}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, k0, k1);
-`, "NT", nt, "KC", kc, "KEXPR", kexpr, "INIT", init, "M", M, "BM", q.bm, "BN", q.bn)
+`, "NT", sp.nt, "KC", sp.kc, "KEXPR", sp.kexpr, "INIT", init, "M", sp.rows, "BM", q.bm, "BN", q.bn)
 	params = append(params, nParam)
-	grid := [3]cudart.Dim{{Fixed: mTiles}, {Fixed: yTiles}, zdim}
+	grid := [3]cudart.Dim{sp.rowTiles, {Fixed: sp.yTiles}, zdim}
 	suffix := ""
-	if nch > 1 {
+	if sp.nch > 1 {
 		suffix = "_chunks"
-		doc += fmt.Sprintf(", split over chunks of %d terms", kc)
+		doc += fmt.Sprintf(", split over chunks of %d terms", sp.kc)
 	}
 	q.members = fixMembers(q.members)
 	g.kernel(gp, n, suffix, doc, q.structText(), grid, q.threads(), params, body)
-	if nch > 1 {
+	if sp.nch > 1 {
 		g.elementwise(gp, n, "_sum", fmt.Sprintf("adds the chunks of %s in order", n.Op),
-			[]kparam{in("part", part)},
-			expand("const int nch = ({KEXPR} + {KC} - 1) / {KC};\nfloat s = 0.0f;\nfor (int ch = 0; ch < nch; ++ch) s += part[ch * {TOTAL} + i];\nout[i] = s;",
-				"KEXPR", kexpr, "KC", kc, "TOTAL", total))
+			append([]kparam{in("part", part)}, sp.sumParams...),
+			expand("const int nch = ({KEXPR} + {KC} - 1) / {KC};\nfloat s = 0.0f;\nfor (int ch = 0; ch < nch; ++ch) s += part[ch * {TOTAL} + i];\nout[i] = {RESULT};",
+				"KEXPR", sp.kexpr, "KC", sp.kc, "TOTAL", sp.total, "RESULT", result("s", fmt.Sprintf("(i %% %d)", q.nc))))
 	}
 }
 
@@ -248,18 +334,22 @@ func emitLinear(g *generator, gp *graphPlan, n *ir.Node) error {
 	F, O := x.Shape[1], w.Shape[0]
 	q := &gemm{nc: O, aKFast: true, bKFast: true}
 	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0], O)
-	q.members = "const float* x;\nconst float* w;\nconst float* bias;\nfloat* out;\n"
+	q.members = "const float* x;\nconst float* w;\nconst float* bias;\n"
 	q.a = expand("return x[m * {F} + k];\n", "F", F)
 	q.b = expand("return w[j * {F} + k];\n", "F", F)
 	params := []kparam{in("x", gp.buf[x]), in("w", gp.buf[w])}
-	bias, init := " + bias[j]", "x, w, bias, out"
+	init := "x, w, bias"
+	var sumParams []kparam
+	relu := n.Op == ir.OpLinearReLU
+	result := func(v, _ string) string { return epilogue(v, relu) }
 	if len(n.Args) > 2 {
-		params = append(params, in("bias", gp.buf[n.Args[2]]))
+		sumParams = []kparam{in("bias", gp.buf[n.Args[2]])}
+		params = append(params, sumParams...)
+		result = func(v, j string) string { return epilogue(v+" + bias["+j+"]", relu) }
 	} else {
-		bias, init = "", "x, w, nullptr, out"
+		init = "x, w, nullptr"
 	}
-	q.store = expand("out[m * {O} + j] = {RESULT};\n", "O", O, "RESULT", epilogue("v"+bias, n.Op == ir.OpLinearReLU))
-	g.plainGemm(gp, n, q, fmt.Sprintf("linear layer as a GEMM, M = n, N = %d, K = %d", O, F), params, init, F)
+	g.rowGemm(gp, n, q, fmt.Sprintf("linear layer as a GEMM, M = n, N = %d, K = %d", O, F), params, init, F, result, sumParams)
 	return nil
 }
 
@@ -268,30 +358,28 @@ func emitLinearBackwardData(g *generator, gp *graphPlan, n *ir.Node) error {
 	O, F := w.Shape[0], w.Shape[1]
 	q := &gemm{nc: F, aKFast: true, bKFast: false}
 	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0], F)
-	q.members = "const float* dy;\nconst float* w;\nfloat* out;\n"
+	q.members = "const float* dy;\nconst float* w;\n"
 	q.a = expand("return dy[m * {O} + k];\n", "O", O)
 	q.b = expand("return w[k * {F} + j];\n", "F", F)
-	q.store = expand("out[m * {F} + j] = v;\n", "F", F)
-	g.plainGemm(gp, n, q, fmt.Sprintf("gradient of a linear layer with respect to its input, M = n, N = %d, K = %d", F, O),
-		[]kparam{in("dy", gp.buf[dy]), in("w", gp.buf[w])}, "dy, w, out", O)
+	g.rowGemm(gp, n, q, fmt.Sprintf("gradient of a linear layer with respect to its input, M = n, N = %d, K = %d", F, O),
+		[]kparam{in("dy", gp.buf[dy]), in("w", gp.buf[w])}, "dy, w", O, nil, nil)
 	return nil
 }
 
-// plainGemm emits a product with n rows.
-func (g *generator) plainGemm(gp *graphPlan, n *ir.Node, q *gemm, doc string, params []kparam, init string, K int) {
-	nt := ceilDiv(q.nc, q.bn)
-	body := expand(`const KNAME_gemm g{{INIT}};
-cnnc_gemm_tile(g, n, blockIdx.x * {BM}, blockIdx.y * {BN}, 0, {K});
-`, "INIT", init, "BM", q.bm, "BN", q.bn, "K", K)
-	rows := cudart.Dim{PerSample: 1, Div: q.bm}
+// rowGemm emits a product whose rows are the samples (or n's rows, if it
+// does not carry the batch), over K terms, split over chunks where its
+// tiles alone would leave most of the GPU idle.
+func (g *generator) rowGemm(gp *graphPlan, n *ir.Node, q *gemm, doc string, params []kparam, init string, K int,
+	result func(v, j string) string, sumParams []kparam) {
+	nt, mt := ceilDiv(q.nc, q.bn), ceilDiv(n.Shape[0], q.bm)
+	kc, nch := splitK(mt*nt, K, 64)
+	sp := split{rows: "n", rowTiles: cudart.Dim{PerSample: 1, Div: q.bm}, yTiles: nt, nt: nt, kc: kc, nch: nch,
+		zdim: cudart.Dim{Fixed: K, Div: kc}, kexpr: fmt.Sprint(K), index: expand("m * {NC} + j", "NC", q.nc),
+		total: n.Shape.Size(), result: result, sumParams: sumParams}
 	if !gp.batched[n] {
-		rows = cudart.Dim{Fixed: n.Shape[0], Div: q.bm}
-		body = expand(`const KNAME_gemm g{{INIT}};
-cnnc_gemm_tile(g, {M}, blockIdx.x * {BM}, blockIdx.y * {BN}, 0, {K});
-`, "INIT", init, "M", n.Shape[0], "BM", q.bm, "BN", q.bn, "K", K)
+		sp.rows, sp.rowTiles = fmt.Sprint(n.Shape[0]), cudart.Dim{Fixed: n.Shape[0], Div: q.bm}
 	}
-	params = append(params, out("out", gp.buf[n]), nParam)
-	g.kernel(gp, n, "", doc, q.structText(), [3]cudart.Dim{rows, {Fixed: nt}, one}, q.threads(), params, body)
+	g.splitGemm(gp, n, q, doc, params, init, sp)
 }
 
 func emitLinearBackwardWeight(g *generator, gp *graphPlan, n *ir.Node) error {
@@ -304,13 +392,15 @@ func emitLinearBackwardWeight(g *generator, gp *graphPlan, n *ir.Node) error {
 	q.b = expand("return x[k * {F} + j];\n", "F", F)
 	nt, mt := ceilDiv(F, q.bn), ceilDiv(O, q.bm)
 	kmax := x.Shape[0]
-	kc, nch := splitK(mt*nt, kmax)
+	kc, nch := splitK(mt*nt, kmax, 256)
 	kexpr, zdim := "n", cudart.Dim{PerSample: 1, Div: kc}
 	if !gp.batched[x] {
 		kexpr, zdim = fmt.Sprint(kmax), cudart.Dim{Fixed: kmax, Div: kc}
 	}
 	g.splitGemm(gp, n, q, fmt.Sprintf("gradient of a linear layer with respect to its weight, M = %d, N = %d, K = n", O, F),
-		[]kparam{in("x", gp.buf[x]), in("dy", gp.buf[dy])}, "x, dy",
-		expand("m * {F} + j", "F", F), n.Shape.Size(), O, mt, nt, nt, kc, nch, zdim, kexpr)
+		[]kparam{in("x", gp.buf[x]), in("dy", gp.buf[dy])}, "x, dy", split{
+			rows: fmt.Sprint(O), rowTiles: cudart.Dim{Fixed: mt}, yTiles: nt, nt: nt, kc: kc, nch: nch, zdim: zdim, kexpr: kexpr,
+			index: expand("m * {F} + j", "F", F), total: n.Shape.Size(),
+		})
 	return nil
 }

@@ -129,3 +129,75 @@ func TestEmulatorGraphs(t *testing.T) {
 		})
 	}
 }
+
+// TestEmulatorStagingAndProfile checks that a batch written into the
+// model's staging buffer trains as the same batch passed from Go memory
+// does, and that Profile times every launch of the plan, in order, without
+// changing the parameters.
+func TestEmulatorStagingAndProfile(t *testing.T) {
+	var c cudacheck.Case
+	for _, m := range emulatedModels() {
+		if m.Name == "lenet5" {
+			c = m
+		}
+	}
+	prog, err := cudacheck.Compile(c, c.Batch)
+	require.NoError(t, err)
+	emulator(t, []*cuda.Program{prog})
+	dev, err := cudart.Open()
+	require.NoError(t, err)
+	m, err := cudart.NewModel(dev, prog.Source, prog.Plan, 5)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, m.Close()) }()
+
+	sample := 1
+	for _, d := range prog.Plan.InputShape {
+		sample *= d
+	}
+	n := c.Batch - 1
+	rng := cnnc.NewRNG(4)
+	x := make([]float32, n*sample)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]int32, n)
+	for i := range y {
+		y[i] = int32(rng.Intn(prog.Plan.Classes))
+	}
+	want, err := m.Train(x, y)
+	require.NoError(t, err)
+	staging := m.Staging()
+	require.Len(t, staging, c.Batch*sample)
+	copy(staging, x)
+	got, err := m.Train(staging[:len(x)], y)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "loss of the batch in the staging buffer")
+
+	before, err := m.Params()
+	require.NoError(t, err)
+	snapshot := func(ps []*cnnc.Param) (out []float32) {
+		for _, p := range ps {
+			out = append(out, p.Data...)
+		}
+		return out
+	}
+	wantParams := snapshot(before)
+	for _, train := range []bool{true, false} {
+		times, err := m.Profile(train, n, 2)
+		require.NoError(t, err)
+		seq := prog.Plan.Infer
+		if train {
+			seq = prog.Plan.Train
+		}
+		require.Len(t, times, len(seq))
+		for i, l := range seq {
+			require.Equal(t, l.Kernel, times[i].Kernel)
+			require.Equal(t, l.Block[0], times[i].Block.X)
+		}
+	}
+	after, err := m.Params()
+	require.NoError(t, err)
+	require.Equal(t, wantParams, snapshot(after), "parameters after Profile")
+	_, err = m.Profile(true, c.Batch+1, 1)
+	require.Error(t, err, "Profile for more samples than the batch")
+}

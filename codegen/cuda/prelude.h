@@ -1,7 +1,7 @@
 // prelude.h lets Debian's clang compile a generated model.cu to PTX with no
 // CUDA installation:
 //
-//   clang -x cuda --cuda-device-only -nocudainc -nocudalib \
+//   clang -x cuda -std=c++17 --cuda-device-only -nocudainc -nocudalib \
 //         --cuda-gpu-arch=sm_80 -include prelude.h -S -o model.ptx model.cu
 //
 // It declares the few CUDA builtins and functions the kernels use, which
@@ -17,6 +17,7 @@
 #define __constant__ __attribute__((constant))
 #define __launch_bounds__(...) __attribute__((launch_bounds(__VA_ARGS__)))
 #define __forceinline__ __inline__ __attribute__((always_inline))
+#define __align__(n) __attribute__((aligned(n)))
 
 // threadIdx, blockIdx, blockDim and gridDim.
 #include "__clang_cuda_builtin_vars.h"

@@ -55,6 +55,68 @@ static __device__ __forceinline__ void cnnc_block_sum(float (&v)[Q]) {
   __syncthreads();
 }
 
+// A cnnc_f4 is four floats read from shared memory in one access: NVRTC's
+// float4, or a struct of the same layout for clang's syntax check and the
+// CPU emulator.
+#ifdef __CUDACC_RTC__
+typedef float4 cnnc_f4;
+#else
+struct alignas(16) cnnc_f4 {
+  float x, y, z, w;
+};
+#endif
+
+// cnnc_gemm_load fetches a thread's L elements of one step of an operand,
+// at k from kb, into r: element e = tid + l*T of the BR x BK step has row
+// e / BK and depth e % BK when KFAST (consecutive threads read
+// consecutive k), else row e % BR and depth e / BR. at(row, k) reads an
+// element; rows from n rows and depths from k1 on read as 0.
+template <int L, int T, int BR, int BK, bool KFAST, class F>
+static __device__ __forceinline__ void cnnc_gemm_load(float (&r)[L], unsigned tid, int r0, int n, int kb, int k1, const F& at) {
+#pragma unroll
+  for (int l = 0; l < L; ++l) {
+    const unsigned e = tid + l * T;
+    const int rr = r0 + (KFAST ? e / BK : e % BR), k = kb + (KFAST ? e % BK : e / BR);
+    r[l] = (rr < n && k < k1) ? at(rr, k) : 0.0f;
+  }
+}
+
+// cnnc_gemm_put stores what cnnc_gemm_load fetched into a step's buffer
+// in shared memory, laid out [BK][P].
+template <int L, int T, int BR, int BK, int P, bool KFAST>
+static __device__ __forceinline__ void cnnc_gemm_put(const float (&r)[L], float (*buf)[P], unsigned tid) {
+#pragma unroll
+  for (int l = 0; l < L; ++l) {
+    const unsigned e = tid + l * T;
+    buf[KFAST ? e % BK : e / BR][KFAST ? e / BK : e % BR] = r[l];
+  }
+}
+
+// cnnc_gemm_frag reads a thread's N values of one depth of a step: runs of
+// 4 at 4*t + q*S*4 when N is a multiple of 4 (the threads of a warp read
+// consecutive runs, without bank conflicts), else single values at
+// t + q*S.
+template <int N, int S>
+static __device__ __forceinline__ void cnnc_gemm_frag(float (&v)[N], const float* row, int t) {
+  if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int q = 0; q < N / 4; ++q) {
+      const cnnc_f4 f = *reinterpret_cast<const cnnc_f4*>(row + q * S * 4 + t * 4);
+      v[4 * q] = f.x, v[4 * q + 1] = f.y, v[4 * q + 2] = f.z, v[4 * q + 3] = f.w;
+    }
+  } else {
+#pragma unroll
+    for (int q = 0; q < N; ++q) v[q] = row[t + q * S];
+  }
+}
+
+// cnnc_gemm_at is the tile's row (or column) of a thread's i-th value, as
+// cnnc_gemm_frag reads them.
+template <int N, int S>
+static __device__ __forceinline__ int cnnc_gemm_at(int i, int t) {
+  return N % 4 == 0 ? (i / 4) * (S * 4) + t * 4 + i % 4 : t + i * S;
+}
+
 // cnnc_gemm_tile computes one BM x BN tile, at rows m0 and columns n0, of
 // C = A * B over k in [k0, k1), where G describes the product:
 //
@@ -69,52 +131,58 @@ static __device__ __forceinline__ void cnnc_block_sum(float (&v)[Q]) {
 //
 // M is the number of rows. Every output is one thread's sum over k in
 // increasing order, so results do not depend on the launch.
+//
+// The steps through k are double-buffered in shared memory: a thread
+// stores the step it loaded into one buffer, loads the next step into
+// registers and multiplies the buffer, so that one barrier a step
+// suffices and the loads overlap the arithmetic.
 template <class G>
 static __device__ __forceinline__ void cnnc_gemm_tile(const G& g, int M, int m0, int n0, int k0, int k1) {
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK, TM = G::TM, TN = G::TN;
   constexpr int RT = BM / TM, CT = BN / TN, T = RT * CT;
-  __shared__ float As[BK][BM + 1];
-  __shared__ float Bs[BK][BN + 1];
-  const int tid = threadIdx.x;
+  constexpr int LA = BM * BK / T, LB = BN * BK / T;  // elements each thread loads a step
+  static_assert(LA * T == BM * BK && LB * T == BN * BK, "a step's elements must divide among the threads");
+  constexpr int PA = BM + 4, PB = BN + 4;  // row pitches, multiples of 4 for the 4-float reads
+  __shared__ __align__(16) float As[2][BK][PA];
+  __shared__ __align__(16) float Bs[2][BK][PB];
+  const unsigned tid = threadIdx.x;
   const int tr = tid / CT, tc = tid % CT;
+  const auto a = [&g](int m, int k) { return g.a(m, k); };
+  const auto b = [&g](int j, int k) { return g.b(k, j); };
+  float ra[LA], rb[LB];
+  cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, k0, k1, a);
+  cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, k0, k1, b);
   float acc[TM][TN];
 #pragma unroll
   for (int i = 0; i < TM; ++i)
 #pragma unroll
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  int s = 0;
   for (int kb = k0; kb < k1; kb += BK) {
-    for (int e = tid; e < BM * BK; e += T) {
-      const int mm = G::AKFAST ? e / BK : e % BM;
-      const int kk = G::AKFAST ? e % BK : e / BM;
-      const int m = m0 + mm, k = kb + kk;
-      As[kk][mm] = (m < M && k < k1) ? g.a(m, k) : 0.0f;
-    }
-    for (int e = tid; e < BN * BK; e += T) {
-      const int jj = G::BKFAST ? e / BK : e % BN;
-      const int kk = G::BKFAST ? e % BK : e / BN;
-      const int j = n0 + jj, k = kb + kk;
-      Bs[kk][jj] = (j < G::NC && k < k1) ? g.b(k, j) : 0.0f;
-    }
+    cnnc_gemm_put<LA, T, BM, BK, PA, G::AKFAST>(ra, As[s], tid);
+    cnnc_gemm_put<LB, T, BN, BK, PB, G::BKFAST>(rb, Bs[s], tid);
     __syncthreads();
+    if (kb + BK < k1) {
+      cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, kb + BK, k1, a);
+      cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, kb + BK, k1, b);
+    }
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
-      float a[TM], b[TN];
-#pragma unroll
-      for (int i = 0; i < TM; ++i) a[i] = As[kk][tr + i * RT];
-#pragma unroll
-      for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tc + j * CT];
+      float av[TM], bv[TN];
+      cnnc_gemm_frag<TM, RT>(av, As[s][kk], tr);
+      cnnc_gemm_frag<TN, CT>(bv, Bs[s][kk], tc);
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] += a[i] * b[j];
+        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
     }
-    __syncthreads();
+    s ^= 1;
   }
 #pragma unroll
   for (int i = 0; i < TM; ++i)
 #pragma unroll
     for (int j = 0; j < TN; ++j) {
-      const int m = m0 + tr + i * RT, c = n0 + tc + j * CT;
+      const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
       if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
     }
 }
@@ -153,19 +221,21 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 
 // cnnc_lenet5bn_t7_conv2d: convolution as an implicit GEMM, M = n*784 output pixels, N = 6 channels per group (1 groups), K = 25
 // v7 (conv2d "conv1") [64,6,28,28] <- v0 [64,1,28,28], v2 [6,1,5,5]
-// launch: grid ceil(n*784/64) x 1 x 1, block 128
+// launch: grid ceil(n*784/128) x 1 x 1, block 64
 struct cnnc_lenet5bn_t7_conv2d_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 6, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 8, BK = 16, TM = 8, TN = 2, NC = 6, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 28, t = m / 28, oh = t % 28, nn = t / 28;
-    const int q = k % 5, t2 = k / 5, p = t2 % 5, cg = t2 / 5;
-    const int ih = oh * 1 - 2 + p * 1, iw = ow * 1 - 2 + q * 1;
-    return (ih >= 0 && ih < 28 && iw >= 0 && iw < 28) ? x[((nn * 1 + grp * 1 + cg) * 28 + ih) * 28 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 2, iw0 = ow * 1 - 2, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 28u && (unsigned)iw < 28u) ? x[(nn * 1 + grp * 1) * 28 * 28 + ih0 * 28 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 6 + j) * 25 + k];
@@ -176,10 +246,17 @@ struct cnnc_lenet5bn_t7_conv2d_gemm {
     out[((nn * 6 + o) * 28 + oh) * 28 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t7_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5bn_t7_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+  __shared__ int toff[25], tpos[25];
+  for (int k = threadIdx.x; k < 25; k += 64) {
+    const int q = k % 5, t2 = k / 5, p = t2 % 5, cg = t2 / 5;
+    toff[k] = (cg * 28 + p * 1) * 28 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5bn_t7_conv2d_gemm g{x, w, nullptr, out, grp};
-  cnnc_gemm_tile(g, n * 784, blockIdx.x * 64, (blockIdx.y % 1) * 8, 0, 25);
+  const cnnc_lenet5bn_t7_conv2d_gemm g{x, w, nullptr, out, toff, tpos, grp};
+  cnnc_gemm_tile(g, n * 784, blockIdx.x * 128, (blockIdx.y % 1) * 8, 0, 25);
 }
 
 // cnnc_lenet5bn_t8_result_mean_partial: batch mean per channel: partial sums over chunks of 1024 elements
@@ -326,19 +403,21 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t12_maxpool(cons
 
 // cnnc_lenet5bn_t18_conv2d: convolution as an implicit GEMM, M = n*100 output pixels, N = 16 channels per group (1 groups), K = 150
 // v18 (conv2d "conv2") [64,16,10,10] <- v12 [64,6,14,14], v13 [16,6,5,5]
-// launch: grid ceil(n*100/64) x 1 x 1, block 256
+// launch: grid ceil(n*100/64) x 1 x 1, block 64
 struct cnnc_lenet5bn_t18_conv2d_gemm {
-  static constexpr int BM = 64, BN = 16, BK = 16, TM = 4, TN = 1, NC = 16, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 64, BN = 16, BK = 16, TM = 4, TN = 4, NC = 16, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 10, t = m / 10, oh = t % 10, nn = t / 10;
-    const int q = k % 5, t2 = k / 5, p = t2 % 5, cg = t2 / 5;
-    const int ih = oh * 1 - 0 + p * 1, iw = ow * 1 - 0 + q * 1;
-    return (ih >= 0 && ih < 14 && iw >= 0 && iw < 14) ? x[((nn * 6 + grp * 6 + cg) * 14 + ih) * 14 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 0, iw0 = ow * 1 - 0, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 14u && (unsigned)iw < 14u) ? x[(nn * 6 + grp * 6) * 14 * 14 + ih0 * 14 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 16 + j) * 150 + k];
@@ -349,9 +428,16 @@ struct cnnc_lenet5bn_t18_conv2d_gemm {
     out[((nn * 16 + o) * 10 + oh) * 10 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t18_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5bn_t18_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+  __shared__ int toff[150], tpos[150];
+  for (int k = threadIdx.x; k < 150; k += 64) {
+    const int q = k % 5, t2 = k / 5, p = t2 % 5, cg = t2 / 5;
+    toff[k] = (cg * 14 + p * 1) * 14 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5bn_t18_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_lenet5bn_t18_conv2d_gemm g{x, w, nullptr, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 100, blockIdx.x * 64, (blockIdx.y % 1) * 16, 0, 150);
 }
 
@@ -497,15 +583,16 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t23_maxpool(cons
   }
 }
 
-// cnnc_lenet5bn_t29_linear_relu: linear layer as a GEMM, M = n, N = 120, K = 400
+// cnnc_lenet5bn_t29_linear_relu_chunks: linear layer as a GEMM, M = n, N = 120, K = 400, split over chunks of 64 terms
 // v29 (linear_relu "fc1") [64,120] <- v24 [64,400], v25 [120,400], v26 [120]
-// launch: grid ceil(n/64) x 2 x 1, block 256
-struct cnnc_lenet5bn_t29_linear_relu_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 1, BKFAST = 1;
+// launch: grid ceil(n/64) x 2 x 7, block 128
+struct cnnc_lenet5bn_t29_linear_relu_chunks_gemm {
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 120, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
-  float* out;
+  float* part;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return x[m * 400 + k];
   }
@@ -513,23 +600,40 @@ struct cnnc_lenet5bn_t29_linear_relu_gemm {
     return w[j * 400 + k];
   }
   __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 120 + j] = fmaxf(v + bias[j], 0.0f);
+    part[blockIdx.z * 7680 + m * 120 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t29_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t29_linear_relu_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 400);
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t29_linear_relu_chunks(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ part, int n) {
+  const int grp = blockIdx.y / 2;
+  const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, 400);
+  const cnnc_lenet5bn_t29_linear_relu_chunks_gemm g{x, w, bias, part, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 2) * 64, k0, k1);
+}
+
+// cnnc_lenet5bn_t29_linear_relu_sum: adds the chunks of linear_relu in order
+// v29 (linear_relu "fc1") [64,120] <- v24 [64,400], v25 [120,400], v26 [120]
+// launch: grid ceil(n*120/256) x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t29_linear_relu_sum(const float* __restrict__ part, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const int count = n * 120;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    const int nch = (400 + 64 - 1) / 64;
+    float s = 0.0f;
+    for (int ch = 0; ch < nch; ++ch) s += part[ch * 7680 + i];
+    out[i] = fmaxf(s + bias[(i % 120)], 0.0f);
+
+  }
 }
 
 // cnnc_lenet5bn_t30_linear_relu: linear layer as a GEMM, M = n, N = 84, K = 120
 // v30 (linear_relu "fc2") [64,84] <- v29 [64,120], v27 [84,120], v28 [84]
-// launch: grid ceil(n/64) x 2 x 1, block 256
+// launch: grid ceil(n/64) x 2 x 1, block 128
 struct cnnc_lenet5bn_t30_linear_relu_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 84, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return x[m * 120 + k];
   }
@@ -540,9 +644,11 @@ struct cnnc_lenet5bn_t30_linear_relu_gemm {
     out[m * 84 + j] = fmaxf(v + bias[j], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t30_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t30_linear_relu_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 120);
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t30_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const int grp = blockIdx.y / 2;
+  const int k0 = blockIdx.z * 128, k1 = cnnc_min(k0 + 128, 120);
+  const cnnc_lenet5bn_t30_linear_relu_gemm g{x, w, bias, out, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 2) * 64, k0, k1);
 }
 
 // cnnc_lenet5bn_t31_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
@@ -559,13 +665,14 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t31_dropout(cons
 
 // cnnc_lenet5bn_t34_linear: linear layer as a GEMM, M = n, N = 10, K = 84
 // v34 (linear "fc3") [64,10] <- v31 [64,84], v32 [10,84], v33 [10]
-// launch: grid ceil(n/64) x 2 x 1, block 128
+// launch: grid ceil(n/64) x 2 x 1, block 64
 struct cnnc_lenet5bn_t34_linear_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 10, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return x[m * 84 + k];
   }
@@ -576,9 +683,11 @@ struct cnnc_lenet5bn_t34_linear_gemm {
     out[m * 10 + j] = v + bias[j];
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t34_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t34_linear_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 8, 0, 84);
+extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5bn_t34_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const int grp = blockIdx.y / 2;
+  const int k0 = blockIdx.z * 96, k1 = cnnc_min(k0 + 96, 84);
+  const cnnc_lenet5bn_t34_linear_gemm g{x, w, bias, out, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 2) * 8, k0, k1);
 }
 
 // cnnc_lenet5bn_t35_softmaxcrossentropy: mean softmax cross-entropy
@@ -656,12 +765,13 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t38_biasgrad_fin
 
 // cnnc_lenet5bn_t39_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 84, K = 10
 // v39 (linear_backward_data "fc3") [64,84] <- v37 [64,10], v32 [10,84]
-// launch: grid ceil(n/64) x 2 x 1, block 256
+// launch: grid ceil(n/64) x 2 x 1, block 128
 struct cnnc_lenet5bn_t39_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 84, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 84, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
   float* out;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return dy[m * 10 + k];
   }
@@ -672,16 +782,18 @@ struct cnnc_lenet5bn_t39_linear_backward_data_gemm {
     out[m * 84 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t39_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t39_linear_backward_data_gemm g{dy, w, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t39_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const int grp = blockIdx.y / 2;
+  const int k0 = blockIdx.z * 16, k1 = cnnc_min(k0 + 16, 10);
+  const cnnc_lenet5bn_t39_linear_backward_data_gemm g{dy, w, out, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 2) * 64, k0, k1);
 }
 
 // cnnc_lenet5bn_t40_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 84, K = n
 // v40 (linear_backward_weight "fc3") [10,84] <- v31 [64,84], v37 [64,10]
-// launch: grid 1 x 2 x 1, block 256
+// launch: grid 1 x 2 x 1, block 64
 struct cnnc_lenet5bn_t40_linear_backward_weight_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 84, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 84, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -696,7 +808,7 @@ struct cnnc_lenet5bn_t40_linear_backward_weight_gemm {
     out[m * 84 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t40_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5bn_t40_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
   const cnnc_lenet5bn_t40_linear_backward_weight_gemm g{x, dy, out, grp};
@@ -749,12 +861,13 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t43_biasgrad_fin
 
 // cnnc_lenet5bn_t44_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 120, K = 84
 // v44 (linear_backward_data "fc2") [64,120] <- v42 [64,84], v27 [84,120]
-// launch: grid ceil(n/64) x 2 x 1, block 256
+// launch: grid ceil(n/64) x 2 x 1, block 128
 struct cnnc_lenet5bn_t44_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 120, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
   float* out;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return dy[m * 84 + k];
   }
@@ -765,9 +878,11 @@ struct cnnc_lenet5bn_t44_linear_backward_data_gemm {
     out[m * 120 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t44_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t44_linear_backward_data_gemm g{dy, w, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 84);
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t44_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const int grp = blockIdx.y / 2;
+  const int k0 = blockIdx.z * 96, k1 = cnnc_min(k0 + 96, 84);
+  const cnnc_lenet5bn_t44_linear_backward_data_gemm g{dy, w, out, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 2) * 64, k0, k1);
 }
 
 // cnnc_lenet5bn_t45_relu_backward: dy where y > 0
@@ -816,9 +931,9 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t46_biasgrad_fin
 
 // cnnc_lenet5bn_t47_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 84, N = 120, K = n
 // v47 (linear_backward_weight "fc2") [84,120] <- v29 [64,120], v42 [64,84]
-// launch: grid 2 x 2 x 1, block 256
+// launch: grid 2 x 2 x 1, block 128
 struct cnnc_lenet5bn_t47_linear_backward_weight_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 120, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 120, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -833,7 +948,7 @@ struct cnnc_lenet5bn_t47_linear_backward_weight_gemm {
     out[m * 120 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t47_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t47_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
   const cnnc_lenet5bn_t47_linear_backward_weight_gemm g{x, dy, out, grp};
@@ -842,12 +957,13 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t47_linear_backw
 
 // cnnc_lenet5bn_t48_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 400, K = 120
 // v48 (linear_backward_data "fc1") [64,400] <- v45 [64,120], v25 [120,400]
-// launch: grid ceil(n/64) x 7 x 1, block 256
+// launch: grid ceil(n/64) x 7 x 1, block 128
 struct cnnc_lenet5bn_t48_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 400, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 400, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
   float* out;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return dy[m * 120 + k];
   }
@@ -858,16 +974,18 @@ struct cnnc_lenet5bn_t48_linear_backward_data_gemm {
     out[m * 400 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t48_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_lenet5bn_t48_linear_backward_data_gemm g{dy, w, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 120);
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t48_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const int grp = blockIdx.y / 7;
+  const int k0 = blockIdx.z * 128, k1 = cnnc_min(k0 + 128, 120);
+  const cnnc_lenet5bn_t48_linear_backward_data_gemm g{dy, w, out, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 7) * 64, k0, k1);
 }
 
 // cnnc_lenet5bn_t49_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 120, N = 400, K = n
 // v49 (linear_backward_weight "fc1") [120,400] <- v24 [64,400], v45 [64,120]
-// launch: grid 2 x 7 x 1, block 256
+// launch: grid 2 x 7 x 1, block 128
 struct cnnc_lenet5bn_t49_linear_backward_weight_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 400, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 400, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -882,7 +1000,7 @@ struct cnnc_lenet5bn_t49_linear_backward_weight_gemm {
     out[m * 400 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t49_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t49_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 7;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
   const cnnc_lenet5bn_t49_linear_backward_weight_gemm g{x, dy, out, grp};
@@ -1029,9 +1147,9 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t52_relu_biasgra
 
 // cnnc_lenet5bn_t52_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 16 channels per group (1 groups), N = 150, K = n*100, split over chunks of 256 terms
 // v52 (conv2d_backward_filter "conv2") [16,6,5,5] <- v12 [64,6,14,14], v52 [64,16,10,10]
-// launch: grid 1 x 3 x ceil(n*100/256), block 256
+// launch: grid 1 x 3 x ceil(n*100/256), block 64
 struct cnnc_lenet5bn_t52_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 150, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 150, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
   float* part;
@@ -1050,7 +1168,7 @@ struct cnnc_lenet5bn_t52_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 2400 + (grp * 16 + m) * 150 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t52_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5bn_t52_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 3;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 100);
   const cnnc_lenet5bn_t52_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
@@ -1073,20 +1191,20 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t52_conv2d_backw
 
 // cnnc_lenet5bn_t52_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*196 input pixels, N = 6 channels per group (1 groups), K = 400
 // v52 (conv2d_backward_data "conv2") [64,6,14,14] <- v52 [64,16,10,10], v13 [16,6,5,5]
-// launch: grid ceil(n*196/64) x 1 x 1, block 128
+// launch: grid ceil(n*196/64) x 1 x 1, block 64
 struct cnnc_lenet5bn_t52_conv2d_backward_data_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 6, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 6, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int iw = m % 14, t = m / 14, ih = t % 14, nn = t / 14;
-    const int q = k % 5, t2 = k / 5, p = t2 % 5, og = t2 / 5;
-    const int hh = ih + 0 - p * 1, ww = iw + 0 - q * 1;
-    if (hh < 0 || ww < 0 || hh % 1 != 0 || ww % 1 != 0) return 0.0f;
-    const int i = hh / 1, j = ww / 1;
-    return (i < 10 && j < 10) ? dy[((nn * 16 + grp * 16 + og) * 10 + i) * 10 + j] : 0.0f;
+    const int i0 = ih + 0, j0 = iw + 0, tp = tpos[k];
+    const int i = i0 - (tp >> 16), j = j0 - (tp & 0xffff);
+    return ((unsigned)i < 10u && (unsigned)j < 10u) ? dy[(nn * 16 + grp * 16) * 100 + i0 * 10 + j0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[((grp * 16 + k / 25) * 6 + j) * 25 + k % 25];
@@ -1096,9 +1214,16 @@ struct cnnc_lenet5bn_t52_conv2d_backward_data_gemm {
     out[((nn * 6 + grp * 6 + j) * 14 + ih) * 14 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t52_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5bn_t52_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  __shared__ int toff[400], tpos[400];
+  for (int k = threadIdx.x; k < 400; k += 64) {
+    const int q = k % 5, t2 = k / 5, p = t2 % 5, og = t2 / 5;
+    toff[k] = og * 100 - p * 1 * 10 - q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5bn_t52_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_lenet5bn_t52_conv2d_backward_data_gemm g{dy, w, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 196, blockIdx.x * 64, (blockIdx.y % 1) * 8, 0, 400);
 }
 
@@ -1242,9 +1367,9 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_t57_relu_biasgra
 
 // cnnc_lenet5bn_t57_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 6 channels per group (1 groups), N = 25, K = n*784, split over chunks of 256 terms
 // v57 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v57 [64,6,28,28]
-// launch: grid 1 x 2 x ceil(n*784/256), block 256
+// launch: grid 1 x 2 x ceil(n*784/256), block 32
 struct cnnc_lenet5bn_t57_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 32, BN = 16, BK = 16, TM = 2, TN = 1, NC = 25, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 32, BN = 16, BK = 16, TM = 4, TN = 4, NC = 25, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
   float* part;
@@ -1263,7 +1388,7 @@ struct cnnc_lenet5bn_t57_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 150 + (grp * 6 + m) * 25 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_t57_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(32) cnnc_lenet5bn_t57_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 784);
   const cnnc_lenet5bn_t57_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
@@ -1309,19 +1434,21 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_i7_fold_bn_bias(
 
 // cnnc_lenet5bn_i8_conv2d_relu: convolution as an implicit GEMM, M = n*784 output pixels, N = 6 channels per group (1 groups), K = 25
 // v8 (conv2d_relu "conv1") [64,6,28,28] <- v0 [64,1,28,28], v6 [6,1,5,5], v7 [6]
-// launch: grid ceil(n*784/64) x 1 x 1, block 128
+// launch: grid ceil(n*784/128) x 1 x 1, block 64
 struct cnnc_lenet5bn_i8_conv2d_relu_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 6, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 8, BK = 16, TM = 8, TN = 2, NC = 6, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 28, t = m / 28, oh = t % 28, nn = t / 28;
-    const int q = k % 5, t2 = k / 5, p = t2 % 5, cg = t2 / 5;
-    const int ih = oh * 1 - 2 + p * 1, iw = ow * 1 - 2 + q * 1;
-    return (ih >= 0 && ih < 28 && iw >= 0 && iw < 28) ? x[((nn * 1 + grp * 1 + cg) * 28 + ih) * 28 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 2, iw0 = ow * 1 - 2, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 28u && (unsigned)iw < 28u) ? x[(nn * 1 + grp * 1) * 28 * 28 + ih0 * 28 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 6 + j) * 25 + k];
@@ -1332,10 +1459,17 @@ struct cnnc_lenet5bn_i8_conv2d_relu_gemm {
     out[((nn * 6 + o) * 28 + oh) * 28 + ow] = fmaxf(v + bias[o], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5bn_i8_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5bn_i8_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  __shared__ int toff[25], tpos[25];
+  for (int k = threadIdx.x; k < 25; k += 64) {
+    const int q = k % 5, t2 = k / 5, p = t2 % 5, cg = t2 / 5;
+    toff[k] = (cg * 28 + p * 1) * 28 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5bn_i8_conv2d_relu_gemm g{x, w, bias, out, grp};
-  cnnc_gemm_tile(g, n * 784, blockIdx.x * 64, (blockIdx.y % 1) * 8, 0, 25);
+  const cnnc_lenet5bn_i8_conv2d_relu_gemm g{x, w, bias, out, toff, tpos, grp};
+  cnnc_gemm_tile(g, n * 784, blockIdx.x * 128, (blockIdx.y % 1) * 8, 0, 25);
 }
 
 // cnnc_lenet5bn_i15_fold_bn_weight: weight with an inference batch-norm folded in, in double precision
@@ -1363,19 +1497,21 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_i16_fold_bn_bias
 
 // cnnc_lenet5bn_i17_conv2d_relu: convolution as an implicit GEMM, M = n*100 output pixels, N = 16 channels per group (1 groups), K = 150
 // v17 (conv2d_relu "conv2") [64,16,10,10] <- v9 [64,6,14,14], v15 [16,6,5,5], v16 [16]
-// launch: grid ceil(n*100/64) x 1 x 1, block 256
+// launch: grid ceil(n*100/64) x 1 x 1, block 64
 struct cnnc_lenet5bn_i17_conv2d_relu_gemm {
-  static constexpr int BM = 64, BN = 16, BK = 16, TM = 4, TN = 1, NC = 16, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 64, BN = 16, BK = 16, TM = 4, TN = 4, NC = 16, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 10, t = m / 10, oh = t % 10, nn = t / 10;
-    const int q = k % 5, t2 = k / 5, p = t2 % 5, cg = t2 / 5;
-    const int ih = oh * 1 - 0 + p * 1, iw = ow * 1 - 0 + q * 1;
-    return (ih >= 0 && ih < 14 && iw >= 0 && iw < 14) ? x[((nn * 6 + grp * 6 + cg) * 14 + ih) * 14 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 0, iw0 = ow * 1 - 0, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 14u && (unsigned)iw < 14u) ? x[(nn * 6 + grp * 6) * 14 * 14 + ih0 * 14 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 16 + j) * 150 + k];
@@ -1386,9 +1522,16 @@ struct cnnc_lenet5bn_i17_conv2d_relu_gemm {
     out[((nn * 16 + o) * 10 + oh) * 10 + ow] = fmaxf(v + bias[o], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5bn_i17_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5bn_i17_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  __shared__ int toff[150], tpos[150];
+  for (int k = threadIdx.x; k < 150; k += 64) {
+    const int q = k % 5, t2 = k / 5, p = t2 % 5, cg = t2 / 5;
+    toff[k] = (cg * 14 + p * 1) * 14 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_lenet5bn_i17_conv2d_relu_gemm g{x, w, bias, out, grp};
+  const cnnc_lenet5bn_i17_conv2d_relu_gemm g{x, w, bias, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 100, blockIdx.x * 64, (blockIdx.y % 1) * 16, 0, 150);
 }
 
@@ -1413,7 +1556,8 @@ CNNC_EMU_REGISTER(cnnc_lenet5bn_t20_result_stats)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t18_runningmean)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t18_runningvar)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t23_maxpool)
-CNNC_EMU_REGISTER(cnnc_lenet5bn_t29_linear_relu)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t29_linear_relu_chunks)
+CNNC_EMU_REGISTER(cnnc_lenet5bn_t29_linear_relu_sum)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t30_linear_relu)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t31_dropout)
 CNNC_EMU_REGISTER(cnnc_lenet5bn_t34_linear)

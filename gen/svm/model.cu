@@ -55,6 +55,68 @@ static __device__ __forceinline__ void cnnc_block_sum(float (&v)[Q]) {
   __syncthreads();
 }
 
+// A cnnc_f4 is four floats read from shared memory in one access: NVRTC's
+// float4, or a struct of the same layout for clang's syntax check and the
+// CPU emulator.
+#ifdef __CUDACC_RTC__
+typedef float4 cnnc_f4;
+#else
+struct alignas(16) cnnc_f4 {
+  float x, y, z, w;
+};
+#endif
+
+// cnnc_gemm_load fetches a thread's L elements of one step of an operand,
+// at k from kb, into r: element e = tid + l*T of the BR x BK step has row
+// e / BK and depth e % BK when KFAST (consecutive threads read
+// consecutive k), else row e % BR and depth e / BR. at(row, k) reads an
+// element; rows from n rows and depths from k1 on read as 0.
+template <int L, int T, int BR, int BK, bool KFAST, class F>
+static __device__ __forceinline__ void cnnc_gemm_load(float (&r)[L], unsigned tid, int r0, int n, int kb, int k1, const F& at) {
+#pragma unroll
+  for (int l = 0; l < L; ++l) {
+    const unsigned e = tid + l * T;
+    const int rr = r0 + (KFAST ? e / BK : e % BR), k = kb + (KFAST ? e % BK : e / BR);
+    r[l] = (rr < n && k < k1) ? at(rr, k) : 0.0f;
+  }
+}
+
+// cnnc_gemm_put stores what cnnc_gemm_load fetched into a step's buffer
+// in shared memory, laid out [BK][P].
+template <int L, int T, int BR, int BK, int P, bool KFAST>
+static __device__ __forceinline__ void cnnc_gemm_put(const float (&r)[L], float (*buf)[P], unsigned tid) {
+#pragma unroll
+  for (int l = 0; l < L; ++l) {
+    const unsigned e = tid + l * T;
+    buf[KFAST ? e % BK : e / BR][KFAST ? e / BK : e % BR] = r[l];
+  }
+}
+
+// cnnc_gemm_frag reads a thread's N values of one depth of a step: runs of
+// 4 at 4*t + q*S*4 when N is a multiple of 4 (the threads of a warp read
+// consecutive runs, without bank conflicts), else single values at
+// t + q*S.
+template <int N, int S>
+static __device__ __forceinline__ void cnnc_gemm_frag(float (&v)[N], const float* row, int t) {
+  if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int q = 0; q < N / 4; ++q) {
+      const cnnc_f4 f = *reinterpret_cast<const cnnc_f4*>(row + q * S * 4 + t * 4);
+      v[4 * q] = f.x, v[4 * q + 1] = f.y, v[4 * q + 2] = f.z, v[4 * q + 3] = f.w;
+    }
+  } else {
+#pragma unroll
+    for (int q = 0; q < N; ++q) v[q] = row[t + q * S];
+  }
+}
+
+// cnnc_gemm_at is the tile's row (or column) of a thread's i-th value, as
+// cnnc_gemm_frag reads them.
+template <int N, int S>
+static __device__ __forceinline__ int cnnc_gemm_at(int i, int t) {
+  return N % 4 == 0 ? (i / 4) * (S * 4) + t * 4 + i % 4 : t + i * S;
+}
+
 // cnnc_gemm_tile computes one BM x BN tile, at rows m0 and columns n0, of
 // C = A * B over k in [k0, k1), where G describes the product:
 //
@@ -69,52 +131,58 @@ static __device__ __forceinline__ void cnnc_block_sum(float (&v)[Q]) {
 //
 // M is the number of rows. Every output is one thread's sum over k in
 // increasing order, so results do not depend on the launch.
+//
+// The steps through k are double-buffered in shared memory: a thread
+// stores the step it loaded into one buffer, loads the next step into
+// registers and multiplies the buffer, so that one barrier a step
+// suffices and the loads overlap the arithmetic.
 template <class G>
 static __device__ __forceinline__ void cnnc_gemm_tile(const G& g, int M, int m0, int n0, int k0, int k1) {
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK, TM = G::TM, TN = G::TN;
   constexpr int RT = BM / TM, CT = BN / TN, T = RT * CT;
-  __shared__ float As[BK][BM + 1];
-  __shared__ float Bs[BK][BN + 1];
-  const int tid = threadIdx.x;
+  constexpr int LA = BM * BK / T, LB = BN * BK / T;  // elements each thread loads a step
+  static_assert(LA * T == BM * BK && LB * T == BN * BK, "a step's elements must divide among the threads");
+  constexpr int PA = BM + 4, PB = BN + 4;  // row pitches, multiples of 4 for the 4-float reads
+  __shared__ __align__(16) float As[2][BK][PA];
+  __shared__ __align__(16) float Bs[2][BK][PB];
+  const unsigned tid = threadIdx.x;
   const int tr = tid / CT, tc = tid % CT;
+  const auto a = [&g](int m, int k) { return g.a(m, k); };
+  const auto b = [&g](int j, int k) { return g.b(k, j); };
+  float ra[LA], rb[LB];
+  cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, k0, k1, a);
+  cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, k0, k1, b);
   float acc[TM][TN];
 #pragma unroll
   for (int i = 0; i < TM; ++i)
 #pragma unroll
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  int s = 0;
   for (int kb = k0; kb < k1; kb += BK) {
-    for (int e = tid; e < BM * BK; e += T) {
-      const int mm = G::AKFAST ? e / BK : e % BM;
-      const int kk = G::AKFAST ? e % BK : e / BM;
-      const int m = m0 + mm, k = kb + kk;
-      As[kk][mm] = (m < M && k < k1) ? g.a(m, k) : 0.0f;
-    }
-    for (int e = tid; e < BN * BK; e += T) {
-      const int jj = G::BKFAST ? e / BK : e % BN;
-      const int kk = G::BKFAST ? e % BK : e / BN;
-      const int j = n0 + jj, k = kb + kk;
-      Bs[kk][jj] = (j < G::NC && k < k1) ? g.b(k, j) : 0.0f;
-    }
+    cnnc_gemm_put<LA, T, BM, BK, PA, G::AKFAST>(ra, As[s], tid);
+    cnnc_gemm_put<LB, T, BN, BK, PB, G::BKFAST>(rb, Bs[s], tid);
     __syncthreads();
+    if (kb + BK < k1) {
+      cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, kb + BK, k1, a);
+      cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, kb + BK, k1, b);
+    }
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
-      float a[TM], b[TN];
-#pragma unroll
-      for (int i = 0; i < TM; ++i) a[i] = As[kk][tr + i * RT];
-#pragma unroll
-      for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tc + j * CT];
+      float av[TM], bv[TN];
+      cnnc_gemm_frag<TM, RT>(av, As[s][kk], tr);
+      cnnc_gemm_frag<TN, CT>(bv, Bs[s][kk], tc);
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] += a[i] * b[j];
+        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
     }
-    __syncthreads();
+    s ^= 1;
   }
 #pragma unroll
   for (int i = 0; i < TM; ++i)
 #pragma unroll
     for (int j = 0; j < TN; ++j) {
-      const int m = m0 + tr + i * RT, c = n0 + tc + j * CT;
+      const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
       if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
     }
 }
@@ -151,15 +219,16 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 
 #endif  // CNNC_COMMON_CU
 
-// cnnc_svm_t5_linear: linear layer as a GEMM, M = n, N = 10, K = 784
+// cnnc_svm_t5_linear_chunks: linear layer as a GEMM, M = n, N = 10, K = 784, split over chunks of 64 terms
 // v5 (linear "fc") [64,10] <- v2 [64,784], v3 [10,784], v4 [10]
-// launch: grid ceil(n/64) x 2 x 1, block 128
-struct cnnc_svm_t5_linear_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 10, AKFAST = 1, BKFAST = 1;
+// launch: grid ceil(n/64) x 2 x 13, block 64
+struct cnnc_svm_t5_linear_chunks_gemm {
+  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
-  float* out;
+  float* part;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return x[m * 784 + k];
   }
@@ -167,12 +236,28 @@ struct cnnc_svm_t5_linear_gemm {
     return w[j * 784 + k];
   }
   __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 10 + j] = v + bias[j];
+    part[blockIdx.z * 640 + m * 10 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_svm_t5_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_svm_t5_linear_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 8, 0, 784);
+extern "C" __global__ void __launch_bounds__(64) cnnc_svm_t5_linear_chunks(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ part, int n) {
+  const int grp = blockIdx.y / 2;
+  const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, 784);
+  const cnnc_svm_t5_linear_chunks_gemm g{x, w, bias, part, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 2) * 8, k0, k1);
+}
+
+// cnnc_svm_t5_linear_sum: adds the chunks of linear in order
+// v5 (linear "fc") [64,10] <- v2 [64,784], v3 [10,784], v4 [10]
+// launch: grid ceil(n*10/256) x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_svm_t5_linear_sum(const float* __restrict__ part, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const int count = n * 10;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    const int nch = (784 + 64 - 1) / 64;
+    float s = 0.0f;
+    for (int ch = 0; ch < nch; ++ch) s += part[ch * 640 + i];
+    out[i] = s + bias[(i % 10)];
+
+  }
 }
 
 // cnnc_svm_t6_svmloss: mean multiclass SVM loss
@@ -303,9 +388,9 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_svm_t12_biasgrad_final(co
 
 // cnnc_svm_t13_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 784, K = n
 // v13 (linear_backward_weight "fc") [10,784] <- v2 [64,784], v11 [64,10]
-// launch: grid 1 x 13 x 1, block 256
+// launch: grid 1 x 13 x 1, block 64
 struct cnnc_svm_t13_linear_backward_weight_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 784, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 784, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -320,7 +405,7 @@ struct cnnc_svm_t13_linear_backward_weight_gemm {
     out[m * 784 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_svm_t13_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_svm_t13_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 13;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
   const cnnc_svm_t13_linear_backward_weight_gemm g{x, dy, out, grp};
@@ -339,7 +424,8 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_svm_t14_add(const float* 
 }
 
 #ifdef CNNC_EMU
-CNNC_EMU_REGISTER(cnnc_svm_t5_linear)
+CNNC_EMU_REGISTER(cnnc_svm_t5_linear_chunks)
+CNNC_EMU_REGISTER(cnnc_svm_t5_linear_sum)
 CNNC_EMU_REGISTER(cnnc_svm_t6_svmloss)
 CNNC_EMU_REGISTER(cnnc_svm_t7_l2_partial)
 CNNC_EMU_REGISTER(cnnc_svm_t7_l2_final)

@@ -18,38 +18,40 @@ var cudaSource string
 // cudaPlan lays the model out in one device arena and lists the kernel
 // launches of a training step and of an inference pass, in order.
 var cudaPlan = cudart.Plan{
-	Name: "svm", Batch: 64, InputShape: []int{1, 28, 28}, Classes: 10, Words: 92160,
+	Name: "svm", Batch: 64, InputShape: []int{1, 28, 28}, Classes: 10, Words: 108800,
 	State: []cudart.Tensor{
 		{Name: "fc.weight", Shape: []int{10, 784}, Offset: 0, Trainable: true, Init: runtime.Init{Scheme: "torch_default", FanIn: 784, FanOut: 10}},
 		{Name: "fc.bias", Shape: []int{10}, Offset: 7872, Trainable: true, Init: runtime.Init{Scheme: "torch_default", FanIn: 784, FanOut: 10}},
 	},
 	ParamBase: 0, ParamWords: 7936, GradBase: 7936, VelocityBase: 15872,
-	Input: 23808, Labels: 73984, Step: 74048, Loss: 74944, Logits: 91520,
+	Input: 23808, Labels: 73984, Step: 74048, Loss: 83264, Logits: 99840,
 	Fills: []cudart.Fill{
-		{Offset: 75008, Count: 1, Value: 1},
+		{Offset: 83328, Count: 1, Value: 1},
 	},
 	Train: []cudart.Launch{
-		{Kernel: "cnnc_svm_t5_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(0), cudart.Ptr(7872), cudart.Ptr(74112), cudart.N}},
-		{Kernel: "cnnc_svm_t6_svmloss", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74112), cudart.Ptr(73984), cudart.Ptr(74752), cudart.N}},
-		{Kernel: "cnnc_svm_t7_l2_partial", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 1024}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(74880), cudart.N}},
-		{Kernel: "cnnc_svm_t7_l2_final", Grid: [3]cudart.Dim{{Fixed: 1, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74880), cudart.Ptr(74816), cudart.N}},
-		{Kernel: "cnnc_svm_t8_add", Grid: [3]cudart.Dim{{Fixed: 1, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74752), cudart.Ptr(74816), cudart.Ptr(74944), cudart.N}},
-		{Kernel: "cnnc_svm_t10_l2_backward", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(75008), cudart.Ptr(75072), cudart.N}},
-		{Kernel: "cnnc_svm_t11_svmloss_backward", Grid: [3]cudart.Dim{{PerSample: 1, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74112), cudart.Ptr(73984), cudart.Ptr(75008), cudart.Ptr(82944), cudart.N}},
-		{Kernel: "cnnc_svm_t12_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 1, Div: 256}, {Fixed: 10}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(82944), cudart.Ptr(83584), cudart.N}},
-		{Kernel: "cnnc_svm_t12_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 10, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(83584), cudart.Ptr(15808), cudart.N}},
-		{Kernel: "cnnc_svm_t13_linear_backward_weight", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 13}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(82944), cudart.Ptr(83648), cudart.N}},
-		{Kernel: "cnnc_svm_t14_add", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(75072), cudart.Ptr(83648), cudart.Ptr(7936), cudart.N}},
+		{Kernel: "cnnc_svm_t5_linear_chunks", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 784, Div: 64}}, Block: [3]int{64, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(0), cudart.Ptr(7872), cudart.Ptr(74752), cudart.N}},
+		{Kernel: "cnnc_svm_t5_linear_sum", Grid: [3]cudart.Dim{{PerSample: 10, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74752), cudart.Ptr(7872), cudart.Ptr(74112), cudart.N}},
+		{Kernel: "cnnc_svm_t6_svmloss", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74112), cudart.Ptr(73984), cudart.Ptr(83072), cudart.N}},
+		{Kernel: "cnnc_svm_t7_l2_partial", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 1024}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(83200), cudart.N}},
+		{Kernel: "cnnc_svm_t7_l2_final", Grid: [3]cudart.Dim{{Fixed: 1, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(83200), cudart.Ptr(83136), cudart.N}},
+		{Kernel: "cnnc_svm_t8_add", Grid: [3]cudart.Dim{{Fixed: 1, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(83072), cudart.Ptr(83136), cudart.Ptr(83264), cudart.N}},
+		{Kernel: "cnnc_svm_t10_l2_backward", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(83328), cudart.Ptr(83392), cudart.N}},
+		{Kernel: "cnnc_svm_t11_svmloss_backward", Grid: [3]cudart.Dim{{PerSample: 1, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(74112), cudart.Ptr(73984), cudart.Ptr(83328), cudart.Ptr(91264), cudart.N}},
+		{Kernel: "cnnc_svm_t12_biasgrad_partial", Grid: [3]cudart.Dim{{PerSample: 1, Div: 256}, {Fixed: 10}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(91264), cudart.Ptr(91904), cudart.N}},
+		{Kernel: "cnnc_svm_t12_biasgrad_final", Grid: [3]cudart.Dim{{Fixed: 10, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(91904), cudart.Ptr(15808), cudart.N}},
+		{Kernel: "cnnc_svm_t13_linear_backward_weight", Grid: [3]cudart.Dim{{Fixed: 1}, {Fixed: 13}, {Fixed: 1}}, Block: [3]int{64, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(91264), cudart.Ptr(91968), cudart.N}},
+		{Kernel: "cnnc_svm_t14_add", Grid: [3]cudart.Dim{{Fixed: 7840, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(83392), cudart.Ptr(91968), cudart.Ptr(7936), cudart.N}},
 	},
 	Infer: []cudart.Launch{
-		{Kernel: "cnnc_svm_t5_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(0), cudart.Ptr(7872), cudart.Ptr(91520), cudart.N}},
+		{Kernel: "cnnc_svm_t5_linear_chunks", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 784, Div: 64}}, Block: [3]int{64, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(0), cudart.Ptr(7872), cudart.Ptr(100480), cudart.N}},
+		{Kernel: "cnnc_svm_t5_linear_sum", Grid: [3]cudart.Dim{{PerSample: 10, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(100480), cudart.Ptr(7872), cudart.Ptr(99840), cudart.N}},
 	},
 	Outputs: []cudart.Output{
 		{Key: "value:logits", Infer: false, Offset: 74112, Shape: []int{64, 10}, Batched: true},
-		{Key: "loss:loss", Infer: false, Offset: 74944, Shape: []int{}, Batched: false},
+		{Key: "loss:loss", Infer: false, Offset: 83264, Shape: []int{}, Batched: false},
 		{Key: "grad:fc.weight", Infer: false, Offset: 7936, Shape: []int{10, 784}, Batched: false},
 		{Key: "grad:fc.bias", Infer: false, Offset: 15808, Shape: []int{10}, Batched: false},
-		{Key: "value:logits", Infer: true, Offset: 91520, Shape: []int{64, 10}, Batched: true},
+		{Key: "value:logits", Infer: true, Offset: 99840, Shape: []int{64, 10}, Batched: true},
 	},
 }
 

@@ -55,6 +55,68 @@ static __device__ __forceinline__ void cnnc_block_sum(float (&v)[Q]) {
   __syncthreads();
 }
 
+// A cnnc_f4 is four floats read from shared memory in one access: NVRTC's
+// float4, or a struct of the same layout for clang's syntax check and the
+// CPU emulator.
+#ifdef __CUDACC_RTC__
+typedef float4 cnnc_f4;
+#else
+struct alignas(16) cnnc_f4 {
+  float x, y, z, w;
+};
+#endif
+
+// cnnc_gemm_load fetches a thread's L elements of one step of an operand,
+// at k from kb, into r: element e = tid + l*T of the BR x BK step has row
+// e / BK and depth e % BK when KFAST (consecutive threads read
+// consecutive k), else row e % BR and depth e / BR. at(row, k) reads an
+// element; rows from n rows and depths from k1 on read as 0.
+template <int L, int T, int BR, int BK, bool KFAST, class F>
+static __device__ __forceinline__ void cnnc_gemm_load(float (&r)[L], unsigned tid, int r0, int n, int kb, int k1, const F& at) {
+#pragma unroll
+  for (int l = 0; l < L; ++l) {
+    const unsigned e = tid + l * T;
+    const int rr = r0 + (KFAST ? e / BK : e % BR), k = kb + (KFAST ? e % BK : e / BR);
+    r[l] = (rr < n && k < k1) ? at(rr, k) : 0.0f;
+  }
+}
+
+// cnnc_gemm_put stores what cnnc_gemm_load fetched into a step's buffer
+// in shared memory, laid out [BK][P].
+template <int L, int T, int BR, int BK, int P, bool KFAST>
+static __device__ __forceinline__ void cnnc_gemm_put(const float (&r)[L], float (*buf)[P], unsigned tid) {
+#pragma unroll
+  for (int l = 0; l < L; ++l) {
+    const unsigned e = tid + l * T;
+    buf[KFAST ? e % BK : e / BR][KFAST ? e / BK : e % BR] = r[l];
+  }
+}
+
+// cnnc_gemm_frag reads a thread's N values of one depth of a step: runs of
+// 4 at 4*t + q*S*4 when N is a multiple of 4 (the threads of a warp read
+// consecutive runs, without bank conflicts), else single values at
+// t + q*S.
+template <int N, int S>
+static __device__ __forceinline__ void cnnc_gemm_frag(float (&v)[N], const float* row, int t) {
+  if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int q = 0; q < N / 4; ++q) {
+      const cnnc_f4 f = *reinterpret_cast<const cnnc_f4*>(row + q * S * 4 + t * 4);
+      v[4 * q] = f.x, v[4 * q + 1] = f.y, v[4 * q + 2] = f.z, v[4 * q + 3] = f.w;
+    }
+  } else {
+#pragma unroll
+    for (int q = 0; q < N; ++q) v[q] = row[t + q * S];
+  }
+}
+
+// cnnc_gemm_at is the tile's row (or column) of a thread's i-th value, as
+// cnnc_gemm_frag reads them.
+template <int N, int S>
+static __device__ __forceinline__ int cnnc_gemm_at(int i, int t) {
+  return N % 4 == 0 ? (i / 4) * (S * 4) + t * 4 + i % 4 : t + i * S;
+}
+
 // cnnc_gemm_tile computes one BM x BN tile, at rows m0 and columns n0, of
 // C = A * B over k in [k0, k1), where G describes the product:
 //
@@ -69,52 +131,58 @@ static __device__ __forceinline__ void cnnc_block_sum(float (&v)[Q]) {
 //
 // M is the number of rows. Every output is one thread's sum over k in
 // increasing order, so results do not depend on the launch.
+//
+// The steps through k are double-buffered in shared memory: a thread
+// stores the step it loaded into one buffer, loads the next step into
+// registers and multiplies the buffer, so that one barrier a step
+// suffices and the loads overlap the arithmetic.
 template <class G>
 static __device__ __forceinline__ void cnnc_gemm_tile(const G& g, int M, int m0, int n0, int k0, int k1) {
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK, TM = G::TM, TN = G::TN;
   constexpr int RT = BM / TM, CT = BN / TN, T = RT * CT;
-  __shared__ float As[BK][BM + 1];
-  __shared__ float Bs[BK][BN + 1];
-  const int tid = threadIdx.x;
+  constexpr int LA = BM * BK / T, LB = BN * BK / T;  // elements each thread loads a step
+  static_assert(LA * T == BM * BK && LB * T == BN * BK, "a step's elements must divide among the threads");
+  constexpr int PA = BM + 4, PB = BN + 4;  // row pitches, multiples of 4 for the 4-float reads
+  __shared__ __align__(16) float As[2][BK][PA];
+  __shared__ __align__(16) float Bs[2][BK][PB];
+  const unsigned tid = threadIdx.x;
   const int tr = tid / CT, tc = tid % CT;
+  const auto a = [&g](int m, int k) { return g.a(m, k); };
+  const auto b = [&g](int j, int k) { return g.b(k, j); };
+  float ra[LA], rb[LB];
+  cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, k0, k1, a);
+  cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, k0, k1, b);
   float acc[TM][TN];
 #pragma unroll
   for (int i = 0; i < TM; ++i)
 #pragma unroll
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  int s = 0;
   for (int kb = k0; kb < k1; kb += BK) {
-    for (int e = tid; e < BM * BK; e += T) {
-      const int mm = G::AKFAST ? e / BK : e % BM;
-      const int kk = G::AKFAST ? e % BK : e / BM;
-      const int m = m0 + mm, k = kb + kk;
-      As[kk][mm] = (m < M && k < k1) ? g.a(m, k) : 0.0f;
-    }
-    for (int e = tid; e < BN * BK; e += T) {
-      const int jj = G::BKFAST ? e / BK : e % BN;
-      const int kk = G::BKFAST ? e % BK : e / BN;
-      const int j = n0 + jj, k = kb + kk;
-      Bs[kk][jj] = (j < G::NC && k < k1) ? g.b(k, j) : 0.0f;
-    }
+    cnnc_gemm_put<LA, T, BM, BK, PA, G::AKFAST>(ra, As[s], tid);
+    cnnc_gemm_put<LB, T, BN, BK, PB, G::BKFAST>(rb, Bs[s], tid);
     __syncthreads();
+    if (kb + BK < k1) {
+      cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, kb + BK, k1, a);
+      cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, kb + BK, k1, b);
+    }
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
-      float a[TM], b[TN];
-#pragma unroll
-      for (int i = 0; i < TM; ++i) a[i] = As[kk][tr + i * RT];
-#pragma unroll
-      for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tc + j * CT];
+      float av[TM], bv[TN];
+      cnnc_gemm_frag<TM, RT>(av, As[s][kk], tr);
+      cnnc_gemm_frag<TN, CT>(bv, Bs[s][kk], tc);
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] += a[i] * b[j];
+        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
     }
-    __syncthreads();
+    s ^= 1;
   }
 #pragma unroll
   for (int i = 0; i < TM; ++i)
 #pragma unroll
     for (int j = 0; j < TN; ++j) {
-      const int m = m0 + tr + i * RT, c = n0 + tc + j * CT;
+      const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
       if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
     }
 }
@@ -153,19 +221,21 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 
 // cnnc_vggsmall_t12_conv2d: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 27
 // v12 (conv2d "conv1") [64,32,32,32] <- v0 [64,3,32,32], v2 [32,3,3,3]
-// launch: grid ceil(n*1024/128) x 1 x 1, block 256
+// launch: grid ceil(n*1024/128) x 1 x 1, block 128
 struct cnnc_vggsmall_t12_conv2d_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 32, t = m / 32, oh = t % 32, nn = t / 32;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
-    const int ih = oh * 1 - 1 + p * 1, iw = ow * 1 - 1 + q * 1;
-    return (ih >= 0 && ih < 32 && iw >= 0 && iw < 32) ? x[((nn * 3 + grp * 3 + cg) * 32 + ih) * 32 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 1, iw0 = ow * 1 - 1, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 32u && (unsigned)iw < 32u) ? x[(nn * 3 + grp * 3) * 32 * 32 + ih0 * 32 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 32 + j) * 27 + k];
@@ -176,9 +246,16 @@ struct cnnc_vggsmall_t12_conv2d_gemm {
     out[((nn * 32 + o) * 32 + oh) * 32 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t12_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t12_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+  __shared__ int toff[27], tpos[27];
+  for (int k = threadIdx.x; k < 27; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
+    toff[k] = (cg * 32 + p * 1) * 32 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t12_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_vggsmall_t12_conv2d_gemm g{x, w, nullptr, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 1024, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 27);
 }
 
@@ -298,19 +375,21 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t12_runningvar(c
 
 // cnnc_vggsmall_t17_conv2d: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 288
 // v17 (conv2d "conv2") [64,32,32,32] <- v12 [64,32,32,32], v7 [32,32,3,3]
-// launch: grid ceil(n*1024/128) x 1 x 1, block 256
+// launch: grid ceil(n*1024/128) x 1 x 1, block 128
 struct cnnc_vggsmall_t17_conv2d_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 32, t = m / 32, oh = t % 32, nn = t / 32;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
-    const int ih = oh * 1 - 1 + p * 1, iw = ow * 1 - 1 + q * 1;
-    return (ih >= 0 && ih < 32 && iw >= 0 && iw < 32) ? x[((nn * 32 + grp * 32 + cg) * 32 + ih) * 32 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 1, iw0 = ow * 1 - 1, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 32u && (unsigned)iw < 32u) ? x[(nn * 32 + grp * 32) * 32 * 32 + ih0 * 32 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 32 + j) * 288 + k];
@@ -321,9 +400,16 @@ struct cnnc_vggsmall_t17_conv2d_gemm {
     out[((nn * 32 + o) * 32 + oh) * 32 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t17_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t17_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+  __shared__ int toff[288], tpos[288];
+  for (int k = threadIdx.x; k < 288; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
+    toff[k] = (cg * 32 + p * 1) * 32 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t17_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_vggsmall_t17_conv2d_gemm g{x, w, nullptr, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 1024, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 288);
 }
 
@@ -357,19 +443,21 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t22_maxpool(cons
 
 // cnnc_vggsmall_t33_conv2d: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 288
 // v33 (conv2d "conv3") [64,64,16,16] <- v22 [64,32,16,16], v23 [64,32,3,3]
-// launch: grid ceil(n*256/128) x 1 x 1, block 256
+// launch: grid ceil(n*256/128) x 1 x 1, block 128
 struct cnnc_vggsmall_t33_conv2d_gemm {
-  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 4, NC = 64, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 16, t = m / 16, oh = t % 16, nn = t / 16;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
-    const int ih = oh * 1 - 1 + p * 1, iw = ow * 1 - 1 + q * 1;
-    return (ih >= 0 && ih < 16 && iw >= 0 && iw < 16) ? x[((nn * 32 + grp * 32 + cg) * 16 + ih) * 16 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 1, iw0 = ow * 1 - 1, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 16u && (unsigned)iw < 16u) ? x[(nn * 32 + grp * 32) * 16 * 16 + ih0 * 16 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 64 + j) * 288 + k];
@@ -380,9 +468,16 @@ struct cnnc_vggsmall_t33_conv2d_gemm {
     out[((nn * 64 + o) * 16 + oh) * 16 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t33_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t33_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+  __shared__ int toff[288], tpos[288];
+  for (int k = threadIdx.x; k < 288; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
+    toff[k] = (cg * 16 + p * 1) * 16 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t33_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_vggsmall_t33_conv2d_gemm g{x, w, nullptr, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 288);
 }
 
@@ -502,19 +597,21 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t33_runningvar(c
 
 // cnnc_vggsmall_t38_conv2d: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 576
 // v38 (conv2d "conv4") [64,64,16,16] <- v33 [64,64,16,16], v28 [64,64,3,3]
-// launch: grid ceil(n*256/128) x 1 x 1, block 256
+// launch: grid ceil(n*256/128) x 1 x 1, block 128
 struct cnnc_vggsmall_t38_conv2d_gemm {
-  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 4, NC = 64, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 16, t = m / 16, oh = t % 16, nn = t / 16;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
-    const int ih = oh * 1 - 1 + p * 1, iw = ow * 1 - 1 + q * 1;
-    return (ih >= 0 && ih < 16 && iw >= 0 && iw < 16) ? x[((nn * 64 + grp * 64 + cg) * 16 + ih) * 16 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 1, iw0 = ow * 1 - 1, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 16u && (unsigned)iw < 16u) ? x[(nn * 64 + grp * 64) * 16 * 16 + ih0 * 16 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 64 + j) * 576 + k];
@@ -525,9 +622,16 @@ struct cnnc_vggsmall_t38_conv2d_gemm {
     out[((nn * 64 + o) * 16 + oh) * 16 + ow] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t38_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t38_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+  __shared__ int toff[576], tpos[576];
+  for (int k = threadIdx.x; k < 576; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
+    toff[k] = (cg * 16 + p * 1) * 16 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t38_conv2d_gemm g{x, w, nullptr, out, grp};
+  const cnnc_vggsmall_t38_conv2d_gemm g{x, w, nullptr, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 576);
 }
 
@@ -559,15 +663,16 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t43_maxpool(cons
   }
 }
 
-// cnnc_vggsmall_t47_linear_relu: linear layer as a GEMM, M = n, N = 256, K = 4096
+// cnnc_vggsmall_t47_linear_relu_chunks: linear layer as a GEMM, M = n, N = 256, K = 4096, split over chunks of 64 terms
 // v47 (linear_relu "fc1") [64,256] <- v44 [64,4096], v45 [256,4096], v46 [256]
-// launch: grid ceil(n/64) x 4 x 1, block 256
-struct cnnc_vggsmall_t47_linear_relu_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 256, AKFAST = 1, BKFAST = 1;
+// launch: grid ceil(n/64) x 4 x 64, block 128
+struct cnnc_vggsmall_t47_linear_relu_chunks_gemm {
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 256, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
-  float* out;
+  float* part;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return x[m * 4096 + k];
   }
@@ -575,12 +680,28 @@ struct cnnc_vggsmall_t47_linear_relu_gemm {
     return w[j * 4096 + k];
   }
   __device__ __forceinline__ void store(int m, int j, float v) const {
-    out[m * 256 + j] = fmaxf(v + bias[j], 0.0f);
+    part[blockIdx.z * 16384 + m * 256 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t47_linear_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t47_linear_relu_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 4096);
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t47_linear_relu_chunks(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ part, int n) {
+  const int grp = blockIdx.y / 4;
+  const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, 4096);
+  const cnnc_vggsmall_t47_linear_relu_chunks_gemm g{x, w, bias, part, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 4) * 64, k0, k1);
+}
+
+// cnnc_vggsmall_t47_linear_relu_sum: adds the chunks of linear_relu in order
+// v47 (linear_relu "fc1") [64,256] <- v44 [64,4096], v45 [256,4096], v46 [256]
+// launch: grid ceil(n*256/256) x 1 x 1, block 256
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t47_linear_relu_sum(const float* __restrict__ part, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const int count = n * 256;
+  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
+    const int nch = (4096 + 64 - 1) / 64;
+    float s = 0.0f;
+    for (int ch = 0; ch < nch; ++ch) s += part[ch * 16384 + i];
+    out[i] = fmaxf(s + bias[(i % 256)], 0.0f);
+
+  }
 }
 
 // cnnc_vggsmall_t48_dropout: dropout mask (keep 0.5, classic false) recomputed from the seed
@@ -597,13 +718,14 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t48_dropout(cons
 
 // cnnc_vggsmall_t51_linear: linear layer as a GEMM, M = n, N = 10, K = 256
 // v51 (linear "fc2") [64,10] <- v48 [64,256], v49 [10,256], v50 [10]
-// launch: grid ceil(n/64) x 2 x 1, block 128
+// launch: grid ceil(n/64) x 2 x 1, block 64
 struct cnnc_vggsmall_t51_linear_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 1, NC = 10, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return x[m * 256 + k];
   }
@@ -614,9 +736,11 @@ struct cnnc_vggsmall_t51_linear_gemm {
     out[m * 10 + j] = v + bias[j];
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t51_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t51_linear_gemm g{x, w, bias, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 8, 0, 256);
+extern "C" __global__ void __launch_bounds__(64) cnnc_vggsmall_t51_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  const int grp = blockIdx.y / 2;
+  const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, 256);
+  const cnnc_vggsmall_t51_linear_gemm g{x, w, bias, out, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 2) * 8, k0, k1);
 }
 
 // cnnc_vggsmall_t52_softmaxcrossentropy: mean softmax cross-entropy
@@ -694,12 +818,13 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t55_biasgrad_fin
 
 // cnnc_vggsmall_t56_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 256, K = 10
 // v56 (linear_backward_data "fc2") [64,256] <- v54 [64,10], v49 [10,256]
-// launch: grid ceil(n/64) x 4 x 1, block 256
+// launch: grid ceil(n/64) x 4 x 1, block 128
 struct cnnc_vggsmall_t56_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 256, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 256, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
   float* out;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return dy[m * 10 + k];
   }
@@ -710,16 +835,18 @@ struct cnnc_vggsmall_t56_linear_backward_data_gemm {
     out[m * 256 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t56_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t56_linear_backward_data_gemm g{dy, w, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 10);
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t56_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const int grp = blockIdx.y / 4;
+  const int k0 = blockIdx.z * 16, k1 = cnnc_min(k0 + 16, 10);
+  const cnnc_vggsmall_t56_linear_backward_data_gemm g{dy, w, out, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 4) * 64, k0, k1);
 }
 
 // cnnc_vggsmall_t57_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 256, K = n
 // v57 (linear_backward_weight "fc2") [10,256] <- v48 [64,256], v54 [64,10]
-// launch: grid 1 x 4 x 1, block 256
+// launch: grid 1 x 4 x 1, block 64
 struct cnnc_vggsmall_t57_linear_backward_weight_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 256, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 256, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -734,7 +861,7 @@ struct cnnc_vggsmall_t57_linear_backward_weight_gemm {
     out[m * 256 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t57_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_vggsmall_t57_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 4;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
   const cnnc_vggsmall_t57_linear_backward_weight_gemm g{x, dy, out, grp};
@@ -787,12 +914,13 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t60_biasgrad_fin
 
 // cnnc_vggsmall_t61_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 4096, K = 256
 // v61 (linear_backward_data "fc1") [64,4096] <- v59 [64,256], v45 [256,4096]
-// launch: grid ceil(n/64) x 64 x 1, block 256
+// launch: grid ceil(n/64) x 64 x 1, block 128
 struct cnnc_vggsmall_t61_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 4096, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 4096, AKFAST = 1, BKFAST = 0;
   const float* dy;
   const float* w;
   float* out;
+  int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     return dy[m * 256 + k];
   }
@@ -803,16 +931,18 @@ struct cnnc_vggsmall_t61_linear_backward_data_gemm {
     out[m * 4096 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t61_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
-  const cnnc_vggsmall_t61_linear_backward_data_gemm g{dy, w, out};
-  cnnc_gemm_tile(g, n, blockIdx.x * 64, blockIdx.y * 64, 0, 256);
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t61_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  const int grp = blockIdx.y / 64;
+  const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, 256);
+  const cnnc_vggsmall_t61_linear_backward_data_gemm g{dy, w, out, grp};
+  cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 64) * 64, k0, k1);
 }
 
 // cnnc_vggsmall_t62_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 256, N = 4096, K = n
 // v62 (linear_backward_weight "fc1") [256,4096] <- v44 [64,4096], v59 [64,256]
-// launch: grid 4 x 64 x 1, block 256
+// launch: grid 4 x 64 x 1, block 128
 struct cnnc_vggsmall_t62_linear_backward_weight_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 4096, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 4096, AKFAST = 0, BKFAST = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -827,7 +957,7 @@ struct cnnc_vggsmall_t62_linear_backward_weight_gemm {
     out[m * 4096 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t62_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t62_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 64;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
   const cnnc_vggsmall_t62_linear_backward_weight_gemm g{x, dy, out, grp};
@@ -974,9 +1104,9 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t65_relu_biasgra
 
 // cnnc_vggsmall_t65_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 64 channels per group (1 groups), N = 576, K = n*256, split over chunks of 288 terms
 // v65 (conv2d_backward_filter "conv4") [64,64,3,3] <- v33 [64,64,16,16], v65 [64,64,16,16]
-// launch: grid 1 x 9 x ceil(n*256/288), block 256
+// launch: grid 1 x 9 x ceil(n*256/288), block 128
 struct cnnc_vggsmall_t65_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 576, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 576, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
   float* part;
@@ -995,7 +1125,7 @@ struct cnnc_vggsmall_t65_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 36864 + (grp * 64 + m) * 576 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t65_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 9;
   const int k0 = blockIdx.z * 288, k1 = cnnc_min(k0 + 288, n * 256);
   const cnnc_vggsmall_t65_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
@@ -1018,20 +1148,20 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_conv2d_backw
 
 // cnnc_vggsmall_t65_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 64 channels per group (1 groups), K = 576
 // v65 (conv2d_backward_data "conv4") [64,64,16,16] <- v65 [64,64,16,16], v28 [64,64,3,3]
-// launch: grid ceil(n*256/128) x 1 x 1, block 256
+// launch: grid ceil(n*256/128) x 1 x 1, block 128
 struct cnnc_vggsmall_t65_conv2d_backward_data_gemm {
-  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 4, NC = 64, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int iw = m % 16, t = m / 16, ih = t % 16, nn = t / 16;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, og = t2 / 3;
-    const int hh = ih + 1 - p * 1, ww = iw + 1 - q * 1;
-    if (hh < 0 || ww < 0 || hh % 1 != 0 || ww % 1 != 0) return 0.0f;
-    const int i = hh / 1, j = ww / 1;
-    return (i < 16 && j < 16) ? dy[((nn * 64 + grp * 64 + og) * 16 + i) * 16 + j] : 0.0f;
+    const int i0 = ih + 1, j0 = iw + 1, tp = tpos[k];
+    const int i = i0 - (tp >> 16), j = j0 - (tp & 0xffff);
+    return ((unsigned)i < 16u && (unsigned)j < 16u) ? dy[(nn * 64 + grp * 64) * 256 + i0 * 16 + j0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[((grp * 64 + k / 9) * 64 + j) * 9 + k % 9];
@@ -1041,17 +1171,24 @@ struct cnnc_vggsmall_t65_conv2d_backward_data_gemm {
     out[((nn * 64 + grp * 64 + j) * 16 + ih) * 16 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t65_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  __shared__ int toff[576], tpos[576];
+  for (int k = threadIdx.x; k < 576; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, og = t2 / 3;
+    toff[k] = og * 256 - p * 1 * 16 - q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t65_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_vggsmall_t65_conv2d_backward_data_gemm g{dy, w, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 576);
 }
 
 // cnnc_vggsmall_t69_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 64 channels per group (1 groups), N = 288, K = n*256, split over chunks of 256 terms
 // v69 (conv2d_backward_filter "conv3") [64,32,3,3] <- v22 [64,32,16,16], v69 [64,64,16,16]
-// launch: grid 1 x 5 x ceil(n*256/256), block 256
+// launch: grid 1 x 5 x ceil(n*256/256), block 128
 struct cnnc_vggsmall_t69_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, NC = 288, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 288, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
   float* part;
@@ -1070,7 +1207,7 @@ struct cnnc_vggsmall_t69_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 18432 + (grp * 64 + m) * 288 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t69_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t69_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 5;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 256);
   const cnnc_vggsmall_t69_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
@@ -1093,20 +1230,20 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t69_conv2d_backw
 
 // cnnc_vggsmall_t69_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 32 channels per group (1 groups), K = 576
 // v69 (conv2d_backward_data "conv3") [64,32,16,16] <- v69 [64,64,16,16], v23 [64,32,3,3]
-// launch: grid ceil(n*256/128) x 1 x 1, block 256
+// launch: grid ceil(n*256/128) x 1 x 1, block 128
 struct cnnc_vggsmall_t69_conv2d_backward_data_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int iw = m % 16, t = m / 16, ih = t % 16, nn = t / 16;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, og = t2 / 3;
-    const int hh = ih + 1 - p * 1, ww = iw + 1 - q * 1;
-    if (hh < 0 || ww < 0 || hh % 1 != 0 || ww % 1 != 0) return 0.0f;
-    const int i = hh / 1, j = ww / 1;
-    return (i < 16 && j < 16) ? dy[((nn * 64 + grp * 64 + og) * 16 + i) * 16 + j] : 0.0f;
+    const int i0 = ih + 1, j0 = iw + 1, tp = tpos[k];
+    const int i = i0 - (tp >> 16), j = j0 - (tp & 0xffff);
+    return ((unsigned)i < 16u && (unsigned)j < 16u) ? dy[(nn * 64 + grp * 64) * 256 + i0 * 16 + j0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[((grp * 64 + k / 9) * 32 + j) * 9 + k % 9];
@@ -1116,9 +1253,16 @@ struct cnnc_vggsmall_t69_conv2d_backward_data_gemm {
     out[((nn * 32 + grp * 32 + j) * 16 + ih) * 16 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t69_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t69_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  __shared__ int toff[576], tpos[576];
+  for (int k = threadIdx.x; k < 576; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, og = t2 / 3;
+    toff[k] = og * 256 - p * 1 * 16 - q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t69_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_vggsmall_t69_conv2d_backward_data_gemm g{dy, w, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 576);
 }
 
@@ -1262,9 +1406,9 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t74_relu_biasgra
 
 // cnnc_vggsmall_t74_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 32 channels per group (1 groups), N = 288, K = n*1024, split over chunks of 624 terms
 // v74 (conv2d_backward_filter "conv2") [32,32,3,3] <- v12 [64,32,32,32], v74 [64,32,32,32]
-// launch: grid 1 x 5 x ceil(n*1024/624), block 256
+// launch: grid 1 x 5 x ceil(n*1024/624), block 64
 struct cnnc_vggsmall_t74_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 2, TN = 4, NC = 288, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 288, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
   float* part;
@@ -1283,7 +1427,7 @@ struct cnnc_vggsmall_t74_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 9216 + (grp * 32 + m) * 288 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_vggsmall_t74_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 5;
   const int k0 = blockIdx.z * 624, k1 = cnnc_min(k0 + 624, n * 1024);
   const cnnc_vggsmall_t74_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
@@ -1306,20 +1450,20 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_conv2d_backw
 
 // cnnc_vggsmall_t74_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*1024 input pixels, N = 32 channels per group (1 groups), K = 288
 // v74 (conv2d_backward_data "conv2") [64,32,32,32] <- v74 [64,32,32,32], v7 [32,32,3,3]
-// launch: grid ceil(n*1024/128) x 1 x 1, block 256
+// launch: grid ceil(n*1024/128) x 1 x 1, block 128
 struct cnnc_vggsmall_t74_conv2d_backward_data_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* dy;
   const float* w;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int iw = m % 32, t = m / 32, ih = t % 32, nn = t / 32;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, og = t2 / 3;
-    const int hh = ih + 1 - p * 1, ww = iw + 1 - q * 1;
-    if (hh < 0 || ww < 0 || hh % 1 != 0 || ww % 1 != 0) return 0.0f;
-    const int i = hh / 1, j = ww / 1;
-    return (i < 32 && j < 32) ? dy[((nn * 32 + grp * 32 + og) * 32 + i) * 32 + j] : 0.0f;
+    const int i0 = ih + 1, j0 = iw + 1, tp = tpos[k];
+    const int i = i0 - (tp >> 16), j = j0 - (tp & 0xffff);
+    return ((unsigned)i < 32u && (unsigned)j < 32u) ? dy[(nn * 32 + grp * 32) * 1024 + i0 * 32 + j0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[((grp * 32 + k / 9) * 32 + j) * 9 + k % 9];
@@ -1329,17 +1473,24 @@ struct cnnc_vggsmall_t74_conv2d_backward_data_gemm {
     out[((nn * 32 + grp * 32 + j) * 32 + ih) * 32 + iw] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t74_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+  __shared__ int toff[288], tpos[288];
+  for (int k = threadIdx.x; k < 288; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, og = t2 / 3;
+    toff[k] = og * 1024 - p * 1 * 32 - q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_t74_conv2d_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_vggsmall_t74_conv2d_backward_data_gemm g{dy, w, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 1024, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 288);
 }
 
 // cnnc_vggsmall_t78_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 32 channels per group (1 groups), N = 27, K = n*1024, split over chunks of 256 terms
 // v78 (conv2d_backward_filter "conv1") [32,3,3,3] <- v0 [64,3,32,32], v78 [64,32,32,32]
-// launch: grid 1 x 2 x ceil(n*1024/256), block 256
+// launch: grid 1 x 2 x ceil(n*1024/256), block 32
 struct cnnc_vggsmall_t78_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 32, BN = 16, BK = 16, TM = 2, TN = 1, NC = 27, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 32, BN = 16, BK = 16, TM = 4, TN = 4, NC = 27, AKFAST = 1, BKFAST = 1;
   const float* x;
   const float* dy;
   float* part;
@@ -1358,7 +1509,7 @@ struct cnnc_vggsmall_t78_conv2d_backward_filter_chunks_gemm {
     part[blockIdx.z * 864 + (grp * 32 + m) * 27 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t78_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(32) cnnc_vggsmall_t78_conv2d_backward_filter_chunks(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 256, k1 = cnnc_min(k0 + 256, n * 1024);
   const cnnc_vggsmall_t78_conv2d_backward_filter_chunks_gemm g{x, dy, part, grp};
@@ -1416,19 +1567,21 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i13_fold_bn_weig
 
 // cnnc_vggsmall_i15_conv2d_relu: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 27
 // v15 (conv2d_relu "conv1") [64,32,32,32] <- v0 [64,3,32,32], v6 [32,3,3,3], v7 [32]
-// launch: grid ceil(n*1024/128) x 1 x 1, block 256
+// launch: grid ceil(n*1024/128) x 1 x 1, block 128
 struct cnnc_vggsmall_i15_conv2d_relu_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 32, t = m / 32, oh = t % 32, nn = t / 32;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
-    const int ih = oh * 1 - 1 + p * 1, iw = ow * 1 - 1 + q * 1;
-    return (ih >= 0 && ih < 32 && iw >= 0 && iw < 32) ? x[((nn * 3 + grp * 3 + cg) * 32 + ih) * 32 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 1, iw0 = ow * 1 - 1, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 32u && (unsigned)iw < 32u) ? x[(nn * 3 + grp * 3) * 32 * 32 + ih0 * 32 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 32 + j) * 27 + k];
@@ -1439,27 +1592,36 @@ struct cnnc_vggsmall_i15_conv2d_relu_gemm {
     out[((nn * 32 + o) * 32 + oh) * 32 + ow] = fmaxf(v + bias[o], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i15_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i15_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  __shared__ int toff[27], tpos[27];
+  for (int k = threadIdx.x; k < 27; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
+    toff[k] = (cg * 32 + p * 1) * 32 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_i15_conv2d_relu_gemm g{x, w, bias, out, grp};
+  const cnnc_vggsmall_i15_conv2d_relu_gemm g{x, w, bias, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 1024, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 27);
 }
 
 // cnnc_vggsmall_i16_conv2d_relu: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 288
 // v16 (conv2d_relu "conv2") [64,32,32,32] <- v15 [64,32,32,32], v13 [32,32,3,3], v14 [32]
-// launch: grid ceil(n*1024/128) x 1 x 1, block 256
+// launch: grid ceil(n*1024/128) x 1 x 1, block 128
 struct cnnc_vggsmall_i16_conv2d_relu_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 32, t = m / 32, oh = t % 32, nn = t / 32;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
-    const int ih = oh * 1 - 1 + p * 1, iw = ow * 1 - 1 + q * 1;
-    return (ih >= 0 && ih < 32 && iw >= 0 && iw < 32) ? x[((nn * 32 + grp * 32 + cg) * 32 + ih) * 32 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 1, iw0 = ow * 1 - 1, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 32u && (unsigned)iw < 32u) ? x[(nn * 32 + grp * 32) * 32 * 32 + ih0 * 32 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 32 + j) * 288 + k];
@@ -1470,9 +1632,16 @@ struct cnnc_vggsmall_i16_conv2d_relu_gemm {
     out[((nn * 32 + o) * 32 + oh) * 32 + ow] = fmaxf(v + bias[o], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i16_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i16_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  __shared__ int toff[288], tpos[288];
+  for (int k = threadIdx.x; k < 288; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
+    toff[k] = (cg * 32 + p * 1) * 32 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_i16_conv2d_relu_gemm g{x, w, bias, out, grp};
+  const cnnc_vggsmall_i16_conv2d_relu_gemm g{x, w, bias, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 1024, blockIdx.x * 128, (blockIdx.y % 1) * 32, 0, 288);
 }
 
@@ -1513,19 +1682,21 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i30_fold_bn_weig
 
 // cnnc_vggsmall_i32_conv2d_relu: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 288
 // v32 (conv2d_relu "conv3") [64,64,16,16] <- v17 [64,32,16,16], v23 [64,32,3,3], v24 [64]
-// launch: grid ceil(n*256/128) x 1 x 1, block 256
+// launch: grid ceil(n*256/128) x 1 x 1, block 128
 struct cnnc_vggsmall_i32_conv2d_relu_gemm {
-  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 4, NC = 64, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 16, t = m / 16, oh = t % 16, nn = t / 16;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
-    const int ih = oh * 1 - 1 + p * 1, iw = ow * 1 - 1 + q * 1;
-    return (ih >= 0 && ih < 16 && iw >= 0 && iw < 16) ? x[((nn * 32 + grp * 32 + cg) * 16 + ih) * 16 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 1, iw0 = ow * 1 - 1, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 16u && (unsigned)iw < 16u) ? x[(nn * 32 + grp * 32) * 16 * 16 + ih0 * 16 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 64 + j) * 288 + k];
@@ -1536,27 +1707,36 @@ struct cnnc_vggsmall_i32_conv2d_relu_gemm {
     out[((nn * 64 + o) * 16 + oh) * 16 + ow] = fmaxf(v + bias[o], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i32_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i32_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  __shared__ int toff[288], tpos[288];
+  for (int k = threadIdx.x; k < 288; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
+    toff[k] = (cg * 16 + p * 1) * 16 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_i32_conv2d_relu_gemm g{x, w, bias, out, grp};
+  const cnnc_vggsmall_i32_conv2d_relu_gemm g{x, w, bias, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 288);
 }
 
 // cnnc_vggsmall_i33_conv2d_relu: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 576
 // v33 (conv2d_relu "conv4") [64,64,16,16] <- v32 [64,64,16,16], v30 [64,64,3,3], v31 [64]
-// launch: grid ceil(n*256/128) x 1 x 1, block 256
+// launch: grid ceil(n*256/128) x 1 x 1, block 128
 struct cnnc_vggsmall_i33_conv2d_relu_gemm {
-  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 4, NC = 64, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1;
   const float* x;
   const float* w;
   const float* bias;
   float* out;
+  const int* toff;
+  const int* tpos;
   int grp;
   __device__ __forceinline__ float a(int m, int k) const {
     const int ow = m % 16, t = m / 16, oh = t % 16, nn = t / 16;
-    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
-    const int ih = oh * 1 - 1 + p * 1, iw = ow * 1 - 1 + q * 1;
-    return (ih >= 0 && ih < 16 && iw >= 0 && iw < 16) ? x[((nn * 64 + grp * 64 + cg) * 16 + ih) * 16 + iw] : 0.0f;
+    const int ih0 = oh * 1 - 1, iw0 = ow * 1 - 1, tp = tpos[k];
+    const int ih = ih0 + (tp >> 16), iw = iw0 + (tp & 0xffff);
+    return ((unsigned)ih < 16u && (unsigned)iw < 16u) ? x[(nn * 64 + grp * 64) * 16 * 16 + ih0 * 16 + iw0 + toff[k]] : 0.0f;
   }
   __device__ __forceinline__ float b(int k, int j) const {
     return w[(grp * 64 + j) * 576 + k];
@@ -1567,9 +1747,16 @@ struct cnnc_vggsmall_i33_conv2d_relu_gemm {
     out[((nn * 64 + o) * 16 + oh) * 16 + ow] = fmaxf(v + bias[o], 0.0f);
   }
 };
-extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i33_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i33_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+  __shared__ int toff[576], tpos[576];
+  for (int k = threadIdx.x; k < 576; k += 128) {
+    const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
+    toff[k] = (cg * 16 + p * 1) * 16 + q * 1;
+    tpos[k] = (p * 1) << 16 | q * 1;
+  }
+  __syncthreads();
   const int grp = blockIdx.y / 1;
-  const cnnc_vggsmall_i33_conv2d_relu_gemm g{x, w, bias, out, grp};
+  const cnnc_vggsmall_i33_conv2d_relu_gemm g{x, w, bias, out, toff, tpos, grp};
   cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 576);
 }
 
@@ -1596,7 +1783,8 @@ CNNC_EMU_REGISTER(cnnc_vggsmall_t33_runningmean)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t33_runningvar)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t38_conv2d)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t43_maxpool)
-CNNC_EMU_REGISTER(cnnc_vggsmall_t47_linear_relu)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t47_linear_relu_chunks)
+CNNC_EMU_REGISTER(cnnc_vggsmall_t47_linear_relu_sum)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t48_dropout)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t51_linear)
 CNNC_EMU_REGISTER(cnnc_vggsmall_t52_softmaxcrossentropy)

@@ -198,6 +198,25 @@ func (d *Device) Free(p DevicePtr) error {
 	return d.drv.call("cuMemFree", d.drv.cuMemFree, uintptr(p))
 }
 
+// allocHost allocates n floats of page-locked host memory, which the
+// device reads at the bus's full rate, on a bound thread. It returns nil
+// if the driver cannot.
+func (d *Device) allocHost(n int) []float32 {
+	if d.drv.cuMemAllocHost == 0 || d.drv.cuMemFreeHost == 0 || n == 0 {
+		return nil
+	}
+	var p unsafe.Pointer
+	if raw(d.drv.cuMemAllocHost, uintptr(unsafe.Pointer(&p)), uintptr(4*n)) != cudaSuccess || p == nil {
+		return nil
+	}
+	return unsafe.Slice((*float32)(p), n)
+}
+
+// freeHost frees what allocHost returned, on a bound thread.
+func (d *Device) freeHost(s []float32) error {
+	return d.drv.call("cuMemFreeHost", d.drv.cuMemFreeHost, uintptr(unsafe.Pointer(&s[0])))
+}
+
 // CopyToDevice copies src to device memory at dst.
 func CopyToDevice[T float32 | int32](d *Device, dst DevicePtr, src []T) error {
 	if len(src) == 0 {

@@ -60,6 +60,7 @@ type driver struct {
 	cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent       uintptr
 	cuCtxSynchronize, cuMemGetInfo                                             uintptr
 	cuMemAlloc, cuMemFree, cuMemcpyHtoD, cuMemcpyDtoH, cuMemsetD32             uintptr
+	cuMemAllocHost, cuMemFreeHost                                              uintptr
 	cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuFuncGetAttribute  uintptr
 	cuLaunchKernel, cuStreamCreate, cuStreamDestroy, cuStreamSynchronize       uintptr
 	cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime       uintptr
@@ -99,6 +100,8 @@ func newDriver(lib *library) (*driver, error) {
 		"cuDeviceTotalMem_v2":          &d.cuDeviceTotalMem,
 		"cuDevicePrimaryCtxRelease_v2": &d.cuDevicePrimaryCtxRelease,
 		"cuMemGetInfo_v2":              &d.cuMemGetInfo,
+		"cuMemAllocHost_v2":            &d.cuMemAllocHost,
+		"cuMemFreeHost":                &d.cuMemFreeHost,
 		"cuModuleUnload":               &d.cuModuleUnload,
 		"cuFuncGetAttribute":           &d.cuFuncGetAttribute,
 		"cuStreamCreate":               &d.cuStreamCreate,

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"sync"
 	"unsafe"
 
 	cnnc "github.com/cnnc/cnnc/runtime"
@@ -38,6 +39,10 @@ type Model struct {
 	graphs               bool
 	trainExec, inferExec uintptr
 	recapture            bool
+
+	// staging is page-locked host memory for a full batch of input,
+	// through which Train and Infer copy it; nil if the driver has none.
+	staging []float32
 
 	params, buffers, state []*cnnc.Param
 	velocity               []*cnnc.Param // host copies of the momentum buffers, one per parameter
@@ -113,6 +118,10 @@ func NewModel(dev *Device, source string, plan *Plan, seed uint64) (*Model, erro
 		return fail(err)
 	}
 	m.graphs = dev.drv.hasGraphs() && os.Getenv("CNNC_CUDA_GRAPHS") != "0"
+	if unbind, err := dev.bind(); err == nil {
+		m.staging = dev.allocHost(plan.Batch * m.sampleSize())
+		unbind()
+	}
 	for _, seq := range [][]boundLaunch{m.train, m.infer} {
 		for i := range seq {
 			m.prepare(&seq[i])
@@ -241,7 +250,7 @@ func (m *Model) Train(x []float32, labels []int32) (float32, error) {
 		return 0, err
 	}
 	defer unbind()
-	if err := m.dev.copyIn(m.word(p.Input), unsafe.Pointer(&x[0]), 4*len(x)); err != nil {
+	if err := m.upload(x); err != nil {
 		return 0, err
 	}
 	if err := m.dev.copyIn(m.word(p.Labels), unsafe.Pointer(&labels[0]), 4*n); err != nil {
@@ -262,6 +271,46 @@ func (m *Model) Train(x []float32, labels []int32) (float32, error) {
 	return loss[0], nil
 }
 
+// Staging returns the page-locked host buffer, room for a full batch of
+// input, through which Train and Infer copy their input to the device (nil
+// if the driver could not allocate one). A caller that writes a batch into
+// it and passes that prefix of it saves the copy in: the device reads it
+// from there directly. It belongs to the model until Close.
+func (m *Model) Staging() []float32 { return m.staging }
+
+// upload copies the input x to the device through the staging buffer, on
+// a bound thread. Copying into page-locked memory and from there to the
+// device takes a fraction of the time a copy from Go's memory takes, which
+// the driver stages through a small buffer of its own.
+func (m *Model) upload(x []float32) error {
+	src := x
+	if m.staging != nil {
+		src = m.staging[:len(x)]
+		if &src[0] != &x[0] {
+			parallelCopy(src, x)
+		}
+	}
+	return m.dev.copyIn(m.word(m.plan.Input), unsafe.Pointer(&src[0]), 4*len(src))
+}
+
+// parallelCopy copies src to dst, a large copy in parts on several
+// goroutines.
+func parallelCopy(dst, src []float32) {
+	const part = 1 << 17 // floats
+	parts := min(runtime.GOMAXPROCS(0), len(src)/part, 8)
+	if parts < 2 {
+		copy(dst, src)
+		return
+	}
+	var wg sync.WaitGroup
+	size := (len(src) + parts - 1) / parts
+	for lo := 0; lo < len(src); lo += size {
+		hi := min(lo+size, len(src))
+		wg.Go(func() { copy(dst[lo:hi], src[lo:hi]) })
+	}
+	wg.Wait()
+}
+
 // Infer runs the inference graph on n = len(x)/SampleSize samples and
 // returns their logits, n*Classes floats, in a buffer that the next call
 // reuses.
@@ -277,7 +326,7 @@ func (m *Model) Infer(x []float32) ([]float32, error) {
 		return nil, err
 	}
 	defer unbind()
-	if err := m.dev.copyIn(m.word(p.Input), unsafe.Pointer(&x[0]), 4*len(x)); err != nil {
+	if err := m.upload(x); err != nil {
 		return nil, err
 	}
 	m.n = n
@@ -373,22 +422,105 @@ func (m *Model) Graphs() bool { return m.graphs }
 // model's stream, on a bound thread.
 func (m *Model) launch(seq []boundLaunch, n int) error {
 	for i := range seq {
-		b := &seq[i]
-		for _, j := range b.n {
-			b.vals[j] = uint64(uint32(n))
-		}
-		l := b.l
-		grid := Dim3{l.Grid[0].Eval(n), l.Grid[1].Eval(n), l.Grid[2].Eval(n)}
-		block := Dim3{l.Block[0], l.Block[1], l.Block[2]}
-		drv := m.dev.drv
-		if code := raw(drv.cuLaunchKernel, b.fn.handle,
-			uintptr(grid.X), uintptr(grid.Y), uintptr(grid.Z),
-			uintptr(block.X), uintptr(block.Y), uintptr(block.Z),
-			0, m.stream.handle, uintptr(unsafe.Pointer(&b.ptrs[0])), 0); code != cudaSuccess {
-			return fmt.Errorf("model %s: %w", m.plan.Name, drv.errorFor(b.fn.launchDesc(grid, block), code))
+		if err := m.launchOne(&seq[i], n); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// launchOne launches b for n samples on the model's stream, on a bound
+// thread.
+func (m *Model) launchOne(b *boundLaunch, n int) error {
+	for _, j := range b.n {
+		b.vals[j] = uint64(uint32(n))
+	}
+	grid, block := b.dims(n)
+	drv := m.dev.drv
+	if code := raw(drv.cuLaunchKernel, b.fn.handle,
+		uintptr(grid.X), uintptr(grid.Y), uintptr(grid.Z),
+		uintptr(block.X), uintptr(block.Y), uintptr(block.Z),
+		0, m.stream.handle, uintptr(unsafe.Pointer(&b.ptrs[0])), 0); code != cudaSuccess {
+		return fmt.Errorf("model %s: %w", m.plan.Name, drv.errorFor(b.fn.launchDesc(grid, block), code))
+	}
+	return nil
+}
+
+// dims returns b's grid and block for n samples.
+func (b *boundLaunch) dims(n int) (grid, block Dim3) {
+	l := b.l
+	return Dim3{l.Grid[0].Eval(n), l.Grid[1].Eval(n), l.Grid[2].Eval(n)}, Dim3{l.Block[0], l.Block[1], l.Block[2]}
+}
+
+// A KernelTime is what one launch of a call costs, as Profile measures it.
+type KernelTime struct {
+	Kernel      string
+	Grid, Block Dim3
+	Millis      float64 // the mean over the repetitions
+	Regs        int     // registers a thread
+	LocalBytes  int     // local memory a thread: registers spilled, arrays not kept in registers
+}
+
+// Profile times each launch of a training step (train) or of an inference
+// call for n samples on its own: reps launches of it between two events,
+// after the whole call has run once. The parameters are not changed (the
+// SGD update is not part of a call), but the gradients, the buffers (such
+// as batch-norm's running statistics) and the intermediate values are left
+// as the repeated kernels leave them.
+func (m *Model) Profile(train bool, n, reps int) ([]KernelTime, error) {
+	seq := m.infer
+	if train {
+		seq = m.train
+	}
+	if n < 1 || n > m.plan.Batch || reps < 1 {
+		return nil, fmt.Errorf("model %s: Profile for %d samples, %d times: want 1 to %d samples, at least once", m.plan.Name, n, reps, m.plan.Batch)
+	}
+	unbind, err := m.dev.bind()
+	if err != nil {
+		return nil, err
+	}
+	defer unbind()
+	if err := m.launch(seq, n); err != nil {
+		return nil, err
+	}
+	start, err := m.dev.NewEvent()
+	if err != nil {
+		return nil, err
+	}
+	defer start.Destroy()
+	end, err := m.dev.NewEvent()
+	if err != nil {
+		return nil, err
+	}
+	defer end.Destroy()
+	out := make([]KernelTime, len(seq))
+	for i := range seq {
+		b := &seq[i]
+		if err := start.Record(); err != nil {
+			return nil, err
+		}
+		for range reps {
+			if err := m.launchOne(b, n); err != nil {
+				return nil, err
+			}
+		}
+		if err := end.Record(); err != nil {
+			return nil, err
+		}
+		ms, err := start.Elapsed(end)
+		if err != nil {
+			return nil, err
+		}
+		grid, block := b.dims(n)
+		out[i] = KernelTime{Kernel: b.l.Kernel, Grid: grid, Block: block, Millis: float64(ms) / float64(reps)}
+		if out[i].Regs, err = b.fn.Attribute(FuncNumRegs); err != nil {
+			return nil, err
+		}
+		if out[i].LocalBytes, err = b.fn.Attribute(FuncLocalBytes); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // SGDStep updates every parameter from its gradient on the device, with
@@ -657,6 +789,15 @@ func (m *Model) Close() error {
 	if m.stream != nil {
 		keep(m.stream.Destroy())
 		m.stream = nil
+	}
+	if m.staging != nil {
+		if unbind, err := m.dev.bind(); err != nil {
+			keep(err)
+		} else {
+			keep(m.dev.freeHost(m.staging))
+			unbind()
+		}
+		m.staging = nil
 	}
 	if m.arena != 0 {
 		keep(m.dev.Free(m.arena))

@@ -89,7 +89,7 @@ for path in sys.argv[1:]:
             rows[(model, int(batch), metric.split('_')[0])][impl] = float(value)
         else:
             extra.append(f'{impl} {model} batch {batch}: {metric} = {float(value):.4g} {unit}')
-impls = ['cnnc', 'cnnc-nograph', 'torch', 'torch-async']
+impls = ['cnnc', 'cnnc-nograph', 'torch', 'torch-async', 'torch-h2d']
 print(f"{'model':10s} {'batch':>5s} {'mode':6s} " + ' '.join(f'{i:>12s}' for i in impls) + f" {'cnnc/torch':>11s}")
 for (model, batch, mode), v in sorted(rows.items()):
     cells = ' '.join(f"{v[i]:12.0f}" if i in v else f"{'-':>12s}" for i in impls)
@@ -99,6 +99,7 @@ for e in extra:
     print(e)
 print("cnnc replays a CUDA graph per full-batch step; cnnc-nograph launches kernel by kernel (CNNC_CUDA_GRAPHS=0)")
 print("torch: synchronises every step on the loss (as cnnc's TrainStep returns it) and copies the logits to the host; torch-async does not")
+print("cnnc copies its batch in from page-locked host memory every call; torch-h2d does too, torch and torch-async keep it on the device")
 EOF
 echo
 echo "train-lenet5: $rc_train, cudacheck: $rc_check, torch_bench: $rc_torch"

@@ -2,7 +2,10 @@
 """PyTorch eager CUDA baseline for cnnc's CUDA target.
 
 Times training steps (forward, backward, SGD with momentum 0.9) and
-inference for LeNet-5 and VGG-small at batches 64 and 256 on the GPU, the
+inference for LeNet-5 and VGG-small at batches 64 and 256 on the GPU (with
+the batch on the device: torch, synchronised on the loss or the logits as
+cnnc is, and torch-async, not; and torch-h2d, synchronised, with the batch
+copied in from page-locked host memory every call as cnnc's is), the
 same models as shared/anchors/models.py (copied here: the device machine
 has only this folder). Writes tab-separated lines like cudacheck's:
 
@@ -71,7 +74,7 @@ def rate(fn, budget):
     return calls / (time.perf_counter() - t)
 
 
-def bench(name, batch, budget, sync_loss):
+def bench(name, batch, budget, sync_loss, upload=False):
     cls, shape = MODELS[name]
     torch.manual_seed(0)
     dev = torch.device('cuda')
@@ -80,10 +83,16 @@ def bench(name, batch, budget, sync_loss):
     lossf = nn.CrossEntropyLoss()
     x = torch.randn(batch, *shape, device=dev)
     y = torch.randint(0, 10, (batch,), device=dev)
+    host = x.cpu().pin_memory()
+
+    def batch_in():
+        # upload: the batch comes from page-locked host memory each call,
+        # as cnnc's TrainStep and Predict take it.
+        return host.to(dev) if upload else x
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = lossf(model(x), y)
+        loss = lossf(model(batch_in()), y)
         loss.backward()
         opt.step()
         if sync_loss:
@@ -95,7 +104,7 @@ def bench(name, batch, budget, sync_loss):
 
     def infer():
         with torch.no_grad():
-            out = model(x)
+            out = model(batch_in())
         if sync_loss:
             out.cpu()  # as cnnc's Predict, which returns the logits
 
@@ -116,8 +125,8 @@ def main():
     lines = ['impl\tmodel\tbatch\tmetric\tvalue\tunit']
     for name in MODELS:
         for batch in (64, 256):
-            for sync, impl in ((True, 'torch'), (False, 'torch-async')):
-                train, inf = bench(name, batch, args.bench_time, sync)
+            for sync, upload, impl in ((True, False, 'torch'), (False, False, 'torch-async'), (True, True, 'torch-h2d')):
+                train, inf = bench(name, batch, args.bench_time, sync, upload)
                 print(f'{impl:11s} {name:9s} batch {batch:3d}: train {train:8.1f} steps/s = {train * batch:9.0f} images/s; '
                       f'inference {inf * batch:9.0f} images/s', flush=True)
                 lines.append(f'{impl}\t{name}\t{batch}\ttrain_images_per_s\t{train * batch:.6g}\timg/s')

@@ -133,6 +133,15 @@ func Ops() []Case {
 		{"penalties", []int{5}, "reg", func(b *ir.Builder, x *ir.Node) *ir.Node {
 			return b.Linear("fc", x, 5, 3)
 		}},
+		{"conv_large", []int{2, 64, 64}, "", func(b *ir.Builder, x *ir.Node) *ir.Node {
+			// Products with enough rows for the largest tiles, 4 and 8
+			// outputs a thread in both directions, and long reductions
+			// that split.
+			h := b.ReLU(b.Conv2D("conv1", x, 2, 32, 3, ir.Pad(1)))
+			h = b.Tanh(b.Conv2D("conv2", h, 32, 64, 3, ir.Stride(2), ir.Pad(1)))
+			h = b.MaxPool(h, 4)
+			return b.Linear("fc", b.Flatten(h), 4096, 3)
+		}},
 		{"linear_wide", []int{40}, "", func(b *ir.Builder, x *ir.Node) *ir.Node {
 			h := b.ReLU(b.Linear("fc1", x, 40, 70))
 			return b.Linear("fc2", h, 70, 3)

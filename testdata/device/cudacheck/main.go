@@ -17,12 +17,14 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +41,7 @@ func main() {
 		requireGPU = flag.Bool("require-gpu", false, "exit with status 1 when there is no GPU")
 		dataDir    = flag.String("data", "", "Fashion-MNIST IDX `dir` for the training run (default: the embedded subset)")
 		tsv        = flag.String("tsv", "", "write the measurements to this `file` as tab-separated lines")
-		skip       = flag.String("skip", "", "comma-separated parts to skip: compare, train, bench")
+		skip       = flag.String("skip", "", "comma-separated parts to skip: compare, train, bench, profile (the kernels of the timed models, each timed alone)")
 		benchTime  = flag.Duration("bench-time", 2*time.Second, "time to spend on each measurement")
 		epochs     = flag.Int("epochs", 1, "epochs of the LeNet-5 training run")
 		limit      = flag.Int("limit", 0, "train on the first `N` images only (0: all)")
@@ -203,7 +205,7 @@ func run(cfg config) error {
 	}
 	if !cfg.skip["bench"] {
 		cases, batches := benchJobs(cfg)
-		if err := bench(dev, rep, benchTime, cases, batches); err != nil {
+		if err := bench(dev, rep, benchTime, cases, batches, !cfg.skip["profile"]); err != nil {
 			return err
 		}
 	}
@@ -391,7 +393,7 @@ func trainLeNet(dev *cudart.Device, rep *report, dir string, epochs, limit int) 
 	return nil
 }
 
-func bench(dev *cudart.Device, rep *report, budget time.Duration, cases []cudacheck.Case, batches []int) error {
+func bench(dev *cudart.Device, rep *report, budget time.Duration, cases []cudacheck.Case, batches []int, profile bool) error {
 	fmt.Println("\n== speed: training step (forward, backward, SGD with momentum) and inference, random data")
 	var progs []*cuda.Program
 	type job struct {
@@ -413,6 +415,44 @@ func bench(dev *cudart.Device, rep *report, budget time.Duration, cases []cudach
 			if err := benchModel(dev, rep, budget, progs[i], j.c.Name, j.batch, graphs); err != nil {
 				return err
 			}
+		}
+	}
+	if profile {
+		for i, j := range jobs {
+			if err := profileModel(dev, progs[i], j.c.Name, j.batch); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// profileModel prints the kernels of a training step and of an inference
+// call of one program, each timed on its own, the costliest first.
+func profileModel(dev *cudart.Device, prog *cuda.Program, name string, batch int) error {
+	m, err := cudart.NewModel(dev, prog.Source, prog.Plan, 1)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	for _, train := range []bool{true, false} {
+		times, err := m.Profile(train, batch, 20)
+		if err != nil {
+			return err
+		}
+		what := "inference"
+		if train {
+			what = "training step"
+		}
+		total := 0.0
+		for _, t := range times {
+			total += t.Millis
+		}
+		fmt.Printf("\n%s batch %d, %s: %d kernels, %.1f us in all, each timed alone (20 launches)\n", name, batch, what, len(times), 1000*total)
+		slices.SortStableFunc(times, func(a, b cudart.KernelTime) int { return cmp.Compare(b.Millis, a.Millis) })
+		for _, t := range times[:min(len(times), 12)] {
+			fmt.Printf("  %8.1f us %5.1f%%  %-44s grid %dx%dx%d block %d, %d registers, %d bytes local\n", 1000*t.Millis, 100*t.Millis/total, t.Kernel,
+				t.Grid.X, t.Grid.Y, t.Grid.Z, t.Block.X*t.Block.Y*t.Block.Z, t.Regs, t.LocalBytes)
 		}
 	}
 	return nil
@@ -437,7 +477,12 @@ func benchModel(dev *cudart.Device, rep *report, budget time.Duration, prog *cud
 		size *= d
 	}
 	rng := cnnc.NewRNG(3)
+	// The batch is written where the model's input is copied from, as a
+	// loader that fills page-locked buffers would.
 	x := make([]float32, batch*size)
+	if s := m.Staging(); s != nil {
+		x = s[:batch*size]
+	}
 	for k := range x {
 		x[k] = float32(rng.NormFloat64())
 	}

@@ -264,6 +264,14 @@ CUresult cuMemFree_v2(CUdeviceptr p) {
   free((void*)p);
   return kSuccess;
 }
+CUresult cuMemAllocHost_v2(void** p, size_t bytes) {
+  *p = calloc(1, bytes);
+  return *p ? kSuccess : 2;
+}
+CUresult cuMemFreeHost(void* p) {
+  free(p);
+  return kSuccess;
+}
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
   if (unsafe_during_capture()) return kCaptureUnsupported;
   memcpy((void*)dst, src, bytes);

@@ -44,6 +44,7 @@ struct Registrar {
 #define __device__
 #define __global__
 #define __forceinline__ inline
+#define __align__(n) __attribute__((aligned(n)))
 #define __shared__ static
 #define __launch_bounds__(...)
 #define threadIdx cnnc_emu::thread_idx
