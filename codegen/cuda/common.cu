@@ -120,7 +120,12 @@ static __device__ __forceinline__ int cnnc_gemm_at(int i, int t) {
 //                   (else consecutive m), matching A's layout in memory;
 //   G::BKFAST       likewise for B (else consecutive columns);
 //   g.a(m, k), g.b(k, j)   the elements of A and B;
-//   g.store(m, j, v)       what to do with C's element.
+//   g.store(m, j, v)       what to do with C's element;
+//   G::STORE4, g.store4(m, j, v0, v1, v2, v3)   if STORE4, what to do with
+//                          rows m to m+3 of column j (m a multiple of 4),
+//                          which the tile then calls instead of store
+//                          where each thread holds runs of 4 rows; M must
+//                          then be a multiple of 4.
 //
 // M is the number of rows. Every output is one thread's sum over k in
 // increasing order, so results do not depend on the launch.
@@ -171,13 +176,24 @@ static __device__ __forceinline__ void cnnc_gemm_tile(const G& g, int M, int m0,
     }
     s ^= 1;
   }
+  if constexpr (G::STORE4 != 0 && TM % 4 == 0) {
+    // Each run of 4 rows at once: M is then a multiple of 4.
 #pragma unroll
-  for (int i = 0; i < TM; ++i)
+    for (int i = 0; i < TM; i += 4)
 #pragma unroll
-    for (int j = 0; j < TN; ++j) {
-      const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
-      if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
-    }
+      for (int j = 0; j < TN; ++j) {
+        const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
+        if (m < M && c < G::NC) g.store4(m, c, acc[i][j], acc[i + 1][j], acc[i + 2][j], acc[i + 3][j]);
+      }
+  } else {
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
+        if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
+      }
+  }
 }
 
 // cnnc_copy copies count words.

@@ -8,7 +8,9 @@
 // call, is an argument, so a call may pass a partial batch. Convolutions,
 // forward and both backward, are tiled implicit GEMMs through shared
 // memory (cnnc_gemm_tile in common.cu) that read the image in place, with
-// no im2col buffer; linear layers are the same GEMM over plain matrices.
+// no im2col buffer, the taps' offsets from a table in shared memory; linear
+// layers are the same GEMM over plain matrices, their reduction split over
+// chunks where their tiles alone would leave most of the GPU idle.
 // The comment before each kernel gives the node it computes and its launch
 // (grid as a function of n, block, and the __launch_bounds__ that match).
 //

@@ -127,7 +127,12 @@ static __device__ __forceinline__ int cnnc_gemm_at(int i, int t) {
 //                   (else consecutive m), matching A's layout in memory;
 //   G::BKFAST       likewise for B (else consecutive columns);
 //   g.a(m, k), g.b(k, j)   the elements of A and B;
-//   g.store(m, j, v)       what to do with C's element.
+//   g.store(m, j, v)       what to do with C's element;
+//   G::STORE4, g.store4(m, j, v0, v1, v2, v3)   if STORE4, what to do with
+//                          rows m to m+3 of column j (m a multiple of 4),
+//                          which the tile then calls instead of store
+//                          where each thread holds runs of 4 rows; M must
+//                          then be a multiple of 4.
 //
 // M is the number of rows. Every output is one thread's sum over k in
 // increasing order, so results do not depend on the launch.
@@ -178,13 +183,24 @@ static __device__ __forceinline__ void cnnc_gemm_tile(const G& g, int M, int m0,
     }
     s ^= 1;
   }
+  if constexpr (G::STORE4 != 0 && TM % 4 == 0) {
+    // Each run of 4 rows at once: M is then a multiple of 4.
 #pragma unroll
-  for (int i = 0; i < TM; ++i)
+    for (int i = 0; i < TM; i += 4)
 #pragma unroll
-    for (int j = 0; j < TN; ++j) {
-      const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
-      if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
-    }
+      for (int j = 0; j < TN; ++j) {
+        const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
+        if (m < M && c < G::NC) g.store4(m, c, acc[i][j], acc[i + 1][j], acc[i + 2][j], acc[i + 3][j]);
+      }
+  } else {
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
+        if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
+      }
+  }
 }
 
 // cnnc_copy copies count words.
@@ -223,7 +239,7 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 // v4 (conv2d_relu "conv1") [64,6,28,28] <- v0 [64,1,28,28], v2 [6,1,5,5], v3 [6]
 // launch: grid ceil(n*784/128) x 1 x 1, block 64
 struct cnnc_lenet5_t4_conv2d_relu_gemm {
-  static constexpr int BM = 128, BN = 8, BK = 16, TM = 8, TN = 2, NC = 6, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 8, BK = 16, TM = 8, TN = 2, NC = 6, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* x;
   const float* w;
   const float* bias;
@@ -244,6 +260,16 @@ struct cnnc_lenet5_t4_conv2d_relu_gemm {
     const int ow = m % 28, t = m / 28, oh = t % 28, nn = t / 28;
     const int o = grp * 6 + j;
     out[((nn * 6 + o) * 28 + oh) * 28 + ow] = fmaxf(v + bias[o], 0.0f);
+  }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int ow = m % 28, t = m / 28, oh = t % 28, nn = t / 28;
+    const int o = grp * 6 + j;
+    cnnc_f4 r;
+    r.x = fmaxf(v0 + bias[o], 0.0f);
+    r.y = fmaxf(v1 + bias[o], 0.0f);
+    r.z = fmaxf(v2 + bias[o], 0.0f);
+    r.w = fmaxf(v3 + bias[o], 0.0f);
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 6 + o) * 28 + oh) * 28 + ow) = r;
   }
 };
 extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5_t4_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
@@ -291,7 +317,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t5_maxpool(const f
 // v8 (conv2d_relu "conv2") [64,16,10,10] <- v5 [64,6,14,14], v6 [16,6,5,5], v7 [16]
 // launch: grid ceil(n*100/64) x 1 x 1, block 64
 struct cnnc_lenet5_t8_conv2d_relu_gemm {
-  static constexpr int BM = 64, BN = 16, BK = 16, TM = 4, TN = 4, NC = 16, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 64, BN = 16, BK = 16, TM = 4, TN = 4, NC = 16, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* x;
   const float* w;
   const float* bias;
@@ -312,6 +338,16 @@ struct cnnc_lenet5_t8_conv2d_relu_gemm {
     const int ow = m % 10, t = m / 10, oh = t % 10, nn = t / 10;
     const int o = grp * 16 + j;
     out[((nn * 16 + o) * 10 + oh) * 10 + ow] = fmaxf(v + bias[o], 0.0f);
+  }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int ow = m % 10, t = m / 10, oh = t % 10, nn = t / 10;
+    const int o = grp * 16 + j;
+    cnnc_f4 r;
+    r.x = fmaxf(v0 + bias[o], 0.0f);
+    r.y = fmaxf(v1 + bias[o], 0.0f);
+    r.z = fmaxf(v2 + bias[o], 0.0f);
+    r.w = fmaxf(v3 + bias[o], 0.0f);
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 16 + o) * 10 + oh) * 10 + ow) = r;
   }
 };
 extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5_t8_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
@@ -359,7 +395,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t9_maxpool(const f
 // v17 (linear_relu "fc1") [64,120] <- v10 [64,400], v11 [120,400], v12 [120]
 // launch: grid ceil(n/64) x 2 x 7, block 128
 struct cnnc_lenet5_t17_linear_relu_chunks_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 120, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 120, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
   const float* bias;
@@ -400,7 +436,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t17_linear_relu_su
 // v18 (linear_relu "fc2") [64,84] <- v17 [64,120], v13 [84,120], v14 [84]
 // launch: grid ceil(n/64) x 2 x 1, block 128
 struct cnnc_lenet5_t18_linear_relu_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 84, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 84, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
   const float* bias;
@@ -427,7 +463,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t18_linear_relu(co
 // v19 (linear "fc3") [64,10] <- v18 [64,84], v15 [10,84], v16 [10]
 // launch: grid ceil(n/64) x 2 x 1, block 64
 struct cnnc_lenet5_t19_linear_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
   const float* bias;
@@ -527,7 +563,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t23_biasgrad_final
 // v24 (linear_backward_data "fc3") [64,84] <- v22 [64,10], v15 [10,84]
 // launch: grid ceil(n/64) x 2 x 1, block 128
 struct cnnc_lenet5_t24_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 84, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 84, AKFAST = 1, BKFAST = 0, STORE4 = 0;
   const float* dy;
   const float* w;
   float* out;
@@ -597,7 +633,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t26_biasgrad_final
 // v27 (linear_backward_weight "fc3") [10,84] <- v18 [64,84], v22 [64,10]
 // launch: grid 1 x 2 x 1, block 64
 struct cnnc_lenet5_t27_linear_backward_weight_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 84, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 84, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -623,7 +659,7 @@ extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5_t27_linear_backward
 // v28 (linear_backward_data "fc2") [64,120] <- v25 [64,84], v13 [84,120]
 // launch: grid ceil(n/64) x 2 x 1, block 128
 struct cnnc_lenet5_t28_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 120, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 120, AKFAST = 1, BKFAST = 0, STORE4 = 0;
   const float* dy;
   const float* w;
   float* out;
@@ -693,7 +729,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t30_biasgrad_final
 // v31 (linear_backward_weight "fc2") [84,120] <- v17 [64,120], v25 [64,84]
 // launch: grid 2 x 2 x 1, block 128
 struct cnnc_lenet5_t31_linear_backward_weight_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 120, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 120, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -719,7 +755,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t31_linear_backwar
 // v32 (linear_backward_data "fc1") [64,400] <- v29 [64,120], v11 [120,400]
 // launch: grid ceil(n/64) x 7 x 1, block 128
 struct cnnc_lenet5_t32_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 400, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 400, AKFAST = 1, BKFAST = 0, STORE4 = 0;
   const float* dy;
   const float* w;
   float* out;
@@ -745,7 +781,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t32_linear_backwar
 // v33 (linear_backward_weight "fc1") [120,400] <- v10 [64,400], v29 [64,120]
 // launch: grid 2 x 7 x 1, block 128
 struct cnnc_lenet5_t33_linear_backward_weight_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 400, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 400, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -845,7 +881,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t36_biasgrad_final
 // v37 (conv2d_backward_filter "conv2") [16,6,5,5] <- v5 [64,6,14,14], v35 [64,16,10,10]
 // launch: grid 1 x 3 x ceil(n*100/256), block 64
 struct cnnc_lenet5_t37_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 150, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 150, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* dy;
   float* part;
@@ -889,7 +925,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_lenet5_t37_conv2d_backwar
 // v38 (conv2d_backward_data "conv2") [64,6,14,14] <- v35 [64,16,10,10], v6 [16,6,5,5]
 // launch: grid ceil(n*196/64) x 1 x 1, block 64
 struct cnnc_lenet5_t38_conv2d_backward_data_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 6, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 6, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* dy;
   const float* w;
   float* out;
@@ -908,6 +944,15 @@ struct cnnc_lenet5_t38_conv2d_backward_data_gemm {
   __device__ __forceinline__ void store(int m, int j, float v) const {
     const int iw = m % 14, t = m / 14, ih = t % 14, nn = t / 14;
     out[((nn * 6 + grp * 6 + j) * 14 + ih) * 14 + iw] = v;
+  }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int iw = m % 14, t = m / 14, ih = t % 14, nn = t / 14;
+    cnnc_f4 r;
+    r.x = v0;
+    r.y = v1;
+    r.z = v2;
+    r.w = v3;
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 6 + grp * 6 + j) * 14 + ih) * 14 + iw) = r;
   }
 };
 extern "C" __global__ void __launch_bounds__(64) cnnc_lenet5_t38_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
@@ -1001,7 +1046,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_lenet5_t40_biasgrad_final
 // v41 (conv2d_backward_filter "conv1") [6,1,5,5] <- v0 [64,1,28,28], v39 [64,6,28,28]
 // launch: grid 1 x 2 x ceil(n*784/256), block 32
 struct cnnc_lenet5_t41_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 32, BN = 16, BK = 16, TM = 4, TN = 4, NC = 25, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 32, BN = 16, BK = 16, TM = 4, TN = 4, NC = 25, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* dy;
   float* part;

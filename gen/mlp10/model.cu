@@ -127,7 +127,12 @@ static __device__ __forceinline__ int cnnc_gemm_at(int i, int t) {
 //                   (else consecutive m), matching A's layout in memory;
 //   G::BKFAST       likewise for B (else consecutive columns);
 //   g.a(m, k), g.b(k, j)   the elements of A and B;
-//   g.store(m, j, v)       what to do with C's element.
+//   g.store(m, j, v)       what to do with C's element;
+//   G::STORE4, g.store4(m, j, v0, v1, v2, v3)   if STORE4, what to do with
+//                          rows m to m+3 of column j (m a multiple of 4),
+//                          which the tile then calls instead of store
+//                          where each thread holds runs of 4 rows; M must
+//                          then be a multiple of 4.
 //
 // M is the number of rows. Every output is one thread's sum over k in
 // increasing order, so results do not depend on the launch.
@@ -178,13 +183,24 @@ static __device__ __forceinline__ void cnnc_gemm_tile(const G& g, int M, int m0,
     }
     s ^= 1;
   }
+  if constexpr (G::STORE4 != 0 && TM % 4 == 0) {
+    // Each run of 4 rows at once: M is then a multiple of 4.
 #pragma unroll
-  for (int i = 0; i < TM; ++i)
+    for (int i = 0; i < TM; i += 4)
 #pragma unroll
-    for (int j = 0; j < TN; ++j) {
-      const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
-      if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
-    }
+      for (int j = 0; j < TN; ++j) {
+        const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
+        if (m < M && c < G::NC) g.store4(m, c, acc[i][j], acc[i + 1][j], acc[i + 2][j], acc[i + 3][j]);
+      }
+  } else {
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
+        if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
+      }
+  }
 }
 
 // cnnc_copy copies count words.
@@ -223,7 +239,7 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 // v5 (linear "fc1") [64,500] <- v2 [64,784], v3 [500,784], v4 [500]
 // launch: grid ceil(n/64) x 8 x 13, block 128
 struct cnnc_mlp10_t5_linear_chunks_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
   const float* bias;
@@ -275,7 +291,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t6_tanh(const float
 // v9 (linear "fc2") [64,500] <- v6 [64,500], v7 [500,500], v8 [500]
 // launch: grid ceil(n/64) x 8 x 8, block 128
 struct cnnc_mlp10_t9_linear_chunks_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
   const float* bias;
@@ -316,7 +332,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t9_linear_sum(const
 // v45 (linear "fc11") [64,10] <- v42 [64,500], v43 [10,500], v44 [10]
 // launch: grid ceil(n/64) x 2 x 8, block 64
 struct cnnc_mlp10_t45_linear_chunks_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
   const float* bias;
@@ -430,7 +446,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t49_biasgrad_final(
 // v50 (linear_backward_data "fc11") [64,500] <- v48 [64,10], v43 [10,500]
 // launch: grid ceil(n/64) x 8 x 1, block 128
 struct cnnc_mlp10_t50_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 0, STORE4 = 0;
   const float* dy;
   const float* w;
   float* out;
@@ -501,7 +517,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t52_biasgrad_final(
 // v53 (linear_backward_weight "fc11") [10,500] <- v42 [64,500], v48 [64,10]
 // launch: grid 1 x 8 x 1, block 64
 struct cnnc_mlp10_t53_linear_backward_weight_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -527,7 +543,7 @@ extern "C" __global__ void __launch_bounds__(64) cnnc_mlp10_t53_linear_backward_
 // v54 (linear_backward_data "fc10") [64,500] <- v51 [64,500], v39 [500,500]
 // launch: grid ceil(n/64) x 8 x 8, block 128
 struct cnnc_mlp10_t54_linear_backward_data_chunks_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 0, STORE4 = 0;
   const float* dy;
   const float* w;
   float* part;
@@ -567,7 +583,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t54_linear_backward
 // v57 (linear_backward_weight "fc10") [500,500] <- v38 [64,500], v51 [64,500]
 // launch: grid 8 x 8 x 1, block 128
 struct cnnc_mlp10_t57_linear_backward_weight_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -593,7 +609,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t57_linear_backward
 // v90 (linear_backward_weight "fc1") [500,784] <- v2 [64,784], v87 [64,500]
 // launch: grid 8 x 13 x 1, block 128
 struct cnnc_mlp10_t90_linear_backward_weight_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 784, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 784, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
   float* out;

@@ -127,7 +127,12 @@ static __device__ __forceinline__ int cnnc_gemm_at(int i, int t) {
 //                   (else consecutive m), matching A's layout in memory;
 //   G::BKFAST       likewise for B (else consecutive columns);
 //   g.a(m, k), g.b(k, j)   the elements of A and B;
-//   g.store(m, j, v)       what to do with C's element.
+//   g.store(m, j, v)       what to do with C's element;
+//   G::STORE4, g.store4(m, j, v0, v1, v2, v3)   if STORE4, what to do with
+//                          rows m to m+3 of column j (m a multiple of 4),
+//                          which the tile then calls instead of store
+//                          where each thread holds runs of 4 rows; M must
+//                          then be a multiple of 4.
 //
 // M is the number of rows. Every output is one thread's sum over k in
 // increasing order, so results do not depend on the launch.
@@ -178,13 +183,24 @@ static __device__ __forceinline__ void cnnc_gemm_tile(const G& g, int M, int m0,
     }
     s ^= 1;
   }
+  if constexpr (G::STORE4 != 0 && TM % 4 == 0) {
+    // Each run of 4 rows at once: M is then a multiple of 4.
 #pragma unroll
-  for (int i = 0; i < TM; ++i)
+    for (int i = 0; i < TM; i += 4)
 #pragma unroll
-    for (int j = 0; j < TN; ++j) {
-      const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
-      if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
-    }
+      for (int j = 0; j < TN; ++j) {
+        const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
+        if (m < M && c < G::NC) g.store4(m, c, acc[i][j], acc[i + 1][j], acc[i + 2][j], acc[i + 3][j]);
+      }
+  } else {
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
+        if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
+      }
+  }
 }
 
 // cnnc_copy copies count words.
@@ -223,7 +239,7 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 // v5 (linear "fc") [64,10] <- v2 [64,784], v3 [10,784], v4 [10]
 // launch: grid ceil(n/64) x 2 x 13, block 64
 struct cnnc_svm_t5_linear_chunks_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
   const float* bias;
@@ -390,7 +406,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_svm_t12_biasgrad_final(co
 // v13 (linear_backward_weight "fc") [10,784] <- v2 [64,784], v11 [64,10]
 // launch: grid 1 x 13 x 1, block 64
 struct cnnc_svm_t13_linear_backward_weight_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 784, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 784, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
   float* out;

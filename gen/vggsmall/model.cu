@@ -127,7 +127,12 @@ static __device__ __forceinline__ int cnnc_gemm_at(int i, int t) {
 //                   (else consecutive m), matching A's layout in memory;
 //   G::BKFAST       likewise for B (else consecutive columns);
 //   g.a(m, k), g.b(k, j)   the elements of A and B;
-//   g.store(m, j, v)       what to do with C's element.
+//   g.store(m, j, v)       what to do with C's element;
+//   G::STORE4, g.store4(m, j, v0, v1, v2, v3)   if STORE4, what to do with
+//                          rows m to m+3 of column j (m a multiple of 4),
+//                          which the tile then calls instead of store
+//                          where each thread holds runs of 4 rows; M must
+//                          then be a multiple of 4.
 //
 // M is the number of rows. Every output is one thread's sum over k in
 // increasing order, so results do not depend on the launch.
@@ -178,13 +183,24 @@ static __device__ __forceinline__ void cnnc_gemm_tile(const G& g, int M, int m0,
     }
     s ^= 1;
   }
+  if constexpr (G::STORE4 != 0 && TM % 4 == 0) {
+    // Each run of 4 rows at once: M is then a multiple of 4.
 #pragma unroll
-  for (int i = 0; i < TM; ++i)
+    for (int i = 0; i < TM; i += 4)
 #pragma unroll
-    for (int j = 0; j < TN; ++j) {
-      const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
-      if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
-    }
+      for (int j = 0; j < TN; ++j) {
+        const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
+        if (m < M && c < G::NC) g.store4(m, c, acc[i][j], acc[i + 1][j], acc[i + 2][j], acc[i + 3][j]);
+      }
+  } else {
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const int m = m0 + cnnc_gemm_at<TM, RT>(i, tr), c = n0 + cnnc_gemm_at<TN, CT>(j, tc);
+        if (m < M && c < G::NC) g.store(m, c, acc[i][j]);
+      }
+  }
 }
 
 // cnnc_copy copies count words.
@@ -221,9 +237,9 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 
 // cnnc_vggsmall_t12_conv2d: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 27
 // v12 (conv2d "conv1") [64,32,32,32] <- v0 [64,3,32,32], v2 [32,3,3,3]
-// launch: grid ceil(n*1024/128) x 1 x 1, block 128
+// launch: grid ceil(n*1024/128) x 1 x 1, block 256
 struct cnnc_vggsmall_t12_conv2d_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* x;
   const float* w;
   const float* bias;
@@ -245,10 +261,20 @@ struct cnnc_vggsmall_t12_conv2d_gemm {
     const int o = grp * 32 + j;
     out[((nn * 32 + o) * 32 + oh) * 32 + ow] = v;
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int ow = m % 32, t = m / 32, oh = t % 32, nn = t / 32;
+    const int o = grp * 32 + j;
+    cnnc_f4 r;
+    r.x = v0;
+    r.y = v1;
+    r.z = v2;
+    r.w = v3;
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 32 + o) * 32 + oh) * 32 + ow) = r;
+  }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t12_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t12_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
   __shared__ int toff[27], tpos[27];
-  for (int k = threadIdx.x; k < 27; k += 128) {
+  for (int k = threadIdx.x; k < 27; k += 256) {
     const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
     toff[k] = (cg * 32 + p * 1) * 32 + q * 1;
     tpos[k] = (p * 1) << 16 | q * 1;
@@ -375,9 +401,9 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t12_runningvar(c
 
 // cnnc_vggsmall_t17_conv2d: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 288
 // v17 (conv2d "conv2") [64,32,32,32] <- v12 [64,32,32,32], v7 [32,32,3,3]
-// launch: grid ceil(n*1024/128) x 1 x 1, block 128
+// launch: grid ceil(n*1024/128) x 1 x 1, block 256
 struct cnnc_vggsmall_t17_conv2d_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* x;
   const float* w;
   const float* bias;
@@ -399,10 +425,20 @@ struct cnnc_vggsmall_t17_conv2d_gemm {
     const int o = grp * 32 + j;
     out[((nn * 32 + o) * 32 + oh) * 32 + ow] = v;
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int ow = m % 32, t = m / 32, oh = t % 32, nn = t / 32;
+    const int o = grp * 32 + j;
+    cnnc_f4 r;
+    r.x = v0;
+    r.y = v1;
+    r.z = v2;
+    r.w = v3;
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 32 + o) * 32 + oh) * 32 + ow) = r;
+  }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t17_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t17_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
   __shared__ int toff[288], tpos[288];
-  for (int k = threadIdx.x; k < 288; k += 128) {
+  for (int k = threadIdx.x; k < 288; k += 256) {
     const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
     toff[k] = (cg * 32 + p * 1) * 32 + q * 1;
     tpos[k] = (p * 1) << 16 | q * 1;
@@ -443,9 +479,9 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t22_maxpool(cons
 
 // cnnc_vggsmall_t33_conv2d: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 288
 // v33 (conv2d "conv3") [64,64,16,16] <- v22 [64,32,16,16], v23 [64,32,3,3]
-// launch: grid ceil(n*256/128) x 1 x 1, block 128
+// launch: grid ceil(n*256/64) x 1 x 1, block 128
 struct cnnc_vggsmall_t33_conv2d_gemm {
-  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* x;
   const float* w;
   const float* bias;
@@ -467,6 +503,16 @@ struct cnnc_vggsmall_t33_conv2d_gemm {
     const int o = grp * 64 + j;
     out[((nn * 64 + o) * 16 + oh) * 16 + ow] = v;
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int ow = m % 16, t = m / 16, oh = t % 16, nn = t / 16;
+    const int o = grp * 64 + j;
+    cnnc_f4 r;
+    r.x = v0;
+    r.y = v1;
+    r.z = v2;
+    r.w = v3;
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 64 + o) * 16 + oh) * 16 + ow) = r;
+  }
 };
 extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t33_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
   __shared__ int toff[288], tpos[288];
@@ -478,7 +524,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t33_conv2d(const
   __syncthreads();
   const int grp = blockIdx.y / 1;
   const cnnc_vggsmall_t33_conv2d_gemm g{x, w, nullptr, out, toff, tpos, grp};
-  cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 288);
+  cnnc_gemm_tile(g, n * 256, blockIdx.x * 64, (blockIdx.y % 1) * 64, 0, 288);
 }
 
 // cnnc_vggsmall_t34_result_mean_partial: batch mean per channel: partial sums over chunks of 2048 elements
@@ -597,9 +643,9 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t33_runningvar(c
 
 // cnnc_vggsmall_t38_conv2d: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 576
 // v38 (conv2d "conv4") [64,64,16,16] <- v33 [64,64,16,16], v28 [64,64,3,3]
-// launch: grid ceil(n*256/128) x 1 x 1, block 128
+// launch: grid ceil(n*256/64) x 1 x 1, block 128
 struct cnnc_vggsmall_t38_conv2d_gemm {
-  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* x;
   const float* w;
   const float* bias;
@@ -621,6 +667,16 @@ struct cnnc_vggsmall_t38_conv2d_gemm {
     const int o = grp * 64 + j;
     out[((nn * 64 + o) * 16 + oh) * 16 + ow] = v;
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int ow = m % 16, t = m / 16, oh = t % 16, nn = t / 16;
+    const int o = grp * 64 + j;
+    cnnc_f4 r;
+    r.x = v0;
+    r.y = v1;
+    r.z = v2;
+    r.w = v3;
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 64 + o) * 16 + oh) * 16 + ow) = r;
+  }
 };
 extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t38_conv2d(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ out, int n) {
   __shared__ int toff[576], tpos[576];
@@ -632,7 +688,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t38_conv2d(const
   __syncthreads();
   const int grp = blockIdx.y / 1;
   const cnnc_vggsmall_t38_conv2d_gemm g{x, w, nullptr, out, toff, tpos, grp};
-  cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 576);
+  cnnc_gemm_tile(g, n * 256, blockIdx.x * 64, (blockIdx.y % 1) * 64, 0, 576);
 }
 
 // cnnc_vggsmall_t43_maxpool: max pooling
@@ -667,7 +723,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t43_maxpool(cons
 // v47 (linear_relu "fc1") [64,256] <- v44 [64,4096], v45 [256,4096], v46 [256]
 // launch: grid ceil(n/64) x 4 x 64, block 128
 struct cnnc_vggsmall_t47_linear_relu_chunks_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 256, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 256, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
   const float* bias;
@@ -720,7 +776,7 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t48_dropout(cons
 // v51 (linear "fc2") [64,10] <- v48 [64,256], v49 [10,256], v50 [10]
 // launch: grid ceil(n/64) x 2 x 1, block 64
 struct cnnc_vggsmall_t51_linear_gemm {
-  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
   const float* bias;
@@ -820,7 +876,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t55_biasgrad_fin
 // v56 (linear_backward_data "fc2") [64,256] <- v54 [64,10], v49 [10,256]
 // launch: grid ceil(n/64) x 4 x 1, block 128
 struct cnnc_vggsmall_t56_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 256, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 256, AKFAST = 1, BKFAST = 0, STORE4 = 0;
   const float* dy;
   const float* w;
   float* out;
@@ -846,7 +902,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t56_linear_backw
 // v57 (linear_backward_weight "fc2") [10,256] <- v48 [64,256], v54 [64,10]
 // launch: grid 1 x 4 x 1, block 64
 struct cnnc_vggsmall_t57_linear_backward_weight_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 256, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 256, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -916,7 +972,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t60_biasgrad_fin
 // v61 (linear_backward_data "fc1") [64,4096] <- v59 [64,256], v45 [256,4096]
 // launch: grid ceil(n/64) x 64 x 1, block 128
 struct cnnc_vggsmall_t61_linear_backward_data_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 4096, AKFAST = 1, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 4096, AKFAST = 1, BKFAST = 0, STORE4 = 0;
   const float* dy;
   const float* w;
   float* out;
@@ -942,7 +998,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t61_linear_backw
 // v62 (linear_backward_weight "fc1") [256,4096] <- v44 [64,4096], v59 [64,256]
 // launch: grid 4 x 64 x 1, block 128
 struct cnnc_vggsmall_t62_linear_backward_weight_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 4096, AKFAST = 0, BKFAST = 0;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 4096, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
   float* out;
@@ -1106,7 +1162,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t65_relu_biasgra
 // v65 (conv2d_backward_filter "conv4") [64,64,3,3] <- v33 [64,64,16,16], v65 [64,64,16,16]
 // launch: grid 1 x 9 x ceil(n*256/288), block 128
 struct cnnc_vggsmall_t65_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 576, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 576, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* dy;
   float* part;
@@ -1148,9 +1204,9 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t65_conv2d_backw
 
 // cnnc_vggsmall_t65_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 64 channels per group (1 groups), K = 576
 // v65 (conv2d_backward_data "conv4") [64,64,16,16] <- v65 [64,64,16,16], v28 [64,64,3,3]
-// launch: grid ceil(n*256/128) x 1 x 1, block 128
+// launch: grid ceil(n*256/64) x 1 x 1, block 128
 struct cnnc_vggsmall_t65_conv2d_backward_data_gemm {
-  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* dy;
   const float* w;
   float* out;
@@ -1170,6 +1226,15 @@ struct cnnc_vggsmall_t65_conv2d_backward_data_gemm {
     const int iw = m % 16, t = m / 16, ih = t % 16, nn = t / 16;
     out[((nn * 64 + grp * 64 + j) * 16 + ih) * 16 + iw] = v;
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int iw = m % 16, t = m / 16, ih = t % 16, nn = t / 16;
+    cnnc_f4 r;
+    r.x = v0;
+    r.y = v1;
+    r.z = v2;
+    r.w = v3;
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 64 + grp * 64 + j) * 16 + ih) * 16 + iw) = r;
+  }
 };
 extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t65_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   __shared__ int toff[576], tpos[576];
@@ -1181,14 +1246,14 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t65_conv2d_backw
   __syncthreads();
   const int grp = blockIdx.y / 1;
   const cnnc_vggsmall_t65_conv2d_backward_data_gemm g{dy, w, out, toff, tpos, grp};
-  cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 576);
+  cnnc_gemm_tile(g, n * 256, blockIdx.x * 64, (blockIdx.y % 1) * 64, 0, 576);
 }
 
 // cnnc_vggsmall_t69_conv2d_backward_filter_chunks: gradient of a convolution with respect to its weight as an implicit GEMM, M = 64 channels per group (1 groups), N = 288, K = n*256, split over chunks of 256 terms
 // v69 (conv2d_backward_filter "conv3") [64,32,3,3] <- v22 [64,32,16,16], v69 [64,64,16,16]
 // launch: grid 1 x 5 x ceil(n*256/256), block 128
 struct cnnc_vggsmall_t69_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 288, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 288, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* dy;
   float* part;
@@ -1230,9 +1295,9 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t69_conv2d_backw
 
 // cnnc_vggsmall_t69_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*256 input pixels, N = 32 channels per group (1 groups), K = 576
 // v69 (conv2d_backward_data "conv3") [64,32,16,16] <- v69 [64,64,16,16], v23 [64,32,3,3]
-// launch: grid ceil(n*256/128) x 1 x 1, block 128
+// launch: grid ceil(n*256/128) x 1 x 1, block 256
 struct cnnc_vggsmall_t69_conv2d_backward_data_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* dy;
   const float* w;
   float* out;
@@ -1252,10 +1317,19 @@ struct cnnc_vggsmall_t69_conv2d_backward_data_gemm {
     const int iw = m % 16, t = m / 16, ih = t % 16, nn = t / 16;
     out[((nn * 32 + grp * 32 + j) * 16 + ih) * 16 + iw] = v;
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int iw = m % 16, t = m / 16, ih = t % 16, nn = t / 16;
+    cnnc_f4 r;
+    r.x = v0;
+    r.y = v1;
+    r.z = v2;
+    r.w = v3;
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 32 + grp * 32 + j) * 16 + ih) * 16 + iw) = r;
+  }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t69_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t69_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   __shared__ int toff[576], tpos[576];
-  for (int k = threadIdx.x; k < 576; k += 128) {
+  for (int k = threadIdx.x; k < 576; k += 256) {
     const int q = k % 3, t2 = k / 3, p = t2 % 3, og = t2 / 3;
     toff[k] = og * 256 - p * 1 * 16 - q * 1;
     tpos[k] = (p * 1) << 16 | q * 1;
@@ -1408,7 +1482,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t74_relu_biasgra
 // v74 (conv2d_backward_filter "conv2") [32,32,3,3] <- v12 [64,32,32,32], v74 [64,32,32,32]
 // launch: grid 1 x 5 x ceil(n*1024/624), block 64
 struct cnnc_vggsmall_t74_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 288, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 288, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* dy;
   float* part;
@@ -1450,9 +1524,9 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_conv2d_backw
 
 // cnnc_vggsmall_t74_conv2d_backward_data: gradient of a convolution with respect to its input as an implicit GEMM, M = n*1024 input pixels, N = 32 channels per group (1 groups), K = 288
 // v74 (conv2d_backward_data "conv2") [64,32,32,32] <- v74 [64,32,32,32], v7 [32,32,3,3]
-// launch: grid ceil(n*1024/128) x 1 x 1, block 128
+// launch: grid ceil(n*1024/128) x 1 x 1, block 256
 struct cnnc_vggsmall_t74_conv2d_backward_data_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* dy;
   const float* w;
   float* out;
@@ -1472,10 +1546,19 @@ struct cnnc_vggsmall_t74_conv2d_backward_data_gemm {
     const int iw = m % 32, t = m / 32, ih = t % 32, nn = t / 32;
     out[((nn * 32 + grp * 32 + j) * 32 + ih) * 32 + iw] = v;
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int iw = m % 32, t = m / 32, ih = t % 32, nn = t / 32;
+    cnnc_f4 r;
+    r.x = v0;
+    r.y = v1;
+    r.z = v2;
+    r.w = v3;
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 32 + grp * 32 + j) * 32 + ih) * 32 + iw) = r;
+  }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t74_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_t74_conv2d_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   __shared__ int toff[288], tpos[288];
-  for (int k = threadIdx.x; k < 288; k += 128) {
+  for (int k = threadIdx.x; k < 288; k += 256) {
     const int q = k % 3, t2 = k / 3, p = t2 % 3, og = t2 / 3;
     toff[k] = og * 1024 - p * 1 * 32 - q * 1;
     tpos[k] = (p * 1) << 16 | q * 1;
@@ -1490,7 +1573,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_t74_conv2d_backw
 // v78 (conv2d_backward_filter "conv1") [32,3,3,3] <- v0 [64,3,32,32], v78 [64,32,32,32]
 // launch: grid 1 x 2 x ceil(n*1024/256), block 32
 struct cnnc_vggsmall_t78_conv2d_backward_filter_chunks_gemm {
-  static constexpr int BM = 32, BN = 16, BK = 16, TM = 4, TN = 4, NC = 27, AKFAST = 1, BKFAST = 1;
+  static constexpr int BM = 32, BN = 16, BK = 16, TM = 4, TN = 4, NC = 27, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* dy;
   float* part;
@@ -1567,9 +1650,9 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i13_fold_bn_weig
 
 // cnnc_vggsmall_i15_conv2d_relu: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 27
 // v15 (conv2d_relu "conv1") [64,32,32,32] <- v0 [64,3,32,32], v6 [32,3,3,3], v7 [32]
-// launch: grid ceil(n*1024/128) x 1 x 1, block 128
+// launch: grid ceil(n*1024/128) x 1 x 1, block 256
 struct cnnc_vggsmall_i15_conv2d_relu_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* x;
   const float* w;
   const float* bias;
@@ -1591,10 +1674,20 @@ struct cnnc_vggsmall_i15_conv2d_relu_gemm {
     const int o = grp * 32 + j;
     out[((nn * 32 + o) * 32 + oh) * 32 + ow] = fmaxf(v + bias[o], 0.0f);
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int ow = m % 32, t = m / 32, oh = t % 32, nn = t / 32;
+    const int o = grp * 32 + j;
+    cnnc_f4 r;
+    r.x = fmaxf(v0 + bias[o], 0.0f);
+    r.y = fmaxf(v1 + bias[o], 0.0f);
+    r.z = fmaxf(v2 + bias[o], 0.0f);
+    r.w = fmaxf(v3 + bias[o], 0.0f);
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 32 + o) * 32 + oh) * 32 + ow) = r;
+  }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i15_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i15_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
   __shared__ int toff[27], tpos[27];
-  for (int k = threadIdx.x; k < 27; k += 128) {
+  for (int k = threadIdx.x; k < 27; k += 256) {
     const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
     toff[k] = (cg * 32 + p * 1) * 32 + q * 1;
     tpos[k] = (p * 1) << 16 | q * 1;
@@ -1607,9 +1700,9 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i15_conv2d_relu(
 
 // cnnc_vggsmall_i16_conv2d_relu: convolution as an implicit GEMM, M = n*1024 output pixels, N = 32 channels per group (1 groups), K = 288
 // v16 (conv2d_relu "conv2") [64,32,32,32] <- v15 [64,32,32,32], v13 [32,32,3,3], v14 [32]
-// launch: grid ceil(n*1024/128) x 1 x 1, block 128
+// launch: grid ceil(n*1024/128) x 1 x 1, block 256
 struct cnnc_vggsmall_i16_conv2d_relu_gemm {
-  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 4, NC = 32, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 128, BN = 32, BK = 16, TM = 8, TN = 2, NC = 32, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* x;
   const float* w;
   const float* bias;
@@ -1631,10 +1724,20 @@ struct cnnc_vggsmall_i16_conv2d_relu_gemm {
     const int o = grp * 32 + j;
     out[((nn * 32 + o) * 32 + oh) * 32 + ow] = fmaxf(v + bias[o], 0.0f);
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int ow = m % 32, t = m / 32, oh = t % 32, nn = t / 32;
+    const int o = grp * 32 + j;
+    cnnc_f4 r;
+    r.x = fmaxf(v0 + bias[o], 0.0f);
+    r.y = fmaxf(v1 + bias[o], 0.0f);
+    r.z = fmaxf(v2 + bias[o], 0.0f);
+    r.w = fmaxf(v3 + bias[o], 0.0f);
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 32 + o) * 32 + oh) * 32 + ow) = r;
+  }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i16_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i16_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
   __shared__ int toff[288], tpos[288];
-  for (int k = threadIdx.x; k < 288; k += 128) {
+  for (int k = threadIdx.x; k < 288; k += 256) {
     const int q = k % 3, t2 = k / 3, p = t2 % 3, cg = t2 / 3;
     toff[k] = (cg * 32 + p * 1) * 32 + q * 1;
     tpos[k] = (p * 1) << 16 | q * 1;
@@ -1682,9 +1785,9 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_vggsmall_i30_fold_bn_weig
 
 // cnnc_vggsmall_i32_conv2d_relu: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 288
 // v32 (conv2d_relu "conv3") [64,64,16,16] <- v17 [64,32,16,16], v23 [64,32,3,3], v24 [64]
-// launch: grid ceil(n*256/128) x 1 x 1, block 128
+// launch: grid ceil(n*256/64) x 1 x 1, block 128
 struct cnnc_vggsmall_i32_conv2d_relu_gemm {
-  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* x;
   const float* w;
   const float* bias;
@@ -1706,6 +1809,16 @@ struct cnnc_vggsmall_i32_conv2d_relu_gemm {
     const int o = grp * 64 + j;
     out[((nn * 64 + o) * 16 + oh) * 16 + ow] = fmaxf(v + bias[o], 0.0f);
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int ow = m % 16, t = m / 16, oh = t % 16, nn = t / 16;
+    const int o = grp * 64 + j;
+    cnnc_f4 r;
+    r.x = fmaxf(v0 + bias[o], 0.0f);
+    r.y = fmaxf(v1 + bias[o], 0.0f);
+    r.z = fmaxf(v2 + bias[o], 0.0f);
+    r.w = fmaxf(v3 + bias[o], 0.0f);
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 64 + o) * 16 + oh) * 16 + ow) = r;
+  }
 };
 extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i32_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
   __shared__ int toff[288], tpos[288];
@@ -1717,14 +1830,14 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i32_conv2d_relu(
   __syncthreads();
   const int grp = blockIdx.y / 1;
   const cnnc_vggsmall_i32_conv2d_relu_gemm g{x, w, bias, out, toff, tpos, grp};
-  cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 288);
+  cnnc_gemm_tile(g, n * 256, blockIdx.x * 64, (blockIdx.y % 1) * 64, 0, 288);
 }
 
 // cnnc_vggsmall_i33_conv2d_relu: convolution as an implicit GEMM, M = n*256 output pixels, N = 64 channels per group (1 groups), K = 576
 // v33 (conv2d_relu "conv4") [64,64,16,16] <- v32 [64,64,16,16], v30 [64,64,3,3], v31 [64]
-// launch: grid ceil(n*256/128) x 1 x 1, block 128
+// launch: grid ceil(n*256/64) x 1 x 1, block 128
 struct cnnc_vggsmall_i33_conv2d_relu_gemm {
-  static constexpr int BM = 128, BN = 64, BK = 16, TM = 8, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1;
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 64, AKFAST = 0, BKFAST = 1, STORE4 = 1;
   const float* x;
   const float* w;
   const float* bias;
@@ -1746,6 +1859,16 @@ struct cnnc_vggsmall_i33_conv2d_relu_gemm {
     const int o = grp * 64 + j;
     out[((nn * 64 + o) * 16 + oh) * 16 + ow] = fmaxf(v + bias[o], 0.0f);
   }
+  __device__ __forceinline__ void store4(int m, int j, float v0, float v1, float v2, float v3) const {
+    const int ow = m % 16, t = m / 16, oh = t % 16, nn = t / 16;
+    const int o = grp * 64 + j;
+    cnnc_f4 r;
+    r.x = fmaxf(v0 + bias[o], 0.0f);
+    r.y = fmaxf(v1 + bias[o], 0.0f);
+    r.z = fmaxf(v2 + bias[o], 0.0f);
+    r.w = fmaxf(v3 + bias[o], 0.0f);
+    *reinterpret_cast<cnnc_f4*>(out + ((nn * 64 + o) * 16 + oh) * 16 + ow) = r;
+  }
 };
 extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i33_conv2d_relu(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ out, int n) {
   __shared__ int toff[576], tpos[576];
@@ -1757,7 +1880,7 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_vggsmall_i33_conv2d_relu(
   __syncthreads();
   const int grp = blockIdx.y / 1;
   const cnnc_vggsmall_i33_conv2d_relu_gemm g{x, w, bias, out, toff, tpos, grp};
-  cnnc_gemm_tile(g, n * 256, blockIdx.x * 128, (blockIdx.y % 1) * 64, 0, 576);
+  cnnc_gemm_tile(g, n * 256, blockIdx.x * 64, (blockIdx.y % 1) * 64, 0, 576);
 }
 
 #ifdef CNNC_EMU

@@ -37,6 +37,13 @@
 // kernel for the rest of its life; Model.Graphs says which. Setting the
 // environment variable CNNC_CUDA_GRAPHS=0 turns graphs off, to compare.
 //
+// A model copies its input to the device through a page-locked buffer of
+// its own ([Model.Staging]), which the device reads at the bus's rate; a
+// caller that writes its batches there saves the copy into it.
+// [Model.Profile] times each kernel of a call on its own, with the
+// registers and local memory the compiler gave it, to see where a step's
+// time goes.
+//
 // The libraries are found as follows. libcuda.so.1 is opened by name (the
 // dynamic linker's search) and then in the usual driver folders; the
 // environment variable CNNC_LIBCUDA names another file. NVRTC is tried as
