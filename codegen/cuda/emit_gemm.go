@@ -2,7 +2,6 @@ package cuda
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/cnnc/cnnc/ir"
 	cudart "github.com/cnnc/cnnc/runtime/cuda"
@@ -203,15 +202,16 @@ const int o = grp * {OG} + j;
 	q.store = where + "out[" + index + "] = " + epilogue("v"+bias, relu) + ";\n"
 	q.setStore4(OHW, gp.buf[n], where, index, func(v string) string { return epilogue(v+bias, relu) })
 	nt := ceilDiv(OG, q.bn)
-	body := expand(`const int grp = blockIdx.y / {NT};
+	prologue := ""
+	if table {
+		q.members = fixMembers(q.members + "const int* toff;\nconst int* tpos;\n")
+		init += ", toff, tpos"
+		prologue = tapTable(q.threads(), K, "cg", "(cg * {H} + p * {DH}) * {W} + q * {DW}", vals)
+	}
+	body := prologue + expand(`const int grp = blockIdx.y / {NT};
 const KNAME_gemm g{{INIT}, grp};
 cnnc_gemm_tile(g, n * {OHW}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, 0, {K});
 `, "NT", nt, "INIT", init, "OHW", OHW, "BM", q.bm, "BN", q.bn, "K", K)
-	if table {
-		q.members = fixMembers(q.members + "const int* toff;\nconst int* tpos;\n")
-		body = tapTable(q.threads(), K, "cg", "(cg * {H} + p * {DH}) * {W} + q * {DW}", vals) +
-			strings.Replace(body, "{"+init, "{"+init+", toff, tpos", 1)
-	}
 	params = append(params, out("out", gp.buf[n]), nParam)
 	grid := [3]cudart.Dim{{PerSample: OHW, Div: q.bm}, {Fixed: G * nt}, one}
 	g.kernel(gp, n, "", fmt.Sprintf("convolution as an implicit GEMM, M = n*%d output pixels, N = %d channels per group (%d groups), K = %d", OHW, OG, G, K),
@@ -228,19 +228,24 @@ func emitConv2DBackwardData(g *generator, gp *graphPlan, n *ir.Node) error {
 	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0]*HW, CG)
 	q.members = "const float* dy;\nconst float* w;\nfloat* out;\nint grp;\n"
 	table := hasTapTable(K, w, n.Attrs) && n.Attrs.Stride[0] == 1 && n.Attrs.Stride[1] == 1
-	q.a = expand(`const int iw = m % {W}, t = m / {W}, ih = t % {H}, nn = t / {H};
+	init, prologue := "dy, w, out", ""
+	if table {
+		// Stride 1: the taps' offsets from a table in shared memory.
+		q.members = fixMembers(q.members + "const int* toff;\nconst int* tpos;\n")
+		init += ", toff, tpos"
+		prologue = tapTable(q.threads(), K, "og", "og * {OHW} - p * {DH} * {OW} - q * {DW}", vals)
+		q.a = expand(`const int iw = m % {W}, t = m / {W}, ih = t % {H}, nn = t / {H};
+const int i0 = ih + {PH}, j0 = iw + {PW}, tp = tpos[k];
+const int i = i0 - (tp >> 16), j = j0 - (tp & 0xffff);
+return ((unsigned)i < {OH}u && (unsigned)j < {OW}u) ? dy[(nn * {O} + grp * {OG}) * {OHW} + i0 * {OW} + j0 + toff[k]] : 0.0f;
+`, vals...)
+	} else {
+		q.a = expand(`const int iw = m % {W}, t = m / {W}, ih = t % {H}, nn = t / {H};
 const int q = k % {KW}, t2 = k / {KW}, p = t2 % {KH}, og = t2 / {KH};
 const int hh = ih + {PH} - p * {DH}, ww = iw + {PW} - q * {DW};
 if (hh < 0 || ww < 0 || hh % {SH} != 0 || ww % {SW} != 0) return 0.0f;
 const int i = hh / {SH}, j = ww / {SW};
 return (i < {OH} && j < {OW}) ? dy[((nn * {O} + grp * {OG} + og) * {OH} + i) * {OW} + j] : 0.0f;
-`, vals...)
-	if table {
-		// Stride 1: the taps' offsets from a table in shared memory.
-		q.a = expand(`const int iw = m % {W}, t = m / {W}, ih = t % {H}, nn = t / {H};
-const int i0 = ih + {PH}, j0 = iw + {PW}, tp = tpos[k];
-const int i = i0 - (tp >> 16), j = j0 - (tp & 0xffff);
-return ((unsigned)i < {OH}u && (unsigned)j < {OW}u) ? dy[(nn * {O} + grp * {OG}) * {OHW} + i0 * {OW} + j0 + toff[k]] : 0.0f;
 `, vals...)
 	}
 	q.b = expand("return w[((grp * {OG} + k / {KK}) * {CG} + j) * {KK} + k % {KK}];\n", vals...)
@@ -249,15 +254,10 @@ return ((unsigned)i < {OH}u && (unsigned)j < {OW}u) ? dy[(nn * {O} + grp * {OG})
 	q.store = where + "out[" + index + "] = v;\n"
 	q.setStore4(HW, gp.buf[n], where, index, func(v string) string { return v })
 	nt := ceilDiv(CG, q.bn)
-	body := expand(`const int grp = blockIdx.y / {NT};
-const KNAME_gemm g{dy, w, out, grp};
+	body := prologue + expand(`const int grp = blockIdx.y / {NT};
+const KNAME_gemm g{{INIT}, grp};
 cnnc_gemm_tile(g, n * {HW}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, 0, {K});
-`, "NT", nt, "HW", HW, "BM", q.bm, "BN", q.bn, "K", K)
-	if table {
-		q.members = "const float* dy;\nconst float* w;\nfloat* out;\nconst int* toff;\nconst int* tpos;\nint grp;\n"
-		body = tapTable(q.threads(), K, "og", "og * {OHW} - p * {DH} * {OW} - q * {DW}", vals) +
-			strings.Replace(body, "{dy, w, out,", "{dy, w, out, toff, tpos,", 1)
-	}
+`, "NT", nt, "INIT", init, "HW", HW, "BM", q.bm, "BN", q.bn, "K", K)
 	params := []kparam{in("dy", gp.buf[dy]), in("w", gp.buf[w]), out("out", gp.buf[n]), nParam}
 	grid := [3]cudart.Dim{{PerSample: HW, Div: q.bm}, {Fixed: G * nt}, one}
 	g.kernel(gp, n, "", fmt.Sprintf("gradient of a convolution with respect to its input as an implicit GEMM, M = n*%d input pixels, N = %d channels per group (%d groups), K = %d", HW, CG, G, K),
