@@ -172,6 +172,10 @@ func TestEmulatorStagingAndProfile(t *testing.T) {
 	got, err := m.Train(staging[:len(x)], y)
 	require.NoError(t, err)
 	require.Equal(t, want, got, "loss of the batch in the staging buffer")
+	copy(staging[sample:], x)
+	got, err = m.Train(staging[sample:sample+len(x)], y)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "loss of the batch one sample into the staging buffer")
 
 	before, err := m.Params()
 	require.NoError(t, err)

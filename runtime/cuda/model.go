@@ -279,18 +279,28 @@ func (m *Model) Train(x []float32, labels []int32) (float32, error) {
 func (m *Model) Staging() []float32 { return m.staging }
 
 // upload copies the input x to the device through the staging buffer, on
-// a bound thread. Copying into page-locked memory and from there to the
-// device takes a fraction of the time a copy from Go's memory takes, which
-// the driver stages through a small buffer of its own.
+// a bound thread: the device reads page-locked memory directly, where a
+// copy from Go's memory goes through a small buffer of the driver's, a
+// part at a time.
 func (m *Model) upload(x []float32) error {
 	src := x
 	if m.staging != nil {
 		src = m.staging[:len(x)]
-		if &src[0] != &x[0] {
+		switch {
+		case &src[0] == &x[0]:
+		case inside(x, m.staging):
+			copy(src, x) // overlapping: one memmove
+		default:
 			parallelCopy(src, x)
 		}
 	}
 	return m.dev.copyIn(m.word(m.plan.Input), unsafe.Pointer(&src[0]), 4*len(src))
+}
+
+// inside reports whether x starts within s.
+func inside(x, s []float32) bool {
+	p, lo := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&s[0]))
+	return p >= lo && p < lo+4*uintptr(len(s))
 }
 
 // parallelCopy copies src to dst, a large copy in parts on several
