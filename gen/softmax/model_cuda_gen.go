@@ -170,6 +170,11 @@ func (m *CUDAModel) SetRunSeed(seed uint64) { m.m.SetRunSeed(seed) }
 // and timing.
 func (m *CUDAModel) Runtime() *cudart.Model { return m.m }
 
+// Staging returns the page-locked host buffer, room for a full batch of
+// input, through which TrainStep and Predict copy their input to the GPU:
+// a batch written there is read without that copy.
+func (m *CUDAModel) Staging() []float32 { return m.m.Staging() }
+
 // Close frees the model's device memory.
 func (m *CUDAModel) Close() error {
 	err := m.m.Close()

@@ -42,6 +42,10 @@ type DeviceModel interface {
 	// masks.
 	Step() uint64
 	SetStep(step uint64)
+	// Staging returns host memory for a full batch of input that the
+	// device reads directly (page-locked), or nil: the trainer writes its
+	// batches there, so that TrainStep need not copy them first.
+	Staging() []float32
 	// Close frees the device's memory.
 	Close() error
 }

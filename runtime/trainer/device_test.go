@@ -31,6 +31,8 @@ type fakeGPU struct {
 	sgd                []sgdCall
 	downloads, uploads int
 	closed             bool
+	staging            []float32 // the device's input buffer
+	staged             int       // training steps whose input was in it
 }
 
 type sgdCall struct {
@@ -39,7 +41,7 @@ type sgdCall struct {
 }
 
 func newFakeGPU(seed uint64) *fakeGPU {
-	m := &fakeGPU{dev: newLinear(seed)}
+	m := &fakeGPU{dev: newLinear(seed), staging: make([]float32, linBatch*linPixels)}
 	for _, p := range m.dev.Params() {
 		m.host = append(m.host, runtime.NewParam(p.Name, p.Shape, true))
 	}
@@ -51,8 +53,13 @@ func newFakeGPU(seed uint64) *fakeGPU {
 	return m
 }
 
+func (m *fakeGPU) Staging() []float32 { return m.staging }
+
 func (m *fakeGPU) TrainStep(x []float32, labels []int32) float32 {
 	m.step++
+	if &x[0] == &m.staging[0] {
+		m.staged++
+	}
 	return m.dev.TrainStep(x, labels)
 }
 
@@ -206,6 +213,7 @@ func TestDeviceMatchesCPU(t *testing.T) {
 			require.True(t, m.closed, "the trainer closes the GPU model")
 			batches := 2 * ((1000 + defaultBatch - 1) / defaultBatch)
 			require.Len(t, m.sgd, batches, "one SGDStep per batch")
+			require.Equal(t, batches, m.staged, "batches written into the device's staging buffer")
 			c, err := parseFlags(args, &bytes.Buffer{})
 			require.NoError(t, err)
 			for i, call := range m.sgd {

@@ -445,6 +445,11 @@ func run(newModel func(seed uint64) Model, args []string, stdout io.Writer, e en
 		}
 	}
 	x := make([]float32, c.batch*size)
+	if dev != nil {
+		if s := dev.Staging(); len(s) >= len(x) {
+			x = s[:len(x)]
+		}
+	}
 	y := make([]int32, c.batch)
 	trainSub := head(train, trainAccImages)
 	progress := runtime.NewProgress(out, c.epochs)
