@@ -95,11 +95,23 @@ func TestGenerate(t *testing.T) {
 			// and launch comment.
 			p, err := cuda.Build(train, infer, cuda.Config{Package: c.Name})
 			require.NoError(t, err)
-			for _, seq := range [][]cudart.Launch{p.Plan.Train, p.Plan.Infer} {
+			for _, seq := range [][]cudart.Launch{p.Plan.Train, p.Plan.Infer, p.Plan.Prepare} {
 				for _, l := range seq {
 					def := fmt.Sprintf("__launch_bounds__(%d) %s(", l.Block[0], l.Kernel)
 					require.Contains(t, cu, def, "kernel %s", l.Kernel)
 				}
+			}
+			// What inference needs of the state alone (batch-norm folded
+			// into the weights, say) is prepared apart, and reads no input.
+			folds := 0
+			for _, n := range infer.Nodes {
+				if n.Op == ir.OpFoldBNWeight || n.Op == ir.OpFoldBNBias {
+					folds++
+				}
+			}
+			require.GreaterOrEqual(t, len(p.Plan.Prepare), folds, "launches that read only the state")
+			for _, l := range p.Plan.Prepare {
+				require.NotContains(t, l.Args, cudart.Ptr(p.Plan.Input), "prepared launch %s reads the input", l.Kernel)
 			}
 			// Generating twice gives the same bytes.
 			again, err := cuda.Generate(train, infer, cuda.Config{Package: c.Name, Source: "test:" + c.Name})

@@ -171,12 +171,12 @@ func (g *generator) build(train, infer *ir.Graph) error {
 	p.Labels = g.alloc(train.Batch)
 	p.Step = g.alloc(2)
 
-	tp, err := g.emitGraph(train, "t", &p.Train)
+	tp, err := g.emitGraph(train, "t", &p.Train, nil)
 	if err != nil {
 		return fmt.Errorf("training graph: %w", err)
 	}
 	p.Loss = tp.buf[train.Loss()]
-	ip, err := g.emitGraph(infer, "i", &p.Infer)
+	ip, err := g.emitGraph(infer, "i", &p.Infer, &p.Prepare)
 	if err != nil {
 		return fmt.Errorf("inference graph: %w", err)
 	}
@@ -202,8 +202,10 @@ func runtimeInit(s ir.InitSpec) runtime.Init {
 }
 
 // emitGraph lays out one graph's values and emits its kernels and
-// launches.
-func (g *generator) emitGraph(gr *ir.Graph, tag string, launches *[]cudart.Launch) (*graphPlan, error) {
+// launches. With prepare, the launches of nodes that read only the state
+// (parameters, buffers and constants) go there instead: their results,
+// each in a buffer of its own, hold until the state changes.
+func (g *generator) emitGraph(gr *ir.Graph, tag string, launches, prepare *[]cudart.Launch) (*graphPlan, error) {
 	batched, err := gr.Batched()
 	if err != nil {
 		return nil, err
@@ -211,6 +213,7 @@ func (g *generator) emitGraph(gr *ir.Graph, tag string, launches *[]cudart.Launc
 	gp := &graphPlan{g: gr, tag: tag, batched: batched, buf: map[*ir.Node]int{}, launches: launches,
 		stats: map[*ir.Node][2]int{}, sums: map[[3]*ir.Node]int{}, partials: map[*ir.Node]int{}, extra: map[string]int{}}
 	p := g.plan
+	stateOnlyMemo := map[*ir.Node]bool{}
 
 	// A gradient is computed straight into the parameter's gradient when
 	// the node is a kernel's output that no other output claimed.
@@ -281,6 +284,10 @@ func (g *generator) emitGraph(gr *ir.Graph, tag string, launches *[]cudart.Launc
 		if _, ok := gp.buf[n]; !ok {
 			gp.buf[n] = g.alloc(n.Shape.Size())
 		}
+		gp.launches = launches
+		if prepare != nil && stateOnly(n, stateOnlyMemo) {
+			gp.launches = prepare
+		}
 		emit := emitters[n.Op]
 		if emit == nil {
 			return nil, fmt.Errorf("%v: no CUDA kernel for op %s", n, n.Op)
@@ -289,6 +296,8 @@ func (g *generator) emitGraph(gr *ir.Graph, tag string, launches *[]cudart.Launc
 			return nil, fmt.Errorf("%v: %w", n, err)
 		}
 	}
+
+	gp.launches = launches
 
 	// Gradients not computed in place, and buffer updates, are copied at
 	// the end of the step, after every read of the old values.
@@ -312,6 +321,29 @@ func (g *generator) emitGraph(gr *ir.Graph, tag string, launches *[]cudart.Launc
 			Offset: gp.buf[o.Node], Shape: append([]int{}, o.Node.Shape...), Batched: batched[o.Node]})
 	}
 	return gp, nil
+}
+
+// stateOnly reports whether n's value follows from parameters, buffers and
+// constants alone, memoising in memo.
+func stateOnly(n *ir.Node, memo map[*ir.Node]bool) bool {
+	if v, ok := memo[n]; ok {
+		return v
+	}
+	v := true
+	switch {
+	case n.Op == ir.OpParam || n.Op == ir.OpBuffer || n.Op == ir.OpConst:
+	case n.Op.IsLeaf():
+		v = false
+	default:
+		for _, a := range n.Args {
+			if !stateOnly(a, memo) {
+				v = false
+				break
+			}
+		}
+	}
+	memo[n] = v
+	return v
 }
 
 // copyLaunch adds a launch of cnnc_copy.

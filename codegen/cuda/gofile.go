@@ -22,7 +22,7 @@ func goFile(p *Program, cfg Config) ([]byte, error) {
 	w("package %s\n\n", cfg.Package)
 	w("import (\n\t_ \"embed\"\n\n\t\"github.com/cnnc/cnnc/runtime\"\n\tcudart \"github.com/cnnc/cnnc/runtime/cuda\"\n)\n\n")
 	w("// cudaSource is the CUDA C of the model's kernels, compiled by NVRTC for\n// the GPU at hand when a CUDAModel is made.\n//\n//go:embed model.cu\nvar cudaSource string\n\n")
-	w("// cudaPlan lays the model out in one device arena and lists the kernel\n// launches of a training step and of an inference pass, in order.\n")
+	w("// cudaPlan lays the model out in one device arena and lists the kernel\n// launches of a training step, of an inference pass and of what an\n// inference pass needs of the state alone, in order.\n")
 	w("var cudaPlan = %s\n\n", planLiteral(p.Plan))
 	w(`// CUDASource returns the CUDA C source of the model's kernels.
 func CUDASource() string { return cudaSource }
@@ -190,7 +190,7 @@ func planLiteral(p *cudart.Plan) string {
 	for _, seq := range []struct {
 		name string
 		l    []cudart.Launch
-	}{{"Train", p.Train}, {"Infer", p.Infer}} {
+	}{{"Train", p.Train}, {"Infer", p.Infer}, {"Prepare", p.Prepare}} {
 		w("%s: []cudart.Launch{\n", seq.name)
 		for _, l := range seq.l {
 			w("{Kernel: %q, Grid: [3]cudart.Dim{%s, %s, %s}, Block: [3]int{%d, %d, %d}, Args: []cudart.Arg{%s}},\n",

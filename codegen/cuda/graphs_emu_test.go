@@ -4,6 +4,7 @@ package cuda_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/ebitengine/purego"
@@ -204,4 +205,66 @@ func TestEmulatorStagingAndProfile(t *testing.T) {
 	require.Equal(t, wantParams, snapshot(after), "parameters after Profile")
 	_, err = m.Profile(true, c.Batch+1, 1)
 	require.Error(t, err, "Profile for more samples than the batch")
+}
+
+// TestEmulatorPrepare checks that the launches an inference pass needs of
+// the state alone (LeNet-5-BN's batch-norm folded into the convolutions)
+// run again whenever the state changed: after a training step (running
+// statistics), an SGD step (weights) and SyncToDevice (the host's values).
+func TestEmulatorPrepare(t *testing.T) {
+	var c cudacheck.Case
+	for _, m := range emulatedModels() {
+		if m.Name == "lenet5bn" {
+			c = m
+		}
+	}
+	prog, err := cudacheck.Compile(c, c.Batch)
+	require.NoError(t, err)
+	require.NotEmpty(t, prog.Plan.Prepare)
+	emulator(t, []*cuda.Program{prog})
+	dev, err := cudart.Open()
+	require.NoError(t, err)
+	sample := 1
+	for _, d := range prog.Plan.InputShape {
+		sample *= d
+	}
+	rng := cnnc.NewRNG(8)
+	x := make([]float32, c.Batch*sample)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]int32, c.Batch)
+	for i := range y {
+		y[i] = int32(rng.Intn(prog.Plan.Classes))
+	}
+	model := func() *cudart.Model {
+		m, err := cudart.NewModel(dev, prog.Source, prog.Plan, 5)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, m.Close()) })
+		return m
+	}
+	infer := func(m *cudart.Model) []float32 {
+		logits, err := m.Infer(x)
+		require.NoError(t, err)
+		return slices.Clone(logits)
+	}
+	// a infers before every change; b only after them, from a fresh
+	// preparation.
+	a, b := model(), model()
+	infer(a)
+	_, err = a.Train(x, y)
+	require.NoError(t, err)
+	_, err = b.Train(x, y)
+	require.NoError(t, err)
+	require.Equal(t, infer(b), infer(a), "after a training step")
+	require.NoError(t, a.SGDStep(0.1, 0.9, false, 0))
+	require.NoError(t, b.SGDStep(0.1, 0.9, false, 0))
+	require.Equal(t, infer(b), infer(a), "after an SGD step")
+
+	before := infer(a)
+	params, err := a.Params()
+	require.NoError(t, err)
+	params[0].Data[0] += 1 // conv1.weight, which batch-norm's folding scales
+	require.NoError(t, a.SyncToDevice())
+	require.NotEqual(t, before, infer(a), "after SyncToDevice changed conv1.weight")
 }

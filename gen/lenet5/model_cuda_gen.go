@@ -16,7 +16,8 @@ import (
 var cudaSource string
 
 // cudaPlan lays the model out in one device arena and lists the kernel
-// launches of a training step and of an inference pass, in order.
+// launches of a training step, of an inference pass and of what an
+// inference pass needs of the state alone, in order.
 var cudaPlan = cudart.Plan{
 	Name: "lenet5", Batch: 64, InputShape: []int{1, 28, 28}, Classes: 10, Words: 2001536,
 	State: []cudart.Tensor{
@@ -83,6 +84,7 @@ var cudaPlan = cudart.Plan{
 		{Kernel: "cnnc_lenet5_t18_linear_relu", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1934080), cudart.Ptr(50880), cudart.Ptr(60992), cudart.Ptr(1995520), cudart.N}},
 		{Kernel: "cnnc_lenet5_t19_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{64, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1995520), cudart.Ptr(61120), cudart.Ptr(62016), cudart.Ptr(2000896), cudart.N}},
 	},
+	Prepare: []cudart.Launch{},
 	Outputs: []cudart.Output{
 		{Key: "value:logits", Infer: false, Offset: 807680, Shape: []int{64, 10}, Batched: true},
 		{Key: "loss:loss", Infer: false, Offset: 808320, Shape: []int{}, Batched: false},

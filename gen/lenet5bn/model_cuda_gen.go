@@ -16,7 +16,8 @@ import (
 var cudaSource string
 
 // cudaPlan lays the model out in one device arena and lists the kernel
-// launches of a training step and of an inference pass, in order.
+// launches of a training step, of an inference pass and of what an
+// inference pass needs of the state alone, in order.
 var cudaPlan = cudart.Plan{
 	Name: "lenet5bn", Batch: 64, InputShape: []int{1, 28, 28}, Classes: 10, Words: 2825152,
 	State: []cudart.Tensor{
@@ -110,18 +111,20 @@ var cudaPlan = cudart.Plan{
 		{Kernel: "cnnc_copy", Grid: [3]cudart.Dim{{Fixed: 16, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(186816), cudart.Ptr(1120832), cudart.Int(16)}},
 	},
 	Infer: []cudart.Launch{
-		{Kernel: "cnnc_lenet5bn_i6_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 150, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(192), cudart.Ptr(186688), cudart.Ptr(2250624), cudart.N}},
-		{Kernel: "cnnc_lenet5bn_i7_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 6, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(192), cudart.Ptr(256), cudart.Ptr(186624), cudart.Ptr(186688), cudart.Ptr(2250816), cudart.N}},
 		{Kernel: "cnnc_lenet5bn_i8_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 784, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{64, 1, 1}, Args: []cudart.Arg{cudart.Ptr(186880), cudart.Ptr(2250624), cudart.Ptr(2250816), cudart.Ptr(2250880), cudart.N}},
 		{Kernel: "cnnc_lenet5bn_t12_maxpool", Grid: [3]cudart.Dim{{PerSample: 1176, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2250880), cudart.Ptr(2551936), cudart.N}},
-		{Kernel: "cnnc_lenet5bn_i15_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 2400, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(320), cudart.Ptr(2752), cudart.Ptr(186816), cudart.Ptr(2627200), cudart.N}},
-		{Kernel: "cnnc_lenet5bn_i16_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 16, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2752), cudart.Ptr(2816), cudart.Ptr(186752), cudart.Ptr(186816), cudart.Ptr(2629632), cudart.N}},
 		{Kernel: "cnnc_lenet5bn_i17_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 100, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{64, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2551936), cudart.Ptr(2627200), cudart.Ptr(2629632), cudart.Ptr(2629696), cudart.N}},
 		{Kernel: "cnnc_lenet5bn_t23_maxpool", Grid: [3]cudart.Dim{{PerSample: 400, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2629696), cudart.Ptr(2732096), cudart.N}},
 		{Kernel: "cnnc_lenet5bn_t29_linear_relu_chunks", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 400, Div: 64}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2732096), cudart.Ptr(2880), cudart.Ptr(50880), cudart.Ptr(2765376), cudart.N}},
 		{Kernel: "cnnc_lenet5bn_t29_linear_relu_sum", Grid: [3]cudart.Dim{{PerSample: 120, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2765376), cudart.Ptr(50880), cudart.Ptr(2757696), cudart.N}},
 		{Kernel: "cnnc_lenet5bn_t30_linear_relu", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2757696), cudart.Ptr(51008), cudart.Ptr(61120), cudart.Ptr(2819136), cudart.N}},
 		{Kernel: "cnnc_lenet5bn_t34_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{64, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2819136), cudart.Ptr(61248), cudart.Ptr(62144), cudart.Ptr(2824512), cudart.N}},
+	},
+	Prepare: []cudart.Launch{
+		{Kernel: "cnnc_lenet5bn_i6_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 150, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(192), cudart.Ptr(186688), cudart.Ptr(2250624), cudart.N}},
+		{Kernel: "cnnc_lenet5bn_i7_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 6, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(192), cudart.Ptr(256), cudart.Ptr(186624), cudart.Ptr(186688), cudart.Ptr(2250816), cudart.N}},
+		{Kernel: "cnnc_lenet5bn_i15_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 2400, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(320), cudart.Ptr(2752), cudart.Ptr(186816), cudart.Ptr(2627200), cudart.N}},
+		{Kernel: "cnnc_lenet5bn_i16_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 16, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(2752), cudart.Ptr(2816), cudart.Ptr(186752), cudart.Ptr(186816), cudart.Ptr(2629632), cudart.N}},
 	},
 	Outputs: []cudart.Output{
 		{Key: "update:bn1.running_mean", Infer: false, Offset: 840128, Shape: []int{6}, Batched: false},

@@ -16,7 +16,8 @@ import (
 var cudaSource string
 
 // cudaPlan lays the model out in one device arena and lists the kernel
-// launches of a training step and of an inference pass, in order.
+// launches of a training step, of an inference pass and of what an
+// inference pass needs of the state alone, in order.
 var cudaPlan = cudart.Plan{
 	Name: "mlp10", Batch: 64, InputShape: []int{1, 28, 28}, Classes: 10, Words: 17689792,
 	State: []cudart.Tensor{
@@ -180,6 +181,7 @@ var cudaPlan = cudart.Plan{
 		{Kernel: "cnnc_mlp10_t45_linear_chunks", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 500, Div: 64}}, Block: [3]int{64, 1, 1}, Args: []cudart.Arg{cudart.Ptr(17652032), cudart.Ptr(2647552), cudart.Ptr(2652608), cudart.Ptr(17684672), cudart.N}},
 		{Kernel: "cnnc_mlp10_t45_linear_sum", Grid: [3]cudart.Dim{{PerSample: 10, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(17684672), cudart.Ptr(2652608), cudart.Ptr(17684032), cudart.N}},
 	},
+	Prepare: []cudart.Launch{},
 	Outputs: []cudart.Output{
 		{Key: "value:logits", Infer: false, Offset: 11368320, Shape: []int{64, 10}, Batched: true},
 		{Key: "loss:loss", Infer: false, Offset: 11374080, Shape: []int{}, Batched: false},

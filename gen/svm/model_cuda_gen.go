@@ -16,7 +16,8 @@ import (
 var cudaSource string
 
 // cudaPlan lays the model out in one device arena and lists the kernel
-// launches of a training step and of an inference pass, in order.
+// launches of a training step, of an inference pass and of what an
+// inference pass needs of the state alone, in order.
 var cudaPlan = cudart.Plan{
 	Name: "svm", Batch: 64, InputShape: []int{1, 28, 28}, Classes: 10, Words: 108800,
 	State: []cudart.Tensor{
@@ -46,6 +47,7 @@ var cudaPlan = cudart.Plan{
 		{Kernel: "cnnc_svm_t5_linear_chunks", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 784, Div: 64}}, Block: [3]int{64, 1, 1}, Args: []cudart.Arg{cudart.Ptr(23808), cudart.Ptr(0), cudart.Ptr(7872), cudart.Ptr(100480), cudart.N}},
 		{Kernel: "cnnc_svm_t5_linear_sum", Grid: [3]cudart.Dim{{PerSample: 10, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(100480), cudart.Ptr(7872), cudart.Ptr(99840), cudart.N}},
 	},
+	Prepare: []cudart.Launch{},
 	Outputs: []cudart.Output{
 		{Key: "value:logits", Infer: false, Offset: 74112, Shape: []int{64, 10}, Batched: true},
 		{Key: "loss:loss", Infer: false, Offset: 83264, Shape: []int{}, Batched: false},

@@ -16,7 +16,8 @@ import (
 var cudaSource string
 
 // cudaPlan lays the model out in one device arena and lists the kernel
-// launches of a training step and of an inference pass, in order.
+// launches of a training step, of an inference pass and of what an
+// inference pass needs of the state alone, in order.
 var cudaPlan = cudart.Plan{
 	Name: "vggsmall", Batch: 64, InputShape: []int{3, 32, 32}, Classes: 10, Words: 44120448,
 	State: []cudart.Tensor{
@@ -152,23 +153,25 @@ var cudaPlan = cudart.Plan{
 		{Kernel: "cnnc_copy", Grid: [3]cudart.Dim{{Fixed: 64, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(3352576), cudart.Ptr(16662016), cudart.Int(64)}},
 	},
 	Infer: []cudart.Launch{
-		{Kernel: "cnnc_vggsmall_i6_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 864, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(896), cudart.Ptr(3352192), cudart.Ptr(35911296), cudart.N}},
-		{Kernel: "cnnc_vggsmall_i7_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 32, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(896), cudart.Ptr(960), cudart.Ptr(3352128), cudart.Ptr(3352192), cudart.Ptr(35912192), cudart.N}},
-		{Kernel: "cnnc_vggsmall_i13_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 9216, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1024), cudart.Ptr(10240), cudart.Ptr(3352320), cudart.Ptr(35912256), cudart.N}},
-		{Kernel: "cnnc_vggsmall_i7_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 32, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(10240), cudart.Ptr(10304), cudart.Ptr(3352256), cudart.Ptr(3352320), cudart.Ptr(35921472), cudart.N}},
 		{Kernel: "cnnc_vggsmall_i15_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 1024, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(3352640), cudart.Ptr(35911296), cudart.Ptr(35912192), cudart.Ptr(35921536), cudart.N}},
 		{Kernel: "cnnc_vggsmall_i16_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 1024, Div: 128}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(35921536), cudart.Ptr(35912256), cudart.Ptr(35921472), cudart.Ptr(38018688), cudart.N}},
 		{Kernel: "cnnc_vggsmall_t22_maxpool", Grid: [3]cudart.Dim{{PerSample: 8192, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(38018688), cudart.Ptr(40115840), cudart.N}},
-		{Kernel: "cnnc_vggsmall_i23_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 18432, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(10368), cudart.Ptr(28800), cudart.Ptr(3352448), cudart.Ptr(40640128), cudart.N}},
-		{Kernel: "cnnc_vggsmall_i24_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 64, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(28800), cudart.Ptr(28864), cudart.Ptr(3352384), cudart.Ptr(3352448), cudart.Ptr(40658560), cudart.N}},
-		{Kernel: "cnnc_vggsmall_i30_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 36864, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(28928), cudart.Ptr(65792), cudart.Ptr(3352576), cudart.Ptr(40658624), cudart.N}},
-		{Kernel: "cnnc_vggsmall_i24_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 64, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(65792), cudart.Ptr(65856), cudart.Ptr(3352512), cudart.Ptr(3352576), cudart.Ptr(40695488), cudart.N}},
 		{Kernel: "cnnc_vggsmall_i32_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 256, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(40115840), cudart.Ptr(40640128), cudart.Ptr(40658560), cudart.Ptr(40695552), cudart.N}},
 		{Kernel: "cnnc_vggsmall_i33_conv2d_relu", Grid: [3]cudart.Dim{{PerSample: 256, Div: 64}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(40695552), cudart.Ptr(40658624), cudart.Ptr(40695488), cudart.Ptr(41744128), cudart.N}},
 		{Kernel: "cnnc_vggsmall_t43_maxpool", Grid: [3]cudart.Dim{{PerSample: 4096, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(41744128), cudart.Ptr(42792704), cudart.N}},
 		{Kernel: "cnnc_vggsmall_t47_linear_relu_chunks", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 4}, {Fixed: 4096, Div: 64}}, Block: [3]int{128, 1, 1}, Args: []cudart.Arg{cudart.Ptr(42792704), cudart.Ptr(65920), cudart.Ptr(1114496), cudart.Ptr(43071232), cudart.N}},
 		{Kernel: "cnnc_vggsmall_t47_linear_relu_sum", Grid: [3]cudart.Dim{{PerSample: 256, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(43071232), cudart.Ptr(1114496), cudart.Ptr(43054848), cudart.N}},
 		{Kernel: "cnnc_vggsmall_t51_linear", Grid: [3]cudart.Dim{{PerSample: 1, Div: 64}, {Fixed: 2}, {Fixed: 1}}, Block: [3]int{64, 1, 1}, Args: []cudart.Arg{cudart.Ptr(43054848), cudart.Ptr(1114752), cudart.Ptr(1117312), cudart.Ptr(44119808), cudart.N}},
+	},
+	Prepare: []cudart.Launch{
+		{Kernel: "cnnc_vggsmall_i6_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 864, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(0), cudart.Ptr(896), cudart.Ptr(3352192), cudart.Ptr(35911296), cudart.N}},
+		{Kernel: "cnnc_vggsmall_i7_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 32, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(896), cudart.Ptr(960), cudart.Ptr(3352128), cudart.Ptr(3352192), cudart.Ptr(35912192), cudart.N}},
+		{Kernel: "cnnc_vggsmall_i13_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 9216, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(1024), cudart.Ptr(10240), cudart.Ptr(3352320), cudart.Ptr(35912256), cudart.N}},
+		{Kernel: "cnnc_vggsmall_i7_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 32, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(10240), cudart.Ptr(10304), cudart.Ptr(3352256), cudart.Ptr(3352320), cudart.Ptr(35921472), cudart.N}},
+		{Kernel: "cnnc_vggsmall_i23_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 18432, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(10368), cudart.Ptr(28800), cudart.Ptr(3352448), cudart.Ptr(40640128), cudart.N}},
+		{Kernel: "cnnc_vggsmall_i24_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 64, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(28800), cudart.Ptr(28864), cudart.Ptr(3352384), cudart.Ptr(3352448), cudart.Ptr(40658560), cudart.N}},
+		{Kernel: "cnnc_vggsmall_i30_fold_bn_weight", Grid: [3]cudart.Dim{{Fixed: 36864, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(28928), cudart.Ptr(65792), cudart.Ptr(3352576), cudart.Ptr(40658624), cudart.N}},
+		{Kernel: "cnnc_vggsmall_i24_fold_bn_bias", Grid: [3]cudart.Dim{{Fixed: 64, Div: 256}, {Fixed: 1}, {Fixed: 1}}, Block: [3]int{256, 1, 1}, Args: []cudart.Arg{cudart.Ptr(65792), cudart.Ptr(65856), cudart.Ptr(3352512), cudart.Ptr(3352576), cudart.Ptr(40695488), cudart.N}},
 	},
 	Outputs: []cudart.Output{
 		{Key: "update:bn1.running_mean", Infer: false, Offset: 7744896, Shape: []int{32}, Batched: false},

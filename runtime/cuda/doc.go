@@ -37,6 +37,11 @@
 // kernel for the rest of its life; Model.Graphs says which. Setting the
 // environment variable CNNC_CUDA_GRAPHS=0 turns graphs off, to compare.
 //
+// What an inference pass computes from the state alone, such as
+// batch-norm folded into a convolution's weights ([Plan].Prepare), it
+// computes again only after a training step, an SGD step or an upload
+// changed the state.
+//
 // A model copies its input to the device through a page-locked buffer of
 // its own ([Model.Staging]), which the device reads at the bus's rate; a
 // caller that writes its batches there saves the copy into it.

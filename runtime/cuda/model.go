@@ -30,8 +30,13 @@ type Model struct {
 	stream *Stream
 
 	train, infer []boundLaunch
-	sgd          *Function
-	pin          runtime.Pinner // keeps the launches' argument blocks in place
+	// prepare holds the launches of the inference graph that read only
+	// the state; prepared says that their results hold for the state on
+	// the device, which Train, SGDStep and SyncToDevice change.
+	prepare  []boundLaunch
+	prepared bool
+	sgd      *Function
+	pin      runtime.Pinner // keeps the launches' argument blocks in place
 
 	// graphs says whether full batches replay graphs; trainExec and
 	// inferExec are the instantiated graphs (CUgraphExec), 0 until
@@ -105,6 +110,9 @@ func NewModel(dev *Device, source string, plan *Plan, seed uint64) (*Model, erro
 	if m.infer, err = bind(plan.Infer); err != nil {
 		return fail(err)
 	}
+	if m.prepare, err = bind(plan.Prepare); err != nil {
+		return fail(err)
+	}
 	if m.sgd, err = mod.Function(SGDKernel); err != nil {
 		return fail(err)
 	}
@@ -122,9 +130,9 @@ func NewModel(dev *Device, source string, plan *Plan, seed uint64) (*Model, erro
 		m.staging = dev.allocHost(plan.Batch * m.sampleSize())
 		unbind()
 	}
-	for _, seq := range [][]boundLaunch{m.train, m.infer} {
+	for _, seq := range [][]boundLaunch{m.train, m.infer, m.prepare} {
 		for i := range seq {
-			m.prepare(&seq[i])
+			m.layOut(&seq[i])
 		}
 	}
 
@@ -155,9 +163,9 @@ func NewModel(dev *Device, source string, plan *Plan, seed uint64) (*Model, erro
 	return m, nil
 }
 
-// prepare lays out a launch's arguments and pins them for the model's
+// layOut lays out a launch's arguments and pins them for the model's
 // life.
-func (m *Model) prepare(b *boundLaunch) {
+func (m *Model) layOut(b *boundLaunch) {
 	b.vals = make([]uint64, max(len(b.l.Args), 1))
 	b.ptrs = make([]unsafe.Pointer, len(b.vals))
 	for i, a := range b.l.Args {
@@ -208,7 +216,7 @@ func (m *Model) SetStep(step uint64) { m.step = step }
 func (m *Model) SetRunSeed(seed uint64) {
 	m.runSeed = seed
 	m.recapture = true // the graphs hold the old seeds
-	for _, seq := range [][]boundLaunch{m.train, m.infer} {
+	for _, seq := range [][]boundLaunch{m.train, m.infer, m.prepare} {
 		for i := range seq {
 			for j, a := range seq[i].l.Args {
 				if a.Kind == ArgSeed {
@@ -260,6 +268,7 @@ func (m *Model) Train(x []float32, labels []int32) (float32, error) {
 		return 0, err
 	}
 	m.n = n
+	m.prepared = false // the step moves the buffers, such as running statistics
 	if err := m.run(m.train, n, &m.trainExec); err != nil {
 		return 0, err
 	}
@@ -340,6 +349,12 @@ func (m *Model) Infer(x []float32) ([]float32, error) {
 		return nil, err
 	}
 	m.n = n
+	if !m.prepared {
+		if err := m.launch(m.prepare, n); err != nil {
+			return nil, err
+		}
+		m.prepared = true
+	}
 	if err := m.run(m.infer, n, &m.inferExec); err != nil {
 		return nil, err
 	}
@@ -472,15 +487,17 @@ type KernelTime struct {
 }
 
 // Profile times each launch of a training step (train) or of an inference
-// call for n samples on its own: reps launches of it between two events,
+// call for n samples (its Prepare launches first) on its own: reps
+// launches of it between two events,
 // after the whole call has run once. The parameters are not changed (the
 // SGD update is not part of a call), but the gradients, the buffers (such
 // as batch-norm's running statistics) and the intermediate values are left
 // as the repeated kernels leave them.
 func (m *Model) Profile(train bool, n, reps int) ([]KernelTime, error) {
-	seq := m.infer
+	seq := append(append([]boundLaunch{}, m.prepare...), m.infer...)
 	if train {
 		seq = m.train
+		m.prepared = false
 	}
 	if n < 1 || n > m.plan.Batch || reps < 1 {
 		return nil, fmt.Errorf("model %s: Profile for %d samples, %d times: want 1 to %d samples, at least once", m.plan.Name, n, reps, m.plan.Batch)
@@ -569,6 +586,7 @@ func (m *Model) SGDStep(lr, momentum float64, nesterov bool, weightDecay float64
 		return fmt.Errorf("model %s: SGD step: %w", p.Name, err)
 	}
 	m.sgdSteps++
+	m.prepared = false
 	return nil
 }
 
@@ -701,6 +719,7 @@ func (m *Model) SyncToDevice() error {
 		return err
 	}
 	defer unbind()
+	m.prepared = false
 	for i, t := range m.plan.State {
 		d := m.state[m.stateIndex(i)].Data
 		if len(d) == 0 {

@@ -38,6 +38,11 @@ type Plan struct {
 	Fills []Fill   // constants written once, when the model is made
 	Train []Launch // a training step
 	Infer []Launch // an inference pass
+	// Prepare holds the launches of the inference graph that read only
+	// parameters, buffers and constants (batch-norm folded into a
+	// convolution's weights, say): Model.Infer runs them before Infer
+	// when the state changed since they last ran.
+	Prepare []Launch
 
 	Outputs []Output // values Model.Read can return
 }
@@ -189,7 +194,7 @@ func (p *Plan) Validate() error {
 			return err
 		}
 	}
-	for _, seq := range [][]Launch{p.Train, p.Infer} {
+	for _, seq := range [][]Launch{p.Train, p.Infer, p.Prepare} {
 		for _, l := range seq {
 			if l.Kernel == "" || l.Block[0] < 1 || l.Block[1] < 1 || l.Block[2] < 1 || l.Block[0]*l.Block[1]*l.Block[2] > 1024 {
 				return fmt.Errorf("plan %q: launch of %q has block %v; want 1 to 1024 threads", p.Name, l.Kernel, l.Block)
