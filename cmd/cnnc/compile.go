@@ -29,7 +29,7 @@ const runtimePath = "github.com/cnnc/cnnc/runtime"
 var compileCmd = &command{
 	name:  "compile",
 	short: "compile a model into a Go package and its trainer",
-	usage: "compile [-o dir] [-pkg name] [-cuda=false] [-func name] [-batch n] [-tags tags] [-v] model.go",
+	usage: "compile [-o dir] [-pkg name] [-cuda=false] [-cuda-tf32] [-func name] [-batch n] [-tags tags] [-v] model.go",
 	long: `Compile loads the model function of model.go, differentiates and optimises
 its graph, and writes a Go package for it into dir: model_gen.go (the Model
 type: New, TrainStep, Predict, Load, Save), kernels_gen.go, and the trainer
@@ -40,7 +40,9 @@ model.cu, the CUDA C of its kernels, and model_cuda_gen.go, which embeds it
 and declares the CUDAModel type (NewCUDA, TrainStep, Predict, SGDStep, ...).
 The CUDA driver and NVRTC are loaded when a program asks for a GPU, so the
 package builds everywhere, without cgo or CUDA; the trainer's -device cuda
-uses it.
+uses it. With -cuda-tf32 the convolutions multiply on the tensor cores
+(three TF32 products a term, to float32's accuracy), which needs a GPU of
+compute capability 8.0 or later.
 
 In a model package, a generate.go file with a line such as
 
@@ -60,12 +62,14 @@ type compileFlags struct {
 	out  string
 	pkg  string
 	cuda bool // write the CUDA target's files too
+	tf32 bool // convolutions on the tensor cores
 }
 
 func (c *compileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.out, "o", "", "output `directory` (default: ./<func> in lower case)")
 	fs.StringVar(&c.pkg, "pkg", "", "`name` of the generated package (default: the output directory's name)")
 	fs.BoolVar(&c.cuda, "cuda", true, "also write the model for NVIDIA GPUs (model.cu, model_cuda_gen.go); -cuda=false writes the CPU package only")
+	fs.BoolVar(&c.tf32, "cuda-tf32", false, "run the GPU model's convolutions on the tensor cores, as TF32 products split to float32's accuracy (compute capability 8.0 and later)")
 	c.modelFlags.register(fs)
 }
 
@@ -148,7 +152,7 @@ func (c *compileFlags) generate(m *load.Model, dir string) (map[string][]byte, e
 		return nil, fmt.Errorf("generate code for %s: %w", m.Func, err)
 	}
 	if c.cuda {
-		cudaFiles, err := cuda.Generate(train, infer, cuda.Config{Package: pkg, Source: source})
+		cudaFiles, err := cuda.Generate(train, infer, cuda.Config{Package: pkg, Source: source, TF32: c.tf32})
 		if err != nil {
 			return nil, fmt.Errorf("generate CUDA code for %s: %w; pass -cuda=false to write the CPU package only", m.Func, err)
 		}

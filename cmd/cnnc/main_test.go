@@ -251,6 +251,18 @@ func TestCompileLeNet5(t *testing.T) {
 	}
 	goBuild()
 
+	// -cuda-tf32 puts the convolutions on the tensor cores, for GPUs of
+	// compute capability 8.0 and later.
+	code, _, stderr = cnnc(t, "compile", "-cuda-tf32", "-func", "LeNet5", "-o", out, model)
+	require.Equal(t, 0, code, stderr)
+	cu, err := os.ReadFile(filepath.Join(out, "model.cu"))
+	require.NoError(t, err)
+	assert.Contains(t, string(cu), "cnnc_gemm_tile_tf32(g,")
+	gen, err := os.ReadFile(filepath.Join(out, "model_cuda_gen.go"))
+	require.NoError(t, err)
+	assert.Contains(t, string(gen), "Capability: 80,")
+	goBuild()
+
 	// -cuda=false writes the CPU package only and removes the CUDA files.
 	code, _, stderr = cnnc(t, "compile", "-v", "-cuda=false", "-func", "LeNet5", "-o", out, model)
 	require.Equal(t, 0, code, stderr)

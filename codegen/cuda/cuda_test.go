@@ -24,7 +24,30 @@ import (
 
 // allCases returns every model of the zoo and every op case.
 func allCases() []cudacheck.Case {
-	return append(cudacheck.Models(), cudacheck.Ops()...)
+	return append(append(cudacheck.Models(), cudacheck.Ops()...), tf32Cases()...)
+}
+
+// tf32Cases returns the cases of from, by default the models and op
+// cases, that have convolutions, compiled with TF32 tensor-core
+// convolutions.
+func tf32Cases(from ...cudacheck.Case) []cudacheck.Case {
+	if from == nil {
+		from = append(cudacheck.Models(), cudacheck.Ops()...)
+	}
+	var cases []cudacheck.Case
+	for _, c := range from {
+		g, err := c.Build(c.Batch)
+		if err != nil {
+			panic(err)
+		}
+		for _, n := range g.Nodes {
+			if n.Op == ir.OpConv2D {
+				cases = append(cases, c.WithTF32())
+				break
+			}
+		}
+	}
+	return cases
 }
 
 // compileAll compiles the cases at their batch.
@@ -168,7 +191,7 @@ func TestClangPTX(t *testing.T) {
 	for _, set := range []struct {
 		name  string
 		cases []cudacheck.Case
-	}{{"models", cudacheck.Models()}, {"ops", cudacheck.Ops()}} {
+	}{{"models", cudacheck.Models()}, {"ops", cudacheck.Ops()}, {"tf32", tf32Cases()}} {
 		t.Run(set.name, func(t *testing.T) {
 			t.Parallel()
 			progs := compileAll(t, set.cases)
@@ -189,13 +212,16 @@ func TestClangPTX(t *testing.T) {
 				entries[m[1]] = true
 			}
 			for _, p := range progs {
-				for _, seq := range [][]cudart.Launch{p.Plan.Train, p.Plan.Infer} {
+				for _, seq := range [][]cudart.Launch{p.Plan.Train, p.Plan.Infer, p.Plan.Prepare} {
 					for _, l := range seq {
 						require.True(t, entries[l.Kernel], "kernel %s is not in the PTX", l.Kernel)
 					}
 				}
 			}
 			require.True(t, entries[cudart.SGDKernel])
+			if set.name == "tf32" {
+				require.Contains(t, string(text), "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32")
+			}
 		})
 	}
 }
@@ -337,6 +363,7 @@ func emulatedModels() []cudacheck.Case {
 // a full and a partial batch.
 func TestEmulator(t *testing.T) {
 	cases := append(cudacheck.Ops(), emulatedModels()...)
+	cases = append(cases, tf32Cases(cases...)...)
 	progs := compileAll(t, cases)
 	emulator(t, progs)
 	dev, err := cudart.Open()

@@ -14,6 +14,13 @@
 // The comment before each kernel gives the node it computes and its launch
 // (grid as a function of n, block, and the __launch_bounds__ that match).
 //
+// With Config.TF32 (cnnc compile -cuda-tf32) the convolutions' products
+// run on the tensor cores instead (cnnc_gemm_tile_tf32 in tf32.cu, for
+// compute capability 8.0 and later): mma.sync over TF32 operands, each
+// operand split into a TF32 number and a TF32 remainder so that three
+// products a term keep float32's accuracy; plain TF32 errs by several
+// percent on weight gradients, whose sums over a batch cancel.
+//
 // Every reduction that feeds a gradient, a statistic or the loss runs in a
 // fixed order: weight gradients whose sums run over the batch are split
 // over fixed chunks whose partial tiles a second kernel adds in order;

@@ -20,6 +20,49 @@ type gemm struct {
 	// stores rows m to m+3 of column j (m a multiple of 4) at once: see
 	// cnnc_gemm_tile.
 	store4 string
+	// tf32 runs the product on the tensor cores (cnnc_gemm_tile_tf32).
+	tf32 bool
+}
+
+// convTile sets the tile of a convolution's product of at most maxM rows
+// and nc columns: on the tensor cores if the model is compiled with TF32.
+func (q *gemm) convTile(g *generator, maxM, nc int) {
+	if !g.cfg.TF32 {
+		q.bm, q.bn, q.tm, q.tn = tileFor(maxM, nc)
+		return
+	}
+	q.tf32 = true
+	q.bm, q.bn, q.tm, q.tn = tileForTF32(maxM, nc)
+}
+
+// tileForTF32 chooses the tile of a product on the tensor cores: 32, 64
+// or 128 rows by 8 to 64 columns (see cnnc_gemm_tile_tf32), and a thread's
+// share of its outputs.
+func tileForTF32(maxM, nc int) (bm, bn, tm, tn int) {
+	switch {
+	case maxM >= 16384:
+		bm = 128
+	case maxM <= 32:
+		bm = 32
+	default:
+		bm = 64
+	}
+	bn = 64
+	for bn > 8 && bn/2 >= nc {
+		bn /= 2
+	}
+	// A warp's 32 rows by min(bn, 32) columns are 2 x wn/8 products of
+	// 16x8, of which a lane holds 2 rows and 2 columns: 4 rows and wn/4
+	// columns in all, which makes threads() the tile's warps times 32.
+	return bm, bn, 4, min(bn, 32) / 4
+}
+
+// tile returns the device function that computes a tile of q.
+func (q *gemm) tile() string {
+	if q.tf32 {
+		return "cnnc_gemm_tile_tf32"
+	}
+	return "cnnc_gemm_tile"
 }
 
 // setStore4 gives a convolution's product, whose C rows are pixels of
@@ -28,9 +71,10 @@ type gemm struct {
 // every run of 4 rows lies in one plane and starts 16-byte aligned: index
 // is the C expression of the offset of (m, j) in out, after prelude,
 // value that of the value stored from v (a C variable name). The tile
-// needs runs of 4 rows a thread (TM a multiple of 4).
+// needs runs of 4 rows a thread (TM a multiple of 4), which the tensor
+// cores' tile has not.
 func (q *gemm) setStore4(hw, outOffset int, prelude, index string, value func(v string) string) {
-	if hw%4 != 0 || outOffset%4 != 0 || q.tm%4 != 0 {
+	if q.tf32 || hw%4 != 0 || outOffset%4 != 0 || q.tm%4 != 0 {
 		return
 	}
 	q.store4 = prelude + "cnnc_f4 r;\n" +
@@ -167,7 +211,7 @@ func emitConv2D(g *generator, gp *graphPlan, n *ir.Node) error {
 	vals, G, OG, _, K := convVals(x, w, n, n.Attrs)
 	OHW := n.Shape[2] * n.Shape[3]
 	q := &gemm{nc: OG, bKFast: true}
-	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0]*OHW, OG)
+	q.convTile(g, n.Shape[0]*OHW, OG)
 	q.members = "const float* x;\nconst float* w;\nconst float* bias;\nfloat* out;\nint grp;\n"
 	table := hasTapTable(K, w, n.Attrs)
 	if table {
@@ -210,8 +254,8 @@ const int o = grp * {OG} + j;
 	}
 	body := prologue + expand(`const int grp = blockIdx.y / {NT};
 const KNAME_gemm g{{INIT}, grp};
-cnnc_gemm_tile(g, n * {OHW}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, 0, {K});
-`, "NT", nt, "INIT", init, "OHW", OHW, "BM", q.bm, "BN", q.bn, "K", K)
+{TILE}(g, n * {OHW}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, 0, {K});
+`, "TILE", q.tile(), "NT", nt, "INIT", init, "OHW", OHW, "BM", q.bm, "BN", q.bn, "K", K)
 	params = append(params, out("out", gp.buf[n]), nParam)
 	grid := [3]cudart.Dim{{PerSample: OHW, Div: q.bm}, {Fixed: G * nt}, one}
 	g.kernel(gp, n, "", fmt.Sprintf("convolution as an implicit GEMM, M = n*%d output pixels, N = %d channels per group (%d groups), K = %d", OHW, OG, G, K),
@@ -225,7 +269,7 @@ func emitConv2DBackwardData(g *generator, gp *graphPlan, n *ir.Node) error {
 	HW := n.Shape[2] * n.Shape[3]
 	K := OG * w.Shape[2] * w.Shape[3]
 	q := &gemm{nc: CG, bKFast: true}
-	q.bm, q.bn, q.tm, q.tn = tileFor(n.Shape[0]*HW, CG)
+	q.convTile(g, n.Shape[0]*HW, CG)
 	q.members = "const float* dy;\nconst float* w;\nfloat* out;\nint grp;\n"
 	table := hasTapTable(K, w, n.Attrs) && n.Attrs.Stride[0] == 1 && n.Attrs.Stride[1] == 1
 	init, prologue := "dy, w, out", ""
@@ -256,8 +300,8 @@ return (i < {OH} && j < {OW}) ? dy[((nn * {O} + grp * {OG} + og) * {OH} + i) * {
 	nt := ceilDiv(CG, q.bn)
 	body := prologue + expand(`const int grp = blockIdx.y / {NT};
 const KNAME_gemm g{{INIT}, grp};
-cnnc_gemm_tile(g, n * {HW}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, 0, {K});
-`, "NT", nt, "INIT", init, "HW", HW, "BM", q.bm, "BN", q.bn, "K", K)
+{TILE}(g, n * {HW}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, 0, {K});
+`, "TILE", q.tile(), "NT", nt, "INIT", init, "HW", HW, "BM", q.bm, "BN", q.bn, "K", K)
 	params := []kparam{in("dy", gp.buf[dy]), in("w", gp.buf[w]), out("out", gp.buf[n]), nParam}
 	grid := [3]cudart.Dim{{PerSample: HW, Div: q.bm}, {Fixed: G * nt}, one}
 	g.kernel(gp, n, "", fmt.Sprintf("gradient of a convolution with respect to its input as an implicit GEMM, M = n*%d input pixels, N = %d channels per group (%d groups), K = %d", HW, CG, G, K),
@@ -270,7 +314,7 @@ func emitConv2DBackwardFilter(g *generator, gp *graphPlan, n *ir.Node) error {
 	vals, G, OG, _, NC := convVals(x, n, dy, n.Attrs)
 	OHW := dy.Shape[2] * dy.Shape[3]
 	q := &gemm{nc: NC, aKFast: true, bKFast: true}
-	q.bm, q.bn, q.tm, q.tn = tileFor(OG, NC)
+	q.convTile(g, OG, NC)
 	q.members = "const float* x;\nconst float* dy;\nint grp;\n"
 	q.a = expand(`const int oj = k % {OW}, t = k / {OW}, oi = t % {OH}, nn = t / {OH};
 return dy[((nn * {O} + grp * {OG} + m) * {OH} + oi) * {OW} + oj];
@@ -337,8 +381,8 @@ func (g *generator) splitGemm(gp *graphPlan, n *ir.Node, q *gemm, doc string, pa
 	body := expand(`const int grp = blockIdx.y / {NT};
 const int k0 = blockIdx.z * {KC}, k1 = cnnc_min(k0 + {KC}, {KEXPR});
 const KNAME_gemm g{{INIT}, grp};
-cnnc_gemm_tile(g, {M}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, k0, k1);
-`, "NT", sp.nt, "KC", sp.kc, "KEXPR", sp.kexpr, "INIT", init, "M", sp.rows, "BM", q.bm, "BN", q.bn)
+{TILE}(g, {M}, blockIdx.x * {BM}, (blockIdx.y % {NT}) * {BN}, k0, k1);
+`, "TILE", q.tile(), "NT", sp.nt, "KC", sp.kc, "KEXPR", sp.kexpr, "INIT", init, "M", sp.rows, "BM", q.bm, "BN", q.bn)
 	params = append(params, nParam)
 	grid := [3]cudart.Dim{sp.rowTiles, {Fixed: sp.yTiles}, zdim}
 	suffix := ""

@@ -7,7 +7,8 @@ import (
 
 // TestTileFor checks, over products from a few rows to very many and from
 // 1 to 600 columns, that every tile tileFor chooses meets what
-// cnnc_gemm_tile assumes: 32 to 256 threads, a step's elements of A and B
+// cnnc_gemm_tile assumes (and tileForTF32's what cnnc_gemm_tile_tf32
+// does): 32 to 256 threads, a step's elements of A and B
 // dividing evenly among them, row pitches that keep 4-float reads aligned,
 // runs of 4 where a thread's outputs are read 4 at a time, and room in
 // shared memory for the two buffers beside a convolution's tap table.
@@ -18,6 +19,19 @@ func TestTileFor(t *testing.T) {
 				bm, bn, tm, tn := tileFor(maxM, nc)
 				q := &gemm{bm: bm, bn: bn, tm: tm, tn: tn}
 				T := q.threads()
+				// On the tensor cores: whole warps of 32 rows by
+				// min(bn, 32) columns, rows padded by 8 floats.
+				tbm, tbn, ttm, ttn := tileForTF32(maxM, nc)
+				tq := &gemm{bm: tbm, bn: tbn, tm: ttm, tn: ttn, tf32: true}
+				if want := tbm / 32 * (tbn / min(tbn, 32)) * 32; tbm%32 != 0 || tbn%8 != 0 || tq.threads() != want || want > 256 {
+					t.Errorf("tensor-core tile %dx%d: %d threads, want %d warps of 32x%d (at most 256 threads)", tbm, tbn, tq.threads(), want/32, min(tbn, 32))
+				}
+				if tbm*bk%tq.threads() != 0 || tbn*bk%tq.threads() != 0 {
+					t.Errorf("tensor-core tile %dx%d: a step does not divide among %d threads", tbm, tbn, tq.threads())
+				}
+				if shared := 4 * (2*bk*(tbm+8) + 2*bk*(tbn+8) + 2*maxTaps); shared > 48<<10 {
+					t.Errorf("tensor-core tile %dx%d: %d bytes of shared memory", tbm, tbn, shared)
+				}
 				if T < 32 || T > 256 || T%32 != 0 {
 					t.Errorf("tile %dx%d of %dx%d outputs a thread: %d threads, want a multiple of 32 from 32 to 256", bm, bn, tm, tn, T)
 				}

@@ -17,6 +17,11 @@ import (
 //go:embed common.cu
 var commonSource string
 
+// tf32Source is the tensor-core GEMM tile of Config.TF32.
+//
+//go:embed tf32.cu
+var tf32Source string
+
 // Prelude is prelude.h: the header that lets clang compile a model.cu to
 // PTX without CUDA's headers (see the file).
 //
@@ -33,6 +38,10 @@ type Config struct {
 	// Prefix starts every kernel name; "cnnc_<model name>_" if empty.
 	// Models compiled into one CUDA module need different prefixes.
 	Prefix string
+	// TF32 has the convolutions multiply on the tensor cores in TF32
+	// (10-bit mantissas, sums in float32), as PyTorch's
+	// cudnn.allow_tf32; the model then needs compute capability 8.0.
+	TF32 bool
 }
 
 // A Program is a model compiled for the GPU: the CUDA source of its
@@ -141,6 +150,9 @@ func (g *generator) build(train, infer *ir.Graph) error {
 		Batch:      train.Batch,
 		InputShape: append([]int(nil), in[0].Shape[1:]...),
 		Classes:    logits.Shape[1],
+	}
+	if g.cfg.TF32 {
+		g.plan.Capability = 80 // mma.sync with TF32 operands
 	}
 	p := g.plan
 
@@ -367,6 +379,10 @@ func (g *generator) source() string {
 	b.WriteString("// the call, is an argument. Each kernel's comment gives its launch.\n\n")
 	b.WriteString(commonSource)
 	b.WriteString("\n")
+	if g.cfg.TF32 {
+		b.WriteString(tf32Source)
+		b.WriteString("\n")
+	}
 	b.WriteString(g.kernels.String())
 	b.WriteString("#ifdef CNNC_EMU\n")
 	for _, name := range g.kernelNames {

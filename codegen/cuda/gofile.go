@@ -173,6 +173,9 @@ func planLiteral(p *cudart.Plan) string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("cudart.Plan{\n")
 	w("Name: %q, Batch: %d, InputShape: %s, Classes: %d, Words: %d,\n", p.Name, p.Batch, intsLit(p.InputShape), p.Classes, p.Words)
+	if p.Capability != 0 {
+		w("Capability: %d,\n", p.Capability)
+	}
 	w("State: []cudart.Tensor{\n")
 	for _, t := range p.State {
 		w("{Name: %q, Shape: %s, Offset: %d, Trainable: %v, Init: %s},\n", t.Name, intsLit(t.Shape), t.Offset, t.Trainable, initLit(t.Init))

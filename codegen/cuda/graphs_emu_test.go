@@ -268,3 +268,24 @@ func TestEmulatorPrepare(t *testing.T) {
 	require.NoError(t, a.SyncToDevice())
 	require.NotEqual(t, before, infer(a), "after SyncToDevice changed conv1.weight")
 }
+
+// TestEmulatorCapability checks that a model whose kernels need a newer
+// GPU than the one at hand (the emulator says 8.0) is refused with an
+// error that says what to do.
+func TestEmulatorCapability(t *testing.T) {
+	c := emulatedModels()[0].WithTF32()
+	prog, err := cudacheck.Compile(c, c.Batch)
+	require.NoError(t, err)
+	require.Equal(t, 80, prog.Plan.Capability)
+	emulator(t, []*cuda.Program{prog})
+	dev, err := cudart.Open()
+	require.NoError(t, err)
+	m, err := cudart.NewModel(dev, prog.Source, prog.Plan, 1)
+	require.NoError(t, err, "TF32 on a GPU of compute capability 8.0")
+	require.NoError(t, m.Close())
+	plan := *prog.Plan
+	plan.Capability = 90
+	_, err = cudart.NewModel(dev, prog.Source, &plan, 1)
+	require.ErrorContains(t, err, "needs a GPU of compute capability 9.0 or later")
+	require.ErrorContains(t, err, "without -cuda-tf32")
+}

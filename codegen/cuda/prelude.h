@@ -48,5 +48,6 @@ static __device__ __forceinline__ float __fmul_rn(float x, float y) { return fmu
 static __device__ __forceinline__ float __fadd_rn(float x, float y) { return fadd_rn(x, y); }
 static __device__ __forceinline__ float __fsub_rn(float x, float y) { return fsub_rn(x, y); }
 static __device__ __forceinline__ float __int_as_float(int x) { return __builtin_bit_cast(float, x); }
+static __device__ __forceinline__ float __uint_as_float(unsigned x) { return __builtin_bit_cast(float, x); }
 
 #endif  // CNNC_PRELUDE_H

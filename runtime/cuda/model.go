@@ -79,6 +79,10 @@ func NewModel(dev *Device, source string, plan *Plan, seed uint64) (*Model, erro
 	if err := plan.Validate(); err != nil {
 		return nil, err
 	}
+	if major, minor := dev.ComputeCapability(); 10*major+minor < plan.Capability {
+		return nil, fmt.Errorf("model %s needs a GPU of compute capability %d.%d or later (it was compiled with TF32 tensor-core convolutions, cnnc compile -cuda-tf32); %s is %d.%d: compile it without -cuda-tf32",
+			plan.Name, plan.Capability/10, plan.Capability%10, dev.Name(), major, minor)
+	}
 	mod, err := dev.Compile(source, plan.Name+".cu")
 	if err != nil {
 		return nil, fmt.Errorf("compile model %s: %w", plan.Name, err)

@@ -22,6 +22,7 @@ type Plan struct {
 	InputShape []int  // one sample's shape
 	Classes    int    // the length of a row of logits
 	Words      int    // the arena's size
+	Capability int    // the least compute capability the kernels need, 10*major + minor (0: any)
 
 	State        []Tensor // parameters, then buffers, in initialisation order
 	ParamBase    int

@@ -25,6 +25,10 @@
 # testdata/device/out). Extra arguments go to cudacheck, such as -skip bench
 # or -only lenet5,vggsmall.
 #
+# With -tf32 (passed to cudacheck), the models and op cases that have
+# convolutions are also compared and timed compiled with cnnc compile
+# -cuda-tf32 (the convolutions on the tensor cores), as column cnnc-tf32.
+#
 # Exit status: 0 if every comparison passed and all programs ran.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -89,7 +93,7 @@ for path in sys.argv[1:]:
             rows[(model, int(batch), metric.split('_')[0])][impl] = float(value)
         else:
             extra.append(f'{impl} {model} batch {batch}: {metric} = {float(value):.4g} {unit}')
-impls = ['cnnc', 'cnnc-nograph', 'torch', 'torch-async', 'torch-h2d']
+impls = ['cnnc', 'cnnc-nograph', 'cnnc-tf32', 'torch', 'torch-async', 'torch-h2d']
 print(f"{'model':10s} {'batch':>5s} {'mode':6s} " + ' '.join(f'{i:>12s}' for i in impls) + f" {'cnnc/torch':>11s}")
 for (model, batch, mode), v in sorted(rows.items()):
     cells = ' '.join(f"{v[i]:12.0f}" if i in v else f"{'-':>12s}" for i in impls)
@@ -97,7 +101,7 @@ for (model, batch, mode), v in sorted(rows.items()):
     print(f'{model:10s} {batch:5d} {mode:6s} {cells} {ratio}')
 for e in extra:
     print(e)
-print("cnnc replays a CUDA graph per full-batch step; cnnc-nograph launches kernel by kernel (CNNC_CUDA_GRAPHS=0)")
+print("cnnc replays a CUDA graph per full-batch step; cnnc-nograph launches kernel by kernel (CNNC_CUDA_GRAPHS=0); cnnc-tf32 (with -tf32) runs the convolutions on the tensor cores")
 print("torch: synchronises every step on the loss (as cnnc's TrainStep returns it) and copies the logits to the host; torch-async does not")
 print("cnnc copies its batch in from page-locked host memory every call; torch-h2d does too, torch and torch-async keep it on the device")
 EOF

@@ -30,6 +30,15 @@ type Case struct {
 	Name  string
 	Batch int
 	Build func(batch int) (*ir.Graph, error)
+	TF32  bool // compile with cuda.Config.TF32
+}
+
+// WithTF32 returns c compiled with TF32 tensor-core convolutions, named
+// apart.
+func (c Case) WithTF32() Case {
+	c.Name += "_tf32"
+	c.TF32 = true
+	return c
 }
 
 // model returns a Case for a model of the zoo, rebatched.
@@ -221,7 +230,7 @@ func Compile(c Case, batch int) (*cuda.Program, error) {
 	}
 	// The prefix names the batch too, so that one program may hold the
 	// kernels of several batches (as the emulator's does).
-	return cuda.Build(train, infer, cuda.Config{Package: c.Name, Prefix: fmt.Sprintf("cnnc_%s_b%d_", c.Name, batch)})
+	return cuda.Build(train, infer, cuda.Config{Package: c.Name, Prefix: fmt.Sprintf("cnnc_%s_b%d_", c.Name, batch), TF32: c.TF32})
 }
 
 // A Result is the comparison of one output with the reference.

@@ -31,6 +31,7 @@ import (
 
 	"github.com/cnnc/cnnc/codegen/cuda"
 	"github.com/cnnc/cnnc/codegen/cuda/cudacheck"
+	"github.com/cnnc/cnnc/ir"
 	cnnc "github.com/cnnc/cnnc/runtime"
 	cudart "github.com/cnnc/cnnc/runtime/cuda"
 	"github.com/cnnc/cnnc/runtime/data"
@@ -47,10 +48,11 @@ func main() {
 		limit      = flag.Int("limit", 0, "train on the first `N` images only (0: all)")
 		only       = flag.String("only", "", "comma-separated models to compare and time (default: all)")
 		source     = flag.String("write-source", "", "write the CUDA source of every model the run compiles to `file` and exit (to build the CPU emulator for a dry run)")
+		tf32       = flag.Bool("tf32", false, "also compare and time the models and op cases that have convolutions compiled with TF32 tensor-core convolutions (cnnc compile -cuda-tf32)")
 	)
 	flag.Parse()
 	cfg := config{requireGPU: *requireGPU, dataDir: *dataDir, tsv: *tsv, skip: map[string]bool{}, only: map[string]bool{},
-		benchTime: *benchTime, epochs: *epochs, limit: *limit}
+		benchTime: *benchTime, epochs: *epochs, limit: *limit, tf32: *tf32}
 	for _, s := range strings.Split(*skip, ",") {
 		cfg.skip[strings.TrimSpace(s)] = true
 	}
@@ -99,6 +101,7 @@ type config struct {
 	benchTime  time.Duration
 	epochs     int
 	limit      int
+	tf32       bool
 }
 
 func (c config) wants(model string) bool { return len(c.only) == 0 || c.only[model] }
@@ -111,17 +114,44 @@ func compareCases(cfg config) []cudacheck.Case {
 			cases = append(cases, c)
 		}
 	}
+	return withTF32(cfg, cases)
+}
+
+// withTF32 appends to cases, with -tf32, those that have convolutions
+// compiled with TF32 tensor-core convolutions.
+func withTF32(cfg config, cases []cudacheck.Case) []cudacheck.Case {
+	if !cfg.tf32 {
+		return cases
+	}
+	for _, c := range cases {
+		if g, err := c.Build(c.Batch); err == nil && hasConv(g) {
+			cases = append(cases, c.WithTF32())
+		}
+	}
 	return cases
+}
+
+func hasConv(g *ir.Graph) bool {
+	for _, n := range g.Nodes {
+		if n.Op == ir.OpConv2D {
+			return true
+		}
+	}
+	return false
 }
 
 // benchJobs returns the models and batches to time.
 func benchJobs(cfg config) (cases []cudacheck.Case, batches []int) {
+	var models []cudacheck.Case
 	for _, m := range cudacheck.Models() {
 		if (m.Name == "lenet5" || m.Name == "vggsmall") && cfg.wants(m.Name) {
-			for _, b := range []int{64, 256} {
-				cases = append(cases, m)
-				batches = append(batches, b)
-			}
+			models = append(models, m)
+		}
+	}
+	for _, m := range withTF32(cfg, models) {
+		for _, b := range []int{64, 256} {
+			cases = append(cases, m)
+			batches = append(batches, b)
 		}
 	}
 	return cases, batches
@@ -412,7 +442,10 @@ func bench(dev *cudart.Device, rep *report, budget time.Duration, cases []cudach
 	warm(dev, progs)
 	for i, j := range jobs {
 		for _, graphs := range []bool{true, false} {
-			if err := benchModel(dev, rep, budget, progs[i], j.c.Name, j.batch, graphs); err != nil {
+			if j.c.TF32 && !graphs {
+				continue // the launches are those of the float32 model
+			}
+			if err := benchModel(dev, rep, budget, progs[i], j.c, j.batch, graphs); err != nil {
 				return err
 			}
 		}
@@ -459,9 +492,13 @@ func profileModel(dev *cudart.Device, prog *cuda.Program, name string, batch int
 }
 
 // benchModel times training steps and inference of one program with CUDA
-// graphs or without (CNNC_CUDA_GRAPHS=0).
-func benchModel(dev *cudart.Device, rep *report, budget time.Duration, prog *cuda.Program, name string, batch int, graphs bool) error {
-	impl := "cnnc"
+// graphs or without (CNNC_CUDA_GRAPHS=0). A TF32 case is reported as the
+// implementation cnnc-tf32 of its model.
+func benchModel(dev *cudart.Device, rep *report, budget time.Duration, prog *cuda.Program, c cudacheck.Case, batch int, graphs bool) error {
+	impl, name := "cnnc", c.Name
+	if c.TF32 {
+		impl, name = "cnnc-tf32", strings.TrimSuffix(name, "_tf32")
+	}
 	if !graphs {
 		impl = "cnnc-nograph"
 		os.Setenv("CNNC_CUDA_GRAPHS", "0")

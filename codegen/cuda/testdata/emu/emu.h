@@ -58,6 +58,11 @@ static inline float __int_as_float(int x) {
   std::memcpy(&f, &x, sizeof f);
   return f;
 }
+static inline float __uint_as_float(unsigned x) {
+  float f;
+  std::memcpy(&f, &x, sizeof f);
+  return f;
+}
 static inline float __fmul_rn(float x, float y) {
   volatile float r = x * y;
   return r;
@@ -69,6 +74,39 @@ static inline float __fadd_rn(float x, float y) {
 static inline float __fsub_rn(float x, float y) {
   volatile float r = x - y;
   return r;
+}
+
+// The TF32 tensor cores of tf32.cu. cnnc_tf32 rounds as cvt.rna.tf32.f32
+// (to 10 mantissa bits, nearest, ties away from zero); cnnc_mma_tf32
+// gathers the warp's fragments in static memory between two barriers of
+// the block (cnnc_gemm_tile_tf32 has every thread of a block call it
+// together) and computes this lane's four outputs of the 16x8x8 product,
+// from the fragment layouts of mma.sync.aligned.m16n8k8.row.col.
+static inline unsigned cnnc_tf32(float x) {
+  unsigned u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+  return u;
+}
+static inline void cnnc_mma_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  static unsigned fa[1024][4], fb[1024][2];
+  const unsigned t = cnnc_emu::thread_idx.x, w = t / 32 * 32, gid = t % 32 / 4, tig = t % 4;
+  std::memcpy(fa[t], a, sizeof a);
+  std::memcpy(fb[t], b, sizeof b);
+  cnnc_emu::syncthreads();
+  float out[4];
+  for (unsigned q = 0; q < 4; ++q) {
+    const unsigned row = gid + q / 2 * 8, col = tig * 2 + q % 2;
+    float sum = d[q];
+    for (unsigned k = 0; k < 8; ++k) {
+      const unsigned av = fa[w + row % 8 * 4 + k % 4][row / 8 + k / 4 * 2];
+      const unsigned bv = fb[w + col * 4 + k % 4][k / 4];
+      sum += __uint_as_float(av) * __uint_as_float(bv);
+    }
+    out[q] = sum;
+  }
+  cnnc_emu::syncthreads();
+  std::memcpy(d, out, sizeof out);
 }
 
 #endif  // CNNC_EMU_H
