@@ -358,7 +358,8 @@ func emulatedModels() []cudacheck.Case {
 }
 
 // TestEmulator runs every op case, and LeNet-5 with and without
-// batch-norm at a small batch, through runtime/cuda on the CUDA emulator
+// batch-norm at a small batch, each of those with convolutions also on the
+// tensor cores (Config.TF32), through runtime/cuda on the CUDA emulator
 // (testdata/emu) and compares everything with the reference evaluator, for
 // a full and a partial batch.
 func TestEmulator(t *testing.T) {
