@@ -27,25 +27,15 @@ func allCases() []cudacheck.Case {
 	return append(append(cudacheck.Models(), cudacheck.Ops()...), tf32Cases()...)
 }
 
-// tf32Cases returns the cases of from, by default the models and op
-// cases, that have convolutions, compiled with TF32 tensor-core
-// convolutions.
+// tf32Cases returns the TF32 variants of the cases of from, by default
+// the models and op cases, that have convolutions.
 func tf32Cases(from ...cudacheck.Case) []cudacheck.Case {
 	if from == nil {
 		from = append(cudacheck.Models(), cudacheck.Ops()...)
 	}
-	var cases []cudacheck.Case
-	for _, c := range from {
-		g, err := c.Build(c.Batch)
-		if err != nil {
-			panic(err)
-		}
-		for _, n := range g.Nodes {
-			if n.Op == ir.OpConv2D {
-				cases = append(cases, c.WithTF32())
-				break
-			}
-		}
+	cases, err := cudacheck.TF32Variants(from)
+	if err != nil {
+		panic(err)
 	}
 	return cases
 }

@@ -41,6 +41,25 @@ func (c Case) WithTF32() Case {
 	return c
 }
 
+// TF32Variants returns, for each of cases whose graph has a convolution,
+// its WithTF32.
+func TF32Variants(cases []Case) ([]Case, error) {
+	var out []Case
+	for _, c := range cases {
+		g, err := c.Build(c.Batch)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		for _, n := range g.Nodes {
+			if n.Op == ir.OpConv2D {
+				out = append(out, c.WithTF32())
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
 // model returns a Case for a model of the zoo, rebatched.
 func model(name string, f func() *ir.Graph, batch int) Case {
 	return Case{Name: name, Batch: batch, Build: func(b int) (*ir.Graph, error) { return Rebatch(f(), b) }}

@@ -31,7 +31,6 @@ import (
 
 	"github.com/cnnc/cnnc/codegen/cuda"
 	"github.com/cnnc/cnnc/codegen/cuda/cudacheck"
-	"github.com/cnnc/cnnc/ir"
 	cnnc "github.com/cnnc/cnnc/runtime"
 	cudart "github.com/cnnc/cnnc/runtime/cuda"
 	"github.com/cnnc/cnnc/runtime/data"
@@ -107,7 +106,7 @@ type config struct {
 func (c config) wants(model string) bool { return len(c.only) == 0 || c.only[model] }
 
 // compareCases returns the cases to compare with the reference.
-func compareCases(cfg config) []cudacheck.Case {
+func compareCases(cfg config) ([]cudacheck.Case, error) {
 	var cases []cudacheck.Case
 	for _, c := range append(cudacheck.Ops(), cudacheck.Models()...) {
 		if cfg.wants(c.Name) {
@@ -117,44 +116,34 @@ func compareCases(cfg config) []cudacheck.Case {
 	return withTF32(cfg, cases)
 }
 
-// withTF32 appends to cases, with -tf32, those that have convolutions
-// compiled with TF32 tensor-core convolutions.
-func withTF32(cfg config, cases []cudacheck.Case) []cudacheck.Case {
+// withTF32 appends to cases, with -tf32, the TF32 variants of those that
+// have convolutions.
+func withTF32(cfg config, cases []cudacheck.Case) ([]cudacheck.Case, error) {
 	if !cfg.tf32 {
-		return cases
+		return cases, nil
 	}
-	for _, c := range cases {
-		if g, err := c.Build(c.Batch); err == nil && hasConv(g) {
-			cases = append(cases, c.WithTF32())
-		}
-	}
-	return cases
-}
-
-func hasConv(g *ir.Graph) bool {
-	for _, n := range g.Nodes {
-		if n.Op == ir.OpConv2D {
-			return true
-		}
-	}
-	return false
+	more, err := cudacheck.TF32Variants(cases)
+	return append(cases, more...), err
 }
 
 // benchJobs returns the models and batches to time.
-func benchJobs(cfg config) (cases []cudacheck.Case, batches []int) {
+func benchJobs(cfg config) (cases []cudacheck.Case, batches []int, err error) {
 	var models []cudacheck.Case
 	for _, m := range cudacheck.Models() {
 		if (m.Name == "lenet5" || m.Name == "vggsmall") && cfg.wants(m.Name) {
 			models = append(models, m)
 		}
 	}
-	for _, m := range withTF32(cfg, models) {
+	if models, err = withTF32(cfg, models); err != nil {
+		return nil, nil, err
+	}
+	for _, m := range models {
 		for _, b := range []int{64, 256} {
 			cases = append(cases, m)
 			batches = append(batches, b)
 		}
 	}
-	return cases, batches
+	return cases, batches, nil
 }
 
 // writeSource writes the sources of every program the run compiles, one
@@ -174,7 +163,11 @@ func writeSource(path string, cfg config) error {
 		return nil
 	}
 	if !cfg.skip["compare"] {
-		for _, c := range compareCases(cfg) {
+		cases, err := compareCases(cfg)
+		if err != nil {
+			return err
+		}
+		for _, c := range cases {
 			if err := add(c, c.Batch); err != nil {
 				return err
 			}
@@ -188,7 +181,10 @@ func writeSource(path string, cfg config) error {
 		}
 	}
 	if !cfg.skip["bench"] {
-		cases, batches := benchJobs(cfg)
+		cases, batches, err := benchJobs(cfg)
+		if err != nil {
+			return err
+		}
 		for i, c := range cases {
 			if err := add(c, batches[i]); err != nil {
 				return err
@@ -224,7 +220,11 @@ func run(cfg config) error {
 		fmt.Fprintf(f, "impl\tmodel\tbatch\tmetric\tvalue\tunit\n")
 	}
 	if !cfg.skip["compare"] {
-		if err := compareAll(dev, rep, compareCases(cfg)); err != nil {
+		cases, err := compareCases(cfg)
+		if err != nil {
+			return err
+		}
+		if err := compareAll(dev, rep, cases); err != nil {
 			return err
 		}
 	}
@@ -234,7 +234,10 @@ func run(cfg config) error {
 		}
 	}
 	if !cfg.skip["bench"] {
-		cases, batches := benchJobs(cfg)
+		cases, batches, err := benchJobs(cfg)
+		if err != nil {
+			return err
+		}
 		if err := bench(dev, rep, benchTime, cases, batches, !cfg.skip["profile"]); err != nil {
 			return err
 		}
