@@ -26,7 +26,12 @@ import (
 // others' shares from their ends, so a worker that starts late, or whose
 // processor the machine gives to another program for a while, does not keep
 // the others waiting: with static shares, the busiest worker set the pace
-// of every kernel of a training step.
+// of every kernel of a training step. That holds even where a static split
+// saves the pool's calls altogether: the 10-layer MLP's step run with each
+// of two workers computing its own half of every layer's features, the two
+// waiting only for each other's halves (twice a layer, no For), took 14%
+// longer than with For (median of 150 interleaved pairs of 20 steps), the
+// waits for the slower worker adding up to 500-600 us a step.
 //
 // A Pool runs one For at a time. A For that finds the pool busy, because it
 // is nested inside another For's fn or races with a For on another
