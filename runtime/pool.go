@@ -30,8 +30,9 @@ import (
 // saves the pool's calls altogether: the 10-layer MLP's step run with each
 // of two workers computing its own half of every layer's features, the two
 // waiting only for each other's halves (twice a layer, no For), took 14%
-// longer than with For (median of 150 interleaved pairs of 20 steps), the
-// waits for the slower worker adding up to 500-600 us a step.
+// longer than with For (medians of 89 and 60 interleaved pairs of 20
+// steps, in the machine's two placements of the threads), the waits for
+// the slower worker adding up to 500-600 us a step.
 //
 // A Pool runs one For at a time. A For that finds the pool busy, because it
 // is nested inside another For's fn or races with a For on another
