@@ -492,8 +492,8 @@ type KernelTime struct {
 
 // Profile times each launch of a training step (train) or of an inference
 // call for n samples (its Prepare launches first) on its own: reps
-// launches of it between two events,
-// after the whole call has run once. The parameters are not changed (the
+// launches of it between two events, after the whole call has run once.
+// The parameters are not changed (the
 // SGD update is not part of a call), but the gradients, the buffers (such
 // as batch-norm's running statistics) and the intermediate values are left
 // as the repeated kernels leave them.
