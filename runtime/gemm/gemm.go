@@ -394,6 +394,12 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 	// Not where B's rows are a multiple of 256 bytes apart: their panels
 	// then fall into a quarter or less of L1's sets and evict each other
 	// (a 6x16 tile at ldb 512 runs at 41 GFLOP/s, at ldb 500 at 70).
+	// Not with AVX-512 either: kernels that read a 6x64 tile's four
+	// panels from B's rows, the last through the mask, made the MLP's
+	// training step 12% slower than packing B on a Xeon with AVX-512
+	// (medians of 100 interleaved blocks of 20 steps, the backward-data
+	// products reading their weights in place), with or without
+	// prefetching the rows ahead.
 	g.bInPlace = g.byCols && !g.transB && g.im == nil && useAsm && !avx512() && g.ldb%64 != 0
 	if g.byCols {
 		g.ncCols = max(nr, (l2Floats-mcMax*kcMax)/kcMax/nr*nr)
