@@ -69,7 +69,7 @@
 // so that the workers finish within one of each other (Pool.ForWorkerEach).
 // A linear layer's backward-data product also splits its k, the weight's
 // rows, in blocks, so that each worker reads the rows it updates (see
-// splitK). Results are deterministic: each block of k of an element of C
+// splitK and splitKZ). Results are deterministic: each block of k of an element of C
 // is computed by one worker, and the blocks' sums are added in the same
 // order whatever the number of workers, so SgemmPar gives the same bits on
 // one worker or many. The

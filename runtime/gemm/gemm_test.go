@@ -274,10 +274,10 @@ func TestSgemmParDeterministic(t *testing.T) {
 }
 
 // TestSplitK checks the products whose workers share the blocks of k
-// (splitK): a linear layer's backward-data, two blocks and a short last
-// one, four blocks, a last tile of two rows and a partial panel of A's
-// rows. Each must give the bits of one worker on every pool, its padding
-// untouched.
+// (splitK with AVX2, splitKZ with AVX-512): a linear layer's
+// backward-data, two blocks and a short last one, four blocks, a last
+// tile of two rows and a partial panel of A's rows. Each must give the
+// bits of one worker on every pool, its padding untouched.
 func TestSplitK(t *testing.T) {
 	kernelModes(t, func(t *testing.T) {
 		pools := testPools(t, 2, 3, 4)
@@ -286,7 +286,11 @@ func TestSplitK(t *testing.T) {
 			p.init(uint64(300 + i))
 			t.Run(p.String(), func(t *testing.T) {
 				g := &driver{call: call{m: p.m, n: p.n, k: p.k, ldb: p.ldb}}
-				if useAsm && !avx512() && !(g.transposed() && g.splitK()) {
+				split := g.transposed() && g.splitK()
+				if avx512() {
+					split = g.m <= mcBlock && g.splitKZ()
+				}
+				if useAsm && !split {
 					t.Fatalf("the product does not split its blocks of k")
 				}
 				want := p.run(nil)
