@@ -155,7 +155,7 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 	}{{"", false, aPacked}, {"d", true, aPacked}, {"n", false, aRows}, {"t", false, aCols}, {"i", false, aIm2col}} {
 		for panels := 1; panels <= ZPanels; panels++ {
 			for mr := MR; mr >= 1; mr-- {
-				t := tile{pmr: MR, mr: mr, nr: NR, panels: panels, zmm: true, direct: v.direct, a: v.a}
+				t := tile{pmr: MR, mr: mr, nr: NR, panels: panels, zmm: true, direct: v.direct, a: v.a, hint: v.a == aRows || v.a == aCols}
 				tileKernel(ctx, opt, v.prefix+ZKernelName(mr, panels), t, storeEpi)
 			}
 		}
@@ -214,10 +214,11 @@ type tile struct {
 	bRows bool
 	// hint takes (hint uintptr, hintStride int) after the other
 	// arguments and issues a PREFETCHT1 at hint once a trip of the main
-	// loop, hint moving on hintStride floats a trip: the caller's next
-	// tile on its way to L2 (see runtime/gemm's ahead), or the operands
-	// of a weight gradient's update. Only with A in place or along a row
-	// of tiles (run), one panel, AVX2.
+	// loop (with zmm, once a step of k: the tile takes four times a
+	// step's data), hint moving on hintStride floats each time: the
+	// caller's next tile on its way to L2 (see runtime/gemm's ahead), or
+	// the operands of a weight gradient's update. Only with A in place or
+	// along a row of tiles (run); one panel with AVX2.
 	hint bool
 }
 
@@ -297,8 +298,8 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		}
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias *float32, flags int, hint uintptr, hintStride int)")
 	case t.hint:
-		if t.zmm || (t.a != aRows && t.a != aCols) || t.panels != 1 || t.direct || t.bRows {
-			panic(fmt.Sprintf("%s: prefetch hints take A in place and one B panel, AVX2", name))
+		if (t.a != aRows && t.a != aCols) || (!t.zmm && t.panels != 1) || t.direct || t.bRows {
+			panic(fmt.Sprintf("%s: prefetch hints take A in place, and one B panel with AVX2", name))
 		}
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int, hint uintptr, hintStride int)")
 	case t.a == aRows, t.a == aCols:
@@ -353,7 +354,12 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			"ReLU if flags&2, before it stores the tile. kc must be at least 1.",
 		}
 	}
-	if t.hint {
+	switch {
+	case t.hint && t.zmm:
+		doc = append(doc,
+			"Once every step of k in its main loop, it hints that the float at hint",
+			"be fetched into L2 and moves hint on hintStride floats.")
+	case t.hint:
 		doc = append(doc,
 			"Once every trip of its main loop, it hints that the float at hint be",
 			"fetched into L2 and moves hint on hintStride floats.")
@@ -394,11 +400,15 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		pixOff  = reg.RAX
 		// With hint: the next hint and hintStride in bytes; with run,
 		// whose loop over the panels takes RAX and R10 to R12, in R13
-		// and R14.
+		// and R14; with zmm, whose B panels take R12 and R13, in R10 and
+		// R11, which the epilogue's arguments take only after the loop.
 		hint, hintStride = reg.R12, reg.R13
 	)
-	if run {
+	switch {
+	case run:
 		hint, hintStride = reg.R13, reg.R14
+	case t.zmm:
+		hint, hintStride = reg.R10, reg.R11
 	}
 	y := t.regs()
 	if mr*nv+nv+1 > len(y) {
@@ -636,11 +646,15 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			prefetchC()
 			ctx.Label(lbl("body"))
 		}
-		if t.hint {
+		if t.hint && !t.zmm {
 			ctx.PREFETCHT1(operand.Mem{Base: hint})
 			ctx.ADDQ(hintStride, hint)
 		}
 		for s := 0; s < u; s++ {
+			if t.hint && t.zmm {
+				ctx.PREFETCHT1(operand.Mem{Base: hint})
+				ctx.ADDQ(hintStride, hint)
+			}
 			if opt.PrefetchA > 0 && t.a == aPacked && (4*pmr*s)%64 < 4*pmr {
 				ctx.PREFETCHT0(operand.Mem{Base: a, Disp: opt.PrefetchA + 4*pmr*s})
 			}

@@ -18,6 +18,8 @@
 // stored, either way round (nzgemm, tzgemm), so that A is not packed at
 // all: at the shapes of a CNN's layers, few rows of C reuse each packed A
 // panel, and packing it cost as much as a sizeable part of the product.
+// Multiplying a weight gradient's row panel, they too hint its update's
+// operands into L2 (updateHint).
 // With AVX2, a short A (a linear layer's batch: Y = X*Wᵀ, dX = dY*W, a
 // few dozen rows) is multiplied as the transpose of the product, Cᵀ =
 // op(B)ᵀ*Aᵀ: the kernels read the weight where it lies, its rows (ntsgemm)

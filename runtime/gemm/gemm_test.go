@@ -531,6 +531,49 @@ func TestSgemmRows(t *testing.T) {
 // TestRowHint checks that a row update's hints stay within the rows they
 // are for, cover their cache lines where the trips are enough, and
 // otherwise go a line at a time from the first row's start.
+// TestUpdateHint checks that the AVX-512 kernel calls of a weight
+// gradient's row panel hint its update's operands' rows, each operand by
+// a run of the calls, within those rows, and every line of them where an
+// operand has two calls or more and, a line apart, the hints for them.
+func TestUpdateHint(t *testing.T) {
+	const ldc, n = 500, 500
+	ops := [][]float32{make([]float32, 40*ldc), make([]float32, 40*ldc)}
+	for _, c := range []struct{ i, rows, kc, calls int }{
+		{6, 6, 64, 8},  // the MLP's: 64 samples, 500 columns in calls of 64
+		{30, 4, 64, 3}, // two calls for the weight, one for the momentum: too few hints
+		{0, 6, 256, 1}, // one call: the weight only
+		{12, 1, 64, 4}, // fewer lines than a call's hints
+		{18, 3, 64, 6},
+	} {
+		g := &driver{call: call{n: n, ldc: ldc, update: &runtime.RowUpdate{Reads: ops}}}
+		start, span := c.i*ldc, (c.rows-1)*ldc+n
+		hinted := []map[uintptr]bool{{}, {}}
+		hints, calls := []int{0, 0}, []int{0, 0}
+		for call := range c.calls {
+			o := call * len(ops) / c.calls
+			h := g.updateHint(c.i, c.rows, c.kc, call, c.calls)
+			base := uintptr(unsafe.Pointer(&ops[o][0]))
+			calls[o]++
+			for j := range c.kc / hintTrip * hintTrip {
+				at := (int(h.at-base) + 4*j*h.stride) / 4
+				if at < start || at >= start+span {
+					t.Fatalf("%+v: call %d's hint %d at [%d] of operand %d, outside [%d, %d)", c, call, j, at, o, start, start+span)
+				}
+				hinted[o][(base+uintptr(4*at))/64] = true
+				hints[o]++
+			}
+		}
+		for o, x := range ops {
+			base := uintptr(unsafe.Pointer(&x[0]))
+			first, last := (base+uintptr(4*start))/64, (base+uintptr(4*(start+span-1)))/64
+			lines := int(last-first) + 1
+			if calls[o] >= 2 && hints[o] >= lines && len(hinted[o]) < lines {
+				t.Errorf("%+v: operand %d: %d lines hinted of %d, with %d hints", c, o, len(hinted[o]), lines, hints[o])
+			}
+		}
+	}
+}
+
 func TestRowHint(t *testing.T) {
 	x := make([]float32, 40*500+16)
 	for _, c := range []struct{ ldc, n, i, rows, trips int }{

@@ -57,7 +57,7 @@ func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []fl
 // azKernels[transA][panels][rows] is the AVX-512 micro-kernel that reads A
 // where it is stored: rows lda apart (nzgemm) or, transposed, columns lda
 // apart (tzgemm).
-var azKernels = [2][zPanelsMax + 1][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
+var azKernels = [2][zPanelsMax + 1][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int, hint uintptr, hintStride int){
 	{
 		1: {nil, nzgemm1x16, nzgemm2x16, nzgemm3x16, nzgemm4x16, nzgemm5x16, nzgemm6x16},
 		2: {nil, nzgemm1x32, nzgemm2x32, nzgemm3x32, nzgemm4x32, nzgemm5x32, nzgemm6x32},
@@ -74,8 +74,9 @@ var azKernels = [2][zPanelsMax + 1][mr + 1]func(kc int, a *float32, lda int, b, 
 
 // kernelZA is kernelZ with A read where it is stored: A(r, k) is
 // a[r*lda+k], or a[k*lda+r] when transA, for the tile's rows r and kc
-// steps k.
-func kernelZA(panels, rows, kc int, a []float32, lda int, transA bool, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
+// steps k. Once a step of k of its main loop it hints h's next address
+// into L2 (see updateHint); with none, the tile's own C.
+func kernelZA(panels, rows, kc int, a []float32, lda int, transA bool, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int, h hint) {
 	t := 0
 	if transA {
 		a = a[:(kc-1)*lda+rows]
@@ -87,7 +88,10 @@ func kernelZA(panels, rows, kc int, a []float32, lda int, transA bool, b, c []fl
 	c = c[:(rows-1)*ldc+cols]
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, cols)
 	mask := 1<<(cols-(panels-1)*nr) - 1
-	azKernels[t][panels][rows](kc, &a[0], lda, &b[0], &c[0], ldc, rowBias, colBias, flags, mask)
+	if h.at == 0 {
+		h = hint{at: uintptr(unsafe.Pointer(&c[0]))}
+	}
+	azKernels[t][panels][rows](kc, &a[0], lda, &b[0], &c[0], ldc, rowBias, colBias, flags, mask, h.at, h.stride)
 }
 
 // izKernels[panels][rows] is the AVX-512 micro-kernel that reads A's rows

@@ -33,7 +33,7 @@ func kernelZI(panels, rows, kc int, x []float32, koffs, poffs []int32, b, c []fl
 	panic("gemm: no assembly kernels in this build")
 }
 
-func kernelZA(panels, rows, kc int, a []float32, lda int, transA bool, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int) {
+func kernelZA(panels, rows, kc int, a []float32, lda int, transA bool, b, c []float32, ldc, cols int, acc bool, ep *Epilogue, i, j int, h hint) {
 	panic("gemm: no assembly kernels in this build")
 }
 

@@ -1149,528 +1149,624 @@ func dzgemm1x64(kc int, a *float32, x *float32, koffs *int32, poffs *int32, c *f
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm6x32 computes C[0:6, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm5x32 computes C[0:5, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm5x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm5x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm4x32 computes C[0:4, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm4x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm4x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm3x32 computes C[0:3, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm3x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm3x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm2x32 computes C[0:2, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm2x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm2x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm1x32 computes C[0:1, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm1x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm1x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm6x48 computes C[0:6, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm6x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm6x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm5x48 computes C[0:5, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm5x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm5x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm4x48 computes C[0:4, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm4x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm4x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm3x48 computes C[0:3, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm3x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm3x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm2x48 computes C[0:2, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm2x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm2x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm1x48 computes C[0:1, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm1x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm1x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm6x64 computes C[0:6, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm6x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm6x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm5x64 computes C[0:5, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm5x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm5x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm4x64 computes C[0:4, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm4x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm4x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm3x64 computes C[0:3, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm3x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm3x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm2x64 computes C[0:2, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // nzgemm1x64 computes C[0:1, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[i*lda+k], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func nzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func nzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:16] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm6x32 computes C[0:6, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm5x32 computes C[0:5, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm5x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm5x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm4x32 computes C[0:4, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm4x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm4x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm3x32 computes C[0:3, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm3x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm3x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm2x32 computes C[0:2, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm2x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm2x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm1x32 computes C[0:1, 0:32] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 2 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:32] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm1x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm1x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm6x48 computes C[0:6, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm6x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm6x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm5x48 computes C[0:5, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm5x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm5x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm4x48 computes C[0:4, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm4x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm4x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm3x48 computes C[0:3, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm3x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm3x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm2x48 computes C[0:2, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm2x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm2x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm1x48 computes C[0:1, 0:48] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 3 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:48] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm1x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm1x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm6x64 computes C[0:6, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm6x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm6x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm5x64 computes C[0:5, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm5x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm5x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm4x64 computes C[0:4, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm4x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm4x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm3x64 computes C[0:3, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm3x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm3x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm2x64 computes C[0:2, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // tzgemm1x64 computes C[0:1, 0:64] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 4 panels of kc steps of 16 floats, and
 // rows of C are ldc floats apart. It then adds rowBias[i] to row i and
 // colBias[0:64] to each row where they are not nil, then applies
 // ReLU if flags&2, before it stores the tile. kc must be at least 1.
+// Once every step of k in its main loop, it hints that the float at hint
+// be fetched into L2 and moves hint on hintStride floats.
 // Of the last 16 columns, only those whose bits are set in mask are read
 // and written in C and colBias, so the tile may end at C's edge.
 //
 //go:noescape
-func tzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+func tzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 
 // izgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is x[koffs[i]+poffs[k]], b holds 1 panels of kc steps of 16 floats, and

@@ -26693,15 +26693,18 @@ dzgemm1x64norelu0:
 	VZEROUPPER
 	RET
 
-// func nzgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm6x16(SB), NOSPLIT, $0-80
+TEXT ·nzgemm6x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -26759,6 +26762,8 @@ nzgemm6x16loop:
 	PREFETCHT0 63(R9)
 
 nzgemm6x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z6
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z6, Z31, Z0
@@ -26772,6 +26777,8 @@ nzgemm6x16body:
 	VFMADD231PS  Z6, Z31, Z4
 	VBROADCASTSS (R14)(R15*2), Z31
 	VFMADD231PS  Z6, Z31, Z5
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z6
 	VBROADCASTSS 4(SI), Z31
 	VFMADD231PS  Z6, Z31, Z0
@@ -26785,6 +26792,8 @@ nzgemm6x16body:
 	VFMADD231PS  Z6, Z31, Z4
 	VBROADCASTSS 4(R14)(R15*2), Z31
 	VFMADD231PS  Z6, Z31, Z5
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z6
 	VBROADCASTSS 8(SI), Z31
 	VFMADD231PS  Z6, Z31, Z0
@@ -26798,6 +26807,8 @@ nzgemm6x16body:
 	VFMADD231PS  Z6, Z31, Z4
 	VBROADCASTSS 8(R14)(R15*2), Z31
 	VFMADD231PS  Z6, Z31, Z5
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z6
 	VBROADCASTSS 12(SI), Z31
 	VFMADD231PS  Z6, Z31, Z0
@@ -26988,15 +26999,18 @@ nzgemm6x16norelu5:
 	VZEROUPPER
 	RET
 
-// func nzgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm5x16(SB), NOSPLIT, $0-80
+TEXT ·nzgemm5x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -27047,6 +27061,8 @@ nzgemm5x16loop:
 	PREFETCHT0 63(R9)
 
 nzgemm5x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z5
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z5, Z31, Z0
@@ -27058,6 +27074,8 @@ nzgemm5x16body:
 	VFMADD231PS  Z5, Z31, Z3
 	VBROADCASTSS (R14)(R15*1), Z31
 	VFMADD231PS  Z5, Z31, Z4
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z5
 	VBROADCASTSS 4(SI), Z31
 	VFMADD231PS  Z5, Z31, Z0
@@ -27069,6 +27087,8 @@ nzgemm5x16body:
 	VFMADD231PS  Z5, Z31, Z3
 	VBROADCASTSS 4(R14)(R15*1), Z31
 	VFMADD231PS  Z5, Z31, Z4
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z5
 	VBROADCASTSS 8(SI), Z31
 	VFMADD231PS  Z5, Z31, Z0
@@ -27080,6 +27100,8 @@ nzgemm5x16body:
 	VFMADD231PS  Z5, Z31, Z3
 	VBROADCASTSS 8(R14)(R15*1), Z31
 	VFMADD231PS  Z5, Z31, Z4
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z5
 	VBROADCASTSS 12(SI), Z31
 	VFMADD231PS  Z5, Z31, Z0
@@ -27243,15 +27265,18 @@ nzgemm5x16norelu4:
 	VZEROUPPER
 	RET
 
-// func nzgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm4x16(SB), NOSPLIT, $0-80
+TEXT ·nzgemm4x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -27295,6 +27320,8 @@ nzgemm4x16loop:
 	PREFETCHT0 63(R9)
 
 nzgemm4x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z4
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z4, Z31, Z0
@@ -27304,6 +27331,8 @@ nzgemm4x16body:
 	VFMADD231PS  Z4, Z31, Z2
 	VBROADCASTSS (R14), Z31
 	VFMADD231PS  Z4, Z31, Z3
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z4
 	VBROADCASTSS 4(SI), Z31
 	VFMADD231PS  Z4, Z31, Z0
@@ -27313,6 +27342,8 @@ nzgemm4x16body:
 	VFMADD231PS  Z4, Z31, Z2
 	VBROADCASTSS 4(R14), Z31
 	VFMADD231PS  Z4, Z31, Z3
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z4
 	VBROADCASTSS 8(SI), Z31
 	VFMADD231PS  Z4, Z31, Z0
@@ -27322,6 +27353,8 @@ nzgemm4x16body:
 	VFMADD231PS  Z4, Z31, Z2
 	VBROADCASTSS 8(R14), Z31
 	VFMADD231PS  Z4, Z31, Z3
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z4
 	VBROADCASTSS 12(SI), Z31
 	VFMADD231PS  Z4, Z31, Z0
@@ -27458,15 +27491,18 @@ nzgemm4x16norelu3:
 	VZEROUPPER
 	RET
 
-// func nzgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm3x16(SB), NOSPLIT, $0-80
+TEXT ·nzgemm3x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -27503,6 +27539,8 @@ nzgemm3x16loop:
 	PREFETCHT0 63(R9)
 
 nzgemm3x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z3
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z3, Z31, Z0
@@ -27510,6 +27548,8 @@ nzgemm3x16body:
 	VFMADD231PS  Z3, Z31, Z1
 	VBROADCASTSS (SI)(R15*2), Z31
 	VFMADD231PS  Z3, Z31, Z2
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z3
 	VBROADCASTSS 4(SI), Z31
 	VFMADD231PS  Z3, Z31, Z0
@@ -27517,6 +27557,8 @@ nzgemm3x16body:
 	VFMADD231PS  Z3, Z31, Z1
 	VBROADCASTSS 4(SI)(R15*2), Z31
 	VFMADD231PS  Z3, Z31, Z2
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z3
 	VBROADCASTSS 8(SI), Z31
 	VFMADD231PS  Z3, Z31, Z0
@@ -27524,6 +27566,8 @@ nzgemm3x16body:
 	VFMADD231PS  Z3, Z31, Z1
 	VBROADCASTSS 8(SI)(R15*2), Z31
 	VFMADD231PS  Z3, Z31, Z2
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z3
 	VBROADCASTSS 12(SI), Z31
 	VFMADD231PS  Z3, Z31, Z0
@@ -27633,15 +27677,18 @@ nzgemm3x16norelu2:
 	VZEROUPPER
 	RET
 
-// func nzgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm2x16(SB), NOSPLIT, $0-80
+TEXT ·nzgemm2x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -27671,21 +27718,29 @@ nzgemm2x16loop:
 	PREFETCHT0 63(R9)
 
 nzgemm2x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z2
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VBROADCASTSS (SI)(R15*1), Z31
 	VFMADD231PS  Z2, Z31, Z1
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z2
 	VBROADCASTSS 4(SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VBROADCASTSS 4(SI)(R15*1), Z31
 	VFMADD231PS  Z2, Z31, Z1
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z2
 	VBROADCASTSS 8(SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VBROADCASTSS 8(SI)(R15*1), Z31
 	VFMADD231PS  Z2, Z31, Z1
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z2
 	VBROADCASTSS 12(SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
@@ -27768,15 +27823,18 @@ nzgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
-// func nzgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm1x16(SB), NOSPLIT, $0-80
+TEXT ·nzgemm1x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -27799,15 +27857,23 @@ nzgemm1x16loop:
 	PREFETCHT0 63(R9)
 
 nzgemm1x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z1
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z1, Z31, Z0
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z1
 	VBROADCASTSS 4(SI), Z31
 	VFMADD231PS  Z1, Z31, Z0
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z1
 	VBROADCASTSS 8(SI), Z31
 	VFMADD231PS  Z1, Z31, Z0
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z1
 	VBROADCASTSS 12(SI), Z31
 	VFMADD231PS  Z1, Z31, Z0
@@ -27863,15 +27929,18 @@ nzgemm1x16norelu0:
 	VZEROUPPER
 	RET
 
-// func nzgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm6x32(SB), NOSPLIT, $0-80
+TEXT ·nzgemm6x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -27949,6 +28018,8 @@ nzgemm6x32loop:
 	PREFETCHT0 127(R9)
 
 nzgemm6x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z12
 	VMOVUPS      (DI)(R12*1), Z13
 	VBROADCASTSS (SI), Z31
@@ -27969,6 +28040,8 @@ nzgemm6x32body:
 	VBROADCASTSS (R14)(R15*2), Z31
 	VFMADD231PS  Z12, Z31, Z10
 	VFMADD231PS  Z13, Z31, Z11
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z12
 	VMOVUPS      64(DI)(R12*1), Z13
 	VBROADCASTSS 4(SI), Z31
@@ -27989,6 +28062,8 @@ nzgemm6x32body:
 	VBROADCASTSS 4(R14)(R15*2), Z31
 	VFMADD231PS  Z12, Z31, Z10
 	VFMADD231PS  Z13, Z31, Z11
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z12
 	VMOVUPS      128(DI)(R12*1), Z13
 	VBROADCASTSS 8(SI), Z31
@@ -28009,6 +28084,8 @@ nzgemm6x32body:
 	VBROADCASTSS 8(R14)(R15*2), Z31
 	VFMADD231PS  Z12, Z31, Z10
 	VFMADD231PS  Z13, Z31, Z11
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z12
 	VMOVUPS      192(DI)(R12*1), Z13
 	VBROADCASTSS 12(SI), Z31
@@ -28243,15 +28320,18 @@ nzgemm6x32norelu5:
 	VZEROUPPER
 	RET
 
-// func nzgemm5x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm5x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm5x32(SB), NOSPLIT, $0-80
+TEXT ·nzgemm5x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -28319,6 +28399,8 @@ nzgemm5x32loop:
 	PREFETCHT0 127(R9)
 
 nzgemm5x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z10
 	VMOVUPS      (DI)(R12*1), Z11
 	VBROADCASTSS (SI), Z31
@@ -28336,6 +28418,8 @@ nzgemm5x32body:
 	VBROADCASTSS (R14)(R15*1), Z31
 	VFMADD231PS  Z10, Z31, Z8
 	VFMADD231PS  Z11, Z31, Z9
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z10
 	VMOVUPS      64(DI)(R12*1), Z11
 	VBROADCASTSS 4(SI), Z31
@@ -28353,6 +28437,8 @@ nzgemm5x32body:
 	VBROADCASTSS 4(R14)(R15*1), Z31
 	VFMADD231PS  Z10, Z31, Z8
 	VFMADD231PS  Z11, Z31, Z9
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z10
 	VMOVUPS      128(DI)(R12*1), Z11
 	VBROADCASTSS 8(SI), Z31
@@ -28370,6 +28456,8 @@ nzgemm5x32body:
 	VBROADCASTSS 8(R14)(R15*1), Z31
 	VFMADD231PS  Z10, Z31, Z8
 	VFMADD231PS  Z11, Z31, Z9
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z10
 	VMOVUPS      192(DI)(R12*1), Z11
 	VBROADCASTSS 12(SI), Z31
@@ -28570,15 +28658,18 @@ nzgemm5x32norelu4:
 	VZEROUPPER
 	RET
 
-// func nzgemm4x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm4x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm4x32(SB), NOSPLIT, $0-80
+TEXT ·nzgemm4x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -28636,6 +28727,8 @@ nzgemm4x32loop:
 	PREFETCHT0 127(R9)
 
 nzgemm4x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z8
 	VMOVUPS      (DI)(R12*1), Z9
 	VBROADCASTSS (SI), Z31
@@ -28650,6 +28743,8 @@ nzgemm4x32body:
 	VBROADCASTSS (R14), Z31
 	VFMADD231PS  Z8, Z31, Z6
 	VFMADD231PS  Z9, Z31, Z7
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z8
 	VMOVUPS      64(DI)(R12*1), Z9
 	VBROADCASTSS 4(SI), Z31
@@ -28664,6 +28759,8 @@ nzgemm4x32body:
 	VBROADCASTSS 4(R14), Z31
 	VFMADD231PS  Z8, Z31, Z6
 	VFMADD231PS  Z9, Z31, Z7
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z8
 	VMOVUPS      128(DI)(R12*1), Z9
 	VBROADCASTSS 8(SI), Z31
@@ -28678,6 +28775,8 @@ nzgemm4x32body:
 	VBROADCASTSS 8(R14), Z31
 	VFMADD231PS  Z8, Z31, Z6
 	VFMADD231PS  Z9, Z31, Z7
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z8
 	VMOVUPS      192(DI)(R12*1), Z9
 	VBROADCASTSS 12(SI), Z31
@@ -28844,15 +28943,18 @@ nzgemm4x32norelu3:
 	VZEROUPPER
 	RET
 
-// func nzgemm3x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm3x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm3x32(SB), NOSPLIT, $0-80
+TEXT ·nzgemm3x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -28900,6 +29002,8 @@ nzgemm3x32loop:
 	PREFETCHT0 127(R9)
 
 nzgemm3x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z6
 	VMOVUPS      (DI)(R12*1), Z7
 	VBROADCASTSS (SI), Z31
@@ -28911,6 +29015,8 @@ nzgemm3x32body:
 	VBROADCASTSS (SI)(R15*2), Z31
 	VFMADD231PS  Z6, Z31, Z4
 	VFMADD231PS  Z7, Z31, Z5
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z6
 	VMOVUPS      64(DI)(R12*1), Z7
 	VBROADCASTSS 4(SI), Z31
@@ -28922,6 +29028,8 @@ nzgemm3x32body:
 	VBROADCASTSS 4(SI)(R15*2), Z31
 	VFMADD231PS  Z6, Z31, Z4
 	VFMADD231PS  Z7, Z31, Z5
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z6
 	VMOVUPS      128(DI)(R12*1), Z7
 	VBROADCASTSS 8(SI), Z31
@@ -28933,6 +29041,8 @@ nzgemm3x32body:
 	VBROADCASTSS 8(SI)(R15*2), Z31
 	VFMADD231PS  Z6, Z31, Z4
 	VFMADD231PS  Z7, Z31, Z5
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z6
 	VMOVUPS      192(DI)(R12*1), Z7
 	VBROADCASTSS 12(SI), Z31
@@ -29065,15 +29175,18 @@ nzgemm3x32norelu2:
 	VZEROUPPER
 	RET
 
-// func nzgemm2x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm2x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm2x32(SB), NOSPLIT, $0-80
+TEXT ·nzgemm2x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -29111,6 +29224,8 @@ nzgemm2x32loop:
 	PREFETCHT0 127(R9)
 
 nzgemm2x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z4
 	VMOVUPS      (DI)(R12*1), Z5
 	VBROADCASTSS (SI), Z31
@@ -29119,6 +29234,8 @@ nzgemm2x32body:
 	VBROADCASTSS (SI)(R15*1), Z31
 	VFMADD231PS  Z4, Z31, Z2
 	VFMADD231PS  Z5, Z31, Z3
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z4
 	VMOVUPS      64(DI)(R12*1), Z5
 	VBROADCASTSS 4(SI), Z31
@@ -29127,6 +29244,8 @@ nzgemm2x32body:
 	VBROADCASTSS 4(SI)(R15*1), Z31
 	VFMADD231PS  Z4, Z31, Z2
 	VFMADD231PS  Z5, Z31, Z3
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z4
 	VMOVUPS      128(DI)(R12*1), Z5
 	VBROADCASTSS 8(SI), Z31
@@ -29135,6 +29254,8 @@ nzgemm2x32body:
 	VBROADCASTSS 8(SI)(R15*1), Z31
 	VFMADD231PS  Z4, Z31, Z2
 	VFMADD231PS  Z5, Z31, Z3
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z4
 	VMOVUPS      192(DI)(R12*1), Z5
 	VBROADCASTSS 12(SI), Z31
@@ -29233,15 +29354,18 @@ nzgemm2x32norelu1:
 	VZEROUPPER
 	RET
 
-// func nzgemm1x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm1x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm1x32(SB), NOSPLIT, $0-80
+TEXT ·nzgemm1x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -29269,21 +29393,29 @@ nzgemm1x32loop:
 	PREFETCHT0 127(R9)
 
 nzgemm1x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z2
 	VMOVUPS      (DI)(R12*1), Z3
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VFMADD231PS  Z3, Z31, Z1
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z2
 	VMOVUPS      64(DI)(R12*1), Z3
 	VBROADCASTSS 4(SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VFMADD231PS  Z3, Z31, Z1
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z2
 	VMOVUPS      128(DI)(R12*1), Z3
 	VBROADCASTSS 8(SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VFMADD231PS  Z3, Z31, Z1
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z2
 	VMOVUPS      192(DI)(R12*1), Z3
 	VBROADCASTSS 12(SI), Z31
@@ -29348,15 +29480,18 @@ nzgemm1x32norelu0:
 	VZEROUPPER
 	RET
 
-// func nzgemm6x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm6x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm6x48(SB), NOSPLIT, $0-80
+TEXT ·nzgemm6x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -29452,6 +29587,8 @@ nzgemm6x48loop:
 	PREFETCHT0 191(R9)
 
 nzgemm6x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z18
 	VMOVUPS      (DI)(R12*1), Z19
 	VMOVUPS      (DI)(R12*2), Z20
@@ -29479,6 +29616,8 @@ nzgemm6x48body:
 	VFMADD231PS  Z18, Z31, Z15
 	VFMADD231PS  Z19, Z31, Z16
 	VFMADD231PS  Z20, Z31, Z17
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z18
 	VMOVUPS      64(DI)(R12*1), Z19
 	VMOVUPS      64(DI)(R12*2), Z20
@@ -29506,6 +29645,8 @@ nzgemm6x48body:
 	VFMADD231PS  Z18, Z31, Z15
 	VFMADD231PS  Z19, Z31, Z16
 	VFMADD231PS  Z20, Z31, Z17
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z18
 	VMOVUPS      128(DI)(R12*1), Z19
 	VMOVUPS      128(DI)(R12*2), Z20
@@ -29533,6 +29674,8 @@ nzgemm6x48body:
 	VFMADD231PS  Z18, Z31, Z15
 	VFMADD231PS  Z19, Z31, Z16
 	VFMADD231PS  Z20, Z31, Z17
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z18
 	VMOVUPS      192(DI)(R12*1), Z19
 	VMOVUPS      192(DI)(R12*2), Z20
@@ -29811,15 +29954,18 @@ nzgemm6x48norelu5:
 	VZEROUPPER
 	RET
 
-// func nzgemm5x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm5x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm5x48(SB), NOSPLIT, $0-80
+TEXT ·nzgemm5x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -29902,6 +30048,8 @@ nzgemm5x48loop:
 	PREFETCHT0 191(R9)
 
 nzgemm5x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z15
 	VMOVUPS      (DI)(R12*1), Z16
 	VMOVUPS      (DI)(R12*2), Z17
@@ -29925,6 +30073,8 @@ nzgemm5x48body:
 	VFMADD231PS  Z15, Z31, Z12
 	VFMADD231PS  Z16, Z31, Z13
 	VFMADD231PS  Z17, Z31, Z14
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z15
 	VMOVUPS      64(DI)(R12*1), Z16
 	VMOVUPS      64(DI)(R12*2), Z17
@@ -29948,6 +30098,8 @@ nzgemm5x48body:
 	VFMADD231PS  Z15, Z31, Z12
 	VFMADD231PS  Z16, Z31, Z13
 	VFMADD231PS  Z17, Z31, Z14
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z15
 	VMOVUPS      128(DI)(R12*1), Z16
 	VMOVUPS      128(DI)(R12*2), Z17
@@ -29971,6 +30123,8 @@ nzgemm5x48body:
 	VFMADD231PS  Z15, Z31, Z12
 	VFMADD231PS  Z16, Z31, Z13
 	VFMADD231PS  Z17, Z31, Z14
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z15
 	VMOVUPS      192(DI)(R12*1), Z16
 	VMOVUPS      192(DI)(R12*2), Z17
@@ -30208,15 +30362,18 @@ nzgemm5x48norelu4:
 	VZEROUPPER
 	RET
 
-// func nzgemm4x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm4x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm4x48(SB), NOSPLIT, $0-80
+TEXT ·nzgemm4x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -30286,6 +30443,8 @@ nzgemm4x48loop:
 	PREFETCHT0 191(R9)
 
 nzgemm4x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z12
 	VMOVUPS      (DI)(R12*1), Z13
 	VMOVUPS      (DI)(R12*2), Z14
@@ -30305,6 +30464,8 @@ nzgemm4x48body:
 	VFMADD231PS  Z12, Z31, Z9
 	VFMADD231PS  Z13, Z31, Z10
 	VFMADD231PS  Z14, Z31, Z11
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z12
 	VMOVUPS      64(DI)(R12*1), Z13
 	VMOVUPS      64(DI)(R12*2), Z14
@@ -30324,6 +30485,8 @@ nzgemm4x48body:
 	VFMADD231PS  Z12, Z31, Z9
 	VFMADD231PS  Z13, Z31, Z10
 	VFMADD231PS  Z14, Z31, Z11
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z12
 	VMOVUPS      128(DI)(R12*1), Z13
 	VMOVUPS      128(DI)(R12*2), Z14
@@ -30343,6 +30506,8 @@ nzgemm4x48body:
 	VFMADD231PS  Z12, Z31, Z9
 	VFMADD231PS  Z13, Z31, Z10
 	VFMADD231PS  Z14, Z31, Z11
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z12
 	VMOVUPS      192(DI)(R12*1), Z13
 	VMOVUPS      192(DI)(R12*2), Z14
@@ -30539,15 +30704,18 @@ nzgemm4x48norelu3:
 	VZEROUPPER
 	RET
 
-// func nzgemm3x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm3x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm3x48(SB), NOSPLIT, $0-80
+TEXT ·nzgemm3x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -30604,6 +30772,8 @@ nzgemm3x48loop:
 	PREFETCHT0 191(R9)
 
 nzgemm3x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z9
 	VMOVUPS      (DI)(R12*1), Z10
 	VMOVUPS      (DI)(R12*2), Z11
@@ -30619,6 +30789,8 @@ nzgemm3x48body:
 	VFMADD231PS  Z9, Z31, Z6
 	VFMADD231PS  Z10, Z31, Z7
 	VFMADD231PS  Z11, Z31, Z8
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z9
 	VMOVUPS      64(DI)(R12*1), Z10
 	VMOVUPS      64(DI)(R12*2), Z11
@@ -30634,6 +30806,8 @@ nzgemm3x48body:
 	VFMADD231PS  Z9, Z31, Z6
 	VFMADD231PS  Z10, Z31, Z7
 	VFMADD231PS  Z11, Z31, Z8
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z9
 	VMOVUPS      128(DI)(R12*1), Z10
 	VMOVUPS      128(DI)(R12*2), Z11
@@ -30649,6 +30823,8 @@ nzgemm3x48body:
 	VFMADD231PS  Z9, Z31, Z6
 	VFMADD231PS  Z10, Z31, Z7
 	VFMADD231PS  Z11, Z31, Z8
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z9
 	VMOVUPS      192(DI)(R12*1), Z10
 	VMOVUPS      192(DI)(R12*2), Z11
@@ -30804,15 +30980,18 @@ nzgemm3x48norelu2:
 	VZEROUPPER
 	RET
 
-// func nzgemm2x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm2x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm2x48(SB), NOSPLIT, $0-80
+TEXT ·nzgemm2x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -30856,6 +31035,8 @@ nzgemm2x48loop:
 	PREFETCHT0 191(R9)
 
 nzgemm2x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z6
 	VMOVUPS      (DI)(R12*1), Z7
 	VMOVUPS      (DI)(R12*2), Z8
@@ -30867,6 +31048,8 @@ nzgemm2x48body:
 	VFMADD231PS  Z6, Z31, Z3
 	VFMADD231PS  Z7, Z31, Z4
 	VFMADD231PS  Z8, Z31, Z5
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z6
 	VMOVUPS      64(DI)(R12*1), Z7
 	VMOVUPS      64(DI)(R12*2), Z8
@@ -30878,6 +31061,8 @@ nzgemm2x48body:
 	VFMADD231PS  Z6, Z31, Z3
 	VFMADD231PS  Z7, Z31, Z4
 	VFMADD231PS  Z8, Z31, Z5
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z6
 	VMOVUPS      128(DI)(R12*1), Z7
 	VMOVUPS      128(DI)(R12*2), Z8
@@ -30889,6 +31074,8 @@ nzgemm2x48body:
 	VFMADD231PS  Z6, Z31, Z3
 	VFMADD231PS  Z7, Z31, Z4
 	VFMADD231PS  Z8, Z31, Z5
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z6
 	VMOVUPS      192(DI)(R12*1), Z7
 	VMOVUPS      192(DI)(R12*2), Z8
@@ -31003,15 +31190,18 @@ nzgemm2x48norelu1:
 	VZEROUPPER
 	RET
 
-// func nzgemm1x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm1x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm1x48(SB), NOSPLIT, $0-80
+TEXT ·nzgemm1x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -31042,6 +31232,8 @@ nzgemm1x48loop:
 	PREFETCHT0 191(R9)
 
 nzgemm1x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z3
 	VMOVUPS      (DI)(R12*1), Z4
 	VMOVUPS      (DI)(R12*2), Z5
@@ -31049,6 +31241,8 @@ nzgemm1x48body:
 	VFMADD231PS  Z3, Z31, Z0
 	VFMADD231PS  Z4, Z31, Z1
 	VFMADD231PS  Z5, Z31, Z2
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z3
 	VMOVUPS      64(DI)(R12*1), Z4
 	VMOVUPS      64(DI)(R12*2), Z5
@@ -31056,6 +31250,8 @@ nzgemm1x48body:
 	VFMADD231PS  Z3, Z31, Z0
 	VFMADD231PS  Z4, Z31, Z1
 	VFMADD231PS  Z5, Z31, Z2
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z3
 	VMOVUPS      128(DI)(R12*1), Z4
 	VMOVUPS      128(DI)(R12*2), Z5
@@ -31063,6 +31259,8 @@ nzgemm1x48body:
 	VFMADD231PS  Z3, Z31, Z0
 	VFMADD231PS  Z4, Z31, Z1
 	VFMADD231PS  Z5, Z31, Z2
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z3
 	VMOVUPS      192(DI)(R12*1), Z4
 	VMOVUPS      192(DI)(R12*2), Z5
@@ -31136,15 +31334,18 @@ nzgemm1x48norelu0:
 	VZEROUPPER
 	RET
 
-// func nzgemm6x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm6x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm6x64(SB), NOSPLIT, $0-80
+TEXT ·nzgemm6x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -31259,6 +31460,8 @@ nzgemm6x64loop:
 	PREFETCHT0 255(R9)
 
 nzgemm6x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z24
 	VMOVUPS      (DI)(R12*1), Z25
 	VMOVUPS      (DI)(R12*2), Z26
@@ -31293,6 +31496,8 @@ nzgemm6x64body:
 	VFMADD231PS  Z25, Z31, Z21
 	VFMADD231PS  Z26, Z31, Z22
 	VFMADD231PS  Z27, Z31, Z23
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z24
 	VMOVUPS      64(DI)(R12*1), Z25
 	VMOVUPS      64(DI)(R12*2), Z26
@@ -31327,6 +31532,8 @@ nzgemm6x64body:
 	VFMADD231PS  Z25, Z31, Z21
 	VFMADD231PS  Z26, Z31, Z22
 	VFMADD231PS  Z27, Z31, Z23
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z24
 	VMOVUPS      128(DI)(R12*1), Z25
 	VMOVUPS      128(DI)(R12*2), Z26
@@ -31361,6 +31568,8 @@ nzgemm6x64body:
 	VFMADD231PS  Z25, Z31, Z21
 	VFMADD231PS  Z26, Z31, Z22
 	VFMADD231PS  Z27, Z31, Z23
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z24
 	VMOVUPS      192(DI)(R12*1), Z25
 	VMOVUPS      192(DI)(R12*2), Z26
@@ -31685,15 +31894,18 @@ nzgemm6x64norelu5:
 	VZEROUPPER
 	RET
 
-// func nzgemm5x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm5x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm5x64(SB), NOSPLIT, $0-80
+TEXT ·nzgemm5x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -31792,6 +32004,8 @@ nzgemm5x64loop:
 	PREFETCHT0 255(R9)
 
 nzgemm5x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z20
 	VMOVUPS      (DI)(R12*1), Z21
 	VMOVUPS      (DI)(R12*2), Z22
@@ -31821,6 +32035,8 @@ nzgemm5x64body:
 	VFMADD231PS  Z21, Z31, Z17
 	VFMADD231PS  Z22, Z31, Z18
 	VFMADD231PS  Z23, Z31, Z19
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z20
 	VMOVUPS      64(DI)(R12*1), Z21
 	VMOVUPS      64(DI)(R12*2), Z22
@@ -31850,6 +32066,8 @@ nzgemm5x64body:
 	VFMADD231PS  Z21, Z31, Z17
 	VFMADD231PS  Z22, Z31, Z18
 	VFMADD231PS  Z23, Z31, Z19
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z20
 	VMOVUPS      128(DI)(R12*1), Z21
 	VMOVUPS      128(DI)(R12*2), Z22
@@ -31879,6 +32097,8 @@ nzgemm5x64body:
 	VFMADD231PS  Z21, Z31, Z17
 	VFMADD231PS  Z22, Z31, Z18
 	VFMADD231PS  Z23, Z31, Z19
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z20
 	VMOVUPS      192(DI)(R12*1), Z21
 	VMOVUPS      192(DI)(R12*2), Z22
@@ -32155,15 +32375,18 @@ nzgemm5x64norelu4:
 	VZEROUPPER
 	RET
 
-// func nzgemm4x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm4x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm4x64(SB), NOSPLIT, $0-80
+TEXT ·nzgemm4x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -32246,6 +32469,8 @@ nzgemm4x64loop:
 	PREFETCHT0 255(R9)
 
 nzgemm4x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z16
 	VMOVUPS      (DI)(R12*1), Z17
 	VMOVUPS      (DI)(R12*2), Z18
@@ -32270,6 +32495,8 @@ nzgemm4x64body:
 	VFMADD231PS  Z17, Z31, Z13
 	VFMADD231PS  Z18, Z31, Z14
 	VFMADD231PS  Z19, Z31, Z15
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z16
 	VMOVUPS      64(DI)(R12*1), Z17
 	VMOVUPS      64(DI)(R12*2), Z18
@@ -32294,6 +32521,8 @@ nzgemm4x64body:
 	VFMADD231PS  Z17, Z31, Z13
 	VFMADD231PS  Z18, Z31, Z14
 	VFMADD231PS  Z19, Z31, Z15
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z16
 	VMOVUPS      128(DI)(R12*1), Z17
 	VMOVUPS      128(DI)(R12*2), Z18
@@ -32318,6 +32547,8 @@ nzgemm4x64body:
 	VFMADD231PS  Z17, Z31, Z13
 	VFMADD231PS  Z18, Z31, Z14
 	VFMADD231PS  Z19, Z31, Z15
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z16
 	VMOVUPS      192(DI)(R12*1), Z17
 	VMOVUPS      192(DI)(R12*2), Z18
@@ -32546,15 +32777,18 @@ nzgemm4x64norelu3:
 	VZEROUPPER
 	RET
 
-// func nzgemm3x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm3x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm3x64(SB), NOSPLIT, $0-80
+TEXT ·nzgemm3x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -32621,6 +32855,8 @@ nzgemm3x64loop:
 	PREFETCHT0 255(R9)
 
 nzgemm3x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z12
 	VMOVUPS      (DI)(R12*1), Z13
 	VMOVUPS      (DI)(R12*2), Z14
@@ -32640,6 +32876,8 @@ nzgemm3x64body:
 	VFMADD231PS  Z13, Z31, Z9
 	VFMADD231PS  Z14, Z31, Z10
 	VFMADD231PS  Z15, Z31, Z11
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z12
 	VMOVUPS      64(DI)(R12*1), Z13
 	VMOVUPS      64(DI)(R12*2), Z14
@@ -32659,6 +32897,8 @@ nzgemm3x64body:
 	VFMADD231PS  Z13, Z31, Z9
 	VFMADD231PS  Z14, Z31, Z10
 	VFMADD231PS  Z15, Z31, Z11
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z12
 	VMOVUPS      128(DI)(R12*1), Z13
 	VMOVUPS      128(DI)(R12*2), Z14
@@ -32678,6 +32918,8 @@ nzgemm3x64body:
 	VFMADD231PS  Z13, Z31, Z9
 	VFMADD231PS  Z14, Z31, Z10
 	VFMADD231PS  Z15, Z31, Z11
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z12
 	VMOVUPS      192(DI)(R12*1), Z13
 	VMOVUPS      192(DI)(R12*2), Z14
@@ -32858,15 +33100,18 @@ nzgemm3x64norelu2:
 	VZEROUPPER
 	RET
 
-// func nzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm2x64(SB), NOSPLIT, $0-80
+TEXT ·nzgemm2x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -32917,6 +33162,8 @@ nzgemm2x64loop:
 	PREFETCHT0 255(R9)
 
 nzgemm2x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z8
 	VMOVUPS      (DI)(R12*1), Z9
 	VMOVUPS      (DI)(R12*2), Z10
@@ -32931,6 +33178,8 @@ nzgemm2x64body:
 	VFMADD231PS  Z9, Z31, Z5
 	VFMADD231PS  Z10, Z31, Z6
 	VFMADD231PS  Z11, Z31, Z7
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z8
 	VMOVUPS      64(DI)(R12*1), Z9
 	VMOVUPS      64(DI)(R12*2), Z10
@@ -32945,6 +33194,8 @@ nzgemm2x64body:
 	VFMADD231PS  Z9, Z31, Z5
 	VFMADD231PS  Z10, Z31, Z6
 	VFMADD231PS  Z11, Z31, Z7
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z8
 	VMOVUPS      128(DI)(R12*1), Z9
 	VMOVUPS      128(DI)(R12*2), Z10
@@ -32959,6 +33210,8 @@ nzgemm2x64body:
 	VFMADD231PS  Z9, Z31, Z5
 	VFMADD231PS  Z10, Z31, Z6
 	VFMADD231PS  Z11, Z31, Z7
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z8
 	VMOVUPS      192(DI)(R12*1), Z9
 	VMOVUPS      192(DI)(R12*2), Z10
@@ -33091,15 +33344,18 @@ nzgemm2x64norelu1:
 	VZEROUPPER
 	RET
 
-// func nzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func nzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·nzgemm1x64(SB), NOSPLIT, $0-80
+TEXT ·nzgemm1x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
 	LEAQ (SI)(R15*2), R14
 	ADDQ R15, R14
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -33134,6 +33390,8 @@ nzgemm1x64loop:
 	PREFETCHT0 255(R9)
 
 nzgemm1x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z4
 	VMOVUPS      (DI)(R12*1), Z5
 	VMOVUPS      (DI)(R12*2), Z6
@@ -33143,6 +33401,8 @@ nzgemm1x64body:
 	VFMADD231PS  Z5, Z31, Z1
 	VFMADD231PS  Z6, Z31, Z2
 	VFMADD231PS  Z7, Z31, Z3
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z4
 	VMOVUPS      64(DI)(R12*1), Z5
 	VMOVUPS      64(DI)(R12*2), Z6
@@ -33152,6 +33412,8 @@ nzgemm1x64body:
 	VFMADD231PS  Z5, Z31, Z1
 	VFMADD231PS  Z6, Z31, Z2
 	VFMADD231PS  Z7, Z31, Z3
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z4
 	VMOVUPS      128(DI)(R12*1), Z5
 	VMOVUPS      128(DI)(R12*2), Z6
@@ -33161,6 +33423,8 @@ nzgemm1x64body:
 	VFMADD231PS  Z5, Z31, Z1
 	VFMADD231PS  Z6, Z31, Z2
 	VFMADD231PS  Z7, Z31, Z3
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z4
 	VMOVUPS      192(DI)(R12*1), Z5
 	VMOVUPS      192(DI)(R12*2), Z6
@@ -33245,13 +33509,16 @@ nzgemm1x64norelu0:
 	VZEROUPPER
 	RET
 
-// func tzgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm6x16(SB), NOSPLIT, $0-80
+TEXT ·tzgemm6x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -33309,6 +33576,8 @@ tzgemm6x16loop:
 	PREFETCHT0 63(R9)
 
 tzgemm6x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z6
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z6, Z31, Z0
@@ -33323,6 +33592,8 @@ tzgemm6x16body:
 	VBROADCASTSS 20(SI), Z31
 	VFMADD231PS  Z6, Z31, Z5
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z6
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z6, Z31, Z0
@@ -33337,6 +33608,8 @@ tzgemm6x16body:
 	VBROADCASTSS 20(SI), Z31
 	VFMADD231PS  Z6, Z31, Z5
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z6
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z6, Z31, Z0
@@ -33351,6 +33624,8 @@ tzgemm6x16body:
 	VBROADCASTSS 20(SI), Z31
 	VFMADD231PS  Z6, Z31, Z5
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z6
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z6, Z31, Z0
@@ -33539,13 +33814,16 @@ tzgemm6x16norelu5:
 	VZEROUPPER
 	RET
 
-// func tzgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm5x16(SB), NOSPLIT, $0-80
+TEXT ·tzgemm5x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -33596,6 +33874,8 @@ tzgemm5x16loop:
 	PREFETCHT0 63(R9)
 
 tzgemm5x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z5
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z5, Z31, Z0
@@ -33608,6 +33888,8 @@ tzgemm5x16body:
 	VBROADCASTSS 16(SI), Z31
 	VFMADD231PS  Z5, Z31, Z4
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z5
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z5, Z31, Z0
@@ -33620,6 +33902,8 @@ tzgemm5x16body:
 	VBROADCASTSS 16(SI), Z31
 	VFMADD231PS  Z5, Z31, Z4
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z5
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z5, Z31, Z0
@@ -33632,6 +33916,8 @@ tzgemm5x16body:
 	VBROADCASTSS 16(SI), Z31
 	VFMADD231PS  Z5, Z31, Z4
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z5
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z5, Z31, Z0
@@ -33793,13 +34079,16 @@ tzgemm5x16norelu4:
 	VZEROUPPER
 	RET
 
-// func tzgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm4x16(SB), NOSPLIT, $0-80
+TEXT ·tzgemm4x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -33843,6 +34132,8 @@ tzgemm4x16loop:
 	PREFETCHT0 63(R9)
 
 tzgemm4x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z4
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z4, Z31, Z0
@@ -33853,6 +34144,8 @@ tzgemm4x16body:
 	VBROADCASTSS 12(SI), Z31
 	VFMADD231PS  Z4, Z31, Z3
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z4
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z4, Z31, Z0
@@ -33863,6 +34156,8 @@ tzgemm4x16body:
 	VBROADCASTSS 12(SI), Z31
 	VFMADD231PS  Z4, Z31, Z3
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z4
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z4, Z31, Z0
@@ -33873,6 +34168,8 @@ tzgemm4x16body:
 	VBROADCASTSS 12(SI), Z31
 	VFMADD231PS  Z4, Z31, Z3
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z4
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z4, Z31, Z0
@@ -34007,13 +34304,16 @@ tzgemm4x16norelu3:
 	VZEROUPPER
 	RET
 
-// func tzgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm3x16(SB), NOSPLIT, $0-80
+TEXT ·tzgemm3x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -34050,6 +34350,8 @@ tzgemm3x16loop:
 	PREFETCHT0 63(R9)
 
 tzgemm3x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z3
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z3, Z31, Z0
@@ -34058,6 +34360,8 @@ tzgemm3x16body:
 	VBROADCASTSS 8(SI), Z31
 	VFMADD231PS  Z3, Z31, Z2
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z3
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z3, Z31, Z0
@@ -34066,6 +34370,8 @@ tzgemm3x16body:
 	VBROADCASTSS 8(SI), Z31
 	VFMADD231PS  Z3, Z31, Z2
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z3
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z3, Z31, Z0
@@ -34074,6 +34380,8 @@ tzgemm3x16body:
 	VBROADCASTSS 8(SI), Z31
 	VFMADD231PS  Z3, Z31, Z2
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z3
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z3, Z31, Z0
@@ -34181,13 +34489,16 @@ tzgemm3x16norelu2:
 	VZEROUPPER
 	RET
 
-// func tzgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm2x16(SB), NOSPLIT, $0-80
+TEXT ·tzgemm2x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -34217,24 +34528,32 @@ tzgemm2x16loop:
 	PREFETCHT0 63(R9)
 
 tzgemm2x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z2
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VBROADCASTSS 4(SI), Z31
 	VFMADD231PS  Z2, Z31, Z1
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z2
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VBROADCASTSS 4(SI), Z31
 	VFMADD231PS  Z2, Z31, Z1
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z2
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VBROADCASTSS 4(SI), Z31
 	VFMADD231PS  Z2, Z31, Z1
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z2
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
@@ -34315,13 +34634,16 @@ tzgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
-// func tzgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm1x16(SB), NOSPLIT, $0-80
+TEXT ·tzgemm1x16(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -34344,18 +34666,26 @@ tzgemm1x16loop:
 	PREFETCHT0 63(R9)
 
 tzgemm1x16body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z1
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z1, Z31, Z0
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z1
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z1, Z31, Z0
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z1
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z1, Z31, Z0
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z1
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z1, Z31, Z0
@@ -34409,13 +34739,16 @@ tzgemm1x16norelu0:
 	VZEROUPPER
 	RET
 
-// func tzgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm6x32(SB), NOSPLIT, $0-80
+TEXT ·tzgemm6x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -34493,6 +34826,8 @@ tzgemm6x32loop:
 	PREFETCHT0 127(R9)
 
 tzgemm6x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z12
 	VMOVUPS      (DI)(R12*1), Z13
 	VBROADCASTSS (SI), Z31
@@ -34514,6 +34849,8 @@ tzgemm6x32body:
 	VFMADD231PS  Z12, Z31, Z10
 	VFMADD231PS  Z13, Z31, Z11
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z12
 	VMOVUPS      64(DI)(R12*1), Z13
 	VBROADCASTSS (SI), Z31
@@ -34535,6 +34872,8 @@ tzgemm6x32body:
 	VFMADD231PS  Z12, Z31, Z10
 	VFMADD231PS  Z13, Z31, Z11
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z12
 	VMOVUPS      128(DI)(R12*1), Z13
 	VBROADCASTSS (SI), Z31
@@ -34556,6 +34895,8 @@ tzgemm6x32body:
 	VFMADD231PS  Z12, Z31, Z10
 	VFMADD231PS  Z13, Z31, Z11
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z12
 	VMOVUPS      192(DI)(R12*1), Z13
 	VBROADCASTSS (SI), Z31
@@ -34788,13 +35129,16 @@ tzgemm6x32norelu5:
 	VZEROUPPER
 	RET
 
-// func tzgemm5x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm5x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm5x32(SB), NOSPLIT, $0-80
+TEXT ·tzgemm5x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -34862,6 +35206,8 @@ tzgemm5x32loop:
 	PREFETCHT0 127(R9)
 
 tzgemm5x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z10
 	VMOVUPS      (DI)(R12*1), Z11
 	VBROADCASTSS (SI), Z31
@@ -34880,6 +35226,8 @@ tzgemm5x32body:
 	VFMADD231PS  Z10, Z31, Z8
 	VFMADD231PS  Z11, Z31, Z9
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z10
 	VMOVUPS      64(DI)(R12*1), Z11
 	VBROADCASTSS (SI), Z31
@@ -34898,6 +35246,8 @@ tzgemm5x32body:
 	VFMADD231PS  Z10, Z31, Z8
 	VFMADD231PS  Z11, Z31, Z9
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z10
 	VMOVUPS      128(DI)(R12*1), Z11
 	VBROADCASTSS (SI), Z31
@@ -34916,6 +35266,8 @@ tzgemm5x32body:
 	VFMADD231PS  Z10, Z31, Z8
 	VFMADD231PS  Z11, Z31, Z9
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z10
 	VMOVUPS      192(DI)(R12*1), Z11
 	VBROADCASTSS (SI), Z31
@@ -35114,13 +35466,16 @@ tzgemm5x32norelu4:
 	VZEROUPPER
 	RET
 
-// func tzgemm4x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm4x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm4x32(SB), NOSPLIT, $0-80
+TEXT ·tzgemm4x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -35178,6 +35533,8 @@ tzgemm4x32loop:
 	PREFETCHT0 127(R9)
 
 tzgemm4x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z8
 	VMOVUPS      (DI)(R12*1), Z9
 	VBROADCASTSS (SI), Z31
@@ -35193,6 +35550,8 @@ tzgemm4x32body:
 	VFMADD231PS  Z8, Z31, Z6
 	VFMADD231PS  Z9, Z31, Z7
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z8
 	VMOVUPS      64(DI)(R12*1), Z9
 	VBROADCASTSS (SI), Z31
@@ -35208,6 +35567,8 @@ tzgemm4x32body:
 	VFMADD231PS  Z8, Z31, Z6
 	VFMADD231PS  Z9, Z31, Z7
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z8
 	VMOVUPS      128(DI)(R12*1), Z9
 	VBROADCASTSS (SI), Z31
@@ -35223,6 +35584,8 @@ tzgemm4x32body:
 	VFMADD231PS  Z8, Z31, Z6
 	VFMADD231PS  Z9, Z31, Z7
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z8
 	VMOVUPS      192(DI)(R12*1), Z9
 	VBROADCASTSS (SI), Z31
@@ -35387,13 +35750,16 @@ tzgemm4x32norelu3:
 	VZEROUPPER
 	RET
 
-// func tzgemm3x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm3x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm3x32(SB), NOSPLIT, $0-80
+TEXT ·tzgemm3x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -35441,6 +35807,8 @@ tzgemm3x32loop:
 	PREFETCHT0 127(R9)
 
 tzgemm3x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z6
 	VMOVUPS      (DI)(R12*1), Z7
 	VBROADCASTSS (SI), Z31
@@ -35453,6 +35821,8 @@ tzgemm3x32body:
 	VFMADD231PS  Z6, Z31, Z4
 	VFMADD231PS  Z7, Z31, Z5
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z6
 	VMOVUPS      64(DI)(R12*1), Z7
 	VBROADCASTSS (SI), Z31
@@ -35465,6 +35835,8 @@ tzgemm3x32body:
 	VFMADD231PS  Z6, Z31, Z4
 	VFMADD231PS  Z7, Z31, Z5
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z6
 	VMOVUPS      128(DI)(R12*1), Z7
 	VBROADCASTSS (SI), Z31
@@ -35477,6 +35849,8 @@ tzgemm3x32body:
 	VFMADD231PS  Z6, Z31, Z4
 	VFMADD231PS  Z7, Z31, Z5
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z6
 	VMOVUPS      192(DI)(R12*1), Z7
 	VBROADCASTSS (SI), Z31
@@ -35607,13 +35981,16 @@ tzgemm3x32norelu2:
 	VZEROUPPER
 	RET
 
-// func tzgemm2x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm2x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm2x32(SB), NOSPLIT, $0-80
+TEXT ·tzgemm2x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -35651,6 +36028,8 @@ tzgemm2x32loop:
 	PREFETCHT0 127(R9)
 
 tzgemm2x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z4
 	VMOVUPS      (DI)(R12*1), Z5
 	VBROADCASTSS (SI), Z31
@@ -35660,6 +36039,8 @@ tzgemm2x32body:
 	VFMADD231PS  Z4, Z31, Z2
 	VFMADD231PS  Z5, Z31, Z3
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z4
 	VMOVUPS      64(DI)(R12*1), Z5
 	VBROADCASTSS (SI), Z31
@@ -35669,6 +36050,8 @@ tzgemm2x32body:
 	VFMADD231PS  Z4, Z31, Z2
 	VFMADD231PS  Z5, Z31, Z3
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z4
 	VMOVUPS      128(DI)(R12*1), Z5
 	VBROADCASTSS (SI), Z31
@@ -35678,6 +36061,8 @@ tzgemm2x32body:
 	VFMADD231PS  Z4, Z31, Z2
 	VFMADD231PS  Z5, Z31, Z3
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z4
 	VMOVUPS      192(DI)(R12*1), Z5
 	VBROADCASTSS (SI), Z31
@@ -35774,13 +36159,16 @@ tzgemm2x32norelu1:
 	VZEROUPPER
 	RET
 
-// func tzgemm1x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm1x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm1x32(SB), NOSPLIT, $0-80
+TEXT ·tzgemm1x32(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -35808,24 +36196,32 @@ tzgemm1x32loop:
 	PREFETCHT0 127(R9)
 
 tzgemm1x32body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z2
 	VMOVUPS      (DI)(R12*1), Z3
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VFMADD231PS  Z3, Z31, Z1
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z2
 	VMOVUPS      64(DI)(R12*1), Z3
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VFMADD231PS  Z3, Z31, Z1
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z2
 	VMOVUPS      128(DI)(R12*1), Z3
 	VBROADCASTSS (SI), Z31
 	VFMADD231PS  Z2, Z31, Z0
 	VFMADD231PS  Z3, Z31, Z1
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z2
 	VMOVUPS      192(DI)(R12*1), Z3
 	VBROADCASTSS (SI), Z31
@@ -35888,13 +36284,16 @@ tzgemm1x32norelu0:
 	VZEROUPPER
 	RET
 
-// func tzgemm6x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm6x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm6x48(SB), NOSPLIT, $0-80
+TEXT ·tzgemm6x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -35990,6 +36389,8 @@ tzgemm6x48loop:
 	PREFETCHT0 191(R9)
 
 tzgemm6x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z18
 	VMOVUPS      (DI)(R12*1), Z19
 	VMOVUPS      (DI)(R12*2), Z20
@@ -36018,6 +36419,8 @@ tzgemm6x48body:
 	VFMADD231PS  Z19, Z31, Z16
 	VFMADD231PS  Z20, Z31, Z17
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z18
 	VMOVUPS      64(DI)(R12*1), Z19
 	VMOVUPS      64(DI)(R12*2), Z20
@@ -36046,6 +36449,8 @@ tzgemm6x48body:
 	VFMADD231PS  Z19, Z31, Z16
 	VFMADD231PS  Z20, Z31, Z17
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z18
 	VMOVUPS      128(DI)(R12*1), Z19
 	VMOVUPS      128(DI)(R12*2), Z20
@@ -36074,6 +36479,8 @@ tzgemm6x48body:
 	VFMADD231PS  Z19, Z31, Z16
 	VFMADD231PS  Z20, Z31, Z17
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z18
 	VMOVUPS      192(DI)(R12*1), Z19
 	VMOVUPS      192(DI)(R12*2), Z20
@@ -36350,13 +36757,16 @@ tzgemm6x48norelu5:
 	VZEROUPPER
 	RET
 
-// func tzgemm5x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm5x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm5x48(SB), NOSPLIT, $0-80
+TEXT ·tzgemm5x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -36439,6 +36849,8 @@ tzgemm5x48loop:
 	PREFETCHT0 191(R9)
 
 tzgemm5x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z15
 	VMOVUPS      (DI)(R12*1), Z16
 	VMOVUPS      (DI)(R12*2), Z17
@@ -36463,6 +36875,8 @@ tzgemm5x48body:
 	VFMADD231PS  Z16, Z31, Z13
 	VFMADD231PS  Z17, Z31, Z14
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z15
 	VMOVUPS      64(DI)(R12*1), Z16
 	VMOVUPS      64(DI)(R12*2), Z17
@@ -36487,6 +36901,8 @@ tzgemm5x48body:
 	VFMADD231PS  Z16, Z31, Z13
 	VFMADD231PS  Z17, Z31, Z14
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z15
 	VMOVUPS      128(DI)(R12*1), Z16
 	VMOVUPS      128(DI)(R12*2), Z17
@@ -36511,6 +36927,8 @@ tzgemm5x48body:
 	VFMADD231PS  Z16, Z31, Z13
 	VFMADD231PS  Z17, Z31, Z14
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z15
 	VMOVUPS      192(DI)(R12*1), Z16
 	VMOVUPS      192(DI)(R12*2), Z17
@@ -36746,13 +37164,16 @@ tzgemm5x48norelu4:
 	VZEROUPPER
 	RET
 
-// func tzgemm4x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm4x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm4x48(SB), NOSPLIT, $0-80
+TEXT ·tzgemm4x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -36822,6 +37243,8 @@ tzgemm4x48loop:
 	PREFETCHT0 191(R9)
 
 tzgemm4x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z12
 	VMOVUPS      (DI)(R12*1), Z13
 	VMOVUPS      (DI)(R12*2), Z14
@@ -36842,6 +37265,8 @@ tzgemm4x48body:
 	VFMADD231PS  Z13, Z31, Z10
 	VFMADD231PS  Z14, Z31, Z11
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z12
 	VMOVUPS      64(DI)(R12*1), Z13
 	VMOVUPS      64(DI)(R12*2), Z14
@@ -36862,6 +37287,8 @@ tzgemm4x48body:
 	VFMADD231PS  Z13, Z31, Z10
 	VFMADD231PS  Z14, Z31, Z11
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z12
 	VMOVUPS      128(DI)(R12*1), Z13
 	VMOVUPS      128(DI)(R12*2), Z14
@@ -36882,6 +37309,8 @@ tzgemm4x48body:
 	VFMADD231PS  Z13, Z31, Z10
 	VFMADD231PS  Z14, Z31, Z11
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z12
 	VMOVUPS      192(DI)(R12*1), Z13
 	VMOVUPS      192(DI)(R12*2), Z14
@@ -37076,13 +37505,16 @@ tzgemm4x48norelu3:
 	VZEROUPPER
 	RET
 
-// func tzgemm3x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm3x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm3x48(SB), NOSPLIT, $0-80
+TEXT ·tzgemm3x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -37139,6 +37571,8 @@ tzgemm3x48loop:
 	PREFETCHT0 191(R9)
 
 tzgemm3x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z9
 	VMOVUPS      (DI)(R12*1), Z10
 	VMOVUPS      (DI)(R12*2), Z11
@@ -37155,6 +37589,8 @@ tzgemm3x48body:
 	VFMADD231PS  Z10, Z31, Z7
 	VFMADD231PS  Z11, Z31, Z8
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z9
 	VMOVUPS      64(DI)(R12*1), Z10
 	VMOVUPS      64(DI)(R12*2), Z11
@@ -37171,6 +37607,8 @@ tzgemm3x48body:
 	VFMADD231PS  Z10, Z31, Z7
 	VFMADD231PS  Z11, Z31, Z8
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z9
 	VMOVUPS      128(DI)(R12*1), Z10
 	VMOVUPS      128(DI)(R12*2), Z11
@@ -37187,6 +37625,8 @@ tzgemm3x48body:
 	VFMADD231PS  Z10, Z31, Z7
 	VFMADD231PS  Z11, Z31, Z8
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z9
 	VMOVUPS      192(DI)(R12*1), Z10
 	VMOVUPS      192(DI)(R12*2), Z11
@@ -37340,13 +37780,16 @@ tzgemm3x48norelu2:
 	VZEROUPPER
 	RET
 
-// func tzgemm2x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm2x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm2x48(SB), NOSPLIT, $0-80
+TEXT ·tzgemm2x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -37390,6 +37833,8 @@ tzgemm2x48loop:
 	PREFETCHT0 191(R9)
 
 tzgemm2x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z6
 	VMOVUPS      (DI)(R12*1), Z7
 	VMOVUPS      (DI)(R12*2), Z8
@@ -37402,6 +37847,8 @@ tzgemm2x48body:
 	VFMADD231PS  Z7, Z31, Z4
 	VFMADD231PS  Z8, Z31, Z5
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z6
 	VMOVUPS      64(DI)(R12*1), Z7
 	VMOVUPS      64(DI)(R12*2), Z8
@@ -37414,6 +37861,8 @@ tzgemm2x48body:
 	VFMADD231PS  Z7, Z31, Z4
 	VFMADD231PS  Z8, Z31, Z5
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z6
 	VMOVUPS      128(DI)(R12*1), Z7
 	VMOVUPS      128(DI)(R12*2), Z8
@@ -37426,6 +37875,8 @@ tzgemm2x48body:
 	VFMADD231PS  Z7, Z31, Z4
 	VFMADD231PS  Z8, Z31, Z5
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z6
 	VMOVUPS      192(DI)(R12*1), Z7
 	VMOVUPS      192(DI)(R12*2), Z8
@@ -37538,13 +37989,16 @@ tzgemm2x48norelu1:
 	VZEROUPPER
 	RET
 
-// func tzgemm1x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm1x48(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm1x48(SB), NOSPLIT, $0-80
+TEXT ·tzgemm1x48(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -37575,6 +38029,8 @@ tzgemm1x48loop:
 	PREFETCHT0 191(R9)
 
 tzgemm1x48body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z3
 	VMOVUPS      (DI)(R12*1), Z4
 	VMOVUPS      (DI)(R12*2), Z5
@@ -37583,6 +38039,8 @@ tzgemm1x48body:
 	VFMADD231PS  Z4, Z31, Z1
 	VFMADD231PS  Z5, Z31, Z2
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z3
 	VMOVUPS      64(DI)(R12*1), Z4
 	VMOVUPS      64(DI)(R12*2), Z5
@@ -37591,6 +38049,8 @@ tzgemm1x48body:
 	VFMADD231PS  Z4, Z31, Z1
 	VFMADD231PS  Z5, Z31, Z2
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z3
 	VMOVUPS      128(DI)(R12*1), Z4
 	VMOVUPS      128(DI)(R12*2), Z5
@@ -37599,6 +38059,8 @@ tzgemm1x48body:
 	VFMADD231PS  Z4, Z31, Z1
 	VFMADD231PS  Z5, Z31, Z2
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z3
 	VMOVUPS      192(DI)(R12*1), Z4
 	VMOVUPS      192(DI)(R12*2), Z5
@@ -37670,13 +38132,16 @@ tzgemm1x48norelu0:
 	VZEROUPPER
 	RET
 
-// func tzgemm6x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm6x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm6x64(SB), NOSPLIT, $0-80
+TEXT ·tzgemm6x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -37791,6 +38256,8 @@ tzgemm6x64loop:
 	PREFETCHT0 255(R9)
 
 tzgemm6x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z24
 	VMOVUPS      (DI)(R12*1), Z25
 	VMOVUPS      (DI)(R12*2), Z26
@@ -37826,6 +38293,8 @@ tzgemm6x64body:
 	VFMADD231PS  Z26, Z31, Z22
 	VFMADD231PS  Z27, Z31, Z23
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z24
 	VMOVUPS      64(DI)(R12*1), Z25
 	VMOVUPS      64(DI)(R12*2), Z26
@@ -37861,6 +38330,8 @@ tzgemm6x64body:
 	VFMADD231PS  Z26, Z31, Z22
 	VFMADD231PS  Z27, Z31, Z23
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z24
 	VMOVUPS      128(DI)(R12*1), Z25
 	VMOVUPS      128(DI)(R12*2), Z26
@@ -37896,6 +38367,8 @@ tzgemm6x64body:
 	VFMADD231PS  Z26, Z31, Z22
 	VFMADD231PS  Z27, Z31, Z23
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z24
 	VMOVUPS      192(DI)(R12*1), Z25
 	VMOVUPS      192(DI)(R12*2), Z26
@@ -38218,13 +38691,16 @@ tzgemm6x64norelu5:
 	VZEROUPPER
 	RET
 
-// func tzgemm5x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm5x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm5x64(SB), NOSPLIT, $0-80
+TEXT ·tzgemm5x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -38323,6 +38799,8 @@ tzgemm5x64loop:
 	PREFETCHT0 255(R9)
 
 tzgemm5x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z20
 	VMOVUPS      (DI)(R12*1), Z21
 	VMOVUPS      (DI)(R12*2), Z22
@@ -38353,6 +38831,8 @@ tzgemm5x64body:
 	VFMADD231PS  Z22, Z31, Z18
 	VFMADD231PS  Z23, Z31, Z19
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z20
 	VMOVUPS      64(DI)(R12*1), Z21
 	VMOVUPS      64(DI)(R12*2), Z22
@@ -38383,6 +38863,8 @@ tzgemm5x64body:
 	VFMADD231PS  Z22, Z31, Z18
 	VFMADD231PS  Z23, Z31, Z19
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z20
 	VMOVUPS      128(DI)(R12*1), Z21
 	VMOVUPS      128(DI)(R12*2), Z22
@@ -38413,6 +38895,8 @@ tzgemm5x64body:
 	VFMADD231PS  Z22, Z31, Z18
 	VFMADD231PS  Z23, Z31, Z19
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z20
 	VMOVUPS      192(DI)(R12*1), Z21
 	VMOVUPS      192(DI)(R12*2), Z22
@@ -38687,13 +39171,16 @@ tzgemm5x64norelu4:
 	VZEROUPPER
 	RET
 
-// func tzgemm4x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm4x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm4x64(SB), NOSPLIT, $0-80
+TEXT ·tzgemm4x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -38776,6 +39263,8 @@ tzgemm4x64loop:
 	PREFETCHT0 255(R9)
 
 tzgemm4x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z16
 	VMOVUPS      (DI)(R12*1), Z17
 	VMOVUPS      (DI)(R12*2), Z18
@@ -38801,6 +39290,8 @@ tzgemm4x64body:
 	VFMADD231PS  Z18, Z31, Z14
 	VFMADD231PS  Z19, Z31, Z15
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z16
 	VMOVUPS      64(DI)(R12*1), Z17
 	VMOVUPS      64(DI)(R12*2), Z18
@@ -38826,6 +39317,8 @@ tzgemm4x64body:
 	VFMADD231PS  Z18, Z31, Z14
 	VFMADD231PS  Z19, Z31, Z15
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z16
 	VMOVUPS      128(DI)(R12*1), Z17
 	VMOVUPS      128(DI)(R12*2), Z18
@@ -38851,6 +39344,8 @@ tzgemm4x64body:
 	VFMADD231PS  Z18, Z31, Z14
 	VFMADD231PS  Z19, Z31, Z15
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z16
 	VMOVUPS      192(DI)(R12*1), Z17
 	VMOVUPS      192(DI)(R12*2), Z18
@@ -39077,13 +39572,16 @@ tzgemm4x64norelu3:
 	VZEROUPPER
 	RET
 
-// func tzgemm3x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm3x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm3x64(SB), NOSPLIT, $0-80
+TEXT ·tzgemm3x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -39150,6 +39648,8 @@ tzgemm3x64loop:
 	PREFETCHT0 255(R9)
 
 tzgemm3x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z12
 	VMOVUPS      (DI)(R12*1), Z13
 	VMOVUPS      (DI)(R12*2), Z14
@@ -39170,6 +39670,8 @@ tzgemm3x64body:
 	VFMADD231PS  Z14, Z31, Z10
 	VFMADD231PS  Z15, Z31, Z11
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z12
 	VMOVUPS      64(DI)(R12*1), Z13
 	VMOVUPS      64(DI)(R12*2), Z14
@@ -39190,6 +39692,8 @@ tzgemm3x64body:
 	VFMADD231PS  Z14, Z31, Z10
 	VFMADD231PS  Z15, Z31, Z11
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z12
 	VMOVUPS      128(DI)(R12*1), Z13
 	VMOVUPS      128(DI)(R12*2), Z14
@@ -39210,6 +39714,8 @@ tzgemm3x64body:
 	VFMADD231PS  Z14, Z31, Z10
 	VFMADD231PS  Z15, Z31, Z11
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z12
 	VMOVUPS      192(DI)(R12*1), Z13
 	VMOVUPS      192(DI)(R12*2), Z14
@@ -39388,13 +39894,16 @@ tzgemm3x64norelu2:
 	VZEROUPPER
 	RET
 
-// func tzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm2x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm2x64(SB), NOSPLIT, $0-80
+TEXT ·tzgemm2x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -39445,6 +39954,8 @@ tzgemm2x64loop:
 	PREFETCHT0 255(R9)
 
 tzgemm2x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z8
 	VMOVUPS      (DI)(R12*1), Z9
 	VMOVUPS      (DI)(R12*2), Z10
@@ -39460,6 +39971,8 @@ tzgemm2x64body:
 	VFMADD231PS  Z10, Z31, Z6
 	VFMADD231PS  Z11, Z31, Z7
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z8
 	VMOVUPS      64(DI)(R12*1), Z9
 	VMOVUPS      64(DI)(R12*2), Z10
@@ -39475,6 +39988,8 @@ tzgemm2x64body:
 	VFMADD231PS  Z10, Z31, Z6
 	VFMADD231PS  Z11, Z31, Z7
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z8
 	VMOVUPS      128(DI)(R12*1), Z9
 	VMOVUPS      128(DI)(R12*2), Z10
@@ -39490,6 +40005,8 @@ tzgemm2x64body:
 	VFMADD231PS  Z10, Z31, Z6
 	VFMADD231PS  Z11, Z31, Z7
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z8
 	VMOVUPS      192(DI)(R12*1), Z9
 	VMOVUPS      192(DI)(R12*2), Z10
@@ -39620,13 +40137,16 @@ tzgemm2x64norelu1:
 	VZEROUPPER
 	RET
 
-// func tzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+// func tzgemm1x64(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·tzgemm1x64(SB), NOSPLIT, $0-80
+TEXT ·tzgemm1x64(SB), NOSPLIT, $0-96
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R15
 	SHLQ $0x02, R15
+	MOVQ hint+80(FP), R10
+	MOVQ hintStride+88(FP), R11
+	SHLQ $0x02, R11
 	MOVQ b+24(FP), DI
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R8
@@ -39661,6 +40181,8 @@ tzgemm1x64loop:
 	PREFETCHT0 255(R9)
 
 tzgemm1x64body:
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      (DI), Z4
 	VMOVUPS      (DI)(R12*1), Z5
 	VMOVUPS      (DI)(R12*2), Z6
@@ -39671,6 +40193,8 @@ tzgemm1x64body:
 	VFMADD231PS  Z6, Z31, Z2
 	VFMADD231PS  Z7, Z31, Z3
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      64(DI), Z4
 	VMOVUPS      64(DI)(R12*1), Z5
 	VMOVUPS      64(DI)(R12*2), Z6
@@ -39681,6 +40205,8 @@ tzgemm1x64body:
 	VFMADD231PS  Z6, Z31, Z2
 	VFMADD231PS  Z7, Z31, Z3
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      128(DI), Z4
 	VMOVUPS      128(DI)(R12*1), Z5
 	VMOVUPS      128(DI)(R12*2), Z6
@@ -39691,6 +40217,8 @@ tzgemm1x64body:
 	VFMADD231PS  Z6, Z31, Z2
 	VFMADD231PS  Z7, Z31, Z3
 	ADDQ         R15, SI
+	PREFETCHT1   (R10)
+	ADDQ         R11, R10
 	VMOVUPS      192(DI), Z4
 	VMOVUPS      192(DI)(R12*1), Z5
 	VMOVUPS      192(DI)(R12*2), Z6
