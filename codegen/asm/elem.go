@@ -32,12 +32,13 @@ func ElemFiles() ([]File, error) {
 // runtime/elem's Go code computes, one rounding per operation and no fused
 // multiply-add, so both give the same bits.
 func Elem(ctx *build.Context) {
-	sgd(ctx, false, false, false, false)
-	sgd(ctx, false, false, false, true)
+	k := sgdConsts(ctx)
+	sgd(ctx, k, false, false, false, false)
+	sgd(ctx, k, false, false, false, true)
 	for _, first := range []bool{false, true} {
 		for _, nesterov := range []bool{false, true} {
 			for _, wd := range []bool{false, true} {
-				sgd(ctx, true, first, nesterov, wd)
+				sgd(ctx, k, true, first, nesterov, wd)
 			}
 		}
 	}
@@ -103,21 +104,41 @@ func lanes(ctx *build.Context, scalar bool) func(src, dst operand.Op) {
 	return func(src, dst operand.Op) { ctx.VMOVUPS(src, dst) }
 }
 
+// sgdConsts adds the static data that the SGD kernels read and returns
+// its address: eight copies of 0x7fffffff, which clears the sign, then
+// eight of the smallest normal float32.
+func sgdConsts(ctx *build.Context) operand.Mem {
+	m := ctx.StaticGlobal("sgdconsts")
+	ctx.DataAttributes(attr.RODATA | attr.NOPTR)
+	for _, b := range []uint32{0x7fffffff, math.Float32bits(0x1p-126)} {
+		for range 8 {
+			ctx.AppendDatum(operand.U32(b))
+		}
+	}
+	return m
+}
+
+// cmpNLTUS is VCMPPS's predicate "not less than", true for NaN.
+const cmpNLTUS = 5
+
 // sgd emits one variant of runtime/elem's SGD update:
 //
 //	d = g[i] (+ wd*w[i])
 //	v[i] = d, or mu*v[i] + d              with momentum
+//	v[i] = 0 where |v[i]| < 0x1p-126      with momentum
 //	d = d + mu*v[i], or d = v[i]          with momentum, Nesterov or not
 //	w[i] = w[i] - lr*d
 //
 // Operands are loaded into registers first, so the one-float tail never
-// reads past the slices; it then runs the packed XMM instructions.
-func sgd(ctx *build.Context, mom, first, nesterov, wd bool) {
+// reads past the slices; it then runs the packed XMM instructions. k
+// holds the constants of sgdConsts.
+func sgd(ctx *build.Context, k operand.Mem, mom, first, nesterov, wd bool) {
 	name := SGDKernelName(mom, first, nesterov, wd)
 	leaf(ctx, name, "func(w, g, v []float32, lr, mu, wd float32)",
 		name+" applies one SGD step to w[i] for i < len(w); g (and v with momentum) must be at least as long.")
 	vv := reg.RDX
 	clr, cmu, cwd := reg.Y13, reg.Y14, reg.Y15
+	flushed := reg.Y12 // the momentum, its subnormals flushed to zero
 	ctx.Load(ctx.Param("w").Base(), vx)
 	ctx.Load(ctx.Param("w").Len(), vn)
 	ctx.Load(ctx.Param("g").Base(), vy)
@@ -150,6 +171,11 @@ func sgd(ctx *build.Context, mom, first, nesterov, wd bool) {
 				ctx.VADDPS(d, t, t)      // t = t + d
 				v = t
 			}
+			f := c(flushed)
+			ctx.VANDPS(k, v, f)                                  // f = |v|
+			ctx.VCMPPS(operand.U8(cmpNLTUS), k.Offset(32), f, f) // f = |v| >= 0x1p-126 or NaN
+			ctx.VANDPS(v, f, f)                                  // f = v there, 0 elsewhere
+			v = f
 			mov(v, vm)
 			if nesterov {
 				ctx.VMULPS(v, c(cmu), t) // t = mu*v

@@ -68,6 +68,8 @@ func TestSGD(t *testing.T) {
 						r := rand.New(rand.NewPCG(1, 2))
 						for _, n := range lengths {
 							w0, g, v0 := randSlice(r, n+5, 1), randSlice(r, n+5, 0.1), randSlice(r, n+5, 0.1)
+							sgdSpecials(r, g[:n])
+							sgdSpecials(r, v0[:n])
 							res := paths(t, func() []float32 {
 								w, v := slices.Clone(w0), slices.Clone(v0)
 								vs := v[:n]
@@ -85,6 +87,55 @@ func TestSGD(t *testing.T) {
 							}
 						}
 					})
+				}
+			}
+		}
+	}
+}
+
+// sgdSpecials puts values that test the momentum's flush among x's: zeros,
+// subnormals, the smallest normal, values whose product with the momentum
+// factor is subnormal, NaN and infinities.
+func sgdSpecials(r *rand.Rand, x []float32) {
+	special := []float32{0, float32(math.Copysign(0, -1)), 1e-40, -3e-45, 0x1p-126, -math.Nextafter32(0x1p-126, 0),
+		1.2e-38, -1.25e-38, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	for i := range x {
+		if i%4 == 0 {
+			x[i] = special[r.IntN(len(special))]
+		}
+	}
+}
+
+// TestSGDFlushesMomentum checks that a momentum below the smallest normal
+// float32 becomes zero, and that one above it, NaN and infinities stay.
+func TestSGDFlushesMomentum(t *testing.T) {
+	tiny := math.Nextafter32(0x1p-126, 0) // the largest subnormal
+	for _, c := range []struct {
+		name    string
+		g, v    float32
+		first   bool
+		want    float32
+		nesterW float32 // w after a Nesterov step from w = 1
+	}{
+		{"a subnormal momentum without gradient", 0, 3e-45, false, 0, 1},
+		{"one that shrinks into the subnormals", 0, 1.2e-38, false, 0, 1},
+		{"one that stays normal", 0, 2e-38, false, float32(0.9 * 2e-38), 1},
+		{"a subnormal gradient at the first step", tiny, 0, true, 0, 1 - float32(0.5*float64(tiny))},
+		{"NaN", 0, float32(math.NaN()), false, float32(math.NaN()), float32(math.NaN())},
+		{"infinity", 0, float32(math.Inf(-1)), false, float32(math.Inf(-1)), float32(math.Inf(1))},
+	} {
+		for _, nesterov := range []bool{false, true} {
+			res := paths(t, func() []float32 {
+				w, v := []float32{1}, []float32{c.v}
+				SGD(w, []float32{c.g}, v, 0.5, 0.9, 0, nesterov, c.first)
+				return []float32{w[0], v[0]}
+			})
+			for _, got := range res {
+				if math.Float32bits(got[1]) != math.Float32bits(c.want) && !(c.want != c.want && got[1] != got[1]) {
+					t.Errorf("%s, nesterov %v: momentum %g (%#x), want %g", c.name, nesterov, got[1], math.Float32bits(got[1]), c.want)
+				}
+				if nesterov && got[0] != c.nesterW && !(c.nesterW != c.nesterW && got[0] != got[0]) {
+					t.Errorf("%s, nesterov: w = %g, want %g", c.name, got[0], c.nesterW)
 				}
 			}
 		}
