@@ -570,8 +570,8 @@ func (g *driver) updateHint(i, rows, kc, c, calls int) hint {
 	c0 := ceilDiv(o*calls, n)       // the operand's first call
 	per := kc / hintTrip * hintTrip // the main loop's steps
 	h := g.rowHint(reads[o], i, rows, per)
-	if h.at == 0 || per < 2 {
-		return h
+	if h.at == 0 {
+		return h // no steps, or an operand too short
 	}
 	span := (rows-1)*g.ldc + g.n
 	h.at += uintptr(4 * min((c-c0)*per*h.stride, span-1-(per-1)*h.stride))
