@@ -11,20 +11,24 @@ import (
 const parallelMin = 1 << 15
 
 // SGD is stochastic gradient descent with momentum, Nesterov momentum and
-// weight decay, with exactly the update of PyTorch's torch.optim.SGD
-// (dampening 0). For each parameter p with gradient g:
+// weight decay, with the update of PyTorch's torch.optim.SGD (dampening
+// 0). For each parameter p with gradient g:
 //
 //	g = g + WeightDecay*p                 if WeightDecay != 0
 //	v = g                                 on the first step (Steps == 0)
 //	v = Momentum*v + g                    on later steps
+//	v = 0                                 where |v| < 2^-126 (subnormal)
 //	g = g + Momentum*v                    if Nesterov
 //	g = v                                 otherwise, if Momentum != 0
 //	p = p - LR*g
 //
 // Arithmetic is float32, one rounding per operation, as PyTorch's CPU
 // kernels do up to their use of fused multiply-add; elem.SGD does the
-// update, in assembly where the CPU allows, with the same bits as in Go. Buffers (parameters with
-// a nil Grad) are skipped. Step does not zero the gradients.
+// update, in assembly where the CPU allows, with the same bits as in Go.
+// The one departure from PyTorch, flushing a subnormal momentum to zero,
+// keeps the update fast where gradients stay zero (see elem.SGD). Buffers
+// (parameters with a nil Grad) are skipped. Step does not zero the
+// gradients.
 type SGD struct {
 	LR, Momentum, WeightDecay float64
 	Nesterov                  bool
