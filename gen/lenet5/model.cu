@@ -210,8 +210,8 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_copy(float* __restrict__ 
 
 // cnnc_sgd is one step of runtime.SGD (PyTorch's SGD, dampening 0) over
 // count parameters w with gradients g and momentum buffers v, in float32
-// with one rounding per operation (no fused multiply-add), so that it
-// matches the CPU bit for bit.
+// with one rounding per operation (no fused multiply-add) and a subnormal
+// momentum flushed to zero, so that it matches the CPU bit for bit.
 // launch: grid min(ceil(count/256), 4096), block 256
 extern "C" __global__ void __launch_bounds__(256) cnnc_sgd(float* __restrict__ w, const float* __restrict__ g, float* __restrict__ v,
                                                            int count, float lr, float mu, float wd, int nesterov, int first) {
@@ -220,7 +220,8 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_sgd(float* __restrict__ w
     const float wi = w[i];
     if (wd != 0.0f) d = __fadd_rn(d, __fmul_rn(wd, wi));
     if (mu != 0.0f) {
-      const float vi = first ? d : __fadd_rn(__fmul_rn(mu, v[i]), d);
+      float vi = first ? d : __fadd_rn(__fmul_rn(mu, v[i]), d);
+      if (fabsf(vi) < 1.17549435e-38f) vi = 0.0f;  // subnormal or -0; NaN stays
       v[i] = vi;
       d = nesterov ? __fadd_rn(d, __fmul_rn(mu, vi)) : vi;
     }
