@@ -52,20 +52,13 @@ static __device__ __forceinline__ void cnnc_gemm_tile_tf32(const G& g, int M, in
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK;
   constexpr int WN = BN < 32 ? BN : 32, MI = 2, NI = WN / 8, WX = BN / WN;
   constexpr int T = (BM / 32) * WX * 32;
-  constexpr int LA = BM * BK / T, LB = BN * BK / T;
   static_assert(BM % 32 == 0 && BN % 8 == 0 && BK % 8 == 0, "the tile must divide into the warps' 16x8x8 products");
-  static_assert(LA * T == BM * BK && LB * T == BN * BK, "a step's elements must divide among the threads");
   constexpr int PA = BM + 8, PB = BN + 8;
   __shared__ __align__(16) float As[2][BK][PA];
   __shared__ __align__(16) float Bs[2][BK][PB];
   const unsigned tid = threadIdx.x;
   const int warp = tid / 32, lane = tid % 32, gid = lane / 4, tig = lane % 4;
   const int wm = (warp / WX) * 32, wn = (warp % WX) * WN;
-  const auto a = [&g](int m, int k) { return g.a(m, k); };
-  const auto b = [&g](int j, int k) { return g.b(k, j); };
-  float ra[LA], rb[LB];
-  cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, k0, k1, a);
-  cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, k0, k1, b);
   float acc[MI][NI][4];
 #pragma unroll
   for (int i = 0; i < MI; ++i)
@@ -73,31 +66,23 @@ static __device__ __forceinline__ void cnnc_gemm_tile_tf32(const G& g, int M, in
     for (int j = 0; j < NI; ++j)
 #pragma unroll
       for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.0f;
-  int s = 0;
-  for (int kb = k0; kb < k1; kb += BK) {
-    cnnc_gemm_put<LA, T, BM, BK, PA, G::AKFAST>(ra, As[s], tid);
-    cnnc_gemm_put<LB, T, BN, BK, PB, G::BKFAST>(rb, Bs[s], tid);
-    __syncthreads();
-    if (kb + BK < k1) {
-      cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, kb + BK, k1, a);
-      cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, kb + BK, k1, b);
-    }
+  cnnc_gemm_steps<G, T>(g, M, m0, n0, k0, k1, As, Bs, [&](const float (*as)[PA], const float (*bs)[PB]) {
 #pragma unroll
     for (int kk = 0; kk < BK; kk += 8) {
       unsigned ah[MI][4], al[MI][4], bh[NI][2], bl[NI][2];
 #pragma unroll
       for (int i = 0; i < MI; ++i) {
         const int r = wm + i * 16 + gid;
-        cnnc_tf32_split(As[s][kk + tig][r], ah[i][0], al[i][0]);
-        cnnc_tf32_split(As[s][kk + tig][r + 8], ah[i][1], al[i][1]);
-        cnnc_tf32_split(As[s][kk + tig + 4][r], ah[i][2], al[i][2]);
-        cnnc_tf32_split(As[s][kk + tig + 4][r + 8], ah[i][3], al[i][3]);
+        cnnc_tf32_split(as[kk + tig][r], ah[i][0], al[i][0]);
+        cnnc_tf32_split(as[kk + tig][r + 8], ah[i][1], al[i][1]);
+        cnnc_tf32_split(as[kk + tig + 4][r], ah[i][2], al[i][2]);
+        cnnc_tf32_split(as[kk + tig + 4][r + 8], ah[i][3], al[i][3]);
       }
 #pragma unroll
       for (int j = 0; j < NI; ++j) {
         const int c = wn + j * 8 + gid;
-        cnnc_tf32_split(Bs[s][kk + tig][c], bh[j][0], bl[j][0]);
-        cnnc_tf32_split(Bs[s][kk + tig + 4][c], bh[j][1], bl[j][1]);
+        cnnc_tf32_split(bs[kk + tig][c], bh[j][0], bl[j][0]);
+        cnnc_tf32_split(bs[kk + tig + 4][c], bh[j][1], bl[j][1]);
       }
       // The small products first, then the large one.
 #pragma unroll
@@ -109,8 +94,7 @@ static __device__ __forceinline__ void cnnc_gemm_tile_tf32(const G& g, int M, in
           cnnc_mma_tf32(acc[i][j], ah[i], bh[j]);
         }
     }
-    s ^= 1;
-  }
+  });
 #pragma unroll
   for (int i = 0; i < MI; ++i)
 #pragma unroll

@@ -117,6 +117,40 @@ static __device__ __forceinline__ int cnnc_gemm_at(int i, int t) {
   return N % 4 == 0 ? (i / 4) * (S * 4) + t * 4 + i % 4 : t + i * S;
 }
 
+// cnnc_gemm_steps runs the steps through k, BK at a time, of a tile of
+// G's product (see cnnc_gemm_tile) on T threads: each step's BK rows of
+// A's BM and B's BN elements go to shared memory, As and Bs, whose rows
+// are PA and PB floats apart, and step(as, bs) multiplies them. The steps
+// are double-buffered: a thread stores the step it loaded into one
+// buffer, loads the next step into registers and multiplies the buffer,
+// so that one barrier a step suffices and the loads overlap the
+// arithmetic.
+template <class G, int T, int PA, int PB, class F>
+static __device__ __forceinline__ void cnnc_gemm_steps(const G& g, int M, int m0, int n0, int k0, int k1, float (&As)[2][G::BK][PA],
+                                                       float (&Bs)[2][G::BK][PB], const F& step) {
+  constexpr int BM = G::BM, BN = G::BN, BK = G::BK;
+  constexpr int LA = BM * BK / T, LB = BN * BK / T;  // elements each thread loads a step
+  static_assert(LA * T == BM * BK && LB * T == BN * BK, "a step's elements must divide among the threads");
+  const unsigned tid = threadIdx.x;
+  const auto a = [&g](int m, int k) { return g.a(m, k); };
+  const auto b = [&g](int j, int k) { return g.b(k, j); };
+  float ra[LA], rb[LB];
+  cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, k0, k1, a);
+  cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, k0, k1, b);
+  int s = 0;
+  for (int kb = k0; kb < k1; kb += BK) {
+    cnnc_gemm_put<LA, T, BM, BK, PA, G::AKFAST>(ra, As[s], tid);
+    cnnc_gemm_put<LB, T, BN, BK, PB, G::BKFAST>(rb, Bs[s], tid);
+    __syncthreads();
+    if (kb + BK < k1) {
+      cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, kb + BK, k1, a);
+      cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, kb + BK, k1, b);
+    }
+    step(As[s], Bs[s]);
+    s ^= 1;
+  }
+}
+
 // cnnc_gemm_tile computes one BM x BN tile, at rows m0 and columns n0, of
 // C = A * B over k in [k0, k1), where G describes the product:
 //
@@ -137,52 +171,34 @@ static __device__ __forceinline__ int cnnc_gemm_at(int i, int t) {
 // M is the number of rows. Every output is one thread's sum over k in
 // increasing order, so results do not depend on the launch.
 //
-// The steps through k are double-buffered in shared memory: a thread
-// stores the step it loaded into one buffer, loads the next step into
-// registers and multiplies the buffer, so that one barrier a step
-// suffices and the loads overlap the arithmetic.
+// The steps through k are double-buffered in shared memory (see
+// cnnc_gemm_steps).
 template <class G>
 static __device__ __forceinline__ void cnnc_gemm_tile(const G& g, int M, int m0, int n0, int k0, int k1) {
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK, TM = G::TM, TN = G::TN;
   constexpr int RT = BM / TM, CT = BN / TN, T = RT * CT;
-  constexpr int LA = BM * BK / T, LB = BN * BK / T;  // elements each thread loads a step
-  static_assert(LA * T == BM * BK && LB * T == BN * BK, "a step's elements must divide among the threads");
   constexpr int PA = BM + 4, PB = BN + 4;  // row pitches, multiples of 4 for the 4-float reads
   __shared__ __align__(16) float As[2][BK][PA];
   __shared__ __align__(16) float Bs[2][BK][PB];
   const unsigned tid = threadIdx.x;
   const int tr = tid / CT, tc = tid % CT;
-  const auto a = [&g](int m, int k) { return g.a(m, k); };
-  const auto b = [&g](int j, int k) { return g.b(k, j); };
-  float ra[LA], rb[LB];
-  cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, k0, k1, a);
-  cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, k0, k1, b);
   float acc[TM][TN];
 #pragma unroll
   for (int i = 0; i < TM; ++i)
 #pragma unroll
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
-  int s = 0;
-  for (int kb = k0; kb < k1; kb += BK) {
-    cnnc_gemm_put<LA, T, BM, BK, PA, G::AKFAST>(ra, As[s], tid);
-    cnnc_gemm_put<LB, T, BN, BK, PB, G::BKFAST>(rb, Bs[s], tid);
-    __syncthreads();
-    if (kb + BK < k1) {
-      cnnc_gemm_load<LA, T, BM, BK, G::AKFAST>(ra, tid, m0, M, kb + BK, k1, a);
-      cnnc_gemm_load<LB, T, BN, BK, G::BKFAST>(rb, tid, n0, G::NC, kb + BK, k1, b);
-    }
+  cnnc_gemm_steps<G, T>(g, M, m0, n0, k0, k1, As, Bs, [&](const float (*as)[PA], const float (*bs)[PB]) {
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
       float av[TM], bv[TN];
-      cnnc_gemm_frag<TM, RT>(av, As[s][kk], tr);
-      cnnc_gemm_frag<TN, CT>(bv, Bs[s][kk], tc);
+      cnnc_gemm_frag<TM, RT>(av, as[kk], tr);
+      cnnc_gemm_frag<TN, CT>(bv, bs[kk], tc);
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll
         for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
     }
-    s ^= 1;
-  }
+  });
   if constexpr (G::STORE4 != 0 && TM % 4 == 0) {
     // Each run of 4 rows at once: M is then a multiple of 4.
 #pragma unroll
