@@ -10,9 +10,9 @@
 // them in one call, where a worker's chunk is one row panel: a weight
 // gradient's, whose k is only the batch, which SgemmRows then hands to the
 // optimiser, the update's operands hinted into L2 during the call); with
-// AVX-512 it takes up to four B
-// panels side by side and keeps a 6x64 tile in 24 of the 32 ZMM registers,
-// twice the FMAs per instruction and per load of A. The B panels stay in L1
+// AVX-512 it takes up to four B panels side by side and keeps a 6x64 tile
+// in 24 of the 32 ZMM registers, twice the FMAs per instruction and per
+// load of A. The B panels stay in L1
 // or L2 while the kernel walks the MC x KC block of A in L2; the KC x NC
 // block of B lives in L3. The AVX-512 kernels also read A where it is
 // stored, either way round (nzgemm, tzgemm), so that A is not packed at
@@ -20,6 +20,7 @@
 // panel, and packing it cost as much as a sizeable part of the product.
 // Multiplying a weight gradient's row panel, they too hint its update's
 // operands into L2 (updateHint).
+//
 // With AVX2, a short A (a linear layer's batch: Y = X*Wᵀ, dX = dY*W, a
 // few dozen rows) is multiplied as the transpose of the product, Cᵀ =
 // op(B)ᵀ*Aᵀ: the kernels read the weight where it lies, its rows (ntsgemm)
@@ -28,9 +29,9 @@
 // for a few tile rows. As they go, they hint the next tile's part of the
 // weight into L2, which otherwise comes from memory at each tile's start.
 // Where that does not apply (C accumulated, k long) they can still read
-// B's whole panels in place (bsgemm). PackA packs an A
-// once for many products (a convolution's weight, for each sample of a
-// batch: SgemmPacked, SgemmIm2colPacked).
+// B's whole panels in place (bsgemm). PackA packs an A once for many
+// products (a convolution's weight, for each sample of a batch:
+// SgemmPacked, SgemmIm2colPacked).
 //
 // A convolution's GEMMs need not build the im2col matrix: SgemmIm2col and
 // SgemmIm2colT pack their B panels straight from the sample, which saves
@@ -71,12 +72,11 @@
 // so that the workers finish within one of each other (Pool.ForWorkerEach).
 // A linear layer's backward-data product also splits its k, the weight's
 // rows, in blocks, so that each worker reads the rows it updates (see
-// splitK and splitKZ). Results are deterministic: each block of k of an element of C
-// is computed by one worker, and the blocks' sums are added in the same
-// order whatever the number of workers, so SgemmPar gives the same bits on
-// one worker or many. The
-// assembly and Go kernels may differ in the last bits (the assembly fuses
-// multiply and add).
+// splitK and splitKZ). Results are deterministic: each block of k of an
+// element of C is computed by one worker, and the blocks' sums are added in
+// the same order whatever the number of workers, so SgemmPar gives the same
+// bits on one worker or many. The assembly and Go kernels may differ in the
+// last bits (the assembly fuses multiply and add).
 //
 // Packing buffers are kept between calls, so a call in steady state does not
 // allocate.
