@@ -229,7 +229,7 @@ type call struct {
 // the workers pack the block together and then share chunks of the row
 // panels of C, each packing its own rows of A. In column mode, used when A
 // is short (it then fits one MC block) or when splitting columns balances
-// the work better, the workers share chunks of C's columns, each running
+// the work better (see byColumns), the workers share chunks of C's columns, each running
 // the whole loop nest on a chunk alone, with NC small enough that its
 // packed B block stays in L2: with few rows of A to share it, a B block
 // larger than L2 would be written to L3 and read back for little reuse.
@@ -369,12 +369,7 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 	split := min(workers, max(panelsA, panelsN))
 	kcMax := min(kcBlock, g.k)
 	mcMax := min(mcBlock, panelsA*mr)
-
-	// Split whichever way gives the busiest worker fewer tiles; on a tie
-	// split rows, where no worker repeats another's packing of A.
-	rowTiles := ceilDiv(panelsA, split) * panelsN
-	colTiles := panelsA * ceilDiv(panelsN, split)
-	g.byCols = g.m <= mcBlock || colTiles < rowTiles
+	g.byCols = g.byColumns(split)
 	if split == 1 {
 		workers = 1
 	}
@@ -457,6 +452,41 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 		}
 	}
 	g.rowsDone = true
+}
+
+// byColumns reports whether a product split among split workers runs in
+// column mode: where A is short, and otherwise where splitting C's columns
+// gives the busiest worker fewer tiles than splitting its rows (on a tie,
+// rows, where no worker repeats another's packing of A). Not where the
+// AVX-512 kernels read more than two blocks of A's rows where they lie:
+// every column chunk walks all of A's rows, and beyond two blocks they no
+// longer stay in L2 from one chunk to the next but come again from L3 for
+// each, where a row split reads each row once. SGEMM 1024 (171 row panels
+// to 64 column panels, so one column less a worker) ran at 294 GFLOP/s on
+// a Xeon's two cores by columns and 350 by rows (medians of 40 interleaved
+// runs); 1024x1024x64 at 285 and 304; 330x3000x300 at 246 and 264, while
+// 150x2000x256, 210x2000x256 and 270x2000x512 ran faster by columns (299,
+// 315, 299 against 229, 258, 269).
+func (g *driver) byColumns(split int) bool {
+	if g.m <= mcBlock {
+		return true
+	}
+	if g.readsAInPlace() && g.m > 2*mcBlock {
+		return false
+	}
+	panelsA, panelsN := ceilDiv(g.m, mr), ceilDiv(g.n, nr)
+	rowTiles := ceilDiv(panelsA, split) * panelsN
+	colTiles := panelsA * ceilDiv(panelsN, split)
+	return colTiles < rowTiles
+}
+
+// readsAInPlace reports whether the micro-kernels read A where it is
+// stored rather than packed: the AVX-512 kernels do, unless A was packed
+// by PackA, comes from a sample (imA) or the product reads B from a sample
+// directly (whose kernels take packed A): packing cost as much as a few of
+// the tile rows it fed.
+func (g *driver) readsAInPlace() bool {
+	return g.ap == nil && avx512() && !g.direct() && !g.imA
 }
 
 // chunksPerSplit is how many chunks of C's rows or columns a product makes
@@ -699,12 +729,8 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 	}
 	tile := wk.tile[:]
 	acc := pc > 0 || g.accumulate
-	// With AVX-512 the kernels read an A that is not packed where it is
-	// stored, unless the product reads B from a sample directly (whose
-	// kernels take packed A): packing cost as much as a few of the tile
-	// rows it fed.
 	direct := g.direct()
-	unpackedA := g.ap == nil && avx512() && !direct && !g.imA
+	unpackedA := g.readsAInPlace()
 	// The epilogue runs once C holds the whole product: after the last
 	// block of k.
 	var ep *Epilogue

@@ -305,6 +305,39 @@ func TestSplitK(t *testing.T) {
 	})
 }
 
+// TestByColumns checks the choice between row and column mode: columns
+// for a short A or where they balance the tiles better, but not where the
+// AVX-512 kernels would read more than two blocks of A's rows in place for
+// every column chunk. It only decides, so it runs on any CPU.
+func TestByColumns(t *testing.T) {
+	savedAsm, savedZ := useAsm, zPanels
+	t.Cleanup(func() { useAsm, zPanels = savedAsm, savedZ })
+	for _, tc := range []struct {
+		name        string
+		zPanels     int
+		m, n, split int
+		want        bool
+	}{
+		{"short A", zPanelsMax, 64, 500, 2, true},
+		{"short A, AVX2", 0, 64, 500, 2, true},
+		{"odd row panels, A in L2", zPanelsMax, 150, 2000, 2, true},
+		{"odd row panels, two blocks of A", zPanelsMax, 2*mcBlock - mr, 2000, 2, true},
+		{"odd row panels, A past two blocks", zPanelsMax, 330, 3000, 2, false},
+		{"square 1024", zPanelsMax, 1024, 1024, 2, false},
+		{"square 1024, AVX2", 0, 1024, 1024, 2, true},
+		{"even row panels", 0, 1020, 1024, 2, false},
+		{"one worker", 0, 1024, 1024, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			useAsm, zPanels = true, tc.zPanels
+			g := &driver{call: call{m: tc.m, n: tc.n, k: 256}}
+			if got := g.byColumns(tc.split); got != tc.want {
+				t.Errorf("byColumns(%d) for %dx%d = %v, want %v", tc.split, tc.m, tc.n, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestAVX512MatchesAVX2 checks that the AVX-512 kernels give the AVX2
 // kernels' bits, with and without an epilogue: each element is the same
 // chain of FMAs in k order, however wide the tile, so a model computes the
