@@ -10,7 +10,9 @@
 #
 # Options: --models LIST (lenet5,lenet5bn,vggsmall,mlp10), --rounds N (2), --reps N (3),
 # --min-time S (1.0), --threads N (2), --out DIR (default: a new /tmp/cnnc-compare.*),
-# --no-shim. Environment: ANCHORS (default ../shared/anchors from the repository root),
+# --no-shim, --isa avx2 (on a CPU with AVX-512, both programs keep to AVX2, as on the
+# anchors' AMD Zen 3: CNNC_AVX512=0 and ONEDNN_MAX_CPU_ISA=AVX2).
+# Environment: ANCHORS (default ../shared/anchors from the repository root),
 # PYTHON (/usr/bin/python3, the interpreter with torch), and anchorlib's noise gate:
 # ANCHOR_QUIET_MAX (0.05), ANCHOR_QUIET_TIMEOUT (here 2 s by default, not 300),
 # ANCHOR_MAX_RETRIES (here 1, not 4); cnncbench reads the same three.
@@ -23,8 +25,9 @@ MIN_TIME=1.0
 THREADS=2
 OUT=
 SHIM_WANTED=1
+ISA_NOTE=
 usage() {
-	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
 }
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -35,6 +38,15 @@ while [ $# -gt 0 ]; do
 	--threads) THREADS=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--no-shim) SHIM_WANTED=0; shift ;;
+	--isa)
+		if [ "${2:-}" != avx2 ]; then
+			echo "compare.sh: --isa takes avx2, not '${2:-}'; without --isa each program uses the widest ISA the CPU has" >&2
+			exit 2
+		fi
+		export CNNC_AVX512=0 ONEDNN_MAX_CPU_ISA=AVX2
+		ISA_NOTE="Both programs kept to AVX2 (--isa avx2: CNNC_AVX512=0, ONEDNN_MAX_CPU_ISA=AVX2)."
+		shift 2
+		;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "compare.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -129,4 +141,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 "$OUT/cnncbench" compare -cnnc "$CNNC_FILES" -torch "$TORCH_FILES" ${SHIM:+-shim "$SHIM_FILES"} | tee "$OUT/table.md"
+if [ -n "$ISA_NOTE" ]; then
+	echo "$ISA_NOTE" | tee -a "$OUT/table.md"
+fi
 log "done in ${SECONDS}s; JSON, logs and table.md are in $OUT"
