@@ -229,10 +229,11 @@ type call struct {
 // the workers pack the block together and then share chunks of the row
 // panels of C, each packing its own rows of A. In column mode, used when A
 // is short (it then fits one MC block) or when splitting columns balances
-// the work better (see byColumns), the workers share chunks of C's columns, each running
-// the whole loop nest on a chunk alone, with NC small enough that its
-// packed B block stays in L2: with few rows of A to share it, a B block
-// larger than L2 would be written to L3 and read back for little reuse.
+// the work better (see byColumns), the workers share chunks of C's
+// columns, each running the whole loop nest on a chunk alone, with NC
+// small enough that its packed B block stays in L2: with few rows of A to
+// share it, a B block larger than L2 would be written to L3 and read back
+// for little reuse.
 type driver struct {
 	call
 	chunks int  // the chunks of C's rows or columns the workers share
@@ -461,12 +462,12 @@ func (g *driver) run(pool *runtime.Pool, workers int) {
 // AVX-512 kernels read more than two blocks of A's rows where they lie:
 // every column chunk walks all of A's rows, and beyond two blocks they no
 // longer stay in L2 from one chunk to the next but come again from L3 for
-// each, where a row split reads each row once. SGEMM 1024 (171 row panels
-// to 64 column panels, so one column less a worker) ran at 294 GFLOP/s on
-// a Xeon's two cores by columns and 350 by rows (medians of 40 interleaved
-// runs); 1024x1024x64 at 285 and 304; 330x3000x300 at 246 and 264, while
-// 150x2000x256, 210x2000x256 and 270x2000x512 ran faster by columns (299,
-// 315, 299 against 229, 258, 269).
+// each, where a row split reads each row once. SGEMM 1024, whose 171 row
+// panels split unevenly, so that the tile count favoured columns by 0.6%,
+// ran at 294 GFLOP/s on a Xeon's two cores by columns and 350 by rows
+// (medians of 40 interleaved runs); 1024x1024x64 at 285 and 304;
+// 330x3000x300 at 246 and 264; while 150x2000x256, 210x2000x256 and
+// 270x2000x512 ran faster by columns (299, 315, 299 against 229, 258, 269).
 func (g *driver) byColumns(split int) bool {
 	if g.m <= mcBlock {
 		return true
