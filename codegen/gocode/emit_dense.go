@@ -688,9 +688,10 @@ func (d convGeom) sumPartsT(S int, out string) Phase {
 	}
 	red.Body = expand(`ns := min(n, {{.S}})
 {{- if .Rows}}
-lo, hi = 0, {{.Rows}}
-{{- end}}
+for r := 0; r < {{.Rows}}; r++ {
+{{- else}}
 for r := lo; r < hi; r++ {
+{{- end}}
 	g, kk := r/{{.CGKK}}, r%{{.CGKK}}
 	dst := {{.Out}}[g*{{.OGCGKK}}+kk:]
 	for o := 0; o < {{.OG}}; o++ {

@@ -275,8 +275,7 @@ func conv2dBackwardFilterConv2T37Partial(n, lo, hi int, x []float32, dy []float3
 // conv2dBackwardFilterConv2T37 computes (conv2d_backward_filter "conv2") [16,6,5,5] of the first n samples.
 func conv2dBackwardFilterConv2T37(n, lo, hi int, x []float32, dy []float32, y []float32, parts []float32) {
 	ns := min(n, 8)
-	lo, hi = 0, 150
-	for r := lo; r < hi; r++ {
+	for r := 0; r < 150; r++ {
 		g, kk := r/150, r%150
 		dst := y[g*2400+kk:]
 		for o := 0; o < 16; o++ {

@@ -396,8 +396,7 @@ func conv2dBnReluBackwardConv2T52FilterPartial(n, lo, hi int, x []float32, w []f
 // conv2dBnReluBackwardConv2T52Filter computes the filter phase of (conv2d_bn_relu_backward "conv2") [16] of the first n samples.
 func conv2dBnReluBackwardConv2T52Filter(n, lo, hi int, x []float32, w []float32, gamma []float32, out []float32, z []float32, stats []float32, dy []float32, y []float32, dbeta []float32, dw []float32, dx []float32, coef []float32, parts []float32, wp []float32, cols []float32) {
 	ns := min(n, 8)
-	lo, hi = 0, 150
-	for r := lo; r < hi; r++ {
+	for r := 0; r < 150; r++ {
 		g, kk := r/150, r%150
 		dst := dw[g*2400+kk:]
 		for o := 0; o < 16; o++ {
