@@ -3,7 +3,6 @@ package ir
 import (
 	"fmt"
 	"hash/fnv"
-	"math"
 	"runtime"
 	"sort"
 	"strings"
@@ -652,6 +651,3 @@ func callerPos() Pos {
 		}
 	}
 }
-
-// isFinite reports whether v is neither infinite nor NaN.
-func isFinite(v float64) bool { return !math.IsInf(v, 0) && !math.IsNaN(v) }

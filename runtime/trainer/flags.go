@@ -284,7 +284,7 @@ func (c *config) check() error {
 	case c.std && c.pre == "none":
 		return errors.New("-std divides by the standard deviation after subtracting the mean; give -preprocess pixel or channel with it")
 	case c.evalOnly && c.load == "" && len(c.ensemble) == 0:
-		return errors.New("-eval-only needs a checkpoint to evaluate: add -load PATH, or -ensemble PATH,PATH,...")
+		return errors.New("-eval-only needs a checkpoint to evaluate: add -load PATH, or -ensemble with a comma-separated list of checkpoints")
 	case len(c.ensemble) > 0 && !c.evalOnly:
 		return errors.New("-ensemble evaluates checkpoints together; give -eval-only with it")
 	case len(c.ensemble) > 0 && c.load != "":

@@ -688,7 +688,7 @@ func TestOptionErrors(t *testing.T) {
 		{[]string{"-ensemble", "a,b"}, "-ensemble evaluates checkpoints together; give -eval-only with it"},
 		{[]string{"-ensemble", "a,,b", "-eval-only"}, `-ensemble "a,,b": give checkpoint paths separated by single commas`},
 		{[]string{"-ensemble", "a", "-eval-only", "-load", "b"}, "-ensemble and -load both name checkpoints"},
-		{[]string{"-eval-only"}, "-eval-only needs a checkpoint to evaluate: add -load PATH, or -ensemble PATH,PATH,..."},
+		{[]string{"-eval-only"}, "-eval-only needs a checkpoint to evaluate: add -load PATH, or -ensemble with a comma-separated list of checkpoints"},
 		{[]string{"-ensemble", "nothere.safetensors", "-eval-only"}, "nothere.safetensors"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
