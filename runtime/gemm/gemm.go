@@ -636,6 +636,15 @@ func (g *driver) cols(w, lo, hi int) {
 	}
 }
 
+// aAt returns where in a the kernels that read A in place find row i of
+// op(A) at step pc of k.
+func (g *driver) aAt(i, pc int) int {
+	if g.transA {
+		return pc*g.lda + i
+	}
+	return i*g.lda + pc
+}
+
 // splitKZ reports whether the workers of a column-mode product share its
 // blocks of k as well as its columns, as a transposed product's do with
 // AVX2 (see splitK): with the AVX-512 kernels, A read in place, C not
@@ -676,11 +685,7 @@ func (g *driver) colsK(w, lo, hi int) {
 				j := jc + jp*nr
 				bp := wk.bufB[jp*nr*kc : (jp+q)*nr*kc]
 				for i := 0; i < g.m; i += mr {
-					aOff := i*g.lda + pc
-					if g.transA {
-						aOff = pc*g.lda + i
-					}
-					kernelZA(q, min(mr, g.m-i), kc, g.a[aOff:], g.lda, g.transA, bp, dst[i*ld+j:], ld, min(q*nr, jc+nc-j), false, nil, i, j, hint{})
+					kernelZA(q, min(mr, g.m-i), kc, g.a[g.aAt(i, pc):], g.lda, g.transA, bp, dst[i*ld+j:], ld, min(q*nr, jc+nc-j), false, nil, i, j, hint{})
 				}
 			}
 		}
@@ -752,6 +757,9 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 		default:
 			packAN(bufA, g.a, g.lda, ic, pc, mc, kc)
 		}
+		// A row panel (row mode) whose rows go to the update once this
+		// call, the last block of B, is done.
+		updating := mc <= mr && g.update != nil && !g.byCols && jc+nc == g.n && pc+kc == g.k
 		first := jp0
 		if whole := min(jp1, nc/nr) - jp0; whole > 0 && mc <= mr && g.runs(ep, direct) {
 			// One row panel (a chunk of a weight gradient): its whole
@@ -759,7 +767,7 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 			// they are done, in a call for each of its operands, which
 			// the call hints into L2.
 			reads := 0
-			if g.update != nil && !g.byCols && jc+nc == g.n && pc+kc == g.k {
+			if updating {
 				reads = min(len(g.update.Reads), whole)
 			}
 			calls := max(reads, 1)
@@ -777,7 +785,7 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 		// panel whose rows then go to an update hint its operands into L2
 		// (see updateHint), over zCalls calls.
 		zCalls := 0
-		if unpackedA && mc <= mr && g.update != nil && !g.byCols && jc+nc == g.n && pc+kc == g.k {
+		if unpackedA && updating {
 			zCalls = ceilDiv(jp1-first, zPanels)
 		}
 		for jp := first; jp < jp1; jp++ {
@@ -824,15 +832,11 @@ func (g *driver) macro(wk *worker, bufB []float32, jc, nc, pc, kc, r0, r1, jp0, 
 						continue
 					}
 					if unpackedA {
-						aOff := i*g.lda + pc
-						if g.transA {
-							aOff = pc*g.lda + i
-						}
 						var h hint
 						if zCalls > 0 {
 							h = g.updateHint(ic, mc, kc, (jp-first)/zPanels, zCalls)
 						}
-						kernelZA(q, min(mr, mc-ip), kc, g.a[aOff:], g.lda, g.transA, bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j, h)
+						kernelZA(q, min(mr, mc-ip), kc, g.a[g.aAt(i, pc):], g.lda, g.transA, bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j, h)
 						continue
 					}
 					kernelZ(q, min(mr, mc-ip), kc, bufA[ip*kc:(ip+mr)*kc], bp, g.c[i*g.ldc+j:], g.ldc, w, acc, ep, i, j)
