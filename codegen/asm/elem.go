@@ -232,22 +232,29 @@ func tanh(ctx *build.Context) {
 		mov := lanes(ctx, scalar)
 		a, p, q := ymm(4+off/32, scalar), ymm(8+off/32, scalar), ymm(12+off/32, scalar)
 		mov(operand.Mem{Base: vx, Disp: off}, x)
-		// Clamp, with x as the second source, which MAXPS and MINPS
-		// return when either is NaN.
-		ctx.VMOVUPS(slot(slotNegClamp), a)
-		ctx.VMAXPS(x, a, x)
-		ctx.VMOVUPS(slot(slotClamp), a)
-		ctx.VMINPS(x, a, x)
-		ctx.VMULPS(x, x, a) // a = x*x
-		horner(ctx, slot, slotP, len(tanhcoef.P), a, p)
-		ctx.VMULPS(p, x, p)
-		horner(ctx, slot, slotQ, len(tanhcoef.Q), a, q)
-		ctx.VDIVPS(q, p, p) // p = p/q
-		ctx.VANDPS(slot(slotAbs), x, a)
-		ctx.VCMPPS(operand.U8(1), slot(slotTiny), a, a) // a = |x| < Tiny
-		ctx.VBLENDVPS(a, x, p, p)                       // p = x where a
+		tanhOf(ctx, slot, x, a, p, q)
 		mov(p, operand.Mem{Base: vy, Disp: off})
 	})
+}
+
+// tanhOf emits p = tanh(x) for the floats of x (a YMM or XMM register),
+// with the constants in the slots of tanhConsts, in the order of
+// runtime/elem's tanhGo; it clamps x in place and uses a and q.
+func tanhOf(ctx *build.Context, slot func(int) operand.Mem, x, a, p, q reg.VecPhysical) {
+	// Clamp, with x as the second source, which MAXPS and MINPS return
+	// when either is NaN.
+	ctx.VMOVUPS(slot(slotNegClamp), a)
+	ctx.VMAXPS(x, a, x)
+	ctx.VMOVUPS(slot(slotClamp), a)
+	ctx.VMINPS(x, a, x)
+	ctx.VMULPS(x, x, a) // a = x*x
+	horner(ctx, slot, slotP, len(tanhcoef.P), a, p)
+	ctx.VMULPS(p, x, p)
+	horner(ctx, slot, slotQ, len(tanhcoef.Q), a, q)
+	ctx.VDIVPS(q, p, p) // p = p/q
+	ctx.VANDPS(slot(slotAbs), x, a)
+	ctx.VCMPPS(operand.U8(1), slot(slotTiny), a, a) // a = |x| < Tiny
+	ctx.VBLENDVPS(a, x, p, p)                       // p = x where a
 }
 
 // horner emits dst = c[0] + a*(c[1] + a*(... + a*c[n-1])) for the n

@@ -2,6 +2,7 @@ package asm
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
@@ -92,14 +93,18 @@ const (
 	// is not nil, then max(x, 0) when flags&EpiReLU; C is not read. prev
 	// is the product of the earlier blocks of k, which the caller keeps
 	// untransposed; the biases come in layouts that add as whole vectors
-	// (see transStore). Only 16 columns, AVX2.
+	// (see transStore). With flags&EpiTanh, tanh instead of the ReLU, as
+	// runtime/elem's Tanh computes it. Only 16 columns, AVX2.
 	storeTrans
 )
 
-// The flags of an epilogue kernel.
+// The flags of an epilogue kernel. Only the kernels that store their
+// tile transposed (storeTrans) apply EpiTanh; runtime/gemm applies it
+// after the others.
 const (
 	EpiAccumulate = 1
 	EpiReLU       = 2
+	EpiTanh       = 4
 )
 
 // KernelName returns the name of the micro-kernel for mr rows (1 <= mr <= MR);
@@ -871,6 +876,23 @@ func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical,
 			}
 			release(zero)
 		})
+		skip(fmt.Sprintf("notanh%d", h), func() { ctx.TESTQ(operand.U32(EpiTanh), flags) }, func() {
+			// Three registers that hold nothing live: free ones, and
+			// those the main loop used for A and B, which are neither
+			// accumulators nor temps.
+			spare := append([]reg.VecPhysical(nil), free...)
+			for _, r := range ymms(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) {
+				if !slices.Contains(accs, r) && !slices.Contains(temps, r) {
+					spare = append(spare, r)
+				}
+			}
+			a, p, q := spare[0], spare[1], spare[2]
+			slot := tanhSlots(ctx)
+			for _, v := range vecs {
+				tanhOf(ctx, slot, v, a, p, q)
+				ctx.VMOVAPS(p, v)
+			}
+		})
 		// The columns in order: lane 0 of each vector, then lane 1.
 		for lane := 0; lane < 2; lane++ {
 			var q45 [2]reg.VecPhysical // t4's and t5's lane
@@ -927,6 +949,20 @@ func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical,
 			}
 		}
 	}
+}
+
+// tanhConstsOf holds the address of each context's tanh constants, added
+// once by the first kernel that needs them.
+var tanhConstsOf = map[*build.Context]operand.Mem{}
+
+// tanhSlots returns the slots of ctx's tanh constants (see tanhConsts).
+func tanhSlots(ctx *build.Context) func(int) operand.Mem {
+	k, ok := tanhConstsOf[ctx]
+	if !ok {
+		k = tanhConsts(ctx)
+		tanhConstsOf[ctx] = k
+	}
+	return func(i int) operand.Mem { return k.Offset(32 * i) }
 }
 
 // skipIfZero emits test, then body, with a jump to label past body when

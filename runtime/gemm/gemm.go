@@ -154,8 +154,12 @@ func launch(pool *runtime.Pool, cl call, im *Im2col) {
 	putDriver(g)
 }
 
-// checkEpilogue panics if a bias of ep is shorter than C's side.
+// checkEpilogue panics if a bias of ep is shorter than C's side, or ep
+// has two activations.
 func checkEpilogue(m, n int, ep Epilogue) {
+	if ep.ReLU && ep.Tanh {
+		panic("gemm: an epilogue with both ReLU and Tanh")
+	}
 	if ep.RowBias != nil && len(ep.RowBias) < m {
 		panic(fmt.Sprintf("gemm: len(RowBias) = %d < m = %d", len(ep.RowBias), m))
 	}

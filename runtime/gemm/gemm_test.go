@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/cnnc/cnnc/runtime"
+	"github.com/cnnc/cnnc/runtime/elem"
 )
 
 // kernelModes runs f once with each micro-kernel this machine can run: the
@@ -447,10 +448,11 @@ func TestSmallBlocks(t *testing.T) {
 }
 
 // TestSgemmEpi checks each epilogue against the product that SgemmPar
-// computes, biased and rectified afterwards in the same order: row bias,
-// column bias, ReLU. The bits must agree, with partial tiles, several
-// blocks of k (the epilogue runs after the last one only), accumulation
-// and pools of every size.
+// computes, biased and activated afterwards in the same order: row bias,
+// column bias, then ReLU or elem.Tanh. The bits must agree, with partial
+// tiles, several blocks of k (the epilogue runs after the last one only),
+// accumulation, the transposed products (B transposed, few rows) and pools
+// of every size.
 func TestSgemmEpi(t *testing.T) {
 	saved := keepBlocks(t)
 	pools := testPools(t, 0, 2, 3)
@@ -459,7 +461,7 @@ func TestSgemmEpi(t *testing.T) {
 		for _, blocks := range [][3]int{saved, {8, 12, 32}} {
 			kcBlock, mcBlock, ncBlock = blocks[0], blocks[1], blocks[2]
 			for i, s := range [][3]int{{6, 16, 5}, {16, 100, 150}, {13, 35, 9}, {40, 70, 30}, {1, 17, 3}} {
-				for v := range 8 {
+				for v := range 12 {
 					p := &problem{m: s[0], n: s[1], k: s[2], transB: i%2 == 1, accumulate: v&4 != 0, padC: 3}
 					p.init(uint64(2000 + 8*i + v))
 					var ep Epilogue
@@ -469,7 +471,8 @@ func TestSgemmEpi(t *testing.T) {
 					if v&2 != 0 {
 						ep.ColBias = randSlice(r, p.n)
 					}
-					ep.ReLU = v != 4
+					ep.ReLU = v != 4 && v < 8
+					ep.Tanh = v >= 8
 					want := p.run(nil)
 					for i := range p.m {
 						row := want[i*p.ldc:][:p.n]
@@ -484,6 +487,9 @@ func TestSgemmEpi(t *testing.T) {
 								row[j] = 0
 							}
 						}
+						if ep.Tanh {
+							elem.Tanh(row, row)
+						}
 					}
 					t.Run(fmt.Sprintf("kc%d/%s/v%d", kcBlock, p, v), func(t *testing.T) {
 						for _, pool := range pools {
@@ -496,12 +502,19 @@ func TestSgemmEpi(t *testing.T) {
 			}
 		}
 	})
-	defer func() {
-		if recover() == nil {
-			t.Error("SgemmEpi with a row bias shorter than m did not panic")
-		}
-	}()
-	SgemmEpi(nil, false, false, 2, 2, 1, make([]float32, 2), 1, make([]float32, 2), 2, make([]float32, 4), 2, false, Epilogue{RowBias: []float32{1}})
+	for what, ep := range map[string]Epilogue{
+		"a row bias shorter than m": {RowBias: []float32{1}},
+		"ReLU and Tanh":             {ReLU: true, Tanh: true},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("SgemmEpi with %s did not panic", what)
+				}
+			}()
+			SgemmEpi(nil, false, false, 2, 2, 1, make([]float32, 2), 1, make([]float32, 2), 2, make([]float32, 4), 2, false, ep)
+		}()
+	}
 }
 
 // TestSgemmRows checks that SgemmRows gives SgemmPar's bits and calls

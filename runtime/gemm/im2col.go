@@ -146,7 +146,7 @@ func SgemmIm2colPix(pool *runtime.Pool, m int, a []float32, lda int, b Im2col, c
 		// Cᵀ = Bᵀ*Aᵀ: the call's A is the im2col matrix's transpose, its
 		// B the caller's A, transposed.
 		cl = call{m: cl.n, n: cl.m, k: cl.k, b: a, ldb: lda, transB: true, c: c, ldc: ldc, accumulate: accumulate,
-			ep: Epilogue{ColBias: ep.RowBias, ReLU: ep.ReLU}, imA: true, imP: true, transC: true}
+			ep: Epilogue{ColBias: ep.RowBias, ReLU: ep.ReLU, Tanh: ep.Tanh}, imA: true, imP: true, transC: true}
 	}
 	launch(pool, cl, &b)
 }

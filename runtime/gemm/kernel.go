@@ -1,5 +1,7 @@
 package gemm
 
+import "github.com/cnnc/cnnc/runtime/elem"
+
 // useAsm reports whether the assembly kernels run. It is set once at
 // start-up (see kernel_amd64.go) and switched only by tests.
 var useAsm = asmSupported()
@@ -94,10 +96,16 @@ type Epilogue struct {
 	// ReLU sets each element to max(x, 0), last; as BiasReLU, it keeps
 	// NaN and -0.
 	ReLU bool
+	// Tanh sets each element to tanh(x), last, with the bits of
+	// elem.Tanh: a linear layer and the tanh after it in one pass over
+	// C. At most one of ReLU and Tanh may be set.
+	Tanh bool
 }
 
 // none reports whether ep does nothing.
-func (ep *Epilogue) none() bool { return ep.RowBias == nil && ep.ColBias == nil && !ep.ReLU }
+func (ep *Epilogue) none() bool {
+	return ep.RowBias == nil && ep.ColBias == nil && !ep.ReLU && !ep.Tanh
+}
 
 // kernelEpi is kernel followed by ep on the tile at row i, column j of
 // the whole C.
@@ -133,11 +141,16 @@ func (ep *Epilogue) apply(c []float32, ldc, rows, cols, i, j int) {
 				}
 			}
 		}
+		if ep.Tanh {
+			elem.Tanh(row, row)
+		}
 	}
 }
 
-// The flags of the epilogue kernels (codegen/asm.EpiAccumulate, EpiReLU).
+// The flags of the epilogue kernels (codegen/asm.EpiAccumulate, EpiReLU,
+// EpiTanh).
 const (
 	epiAccumulate = 1
 	epiReLU       = 2
+	epiTanh       = 4
 )

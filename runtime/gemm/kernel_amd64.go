@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
+
+	"github.com/cnnc/cnnc/runtime/elem"
 )
 
 // asmSupported reports whether the CPU runs the generated kernels and the
@@ -52,6 +54,7 @@ func kernelZD(panels, rows, kc int, a, x []float32, koffs, poffs []int32, c []fl
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, cols)
 	mask := 1<<(cols-(panels-1)*nr) - 1
 	dzKernels[panels][rows](kc, &a[0], &x[0], &koffs[0], &poffs[0], &c[0], ldc, rowBias, colBias, flags, mask)
+	ep.tanhRows(c, ldc, rows, cols)
 }
 
 // azKernels[transA][panels][rows] is the AVX-512 micro-kernel that reads A
@@ -92,6 +95,7 @@ func kernelZA(panels, rows, kc int, a []float32, lda int, transA bool, b, c []fl
 		h = hint{at: uintptr(unsafe.Pointer(&c[0]))}
 	}
 	azKernels[t][panels][rows](kc, &a[0], lda, &b[0], &c[0], ldc, rowBias, colBias, flags, mask, h.at, h.stride)
+	ep.tanhRows(c, ldc, rows, cols)
 }
 
 // izKernels[panels][rows] is the AVX-512 micro-kernel that reads A's rows
@@ -115,6 +119,7 @@ func kernelZI(panels, rows, kc int, x []float32, koffs, poffs []int32, b, c []fl
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, cols)
 	mask := 1<<(cols-(panels-1)*nr) - 1
 	izKernels[panels][rows](kc, &x[0], &koffs[0], &poffs[0], &b[0], &c[0], ldc, rowBias, colBias, flags, mask)
+	ep.tanhRows(c, ldc, rows, cols)
 }
 
 // kernelZ is kernelEpi for the first cols columns of panels B panels side
@@ -127,6 +132,7 @@ func kernelZ(panels, rows, kc int, a, b, c []float32, ldc, cols int, acc bool, e
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, cols)
 	mask := 1<<(cols-(panels-1)*nr) - 1
 	zKernels[panels][rows](kc, &a[0], &b[0], &c[0], ldc, rowBias, colBias, flags, mask)
+	ep.tanhRows(c, ldc, rows, cols)
 }
 
 // dKernels[rows] is the AVX2 micro-kernel, with the epilogue, that reads
@@ -144,6 +150,7 @@ func kernelD(rows, kc int, a, x []float32, koffs, poff []int32, c []float32, ldc
 	c = c[:(rows-1)*ldc+nr]
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, nr)
 	dKernels[rows](kc, &a[0], &x[0], &koffs[0], &poff[0], &c[0], ldc, rowBias, colBias, flags, 0)
+	ep.tanhRows(c, ldc, rows, nr)
 }
 
 // bKernels[rows] is the AVX2 micro-kernel, with the epilogue, that reads
@@ -160,6 +167,7 @@ func kernelB(rows, kc int, a, b []float32, ldb int, c []float32, ldc int, acc bo
 	c = c[:(rows-1)*ldc+nr]
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, nr)
 	bKernels[rows](kc, &a[0], &b[0], ldb, &c[0], ldc, rowBias, colBias, flags)
+	ep.tanhRows(c, ldc, rows, nr)
 }
 
 // tKernels[transA][rows] is the AVX2 micro-kernel that reads A where it
@@ -251,6 +259,7 @@ func kernelI(rows, kc int, x []float32, koffs, poffs []int32, b, c []float32, ld
 	c = c[:(rows-1)*ldc+nr]
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, nr)
 	iKernels[rows](kc, &x[0], &koffs[0], &poffs[0], &b[0], &c[0], ldc, rowBias, colBias, flags, 0)
+	ep.tanhRows(c, ldc, rows, nr)
 }
 
 // asmKernels[acc][rows] is the generated micro-kernel for rows rows.
@@ -286,11 +295,26 @@ func kernelEpiAsm(rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epilog
 	c = c[:(rows-1)*ldc+nr]
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, nr)
 	asmEpiKernels[rows](kc, &a[0], &b[0], &c[0], ldc, rowBias, colBias, flags)
+	ep.tanhRows(c, ldc, rows, nr)
+}
+
+// tanhRows applies ep's tanh, if it has one, to the rows x cols block of
+// C at c, rows ldc apart: after a micro-kernel that does not (all but
+// the transposed ones), on its tile while it is in L1.
+func (ep *Epilogue) tanhRows(c []float32, ldc, rows, cols int) {
+	if ep == nil || !ep.Tanh {
+		return
+	}
+	for r := range rows {
+		row := c[r*ldc:][:cols]
+		elem.Tanh(row, row)
+	}
 }
 
 // epiArgs returns the epilogue arguments of a kernel call on the rows x cols
 // tile at row i, column j of C: the biases where it starts (nil where ep
-// has none, or ep is nil) and the flags.
+// has none, or ep is nil) and the flags. The kernels it serves leave a
+// tanh to the caller (see tanhRows).
 func epiArgs(ep *Epilogue, acc bool, i, j, rows, cols int) (rowBias, colBias *float32, flags int) {
 	if acc {
 		flags |= epiAccumulate

@@ -2512,6 +2512,184 @@ ntsgemm6x16norow0:
 	VMAXPS Y4, Y0, Y4
 
 ntsgemm6x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm6x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y10, Y12, Y10
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y10, Y12, Y10
+	VMULPS    Y10, Y10, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y10, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y10, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y10, Y13, Y13
+	VMOVAPS   Y13, Y10
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y8, Y12, Y8
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y8, Y12, Y8
+	VMULPS    Y8, Y8, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y8, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y8, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y8, Y13, Y13
+	VMOVAPS   Y13, Y8
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y2, Y12, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y2, Y12, Y2
+	VMULPS    Y2, Y2, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y2, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y2, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y2, Y13, Y13
+	VMOVAPS   Y13, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y15, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y13, Y13
+	VMOVAPS   Y13, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y6, Y12, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y6, Y12, Y6
+	VMULPS    Y6, Y6, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y6, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y6, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y6, Y13, Y13
+	VMOVAPS   Y13, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y4, Y12, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y4, Y12, Y4
+	VMULPS    Y4, Y4, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y4, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y4, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y4, Y13, Y13
+	VMOVAPS   Y13, Y4
+
+ntsgemm6x16notanh0:
 	VMOVUPS      X10, (DX)
 	VMOVLPS      X6, 16(DX)
 	ADDQ         R8, DX
@@ -2583,6 +2761,184 @@ ntsgemm6x16norow1:
 	VMAXPS Y5, Y1, Y5
 
 ntsgemm6x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm6x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y11, Y12, Y11
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y11, Y12, Y11
+	VMULPS    Y11, Y11, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y11, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y11, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y11, Y13, Y13
+	VMOVAPS   Y13, Y11
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y9, Y12, Y9
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y9, Y12, Y9
+	VMULPS    Y9, Y9, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y9, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y9, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y9, Y13, Y13
+	VMOVAPS   Y13, Y9
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y3, Y12, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y3, Y12, Y3
+	VMULPS    Y3, Y3, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y3, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y3, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y3, Y13, Y13
+	VMOVAPS   Y13, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y15, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y13, Y13
+	VMOVAPS   Y13, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y7, Y12, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y7, Y12, Y7
+	VMULPS    Y7, Y7, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y7, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y7, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y7, Y13, Y13
+	VMOVAPS   Y13, Y7
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y5, Y12, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y5, Y12, Y5
+	VMULPS    Y5, Y5, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y5, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y5, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y5, Y13, Y13
+	VMOVAPS   Y13, Y5
+
+ntsgemm6x16notanh1:
 	VMOVUPS      X11, (DX)
 	VMOVLPS      X7, 16(DX)
 	ADDQ         R8, DX
@@ -2614,6 +2970,128 @@ ntsgemm6x16norelu1:
 	VMOVHPS      X14, 16(DX)
 	VZEROUPPER
 	RET
+
+DATA tanhconsts<>+0(SB)/4, $0x7fffffff
+DATA tanhconsts<>+4(SB)/4, $0x7fffffff
+DATA tanhconsts<>+8(SB)/4, $0x7fffffff
+DATA tanhconsts<>+12(SB)/4, $0x7fffffff
+DATA tanhconsts<>+16(SB)/4, $0x7fffffff
+DATA tanhconsts<>+20(SB)/4, $0x7fffffff
+DATA tanhconsts<>+24(SB)/4, $0x7fffffff
+DATA tanhconsts<>+28(SB)/4, $0x7fffffff
+DATA tanhconsts<>+32(SB)/4, $0x39d1b717
+DATA tanhconsts<>+36(SB)/4, $0x39d1b717
+DATA tanhconsts<>+40(SB)/4, $0x39d1b717
+DATA tanhconsts<>+44(SB)/4, $0x39d1b717
+DATA tanhconsts<>+48(SB)/4, $0x39d1b717
+DATA tanhconsts<>+52(SB)/4, $0x39d1b717
+DATA tanhconsts<>+56(SB)/4, $0x39d1b717
+DATA tanhconsts<>+60(SB)/4, $0x39d1b717
+DATA tanhconsts<>+64(SB)/4, $0xc0fcf84f
+DATA tanhconsts<>+68(SB)/4, $0xc0fcf84f
+DATA tanhconsts<>+72(SB)/4, $0xc0fcf84f
+DATA tanhconsts<>+76(SB)/4, $0xc0fcf84f
+DATA tanhconsts<>+80(SB)/4, $0xc0fcf84f
+DATA tanhconsts<>+84(SB)/4, $0xc0fcf84f
+DATA tanhconsts<>+88(SB)/4, $0xc0fcf84f
+DATA tanhconsts<>+92(SB)/4, $0xc0fcf84f
+DATA tanhconsts<>+96(SB)/4, $0x40fcf84f
+DATA tanhconsts<>+100(SB)/4, $0x40fcf84f
+DATA tanhconsts<>+104(SB)/4, $0x40fcf84f
+DATA tanhconsts<>+108(SB)/4, $0x40fcf84f
+DATA tanhconsts<>+112(SB)/4, $0x40fcf84f
+DATA tanhconsts<>+116(SB)/4, $0x40fcf84f
+DATA tanhconsts<>+120(SB)/4, $0x40fcf84f
+DATA tanhconsts<>+124(SB)/4, $0x40fcf84f
+DATA tanhconsts<>+128(SB)/4, $0x3ba059dc
+DATA tanhconsts<>+132(SB)/4, $0x3ba059dc
+DATA tanhconsts<>+136(SB)/4, $0x3ba059dc
+DATA tanhconsts<>+140(SB)/4, $0x3ba059dc
+DATA tanhconsts<>+144(SB)/4, $0x3ba059dc
+DATA tanhconsts<>+148(SB)/4, $0x3ba059dc
+DATA tanhconsts<>+152(SB)/4, $0x3ba059dc
+DATA tanhconsts<>+156(SB)/4, $0x3ba059dc
+DATA tanhconsts<>+160(SB)/4, $0x3a270ded
+DATA tanhconsts<>+164(SB)/4, $0x3a270ded
+DATA tanhconsts<>+168(SB)/4, $0x3a270ded
+DATA tanhconsts<>+172(SB)/4, $0x3a270ded
+DATA tanhconsts<>+176(SB)/4, $0x3a270ded
+DATA tanhconsts<>+180(SB)/4, $0x3a270ded
+DATA tanhconsts<>+184(SB)/4, $0x3a270ded
+DATA tanhconsts<>+188(SB)/4, $0x3a270ded
+DATA tanhconsts<>+192(SB)/4, $0x3779434a
+DATA tanhconsts<>+196(SB)/4, $0x3779434a
+DATA tanhconsts<>+200(SB)/4, $0x3779434a
+DATA tanhconsts<>+204(SB)/4, $0x3779434a
+DATA tanhconsts<>+208(SB)/4, $0x3779434a
+DATA tanhconsts<>+212(SB)/4, $0x3779434a
+DATA tanhconsts<>+216(SB)/4, $0x3779434a
+DATA tanhconsts<>+220(SB)/4, $0x3779434a
+DATA tanhconsts<>+224(SB)/4, $0x335c0041
+DATA tanhconsts<>+228(SB)/4, $0x335c0041
+DATA tanhconsts<>+232(SB)/4, $0x335c0041
+DATA tanhconsts<>+236(SB)/4, $0x335c0041
+DATA tanhconsts<>+240(SB)/4, $0x335c0041
+DATA tanhconsts<>+244(SB)/4, $0x335c0041
+DATA tanhconsts<>+248(SB)/4, $0x335c0041
+DATA tanhconsts<>+252(SB)/4, $0x335c0041
+DATA tanhconsts<>+256(SB)/4, $0xaebd37ff
+DATA tanhconsts<>+260(SB)/4, $0xaebd37ff
+DATA tanhconsts<>+264(SB)/4, $0xaebd37ff
+DATA tanhconsts<>+268(SB)/4, $0xaebd37ff
+DATA tanhconsts<>+272(SB)/4, $0xaebd37ff
+DATA tanhconsts<>+276(SB)/4, $0xaebd37ff
+DATA tanhconsts<>+280(SB)/4, $0xaebd37ff
+DATA tanhconsts<>+284(SB)/4, $0xaebd37ff
+DATA tanhconsts<>+288(SB)/4, $0x2a61337e
+DATA tanhconsts<>+292(SB)/4, $0x2a61337e
+DATA tanhconsts<>+296(SB)/4, $0x2a61337e
+DATA tanhconsts<>+300(SB)/4, $0x2a61337e
+DATA tanhconsts<>+304(SB)/4, $0x2a61337e
+DATA tanhconsts<>+308(SB)/4, $0x2a61337e
+DATA tanhconsts<>+312(SB)/4, $0x2a61337e
+DATA tanhconsts<>+316(SB)/4, $0x2a61337e
+DATA tanhconsts<>+320(SB)/4, $0xa59f25c0
+DATA tanhconsts<>+324(SB)/4, $0xa59f25c0
+DATA tanhconsts<>+328(SB)/4, $0xa59f25c0
+DATA tanhconsts<>+332(SB)/4, $0xa59f25c0
+DATA tanhconsts<>+336(SB)/4, $0xa59f25c0
+DATA tanhconsts<>+340(SB)/4, $0xa59f25c0
+DATA tanhconsts<>+344(SB)/4, $0xa59f25c0
+DATA tanhconsts<>+348(SB)/4, $0xa59f25c0
+DATA tanhconsts<>+352(SB)/4, $0x3ba059dd
+DATA tanhconsts<>+356(SB)/4, $0x3ba059dd
+DATA tanhconsts<>+360(SB)/4, $0x3ba059dd
+DATA tanhconsts<>+364(SB)/4, $0x3ba059dd
+DATA tanhconsts<>+368(SB)/4, $0x3ba059dd
+DATA tanhconsts<>+372(SB)/4, $0x3ba059dd
+DATA tanhconsts<>+376(SB)/4, $0x3ba059dd
+DATA tanhconsts<>+380(SB)/4, $0x3ba059dd
+DATA tanhconsts<>+384(SB)/4, $0x3b14aa05
+DATA tanhconsts<>+388(SB)/4, $0x3b14aa05
+DATA tanhconsts<>+392(SB)/4, $0x3b14aa05
+DATA tanhconsts<>+396(SB)/4, $0x3b14aa05
+DATA tanhconsts<>+400(SB)/4, $0x3b14aa05
+DATA tanhconsts<>+404(SB)/4, $0x3b14aa05
+DATA tanhconsts<>+408(SB)/4, $0x3b14aa05
+DATA tanhconsts<>+412(SB)/4, $0x3b14aa05
+DATA tanhconsts<>+416(SB)/4, $0x38f895d6
+DATA tanhconsts<>+420(SB)/4, $0x38f895d6
+DATA tanhconsts<>+424(SB)/4, $0x38f895d6
+DATA tanhconsts<>+428(SB)/4, $0x38f895d6
+DATA tanhconsts<>+432(SB)/4, $0x38f895d6
+DATA tanhconsts<>+436(SB)/4, $0x38f895d6
+DATA tanhconsts<>+440(SB)/4, $0x38f895d6
+DATA tanhconsts<>+444(SB)/4, $0x38f895d6
+DATA tanhconsts<>+448(SB)/4, $0x35a0d3d8
+DATA tanhconsts<>+452(SB)/4, $0x35a0d3d8
+DATA tanhconsts<>+456(SB)/4, $0x35a0d3d8
+DATA tanhconsts<>+460(SB)/4, $0x35a0d3d8
+DATA tanhconsts<>+464(SB)/4, $0x35a0d3d8
+DATA tanhconsts<>+468(SB)/4, $0x35a0d3d8
+DATA tanhconsts<>+472(SB)/4, $0x35a0d3d8
+DATA tanhconsts<>+476(SB)/4, $0x35a0d3d8
+GLOBL tanhconsts<>(SB), RODATA|NOPTR, $480
 
 // func tsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
@@ -3196,6 +3674,184 @@ ttsgemm6x16norow0:
 	VMAXPS Y4, Y0, Y4
 
 ttsgemm6x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm6x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y10, Y12, Y10
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y10, Y12, Y10
+	VMULPS    Y10, Y10, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y10, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y10, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y10, Y13, Y13
+	VMOVAPS   Y13, Y10
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y8, Y12, Y8
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y8, Y12, Y8
+	VMULPS    Y8, Y8, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y8, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y8, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y8, Y13, Y13
+	VMOVAPS   Y13, Y8
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y2, Y12, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y2, Y12, Y2
+	VMULPS    Y2, Y2, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y2, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y2, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y2, Y13, Y13
+	VMOVAPS   Y13, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y15, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y13, Y13
+	VMOVAPS   Y13, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y6, Y12, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y6, Y12, Y6
+	VMULPS    Y6, Y6, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y6, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y6, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y6, Y13, Y13
+	VMOVAPS   Y13, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y4, Y12, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y4, Y12, Y4
+	VMULPS    Y4, Y4, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y4, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y4, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y4, Y13, Y13
+	VMOVAPS   Y13, Y4
+
+ttsgemm6x16notanh0:
 	VMOVUPS      X10, (DX)
 	VMOVLPS      X6, 16(DX)
 	ADDQ         R8, DX
@@ -3267,6 +3923,184 @@ ttsgemm6x16norow1:
 	VMAXPS Y5, Y1, Y5
 
 ttsgemm6x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm6x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y11, Y12, Y11
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y11, Y12, Y11
+	VMULPS    Y11, Y11, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y11, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y11, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y11, Y13, Y13
+	VMOVAPS   Y13, Y11
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y9, Y12, Y9
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y9, Y12, Y9
+	VMULPS    Y9, Y9, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y9, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y9, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y9, Y13, Y13
+	VMOVAPS   Y13, Y9
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y3, Y12, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y3, Y12, Y3
+	VMULPS    Y3, Y3, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y3, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y3, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y3, Y13, Y13
+	VMOVAPS   Y13, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y15, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y13, Y13
+	VMOVAPS   Y13, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y7, Y12, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y7, Y12, Y7
+	VMULPS    Y7, Y7, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y7, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y7, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y7, Y13, Y13
+	VMOVAPS   Y13, Y7
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y5, Y12, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y5, Y12, Y5
+	VMULPS    Y5, Y5, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y5, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y5, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y5, Y13, Y13
+	VMOVAPS   Y13, Y5
+
+ttsgemm6x16notanh1:
 	VMOVUPS      X11, (DX)
 	VMOVLPS      X7, 16(DX)
 	ADDQ         R8, DX
@@ -5480,6 +6314,184 @@ ntsgemm5x16norow0:
 	VMAXPS Y4, Y0, Y4
 
 ntsgemm5x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm5x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y8, Y12, Y8
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y8, Y12, Y8
+	VMULPS    Y8, Y8, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y8, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y8, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y8, Y14, Y14
+	VMOVAPS   Y14, Y8
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y2, Y12, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y2, Y12, Y2
+	VMULPS    Y2, Y2, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y6, Y12, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y6, Y12, Y6
+	VMULPS    Y6, Y6, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y6, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y6, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y6, Y14, Y14
+	VMOVAPS   Y14, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y4, Y12, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y4, Y12, Y4
+	VMULPS    Y4, Y4, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+
+ntsgemm5x16notanh0:
 	VMOVUPS      X8, (DX)
 	VMOVSS       X6, 16(DX)
 	ADDQ         R8, DX
@@ -5551,6 +6563,184 @@ ntsgemm5x16norow1:
 	VMAXPS Y5, Y1, Y5
 
 ntsgemm5x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm5x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y9, Y12, Y9
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y9, Y12, Y9
+	VMULPS    Y9, Y9, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y9, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y9, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y9, Y14, Y14
+	VMOVAPS   Y14, Y9
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y3, Y12, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y3, Y12, Y3
+	VMULPS    Y3, Y3, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y7, Y12, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y7, Y12, Y7
+	VMULPS    Y7, Y7, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y7, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y7, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y7, Y14, Y14
+	VMOVAPS   Y14, Y7
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y5, Y12, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y5, Y12, Y5
+	VMULPS    Y5, Y5, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+
+ntsgemm5x16notanh1:
 	VMOVUPS      X9, (DX)
 	VMOVSS       X7, 16(DX)
 	ADDQ         R8, DX
@@ -6094,6 +7284,184 @@ ttsgemm5x16norow0:
 	VMAXPS Y4, Y0, Y4
 
 ttsgemm5x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm5x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y8, Y12, Y8
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y8, Y12, Y8
+	VMULPS    Y8, Y8, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y8, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y8, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y8, Y14, Y14
+	VMOVAPS   Y14, Y8
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y2, Y12, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y2, Y12, Y2
+	VMULPS    Y2, Y2, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y6, Y12, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y6, Y12, Y6
+	VMULPS    Y6, Y6, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y6, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y6, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y6, Y14, Y14
+	VMOVAPS   Y14, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y4, Y12, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y4, Y12, Y4
+	VMULPS    Y4, Y4, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+
+ttsgemm5x16notanh0:
 	VMOVUPS      X8, (DX)
 	VMOVSS       X6, 16(DX)
 	ADDQ         R8, DX
@@ -6165,6 +7533,184 @@ ttsgemm5x16norow1:
 	VMAXPS Y5, Y1, Y5
 
 ttsgemm5x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm5x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y9, Y12, Y9
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y9, Y12, Y9
+	VMULPS    Y9, Y9, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y9, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y9, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y9, Y14, Y14
+	VMOVAPS   Y14, Y9
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y3, Y12, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y3, Y12, Y3
+	VMULPS    Y3, Y3, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y7, Y12, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y7, Y12, Y7
+	VMULPS    Y7, Y7, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y7, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y7, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y7, Y14, Y14
+	VMOVAPS   Y14, Y7
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y5, Y12, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y5, Y12, Y5
+	VMULPS    Y5, Y5, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+
+ttsgemm5x16notanh1:
 	VMOVUPS      X9, (DX)
 	VMOVSS       X7, 16(DX)
 	ADDQ         R8, DX
@@ -8043,6 +9589,126 @@ ntsgemm4x16norow0:
 	VMAXPS Y15, Y0, Y15
 
 ntsgemm4x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm4x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y6, Y12, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y6, Y12, Y6
+	VMULPS    Y6, Y6, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y6, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y6, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y6, Y13, Y13
+	VMOVAPS   Y13, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y4, Y12, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y4, Y12, Y4
+	VMULPS    Y4, Y4, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y4, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y4, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y4, Y13, Y13
+	VMOVAPS   Y13, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y2, Y12, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y2, Y12, Y2
+	VMULPS    Y2, Y2, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y2, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y2, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y2, Y13, Y13
+	VMOVAPS   Y13, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y15, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y13, Y13
+	VMOVAPS   Y13, Y15
+
+ntsgemm4x16notanh0:
 	VMOVUPS      X6, (DX)
 	ADDQ         R8, DX
 	VMOVUPS      X4, (DX)
@@ -8096,6 +9762,126 @@ ntsgemm4x16norow1:
 	VMAXPS Y15, Y1, Y15
 
 ntsgemm4x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm4x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y7, Y12, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y7, Y12, Y7
+	VMULPS    Y7, Y7, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y7, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y7, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y7, Y13, Y13
+	VMOVAPS   Y13, Y7
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y5, Y12, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y5, Y12, Y5
+	VMULPS    Y5, Y5, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y5, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y5, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y5, Y13, Y13
+	VMOVAPS   Y13, Y5
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y3, Y12, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y3, Y12, Y3
+	VMULPS    Y3, Y3, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y3, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y3, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y3, Y13, Y13
+	VMOVAPS   Y13, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y15, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y13, Y13
+	VMOVAPS   Y13, Y15
+
+ntsgemm4x16notanh1:
 	VMOVUPS      X7, (DX)
 	ADDQ         R8, DX
 	VMOVUPS      X5, (DX)
@@ -8551,6 +10337,126 @@ ttsgemm4x16norow0:
 	VMAXPS Y15, Y0, Y15
 
 ttsgemm4x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm4x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y6, Y12, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y6, Y12, Y6
+	VMULPS    Y6, Y6, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y6, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y6, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y6, Y13, Y13
+	VMOVAPS   Y13, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y4, Y12, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y4, Y12, Y4
+	VMULPS    Y4, Y4, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y4, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y4, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y4, Y13, Y13
+	VMOVAPS   Y13, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y2, Y12, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y2, Y12, Y2
+	VMULPS    Y2, Y2, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y2, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y2, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y2, Y13, Y13
+	VMOVAPS   Y13, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y15, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y13, Y13
+	VMOVAPS   Y13, Y15
+
+ttsgemm4x16notanh0:
 	VMOVUPS      X6, (DX)
 	ADDQ         R8, DX
 	VMOVUPS      X4, (DX)
@@ -8604,6 +10510,126 @@ ttsgemm4x16norow1:
 	VMAXPS Y15, Y1, Y15
 
 ttsgemm4x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm4x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y7, Y12, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y7, Y12, Y7
+	VMULPS    Y7, Y7, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y7, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y7, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y7, Y13, Y13
+	VMOVAPS   Y13, Y7
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y5, Y12, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y5, Y12, Y5
+	VMULPS    Y5, Y5, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y5, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y5, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y5, Y13, Y13
+	VMOVAPS   Y13, Y5
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y3, Y12, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y3, Y12, Y3
+	VMULPS    Y3, Y3, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y3, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y3, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y3, Y13, Y13
+	VMOVAPS   Y13, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y13
+	VADDPS    tanhconsts<>+288(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+256(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+224(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+192(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+160(SB), Y13, Y13
+	VMULPS    Y13, Y12, Y13
+	VADDPS    tanhconsts<>+128(SB), Y13, Y13
+	VMULPS    Y13, Y15, Y13
+	VMULPS    tanhconsts<>+448(SB), Y12, Y14
+	VADDPS    tanhconsts<>+416(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+384(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+352(SB), Y14, Y14
+	VDIVPS    Y14, Y13, Y13
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y13, Y13
+	VMOVAPS   Y13, Y15
+
+ttsgemm4x16notanh1:
 	VMOVUPS      X7, (DX)
 	ADDQ         R8, DX
 	VMOVUPS      X5, (DX)
@@ -10145,6 +12171,126 @@ ntsgemm3x16norow0:
 	VMAXPS Y15, Y0, Y15
 
 ntsgemm3x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm3x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y4, Y12, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y4, Y12, Y4
+	VMULPS    Y4, Y4, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y2, Y12, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y2, Y12, Y2
+	VMULPS    Y2, Y2, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+
+ntsgemm3x16notanh0:
 	VMOVLPS      X4, (DX)
 	VEXTRACTPS   $0x02, X4, 8(DX)
 	ADDQ         R8, DX
@@ -10206,6 +12352,126 @@ ntsgemm3x16norow1:
 	VMAXPS Y15, Y1, Y15
 
 ntsgemm3x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm3x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y5, Y12, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y5, Y12, Y5
+	VMULPS    Y5, Y5, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y3, Y12, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y3, Y12, Y3
+	VMULPS    Y3, Y3, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+
+ntsgemm3x16notanh1:
 	VMOVLPS      X5, (DX)
 	VEXTRACTPS   $0x02, X5, 8(DX)
 	ADDQ         R8, DX
@@ -10599,6 +12865,126 @@ ttsgemm3x16norow0:
 	VMAXPS Y15, Y0, Y15
 
 ttsgemm3x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm3x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y4, Y12, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y4, Y12, Y4
+	VMULPS    Y4, Y4, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y2, Y12, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y2, Y12, Y2
+	VMULPS    Y2, Y2, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y0
+	VADDPS    tanhconsts<>+416(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+384(SB), Y0, Y0
+	VMULPS    Y0, Y12, Y0
+	VADDPS    tanhconsts<>+352(SB), Y0, Y0
+	VDIVPS    Y0, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+
+ttsgemm3x16notanh0:
 	VMOVLPS      X4, (DX)
 	VEXTRACTPS   $0x02, X4, 8(DX)
 	ADDQ         R8, DX
@@ -10660,6 +13046,126 @@ ttsgemm3x16norow1:
 	VMAXPS Y15, Y1, Y15
 
 ttsgemm3x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm3x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y5, Y12, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y5, Y12, Y5
+	VMULPS    Y5, Y5, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y3, Y12, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y3, Y12, Y3
+	VMULPS    Y3, Y3, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y1
+	VADDPS    tanhconsts<>+416(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+384(SB), Y1, Y1
+	VMULPS    Y1, Y12, Y1
+	VADDPS    tanhconsts<>+352(SB), Y1, Y1
+	VDIVPS    Y1, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+
+ttsgemm3x16notanh1:
 	VMOVLPS      X5, (DX)
 	VEXTRACTPS   $0x02, X5, 8(DX)
 	ADDQ         R8, DX
@@ -11880,6 +14386,126 @@ ntsgemm2x16norow0:
 	VMAXPS Y13, Y14, Y13
 
 ntsgemm2x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm2x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y2, Y12, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y2, Y12, Y2
+	VMULPS    Y2, Y2, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y0, Y12, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y0, Y12, Y0
+	VMULPS    Y0, Y0, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+
+ntsgemm2x16notanh0:
 	VMOVLPS      X2, (DX)
 	ADDQ         R8, DX
 	VMOVLPS      X0, (DX)
@@ -11931,6 +14557,126 @@ ntsgemm2x16norow1:
 	VMAXPS Y13, Y14, Y13
 
 ntsgemm2x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm2x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y3, Y12, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y3, Y12, Y3
+	VMULPS    Y3, Y3, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y1, Y12, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y1, Y12, Y1
+	VMULPS    Y1, Y1, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+
+ntsgemm2x16notanh1:
 	VMOVLPS      X3, (DX)
 	ADDQ         R8, DX
 	VMOVLPS      X1, (DX)
@@ -12244,6 +14990,126 @@ ttsgemm2x16norow0:
 	VMAXPS Y13, Y14, Y13
 
 ttsgemm2x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm2x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y2, Y12, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y2, Y12, Y2
+	VMULPS    Y2, Y2, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y0, Y12, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y0, Y12, Y0
+	VMULPS    Y0, Y0, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+
+ttsgemm2x16notanh0:
 	VMOVLPS      X2, (DX)
 	ADDQ         R8, DX
 	VMOVLPS      X0, (DX)
@@ -12295,6 +15161,126 @@ ttsgemm2x16norow1:
 	VMAXPS Y13, Y14, Y13
 
 ttsgemm2x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm2x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y3, Y12, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y3, Y12, Y3
+	VMULPS    Y3, Y3, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y1, Y12, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y1, Y12, Y1
+	VMULPS    Y1, Y1, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y15, Y12, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y15, Y12, Y15
+	VMULPS    Y15, Y15, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y15, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y15, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y15, Y14, Y14
+	VMOVAPS   Y14, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y12
+	VMAXPS    Y13, Y12, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y12
+	VMINPS    Y13, Y12, Y13
+	VMULPS    Y13, Y13, Y12
+	VMULPS    tanhconsts<>+320(SB), Y12, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y12, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VMULPS    tanhconsts<>+448(SB), Y12, Y4
+	VADDPS    tanhconsts<>+416(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+384(SB), Y4, Y4
+	VMULPS    Y4, Y12, Y4
+	VADDPS    tanhconsts<>+352(SB), Y4, Y4
+	VDIVPS    Y4, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y13, Y12
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y12, Y12
+	VBLENDVPS Y12, Y13, Y14, Y14
+	VMOVAPS   Y14, Y13
+
+ttsgemm2x16notanh1:
 	VMOVLPS      X3, (DX)
 	ADDQ         R8, DX
 	VMOVLPS      X1, (DX)
@@ -13180,6 +16166,126 @@ ntsgemm1x16norow0:
 	VMAXPS Y12, Y14, Y12
 
 ntsgemm1x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm1x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y0, Y14, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y0, Y14, Y0
+	VMULPS    Y0, Y0, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y0, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y0, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y0, Y2, Y2
+	VMOVAPS   Y2, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y13, Y14, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y13, Y14, Y13
+	VMULPS    Y13, Y13, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y13, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y13, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y13, Y2, Y2
+	VMOVAPS   Y2, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y15, Y14, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y15, Y14, Y15
+	VMULPS    Y15, Y15, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y15, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y15, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y15, Y2, Y2
+	VMOVAPS   Y2, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y12, Y14, Y12
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y12, Y14, Y12
+	VMULPS    Y12, Y12, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y12, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y12, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y12, Y2, Y2
+	VMOVAPS   Y2, Y12
+
+ntsgemm1x16notanh0:
 	VMOVSS       X0, (DX)
 	ADDQ         R8, DX
 	VMOVSS       X13, (DX)
@@ -13231,6 +16337,126 @@ ntsgemm1x16norow1:
 	VMAXPS Y12, Y14, Y12
 
 ntsgemm1x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm1x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y1, Y14, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y1, Y14, Y1
+	VMULPS    Y1, Y1, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y1, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y1, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y1, Y2, Y2
+	VMOVAPS   Y2, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y13, Y14, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y13, Y14, Y13
+	VMULPS    Y13, Y13, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y13, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y13, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y13, Y2, Y2
+	VMOVAPS   Y2, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y15, Y14, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y15, Y14, Y15
+	VMULPS    Y15, Y15, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y15, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y15, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y15, Y2, Y2
+	VMOVAPS   Y2, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y12, Y14, Y12
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y12, Y14, Y12
+	VMULPS    Y12, Y12, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y12, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y12, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y12, Y2, Y2
+	VMOVAPS   Y2, Y12
+
+ntsgemm1x16notanh1:
 	VMOVSS       X1, (DX)
 	ADDQ         R8, DX
 	VMOVSS       X13, (DX)
@@ -13474,6 +16700,126 @@ ttsgemm1x16norow0:
 	VMAXPS Y12, Y14, Y12
 
 ttsgemm1x16norelu0:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm1x16notanh0
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y0, Y14, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y0, Y14, Y0
+	VMULPS    Y0, Y0, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y0, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y0, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y0, Y2, Y2
+	VMOVAPS   Y2, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y13, Y14, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y13, Y14, Y13
+	VMULPS    Y13, Y13, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y13, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y13, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y13, Y2, Y2
+	VMOVAPS   Y2, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y15, Y14, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y15, Y14, Y15
+	VMULPS    Y15, Y15, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y15, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y15, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y15, Y2, Y2
+	VMOVAPS   Y2, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y12, Y14, Y12
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y12, Y14, Y12
+	VMULPS    Y12, Y12, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y12, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y12, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y12, Y2, Y2
+	VMOVAPS   Y2, Y12
+
+ttsgemm1x16notanh0:
 	VMOVSS       X0, (DX)
 	ADDQ         R8, DX
 	VMOVSS       X13, (DX)
@@ -13525,6 +16871,126 @@ ttsgemm1x16norow1:
 	VMAXPS Y12, Y14, Y12
 
 ttsgemm1x16norelu1:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm1x16notanh1
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y1, Y14, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y1, Y14, Y1
+	VMULPS    Y1, Y1, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y1, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y1, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y1, Y2, Y2
+	VMOVAPS   Y2, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y13, Y14, Y13
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y13, Y14, Y13
+	VMULPS    Y13, Y13, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y13, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y13, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y13, Y2, Y2
+	VMOVAPS   Y2, Y13
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y15, Y14, Y15
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y15, Y14, Y15
+	VMULPS    Y15, Y15, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y15, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y15, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y15, Y2, Y2
+	VMOVAPS   Y2, Y15
+	VMOVUPS   tanhconsts<>+64(SB), Y14
+	VMAXPS    Y12, Y14, Y12
+	VMOVUPS   tanhconsts<>+96(SB), Y14
+	VMINPS    Y12, Y14, Y12
+	VMULPS    Y12, Y12, Y14
+	VMULPS    tanhconsts<>+320(SB), Y14, Y2
+	VADDPS    tanhconsts<>+288(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+256(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+224(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+192(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+160(SB), Y2, Y2
+	VMULPS    Y2, Y14, Y2
+	VADDPS    tanhconsts<>+128(SB), Y2, Y2
+	VMULPS    Y2, Y12, Y2
+	VMULPS    tanhconsts<>+448(SB), Y14, Y3
+	VADDPS    tanhconsts<>+416(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+384(SB), Y3, Y3
+	VMULPS    Y3, Y14, Y3
+	VADDPS    tanhconsts<>+352(SB), Y3, Y3
+	VDIVPS    Y3, Y2, Y2
+	VANDPS    tanhconsts<>+0(SB), Y12, Y14
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y14, Y14
+	VBLENDVPS Y14, Y12, Y2, Y2
+	VMOVAPS   Y2, Y12
+
+ttsgemm1x16notanh1:
 	VMOVSS       X1, (DX)
 	ADDQ         R8, DX
 	VMOVSS       X13, (DX)

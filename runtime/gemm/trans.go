@@ -175,8 +175,11 @@ func (g *driver) packTrans(lo, hi int) {
 // partial.
 func (g *driver) trans(w, lo, hi int) {
 	flags := 0
-	if g.ep.ReLU {
+	switch {
+	case g.ep.ReLU:
 		flags = epiReLU
+	case g.ep.Tanh:
+		flags = epiTanh
 	}
 	wk := &g.w[w]
 	tiles := ceilDiv(g.n, mr)
