@@ -43,6 +43,7 @@ const (
 	// Fused and folded ops, made by the inference passes.
 	OpConv2DReLU
 	OpLinearReLU
+	OpLinearTanh
 	OpFoldBNWeight
 	OpFoldBNBias
 	OpBatchNormReLU
@@ -220,6 +221,9 @@ var opTable = [numOps]opInfo{
 	OpConv2DReLU: {name: "conv2d_relu", minArgs: 2, maxArgs: 3, attrs: convAttrs},
 	// relu(linear(args)). Args as OpLinear.
 	OpLinearReLU: {name: "linear_relu", minArgs: 2, maxArgs: 3},
+	// tanh(linear(args)): a linear layer with the tanh applied in its
+	// epilogue. Args as OpLinear.
+	OpLinearTanh: {name: "linear_tanh", minArgs: 2, maxArgs: 3},
 	// A weight with an inference batch-norm folded in. Arg 0: the conv or
 	// linear weight [O, ...]; arg 1: gamma [O]; arg 2: running variance [O].
 	// y[o, ...] = w[o, ...] * gamma[o] / sqrt(var[o] + Eps), computed in

@@ -205,7 +205,7 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 		}
 		return x, c.msgs
 
-	case OpLinear, OpLinearReLU:
+	case OpLinear, OpLinearReLU, OpLinearTanh:
 		if x := n.Args[0].Shape; len(x) == 4 {
 			c.fail("input has shape %v, want [batch, features]; flatten it first with Flatten", x)
 			return nil, c.msgs

@@ -85,13 +85,21 @@ func FoldScaleIntoLayer(g *ir.Graph) error {
 	return nil
 }
 
-// FuseReLU applies a ReLU in the epilogue of the convolution or linear
-// layer that feeds it.
-func FuseReLU(g *ir.Graph) error {
+// FuseActivation applies an activation in the epilogue of the layer that
+// feeds it, to each GEMM tile while it is in registers or in L1: a ReLU
+// after a convolution or linear layer, a tanh after a linear layer.
+// Training graphs lose nothing: the backward of either reads the
+// activation's output, which the fused layer writes, and nothing reads
+// the layer's own output. With its tanh fused, the 10-layer tanh MLP
+// trained 2.9% more images a second on a Xeon with AVX-512 and 0.5% more
+// with AVX2 alone (medians of 6 alternated runs of cnncbench each): the
+// tanh costs what it did, its pass over memory and the wait for the
+// workers after it are saved.
+func FuseActivation(g *ir.Graph) error {
 	uses := g.Uses()
 	changed := false
 	for _, r := range append([]*ir.Node(nil), g.Nodes...) {
-		if r.Op != ir.OpReLU {
+		if r.Op != ir.OpReLU && r.Op != ir.OpTanh {
 			continue
 		}
 		layer := r.Args[0]
@@ -99,11 +107,13 @@ func FuseReLU(g *ir.Graph) error {
 			continue
 		}
 		var op ir.Op
-		switch layer.Op {
-		case ir.OpConv2D:
+		switch {
+		case r.Op == ir.OpReLU && layer.Op == ir.OpConv2D:
 			op = ir.OpConv2DReLU
-		case ir.OpLinear:
+		case r.Op == ir.OpReLU && layer.Op == ir.OpLinear:
 			op = ir.OpLinearReLU
+		case r.Op == ir.OpTanh && layer.Op == ir.OpLinear:
+			op = ir.OpLinearTanh
 		default:
 			continue
 		}

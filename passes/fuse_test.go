@@ -8,6 +8,7 @@ import (
 	"github.com/cnnc/cnnc/ir"
 	"github.com/cnnc/cnnc/ir/eval"
 	"github.com/cnnc/cnnc/models/lenet5"
+	"github.com/cnnc/cnnc/models/mlp10"
 	"github.com/cnnc/cnnc/passes"
 )
 
@@ -28,6 +29,17 @@ func TestInferenceFusion(t *testing.T) {
 			b.Output("logits", b.Linear("fc", h, 6, 2))
 			return b.Graph()
 		}, []ir.Op{ir.OpDropout}, map[ir.Op]int{ir.OpScale: 1, ir.OpLinear: 1}},
+		{"mlp10", mlp10.MLP10, []ir.Op{ir.OpTanh}, map[ir.Op]int{ir.OpLinearTanh: 10, ir.OpLinear: 1}},
+		{"tanh fuses after a linear layer alone", func() *ir.Graph {
+			b := ir.NewBuilder("tanhs", 2)
+			x := b.Input("x", 1, 6, 6)
+			h := b.Tanh(b.Conv2D("conv", x, 1, 2, 3))
+			z := b.Linear("fc1", b.Flatten(h), 32, 8)
+			// z feeds the tanh and the sum: the tanh stays.
+			h2 := b.Add(b.Tanh(z), z)
+			b.Output("logits", b.Linear("fc2", b.Tanh(b.Linear("fc3", h2, 8, 8)), 8, 2))
+			return b.Graph()
+		}, nil, map[ir.Op]int{ir.OpTanh: 2, ir.OpConv2D: 1, ir.OpLinear: 2, ir.OpLinearTanh: 1}},
 		{"linear batch-norm without bias", func() *ir.Graph {
 			b := ir.NewBuilder("bn1d", 3)
 			x := b.Input("x", 5)

@@ -90,9 +90,9 @@ func (p Pipeline) Without(names ...string) Pipeline {
 // Fusions lists the passes of the inference pipeline that fuse or fold
 // layers: Infer.Without(Fusions...) computes the same graph with a kernel
 // for every layer.
-var Fusions = []string{"fold-batchnorm", "fold-scale", "fuse-relu"}
+var Fusions = []string{"fold-batchnorm", "fold-scale", "fuse-activation"}
 
 // TrainFusions lists the passes of the training pipeline that fuse
 // layers: Train.Without(TrainFusions...) computes the same graph with a
 // kernel per layer and per backward step.
-var TrainFusions = []string{"fuse-conv-bn-relu", "fuse-batchnorm-relu", "fuse-relu"}
+var TrainFusions = []string{"fuse-conv-bn-relu", "fuse-batchnorm-relu", "fuse-activation"}

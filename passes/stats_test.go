@@ -43,7 +43,7 @@ func TestProfile(t *testing.T) {
 	// Folding a batch-norm trades its kernel for two that fold the
 	// weight and the bias (per prediction: the weights must never go
 	// stale), and fusing the ReLU removes one kernel per layer.
-	lowered, folded, fused := at("lower-inference"), at("fold-batchnorm"), at("fuse-relu")
+	lowered, folded, fused := at("lower-inference"), at("fold-batchnorm"), at("fuse-activation")
 	require.Equal(t, lowered.Kernels+2*1, folded.Kernels, "two batch-norms fold into two weights and two biases")
 	require.Equal(t, folded.Kernels-4, fused.Kernels, "four ReLUs fuse")
 	require.Less(t, fused.Arena, lowered.Arena)

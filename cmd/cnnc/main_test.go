@@ -311,7 +311,7 @@ func TestDump(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	assert.Regexp(t, `^pipeline +pass +nodes +kernels +arena floats +arena bytes +unplanned floats +unplanned bytes$`, lines[0])
 	assert.Len(t, lines, 1+len(passesOf("train"))+len(passesOf("infer")), stdout)
-	assert.Regexp(t, `(?m)^infer +fuse-relu +\d+ +\d+ +\d+ +[0-9.]+ MiB +\d+ +[0-9.]+ MiB$`, stdout)
+	assert.Regexp(t, `(?m)^infer +fuse-activation +\d+ +\d+ +\d+ +[0-9.]+ MiB +\d+ +[0-9.]+ MiB$`, stdout)
 
 	code, stdout, stderr = cnnc(t, "dump", "-stats", "-json", "-pipeline", "infer", "-func", "LeNet5BN", model)
 	require.Equal(t, 0, code, stderr)

@@ -20,6 +20,7 @@ func init() {
 		ir.OpConv2D:               emitConv2D,
 		ir.OpConv2DReLU:           emitConv2D,
 		ir.OpLinearReLU:           emitLinear,
+		ir.OpLinearTanh:           emitLinear,
 		ir.OpFoldBNWeight:         emitElementwise,
 		ir.OpFoldBNBias:           emitElementwise,
 		ir.OpConv2DBackwardData:   emitConv2DBackwardData,

@@ -424,11 +424,15 @@ func emitLinear(g *generator, gp *graphPlan, n *ir.Node) error {
 	init := "x, w, bias"
 	var sumParams []kparam
 	relu := n.Op == ir.OpLinearReLU
-	result := func(v, _ string) string { return epilogue(v, relu) }
+	act := func(v string) string { return epilogue(v, relu) }
+	if n.Op == ir.OpLinearTanh {
+		act = func(v string) string { return "tanhf(" + v + ")" }
+	}
+	result := func(v, _ string) string { return act(v) }
 	if len(n.Args) > 2 {
 		sumParams = []kparam{in("bias", gp.buf[n.Args[2]])}
 		params = append(params, sumParams...)
-		result = func(v, j string) string { return epilogue(v+" + bias["+j+"]", relu) }
+		result = func(v, j string) string { return act(v + " + bias[" + j + "]") }
 	} else {
 		init = "x, w, nullptr"
 	}

@@ -85,9 +85,9 @@ func gemmPool(k *Kernel, flops int) string {
 	return "nil"
 }
 
-// emitLinear computes y = x W^T (+ bias) (ReLU): one GEMM with M = n
-// samples, N = O outputs, K = F features; the weight [O, F] is op(B)
-// transposed.
+// emitLinear computes y = x W^T (+ bias) (then ReLU or tanh): one GEMM
+// with M = n samples, N = O outputs, K = F features; the weight [O, F] is
+// op(B) transposed.
 func emitLinear(n *ir.Node, c *Context) (*Kernel, error) {
 	F, O, err := linearDims(n)
 	if err != nil {
@@ -107,18 +107,26 @@ func emitLinear(n *ir.Node, c *Context) (*Kernel, error) {
 		gemvPool = "pool"
 	}
 	gemv := fmt.Sprintf("gemm.GemvPar(%s, n, %d, %d, w, %d, x, %d, y, %d)\n", gemvPool, O, F, F, F, O)
-	relu := n.Op == ir.OpLinearReLU
+	relu, tanh := n.Op == ir.OpLinearReLU, n.Op == ir.OpLinearTanh
 	if bias != "nil" || relu {
 		gemv += fmt.Sprintf("gemm.BiasReLU(n, %d, y, %d, nil, %s, %v)\n", O, O, bias, relu)
+	}
+	if tanh {
+		gemv += fmt.Sprintf("elem.Tanh(y[:n*%d], y[:n*%d])\n", O, O)
 	}
 	var body string
 	if c.Batch < gemvMax {
 		body = gemv
 	} else {
-		// The GEMM applies the bias and ReLU to each tile in registers.
+		// The GEMM applies the bias and activation to each tile while it
+		// is in registers or in L1.
 		pool := gemmPool(k, 2*c.Batch*O*F)
-		body = fmt.Sprintf("if n < %d {\n%s} else {\ngemm.SgemmEpi(%s, false, true, n, %d, %d, x, %d, w, %d, y, %d, false, gemm.Epilogue{ColBias: %s, ReLU: %v})\n}\n",
-			gemvMax, gemv, pool, O, F, F, F, O, bias, relu)
+		act := fmt.Sprintf(", ReLU: %v", relu)
+		if tanh {
+			act = ", Tanh: true"
+		}
+		body = fmt.Sprintf("if n < %d {\n%s} else {\ngemm.SgemmEpi(%s, false, true, n, %d, %d, x, %d, w, %d, y, %d, false, gemm.Epilogue{ColBias: %s%s})\n}\n",
+			gemvMax, gemv, pool, O, F, F, F, O, bias, act)
 	}
 	k.Phases = []Phase{{Split: Serial, Body: body}}
 	return k, nil

@@ -142,6 +142,7 @@ var defaultEmitters = map[ir.Op]EmitFunc{
 	ir.OpConv2D:                      emitConv2D,
 	ir.OpConv2DReLU:                  emitConv2D,
 	ir.OpLinearReLU:                  emitLinear,
+	ir.OpLinearTanh:                  emitLinear,
 	ir.OpFoldBNWeight:                emitFoldBNWeight,
 	ir.OpFoldBNBias:                  emitFoldBNBias,
 	ir.OpBatchNormReLU:               emitBatchNorm,

@@ -9,37 +9,32 @@ import (
 	"math"
 )
 
-// linearFc1T5 computes (linear "fc1") [64,500] of the first n samples.
-func linearFc1T5(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+// linearTanhFc1T25 computes (linear_tanh "fc1") [64,500] of the first n samples.
+func linearTanhFc1T25(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
 		gemm.GemvPar(pool, n, 500, 784, w, 784, x, 784, y, 500)
 		gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
+		elem.Tanh(y[:n*500], y[:n*500])
 	} else {
-		gemm.SgemmEpi(pool, false, true, n, 500, 784, x, 784, w, 784, y, 500, false, gemm.Epilogue{ColBias: bias, ReLU: false})
+		gemm.SgemmEpi(pool, false, true, n, 500, 784, x, 784, w, 784, y, 500, false, gemm.Epilogue{ColBias: bias, Tanh: true})
 	}
 
 }
 
-// tanhT6 computes (tanh) [64,500] of samples [lo, hi).
-func tanhT6(n, lo, hi int, a0 []float32, y []float32) {
-	lo, hi = lo*500, hi*500
-	elem.Tanh(y[lo:hi], a0[lo:hi])
-
-}
-
-// linearFc2T9 computes (linear "fc2") [64,500] of the first n samples.
-func linearFc2T9(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+// linearTanhFc2T26 computes (linear_tanh "fc2") [64,500] of the first n samples.
+func linearTanhFc2T26(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
 	if n < 4 {
 		gemm.GemvPar(pool, n, 500, 500, w, 500, x, 500, y, 500)
 		gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
+		elem.Tanh(y[:n*500], y[:n*500])
 	} else {
-		gemm.SgemmEpi(pool, false, true, n, 500, 500, x, 500, w, 500, y, 500, false, gemm.Epilogue{ColBias: bias, ReLU: false})
+		gemm.SgemmEpi(pool, false, true, n, 500, 500, x, 500, w, 500, y, 500, false, gemm.Epilogue{ColBias: bias, Tanh: true})
 	}
 
 }
 
-// linearFc11T45 computes (linear "fc11") [64,10] of the first n samples.
-func linearFc11T45(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+// linearFc11T35 computes (linear "fc11") [64,10] of the first n samples.
+func linearFc11T35(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
 	if n < 4 {
 		gemm.GemvPar(nil, n, 10, 500, w, 500, x, 500, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
@@ -49,8 +44,8 @@ func linearFc11T45(n, lo, hi int, x []float32, w []float32, bias []float32, y []
 
 }
 
-// softmaxcrossentropyT46 computes (softmaxcrossentropy) [] of the first n samples.
-func softmaxcrossentropyT46(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
+// softmaxcrossentropyT36 computes (softmaxcrossentropy) [] of the first n samples.
+func softmaxcrossentropyT36(n, lo, hi int, a0 []float32, a1 []int32, y []float32) {
 	var sum float64
 	for s := 0; s < n; s++ {
 		row := a0[s*10 : s*10+10]
@@ -68,8 +63,8 @@ func softmaxcrossentropyT46(n, lo, hi int, a0 []float32, a1 []int32, y []float32
 
 }
 
-// softmaxcrossentropyBackwardT48 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
-func softmaxcrossentropyBackwardT48(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
+// softmaxcrossentropyBackwardT38 computes (softmaxcrossentropy_backward) [64,10] of samples [lo, hi).
+func softmaxcrossentropyBackwardT38(n, lo, hi int, a0 []float32, a1 []int32, a2 []float32, y []float32) {
 	g := float64(a2[0]) / float64(n)
 	for s := lo; s < hi; s++ {
 		row := a0[s*10 : s*10+10]
@@ -94,8 +89,8 @@ func softmaxcrossentropyBackwardT48(n, lo, hi int, a0 []float32, a1 []int32, a2 
 
 }
 
-// biasgradFc11T49 computes (biasgrad "fc11") [10] of indices [lo, hi) of 10.
-func biasgradFc11T49(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+// biasgradFc11T39 computes (biasgrad "fc11") [10] of indices [lo, hi) of 10.
+func biasgradFc11T39(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	elem.ColSumF64(acc, a0[lo:], n, 10)
 	for i, v := range acc {
@@ -104,21 +99,21 @@ func biasgradFc11T49(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 }
 
-// linearBackwardDataFc11T50 computes (linear_backward_data "fc11") [64,500] of the first n samples.
-func linearBackwardDataFc11T50(n, lo, hi int, dy []float32, w []float32, y []float32) {
+// linearBackwardDataFc11T40 computes (linear_backward_data "fc11") [64,500] of the first n samples.
+func linearBackwardDataFc11T40(n, lo, hi int, dy []float32, w []float32, y []float32) {
 	gemm.SgemmPar(nil, false, false, n, 500, 10, dy, 10, w, 500, y, 500, false)
 
 }
 
-// tanhBackwardT51 computes (tanh_backward) [64,500] of samples [lo, hi).
-func tanhBackwardT51(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
+// tanhBackwardT41 computes (tanh_backward) [64,500] of samples [lo, hi).
+func tanhBackwardT41(n, lo, hi int, a0 []float32, a1 []float32, y []float32) {
 	lo, hi = lo*500, hi*500
 	elem.TanhBackward(y[lo:hi], a0[lo:hi], a1[lo:hi])
 
 }
 
-// biasgradFc10T52 computes (biasgrad "fc10") [500] of indices [lo, hi) of 500.
-func biasgradFc10T52(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
+// biasgradFc10T42 computes (biasgrad "fc10") [500] of indices [lo, hi) of 500.
+func biasgradFc10T42(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 	acc := accs[lo:hi]
 	elem.ColSumF64(acc, a0[lo:], n, 500)
 	for i, v := range acc {
@@ -127,26 +122,26 @@ func biasgradFc10T52(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 }
 
-// linearBackwardWeightFc11T53 computes (linear_backward_weight "fc11") [10,500] of the first n samples.
-func linearBackwardWeightFc11T53(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
+// linearBackwardWeightFc11T43 computes (linear_backward_weight "fc11") [10,500] of the first n samples.
+func linearBackwardWeightFc11T43(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
 	gemm.SgemmRows(nil, true, false, 10, 500, n, dy, 10, x, 500, y, 500, false, rows)
 
 }
 
-// linearBackwardDataFc10T54 computes (linear_backward_data "fc10") [64,500] of the first n samples.
-func linearBackwardDataFc10T54(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
+// linearBackwardDataFc10T44 computes (linear_backward_data "fc10") [64,500] of the first n samples.
+func linearBackwardDataFc10T44(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
 	gemm.SgemmPar(pool, false, false, n, 500, 500, dy, 500, w, 500, y, 500, false)
 
 }
 
-// linearBackwardWeightFc10T57 computes (linear_backward_weight "fc10") [500,500] of the first n samples.
-func linearBackwardWeightFc10T57(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
+// linearBackwardWeightFc10T47 computes (linear_backward_weight "fc10") [500,500] of the first n samples.
+func linearBackwardWeightFc10T47(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
 	gemm.SgemmRows(pool, true, false, 500, 500, n, dy, 500, x, 500, y, 500, false, rows)
 
 }
 
-// linearBackwardWeightFc1T90 computes (linear_backward_weight "fc1") [500,784] of the first n samples.
-func linearBackwardWeightFc1T90(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
+// linearBackwardWeightFc1T80 computes (linear_backward_weight "fc1") [500,784] of the first n samples.
+func linearBackwardWeightFc1T80(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
 	gemm.SgemmRows(pool, true, false, 500, 784, n, dy, 500, x, 784, y, 784, false, rows)
 
 }

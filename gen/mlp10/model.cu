@@ -252,10 +252,10 @@ CNNC_EMU_REGISTER(cnnc_sgd)
 
 #endif  // CNNC_COMMON_CU
 
-// cnnc_mlp10_t5_linear_chunks: linear layer as a GEMM, M = n, N = 500, K = 784, split over chunks of 64 terms
-// v5 (linear "fc1") [64,500] <- v2 [64,784], v3 [500,784], v4 [500]
+// cnnc_mlp10_t25_linear_tanh_chunks: linear layer as a GEMM, M = n, N = 500, K = 784, split over chunks of 64 terms
+// v25 (linear_tanh "fc1") [64,500] <- v2 [64,784], v3 [500,784], v4 [500]
 // launch: grid ceil(n/64) x 8 x 13, block 128
-struct cnnc_mlp10_t5_linear_chunks_gemm {
+struct cnnc_mlp10_t25_linear_tanh_chunks_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
@@ -272,42 +272,31 @@ struct cnnc_mlp10_t5_linear_chunks_gemm {
     part[blockIdx.z * 32000 + m * 500 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t5_linear_chunks(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t25_linear_tanh_chunks(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 8;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, 784);
-  const cnnc_mlp10_t5_linear_chunks_gemm g{x, w, bias, part, grp};
+  const cnnc_mlp10_t25_linear_tanh_chunks_gemm g{x, w, bias, part, grp};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 8) * 64, k0, k1);
 }
 
-// cnnc_mlp10_t5_linear_sum: adds the chunks of linear in order
-// v5 (linear "fc1") [64,500] <- v2 [64,784], v3 [500,784], v4 [500]
+// cnnc_mlp10_t25_linear_tanh_sum: adds the chunks of linear_tanh in order
+// v25 (linear_tanh "fc1") [64,500] <- v2 [64,784], v3 [500,784], v4 [500]
 // launch: grid ceil(n*500/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t5_linear_sum(const float* __restrict__ part, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t25_linear_tanh_sum(const float* __restrict__ part, const float* __restrict__ bias, float* __restrict__ out, int n) {
   const int count = n * 500;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (784 + 64 - 1) / 64;
     float s = 0.0f;
     for (int ch = 0; ch < nch; ++ch) s += part[ch * 32000 + i];
-    out[i] = s + bias[(i % 500)];
+    out[i] = tanhf(s + bias[(i % 500)]);
 
   }
 }
 
-// cnnc_mlp10_t6_tanh: tanh(x)
-// v6 (tanh) [64,500] <- v5 [64,500]
-// launch: grid ceil(n*500/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t6_tanh(const float* __restrict__ x, float* __restrict__ out, int n) {
-  const int count = n * 500;
-  for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
-    out[i] = tanhf(x[i]);
-
-  }
-}
-
-// cnnc_mlp10_t9_linear_chunks: linear layer as a GEMM, M = n, N = 500, K = 500, split over chunks of 64 terms
-// v9 (linear "fc2") [64,500] <- v6 [64,500], v7 [500,500], v8 [500]
+// cnnc_mlp10_t26_linear_tanh_chunks: linear layer as a GEMM, M = n, N = 500, K = 500, split over chunks of 64 terms
+// v26 (linear_tanh "fc2") [64,500] <- v25 [64,500], v5 [500,500], v6 [500]
 // launch: grid ceil(n/64) x 8 x 8, block 128
-struct cnnc_mlp10_t9_linear_chunks_gemm {
+struct cnnc_mlp10_t26_linear_tanh_chunks_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
@@ -324,31 +313,31 @@ struct cnnc_mlp10_t9_linear_chunks_gemm {
     part[blockIdx.z * 32000 + m * 500 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t9_linear_chunks(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t26_linear_tanh_chunks(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 8;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, 500);
-  const cnnc_mlp10_t9_linear_chunks_gemm g{x, w, bias, part, grp};
+  const cnnc_mlp10_t26_linear_tanh_chunks_gemm g{x, w, bias, part, grp};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 8) * 64, k0, k1);
 }
 
-// cnnc_mlp10_t9_linear_sum: adds the chunks of linear in order
-// v9 (linear "fc2") [64,500] <- v6 [64,500], v7 [500,500], v8 [500]
+// cnnc_mlp10_t26_linear_tanh_sum: adds the chunks of linear_tanh in order
+// v26 (linear_tanh "fc2") [64,500] <- v25 [64,500], v5 [500,500], v6 [500]
 // launch: grid ceil(n*500/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t9_linear_sum(const float* __restrict__ part, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t26_linear_tanh_sum(const float* __restrict__ part, const float* __restrict__ bias, float* __restrict__ out, int n) {
   const int count = n * 500;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (500 + 64 - 1) / 64;
     float s = 0.0f;
     for (int ch = 0; ch < nch; ++ch) s += part[ch * 32000 + i];
-    out[i] = s + bias[(i % 500)];
+    out[i] = tanhf(s + bias[(i % 500)]);
 
   }
 }
 
-// cnnc_mlp10_t45_linear_chunks: linear layer as a GEMM, M = n, N = 10, K = 500, split over chunks of 64 terms
-// v45 (linear "fc11") [64,10] <- v42 [64,500], v43 [10,500], v44 [10]
+// cnnc_mlp10_t35_linear_chunks: linear layer as a GEMM, M = n, N = 10, K = 500, split over chunks of 64 terms
+// v35 (linear "fc11") [64,10] <- v34 [64,500], v23 [10,500], v24 [10]
 // launch: grid ceil(n/64) x 2 x 8, block 64
-struct cnnc_mlp10_t45_linear_chunks_gemm {
+struct cnnc_mlp10_t35_linear_chunks_gemm {
   static constexpr int BM = 64, BN = 8, BK = 16, TM = 4, TN = 2, NC = 10, AKFAST = 1, BKFAST = 1, STORE4 = 0;
   const float* x;
   const float* w;
@@ -365,17 +354,17 @@ struct cnnc_mlp10_t45_linear_chunks_gemm {
     part[blockIdx.z * 640 + m * 10 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(64) cnnc_mlp10_t45_linear_chunks(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_mlp10_t35_linear_chunks(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 2;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, 500);
-  const cnnc_mlp10_t45_linear_chunks_gemm g{x, w, bias, part, grp};
+  const cnnc_mlp10_t35_linear_chunks_gemm g{x, w, bias, part, grp};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 2) * 8, k0, k1);
 }
 
-// cnnc_mlp10_t45_linear_sum: adds the chunks of linear in order
-// v45 (linear "fc11") [64,10] <- v42 [64,500], v43 [10,500], v44 [10]
+// cnnc_mlp10_t35_linear_sum: adds the chunks of linear in order
+// v35 (linear "fc11") [64,10] <- v34 [64,500], v23 [10,500], v24 [10]
 // launch: grid ceil(n*10/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t45_linear_sum(const float* __restrict__ part, const float* __restrict__ bias, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t35_linear_sum(const float* __restrict__ part, const float* __restrict__ bias, float* __restrict__ out, int n) {
   const int count = n * 10;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (500 + 64 - 1) / 64;
@@ -386,10 +375,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t45_linear_sum(cons
   }
 }
 
-// cnnc_mlp10_t46_softmaxcrossentropy: mean softmax cross-entropy
-// v46 (softmaxcrossentropy) [] <- v45 [64,10], v1 [64]
+// cnnc_mlp10_t36_softmaxcrossentropy: mean softmax cross-entropy
+// v36 (softmaxcrossentropy) [] <- v35 [64,10], v1 [64]
 // launch: grid 1 x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t46_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t36_softmaxcrossentropy(const float* __restrict__ x, const int* __restrict__ labels, float* __restrict__ out, int n) {
   const int rows = n;
   float acc[1] = {0.0f};
   for (int r = threadIdx.x; r < rows; r += 256) {
@@ -404,10 +393,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t46_softmaxcrossent
   if (threadIdx.x == 0) out[0] = acc[0] / (float)rows;
 }
 
-// cnnc_mlp10_t48_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
-// v48 (softmaxcrossentropy_backward) [64,10] <- v45 [64,10], v1 [64], v47 []
+// cnnc_mlp10_t38_softmaxcrossentropy_backward: gradient of softmax cross-entropy: dloss * (softmax(x) - onehot) / n
+// v38 (softmaxcrossentropy_backward) [64,10] <- v35 [64,10], v1 [64], v37 []
 // launch: grid ceil(n/128) x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t48_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t38_softmaxcrossentropy_backward(const float* __restrict__ x, const int* __restrict__ labels, const float* __restrict__ dloss, float* __restrict__ out, int n) {
   const int rows = n;
   for (int r = blockIdx.x * 128 + threadIdx.x; r < rows; r += gridDim.x * 128) {
     const float* xr = x + r * 10;
@@ -426,10 +415,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t48_softmaxcrossent
   }
 }
 
-// cnnc_mlp10_t49_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v49 (biasgrad "fc11") [10] <- v48 [64,10]
+// cnnc_mlp10_t39_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v39 (biasgrad "fc11") [10] <- v38 [64,10]
 // launch: grid ceil(n/256) x 10 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t49_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t39_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -445,10 +434,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t49_biasgrad_partia
   }
 }
 
-// cnnc_mlp10_t49_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v49 (biasgrad "fc11") [10] <- v48 [64,10]
+// cnnc_mlp10_t39_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v39 (biasgrad "fc11") [10] <- v38 [64,10]
 // launch: grid 1 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t49_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t39_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 10; c += gridDim.x * 128) {
@@ -459,10 +448,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t49_biasgrad_final(
   }
 }
 
-// cnnc_mlp10_t50_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 500, K = 10
-// v50 (linear_backward_data "fc11") [64,500] <- v48 [64,10], v43 [10,500]
+// cnnc_mlp10_t40_linear_backward_data: gradient of a linear layer with respect to its input, M = n, N = 500, K = 10
+// v40 (linear_backward_data "fc11") [64,500] <- v38 [64,10], v23 [10,500]
 // launch: grid ceil(n/64) x 8 x 1, block 128
-struct cnnc_mlp10_t50_linear_backward_data_gemm {
+struct cnnc_mlp10_t40_linear_backward_data_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 0, STORE4 = 0;
   const float* dy;
   const float* w;
@@ -478,17 +467,17 @@ struct cnnc_mlp10_t50_linear_backward_data_gemm {
     out[m * 500 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t50_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t40_linear_backward_data(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 8;
   const int k0 = blockIdx.z * 16, k1 = cnnc_min(k0 + 16, 10);
-  const cnnc_mlp10_t50_linear_backward_data_gemm g{dy, w, out, grp};
+  const cnnc_mlp10_t40_linear_backward_data_gemm g{dy, w, out, grp};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 8) * 64, k0, k1);
 }
 
-// cnnc_mlp10_t51_tanh_backward: dy * (1 - y^2)
-// v51 (tanh_backward) [64,500] <- v42 [64,500], v50 [64,500]
+// cnnc_mlp10_t41_tanh_backward: dy * (1 - y^2)
+// v41 (tanh_backward) [64,500] <- v34 [64,500], v40 [64,500]
 // launch: grid ceil(n*500/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t51_tanh_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t41_tanh_backward(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int count = n * 500;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const float v = y[i];
@@ -497,10 +486,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t51_tanh_backward(c
   }
 }
 
-// cnnc_mlp10_t52_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
-// v52 (biasgrad "fc10") [500] <- v51 [64,500]
+// cnnc_mlp10_t42_biasgrad_partial: sum of dy over all axes but 1: partial sums over chunks of 256 elements
+// v42 (biasgrad "fc10") [500] <- v41 [64,500]
 // launch: grid ceil(n/256) x 500 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t52_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t42_biasgrad_partial(const float* __restrict__ dy, float* __restrict__ part, int n) {
   const int c = blockIdx.y, ch = blockIdx.x;
   const int count = n * 1;
   const int e0 = ch * 256, e1 = cnnc_min(e0 + 256, count);
@@ -516,10 +505,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t52_biasgrad_partia
   }
 }
 
-// cnnc_mlp10_t52_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
-// v52 (biasgrad "fc10") [500] <- v51 [64,500]
+// cnnc_mlp10_t42_biasgrad_final: sum of dy over all axes but 1: the chunks' sums in order
+// v42 (biasgrad "fc10") [500] <- v41 [64,500]
 // launch: grid 4 x 1 x 1, block 128
-extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t52_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t42_biasgrad_final(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 1;
   const int nch = (count + 256 - 1) / 256;
   for (int c = blockIdx.x * 128 + threadIdx.x; c < 500; c += gridDim.x * 128) {
@@ -530,10 +519,10 @@ extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t52_biasgrad_final(
   }
 }
 
-// cnnc_mlp10_t53_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 500, K = n
-// v53 (linear_backward_weight "fc11") [10,500] <- v42 [64,500], v48 [64,10]
+// cnnc_mlp10_t43_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 10, N = 500, K = n
+// v43 (linear_backward_weight "fc11") [10,500] <- v34 [64,500], v38 [64,10]
 // launch: grid 1 x 8 x 1, block 64
-struct cnnc_mlp10_t53_linear_backward_weight_gemm {
+struct cnnc_mlp10_t43_linear_backward_weight_gemm {
   static constexpr int BM = 32, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
@@ -549,17 +538,17 @@ struct cnnc_mlp10_t53_linear_backward_weight_gemm {
     out[m * 500 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(64) cnnc_mlp10_t53_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(64) cnnc_mlp10_t43_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 8;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_mlp10_t53_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_mlp10_t43_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 10, blockIdx.x * 32, (blockIdx.y % 8) * 64, k0, k1);
 }
 
-// cnnc_mlp10_t54_linear_backward_data_chunks: gradient of a linear layer with respect to its input, M = n, N = 500, K = 500, split over chunks of 64 terms
-// v54 (linear_backward_data "fc10") [64,500] <- v51 [64,500], v39 [500,500]
+// cnnc_mlp10_t44_linear_backward_data_chunks: gradient of a linear layer with respect to its input, M = n, N = 500, K = 500, split over chunks of 64 terms
+// v44 (linear_backward_data "fc10") [64,500] <- v41 [64,500], v21 [500,500]
 // launch: grid ceil(n/64) x 8 x 8, block 128
-struct cnnc_mlp10_t54_linear_backward_data_chunks_gemm {
+struct cnnc_mlp10_t44_linear_backward_data_chunks_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 1, BKFAST = 0, STORE4 = 0;
   const float* dy;
   const float* w;
@@ -575,17 +564,17 @@ struct cnnc_mlp10_t54_linear_backward_data_chunks_gemm {
     part[blockIdx.z * 32000 + m * 500 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t54_linear_backward_data_chunks(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ part, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t44_linear_backward_data_chunks(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ part, int n) {
   const int grp = blockIdx.y / 8;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, 500);
-  const cnnc_mlp10_t54_linear_backward_data_chunks_gemm g{dy, w, part, grp};
+  const cnnc_mlp10_t44_linear_backward_data_chunks_gemm g{dy, w, part, grp};
   cnnc_gemm_tile(g, n, blockIdx.x * 64, (blockIdx.y % 8) * 64, k0, k1);
 }
 
-// cnnc_mlp10_t54_linear_backward_data_sum: adds the chunks of linear_backward_data in order
-// v54 (linear_backward_data "fc10") [64,500] <- v51 [64,500], v39 [500,500]
+// cnnc_mlp10_t44_linear_backward_data_sum: adds the chunks of linear_backward_data in order
+// v44 (linear_backward_data "fc10") [64,500] <- v41 [64,500], v21 [500,500]
 // launch: grid ceil(n*500/256) x 1 x 1, block 256
-extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t54_linear_backward_data_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t44_linear_backward_data_sum(const float* __restrict__ part, float* __restrict__ out, int n) {
   const int count = n * 500;
   for (int i = blockIdx.x * 256 + threadIdx.x; i < count; i += gridDim.x * 256) {
     const int nch = (500 + 64 - 1) / 64;
@@ -596,10 +585,10 @@ extern "C" __global__ void __launch_bounds__(256) cnnc_mlp10_t54_linear_backward
   }
 }
 
-// cnnc_mlp10_t57_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 500, N = 500, K = n
-// v57 (linear_backward_weight "fc10") [500,500] <- v38 [64,500], v51 [64,500]
+// cnnc_mlp10_t47_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 500, N = 500, K = n
+// v47 (linear_backward_weight "fc10") [500,500] <- v33 [64,500], v41 [64,500]
 // launch: grid 8 x 8 x 1, block 128
-struct cnnc_mlp10_t57_linear_backward_weight_gemm {
+struct cnnc_mlp10_t47_linear_backward_weight_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 500, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
@@ -615,17 +604,17 @@ struct cnnc_mlp10_t57_linear_backward_weight_gemm {
     out[m * 500 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t57_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t47_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 8;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_mlp10_t57_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_mlp10_t47_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 500, blockIdx.x * 64, (blockIdx.y % 8) * 64, k0, k1);
 }
 
-// cnnc_mlp10_t90_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 500, N = 784, K = n
-// v90 (linear_backward_weight "fc1") [500,784] <- v2 [64,784], v87 [64,500]
+// cnnc_mlp10_t80_linear_backward_weight: gradient of a linear layer with respect to its weight, M = 500, N = 784, K = n
+// v80 (linear_backward_weight "fc1") [500,784] <- v2 [64,784], v77 [64,500]
 // launch: grid 8 x 13 x 1, block 128
-struct cnnc_mlp10_t90_linear_backward_weight_gemm {
+struct cnnc_mlp10_t80_linear_backward_weight_gemm {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 8, NC = 784, AKFAST = 0, BKFAST = 0, STORE4 = 0;
   const float* x;
   const float* dy;
@@ -641,32 +630,31 @@ struct cnnc_mlp10_t90_linear_backward_weight_gemm {
     out[m * 784 + j] = v;
   }
 };
-extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t90_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
+extern "C" __global__ void __launch_bounds__(128) cnnc_mlp10_t80_linear_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out, int n) {
   const int grp = blockIdx.y / 13;
   const int k0 = blockIdx.z * 64, k1 = cnnc_min(k0 + 64, n);
-  const cnnc_mlp10_t90_linear_backward_weight_gemm g{x, dy, out, grp};
+  const cnnc_mlp10_t80_linear_backward_weight_gemm g{x, dy, out, grp};
   cnnc_gemm_tile(g, 500, blockIdx.x * 64, (blockIdx.y % 13) * 64, k0, k1);
 }
 
 #ifdef CNNC_EMU
-CNNC_EMU_REGISTER(cnnc_mlp10_t5_linear_chunks)
-CNNC_EMU_REGISTER(cnnc_mlp10_t5_linear_sum)
-CNNC_EMU_REGISTER(cnnc_mlp10_t6_tanh)
-CNNC_EMU_REGISTER(cnnc_mlp10_t9_linear_chunks)
-CNNC_EMU_REGISTER(cnnc_mlp10_t9_linear_sum)
-CNNC_EMU_REGISTER(cnnc_mlp10_t45_linear_chunks)
-CNNC_EMU_REGISTER(cnnc_mlp10_t45_linear_sum)
-CNNC_EMU_REGISTER(cnnc_mlp10_t46_softmaxcrossentropy)
-CNNC_EMU_REGISTER(cnnc_mlp10_t48_softmaxcrossentropy_backward)
-CNNC_EMU_REGISTER(cnnc_mlp10_t49_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_mlp10_t49_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_mlp10_t50_linear_backward_data)
-CNNC_EMU_REGISTER(cnnc_mlp10_t51_tanh_backward)
-CNNC_EMU_REGISTER(cnnc_mlp10_t52_biasgrad_partial)
-CNNC_EMU_REGISTER(cnnc_mlp10_t52_biasgrad_final)
-CNNC_EMU_REGISTER(cnnc_mlp10_t53_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_mlp10_t54_linear_backward_data_chunks)
-CNNC_EMU_REGISTER(cnnc_mlp10_t54_linear_backward_data_sum)
-CNNC_EMU_REGISTER(cnnc_mlp10_t57_linear_backward_weight)
-CNNC_EMU_REGISTER(cnnc_mlp10_t90_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_mlp10_t25_linear_tanh_chunks)
+CNNC_EMU_REGISTER(cnnc_mlp10_t25_linear_tanh_sum)
+CNNC_EMU_REGISTER(cnnc_mlp10_t26_linear_tanh_chunks)
+CNNC_EMU_REGISTER(cnnc_mlp10_t26_linear_tanh_sum)
+CNNC_EMU_REGISTER(cnnc_mlp10_t35_linear_chunks)
+CNNC_EMU_REGISTER(cnnc_mlp10_t35_linear_sum)
+CNNC_EMU_REGISTER(cnnc_mlp10_t36_softmaxcrossentropy)
+CNNC_EMU_REGISTER(cnnc_mlp10_t38_softmaxcrossentropy_backward)
+CNNC_EMU_REGISTER(cnnc_mlp10_t39_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_mlp10_t39_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_mlp10_t40_linear_backward_data)
+CNNC_EMU_REGISTER(cnnc_mlp10_t41_tanh_backward)
+CNNC_EMU_REGISTER(cnnc_mlp10_t42_biasgrad_partial)
+CNNC_EMU_REGISTER(cnnc_mlp10_t42_biasgrad_final)
+CNNC_EMU_REGISTER(cnnc_mlp10_t43_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_mlp10_t44_linear_backward_data_chunks)
+CNNC_EMU_REGISTER(cnnc_mlp10_t44_linear_backward_data_sum)
+CNNC_EMU_REGISTER(cnnc_mlp10_t47_linear_backward_weight)
+CNNC_EMU_REGISTER(cnnc_mlp10_t80_linear_backward_weight)
 #endif

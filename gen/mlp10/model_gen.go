@@ -65,126 +65,86 @@ type Model struct {
 	pFc10Bias   *runtime.Param // fc10.bias [500]
 	pFc11Weight *runtime.Param // fc11.weight [10,500]
 	pFc11Bias   *runtime.Param // fc11.bias [10]
-	tArena      []float32      // training graph: the arena of its values, 353281 floats (1281281 without sharing)
-	t5          []float32      // training graph: (linear "fc1") [64,500] at tArena[0:32000]
-	t6          []float32      // training graph: (tanh) [64,500] at tArena[0:32000], in place over t5
-	t6Fn        func(lo, hi int)
-	t9          []float32 // training graph: (linear "fc2") [64,500] at tArena[32000:64000]
-	t10         []float32 // training graph: (tanh) [64,500] at tArena[32000:64000], in place over t9
-	t10Fn       func(lo, hi int)
-	t13         []float32 // training graph: (linear "fc3") [64,500] at tArena[64000:96000]
-	t14         []float32 // training graph: (tanh) [64,500] at tArena[64000:96000], in place over t13
-	t14Fn       func(lo, hi int)
-	t17         []float32 // training graph: (linear "fc4") [64,500] at tArena[96000:128000]
-	t18         []float32 // training graph: (tanh) [64,500] at tArena[96000:128000], in place over t17
-	t18Fn       func(lo, hi int)
-	t21         []float32 // training graph: (linear "fc5") [64,500] at tArena[128000:160000]
-	t22         []float32 // training graph: (tanh) [64,500] at tArena[128000:160000], in place over t21
-	t22Fn       func(lo, hi int)
-	t25         []float32 // training graph: (linear "fc6") [64,500] at tArena[160000:192000]
-	t26         []float32 // training graph: (tanh) [64,500] at tArena[160000:192000], in place over t25
-	t26Fn       func(lo, hi int)
-	t29         []float32 // training graph: (linear "fc7") [64,500] at tArena[192000:224000]
-	t30         []float32 // training graph: (tanh) [64,500] at tArena[192000:224000], in place over t29
-	t30Fn       func(lo, hi int)
-	t33         []float32 // training graph: (linear "fc8") [64,500] at tArena[224000:256000]
-	t34         []float32 // training graph: (tanh) [64,500] at tArena[224000:256000], in place over t33
-	t34Fn       func(lo, hi int)
-	t37         []float32 // training graph: (linear "fc9") [64,500] at tArena[256000:288000]
-	t38         []float32 // training graph: (tanh) [64,500] at tArena[256000:288000], in place over t37
+	tArena      []float32      // training graph: the arena of its values, 353281 floats (961281 without sharing)
+	t25         []float32      // training graph: (linear_tanh "fc1") [64,500] at tArena[0:32000]
+	t26         []float32      // training graph: (linear_tanh "fc2") [64,500] at tArena[32000:64000]
+	t27         []float32      // training graph: (linear_tanh "fc3") [64,500] at tArena[64000:96000]
+	t28         []float32      // training graph: (linear_tanh "fc4") [64,500] at tArena[96000:128000]
+	t29         []float32      // training graph: (linear_tanh "fc5") [64,500] at tArena[128000:160000]
+	t30         []float32      // training graph: (linear_tanh "fc6") [64,500] at tArena[160000:192000]
+	t31         []float32      // training graph: (linear_tanh "fc7") [64,500] at tArena[192000:224000]
+	t32         []float32      // training graph: (linear_tanh "fc8") [64,500] at tArena[224000:256000]
+	t33         []float32      // training graph: (linear_tanh "fc9") [64,500] at tArena[256000:288000]
+	t34         []float32      // training graph: (linear_tanh "fc10") [64,500] at tArena[288000:320000]
+	t35         []float32      // training graph: (linear "fc11") [64,10] at tArena[352000:352640]
+	t36         []float32      // training graph: (softmaxcrossentropy) [] at tArena[353280:353281]
+	t37         []float32      // training graph: (const) []
+	t38         []float32      // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[352640:353280]
 	t38Fn       func(lo, hi int)
-	t41         []float32 // training graph: (linear "fc10") [64,500] at tArena[288000:320000]
-	t42         []float32 // training graph: (tanh) [64,500] at tArena[288000:320000], in place over t41
+	t39Accs     []float64 // scratch of t39
+	t39Fn       func(lo, hi int)
+	t40         []float32 // training graph: (linear_backward_data "fc11") [64,500] at tArena[320000:352000]
+	t41         []float32 // training graph: (tanh_backward) [64,500] at tArena[320000:352000], in place over t40
+	t41Fn       func(lo, hi int)
+	t42Accs     []float64 // scratch of t42
 	t42Fn       func(lo, hi int)
-	t45         []float32 // training graph: (linear "fc11") [64,10] at tArena[352000:352640]
-	t46         []float32 // training graph: (softmaxcrossentropy) [] at tArena[353280:353281]
-	t47         []float32 // training graph: (const) []
-	t48         []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[352640:353280]
-	t48Fn       func(lo, hi int)
-	t49Accs     []float64 // scratch of t49
+	t44         []float32 // training graph: (linear_backward_data "fc10") [64,500] at tArena[288000:320000]
+	t45         []float32 // training graph: (tanh_backward) [64,500] at tArena[288000:320000], in place over t44
+	t45Fn       func(lo, hi int)
+	t46Accs     []float64 // scratch of t46
+	t46Fn       func(lo, hi int)
+	t48         []float32 // training graph: (linear_backward_data "fc9") [64,500] at tArena[256000:288000]
+	t49         []float32 // training graph: (tanh_backward) [64,500] at tArena[256000:288000], in place over t48
 	t49Fn       func(lo, hi int)
-	t50         []float32 // training graph: (linear_backward_data "fc11") [64,500] at tArena[320000:352000]
-	t51         []float32 // training graph: (tanh_backward) [64,500] at tArena[320000:352000], in place over t50
-	t51Fn       func(lo, hi int)
-	t52Accs     []float64 // scratch of t52
-	t52Fn       func(lo, hi int)
-	t54         []float32 // training graph: (linear_backward_data "fc10") [64,500] at tArena[288000:320000]
-	t55         []float32 // training graph: (tanh_backward) [64,500] at tArena[288000:320000], in place over t54
-	t55Fn       func(lo, hi int)
-	t56Accs     []float64 // scratch of t56
-	t56Fn       func(lo, hi int)
-	t58         []float32 // training graph: (linear_backward_data "fc9") [64,500] at tArena[256000:288000]
-	t59         []float32 // training graph: (tanh_backward) [64,500] at tArena[256000:288000], in place over t58
-	t59Fn       func(lo, hi int)
-	t60Accs     []float64 // scratch of t60
-	t60Fn       func(lo, hi int)
-	t62         []float32 // training graph: (linear_backward_data "fc8") [64,500] at tArena[224000:256000]
-	t63         []float32 // training graph: (tanh_backward) [64,500] at tArena[224000:256000], in place over t62
-	t63Fn       func(lo, hi int)
-	t64Accs     []float64 // scratch of t64
-	t64Fn       func(lo, hi int)
-	t66         []float32 // training graph: (linear_backward_data "fc7") [64,500] at tArena[192000:224000]
-	t67         []float32 // training graph: (tanh_backward) [64,500] at tArena[192000:224000], in place over t66
-	t67Fn       func(lo, hi int)
-	t68Accs     []float64 // scratch of t68
-	t68Fn       func(lo, hi int)
-	t70         []float32 // training graph: (linear_backward_data "fc6") [64,500] at tArena[160000:192000]
-	t71         []float32 // training graph: (tanh_backward) [64,500] at tArena[160000:192000], in place over t70
-	t71Fn       func(lo, hi int)
-	t72Accs     []float64 // scratch of t72
-	t72Fn       func(lo, hi int)
-	t74         []float32 // training graph: (linear_backward_data "fc5") [64,500] at tArena[128000:160000]
-	t75         []float32 // training graph: (tanh_backward) [64,500] at tArena[128000:160000], in place over t74
-	t75Fn       func(lo, hi int)
-	t76Accs     []float64 // scratch of t76
-	t76Fn       func(lo, hi int)
-	t78         []float32 // training graph: (linear_backward_data "fc4") [64,500] at tArena[96000:128000]
-	t79         []float32 // training graph: (tanh_backward) [64,500] at tArena[96000:128000], in place over t78
-	t79Fn       func(lo, hi int)
-	t80Accs     []float64 // scratch of t80
-	t80Fn       func(lo, hi int)
-	t82         []float32 // training graph: (linear_backward_data "fc3") [64,500] at tArena[64000:96000]
-	t83         []float32 // training graph: (tanh_backward) [64,500] at tArena[64000:96000], in place over t82
-	t83Fn       func(lo, hi int)
-	t84Accs     []float64 // scratch of t84
-	t84Fn       func(lo, hi int)
-	t86         []float32 // training graph: (linear_backward_data "fc2") [64,500] at tArena[32000:64000]
-	t87         []float32 // training graph: (tanh_backward) [64,500] at tArena[32000:64000], in place over t86
-	t87Fn       func(lo, hi int)
-	t88Accs     []float64 // scratch of t88
-	t88Fn       func(lo, hi int)
-	iArena      []float32 // inference graph: the arena of its values, 64000 floats (640640 without sharing)
-	i4          []float32 // inference graph: (linear "fc1") [64,500] at iArena[0:32000]
-	i5          []float32 // inference graph: (tanh) [64,500] at iArena[0:32000], in place over i4
-	i5Fn        func(lo, hi int)
-	i8          []float32 // inference graph: (linear "fc2") [64,500] at iArena[32000:64000]
-	i9          []float32 // inference graph: (tanh) [64,500] at iArena[32000:64000], in place over i8
-	i9Fn        func(lo, hi int)
-	i12         []float32 // inference graph: (linear "fc3") [64,500] at iArena[0:32000]
-	i13         []float32 // inference graph: (tanh) [64,500] at iArena[0:32000], in place over i12
-	i13Fn       func(lo, hi int)
-	i16         []float32 // inference graph: (linear "fc4") [64,500] at iArena[32000:64000]
-	i17         []float32 // inference graph: (tanh) [64,500] at iArena[32000:64000], in place over i16
-	i17Fn       func(lo, hi int)
-	i20         []float32 // inference graph: (linear "fc5") [64,500] at iArena[0:32000]
-	i21         []float32 // inference graph: (tanh) [64,500] at iArena[0:32000], in place over i20
-	i21Fn       func(lo, hi int)
-	i24         []float32 // inference graph: (linear "fc6") [64,500] at iArena[32000:64000]
-	i25         []float32 // inference graph: (tanh) [64,500] at iArena[32000:64000], in place over i24
-	i25Fn       func(lo, hi int)
-	i28         []float32 // inference graph: (linear "fc7") [64,500] at iArena[0:32000]
-	i29         []float32 // inference graph: (tanh) [64,500] at iArena[0:32000], in place over i28
-	i29Fn       func(lo, hi int)
-	i32         []float32 // inference graph: (linear "fc8") [64,500] at iArena[32000:64000]
-	i33         []float32 // inference graph: (tanh) [64,500] at iArena[32000:64000], in place over i32
-	i33Fn       func(lo, hi int)
-	i36         []float32 // inference graph: (linear "fc9") [64,500] at iArena[0:32000]
-	i37         []float32 // inference graph: (tanh) [64,500] at iArena[0:32000], in place over i36
-	i37Fn       func(lo, hi int)
-	i40         []float32 // inference graph: (linear "fc10") [64,500] at iArena[32000:64000]
-	i41         []float32 // inference graph: (tanh) [64,500] at iArena[32000:64000], in place over i40
-	i41Fn       func(lo, hi int)
-	i44         []float32        // inference graph: (linear "fc11") [64,10] at iArena[0:640]
+	t50Accs     []float64 // scratch of t50
+	t50Fn       func(lo, hi int)
+	t52         []float32 // training graph: (linear_backward_data "fc8") [64,500] at tArena[224000:256000]
+	t53         []float32 // training graph: (tanh_backward) [64,500] at tArena[224000:256000], in place over t52
+	t53Fn       func(lo, hi int)
+	t54Accs     []float64 // scratch of t54
+	t54Fn       func(lo, hi int)
+	t56         []float32 // training graph: (linear_backward_data "fc7") [64,500] at tArena[192000:224000]
+	t57         []float32 // training graph: (tanh_backward) [64,500] at tArena[192000:224000], in place over t56
+	t57Fn       func(lo, hi int)
+	t58Accs     []float64 // scratch of t58
+	t58Fn       func(lo, hi int)
+	t60         []float32 // training graph: (linear_backward_data "fc6") [64,500] at tArena[160000:192000]
+	t61         []float32 // training graph: (tanh_backward) [64,500] at tArena[160000:192000], in place over t60
+	t61Fn       func(lo, hi int)
+	t62Accs     []float64 // scratch of t62
+	t62Fn       func(lo, hi int)
+	t64         []float32 // training graph: (linear_backward_data "fc5") [64,500] at tArena[128000:160000]
+	t65         []float32 // training graph: (tanh_backward) [64,500] at tArena[128000:160000], in place over t64
+	t65Fn       func(lo, hi int)
+	t66Accs     []float64 // scratch of t66
+	t66Fn       func(lo, hi int)
+	t68         []float32 // training graph: (linear_backward_data "fc4") [64,500] at tArena[96000:128000]
+	t69         []float32 // training graph: (tanh_backward) [64,500] at tArena[96000:128000], in place over t68
+	t69Fn       func(lo, hi int)
+	t70Accs     []float64 // scratch of t70
+	t70Fn       func(lo, hi int)
+	t72         []float32 // training graph: (linear_backward_data "fc3") [64,500] at tArena[64000:96000]
+	t73         []float32 // training graph: (tanh_backward) [64,500] at tArena[64000:96000], in place over t72
+	t73Fn       func(lo, hi int)
+	t74Accs     []float64 // scratch of t74
+	t74Fn       func(lo, hi int)
+	t76         []float32 // training graph: (linear_backward_data "fc2") [64,500] at tArena[32000:64000]
+	t77         []float32 // training graph: (tanh_backward) [64,500] at tArena[32000:64000], in place over t76
+	t77Fn       func(lo, hi int)
+	t78Accs     []float64 // scratch of t78
+	t78Fn       func(lo, hi int)
+	iArena      []float32        // inference graph: the arena of its values, 64000 floats (320640 without sharing)
+	i24         []float32        // inference graph: (linear_tanh "fc1") [64,500] at iArena[0:32000]
+	i25         []float32        // inference graph: (linear_tanh "fc2") [64,500] at iArena[32000:64000]
+	i26         []float32        // inference graph: (linear_tanh "fc3") [64,500] at iArena[0:32000]
+	i27         []float32        // inference graph: (linear_tanh "fc4") [64,500] at iArena[32000:64000]
+	i28         []float32        // inference graph: (linear_tanh "fc5") [64,500] at iArena[0:32000]
+	i29         []float32        // inference graph: (linear_tanh "fc6") [64,500] at iArena[32000:64000]
+	i30         []float32        // inference graph: (linear_tanh "fc7") [64,500] at iArena[0:32000]
+	i31         []float32        // inference graph: (linear_tanh "fc8") [64,500] at iArena[32000:64000]
+	i32         []float32        // inference graph: (linear_tanh "fc9") [64,500] at iArena[0:32000]
+	i33         []float32        // inference graph: (linear_tanh "fc10") [64,500] at iArena[32000:64000]
+	i34         []float32        // inference graph: (linear "fc11") [64,10] at iArena[0:640]
 	grads       runtime.GradHook // see SetGradHook
 }
 
@@ -245,128 +205,88 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "torch_default", FanIn: 500, FanOut: 10}.Fill(m.pFc11Weight.Data, rng)
 	runtime.Init{Scheme: "torch_default", FanIn: 500, FanOut: 10}.Fill(m.pFc11Bias.Data, rng)
 	m.tArena = make([]float32, 353281)
-	m.t5 = m.tArena[0:32000:32000]
-	m.t6 = m.tArena[0:32000:32000]
-	m.t6Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t5, m.t6) }
-	m.t9 = m.tArena[32000:64000:64000]
-	m.t10 = m.tArena[32000:64000:64000]
-	m.t10Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t9, m.t10) }
-	m.t13 = m.tArena[64000:96000:96000]
-	m.t14 = m.tArena[64000:96000:96000]
-	m.t14Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t13, m.t14) }
-	m.t17 = m.tArena[96000:128000:128000]
-	m.t18 = m.tArena[96000:128000:128000]
-	m.t18Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t17, m.t18) }
-	m.t21 = m.tArena[128000:160000:160000]
-	m.t22 = m.tArena[128000:160000:160000]
-	m.t22Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t21, m.t22) }
-	m.t25 = m.tArena[160000:192000:192000]
-	m.t26 = m.tArena[160000:192000:192000]
-	m.t26Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t25, m.t26) }
-	m.t29 = m.tArena[192000:224000:224000]
-	m.t30 = m.tArena[192000:224000:224000]
-	m.t30Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t29, m.t30) }
-	m.t33 = m.tArena[224000:256000:256000]
-	m.t34 = m.tArena[224000:256000:256000]
-	m.t34Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t33, m.t34) }
-	m.t37 = m.tArena[256000:288000:288000]
-	m.t38 = m.tArena[256000:288000:288000]
-	m.t38Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t37, m.t38) }
-	m.t41 = m.tArena[288000:320000:320000]
-	m.t42 = m.tArena[288000:320000:320000]
-	m.t42Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.t41, m.t42) }
-	m.t45 = m.tArena[352000:352640:352640]
-	m.t46 = m.tArena[353280:353281:353281]
-	m.t47 = make([]float32, 1)
-	for i := range m.t47 {
-		m.t47[i] = float32(1.0)
+	m.t25 = m.tArena[0:32000:32000]
+	m.t26 = m.tArena[32000:64000:64000]
+	m.t27 = m.tArena[64000:96000:96000]
+	m.t28 = m.tArena[96000:128000:128000]
+	m.t29 = m.tArena[128000:160000:160000]
+	m.t30 = m.tArena[160000:192000:192000]
+	m.t31 = m.tArena[192000:224000:224000]
+	m.t32 = m.tArena[224000:256000:256000]
+	m.t33 = m.tArena[256000:288000:288000]
+	m.t34 = m.tArena[288000:320000:320000]
+	m.t35 = m.tArena[352000:352640:352640]
+	m.t36 = m.tArena[353280:353281:353281]
+	m.t37 = make([]float32, 1)
+	for i := range m.t37 {
+		m.t37[i] = float32(1.0)
 	}
-	m.t48 = m.tArena[352640:353280:353280]
-	m.t48Fn = func(lo, hi int) { softmaxcrossentropyBackwardT48(m.n, lo, hi, m.t45, m.labels, m.t47, m.t48) }
-	m.t49Accs = make([]float64, 10)
-	m.t49Fn = func(lo, hi int) { biasgradFc11T49(m.n, lo, hi, m.t48, m.pFc11Bias.Grad, m.t49Accs) }
-	m.t50 = m.tArena[320000:352000:352000]
-	m.t51 = m.tArena[320000:352000:352000]
-	m.t51Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t42, m.t50, m.t51) }
-	m.t52Accs = make([]float64, 500)
-	m.t52Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t51, m.pFc10Bias.Grad, m.t52Accs) }
-	m.t54 = m.tArena[288000:320000:320000]
-	m.t55 = m.tArena[288000:320000:320000]
-	m.t55Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t38, m.t54, m.t55) }
-	m.t56Accs = make([]float64, 500)
-	m.t56Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t55, m.pFc9Bias.Grad, m.t56Accs) }
-	m.t58 = m.tArena[256000:288000:288000]
-	m.t59 = m.tArena[256000:288000:288000]
-	m.t59Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t34, m.t58, m.t59) }
-	m.t60Accs = make([]float64, 500)
-	m.t60Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t59, m.pFc8Bias.Grad, m.t60Accs) }
-	m.t62 = m.tArena[224000:256000:256000]
-	m.t63 = m.tArena[224000:256000:256000]
-	m.t63Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t30, m.t62, m.t63) }
-	m.t64Accs = make([]float64, 500)
-	m.t64Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t63, m.pFc7Bias.Grad, m.t64Accs) }
-	m.t66 = m.tArena[192000:224000:224000]
-	m.t67 = m.tArena[192000:224000:224000]
-	m.t67Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t26, m.t66, m.t67) }
-	m.t68Accs = make([]float64, 500)
-	m.t68Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t67, m.pFc6Bias.Grad, m.t68Accs) }
-	m.t70 = m.tArena[160000:192000:192000]
-	m.t71 = m.tArena[160000:192000:192000]
-	m.t71Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t22, m.t70, m.t71) }
-	m.t72Accs = make([]float64, 500)
-	m.t72Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t71, m.pFc5Bias.Grad, m.t72Accs) }
-	m.t74 = m.tArena[128000:160000:160000]
-	m.t75 = m.tArena[128000:160000:160000]
-	m.t75Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t18, m.t74, m.t75) }
-	m.t76Accs = make([]float64, 500)
-	m.t76Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t75, m.pFc4Bias.Grad, m.t76Accs) }
-	m.t78 = m.tArena[96000:128000:128000]
-	m.t79 = m.tArena[96000:128000:128000]
-	m.t79Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t14, m.t78, m.t79) }
-	m.t80Accs = make([]float64, 500)
-	m.t80Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t79, m.pFc3Bias.Grad, m.t80Accs) }
-	m.t82 = m.tArena[64000:96000:96000]
-	m.t83 = m.tArena[64000:96000:96000]
-	m.t83Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t10, m.t82, m.t83) }
-	m.t84Accs = make([]float64, 500)
-	m.t84Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t83, m.pFc2Bias.Grad, m.t84Accs) }
-	m.t86 = m.tArena[32000:64000:64000]
-	m.t87 = m.tArena[32000:64000:64000]
-	m.t87Fn = func(lo, hi int) { tanhBackwardT51(m.n, lo, hi, m.t6, m.t86, m.t87) }
-	m.t88Accs = make([]float64, 500)
-	m.t88Fn = func(lo, hi int) { biasgradFc10T52(m.n, lo, hi, m.t87, m.pFc1Bias.Grad, m.t88Accs) }
+	m.t38 = m.tArena[352640:353280:353280]
+	m.t38Fn = func(lo, hi int) { softmaxcrossentropyBackwardT38(m.n, lo, hi, m.t35, m.labels, m.t37, m.t38) }
+	m.t39Accs = make([]float64, 10)
+	m.t39Fn = func(lo, hi int) { biasgradFc11T39(m.n, lo, hi, m.t38, m.pFc11Bias.Grad, m.t39Accs) }
+	m.t40 = m.tArena[320000:352000:352000]
+	m.t41 = m.tArena[320000:352000:352000]
+	m.t41Fn = func(lo, hi int) { tanhBackwardT41(m.n, lo, hi, m.t34, m.t40, m.t41) }
+	m.t42Accs = make([]float64, 500)
+	m.t42Fn = func(lo, hi int) { biasgradFc10T42(m.n, lo, hi, m.t41, m.pFc10Bias.Grad, m.t42Accs) }
+	m.t44 = m.tArena[288000:320000:320000]
+	m.t45 = m.tArena[288000:320000:320000]
+	m.t45Fn = func(lo, hi int) { tanhBackwardT41(m.n, lo, hi, m.t33, m.t44, m.t45) }
+	m.t46Accs = make([]float64, 500)
+	m.t46Fn = func(lo, hi int) { biasgradFc10T42(m.n, lo, hi, m.t45, m.pFc9Bias.Grad, m.t46Accs) }
+	m.t48 = m.tArena[256000:288000:288000]
+	m.t49 = m.tArena[256000:288000:288000]
+	m.t49Fn = func(lo, hi int) { tanhBackwardT41(m.n, lo, hi, m.t32, m.t48, m.t49) }
+	m.t50Accs = make([]float64, 500)
+	m.t50Fn = func(lo, hi int) { biasgradFc10T42(m.n, lo, hi, m.t49, m.pFc8Bias.Grad, m.t50Accs) }
+	m.t52 = m.tArena[224000:256000:256000]
+	m.t53 = m.tArena[224000:256000:256000]
+	m.t53Fn = func(lo, hi int) { tanhBackwardT41(m.n, lo, hi, m.t31, m.t52, m.t53) }
+	m.t54Accs = make([]float64, 500)
+	m.t54Fn = func(lo, hi int) { biasgradFc10T42(m.n, lo, hi, m.t53, m.pFc7Bias.Grad, m.t54Accs) }
+	m.t56 = m.tArena[192000:224000:224000]
+	m.t57 = m.tArena[192000:224000:224000]
+	m.t57Fn = func(lo, hi int) { tanhBackwardT41(m.n, lo, hi, m.t30, m.t56, m.t57) }
+	m.t58Accs = make([]float64, 500)
+	m.t58Fn = func(lo, hi int) { biasgradFc10T42(m.n, lo, hi, m.t57, m.pFc6Bias.Grad, m.t58Accs) }
+	m.t60 = m.tArena[160000:192000:192000]
+	m.t61 = m.tArena[160000:192000:192000]
+	m.t61Fn = func(lo, hi int) { tanhBackwardT41(m.n, lo, hi, m.t29, m.t60, m.t61) }
+	m.t62Accs = make([]float64, 500)
+	m.t62Fn = func(lo, hi int) { biasgradFc10T42(m.n, lo, hi, m.t61, m.pFc5Bias.Grad, m.t62Accs) }
+	m.t64 = m.tArena[128000:160000:160000]
+	m.t65 = m.tArena[128000:160000:160000]
+	m.t65Fn = func(lo, hi int) { tanhBackwardT41(m.n, lo, hi, m.t28, m.t64, m.t65) }
+	m.t66Accs = make([]float64, 500)
+	m.t66Fn = func(lo, hi int) { biasgradFc10T42(m.n, lo, hi, m.t65, m.pFc4Bias.Grad, m.t66Accs) }
+	m.t68 = m.tArena[96000:128000:128000]
+	m.t69 = m.tArena[96000:128000:128000]
+	m.t69Fn = func(lo, hi int) { tanhBackwardT41(m.n, lo, hi, m.t27, m.t68, m.t69) }
+	m.t70Accs = make([]float64, 500)
+	m.t70Fn = func(lo, hi int) { biasgradFc10T42(m.n, lo, hi, m.t69, m.pFc3Bias.Grad, m.t70Accs) }
+	m.t72 = m.tArena[64000:96000:96000]
+	m.t73 = m.tArena[64000:96000:96000]
+	m.t73Fn = func(lo, hi int) { tanhBackwardT41(m.n, lo, hi, m.t26, m.t72, m.t73) }
+	m.t74Accs = make([]float64, 500)
+	m.t74Fn = func(lo, hi int) { biasgradFc10T42(m.n, lo, hi, m.t73, m.pFc2Bias.Grad, m.t74Accs) }
+	m.t76 = m.tArena[32000:64000:64000]
+	m.t77 = m.tArena[32000:64000:64000]
+	m.t77Fn = func(lo, hi int) { tanhBackwardT41(m.n, lo, hi, m.t25, m.t76, m.t77) }
+	m.t78Accs = make([]float64, 500)
+	m.t78Fn = func(lo, hi int) { biasgradFc10T42(m.n, lo, hi, m.t77, m.pFc1Bias.Grad, m.t78Accs) }
 	m.iArena = make([]float32, 64000)
-	m.i4 = m.iArena[0:32000:32000]
-	m.i5 = m.iArena[0:32000:32000]
-	m.i5Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i4, m.i5) }
-	m.i8 = m.iArena[32000:64000:64000]
-	m.i9 = m.iArena[32000:64000:64000]
-	m.i9Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i8, m.i9) }
-	m.i12 = m.iArena[0:32000:32000]
-	m.i13 = m.iArena[0:32000:32000]
-	m.i13Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i12, m.i13) }
-	m.i16 = m.iArena[32000:64000:64000]
-	m.i17 = m.iArena[32000:64000:64000]
-	m.i17Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i16, m.i17) }
-	m.i20 = m.iArena[0:32000:32000]
-	m.i21 = m.iArena[0:32000:32000]
-	m.i21Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i20, m.i21) }
-	m.i24 = m.iArena[32000:64000:64000]
+	m.i24 = m.iArena[0:32000:32000]
 	m.i25 = m.iArena[32000:64000:64000]
-	m.i25Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i24, m.i25) }
+	m.i26 = m.iArena[0:32000:32000]
+	m.i27 = m.iArena[32000:64000:64000]
 	m.i28 = m.iArena[0:32000:32000]
-	m.i29 = m.iArena[0:32000:32000]
-	m.i29Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i28, m.i29) }
-	m.i32 = m.iArena[32000:64000:64000]
+	m.i29 = m.iArena[32000:64000:64000]
+	m.i30 = m.iArena[0:32000:32000]
+	m.i31 = m.iArena[32000:64000:64000]
+	m.i32 = m.iArena[0:32000:32000]
 	m.i33 = m.iArena[32000:64000:64000]
-	m.i33Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i32, m.i33) }
-	m.i36 = m.iArena[0:32000:32000]
-	m.i37 = m.iArena[0:32000:32000]
-	m.i37Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i36, m.i37) }
-	m.i40 = m.iArena[32000:64000:64000]
-	m.i41 = m.iArena[32000:64000:64000]
-	m.i41Fn = func(lo, hi int) { tanhT6(m.n, lo, hi, m.i40, m.i41) }
-	m.i44 = m.iArena[0:640:640]
+	m.i34 = m.iArena[0:640:640]
 	return m
 }
 
@@ -465,94 +385,84 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	linearFc1T5(m.n, 0, 1, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t5, m.pool)      // (linear "fc1") [64,500]
-	m.pool.For(m.n, m.t6Fn)                                                            // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.t6, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t9, m.pool)     // (linear "fc2") [64,500]
-	m.pool.For(m.n, m.t10Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.t10, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t13, m.pool)   // (linear "fc3") [64,500]
-	m.pool.For(m.n, m.t14Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.t14, m.pFc4Weight.Data, m.pFc4Bias.Data, m.t17, m.pool)   // (linear "fc4") [64,500]
-	m.pool.For(m.n, m.t18Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.t18, m.pFc5Weight.Data, m.pFc5Bias.Data, m.t21, m.pool)   // (linear "fc5") [64,500]
-	m.pool.For(m.n, m.t22Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.t22, m.pFc6Weight.Data, m.pFc6Bias.Data, m.t25, m.pool)   // (linear "fc6") [64,500]
-	m.pool.For(m.n, m.t26Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.t26, m.pFc7Weight.Data, m.pFc7Bias.Data, m.t29, m.pool)   // (linear "fc7") [64,500]
-	m.pool.For(m.n, m.t30Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.t30, m.pFc8Weight.Data, m.pFc8Bias.Data, m.t33, m.pool)   // (linear "fc8") [64,500]
-	m.pool.For(m.n, m.t34Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.t34, m.pFc9Weight.Data, m.pFc9Bias.Data, m.t37, m.pool)   // (linear "fc9") [64,500]
-	m.pool.For(m.n, m.t38Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.t38, m.pFc10Weight.Data, m.pFc10Bias.Data, m.t41, m.pool) // (linear "fc10") [64,500]
-	m.pool.For(m.n, m.t42Fn)                                                           // (tanh) [64,500]
-	linearFc11T45(m.n, 0, 1, m.t42, m.pFc11Weight.Data, m.pFc11Bias.Data, m.t45)       // (linear "fc11") [64,10]
-	softmaxcrossentropyT46(m.n, 0, 1, m.t45, m.labels, m.t46)                          // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t48Fn)                                                           // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t49Fn)                                                            // (biasgrad "fc11") [10]
+	linearTanhFc1T25(m.n, 0, 1, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t25, m.pool)     // (linear_tanh "fc1") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t26, m.pool)   // (linear_tanh "fc2") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t26, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t27, m.pool)   // (linear_tanh "fc3") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t27, m.pFc4Weight.Data, m.pFc4Bias.Data, m.t28, m.pool)   // (linear_tanh "fc4") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t28, m.pFc5Weight.Data, m.pFc5Bias.Data, m.t29, m.pool)   // (linear_tanh "fc5") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t29, m.pFc6Weight.Data, m.pFc6Bias.Data, m.t30, m.pool)   // (linear_tanh "fc6") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t30, m.pFc7Weight.Data, m.pFc7Bias.Data, m.t31, m.pool)   // (linear_tanh "fc7") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t31, m.pFc8Weight.Data, m.pFc8Bias.Data, m.t32, m.pool)   // (linear_tanh "fc8") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t32, m.pFc9Weight.Data, m.pFc9Bias.Data, m.t33, m.pool)   // (linear_tanh "fc9") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t33, m.pFc10Weight.Data, m.pFc10Bias.Data, m.t34, m.pool) // (linear_tanh "fc10") [64,500]
+	linearFc11T35(m.n, 0, 1, m.t34, m.pFc11Weight.Data, m.pFc11Bias.Data, m.t35)            // (linear "fc11") [64,10]
+	softmaxcrossentropyT36(m.n, 0, 1, m.t35, m.labels, m.t36)                               // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t38Fn)                                                                // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t39Fn)                                                                 // (biasgrad "fc11") [10]
 	m.grads.Done(m.pFc11Bias)
-	linearBackwardDataFc11T50(m.n, 0, 1, m.t48, m.pFc11Weight.Data, m.t50) // (linear_backward_data "fc11") [64,500]
-	m.pool.For(m.n, m.t51Fn)                                               // (tanh_backward) [64,500]
-	m.pool.For(500, m.t52Fn)                                               // (biasgrad "fc10") [500]
+	linearBackwardDataFc11T40(m.n, 0, 1, m.t38, m.pFc11Weight.Data, m.t40) // (linear_backward_data "fc11") [64,500]
+	m.pool.For(m.n, m.t41Fn)                                               // (tanh_backward) [64,500]
+	m.pool.For(500, m.t42Fn)                                               // (biasgrad "fc10") [500]
 	m.grads.Done(m.pFc10Bias)
-	linearBackwardWeightFc11T53(m.n, 0, 1, m.t42, m.t48, m.pFc11Weight.Grad, m.grads.Rows(m.pFc11Weight, 500)) // (linear_backward_weight "fc11") [10,500]
+	linearBackwardWeightFc11T43(m.n, 0, 1, m.t34, m.t38, m.pFc11Weight.Grad, m.grads.Rows(m.pFc11Weight, 500)) // (linear_backward_weight "fc11") [10,500]
 	m.grads.Done(m.pFc11Weight)
-	linearBackwardDataFc10T54(m.n, 0, 1, m.t51, m.pFc10Weight.Data, m.t54, m.pool) // (linear_backward_data "fc10") [64,500]
-	m.pool.For(m.n, m.t55Fn)                                                       // (tanh_backward) [64,500]
-	m.pool.For(500, m.t56Fn)                                                       // (biasgrad "fc9") [500]
+	linearBackwardDataFc10T44(m.n, 0, 1, m.t41, m.pFc10Weight.Data, m.t44, m.pool) // (linear_backward_data "fc10") [64,500]
+	m.pool.For(m.n, m.t45Fn)                                                       // (tanh_backward) [64,500]
+	m.pool.For(500, m.t46Fn)                                                       // (biasgrad "fc9") [500]
 	m.grads.Done(m.pFc9Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t38, m.t51, m.pFc10Weight.Grad, m.pool, m.grads.Rows(m.pFc10Weight, 500)) // (linear_backward_weight "fc10") [500,500]
+	linearBackwardWeightFc10T47(m.n, 0, 1, m.t33, m.t41, m.pFc10Weight.Grad, m.pool, m.grads.Rows(m.pFc10Weight, 500)) // (linear_backward_weight "fc10") [500,500]
 	m.grads.Done(m.pFc10Weight)
-	linearBackwardDataFc10T54(m.n, 0, 1, m.t55, m.pFc9Weight.Data, m.t58, m.pool) // (linear_backward_data "fc9") [64,500]
-	m.pool.For(m.n, m.t59Fn)                                                      // (tanh_backward) [64,500]
-	m.pool.For(500, m.t60Fn)                                                      // (biasgrad "fc8") [500]
+	linearBackwardDataFc10T44(m.n, 0, 1, m.t45, m.pFc9Weight.Data, m.t48, m.pool) // (linear_backward_data "fc9") [64,500]
+	m.pool.For(m.n, m.t49Fn)                                                      // (tanh_backward) [64,500]
+	m.pool.For(500, m.t50Fn)                                                      // (biasgrad "fc8") [500]
 	m.grads.Done(m.pFc8Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t34, m.t55, m.pFc9Weight.Grad, m.pool, m.grads.Rows(m.pFc9Weight, 500)) // (linear_backward_weight "fc9") [500,500]
+	linearBackwardWeightFc10T47(m.n, 0, 1, m.t32, m.t45, m.pFc9Weight.Grad, m.pool, m.grads.Rows(m.pFc9Weight, 500)) // (linear_backward_weight "fc9") [500,500]
 	m.grads.Done(m.pFc9Weight)
-	linearBackwardDataFc10T54(m.n, 0, 1, m.t59, m.pFc8Weight.Data, m.t62, m.pool) // (linear_backward_data "fc8") [64,500]
-	m.pool.For(m.n, m.t63Fn)                                                      // (tanh_backward) [64,500]
-	m.pool.For(500, m.t64Fn)                                                      // (biasgrad "fc7") [500]
+	linearBackwardDataFc10T44(m.n, 0, 1, m.t49, m.pFc8Weight.Data, m.t52, m.pool) // (linear_backward_data "fc8") [64,500]
+	m.pool.For(m.n, m.t53Fn)                                                      // (tanh_backward) [64,500]
+	m.pool.For(500, m.t54Fn)                                                      // (biasgrad "fc7") [500]
 	m.grads.Done(m.pFc7Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t30, m.t59, m.pFc8Weight.Grad, m.pool, m.grads.Rows(m.pFc8Weight, 500)) // (linear_backward_weight "fc8") [500,500]
+	linearBackwardWeightFc10T47(m.n, 0, 1, m.t31, m.t49, m.pFc8Weight.Grad, m.pool, m.grads.Rows(m.pFc8Weight, 500)) // (linear_backward_weight "fc8") [500,500]
 	m.grads.Done(m.pFc8Weight)
-	linearBackwardDataFc10T54(m.n, 0, 1, m.t63, m.pFc7Weight.Data, m.t66, m.pool) // (linear_backward_data "fc7") [64,500]
-	m.pool.For(m.n, m.t67Fn)                                                      // (tanh_backward) [64,500]
-	m.pool.For(500, m.t68Fn)                                                      // (biasgrad "fc6") [500]
+	linearBackwardDataFc10T44(m.n, 0, 1, m.t53, m.pFc7Weight.Data, m.t56, m.pool) // (linear_backward_data "fc7") [64,500]
+	m.pool.For(m.n, m.t57Fn)                                                      // (tanh_backward) [64,500]
+	m.pool.For(500, m.t58Fn)                                                      // (biasgrad "fc6") [500]
 	m.grads.Done(m.pFc6Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t26, m.t63, m.pFc7Weight.Grad, m.pool, m.grads.Rows(m.pFc7Weight, 500)) // (linear_backward_weight "fc7") [500,500]
+	linearBackwardWeightFc10T47(m.n, 0, 1, m.t30, m.t53, m.pFc7Weight.Grad, m.pool, m.grads.Rows(m.pFc7Weight, 500)) // (linear_backward_weight "fc7") [500,500]
 	m.grads.Done(m.pFc7Weight)
-	linearBackwardDataFc10T54(m.n, 0, 1, m.t67, m.pFc6Weight.Data, m.t70, m.pool) // (linear_backward_data "fc6") [64,500]
-	m.pool.For(m.n, m.t71Fn)                                                      // (tanh_backward) [64,500]
-	m.pool.For(500, m.t72Fn)                                                      // (biasgrad "fc5") [500]
+	linearBackwardDataFc10T44(m.n, 0, 1, m.t57, m.pFc6Weight.Data, m.t60, m.pool) // (linear_backward_data "fc6") [64,500]
+	m.pool.For(m.n, m.t61Fn)                                                      // (tanh_backward) [64,500]
+	m.pool.For(500, m.t62Fn)                                                      // (biasgrad "fc5") [500]
 	m.grads.Done(m.pFc5Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t22, m.t67, m.pFc6Weight.Grad, m.pool, m.grads.Rows(m.pFc6Weight, 500)) // (linear_backward_weight "fc6") [500,500]
+	linearBackwardWeightFc10T47(m.n, 0, 1, m.t29, m.t57, m.pFc6Weight.Grad, m.pool, m.grads.Rows(m.pFc6Weight, 500)) // (linear_backward_weight "fc6") [500,500]
 	m.grads.Done(m.pFc6Weight)
-	linearBackwardDataFc10T54(m.n, 0, 1, m.t71, m.pFc5Weight.Data, m.t74, m.pool) // (linear_backward_data "fc5") [64,500]
-	m.pool.For(m.n, m.t75Fn)                                                      // (tanh_backward) [64,500]
-	m.pool.For(500, m.t76Fn)                                                      // (biasgrad "fc4") [500]
+	linearBackwardDataFc10T44(m.n, 0, 1, m.t61, m.pFc5Weight.Data, m.t64, m.pool) // (linear_backward_data "fc5") [64,500]
+	m.pool.For(m.n, m.t65Fn)                                                      // (tanh_backward) [64,500]
+	m.pool.For(500, m.t66Fn)                                                      // (biasgrad "fc4") [500]
 	m.grads.Done(m.pFc4Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t18, m.t71, m.pFc5Weight.Grad, m.pool, m.grads.Rows(m.pFc5Weight, 500)) // (linear_backward_weight "fc5") [500,500]
+	linearBackwardWeightFc10T47(m.n, 0, 1, m.t28, m.t61, m.pFc5Weight.Grad, m.pool, m.grads.Rows(m.pFc5Weight, 500)) // (linear_backward_weight "fc5") [500,500]
 	m.grads.Done(m.pFc5Weight)
-	linearBackwardDataFc10T54(m.n, 0, 1, m.t75, m.pFc4Weight.Data, m.t78, m.pool) // (linear_backward_data "fc4") [64,500]
-	m.pool.For(m.n, m.t79Fn)                                                      // (tanh_backward) [64,500]
-	m.pool.For(500, m.t80Fn)                                                      // (biasgrad "fc3") [500]
+	linearBackwardDataFc10T44(m.n, 0, 1, m.t65, m.pFc4Weight.Data, m.t68, m.pool) // (linear_backward_data "fc4") [64,500]
+	m.pool.For(m.n, m.t69Fn)                                                      // (tanh_backward) [64,500]
+	m.pool.For(500, m.t70Fn)                                                      // (biasgrad "fc3") [500]
 	m.grads.Done(m.pFc3Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t14, m.t75, m.pFc4Weight.Grad, m.pool, m.grads.Rows(m.pFc4Weight, 500)) // (linear_backward_weight "fc4") [500,500]
+	linearBackwardWeightFc10T47(m.n, 0, 1, m.t27, m.t65, m.pFc4Weight.Grad, m.pool, m.grads.Rows(m.pFc4Weight, 500)) // (linear_backward_weight "fc4") [500,500]
 	m.grads.Done(m.pFc4Weight)
-	linearBackwardDataFc10T54(m.n, 0, 1, m.t79, m.pFc3Weight.Data, m.t82, m.pool) // (linear_backward_data "fc3") [64,500]
-	m.pool.For(m.n, m.t83Fn)                                                      // (tanh_backward) [64,500]
-	m.pool.For(500, m.t84Fn)                                                      // (biasgrad "fc2") [500]
+	linearBackwardDataFc10T44(m.n, 0, 1, m.t69, m.pFc3Weight.Data, m.t72, m.pool) // (linear_backward_data "fc3") [64,500]
+	m.pool.For(m.n, m.t73Fn)                                                      // (tanh_backward) [64,500]
+	m.pool.For(500, m.t74Fn)                                                      // (biasgrad "fc2") [500]
 	m.grads.Done(m.pFc2Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t10, m.t79, m.pFc3Weight.Grad, m.pool, m.grads.Rows(m.pFc3Weight, 500)) // (linear_backward_weight "fc3") [500,500]
+	linearBackwardWeightFc10T47(m.n, 0, 1, m.t26, m.t69, m.pFc3Weight.Grad, m.pool, m.grads.Rows(m.pFc3Weight, 500)) // (linear_backward_weight "fc3") [500,500]
 	m.grads.Done(m.pFc3Weight)
-	linearBackwardDataFc10T54(m.n, 0, 1, m.t83, m.pFc2Weight.Data, m.t86, m.pool) // (linear_backward_data "fc2") [64,500]
-	m.pool.For(m.n, m.t87Fn)                                                      // (tanh_backward) [64,500]
-	m.pool.For(500, m.t88Fn)                                                      // (biasgrad "fc1") [500]
+	linearBackwardDataFc10T44(m.n, 0, 1, m.t73, m.pFc2Weight.Data, m.t76, m.pool) // (linear_backward_data "fc2") [64,500]
+	m.pool.For(m.n, m.t77Fn)                                                      // (tanh_backward) [64,500]
+	m.pool.For(500, m.t78Fn)                                                      // (biasgrad "fc1") [500]
 	m.grads.Done(m.pFc1Bias)
-	linearBackwardWeightFc10T57(m.n, 0, 1, m.t6, m.t83, m.pFc2Weight.Grad, m.pool, m.grads.Rows(m.pFc2Weight, 500)) // (linear_backward_weight "fc2") [500,500]
+	linearBackwardWeightFc10T47(m.n, 0, 1, m.t25, m.t73, m.pFc2Weight.Grad, m.pool, m.grads.Rows(m.pFc2Weight, 500)) // (linear_backward_weight "fc2") [500,500]
 	m.grads.Done(m.pFc2Weight)
-	linearBackwardWeightFc1T90(m.n, 0, 1, m.x, m.t87, m.pFc1Weight.Grad, m.pool, m.grads.Rows(m.pFc1Weight, 784)) // (linear_backward_weight "fc1") [500,784]
+	linearBackwardWeightFc1T80(m.n, 0, 1, m.x, m.t77, m.pFc1Weight.Grad, m.pool, m.grads.Rows(m.pFc1Weight, 784)) // (linear_backward_weight "fc1") [500,784]
 	m.grads.Done(m.pFc1Weight)
-	loss := m.t46[0]
+	loss := m.t36[0]
 	m.x, m.labels = nil, nil
 	m.step++
 	return loss
@@ -567,27 +477,17 @@ func (m *Model) Predict(x []float32) []float32 {
 		panic(fmt.Sprintf("mlp10: Predict with %d floats, want a multiple of %d for 1 to %d samples", len(x), SampleSize, Batch))
 	}
 	m.n, m.x = n, x
-	linearFc1T5(m.n, 0, 1, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i4, m.pool)      // (linear "fc1") [64,500]
-	m.pool.For(m.n, m.i5Fn)                                                            // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.i5, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i8, m.pool)     // (linear "fc2") [64,500]
-	m.pool.For(m.n, m.i9Fn)                                                            // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.i9, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i12, m.pool)    // (linear "fc3") [64,500]
-	m.pool.For(m.n, m.i13Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.i13, m.pFc4Weight.Data, m.pFc4Bias.Data, m.i16, m.pool)   // (linear "fc4") [64,500]
-	m.pool.For(m.n, m.i17Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.i17, m.pFc5Weight.Data, m.pFc5Bias.Data, m.i20, m.pool)   // (linear "fc5") [64,500]
-	m.pool.For(m.n, m.i21Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.i21, m.pFc6Weight.Data, m.pFc6Bias.Data, m.i24, m.pool)   // (linear "fc6") [64,500]
-	m.pool.For(m.n, m.i25Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.i25, m.pFc7Weight.Data, m.pFc7Bias.Data, m.i28, m.pool)   // (linear "fc7") [64,500]
-	m.pool.For(m.n, m.i29Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.i29, m.pFc8Weight.Data, m.pFc8Bias.Data, m.i32, m.pool)   // (linear "fc8") [64,500]
-	m.pool.For(m.n, m.i33Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.i33, m.pFc9Weight.Data, m.pFc9Bias.Data, m.i36, m.pool)   // (linear "fc9") [64,500]
-	m.pool.For(m.n, m.i37Fn)                                                           // (tanh) [64,500]
-	linearFc2T9(m.n, 0, 1, m.i37, m.pFc10Weight.Data, m.pFc10Bias.Data, m.i40, m.pool) // (linear "fc10") [64,500]
-	m.pool.For(m.n, m.i41Fn)                                                           // (tanh) [64,500]
-	linearFc11T45(m.n, 0, 1, m.i41, m.pFc11Weight.Data, m.pFc11Bias.Data, m.i44)       // (linear "fc11") [64,10]
+	linearTanhFc1T25(m.n, 0, 1, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i24, m.pool)     // (linear_tanh "fc1") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i24, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i25, m.pool)   // (linear_tanh "fc2") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i25, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i26, m.pool)   // (linear_tanh "fc3") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i26, m.pFc4Weight.Data, m.pFc4Bias.Data, m.i27, m.pool)   // (linear_tanh "fc4") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i27, m.pFc5Weight.Data, m.pFc5Bias.Data, m.i28, m.pool)   // (linear_tanh "fc5") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i28, m.pFc6Weight.Data, m.pFc6Bias.Data, m.i29, m.pool)   // (linear_tanh "fc6") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i29, m.pFc7Weight.Data, m.pFc7Bias.Data, m.i30, m.pool)   // (linear_tanh "fc7") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i30, m.pFc8Weight.Data, m.pFc8Bias.Data, m.i31, m.pool)   // (linear_tanh "fc8") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i31, m.pFc9Weight.Data, m.pFc9Bias.Data, m.i32, m.pool)   // (linear_tanh "fc9") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i32, m.pFc10Weight.Data, m.pFc10Bias.Data, m.i33, m.pool) // (linear_tanh "fc10") [64,500]
+	linearFc11T35(m.n, 0, 1, m.i33, m.pFc11Weight.Data, m.pFc11Bias.Data, m.i34)            // (linear "fc11") [64,10]
 	m.x = nil
-	return m.i44[:n*Classes]
+	return m.i34[:n*Classes]
 }

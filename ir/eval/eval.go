@@ -134,6 +134,8 @@ func evalNode(n *ir.Node, args []*Tensor, opts Options) (*Tensor, error) {
 		return relu(conv2D(args[0], args[1], arg(2), a, shape)), nil
 	case ir.OpLinearReLU:
 		return relu(linear(args[0], args[1], arg(2), shape)), nil
+	case ir.OpLinearTanh:
+		return mapElems(linear(args[0], args[1], arg(2), shape), math.Tanh), nil
 	case ir.OpFoldBNWeight:
 		return foldBNWeight(args[0], args[1], args[2], a.Eps), nil
 	case ir.OpFoldBNBias:
