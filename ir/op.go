@@ -42,6 +42,7 @@ const (
 
 	// Fused and folded ops, made by the inference passes.
 	OpConv2DReLU
+	OpConv2DTanh
 	OpLinearReLU
 	OpLinearTanh
 	OpFoldBNWeight
@@ -219,6 +220,9 @@ var opTable = [numOps]opInfo{
 	// relu(conv2d(args)): a convolution with the ReLU applied in its
 	// epilogue. Args and attributes as OpConv2D.
 	OpConv2DReLU: {name: "conv2d_relu", minArgs: 2, maxArgs: 3, attrs: convAttrs},
+	// tanh(conv2d(args)), the tanh in the epilogue. Args and attributes
+	// as OpConv2D.
+	OpConv2DTanh: {name: "conv2d_tanh", minArgs: 2, maxArgs: 3, attrs: convAttrs},
 	// relu(linear(args)). Args as OpLinear.
 	OpLinearReLU: {name: "linear_relu", minArgs: 2, maxArgs: 3},
 	// tanh(linear(args)): a linear layer with the tanh applied in its

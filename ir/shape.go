@@ -83,7 +83,7 @@ func inferShape(n *Node, batch int) (Shape, []string) {
 	case OpInput, OpParam, OpBuffer, OpConst, OpLabels:
 		return n.Shape, nil
 
-	case OpConv2D, OpConv2DReLU:
+	case OpConv2D, OpConv2DReLU, OpConv2DTanh:
 		out, _ := c.convForward(len(n.Args) == 3)
 		return out, c.msgs
 

@@ -87,7 +87,7 @@ func FoldScaleIntoLayer(g *ir.Graph) error {
 
 // FuseActivation applies an activation in the epilogue of the layer that
 // feeds it, to each GEMM tile while it is in registers or in L1: a ReLU
-// after a convolution or linear layer, a tanh after a linear layer.
+// or a tanh after a convolution or linear layer.
 // Training graphs lose nothing: the backward of either reads the
 // activation's output, which the fused layer writes, and nothing reads
 // the layer's own output. With its tanh fused, the 10-layer tanh MLP
@@ -112,6 +112,8 @@ func FuseActivation(g *ir.Graph) error {
 			op = ir.OpConv2DReLU
 		case r.Op == ir.OpReLU && layer.Op == ir.OpLinear:
 			op = ir.OpLinearReLU
+		case r.Op == ir.OpTanh && layer.Op == ir.OpConv2D:
+			op = ir.OpConv2DTanh
 		case r.Op == ir.OpTanh && layer.Op == ir.OpLinear:
 			op = ir.OpLinearTanh
 		default:

@@ -30,7 +30,7 @@ func TestInferenceFusion(t *testing.T) {
 			return b.Graph()
 		}, []ir.Op{ir.OpDropout}, map[ir.Op]int{ir.OpScale: 1, ir.OpLinear: 1}},
 		{"mlp10", mlp10.MLP10, []ir.Op{ir.OpTanh}, map[ir.Op]int{ir.OpLinearTanh: 10, ir.OpLinear: 1}},
-		{"tanh fuses after a linear layer alone", func() *ir.Graph {
+		{"tanh after a convolution and linear layers", func() *ir.Graph {
 			b := ir.NewBuilder("tanhs", 2)
 			x := b.Input("x", 1, 6, 6)
 			h := b.Tanh(b.Conv2D("conv", x, 1, 2, 3))
@@ -39,7 +39,7 @@ func TestInferenceFusion(t *testing.T) {
 			h2 := b.Add(b.Tanh(z), z)
 			b.Output("logits", b.Linear("fc2", b.Tanh(b.Linear("fc3", h2, 8, 8)), 8, 2))
 			return b.Graph()
-		}, nil, map[ir.Op]int{ir.OpTanh: 2, ir.OpConv2D: 1, ir.OpLinear: 2, ir.OpLinearTanh: 1}},
+		}, []ir.Op{ir.OpConv2D}, map[ir.Op]int{ir.OpTanh: 1, ir.OpConv2DTanh: 1, ir.OpLinear: 2, ir.OpLinearTanh: 1}},
 		{"linear batch-norm without bias", func() *ir.Graph {
 			b := ir.NewBuilder("bn1d", 3)
 			x := b.Input("x", 5)

@@ -19,6 +19,7 @@ func init() {
 	emitters = map[ir.Op]emitter{
 		ir.OpConv2D:               emitConv2D,
 		ir.OpConv2DReLU:           emitConv2D,
+		ir.OpConv2DTanh:           emitConv2D,
 		ir.OpLinearReLU:           emitLinear,
 		ir.OpLinearTanh:           emitLinear,
 		ir.OpFoldBNWeight:         emitElementwise,

@@ -119,11 +119,14 @@ func tileFor(maxM, nc int) (bm, bn, tm, tn int) {
 	return bm, bn, tm, tn
 }
 
-// epilogue returns the value a product stores: v, or its ReLU for the
-// fused ops.
-func epilogue(v string, relu bool) string {
-	if relu {
+// epilogue returns the value a product of op stores: v, or for the fused
+// ops its ReLU or tanh.
+func epilogue(v string, op ir.Op) string {
+	switch op {
+	case ir.OpConv2DReLU, ir.OpLinearReLU:
 		return "fmaxf(" + v + ", 0.0f)"
+	case ir.OpConv2DTanh, ir.OpLinearTanh:
+		return "tanhf(" + v + ")"
 	}
 	return v
 }
@@ -238,13 +241,12 @@ return (ih >= 0 && ih < {H} && iw >= 0 && iw < {W}) ? x[((nn * {C} + grp * {CG} 
 	} else {
 		bias, init = "", "x, w, nullptr, out"
 	}
-	relu := n.Op == ir.OpConv2DReLU
 	where := expand(`const int ow = m % {OW}, t = m / {OW}, oh = t % {OH}, nn = t / {OH};
 const int o = grp * {OG} + j;
 `, vals...)
 	index := expand("((nn * {O} + o) * {OH} + oh) * {OW} + ow", vals...)
-	q.store = where + "out[" + index + "] = " + epilogue("v"+bias, relu) + ";\n"
-	q.setStore4(OHW, gp.buf[n], where, index, func(v string) string { return epilogue(v+bias, relu) })
+	q.store = where + "out[" + index + "] = " + epilogue("v"+bias, n.Op) + ";\n"
+	q.setStore4(OHW, gp.buf[n], where, index, func(v string) string { return epilogue(v+bias, n.Op) })
 	nt := ceilDiv(OG, q.bn)
 	prologue := ""
 	if table {
@@ -423,16 +425,11 @@ func emitLinear(g *generator, gp *graphPlan, n *ir.Node) error {
 	params := []kparam{in("x", gp.buf[x]), in("w", gp.buf[w])}
 	init := "x, w, bias"
 	var sumParams []kparam
-	relu := n.Op == ir.OpLinearReLU
-	act := func(v string) string { return epilogue(v, relu) }
-	if n.Op == ir.OpLinearTanh {
-		act = func(v string) string { return "tanhf(" + v + ")" }
-	}
-	result := func(v, _ string) string { return act(v) }
+	result := func(v, _ string) string { return epilogue(v, n.Op) }
 	if len(n.Args) > 2 {
 		sumParams = []kparam{in("bias", gp.buf[n.Args[2]])}
 		params = append(params, sumParams...)
-		result = func(v, j string) string { return act(v + " + bias[" + j + "]") }
+		result = func(v, j string) string { return epilogue(v+" + bias["+j+"]", n.Op) }
 	} else {
 		init = "x, w, nullptr"
 	}

@@ -329,7 +329,7 @@ func col2im(d convGeom, dst string) string {
 // its output-gradient shape, whatever the node's op.
 func convShapes(n *ir.Node) (x, w, y ir.Shape) {
 	switch n.Op {
-	case ir.OpConv2D, ir.OpConv2DReLU, ir.OpConv2DBNReLU:
+	case ir.OpConv2D, ir.OpConv2DReLU, ir.OpConv2DTanh, ir.OpConv2DBNReLU:
 		return n.Args[0].Shape, n.Args[1].Shape, n.Shape
 	case ir.OpConv2DBNReLUBackward:
 		return n.Args[0].Shape, n.Args[1].Shape, n.Args[3].Shape
@@ -401,9 +401,10 @@ func (d convGeom) implicitInput(k *Kernel, S int, m map[string]any) (slot, sampl
 	return slot, sample
 }
 
-// emitConv2D computes a convolution (with the ReLU of conv2d_relu): per
-// sample and group, y[g] = W[g] [OG, CG*KH*KW] x col [CG*KH*KW, OH*OW],
-// then bias and ReLU on the sample's output.
+// emitConv2D computes a convolution (with the ReLU of conv2d_relu or the
+// tanh of conv2d_tanh): per sample and group, y[g] = W[g] [OG, CG*KH*KW]
+// x col [CG*KH*KW, OH*OW], then bias and activation on the sample's
+// output.
 func emitConv2D(n *ir.Node, c *Context) (*Kernel, error) {
 	d := newConvGeom(n)
 	k := &Kernel{Args: []Arg{{"x", 0}, {"w", 1}}}
@@ -412,8 +413,11 @@ func emitConv2D(n *ir.Node, c *Context) (*Kernel, error) {
 		k.Args = append(k.Args, Arg{"bias", 2})
 		ep = append(ep, fmt.Sprintf("RowBias: bias[g*%d:]", d.O/d.G))
 	}
-	if n.Op == ir.OpConv2DReLU {
+	switch n.Op {
+	case ir.OpConv2DReLU:
 		ep = append(ep, "ReLU: true")
+	case ir.OpConv2DTanh:
+		ep = append(ep, "Tanh: true")
 	}
 	k.Phases = d.forward(k, c, "y", "", "", strings.Join(ep, ", "))
 	return k, nil

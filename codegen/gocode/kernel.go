@@ -141,6 +141,7 @@ func DefaultEmitters() map[ir.Op]Emitter {
 var defaultEmitters = map[ir.Op]EmitFunc{
 	ir.OpConv2D:                      emitConv2D,
 	ir.OpConv2DReLU:                  emitConv2D,
+	ir.OpConv2DTanh:                  emitConv2D,
 	ir.OpLinearReLU:                  emitLinear,
 	ir.OpLinearTanh:                  emitLinear,
 	ir.OpFoldBNWeight:                emitFoldBNWeight,

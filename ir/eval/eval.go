@@ -132,6 +132,11 @@ func evalNode(n *ir.Node, args []*Tensor, opts Options) (*Tensor, error) {
 			return nil, err
 		}
 		return relu(conv2D(args[0], args[1], arg(2), a, shape)), nil
+	case ir.OpConv2DTanh:
+		if err := checkGroups(args[1].Shape[0], a.Groups); err != nil {
+			return nil, err
+		}
+		return mapElems(conv2D(args[0], args[1], arg(2), a, shape), math.Tanh), nil
 	case ir.OpLinearReLU:
 		return relu(linear(args[0], args[1], arg(2), shape)), nil
 	case ir.OpLinearTanh:
