@@ -133,8 +133,9 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 	if opt.Unroll < 1 || opt.Unroll&(opt.Unroll-1) != 0 {
 		return fmt.Errorf("gemm: unroll %d, want a power of two", opt.Unroll)
 	}
+	tanhK := tanhConsts(ctx)
 	for mr := MR; mr >= 1; mr-- {
-		t := tile{pmr: MR, mr: mr, nr: NR, panels: 1, hint: true}
+		t := tile{pmr: MR, mr: mr, nr: NR, panels: 1, hint: true, tanh: tanhK}
 		tileKernel(ctx, opt, KernelName(mr, false), t, storeSet)
 		tileKernel(ctx, opt, KernelName(mr, true), t, storeAcc)
 		t.hint = false
@@ -225,6 +226,9 @@ type tile struct {
 	// the operands of a weight gradient's update. Only with A in place or
 	// along a row of tiles (run); one panel with AVX2.
 	hint bool
+	// tanh is the address of the tanh constants (see tanhConsts), which
+	// a tile stored transposed applies with flags&EpiTanh.
+	tanh operand.Mem
 }
 
 // vecBytes is the size of one vector register.
@@ -698,7 +702,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 
 	ctx.Label(lbl("store"))
 	if st == storeTrans {
-		transStore(ctx, name, mr, accs, y[12], y[13], y[14], y[15])
+		transStore(ctx, name, mr, accs, t.tanh, y[12], y[13], y[14], y[15])
 		ctx.VZEROUPPER()
 		ctx.RET()
 		return
@@ -791,7 +795,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 // its 96: for each half, the four u layouts [c(j) x4, c(j+4) x4], then
 // t4's [c0 c0 c1 c1 c4 c4 c5 c5] and t5's. Rows past mr hold whatever the
 // unpacks leave and are not stored.
-func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical, temps ...reg.VecPhysical) {
+func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical, tanhK operand.Mem, temps ...reg.VecPhysical) {
 	rowBias, colBias, flags, prev := reg.R9, reg.R10, reg.R11, reg.RAX
 	c, ldc := reg.RDX, reg.R8
 	ctx.Load(ctx.Param("rowBias"), rowBias)
@@ -887,7 +891,7 @@ func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical,
 				}
 			}
 			a, p, q := spare[0], spare[1], spare[2]
-			slot := tanhSlots(ctx)
+			slot := func(i int) operand.Mem { return tanhK.Offset(32 * i) }
 			for _, v := range vecs {
 				tanhOf(ctx, slot, v, a, p, q)
 				ctx.VMOVAPS(p, v)
@@ -949,20 +953,6 @@ func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical,
 			}
 		}
 	}
-}
-
-// tanhConstsOf holds the address of each context's tanh constants, added
-// once by the first kernel that needs them.
-var tanhConstsOf = map[*build.Context]operand.Mem{}
-
-// tanhSlots returns the slots of ctx's tanh constants (see tanhConsts).
-func tanhSlots(ctx *build.Context) func(int) operand.Mem {
-	k, ok := tanhConstsOf[ctx]
-	if !ok {
-		k = tanhConsts(ctx)
-		tanhConstsOf[ctx] = k
-	}
-	return func(i int) operand.Mem { return k.Offset(32 * i) }
 }
 
 // skipIfZero emits test, then body, with a jump to label past body when
