@@ -141,9 +141,20 @@ func (ep *Epilogue) apply(c []float32, ldc, rows, cols, i, j int) {
 				}
 			}
 		}
-		if ep.Tanh {
-			elem.Tanh(row, row)
-		}
+	}
+	ep.tanhRows(c, ldc, rows, cols)
+}
+
+// tanhRows applies ep's tanh, if it has one, to the rows x cols block of
+// C at c, rows ldc apart: last in apply, and after a micro-kernel that does
+// not (all but the transposed ones), on its tile while it is in L1.
+func (ep *Epilogue) tanhRows(c []float32, ldc, rows, cols int) {
+	if ep == nil || !ep.Tanh {
+		return
+	}
+	for r := range rows {
+		row := c[r*ldc:][:cols]
+		elem.Tanh(row, row)
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
-
-	"github.com/cnnc/cnnc/runtime/elem"
 )
 
 // asmSupported reports whether the CPU runs the generated kernels and the
@@ -296,19 +294,6 @@ func kernelEpiAsm(rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epilog
 	rowBias, colBias, flags := epiArgs(ep, acc, i, j, rows, nr)
 	asmEpiKernels[rows](kc, &a[0], &b[0], &c[0], ldc, rowBias, colBias, flags)
 	ep.tanhRows(c, ldc, rows, nr)
-}
-
-// tanhRows applies ep's tanh, if it has one, to the rows x cols block of
-// C at c, rows ldc apart: after a micro-kernel that does not (all but
-// the transposed ones), on its tile while it is in L1.
-func (ep *Epilogue) tanhRows(c []float32, ldc, rows, cols int) {
-	if ep == nil || !ep.Tanh {
-		return
-	}
-	for r := range rows {
-		row := c[r*ldc:][:cols]
-		elem.Tanh(row, row)
-	}
 }
 
 // epiArgs returns the epilogue arguments of a kernel call on the rows x cols
