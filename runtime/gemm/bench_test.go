@@ -85,6 +85,45 @@ func BenchmarkKernel(b *testing.B) {
 	}
 }
 
+// BenchmarkKernelColumns measures the AVX2 kernels that store their tile
+// transposed and read A's columns where A lies (ttsgemm), over one block
+// of k of the MLP's backward-data product, dXᵀ = Wᵀ*dYᵀ: every tile of 6
+// of W's 500 columns against the 4 panels of a batch of 64. With lda 500
+// each step of k reads 6 floats from the next of W's rows, 2,000 bytes
+// on; with lda 6 the same tiles read a strip packed alone, as a packed
+// product would, which shows what reading W in place costs the kernels.
+func BenchmarkKernelColumns(b *testing.B) {
+	if !useAsm || avx512() {
+		b.Skip("the transposed kernels run with AVX2 assembly only (CNNC_AVX512=0 on a CPU with AVX-512)")
+	}
+	const n, batch, kc = 500, 64, 256 // kc: kcBlock's default
+	tiles := n / mr
+	w := aligned(nil, kc*n)
+	for i := range w {
+		w[i] = float32(i%13) * 0.01
+	}
+	bp := aligned(nil, batch*kc)
+	c := aligned(nil, batch*n)
+	for _, lda := range []int{n, mr} {
+		b.Run(fmt.Sprintf("lda=%d", lda), func(b *testing.B) {
+			var h ahead // no hints
+			for b.Loop() {
+				for t := range tiles {
+					a := w[t*mr:]
+					if lda == mr {
+						a = w[t*mr*kc:]
+					}
+					for q := range batch / nr {
+						kernelT(true, mr, kc, a, lda, bp[q*nr*kc:], c[q*nr*n+t*mr:], n, nil, nil, nil, 0, &h)
+					}
+				}
+			}
+			flops := 2 * float64(tiles*mr*batch*kc) * float64(b.N)
+			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
 // BenchmarkGemvPar measures batch-1 linear layers' matrix-vector
 // products on one and two workers: LeNet-5's first, whose weight stays in
 // L2 from one call to the next, and the MLP's ten, each larger than L2,

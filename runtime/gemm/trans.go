@@ -28,6 +28,19 @@ import (
 // the forward products then took 9% less time, the backward-data ones
 // 13% and the whole step 5%.
 //
+// Even so, the backward-data kernels lose about a sixth of their speed
+// to reading W's columns in place (BenchmarkKernelColumns: 94 GFLOP/s on
+// a Xeon core against 110-113 on a packed strip). Packing W once a step
+// in the forward product instead, each tile copying its 6 rows of W
+// (in L1 then) into the backward-data's B panels, which then ran as a
+// packed product split by columns, cost more than it saved: in the MLP's
+// step on a Xeon's two cores with AVX2 (3 alternated runs of 2,000
+// steps), the backward-data products took 1,607-1,626 us a step against
+// 1,771-1,794 and the weight gradients with their updates 2,045-2,067
+// against 2,145-2,172, but the forward products 2,183-2,216 against
+// 1,785-1,796, the copies writing a megabyte a layer: the step
+// 6,011-6,069 us against 5,863-5,939.
+//
 // The AVX-512 kernels have no transposed store. Computed as its transpose
 // into a buffer by them (W read in place, X packed), the MLP's forward
 // product took 112-120 us a layer on a Xeon's two cores against 126-132
