@@ -305,7 +305,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		if t.zmm || (t.a != aRows && t.a != aCols) || t.panels != 1 || t.direct || t.bRows || !t.hint {
 			panic(fmt.Sprintf("%s: a transposed store takes A in place, one B panel and hints, AVX2", name))
 		}
-		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias *float32, flags int, hint uintptr, hintStride int)")
+		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias, pack *float32, flags int, hint uintptr, hintStride int)")
 	case t.hint:
 		if (t.a != aRows && t.a != aCols) || (!t.zmm && t.panels != 1) || t.direct || t.bRows {
 			panic(fmt.Sprintf("%s: prefetch hints take A in place, and one B panel with AVX2", name))
@@ -350,9 +350,11 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			fmt.Sprintf("%s computes the %d x %d tile A*B and stores it transposed:", name, mr, cols),
 			bDoc,
 			fmt.Sprintf("C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < %d,", cols),
-			fmt.Sprintf("i < %d, each term where its pointer is not nil, then ReLU if flags&2.", mr),
-			"The biases are laid out as the driver's transRowBias and transColBias",
-			"lay them out. kc must be at least 1.",
+			fmt.Sprintf("i < %d, each term where its pointer is not nil, then ReLU if flags&2", mr),
+			"or tanh if flags&4. The biases are laid out as the driver's transRowBias",
+			"and transColBias lay them out. Where pack is not nil (and colBias is),",
+			"it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].",
+			"kc must be at least 1.",
 		}
 	case storeEpi:
 		doc = []string{
@@ -809,6 +811,51 @@ func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical,
 				ctx.VADDPS(operand.Mem{Base: prev, Disp: 64*i + 32*h}, accs[2*i+h], accs[2*i+h])
 			}
 		}
+	})
+	// With pack, the next product's B panel rows (a handoff), the tile is
+	// finished as it lies, a row per register pair: the row bias added
+	// (rowBias's layout holds row i at float i, rows 4 and 5 at 8 and 9),
+	// ReLU or tanh applied, each as the transposed layout below does it,
+	// and the rows stored to pack; the transposed store then only stores,
+	// its bias and activation cleared. The driver passes pack only
+	// without colBias.
+	pack := reg.RSI
+	ctx.Load(ctx.Param("pack"), pack)
+	skip("nopack", func() { ctx.TESTQ(pack, pack) }, func() {
+		rows := accs[:2*mr]
+		skip("nopackrow", func() { ctx.TESTQ(rowBias, rowBias) }, func() {
+			b := temps[0]
+			for i := 0; i < mr; i++ {
+				at := 4 * i
+				if i >= 4 {
+					at = 32 + 4*(i-4)
+				}
+				ctx.VBROADCASTSS(operand.Mem{Base: rowBias, Disp: at}, b)
+				ctx.VADDPS(b, rows[2*i], rows[2*i])
+				ctx.VADDPS(b, rows[2*i+1], rows[2*i+1])
+			}
+		})
+		skip("nopackrelu", func() { ctx.TESTQ(operand.U32(EpiReLU), flags) }, func() {
+			zero := temps[0]
+			ctx.VXORPS(zero, zero, zero)
+			for _, v := range rows {
+				ctx.VMAXPS(v, zero, v)
+			}
+		})
+		skip("nopacktanh", func() { ctx.TESTQ(operand.U32(EpiTanh), flags) }, func() {
+			slot := func(i int) operand.Mem { return tanhK.Offset(32 * i) }
+			for _, v := range rows {
+				tanhOf(ctx, slot, v, temps[1], temps[2], temps[3])
+				ctx.VMOVAPS(temps[2], v)
+			}
+		})
+		for i := 0; i < mr; i++ {
+			for h := 0; h < 2; h++ {
+				ctx.VMOVUPS(rows[2*i+h], operand.Mem{Base: pack, Disp: 64*i + 32*h})
+			}
+		}
+		ctx.XORQ(rowBias, rowBias)
+		ctx.ANDQ(operand.I32(^(EpiReLU | EpiTanh)), flags)
 	})
 	for h := 0; h < 2; h++ {
 		free := append([]reg.VecPhysical(nil), temps...)

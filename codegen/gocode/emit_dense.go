@@ -125,7 +125,10 @@ func emitLinear(n *ir.Node, c *Context) (*Kernel, error) {
 		if tanh {
 			act = ", Tanh: true"
 		}
-		body = fmt.Sprintf("if n < %d {\n%s} else {\ngemm.SgemmEpi(%s, false, true, n, %d, %d, x, %d, w, %d, y, %d, false, gemm.Epilogue{ColBias: %s%s})\n}\n",
+		// A linear layer next to another takes its input, or hands its
+		// output on, already packed (see Kernel.Handoff).
+		k.Handoff = true
+		body = fmt.Sprintf("if n < %d {\n%s} else {\ngemm.SgemmHandoff(%s, n, %d, %d, x, %d, w, %d, y, %d, gemm.Epilogue{ColBias: %s%s}, from, to)\n}\n",
 			gemvMax, gemv, pool, O, F, F, F, O, bias, act)
 	}
 	k.Phases = []Phase{{Split: Serial, Body: body}}

@@ -92,13 +92,14 @@ type generator struct {
 	funcs      []*kfunc
 	funcByBody map[string]*kfunc
 
-	fields []string // Model fields: "name type // comment"
-	news   []string // statements of NewSeeded after the parameters
-	train  []string // body of TrainStep after the checks
-	infer  []string // body of Predict after the checks
-	loss   string   // expression of the loss
-	logits string   // expression of Predict's logits buffer
-	grads  *gradPlan
+	fields   []string        // Model fields: "name type // comment"
+	handoffs map[string]bool // the Model's gemm.Handoff fields so far, by name
+	news     []string        // statements of NewSeeded after the parameters
+	train    []string        // body of TrainStep after the checks
+	infer    []string        // body of Predict after the checks
+	loss     string          // expression of the loss
+	logits   string          // expression of Predict's logits buffer
+	grads    *gradPlan
 }
 
 // A stateVar is a parameter or buffer of the model.
@@ -126,6 +127,7 @@ type graphPlan struct {
 	ctx    *Context
 	expr   map[*ir.Node]string // Go expression of each node's data
 	typ    map[*ir.Node]string // element type of the data
+	uses   [][]*ir.Node        // each node's users by ID, once handoff needs them
 }
 
 func (g *generator) build(train, infer *ir.Graph) error {
@@ -424,6 +426,10 @@ func (g *generator) emitCalls(p *graphPlan, n *ir.Node, k *Kernel, field, commen
 		params = append(params, "rows *runtime.RowUpdate")
 		args = append(args, rowsArg(p.expr[n], k.RowCols))
 	}
+	if k.Handoff {
+		params = append(params, "from, to *gemm.Handoff")
+		args = append(args, g.handoff(p, n.Args[0]), g.handoff(p, n))
+	}
 	sig := strings.Join(params, ", ")
 	call := strings.Join(append([]string{"m.n", "lo", "hi"}, args...), ", ")
 	base := ident(n.Op.String())
@@ -458,6 +464,53 @@ func (g *generator) emitCalls(p *graphPlan, n *ir.Node, k *Kernel, field, commen
 		}
 	}
 	return nil
+}
+
+// handoff returns the Go expression of the gemm.Handoff through which
+// node v of p hands its output to the linear layers that read it, or
+// "nil" where v is not a linear layer read by one (see Kernel.Handoff).
+// A plan has two, which a chain of linear layers takes in turn, so that
+// both stay in cache from one layer to the next where one for each layer
+// would come from L3: in the MLP's step, one each made the forward
+// products no faster than packing their inputs. A layer's consumers all
+// run before the layer after next writes its handoff over, or else find
+// that it holds another matrix and pack theirs (gemm.SgemmHandoff).
+func (g *generator) handoff(p *graphPlan, v *ir.Node) string {
+	if !linearOp(v.Op) {
+		return "nil"
+	}
+	if p.uses == nil {
+		p.uses = p.g.Uses()
+	}
+	for _, u := range p.uses[v.ID] {
+		if linearOp(u.Op) && u.Args[0] == v {
+			name := p.prefix + "Handoffs"
+			if !g.handoffs[name] {
+				if g.handoffs == nil {
+					g.handoffs = map[string]bool{}
+				}
+				g.handoffs[name] = true
+				g.fields = append(g.fields, fmt.Sprintf("%s [2]gemm.Handoff // linear layers' outputs packed for the next, in turn", name))
+			}
+			return fmt.Sprintf("&m.%s[%d]", name, handoffSlot(v))
+		}
+	}
+	return "nil"
+}
+
+// handoffSlot returns which of its plan's two handoffs linear layer v
+// hands its output on through: the other one than the linear layer
+// whose output it reads, if any.
+func handoffSlot(v *ir.Node) int {
+	if x := v.Args[0]; linearOp(x.Op) {
+		return 1 - handoffSlot(x)
+	}
+	return 0
+}
+
+// linearOp reports whether op is a linear layer's forward product.
+func linearOp(op ir.Op) bool {
+	return op == ir.OpLinear || op == ir.OpLinearReLU || op == ir.OpLinearTanh
 }
 
 func phaseDoc(ph Phase) string {

@@ -40,6 +40,12 @@ type Kernel struct {
 	// last, the model's GradHook.Rows for the weight where the weight's
 	// gradient hook comes right after the kernel, and nil otherwise.
 	RowCols int
+	// Handoff makes the phases take from, to *gemm.Handoff last: a
+	// linear layer's forward product (gemm.SgemmHandoff) takes its
+	// input ready packed from the layer before where that layer is
+	// linear too, and hands its output on where the next layer is; nil
+	// where there is no such layer.
+	Handoff bool
 	Phases  []Phase
 }
 

@@ -73,34 +73,34 @@ func maxpoolT9(n, lo, hi int, a0 []float32, y []float32) {
 }
 
 // linearReluFc1T17 computes (linear_relu "fc1") [64,120] of the first n samples.
-func linearReluFc1T17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+func linearReluFc1T17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(nil, n, 120, 400, w, 400, x, 400, y, 120)
 		gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
 	} else {
-		gemm.SgemmEpi(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false, gemm.Epilogue{ColBias: bias, ReLU: true})
+		gemm.SgemmHandoff(pool, n, 120, 400, x, 400, w, 400, y, 120, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
 	}
 
 }
 
 // linearReluFc2T18 computes (linear_relu "fc2") [64,84] of the first n samples.
-func linearReluFc2T18(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+func linearReluFc2T18(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(nil, n, 84, 120, w, 120, x, 120, y, 84)
 		gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 	} else {
-		gemm.SgemmEpi(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false, gemm.Epilogue{ColBias: bias, ReLU: true})
+		gemm.SgemmHandoff(pool, n, 84, 120, x, 120, w, 120, y, 84, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
 	}
 
 }
 
 // linearFc3T19 computes (linear "fc3") [64,10] of the first n samples.
-func linearFc3T19(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+func linearFc3T19(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(nil, n, 10, 84, w, 84, x, 84, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmEpi(nil, false, true, n, 10, 84, x, 84, w, 84, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})
+		gemm.SgemmHandoff(nil, n, 10, 84, x, 84, w, 84, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
 	}
 
 }

@@ -13,6 +13,7 @@ package lenet5
 import (
 	"fmt"
 	runtime "github.com/cnnc/cnnc/runtime"
+	gemm "github.com/cnnc/cnnc/runtime/gemm"
 )
 
 // Batch is the largest number of samples one call may pass.
@@ -64,12 +65,13 @@ type Model struct {
 	t8Fn         func(lo, hi int)
 	t9           []float32 // training graph: (maxpool) [64,16,5,5] at tArena[403456:429056]
 	t9Fn         func(lo, hi int)
-	t17          []float32 // training graph: (linear_relu "fc1") [64,120] at tArena[429056:436736]
-	t18          []float32 // training graph: (linear_relu "fc2") [64,84] at tArena[436736:442112]
-	t19          []float32 // training graph: (linear "fc3") [64,10] at tArena[677376:678016]
-	t20          []float32 // training graph: (softmaxcrossentropy) [] at tArena[678016:678017]
-	t21          []float32 // training graph: (const) []
-	t22          []float32 // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[442112:442752]
+	t17          []float32       // training graph: (linear_relu "fc1") [64,120] at tArena[429056:436736]
+	tHandoffs    [2]gemm.Handoff // linear layers' outputs packed for the next, in turn
+	t18          []float32       // training graph: (linear_relu "fc2") [64,84] at tArena[436736:442112]
+	t19          []float32       // training graph: (linear "fc3") [64,10] at tArena[677376:678016]
+	t20          []float32       // training graph: (softmaxcrossentropy) [] at tArena[678016:678017]
+	t21          []float32       // training graph: (const) []
+	t22          []float32       // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[442112:442752]
 	t22Fn        func(lo, hi int)
 	t23Accs      []float64 // scratch of t23
 	t23Fn        func(lo, hi int)
@@ -111,6 +113,7 @@ type Model struct {
 	i8           []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i8Fn         func(lo, hi int)
 	i16          []float32        // inference graph: (linear_relu "fc1") [64,120] at iArena[0:7680]
+	iHandoffs    [2]gemm.Handoff  // linear layers' outputs packed for the next, in turn
 	i17          []float32        // inference graph: (linear_relu "fc2") [64,84] at iArena[7680:13056]
 	i18          []float32        // inference graph: (linear "fc3") [64,10] at iArena[0:640]
 	grads        runtime.GradHook // see SetGradHook
@@ -319,17 +322,17 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	conv2dReluConv1T4Pack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.t4, m.t4Wp, m.t4Xps) // (conv2d_relu "conv1") [64,6,28,28]
-	m.pool.For(min(m.n, 8), m.t4Fn)                                                                      // (conv2d_relu "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.t5Fn)                                                                              // (maxpool) [64,6,14,14]
-	m.pool.For(min(m.n, 8), m.t8Fn)                                                                      // (conv2d_relu "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.t9Fn)                                                                              // (maxpool) [64,16,5,5]
-	linearReluFc1T17(m.n, 0, 1, m.t9, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t17, m.pool)                 // (linear_relu "fc1") [64,120]
-	linearReluFc2T18(m.n, 0, 1, m.t17, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t18, m.pool)                // (linear_relu "fc2") [64,84]
-	linearFc3T19(m.n, 0, 1, m.t18, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t19)                            // (linear "fc3") [64,10]
-	softmaxcrossentropyT20(m.n, 0, 1, m.t19, m.labels, m.t20)                                            // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t22Fn)                                                                             // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t23Fn)                                                                              // (biasgrad "fc3") [10]
+	conv2dReluConv1T4Pack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.t4, m.t4Wp, m.t4Xps)                    // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(min(m.n, 8), m.t4Fn)                                                                                         // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.t5Fn)                                                                                                 // (maxpool) [64,6,14,14]
+	m.pool.For(min(m.n, 8), m.t8Fn)                                                                                         // (conv2d_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.t9Fn)                                                                                                 // (maxpool) [64,16,5,5]
+	linearReluFc1T17(m.n, 0, 1, m.t9, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t17, m.pool, nil, &m.tHandoffs[0])              // (linear_relu "fc1") [64,120]
+	linearReluFc2T18(m.n, 0, 1, m.t17, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t18, m.pool, &m.tHandoffs[0], &m.tHandoffs[1]) // (linear_relu "fc2") [64,84]
+	linearFc3T19(m.n, 0, 1, m.t18, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t19, &m.tHandoffs[1], nil)                         // (linear "fc3") [64,10]
+	softmaxcrossentropyT20(m.n, 0, 1, m.t19, m.labels, m.t20)                                                               // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t22Fn)                                                                                                // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t23Fn)                                                                                                 // (biasgrad "fc3") [10]
 	m.grads.Done(m.pFc3Bias)
 	linearBackwardDataFc3T24(m.n, 0, 1, m.t22, m.pFc3Weight.Data, m.t24) // (linear_backward_data "fc3") [64,84]
 	m.pool.For(m.n, m.t25Fn)                                             // (relu_backward) [64,84]
@@ -375,14 +378,14 @@ func (m *Model) Predict(x []float32) []float32 {
 		panic(fmt.Sprintf("lenet5: Predict with %d floats, want a multiple of %d for 1 to %d samples", len(x), SampleSize, Batch))
 	}
 	m.n, m.x = n, x
-	conv2dReluConv1T4Pack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.i3, m.i3Wp, m.i3Xps) // (conv2d_relu "conv1") [64,6,28,28]
-	m.pool.For(min(m.n, 8), m.i3Fn)                                                                      // (conv2d_relu "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.i4Fn)                                                                              // (maxpool) [64,6,14,14]
-	m.pool.For(min(m.n, 8), m.i7Fn)                                                                      // (conv2d_relu "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.i8Fn)                                                                              // (maxpool) [64,16,5,5]
-	linearReluFc1T17(m.n, 0, 1, m.i8, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i16, m.pool)                 // (linear_relu "fc1") [64,120]
-	linearReluFc2T18(m.n, 0, 1, m.i16, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i17, m.pool)                // (linear_relu "fc2") [64,84]
-	linearFc3T19(m.n, 0, 1, m.i17, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i18)                            // (linear "fc3") [64,10]
+	conv2dReluConv1T4Pack(m.n, 0, 1, m.x, m.pConv1Weight.Data, m.pConv1Bias.Data, m.i3, m.i3Wp, m.i3Xps)                    // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(min(m.n, 8), m.i3Fn)                                                                                         // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.i4Fn)                                                                                                 // (maxpool) [64,6,14,14]
+	m.pool.For(min(m.n, 8), m.i7Fn)                                                                                         // (conv2d_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.i8Fn)                                                                                                 // (maxpool) [64,16,5,5]
+	linearReluFc1T17(m.n, 0, 1, m.i8, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i16, m.pool, nil, &m.iHandoffs[0])              // (linear_relu "fc1") [64,120]
+	linearReluFc2T18(m.n, 0, 1, m.i16, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i17, m.pool, &m.iHandoffs[0], &m.iHandoffs[1]) // (linear_relu "fc2") [64,84]
+	linearFc3T19(m.n, 0, 1, m.i17, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i18, &m.iHandoffs[1], nil)                         // (linear "fc3") [64,10]
 	m.x = nil
 	return m.i18[:n*Classes]
 }

@@ -161,23 +161,23 @@ func maxpoolT23(n, lo, hi int, a0 []float32, y []float32) {
 }
 
 // linearReluFc1T29 computes (linear_relu "fc1") [64,120] of the first n samples.
-func linearReluFc1T29(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+func linearReluFc1T29(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(nil, n, 120, 400, w, 400, x, 400, y, 120)
 		gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
 	} else {
-		gemm.SgemmEpi(pool, false, true, n, 120, 400, x, 400, w, 400, y, 120, false, gemm.Epilogue{ColBias: bias, ReLU: true})
+		gemm.SgemmHandoff(pool, n, 120, 400, x, 400, w, 400, y, 120, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
 	}
 
 }
 
 // linearReluFc2T30 computes (linear_relu "fc2") [64,84] of the first n samples.
-func linearReluFc2T30(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+func linearReluFc2T30(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(nil, n, 84, 120, w, 120, x, 120, y, 84)
 		gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 	} else {
-		gemm.SgemmEpi(pool, false, true, n, 84, 120, x, 120, w, 120, y, 84, false, gemm.Epilogue{ColBias: bias, ReLU: true})
+		gemm.SgemmHandoff(pool, n, 84, 120, x, 120, w, 120, y, 84, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
 	}
 
 }
@@ -200,12 +200,12 @@ func dropoutDrop1T31(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 }
 
 // linearFc3T34 computes (linear "fc3") [64,10] of the first n samples.
-func linearFc3T34(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+func linearFc3T34(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(nil, n, 10, 84, w, 84, x, 84, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmEpi(nil, false, true, n, 10, 84, x, 84, w, 84, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})
+		gemm.SgemmHandoff(nil, n, 10, 84, x, 84, w, 84, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
 	}
 
 }

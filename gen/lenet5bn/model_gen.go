@@ -13,6 +13,7 @@ package lenet5bn
 import (
 	"fmt"
 	runtime "github.com/cnnc/cnnc/runtime"
+	gemm "github.com/cnnc/cnnc/runtime/gemm"
 )
 
 // Batch is the largest number of samples one call may pass.
@@ -84,9 +85,10 @@ type Model struct {
 	t18ApplyFn         func(lo, hi int)
 	t23                []float32 // training graph: (maxpool) [64,16,5,5] at tArena[806912:832512]
 	t23Fn              func(lo, hi int)
-	t29                []float32 // training graph: (linear_relu "fc1") [64,120] at tArena[832512:840192]
-	t30                []float32 // training graph: (linear_relu "fc2") [64,84] at tArena[840192:845568]
-	t31                []float32 // training graph: (dropout "drop1") [64,84] at tArena[845568:850944]
+	t29                []float32       // training graph: (linear_relu "fc1") [64,120] at tArena[832512:840192]
+	tHandoffs          [2]gemm.Handoff // linear layers' outputs packed for the next, in turn
+	t30                []float32       // training graph: (linear_relu "fc2") [64,84] at tArena[840192:845568]
+	t31                []float32       // training graph: (dropout "drop1") [64,84] at tArena[845568:850944]
 	t31Fn              func(lo, hi int)
 	t34                []float32 // training graph: (linear "fc3") [64,10] at tArena[1059840:1060480]
 	t35                []float32 // training graph: (softmaxcrossentropy) [] at tArena[1060568:1060569]
@@ -143,6 +145,7 @@ type Model struct {
 	i18                []float32 // inference graph: (maxpool) [64,16,5,5] at iArena[102400:128000]
 	i18Fn              func(lo, hi int)
 	i26                []float32        // inference graph: (linear_relu "fc1") [64,120] at iArena[0:7680]
+	iHandoffs          [2]gemm.Handoff  // linear layers' outputs packed for the next, in turn
 	i27                []float32        // inference graph: (linear_relu "fc2") [64,84] at iArena[7680:13056]
 	i28                []float32        // inference graph: (linear "fc3") [64,10] at iArena[0:640]
 	grads              runtime.GradHook // see SetGradHook
@@ -410,10 +413,10 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	conv2dBnReluConv2T18Stats(m.n, 0, 1, m.t12, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.t18, m.t19, m.t20, m.t21, m.t22, m.t18Sums, m.t18Affine)             // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t18ApplyFn)                                                                                                                                                                                              // (conv2d_bn_relu "conv2") [64,16,10,10]
 	m.pool.For(m.n, m.t23Fn)                                                                                                                                                                                                   // (maxpool) [64,16,5,5]
-	linearReluFc1T29(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t29, m.pool)                                                                                                                                      // (linear_relu "fc1") [64,120]
-	linearReluFc2T30(m.n, 0, 1, m.t29, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t30, m.pool)                                                                                                                                      // (linear_relu "fc2") [64,84]
+	linearReluFc1T29(m.n, 0, 1, m.t23, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t29, m.pool, nil, &m.tHandoffs[0])                                                                                                                // (linear_relu "fc1") [64,120]
+	linearReluFc2T30(m.n, 0, 1, m.t29, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t30, m.pool, &m.tHandoffs[0], nil)                                                                                                                // (linear_relu "fc2") [64,84]
 	m.pool.For(m.n, m.t31Fn)                                                                                                                                                                                                   // (dropout "drop1") [64,84]
-	linearFc3T34(m.n, 0, 1, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34)                                                                                                                                                  // (linear "fc3") [64,10]
+	linearFc3T34(m.n, 0, 1, m.t31, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t34, nil, nil)                                                                                                                                        // (linear "fc3") [64,10]
 	softmaxcrossentropyT35(m.n, 0, 1, m.t34, m.labels, m.t35)                                                                                                                                                                  // (softmaxcrossentropy) []
 	m.pool.For(m.n, m.t37Fn)                                                                                                                                                                                                   // (softmaxcrossentropy_backward) [64,10]
 	m.pool.For(10, m.t38Fn)                                                                                                                                                                                                    // (biasgrad "fc3") [10]
@@ -471,18 +474,18 @@ func (m *Model) Predict(x []float32) []float32 {
 		panic(fmt.Sprintf("lenet5bn: Predict with %d floats, want a multiple of %d for 1 to %d samples", len(x), SampleSize, Batch))
 	}
 	m.n, m.x = n, x
-	foldBnWeightBn1I6(m.n, 0, 1, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1RunningVar.Data, m.i6)                     // (fold_bn_weight "bn1") [6,1,5,5]
-	foldBnBiasBn1I7(m.n, 0, 1, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.i7)   // (fold_bn_bias "bn1") [6]
-	conv2dReluConv1I8Pack(m.n, 0, 1, m.x, m.i6, m.i7, m.i8, m.i8Wp, m.i8Xps)                                              // (conv2d_relu "conv1") [64,6,28,28]
-	m.pool.For(min(m.n, 8), m.i8Fn)                                                                                       // (conv2d_relu "conv1") [64,6,28,28]
-	m.pool.For(m.n, m.i9Fn)                                                                                               // (maxpool) [64,6,14,14]
-	foldBnWeightBn2I15(m.n, 0, 1, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2RunningVar.Data, m.i15)                   // (fold_bn_weight "bn2") [16,6,5,5]
-	foldBnBiasBn2I16(m.n, 0, 1, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.i16) // (fold_bn_bias "bn2") [16]
-	m.pool.For(min(m.n, 8), m.i17Fn)                                                                                      // (conv2d_relu "conv2") [64,16,10,10]
-	m.pool.For(m.n, m.i18Fn)                                                                                              // (maxpool) [64,16,5,5]
-	linearReluFc1T29(m.n, 0, 1, m.i18, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i26, m.pool)                                 // (linear_relu "fc1") [64,120]
-	linearReluFc2T30(m.n, 0, 1, m.i26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i27, m.pool)                                 // (linear_relu "fc2") [64,84]
-	linearFc3T34(m.n, 0, 1, m.i27, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i28)                                             // (linear "fc3") [64,10]
+	foldBnWeightBn1I6(m.n, 0, 1, m.pConv1Weight.Data, m.pBn1Weight.Data, m.pBn1RunningVar.Data, m.i6)                       // (fold_bn_weight "bn1") [6,1,5,5]
+	foldBnBiasBn1I7(m.n, 0, 1, m.pBn1Weight.Data, m.pBn1Bias.Data, m.pBn1RunningMean.Data, m.pBn1RunningVar.Data, m.i7)     // (fold_bn_bias "bn1") [6]
+	conv2dReluConv1I8Pack(m.n, 0, 1, m.x, m.i6, m.i7, m.i8, m.i8Wp, m.i8Xps)                                                // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(min(m.n, 8), m.i8Fn)                                                                                         // (conv2d_relu "conv1") [64,6,28,28]
+	m.pool.For(m.n, m.i9Fn)                                                                                                 // (maxpool) [64,6,14,14]
+	foldBnWeightBn2I15(m.n, 0, 1, m.pConv2Weight.Data, m.pBn2Weight.Data, m.pBn2RunningVar.Data, m.i15)                     // (fold_bn_weight "bn2") [16,6,5,5]
+	foldBnBiasBn2I16(m.n, 0, 1, m.pBn2Weight.Data, m.pBn2Bias.Data, m.pBn2RunningMean.Data, m.pBn2RunningVar.Data, m.i16)   // (fold_bn_bias "bn2") [16]
+	m.pool.For(min(m.n, 8), m.i17Fn)                                                                                        // (conv2d_relu "conv2") [64,16,10,10]
+	m.pool.For(m.n, m.i18Fn)                                                                                                // (maxpool) [64,16,5,5]
+	linearReluFc1T29(m.n, 0, 1, m.i18, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i26, m.pool, nil, &m.iHandoffs[0])             // (linear_relu "fc1") [64,120]
+	linearReluFc2T30(m.n, 0, 1, m.i26, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i27, m.pool, &m.iHandoffs[0], &m.iHandoffs[1]) // (linear_relu "fc2") [64,84]
+	linearFc3T34(m.n, 0, 1, m.i27, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i28, &m.iHandoffs[1], nil)                         // (linear "fc3") [64,10]
 	m.x = nil
 	return m.i28[:n*Classes]
 }

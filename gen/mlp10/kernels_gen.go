@@ -10,36 +10,36 @@ import (
 )
 
 // linearTanhFc1T25 computes (linear_tanh "fc1") [64,500] of the first n samples.
-func linearTanhFc1T25(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+func linearTanhFc1T25(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(pool, n, 500, 784, w, 784, x, 784, y, 500)
 		gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 		elem.Tanh(y[:n*500], y[:n*500])
 	} else {
-		gemm.SgemmEpi(pool, false, true, n, 500, 784, x, 784, w, 784, y, 500, false, gemm.Epilogue{ColBias: bias, Tanh: true})
+		gemm.SgemmHandoff(pool, n, 500, 784, x, 784, w, 784, y, 500, gemm.Epilogue{ColBias: bias, Tanh: true}, from, to)
 	}
 
 }
 
 // linearTanhFc2T26 computes (linear_tanh "fc2") [64,500] of the first n samples.
-func linearTanhFc2T26(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+func linearTanhFc2T26(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(pool, n, 500, 500, w, 500, x, 500, y, 500)
 		gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 		elem.Tanh(y[:n*500], y[:n*500])
 	} else {
-		gemm.SgemmEpi(pool, false, true, n, 500, 500, x, 500, w, 500, y, 500, false, gemm.Epilogue{ColBias: bias, Tanh: true})
+		gemm.SgemmHandoff(pool, n, 500, 500, x, 500, w, 500, y, 500, gemm.Epilogue{ColBias: bias, Tanh: true}, from, to)
 	}
 
 }
 
 // linearFc11T35 computes (linear "fc11") [64,10] of the first n samples.
-func linearFc11T35(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+func linearFc11T35(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(nil, n, 10, 500, w, 500, x, 500, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmEpi(nil, false, true, n, 10, 500, x, 500, w, 500, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})
+		gemm.SgemmHandoff(nil, n, 10, 500, x, 500, w, 500, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
 	}
 
 }

@@ -13,6 +13,7 @@ package mlp10
 import (
 	"fmt"
 	runtime "github.com/cnnc/cnnc/runtime"
+	gemm "github.com/cnnc/cnnc/runtime/gemm"
 )
 
 // Batch is the largest number of samples one call may pass.
@@ -43,43 +44,44 @@ type Model struct {
 	params      []*runtime.Param
 	buffers     []*runtime.Param
 	state       []*runtime.Param
-	pFc1Weight  *runtime.Param // fc1.weight [500,784]
-	pFc1Bias    *runtime.Param // fc1.bias [500]
-	pFc2Weight  *runtime.Param // fc2.weight [500,500]
-	pFc2Bias    *runtime.Param // fc2.bias [500]
-	pFc3Weight  *runtime.Param // fc3.weight [500,500]
-	pFc3Bias    *runtime.Param // fc3.bias [500]
-	pFc4Weight  *runtime.Param // fc4.weight [500,500]
-	pFc4Bias    *runtime.Param // fc4.bias [500]
-	pFc5Weight  *runtime.Param // fc5.weight [500,500]
-	pFc5Bias    *runtime.Param // fc5.bias [500]
-	pFc6Weight  *runtime.Param // fc6.weight [500,500]
-	pFc6Bias    *runtime.Param // fc6.bias [500]
-	pFc7Weight  *runtime.Param // fc7.weight [500,500]
-	pFc7Bias    *runtime.Param // fc7.bias [500]
-	pFc8Weight  *runtime.Param // fc8.weight [500,500]
-	pFc8Bias    *runtime.Param // fc8.bias [500]
-	pFc9Weight  *runtime.Param // fc9.weight [500,500]
-	pFc9Bias    *runtime.Param // fc9.bias [500]
-	pFc10Weight *runtime.Param // fc10.weight [500,500]
-	pFc10Bias   *runtime.Param // fc10.bias [500]
-	pFc11Weight *runtime.Param // fc11.weight [10,500]
-	pFc11Bias   *runtime.Param // fc11.bias [10]
-	tArena      []float32      // training graph: the arena of its values, 353281 floats (961281 without sharing)
-	t25         []float32      // training graph: (linear_tanh "fc1") [64,500] at tArena[0:32000]
-	t26         []float32      // training graph: (linear_tanh "fc2") [64,500] at tArena[32000:64000]
-	t27         []float32      // training graph: (linear_tanh "fc3") [64,500] at tArena[64000:96000]
-	t28         []float32      // training graph: (linear_tanh "fc4") [64,500] at tArena[96000:128000]
-	t29         []float32      // training graph: (linear_tanh "fc5") [64,500] at tArena[128000:160000]
-	t30         []float32      // training graph: (linear_tanh "fc6") [64,500] at tArena[160000:192000]
-	t31         []float32      // training graph: (linear_tanh "fc7") [64,500] at tArena[192000:224000]
-	t32         []float32      // training graph: (linear_tanh "fc8") [64,500] at tArena[224000:256000]
-	t33         []float32      // training graph: (linear_tanh "fc9") [64,500] at tArena[256000:288000]
-	t34         []float32      // training graph: (linear_tanh "fc10") [64,500] at tArena[288000:320000]
-	t35         []float32      // training graph: (linear "fc11") [64,10] at tArena[352000:352640]
-	t36         []float32      // training graph: (softmaxcrossentropy) [] at tArena[353280:353281]
-	t37         []float32      // training graph: (const) []
-	t38         []float32      // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[352640:353280]
+	pFc1Weight  *runtime.Param  // fc1.weight [500,784]
+	pFc1Bias    *runtime.Param  // fc1.bias [500]
+	pFc2Weight  *runtime.Param  // fc2.weight [500,500]
+	pFc2Bias    *runtime.Param  // fc2.bias [500]
+	pFc3Weight  *runtime.Param  // fc3.weight [500,500]
+	pFc3Bias    *runtime.Param  // fc3.bias [500]
+	pFc4Weight  *runtime.Param  // fc4.weight [500,500]
+	pFc4Bias    *runtime.Param  // fc4.bias [500]
+	pFc5Weight  *runtime.Param  // fc5.weight [500,500]
+	pFc5Bias    *runtime.Param  // fc5.bias [500]
+	pFc6Weight  *runtime.Param  // fc6.weight [500,500]
+	pFc6Bias    *runtime.Param  // fc6.bias [500]
+	pFc7Weight  *runtime.Param  // fc7.weight [500,500]
+	pFc7Bias    *runtime.Param  // fc7.bias [500]
+	pFc8Weight  *runtime.Param  // fc8.weight [500,500]
+	pFc8Bias    *runtime.Param  // fc8.bias [500]
+	pFc9Weight  *runtime.Param  // fc9.weight [500,500]
+	pFc9Bias    *runtime.Param  // fc9.bias [500]
+	pFc10Weight *runtime.Param  // fc10.weight [500,500]
+	pFc10Bias   *runtime.Param  // fc10.bias [500]
+	pFc11Weight *runtime.Param  // fc11.weight [10,500]
+	pFc11Bias   *runtime.Param  // fc11.bias [10]
+	tArena      []float32       // training graph: the arena of its values, 353281 floats (961281 without sharing)
+	t25         []float32       // training graph: (linear_tanh "fc1") [64,500] at tArena[0:32000]
+	tHandoffs   [2]gemm.Handoff // linear layers' outputs packed for the next, in turn
+	t26         []float32       // training graph: (linear_tanh "fc2") [64,500] at tArena[32000:64000]
+	t27         []float32       // training graph: (linear_tanh "fc3") [64,500] at tArena[64000:96000]
+	t28         []float32       // training graph: (linear_tanh "fc4") [64,500] at tArena[96000:128000]
+	t29         []float32       // training graph: (linear_tanh "fc5") [64,500] at tArena[128000:160000]
+	t30         []float32       // training graph: (linear_tanh "fc6") [64,500] at tArena[160000:192000]
+	t31         []float32       // training graph: (linear_tanh "fc7") [64,500] at tArena[192000:224000]
+	t32         []float32       // training graph: (linear_tanh "fc8") [64,500] at tArena[224000:256000]
+	t33         []float32       // training graph: (linear_tanh "fc9") [64,500] at tArena[256000:288000]
+	t34         []float32       // training graph: (linear_tanh "fc10") [64,500] at tArena[288000:320000]
+	t35         []float32       // training graph: (linear "fc11") [64,10] at tArena[352000:352640]
+	t36         []float32       // training graph: (softmaxcrossentropy) [] at tArena[353280:353281]
+	t37         []float32       // training graph: (const) []
+	t38         []float32       // training graph: (softmaxcrossentropy_backward) [64,10] at tArena[352640:353280]
 	t38Fn       func(lo, hi int)
 	t39Accs     []float64 // scratch of t39
 	t39Fn       func(lo, hi int)
@@ -135,6 +137,7 @@ type Model struct {
 	t78Fn       func(lo, hi int)
 	iArena      []float32        // inference graph: the arena of its values, 64000 floats (320640 without sharing)
 	i24         []float32        // inference graph: (linear_tanh "fc1") [64,500] at iArena[0:32000]
+	iHandoffs   [2]gemm.Handoff  // linear layers' outputs packed for the next, in turn
 	i25         []float32        // inference graph: (linear_tanh "fc2") [64,500] at iArena[32000:64000]
 	i26         []float32        // inference graph: (linear_tanh "fc3") [64,500] at iArena[0:32000]
 	i27         []float32        // inference graph: (linear_tanh "fc4") [64,500] at iArena[32000:64000]
@@ -385,20 +388,20 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	linearTanhFc1T25(m.n, 0, 1, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t25, m.pool)     // (linear_tanh "fc1") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t26, m.pool)   // (linear_tanh "fc2") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.t26, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t27, m.pool)   // (linear_tanh "fc3") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.t27, m.pFc4Weight.Data, m.pFc4Bias.Data, m.t28, m.pool)   // (linear_tanh "fc4") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.t28, m.pFc5Weight.Data, m.pFc5Bias.Data, m.t29, m.pool)   // (linear_tanh "fc5") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.t29, m.pFc6Weight.Data, m.pFc6Bias.Data, m.t30, m.pool)   // (linear_tanh "fc6") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.t30, m.pFc7Weight.Data, m.pFc7Bias.Data, m.t31, m.pool)   // (linear_tanh "fc7") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.t31, m.pFc8Weight.Data, m.pFc8Bias.Data, m.t32, m.pool)   // (linear_tanh "fc8") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.t32, m.pFc9Weight.Data, m.pFc9Bias.Data, m.t33, m.pool)   // (linear_tanh "fc9") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.t33, m.pFc10Weight.Data, m.pFc10Bias.Data, m.t34, m.pool) // (linear_tanh "fc10") [64,500]
-	linearFc11T35(m.n, 0, 1, m.t34, m.pFc11Weight.Data, m.pFc11Bias.Data, m.t35)            // (linear "fc11") [64,10]
-	softmaxcrossentropyT36(m.n, 0, 1, m.t35, m.labels, m.t36)                               // (softmaxcrossentropy) []
-	m.pool.For(m.n, m.t38Fn)                                                                // (softmaxcrossentropy_backward) [64,10]
-	m.pool.For(10, m.t39Fn)                                                                 // (biasgrad "fc11") [10]
+	linearTanhFc1T25(m.n, 0, 1, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t25, m.pool, nil, &m.tHandoffs[0])                 // (linear_tanh "fc1") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t25, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t26, m.pool, &m.tHandoffs[0], &m.tHandoffs[1])   // (linear_tanh "fc2") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t26, m.pFc3Weight.Data, m.pFc3Bias.Data, m.t27, m.pool, &m.tHandoffs[1], &m.tHandoffs[0])   // (linear_tanh "fc3") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t27, m.pFc4Weight.Data, m.pFc4Bias.Data, m.t28, m.pool, &m.tHandoffs[0], &m.tHandoffs[1])   // (linear_tanh "fc4") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t28, m.pFc5Weight.Data, m.pFc5Bias.Data, m.t29, m.pool, &m.tHandoffs[1], &m.tHandoffs[0])   // (linear_tanh "fc5") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t29, m.pFc6Weight.Data, m.pFc6Bias.Data, m.t30, m.pool, &m.tHandoffs[0], &m.tHandoffs[1])   // (linear_tanh "fc6") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t30, m.pFc7Weight.Data, m.pFc7Bias.Data, m.t31, m.pool, &m.tHandoffs[1], &m.tHandoffs[0])   // (linear_tanh "fc7") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t31, m.pFc8Weight.Data, m.pFc8Bias.Data, m.t32, m.pool, &m.tHandoffs[0], &m.tHandoffs[1])   // (linear_tanh "fc8") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t32, m.pFc9Weight.Data, m.pFc9Bias.Data, m.t33, m.pool, &m.tHandoffs[1], &m.tHandoffs[0])   // (linear_tanh "fc9") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.t33, m.pFc10Weight.Data, m.pFc10Bias.Data, m.t34, m.pool, &m.tHandoffs[0], &m.tHandoffs[1]) // (linear_tanh "fc10") [64,500]
+	linearFc11T35(m.n, 0, 1, m.t34, m.pFc11Weight.Data, m.pFc11Bias.Data, m.t35, &m.tHandoffs[1], nil)                        // (linear "fc11") [64,10]
+	softmaxcrossentropyT36(m.n, 0, 1, m.t35, m.labels, m.t36)                                                                 // (softmaxcrossentropy) []
+	m.pool.For(m.n, m.t38Fn)                                                                                                  // (softmaxcrossentropy_backward) [64,10]
+	m.pool.For(10, m.t39Fn)                                                                                                   // (biasgrad "fc11") [10]
 	m.grads.Done(m.pFc11Bias)
 	linearBackwardDataFc11T40(m.n, 0, 1, m.t38, m.pFc11Weight.Data, m.t40) // (linear_backward_data "fc11") [64,500]
 	m.pool.For(m.n, m.t41Fn)                                               // (tanh_backward) [64,500]
@@ -477,17 +480,17 @@ func (m *Model) Predict(x []float32) []float32 {
 		panic(fmt.Sprintf("mlp10: Predict with %d floats, want a multiple of %d for 1 to %d samples", len(x), SampleSize, Batch))
 	}
 	m.n, m.x = n, x
-	linearTanhFc1T25(m.n, 0, 1, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i24, m.pool)     // (linear_tanh "fc1") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.i24, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i25, m.pool)   // (linear_tanh "fc2") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.i25, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i26, m.pool)   // (linear_tanh "fc3") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.i26, m.pFc4Weight.Data, m.pFc4Bias.Data, m.i27, m.pool)   // (linear_tanh "fc4") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.i27, m.pFc5Weight.Data, m.pFc5Bias.Data, m.i28, m.pool)   // (linear_tanh "fc5") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.i28, m.pFc6Weight.Data, m.pFc6Bias.Data, m.i29, m.pool)   // (linear_tanh "fc6") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.i29, m.pFc7Weight.Data, m.pFc7Bias.Data, m.i30, m.pool)   // (linear_tanh "fc7") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.i30, m.pFc8Weight.Data, m.pFc8Bias.Data, m.i31, m.pool)   // (linear_tanh "fc8") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.i31, m.pFc9Weight.Data, m.pFc9Bias.Data, m.i32, m.pool)   // (linear_tanh "fc9") [64,500]
-	linearTanhFc2T26(m.n, 0, 1, m.i32, m.pFc10Weight.Data, m.pFc10Bias.Data, m.i33, m.pool) // (linear_tanh "fc10") [64,500]
-	linearFc11T35(m.n, 0, 1, m.i33, m.pFc11Weight.Data, m.pFc11Bias.Data, m.i34)            // (linear "fc11") [64,10]
+	linearTanhFc1T25(m.n, 0, 1, m.x, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i24, m.pool, nil, &m.iHandoffs[0])                 // (linear_tanh "fc1") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i24, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i25, m.pool, &m.iHandoffs[0], &m.iHandoffs[1])   // (linear_tanh "fc2") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i25, m.pFc3Weight.Data, m.pFc3Bias.Data, m.i26, m.pool, &m.iHandoffs[1], &m.iHandoffs[0])   // (linear_tanh "fc3") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i26, m.pFc4Weight.Data, m.pFc4Bias.Data, m.i27, m.pool, &m.iHandoffs[0], &m.iHandoffs[1])   // (linear_tanh "fc4") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i27, m.pFc5Weight.Data, m.pFc5Bias.Data, m.i28, m.pool, &m.iHandoffs[1], &m.iHandoffs[0])   // (linear_tanh "fc5") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i28, m.pFc6Weight.Data, m.pFc6Bias.Data, m.i29, m.pool, &m.iHandoffs[0], &m.iHandoffs[1])   // (linear_tanh "fc6") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i29, m.pFc7Weight.Data, m.pFc7Bias.Data, m.i30, m.pool, &m.iHandoffs[1], &m.iHandoffs[0])   // (linear_tanh "fc7") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i30, m.pFc8Weight.Data, m.pFc8Bias.Data, m.i31, m.pool, &m.iHandoffs[0], &m.iHandoffs[1])   // (linear_tanh "fc8") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i31, m.pFc9Weight.Data, m.pFc9Bias.Data, m.i32, m.pool, &m.iHandoffs[1], &m.iHandoffs[0])   // (linear_tanh "fc9") [64,500]
+	linearTanhFc2T26(m.n, 0, 1, m.i32, m.pFc10Weight.Data, m.pFc10Bias.Data, m.i33, m.pool, &m.iHandoffs[0], &m.iHandoffs[1]) // (linear_tanh "fc10") [64,500]
+	linearFc11T35(m.n, 0, 1, m.i33, m.pFc11Weight.Data, m.pFc11Bias.Data, m.i34, &m.iHandoffs[1], nil)                        // (linear "fc11") [64,10]
 	m.x = nil
 	return m.i34[:n*Classes]
 }

@@ -9,12 +9,12 @@ import (
 )
 
 // linearFcT5 computes (linear "fc") [64,10] of the first n samples.
-func linearFcT5(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+func linearFcT5(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(nil, n, 10, 784, w, 784, x, 784, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmEpi(nil, false, true, n, 10, 784, x, 784, w, 784, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})
+		gemm.SgemmHandoff(nil, n, 10, 784, x, 784, w, 784, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
 	}
 
 }

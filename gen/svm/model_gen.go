@@ -199,13 +199,13 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 		}
 	}
 	m.n, m.x, m.labels = n, x, labels
-	linearFcT5(m.n, 0, 1, m.x, m.pFcWeight.Data, m.pFcBias.Data, m.t5) // (linear "fc") [64,10]
-	svmlossT6(m.n, 0, 1, m.t5, m.labels, m.t6)                         // (svmloss) []
-	l2T7(m.n, 0, 1, m.pFcWeight.Data, m.t7)                            // (l2) []
-	m.pool.For(1, m.t8Fn)                                              // (add) []
-	m.pool.For(7840, m.t10Fn)                                          // (l2_backward) [10,784]
-	m.pool.For(m.n, m.t11Fn)                                           // (svmloss_backward) [64,10]
-	m.pool.For(10, m.t12Fn)                                            // (biasgrad "fc") [10]
+	linearFcT5(m.n, 0, 1, m.x, m.pFcWeight.Data, m.pFcBias.Data, m.t5, nil, nil) // (linear "fc") [64,10]
+	svmlossT6(m.n, 0, 1, m.t5, m.labels, m.t6)                                   // (svmloss) []
+	l2T7(m.n, 0, 1, m.pFcWeight.Data, m.t7)                                      // (l2) []
+	m.pool.For(1, m.t8Fn)                                                        // (add) []
+	m.pool.For(7840, m.t10Fn)                                                    // (l2_backward) [10,784]
+	m.pool.For(m.n, m.t11Fn)                                                     // (svmloss_backward) [64,10]
+	m.pool.For(10, m.t12Fn)                                                      // (biasgrad "fc") [10]
 	m.grads.Done(m.pFcBias)
 	linearBackwardWeightFcT13(m.n, 0, 1, m.x, m.t11, m.t13, nil) // (linear_backward_weight "fc") [10,784]
 	m.pool.For(7840, m.t14Fn)                                    // (add "fc") [10,784]
@@ -225,7 +225,7 @@ func (m *Model) Predict(x []float32) []float32 {
 		panic(fmt.Sprintf("svm: Predict with %d floats, want a multiple of %d for 1 to %d samples", len(x), SampleSize, Batch))
 	}
 	m.n, m.x = n, x
-	linearFcT5(m.n, 0, 1, m.x, m.pFcWeight.Data, m.pFcBias.Data, m.i4) // (linear "fc") [64,10]
+	linearFcT5(m.n, 0, 1, m.x, m.pFcWeight.Data, m.pFcBias.Data, m.i4, nil, nil) // (linear "fc") [64,10]
 	m.x = nil
 	return m.i4[:n*Classes]
 }

@@ -250,12 +250,12 @@ func maxpoolT43(n, lo, hi int, a0 []float32, y []float32) {
 }
 
 // linearReluFc1T47 computes (linear_relu "fc1") [64,256] of the first n samples.
-func linearReluFc1T47(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool) {
+func linearReluFc1T47(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(pool, n, 256, 4096, w, 4096, x, 4096, y, 256)
 		gemm.BiasReLU(n, 256, y, 256, nil, bias, true)
 	} else {
-		gemm.SgemmEpi(pool, false, true, n, 256, 4096, x, 4096, w, 4096, y, 256, false, gemm.Epilogue{ColBias: bias, ReLU: true})
+		gemm.SgemmHandoff(pool, n, 256, 4096, x, 4096, w, 4096, y, 256, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
 	}
 
 }
@@ -278,12 +278,12 @@ func dropoutDrop1T48(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 }
 
 // linearFc2T51 computes (linear "fc2") [64,10] of the first n samples.
-func linearFc2T51(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32) {
+func linearFc2T51(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, from, to *gemm.Handoff) {
 	if n < 4 {
 		gemm.GemvPar(nil, n, 10, 256, w, 256, x, 256, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmEpi(nil, false, true, n, 10, 256, x, 256, w, 256, y, 10, false, gemm.Epilogue{ColBias: bias, ReLU: false})
+		gemm.SgemmHandoff(nil, n, 10, 256, x, 256, w, 256, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
 	}
 
 }

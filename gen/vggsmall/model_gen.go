@@ -13,6 +13,7 @@ package vggsmall
 import (
 	"fmt"
 	runtime "github.com/cnnc/cnnc/runtime"
+	gemm "github.com/cnnc/cnnc/runtime/gemm"
 )
 
 // Batch is the largest number of samples one call may pass.
@@ -210,6 +211,7 @@ type Model struct {
 	i34                []float32 // inference graph: (maxpool) [64,64,8,8] at iArena[0:262144]
 	i34Fn              func(lo, hi int)
 	i40                []float32        // inference graph: (linear_relu "fc1") [64,256] at iArena[262144:278528]
+	iHandoffs          [2]gemm.Handoff  // linear layers' outputs packed for the next, in turn
 	i41                []float32        // inference graph: (linear "fc2") [64,10] at iArena[0:640]
 	grads              runtime.GradHook // see SetGradHook
 }
@@ -589,9 +591,9 @@ func (m *Model) TrainStep(x []float32, labels []int32) float32 {
 	conv2dBnReluConv3T33Stats(m.n, 0, 1, m.t33, m.pConv4Weight.Data, m.pBn4Weight.Data, m.pBn4Bias.Data, m.pBn4RunningMean.Data, m.pBn4RunningVar.Data, m.t38, m.t39, m.t40, m.t41, m.t42, m.t38Sums, m.t38Affine, m.t38Wp, m.t38Xps)    // (conv2d_bn_relu "conv4") [64,64,16,16]
 	m.pool.For(m.n, m.t38ApplyFn)                                                                                                                                                                                                        // (conv2d_bn_relu "conv4") [64,64,16,16]
 	m.pool.For(m.n, m.t43Fn)                                                                                                                                                                                                             // (maxpool) [64,64,8,8]
-	linearReluFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool)                                                                                                                                                // (linear_relu "fc1") [64,256]
+	linearReluFc1T47(m.n, 0, 1, m.t43, m.pFc1Weight.Data, m.pFc1Bias.Data, m.t47, m.pool, nil, nil)                                                                                                                                      // (linear_relu "fc1") [64,256]
 	m.pool.For(m.n, m.t48Fn)                                                                                                                                                                                                             // (dropout "drop1") [64,256]
-	linearFc2T51(m.n, 0, 1, m.t48, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t51)                                                                                                                                                            // (linear "fc2") [64,10]
+	linearFc2T51(m.n, 0, 1, m.t48, m.pFc2Weight.Data, m.pFc2Bias.Data, m.t51, nil, nil)                                                                                                                                                  // (linear "fc2") [64,10]
 	softmaxcrossentropyT52(m.n, 0, 1, m.t51, m.labels, m.t52)                                                                                                                                                                            // (softmaxcrossentropy) []
 	m.pool.For(m.n, m.t54Fn)                                                                                                                                                                                                             // (softmaxcrossentropy_backward) [64,10]
 	m.pool.For(10, m.t55Fn)                                                                                                                                                                                                              // (biasgrad "fc2") [10]
@@ -683,8 +685,8 @@ func (m *Model) Predict(x []float32) []float32 {
 	conv2dReluConv4I33Pack(m.n, 0, 1, m.i32, m.i30, m.i31, m.i33, m.i33Wp, m.i33Xps)                                      // (conv2d_relu "conv4") [64,64,16,16]
 	m.pool.For(min(m.n, 8), m.i33Fn)                                                                                      // (conv2d_relu "conv4") [64,64,16,16]
 	m.pool.For(m.n, m.i34Fn)                                                                                              // (maxpool) [64,64,8,8]
-	linearReluFc1T47(m.n, 0, 1, m.i34, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i40, m.pool)                                 // (linear_relu "fc1") [64,256]
-	linearFc2T51(m.n, 0, 1, m.i40, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i41)                                             // (linear "fc2") [64,10]
+	linearReluFc1T47(m.n, 0, 1, m.i34, m.pFc1Weight.Data, m.pFc1Bias.Data, m.i40, m.pool, nil, &m.iHandoffs[0])           // (linear_relu "fc1") [64,256]
+	linearFc2T51(m.n, 0, 1, m.i40, m.pFc2Weight.Data, m.pFc2Bias.Data, m.i41, &m.iHandoffs[0], nil)                       // (linear "fc2") [64,10]
 	m.x = nil
 	return m.i41[:n*Classes]
 }

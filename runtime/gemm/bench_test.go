@@ -114,7 +114,7 @@ func BenchmarkKernelColumns(b *testing.B) {
 						a = w[t*mr*kc:]
 					}
 					for q := range batch / nr {
-						kernelT(true, mr, kc, a, lda, bp[q*nr*kc:], c[q*nr*n+t*mr:], n, nil, nil, nil, 0, &h)
+						kernelT(true, mr, kc, a, lda, bp[q*nr*kc:], c[q*nr*n+t*mr:], n, nil, nil, nil, nil, 0, &h)
 					}
 				}
 			}

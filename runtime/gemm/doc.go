@@ -26,7 +26,8 @@
 // op(B)ᵀ*Aᵀ: the kernels read the weight where it lies, its rows (ntsgemm)
 // or columns (ttsgemm), pack only the short A, and store their tiles
 // transposed (trans.go); packing the weight read and wrote it once more
-// for a few tile rows. As they go, they hint the next tile's part of the
+// for a few tile rows. A linear layer's forward product takes its A
+// packed by the one before (SgemmHandoff), whose tiles store it so. As they go, they hint the next tile's part of the
 // weight into L2, which otherwise comes from memory at each tile's start.
 // Where that does not apply (C accumulated, k long) they can still read
 // B's whole panels in place (bsgemm). PackA packs an A once for many

@@ -68,6 +68,38 @@ func SgemmEpi(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32,
 	sgemm(pool, call{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, ep: ep})
 }
 
+// SgemmHandoff is SgemmEpi for a linear layer's forward product,
+// C = A*Bᵀ (a batch of rows times a weight's transpose, not accumulated),
+// that takes its A from, and hands its C to, the forward products before
+// and after it ready packed: where it runs transposed (see trans.go), it
+// takes A's panels from from where from holds A (the same slice, rows
+// and columns), and it stores C's tiles into to as well as into C, as
+// the next product, whose A is this C, packs it. That next product
+// then does not pack its A: a pass over a batch of activations, half of
+// them written by the other core, saved for each layer. Either Handoff
+// may be nil; to holds nothing after a call that does not run transposed
+// or has a RowBias. A Handoff is C's until that next call: whoever writes
+// C in between must not pass it on.
+func SgemmHandoff(pool *runtime.Pool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, ep Epilogue, from, to *Handoff) {
+	checkEpilogue(m, n, ep)
+	sgemm(pool, call{transB: true, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, ep: ep, from: from, to: to})
+}
+
+// A Handoff holds a product's C, m rows of n floats, packed as a
+// transposed product packs its A (packTrans): panels of 16 rows, each
+// step of k (C's columns) 16 floats, rows past m zero. See SgemmHandoff.
+type Handoff struct {
+	panels []float32
+	c      *float32 // &C[0] while panels holds C; nil when it holds nothing
+	ldc    int
+	m, n   int
+}
+
+// holds reports whether h holds the m x n matrix a, lda floats a row.
+func (h *Handoff) holds(a []float32, lda, m, n int) bool {
+	return h != nil && h.c != nil && len(a) > 0 && h.c == &a[0] && h.ldc == lda && h.m == m && h.n == n
+}
+
 // SgemmRows is SgemmPar for a weight gradient whose optimiser updates the
 // weight by rows (see runtime.RowUpdate): it calls u.Done(r0, r1) for row
 // ranges that cover [0, m) once each, as soon as those rows of C hold the
@@ -86,6 +118,9 @@ func SgemmRows(pool *runtime.Pool, transA, transB bool, m, n, k int, a []float32
 func sgemm(pool *runtime.Pool, cl call) {
 	checkArgs(cl.transA, cl.transB, cl.m, cl.n, cl.k, cl.a, cl.lda, cl.b, cl.ldb, cl.c, cl.ldc)
 	m, n, c, ldc := cl.m, cl.n, cl.c, cl.ldc
+	if cl.to != nil {
+		cl.to.c = nil // until the product stores C into it (runTrans)
+	}
 	if m == 0 || n == 0 {
 		return
 	}
@@ -106,6 +141,7 @@ func sgemm(pool *runtime.Pool, cl call) {
 			part := cl
 			part.m = min(rows, m-i)
 			part.a, part.c = cl.a[i*cl.lda:], c[i*ldc:]
+			part.from, part.to = nil, nil
 			if cl.ep.RowBias != nil {
 				part.ep.RowBias = cl.ep.RowBias[i:]
 			}
@@ -150,7 +186,7 @@ func launch(pool *runtime.Pool, cl call, im *Im2col) {
 	case g.transC:
 		g.untransposeC()
 	}
-	g.call, g.imB, g.tab, g.out = call{}, Im2col{}, nil, wideOut{}
+	g.call, g.imB, g.tab, g.out, g.panelsB = call{}, Im2col{}, nil, wideOut{}, nil
 	putDriver(g)
 }
 
@@ -223,6 +259,9 @@ type call struct {
 	// C, in a buffer of its own (SgemmIm2colBT without AVX-512).
 	transC bool
 	update *runtime.RowUpdate // see SgemmRows
+	// from holds A already packed, and to takes C packed: see
+	// SgemmHandoff.
+	from, to *Handoff
 }
 
 // A driver holds the packing buffers and the state of one call. The pool's
@@ -258,6 +297,10 @@ type driver struct {
 	// into; partial holds the sums of all but the last.
 	parts   int
 	partial []float32
+	// panelsB: a transposed product's A packed as its B panels, in
+	// sharedB or a Handoff's; pack: the Handoff's panels its tiles store
+	// C into, or nil.
+	panelsB, pack []float32
 
 	sharedB []float32 // row mode: the packed B block
 	// sharedA is column mode's packed A, in PackA's layout, when the

@@ -171,7 +171,7 @@ func kernelB(rows, kc int, a, b []float32, ldb int, c []float32, ldc int, acc bo
 // tKernels[transA][rows] is the AVX2 micro-kernel that reads A where it
 // is stored, its rows (ntsgemm) or its transpose's (ttsgemm), and stores
 // its tile transposed (see kernelT).
-var tKernels = [2][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias *float32, flags int, hint uintptr, hintStride int){
+var tKernels = [2][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias, pack *float32, flags int, hint uintptr, hintStride int){
 	{nil, ntsgemm1x16, ntsgemm2x16, ntsgemm3x16, ntsgemm4x16, ntsgemm5x16, ntsgemm6x16},
 	{nil, ttsgemm1x16, ttsgemm2x16, ttsgemm3x16, ttsgemm4x16, ttsgemm5x16, ttsgemm6x16},
 }
@@ -180,10 +180,12 @@ var tKernels = [2][mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc i
 // a[k*lda+r] with transA) and b a packed panel, adds prev (the product of
 // earlier blocks of k, 16 floats a row) unless it is nil, and stores the
 // tile transposed: C[j*ldc+r] for the 16 columns j. rowTab and colTab are
-// the biases laid out as transRowBias and transColBias do, or nil. Once
-// every 4 steps of k it hints the next of h's addresses into L2 (see
-// ahead).
-func kernelT(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, prev, rowTab, colTab []float32, flags int, h *ahead) {
+// the biases laid out as transRowBias and transColBias do, or nil. Where
+// pack is not nil (and colTab is), it also stores the finished tile
+// untransposed, 16 floats a row, to pack: the next product's B panel
+// rows (see Handoff). Once every 4 steps of k it hints the next of h's
+// addresses into L2 (see ahead).
+func kernelT(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, prev, rowTab, colTab, pack []float32, flags int, h *ahead) {
 	a = a[:inPlaceA(transA, rows, kc, lda)]
 	b = b[:kc*nr]
 	c = c[:(nr-1)*ldc+rows]
@@ -197,8 +199,12 @@ func kernelT(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ld
 	if colTab != nil {
 		colBias = &colTab[:transColTab][0]
 	}
+	var out *float32
+	if pack != nil {
+		out = &pack[:rows*nr][0]
+	}
 	at, stride := h.call(kc)
-	tKernels[b2i(transA)][rows](kc, &a[0], lda, &b[0], &c[0], ldc, p, rowBias, colBias, flags, at, stride)
+	tKernels[b2i(transA)][rows](kc, &a[0], lda, &b[0], &c[0], ldc, p, rowBias, colBias, out, flags, at, stride)
 }
 
 // inPlaceA returns how many floats a kernel reads of an A read in place

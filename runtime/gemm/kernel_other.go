@@ -17,7 +17,7 @@ func kernelB(rows, kc int, a, b []float32, ldb int, c []float32, ldc int, acc bo
 	panic("gemm: no assembly kernels in this build")
 }
 
-func kernelT(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, prev, rowTab, colTab []float32, flags int, h *ahead) {
+func kernelT(transA bool, rows, kc int, a []float32, lda int, b, c []float32, ldc int, prev, rowTab, colTab, pack []float32, flags int, h *ahead) {
 	panic("gemm: no assembly kernels in this build")
 }
 

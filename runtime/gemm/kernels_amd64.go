@@ -74,14 +74,16 @@ func nsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ntsgemm6x16 computes the 6 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 6, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 6, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ntsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -97,14 +99,16 @@ func tsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ttsgemm6x16 computes the 6 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 6, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 6, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // sgemm5x16 computes C[0:5, 0:16*panels] = A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
@@ -176,14 +180,16 @@ func nsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ntsgemm5x16 computes the 5 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 5, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 5, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ntsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -199,14 +205,16 @@ func tsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ttsgemm5x16 computes the 5 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 5, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 5, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // sgemm4x16 computes C[0:4, 0:16*panels] = A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
@@ -278,14 +286,16 @@ func nsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ntsgemm4x16 computes the 4 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 4, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 4, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ntsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -301,14 +311,16 @@ func tsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ttsgemm4x16 computes the 4 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 4, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 4, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // sgemm3x16 computes C[0:3, 0:16*panels] = A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
@@ -380,14 +392,16 @@ func nsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ntsgemm3x16 computes the 3 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 3, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 3, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ntsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -403,14 +417,16 @@ func tsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ttsgemm3x16 computes the 3 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 3, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 3, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // sgemm2x16 computes C[0:2, 0:16*panels] = A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
@@ -482,14 +498,16 @@ func nsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ntsgemm2x16 computes the 2 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 2, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 2, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ntsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -505,14 +523,16 @@ func tsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ttsgemm2x16 computes the 2 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 2, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 2, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // sgemm1x16 computes C[0:1, 0:16*panels] = A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
@@ -584,14 +604,16 @@ func nsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ntsgemm1x16 computes the 1 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[i*lda+k], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 1, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 1, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ntsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ntsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // tsgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
@@ -607,14 +629,16 @@ func tsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 // ttsgemm1x16 computes the 1 x 16 tile A*B and stores it transposed:
 // A(i, k) is a[k*lda+i], b holds 1 panels of kc steps of 16 floats, and
 // C[j*ldc+i] = ((A*B)[i][j] + prev[i*16+j]) + colBias[j] + rowBias[i] for j < 16,
-// i < 1, each term where its pointer is not nil, then ReLU if flags&2.
-// The biases are laid out as the driver's transRowBias and transColBias
-// lay them out. kc must be at least 1.
+// i < 1, each term where its pointer is not nil, then ReLU if flags&2
+// or tanh if flags&4. The biases are laid out as the driver's transRowBias
+// and transColBias lay them out. Where pack is not nil (and colBias is),
+// it also stores the tile untransposed: pack[i*16+j] = C[j*ldc+i].
+// kc must be at least 1.
 // Once every trip of its main loop, it hints that the float at hint be
 // fetched into L2 and moves hint on hintStride floats.
 //
 //go:noescape
-func ttsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+func ttsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
 // zgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and

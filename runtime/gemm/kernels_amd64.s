@@ -2420,17 +2420,17 @@ nsgemm6x16norelu5:
 	VZEROUPPER
 	RET
 
-// func ntsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ntsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ntsgemm6x16(SB), NOSPLIT, $0-96
+TEXT ·ntsgemm6x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -2575,7 +2575,7 @@ ntsgemm6x16tailloop:
 ntsgemm6x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ntsgemm6x16noprev
@@ -2593,6 +2593,416 @@ ntsgemm6x16store:
 	VADDPS 352(AX), Y11, Y11
 
 ntsgemm6x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ntsgemm6x16nopack
+	TESTQ        R9, R9
+	JZ           ntsgemm6x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(R9), Y12
+	VADDPS       Y12, Y2, Y2
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(R9), Y12
+	VADDPS       Y12, Y4, Y4
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(R9), Y12
+	VADDPS       Y12, Y6, Y6
+	VADDPS       Y12, Y7, Y7
+	VBROADCASTSS 32(R9), Y12
+	VADDPS       Y12, Y8, Y8
+	VADDPS       Y12, Y9, Y9
+	VBROADCASTSS 36(R9), Y12
+	VADDPS       Y12, Y10, Y10
+	VADDPS       Y12, Y11, Y11
+
+ntsgemm6x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ntsgemm6x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+	VMAXPS Y10, Y12, Y10
+	VMAXPS Y11, Y12, Y11
+
+ntsgemm6x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm6x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y2, Y13, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y2, Y13, Y2
+	VMULPS    Y2, Y2, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y3, Y13, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y3, Y13, Y3
+	VMULPS    Y3, Y3, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y4, Y13, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y4, Y13, Y4
+	VMULPS    Y4, Y4, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y5, Y13, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y5, Y13, Y5
+	VMULPS    Y5, Y5, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y6, Y13, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y6, Y13, Y6
+	VMULPS    Y6, Y6, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y6, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y6, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y6, Y14, Y14
+	VMOVAPS   Y14, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y7, Y13, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y7, Y13, Y7
+	VMULPS    Y7, Y7, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y7, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y7, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y7, Y14, Y14
+	VMOVAPS   Y14, Y7
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y8, Y13, Y8
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y8, Y13, Y8
+	VMULPS    Y8, Y8, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y8, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y8, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y8, Y14, Y14
+	VMOVAPS   Y14, Y8
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y9, Y13, Y9
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y9, Y13, Y9
+	VMULPS    Y9, Y9, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y9, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y9, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y9, Y14, Y14
+	VMOVAPS   Y14, Y9
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y10, Y13, Y10
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y10, Y13, Y10
+	VMULPS    Y10, Y10, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y10, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y10, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y10, Y14, Y14
+	VMOVAPS   Y14, Y10
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y11, Y13, Y11
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y11, Y13, Y11
+	VMULPS    Y11, Y11, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y11, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y11, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y11, Y14, Y14
+	VMOVAPS   Y14, Y11
+
+ntsgemm6x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VMOVUPS Y6, 192(SI)
+	VMOVUPS Y7, 224(SI)
+	VMOVUPS Y8, 256(SI)
+	VMOVUPS Y9, 288(SI)
+	VMOVUPS Y10, 320(SI)
+	VMOVUPS Y11, 352(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ntsgemm6x16nopack:
 	VUNPCKLPS Y2, Y0, Y15
 	VUNPCKHPS Y2, Y0, Y14
 	VUNPCKLPS Y6, Y4, Y2
@@ -3461,15 +3871,15 @@ tsgemm6x16norelu5:
 	VZEROUPPER
 	RET
 
-// func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ttsgemm6x16(SB), NOSPLIT, $0-96
+TEXT ·ttsgemm6x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -3615,7 +4025,7 @@ ttsgemm6x16tailloop:
 ttsgemm6x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ttsgemm6x16noprev
@@ -3633,6 +4043,416 @@ ttsgemm6x16store:
 	VADDPS 352(AX), Y11, Y11
 
 ttsgemm6x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ttsgemm6x16nopack
+	TESTQ        R9, R9
+	JZ           ttsgemm6x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(R9), Y12
+	VADDPS       Y12, Y2, Y2
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(R9), Y12
+	VADDPS       Y12, Y4, Y4
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(R9), Y12
+	VADDPS       Y12, Y6, Y6
+	VADDPS       Y12, Y7, Y7
+	VBROADCASTSS 32(R9), Y12
+	VADDPS       Y12, Y8, Y8
+	VADDPS       Y12, Y9, Y9
+	VBROADCASTSS 36(R9), Y12
+	VADDPS       Y12, Y10, Y10
+	VADDPS       Y12, Y11, Y11
+
+ttsgemm6x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ttsgemm6x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+	VMAXPS Y10, Y12, Y10
+	VMAXPS Y11, Y12, Y11
+
+ttsgemm6x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm6x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y2, Y13, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y2, Y13, Y2
+	VMULPS    Y2, Y2, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y3, Y13, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y3, Y13, Y3
+	VMULPS    Y3, Y3, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y4, Y13, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y4, Y13, Y4
+	VMULPS    Y4, Y4, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y5, Y13, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y5, Y13, Y5
+	VMULPS    Y5, Y5, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y6, Y13, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y6, Y13, Y6
+	VMULPS    Y6, Y6, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y6, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y6, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y6, Y14, Y14
+	VMOVAPS   Y14, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y7, Y13, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y7, Y13, Y7
+	VMULPS    Y7, Y7, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y7, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y7, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y7, Y14, Y14
+	VMOVAPS   Y14, Y7
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y8, Y13, Y8
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y8, Y13, Y8
+	VMULPS    Y8, Y8, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y8, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y8, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y8, Y14, Y14
+	VMOVAPS   Y14, Y8
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y9, Y13, Y9
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y9, Y13, Y9
+	VMULPS    Y9, Y9, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y9, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y9, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y9, Y14, Y14
+	VMOVAPS   Y14, Y9
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y10, Y13, Y10
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y10, Y13, Y10
+	VMULPS    Y10, Y10, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y10, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y10, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y10, Y14, Y14
+	VMOVAPS   Y14, Y10
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y11, Y13, Y11
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y11, Y13, Y11
+	VMULPS    Y11, Y11, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y11, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y11, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y11, Y14, Y14
+	VMOVAPS   Y14, Y11
+
+ttsgemm6x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VMOVUPS Y6, 192(SI)
+	VMOVUPS Y7, 224(SI)
+	VMOVUPS Y8, 256(SI)
+	VMOVUPS Y9, 288(SI)
+	VMOVUPS Y10, 320(SI)
+	VMOVUPS Y11, 352(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ttsgemm6x16nopack:
 	VUNPCKLPS Y2, Y0, Y15
 	VUNPCKHPS Y2, Y0, Y14
 	VUNPCKLPS Y6, Y4, Y2
@@ -6119,17 +6939,17 @@ nsgemm5x16norelu4:
 	VZEROUPPER
 	RET
 
-// func ntsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ntsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ntsgemm5x16(SB), NOSPLIT, $0-96
+TEXT ·ntsgemm5x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -6257,7 +7077,7 @@ ntsgemm5x16tailloop:
 ntsgemm5x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ntsgemm5x16noprev
@@ -6273,6 +7093,351 @@ ntsgemm5x16store:
 	VADDPS 288(AX), Y9, Y9
 
 ntsgemm5x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ntsgemm5x16nopack
+	TESTQ        R9, R9
+	JZ           ntsgemm5x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(R9), Y12
+	VADDPS       Y12, Y2, Y2
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(R9), Y12
+	VADDPS       Y12, Y4, Y4
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(R9), Y12
+	VADDPS       Y12, Y6, Y6
+	VADDPS       Y12, Y7, Y7
+	VBROADCASTSS 32(R9), Y12
+	VADDPS       Y12, Y8, Y8
+	VADDPS       Y12, Y9, Y9
+
+ntsgemm5x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ntsgemm5x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+
+ntsgemm5x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm5x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y2, Y13, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y2, Y13, Y2
+	VMULPS    Y2, Y2, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y3, Y13, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y3, Y13, Y3
+	VMULPS    Y3, Y3, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y4, Y13, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y4, Y13, Y4
+	VMULPS    Y4, Y4, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y5, Y13, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y5, Y13, Y5
+	VMULPS    Y5, Y5, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y6, Y13, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y6, Y13, Y6
+	VMULPS    Y6, Y6, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y6, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y6, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y6, Y14, Y14
+	VMOVAPS   Y14, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y7, Y13, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y7, Y13, Y7
+	VMULPS    Y7, Y7, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y7, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y7, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y7, Y14, Y14
+	VMOVAPS   Y14, Y7
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y8, Y13, Y8
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y8, Y13, Y8
+	VMULPS    Y8, Y8, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y8, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y8, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y8, Y14, Y14
+	VMOVAPS   Y14, Y8
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y9, Y13, Y9
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y9, Y13, Y9
+	VMULPS    Y9, Y9, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y9, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y9, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y9, Y14, Y14
+	VMOVAPS   Y14, Y9
+
+ntsgemm5x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VMOVUPS Y6, 192(SI)
+	VMOVUPS Y7, 224(SI)
+	VMOVUPS Y8, 256(SI)
+	VMOVUPS Y9, 288(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ntsgemm5x16nopack:
 	VUNPCKLPS Y2, Y0, Y15
 	VUNPCKHPS Y2, Y0, Y14
 	VUNPCKLPS Y6, Y4, Y2
@@ -7090,15 +8255,15 @@ tsgemm5x16norelu4:
 	VZEROUPPER
 	RET
 
-// func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ttsgemm5x16(SB), NOSPLIT, $0-96
+TEXT ·ttsgemm5x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -7227,7 +8392,7 @@ ttsgemm5x16tailloop:
 ttsgemm5x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ttsgemm5x16noprev
@@ -7243,6 +8408,351 @@ ttsgemm5x16store:
 	VADDPS 288(AX), Y9, Y9
 
 ttsgemm5x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ttsgemm5x16nopack
+	TESTQ        R9, R9
+	JZ           ttsgemm5x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(R9), Y12
+	VADDPS       Y12, Y2, Y2
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(R9), Y12
+	VADDPS       Y12, Y4, Y4
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(R9), Y12
+	VADDPS       Y12, Y6, Y6
+	VADDPS       Y12, Y7, Y7
+	VBROADCASTSS 32(R9), Y12
+	VADDPS       Y12, Y8, Y8
+	VADDPS       Y12, Y9, Y9
+
+ttsgemm5x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ttsgemm5x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+
+ttsgemm5x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm5x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y2, Y13, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y2, Y13, Y2
+	VMULPS    Y2, Y2, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y3, Y13, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y3, Y13, Y3
+	VMULPS    Y3, Y3, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y4, Y13, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y4, Y13, Y4
+	VMULPS    Y4, Y4, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y5, Y13, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y5, Y13, Y5
+	VMULPS    Y5, Y5, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y6, Y13, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y6, Y13, Y6
+	VMULPS    Y6, Y6, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y6, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y6, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y6, Y14, Y14
+	VMOVAPS   Y14, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y7, Y13, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y7, Y13, Y7
+	VMULPS    Y7, Y7, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y7, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y7, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y7, Y14, Y14
+	VMOVAPS   Y14, Y7
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y8, Y13, Y8
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y8, Y13, Y8
+	VMULPS    Y8, Y8, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y8, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y8, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y8, Y14, Y14
+	VMOVAPS   Y14, Y8
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y9, Y13, Y9
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y9, Y13, Y9
+	VMULPS    Y9, Y9, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y9, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y9, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y9, Y14, Y14
+	VMOVAPS   Y14, Y9
+
+ttsgemm5x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VMOVUPS Y6, 192(SI)
+	VMOVUPS Y7, 224(SI)
+	VMOVUPS Y8, 256(SI)
+	VMOVUPS Y9, 288(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ttsgemm5x16nopack:
 	VUNPCKLPS Y2, Y0, Y15
 	VUNPCKHPS Y2, Y0, Y14
 	VUNPCKLPS Y6, Y4, Y2
@@ -9421,17 +10931,17 @@ nsgemm4x16norelu3:
 	VZEROUPPER
 	RET
 
-// func ntsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ntsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ntsgemm4x16(SB), NOSPLIT, $0-96
+TEXT ·ntsgemm4x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -9542,7 +11052,7 @@ ntsgemm4x16tailloop:
 ntsgemm4x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ntsgemm4x16noprev
@@ -9556,6 +11066,286 @@ ntsgemm4x16store:
 	VADDPS 224(AX), Y7, Y7
 
 ntsgemm4x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ntsgemm4x16nopack
+	TESTQ        R9, R9
+	JZ           ntsgemm4x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(R9), Y12
+	VADDPS       Y12, Y2, Y2
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(R9), Y12
+	VADDPS       Y12, Y4, Y4
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(R9), Y12
+	VADDPS       Y12, Y6, Y6
+	VADDPS       Y12, Y7, Y7
+
+ntsgemm4x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ntsgemm4x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+
+ntsgemm4x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm4x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y2, Y13, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y2, Y13, Y2
+	VMULPS    Y2, Y2, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y3, Y13, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y3, Y13, Y3
+	VMULPS    Y3, Y3, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y4, Y13, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y4, Y13, Y4
+	VMULPS    Y4, Y4, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y5, Y13, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y5, Y13, Y5
+	VMULPS    Y5, Y5, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y6, Y13, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y6, Y13, Y6
+	VMULPS    Y6, Y6, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y6, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y6, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y6, Y14, Y14
+	VMOVAPS   Y14, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y7, Y13, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y7, Y13, Y7
+	VMULPS    Y7, Y7, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y7, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y7, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y7, Y14, Y14
+	VMOVAPS   Y14, Y7
+
+ntsgemm4x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VMOVUPS Y6, 192(SI)
+	VMOVUPS Y7, 224(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ntsgemm4x16nopack:
 	VUNPCKLPS Y2, Y0, Y15
 	VUNPCKHPS Y2, Y0, Y14
 	VUNPCKLPS Y6, Y4, Y2
@@ -10170,15 +11960,15 @@ tsgemm4x16norelu3:
 	VZEROUPPER
 	RET
 
-// func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ttsgemm4x16(SB), NOSPLIT, $0-96
+TEXT ·ttsgemm4x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -10290,7 +12080,7 @@ ttsgemm4x16tailloop:
 ttsgemm4x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ttsgemm4x16noprev
@@ -10304,6 +12094,286 @@ ttsgemm4x16store:
 	VADDPS 224(AX), Y7, Y7
 
 ttsgemm4x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ttsgemm4x16nopack
+	TESTQ        R9, R9
+	JZ           ttsgemm4x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(R9), Y12
+	VADDPS       Y12, Y2, Y2
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(R9), Y12
+	VADDPS       Y12, Y4, Y4
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(R9), Y12
+	VADDPS       Y12, Y6, Y6
+	VADDPS       Y12, Y7, Y7
+
+ttsgemm4x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ttsgemm4x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+
+ttsgemm4x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm4x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y2, Y13, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y2, Y13, Y2
+	VMULPS    Y2, Y2, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y3, Y13, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y3, Y13, Y3
+	VMULPS    Y3, Y3, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y4, Y13, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y4, Y13, Y4
+	VMULPS    Y4, Y4, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y5, Y13, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y5, Y13, Y5
+	VMULPS    Y5, Y5, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y6, Y13, Y6
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y6, Y13, Y6
+	VMULPS    Y6, Y6, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y6, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y6, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y6, Y14, Y14
+	VMOVAPS   Y14, Y6
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y7, Y13, Y7
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y7, Y13, Y7
+	VMULPS    Y7, Y7, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y7, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y7, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y7, Y14, Y14
+	VMOVAPS   Y14, Y7
+
+ttsgemm4x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VMOVUPS Y6, 192(SI)
+	VMOVUPS Y7, 224(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ttsgemm4x16nopack:
 	VUNPCKLPS Y2, Y0, Y15
 	VUNPCKHPS Y2, Y0, Y14
 	VUNPCKLPS Y6, Y4, Y2
@@ -12022,17 +14092,17 @@ nsgemm3x16norelu2:
 	VZEROUPPER
 	RET
 
-// func ntsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ntsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ntsgemm3x16(SB), NOSPLIT, $0-96
+TEXT ·ntsgemm3x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -12126,7 +14196,7 @@ ntsgemm3x16tailloop:
 ntsgemm3x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ntsgemm3x16noprev
@@ -12138,6 +14208,221 @@ ntsgemm3x16store:
 	VADDPS 160(AX), Y5, Y5
 
 ntsgemm3x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ntsgemm3x16nopack
+	TESTQ        R9, R9
+	JZ           ntsgemm3x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(R9), Y12
+	VADDPS       Y12, Y2, Y2
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(R9), Y12
+	VADDPS       Y12, Y4, Y4
+	VADDPS       Y12, Y5, Y5
+
+ntsgemm3x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ntsgemm3x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+
+ntsgemm3x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm3x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y2, Y13, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y2, Y13, Y2
+	VMULPS    Y2, Y2, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y3, Y13, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y3, Y13, Y3
+	VMULPS    Y3, Y3, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y4, Y13, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y4, Y13, Y4
+	VMULPS    Y4, Y4, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y5, Y13, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y5, Y13, Y5
+	VMULPS    Y5, Y5, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+
+ntsgemm3x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ntsgemm3x16nopack:
 	VUNPCKLPS Y2, Y0, Y15
 	VUNPCKHPS Y2, Y0, Y14
 	VUNPCKLPS Y4, Y4, Y2
@@ -12717,15 +15002,15 @@ tsgemm3x16norelu2:
 	VZEROUPPER
 	RET
 
-// func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ttsgemm3x16(SB), NOSPLIT, $0-96
+TEXT ·ttsgemm3x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -12820,7 +15105,7 @@ ttsgemm3x16tailloop:
 ttsgemm3x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ttsgemm3x16noprev
@@ -12832,6 +15117,221 @@ ttsgemm3x16store:
 	VADDPS 160(AX), Y5, Y5
 
 ttsgemm3x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ttsgemm3x16nopack
+	TESTQ        R9, R9
+	JZ           ttsgemm3x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(R9), Y12
+	VADDPS       Y12, Y2, Y2
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(R9), Y12
+	VADDPS       Y12, Y4, Y4
+	VADDPS       Y12, Y5, Y5
+
+ttsgemm3x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ttsgemm3x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+
+ttsgemm3x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm3x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y2, Y13, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y2, Y13, Y2
+	VMULPS    Y2, Y2, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y3, Y13, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y3, Y13, Y3
+	VMULPS    Y3, Y3, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y4, Y13, Y4
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y4, Y13, Y4
+	VMULPS    Y4, Y4, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y4, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y4, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y4, Y14, Y14
+	VMOVAPS   Y14, Y4
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y5, Y13, Y5
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y5, Y13, Y5
+	VMULPS    Y5, Y5, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y5, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y5, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y5, Y14, Y14
+	VMOVAPS   Y14, Y5
+
+ttsgemm3x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ttsgemm3x16nopack:
 	VUNPCKLPS Y2, Y0, Y15
 	VUNPCKHPS Y2, Y0, Y14
 	VUNPCKLPS Y4, Y4, Y2
@@ -14258,17 +16758,17 @@ nsgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
-// func ntsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ntsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ntsgemm2x16(SB), NOSPLIT, $0-96
+TEXT ·ntsgemm2x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -14345,7 +16845,7 @@ ntsgemm2x16tailloop:
 ntsgemm2x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ntsgemm2x16noprev
@@ -14355,6 +16855,156 @@ ntsgemm2x16store:
 	VADDPS 96(AX), Y3, Y3
 
 ntsgemm2x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ntsgemm2x16nopack
+	TESTQ        R9, R9
+	JZ           ntsgemm2x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(R9), Y12
+	VADDPS       Y12, Y2, Y2
+	VADDPS       Y12, Y3, Y3
+
+ntsgemm2x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ntsgemm2x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+
+ntsgemm2x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm2x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y2, Y13, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y2, Y13, Y2
+	VMULPS    Y2, Y2, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y3, Y13, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y3, Y13, Y3
+	VMULPS    Y3, Y3, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+
+ntsgemm2x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ntsgemm2x16nopack:
 	VUNPCKLPS Y2, Y0, Y15
 	VUNPCKHPS Y2, Y0, Y14
 	VSHUFPS   $0x44, Y15, Y15, Y2
@@ -14863,15 +17513,15 @@ tsgemm2x16norelu1:
 	VZEROUPPER
 	RET
 
-// func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ttsgemm2x16(SB), NOSPLIT, $0-96
+TEXT ·ttsgemm2x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -14949,7 +17599,7 @@ ttsgemm2x16tailloop:
 ttsgemm2x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ttsgemm2x16noprev
@@ -14959,6 +17609,156 @@ ttsgemm2x16store:
 	VADDPS 96(AX), Y3, Y3
 
 ttsgemm2x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ttsgemm2x16nopack
+	TESTQ        R9, R9
+	JZ           ttsgemm2x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(R9), Y12
+	VADDPS       Y12, Y2, Y2
+	VADDPS       Y12, Y3, Y3
+
+ttsgemm2x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ttsgemm2x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+
+ttsgemm2x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm2x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y2, Y13, Y2
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y2, Y13, Y2
+	VMULPS    Y2, Y2, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y2, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y2, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y2, Y14, Y14
+	VMOVAPS   Y14, Y2
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y3, Y13, Y3
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y3, Y13, Y3
+	VMULPS    Y3, Y3, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y3, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y3, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y3, Y14, Y14
+	VMOVAPS   Y14, Y3
+
+ttsgemm2x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ttsgemm2x16nopack:
 	VUNPCKLPS Y2, Y0, Y15
 	VUNPCKHPS Y2, Y0, Y14
 	VSHUFPS   $0x44, Y15, Y15, Y2
@@ -16057,17 +18857,17 @@ nsgemm1x16norelu0:
 	VZEROUPPER
 	RET
 
-// func ntsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ntsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ntsgemm1x16(SB), NOSPLIT, $0-96
+TEXT ·ntsgemm1x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
 	LEAQ   (SI)(R15*2), R14
 	ADDQ   R15, R14
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -16127,7 +18927,7 @@ ntsgemm1x16tailloop:
 ntsgemm1x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ntsgemm1x16noprev
@@ -16135,6 +18935,91 @@ ntsgemm1x16store:
 	VADDPS 32(AX), Y1, Y1
 
 ntsgemm1x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ntsgemm1x16nopack
+	TESTQ        R9, R9
+	JZ           ntsgemm1x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+
+ntsgemm1x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ntsgemm1x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+
+ntsgemm1x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ntsgemm1x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+
+ntsgemm1x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ntsgemm1x16nopack:
 	VUNPCKLPS Y0, Y0, Y15
 	VUNPCKHPS Y0, Y0, Y14
 	VSHUFPS   $0x44, Y15, Y15, Y0
@@ -16592,15 +19477,15 @@ tsgemm1x16norelu0:
 	VZEROUPPER
 	RET
 
-// func ttsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, flags int, hint uintptr, hintStride int)
+// func ttsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·ttsgemm1x16(SB), NOSPLIT, $0-96
+TEXT ·ttsgemm1x16(SB), NOSPLIT, $0-104
 	MOVQ   kc+0(FP), CX
 	MOVQ   a+8(FP), SI
 	MOVQ   lda+16(FP), R15
 	SHLQ   $0x02, R15
-	MOVQ   hint+80(FP), R12
-	MOVQ   hintStride+88(FP), R13
+	MOVQ   hint+88(FP), R12
+	MOVQ   hintStride+96(FP), R13
 	SHLQ   $0x02, R13
 	MOVQ   b+24(FP), DI
 	MOVQ   c+32(FP), DX
@@ -16661,7 +19546,7 @@ ttsgemm1x16tailloop:
 ttsgemm1x16store:
 	MOVQ   rowBias+56(FP), R9
 	MOVQ   colBias+64(FP), R10
-	MOVQ   flags+72(FP), R11
+	MOVQ   flags+80(FP), R11
 	MOVQ   prev+48(FP), AX
 	TESTQ  AX, AX
 	JZ     ttsgemm1x16noprev
@@ -16669,6 +19554,91 @@ ttsgemm1x16store:
 	VADDPS 32(AX), Y1, Y1
 
 ttsgemm1x16noprev:
+	MOVQ         pack+72(FP), SI
+	TESTQ        SI, SI
+	JZ           ttsgemm1x16nopack
+	TESTQ        R9, R9
+	JZ           ttsgemm1x16nopackrow
+	VBROADCASTSS (R9), Y12
+	VADDPS       Y12, Y0, Y0
+	VADDPS       Y12, Y1, Y1
+
+ttsgemm1x16nopackrow:
+	TESTQ  $0x00000002, R11
+	JZ     ttsgemm1x16nopackrelu
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+
+ttsgemm1x16nopackrelu:
+	TESTQ     $0x00000004, R11
+	JZ        ttsgemm1x16nopacktanh
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y0, Y13, Y0
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y0, Y13, Y0
+	VMULPS    Y0, Y0, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y0, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y0, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y0, Y14, Y14
+	VMOVAPS   Y14, Y0
+	VMOVUPS   tanhconsts<>+64(SB), Y13
+	VMAXPS    Y1, Y13, Y1
+	VMOVUPS   tanhconsts<>+96(SB), Y13
+	VMINPS    Y1, Y13, Y1
+	VMULPS    Y1, Y1, Y13
+	VMULPS    tanhconsts<>+320(SB), Y13, Y14
+	VADDPS    tanhconsts<>+288(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+256(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+224(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+192(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+160(SB), Y14, Y14
+	VMULPS    Y14, Y13, Y14
+	VADDPS    tanhconsts<>+128(SB), Y14, Y14
+	VMULPS    Y14, Y1, Y14
+	VMULPS    tanhconsts<>+448(SB), Y13, Y15
+	VADDPS    tanhconsts<>+416(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+384(SB), Y15, Y15
+	VMULPS    Y15, Y13, Y15
+	VADDPS    tanhconsts<>+352(SB), Y15, Y15
+	VDIVPS    Y15, Y14, Y14
+	VANDPS    tanhconsts<>+0(SB), Y1, Y13
+	VCMPPS    $0x01, tanhconsts<>+32(SB), Y13, Y13
+	VBLENDVPS Y13, Y1, Y14, Y14
+	VMOVAPS   Y14, Y1
+
+ttsgemm1x16nopacktanh:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	XORQ    R9, R9
+	ANDQ    $-7, R11
+
+ttsgemm1x16nopack:
 	VUNPCKLPS Y0, Y0, Y15
 	VUNPCKHPS Y0, Y0, Y14
 	VSHUFPS   $0x44, Y15, Y15, Y0

@@ -158,3 +158,74 @@ func TestTransRows(t *testing.T) {
 		}
 	}
 }
+
+// TestHandoff checks SgemmHandoff on a chain of three linear layers: the
+// same bits as SgemmEpi with every pool, whether or not the products run
+// transposed; with AVX2, the panels it hands on are those packTrans packs
+// (rows past m zero), and the next product reads them rather than C.
+// Elsewhere it hands nothing on, nor does a product with a row bias.
+func TestHandoff(t *testing.T) {
+	kernelModes(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(21, 22))
+		pools := testPools(t, 0, 2, 3)
+		for _, m := range []int{64, 20, 5} {
+			sizes := []int{37, 50, 23, 9}
+			x := randSlice(r, m*sizes[0])
+			var ws, biases [][]float32
+			for l := 1; l < len(sizes); l++ {
+				ws = append(ws, randSlice(r, sizes[l]*sizes[l-1]))
+				biases = append(biases, randSlice(r, sizes[l]))
+			}
+			eps := func(l int) Epilogue {
+				return []Epilogue{{ColBias: biases[0], Tanh: true}, {ColBias: biases[1], ReLU: true}, {}}[l]
+			}
+			// want[l] is layer l's output by SgemmEpi.
+			var want [][]float32
+			in := x
+			for l, w := range ws {
+				n, k := sizes[l+1], sizes[l]
+				c := make([]float32, m*n)
+				SgemmEpi(nil, false, true, m, n, k, in, k, w, k, c, n, false, eps(l))
+				want, in = append(want, c), c
+			}
+			for i, pool := range pools {
+				name := fmt.Sprintf("m=%d pool %d", m, i)
+				hs := make([]Handoff, len(ws))
+				in := x
+				var from *Handoff
+				for l, w := range ws {
+					n, k := sizes[l+1], sizes[l]
+					c := make([]float32, m*n)
+					SgemmHandoff(pool, m, n, k, in, k, w, k, c, n, eps(l), from, &hs[l])
+					sameBits(t, len(c), c, want[l])
+					handed := useAsm && !avx512()
+					if got := hs[l].c != nil; got != handed {
+						t.Fatalf("%s: layer %d hands its C on: %v, want %v", name, l, got, handed)
+					}
+					if handed {
+						panels := ceilDiv(m, nr)
+						packed := make([]float32, panels*nr*n)
+						for q := range panels {
+							packBT(packed[q*nr*n:], c, n, 0, q*nr, n, min(nr, m-q*nr), make([]float32, nr*n))
+						}
+						sameBits(t, len(packed), hs[l].panels[:len(packed)], packed)
+						// Scribbled over, C no longer holds what the
+						// handoff does: the next product, which reads the
+						// handoff, still gives its bits.
+						for j := range c {
+							c[j] = float32(math.NaN())
+						}
+					}
+					in, from = c, &hs[l]
+				}
+			}
+			// A product with a row bias stores no handoff.
+			var h Handoff
+			c := make([]float32, m*sizes[1])
+			SgemmHandoff(nil, m, sizes[1], sizes[0], x, sizes[0], ws[0], sizes[0], c, sizes[1], Epilogue{RowBias: randSlice(r, m)}, nil, &h)
+			if h.c != nil {
+				t.Fatalf("m=%d: a product with a row bias hands its C on", m)
+			}
+		}
+	})
+}
