@@ -3,6 +3,7 @@ package gocode
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cnnc/cnnc/ir"
@@ -92,14 +93,13 @@ type generator struct {
 	funcs      []*kfunc
 	funcByBody map[string]*kfunc
 
-	fields   []string        // Model fields: "name type // comment"
-	handoffs map[string]bool // the Model's gemm.Handoff fields so far, by name
-	news     []string        // statements of NewSeeded after the parameters
-	train    []string        // body of TrainStep after the checks
-	infer    []string        // body of Predict after the checks
-	loss     string          // expression of the loss
-	logits   string          // expression of Predict's logits buffer
-	grads    *gradPlan
+	fields []string // Model fields: "name type // comment"
+	news   []string // statements of NewSeeded after the parameters
+	train  []string // body of TrainStep after the checks
+	infer  []string // body of Predict after the checks
+	loss   string   // expression of the loss
+	logits string   // expression of Predict's logits buffer
+	grads  *gradPlan
 }
 
 // A stateVar is a parameter or buffer of the model.
@@ -128,6 +128,8 @@ type graphPlan struct {
 	expr   map[*ir.Node]string // Go expression of each node's data
 	typ    map[*ir.Node]string // element type of the data
 	uses   [][]*ir.Node        // each node's users by ID, once handoff needs them
+	// handoffs: the Model has this plan's field of handoffs.
+	handoffs bool
 }
 
 func (g *generator) build(train, infer *ir.Graph) error {
@@ -482,20 +484,15 @@ func (g *generator) handoff(p *graphPlan, v *ir.Node) string {
 	if p.uses == nil {
 		p.uses = p.g.Uses()
 	}
-	for _, u := range p.uses[v.ID] {
-		if linearOp(u.Op) && u.Args[0] == v {
-			name := p.prefix + "Handoffs"
-			if !g.handoffs[name] {
-				if g.handoffs == nil {
-					g.handoffs = map[string]bool{}
-				}
-				g.handoffs[name] = true
-				g.fields = append(g.fields, fmt.Sprintf("%s [2]gemm.Handoff // linear layers' outputs packed for the next, in turn", name))
-			}
-			return fmt.Sprintf("&m.%s[%d]", name, handoffSlot(v))
-		}
+	if !slices.ContainsFunc(p.uses[v.ID], func(u *ir.Node) bool { return linearOp(u.Op) && u.Args[0] == v }) {
+		return "nil"
 	}
-	return "nil"
+	name := p.prefix + "Handoffs"
+	if !p.handoffs {
+		p.handoffs = true
+		g.fields = append(g.fields, fmt.Sprintf("%s [2]gemm.Handoff // linear layers' outputs packed for the next, in turn", name))
+	}
+	return fmt.Sprintf("&m.%s[%d]", name, handoffSlot(v))
 }
 
 // handoffSlot returns which of its plan's two handoffs linear layer v
