@@ -223,7 +223,6 @@ func tanhConsts(ctx *build.Context) operand.Mem {
 // with the operations in the order of runtime/elem's tanhGo.
 func tanh(ctx *build.Context) {
 	k := tanhConsts(ctx)
-	slot := func(i int) operand.Mem { return k.Offset(32 * i) }
 	leaf(ctx, "tanh", "func(x, y []float32)", "tanh sets y[i] = tanh(x[i]) for i < len(x); y must be at least as long.")
 	ctx.Load(ctx.Param("x").Base(), vx)
 	ctx.Load(ctx.Param("x").Len(), vn)
@@ -232,15 +231,16 @@ func tanh(ctx *build.Context) {
 		mov := lanes(ctx, scalar)
 		a, p, q := ymm(4+off/32, scalar), ymm(8+off/32, scalar), ymm(12+off/32, scalar)
 		mov(operand.Mem{Base: vx, Disp: off}, x)
-		tanhOf(ctx, slot, x, a, p, q)
+		tanhOf(ctx, k, x, a, p, q)
 		mov(p, operand.Mem{Base: vy, Disp: off})
 	})
 }
 
 // tanhOf emits p = tanh(x) for the floats of x (a YMM or XMM register),
-// with the constants in the slots of tanhConsts, in the order of
+// with the constants tanhConsts laid out at k, in the order of
 // runtime/elem's tanhGo; it clamps x in place and uses a and q.
-func tanhOf(ctx *build.Context, slot func(int) operand.Mem, x, a, p, q reg.VecPhysical) {
+func tanhOf(ctx *build.Context, k operand.Mem, x, a, p, q reg.VecPhysical) {
+	slot := func(i int) operand.Mem { return k.Offset(32 * i) }
 	// Clamp, with x as the second source, which MAXPS and MINPS return
 	// when either is NaN.
 	ctx.VMOVUPS(slot(slotNegClamp), a)

@@ -843,9 +843,8 @@ func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical,
 			}
 		})
 		skip("nopacktanh", func() { ctx.TESTQ(operand.U32(EpiTanh), flags) }, func() {
-			slot := func(i int) operand.Mem { return tanhK.Offset(32 * i) }
 			for _, v := range rows {
-				tanhOf(ctx, slot, v, temps[1], temps[2], temps[3])
+				tanhOf(ctx, tanhK, v, temps[1], temps[2], temps[3])
 				ctx.VMOVAPS(temps[2], v)
 			}
 		})
@@ -938,9 +937,8 @@ func transStore(ctx *build.Context, name string, mr int, accs []reg.VecPhysical,
 				}
 			}
 			a, p, q := spare[0], spare[1], spare[2]
-			slot := func(i int) operand.Mem { return tanhK.Offset(32 * i) }
 			for _, v := range vecs {
-				tanhOf(ctx, slot, v, a, p, q)
+				tanhOf(ctx, tanhK, v, a, p, q)
 				ctx.VMOVAPS(p, v)
 			}
 		})
