@@ -43,11 +43,13 @@ type RangeHook interface {
 
 // A RowUpdate takes a weight's gradient, a matrix of rows of cols
 // floats, from the product that computes it, rows at a time: see
-// GradHook.Rows and runtime/gemm's SgemmRows.
+// GradHook.Rows and runtime/gemm's SgemmRows. A weight stored as column
+// panels (Param.Panels) goes elements at a time instead, its panels'
+// ranges of Data (see runtime/gemm's LinearBackwardWeight).
 type RowUpdate struct {
-	// Done(r0, r1) updates rows [r0, r1) of the weight, whose gradient
-	// rows then hold their final values. Calls for disjoint rows run at
-	// once.
+	// Done(r0, r1) updates rows [r0, r1) of the weight (with Panels,
+	// elements), whose gradient rows then hold their final values. Calls
+	// for disjoint rows run at once.
 	Done func(r0, r1 int)
 	// Reads are the other slices Done reads, laid out as the gradient.
 	Reads [][]float32
@@ -116,6 +118,9 @@ func (h *GradHook) Rows(p *Param, cols int) *RowUpdate {
 			h.rows = map[*Param]*rowHook{}
 		}
 		r := h.ranges
+		if p.Panels {
+			cols = 1 // the product hands over ranges of elements
+		}
 		rh = &rowHook{u: RowUpdate{Done: func(r0, r1 int) { r.UpdateRange(p, r0*cols, r1*cols) }, Reads: r.Reads(p)}}
 		h.rows[p] = rh
 	}

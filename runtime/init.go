@@ -113,6 +113,19 @@ func (in Init) Std() float64 {
 	return 0
 }
 
+// FillParam fills p.Data as Fill fills a slice holding p in row-major
+// order, whatever p's layout (Param.Panels): the same seed gives the same
+// parameters either way.
+func (in Init) FillParam(p *Param, rng *RNG) {
+	if !p.Panels {
+		in.Fill(p.Data, rng)
+		return
+	}
+	logical := make([]float32, len(p.Data))
+	in.Fill(logical, rng)
+	p.SetLogical(p.Data, logical)
+}
+
 // Fill fills data as the scheme says, drawing from rng in order, one value
 // (two Uint64 draws for normal schemes, one for uniform ones) per element, so
 // the same seed gives the same parameters. It panics if in.Validate fails:

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -117,4 +118,65 @@ func TestNewParam(t *testing.T) {
 	assert.Equal(t, 6, b.Size())
 	scalar := NewParam("s", nil, false)
 	assert.Equal(t, 1, scalar.Size())
+}
+
+// TestPanels checks the column-panel layout of a matrix parameter: where
+// PanelIndex puts each element, that ToPanels and FromPanels invert each
+// other, and that Logical, SetLogical, UsePanels and FillParam keep the
+// row-major order at the parameter's surface.
+func TestPanels(t *testing.T) {
+	for _, shape := range [][2]int{{1, 1}, {3, 16}, {5, 17}, {7, 40}, {500, 500}, {2, 784}} {
+		rows, cols := shape[0], shape[1]
+		logical := make([]float32, rows*cols)
+		for i := range logical {
+			logical[i] = float32(i)
+		}
+		panels := make([]float32, len(logical))
+		ToPanels(panels, logical, rows, cols)
+		seen := make([]bool, len(panels))
+		for r := range rows {
+			for c := range cols {
+				at := PanelIndex(rows, cols, r, c)
+				if seen[at] {
+					t.Fatalf("%v: (%d, %d) at %d, taken", shape, r, c, at)
+				}
+				seen[at] = true
+				if panels[at] != logical[r*cols+c] {
+					t.Fatalf("%v: ToPanels put %v at %d, want element (%d, %d) = %v", shape, panels[at], at, r, c, logical[r*cols+c])
+				}
+			}
+		}
+		if c := min(cols, PanelWidth); rows > 1 && PanelIndex(rows, cols, 1, 0) != c {
+			t.Errorf("%v: row 1 of the first panel at %d, want %d", shape, PanelIndex(rows, cols, 1, 0), c)
+		}
+		back := make([]float32, len(panels))
+		FromPanels(back, panels, rows, cols)
+		if !slices.Equal(back, logical) {
+			t.Fatalf("%v: FromPanels(ToPanels(x)) != x", shape)
+		}
+
+		p := NewParam("w", []int{rows, cols}, true)
+		copy(p.Data, logical)
+		copy(p.Grad, logical)
+		p.UsePanels()
+		if !p.Panels || !slices.Equal(p.Data, panels) || !slices.Equal(p.Grad, panels) {
+			t.Fatalf("%v: UsePanels did not store Data and Grad as column panels", shape)
+		}
+		if got := p.Logical(p.Data); !slices.Equal(got, logical) {
+			t.Fatalf("%v: Logical(Data) is not the row-major matrix", shape)
+		}
+		clear(p.Data)
+		p.SetLogical(p.Data, logical)
+		if !slices.Equal(p.Data, panels) {
+			t.Fatalf("%v: SetLogical did not store the matrix as column panels", shape)
+		}
+
+		in := Init{Scheme: "xavier_uniform", FanIn: cols, FanOut: rows}
+		want := make([]float32, rows*cols)
+		in.Fill(want, NewRNG(3))
+		in.FillParam(p, NewRNG(3))
+		if !slices.Equal(p.Logical(p.Data), want) {
+			t.Fatalf("%v: FillParam on column panels drew other values than Fill", shape)
+		}
+	}
 }

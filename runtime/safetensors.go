@@ -54,7 +54,7 @@ func SaveTensors(path string, tensors []*Param, metadata map[string]string) erro
 		w.Write(header)
 		var buf [4]byte
 		for _, t := range sorted {
-			for _, v := range t.Data {
+			for _, v := range t.Logical(t.Data) {
 				binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
 				w.Write(buf[:])
 			}
@@ -374,7 +374,7 @@ func LoadInto(path string, params []*Param) error {
 		return fmt.Errorf("load %s: the file has %s that the model does not%s", path, quoteList(extra, "tensor"), other)
 	}
 	for _, p := range params {
-		copy(p.Data, tensors[p.Name].F32)
+		p.SetLogical(p.Data, tensors[p.Name].F32)
 	}
 	return nil
 }

@@ -339,3 +339,30 @@ func TestLoadInto(t *testing.T) {
 		})
 	}
 }
+
+// TestPanelsInFiles checks that a weight stored as column panels goes to
+// a file in row-major order, as PyTorch has it, and comes back into either
+// layout.
+func TestPanelsInFiles(t *testing.T) {
+	const rows, cols = 3, 20
+	logical := make([]float32, rows*cols)
+	for i := range logical {
+		logical[i] = float32(i) / 4
+	}
+	w := NewParam("fc.weight", []int{rows, cols}, false)
+	copy(w.Data, logical)
+	w.UsePanels()
+	path := filepath.Join(t.TempDir(), "w.safetensors")
+	require.NoError(t, SaveTensors(path, []*Param{w}, nil))
+	tensors, _, err := LoadTensors(path)
+	require.NoError(t, err)
+	assert.Equal(t, logical, tensors["fc.weight"].F32, "the file holds the row-major matrix")
+
+	rowMajor := NewParam("fc.weight", []int{rows, cols}, false)
+	require.NoError(t, LoadInto(path, []*Param{rowMajor}))
+	assert.Equal(t, logical, rowMajor.Data)
+	panels := NewParam("fc.weight", []int{rows, cols}, false)
+	panels.UsePanels()
+	require.NoError(t, LoadInto(path, []*Param{panels}))
+	assert.Equal(t, w.Data, panels.Data)
+}

@@ -84,6 +84,7 @@ func NewSGD(params []*Param, lr, momentum float64, nesterov bool, weightDecay fl
 		for i, p := range params {
 			if p.Grad != nil {
 				o.velocity[i] = NewParam(p.Name+".momentum_buffer", p.Shape, false)
+				o.velocity[i].Panels = p.Panels // laid out as p.Data
 			}
 		}
 	}

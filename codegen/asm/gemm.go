@@ -127,6 +127,14 @@ func TransKernelName(mr int, transA bool) string {
 	return fmt.Sprintf("ntsgemm%dx%d", mr, NR)
 }
 
+// PanelKernelName returns the name of the AVX2 micro-kernel for mr rows
+// that reads A from a weight stored as column panels (see aPanels).
+func PanelKernelName(mr int) string { return fmt.Sprintf("psgemm%dx%d", mr, NR) }
+
+// DownKernelName returns the name of the AVX2 micro-kernel for mr rows
+// that runs down a column of tiles (see tile.down).
+func DownKernelName(mr int) string { return fmt.Sprintf("sgemm%dx%dDown", mr, NR) }
+
 // GEMM adds the micro-kernels for every row count 1..MR, in an overwriting,
 // an accumulating and an epilogue variant, to ctx.
 func GEMM(ctx *build.Context, opt GEMMOptions) error {
@@ -153,6 +161,10 @@ func GEMM(ctx *build.Context, opt GEMMOptions) error {
 			tileKernel(ctx, opt, fmt.Sprintf("%ssgemm%dx%d", map[aLayout]string{aRows: "n", aCols: "t"}[a], mr, NR), t, storeEpi)
 			tileKernel(ctx, opt, TransKernelName(mr, a == aCols), t, storeTrans)
 		}
+		t.a, t.hint = aPanels, false
+		tileKernel(ctx, opt, PanelKernelName(mr), t, storeEpi)
+		t.a, t.hint, t.down = aPacked, true, true
+		tileKernel(ctx, opt, DownKernelName(mr), t, storeSet)
 	}
 	for _, v := range []struct {
 		prefix string
@@ -184,6 +196,21 @@ const (
 	// sample: A(i, k) = x[koffs[i]+poffs[k]], row i's tap at output
 	// pixel k (see gemm.SgemmIm2colBT). izgemm kernels.
 	aIm2col
+	// aPanels reads a linear layer's weight stored as column panels (see
+	// runtime.PanelIndex): A(i, k) = a[(k/16)*lda + i*16 + k%16], rows 16
+	// floats apart within a panel of 16 steps of k, panels lda floats
+	// apart. kc must be a multiple of 16. psgemm kernels.
+	aPanels
+)
+
+// Of the kernels that read A with aPanels: the steps of k in a panel, the
+// steps of a trip of the main loop (two a panel: a trip of a whole panel
+// ran 3-5% slower on a Xeon, a quarter of one about as much), and how
+// many panels ahead each panel's first trip prefetches A's rows.
+const (
+	panelSteps  = 16
+	panelUnroll = 8
+	panelAhead  = 2
 )
 
 // ZPanels is the most B panels an AVX-512 micro-kernel reads: its tile is
@@ -226,6 +253,12 @@ type tile struct {
 	// the operands of a weight gradient's update. Only with A in place or
 	// along a row of tiles (run); one panel with AVX2.
 	hint bool
+	// down runs a kernel without an epilogue down a column of tiles
+	// instead of along a row: the tiles of panels A panels, one after
+	// another in a, times the one B panel, into C's next 6 rows each,
+	// where C is a weight stored as column panels (see runtime/gemm's
+	// Panels) whose panel's rows are ldc = 16 floats apart.
+	down bool
 	// tanh is the address of the tanh constants (see tanhConsts), which
 	// a tile stored transposed applies with flags&EpiTanh.
 	tanh operand.Mem
@@ -307,11 +340,11 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		}
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias, pack *float32, flags int, hint uintptr, hintStride int)")
 	case t.hint:
-		if (t.a != aRows && t.a != aCols) || (!t.zmm && t.panels != 1) || t.direct || t.bRows {
+		if (t.a != aRows && t.a != aCols && t.a != aPanels) || (!t.zmm && t.panels != 1) || t.direct || t.bRows {
 			panic(fmt.Sprintf("%s: prefetch hints take A in place, and one B panel with AVX2", name))
 		}
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int, hint uintptr, hintStride int)")
-	case t.a == aRows, t.a == aCols:
+	case t.a == aRows, t.a == aCols, t.a == aPanels:
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
 	case t.a == aIm2col:
 		ctx.SignatureExpr("func(kc int, x *float32, koffs, poffs *int32, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int)")
@@ -334,11 +367,22 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		bDoc = fmt.Sprintf("A(i, k) is a[k*lda+i], b holds %d panels of kc steps of %d floats, and", t.panels, nr)
 	case aIm2col:
 		bDoc = fmt.Sprintf("A(i, k) is x[koffs[i]+poffs[k]], b holds %d panels of kc steps of %d floats, and", t.panels, nr)
+	case aPanels:
+		bDoc = fmt.Sprintf("A(i, k) is a[(k/16)*lda+i*16+k%%16] (kc a multiple of 16), b holds %d panels of kc steps of %d floats, and", t.panels, nr)
 	}
 	var doc []string
 	switch st {
 	case storeSet, storeAcc:
 		op := map[store]string{storeSet: "=", storeAcc: "+="}[st]
+		if t.down {
+			doc = []string{
+				fmt.Sprintf("%s computes C[0:%d*panels, 0:%d] %s A*B for packed panels:", name, MR, cols, op),
+				fmt.Sprintf("a holds panels A panels of kc steps of %d floats one after another, b", pmr),
+				fmt.Sprintf("one B panel of kc steps of %d floats, and rows of C are ldc floats apart.", nr),
+				fmt.Sprintf("Panel p's tile is C[%d*p:%d*p+%d, 0:%d]. kc and panels must be at least 1.", MR, MR, mr, cols),
+			}
+			break
+		}
 		doc = []string{
 			fmt.Sprintf("%s computes C[0:%d, 0:%d*panels] %s A*B for packed panels:", name, mr, cols, op),
 			fmt.Sprintf("a holds kc steps of %d floats, b panels B panels of kc steps of %d floats", pmr, nr),
@@ -471,9 +515,12 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	if t.a != aIm2col {
 		ctx.Load(ctx.Param("a"), a)
 	}
-	if t.a == aRows || t.a == aCols {
+	if t.a == aRows || t.a == aCols || t.a == aPanels {
 		ctx.Load(ctx.Param("lda"), lda)
 		ctx.SHLQ(operand.U8(2), lda)
+	}
+	if t.a == aPanels {
+		ctx.SUBQ(operand.U8(4*panelSteps), lda) // from a panel's last step to the next panel
 	}
 	if t.a == aRows {
 		ctx.LEAQ(operand.Mem{Base: a, Index: lda, Scale: 2}, a3)
@@ -531,11 +578,16 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		}
 	}
 	lbl := func(s string) string { return name + s }
-	// With run: the panels left, and A, kc and C as at the first tile.
+	// With run: the panels left, and A (with down, B), kc and C as at the
+	// first tile.
 	left, a0, kc0, c0 := reg.RAX, reg.R10, reg.R11, reg.R12
 	if run {
 		ctx.Load(ctx.Param("panels"), left)
-		ctx.MOVQ(a, a0)
+		if t.down {
+			ctx.MOVQ(b, a0)
+		} else {
+			ctx.MOVQ(a, a0)
+		}
 		ctx.MOVQ(kc, kc0)
 		ctx.MOVQ(c, c0)
 		ctx.Label(lbl("panel"))
@@ -573,6 +625,8 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			return operand.Mem{Base: a, Disp: 4 * i}
 		case aIm2col:
 			return operand.Mem{Base: rowBase[i], Index: pixOff, Scale: 4}
+		case aPanels:
+			return operand.Mem{Base: a, Disp: 4*panelSteps*i + 4*u}
 		}
 		return operand.Mem{Base: a, Disp: 4 * (pmr*u + i)}
 	}
@@ -616,6 +670,9 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		case aRows:
 			ctx.ADDQ(operand.U8(4*steps), a)
 			ctx.ADDQ(operand.U8(4*steps), a3)
+		case aPanels:
+			ctx.ADDQ(operand.U8(4*steps), a) // within the panel; see the loop
+
 		case aIm2col:
 			ctx.ADDQ(operand.U8(4*steps), pix)
 		}
@@ -645,6 +702,9 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 	}
 
 	u := opt.Unroll
+	if t.a == aPanels {
+		u = panelUnroll
+	}
 	if u > 1 {
 		ctx.MOVQ(kc, n)
 		ctx.SHRQ(operand.U8(log2(u)), n)
@@ -678,6 +738,21 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			}
 		}
 		advanceA(u)
+		if t.a == aPanels {
+			// After a panel's last trip (BX, the trips left, counts this
+			// one), A moves on to the next panel, and the rows of the
+			// panel panelAhead further on are fetched: the panels lie too
+			// far apart for the hardware prefetchers.
+			ctx.MOVQ(n, reg.R10)
+			ctx.ANDQ(operand.U8(panelSteps/u-1), reg.R10)
+			ctx.CMPQ(reg.R10, operand.U8(1))
+			ctx.JNE(operand.LabelRef(lbl("samepanel")))
+			ctx.ADDQ(lda, a)
+			for i := 0; i < mr; i++ {
+				ctx.PREFETCHT0(operand.Mem{Base: a, Index: lda, Scale: panelAhead, Disp: 4 * panelSteps * (panelAhead + i)})
+			}
+			ctx.Label(lbl("samepanel"))
+		}
 		switch {
 		case t.bRows:
 			if u%4 != 0 {
@@ -768,7 +843,18 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			ctx.ADDQ(ldc, c)
 		}
 	}
-	if run {
+	switch {
+	case run && t.down:
+		// The next tile: A has walked on to the next panel.
+		ctx.Comment("The next panel's tile, MR rows down.")
+		ctx.LEAQ(operand.Mem{Base: c0, Index: ldc, Scale: 4}, c0)
+		ctx.LEAQ(operand.Mem{Base: c0, Index: ldc, Scale: 2}, c0)
+		ctx.MOVQ(c0, c)
+		ctx.MOVQ(a0, b)
+		ctx.MOVQ(kc0, kc)
+		ctx.DECQ(left)
+		ctx.JNZ(operand.LabelRef(lbl("panel")))
+	case run:
 		// The next tile: B has walked on to the next panel.
 		ctx.Comment("The next panel's tile.")
 		ctx.ADDQ(operand.U8(4*nr), c0)

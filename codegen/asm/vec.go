@@ -734,7 +734,65 @@ func paramAddr(ctx *build.Context, name string) operand.Mem {
 func Gemv(ctx *build.Context) {
 	for rows := 4; rows >= 1; rows-- {
 		gemv(ctx, rows)
+		gemvPanels(ctx, rows)
 	}
+}
+
+// gemvPanels emits gemvp<rows>: gemv for a weight stored as column panels
+// (runtime.PanelIndex), over its whole panels.
+func gemvPanels(ctx *build.Context, rows int) {
+	name := fmt.Sprintf("gemvp%d", rows)
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(k int, a *float32, stride int, x, y *float32)")
+	ctx.Pragma("noescape")
+	ctx.Doc(
+		fmt.Sprintf("%s sets y[r] = sum over p < k of A(r, p)*x[p] for r < %d, where", name, rows),
+		"A(r, p) is a[(p/16)*stride+r*16+p%16]: rows of column panels of 16",
+		"columns, stride floats apart. k must be a positive multiple of 16.")
+	var (
+		k      = reg.RCX
+		a      = reg.RSI
+		stride = reg.R8
+		x      = reg.RDI
+		y      = reg.RDX
+	)
+	acc := ymms(0, 1, 2, 3, 4, 5, 6, 7) // row r: acc[2r], acc[2r+1]
+	xv := ymms(8, 9)
+	ctx.Load(ctx.Param("k"), k)
+	ctx.Load(ctx.Param("a"), a)
+	ctx.Load(ctx.Param("stride"), stride)
+	ctx.Load(ctx.Param("x"), x)
+	ctx.Load(ctx.Param("y"), y)
+	ctx.SHLQ(operand.U8(2), stride)
+	for i := 0; i < 2*rows; i++ {
+		ctx.VXORPS(acc[i], acc[i], acc[i])
+	}
+	l := func(s string) string { return name + s }
+	ctx.Label(l("panel"))
+	ctx.VMOVUPS(operand.Mem{Base: x}, xv[0])
+	ctx.VMOVUPS(operand.Mem{Base: x, Disp: 32}, xv[1])
+	for r := 0; r < rows; r++ {
+		ctx.VFMADD231PS(operand.Mem{Base: a, Disp: 64 * r}, xv[0], acc[2*r])
+		ctx.VFMADD231PS(operand.Mem{Base: a, Disp: 64*r + 32}, xv[1], acc[2*r+1])
+	}
+	ctx.ADDQ(stride, a)
+	ctx.ADDQ(operand.U8(64), x)
+	ctx.SUBQ(operand.U8(16), k)
+	ctx.JNZ(operand.LabelRef(l("panel")))
+	for r := 0; r < rows; r++ {
+		s, t := acc[2*r], acc[2*r+1]
+		ctx.VADDPS(t, s, s)
+		ctx.VEXTRACTF128(operand.U8(1), s, t.AsX())
+		ctx.VADDPS(t.AsX(), s.AsX(), s.AsX())
+		ctx.VMOVHLPS(s.AsX(), s.AsX(), t.AsX())
+		ctx.VADDPS(t.AsX(), s.AsX(), s.AsX())
+		ctx.VMOVSHDUP(s.AsX(), t.AsX())
+		ctx.VADDSS(t.AsX(), s.AsX(), s.AsX())
+		ctx.VMOVSS(s.AsX(), operand.Mem{Base: y, Disp: 4 * r})
+	}
+	ctx.VZEROUPPER()
+	ctx.RET()
 }
 
 func gemv(ctx *build.Context, rows int) {

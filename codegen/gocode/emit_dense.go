@@ -42,7 +42,9 @@ import (
 //     in a fixed order, so the weight gradient's sum over the batch (K = n)
 //     is deterministic too. Below gemvMax samples the forward product is
 //     one matrix-vector product per sample (gemm.GemvPar), split by the
-//     weight's rows where the weight has at least gemvParallelFloats.
+//     weight's rows where the weight has at least gemvParallelFloats. A
+//     weight that may lie as column panels (see panels.go) goes through
+//     gemm's Linear functions instead, which take either layout.
 
 // maxSlots is the most slots a convolution splits a batch into. More slots
 // than workers balance the load; each slot costs an im2col buffer.
@@ -106,7 +108,13 @@ func emitLinear(n *ir.Node, c *Context) (*Kernel, error) {
 		k.Pool = true
 		gemvPool = "pool"
 	}
+	// A weight that may lie as column panels goes through gemm's Linear
+	// functions, which take it as gemm.WeightPanels lays it out.
+	panels := c.panelWeight(n.Args[1])
 	gemv := fmt.Sprintf("gemm.GemvPar(%s, n, %d, %d, w, %d, x, %d, y, %d)\n", gemvPool, O, F, F, F, O)
+	if panels {
+		gemv = fmt.Sprintf("gemm.LinearGemv(%s, n, %d, %d, w, x, %d, y, %d)\n", gemvPool, O, F, F, O)
+	}
 	relu, tanh := n.Op == ir.OpLinearReLU, n.Op == ir.OpLinearTanh
 	if bias != "nil" || relu {
 		gemv += fmt.Sprintf("gemm.BiasReLU(n, %d, y, %d, nil, %s, %v)\n", O, O, bias, relu)
@@ -128,8 +136,11 @@ func emitLinear(n *ir.Node, c *Context) (*Kernel, error) {
 		// A linear layer next to another takes its input, or hands its
 		// output on, already packed (see Kernel.Handoff).
 		k.Handoff = true
-		body = fmt.Sprintf("if n < %d {\n%s} else {\ngemm.SgemmHandoff(%s, n, %d, %d, x, %d, w, %d, y, %d, gemm.Epilogue{ColBias: %s%s}, from, to)\n}\n",
-			gemvMax, gemv, pool, O, F, F, F, O, bias, act)
+		product := fmt.Sprintf("gemm.SgemmHandoff(%s, n, %d, %d, x, %d, w, %d, y, %d, gemm.Epilogue{ColBias: %s%s}, from, to)", pool, O, F, F, F, O, bias, act)
+		if panels {
+			product = fmt.Sprintf("gemm.LinearForward(%s, n, %d, %d, x, %d, w, y, %d, gemm.Epilogue{ColBias: %s%s}, from, to)", pool, O, F, F, O, bias, act)
+		}
+		body = fmt.Sprintf("if n < %d {\n%s} else {\n%s\n}\n", gemvMax, gemv, product)
 	}
 	k.Phases = []Phase{{Split: Serial, Body: body}}
 	return k, nil
@@ -142,6 +153,9 @@ func emitLinearBackwardData(n *ir.Node, c *Context) (*Kernel, error) {
 	k := &Kernel{Args: []Arg{{"dy", 0}, {"w", 1}}}
 	pool := gemmPool(k, 2*c.Batch*O*F)
 	body := fmt.Sprintf("gemm.SgemmPar(%s, false, false, n, %d, %d, dy, %d, w, %d, y, %d, false)\n", pool, F, O, O, F, F)
+	if c.panelWeight(n.Args[1]) {
+		body = fmt.Sprintf("gemm.LinearBackwardData(%s, n, %d, %d, dy, %d, w, y, %d)\n", pool, O, F, O, F)
+	}
 	k.Phases = []Phase{{Split: Serial, Body: body}}
 	return k, nil
 }
@@ -155,6 +169,9 @@ func emitLinearBackwardWeight(n *ir.Node, c *Context) (*Kernel, error) {
 	k := &Kernel{Args: []Arg{{"x", 0}, {"dy", 1}}, RowCols: F}
 	pool := gemmPool(k, 2*c.Batch*O*F)
 	body := fmt.Sprintf("gemm.SgemmRows(%s, true, false, %d, %d, n, dy, %d, x, %d, y, %d, false, rows)\n", pool, O, F, O, F, F)
+	if c.panelGrad(n) {
+		body = fmt.Sprintf("gemm.LinearBackwardWeight(%s, n, %d, %d, dy, %d, x, %d, y, rows)\n", pool, O, F, O, F)
+	}
 	k.Phases = []Phase{{Split: Serial, Body: body}}
 	return k, nil
 }
@@ -748,6 +765,19 @@ func sumPhase(reduced bool) string {
 func emitFoldBNWeight(n *ir.Node, c *Context) (*Kernel, error) {
 	O := n.Shape[0]
 	per := n.Shape.Size() / O
+	if len(n.Shape) == 2 && c.panelWeight(n.Args[0]) {
+		// A linear layer's weight, which may lie as column panels: row o
+		// through gemm.WeightIndex.
+		body := fmt.Sprintf(`for o := range %d {
+s := float64(gamma[o]) / math.Sqrt(float64(variance[o])+%v)
+for j := range %d {
+i := gemm.WeightIndex(%d, %d, o, j)
+y[i] = float32(float64(w[i]) * s)
+}
+}
+`, O, n.Attrs.Eps, per, O, per)
+		return &Kernel{Args: []Arg{{"w", 0}, {"gamma", 1}, {"variance", 2}}, Phases: []Phase{{Split: Serial, Body: body}}}, nil
+	}
 	body := fmt.Sprintf(`for o := range %d {
 s := float64(gamma[o]) / math.Sqrt(float64(variance[o])+%v)
 for i := o * %d; i < (o+1)*%d; i++ {

@@ -100,6 +100,10 @@ type generator struct {
 	loss   string   // expression of the loss
 	logits string   // expression of Predict's logits buffer
 	grads  *gradPlan
+	// The weights that may lie as column panels, and the products that
+	// compute their gradients (see panelWeights).
+	panels     map[string]bool
+	panelGrads map[*ir.Node]string
 }
 
 // A stateVar is a parameter or buffer of the model.
@@ -175,6 +179,7 @@ func (g *generator) build(train, infer *ir.Graph) error {
 		}
 	}
 
+	g.panels, g.panelGrads = panelWeights(train, infer)
 	tp, err := g.plan(train, "t")
 	if err != nil {
 		return fmt.Errorf("training graph: %w", err)
@@ -202,7 +207,7 @@ func (g *generator) plan(gr *ir.Graph, prefix string) (*graphPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &graphPlan{g: gr, prefix: prefix, ctx: &Context{Batch: gr.Batch, batched: batched, graph: gr},
+	p := &graphPlan{g: gr, prefix: prefix, ctx: &Context{Batch: gr.Batch, batched: batched, graph: gr, panels: g.panels, grads: g.panelGrads},
 		expr: map[*ir.Node]string{}, typ: map[*ir.Node]string{}}
 	steps := &g.train
 	if prefix == "i" {
@@ -648,13 +653,22 @@ m := &Model{pool: runtime.DefaultPool(), runSeed: seed}
 	for _, s := range g.stateList {
 		w("%s.Fill(m.%s.Data, rng)\n", initLit(s.init), s.field)
 	}
+	comment := "// The linear layers' weights lie as runtime/gemm reads them fastest.\n"
+	for _, s := range g.stateList {
+		if g.panels[s.name] {
+			w("%sif gemm.WeightPanels(%d, %d) {\nm.%s.UsePanels()\n}\n", comment, s.shape[0], s.shape[1], s.field)
+			comment = ""
+		}
+	}
 	for _, st := range g.news {
 		w("%s\n", st)
 	}
 	w("return m\n}\n\n")
 
 	w(`// Params returns the trainable parameters in graph order, named as
-// PyTorch's state_dict names them. TrainStep overwrites their Grad.
+// PyTorch's state_dict names them. TrainStep overwrites their Grad. A
+// large linear layer's weight may lie as column panels, as runtime/gemm
+// reads it fastest (runtime.Param.Panels): Logical gives it row-major.
 func (m *Model) Params() []*runtime.Param { return m.params }
 
 // Buffers returns the batch-norm running statistics and other stored

@@ -111,6 +111,10 @@ type Context struct {
 	batched map[*ir.Node]bool
 	graph   *ir.Graph
 	mem     *passes.MemoryPlan
+	// The weights that may lie as column panels and the products that
+	// compute their gradients: see panelWeights.
+	panels map[string]bool
+	grads  map[*ir.Node]string
 }
 
 // HasResult reports whether the graph uses result i of n, an op with

@@ -75,10 +75,10 @@ func maxpoolT9(n, lo, hi int, a0 []float32, y []float32) {
 // linearReluFc1T17 computes (linear_relu "fc1") [64,120] of the first n samples.
 func linearReluFc1T17(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(nil, n, 120, 400, w, 400, x, 400, y, 120)
+		gemm.LinearGemv(nil, n, 120, 400, w, x, 400, y, 120)
 		gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
 	} else {
-		gemm.SgemmHandoff(pool, n, 120, 400, x, 400, w, 400, y, 120, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
+		gemm.LinearForward(pool, n, 120, 400, x, 400, w, y, 120, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
 	}
 
 }
@@ -86,10 +86,10 @@ func linearReluFc1T17(n, lo, hi int, x []float32, w []float32, bias []float32, y
 // linearReluFc2T18 computes (linear_relu "fc2") [64,84] of the first n samples.
 func linearReluFc2T18(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(nil, n, 84, 120, w, 120, x, 120, y, 84)
+		gemm.LinearGemv(nil, n, 84, 120, w, x, 120, y, 84)
 		gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 	} else {
-		gemm.SgemmHandoff(pool, n, 84, 120, x, 120, w, 120, y, 84, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
+		gemm.LinearForward(pool, n, 84, 120, x, 120, w, y, 84, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
 	}
 
 }
@@ -97,10 +97,10 @@ func linearReluFc2T18(n, lo, hi int, x []float32, w []float32, bias []float32, y
 // linearFc3T19 computes (linear "fc3") [64,10] of the first n samples.
 func linearFc3T19(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(nil, n, 10, 84, w, 84, x, 84, y, 10)
+		gemm.LinearGemv(nil, n, 10, 84, w, x, 84, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmHandoff(nil, n, 10, 84, x, 84, w, 84, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
+		gemm.LinearForward(nil, n, 10, 84, x, 84, w, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
 	}
 
 }
@@ -162,7 +162,7 @@ func biasgradFc3T23(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 // linearBackwardDataFc3T24 computes (linear_backward_data "fc3") [64,84] of the first n samples.
 func linearBackwardDataFc3T24(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	gemm.SgemmPar(nil, false, false, n, 84, 10, dy, 10, w, 84, y, 84, false)
+	gemm.LinearBackwardData(nil, n, 10, 84, dy, 10, w, y, 84)
 
 }
 
@@ -185,13 +185,13 @@ func biasgradFc2T26(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 // linearBackwardWeightFc3T27 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
 func linearBackwardWeightFc3T27(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false, rows)
+	gemm.LinearBackwardWeight(nil, n, 10, 84, dy, 10, x, 84, y, rows)
 
 }
 
 // linearBackwardDataFc2T28 computes (linear_backward_data "fc2") [64,120] of the first n samples.
 func linearBackwardDataFc2T28(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, false, false, n, 120, 84, dy, 84, w, 120, y, 120, false)
+	gemm.LinearBackwardData(pool, n, 84, 120, dy, 84, w, y, 120)
 
 }
 
@@ -214,19 +214,19 @@ func biasgradFc1T30(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 // linearBackwardWeightFc2T31 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
 func linearBackwardWeightFc2T31(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(pool, true, false, 84, 120, n, dy, 84, x, 120, y, 120, false, rows)
+	gemm.LinearBackwardWeight(pool, n, 84, 120, dy, 84, x, 120, y, rows)
 
 }
 
 // linearBackwardDataFc1T32 computes (linear_backward_data "fc1") [64,400] of the first n samples.
 func linearBackwardDataFc1T32(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, false, false, n, 400, 120, dy, 120, w, 400, y, 400, false)
+	gemm.LinearBackwardData(pool, n, 120, 400, dy, 120, w, y, 400)
 
 }
 
 // linearBackwardWeightFc1T33 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
 func linearBackwardWeightFc1T33(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(pool, true, false, 120, 400, n, dy, 120, x, 400, y, 400, false, rows)
+	gemm.LinearBackwardWeight(pool, n, 120, 400, dy, 120, x, 400, y, rows)
 
 }
 

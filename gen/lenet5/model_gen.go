@@ -151,6 +151,16 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "torch_default", FanIn: 120, FanOut: 84}.Fill(m.pFc2Bias.Data, rng)
 	runtime.Init{Scheme: "torch_default", FanIn: 84, FanOut: 10}.Fill(m.pFc3Weight.Data, rng)
 	runtime.Init{Scheme: "torch_default", FanIn: 84, FanOut: 10}.Fill(m.pFc3Bias.Data, rng)
+	// The linear layers' weights lie as runtime/gemm reads them fastest.
+	if gemm.WeightPanels(120, 400) {
+		m.pFc1Weight.UsePanels()
+	}
+	if gemm.WeightPanels(84, 120) {
+		m.pFc2Weight.UsePanels()
+	}
+	if gemm.WeightPanels(10, 84) {
+		m.pFc3Weight.UsePanels()
+	}
 	m.tArena = make([]float32, 678017)
 	m.t4 = m.tArena[0:301056:301056]
 	m.t4Wp = make([]float32, 150)
@@ -228,7 +238,9 @@ func NewSeeded(seed uint64) *Model {
 }
 
 // Params returns the trainable parameters in graph order, named as
-// PyTorch's state_dict names them. TrainStep overwrites their Grad.
+// PyTorch's state_dict names them. TrainStep overwrites their Grad. A
+// large linear layer's weight may lie as column panels, as runtime/gemm
+// reads it fastest ( runtime.Param .Panels): Logical gives it row-major.
 func (m *Model) Params() []*runtime.Param { return m.params }
 
 // Buffers returns the batch-norm running statistics and other stored

@@ -163,10 +163,10 @@ func maxpoolT23(n, lo, hi int, a0 []float32, y []float32) {
 // linearReluFc1T29 computes (linear_relu "fc1") [64,120] of the first n samples.
 func linearReluFc1T29(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(nil, n, 120, 400, w, 400, x, 400, y, 120)
+		gemm.LinearGemv(nil, n, 120, 400, w, x, 400, y, 120)
 		gemm.BiasReLU(n, 120, y, 120, nil, bias, true)
 	} else {
-		gemm.SgemmHandoff(pool, n, 120, 400, x, 400, w, 400, y, 120, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
+		gemm.LinearForward(pool, n, 120, 400, x, 400, w, y, 120, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
 	}
 
 }
@@ -174,10 +174,10 @@ func linearReluFc1T29(n, lo, hi int, x []float32, w []float32, bias []float32, y
 // linearReluFc2T30 computes (linear_relu "fc2") [64,84] of the first n samples.
 func linearReluFc2T30(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(nil, n, 84, 120, w, 120, x, 120, y, 84)
+		gemm.LinearGemv(nil, n, 84, 120, w, x, 120, y, 84)
 		gemm.BiasReLU(n, 84, y, 84, nil, bias, true)
 	} else {
-		gemm.SgemmHandoff(pool, n, 84, 120, x, 120, w, 120, y, 84, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
+		gemm.LinearForward(pool, n, 84, 120, x, 120, w, y, 84, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
 	}
 
 }
@@ -202,10 +202,10 @@ func dropoutDrop1T31(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 // linearFc3T34 computes (linear "fc3") [64,10] of the first n samples.
 func linearFc3T34(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(nil, n, 10, 84, w, 84, x, 84, y, 10)
+		gemm.LinearGemv(nil, n, 10, 84, w, x, 84, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmHandoff(nil, n, 10, 84, x, 84, w, 84, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
+		gemm.LinearForward(nil, n, 10, 84, x, 84, w, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
 	}
 
 }
@@ -267,13 +267,13 @@ func biasgradFc3T38(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 // linearBackwardDataFc3T39 computes (linear_backward_data "fc3") [64,84] of the first n samples.
 func linearBackwardDataFc3T39(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	gemm.SgemmPar(nil, false, false, n, 84, 10, dy, 10, w, 84, y, 84, false)
+	gemm.LinearBackwardData(nil, n, 10, 84, dy, 10, w, y, 84)
 
 }
 
 // linearBackwardWeightFc3T40 computes (linear_backward_weight "fc3") [10,84] of the first n samples.
 func linearBackwardWeightFc3T40(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(nil, true, false, 10, 84, n, dy, 10, x, 84, y, 84, false, rows)
+	gemm.LinearBackwardWeight(nil, n, 10, 84, dy, 10, x, 84, y, rows)
 
 }
 
@@ -296,7 +296,7 @@ func biasgradFc2T43(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 // linearBackwardDataFc2T44 computes (linear_backward_data "fc2") [64,120] of the first n samples.
 func linearBackwardDataFc2T44(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, false, false, n, 120, 84, dy, 84, w, 120, y, 120, false)
+	gemm.LinearBackwardData(pool, n, 84, 120, dy, 84, w, y, 120)
 
 }
 
@@ -319,19 +319,19 @@ func biasgradFc1T46(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 // linearBackwardWeightFc2T47 computes (linear_backward_weight "fc2") [84,120] of the first n samples.
 func linearBackwardWeightFc2T47(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(pool, true, false, 84, 120, n, dy, 84, x, 120, y, 120, false, rows)
+	gemm.LinearBackwardWeight(pool, n, 84, 120, dy, 84, x, 120, y, rows)
 
 }
 
 // linearBackwardDataFc1T48 computes (linear_backward_data "fc1") [64,400] of the first n samples.
 func linearBackwardDataFc1T48(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, false, false, n, 400, 120, dy, 120, w, 400, y, 400, false)
+	gemm.LinearBackwardData(pool, n, 120, 400, dy, 120, w, y, 400)
 
 }
 
 // linearBackwardWeightFc1T49 computes (linear_backward_weight "fc1") [120,400] of the first n samples.
 func linearBackwardWeightFc1T49(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(pool, true, false, 120, 400, n, dy, 120, x, 400, y, 400, false, rows)
+	gemm.LinearBackwardWeight(pool, n, 120, 400, dy, 120, x, 400, y, rows)
 
 }
 

@@ -12,11 +12,11 @@ import (
 // linearTanhFc1T25 computes (linear_tanh "fc1") [64,500] of the first n samples.
 func linearTanhFc1T25(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(pool, n, 500, 784, w, 784, x, 784, y, 500)
+		gemm.LinearGemv(pool, n, 500, 784, w, x, 784, y, 500)
 		gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 		elem.Tanh(y[:n*500], y[:n*500])
 	} else {
-		gemm.SgemmHandoff(pool, n, 500, 784, x, 784, w, 784, y, 500, gemm.Epilogue{ColBias: bias, Tanh: true}, from, to)
+		gemm.LinearForward(pool, n, 500, 784, x, 784, w, y, 500, gemm.Epilogue{ColBias: bias, Tanh: true}, from, to)
 	}
 
 }
@@ -24,11 +24,11 @@ func linearTanhFc1T25(n, lo, hi int, x []float32, w []float32, bias []float32, y
 // linearTanhFc2T26 computes (linear_tanh "fc2") [64,500] of the first n samples.
 func linearTanhFc2T26(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(pool, n, 500, 500, w, 500, x, 500, y, 500)
+		gemm.LinearGemv(pool, n, 500, 500, w, x, 500, y, 500)
 		gemm.BiasReLU(n, 500, y, 500, nil, bias, false)
 		elem.Tanh(y[:n*500], y[:n*500])
 	} else {
-		gemm.SgemmHandoff(pool, n, 500, 500, x, 500, w, 500, y, 500, gemm.Epilogue{ColBias: bias, Tanh: true}, from, to)
+		gemm.LinearForward(pool, n, 500, 500, x, 500, w, y, 500, gemm.Epilogue{ColBias: bias, Tanh: true}, from, to)
 	}
 
 }
@@ -36,10 +36,10 @@ func linearTanhFc2T26(n, lo, hi int, x []float32, w []float32, bias []float32, y
 // linearFc11T35 computes (linear "fc11") [64,10] of the first n samples.
 func linearFc11T35(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(nil, n, 10, 500, w, 500, x, 500, y, 10)
+		gemm.LinearGemv(nil, n, 10, 500, w, x, 500, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmHandoff(nil, n, 10, 500, x, 500, w, 500, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
+		gemm.LinearForward(nil, n, 10, 500, x, 500, w, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
 	}
 
 }
@@ -101,7 +101,7 @@ func biasgradFc11T39(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 // linearBackwardDataFc11T40 computes (linear_backward_data "fc11") [64,500] of the first n samples.
 func linearBackwardDataFc11T40(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	gemm.SgemmPar(nil, false, false, n, 500, 10, dy, 10, w, 500, y, 500, false)
+	gemm.LinearBackwardData(nil, n, 10, 500, dy, 10, w, y, 500)
 
 }
 
@@ -124,24 +124,24 @@ func biasgradFc10T42(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 // linearBackwardWeightFc11T43 computes (linear_backward_weight "fc11") [10,500] of the first n samples.
 func linearBackwardWeightFc11T43(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(nil, true, false, 10, 500, n, dy, 10, x, 500, y, 500, false, rows)
+	gemm.LinearBackwardWeight(nil, n, 10, 500, dy, 10, x, 500, y, rows)
 
 }
 
 // linearBackwardDataFc10T44 computes (linear_backward_data "fc10") [64,500] of the first n samples.
 func linearBackwardDataFc10T44(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, false, false, n, 500, 500, dy, 500, w, 500, y, 500, false)
+	gemm.LinearBackwardData(pool, n, 500, 500, dy, 500, w, y, 500)
 
 }
 
 // linearBackwardWeightFc10T47 computes (linear_backward_weight "fc10") [500,500] of the first n samples.
 func linearBackwardWeightFc10T47(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(pool, true, false, 500, 500, n, dy, 500, x, 500, y, 500, false, rows)
+	gemm.LinearBackwardWeight(pool, n, 500, 500, dy, 500, x, 500, y, rows)
 
 }
 
 // linearBackwardWeightFc1T80 computes (linear_backward_weight "fc1") [500,784] of the first n samples.
 func linearBackwardWeightFc1T80(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(pool, true, false, 500, 784, n, dy, 500, x, 784, y, 784, false, rows)
+	gemm.LinearBackwardWeight(pool, n, 500, 784, dy, 500, x, 784, y, rows)
 
 }

@@ -207,6 +207,40 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "torch_default", FanIn: 500, FanOut: 500}.Fill(m.pFc10Bias.Data, rng)
 	runtime.Init{Scheme: "torch_default", FanIn: 500, FanOut: 10}.Fill(m.pFc11Weight.Data, rng)
 	runtime.Init{Scheme: "torch_default", FanIn: 500, FanOut: 10}.Fill(m.pFc11Bias.Data, rng)
+	// The linear layers' weights lie as runtime/gemm reads them fastest.
+	if gemm.WeightPanels(500, 784) {
+		m.pFc1Weight.UsePanels()
+	}
+	if gemm.WeightPanels(500, 500) {
+		m.pFc2Weight.UsePanels()
+	}
+	if gemm.WeightPanels(500, 500) {
+		m.pFc3Weight.UsePanels()
+	}
+	if gemm.WeightPanels(500, 500) {
+		m.pFc4Weight.UsePanels()
+	}
+	if gemm.WeightPanels(500, 500) {
+		m.pFc5Weight.UsePanels()
+	}
+	if gemm.WeightPanels(500, 500) {
+		m.pFc6Weight.UsePanels()
+	}
+	if gemm.WeightPanels(500, 500) {
+		m.pFc7Weight.UsePanels()
+	}
+	if gemm.WeightPanels(500, 500) {
+		m.pFc8Weight.UsePanels()
+	}
+	if gemm.WeightPanels(500, 500) {
+		m.pFc9Weight.UsePanels()
+	}
+	if gemm.WeightPanels(500, 500) {
+		m.pFc10Weight.UsePanels()
+	}
+	if gemm.WeightPanels(10, 500) {
+		m.pFc11Weight.UsePanels()
+	}
 	m.tArena = make([]float32, 353281)
 	m.t25 = m.tArena[0:32000:32000]
 	m.t26 = m.tArena[32000:64000:64000]
@@ -294,7 +328,9 @@ func NewSeeded(seed uint64) *Model {
 }
 
 // Params returns the trainable parameters in graph order, named as
-// PyTorch's state_dict names them. TrainStep overwrites their Grad.
+// PyTorch's state_dict names them. TrainStep overwrites their Grad. A
+// large linear layer's weight may lie as column panels, as runtime/gemm
+// reads it fastest ( runtime.Param .Panels): Logical gives it row-major.
 func (m *Model) Params() []*runtime.Param { return m.params }
 
 // Buffers returns the batch-norm running statistics and other stored

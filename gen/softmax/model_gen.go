@@ -105,7 +105,9 @@ func NewSeeded(seed uint64) *Model {
 }
 
 // Params returns the trainable parameters in graph order, named as
-// PyTorch's state_dict names them. TrainStep overwrites their Grad.
+// PyTorch's state_dict names them. TrainStep overwrites their Grad. A
+// large linear layer's weight may lie as column panels, as runtime/gemm
+// reads it fastest ( runtime.Param .Panels): Logical gives it row-major.
 func (m *Model) Params() []*runtime.Param { return m.params }
 
 // Buffers returns the batch-norm running statistics and other stored

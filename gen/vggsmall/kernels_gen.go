@@ -252,10 +252,10 @@ func maxpoolT43(n, lo, hi int, a0 []float32, y []float32) {
 // linearReluFc1T47 computes (linear_relu "fc1") [64,256] of the first n samples.
 func linearReluFc1T47(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, pool *runtime.Pool, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(pool, n, 256, 4096, w, 4096, x, 4096, y, 256)
+		gemm.LinearGemv(pool, n, 256, 4096, w, x, 4096, y, 256)
 		gemm.BiasReLU(n, 256, y, 256, nil, bias, true)
 	} else {
-		gemm.SgemmHandoff(pool, n, 256, 4096, x, 4096, w, 4096, y, 256, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
+		gemm.LinearForward(pool, n, 256, 4096, x, 4096, w, y, 256, gemm.Epilogue{ColBias: bias, ReLU: true}, from, to)
 	}
 
 }
@@ -280,10 +280,10 @@ func dropoutDrop1T48(n, lo, hi int, a0 []float32, y []float32, seed, step uint64
 // linearFc2T51 computes (linear "fc2") [64,10] of the first n samples.
 func linearFc2T51(n, lo, hi int, x []float32, w []float32, bias []float32, y []float32, from, to *gemm.Handoff) {
 	if n < 4 {
-		gemm.GemvPar(nil, n, 10, 256, w, 256, x, 256, y, 10)
+		gemm.LinearGemv(nil, n, 10, 256, w, x, 256, y, 10)
 		gemm.BiasReLU(n, 10, y, 10, nil, bias, false)
 	} else {
-		gemm.SgemmHandoff(nil, n, 10, 256, x, 256, w, 256, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
+		gemm.LinearForward(nil, n, 10, 256, x, 256, w, y, 10, gemm.Epilogue{ColBias: bias, ReLU: false}, from, to)
 	}
 
 }
@@ -345,13 +345,13 @@ func biasgradFc2T55(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 // linearBackwardDataFc2T56 computes (linear_backward_data "fc2") [64,256] of the first n samples.
 func linearBackwardDataFc2T56(n, lo, hi int, dy []float32, w []float32, y []float32) {
-	gemm.SgemmPar(nil, false, false, n, 256, 10, dy, 10, w, 256, y, 256, false)
+	gemm.LinearBackwardData(nil, n, 10, 256, dy, 10, w, y, 256)
 
 }
 
 // linearBackwardWeightFc2T57 computes (linear_backward_weight "fc2") [10,256] of the first n samples.
 func linearBackwardWeightFc2T57(n, lo, hi int, x []float32, dy []float32, y []float32, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(nil, true, false, 10, 256, n, dy, 10, x, 256, y, 256, false, rows)
+	gemm.LinearBackwardWeight(nil, n, 10, 256, dy, 10, x, 256, y, rows)
 
 }
 
@@ -374,13 +374,13 @@ func biasgradFc1T60(n, lo, hi int, a0 []float32, y []float32, accs []float64) {
 
 // linearBackwardDataFc1T61 computes (linear_backward_data "fc1") [64,4096] of the first n samples.
 func linearBackwardDataFc1T61(n, lo, hi int, dy []float32, w []float32, y []float32, pool *runtime.Pool) {
-	gemm.SgemmPar(pool, false, false, n, 4096, 256, dy, 256, w, 4096, y, 4096, false)
+	gemm.LinearBackwardData(pool, n, 256, 4096, dy, 256, w, y, 4096)
 
 }
 
 // linearBackwardWeightFc1T62 computes (linear_backward_weight "fc1") [256,4096] of the first n samples.
 func linearBackwardWeightFc1T62(n, lo, hi int, x []float32, dy []float32, y []float32, pool *runtime.Pool, rows *runtime.RowUpdate) {
-	gemm.SgemmRows(pool, true, false, 256, 4096, n, dy, 256, x, 4096, y, 4096, false, rows)
+	gemm.LinearBackwardWeight(pool, n, 256, 4096, dy, 256, x, 4096, y, rows)
 
 }
 

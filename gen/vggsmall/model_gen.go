@@ -276,6 +276,13 @@ func NewSeeded(seed uint64) *Model {
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn3RunningVar.Data, rng)
 	runtime.Init{Scheme: "zeros"}.Fill(m.pBn4RunningMean.Data, rng)
 	runtime.Init{Scheme: "ones"}.Fill(m.pBn4RunningVar.Data, rng)
+	// The linear layers' weights lie as runtime/gemm reads them fastest.
+	if gemm.WeightPanels(256, 4096) {
+		m.pFc1Weight.UsePanels()
+	}
+	if gemm.WeightPanels(10, 256) {
+		m.pFc2Weight.UsePanels()
+	}
 	m.tArena = make([]float32, 15205761)
 	m.t12 = m.tArena[0:2097152:2097152]
 	m.t13 = m.tArena[2097152:4194304:4194304]
@@ -479,7 +486,9 @@ func NewSeeded(seed uint64) *Model {
 }
 
 // Params returns the trainable parameters in graph order, named as
-// PyTorch's state_dict names them. TrainStep overwrites their Grad.
+// PyTorch's state_dict names them. TrainStep overwrites their Grad. A
+// large linear layer's weight may lie as column panels, as runtime/gemm
+// reads it fastest ( runtime.Param .Panels): Logical gives it row-major.
 func (m *Model) Params() []*runtime.Param { return m.params }
 
 // Buffers returns the batch-norm running statistics and other stored

@@ -262,6 +262,9 @@ type call struct {
 	// from holds A already packed, and to takes C packed: see
 	// SgemmHandoff.
 	from, to *Handoff
+	// panels: B (or with gemv, A) is a linear layer's weight stored as
+	// column panels (see panels.go).
+	panels bool
 }
 
 // A driver holds the packing buffers and the state of one call. The pool's
@@ -321,8 +324,8 @@ type driver struct {
 	// Row mode: the block being multiplied.
 	jc, nc, pc, kc int
 
-	packAFn, packBFn, packTFn, foldFn, gemvFn func(lo, hi int)
-	rowsFn, colsFn, colsKFn, transFn          func(w, lo, hi int)
+	packAFn, packBFn, packTFn, foldFn, gemvFn, packPanelAFn        func(lo, hi int)
+	rowsFn, colsFn, colsKFn, transFn, panelsDataFn, panelsWeightFn func(w, lo, hi int)
 }
 
 // A worker holds one worker's buffers.
@@ -362,6 +365,9 @@ func getDriver(workers int) *driver {
 		g.transFn = g.trans
 		g.foldFn = g.fold
 		g.gemvFn = g.gemvRows
+		g.packPanelAFn = g.packPanelA
+		g.panelsDataFn = g.panelsData
+		g.panelsWeightFn = g.panelsWeight
 	}
 	if len(g.w) < workers {
 		// Room for every worker of the pool at once, so that the slice

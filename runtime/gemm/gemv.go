@@ -76,6 +76,10 @@ func (g *driver) gemvRows(lo, hi int) {
 		r1 = g.m
 	}
 	for s := range g.n {
+		if g.panels {
+			g.gemvPanelRows(r0, r1, g.b[s*g.ldb:], g.c[s*g.ldc:])
+			continue
+		}
 		Gemv(r1-r0, g.k, g.a[r0*g.lda:], g.lda, g.b[s*g.ldb:], g.c[s*g.ldc+r0:])
 	}
 }

@@ -324,3 +324,61 @@ func epiArgs(ep *Epilogue, acc bool, i, j, rows, cols int) (rowBias, colBias *fl
 	}
 	return rowBias, colBias, flags
 }
+
+// pKernels[rows] is the AVX2 micro-kernel that reads A from a weight
+// stored as column panels (see kernelP).
+var pKernels = [mr + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags, mask int){
+	nil, psgemm1x16, psgemm2x16, psgemm3x16, psgemm4x16, psgemm5x16, psgemm6x16,
+}
+
+// kernelP is kernelN for A a weight stored as column panels, stride floats
+// apart: A(r, k) = a[(k/16)*stride+r*16+k%16] for the tile's rows r and kc
+// steps k, kc a multiple of 16.
+func kernelP(rows, kc int, a []float32, stride int, b, c []float32, ldc int, acc bool) {
+	a = a[:(kc/16-1)*stride+rows*16]
+	b = b[:kc*nr]
+	c = c[:(rows-1)*ldc+nr]
+	flags := 0
+	if acc {
+		flags = epiAccumulate
+	}
+	pKernels[rows](kc, &a[0], stride, &b[0], &c[0], ldc, nil, nil, flags, 0)
+}
+
+// downKernels[rows] is the AVX2 micro-kernel that runs down a column of
+// tiles (see kernelDown).
+var downKernels = [mr + 1]func(kc, panels int, a, b, c *float32, ldc int, hint uintptr, hintStride int){
+	nil, sgemm1x16Down, sgemm2x16Down, sgemm3x16Down, sgemm4x16Down, sgemm5x16Down, sgemm6x16Down,
+}
+
+// kernelDown sets the tiles of C's rows [6t, 6t+rows) for t < tiles, each
+// the product of A panel t (packed, kc steps of 6 floats, the panels one
+// after another) and the B panel b, rows of C ldc floats apart. Once a
+// trip of its main loop it hints h's next address into L2; with none, C.
+func kernelDown(rows, kc, tiles int, a, b, c []float32, ldc int, h hint) {
+	a = a[:tiles*kc*mr]
+	b = b[:kc*nr]
+	c = c[:((tiles-1)*mr+rows-1)*ldc+nr]
+	if h.at == 0 {
+		h = hint{at: uintptr(unsafe.Pointer(&c[0]))}
+	}
+	downKernels[rows](kc, tiles, &a[0], &b[0], &c[0], ldc, h.at, h.stride)
+}
+
+// gemvpKernels[rows] is the AVX2 matrix-vector kernel over whole column
+// panels (see gemvPanels).
+var gemvpKernels = [5]func(k int, a *float32, stride int, x, y *float32){nil, gemvp1, gemvp2, gemvp3, gemvp4}
+
+// gemvPanels sets y[r] = sum over p < k of A(r, p)*x[p] for rows r < rows
+// (at most 4) of a weight stored as column panels, stride floats apart:
+// A(r, p) = a[(p/16)*stride+r*16+p%16], k a multiple of 16.
+func gemvPanels(rows, k int, a []float32, stride int, x, y []float32) {
+	if k == 0 {
+		clear(y[:rows])
+		return
+	}
+	a = a[:(k/16-1)*stride+rows*16]
+	x = x[:k]
+	y = y[:rows]
+	gemvpKernels[rows](k, &a[0], stride, &x[0], &y[0])
+}

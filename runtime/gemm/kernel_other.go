@@ -45,6 +45,18 @@ func kernelAsm(rows, kc, panels int, a, b, c []float32, ldc int, acc bool, h hin
 	panic("gemm: no assembly kernels in this build")
 }
 
+func kernelP(rows, kc int, a []float32, stride int, b, c []float32, ldc int, acc bool) {
+	panic("gemm: no assembly kernels in this build")
+}
+
+func kernelDown(rows, kc, tiles int, a, b, c []float32, ldc int, h hint) {
+	panic("gemm: no assembly kernels in this build")
+}
+
+func gemvPanels(rows, k int, a []float32, stride int, x, y []float32) {
+	panic("gemm: no assembly kernels in this build")
+}
+
 func kernelEpiAsm(rows, kc int, a, b, c []float32, ldc int, acc bool, ep *Epilogue, i, j int) {
 	panic("gemm: no assembly kernels in this build")
 }

@@ -110,6 +110,25 @@ func tsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //go:noescape
 func ttsgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
+// psgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[(k/16)*lda+i*16+k%16] (kc a multiple of 16), b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func psgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// sgemm6x16Down computes C[0:6*panels, 0:16] = A*B for packed panels:
+// a holds panels A panels of kc steps of 6 floats one after another, b
+// one B panel of kc steps of 16 floats, and rows of C are ldc floats apart.
+// Panel p's tile is C[6*p:6*p+6, 0:16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
+//
+//go:noescape
+func sgemm6x16Down(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
+
 // sgemm5x16 computes C[0:5, 0:16*panels] = A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
@@ -215,6 +234,25 @@ func tsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //
 //go:noescape
 func ttsgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
+
+// psgemm5x16 computes C[0:5, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[(k/16)*lda+i*16+k%16] (kc a multiple of 16), b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func psgemm5x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// sgemm5x16Down computes C[0:6*panels, 0:16] = A*B for packed panels:
+// a holds panels A panels of kc steps of 6 floats one after another, b
+// one B panel of kc steps of 16 floats, and rows of C are ldc floats apart.
+// Panel p's tile is C[6*p:6*p+5, 0:16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
+//
+//go:noescape
+func sgemm5x16Down(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm4x16 computes C[0:4, 0:16*panels] = A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
@@ -322,6 +360,25 @@ func tsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //go:noescape
 func ttsgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
+// psgemm4x16 computes C[0:4, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[(k/16)*lda+i*16+k%16] (kc a multiple of 16), b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func psgemm4x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// sgemm4x16Down computes C[0:6*panels, 0:16] = A*B for packed panels:
+// a holds panels A panels of kc steps of 6 floats one after another, b
+// one B panel of kc steps of 16 floats, and rows of C are ldc floats apart.
+// Panel p's tile is C[6*p:6*p+4, 0:16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
+//
+//go:noescape
+func sgemm4x16Down(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
+
 // sgemm3x16 computes C[0:3, 0:16*panels] = A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
@@ -427,6 +484,25 @@ func tsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //
 //go:noescape
 func ttsgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
+
+// psgemm3x16 computes C[0:3, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[(k/16)*lda+i*16+k%16] (kc a multiple of 16), b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func psgemm3x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// sgemm3x16Down computes C[0:6*panels, 0:16] = A*B for packed panels:
+// a holds panels A panels of kc steps of 6 floats one after another, b
+// one B panel of kc steps of 16 floats, and rows of C are ldc floats apart.
+// Panel p's tile is C[6*p:6*p+3, 0:16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
+//
+//go:noescape
+func sgemm3x16Down(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // sgemm2x16 computes C[0:2, 0:16*panels] = A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
@@ -534,6 +610,25 @@ func tsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //go:noescape
 func ttsgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
 
+// psgemm2x16 computes C[0:2, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[(k/16)*lda+i*16+k%16] (kc a multiple of 16), b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func psgemm2x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// sgemm2x16Down computes C[0:6*panels, 0:16] = A*B for packed panels:
+// a holds panels A panels of kc steps of 6 floats one after another, b
+// one B panel of kc steps of 16 floats, and rows of C are ldc floats apart.
+// Panel p's tile is C[6*p:6*p+2, 0:16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
+//
+//go:noescape
+func sgemm2x16Down(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
+
 // sgemm1x16 computes C[0:1, 0:16*panels] = A*B for packed panels:
 // a holds kc steps of 6 floats, b panels B panels of kc steps of 16 floats
 // one after another, and rows of C are ldc floats apart. Panel p's tile is
@@ -639,6 +734,25 @@ func tsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, ro
 //
 //go:noescape
 func ttsgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, prev *float32, rowBias *float32, colBias *float32, pack *float32, flags int, hint uintptr, hintStride int)
+
+// psgemm1x16 computes C[0:1, 0:16] = A*B (+ C if flags&1) for packed panels:
+// A(i, k) is a[(k/16)*lda+i*16+k%16] (kc a multiple of 16), b holds 1 panels of kc steps of 16 floats, and
+// rows of C are ldc floats apart. It then adds rowBias[i] to row i and
+// colBias[0:16] to each row where they are not nil, then applies
+// ReLU if flags&2, before it stores the tile. kc must be at least 1.
+//
+//go:noescape
+func psgemm1x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, rowBias *float32, colBias *float32, flags int, mask int)
+
+// sgemm1x16Down computes C[0:6*panels, 0:16] = A*B for packed panels:
+// a holds panels A panels of kc steps of 6 floats one after another, b
+// one B panel of kc steps of 16 floats, and rows of C are ldc floats apart.
+// Panel p's tile is C[6*p:6*p+1, 0:16]. kc and panels must be at least 1.
+// Once every trip of its main loop, it hints that the float at hint be
+// fetched into L2 and moves hint on hintStride floats.
+//
+//go:noescape
+func sgemm1x16Down(kc int, panels int, a *float32, b *float32, c *float32, ldc int, hint uintptr, hintStride int)
 
 // zgemm6x16 computes C[0:6, 0:16] = A*B (+ C if flags&1) for packed panels:
 // a holds kc steps of 6 floats, b kc steps of 16 floats, and
@@ -2232,17 +2346,45 @@ func maxPool2x2ReLUBackwardZ(dx *float32, x *float32, dy *float32, oh int, ow in
 //go:noescape
 func gemv4(k int, a *float32, lda int, x *float32, y *float32)
 
+// gemvp4 sets y[r] = sum over p < k of A(r, p)*x[p] for r < 4, where
+// A(r, p) is a[(p/16)*stride+r*16+p%16]: rows of column panels of 16
+// columns, stride floats apart. k must be a positive multiple of 16.
+//
+//go:noescape
+func gemvp4(k int, a *float32, stride int, x *float32, y *float32)
+
 // gemv3 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 3.
 //
 //go:noescape
 func gemv3(k int, a *float32, lda int, x *float32, y *float32)
+
+// gemvp3 sets y[r] = sum over p < k of A(r, p)*x[p] for r < 3, where
+// A(r, p) is a[(p/16)*stride+r*16+p%16]: rows of column panels of 16
+// columns, stride floats apart. k must be a positive multiple of 16.
+//
+//go:noescape
+func gemvp3(k int, a *float32, stride int, x *float32, y *float32)
 
 // gemv2 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 2.
 //
 //go:noescape
 func gemv2(k int, a *float32, lda int, x *float32, y *float32)
 
+// gemvp2 sets y[r] = sum over p < k of A(r, p)*x[p] for r < 2, where
+// A(r, p) is a[(p/16)*stride+r*16+p%16]: rows of column panels of 16
+// columns, stride floats apart. k must be a positive multiple of 16.
+//
+//go:noescape
+func gemvp2(k int, a *float32, stride int, x *float32, y *float32)
+
 // gemv1 sets y[r] = sum over p < k of a[r*lda+p]*x[p] for r < 1.
 //
 //go:noescape
 func gemv1(k int, a *float32, lda int, x *float32, y *float32)
+
+// gemvp1 sets y[r] = sum over p < k of A(r, p)*x[p] for r < 1, where
+// A(r, p) is a[(p/16)*stride+r*16+p%16]: rows of column panels of 16
+// columns, stride floats apart. k must be a positive multiple of 16.
+//
+//go:noescape
+func gemvp1(k int, a *float32, stride int, x *float32, y *float32)

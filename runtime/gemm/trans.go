@@ -30,7 +30,8 @@ import (
 //
 // Even so, the backward-data kernels lose about a sixth of their speed
 // to reading W's columns in place (BenchmarkKernelColumns: 94 GFLOP/s on
-// a Xeon core against 110-113 on a packed strip). Packing W once a step
+// a Xeon core against 110-113 on a packed strip), which a weight stored
+// as column panels avoids (see panels.go). Packing W once a step
 // in the forward product instead, each tile copying its 6 rows of W
 // (in L1 then) into the backward-data's B panels, which then ran as a
 // packed product split by columns, cost more than it saved: in the MLP's
@@ -68,7 +69,7 @@ const transKMax = 1024
 // read B's columns from rows a multiple of 256 bytes apart, which fall
 // into a quarter or less of L1's sets (see bInPlace in run).
 func (g *driver) transposed() bool {
-	return g.transposable() && g.m <= mcBlock
+	return g.transposable() && (g.m <= mcBlock || g.panels)
 }
 
 // transposable reports whether the call could run as its transpose but
@@ -251,6 +252,10 @@ func (g *driver) trans(w, lo, hi int) {
 // tileTrans runs tile t of B's rows over steps [k0, k1) of k against every
 // panel of A's rows and stores it transposed into dst, ld floats a row.
 func (g *driver) tileTrans(wk *worker, t, k0, k1 int, dst []float32, ld, flags int) {
+	if g.panels {
+		g.tilePanels(wk, t, dst, ld, flags)
+		return
+	}
 	// The kernels' A is B, read in place: its rows, or with B not
 	// transposed its columns, kStep floats apart from one step to the next.
 	transA, kStep, rowStep := !g.transB, 1, g.ldb
@@ -303,6 +308,60 @@ func (g *driver) tileTrans(wk *worker, t, k0, k1 int, dst []float32, ld, flags i
 		for j := range cols {
 			copy(dst[(s+j)*ld+i:][:rows], wk.tileT[j*mr:])
 		}
+	}
+}
+
+// panelKc is the block of k in which tilePanels' kernels read the whole
+// panels: the MLP's 500 then runs as one block and its 784 as two. In
+// blocks of kcBlock, a tile's three kernel calls for each panel of B
+// (where the row-major weight's take two) made the MLP's forward
+// products 3% slower than on the row-major weights
+// (BenchmarkLinearLayers); in one block of all of k, no faster than in
+// blocks of 512.
+const panelKc = 512
+
+// tilePanels is tileTrans for B a weight stored as column panels, all of
+// k: its kernels read tile t's rows of each panel in turn (psgemm), in
+// blocks of panelKc steps of the whole panels, and the last panel,
+// narrower where k is not a multiple of 16, rows as long apart, with the
+// transposed store. They fetch the panels ahead themselves, without
+// hints.
+func (g *driver) tilePanels(wk *worker, t int, dst []float32, ld, flags int) {
+	const pw = runtime.PanelWidth
+	i := t * mr
+	rows := min(mr, g.n-i)
+	full := (g.k - 1) / pw * pw // the steps in the panels before the last
+	lastW := g.k - full
+	var rowTab []float32
+	if g.ep.ColBias != nil {
+		rowTab = g.rowTab[t*transRowTab:]
+	}
+	none := ahead{base: uintptr(unsafe.Pointer(&g.b[0]))}
+	aLast := g.b[full*g.n+i*lastW:]
+	for q := 0; q*nr < g.m; q++ {
+		s := q * nr
+		bp := g.panelsB[s*g.k : (s+nr)*g.k]
+		var colTab []float32
+		if g.ep.RowBias != nil {
+			colTab = g.colTab[q*transColTab:]
+		}
+		var prev []float32
+		for pc := 0; pc < full; pc += panelKc {
+			kernelP(rows, min(panelKc, full-pc), g.b[pc*g.n+i*pw:], pw*g.n, bp[pc*nr:], wk.tile[:], nr, pc > 0)
+			prev = wk.tile[:]
+		}
+		var pack []float32
+		if g.pack != nil {
+			pack = g.pack[s*g.n+i*nr:]
+		}
+		if cols := min(nr, g.m-s); cols < nr {
+			kernelT(false, rows, lastW, aLast, lastW, bp[full*nr:], wk.tileT[:], mr, prev, rowTab, colTab, pack, flags, &none)
+			for j := range cols {
+				copy(dst[(s+j)*ld+i:][:rows], wk.tileT[j*mr:])
+			}
+			continue
+		}
+		kernelT(false, rows, lastW, aLast, lastW, bp[full*nr:], dst[s*ld+i:], ld, prev, rowTab, colTab, pack, flags, &none)
 	}
 }
 

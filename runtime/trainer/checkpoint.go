@@ -101,7 +101,7 @@ func saveCheckpoint(path string, state []*runtime.Param, pre *data.Preprocess, m
 		tensors = append(tensors, pre.Params()...)
 	}
 	for _, v := range momentum {
-		tensors = append(tensors, &runtime.Param{Name: optimPrefix + v.Name, Shape: v.Shape, Data: v.Data})
+		tensors = append(tensors, &runtime.Param{Name: optimPrefix + v.Name, Shape: v.Shape, Data: v.Data, Panels: v.Panels})
 	}
 	if rs != nil {
 		args, _ := json.Marshal(rs.args) // a list of strings always marshals
@@ -226,7 +226,7 @@ func (ck *loadedCheckpoint) apply(state []*runtime.Param, c, h, w int) error {
 		return fmt.Errorf("load %s: unknown preprocessing %q in the metadata; this trainer knows none, pixel and channel", path, kind)
 	}
 	for _, p := range state {
-		copy(p.Data, tensors[p.Name].F32)
+		p.SetLogical(p.Data, tensors[p.Name].F32)
 	}
 	return nil
 }
@@ -318,7 +318,7 @@ func (ck *loadedCheckpoint) restoreMomentum(buffers []*runtime.Param, momentum f
 		if !slices.Equal(t.Shape, v.Shape) || len(t.F32) != len(v.Data) {
 			return fmt.Errorf("resume %s: the optimiser's tensor %q has shape %v, want %v; the checkpoint is corrupt", ck.path, name, t.Shape, v.Shape)
 		}
-		copy(v.Data, t.F32)
+		v.SetLogical(v.Data, t.F32)
 	}
 	return nil
 }

@@ -704,3 +704,61 @@ func TestOptionErrors(t *testing.T) {
 		})
 	}
 }
+
+// panelLinear is linear with its weight stored as column panels
+// (runtime.Param.Panels), as a generated model stores a large linear
+// layer's weight where runtime/gemm reads it fastest: it multiplies a
+// row-major copy of it.
+type panelLinear struct {
+	*linear
+	w *runtime.Param // the weight as column panels; linear's holds the copy
+}
+
+func newPanelLinear(seed uint64) Model {
+	inner := newLinear(seed)
+	w := runtime.NewParam(inner.w.Name, inner.w.Shape, true)
+	copy(w.Data, inner.w.Data)
+	w.UsePanels()
+	return &panelLinear{linear: inner, w: w}
+}
+
+func (m *panelLinear) TrainStep(x []float32, labels []int32) float32 {
+	runtime.FromPanels(m.linear.w.Data, m.w.Data, linClasses, linPixels)
+	loss := m.linear.TrainStep(x, labels)
+	runtime.ToPanels(m.w.Grad, m.linear.w.Grad, linClasses, linPixels)
+	return loss
+}
+
+func (m *panelLinear) Predict(x []float32) []float32 {
+	runtime.FromPanels(m.linear.w.Data, m.w.Data, linClasses, linPixels)
+	return m.linear.Predict(x)
+}
+
+func (m *panelLinear) Params() []*runtime.Param { return []*runtime.Param{m.w, m.linear.b} }
+func (m *panelLinear) State() []*runtime.Param  { return m.Params() }
+func (m *panelLinear) Load(path string) error   { return runtime.LoadInto(path, m.State()) }
+func (m *panelLinear) Save(path string) error   { return runtime.SaveTensors(path, m.State(), nil) }
+
+// TestPanelWeights checks that a model whose weight lies as column panels
+// trains as the same model with a row-major weight, bit for bit, through
+// the options that touch the weights (initialisation, weight decay,
+// penalties, momentum), that its checkpoints hold the row-major weight
+// and momentum, and that it resumes from them.
+func TestPanelWeights(t *testing.T) {
+	args := []string{"-limit", "1000", "-seed", "5", "-l1", "1e-5", "-elastic", "1e-5:0.5", "-wd", "1e-4", "-nesterov", "-init", "xavier_uniform"}
+	dir := t.TempDir()
+	rows, panels, part := filepath.Join(dir, "rows.safetensors"), filepath.Join(dir, "panels.safetensors"), filepath.Join(dir, "part.safetensors")
+	want, _, err := runModel(t, func(s uint64) Model { return newLinear(s) }, append([]string{"-epochs", "2", "-save", rows}, args...)...)
+	require.NoError(t, err)
+	got, _, err := runModel(t, newPanelLinear, append([]string{"-epochs", "2", "-save", panels}, args...)...)
+	require.NoError(t, err)
+	require.Equal(t, noTimes(want.epochs), noTimes(got.epochs))
+	requireSameTensors(t, rows, panels)
+
+	_, _, err = runModel(t, newPanelLinear, append([]string{"-epochs", "1", "-save", part}, args...)...)
+	require.NoError(t, err)
+	rest, _, err := runModel(t, newPanelLinear, "-resume", part, "-epochs", "2")
+	require.NoError(t, err)
+	require.Equal(t, noTimes(want.epochs[1:]), noTimes(rest.epochs))
+	requireSameTensors(t, rows, part)
+}

@@ -642,7 +642,7 @@ func initWeights(params []*runtime.Param, in runtime.Init, seed uint64) (int, er
 		if err := wi.Validate(); err != nil {
 			return 0, fmt.Errorf("-init %s: weight %q of shape %v: %w", in.Spec(), p.Name, p.Shape, err)
 		}
-		wi.Fill(p.Data, rng)
+		wi.FillParam(p, rng)
 	}
 	return len(weights), nil
 }
