@@ -10,8 +10,8 @@ import (
 // gradient. Name is the name PyTorch's state_dict gives the same tensor
 // (conv1.weight, bn1.running_mean), so checkpoints move between the two.
 // Shape is the static shape; Data and Grad hold Size() values in row-major
-// (NCHW, OIHW) order, or for a weight stored as column panels (Panels) in
-// that order.
+// (NCHW, OIHW) order, or, for a weight stored as column panels (Panels),
+// in the panels' order.
 type Param struct {
 	Name  string
 	Shape []int

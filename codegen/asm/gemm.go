@@ -256,8 +256,9 @@ type tile struct {
 	// down runs a kernel without an epilogue down a column of tiles
 	// instead of along a row: the tiles of panels A panels, one after
 	// another in a, times the one B panel, into C's next 6 rows each,
-	// where C is a weight stored as column panels (see runtime/gemm's
-	// Panels) whose panel's rows are ldc = 16 floats apart.
+	// where C is a weight stored as column panels (see
+	// runtime.PanelIndex), whose rows in a panel are ldc = 16 floats
+	// apart.
 	down bool
 	// tanh is the address of the tanh constants (see tanhConsts), which
 	// a tile stored transposed applies with flags&EpiTanh.
@@ -340,7 +341,7 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 		}
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, prev, rowBias, colBias, pack *float32, flags int, hint uintptr, hintStride int)")
 	case t.hint:
-		if (t.a != aRows && t.a != aCols && t.a != aPanels) || (!t.zmm && t.panels != 1) || t.direct || t.bRows {
+		if (t.a != aRows && t.a != aCols) || (!t.zmm && t.panels != 1) || t.direct || t.bRows {
 			panic(fmt.Sprintf("%s: prefetch hints take A in place, and one B panel with AVX2", name))
 		}
 		ctx.SignatureExpr("func(kc int, a *float32, lda int, b, c *float32, ldc int, rowBias, colBias *float32, flags int, mask int, hint uintptr, hintStride int)")
@@ -672,7 +673,6 @@ func tileKernel(ctx *build.Context, opt GEMMOptions, name string, t tile, st sto
 			ctx.ADDQ(operand.U8(4*steps), a3)
 		case aPanels:
 			ctx.ADDQ(operand.U8(4*steps), a) // within the panel; see the loop
-
 		case aIm2col:
 			ctx.ADDQ(operand.U8(4*steps), pix)
 		}

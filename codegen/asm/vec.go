@@ -781,18 +781,24 @@ func gemvPanels(ctx *build.Context, rows int) {
 	ctx.SUBQ(operand.U8(16), k)
 	ctx.JNZ(operand.LabelRef(l("panel")))
 	for r := 0; r < rows; r++ {
-		s, t := acc[2*r], acc[2*r+1]
-		ctx.VADDPS(t, s, s)
-		ctx.VEXTRACTF128(operand.U8(1), s, t.AsX())
-		ctx.VADDPS(t.AsX(), s.AsX(), s.AsX())
-		ctx.VMOVHLPS(s.AsX(), s.AsX(), t.AsX())
-		ctx.VADDPS(t.AsX(), s.AsX(), s.AsX())
-		ctx.VMOVSHDUP(s.AsX(), t.AsX())
-		ctx.VADDSS(t.AsX(), s.AsX(), s.AsX())
-		ctx.VMOVSS(s.AsX(), operand.Mem{Base: y, Disp: 4 * r})
+		sumPair(ctx, acc[2*r], acc[2*r+1])
+		ctx.VMOVSS(acc[2*r].AsX(), operand.Mem{Base: y, Disp: 4 * r})
 	}
 	ctx.VZEROUPPER()
 	ctx.RET()
+}
+
+// sumPair sums the 16 floats of s and t into the low float of s, the
+// rest of s and t left as the sums leave them; a VEX scalar op zeroes
+// s's upper lanes.
+func sumPair(ctx *build.Context, s, t reg.VecPhysical) {
+	ctx.VADDPS(t, s, s)
+	ctx.VEXTRACTF128(operand.U8(1), s, t.AsX())
+	ctx.VADDPS(t.AsX(), s.AsX(), s.AsX())
+	ctx.VMOVHLPS(s.AsX(), s.AsX(), t.AsX())
+	ctx.VADDPS(t.AsX(), s.AsX(), s.AsX())
+	ctx.VMOVSHDUP(s.AsX(), t.AsX())
+	ctx.VADDSS(t.AsX(), s.AsX(), s.AsX())
 }
 
 func gemv(ctx *build.Context, rows int) {
@@ -858,14 +864,7 @@ func gemv(ctx *build.Context, rows int) {
 	// scalar op zeroes the upper lanes, so this comes before the tail).
 	ctx.Label(l("sum"))
 	for r := 0; r < rows; r++ {
-		s, t := acc[2*r], acc[2*r+1]
-		ctx.VADDPS(t, s, s)
-		ctx.VEXTRACTF128(operand.U8(1), s, t.AsX())
-		ctx.VADDPS(t.AsX(), s.AsX(), s.AsX())
-		ctx.VMOVHLPS(s.AsX(), s.AsX(), t.AsX())
-		ctx.VADDPS(t.AsX(), s.AsX(), s.AsX())
-		ctx.VMOVSHDUP(s.AsX(), t.AsX())
-		ctx.VADDSS(t.AsX(), s.AsX(), s.AsX())
+		sumPair(ctx, acc[2*r], acc[2*r+1])
 	}
 
 	ctx.Label(l("x1"))
