@@ -132,7 +132,7 @@ func LinearBackwardData(pool *runtime.Pool, m, outs, ins int, dy []float32, lddy
 	workers := poolWorkers(pool)
 	g := getDriver(workers)
 	g.call = call{m: m, n: ins, k: outs, a: dy, lda: lddy, b: w, c: dx, ldc: lddx, panels: true}
-	g.runPanels(pool, workers, false, g.panelsDataFn)
+	g.runPanels(pool, workers, g.panelsDataFn)
 	g.call = call{}
 	putDriver(g)
 }
@@ -159,7 +159,7 @@ func LinearBackwardWeight(pool *runtime.Pool, m, outs, ins int, dy []float32, ld
 	workers := poolWorkers(pool)
 	g := getDriver(workers)
 	g.call = call{transA: true, m: outs, n: ins, k: m, a: dy, lda: lddy, b: x, ldb: ldx, c: dw, update: u, panels: true}
-	g.runPanels(pool, workers, true, g.panelsWeightFn)
+	g.runPanels(pool, workers, g.panelsWeightFn)
 	g.call = call{}
 	putDriver(g)
 }
@@ -172,10 +172,10 @@ func poolWorkers(pool *runtime.Pool) int {
 	return pool.Workers()
 }
 
-// runPanels packs the call's A (transposed when transA) as A panels
+// runPanels packs the call's A (transposed where transA) as A panels
 // shared by the workers, each panel of mr rows and all of k one after
 // another, and then runs fn over the column panels of C.
-func (g *driver) runPanels(pool *runtime.Pool, workers int, transA bool, fn func(w, lo, hi int)) {
+func (g *driver) runPanels(pool *runtime.Pool, workers int, fn func(w, lo, hi int)) {
 	strips := ceilDiv(g.m, mr)
 	g.sharedA = alignedCap(g.sharedA, strips*mr*g.k, strips*mr*g.k)
 	panels := ceilDiv(g.n, runtime.PanelWidth)
@@ -251,6 +251,7 @@ func (g *driver) panelsWeight(w, lo, hi int) {
 		c0 := p * runtime.PanelWidth
 		width := min(runtime.PanelWidth, g.n-c0)
 		if width == nr {
+			_ = g.b[(g.k-1)*g.ldb+c0+nr-1] // the rows packB16N reads
 			packB16N(g.k, 1, &g.b[c0], g.ldb, &bp[0])
 		} else {
 			for k := range g.k {
