@@ -103,7 +103,7 @@ type generator struct {
 	// The weights that may lie as column panels, and the products that
 	// compute their gradients (see panelWeights).
 	panels     map[string]bool
-	panelGrads map[*ir.Node]string
+	panelGrads map[*ir.Node]bool
 }
 
 // A stateVar is a parameter or buffer of the model.

@@ -114,7 +114,7 @@ type Context struct {
 	// The weights that may lie as column panels and the products that
 	// compute their gradients: see panelWeights.
 	panels map[string]bool
-	grads  map[*ir.Node]string
+	grads  map[*ir.Node]bool
 }
 
 // HasResult reports whether the graph uses result i of n, an op with

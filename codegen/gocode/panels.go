@@ -24,7 +24,7 @@ func linearForward(op ir.Op) bool {
 // panelWeights returns the names of the matrix parameters that may lie as
 // column panels (see above), and for the training graph the
 // weight-gradient products that compute their gradients.
-func panelWeights(train, infer *ir.Graph) (map[string]bool, map[*ir.Node]string) {
+func panelWeights(train, infer *ir.Graph) (map[string]bool, map[*ir.Node]bool) {
 	ok := map[string]bool{}
 	for _, p := range train.Params() {
 		if len(p.Shape) == 2 {
@@ -52,26 +52,20 @@ func panelWeights(train, infer *ir.Graph) (map[string]bool, map[*ir.Node]string)
 			}
 		}
 	}
-	grads := map[*ir.Node]string{}
 	for _, o := range train.Outputs {
-		if o.Kind != ir.OutGrad || !ok[o.Name] {
-			continue
-		}
-		if o.Node.Op != ir.OpLinearBackwardWeight {
+		if o.Kind == ir.OutGrad && o.Node.Op != ir.OpLinearBackwardWeight {
 			ok[o.Name] = false
-			continue
 		}
-		grads[o.Node] = o.Name
 	}
-	names := map[string]bool{}
+	names, grads := map[string]bool{}, map[*ir.Node]bool{}
 	for name, yes := range ok {
 		if yes {
 			names[name] = true
 		}
 	}
-	for n, name := range grads {
-		if !names[name] {
-			delete(grads, n)
+	for _, o := range train.Outputs {
+		if o.Kind == ir.OutGrad && names[o.Name] {
+			grads[o.Node] = true
 		}
 	}
 	return names, grads
@@ -88,7 +82,4 @@ func (c *Context) panelWeight(w *ir.Node) bool {
 
 // panelGrad reports whether n, a weight-gradient product, computes the
 // gradient of a weight that may lie as column panels.
-func (c *Context) panelGrad(n *ir.Node) bool {
-	_, ok := c.grads[n]
-	return ok
-}
+func (c *Context) panelGrad(n *ir.Node) bool { return c.grads[n] }

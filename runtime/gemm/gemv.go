@@ -46,24 +46,28 @@ func Gemv(m, k int, a []float32, lda int, x, y []float32) {
 // the rate one core fetches the weight from L3, and two fetch it about
 // twice as fast.
 func GemvPar(pool *runtime.Pool, n, m, k int, a []float32, lda int, x []float32, ldx int, y []float32, ldy int) {
+	gemvPar(pool, n, m, k, a, lda, x, ldx, y, ldy, false)
+}
+
+// gemvPar is GemvPar, or with panels LinearGemv's products for A a
+// weight stored as column panels (lda = k).
+func gemvPar(pool *runtime.Pool, n, m, k int, a []float32, lda int, x []float32, ldx int, y []float32, ldy int, panels bool) {
 	checkMatrix("A", m, k, a, lda)
 	checkMatrix("X", n, k, x, max(ldx, 1))
 	checkMatrix("Y", n, m, y, max(ldy, 1))
 	if n == 0 || m == 0 {
 		return
 	}
-	if pool == nil || pool.Workers() == 1 || m < 8 {
-		for s := range n {
-			Gemv(m, k, a, lda, x[s*ldx:], y[s*ldy:])
-		}
-		return
-	}
 	// A driver from the free list carries the call, so that it does not
 	// allocate: A as a, the n vectors as b (ldb apart) and their products
 	// as c (ldc apart).
-	g := getDriver(pool.Workers())
-	g.call = call{m: m, n: n, k: k, a: a, lda: lda, b: x, ldb: ldx, c: y, ldc: ldy}
-	pool.For(m/4, g.gemvFn)
+	g := getDriver(poolWorkers(pool))
+	g.call = call{m: m, n: n, k: k, a: a, lda: lda, b: x, ldb: ldx, c: y, ldc: ldy, panels: panels}
+	if pool == nil || pool.Workers() == 1 || m < 8 {
+		g.gemvRows(0, max(m/4, 1)) // all the rows at once
+	} else {
+		pool.For(m/4, g.gemvFn)
+	}
 	g.call = call{}
 	putDriver(g)
 }
@@ -72,7 +76,7 @@ func GemvPar(pool *runtime.Pool, n, m, k int, a []float32, lda int, x []float32,
 // the last block takes the rows past the last whole one.
 func (g *driver) gemvRows(lo, hi int) {
 	r0, r1 := 4*lo, 4*hi
-	if hi == g.m/4 {
+	if hi == max(g.m/4, 1) {
 		r1 = g.m
 	}
 	for s := range g.n {

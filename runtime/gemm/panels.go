@@ -70,27 +70,7 @@ func LinearForward(pool *runtime.Pool, m, outs, ins int, x []float32, ldx int, w
 // LinearGemv is GemvPar for a linear layer's weight W, outs x ins, that
 // lies as WeightPanels says: y_s = W*x_s for n vectors.
 func LinearGemv(pool *runtime.Pool, n, outs, ins int, w, x []float32, ldx int, y []float32, ldy int) {
-	if !WeightPanels(outs, ins) {
-		GemvPar(pool, n, outs, ins, w, ins, x, ldx, y, ldy)
-		return
-	}
-	checkMatrix("W", outs, ins, w, ins)
-	checkMatrix("X", n, ins, x, max(ldx, 1))
-	checkMatrix("Y", n, outs, y, max(ldy, 1))
-	if n == 0 {
-		return
-	}
-	g := getDriver(poolWorkers(pool))
-	g.call = call{m: outs, n: n, k: ins, a: w, lda: ins, b: x, ldb: ldx, c: y, ldc: ldy, panels: true}
-	if pool == nil || pool.Workers() == 1 || outs < 8 {
-		for s := range n {
-			g.gemvPanelRows(0, outs, x[s*ldx:], y[s*ldy:])
-		}
-	} else {
-		pool.For(outs/4, g.gemvFn) // as GemvPar shares the rows
-	}
-	g.call = call{}
-	putDriver(g)
+	gemvPar(pool, n, outs, ins, w, ins, x, ldx, y, ldy, WeightPanels(outs, ins))
 }
 
 // gemvPanelRows sets y[r] = (W*x)[r] for rows [r0, r1) of a weight W, the

@@ -265,10 +265,6 @@ func (g *driver) tileTrans(wk *worker, t, k0, k1 int, dst []float32, ld, flags i
 	i := t * mr
 	rows := min(mr, g.n-i)
 	a := g.b[k0*kStep+i*rowStep:]
-	var rowTab []float32
-	if g.ep.ColBias != nil {
-		rowTab = g.rowTab[t*transRowTab:]
-	}
 	// The worker's next tile is most often t+1: its A is fetched
 	// while this one is multiplied.
 	trips := g.trips
@@ -278,13 +274,7 @@ func (g *driver) tileTrans(wk *worker, t, k0, k1 int, dst []float32, ld, flags i
 	next := newAhead(g.b[k0*kStep:], g.ldb, k1-k0, g.n, t+1, transA, trips)
 	kc := k1 - k0
 	for q := 0; q*nr < g.m; q++ {
-		s := q * nr
-		bp := g.panelsB[s*g.k+k0*nr : (s+nr)*g.k]
-		var colTab []float32
-		if g.ep.RowBias != nil {
-			colTab = g.colTab[q*transColTab:]
-		}
-		cols := min(nr, g.m-s)
+		bp := g.panelsB[q*nr*g.k+k0*nr : (q+1)*nr*g.k]
 		// The blocks of k before the last into the worker's tile,
 		// untransposed, which the last one adds.
 		var prev []float32
@@ -293,21 +283,36 @@ func (g *driver) tileTrans(wk *worker, t, k0, k1 int, dst []float32, ld, flags i
 			kernelN(transA, rows, kcBlock, a[pc*kStep:], g.ldb, bp[pc*nr:], wk.tile[:], nr, pc > 0, &next)
 			prev = wk.tile[:]
 		}
-		aLast, bLast := a[last*kStep:], bp[last*nr:]
-		var pack []float32
-		if g.pack != nil {
-			pack = g.pack[s*g.n+i*nr:]
-		}
-		if cols == nr {
-			kernelT(transA, rows, kc-last, aLast, g.ldb, bLast, dst[s*ld+i:], ld, prev, rowTab, colTab, pack, flags, &next)
-			continue
-		}
-		// A partial panel: the transposed tile, 16 rows of mr
-		// floats, through the worker's other tile.
-		kernelT(transA, rows, kc-last, aLast, g.ldb, bLast, wk.tileT[:], mr, prev, rowTab, colTab, pack, flags, &next)
-		for j := range cols {
-			copy(dst[(s+j)*ld+i:][:rows], wk.tileT[j*mr:])
-		}
+		g.storeTrans(wk, transA, t, q, kc-last, a[last*kStep:], g.ldb, bp[last*nr:], dst, ld, prev, flags, &next)
+	}
+}
+
+// storeTrans runs tile t's last block of k, kc steps of A (lda as
+// kernelT takes it) against panel q's B panel bp, adds prev (the earlier
+// blocks' sum) and stores the tile transposed into dst, ld floats a row,
+// with the epilogue's biases and flags, and into the handoff where there
+// is one. A partial panel goes through the worker's other tile.
+func (g *driver) storeTrans(wk *worker, transA bool, t, q, kc int, a []float32, lda int, bp, dst []float32, ld int, prev []float32, flags int, h *ahead) {
+	i, s := t*mr, q*nr
+	rows, cols := min(mr, g.n-i), min(nr, g.m-s)
+	var rowTab, colTab, pack []float32
+	if g.ep.ColBias != nil {
+		rowTab = g.rowTab[t*transRowTab:]
+	}
+	if g.ep.RowBias != nil {
+		colTab = g.colTab[q*transColTab:]
+	}
+	if g.pack != nil {
+		pack = g.pack[s*g.n+i*nr:]
+	}
+	if cols == nr {
+		kernelT(transA, rows, kc, a, lda, bp, dst[s*ld+i:], ld, prev, rowTab, colTab, pack, flags, h)
+		return
+	}
+	// The transposed tile, 16 rows of mr floats.
+	kernelT(transA, rows, kc, a, lda, bp, wk.tileT[:], mr, prev, rowTab, colTab, pack, flags, h)
+	for j := range cols {
+		copy(dst[(s+j)*ld+i:][:rows], wk.tileT[j*mr:])
 	}
 }
 
@@ -332,36 +337,16 @@ func (g *driver) tilePanels(wk *worker, t int, dst []float32, ld, flags int) {
 	rows := min(mr, g.n-i)
 	full := (g.k - 1) / pw * pw // the steps in the panels before the last
 	lastW := g.k - full
-	var rowTab []float32
-	if g.ep.ColBias != nil {
-		rowTab = g.rowTab[t*transRowTab:]
-	}
 	none := ahead{base: uintptr(unsafe.Pointer(&g.b[0]))}
 	aLast := g.b[full*g.n+i*lastW:]
 	for q := 0; q*nr < g.m; q++ {
-		s := q * nr
-		bp := g.panelsB[s*g.k : (s+nr)*g.k]
-		var colTab []float32
-		if g.ep.RowBias != nil {
-			colTab = g.colTab[q*transColTab:]
-		}
+		bp := g.panelsB[q*nr*g.k : (q+1)*nr*g.k]
 		var prev []float32
 		for pc := 0; pc < full; pc += panelKc {
 			kernelP(rows, min(panelKc, full-pc), g.b[pc*g.n+i*pw:], pw*g.n, bp[pc*nr:], wk.tile[:], nr, pc > 0)
 			prev = wk.tile[:]
 		}
-		var pack []float32
-		if g.pack != nil {
-			pack = g.pack[s*g.n+i*nr:]
-		}
-		if cols := min(nr, g.m-s); cols < nr {
-			kernelT(false, rows, lastW, aLast, lastW, bp[full*nr:], wk.tileT[:], mr, prev, rowTab, colTab, pack, flags, &none)
-			for j := range cols {
-				copy(dst[(s+j)*ld+i:][:rows], wk.tileT[j*mr:])
-			}
-			continue
-		}
-		kernelT(false, rows, lastW, aLast, lastW, bp[full*nr:], dst[s*ld+i:], ld, prev, rowTab, colTab, pack, flags, &none)
+		g.storeTrans(wk, false, t, q, lastW, aLast, lastW, bp[full*nr:], dst, ld, prev, flags, &none)
 	}
 }
 
