@@ -58,16 +58,18 @@ func gemvPar(pool *runtime.Pool, n, m, k int, a []float32, lda int, x []float32,
 	if n == 0 || m == 0 {
 		return
 	}
+	if pool == nil || pool.Workers() == 1 || m < 8 {
+		for s := range n {
+			gemvBlock(panels, 0, m, m, k, a, lda, x[s*ldx:], y[s*ldy:])
+		}
+		return
+	}
 	// A driver from the free list carries the call, so that it does not
 	// allocate: A as a, the n vectors as b (ldb apart) and their products
 	// as c (ldc apart).
-	g := getDriver(poolWorkers(pool))
+	g := getDriver(pool.Workers())
 	g.call = call{m: m, n: n, k: k, a: a, lda: lda, b: x, ldb: ldx, c: y, ldc: ldy, panels: panels}
-	if pool == nil || pool.Workers() == 1 || m < 8 {
-		g.gemvRows(0, max(m/4, 1)) // all the rows at once
-	} else {
-		pool.For(m/4, g.gemvFn)
-	}
+	pool.For(m/4, g.gemvFn)
 	g.call = call{}
 	putDriver(g)
 }
@@ -76,16 +78,22 @@ func gemvPar(pool *runtime.Pool, n, m, k int, a []float32, lda int, x []float32,
 // the last block takes the rows past the last whole one.
 func (g *driver) gemvRows(lo, hi int) {
 	r0, r1 := 4*lo, 4*hi
-	if hi == max(g.m/4, 1) {
+	if hi == g.m/4 {
 		r1 = g.m
 	}
 	for s := range g.n {
-		if g.panels {
-			g.gemvPanelRows(r0, r1, g.b[s*g.ldb:], g.c[s*g.ldc:])
-			continue
-		}
-		Gemv(r1-r0, g.k, g.a[r0*g.lda:], g.lda, g.b[s*g.ldb:], g.c[s*g.ldc+r0:])
+		gemvBlock(g.panels, r0, r1, g.m, g.k, g.a, g.lda, g.b[s*g.ldb:], g.c[s*g.ldc:])
 	}
+}
+
+// gemvBlock sets y[r] = (A*x)[r] for rows [r0, r1) of A, m x k, rows lda
+// apart, or with panels a weight stored as column panels (lda = k).
+func gemvBlock(panels bool, r0, r1, m, k int, a []float32, lda int, x, y []float32) {
+	if panels {
+		gemvPanelRows(r0, r1, m, k, a, x, y)
+		return
+	}
+	Gemv(r1-r0, k, a[r0*lda:], lda, x, y[r0:])
 }
 
 // gemvGo is the pure Go Gemv: four rows at a time, sharing each load of x.

@@ -73,24 +73,24 @@ func LinearGemv(pool *runtime.Pool, n, outs, ins int, w, x []float32, ldx int, y
 	gemvPar(pool, n, outs, ins, w, ins, x, ldx, y, ldy, WeightPanels(outs, ins))
 }
 
-// gemvPanelRows sets y[r] = (W*x)[r] for rows [r0, r1) of a weight W, the
-// call's a, stored as column panels.
-func (g *driver) gemvPanelRows(r0, r1 int, x, y []float32) {
-	outs, ins := g.m, g.k
+// gemvPanelRows sets y[r] = (W*x)[r] for rows [r0, r1) of W, outs x ins,
+// stored as column panels in w.
+func gemvPanelRows(r0, r1, outs, ins int, w, x, y []float32) {
 	full := ins / runtime.PanelWidth * runtime.PanelWidth
 	for r := r0; r < r1; r += 4 {
-		rows := min(4, r1-r)
-		gemvPanels(rows, full, g.a[r*runtime.PanelWidth:], runtime.PanelWidth*outs, x, y[r:])
+		gemvPanels(min(4, r1-r), full, w[r*runtime.PanelWidth:], runtime.PanelWidth*outs, x, y[r:])
 	}
-	if w := ins - full; w > 0 {
-		last := g.a[full*outs:]
-		for r := r0; r < r1; r++ {
-			s := y[r]
-			for j, v := range last[r*w : (r+1)*w] {
-				s += v * x[full+j]
-			}
-			y[r] = s
+	width := ins - full // the last panel's, narrower than 16
+	if width == 0 {
+		return
+	}
+	last := w[full*outs:]
+	for r := r0; r < r1; r++ {
+		s := y[r]
+		for j, v := range last[r*width : (r+1)*width] {
+			s += v * x[full+j]
 		}
+		y[r] = s
 	}
 }
 
